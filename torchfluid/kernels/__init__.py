@@ -1,0 +1,10 @@
+"""Pure update kernels: functions over tensors, keyword-only hyper-parameters, no state.
+
+``rmsprop_`` is the reference every fast path (fused CPU, GPU) is tested against.
+"""
+
+from .adam import adam_
+from .rmsprop import rmsprop_, rmsprop_denominator
+from .sgd import sgd_
+
+__all__ = ["rmsprop_", "rmsprop_denominator", "sgd_", "adam_"]

@@ -1,0 +1,53 @@
+"""Paddle's Adam kernel (``adam`` op, phi ``AdamFunctor``), pure and in place.
+
+Paddle keeps the bias-correction powers as per-parameter state tensors that start at
+``beta1`` and ``beta2`` (not 1) and are multiplied by beta after each update::
+
+    m1  = beta1 * m1 + (1 - beta1) * g
+    m2  = beta2 * m2 + (1 - beta2) * g * g
+    lr_t = lr * sqrt(1 - beta2_pow) / (1 - beta1_pow)
+    p   = p - lr_t * m1 / (sqrt(m2) + eps * sqrt(1 - beta2_pow))
+    beta1_pow *= beta1; beta2_pow *= beta2
+
+This equals PyTorch's Adam up to where eps sits: torch uses
+``m1_hat / (sqrt(m2_hat) + eps)``, i.e. eps is scaled by ``sqrt(1 - beta2^t)`` here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["adam_"]
+
+
+@torch.no_grad()
+def adam_(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    moment1: torch.Tensor,
+    moment2: torch.Tensor,
+    beta1_pow: torch.Tensor,
+    beta2_pow: torch.Tensor,
+    *,
+    lr: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    epsilon: float = 1e-8,
+) -> None:
+    """One Adam update in place; ``beta*_pow`` are 1-element tensors (Paddle's accumulators)."""
+    g = grad.to(moment1.dtype)
+    moment1.mul_(beta1).add_(g, alpha=1.0 - beta1)
+    moment2.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
+    b1p = float(beta1_pow.reshape(-1)[0])
+    b2p = float(beta2_pow.reshape(-1)[0])
+    lr_t = lr * math.sqrt(1.0 - b2p) / (1.0 - b1p)
+    den = moment2.sqrt().add_(epsilon * math.sqrt(1.0 - b2p))
+    update = moment1.div(den).mul_(lr_t)
+    if param.dtype == update.dtype:
+        param.sub_(update)
+    else:
+        param.copy_(param.to(update.dtype).sub_(update))
+    beta1_pow.mul_(beta1)
+    beta2_pow.mul_(beta2)
