@@ -1,0 +1,319 @@
+"""Flat RMSProp state for a group of parameters, stepped by one fused kernel call.
+
+How the tensors reach the kernel (the design choice of issue 5):
+
+* **State** (``mean_square``, ``mean_grad``, ``momentum``) lives in flat contiguous
+  buffers owned by :class:`FlatGroup`, one per kind, each parameter's slice starting
+  64-byte aligned; ``group.state(i)`` gives per-parameter views (shaped like the
+  parameter) for the optimizer's ``state`` / ``state_dict``. Writing into a view
+  (``copy_``) writes the flat buffer.
+* **Parameters and gradients** are *not* copied or re-homed: the kernel receives a
+  table of their addresses (O(#params) int64), refreshed every step. Whatever
+  ``.grad`` autograd produced -- a fresh tensor after ``zero_grad(set_to_none=True)``
+  or a view of our flat gradient buffer -- is read in place, so no temporary
+  proportional to the parameter size is ever made. Addresses, sizes, dtypes and
+  devices are re-checked each step (cheap list compares; a changed address is
+  validated before use), so a ``p.data = ...`` swap or ``.to()`` can never make the
+  kernel touch freed memory: it raises and the group is :meth:`rebuild`-ed.
+* **Gradient clearing**: :meth:`attach_grads` points every ``p.grad`` at a view of one
+  flat gradient buffer; autograd then accumulates into it in place (it only replaces
+  an undefined ``.grad``), and :meth:`zero_grads` is one ``memset`` of that buffer
+  (re-attaching any ``.grad`` that was replaced meanwhile).
+
+The global squared norm of the gradients is one pass over the address table
+(:meth:`grad_sq_norms`, per-parameter float64 sums).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from . import fused_cpu as cpu
+
+__all__ = ["FlatGroup", "fused_supported", "partition"]
+
+_ALIGN = 16  # elements; 64 bytes for float32
+_STATE = ("mean_square", "mean_grad", "momentum")
+
+
+def fused_supported(t: torch.Tensor) -> bool:
+    """Whether ``t`` can be stepped by a fused kernel here (dtype, device, layout)."""
+    if t.dtype not in (torch.float32, torch.float64) or t.layout != torch.strided:
+        return False
+    if not t.is_contiguous():
+        return False
+    if t.device.type == "cpu":
+        return True
+    if t.device.type == "cuda":
+        try:
+            import triton  # noqa: F401
+        except ImportError:
+            return False
+        return True
+    return False
+
+
+def partition(params: Iterable[torch.Tensor]) -> dict[tuple, list[int]]:
+    """Indices of ``params`` grouped by ``(device, dtype)``, in first-seen order."""
+    groups: dict[tuple, list[int]] = {}
+    for i, p in enumerate(params):
+        groups.setdefault((p.device, p.dtype), []).append(i)
+    return groups
+
+
+def _as_float(name: str, value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: {value!r} is not a real number") from None
+
+
+class FlatGroup:
+    """Parameters of one device and dtype, their flat RMSProp state, and a fused step.
+
+    ``centered`` allocates ``mean_grad``; ``momentum`` allocates the velocity buffer
+    (needed for any momentum != 0; Paddle keeps it always). All state starts at 0.
+    """
+
+    def __init__(self, params: Sequence[torch.Tensor], *, centered: bool, momentum: bool):
+        self.params = list(params)
+        first = self.params[0] if self.params else torch.empty(0)
+        self.device, self.dtype = first.device, first.dtype
+        for i, p in enumerate(self.params):
+            self._check("params", i, p, None)
+        self.centered, self.has_momentum = bool(centered), bool(momentum)
+        self.numel = [p.numel() for p in self.params]
+        sizes = -(-np.asarray(self.numel, np.int64) // _ALIGN) * _ALIGN
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        total = int(self.offsets[-1])
+        kw = dict(dtype=self.dtype, device=self.device)
+        self.mean_square = torch.zeros(total, **kw)
+        self.mean_grad = torch.zeros(total, **kw) if self.centered else None
+        self.momentum = torch.zeros(total, **kw) if self.has_momentum else None
+        self.grad_buffer: torch.Tensor | None = None
+        self._views = {name: self._slices(getattr(self, name)) for name in _STATE}
+        self._grad_views: list[torch.Tensor] | None = None
+
+        self._cuda = self.device.type == "cuda"
+        n = len(self.params)
+        self.addr = np.zeros((n, 5), np.int64)
+        for col, name in ((cpu.MS, "mean_square"), (cpu.MG, "mean_grad"),
+                          (cpu.MOM, "momentum")):
+            if self._views[name] is not None:
+                self.addr[:, col] = [v.data_ptr() for v in self._views[name]]
+        self._pptr: list[int] = [-1] * n
+        self._gptr: list[int] = [-1] * n
+        numel = np.asarray(self.numel, np.int64)
+        if self._cuda:
+            from . import fused_triton as gpu
+
+            self._gpu = gpu
+            self.chunks = cpu.chunk_table(numel, gpu.BLOCK)
+            first = np.concatenate([[0], np.cumsum(-(-numel // gpu.BLOCK))])
+            self._dev = {"chunks": self._to_dev(self.chunks),
+                         "first": self._to_dev(first.astype(np.int64))}
+            self._sent: dict[str, np.ndarray] = {}
+        else:
+            self.chunks = cpu.chunk_table(numel)
+        self._like = np.zeros(0, cpu._DTYPES.get(self.dtype, np.float32))
+
+    # ------------------------------------------------------------------ layout
+    def _slices(self, buf: torch.Tensor | None) -> list[torch.Tensor] | None:
+        if buf is None:
+            return None
+        o = self.offsets
+        return [buf[o[i]:o[i] + n].view(p.shape)
+                for i, (p, n) in enumerate(zip(self.params, self.numel))]
+
+    def _check(self, name: str, i: int, t: torch.Tensor, numel: int | None) -> None:
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name}[{i}]: {type(t).__name__}; allowed: a torch.Tensor")
+        if t.dtype not in cpu._DTYPES:
+            raise ValueError(f"{name}[{i}]: dtype {t.dtype} not supported by the fused "
+                             "path; allowed: torch.float32, torch.float64")
+        if t.device != self.device or t.dtype != self.dtype:
+            raise ValueError(f"{name}[{i}]: {t.dtype} on {t.device}, the group holds "
+                             f"{self.dtype} on {self.device}; allowed: the same (rebuild "
+                             "the group after moving or casting parameters)")
+        if t.layout != torch.strided or not t.is_contiguous():
+            raise ValueError(f"{name}[{i}]: a non-contiguous or sparse tensor (shape "
+                             f"{tuple(t.shape)}, strides {t.stride()}); allowed: "
+                             "contiguous dense tensors")
+        if numel is not None and t.numel() != numel:
+            raise ValueError(f"{name}[{i}]: {t.numel()} elements, the group was built "
+                             f"for {numel}; allowed: {numel} (rebuild the group)")
+
+    def views(self, name: str) -> list[torch.Tensor] | None:
+        """Per-parameter views of state ``name`` (None when not kept)."""
+        if name not in _STATE:
+            raise KeyError(f"name: {name!r}; allowed: {', '.join(_STATE)}")
+        return self._views[name]
+
+    def state(self, i: int) -> dict[str, torch.Tensor]:
+        """``{'mean_square': view, ['mean_grad': view], ['momentum': view]}`` of param i."""
+        return {k: v[i] for k, v in self._views.items() if v is not None}
+
+    def rebuild(self, params: Sequence[torch.Tensor], *, centered: bool | None = None,
+                momentum: bool | None = None) -> FlatGroup:
+        """A new group over ``params`` keeping the state of the parameters it shares.
+
+        Serves adding or removing parameters, moving them (``.to(device)``: move the
+        parameters, then rebuild) and switching ``centered``/``momentum`` on (new
+        buffers start at 0). Attached gradients are re-attached with their values.
+        """
+        new = FlatGroup(params, centered=self.centered if centered is None else centered,
+                        momentum=self.has_momentum if momentum is None else momentum)
+        index = {id(p): i for i, p in enumerate(self.params)}
+        with torch.no_grad():
+            for j, p in enumerate(new.params):
+                i = index.get(id(p))
+                if i is None:
+                    continue
+                for name in _STATE:
+                    old, dst = self._views[name], new._views[name]
+                    if old is not None and dst is not None and old[i].shape == dst[j].shape:
+                        dst[j].copy_(old[i])
+        if self.grad_buffer is not None:
+            new.attach_grads()
+        return new
+
+    # --------------------------------------------------------------- per step
+    def _to_dev(self, arr: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(arr)).to(self.device)
+
+    def _bind(self, grads: Sequence[torch.Tensor | None] | None) -> None:
+        """Refresh the param/grad columns of the address table, validating changes."""
+        params = self.params
+        if [p.numel() for p in params] != self.numel:
+            for i, p in enumerate(params):
+                self._check("params", i, p, self.numel[i])
+        pp = [p.data_ptr() for p in params]
+        if pp != self._pptr:
+            for i, p in enumerate(params):
+                if pp[i] != self._pptr[i]:
+                    self._check("params", i, p, self.numel[i])
+            self.addr[:, cpu.P] = pp
+            self._pptr = pp
+        if grads is None:
+            grads = [p.grad for p in params]
+        elif len(grads) != len(params):
+            raise ValueError(f"grads: {len(grads)} tensors for {len(params)} params; "
+                             f"allowed: {len(params)}")
+        gp = [0 if g is None else g.data_ptr() for g in grads]
+        if gp != self._gptr:
+            for i, g in enumerate(grads):
+                if g is not None and gp[i] != self._gptr[i]:
+                    self._check("grads", i, g, self.numel[i])
+            self.addr[:, cpu.G] = gp
+            self._gptr = gp
+
+    def _send(self, key: str, arr: np.ndarray) -> torch.Tensor:
+        """Device copy of a small host table, re-sent only when it changed."""
+        if key not in self._sent or not np.array_equal(self._sent[key], arr):
+            self._dev[key] = self._to_dev(arr)
+            self._sent[key] = arr.copy()
+        return self._dev[key]
+
+    @torch.no_grad()
+    def step(self, *, lr, rho: float, epsilon: float, momentum: float = 0.0,
+             eps_in_sqrt: bool = True, lr_in_momentum: bool = True, nesterov: bool = False,
+             grads: Sequence[torch.Tensor | None] | None = None, grad_scale=1.0,
+             clip_min=None, clip_max=None, l2=0.0, l1=0.0) -> None:
+        """One fused RMSProp step of every parameter with a gradient (module maths).
+
+        ``grads`` defaults to each parameter's ``.grad`` (None skips it). ``lr``,
+        ``grad_scale``, ``clip_min``/``clip_max``, ``l2``, ``l1``: a float or one per
+        parameter; ``grad_scale`` may also be a tensor (0-d or one per parameter) on
+        the group's device, read without a host sync on CUDA.
+        """
+        rho, epsilon, momentum = (_as_float("rho", rho), _as_float("epsilon", epsilon),
+                                  _as_float("momentum", momentum))
+        if not 0.0 <= rho <= 1.0:
+            raise ValueError(f"rho: {rho}; allowed: 0 <= rho <= 1")
+        if not epsilon >= 0.0:
+            raise ValueError(f"epsilon: {epsilon}; allowed: epsilon >= 0")
+        if not momentum >= 0.0:
+            raise ValueError(f"momentum: {momentum}; allowed: momentum >= 0")
+        if momentum != 0.0 and not self.has_momentum:
+            raise ValueError(f"momentum: {momentum} needs a velocity buffer; allowed: 0 "
+                             "for a group built with momentum=False")
+        if nesterov and not self.has_momentum:
+            raise ValueError("nesterov: True needs a velocity buffer; allowed: False for "
+                             "a group built with momentum=False")
+        if not self.params:
+            return
+        self._bind(grads)
+        dt = self._like.dtype
+        scale_t = grad_scale if isinstance(grad_scale, torch.Tensor) else None
+        if scale_t is not None and not self._cuda:
+            grad_scale, scale_t = scale_t.detach().double().cpu().numpy().reshape(-1), None
+            if grad_scale.size == 1:
+                grad_scale = float(grad_scale[0])
+        hyper = cpu.hyper_table(len(self.params), dt, lr=lr,
+                                grad_scale=1.0 if scale_t is not None else grad_scale,
+                                clip_min=clip_min, clip_max=clip_max, l2=l2, l1=l1)
+        sc = cpu.scalar_table(dt, rho=rho, epsilon=epsilon, momentum=momentum,
+                              eps_in_sqrt=eps_in_sqrt)
+        flags = (self.centered, self.has_momentum, bool(lr_in_momentum), bool(nesterov))
+        if not self._cuda:
+            cpu.rmsprop_table_(self.addr, self.chunks, hyper, sc, *flags)
+            return
+        hyper_d = self._send("hyper", hyper)
+        if scale_t is not None:
+            hyper_d = hyper_d.clone()
+            hyper_d[:, cpu.SCALE] = scale_t.detach().to(self.device, self.dtype).reshape(-1)
+        self._gpu.rmsprop_table_(self._send("addr", self.addr), self._dev["chunks"],
+                                 hyper_d, self._send("scalars", sc), *flags)
+
+    @torch.no_grad()
+    def grad_sq_norms(self, grads: Sequence[torch.Tensor | None] | None = None
+                      ) -> torch.Tensor:
+        """Per-parameter ``sum(g*g)`` as float64 on the group's device (None -> 0)."""
+        if not self.params:
+            return torch.zeros(0, dtype=torch.float64, device=self.device)
+        self._bind(grads)
+        if self._cuda:
+            like = torch.empty(0, dtype=self.dtype, device=self.device)
+            return self._gpu.sq_norms_table(self._send("addr", self.addr), cpu.G,
+                                            self._dev["chunks"], self._dev["first"], like)
+        return torch.from_numpy(cpu.sq_norms_table(self.addr, cpu.G, self.chunks,
+                                                   self._like))
+
+    # ---------------------------------------------------------------- gradients
+    @torch.no_grad()
+    def attach_grads(self) -> None:
+        """Make every ``p.grad`` a view of one flat buffer (keeping current values)."""
+        if self.grad_buffer is None:
+            self.grad_buffer = torch.zeros(int(self.offsets[-1]), dtype=self.dtype,
+                                           device=self.device)
+            self._grad_views = self._slices(self.grad_buffer)
+        for p, v in zip(self.params, self._grad_views):
+            g = p.grad
+            if g is not v:
+                if g is not None:
+                    v.copy_(g)
+                p.grad = v
+
+    @torch.no_grad()
+    def zero_grads(self, *, set_to_none: bool = False) -> None:
+        """Clear the gradients: one memset of the flat gradient buffer.
+
+        Any ``.grad`` replaced since the last call is re-attached first (not copied:
+        it is being cleared). ``set_to_none=True`` drops the gradients and the buffer.
+        """
+        if set_to_none:
+            for p in self.params:
+                p.grad = None
+            self.grad_buffer = self._grad_views = None
+            return
+        if self.grad_buffer is None:
+            self.grad_buffer = torch.empty(int(self.offsets[-1]), dtype=self.dtype,
+                                           device=self.device)
+            self._grad_views = self._slices(self.grad_buffer)
+        for p, v in zip(self.params, self._grad_views):
+            if p.grad is not v:
+                p.grad = v
+        self.grad_buffer.zero_()

@@ -1,0 +1,180 @@
+"""Single-pass multi-tensor RMSProp on CUDA (Triton): one launch per group and step.
+
+Same contract and the same maths as :mod:`torchfluid.kernels.fused_cpu` (see its module
+doc for the per-element formula): an ``int64`` address table (param, grad, mean_square,
+mean_grad, moment per tensor), a chunk table of ``(tensor, start, stop)`` rows with
+chunks of :data:`BLOCK` elements (one Triton program per chunk), a per-tensor
+hyper-parameter table (lr, scale, clip_min, clip_max, l2, l1) and the scalars
+(rho, 1 - rho, eps inside, eps outside, momentum, 0, 1), all device tensors.
+
+Rounding follows torch's CUDA kernels: explicit ``fma`` where torch's ``addcmul_`` and
+``add_(alpha=)`` contract, IEEE ``sqrt_rn``/``div_rn`` (torch builds without fast math)
+and ``enable_fp_fusion=False`` so that no other multiply-add is contracted.
+
+On CPU tensors the kernels run under ``TRITON_INTERPRET=1`` (set before importing
+triton), which is how the test-suite checks them without a GPU.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+__all__ = ["BLOCK", "rmsprop_table_", "sq_norms_table", "zero_table_"]
+
+BLOCK = 2048  # elements per program: 8 KiB per stream for fp32
+
+
+@triton.jit
+def _rmsprop_kernel(addr_ptr, chunk_ptr, hyper_ptr, sc_ptr, CENTERED: tl.constexpr,
+                    HAS_MOM: tl.constexpr, LR_IN_MOM: tl.constexpr, NESTEROV: tl.constexpr,
+                    FP64: tl.constexpr, BLOCK: tl.constexpr):
+    c = tl.program_id(0).to(tl.int64)
+    t = tl.load(chunk_ptr + c * 3)
+    lo = tl.load(chunk_ptr + c * 3 + 1)
+    hi = tl.load(chunk_ptr + c * 3 + 2)
+    g_addr = tl.load(addr_ptr + t * 5 + 1)
+    if g_addr != 0:
+        pty = hyper_ptr.dtype
+        p_ptr = tl.load(addr_ptr + t * 5).to(pty)
+        g_ptr = g_addr.to(pty)
+        ms_ptr = tl.load(addr_ptr + t * 5 + 2).to(pty)
+        lr = tl.load(hyper_ptr + t * 6)
+        scale = tl.load(hyper_ptr + t * 6 + 1)
+        cmin = tl.load(hyper_ptr + t * 6 + 2)
+        cmax = tl.load(hyper_ptr + t * 6 + 3)
+        l2 = tl.load(hyper_ptr + t * 6 + 4)
+        l1 = tl.load(hyper_ptr + t * 6 + 5)
+        rho = tl.load(sc_ptr)
+        rho1 = tl.load(sc_ptr + 1)
+        e_in = tl.load(sc_ptr + 2)
+        e_out = tl.load(sc_ptr + 3)
+        beta = tl.load(sc_ptr + 4)
+        zero = tl.load(sc_ptr + 5)
+        one = tl.load(sc_ptr + 6)
+
+        offs = lo + tl.arange(0, BLOCK)
+        mask = offs < hi
+        p = tl.load(p_ptr + offs, mask=mask, other=0)
+        g = tl.load(g_ptr + offs, mask=mask, other=0) * scale
+        g = tl.where(g < cmin, cmin, tl.where(g > cmax, cmax, g))
+        if l2 != zero:
+            g = g + l2 * p
+        if l1 != zero:
+            g = g + l1 * tl.where(p > zero, one, tl.where(p < zero, -one, zero))
+        ms = tl.fma(rho1 * g, g, tl.load(ms_ptr + offs, mask=mask, other=0) * rho)
+        tl.store(ms_ptr + offs, ms, mask=mask)
+        if CENTERED:
+            mg_ptr = tl.load(addr_ptr + t * 5 + 3).to(pty)
+            mg = tl.fma(g, rho1, tl.load(mg_ptr + offs, mask=mask, other=0) * rho)
+            tl.store(mg_ptr + offs, mg, mask=mask)
+            var = ms - mg * mg
+            var = tl.where(var < zero, zero, var)
+        else:
+            var = ms
+        if FP64:  # float64 sqrt and division are IEEE round-to-nearest already
+            u = g / (tl.sqrt(var + e_in) + e_out)
+        else:
+            u = tl.div_rn(g, tl.sqrt_rn(var + e_in) + e_out)
+        if HAS_MOM:
+            mom_ptr = tl.load(addr_ptr + t * 5 + 4).to(pty)
+            m = tl.load(mom_ptr + offs, mask=mask, other=0) * beta
+            if LR_IN_MOM:
+                ul = u * lr
+                m = m + ul
+                if NESTEROV:
+                    upd = tl.fma(m, beta, ul)
+                else:
+                    upd = m
+            else:
+                m = m + u
+                if NESTEROV:
+                    upd = tl.fma(m, beta, u) * lr
+                else:
+                    upd = m * lr
+            tl.store(mom_ptr + offs, m, mask=mask)
+        else:
+            upd = u * lr
+        tl.store(p_ptr + offs, p - upd, mask=mask)
+
+
+@triton.jit
+def _sq_sum_kernel(addr_ptr, col, chunk_ptr, like_ptr, out_ptr, BLOCK: tl.constexpr):
+    c = tl.program_id(0).to(tl.int64)
+    t = tl.load(chunk_ptr + c * 3)
+    lo = tl.load(chunk_ptr + c * 3 + 1)
+    hi = tl.load(chunk_ptr + c * 3 + 2)
+    a = tl.load(addr_ptr + t * 5 + col)
+    acc = tl.zeros([BLOCK], dtype=tl.float64)
+    if a != 0:
+        offs = lo + tl.arange(0, BLOCK)
+        x = tl.load(a.to(like_ptr.dtype) + offs, mask=offs < hi, other=0).to(tl.float64)
+        acc = x * x
+    tl.store(out_ptr + c, tl.sum(acc, axis=0))
+
+
+@triton.jit
+def _segment_sum_kernel(part_ptr, first_ptr, out_ptr, BLOCK: tl.constexpr):
+    t = tl.program_id(0).to(tl.int64)
+    lo = tl.load(first_ptr + t)
+    hi = tl.load(first_ptr + t + 1)
+    acc = tl.zeros([BLOCK], dtype=tl.float64)
+    for k in range(lo, hi, BLOCK):
+        offs = k + tl.arange(0, BLOCK)
+        acc += tl.load(part_ptr + offs, mask=offs < hi, other=0)
+    tl.store(out_ptr + t, tl.sum(acc, axis=0))
+
+
+@triton.jit
+def _zero_kernel(addr_ptr, col, chunk_ptr, like_ptr, BLOCK: tl.constexpr):
+    c = tl.program_id(0).to(tl.int64)
+    t = tl.load(chunk_ptr + c * 3)
+    lo = tl.load(chunk_ptr + c * 3 + 1)
+    hi = tl.load(chunk_ptr + c * 3 + 2)
+    a = tl.load(addr_ptr + t * 5 + col)
+    if a != 0:
+        offs = lo + tl.arange(0, BLOCK)
+        zeros = tl.zeros([BLOCK], dtype=like_ptr.dtype.element_ty)
+        tl.store(a.to(like_ptr.dtype) + offs, zeros, mask=offs < hi)
+
+
+def rmsprop_table_(addr: torch.Tensor, chunks: torch.Tensor, hyper: torch.Tensor,
+                   scalars: torch.Tensor, centered: bool, has_moment: bool,
+                   lr_in_momentum: bool, nesterov: bool) -> None:
+    """One RMSProp step over every chunk (tables as in :func:`fused_cpu.rmsprop_table_`).
+
+    ``chunks`` must be cut with :data:`BLOCK`-element chunks; ``hyper`` and ``scalars``
+    are in the tensors' dtype and on their device, as are ``addr`` and ``chunks``.
+    """
+    if chunks.shape[0] == 0:
+        return
+    _rmsprop_kernel[(chunks.shape[0],)](
+        addr, chunks, hyper, scalars, CENTERED=bool(centered), HAS_MOM=bool(has_moment),
+        LR_IN_MOM=bool(lr_in_momentum), NESTEROV=bool(nesterov),
+        FP64=hyper.dtype == torch.float64, BLOCK=BLOCK,
+        enable_fp_fusion=False)
+
+
+def sq_norms_table(addr: torch.Tensor, col: int, chunks: torch.Tensor,
+                   first_chunk: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Per-tensor ``sum(x*x)`` (float64 device tensor) of an address-table column.
+
+    ``first_chunk`` (n + 1 int64) gives each tensor's chunk range; two launches, no
+    atomics, so the result is deterministic.
+    """
+    n = first_chunk.shape[0] - 1
+    out = torch.zeros(n, dtype=torch.float64, device=addr.device)
+    if chunks.shape[0] == 0:
+        return out
+    part = torch.empty(chunks.shape[0], dtype=torch.float64, device=addr.device)
+    _sq_sum_kernel[(chunks.shape[0],)](addr, col, chunks, like, part, BLOCK=BLOCK)
+    _segment_sum_kernel[(n,)](part, first_chunk, out, BLOCK=256)
+    return out
+
+
+def zero_table_(addr: torch.Tensor, col: int, chunks: torch.Tensor,
+                like: torch.Tensor) -> None:
+    """Write zeros over column ``col`` of an address table (one launch)."""
+    if chunks.shape[0]:
+        _zero_kernel[(chunks.shape[0],)](addr, col, chunks, like, BLOCK=BLOCK)
