@@ -106,7 +106,7 @@ def _view(address, lo, hi, like):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _chunk(p, g, ms, mg, mom, h, sc, lim_tag, nest_tag):
+def _chunk(p, g, ms, mg, mom, h, sc, lim, nest):
     """Update every element of the views; ``mg``/``mom`` typed None prune their branches."""
     lr, scale, cmin, cmax, l2, l1 = h[LR], h[SCALE], h[LO], h[HI], h[L2], h[L1]
     rho, rho1, e_in, e_out, beta = sc[0], sc[1], sc[2], sc[3], sc[4]
@@ -130,31 +130,26 @@ def _chunk(p, g, ms, mg, mom, h, sc, lim_tag, nest_tag):
             var = msj
         u = gj / (np.sqrt(var + e_in) + e_out)
         if mom is not None:
-            if lim_tag is not None:  # lr inside the velocity (Paddle)
+            if lim:  # lr inside the velocity (Paddle)
                 ul = u * lr
                 m = mom[j] * beta + ul
                 mom[j] = m
-                if nest_tag is not None:
-                    upd = _fma(m, beta, ul)
-                else:
-                    upd = m
+                upd = _fma(m, beta, ul) if nest else m
             else:
                 m = mom[j] * beta + u
                 mom[j] = m
-                if nest_tag is not None:
-                    upd = _fma(m, beta, u) * lr
-                else:
-                    upd = m * lr
+                upd = (_fma(m, beta, u) if nest else m) * lr
         else:
             upd = u * lr
         p[j] = pj - upd
 
 
 @njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
-def _rmsprop_kernel(addr, chunks, hyper, scalars, mg_tag, mom_tag, lim_tag, nest_tag):
-    # The *_tag arguments are None or any array standing for the flags centered,
-    # velocity, lr_in_momentum, nesterov: numba prunes ``is None`` branches at compile
-    # time, so each variant is one straight vectorized loop, compiled when first used.
+def _rmsprop_kernel(addr, chunks, hyper, scalars, mg_tag, mom_tag, lim, nest):
+    # mg_tag / mom_tag are None or any array (centered / velocity kept): numba prunes
+    # the ``is None`` branches at compile time, so each (dtype, centered, velocity)
+    # variant is one straight vectorized loop, compiled when first used. lim / nest
+    # (lr_in_momentum / nesterov) are loop-invariant booleans LLVM turns into selects.
     for c in range(chunks.shape[0]):
         t, lo, hi = chunks[c, 0], chunks[c, 1], chunks[c, 2]
         if addr[t, G] == 0:
@@ -167,15 +162,15 @@ def _rmsprop_kernel(addr, chunks, hyper, scalars, mg_tag, mom_tag, lim_tag, nest
             mg = _view(addr[t, MG], lo, hi, hyper)
             if mom_tag is not None:
                 mom = _view(addr[t, MOM], lo, hi, hyper)
-                _chunk(p, g, ms, mg, mom, h, scalars, lim_tag, nest_tag)
+                _chunk(p, g, ms, mg, mom, h, scalars, lim, nest)
             else:
-                _chunk(p, g, ms, mg, None, h, scalars, lim_tag, nest_tag)
+                _chunk(p, g, ms, mg, None, h, scalars, lim, nest)
         else:
             if mom_tag is not None:
                 mom = _view(addr[t, MOM], lo, hi, hyper)
-                _chunk(p, g, ms, None, mom, h, scalars, lim_tag, nest_tag)
+                _chunk(p, g, ms, None, mom, h, scalars, lim, nest)
             else:
-                _chunk(p, g, ms, None, None, h, scalars, lim_tag, nest_tag)
+                _chunk(p, g, ms, None, None, h, scalars, lim, nest)
 
 
 @njit(nogil=True, cache=True, fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
@@ -252,8 +247,8 @@ def rmsprop_table_(addr: np.ndarray, chunks: np.ndarray, hyper: np.ndarray,
     :func:`split_chunks` of ``chunks`` (computed when None). Columns not used
     (mean_grad unless ``centered``, moment unless ``has_moment``) are never read.
     """
-    tags = [hyper if flag else None for flag in
-            (centered, has_moment, has_moment and lr_in_momentum, has_moment and nesterov)]
+    tags = [hyper if centered else None, hyper if has_moment else None,
+            bool(lr_in_momentum), bool(nesterov)]
 
     def call(r0, r1):
         _rmsprop_kernel(addr, chunks[r0:r1], hyper, scalars, *tags)

@@ -1,0 +1,137 @@
+"""Shared pieces of the fused-kernel tests: the reference pipeline, case strategies and
+the ulp-level comparison."""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import strategies as st
+
+from torchfluid.kernels.rmsprop import rmsprop_
+
+STATE = ("mean_square", "mean_grad", "momentum")
+
+
+@torch.no_grad()
+def reference_step(params, grads, states, *, lr, rho, epsilon, momentum, eps_in_sqrt,
+                   lr_in_momentum, nesterov, grad_scale, clip, l2, l1):
+    """Paddle's order with plain torch ops, then the reference kernel, per tensor.
+
+    ``states[i]`` is a dict with 'mean_square' and optionally 'mean_grad'/'momentum';
+    ``lr``, ``grad_scale``, ``l2``, ``l1`` are lists; ``clip`` a list of (lo, hi) or None.
+    """
+    for i, (p, g, s) in enumerate(zip(params, grads, states)):
+        if g is None:
+            continue
+        g = g.mul(grad_scale[i])
+        if clip[i] is not None:
+            g = g.clamp(*clip[i])
+        if l2[i] != 0.0:
+            g = g.add(p.mul(l2[i]))
+        if l1[i] != 0.0:
+            g = g.add(torch.sign(p).mul(l1[i]))
+        rmsprop_(p, g, s["mean_square"], s.get("mean_grad"), s.get("momentum"), lr=lr[i],
+                 rho=rho, epsilon=epsilon, momentum=momentum, eps_in_sqrt=eps_in_sqrt,
+                 lr_in_momentum=lr_in_momentum, nesterov=nesterov)
+
+
+def assert_ulp_close(actual: torch.Tensor, expected: torch.Tensor, *, ulps: float,
+                     scale: float, what: str) -> None:
+    """``|actual - expected| <= ulps * eps * (|expected| + scale)`` elementwise.
+
+    ``scale`` is the magnitude the rounding errors are relative to (the largest value
+    the step combined), so cancellation cannot make a 1-ulp difference look large.
+    """
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype, what
+    eps = torch.finfo(expected.dtype).eps
+    tol = ulps * eps * (expected.abs() + scale)
+    same = (actual == expected) | (actual.isnan() & expected.isnan())
+    bad = ~((actual - expected).abs() <= tol) & ~same
+    assert not bad.any(), (f"{what}: {int(bad.sum())} elements differ, e.g. "
+                           f"{actual[bad][:3].tolist()} vs {expected[bad][:3].tolist()}")
+
+
+def magnitude(*tensors: torch.Tensor) -> float:
+    """Largest finite magnitude among the tensors (the scale of the step's roundings)."""
+    finite = [t[t.isfinite()].abs() for t in tensors]
+    return max([float(t.max()) for t in finite if t.numel()] + [1e-30])
+
+
+shapes = st.lists(
+    st.one_of(st.tuples(st.integers(0, 40)),
+              st.tuples(st.integers(0, 7), st.integers(0, 9)),
+              st.tuples(st.integers(1, 3), st.integers(1, 5), st.integers(0, 6)),
+              st.just(()), st.just((5000,))),
+    min_size=1, max_size=5)
+
+per_tensor = st.one_of(st.just(0.0), st.floats(1e-4, 0.5))
+
+
+@st.composite
+def cases(draw, max_tensors: int = 5):
+    """One random configuration: shapes, dtype, flags, hyper-parameters, extras."""
+    shp = draw(shapes)[:max_tensors]
+    n = len(shp)
+    velocity = draw(st.sampled_from(["none", "zero", "some"]))
+    has_mom = velocity != "none"
+    case = dict(
+        shapes=shp,
+        dtype=draw(st.sampled_from([torch.float32, torch.float64])),
+        centered=draw(st.booleans()),
+        has_moment=has_mom,
+        seed=draw(st.integers(0, 2**31 - 1)),
+        missing_grad=draw(st.lists(st.booleans(), min_size=n, max_size=n)),
+        hyper=dict(
+            rho=draw(st.one_of(st.sampled_from([0.0, 0.5, 0.9, 0.95, 0.99, 1.0]),
+                               st.floats(0.0, 1.0))),
+            epsilon=draw(st.sampled_from([0.0, 1e-10, 1e-8, 1e-6, 1e-3, 0.1])),
+            momentum={"none": 0.0, "zero": 0.0,
+                      "some": draw(st.floats(0.01, 0.99))}[velocity],
+            eps_in_sqrt=draw(st.booleans()),
+            lr_in_momentum=draw(st.booleans()),
+            nesterov=has_mom and draw(st.booleans()),
+        ),
+        lr=draw(st.lists(st.floats(1e-4, 1.0), min_size=n, max_size=n)),
+        grad_scale=draw(st.lists(st.one_of(st.just(1.0), st.floats(0.01, 1.0)),
+                                 min_size=n, max_size=n)),
+        clip=draw(st.lists(st.one_of(st.none(), st.floats(0.1, 2.0).map(lambda c: (-c, c))),
+                           min_size=n, max_size=n)),
+        l2=draw(st.lists(per_tensor, min_size=n, max_size=n)),
+        l1=draw(st.lists(per_tensor, min_size=n, max_size=n)),
+    )
+    return case
+
+
+def make_tensors(case, device="cpu"):
+    """params, grads (None where missing), states for a case, from its seed."""
+    gen = torch.Generator().manual_seed(case["seed"])
+    dt = case["dtype"]
+
+    def rnd(shape, positive=False):
+        x = torch.randn(shape, generator=gen, dtype=torch.float64)
+        return (x.abs() if positive else x).to(dt).to(device)
+
+    params = [rnd(s) for s in case["shapes"]]
+    grads = [None if miss else rnd(s)
+             for s, miss in zip(case["shapes"], case["missing_grad"])]
+    states = []
+    for s in case["shapes"]:
+        st_ = {"mean_square": rnd(s, positive=True)}
+        if case["centered"]:
+            st_["mean_grad"] = rnd(s) * 0.5
+        if case["has_moment"]:
+            st_["momentum"] = rnd(s) * 0.1
+        states.append(st_)
+    return params, grads, states
+
+
+def extras(case):
+    """The per-tensor extras as keyword arguments of the fused calls."""
+    clip = case["clip"]
+    return dict(lr=case["lr"], grad_scale=case["grad_scale"], l2=case["l2"], l1=case["l1"],
+                clip_min=[-float("inf") if c is None else c[0] for c in clip],
+                clip_max=[float("inf") if c is None else c[1] for c in clip])
+
+
+def reference_kwargs(case):
+    return dict(case["hyper"], lr=case["lr"], grad_scale=case["grad_scale"],
+                clip=case["clip"], l2=case["l2"], l1=case["l1"])

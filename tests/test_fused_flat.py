@@ -1,0 +1,188 @@
+"""FlatGroup: flat state with per-parameter views, a fused step equal to the reference,
+gradient clearing as one memset, rebuilds that keep state, and checked re-binding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+
+from fused_cases import cases, extras, make_tensors
+from test_fused_cpu import check_against_reference
+from torchfluid.kernels.flat import FlatGroup, partition
+
+HYPER = dict(lr=0.01, rho=0.9, epsilon=1e-6, momentum=0.9)
+
+
+def _group_for(case, params, states):
+    group = FlatGroup(params, centered=case["centered"], momentum=case["has_moment"])
+    for i, s in enumerate(states):  # load the case's state through the views
+        for k, v in s.items():
+            group.state(i)[k].copy_(v)
+    return group
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases(max_tensors=4))
+def test_flat_group_step_equals_reference(case):
+    params, grads, states = make_tensors(case)
+    for p, g in zip(params, grads):
+        p.grad = g
+    group = _group_for(case, params, states)
+    views = [group.state(i) for i in range(len(params))]
+
+    def fused(params_, grads_, states_):
+        for i, s in enumerate(states_):  # the checker re-syncs through these tensors
+            for k, v in s.items():
+                views[i][k].copy_(v)
+        group.step(**case["hyper"], **extras(case))
+        for i, s in enumerate(states_):
+            for k in s:
+                s[k].copy_(views[i][k])
+
+    check_against_reference(case, fused, (params, grads, states))
+
+
+def _params(*shapes, dtype=torch.float32):
+    gen = torch.Generator().manual_seed(1)
+    return [torch.nn.Parameter(torch.randn(s, generator=gen, dtype=dtype)) for s in shapes]
+
+
+def test_views_share_the_flat_buffers_and_are_aligned():
+    ps = _params((3, 5), (7,), (0,), ())
+    group = FlatGroup(ps, centered=True, momentum=True)
+    for i, p in enumerate(ps):
+        st = group.state(i)
+        assert set(st) == {"mean_square", "mean_grad", "momentum"}
+        for name, v in st.items():
+            assert v.shape == p.shape
+            buf = getattr(group, name)
+            assert v.untyped_storage().data_ptr() == buf.untyped_storage().data_ptr()
+            assert (v.data_ptr() - buf.data_ptr()) % 64 == 0
+    group.state(1)["momentum"].fill_(2.0)
+    assert group.momentum[int(group.offsets[1]):int(group.offsets[1]) + 7].eq(2.0).all()
+    assert FlatGroup(ps, centered=False, momentum=False).state(0).keys() == {"mean_square"}
+
+
+def test_rebuild_keeps_state_of_kept_params_and_zeroes_new_ones():
+    ps = _params((4, 3), (5,))
+    for p in ps:
+        p.grad = torch.ones_like(p)
+    group = FlatGroup(ps, centered=False, momentum=True)
+    group.step(**HYPER)
+    before = [{k: v.clone() for k, v in group.state(i).items()} for i in range(2)]
+    extra = _params((6,), (2, 2))
+    new = group.rebuild([ps[1], *extra, ps[0]], centered=True)
+    assert new.state(0)["mean_square"].equal(before[1]["mean_square"])
+    assert new.state(3)["momentum"].equal(before[0]["momentum"])
+    assert not new.state(3)["mean_grad"].any()  # centered switched on: starts at 0
+    for i in (1, 2):
+        assert all(not v.any() for v in new.state(i).values())
+    for p in extra:
+        p.grad = torch.ones_like(p)
+    new.step(**HYPER)  # the rebuilt layout steps every parameter
+    assert all(new.state(i)["mean_square"].gt(0).all() for i in range(4))
+    smaller = new.rebuild([ps[0]])
+    assert smaller.state(0)["momentum"].equal(new.state(3)["momentum"])
+
+
+def test_grad_sq_norms_one_pass():
+    ps = _params((300, 7), (0,), (11,), dtype=torch.float64)
+    for p in ps:
+        p.grad = torch.randn_like(p)
+    ps[2].grad = None
+    group = FlatGroup(ps, centered=False, momentum=False)
+    got = group.grad_sq_norms()
+    want = torch.tensor([float(p.grad.square().sum()) if p.grad is not None else 0.0
+                         for p in ps], dtype=torch.float64)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=0)
+
+
+def test_zero_grads_is_one_memset_and_autograd_accumulates_in_place():
+    lin = torch.nn.Linear(5, 3)
+    ps = list(lin.parameters())
+    group = FlatGroup(ps, centered=False, momentum=False)
+    lin(torch.randn(2, 5)).sum().backward()  # fresh grads, not in the buffer
+    want = [p.grad.clone() for p in ps]
+    group.attach_grads()  # keeps the values, now views of one buffer
+    assert group.grad_buffer is not None
+    for p, w in zip(ps, want):
+        assert p.grad.equal(w)
+        assert p.grad.untyped_storage().data_ptr() == group.grad_buffer.data_ptr()
+    group.zero_grads()
+    assert not group.grad_buffer.any()
+    x = torch.randn(4, 5)
+    lin(x).sum().backward()
+    lin(x).sum().backward()
+    for p in ps:  # autograd accumulated into the views
+        assert p.grad.untyped_storage().data_ptr() == group.grad_buffer.data_ptr()
+    assert group.grad_buffer.abs().sum() > 0
+    lin.zero_grad(set_to_none=True)
+    lin(x).sum().backward()  # torch made new grads: the step reads them in place
+    assert ps[0].grad.untyped_storage().data_ptr() != group.grad_buffer.data_ptr()
+    group.step(**dict(HYPER, momentum=0.0))
+    group.zero_grads()  # re-attaches the replaced ones, then one memset
+    assert all(p.grad.untyped_storage().data_ptr() == group.grad_buffer.data_ptr()
+               for p in ps)
+    assert not group.grad_buffer.any()
+    group.zero_grads(set_to_none=True)
+    assert all(p.grad is None for p in ps) and group.grad_buffer is None
+
+
+def test_step_rebinds_swapped_storage_and_rejects_what_would_be_unsafe():
+    ps = _params((4,), (3,))
+    for p in ps:
+        p.grad = torch.ones_like(p)
+    group = FlatGroup(ps, centered=False, momentum=True)
+    group.step(**HYPER)
+    ps[0].data = ps[0].data.clone()  # new storage, same size: re-bound and used
+    ps[0].grad = torch.ones(4)
+    before = ps[0].detach().clone()
+    group.step(**HYPER)
+    assert not ps[0].detach().equal(before)
+    ps[1].data = torch.zeros(5)
+    with pytest.raises(ValueError, match=r"params\[1\]: 5 elements, the group was built "
+                                         r"for 3; allowed: 3 \(rebuild the group\)"):
+        group.step(**HYPER)
+    ps[1].data = torch.zeros(3, dtype=torch.float64)
+    ps[1].grad = None
+    with pytest.raises(ValueError, match=r"params\[1\]: torch.float64 on cpu, the group "
+                                         r"holds torch.float32 on cpu"):
+        group.step(**HYPER)
+
+
+BAD_HYPER = [
+    (dict(rho=1.5), "rho: 1.5; allowed: 0 <= rho <= 1"),
+    (dict(epsilon=-1.0), "epsilon: -1.0; allowed: epsilon >= 0"),
+    (dict(momentum=-0.1), "momentum: -0.1; allowed: momentum >= 0"),
+    (dict(rho="x"), "rho: 'x' is not a real number"),
+]
+
+
+@pytest.mark.parametrize("bad,message", BAD_HYPER)
+def test_bad_hyper_parameters_name_argument_value_and_range(bad, message):
+    group = FlatGroup(_params((2,)), centered=False, momentum=True)
+    with pytest.raises(ValueError) as err:
+        group.step(**dict(HYPER, **bad))
+    assert message in str(err.value)
+
+
+def test_momentum_without_velocity_buffer_is_refused():
+    group = FlatGroup(_params((2,)), centered=False, momentum=False)
+    with pytest.raises(ValueError, match="momentum: 0.9 needs a velocity buffer"):
+        group.step(**HYPER)
+
+
+def test_partition_by_device_and_dtype():
+    ps = _params((2,), (3,)) + _params((4,), dtype=torch.float64) + _params((1,))
+    assert partition(ps) == {(torch.device("cpu"), torch.float32): [0, 1, 3],
+                             (torch.device("cpu"), torch.float64): [2]}
+    with pytest.raises(ValueError, match=r"params\[1\]: torch.float64 on cpu, the group "
+                                         r"holds torch.float32"):
+        FlatGroup([ps[0], ps[2]], centered=False, momentum=False)
+
+
+def test_empty_group_is_a_no_op():
+    group = FlatGroup([], centered=True, momentum=True)
+    group.step(**HYPER)
+    assert group.grad_sq_norms().numel() == 0
