@@ -5,4 +5,15 @@
 
 from . import kernels
 
+# --- dygraph (helper D) ---
+from . import dygraph, framework, initializer, io, nn, param_attr, unique_name
+from .dygraph import load_dygraph, save_dygraph
+from .dygraph.nn import Linear
+from .framework import (
+    CPUPlace, CUDAPinnedPlace, CUDAPlace, disable_dygraph, disable_static, enable_dygraph,
+    enable_static, in_dygraph_mode, in_dynamic_mode,
+)
+from .param_attr import ParamAttr
+# --- end dygraph (helper D) ---
+
 __version__ = "0.1.0"
