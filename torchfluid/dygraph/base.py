@@ -54,7 +54,7 @@ def to_variable(value, name=None, zero_copy=None, dtype=None) -> VarBase:
         return value
     place = framework._current_expected_place()
     if isinstance(value, torch.Tensor):
-        out = value.as_subclass(VarBase)
+        out = value.as_subclass(VarBase)  # an alias: the caller's tensor keeps its type
         if dtype is not None:
             out = out.to(convert_dtype(dtype))
     else:
@@ -69,7 +69,8 @@ def to_variable(value, name=None, zero_copy=None, dtype=None) -> VarBase:
             raise TypeError(f"to_variable: value must be numeric, got numpy dtype {array.dtype}")
         share = zero_copy is not False and place.is_cpu_place() and _shareable(array)
         tensor = torch.from_numpy(array if share else np.array(array, copy=True, order="C"))
-        out = tensor.to(place.device).as_subclass(VarBase)
+        out = tensor.to(place.device)
+        out.__class__ = VarBase  # a fresh tensor: switch its class in place
     out.requires_grad_(False)
     if name:
         out.name = name

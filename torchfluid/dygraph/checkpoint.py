@@ -2,7 +2,8 @@
 
 ``save_dygraph(state_dict, path)`` writes ``path.pdparams`` when the dict holds at least
 one parameter (a layer's ``state_dict()``), else ``path.pdopt`` (an optimizer's). The
-file is what Paddle writes, so Paddle reads it back: a protocol-2 pickle of a plain
+file is what Paddle writes, so Paddle reads it back: a protocol-2 pickle (numpy
+globals spelled as NumPy 1.x does) of a plain
 dict, tensors as numpy arrays, plus ``"StructuredToParameterName@@"`` mapping each key
 to the tensor's unique name (``weight`` -> ``linear_0.w_0``; a tensor without a name
 maps to its key). Other values (an ``"LR_Scheduler"`` dict) must be numbers, strings,
@@ -34,6 +35,25 @@ __all__ = ["save_dygraph", "load_dygraph", "NAME_TABLE_KEY"]
 
 NAME_TABLE_KEY = "StructuredToParameterName@@"
 _UNPACK_KEY = "UnpackBigParamInfor@@"
+
+
+_NUMPY_1_NAMES = {
+    id(np.ndarray.__reduce__(np.zeros(1))[0]): b"_reconstruct",
+    id(np.float32(0).__reduce__()[0]): b"scalar",
+}
+
+
+class _PaddlePickler(pickle._Pickler):
+    """Protocol-2 pickler that names numpy's array/scalar rebuilders ``numpy.core.multiarray``
+    (NumPy 2 says ``numpy._core``, which the NumPy 1.x under a real Paddle cannot import;
+    NumPy 2 still resolves the old names)."""
+
+    def save_global(self, obj, name=None):
+        short = _NUMPY_1_NAMES.get(id(obj))
+        if short is None:
+            return super().save_global(obj, name)
+        self.write(pickle.GLOBAL + b"numpy.core.multiarray\n" + short + b"\n")
+        self.memoize(obj)
 
 
 def _plain_value(value, where: str):
@@ -84,7 +104,7 @@ def save_dygraph(state_dict, model_path) -> None:
             name_table[key] = name if isinstance(name, str) and name else key
         model_dict[key] = _plain_value(value, f"state_dict[{key!r}]")
     model_dict[NAME_TABLE_KEY] = name_table
-    atomic_write(model_path + suffix, lambda f: pickle.dump(model_dict, f, protocol=2))
+    atomic_write(model_path + suffix, lambda f: _PaddlePickler(f, protocol=2).dump(model_dict))
 
 
 def _pack_loaded_dict(obj, source: str):

@@ -9,7 +9,7 @@ torch optimizers all work) with Paddle's API on top:
 * ``state_dict()`` holds the parameters and persistable buffers themselves (Paddle's
   ``keep_vars``) under structured keys (``weight``, ``fc1.bias``); each parameter also
   has its unique ``name`` (``linear_0.w_0``). Pass ``keep_vars=False`` for torch's
-  detached copies. ``set_state_dict`` (aliases ``set_dict``, ``load_dict``) takes numpy
+  detached plain tensors (what ``torch.save``/``torch.load(weights_only=True)`` expect). ``set_state_dict`` (aliases ``set_dict``, ``load_dict``) takes numpy
   arrays or tensors, matches by structured key (or by parameter name with
   ``use_structured_name=False``), warns and skips keys that are missing or of another
   shape (as Paddle), and raises on a dtype mismatch before changing anything.
@@ -31,7 +31,7 @@ import torch
 from .. import framework, unique_name
 from ..framework import convert_dtype, dtype_name
 from ..param_attr import ParamAttr
-from .varbase import ParamBase, new_parameter
+from .varbase import ParamBase, VarBase, new_parameter
 
 __all__ = ["Layer"]
 
@@ -186,11 +186,16 @@ class Layer(torch.nn.Module):
         if prefix is not None:
             structured_name_prefix = prefix
         if include_sublayers:
-            return super().state_dict(destination=destination, prefix=structured_name_prefix,
-                                      keep_vars=keep_vars)
-        if destination is None:
-            destination = collections.OrderedDict()
-        self._save_to_state_dict(destination, structured_name_prefix, keep_vars)
+            destination = super().state_dict(destination=destination, prefix=structured_name_prefix,
+                                             keep_vars=keep_vars)
+        else:
+            if destination is None:
+                destination = collections.OrderedDict()
+            self._save_to_state_dict(destination, structured_name_prefix, keep_vars)
+        if not keep_vars:  # torch semantics: plain detached tensors (loadable with weights_only)
+            for key, value in destination.items():
+                if isinstance(value, VarBase):  # fresh detach() results: switch class in place
+                    value.__class__ = torch.Tensor
         return destination
 
     def set_state_dict(self, state_dict, include_sublayers=True, use_structured_name=True):

@@ -102,10 +102,6 @@ class _SparsePaddedLookup(torch.autograd.Function):
         return None, grad, None
 
 
-def _plain(t):
-    return t.as_subclass(torch.Tensor) if isinstance(t, VarBase) else t
-
-
 def embedding_lookup(ids, weight, padding_idx=None, sparse=False):
     """``weight[ids]`` with Paddle's padding and sparse-gradient rules (module docstring)."""
     if not isinstance(ids, torch.Tensor):
@@ -115,8 +111,10 @@ def embedding_lookup(ids, weight, padding_idx=None, sparse=False):
     if padding_idx is None or padding_idx < 0:
         return F.embedding(ids, weight, sparse=sparse)
     if sparse:
-        out = _SparsePaddedLookup.apply(_plain(ids), _plain(weight), int(padding_idx))
-        return out.as_subclass(VarBase)
+        out = _SparsePaddedLookup.apply(ids, weight, int(padding_idx))
+        if type(out) is torch.Tensor:
+            out.__class__ = VarBase
+        return out
     out = F.embedding(ids, weight)
     return out.masked_fill((ids == padding_idx).unsqueeze(-1), 0)
 

@@ -2,8 +2,8 @@
 
 Design. ``VarBase`` subclasses ``torch.Tensor`` (the same object torch sees, no
 wrapper), so every torch function, operator, ``nn.Module`` and optimizer accepts it and
-autograd works unchanged. Its ``__torch_function__`` returns ``VarBase`` for every
-tensor result, so ``out = linear(x); out.backward()`` keeps Paddle's methods down the
+autograd works unchanged. Its ``__torch_function__`` makes every fresh tensor result a
+``VarBase`` (by switching the new object's class: no alias node, no copy), so ``out = linear(x); out.backward()`` keeps Paddle's methods down the
 graph. Parameters are ``ParamBase(VarBase, torch.nn.Parameter)``: ``nn.Module``
 registers them, and ``w * 2`` is a plain ``VarBase`` (never a parameter). Gradients
 (``.grad``) and tensors made without a Variable stay plain torch tensors. Monkey-patching
@@ -73,11 +73,30 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.numpy().copy()
 
 
-def _convert(ret):
-    if isinstance(ret, torch.Tensor) and not isinstance(ret, VarBase):
-        return ret.as_subclass(VarBase)
-    if isinstance(ret, (tuple, list)) and any(isinstance(r, torch.Tensor) for r in ret):
-        return type(ret)([_convert(r) for r in ret])  # list, tuple or torch.return_types.*
+def _inputs(args, kwargs) -> set:
+    """ids of the tensors passed to an op (top level and inside lists/tuples)."""
+    found = set()
+    for a in (*args, *kwargs.values()):
+        if isinstance(a, torch.Tensor):
+            found.add(id(a))
+        elif isinstance(a, (list, tuple)):
+            found.update(id(b) for b in a if isinstance(b, torch.Tensor))
+    return found
+
+
+def _convert(ret, inputs: set):
+    """Make fresh plain-tensor results VarBase by switching their class (no alias, no copy).
+
+    A result that is one of the inputs (an in-place op, ``.to()`` with nothing to do) keeps
+    its type, so a plain tensor is never turned into a VarBase behind its owner's back.
+    """
+    if type(ret) is torch.Tensor:
+        if id(ret) not in inputs:
+            ret.__class__ = VarBase
+        return ret
+    if isinstance(ret, (tuple, list)) and any(type(r) is torch.Tensor for r in ret):
+        for r in ret:
+            _convert(r, inputs)
     return ret
 
 
@@ -86,11 +105,12 @@ class VarBase(torch.Tensor):
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
         with torch._C.DisableTorchFunctionSubclass():
-            ret = func(*args, **(kwargs or {}))
-            if func in _NOWRAP:
-                return ret
-            return _convert(ret)
+            ret = func(*args, **kwargs)
+        if func in _NOWRAP:
+            return ret
+        return _convert(ret, _inputs(args, kwargs))
 
     # ------------------------------------------------------------ attributes
     @property
