@@ -233,7 +233,8 @@ class Optimizer(torch.optim.Optimizer):
         for g in self.param_groups:
             for p in g["params"]:
                 name = self._names[p]
-                if p.grad is None or not p.requires_grad or getattr(p, "trainable", True) is False:
+                if (p.grad is None or not p.requires_grad or getattr(p, "trainable", True) is False
+                        or getattr(p, "stop_gradient", False) is True):
                     continue
                 if (wanted is not None and name not in wanted) or name in excluded:
                     continue
