@@ -3,7 +3,17 @@
 ``import torchfluid as fluid`` is the intended entry.
 """
 
-from . import kernels
+from . import checkpoint, clip, kernels, optimizer, regularizer
+from .checkpoint import load, save
+from .clip import (
+    ClipGradByGlobalNorm,
+    ClipGradByNorm,
+    ClipGradByValue,
+    GradientClipByGlobalNorm,
+    GradientClipByNorm,
+    GradientClipByValue,
+)
+from .regularizer import L1Decay, L1DecayRegularizer, L2Decay, L2DecayRegularizer
 
 # --- dygraph (helper D) ---
 from . import dygraph, framework, initializer, io, nn, param_attr, unique_name
