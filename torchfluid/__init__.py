@@ -23,6 +23,7 @@ from .framework import (
     CPUPlace, CUDAPinnedPlace, CUDAPlace, disable_dygraph, disable_static, enable_dygraph,
     enable_static, in_dygraph_mode, in_dynamic_mode,
 )
+from .optimizer import lr_scheduler as _lr_scheduler  # noqa: F401  (paddle.optimizer.lr_scheduler.NoamLR)
 from .param_attr import ParamAttr
 # --- end dygraph (helper D) ---
 
