@@ -226,3 +226,20 @@ def test_unique_name_api():
         assert unique_name.generate("fc") == "fc_0"
         unique_name.switch(old)
         assert unique_name.generate("fc") == "fc_3"
+
+
+def test_copy_pickle_and_inplace_on_plain_tensors():
+    v = to_variable(np.ones(3, np.float32), name="vv")
+    v.stop_gradient = False
+    (v * 2).sum().backward()
+    c = copy.deepcopy(v)
+    assert type(c) is VarBase and c.name == "vv" and c.data_ptr() != v.data_ptr()
+    assert c.requires_grad and c.gradient().tolist() == [2.0, 2.0, 2.0]
+    with pytest.raises(RuntimeError, match="graph leaves"):
+        copy.deepcopy(v * 2)
+    p = pickle.loads(pickle.dumps(v.detach()))
+    assert type(p) is VarBase and p.tolist() == [1.0, 1.0, 1.0]
+    plain = torch.zeros(3)
+    out = plain.add_(v.detach())  # an in-place op on a plain tensor leaves it plain
+    assert out is plain and type(plain) is torch.Tensor
+    assert type(torch.cat([v, plain])) is VarBase

@@ -242,6 +242,23 @@ class VarBase(torch.Tensor):
         """A copy converted to ``dtype`` ('float32', numpy or torch dtype)."""
         return self.to(convert_dtype(dtype))
 
+    def __deepcopy__(self, memo):
+        if id(self) in memo:
+            return memo[id(self)]
+        if not self.is_leaf:
+            raise RuntimeError(
+                "Only Variables created explicitly by the user (graph leaves) support deepcopy; "
+                "detach() this intermediate result first"
+            )
+        new = _plain(self).clone()
+        new.__class__ = VarBase  # a fresh tensor: switch its class in place
+        new.requires_grad_(self.requires_grad)
+        memo[id(self)] = new
+        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        if self.grad is not None:
+            new.grad = copy.deepcopy(self.grad, memo)
+        return new
+
     def __format__(self, spec):
         if self.dim() == 0 and spec:
             return _plain(self).item().__format__(spec)
