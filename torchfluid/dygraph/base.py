@@ -41,7 +41,8 @@ def to_variable(value, name=None, zero_copy=None, dtype=None) -> VarBase:
     A Variable is returned as it is (``dtype`` ignored, as in Paddle); a plain torch
     tensor is wrapped without copying. A numpy array on a CPU place is shared when
     ``zero_copy`` is None or True and its dtype and layout allow (else copied);
-    ``zero_copy=True`` on a GPU place is an error.
+    ``zero_copy=True`` on a GPU place is an error. Unlike Paddle it also works outside
+    dygraph mode (a Variable is a torch tensor either way).
     """
     if not isinstance(value, _SUPPORTED):
         raise TypeError(
