@@ -6,3 +6,16 @@
 from . import kernels
 
 __version__ = "0.1.0"
+
+# --- static mode (helper C) ---
+from . import dataset, layers, static  # noqa: E402
+from .layers.nn import static_data as data  # noqa: E402  (fluid.data: shape as given)
+from .static import backward, unique_name  # noqa: E402
+from .static.data_feeder import DataFeeder  # noqa: E402
+from .static.executor import Executor  # noqa: E402
+from .static.framework import (  # noqa: E402
+    Parameter, Program, Variable, default_main_program, default_startup_program, program_guard,
+)
+from .static.reader import batch  # noqa: E402
+from .static.scope import Scope, global_scope, scope_guard  # noqa: E402
+# --- end static mode (helper C) ---
