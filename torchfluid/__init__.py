@@ -3,7 +3,16 @@
 ``import torchfluid as fluid`` is the intended entry.
 """
 
-from . import kernels
+from . import clip, kernels, optimizer, regularizer
+from .clip import (
+    ClipGradByGlobalNorm,
+    ClipGradByNorm,
+    ClipGradByValue,
+    GradientClipByGlobalNorm,
+    GradientClipByNorm,
+    GradientClipByValue,
+)
+from .regularizer import L1Decay, L1DecayRegularizer, L2Decay, L2DecayRegularizer
 
 __version__ = "0.1.0"
 
