@@ -44,7 +44,7 @@ def load(path: str | None = None, ratio: float = 0.8):
             "(506 rows x 14 numbers, from the UCI machine learning repository, "
             "machine-learning-databases/housing/housing.data) there, or point the environment "
             f"variable {ENV_VAR} at a copy. For a SYNTHETIC stand-in of the same format run: "
-            "python -m torchfluid.dataset.uci_housing --write-synthetic PATH"
+            "python -m torchfluid.dataset --write-synthetic-housing PATH"
         )
     data = np.fromfile(path, sep=" ")
     if data.size == 0 or data.size % FEATURE_NUM:
@@ -93,11 +93,3 @@ def write_synthetic(path: str, rows: int = 506, seed: int = 0) -> str:
             f.write(" ".join(f"{v:.6g}" for v in r) + "\n")
     return path
 
-
-if __name__ == "__main__":
-    import argparse
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write-synthetic", metavar="PATH", required=True,
-                    help="write a SYNTHETIC housing-format file to PATH")
-    print(write_synthetic(ap.parse_args().write_synthetic))

@@ -10,7 +10,7 @@ parameters sorted by name, then one ``grad_clip`` op (if the optimizer clips), t
 Optimizer hooks used (the same as eager mode): ``_accumulator_names()``,
 ``_new_state(param)``, ``_kernel_update(param, grad, state, lr=, group=)``,
 ``_static_op_type``, ``regularization``, ``_grad_clip`` (``clip_tensors``),
-``_learning_rate`` (float or a static lr Variable) / ``_lr_value_for_update()``.
+``_static_lr`` (a static lr Variable) or else ``defaults['lr']`` (a float).
 """
 
 from __future__ import annotations
@@ -98,10 +98,9 @@ def _append_clip(clip, params_grads):
 
 
 def _group(opt):
-    groups = getattr(opt, "param_groups", None)
-    if groups:
-        return groups[0]
-    return dict(getattr(opt, "defaults", {}) or {})
+    """Hyper-parameters for the kernel: the optimizer's defaults (static mode has no
+    torch param groups; the lr comes from the LearningRate variable)."""
+    return opt.defaults
 
 
 def _global_lr(opt, program):
@@ -110,17 +109,16 @@ def _global_lr(opt, program):
     var = cache.get(id(opt))
     if var is not None:
         return var
-    lr = getattr(opt, "_learning_rate", None)
+    lr = getattr(opt, "_static_lr", None)
     if isinstance(lr, Variable):
         var = lr
     else:
-        if not isinstance(lr, numbers.Number):
-            try:
-                lr = float(opt._lr_value_for_update())
-            except Exception as e:  # noqa: BLE001
-                raise TypeError(
-                    f"static mode needs a float learning rate or a fluid.layers.*_decay variable; got {lr!r}"
-                ) from e
+        if getattr(opt, "_schedule", None) is not None:
+            raise TypeError(
+                f"static mode: {type(opt._schedule).__name__} is a dygraph learning-rate schedule; "
+                "in static mode pass a float or a fluid.layers.*_decay(...) variable as learning_rate"
+            )
+        lr = float(opt.defaults["lr"])
         var = program.global_block().create_var(unique_name.generate("learning_rate"), [1], "float32",
                                                 persistable=True, stop_gradient=True)
         LayerHelper("learning_rate").fill_startup(var, float(lr))
