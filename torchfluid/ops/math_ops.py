@@ -86,21 +86,29 @@ elementwise_pow = _elementwise(
 
 
 def _flat2d(t: torch.Tensor, ncol: int) -> torch.Tensor:
+    if t.dim() == 2 and ncol == 1:
+        return t
     return t.reshape(math.prod(t.shape[:ncol]), math.prod(t.shape[ncol:]))
 
 
 def _mul_grad(X, Y, Out, dOut, *, x_num_col_dims=1, y_num_col_dims=1, need=(True, True)):
     x2, y2 = _flat2d(X, x_num_col_dims), _flat2d(Y, y_num_col_dims)
-    g2 = dOut.reshape(x2.shape[0], y2.shape[1])
-    dX = (g2 @ y2.t()).reshape(X.shape) if need[0] else None
-    dY = (x2.t() @ g2).reshape(Y.shape) if need[1] else None
+    g2 = dOut if dOut.dim() == 2 else dOut.reshape(x2.shape[0], y2.shape[1])
+    dX = _like(g2 @ y2.t(), X) if need[0] else None
+    dY = _like(x2.t() @ g2, Y) if need[1] else None
     return dX, dY
+
+
+def _like(t, ref):
+    return t if t.dim() == ref.dim() and t.shape == ref.shape else t.reshape(ref.shape)
 
 
 @register("mul", ["X", "Y"], ["Out"], grad=_mul_grad)
 def mul(X, Y, *, x_num_col_dims=1, y_num_col_dims=1):
     """Paddle ``mul``: flatten X to 2-D at ``x_num_col_dims``, Y at ``y_num_col_dims``, matmul."""
     out = _flat2d(X, x_num_col_dims) @ _flat2d(Y, y_num_col_dims)
+    if X.dim() == 2 and Y.dim() == 2:
+        return out
     return out.reshape(tuple(X.shape[:x_num_col_dims]) + tuple(Y.shape[y_num_col_dims:]))
 
 

@@ -118,7 +118,7 @@ def slot_of(accumulator: str) -> str:
 def _make_update(type_, acc_slots):
     def forward(Param, Grad, LearningRate, *accs, optimizer, group, accumulators, **paddle_attrs):
         state = {name: t for name, t in zip(accumulators, accs) if t is not None}
-        optimizer._kernel_update(Param, Grad, state, lr=float(LearningRate.reshape(-1)[0]), group=group)
+        optimizer._kernel_update(Param, Grad, state, lr=LearningRate.item(), group=group)
 
     forward.__doc__ = f"Paddle ``{type_}`` op: ``optimizer._kernel_update`` in place."
     outs = ["ParamOut"] + [s + "Out" for s in acc_slots]

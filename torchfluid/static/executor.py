@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..ops.dtypes import convert_dtype, to_numpy_dtype
+from ..ops.dtypes import to_numpy_dtype
 from .framework import Operator, Program, Variable, default_main_program
 from .plan import build_plan
 from .scope import LoDTensor, Scope, global_scope, place_device
@@ -54,7 +54,7 @@ def _feed_array(name, value, var):
             value = np.array(value, dtype=to_numpy_dtype(var.dtype))
         except (TypeError, ValueError) as e:
             raise FeedError(f"feed {name!r}: cannot convert {type(value).__name__} to {var.dtype}: {e}") from e
-    got = convert_dtype(value.dtype) if value.dtype.name in _NP_NAMES else value.dtype.name
+    got = _NP_NAMES.get(value.dtype) or value.dtype.name
     if got != var.dtype:
         raise FeedError(
             f"feed {name!r}: the data type of fed variable {name!r} must be {var.dtype!r}, "
@@ -71,7 +71,8 @@ def _feed_array(name, value, var):
     return value
 
 
-_NP_NAMES = {"bool", "int8", "uint8", "int16", "int32", "int64", "float16", "float32", "float64"}
+_NP_NAMES = {np.dtype(n): n for n in
+             ("bool", "int8", "uint8", "int16", "int32", "int64", "float16", "float32", "float64")}
 
 
 class Executor:
@@ -125,7 +126,8 @@ class Executor:
                     f"feed {name!r}: no variable of that name in the program; "
                     f"data variables are: {', '.join(data) or 'none'}"
                 )
-            env[name] = torch.from_numpy(_feed_array(name, value, var)).to(self._device)
+            t = torch.from_numpy(_feed_array(name, value, var))
+            env[name] = t if self._device.type == "cpu" else t.to(self._device)
         vars_ = scope._vars
         for n in plan.external:
             t = vars_.get(n)
@@ -158,7 +160,8 @@ class Executor:
         for n in plan.fetch_names:
             t = env[n]
             if return_numpy:
-                out.append(t.detach().cpu().numpy().copy())
+                out.append((t.numpy() if t.device.type == "cpu" and not t.requires_grad
+                            else t.detach().cpu().numpy()).copy())
             else:
                 s = Scope()
                 s._vars[n] = t.detach().clone()

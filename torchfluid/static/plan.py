@@ -76,10 +76,14 @@ def _compile(op):
     ins = _reader(opdef, op)
     outs = _writer(opdef, op)
     simple_in = all(isinstance(s, str) for s in ins)
+    optional_in = all(s is None or isinstance(s, str) for s in ins)
     if opdef.inplace:
         if simple_in:
             def step(env):
                 fn(*[env[n] for n in ins], **attrs)
+        elif optional_in:
+            def step(env):
+                fn(*[None if n is None else env[n] for n in ins], **attrs)
         else:
             def step(env):
                 fn(*[_get(env, s) for s in ins], **attrs)
@@ -89,6 +93,9 @@ def _compile(op):
         if simple_in:
             def step(env):
                 env[out] = fn(*[env[n] for n in ins], **attrs)
+        elif optional_in:
+            def step(env):
+                env[out] = fn(*[None if n is None else env[n] for n in ins], **attrs)
         else:
             def step(env):
                 env[out] = fn(*[_get(env, s) for s in ins], **attrs)
