@@ -322,5 +322,5 @@ def fill_constant(*, shape, dtype, value):
 
 @register("increment", ["X"], ["Out"])
 def increment(X, *, step=1.0):
-    """``X + step`` (the global step counter's update)."""
-    return X + step
+    """``X + step`` in X's dtype (the global step counter's update)."""
+    return X + (step if X.is_floating_point() else int(step))
