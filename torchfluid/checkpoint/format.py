@@ -94,6 +94,8 @@ def load(path: str | os.PathLike, map_location=None):
         data = f.read()
     if not data:
         raise CheckpointError(f"{path}: empty file (a torchfluid checkpoint was expected)")
+    if not data.startswith(b"PK\x03\x04"):
+        raise CheckpointError(f"{path}: not a torchfluid checkpoint (not a zip archive; nothing was unpickled)")
     outer = _safe_torch_load(io.BytesIO(data), path, "cpu", "the checkpoint")
     if not isinstance(outer, dict) or outer.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a torchfluid checkpoint (no '{FORMAT}' header)")
