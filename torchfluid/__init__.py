@@ -28,4 +28,12 @@ from .static.framework import (  # noqa: E402
 )
 from .static.reader import batch  # noqa: E402
 from .static.scope import Scope, global_scope, scope_guard  # noqa: E402
+from .static.io import load_any as load, save_any as save  # noqa: E402  (Program -> static, else checkpoint)
+from .static import io as _static_io  # noqa: E402
+
+if "io" in globals():  # fluid.io is the dygraph package's module: add the static names to it
+    for _n in ("save_persistables", "load_persistables", "save_params", "load_params", "save_vars", "load_vars"):
+        setattr(io, _n, getattr(_static_io, _n))  # noqa: F821
+else:
+    io = _static_io
 # --- end static mode (helper C) ---
