@@ -1,7 +1,9 @@
 """``fluid.unique_name``: Paddle's name generator (``fc_0``, ``fc_0.w_0``, ``fc_0.tmp_1``).
 
 ``generate(key)`` returns ``key_N`` with a per-key counter starting at 0; one global
-generator serves both modes (dygraph layers name parameters with it too).
+generator serves both modes. When the dygraph package's ``torchfluid.unique_name`` is
+present, this module is a view of it (same generator, plus
+``generate_with_ignorable_key``); otherwise it keeps its own.
 ``guard()`` swaps in a fresh generator for the ``with`` body (or one with a prefix).
 """
 
@@ -63,3 +65,17 @@ def guard(new_generator=None):
         yield
     finally:
         switch(old)
+
+
+try:  # one generator for both modes: defer to the dygraph package's module when present
+    from .. import unique_name as _shared  # noqa: E402
+except ImportError:  # pragma: no cover - depends on which packages are installed together
+    _shared = None
+if _shared is not None and _shared.__name__ != __name__:
+    UniqueNameGenerator = _shared.UniqueNameGenerator  # noqa: F811
+    generate = _shared.generate  # noqa: F811
+    switch = _shared.switch  # noqa: F811
+    guard = _shared.guard  # noqa: F811
+
+    def generate_with_ignorable_key(key: str) -> str:  # noqa: F811
+        return _shared.generate(key)
