@@ -16,7 +16,7 @@ from ..ops import get_op, to_torch_dtype
 from ..static import unique_name
 from ..static.framework import Variable, default_main_program, default_startup_program
 
-__all__ = ["LayerHelper", "apply_op", "is_static", "param_attr_of", "in_dygraph_mode"]
+__all__ = ["LayerHelper", "apply_op", "is_static", "param_attr_of", "in_dygraph_mode", "eager_variable"]
 
 
 def in_dygraph_mode() -> bool:
@@ -186,6 +186,15 @@ def apply_op(op_type, inputs, attrs=None, *, layer_type=None, name=None, helper=
             v = _as_tensor(v, slot, op_type)
         args.append(v)
     return opdef.forward(*args, **attrs)
+
+
+def eager_variable(t, name=None):
+    """``t`` as a dygraph Variable (the dygraph package's ``to_variable``, when present)."""
+    try:
+        from ..dygraph import to_variable
+    except ImportError:
+        return t
+    return to_variable(t, name=name)
 
 
 def _as_tensor(v, slot, op_type):

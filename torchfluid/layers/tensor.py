@@ -8,7 +8,7 @@ import torch
 from ..ops import convert_dtype, get_op, to_torch_dtype
 from ..static import unique_name
 from ..static.framework import default_main_program
-from .helper import LayerHelper, apply_op, in_dygraph_mode, is_static
+from .helper import LayerHelper, apply_op, eager_variable, in_dygraph_mode, is_static
 
 __all__ = ["fill_constant", "create_global_var", "create_parameter", "assign"]
 
@@ -32,7 +32,7 @@ def fill_constant(shape, dtype, value, force_cpu=False, out=None, name=None):
             with torch.no_grad():
                 out.copy_(t)
             return out
-        return t
+        return eager_variable(t, name=name)
     helper = LayerHelper("fill_constant", name)
     if out is None:
         out = helper.tmp_var(dtype, stop_gradient=True)
@@ -48,9 +48,7 @@ def create_global_var(shape, value, dtype, persistable=False, force_cpu=False, n
     dtype = convert_dtype(dtype)
     if in_dygraph_mode():
         t = torch.full(shape, float(value), dtype=to_torch_dtype(dtype))
-        t.name = name or unique_name.generate("global_var")
-        t.persistable = persistable
-        return t
+        return eager_variable(t, name=name or unique_name.generate("global_var"))
     helper = LayerHelper("global_var")
     name = name or unique_name.generate_with_ignorable_key(f"{helper.name}.tmp")
     var = default_main_program().global_block().create_var(
