@@ -33,6 +33,19 @@ from .state import LoadReport, StateCodec
 __all__ = ["Optimizer"]
 
 
+# --- static mode (helper C): the mode is decided here, once, from the loss/param kind ---
+def _is_static(obj) -> bool:
+    """True for torchfluid.static program records (Variable / Parameter)."""
+    return getattr(type(obj), "_torchfluid_static", False)
+
+
+def _static():
+    from ..static import optimize
+
+    return optimize
+# --- end static mode ---
+
+
 def _one_of(name_a: str, a, name_b: str, b):
     if a is not None and b is not None:
         raise ValueError(f"pass only one of {name_a} and {name_b} (they mean the same), got both")
@@ -57,6 +70,11 @@ class Optimizer(torch.optim.Optimizer):
         defaults: Mapping | None = None,
     ):
         params = _one_of("parameter_list", parameter_list, "parameters", parameters)
+        # --- static mode (helper C): a fluid.layers.*_decay Variable as the learning rate ---
+        self._static_lr = learning_rate if _is_static(learning_rate) else None
+        if self._static_lr is not None:
+            learning_rate = 0.0  # the value lives in the program; see torchfluid.static.optimize
+        # --- end static mode ---
         reg = _one_of("regularization", regularization, "weight_decay", weight_decay)
         self._schedule = schedules.as_schedule(learning_rate)
         if self._schedule is None:
@@ -366,11 +384,17 @@ class Optimizer(torch.optim.Optimizer):
     # ------------------------------------------------------- fluid API
     def backward(self, loss, startup_program=None, parameter_list=None, no_grad_set=None, callbacks=None):
         """Eager mode: the gradients are those already computed by ``loss.backward()``
-        (backward is never run twice); returns ``[(param, grad)]``."""
+        (backward is never run twice); returns ``[(param, grad)]``.
+        Static mode (``loss`` a program Variable): appends the grad ops."""
+        if _is_static(loss):  # --- static mode (helper C) ---
+            return _static().backward(self, loss, startup_program, self._static_params(parameter_list),
+                                      no_grad_set, callbacks)
         return self._collect(parameter_list, no_grad_set)
 
     def apply_gradients(self, params_grads):
         """Clip, regularize and update the given pairs (sorted by parameter name, as Paddle)."""
+        if params_grads and _is_static(params_grads[0][0]):  # --- static mode (helper C) ---
+            return _static().apply_gradients(self, params_grads)
         pairs = [pg for pg in params_grads if pg[1] is not None] if params_grads else []
         pairs.sort(key=lambda pg: self._names.get(pg[0], ""))
         self._run_pipeline(pairs)
@@ -378,11 +402,16 @@ class Optimizer(torch.optim.Optimizer):
 
     def apply_optimize(self, loss, startup_program, params_grads):
         """Second half of ``minimize``: apply the update for ``params_grads``."""
+        if _is_static(loss):  # --- static mode (helper C) ---
+            return _static().apply_optimize(self, loss, startup_program, params_grads)
         return self.apply_gradients(params_grads)
 
     def minimize(self, loss, startup_program=None, parameter_list=None, no_grad_set=None):
         """``backward`` then ``apply_optimize``; returns ``(optimize_ops, params_grads)``
-        (``optimize_ops`` is empty in eager mode)."""
+        (``optimize_ops`` is empty in eager mode; the appended ops in static mode)."""
+        if _is_static(loss):  # --- static mode (helper C) ---
+            return _static().minimize(self, loss, startup_program, self._static_params(parameter_list),
+                                      no_grad_set)
         params_grads = self.backward(loss, startup_program, parameter_list, no_grad_set)
         optimize_ops = self.apply_optimize(loss, startup_program, params_grads)
         return optimize_ops, params_grads
@@ -391,12 +420,17 @@ class Optimizer(torch.optim.Optimizer):
         """Return the pairs with regularized gradients: a parameter's own ``regularizer``
         if set, else ``regularization`` (the global one); grads that are None pass through."""
         regularization = as_regularizer(regularization)
+        if parameters_and_grads and _is_static(parameters_and_grads[0][0]):  # --- static mode (helper C) ---
+            return _static().append_regularization_ops(self, parameters_and_grads, regularization)
         out = []
         with torch.no_grad():
             for p, g in parameters_and_grads:
                 reg = getattr(p, "regularizer", None) or regularization
                 out.append((p, g if g is None or reg is None else reg(p, g)))
         return out
+
+    def _static_params(self, parameter_list):  # --- static mode (helper C) ---
+        return parameter_list if parameter_list is not None else self._static_parameter_list
 
     def clear_grad(self, set_to_zero: bool = True) -> None:
         """Zero every managed gradient in place (``set_to_zero=False``: set them to None)."""
