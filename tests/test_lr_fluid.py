@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-import lr_refs as R
+from . import lr_refs as R
 from torchfluid.dygraph import learning_rate_scheduler as D
 
 

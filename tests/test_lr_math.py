@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import lr_refs as R
+from . import lr_refs as R
 from torchfluid import lr_math as M
 
 T = R.steps(30)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-import lr_refs as R
+from . import lr_refs as R
 from torchfluid.optimizer import lr, lr_scheduler
 
 T12 = R.steps(12)
