@@ -101,6 +101,7 @@ class StateCodec:
             {k: (list(v) if k == "param_names" else v) for k, v in g.items() if k != "params"}
             for g in opt.param_groups
         ]
+        out.update(opt._extra_state_dict())
         return out
 
     def apply_pending(self, param_name: str, state: dict) -> None:
@@ -170,6 +171,7 @@ class StateCodec:
         if sched_state is not None and opt._schedule is None:
             report.unexpected.append("LR_Scheduler (this optimizer has no learning-rate schedule)")
         group_updates = self._check_groups(state_dict.get("param_groups"), rename, report)
+        apply_extra = opt._check_extra_state(state_dict, rename, report, list(complete))
         if strict and not report.ok:
             raise ValueError(report.message())
         # ---- everything checked: apply (the schedule first: it validates its own keys)
@@ -182,6 +184,7 @@ class StateCodec:
         opt.state.clear()
         opt.state.update(new_state)
         self.pending = pending
+        apply_extra()
         return report
 
     def _check_groups(self, saved, rename, report: LoadReport) -> list:
