@@ -19,9 +19,10 @@ Three independent options (all optimizer-wide, set at construction):
     ``x`` between two neighbouring bfloat16 values ``a < x < b`` is stored as ``b`` with
     probability ``(x - a) / (b - a)``, so the stored state is unbiased (``E[stored] = x``)
     and each store errs by less than one bfloat16 ulp (relative error ``< 2**-7``).
-    Rounding to nearest instead would stall the averages: with ``rho = 0.99`` the
-    increment ``(1 - rho) * g**2`` is below half an ulp of ``ms`` whenever ``g**2 <
-    0.39 * ms``, so ``ms`` would never decay or grow towards such gradients. The random
+    Rounding to nearest instead would stall the averages: ``ms`` moves by
+    ``(1 - rho) * (g**2 - ms)`` per step, which rounds away whenever it is below half a
+    bfloat16 ulp (``2**-9 .. 2**-8`` of ``ms``); with ``rho = 0.99`` a round-to-nearest
+    ``ms`` stops 20-39% short of a constant ``g**2`` (tests/test_precision.py). The random
     bits come from a per-device ``torch.Generator`` seeded with 0, so runs are
     reproducible; a resumed run draws new bits (statistically, not bitwise, the same).
     ``state_dtype=torch.float32`` stores float32 state for any parameter dtype.

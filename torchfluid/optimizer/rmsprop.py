@@ -60,8 +60,8 @@ class RMSPropOptimizer(Optimizer):
     Args:
         learning_rate: float >= 0, a fluid ``LearningRateDecay`` or a 2.x ``LRScheduler``.
         rho: decay of the moving averages, in [0, 1).
-        epsilon: > 0, added inside the sqrt.
-        momentum: >= 0; heavy-ball momentum with lr inside the velocity.
+        epsilon: > 0, added inside the sqrt (outside with ``eps_in_sqrt=False``).
+        momentum: >= 0; heavy-ball momentum, lr inside the velocity (``lr_in_momentum``).
         centered: normalise by the estimated variance instead of the second moment.
         parameter_list / parameters: what to optimize (tensors, named pairs, a dict or
             param-group dicts). Required in eager mode.
@@ -110,14 +110,13 @@ class RMSPropOptimizer(Optimizer):
         state_dtype: torch.dtype | None = None,
         nonfinite: str = "propagate",
     ):
-        defaults = dict(
+        defaults = self._check_options(dict(
             rho=rho, epsilon=epsilon, momentum=momentum, centered=centered,
             eps_in_sqrt=eps_in_sqrt, initial_mean_square=initial_mean_square,
             lr_in_momentum=lr_in_momentum, nesterov=nesterov,
             decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
             bias_correction=bias_correction,
-        )
-        self._check_options(defaults)
+        ))
         self.lazy_mode = check_bool("lazy_mode", lazy_mode)
         self._precision = Precision(multi_precision=multi_precision, state_dtype=state_dtype,
                                     nonfinite=nonfinite)
@@ -127,17 +126,22 @@ class RMSPropOptimizer(Optimizer):
             parameters=parameters, weight_decay=weight_decay, defaults=defaults,
         )
 
-    @staticmethod
-    def _check_options(group: Mapping) -> None:
-        check_number("rho", group["rho"], lo=0.0, hi=1.0, hi_open=True)
-        check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True)
-        check_number("momentum", group["momentum"], lo=0.0)
-        check_number("initial_mean_square", group["initial_mean_square"], lo=0.0)
-        check_number("decoupled_weight_decay", group["decoupled_weight_decay"], lo=0.0)
-        for flag in ("centered", "eps_in_sqrt", "lr_in_momentum", "nesterov", "maximize", "bias_correction"):
-            check_bool(flag, group[flag])
-        if group["nesterov"] and group["momentum"] == 0:
+    _FLAGS = ("centered", "eps_in_sqrt", "lr_in_momentum", "nesterov", "maximize", "bias_correction")
+
+    @classmethod
+    def _check_options(cls, group: Mapping) -> dict:
+        """Range-check a group's RMSProp options; return them normalised (floats, bools)."""
+        out = dict(
+            rho=check_number("rho", group["rho"], lo=0.0, hi=1.0, hi_open=True),
+            epsilon=check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True),
+            momentum=check_number("momentum", group["momentum"], lo=0.0),
+            initial_mean_square=check_number("initial_mean_square", group["initial_mean_square"], lo=0.0),
+            decoupled_weight_decay=check_number("decoupled_weight_decay", group["decoupled_weight_decay"], lo=0.0),
+            **{flag: check_bool(flag, group[flag]) for flag in cls._FLAGS},
+        )
+        if out["nesterov"] and out["momentum"] == 0:
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
+        return out
 
     def _check_group(self, group: dict) -> None:
         super()._check_group(group)
