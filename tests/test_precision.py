@@ -486,3 +486,14 @@ def test_kernel_computes_low_precision_state_in_float32():
     rmsprop_(p16, g.half(), ms16, lr=0.01, rho=0.9, epsilon=1e-4)
     rmsprop_(p32, g.half().float(), ms32, lr=0.01, rho=0.9, epsilon=1e-4)
     assert torch.equal(ms16, ms32.half()) and torch.equal(p16, p32.half())
+
+
+def test_fused_compatible_marks_what_only_the_reference_path_handles():
+    a, h = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2, dtype=torch.float16))
+    opt = RMSProp(learning_rate=0.1, parameters=[a], epsilon=1e-4)
+    group = opt.param_groups[0]
+    assert opt._fused_compatible(a, group) and not opt._fused_compatible(h, group)
+    for key, value in [("decoupled_weight_decay", 0.1), ("bias_correction", True)]:
+        assert not opt._fused_compatible(a, {**group, key: value})
+    bf16 = RMSProp(learning_rate=0.1, parameters=[torch.nn.Parameter(torch.zeros(2))], state_dtype=torch.bfloat16)
+    assert not bf16._fused_compatible(bf16.param_groups[0]["params"][0], bf16.param_groups[0])

@@ -196,6 +196,14 @@ class RMSPropOptimizer(Optimizer):
                 state[acc] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
         return state
 
+    def _fused_compatible(self, param: torch.Tensor, group: Mapping) -> bool:
+        """True when ``param``'s update needs only what the plain kernel flags express
+        (float32/float64 param and state, no master weight, no decoupled decay, no bias
+        correction): fast paths may take it; anything else must use :meth:`_kernel_update`."""
+        return (param.dtype in (torch.float32, torch.float64) and not self._precision.has_master(param)
+                and self._precision.state_dtype in (None, param.dtype)
+                and not group["decoupled_weight_decay"] and not group["bias_correction"])
+
     def _prepare_grads(self, pairs):
         pairs = self._precision.prepare(self, pairs)
         if pairs is None:
