@@ -3,7 +3,8 @@
 ``import torchfluid as fluid`` is the intended entry.
 """
 
-from . import clip, kernels, optimizer, regularizer
+from . import checkpoint, clip, kernels, optimizer, regularizer
+from .checkpoint import load, save
 from .clip import (
     ClipGradByGlobalNorm,
     ClipGradByNorm,

@@ -16,8 +16,10 @@ Two families, as in Paddle:
 Differences from Paddle: ``__call__`` returns a Python ``float`` (Paddle returns a
 1-element variable of ``dtype``), rounded to ``dtype`` (float32 by default) as that
 variable would be; ``current_lr()`` (a torchfluid addition) gives the rate the next
-``__call__`` will return with no side effects, for every class; ``LinearLrWarmup``
-saves the wrapped decay's state under ``'LinearLrWarmup_LR'`` (Paddle drops it);
+``__call__`` will return with no side effects, for every class; the epoch-driven
+decays' ``step()`` returns their current rate (Paddle raises ``NotImplementedError``);
+``LinearLrWarmup`` saves the wrapped decay's state under ``'LinearLrWarmup_LR'``
+(Paddle drops it);
 ``set_state_dict`` rejects unexpected keys (Paddle warns); bad hyper-parameters
 raise ``ValueError``/``TypeError`` naming the argument (Paddle mostly accepts them).
 The maths is in :mod:`torchfluid.lr_math`.
@@ -375,7 +377,11 @@ class _LearningRateEpochDecay(LearningRateDecay):
         self.learning_rate = float(self.get_lr())
 
     def step(self):
-        raise NotImplementedError(f"{type(self).__name__} is epoch-driven: call epoch() to advance it")
+        """The current rate, without advancing (as ``LearningRateDecay.step``; use ``epoch()`` to advance).
+
+        Paddle leaves ``step()`` unimplemented here (``NotImplementedError``).
+        """
+        return self.learning_rate
 
     def get_lr(self):
         raise NotImplementedError(f"{type(self).__name__} must implement get_lr()")

@@ -360,6 +360,24 @@ class Optimizer(torch.optim.Optimizer):
 
     set_dict = set_state_dict
 
+    def torch_state_dict(self) -> dict:
+        """The same state in torch.optim's positional layout (``state`` by index, with
+        ``param_names`` in each group); ``set_state_dict``/``load_state_dict`` read both."""
+        return self._codec.torch_style()
+
+    @torch.no_grad()
+    def to(self, device=None, dtype=None) -> "Optimizer":
+        """Move every state tensor to ``device`` and/or cast floating ones to ``dtype``."""
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device=device, dtype=dtype if (dtype is not None and t.is_floating_point()) else None)
+
+        for p, st in self.state.items():
+            for acc in list(st):
+                if isinstance(st[acc], torch.Tensor):
+                    st[acc] = move(st[acc])
+        self._codec.pending = {k: move(v) for k, v in self._codec.pending.items()}
+        return self
+
     def load_state_dict(self, state_dict: Mapping) -> None:  # torch API (Lightning resume)
         self._codec.load(state_dict, strict=True, key_map=None)
 

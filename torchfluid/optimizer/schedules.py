@@ -29,7 +29,7 @@ def as_schedule(learning_rate):
 
 def peek(schedule) -> float:
     """The schedule's current value, without advancing it."""
-    return float(schedule.step()) if is_fluid_decay(schedule) else float(schedule())
+    return float(schedule.current_lr()) if is_fluid_decay(schedule) else float(schedule())
 
 
 def take(schedule) -> float:

@@ -104,6 +104,41 @@ class StateCodec:
         out.update(opt._extra_state_dict())
         return out
 
+    def torch_style(self) -> dict:
+        """torch.optim's layout: ``{'state': {index: {acc: tensor}}, 'param_groups': [...]}``
+        with ``param_names`` in each group, so it can be matched back by name."""
+        return torch.optim.Optimizer.state_dict(self.opt)
+
+    def from_torch_style(self, sd: Mapping) -> dict:
+        """Convert torch.optim's positional layout to name keys, using each group's
+        ``param_names`` (or this optimizer's names, by position, when absent)."""
+        opt = self.opt
+        out: dict = {}
+        groups = sd["param_groups"]
+        if not isinstance(groups, (list, tuple)):
+            raise ValueError(f"torch-style state_dict: param_groups must be a list, got {type(groups).__name__}")
+        ours = [n for g in opt.param_groups for n in g["param_names"]]
+        position = 0
+        for i, group in enumerate(groups):
+            indices = list(group.get("params", []))
+            names = group.get("param_names")
+            if names is None:
+                names = ours[position:position + len(indices)]
+                if len(names) != len(indices):
+                    raise ValueError(
+                        f"torch-style state_dict: group {i} has {len(indices)} params without names, "
+                        f"but this optimizer has only {len(ours) - position} left to match by position"
+                    )
+            position += len(indices)
+            for index, name in zip(indices, names):
+                for acc, t in sd["state"].get(index, {}).items():
+                    out[self.key(name, acc)] = t
+        out["param_groups"] = [{k: v for k, v in g.items() if k != "params"} for g in groups]
+        for key in ("LR_Scheduler", "master_weights"):
+            if key in sd:
+                out[key] = sd[key]
+        return out
+
     def apply_pending(self, param_name: str, state: dict) -> None:
         for acc, t in state.items():
             value = self.pending.pop(self.key(param_name, acc), None)
@@ -116,10 +151,7 @@ class StateCodec:
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
         if isinstance(state_dict.get("state"), Mapping) and "param_groups" in state_dict:
-            raise ValueError(
-                "this is a torch.optim-style state_dict ('state' keyed by position); "
-                "torchfluid state dicts are keyed by parameter name (use state_dict() of a torchfluid optimizer)"
-            )
+            state_dict = self.from_torch_style(state_dict)
         rename = _renamer(key_map)
         report = LoadReport()
         groups = opt._group_of()
@@ -201,7 +233,7 @@ class StateCodec:
                 report.mismatched.append(f"param_groups[{i}]: expected a dict, got {type(entry).__name__}")
                 continue
             names = [rename(n) for n in entry.get("param_names", group["param_names"])]
-            if names != list(group["param_names"]):
+            if set(names) != set(group["param_names"]):
                 report.mismatched.append(
                     f"param_groups[{i}]: parameter names {names} do not match {list(group['param_names'])}"
                 )
