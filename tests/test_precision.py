@@ -497,3 +497,17 @@ def test_fused_compatible_marks_what_only_the_reference_path_handles():
         assert not opt._fused_compatible(a, {**group, key: value})
     bf16 = RMSProp(learning_rate=0.1, parameters=[torch.nn.Parameter(torch.zeros(2))], state_dtype=torch.bfloat16)
     assert not bf16._fused_compatible(bf16.param_groups[0]["params"][0], bf16.param_groups[0])
+
+
+def test_master_weights_in_torch_style_state_dict_and_to_keeps_them_float32():
+    p, opt, grads = _fp16_run(2)
+    for g in grads:
+        p.grad = g
+        opt.step()
+    tsd = opt.torch_state_dict()
+    assert set(tsd) == {"state", "param_groups", "master_weights"}
+    q, other, _ = _fp16_run(1)
+    other.load_state_dict(tsd)
+    assert torch.equal(other.state_dict()["master_weights"]["w"], opt.state_dict()["master_weights"]["w"])
+    other.to(dtype=torch.float64)
+    assert other.state_dict()["master_weights"]["w"].dtype == torch.float32

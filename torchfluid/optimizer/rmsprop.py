@@ -218,6 +218,15 @@ class RMSPropOptimizer(Optimizer):
     def _check_extra_state(self, state_dict, rename, report, loaded_params):
         return self._precision.check_master_load(self, state_dict, rename, report, loaded_params)
 
+    @torch.no_grad()
+    def to(self, device=None, dtype=None) -> "RMSPropOptimizer":
+        """Move the state (see :meth:`Optimizer.to`); master weights move too but stay float32."""
+        super().to(device=device, dtype=dtype)
+        prec = self._precision
+        prec.masters = {p: m.to(device=device) for p, m in prec.masters.items()}
+        prec.pending_masters = {k: m.to(device=device) for k, m in prec.pending_masters.items()}
+        return self
+
     def _kernel_update(self, param, grad, state, *, lr: float, group: Mapping) -> None:
         missing = [acc for acc in self._accumulator_names(group) if acc not in state]
         if missing:  # a group switched centered / momentum / bias_correction on

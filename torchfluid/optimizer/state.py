@@ -106,8 +106,11 @@ class StateCodec:
 
     def torch_style(self) -> dict:
         """torch.optim's layout: ``{'state': {index: {acc: tensor}}, 'param_groups': [...]}``
-        with ``param_names`` in each group, so it can be matched back by name."""
-        return torch.optim.Optimizer.state_dict(self.opt)
+        with ``param_names`` in each group, so it can be matched back by name (plus the
+        optimizer's extra entries, e.g. ``master_weights``)."""
+        out = torch.optim.Optimizer.state_dict(self.opt)
+        out.update(self.opt._extra_state_dict())
+        return out
 
     def from_torch_style(self, sd: Mapping) -> dict:
         """Convert torch.optim's positional layout to name keys, using each group's
