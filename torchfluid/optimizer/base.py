@@ -5,6 +5,8 @@ and ``apply_gradients()``)::
 
     collect (param, grad) pairs   params with a gradient, trainable, not in no_grad_set
     validate                      shapes / dtypes / devices, BEFORE anything changes
+    prepare                       subclass hook (``_prepare_grads``): AMP unscale, non-finite
+                                  policy, sign flip; may skip the whole update, still unchanged
     learning rate                 schedule value for this update (fluid decays advance)
     clip                          grad_clip (need_clip=False params untouched)
     regularize                    param.regularizer if set, else the optimizer's
@@ -160,10 +162,10 @@ class Optimizer(torch.optim.Optimizer):
             names.append(name)
         for key, value in self.defaults.items():
             group.setdefault(key, value)
+        group["params"] = [p for _, p in named]
         self._check_group(group)
         for name, (_, p) in zip(names, named):
             self._names[p] = name
-        group["params"] = [p for _, p in named]
         group["param_names"] = names
         self.param_groups.append(group)
 
@@ -286,7 +288,9 @@ class Optimizer(torch.optim.Optimizer):
 
     @torch.no_grad()
     def _run_pipeline(self, params_grads) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        pairs = self._validate(params_grads)
+        pairs = self._prepare_grads(self._validate(params_grads))
+        if pairs is None:  # the update is skipped: nothing (state, params, schedule) changes
+            return []
         self._lr_value_for_update()
         if self._grad_clip is not None and pairs:
             pairs = self._grad_clip(pairs)
@@ -329,6 +333,20 @@ class Optimizer(torch.optim.Optimizer):
 
     def _new_state(self, p: torch.Tensor, group: Mapping | None = None) -> dict:
         return {}
+
+    def _prepare_grads(self, pairs):
+        """Validated ``(param, grad)`` pairs -> the pairs to clip and update, or None to skip
+        this update entirely. Runs before anything changes; must not modify ``param.grad``."""
+        return pairs
+
+    def _extra_state_dict(self) -> dict:
+        """Entries besides the accumulators for ``state_dict()`` (e.g. ``master_weights``)."""
+        return {}
+
+    def _check_extra_state(self, state_dict: Mapping, rename, report: LoadReport, loaded_params):
+        """Check a loaded state dict's extra entries into ``report``; return a callable that
+        applies them (called only once everything has been checked)."""
+        return lambda: None
 
     def _kernel_update(self, param, grad, state, *, lr: float, group: Mapping) -> None:
         raise NotImplementedError
