@@ -1,0 +1,76 @@
+"""State-dict plumbing shared by the fluid and 2.x learning-rate schedules.
+
+A schedule's state is a flat dict of plain Python values (int, float, bool, None)
+whose keys the schedule names in ``self.keys`` (set by its ``state_keys()`` /
+``_state_keys()`` method, Paddle's protocol), plus optional nested schedule states
+(e.g. the schedule a warm-up wraps). ``load`` checks the whole dict, nested parts
+included, before it changes anything.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+
+__all__ = ["to_plain", "dump", "load"]
+
+
+def to_plain(value, where: str):
+    """A Python number/bool/None from a number, a 1-element numpy array or tensor."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    numel = value.numel() if callable(getattr(value, "numel", None)) else getattr(value, "size", None)
+    if numel == 1 and hasattr(value, "item"):
+        return to_plain(value.item(), where)
+    raise TypeError(
+        f"{where} must be a number, None, or a 1-element array/tensor, got "
+        f"{value!r} ({type(value).__name__})"
+    )
+
+
+def dump(obj, keys, nested: Mapping) -> dict:
+    """``{key: plain(obj.key)}`` for the keys present on ``obj``, plus nested states."""
+    out = {}
+    for key in keys:
+        if key in obj.__dict__:
+            out[key] = to_plain(obj.__dict__[key], f"{type(obj).__name__}.{key}")
+    for key, sub in nested.items():
+        out[key] = sub.state_dict()
+    return out
+
+
+def _check(obj, keys, nested: Mapping, state, where: str) -> dict:
+    if not isinstance(state, Mapping):
+        raise TypeError(f"{where}: state_dict must be a dict, got {type(state).__name__}")
+    expected = list(keys) + list(nested)
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        raise RuntimeError(
+            f"{where}: state_dict does not match this {type(obj).__name__}: "
+            f"missing keys {missing}, unexpected keys {unexpected} (expected exactly {expected})"
+        )
+    plain = {k: to_plain(state[k], f"{where}: state_dict[{k!r}]") for k in keys}
+    for key, sub in nested.items():
+        sub_keys, sub_nested = sub._state_layout()
+        plain[key] = _check(sub, sub_keys, sub_nested, state[key], f"{where}[{key!r}]")
+    return plain
+
+
+def _apply(obj, keys, nested: Mapping, plain: dict) -> None:
+    for key in keys:
+        obj.__dict__[key] = plain[key]
+    for key, sub in nested.items():
+        sub_keys, sub_nested = sub._state_layout()
+        _apply(sub, sub_keys, sub_nested, plain[key])
+
+
+def load(obj, state) -> None:
+    """Validate ``state`` against ``obj``'s layout (nested included), then assign it."""
+    keys, nested = obj._state_layout()
+    plain = _check(obj, keys, nested, state, f"{type(obj).__name__}.set_state_dict")
+    _apply(obj, keys, nested, plain)

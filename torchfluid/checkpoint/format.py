@@ -1,0 +1,113 @@
+"""``torchfluid.save`` / ``torchfluid.load``: one safe checkpoint format for both modes.
+
+Format (version 1): a ``torch.save`` zip holding ``{"format": "torchfluid-checkpoint",
+"version": 1, "sha256": hex, "payload": uint8 tensor}`` where ``payload`` is itself a
+``torch.save`` of the user's object. Both levels are read back ONLY with
+``torch.load(weights_only=True)``, which admits tensors, numbers, strings and plain
+containers and never executes code from the file; the SHA-256 of the payload catches
+truncation and bit rot with a clear error. Writes are atomic
+(:func:`torchfluid.checkpoint.atomic.atomic_write`).
+
+What can be saved: nested dicts / lists / tuples of tensors, numpy arrays (stored as
+tensors), Python numbers, strings, bools and None — every state dict torchfluid produces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import torch
+
+from .atomic import atomic_write
+
+__all__ = ["save", "load", "CheckpointError", "FORMAT", "VERSION"]
+
+FORMAT = "torchfluid-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read: names the file and what is wrong."""
+
+
+def _plain(obj, where="obj"):
+    """Numpy arrays -> tensors; reject anything weights_only could not read back."""
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (torch.Tensor, int, float, str, bool, bytes)) or obj is None:
+        return obj
+    if isinstance(obj, dict):
+        return {k: _plain(v, f"{where}[{k!r}]") for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        items = [_plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+        return items if isinstance(obj, list) else tuple(items)
+    raise TypeError(
+        f"{where} is a {type(obj).__name__}; a checkpoint holds only tensors, numpy arrays, "
+        f"numbers, strings, None and dict/list/tuple of those"
+    )
+
+
+def to_bytes(obj) -> bytes:
+    """The file's bytes for ``obj`` (what :func:`save` writes)."""
+    inner = io.BytesIO()
+    torch.save(_plain(obj), inner)
+    payload = inner.getvalue()
+    outer = io.BytesIO()
+    torch.save({"format": FORMAT, "version": VERSION, "sha256": hashlib.sha256(payload).hexdigest(),
+                "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8)}, outer)
+    return outer.getvalue()
+
+
+def save(obj, path: str | os.PathLike) -> None:
+    """Write ``obj`` (a state dict or nested containers of tensors) to ``path`` atomically."""
+    atomic_write(path, to_bytes(obj))
+
+
+def _safe_torch_load(f, path, map_location, what):
+    try:
+        return torch.load(f, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path}: refused to load {what}: it holds objects other than tensors and plain "
+            f"containers (loading it could execute code): {str(e).splitlines()[0]}"
+        ) from None
+    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{path}: {what} is truncated or corrupted: {str(e).splitlines()[0]}") from None
+
+
+def load(path: str | os.PathLike, map_location=None):
+    """Read a file written by :func:`save`, never executing code from it.
+
+    Raises ``FileNotFoundError`` for a missing file and :class:`CheckpointError` (a
+    ValueError) naming the file for a truncated, corrupted, unsafe, foreign or
+    wrong-version one.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data:
+        raise CheckpointError(f"{path}: empty file (a torchfluid checkpoint was expected)")
+    if not data.startswith(b"PK\x03\x04"):
+        raise CheckpointError(f"{path}: not a torchfluid checkpoint (not a zip archive; nothing was unpickled)")
+    outer = _safe_torch_load(io.BytesIO(data), path, "cpu", "the checkpoint")
+    if not isinstance(outer, dict) or outer.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a torchfluid checkpoint (no '{FORMAT}' header)")
+    if outer.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {outer.get('version')!r} is not supported "
+            f"(this torchfluid reads version {VERSION})"
+        )
+    payload = outer.get("payload")
+    if not isinstance(payload, torch.Tensor) or payload.dtype != torch.uint8:
+        raise CheckpointError(f"{path}: checkpoint payload is missing or malformed")
+    raw = payload.numpy().tobytes()
+    if hashlib.sha256(raw).hexdigest() != outer.get("sha256"):
+        raise CheckpointError(f"{path}: checksum mismatch: the file is corrupted")
+    return _safe_torch_load(io.BytesIO(raw), path, map_location, "the checkpoint payload")

@@ -1,0 +1,314 @@
+"""Learning-rate schedule formulas: pure functions of the step number.
+
+Every schedule in torchfluid (the fluid dygraph ``LearningRateDecay`` classes, the
+2.x ``paddle.optimizer.lr`` schedulers and the static-mode ``fluid.layers.*_decay``
+ops) computes its value with one of these functions, so each formula lives in one
+place. They take the step (or epoch) as the first argument, hyper-parameters as
+keyword-only arguments, return a Python ``float`` and keep no state.
+
+Arithmetic is Python float64. Paddle's fluid schedules compute in the dtype of the
+learning-rate variable (float32 by default), so Paddle's value can differ from the
+float32 rounding of ours by one unit in the last place.
+
+The functions do not re-validate their arguments on every call (they run once per
+step); the ``check_*`` helpers at the bottom are what constructors use, and they
+raise ``ValueError``/``TypeError`` naming the argument, the value and the range.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Sequence
+
+__all__ = [
+    "piecewise_decay",
+    "noam_decay",
+    "exponential_decay",
+    "natural_exp_decay",
+    "inverse_time_decay",
+    "polynomial_decay",
+    "cosine_decay",
+    "linear_warmup",
+    "step_decay",
+    "multistep_decay",
+    "cosine_annealing",
+    "cosine_annealing_step",
+    "cosine_annealing_warm_restarts",
+    "linear_lr_step",
+    "one_cycle",
+    "cyclic",
+    "check_number",
+    "check_positive",
+    "check_positive_int",
+    "check_non_negative",
+    "check_increasing",
+]
+
+
+# --------------------------------------------------------------------------- formulas
+def piecewise_decay(step: float, *, boundaries: Sequence[float], values: Sequence[float]) -> float:
+    """``values[i]`` for the first ``i`` with ``step < boundaries[i]``, else ``values[-1]``."""
+    for boundary, value in zip(boundaries, values):
+        if step < boundary:
+            return float(value)
+    return float(values[-1])
+
+
+def noam_decay(step: float, *, d_model: float, warmup_steps: float, learning_rate: float = 1.0) -> float:
+    """``learning_rate * d_model**-0.5 * min(step**-0.5, step * warmup_steps**-1.5)``.
+
+    At ``step == 0`` the minimum is ``min(inf, 0) = 0`` (as Paddle's tensor op and its
+    2.x ``NoamDecay``, which substitutes 1 for ``0**-0.5``, both give).
+    """
+    a = math.inf if step == 0 else step ** -0.5
+    b = (warmup_steps ** -1.5) * step
+    return learning_rate * (d_model ** -0.5) * min(a, b)
+
+
+def _ratio(step: float, decay_steps: float, staircase: bool) -> float:
+    ratio = step / decay_steps
+    return math.floor(ratio) if staircase else ratio
+
+
+def exponential_decay(
+    step: float, *, learning_rate: float, decay_steps: float, decay_rate: float, staircase: bool = False
+) -> float:
+    """``learning_rate * decay_rate ** r``, ``r = step / decay_steps`` (floored if staircase)."""
+    return learning_rate * (decay_rate ** _ratio(step, decay_steps, staircase))
+
+
+def natural_exp_decay(
+    step: float, *, learning_rate: float, decay_steps: float, decay_rate: float, staircase: bool = False
+) -> float:
+    """``learning_rate * exp(-decay_rate * r)``, ``r = step / decay_steps`` (floored if staircase)."""
+    return learning_rate * math.exp(-1 * decay_rate * _ratio(step, decay_steps, staircase))
+
+
+def inverse_time_decay(
+    step: float, *, learning_rate: float, decay_steps: float, decay_rate: float, staircase: bool = False
+) -> float:
+    """``learning_rate / (1 + decay_rate * r)``, ``r = step / decay_steps`` (floored if staircase)."""
+    return learning_rate / (1 + decay_rate * _ratio(step, decay_steps, staircase))
+
+
+def polynomial_decay(
+    step: float,
+    *,
+    learning_rate: float,
+    decay_steps: float,
+    end_learning_rate: float = 0.0001,
+    power: float = 1.0,
+    cycle: bool = False,
+) -> float:
+    """``(learning_rate - end) * (1 - s / D) ** power + end``.
+
+    Without cycle ``s = min(step, decay_steps)``, ``D = decay_steps``. With cycle
+    ``s = step``, ``D = decay_steps * ceil(step / decay_steps)`` (``ceil`` taken as 1
+    at step 0), so the rate restarts from ``learning_rate`` after each period.
+    """
+    if cycle:
+        periods = math.ceil(step / decay_steps) if step != 0 else 1
+        s, d = step, decay_steps * periods
+    else:
+        s, d = min(step, decay_steps), decay_steps
+    return (learning_rate - end_learning_rate) * ((1 - s / d) ** power) + end_learning_rate
+
+
+def cosine_decay(step: float, *, learning_rate: float, step_each_epoch: float, epochs: float) -> float:
+    """Fluid's epoch-wise cosine: ``lr * 0.5 * (cos(e * pi / epochs) + 1)``, ``e = floor(step / step_each_epoch)``."""
+    epoch = math.floor(step / step_each_epoch)
+    return learning_rate * 0.5 * (math.cos(epoch * math.pi / epochs) + 1)
+
+
+def linear_warmup(
+    step: float, *, warmup_steps: float, start_lr: float, end_lr: float, learning_rate: float
+) -> float:
+    """``(end_lr - start_lr) * step / warmup_steps + start_lr`` while ``step < warmup_steps``, else ``learning_rate``."""
+    if step < warmup_steps:
+        return (end_lr - start_lr) * float(step) / float(warmup_steps) + start_lr
+    return float(learning_rate)
+
+
+def step_decay(epoch: int, *, learning_rate: float, step_size: int, gamma: float = 0.1) -> float:
+    """``learning_rate * gamma ** (epoch // step_size)``."""
+    return learning_rate * (gamma ** (epoch // step_size))
+
+
+def multistep_decay(epoch: int, *, learning_rate: float, milestones: Sequence[int], gamma: float = 0.1) -> float:
+    """``learning_rate * gamma ** k``, ``k`` = number of milestones ``<= epoch``."""
+    for i, milestone in enumerate(milestones):
+        if epoch < milestone:
+            return learning_rate * (gamma ** i)
+    return learning_rate * (gamma ** len(milestones))
+
+
+def cosine_annealing(epoch: float, *, learning_rate: float, T_max: float, eta_min: float = 0.0) -> float:
+    """Closed form: ``eta_min + (learning_rate - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``."""
+    return eta_min + (learning_rate - eta_min) * (1 + math.cos(math.pi * epoch / T_max)) / 2
+
+
+def cosine_annealing_step(
+    epoch: int, *, last_lr: float, learning_rate: float, T_max: int, eta_min: float = 0.0
+) -> float:
+    """The recursive SGDR form used by sequential ``step()`` calls (Paddle and PyTorch alike).
+
+    ``epoch == 0``: ``learning_rate``; when ``(epoch - 1 - T_max) % (2 T_max) == 0``:
+    ``last_lr + (learning_rate - eta_min) * (1 - cos(pi / T_max)) / 2``; otherwise
+    ``(1 + cos(pi e / T)) / (1 + cos(pi (e - 1) / T)) * (last_lr - eta_min) + eta_min``.
+    """
+    if epoch == 0:
+        return float(learning_rate)
+    if (epoch - 1 - T_max) % (2 * T_max) == 0:
+        return last_lr + (learning_rate - eta_min) * (1 - math.cos(math.pi / T_max)) / 2
+    return (1 + math.cos(math.pi * epoch / T_max)) / (
+        1 + math.cos(math.pi * (epoch - 1) / T_max)
+    ) * (last_lr - eta_min) + eta_min
+
+
+def cosine_annealing_warm_restarts(
+    T_cur: float, *, T_i: float, learning_rate: float, eta_min: float = 0.0
+) -> float:
+    """``eta_min + (learning_rate - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2``."""
+    return eta_min + (learning_rate - eta_min) * (1 + math.cos(math.pi * T_cur / T_i)) / 2
+
+
+def linear_lr_step(
+    epoch: int, *, last_lr: float, learning_rate: float, total_steps: int,
+    start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+) -> float:
+    """Recursive linear ramp (Paddle's and PyTorch's ``LinearLR``).
+
+    ``epoch == 0``: ``learning_rate * start_factor``; ``epoch > total_steps``: ``last_lr``;
+    else ``last_lr * (1 + (end - start) / (total_steps * start + (epoch - 1) * (end - start)))``.
+    """
+    if epoch == 0:
+        return learning_rate * start_factor
+    if epoch > total_steps:
+        return last_lr
+    delta = end_factor - start_factor
+    return last_lr * (1.0 + delta / (total_steps * start_factor + (epoch - 1) * delta))
+
+
+def one_cycle(
+    step: int,
+    *,
+    max_learning_rate: float,
+    total_steps: int,
+    divide_factor: float = 25.0,
+    end_learning_rate: float = 0.0001,
+    phase_pct: float = 0.3,
+    anneal_strategy: str = "cos",
+    three_phase: bool = False,
+) -> float:
+    """One-cycle policy (fastai two-phase by default, the paper's three phases if asked).
+
+    ``initial = max_learning_rate / divide_factor``. Phase boundaries (in steps) are
+    ``[0, pct*T - 1, T - 1]`` (two phases: initial -> max -> end) or
+    ``[0, pct*T - 1, 2*pct*T - 2, T - 1]`` (three: initial -> max -> initial -> end);
+    inside a phase ``[a, b]`` going from ``u`` to ``v`` the value is
+    ``anneal(u, v, (step - a) / (b - a))`` with ``cos``: ``v + (u - v) / 2 * (cos(pi p) + 1)``
+    or ``linear``: ``(v - u) * p + u``. Steps past the last boundary extrapolate the
+    last phase. ``step > total_steps`` raises ``ValueError``.
+    """
+    if step > total_steps:
+        raise ValueError(
+            f"Tried to step {step} times. However the number of total steps is {total_steps}"
+        )
+    initial = max_learning_rate / float(divide_factor)
+    if three_phase:
+        ends = [phase_pct * total_steps - 1, 2 * phase_pct * total_steps - 2, total_steps - 1]
+        lrs = [initial, max_learning_rate, initial, float(end_learning_rate)]
+    else:
+        ends = [phase_pct * total_steps - 1, total_steps - 1]
+        lrs = [initial, max_learning_rate, float(end_learning_rate)]
+    start = 0.0
+    for i, end in enumerate(ends):
+        if step <= end or i == len(ends) - 1:
+            pct = (step - start) / (end - start)
+            u, v = lrs[i], lrs[i + 1]
+            if anneal_strategy == "cos":
+                return v + (u - v) / 2.0 * (math.cos(math.pi * pct) + 1)
+            return (v - u) * pct + u
+        start = end
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def cyclic(
+    step: int,
+    *,
+    base_learning_rate: float,
+    max_learning_rate: float,
+    step_size_up: float,
+    step_size_down: float | None = None,
+    scale_fn=None,
+    scale_mode: str = "cycle",
+) -> float:
+    """Cyclic LR: a triangle between base and max, amplitude scaled by ``scale_fn``.
+
+    ``C = up + down``, ``cycle = 1 + step // C``, ``x = 1 + step / C - cycle``;
+    ``h = x / (up/C)`` while ``x <= up/C`` else ``(1 - x) / (1 - up/C)``;
+    ``lr = base + (max - base) * h * scale_fn(cycle if scale_mode == 'cycle' else step)``.
+    ``scale_fn=None`` means the constant 1 (``'triangular'``).
+    """
+    up = float(step_size_up)
+    down = float(step_size_down) if step_size_down is not None else up
+    cycle_size = up + down
+    up_pct = up / cycle_size
+    cycle_no = 1 + step // cycle_size
+    x = 1.0 + step / cycle_size - cycle_no
+    height = x / up_pct if x <= up_pct else (1 - x) / (1 - up_pct)
+    scale = 1.0 if scale_fn is None else scale_fn(cycle_no if scale_mode == "cycle" else step)
+    return base_learning_rate + (max_learning_rate - base_learning_rate) * height * scale
+
+
+# ---------------------------------------------------------------- argument checks
+def check_number(name: str, value, *, allow_none: bool = False):
+    """A real number (not bool); returns it unchanged. ``TypeError`` otherwise."""
+    if value is None and allow_none:
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    if math.isnan(value):
+        raise ValueError(f"{name} must not be NaN, got {value!r}")
+    return value
+
+
+def check_positive(name: str, value) -> float:
+    """A real number > 0."""
+    check_number(name, value)
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return value
+
+
+def check_non_negative(name: str, value) -> float:
+    """A real number >= 0."""
+    check_number(name, value)
+    if not value >= 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return value
+
+
+def check_positive_int(name: str, value) -> int:
+    """An ``int`` (not bool) > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return int(value)
+
+
+def check_increasing(name: str, seq) -> list:
+    """A list/tuple of real numbers, strictly increasing; returns a list."""
+    if not isinstance(seq, (list, tuple)):
+        raise TypeError(f"{name} must be a list or tuple, got {type(seq).__name__}")
+    for i, v in enumerate(seq):
+        check_number(f"{name}[{i}]", v)
+    for i in range(len(seq) - 1):
+        if not seq[i] < seq[i + 1]:
+            raise ValueError(
+                f"{name} must be strictly increasing, got {list(seq)!r} "
+                f"({name}[{i}]={seq[i]!r} >= {name}[{i + 1}]={seq[i + 1]!r})"
+            )
+    return list(seq)

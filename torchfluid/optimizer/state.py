@@ -1,0 +1,261 @@
+"""Optimizer state records keyed by stable parameter names, and their (de)serialisation.
+
+Keys follow Paddle: ``<param name>_<accumulator>_0`` (``<optimizer name>_`` in front when
+the optimizer was given a ``name``), e.g. ``linear_0.w_0_mean_square_0``. A state dict
+also carries ``LR_Scheduler`` (the schedule's own state) when a schedule is attached,
+and ``param_groups`` (each group's hyper-parameters and parameter names).
+
+Loading matches by name, never by position, and is all-or-nothing: every key, shape and
+dtype is checked first; with ``strict=True`` any problem raises one ``ValueError``
+listing all of them and nothing changes. After a load the state is exactly what the
+file holds: a parameter without entries starts fresh (zeros) at its next update.
+Entries for parameters the optimizer does not know yet (static mode before
+``minimize``) are kept and applied when those accumulators are created.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+__all__ = ["LoadReport", "StateCodec"]
+
+_RESERVED = ("LR_Scheduler", "param_groups", "master_weights")
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """What a ``set_state_dict`` call found: keys missing, unexpected, mismatched."""
+
+    missing: list[str] = dataclasses.field(default_factory=list)
+    unexpected: list[str] = dataclasses.field(default_factory=list)
+    mismatched: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def message(self) -> str:
+        parts = []
+        for label, items in (("missing", self.missing), ("unexpected", self.unexpected),
+                             ("mismatched", self.mismatched)):
+            if items:
+                parts.append(f"{label} ({len(items)}): " + "; ".join(items))
+        return "state_dict does not match this optimizer; nothing was loaded. " + " | ".join(parts)
+
+
+def _as_tensor(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    return None
+
+
+class StateCodec:
+    """Reads and writes one optimizer's state by name. Holds no tensors of its own
+    except entries loaded before their parameters were known (``pending``)."""
+
+    def __init__(self, opt):
+        self.opt = opt
+        self.pending: dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------------ keys
+    def key(self, param_name: str, acc: str) -> str:
+        base = f"{param_name}_{acc}_0"
+        return f"{self.opt._name}_{base}" if self.opt._name else base
+
+    def _all_acc_names(self) -> list[str]:
+        names = list(self.opt._accumulator_names()) + list(self.opt._compatible_accumulator_names())
+        for g in self.opt.param_groups:
+            names += [a for a in self.opt._accumulator_names(g) if a not in names]
+        return sorted(set(names), key=len, reverse=True)
+
+    def parse(self, key: str) -> tuple[str, str] | None:
+        """``key`` -> ``(param name, accumulator)``, or None if it is not an accumulator key."""
+        prefix = f"{self.opt._name}_" if self.opt._name else ""
+        if not key.startswith(prefix):
+            return None
+        body = key[len(prefix):]
+        for acc in self._all_acc_names():
+            suffix = f"_{acc}_0"
+            if body.endswith(suffix) and len(body) > len(suffix):
+                return body[: -len(suffix)], acc
+        return None
+
+    # ----------------------------------------------------------------- write
+    def state_dict(self) -> dict:
+        opt = self.opt
+        out: dict = {}
+        for group in opt.param_groups:
+            for p in group["params"]:
+                for acc, t in (opt.state.get(p) or {}).items():
+                    out[self.key(opt._names[p], acc)] = t
+        out.update(self.pending)
+        if opt._schedule is not None:
+            out["LR_Scheduler"] = opt._schedule.state_dict()
+        out["param_groups"] = [
+            {k: (list(v) if k == "param_names" else v) for k, v in g.items() if k != "params"}
+            for g in opt.param_groups
+        ]
+        out.update(opt._extra_state_dict())
+        return out
+
+    def torch_style(self) -> dict:
+        """torch.optim's layout: ``{'state': {index: {acc: tensor}}, 'param_groups': [...]}``
+        with ``param_names`` in each group, so it can be matched back by name (plus the
+        optimizer's extra entries, e.g. ``master_weights``)."""
+        out = torch.optim.Optimizer.state_dict(self.opt)
+        out.update(self.opt._extra_state_dict())
+        return out
+
+    def from_torch_style(self, sd: Mapping) -> dict:
+        """Convert torch.optim's positional layout to name keys, using each group's
+        ``param_names`` (or this optimizer's names, by position, when absent)."""
+        opt = self.opt
+        out: dict = {}
+        groups = sd["param_groups"]
+        if not isinstance(groups, (list, tuple)):
+            raise ValueError(f"torch-style state_dict: param_groups must be a list, got {type(groups).__name__}")
+        ours = [n for g in opt.param_groups for n in g["param_names"]]
+        position = 0
+        for i, group in enumerate(groups):
+            indices = list(group.get("params", []))
+            names = group.get("param_names")
+            if names is None:
+                names = ours[position:position + len(indices)]
+                if len(names) != len(indices):
+                    raise ValueError(
+                        f"torch-style state_dict: group {i} has {len(indices)} params without names, "
+                        f"but this optimizer has only {len(ours) - position} left to match by position"
+                    )
+            position += len(indices)
+            for index, name in zip(indices, names):
+                for acc, t in sd["state"].get(index, {}).items():
+                    out[self.key(name, acc)] = t
+        out["param_groups"] = [{k: v for k, v in g.items() if k != "params"} for g in groups]
+        for key in ("LR_Scheduler", "master_weights"):
+            if key in sd:
+                out[key] = sd[key]
+        return out
+
+    def apply_pending(self, param_name: str, state: dict) -> None:
+        for acc, t in state.items():
+            value = self.pending.pop(self.key(param_name, acc), None)
+            if value is not None:
+                t.copy_(value.to(device=t.device, dtype=t.dtype))
+
+    # ------------------------------------------------------------------ read
+    def load(self, state_dict: Mapping, *, strict: bool, key_map) -> "LoadReport":
+        opt = self.opt
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
+        if isinstance(state_dict.get("state"), Mapping) and "param_groups" in state_dict:
+            state_dict = self.from_torch_style(state_dict)
+        rename = _renamer(key_map)
+        report = LoadReport()
+        groups = opt._group_of()
+        specs = {}  # key -> (param, acc, required, meta tensor)
+        for p, name in opt._names.items():
+            group = groups[p]
+            meta = opt._new_state(torch.empty_like(p, device="meta"), group)
+            for acc in opt._compatible_accumulator_names():
+                if acc not in meta:
+                    specs[self.key(name, acc)] = (p, acc, False, torch.empty_like(p, device="meta"))
+            for acc, t in meta.items():
+                specs[self.key(name, acc)] = (p, acc, True, t)
+        plan: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
+        pending: dict[str, torch.Tensor] = {}
+        for key, value in state_dict.items():
+            if key in _RESERVED:
+                continue
+            parsed = self.parse(key) if isinstance(key, str) else None
+            if parsed is None:
+                report.unexpected.append(repr(key))
+                continue
+            new_key = self.key(rename(parsed[0]), parsed[1])
+            tensor = _as_tensor(value)
+            if tensor is None:
+                report.mismatched.append(f"{key}: expected a tensor or numpy array, got {type(value).__name__}")
+                continue
+            if new_key not in specs:
+                if not opt._names:
+                    pending[new_key] = tensor.clone()
+                else:
+                    report.unexpected.append(key)
+                continue
+            p, acc, required, meta = specs[new_key]
+            if tuple(tensor.shape) != tuple(meta.shape) or tensor.dtype != meta.dtype:
+                report.mismatched.append(
+                    f"{key}: expected shape {list(meta.shape)} {str(meta.dtype).replace('torch.', '')}, "
+                    f"got shape {list(tensor.shape)} {str(tensor.dtype).replace('torch.', '')}"
+                )
+                continue
+            if required:
+                plan.setdefault(p, {})[acc] = tensor
+        for p, accs in plan.items():
+            for key, (q, acc, required, _) in specs.items():
+                if q is p and required and acc not in accs:
+                    report.missing.append(key)
+        complete = {p: accs for p, accs in plan.items()
+                    if all(acc in accs for k, (q, acc, req, _) in specs.items() if q is p and req)}
+        sched_state = state_dict.get("LR_Scheduler")
+        if sched_state is not None and opt._schedule is None:
+            report.unexpected.append("LR_Scheduler (this optimizer has no learning-rate schedule)")
+        group_updates = self._check_groups(state_dict.get("param_groups"), rename, report)
+        apply_extra = opt._check_extra_state(state_dict, rename, report, list(complete))
+        if strict and not report.ok:
+            raise ValueError(report.message())
+        # ---- everything checked: apply (the schedule first: it validates its own keys)
+        if sched_state is not None and opt._schedule is not None:
+            opt._schedule.set_state_dict(sched_state)
+        for group, values in group_updates:
+            group.update(values)
+        new_state = {p: {acc: t.to(device=p.device).clone() for acc, t in accs.items()}
+                     for p, accs in complete.items()}
+        opt.state.clear()
+        opt.state.update(new_state)
+        self.pending = pending
+        apply_extra()
+        return report
+
+    def _check_groups(self, saved, rename, report: LoadReport) -> list:
+        opt = self.opt
+        if saved is None:
+            return []
+        if not isinstance(saved, (list, tuple)) or len(saved) != len(opt.param_groups):
+            n = len(saved) if isinstance(saved, (list, tuple)) else type(saved).__name__
+            report.mismatched.append(f"param_groups: expected {len(opt.param_groups)} groups, got {n}")
+            return []
+        updates = []
+        for i, (group, entry) in enumerate(zip(opt.param_groups, saved)):
+            if not isinstance(entry, Mapping):
+                report.mismatched.append(f"param_groups[{i}]: expected a dict, got {type(entry).__name__}")
+                continue
+            names = [rename(n) for n in entry.get("param_names", group["param_names"])]
+            if set(names) != set(group["param_names"]):
+                report.mismatched.append(
+                    f"param_groups[{i}]: parameter names {names} do not match {list(group['param_names'])}"
+                )
+                continue
+            values = {k: v for k, v in entry.items() if k not in ("params", "param_names")}
+            try:
+                opt._check_group({**group, **values})
+            except (TypeError, ValueError) as e:
+                report.mismatched.append(f"param_groups[{i}]: {e}")
+                continue
+            updates.append((group, values))
+        return updates
+
+
+def _renamer(key_map):
+    if key_map is None:
+        return lambda name: name
+    if callable(key_map):
+        return key_map
+    if isinstance(key_map, Mapping):
+        return lambda name: key_map.get(name, name)
+    raise TypeError(f"key_map must be None, a dict or a callable, got {type(key_map).__name__}")

@@ -1,0 +1,90 @@
+"""Weight-decay regularizers (Paddle's ``fluid.regularizer``).
+
+A regularizer adds a term to a parameter's gradient, AFTER gradient clipping (Paddle's
+order): ``L2Decay``: ``g + coeff * p``; ``L1Decay``: ``g + coeff * sign(p)``. This is
+coupled (L2-in-the-gradient) decay, as ``weight_decay`` in ``torch.optim.RMSprop``;
+the term then goes through the RMSProp normalisation, unlike AdamW-style decoupled decay.
+
+A parameter's own ``regularizer`` attribute (set from ``ParamAttr(regularizer=...)``)
+replaces the optimizer's regularizer for that parameter only. A row-sparse gradient
+plus a dense term becomes a dense gradient (as in Paddle's dygraph ``add_n``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._checks import check_number
+
+__all__ = [
+    "WeightDecayRegularizer",
+    "L1Decay",
+    "L2Decay",
+    "L1DecayRegularizer",
+    "L2DecayRegularizer",
+    "as_regularizer",
+]
+
+
+class WeightDecayRegularizer:
+    """Base class: ``reg(param, grad)`` returns the regularized gradient as a new tensor."""
+
+    def __init__(self, coeff: float = 0.0):
+        self._coeff = check_number("coeff", coeff, lo=0.0)
+
+    @property
+    def coeff(self) -> float:
+        return self._coeff
+
+    def term(self, param: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def __call__(self, param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        term = self.term(param.detach()).to(grad.dtype)
+        if grad.is_sparse:
+            grad = grad.to_dense()
+        return grad + term
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(coeff={self._coeff:g})"
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self._coeff == other._coeff
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._coeff))
+
+
+class L2Decay(WeightDecayRegularizer):
+    """L2 weight decay: adds ``coeff * p`` to the gradient (loss term ``coeff/2 * ||p||^2``)."""
+
+    def term(self, param: torch.Tensor) -> torch.Tensor:
+        return param * self._coeff
+
+
+class L1Decay(WeightDecayRegularizer):
+    """L1 weight decay: adds ``coeff * sign(p)`` to the gradient (loss term ``coeff * |p|``)."""
+
+    def term(self, param: torch.Tensor) -> torch.Tensor:
+        return torch.sign(param) * self._coeff
+
+
+L1DecayRegularizer = L1Decay
+L2DecayRegularizer = L2Decay
+
+
+def as_regularizer(value, argname: str = "regularization") -> WeightDecayRegularizer | None:
+    """Normalise the ``regularization=``/``weight_decay=`` argument.
+
+    ``None`` -> no regularization; a float ``c`` -> ``L2Decay(c)`` (Paddle 2.x meaning of
+    ``weight_decay=c``); a regularizer -> itself. Anything else is rejected.
+    """
+    if value is None or isinstance(value, WeightDecayRegularizer):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return L2Decay(check_number(argname, value, lo=0.0))
+    raise ValueError(
+        f"{argname} must be None, a float (L2 coefficient), L1Decay or L2Decay, "
+        f"got {value!r} of type {type(value).__name__} (unknown regularizer type)"
+    )
