@@ -7,7 +7,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 
-from fused_cases import (STATE, assert_ulp_close, cases, extras, magnitude, make_tensors,
+from .fused_cases import (STATE, assert_ulp_close, cases, extras, magnitude, make_tensors,
                          reference_kwargs, reference_step)
 from torchfluid.kernels import fused_cpu
 

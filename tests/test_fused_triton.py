@@ -18,8 +18,8 @@ pytest.importorskip("triton")
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
-from fused_cases import cases, extras  # noqa: E402
-from test_fused_cpu import _lists, check_against_reference  # noqa: E402
+from .fused_cases import cases, extras  # noqa: E402
+from .test_fused_cpu import _lists, check_against_reference  # noqa: E402
 from torchfluid.kernels import fused_cpu, fused_triton  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"

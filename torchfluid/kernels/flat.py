@@ -301,8 +301,10 @@ class FlatGroup:
     def zero_grads(self, *, set_to_none: bool = False) -> None:
         """Clear the gradients: one memset of the flat gradient buffer.
 
-        Any ``.grad`` replaced since the last call is re-attached first (not copied:
-        it is being cleared). ``set_to_none=True`` drops the gradients and the buffer.
+        Gradients that are None stay None (Paddle's ``clear_gradients`` zeroes the
+        existing ones: a parameter without gradient must not start getting updates);
+        any other ``.grad`` not yet a view of the buffer is re-pointed at its view (not
+        copied: it is being cleared). ``set_to_none=True`` drops gradients and buffer.
         """
         if set_to_none:
             for p in self.params:
@@ -314,6 +316,7 @@ class FlatGroup:
                                            device=self.device)
             self._grad_views = self._slices(self.grad_buffer)
         for p, v in zip(self.params, self._grad_views):
-            if p.grad is not v:
+            g = p.grad
+            if g is not None and g is not v:
                 p.grad = v
         self.grad_buffer.zero_()

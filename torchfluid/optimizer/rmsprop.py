@@ -49,6 +49,7 @@ import torch
 from .._checks import check_bool, check_number
 from ..kernels import rmsprop_
 from .base import Optimizer
+from .fused import FusedRMSPropUpdate
 from .precision import Precision
 
 __all__ = ["RMSPropOptimizer", "RMSProp"]
@@ -75,6 +76,10 @@ class RMSPropOptimizer(Optimizer):
         multi_precision: float32 master weights and state for float16/bfloat16 params.
         state_dtype: None, ``torch.float32`` or ``torch.bfloat16`` (stochastic rounding).
         nonfinite: 'propagate' (default, as Paddle), 'skip' or 'raise' on NaN/inf gradients.
+        fused: None (default) updates each parameter group, device and dtype with one
+            single-pass multi-tensor kernel where it can (numba on CPU, Triton on CUDA;
+            :mod:`torchfluid.optimizer.fused`) and with the reference kernel elsewhere;
+            False always uses the reference kernel; True requires the fused kernel.
 
     ``skipped_steps`` counts updates skipped for non-finite gradients (``nonfinite='skip'``
     or a ``torch.amp.GradScaler`` overflow).
@@ -109,6 +114,7 @@ class RMSPropOptimizer(Optimizer):
         multi_precision: bool = False,
         state_dtype: torch.dtype | None = None,
         nonfinite: str = "propagate",
+        fused: bool | None = None,
     ):
         defaults = self._check_options(dict(
             rho=rho, epsilon=epsilon, momentum=momentum, centered=centered,
@@ -121,6 +127,10 @@ class RMSPropOptimizer(Optimizer):
         self._precision = Precision(multi_precision=multi_precision, state_dtype=state_dtype,
                                     nonfinite=nonfinite)
         self.skipped_steps = 0
+        if fused is not None:
+            check_bool("fused", fused)
+        self.fused = fused
+        self._fused = None if fused is False else FusedRMSPropUpdate(self, required=fused is True)
         super().__init__(
             learning_rate, parameter_list, regularization, grad_clip, name,
             parameters=parameters, weight_decay=weight_decay, defaults=defaults,
@@ -226,6 +236,27 @@ class RMSPropOptimizer(Optimizer):
         prec.masters = {p: m.to(device=device) for p, m in prec.masters.items()}
         prec.pending_masters = {k: m.to(device=device) for k, m in prec.pending_masters.items()}
         return self
+
+    def _update(self, items) -> None:
+        """Fused kernel per group/device/dtype where possible, reference kernel for the rest."""
+        if self._fused is not None:
+            items = self._fused.update(items)
+        super()._update(items)
+
+    def clear_grad(self, set_to_zero: bool = True) -> None:
+        """Zero every managed gradient in place (``set_to_zero=False``: set them to None);
+        on the fused path each flat group's gradients are one buffer, cleared by one memset."""
+        if not (set_to_zero and self._fused is not None):
+            super().clear_grad(set_to_zero)
+            return
+        done = self._fused.zero_grads()
+        for g in self.param_groups:
+            for p in g["params"]:
+                if p not in done and p.grad is not None:
+                    if p.grad.is_sparse:
+                        p.grad = torch.zeros_like(p)
+                    else:
+                        p.grad.detach_().zero_()
 
     def _kernel_update(self, param, grad, state, *, lr: float, group: Mapping) -> None:
         missing = [acc for acc in self._accumulator_names(group) if acc not in state]

@@ -1,0 +1,158 @@
+"""RMSProp's fused update path: the optimizer's items through :class:`FlatGroup` kernels.
+
+The pipeline (validation, precision, clipping, regularization, learning rates) is the
+optimizer's own; only the final update changes: the ``(param, grad, group, lr)`` items
+of one parameter group, device and dtype go to one fused kernel call instead of one
+reference-kernel call per parameter. What the fused kernel cannot express (sparse
+gradients, master weights, state in another dtype, decoupled decay, bias correction,
+non-contiguous tensors, devices without a kernel) takes the reference kernel, on the
+same state tensors.
+
+State stays where the optimizer keeps it: ``opt.state[p]`` holds *views* of the
+group's flat buffers. Every step checks (by identity) that those records are still the
+views; a record replaced meanwhile (``set_state_dict``, ``opt.to()``, a new parameter,
+a group switching ``centered``/``momentum``) is copied into the flat buffers first, and
+a group whose parameter set, device or dtype changed gets a rebuilt flat layout.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..kernels.flat import FlatGroup, fused_supported
+
+__all__ = ["FusedRMSPropUpdate", "numba_available"]
+
+_EMPTY: dict = {}
+
+
+def numba_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class FusedRMSPropUpdate:
+    """The fused update path of one RMSProp optimizer (``required``: fused=True)."""
+
+    def __init__(self, opt, *, required: bool):
+        self.opt = opt
+        self.required = required
+        self.flat: dict[tuple, FlatGroup] = {}
+        self._synced: dict[tuple, list] = {}
+
+    # -------------------------------------------------------------- eligibility
+    def _param_ok(self, p: torch.Tensor, group) -> bool:
+        if not (fused_supported(p) and self.opt._fused_compatible(p, group)):
+            return False
+        return p.device.type != "cpu" or numba_available()
+
+    def _item_ok(self, p, g, group) -> bool:
+        return (self._param_ok(p, group) and isinstance(g, torch.Tensor) and not g.is_sparse
+                and g.dtype == p.dtype and g.device == p.device and g.is_contiguous())
+
+    # ------------------------------------------------------------------ layout
+    def _group_for(self, key, group, stepped) -> FlatGroup:
+        gid, device, dtype = key
+        params = [q for q in group["params"]
+                  if q.device == device and q.dtype == dtype and self._param_ok(q, group)]
+        centered, momentum = bool(group["centered"]), group["momentum"] != 0
+        fg = self.flat.get(key)
+        if (fg is None or len(fg.params) != len(params)
+                or any(a is not b for a, b in zip(fg.params, params))
+                or fg.centered != centered or fg.has_momentum != momentum):
+            fg = self.flat[key] = FlatGroup(params, centered=centered, momentum=momentum)
+            self._synced.pop(key, None)
+        self._sync_state(key, fg, group, stepped)
+        return fg
+
+    def _sync_state(self, key, fg: FlatGroup, group, stepped) -> None:
+        """Make ``opt.state[p]`` the flat views, copying in whatever replaced them.
+
+        Records exist only for parameters updated at least once (as on the reference
+        path): ``stepped`` are this step's; the others keep what they had, if anything.
+        """
+        state = self.opt.state
+        synced = self._synced.get(key)
+        if synced is not None:
+            triples, have = synced
+            if all(id(p) in have for p in stepped) and all(
+                    state.get(p, _EMPTY).get(acc) is v for p, acc, v in triples):
+                return
+        accs = self.opt._accumulator_names(group)
+        stepped_ids = {id(p) for p in stepped}
+        triples, have = [], set()
+        with torch.no_grad():
+            for i, p in enumerate(fg.params):
+                st = state.get(p) or {}
+                if not st and id(p) not in stepped_ids:
+                    continue  # never updated: no record yet
+                views = fg.state(i)
+                for acc in accs:
+                    view, old = views[acc], st.get(acc)
+                    if old is view:
+                        pass
+                    elif old is not None:
+                        view.copy_(old.detach().to(device=view.device, dtype=view.dtype))
+                    elif acc == "mean_square":
+                        view.fill_(group["initial_mean_square"])
+                    else:
+                        view.zero_()
+                    triples.append((p, acc, view))
+                record = {acc: views[acc] for acc in accs}
+                if not st:
+                    self.opt._codec.apply_pending(self.opt._names[p], record)
+                state[p] = record
+                have.add(id(p))
+        self._synced[key] = (triples, have)
+
+    # ------------------------------------------------------------------ update
+    def update(self, items) -> list:
+        """Run the fused kernel on what it can take; return the items left over."""
+        rest, buckets = [], {}
+        for item in items:
+            p, g, group, _ = item
+            if self._item_ok(p, g, group):
+                buckets.setdefault((id(group), p.device, p.dtype), []).append(item)
+            elif self.required:
+                raise ValueError(
+                    f"fused=True: parameter {self.opt._names.get(p, '?')!r} ({p.dtype} on "
+                    f"{p.device}, gradient {'sparse' if g.is_sparse else g.dtype}) cannot take "
+                    "the fused kernel; allowed: dense contiguous float32/float64 parameters and "
+                    "gradients of the same dtype, without master weights, decoupled decay or "
+                    "bias correction (or use fused=None to fall back automatically)")
+            else:
+                rest.append(item)
+        for key, bucket in buckets.items():
+            group = bucket[0][2]
+            fg = self._group_for(key, group, [item[0] for item in bucket])
+            index = {id(p): i for i, p in enumerate(fg.params)}
+            grads = [None] * len(fg.params)
+            lrs = [0.0] * len(fg.params)
+            for p, g, _, lr in bucket:
+                i = index[id(p)]
+                grads[i], lrs[i] = g, lr
+            fg.step(grads=grads, lr=lrs, rho=group["rho"], epsilon=group["epsilon"],
+                    momentum=group["momentum"], eps_in_sqrt=group["eps_in_sqrt"],
+                    lr_in_momentum=group["lr_in_momentum"], nesterov=group["nesterov"])
+        return rest
+
+    # --------------------------------------------------------------- gradients
+    def zero_grads(self) -> set:
+        """Clear the gradients of every flat group (one memset each); return their params.
+
+        A group whose parameters moved, changed dtype or size since its last step is
+        dropped here (its next step rebuilds it) rather than handed foreign gradients.
+        """
+        done = set()
+        for key, fg in list(self.flat.items()):
+            if not all(p.device == fg.device and p.dtype == fg.dtype and p.numel() == n
+                       and p.is_contiguous() for p, n in zip(fg.params, fg.numel)):
+                del self.flat[key]
+                self._synced.pop(key, None)
+                continue
+            fg.zero_grads()
+            done.update(fg.params)
+        return done
