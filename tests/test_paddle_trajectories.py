@@ -16,9 +16,9 @@ CASES = DATA["cases"]
 RTOL, ATOL = 1e-5, 1e-6
 
 
-def make_optimizer(config, named_params):
+def make_optimizer(config, named_params, fused=None):
     kwargs = dict(learning_rate=config["lr"], rho=config["rho"], epsilon=config["epsilon"],
-                  momentum=config["momentum"], centered=config["centered"])
+                  momentum=config["momentum"], centered=config["centered"], fused=fused)
     wd = config.get("weight_decay")
     if wd is not None:
         kind, coeff = wd
@@ -32,10 +32,10 @@ def make_optimizer(config, named_params):
     return fluid.optimizer.RMSProp(parameters=named_params, **kwargs)
 
 
-def run_case(case, runner):
+def run_case(case, runner, fused=None):
     names = case["param_names"]
     params = {k: torch.nn.Parameter(torch.tensor(v, dtype=torch.float32)) for k, v in case["initial_params"].items()}
-    opt = make_optimizer(case["config"], [(names[k], p) for k, p in params.items()])
+    opt = make_optimizer(case["config"], [(names[k], p) for k, p in params.items()], fused)
     for t, (grads, record) in enumerate(zip(case["grads_fed"], case["steps"])):
         assert opt.get_lr() == pytest.approx(record["lr_reported_by_get_lr_before_step"])
         before = {k: p.detach().clone() for k, p in params.items()}
@@ -73,6 +73,13 @@ def test_paddle_trajectory_step(case):
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_paddle_trajectory_minimize(case):
     run_case(case, lambda opt: opt.minimize(None))
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["reference_kernel", "fused_kernel"])
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_paddle_trajectory_each_kernel(case, fused):
+    """The same runs forced through each update path (fused=True: no fallback)."""
+    run_case(case, lambda opt: opt.step(), fused=fused)
 
 
 def test_reference_covers_the_grid():
