@@ -1,19 +1,23 @@
 """RMSProp step cost, side by side in one process (issue 5).
 
     python3 benchmarks/bench_rmsprop.py [--reps 20] [--compile] [--cases 10M,20M,1000x10K]
+                                        [--device cpu|cuda]
 
 Compared per case (fp32, momentum 0.9), centered and not:
   fused      torchfluid FlatGroup.step (numba on CPU / Triton on CUDA), grads via .grad
+  optimizer  torchfluid RMSProp(...).step() end to end (fused path, pipeline included)
   reference  torchfluid's reference kernel, one call per tensor
   torch      torch.optim.RMSprop(foreach=False), and foreach=True
   compiled   torch.compile'd torch.optim.RMSprop step (``--compile``; compile time apart)
-  floor      a stream kernel moving the same bytes (read p, g, ms, [mg,] mom; write p,
-             ms, [mg,] mom: 28 / 36 bytes per element) over flat buffers, same threads
+  floor      CPU: a stream kernel moving the same bytes (read p, g, ms, [mg,] mom; write
+             p, ms, [mg,] mom: 28 / 36 bytes per element) over flat buffers, same
+             threads. CUDA: a device-to-device copy of the same number of bytes.
 
-Times are medians of ``--reps`` steps, measured round-robin so that machine noise hits
-every method alike. "cold" is the first fused step of a fresh process with an empty
-numba cache, "warm" with the cache filled (subprocesses). "extra MiB" is the peak
-resident memory a step adds (Linux VmHWM after resetting it), 0 = no temporaries.
+CPU times are medians of ``--reps`` steps, measured round-robin so that machine noise
+hits every method alike; CUDA times are means over ``--reps`` steps between CUDA
+events. "cold" is the first fused step of a fresh process with an empty numba cache,
+"warm" with the cache filled (subprocesses). "extra MiB" is the peak memory a step
+adds (CPU: Linux VmHWM after resetting it; CUDA: peak allocated), 0 = no temporaries.
 """
 
 from __future__ import annotations
@@ -52,7 +56,9 @@ CASES = {
     "10M": [(10_000_000,)],
     "20M": transformer_shapes(),
     "1000x10K": [(10_000,)] * 1000,
+    "100M": [(100_000_000,)],  # GPU-sized (not in the default list)
 }
+DEFAULT_CASES = "10M,20M,1000x10K"
 
 
 # ------------------------------------------------------------------------ floor
@@ -94,12 +100,33 @@ def floor_step(n: int, centered: bool):
 
 
 # ---------------------------------------------------------------------- methods
+DEVICE = "cpu"
+
+
 def make_params(shapes, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    params = [torch.nn.Parameter(torch.randn(s, generator=gen) * 0.02) for s in shapes]
+    params = [torch.nn.Parameter((torch.randn(s, generator=gen) * 0.02).to(DEVICE))
+              for s in shapes]
     for p in params:
-        p.grad = torch.randn(p.shape, generator=gen)
+        p.grad = torch.randn(p.shape, generator=gen).to(DEVICE)
     return params
+
+
+def copy_floor(n: int, centered: bool):
+    """CUDA floor: a device copy moving the same bytes (read + write) as one step."""
+    k = n * (36 if centered else 28) // 8
+    a = torch.empty(k, device=DEVICE)
+    b = torch.empty_like(a)
+    return (lambda: b.copy_(a)), (a, b)
+
+
+def optimizer_method(shapes, centered):
+    from torchfluid.optimizer import RMSProp
+
+    params = make_params(shapes)
+    opt = RMSProp(LR, rho=RHO, epsilon=EPS, momentum=MOM, centered=centered,
+                  parameters=params)
+    return opt.step, (params, opt)
 
 
 def fused_method(shapes, centered):
@@ -153,7 +180,14 @@ def _status(key):
 
 
 def peak_extra_mib(step) -> float | None:
-    """Peak resident memory added by one step (VmHWM after a reset), MiB."""
+    """Peak memory added by one step (CPU: VmHWM after a reset; CUDA: allocator), MiB."""
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
     try:
         gc.collect()
         with open("/proc/self/clear_refs", "w") as f:
@@ -189,7 +223,8 @@ def bench_case(name, shapes, centered, reps, compile_):
         "reference": lambda: reference_method(shapes, centered),
         "torch": lambda: torch_method(shapes, centered, False),
         "torch foreach": lambda: torch_method(shapes, centered, True),
-        "floor": lambda: floor_step(n, centered),
+        "optimizer": lambda: optimizer_method(shapes, centered),
+        "floor": lambda: (copy_floor if DEVICE == "cuda" else floor_step)(n, centered),
     }
     steps, keep, compile_s = {}, {}, None
     for key, build in builders.items():
@@ -199,21 +234,34 @@ def bench_case(name, shapes, centered, reps, compile_):
     for s in steps.values():  # warm up (load kernels, page in) every method
         s()
     mem = {k: peak_extra_mib(s) for k, s in steps.items()}
-    times = {k: [] for k in steps}
-    for _ in range(reps):
+    if DEVICE == "cuda":
+        ms = {}
         for k, s in steps.items():
-            t0 = time.perf_counter()
-            s()
-            times[k].append(time.perf_counter() - t0)
-    ms = {k: 1e3 * statistics.median(v) for k, v in times.items()}
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize()
+            start.record()
+            for _ in range(reps):
+                s()
+            end.record()
+            torch.cuda.synchronize()
+            ms[k] = start.elapsed_time(end) / reps
+    else:
+        times = {k: [] for k in steps}
+        for _ in range(reps):
+            for k, s in steps.items():
+                t0 = time.perf_counter()
+                s()
+                times[k].append(time.perf_counter() - t0)
+        ms = {k: 1e3 * statistics.median(v) for k, v in times.items()}
     bytes_per = 36 if centered else 28
     print(f"\n{name}: {len(shapes)} tensors, {n / 1e6:.1f}M fp32, centered={centered}; "
-          f"floor {ms['floor']:.2f} ms = {n * bytes_per / ms['floor'] / 1e6:.1f} GB/s")
+          f"floor {ms['floor']:.3f} ms = {n * bytes_per / ms['floor'] / 1e6:.1f} GB/s; "
+          f"fused moves {n * bytes_per / ms['fused'] / 1e6:.1f} GB/s")
     print(f"  {'method':<14}{'ms/step':>9}{'x floor':>9}{'torch/x':>9}{'foreach/x':>10}"
           f"{'extra MiB':>11}")
     for k in steps:
         extra = "n/a" if mem[k] is None else f"{mem[k]:.1f}"
-        print(f"  {k:<14}{ms[k]:>9.2f}{ms[k] / ms['floor']:>9.2f}"
+        print(f"  {k:<14}{ms[k]:>9.3f}{ms[k] / ms['floor']:>9.2f}"
               f"{ms['torch'] / ms[k]:>9.2f}{ms['torch foreach'] / ms[k]:>10.2f}{extra:>11}")
     if compile_s is not None:
         print(f"  (torch.compile first call incl. compile: {compile_s:.1f} s)")
@@ -222,13 +270,91 @@ def bench_case(name, shapes, centered, reps, compile_):
     return ms
 
 
+SWEEP = [(1024, 1, 4), (2048, 1, 4), (2048, 1, 8), (4096, 1, 4), (4096, 1, 8),
+         (8192, 1, 8), (8192, 1, 16), (1024, 4, 4), (2048, 2, 8), (2048, 4, 8), (4096, 2, 8),
+         (4096, 4, 16)]
+
+
+def sweep(reps: int) -> str:
+    """Time the raw Triton kernel (tables prepared) per (BLOCK, ITERS, WARPS); print the
+    best configuration last, as 'BLOCK,ITERS,WARPS'."""
+    from torchfluid.kernels import fused_triton as ft
+
+    results = {}
+    for n in (10_000_000, 100_000_000):
+        for centered in (False, True):
+            bufs = [torch.randn(n, device="cuda") for _ in range(5)]
+            bufs[2].abs_()
+            addr = np.array([[b.data_ptr() for b in bufs]], np.int64)
+            hyper = fused_cpu.hyper_table(1, np.float32, lr=LR)
+            sc = fused_cpu.scalar_table(np.float32, rho=RHO, epsilon=EPS, momentum=MOM,
+                                        eps_in_sqrt=True)
+            dev = [torch.from_numpy(a).cuda() for a in (addr, hyper, sc)]
+            floor = copy_floor(n, centered)[0]
+            for cfg in [None, *SWEEP]:
+                if cfg is None:
+                    step = floor
+                else:
+                    ft.BLOCK, ft.ITERS, ft.WARPS = cfg
+                    ch = torch.from_numpy(fused_cpu.chunk_table(np.array([n]), cfg[0] * cfg[1]))
+                    ch = ch.cuda()
+                    step = (lambda ch=ch: ft.rmsprop_table_(dev[0], ch, dev[1], dev[2],
+                                                            centered, True, True, False))
+                step()
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(True)
+                torch.cuda.synchronize()
+                start.record()
+                for _ in range(reps):
+                    step()
+                end.record()
+                torch.cuda.synchronize()
+                results.setdefault(cfg, []).append(start.elapsed_time(end) / reps)
+            del bufs
+    base = results.pop(None)
+    print("raw kernel ms (10M, 10M centered, 100M, 100M centered); copy floor",
+          ", ".join(f"{x:.3f}" for x in base))
+    for cfg, ms in results.items():
+        rel = [b / m for b, m in zip(base, ms)]
+        print(f"  {cfg}: " + ", ".join(f"{m:.3f}" for m in ms)
+              + "  = " + ", ".join(f"{r:.0%}" for r in rel) + " of copy bandwidth")
+    best = max(results, key=lambda c: sum(b / m for b, m in zip(base, results[c])))
+    ps = make_params([(1000,)] * 3)
+    fg = FlatGroup(ps, centered=False, momentum=True)
+    fg.step(lr=LR, rho=RHO, epsilon=EPS, momentum=MOM)
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(200):
+        fg.step(lr=LR, rho=RHO, epsilon=EPS, momentum=MOM)
+    host = (time.perf_counter() - t0) / 200
+    print(f"host time of one FlatGroup.step call (3 tensors): {host * 1e6:.0f} us")
+    return ",".join(str(x) for x in best)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--compile", action="store_true", help="also torch.compile'd step")
-    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--cases", default=DEFAULT_CASES)
     ap.add_argument("--no-first-step", action="store_true")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--sweep", action="store_true", help="CUDA: tune the Triton kernel")
     args = ap.parse_args(argv)
+    global DEVICE
+    DEVICE = args.device
+    if args.sweep:
+        DEVICE = "cuda"
+        print(sweep(args.reps))
+        return
+    if DEVICE == "cuda":
+        print(f"device: {torch.cuda.get_device_name()}")
+        args.no_first_step = True  # Triton compiles in-process; see the first-call line
+        ps = make_params([(1000,)] * 3)
+        t0 = time.perf_counter()
+        FlatGroup(ps, centered=False, momentum=True).step(lr=LR, rho=RHO, epsilon=EPS,
+                                                          momentum=MOM)
+        torch.cuda.synchronize()
+        print(f"first fused step (Triton compile or cache load): "
+              f"{time.perf_counter() - t0:.2f} s")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"fused kernel threads {fused_cpu.num_threads()}")
     if not args.no_first_step:

@@ -14,6 +14,9 @@ from torchfluid.kernels.flat import FlatGroup, partition
 HYPER = dict(lr=0.01, rho=0.9, epsilon=1e-6, momentum=0.9)
 
 
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
 def _group_for(case, params, states):
     group = FlatGroup(params, centered=case["centered"], momentum=case["has_moment"])
     for i, s in enumerate(states):  # load the case's state through the views
@@ -41,6 +44,51 @@ def test_flat_group_step_equals_reference(case):
                 s[k].copy_(views[i][k])
 
     check_against_reference(case, fused, (params, grads, states))
+
+
+@CUDA
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases(max_tensors=4))
+def test_flat_group_on_cuda_equals_reference(case):
+    pytest.importorskip("triton")
+    params, grads, states = make_tensors(case, "cuda")
+    for p, g in zip(params, grads):
+        p.grad = g
+    group = _group_for(case, params, states)
+    views = [group.state(i) for i in range(len(params))]
+
+    def fused(params_, grads_, states_):
+        for i, s in enumerate(states_):
+            for k, v in s.items():
+                views[i][k].copy_(v)
+        group.step(**case["hyper"], **extras(case))
+        for i, s in enumerate(states_):
+            for k in s:
+                s[k].copy_(views[i][k])
+
+    check_against_reference(case, fused, (params, grads, states))
+    norms = group.grad_sq_norms()
+    want = [float(g.double().square().sum()) if g is not None else 0.0 for g in grads]
+    torch.testing.assert_close(norms.cpu(), torch.tensor(want, dtype=torch.float64),
+                               rtol=1e-12, atol=1e-300)
+
+
+@CUDA
+def test_flat_group_on_cuda_tensor_grad_scale_and_memset():
+    pytest.importorskip("triton")
+    ps = [torch.nn.Parameter(torch.randn(s, device="cuda")) for s in [(3000,), (7, 5)]]
+    for p in ps:
+        p.grad = torch.ones_like(p)
+    group = FlatGroup(ps, centered=False, momentum=False)
+    scale = torch.tensor(0.5, device="cuda")
+    before = [p.detach().clone() for p in ps]
+    group.step(lr=0.1, rho=0.0, epsilon=0.0, grad_scale=scale)  # u = g/|g| = 1
+    for p, b in zip(ps, before):
+        torch.testing.assert_close(p.detach(), b - 0.1)
+    torch.testing.assert_close(group.state(0)["mean_square"], torch.full((3000,), 0.25,
+                                                                        device="cuda"))
+    group.zero_grads()
+    assert not group.grad_buffer.any() and ps[1].grad.data_ptr() != 0
 
 
 def _params(*shapes, dtype=torch.float32):

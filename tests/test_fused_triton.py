@@ -18,7 +18,7 @@ pytest.importorskip("triton")
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
-from .fused_cases import cases, extras  # noqa: E402
+from .fused_cases import cases, extras, make_tensors  # noqa: E402
 from .test_fused_cpu import _lists, check_against_reference  # noqa: E402
 from torchfluid.kernels import fused_cpu, fused_triton  # noqa: E402
 
@@ -36,7 +36,7 @@ def _tables(params, grads, lists, case):
                                 momentum=case["hyper"]["momentum"],
                                 eps_in_sqrt=case["hyper"]["eps_in_sqrt"])
     dev = [torch.from_numpy(a).to(DEVICE) for a in
-           (addr, fused_cpu.chunk_table(numel, fused_triton.BLOCK), hyper, sc)]
+           (addr, fused_cpu.chunk_table(numel, fused_triton.CHUNK), hyper, sc)]
     return dev, numel
 
 
@@ -51,7 +51,7 @@ def test_triton_equals_reference(case):
         fused_triton.rmsprop_table_(addr, chunks, hyper, sc, case["centered"],
                                     case["has_moment"], h["lr_in_momentum"], h["nesterov"])
 
-    check_against_reference(case, fused, steps=2)
+    check_against_reference(case, fused, make_tensors(case, DEVICE), steps=2)
 
 
 def test_triton_sq_norms_and_zero():
@@ -59,8 +59,8 @@ def test_triton_sq_norms_and_zero():
     ts = [torch.randn(s, generator=gen).to(DEVICE) for s in [(5000,), (0,), (3, 7)]]
     addr = fused_cpu.address_table(ts, ts, ts)
     numel = np.array([t.numel() for t in ts], np.int64)
-    chunks = fused_cpu.chunk_table(numel, fused_triton.BLOCK)
-    first = np.concatenate([[0], np.cumsum(-(-numel // fused_triton.BLOCK))])
+    chunks = fused_cpu.chunk_table(numel, fused_triton.CHUNK)
+    first = np.concatenate([[0], np.cumsum(-(-numel // fused_triton.CHUNK))])
     dev = [torch.from_numpy(a).to(DEVICE) for a in (addr, chunks, first)]
     like = torch.empty(0, device=DEVICE)
     got = fused_triton.sq_norms_table(dev[0], fused_cpu.G, dev[1], dev[2], like)

@@ -111,8 +111,8 @@ class FlatGroup:
             from . import fused_triton as gpu
 
             self._gpu = gpu
-            self.chunks = cpu.chunk_table(numel, gpu.BLOCK)
-            first = np.concatenate([[0], np.cumsum(-(-numel // gpu.BLOCK))])
+            self.chunks = cpu.chunk_table(numel, gpu.CHUNK)
+            first = np.concatenate([[0], np.cumsum(-(-numel // gpu.CHUNK))])
             self._dev = {"chunks": self._to_dev(self.chunks),
                          "first": self._to_dev(first.astype(np.int64))}
             self._sent: dict[str, np.ndarray] = {}
@@ -186,8 +186,11 @@ class FlatGroup:
 
     def _bind(self, grads: Sequence[torch.Tensor | None] | None) -> None:
         """Refresh the param/grad columns of the address table, validating changes."""
-        params = self.params
-        if [p.numel() for p in params] != self.numel:
+        params, dt = self.params, self.dtype
+        # Sizes, dtypes and layouts are re-checked every step: an address alone can be
+        # reused by the allocator for a tensor of another dtype or layout.
+        if [p.numel() for p in params] != self.numel or any(
+                p.dtype != dt or not p.is_contiguous() for p in params):
             for i, p in enumerate(params):
                 self._check("params", i, p, self.numel[i])
         pp = [p.data_ptr() for p in params]
@@ -203,6 +206,8 @@ class FlatGroup:
             raise ValueError(f"grads: {len(grads)} tensors for {len(params)} params; "
                              f"allowed: {len(params)}")
         gp = [0 if g is None else g.data_ptr() for g in grads]
+        if any(g is not None and (g.dtype != dt or not g.is_contiguous()) for g in grads):
+            self._gptr = [-1] * len(params)  # validate all: one of them is wrong
         if gp != self._gptr:
             for i, g in enumerate(grads):
                 if g is not None and gp[i] != self._gptr[i]:

@@ -295,9 +295,11 @@ def chunk_table(numel: np.ndarray, chunk: int = CHUNK) -> np.ndarray:
     return np.ascontiguousarray(np.stack([t, start, stop], axis=1))
 
 
-def _check(name: str, i: int, t: torch.Tensor, dtype: torch.dtype, n: int | None) -> None:
-    if t.device.type != "cpu":
-        raise ValueError(f"{name}[{i}]: device {t.device} not supported here; allowed: cpu")
+def _check(name: str, i: int, t: torch.Tensor, dtype: torch.dtype, n: int | None,
+           device: torch.device) -> None:
+    if t.device != device:
+        raise ValueError(f"{name}[{i}]: device {t.device} differs from params' {device}; "
+                         f"allowed: {device}")
     if t.dtype != dtype:
         raise ValueError(f"{name}[{i}]: dtype {t.dtype} differs from params' {dtype}; "
                          f"allowed: {dtype}")
@@ -312,7 +314,7 @@ def address_table(params, grads, mean_squares, mean_grads=None, moments=None) ->
     """Validate the lists and return their ``(n, 5)`` int64 address table.
 
     ``grads[i]`` may be None (the tensor is skipped); every tensor must be a
-    contiguous CPU tensor of ``params[0]``'s dtype (float32 or float64) with
+    contiguous tensor of ``params[0]``'s dtype (float32 or float64) and device with
     ``params[i]``'s number of elements.
     """
     n = len(params)
@@ -322,11 +324,12 @@ def address_table(params, grads, mean_squares, mean_grads=None, moments=None) ->
         if lst is not None and len(lst) != n:
             raise ValueError(f"{name}: {len(lst)} tensors for {n} params; allowed: {n}")
     dtype = params[0].dtype if n else torch.float32
+    device = params[0].device if n else torch.device("cpu")
     if dtype not in _DTYPES:
         raise ValueError(f"params[0]: dtype {dtype} not supported; allowed: float32, float64")
     addr = np.zeros((n, 5), np.int64)
     for i, p in enumerate(params):
-        _check("params", i, p, dtype, None)
+        _check("params", i, p, dtype, None, device)
         k = p.numel()
         addr[i, P] = p.data_ptr()
         for col, name in ((G, "grads"), (MS, "mean_squares"), (MG, "mean_grads"),
@@ -336,7 +339,7 @@ def address_table(params, grads, mean_squares, mean_grads=None, moments=None) ->
                 if name == "mean_squares" or (name != "grads" and lst is not None):
                     raise ValueError(f"{name}[{i}]: None; allowed: a tensor")
                 continue
-            _check(name, i, lst[i], dtype, k)
+            _check(name, i, lst[i], dtype, k, device)
             addr[i, col] = lst[i].data_ptr()
     return addr
 
@@ -405,6 +408,7 @@ def rmsprop_multi_(
     """
     if not params:
         return
+    _require_cpu("params", params[0])
     addr = address_table(params, grads, mean_squares, mean_grads, moments)
     numel = np.array([p.numel() for p in params], np.int64)
     dt = _DTYPES[params[0].dtype]
@@ -416,17 +420,24 @@ def rmsprop_multi_(
                    moments is not None, bool(lr_in_momentum), bool(nesterov))
 
 
+def _require_cpu(name: str, t: torch.Tensor | None) -> None:
+    if t is not None and t.device.type != "cpu":
+        raise ValueError(f"{name}[0]: device {t.device} not supported by the numba kernel; "
+                         "allowed: cpu (CUDA tensors take torchfluid.kernels.fused_triton)")
+
+
 def _column(name: str, tensors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Address table with ``tensors`` in column G (None -> 0), numels, dtype sample."""
     present = [t for t in tensors if t is not None]
     dtype = present[0].dtype if present else torch.float32
+    _require_cpu(name, present[0] if present else None)
     if dtype not in _DTYPES:
         raise ValueError(f"{name}: dtype {dtype} not supported; allowed: float32, float64")
     addr = np.zeros((len(tensors), 5), np.int64)
     numel = np.zeros(len(tensors), np.int64)
     for i, t in enumerate(tensors):
         if t is not None:
-            _check(name, i, t, dtype, None)
+            _check(name, i, t, dtype, None, torch.device("cpu"))
             addr[i, G], numel[i] = t.data_ptr(), t.numel()
     return addr, numel, np.zeros(0, _DTYPES[dtype])
 

@@ -3,7 +3,8 @@
 Same contract and the same maths as :mod:`torchfluid.kernels.fused_cpu` (see its module
 doc for the per-element formula): an ``int64`` address table (param, grad, mean_square,
 mean_grad, moment per tensor), a chunk table of ``(tensor, start, stop)`` rows with
-chunks of :data:`BLOCK` elements (one Triton program per chunk), a per-tensor
+chunks of :data:`CHUNK` elements (one Triton program per chunk, ``ITERS`` blocks of
+``BLOCK`` elements each), a per-tensor
 hyper-parameter table (lr, scale, clip_min, clip_max, l2, l1) and the scalars
 (rho, 1 - rho, eps inside, eps outside, momentum, 0, 1), all device tensors.
 
@@ -17,19 +18,82 @@ triton), which is how the test-suite checks them without a GPU.
 
 from __future__ import annotations
 
+import os
+
 import torch
 import triton
 import triton.language as tl
 
-__all__ = ["BLOCK", "rmsprop_table_", "sq_norms_table", "zero_table_"]
+__all__ = ["BLOCK", "CHUNK", "rmsprop_table_", "sq_norms_table", "zero_table_"]
 
-BLOCK = 2048  # elements per program: 8 KiB per stream for fp32
+def _config() -> tuple[int, int, int]:
+    """(BLOCK, ITERS, WARPS) of the update kernel; ``TORCHFLUID_TRITON_CONFIG="4096,2,8"``
+    overrides (tuning: ``benchmarks/bench_rmsprop.py --device cuda --sweep``)."""
+    raw = os.environ.get("TORCHFLUID_TRITON_CONFIG", "")
+    if not raw:
+        return 2048, 1, 4
+    try:
+        block, iters, warps = (int(x) for x in raw.split(","))
+    except ValueError:
+        raise ValueError(f"TORCHFLUID_TRITON_CONFIG: {raw!r}; allowed: 'BLOCK,ITERS,WARPS' "
+                         "with powers of two, e.g. '4096,2,8'") from None
+    return block, iters, warps
+
+
+BLOCK, ITERS, WARPS = _config()
+CHUNK = BLOCK * ITERS  # elements per program (one chunk-table row)
+
+
+@triton.jit
+def _update_block(p_ptr, g_ptr, ms_ptr, mg_ptr, mom_ptr, offs, mask, lr, scale, cmin, cmax,
+                  l2, l1, rho, rho1, e_in, e_out, beta, zero, one, CENTERED: tl.constexpr,
+                  HAS_MOM: tl.constexpr, LR_IN_MOM: tl.constexpr, NESTEROV: tl.constexpr,
+                  FP64: tl.constexpr):
+    p = tl.load(p_ptr + offs, mask=mask, other=0)
+    g = tl.load(g_ptr + offs, mask=mask, other=0) * scale
+    g = tl.where(g < cmin, cmin, tl.where(g > cmax, cmax, g))
+    if l2 != zero:
+        g = g + l2 * p
+    if l1 != zero:
+        g = g + l1 * tl.where(p > zero, one, tl.where(p < zero, -one, zero))
+    ms = tl.fma(rho1 * g, g, tl.load(ms_ptr + offs, mask=mask, other=0) * rho)
+    tl.store(ms_ptr + offs, ms, mask=mask)
+    if CENTERED:
+        mg = tl.fma(g, rho1, tl.load(mg_ptr + offs, mask=mask, other=0) * rho)
+        tl.store(mg_ptr + offs, mg, mask=mask)
+        var = ms - mg * mg
+        var = tl.where(var < zero, zero, var)
+    else:
+        var = ms
+    if FP64:  # float64 sqrt and division are IEEE round-to-nearest already
+        u = g / (tl.sqrt(var + e_in) + e_out)
+    else:
+        u = tl.div_rn(g, tl.sqrt_rn(var + e_in) + e_out)
+    if HAS_MOM:
+        m = tl.load(mom_ptr + offs, mask=mask, other=0) * beta
+        if LR_IN_MOM:
+            ul = u * lr
+            m = m + ul
+            if NESTEROV:
+                upd = tl.fma(m, beta, ul)
+            else:
+                upd = m
+        else:
+            m = m + u
+            if NESTEROV:
+                upd = tl.fma(m, beta, u) * lr
+            else:
+                upd = m * lr
+        tl.store(mom_ptr + offs, m, mask=mask)
+    else:
+        upd = u * lr
+    tl.store(p_ptr + offs, p - upd, mask=mask)
 
 
 @triton.jit
 def _rmsprop_kernel(addr_ptr, chunk_ptr, hyper_ptr, sc_ptr, CENTERED: tl.constexpr,
                     HAS_MOM: tl.constexpr, LR_IN_MOM: tl.constexpr, NESTEROV: tl.constexpr,
-                    FP64: tl.constexpr, BLOCK: tl.constexpr):
+                    FP64: tl.constexpr, BLOCK: tl.constexpr, ITERS: tl.constexpr):
     c = tl.program_id(0).to(tl.int64)
     t = tl.load(chunk_ptr + c * 3)
     lo = tl.load(chunk_ptr + c * 3 + 1)
@@ -40,6 +104,12 @@ def _rmsprop_kernel(addr_ptr, chunk_ptr, hyper_ptr, sc_ptr, CENTERED: tl.constex
         p_ptr = tl.load(addr_ptr + t * 5).to(pty)
         g_ptr = g_addr.to(pty)
         ms_ptr = tl.load(addr_ptr + t * 5 + 2).to(pty)
+        mg_ptr = ms_ptr
+        mom_ptr = ms_ptr
+        if CENTERED:
+            mg_ptr = tl.load(addr_ptr + t * 5 + 3).to(pty)
+        if HAS_MOM:
+            mom_ptr = tl.load(addr_ptr + t * 5 + 4).to(pty)
         lr = tl.load(hyper_ptr + t * 6)
         scale = tl.load(hyper_ptr + t * 6 + 1)
         cmin = tl.load(hyper_ptr + t * 6 + 2)
@@ -53,54 +123,16 @@ def _rmsprop_kernel(addr_ptr, chunk_ptr, hyper_ptr, sc_ptr, CENTERED: tl.constex
         beta = tl.load(sc_ptr + 4)
         zero = tl.load(sc_ptr + 5)
         one = tl.load(sc_ptr + 6)
-
-        offs = lo + tl.arange(0, BLOCK)
-        mask = offs < hi
-        p = tl.load(p_ptr + offs, mask=mask, other=0)
-        g = tl.load(g_ptr + offs, mask=mask, other=0) * scale
-        g = tl.where(g < cmin, cmin, tl.where(g > cmax, cmax, g))
-        if l2 != zero:
-            g = g + l2 * p
-        if l1 != zero:
-            g = g + l1 * tl.where(p > zero, one, tl.where(p < zero, -one, zero))
-        ms = tl.fma(rho1 * g, g, tl.load(ms_ptr + offs, mask=mask, other=0) * rho)
-        tl.store(ms_ptr + offs, ms, mask=mask)
-        if CENTERED:
-            mg_ptr = tl.load(addr_ptr + t * 5 + 3).to(pty)
-            mg = tl.fma(g, rho1, tl.load(mg_ptr + offs, mask=mask, other=0) * rho)
-            tl.store(mg_ptr + offs, mg, mask=mask)
-            var = ms - mg * mg
-            var = tl.where(var < zero, zero, var)
-        else:
-            var = ms
-        if FP64:  # float64 sqrt and division are IEEE round-to-nearest already
-            u = g / (tl.sqrt(var + e_in) + e_out)
-        else:
-            u = tl.div_rn(g, tl.sqrt_rn(var + e_in) + e_out)
-        if HAS_MOM:
-            mom_ptr = tl.load(addr_ptr + t * 5 + 4).to(pty)
-            m = tl.load(mom_ptr + offs, mask=mask, other=0) * beta
-            if LR_IN_MOM:
-                ul = u * lr
-                m = m + ul
-                if NESTEROV:
-                    upd = tl.fma(m, beta, ul)
-                else:
-                    upd = m
-            else:
-                m = m + u
-                if NESTEROV:
-                    upd = tl.fma(m, beta, u) * lr
-                else:
-                    upd = m * lr
-            tl.store(mom_ptr + offs, m, mask=mask)
-        else:
-            upd = u * lr
-        tl.store(p_ptr + offs, p - upd, mask=mask)
+        for k in tl.static_range(ITERS):
+            offs = lo + k * BLOCK + tl.arange(0, BLOCK)
+            _update_block(p_ptr, g_ptr, ms_ptr, mg_ptr, mom_ptr, offs, offs < hi, lr, scale,
+                          cmin, cmax, l2, l1, rho, rho1, e_in, e_out, beta, zero, one,
+                          CENTERED, HAS_MOM, LR_IN_MOM, NESTEROV, FP64)
 
 
 @triton.jit
-def _sq_sum_kernel(addr_ptr, col, chunk_ptr, like_ptr, out_ptr, BLOCK: tl.constexpr):
+def _sq_sum_kernel(addr_ptr, col, chunk_ptr, like_ptr, out_ptr, BLOCK: tl.constexpr,
+                   ITERS: tl.constexpr):
     c = tl.program_id(0).to(tl.int64)
     t = tl.load(chunk_ptr + c * 3)
     lo = tl.load(chunk_ptr + c * 3 + 1)
@@ -108,9 +140,10 @@ def _sq_sum_kernel(addr_ptr, col, chunk_ptr, like_ptr, out_ptr, BLOCK: tl.conste
     a = tl.load(addr_ptr + t * 5 + col)
     acc = tl.zeros([BLOCK], dtype=tl.float64)
     if a != 0:
-        offs = lo + tl.arange(0, BLOCK)
-        x = tl.load(a.to(like_ptr.dtype) + offs, mask=offs < hi, other=0).to(tl.float64)
-        acc = x * x
+        for k in tl.static_range(ITERS):
+            offs = lo + k * BLOCK + tl.arange(0, BLOCK)
+            x = tl.load(a.to(like_ptr.dtype) + offs, mask=offs < hi, other=0).to(tl.float64)
+            acc += x * x
     tl.store(out_ptr + c, tl.sum(acc, axis=0))
 
 
@@ -127,16 +160,18 @@ def _segment_sum_kernel(part_ptr, first_ptr, out_ptr, BLOCK: tl.constexpr):
 
 
 @triton.jit
-def _zero_kernel(addr_ptr, col, chunk_ptr, like_ptr, BLOCK: tl.constexpr):
+def _zero_kernel(addr_ptr, col, chunk_ptr, like_ptr, BLOCK: tl.constexpr,
+                 ITERS: tl.constexpr):
     c = tl.program_id(0).to(tl.int64)
     t = tl.load(chunk_ptr + c * 3)
     lo = tl.load(chunk_ptr + c * 3 + 1)
     hi = tl.load(chunk_ptr + c * 3 + 2)
     a = tl.load(addr_ptr + t * 5 + col)
     if a != 0:
-        offs = lo + tl.arange(0, BLOCK)
         zeros = tl.zeros([BLOCK], dtype=like_ptr.dtype.element_ty)
-        tl.store(a.to(like_ptr.dtype) + offs, zeros, mask=offs < hi)
+        for k in tl.static_range(ITERS):
+            offs = lo + k * BLOCK + tl.arange(0, BLOCK)
+            tl.store(a.to(like_ptr.dtype) + offs, zeros, mask=offs < hi)
 
 
 def rmsprop_table_(addr: torch.Tensor, chunks: torch.Tensor, hyper: torch.Tensor,
@@ -144,7 +179,7 @@ def rmsprop_table_(addr: torch.Tensor, chunks: torch.Tensor, hyper: torch.Tensor
                    lr_in_momentum: bool, nesterov: bool) -> None:
     """One RMSProp step over every chunk (tables as in :func:`fused_cpu.rmsprop_table_`).
 
-    ``chunks`` must be cut with :data:`BLOCK`-element chunks; ``hyper`` and ``scalars``
+    ``chunks`` must be cut with :data:`CHUNK`-element chunks; ``hyper`` and ``scalars``
     are in the tensors' dtype and on their device, as are ``addr`` and ``chunks``.
     """
     if chunks.shape[0] == 0:
@@ -152,7 +187,7 @@ def rmsprop_table_(addr: torch.Tensor, chunks: torch.Tensor, hyper: torch.Tensor
     _rmsprop_kernel[(chunks.shape[0],)](
         addr, chunks, hyper, scalars, CENTERED=bool(centered), HAS_MOM=bool(has_moment),
         LR_IN_MOM=bool(lr_in_momentum), NESTEROV=bool(nesterov),
-        FP64=hyper.dtype == torch.float64, BLOCK=BLOCK,
+        FP64=hyper.dtype == torch.float64, BLOCK=BLOCK, ITERS=ITERS, num_warps=WARPS,
         enable_fp_fusion=False)
 
 
@@ -168,7 +203,8 @@ def sq_norms_table(addr: torch.Tensor, col: int, chunks: torch.Tensor,
     if chunks.shape[0] == 0:
         return out
     part = torch.empty(chunks.shape[0], dtype=torch.float64, device=addr.device)
-    _sq_sum_kernel[(chunks.shape[0],)](addr, col, chunks, like, part, BLOCK=BLOCK)
+    _sq_sum_kernel[(chunks.shape[0],)](addr, col, chunks, like, part, BLOCK=BLOCK,
+                                       ITERS=ITERS)
     _segment_sum_kernel[(n,)](part, first_chunk, out, BLOCK=256)
     return out
 
@@ -177,4 +213,4 @@ def zero_table_(addr: torch.Tensor, col: int, chunks: torch.Tensor,
                 like: torch.Tensor) -> None:
     """Write zeros over column ``col`` of an address table (one launch)."""
     if chunks.shape[0]:
-        _zero_kernel[(chunks.shape[0],)](addr, col, chunks, like, BLOCK=BLOCK)
+        _zero_kernel[(chunks.shape[0],)](addr, col, chunks, like, BLOCK=BLOCK, ITERS=ITERS)
