@@ -104,6 +104,8 @@ class FlatGroup:
                           (cpu.MOM, "momentum")):
             if self._views[name] is not None:
                 self.addr[:, col] = [v.data_ptr() for v in self._views[name]]
+        self._addr_version = 0  # bumped whenever the address table changes
+        self._hyper_key: tuple | None = None  # scalar-only extras of the last step
         self._pptr: list[int] = [-1] * n
         self._gptr: list[int] = [-1] * n
         numel = np.asarray(self.numel, np.int64)
@@ -200,6 +202,7 @@ class FlatGroup:
                     self._check("params", i, p, self.numel[i])
             self.addr[:, cpu.P] = pp
             self._pptr = pp
+            self._addr_version += 1
         if grads is None:
             grads = [p.grad for p in params]
         elif len(grads) != len(params):
@@ -214,10 +217,17 @@ class FlatGroup:
                     self._check("grads", i, g, self.numel[i])
             self.addr[:, cpu.G] = gp
             self._gptr = gp
+            self._addr_version += 1
 
-    def _send(self, key: str, arr: np.ndarray) -> torch.Tensor:
-        """Device copy of a small host table, re-sent only when it changed."""
-        if key not in self._sent or not np.array_equal(self._sent[key], arr):
+    def _send(self, key: str, arr: np.ndarray, version=None) -> torch.Tensor:
+        """Device copy of a small host table, re-sent only when it changed (compared by
+        ``version`` when given, else by content)."""
+        old = self._sent.get(key)
+        if version is not None:
+            if old != version:
+                self._dev[key] = self._to_dev(arr)
+                self._sent[key] = version
+        elif old is None or not np.array_equal(old, arr):
             self._dev[key] = self._to_dev(arr)
             self._sent[key] = arr.copy()
         return self._dev[key]
@@ -257,11 +267,19 @@ class FlatGroup:
             grad_scale, scale_t = scale_t.detach().double().cpu().numpy().reshape(-1), None
             if grad_scale.size == 1:
                 grad_scale = float(grad_scale[0])
-        hyper = cpu.hyper_table(len(self.params), dt, lr=lr,
-                                grad_scale=1.0 if scale_t is not None else grad_scale,
-                                clip_min=clip_min, clip_max=clip_max, l2=l2, l1=l1)
-        sc = cpu.scalar_table(dt, rho=rho, epsilon=epsilon, momentum=momentum,
-                              eps_in_sqrt=eps_in_sqrt)
+        extras = (lr, 1.0 if scale_t is not None else grad_scale, clip_min, clip_max, l2, l1)
+        key = extras + (rho, epsilon, momentum, bool(eps_in_sqrt))
+        if all(v is None or isinstance(v, (int, float)) for v in extras) and \
+                key == self._hyper_key:
+            hyper, sc = self._hyper, self._scalars  # the same as last step: no rebuild
+        else:
+            hyper = cpu.hyper_table(len(self.params), dt, lr=extras[0], grad_scale=extras[1],
+                                    clip_min=clip_min, clip_max=clip_max, l2=l2, l1=l1)
+            sc = cpu.scalar_table(dt, rho=rho, epsilon=epsilon, momentum=momentum,
+                                  eps_in_sqrt=eps_in_sqrt)
+            scalar_only = all(v is None or isinstance(v, (int, float)) for v in extras)
+            self._hyper_key = key if scalar_only else None
+            self._hyper, self._scalars = hyper, sc
         flags = (self.centered, self.has_momentum, bool(lr_in_momentum), bool(nesterov))
         if not self._cuda:
             cpu.rmsprop_table_(self.addr, self.chunks, hyper, sc, *flags)
@@ -270,7 +288,8 @@ class FlatGroup:
         if scale_t is not None:
             hyper_d = hyper_d.clone()
             hyper_d[:, cpu.SCALE] = scale_t.detach().to(self.device, self.dtype).reshape(-1)
-        self._gpu.rmsprop_table_(self._send("addr", self.addr), self._dev["chunks"],
+        self._gpu.rmsprop_table_(self._send("addr", self.addr, self._addr_version),
+                                 self._dev["chunks"],
                                  hyper_d, self._send("scalars", sc), *flags)
 
     @torch.no_grad()
@@ -282,7 +301,8 @@ class FlatGroup:
         self._bind(grads)
         if self._cuda:
             like = torch.empty(0, dtype=self.dtype, device=self.device)
-            return self._gpu.sq_norms_table(self._send("addr", self.addr), cpu.G,
+            return self._gpu.sq_norms_table(self._send("addr", self.addr, self._addr_version),
+                                            cpu.G,
                                             self._dev["chunks"], self._dev["first"], like)
         return torch.from_numpy(cpu.sq_norms_table(self.addr, cpu.G, self.chunks,
                                                    self._like))

@@ -344,17 +344,6 @@ def address_table(params, grads, mean_squares, mean_grads=None, moments=None) ->
     return addr
 
 
-def _per_tensor(name: str, value, n: int, default: float) -> np.ndarray:
-    if value is None:
-        return np.full(n, default, np.float64)
-    if isinstance(value, (int, float)):
-        return np.full(n, float(value), np.float64)
-    arr = np.asarray(value, np.float64)
-    if arr.shape != (n,):
-        raise ValueError(f"{name}: shape {arr.shape}; allowed: a float or {n} floats")
-    return arr
-
-
 def hyper_table(n: int, dtype, *, lr, grad_scale=1.0, clip_min=None, clip_max=None,
                 l2=0.0, l1=0.0) -> np.ndarray:
     """``(n, 6)`` per-tensor (lr, scale, clip_min, clip_max, l2, l1) in ``dtype``.
@@ -362,11 +351,21 @@ def hyper_table(n: int, dtype, *, lr, grad_scale=1.0, clip_min=None, clip_max=No
     Each may be a float (all tensors) or a sequence of ``n`` floats; values are
     rounded from float64 to ``dtype`` exactly as torch rounds Python scalars.
     """
-    cols = [_per_tensor("lr", lr, n, 0.0), _per_tensor("grad_scale", grad_scale, n, 1.0),
-            _per_tensor("clip_min", clip_min, n, -np.inf),
-            _per_tensor("clip_max", clip_max, n, np.inf),
-            _per_tensor("l2", l2, n, 0.0), _per_tensor("l1", l1, n, 0.0)]
-    return np.ascontiguousarray(np.stack(cols, axis=1).astype(dtype))
+    out = np.empty((n, 6), np.float64)
+    cols = (("lr", lr, None), ("grad_scale", grad_scale, 1.0),
+            ("clip_min", clip_min, -np.inf), ("clip_max", clip_max, np.inf),
+            ("l2", l2, 0.0), ("l1", l1, 0.0))
+    for j, (name, value, default) in enumerate(cols):
+        if value is None:
+            if default is None:
+                raise ValueError(f"{name}: None; allowed: a float or {n} floats")
+            value = default
+        elif not isinstance(value, (int, float)):
+            value = np.asarray(value, np.float64)
+            if value.shape != (n,):
+                raise ValueError(f"{name}: shape {value.shape}; allowed: a float or {n} floats")
+        out[:, j] = value
+    return out.astype(dtype)
 
 
 def scalar_table(dtype, *, rho: float, epsilon: float, momentum: float,
