@@ -24,6 +24,7 @@ from ..kernels.flat import FlatGroup, fused_supported
 __all__ = ["FusedRMSPropUpdate", "numba_available"]
 
 _EMPTY: dict = {}
+_FLOATS = (torch.float32, torch.float64)
 
 
 def numba_available() -> bool:
@@ -41,32 +42,41 @@ class FusedRMSPropUpdate:
         self.opt = opt
         self.required = required
         self.flat: dict[tuple, FlatGroup] = {}
-        self._synced: dict[tuple, list] = {}
+        self._synced: dict[tuple, tuple] = {}
+        self._layout: dict[tuple, tuple] = {}  # key -> (group params seen, flags, index)
 
     # -------------------------------------------------------------- eligibility
     def _param_ok(self, p: torch.Tensor, group) -> bool:
+        """Whether ``p`` belongs in a flat group (checked when a layout is built; the
+        flat group re-checks dtype, size and layout at every step)."""
         if not (fused_supported(p) and self.opt._fused_compatible(p, group)):
             return False
         return p.device.type != "cpu" or numba_available()
 
-    def _item_ok(self, p, g, group) -> bool:
-        return (self._param_ok(p, group) and isinstance(g, torch.Tensor) and not g.is_sparse
+    @staticmethod
+    def _grad_ok(p, g) -> bool:
+        return (isinstance(g, torch.Tensor) and g.layout == torch.strided
                 and g.dtype == p.dtype and g.device == p.device and g.is_contiguous())
 
     # ------------------------------------------------------------------ layout
-    def _group_for(self, key, group, stepped) -> FlatGroup:
+    def _group_for(self, key, group, *, rebuild: bool = False):
+        """The flat group of ``key`` and its ``id(param) -> index`` map, rebuilt when the
+        group's parameter list or its centered/momentum flags changed."""
         gid, device, dtype = key
-        params = [q for q in group["params"]
+        members = group["params"]
+        flags = (bool(group["centered"]), group["momentum"] != 0)
+        cached = self._layout.get(key)
+        if (not rebuild and cached is not None and cached[1] == flags
+                and len(cached[0]) == len(members)
+                and all(a is b for a, b in zip(cached[0], members))):
+            return self.flat[key], cached[2]
+        params = [q for q in members
                   if q.device == device and q.dtype == dtype and self._param_ok(q, group)]
-        centered, momentum = bool(group["centered"]), group["momentum"] != 0
-        fg = self.flat.get(key)
-        if (fg is None or len(fg.params) != len(params)
-                or any(a is not b for a, b in zip(fg.params, params))
-                or fg.centered != centered or fg.has_momentum != momentum):
-            fg = self.flat[key] = FlatGroup(params, centered=centered, momentum=momentum)
-            self._synced.pop(key, None)
-        self._sync_state(key, fg, group, stepped)
-        return fg
+        fg = self.flat[key] = FlatGroup(params, centered=flags[0], momentum=flags[1])
+        index = {id(p): i for i, p in enumerate(params)}
+        self._layout[key] = (list(members), flags, index)
+        self._synced.pop(key, None)
+        return fg, index
 
     def _sync_state(self, key, fg: FlatGroup, group, stepped) -> None:
         """Make ``opt.state[p]`` the flat views, copying in whatever replaced them.
@@ -114,30 +124,47 @@ class FusedRMSPropUpdate:
         rest, buckets = [], {}
         for item in items:
             p, g, group, _ = item
-            if self._item_ok(p, g, group):
+            if p.dtype in _FLOATS and self._grad_ok(p, g):
                 buckets.setdefault((id(group), p.device, p.dtype), []).append(item)
-            elif self.required:
-                raise ValueError(
-                    f"fused=True: parameter {self.opt._names.get(p, '?')!r} ({p.dtype} on "
-                    f"{p.device}, gradient {'sparse' if g.is_sparse else g.dtype}) cannot take "
-                    "the fused kernel; allowed: dense contiguous float32/float64 parameters and "
-                    "gradients of the same dtype, without master weights, decoupled decay or "
-                    "bias correction (or use fused=None to fall back automatically)")
             else:
                 rest.append(item)
         for key, bucket in buckets.items():
             group = bucket[0][2]
-            fg = self._group_for(key, group, [item[0] for item in bucket])
-            index = {id(p): i for i, p in enumerate(fg.params)}
-            grads = [None] * len(fg.params)
-            lrs = [0.0] * len(fg.params)
-            for p, g, _, lr in bucket:
-                i = index[id(p)]
-                grads[i], lrs[i] = g, lr
-            fg.step(grads=grads, lr=lrs, rho=group["rho"], epsilon=group["epsilon"],
-                    momentum=group["momentum"], eps_in_sqrt=group["eps_in_sqrt"],
-                    lr_in_momentum=group["lr_in_momentum"], nesterov=group["nesterov"])
+            if not self.opt._fused_compatible(bucket[0][0], group):  # group options
+                rest.extend(bucket)
+                continue
+            for attempt in (0, 1):
+                fg, index = self._group_for(key, group, rebuild=attempt == 1)
+                taken = [it for it in bucket if id(it[0]) in index]
+                if len(taken) != len(bucket):
+                    rest.extend(it for it in bucket if id(it[0]) not in index)
+                try:
+                    self._step(key, fg, index, group, taken)
+                    break
+                except ValueError:  # a parameter moved, was cast or resized: rebuild once
+                    rest = [it for it in rest if it not in bucket]
+                    if attempt:
+                        raise
+        if rest and self.required:
+            p, g = rest[0][0], rest[0][1]
+            raise ValueError(
+                f"fused=True: parameter {self.opt._names.get(p, '?')!r} ({p.dtype} on "
+                f"{p.device}, gradient {'sparse' if g.is_sparse else g.dtype}) cannot take "
+                "the fused kernel; allowed: dense contiguous float32/float64 parameters and "
+                "gradients of the same dtype, without master weights, decoupled decay or "
+                "bias correction (or use fused=None to fall back automatically)")
         return rest
+
+    def _step(self, key, fg: FlatGroup, index, group, taken) -> None:
+        self._sync_state(key, fg, group, [it[0] for it in taken])
+        grads = [None] * len(fg.params)
+        lrs = [0.0] * len(fg.params)
+        for p, g, _, lr in taken:
+            i = index[id(p)]
+            grads[i], lrs[i] = g, lr
+        fg.step(grads=grads, lr=lrs, rho=group["rho"], epsilon=group["epsilon"],
+                momentum=group["momentum"], eps_in_sqrt=group["eps_in_sqrt"],
+                lr_in_momentum=group["lr_in_momentum"], nesterov=group["nesterov"])
 
     # --------------------------------------------------------------- gradients
     def zero_grads(self) -> set:
@@ -152,6 +179,7 @@ class FusedRMSPropUpdate:
                        and p.is_contiguous() for p, n in zip(fg.params, fg.numel)):
                 del self.flat[key]
                 self._synced.pop(key, None)
+                self._layout.pop(key, None)
                 continue
             fg.zero_grads()
             done.update(fg.params)
