@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import torch
 
-from ..kernels.flat import FlatGroup, fused_supported
-
 __all__ = ["FusedRMSPropUpdate", "numba_available"]
 
 _EMPTY: dict = {}
@@ -28,11 +26,25 @@ _FLOATS = (torch.float32, torch.float64)
 
 
 def numba_available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """numba importable (the CPU kernel, and the table helpers of both kernels)."""
+    global _NUMBA
+    if _NUMBA is None:
+        try:
+            import numba  # noqa: F401
+            _NUMBA = True
+        except ImportError:
+            _NUMBA = False
+    return _NUMBA
+
+
+_NUMBA: bool | None = None
+
+
+def _flat():
+    """torchfluid.kernels.flat, imported on first use (it imports numba)."""
+    from ..kernels import flat
+
+    return flat
 
 
 class FusedRMSPropUpdate:
@@ -41,7 +53,7 @@ class FusedRMSPropUpdate:
     def __init__(self, opt, *, required: bool):
         self.opt = opt
         self.required = required
-        self.flat: dict[tuple, FlatGroup] = {}
+        self.flat: dict = {}  # (id(group), device, dtype) -> kernels.flat.FlatGroup
         self._synced: dict[tuple, tuple] = {}
         self._layout: dict[tuple, tuple] = {}  # key -> (group params seen, flags, index)
 
@@ -49,9 +61,9 @@ class FusedRMSPropUpdate:
     def _param_ok(self, p: torch.Tensor, group) -> bool:
         """Whether ``p`` belongs in a flat group (checked when a layout is built; the
         flat group re-checks dtype, size and layout at every step)."""
-        if not (fused_supported(p) and self.opt._fused_compatible(p, group)):
+        if not numba_available():
             return False
-        return p.device.type != "cpu" or numba_available()
+        return _flat().fused_supported(p) and self.opt._fused_compatible(p, group)
 
     @staticmethod
     def _grad_ok(p, g) -> bool:
@@ -72,13 +84,13 @@ class FusedRMSPropUpdate:
             return self.flat[key], cached[2]
         params = [q for q in members
                   if q.device == device and q.dtype == dtype and self._param_ok(q, group)]
-        fg = self.flat[key] = FlatGroup(params, centered=flags[0], momentum=flags[1])
+        fg = self.flat[key] = _flat().FlatGroup(params, centered=flags[0], momentum=flags[1])
         index = {id(p): i for i, p in enumerate(params)}
         self._layout[key] = (list(members), flags, index)
         self._synced.pop(key, None)
         return fg, index
 
-    def _sync_state(self, key, fg: FlatGroup, group, stepped) -> None:
+    def _sync_state(self, key, fg, group, stepped) -> None:
         """Make ``opt.state[p]`` the flat views, copying in whatever replaced them.
 
         Records exist only for parameters updated at least once (as on the reference
@@ -155,7 +167,7 @@ class FusedRMSPropUpdate:
                 "bias correction (or use fused=None to fall back automatically)")
         return rest
 
-    def _step(self, key, fg: FlatGroup, index, group, taken) -> None:
+    def _step(self, key, fg, index, group, taken) -> None:
         self._sync_state(key, fg, group, [it[0] for it in taken])
         grads = [None] * len(fg.params)
         lrs = [0.0] * len(fg.params)
