@@ -1,7 +1,8 @@
 """The Triton multi-tensor kernel equals the reference kernel (ulp level).
 
 Without a GPU it runs on CPU tensors through Triton's interpreter (TRITON_INTERPRET=1,
-set here before triton is imported); skipped when triton is not installed.
+set here before triton is imported, and left set: triton reads it again later, lazily);
+skipped when triton is not installed.
 """
 
 from __future__ import annotations
