@@ -1,4 +1,4 @@
-"""Reading Paddle's pickled state files without running code from them; atomic writes.
+"""Reading Paddle's pickled state files without running code from them.
 
 ``.pdparams`` / ``.pdopt`` files are pickles (protocol 2 from ``save_dygraph``, 2-4 from
 ``paddle.save``) of dicts of numpy arrays. A plain ``pickle.load`` would call whatever
@@ -22,11 +22,10 @@ import collections
 import io
 import os
 import pickle
-import secrets
 
 import numpy as np
 
-__all__ = ["UnsafePickleError", "load", "loads", "atomic_write"]
+__all__ = ["UnsafePickleError", "load", "loads"]
 
 ALLOWED_KINDS = "biufc"
 
@@ -142,35 +141,3 @@ def load(path):
     source = repr(os.fspath(path))
     with open(path, "rb") as f:
         return _check_result(_RestrictedUnpickler(f, source).load(), source)
-
-
-def atomic_write(path, write) -> None:
-    """Create or replace ``path`` atomically: ``write(f)`` into a temporary file in the same
-    folder, flush, fsync, then rename over ``path``. A failure leaves ``path`` untouched."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)

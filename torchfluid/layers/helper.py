@@ -13,7 +13,7 @@ import math
 import torch
 
 from ..ops import get_op, to_torch_dtype
-from ..static import unique_name
+from .. import unique_name
 from ..static.framework import Variable, default_main_program, default_startup_program
 
 __all__ = ["LayerHelper", "apply_op", "is_static", "param_attr_of", "in_dygraph_mode", "eager_variable"]
