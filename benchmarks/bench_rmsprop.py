@@ -63,38 +63,34 @@ DEFAULT_CASES = "10M,20M,1000x10K"
 
 # ------------------------------------------------------------------------ floor
 @njit(nogil=True, cache=True, error_model="numpy")
-def _stream4(p, g, ms, mom):
-    for j in range(p.shape[0]):
-        x = g[j]
-        p[j] += x
-        ms[j] += x
-        mom[j] += x
-
-
-@njit(nogil=True, cache=True, error_model="numpy")
-def _stream5(p, g, ms, mg, mom):
-    for j in range(p.shape[0]):
-        x = g[j]
-        p[j] += x
-        ms[j] += x
-        mg[j] += x
-        mom[j] += x
+def _stream(bufs, chunk, n, counter):
+    """Read g and p, ms, [mg,] mom; write p, ms, [mg,] mom (x += g), chunk by chunk."""
+    k = len(bufs)
+    while True:
+        c = fused_cpu._next(counter)
+        lo = c * chunk
+        if lo >= n:
+            break
+        hi = min(lo + chunk, n)
+        g = bufs[1]
+        for j in range(lo, hi):
+            x = g[j]
+            bufs[0][j] += x
+            bufs[2][j] += x
+            bufs[3][j] += x
+            if k == 5:
+                bufs[4][j] += x
 
 
 def floor_step(n: int, centered: bool):
-    """Same bytes, same in-place pattern, same thread split as the fused kernel."""
+    """Same bytes, same in-place pattern and same thread scheme as the fused kernel."""
     bufs = [torch.zeros(n) for _ in range(5 if centered else 4)]
-    arrs = [b.numpy() for b in bufs]
-    chunks = fused_cpu.chunk_table(np.array([n]))
-    ranges = fused_cpu.split_chunks(chunks)
-    kern = _stream5 if centered else _stream4
+    arrs = tuple(b.numpy() for b in bufs)
+    threads = fused_cpu.workers(fused_cpu.chunk_table(np.array([n])))
 
     def step():
-        def call(r0, r1):
-            lo, hi = int(chunks[r0, 1]), int(chunks[r1 - 1, 2])
-            kern(*[a[lo:hi] for a in arrs])
-
-        fused_cpu._parallel(call, ranges)
+        counter = np.zeros(1, np.int64)
+        fused_cpu.parallel(lambda: _stream(arrs, fused_cpu.CHUNK, n, counter), threads)
 
     return step, bufs
 

@@ -30,9 +30,9 @@ reference bit for bit; terms with ``l2``/``l1`` equal to 0 are skipped exactly.
 How tensors reach the kernel: by address. Parameters, gradients and state are any
 contiguous CPU tensors of one dtype (float32 or float64); a table of their addresses
 (``int64``, one row per tensor: param, grad, mean_square, mean_grad, moment) and a
-table of fixed-size chunks (tensor index, start, stop) are built in O(#tensors); the
-chunks are split into equal-work row ranges, one per thread (torch's intra-op thread
-count), each range one call of a ``nogil`` numba kernel. Nothing proportional to the
+table of fixed-size chunks (tensor index, start, stop) are built in O(#tensors); up to
+torch's intra-op thread count of threads each run a ``nogil`` numba kernel that takes
+chunks from a shared atomic counter until none is left. Nothing proportional to the
 parameter size is allocated. A zero gradient address skips that tensor.
 
 Why threads and not ``@njit(parallel=True)``: the same speed, half the cold compile
@@ -144,13 +144,29 @@ def _chunk(p, g, ms, mg, mom, h, sc, lim, nest):
         p[j] = pj - upd
 
 
+@intrinsic
+def _next(typingctx, counter):
+    """Atomically ``counter[0] += 1`` and return the old value (work distribution)."""
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        one = llvmir.Constant(llvmir.IntType(64), 1)
+        return builder.atomic_rmw("add", ary.data, one, "monotonic")
+
+    return types.int64(counter), codegen
+
+
 @njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
-def _rmsprop_kernel(addr, chunks, hyper, scalars, mg_tag, mom_tag, lim, nest):
+def _rmsprop_kernel(addr, chunks, counter, hyper, scalars, mg_tag, mom_tag, lim, nest):
     # mg_tag / mom_tag are None or any array (centered / velocity kept): numba prunes
     # the ``is None`` branches at compile time, so each (dtype, centered, velocity)
     # variant is one straight vectorized loop, compiled when first used. lim / nest
     # (lr_in_momentum / nesterov) are loop-invariant booleans LLVM turns into selects.
-    for c in range(chunks.shape[0]):
+    # Threads take chunks from a shared atomic counter until none is left.
+    while True:
+        c = _next(counter)
+        if c >= chunks.shape[0]:
+            break
         t, lo, hi = chunks[c, 0], chunks[c, 1], chunks[c, 2]
         if addr[t, G] == 0:
             continue
@@ -174,8 +190,11 @@ def _rmsprop_kernel(addr, chunks, hyper, scalars, mg_tag, mom_tag, lim, nest):
 
 
 @njit(nogil=True, cache=True, fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
-def _sq_sums_kernel(addr, col, chunks, like, out):
-    for c in range(chunks.shape[0]):
+def _sq_sums_kernel(addr, col, chunks, counter, like, out):
+    while True:
+        c = _next(counter)
+        if c >= chunks.shape[0]:
+            break
         t, lo, hi = chunks[c, 0], chunks[c, 1], chunks[c, 2]
         acc = 0.0
         if addr[t, col] != 0:
@@ -187,8 +206,11 @@ def _sq_sums_kernel(addr, col, chunks, like, out):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _zero_kernel(addr, col, chunks, like):
-    for c in range(chunks.shape[0]):
+def _zero_kernel(addr, col, chunks, counter, like):
+    while True:
+        c = _next(counter)
+        if c >= chunks.shape[0]:
+            break
         t, lo, hi = chunks[c, 0], chunks[c, 1], chunks[c, 2]
         if addr[t, col] != 0:
             x = _view(addr[t, col], lo, hi, like)
@@ -202,58 +224,53 @@ _SERIAL_BELOW = 1 << 16  # elements: smaller groups run on the calling thread al
 
 
 def num_threads() -> int:
-    """Threads a kernel call uses: torch's intra-op thread count."""
+    """Threads a kernel call uses at most: torch's intra-op thread count."""
     return max(1, torch.get_num_threads())
 
 
-def split_chunks(chunks: np.ndarray, parts: int | None = None) -> list[tuple[int, int]]:
-    """Row ranges ``[(r0, r1), ...]`` of a chunk table with equal element counts."""
-    parts = num_threads() if parts is None else parts
-    sizes = chunks[:, 2] - chunks[:, 1]
-    total = int(sizes.sum())
-    if parts <= 1 or total < _SERIAL_BELOW:
-        return [(0, chunks.shape[0])]
-    cum = np.cumsum(sizes)
-    cuts = np.searchsorted(cum, total * np.arange(1, parts) / parts, side="right")
-    bounds = [0, *sorted(set(int(x) for x in cuts)), chunks.shape[0]]
-    return [(r0, r1) for r0, r1 in zip(bounds[:-1], bounds[1:]) if r1 > r0]
+def workers(chunks: np.ndarray) -> int:
+    """Threads worth starting for a chunk table (1 below ``_SERIAL_BELOW`` elements)."""
+    if chunks.shape[0] < 2 or int((chunks[:, 2] - chunks[:, 1]).sum()) < _SERIAL_BELOW:
+        return 1
+    return min(num_threads(), chunks.shape[0])
 
 
-def _parallel(call, ranges) -> None:
-    """``call(r0, r1)`` for each row range: the pool runs all but the first, the calling
-    thread the first (the numba kernels release the GIL)."""
+def parallel(call, n: int) -> None:
+    """Run ``call()`` on ``n`` threads: the calling thread and ``n - 1`` pool threads.
+
+    The kernels share the work through an atomic chunk counter, so a thread slowed by
+    a neighbour (torch's OpenMP workers still spinning after the backward pass, say)
+    simply takes fewer chunks: static halves would make the whole step wait for it.
+    """
     global _POOL
-    if len(ranges) <= 1:
-        for r in ranges:
-            call(*r)
+    if n <= 1:
+        call()
         return
-    if _POOL is None or _POOL._max_workers < len(ranges) - 1:
-        _POOL = ThreadPoolExecutor(len(ranges) - 1, thread_name_prefix="torchfluid")
-    futures = [_POOL.submit(call, r0, r1) for r0, r1 in ranges[1:]]
-    call(*ranges[0])
+    if _POOL is None or _POOL._max_workers < n - 1:
+        _POOL = ThreadPoolExecutor(n - 1, thread_name_prefix="torchfluid")
+    futures = [_POOL.submit(call) for _ in range(n - 1)]
+    call()
     for f in futures:
         f.result()
 
 
 def rmsprop_table_(addr: np.ndarray, chunks: np.ndarray, hyper: np.ndarray,
                    scalars: np.ndarray, centered: bool, has_moment: bool,
-                   lr_in_momentum: bool, nesterov: bool, ranges=None) -> None:
+                   lr_in_momentum: bool, nesterov: bool, threads: int | None = None) -> None:
     """One RMSProp step over every chunk of an address table (see the module doc).
 
     ``addr``: int64 (n, 5) addresses (param, grad, mean_square, mean_grad, moment);
     ``chunks``: int64 (k, 3) rows (tensor, start, stop); ``hyper``: (n, 6) per-tensor
     (lr, scale, clip_min, clip_max, l2, l1) in the tensors' dtype; ``scalars``: (rho,
-    1 - rho, eps inside, eps outside, momentum, 0, 1) in the tensors' dtype; ``ranges``:
-    :func:`split_chunks` of ``chunks`` (computed when None). Columns not used
-    (mean_grad unless ``centered``, moment unless ``has_moment``) are never read.
+    1 - rho, eps inside, eps outside, momentum, 0, 1) in the tensors' dtype; ``threads``:
+    how many (default :func:`workers`). Columns not used (mean_grad unless
+    ``centered``, moment unless ``has_moment``) are never read.
     """
-    tags = [hyper if centered else None, hyper if has_moment else None,
-            bool(lr_in_momentum), bool(nesterov)]
-
-    def call(r0, r1):
-        _rmsprop_kernel(addr, chunks[r0:r1], hyper, scalars, *tags)
-
-    _parallel(call, split_chunks(chunks) if ranges is None else ranges)
+    counter = np.zeros(1, np.int64)
+    tags = (hyper if centered else None, hyper if has_moment else None)
+    lim, nest = bool(lr_in_momentum), bool(nesterov)
+    parallel(lambda: _rmsprop_kernel(addr, chunks, counter, hyper, scalars, *tags, lim, nest),
+             workers(chunks) if threads is None else threads)
 
 
 @njit(cache=True)
@@ -264,23 +281,23 @@ def _segment_sums(chunks, part, n):
     return out
 
 
-def sq_norms_table(addr: np.ndarray, col: int, chunks: np.ndarray, like: np.ndarray,
-                   ranges=None) -> np.ndarray:
+def sq_norms_table(addr: np.ndarray, col: int, chunks: np.ndarray,
+                   like: np.ndarray) -> np.ndarray:
     """Per-tensor ``sum(x*x)`` (float64) of column ``col`` of an address table, one pass.
 
-    ``like``: any array of the tensors' dtype. Deterministic for a given thread count.
+    ``like``: any array of the tensors' dtype. Deterministic: per-chunk partial sums
+    (whichever thread computed them) are added in chunk order.
     """
     part = np.empty(chunks.shape[0], np.float64)
-    _parallel(lambda r0, r1: _sq_sums_kernel(addr, col, chunks[r0:r1], like, part[r0:r1]),
-              split_chunks(chunks) if ranges is None else ranges)
+    counter = np.zeros(1, np.int64)
+    parallel(lambda: _sq_sums_kernel(addr, col, chunks, counter, like, part), workers(chunks))
     return _segment_sums(chunks, part, addr.shape[0])
 
 
-def zero_table_(addr: np.ndarray, col: int, chunks: np.ndarray, like: np.ndarray,
-                ranges=None) -> None:
+def zero_table_(addr: np.ndarray, col: int, chunks: np.ndarray, like: np.ndarray) -> None:
     """Write zeros over column ``col`` of an address table (one parallel pass)."""
-    _parallel(lambda r0, r1: _zero_kernel(addr, col, chunks[r0:r1], like),
-              split_chunks(chunks) if ranges is None else ranges)
+    counter = np.zeros(1, np.int64)
+    parallel(lambda: _zero_kernel(addr, col, chunks, counter, like), workers(chunks))
 
 
 # ----------------------------------------------------------------------------- tables
