@@ -14,8 +14,10 @@ Compared per case (fp32, momentum 0.9), centered and not:
              threads. CUDA: a device-to-device copy of the same number of bytes.
 
 CPU times are medians of ``--reps`` steps, measured round-robin so that machine noise
-hits every method alike; CUDA times are means over ``--reps`` steps between CUDA
-events. "cold" is the first fused step of a fresh process with an empty numba cache,
+hits every method alike, each step after a 20 ms pause (torch's OpenMP workers spin for
+a while after each parallel op and would slow whichever step came next); "fused after
+op" times the fused step right after a torch op instead, as in a training loop right
+after backward. CUDA times are means over ``--reps`` steps between CUDA events. "cold" is the first fused step of a fresh process with an empty numba cache,
 "warm" with the cache filled (subprocesses). "extra MiB" is the peak memory a step
 adds (CPU: Linux VmHWM after resetting it; CUDA: peak allocated), 0 = no temporaries.
 """
@@ -63,34 +65,50 @@ DEFAULT_CASES = "10M,20M,1000x10K"
 
 # ------------------------------------------------------------------------ floor
 @njit(nogil=True, cache=True, error_model="numpy")
-def _stream(bufs, chunk, n, counter):
-    """Read g and p, ms, [mg,] mom; write p, ms, [mg,] mom (x += g), chunk by chunk."""
-    k = len(bufs)
+def _add3(x, p, ms, mom):
+    for j in range(x.shape[0]):  # from 0: no wraparound checks, so it vectorizes
+        v = x[j]
+        p[j] += v
+        ms[j] += v
+        mom[j] += v
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _add4(x, p, ms, mg, mom):
+    for j in range(x.shape[0]):
+        v = x[j]
+        p[j] += v
+        ms[j] += v
+        mg[j] += v
+        mom[j] += v
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _stream(p, g, ms, mg, mom, chunk, counter):
+    """Read g and p, ms, [mg,] mom; write p, ms, [mg,] mom (x += g), chunk by chunk,
+    threads sharing the chunks through the same atomic counter as the fused kernel."""
+    n = p.shape[0]
     while True:
-        c = fused_cpu._next(counter)
-        lo = c * chunk
+        lo = fused_cpu._next(counter) * chunk
         if lo >= n:
             break
         hi = min(lo + chunk, n)
-        g = bufs[1]
-        for j in range(lo, hi):
-            x = g[j]
-            bufs[0][j] += x
-            bufs[2][j] += x
-            bufs[3][j] += x
-            if k == 5:
-                bufs[4][j] += x
+        if mg.shape[0]:
+            _add4(g[lo:hi], p[lo:hi], ms[lo:hi], mg[lo:hi], mom[lo:hi])
+        else:
+            _add3(g[lo:hi], p[lo:hi], ms[lo:hi], mom[lo:hi])
 
 
 def floor_step(n: int, centered: bool):
     """Same bytes, same in-place pattern and same thread scheme as the fused kernel."""
-    bufs = [torch.zeros(n) for _ in range(5 if centered else 4)]
-    arrs = tuple(b.numpy() for b in bufs)
+    bufs = [torch.zeros(n if k != 3 or centered else 0) for k in range(5)]
+    p, g, ms, mg, mom = (b.numpy() for b in bufs)
     threads = fused_cpu.workers(fused_cpu.chunk_table(np.array([n])))
 
     def step():
         counter = np.zeros(1, np.int64)
-        fused_cpu.parallel(lambda: _stream(arrs, fused_cpu.CHUNK, n, counter), threads)
+        fused_cpu.parallel(lambda: _stream(p, g, ms, mg, mom, fused_cpu.CHUNK, counter),
+                           threads)
 
     return step, bufs
 
@@ -225,6 +243,8 @@ def bench_case(name, shapes, centered, reps, compile_):
     steps, keep, compile_s = {}, {}, None
     for key, build in builders.items():
         steps[key], keep[key] = build()
+    if DEVICE == "cpu":
+        steps["fused after op"] = steps["fused"]
     if compile_:
         steps["compiled"], keep["compiled"], compile_s = compiled_method(shapes, centered)
     for s in steps.values():  # warm up (load kernels, page in) every method
@@ -243,8 +263,13 @@ def bench_case(name, shapes, centered, reps, compile_):
             ms[k] = start.elapsed_time(end) / reps
     else:
         times = {k: [] for k in steps}
+        a, b = torch.randn(4_000_000), torch.empty(4_000_000)
         for _ in range(reps):
             for k, s in steps.items():
+                if k.endswith("after op"):
+                    torch.add(a, 1.0, out=b)  # a torch op, as backward leaves one behind
+                else:
+                    time.sleep(0.02)  # idle: no OpenMP worker still spinning
                 t0 = time.perf_counter()
                 s()
                 times[k].append(time.perf_counter() - t0)
