@@ -53,6 +53,8 @@ class RMSPropOptimizer(Optimizer):
         grad_clip: ClipGradByValue / ClipGradByNorm / ClipGradByGlobalNorm.
         name: prefix for accumulator names.
         lazy_mode: for sparse gradients, update only the rows present.
+        shard_state / grad_reduction / process_group: ZeRO-1 data parallelism, the state
+            divided among the ranks (see :mod:`torchfluid.distributed`).
     """
 
     _static_op_type = "rmsprop"
@@ -72,6 +74,9 @@ class RMSPropOptimizer(Optimizer):
         parameters=None,
         weight_decay=None,
         lazy_mode: bool = False,
+        shard_state: bool = False,
+        grad_reduction: str = "none",
+        process_group=None,
     ):
         defaults = dict(
             rho=check_number("rho", rho, lo=0.0, hi=1.0, hi_open=True),
@@ -83,6 +88,7 @@ class RMSPropOptimizer(Optimizer):
         super().__init__(
             learning_rate, parameter_list, regularization, grad_clip, name,
             parameters=parameters, weight_decay=weight_decay, defaults=defaults,
+            shard_state=shard_state, grad_reduction=grad_reduction, process_group=process_group,
         )
 
     def _check_group(self, group: dict) -> None:

@@ -165,6 +165,7 @@ class StateCodec:
                 specs[self.key(name, acc)] = (p, acc, True, t)
         plan: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
         pending: dict[str, torch.Tensor] = {}
+        shard = getattr(opt, "_sharding", None)  # ZeRO-1: entries of other ranks' shards are checked, not kept
         for key, value in state_dict.items():
             if key in _RESERVED:
                 continue
@@ -190,7 +191,7 @@ class StateCodec:
                     f"got shape {list(tensor.shape)} {str(tensor.dtype).replace('torch.', '')}"
                 )
                 continue
-            if required:
+            if required and (shard is None or shard.owns(p)):
                 plan.setdefault(p, {})[acc] = tensor
         for p, accs in plan.items():
             for key, (q, acc, required, _) in specs.items():
