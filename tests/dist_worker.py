@@ -11,6 +11,7 @@ Modes:
                          newest complete one; rank 1 SIGKILLs itself after the update of
                          step K (K = -1: never); rank 0 writes OUT
   stall DIR TOTAL OUT K  the same, but rank 1 hangs (sleeps) instead of dying
+  exec SCRIPT CWD        run SCRIPT (which initialises the process group itself) in CWD
 TF_DIST_TIMEOUT: the process group's timeout in seconds (default 20).
 """
 
@@ -145,6 +146,12 @@ def mode_ckpt(ckdir: str, total: int, out: str, crash_step: int, rank: int, worl
 def main(argv) -> None:
     import torch.distributed as dist
 
+    if argv[0] == "exec":  # a user script (docs/distributed.md) that starts its own process group
+        import runpy
+
+        os.chdir(argv[2])
+        runpy.run_path(argv[1], run_name="__main__")
+        return
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     timeout = datetime.timedelta(seconds=float(os.environ.get("TF_DIST_TIMEOUT", "20")))
     dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timeout)

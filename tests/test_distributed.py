@@ -8,6 +8,9 @@ restarts from the checkpoints. Every process has a hard timeout; no timing asser
 
 import multiprocessing
 import os
+import pathlib
+import re
+import runpy
 import shutil
 import socket
 import tempfile
@@ -207,6 +210,28 @@ def test_a_hung_rank_fails_the_job_after_the_process_group_timeout(tmp_path):
                                     timeout=2.0, grace=0.5)
     assert rc0 not in (0, None) and "ShardingError" in err0, err0[-2000:]
     assert rc1 == -9  # killed by the launcher after the grace period
+
+
+# ------------------------------------------------------------------ documentation
+DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "distributed.md"
+DOC_BLOCKS = re.findall(r"```python\n(.*?)```", DOCS.read_text(), flags=re.S)
+
+
+def test_the_docs_examples_run_at_two_ranks_and_at_one_process(tmp_path, monkeypatch):
+    assert len(DOC_BLOCKS) == 2
+    scripts = []
+    for i, block in enumerate(DOC_BLOCKS):
+        scripts.append(tmp_path / f"example{i}.py")
+        scripts[-1].write_text(block)
+        _ok(launch("exec", scripts[-1], tmp_path))
+    ck = ShardedCheckpointer(tmp_path / "checkpoints")
+    assert [(s, w) for s, _, w in ck.checkpoints()] == [(15, 2), (20, 2)]
+    # the 2-rank shards resume in one process (nothing left to train: it stops at once)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    for script in scripts:
+        runpy.run_path(str(script), run_name="__main__")
+    assert [(s, w) for s, _, w in ck.checkpoints()] == [(15, 2), (20, 2)]
 
 
 # ------------------------------------------------------------- in-process checks
