@@ -79,6 +79,7 @@ def _worker(rank, world, port, args, ddp, kwargs, queue):
     numel = sum(p.numel() for p in model.parameters())
     queue.put((rank, {"step": sorted(step_times)[len(step_times) // 2], "opt": sorted(opt_times)[len(opt_times) // 2],
                       "state": state_nbytes(opt), "numel": numel}))
+    del net, model, opt  # DDP must be gone before its group (a gloo teardown deadlock otherwise)
     if world > 1:
         dist.destroy_process_group()
 

@@ -173,6 +173,10 @@ def entry(argv, rank: int, world: int, port: int, log: str, timeout: float) -> N
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
+    import faulthandler
+
+    faulthandler.enable()
+    faulthandler.dump_traceback_later(45)  # a hang leaves every thread's stack in the log
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
                       TF_DIST_TIMEOUT=str(timeout))
     torch.set_num_threads(1)

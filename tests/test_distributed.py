@@ -28,7 +28,7 @@ from torchfluid.optimizer import RMSProp
 
 from . import dist_worker as W
 
-HARD_TIMEOUT = 120  # seconds per job; a hang fails the test instead of blocking CI
+HARD_TIMEOUT = 60  # seconds per job; a hang fails the test instead of blocking CI
 TOTAL = 10          # steps of the checkpointed runs
 RESUME_AT = 5       # the step the one-rank resume starts from
 CRASH_AFTER = 6     # rank 1 is SIGKILLed after the update of this step, before saving it
@@ -63,7 +63,9 @@ def launch(*args, world: int = 2, timeout: float = 20.0, grace: float = 5.0) -> 
         while any(p.exitcode is None for p in procs):
             now = time.monotonic()
             if now > deadline:
-                pytest.fail(f"job {args[0]!r} did not finish within {HARD_TIMEOUT}s (a hang)")
+                tails = "".join(f"\n--- rank {r}:\n" + (open(log).read()[-1500:] if os.path.exists(log) else "")
+                                for r, log in enumerate(logs))
+                pytest.fail(f"job {args[0]!r} did not finish within {HARD_TIMEOUT}s (a hang){tails}")
             if failed_at is None and any(p.exitcode not in (None, 0) for p in procs):
                 failed_at = now
             if failed_at is not None and now > failed_at + grace:

@@ -16,7 +16,7 @@ so written once; a ``DistributedDataParallel`` is unwrapped to its ``module`` so
 keys do not depend on the wrapper), the scheduler, the extras and, for an unsharded
 optimizer, the optimizer's full state. A checkpoint is *complete* when all N files are
 there; as each file is written atomically, a crash during a save leaves an incomplete
-folder that resume skips. No barrier is needed.
+folder that resume skips. No barrier is needed (see :meth:`ShardedCheckpointer.save`).
 """
 
 from __future__ import annotations
@@ -43,12 +43,16 @@ _FILE = re.compile(r"^rank-(?P<rank>\d{5})-of-(?P<world>\d{5})\.tfckpt$")
 
 
 def state_nbytes(optimizer) -> int:
-    """Bytes of the optimizer state tensors this process holds (its shard when sharded)."""
+    """Bytes of the optimizer state this process holds (its shard when sharded): the
+    accumulators and, with ``multi_precision``, the float32 master weights."""
     total = 0
     for st in optimizer.state.values():
         for t in st.values():
             if isinstance(t, torch.Tensor):
                 total += t.numel() * t.element_size()
+    precision = getattr(optimizer, "_precision", None)
+    for m in getattr(precision, "masters", {}).values():
+        total += m.numel() * m.element_size()
     return total
 
 
@@ -136,6 +140,7 @@ def _own_entries(optimizer, sd: Mapping) -> dict:
     if shard is None or not shard.engaged:
         return dict(sd)
     by_name = {name: p for p, name in optimizer._names.items()}
+    sd = shard.own_masters(sd, lambda name: name)
     out = {}
     for key, value in sd.items():
         parsed = optimizer._codec.parse(key) if isinstance(key, str) and key not in _RESERVED else None
@@ -222,8 +227,10 @@ class ShardedCheckpointer:
              force: bool = False) -> str | None:
         """Write this rank's file for ``step`` if due (or ``force``); returns its path or None.
 
-        Every rank must call it (each writes its own file). Rank 0 then removes the
-        folders older than the newest ``keep`` complete checkpoints.
+        Every rank must call it (each writes its own file). After writing, each rank
+        removes the folders older than the newest ``keep`` complete checkpoints: the
+        rank that completes a checkpoint (writes last) always sees it complete, so no
+        barrier is needed and exactly ``keep`` complete checkpoints remain.
         """
         if not isinstance(step, int) or isinstance(step, bool) or step < 0:
             raise ValueError(f"step must be an int >= 0, got {step!r}")
@@ -241,8 +248,7 @@ class ShardedCheckpointer:
                 state["scheduler"] = scheduler.state_dict()
         path = self.path_for(step, rank, world)
         save(state, path)
-        if rank == 0:
-            self._rotate()
+        self._rotate()
         return path
 
     def _rotate(self) -> None:

@@ -62,7 +62,7 @@ fails with a clear message instead of hanging.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.distributed as dist
@@ -233,15 +233,34 @@ class ShardedState:
         return self._layout
 
     # ------------------------------------------------------ the pipeline
+    def own_masters(self, state_dict, rename):
+        """``state_dict`` with its ``master_weights`` limited to this rank's parameters
+        (what a loaded state dict contributes to this rank; the rest is not kept)."""
+        masters = state_dict.get("master_weights")
+        if not isinstance(masters, Mapping) or not self.engaged:
+            return state_dict
+        by_name = {name: p for p, name in self._opt._names.items()}
+        mine = {k: v for k, v in masters.items() if rename(k) not in by_name or self.owns(by_name[rename(k)])}
+        return {**state_dict, "master_weights": mine}
+
     def own_pairs(self, pairs):
-        """This rank's shard of the (validated) pairs, with gradients averaged over the
-        ranks when ``grad_reduction='reduce'``; in the optimizer's parameter order."""
+        """This rank's shard of the (prepared) pairs, with gradients averaged over the
+        ranks when ``grad_reduction='reduce'``; in the optimizer's parameter order.
+
+        ``pairs`` is None when this rank's ``_prepare_grads`` skips the update (a
+        non-finite gradient with ``nonfinite='skip'``, a GradScaler overflow). With
+        ``'reduce'`` the ranks agree inside the reduce-scatter (one extra element): if
+        any rank skips, all do (the average would be non-finite), and None is returned
+        on every rank. With ``'none'`` the gradients are the same on every rank (DDP),
+        so is the decision.
+        """
         self._ensure_partition()
         names = self._opt._names
         if self.grad_reduction == "none":
-            return [(p, g) for p, g in pairs if self.owners[names[p]] == self.rank]
+            return None if pairs is None else [(p, g) for p, g in pairs if self.owners[names[p]] == self.rank]
+        skip = pairs is None
         grads = {}
-        for p, g in pairs:
+        for p, g in pairs or ():
             if not _syncable(p):
                 raise ValueError(
                     f"grad_reduction='reduce' cannot average the gradient of {names[p]!r}: the parameter "
@@ -249,9 +268,9 @@ class ShardedState:
                 )
             grads[p] = g
         order = {p: i for i, p in enumerate(names)}
-        out = []
+        out, skipped = [], False
         for dtype, segs in self._buckets():
-            length = max(sum(p.numel() for p in seg) + len(seg) for seg in segs)
+            length = max(sum(p.numel() for p in seg) + len(seg) + 1 for seg in segs)
             flat = torch.empty(self.world_size * length, dtype=dtype, device=self.device)
             for r, seg in enumerate(segs):
                 offset = r * length
@@ -263,18 +282,21 @@ class ShardedState:
                         torch.div((g.to_dense() if g.is_sparse else g).reshape(-1).to(dtype), self.world_size,
                                   out=part)
                     offset += p.numel()
-                flat[offset:offset + len(seg)] = torch.tensor([p in grads for p in seg], dtype=dtype)
-                flat[offset + len(seg):(r + 1) * length].zero_()
+                flat[offset:offset + len(seg) + 1] = torch.tensor([p in grads for p in seg] + [skip], dtype=dtype)
+                flat[offset + len(seg) + 1:(r + 1) * length].zero_()
             mine = torch.empty(length, dtype=dtype, device=self.device)
             self._collective(f"gradient reduce-scatter ({dtype}, {length} elements per rank)",
                              dist.reduce_scatter, mine, list(flat.chunk(self.world_size)), op=dist.ReduceOp.SUM)
             seg = segs[self.rank]
             flags = mine[sum(p.numel() for p in seg):].tolist()
+            skipped = skipped or flags[len(seg)] > 0  # some rank skips this update
             offset = 0
             for i, p in enumerate(seg):
                 if flags[i] > 0:  # some rank had a gradient
                     out.append((p, mine[offset:offset + p.numel()].view_as(p)))
                 offset += p.numel()
+        if skipped:
+            return None
         out.sort(key=lambda pg: order[pg[0]])
         return out
 

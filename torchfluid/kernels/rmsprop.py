@@ -21,6 +21,17 @@ Where conventions differ (see the README's convention table):
 * When ``moment is None`` (momentum 0 and no velocity kept) the update is applied
   directly: ``p -= lr * g / den``. Paddle keeps the velocity even at momentum 0
   (it then equals the last update); the result for ``p`` is identical.
+* ``decoupled_weight_decay=wd`` (Keras 3 ``weight_decay``, timm ``decoupled_decay``,
+  AdamW's form) first shrinks the parameter: ``p *= 1 - lr * wd``; the gradient and
+  the state do not see it. (Coupled L2 decay, ``g += wd * p``, is a regularizer
+  applied by the optimizer before the kernel.)
+* ``bias_correction_step=t`` (optax ``bias_correction=True``, t the 1-based count of
+  this update) divides the moving averages by ``1 - rho**t`` inside the denominator
+  only (the stored ``ms``/``mg`` stay uncorrected, as in optax).
+
+Precision: the arithmetic runs in at least float32 (float64 state stays float64).
+State in float16/bfloat16 is read into float32, updated, and written back rounded to
+nearest; a float16/bfloat16 ``param`` is computed in float32 and rounded once.
 
 The centered variance ``ms - mg*mg`` is clamped at 0 before eps is added; Paddle does
 not clamp, which differs only where rounding makes the difference negative (there
@@ -40,8 +51,13 @@ def rmsprop_denominator(
     *,
     epsilon: float,
     eps_in_sqrt: bool = True,
+    bias_correction_step: int = 0,
 ) -> torch.Tensor:
-    """``sqrt(ms [- mg*mg] + eps)`` or ``sqrt(ms [- mg*mg]) + eps`` as a new tensor."""
+    """``sqrt(ms [- mg*mg] + eps)`` or ``sqrt(ms [- mg*mg]) + eps`` as a new tensor.
+
+    With ``bias_correction_step=t > 0`` the averages are first divided by ``1 - rho**t``
+    (the caller passes them already corrected; see :func:`rmsprop_`).
+    """
     if mean_grad is not None:
         var = torch.clamp_min(mean_square - mean_grad * mean_grad, 0.0)
     else:
@@ -49,6 +65,9 @@ def rmsprop_denominator(
     if eps_in_sqrt:
         return torch.sqrt(var + epsilon)
     return torch.sqrt(var) + epsilon
+
+
+_LOW = (torch.float16, torch.bfloat16)
 
 
 @torch.no_grad()
@@ -66,20 +85,41 @@ def rmsprop_(
     eps_in_sqrt: bool = True,
     lr_in_momentum: bool = True,
     nesterov: bool = False,
+    decoupled_weight_decay: float = 0.0,
+    bias_correction_step: int = 0,
 ) -> None:
     """One RMSProp update of ``param`` and its state, in place.
 
     ``mean_grad`` is given iff the update is centered; ``moment`` is given iff a
     velocity is kept (momentum != 0, or Paddle's always-kept velocity). All state
-    tensors have ``param``'s shape; the arithmetic runs in ``mean_square``'s dtype
-    (so fp32 state over an fp16 parameter computes in fp32) and the result is cast
-    back into ``param``.
+    tensors have ``param``'s shape and one dtype; the arithmetic runs in that dtype
+    promoted to at least float32 (so fp32 state over an fp16 parameter computes in
+    fp32, and fp16/bf16 state is widened for the update and rounded back), and the
+    result is cast back into ``param``.
     """
+    if mean_square.dtype in _LOW:
+        wide = [None if t is None else t.float() for t in (mean_square, mean_grad, moment)]
+        rmsprop_(param, grad, *wide, lr=lr, rho=rho, epsilon=epsilon, momentum=momentum,
+                 eps_in_sqrt=eps_in_sqrt, lr_in_momentum=lr_in_momentum, nesterov=nesterov,
+                 decoupled_weight_decay=decoupled_weight_decay,
+                 bias_correction_step=bias_correction_step)
+        for t, w in zip((mean_square, mean_grad, moment), wide):
+            if t is not None:
+                t.copy_(w)
+        return
     g = grad.to(mean_square.dtype)
+    target = param if param.dtype == mean_square.dtype else param.to(mean_square.dtype)
+    if decoupled_weight_decay:
+        target.mul_(1.0 - lr * decoupled_weight_decay)
     mean_square.mul_(rho).addcmul_(g, g, value=1.0 - rho)
     if mean_grad is not None:
         mean_grad.mul_(rho).add_(g, alpha=1.0 - rho)
-    den = rmsprop_denominator(mean_square, mean_grad, epsilon=epsilon, eps_in_sqrt=eps_in_sqrt)
+    ms_hat, mg_hat = mean_square, mean_grad
+    if bias_correction_step > 0:
+        correction = 1.0 - rho ** bias_correction_step
+        ms_hat = mean_square / correction
+        mg_hat = None if mean_grad is None else mean_grad / correction
+    den = rmsprop_denominator(ms_hat, mg_hat, epsilon=epsilon, eps_in_sqrt=eps_in_sqrt)
     if moment is None:
         update = g.div(den).mul_(lr)
     elif lr_in_momentum:
@@ -89,7 +129,6 @@ def rmsprop_(
         moment.mul_(momentum).add_(g.div(den))
         step = moment if not nesterov else g.div(den).add_(moment, alpha=momentum)
         update = step * lr
-    if param.dtype == update.dtype:
-        param.sub_(update)
-    else:
-        param.copy_(param.to(update.dtype).sub_(update))
+    target.sub_(update)
+    if target is not param:
+        param.copy_(target)

@@ -5,6 +5,8 @@ and ``apply_gradients()``)::
 
     collect (param, grad) pairs   params with a gradient, trainable, not in no_grad_set
     validate                      shapes / dtypes / devices, BEFORE anything changes
+    prepare                       subclass hook (``_prepare_grads``): AMP unscale, non-finite
+                                  policy, sign flip; may skip the whole update, still unchanged
     learning rate                 schedule value for this update (fluid decays advance)
     clip                          grad_clip (need_clip=False params untouched)
     regularize                    param.regularizer if set, else the optimizer's
@@ -32,6 +34,19 @@ from .params import fluid_name, is_group_list, split_named
 from .state import LoadReport, StateCodec
 
 __all__ = ["Optimizer"]
+
+
+# --- static mode (helper C): the mode is decided here, once, from the loss/param kind ---
+def _is_static(obj) -> bool:
+    """True for torchfluid.static program records (Variable / Parameter)."""
+    return getattr(type(obj), "_torchfluid_static", False)
+
+
+def _static():
+    from ..static import optimize
+
+    return optimize
+# --- end static mode ---
 
 
 def _one_of(name_a: str, a, name_b: str, b):
@@ -63,6 +78,11 @@ class Optimizer(torch.optim.Optimizer):
         params = _one_of("parameter_list", parameter_list, "parameters", parameters)
         # distributed (ZeRO-1) hook: None unless shard_state=True; see torchfluid.distributed
         self._sharding = _sharding.make(self, shard_state, grad_reduction, process_group)
+        # --- static mode (helper C): a fluid.layers.*_decay Variable as the learning rate ---
+        self._static_lr = learning_rate if _is_static(learning_rate) else None
+        if self._static_lr is not None:
+            learning_rate = 0.0  # the value lives in the program; see torchfluid.static.optimize
+        # --- end static mode ---
         reg = _one_of("regularization", regularization, "weight_decay", weight_decay)
         self._schedule = schedules.as_schedule(learning_rate)
         if self._schedule is None:
@@ -148,10 +168,10 @@ class Optimizer(torch.optim.Optimizer):
             names.append(name)
         for key, value in self.defaults.items():
             group.setdefault(key, value)
+        group["params"] = [p for _, p in named]
         self._check_group(group)
         for name, (_, p) in zip(names, named):
             self._names[p] = name
-        group["params"] = [p for _, p in named]
         group["param_names"] = names
         self.param_groups.append(group)
 
@@ -274,10 +294,12 @@ class Optimizer(torch.optim.Optimizer):
 
     @torch.no_grad()
     def _run_pipeline(self, params_grads) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        pairs = self._validate(params_grads)
+        pairs = self._prepare_grads(self._validate(params_grads))
         shard = self._sharding if self._sharding is not None and self._sharding.engaged else None
-        if shard is not None:  # ZeRO-1: (reduced) gradients of this rank's shard only
+        if shard is not None:  # ZeRO-1: (reduced) gradients of this rank's shard; a skip is agreed
             pairs = shard.own_pairs(pairs)
+        if pairs is None:  # the update is skipped: nothing (state, params, schedule) changes
+            return []
         self._lr_value_for_update()
         if self._grad_clip is not None and (pairs or shard is not None):
             pairs = self._grad_clip(pairs) if shard is None else shard.clip(self._grad_clip, pairs)
@@ -322,6 +344,20 @@ class Optimizer(torch.optim.Optimizer):
 
     def _new_state(self, p: torch.Tensor, group: Mapping | None = None) -> dict:
         return {}
+
+    def _prepare_grads(self, pairs):
+        """Validated ``(param, grad)`` pairs -> the pairs to clip and update, or None to skip
+        this update entirely. Runs before anything changes; must not modify ``param.grad``."""
+        return pairs
+
+    def _extra_state_dict(self) -> dict:
+        """Entries besides the accumulators for ``state_dict()`` (e.g. ``master_weights``)."""
+        return {}
+
+    def _check_extra_state(self, state_dict: Mapping, rename, report: LoadReport, loaded_params):
+        """Check a loaded state dict's extra entries into ``report``; return a callable that
+        applies them (called only once everything has been checked)."""
+        return lambda: None
 
     def _kernel_update(self, param, grad, state, *, lr: float, group: Mapping) -> None:
         raise NotImplementedError
@@ -377,11 +413,17 @@ class Optimizer(torch.optim.Optimizer):
     # ------------------------------------------------------- fluid API
     def backward(self, loss, startup_program=None, parameter_list=None, no_grad_set=None, callbacks=None):
         """Eager mode: the gradients are those already computed by ``loss.backward()``
-        (backward is never run twice); returns ``[(param, grad)]``."""
+        (backward is never run twice); returns ``[(param, grad)]``.
+        Static mode (``loss`` a program Variable): appends the grad ops."""
+        if _is_static(loss):  # --- static mode (helper C) ---
+            return _static().backward(self, loss, startup_program, self._static_params(parameter_list),
+                                      no_grad_set, callbacks)
         return self._collect(parameter_list, no_grad_set)
 
     def apply_gradients(self, params_grads):
         """Clip, regularize and update the given pairs (sorted by parameter name, as Paddle)."""
+        if params_grads and _is_static(params_grads[0][0]):  # --- static mode (helper C) ---
+            return _static().apply_gradients(self, params_grads)
         pairs = [pg for pg in params_grads if pg[1] is not None] if params_grads else []
         pairs.sort(key=lambda pg: self._names.get(pg[0], ""))
         self._run_pipeline(pairs)
@@ -389,11 +431,16 @@ class Optimizer(torch.optim.Optimizer):
 
     def apply_optimize(self, loss, startup_program, params_grads):
         """Second half of ``minimize``: apply the update for ``params_grads``."""
+        if _is_static(loss):  # --- static mode (helper C) ---
+            return _static().apply_optimize(self, loss, startup_program, params_grads)
         return self.apply_gradients(params_grads)
 
     def minimize(self, loss, startup_program=None, parameter_list=None, no_grad_set=None):
         """``backward`` then ``apply_optimize``; returns ``(optimize_ops, params_grads)``
-        (``optimize_ops`` is empty in eager mode)."""
+        (``optimize_ops`` is empty in eager mode; the appended ops in static mode)."""
+        if _is_static(loss):  # --- static mode (helper C) ---
+            return _static().minimize(self, loss, startup_program, self._static_params(parameter_list),
+                                      no_grad_set)
         params_grads = self.backward(loss, startup_program, parameter_list, no_grad_set)
         optimize_ops = self.apply_optimize(loss, startup_program, params_grads)
         return optimize_ops, params_grads
@@ -402,12 +449,17 @@ class Optimizer(torch.optim.Optimizer):
         """Return the pairs with regularized gradients: a parameter's own ``regularizer``
         if set, else ``regularization`` (the global one); grads that are None pass through."""
         regularization = as_regularizer(regularization)
+        if parameters_and_grads and _is_static(parameters_and_grads[0][0]):  # --- static mode (helper C) ---
+            return _static().append_regularization_ops(self, parameters_and_grads, regularization)
         out = []
         with torch.no_grad():
             for p, g in parameters_and_grads:
                 reg = getattr(p, "regularizer", None) or regularization
                 out.append((p, g if g is None or reg is None else reg(p, g)))
         return out
+
+    def _static_params(self, parameter_list):  # --- static mode (helper C) ---
+        return parameter_list if parameter_list is not None else self._static_parameter_list
 
     def clear_grad(self, set_to_zero: bool = True) -> None:
         """Zero every managed gradient in place (``set_to_zero=False``: set them to None)."""

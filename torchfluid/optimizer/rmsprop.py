@@ -19,6 +19,21 @@ the ones this configuration does not use: an uncentered ``mean_grad`` is all zer
 Paddle, and at momentum 0 Paddle's ``momentum`` only holds the last update, which never
 enters a later one. So trajectories are identical and state stays minimal.
 
+Conventions (group options; Paddle's values are the defaults, see docs/conventions.md)::
+
+    eps_in_sqrt=True          sqrt(ms + eps)        False: sqrt(ms) + eps (torch, Keras 2)
+    initial_mean_square=0.0   ms starts at this     1.0: TF1 and timm RMSpropTF
+    lr_in_momentum=True       mom += lr*g/den       False: buf += g/den; p -= lr*buf (torch)
+    nesterov=False            p -= mom              True: p -= lr*g/den + momentum*mom (optax)
+    decoupled_weight_decay=0  --                    wd: p *= 1 - lr*wd before the update (Keras 3)
+    maximize=False            --                    True: g = -g before clipping/regularization (torch)
+    bias_correction=False     --                    True: ms/(1-rho^t) in the denominator (optax)
+
+``RMSProp.preset(name, parameters=..., **kwargs)`` builds the exact configuration of
+'paddle', 'torch', 'tf1', 'keras', 'optax' or 'timm' from that library's own argument
+names (:mod:`torchfluid.optimizer.presets`). Precision options (``multi_precision``,
+``state_dtype``, ``nonfinite``) are described in :mod:`torchfluid.optimizer.precision`.
+
 Row-sparse gradients (``Embedding(is_sparse=True)``): by default Paddle's exact rule —
 duplicate rows are summed, then EVERY row is updated as if absent rows had gradient 0
 (their ``ms`` decays, their velocity keeps moving them). ``lazy_mode=True`` updates
@@ -34,6 +49,7 @@ import torch
 from .._checks import check_bool, check_number
 from ..kernels import rmsprop_
 from .base import Optimizer
+from .precision import Precision
 
 __all__ = ["RMSPropOptimizer", "RMSProp"]
 
@@ -44,8 +60,8 @@ class RMSPropOptimizer(Optimizer):
     Args:
         learning_rate: float >= 0, a fluid ``LearningRateDecay`` or a 2.x ``LRScheduler``.
         rho: decay of the moving averages, in [0, 1).
-        epsilon: > 0, added inside the sqrt.
-        momentum: >= 0; heavy-ball momentum with lr inside the velocity.
+        epsilon: > 0, added inside the sqrt (outside with ``eps_in_sqrt=False``).
+        momentum: >= 0; heavy-ball momentum, lr inside the velocity (``lr_in_momentum``).
         centered: normalise by the estimated variance instead of the second moment.
         parameter_list / parameters: what to optimize (tensors, named pairs, a dict or
             param-group dicts). Required in eager mode.
@@ -53,9 +69,20 @@ class RMSPropOptimizer(Optimizer):
         grad_clip: ClipGradByValue / ClipGradByNorm / ClipGradByGlobalNorm.
         name: prefix for accumulator names.
         lazy_mode: for sparse gradients, update only the rows present.
+        eps_in_sqrt, initial_mean_square, lr_in_momentum, nesterov,
+        decoupled_weight_decay, maximize, bias_correction: the conventions of the other
+            libraries (module docstring); per-group options like ``rho``.
+        multi_precision: float32 master weights and state for float16/bfloat16 params.
+        state_dtype: None, ``torch.float32`` or ``torch.bfloat16`` (stochastic rounding).
+        nonfinite: 'propagate' (default, as Paddle), 'skip' or 'raise' on NaN/inf gradients.
         shard_state / grad_reduction / process_group: ZeRO-1 data parallelism, the state
             divided among the ranks (see :mod:`torchfluid.distributed`).
+
+    ``skipped_steps`` counts updates skipped for non-finite gradients (``nonfinite='skip'``
+    or a ``torch.amp.GradScaler`` overflow).
     """
+
+    _step_supports_amp_scaling = True  # GradScaler hands us grad_scale / found_inf
 
     _static_op_type = "rmsprop"
 
@@ -74,29 +101,79 @@ class RMSPropOptimizer(Optimizer):
         parameters=None,
         weight_decay=None,
         lazy_mode: bool = False,
+        eps_in_sqrt: bool = True,
+        initial_mean_square: float = 0.0,
+        lr_in_momentum: bool = True,
+        nesterov: bool = False,
+        decoupled_weight_decay: float = 0.0,
+        maximize: bool = False,
+        bias_correction: bool = False,
+        multi_precision: bool = False,
+        state_dtype: torch.dtype | None = None,
+        nonfinite: str = "propagate",
         shard_state: bool = False,
         grad_reduction: str = "none",
         process_group=None,
     ):
-        defaults = dict(
-            rho=check_number("rho", rho, lo=0.0, hi=1.0, hi_open=True),
-            epsilon=check_number("epsilon", epsilon, lo=0.0, lo_open=True),
-            momentum=check_number("momentum", momentum, lo=0.0),
-            centered=check_bool("centered", centered),
-        )
+        defaults = self._check_options(dict(
+            rho=rho, epsilon=epsilon, momentum=momentum, centered=centered,
+            eps_in_sqrt=eps_in_sqrt, initial_mean_square=initial_mean_square,
+            lr_in_momentum=lr_in_momentum, nesterov=nesterov,
+            decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+            bias_correction=bias_correction,
+        ))
         self.lazy_mode = check_bool("lazy_mode", lazy_mode)
+        self._precision = Precision(multi_precision=multi_precision, state_dtype=state_dtype,
+                                    nonfinite=nonfinite)
+        self.skipped_steps = 0
         super().__init__(
             learning_rate, parameter_list, regularization, grad_clip, name,
             parameters=parameters, weight_decay=weight_decay, defaults=defaults,
             shard_state=shard_state, grad_reduction=grad_reduction, process_group=process_group,
         )
 
+    _FLAGS = ("centered", "eps_in_sqrt", "lr_in_momentum", "nesterov", "maximize", "bias_correction")
+
+    @classmethod
+    def _check_options(cls, group: Mapping) -> dict:
+        """Range-check a group's RMSProp options; return them normalised (floats, bools)."""
+        out = dict(
+            rho=check_number("rho", group["rho"], lo=0.0, hi=1.0, hi_open=True),
+            epsilon=check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True),
+            momentum=check_number("momentum", group["momentum"], lo=0.0),
+            initial_mean_square=check_number("initial_mean_square", group["initial_mean_square"], lo=0.0),
+            decoupled_weight_decay=check_number("decoupled_weight_decay", group["decoupled_weight_decay"], lo=0.0),
+            **{flag: check_bool(flag, group[flag]) for flag in cls._FLAGS},
+        )
+        if out["nesterov"] and out["momentum"] == 0:
+            raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
+        return out
+
     def _check_group(self, group: dict) -> None:
         super()._check_group(group)
-        check_number("rho", group["rho"], lo=0.0, hi=1.0, hi_open=True)
-        check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True)
-        check_number("momentum", group["momentum"], lo=0.0)
-        check_bool("centered", group["centered"])
+        self._check_options(group)
+        self._precision.check_epsilon(group["epsilon"], group["params"])
+
+    @property
+    def multi_precision(self) -> bool:
+        return self._precision.multi_precision
+
+    @property
+    def state_dtype(self) -> torch.dtype | None:
+        return self._precision.state_dtype
+
+    @property
+    def nonfinite(self) -> str:
+        return self._precision.nonfinite
+
+    @classmethod
+    def preset(cls, name: str, /, parameters=None, **kwargs) -> "RMSPropOptimizer":
+        """An RMSProp configured exactly as library ``name`` ('paddle', 'torch', 'tf1',
+        'keras', 'optax', 'timm') from that library's own argument names and defaults.
+        See :mod:`torchfluid.optimizer.presets`."""
+        from .presets import build_preset
+
+        return build_preset(cls, name, parameters, kwargs)
 
     def _accumulator_names(self, group: Mapping | None = None) -> list[str]:
         group = self.defaults if group is None else group
@@ -105,35 +182,92 @@ class RMSPropOptimizer(Optimizer):
             names.append("mean_grad")
         if group["momentum"] != 0:
             names.append("momentum")
+        if group.get("bias_correction", False):
+            names.append("step")
         return names
 
     def _compatible_accumulator_names(self) -> list[str]:
         return ["mean_square", "mean_grad", "momentum"]
 
     def _new_state(self, p: torch.Tensor, group: Mapping | None = None) -> dict:
-        return {acc: torch.zeros_like(p, memory_format=torch.preserve_format)
-                for acc in self._accumulator_names(group)}
+        group = self.defaults if group is None else group
+        dtype = self._precision.state_dtype_for(p.dtype)
+        state = {}
+        for acc in self._accumulator_names(group):
+            if acc == "step":  # updates done, for bias correction
+                state[acc] = torch.zeros((), dtype=torch.int64, device=p.device)
+            elif acc == "mean_square":
+                state[acc] = torch.full_like(p, group["initial_mean_square"], dtype=dtype)
+            else:
+                state[acc] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
+        return state
+
+    def _fused_compatible(self, param: torch.Tensor, group: Mapping) -> bool:
+        """True when ``param``'s update needs only what the plain kernel flags express
+        (float32/float64 param and state, no master weight, no decoupled decay, no bias
+        correction): fast paths may take it; anything else must use :meth:`_kernel_update`."""
+        return (param.dtype in (torch.float32, torch.float64) and not self._precision.has_master(param)
+                and self._precision.state_dtype in (None, param.dtype)
+                and not group["decoupled_weight_decay"] and not group["bias_correction"])
+
+    def _prepare_grads(self, pairs):
+        pairs = self._precision.prepare(self, pairs)
+        if pairs is None:
+            self.skipped_steps += 1
+            return None
+        groups = self._group_of()
+        return [(p, torch.neg(g) if groups[p]["maximize"] else g) for p, g in pairs]
+
+    def _extra_state_dict(self) -> dict:
+        return self._precision.master_state_dict(self._names)
+
+    def _check_extra_state(self, state_dict, rename, report, loaded_params):
+        return self._precision.check_master_load(self, state_dict, rename, report, loaded_params)
+
+    @torch.no_grad()
+    def to(self, device=None, dtype=None) -> "RMSPropOptimizer":
+        """Move the state (see :meth:`Optimizer.to`); master weights move too but stay float32."""
+        super().to(device=device, dtype=dtype)
+        prec = self._precision
+        prec.masters = {p: m.to(device=device) for p, m in prec.masters.items()}
+        prec.pending_masters = {k: m.to(device=device) for k, m in prec.pending_masters.items()}
+        return self
 
     def _kernel_update(self, param, grad, state, *, lr: float, group: Mapping) -> None:
-        for acc in self._accumulator_names(group):  # a group switched centered/momentum on
-            if acc not in state:
-                state[acc] = torch.zeros_like(param)
-        hyper = dict(lr=lr, rho=group["rho"], epsilon=group["epsilon"], momentum=group["momentum"])
-        mean_grad = state.get("mean_grad") if group["centered"] else None
-        moment = state.get("momentum") if group["momentum"] != 0 else None
+        missing = [acc for acc in self._accumulator_names(group) if acc not in state]
+        if missing:  # a group switched centered / momentum / bias_correction on
+            fresh = self._new_state(param, group)
+            state.update({acc: fresh[acc] for acc in missing})
+        step = 0
+        if group["bias_correction"]:
+            state["step"] += 1
+            step = int(state["step"])
+        hyper = dict(lr=lr, rho=group["rho"], epsilon=group["epsilon"], momentum=group["momentum"],
+                     eps_in_sqrt=group["eps_in_sqrt"], lr_in_momentum=group["lr_in_momentum"],
+                     nesterov=group["nesterov"], decoupled_weight_decay=group["decoupled_weight_decay"],
+                     bias_correction_step=step)
+        stored = [state["mean_square"],
+                  state.get("mean_grad") if group["centered"] else None,
+                  state.get("momentum") if group["momentum"] != 0 else None]
+        mean_square, mean_grad, moment = work = self._precision.widen(stored)
+        master = self._precision.master(param, self._names[param])
+        target = param.data if master is None else master
         if grad.is_sparse and self.lazy_mode:
-            _lazy_sparse_update(param, grad, state["mean_square"], mean_grad, moment, hyper)
-            return
-        if grad.is_sparse:
-            grad = grad.to_dense()  # Paddle exact: duplicates summed, absent rows get g = 0
-        rmsprop_(param.data, grad, state["mean_square"], mean_grad, moment, **hyper)
+            _lazy_sparse_update(target, grad, mean_square, mean_grad, moment, hyper)
+        else:
+            if grad.is_sparse:
+                grad = grad.to_dense()  # Paddle exact: duplicates summed, absent rows get g = 0
+            rmsprop_(target, grad, mean_square, mean_grad, moment, **hyper)
+        self._precision.store(stored, work)
+        if master is not None:
+            param.data.copy_(master)
 
 
 def _lazy_sparse_update(param, grad, mean_square, mean_grad, moment, hyper) -> None:
     """Update only the rows present in a row-sparse gradient (duplicates summed first)."""
     g = grad.coalesce()
     rows = g.indices()[0]
-    tensors = [param.data, mean_square, mean_grad, moment]
+    tensors = [param, mean_square, mean_grad, moment]
     gathered = [None if t is None else t[rows] for t in tensors]
     rmsprop_(gathered[0], g.values(), gathered[1], gathered[2], gathered[3], **hyper)
     for t, part in zip(tensors, gathered):

@@ -101,12 +101,16 @@ class StateCodec:
             {k: (list(v) if k == "param_names" else v) for k, v in g.items() if k != "params"}
             for g in opt.param_groups
         ]
+        out.update(opt._extra_state_dict())
         return out
 
     def torch_style(self) -> dict:
         """torch.optim's layout: ``{'state': {index: {acc: tensor}}, 'param_groups': [...]}``
-        with ``param_names`` in each group, so it can be matched back by name."""
-        return torch.optim.Optimizer.state_dict(self.opt)
+        with ``param_names`` in each group, so it can be matched back by name (plus the
+        optimizer's extra entries, e.g. ``master_weights``)."""
+        out = torch.optim.Optimizer.state_dict(self.opt)
+        out.update(self.opt._extra_state_dict())
+        return out
 
     def from_torch_style(self, sd: Mapping) -> dict:
         """Convert torch.optim's positional layout to name keys, using each group's
@@ -203,6 +207,8 @@ class StateCodec:
         if sched_state is not None and opt._schedule is None:
             report.unexpected.append("LR_Scheduler (this optimizer has no learning-rate schedule)")
         group_updates = self._check_groups(state_dict.get("param_groups"), rename, report)
+        extra = state_dict if shard is None else shard.own_masters(state_dict, rename)  # ZeRO-1: own masters
+        apply_extra = opt._check_extra_state(extra, rename, report, list(complete))
         if strict and not report.ok:
             raise ValueError(report.message())
         # ---- everything checked: apply (the schedule first: it validates its own keys)
@@ -215,6 +221,7 @@ class StateCodec:
         opt.state.clear()
         opt.state.update(new_state)
         self.pending = pending
+        apply_extra()
         return report
 
     def _check_groups(self, saved, rename, report: LoadReport) -> list:

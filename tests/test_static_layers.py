@@ -1,0 +1,131 @@
+"""fluid.layers: the same functions run eagerly on tensors and as static ops give the
+same numbers; the static learning-rate decays follow lr_math step by step."""
+
+import numpy as np
+import pytest
+import torch
+
+import torchfluid as fluid
+from torchfluid import layers as L
+from torchfluid import lr_math
+
+RNG = np.random.default_rng(11)
+A = RNG.normal(size=(4, 6)).astype("float32")
+B = RNG.normal(size=(4, 6)).astype("float32")
+P = np.abs(RNG.normal(size=(4, 6))).astype("float32") + 0.1
+LBL = RNG.integers(0, 6, size=(4, 1)).astype("int64")
+
+# (layer call on (a, b, p, lbl), inputs used)
+LAYERS = [
+    ("elementwise_add", lambda a, b, p, l: L.elementwise_add(a, b)),
+    ("elementwise_sub", lambda a, b, p, l: L.elementwise_sub(a, b, act="relu")),
+    ("elementwise_mul", lambda a, b, p, l: L.elementwise_mul(a, b)),
+    ("elementwise_div", lambda a, b, p, l: L.elementwise_div(a, p)),
+    ("relu", lambda a, b, p, l: L.relu(a)),
+    ("sigmoid", lambda a, b, p, l: L.sigmoid(a)),
+    ("tanh", lambda a, b, p, l: L.tanh(a)),
+    ("softmax", lambda a, b, p, l: L.softmax(a)),
+    ("mean", lambda a, b, p, l: L.mean(a)),
+    ("reduce_mean", lambda a, b, p, l: L.reduce_mean(a, dim=1)),
+    ("reduce_sum", lambda a, b, p, l: L.reduce_sum(a)),
+    ("reduce_sum_keep", lambda a, b, p, l: L.reduce_sum(a, dim=[0], keep_dim=True)),
+    ("square_error_cost", lambda a, b, p, l: L.square_error_cost(a, b)),
+    ("matmul", lambda a, b, p, l: L.matmul(a, b, transpose_y=True)),
+    ("reshape", lambda a, b, p, l: L.reshape(a, [0, 2, 3])),
+    ("concat", lambda a, b, p, l: L.concat([a, b], axis=1)),
+    ("cast", lambda a, b, p, l: L.cast(a, "float64")),
+    ("cross_entropy", lambda a, b, p, l: L.cross_entropy(L.softmax(a), l)),
+    ("softmax_with_cross_entropy", lambda a, b, p, l: L.softmax_with_cross_entropy(a, l)),
+    ("accuracy", lambda a, b, p, l: L.accuracy(a, l, k=2)),
+    ("scale", lambda a, b, p, l: L.scale(a, 2.0, 1.0)),
+    ("assign", lambda a, b, p, l: L.assign(a)),
+]
+
+
+@pytest.mark.parametrize("name,call", LAYERS, ids=[c[0] for c in LAYERS])
+def test_layer_eager_equals_static(name, call):
+    eager = call(torch.from_numpy(A), torch.from_numpy(B), torch.from_numpy(P), torch.from_numpy(LBL))
+    main = fluid.Program()
+    with fluid.program_guard(main, fluid.Program()), fluid.unique_name.guard():
+        a = L.data("a", [6])
+        b = L.data("b", [6])
+        p = L.data("p", [6])
+        lbl = L.data("lbl", [1], dtype="int64")
+        out = call(a, b, p, lbl)
+    got, = fluid.Executor().run(main, feed={"a": A, "b": B, "p": P, "lbl": LBL}, fetch_list=[out],
+                                scope=fluid.Scope())
+    assert isinstance(eager, torch.Tensor)
+    assert tuple(d if d >= 0 else 4 for d in out.shape) == got.shape
+    np.testing.assert_array_equal(got, eager.detach().numpy())
+
+
+def test_eager_layers_are_differentiable_by_autograd():
+    a = torch.from_numpy(A).requires_grad_()
+    L.mean(L.square_error_cost(L.tanh(a), torch.from_numpy(B))).backward()
+    ref = torch.from_numpy(A).requires_grad_()
+    ((torch.tanh(ref) - torch.from_numpy(B)) ** 2).mean().backward()
+    torch.testing.assert_close(a.grad, ref.grad)
+
+
+def test_fill_constant_and_global_var_static_and_eager():
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start), fluid.unique_name.guard():
+        c = L.fill_constant([2, 3], "int64", 7)
+        g = L.create_global_var([1], 0.5, "float32", persistable=True, name="gv")
+        s = L.elementwise_add(L.cast(c, "float32"), g)
+    scope, exe = fluid.Scope(), fluid.Executor()
+    exe.run(start, scope=scope)
+    cv, sv = exe.run(main, fetch_list=[c, s], scope=scope)
+    assert cv.dtype == np.int64 and (cv == 7).all() and (sv == 7.5).all()
+    np.testing.assert_array_equal(np.array(scope.find_var("gv").get_tensor()), [0.5])
+    t = L.fill_constant([2], "float32", 1.5, out=torch.zeros(2))
+    assert t.tolist() == [1.5, 1.5]
+
+
+def test_embedding_static():
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start), fluid.unique_name.guard():
+        ids = L.data("ids", [1], dtype="int64")
+        emb = L.embedding(ids, size=[5, 3], padding_idx=-1)
+    assert emb.shape == (-1, 3)
+    scope, exe = fluid.Scope(), fluid.Executor()
+    exe.run(start, scope=scope)
+    out, = exe.run(main, feed={"ids": np.array([[0], [4], [2]], "int64")}, fetch_list=[emb], scope=scope)
+    w = np.array(scope.find_var("embedding_0.w_0").get_tensor())
+    np.testing.assert_array_equal(out, np.stack([w[0], np.zeros(3, "float32"), w[2]]))
+
+
+DECAYS = [
+    (lambda: L.piecewise_decay([2, 4], [0.3, 0.2, 0.1]), lambda s: lr_math.piecewise_decay(
+        s, boundaries=[2, 4], values=[0.3, 0.2, 0.1]), 0),
+    (lambda: L.exponential_decay(0.1, 3, 0.5), lambda s: lr_math.exponential_decay(
+        s, learning_rate=0.1, decay_steps=3, decay_rate=0.5), 0),
+    (lambda: L.natural_exp_decay(0.1, 3, 0.5, staircase=True), lambda s: lr_math.natural_exp_decay(
+        s, learning_rate=0.1, decay_steps=3, decay_rate=0.5, staircase=True), 0),
+    (lambda: L.inverse_time_decay(0.1, 3, 0.5), lambda s: lr_math.inverse_time_decay(
+        s, learning_rate=0.1, decay_steps=3, decay_rate=0.5), 0),
+    (lambda: L.polynomial_decay(0.1, 4, 0.01, power=2.0, cycle=True), lambda s: lr_math.polynomial_decay(
+        s, learning_rate=0.1, decay_steps=4, end_learning_rate=0.01, power=2.0, cycle=True), 0),
+    (lambda: L.cosine_decay(0.1, 2, 3), lambda s: lr_math.cosine_decay(
+        s, learning_rate=0.1, step_each_epoch=2, epochs=3), 0),
+    (lambda: L.noam_decay(16, 3), lambda s: lr_math.noam_decay(s, d_model=16, warmup_steps=3), 1),
+    (lambda: L.linear_lr_warmup(0.1, 3, 0.0, 0.1), lambda s: lr_math.linear_warmup(
+        s, warmup_steps=3, start_lr=0.0, end_lr=0.1, learning_rate=0.1), 0),
+    (lambda: L.linear_lr_warmup(L.exponential_decay(0.1, 3, 0.5), 3, 0.0, 0.1),
+     lambda s: lr_math.linear_warmup(s, warmup_steps=3, start_lr=0.0, end_lr=0.1, learning_rate=lr_math.exponential_decay(
+         s, learning_rate=0.1, decay_steps=3, decay_rate=0.5)), 0),
+]
+
+
+@pytest.mark.parametrize("make,formula,begin", DECAYS)
+def test_static_lr_decays_follow_lr_math_per_run(make, formula, begin):
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start), fluid.unique_name.guard():
+        lr = make()
+    scope, exe = fluid.Scope(), fluid.Executor()
+    exe.run(start, scope=scope)
+    got = [exe.run(main, fetch_list=[lr], scope=scope)[0][0] for _ in range(8)]
+    want = np.array([formula(begin + k) for k in range(8)], dtype=np.float32)
+    np.testing.assert_array_equal(np.array(got, dtype=np.float32), want)
+    counter = np.array(scope.find_var("@LR_DECAY_COUNTER@").get_tensor())
+    assert counter.dtype == np.int64 and counter[0] == begin + 7

@@ -1,0 +1,5 @@
+"""``paddle.dataset``: readers over data sets kept on local disk (never downloaded)."""
+
+from . import uci_housing
+
+__all__ = ["uci_housing"]

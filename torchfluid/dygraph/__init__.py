@@ -1,0 +1,26 @@
+"""Dygraph (eager) mode: ``guard``, ``to_variable``, ``Layer``, ``Linear``, ``Embedding``,
+``save_dygraph`` / ``load_dygraph`` and the fluid learning-rate decays."""
+
+from . import base, checkpoint, layers, learning_rate_scheduler, nn, varbase
+from .base import disable_dygraph, enable_dygraph, enabled, guard, no_grad, to_variable
+from .checkpoint import load_dygraph, save_dygraph
+from .layers import Layer
+from .learning_rate_scheduler import (
+    CosineDecay, ExponentialDecay, InverseTimeDecay, LambdaDecay, LearningRateDecay, LinearLrWarmup,
+    MultiStepDecay, NaturalExpDecay, NoamDecay, PiecewiseDecay, PolynomialDecay, ReduceLROnPlateau,
+    StepDecay,
+)
+from .nn import Embedding, Linear
+from .varbase import ParamBase, VarBase
+
+Variable = VarBase
+Tensor = VarBase
+
+__all__ = [
+    "guard", "to_variable", "no_grad", "enabled", "enable_dygraph", "disable_dygraph",
+    "Layer", "Linear", "Embedding", "save_dygraph", "load_dygraph", "VarBase", "ParamBase",
+    "Variable", "Tensor",
+    "LearningRateDecay", "PiecewiseDecay", "NoamDecay", "ExponentialDecay", "NaturalExpDecay",
+    "InverseTimeDecay", "PolynomialDecay", "CosineDecay", "LinearLrWarmup", "ReduceLROnPlateau",
+    "StepDecay", "MultiStepDecay", "LambdaDecay",
+]

@@ -1,0 +1,210 @@
+"""Dispatch for ``fluid.layers``: append an op (static) or run its forward (eager).
+
+Each layer function calls :func:`apply_op` once. If any input is a static
+:class:`~torchfluid.static.Variable` the op is appended to the current block of the
+default main program (outputs named like Paddle's ``<layer>_N.tmp_K``); otherwise the
+inputs are torch tensors and the op's forward runs at once, under torch autograd.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..ops import get_op, to_torch_dtype
+from ..static import unique_name
+from ..static.framework import Variable, default_main_program, default_startup_program
+
+__all__ = ["LayerHelper", "apply_op", "is_static", "param_attr_of", "in_dygraph_mode", "eager_variable"]
+
+
+def in_dygraph_mode() -> bool:
+    """True inside ``fluid.dygraph.guard()`` (when the dygraph package provides it)."""
+    import torchfluid
+
+    probe = getattr(torchfluid, "in_dygraph_mode", None)
+    return bool(probe()) if callable(probe) and probe is not in_dygraph_mode else False
+
+
+def is_static(*values) -> bool:
+    for v in values:
+        if isinstance(v, Variable):
+            return True
+        if isinstance(v, (list, tuple)) and is_static(*v):
+            return True
+    return False
+
+
+class _Attr:
+    """A normalized ParamAttr: name, initializer, learning_rate, regularizer, trainable, need_clip."""
+
+    def __init__(self, name=None, initializer=None, learning_rate=1.0, regularizer=None,
+                 trainable=True, need_clip=True, do_model_average=False):
+        self.name, self.initializer, self.learning_rate = name, initializer, learning_rate
+        self.regularizer, self.trainable, self.need_clip = regularizer, trainable, need_clip
+        self.do_model_average = do_model_average
+
+
+def param_attr_of(arg, what="param_attr"):
+    """Paddle's ``ParamAttr._to_attr``: None/True -> defaults, str -> name, False -> no
+    parameter, an initializer -> that initializer, a ParamAttr -> its fields."""
+    if arg is None or arg is True:
+        return _Attr()
+    if arg is False:
+        return False
+    if isinstance(arg, str):
+        return _Attr(name=arg)
+    if hasattr(arg, "trainable") and hasattr(arg, "initializer"):
+        return _Attr(
+            name=getattr(arg, "name", None), initializer=arg.initializer,
+            learning_rate=getattr(arg, "learning_rate", 1.0), regularizer=getattr(arg, "regularizer", None),
+            trainable=arg.trainable, need_clip=getattr(arg, "need_clip", True),
+            do_model_average=getattr(arg, "do_model_average", False),
+        )
+    if callable(arg) and not hasattr(arg, "_regularization_coeff"):
+        return _Attr(initializer=arg)
+    raise TypeError(
+        f"{what}={arg!r}: expected None, a name, False, a ParamAttr or an initializer"
+    )
+
+
+def _default_initializer(is_bias):
+    try:
+        from .. import initializer as I  # noqa: N812
+    except ImportError:  # until the dygraph package's initializers land
+        from . import _fallback_init as I  # noqa: N812
+
+    return I.Constant(0.0) if is_bias else I.Xavier()
+
+
+class LayerHelper:
+    """Names and creates a layer's variables and parameters (static mode)."""
+
+    def __init__(self, layer_type: str, name: str | None = None):
+        self.layer_type = layer_type
+        self.name = name if name is not None else unique_name.generate(layer_type)
+
+    @property
+    def main_program(self):
+        return default_main_program()
+
+    @property
+    def startup_program(self):
+        return default_startup_program()
+
+    def block(self):
+        return self.main_program.current_block()
+
+    def tmp_var(self, dtype=None, stop_gradient=False):
+        """A fresh ``<layer>_N.tmp_K``; shape and dtype come from shape inference."""
+        v = self.block().create_var(unique_name.generate_with_ignorable_key(f"{self.name}.tmp"), None,
+                                    dtype or "float32", stop_gradient=stop_gradient)
+        return v
+
+    def append_op(self, type, inputs, outputs, attrs=None):
+        return self.block().append_op(type, inputs, outputs, attrs)
+
+    def create_parameter(self, attr, shape, dtype="float32", is_bias=False, default_initializer=None):
+        """A Parameter in the main program plus its initializer op in the startup program.
+
+        Eagerly (no static program in use), a ``torch.nn.Parameter`` filled by the same
+        initializer."""
+        attr = param_attr_of(attr)
+        if attr is False:
+            raise ValueError("create_parameter: attr=False means no parameter")
+        shape = [int(s) for s in shape]
+        init = attr.initializer or default_initializer or _default_initializer(is_bias)
+        suffix = "b" if is_bias else "w"
+        name = attr.name or unique_name.generate(f"{self.name}.{suffix}")
+        if in_dygraph_mode():
+            t = torch.empty(shape, dtype=to_torch_dtype(dtype))
+            with torch.no_grad():
+                init(t)
+            p = torch.nn.Parameter(t, requires_grad=attr.trainable)
+            p.name = name
+            return p
+        param = self.main_program.global_block().create_parameter(
+            name, shape, dtype, trainable=attr.trainable,
+            optimize_attr={"learning_rate": attr.learning_rate}, regularizer=attr.regularizer,
+            need_clip=attr.need_clip, do_model_average=attr.do_model_average, initializer=init,
+        )
+        self.set_initializer(param, init)
+        return param
+
+    def set_initializer(self, var, init):
+        """Create ``var`` in the startup program with an op that fills it with ``init``."""
+        sblock = self.startup_program.global_block()
+        if sblock.has_var(var.name) and any(var.name in op.output_arg_names for op in sblock.ops):
+            return
+        svar = sblock.create_var(var.name, var.shape, var.dtype, persistable=True)
+        seed = self.startup_program.random_seed
+        sblock.append_op(
+            "initializer", {}, {"Out": [svar]},
+            {"shape": list(var.shape), "dtype": var.dtype, "initializer": init,
+             "seed": seed + len(sblock.ops) if seed else 0},
+        )
+
+    def fill_startup(self, var, value):
+        """Initialize persistable ``var`` to the constant ``value`` in the startup program."""
+        sblock = self.startup_program.global_block()
+        if sblock.has_var(var.name) and any(var.name in op.output_arg_names for op in sblock.ops):
+            return
+        svar = sblock.create_var(var.name, var.shape, var.dtype, persistable=True)
+        sblock.append_op("fill_constant", {}, {"Out": [svar]},
+                         {"shape": list(var.shape), "dtype": var.dtype, "value": float(value)})
+
+    def append_activation(self, out, act):
+        if act is None:
+            return out
+        if not isinstance(act, str):
+            raise TypeError(f"act={act!r}: expected an activation name such as 'relu'")
+        return apply_op(act, {"X": out}, layer_type=act)
+
+
+def apply_op(op_type, inputs, attrs=None, *, layer_type=None, name=None, helper=None, out_dtype=None):
+    """Run op ``op_type`` on ``inputs`` (slot -> value or list); return its output(s).
+
+    Static inputs append an op and return output Variable(s); tensors run eagerly.
+    """
+    opdef = get_op(op_type)
+    attrs = dict(attrs or {})
+    if is_static(*inputs.values()):
+        helper = helper or LayerHelper(layer_type or op_type, name)
+        outs = {}
+        for slot in opdef.outputs:
+            outs[slot] = [helper.tmp_var(out_dtype)]
+        helper.append_op(op_type, inputs, outs, attrs)
+        res = [outs[s][0] for s in opdef.outputs]
+        return res[0] if len(res) == 1 else tuple(res)
+    args = []
+    for slot in opdef.inputs:
+        v = inputs.get(slot)
+        if slot in opdef.list_slots:
+            v = [_as_tensor(t, slot, op_type) for t in v]
+        elif v is not None:
+            v = _as_tensor(v, slot, op_type)
+        args.append(v)
+    return opdef.forward(*args, **attrs)
+
+
+def eager_variable(t, name=None):
+    """``t`` as a dygraph Variable (the dygraph package's ``to_variable``, when present)."""
+    try:
+        from ..dygraph import to_variable
+    except ImportError:
+        return t
+    return to_variable(t, name=name)
+
+
+def _as_tensor(v, slot, op_type):
+    if isinstance(v, torch.Tensor):
+        return v
+    try:
+        return torch.as_tensor(v)
+    except Exception as e:  # noqa: BLE001
+        raise TypeError(f"{op_type}: input {slot} must be a tensor or a static Variable, got {type(v).__name__}") from e
+
+
+def prod(shape):
+    return math.prod(int(s) for s in shape)

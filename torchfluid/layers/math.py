@@ -1,0 +1,156 @@
+"""``fluid.layers`` maths: elementwise ops, activations, reductions, matmul, reshape,
+concat, cast; and the ``+ - * /`` operators of static Variables."""
+
+from __future__ import annotations
+
+import numbers
+
+from ..ops import convert_dtype
+from ..static.framework import Variable
+from .helper import LayerHelper, apply_op
+
+__all__ = [
+    "elementwise_add", "elementwise_sub", "elementwise_mul", "elementwise_div",
+    "elementwise_max", "elementwise_min", "elementwise_pow",
+    "relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs", "scale",
+    "mean", "reduce_mean", "reduce_sum", "sums", "matmul", "reshape", "concat", "cast",
+]
+
+
+def _elementwise(op_type):
+    def layer(x, y, axis=-1, act=None, name=None):
+        helper = LayerHelper(op_type, name)
+        out = apply_op(op_type, {"X": x, "Y": y}, {"axis": int(axis)}, helper=helper)
+        return helper.append_activation(out, act)
+
+    layer.__name__ = op_type
+    layer.__doc__ = f"Paddle ``{op_type}`` (``axis``: where Y's dims line up with X's; -1 = trailing)."
+    return layer
+
+
+elementwise_add = _elementwise("elementwise_add")
+elementwise_sub = _elementwise("elementwise_sub")
+elementwise_mul = _elementwise("elementwise_mul")
+elementwise_div = _elementwise("elementwise_div")
+elementwise_max = _elementwise("elementwise_max")
+elementwise_min = _elementwise("elementwise_min")
+elementwise_pow = _elementwise("elementwise_pow")
+
+
+def _unary(op_type):
+    def layer(x, name=None):
+        return apply_op(op_type, {"X": x}, name=name)
+
+    layer.__name__ = op_type
+    layer.__doc__ = f"Paddle ``{op_type}`` activation."
+    return layer
+
+
+relu = _unary("relu")
+sigmoid = _unary("sigmoid")
+tanh = _unary("tanh")
+square = _unary("square")
+sqrt = _unary("sqrt")
+exp = _unary("exp")
+log = _unary("log")
+abs = _unary("abs")  # noqa: A001 - Paddle's name
+
+
+def scale(x, scale=1.0, bias=0.0, bias_after_scale=True, act=None, name=None):
+    """``scale * x + bias`` (or ``scale * (x + bias)``)."""
+    helper = LayerHelper("scale", name)
+    out = apply_op("scale", {"X": x}, {"scale": float(scale), "bias": float(bias),
+                                       "bias_after_scale": bool(bias_after_scale)}, helper=helper)
+    return helper.append_activation(out, act)
+
+
+def mean(x, name=None):
+    """Mean of all elements, shape ``[1]``."""
+    return apply_op("mean", {"X": x}, name=name)
+
+
+def _reduce(op_type):
+    def layer(input, dim=None, keep_dim=False, name=None):
+        dims = [dim] if isinstance(dim, int) else (list(dim) if dim is not None else None)
+        attrs = {"dim": dims if dims else [0], "keep_dim": bool(keep_dim), "reduce_all": not dims}
+        return apply_op(op_type, {"X": input}, attrs, name=name)
+
+    layer.__name__ = op_type
+    layer.__doc__ = f"Paddle ``{op_type}`` over ``dim`` (all dims when None; then shape ``[1]``)."
+    return layer
+
+
+reduce_mean = _reduce("reduce_mean")
+reduce_sum = _reduce("reduce_sum")
+
+
+def sums(input, out=None):
+    """Element-wise sum of a list of tensors."""
+    return apply_op("sum", {"X": list(input)}, layer_type="sum")
+
+
+def matmul(x, y, transpose_x=False, transpose_y=False, alpha=1.0, name=None):
+    """``alpha * op(x) @ op(y)`` (batched; op = optional transpose of the last two dims)."""
+    return apply_op("matmul", {"X": x, "Y": y},
+                    {"transpose_X": bool(transpose_x), "transpose_Y": bool(transpose_y), "alpha": float(alpha)},
+                    name=name)
+
+
+def reshape(x, shape, actual_shape=None, act=None, inplace=False, name=None):
+    """Reshape; ``0`` copies the input dim, one ``-1`` is inferred."""
+    if not isinstance(shape, (list, tuple)):
+        raise TypeError(f"reshape: shape must be a list or tuple of ints, got {type(shape).__name__}")
+    helper = LayerHelper("reshape2", name)
+    out = apply_op("reshape2", {"X": x}, {"shape": [int(s) for s in shape]}, helper=helper)
+    return helper.append_activation(out, act)
+
+
+def concat(input, axis=0, name=None):
+    """Join a list of tensors along ``axis``."""
+    return apply_op("concat", {"X": list(input)}, {"axis": int(axis)}, name=name)
+
+
+def cast(x, dtype):
+    """``x`` converted to ``dtype``."""
+    out_dtype = convert_dtype(dtype)
+    in_dtype = x.dtype if isinstance(x, Variable) else convert_dtype(x.dtype)
+    return apply_op("cast", {"X": x}, {"in_dtype": in_dtype, "out_dtype": out_dtype}, layer_type="cast")
+
+
+# ---------------------------------------------------------------- Variable operators
+
+
+def _operand(x, other):
+    if isinstance(other, Variable):
+        return other
+    if isinstance(other, numbers.Number):
+        from .tensor import fill_constant
+
+        return fill_constant([1], x.dtype, other)
+    return NotImplemented
+
+
+def _binop(op_type, reverse=False):
+    def method(self, other):
+        o = _operand(self, other)
+        if o is NotImplemented:
+            return NotImplemented
+        x, y = (o, self) if reverse else (self, o)
+        return apply_op(op_type, {"X": x, "Y": y})
+
+    return method
+
+
+def _neg(self):
+    return scale(self, -1.0)
+
+
+for _name, _op, _rev in [
+    ("__add__", "elementwise_add", False), ("__radd__", "elementwise_add", True),
+    ("__sub__", "elementwise_sub", False), ("__rsub__", "elementwise_sub", True),
+    ("__mul__", "elementwise_mul", False), ("__rmul__", "elementwise_mul", True),
+    ("__truediv__", "elementwise_div", False), ("__rtruediv__", "elementwise_div", True),
+    ("__pow__", "elementwise_pow", False),
+]:
+    setattr(Variable, _name, _binop(_op, _rev))
+Variable.__neg__ = _neg

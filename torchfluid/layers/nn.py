@@ -1,0 +1,126 @@
+"""``fluid.layers`` network layers: data, fc, embedding, losses, softmax, accuracy."""
+
+from __future__ import annotations
+
+from ..ops import convert_dtype
+from ..static.framework import default_main_program
+from .helper import LayerHelper, apply_op, is_static, param_attr_of, prod
+
+__all__ = [
+    "data", "fc", "embedding", "square_error_cost", "cross_entropy",
+    "softmax_with_cross_entropy", "softmax", "accuracy",
+]
+
+
+def data(name, shape, append_batch_size=True, dtype="float32", lod_level=0, type=None, stop_gradient=True):
+    """A data (feed) variable in the default main program; ``[-1] + shape`` when
+    ``append_batch_size`` and no dim of ``shape`` is already ``-1``/``None``."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"data(name={name!r}): name must be a non-empty str")
+    shape = [-1 if s is None else int(s) for s in shape]
+    if any(s < 0 for s in shape):
+        append_batch_size = False
+    if append_batch_size:
+        shape = [-1] + shape
+    block = default_main_program().global_block()
+    return block.create_var(name, shape, convert_dtype(dtype), is_data=True,
+                            stop_gradient=stop_gradient, lod_level=lod_level)
+
+
+def static_data(name, shape, dtype="float32", lod_level=0):
+    """``fluid.data``: like :func:`data` but the shape is used as given (None -> -1)."""
+    return data(name, shape, append_batch_size=False, dtype=dtype, lod_level=lod_level)
+
+
+def fc(input, size, num_flatten_dims=1, param_attr=None, bias_attr=None, act=None, name=None):
+    """``act(sum_i mul(input_i, w_i) + b)``; weights ``fc_N.w_K`` of shape
+    ``[prod(input.shape[num_flatten_dims:]), size]`` (Xavier), bias ``fc_N.b_0`` (zeros)."""
+    helper = LayerHelper("fc", name)
+    inputs = list(input) if isinstance(input, (list, tuple)) else [input]
+    attrs = param_attr if isinstance(param_attr, (list, tuple)) else [param_attr] * len(inputs)
+    if len(attrs) != len(inputs):
+        raise ValueError(f"fc: {len(inputs)} inputs but {len(attrs)} param_attrs")
+    static = is_static(*inputs)
+    muls = []
+    for x, pattr in zip(inputs, attrs):
+        shape = list(x.shape)
+        if not 1 <= num_flatten_dims < len(shape):
+            raise ValueError(
+                f"fc: num_flatten_dims={num_flatten_dims} must be in [1, {len(shape) - 1}] for input of shape {shape}"
+            )
+        w_shape = [prod(shape[num_flatten_dims:]), size]
+        dtype = x.dtype if static else convert_dtype(x.dtype)
+        w = helper.create_parameter(pattr, w_shape, dtype)
+        muls.append(apply_op("mul", {"X": x, "Y": w},
+                             {"x_num_col_dims": num_flatten_dims, "y_num_col_dims": 1}, helper=helper))
+    pre_bias = muls[0] if len(muls) == 1 else apply_op("sum", {"X": muls}, helper=helper)
+    battr = param_attr_of(bias_attr, "bias_attr")
+    if battr is not False:
+        b = helper.create_parameter(bias_attr, [size], dtype, is_bias=True)
+        pre_bias = apply_op("elementwise_add", {"X": pre_bias, "Y": b}, {"axis": num_flatten_dims}, helper=helper)
+    return helper.append_activation(pre_bias, act)
+
+
+def embedding(input, size, is_sparse=False, is_distributed=False, padding_idx=None,
+              param_attr=None, dtype="float32"):
+    """Rows of a ``size = [vocab, dim]`` table (``embedding_N.w_0``, Xavier) picked by
+    int64 ids ``[..., 1]``; ``padding_idx`` rows are zeros (negative counts from the end)."""
+    helper = LayerHelper("embedding")
+    vocab = int(size[0])
+    if padding_idx is None:
+        pad = -1
+    else:
+        pad = padding_idx if padding_idx >= 0 else vocab + padding_idx
+        if not 0 <= pad < vocab:
+            raise ValueError(f"embedding: padding_idx={padding_idx} is outside [-{vocab}, {vocab})")
+    w = helper.create_parameter(param_attr, list(size), convert_dtype(dtype))
+    return apply_op("lookup_table", {"W": w, "Ids": input},
+                    {"padding_idx": pad, "is_sparse": bool(is_sparse)}, helper=helper)
+
+
+def square_error_cost(input, label):
+    """``(input - label) ** 2`` element-wise (ops ``elementwise_sub`` then ``square``)."""
+    helper = LayerHelper("square_error_cost")
+    minus = apply_op("elementwise_sub", {"X": input, "Y": label}, helper=helper)
+    return apply_op("square", {"X": minus}, helper=helper)
+
+
+def cross_entropy(input, label, soft_label=False, ignore_index=-100):
+    """``-log(input[label])`` per row (input: probabilities; label int64 ``[N, 1]``)."""
+    return apply_op("cross_entropy", {"X": input, "Label": label},
+                    {"soft_label": bool(soft_label), "ignore_index": int(ignore_index)},
+                    layer_type="cross_entropy")
+
+
+def softmax_with_cross_entropy(logits, label, soft_label=False, ignore_index=-100,
+                               numeric_stable_mode=True, return_softmax=False, axis=-1):
+    """Cross entropy of ``softmax(logits)``; returns the loss (and softmax if asked)."""
+    sm, loss = apply_op(
+        "softmax_with_cross_entropy", {"Logits": logits, "Label": label},
+        {"soft_label": bool(soft_label), "ignore_index": int(ignore_index),
+         "numeric_stable_mode": bool(numeric_stable_mode), "axis": int(axis)},
+        layer_type="softmax_with_cross_entropy",
+    )
+    return (loss, sm) if return_softmax else loss
+
+
+def softmax(input, use_cudnn=False, name=None, axis=-1):
+    """``exp(x) / sum(exp(x))`` along ``axis``."""
+    return apply_op("softmax", {"X": input}, {"axis": int(axis)}, name=name)
+
+
+def accuracy(input, label, k=1, correct=None, total=None):
+    """Top-``k`` accuracy of predictions ``input`` ``[N, C]`` against ``label`` ``[N, 1]``."""
+    if is_static(input, label):
+        helper = LayerHelper("accuracy")
+        _, idx = apply_op("top_k", {"X": input}, {"k": int(k)}, helper=helper)
+        acc, _, _ = apply_op("accuracy", {"Out": input, "Indices": idx, "Label": label}, helper=helper)
+        return acc
+    _, idx = apply_op("top_k", {"X": input}, {"k": int(k)})
+    acc, c, t = apply_op("accuracy", {"Out": input, "Indices": idx, "Label": label})
+    if correct is not None:
+        correct.copy_(c)
+    if total is not None:
+        total.copy_(t)
+    return acc
+

@@ -1,0 +1,94 @@
+"""``fluid.layers`` tensor creation: fill_constant, create_global_var, create_parameter, assign."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..ops import convert_dtype, get_op, to_torch_dtype
+from ..static import unique_name
+from ..static.framework import default_main_program
+from .helper import LayerHelper, apply_op, eager_variable, in_dygraph_mode, is_static
+
+__all__ = ["fill_constant", "create_global_var", "create_parameter", "assign"]
+
+
+def _shape(shape, what):
+    if isinstance(shape, int):
+        shape = [shape]
+    if not isinstance(shape, (list, tuple)) or not all(isinstance(s, (int, np.integer)) for s in shape):
+        raise TypeError(f"{what}: shape must be a list of ints, got {shape!r}")
+    return [int(s) for s in shape]
+
+
+def fill_constant(shape, dtype, value, force_cpu=False, out=None, name=None):
+    """A ``shape`` tensor of ``dtype`` filled with ``value`` (a tensor in dygraph mode)."""
+    shape = _shape(shape, "fill_constant")
+    dtype = convert_dtype(dtype)
+    attrs = {"shape": shape, "dtype": dtype, "value": float(value)}
+    if in_dygraph_mode() or isinstance(out, torch.Tensor):
+        t = get_op("fill_constant").forward(**attrs)
+        if out is not None:
+            with torch.no_grad():
+                out.copy_(t)
+            return out
+        return eager_variable(t, name=name)
+    helper = LayerHelper("fill_constant", name)
+    if out is None:
+        out = helper.tmp_var(dtype, stop_gradient=True)
+    helper.append_op("fill_constant", {}, {"Out": [out]}, attrs)
+    out.stop_gradient = True
+    return out
+
+
+def create_global_var(shape, value, dtype, persistable=False, force_cpu=False, name=None):
+    """A global variable initialized to ``value`` by the startup program (a tensor in
+    dygraph mode)."""
+    shape = _shape(shape, "create_global_var")
+    dtype = convert_dtype(dtype)
+    if in_dygraph_mode():
+        t = torch.full(shape, float(value), dtype=to_torch_dtype(dtype))
+        return eager_variable(t, name=name or unique_name.generate("global_var"))
+    helper = LayerHelper("global_var")
+    name = name or unique_name.generate_with_ignorable_key(f"{helper.name}.tmp")
+    var = default_main_program().global_block().create_var(
+        name, shape, dtype, persistable=persistable, stop_gradient=True
+    )
+    helper.fill_startup(var, value)
+    return var
+
+
+def create_parameter(shape, dtype, name=None, attr=None, is_bias=False, default_initializer=None):
+    """A parameter (``name`` or ``attr`` names it; initialized in the startup program)."""
+    shape = _shape(shape, "create_parameter")
+    helper = LayerHelper("create_parameter")
+    if name is not None and attr is None:
+        attr = name
+    return helper.create_parameter(attr, shape, convert_dtype(dtype), is_bias, default_initializer)
+
+
+def assign(input, output=None):
+    """Copy ``input`` (Variable, tensor or numpy array) into ``output`` (new if None)."""
+    if is_static(input):
+        if output is None:
+            return apply_op("assign", {"X": input}, layer_type="assign")
+        LayerHelper("assign").append_op("assign", {"X": [input]}, {"Out": [output]})
+        return output
+    if isinstance(input, (np.ndarray, list, tuple, float, int)) and not in_dygraph_mode() \
+            and not isinstance(output, torch.Tensor):
+        arr = np.asarray(input)
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        helper = LayerHelper("assign")
+        out = output if output is not None else helper.tmp_var(convert_dtype(arr.dtype), stop_gradient=True)
+        helper.append_op("assign_value", {}, {"Out": [out]},
+                         {"shape": list(arr.shape), "dtype": convert_dtype(arr.dtype), "values": arr.ravel().tolist()})
+        return out
+    t = input if isinstance(input, torch.Tensor) else torch.as_tensor(np.asarray(input))
+    res = get_op("assign").forward(t)
+    if output is not None:
+        with torch.no_grad():
+            output.copy_(res)
+        return output
+    return res
+

@@ -1,0 +1,326 @@
+"""Tensor maths ops (Paddle op types) with their grad rules.
+
+Broadcasting follows Paddle's ``axis`` convention for ``elementwise_*``: ``Y``'s dims
+line up with ``X``'s dims starting at ``axis`` (``-1``: trailing, numpy style).
+Grad rules reduce a broadcast gradient with ``Tensor.sum_to_size``, the same reduction
+torch autograd uses, so static and eager gradients agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .dtypes import to_torch_dtype
+from .registry import register
+
+# ---------------------------------------------------------------- helpers
+
+
+def sum_to(g: torch.Tensor, shape) -> torch.Tensor:
+    """Sum a broadcast gradient back to ``shape``."""
+    shape = tuple(shape)
+    return g if tuple(g.shape) == shape else g.sum_to_size(shape)
+
+
+def _align_y(X: torch.Tensor, Y: torch.Tensor, axis: int) -> torch.Tensor:
+    if axis == -1 or Y.dim() >= X.dim():
+        return Y
+    if not 0 <= axis <= X.dim() - Y.dim():
+        raise ValueError(
+            f"axis={axis} is out of range for X of rank {X.dim()} and Y of rank {Y.dim()}; "
+            f"allowed: -1 or 0..{X.dim() - Y.dim()}"
+        )
+    return Y.reshape((1,) * axis + tuple(Y.shape) + (1,) * (X.dim() - axis - Y.dim()))
+
+
+def _ew_grad(fn_dx, fn_dy):
+    def grad(X, Y, Out, dOut, *, axis=-1, need=(True, True)):
+        Ya = _align_y(X, Y, axis)
+        dX = sum_to(fn_dx(X, Ya, Out, dOut), X.shape) if need[0] else None
+        dY = sum_to(fn_dy(X, Ya, Out, dOut), Ya.shape).reshape(Y.shape) if need[1] else None
+        return dX, dY
+
+    return grad
+
+
+def _elementwise(type_, op, dx, dy):
+    def forward(X, Y, *, axis=-1):
+        return op(X, _align_y(X, Y, axis))
+
+    forward.__doc__ = f"Paddle ``{type_}``: ``Out = X {type_[12:]} Y`` with Paddle's axis broadcast."
+    register(type_, ["X", "Y"], ["Out"], grad=_ew_grad(dx, dy))(forward)
+    return forward
+
+
+elementwise_add = _elementwise("elementwise_add", torch.add, lambda x, y, o, g: g, lambda x, y, o, g: g)
+elementwise_sub = _elementwise("elementwise_sub", torch.sub, lambda x, y, o, g: g, lambda x, y, o, g: -g)
+elementwise_mul = _elementwise(
+    "elementwise_mul", torch.mul, lambda x, y, o, g: g * y, lambda x, y, o, g: g * x
+)
+elementwise_div = _elementwise(
+    "elementwise_div", torch.div, lambda x, y, o, g: g / y, lambda x, y, o, g: -g * o / y
+)
+elementwise_max = _elementwise(
+    "elementwise_max",
+    torch.maximum,
+    lambda x, y, o, g: g * (x > y),
+    lambda x, y, o, g: g * (x <= y),
+)
+elementwise_min = _elementwise(
+    "elementwise_min",
+    torch.minimum,
+    lambda x, y, o, g: g * (x < y),
+    lambda x, y, o, g: g * (x >= y),
+)
+elementwise_pow = _elementwise(
+    "elementwise_pow",
+    torch.pow,
+    lambda x, y, o, g: g * y * torch.pow(x, y - 1),
+    lambda x, y, o, g: g * o * torch.log(x),
+)
+
+
+# ---------------------------------------------------------------- matrix products
+
+
+def _flat2d(t: torch.Tensor, ncol: int) -> torch.Tensor:
+    if t.dim() == 2 and ncol == 1:
+        return t
+    return t.reshape(math.prod(t.shape[:ncol]), math.prod(t.shape[ncol:]))
+
+
+def _mul_grad(X, Y, Out, dOut, *, x_num_col_dims=1, y_num_col_dims=1, need=(True, True)):
+    x2, y2 = _flat2d(X, x_num_col_dims), _flat2d(Y, y_num_col_dims)
+    g2 = dOut if dOut.dim() == 2 else dOut.reshape(x2.shape[0], y2.shape[1])
+    dX = _like(g2 @ y2.t(), X) if need[0] else None
+    dY = _like(x2.t() @ g2, Y) if need[1] else None
+    return dX, dY
+
+
+def _like(t, ref):
+    return t if t.dim() == ref.dim() and t.shape == ref.shape else t.reshape(ref.shape)
+
+
+@register("mul", ["X", "Y"], ["Out"], grad=_mul_grad)
+def mul(X, Y, *, x_num_col_dims=1, y_num_col_dims=1):
+    """Paddle ``mul``: flatten X to 2-D at ``x_num_col_dims``, Y at ``y_num_col_dims``, matmul."""
+    out = _flat2d(X, x_num_col_dims) @ _flat2d(Y, y_num_col_dims)
+    if X.dim() == 2 and Y.dim() == 2:
+        return out
+    return out.reshape(tuple(X.shape[:x_num_col_dims]) + tuple(Y.shape[y_num_col_dims:]))
+
+
+def _t(t):
+    return t.transpose(-1, -2)
+
+
+def _matmul_grad(X, Y, Out, dOut, *, transpose_X=False, transpose_Y=False, alpha=1.0, need=(True, True)):
+    if X.dim() < 2 or Y.dim() < 2:  # vector cases: differentiate the forward itself
+        return _autograd_vjp(matmul, (X, Y), dOut, need,
+                             transpose_X=transpose_X, transpose_Y=transpose_Y, alpha=alpha)
+    a = _t(X) if transpose_X else X
+    b = _t(Y) if transpose_Y else Y
+    g = dOut * alpha if alpha != 1.0 else dOut
+    dX = dY = None
+    if need[0]:
+        da = sum_to(g @ _t(b), a.shape)
+        dX = _t(da) if transpose_X else da
+    if need[1]:
+        db = sum_to(_t(a) @ g, b.shape)
+        dY = _t(db) if transpose_Y else db
+    return dX, dY
+
+
+@register("matmul", ["X", "Y"], ["Out"], grad=_matmul_grad)
+def matmul(X, Y, *, transpose_X=False, transpose_Y=False, alpha=1.0):
+    """Paddle ``matmul`` (v1): ``alpha * op(X) @ op(Y)``, batched, op = optional transpose."""
+    a = _t(X) if transpose_X and X.dim() > 1 else X
+    b = _t(Y) if transpose_Y and Y.dim() > 1 else Y
+    out = torch.matmul(a, b)
+    return out * alpha if alpha != 1.0 else out
+
+
+def _autograd_vjp(fn, ins, dout, need, **attrs):
+    with torch.enable_grad():
+        xs = [x.detach().requires_grad_(bool(n)) for x, n in zip(ins, need)]
+        out = fn(*xs, **attrs)
+        wanted = [x for x in xs if x.requires_grad]
+        gs = iter(torch.autograd.grad(out, wanted, dout, allow_unused=True)) if wanted else iter(())
+    return tuple(next(gs) if n else None for n in need)
+
+
+# ---------------------------------------------------------------- unary
+
+
+def _unary(type_, fwd, dfn, doc):
+    def grad(X, Out, dOut, need=(True,)):
+        return (dfn(X, Out, dOut),)
+
+    def forward(X):
+        return fwd(X)
+
+    forward.__doc__ = doc
+    register(type_, ["X"], ["Out"], grad=grad)(forward)
+    return forward
+
+
+relu = _unary("relu", torch.relu, lambda x, o, g: g * (o > 0), "``max(x, 0)``")
+sigmoid = _unary("sigmoid", torch.sigmoid, lambda x, o, g: g * o * (1 - o), "``1 / (1 + exp(-x))``")
+tanh = _unary("tanh", torch.tanh, lambda x, o, g: g * (1 - o * o), "``tanh(x)``")
+square = _unary("square", torch.square, lambda x, o, g: g * 2 * x, "``x * x``")
+sqrt = _unary("sqrt", torch.sqrt, lambda x, o, g: g / (2 * o), "``sqrt(x)``")
+exp = _unary("exp", torch.exp, lambda x, o, g: g * o, "``exp(x)``")
+log = _unary("log", torch.log, lambda x, o, g: g / x, "``log(x)``")
+abs_ = _unary("abs", torch.abs, lambda x, o, g: g * torch.sign(x), "``|x|``")
+
+
+def _softmax_grad(X, Out, dOut, *, axis=-1, need=(True,)):
+    return (Out * (dOut - (dOut * Out).sum(dim=axis, keepdim=True)),)
+
+
+@register("softmax", ["X"], ["Out"], grad=_softmax_grad)
+def softmax(X, *, axis=-1):
+    """``exp(x) / sum(exp(x))`` along ``axis``."""
+    return torch.softmax(X, dim=axis)
+
+
+def _scale_grad(X, Out, dOut, *, scale=1.0, bias=0.0, bias_after_scale=True, need=(True,)):
+    return (dOut * scale,)
+
+
+@register("scale", ["X"], ["Out"], grad=_scale_grad)
+def scale(X, *, scale=1.0, bias=0.0, bias_after_scale=True):
+    """``scale * x + bias`` (or ``scale * (x + bias)`` when ``bias_after_scale`` is False)."""
+    if bias_after_scale:
+        return X * scale + bias if bias else X * scale
+    return (X + bias) * scale
+
+
+# ---------------------------------------------------------------- reductions
+
+
+def _mean_grad(X, Out, dOut, need=(True,)):
+    return (dOut.reshape(()).expand(X.shape) / X.numel(),)
+
+
+@register("mean", ["X"], ["Out"], grad=_mean_grad)
+def mean(X):
+    """Mean of all elements, shape ``[1]``."""
+    return X.mean().reshape(1)
+
+
+def _reduce_dims(X, dim, reduce_all):
+    if reduce_all or dim is None or (isinstance(dim, (list, tuple)) and len(dim) == 0):
+        return None
+    dims = [dim] if isinstance(dim, int) else list(dim)
+    return [d + X.dim() if d < 0 else d for d in dims]
+
+
+def _reduce(fn):
+    def forward(X, *, dim=None, keep_dim=False, reduce_all=False):
+        dims = _reduce_dims(X, dim, reduce_all)
+        if dims is None:
+            out = fn(X)
+            return out.reshape([1] * X.dim()) if keep_dim else out.reshape(1)
+        return fn(X, dim=dims, keepdim=keep_dim)
+
+    return forward
+
+
+def _reduce_grad(is_mean):
+    def grad(X, Out, dOut, *, dim=None, keep_dim=False, reduce_all=False, need=(True,)):
+        dims = _reduce_dims(X, dim, reduce_all)
+        if dims is None:
+            g = dOut.reshape(()).expand(X.shape)
+            return (g / X.numel() if is_mean else g,)
+        if not keep_dim:
+            for d in sorted(dims):
+                dOut = dOut.unsqueeze(d)
+        g = dOut.expand(X.shape)
+        return (g / math.prod(X.shape[d] for d in dims) if is_mean else g,)
+
+    return grad
+
+
+reduce_sum = register("reduce_sum", ["X"], ["Out"], grad=_reduce_grad(False))(_reduce(torch.sum))
+reduce_mean = register("reduce_mean", ["X"], ["Out"], grad=_reduce_grad(True))(_reduce(torch.mean))
+
+
+def _sum_grad(X, Out, dOut, need=None):
+    flags = need[0] if need is not None else [True] * len(X)
+    return ([dOut if n else None for n in flags],)
+
+
+@register("sum", ["X"], ["Out"], grad=_sum_grad, list_slots=["X"])
+def sum_(X):
+    """Element-wise sum of a list of same-shaped tensors (gradient fan-in uses it)."""
+    out = X[0]
+    for t in X[1:]:
+        out = out + t
+    return out
+
+
+# ---------------------------------------------------------------- shape
+
+
+def _resolve_shape(X, shape):
+    shape = list(shape)
+    if shape.count(-1) > 1:
+        raise ValueError(f"shape {shape} has more than one -1; at most one dim may be inferred")
+    out = [X.shape[i] if s == 0 else s for i, s in enumerate(shape)]
+    return out
+
+
+def _reshape_grad(X, Out, dOut, *, shape, need=(True,)):
+    return (dOut.reshape(X.shape),)
+
+
+@register("reshape2", ["X"], ["Out"], grad=_reshape_grad)
+def reshape2(X, *, shape):
+    """Paddle reshape: ``0`` copies the input dim, one ``-1`` is inferred."""
+    return X.reshape(_resolve_shape(X, shape))
+
+
+def _concat_grad(X, Out, dOut, *, axis=0, need=None):
+    sizes = [t.shape[axis] for t in X]
+    return (list(torch.split(dOut, sizes, dim=axis)),)
+
+
+@register("concat", ["X"], ["Out"], grad=_concat_grad, list_slots=["X"])
+def concat(X, *, axis=0):
+    """Join tensors along ``axis``."""
+    return torch.cat(list(X), dim=axis)
+
+
+def _cast_grad(X, Out, dOut, *, in_dtype, out_dtype, need=(True,)):
+    return (dOut.to(X.dtype),)
+
+
+@register("cast", ["X"], ["Out"], grad=_cast_grad)
+def cast(X, *, in_dtype=None, out_dtype):
+    """Convert to ``out_dtype`` (a Paddle dtype name)."""
+    return X.to(to_torch_dtype(out_dtype))
+
+
+def _assign_grad(X, Out, dOut, need=(True,)):
+    return (dOut,)
+
+
+@register("assign", ["X"], ["Out"], grad=_assign_grad)
+def assign(X):
+    """A copy of ``X``."""
+    return X.clone()
+
+
+@register("fill_constant", [], ["Out"])
+def fill_constant(*, shape, dtype, value):
+    """A new tensor of ``shape`` filled with ``value``."""
+    return torch.full(tuple(shape), value, dtype=to_torch_dtype(dtype))
+
+
+@register("increment", ["X"], ["Out"])
+def increment(X, *, step=1.0):
+    """``X + step`` in X's dtype (the global step counter's update)."""
+    return X + (step if X.is_floating_point() else int(step))

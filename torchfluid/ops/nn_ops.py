@@ -1,0 +1,117 @@
+"""Loss, metric and lookup ops (Paddle op types) with their grad rules."""
+
+from __future__ import annotations
+
+import torch
+
+from .registry import register
+
+# ---------------------------------------------------------------- cross entropy
+
+
+def _hard_label(Label: torch.Tensor, ignore_index: int):
+    """(index tensor safe for gather with shape [..., 1], mask of ignored rows)."""
+    lbl = Label.long()
+    ignored = lbl == ignore_index
+    return lbl.masked_fill(ignored, 0), ignored
+
+
+def _ce_grad(X, Label, Y, dY, *, soft_label=False, ignore_index=-100, need=(True, False)):
+    if soft_label:
+        return (-dY * Label / X, None)
+    lbl, ignored = _hard_label(Label, ignore_index)
+    picked = X.gather(-1, lbl)
+    g = torch.where(ignored, torch.zeros_like(dY), -dY / picked)
+    return (torch.zeros_like(X).scatter_(-1, lbl, g), None)
+
+
+@register("cross_entropy", ["X", "Label"], ["Y"], grad=_ce_grad, no_grad_slots=["Label"])
+def cross_entropy(X, Label, *, soft_label=False, ignore_index=-100):
+    """``Y = -log(X[label])`` (hard, Label ``[..., 1]`` int) or ``-sum(Label * log(X))``
+    (soft); X holds probabilities; rows whose label is ``ignore_index`` give 0."""
+    if soft_label:
+        return -(Label * torch.log(X)).sum(dim=-1, keepdim=True)
+    lbl, ignored = _hard_label(Label, ignore_index)
+    y = -torch.log(X.gather(-1, lbl))
+    return y.masked_fill(ignored, 0.0)
+
+
+def _swce_grad(Logits, Label, Softmax, Loss, dSoftmax, dLoss, *, soft_label=False,
+               ignore_index=-100, axis=-1, numeric_stable_mode=True, need=(True, False)):
+    sm = Softmax.movedim(axis, -1)
+    dl = dLoss.movedim(axis, -1)
+    if soft_label:
+        g = (sm - Label.movedim(axis, -1)) * dl
+    else:
+        lbl, ignored = _hard_label(Label.movedim(axis, -1), ignore_index)
+        g = sm.scatter_add(-1, lbl, -torch.ones_like(lbl, dtype=sm.dtype)) * dl
+        g = g.masked_fill(ignored, 0.0)
+    if dSoftmax is not None:  # rarely used: softmax output also consumed
+        g = g + (sm * (dSoftmax.movedim(axis, -1) - (dSoftmax.movedim(axis, -1) * sm).sum(-1, keepdim=True)))
+    return (g.movedim(-1, axis), None)
+
+
+@register(
+    "softmax_with_cross_entropy",
+    ["Logits", "Label"],
+    ["Softmax", "Loss"],
+    grad=_swce_grad,
+    no_grad_slots=["Label"],
+)
+def softmax_with_cross_entropy(Logits, Label, *, soft_label=False, ignore_index=-100,
+                               axis=-1, numeric_stable_mode=True):
+    """Softmax along ``axis`` then cross entropy; returns ``(Softmax, Loss)``, Loss has
+    size 1 on ``axis``. Computed with log-softmax (numerically stable)."""
+    logp = torch.log_softmax(Logits, dim=axis)
+    if soft_label:
+        loss = -(Label * logp).sum(dim=axis, keepdim=True)
+    else:
+        lbl, ignored = _hard_label(Label, ignore_index)
+        loss = (-logp.gather(axis, lbl)).masked_fill(ignored, 0.0)
+    return torch.exp(logp), loss
+
+
+# ---------------------------------------------------------------- metrics
+
+
+@register("top_k", ["X"], ["Out", "Indices"])
+def top_k(X, *, k=1):
+    """The ``k`` largest values along the last dim and their int64 indices."""
+    vals, idx = torch.topk(X, k, dim=-1)
+    return vals, idx
+
+
+@register("accuracy", ["Out", "Indices", "Label"], ["Accuracy", "Correct", "Total"])
+def accuracy(Out, Indices, Label):
+    """Top-k accuracy: a row is correct when its label is among its ``Indices``."""
+    n = Indices.shape[0]
+    correct = (Indices == Label.reshape(n, 1).to(Indices.dtype)).any(dim=-1).sum()
+    acc = (correct.to(torch.float32) / max(n, 1)).reshape(1)
+    return acc, correct.to(torch.int32).reshape(1), torch.full((1,), n, dtype=torch.int32)
+
+
+# ---------------------------------------------------------------- embedding
+
+
+def _ids(Ids):
+    return Ids.squeeze(-1) if Ids.dim() > 1 and Ids.shape[-1] == 1 else Ids
+
+
+def _lookup_grad(W, Ids, Out, dOut, *, padding_idx=-1, is_sparse=False, need=(True, False)):
+    ids = _ids(Ids).reshape(-1).long()
+    g = dOut.reshape(-1, W.shape[1])
+    if padding_idx != -1:
+        g = g.masked_fill((ids == padding_idx).unsqueeze(1), 0.0)
+    return (torch.zeros_like(W).index_add_(0, ids, g), None)
+
+
+@register("lookup_table", ["W", "Ids"], ["Out"], grad=_lookup_grad, no_grad_slots=["Ids"])
+def lookup_table(W, Ids, *, padding_idx=-1, is_sparse=False):
+    """Rows of ``W`` picked by ``Ids`` (a trailing dim of 1 is dropped); rows whose id
+    equals ``padding_idx`` (``-1``: none) are zeros and get no gradient.
+    (In static mode the gradient is dense; ``is_sparse`` is kept as an attribute.)"""
+    ids = _ids(Ids).long()
+    out = W[ids]
+    if padding_idx != -1:
+        out = out.masked_fill((ids == padding_idx).unsqueeze(-1), 0.0)
+    return out

@@ -1,0 +1,281 @@
+"""Mixed and low precision for RMSProp: master weights, state dtype, non-finite gradients.
+
+Three independent options (all optimizer-wide, set at construction):
+
+``multi_precision=True`` (Paddle's name)
+    Every float16 / bfloat16 parameter gets a float32 *master weight* and float32 state.
+    Each update runs on the master (gradients are widened to float32 first, before
+    clipping and regularization), and the parameter is then rewritten from it
+    (``param.copy_(master)``, round to nearest). Float32/float64 parameters are
+    untouched by the option. ``state_dict()['master_weights']`` maps parameter names to
+    the float32 masters (Paddle 2.x's layout); loading restores them. A parameter
+    changed by hand after the first update is overwritten by its master at the next
+    update (as in Paddle): load the optimizer state along with the model's.
+
+``state_dtype=torch.bfloat16``
+    The accumulators (``mean_square``, ``mean_grad``, ``momentum``) are stored in
+    bfloat16, halving their memory against float32. Each update widens them to float32,
+    runs the float32 kernel, and stores them back with *stochastic rounding*: a value
+    ``x`` between two neighbouring bfloat16 values ``a < x < b`` is stored as ``b`` with
+    probability ``(x - a) / (b - a)``, so the stored state is unbiased (``E[stored] = x``)
+    and each store errs by less than one bfloat16 ulp (relative error ``< 2**-7``).
+    Rounding to nearest instead would stall the averages: ``ms`` moves by
+    ``(1 - rho) * (g**2 - ms)`` per step, which rounds away whenever it is below half a
+    bfloat16 ulp (``2**-9 .. 2**-8`` of ``ms``); with ``rho = 0.99`` a round-to-nearest
+    ``ms`` stops 20-39% short of a constant ``g**2`` (tests/test_precision.py). The random
+    bits come from a per-device ``torch.Generator`` seeded with 0, so runs are
+    reproducible; a resumed run draws new bits (statistically, not bitwise, the same).
+    ``state_dtype=torch.float32`` stores float32 state for any parameter dtype.
+
+Denominators are always computed in at least float32 (see
+:func:`torchfluid.kernels.rmsprop.rmsprop_`). An ``epsilon`` below the smallest normal
+number of a float16/bfloat16 state dtype (float16: 6.1e-05) raises ``ValueError`` at
+construction: it would be stored as a subnormal or as 0, and the float16 ``ms`` it
+guards flushes to 0 at the same scale (optax#1784's NaNs).
+
+``nonfinite='propagate'|'skip'|'raise'``
+    What a step does when a gradient holds NaN or +-inf, decided on the raw gradients
+    before anything changes (state, parameters, learning-rate schedule):
+
+    * ``'propagate'`` (default; Paddle's and torch.optim's behaviour, and free: no
+      extra pass over the gradients): the non-finite values flow into the state and
+      the parameters.
+    * ``'skip'``: the whole step is skipped, parameters and state stay bit-identical,
+      and ``opt.skipped_steps`` counts it.
+    * ``'raise'``: ``FloatingPointError`` naming the parameters, nothing changed.
+
+``torch.amp.GradScaler``: the optimizer declares ``_step_supports_amp_scaling``, so
+``scaler.step(opt)`` hands it the loss scale and the inf flag instead of unscaling
+``.grad`` itself (which GradScaler refuses for float16 gradients). A step whose scaled
+gradients overflowed is skipped (counted in ``skipped_steps``, nothing changed);
+otherwise the gradients are divided by the scale (into float32 for multi-precision
+parameters) BEFORE clipping, exactly as ``scaler.unscale_`` would. Calling
+``scaler.unscale_(opt)`` first also works (float32 gradients only, a GradScaler rule).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "LOW_PRECISION",
+    "NONFINITE_POLICIES",
+    "STATE_DTYPES",
+    "Precision",
+    "check_epsilon_for_state",
+    "optimizer_memory_bytes",
+    "stochastic_round_",
+]
+
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+NONFINITE_POLICIES = ("propagate", "skip", "raise")
+STATE_DTYPES = (None, torch.float32, torch.bfloat16)
+_SR_SEED = 0
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def check_epsilon_for_state(epsilon: float, dtype: torch.dtype, why: str) -> None:
+    """Raise ``ValueError`` if ``epsilon`` is below the smallest normal number of a
+    float16/bfloat16 state ``dtype`` (it would be stored as a subnormal or as 0)."""
+    if dtype not in LOW_PRECISION:
+        return
+    tiny = torch.finfo(dtype).tiny
+    if epsilon < tiny:
+        raise ValueError(
+            f"epsilon={epsilon:g} is not representable in the {_dtype_name(dtype)} optimizer state "
+            f"({why}): its smallest normal number is {tiny:.3g}, and values below it flush to 0 or lose "
+            f"precision, so the denominator can reach 0. Use multi_precision=True (float32 state), "
+            f"state_dtype=torch.float32, or epsilon >= {tiny:.3g}"
+        )
+
+
+@torch.no_grad()
+def stochastic_round_(dst: torch.Tensor, src: torch.Tensor, generator: torch.Generator | None = None) -> None:
+    """Store float32 ``src`` into bfloat16 ``dst`` with unbiased stochastic rounding.
+
+    Adds uniform random bits below bfloat16's last mantissa bit of the float32 pattern,
+    then truncates: a value is rounded away from zero with probability equal to the
+    dropped fraction of an ulp. Exact bfloat16 values, 0, +-inf and NaN are unchanged.
+    """
+    if dst.dtype != torch.bfloat16 or src.dtype != torch.float32:
+        raise TypeError(f"stochastic_round_ stores float32 into bfloat16, got {src.dtype} -> {dst.dtype}")
+    src = src.contiguous()
+    noise = torch.randint(0, 1 << 16, src.shape, dtype=torch.int32, device=src.device, generator=generator)
+    bits = src.view(torch.int32).add(noise).bitwise_and_(-65536)  # keep the top 16 bits
+    rounded = bits.view(torch.float32)
+    rounded = torch.where(torch.isfinite(src), rounded, src)
+    dst.copy_(rounded)  # exact: the low 16 bits are zero
+
+
+class Precision:
+    """The precision options of one optimizer, its master weights and rounding generators."""
+
+    def __init__(self, *, multi_precision: bool, state_dtype, nonfinite: str):
+        if not isinstance(multi_precision, bool):
+            raise ValueError(f"multi_precision must be True or False, got {multi_precision!r}")
+        if state_dtype not in STATE_DTYPES:
+            raise ValueError(
+                f"state_dtype must be one of None, torch.float32, torch.bfloat16, got {state_dtype!r}"
+            )
+        if nonfinite not in NONFINITE_POLICIES:
+            raise ValueError(f"nonfinite must be one of {', '.join(map(repr, NONFINITE_POLICIES))}, got {nonfinite!r}")
+        self.multi_precision = multi_precision
+        self.state_dtype = state_dtype
+        self.nonfinite = nonfinite
+        self.masters: dict[torch.Tensor, torch.Tensor] = {}
+        self.pending_masters: dict[str, torch.Tensor] = {}
+        self._generators: dict[torch.device, torch.Generator] = {}
+
+    # ----------------------------------------------------------------- dtypes
+    def has_master(self, param: torch.Tensor) -> bool:
+        return self.multi_precision and param.dtype in LOW_PRECISION
+
+    def state_dtype_for(self, param_dtype: torch.dtype) -> torch.dtype:
+        """Accumulator dtype: ``state_dtype`` if set, float32 for multi-precision
+        float16/bfloat16 parameters, else the parameter's dtype (Paddle)."""
+        if self.state_dtype is not None:
+            return self.state_dtype
+        if self.multi_precision and param_dtype in LOW_PRECISION:
+            return torch.float32
+        return param_dtype
+
+    def check_epsilon(self, epsilon: float, params) -> None:
+        for p in params:
+            dt = self.state_dtype_for(p.dtype)
+            if dt in LOW_PRECISION:
+                why = (f"state_dtype=torch.{_dtype_name(dt)}" if self.state_dtype is not None
+                       else f"{_dtype_name(p.dtype)} parameters without multi_precision")
+                check_epsilon_for_state(epsilon, dt, why)
+
+    # ------------------------------------------------------------- gradients
+    def prepare(self, opt, pairs):
+        """AMP unscale / overflow skip, the non-finite policy and float32 widening.
+
+        Returns the new ``(param, grad)`` pairs, or None when the step is to be skipped.
+        Never modifies ``param.grad``.
+        """
+        found_inf = getattr(opt, "found_inf", None)
+        if found_inf is not None and bool(torch.as_tensor(found_inf).ne(0).any()):
+            return None
+        if self.nonfinite != "propagate" and pairs:
+            bad = _nonfinite_names(opt, pairs)
+            if bad:
+                if self.nonfinite == "skip":
+                    return None
+                raise FloatingPointError(
+                    f"non-finite gradient (NaN or inf) for {', '.join(bad)}; nothing was changed "
+                    f"(nonfinite='raise'; 'skip' skips such steps, 'propagate' applies them)"
+                )
+        scale = getattr(opt, "grad_scale", None)
+        inv = None if scale is None else torch.as_tensor(scale).double().reciprocal().float()
+        out = []
+        for p, g in pairs:
+            if self.has_master(p) and g.dtype != torch.float32:
+                g = g.float()
+            if inv is not None:
+                g = g * inv.to(device=g.device, dtype=g.dtype)
+            out.append((p, g))
+        return out
+
+    # --------------------------------------------------------- master weights
+    def master(self, param: torch.Tensor, name: str) -> torch.Tensor | None:
+        """The float32 master of a multi-precision parameter (created from it on first use)."""
+        if not self.has_master(param):
+            return None
+        m = self.masters.get(param)
+        if m is None:
+            pending = self.pending_masters.pop(name, None)
+            m = (pending.to(device=param.device, dtype=torch.float32).clone() if pending is not None
+                 else param.detach().float().clone(memory_format=torch.preserve_format))
+            self.masters[param] = m
+        return m
+
+    def master_state_dict(self, names: dict) -> dict:
+        out = {names[p]: m for p, m in self.masters.items()}
+        out.update(self.pending_masters)
+        return {"master_weights": out} if out else {}
+
+    def check_master_load(self, opt, state_dict, rename, report, loaded_params):
+        """Check ``state_dict['master_weights']``; return a function that applies it."""
+        saved = state_dict.get("master_weights")
+        by_name = {n: p for p, n in opt._names.items()}
+        new: dict[torch.Tensor, torch.Tensor] = {}
+        pending: dict[str, torch.Tensor] = {}
+        if saved is not None and not isinstance(saved, dict):
+            report.mismatched.append(f"master_weights: expected a dict of name -> tensor, got {type(saved).__name__}")
+            saved = None
+        for key, value in (saved or {}).items():
+            name = rename(key)
+            p = by_name.get(name)
+            tensor = value.detach() if isinstance(value, torch.Tensor) else (
+                torch.as_tensor(value) if hasattr(value, "__array__") else None)
+            if tensor is None:
+                report.mismatched.append(f"master_weights[{key!r}]: expected a tensor, got {type(value).__name__}")
+            elif p is None and not opt._names:
+                pending[name] = tensor.clone()
+            elif p is None or not self.has_master(p):
+                why = "no such parameter" if p is None else (
+                    f"the parameter is {_dtype_name(p.dtype)}"
+                    + ("" if self.multi_precision else " and multi_precision is off"))
+                report.unexpected.append(f"master_weights[{key!r}] ({why})")
+            elif tuple(tensor.shape) != tuple(p.shape) or tensor.dtype != torch.float32:
+                report.mismatched.append(
+                    f"master_weights[{key!r}]: expected shape {list(p.shape)} float32, "
+                    f"got shape {list(tensor.shape)} {_dtype_name(tensor.dtype)}")
+            else:
+                new[p] = tensor
+        for p in loaded_params:
+            if self.has_master(p) and p not in new:
+                report.missing.append(f"master_weights[{opt._names[p]!r}]")
+
+        def apply():
+            self.masters = {p: t.to(device=p.device).clone() for p, t in new.items()}
+            self.pending_masters = pending
+
+        return apply
+
+    # ------------------------------------------------------------------ state
+    def widen(self, tensors):
+        """float32 working copies of bfloat16 ``state_dtype`` accumulators (others as is)."""
+        if self.state_dtype is not torch.bfloat16:
+            return list(tensors)
+        return [None if t is None else t.float() for t in tensors]
+
+    def store(self, tensors, wide) -> None:
+        """Write working copies back with stochastic rounding (no-op for in-place tensors)."""
+        for t, w in zip(tensors, wide):
+            if t is not None and w is not t:
+                stochastic_round_(t, w, self._generator(t.device))
+
+    def _generator(self, device: torch.device) -> torch.Generator:
+        gen = self._generators.get(device)
+        if gen is None:
+            gen = torch.Generator(device=device)
+            gen.manual_seed(_SR_SEED)
+            self._generators[device] = gen
+        return gen
+
+
+def _nonfinite_names(opt, pairs) -> list[str]:
+    values = [g.coalesce().values() if g.is_sparse else g for _, g in pairs]
+    flags = torch.stack([torch.isfinite(v).all().to(values[0].device) for v in values])
+    if bool(flags.all()):
+        return []
+    out = []
+    for (p, _), v, ok in zip(pairs, values, flags.tolist()):
+        if not ok:
+            n = int((~torch.isfinite(v)).sum())
+            out.append(f"{opt._names.get(p, '?')!r} ({n} of {v.numel()} elements)")
+    return out
+
+
+def optimizer_memory_bytes(opt) -> dict[str, int]:
+    """Bytes held by an optimizer: ``{'state': accumulators, 'master_weights': masters}``."""
+    state = sum(t.numel() * t.element_size() for s in opt.state.values() for t in s.values()
+                if isinstance(t, torch.Tensor))
+    prec = getattr(opt, "_precision", None)
+    masters = 0 if prec is None else sum(m.numel() * m.element_size() for m in prec.masters.values())
+    return {"state": state, "master_weights": masters}

@@ -1,0 +1,129 @@
+"""``ParamAttr``: how a layer creates one parameter (Paddle's ``fluid.ParamAttr``).
+
+The optimizer reads the resulting attributes from the parameter itself:
+``optimize_attr = {'learning_rate': learning_rate}`` (a multiplier on the optimizer's
+rate), ``regularizer`` (replaces the optimizer's regularization for this parameter),
+``need_clip`` (False: neither clipped nor counted in a global norm) and ``trainable``
+(False: ``stop_gradient=True``, never updated).
+
+Layers accept, wherever Paddle does (``param_attr=``, ``bias_attr=``, ``weight_attr=``):
+``None`` (defaults), a ``ParamAttr``, a name (``str``), an ``Initializer``, a
+regularizer, ``True`` (defaults) or ``False`` (no such parameter, e.g. no bias).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from .initializer import ConstantInitializer, Initializer, XavierInitializer
+
+__all__ = ["ParamAttr"]
+
+
+def _regularizer_base():
+    try:
+        from .regularizer import WeightDecayRegularizer
+    except ImportError:  # the core optimizer package is not installed alongside
+        return None
+    return WeightDecayRegularizer
+
+
+def _check_bool(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"ParamAttr: {name} must be a bool, got {value!r}")
+    return value
+
+
+class ParamAttr:
+    """Parameter attributes: name, initializer, lr multiplier, regularizer, trainable, need_clip."""
+
+    def __init__(
+        self,
+        name=None,
+        initializer=None,
+        learning_rate=1.0,
+        regularizer=None,
+        trainable=True,
+        do_model_average=True,
+        need_clip=True,
+    ):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"ParamAttr: name must be a str or None, got {type(name).__name__}")
+        if name == "":
+            raise ValueError("ParamAttr: name must not be empty (use None for a generated name)")
+        if initializer is not None and not isinstance(initializer, Initializer):
+            raise TypeError(
+                f"ParamAttr: initializer must be a torchfluid.initializer.Initializer or None, "
+                f"got {type(initializer).__name__}"
+            )
+        if (isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real)
+                or math.isnan(learning_rate) or learning_rate < 0):
+            raise ValueError(f"ParamAttr: learning_rate must be a number >= 0, got {learning_rate!r}")
+        base = _regularizer_base()
+        if regularizer is not None and base is not None and not isinstance(regularizer, base):
+            raise TypeError(
+                f"ParamAttr: regularizer must be an L1Decay/L2Decay (WeightDecayRegularizer) or None, "
+                f"got {type(regularizer).__name__}"
+            )
+        self.name = name
+        self.initializer = initializer
+        self.learning_rate = float(learning_rate)
+        self.regularizer = regularizer
+        self.trainable = _check_bool("trainable", trainable)
+        self.do_model_average = _check_bool("do_model_average", do_model_average)
+        self.need_clip = _check_bool("need_clip", need_clip)
+
+    def _set_default_initializer(self, initializer) -> None:
+        if initializer is None:
+            if self.initializer is None:
+                raise ValueError("ParamAttr: no initializer given and no default to fall back on")
+            return
+        if self.initializer is None:
+            self.initializer = initializer
+
+    def _set_default_param_initializer(self) -> None:
+        self._set_default_initializer(XavierInitializer())
+
+    def _set_default_bias_initializer(self) -> None:
+        self._set_default_initializer(ConstantInitializer(0.0))
+
+    @staticmethod
+    def _to_attr(arg):
+        """Normalise a layer's ``*_attr`` argument (see the module docstring)."""
+        if arg is None:
+            return ParamAttr()
+        if isinstance(arg, (list, tuple)):
+            return [ParamAttr._to_attr(a) for a in arg]
+        if isinstance(arg, ParamAttr):
+            return arg
+        if isinstance(arg, str):
+            return ParamAttr(name=arg)
+        if isinstance(arg, Initializer):
+            return ParamAttr(initializer=arg)
+        if isinstance(arg, bool):
+            return ParamAttr() if arg else False
+        base = _regularizer_base()
+        if base is not None and isinstance(arg, base):
+            return ParamAttr(regularizer=arg)
+        raise TypeError(
+            f"parameter attribute must be None, bool, str, ParamAttr, Initializer or a regularizer, "
+            f"got {type(arg).__name__}"
+        )
+
+    def _to_kwargs(self) -> dict:
+        return {
+            "name": self.name,
+            "optimize_attr": {"learning_rate": self.learning_rate},
+            "regularizer": self.regularizer,
+            "trainable": self.trainable,
+            "do_model_average": self.do_model_average,
+            "need_clip": self.need_clip,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"ParamAttr(name={self.name!r}, initializer={self.initializer!r}, "
+            f"learning_rate={self.learning_rate}, regularizer={self.regularizer!r}, "
+            f"trainable={self.trainable}, need_clip={self.need_clip})"
+        )

@@ -1,0 +1,93 @@
+"""Build-time helpers for ops: where the user built them, and their output shapes.
+
+Shapes are inferred by running the op's forward on ``meta`` tensors (no memory, no
+maths). The unknown batch dim ``-1`` travels as a large prime ``_BATCH``; an output dim
+that is a multiple of it is unknown again (``-1``).
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+
+import torch
+
+from ..ops import get_op, to_torch_dtype
+from ..ops.dtypes import convert_dtype
+
+__all__ = ["callsite", "infer_outputs", "FRAMEWORK_ATTRS", "op_attrs", "OpBuildError"]
+
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_BATCH = 1_000_003
+FRAMEWORK_ATTRS = frozenset({"op_role", "op_role_var", "op_namescope", "op_device"})
+
+
+class OpBuildError(ValueError):
+    """An op could not be added to a program (bad input shapes, dtypes or attrs)."""
+
+
+def callsite():
+    """``(filename, lineno, source line)`` of the first frame outside torchfluid."""
+    f = sys._getframe(1)
+    while f is not None and f.f_code.co_filename.startswith(_PKG_DIR):
+        f = f.f_back
+    if f is None:
+        return None
+    fname, line = f.f_code.co_filename, f.f_lineno
+    return fname, line, linecache.getline(fname, line).strip()
+
+
+def op_attrs(op) -> dict:
+    """The attrs the op's forward takes (framework bookkeeping removed)."""
+    return {k: v for k, v in op.attrs.items() if k not in FRAMEWORK_ATTRS}
+
+
+def _meta(var):
+    if var.shape is None:
+        raise OpBuildError(f"variable {var.name!r} has an unknown shape")
+    shape = [_BATCH if d < 0 else d for d in var.shape]
+    return torch.empty(shape, dtype=to_torch_dtype(var.dtype), device="meta")
+
+
+def _describe(op):
+    parts = []
+    for slot, names in op.inputs.items():
+        for n in names:
+            v = op.block._find_var_recursive(n)
+            parts.append(f"{slot}={n}: {v.dtype}{list(v.shape) if v.shape is not None else '?'}")
+    return ", ".join(parts)
+
+
+def infer_outputs(op) -> None:
+    """Set shape/dtype of ``op``'s output variables that have no shape yet."""
+    block = op.block
+    out_vars = {n: block._find_var_recursive(n) for n in op.output_arg_names}
+    if all(v.shape is not None for v in out_vars.values()):
+        return
+    opdef = get_op(op.type)
+    args = []
+    try:
+        for slot in opdef.inputs:
+            names = op.inputs.get(slot, [])
+            vs = [block._find_var_recursive(n) for n in names]
+            if slot in opdef.list_slots:
+                args.append([_meta(v) for v in vs])
+            else:
+                args.append(_meta(vs[0]) if vs else None)
+        fn = opdef.infer or opdef.forward
+        res = fn(*args, **op_attrs(op))
+    except Exception as e:  # noqa: BLE001 - re-raised with the op's context
+        raise OpBuildError(
+            f"op {op.type} built at {op.where()} cannot take inputs ({_describe(op)}) "
+            f"with attrs {op_attrs(op)!r}: {e}"
+        ) from e
+    results = (res,) if len(opdef.outputs) == 1 else tuple(res)
+    for slot, value in zip(opdef.outputs, results):
+        names = op.outputs.get(slot, [])
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for n, t in zip(names, values):
+            v = out_vars[n]
+            if v.shape is None and isinstance(t, torch.Tensor):
+                v.shape = tuple(-1 if d > 0 and d % _BATCH == 0 else int(d) for d in t.shape)
+                v.dtype = convert_dtype(t.dtype)

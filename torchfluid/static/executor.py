@@ -1,0 +1,169 @@
+"""``fluid.Executor``: binds feeds, runs a (cached) plan of a program, returns fetches.
+
+One run: check every feed (name, dtype, shape) and that every input the plan reads
+exists -- all before anything is written, so a bad feed leaves the scope unchanged --
+then run the plan's steps over ``env = {scope values, feeds}`` and write the
+persistable outputs back into the scope. Temporaries are dropped after the run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..ops.dtypes import to_numpy_dtype
+from .framework import Operator, Program, Variable, default_main_program
+from .plan import build_plan
+from .scope import LoDTensor, Scope, global_scope, place_device
+
+__all__ = ["Executor", "FeedError"]
+
+
+class FeedError(ValueError):
+    """A feed does not fit the program: unknown name, missing, wrong dtype or shape."""
+
+
+def _split_fetch_list(fetch_list):
+    """(fetch names, optimize ops to run) from Variables, names and minimize tuples."""
+    names, target_ops = [], []
+    for item in fetch_list or ():
+        if isinstance(item, Variable):
+            names.append(item.name)
+        elif isinstance(item, str):
+            names.append(item)
+        elif isinstance(item, Operator):
+            target_ops.append(item)
+        elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], (list, tuple)) \
+                and all(isinstance(o, Operator) for o in item[0]):
+            target_ops.extend(item[0])
+        else:
+            raise TypeError(
+                f"fetch_list item {item!r} is not a Variable, a variable name, an Operator or "
+                "the (optimize_ops, params_grads) tuple returned by minimize"
+            )
+    return names, target_ops
+
+
+def _feed_array(name, value, var):
+    if isinstance(value, LoDTensor):
+        value = np.array(value)
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if not isinstance(value, np.ndarray):
+        try:
+            value = np.array(value, dtype=to_numpy_dtype(var.dtype))
+        except (TypeError, ValueError) as e:
+            raise FeedError(f"feed {name!r}: cannot convert {type(value).__name__} to {var.dtype}: {e}") from e
+    got = _NP_NAMES.get(value.dtype) or value.dtype.name
+    if got != var.dtype:
+        raise FeedError(
+            f"feed {name!r}: the data type of fed variable {name!r} must be {var.dtype!r}, "
+            f"but received {got!r} (convert it with .astype({var.dtype!r}))"
+        )
+    shape = var.shape
+    if shape is not None and (
+        value.ndim != len(shape) or any(d >= 0 and d != s for d, s in zip(shape, value.shape))
+    ):
+        raise FeedError(
+            f"feed {name!r}: fed variable {name!r} should have shape {list(shape)} "
+            f"(-1 = any size), but received shape {list(value.shape)}"
+        )
+    return value
+
+
+_NP_NAMES = {np.dtype(n): n for n in
+             ("bool", "int8", "uint8", "int16", "int32", "int64", "float16", "float32", "float64")}
+
+
+class Executor:
+    """Runs programs on ``place`` (``CPUPlace()``; ``CUDAPlace`` maps to a torch device)."""
+
+    def __init__(self, place=None):
+        self.place = place
+        self._device = place_device(place)
+
+    def close(self):
+        """Paddle API; nothing to release."""
+
+    def run(self, program=None, feed=None, fetch_list=None, feed_var_name="feed",
+            fetch_var_name="fetch", scope=None, return_numpy=True, use_program_cache=False,
+            use_prune=False):
+        """Run ``program`` (default main program); return the fetched values as numpy."""
+        program = default_main_program() if program is None else program
+        if not isinstance(program, Program):
+            raise TypeError(f"Executor.run(program=...): expected a Program, got {type(program).__name__}")
+        scope = global_scope() if scope is None else scope
+        if not isinstance(scope, Scope):
+            raise TypeError(f"Executor.run(scope=...): expected a Scope, got {type(scope).__name__}")
+        feed = {} if feed is None else feed
+        if not isinstance(feed, dict):
+            raise TypeError(f"Executor.run(feed=...): expected a dict name -> array, got {type(feed).__name__}")
+        fetch_names, target_ops = _split_fetch_list(
+            fetch_list if isinstance(fetch_list, (list, tuple)) else ([fetch_list] if fetch_list is not None else [])
+        )
+        prune = bool(target_ops) or bool(use_prune)
+        key = (program._version, tuple(feed), tuple(fetch_names), tuple(id(o) for o in target_ops), prune)
+        plan = program._plan_cache.get(key)
+        if plan is None:
+            if len(program._plan_cache) > 64:
+                program._plan_cache.clear()
+            plan = program._plan_cache[key] = build_plan(program, list(feed), fetch_names, target_ops, prune)
+        env = self._bind(plan, program, feed, scope)
+        plan.run(env)
+        for n in plan.persist_writes:
+            scope._vars[n] = env[n]
+        return self._fetch(plan, env, return_numpy)
+
+    def _bind(self, plan, program, feed, scope):
+        """Check feeds and inputs; build the run's environment (the scope is not touched)."""
+        block = plan.block
+        env = {}
+        for name, value in feed.items():
+            var = block.vars.get(name)
+            if var is None:
+                data = [v.name for v in block.vars.values() if v.is_data]
+                raise FeedError(
+                    f"feed {name!r}: no variable of that name in the program; "
+                    f"data variables are: {', '.join(data) or 'none'}"
+                )
+            t = torch.from_numpy(_feed_array(name, value, var))
+            env[name] = t if self._device.type == "cpu" else t.to(self._device)
+        vars_ = scope._vars
+        for n in plan.external:
+            t = vars_.get(n)
+            if t is None:
+                var = block.vars.get(n)
+                if var is not None and var.is_data:
+                    raise FeedError(
+                        f"feed: data variable {n!r} is needed to run this program but was not fed "
+                        f"(fed: {', '.join(feed) or 'nothing'})"
+                    )
+                raise RuntimeError(
+                    f"variable {n!r} is read by this program but holds no value in the scope "
+                    "(run the startup program first, or feed it)"
+                )
+            env[n] = t
+        for n in plan.fetch_names:
+            if n in env or n in plan.produced:
+                continue
+            t = vars_.get(n)
+            if t is None:
+                raise ValueError(
+                    f"fetch_list: variable {n!r} is neither computed by this program nor held in the scope"
+                )
+            env[n] = t
+        return env
+
+    @staticmethod
+    def _fetch(plan, env, return_numpy):
+        out = []
+        for n in plan.fetch_names:
+            t = env[n]
+            if return_numpy:
+                out.append((t.numpy() if t.device.type == "cpu" and not t.requires_grad
+                            else t.detach().cpu().numpy()).copy())
+            else:
+                s = Scope()
+                s._vars[n] = t.detach().clone()
+                out.append(LoDTensor(s, n))
+        return out

@@ -1,0 +1,177 @@
+"""Static-mode persistence: ``fluid.io.save_persistables`` / ``load_persistables`` /
+``save_params`` / ``load_params`` and ``fluid.save(program, path)`` / ``fluid.load``.
+
+Values come from (and go to) the global scope. Files use the project's checkpoint
+format (:mod:`torchfluid.checkpoint.format`): a ``torch.save`` zip read back only with
+``weights_only=True`` and checked by SHA-256, written atomically (temp file, fsync,
+rename). Layouts, as Paddle's:
+
+* ``save_persistables(exe, dirname)``: one file per variable, ``dirname/<var name>``;
+  with ``filename`` all variables in ``dirname/<filename>``.
+* ``fluid.save(program, path)``: ``path.pdparams`` (parameters) and ``path.pdopt``
+  (other persistables: optimizer accumulators, learning rate, step counters).
+  Paddle's ``path.pdmodel`` (the serialized program) is not written.
+
+Loading checks every variable (present, shape, dtype) before changing the scope, so a
+bad file leaves the scope as it was.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from ..checkpoint import format as ckpt
+from .framework import Parameter, Program, default_main_program
+from .scope import global_scope
+
+__all__ = ["save_persistables", "load_persistables", "save_params", "load_params", "save", "load",
+           "save_vars", "load_vars"]
+
+
+def _vars(program, predicate):
+    program = default_main_program() if program is None else program
+    if not isinstance(program, Program):
+        raise TypeError(f"main_program must be a Program, got {type(program).__name__}")
+    seen, out = set(), []
+    for v in program.list_vars():
+        if v.name not in seen and predicate(v) and not v.is_data:
+            seen.add(v.name)
+            out.append(v)
+    return out
+
+
+def _is_persistable(v):
+    return v.persistable
+
+
+def _is_param(v):
+    return isinstance(v, Parameter)
+
+
+def _values(names, scope, action):
+    out = {}
+    for n in names:
+        t = scope._vars.get(n)
+        if t is None:
+            raise RuntimeError(f"{action}: variable {n!r} holds no value in the scope (run the startup program first)")
+        out[n] = t.detach().cpu().clone()
+    return out
+
+
+def save_vars(executor, dirname, main_program=None, vars=None, predicate=None, filename=None):
+    """Save ``vars`` (or those of ``main_program`` passing ``predicate``) from the global scope."""
+    if vars is None:
+        vars = _vars(main_program, predicate or _is_persistable)
+    values = _values([v if isinstance(v, str) else v.name for v in vars], global_scope(), "save")
+    os.makedirs(dirname, exist_ok=True)
+    if filename is not None:
+        ckpt.save(values, os.path.join(dirname, filename))
+        return
+    for name, t in values.items():
+        ckpt.save({name: t}, os.path.join(dirname, name))
+
+
+def _check(name, t, var, path):
+    if tuple(t.shape) != tuple(var.shape):
+        raise ValueError(f"{path}: variable {name!r} has shape {list(t.shape)}, the program expects {list(var.shape)}")
+    want = getattr(torch, var.dtype)
+    if t.dtype != want:
+        raise ValueError(f"{path}: variable {name!r} has dtype {t.dtype}, the program expects {var.dtype}")
+
+
+def load_vars(executor, dirname, main_program=None, vars=None, predicate=None, filename=None):
+    """Load variables saved by :func:`save_vars`; all are checked before any is set."""
+    if vars is None:
+        vars = _vars(main_program, predicate or _is_persistable)
+    vars = [default_main_program().global_block().var(v) if isinstance(v, str) else v for v in vars]
+    loaded = {}
+    if filename is not None:
+        path = os.path.join(dirname, filename)
+        values = ckpt.load(path)
+        for v in vars:
+            if v.name not in values:
+                raise ValueError(f"{path}: variable {v.name!r} is not in the file")
+            _check(v.name, values[v.name], v, path)
+            loaded[v.name] = values[v.name]
+    else:
+        for v in vars:
+            path = os.path.join(dirname, v.name)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"load: no file for variable {v.name!r} at {path!r}")
+            values = ckpt.load(path)
+            if v.name not in values:
+                raise ValueError(f"{path}: holds {sorted(values)}, not variable {v.name!r}")
+            _check(v.name, values[v.name], v, path)
+            loaded[v.name] = values[v.name]
+    scope = global_scope()
+    for name, t in loaded.items():
+        scope._vars[name] = t.clone()
+
+
+def save_persistables(executor, dirname, main_program=None, filename=None):
+    """Every persistable variable of ``main_program`` (parameters, accumulators, lr)."""
+    save_vars(executor, dirname, main_program, predicate=_is_persistable, filename=filename)
+
+
+def load_persistables(executor, dirname, main_program=None, filename=None):
+    load_vars(executor, dirname, main_program, predicate=_is_persistable, filename=filename)
+
+
+def save_params(executor, dirname, main_program=None, filename=None):
+    """The parameters of ``main_program`` only."""
+    save_vars(executor, dirname, main_program, predicate=_is_param, filename=filename)
+
+
+def load_params(executor, dirname, main_program=None, filename=None):
+    load_vars(executor, dirname, main_program, predicate=_is_param, filename=filename)
+
+
+def save(program, model_path):
+    """``model_path.pdparams`` (parameters) and ``model_path.pdopt`` (other persistables)."""
+    scope = global_scope()
+    params = _vars(program, _is_param)
+    others = _vars(program, lambda v: v.persistable and not isinstance(v, Parameter))
+    ckpt.save(_values([v.name for v in params], scope, "fluid.save"), model_path + ".pdparams")
+    ckpt.save(_values([v.name for v in others], scope, "fluid.save"), model_path + ".pdopt")
+
+
+def load(program, model_path, executor=None, var_list=None):
+    """Set ``program``'s persistables from :func:`save`'s files (all checked first)."""
+    wanted = _vars(program, _is_persistable)
+    if var_list is not None:
+        names = {v if isinstance(v, str) else v.name for v in var_list}
+        wanted = [v for v in wanted if v.name in names]
+    values = {}
+    for suffix in (".pdparams", ".pdopt"):
+        path = model_path + suffix
+        if os.path.isfile(path):
+            values.update({k: (path, t) for k, t in ckpt.load(path).items()})
+        elif suffix == ".pdparams":
+            raise FileNotFoundError(f"fluid.load: {path!r} does not exist")
+    for v in wanted:
+        if v.name not in values:
+            raise ValueError(f"fluid.load: variable {v.name!r} is not in {model_path}.pdparams / .pdopt")
+        _check(v.name, values[v.name][1], v, values[v.name][0])
+    scope = global_scope()
+    for v in wanted:
+        scope._vars[v.name] = values[v.name][1].clone()
+
+
+def save_any(obj, path, *args, **kwargs):
+    """``fluid.save``: a static Program -> :func:`save`; anything else -> the checkpoint
+    format's ``save(obj, path)`` (dygraph state dicts, checkpoints)."""
+    if isinstance(obj, Program):
+        return save(obj, path, *args, **kwargs)
+    return ckpt.save(obj, path, *args, **kwargs)
+
+
+def load_any(obj, path=None, executor=None, var_list=None, **kwargs):
+    """``fluid.load``: ``load(program, model_path, executor)`` -> :func:`load`;
+    ``load(path[, map_location])`` -> the checkpoint format's ``load``."""
+    if isinstance(obj, Program):
+        return load(obj, path, executor, var_list)
+    if path is not None:
+        kwargs.setdefault("map_location", path)
+    return ckpt.load(obj, **kwargs)

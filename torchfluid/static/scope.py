@@ -1,0 +1,137 @@
+"""Scopes: where static-mode values live (``name -> torch.Tensor``).
+
+``scope.find_var(name).get_tensor()`` gives a :class:`LoDTensor` view with Paddle's
+``set(ndarray, place)``, ``shape()`` and ``np.array(tensor)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+
+from ..ops.dtypes import convert_dtype
+
+__all__ = ["Scope", "ScopeVar", "LoDTensor", "global_scope", "scope_guard", "place_device"]
+
+
+def place_device(place) -> torch.device:
+    """The torch device of a Paddle place (``CPUPlace``, ``CUDAPlace(i)``) or None."""
+    if place is None:
+        return torch.device("cpu")
+    dev = getattr(place, "device", None)
+    if callable(dev):
+        dev = dev()
+    if dev is None:
+        name = type(place).__name__
+        dev = f"cuda:{getattr(place, 'device_id', lambda: 0)()}" if name.startswith("CUDA") else "cpu"
+    return torch.device(dev)
+
+
+class LoDTensor:
+    """A view of one scope entry; ``np.array(t)`` copies the value out."""
+
+    def __init__(self, scope: "Scope", name: str):
+        self._scope = scope
+        self._name = name
+
+    def _value(self) -> torch.Tensor:
+        t = self._scope._vars.get(self._name)
+        if t is None:
+            raise RuntimeError(f"variable {self._name!r} holds no tensor yet (run the startup program?)")
+        return t
+
+    def _is_initialized(self) -> bool:
+        return self._scope._vars.get(self._name) is not None
+
+    def set(self, value, place=None) -> None:
+        """Store a copy of ``value`` (ndarray, tensor or nested list) on ``place``."""
+        if isinstance(value, torch.Tensor):
+            t = value.detach().clone()
+        else:
+            t = torch.from_numpy(np.array(value, copy=True))
+        self._scope._vars[self._name] = t.to(place_device(place))
+
+    def shape(self) -> list[int]:
+        return list(self._value().shape)
+
+    def _dtype(self) -> str:
+        return convert_dtype(self._value().dtype)
+
+    def lod(self):
+        return []
+
+    def set_lod(self, lod):
+        if lod:
+            raise NotImplementedError("LoD (variable-length sequences) is not supported")
+
+    def __array__(self, dtype=None, copy=None):
+        a = self._value().detach().cpu().numpy().copy()
+        return a if dtype is None else a.astype(dtype)
+
+    def __repr__(self):
+        return f"LoDTensor({self._name!r}, shape={self.shape() if self._is_initialized() else None})"
+
+
+class ScopeVar:
+    """What ``find_var``/``var`` return: a handle on one name."""
+
+    def __init__(self, scope: "Scope", name: str):
+        self._scope, self._name = scope, name
+
+    def get_tensor(self) -> LoDTensor:
+        return LoDTensor(self._scope, self._name)
+
+    def is_initialized(self) -> bool:
+        return self._scope._vars.get(self._name) is not None
+
+
+class Scope:
+    """``name -> torch.Tensor``. The executor reads and writes persistables here."""
+
+    def __init__(self):
+        self._vars: dict[str, torch.Tensor | None] = {}
+
+    def var(self, name: str) -> ScopeVar:
+        self._vars.setdefault(name, None)
+        return ScopeVar(self, name)
+
+    def find_var(self, name: str) -> ScopeVar | None:
+        return ScopeVar(self, name) if name in self._vars else None
+
+    def local_var_names(self) -> list[str]:
+        return list(self._vars)
+
+    def erase(self, names) -> None:
+        for n in names:
+            self._vars.pop(n, None)
+
+    def drop_kids(self) -> None:
+        """Paddle API; this scope has no child scopes."""
+
+    def _get(self, name: str) -> torch.Tensor | None:
+        return self._vars.get(name)
+
+    def _set(self, name: str, value: torch.Tensor) -> None:
+        self._vars[name] = value
+
+
+_global_scope = Scope()
+
+
+def global_scope() -> Scope:
+    return _global_scope
+
+
+@contextlib.contextmanager
+def scope_guard(scope: Scope):
+    """Make ``scope`` the global scope in the body."""
+    global _global_scope
+    if not isinstance(scope, Scope):
+        raise TypeError(f"scope_guard: scope must be a Scope, got {type(scope).__name__}")
+    old, _global_scope = _global_scope, scope
+    try:
+        yield
+    finally:
+        _global_scope = old
