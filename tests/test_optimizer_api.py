@@ -164,7 +164,7 @@ def test_param_without_grad_is_skipped_entirely():
     b0 = b.detach().clone()
     opt.step()
     assert torch.equal(b, b0)
-    assert set(opt.state_dict()) == {"param_0_mean_square_0", "param_0_momentum_0", "param_groups"}
+    assert set(opt.state_dict()) == {"param_0_mean_square_0", "param_0_momentum_0"}
 
 
 def test_param_regularizer_overrides_the_optimizers_for_that_param_only():
@@ -247,7 +247,7 @@ def test_state_is_matched_by_name_not_position():
     a.grad, b.grad = torch.ones_like(a), torch.full_like(b, 2.0)
     opt.step()
     sd = opt.state_dict()
-    sd.pop("param_groups")
+    assert "param_groups" not in sd  # hyper-parameters unchanged: accumulators only
     c, d = params()
     opt2 = RMSProp(0.01, parameters=[("b", d), ("w", c)])  # other order
     opt2.set_state_dict(sd)
@@ -311,6 +311,7 @@ def test_key_map_renames_parameters():
 def test_group_hyperparameters_round_trip_through_state_dict():
     a, = params(1)
     opt = RMSProp(0.01, parameters=[a])
+    assert opt.state_dict() == {}  # as Paddle: nothing to save before any step or change
     opt.set_lr(0.5)
     sd = opt.state_dict()
     opt2 = RMSProp(0.01, parameters=[torch.nn.Parameter(a.detach().clone())])
@@ -338,3 +339,20 @@ def test_sparse_gradient_paddle_exact_equals_dense_and_lazy_touches_only_present
     assert torch.equal(results["lazy"][absent], w[absent])
     # rows evolve independently, so the present rows agree exactly in both modes
     assert torch.equal(results["lazy"][[1, 3, 7]], results["dense"][[1, 3, 7]])
+
+
+def test_state_of_another_optimizer_type_is_refused_with_one_error():
+    a, b = params()
+    adam = fluid.optimizer.Adam(0.01, parameters=[("w", a), ("b", b)])
+    a.grad, b.grad = torch.ones_like(a), torch.ones_like(b)
+    adam.step()
+    c, d = params()
+    rms = RMSProp(0.01, parameters=[("w", c), ("b", d)])
+    c.grad, d.grad = torch.ones_like(c), torch.ones_like(d)
+    rms.step()
+    before = {k: v.clone() for k, v in rms.state_dict().items()}
+    with pytest.raises(ValueError) as info:
+        rms.set_state_dict(adam.state_dict())
+    msg = str(info.value)
+    assert "unexpected (8)" in msg and "w_moment1_0" in msg and "b_beta2_pow_acc_0" in msg
+    assert all(torch.equal(rms.state_dict()[k], v) for k, v in before.items())

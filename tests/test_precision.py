@@ -469,7 +469,7 @@ def test_epsilon_checked_for_groups_and_loaded_hyper_parameters():
     with pytest.raises(ValueError, match=re.escape("epsilon=1e-08 is not representable in the float16")):
         opt.add_param_group({"params": [("h", h)]})
     opt.add_param_group({"params": [("h", h)], "epsilon": 1e-4})
-    sd = opt.state_dict()
+    sd = opt.torch_state_dict()
     sd["param_groups"][1]["epsilon"] = 1e-7
     with pytest.raises(ValueError, match=re.escape("param_groups[1]: epsilon=1e-07 is not representable")):
         opt.set_state_dict(sd)

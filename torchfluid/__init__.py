@@ -4,7 +4,6 @@
 """
 
 from . import checkpoint, clip, kernels, optimizer, regularizer
-from .checkpoint import load, save
 from .clip import (
     ClipGradByGlobalNorm,
     ClipGradByNorm,
@@ -23,13 +22,12 @@ from .framework import (
     CPUPlace, CUDAPinnedPlace, CUDAPlace, disable_dygraph, disable_static, enable_dygraph,
     enable_static, in_dygraph_mode, in_dynamic_mode,
 )
-from .optimizer import lr_scheduler as _lr_scheduler  # noqa: F401  (paddle.optimizer.lr_scheduler.NoamLR)
 from .param_attr import ParamAttr
 # --- end dygraph (helper D) ---
 
 __version__ = "0.1.0"
 
-# --- static mode (helper C) ---
+# --- static mode ---
 from . import dataset, layers, static  # noqa: E402
 from .layers.nn import static_data as data  # noqa: E402  (fluid.data: shape as given)
 from .static import backward  # noqa: E402
@@ -41,14 +39,3 @@ from .static.framework import (  # noqa: E402
 from .static.reader import batch  # noqa: E402
 from .static.scope import Scope, global_scope, scope_guard  # noqa: E402
 from .static.io import load_any as load, save_any as save  # noqa: E402  (Program -> static, else checkpoint)
-from .static import io as _static_io  # noqa: E402
-
-if "unique_name" not in globals():  # the dygraph package's module when present (one generator)
-    from .static import unique_name  # noqa: E402
-
-if "io" in globals():  # fluid.io is the dygraph package's module: add the static names to it
-    for _n in ("save_persistables", "load_persistables", "save_params", "load_params", "save_vars", "load_vars"):
-        setattr(io, _n, getattr(_static_io, _n))  # noqa: F821
-else:
-    io = _static_io
-# --- end static mode (helper C) ---

@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import contextlib
 
-__all__ = ["UniqueNameGenerator", "generate", "switch", "guard", "dygraph_parameter_name_checker"]
+__all__ = ["UniqueNameGenerator", "generate", "generate_with_ignorable_key", "switch", "guard", "dygraph_parameter_name_checker"]
 
 
 class UniqueNameGenerator:
@@ -39,6 +39,11 @@ generator = UniqueNameGenerator()
 
 def generate(key: str) -> str:
     """``key_<n>`` with n counting the calls for this key in the current scope."""
+    return generator(key)
+
+
+def generate_with_ignorable_key(key: str) -> str:
+    """Same as :func:`generate` (Paddle ignores the key only while tracing dygraph)."""
     return generator(key)
 
 

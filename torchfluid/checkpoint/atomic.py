@@ -9,7 +9,7 @@ removes its temporary file.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from typing import Callable, IO
 
 __all__ = ["atomic_write"]
@@ -33,7 +33,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None] | b
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # usual permissions (umask applies)
     try:
         with os.fdopen(fd, "wb") as f:
             if isinstance(write, (bytes, bytearray, memoryview)):

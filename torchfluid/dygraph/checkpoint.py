@@ -28,7 +28,8 @@ import pickle
 import numpy as np
 import torch
 
-from ..io import atomic_write, safe_load
+from ..checkpoint.atomic import atomic_write
+from ..io import safe_load
 from .varbase import to_numpy
 
 __all__ = ["save_dygraph", "load_dygraph", "NAME_TABLE_KEY"]

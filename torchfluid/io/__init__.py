@@ -1,12 +1,26 @@
 """File input/output: safe reading of Paddle's pickled state files and atomic writes.
 
 ``safe_load`` is the only way torchfluid reads a pickle it did not create in this
-process; see :mod:`torchfluid.io.safe_pickle` for what it admits. (Paddle's static
-``fluid.io.save``/``load`` names are left to the static-mode package.)
+process; see :mod:`torchfluid.io.safe_pickle` for what it admits. Paddle's static
+``fluid.io.save_persistables``/``load_persistables``/... come from
+:mod:`torchfluid.static.io`.
 """
 
-from .safe_pickle import UnsafePickleError, atomic_write
+from ..checkpoint.atomic import atomic_write
+from .safe_pickle import UnsafePickleError
 from .safe_pickle import load as safe_load
 from .safe_pickle import loads as safe_loads
 
-__all__ = ["UnsafePickleError", "atomic_write", "safe_load", "safe_loads"]
+
+def __getattr__(name):  # fluid.io's static-mode names, from torchfluid.static.io (imported lazily:
+    # static mode imports this package)
+    if name in _STATIC_NAMES:
+        from ..static import io as static_io
+
+        return getattr(static_io, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_STATIC_NAMES = ("save_persistables", "load_persistables", "save_params", "load_params", "save_vars", "load_vars")
+
+__all__ = ["UnsafePickleError", "atomic_write", "safe_load", "safe_loads", *_STATIC_NAMES]

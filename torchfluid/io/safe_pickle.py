@@ -1,4 +1,4 @@
-"""Reading Paddle's pickled state files without running code from them; atomic writes.
+"""Reading Paddle's pickled state files without running code from them.
 
 ``.pdparams`` / ``.pdopt`` files are pickles (protocol 2 from ``save_dygraph``, 2-4 from
 ``paddle.save``) of dicts of numpy arrays. A plain ``pickle.load`` would call whatever
@@ -22,11 +22,10 @@ import collections
 import io
 import os
 import pickle
-import secrets
 
 import numpy as np
 
-__all__ = ["UnsafePickleError", "load", "loads", "atomic_write"]
+__all__ = ["UnsafePickleError", "load", "loads"]
 
 ALLOWED_KINDS = "biufc"
 
@@ -133,44 +132,26 @@ def _check_result(obj, source: str, depth: int = 0):
 
 
 def loads(data: bytes, source: str = "<bytes>"):
-    """Unpickle ``data`` through the restricted unpickler."""
-    return _check_result(_RestrictedUnpickler(io.BytesIO(data), source).load(), source)
+    """Unpickle ``data`` through the restricted unpickler.
+
+    A zip archive (``torch.save`` / torchfluid checkpoint) is refused with a clear error,
+    and so is any stream the unpickler cannot parse (named by ``source``).
+    """
+    if data[:4] == b"PK\x03\x04":
+        raise UnsafePickleError(
+            f"refusing to load {source}: it is a zip archive (a torch.save or torchfluid "
+            "checkpoint), not a Paddle pickle; read it with torchfluid.load"
+        )
+    try:
+        obj = _RestrictedUnpickler(io.BytesIO(data), source).load()
+    except UnsafePickleError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError) as e:
+        raise UnsafePickleError(f"cannot load {source}: not a valid pickle ({type(e).__name__}: {e})") from None
+    return _check_result(obj, source)
 
 
 def load(path):
-    """Unpickle the file at ``path`` through the restricted unpickler."""
-    source = repr(os.fspath(path))
+    """Unpickle the file at ``path`` through the restricted unpickler (see :func:`loads`)."""
     with open(path, "rb") as f:
-        return _check_result(_RestrictedUnpickler(f, source).load(), source)
-
-
-def atomic_write(path, write) -> None:
-    """Create or replace ``path`` atomically: ``write(f)`` into a temporary file in the same
-    folder, flush, fsync, then rename over ``path``. A failure leaves ``path`` untouched."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+        return loads(f.read(), repr(os.fspath(path)))

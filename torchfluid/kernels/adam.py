@@ -9,13 +9,12 @@ Paddle keeps the bias-correction powers as per-parameter state tensors that star
     p   = p - lr_t * m1 / (sqrt(m2) + eps * sqrt(1 - beta2_pow))
     beta1_pow *= beta1; beta2_pow *= beta2
 
-This equals PyTorch's Adam up to where eps sits: torch uses
+Checked against Paddle's ``phi/kernels/funcs/adam_functors.h``. This equals PyTorch's
+Adam up to where eps sits: torch uses
 ``m1_hat / (sqrt(m2_hat) + eps)``, i.e. eps is scaled by ``sqrt(1 - beta2^t)`` here.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 
@@ -40,10 +39,13 @@ def adam_(
     g = grad.to(moment1.dtype)
     moment1.mul_(beta1).add_(g, alpha=1.0 - beta1)
     moment2.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
-    b1p = float(beta1_pow.reshape(-1)[0])
-    b2p = float(beta2_pow.reshape(-1)[0])
-    lr_t = lr * math.sqrt(1.0 - b2p) / (1.0 - b1p)
-    den = moment2.sqrt().add_(epsilon * math.sqrt(1.0 - b2p))
+    # in the state's dtype, as Paddle's AdamFunctor computes in T (float32 for float32
+    # params), and without a device sync
+    b1p = beta1_pow.reshape(-1)[:1].to(moment1.dtype)
+    b2p = beta2_pow.reshape(-1)[:1].to(moment1.dtype)
+    correction = torch.sqrt(1.0 - b2p)
+    lr_t = correction.mul(lr).div_(1.0 - b1p)
+    den = moment2.sqrt().add_(correction * epsilon)
     update = moment1.div(den).mul_(lr_t)
     if param.dtype == update.dtype:
         param.sub_(update)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..ops import convert_dtype, get_op, to_torch_dtype
-from ..static import unique_name
+from .. import unique_name
 from ..static.framework import default_main_program
 from .helper import LayerHelper, apply_op, eager_variable, in_dygraph_mode, is_static
 

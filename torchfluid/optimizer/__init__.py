@@ -1,6 +1,6 @@
 """The optimizer layer: RMSProp, SGD and Adam with Paddle fluid's API, as torch optimizers."""
 
-from . import lr
+from . import lr, lr_scheduler
 from .adam import Adam, AdamOptimizer
 from .base import Optimizer
 from .rmsprop import RMSProp, RMSPropOptimizer
@@ -9,5 +9,5 @@ from .state import LoadReport
 
 __all__ = [
     "Optimizer", "RMSPropOptimizer", "RMSProp", "SGDOptimizer", "SGD",
-    "AdamOptimizer", "Adam", "LoadReport", "lr",
+    "AdamOptimizer", "Adam", "LoadReport", "lr", "lr_scheduler",
 ]

@@ -100,6 +100,7 @@ class Optimizer(torch.optim.Optimizer):
             raise ValueError(f"name must be None or a str, got {name!r}")
         self._name = name
         self._names: dict[torch.Tensor, str] = {}
+        self._initial_hparams: list[dict] = []  # each group's hyper-parameters when added
         self._codec = StateCodec(self)
         self._last_lr: float | None = None
         self._static_parameter_list = None
@@ -174,6 +175,17 @@ class Optimizer(torch.optim.Optimizer):
             self._names[p] = name
         group["param_names"] = names
         self.param_groups.append(group)
+        self._initial_hparams.append(self._hparams(group))
+
+    @staticmethod
+    @staticmethod
+    def _hparams(group: Mapping) -> dict:
+        return {k: v for k, v in group.items() if k not in ("params", "param_names")}
+
+    def _hparams_changed(self) -> bool:
+        """Whether any group's hyper-parameters differ from when it was added (set_lr, a
+        torch LR scheduler, ...): only then does ``state_dict`` need ``param_groups``."""
+        return any(self._hparams(g) != initial for g, initial in zip(self.param_groups, self._initial_hparams))
 
     @staticmethod
     def _generated_name(k: int, taken: set[str]) -> str:
@@ -236,7 +248,11 @@ class Optimizer(torch.optim.Optimizer):
             t = torch.as_tensor(value)
             if t.numel() != 1:
                 raise ValueError(f"set_lr needs a float or a 1-element tensor, got a tensor of shape {list(t.shape)}")
-            value = float(t.reshape(-1)[0])
+            # the shortest decimal that rounds to the same value in the tensor's dtype:
+            # a float32 0.7 gives 0.7 (what Paddle prints), not 0.699999988079071
+            first = t.detach().cpu().reshape(-1)[:1]
+            first = first if first.dtype == torch.float64 else first.to(torch.float32)
+            value = float(str(first.numpy()[0]))
         elif not isinstance(value, numbers.Real) or isinstance(value, bool):
             raise TypeError(f"set_lr needs a float or a 1-element tensor, got {type(value).__name__}")
         value = check_number("learning_rate", value, lo=0.0)

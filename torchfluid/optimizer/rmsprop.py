@@ -250,7 +250,7 @@ class RMSPropOptimizer(Optimizer):
                   state.get("mean_grad") if group["centered"] else None,
                   state.get("momentum") if group["momentum"] != 0 else None]
         mean_square, mean_grad, moment = work = self._precision.widen(stored)
-        master = self._precision.master(param, self._names[param])
+        master = self._precision.master(param, self._names.get(param, ""))
         target = param.data if master is None else master
         if grad.is_sparse and self.lazy_mode:
             _lazy_sparse_update(target, grad, mean_square, mean_grad, moment, hyper)

@@ -3,7 +3,9 @@
 Keys follow Paddle: ``<param name>_<accumulator>_0`` (``<optimizer name>_`` in front when
 the optimizer was given a ``name``), e.g. ``linear_0.w_0_mean_square_0``. A state dict
 also carries ``LR_Scheduler`` (the schedule's own state) when a schedule is attached,
-and ``param_groups`` (each group's hyper-parameters and parameter names).
+and ``param_groups`` (each group's hyper-parameters and parameter names) once they differ
+from the values the groups were created with (``set_lr``, a torch LR scheduler, ...), so
+that an optimizer that never stepped has an empty state dict, as in Paddle.
 
 Loading matches by name, never by position, and is all-or-nothing: every key, shape and
 dtype is checked first; with ``strict=True`` any problem raises one ``ValueError``
@@ -23,7 +25,9 @@ import torch
 
 __all__ = ["LoadReport", "StateCodec"]
 
-_RESERVED = ("LR_Scheduler", "param_groups", "master_weights")
+# not accumulators: the schedule's state, group hyper-parameters, fp32 master weights, and
+# the name table Paddle's save_dygraph leaves in a loaded optimizer dict
+_RESERVED = ("LR_Scheduler", "param_groups", "master_weights", "StructuredToParameterName@@")
 
 
 @dataclasses.dataclass
@@ -97,10 +101,11 @@ class StateCodec:
         out.update(self.pending)
         if opt._schedule is not None:
             out["LR_Scheduler"] = opt._schedule.state_dict()
-        out["param_groups"] = [
-            {k: (list(v) if k == "param_names" else v) for k, v in g.items() if k != "params"}
-            for g in opt.param_groups
-        ]
+        if opt._hparams_changed():
+            out["param_groups"] = [
+                {k: (list(v) if k == "param_names" else v) for k, v in g.items() if k != "params"}
+                for g in opt.param_groups
+            ]
         out.update(opt._extra_state_dict())
         return out
 

@@ -5,7 +5,7 @@ See DESIGN.md: plain records (:mod:`.framework`), a table of grad rules
 over a cached plan (:mod:`.plan`, :mod:`.executor`).
 """
 
-from . import unique_name
+from .. import unique_name
 from .backward import append_backward
 from .executor import Executor, FeedError
 from .framework import (

@@ -223,7 +223,7 @@ class Block:
 
     def create_var(self, name=None, shape=None, dtype="float32", **kw) -> Variable:
         if name is None:
-            from . import unique_name
+            from .. import unique_name
 
             name = unique_name.generate("_generated_var")
         if name in self.vars:

@@ -23,7 +23,7 @@ from ..layers.helper import LayerHelper
 from ..ops import get_op
 from ..ops.dtypes import convert_dtype, to_torch_dtype
 from ..ops.state_ops import slot_of
-from . import unique_name
+from .. import unique_name
 from .backward import append_backward
 from .framework import Variable, default_startup_program, program_guard
 
