@@ -32,22 +32,25 @@ from torchfluid.regularizer import L1Decay, L2Decay  # noqa: E402
 
 BATCH = 16
 STEPS = 20
+NAN_STEP = 3  # config 'skip': the second half of this step's batch (rank 1's slice) has NaN targets
 
 
-def make_model() -> torch.nn.Module:
+def make_model(dtype: torch.dtype = torch.float32) -> torch.nn.Module:
     """The same initial weights in every process."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(6, 12), torch.nn.Tanh(), torch.nn.Linear(12, 12),
-                                torch.nn.Tanh(), torch.nn.Linear(12, 3))
+                                torch.nn.Tanh(), torch.nn.Linear(12, 3)).to(dtype)
     model[2].weight.need_clip = False          # not clipped, not in the global norm
     model[0].bias.regularizer = L1Decay(1e-2)  # its own regularizer instead of the global L2
     return model
 
 
-def batch(step: int, world: int = 1, rank: int = 0):
+def batch(step: int, world: int = 1, rank: int = 0, nan_step: int | None = None):
     """Step ``step``'s global batch (BATCH rows), or rank ``rank``'s slice of it."""
     g = torch.Generator().manual_seed(1000 + step)
     x, y = torch.randn(BATCH, 6, generator=g), torch.randn(BATCH, 3, generator=g)
+    if step == nan_step:
+        y[BATCH // 2:] = float("nan")
     part = BATCH // world
     return x[rank * part:(rank + 1) * part], y[rank * part:(rank + 1) * part]
 
@@ -56,8 +59,14 @@ def make_optimizer(config: str, model: torch.nn.Module, **dist_kwargs):
     """``plain``: centered RMSProp with momentum. ``full``: the same plus an LR schedule,
     global-norm clipping (with a need_clip=False parameter), L2 + a per-parameter L1,
     and a parameter group with an lr multiplier. ``adam``: Adam with clipping and L2.
-    Returns (optimizer, scheduler or None)."""
+    ``skip``: ``plain`` with ``nonfinite='skip'``. ``mp``: ``plain`` with float32 master
+    weights (for a bfloat16 model). Returns (optimizer, scheduler or None)."""
     named = list(model.named_parameters())
+    if config == "skip":
+        return RMSProp(0.01, momentum=0.9, centered=True, parameters=named, nonfinite="skip", **dist_kwargs), None
+    if config == "mp":
+        return RMSProp(0.01, momentum=0.9, centered=True, parameters=named, multi_precision=True,
+                       **dist_kwargs), None
     if config == "plain":
         return RMSProp(0.01, momentum=0.9, centered=True, parameters=named, **dist_kwargs), None
     if config == "full":
@@ -73,10 +82,11 @@ def make_optimizer(config: str, model: torch.nn.Module, **dist_kwargs):
     raise ValueError(f"unknown config {config!r}")
 
 
-def train_step(model, opt, sched, step: int, world: int = 1, rank: int = 0) -> None:
-    x, y = batch(step, world, rank)
+def train_step(model, opt, sched, step: int, world: int = 1, rank: int = 0, nan_step: int | None = None) -> None:
+    x, y = batch(step, world, rank, nan_step)
+    dtype = next(model.parameters()).dtype
     opt.clear_grad(set_to_zero=False)
-    torch.nn.functional.mse_loss(model(x), y).backward()
+    torch.nn.functional.mse_loss(model(x.to(dtype)), y.to(dtype)).backward()
     opt.step()
     if sched is not None:
         sched.step()
@@ -89,12 +99,12 @@ def global_norm_of(opt):
 
 def run(config: str, *, ddp: bool, world: int = 1, rank: int = 0, steps: int = STEPS, **dist_kwargs):
     """Train ``steps`` steps; returns (final parameters, optimizer, global norms per step)."""
-    model = make_model()
+    model = make_model(torch.bfloat16 if config == "mp" else torch.float32)
     net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
     opt, sched = make_optimizer(config, model, **dist_kwargs)
     norms = []
     for step in range(steps):
-        train_step(net, opt, sched, step, world, rank)
+        train_step(net, opt, sched, step, world, rank, NAN_STEP if config == "skip" else None)
         norms.append(global_norm_of(opt))
     return {k: v.detach().clone() for k, v in model.state_dict().items()}, opt, norms
 
@@ -107,6 +117,9 @@ SCENARIOS = {  # name: (config, DDP?, optimizer kwargs)
     "full_ddp_sharded": ("full", True, {"shard_state": True}),
     "full_sharded_reduce": ("full", False, {"shard_state": True, "grad_reduction": "reduce"}),
     "adam_sharded_reduce": ("adam", False, {"shard_state": True, "grad_reduction": "reduce"}),
+    "skip_sharded_reduce": ("skip", False, {"shard_state": True, "grad_reduction": "reduce"}),
+    "mp_ddp": ("mp", True, {}),
+    "mp_sharded_reduce": ("mp", False, {"shard_state": True, "grad_reduction": "reduce"}),
 }
 
 
@@ -117,7 +130,10 @@ def mode_equiv(out: str, rank: int, world: int) -> None:
     for name, (config, ddp, kwargs) in SCENARIOS.items():
         params, opt, norms = run(config, ddp=ddp, world=world, rank=rank, **kwargs)
         results[name] = {"params": params, "norms": norms, "state_nbytes": state_nbytes(opt),
-                         "state_keys": sorted(k for k in opt.state_dict() if k not in ("param_groups", "LR_Scheduler"))}
+                         "state_keys": sorted(k for k in opt.state_dict()
+                                              if k not in ("param_groups", "LR_Scheduler", "master_weights")),
+                         "masters": sorted(opt.state_dict().get("master_weights", {})),
+                         "skipped_steps": getattr(opt, "skipped_steps", 0)}
         if name == "full_sharded_reduce":
             results[name]["consolidated"] = consolidated_state_dict(opt, dst=0)
     torch.save(results, os.path.join(out, f"equiv-rank{rank}.pt"))

@@ -108,7 +108,7 @@ def two_rank_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def references():
     """Single-process training on the concatenated batch, per optimizer configuration."""
-    return {config: W.run(config, ddp=False) for config in ("plain", "full", "adam")}
+    return {config: W.run(config, ddp=False) for config in ("plain", "full", "adam", "skip", "mp")}
 
 
 # ------------------------------------------------------------------ 2-rank equivalences
@@ -150,6 +150,30 @@ def test_global_norm_clip_across_ranks_equals_the_single_process_clip(two_rank_r
     for rank in range(2):
         got = torch.tensor(two_rank_run["ranks"][rank]["adam_sharded_reduce"]["norms"])
         torch.testing.assert_close(got, want_adam, atol=0, rtol=1e-5)
+
+
+def test_a_nonfinite_gradient_on_one_rank_skips_the_update_on_every_rank(two_rank_run, references):
+    params, opt, _ = references["skip"]
+    assert opt.skipped_steps == 1  # the NaN half of step NAN_STEP's batch
+    for rank in range(2):
+        res = two_rank_run["ranks"][rank]["skip_sharded_reduce"]
+        assert res["skipped_steps"] == 1, rank
+        _close(res["params"], params, f"skip rank {rank}")
+
+
+def test_multi_precision_master_weights_are_sharded_too(two_rank_run, references):
+    params, opt, _ = references["mp"]
+    r0, r1 = (two_rank_run["ranks"][r]["mp_sharded_reduce"] for r in range(2))
+    ddp = two_rank_run["ranks"][0]["mp_ddp"]["params"]
+    for rank, res in enumerate((r0, r1)):
+        assert res["params"]["0.weight"].dtype == torch.bfloat16
+        for k, v in ddp.items():  # bfloat16 gradients averaged in bfloat16, exactly as DDP does
+            assert torch.equal(res["params"][k], v), (rank, k)
+        _close(res["params"], params, f"mp rank {rank}", atol=5e-2, rtol=5e-2)  # vs one process: bf16 noise
+    assert not set(r0["masters"]) & set(r1["masters"])
+    assert sorted(r0["masters"] + r1["masters"]) == sorted(opt.state_dict()["master_weights"])
+    assert r0["state_nbytes"] + r1["state_nbytes"] == state_nbytes(opt)
+    assert max(r0["state_nbytes"], r1["state_nbytes"]) <= 0.6 * state_nbytes(opt)
 
 
 def test_consolidated_state_dict_is_the_unsharded_state_dict(two_rank_run, references):

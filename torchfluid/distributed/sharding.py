@@ -47,8 +47,9 @@ Gradient reduction (``grad_reduction``):
   ranks only gets the average with zeros from the others (as DDP's
   ``find_unused_parameters``), i.e. exactly the gradient of the mean loss over the
   concatenated batch. Each rank's ``.grad`` is left as it was (the averaged gradient is
-  a new tensor); gradients are cast to their parameter's dtype and row-sparse ones are
-  made dense for the collective.
+  a new tensor). Gradients are averaged in their parameter's dtype, as DDP does (then
+  given back the dtype the optimizer's ``_prepare_grads`` gave them, e.g. float32 for
+  master weights); row-sparse ones are made dense for the collective.
 
 World size 1 or no initialised process group: the sharded optimizer is the unsharded
 one (no collective, no filtering). The process group is looked up at the first step or
@@ -251,8 +252,8 @@ class ShardedState:
         non-finite gradient with ``nonfinite='skip'``, a GradScaler overflow). With
         ``'reduce'`` the ranks agree inside the reduce-scatter (one extra element): if
         any rank skips, all do (the average would be non-finite), and None is returned
-        on every rank. With ``'none'`` the gradients are the same on every rank (DDP),
-        so is the decision.
+        on every rank (and counted in ``skipped_steps`` there). With ``'none'`` the
+        gradients are the same on every rank (DDP), so is the decision.
         """
         self._ensure_partition()
         names = self._opt._names
@@ -292,10 +293,13 @@ class ShardedState:
             skipped = skipped or flags[len(seg)] > 0  # some rank skips this update
             offset = 0
             for i, p in enumerate(seg):
-                if flags[i] > 0:  # some rank had a gradient
-                    out.append((p, mine[offset:offset + p.numel()].view_as(p)))
+                if flags[i] > 0:  # some rank had a gradient; back in the dtype _prepare_grads gave it
+                    g = mine[offset:offset + p.numel()].view_as(p)
+                    out.append((p, g.to(grads[p].dtype) if p in grads else g))
                 offset += p.numel()
         if skipped:
+            if not skip and hasattr(self._opt, "skipped_steps"):  # skipped for another rank's gradient
+                self._opt.skipped_steps += 1
             return None
         out.sort(key=lambda pg: order[pg[0]])
         return out
