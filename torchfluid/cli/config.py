@@ -275,6 +275,9 @@ def _check_combinations(cfg: Config) -> None:
             if bad:
                 raise ConfigError(f"{path}={cfg[path]!r} needs mode='dygraph' ({why} runs eagerly only), "
                                   "got mode='static'")
+    if kind.startswith("torch.") and cfg["optimizer.regularization.kind"] == "l1":
+        raise ConfigError(f"optimizer.regularization.kind='l1' is not available with optimizer.kind={kind!r} "
+                          "(torch.optim has only L2 weight decay)")
     if cfg["resume"] and cfg["checkpoint_dir"] is None:
         raise ConfigError("resume = true needs checkpoint_dir")
     if cfg["data.path"] is not None:
@@ -291,7 +294,9 @@ def _check_combinations(cfg: Config) -> None:
     s = cfg.section("optimizer.schedule")
     if s["kind"] == "piecewise":
         b, v = s["boundaries"], s["values"]
-        if not b or len(v) != len(b) + 1:
+        if not b:
+            raise ConfigError("optimizer.schedule.boundaries must list at least one step for schedule 'piecewise', got []")
+        if len(v) != len(b) + 1:
             raise ConfigError(f"optimizer.schedule.values must have len(boundaries) + 1 = {len(b) + 1} "
                               f"elements for schedule 'piecewise', got {v!r} (boundaries {b!r})")
         if any(x >= y for x, y in zip(b, b[1:])):

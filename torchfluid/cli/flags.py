@@ -6,6 +6,7 @@ Precedence: the ``--config`` TOML file, then the named flags, then ``--set key=v
 from __future__ import annotations
 
 import argparse
+import os
 
 from ..dataset.bundled import DATASETS
 from .config import OPTIMIZERS, SCHEDULES, ConfigError, build_config, flatten, load_toml, parse_value
@@ -64,6 +65,9 @@ def _key_value(text: str, flag: str) -> tuple[str, object]:
 
 def _translate(dest: str, value, flat: dict) -> None:
     if dest == "_data":
+        if value not in DATASETS and not (os.sep in value or value.endswith(".csv") or os.path.exists(value)):
+            raise ConfigError(f"--data {value!r}: neither a bundled data set ({', '.join(DATASETS)}) "
+                              "nor a CSV file")
         flat["data.name" if value in DATASETS else "data.path"] = value
     elif dest == "_hidden":
         try:

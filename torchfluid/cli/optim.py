@@ -118,10 +118,7 @@ class TorchStepper:
 
     def __init__(self, cfg: Config, parameters, lr):
         o = cfg.section("optimizer")
-        reg = o["regularization.kind"]
-        if reg == "l1":
-            raise ConfigError(f"optimizer.regularization.kind='l1' is not available with optimizer.kind={o['kind']!r}"
-                              " (torch.optim has only L2 weight decay)")
+        reg = o["regularization.kind"]  # l1 is refused by the config check
         wd = o["regularization.coeff"] if reg == "l2" else 0.0
         self.params = list(parameters)
         self.schedule = None if isinstance(lr, float) else lr
@@ -168,15 +165,21 @@ class TorchStepper:
 
 
 def describe(cfg: Config) -> str:
-    """A short label: ``rmsprop(preset=torch, lr=0.01, centered)``."""
+    """A short label, e.g. ``rmsprop(lr=0.01, centered, momentum=0.9, schedule=cosine, l2=0.0001)``."""
     o = cfg.section("optimizer")
     parts = [f"lr={o['learning_rate']:g}"]
     if o["preset"]:
         parts.insert(0, f"preset={o['preset']}")
         parts += [f"{k}={v}" for k, v in o["preset_args"].items()]
     for key in sorted(cfg.given):
-        short = key.split(".", 1)[1] if key.startswith("optimizer.") else None
-        if short and short not in ("kind", "learning_rate", "preset", "preset_args"):
+        short = key[len("optimizer."):] if key.startswith("optimizer.") else None
+        if short and "." not in short and short not in ("kind", "learning_rate", "preset", "preset_args"):
             v = cfg[key]
             parts.append(short if v is True else f"{short}={v:g}" if isinstance(v, float) else f"{short}={v}")
+    if o["schedule.kind"] != "constant":
+        parts.append(f"schedule={o['schedule.kind']}")
+    if o["clip.kind"] != "none":
+        parts.append(f"clip={o['clip.kind']}:{o['clip.value']:g}")
+    if o["regularization.kind"] != "none":
+        parts.append(f"{o['regularization.kind']}={o['regularization.coeff']:g}")
     return f"{o['kind']}({', '.join(parts)})"

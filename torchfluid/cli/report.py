@@ -7,6 +7,8 @@ import json
 import math
 import os
 import sys
+import textwrap
+import warnings
 
 from .engine import Reporter, RunResult
 
@@ -58,7 +60,6 @@ class ProgressReporter(Reporter):
     def start(self, label, total_steps, done_steps):
         from tqdm import tqdm
 
-        self._widths = None
         self._printed_header = False
         # disable=None: a bar only on a terminal (no control characters in logs and pipes)
         self.bar = tqdm(total=total_steps, initial=done_steps, desc=label, unit="step", leave=False,
@@ -160,8 +161,10 @@ def plot_panels(panels: list[dict], path: str, suptitle: str = "", xlabel: str =
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     if suptitle:
-        fig.suptitle(suptitle, fontsize=11)
-    fig.tight_layout()
+        fig.suptitle(textwrap.fill(suptitle, width=int(40 * ncols)), fontsize=11)
+    with warnings.catch_warnings():  # a long title may not fit; the plot is still right
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
