@@ -253,3 +253,15 @@ def test_bench_quick_prints_a_table_and_plots(tmp_path, capsys):
         assert {"torchfluid", "torch", "torch foreach", "floor"} <= set(r["ms"])
         assert all(v > 0 for v in r["ms"].values())
     assert main(["bench", "--cases", "huge", "--out", str(out)]) == 2
+
+
+def test_readme_toml_block_is_a_valid_train_config():
+    import re
+    import tomllib
+
+    from torchfluid.cli.config import build_config, flatten
+
+    with open(os.path.join(ROOT, "README.md")) as f:
+        (block,) = re.findall(r"```toml\n(.*?)```", f.read(), flags=re.S)
+    cfg = build_config(flatten(tomllib.loads(block)))
+    assert cfg["optimizer.schedule.kind"] == "cosine" and cfg["optimizer.centered"] is True

@@ -8,7 +8,8 @@ Methods (fp32, momentum 0.9, every parameter has a gradient):
 * ``torch``: ``torch.optim.RMSprop(foreach=False)``; ``torch foreach``: ``foreach=True``;
 * ``floor``: the bytes one step must move (read p, g, ms, [mg,] mom; write p, ms, [mg,]
   mom: 28 B per element, 36 centered) divided by the memory bandwidth of an in-place
-  ``torch.add_`` over two flat buffers of the same size, measured in the same run.
+  ``torch.add_`` over two flat buffers of the same size, measured in the same run
+  (its fastest repetition).
 
 Times are medians of ``reps`` steps measured round-robin (every method takes one step
 in turn), so machine noise hits each alike. The update maths differ slightly (torch
@@ -106,7 +107,8 @@ _BUILDERS = {
 
 
 def bandwidth(n: int, reps: int) -> float:
-    """Bytes per second of ``a.add_(b)`` over ``n``-element fp32 buffers (12 B per element)."""
+    """Bytes per second of ``a.add_(b)`` over ``n``-element fp32 buffers (12 B per element),
+    from the fastest of the repetitions: the floor is the best the machine does."""
     a, b = torch.zeros(n), torch.ones(n)
     a.add_(b)
     times = []
@@ -114,7 +116,7 @@ def bandwidth(n: int, reps: int) -> float:
         t0 = time.perf_counter()
         a.add_(b)
         times.append(time.perf_counter() - t0)
-    return 12 * n / statistics.median(times)
+    return 12 * n / min(times)
 
 
 @dataclasses.dataclass

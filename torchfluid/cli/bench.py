@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="RMSProp step time: torchfluid vs torch.optim.RMSprop vs a bandwidth floor",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small sizes and few repetitions (seconds)")
-    p.add_argument("--reps", type=int, default=None, help="timed steps per method (default 20, --quick 5)")
+    p.add_argument("--reps", type=int, default=None, help="timed steps per method (default 10, --quick 5)")
     p.add_argument("--cases", default=None, help="comma-separated case names (default: all of the size class)")
     p.add_argument("--centered", choices=("both", "no", "yes"), default="both")
     p.add_argument("--out", default="torchfluid-bench", help="output folder (default ./torchfluid-bench)")
@@ -36,7 +36,7 @@ def run(args) -> int:
     from ..bench import run as run_bench
 
     table = QUICK_CASES if args.quick else CASES
-    reps = args.reps if args.reps is not None else (5 if args.quick else 20)
+    reps = args.reps if args.reps is not None else (5 if args.quick else 10)
     if reps < 1:
         raise ConfigError(f"--reps must be >= 1, got {reps}")
     names = [c.strip() for c in args.cases.split(",")] if args.cases else list(table)
