@@ -339,3 +339,20 @@ def test_sparse_gradient_paddle_exact_equals_dense_and_lazy_touches_only_present
     assert torch.equal(results["lazy"][absent], w[absent])
     # rows evolve independently, so the present rows agree exactly in both modes
     assert torch.equal(results["lazy"][[1, 3, 7]], results["dense"][[1, 3, 7]])
+
+
+def test_state_of_another_optimizer_type_is_refused_with_one_error():
+    a, b = params()
+    adam = fluid.optimizer.Adam(0.01, parameters=[("w", a), ("b", b)])
+    a.grad, b.grad = torch.ones_like(a), torch.ones_like(b)
+    adam.step()
+    c, d = params()
+    rms = RMSProp(0.01, parameters=[("w", c), ("b", d)])
+    c.grad, d.grad = torch.ones_like(c), torch.ones_like(d)
+    rms.step()
+    before = {k: v.clone() for k, v in rms.state_dict().items()}
+    with pytest.raises(ValueError) as info:
+        rms.set_state_dict(adam.state_dict())
+    msg = str(info.value)
+    assert "unexpected (8)" in msg and "w_moment1_0" in msg and "b_beta2_pow_acc_0" in msg
+    assert all(torch.equal(rms.state_dict()[k], v) for k, v in before.items())

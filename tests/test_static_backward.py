@@ -95,10 +95,7 @@ def test_non_trainable_parameter_gets_no_gradient():
 
 
 def _frozen():
-    class Attr:  # any object with ParamAttr's fields
-        name, initializer, learning_rate, regularizer, need_clip, trainable = None, None, 1.0, None, True, False
-
-    return Attr()
+    return fluid.ParamAttr(trainable=False)
 
 
 @pytest.mark.parametrize("shape", [[4], [2, 4]])

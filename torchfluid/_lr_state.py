@@ -74,3 +74,31 @@ def load(obj, state) -> None:
     keys, nested = obj._state_layout()
     plain = _check(obj, keys, nested, state, f"{type(obj).__name__}.set_state_dict")
     _apply(obj, keys, nested, plain)
+
+
+class StateMixin:
+    """``state_dict`` / ``set_state_dict`` (alias ``set_dict``) for both schedule families.
+
+    A class lists the attributes it saves in ``_saved_keys()`` and the schedules nested in
+    it in ``_nested_schedulers()``.
+    """
+
+    def _saved_keys(self) -> list:
+        raise NotImplementedError
+
+    def _nested_schedulers(self) -> dict:
+        return {}
+
+    def _state_layout(self):
+        return list(self._saved_keys()), self._nested_schedulers()
+
+    def state_dict(self) -> dict:
+        """The schedule's state as a dict of plain Python numbers (JSON-serializable)."""
+        keys, nested = self._state_layout()
+        return dump(self, keys, nested)
+
+    def set_state_dict(self, state_dict):
+        """Restore ``state_dict()``'s output; missing or unexpected keys raise ``RuntimeError``."""
+        load(self, state_dict)
+
+    set_dict = set_state_dict

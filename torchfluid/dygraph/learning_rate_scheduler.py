@@ -32,7 +32,7 @@ import numbers
 import numpy as np
 
 from .. import lr_math as M
-from .._lr_state import dump, load, to_plain
+from .._lr_state import StateMixin, to_plain
 
 __all__ = [
     "LearningRateDecay", "PiecewiseDecay", "NoamDecay", "ExponentialDecay", "NaturalExpDecay",
@@ -62,27 +62,7 @@ def _rate(name, value) -> float:
     return float(value)
 
 
-class _StateMixin:
-    def _nested_schedulers(self) -> dict:
-        return {}
-
-    def _state_layout(self):
-        self._state_keys()
-        return list(self.keys), self._nested_schedulers()
-
-    def state_dict(self) -> dict:
-        """The decay's state as a dict of plain Python numbers (JSON-serializable)."""
-        keys, nested = self._state_layout()
-        return dump(self, keys, nested)
-
-    def set_state_dict(self, state_dict):
-        """Restore ``state_dict()``'s output; missing or unexpected keys raise ``RuntimeError``."""
-        load(self, state_dict)
-
-    set_dict = set_state_dict
-
-
-class LearningRateDecay(_StateMixin):
+class LearningRateDecay(StateMixin):
     """Base of the step-driven decays. Subclasses implement ``step()`` from ``self.step_num``.
 
     Args:
@@ -115,6 +95,10 @@ class LearningRateDecay(_StateMixin):
     def _state_keys(self):
         """Set ``self.keys``, the attributes saved by ``state_dict()``."""
         self.keys = ["step_num"]
+
+    def _saved_keys(self):
+        self._state_keys()
+        return self.keys
 
     def step(self):
         """The rate at ``self.step_num`` (no side effects); subclasses implement it."""

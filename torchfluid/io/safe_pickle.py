@@ -132,12 +132,26 @@ def _check_result(obj, source: str, depth: int = 0):
 
 
 def loads(data: bytes, source: str = "<bytes>"):
-    """Unpickle ``data`` through the restricted unpickler."""
-    return _check_result(_RestrictedUnpickler(io.BytesIO(data), source).load(), source)
+    """Unpickle ``data`` through the restricted unpickler.
+
+    A zip archive (``torch.save`` / torchfluid checkpoint) is refused with a clear error,
+    and so is any stream the unpickler cannot parse (named by ``source``).
+    """
+    if data[:4] == b"PK\x03\x04":
+        raise UnsafePickleError(
+            f"refusing to load {source}: it is a zip archive (a torch.save or torchfluid "
+            "checkpoint), not a Paddle pickle; read it with torchfluid.load"
+        )
+    try:
+        obj = _RestrictedUnpickler(io.BytesIO(data), source).load()
+    except UnsafePickleError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError) as e:
+        raise UnsafePickleError(f"cannot load {source}: not a valid pickle ({type(e).__name__}: {e})") from None
+    return _check_result(obj, source)
 
 
 def load(path):
-    """Unpickle the file at ``path`` through the restricted unpickler."""
-    source = repr(os.fspath(path))
+    """Unpickle the file at ``path`` through the restricted unpickler (see :func:`loads`)."""
     with open(path, "rb") as f:
-        return _check_result(_RestrictedUnpickler(f, source).load(), source)
+        return loads(f.read(), repr(os.fspath(path)))

@@ -12,19 +12,15 @@ import math
 
 import torch
 
-from ..ops import get_op, to_torch_dtype
 from .. import unique_name
+from ..dygraph.varbase import new_parameter
+from ..framework import in_dygraph_mode
+from ..initializer import ConstantInitializer, XavierInitializer
+from ..ops import get_op, to_torch_dtype
+from ..param_attr import ParamAttr
 from ..static.framework import Variable, default_main_program, default_startup_program
 
 __all__ = ["LayerHelper", "apply_op", "is_static", "param_attr_of", "in_dygraph_mode", "eager_variable"]
-
-
-def in_dygraph_mode() -> bool:
-    """True inside ``fluid.dygraph.guard()`` (when the dygraph package provides it)."""
-    import torchfluid
-
-    probe = getattr(torchfluid, "in_dygraph_mode", None)
-    return bool(probe()) if callable(probe) and probe is not in_dygraph_mode else False
 
 
 def is_static(*values) -> bool:
@@ -36,46 +32,13 @@ def is_static(*values) -> bool:
     return False
 
 
-class _Attr:
-    """A normalized ParamAttr: name, initializer, learning_rate, regularizer, trainable, need_clip."""
-
-    def __init__(self, name=None, initializer=None, learning_rate=1.0, regularizer=None,
-                 trainable=True, need_clip=True, do_model_average=False):
-        self.name, self.initializer, self.learning_rate = name, initializer, learning_rate
-        self.regularizer, self.trainable, self.need_clip = regularizer, trainable, need_clip
-        self.do_model_average = do_model_average
-
-
 def param_attr_of(arg, what="param_attr"):
     """Paddle's ``ParamAttr._to_attr``: None/True -> defaults, str -> name, False -> no
-    parameter, an initializer -> that initializer, a ParamAttr -> its fields."""
-    if arg is None or arg is True:
-        return _Attr()
-    if arg is False:
-        return False
-    if isinstance(arg, str):
-        return _Attr(name=arg)
-    if hasattr(arg, "trainable") and hasattr(arg, "initializer"):
-        return _Attr(
-            name=getattr(arg, "name", None), initializer=arg.initializer,
-            learning_rate=getattr(arg, "learning_rate", 1.0), regularizer=getattr(arg, "regularizer", None),
-            trainable=arg.trainable, need_clip=getattr(arg, "need_clip", True),
-            do_model_average=getattr(arg, "do_model_average", False),
-        )
-    if callable(arg) and not hasattr(arg, "_regularization_coeff"):
-        return _Attr(initializer=arg)
-    raise TypeError(
-        f"{what}={arg!r}: expected None, a name, False, a ParamAttr or an initializer"
-    )
-
-
-def _default_initializer(is_bias):
+    parameter, an initializer or regularizer -> that, a ParamAttr -> itself."""
     try:
-        from .. import initializer as I  # noqa: N812
-    except ImportError:  # until the dygraph package's initializers land
-        from . import _fallback_init as I  # noqa: N812
-
-    return I.Constant(0.0) if is_bias else I.Xavier()
+        return ParamAttr._to_attr(arg)
+    except TypeError as e:
+        raise TypeError(f"{what}={arg!r}: {e}") from None
 
 
 class LayerHelper:
@@ -114,16 +77,16 @@ class LayerHelper:
         if attr is False:
             raise ValueError("create_parameter: attr=False means no parameter")
         shape = [int(s) for s in shape]
-        init = attr.initializer or default_initializer or _default_initializer(is_bias)
+        init = attr.initializer or default_initializer or (
+            ConstantInitializer(0.0) if is_bias else XavierInitializer())
         suffix = "b" if is_bias else "w"
         name = attr.name or unique_name.generate(f"{self.name}.{suffix}")
         if in_dygraph_mode():
             t = torch.empty(shape, dtype=to_torch_dtype(dtype))
-            with torch.no_grad():
-                init(t)
-            p = torch.nn.Parameter(t, requires_grad=attr.trainable)
-            p.name = name
-            return p
+            init(t)
+            kwargs = attr._to_kwargs()
+            kwargs["name"] = name
+            return new_parameter(t, **kwargs)
         param = self.main_program.global_block().create_parameter(
             name, shape, dtype, trainable=attr.trainable,
             optimize_attr={"learning_rate": attr.learning_rate}, regularizer=attr.regularizer,
@@ -189,11 +152,9 @@ def apply_op(op_type, inputs, attrs=None, *, layer_type=None, name=None, helper=
 
 
 def eager_variable(t, name=None):
-    """``t`` as a dygraph Variable (the dygraph package's ``to_variable``, when present)."""
-    try:
-        from ..dygraph import to_variable
-    except ImportError:
-        return t
+    """``t`` as a dygraph Variable."""
+    from ..dygraph import to_variable
+
     return to_variable(t, name=name)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 
 from .. import lr_math as M
-from .._lr_state import dump, load
+from .._lr_state import StateMixin
 
 __all__ = ["LRScheduler", "check_callable"]
 
@@ -17,7 +17,7 @@ def _check_last_epoch(last_epoch):
         raise ValueError(f"last_epoch must be >= -1, got {last_epoch!r}")
 
 
-class LRScheduler:
+class LRScheduler(StateMixin):
     """Base class: subclasses implement ``get_lr()`` from ``self.last_epoch`` (and ``self.last_lr``).
 
     Args:
@@ -63,23 +63,9 @@ class LRScheduler:
         """Set ``self.keys``, the attribute names saved by ``state_dict()``."""
         self.keys = ["last_epoch", "last_lr"]
 
-    def _nested_schedulers(self) -> dict:
-        return {}
-
-    def _state_layout(self):
+    def _saved_keys(self):
         self.state_keys()
-        return list(self.keys), self._nested_schedulers()
-
-    def state_dict(self) -> dict:
-        """The scheduler state as a dict of plain Python numbers (JSON-serializable)."""
-        keys, nested = self._state_layout()
-        return dump(self, keys, nested)
-
-    def set_state_dict(self, state_dict):
-        """Restore ``state_dict()``'s output; missing or unexpected keys raise ``RuntimeError``."""
-        load(self, state_dict)
-
-    set_dict = set_state_dict
+        return self.keys
 
 
 def check_callable(name, fn, owner):
