@@ -142,8 +142,9 @@ def bench_case(name: str, shapes, centered: bool, reps: int, methods=None) -> Be
         step, objs = _BUILDERS[m](shapes, centered)
         steps[m] = step
         keep.append(objs)
-    for s in steps.values():  # warm up: load kernels, page memory in
-        s()
+    for _ in range(2):  # warm up: compile / load kernels, page memory in
+        for s in steps.values():
+            s()
     times = {m: [] for m in steps}
     for _ in range(reps):
         for m, s in steps.items():

@@ -52,6 +52,8 @@ def add_config_flags(p: argparse.ArgumentParser, defaults: dict | None = None) -
     for flag, dest, kw in _FLAGS:
         kw = dict(kw)
         kw.setdefault("help", f"sets {dest}")
+        if "type" in kw:
+            kw.setdefault("metavar", dest.rsplit(".", 1)[-1].upper())
         p.add_argument(flag, dest=dest.replace(".", "__"), default=argparse.SUPPRESS, **kw)
     p.set_defaults(config_defaults=defaults or {})
 
