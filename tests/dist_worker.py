@@ -109,6 +109,36 @@ def run(config: str, *, ddp: bool, world: int = 1, rank: int = 0, steps: int = S
     return {k: v.detach().clone() for k, v in model.state_dict().items()}, opt, norms
 
 
+def run_dygraph(*, ddp: bool, world: int = 1, rank: int = 0, steps: int = STEPS, **dist_kwargs) -> dict:
+    """Fluid dygraph: two ``fluid.dygraph.Linear`` layers in a ``Layer``, centered RMSProp
+    with momentum through ``minimize``; returns the final parameters by fluid name."""
+    import torchfluid as fluid
+
+    class MLP(fluid.dygraph.Layer):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = fluid.dygraph.Linear(6, 12, act="tanh")
+            self.fc2 = fluid.dygraph.Linear(12, 3)
+
+        def forward(self, x):
+            return self.fc2(self.fc1(x))
+
+    with fluid.dygraph.guard(), fluid.unique_name.guard():
+        torch.manual_seed(0)
+        model = MLP()
+        net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
+        opt = fluid.optimizer.RMSPropOptimizer(0.01, momentum=0.9, centered=True,
+                                               parameter_list=model.parameters(), **dist_kwargs)
+        for step in range(steps):
+            x, y = batch(step, world, rank)
+            pred = net(fluid.dygraph.to_variable(x.numpy()))
+            loss = fluid.layers.mean(fluid.layers.square_error_cost(pred, fluid.dygraph.to_variable(y.numpy())))
+            loss.backward()
+            opt.minimize(loss)
+            model.clear_gradients()
+        return {p.name: p.detach().clone().as_subclass(torch.Tensor) for p in model.parameters()}
+
+
 SCENARIOS = {  # name: (config, DDP?, optimizer kwargs)
     "ddp": ("plain", True, {}),
     "ddp_sharded": ("plain", True, {"shard_state": True}),
@@ -136,6 +166,9 @@ def mode_equiv(out: str, rank: int, world: int) -> None:
                          "skipped_steps": getattr(opt, "skipped_steps", 0)}
         if name == "full_sharded_reduce":
             results[name]["consolidated"] = consolidated_state_dict(opt, dst=0)
+    results["dygraph_ddp"] = {"params": run_dygraph(ddp=True, world=world, rank=rank)}
+    results["dygraph_sharded_reduce"] = {"params": run_dygraph(ddp=False, world=world, rank=rank, shard_state=True,
+                                                               grad_reduction="reduce")}
     torch.save(results, os.path.join(out, f"equiv-rank{rank}.pt"))
 
 

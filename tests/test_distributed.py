@@ -6,6 +6,7 @@ equivalence scenario plus a checkpointed reference run; one crashes a rank; one
 restarts from the checkpoints. Every process has a hard timeout; no timing asserts.
 """
 
+import argparse
 import multiprocessing
 import os
 import pathlib
@@ -115,6 +116,14 @@ def references():
 def test_ddp_with_torchfluid_rmsprop_equals_one_process_on_the_concatenated_batch(two_rank_run, references):
     for name, config in (("ddp", "plain"), ("full_ddp", "full")):
         want = references[config][0]
+        for rank in range(2):
+            _close(two_rank_run["ranks"][rank][name]["params"], want, f"{name} rank {rank}")
+
+
+def test_fluid_dygraph_layers_train_data_parallel_like_one_process(two_rank_run):
+    want = W.run_dygraph(ddp=False)
+    assert set(want) == {"linear_0.w_0", "linear_0.b_0", "linear_1.w_0", "linear_1.b_0"}
+    for name in ("dygraph_ddp", "dygraph_sharded_reduce"):
         for rank in range(2):
             _close(two_rank_run["ranks"][rank][name]["params"], want, f"{name} rank {rank}")
 
@@ -358,3 +367,17 @@ def test_sharded_checkpointer_on_one_process_rotates_and_skips_incomplete(tmp_pa
         ck.resume(model=model2, optimizer=opt2, step=5)
     with pytest.raises(ValueError, match="keep must be an int >= 1, got 0"):
         ShardedCheckpointer(tmp_path, keep=0)
+
+
+def test_the_benchmark_runs_and_halves_the_state(monkeypatch):
+    bench_dir = str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks")
+    monkeypatch.syspath_prepend(bench_dir)
+    import bench_distributed
+
+    args = argparse.Namespace(hidden=16, layers=2, batch=8, steps=2, warmup=1)
+    rows = {r["config"]: r for r in bench_distributed.run(args)}
+    assert set(rows) == {"unsharded", "DDP", "DDP + shard_state", "shard_state reduce"}
+    full = rows["unsharded"]["state_mb"]
+    assert rows["DDP"]["state_mb"] == full
+    assert rows["DDP + shard_state"]["state_mb"] == rows["shard_state reduce"]["state_mb"] == full / 2
+    assert rows["shard_state reduce"]["comm_mb"] == rows["DDP"]["comm_mb"] > 0

@@ -37,11 +37,12 @@ Gradient reduction (``grad_reduction``):
 
 * ``'none'`` (default): the gradients in ``.grad`` are already averaged over ranks,
   e.g. by ``DistributedDataParallel``. Per step: DDP's all-reduce (2(N-1)/N * P per rank)
-  plus the parameter all-gather ((N-1)/N * P): 1.5x the traffic of plain DDP, but DDP
+  plus the parameter broadcasts ((N-1)/N * P, an all-gather's bytes): 1.5x the traffic
+  of plain DDP, but DDP
   overlaps its all-reduce with the backward pass.
 * ``'reduce'``: ``.grad`` holds each rank's LOCAL gradient (no DDP); the optimizer
   averages them itself with one reduce-scatter per dtype ((N-1)/N * P) and then
-  all-gathers the parameters ((N-1)/N * P): the same 2(N-1)/N * P as plain DDP's
+  broadcasts the parameters ((N-1)/N * P): the same 2(N-1)/N * P as plain DDP's
   all-reduce, with state memory / N. Cheaper in bytes; the reduce-scatter runs after
   the backward pass instead of overlapping it. A parameter with a gradient on some
   ranks only gets the average with zeros from the others (as DDP's
