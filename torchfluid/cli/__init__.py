@@ -11,15 +11,19 @@ from ..checkpoint import CheckpointError
 from . import bench, compare, demo, train
 from .config import ConfigError
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="torchfluid", description="Paddle fluid's RMSProp system on PyTorch")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in (demo, train, compare, bench):
         module.add_parser(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except ConfigError as e:
