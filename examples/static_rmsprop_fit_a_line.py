@@ -3,11 +3,12 @@
 # line, restored from Paddle's source (the page's text lost it). The loss printing at
 # the end is an addition so that the run can be checked.
 #
-# Data: paddle.dataset.uci_housing reads housing.data from $TORCHFLUID_UCI_HOUSING or
-# ~/.cache/paddle/dataset/uci_housing/housing.data (never downloaded). Without the real
-# file, a SYNTHETIC stand-in of the same format can be written with
-#     python -m torchfluid.dataset --write-synthetic-housing /tmp/housing.data
-# and used with TORCHFLUID_UCI_HOUSING=/tmp/housing.data.
+# Data: the real UCI housing data (never downloaded), as Paddle's reader gives it: from
+# $TORCHFLUID_UCI_HOUSING if set, else Paddle's cache
+# ~/.cache/paddle/dataset/uci_housing/housing.data, else the copy bundled with
+# torchfluid (torchfluid/data/boston_house_prices.csv, see torchfluid/data/LICENSES.md).
+# The rows are in the file's order (Paddle's reader does not shuffle), so the loss of
+# single steps jumps between neighbourhoods; the added summary uses medians.
 import torchfluid as paddle
 import torchfluid as fluid
 import numpy as np
@@ -34,5 +35,5 @@ with fluid.program_guard(main):
     for data in train_reader():
         losses.append(exe.run(main, feed=feeder.feed(data), fetch_list=fetch_list)[0][0])
 
-# (added) the mean loss of the first and last 50 steps
-print("first50 %.4f last50 %.4f steps %d" % (np.mean(losses[:50]), np.mean(losses[-50:]), len(losses)))
+# (added) the median loss of the first and last 50 steps
+print("first50 %.4f last50 %.4f steps %d" % (np.median(losses[:50]), np.median(losses[-50:]), len(losses)))

@@ -53,8 +53,19 @@ def _squared_norm(g: torch.Tensor) -> torch.Tensor:
     return torch.sum(torch.square(v.to(_acc_dtype(v))))
 
 
-def global_norm(grads: Sequence[torch.Tensor]) -> torch.Tensor:
-    """``sqrt(sum_i ||g_i||^2)`` as a 0-d float32 (float64 if any grad is float64) tensor."""
+def global_norm(grads: Sequence[torch.Tensor], sum_across=None) -> torch.Tensor:
+    """``sqrt(sum_i ||g_i||^2)`` as a 0-d float32 (float64 if any grad is float64) tensor.
+
+    ``sum_across`` (distributed, see :mod:`torchfluid.distributed`): each process passes
+    only its shard's gradients; their squared norm, a 0-d float64 tensor, is summed over
+    the processes by ``sum_across(t) -> total`` (e.g. one all-reduce) before the sqrt.
+    It is called even when ``grads`` is empty, so every process joins the collective.
+    """
+    if sum_across is not None:
+        parts = [_squared_norm(g).to(torch.float64) for g in grads]
+        sq = sum_across(torch.stack(parts).sum() if parts else torch.zeros((), dtype=torch.float64))
+        wide = any(g.dtype == torch.float64 for g in grads)
+        return torch.sqrt(sq).to(torch.float64 if wide else torch.float32)
     if not grads:
         return torch.zeros(())
     sq = [_squared_norm(g) for g in grads]
@@ -138,14 +149,15 @@ class ClipGradByGlobalNorm(GradientClipBase):
         self.group_name = group_name
         self.last_global_norm: torch.Tensor | None = None
 
-    def scale_for(self, grads, need_clip) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(global_norm, scale)`` over the gradients with ``need_clip`` True."""
-        norm = global_norm([g for g, nc in zip(grads, need_clip) if nc])
+    def scale_for(self, grads, need_clip, sum_across=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(global_norm, scale)`` over the gradients with ``need_clip`` True
+        (``sum_across``: partial norms summed over processes, see :func:`global_norm`)."""
+        norm = global_norm([g for g, nc in zip(grads, need_clip) if nc], sum_across)
         return norm, self.clip_norm / torch.clamp_min(norm, self.clip_norm)
 
     @torch.no_grad()
-    def clip_tensors(self, grads, need_clip):
-        norm, scale = self.scale_for(grads, need_clip)
+    def clip_tensors(self, grads, need_clip, sum_across=None):
+        norm, scale = self.scale_for(grads, need_clip, sum_across)
         self.last_global_norm = norm
         return [_map_values(g, lambda v: v * scale.to(device=v.device, dtype=v.dtype)) if nc else g
                 for g, nc in zip(grads, need_clip)]

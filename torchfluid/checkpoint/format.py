@@ -41,6 +41,8 @@ def _plain(obj, where="obj"):
         return torch.from_numpy(np.ascontiguousarray(obj))
     if isinstance(obj, np.generic):
         return obj.item()
+    if isinstance(obj, torch.Tensor) and type(obj) not in (torch.Tensor, torch.nn.Parameter):
+        return obj.detach().as_subclass(torch.Tensor)  # e.g. a dygraph VarBase: weights_only reads plain tensors
     if isinstance(obj, (torch.Tensor, int, float, str, bool, bytes)) or obj is None:
         return obj
     if isinstance(obj, dict):

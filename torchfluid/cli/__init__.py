@@ -1,21 +1,40 @@
-"""The ``torchfluid`` command (also ``python -m torchfluid``)."""
+"""The ``torchfluid`` command (also ``python -m torchfluid``): ``demo``, ``train``,
+``compare`` and ``bench``. Bad configuration values exit with status 2 and one line
+``config error: <key> ...`` on stderr, no traceback."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import demo
+from ..checkpoint import CheckpointError
+from . import bench, compare, demo, train
+from .config import ConfigError
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="torchfluid", description="Paddle fluid's RMSProp system on PyTorch")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in (demo, train, compare, bench):
+        module.add_parser(sub)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="torchfluid", description="Paddle fluid's RMSProp system on PyTorch")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo.add_parser(sub)
-    args = parser.parse_args(argv)
-    return int(args.run(args) or 0)
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    except CheckpointError as e:
+        print(f"checkpoint error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

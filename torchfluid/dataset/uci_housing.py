@@ -1,55 +1,104 @@
 """``paddle.dataset.uci_housing``: the UCI (Boston) housing data, Paddle's reader.
 
-Reads ``housing.data`` (506 rows x 14 whitespace-separated numbers) from
-``$TORCHFLUID_UCI_HOUSING`` if set, else Paddle's cache
-``~/.cache/paddle/dataset/uci_housing/housing.data``. Nothing is downloaded.
-As Paddle: each of the 13 features becomes ``(x - mean) / (max - min)``, the first
-80% of rows are ``train()``, the rest ``test()``; samples are ``(features[13], price[1])``.
+Nothing is downloaded. The data are read from the first of these that exists:
 
-:func:`write_synthetic` writes a clearly SYNTHETIC file of the same format (a noisy
-linear model, not the real data) for examples and tests on machines without the data.
+1. ``$TORCHFLUID_UCI_HOUSING`` when set (a ``housing.data`` file; an explicit choice, so
+   a missing or malformed file there is an error);
+2. Paddle's cache ``~/.cache/paddle/dataset/uci_housing/housing.data`` (a malformed
+   file there is skipped with a warning);
+3. the copy bundled with torchfluid, ``torchfluid/data/boston_house_prices.csv`` (the
+   same 506 x 14 numbers; see ``torchfluid/data/LICENSES.md``).
+
+As Paddle: each of the 13 features becomes ``(x - mean) / (max - min)`` (statistics of
+all 506 rows), the first 80% of rows are ``train()``, the rest ``test()``; samples are
+``(features[13], price[1])`` float64 arrays.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
-__all__ = ["train", "test", "data_path", "load", "write_synthetic", "feature_names", "ENV_VAR"]
+__all__ = ["train", "test", "data_path", "load", "load_raw", "source", "feature_names", "ENV_VAR",
+           "PADDLE_CACHE", "BUNDLED"]
 
 ENV_VAR = "TORCHFLUID_UCI_HOUSING"
 FEATURE_NUM = 14
+PADDLE_CACHE = os.path.join("~", ".cache", "paddle", "dataset", "uci_housing", "housing.data")
+BUNDLED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
+                       "boston_house_prices.csv")
 feature_names = ["CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX",
                  "PTRATIO", "B", "LSTAT"]
 _CACHE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def data_path() -> str:
+def _parse(path: str) -> np.ndarray:
+    """Rows x 14 from ``housing.data`` (whitespace) or the bundled CSV (two header lines)."""
+    if path.endswith(".csv"):
+        with open(path) as f:
+            head = f.readline().split(",")
+            f.readline()  # column names
+            data = np.loadtxt(f, delimiter=",", ndmin=2)
+        if data.shape != (int(head[0]), FEATURE_NUM):
+            raise ValueError(f"{path!r} holds {data.shape[0]} rows x {data.shape[1]} columns; its header "
+                             f"says {head[0]} rows x {FEATURE_NUM} columns")
+        return data
+    data = np.fromfile(path, sep=" ")
+    if data.size == 0 or data.size % FEATURE_NUM:
+        raise ValueError(f"{path!r} holds {data.size} numbers; expected rows of {FEATURE_NUM} (13 features + price)")
+    return data.reshape(data.size // FEATURE_NUM, FEATURE_NUM)
+
+
+def source() -> tuple[str, np.ndarray]:
+    """``(path, raw rows)`` of the data the readers use (see the module docstring)."""
     env = os.environ.get(ENV_VAR)
     if env:
-        return os.path.expanduser(env)
-    return os.path.expanduser(os.path.join("~", ".cache", "paddle", "dataset", "uci_housing", "housing.data"))
+        path = os.path.expanduser(env)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"{ENV_VAR}={env!r}: no such file. Unset {ENV_VAR} to use Paddle's cache "
+                f"({PADDLE_CACHE}) or the copy bundled with torchfluid"
+            )
+        return path, _parse(path)
+    cache = os.path.expanduser(PADDLE_CACHE)
+    if os.path.isfile(cache):
+        try:
+            return cache, _parse(cache)
+        except ValueError as e:
+            warnings.warn(f"ignoring Paddle's cached housing data: {e}; using the bundled copy",
+                          RuntimeWarning, stacklevel=2)
+    if not os.path.isfile(BUNDLED):
+        raise FileNotFoundError(
+            f"UCI housing data not found: {ENV_VAR} is not set, Paddle's cache {cache!r} is absent or "
+            f"malformed and the bundled copy {BUNDLED!r} is missing (reinstall torchfluid). torchfluid "
+            "never downloads: save housing.data (506 rows x 14 numbers, UCI machine-learning-databases/"
+            f"housing/housing.data) at {cache!r} or point {ENV_VAR} at a copy"
+        )
+    return BUNDLED, _parse(BUNDLED)
+
+
+def data_path() -> str:
+    """The file the readers use."""
+    return source()[0]
+
+
+def load_raw(path: str | None = None) -> np.ndarray:
+    """The raw rows (13 features + price), unnormalized."""
+    return (_parse(path) if path else source()[1]).copy()
 
 
 def load(path: str | None = None, ratio: float = 0.8):
     """``(train rows, test rows)``, features normalized as Paddle does."""
-    path = path or data_path()
-    key = f"{os.path.abspath(path)}:{ratio}"
+    if path is None:
+        path, data = source()
+    else:
+        data = _parse(path)
+    key = f"{os.path.abspath(path)}:{os.path.getmtime(path)}:{ratio}"
     if key in _CACHE:
         return _CACHE[key]
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"UCI housing data not found at {path!r}. torchfluid never downloads: save housing.data "
-            "(506 rows x 14 numbers, from the UCI machine learning repository, "
-            "machine-learning-databases/housing/housing.data) there, or point the environment "
-            f"variable {ENV_VAR} at a copy. For a SYNTHETIC stand-in of the same format run: "
-            "python -m torchfluid.dataset --write-synthetic-housing PATH"
-        )
-    data = np.fromfile(path, sep=" ")
-    if data.size == 0 or data.size % FEATURE_NUM:
-        raise ValueError(f"{path!r} holds {data.size} numbers; expected rows of {FEATURE_NUM} (13 features + price)")
-    data = data.reshape(data.size // FEATURE_NUM, FEATURE_NUM)
+    data = data.astype(np.float64, copy=True)
     maximums, minimums, avgs = data.max(axis=0), data.min(axis=0), data.sum(axis=0) / data.shape[0]
     for i in range(FEATURE_NUM - 1):
         span = maximums[i] - minimums[i]
@@ -75,21 +124,3 @@ def train():
 def test():
     """Reader creator over the last 20% of rows."""
     return _reader(load()[1])
-
-
-def write_synthetic(path: str, rows: int = 506, seed: int = 0) -> str:
-    """Write a SYNTHETIC housing-format file: 13 features on housing-like scales and a
-    price that is a fixed linear function of them plus noise. Not real data."""
-    rng = np.random.default_rng(seed)
-    scales = np.array([10, 25, 10, 0.3, 0.1, 0.7, 28, 2, 8, 170, 2, 90, 7], dtype=np.float64)
-    means = np.array([3.6, 11, 11, 0.07, 0.55, 6.3, 68, 3.8, 9.5, 408, 18.5, 356, 12.6])
-    x = means + scales * rng.standard_normal((rows, 13))
-    w = rng.uniform(-1, 1, 13) / scales
-    price = np.clip(22.5 + 9.0 * (x - means) @ w + rng.normal(0, 1.5, rows), 5, 50)
-    table = np.concatenate([x, price[:, None]], axis=1)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        for r in table:
-            f.write(" ".join(f"{v:.6g}" for v in r) + "\n")
-    return path
-

@@ -26,14 +26,16 @@ class AdamOptimizer(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8,
                  parameter_list=None, regularization=None, grad_clip=None, name=None, *,
-                 parameters=None, weight_decay=None):
+                 parameters=None, weight_decay=None, shard_state: bool = False, grad_reduction: str = "none",
+                 process_group=None):
         defaults = dict(
             beta1=check_number("beta1", beta1, lo=0.0, hi=1.0, hi_open=True),
             beta2=check_number("beta2", beta2, lo=0.0, hi=1.0, hi_open=True),
             epsilon=check_number("epsilon", epsilon, lo=0.0, lo_open=True),
         )
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name,
-                         parameters=parameters, weight_decay=weight_decay, defaults=defaults)
+                         parameters=parameters, weight_decay=weight_decay, defaults=defaults,
+                         shard_state=shard_state, grad_reduction=grad_reduction, process_group=process_group)
 
     def _check_group(self, group: dict) -> None:
         super()._check_group(group)

@@ -27,6 +27,7 @@ import torch
 
 from .._checks import check_number
 from ..clip import GradientClipBase
+from ..distributed import sharding as _sharding
 from ..regularizer import as_regularizer
 from . import schedules
 from .params import fluid_name, is_group_list, split_named
@@ -70,8 +71,13 @@ class Optimizer(torch.optim.Optimizer):
         parameters=None,
         weight_decay=None,
         defaults: Mapping | None = None,
+        shard_state: bool = False,
+        grad_reduction: str = "none",
+        process_group=None,
     ):
         params = _one_of("parameter_list", parameter_list, "parameters", parameters)
+        # distributed (ZeRO-1) hook: None unless shard_state=True; see torchfluid.distributed
+        self._sharding = _sharding.make(self, shard_state, grad_reduction, process_group)
         # --- static mode (helper C): a fluid.layers.*_decay Variable as the learning rate ---
         self._static_lr = learning_rate if _is_static(learning_rate) else None
         if self._static_lr is not None:
@@ -305,16 +311,21 @@ class Optimizer(torch.optim.Optimizer):
     @torch.no_grad()
     def _run_pipeline(self, params_grads) -> list[tuple[torch.Tensor, torch.Tensor]]:
         pairs = self._prepare_grads(self._validate(params_grads))
+        shard = self._sharding if self._sharding is not None and self._sharding.engaged else None
+        if shard is not None:  # ZeRO-1: (reduced) gradients of this rank's shard; a skip is agreed
+            pairs = shard.own_pairs(pairs)
         if pairs is None:  # the update is skipped: nothing (state, params, schedule) changes
             return []
         self._lr_value_for_update()
-        if self._grad_clip is not None and pairs:
-            pairs = self._grad_clip(pairs)
+        if self._grad_clip is not None and (pairs or shard is not None):
+            pairs = self._grad_clip(pairs) if shard is None else shard.clip(self._grad_clip, pairs)
         pairs = self.append_regularization_ops(pairs, self.regularization)
         groups = self._group_of()
         self._update(
             [(p, g, groups[p], self._param_lr(p, groups[p])) for p, g in pairs]
         )
+        if shard is not None:  # every rank gets the parameters their owners updated
+            shard.sync_params()
         return pairs
 
     @staticmethod

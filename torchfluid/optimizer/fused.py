@@ -63,6 +63,9 @@ class FusedRMSPropUpdate:
         flat group re-checks dtype, size and layout at every step)."""
         if not numba_available():
             return False
+        shard = getattr(self.opt, "_sharding", None)
+        if shard is not None and shard.engaged and not shard.owns(p):
+            return False  # ZeRO-1: another rank keeps its state; no flat buffer here
         return _flat().fused_supported(p) and self.opt._fused_compatible(p, group)
 
     @staticmethod

@@ -55,7 +55,7 @@ from .._checks import check_bool, check_number
 from ..clip import ClipGradByGlobalNorm, ClipGradByNorm, ClipGradByValue
 from ..regularizer import L2Decay
 
-__all__ = ["PRESETS", "Preset", "build_preset"]
+__all__ = ["PRESETS", "Preset", "build_preset", "preset_options"]
 
 REQUIRED = object()
 _EXTRAS = {"name": None, "multi_precision": False, "state_dtype": None, "nonfinite": "propagate"}
@@ -227,6 +227,13 @@ def _translate_groups(preset: Preset, name: str, parameters):
 
 def build_preset(cls, name: str, parameters, kwargs: dict):
     """``cls`` (RMSPropOptimizer) configured as library ``name``; see the module docstring."""
+    options = preset_options(name, kwargs)
+    return cls(parameters=_translate_groups(PRESETS[name], name, parameters), **options)
+
+
+def preset_options(name: str, kwargs: dict) -> dict:
+    """The ``RMSPropOptimizer`` keyword arguments (less ``parameters``) of library ``name``
+    called with its own arguments ``kwargs``; raises as :func:`build_preset`."""
     preset = PRESETS.get(name) if isinstance(name, str) else None
     if preset is None:
         raise ValueError(f"unknown RMSProp preset {name!r}; choose one of {', '.join(map(repr, PRESETS))}")
@@ -250,4 +257,4 @@ def build_preset(cls, name: str, parameters, kwargs: dict):
         raise TypeError(f"RMSProp.preset({name!r}) needs {', '.join(missing)} ({preset.library} has no default)")
     options = preset.translate(args)
     options.update({k: kwargs.get(k, default) for k, default in _EXTRAS.items()})
-    return cls(parameters=_translate_groups(preset, name, parameters), **options)
+    return options

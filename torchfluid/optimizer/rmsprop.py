@@ -76,6 +76,8 @@ class RMSPropOptimizer(Optimizer):
         multi_precision: float32 master weights and state for float16/bfloat16 params.
         state_dtype: None, ``torch.float32`` or ``torch.bfloat16`` (stochastic rounding).
         nonfinite: 'propagate' (default, as Paddle), 'skip' or 'raise' on NaN/inf gradients.
+        shard_state / grad_reduction / process_group: ZeRO-1 data parallelism, the state
+            divided among the ranks (see :mod:`torchfluid.distributed`).
         fused: None (default) updates each parameter group, device and dtype with one
             single-pass multi-tensor kernel where it can (numba on CPU, Triton on CUDA;
             :mod:`torchfluid.optimizer.fused`) and with the reference kernel elsewhere;
@@ -114,6 +116,9 @@ class RMSPropOptimizer(Optimizer):
         multi_precision: bool = False,
         state_dtype: torch.dtype | None = None,
         nonfinite: str = "propagate",
+        shard_state: bool = False,
+        grad_reduction: str = "none",
+        process_group=None,
         fused: bool | None = None,
     ):
         defaults = self._check_options(dict(
@@ -134,6 +139,7 @@ class RMSPropOptimizer(Optimizer):
         super().__init__(
             learning_rate, parameter_list, regularization, grad_clip, name,
             parameters=parameters, weight_decay=weight_decay, defaults=defaults,
+            shard_state=shard_state, grad_reduction=grad_reduction, process_group=process_group,
         )
 
     _FLAGS = ("centered", "eps_in_sqrt", "lr_in_momentum", "nesterov", "maximize", "bias_correction")

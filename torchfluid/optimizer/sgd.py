@@ -17,9 +17,11 @@ class SGDOptimizer(Optimizer):
     _static_op_type = "sgd"
 
     def __init__(self, learning_rate, parameter_list=None, regularization=None, grad_clip=None,
-                 name=None, *, parameters=None, weight_decay=None):
+                 name=None, *, parameters=None, weight_decay=None, shard_state: bool = False,
+                 grad_reduction: str = "none", process_group=None):
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name,
-                         parameters=parameters, weight_decay=weight_decay)
+                         parameters=parameters, weight_decay=weight_decay, shard_state=shard_state,
+                         grad_reduction=grad_reduction, process_group=process_group)
 
     def _kernel_update(self, param, grad, state, *, lr: float, group: Mapping) -> None:
         sgd_(param.data, grad.to_dense() if grad.is_sparse else grad, lr=lr)

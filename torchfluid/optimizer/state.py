@@ -174,6 +174,7 @@ class StateCodec:
                 specs[self.key(name, acc)] = (p, acc, True, t)
         plan: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
         pending: dict[str, torch.Tensor] = {}
+        shard = getattr(opt, "_sharding", None)  # ZeRO-1: entries of other ranks' shards are checked, not kept
         for key, value in state_dict.items():
             if key in _RESERVED:
                 continue
@@ -199,7 +200,7 @@ class StateCodec:
                     f"got shape {list(tensor.shape)} {str(tensor.dtype).replace('torch.', '')}"
                 )
                 continue
-            if required:
+            if required and (shard is None or shard.owns(p)):
                 plan.setdefault(p, {})[acc] = tensor
         for p, accs in plan.items():
             for key, (q, acc, required, _) in specs.items():
@@ -211,7 +212,8 @@ class StateCodec:
         if sched_state is not None and opt._schedule is None:
             report.unexpected.append("LR_Scheduler (this optimizer has no learning-rate schedule)")
         group_updates = self._check_groups(state_dict.get("param_groups"), rename, report)
-        apply_extra = opt._check_extra_state(state_dict, rename, report, list(complete))
+        extra = state_dict if shard is None else shard.own_masters(state_dict, rename)  # ZeRO-1: own masters
+        apply_extra = opt._check_extra_state(extra, rename, report, list(complete))
         if strict and not report.ok:
             raise ValueError(report.message())
         # ---- everything checked: apply (the schedule first: it validates its own keys)

@@ -1,0 +1,267 @@
+"""The ``torchfluid`` command: demo, train, compare, bench on tiny settings, in process."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from torchfluid.cli import main
+from torchfluid.cli.report import PNG_MAGIC
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUIET = ["--no-progress"]
+
+
+def assert_png(path, min_bytes=5_000):
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == PNG_MAGIC, f"{path} is not a PNG"
+    assert len(data) > min_bytes
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width > 300 and height > 200
+
+
+def histories(out_dir):
+    with open(os.path.join(out_dir, "metrics.json")) as f:
+        return {r["label"]: r["history"] for r in json.load(f)["runs"]}
+
+
+def curve(history, key="train_loss"):
+    return np.array([h[key] for h in history])
+
+
+def test_demo_trains_both_models_and_plots(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--epochs", "3", *QUIET]) == 0
+    text = capsys.readouterr().out
+    assert "the RMSPropOptimizer page's static-mode example" in text and "test acc" in text
+    assert_png(out / "demo.png", 20_000)
+    runs = histories(out)
+    assert len(runs) == 3
+    for label, h in runs.items():
+        assert len(h) == 3
+        assert h[-1]["train_loss"] < h[0]["train_loss"], label
+    clf = [h for h in runs.values() if h[-1]["test_accuracy"] is not None]
+    assert len(clf) == 2 and all(h[-1]["test_accuracy"] > 0.8 for h in clf)
+    with open(out / "metrics.csv") as f:
+        assert len(f.read().strip().splitlines()) == 1 + 3 * 3
+
+
+TRAIN_CASES = [
+    # (flags, data) -- every model kind, both modes, the optimizer kinds and options
+    (["--data", "iris", "--model", "linear", "--mode", "static"], "classification"),
+    (["--data", "uci_housing", "--model", "linear", "--mode", "static", "--lr", "0.1", "--batch-size", "8"],
+     "regression"),
+    (["--data", "wine", "--model", "mlp", "--centered", "--momentum", "0.9", "--l2", "1e-4",
+      "--clip", "global_norm:1.0", "--schedule", "cosine"], "classification"),
+    (["--data", "wine", "--mode", "static", "--centered", "--momentum", "0.9", "--l1", "1e-4",
+      "--clip", "value:0.5", "--schedule", "exponential"], "classification"),
+    (["--data", "digits", "--model", "embedding", "--set", "model.sparse=true", "--set", "optimizer.lazy_mode=true",
+      "--set", "model.bins=17"], "classification"),
+    (["--data", "digits", "--model", "embedding", "--mode", "static", "--set", "model.bins=17"], "classification"),
+    (["--data", "iris", "--preset", "torch", "--preset-arg", "alpha=0.9", "--preset-arg", "momentum=0.5"],
+     "classification"),
+    (["--data", "iris", "--mode", "static", "--preset", "keras", "--schedule", "warmup"], "classification"),
+    (["--data", "iris", "--precision", "bfloat16", "--multi-precision", "--set", 'optimizer.state_dtype="bfloat16"'],
+     "classification"),
+    (["--data", "iris", "--set", "optimizer.eps_in_sqrt=false", "--set", "optimizer.lr_in_momentum=false",
+      "--set", "optimizer.initial_mean_square=1.0", "--momentum", "0.9", "--set", "optimizer.nesterov=true",
+      "--set", "optimizer.bias_correction=true", "--set", "optimizer.decoupled_weight_decay=0.01"], "classification"),
+    (["--data", "iris", "--optimizer", "adam", "--mode", "static"], "classification"),
+    (["--data", "iris", "--optimizer", "sgd", "--lr", "0.1"], "classification"),
+    (["--data", "iris", "--optimizer", "torch.rmsprop", "--schedule", "polynomial", "--clip", "norm:1.0"],
+     "classification"),
+    (["--data", "iris", "--optimizer", "torch.adam", "--l2", "1e-4"], "classification"),
+    (["--data", "iris", "--optimizer", "torch.sgd", "--momentum", "0.9", "--lr", "0.05"], "classification"),
+]
+
+
+@pytest.mark.parametrize("flags, task", TRAIN_CASES, ids=[" ".join(f[:6]) for f, _ in TRAIN_CASES])
+def test_train_writes_metrics_and_plot(tmp_path, capsys, flags, task):
+    out = tmp_path / "run"
+    assert main(["train", *flags, "--epochs", "3", "--out", str(out), *QUIET]) == 0
+    assert "final: train loss" in capsys.readouterr().out
+    (h,) = histories(out).values()
+    losses = curve(h)
+    assert len(h) == 3 and np.isfinite(losses).all()
+    assert losses[-1] < losses[0]
+    assert (h[-1]["test_accuracy"] is None) == (task == "regression")
+    assert_png(out / "loss.png")
+    with open(out / "metrics.csv") as f:
+        assert f.readline().strip() == "run,epoch,train_loss,test_loss,test_accuracy,lr,seconds"
+
+
+def test_static_and_dygraph_train_the_same_model_alike(tmp_path):
+    runs = {}
+    for mode in ("dygraph", "static"):
+        out = tmp_path / mode
+        main(["train", "--data", "wine", "--mode", mode, "--centered", "--momentum", "0.9", "--schedule",
+              "exponential", "--epochs", "3", "--out", str(out), *QUIET])
+        (runs[mode],) = histories(out).values()
+    for key in ("train_loss", "test_loss", "lr"):
+        np.testing.assert_allclose(curve(runs["static"], key), curve(runs["dygraph"], key), rtol=1e-4)
+
+
+@pytest.mark.parametrize("flags", [
+    ["--mode", "dygraph", "--momentum", "0.9", "--schedule", "exponential"],
+    ["--mode", "static", "--momentum", "0.9", "--schedule", "exponential"],
+    ["--optimizer", "torch.rmsprop", "--momentum", "0.9", "--schedule", "exponential"],
+])
+def test_resume_continues_exactly(tmp_path, flags):
+    common = ["train", "--data", "iris", *flags, "--set", "optimizer.schedule.decay_steps=5", *QUIET]
+    main([*common, "--epochs", "4", "--out", str(tmp_path / "full")])
+    ckpt = str(tmp_path / "ckpt")
+    main([*common, "--epochs", "2", "--out", str(tmp_path / "part"), "--checkpoint-dir", ckpt])
+    main([*common, "--epochs", "4", "--out", str(tmp_path / "resumed"), "--checkpoint-dir", ckpt, "--resume"])
+    with open(tmp_path / "resumed" / "metrics.json") as f:
+        assert json.load(f)["runs"][0]["resumed_from_epoch"] == 2
+    (full,) = histories(tmp_path / "full").values()
+    (resumed,) = histories(tmp_path / "resumed").values()
+    for key in ("train_loss", "test_loss", "lr"):
+        np.testing.assert_array_equal(curve(resumed, key), curve(full, key))
+
+
+def test_train_from_a_toml_file_and_a_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 3))
+    labels = np.where(x @ [1.0, -2.0, 0.5] > 0, "yes", "no")
+    csv = tmp_path / "points.csv"
+    csv.write_text("a,b,c,label\n" + "\n".join(f"{a:.4f},{b:.4f},{c:.4f},{t}" for (a, b, c), t in zip(x, labels)))
+    config = tmp_path / "run.toml"
+    config.write_text(f"""
+epochs = 4
+batch_size = 8
+mode = "static"
+out = "{tmp_path / 'out'}"
+progress = false
+[data]
+path = "{csv}"
+target = "label"
+[model]
+kind = "mlp"
+hidden = [8]
+[optimizer]
+learning_rate = 0.01
+centered = true
+[optimizer.schedule]
+kind = "piecewise"
+boundaries = [10]
+values = [0.01, 0.001]
+""")
+    assert main(["train", "--config", str(config), "--set", "optimizer.rho=0.9"]) == 0
+    with open(tmp_path / "out" / "metrics.json") as f:
+        meta = json.load(f)
+    assert meta["config"]["optimizer"]["rho"] == 0.9 and meta["config"]["mode"] == "static"
+    h = meta["runs"][0]["history"]
+    assert h[-1]["lr"] == pytest.approx(0.001) and h[-1]["test_accuracy"] > 0.6
+
+
+CONFIG_ERRORS = [
+    (["--set", "optimizer.rho=1.5"], "optimizer.rho must be in [0, 1), got 1.5"),
+    (["--rho", "-0.1"], "optimizer.rho must be in [0, 1), got -0.1"),
+    (["--epsilon", "0"], "optimizer.epsilon must be > 0, got 0"),
+    (["--set", "optimizer.rhoo=0.9"], "unknown key optimizer.rhoo; did you mean optimizer.rho?"),
+    (["--set", "epochs=0"], "epochs must be >= 1, got 0"),
+    (["--set", "batch_size=2.5"], "batch_size must be an integer, got 2.5"),
+    (["--set", "optimizer.centered=1"], "optimizer.centered must be true or false, got 1"),
+    (["--set", 'mode="eager"'], "mode must be one of 'dygraph', 'static', got 'eager'"),
+    (["--optimizer", "adam", "--rho", "0.9"], "optimizer.rho applies to optimizer.kind 'rmsprop' or 'torch.rmsprop'"),
+    (["--preset", "torch", "--momentum", "0.9"], "optimizer.momentum cannot be combined with optimizer.preset='torch'"),
+    (["--preset", "torch", "--preset-arg", "alpha=1.5"], "optimizer.preset_args.alpha must be in [0, 1), got 1.5"),
+    (["--preset", "torch", "--preset-arg", "beta=1"], "unexpected argument(s) 'beta'"),
+    (["--set", 'optimizer.preset="caffe"'], "optimizer.preset must be one of 'paddle', 'torch'"),
+    (["--mode", "static", "--optimizer", "torch.rmsprop"], "optimizer.kind='torch.rmsprop' needs mode='dygraph'"),
+    (["--mode", "static", "--precision", "bfloat16"], "precision='bfloat16' needs mode='dygraph'"),
+    (["--optimizer", "torch.adam", "--l1", "0.1"], "optimizer.regularization.kind='l1' is not available"),
+    (["--resume"], "resume = true needs checkpoint_dir"),
+    (["--data", "nosuch"], "--data 'nosuch': neither a bundled data set"),
+    (["--data", "/nonexistent/x.csv", "--target", "y"], "data.path: '/nonexistent/x.csv': no such file"),
+    (["--data", "/nonexistent/x.csv"], "needs data.target"),
+    (["--target", "y"], "data.target applies to a CSV given by data.path"),
+    (["--clip", "global_norm:-1"], "optimizer.clip.value must be > 0, got -1"),
+    (["--clip", "global_norm"], "--clip 'global_norm': expected KIND:VALUE"),
+    (["--set", 'optimizer.schedule.kind="piecewise"'], "optimizer.schedule.boundaries must list at least one step"),
+    (["--set", "model.hidden=[0]"], "model.hidden[0] must be >= 1, got 0"),
+    (["--set", "data.test_fraction=1.0"], "data.test_fraction must be in (0, 1), got 1.0"),
+    (["--set", "model.sparse=true"], "model.sparse applies to model.kind='embedding'"),
+    (["--set", "rho"], "--set 'rho': expected KEY=VALUE"),
+    (["--config", "/nonexistent.toml"], "--config '/nonexistent.toml': no such file"),
+]
+
+
+@pytest.mark.parametrize("flags, message", CONFIG_ERRORS, ids=[" ".join(f) for f, _ in CONFIG_ERRORS])
+def test_config_errors_name_the_key(tmp_path, capsys, flags, message):
+    assert main(["train", *flags, "--out", str(tmp_path / "x"), *QUIET]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("config error: ") and message in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_bad_toml_value_and_the_console_entry(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("[optimizer]\nrho = 1.5\n")
+    proc = subprocess.run([sys.executable, "-m", "torchfluid", "train", "--config", str(config)],
+                          capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ROOT},
+                          timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "config error: optimizer.rho must be in [0, 1), got 1.5"
+
+
+def test_compare_plots_settings_side_by_side(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--epochs", "3", "--out", str(out), "--settings", "paddle,torch-preset,torch.rmsprop",
+                 "--setting", "fast adam:kind=adam,beta1=0.8", *QUIET]) == 0
+    text = capsys.readouterr().out
+    assert "final train loss" in text and "fast adam" in text
+    assert_png(out / "compare.png", 20_000)
+    runs = histories(out)
+    assert list(runs) == ["torchfluid RMSProp (Paddle defaults)", "torchfluid RMSProp.preset('torch')",
+                          "torch.optim.RMSprop", "fast adam"]
+    # the 'torch' preset reproduces torch.optim.RMSprop from the same start and batches
+    np.testing.assert_allclose(curve(runs["torchfluid RMSProp.preset('torch')"]),
+                               curve(runs["torch.optim.RMSprop"]), rtol=1e-4)
+
+
+def test_compare_settings_from_toml_and_their_errors(tmp_path, capsys):
+    config = tmp_path / "cmp.toml"
+    config.write_text('epochs = 2\nprogress = false\n[data]\nname = "iris"\n'
+                      '[[compare]]\nname = "centered"\noptimizer = { centered = true }\n'
+                      '[[compare]]\nname = "tf1"\noptimizer = { preset = "tf1", preset_args = { decay = 0.9 } }\n')
+    assert main(["compare", "--config", str(config), "--out", str(tmp_path / "o")]) == 0
+    assert list(histories(tmp_path / "o")) == ["centered", "tf1"]
+    config.write_text('[[compare]]\nname = "bad"\noptimizer = { rho = 2.0 }\n')
+    assert main(["compare", "--config", str(config), "--out", str(tmp_path / "o2")]) == 2
+    assert "config error: setting 'bad': optimizer.rho must be in [0, 1), got 2.0" in capsys.readouterr().err
+    assert main(["compare", "--settings", "paddle,nope", "--out", str(tmp_path / "o3")]) == 2
+    assert "unknown setting 'nope'" in capsys.readouterr().err
+
+
+def test_bench_quick_prints_a_table_and_plots(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert main(["bench", "--quick", "--reps", "2", "--cases", "50x4K", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "ms/step" in text and "torch / this" in text and "this / floor" in text
+    assert_png(out / "bench.png")
+    with open(out / "bench.json") as f:
+        results = json.load(f)["results"]
+    assert [r["centered"] for r in results] == [False, True]
+    for r in results:
+        assert {"torchfluid", "torch", "torch foreach", "floor"} <= set(r["ms"])
+        assert all(v > 0 for v in r["ms"].values())
+    assert main(["bench", "--cases", "huge", "--out", str(out)]) == 2
+
+
+def test_readme_toml_block_is_a_valid_train_config():
+    import re
+    import tomllib
+
+    from torchfluid.cli.config import build_config, flatten
+
+    with open(os.path.join(ROOT, "README.md")) as f:
+        (block,) = re.findall(r"```toml\n(.*?)```", f.read(), flags=re.S)
+    cfg = build_config(flatten(tomllib.loads(block)))
+    assert cfg["optimizer.schedule.kind"] == "cosine" and cfg["optimizer.centered"] is True

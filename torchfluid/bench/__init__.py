@@ -1,0 +1,5 @@
+"""The RMSProp step benchmark behind ``torchfluid bench`` (and ``benchmarks/``)."""
+
+from .core import CASES, QUICK_CASES, BenchResult, available_methods, bench_case, run
+
+__all__ = ["CASES", "QUICK_CASES", "BenchResult", "available_methods", "bench_case", "run"]

@@ -1,0 +1,69 @@
+"""``torchfluid bench``: the cost of one RMSProp step, torchfluid next to torch.optim.
+
+See :mod:`torchfluid.bench.core` for what is measured and how. Prints a table
+(ms/step, torch's time over each method's, each method over the memory-bandwidth
+floor) and writes ``bench.png`` and ``bench.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+
+import torch
+
+from .config import ConfigError
+from .report import format_table, plot_panels
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="RMSProp step time: torchfluid vs torch.optim.RMSprop vs a bandwidth floor",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small sizes and few repetitions (seconds)")
+    p.add_argument("--reps", type=int, default=None, help="timed steps per method (default 10, --quick 5)")
+    p.add_argument("--cases", default=None, help="comma-separated case names (default: all of the size class)")
+    p.add_argument("--centered", choices=("both", "no", "yes"), default="both")
+    p.add_argument("--out", default="torchfluid-bench", help="output folder (default ./torchfluid-bench)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..bench import CASES, QUICK_CASES, available_methods
+    from ..bench import run as run_bench
+
+    table = QUICK_CASES if args.quick else CASES
+    reps = args.reps if args.reps is not None else (5 if args.quick else 10)
+    if reps < 1:
+        raise ConfigError(f"--reps must be >= 1, got {reps}")
+    names = [c.strip() for c in args.cases.split(",")] if args.cases else list(table)
+    every = {**CASES, **QUICK_CASES}
+    bad = [n for n in names if n not in every]
+    if bad:
+        raise ConfigError(f"--cases: unknown case {bad[0]!r}; choose from {', '.join(every)}")
+    centered = {"both": (False, True), "no": (False,), "yes": (True,)}[args.centered]
+    methods = available_methods()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; methods: {', '.join(methods)}; "
+          f"{reps} timed steps each, medians")
+    headers = ["case", "centered", "method", "ms/step", "torch / this", "this / floor"]
+
+    def show(r):
+        print(f"\n{r.case}: {r.tensors} tensors, {r.elements / 1e6:.2f}M fp32; floor at "
+              f"{r.bandwidth_gbs:.1f} GB/s (in-place add, same run)")
+        print(format_table(headers, r.rows()))
+
+    results = run_bench({n: every[n] for n in names}, reps, centered, methods, on_result=show)
+    os.makedirs(args.out, exist_ok=True)
+    json_path = os.path.join(args.out, "bench.json")
+    with open(json_path, "w") as f:
+        json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "reps": reps,
+                   "results": [dataclasses.asdict(r) for r in results]}, f, indent=2)
+    panels = [{"title": f"{r.case}{' centered' if r.centered else ''}", "xlabel": "ms per step",
+               "bars": dict(r.ms)} for r in results]
+    png = plot_panels(panels, os.path.join(args.out, "bench.png"), ncols=min(len(panels), 2),
+                      suptitle="RMSProp step time (lower is better)")
+    print(f"\nwrote {json_path}, {png}")
+    return 0

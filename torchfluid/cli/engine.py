@@ -1,0 +1,231 @@
+"""Training loops of ``torchfluid train``: dygraph (eager ``fluid.dygraph`` Layers) and
+static (a ``Program`` run by an ``Executor``), with per-epoch metrics and checkpoints.
+
+Both loops visit the training rows in the same order: epoch ``e`` uses the permutation
+drawn from ``numpy.random.default_rng([seed, e])``, so a resumed run sees the batches an
+uninterrupted one would. Checkpoints (``checkpoint_dir``) are written by
+:class:`torchfluid.checkpoint.Checkpointer` at the end of every ``checkpoint_every``-th
+epoch and hold the model (or, in static mode, every persistable variable of the scope:
+parameters, accumulators, the learning-rate counter), the optimizer, the RNG states and
+the metrics so far.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import torch
+
+from .. import framework
+from ..checkpoint import Checkpointer
+from ..dygraph import guard
+from ..static import executor as static_executor
+from ..static.framework import Program, program_guard
+from ..static.scope import Scope, scope_guard
+from ..unique_name import guard as name_guard
+from .config import Config
+from .data import Prepared
+from .models import ModelSpec, Net, build_static, loss_of
+from .optim import TorchStepper, learning_rate, make_optimizer
+
+__all__ = ["Reporter", "train", "RunResult"]
+
+
+class Reporter:
+    """What a loop tells the outside: override to show progress (see ``report.py``)."""
+
+    def start(self, label: str, total_steps: int, done_steps: int) -> None: ...
+
+    def step(self, loss: float) -> None: ...
+
+    def epoch(self, record: dict) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclasses.dataclass
+class RunResult:
+    label: str
+    history: list[dict]
+    resumed_from: int = 0
+
+
+def _batches(n: int, batch: int, seed: int, epoch: int):
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    return [order[i:i + batch] for i in range(0, n, batch)]
+
+
+def _metrics(out: np.ndarray, loss: float, y: np.ndarray, classification: bool) -> dict:
+    acc = float((out.argmax(axis=1) == y.reshape(-1)).mean()) if classification else None
+    return {"test_loss": float(loss), "test_accuracy": acc}
+
+
+class _ModelState:
+    """A dygraph Layer's plain-tensor state for checkpoints (``state_dict(keep_vars=False)``)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def state_dict(self):
+        return {k: v.detach().clone() for k, v in self.model.state_dict(keep_vars=False).items()}
+
+    def set_state_dict(self, sd):
+        self.model.load_state_dict(sd)
+
+
+class _ScopeState:
+    """The persistable variables of a static program in a scope, for checkpoints."""
+
+    def __init__(self, program: Program, scope: Scope):
+        self.names = sorted(v.name for v in program.list_vars() if v.persistable and not v.is_data)
+        self.scope = scope
+
+    def state_dict(self):
+        return {n: self.scope._get(n).detach().clone() for n in self.names if self.scope._get(n) is not None}
+
+    def set_state_dict(self, sd):
+        missing = sorted(set(self.names) - set(sd))
+        extra = sorted(set(sd) - set(self.names))
+        bad = [n for n in self.names if n in sd and self.scope._get(n) is not None
+               and tuple(sd[n].shape) != tuple(self.scope._get(n).shape)]
+        if missing or extra or bad:
+            raise ValueError(f"checkpoint does not fit this program: missing {missing}, unexpected {extra}, "
+                             f"other shape {bad}")
+        for n in self.names:
+            self.scope._set(n, sd[n].clone())
+
+
+def _checkpointer(cfg: Config):
+    if cfg["checkpoint_dir"] is None:
+        return None
+    return Checkpointer(cfg["checkpoint_dir"], every=cfg["checkpoint_every"], keep=cfg["checkpoint_keep"])
+
+
+def _resume(cfg, ckpt, model_state, optimizer):
+    if ckpt is None or not cfg["resume"]:
+        return 0, []
+    state = ckpt.resume(model=model_state, optimizer=optimizer)
+    if state is None:
+        return 0, []
+    return state["step"], list(state["extra"]["history"])
+
+
+def train(cfg: Config, data: Prepared, reporter: Reporter | None = None, label: str = "run") -> RunResult:
+    """Train as configured; returns the per-epoch history."""
+    reporter = reporter or Reporter()
+    spec = ModelSpec.of(cfg, data)
+    run = _train_static if cfg["mode"] == "static" else _train_dygraph
+    threads = torch.get_num_threads()
+    if cfg["threads"]:
+        torch.set_num_threads(cfg["threads"])
+    try:
+        return run(cfg, data, spec, reporter, label)
+    finally:
+        torch.set_num_threads(threads)
+        reporter.close()
+
+
+def _steps_per_epoch(cfg, data) -> int:
+    return -(-len(data.x_train) // cfg["batch_size"])
+
+
+def _train_dygraph(cfg, data, spec, reporter, label) -> RunResult:
+    dtype = getattr(torch, cfg["precision"])
+    with guard():
+        torch.manual_seed(cfg["seed"])
+        model = Net(spec)
+        if dtype != torch.float32:
+            model.to(dtype)
+        lr = learning_rate(cfg, _steps_per_epoch(cfg, data))
+        if cfg["optimizer.kind"].startswith("torch."):
+            opt = TorchStepper(cfg, model.parameters(), lr)
+        else:
+            opt = make_optimizer(cfg, lr, model.parameters())
+        ckpt = _checkpointer(cfg)
+        start, history = _resume(cfg, ckpt, _ModelState(model), opt)
+        x_tr = torch.from_numpy(data.x_train)
+        y_tr = torch.from_numpy(data.y_train)
+        x_te = torch.from_numpy(data.x_test)
+        if x_tr.is_floating_point():
+            x_tr, x_te = x_tr.to(dtype), x_te.to(dtype)
+        steps = _steps_per_epoch(cfg, data)
+        reporter.start(label, cfg["epochs"] * steps, start * steps)
+        for epoch in range(start, cfg["epochs"]):
+            t0, total = time.perf_counter(), 0.0
+            model.train()
+            for idx in _batches(len(x_tr), cfg["batch_size"], cfg["seed"], epoch):
+                index = torch.from_numpy(idx)
+                loss = loss_of(model(x_tr[index]), y_tr[index], spec.classification)
+                loss.backward()
+                if isinstance(opt, TorchStepper):
+                    opt.step()
+                    opt.zero_grad()
+                else:
+                    opt.minimize(loss)
+                    model.clear_gradients()
+                value = float(loss.detach())
+                total += value * len(idx)
+                reporter.step(value)
+            model.eval()
+            with torch.no_grad():
+                out = model(x_te)
+                test_loss = float(loss_of(out, torch.from_numpy(data.y_test), spec.classification))
+            lr_now = opt.current_lr() if isinstance(opt, TorchStepper) else float(opt.current_step_lr())
+            record = {"epoch": epoch + 1, "train_loss": total / len(x_tr),
+                      **_metrics(out.float().numpy(), test_loss, data.y_test, spec.classification),
+                      "lr": lr_now, "seconds": time.perf_counter() - t0}
+            history.append(record)
+            reporter.epoch(record)
+            if ckpt is not None:
+                ckpt.save(epoch + 1, model=_ModelState(model), optimizer=opt, extra={"history": history},
+                          force=epoch + 1 == cfg["epochs"])
+    return RunResult(label, history, start)
+
+
+def _feed(data, x, y, idx):
+    xb = x[idx]
+    return {"x": xb[..., None] if xb.dtype == np.int64 else xb, "y": y[idx]}
+
+
+def _train_static(cfg, data, spec, reporter, label) -> RunResult:
+    main, startup, scope = Program(), Program(), Scope()
+    with program_guard(main, startup), name_guard():
+        x, y, out, loss = build_static(spec)
+        test_program = main.clone(for_test=True)
+        lr = learning_rate(cfg, _steps_per_epoch(cfg, data))
+        opt = make_optimizer(cfg, lr)
+        opt.minimize(loss)
+    exe = static_executor.Executor(framework.CPUPlace())
+    fetch = [loss] + ([lr] if not isinstance(lr, float) else [])
+    with scope_guard(scope):
+        torch.manual_seed(cfg["seed"])
+        exe.run(startup)
+        ckpt = _checkpointer(cfg)
+        state = _ScopeState(main, scope)
+        start, history = _resume(cfg, ckpt, state, None)
+        steps = _steps_per_epoch(cfg, data)
+        reporter.start(label, cfg["epochs"] * steps, start * steps)
+        lr_now = lr if isinstance(lr, float) else float("nan")
+        all_rows = np.arange(len(data.x_test))
+        for epoch in range(start, cfg["epochs"]):
+            t0, total = time.perf_counter(), 0.0
+            for idx in _batches(len(data.x_train), cfg["batch_size"], cfg["seed"], epoch):
+                got = exe.run(main, feed=_feed(data, data.x_train, data.y_train, idx), fetch_list=fetch)
+                value = float(np.asarray(got[0]).reshape(-1)[0])
+                if len(got) > 1:
+                    lr_now = float(np.asarray(got[1]).reshape(-1)[0])
+                total += value * len(idx)
+                reporter.step(value)
+            out_v, loss_v = exe.run(test_program, feed=_feed(data, data.x_test, data.y_test, all_rows),
+                                    fetch_list=[out, loss])
+            record = {"epoch": epoch + 1, "train_loss": total / len(data.x_train),
+                      **_metrics(np.asarray(out_v), float(np.asarray(loss_v).reshape(-1)[0]), data.y_test,
+                                 spec.classification),
+                      "lr": lr_now, "seconds": time.perf_counter() - t0}
+            history.append(record)
+            reporter.epoch(record)
+            if ckpt is not None:
+                ckpt.save(epoch + 1, model=state, extra={"history": history}, force=epoch + 1 == cfg["epochs"])
+    return RunResult(label, history, start)

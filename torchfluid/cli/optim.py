@@ -1,0 +1,185 @@
+"""Optimizers of a run from its configuration, the same code in dygraph and static mode.
+
+torchfluid's ``RMSProp`` / ``SGD`` / ``Adam`` take a fluid learning-rate decay from
+``fluid.layers.*_decay`` (a dygraph decay object in dygraph mode, a ``Variable`` of the
+program in static mode), fluid regularizers and gradient clips. The ``torch.*`` kinds
+are ``torch.optim`` baselines; their rate follows the same decay, set into
+``param_groups`` before every step (:class:`TorchStepper`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .. import clip as C
+from .. import layers, regularizer
+from ..optimizer import SGD, Adam, RMSProp
+from ..optimizer.presets import PRESETS, preset_options
+from .config import Config, ConfigError
+
+__all__ = ["learning_rate", "make_optimizer", "TorchStepper", "describe"]
+
+
+def learning_rate(cfg: Config, steps_per_epoch: int):
+    """The float rate, or a fluid decay of it (``fluid.layers.*_decay``; call in the mode's context)."""
+    s, lr = cfg.section("optimizer.schedule"), cfg["optimizer.learning_rate"]
+    kind = s["kind"]
+    if kind == "constant":
+        return lr
+    if kind in ("exponential", "natural_exp", "inverse_time"):
+        fn = getattr(layers, f"{kind}_decay")
+        return fn(lr, s["decay_steps"], s["decay_rate"], s["staircase"])
+    if kind == "polynomial":
+        return layers.polynomial_decay(lr, s["decay_steps"], s["end_learning_rate"], s["power"])
+    if kind == "piecewise":
+        return layers.piecewise_decay(s["boundaries"], s["values"])
+    if kind == "cosine":
+        return layers.cosine_decay(lr, steps_per_epoch, cfg["epochs"])
+    if kind == "warmup":
+        return layers.linear_lr_warmup(lr, s["warmup_steps"], s["start_lr"], lr)
+    raise AssertionError(kind)
+
+
+def _regularization(cfg: Config):
+    r = cfg.section("optimizer.regularization")
+    cls = {"l1": regularizer.L1Decay, "l2": regularizer.L2Decay}.get(r["kind"])
+    return cls(r["coeff"]) if cls else None
+
+
+def _clip(cfg: Config):
+    c = cfg.section("optimizer.clip")
+    v = c["value"]
+    return {"none": lambda: None, "value": lambda: C.ClipGradByValue(v, -v),
+            "norm": lambda: C.ClipGradByNorm(v), "global_norm": lambda: C.ClipGradByGlobalNorm(v)}[c["kind"]]()
+
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def _rmsprop_options(cfg: Config, lr) -> dict:
+    o = cfg.section("optimizer")
+    extras = dict(multi_precision=o["multi_precision"], state_dtype=_DTYPES.get(o["state_dtype"]),
+                  nonfinite=o["nonfinite"])
+    reg, clip = _regularization(cfg), _clip(cfg)
+    if o["preset"] is None:
+        return dict(learning_rate=lr, rho=o["rho"], epsilon=1e-6 if o["epsilon"] is None else o["epsilon"],
+                    momentum=o["momentum"], centered=o["centered"], eps_in_sqrt=o["eps_in_sqrt"],
+                    initial_mean_square=o["initial_mean_square"], lr_in_momentum=o["lr_in_momentum"],
+                    nesterov=o["nesterov"], decoupled_weight_decay=o["decoupled_weight_decay"],
+                    bias_correction=o["bias_correction"], lazy_mode=o["lazy_mode"],
+                    regularization=reg, grad_clip=clip, **extras)
+    name, args = o["preset"], dict(o["preset_args"])
+    lr_arg = "lr" if "lr" in PRESETS[name].args else "learning_rate"
+    if lr_arg in args and "optimizer.learning_rate" in cfg.given:
+        raise ConfigError(f"optimizer.learning_rate and optimizer.preset_args.{lr_arg} both set the rate; keep one")
+    args.setdefault(lr_arg, cfg["optimizer.learning_rate"])
+    for key, value in extras.items():
+        args.setdefault(key, value)
+    try:
+        options = preset_options(name, args)
+    except (TypeError, ValueError) as e:
+        msg = str(e)
+        first = msg.split(" ", 1)[0]
+        raise ConfigError(f"optimizer.preset_args.{msg}" if first in args else
+                          f"optimizer.preset_args ({name!r}): {msg}") from None
+    if not isinstance(lr, float):
+        if args[lr_arg] != cfg["optimizer.learning_rate"]:
+            raise ConfigError(f"optimizer.schedule.kind={cfg['optimizer.schedule.kind']!r} starts from "
+                              f"optimizer.learning_rate; set the rate there, not in preset_args.{lr_arg}")
+        options["learning_rate"] = lr
+    for key, ours, theirs in (("regularization", reg, options.get("weight_decay")),
+                              ("grad_clip", clip, options.get("grad_clip"))):
+        if ours is not None:
+            if theirs is not None:
+                raise ConfigError(f"optimizer.{'regularization' if key == 'regularization' else 'clip'} and "
+                                  f"the preset's own {'weight_decay' if key == 'regularization' else 'clipping'} "
+                                  "are both set; keep one")
+            options[key] = ours
+    return options
+
+
+def make_optimizer(cfg: Config, lr, parameters=None):
+    """torchfluid's optimizer of ``optimizer.kind`` (``parameters`` None in static mode)."""
+    kind, o = cfg["optimizer.kind"], cfg.section("optimizer")
+    kw = {} if parameters is None else {"parameter_list": parameters}
+    if kind == "rmsprop":
+        return RMSProp(**_rmsprop_options(cfg, lr), **kw)
+    if kind == "sgd":
+        return SGD(lr, regularization=_regularization(cfg), grad_clip=_clip(cfg), **kw)
+    if kind == "adam":
+        return Adam(lr, beta1=o["beta1"], beta2=o["beta2"],
+                    epsilon=1e-8 if o["epsilon"] is None else o["epsilon"],
+                    regularization=_regularization(cfg), grad_clip=_clip(cfg), **kw)
+    raise AssertionError(kind)
+
+
+class TorchStepper:
+    """A ``torch.optim`` baseline with torchfluid's decay and clipping applied around it."""
+
+    def __init__(self, cfg: Config, parameters, lr):
+        o = cfg.section("optimizer")
+        reg = o["regularization.kind"]  # l1 is refused by the config check
+        wd = o["regularization.coeff"] if reg == "l2" else 0.0
+        self.params = list(parameters)
+        self.schedule = None if isinstance(lr, float) else lr
+        lr0 = lr if self.schedule is None else self.schedule.current_lr()
+        eps = o["epsilon"]
+        if o["kind"] == "torch.rmsprop":
+            self.opt = torch.optim.RMSprop(self.params, lr=lr0, alpha=o["rho"], eps=1e-8 if eps is None else eps,
+                                           momentum=o["momentum"], centered=o["centered"], weight_decay=wd)
+        elif o["kind"] == "torch.adam":
+            self.opt = torch.optim.Adam(self.params, lr=lr0, betas=(o["beta1"], o["beta2"]),
+                                        eps=1e-8 if eps is None else eps, weight_decay=wd)
+        else:
+            self.opt = torch.optim.SGD(self.params, lr=lr0, momentum=o["momentum"], weight_decay=wd)
+        self.clip = _clip(cfg)
+
+    def step(self) -> None:
+        if self.schedule is not None:
+            rate = self.schedule()
+            for g in self.opt.param_groups:
+                g["lr"] = rate
+        if self.clip is not None:
+            with_grad = [p for p in self.params if p.grad is not None]
+            clipped = self.clip.clip_tensors([p.grad for p in with_grad], [True] * len(with_grad))
+            for p, g in zip(with_grad, clipped):
+                p.grad = g
+        self.opt.step()
+
+    def zero_grad(self) -> None:
+        self.opt.zero_grad()
+
+    def current_lr(self) -> float:
+        return float(self.opt.param_groups[0]["lr"])
+
+    def state_dict(self) -> dict:
+        sd = {"optimizer": self.opt.state_dict()}
+        if self.schedule is not None:
+            sd["schedule"] = self.schedule.state_dict()
+        return sd
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.opt.load_state_dict(sd["optimizer"])
+        if self.schedule is not None:
+            self.schedule.set_state_dict(sd["schedule"])
+
+
+def describe(cfg: Config) -> str:
+    """A short label, e.g. ``rmsprop(lr=0.01, centered, momentum=0.9, schedule=cosine, l2=0.0001)``."""
+    o = cfg.section("optimizer")
+    parts = [f"lr={o['learning_rate']:g}"]
+    if o["preset"]:
+        parts.insert(0, f"preset={o['preset']}")
+        parts += [f"{k}={v}" for k, v in o["preset_args"].items()]
+    for key in sorted(cfg.given):
+        short = key[len("optimizer."):] if key.startswith("optimizer.") else None
+        if short and "." not in short and short not in ("kind", "learning_rate", "preset", "preset_args"):
+            v = cfg[key]
+            parts.append(short if v is True else f"{short}={v:g}" if isinstance(v, float) else f"{short}={v}")
+    if o["schedule.kind"] != "constant":
+        parts.append(f"schedule={o['schedule.kind']}")
+    if o["clip.kind"] != "none":
+        parts.append(f"clip={o['clip.kind']}:{o['clip.value']:g}")
+    if o["regularization.kind"] != "none":
+        parts.append(f"{o['regularization.kind']}={o['regularization.coeff']:g}")
+    return f"{o['kind']}({', '.join(parts)})"

@@ -1,0 +1,171 @@
+"""What the commands show and write: a progress bar, per-epoch tables, metrics files, plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import textwrap
+import warnings
+
+from .engine import Reporter, RunResult
+
+__all__ = ["ProgressReporter", "format_table", "epoch_table", "write_metrics", "plot_panels",
+           "loss_panels", "PNG_MAGIC"]
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+EPOCH_COLUMNS = ("epoch", "train_loss", "test_loss", "test_accuracy", "lr", "seconds")
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.3e}"
+    return str(value)
+
+
+def format_table(headers, rows) -> str:
+    """A plain right-aligned text table."""
+    cells = [[str(h) for h in headers]] + [[_fmt(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _epoch_row(rec: dict) -> list:
+    acc = rec["test_accuracy"]
+    return [rec["epoch"], rec["train_loss"], rec["test_loss"], None if acc is None else f"{100 * acc:.1f}%",
+            rec["lr"], f"{rec['seconds']:.2f}s"]
+
+
+def epoch_table(history: list[dict]) -> str:
+    return format_table(["epoch", "train loss", "test loss", "test acc", "lr", "time"],
+                        [_epoch_row(r) for r in history])
+
+
+class ProgressReporter(Reporter):
+    """A tqdm bar over the steps, and one table row per epoch printed above it."""
+
+    def __init__(self, enabled: bool = True, stream=None, table: bool = True):
+        self.enabled, self.stream, self.table = enabled, stream or sys.stdout, table
+        self.bar = None
+        self._printed_header = False
+
+    def start(self, label, total_steps, done_steps):
+        from tqdm import tqdm
+
+        self._printed_header = False
+        # disable=None: a bar only on a terminal (no control characters in logs and pipes)
+        self.bar = tqdm(total=total_steps, initial=done_steps, desc=label, unit="step", leave=False,
+                        disable=None if self.enabled else True, file=sys.stderr, dynamic_ncols=True)
+
+    def step(self, loss):
+        if self.bar is not None:
+            self.bar.update(1)
+            if self.bar.n % 20 == 0:
+                self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+
+    def epoch(self, record):
+        if not self.table:
+            return
+        header, row = ["epoch", "train loss", "test loss", "test acc", "lr", "time"], _epoch_row(record)
+        widths = [max(len(h), 10) for h in header]
+        lines = []
+        if not self._printed_header:
+            lines.append("  ".join(h.rjust(w) for h, w in zip(header, widths)))
+            lines.append("  ".join("-" * w for w in widths))
+            self._printed_header = True
+        lines.append("  ".join(_fmt(v).rjust(w) for v, w in zip(row, widths)))
+        self._write("\n".join(lines))
+
+    def _write(self, text):
+        if self.bar is not None and not self.bar.disable:
+            self.bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def write_metrics(out_dir: str, runs: list[RunResult], meta: dict) -> tuple[str, str]:
+    """``metrics.csv`` (one row per run and epoch) and ``metrics.json`` (``meta`` + histories)."""
+    os.makedirs(out_dir, exist_ok=True)
+    csv_path, json_path = os.path.join(out_dir, "metrics.csv"), os.path.join(out_dir, "metrics.json")
+    with open(csv_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(("run",) + EPOCH_COLUMNS)
+        for run in runs:
+            for rec in run.history:
+                w.writerow([run.label] + ["" if rec[c] is None else rec[c] for c in EPOCH_COLUMNS])
+    payload = dict(meta, runs=[{"label": r.label, "resumed_from_epoch": r.resumed_from, "history": r.history}
+                               for r in runs])
+    with open(json_path, "w") as f:
+        json.dump(payload, f, indent=2, default=str)
+    return csv_path, json_path
+
+
+def loss_panels(runs: list[RunResult], title: str = "", regression: bool = False) -> list[dict]:
+    """Panels for :func:`plot_panels`: train loss, test loss, and test accuracy when known."""
+    tag = f"{title}: " if title else ""
+    name = "MSE" if regression else "loss"
+    panels = [
+        {"title": f"{tag}train {name}", "ylabel": name, "logy": True,
+         "lines": {r.label: ([h["epoch"] for h in r.history], [h["train_loss"] for h in r.history]) for r in runs}},
+        {"title": f"{tag}test {name}", "ylabel": name, "logy": True,
+         "lines": {r.label: ([h["epoch"] for h in r.history], [h["test_loss"] for h in r.history]) for r in runs}},
+    ]
+    if any(h["test_accuracy"] is not None for r in runs for h in r.history):
+        panels.append({"title": f"{tag}test accuracy", "ylabel": "accuracy", "logy": False,
+                       "lines": {r.label: ([h["epoch"] for h in r.history],
+                                           [h["test_accuracy"] for h in r.history]) for r in runs}})
+    return panels
+
+
+def plot_panels(panels: list[dict], path: str, suptitle: str = "", xlabel: str = "epoch",
+                ncols: int | None = None) -> str:
+    """One PNG, the panels side by side (``lines``: label -> (x, y); ``bars``: label -> value)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    ncols = ncols or len(panels)
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False)
+    for ax, panel in zip(axes.flat, panels):
+        if "bars" in panel:
+            labels = list(panel["bars"])
+            ax.barh(labels, [panel["bars"][k] for k in labels], color="tab:blue")
+            ax.invert_yaxis()
+            ax.set_xlabel(panel.get("xlabel", ""))
+        else:
+            for label, (xs, ys) in panel["lines"].items():
+                ax.plot(xs, ys, marker="o" if len(xs) <= 30 else None, markersize=3, label=label)
+            positive = all(y is not None and y > 0 for _, ys in panel["lines"].values() for y in ys)
+            if panel.get("logy") and positive:
+                ax.set_yscale("log")
+            ax.set_xlabel(panel.get("xlabel", xlabel))
+            ax.legend(fontsize=7)
+        ax.set_title(panel["title"], fontsize=10)
+        ax.set_ylabel(panel.get("ylabel", ""))
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    if suptitle:
+        fig.suptitle(textwrap.fill(suptitle, width=int(40 * ncols)), fontsize=11)
+    with warnings.catch_warnings():  # a long title may not fit; the plot is still right
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

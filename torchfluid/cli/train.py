@@ -1,0 +1,59 @@
+"""``torchfluid train``: train one model as configured; write metrics and a plot."""
+
+from __future__ import annotations
+
+import os
+
+from . import engine
+from .data import prepare
+from .flags import add_config_flags, config_from_args
+from .optim import describe
+from .report import ProgressReporter, loss_panels, plot_panels, write_metrics
+
+__all__ = ["add_parser", "run", "run_config"]
+
+EPILOG = """examples:
+  torchfluid train --data wine --model mlp --optimizer rmsprop --centered --momentum 0.9
+  torchfluid train --data uci_housing --model linear --mode static --lr 0.1 --batch-size 1
+  torchfluid train --data digits --model embedding --set model.sparse=true --preset torch --preset-arg alpha=0.9
+  torchfluid train --config run.toml --checkpoint-dir ckpt --resume
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a model with torchfluid's optimizers (config file or flags)",
+                       description=__doc__.splitlines()[0].replace("``", "") + " Every key: torchfluid/cli/config.py (KEYS).",
+                       epilog=EPILOG, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    add_config_flags(p)
+    p.set_defaults(run=run)
+
+
+def data_line(data) -> str:
+    return (f"{data.name}: {len(data.x_train)} train / {len(data.x_test)} test rows, {data.num_features} features, "
+            f"{data.task}{f' ({data.num_outputs} classes)' if data.classification else ''}")
+
+
+def run_config(cfg, label: str | None = None, stream=None) -> engine.RunResult:
+    """Train ``cfg``, printing a header and the per-epoch table; write nothing."""
+    data = prepare(cfg)
+    label = label or cfg["name"] or describe(cfg)
+    print(f"{cfg['model.kind']} model, {cfg['mode']} mode, {describe(cfg)}", file=stream, flush=True)
+    print(f"data {data_line(data)}", file=stream, flush=True)
+    return engine.train(cfg, data, ProgressReporter(cfg["progress"], stream=stream), label)
+
+
+def run(args) -> int:
+    cfg = config_from_args(args)
+    result = run_config(cfg)
+    if result.resumed_from:
+        print(f"(resumed after epoch {result.resumed_from} from {cfg['checkpoint_dir']})")
+    out = cfg["out"]
+    csv_path, json_path = write_metrics(out, [result], {"command": "train", "config": cfg.as_tree()})
+    regression = result.history[-1]["test_accuracy"] is None
+    png = plot_panels(loss_panels([result], regression=regression), os.path.join(out, "loss.png"),
+                      suptitle=result.label)
+    last = result.history[-1]
+    acc = "" if last["test_accuracy"] is None else f", test accuracy {100 * last['test_accuracy']:.1f}%"
+    print(f"final: train loss {last['train_loss']:.4g}, test loss {last['test_loss']:.4g}{acc}")
+    print(f"wrote {csv_path}, {json_path}, {png}")
+    return 0
