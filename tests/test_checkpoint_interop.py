@@ -82,9 +82,7 @@ def test_static_checkpoint_resumes_in_dygraph_mode(tmp_path):
     params = fluid.load(str(tmp_path / "static.pdparams"))
     w = torch.nn.Parameter(params["fc_0.w_0"].clone())
     b = torch.nn.Parameter(params["fc_0.b_0"].clone())
-    # fused=False: static mode ran the reference kernel; bit-for-bit needs the same one
-    opt = fluid.optimizer.RMSProp(0.01, momentum=0.9, centered=True, parameters={"fc_0.w_0": w, "fc_0.b_0": b},
-                                  fused=False)
+    opt = fluid.optimizer.RMSProp(0.01, momentum=0.9, centered=True, parameters={"fc_0.w_0": w, "fc_0.b_0": b})
     report = opt.set_state_dict(fluid.load(str(tmp_path / "static.pdopt")), strict=False)
     assert not report.missing and not report.mismatched
     assert all("_mean_square_0" not in k and "_momentum_0" not in k for k in report.unexpected)

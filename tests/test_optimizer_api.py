@@ -329,8 +329,7 @@ def test_sparse_gradient_paddle_exact_equals_dense_and_lazy_touches_only_present
     results = {}
     for mode in ("sparse", "dense", "lazy"):
         p = torch.nn.Parameter(w.clone())
-        opt = RMSProp(0.1, momentum=momentum, centered=centered, parameters=[p], lazy_mode=(mode == "lazy"),
-                      fused=False)  # bit-exact comparison: one kernel for all modes
+        opt = RMSProp(0.1, momentum=momentum, centered=centered, parameters=[p], lazy_mode=(mode == "lazy"))
         for _ in range(3):
             p.grad = sparse.clone() if mode != "dense" else sparse.to_dense()
             opt.step()

@@ -55,7 +55,7 @@ def test_master_weights_follow_the_float32_trajectory_exactly(dtype, centered, m
     ref = torch.nn.Parameter(p0.float())
     kw = dict(learning_rate=0.01, centered=centered, momentum=momentum)
     opt = RMSProp(parameters=[("w", low)], multi_precision=True, **kw)
-    opt32 = RMSProp(parameters=[("w", ref)], fused=False, **kw)  # the same kernel as the master path
+    opt32 = RMSProp(parameters=[("w", ref)], **kw)  # fused; the master path runs the reference kernel
     for _ in range(6):
         g = torch.randn(5, 4, generator=gen).to(dtype)
         low.grad, ref.grad = g, g.float()
