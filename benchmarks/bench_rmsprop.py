@@ -42,17 +42,7 @@ from torchfluid.kernels import fused_cpu  # noqa: E402
 from torchfluid.kernels.flat import FlatGroup  # noqa: E402
 from torchfluid.kernels.rmsprop import rmsprop_  # noqa: E402
 
-RHO, EPS, MOM, LR = 0.95, 1e-6, 0.9, 1e-3
-
-
-def transformer_shapes(layers=12, d=360, ffn=1440, vocab=2000, ctx=512):
-    """148 tensors, ~19.6M elements: embeddings + 12 blocks (qkv, proj, 2 MLP, 2 LN)."""
-    shapes = [(vocab, d), (ctx, d)]
-    for _ in range(layers):
-        shapes += [(3 * d, d), (3 * d,), (d, d), (d,), (ffn, d), (ffn,), (d, ffn), (d,),
-                   (d,), (d,), (d,), (d,)]
-    return shapes + [(d,), (d,)]
-
+from torchfluid.bench.core import EPS, LR, MOM, RHO, transformer_shapes  # noqa: E402
 
 CASES = {
     "10M": [(10_000_000,)],
