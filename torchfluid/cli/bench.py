@@ -56,11 +56,19 @@ def run(args) -> int:
         print(format_table(headers, r.rows()))
 
     results = run_bench({n: every[n] for n in names}, reps, centered, methods, on_result=show)
+    from ..bench import memory_rows
+
+    mem_case = names[0]
+    memory = memory_rows(every[mem_case])
+    print(f"\noptimizer memory, centered RMSProp with momentum, {mem_case} (MiB):")
+    print(format_table(["configuration", "params", "state", "master weights", "vs fp32 state"],
+                       [[r[0], f"{r[1]:.1f}", f"{r[2]:.1f}", f"{r[3]:.1f}", f"{r[4]:.2f}x"] for r in memory]))
     os.makedirs(args.out, exist_ok=True)
     json_path = os.path.join(args.out, "bench.json")
     with open(json_path, "w") as f:
         json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "reps": reps,
-                   "results": [dataclasses.asdict(r) for r in results]}, f, indent=2)
+                   "results": [dataclasses.asdict(r) for r in results],
+                   "memory": {"case": mem_case, "rows": memory}}, f, indent=2)
     panels = [{"title": f"{r.case}{' centered' if r.centered else ''}", "xlabel": "ms per step",
                "bars": dict(r.ms)} for r in results]
     png = plot_panels(panels, os.path.join(args.out, "bench.png"), ncols=min(len(panels), 2),

@@ -40,6 +40,7 @@ Paddle can produce NaN for tiny eps; we do not).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 __all__ = ["rmsprop_", "rmsprop_denominator"]
@@ -68,12 +69,16 @@ def rmsprop_denominator(
 
 
 def _sqrt(x: torch.Tensor) -> torch.Tensor:
-    """IEEE (correctly rounded) square root for float32 and narrower, as Paddle's Eigen
-    kernels and torchfluid's fused kernels compute it. torch's vectorised CPU ``sqrt``
-    is off by one ulp for ~15% of float32 inputs; through float64 the result is exact
-    (double rounding cannot occur for sqrt from 53 to 24 bits). float64 uses torch's."""
-    if x.dtype == torch.float64:
+    """IEEE (correctly rounded) square root, as Paddle's Eigen kernels and torchfluid's
+    fused kernels compute it. torch's vectorised CPU ``sqrt`` is one ulp off for ~15% of
+    float32 inputs (and some float64 ones), so on CPU numpy's (SIMD, correctly rounded)
+    computes it, into a new tensor; float16/bfloat16 go through float64 (exact: no double
+    rounding from 53 to <= 24 bits). CUDA's ``sqrt`` is already correctly rounded."""
+    if x.device.type != "cpu":
         return torch.sqrt(x)
+    if x.dtype in (torch.float32, torch.float64):
+        a = x.detach().numpy()
+        return torch.from_numpy(np.sqrt(a, out=np.empty_like(a)))
     return torch.sqrt(x.double()).to(x.dtype)
 
 
