@@ -18,12 +18,12 @@ import warnings
 from .format import CheckpointError, load, save
 from .rng import get_rng_state, set_rng_state
 
-__all__ = ["Checkpointer"]
+__all__ = ["Checkpointer", "load_into"]
 
 _NAME = re.compile(r"^(?P<prefix>.+)-(?P<step>\d{8,})\.tfckpt$")
 
 
-def _load_into(obj, state):
+def load_into(obj, state):
     """model / optimizer / scheduler: the object's own loader (torch or fluid names)."""
     for method in ("set_state_dict", "load_state_dict", "set_dict"):
         fn = getattr(obj, method, None)
@@ -124,10 +124,10 @@ class Checkpointer:
         try:
             for key, obj in targets:
                 backups.append((obj, copy.deepcopy(obj.state_dict())))
-                _load_into(obj, state[key])
+                load_into(obj, state[key])
         except BaseException:
             for obj, backup in reversed(backups):
-                _load_into(obj, backup)
+                load_into(obj, backup)
             raise
         if restore_rng:
             set_rng_state(state["rng"])

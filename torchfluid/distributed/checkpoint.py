@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.distributed as dist
 
+from ..checkpoint.checkpointer import load_into as _load_into
 from ..checkpoint.format import CheckpointError, load, save
 from ..checkpoint.rng import get_rng_state, set_rng_state
 from .sharding import ShardingError
@@ -152,14 +153,6 @@ def _own_entries(optimizer, sd: Mapping) -> dict:
 
 def _unwrap(model):
     return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
-
-
-def _load_into(obj, state):
-    for method in ("set_state_dict", "load_state_dict", "set_dict"):
-        fn = getattr(obj, method, None)
-        if callable(fn):
-            return fn(state)
-    raise TypeError(f"{type(obj).__name__} has no set_state_dict/load_state_dict")
 
 
 class ShardedCheckpointer:
