@@ -12,17 +12,23 @@ never modifies ``param.grad``: it returns new gradient tensors (as Paddle does).
 
 Norms are accumulated in at least float32. Row-sparse (torch sparse COO) gradients are
 coalesced (duplicate rows summed) and clipped on their values.
+
+Each clip first makes a *plan* (:meth:`GradientClipBase.plan`): one :class:`ClipStep`
+per gradient (a scale tensor and/or value bounds). ``clip_tensors`` applies the plan to
+the gradients; a fused optimizer kernel can take the same plan instead and clip in its
+own pass over the gradient, with the same result.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 
 from ._checks import check_number
 
 __all__ = [
+    "ClipStep",
     "GradientClipBase",
     "ClipGradByValue",
     "ClipGradByNorm",
@@ -80,11 +86,47 @@ def _map_values(g: torch.Tensor, fn) -> torch.Tensor:
     return torch.sparse_coo_tensor(c.indices(), fn(c.values()), c.shape).coalesce()
 
 
-class GradientClipBase:
-    """Base: ``clip_tensors(grads, need_clip) -> new grads``; ``clip(params_grads)``."""
+class ClipStep(NamedTuple):
+    """How one gradient is clipped: ``g * scale`` (a 0-d tensor), then clamped into
+    ``[min, max]``; a None part is skipped. ``apply`` returns a new tensor."""
 
+    scale: torch.Tensor | None = None
+    min: float | None = None
+    max: float | None = None
+
+    def apply(self, g: torch.Tensor) -> torch.Tensor:
+        if self.scale is not None:
+            s = self.scale
+            g = _map_values(g, lambda v: v * s.to(device=v.device, dtype=v.dtype))
+        if self.min is not None:
+            g = _map_values(g, lambda v: torch.clamp(v, self.min, self.max))
+        return g
+
+
+_NO_CLIP = ClipStep()
+
+
+class GradientClipBase:
+    """Base: ``plan(grads, need_clip) -> [ClipStep]``; ``clip_tensors(grads, need_clip) ->
+    new grads`` (the plan applied); ``clip(params_grads)``."""
+
+    def plan(self, grads: Sequence[torch.Tensor], need_clip: Sequence[bool]) -> list[ClipStep] | None:
+        """One step per gradient (need_clip False: no step), or None if this clip cannot
+        be expressed as steps (then only ``clip_tensors`` clips)."""
+        return None
+
+    def plannable(self) -> bool:
+        """Whether ``clip_tensors`` is exactly ``plan`` applied (a fused kernel may then
+        take the plan instead of the clipped gradients)."""
+        cls = type(self)
+        return cls.plan is not GradientClipBase.plan and cls.clip_tensors in _PLAN_APPLIERS
+
+    @torch.no_grad()
     def clip_tensors(self, grads: Sequence[torch.Tensor], need_clip: Sequence[bool]) -> list[torch.Tensor]:
-        raise NotImplementedError
+        steps = self.plan(grads, need_clip)
+        if steps is None:
+            raise NotImplementedError(f"{type(self).__name__} must define plan or clip_tensors")
+        return [step.apply(g) for g, step in zip(grads, steps)]
 
     @torch.no_grad()
     def __call__(self, params_grads):
@@ -108,10 +150,9 @@ class ClipGradByValue(GradientClipBase):
                 raise ValueError(f"min must be <= max, got min={min:g} and max={max:g}")
         self.max, self.min = max, min
 
-    @torch.no_grad()
-    def clip_tensors(self, grads, need_clip):
-        return [_map_values(g, lambda v: torch.clamp(v, self.min, self.max)) if nc else g
-                for g, nc in zip(grads, need_clip)]
+    def plan(self, grads, need_clip):
+        step = ClipStep(min=self.min, max=self.max)
+        return [step if nc else _NO_CLIP for nc in need_clip]
 
     def __repr__(self) -> str:
         return f"ClipGradByValue(max={self.max:g}, min={self.min:g})"
@@ -124,16 +165,9 @@ class ClipGradByNorm(GradientClipBase):
         self.clip_norm = check_number("clip_norm", clip_norm, lo=0.0, lo_open=True)
 
     @torch.no_grad()
-    def clip_tensors(self, grads, need_clip):
-        out = []
-        for g, nc in zip(grads, need_clip):
-            if not nc:
-                out.append(g)
-                continue
-            norm = torch.sqrt(_squared_norm(g))
-            scale = self.clip_norm / torch.clamp_min(norm, self.clip_norm)
-            out.append(_map_values(g, lambda v: v * scale.to(v.dtype)))
-        return out
+    def plan(self, grads, need_clip):
+        return [ClipStep(scale=self.clip_norm / torch.clamp_min(torch.sqrt(_squared_norm(g)), self.clip_norm))
+                if nc else _NO_CLIP for g, nc in zip(grads, need_clip)]
 
     def __repr__(self) -> str:
         return f"ClipGradByNorm(clip_norm={self.clip_norm:g})"
@@ -156,15 +190,22 @@ class ClipGradByGlobalNorm(GradientClipBase):
         return norm, self.clip_norm / torch.clamp_min(norm, self.clip_norm)
 
     @torch.no_grad()
-    def clip_tensors(self, grads, need_clip, sum_across=None):
+    def plan(self, grads, need_clip, sum_across=None):
+        """The steps of :meth:`scale_for`'s scale; sets ``last_global_norm``."""
         norm, scale = self.scale_for(grads, need_clip, sum_across)
         self.last_global_norm = norm
-        return [_map_values(g, lambda v: v * scale.to(device=v.device, dtype=v.dtype)) if nc else g
-                for g, nc in zip(grads, need_clip)]
+        step = ClipStep(scale=scale)
+        return [step if nc else _NO_CLIP for nc in need_clip]
+
+    @torch.no_grad()
+    def clip_tensors(self, grads, need_clip, sum_across=None):
+        return [step.apply(g) for g, step in zip(grads, self.plan(grads, need_clip, sum_across))]
 
     def __repr__(self) -> str:
         return f"ClipGradByGlobalNorm(clip_norm={self.clip_norm:g})"
 
+
+_PLAN_APPLIERS = (GradientClipBase.clip_tensors, ClipGradByGlobalNorm.clip_tensors)
 
 GradientClipByValue = ClipGradByValue
 GradientClipByNorm = ClipGradByNorm

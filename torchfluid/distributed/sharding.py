@@ -310,6 +310,14 @@ class ShardedState:
         self._collective("global-norm all-reduce", dist.all_reduce, t, op=dist.ReduceOp.SUM)
         return t
 
+    def clip_plan(self, clip, pairs):
+        """``clip``'s plan (one ClipStep per pair) for the shard's pairs; a global norm is
+        taken over ALL ranks' shards. None when the clip has no plan."""
+        grads, nc = [g for _, g in pairs], [need_clip(p) for p, _ in pairs]
+        if isinstance(clip, ClipGradByGlobalNorm):
+            return clip.plan(grads, nc, sum_across=self._sum_across)
+        return clip.plan(grads, nc)
+
     def clip(self, clip, pairs):
         """Clip the shard's pairs; a global norm is taken over ALL ranks' shards."""
         if isinstance(clip, ClipGradByGlobalNorm):

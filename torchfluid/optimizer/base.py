@@ -8,9 +8,11 @@ and ``apply_gradients()``)::
     prepare                       subclass hook (``_prepare_grads``): AMP unscale, non-finite
                                   policy, sign flip; may skip the whole update, still unchanged
     learning rate                 schedule value for this update (fluid decays advance)
-    clip                          grad_clip (need_clip=False params untouched)
+    clip                          grad_clip (need_clip=False params untouched), planned over all
     regularize                    param.regularizer if set, else the optimizer's
-    update                        the kernel, in place, lr * group multiplier * param multiplier
+    update                        the kernel, in place, lr * group multiplier * param multiplier;
+                                  clip and regularization are applied to the gradient here
+                                  (``GradPrep.apply``), or folded into a fused kernel's pass
 
 Subclasses only say which accumulators they keep and which kernel they call
 (``_accumulator_names``, ``_new_state``, ``_kernel_update``); state records are keyed by
@@ -26,10 +28,11 @@ import numpy as np
 import torch
 
 from .._checks import check_number
-from ..clip import GradientClipBase
+from ..clip import ClipStep, GradientClipBase, need_clip
 from ..distributed import sharding as _sharding
 from ..regularizer import as_regularizer
 from . import schedules
+from .fold import GradPrep
 from .params import fluid_name, is_group_list, split_named
 from .state import LoadReport, StateCodec
 
@@ -309,24 +312,33 @@ class Optimizer(torch.optim.Optimizer):
         return out
 
     @torch.no_grad()
-    def _run_pipeline(self, params_grads) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _run_pipeline(self, params_grads) -> None:
         pairs = self._prepare_grads(self._validate(params_grads))
         shard = self._sharding if self._sharding is not None and self._sharding.engaged else None
         if shard is not None:  # ZeRO-1: (reduced) gradients of this rank's shard; a skip is agreed
             pairs = shard.own_pairs(pairs)
         if pairs is None:  # the update is skipped: nothing (state, params, schedule) changes
-            return []
+            return
         self._lr_value_for_update()
-        if self._grad_clip is not None and (pairs or shard is not None):
-            pairs = self._grad_clip(pairs) if shard is None else shard.clip(self._grad_clip, pairs)
-        pairs = self.append_regularization_ops(pairs, self.regularization)
+        pairs, steps = self._clip_plan(pairs, shard)
         groups = self._group_of()
-        self._update(
-            [(p, g, groups[p], self._param_lr(p, groups[p])) for p, g in pairs]
-        )
+        self._update([(p, g, groups[p], self._param_lr(p, groups[p]),
+                       GradPrep(step, self._regularizer_of(p, self.regularization)))
+                      for (p, g), step in zip(pairs, steps)])
         if shard is not None:  # every rank gets the parameters their owners updated
             shard.sync_params()
-        return pairs
+
+    def _clip_plan(self, pairs, shard) -> tuple[list, list[ClipStep]]:
+        """``(pairs, one ClipStep per pair)``: the clip's plan, over all ranks' shards under
+        sharding; a clip without a plan clips the pairs here (and every step is a no-op)."""
+        clip = self._grad_clip
+        if clip is not None and (pairs or shard is not None):
+            if clip.plannable():
+                if shard is not None:
+                    return pairs, shard.clip_plan(clip, pairs)
+                return pairs, clip.plan([g for _, g in pairs], [need_clip(p) for p, _ in pairs])
+            pairs = clip(pairs) if shard is None else shard.clip(clip, pairs)
+        return pairs, [ClipStep()] * len(pairs)
 
     @staticmethod
     def _param_lr(p: torch.Tensor, group: dict) -> float:
@@ -337,9 +349,10 @@ class Optimizer(torch.optim.Optimizer):
         return float(group["lr"]) * float(group["lr_mult"]) * mult
 
     def _update(self, items) -> None:
-        """Apply the kernel to ``(param, grad, group, lr)`` items (fast paths override this)."""
-        for p, g, group, lr in items:
-            self._kernel_update(p, g, self._state_for(p, group), lr=lr, group=group)
+        """Apply the kernel to ``(param, grad, group, lr, prep)`` items, ``prep`` (clip and
+        regularization) applied to the gradient first (fast paths override this)."""
+        for p, g, group, lr, prep in items:
+            self._kernel_update(p, prep.apply(p, g), self._state_for(p, group), lr=lr, group=group)
 
     def _state_for(self, p: torch.Tensor, group: dict) -> dict:
         state = self.state.get(p)
@@ -470,9 +483,14 @@ class Optimizer(torch.optim.Optimizer):
         out = []
         with torch.no_grad():
             for p, g in parameters_and_grads:
-                reg = getattr(p, "regularizer", None) or regularization
+                reg = self._regularizer_of(p, regularization)
                 out.append((p, g if g is None or reg is None else reg(p, g)))
         return out
+
+    @staticmethod
+    def _regularizer_of(p, regularization):
+        """``p``'s own ``regularizer`` if set, else ``regularization``."""
+        return getattr(p, "regularizer", None) or regularization
 
     def _static_params(self, parameter_list):  # --- static mode (helper C) ---
         return parameter_list if parameter_list is not None else self._static_parameter_list

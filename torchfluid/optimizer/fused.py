@@ -1,9 +1,11 @@
 """RMSProp's fused update path: the optimizer's items through :class:`FlatGroup` kernels.
 
 The pipeline (validation, precision, clipping, regularization, learning rates) is the
-optimizer's own; only the final update changes: the ``(param, grad, group, lr)`` items
-of one parameter group, device and dtype go to one fused kernel call instead of one
-reference-kernel call per parameter. What the fused kernel cannot express (sparse
+optimizer's own; only the final update changes: the ``(param, grad, group, lr, prep)``
+items of one parameter group, device and dtype go to one fused kernel call instead of
+one reference-kernel call per parameter, their clip steps and L2/L1 terms (``prep``,
+see :mod:`torchfluid.optimizer.fold`) folded into the kernel's pass over the gradient
+rather than materialised as new gradient tensors. What the fused kernel cannot express (sparse
 gradients, master weights, state in another dtype, decoupled decay, bias correction,
 non-contiguous tensors, devices without a kernel) takes the reference kernel, on the
 same state tensors.
@@ -18,6 +20,8 @@ a group whose parameter set, device or dtype changed gets a rebuilt flat layout.
 from __future__ import annotations
 
 import torch
+
+from .fold import NO_PREP, kernel_extras
 
 __all__ = ["FusedRMSPropUpdate", "numba_available"]
 
@@ -138,7 +142,10 @@ class FusedRMSPropUpdate:
         """Run the fused kernel on what it can take; return the items left over."""
         rest, buckets = [], {}
         for item in items:
-            p, g, group, _ = item
+            p, g, group, lr, prep = item
+            if not (p.dtype in _FLOATS and self._grad_ok(p, g) and prep.foldable()):
+                g = prep.apply(p, g)  # what the reference path gets (it may now fit)
+                item = (p, g, group, lr, NO_PREP)
             if p.dtype in _FLOATS and self._grad_ok(p, g):
                 buckets.setdefault((id(group), p.device, p.dtype), []).append(item)
             else:
@@ -174,12 +181,14 @@ class FusedRMSPropUpdate:
         self._sync_state(key, fg, group, [it[0] for it in taken])
         grads = [None] * len(fg.params)
         lrs = [0.0] * len(fg.params)
-        for p, g, _, lr in taken:
+        preps = [None] * len(fg.params)
+        for p, g, _, lr, prep in taken:
             i = index[id(p)]
-            grads[i], lrs[i] = g, lr
+            grads[i], lrs[i], preps[i] = g, lr, prep
         fg.step(grads=grads, lr=lrs, rho=group["rho"], epsilon=group["epsilon"],
                 momentum=group["momentum"], eps_in_sqrt=group["eps_in_sqrt"],
-                lr_in_momentum=group["lr_in_momentum"], nesterov=group["nesterov"])
+                lr_in_momentum=group["lr_in_momentum"], nesterov=group["nesterov"],
+                **kernel_extras(preps, fg.device))
 
     # --------------------------------------------------------------- gradients
     def zero_grads(self) -> set:
