@@ -149,3 +149,25 @@ def test_fused_true_refuses_what_it_cannot_take_and_fused_must_be_a_bool():
     assert auto.state[p]["mean_square"].any()
     with pytest.raises((TypeError, ValueError), match="fused"):
         RMSProp(0.1, parameters=[p], fused="yes")
+
+
+def test_a_resized_parameter_rebuilds_the_layout_while_other_items_fall_back():
+    """The rebuild-once path with a sparse-gradient item waiting on the reference path."""
+    results = []
+    for fused in (None, False):
+        torch.manual_seed(0)
+        a = torch.nn.Parameter(torch.randn(4, 3))
+        b = torch.nn.Parameter(torch.randn(4, 3))
+        c = torch.nn.Parameter(torch.randn(6, 2))
+        opt = RMSProp(0.01, momentum=0.9, parameters=[("a", a), ("b", b), ("c", c)], fused=fused)
+        sparse = torch.sparse_coo_tensor(torch.tensor([[1, 4]]), torch.ones(2, 2), (6, 2))
+        for step in range(3):
+            if step == 2:  # resized in place of the old storage: the flat layout is stale
+                with torch.no_grad():
+                    b.data = torch.linspace(-1, 1, 30).reshape(5, 6)
+                opt.state.pop(b, None)
+            a.grad, b.grad, c.grad = torch.ones_like(a), torch.full_like(b, 0.5), sparse.clone()
+            opt.step()
+        results.append([t.detach().clone() for t in (a, b, c)])
+    for x, y in zip(*results):
+        assert torch.equal(x, y)

@@ -44,6 +44,13 @@ def numba_available() -> bool:
 _NUMBA: bool | None = None
 
 
+def _layout_current(fg) -> bool:
+    """Whether every parameter of flat group ``fg`` still has the device, dtype, size and
+    layout the group was built for (else its next step rebuilds it)."""
+    return all(p.device == fg.device and p.dtype == fg.dtype and p.numel() == n and p.is_contiguous()
+               for p, n in zip(fg.params, fg.numel))
+
+
 def _flat():
     """torchfluid.kernels.flat, imported on first use (it imports numba)."""
     from ..kernels import flat
@@ -124,6 +131,11 @@ class FusedRMSPropUpdate:
                     if old is view:
                         pass
                     elif old is not None:
+                        if old.shape != view.shape:
+                            raise ValueError(
+                                f"optimizer state {acc!r} of parameter {self.opt._names.get(p, '?')!r} has "
+                                f"shape {list(old.shape)}, but the parameter has shape {list(p.shape)}; "
+                                "a resized parameter needs fresh state (del optimizer.state[param])")
                         view.copy_(old.detach().to(device=view.device, dtype=view.dtype))
                     elif acc == "mean_square":
                         view.fill_(group["initial_mean_square"])
@@ -164,7 +176,8 @@ class FusedRMSPropUpdate:
                     self._step(key, fg, index, group, taken)
                     break
                 except ValueError:  # a parameter moved, was cast or resized: rebuild once
-                    rest = [it for it in rest if it not in bucket]
+                    in_bucket = {id(it) for it in bucket}  # by identity: items hold tensors
+                    rest = [it for it in rest if id(it) not in in_bucket]
                     if attempt:
                         raise
         if rest and self.required:
@@ -178,6 +191,8 @@ class FusedRMSPropUpdate:
         return rest
 
     def _step(self, key, fg, index, group, taken) -> None:
+        if not _layout_current(fg):
+            raise ValueError("a parameter of this flat group moved, was cast or resized")
         self._sync_state(key, fg, group, [it[0] for it in taken])
         grads = [None] * len(fg.params)
         lrs = [0.0] * len(fg.params)
@@ -199,8 +214,7 @@ class FusedRMSPropUpdate:
         """
         done = set()
         for key, fg in list(self.flat.items()):
-            if not all(p.device == fg.device and p.dtype == fg.dtype and p.numel() == n
-                       and p.is_contiguous() for p, n in zip(fg.params, fg.numel)):
+            if not _layout_current(fg):
                 del self.flat[key]
                 self._synced.pop(key, None)
                 self._layout.pop(key, None)
