@@ -94,6 +94,9 @@ class ClipStep(NamedTuple):
     min: float | None = None
     max: float | None = None
 
+    def is_noop(self) -> bool:
+        return self.scale is None and self.min is None
+
     def apply(self, g: torch.Tensor) -> torch.Tensor:
         if self.scale is not None:
             s = self.scale

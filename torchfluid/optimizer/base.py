@@ -32,7 +32,7 @@ from ..clip import ClipStep, GradientClipBase, need_clip
 from ..distributed import sharding as _sharding
 from ..regularizer import as_regularizer
 from . import schedules
-from .fold import GradPrep
+from .fold import NO_PREP, GradPrep
 from .params import fluid_name, is_group_list, split_named
 from .state import LoadReport, StateCodec
 
@@ -295,9 +295,9 @@ class Optimizer(torch.optim.Optimizer):
             p, g = pair
             if g is None:
                 continue
-            if not isinstance(p, torch.Tensor) or p not in self._names:
+            name = self._names.get(p) if isinstance(p, torch.Tensor) else None
+            if name is None:
                 raise ValueError(f"params_grads[{i}]: the parameter is not managed by this optimizer")
-            name = self._names[p]
             if not isinstance(g, torch.Tensor):
                 raise TypeError(f"gradient of {name!r} must be a tensor, got {type(g).__name__}")
             if tuple(g.shape) != tuple(p.shape):
@@ -322,9 +322,13 @@ class Optimizer(torch.optim.Optimizer):
         self._lr_value_for_update()
         pairs, steps = self._clip_plan(pairs, shard)
         groups = self._group_of()
-        self._update([(p, g, groups[p], self._param_lr(p, groups[p]),
-                       GradPrep(step, self._regularizer_of(p, self.regularization)))
-                      for (p, g), step in zip(pairs, steps)])
+        items = []
+        for (p, g), step in zip(pairs, steps):
+            group = groups[p]
+            reg = self._regularizer_of(p, self.regularization)
+            prep = NO_PREP if reg is None and step.is_noop() else GradPrep(step, reg)
+            items.append((p, g, group, self._param_lr(p, group), prep))
+        self._update(items)
         if shard is not None:  # every rank gets the parameters their owners updated
             shard.sync_params()
 
@@ -342,11 +346,12 @@ class Optimizer(torch.optim.Optimizer):
 
     @staticmethod
     def _param_lr(p: torch.Tensor, group: dict) -> float:
-        mult = 1.0
+        """group lr x group multiplier x the parameter's ``optimize_attr['learning_rate']``."""
+        lr = float(group["lr"]) * float(group["lr_mult"])
         attr = getattr(p, "optimize_attr", None)
-        if isinstance(attr, Mapping):
-            mult = float(attr.get("learning_rate", 1.0))
-        return float(group["lr"]) * float(group["lr_mult"]) * mult
+        if attr is not None and isinstance(attr, Mapping):
+            lr *= float(attr.get("learning_rate", 1.0))
+        return lr
 
     def _update(self, items) -> None:
         """Apply the kernel to ``(param, grad, group, lr, prep)`` items, ``prep`` (clip and
