@@ -312,3 +312,30 @@ def check_increasing(name: str, seq) -> list:
                 f"({name}[{i}]={seq[i]!r} >= {name}[{i + 1}]={seq[i + 1]!r})"
             )
     return list(seq)
+
+
+# ---------------------------------------------------------------- reduce on plateau
+def check_plateau(mode, threshold_mode, factor_name: str, factor, patience, cooldown) -> tuple[str, str]:
+    """Check ReduceOnPlateau's arguments (both families); returns ``(mode, threshold_mode)``
+    lower-cased."""
+    mode = str(mode).lower()
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    threshold_mode = str(threshold_mode).lower()
+    if threshold_mode not in ("rel", "abs"):
+        raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+    check_number(factor_name, factor)
+    if not 0.0 <= factor < 1.0:
+        raise ValueError(f"{factor_name} must be in [0, 1), got {factor!r}")
+    for name, v in (("patience", patience), ("cooldown", cooldown)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
+            raise ValueError(f"{name} must be an int >= 0, got {v!r}")
+    return mode, threshold_mode
+
+
+def plateau_is_better(current, best, mode: str, threshold_mode: str, threshold: float) -> bool:
+    """Whether ``current`` improves on ``best``: ``'min'`` mode ``current < best*(1 - t)``
+    (``'rel'``) or ``current < best - t`` (``'abs'``); ``'max'`` mirrors it."""
+    if mode == "min":
+        return current < (best - best * threshold if threshold_mode == "rel" else best - threshold)
+    return current > (best + best * threshold if threshold_mode == "rel" else best + threshold)

@@ -27,7 +27,6 @@ The maths is in :mod:`torchfluid.lr_math`.
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
@@ -258,12 +257,6 @@ def _loss_value(loss) -> float:
     return float(value)
 
 
-def _is_better(current, best, mode, threshold_mode, threshold):
-    if mode == "min":
-        return current < (best - best * threshold if threshold_mode == "rel" else best - threshold)
-    return current > (best + best * threshold if threshold_mode == "rel" else best + threshold)
-
-
 class ReduceLROnPlateau(LearningRateDecay):
     """Multiply the rate by ``decay_rate`` when ``loss`` stops improving for more than ``patience`` epochs.
 
@@ -277,18 +270,7 @@ class ReduceLROnPlateau(LearningRateDecay):
     def __init__(self, learning_rate, mode="min", decay_rate=0.1, patience=10, verbose=False,
                  threshold=1e-4, threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8, dtype="float32"):
         super().__init__(dtype=dtype)
-        mode = str(mode).lower()
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        threshold_mode = str(threshold_mode).lower()
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
-        M.check_number("decay_rate", decay_rate)
-        if not 0.0 <= decay_rate < 1.0:
-            raise ValueError(f"decay_rate must be in [0, 1), got {decay_rate!r}")
-        for name, v in (("patience", patience), ("cooldown", cooldown)):
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {v!r}")
+        mode, threshold_mode = M.check_plateau(mode, threshold_mode, "decay_rate", decay_rate, patience, cooldown)
         self.mode, self.threshold_mode, self.decay_rate = mode, threshold_mode, decay_rate
         self.learning_rate = _rate("learning_rate", learning_rate)
         self.verbose = verbose
@@ -318,7 +300,7 @@ class ReduceLROnPlateau(LearningRateDecay):
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             return
-        if self.best_loss is None or _is_better(loss, self.best_loss, self.mode, self.threshold_mode,
+        if self.best_loss is None or M.plateau_is_better(loss, self.best_loss, self.mode, self.threshold_mode,
                                                 self.threshold):
             self.best_loss = loss
             self.num_bad_epochs = 0

@@ -21,7 +21,6 @@ The maths is in :mod:`torchfluid.lr_math`.
 
 from __future__ import annotations
 
-import numbers
 
 from .. import lr_math as M
 from .._lr_state import to_plain
@@ -248,19 +247,8 @@ class ReduceOnPlateau(LRScheduler):
 
     def __init__(self, learning_rate, mode="min", factor=0.1, patience=10, threshold=1e-4,
                  threshold_mode="rel", cooldown=0, min_lr=0, epsilon=1e-8, verbose=False):
-        mode = str(mode).lower()
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        threshold_mode = str(threshold_mode).lower()
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
-        M.check_number("factor", factor)
-        if not 0.0 <= factor < 1.0:
-            raise ValueError(f"factor must be in [0, 1), got {factor!r}")
+        mode, threshold_mode = M.check_plateau(mode, threshold_mode, "factor", factor, patience, cooldown)
         M.check_non_negative("learning_rate", learning_rate)
-        for name, v in (("patience", patience), ("cooldown", cooldown)):
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {v!r}")
         self.mode, self.threshold_mode, self.factor = mode, threshold_mode, factor
         self.patience, self.cooldown = int(patience), int(cooldown)
         self.threshold = M.check_non_negative("threshold", threshold)
@@ -286,7 +274,8 @@ class ReduceOnPlateau(LRScheduler):
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             return
-        if self.best is None or self._is_better(metrics, self.best):
+        if self.best is None or M.plateau_is_better(metrics, self.best, self.mode, self.threshold_mode,
+                                                    self.threshold):
             self.best = metrics
             self.num_bad_epochs = 0
         else:
@@ -298,10 +287,3 @@ class ReduceOnPlateau(LRScheduler):
             if self.last_lr - new_lr > self.epsilon:
                 self.last_lr = new_lr
                 self._report()
-
-    def _is_better(self, current, best):
-        if self.mode == "min":
-            bound = best - best * self.threshold if self.threshold_mode == "rel" else best - self.threshold
-            return current < bound
-        bound = best + best * self.threshold if self.threshold_mode == "rel" else best + self.threshold
-        return current > bound

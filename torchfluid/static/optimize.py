@@ -15,7 +15,6 @@ Optimizer hooks used (the same as eager mode): ``_accumulator_names()``,
 
 from __future__ import annotations
 
-import numbers
 
 import torch
 
