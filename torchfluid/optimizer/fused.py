@@ -67,6 +67,7 @@ class FusedRMSPropUpdate:
         self.flat: dict = {}  # (id(group), device, dtype) -> kernels.flat.FlatGroup
         self._synced: dict[tuple, tuple] = {}
         self._layout: dict[tuple, tuple] = {}  # key -> (group params seen, flags, index)
+        self._created: list = []  # params whose state record the last _sync_state created
 
     # -------------------------------------------------------------- eligibility
     def _param_ok(self, p: torch.Tensor, group) -> bool:
@@ -111,6 +112,7 @@ class FusedRMSPropUpdate:
         path): ``stepped`` are this step's; the others keep what they had, if anything.
         """
         state = self.opt.state
+        self._created = []
         synced = self._synced.get(key)
         if synced is not None:
             triples, have = synced
@@ -145,6 +147,7 @@ class FusedRMSPropUpdate:
                 record = {acc: views[acc] for acc in accs}
                 if not st:
                     self.opt._codec.apply_pending(self.opt._names[p], record)
+                    self._created.append(p)
                 state[p] = record
                 have.add(id(p))
         self._synced[key] = (triples, have)
@@ -155,10 +158,12 @@ class FusedRMSPropUpdate:
         rest, buckets = [], {}
         for item in items:
             p, g, group, lr, prep = item
-            if not (p.dtype in _FLOATS and self._grad_ok(p, g) and prep.foldable()):
+            fits = p.dtype in _FLOATS and self._grad_ok(p, g)
+            if not (fits and prep.foldable()):
                 g = prep.apply(p, g)  # what the reference path gets (it may now fit)
                 item = (p, g, group, lr, NO_PREP)
-            if p.dtype in _FLOATS and self._grad_ok(p, g):
+                fits = p.dtype in _FLOATS and self._grad_ok(p, g)
+            if fits:
                 buckets.setdefault((id(group), p.device, p.dtype), []).append(item)
             else:
                 rest.append(item)
@@ -176,6 +181,8 @@ class FusedRMSPropUpdate:
                     self._step(key, fg, index, group, taken)
                     break
                 except ValueError:  # a parameter moved, was cast or resized: rebuild once
+                    for p in self._created:  # records made for the stale layout: start again
+                        self.opt.state.pop(p, None)
                     in_bucket = {id(it) for it in bucket}  # by identity: items hold tensors
                     rest = [it for it in rest if id(it) not in in_bucket]
                     if attempt:
@@ -191,8 +198,6 @@ class FusedRMSPropUpdate:
         return rest
 
     def _step(self, key, fg, index, group, taken) -> None:
-        if not _layout_current(fg):
-            raise ValueError("a parameter of this flat group moved, was cast or resized")
         self._sync_state(key, fg, group, [it[0] for it in taken])
         grads = [None] * len(fg.params)
         lrs = [0.0] * len(fg.params)
