@@ -312,8 +312,11 @@ class Optimizer(torch.optim.Optimizer):
         return out
 
     @torch.no_grad()
-    def _run_pipeline(self, params_grads) -> None:
-        pairs = self._prepare_grads(self._validate(params_grads))
+    def _run_pipeline(self, params_grads, *, from_grad_attrs: bool = False) -> None:
+        """The update. ``from_grad_attrs``: the pairs are managed parameters and their
+        ``.grad``, which torch keeps in the parameter's shape, dtype and device (it refuses
+        any other assignment), so :meth:`_validate` has nothing left to check."""
+        pairs = self._prepare_grads(params_grads if from_grad_attrs else self._validate(params_grads))
         shard = self._sharding if self._sharding is not None and self._sharding.engaged else None
         if shard is not None:  # ZeRO-1: (reduced) gradients of this rank's shard; a skip is agreed
             pairs = shard.own_pairs(pairs)
@@ -404,7 +407,7 @@ class Optimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        self._run_pipeline(self._collect())
+        self._run_pipeline(self._collect(), from_grad_attrs=True)
         return loss
 
     def state_dict(self) -> dict:
