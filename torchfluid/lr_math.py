@@ -339,3 +339,24 @@ def plateau_is_better(current, best, mode: str, threshold_mode: str, threshold: 
     if mode == "min":
         return current < (best - best * threshold if threshold_mode == "rel" else best - threshold)
     return current > (best + best * threshold if threshold_mode == "rel" else best + threshold)
+
+
+def plateau_update(value, best, num_bad_epochs: int, cooldown_counter: int, lr: float, *, mode: str,
+                   threshold_mode: str, threshold: float, patience: int, cooldown: int, factor: float,
+                   min_lr: float, eps: float) -> tuple:
+    """One ReduceOnPlateau observation (both families) -> ``(best, num_bad_epochs,
+    cooldown_counter, lr)``. During a cooldown nothing but the counter changes; after more
+    than ``patience`` bad observations the rate becomes ``max(lr * factor, min_lr)`` if that
+    lowers it by more than ``eps``, and a cooldown starts."""
+    if cooldown_counter > 0:
+        return best, num_bad_epochs, cooldown_counter - 1, lr
+    if best is None or plateau_is_better(value, best, mode, threshold_mode, threshold):
+        best, num_bad_epochs = value, 0
+    else:
+        num_bad_epochs += 1
+    if num_bad_epochs > patience:
+        cooldown_counter, num_bad_epochs = cooldown, 0
+        new_lr = max(lr * factor, min_lr)
+        if lr - new_lr > eps:
+            lr = new_lr
+    return best, num_bad_epochs, cooldown_counter, lr

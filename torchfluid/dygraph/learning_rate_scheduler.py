@@ -297,24 +297,13 @@ class ReduceLROnPlateau(LearningRateDecay):
         """Record this epoch's ``loss`` (number or 1-element array/tensor) and maybe reduce the rate."""
         loss = _loss_value(loss)
         self.epoch_num += 1
-        if self.cooldown_counter > 0:
-            self.cooldown_counter -= 1
-            return
-        if self.best_loss is None or M.plateau_is_better(loss, self.best_loss, self.mode, self.threshold_mode,
-                                                self.threshold):
-            self.best_loss = loss
-            self.num_bad_epochs = 0
-        else:
-            self.num_bad_epochs += 1
-        if self.num_bad_epochs > self.patience:
-            self.cooldown_counter = self.cooldown
-            self.num_bad_epochs = 0
-            new_lr = max(self.learning_rate * self.decay_rate, self.min_lr)
-            if self.learning_rate - new_lr > self.eps:
-                if self.verbose:
-                    print(f"Epoch {self.epoch_num}: reducing learning rate from "
-                          f"{self.learning_rate} to {new_lr}.")
-                self.learning_rate = new_lr
+        old = self.learning_rate
+        self.best_loss, self.num_bad_epochs, self.cooldown_counter, self.learning_rate = M.plateau_update(
+            loss, self.best_loss, self.num_bad_epochs, self.cooldown_counter, old, mode=self.mode,
+            threshold_mode=self.threshold_mode, threshold=self.threshold, patience=self.patience,
+            cooldown=self.cooldown, factor=self.decay_rate, min_lr=self.min_lr, eps=self.eps)
+        if self.verbose and self.learning_rate != old:
+            print(f"Epoch {self.epoch_num}: reducing learning rate from {old} to {self.learning_rate}.")
 
 
 class _LearningRateEpochDecay(LearningRateDecay):

@@ -271,19 +271,10 @@ class ReduceOnPlateau(LRScheduler):
         if metrics is None or isinstance(metrics, bool):
             raise TypeError(f"metrics must be a number or a 1-element array/tensor, got {metrics!r}")
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
-        if self.cooldown_counter > 0:
-            self.cooldown_counter -= 1
-            return
-        if self.best is None or M.plateau_is_better(metrics, self.best, self.mode, self.threshold_mode,
-                                                    self.threshold):
-            self.best = metrics
-            self.num_bad_epochs = 0
-        else:
-            self.num_bad_epochs += 1
-        if self.num_bad_epochs > self.patience:
-            self.cooldown_counter = self.cooldown
-            self.num_bad_epochs = 0
-            new_lr = max(self.last_lr * self.factor, self.min_lr)
-            if self.last_lr - new_lr > self.epsilon:
-                self.last_lr = new_lr
-                self._report()
+        old = self.last_lr
+        self.best, self.num_bad_epochs, self.cooldown_counter, self.last_lr = M.plateau_update(
+            metrics, self.best, self.num_bad_epochs, self.cooldown_counter, old, mode=self.mode,
+            threshold_mode=self.threshold_mode, threshold=self.threshold, patience=self.patience,
+            cooldown=self.cooldown, factor=self.factor, min_lr=self.min_lr, eps=self.epsilon)
+        if self.last_lr != old:
+            self._report()
