@@ -10,7 +10,9 @@ never modifies ``param.grad``: it returns new gradient tensors (as Paddle does).
   set, ``scale = clip_norm / max(n, clip_norm)``, every clipped ``g_i *= scale``.
   The pre-clip norm is returned by :func:`global_norm` and kept as ``last_global_norm``.
 
-Norms are accumulated in at least float32. Row-sparse (torch sparse COO) gradients are
+Squared norms are accumulated in float64, in one pass over all the gradients
+(:mod:`torchfluid.kernels.norms`); norms and scales are float32 (float64 for float64
+gradients). Row-sparse (torch sparse COO) gradients are
 coalesced (duplicate rows summed) and clipped on their values.
 
 Each clip first makes a *plan* (:meth:`GradientClipBase.plan`): one :class:`ClipStep`
@@ -26,6 +28,7 @@ from typing import NamedTuple, Sequence
 import torch
 
 from ._checks import check_number
+from .kernels.norms import squared_norms
 
 __all__ = [
     "ClipStep",
@@ -50,33 +53,34 @@ def _values(g: torch.Tensor) -> torch.Tensor:
     return g.coalesce().values() if g.is_sparse else g
 
 
-def _acc_dtype(g: torch.Tensor) -> torch.dtype:
-    return torch.float64 if g.dtype == torch.float64 else torch.float32
+def _norm_dtype(grads: Sequence[torch.Tensor]) -> torch.dtype:
+    """float64 if any gradient is float64, else float32 (norms and scales are never
+    computed in float16/bfloat16)."""
+    return torch.float64 if any(g.dtype == torch.float64 for g in grads) else torch.float32
 
 
-def _squared_norm(g: torch.Tensor) -> torch.Tensor:
-    v = _values(g)
-    return torch.sum(torch.square(v.to(_acc_dtype(v))))
+def _squared_norms(grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Per-gradient ``sum(g*g)`` (float64, one pass; see :mod:`torchfluid.kernels.norms`)."""
+    return squared_norms([_values(g) for g in grads])
 
 
 def global_norm(grads: Sequence[torch.Tensor], sum_across=None) -> torch.Tensor:
     """``sqrt(sum_i ||g_i||^2)`` as a 0-d float32 (float64 if any grad is float64) tensor.
+
+    The squared norms are accumulated in float64 in one pass over all the gradients
+    (:func:`torchfluid.kernels.norms.squared_norms`), summed, and the square root is
+    rounded once to the result dtype (Paddle sums in float32; the two agree to float32
+    rounding on well-scaled gradients, and this one does not drift with size).
 
     ``sum_across`` (distributed, see :mod:`torchfluid.distributed`): each process passes
     only its shard's gradients; their squared norm, a 0-d float64 tensor, is summed over
     the processes by ``sum_across(t) -> total`` (e.g. one all-reduce) before the sqrt.
     It is called even when ``grads`` is empty, so every process joins the collective.
     """
+    sq = _squared_norms(grads).sum()
     if sum_across is not None:
-        parts = [_squared_norm(g).to(torch.float64) for g in grads]
-        sq = sum_across(torch.stack(parts).sum() if parts else torch.zeros((), dtype=torch.float64))
-        wide = any(g.dtype == torch.float64 for g in grads)
-        return torch.sqrt(sq).to(torch.float64 if wide else torch.float32)
-    if not grads:
-        return torch.zeros(())
-    sq = [_squared_norm(g) for g in grads]
-    dtype = torch.float64 if any(s.dtype == torch.float64 for s in sq) else torch.float32
-    return torch.sqrt(torch.stack([s.to(device=sq[0].device, dtype=dtype) for s in sq]).sum())
+        sq = sum_across(sq)
+    return torch.sqrt(sq).to(_norm_dtype(grads))
 
 
 def _map_values(g: torch.Tensor, fn) -> torch.Tensor:
@@ -169,8 +173,18 @@ class ClipGradByNorm(GradientClipBase):
 
     @torch.no_grad()
     def plan(self, grads, need_clip):
-        return [ClipStep(scale=self.clip_norm / torch.clamp_min(torch.sqrt(_squared_norm(g)), self.clip_norm))
-                if nc else _NO_CLIP for g, nc in zip(grads, need_clip)]
+        clipped = [g for g, nc in zip(grads, need_clip) if nc]
+        norms = torch.sqrt(_squared_norms(clipped))  # one pass over every clipped gradient
+        scales = {dt: self.clip_norm / torch.clamp_min(norms.to(dt), self.clip_norm)
+                  for dt in {_norm_dtype([g]) for g in clipped}}
+        steps, k = [], 0
+        for g, nc in zip(grads, need_clip):
+            if nc:
+                steps.append(ClipStep(scale=scales[_norm_dtype([g])][k]))
+                k += 1
+            else:
+                steps.append(_NO_CLIP)
+        return steps
 
     def __repr__(self) -> str:
         return f"ClipGradByNorm(clip_norm={self.clip_norm:g})"
