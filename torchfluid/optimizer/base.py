@@ -274,16 +274,19 @@ class Optimizer(torch.optim.Optimizer):
         excluded = set()
         for item in no_grad_set or ():
             excluded.add(item if isinstance(item, str) else self._names.get(item, id(item)))
+        names = self._names if wanted is not None or excluded else None
         pairs = []
         for g in self.param_groups:
             for p in g["params"]:
-                name = self._names[p]
-                if (p.grad is None or not p.requires_grad or getattr(p, "trainable", True) is False
+                grad = p.grad
+                if (grad is None or not p.requires_grad or getattr(p, "trainable", True) is False
                         or getattr(p, "stop_gradient", False) is True):
                     continue
-                if (wanted is not None and name not in wanted) or name in excluded:
-                    continue
-                pairs.append((p, p.grad))
+                if names is not None:
+                    name = names[p]
+                    if (wanted is not None and name not in wanted) or name in excluded:
+                        continue
+                pairs.append((p, grad))
         return pairs
 
     def _validate(self, params_grads) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -325,12 +328,13 @@ class Optimizer(torch.optim.Optimizer):
         self._lr_value_for_update()
         pairs, steps = self._clip_plan(pairs, shard)
         groups = self._group_of()
+        group_lr = {id(g): float(g["lr"]) * float(g["lr_mult"]) for g in self.param_groups}
         items = []
         for (p, g), step in zip(pairs, steps):
             group = groups[p]
             reg = self._regularizer_of(p, self.regularization)
             prep = NO_PREP if reg is None and step.is_noop() else GradPrep(step, reg)
-            items.append((p, g, group, self._param_lr(p, group), prep))
+            items.append((p, g, group, self._param_lr(p, group_lr[id(group)]), prep))
         self._update(items)
         if shard is not None:  # every rank gets the parameters their owners updated
             shard.sync_params()
@@ -348,9 +352,8 @@ class Optimizer(torch.optim.Optimizer):
         return pairs, [ClipStep()] * len(pairs)
 
     @staticmethod
-    def _param_lr(p: torch.Tensor, group: dict) -> float:
-        """group lr x group multiplier x the parameter's ``optimize_attr['learning_rate']``."""
-        lr = float(group["lr"]) * float(group["lr_mult"])
+    def _param_lr(p: torch.Tensor, lr: float) -> float:
+        """``lr`` (group lr x group multiplier) x the parameter's ``optimize_attr['learning_rate']``."""
         attr = getattr(p, "optimize_attr", None)
         if attr is not None and isinstance(attr, Mapping):
             lr *= float(attr.get("learning_rate", 1.0))

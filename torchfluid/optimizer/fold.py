@@ -44,6 +44,8 @@ NO_PREP = GradPrep()
 def kernel_extras(preps: Sequence[GradPrep | None], device: torch.device) -> dict:
     """``FlatGroup.step`` keyword arguments folding ``preps`` (one per flat-group slot,
     None for a slot without a gradient this step): plain floats when nothing is set."""
+    if all(q is None or q is NO_PREP for q in preps):
+        return {}  # no clip, no regularizer: the kernel's defaults
     present = [q for q in preps if q is not None]
     out: dict = {}
     scales = [q.clip.scale for q in present]

@@ -58,6 +58,17 @@ def _flat():
     return flat
 
 
+def _records_current(state, records) -> bool:
+    """Whether every ``(param, ((acc, view), ...))`` of ``records`` still has its views
+    as ``state[param][acc]`` (nothing replaced them since the last sync)."""
+    for p, views in records:
+        st = state.get(p, _EMPTY)
+        for acc, view in views:
+            if st.get(acc) is not view:
+                return False
+    return True
+
+
 class FusedRMSPropUpdate:
     """The fused update path of one RMSProp optimizer (``required``: fused=True)."""
 
@@ -82,8 +93,9 @@ class FusedRMSPropUpdate:
 
     @staticmethod
     def _grad_ok(p, g) -> bool:
-        return (isinstance(g, torch.Tensor) and g.layout == torch.strided
-                and g.dtype == p.dtype and g.device == p.device and g.is_contiguous())
+        """A dense contiguous gradient of the parameter's dtype (the pipeline has already
+        checked that it is a tensor on the parameter's device)."""
+        return g.layout == torch.strided and g.dtype == p.dtype and g.is_contiguous()
 
     # ------------------------------------------------------------------ layout
     def _group_for(self, key, group, *, rebuild: bool = False):
@@ -115,13 +127,12 @@ class FusedRMSPropUpdate:
         self._created = []
         synced = self._synced.get(key)
         if synced is not None:
-            triples, have = synced
-            if all(id(p) in have for p in stepped) and all(
-                    state.get(p, _EMPTY).get(acc) is v for p, acc, v in triples):
+            records, have = synced
+            if all(id(p) in have for p in stepped) and _records_current(state, records):
                 return
         accs = self.opt._accumulator_names(group)
         stepped_ids = {id(p) for p in stepped}
-        triples, have = [], set()
+        records, have = [], set()
         with torch.no_grad():
             for i, p in enumerate(fg.params):
                 st = state.get(p) or {}
@@ -143,14 +154,14 @@ class FusedRMSPropUpdate:
                         view.fill_(group["initial_mean_square"])
                     else:
                         view.zero_()
-                    triples.append((p, acc, view))
                 record = {acc: views[acc] for acc in accs}
                 if not st:
                     self.opt._codec.apply_pending(self.opt._names[p], record)
                     self._created.append(p)
                 state[p] = record
+                records.append((p, tuple((acc, views[acc]) for acc in accs)))
                 have.add(id(p))
-        self._synced[key] = (triples, have)
+        self._synced[key] = (records, have)
 
     # ------------------------------------------------------------------ update
     def update(self, items) -> list:
@@ -159,7 +170,7 @@ class FusedRMSPropUpdate:
         for item in items:
             p, g, group, lr, prep = item
             fits = p.dtype in _FLOATS and self._grad_ok(p, g)
-            if not (fits and prep.foldable()):
+            if not (fits and (prep is NO_PREP or prep.foldable())):
                 g = prep.apply(p, g)  # what the reference path gets (it may now fit)
                 item = (p, g, group, lr, NO_PREP)
                 fits = p.dtype in _FLOATS and self._grad_ok(p, g)

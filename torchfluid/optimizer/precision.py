@@ -170,6 +170,8 @@ class Precision:
                     f"(nonfinite='raise'; 'skip' skips such steps, 'propagate' applies them)"
                 )
         scale = getattr(opt, "grad_scale", None)
+        if scale is None and not self.multi_precision:
+            return pairs  # nothing to unscale or widen
         inv = None if scale is None else torch.as_tensor(scale).double().reciprocal().float()
         out = []
         for p, g in pairs:

@@ -225,6 +225,8 @@ class RMSPropOptimizer(Optimizer):
         if pairs is None:
             self.skipped_steps += 1
             return None
+        if not any(group["maximize"] for group in self.param_groups):
+            return pairs
         groups = self._group_of()
         return [(p, torch.neg(g) if groups[p]["maximize"] else g) for p, g in pairs]
 
