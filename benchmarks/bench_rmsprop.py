@@ -6,6 +6,8 @@
 Compared per case (fp32, momentum 0.9), centered and not:
   fused      torchfluid FlatGroup.step (numba on CPU / Triton on CUDA), grads via .grad
   optimizer  torchfluid RMSProp(...).step() end to end (fused path, pipeline included)
+  +clip      the same after clipping by global norm 1.0: torchfluid's grad_clip (one-pass
+             norm, scale folded into the update) vs torch's clip_grad_norm_ + step
   reference  torchfluid's reference kernel, one call per tensor
   torch      torch.optim.RMSprop(foreach=False), and foreach=True
   compiled   torch.compile'd torch.optim.RMSprop step (``--compile``; compile time apart)
@@ -17,8 +19,9 @@ CPU times are medians of ``--reps`` steps, measured round-robin so that machine 
 hits every method alike, each step after a 20 ms pause (torch's OpenMP workers spin for
 a while after each parallel op and would slow whichever step came next); "fused after
 op" times the fused step right after a torch op instead, as in a training loop right
-after backward. CUDA times are means over ``--reps`` steps between CUDA events. "cold" is the first fused step of a fresh process with an empty numba cache,
-"warm" with the cache filled (subprocesses). "extra MiB" is the peak memory a step
+after backward. CUDA times are means over ``--reps`` steps between CUDA events. "cold" is the first ``RMSProp.step()`` of a fresh process (after
+``import torchfluid.optimizer``; lazy imports and kernel loading count) with an empty
+kernel cache, "warm" with the cache filled (subprocesses). "extra MiB" is the peak memory a step
 adds (CPU: Linux VmHWM after resetting it; CUDA: peak allocated), 0 = no temporaries.
 """
 
@@ -38,7 +41,7 @@ import torch
 from numba import njit
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from torchfluid.kernels import fused_cpu  # noqa: E402
+from torchfluid.kernels import fused_cpu, fused_cpu_jit  # noqa: E402
 from torchfluid.kernels.flat import FlatGroup  # noqa: E402
 from torchfluid.kernels.rmsprop import rmsprop_  # noqa: E402
 
@@ -79,7 +82,7 @@ def _stream(p, g, ms, mg, mom, chunk, counter):
     threads sharing the chunks through the same atomic counter as the fused kernel."""
     n = p.shape[0]
     while True:
-        lo = fused_cpu._next(counter) * chunk
+        lo = fused_cpu_jit._next(counter) * chunk
         if lo >= n:
             break
         hi = min(lo + chunk, n)
@@ -124,13 +127,28 @@ def copy_floor(n: int, centered: bool):
     return (lambda: b.copy_(a)), (a, b)
 
 
-def optimizer_method(shapes, centered):
+def optimizer_method(shapes, centered, clip=False):
+    from torchfluid.clip import ClipGradByGlobalNorm
     from torchfluid.optimizer import RMSProp
 
     params = make_params(shapes)
     opt = RMSProp(LR, rho=RHO, epsilon=EPS, momentum=MOM, centered=centered,
-                  parameters=params)
+                  parameters=params, grad_clip=ClipGradByGlobalNorm(1.0) if clip else None)
     return opt.step, (params, opt)
+
+
+def torch_clip_method(shapes, centered):
+    """torch's usual loop: ``clip_grad_norm_`` (in place, foreach where torch picks it),
+    then ``RMSprop.step``."""
+    params = make_params(shapes)
+    opt = torch.optim.RMSprop(params, lr=LR, alpha=RHO, eps=EPS, momentum=MOM,
+                              centered=centered)
+
+    def step():
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+
+    return step, (params, opt)
 
 
 def fused_method(shapes, centered):
@@ -207,11 +225,11 @@ def peak_extra_mib(step) -> float | None:
 def first_step_seconds(shapes_key: str, centered: bool, cache_dir: str) -> float:
     code = (
         "import sys, time, torch; sys.path.insert(0, %r)\n"
-        "from torchfluid.kernels.flat import FlatGroup\n"
+        "from torchfluid.optimizer import RMSProp\n"
         "ps = [torch.nn.Parameter(torch.zeros(1000)) for _ in range(3)]\n"
         "for p in ps: p.grad = torch.ones(1000)\n"
-        "g = FlatGroup(ps, centered=%r, momentum=True)\n"
-        "t = time.perf_counter(); g.step(lr=1e-3, rho=0.95, epsilon=1e-6, momentum=0.9)\n"
+        "opt = RMSProp(1e-3, parameters=ps, centered=%r, momentum=0.9)\n"
+        "t = time.perf_counter(); opt.step()\n"
         "print(time.perf_counter() - t)\n"
     ) % (os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."), centered)
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
@@ -228,6 +246,8 @@ def bench_case(name, shapes, centered, reps, compile_):
         "torch": lambda: torch_method(shapes, centered, False),
         "torch foreach": lambda: torch_method(shapes, centered, True),
         "optimizer": lambda: optimizer_method(shapes, centered),
+        "torch+clip": lambda: torch_clip_method(shapes, centered),
+        "optimizer+clip": lambda: optimizer_method(shapes, centered, clip=True),
         "floor": lambda: (copy_floor if DEVICE == "cuda" else floor_step)(n, centered),
     }
     steps, keep, compile_s = {}, {}, None

@@ -13,7 +13,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 CODE = """
 import sys, hashlib, torch
 sys.path.insert(0, {root!r})
-from torchfluid.kernels import fused_cpu
+from torchfluid.kernels import kernel_cache
 from torchfluid.kernels.flat import FlatGroup
 gen = torch.Generator().manual_seed(0)
 ps = [torch.nn.Parameter(torch.randn(n, generator=gen)) for n in (70_001, 3, 0)]
@@ -26,7 +26,7 @@ norms = g.grad_sq_norms()
 h = hashlib.sha256()
 for t in ps + g.views("mean_square") + g.views("mean_grad") + g.views("momentum") + [norms]:
     h.update(t.detach().numpy().tobytes())
-print(sorted(set(fused_cpu._ORIGIN.values())), h.hexdigest())
+print("numba" in sys.modules, sorted(set(kernel_cache.ORIGIN.values())), h.hexdigest())
 """
 
 
@@ -34,24 +34,26 @@ def _run(cache_dir):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
     out = subprocess.run([sys.executable, "-c", CODE.format(root=ROOT)], env=env,
                          capture_output=True, text=True, check=True)
-    origin, digest = out.stdout.strip().splitlines()[-1].rsplit(" ", 1)
-    return origin, digest
+    numba_imported, rest = out.stdout.strip().splitlines()[-1].split(" ", 1)
+    origin, digest = rest.rsplit(" ", 1)
+    return numba_imported == "True", origin, digest
 
 
 def test_cached_kernel_matches_compiled_and_damage_recompiles(tmp_path):
-    origin, compiled = _run(tmp_path)
-    assert origin == "['compiled']"
+    numba_imported, origin, compiled = _run(tmp_path)
+    assert origin == "['compiled']" and numba_imported
     files = sorted(os.listdir(tmp_path / "torchfluid"))
     assert files == ["fused_cpu-rmsprop-float32-True-True.kernel",
                      "fused_cpu-sq_sums-float32.kernel"]
-    origin, loaded = _run(tmp_path)
+    numba_imported, origin, loaded = _run(tmp_path)
     assert origin == "['cache']"
+    assert not numba_imported  # a cache hit loads through llvmlite alone
     assert loaded == compiled
     entry = tmp_path / "torchfluid" / files[0]
     data = entry.read_bytes()
     damaged = data[:-64] + bytes(64)  # damaged object code
     entry.write_bytes(damaged)
-    origin, again = _run(tmp_path)
+    _, origin, again = _run(tmp_path)
     assert origin == "['cache', 'compiled']"
     assert again == compiled
     assert entry.read_bytes() != damaged  # replaced by the recompile

@@ -41,18 +41,16 @@ torch's on the same cores. ``fastmath`` is off for the update so that IEEE round
 matches the reference. The squared-norm helper accumulates in float64 with
 re-association allowed (a reduction; its order differs from torch's).
 
-Compilation and caching: each kernel is a C callback (``numba.cfunc``) over raw
-pointers, one per (dtype, centered, velocity) variant, compiled when first used. The
-variant switches are closure constants that numba prunes before typing, so one small
-function is compiled (``inline="always"`` helpers, whose IR copies tripled the cold
-compile, and ``carray`` overloads compiled alongside are gone). Its object code goes to
-``$NUMBA_CACHE_DIR/torchfluid`` (else ``__pycache__`` here, else ``~/.cache/torchfluid``)
-with a key (this file's hash, numba/llvmlite/Python versions, host CPU and features),
-a checksum and the symbols it needs; a later process maps it into its own llvmlite MCJIT
-engine and calls it through ctypes, which releases the GIL. A numba ``cache=True`` hit
-would first initialise numba's CPU target (~0.45 s of registry imports, scipy.linalg
-among them): the reason for the own cache. A mismatched or damaged entry is recompiled
-and replaced. First fused step (3 x 1000 float32, ``first_step_seconds``, 2-core CPU,
+Compilation and caching: each kernel is a C callback (``numba.cfunc``, sources in
+:mod:`torchfluid.kernels.fused_cpu_jit`) over raw pointers, one per (dtype, centered,
+velocity) variant, compiled when first used. The variant switches are closure
+constants that numba prunes before typing, so one small function is compiled
+(``inline="always"`` helpers, whose IR copies tripled the cold compile, and ``carray``
+overloads compiled alongside are gone). Its object code is kept on disk and later
+processes load it without importing numba (:mod:`torchfluid.kernels.kernel_cache`): a
+numba ``cache=True`` hit would first import numba (~0.25 s) and initialise its CPU
+target (~0.45 s of registry imports, scipy.linalg among them). This module itself
+imports neither numba nor llvmlite. First fused step (3 x 1000 float32, ``first_step_seconds``, 2-core CPU,
 medians of 5): 0.9-1.2 s with an empty cache (~0.45 s numba start-up + ~0.4 s compile),
 0.01 s with it filled; the ``@njit(cache=True)`` kernels took 1.6-3.4 s and 0.5-0.7 s
 on the same machine.
@@ -60,27 +58,15 @@ on the same machine.
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
-import json
-import os
-import struct
-import sys
-import tempfile
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import llvmlite
-import numba
 import numpy as np
 import torch
-from llvmlite import ir as llvmir
-from numba import types
-from numba.core.extending import intrinsic
 
 __all__ = [
     "CHUNK",
+    "available",
     "chunk_table",
     "address_table",
     "hyper_table",
@@ -97,346 +83,29 @@ _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 # Columns of the address table and of the per-tensor hyper-parameter table.
 P, G, MS, MG, MOM = range(5)
 LR, SCALE, LO, HI, L2, L1 = range(6)
+_FLOAT_NAMES = ("float32", "float64")
 
 
-@intrinsic
-def _at(typingctx, address, lo, dtype):
-    """``(T*) address + lo``: element ``lo`` of the ``T`` array at an int64 address
-    (``dtype``: the numba type ``T``, a compile-time constant)."""
-    ptr_t = types.CPointer(dtype.instance_type)
-
-    def codegen(context, builder, signature, args):
-        base = builder.inttoptr(args[0], context.get_value_type(ptr_t))
-        return builder.gep(base, [args[1]])
-
-    return ptr_t(address, lo, dtype), codegen
+_AVAILABLE: bool | None = None
 
 
-@intrinsic
-def _fma(typingctx, a, b, c):
-    """IEEE fused multiply-add ``a * b + c`` with one rounding (llvm.fma)."""
+def available() -> bool:
+    """Whether the kernels can run here: numba (which compiles them) and llvmlite are
+    installed. Checked without importing numba, which takes ~0.25 s and is only needed
+    when a kernel is not in the disk cache yet."""
+    global _AVAILABLE
+    if _AVAILABLE is None:
+        from importlib.util import find_spec
 
-    def codegen(context, builder, signature, args):
-        ty = args[0].type
-        fnty = llvmir.FunctionType(ty, [ty, ty, ty])
-        fn = builder.module.declare_intrinsic("llvm.fma", [ty], fnty)
-        return builder.call(fn, args)
-
-    return a(a, b, c), codegen
-
-
-@intrinsic
-def _take(typingctx, counter):
-    """Atomically ``counter[0] += 1`` through an ``int64*`` and return the old value."""
-
-    def codegen(context, builder, signature, args):
-        one = llvmir.Constant(llvmir.IntType(64), 1)
-        return builder.atomic_rmw("add", args[0], one, "monotonic")
-
-    return types.int64(counter), codegen
-
-
-@intrinsic
-def _next(typingctx, counter):
-    """:func:`_take` on an int64 array's first element (for jitted callers)."""
-
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        one = llvmir.Constant(llvmir.IntType(64), 1)
-        return builder.atomic_rmw("add", ary.data, one, "monotonic")
-
-    return types.int64(counter), codegen
-
-
-# Kernels are C callbacks (``numba.cfunc``) over raw pointers: tables are row-major
-# int64 / dtype buffers, each variant's switches are closure constants (numba prunes
-# their dead branches before typing), and the chunk loop of every thread takes chunks
-# from a shared atomic counter until none is left.
-_I64P = types.CPointer(types.int64)
-_NB = {"float32": types.float32, "float64": types.float64}
-
-
-def _rmsprop_kernel(dtype: str, centered: bool, velocity: bool):
-    """Python source, signature and options of one (dtype, centered, velocity) variant.
-
-    lim / nest (lr_in_momentum / nesterov) stay runtime booleans: loop-invariant, LLVM
-    turns them into selects in the one vectorized loop.
-    """
-    DT, CENTERED, VELOCITY = _NB[dtype], bool(centered), bool(velocity)
-
-    def rmsprop(addr, chunks, k, counter, hyper, sc, lim, nest):
-        rho, rho1, e_in, e_out, beta = sc[0], sc[1], sc[2], sc[3], sc[4]
-        zero = sc[5]
-        one = sc[6]
-        while True:
-            c = _take(counter)
-            if c >= k:
-                break
-            t, lo, hi = chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2]
-            a = 5 * t
-            if addr[a + G] == 0:
-                continue
-            p = _at(addr[a + P], lo, DT)
-            g = _at(addr[a + G], lo, DT)
-            ms = _at(addr[a + MS], lo, DT)
-            if CENTERED:
-                mg = _at(addr[a + MG], lo, DT)
-            if VELOCITY:
-                mom = _at(addr[a + MOM], lo, DT)
-            h = 6 * t
-            lr, scale, cmin, cmax = hyper[h + LR], hyper[h + SCALE], hyper[h + LO], hyper[h + HI]
-            l2, l1 = hyper[h + L2], hyper[h + L1]
-            for j in range(hi - lo):
-                pj = p[j]
-                gj = g[j] * scale
-                gj = cmin if gj < cmin else (cmax if gj > cmax else gj)
-                gj = gj + l2 * pj if l2 != zero else gj
-                sgn = one if pj > zero else (-one if pj < zero else zero)
-                gj = gj + l1 * sgn if l1 != zero else gj
-                msj = _fma(rho1 * gj, gj, ms[j] * rho)
-                ms[j] = msj
-                if CENTERED:
-                    mgj = _fma(gj, rho1, mg[j] * rho)
-                    mg[j] = mgj
-                    var = msj - mgj * mgj
-                    var = zero if var < zero else var
-                else:
-                    var = msj
-                u = gj / (np.sqrt(var + e_in) + e_out)
-                if VELOCITY:
-                    if lim:  # lr inside the velocity (Paddle)
-                        ul = u * lr
-                        m = mom[j] * beta + ul
-                        mom[j] = m
-                        upd = _fma(m, beta, ul) if nest else m
-                    else:
-                        m = mom[j] * beta + u
-                        mom[j] = m
-                        upd = (_fma(m, beta, u) if nest else m) * lr
-                else:
-                    upd = u * lr
-                p[j] = pj - upd
-
-    fp = types.CPointer(DT)
-    sig = types.void(_I64P, _I64P, types.int64, _I64P, fp, fp, types.boolean, types.boolean)
-    return rmsprop, sig, dict(fastmath=False, error_model="numpy")
-
-
-def _sq_sums_kernel(dtype: str):
-    """Per-chunk float64 ``sum(x*x)`` of column ``col`` (re-association allowed)."""
-    DT = _NB[dtype]
-
-    def sq_sums(addr, col, chunks, k, counter, out):
-        while True:
-            c = _take(counter)
-            if c >= k:
-                break
-            t, lo, hi = chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2]
-            acc = 0.0
-            if addr[5 * t + col] != 0:
-                x = _at(addr[5 * t + col], lo, DT)
-                for j in range(hi - lo):
-                    v = np.float64(x[j])
-                    acc += v * v
-            out[c] = acc
-
-    sig = types.void(_I64P, types.int64, _I64P, types.int64, _I64P,
-                     types.CPointer(types.float64))
-    return sq_sums, sig, dict(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
-
-
-def _zero_kernel(dtype: str):
-    """Zeros over column ``col`` of the address table, chunk by chunk."""
-    DT = _NB[dtype]
-
-    def zero(addr, col, chunks, k, counter):
-        while True:
-            c = _take(counter)
-            if c >= k:
-                break
-            t, lo, hi = chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2]
-            if addr[5 * t + col] != 0:
-                x = _at(addr[5 * t + col], lo, DT)
-                for j in range(hi - lo):
-                    x[j] = 0
-
-    sig = types.void(_I64P, types.int64, _I64P, types.int64, _I64P)
-    return zero, sig, dict(error_model="numpy")
-
-
-_VP, _I64, _BOOL = ctypes.c_void_p, ctypes.c_int64, ctypes.c_bool
-_KINDS = {  # builder, C argument types
-    "rmsprop": (_rmsprop_kernel, (_VP, _VP, _I64, _VP, _VP, _VP, _BOOL, _BOOL)),
-    "sq_sums": (_sq_sums_kernel, (_VP, _I64, _VP, _I64, _VP, _VP)),
-    "zero": (_zero_kernel, (_VP, _I64, _VP, _I64, _VP)),
-}
-
-
-# ---------------------------------------------------------------------- kernel cache
-# Each variant is compiled on first use and its object code kept on disk; a later
-# process maps that object into its own small MCJIT engine (llvmlite) and calls it
-# through ctypes, which releases the GIL. That skips numba's per-process target
-# initialization (~0.3-0.5 s of registry imports, scipy.linalg among them) that even
-# a numba ``cache=True`` hit pays before its first call.
-_CACHE_MAGIC = b"torchfluid-kernel-1\n"
-_KERNELS: dict[tuple, object] = {}
-_KERNELS_LOCK = threading.Lock()
-_KEEP: list = []  # engines and cfuncs owning the code behind _KERNELS
-_ORIGIN: dict[tuple, str] = {}  # variant -> "cache" or "compiled" (for tests and benchmarks)
-_SOURCE_HASH: str | None = None
-_SYMBOLS_READY = False
+        _AVAILABLE = find_spec("numba") is not None and find_spec("llvmlite") is not None
+    return _AVAILABLE
 
 
 def _kernel(kind: str, dtype: str, *flags: bool):
-    """The ctypes callable of one kernel variant: loaded from the cache or compiled.
+    """The compiled (or disk-cached) kernel variant, see :mod:`.kernel_cache`."""
+    from .kernel_cache import kernel
 
-    Thread-safe: the first caller of a variant obtains it under a lock, later callers
-    read the finished dict entry.
-    """
-    key = (kind, dtype, *flags)
-    fn = _KERNELS.get(key)
-    if fn is None:
-        with _KERNELS_LOCK:
-            fn = _KERNELS.get(key)
-            if fn is None:
-                fn = _KERNELS[key] = _obtain(key)
-    return fn
-
-
-def _obtain(key: tuple):
-    builder, argtypes = _KINDS[key[0]]
-    proto = ctypes.CFUNCTYPE(None, *argtypes)
-    path = ident = None
-    try:
-        ident = _identity(key)
-        path = _cache_file(key)
-        address = _load(path, ident) if path else None
-        if address:
-            _ORIGIN[key] = "cache"
-            return proto(address)
-    except Exception:  # a broken or foreign cache entry: compile instead
-        pass
-    pyfunc, sig, options = builder(*key[1:])
-    cf = numba.cfunc(sig, nopython=True, **options)(pyfunc)
-    _KEEP.append(cf)
-    _ORIGIN[key] = "compiled"
-    if path and ident:
-        try:
-            _save(path, ident, cf)
-        except Exception:  # read-only or full cache directory: run uncached
-            pass
-    return proto(cf.address)
-
-
-def _identity(key: tuple) -> str:
-    """Everything the object code depends on: variant, sources, versions, target."""
-    global _SOURCE_HASH
-    from numba.core import config
-    from numba.core.registry import cpu_target
-
-    if _SOURCE_HASH is None:
-        with open(__file__, "rb") as f:
-            _SOURCE_HASH = hashlib.sha256(f.read()).hexdigest()
-    magic = cpu_target.target_context.codegen().magic_tuple()  # triple, cpu, features
-    parts = (*map(str, key), _SOURCE_HASH, numba.__version__, llvmlite.__version__,
-             sys.version, *map(str, magic), str(config.OPT))
-    return "|".join(parts)
-
-
-def _cache_file(key: tuple) -> str | None:
-    """Where this variant's object lives: ``$NUMBA_CACHE_DIR/torchfluid`` when set,
-    else ``__pycache__`` beside this file, else the user's cache directory; the first
-    that holds the file, or else the first writable one."""
-    from numba.core import config
-
-    if config.CACHE_DIR:
-        dirs = [os.path.join(config.CACHE_DIR, "torchfluid")]
-    else:
-        user = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
-                                                                ".cache")
-        dirs = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__"),
-                os.path.join(user, "torchfluid")]
-    name = "fused_cpu-" + "-".join(map(str, key)) + ".kernel"
-    for d in dirs:
-        if os.path.isfile(os.path.join(d, name)):
-            return os.path.join(d, name)
-    for d in dirs:
-        try:
-            os.makedirs(d, exist_ok=True)
-        except OSError:
-            continue
-        if os.access(d, os.W_OK):
-            return os.path.join(d, name)
-    return None
-
-
-def _install_symbols() -> None:
-    """Make the C helpers a numba object may reference resolvable (as numba does)."""
-    global _SYMBOLS_READY
-    if _SYMBOLS_READY:
-        return
-    import llvmlite.binding as ll
-    from numba.core.registry import cpu_target
-    from numba.core.runtime import _nrt_python
-
-    cpu_target.target_context  # noqa: B018  (creating it installs numba_*, PyExc_*)
-    for name, address in _nrt_python.c_helpers.items():
-        ll.add_symbol("NRT_" + name, address)  # what numba's runtime init adds
-    _SYMBOLS_READY = True
-
-
-def _load(path: str, ident: str) -> int | None:
-    """Address of the cached kernel at ``path``, or None when absent or not ours."""
-    import llvmlite.binding as ll
-
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    if not data.startswith(_CACHE_MAGIC):
-        return None
-    at = len(_CACHE_MAGIC)
-    (size,) = struct.unpack_from("<I", data, at)
-    head = json.loads(data[at + 4:at + 4 + size])
-    obj = data[at + 4 + size:]
-    if head["ident"] != ident or hashlib.sha256(obj).hexdigest() != head["sha256"]:
-        return None
-    _install_symbols()
-    # An unresolved symbol would abort the process inside LLVM: check them first.
-    if any(ll.address_of_symbol(s) is None for s in head["needs"]):
-        return None
-    tm = ll.Target.from_triple(ll.get_process_triple()).create_target_machine(jit=True)
-    engine = ll.create_mcjit_compiler(ll.parse_assembly(""), tm)
-    engine.add_object_file(ll.ObjectFileRef.from_data(obj))
-    engine.finalize_object()
-    address = engine.get_function_address(head["name"])
-    if not address:
-        return None
-    _KEEP.append(engine)
-    return address
-
-
-def _save(path: str, ident: str, cf) -> None:
-    """Write ``cf``'s object code (atomically: concurrent processes may race here)."""
-    lib = cf._library
-    if lib.has_dynamic_globals:  # process-specific addresses baked in: not reusable
-        return
-    obj = bytes(lib._get_compiled_object())
-    mod = lib._final_module
-    needs = sorted({f.name for f in mod.functions
-                    if f.is_declaration and not f.name.startswith("llvm.")}
-                   | {v.name for v in mod.global_variables if v.is_declaration})
-    head = json.dumps({"ident": ident, "name": cf.native_name, "needs": needs,
-                       "sha256": hashlib.sha256(obj).hexdigest()}).encode()
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(_CACHE_MAGIC + struct.pack("<I", len(head)) + head + obj)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    return kernel(kind, dtype, *flags)
 
 
 # --------------------------------------------------------------------------- threads
@@ -489,7 +158,7 @@ def rmsprop_table_(addr: np.ndarray, chunks: np.ndarray, hyper: np.ndarray,
     """
     addr, chunks = _rows(addr, 5), _rows(chunks, 3)
     hyper = _rows(hyper, 6, hyper.dtype)
-    if hyper.dtype.name not in _NB or hyper.shape[0] != addr.shape[0]:
+    if hyper.dtype.name not in _FLOAT_NAMES or hyper.shape[0] != addr.shape[0]:
         raise ValueError(f"hyper: {hyper.dtype} {hyper.shape}; allowed: float32 or float64 "
                          f"of shape ({addr.shape[0]}, 6)")
     scalars = np.ascontiguousarray(scalars, hyper.dtype)
@@ -540,7 +209,7 @@ def zero_table_(addr: np.ndarray, col: int, chunks: np.ndarray, like: np.ndarray
 
 def _dtype_name(like: np.ndarray) -> str:
     name = np.asarray(like).dtype.name
-    if name not in _NB:
+    if name not in _FLOAT_NAMES:
         raise ValueError(f"like: dtype {name}; allowed: float32, float64")
     return name
 

@@ -29,18 +29,16 @@ import torch
 __all__ = ["squared_norms"]
 
 _NUMBA_DTYPES = (torch.float32, torch.float64)
-_fused_cpu = None  # torchfluid.kernels.fused_cpu once imported; False if numba is missing
+_fused_cpu = None  # torchfluid.kernels.fused_cpu once looked up; False if numba is missing
 
 
 def _numba_kernels():
-    """The numba kernels module, imported on first use (importing numba takes time)."""
+    """The numba kernels module, or False when numba is not installed."""
     global _fused_cpu
     if _fused_cpu is None:
-        try:
-            from . import fused_cpu
-        except ImportError:
-            fused_cpu = False
-        _fused_cpu = fused_cpu
+        from . import fused_cpu
+
+        _fused_cpu = fused_cpu if fused_cpu.available() else False
     return _fused_cpu
 
 

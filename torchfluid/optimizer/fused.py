@@ -23,25 +23,10 @@ import torch
 
 from .fold import NO_PREP, kernel_extras
 
-__all__ = ["FusedRMSPropUpdate", "numba_available"]
+__all__ = ["FusedRMSPropUpdate"]
 
 _EMPTY: dict = {}
 _FLOATS = (torch.float32, torch.float64)
-
-
-def numba_available() -> bool:
-    """numba importable (the CPU kernel, and the table helpers of both kernels)."""
-    global _NUMBA
-    if _NUMBA is None:
-        try:
-            import numba  # noqa: F401
-            _NUMBA = True
-        except ImportError:
-            _NUMBA = False
-    return _NUMBA
-
-
-_NUMBA: bool | None = None
 
 
 def _layout_current(fg) -> bool:
@@ -52,7 +37,8 @@ def _layout_current(fg) -> bool:
 
 
 def _flat():
-    """torchfluid.kernels.flat, imported on first use (it imports numba)."""
+    """torchfluid.kernels.flat, imported on first use (it imports numpy's table helpers;
+    the kernels themselves load on their first call)."""
     from ..kernels import flat
 
     return flat
@@ -84,7 +70,7 @@ class FusedRMSPropUpdate:
     def _param_ok(self, p: torch.Tensor, group) -> bool:
         """Whether ``p`` belongs in a flat group (checked when a layout is built; the
         flat group re-checks dtype, size and layout at every step)."""
-        if not numba_available():
+        if not _flat().cpu.available():  # numba: the CPU kernel, and the tables of both
             return False
         shard = getattr(self.opt, "_sharding", None)
         if shard is not None and shard.engaged and not shard.owns(p):

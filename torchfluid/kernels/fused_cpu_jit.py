@@ -1,0 +1,194 @@
+"""The numba sources of the CPU kernels (imported only to compile them).
+
+Each kernel is a C callback (``numba.cfunc``) over raw pointers: tables are row-major
+int64 / dtype buffers, each variant's switches are closure constants (numba prunes
+their dead branches before typing, so one small straight function is compiled per
+variant), and the chunk loop of every thread takes chunks from a shared atomic counter
+until none is left. :mod:`torchfluid.kernels.kernel_cache` compiles them on a cache
+miss (:func:`compile_kernel`) and otherwise loads their object code without numba.
+The maths is documented in :mod:`torchfluid.kernels.fused_cpu`.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from llvmlite import ir as llvmir
+from numba import types
+from numba.core.extending import intrinsic
+
+from .fused_cpu import G, HI, L1, L2, LO, LR, MG, MOM, MS, P, SCALE
+
+__all__ = ["compile_kernel"]
+
+
+@intrinsic
+def _at(typingctx, address, lo, dtype):
+    """``(T*) address + lo``: element ``lo`` of the ``T`` array at an int64 address
+    (``dtype``: the numba type ``T``, a compile-time constant)."""
+    ptr_t = types.CPointer(dtype.instance_type)
+
+    def codegen(context, builder, signature, args):
+        base = builder.inttoptr(args[0], context.get_value_type(ptr_t))
+        return builder.gep(base, [args[1]])
+
+    return ptr_t(address, lo, dtype), codegen
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """IEEE fused multiply-add ``a * b + c`` with one rounding (llvm.fma)."""
+
+    def codegen(context, builder, signature, args):
+        ty = args[0].type
+        fnty = llvmir.FunctionType(ty, [ty, ty, ty])
+        fn = builder.module.declare_intrinsic("llvm.fma", [ty], fnty)
+        return builder.call(fn, args)
+
+    return a(a, b, c), codegen
+
+
+@intrinsic
+def _take(typingctx, counter):
+    """Atomically ``counter[0] += 1`` through an ``int64*`` and return the old value."""
+
+    def codegen(context, builder, signature, args):
+        one = llvmir.Constant(llvmir.IntType(64), 1)
+        return builder.atomic_rmw("add", args[0], one, "monotonic")
+
+    return types.int64(counter), codegen
+
+
+@intrinsic
+def _next(typingctx, counter):
+    """:func:`_take` on an int64 array's first element (for jitted callers)."""
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        one = llvmir.Constant(llvmir.IntType(64), 1)
+        return builder.atomic_rmw("add", ary.data, one, "monotonic")
+
+    return types.int64(counter), codegen
+
+
+_I64P = types.CPointer(types.int64)
+_NB = {"float32": types.float32, "float64": types.float64}
+
+
+def _rmsprop_kernel(dtype: str, centered: bool, velocity: bool):
+    """Python source, signature and options of one (dtype, centered, velocity) variant.
+
+    lim / nest (lr_in_momentum / nesterov) stay runtime booleans: loop-invariant, LLVM
+    turns them into selects in the one vectorized loop.
+    """
+    DT, CENTERED, VELOCITY = _NB[dtype], bool(centered), bool(velocity)
+
+    def rmsprop(addr, chunks, k, counter, hyper, sc, lim, nest):
+        rho, rho1, e_in, e_out, beta = sc[0], sc[1], sc[2], sc[3], sc[4]
+        zero = sc[5]
+        one = sc[6]
+        while True:
+            c = _take(counter)
+            if c >= k:
+                break
+            t, lo, hi = chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2]
+            a = 5 * t
+            if addr[a + G] == 0:
+                continue
+            p = _at(addr[a + P], lo, DT)
+            g = _at(addr[a + G], lo, DT)
+            ms = _at(addr[a + MS], lo, DT)
+            if CENTERED:
+                mg = _at(addr[a + MG], lo, DT)
+            if VELOCITY:
+                mom = _at(addr[a + MOM], lo, DT)
+            h = 6 * t
+            lr, scale, cmin, cmax = hyper[h + LR], hyper[h + SCALE], hyper[h + LO], hyper[h + HI]
+            l2, l1 = hyper[h + L2], hyper[h + L1]
+            for j in range(hi - lo):
+                pj = p[j]
+                gj = g[j] * scale
+                gj = cmin if gj < cmin else (cmax if gj > cmax else gj)
+                gj = gj + l2 * pj if l2 != zero else gj
+                sgn = one if pj > zero else (-one if pj < zero else zero)
+                gj = gj + l1 * sgn if l1 != zero else gj
+                msj = _fma(rho1 * gj, gj, ms[j] * rho)
+                ms[j] = msj
+                if CENTERED:
+                    mgj = _fma(gj, rho1, mg[j] * rho)
+                    mg[j] = mgj
+                    var = msj - mgj * mgj
+                    var = zero if var < zero else var
+                else:
+                    var = msj
+                u = gj / (np.sqrt(var + e_in) + e_out)
+                if VELOCITY:
+                    if lim:  # lr inside the velocity (Paddle)
+                        ul = u * lr
+                        m = mom[j] * beta + ul
+                        mom[j] = m
+                        upd = _fma(m, beta, ul) if nest else m
+                    else:
+                        m = mom[j] * beta + u
+                        mom[j] = m
+                        upd = (_fma(m, beta, u) if nest else m) * lr
+                else:
+                    upd = u * lr
+                p[j] = pj - upd
+
+    fp = types.CPointer(DT)
+    sig = types.void(_I64P, _I64P, types.int64, _I64P, fp, fp, types.boolean, types.boolean)
+    return rmsprop, sig, dict(fastmath=False, error_model="numpy")
+
+
+def _sq_sums_kernel(dtype: str):
+    """Per-chunk float64 ``sum(x*x)`` of column ``col`` (re-association allowed)."""
+    DT = _NB[dtype]
+
+    def sq_sums(addr, col, chunks, k, counter, out):
+        while True:
+            c = _take(counter)
+            if c >= k:
+                break
+            t, lo, hi = chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2]
+            acc = 0.0
+            if addr[5 * t + col] != 0:
+                x = _at(addr[5 * t + col], lo, DT)
+                for j in range(hi - lo):
+                    v = np.float64(x[j])
+                    acc += v * v
+            out[c] = acc
+
+    sig = types.void(_I64P, types.int64, _I64P, types.int64, _I64P,
+                     types.CPointer(types.float64))
+    return sq_sums, sig, dict(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
+
+
+def _zero_kernel(dtype: str):
+    """Zeros over column ``col`` of the address table, chunk by chunk."""
+    DT = _NB[dtype]
+
+    def zero(addr, col, chunks, k, counter):
+        while True:
+            c = _take(counter)
+            if c >= k:
+                break
+            t, lo, hi = chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2]
+            if addr[5 * t + col] != 0:
+                x = _at(addr[5 * t + col], lo, DT)
+                for j in range(hi - lo):
+                    x[j] = 0
+
+    sig = types.void(_I64P, types.int64, _I64P, types.int64, _I64P)
+    return zero, sig, dict(error_model="numpy")
+
+
+_BUILDERS = {"rmsprop": _rmsprop_kernel, "sq_sums": _sq_sums_kernel, "zero": _zero_kernel}
+
+
+def compile_kernel(kind: str, dtype: str, *flags: bool):
+    """Compile one variant (``kind`` in rmsprop / sq_sums / zero, ``dtype`` float32 /
+    float64, the kind's flags) and return its ``numba.cfunc`` (``.address``: the C
+    entry point; ``._library``: the compiled code)."""
+    pyfunc, sig, options = _BUILDERS[kind](dtype, *flags)
+    return numba.cfunc(sig, nopython=True, **options)(pyfunc)
