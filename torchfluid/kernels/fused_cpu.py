@@ -50,10 +50,11 @@ overloads compiled alongside are gone). Its object code is kept on disk and late
 processes load it without importing numba (:mod:`torchfluid.kernels.kernel_cache`): a
 numba ``cache=True`` hit would first import numba (~0.25 s) and initialise its CPU
 target (~0.45 s of registry imports, scipy.linalg among them). This module itself
-imports neither numba nor llvmlite. First fused step (3 x 1000 float32, ``first_step_seconds``, 2-core CPU,
-medians of 5): 0.9-1.2 s with an empty cache (~0.45 s numba start-up + ~0.4 s compile),
-0.01 s with it filled; the ``@njit(cache=True)`` kernels took 1.6-3.4 s and 0.5-0.7 s
-on the same machine.
+imports neither numba nor llvmlite. The first ``RMSProp.step()`` of a fresh process
+(3 x 1000 float32, ``first_step_seconds`` in the benchmark, 2-core CPU): about 1.0 s
+with an empty cache (numba import and start-up ~0.7 s, compile ~0.3 s), 0.11 s with it
+filled; the earlier ``@njit(cache=True)`` kernels took 1.6-3.4 s and 0.5-0.7 s on the
+same machine.
 """
 
 from __future__ import annotations
