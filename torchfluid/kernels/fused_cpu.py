@@ -65,6 +65,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from .kernel_cache import kernel as _kernel  # compiled once, then loaded without numba
+
 __all__ = [
     "CHUNK",
     "available",
@@ -100,13 +102,6 @@ def available() -> bool:
 
         _AVAILABLE = find_spec("numba") is not None and find_spec("llvmlite") is not None
     return _AVAILABLE
-
-
-def _kernel(kind: str, dtype: str, *flags: bool):
-    """The compiled (or disk-cached) kernel variant, see :mod:`.kernel_cache`."""
-    from .kernel_cache import kernel
-
-    return kernel(kind, dtype, *flags)
 
 
 # --------------------------------------------------------------------------- threads
