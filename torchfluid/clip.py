@@ -175,16 +175,11 @@ class ClipGradByNorm(GradientClipBase):
     def plan(self, grads, need_clip):
         clipped = [g for g, nc in zip(grads, need_clip) if nc]
         norms = torch.sqrt(_squared_norms(clipped))  # one pass over every clipped gradient
+        dtypes = [_norm_dtype([g]) for g in clipped]
         scales = {dt: self.clip_norm / torch.clamp_min(norms.to(dt), self.clip_norm)
-                  for dt in {_norm_dtype([g]) for g in clipped}}
-        steps, k = [], 0
-        for g, nc in zip(grads, need_clip):
-            if nc:
-                steps.append(ClipStep(scale=scales[_norm_dtype([g])][k]))
-                k += 1
-            else:
-                steps.append(_NO_CLIP)
-        return steps
+                  for dt in set(dtypes)}
+        clip_steps = iter(ClipStep(scale=scales[dt][k]) for k, dt in enumerate(dtypes))
+        return [next(clip_steps) if nc else _NO_CLIP for nc in need_clip]
 
     def __repr__(self) -> str:
         return f"ClipGradByNorm(clip_norm={self.clip_norm:g})"

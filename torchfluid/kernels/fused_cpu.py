@@ -352,25 +352,36 @@ def _require_cpu(name: str, t: torch.Tensor | None) -> None:
                          "allowed: cpu (CUDA tensors take torchfluid.kernels.fused_triton)")
 
 
-def _column(name: str, tensors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Address table with ``tensors`` in column G (None -> 0), numels, dtype sample."""
+def _column(name: str, tensors, *, validate: bool = True
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Address table with ``tensors`` in column G (None -> 0), numels, dtype sample.
+
+    ``validate=False`` skips the per-tensor checks, for callers that have already made
+    sure every tensor is a contiguous CPU float32/float64 tensor of one dtype.
+    """
     present = [t for t in tensors if t is not None]
     dtype = present[0].dtype if present else torch.float32
-    _require_cpu(name, present[0] if present else None)
-    if dtype not in _DTYPES:
-        raise ValueError(f"{name}: dtype {dtype} not supported; allowed: float32, float64")
+    if validate:
+        _require_cpu(name, present[0] if present else None)
+        if dtype not in _DTYPES:
+            raise ValueError(f"{name}: dtype {dtype} not supported; allowed: float32, float64")
+        for i, t in enumerate(tensors):
+            if t is not None:
+                _check(name, i, t, dtype, None, torch.device("cpu"))
     addr = np.zeros((len(tensors), 5), np.int64)
-    numel = np.zeros(len(tensors), np.int64)
-    for i, t in enumerate(tensors):
-        if t is not None:
-            _check(name, i, t, dtype, None, torch.device("cpu"))
-            addr[i, G], numel[i] = t.data_ptr(), t.numel()
+    addr[:, G] = [0 if t is None else t.data_ptr() for t in tensors]
+    numel = np.fromiter((0 if t is None else t.numel() for t in tensors), np.int64,
+                        len(tensors))
     return addr, numel, np.zeros(0, _DTYPES[dtype])
 
 
-def sq_norms(tensors: Sequence[torch.Tensor | None]) -> np.ndarray:
-    """Per-tensor ``sum(x*x)`` as float64, in one parallel pass (None counts 0)."""
-    addr, numel, like = _column("tensors", tensors)
+def sq_norms(tensors: Sequence[torch.Tensor | None], *, validate: bool = True) -> np.ndarray:
+    """Per-tensor ``sum(x*x)`` as float64, in one parallel pass (None counts 0).
+
+    ``validate=False``: the caller guarantees contiguous CPU tensors of one float dtype
+    (see :func:`torchfluid.kernels.norms.squared_norms`, which routes them here).
+    """
+    addr, numel, like = _column("tensors", tensors, validate=validate)
     return sq_norms_table(addr, G, chunk_table(numel), like)
 
 

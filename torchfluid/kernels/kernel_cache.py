@@ -146,13 +146,13 @@ def _resolvable(ll, symbols) -> bool:
     (C library functions such as ``sqrtf``), then numba's C helpers (numba_*, NRT_*;
     that imports numba, as numba does) if one is still missing."""
     global _SYMBOLS_READY
-    process = ctypes.CDLL(None)
-    for s in symbols:
-        if ll.address_of_symbol(s) is None:
-            try:
-                ll.add_symbol(s, ctypes.cast(getattr(process, s), ctypes.c_void_p).value)
-            except AttributeError:
-                pass
+    missing = [s for s in symbols if ll.address_of_symbol(s) is None]
+    process = ctypes.CDLL(None) if missing else None
+    for s in missing:
+        try:
+            ll.add_symbol(s, ctypes.cast(getattr(process, s), ctypes.c_void_p).value)
+        except AttributeError:
+            pass
     if all(ll.address_of_symbol(s) is not None for s in symbols):
         return True
     if _SYMBOLS_READY:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 __all__ = ["squared_norms"]
@@ -60,7 +59,7 @@ def squared_norms(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     for route, idx in by_route.items():
         ts = [tensors[i] for i in idx] if len(idx) < len(tensors) else list(tensors)
         if isinstance(route, torch.dtype):  # validated above: read them in place
-            sq = torch.from_numpy(_numba_pass(kernels, ts))
+            sq = torch.from_numpy(kernels.sq_norms(ts, validate=False))
         else:
             sq = torch.stack(torch._foreach_norm(ts, 2, dtype=torch.float64)).square_()
         if len(idx) == len(tensors):
@@ -69,12 +68,3 @@ def squared_norms(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
             out = torch.zeros(len(tensors), dtype=torch.float64, device=device)
         out[torch.tensor(idx, device=device)] = sq.to(device)
     return torch.zeros(0, dtype=torch.float64) if out is None else out
-
-
-def _numba_pass(kernels, ts: list[torch.Tensor]):
-    """One pass of the numba squared-sum kernel over contiguous CPU tensors of one dtype."""
-    addr = np.zeros((len(ts), 5), np.int64)
-    addr[:, kernels.G] = [t.data_ptr() for t in ts]
-    chunks = kernels.chunk_table(np.fromiter((t.numel() for t in ts), np.int64, len(ts)))
-    like = np.zeros(0, np.float32 if ts[0].dtype == torch.float32 else np.float64)
-    return kernels.sq_norms_table(addr, kernels.G, chunks, like)
