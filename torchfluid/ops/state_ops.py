@@ -1,20 +1,26 @@
 """Ops that create or update persistable state: initializers, lr schedules, optimizers.
 
-The optimizer ops (``rmsprop``, ``sgd``, ``adam``) hold the optimizer object as an
-attribute and call its hooks, so static mode runs exactly the kernel eager mode runs::
+The optimize ops (``rmsprop``, ``sgd``, ``adam``; one per ``minimize``, see
+:mod:`torchfluid.static.optimize`) carry an :class:`OptimizeSection` (a frozen record,
+never the optimizer object) and call the one update function with the scope's tensors::
 
-    state = {accumulator name: tensor}           # from the op's accumulator slots
-    optimizer._kernel_update(Param, Grad, state, lr=float(LearningRate), group=group)
+    run_update(section.config, [Item(name, Param[i], Grad[i], hparams, ...)], runtime)
 
-They update ``Param`` and the accumulators in place (``inplace=True``).
+so a program's update is eager ``step()``'s, option for option and bit for bit.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import weakref
 
 import numpy as np
 import torch
 
 from .. import lr_math
+from ..optimizer.fused import FusedRMSPropUpdate
+from ..optimizer.pipeline import Item, UpdateConfig, UpdateRuntime, run_update
+from ..optimizer.precision import Precision
 from .dtypes import to_torch_dtype
 from .registry import register
 
@@ -45,17 +51,6 @@ def assign_value(*, shape, dtype, values):
 
 # ---------------------------------------------------------------- lr schedules
 
-LR_SCHEDULES = (
-    "piecewise_decay",
-    "noam_decay",
-    "exponential_decay",
-    "natural_exp_decay",
-    "inverse_time_decay",
-    "polynomial_decay",
-    "cosine_decay",
-    "linear_warmup",
-)
-
 
 def _lr_infer(step_meta, lr_meta=None, **attrs):
     return torch.empty((1,), dtype=to_torch_dtype(attrs.get("dtype", "float32")), device="meta")
@@ -78,16 +73,6 @@ def lr_schedule(Step, LearningRate=None, *, schedule, params, dtype="float32"):
 # ---------------------------------------------------------------- gradient pipeline
 
 
-def _clip_infer(*grads, **attrs):
-    return [torch.empty(g.shape, dtype=g.dtype, device="meta") for g in grads[0]]
-
-
-@register("grad_clip", ["X"], ["Out"], list_slots=["X", "Out"], infer=_clip_infer)
-def grad_clip(X, *, clip, need_clip):
-    """``clip.clip_tensors(grads, need_clip)``: the optimizer's gradient clipping."""
-    return list(clip.clip_tensors(list(X), list(need_clip)))
-
-
 @register("regularization", ["Param", "Grad"], ["Out"])
 def regularization(Param, Grad, *, regularizer):
     """``regularizer(param, grad)``: the gradient plus the regularization term."""
@@ -97,36 +82,64 @@ def regularization(Param, Grad, *, regularizer):
 
 # ---------------------------------------------------------------- optimizer updates
 
-# Paddle's slot name for each accumulator name.
-ACCUMULATOR_SLOTS = {
-    "momentum": "Moment",
-    "mean_square": "MeanSquare",
-    "mean_grad": "MeanGrad",
-    "moment1": "Moment1",
-    "moment2": "Moment2",
-    "beta1_pow_acc": "Beta1Pow",
-    "beta2_pow_acc": "Beta2Pow",
-    "velocity": "Velocity",
-}
+OPTIMIZE_OP_TYPES = ("rmsprop", "sgd", "adam")
 
 
-def slot_of(accumulator: str) -> str:
-    """The op slot holding accumulator ``accumulator`` (CamelCase when not Paddle's)."""
-    return ACCUMULATOR_SLOTS.get(accumulator) or "".join(p.title() for p in accumulator.split("_"))
+@dataclasses.dataclass(frozen=True, eq=False)
+class OptimizeSection:
+    """What one optimize op updates and how: the optimizer's frozen configuration and,
+    per parameter in op order, its name, lr multiplier, regularizer and ``need_clip``;
+    ``accumulators``: the state names each parameter has in the op's ``State`` slot."""
+
+    config: UpdateConfig
+    names: tuple[str, ...]
+    lr_mults: tuple[float, ...]
+    regularizers: tuple
+    need_clip: tuple[bool, ...]
+    accumulators: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"OptimizeSection({type(self.config.rule).__name__}, {len(self.names)} params)"
 
 
-def _make_update(type_, acc_slots):
-    def forward(Param, Grad, LearningRate, *accs, optimizer, group, accumulators, **paddle_attrs):
-        state = {name: t for name, t in zip(accumulators, accs) if t is not None}
-        optimizer._kernel_update(Param, Grad, state, lr=LearningRate.item(), group=group)
-
-    forward.__doc__ = f"Paddle ``{type_}`` op: ``optimizer._kernel_update`` in place."
-    outs = ["ParamOut"] + [s + "Out" for s in acc_slots]
-    register(type_, ["Param", "Grad", "LearningRate", *acc_slots], outs, inplace=True)(forward)
-    return forward
+_RUNTIMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-rmsprop = _make_update("rmsprop", ["Moment", "MeanSquare", "MeanGrad"])
-sgd = _make_update("sgd", [])
-adam = _make_update("adam", ["Moment1", "Moment2", "Beta1Pow", "Beta2Pow"])
-momentum = _make_update("momentum", ["Velocity"])
+def _runtime(section: OptimizeSection) -> tuple[UpdateRuntime, dict]:
+    """The run-time side of ``section`` (fused flat buffers, master weights, rounding
+    generators) and its hyper-parameter record, kept for as long as the section lives."""
+    entry = _RUNTIMES.get(section)
+    if entry is None:
+        config = section.config
+        fused = None if config.fused is False else FusedRMSPropUpdate(required=config.fused is True)
+        precision = Precision(multi_precision=config.multi_precision, state_dtype=config.state_dtype,
+                              nonfinite=config.nonfinite)
+        entry = _RUNTIMES[section] = (UpdateRuntime(precision, fused), dict(config.hparams))
+    return entry
+
+
+def _optimize_infer(params, grads, lr, state, *, section):
+    return list(params), list(state)
+
+
+def optimize(Param, Grad, LearningRate, State, *, section):
+    """One update of every parameter of ``section`` by ``run_update``, the scope's tensors
+    as (param, grad, state), lr = ``LearningRate`` x multipliers; returns the parameters
+    and the state tensors as the update left them (after a fused step, views of the
+    fused path's flat buffers, which then stay in the scope)."""
+    runtime, hparams = _runtime(section)
+    hparams["lr"] = float(LearningRate.reshape(-1)[0])
+    n = len(section.accumulators)
+    state, items = {}, []
+    for i, (p, g) in enumerate(zip(Param, Grad, strict=True)):
+        state[p] = dict(zip(section.accumulators, State[i * n:(i + 1) * n], strict=True))
+        items.append(Item(section.names[i], p, g, hparams, section.lr_mults[i], section.regularizers[i],
+                          section.need_clip[i]))
+    runtime.state = state
+    run_update(section.config, items, runtime)
+    return list(Param), [state[p][acc] for p in Param for acc in section.accumulators]
+
+
+for _type in OPTIMIZE_OP_TYPES:
+    register(_type, ["Param", "Grad", "LearningRate", "State"], ["ParamOut", "StateOut"],
+             list_slots=["Param", "Grad", "State", "ParamOut", "StateOut"], infer=_optimize_infer)(optimize)
