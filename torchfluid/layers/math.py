@@ -154,3 +154,4 @@ for _name, _op, _rev in [
 ]:
     setattr(Variable, _name, _binop(_op, _rev))
 Variable.__neg__ = _neg
+Variable.astype = cast

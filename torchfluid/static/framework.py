@@ -75,11 +75,6 @@ class Variable:
         v.block = block
         return v
 
-    def astype(self, dtype):
-        from ..layers import cast
-
-        return cast(self, dtype)
-
     def __hash__(self):  # identity hash: records are used as dict keys and in sets
         return id(self)
 
