@@ -14,7 +14,6 @@ from .framework import (
 )
 from .plan import OpRunError
 from .scope import LoDTensor, Scope, global_scope, scope_guard
-from . import optimize  # noqa: E402,F401  (registers program records as the optimizer's front door)
 
 __all__ = [
     "Program", "Block", "Variable", "Parameter", "Operator", "OpRole", "program_guard",

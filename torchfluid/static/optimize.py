@@ -25,26 +25,52 @@ parameter is ``LearningRate * lr_mult * ParamAttr learning_rate``.
 Accumulators are persistable variables ``<param>_<acc>_0`` initialized in the startup
 program to the rule's initial values. A float learning rate becomes a persistable
 float32 variable ``learning_rate_N`` (as in Paddle); a ``fluid.layers.*_decay`` variable
-is used as it is. The op itself is :func:`torchfluid.ops.state_ops.optimize`.
+is used as it is. The op's forward is :func:`optimize`, registered here for the three
+op types (the ops package stays below the optimizer layer, so it cannot hold it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import sys
+import weakref
 
 import torch
 
 from .. import unique_name
-from ..ops.dtypes import convert_dtype, to_torch_dtype
-from ..ops.state_ops import OPTIMIZE_OP_TYPES, OptimizeSection
+from ..dtypes import dtype_name, torch_dtype
+from ..ops.registry import register
 from ..optimizer.base import register_front_door
+from ..optimizer.fused import FusedRMSPropUpdate
+from ..optimizer.pipeline import Item, UpdateConfig, UpdateRuntime, run_update
 from ..optimizer.precision import Precision
 from .backward import append_backward
 from .framework import Variable, default_startup_program, program_guard
 
 __all__ = ["minimize", "backward", "apply_gradients", "apply_optimize", "append_regularization_ops",
-           "accumulator_vars"]
+           "accumulator_vars", "OptimizeSection", "OPTIMIZE_OP_TYPES", "optimize"]
+
+OPTIMIZE_OP_TYPES = ("rmsprop", "sgd", "adam")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class OptimizeSection:
+    """What one optimize op updates and how: the optimizer's frozen configuration and,
+    per parameter in op order, its name, lr multiplier, regularizer and ``need_clip``;
+    ``accumulators``: the state names each parameter has in the op's ``State`` slot."""
+
+    config: UpdateConfig
+    names: tuple[str, ...]
+    lr_mults: tuple[float, ...]
+    regularizers: tuple
+    need_clip: tuple[bool, ...]
+    accumulators: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"OptimizeSection({type(self.config.rule).__name__}, {len(self.names)} params)"
+
+
 
 
 def minimize(config, loss, startup_program=None, parameter_list=None, no_grad_set=None):
@@ -130,13 +156,13 @@ def _precision(config) -> Precision:
 def _create_accumulators(config, param, startup):
     """``{acc name: Variable}`` persistable, initialized in ``startup`` to the rule's values."""
     block = param.block
-    dtype = to_torch_dtype(param.dtype)
+    dtype = torch_dtype(param.dtype)
     init = config.rule.new_state(torch.zeros(param.shape, dtype=dtype), config.hparams,
                                  _precision(config).state_dtype_for(dtype))
     accs = {}
     for name, t in init.items():
         var = block.create_var(unique_name.generate(f"{param.name}_{name}"), list(t.shape),
-                               convert_dtype(t.dtype), persistable=True, stop_gradient=True,
+                               dtype_name(t.dtype), persistable=True, stop_gradient=True,
                                belong_to_optimizer=True)
         flat = t.reshape(-1)
         if flat.numel() and bool((flat == flat[0]).all()):
@@ -191,6 +217,51 @@ def accumulator_vars(program) -> dict[str, dict[str, str]]:
             for k, acc in enumerate(section.accumulators):
                 entry[acc] = state[i * n + k]
     return out
+
+
+# ------------------------------------------------------------------ the optimize op
+
+_RUNTIMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _runtime(section: OptimizeSection) -> tuple[UpdateRuntime, dict]:
+    """The run-time side of ``section`` (fused flat buffers, master weights, rounding
+    generators) and its hyper-parameter record, kept for as long as the section lives."""
+    entry = _RUNTIMES.get(section)
+    if entry is None:
+        config = section.config
+        fused = None if config.fused is False else FusedRMSPropUpdate(required=config.fused is True)
+        precision = Precision(multi_precision=config.multi_precision, state_dtype=config.state_dtype,
+                              nonfinite=config.nonfinite)
+        entry = _RUNTIMES[section] = (UpdateRuntime(precision, fused), dict(config.hparams))
+    return entry
+
+
+def _optimize_infer(params, grads, lr, state, *, section):
+    return list(params), list(state)
+
+
+def optimize(Param, Grad, LearningRate, State, *, section):
+    """One update of every parameter of ``section`` by ``run_update``, the scope's tensors
+    as (param, grad, state), lr = ``LearningRate`` x multipliers; returns the parameters
+    and the state tensors as the update left them (after a fused step, views of the
+    fused path's flat buffers, which then stay in the scope)."""
+    runtime, hparams = _runtime(section)
+    hparams["lr"] = float(LearningRate.reshape(-1)[0])
+    n = len(section.accumulators)
+    state, items = {}, []
+    for i, (p, g) in enumerate(zip(Param, Grad, strict=True)):
+        state[p] = dict(zip(section.accumulators, State[i * n:(i + 1) * n], strict=True))
+        items.append(Item(section.names[i], p, g, hparams, section.lr_mults[i], section.regularizers[i],
+                          section.need_clip[i]))
+    runtime.state = state
+    run_update(section.config, items, runtime)
+    return list(Param), [state[p][acc] for p in Param for acc in section.accumulators]
+
+
+for _type in OPTIMIZE_OP_TYPES:
+    register(_type, ["Param", "Grad", "LearningRate", "State"], ["ParamOut", "StateOut"],
+             list_slots=["Param", "Grad", "State", "ParamOut", "StateOut"], infer=_optimize_infer)(optimize)
 
 
 register_front_door(Variable, sys.modules[__name__])
