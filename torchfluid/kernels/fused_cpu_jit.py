@@ -17,7 +17,7 @@ from llvmlite import ir as llvmir
 from numba import types
 from numba.core.extending import intrinsic
 
-from .fused_cpu import G, HI, L1, L2, LO, LR, MG, MOM, MS, P, SCALE
+from .table import G, HI, L1, L2, LO, LR, MG, MOM, MS, P, SCALE
 
 __all__ = ["compile_kernel"]
 
@@ -164,30 +164,11 @@ def _sq_sums_kernel(dtype: str):
     return sq_sums, sig, dict(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
 
 
-def _zero_kernel(dtype: str):
-    """Zeros over column ``col`` of the address table, chunk by chunk."""
-    DT = _NB[dtype]
-
-    def zero(addr, col, chunks, k, counter):
-        while True:
-            c = _take(counter)
-            if c >= k:
-                break
-            t, lo, hi = chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2]
-            if addr[5 * t + col] != 0:
-                x = _at(addr[5 * t + col], lo, DT)
-                for j in range(hi - lo):
-                    x[j] = 0
-
-    sig = types.void(_I64P, types.int64, _I64P, types.int64, _I64P)
-    return zero, sig, dict(error_model="numpy")
-
-
-_BUILDERS = {"rmsprop": _rmsprop_kernel, "sq_sums": _sq_sums_kernel, "zero": _zero_kernel}
+_BUILDERS = {"rmsprop": _rmsprop_kernel, "sq_sums": _sq_sums_kernel}
 
 
 def compile_kernel(kind: str, dtype: str, *flags: bool):
-    """Compile one variant (``kind`` in rmsprop / sq_sums / zero, ``dtype`` float32 /
+    """Compile one variant (``kind`` in rmsprop / sq_sums, ``dtype`` float32 /
     float64, the kind's flags) and return its ``numba.cfunc`` (``.address``: the C
     entry point; ``._library``: the compiled code)."""
     pyfunc, sig, options = _BUILDERS[kind](dtype, *flags)

@@ -70,8 +70,6 @@ class FusedRMSPropUpdate:
     def _param_ok(self, p: torch.Tensor, group) -> bool:
         """Whether ``p`` belongs in a flat group (checked when a layout is built; the
         flat group re-checks dtype, size and layout at every step)."""
-        if not _flat().cpu.available():  # numba: the CPU kernel, and the tables of both
-            return False
         shard = getattr(self.opt, "_sharding", None)
         if shard is not None and shard.engaged and not shard.owns(p):
             return False  # ZeRO-1: another rank keeps its state; no flat buffer here
