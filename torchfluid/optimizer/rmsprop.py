@@ -136,6 +136,7 @@ class RMSPropOptimizer(Optimizer):
             check_bool("fused", fused)
         self.fused = fused
         self._fused = None if fused is False else FusedRMSPropUpdate(self, required=fused is True)
+        self._scratch: dict = {}  # (device, dtype) -> the reference kernel's reused work buffer
         super().__init__(
             learning_rate, parameter_list, regularization, grad_clip, name,
             parameters=parameters, weight_decay=weight_decay, defaults=defaults,
@@ -290,10 +291,23 @@ class RMSPropOptimizer(Optimizer):
         else:
             if grad.is_sparse:
                 grad = grad.to_dense()  # Paddle exact: duplicates summed, absent rows get g = 0
-            rmsprop_(target, grad, mean_square, mean_grad, moment, **hyper)
+            rmsprop_(target, grad, mean_square, mean_grad, moment, **hyper,
+                     scratch=self._scratch_like(mean_square))
         self._precision.store(stored, work)
         if master is not None:
             param.data.copy_(master)
+
+    def _scratch_like(self, t: torch.Tensor) -> torch.Tensor | None:
+        """The reference kernel's work buffer for state ``t`` (float32/float64): one per
+        device and dtype, reused every step, grown to the largest parameter; None for
+        float16/bfloat16 state (the kernel widens that itself)."""
+        if t.dtype not in (torch.float32, torch.float64):
+            return None
+        key = (t.device, t.dtype)
+        buf = self._scratch.get(key)
+        if buf is None or buf.numel() < t.numel():
+            buf = self._scratch[key] = torch.empty(t.numel(), dtype=t.dtype, device=t.device)
+        return buf
 
 
 def _lazy_sparse_update(param, grad, mean_square, mean_grad, moment, hyper) -> None:
