@@ -26,6 +26,7 @@ The tables are those of :mod:`torchfluid.kernels.table`; CPU groups step with
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,7 +34,7 @@ import torch
 
 from . import table
 
-__all__ = ["FlatGroup", "fused_supported", "missing"]
+__all__ = ["FastPathWarning", "FlatGroup", "fused_supported", "missing"]
 
 _ALIGN = 16  # elements; 64 bytes for float32
 _STATE = ("mean_square", "mean_grad", "momentum")
@@ -60,12 +61,32 @@ def missing(device_type: str) -> str | None:
     return _MISSING[device_type]
 
 
-def fused_supported(t: torch.Tensor) -> bool:
+_WARNED: set[str] = set()  # device types whose missing kernel package was reported
+
+
+class FastPathWarning(RuntimeWarning):
+    """The fused kernel would take these tensors, but its package is not installed."""
+
+
+def fused_supported(t: torch.Tensor, *, warn: bool = False) -> bool:
     """Whether ``t`` can be stepped by a fused kernel here (dtype, layout, and the
-    device's kernel package installed: numba on CPU, triton on CUDA)."""
+    device's kernel package installed: numba on CPU, triton on CUDA).
+
+    ``warn=True``: when only the package is missing, say so once per process and
+    device type (a :class:`FastPathWarning` naming the package to install).
+    """
     if t.dtype not in table.DTYPES or t.layout != torch.strided or not t.is_contiguous():
         return False
-    return missing(t.device.type) is None
+    package = missing(t.device.type)
+    if package is None:
+        return True
+    if warn and package in ("numba", "triton") and t.device.type not in _WARNED:
+        _WARNED.add(t.device.type)
+        warnings.warn(
+            f"torchfluid: {package} is not installed, so RMSProp updates {t.device.type} parameters with its "
+            f"reference kernel (same results, one pass per operation instead of one fused pass). For the fused "
+            f"kernel: pip install {package}", FastPathWarning, stacklevel=2)
+    return False
 
 
 def _as_float(name: str, value) -> float:

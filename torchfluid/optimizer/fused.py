@@ -73,7 +73,7 @@ class FusedRMSPropUpdate:
         shard = getattr(self.opt, "_sharding", None)
         if shard is not None and shard.engaged and not shard.owns(p):
             return False  # ZeRO-1: another rank keeps its state; no flat buffer here
-        return _flat().fused_supported(p) and self.opt._fused_compatible(p, group)
+        return self.opt._fused_compatible(p, group) and _flat().fused_supported(p, warn=not self.required)
 
     @staticmethod
     def _grad_ok(p, g) -> bool:
@@ -184,6 +184,11 @@ class FusedRMSPropUpdate:
                         raise
         if rest and self.required:
             p, g = rest[0][0], rest[0][1]
+            package = _flat().missing(p.device.type)
+            if package is not None:
+                raise ValueError(f"fused=True: parameter {self.opt._names.get(p, '?')!r} is on {p.device.type}, "
+                                 f"whose fused kernel needs {package}, which is not installed; allowed: "
+                                 f"pip install {package}, or fused=None to fall back to the reference kernel")
             raise ValueError(
                 f"fused=True: parameter {self.opt._names.get(p, '?')!r} ({p.dtype} on "
                 f"{p.device}, gradient {'sparse' if g.is_sparse else g.dtype}) cannot take "
