@@ -30,7 +30,7 @@ def _group_for(case, params, states):
 @given(case=cases(max_tensors=4))
 def test_flat_group_step_equals_reference(case):
     params, grads, states = make_tensors(case)
-    for p, g in zip(params, grads):
+    for p, g in zip(params, grads, strict=True):
         p.grad = g
     group = _group_for(case, params, states)
     views = [group.state(i) for i in range(len(params))]
@@ -53,7 +53,7 @@ def test_flat_group_step_equals_reference(case):
 def test_flat_group_on_cuda_equals_reference(case):
     pytest.importorskip("triton")
     params, grads, states = make_tensors(case, "cuda")
-    for p, g in zip(params, grads):
+    for p, g in zip(params, grads, strict=True):
         p.grad = g
     group = _group_for(case, params, states)
     views = [group.state(i) for i in range(len(params))]
@@ -80,7 +80,7 @@ def test_flat_group_on_cuda_tensor_grad_scale_and_memset():
     scale = torch.tensor(0.5, device="cuda")
     before = [p.detach().clone() for p in ps]
     group.step(lr=0.1, rho=0.0, epsilon=0.0, grad_scale=scale)  # u = g/|g| = 1
-    for p, b in zip(ps, before):
+    for p, b in zip(ps, before, strict=True):
         torch.testing.assert_close(p.detach(), b - 0.1)
     torch.testing.assert_close(group.state(0)["mean_square"], torch.full((3000,), 0.25,
                                                                         device="cuda"))
@@ -193,3 +193,28 @@ def test_empty_group_is_a_no_op():
     group.step(**HYPER)
     group.zero_grads()
     assert group.grad_buffer.numel() == 0
+
+
+def test_changed_per_tensor_hyper_parameters_and_flags_take_effect_next_step():
+    """The group reuses last step's tables and prepared call only while nothing changed."""
+    from torchfluid.kernels.rmsprop import rmsprop_
+
+    ps = _params((5,), (3,))
+    ref = [p.detach().clone() for p in ps]
+    ref_state = [{"ms": torch.zeros_like(p), "mom": torch.zeros_like(p)} for p in ps]
+    group = FlatGroup(ps, centered=False, momentum=True)
+    steps = [dict(lr=[0.1, 0.2], l2=0.0, nesterov=False), dict(lr=[0.1, 0.2], l2=0.0, nesterov=False),
+             dict(lr=[0.3, 0.2], l2=0.0, nesterov=False), dict(lr=[0.3, 0.2], l2=[0.0, 0.5], nesterov=False),
+             dict(lr=[0.3, 0.2], l2=[0.0, 0.5], nesterov=True), dict(lr=0.05, l2=0.0, nesterov=True)]
+    for k, hyper in enumerate(steps):
+        grads = [torch.full_like(p, 0.5 + k) for p in ps]
+        for p, g in zip(ps, grads, strict=True):
+            p.grad = g
+        group.step(rho=0.9, epsilon=1e-6, momentum=0.9, **hyper)
+        lrs = hyper["lr"] if isinstance(hyper["lr"], list) else [hyper["lr"]] * 2
+        l2s = hyper["l2"] if isinstance(hyper["l2"], list) else [hyper["l2"]] * 2
+        for i, (r, g) in enumerate(zip(ref, grads, strict=True)):
+            rmsprop_(r, g + l2s[i] * r if l2s[i] else g, ref_state[i]["ms"], None, ref_state[i]["mom"], lr=lrs[i],
+                     rho=0.9, epsilon=1e-6, momentum=0.9, nesterov=hyper["nesterov"])
+        for p, r in zip(ps, ref, strict=True):
+            torch.testing.assert_close(p.detach(), r, rtol=1e-6, atol=1e-7, msg=f"step {k}")

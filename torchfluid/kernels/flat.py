@@ -89,6 +89,20 @@ def fused_supported(t: torch.Tensor, *, warn: bool = False) -> bool:
     return False
 
 
+_NO_SUBCLASS = torch._C.DisableTorchFunctionSubclass
+
+
+def _hashable(value):
+    """``value`` comparable by ``==`` across steps: sequences as tuples of floats (a
+    tensor is never equal to last step's, so it always rebuilds)."""
+    if value is None or isinstance(value, (int, float)):
+        return value
+    try:
+        return tuple(float(v) for v in value) if not isinstance(value, torch.Tensor) else object()
+    except (TypeError, ValueError):
+        return object()  # not a flat sequence of numbers: hyper_table says what is wrong
+
+
 def _as_float(name: str, value) -> float:
     try:
         return float(value)
@@ -130,7 +144,8 @@ class FlatGroup:
             if self._views[name] is not None:
                 self.addr[:, col] = [v.data_ptr() for v in self._views[name]]
         self._addr_version = 0  # bumped whenever the address table changes
-        self._hyper_key: tuple | None = None  # scalar-only extras of the last step
+        self._hyper_key: tuple | None = None  # the hyper-parameters of the last step
+        self._call = None  # the prepared CPU kernel call over addr / chunks / last hyper tables
         self._pptr: list[int] = [-1] * n
         self._gptr: list[int] = [-1] * n
         numel = np.asarray(self.numel, np.int64)
@@ -256,7 +271,8 @@ class FlatGroup:
                              "a group built with momentum=False")
         if not self.params:
             return
-        self._bind(grads)
+        with _NO_SUBCLASS():  # tensor subclasses' Python hooks are not needed to read addresses
+            self._bind(grads)
         dt = self._like.dtype
         scale_t = grad_scale if isinstance(grad_scale, torch.Tensor) else None
         if scale_t is not None and not self._cuda:
@@ -264,21 +280,23 @@ class FlatGroup:
             if grad_scale.size == 1:
                 grad_scale = float(grad_scale[0])
         extras = (lr, 1.0 if scale_t is not None else grad_scale, clip_min, clip_max, l2, l1)
-        key = extras + (rho, epsilon, momentum, bool(eps_in_sqrt))
-        if all(v is None or isinstance(v, (int, float)) for v in extras) and \
-                key == self._hyper_key:
+        key = tuple(_hashable(v) for v in extras) + (rho, epsilon, momentum, bool(eps_in_sqrt))
+        flags = (self.centered, self.has_momentum, bool(lr_in_momentum), bool(nesterov))
+        if key == self._hyper_key:
             hyper, sc = self._hyper, self._scalars  # the same as last step: no rebuild
         else:
             hyper = table.hyper_table(len(self.params), dt, lr=extras[0], grad_scale=extras[1],
                                       clip_min=clip_min, clip_max=clip_max, l2=l2, l1=l1)
             sc = table.scalar_table(dt, rho=rho, epsilon=epsilon, momentum=momentum,
                                     eps_in_sqrt=eps_in_sqrt)
-            scalar_only = all(v is None or isinstance(v, (int, float)) for v in extras)
-            self._hyper_key = key if scalar_only else None
+            self._hyper_key = key
             self._hyper, self._scalars = hyper, sc
-        flags = (self.centered, self.has_momentum, bool(lr_in_momentum), bool(nesterov))
+            self._call = None
         if not self._cuda:
-            self._kernels.rmsprop_table_(self.addr, self.chunks, hyper, sc, *flags)
+            if self._call is None or self._call_flags != flags:
+                self._call = self._kernels.RMSPropCall(self.addr, self.chunks, hyper, sc, *flags)
+                self._call_flags = flags
+            self._call()
             return
         hyper_d = self._send("hyper", hyper)
         if scale_t is not None:

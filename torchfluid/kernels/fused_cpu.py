@@ -68,7 +68,7 @@ import torch
 from .kernel_cache import kernel as _kernel  # compiled once, then loaded without numba
 from .table import DTYPES, G, chunk_table
 
-__all__ = ["CHUNK", "available", "rmsprop_table_", "sq_norms_table", "sq_norms"]
+__all__ = ["CHUNK", "RMSPropCall", "available", "rmsprop_table_", "sq_norms_table", "sq_norms"]
 
 CHUNK = 1 << 15  # elements per work item: 128 KiB of fp32 per stream, L2-friendly
 _FLOAT_NAMES = ("float32", "float64")
@@ -101,9 +101,13 @@ def num_threads() -> int:
 
 def workers(chunks: np.ndarray) -> int:
     """Threads worth starting for a chunk table (1 below ``_SERIAL_BELOW`` elements)."""
-    if chunks.shape[0] < 2 or int((chunks[:, 2] - chunks[:, 1]).sum()) < _SERIAL_BELOW:
+    return _workers(chunks.shape[0], int((chunks[:, 2] - chunks[:, 1]).sum()))
+
+
+def _workers(n_chunks: int, elements: int) -> int:
+    if n_chunks < 2 or elements < _SERIAL_BELOW:
         return 1
-    return min(num_threads(), chunks.shape[0])
+    return min(num_threads(), n_chunks)
 
 
 def parallel(call, n: int) -> None:
@@ -137,19 +141,44 @@ def rmsprop_table_(addr: np.ndarray, chunks: np.ndarray, hyper: np.ndarray,
     how many (default :func:`workers`). Columns not used (mean_grad unless
     ``centered``, moment unless ``has_moment``) are never read.
     """
-    addr, chunks = _rows(addr, 5), _rows(chunks, 3)
-    hyper = _rows(hyper, 6, hyper.dtype)
-    if hyper.dtype.name not in _FLOAT_NAMES or hyper.shape[0] != addr.shape[0]:
-        raise ValueError(f"hyper: {hyper.dtype} {hyper.shape}; allowed: float32 or float64 "
-                         f"of shape ({addr.shape[0]}, 6)")
-    scalars = np.ascontiguousarray(scalars, hyper.dtype)
-    if scalars.size < 7:
-        raise ValueError(f"scalars: {scalars.size} values; allowed: 7")
-    kernel = _kernel("rmsprop", hyper.dtype.name, bool(centered), bool(has_moment))
-    counter = np.zeros(1, np.int64)
-    args = (addr.ctypes.data, chunks.ctypes.data, chunks.shape[0], counter.ctypes.data,
-            hyper.ctypes.data, scalars.ctypes.data, bool(lr_in_momentum), bool(nesterov))
-    parallel(lambda: kernel(*args), workers(chunks) if threads is None else threads)
+    RMSPropCall(addr, chunks, hyper, scalars, centered, has_moment, lr_in_momentum, nesterov, threads)()
+
+
+class RMSPropCall:
+    """:func:`rmsprop_table_` with its tables checked and its arguments resolved once.
+
+    Calling it runs the step over the tables' *current* contents: a caller that keeps
+    the same arrays and rewrites them in place (new addresses each step, say) repeats
+    the call for the cost of the kernel alone. The arrays must stay alive and keep
+    their shapes; a new array needs a new call object.
+    """
+
+    def __init__(self, addr, chunks, hyper, scalars, centered, has_moment, lr_in_momentum, nesterov,
+                 threads: int | None = None):
+        addr, chunks = _rows(addr, 5), _rows(chunks, 3)
+        hyper = _rows(hyper, 6, hyper.dtype)
+        if hyper.dtype.name not in _FLOAT_NAMES or hyper.shape[0] != addr.shape[0]:
+            raise ValueError(f"hyper: {hyper.dtype} {hyper.shape}; allowed: float32 or float64 "
+                             f"of shape ({addr.shape[0]}, 6)")
+        scalars = np.ascontiguousarray(scalars, hyper.dtype)
+        if scalars.size < 7:
+            raise ValueError(f"scalars: {scalars.size} values; allowed: 7")
+        self.kernel = _kernel("rmsprop", hyper.dtype.name, bool(centered), bool(has_moment))
+        self.counter = np.zeros(1, np.int64)
+        self.tables = (addr, chunks, hyper, scalars, self.counter)  # kept alive: the kernel reads them
+        self.args = (addr.ctypes.data, chunks.ctypes.data, chunks.shape[0], self.counter.ctypes.data,
+                     hyper.ctypes.data, scalars.ctypes.data, bool(lr_in_momentum), bool(nesterov))
+        self.threads = threads  # None: by size and torch's thread count at each call
+        self._size = (chunks.shape[0], int((chunks[:, 2] - chunks[:, 1]).sum()))
+
+    def __call__(self) -> None:
+        self.counter[0] = 0
+        kernel, args = self.kernel, self.args
+        n = _workers(*self._size) if self.threads is None else self.threads
+        if n <= 1:
+            kernel(*args)
+        else:
+            parallel(lambda: kernel(*args), n)
 
 
 def _rows(table: np.ndarray, width: int, dtype=np.int64) -> np.ndarray:
