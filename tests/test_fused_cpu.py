@@ -3,11 +3,13 @@ pre-processing) to ulp level, for random shapes, dtypes, flags and hyper-paramet
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 
-from .fused_cases import cases, check_against_reference, kernel_tables
+from .fused_cases import cases, check_against_reference, kernel_tables, make_tensors
 from torchfluid.kernels import fused_cpu
 
 pytest.importorskip("numba")
@@ -70,3 +72,29 @@ def test_sq_norms_bad_inputs_name_argument_value_and_range(name, tensors, messag
     with pytest.raises(ValueError) as err:
         fused_cpu.sq_norms(tensors)
     assert message in str(err.value)
+
+
+@pytest.mark.skipif(not (sys.platform.startswith("linux") and torch.backends.openmp.is_available()),
+                    reason="torch without OpenMP, or not Linux")
+def test_kernels_run_on_torchs_openmp_team():
+    gomp = fused_cpu.torch_openmp()
+    assert gomp is not None  # torch's own runtime, found among the loaded libraries
+    assert fused_cpu._RUNNER == "openmp"
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_openmp_team_pool_and_one_thread_give_identical_results(monkeypatch, threads):
+    case = dict(shapes=[(200_001,), (3, 40_000), (1,)], dtype=torch.float32, centered=True, has_moment=True,
+                seed=5, missing_grad=[False, False, False],
+                hyper=dict(rho=0.9, epsilon=1e-8, momentum=0.9, eps_in_sqrt=True, lr_in_momentum=True,
+                           nesterov=False),
+                lr=[0.01] * 3, grad_scale=[0.7] * 3, clip=[None, (-1.0, 1.0), None], l2=[0.0] * 3, l1=[0.0] * 3)
+    results = []
+    for runner, n in (("openmp", threads), ("pool", threads), ("openmp", 1)):
+        monkeypatch.setattr(fused_cpu, "_RUNNER", runner)
+        params, grads, states = make_tensors(case)
+        _table_step(case, n)(params, grads, states)
+        norms = fused_cpu.sq_norms(grads)
+        results.append([*params, *(v for s in states for v in s.values()), torch.from_numpy(norms)])
+    for other in results[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(results[0], other, strict=True))

@@ -30,16 +30,28 @@ reference bit for bit; terms with ``l2``/``l1`` equal to 0 are skipped exactly.
 How tensors reach the kernel: by address. Parameters, gradients and state are any
 contiguous CPU tensors of one dtype (float32 or float64); a table of their addresses
 (``int64``, one row per tensor: param, grad, mean_square, mean_grad, moment) and a
-table of fixed-size chunks (tensor index, start, stop) are built in O(#tensors); up to
-torch's intra-op thread count of threads each run a ``nogil`` numba kernel that takes
-chunks from a shared atomic counter until none is left. Nothing proportional to the
-parameter size is allocated. A zero gradient address skips that tensor.
+table of fixed-size chunks (tensor index, start, stop) are built in O(#tensors) (the
+layout of :mod:`torchfluid.kernels.table`). Nothing proportional to the parameter size
+is allocated. A zero gradient address skips that tensor.
 
-Why threads and not ``@njit(parallel=True)``: the same speed, half the cold compile
-time (the parfor pipeline doubled it), and no second OpenMP runtime spinning next to
-torch's on the same cores. ``fastmath`` is off for the update so that IEEE rounding
-matches the reference. The squared-norm helper accumulates in float64 with
-re-association allowed (a reduction; its order differs from torch's).
+Threads: sharing the cores with torch. Each kernel's C entry point has the type of an
+OpenMP outlined function, ``void (*)(void *)``, taking one block of arguments, and
+every thread running it takes chunks from a shared atomic counter until none is left.
+Groups under ``_SERIAL_BELOW`` elements (64K) run on the calling thread alone. Larger
+ones run on **torch's own OpenMP team**: ``GOMP_parallel`` of the runtime torch loaded
+(:func:`torch_openmp`), with torch's intra-op thread count. Right after a backward pass
+torch's OpenMP workers are still spinning, waiting for the next parallel op; handing
+them the kernel puts them to work at once, where threads of our own had to compete
+with them for the same cores (on 2 cores an MLP's whole training step was measured 2.1x
+slower than with ``torch.optim.RMSprop`` for that reason; ``benchmarks/bench_loops.py``).
+Where that runtime is not found (no OpenMP torch, Windows) a small thread pool
+runs it, as it does with ``TORCHFLUID_CPU_THREADS=pool``. Not ``@njit(parallel=True)``:
+numba's OpenMP layer links a second runtime (its own team spinning beside torch's) and
+the parfor pipeline doubles the cold compile.
+
+``fastmath`` is off for the update so that IEEE rounding matches the reference. The
+squared-norm helper accumulates in float64 with re-association allowed (a reduction;
+its order differs from torch's).
 
 Compilation and caching: each kernel is a C callback (``numba.cfunc``, sources in
 :mod:`torchfluid.kernels.fused_cpu_jit`) over raw pointers, one per (dtype, centered,
@@ -59,6 +71,7 @@ same machine.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -114,8 +127,8 @@ def parallel(call, n: int) -> None:
     """Run ``call()`` on ``n`` threads: the calling thread and ``n - 1`` pool threads.
 
     The kernels share the work through an atomic chunk counter, so a thread slowed by
-    a neighbour (torch's OpenMP workers still spinning after the backward pass, say)
-    simply takes fewer chunks: static halves would make the whole step wait for it.
+    a neighbour simply takes fewer chunks: static halves would make the whole step
+    wait for it.
     """
     global _POOL
     if n <= 1:
@@ -127,6 +140,73 @@ def parallel(call, n: int) -> None:
     call()
     for f in futures:
         f.result()
+
+
+_GOMP: list = []  # [GOMP_parallel or None], looked up once
+
+
+def torch_openmp():
+    """``GOMP_parallel`` of the OpenMP runtime torch itself loaded (its libgomp, or an
+    LLVM libomp, which exports the same entry), or None (no such runtime found in this
+    process: Windows, macOS builds without OpenMP, torch built with another pool)."""
+    if not _GOMP:
+        fn = None
+        try:
+            import ctypes
+            import re
+
+            with open("/proc/self/maps") as f:
+                paths = sorted(set(re.findall(r"(/\S*/lib(?:g|i)?omp[^/\s]*\.so[^/\s]*)", f.read())))
+            torch_dir = os.path.dirname(torch.__file__)
+            paths.sort(key=lambda path: not path.startswith(torch_dir))  # torch's own first
+            for path in paths:
+                lib = ctypes.CDLL(path)  # already loaded: the same runtime and thread team
+                if hasattr(lib, "GOMP_parallel"):
+                    fn = lib.GOMP_parallel
+                    fn.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint)
+                    fn.restype = None
+                    break
+        except OSError:
+            fn = None
+        _GOMP.append(fn)
+    return _GOMP[0]
+
+
+def run(kernel, block: np.ndarray, n: int) -> None:
+    """Run ``kernel(block)`` (a ``void (*)(int64 *)`` C entry point, see
+    :mod:`torchfluid.kernels.fused_cpu_jit`) on ``n`` threads.
+
+    With ``n > 1`` the threads are torch's own OpenMP team (``GOMP_parallel``): right
+    after a backward pass its workers are still spinning, waiting for torch's next
+    parallel op, and take the kernel's chunks at once instead of competing with other
+    threads for the cores. Where torch's runtime is not found, the calling thread and
+    ``n - 1`` pool threads run it.
+    """
+    address = block.ctypes.data
+    if n <= 1:
+        kernel(address)
+        return
+    gomp = torch_openmp() if _RUNNER == "openmp" else None
+    if gomp is not None:
+        gomp(_entry(kernel), address, n, 0)
+    else:
+        parallel(lambda: kernel(address), n)
+
+
+_ENTRIES: dict = {}
+
+
+def _entry(fn) -> int:
+    """The C address behind a ctypes function object (kernels live for the process)."""
+    address = _ENTRIES.get(id(fn))
+    if address is None:
+        import ctypes
+
+        address = _ENTRIES[id(fn)] = ctypes.cast(fn, ctypes.c_void_p).value
+    return address
+
+
+_RUNNER = os.environ.get("TORCHFLUID_CPU_THREADS", "openmp")  # "openmp" or "pool" (benchmarks compare them)
 
 
 def rmsprop_table_(addr: np.ndarray, chunks: np.ndarray, hyper: np.ndarray,
@@ -165,20 +245,17 @@ class RMSPropCall:
             raise ValueError(f"scalars: {scalars.size} values; allowed: 7")
         self.kernel = _kernel("rmsprop", hyper.dtype.name, bool(centered), bool(has_moment))
         self.counter = np.zeros(1, np.int64)
-        self.tables = (addr, chunks, hyper, scalars, self.counter)  # kept alive: the kernel reads them
-        self.args = (addr.ctypes.data, chunks.ctypes.data, chunks.shape[0], self.counter.ctypes.data,
-                     hyper.ctypes.data, scalars.ctypes.data, bool(lr_in_momentum), bool(nesterov))
+        self.block = np.array([addr.ctypes.data, chunks.ctypes.data, chunks.shape[0], self.counter.ctypes.data,
+                               hyper.ctypes.data, scalars.ctypes.data, bool(lr_in_momentum), bool(nesterov)],
+                              np.int64)
+        self.tables = (addr, chunks, hyper, scalars)  # kept alive: the kernel reads them
         self.threads = threads  # None: by size and torch's thread count at each call
         self._size = (chunks.shape[0], int((chunks[:, 2] - chunks[:, 1]).sum()))
 
     def __call__(self) -> None:
         self.counter[0] = 0
-        kernel, args = self.kernel, self.args
         n = _workers(*self._size) if self.threads is None else self.threads
-        if n <= 1:
-            kernel(*args)
-        else:
-            parallel(lambda: kernel(*args), n)
+        run(self.kernel, self.block, n)
 
 
 def _rows(table: np.ndarray, width: int, dtype=np.int64) -> np.ndarray:
@@ -200,9 +277,9 @@ def sq_norms_table(addr: np.ndarray, col: int, chunks: np.ndarray,
     kernel = _kernel("sq_sums", _dtype_name(like))
     part = np.empty(chunks.shape[0], np.float64)
     counter = np.zeros(1, np.int64)
-    args = (addr.ctypes.data, int(col), chunks.ctypes.data, chunks.shape[0],
-            counter.ctypes.data, part.ctypes.data)
-    parallel(lambda: kernel(*args), workers(chunks))
+    block = np.array([addr.ctypes.data, int(col), chunks.ctypes.data, chunks.shape[0], counter.ctypes.data,
+                      part.ctypes.data], np.int64)
+    run(kernel, block, workers(chunks))
     # chunk sums added per tensor in chunk order (bincount adds in input order)
     return np.bincount(chunks[:, 0], weights=part, minlength=addr.shape[0])
 
