@@ -27,8 +27,10 @@ Two tables:
 
 How it is timed: every loop is built and warmed up first; then ``rounds`` rounds, in
 each of which every loop in turn runs ``k`` steps back to back (``k`` chosen so that a
-block takes ~``block_ms``); a loop's time is the median over rounds of its per-step
-time. Interleaving makes load from other processes hit every loop alike.
+block takes ~``block_ms``; the fluid dygraph loop runs its block inside one
+``dygraph.guard()``, as the page's loop does); a loop's time is the median over rounds
+of its per-step time. Interleaving makes load from other processes hit every loop
+alike.
 """
 
 from __future__ import annotations
@@ -124,7 +126,18 @@ def _model_loops(name: str) -> dict:
 
         return step
 
-    return {"torch": loop(model, t_opt), "torchfluid": loop(twin, f_opt)}
+    return {"torch": _repeat(loop(model, t_opt), model), "torchfluid": _repeat(loop(twin, f_opt), twin)}
+
+
+def _repeat(step, model=None):
+    """``steps(k)``: ``k`` calls of ``step`` (``steps.model``: the model it trains, if any)."""
+
+    def steps(k):
+        for _ in range(k):
+            step()
+
+    steps.model = model
+    return steps
 
 
 # ----------------------------------------------------------------- the page's example
@@ -155,16 +168,17 @@ def _fluid_dygraph_loop():
         fc = fluid.dygraph.Linear(13, 1)
         opt = fluid.optimizer.RMSPropOptimizer(learning_rate=0.1, parameter_list=fc.parameters())
 
-    def step():
-        with fluid.dygraph.guard():
-            xb, yb = next_batch()
-            x, y = fluid.dygraph.to_variable(xb), fluid.dygraph.to_variable(yb)
-            loss = fluid.layers.mean(fluid.layers.square_error_cost(fc(x), y))
-            loss.backward()
-            opt.minimize(loss)
-            fc.clear_gradients()
+    def steps(k):
+        with fluid.dygraph.guard():  # as in the page: one guard around the training loop
+            for _ in range(k):
+                xb, yb = next_batch()
+                x, y = fluid.dygraph.to_variable(xb), fluid.dygraph.to_variable(yb)
+                loss = fluid.layers.mean(fluid.layers.square_error_cost(fc(x), y))
+                loss.backward()
+                opt.minimize(loss)
+                fc.clear_gradients()
 
-    return step
+    return steps
 
 
 def _fluid_static_loop():
@@ -185,7 +199,7 @@ def _fluid_static_loop():
         xb, yb = next_batch()
         exe.run(main, feed={"x": xb, "y": yb}, fetch_list=[avg_cost], scope=scope)
 
-    return step
+    return _repeat(step)
 
 
 def _torch_page_loop(fetch: bool):
@@ -204,7 +218,7 @@ def _torch_page_loop(fetch: bool):
         if fetch:
             loss.detach().numpy().copy()
 
-    return step
+    return _repeat(step)
 
 
 def _paddle_dygraph_loop():
@@ -222,7 +236,7 @@ def _paddle_dygraph_loop():
         opt.step()
         opt.clear_grad()
 
-    return step
+    return _repeat(step)
 
 
 def _paddle_installed() -> bool:
@@ -258,28 +272,23 @@ class LoopResult:
     def ratio(self) -> float:
         return self.ms[self.loop] / self.ms[self.baseline]
 
-    def row(self) -> list:
-        return [self.case, round(self.ms[self.baseline], 4), round(self.ms[self.loop], 4),
-                f"{self.ratio:.2f}x"]
 
-
-def _time(steps: dict, rounds: int, block_ms: float) -> dict:
-    """Median per-step milliseconds of each loop, interleaved round-robin."""
+def _time(loops: dict, rounds: int, block_ms: float) -> dict:
+    """Median per-step milliseconds of each loop (``steps(k)`` runs ``k`` steps),
+    interleaved round-robin."""
     blocks = {}
-    for name, step in steps.items():  # warm up (kernel loading, plans, allocator), then size a block
-        for _ in range(3):
-            step()
+    for name, steps in loops.items():  # warm up (kernel loading, plans, allocator), then size a block
+        steps(3)
         t0 = time.perf_counter()
-        step()
-        one = max(time.perf_counter() - t0, 1e-6)
-        blocks[name] = max(1, min(200, int(block_ms / 1e3 / one)))
-    per_step = {name: [] for name in steps}
+        steps(2)
+        one = max((time.perf_counter() - t0) / 2, 1e-6)
+        blocks[name] = max(1, min(500, int(block_ms / 1e3 / one)))
+    per_step = {name: [] for name in loops}
     for _ in range(rounds):
-        for name, step in steps.items():
+        for name, steps in loops.items():
             k = blocks[name]
             t0 = time.perf_counter()
-            for _ in range(k):
-                step()
+            steps(k)
             per_step[name].append((time.perf_counter() - t0) / k)
     return {name: 1e3 * statistics.median(v) for name, v in per_step.items()}
 
