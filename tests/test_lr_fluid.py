@@ -231,7 +231,7 @@ BAD_ARGS = [
     (lambda: D.ReduceLROnPlateau(0.1, decay_rate=1.0), ValueError, "decay_rate must be in [0, 1), got 1.0"),
     (lambda: D.ReduceLROnPlateau(0.1, threshold_mode="pct"), ValueError, "threshold_mode must be 'rel' or 'abs'"),
     (lambda: D.ReduceLROnPlateau(0.1, cooldown=-2), ValueError, "cooldown must be an int >= 0, got -2"),
-    (lambda: D.StepDecay(0.5, 2.5), TypeError, "step_size must be an int, got 2.5"),
+    (lambda: D.StepDecay(0.5, 2.5), TypeError, "step_size must be an int > 0, got 2.5"),
     (lambda: D.StepDecay(0.5, 2, decay_rate=1.0), ValueError, "decay_rate must be in [0, 1), got 1.0"),
     (lambda: D.MultiStepDecay(0.5, [3, 1]), ValueError, "milestones must be strictly increasing"),
     (lambda: D.LambdaDecay(0.5, 3), TypeError, "lr_lambda in LambdaDecay must be callable, got 3"),

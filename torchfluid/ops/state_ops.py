@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import lr_math
 from ..dtypes import torch_dtype
+from ..lr import formulas
 from .registry import register
 
 # ---------------------------------------------------------------- initializers
@@ -45,25 +45,13 @@ def assign_value(*, shape, dtype, values):
 
 # ---------------------------------------------------------------- lr schedules
 
-LR_SCHEDULES = (
-    "piecewise_decay",
-    "noam_decay",
-    "exponential_decay",
-    "natural_exp_decay",
-    "inverse_time_decay",
-    "polynomial_decay",
-    "cosine_decay",
-    "linear_warmup",
-)
-
-
 def _lr_infer(step_meta, lr_meta=None, **attrs):
     return torch.empty((1,), dtype=torch_dtype(attrs.get("dtype", "float32")), device="meta")
 
 
 @register("lr_schedule", ["Step", "LearningRate"], ["Out"], infer=_lr_infer)
 def lr_schedule(Step, LearningRate=None, *, schedule, params, dtype="float32"):
-    """``Out = lr_math.<schedule>(step, **params)`` as a 1-element ``dtype`` tensor.
+    """``Out = formulas.<schedule>(step, **params)`` as a 1-element ``dtype`` tensor.
 
     ``Step`` is the global step counter; ``LearningRate`` (optional) feeds the
     ``learning_rate`` parameter from another variable (``linear_lr_warmup`` over a decay).
@@ -71,7 +59,7 @@ def lr_schedule(Step, LearningRate=None, *, schedule, params, dtype="float32"):
     kwargs = dict(params)
     if LearningRate is not None:
         kwargs["learning_rate"] = float(LearningRate.reshape(-1)[0])
-    value = getattr(lr_math, schedule)(float(Step.reshape(-1)[0]), **kwargs)
+    value = getattr(formulas, schedule)(float(Step.reshape(-1)[0]), **kwargs)
     return torch.tensor([value], dtype=torch_dtype(dtype))
 
 
@@ -129,4 +117,3 @@ def _make_update(type_, acc_slots):
 rmsprop = _make_update("rmsprop", ["Moment", "MeanSquare", "MeanGrad"])
 sgd = _make_update("sgd", [])
 adam = _make_update("adam", ["Moment1", "Moment2", "Beta1Pow", "Beta2Pow"])
-momentum = _make_update("momentum", ["Velocity"])

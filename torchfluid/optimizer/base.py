@@ -30,8 +30,8 @@ import torch
 from .._checks import check_number
 from ..clip import ClipStep, GradientClipBase, need_clip
 from ..distributed import sharding as _sharding
+from ..lr import schedules
 from ..regularizer import as_regularizer
-from . import schedules
 from .fold import NO_PREP, GradPrep
 from .params import fluid_name, is_group_list, split_named
 from .state import LoadReport, StateCodec

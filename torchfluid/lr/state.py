@@ -1,4 +1,4 @@
-"""State-dict plumbing shared by the fluid and 2.x learning-rate schedules.
+"""State-dict plumbing shared by the fluid decays and the 2.x schedulers.
 
 A schedule's state is a flat dict of plain Python values (int, float, bool, None)
 whose keys the schedule names in ``self.keys`` (set by its ``state_keys()`` /
