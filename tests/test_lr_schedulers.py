@@ -171,7 +171,8 @@ STATE_CASES = [
     lambda: lr.NaturalExpDecay(0.5, 0.1), lambda: lr.InverseTimeDecay(0.5, 0.1),
     lambda: lr.PolynomialDecay(0.5, 4, cycle=True), lambda: lr.LinearWarmup(0.5, 4, 0.0, 0.5),
     lambda: lr.LinearWarmup(lr.StepDecay(0.5, 2), 3, 0.0, 0.5), lambda: lr.ExponentialDecay(0.5, 0.9),
-    lambda: lr.MultiStepDecay(0.5, [2, 6]), lambda: lr.StepDecay(0.5, 3), lambda: lr.LambdaDecay(0.5, lambda e: 0.9 ** e),
+    lambda: lr.MultiStepDecay(0.5, [2, 6]), lambda: lr.StepDecay(0.5, 3),
+    lambda: lr.LambdaDecay(0.5, lambda e: 0.9 ** e),
     lambda: lr.MultiplicativeDecay(0.5, lambda e: 0.9), lambda: lr.CosineAnnealingDecay(0.5, 4),
     lambda: lr.OneCycleLR(0.5, 30), lambda: lr.CyclicLR(0.1, 0.5, 3), lambda: lr.LinearLR(0.5, 5),
     lambda: lr.CosineAnnealingWarmRestarts(0.5, 2, T_mult=2),
@@ -298,7 +299,8 @@ def test_page_example_noam_lr(capsys):
     ("NoamLR", "NoamDecay"), ("PiecewiseLR", "PiecewiseDecay"), ("NaturalExpLR", "NaturalExpDecay"),
     ("InverseTimeLR", "InverseTimeDecay"), ("PolynomialLR", "PolynomialDecay"), ("LinearLrWarmup", "LinearWarmup"),
     ("ExponentialLR", "ExponentialDecay"), ("MultiStepLR", "MultiStepDecay"), ("StepLR", "StepDecay"),
-    ("LambdaLR", "LambdaDecay"), ("ReduceLROnPlateau", "ReduceOnPlateau"), ("CosineAnnealingLR", "CosineAnnealingDecay"),
+    ("LambdaLR", "LambdaDecay"), ("ReduceLROnPlateau", "ReduceOnPlateau"),
+    ("CosineAnnealingLR", "CosineAnnealingDecay"),
 ])
 def test_rc_names_are_subclasses(old, new):
     assert issubclass(getattr(lr_scheduler, old), getattr(lr, new))
