@@ -14,7 +14,7 @@ from .clip import (
 )
 from .regularizer import L1Decay, L1DecayRegularizer, L2Decay, L2DecayRegularizer
 
-# --- dygraph (helper D) ---
+# dygraph mode and fluid's framework modules
 from . import dygraph, framework, initializer, io, nn, param_attr, unique_name
 from .dygraph import load_dygraph, save_dygraph
 from .dygraph.nn import Linear
@@ -23,11 +23,10 @@ from .framework import (
     enable_static, in_dygraph_mode, in_dynamic_mode,
 )
 from .param_attr import ParamAttr
-# --- end dygraph (helper D) ---
 
 __version__ = "0.1.0"
 
-# --- static mode ---
+# static mode
 from . import dataset, layers, static  # noqa: E402
 from .layers.nn import static_data as data  # noqa: E402  (fluid.data: shape as given)
 from .static import backward  # noqa: E402
