@@ -37,7 +37,7 @@ import numpy as np
 
 from .._checks import check_callable, check_increasing, check_int, check_number
 from . import formulas as F
-from .state import StateMixin, to_plain
+from .state import StateMixin, observed_value, to_plain
 
 __all__ = [
     "LearningRateDecay", "PiecewiseDecay", "NoamDecay", "ExponentialDecay", "NaturalExpDecay",
@@ -257,13 +257,6 @@ class LinearLrWarmup(LearningRateDecay):
         return _round(self.formula(self.step_num, **self.formula_params(base)), self.dtype)
 
 
-def _loss_value(loss) -> float:
-    value = to_plain(loss, "loss")
-    if value is None or isinstance(value, bool):
-        raise TypeError(f"loss must be a number or a 1-element array/tensor, got {loss!r}")
-    return float(value)
-
-
 class ReduceLROnPlateau(LearningRateDecay):
     """Multiply the rate by ``decay_rate`` when ``loss`` stops improving for more than ``patience`` epochs.
 
@@ -302,7 +295,7 @@ class ReduceLROnPlateau(LearningRateDecay):
 
     def step(self, loss):
         """Record this epoch's ``loss`` (number or 1-element array/tensor) and maybe reduce the rate."""
-        loss = _loss_value(loss)
+        loss = observed_value("loss", loss)
         self.epoch_num += 1
         old = self.learning_rate
         self.best_loss, self.num_bad_epochs, self.cooldown_counter, self.learning_rate = F.plateau_update(

@@ -30,7 +30,7 @@ import math
 
 from .._checks import check_callable, check_increasing, check_int, check_number
 from . import formulas as F
-from .state import StateMixin, to_plain
+from .state import StateMixin, observed_value
 
 __all__ = [
     "LRScheduler", "NoamDecay", "PiecewiseDecay", "NaturalExpDecay", "InverseTimeDecay",
@@ -297,9 +297,7 @@ class ReduceOnPlateau(LRScheduler):
 
     def step(self, metrics, epoch=None):
         """Record ``metrics`` (a number or a 1-element array/tensor) and maybe reduce the rate."""
-        metrics = to_plain(metrics, "metrics")
-        if metrics is None or isinstance(metrics, bool):
-            raise TypeError(f"metrics must be a number or a 1-element array/tensor, got {metrics!r}")
+        metrics = observed_value("metrics", metrics)
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         old = self.last_lr
         self.best, self.num_bad_epochs, self.cooldown_counter, self.last_lr = F.plateau_update(
@@ -435,49 +433,21 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
 
 # ---------------------------------------------------------------- Paddle 2.0-rc names
-class NoamLR(NoamDecay):
-    """Paddle 2.0-rc name of :class:`NoamDecay` (same arguments)."""
+def _rc_name(name: str, cls: type) -> type:
+    """A thin subclass of ``cls`` under Paddle 2.0-rc's name (``verbose`` messages print that name)."""
+    doc = f"Paddle 2.0-rc name of :class:`{cls.__name__}` (same arguments)."
+    return type(name, (cls,), {"__doc__": doc, "__module__": __name__})
 
 
-class PiecewiseLR(PiecewiseDecay):
-    """Paddle 2.0-rc name of :class:`PiecewiseDecay` (same arguments)."""
-
-
-class NaturalExpLR(NaturalExpDecay):
-    """Paddle 2.0-rc name of :class:`NaturalExpDecay` (same arguments)."""
-
-
-class InverseTimeLR(InverseTimeDecay):
-    """Paddle 2.0-rc name of :class:`InverseTimeDecay` (same arguments)."""
-
-
-class PolynomialLR(PolynomialDecay):
-    """Paddle 2.0-rc name of :class:`PolynomialDecay` (same arguments)."""
-
-
-class LinearLrWarmup(LinearWarmup):
-    """Paddle 2.0-rc name of :class:`LinearWarmup` (same arguments)."""
-
-
-class ExponentialLR(ExponentialDecay):
-    """Paddle 2.0-rc name of :class:`ExponentialDecay` (same arguments)."""
-
-
-class MultiStepLR(MultiStepDecay):
-    """Paddle 2.0-rc name of :class:`MultiStepDecay` (same arguments)."""
-
-
-class StepLR(StepDecay):
-    """Paddle 2.0-rc name of :class:`StepDecay` (same arguments)."""
-
-
-class LambdaLR(LambdaDecay):
-    """Paddle 2.0-rc name of :class:`LambdaDecay` (same arguments)."""
-
-
-class ReduceLROnPlateau(ReduceOnPlateau):
-    """Paddle 2.0-rc name of :class:`ReduceOnPlateau` (same arguments)."""
-
-
-class CosineAnnealingLR(CosineAnnealingDecay):
-    """Paddle 2.0-rc name of :class:`CosineAnnealingDecay` (same arguments)."""
+NoamLR = _rc_name("NoamLR", NoamDecay)
+PiecewiseLR = _rc_name("PiecewiseLR", PiecewiseDecay)
+NaturalExpLR = _rc_name("NaturalExpLR", NaturalExpDecay)
+InverseTimeLR = _rc_name("InverseTimeLR", InverseTimeDecay)
+PolynomialLR = _rc_name("PolynomialLR", PolynomialDecay)
+LinearLrWarmup = _rc_name("LinearLrWarmup", LinearWarmup)
+ExponentialLR = _rc_name("ExponentialLR", ExponentialDecay)
+MultiStepLR = _rc_name("MultiStepLR", MultiStepDecay)
+StepLR = _rc_name("StepLR", StepDecay)
+LambdaLR = _rc_name("LambdaLR", LambdaDecay)
+ReduceLROnPlateau = _rc_name("ReduceLROnPlateau", ReduceOnPlateau)
+CosineAnnealingLR = _rc_name("CosineAnnealingLR", CosineAnnealingDecay)

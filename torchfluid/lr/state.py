@@ -12,7 +12,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping
 
-__all__ = ["to_plain", "dump", "load"]
+__all__ = ["to_plain", "observed_value", "dump", "load"]
 
 
 def to_plain(value, where: str):
@@ -30,6 +30,14 @@ def to_plain(value, where: str):
         f"{where} must be a number, None, or a 1-element array/tensor, got "
         f"{value!r} ({type(value).__name__})"
     )
+
+
+def observed_value(name: str, value) -> float:
+    """A plateau scheduler's observation (a number or a 1-element array/tensor) as a float."""
+    plain = to_plain(value, name)
+    if plain is None or isinstance(plain, bool):
+        raise TypeError(f"{name} must be a number or a 1-element array/tensor, got {value!r}")
+    return float(plain)
 
 
 def dump(obj, keys, nested: Mapping) -> dict:
