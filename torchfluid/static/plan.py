@@ -159,7 +159,7 @@ class Plan:
         try:
             for i, step in enumerate(steps):  # noqa: B007 - i names the failing op
                 step(env)
-        except OpRunError:
+        except (OpRunError, FloatingPointError):  # a non-finite policy's error keeps its type
             raise
         except Exception as e:  # noqa: BLE001 - re-raised with the op's context
             op = self.ops[i]
