@@ -1,7 +1,7 @@
-"""The ``torchfluid`` command (also ``python -m torchfluid``): ``demo``, ``train``,
-``compare`` and ``bench``.
+"""The ``torchfluid`` command line (also ``python -m torchfluid``).
 
-Errors are one line on stderr, never a traceback:
+Subcommands ``demo``, ``train``, ``compare`` and ``bench``. Errors are one line on
+stderr, never a traceback:
 
 * exit 2: bad input: command-line usage (the usage line and the error only), a bad
   configuration value or combination (``config error: <key> ...``), unreadable data, a
