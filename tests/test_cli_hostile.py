@@ -225,3 +225,11 @@ def test_compare_notes_exact_overlaps_in_the_table(tmp_path, capsys):
     (other_row,) = [line for line in out.splitlines() if line.strip().startswith("other ")]
     assert "same curves" not in other_row
     assert "identical curves are drawn on top of each other" in out
+
+
+def test_compare_refuses_a_shared_checkpoint_dir(tmp_path, capsys):
+    err = _one_line_error(capsys, 2, ["compare", "--settings", "paddle,adam", "--checkpoint-dir",
+                                      str(tmp_path / "ck"), "--out", str(tmp_path / "c"), *FAST])
+    assert err == ("config error: checkpoint_dir applies to train: the settings of compare would share one "
+                   "checkpoint folder (train each setting with its own --checkpoint-dir instead)")
+    assert not (tmp_path / "c").exists() and not (tmp_path / "ck").exists()

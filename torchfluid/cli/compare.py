@@ -128,6 +128,9 @@ def run(args) -> int:
     settings = _settings(args, tree)
     base = given_from_args(args, tree)
     configs = [_config_for(base, label, opts) for label, opts in settings]  # all checked before training
+    if configs[0]["checkpoint_dir"] is not None:
+        raise ConfigError("checkpoint_dir applies to train: the settings of compare would share one checkpoint "
+                          "folder (train each setting with its own --checkpoint-dir instead)")
     prepared = [check_run(cfg) for cfg in configs]
     with claimed_out(configs[0]["out"], given="out" in user_given(args, tree), overwrite=configs[0]["overwrite"],
                      results=RESULTS) as out:
