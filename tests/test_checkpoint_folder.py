@@ -200,3 +200,17 @@ def test_concurrent_save_and_resume_on_one_folder_lose_nothing(tmp_path):
     state = ck.resume()
     assert state["step"] == n and torch.equal(state["extra"]["w"], torch.full((64,), float(n)))
     assert not [f for f in os.listdir(ckdir) if f.endswith(".tmp")]
+
+
+def test_a_file_system_without_locks_warns_and_still_saves(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    ck = Checkpointer(tmp_path)
+    with pytest.warns(RuntimeWarning, match="does not support locks; checkpoint folder .* is not protected"):
+        ck.save(1)
+    assert ck.latest()["step"] == 1

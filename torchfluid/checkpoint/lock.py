@@ -4,12 +4,15 @@ when the holder closes it or its process exits (also on ``kill -9``); the file i
 stays (deleting a lock file races with a process about to take it).
 
 The holder writes ``pid@host`` and a description into the file, so a second process
-that fails to take the lock can name the first one.
+that fails to take the lock can name the first one. On a file system without locks
+(``flock`` answers ENOLCK / EOPNOTSUPP / ENOSYS) the lock is skipped with a warning.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import warnings
 
 from .atomic import this_host
 
@@ -20,7 +23,11 @@ class LockHeldError(RuntimeError):
     """Another open file (usually another process) holds the lock."""
 
 
-def _try_lock(fd: int) -> bool:
+_UNSUPPORTED = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)
+
+
+def _try_lock(fd: int) -> bool | None:
+    """True: locked; False: another holder; None: this file system has no locks."""
     if os.name == "nt":  # pragma: no cover - exercised on Windows only
         import msvcrt
 
@@ -35,6 +42,10 @@ def _try_lock(fd: int) -> bool:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
+    except OSError as e:
+        if e.errno in _UNSUPPORTED:
+            return None
+        raise
     return True
 
 
@@ -54,7 +65,11 @@ class FileLock:
         if self._fd is not None:
             return
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        if not _try_lock(fd):
+        locked = _try_lock(fd)
+        if locked is None:
+            warnings.warn(f"{self.path}: the file system does not support locks; {self.what} is not protected "
+                          "against a second writer", RuntimeWarning, stacklevel=3)
+        elif not locked:
             try:
                 holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "another process"
             except OSError:
