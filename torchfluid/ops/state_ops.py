@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import lr_math
 from ..dtypes import torch_dtype
+from ..lr import formulas
 from .registry import register
 
 # ---------------------------------------------------------------- initializers
@@ -48,7 +48,7 @@ def _lr_infer(step_meta, lr_meta=None, **attrs):
 
 @register("lr_schedule", ["Step", "LearningRate"], ["Out"], infer=_lr_infer)
 def lr_schedule(Step, LearningRate=None, *, schedule, params, dtype="float32"):
-    """``Out = lr_math.<schedule>(step, **params)`` as a 1-element ``dtype`` tensor.
+    """``Out = formulas.<schedule>(step, **params)`` as a 1-element ``dtype`` tensor.
 
     ``Step`` is the global step counter; ``LearningRate`` (optional) feeds the
     ``learning_rate`` parameter from another variable (``linear_lr_warmup`` over a decay).
@@ -56,7 +56,7 @@ def lr_schedule(Step, LearningRate=None, *, schedule, params, dtype="float32"):
     kwargs = dict(params)
     if LearningRate is not None:
         kwargs["learning_rate"] = float(LearningRate.reshape(-1)[0])
-    value = getattr(lr_math, schedule)(float(Step.reshape(-1)[0]), **kwargs)
+    value = getattr(formulas, schedule)(float(Step.reshape(-1)[0]), **kwargs)
     return torch.tensor([value], dtype=torch_dtype(dtype))
 
 
