@@ -73,7 +73,7 @@ class StateCodec:
     # ------------------------------------------------------------------ keys
     def key(self, param_name: str, acc: str) -> str:
         base = f"{param_name}_{acc}_0"
-        return f"{self.opt._name}_{base}" if self.opt._name else base
+        return f"{self.opt.name}_{base}" if self.opt.name else base
 
     def _all_acc_names(self) -> list[str]:
         names = list(self.opt._accumulator_names()) + list(self.opt._compatible_accumulator_names())
@@ -83,7 +83,7 @@ class StateCodec:
 
     def parse(self, key: str) -> tuple[str, str] | None:
         """``key`` -> ``(param name, accumulator)``, or None if it is not an accumulator key."""
-        prefix = f"{self.opt._name}_" if self.opt._name else ""
+        prefix = f"{self.opt.name}_" if self.opt.name else ""
         if not key.startswith(prefix):
             return None
         body = key[len(prefix):]
@@ -100,10 +100,10 @@ class StateCodec:
         for group in opt.param_groups:
             for p in group["params"]:
                 for acc, t in (opt.state.get(p) or {}).items():
-                    out[self.key(opt._names[p], acc)] = t
+                    out[self.key(opt.param_names[p], acc)] = t
         out.update(self.pending)
-        if opt._schedule is not None:
-            out["LR_Scheduler"] = opt._schedule.state_dict()
+        if opt.lr_schedule is not None:
+            out["LR_Scheduler"] = opt.lr_schedule.state_dict()
         if opt._hparams_changed():
             out["param_groups"] = [
                 {k: (list(v) if k == "param_names" else v) for k, v in g.items() if k != "params"}
@@ -141,7 +141,7 @@ class StateCodec:
                         f"but this optimizer has only {len(ours) - position} left to match by position"
                     )
             position += len(indices)
-            for index, name in zip(indices, names):
+            for index, name in zip(indices, names, strict=True):
                 for acc, t in sd["state"].get(index, {}).items():
                     out[self.key(name, acc)] = t
         out["param_groups"] = [{k: v for k, v in g.items() if k != "params"} for g in groups]
@@ -167,7 +167,7 @@ class StateCodec:
         report = LoadReport()
         groups = opt._group_of()
         specs = {}  # key -> (param, acc, required, meta tensor)
-        for p, name in opt._names.items():
+        for p, name in opt.param_names.items():
             group = groups[p]
             meta = opt._new_state(torch.empty_like(p, device="meta"), group)
             for acc in opt._compatible_accumulator_names():
@@ -178,7 +178,7 @@ class StateCodec:
         plan: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
         pending: dict[str, torch.Tensor] = {}
         bad_keys: set[str] = set()  # spec keys whose entry is unusable: their parameter's state is incomplete
-        shard = getattr(opt, "_sharding", None)  # ZeRO-1: entries of other ranks' shards are checked, not kept
+        shard = opt.sharding  # ZeRO-1: entries of other ranks' shards are checked, not kept
         for key, value in state_dict.items():
             if key in _RESERVED:
                 continue
@@ -194,7 +194,7 @@ class StateCodec:
                     bad_keys.add(new_key)
                 continue
             if new_key not in specs:
-                if not opt._names:
+                if not opt.param_names:
                     pending[new_key] = tensor.clone()
                 else:
                     report.unexpected.append(key)
@@ -227,10 +227,10 @@ class StateCodec:
             if all(acc in accs for acc in needed) and not any(specs[k][0] is p for k in bad_keys):
                 complete[p] = {acc: t for acc, (_, t) in accs.items()}
             else:
-                report.dropped.extend(f"{key} (the state of {opt._names[p]!r} is incomplete)"
+                report.dropped.extend(f"{key} (the state of {opt.param_names[p]!r} is incomplete)"
                                       for key, _ in accs.values())
         sched_state = state_dict.get("LR_Scheduler")
-        if sched_state is not None and opt._schedule is None:
+        if sched_state is not None and opt.lr_schedule is None:
             report.unexpected.append("LR_Scheduler (this optimizer has no learning-rate schedule)")
         group_updates = self._check_groups(state_dict.get("param_groups"), rename, report)
         extra = state_dict if shard is None else shard.own_masters(state_dict, rename)  # ZeRO-1: own masters
@@ -241,8 +241,8 @@ class StateCodec:
         # (the schedule first: it validates its own keys)
         new_state = {p: {acc: t.to(device=p.device).clone() for acc, t in accs.items()}
                      for p, accs in complete.items()}
-        if sched_state is not None and opt._schedule is not None:
-            opt._schedule.set_state_dict(sched_state)
+        if sched_state is not None and opt.lr_schedule is not None:
+            opt.lr_schedule.set_state_dict(sched_state)
         for group, values in group_updates:
             group.update(values)
         opt.state.clear()
@@ -260,7 +260,7 @@ class StateCodec:
             report.mismatched.append(f"param_groups: expected {len(opt.param_groups)} groups, got {n}")
             return []
         updates = []
-        for i, (group, entry) in enumerate(zip(opt.param_groups, saved)):
+        for i, (group, entry) in enumerate(zip(opt.param_groups, saved, strict=True)):
             if not isinstance(entry, Mapping):
                 report.mismatched.append(f"param_groups[{i}]: expected a dict, got {type(entry).__name__}")
                 continue
