@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from . import fused_cpu as cpu
+from .rmsprop import plain_memory
 
 __all__ = ["FlatGroup", "fused_supported", "partition"]
 
@@ -42,6 +43,8 @@ _STATE = ("mean_square", "mean_grad", "momentum")
 def fused_supported(t: torch.Tensor) -> bool:
     """Whether ``t`` can be stepped by a fused kernel here (dtype, device, layout)."""
     if t.dtype not in (torch.float32, torch.float64) or t.layout != torch.strided:
+        return False
+    if not plain_memory(t):  # DTensor & co: their memory is not theirs to read by address
         return False
     if not t.is_contiguous():
         return False

@@ -43,7 +43,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["rmsprop_", "rmsprop_denominator"]
+__all__ = ["plain_memory", "rmsprop_", "rmsprop_denominator", "rmsprop_graph_"]
+
+
+def plain_memory(t: torch.Tensor) -> bool:
+    """Whether ``t``'s data is its own strided memory (a plain tensor, a Parameter or a
+    subclass without ``__torch_dispatch__``). A ``__torch_dispatch__`` wrapper (DTensor,
+    FSDP2's sharded parameters, fake or functional tensors) is not: only torch ops may
+    touch it, never numpy or a kernel that reads raw addresses."""
+    return getattr(type(t), "__torch_dispatch__", None) is torch._C._disabled_torch_dispatch_impl
 
 
 def rmsprop_denominator(
@@ -73,20 +81,42 @@ def _sqrt(x: torch.Tensor) -> torch.Tensor:
     fused kernels compute it. torch's vectorised CPU ``sqrt`` is one ulp off for ~15% of
     float32 inputs (and some float64 ones), so on CPU numpy's (SIMD, correctly rounded)
     computes it, into a new tensor; float16/bfloat16 go through float64 (exact: no double
-    rounding from 53 to <= 24 bits). CUDA's ``sqrt`` is already correctly rounded."""
+    rounding from 53 to <= 24 bits). CUDA's ``sqrt`` is already correctly rounded.
+
+    Tensors numpy must not read (tensor subclasses such as DTensor, and tensors that
+    require grad, for ``differentiable`` steps) take :func:`_sqrt_torch_ops`."""
     if x.device.type != "cpu":
         return torch.sqrt(x)
+    if x.requires_grad or not plain_memory(x):
+        return _sqrt_torch_ops(x)
     if x.dtype in (torch.float32, torch.float64):
         a = x.detach().numpy()
         return torch.from_numpy(np.sqrt(a, out=np.empty_like(a)))
     return torch.sqrt(x.double()).to(x.dtype)
 
 
+def _sqrt_torch_ops(x: torch.Tensor) -> torch.Tensor:
+    """Correctly rounded sqrt from torch ops only (they dispatch through any subclass).
+
+    float32 and narrower: ``sqrt`` in float64, rounded once (a float32 square root is at
+    least 2^-50 (relative) away from a float32 rounding midpoint, more than float64
+    ``sqrt``'s error of at most one float64 ulp, so the rounding is right). float64: one
+    Newton correction with the exact residual ``fma(-r, r, x)`` (``addcmul`` is an fma on
+    CPU), which moves a one-ulp-off root to the nearest one. Gradients flow through
+    ``sqrt`` (the correction is detached)."""
+    if x.dtype != torch.float64:
+        return torch.sqrt(x.double()).to(x.dtype)
+    r = torch.sqrt(x)
+    rd = r.detach()
+    fixed = rd + torch.addcmul(x.detach(), rd, rd, value=-1.0) / (2.0 * rd)
+    ok = torch.isfinite(rd) & (rd > 0)
+    return r + torch.where(ok, fixed - rd, torch.zeros_like(rd))
+
+
 _LOW = (torch.float16, torch.bfloat16)
 
 
-@torch.no_grad()
-def rmsprop_(
+def rmsprop_graph_(
     param: torch.Tensor,
     grad: torch.Tensor,
     mean_square: torch.Tensor,
@@ -105,6 +135,10 @@ def rmsprop_(
 ) -> None:
     """One RMSProp update of ``param`` and its state, in place.
 
+    ``rmsprop_`` runs it under ``torch.no_grad()``; ``rmsprop_graph_`` records it in
+    autograd when grad mode is on (``differentiable=True`` optimizers: ``param`` and the
+    state must then be non-leaf tensors, as torch requires for in-place updates).
+
     ``mean_grad`` is given iff the update is centered; ``moment`` is given iff a
     velocity is kept (momentum != 0, or Paddle's always-kept velocity). All state
     tensors have ``param``'s shape and one dtype; the arithmetic runs in that dtype
@@ -114,7 +148,7 @@ def rmsprop_(
     """
     if mean_square.dtype in _LOW:
         wide = [None if t is None else t.float() for t in (mean_square, mean_grad, moment)]
-        rmsprop_(param, grad, *wide, lr=lr, rho=rho, epsilon=epsilon, momentum=momentum,
+        rmsprop_graph_(param, grad, *wide, lr=lr, rho=rho, epsilon=epsilon, momentum=momentum,
                  eps_in_sqrt=eps_in_sqrt, lr_in_momentum=lr_in_momentum, nesterov=nesterov,
                  decoupled_weight_decay=decoupled_weight_decay,
                  bias_correction_step=bias_correction_step)
@@ -147,3 +181,8 @@ def rmsprop_(
     target.sub_(update)
     if target is not param:
         param.copy_(target)
+
+
+rmsprop_ = torch.no_grad()(rmsprop_graph_)
+rmsprop_.__doc__ = rmsprop_graph_.__doc__
+rmsprop_.__name__ = "rmsprop_"
