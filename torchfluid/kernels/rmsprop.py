@@ -84,10 +84,11 @@ def _sqrt(x: torch.Tensor) -> torch.Tensor:
     rounding from 53 to <= 24 bits). CUDA's ``sqrt`` is already correctly rounded.
 
     Tensors numpy must not read (tensor subclasses such as DTensor, and tensors that
-    require grad, for ``differentiable`` steps) take :func:`_sqrt_torch_ops`."""
+    require grad, for ``differentiable`` steps) and code traced by ``torch.compile``
+    (which turns ``np.sqrt`` into torch's ``sqrt``) take :func:`_sqrt_torch_ops`."""
     if x.device.type != "cpu":
         return torch.sqrt(x)
-    if x.requires_grad or not plain_memory(x):
+    if x.requires_grad or not plain_memory(x) or torch.compiler.is_compiling():
         return _sqrt_torch_ops(x)
     if x.dtype in (torch.float32, torch.float64):
         a = x.detach().numpy()

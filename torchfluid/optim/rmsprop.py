@@ -26,6 +26,9 @@ FSDP2's DTensor parameters, ``differentiable=True``) takes the reference kernel
 correctly rounded square root; torch's CPU ``sqrt`` is one ulp off for some inputs,
 so results equal torch's to within a few ulps, not always bit for bit.
 
+``torch.compile(opt.step)`` works: the update itself is a graph break and runs eagerly,
+so compiled and eager steps agree bit for bit.
+
 Arguments that only choose torch's implementation are accepted and have no effect on
 the result: ``foreach`` (the fused kernel is used whenever it applies).
 ``capturable=True`` is checked as torch checks it (CUDA graph capture: parameters and
@@ -231,8 +234,14 @@ def _fusable(p: torch.Tensor, g: torch.Tensor, state: Mapping, group: Mapping) -
                and not t.requires_grad for t in tensors)
 
 
+@torch.compiler.disable
 def _update_group(items, group: Mapping) -> None:
-    """The update of one group's ``(param, grad, state)`` items (module docstring)."""
+    """The update of one group's ``(param, grad, state)`` items (module docstring).
+
+    ``torch.compile(opt.step)`` breaks the graph here and runs the kernels eagerly: the
+    fused kernel is opaque to the compiler, and traced elementwise ops may round
+    differently (a traced ``addcmul_`` is not always an fma), so compiled and eager
+    steps give the same numbers bit for bit."""
     lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
     momentum, wd = group["momentum"], group["weight_decay"]
     centered, maximize, differentiable = group["centered"], group["maximize"], group["differentiable"]
@@ -241,8 +250,7 @@ def _update_group(items, group: Mapping) -> None:
     for _, _, state in items:
         state["step"] += 1
     fused: dict[torch.dtype, list] = {}
-    use_fused = (not differentiable and not isinstance(lr, torch.Tensor) and fused_cpu.available()
-                 and not torch.compiler.is_compiling())
+    use_fused = not differentiable and not isinstance(lr, torch.Tensor) and fused_cpu.available()
     for p, g, state in items:
         if use_fused and _fusable(p, g, state, group):
             fused.setdefault(_FUSED_DTYPES[p.dtype], []).append((p, g, state))

@@ -142,6 +142,17 @@ class RMSPropOptimizer(Optimizer):
             shard_state=shard_state, grad_reduction=grad_reduction, process_group=process_group,
         )
 
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state["_fused"] = None if self._fused is None else "rebuild"  # flat buffers alias the originals
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        rebuild = state.get("_fused") == "rebuild"
+        super().__setstate__(state)
+        if rebuild:
+            self._fused = FusedRMSPropUpdate(self, required=self.fused is True)
+
     _FLAGS = ("centered", "eps_in_sqrt", "lr_in_momentum", "nesterov", "maximize", "bias_correction")
 
     @classmethod
