@@ -170,6 +170,29 @@ class RMSPropOptimizer(Optimizer):
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
         return out
 
+    _TORCH_GROUP_KEYS = (("alpha", "rho"), ("eps", "epsilon"))  # torch.optim.RMSprop's spelling
+
+    def add_param_group(self, param_group: Mapping) -> None:
+        """Add a group (see :meth:`Optimizer.add_param_group`); torch's RMSprop keys
+        ``alpha`` and ``eps`` are read as ``rho`` and ``epsilon``. A per-group
+        ``weight_decay`` raises ValueError (coupled decay here is optimizer-wide or per
+        parameter; ``torchfluid.optim.RMSprop`` has torch's per-group form)."""
+        if isinstance(param_group, Mapping):
+            group = dict(param_group)
+            for theirs, ours in self._TORCH_GROUP_KEYS:
+                if theirs in group:
+                    if ours in group:
+                        raise ValueError(f"param_group sets both {theirs!r} and {ours!r}; they mean the same")
+                    group[ours] = group.pop(theirs)
+            if "weight_decay" in group:
+                raise ValueError(
+                    f"param_group['weight_decay']={group['weight_decay']!r}: a per-group weight_decay is not "
+                    "supported by RMSProp; pass weight_decay/regularization to the optimizer, set "
+                    "param.regularizer, or use torchfluid.optim.RMSprop"
+                )
+            param_group = group
+        super().add_param_group(param_group)
+
     def _check_group(self, group: dict) -> None:
         super()._check_group(group)
         self._check_options(group)
