@@ -16,7 +16,8 @@ from .. import unique_name
 from ..dygraph.varbase import new_parameter
 from ..framework import in_dygraph_mode
 from ..initializer import ConstantInitializer, XavierInitializer
-from ..ops import get_op, to_torch_dtype
+from ..dtypes import torch_dtype
+from ..ops import get_op
 from ..param_attr import ParamAttr
 from ..static.framework import Variable, default_main_program, default_startup_program
 
@@ -82,7 +83,7 @@ class LayerHelper:
         suffix = "b" if is_bias else "w"
         name = attr.name or unique_name.generate(f"{self.name}.{suffix}")
         if in_dygraph_mode():
-            t = torch.empty(shape, dtype=to_torch_dtype(dtype))
+            t = torch.empty(shape, dtype=torch_dtype(dtype))
             init(t)
             kwargs = attr._to_kwargs()
             kwargs["name"] = name
