@@ -11,6 +11,9 @@ import torch
 from . import optim_dist_worker as W
 
 HARD_TIMEOUT = 120
+# ranks fork from a server that imported torch and torchfluid once (not once per rank)
+_CTX = multiprocessing.get_context("forkserver")
+_CTX.set_forkserver_preload(["torch", "torch.distributed", "torchfluid.optim", "tests.optim_dist_worker"])
 
 
 def _free_port() -> int:
@@ -22,9 +25,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("optim-dist"))
-    ctx = multiprocessing.get_context("spawn")
     port = _free_port()
-    procs = [ctx.Process(target=W.entry, args=(r, 2, port, out)) for r in range(2)]
+    procs = [_CTX.Process(target=W.entry, args=(r, 2, port, out)) for r in range(2)]
     for p in procs:
         p.start()
     for p in procs:
