@@ -127,3 +127,21 @@ def test_add_param_group_reads_torch_keys_and_refuses_per_group_weight_decay():
         opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))], "alpha": 0.9, "rho": 0.9})
     with pytest.raises(ValueError, match="per-group weight_decay"):
         opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))], "weight_decay": 0.1})
+
+
+@pytest.mark.parametrize("build", [
+    lambda ps: F.RMSProp(0.01, parameters=ps),
+    lambda ps: F.RMSProp(0.01, momentum=0.9, centered=True, parameters=ps),
+    lambda ps: F.RMSProp.preset("tf1", parameters=ps, learning_rate=0.01, momentum=0.5),
+    lambda ps: O.RMSProp.preset("torch", ps, lr=0.01, momentum=0.9, weight_decay=0.1),
+], ids=["paddle", "centered-momentum", "tf1", "torch-preset"])
+def test_complex_parameters_are_updated_as_their_real_views(build):
+    c = torch.randn(4, 3, dtype=torch.complex64, requires_grad=True)
+    r = torch.view_as_real(c).detach().clone().requires_grad_()
+    a, b = build([c]), build([r])
+    for _ in range(5):
+        g = torch.randn(4, 3, dtype=torch.complex64)
+        c.grad, r.grad = g, torch.view_as_real(g).clone()
+        a.step()
+        b.step()
+    assert torch.equal(torch.view_as_real(c), r)

@@ -242,6 +242,8 @@ class RMSPropOptimizer(Optimizer):
                 state[acc] = torch.zeros((), dtype=torch.int64, device=p.device)
             elif acc == "mean_square":
                 state[acc] = torch.full_like(p, group["initial_mean_square"], dtype=dtype)
+                if state[acc].is_complex():  # both parts of a complex parameter start there
+                    torch.view_as_real(state[acc]).fill_(group["initial_mean_square"])
             else:
                 state[acc] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
         return state
@@ -316,9 +318,14 @@ class RMSPropOptimizer(Optimizer):
         stored = [state["mean_square"],
                   state.get("mean_grad") if group["centered"] else None,
                   state.get("momentum") if group["momentum"] != 0 else None]
+        if param.is_complex():  # as torch: the real and imaginary parts are two real coordinates
+            stored = [None if t is None else torch.view_as_real(t) for t in stored]
+            grad = torch.view_as_real(grad.to_dense() if grad.is_sparse else grad)
         mean_square, mean_grad, moment = work = self._precision.widen(stored)
         master = self._precision.master(param, self._names.get(param, ""))
         target = param.data if master is None else master
+        if target.is_complex():
+            target = torch.view_as_real(target)
         if grad.is_sparse and self.lazy_mode:
             _lazy_sparse_update(target, grad, mean_square, mean_grad, moment, hyper)
         else:
