@@ -145,3 +145,20 @@ def test_complex_parameters_are_updated_as_their_real_views(build):
         a.step()
         b.step()
     assert torch.equal(torch.view_as_real(c), r)
+
+
+@pytest.mark.parametrize("cls,kwargs", [(O.RMSProp, dict(lr=0.01, momentum=0.9, centered=True)),
+                                        (O.SGD, dict(lr=0.1)), (O.Adam, dict(lr=0.01))],
+                         ids=["RMSProp", "SGD", "Adam"])
+def test_torch_compile_step_gives_the_same_numbers(cls, kwargs):
+    torch._dynamo.reset()
+    a0 = torch.randn(8, requires_grad=True)
+    b0 = a0.detach().clone().requires_grad_()
+    a, b = cls([a0], **kwargs), cls([b0], **kwargs)
+    compiled = torch.compile(a.step, backend="eager")
+    for _ in range(3):
+        g = torch.randn(8)
+        a0.grad, b0.grad = g.clone(), g.clone()
+        compiled()
+        b.step()
+    assert torch.equal(a0, b0)
