@@ -311,3 +311,15 @@ def test_torch_compile_step_gives_the_same_numbers():
             compiled()
             b.step()
     assert torch.equal(ours, theirs)
+
+
+def test_paddle_momentum_with_lr_inside_is_refused_not_misread():
+    from torchfluid.optimizer import RMSProp
+
+    model, opt, _ = _trained(lambda ps, **kw: RMSProp(0.01, momentum=0.9, parameters=list(ps)), named=True)
+    opt.set_lr(0.02)  # the state dict now carries param_groups (lr_in_momentum=True)
+    sd = opt.state_dict()
+    other = O.RMSprop(model.named_parameters(), momentum=0.9)
+    with pytest.raises(ValueError, match="lr inside the momentum"):
+        other.load_state_dict(sd)
+    assert len(other.state) == 0  # nothing loaded

@@ -175,6 +175,11 @@ class RMSprop(torch.optim.Optimizer):
         position as torch does. Group keys in torchfluid's spelling (``rho``,
         ``epsilon``) are read as ``alpha``/``eps``; keys this class does not know are
         dropped; keys the file lacks keep their current values. Torch's load hooks run.
+
+        Paddle's ``momentum`` accumulator is torch's ``momentum_buffer`` only when it was
+        kept with lr outside the velocity (``RMSProp.preset('torch')``,
+        ``lr_in_momentum=False``); a file whose ``param_groups`` say otherwise raises
+        ValueError (Paddle's default keeps lr inside, so its momentum is lr x torch's).
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
@@ -184,6 +189,17 @@ class RMSprop(torch.optim.Optimizer):
             sd = {**sd, "state": {i: _torch_entries(st) for i, st in sd["state"].items()}}
         else:
             current = [{k: v for k, v in g.items() if k not in ("params", "param_names")} for g in self.param_groups]
+            saved = state_dict.get("param_groups")
+            if isinstance(saved, (list, tuple)) and len(saved) == len(current):
+                for i, group in enumerate(saved):
+                    if isinstance(group, Mapping) and group.get("lr_in_momentum") and group.get("momentum"):
+                        raise ValueError(
+                            f"state_dict['param_groups'][{i}] was saved with lr inside the momentum "
+                            "(lr_in_momentum=True, Paddle's convention): its momentum is lr times torch's "
+                            "momentum_buffer; load it into torchfluid.optim.RMSProp instead"
+                        )
+                current = [{k: v for k, v in _torch_group(g, c).items() if k not in ("params", "param_names")}
+                           for g, c in zip(saved, current, strict=True)]
             sd = layout.paddle_to_torch(state_dict, current, names)
         groups = sd["param_groups"]
         if isinstance(groups, (list, tuple)) and len(groups) == len(self.param_groups):
