@@ -322,4 +322,6 @@ def test_paddle_momentum_with_lr_inside_is_refused_not_misread():
     other = O.RMSprop(model.named_parameters(), momentum=0.9)
     with pytest.raises(ValueError, match="lr inside the momentum"):
         other.load_state_dict(sd)
+    with pytest.raises(ValueError, match="lr inside the momentum"):  # the same state in torch's layout
+        other.load_state_dict(opt.torch_state_dict())
     assert len(other.state) == 0  # nothing loaded

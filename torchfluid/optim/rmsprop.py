@@ -184,6 +184,7 @@ class RMSprop(torch.optim.Optimizer):
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
         names = self._names()
+        _refuse_lr_in_momentum(state_dict.get("param_groups"))
         if layout.is_torch_layout(state_dict):
             sd = layout.reorder_by_name(state_dict, names)
             sd = {**sd, "state": {i: _torch_entries(st) for i, st in sd["state"].items()}}
@@ -191,13 +192,6 @@ class RMSprop(torch.optim.Optimizer):
             current = [{k: v for k, v in g.items() if k not in ("params", "param_names")} for g in self.param_groups]
             saved = state_dict.get("param_groups")
             if isinstance(saved, (list, tuple)) and len(saved) == len(current):
-                for i, group in enumerate(saved):
-                    if isinstance(group, Mapping) and group.get("lr_in_momentum") and group.get("momentum"):
-                        raise ValueError(
-                            f"state_dict['param_groups'][{i}] was saved with lr inside the momentum "
-                            "(lr_in_momentum=True, Paddle's convention): its momentum is lr times torch's "
-                            "momentum_buffer; load it into torchfluid.optim.RMSProp instead"
-                        )
                 current = [{k: v for k, v in _torch_group(g, c).items() if k not in ("params", "param_names")}
                            for g, c in zip(saved, current, strict=True)]
             sd = layout.paddle_to_torch(state_dict, current, names)
@@ -206,6 +200,17 @@ class RMSprop(torch.optim.Optimizer):
             sd = {**sd, "param_groups": [_torch_group(saved, ours) for saved, ours in
                                          zip(groups, self.param_groups, strict=True)]}
         super().load_state_dict(sd)
+
+
+def _refuse_lr_in_momentum(groups) -> None:
+    """torchfluid's Paddle-convention velocity (lr inside) is not torch's momentum_buffer."""
+    for i, group in enumerate(groups if isinstance(groups, (list, tuple)) else ()):
+        if isinstance(group, Mapping) and group.get("lr_in_momentum") and group.get("momentum"):
+            raise ValueError(
+                f"state_dict['param_groups'][{i}] was saved with lr inside the momentum "
+                "(lr_in_momentum=True, Paddle's convention): its momentum is lr times torch's "
+                "momentum_buffer; load it into torchfluid.optim.RMSProp instead"
+            )
 
 
 def _torch_entries(entry):
