@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .layers import Layer
-from .varbase import VarBase
+from .varbase import VarBase, call_plain
 
 __all__ = ["Linear", "Embedding", "embedding_lookup", "apply_activation", "ACTIVATIONS"]
 
@@ -59,6 +59,13 @@ def _positive_int(name, value) -> int:
     return int(value)
 
 
+def _linear(input, weight, bias, act):
+    out = torch.matmul(input, weight)
+    if bias is not None:
+        out = out + bias
+    return apply_activation(out, act)
+
+
 class Linear(Layer):
     """``act(input @ weight + bias)``; ``weight`` is ``[input_dim, output_dim]``, named ``linear_N.w_0``."""
 
@@ -72,10 +79,7 @@ class Linear(Layer):
         self.register_parameter("bias", bias)
 
     def forward(self, input):
-        out = torch.matmul(input, self.weight)
-        if self.bias is not None:
-            out = out + self.bias
-        return apply_activation(out, self._act)
+        return call_plain(_linear, input, self.weight, self.bias, self._act)
 
     def extra_repr(self) -> str:
         return f"{self.weight.shape[0]}, {self.weight.shape[1]}, bias={self.bias is not None}, act={self._act}"
