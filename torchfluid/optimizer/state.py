@@ -261,7 +261,7 @@ class StateCodec:
             report.mismatched.append(f"param_groups: expected {len(opt.param_groups)} groups, got {n}")
             return []
         updates = []
-        for i, (group, entry) in enumerate(zip(opt.param_groups, saved)):
+        for i, (group, entry) in enumerate(zip(opt.param_groups, saved, strict=True)):
             if not isinstance(entry, Mapping):
                 report.mismatched.append(f"param_groups[{i}]: expected a dict, got {type(entry).__name__}")
                 continue
