@@ -193,10 +193,10 @@ class Optimizer(torch.optim.Optimizer):
                 raise ValueError(f"parameter {i} (shape {list(p.shape)}) is already in another parameter group")
             if not p.is_leaf:
                 raise ValueError(f"parameter {i} is not a leaf tensor; only leaves can be optimized")
-            if p.is_complex():
-                raise ValueError(f"parameter {i} has complex dtype {p.dtype}: torchfluid's optimizers update real "
+            if p.is_complex() and not getattr(self._rule, "supports_complex", False):
+                raise ValueError(f"parameter {i} has complex dtype {p.dtype}: {type(self).__name__} updates real "
                                  "floating-point parameters only (optimize torch.view_as_real(p) instead)")
-            if not p.is_floating_point():
+            if not (p.is_floating_point() or p.is_complex()):
                 raise ValueError(f"parameter {i} must be a floating-point tensor, got dtype {p.dtype}")
             seen.add(p)
         taken = set(self._names.values())
