@@ -163,10 +163,11 @@ def reference_method(shapes, centered):
     ms = [torch.zeros_like(p) for p in params]
     mg = [torch.zeros_like(p) for p in params] if centered else [None] * len(params)
     mom = [torch.zeros_like(p) for p in params]
+    scratch = torch.empty(max(p.numel() for p in params))  # reused, as RMSProp's rule does
 
     def step():
         for p, a, b, c in zip(params, ms, mg, mom):
-            rmsprop_(p.data, p.grad, a, b, c, lr=LR, rho=RHO, epsilon=EPS, momentum=MOM)
+            rmsprop_(p.data, p.grad, a, b, c, lr=LR, rho=RHO, epsilon=EPS, momentum=MOM, scratch=scratch)
 
     return step, (params, ms, mg, mom)
 
