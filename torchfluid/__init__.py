@@ -17,6 +17,7 @@ from .regularizer import L1Decay, L1DecayRegularizer, L2Decay, L2DecayRegularize
 # --- dygraph (helper D) ---
 from . import dygraph, framework, initializer, io, nn, param_attr, unique_name
 from .dygraph import load_dygraph, save_dygraph
+from .dygraph.layers import Layer
 from .dygraph.nn import Linear
 from .framework import (
     CPUPlace, CUDAPinnedPlace, CUDAPlace, disable_dygraph, disable_static, enable_dygraph,
@@ -28,7 +29,7 @@ from .param_attr import ParamAttr
 __version__ = "0.1.0"
 
 # --- static mode ---
-from . import dataset, layers, static  # noqa: E402
+from . import core, dataset, layers, nets, static  # noqa: E402
 from .layers.nn import static_data as data  # noqa: E402  (fluid.data: shape as given)
 from .static import backward  # noqa: E402
 from .static.data_feeder import DataFeeder  # noqa: E402

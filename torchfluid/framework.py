@@ -225,3 +225,16 @@ def convert_dtype(dtype, argname: str = "dtype") -> torch.dtype:
 def dtype_name(dtype: torch.dtype) -> str:
     """Paddle's spelling of a torch dtype ('float32', 'int64', ...)."""
     return _NAMES.get(dtype, str(dtype).replace("torch.", ""))
+
+
+_STATIC_NAMES = ("Program", "Block", "Variable", "Parameter", "Operator", "program_guard",
+                 "default_main_program", "default_startup_program")
+
+
+def __getattr__(name):  # fluid.framework's static-mode records, from torchfluid.static.framework (imported
+    # lazily: static mode imports this module)
+    if name in _STATIC_NAMES:
+        from .static import framework as static_framework
+
+        return getattr(static_framework, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,10 +1,10 @@
 """The op registry shared by static and dygraph mode (see :mod:`.registry`).
 
 Importing this package registers every op type: :mod:`.math_ops`, :mod:`.nn_ops`,
-:mod:`.state_ops`.
+:mod:`.state_ops`, :mod:`.vision_ops`.
 """
 
-from . import math_ops, nn_ops, state_ops  # noqa: F401  (registration side effects)
+from . import math_ops, nn_ops, state_ops, vision_ops  # noqa: F401  (registration side effects)
 from .dtypes import convert_dtype, is_float_dtype, to_numpy_dtype, to_torch_dtype
 from .registry import GRAD_SUFFIX, OpDef, get_op, has_op, register, registered_types
 

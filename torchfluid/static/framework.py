@@ -345,7 +345,9 @@ class Program:
 
     def clone(self, for_test: bool = False) -> "Program":
         """A copy; ``for_test=True`` keeps only forward ops (drops backward, optimize and
-        lr-schedule ops and the variables only they use)."""
+        lr-schedule ops and the variables only they use) and sets ``is_test`` on the ops
+        that have it (dropout stops dropping, batch_norm normalises with its moving
+        statistics)."""
         p = Program()
         p.random_seed = self.random_seed
         p.blocks = []
@@ -355,6 +357,10 @@ class Program:
             if for_test:
                 ops = [op for op in ops if op.role in (OpRole.Forward, OpRole.Forward | OpRole.Loss)]
             nb.ops = [op._copy_to(nb) for op in ops]
+            if for_test:
+                for op in nb.ops:
+                    if "is_test" in op.attrs:  # dropout scales, batch_norm uses its moving statistics
+                        op.attrs["is_test"] = True
             used = {n for op in nb.ops for n in op.input_arg_names + op.output_arg_names}
             for name, v in b.vars.items():
                 if not for_test or name in used or v.persistable or v.is_data:
