@@ -40,3 +40,11 @@ from .static.framework import (  # noqa: E402
 from .static.reader import batch  # noqa: E402
 from .static.scope import Scope, global_scope, scope_guard  # noqa: E402
 from .static.io import load_any as load, save_any as save  # noqa: E402  (Program -> static, else checkpoint)
+
+from .io import inference as _inference  # noqa: E402,F401  (fluid.io.save_inference_model / load_inference_model)
+
+
+def __getattr__(name):  # a fluid name torchfluid does not implement: say so, and what to use instead
+    from ._unsupported import missing
+
+    raise missing("fluid", name)

@@ -29,3 +29,9 @@ __all__ = [
     "polynomial_decay", "cosine_decay", "noam_decay", "linear_lr_warmup",
     "autoincreased_step_counter", "uniform_random", "conv2d", "pool2d", "batch_norm", "dropout",
 ]
+
+
+def __getattr__(name):  # a fluid.layers name torchfluid does not implement: say so, and what to use instead
+    from .._unsupported import missing
+
+    raise missing("fluid.layers", name)
