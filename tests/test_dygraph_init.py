@@ -98,11 +98,11 @@ def test_uniform_diagonal():
 
 @pytest.mark.parametrize("make,error,match", [
     (lambda: I.Uniform(1.0, -1.0), ValueError, "high must be >= low"),
-    (lambda: I.Normal(scale=-1.0), ValueError, "scale must be >= 0.0, got -1.0"),
+    (lambda: I.Normal(scale=-1.0), ValueError, "scale must be >= 0, got -1.0"),
     (lambda: I.Normal(loc=None), TypeError, "loc must be a real number, got None"),
-    (lambda: I.Xavier(uniform=1), TypeError, "uniform must be a bool, got 1"),
-    (lambda: I.Xavier(fan_in=0), ValueError, "fan_in must be > 0.0, got 0.0"),
-    (lambda: I.MSRA(seed=-2), ValueError, r"seed must be an int >= 0 \(0: use the global RNG\), got -2"),
+    (lambda: I.Xavier(uniform=1), TypeError, "uniform must be True or False, got 1"),
+    (lambda: I.Xavier(fan_in=0), ValueError, "fan_in must be > 0, got 0"),
+    (lambda: I.MSRA(seed=-2), ValueError, "seed must be an int >= 0, got -2"),
     (lambda: I.NumpyArrayInitializer([1, 2]), TypeError, "value must be a numpy.ndarray, got list"),
     (lambda: I.NumpyArrayInitializer(np.ones(2))(torch.empty(3)), ValueError,
      r"value has shape \[2\], the parameter has shape \[3\]"),

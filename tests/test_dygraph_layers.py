@@ -164,10 +164,10 @@ def _l2(coeff):
     ({"name": 3}, TypeError, "name must be a str or None, got int"),
     ({"name": ""}, ValueError, "name must not be empty"),
     ({"initializer": "xavier"}, TypeError, "initializer must be a torchfluid.initializer.Initializer"),
-    ({"learning_rate": -1.0}, ValueError, "learning_rate must be a number >= 0, got -1.0"),
-    ({"learning_rate": None}, ValueError, "learning_rate must be a number >= 0, got None"),
-    ({"trainable": 1}, TypeError, "trainable must be a bool, got 1"),
-    ({"need_clip": "no"}, TypeError, "need_clip must be a bool"),
+    ({"learning_rate": -1.0}, ValueError, "learning_rate must be >= 0, got -1.0"),
+    ({"learning_rate": None}, ValueError, "learning_rate must be >= 0, got None"),
+    ({"trainable": 1}, TypeError, "trainable must be True or False, got 1"),
+    ({"need_clip": "no"}, TypeError, "need_clip must be True or False"),
 ])
 def test_param_attr_bad_input(kwargs, error, match):
     with pytest.raises(error, match=match):

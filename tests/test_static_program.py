@@ -139,3 +139,21 @@ def test_variable_operators_build_elementwise_ops():
                                 scope=fluid.Scope())
     a_ = np.array([[1., 2., 4.]], "float32")
     np.testing.assert_allclose(out, -((a_ + 1) * a_ - a_ / 2))
+
+
+@pytest.mark.parametrize("dtype, expected", [
+    ("int32", np.array([[1, -2, 4]], "int32")),
+    ("float64", np.array([[1.75, -2.5, 4.0]], "float64")),
+    ("bool", np.array([[True, True, True]])),
+])
+def test_variable_astype_appends_a_cast_op(dtype, expected):
+    main = fluid.Program()
+    with fluid.program_guard(main, fluid.Program()), fluid.unique_name.guard():
+        a = L.data("a", [3])
+        b = a.astype(dtype)
+    assert [o.type for o in main.global_block().ops] == ["cast"]
+    assert b.dtype == dtype
+    out, = fluid.Executor().run(main, feed={"a": np.array([[1.75, -2.5, 4.0]], "float32")}, fetch_list=[b],
+                                scope=fluid.Scope())
+    assert out.dtype == expected.dtype
+    np.testing.assert_array_equal(out, expected)

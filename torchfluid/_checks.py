@@ -1,11 +1,20 @@
-"""Argument checks shared by every layer. Errors name the argument, the value and what is allowed."""
+"""Argument checks shared by every layer. Errors name the argument, the value and what is allowed.
+
+A value of the wrong type raises :class:`ArgumentTypeError`, which is both a ``TypeError``
+and a ``ValueError``; a value of the right type outside its range raises ``ValueError``.
+"""
 
 from __future__ import annotations
 
 import math
 import numbers
 
-__all__ = ["check_number", "check_bool"]
+__all__ = ["ArgumentTypeError", "check_number", "check_int", "check_bool", "check_increasing", "check_callable"]
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (a ``TypeError``; also a ``ValueError``, so code that
+    treats every bad argument as a ``ValueError`` catches it too)."""
 
 
 def _fmt_range(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
@@ -15,7 +24,7 @@ def _fmt_range(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool)
         return f"{'>' if lo_open else '>='} {lo:g}"
     if hi is not None:
         return f"{'<' if hi_open else '<='} {hi:g}"
-    return "a finite number"
+    return ""
 
 
 def check_number(
@@ -27,7 +36,7 @@ def check_number(
     lo_open: bool = False,
     hi_open: bool = False,
 ) -> float:
-    """Return ``float(value)`` after checking it is a finite real number within the range.
+    """Return ``float(value)`` after checking it is a finite real number (not a bool) within the range.
 
     >>> check_number("rho", 1.5, lo=0.0, hi=1.0, hi_open=True)
     Traceback (most recent call last):
@@ -36,12 +45,13 @@ def check_number(
     """
     allowed = _fmt_range(lo, hi, lo_open, hi_open)
     if value is None:
-        raise ValueError(f"{name} must be {allowed}, got None")
+        raise ArgumentTypeError(f"{name} must be {allowed or 'a real number'}, got None")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number {allowed}, got {value!r} of type {type(value).__name__}")
+        what = f"a real number {allowed}" if allowed else "a real number"
+        raise ArgumentTypeError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}")
     v = float(value)
     if not math.isfinite(v):
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+        raise ValueError(f"{name} must be {allowed or 'a finite number'}, got {value!r}")
     if lo is not None and (v < lo or (lo_open and v == lo)):
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
     if hi is not None and (v > hi or (hi_open and v == hi)):
@@ -49,7 +59,47 @@ def check_number(
     return v
 
 
+def check_int(name: str, value, *, lo: int | None = None, lo_open: bool = False) -> int:
+    """Return ``int(value)`` after checking it is an integer (not a bool) ``>= lo`` (``> lo`` if ``lo_open``).
+
+    >>> check_int("step_size", 0, lo=0, lo_open=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: step_size must be an int > 0, got 0
+    """
+    allowed = _fmt_range(lo, None, lo_open, False)
+    message = f"{name} must be an int{' ' + allowed if allowed else ''}, got {value!r}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ArgumentTypeError(message)
+    if lo is not None and (value < lo or (lo_open and value == lo)):
+        raise ValueError(message)
+    return int(value)
+
+
 def check_bool(name: str, value) -> bool:
+    """``value`` itself, which must be ``True`` or ``False`` (not 0/1 or a string)."""
     if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
+        raise ArgumentTypeError(f"{name} must be True or False, got {value!r}")
     return value
+
+
+def check_increasing(name: str, seq) -> list:
+    """A list or tuple of finite real numbers, strictly increasing; returns a list."""
+    if not isinstance(seq, (list, tuple)):
+        raise ArgumentTypeError(f"{name} must be a list or tuple, got {type(seq).__name__}")
+    for i, v in enumerate(seq):
+        check_number(f"{name}[{i}]", v)
+    for i in range(len(seq) - 1):
+        if not seq[i] < seq[i + 1]:
+            raise ValueError(
+                f"{name} must be strictly increasing, got {list(seq)!r} "
+                f"({name}[{i}]={seq[i]!r} >= {name}[{i + 1}]={seq[i + 1]!r})"
+            )
+    return list(seq)
+
+
+def check_callable(name: str, fn, owner: str):
+    """``fn`` itself, which must be callable (``owner`` names the class or function taking it)."""
+    if not callable(fn):
+        raise ArgumentTypeError(f"{name} in {owner} must be callable, got {fn!r} ({type(fn).__name__})")
+    return fn

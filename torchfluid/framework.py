@@ -1,5 +1,8 @@
 """Places, the dygraph/static mode flag and dtype names (Paddle's ``fluid.framework``).
 
+``convert_dtype`` (a ``torch.dtype``) and ``dtype_name`` (Paddle's name) come from
+:mod:`torchfluid.dtypes`.
+
 Places map onto torch devices::
 
     CPUPlace()        -> torch.device("cpu")
@@ -26,6 +29,8 @@ import numpy as np
 import torch
 
 from . import unique_name
+from .dtypes import dtype_name
+from .dtypes import torch_dtype as convert_dtype
 
 __all__ = [
     "Place", "CPUPlace", "CUDAPlace", "CUDAPinnedPlace",
@@ -187,44 +192,6 @@ def disable_static(place=None) -> None:
 def enable_static() -> None:
     """Paddle 2.x name of :func:`disable_dygraph`."""
     disable_dygraph()
-
-
-# ----------------------------------------------------------------------------- dtypes
-_DTYPES = {
-    "bool": torch.bool, "float16": torch.float16, "bfloat16": torch.bfloat16,
-    "float32": torch.float32, "float64": torch.float64,
-    "int8": torch.int8, "int16": torch.int16, "int32": torch.int32, "int64": torch.int64,
-    "uint8": torch.uint8, "complex64": torch.complex64, "complex128": torch.complex128,
-}
-_ALIASES = {"float": "float32", "double": "float64", "half": "float16", "int": "int32", "long": "int64"}
-_NAMES = {v: k for k, v in _DTYPES.items()}
-
-
-def convert_dtype(dtype, argname: str = "dtype") -> torch.dtype:
-    """A torch dtype from a Paddle dtype name ('float32'), a numpy dtype or a torch dtype."""
-    if isinstance(dtype, torch.dtype):
-        if dtype in _NAMES:
-            return dtype
-        raise TypeError(f"{argname}: torch dtype {dtype} is not supported; allowed: {sorted(_DTYPES)}")
-    if isinstance(dtype, str):
-        key = _ALIASES.get(dtype.lower(), dtype.lower())
-        if key in _DTYPES:
-            return _DTYPES[key]
-        raise TypeError(f"{argname} must be one of {sorted(_DTYPES)}, got {dtype!r}")
-    try:
-        np_dtype = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(
-            f"{argname} must be a dtype name, numpy dtype or torch dtype, got {type(dtype).__name__}"
-        ) from None
-    if np_dtype.name in _DTYPES:
-        return _DTYPES[np_dtype.name]
-    raise TypeError(f"{argname}: numpy dtype {np_dtype} is not supported; allowed: {sorted(_DTYPES)}")
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    """Paddle's spelling of a torch dtype ('float32', 'int64', ...)."""
-    return _NAMES.get(dtype, str(dtype).replace("torch.", ""))
 
 
 _STATIC_NAMES = ("Program", "Block", "Variable", "Parameter", "Operator", "program_guard",

@@ -31,10 +31,11 @@ startup tensor at run time.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
+
+from ._checks import check_bool, check_int, check_number
 
 __all__ = [
     "Initializer", "Constant", "Uniform", "Normal", "TruncatedNormal", "Xavier", "MSRA",
@@ -44,27 +45,14 @@ __all__ = [
 ]
 
 
-def _number(name: str, value, *, lo=None, hi=None, lo_open=False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if lo is not None and (value < lo or (lo_open and value == lo)):
-        raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}, got {value}")
-    if hi is not None and value > hi:
-        raise ValueError(f"{name} must be <= {hi}, got {value}")
-    return value
-
-
 def _seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0 (0: use the global RNG), got {seed!r}")
-    return int(seed)
+    return check_int("seed", seed, lo=0)  # 0: use the global RNG
 
 
 def _fan(name: str, value):
     if value is None:
         return None
-    return _number(name, value, lo=0.0, lo_open=True)
+    return check_number(name, value, lo=0.0, lo_open=True)
 
 
 def compute_fans(shape) -> tuple[int, int]:
@@ -119,7 +107,7 @@ class ConstantInitializer(Initializer):
     """Fill with ``value`` (Paddle's ``fill_constant``); ``force_cpu`` is accepted and ignored."""
 
     def __init__(self, value=0.0, force_cpu=False):
-        self._value = _number("value", value)
+        self._value = check_number("value", value)
         self._force_cpu = bool(force_cpu)
 
     def _sample(self, shape, dtype, generator):
@@ -130,15 +118,13 @@ class UniformInitializer(Initializer):
     """U(low, high); ``diag_num`` flattened positions ``i * (diag_step + 1)`` set to ``diag_val``."""
 
     def __init__(self, low=-1.0, high=1.0, seed=0, diag_num=0, diag_step=0, diag_val=1.0):
-        self._low = _number("low", low)
-        self._high = _number("high", high)
+        self._low = check_number("low", low)
+        self._high = check_number("high", high)
         if self._high < self._low:
             raise ValueError(f"high must be >= low, got low={self._low}, high={self._high}")
         self._seed_value = _seed(seed)
-        for name, v in (("diag_num", diag_num), ("diag_step", diag_step)):
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {v!r}")
-        self._diag = (int(diag_num), int(diag_step), _number("diag_val", diag_val))
+        self._diag = (check_int("diag_num", diag_num, lo=0), check_int("diag_step", diag_step, lo=0),
+                      check_number("diag_val", diag_val))
 
     def _sample(self, shape, dtype, generator):
         out = torch.empty(shape, dtype=dtype).uniform_(self._low, self._high, generator=generator)
@@ -159,8 +145,8 @@ class NormalInitializer(Initializer):
     """N(loc, scale)."""
 
     def __init__(self, loc=0.0, scale=1.0, seed=0):
-        self._mean = _number("loc", loc)
-        self._std_dev = _number("scale", scale, lo=0.0)
+        self._mean = check_number("loc", loc)
+        self._std_dev = check_number("scale", scale, lo=0.0)
         self._seed_value = _seed(seed)
 
     def _sample(self, shape, dtype, generator):
@@ -182,9 +168,7 @@ class XavierInitializer(Initializer):
     """Glorot: U(+-sqrt(6/(fan_in+fan_out))) or N(0, sqrt(2/(fan_in+fan_out)))."""
 
     def __init__(self, uniform=True, fan_in=None, fan_out=None, seed=0):
-        if not isinstance(uniform, bool):
-            raise TypeError(f"uniform must be a bool, got {uniform!r}")
-        self._uniform = uniform
+        self._uniform = check_bool("uniform", uniform)
         self._fan_in = _fan("fan_in", fan_in)
         self._fan_out = _fan("fan_out", fan_out)
         self._seed_value = _seed(seed)
@@ -206,9 +190,7 @@ class MSRAInitializer(Initializer):
     """He/Kaiming: U(+-sqrt(6/fan_in)) or N(0, sqrt(2/fan_in))."""
 
     def __init__(self, uniform=True, fan_in=None, seed=0):
-        if not isinstance(uniform, bool):
-            raise TypeError(f"uniform must be a bool, got {uniform!r}")
-        self._uniform = uniform
+        self._uniform = check_bool("uniform", uniform)
         self._fan_in = _fan("fan_in", fan_in)
         self._seed_value = _seed(seed)
 

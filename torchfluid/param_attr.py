@@ -13,9 +13,8 @@ regularizer, ``True`` (defaults) or ``False`` (no such parameter, e.g. no bias).
 
 from __future__ import annotations
 
-import math
-import numbers
 
+from ._checks import check_bool, check_number
 from .initializer import ConstantInitializer, Initializer, XavierInitializer
 
 __all__ = ["ParamAttr"]
@@ -27,12 +26,6 @@ def _regularizer_base():
     except ImportError:  # the core optimizer package is not installed alongside
         return None
     return WeightDecayRegularizer
-
-
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"ParamAttr: {name} must be a bool, got {value!r}")
-    return value
 
 
 class ParamAttr:
@@ -57,9 +50,7 @@ class ParamAttr:
                 f"ParamAttr: initializer must be a torchfluid.initializer.Initializer or None, "
                 f"got {type(initializer).__name__}"
             )
-        if (isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real)
-                or math.isnan(learning_rate) or learning_rate < 0):
-            raise ValueError(f"ParamAttr: learning_rate must be a number >= 0, got {learning_rate!r}")
+        learning_rate = check_number("ParamAttr: learning_rate", learning_rate, lo=0.0)
         base = _regularizer_base()
         if regularizer is not None and base is not None and not isinstance(regularizer, base):
             raise TypeError(
@@ -70,9 +61,9 @@ class ParamAttr:
         self.initializer = initializer
         self.learning_rate = float(learning_rate)
         self.regularizer = regularizer
-        self.trainable = _check_bool("trainable", trainable)
-        self.do_model_average = _check_bool("do_model_average", do_model_average)
-        self.need_clip = _check_bool("need_clip", need_clip)
+        self.trainable = check_bool("ParamAttr: trainable", trainable)
+        self.do_model_average = check_bool("ParamAttr: do_model_average", do_model_average)
+        self.need_clip = check_bool("ParamAttr: need_clip", need_clip)
 
     def _set_default_initializer(self, initializer) -> None:
         if initializer is None:

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from .. import framework
-from ..framework import convert_dtype, disable_dygraph, enable_dygraph
+from ..dtypes import torch_dtype
+from ..framework import disable_dygraph, enable_dygraph
 from .varbase import VarBase
 
 __all__ = ["guard", "to_variable", "no_grad", "enabled", "enable_dygraph", "disable_dygraph"]
@@ -57,13 +58,13 @@ def to_variable(value, name=None, zero_copy=None, dtype=None) -> VarBase:
     if isinstance(value, torch.Tensor):
         out = value.as_subclass(VarBase)  # an alias: the caller's tensor keeps its type
         if dtype is not None:
-            out = out.to(convert_dtype(dtype))
+            out = out.to(torch_dtype(dtype))
     else:
         if zero_copy and not place.is_cpu_place():
             raise ValueError(f"to_variable: zero_copy=True works only on CPUPlace, the place is {place!r}")
         array = value if isinstance(value, np.ndarray) else np.array(value)
         if dtype is not None:
-            target = convert_dtype(dtype)
+            target = torch_dtype(dtype)
             if array.dtype.kind not in "biufc" or _torch_of(array.dtype) != target:
                 array = array.astype(_numpy_of(target))
         if array.dtype.kind not in "biufc":
@@ -80,7 +81,7 @@ def to_variable(value, name=None, zero_copy=None, dtype=None) -> VarBase:
 
 def _torch_of(np_dtype):
     try:
-        return convert_dtype(np_dtype)
+        return torch_dtype(np_dtype)
     except TypeError:
         return None
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .. import framework, unique_name
-from ..framework import convert_dtype, dtype_name
+from ..dtypes import dtype_name, torch_dtype
 from ..param_attr import ParamAttr
 from .varbase import ParamBase, VarBase, new_parameter
 
@@ -56,7 +56,7 @@ class Layer(torch.nn.Module):
             name_scope = _convert_camel_to_snake(type(self).__name__)
         if not isinstance(name_scope, str) or not name_scope:
             raise TypeError(f"name_scope must be a non-empty str or None, got {name_scope!r}")
-        convert_dtype(dtype)
+        torch_dtype(dtype)
         self._full_name = unique_name.generate(name_scope)
         self._dtype = dtype
 
@@ -79,7 +79,7 @@ class Layer(torch.nn.Module):
             isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0 for d in shape
         ):
             raise ValueError(f"create_parameter: shape must be a list of ints >= 0, got {shape!r}")
-        dtype = convert_dtype(self._dtype if dtype is None else dtype)
+        dtype = torch_dtype(self._dtype if dtype is None else dtype)
         if attr.name is None:
             attr.name = unique_name.generate(f"{self._full_name}.{'b' if is_bias else 'w'}")
         if default_initializer is None and attr.initializer is None:

@@ -24,6 +24,7 @@ import numbers
 import torch
 import torch.nn.functional as F
 
+from .. import unique_name
 from .layers import Layer
 from .varbase import VarBase
 
@@ -54,13 +55,21 @@ def _is_static(x) -> bool:
     return bool(getattr(x, "_torchfluid_static", False))
 
 
-def _static_affine(input, weight, bias, act):
-    from ..layers.helper import apply_op
+def _apply_static(op_type, inputs, attrs, layer_type, outputs=None):
+    from ..static.layer_ops import append_layer_op
 
-    out = apply_op("matmul", {"X": input, "Y": weight}, layer_type="linear")
+    return append_layer_op(op_type, inputs, attrs, layer_name=unique_name.generate(layer_type), outputs=outputs)
+
+
+def _static_act(out, act):
+    return out if act is None else _apply_static(act, {"X": out}, {}, act)
+
+
+def _static_affine(input, weight, bias, act):
+    out = _apply_static("matmul", {"X": input, "Y": weight}, {}, "linear")
     if bias is not None:
-        out = apply_op("elementwise_add", {"X": out, "Y": bias}, {"axis": -1}, layer_type="linear")
-    return out if act is None else apply_op(act, {"X": out}, layer_type=act)
+        out = _apply_static("elementwise_add", {"X": out, "Y": bias}, {"axis": -1}, "linear")
+    return _static_act(out, act)
 
 
 def _check_act(act):
@@ -172,10 +181,8 @@ class Embedding(Layer):
 
     def forward(self, input):
         if _is_static(input):
-            from ..layers.helper import apply_op
-
-            return apply_op("lookup_table", {"W": self.weight, "Ids": input},
-                            {"padding_idx": self._padding_idx, "is_sparse": self._is_sparse}, layer_type="embedding")
+            return _apply_static("lookup_table", {"W": self.weight, "Ids": input},
+                                 {"padding_idx": self._padding_idx, "is_sparse": self._is_sparse}, "embedding")
         return embedding_lookup(input, self.weight, self._padding_idx, self._is_sparse)
 
     def extra_repr(self) -> str:
@@ -186,12 +193,6 @@ def _op(op_type):
     from ..ops import get_op
 
     return get_op(op_type).forward
-
-
-def _apply_static(op_type, inputs, attrs, layer_type):
-    from ..layers.helper import apply_op
-
-    return apply_op(op_type, inputs, attrs, layer_type=layer_type)
 
 
 def _int_pair(name, value):
@@ -237,7 +238,7 @@ class Conv2D(Layer):
             out = _apply_static("conv2d", {"Input": input, "Filter": self.weight}, self._attrs, "conv2d")
             if self.bias is not None:
                 out = _apply_static("elementwise_add", {"X": out, "Y": self.bias}, {"axis": 1}, "conv2d")
-            return out if self._act is None else _apply_static(self._act, {"X": out}, {}, self._act)
+            return _static_act(out, self._act)
         out = _op("conv2d")(input, self.weight, **self._attrs)
         if self.bias is not None:
             out = out + self.bias.reshape(1, -1, 1, 1)
@@ -309,22 +310,16 @@ class BatchNorm(Layer):
 
     def forward(self, input):
         if _is_static(input):
-            from ..layers.helper import LayerHelper, static_parameter
+            from ..static.layer_ops import static_parameter
 
-            helper = LayerHelper("batch_norm")
-            dtype = input.dtype
             mean, var = static_parameter(self._mean), static_parameter(self._variance)
-            y = helper.tmp_var(dtype)
-            saved = [helper.tmp_var(dtype, stop_gradient=True) for _ in range(2)]
-            helper.append_op(
+            y = _apply_static(
                 "batch_norm",
-                {"X": input, "Scale": static_parameter(self.weight), "Bias": static_parameter(self.bias),
-                 "Mean": mean, "Variance": var},
-                {"Y": [y], "MeanOut": [mean], "VarianceOut": [var], "SavedMean": [saved[0]],
-                 "SavedVariance": [saved[1]]},
-                {**self._attrs, "is_test": self._is_test},
-            )
-            return helper.append_activation(y, self._act)
+                {"X": input, "Scale": self.weight, "Bias": self.bias, "Mean": mean, "Variance": var},
+                {**self._attrs, "is_test": self._is_test}, "batch_norm",
+                outputs={"MeanOut": [mean], "VarianceOut": [var]},
+            )[0]
+            return _static_act(y, self._act)
         is_test = self._is_test or not self.training
         y, mean_out, var_out, _, _ = _op("batch_norm")(input, self.weight, self.bias, self._mean, self._variance,
                                                        is_test=is_test, **self._attrs)

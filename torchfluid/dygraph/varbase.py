@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from .. import framework
-from ..framework import convert_dtype, dtype_name
+from ..dtypes import dtype_name, torch_dtype
 
 __all__ = ["VarBase", "ParamBase", "Shape", "to_numpy"]
 
@@ -240,7 +240,7 @@ class VarBase(torch.Tensor):
 
     def astype(self, dtype):
         """A copy converted to ``dtype`` ('float32', numpy or torch dtype)."""
-        return self.to(convert_dtype(dtype))
+        return self.to(torch_dtype(dtype))
 
     def __deepcopy__(self, memo):
         if id(self) in memo:

@@ -16,9 +16,11 @@ from .. import unique_name
 from ..dygraph.varbase import new_parameter
 from ..framework import in_dygraph_mode
 from ..initializer import ConstantInitializer, XavierInitializer
-from ..ops import convert_dtype, get_op, to_torch_dtype
+from ..dtypes import torch_dtype
+from ..ops import get_op
 from ..param_attr import ParamAttr
 from ..static.framework import Variable, default_main_program, default_startup_program
+from ..static.layer_ops import append_layer_op, shared_parameter, static_parameter
 
 __all__ = ["LayerHelper", "apply_op", "is_static", "param_attr_of", "in_dygraph_mode", "eager_variable",
            "static_parameter"]
@@ -83,14 +85,14 @@ class LayerHelper:
         suffix = "b" if is_bias else "w"
         name = attr.name or unique_name.generate(f"{self.name}.{suffix}")
         if in_dygraph_mode():
-            t = torch.empty(shape, dtype=to_torch_dtype(dtype))
+            t = torch.empty(shape, dtype=torch_dtype(dtype))
             init(t)
             kwargs = attr._to_kwargs()
             kwargs["name"] = name
             return new_parameter(t, **kwargs)
         block = self.main_program.global_block()
         if attr.name is not None and block.has_var(name):
-            return _shared_parameter(block.var(name), shape, dtype)
+            return shared_parameter(block.var(name), shape, dtype)
         param = block.create_parameter(
             name, shape, dtype, trainable=attr.trainable,
             optimize_attr={"learning_rate": attr.learning_rate}, regularizer=attr.regularizer,
@@ -129,61 +131,6 @@ class LayerHelper:
         return apply_op(act, {"X": out}, layer_type=act)
 
 
-def _shared_parameter(existing, shape, dtype):
-    """The parameter a second layer names again (``param_attr='shared_w'``): the same
-    Parameter, when its shape and dtype agree."""
-    from ..static.framework import Parameter
-
-    if not isinstance(existing, Parameter):
-        raise ValueError(
-            f"parameter name {existing.name!r} is already used by a non-parameter variable of this program"
-        )
-    if list(existing.shape) != list(shape) or existing.dtype != dtype:
-        raise ValueError(
-            f"parameter {existing.name!r} is shared by name, but this layer asks for shape {list(shape)} "
-            f"dtype {dtype} and the existing one is shape {list(existing.shape)} dtype {existing.dtype}"
-        )
-    return existing
-
-
-def static_parameter(param):
-    """The static Parameter standing for a dygraph layer's torch parameter ``param`` in the
-    default main program (same name; created on first use).
-
-    Its startup-program op copies the layer's current value, so a layer built in static
-    mode starts from exactly the values the same layer would have in dygraph mode."""
-    name = getattr(param, "name", None)
-    if not isinstance(name, str) or not name:
-        raise TypeError("a torch tensor used in a static program must be a named layer parameter "
-                        f"(fluid ParamBase), got {type(param).__name__}")
-    block = default_main_program().global_block()
-    dtype = convert_dtype(param.dtype)
-    if block.has_var(name):
-        return _shared_parameter(block.var(name), list(param.shape), dtype)
-    trainable = bool(getattr(param, "trainable", param.requires_grad))
-    p = block.create_parameter(
-        name, list(param.shape), dtype, trainable=trainable,
-        optimize_attr=dict(getattr(param, "optimize_attr", None) or {"learning_rate": 1.0}),
-        regularizer=getattr(param, "regularizer", None), need_clip=bool(getattr(param, "need_clip", True)),
-    )
-    sblock = default_startup_program().global_block()
-    if not any(name in op.output_arg_names for op in sblock.ops):
-        svar = sblock.create_var(name, p.shape, dtype, persistable=True)
-        sblock.append_op("copy_layer_parameter", {}, {"Out": [svar]}, {"source": param})
-    return p
-
-
-def _static_inputs(inputs):
-    """Inputs with dygraph layer parameters replaced by their static Parameters."""
-    out = {}
-    for slot, v in inputs.items():
-        if isinstance(v, (list, tuple)):
-            out[slot] = [static_parameter(t) if isinstance(t, torch.nn.Parameter) else t for t in v]
-        else:
-            out[slot] = static_parameter(v) if isinstance(v, torch.nn.Parameter) else v
-    return out
-
-
 def apply_op(op_type, inputs, attrs=None, *, layer_type=None, name=None, helper=None, out_dtype=None):
     """Run op ``op_type`` on ``inputs`` (slot -> value or list); return its output(s).
 
@@ -192,14 +139,8 @@ def apply_op(op_type, inputs, attrs=None, *, layer_type=None, name=None, helper=
     opdef = get_op(op_type)
     attrs = dict(attrs or {})
     if is_static(*inputs.values()):
-        inputs = _static_inputs(inputs)
-        helper = helper or LayerHelper(layer_type or op_type, name)
-        outs = {}
-        for slot in opdef.outputs:
-            outs[slot] = [helper.tmp_var(out_dtype)]
-        helper.append_op(op_type, inputs, outs, attrs)
-        res = [outs[s][0] for s in opdef.outputs]
-        return res[0] if len(res) == 1 else tuple(res)
+        layer_name = helper.name if helper is not None else LayerHelper(layer_type or op_type, name).name
+        return append_layer_op(op_type, inputs, attrs, layer_name=layer_name, out_dtype=out_dtype)
     args = []
     for slot in opdef.inputs:
         v = inputs.get(slot)

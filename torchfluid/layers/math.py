@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numbers
 
-from ..ops import convert_dtype
+from ..dtypes import dtype_name
 from ..static.framework import Variable
 from .helper import LayerHelper, apply_op
 
@@ -112,8 +112,8 @@ def concat(input, axis=0, name=None):
 
 def cast(x, dtype):
     """``x`` converted to ``dtype``."""
-    out_dtype = convert_dtype(dtype)
-    in_dtype = x.dtype if isinstance(x, Variable) else convert_dtype(x.dtype)
+    out_dtype = dtype_name(dtype)
+    in_dtype = x.dtype if isinstance(x, Variable) else dtype_name(x.dtype)
     return apply_op("cast", {"X": x}, {"in_dtype": in_dtype, "out_dtype": out_dtype}, layer_type="cast")
 
 
@@ -154,3 +154,4 @@ for _name, _op, _rev in [
 ]:
     setattr(Variable, _name, _binop(_op, _rev))
 Variable.__neg__ = _neg
+Variable.astype = cast

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..ops import convert_dtype
+from ..dtypes import dtype_name
 from ..static.framework import default_main_program
 from .helper import LayerHelper, apply_op, is_static, param_attr_of, prod
 
@@ -23,7 +23,7 @@ def data(name, shape, append_batch_size=True, dtype="float32", lod_level=0, type
     if append_batch_size:
         shape = [-1] + shape
     block = default_main_program().global_block()
-    return block.create_var(name, shape, convert_dtype(dtype), is_data=True,
+    return block.create_var(name, shape, dtype_name(dtype), is_data=True,
                             stop_gradient=stop_gradient, lod_level=lod_level)
 
 
@@ -49,7 +49,7 @@ def fc(input, size, num_flatten_dims=1, param_attr=None, bias_attr=None, act=Non
                 f"fc: num_flatten_dims={num_flatten_dims} must be in [1, {len(shape) - 1}] for input of shape {shape}"
             )
         w_shape = [prod(shape[num_flatten_dims:]), size]
-        dtype = x.dtype if static else convert_dtype(x.dtype)
+        dtype = x.dtype if static else dtype_name(x.dtype)
         w = helper.create_parameter(pattr, w_shape, dtype)
         muls.append(apply_op("mul", {"X": x, "Y": w},
                              {"x_num_col_dims": num_flatten_dims, "y_num_col_dims": 1}, helper=helper))
@@ -73,7 +73,7 @@ def embedding(input, size, is_sparse=False, is_distributed=False, padding_idx=No
         pad = padding_idx if padding_idx >= 0 else vocab + padding_idx
         if not 0 <= pad < vocab:
             raise ValueError(f"embedding: padding_idx={padding_idx} is outside [-{vocab}, {vocab})")
-    w = helper.create_parameter(param_attr, list(size), convert_dtype(dtype))
+    w = helper.create_parameter(param_attr, list(size), dtype_name(dtype))
     return apply_op("lookup_table", {"W": w, "Ids": input},
                     {"padding_idx": pad, "is_sparse": bool(is_sparse)}, helper=helper)
 

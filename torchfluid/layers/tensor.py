@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..ops import convert_dtype, get_op, to_torch_dtype
+from ..dtypes import dtype_name, torch_dtype
+from ..ops import get_op
 from .. import unique_name
 from ..static.framework import default_main_program
 from .helper import LayerHelper, apply_op, eager_variable, in_dygraph_mode, is_static
@@ -24,7 +25,7 @@ def _shape(shape, what):
 def fill_constant(shape, dtype, value, force_cpu=False, out=None, name=None):
     """A ``shape`` tensor of ``dtype`` filled with ``value`` (a tensor in dygraph mode)."""
     shape = _shape(shape, "fill_constant")
-    dtype = convert_dtype(dtype)
+    dtype = dtype_name(dtype)
     attrs = {"shape": shape, "dtype": dtype, "value": float(value)}
     if in_dygraph_mode() or isinstance(out, torch.Tensor):
         t = get_op("fill_constant").forward(**attrs)
@@ -45,9 +46,9 @@ def create_global_var(shape, value, dtype, persistable=False, force_cpu=False, n
     """A global variable initialized to ``value`` by the startup program (a tensor in
     dygraph mode)."""
     shape = _shape(shape, "create_global_var")
-    dtype = convert_dtype(dtype)
+    dtype = dtype_name(dtype)
     if in_dygraph_mode():
-        t = torch.full(shape, float(value), dtype=to_torch_dtype(dtype))
+        t = torch.full(shape, float(value), dtype=torch_dtype(dtype))
         return eager_variable(t, name=name or unique_name.generate("global_var"))
     helper = LayerHelper("global_var")
     name = name or unique_name.generate_with_ignorable_key(f"{helper.name}.tmp")
@@ -64,7 +65,7 @@ def create_parameter(shape, dtype, name=None, attr=None, is_bias=False, default_
     helper = LayerHelper("create_parameter")
     if name is not None and attr is None:
         attr = name
-    return helper.create_parameter(attr, shape, convert_dtype(dtype), is_bias, default_initializer)
+    return helper.create_parameter(attr, shape, dtype_name(dtype), is_bias, default_initializer)
 
 
 def assign(input, output=None):
@@ -80,9 +81,9 @@ def assign(input, output=None):
         if arr.dtype == np.float64:
             arr = arr.astype(np.float32)
         helper = LayerHelper("assign")
-        out = output if output is not None else helper.tmp_var(convert_dtype(arr.dtype), stop_gradient=True)
+        out = output if output is not None else helper.tmp_var(dtype_name(arr.dtype), stop_gradient=True)
         helper.append_op("assign_value", {}, {"Out": [out]},
-                         {"shape": list(arr.shape), "dtype": convert_dtype(arr.dtype), "values": arr.ravel().tolist()})
+                         {"shape": list(arr.shape), "dtype": dtype_name(arr.dtype), "values": arr.ravel().tolist()})
         return out
     t = input if isinstance(input, torch.Tensor) else torch.as_tensor(np.asarray(input))
     res = get_op("assign").forward(t)
@@ -98,7 +99,7 @@ def uniform_random(shape, dtype="float32", min=-1.0, max=1.0, seed=0, name=None)
     """A ``shape`` tensor uniform on ``[min, max)``: a new draw on every run of the program
     (static mode) or a tensor now (dygraph mode). ``seed != 0`` fixes the draw."""
     shape = _shape(shape, "uniform_random")
-    attrs = {"shape": shape, "dtype": convert_dtype(dtype), "min": float(min), "max": float(max), "seed": int(seed)}
+    attrs = {"shape": shape, "dtype": dtype_name(dtype), "min": float(min), "max": float(max), "seed": int(seed)}
     if in_dygraph_mode():
         return eager_variable(get_op("uniform_random").forward(**attrs), name=name)
     helper = LayerHelper("uniform_random", name)

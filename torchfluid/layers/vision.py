@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 from ..initializer import ConstantInitializer, NormalInitializer
-from ..ops import convert_dtype
+from ..dtypes import dtype_name
 from ..ops.vision_ops import check_dropout
 from ..param_attr import ParamAttr
 from .helper import LayerHelper, apply_op, is_static, param_attr_of
@@ -35,7 +35,7 @@ def _pair(v, what):
 
 
 def _dtype_of(x):
-    return x.dtype if is_static(x) else convert_dtype(x.dtype)
+    return x.dtype if is_static(x) else dtype_name(x.dtype)
 
 
 def _check_nchw(x, layer):

@@ -5,7 +5,10 @@ Importing this package registers every op type: :mod:`.math_ops`, :mod:`.nn_ops`
 """
 
 from . import math_ops, nn_ops, state_ops, vision_ops  # noqa: F401  (registration side effects)
-from .dtypes import convert_dtype, is_float_dtype, to_numpy_dtype, to_torch_dtype
+from ..dtypes import dtype_name as convert_dtype  # fluid's names for the dtype functions
+from ..dtypes import is_float_dtype
+from ..dtypes import numpy_dtype as to_numpy_dtype
+from ..dtypes import torch_dtype as to_torch_dtype
 from .registry import GRAD_SUFFIX, OpDef, get_op, has_op, register, registered_types
 
 __all__ = [

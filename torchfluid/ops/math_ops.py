@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from .dtypes import to_torch_dtype
+from ..dtypes import torch_dtype
 from .registry import register
 
 # ---------------------------------------------------------------- helpers
@@ -314,7 +314,7 @@ def _cast_grad(X, Out, dOut, *, in_dtype, out_dtype, need=(True,)):
 @register("cast", ["X"], ["Out"], grad=_cast_grad)
 def cast(X, *, in_dtype=None, out_dtype):
     """Convert to ``out_dtype`` (a Paddle dtype name)."""
-    return X.to(to_torch_dtype(out_dtype))
+    return X.to(torch_dtype(out_dtype))
 
 
 def _assign_grad(X, Out, dOut, need=(True,)):
@@ -330,7 +330,7 @@ def assign(X):
 @register("fill_constant", [], ["Out"])
 def fill_constant(*, shape, dtype, value):
     """A new tensor of ``shape`` filled with ``value``."""
-    return torch.full(tuple(shape), value, dtype=to_torch_dtype(dtype))
+    return torch.full(tuple(shape), value, dtype=torch_dtype(dtype))
 
 
 @register("increment", ["X"], ["Out"])

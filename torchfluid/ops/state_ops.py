@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .. import lr_math
-from .dtypes import to_torch_dtype
+from ..dtypes import torch_dtype
 from .registry import register
 
 # ---------------------------------------------------------------- initializers
@@ -27,7 +27,7 @@ def initializer(*, shape, dtype, initializer, seed=0):
 
     ``seed != 0`` makes the fill deterministic without touching the global torch RNG.
     """
-    t = torch.empty(tuple(shape), dtype=to_torch_dtype(dtype))
+    t = torch.empty(tuple(shape), dtype=torch_dtype(dtype))
     if seed:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -40,7 +40,7 @@ def initializer(*, shape, dtype, initializer, seed=0):
 @register("assign_value", [], ["Out"])
 def assign_value(*, shape, dtype, values):
     """A tensor of ``shape`` holding ``values`` (a flat list)."""
-    return torch.tensor(np.asarray(values), dtype=to_torch_dtype(dtype)).reshape(tuple(shape))
+    return torch.tensor(np.asarray(values), dtype=torch_dtype(dtype)).reshape(tuple(shape))
 
 
 # ---------------------------------------------------------------- lr schedules
@@ -58,7 +58,7 @@ LR_SCHEDULES = (
 
 
 def _lr_infer(step_meta, lr_meta=None, **attrs):
-    return torch.empty((1,), dtype=to_torch_dtype(attrs.get("dtype", "float32")), device="meta")
+    return torch.empty((1,), dtype=torch_dtype(attrs.get("dtype", "float32")), device="meta")
 
 
 @register("lr_schedule", ["Step", "LearningRate"], ["Out"], infer=_lr_infer)
@@ -72,7 +72,7 @@ def lr_schedule(Step, LearningRate=None, *, schedule, params, dtype="float32"):
     if LearningRate is not None:
         kwargs["learning_rate"] = float(LearningRate.reshape(-1)[0])
     value = getattr(lr_math, schedule)(float(Step.reshape(-1)[0]), **kwargs)
-    return torch.tensor([value], dtype=to_torch_dtype(dtype))
+    return torch.tensor([value], dtype=torch_dtype(dtype))
 
 
 # ---------------------------------------------------------------- gradient pipeline

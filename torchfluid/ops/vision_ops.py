@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .dtypes import to_torch_dtype
+from ..dtypes import torch_dtype
 from .registry import register
 
 __all__ = ["conv2d", "pool2d", "batch_norm", "dropout", "uniform_random"]
@@ -236,4 +236,4 @@ def uniform_random(*, shape, dtype="float32", min=-1.0, max=1.0, seed=0):  # noq
         gen = torch.Generator()
         gen.manual_seed(int(seed))
     t = torch.rand(shape, generator=gen, dtype=torch.float64)
-    return (t * (float(max) - float(min)) + float(min)).to(to_torch_dtype(dtype))
+    return (t * (float(max) - float(min)) + float(min)).to(torch_dtype(dtype))

@@ -13,8 +13,8 @@ import sys
 
 import torch
 
-from ..ops import get_op, to_torch_dtype
-from ..ops.dtypes import convert_dtype
+from ..dtypes import dtype_name, torch_dtype
+from ..ops import get_op
 
 __all__ = ["callsite", "infer_outputs", "FRAMEWORK_ATTRS", "op_attrs", "OpBuildError"]
 
@@ -47,7 +47,7 @@ def _meta(var):
     if var.shape is None:
         raise OpBuildError(f"variable {var.name!r} has an unknown shape")
     shape = [_BATCH if d < 0 else d for d in var.shape]
-    return torch.empty(shape, dtype=to_torch_dtype(var.dtype), device="meta")
+    return torch.empty(shape, dtype=torch_dtype(var.dtype), device="meta")
 
 
 def _describe(op):
@@ -90,4 +90,4 @@ def infer_outputs(op) -> None:
             v = out_vars[n]
             if v.shape is None and isinstance(t, torch.Tensor):
                 v.shape = tuple(-1 if d > 0 and d % _BATCH == 0 else int(d) for d in t.shape)
-                v.dtype = convert_dtype(t.dtype)
+                v.dtype = dtype_name(t.dtype)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..ops import GRAD_SUFFIX, get_op, is_float_dtype
+from ..dtypes import is_float_dtype
+from ..ops import GRAD_SUFFIX, get_op
 from ._infer import op_attrs
 from .framework import OpRole, Parameter, Variable
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops.dtypes import to_numpy_dtype
+from ..dtypes import numpy_dtype
 from .framework import Variable, default_main_program
 
 __all__ = ["DataFeeder"]
@@ -38,7 +38,7 @@ class DataFeeder:
                 col.append(field)
         out = {}
         for var, col in zip(self.feed_vars, columns):
-            arr = np.array(col, dtype=to_numpy_dtype(var.dtype))
+            arr = np.array(col, dtype=numpy_dtype(var.dtype))
             shape = list(var.shape) if var.shape is not None else None
             if shape is not None and arr.ndim != len(shape):
                 target = [len(col)] + [d for d in shape[1:]]

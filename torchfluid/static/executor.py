@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..ops.dtypes import to_numpy_dtype
+from ..dtypes import numpy_dtype
 from .framework import Operator, Program, Variable, default_main_program
 from .plan import build_plan
 from .scope import LoDTensor, Scope, global_scope, place_device
@@ -51,7 +51,7 @@ def _feed_array(name, value, var):
         value = value.detach().cpu().numpy()
     if not isinstance(value, np.ndarray):
         try:
-            value = np.array(value, dtype=to_numpy_dtype(var.dtype))
+            value = np.array(value, dtype=numpy_dtype(var.dtype))
         except (TypeError, ValueError) as e:
             raise FeedError(f"feed {name!r}: cannot convert {type(value).__name__} to {var.dtype}: {e}") from e
     got = _NP_NAMES.get(value.dtype) or value.dtype.name

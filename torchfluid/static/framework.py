@@ -14,7 +14,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 
-from ..ops import convert_dtype, get_op
+from ..dtypes import dtype_name
+from ..ops import get_op
 from ._infer import callsite, infer_outputs
 
 __all__ = [
@@ -44,7 +45,7 @@ class Variable:
         self.block = block
         self.name = name
         self.shape = None if shape is None else tuple(int(s) for s in shape)
-        self.dtype = convert_dtype(dtype)
+        self.dtype = dtype_name(dtype)
         self.persistable = bool(persistable)
         self.stop_gradient = bool(stop_gradient)
         self.is_data = bool(is_data)
@@ -74,11 +75,6 @@ class Variable:
         v.__dict__.update(self.__dict__)
         v.block = block
         return v
-
-    def astype(self, dtype):
-        from ..layers import cast
-
-        return cast(self, dtype)
 
     def __hash__(self):  # identity hash: records are used as dict keys and in sets
         return id(self)

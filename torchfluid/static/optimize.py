@@ -20,7 +20,7 @@ import torch
 
 from ..layers.helper import LayerHelper
 from ..ops import get_op
-from ..ops.dtypes import convert_dtype, to_torch_dtype
+from ..ops import convert_dtype, to_torch_dtype
 from ..ops.state_ops import slot_of
 from .. import unique_name
 from .backward import append_backward

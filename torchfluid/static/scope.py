@@ -11,7 +11,7 @@ import contextlib
 import numpy as np
 import torch
 
-from ..ops.dtypes import convert_dtype
+from ..dtypes import dtype_name
 
 __all__ = ["Scope", "ScopeVar", "LoDTensor", "global_scope", "scope_guard", "place_device"]
 
@@ -57,7 +57,7 @@ class LoDTensor:
         return list(self._value().shape)
 
     def _dtype(self) -> str:
-        return convert_dtype(self._value().dtype)
+        return dtype_name(self._value().dtype)
 
     def lod(self):
         return []
