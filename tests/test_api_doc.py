@@ -39,7 +39,7 @@ def test_every_listed_name_resolves():
     ("fluid.ParallelExecutor", "torch.distributed"),
     ("fluid.layers.sequence_pool", "LoD tensors"),
     ("fluid.layers.dynamic_lstm", "LoD tensors"),
-    ("fluid.create_lod_tensor", "LoD tensors"),
+    ("fluid.layers.lod_reset", "LoD tensors"),
     ("fluid.layers.not_a_layer", "docs/api.md"),
     ("fluid.io.PyReader", "docs/api.md"),
 ])
@@ -50,11 +50,16 @@ def test_unsupported_names_say_what_to_use(expr, alternative):
     assert isinstance(err.value, AttributeError) and isinstance(err.value, NotImplementedError)
 
 
-def test_unsupported_module_imports_say_what_to_use():
-    with pytest.raises(UnsupportedFluidModuleError, match="get_places is not implemented.*torch.distributed"):
-        from torchfluid.layers.device import get_places  # noqa: F401
-    with pytest.raises(ImportError, match="ParallelDo is not implemented.*torch.distributed"):
-        from torchfluid.layers.control_flow import ParallelDo  # noqa: F401
+def test_unsupported_module_names_import_and_fail_when_used():
+    from torchfluid.layers.control_flow import ParallelDo
+    from torchfluid.layers.device import get_places
+
+    with pytest.raises(UnsupportedFluidAPIError, match="get_places is not implemented.*torch.distributed"):
+        get_places()
+    with pytest.raises(NotImplementedError, match="ParallelDo is not implemented.*torch.distributed"):
+        ParallelDo(["cpu"])
+    with pytest.raises(UnsupportedFluidModuleError, match="device.cuda_places is not implemented"):
+        from torchfluid.layers.device import cuda_places  # noqa: F401
 
 
 def test_probes_stay_plain_attribute_errors():
@@ -75,3 +80,13 @@ def test_core_basics():
     with fluid.scope_guard(scope):
         fluid.global_scope().var("v").get_tensor().set(np.arange(3, dtype="float32"), fluid.core.CPUPlace())
     np.testing.assert_array_equal(np.array(scope.find_var("v").get_tensor()), [0, 1, 2])
+
+
+def test_lod_tensors_of_length_one_sequences_are_plain_batches():
+    t = fluid.create_random_int_lodtensor([[1, 1, 1]], [1], fluid.CPUPlace(), low=2, high=4)
+    a = np.array(t)
+    assert a.shape == (3, 1) and a.dtype == np.int64 and a.min() >= 2 and a.max() <= 4
+    assert t.recursive_sequence_lengths() == []
+    np.testing.assert_array_equal(np.array(fluid.create_lod_tensor(np.ones((2, 3)), [[1, 1]], None)), np.ones((2, 3)))
+    with pytest.raises(UnsupportedFluidAPIError, match=r"recursive_seq_lens=\[\[2, 1\]\] describes variable-length"):
+        fluid.create_lod_tensor(np.ones((3, 1)), [[2, 1]], None)

@@ -38,6 +38,7 @@ from .static.framework import (  # noqa: E402
     Parameter, Program, Variable, default_main_program, default_startup_program, program_guard,
 )
 from .static.reader import batch  # noqa: E402
+from .static.lod import create_lod_tensor, create_random_int_lodtensor  # noqa: E402
 from .static.scope import Scope, global_scope, scope_guard  # noqa: E402
 from .static.io import load_any as load, save_any as save  # noqa: E402  (Program -> static, else checkpoint)
 

@@ -8,7 +8,7 @@ The facade modules (``torchfluid``, ``fluid.layers``, ``fluid.io``, ...) call
 
 from __future__ import annotations
 
-__all__ = ["UnsupportedFluidAPIError", "UnsupportedFluidModuleError", "missing", "ALTERNATIVES"]
+__all__ = ["UnsupportedFluidAPIError", "UnsupportedFluidModuleError", "missing", "unsupported_callable", "ALTERNATIVES"]
 
 _DISTRIBUTED = (
     "multi-device and multi-process training is done with torch.distributed: wrap the model in "
@@ -29,8 +29,6 @@ ALTERNATIVES = {
     "ParallelExecutor": _DISTRIBUTED,
     "CompiledProgram": _DISTRIBUTED,
     "transpiler": _DISTRIBUTED,
-    "create_lod_tensor": _LOD,
-    "create_random_int_lodtensor": _LOD,
     "lod_reset": _LOD,
     "dynamic_lstm": _LOD,
     "dynamic_gru": _LOD,
@@ -60,3 +58,15 @@ def missing(module: str, name: str, whole_module: bool = False) -> Exception:
         alt = "see docs/api.md for the fluid names torchfluid supports"
     cls = UnsupportedFluidModuleError if whole_module else UnsupportedFluidAPIError
     return cls(f"{module}.{name} is not implemented by torchfluid: {alt}")
+
+
+def unsupported_callable(module: str, name: str):
+    """A stand-in for ``module.name`` that imports fine and raises :func:`missing`'s error
+    when called (fluid code often imports these at the top and uses them in one branch)."""
+
+    def stand_in(*args, **kwargs):
+        raise missing(module, name)
+
+    stand_in.__name__ = stand_in.__qualname__ = name
+    stand_in.__doc__ = f"Not implemented: calling it raises an error saying what to use instead ({module}.{name})."
+    return stand_in
