@@ -41,7 +41,7 @@ def test_every_listed_name_resolves():
     ("fluid.layers.dynamic_lstm", "LoD tensors"),
     ("fluid.layers.lod_reset", "LoD tensors"),
     ("fluid.layers.not_a_layer", "docs/api.md"),
-    ("fluid.io.PyReader", "docs/api.md"),
+    ("fluid.io.DataLoader", "docs/api.md"),
 ])
 def test_unsupported_names_say_what_to_use(expr, alternative):
     with pytest.raises(UnsupportedFluidAPIError) as err:

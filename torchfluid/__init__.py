@@ -37,7 +37,9 @@ from .static.executor import Executor  # noqa: E402
 from .static.framework import (  # noqa: E402
     Parameter, Program, Variable, default_main_program, default_startup_program, program_guard,
 )
-from .static.reader import batch  # noqa: E402
+from .static.reader import PyReader, batch  # noqa: E402
+
+io.PyReader = PyReader  # fluid.io.PyReader (static.reader builds dygraph Variables; io itself stays below dygraph)
 from .static.lod import create_lod_tensor, create_random_int_lodtensor  # noqa: E402
 from .static.scope import Scope, global_scope, scope_guard  # noqa: E402
 from .static.io import load_any as load, save_any as save  # noqa: E402  (Program -> static, else checkpoint)

@@ -31,4 +31,6 @@ def __getattr__(name):  # fluid.io's static-mode names, from torchfluid.static.i
 _STATIC_NAMES = ("save_persistables", "load_persistables", "save_params", "load_params", "save_vars", "load_vars")
 _INFERENCE_NAMES = ("save_inference_model", "load_inference_model", "InferenceModelError")
 
-__all__ = ["UnsafePickleError", "atomic_write", "safe_load", "safe_loads", *_STATIC_NAMES, *_INFERENCE_NAMES]
+# PyReader: set by the torchfluid package (it builds dygraph Variables, a layer above this package)
+__all__ = ["UnsafePickleError", "atomic_write", "safe_load", "safe_loads", "PyReader", *_STATIC_NAMES,
+           *_INFERENCE_NAMES]
