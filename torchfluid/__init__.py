@@ -29,7 +29,7 @@ from .param_attr import ParamAttr
 __version__ = "0.1.0"
 
 # --- static mode ---
-from . import core, dataset, layers, nets, static  # noqa: E402
+from . import core, dataset, layers, nets, op, static  # noqa: E402
 from .layers.nn import static_data as data  # noqa: E402  (fluid.data: shape as given)
 from .static import backward  # noqa: E402
 from .static.data_feeder import DataFeeder  # noqa: E402

@@ -28,6 +28,7 @@ MODULES = [
     ("fluid.initializer", "torchfluid.initializer"),
     ("fluid.backward", "torchfluid.static.backward"),
     ("fluid.dataset", "torchfluid.dataset"),
+    ("fluid.op", "torchfluid.op"),
 ]
 
 
