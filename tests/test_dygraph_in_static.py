@@ -171,3 +171,51 @@ def test_sharing_by_name_checks_the_parameter(second, msg):
         fluid.layers.embedding(x, size=[5, 2], param_attr="shared_w")
         with pytest.raises(ValueError, match=msg):
             second(x)
+
+
+# ---------------------------------------------------------------- the new dygraph layers, eagerly
+
+
+def test_conv2d_and_pool2d_layers_match_torch():
+    import torch.nn.functional as F
+
+    with fluid.dygraph.guard():
+        conv = Conv2D(4, 6, [3, 2], stride=2, padding=1, groups=2, act="relu")
+        pool = Pool2D(pool_size=2, pool_type="avg", pool_stride=1, pool_padding=1, exclusive=False)
+        x = torch.randn(2, 4, 7, 7)
+        got = pool(conv(fluid.dygraph.to_variable(x.numpy())))
+        want = F.avg_pool2d(torch.relu(F.conv2d(x, conv.weight.detach(), conv.bias.detach(), 2, 1, 1, 2)), 2, 1, 1,
+                            count_include_pad=True)
+        torch.testing.assert_close(torch.as_tensor(got.numpy()), want, rtol=1e-5, atol=1e-6)
+        assert list(conv.weight.shape) == [6, 2, 3, 2]
+
+
+def test_batchnorm_layer_train_and_eval():
+    with fluid.dygraph.guard():
+        bn = BatchNorm(3, momentum=0.5)
+        x = torch.randn(8, 3, 2, 2) * 2 + 1
+        y = bn(fluid.dygraph.to_variable(x.numpy()))
+        mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)
+        want = (x - mean.view(1, -1, 1, 1)) / torch.sqrt(var.view(1, -1, 1, 1) + 1e-5)
+        torch.testing.assert_close(torch.as_tensor(y.numpy()), want, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(bn._mean.detach(), 0.5 * mean, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(bn._variance.detach(), 0.5 + 0.5 * var, rtol=1e-5, atol=1e-6)
+        assert [p.name for p in bn.parameters()] == [f"batch_norm_0.{s}" for s in ("w_0", "b_0", "w_1", "w_2")]
+        assert [p.requires_grad for p in bn.parameters()] == [True, True, False, False]
+        bn.eval()
+        y2 = bn(fluid.dygraph.to_variable(x.numpy()))
+        want2 = (x - bn._mean.detach().view(1, -1, 1, 1)) / torch.sqrt(bn._variance.detach().view(1, -1, 1, 1) + 1e-5)
+        torch.testing.assert_close(torch.as_tensor(y2.numpy()), want2, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(bn._mean.detach(), 0.5 * mean, rtol=1e-5, atol=1e-6)  # eval leaves them
+
+
+@pytest.mark.parametrize("make,msg", [
+    (lambda: Conv2D(3, 4, 3, groups=2), "groups=2 must divide"),
+    (lambda: Pool2D(pool_type="min", pool_size=2), "pool_type must be 'max' or 'avg'"),
+    (lambda: Pool2D(), "give pool_size"),
+    (lambda: BatchNorm(3, momentum=1.5), r"momentum must be in \[0, 1\]"),
+    (lambda: Conv2D(3, 4, [3, 3, 3]), "filter_size must be an int or a list of 2 ints"),
+])
+def test_layer_argument_errors(make, msg):
+    with fluid.dygraph.guard(), pytest.raises(ValueError, match=msg):
+        make()
