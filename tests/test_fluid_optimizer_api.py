@@ -25,3 +25,24 @@ def test_regularization_coeff_keyword(cls, coeff, term):
 def test_regularization_coeff_errors(kwargs, exc, msg):
     with pytest.raises(exc, match=msg):
         fluid.regularizer.L2Decay(**kwargs)
+
+
+def test_executor_sets_the_program_lr_from_its_scheduler():
+    main, startup = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, startup), fluid.unique_name.guard():
+        lr = fluid.layers.create_global_var([1], 0.0, "float32", persistable=True, name="learning_rate_0")
+        doubled = fluid.layers.scale(lr, 2.0)
+    sched = fluid.optimizer.lr.StepDecay(learning_rate=0.5, step_size=2, gamma=0.1)
+    main.lr_sheduler = sched  # Paddle's attribute name
+    sched._var_name = lr.name
+    exe = fluid.Executor()
+    seen = []
+    with fluid.scope_guard(fluid.Scope()):
+        exe.run(startup)
+        for _ in range(5):
+            seen.append(float(exe.run(main, fetch_list=[doubled])[0][0]))
+            sched.step()
+        sched._var_name = "nope"
+        with pytest.raises(ValueError, match="names learning-rate variable 'nope'"):
+            exe.run(main, fetch_list=[doubled])
+    torch.testing.assert_close(torch.tensor(seen), torch.tensor([1.0, 1.0, 0.1, 0.1, 0.01]))
