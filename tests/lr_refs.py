@@ -1,7 +1,7 @@
 """Independent numpy references for the learning-rate formulas (vectorised over steps).
 
 Written from Paddle's documented formulas, deliberately in a different style from
-torchfluid.lr_math (array ops, searchsorted, explicit periods), so a shared mistake
+torchfluid.lr.formulas (array ops, searchsorted, explicit periods), so a shared mistake
 is unlikely.
 """
 

@@ -93,7 +93,7 @@ def _ok(results):
 def _close(got: dict, want: dict, what: str, atol=ATOL, rtol=RTOL):
     assert got.keys() == want.keys(), what
     for k in want:
-        torch.testing.assert_close(got[k], want[k], atol=atol, rtol=rtol, msg=lambda m: f"{what} {k}: {m}")
+        torch.testing.assert_close(got[k], want[k], atol=atol, rtol=rtol, msg=lambda m, k=k: f"{what} {k}: {m}")
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,7 @@ def test_global_norm_clip_across_ranks_equals_the_single_process_clip(two_rank_r
     for name in ("full_ddp", "full_ddp_sharded", "full_sharded_reduce"):
         for rank in range(2):
             got = torch.tensor(two_rank_run["ranks"][rank][name]["norms"])
-            torch.testing.assert_close(got, want, atol=0, rtol=1e-5, msg=lambda m: f"{name} rank {rank}: {m}")
+            torch.testing.assert_close(got, want, atol=0, rtol=1e-5, msg=lambda m, name=name, rank=rank: f"{name} rank {rank}: {m}")
     want_adam = torch.tensor(references["adam"][2])
     for rank in range(2):
         got = torch.tensor(two_rank_run["ranks"][rank]["adam_sharded_reduce"]["norms"])

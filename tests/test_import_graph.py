@@ -185,6 +185,8 @@ def test_no_cycle_counting_function_level_imports():
         ("torchfluid.kernels", ("torchfluid.optimizer", "torchfluid.static", "torchfluid.dygraph",
                                 "torchfluid.layers", "torchfluid.lr")),
         ("torchfluid.lr", ("torchfluid.optimizer", "torchfluid.static", "torchfluid.dygraph", "torchfluid.layers")),
+        ("torchfluid.optimizer", ("torchfluid.static", "torchfluid.dygraph", "torchfluid.layers", "torchfluid.ops")),
+        ("torchfluid.ops", ("torchfluid.optimizer", "torchfluid.static", "torchfluid.dygraph", "torchfluid.layers")),
         ("torchfluid.io", ("torchfluid.dygraph", "torchfluid.layers")),
     ],
 )

@@ -65,7 +65,8 @@ CASES = [
     ("natural_exp", lambda: D.NaturalExpDecay(0.3, 3, 0.7), lambda: R.natural_exp(k(), 0.3, 3, 0.7)),
     ("natural_exp_stair", lambda: D.NaturalExpDecay(0.3, 3, 0.7, staircase=True),
      lambda: R.natural_exp(k(), 0.3, 3, 0.7, True)),
-    ("inverse_time_stair", lambda: D.InverseTimeDecay(0.5, 4, 0.25, True), lambda: R.inverse_time(k(), 0.5, 4, 0.25, True)),
+    ("inverse_time_stair", lambda: D.InverseTimeDecay(0.5, 4, 0.25, True),
+     lambda: R.inverse_time(k(), 0.5, 4, 0.25, True)),
     ("polynomial", lambda: D.PolynomialDecay(0.1, 7, 0.01, 2.0), lambda: R.polynomial(k(), 0.1, 7, 0.01, 2.0)),
     ("polynomial_cycle", lambda: D.PolynomialDecay(0.1, 4, 0.01, cycle=True),
      lambda: R.polynomial(k(), 0.1, 4, 0.01, 1.0, True)),
@@ -73,7 +74,8 @@ CASES = [
     ("noam_default_begin1", lambda: D.NoamDecay(64, 4), lambda: R.noam(k(12, 1), 64, 4)),
     ("noam_lr_begin0", lambda: D.NoamDecay(1 / (100 * 0.01 ** 2), 100, begin=0, learning_rate=0.01),
      lambda: R.noam(k(), 1 / (100 * 0.01 ** 2), 100, 0.01)),
-    ("warmup_default_begin1", lambda: D.LinearLrWarmup(0.05, 6, 0.01, 0.1), lambda: R.warmup(k(12, 1), 6, 0.01, 0.1, 0.05)),
+    ("warmup_default_begin1", lambda: D.LinearLrWarmup(0.05, 6, 0.01, 0.1),
+     lambda: R.warmup(k(12, 1), 6, 0.01, 0.1, 0.05)),
 ]
 
 
@@ -231,7 +233,7 @@ BAD_ARGS = [
     (lambda: D.ReduceLROnPlateau(0.1, decay_rate=1.0), ValueError, "decay_rate must be in [0, 1), got 1.0"),
     (lambda: D.ReduceLROnPlateau(0.1, threshold_mode="pct"), ValueError, "threshold_mode must be 'rel' or 'abs'"),
     (lambda: D.ReduceLROnPlateau(0.1, cooldown=-2), ValueError, "cooldown must be an int >= 0, got -2"),
-    (lambda: D.StepDecay(0.5, 2.5), TypeError, "step_size must be an int, got 2.5"),
+    (lambda: D.StepDecay(0.5, 2.5), TypeError, "step_size must be an int > 0, got 2.5"),
     (lambda: D.StepDecay(0.5, 2, decay_rate=1.0), ValueError, "decay_rate must be in [0, 1), got 1.0"),
     (lambda: D.MultiStepDecay(0.5, [3, 1]), ValueError, "milestones must be strictly increasing"),
     (lambda: D.LambdaDecay(0.5, 3), TypeError, "lr_lambda in LambdaDecay must be callable, got 3"),

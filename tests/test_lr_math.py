@@ -1,4 +1,4 @@
-"""torchfluid.lr_math against independent numpy references, Paddle docstring numbers and properties."""
+"""torchfluid.lr.formulas against independent numpy references, Paddle docstring numbers and properties."""
 
 import math
 import re
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from . import lr_refs as R
-from torchfluid import lr_math as M
+from torchfluid.lr import formulas as M
 
 T = R.steps(30)
 
@@ -142,18 +142,30 @@ def test_decays_are_monotone_non_increasing(a, b, rate):
             assert fn(hi, **kw) <= fn(lo, **kw) + 1e-15
 
 
-BAD_CHECKS = [
-    (M.check_positive, ("decay_steps", 0), ValueError, "decay_steps must be > 0, got 0"),
-    (M.check_positive, ("decay_steps", -1.5), ValueError, "decay_steps must be > 0, got -1.5"),
-    (M.check_non_negative, ("learning_rate", -0.1), ValueError, "learning_rate must be >= 0, got -0.1"),
-    (M.check_number, ("gamma", "0.1"), TypeError, "gamma must be a real number, got '0.1'"),
-    (M.check_number, ("gamma", True), TypeError, "gamma must be a real number"),
-    (M.check_number, ("gamma", math.nan), ValueError, "gamma must not be NaN"),
-    (M.check_positive_int, ("step_size", 2.0), TypeError, "step_size must be an int, got 2.0"),
-    (M.check_positive_int, ("step_size", 0), ValueError, "step_size must be > 0, got 0"),
-    (M.check_increasing, ("milestones", [3, 3]), ValueError, "milestones must be strictly increasing"),
-    (M.check_increasing, ("milestones", {1, 2}), TypeError, "milestones must be a list or tuple"),
+BAD_CHECKS = [  # the argument checks both schedule families share
+    (M.check_piecewise, ([2, 2], [0.1, 0.2, 0.3]), ValueError, "boundaries must be strictly increasing"),
+    (M.check_piecewise, ([2], [0.1]), ValueError, "values must have len(boundaries) + 1 = 2 elements, got [0.1]"),
+    (M.check_piecewise, ([2], [0.1, -0.2]), ValueError, "values[1] must be >= 0, got -0.2"),
+    (M.check_piecewise, ([2], [0.1, "x"]), TypeError, "values[1] must be a real number >= 0, got 'x'"),
+    (M.check_warmup, (0.2, 0.1), ValueError, "end_lr must be > start_lr, got end_lr=0.1, start_lr=0.2"),
+    (M.check_warmup, (0.0, math.nan), ValueError, "end_lr must be a finite number, got nan"),
+    (M.check_decay_factor, ("gamma", 1.0), ValueError, "gamma must be in [0, 1), got 1.0"),
+    (M.check_decay_factor, ("gamma", True), TypeError, "gamma must be a real number in [0, 1), got True"),
+    (lambda *a: M.check_plateau(*a), ("avg", "rel", "factor", 0.1, 1, 0), ValueError,
+     "mode must be 'min' or 'max', got 'avg'"),
+    (lambda *a: M.check_plateau(*a), ("min", "pct", "factor", 0.1, 1, 0), ValueError,
+     "threshold_mode must be 'rel' or 'abs', got 'pct'"),
+    (lambda *a: M.check_plateau(*a), ("min", "rel", "factor", 0.1, 1.5, 0), TypeError,
+     "patience must be an int >= 0, got 1.5"),
+    (lambda *a: M.check_plateau(*a), ("min", "rel", "factor", 0.1, 1, -1), ValueError,
+     "cooldown must be an int >= 0, got -1"),
 ]
+
+
+def test_shared_checks_return_checked_values():
+    assert M.check_piecewise((1, 3), (0.3, 0.2, 0.1)) == ([1, 3], [0.3, 0.2, 0.1])
+    assert M.check_warmup(0, 1) == (0.0, 1.0)
+    assert M.check_plateau("MIN", "ABS", "factor", 0.5, 0, 0) == ("min", "abs")
 
 
 @pytest.mark.parametrize("fn,args,exc,msg", BAD_CHECKS)

@@ -488,15 +488,21 @@ def test_kernel_computes_low_precision_state_in_float32():
     assert torch.equal(ms16, ms32.half()) and torch.equal(p16, p32.half())
 
 
-def test_fused_compatible_marks_what_only_the_reference_path_handles():
+def test_fused_eligibility_marks_what_only_the_reference_path_handles():
+    from torchfluid.optimizer.precision import Precision
+    from torchfluid.optimizer.rmsprop import RMSPropRule
+
     a, h = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2, dtype=torch.float16))
-    opt = RMSProp(learning_rate=0.1, parameters=[a], epsilon=1e-4)
-    group = opt.param_groups[0]
-    assert opt._fused_compatible(a, group) and not opt._fused_compatible(h, group)
+    group = RMSProp(learning_rate=0.1, parameters=[a], epsilon=1e-4).param_groups[0]
+    plain = Precision(multi_precision=False, state_dtype=None, nonfinite="propagate")
+    rule = RMSPropRule()
+    assert rule.fused_eligible(a, group, plain) and not rule.fused_eligible(h, group, plain)
     for key, value in [("decoupled_weight_decay", 0.1), ("bias_correction", True)]:
-        assert not opt._fused_compatible(a, {**group, key: value})
-    bf16 = RMSProp(learning_rate=0.1, parameters=[torch.nn.Parameter(torch.zeros(2))], state_dtype=torch.bfloat16)
-    assert not bf16._fused_compatible(bf16.param_groups[0]["params"][0], bf16.param_groups[0])
+        assert not rule.fused_eligible(a, {**group, key: value}, plain)
+    bf16 = Precision(multi_precision=False, state_dtype=torch.bfloat16, nonfinite="propagate")
+    assert not rule.fused_eligible(a, group, bf16)
+    master = Precision(multi_precision=True, state_dtype=None, nonfinite="propagate")
+    assert rule.fused_eligible(a, group, master) and not rule.fused_eligible(h, group, master)
 
 
 def test_master_weights_in_torch_style_state_dict_and_to_keeps_them_float32():

@@ -1,5 +1,5 @@
 """fluid.layers: the same functions run eagerly on tensors and as static ops give the
-same numbers; the static learning-rate decays follow lr_math step by step."""
+same numbers; the static learning-rate decays follow torchfluid.lr.formulas step by step."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ import torch
 
 import torchfluid as fluid
 from torchfluid import layers as L
-from torchfluid import lr_math
+from torchfluid.lr import formulas as lr_math
 
 RNG = np.random.default_rng(11)
 A = RNG.normal(size=(4, 6)).astype("float32")

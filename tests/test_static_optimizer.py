@@ -1,6 +1,8 @@
 """The optimizer in static mode: minimize's ops and return values, and static training
 equal bit for bit to eager training with the same kernels."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -78,15 +80,25 @@ def test_static_training_equals_eager_bit_for_bit(kind):
                                           state[f"{pname}_{acc}_0"].numpy())
 
 
-def test_minimize_return_values_and_op_order():
+def test_minimize_appends_one_optimize_op_for_all_parameters():
     main, start, loss, opt, ops, pg = build(OPTS["rmsprop_l2_clip"])
-    assert [o.type for o in ops] == ["rmsprop", "rmsprop"]
+    assert [o.type for o in ops] == ["rmsprop"]
     assert [(p.name, g.name) for p, g in pg] == [("fc_0.w_0", "fc_0.w_0@GRAD"), ("fc_0.b_0", "fc_0.b_0@GRAD")]
-    assert [o.input("Param")[0] for o in ops] == ["fc_0.b_0", "fc_0.w_0"]  # sorted by name
+    (op,) = ops
+    assert op.input("Param") == ["fc_0.b_0", "fc_0.w_0"]  # sorted by name
+    assert op.input("Grad") == ["fc_0.b_0@GRAD", "fc_0.w_0@GRAD"]
+    assert op.input("State") == ["fc_0.b_0_mean_square_0", "fc_0.b_0_momentum_0",
+                                 "fc_0.w_0_mean_square_0", "fc_0.w_0_momentum_0"]
+    assert op.output("ParamOut") == op.input("Param") and op.output("StateOut") == op.input("State")
+    # clip and regularization run inside the op (the same update function as eager step())
+    section = op.attr("section")
+    assert section.config.clip is opt.grad_clip and section.names == ("fc_0.b_0", "fc_0.w_0")
+    assert [type(r).__name__ for r in section.regularizers] == ["L2Decay", "L2Decay"]
     types = [o.type for o in main.global_block().ops]
-    first_opt = types.index("grad_clip")
-    assert types[first_opt:] == ["grad_clip", "regularization", "regularization", "rmsprop", "rmsprop"]
-    assert all(o.role == fluid.static.OpRole.Optimize for o in main.global_block().ops[first_opt:])
+    assert types[-1] == "rmsprop" and "grad_clip" not in types and "regularization" not in types
+    assert main.global_block().ops[-1].role == fluid.static.OpRole.Optimize
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        section.config.clip = None
     # accumulators: persistable, zero-initialized in the startup program
     block = main.global_block()
     for name in ["fc_0.b_0_mean_square_0", "fc_0.b_0_momentum_0", "fc_0.w_0_mean_square_0"]:
@@ -118,7 +130,8 @@ def test_backward_then_apply_gradients_equals_minimize():
         opt = fluid.optimizer.RMSProp(0.1)
         pg = opt.backward(loss)
         ops = opt.apply_gradients(pg)
-    assert [o.type for o in ops] == ["rmsprop", "rmsprop"]
+    assert [o.type for o in ops] == ["rmsprop"]
+    assert ops[0].input("Param") == ["fc_0.b_0", "fc_0.w_0"]
     assert [p.name for p, _ in pg] == ["fc_0.w_0", "fc_0.b_0"]
 
 

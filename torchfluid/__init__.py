@@ -14,7 +14,7 @@ from .clip import (
 )
 from .regularizer import L1Decay, L1DecayRegularizer, L2Decay, L2DecayRegularizer
 
-# --- dygraph (helper D) ---
+# dygraph mode: guard, layers, parameters, places
 from . import dygraph, framework, initializer, io, nn, param_attr, unique_name
 from .dygraph import load_dygraph, save_dygraph
 from .dygraph.layers import Layer
@@ -24,12 +24,13 @@ from .framework import (
     enable_static, in_dygraph_mode, in_dynamic_mode,
 )
 from .param_attr import ParamAttr
-# --- end dygraph (helper D) ---
 
 __version__ = "0.1.0"
 
-# --- static mode ---
+# static mode: programs, layers, the executor; static.optimize registers program records
+# as the optimizers' front door (minimize on a program loss appends the optimize op)
 from . import core, dataset, layers, nets, op, static  # noqa: E402
+from .static import optimize as _static_optimize  # noqa: E402,F401
 from .layers.nn import static_data as data  # noqa: E402  (fluid.data: shape as given)
 from .static import backward  # noqa: E402
 from .static.data_feeder import DataFeeder  # noqa: E402

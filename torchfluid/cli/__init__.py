@@ -1,5 +1,6 @@
-"""The ``torchfluid`` command (also ``python -m torchfluid``): ``demo``, ``train``,
-``compare`` and ``bench``. Bad configuration values exit with status 2 and one line
+"""The ``torchfluid`` command line (also ``python -m torchfluid``).
+
+Subcommands ``demo``, ``train``, ``compare`` and ``bench``. Bad configuration values exit with status 2 and one line
 ``config error: <key> ...`` on stderr, no traceback."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ What happens in one sharded update, in the base pipeline's order::
                       ONE all-reduce of a float64 scalar -> the true global norm on every
                       rank; per-tensor clips (ByValue, ByNorm) need nothing
     regularize        L1/L2 on the owned pairs only
-    update            the optimizer's ``_update`` (reference or fused kernel) on the shard
+    update            the rule's reference or the fused kernel on the shard
     sync_params       one broadcast per owner (and dtype): every rank gets every parameter
                       from its owner (an all-gather in effect)
 
@@ -49,7 +49,7 @@ Gradient reduction (``grad_reduction``):
   ``find_unused_parameters``), i.e. exactly the gradient of the mean loss over the
   concatenated batch. Each rank's ``.grad`` is left as it was (the averaged gradient is
   a new tensor). Gradients are averaged in their parameter's dtype, as DDP does (then
-  given back the dtype the optimizer's ``_prepare_grads`` gave them, e.g. float32 for
+  given back the dtype the prepare stage gave them, e.g. float32 for
   master weights); row-sparse ones are made dense for the collective.
 
 World size 1 or no initialised process group: the sharded optimizer is the unsharded
@@ -69,7 +69,7 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.distributed as dist
 
-from ..clip import ClipGradByGlobalNorm, need_clip
+from ..clip import ClipGradByGlobalNorm
 
 __all__ = ["GRAD_REDUCTIONS", "ShardingError", "ShardedState", "make", "partition"]
 
@@ -179,10 +179,10 @@ class ShardedState:
     # --------------------------------------------------------- partition
     def _ensure_partition(self) -> None:
         opt = self._opt
-        new = [(name, p) for p, name in opt._names.items() if name not in self.owners]
+        new = [(name, p) for p, name in opt.param_names.items() if name not in self.owners]
         if not new:
             return
-        devices = {p.device for p in opt._names}
+        devices = {p.device for p in opt.param_names}
         if len(devices) != 1:
             raise ShardingError(
                 f"shard_state=True needs every parameter on one device per rank, got {sorted(map(str, devices))}"
@@ -195,7 +195,7 @@ class ShardedState:
         """One-time all-gather of (name, shape, dtype, owner): every rank must agree."""
         opt = self._opt
         mine = [(name, tuple(p.shape), str(p.dtype), self.owners[name])
-                for p, name in sorted(opt._names.items(), key=lambda pn: pn[1])]
+                for p, name in sorted(opt.param_names.items(), key=lambda pn: pn[1])]
         everyone: list = [None] * self.world_size
         self._collective("checking that all ranks have the same parameters (all_gather_object)",
                          dist.all_gather_object, everyone, mine)
@@ -213,20 +213,20 @@ class ShardedState:
         if self.world_size == 1:
             return True
         self._ensure_partition()
-        return self.owners[self._opt._names[p]] == self.rank
+        return self.owners[self._opt.param_names[p]] == self.rank
 
     def owned_names(self) -> list[str]:
         """Names of the parameters this rank owns, in the optimizer's order."""
-        return [name for p, name in self._opt._names.items() if self.owns(p)]
+        return [name for p, name in self._opt.param_names.items() if self.owns(p)]
 
     def _buckets(self):
         """``[(dtype, [params of rank 0, params of rank 1, ...])]``: the syncable parameters
         by dtype and owner, each list in name order (the same on every rank)."""
         opt = self._opt
-        key = tuple((id(p), _syncable(p), p.dtype) for p in opt._names)
+        key = tuple((id(p), _syncable(p), p.dtype) for p in opt.param_names)
         if key != self._layout_key:
             by_dtype: dict[torch.dtype, list[list]] = {}
-            for p, name in sorted(opt._names.items(), key=lambda pn: pn[1]):
+            for p, name in sorted(opt.param_names.items(), key=lambda pn: pn[1]):
                 if _syncable(p):
                     segs = by_dtype.setdefault(p.dtype, [[] for _ in range(self.world_size)])
                     segs[self.owners[name]].append(p)
@@ -241,7 +241,7 @@ class ShardedState:
         masters = state_dict.get("master_weights")
         if not isinstance(masters, Mapping) or not self.engaged:
             return state_dict
-        by_name = {name: p for p, name in self._opt._names.items()}
+        by_name = {name: p for p, name in self._opt.param_names.items()}
         mine = {k: v for k, v in masters.items() if rename(k) not in by_name or self.owns(by_name[rename(k)])}
         return {**state_dict, "master_weights": mine}
 
@@ -249,15 +249,15 @@ class ShardedState:
         """This rank's shard of the (prepared) pairs, with gradients averaged over the
         ranks when ``grad_reduction='reduce'``; in the optimizer's parameter order.
 
-        ``pairs`` is None when this rank's ``_prepare_grads`` skips the update (a
+        ``pairs`` is None when this rank's prepare stage skips the update (a
         non-finite gradient with ``nonfinite='skip'``, a GradScaler overflow). With
         ``'reduce'`` the ranks agree inside the reduce-scatter (one extra element): if
         any rank skips, all do (the average would be non-finite), and None is returned
-        on every rank (and counted in ``skipped_steps`` there). With ``'none'`` the
+        on every rank (and counted in ``skipped_steps`` there by the optimizer). With ``'none'`` the
         gradients are the same on every rank (DDP), so is the decision.
         """
         self._ensure_partition()
-        names = self._opt._names
+        names = self._opt.param_names
         if self.grad_reduction == "none":
             return None if pairs is None else [(p, g) for p, g in pairs if self.owners[names[p]] == self.rank]
         skip = pairs is None
@@ -294,13 +294,11 @@ class ShardedState:
             skipped = skipped or flags[len(seg)] > 0  # some rank skips this update
             offset = 0
             for i, p in enumerate(seg):
-                if flags[i] > 0:  # some rank had a gradient; back in the dtype _prepare_grads gave it
+                if flags[i] > 0:  # some rank had a gradient; back in the dtype the prepare stage gave it
                     g = mine[offset:offset + p.numel()].view_as(p)
                     out.append((p, g.to(grads[p].dtype) if p in grads else g))
                 offset += p.numel()
         if skipped:
-            if not skip and hasattr(self._opt, "skipped_steps"):  # skipped for another rank's gradient
-                self._opt.skipped_steps += 1
             return None
         out.sort(key=lambda pg: order[pg[0]])
         return out
@@ -310,22 +308,18 @@ class ShardedState:
         self._collective("global-norm all-reduce", dist.all_reduce, t, op=dist.ReduceOp.SUM)
         return t
 
-    def clip_plan(self, clip, pairs):
-        """``clip``'s plan (one ClipStep per pair) for the shard's pairs; a global norm is
-        taken over ALL ranks' shards. None when the clip has no plan."""
-        grads, nc = [g for _, g in pairs], [need_clip(p) for p, _ in pairs]
+    def clip_plan(self, clip, grads, need_clip):
+        """``clip``'s plan (one ClipStep per gradient of the shard; ``need_clip`` one flag
+        each); a global norm is taken over ALL ranks' shards. None when the clip has no plan."""
         if isinstance(clip, ClipGradByGlobalNorm):
-            return clip.plan(grads, nc, sum_across=self._sum_across)
-        return clip.plan(grads, nc)
+            return clip.plan(grads, need_clip, sum_across=self._sum_across)
+        return clip.plan(grads, need_clip)
 
-    def clip(self, clip, pairs):
-        """Clip the shard's pairs; a global norm is taken over ALL ranks' shards."""
+    def clip(self, clip, grads, need_clip):
+        """The shard's gradients clipped; a global norm is taken over ALL ranks' shards."""
         if isinstance(clip, ClipGradByGlobalNorm):
-            params = [p for p, _ in pairs]
-            grads = clip.clip_tensors([g for _, g in pairs], [need_clip(p) for p in params],
-                                      sum_across=self._sum_across)
-            return list(zip(params, grads))
-        return clip(pairs)
+            return clip.clip_tensors(grads, need_clip, sum_across=self._sum_across)
+        return clip.clip_tensors(grads, need_clip)
 
     @torch.no_grad()
     def sync_params(self) -> None:

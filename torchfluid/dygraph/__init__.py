@@ -1,5 +1,7 @@
-"""Dygraph (eager) mode: ``guard``, ``to_variable``, ``Layer``, ``Linear``, ``Embedding``,
-``save_dygraph`` / ``load_dygraph`` and the fluid learning-rate decays."""
+"""Dygraph (eager) mode: Variables that are torch tensors, layers that are torch modules.
+
+``guard``, ``to_variable``, ``Layer``, ``Linear``, ``Embedding``, ``save_dygraph`` /
+``load_dygraph`` and the fluid learning-rate decays (defined in :mod:`torchfluid.lr.fluid`)."""
 
 from . import base, checkpoint, layers, learning_rate_scheduler, nn, varbase
 from .base import disable_dygraph, enable_dygraph, enabled, guard, no_grad, to_variable

@@ -9,7 +9,8 @@ torch optimizers all work) with Paddle's API on top:
 * ``state_dict()`` holds the parameters and persistable buffers themselves (Paddle's
   ``keep_vars``) under structured keys (``weight``, ``fc1.bias``); each parameter also
   has its unique ``name`` (``linear_0.w_0``). Pass ``keep_vars=False`` for torch's
-  detached plain tensors (what ``torch.save``/``torch.load(weights_only=True)`` expect). ``set_state_dict`` (aliases ``set_dict``, ``load_dict``) takes numpy
+  detached plain tensors (what ``torch.save``/``torch.load(weights_only=True)`` expect).
+  ``set_state_dict`` (aliases ``set_dict``, ``load_dict``) takes numpy
   arrays or tensors, matches by structured key (or by parameter name with
   ``use_structured_name=False``), warns and skips keys that are missing or of another
   shape (as Paddle), and raises on a dtype mismatch before changing anything.
@@ -193,7 +194,7 @@ class Layer(torch.nn.Module):
                 destination = collections.OrderedDict()
             self._save_to_state_dict(destination, structured_name_prefix, keep_vars)
         if not keep_vars:  # torch semantics: plain detached tensors (loadable with weights_only)
-            for key, value in destination.items():
+            for value in destination.values():
                 if isinstance(value, VarBase):  # fresh detach() results: switch class in place
                     value.__class__ = torch.Tensor
         return destination
@@ -207,7 +208,7 @@ class Layer(torch.nn.Module):
             lookup = key if use_structured_name else getattr(target, "_fluid_name", key)
             value = state_dict.get(lookup)
             if value is None:
-                warnings.warn(f"Skip loading for {key}. {lookup} is not found in the provided dict.")
+                warnings.warn(f"Skip loading for {key}. {lookup} is not found in the provided dict.", stacklevel=2)
                 continue
             if isinstance(value, np.ndarray):
                 value = torch.from_numpy(np.ascontiguousarray(value))
@@ -218,7 +219,7 @@ class Layer(torch.nn.Module):
             if list(value.shape) != list(target.shape):
                 warnings.warn(
                     f"Skip loading for {key}. {lookup} receives a shape {list(value.shape)}, "
-                    f"but the expected shape is {list(target.shape)}."
+                    f"but the expected shape is {list(target.shape)}.", stacklevel=2
                 )
                 continue
             if value.dtype != target.dtype:

@@ -3,8 +3,9 @@
 Design. ``VarBase`` subclasses ``torch.Tensor`` (the same object torch sees, no
 wrapper), so every torch function, operator, ``nn.Module`` and optimizer accepts it and
 autograd works unchanged. Its ``__torch_function__`` makes every fresh tensor result a
-``VarBase`` (by switching the new object's class: no alias node, no copy), so ``out = linear(x); out.backward()`` keeps Paddle's methods down the
-graph. Parameters are ``ParamBase(VarBase, torch.nn.Parameter)``: ``nn.Module``
+``VarBase`` (by switching the new object's class: no alias node, no copy), so
+``out = linear(x); out.backward()`` keeps Paddle's methods down the graph. Parameters
+are ``ParamBase(VarBase, torch.nn.Parameter)``: ``nn.Module``
 registers them, and ``w * 2`` is a plain ``VarBase`` (never a parameter). Gradients
 (``.grad``) and tensors made without a Variable stay plain torch tensors. Monkey-patching
 ``torch.Tensor`` (Paddle's own approach) was rejected: it would change torch for every

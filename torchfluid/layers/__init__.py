@@ -1,5 +1,7 @@
-"""``fluid.layers``: each function appends an op (static Variables) or runs it eagerly
-(torch tensors) -- the same op definitions (:mod:`torchfluid.ops`) in both modes."""
+"""``fluid.layers``: network building functions for both modes.
+
+Each function appends an op (static Variables) or runs it eagerly (torch tensors) -- the
+same op definitions (:mod:`torchfluid.ops`) in both modes."""
 
 from .helper import LayerHelper
 from .learning_rate_scheduler import (

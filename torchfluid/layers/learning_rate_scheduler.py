@@ -1,15 +1,19 @@
 """Fluid's learning-rate decays as layers (``fluid.layers.exponential_decay`` ...).
 
-Static mode: one ``lr_schedule`` op (role LRSched) computes the rate from the global
-step counter ``@LR_DECAY_COUNTER@`` -- a persistable int64 ``[1]`` variable that the
-startup program sets to ``begin - 1`` and an ``increment`` op at the head of the main
-program advances once per run, as Paddle does. The maths is :mod:`torchfluid.lr_math`.
-Dygraph mode: the matching ``fluid.dygraph`` ``LearningRateDecay`` object, as Paddle.
+Each function builds the matching fluid decay (:mod:`torchfluid.lr.fluid`), which checks
+the arguments. Dygraph mode returns that decay, as Paddle does. Static mode appends one
+``lr_schedule`` op (role LRSched) that evaluates the decay's formula
+(:mod:`torchfluid.lr.formulas`) with the decay's parameters at the global step counter
+``@LR_DECAY_COUNTER@`` -- a persistable int64 ``[1]`` variable that the startup program
+sets to ``begin - 1`` and an ``increment`` op at the head of the main program advances
+once per run, as Paddle does.
 """
 
 from __future__ import annotations
 
-from .. import lr_math as M
+import numbers
+
+from ..lr import fluid as decays
 from ..static.framework import Variable, default_main_program
 from .helper import LayerHelper, in_dygraph_mode
 
@@ -37,14 +41,26 @@ def autoincreased_step_counter(counter_name=None, begin=1, step=1):
     return counter
 
 
-def _schedule(schedule, params, begin=0, learning_rate=None, dygraph=None):
+def _attr(value):
+    """A formula parameter as an op attribute: numbers as Python floats, lists element-wise."""
+    if isinstance(value, (list, tuple)):
+        return [_attr(v) for v in value]
+    return float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else value
+
+
+def _schedule(decay, begin=0, learning_rate=None):
+    """``decay`` in dygraph mode; in static mode a variable holding ``decay.formula`` at the step counter
+    (from ``begin``), fed ``learning_rate`` from another variable when one is given."""
     if in_dygraph_mode():
-        return dygraph()
+        return decay
     counter = autoincreased_step_counter(COUNTER_NAME, begin=begin, step=1)
-    helper = LayerHelper(schedule)
+    schedule = decay.formula.__name__
+    params = {k: _attr(v) for k, v in decay.formula_params().items()}
     inputs = {"Step": [counter]}
-    if isinstance(learning_rate, Variable):
+    if learning_rate is not None:
         inputs["LearningRate"] = [learning_rate]
+        del params["learning_rate"]
+    helper = LayerHelper(schedule)
     with default_main_program()._lr_schedule_guard():
         out = helper.tmp_var("float32", stop_gradient=True)
         helper.append_op("lr_schedule", inputs, {"Out": [out]},
@@ -52,73 +68,46 @@ def _schedule(schedule, params, begin=0, learning_rate=None, dygraph=None):
     return out
 
 
-def _dy():
-    from ..dygraph import learning_rate_scheduler as D
-
-    return D
-
-
 def piecewise_decay(boundaries, values):
     """``values[i]`` while ``step < boundaries[i]``, then ``values[-1]`` (step from 0)."""
-    boundaries = M.check_increasing("boundaries", boundaries)
-    if len(values) != len(boundaries) + 1:
-        raise ValueError(f"piecewise_decay: len(values)={len(values)} must be len(boundaries)+1={len(boundaries) + 1}")
-    return _schedule("piecewise_decay", {"boundaries": list(boundaries), "values": [float(v) for v in values]},
-                     dygraph=lambda: _dy().PiecewiseDecay(boundaries, values, 0))
+    return _schedule(decays.PiecewiseDecay(boundaries, values, 0))
 
 
-def _ratio_decay(kind, cls):
-    def layer(learning_rate, decay_steps, decay_rate, staircase=False):
-        M.check_positive("decay_steps", decay_steps)
-        params = {"learning_rate": float(learning_rate), "decay_steps": float(decay_steps),
-                  "decay_rate": float(decay_rate), "staircase": bool(staircase)}
-        return _schedule(kind, params,
-                         dygraph=lambda: getattr(_dy(), cls)(learning_rate, decay_steps, decay_rate, staircase))
-
-    layer.__name__ = kind
-    layer.__doc__ = f"``lr_math.{kind}`` of the global step (``r = step / decay_steps``, floored if staircase)."
-    return layer
+def exponential_decay(learning_rate, decay_steps, decay_rate, staircase=False):
+    """``learning_rate * decay_rate ** r`` of the global step, ``r = step / decay_steps`` (floored if staircase)."""
+    return _schedule(decays.ExponentialDecay(learning_rate, decay_steps, decay_rate, staircase))
 
 
-exponential_decay = _ratio_decay("exponential_decay", "ExponentialDecay")
-natural_exp_decay = _ratio_decay("natural_exp_decay", "NaturalExpDecay")
-inverse_time_decay = _ratio_decay("inverse_time_decay", "InverseTimeDecay")
+def natural_exp_decay(learning_rate, decay_steps, decay_rate, staircase=False):
+    """``learning_rate * exp(-decay_rate * r)`` of the global step, ``r = step / decay_steps`` (floored if
+    staircase)."""
+    return _schedule(decays.NaturalExpDecay(learning_rate, decay_steps, decay_rate, staircase))
+
+
+def inverse_time_decay(learning_rate, decay_steps, decay_rate, staircase=False):
+    """``learning_rate / (1 + decay_rate * r)`` of the global step, ``r = step / decay_steps`` (floored if
+    staircase)."""
+    return _schedule(decays.InverseTimeDecay(learning_rate, decay_steps, decay_rate, staircase))
 
 
 def polynomial_decay(learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0, cycle=False):
-    """``(lr - end) * (1 - s / D) ** power + end`` (see ``lr_math.polynomial_decay``)."""
-    M.check_positive("decay_steps", decay_steps)
-    params = {"learning_rate": float(learning_rate), "decay_steps": float(decay_steps),
-              "end_learning_rate": float(end_learning_rate), "power": float(power), "cycle": bool(cycle)}
-    return _schedule("polynomial_decay", params, dygraph=lambda: _dy().PolynomialDecay(
-        learning_rate, decay_steps, end_learning_rate, power, cycle))
+    """``(lr - end) * (1 - s / D) ** power + end`` (see ``formulas.polynomial_decay``)."""
+    return _schedule(decays.PolynomialDecay(learning_rate, decay_steps, end_learning_rate, power, cycle))
 
 
 def cosine_decay(learning_rate, step_each_epoch, epochs):
     """``lr * 0.5 * (cos(floor(step / step_each_epoch) * pi / epochs) + 1)``."""
-    M.check_positive("step_each_epoch", step_each_epoch)
-    M.check_positive("epochs", epochs)
-    params = {"learning_rate": float(learning_rate), "step_each_epoch": float(step_each_epoch),
-              "epochs": float(epochs)}
-    return _schedule("cosine_decay", params,
-                     dygraph=lambda: _dy().CosineDecay(learning_rate, step_each_epoch, epochs))
+    return _schedule(decays.CosineDecay(learning_rate, step_each_epoch, epochs))
 
 
 def noam_decay(d_model, warmup_steps, learning_rate=1.0):
     """``lr * d_model**-0.5 * min(step**-0.5, step * warmup_steps**-1.5)``, step from 1."""
-    M.check_positive("d_model", d_model)
-    M.check_positive("warmup_steps", warmup_steps)
-    params = {"d_model": float(d_model), "warmup_steps": float(warmup_steps), "learning_rate": float(learning_rate)}
-    return _schedule("noam_decay", params, begin=1,
-                     dygraph=lambda: _dy().NoamDecay(d_model, warmup_steps, learning_rate=learning_rate))
+    return _schedule(decays.NoamDecay(d_model, warmup_steps, learning_rate=learning_rate), begin=1)
 
 
 def linear_lr_warmup(learning_rate, warmup_steps, start_lr, end_lr):
     """Linear from ``start_lr`` to ``end_lr`` over ``warmup_steps``, then ``learning_rate``
-    (a float or another decay's variable)."""
-    M.check_positive("warmup_steps", warmup_steps)
-    params = {"warmup_steps": float(warmup_steps), "start_lr": float(start_lr), "end_lr": float(end_lr)}
-    if not isinstance(learning_rate, Variable):
-        params["learning_rate"] = float(learning_rate)
-    return _schedule("linear_warmup", params, learning_rate=learning_rate, dygraph=lambda: _dy().LinearLrWarmup(
-        learning_rate, warmup_steps, start_lr, end_lr))
+    (a float, or another decay: its variable in static mode, its object in dygraph mode)."""
+    if isinstance(learning_rate, Variable):  # the rate after the warm-up is fed at run time
+        return _schedule(decays.LinearLrWarmup(0.0, warmup_steps, start_lr, end_lr), learning_rate=learning_rate)
+    return _schedule(decays.LinearLrWarmup(learning_rate, warmup_steps, start_lr, end_lr))

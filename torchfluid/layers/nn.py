@@ -42,7 +42,7 @@ def fc(input, size, num_flatten_dims=1, param_attr=None, bias_attr=None, act=Non
         raise ValueError(f"fc: {len(inputs)} inputs but {len(attrs)} param_attrs")
     static = is_static(*inputs)
     muls = []
-    for x, pattr in zip(inputs, attrs):
+    for x, pattr in zip(inputs, attrs, strict=True):
         shape = list(x.shape)
         if not 1 <= num_flatten_dims < len(shape):
             raise ValueError(

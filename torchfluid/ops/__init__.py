@@ -1,7 +1,8 @@
 """The op registry shared by static and dygraph mode (see :mod:`.registry`).
 
-Importing this package registers every op type: :mod:`.math_ops`, :mod:`.nn_ops`,
-:mod:`.state_ops`, :mod:`.vision_ops`.
+Importing this package registers every op type of :mod:`.math_ops`, :mod:`.nn_ops`,
+:mod:`.state_ops` and :mod:`.vision_ops`; the optimize ops (``rmsprop``, ``sgd``, ``adam``), which call the
+optimizer layer, are registered by :mod:`torchfluid.static.optimize`.
 """
 
 from . import math_ops, nn_ops, state_ops, vision_ops  # noqa: F401  (registration side effects)

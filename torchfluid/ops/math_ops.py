@@ -144,7 +144,7 @@ def matmul(X, Y, *, transpose_X=False, transpose_Y=False, alpha=1.0):
 
 def _autograd_vjp(fn, ins, dout, need, **attrs):
     with torch.enable_grad():
-        xs = [x.detach().requires_grad_(bool(n)) for x, n in zip(ins, need)]
+        xs = [x.detach().requires_grad_(bool(n)) for x, n in zip(ins, need, strict=True)]
         out = fn(*xs, **attrs)
         wanted = [x for x in xs if x.requires_grad]
         gs = iter(torch.autograd.grad(out, wanted, dout, allow_unused=True)) if wanted else iter(())

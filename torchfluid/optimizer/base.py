@@ -1,55 +1,70 @@
 """The optimizer layer: a real ``torch.optim.Optimizer`` with Paddle's fluid API.
 
-One pipeline per update, in Paddle's order (the same for ``step()``, ``minimize()``
-and ``apply_gradients()``)::
+Every update goes through :func:`torchfluid.optimizer.pipeline.run_update` (prepare, clip,
+regularize, kernel, in Paddle's order), the same for ``step()``, ``minimize()`` and
+``apply_gradients()``. This class collects and validates the ``(param, grad)`` pairs,
+turns them into the pipeline's items (names, param groups, lr multipliers, regularizers,
+``need_clip``), advances the learning-rate schedule and counts skipped steps.
 
-    collect (param, grad) pairs   params with a gradient, trainable, not in no_grad_set
-    validate                      shapes / dtypes / devices, BEFORE anything changes
-    prepare                       subclass hook (``_prepare_grads``): AMP unscale, non-finite
-                                  policy, sign flip; may skip the whole update, still unchanged
-    learning rate                 schedule value for this update (fluid decays advance)
-    clip                          grad_clip (need_clip=False params untouched), planned over all
-    regularize                    param.regularizer if set, else the optimizer's
-    update                        the kernel, in place, lr * group multiplier * param multiplier;
-                                  clip and regularization are applied to the gradient here
-                                  (``GradPrep.apply``), or folded into a fused kernel's pass
+Subclasses pass an update rule (accumulators, state init, reference kernel; see
+``RMSPropRule``), a :class:`~torchfluid.optimizer.precision.Precision` and optionally a
+fused update path; state records are keyed by stable parameter names (see
+:mod:`torchfluid.optimizer.state`).
 
-Subclasses only say which accumulators they keep and which kernel they call
-(``_accumulator_names``, ``_new_state``, ``_kernel_update``); state records are keyed by
-stable parameter names (see :mod:`torchfluid.optimizer.state`).
+Front doors. A package whose records stand for tensors elsewhere (the static
+``Program`` IR: a loss ``Variable``, ``Parameter`` s, a learning-rate variable)
+registers itself with :func:`register_front_door`; ``minimize``, ``backward``,
+``apply_gradients``, ``apply_optimize`` and ``append_regularization_ops`` called with
+such records hand the frozen :meth:`Optimizer.update_config` to it, and a learning
+rate that is such a record is kept as the configuration's ``learning_rate``. This
+module never imports those packages and knows nothing of programs.
 """
 
 from __future__ import annotations
 
 import numbers
+import types
 from collections.abc import Mapping
 
 import numpy as np
 import torch
 
 from .._checks import check_number
-from ..clip import ClipStep, GradientClipBase, need_clip
+from ..clip import GradientClipBase, need_clip
 from ..distributed import sharding as _sharding
+from ..lr import schedules
 from ..regularizer import as_regularizer
-from . import schedules
-from .fold import NO_PREP, GradPrep
+from .pipeline import Item, UpdateConfig, UpdateRuntime, run_update
+from .precision import Precision
 from .params import fluid_name, is_group_list, split_named
 from .state import LoadReport, StateCodec
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "register_front_door"]
+
+_FRONT_DOORS: dict[type, object] = {}
 
 
-# --- static mode (helper C): the mode is decided here, once, from the loss/param kind ---
-def _is_static(obj) -> bool:
-    """True for torchfluid.static program records (Variable / Parameter)."""
-    return getattr(type(obj), "_torchfluid_static", False)
+def register_front_door(record_type: type, door) -> None:
+    """Route the fluid API calls made with ``record_type`` instances to ``door``.
+
+    ``door`` provides ``minimize(config, loss, startup_program, parameter_list,
+    no_grad_set)``, ``backward(loss, startup_program, parameter_list, no_grad_set,
+    callbacks)``, ``apply_gradients(config, params_grads)``, ``apply_optimize(config,
+    loss, startup_program, params_grads)`` and ``append_regularization_ops(params_grads,
+    regularization)``; ``config`` is the optimizer's :meth:`Optimizer.update_config`.
+    """
+    if not isinstance(record_type, type):
+        raise TypeError(f"record_type must be a class, got {type(record_type).__name__}")
+    _FRONT_DOORS[record_type] = door
 
 
-def _static():
-    from ..static import optimize
-
-    return optimize
-# --- end static mode ---
+def _front_door(obj):
+    """The door registered for ``obj``'s class (or a base class), else None."""
+    for klass in type(obj).__mro__:
+        door = _FRONT_DOORS.get(klass)
+        if door is not None:
+            return door
+    return None
 
 
 def _one_of(name_a: str, a, name_b: str, b):
@@ -60,8 +75,6 @@ def _one_of(name_a: str, a, name_b: str, b):
 
 class Optimizer(torch.optim.Optimizer):
     """Base of torchfluid's optimizers: Paddle fluid's Optimizer API on a torch.optim.Optimizer."""
-
-    _static_op_type = ""
 
     def __init__(
         self,
@@ -77,15 +90,24 @@ class Optimizer(torch.optim.Optimizer):
         shard_state: bool = False,
         grad_reduction: str = "none",
         process_group=None,
+        rule=None,
+        precision: Precision | None = None,
+        fused=None,
     ):
         params = _one_of("parameter_list", parameter_list, "parameters", parameters)
-        # distributed (ZeRO-1) hook: None unless shard_state=True; see torchfluid.distributed
+        if rule is None:
+            raise TypeError(f"{type(self).__name__}: an Optimizer subclass must pass its update rule (rule=...)")
+        self._rule = rule
+        self._precision = precision if precision is not None else Precision(
+            multi_precision=False, state_dtype=None, nonfinite="propagate")
+        self._fused = fused
+        self.skipped_steps = 0
+        # distributed (ZeRO-1): None unless shard_state=True; see torchfluid.distributed
         self._sharding = _sharding.make(self, shard_state, grad_reduction, process_group)
-        # --- static mode (helper C): a fluid.layers.*_decay Variable as the learning rate ---
-        self._static_lr = learning_rate if _is_static(learning_rate) else None
-        if self._static_lr is not None:
-            learning_rate = 0.0  # the value lives in the program; see torchfluid.static.optimize
-        # --- end static mode ---
+        # a learning rate held by a front door's records (a program's lr variable)
+        self._lr_record = learning_rate if _front_door(learning_rate) is not None else None
+        if self._lr_record is not None:
+            learning_rate = 0.0
         reg = _one_of("regularization", regularization, "weight_decay", weight_decay)
         self._schedule = schedules.as_schedule(learning_rate)
         if self._schedule is None:
@@ -105,8 +127,9 @@ class Optimizer(torch.optim.Optimizer):
         self._names: dict[torch.Tensor, str] = {}
         self._initial_hparams: list[dict] = []  # each group's hyper-parameters when added
         self._codec = StateCodec(self)
+        self._runtime = UpdateRuntime(self._precision, self._fused, on_new_state=self._codec.apply_pending)
         self._last_lr: float | None = None
-        self._static_parameter_list = None
+        self._record_params = None
         self._constructing = True
         super().__init__([{"params": []}], {"lr": base_lr, "lr_mult": 1.0, **dict(defaults or {})})
         self._constructing = False
@@ -114,16 +137,17 @@ class Optimizer(torch.optim.Optimizer):
             if is_group_list(params):
                 for group in params:
                     self.add_param_group(group)
-            elif not self._keep_static_list(params):
+            elif not self._keep_record_list(params):
                 self.add_param_group({"params": params})
 
     # ------------------------------------------------------------------ params
-    def _keep_static_list(self, params) -> bool:
-        """A static-mode parameter list (Parameter records or names) is kept for the static pass."""
+    def _keep_record_list(self, params) -> bool:
+        """A list of front-door records or names (a program's parameters) is kept for the
+        configuration (``update_config().parameter_list``) instead of becoming a group."""
         if isinstance(params, (list, tuple)) and params and all(
-            isinstance(p, str) or getattr(type(p), "_torchfluid_static", False) for p in params
+            isinstance(p, str) or _front_door(p) is not None for p in params
         ):
-            self._static_parameter_list = list(params)
+            self._record_params = list(params)
             return True
         return False
 
@@ -147,7 +171,7 @@ class Optimizer(torch.optim.Optimizer):
                 raise ValueError(
                     f"param_group['param_names'] has {len(given_names)} names for {len(named)} params"
                 )
-            named = [(n, p) for n, (_, p) in zip(given_names, named)]
+            named = [(n, p) for n, (_, p) in zip(given_names, named, strict=True)]
         if "learning_rate" in group:
             group["lr_mult"] = check_number("param_group['learning_rate']", group.pop("learning_rate"), lo=0.0)
         existing = {p for g in self.param_groups for p in g["params"]}
@@ -174,13 +198,12 @@ class Optimizer(torch.optim.Optimizer):
             group.setdefault(key, value)
         group["params"] = [p for _, p in named]
         self._check_group(group)
-        for name, (_, p) in zip(names, named):
+        for name, (_, p) in zip(names, named, strict=True):
             self._names[p] = name
         group["param_names"] = names
         self.param_groups.append(group)
         self._initial_hparams.append(self._hparams(group))
 
-    @staticmethod
     @staticmethod
     def _hparams(group: Mapping) -> dict:
         return {k: v for k, v in group.items() if k not in ("params", "param_names")}
@@ -188,7 +211,8 @@ class Optimizer(torch.optim.Optimizer):
     def _hparams_changed(self) -> bool:
         """Whether any group's hyper-parameters differ from when it was added (set_lr, a
         torch LR scheduler, ...): only then does ``state_dict`` need ``param_groups``."""
-        return any(self._hparams(g) != initial for g, initial in zip(self.param_groups, self._initial_hparams))
+        return any(self._hparams(g) != initial
+                   for g, initial in zip(self.param_groups, self._initial_hparams, strict=True))
 
     @staticmethod
     def _generated_name(k: int, taken: set[str]) -> str:
@@ -200,6 +224,11 @@ class Optimizer(torch.optim.Optimizer):
     def _check_group(self, group: dict) -> None:
         check_number("lr", group["lr"], lo=0.0)
         check_number("lr_mult", group["lr_mult"], lo=0.0)
+
+    @property
+    def param_names(self) -> Mapping:
+        """``{param: name}`` of every managed parameter, in the optimizer's order (read-only)."""
+        return types.MappingProxyType(self._names)
 
     def _param_name(self, p: torch.Tensor) -> str:
         return self._names[p]
@@ -314,93 +343,76 @@ class Optimizer(torch.optim.Optimizer):
             out.append((p, g))
         return out
 
+    def update_config(self) -> UpdateConfig:
+        """The frozen configuration of this optimizer's updates (rule, default
+        hyper-parameters, learning rate, clip, regularizer, precision and fused options);
+        what a static optimize op carries instead of the optimizer."""
+        prec = self._precision
+        lr = self._lr_record if self._lr_record is not None else (
+            self._schedule if self._schedule is not None else float(self.defaults["lr"]))
+        return UpdateConfig(
+            rule=self._rule, hparams=self.defaults, learning_rate=lr, clip=self._grad_clip,
+            regularization=self.regularization, nonfinite=prec.nonfinite, multi_precision=prec.multi_precision,
+            state_dtype=prec.state_dtype, fused=False if self._fused is None else getattr(self, "fused", None),
+            name=self._name,
+            parameter_list=None if self._record_params is None else tuple(self._record_params),
+        )
+
+    @property
+    def grad_clip(self) -> GradientClipBase | None:
+        """The gradient clip given at construction (None: no clipping)."""
+        return self._grad_clip
+
+    def master_weights(self) -> dict:
+        """``{param: float32 master}`` of the multi-precision parameters updated so far."""
+        return dict(self._precision.masters)
+
     @torch.no_grad()
     def _run_pipeline(self, params_grads, *, from_grad_attrs: bool = False) -> None:
-        """The update. ``from_grad_attrs``: the pairs are managed parameters and their
-        ``.grad``, which torch keeps in the parameter's shape, dtype and device (it refuses
-        any other assignment), so :meth:`_validate` has nothing left to check."""
-        pairs = self._prepare_grads(params_grads if from_grad_attrs else self._validate(params_grads))
-        shard = self._sharding if self._sharding is not None and self._sharding.engaged else None
-        if shard is not None:  # ZeRO-1: (reduced) gradients of this rank's shard; a skip is agreed
-            pairs = shard.own_pairs(pairs)
-        if pairs is None:  # the update is skipped: nothing (state, params, schedule) changes
-            return
-        self._lr_value_for_update()
-        pairs, steps = self._clip_plan(pairs, shard)
+        """The update: the pairs as pipeline items through :func:`run_update`.
+        ``from_grad_attrs``: the pairs are managed parameters and their ``.grad``, which
+        torch keeps in the parameter's shape, dtype and device (it refuses any other
+        assignment), so :meth:`_validate` has nothing left to check."""
+        if self._lr_record is not None:
+            raise TypeError(
+                f"learning_rate is a {type(self._lr_record).__name__} (a program's learning-rate variable): it "
+                "drives updates only in a program run by an Executor; eager updates need a float or a schedule"
+            )
+        pairs = params_grads if from_grad_attrs else self._validate(params_grads)
         groups = self._group_of()
-        group_lr = {id(g): float(g["lr"]) * float(g["lr_mult"]) for g in self.param_groups}
-        items = []
-        for (p, g), step in zip(pairs, steps):
-            group = groups[p]
-            reg = self._regularizer_of(p, self.regularization)
-            prep = NO_PREP if reg is None and step.is_noop() else GradPrep(step, reg)
-            items.append((p, g, group, self._param_lr(p, group_lr[id(group)]), prep))
-        self._update(items)
-        if shard is not None:  # every rank gets the parameters their owners updated
-            shard.sync_params()
+        names = self._names
+        reg = self.regularization
+        items = [Item(names[p], p, g, groups[p], _param_lr_mult(p), getattr(p, "regularizer", None) or reg,
+                      need_clip(p)) for p, g in pairs]
+        shard = self._sharding if self._sharding is not None and self._sharding.engaged else None
+        self._runtime.state = self.state
+        done = run_update(self.update_config(), items, self._runtime, found_inf=getattr(self, "found_inf", None),
+                          grad_scale=getattr(self, "grad_scale", None), shard=shard,
+                          before_update=self._lr_value_for_update)
+        if not done:
+            self.skipped_steps += 1
 
-    def _clip_plan(self, pairs, shard) -> tuple[list, list[ClipStep]]:
-        """``(pairs, one ClipStep per pair)``: the clip's plan, over all ranks' shards under
-        sharding; a clip without a plan clips the pairs here (and every step is a no-op)."""
-        clip = self._grad_clip
-        if clip is not None and (pairs or shard is not None):
-            if clip.plannable():
-                if shard is not None:
-                    return pairs, shard.clip_plan(clip, pairs)
-                return pairs, clip.plan([g for _, g in pairs], [need_clip(p) for p, _ in pairs])
-            pairs = clip(pairs) if shard is None else shard.clip(clip, pairs)
-        return pairs, [ClipStep()] * len(pairs)
-
-    @staticmethod
-    def _param_lr(p: torch.Tensor, lr: float) -> float:
-        """``lr`` (group lr x group multiplier) x the parameter's ``optimize_attr['learning_rate']``."""
-        attr = getattr(p, "optimize_attr", None)
-        if attr is not None and isinstance(attr, Mapping):
-            lr *= float(attr.get("learning_rate", 1.0))
-        return lr
-
-    def _update(self, items) -> None:
-        """Apply the kernel to ``(param, grad, group, lr, prep)`` items, ``prep`` (clip and
-        regularization) applied to the gradient first (fast paths override this)."""
-        for p, g, group, lr, prep in items:
-            self._kernel_update(p, prep.apply(p, g), self._state_for(p, group), lr=lr, group=group)
-
-    def _state_for(self, p: torch.Tensor, group: dict) -> dict:
-        state = self.state.get(p)
-        if not state:
-            state = self._new_state(p, group)
-            self._codec.apply_pending(self._names[p], state)
-            self.state[p] = state
-        return state
-
-    # ---------------------------------------------- hooks for subclasses
+    # ------------------------------------------------ the rule's accumulators
     def _accumulator_names(self, group: Mapping | None = None) -> list[str]:
         """Paddle accumulator names this configuration keeps, e.g. ['mean_square']."""
-        return []
+        return list(self._rule.accumulators(self.defaults if group is None else group))
 
     def _compatible_accumulator_names(self) -> list[str]:
         """Accumulator names Paddle emits that this configuration accepts and ignores."""
-        return []
+        return list(self._rule.compatible_accumulators)
 
     def _new_state(self, p: torch.Tensor, group: Mapping | None = None) -> dict:
-        return {}
-
-    def _prepare_grads(self, pairs):
-        """Validated ``(param, grad)`` pairs -> the pairs to clip and update, or None to skip
-        this update entirely. Runs before anything changes; must not modify ``param.grad``."""
-        return pairs
+        return self._rule.new_state(p, self.defaults if group is None else group,
+                                    self._precision.state_dtype_for(p.dtype))
 
     def _extra_state_dict(self) -> dict:
-        """Entries besides the accumulators for ``state_dict()`` (e.g. ``master_weights``)."""
-        return {}
+        """Entries besides the accumulators for ``state_dict()`` (``master_weights``)."""
+        return self._precision.master_state_dict(self._names)
 
     def _check_extra_state(self, state_dict: Mapping, rename, report: LoadReport, loaded_params):
         """Check a loaded state dict's extra entries into ``report``; return a callable that
         applies them (called only once everything has been checked)."""
-        return lambda: None
-
-    def _kernel_update(self, param, grad, state, *, lr: float, group: Mapping) -> None:
-        raise NotImplementedError
+        return self._precision.check_master_load(self._names, state_dict, rename, report, loaded_params)
 
     # ------------------------------------------------------- torch API
     @torch.no_grad()
@@ -436,15 +448,19 @@ class Optimizer(torch.optim.Optimizer):
 
     @torch.no_grad()
     def to(self, device=None, dtype=None) -> "Optimizer":
-        """Move every state tensor to ``device`` and/or cast floating ones to ``dtype``."""
+        """Move every state tensor to ``device`` and/or cast floating ones to ``dtype``;
+        master weights move too but stay float32."""
         def move(t: torch.Tensor) -> torch.Tensor:
             return t.to(device=device, dtype=dtype if (dtype is not None and t.is_floating_point()) else None)
 
-        for p, st in self.state.items():
+        for st in self.state.values():
             for acc in list(st):
                 if isinstance(st[acc], torch.Tensor):
                     st[acc] = move(st[acc])
         self._codec.pending = {k: move(v) for k, v in self._codec.pending.items()}
+        prec = self._precision
+        prec.masters = {p: m.to(device=device) for p, m in prec.masters.items()}
+        prec.pending_masters = {k: m.to(device=device) for k, m in prec.pending_masters.items()}
         return self
 
     def load_state_dict(self, state_dict: Mapping) -> None:  # torch API (Lightning resume)
@@ -452,18 +468,19 @@ class Optimizer(torch.optim.Optimizer):
 
     # ------------------------------------------------------- fluid API
     def backward(self, loss, startup_program=None, parameter_list=None, no_grad_set=None, callbacks=None):
-        """Eager mode: the gradients are those already computed by ``loss.backward()``
-        (backward is never run twice); returns ``[(param, grad)]``.
-        Static mode (``loss`` a program Variable): appends the grad ops."""
-        if _is_static(loss):  # --- static mode (helper C) ---
-            return _static().backward(self, loss, startup_program, self._static_params(parameter_list),
-                                      no_grad_set, callbacks)
+        """Eager: the gradients are those already computed by ``loss.backward()`` (backward
+        is never run twice); returns ``[(param, grad)]``. A front-door loss (a program
+        ``Variable``): its door appends the grad ops."""
+        door = _front_door(loss)
+        if door is not None:
+            return door.backward(loss, startup_program, self._records(parameter_list), no_grad_set, callbacks)
         return self._collect(parameter_list, no_grad_set)
 
     def apply_gradients(self, params_grads):
         """Clip, regularize and update the given pairs (sorted by parameter name, as Paddle)."""
-        if params_grads and _is_static(params_grads[0][0]):  # --- static mode (helper C) ---
-            return _static().apply_gradients(self, params_grads)
+        door = _front_door(params_grads[0][0]) if params_grads else None
+        if door is not None:
+            return door.apply_gradients(self.update_config(), params_grads)
         pairs = [pg for pg in params_grads if pg[1] is not None] if params_grads else []
         pairs.sort(key=lambda pg: self._names.get(pg[0], ""))
         self._run_pipeline(pairs)
@@ -471,16 +488,18 @@ class Optimizer(torch.optim.Optimizer):
 
     def apply_optimize(self, loss, startup_program, params_grads):
         """Second half of ``minimize``: apply the update for ``params_grads``."""
-        if _is_static(loss):  # --- static mode (helper C) ---
-            return _static().apply_optimize(self, loss, startup_program, params_grads)
+        door = _front_door(loss)
+        if door is not None:
+            return door.apply_optimize(self.update_config(), loss, startup_program, params_grads)
         return self.apply_gradients(params_grads)
 
     def minimize(self, loss, startup_program=None, parameter_list=None, no_grad_set=None):
         """``backward`` then ``apply_optimize``; returns ``(optimize_ops, params_grads)``
-        (``optimize_ops`` is empty in eager mode; the appended ops in static mode)."""
-        if _is_static(loss):  # --- static mode (helper C) ---
-            return _static().minimize(self, loss, startup_program, self._static_params(parameter_list),
-                                      no_grad_set)
+        (``optimize_ops`` is empty in eager mode; the appended ops for a program loss)."""
+        door = _front_door(loss)
+        if door is not None:
+            return door.minimize(self.update_config(), loss, startup_program, self._records(parameter_list),
+                                 no_grad_set)
         params_grads = self.backward(loss, startup_program, parameter_list, no_grad_set)
         optimize_ops = self.apply_optimize(loss, startup_program, params_grads)
         return optimize_ops, params_grads
@@ -489,28 +508,27 @@ class Optimizer(torch.optim.Optimizer):
         """Return the pairs with regularized gradients: a parameter's own ``regularizer``
         if set, else ``regularization`` (the global one); grads that are None pass through."""
         regularization = as_regularizer(regularization)
-        if parameters_and_grads and _is_static(parameters_and_grads[0][0]):  # --- static mode (helper C) ---
-            return _static().append_regularization_ops(self, parameters_and_grads, regularization)
+        door = _front_door(parameters_and_grads[0][0]) if parameters_and_grads else None
+        if door is not None:
+            return door.append_regularization_ops(parameters_and_grads, regularization)
         out = []
         with torch.no_grad():
             for p, g in parameters_and_grads:
-                reg = self._regularizer_of(p, regularization)
+                reg = getattr(p, "regularizer", None) or regularization
                 out.append((p, g if g is None or reg is None else reg(p, g)))
         return out
 
-    @staticmethod
-    def _regularizer_of(p, regularization):
-        """``p``'s own ``regularizer`` if set, else ``regularization``."""
-        return getattr(p, "regularizer", None) or regularization
-
-    def _static_params(self, parameter_list):  # --- static mode (helper C) ---
-        return parameter_list if parameter_list is not None else self._static_parameter_list
+    def _records(self, parameter_list):
+        """The parameter list for a front door: the given one, else the one kept at construction."""
+        return parameter_list if parameter_list is not None else self._record_params
 
     def clear_grad(self, set_to_zero: bool = True) -> None:
-        """Zero every managed gradient in place (``set_to_zero=False``: set them to None)."""
+        """Zero every managed gradient in place (``set_to_zero=False``: set them to None);
+        on the fused path each flat group's gradients are one buffer, cleared by one memset."""
+        done = self._fused.zero_grads() if set_to_zero and self._fused is not None else ()
         for g in self.param_groups:
             for p in g["params"]:
-                if p.grad is None:
+                if p.grad is None or p in done:
                     continue
                 if set_to_zero:
                     if p.grad.is_sparse:
@@ -527,3 +545,11 @@ class Optimizer(torch.optim.Optimizer):
     def __repr__(self) -> str:
         hp = {k: v for k, v in self.defaults.items() if k != "lr_mult"}
         return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in hp.items())})"
+
+
+def _param_lr_mult(p) -> float:
+    """The parameter's ``optimize_attr['learning_rate']`` (ParamAttr), 1.0 when absent."""
+    attr = getattr(p, "optimize_attr", None)
+    if attr is not None and isinstance(attr, Mapping):
+        return float(attr.get("learning_rate", 1.0))
+    return 1.0

@@ -33,7 +33,7 @@ def _layout_current(fg) -> bool:
     """Whether every parameter of flat group ``fg`` still has the device, dtype, size and
     layout the group was built for (else its next step rebuilds it)."""
     return all(p.device == fg.device and p.dtype == fg.dtype and p.numel() == n and p.is_contiguous()
-               for p, n in zip(fg.params, fg.numel))
+               for p, n in zip(fg.params, fg.numel, strict=True))
 
 
 def _flat():
@@ -56,26 +56,26 @@ def _records_current(state, records) -> bool:
 
 
 class FusedRMSPropUpdate:
-    """The fused update path of one RMSProp optimizer (``required``: fused=True)."""
+    """The fused update path of one RMSProp optimizer or static optimize op (``required``:
+    fused=True). Holds the flat groups; the state records, the rule and the precision
+    options come with each :meth:`update` call."""
 
-    def __init__(self, opt, *, required: bool):
-        self.opt = opt
+    def __init__(self, *, required: bool):
         self.required = required
-        self.flat: dict = {}  # (id(group), device, dtype) -> kernels.flat.FlatGroup
+        self.flat: dict = {}  # (group key, device, dtype) -> kernels.flat.FlatGroup
         self._synced: dict[tuple, tuple] = {}
         self._layout: dict[tuple, tuple] = {}  # key -> (group params seen, flags, index)
-        self._created: list = []  # params whose state record the last _sync_state created
 
     # -------------------------------------------------------------- eligibility
-    def _param_ok(self, p: torch.Tensor, group) -> bool:
+    @staticmethod
+    def _param_ok(p: torch.Tensor, hparams, rule, precision, owns) -> bool:
         """Whether ``p`` belongs in a flat group (checked when a layout is built; the
-        flat group re-checks dtype, size and layout at every step)."""
+        layout is re-checked before every step, :func:`_layout_current`)."""
         if not _flat().cpu.available():  # numba: the CPU kernel, and the tables of both
             return False
-        shard = getattr(self.opt, "_sharding", None)
-        if shard is not None and shard.engaged and not shard.owns(p):
+        if owns is not None and not owns(p):
             return False  # ZeRO-1: another rank keeps its state; no flat buffer here
-        return _flat().fused_supported(p) and self.opt._fused_compatible(p, group)
+        return _flat().fused_supported(p) and rule.fused_eligible(p, hparams, precision)
 
     @staticmethod
     def _grad_ok(p, g) -> bool:
@@ -84,39 +84,38 @@ class FusedRMSPropUpdate:
         return g.layout == torch.strided and g.dtype == p.dtype and g.is_contiguous()
 
     # ------------------------------------------------------------------ layout
-    def _group_for(self, key, group, *, rebuild: bool = False):
+    def _group_for(self, key, members, hparams, rule, precision, owns):
         """The flat group of ``key`` and its ``id(param) -> index`` map, rebuilt when the
-        group's parameter list or its centered/momentum flags changed."""
-        gid, device, dtype = key
-        members = group["params"]
-        flags = (bool(group["centered"]), group["momentum"] != 0)
+        group's parameter list or its centered/momentum flags changed, or when one of its
+        parameters moved, was cast, resized or made non-contiguous."""
+        _, device, dtype = key
+        flags = (bool(hparams["centered"]), hparams["momentum"] != 0)
         cached = self._layout.get(key)
-        if (not rebuild and cached is not None and cached[1] == flags
-                and len(cached[0]) == len(members)
-                and all(a is b for a, b in zip(cached[0], members))):
+        if (cached is not None and cached[1] == flags and len(cached[0]) == len(members)
+                and all(a is b for a, b in zip(cached[0], members, strict=True))
+                and _layout_current(self.flat[key])):
             return self.flat[key], cached[2]
         params = [q for q in members
-                  if q.device == device and q.dtype == dtype and self._param_ok(q, group)]
+                  if q.device == device and q.dtype == dtype and self._param_ok(q, hparams, rule, precision, owns)]
         fg = self.flat[key] = _flat().FlatGroup(params, centered=flags[0], momentum=flags[1])
         index = {id(p): i for i, p in enumerate(params)}
         self._layout[key] = (list(members), flags, index)
         self._synced.pop(key, None)
         return fg, index
 
-    def _sync_state(self, key, fg, group, stepped) -> None:
-        """Make ``opt.state[p]`` the flat views, copying in whatever replaced them.
+    def _sync_state(self, key, fg, hparams, rule, runtime, stepped, names) -> None:
+        """Make ``runtime.state[p]`` the flat views, copying in whatever replaced them.
 
         Records exist only for parameters updated at least once (as on the reference
         path): ``stepped`` are this step's; the others keep what they had, if anything.
         """
-        state = self.opt.state
-        self._created = []
+        state = runtime.state
         synced = self._synced.get(key)
         if synced is not None:
             records, have = synced
             if all(id(p) in have for p in stepped) and _records_current(state, records):
                 return
-        accs = self.opt._accumulator_names(group)
+        accs = rule.accumulators(hparams)
         stepped_ids = {id(p) for p in stepped}
         records, have = [], set()
         with torch.no_grad():
@@ -132,79 +131,78 @@ class FusedRMSPropUpdate:
                     elif old is not None:
                         if old.shape != view.shape:
                             raise ValueError(
-                                f"optimizer state {acc!r} of parameter {self.opt._names.get(p, '?')!r} has "
+                                f"optimizer state {acc!r} of parameter {names.get(id(p), '?')!r} has "
                                 f"shape {list(old.shape)}, but the parameter has shape {list(p.shape)}; "
                                 "a resized parameter needs fresh state (del optimizer.state[param])")
                         view.copy_(old.detach().to(device=view.device, dtype=view.dtype))
                     elif acc == "mean_square":
-                        view.fill_(group["initial_mean_square"])
+                        view.fill_(hparams["initial_mean_square"])
                     else:
                         view.zero_()
                 record = {acc: views[acc] for acc in accs}
-                if not st:
-                    self.opt._codec.apply_pending(self.opt._names[p], record)
-                    self._created.append(p)
+                if not st and runtime.on_new_state is not None:
+                    runtime.on_new_state(names[id(p)], record)
                 state[p] = record
                 records.append((p, tuple((acc, views[acc]) for acc in accs)))
                 have.add(id(p))
         self._synced[key] = (records, have)
 
     # ------------------------------------------------------------------ update
-    def update(self, items) -> list:
-        """Run the fused kernel on what it can take; return the items left over."""
+    def update(self, work, runtime, rule, owns=None) -> list:
+        """Run the fused kernel on what it can take of ``work`` (``(item, lr, prep)``
+        triples, :mod:`torchfluid.optimizer.pipeline`); return the triples left over.
+
+        ``owns(param)``: whether this process keeps the parameter's state (ZeRO-1)."""
         rest, buckets = [], {}
-        for item in items:
-            p, g, group, lr, prep = item
+        precision = runtime.precision
+        for entry in work:
+            it, lr, prep = entry
+            p, g = it.param, it.grad
             fits = p.dtype in _FLOATS and self._grad_ok(p, g)
             if not (fits and (prep is NO_PREP or prep.foldable())):
-                g = prep.apply(p, g)  # what the reference path gets (it may now fit)
-                item = (p, g, group, lr, NO_PREP)
-                fits = p.dtype in _FLOATS and self._grad_ok(p, g)
+                entry = (it._replace(grad=prep.apply(p, g)), lr, NO_PREP)  # what the reference path gets
+                fits = p.dtype in _FLOATS and self._grad_ok(p, entry[0].grad)
             if fits:
-                buckets.setdefault((id(group), p.device, p.dtype), []).append(item)
+                buckets.setdefault((id(it.hparams), p.device, p.dtype), []).append(entry)
             else:
-                rest.append(item)
+                rest.append(entry)
+        planned = []
         for key, bucket in buckets.items():
-            group = bucket[0][2]
-            if not self.opt._fused_compatible(bucket[0][0], group):  # group options
+            first = bucket[0][0]
+            hparams = first.hparams
+            if not rule.fused_eligible(first.param, hparams, precision):  # group options
                 rest.extend(bucket)
                 continue
-            for attempt in (0, 1):
-                fg, index = self._group_for(key, group, rebuild=attempt == 1)
-                taken = [it for it in bucket if id(it[0]) in index]
-                if len(taken) != len(bucket):
-                    rest.extend(it for it in bucket if id(it[0]) not in index)
-                try:
-                    self._step(key, fg, index, group, taken)
-                    break
-                except ValueError:  # a parameter moved, was cast or resized: rebuild once
-                    for p in self._created:  # records made for the stale layout: start again
-                        self.opt.state.pop(p, None)
-                    in_bucket = {id(it) for it in bucket}  # by identity: items hold tensors
-                    rest = [it for it in rest if id(it) not in in_bucket]
-                    if attempt:
-                        raise
-        if rest and self.required:
-            p, g = rest[0][0], rest[0][1]
+            members = hparams.get("params") or [e[0].param for e in bucket]
+            fg, index = self._group_for(key, members, hparams, rule, precision, owns)
+            taken = [e for e in bucket if id(e[0].param) in index]
+            rest.extend(e for e in bucket if id(e[0].param) not in index)
+            if taken:
+                planned.append((key, fg, index, hparams, taken))
+        if rest and self.required:  # before any kernel runs: nothing has changed
+            it = rest[0][0]
             raise ValueError(
-                f"fused=True: parameter {self.opt._names.get(p, '?')!r} ({p.dtype} on "
-                f"{p.device}, gradient {'sparse' if g.is_sparse else g.dtype}) cannot take "
+                f"fused=True: parameter {it.name!r} ({it.param.dtype} on "
+                f"{it.param.device}, gradient {'sparse' if it.grad.is_sparse else it.grad.dtype}) cannot take "
                 "the fused kernel; allowed: dense contiguous float32/float64 parameters and "
                 "gradients of the same dtype, without master weights, decoupled decay or "
                 "bias correction (or use fused=None to fall back automatically)")
+        for key, fg, index, hparams, taken in planned:
+            self._step(key, fg, index, hparams, rule, runtime, taken)
         return rest
 
-    def _step(self, key, fg, index, group, taken) -> None:
-        self._sync_state(key, fg, group, [it[0] for it in taken])
+    def _step(self, key, fg, index, hparams, rule, runtime, taken) -> None:
+        names = {id(e[0].param): e[0].name for e in taken}
+        self._sync_state(key, fg, hparams, rule, runtime, [e[0].param for e in taken], names)
         grads = [None] * len(fg.params)
         lrs = [0.0] * len(fg.params)
         preps = [None] * len(fg.params)
-        for p, g, _, lr, prep in taken:
-            i = index[id(p)]
-            grads[i], lrs[i], preps[i] = g, lr, prep
-        fg.step(grads=grads, lr=lrs, rho=group["rho"], epsilon=group["epsilon"],
-                momentum=group["momentum"], eps_in_sqrt=group["eps_in_sqrt"],
-                lr_in_momentum=group["lr_in_momentum"], nesterov=group["nesterov"],
+        for it, lr, prep in taken:
+            i = index[id(it.param)]
+            grads[i], lrs[i], preps[i] = it.grad, lr, prep
+        fg.step(grads=grads, lr=lrs, rho=hparams["rho"], epsilon=hparams["epsilon"],
+                momentum=hparams["momentum"], eps_in_sqrt=hparams["eps_in_sqrt"],
+                lr_in_momentum=hparams["lr_in_momentum"], nesterov=hparams["nesterov"],
                 **kernel_extras(preps, fg.device))
 
     # --------------------------------------------------------------- gradients

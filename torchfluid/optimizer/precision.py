@@ -55,6 +55,8 @@ parameters) BEFORE clipping, exactly as ``scaler.unscale_`` would. Calling
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 
 __all__ = [
@@ -151,17 +153,18 @@ class Precision:
                 check_epsilon_for_state(epsilon, dt, why)
 
     # ------------------------------------------------------------- gradients
-    def prepare(self, opt, pairs):
-        """AMP unscale / overflow skip, the non-finite policy and float32 widening.
+    def prepare(self, pairs, names, *, found_inf=None, grad_scale=None):
+        """AMP overflow skip, the non-finite policy, unscaling and float32 widening.
 
-        Returns the new ``(param, grad)`` pairs, or None when the step is to be skipped.
-        Never modifies ``param.grad``.
+        ``names``: one per pair (for error messages); ``found_inf`` / ``grad_scale``: what
+        a ``torch.amp.GradScaler`` handed the step (None: no scaler). Returns the new
+        ``(param, grad)`` pairs, or None when the step is to be skipped. Never modifies
+        the given gradients.
         """
-        found_inf = getattr(opt, "found_inf", None)
         if found_inf is not None and bool(torch.as_tensor(found_inf).ne(0).any()):
             return None
         if self.nonfinite != "propagate" and pairs:
-            bad = _nonfinite_names(opt, pairs)
+            bad = _nonfinite_names(pairs, names)
             if bad:
                 if self.nonfinite == "skip":
                     return None
@@ -169,10 +172,9 @@ class Precision:
                     f"non-finite gradient (NaN or inf) for {', '.join(bad)}; nothing was changed "
                     f"(nonfinite='raise'; 'skip' skips such steps, 'propagate' applies them)"
                 )
-        scale = getattr(opt, "grad_scale", None)
-        if scale is None and not self.multi_precision:
+        if grad_scale is None and not self.multi_precision:
             return pairs  # nothing to unscale or widen
-        inv = None if scale is None else torch.as_tensor(scale).double().reciprocal().float()
+        inv = None if grad_scale is None else torch.as_tensor(grad_scale).double().reciprocal().float()
         out = []
         for p, g in pairs:
             if self.has_master(p) and g.dtype != torch.float32:
@@ -200,10 +202,11 @@ class Precision:
         out.update(self.pending_masters)
         return {"master_weights": out} if out else {}
 
-    def check_master_load(self, opt, state_dict, rename, report, loaded_params):
-        """Check ``state_dict['master_weights']``; return a function that applies it."""
+    def check_master_load(self, param_names: Mapping, state_dict, rename, report, loaded_params):
+        """Check ``state_dict['master_weights']`` against the optimizer's ``{param: name}``;
+        return a function that applies it."""
         saved = state_dict.get("master_weights")
-        by_name = {n: p for p, n in opt._names.items()}
+        by_name = {n: p for p, n in param_names.items()}
         new: dict[torch.Tensor, torch.Tensor] = {}
         pending: dict[str, torch.Tensor] = {}
         if saved is not None and not isinstance(saved, dict):
@@ -216,7 +219,7 @@ class Precision:
                 torch.as_tensor(value) if hasattr(value, "__array__") else None)
             if tensor is None:
                 report.mismatched.append(f"master_weights[{key!r}]: expected a tensor, got {type(value).__name__}")
-            elif p is None and not opt._names:
+            elif p is None and not param_names:
                 pending[name] = tensor.clone()
             elif p is None or not self.has_master(p):
                 why = "no such parameter" if p is None else (
@@ -231,7 +234,7 @@ class Precision:
                 new[p] = tensor
         for p in loaded_params:
             if self.has_master(p) and p not in new:
-                report.missing.append(f"master_weights[{opt._names[p]!r}]")
+                report.missing.append(f"master_weights[{param_names[p]!r}]")
 
         def apply():
             self.masters = {p: t.to(device=p.device).clone() for p, t in new.items()}
@@ -248,7 +251,7 @@ class Precision:
 
     def store(self, tensors, wide) -> None:
         """Write working copies back with stochastic rounding (no-op for in-place tensors)."""
-        for t, w in zip(tensors, wide):
+        for t, w in zip(tensors, wide, strict=True):
             if t is not None and w is not t:
                 stochastic_round_(t, w, self._generator(t.device))
 
@@ -261,16 +264,16 @@ class Precision:
         return gen
 
 
-def _nonfinite_names(opt, pairs) -> list[str]:
+def _nonfinite_names(pairs, names) -> list[str]:
     values = [g.coalesce().values() if g.is_sparse else g for _, g in pairs]
     flags = torch.stack([torch.isfinite(v).all().to(values[0].device) for v in values])
     if bool(flags.all()):
         return []
     out = []
-    for (p, _), v, ok in zip(pairs, values, flags.tolist()):
+    for name, v, ok in zip(names, values, flags.tolist(), strict=True):
         if not ok:
             n = int((~torch.isfinite(v)).sum())
-            out.append(f"{opt._names.get(p, '?')!r} ({n} of {v.numel()} elements)")
+            out.append(f"{name!r} ({n} of {v.numel()} elements)")
     return out
 
 
@@ -278,6 +281,5 @@ def optimizer_memory_bytes(opt) -> dict[str, int]:
     """Bytes held by an optimizer: ``{'state': accumulators, 'master_weights': masters}``."""
     state = sum(t.numel() * t.element_size() for s in opt.state.values() for t in s.values()
                 if isinstance(t, torch.Tensor))
-    prec = getattr(opt, "_precision", None)
-    masters = 0 if prec is None else sum(m.numel() * m.element_size() for m in prec.masters.values())
+    masters = sum(m.numel() * m.element_size() for m in opt.master_weights().values())
     return {"state": state, "master_weights": masters}

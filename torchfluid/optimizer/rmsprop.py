@@ -42,6 +42,7 @@ only the rows present (faster; differs from Paddle for momentum/decay of absent 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import torch
@@ -52,7 +53,85 @@ from .base import Optimizer
 from .fused import FusedRMSPropUpdate
 from .precision import Precision
 
-__all__ = ["RMSPropOptimizer", "RMSProp"]
+__all__ = ["RMSPropOptimizer", "RMSProp", "RMSPropRule"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RMSPropRule:
+    """RMSProp's update rule for :func:`~torchfluid.optimizer.pipeline.run_update`: which
+    accumulators a group keeps, their initial values, and the reference kernel.
+
+    ``hparams`` is a param group (``rho``, ``epsilon``, ``momentum``, ``centered`` and the
+    convention flags of the module docstring); ``lazy_mode`` applies to sparse gradients.
+    """
+
+    lazy_mode: bool = False
+    op_type = "rmsprop"
+    compatible_accumulators = ("mean_square", "mean_grad", "momentum")
+
+    @staticmethod
+    def accumulators(hparams: Mapping) -> list[str]:
+        """Accumulator names kept: ``mean_square`` [, ``mean_grad``] [, ``momentum``] [, ``step``]."""
+        names = ["mean_square"]
+        if hparams["centered"]:
+            names.append("mean_grad")
+        if hparams["momentum"] != 0:
+            names.append("momentum")
+        if hparams.get("bias_correction", False):
+            names.append("step")
+        return names
+
+    def new_state(self, p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
+        """Fresh records: ``mean_square`` at ``initial_mean_square``, the others 0, in ``dtype``
+        (``step``: a 0-d int64 count of updates, for bias correction)."""
+        state = {}
+        for acc in self.accumulators(hparams):
+            if acc == "step":
+                state[acc] = torch.zeros((), dtype=torch.int64, device=p.device)
+            elif acc == "mean_square":
+                state[acc] = torch.full_like(p, hparams["initial_mean_square"], dtype=dtype)
+            else:
+                state[acc] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
+        return state
+
+    @staticmethod
+    def fused_eligible(param: torch.Tensor, hparams: Mapping, precision) -> bool:
+        """True when ``param``'s update needs only what the fused kernel's flags express
+        (float32/float64 param and state, no master weight, no decoupled decay, no bias
+        correction); anything else takes the reference kernel (:meth:`update`)."""
+        return (param.dtype in (torch.float32, torch.float64) and not precision.has_master(param)
+                and precision.state_dtype in (None, param.dtype)
+                and not hparams["decoupled_weight_decay"] and not hparams["bias_correction"])
+
+    def update(self, param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
+        """The reference kernel on one parameter, in place (its master weight if it has one)."""
+        missing = [acc for acc in self.accumulators(hparams) if acc not in state]
+        if missing:  # a group switched centered / momentum / bias_correction on
+            fresh = self.new_state(param, hparams, precision.state_dtype_for(param.dtype))
+            state.update({acc: fresh[acc] for acc in missing})
+        step = 0
+        if hparams["bias_correction"]:
+            state["step"] += 1
+            step = int(state["step"])
+        hyper = dict(lr=lr, rho=hparams["rho"], epsilon=hparams["epsilon"], momentum=hparams["momentum"],
+                     eps_in_sqrt=hparams["eps_in_sqrt"], lr_in_momentum=hparams["lr_in_momentum"],
+                     nesterov=hparams["nesterov"], decoupled_weight_decay=hparams["decoupled_weight_decay"],
+                     bias_correction_step=step)
+        stored = [state["mean_square"],
+                  state.get("mean_grad") if hparams["centered"] else None,
+                  state.get("momentum") if hparams["momentum"] != 0 else None]
+        mean_square, mean_grad, moment = work = precision.widen(stored)
+        master = precision.master(param, name)
+        target = param.data if master is None else master
+        if grad.is_sparse and self.lazy_mode:
+            _lazy_sparse_update(target, grad, mean_square, mean_grad, moment, hyper)
+        else:
+            if grad.is_sparse:
+                grad = grad.to_dense()  # Paddle exact: duplicates summed, absent rows get g = 0
+            rmsprop_(target, grad, mean_square, mean_grad, moment, **hyper)
+        precision.store(stored, work)
+        if master is not None:
+            param.data.copy_(master)
 
 
 class RMSPropOptimizer(Optimizer):
@@ -88,8 +167,6 @@ class RMSPropOptimizer(Optimizer):
     """
 
     _step_supports_amp_scaling = True  # GradScaler hands us grad_scale / found_inf
-
-    _static_op_type = "rmsprop"
 
     def __init__(
         self,
@@ -129,17 +206,16 @@ class RMSPropOptimizer(Optimizer):
             bias_correction=bias_correction,
         ))
         self.lazy_mode = check_bool("lazy_mode", lazy_mode)
-        self._precision = Precision(multi_precision=multi_precision, state_dtype=state_dtype,
-                                    nonfinite=nonfinite)
-        self.skipped_steps = 0
         if fused is not None:
             check_bool("fused", fused)
         self.fused = fused
-        self._fused = None if fused is False else FusedRMSPropUpdate(self, required=fused is True)
         super().__init__(
             learning_rate, parameter_list, regularization, grad_clip, name,
             parameters=parameters, weight_decay=weight_decay, defaults=defaults,
             shard_state=shard_state, grad_reduction=grad_reduction, process_group=process_group,
+            rule=RMSPropRule(lazy_mode=self.lazy_mode),
+            precision=Precision(multi_precision=multi_precision, state_dtype=state_dtype, nonfinite=nonfinite),
+            fused=None if fused is False else FusedRMSPropUpdate(required=fused is True),
         )
 
     _FLAGS = ("centered", "eps_in_sqrt", "lr_in_momentum", "nesterov", "maximize", "bias_correction")
@@ -185,116 +261,6 @@ class RMSPropOptimizer(Optimizer):
 
         return build_preset(cls, name, parameters, kwargs)
 
-    def _accumulator_names(self, group: Mapping | None = None) -> list[str]:
-        group = self.defaults if group is None else group
-        names = ["mean_square"]
-        if group["centered"]:
-            names.append("mean_grad")
-        if group["momentum"] != 0:
-            names.append("momentum")
-        if group.get("bias_correction", False):
-            names.append("step")
-        return names
-
-    def _compatible_accumulator_names(self) -> list[str]:
-        return ["mean_square", "mean_grad", "momentum"]
-
-    def _new_state(self, p: torch.Tensor, group: Mapping | None = None) -> dict:
-        group = self.defaults if group is None else group
-        dtype = self._precision.state_dtype_for(p.dtype)
-        state = {}
-        for acc in self._accumulator_names(group):
-            if acc == "step":  # updates done, for bias correction
-                state[acc] = torch.zeros((), dtype=torch.int64, device=p.device)
-            elif acc == "mean_square":
-                state[acc] = torch.full_like(p, group["initial_mean_square"], dtype=dtype)
-            else:
-                state[acc] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
-        return state
-
-    def _fused_compatible(self, param: torch.Tensor, group: Mapping) -> bool:
-        """True when ``param``'s update needs only what the plain kernel flags express
-        (float32/float64 param and state, no master weight, no decoupled decay, no bias
-        correction): fast paths may take it; anything else must use :meth:`_kernel_update`."""
-        return (param.dtype in (torch.float32, torch.float64) and not self._precision.has_master(param)
-                and self._precision.state_dtype in (None, param.dtype)
-                and not group["decoupled_weight_decay"] and not group["bias_correction"])
-
-    def _prepare_grads(self, pairs):
-        pairs = self._precision.prepare(self, pairs)
-        if pairs is None:
-            self.skipped_steps += 1
-            return None
-        if not any(group["maximize"] for group in self.param_groups):
-            return pairs
-        groups = self._group_of()
-        return [(p, torch.neg(g) if groups[p]["maximize"] else g) for p, g in pairs]
-
-    def _extra_state_dict(self) -> dict:
-        return self._precision.master_state_dict(self._names)
-
-    def _check_extra_state(self, state_dict, rename, report, loaded_params):
-        return self._precision.check_master_load(self, state_dict, rename, report, loaded_params)
-
-    @torch.no_grad()
-    def to(self, device=None, dtype=None) -> "RMSPropOptimizer":
-        """Move the state (see :meth:`Optimizer.to`); master weights move too but stay float32."""
-        super().to(device=device, dtype=dtype)
-        prec = self._precision
-        prec.masters = {p: m.to(device=device) for p, m in prec.masters.items()}
-        prec.pending_masters = {k: m.to(device=device) for k, m in prec.pending_masters.items()}
-        return self
-
-    def _update(self, items) -> None:
-        """Fused kernel per group/device/dtype where possible, reference kernel for the rest."""
-        if self._fused is not None:
-            items = self._fused.update(items)
-        super()._update(items)
-
-    def clear_grad(self, set_to_zero: bool = True) -> None:
-        """Zero every managed gradient in place (``set_to_zero=False``: set them to None);
-        on the fused path each flat group's gradients are one buffer, cleared by one memset."""
-        if not (set_to_zero and self._fused is not None):
-            super().clear_grad(set_to_zero)
-            return
-        done = self._fused.zero_grads()
-        for g in self.param_groups:
-            for p in g["params"]:
-                if p not in done and p.grad is not None:
-                    if p.grad.is_sparse:
-                        p.grad = torch.zeros_like(p)
-                    else:
-                        p.grad.detach_().zero_()
-
-    def _kernel_update(self, param, grad, state, *, lr: float, group: Mapping) -> None:
-        missing = [acc for acc in self._accumulator_names(group) if acc not in state]
-        if missing:  # a group switched centered / momentum / bias_correction on
-            fresh = self._new_state(param, group)
-            state.update({acc: fresh[acc] for acc in missing})
-        step = 0
-        if group["bias_correction"]:
-            state["step"] += 1
-            step = int(state["step"])
-        hyper = dict(lr=lr, rho=group["rho"], epsilon=group["epsilon"], momentum=group["momentum"],
-                     eps_in_sqrt=group["eps_in_sqrt"], lr_in_momentum=group["lr_in_momentum"],
-                     nesterov=group["nesterov"], decoupled_weight_decay=group["decoupled_weight_decay"],
-                     bias_correction_step=step)
-        stored = [state["mean_square"],
-                  state.get("mean_grad") if group["centered"] else None,
-                  state.get("momentum") if group["momentum"] != 0 else None]
-        mean_square, mean_grad, moment = work = self._precision.widen(stored)
-        master = self._precision.master(param, self._names.get(param, ""))
-        target = param.data if master is None else master
-        if grad.is_sparse and self.lazy_mode:
-            _lazy_sparse_update(target, grad, mean_square, mean_grad, moment, hyper)
-        else:
-            if grad.is_sparse:
-                grad = grad.to_dense()  # Paddle exact: duplicates summed, absent rows get g = 0
-            rmsprop_(target, grad, mean_square, mean_grad, moment, **hyper)
-        self._precision.store(stored, work)
-        if master is not None:
-            param.data.copy_(master)
-
 
 def _lazy_sparse_update(param, grad, mean_square, mean_grad, moment, hyper) -> None:
     """Update only the rows present in a row-sparse gradient (duplicates summed first)."""
@@ -303,7 +269,7 @@ def _lazy_sparse_update(param, grad, mean_square, mean_grad, moment, hyper) -> N
     tensors = [param, mean_square, mean_grad, moment]
     gathered = [None if t is None else t[rows] for t in tensors]
     rmsprop_(gathered[0], g.values(), gathered[1], gathered[2], gathered[3], **hyper)
-    for t, part in zip(tensors, gathered):
+    for t, part in zip(tensors, gathered, strict=True):
         if t is not None:
             t[rows] = part
 

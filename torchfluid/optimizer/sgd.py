@@ -2,29 +2,52 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+
+import torch
 
 from ..kernels import sgd_
 from .base import Optimizer
 
-__all__ = ["SGDOptimizer", "SGD"]
+__all__ = ["SGDOptimizer", "SGD", "SGDRule"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SGDRule:
+    """SGD's update rule for :func:`~torchfluid.optimizer.pipeline.run_update`:
+    ``p -= lr * g`` (a sparse gradient made dense first), no accumulators."""
+
+    op_type = "sgd"
+    compatible_accumulators = ()
+
+    @staticmethod
+    def accumulators(hparams: Mapping) -> list[str]:
+        return []
+
+    @staticmethod
+    def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
+        return {}
+
+    @staticmethod
+    def fused_eligible(param, hparams, precision) -> bool:
+        return False
+
+    @staticmethod
+    def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
+        sgd_(param.data, grad.to_dense() if grad.is_sparse else grad, lr=lr)
 
 
 class SGDOptimizer(Optimizer):
     """SGD with fluid's API: ``SGDOptimizer(learning_rate, parameter_list=None,
     regularization=None, grad_clip=None, name=None)``. Keeps no accumulators."""
 
-    _static_op_type = "sgd"
-
     def __init__(self, learning_rate, parameter_list=None, regularization=None, grad_clip=None,
                  name=None, *, parameters=None, weight_decay=None, shard_state: bool = False,
                  grad_reduction: str = "none", process_group=None):
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name,
                          parameters=parameters, weight_decay=weight_decay, shard_state=shard_state,
-                         grad_reduction=grad_reduction, process_group=process_group)
-
-    def _kernel_update(self, param, grad, state, *, lr: float, group: Mapping) -> None:
-        sgd_(param.data, grad.to_dense() if grad.is_sparse else grad, lr=lr)
+                         grad_reduction=grad_reduction, process_group=process_group, rule=SGDRule())
 
 
 SGD = SGDOptimizer

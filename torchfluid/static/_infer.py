@@ -83,10 +83,10 @@ def infer_outputs(op) -> None:
             f"with attrs {op_attrs(op)!r}: {e}"
         ) from e
     results = (res,) if len(opdef.outputs) == 1 else tuple(res)
-    for slot, value in zip(opdef.outputs, results):
+    for slot, value in zip(opdef.outputs, results, strict=True):
         names = op.outputs.get(slot, [])
         values = value if isinstance(value, (list, tuple)) else [value]
-        for n, t in zip(names, values):
+        for n, t in zip(names, values, strict=True):
             v = out_vars[n]
             if v.shape is None and isinstance(t, torch.Tensor):
                 v.shape = tuple(-1 if d > 0 and d % _BATCH == 0 else int(d) for d in t.shape)

@@ -172,7 +172,7 @@ def append_backward(loss, parameter_list=None, no_grad_set=None, callbacks=None,
                 gnames = [grads.new_name(n) if wanted(op, opdef, s, n) else EMPTY_VAR_NAME for n in ns]
                 if any(g != EMPTY_VAR_NAME for g in gnames):
                     outputs[s + GRAD_SUFFIX] = gnames
-                    grad_to_var.update({g: n for g, n in zip(gnames, ns) if g != EMPTY_VAR_NAME})
+                    grad_to_var.update({g: n for g, n in zip(gnames, ns, strict=True) if g != EMPTY_VAR_NAME})
             block.append_op(op.type + "_grad", inputs, outputs, op_attrs(op), infer=False)
             for cb in callbacks or ():
                 cb(block=block, context=grad_to_var)

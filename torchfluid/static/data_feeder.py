@@ -34,10 +34,10 @@ class DataFeeder:
                     f"DataFeeder.feed: sample {i} has {len(sample)} fields but feed_list has {n} variables "
                     f"({', '.join(v.name for v in self.feed_vars)})"
                 )
-            for col, field in zip(columns, sample):
+            for col, field in zip(columns, sample, strict=True):
                 col.append(field)
         out = {}
-        for var, col in zip(self.feed_vars, columns):
+        for var, col in zip(self.feed_vars, columns, strict=True):
             arr = np.array(col, dtype=numpy_dtype(var.dtype))
             shape = list(var.shape) if var.shape is not None else None
             if shape is not None and arr.ndim != len(shape):

@@ -62,7 +62,7 @@ def _feed_array(name, value, var):
         )
     shape = var.shape
     if shape is not None and (
-        value.ndim != len(shape) or any(d >= 0 and d != s for d, s in zip(shape, value.shape))
+        value.ndim != len(shape) or any(d >= 0 and d != s for d, s in zip(shape, value.shape, strict=True))
     ):
         raise FeedError(
             f"feed {name!r}: fed variable {name!r} should have shape {list(shape)} "

@@ -1,43 +1,86 @@
-"""The optimizer in static mode: the ops ``minimize`` appends to a program.
+"""The optimizer in a program: what ``minimize`` appends, and the op that runs it.
 
-The optimizer facade (``torchfluid.optimizer``) decides the mode once, where it sees a
-static ``Variable`` loss, and delegates here. Paddle's order (``apply_gradients``):
-parameters sorted by name, then one ``grad_clip`` op (if the optimizer clips), then a
-``regularization`` op per regularized gradient, then one optimizer op per parameter
-(type ``opt._static_op_type``). Accumulators are persistable variables
-``<param>_<acc>_0`` set by ops in the startup program to ``opt._new_state``'s values.
+Front door. Importing this module registers it for program records (``Variable`` and
+so ``Parameter``) with :func:`torchfluid.optimizer.base.register_front_door`: an
+optimizer's ``minimize``, ``backward``, ``apply_gradients``, ``apply_optimize`` and
+``append_regularization_ops`` called with a loss ``Variable`` or ``Parameter`` records
+come here, with the optimizer's frozen :class:`~torchfluid.optimizer.pipeline.UpdateConfig`
+(never the optimizer object). The mode is decided there, once, by the records' class.
 
-Optimizer hooks used (the same as eager mode): ``_accumulator_names()``,
-``_new_state(param)``, ``_kernel_update(param, grad, state, lr=, group=)``,
-``_static_op_type``, ``regularization``, ``_grad_clip`` (``clip_tensors``),
-``_static_lr`` (a static lr Variable) or else ``defaults['lr']`` (a float).
+What ``minimize`` appends: the grad ops (:func:`append_backward`), then ONE optimize op
+for all the parameters, sorted by name (Paddle's order), of type
+``config.rule.op_type`` (``rmsprop``, ``sgd``, ``adam``)::
+
+    inputs   Param [p...], Grad [g...], LearningRate, State [accumulators, param-major]
+    outputs  ParamOut, StateOut (the same variables)
+    attrs    section: an OptimizeSection (frozen: the config, the parameter names, their
+             lr multipliers, regularizers, need_clip flags and the accumulator names)
+
+At run time the op calls :func:`~torchfluid.optimizer.pipeline.run_update` once with the
+scope's tensors as the (param, grad, state) values: prepare (non-finite policy,
+maximize, precision), clip plan, regularization and the kernel -- the fused kernel when
+eligible -- all in that one call, exactly as eager ``step()`` runs them. The lr of a
+parameter is ``LearningRate * lr_mult * ParamAttr learning_rate``.
+
+Accumulators are persistable variables ``<param>_<acc>_0`` initialized in the startup
+program to the rule's initial values. A float learning rate becomes a persistable
+float32 variable ``learning_rate_N`` (as in Paddle); a ``fluid.layers.*_decay`` variable
+is used as it is. The op's forward is :func:`optimize`, registered here for the three
+op types (the ops package stays below the optimizer layer, so it cannot hold it).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import numbers
+import sys
+import weakref
 
 import torch
 
-from ..layers.helper import LayerHelper
-from ..ops import get_op
-from ..ops import convert_dtype, to_torch_dtype
-from ..ops.state_ops import slot_of
 from .. import unique_name
+from ..dtypes import dtype_name, torch_dtype
+from ..ops.registry import register
+from ..optimizer.base import register_front_door
+from ..optimizer.fused import FusedRMSPropUpdate
+from ..optimizer.pipeline import Item, UpdateConfig, UpdateRuntime, run_update
+from ..optimizer.precision import Precision
 from .backward import append_backward
 from .framework import Variable, default_startup_program, program_guard
 
 __all__ = ["minimize", "backward", "apply_gradients", "apply_optimize", "append_regularization_ops",
-           "accumulator_vars"]
+           "accumulator_vars", "OptimizeSection", "OPTIMIZE_OP_TYPES", "optimize"]
+
+OPTIMIZE_OP_TYPES = ("rmsprop", "sgd", "adam")
 
 
-def minimize(opt, loss, startup_program=None, parameter_list=None, no_grad_set=None):
+@dataclasses.dataclass(frozen=True, eq=False)
+class OptimizeSection:
+    """What one optimize op updates and how: the optimizer's frozen configuration and,
+    per parameter in op order, its name, lr multiplier, regularizer and ``need_clip``;
+    ``accumulators``: the state names each parameter has in the op's ``State`` slot."""
+
+    config: UpdateConfig
+    names: tuple[str, ...]
+    lr_mults: tuple[float, ...]
+    regularizers: tuple
+    need_clip: tuple[bool, ...]
+    accumulators: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"OptimizeSection({type(self.config.rule).__name__}, {len(self.names)} params)"
+
+
+
+
+def minimize(config, loss, startup_program=None, parameter_list=None, no_grad_set=None):
     """``backward`` then ``apply_optimize``; returns ``(optimize_ops, params_grads)``."""
-    params_grads = backward(opt, loss, startup_program, parameter_list, no_grad_set)
-    optimize_ops = apply_optimize(opt, loss, startup_program, params_grads)
+    params_grads = backward(loss, startup_program, parameter_list, no_grad_set)
+    optimize_ops = apply_optimize(config, loss, startup_program, params_grads)
     return optimize_ops, params_grads
 
 
-def backward(opt, loss, startup_program=None, parameter_list=None, no_grad_set=None, callbacks=None):
+def backward(loss, startup_program=None, parameter_list=None, no_grad_set=None, callbacks=None):
     """Append the grad ops of ``loss``; return ``[(param, grad_var)]``."""
     if not isinstance(loss, Variable):
         raise TypeError(f"backward: loss must be a static Variable, got {type(loss).__name__}")
@@ -46,30 +89,26 @@ def backward(opt, loss, startup_program=None, parameter_list=None, no_grad_set=N
         return append_backward(loss, parameter_list, no_grad_set, callbacks)
 
 
-def apply_optimize(opt, loss, startup_program, params_grads):
-    """Second half of minimize: the clip, regularization and optimizer ops."""
+def apply_optimize(config, loss, startup_program, params_grads):
+    """Second half of minimize: the optimize op."""
     startup = startup_program if startup_program is not None else default_startup_program()
     with program_guard(loss.block.program, startup):
-        return apply_gradients(opt, params_grads)
+        return apply_gradients(config, params_grads)
 
 
-def apply_gradients(opt, params_grads):
-    """Append clip, regularization and update ops for ``params_grads``; return the update ops."""
+def apply_gradients(config, params_grads):
+    """Append the optimize op for ``params_grads`` (sorted by parameter name); return ``[op]``."""
     params_grads = sorted(((p, g) for p, g in params_grads if g is not None), key=lambda pg: pg[0].name)
     if not params_grads:
         return []
     program = params_grads[0][0].block.program
     with program._optimized_guard():
-        clip = getattr(opt, "_grad_clip", None)
-        if clip is not None:
-            params_grads = _append_clip(clip, params_grads)
-        params_grads = append_regularization_ops(opt, params_grads, getattr(opt, "regularization", None))
-        return _create_optimization_pass(opt, params_grads, program)
+        return [_append_section(config, params_grads, program)]
 
 
-def append_regularization_ops(opt, params_grads, regularization=None):
+def append_regularization_ops(params_grads, regularization=None):
     """A ``regularization`` op per (param, grad) whose param (its own ``regularizer``
-    first) or the optimizer has a regularizer; the grad variable is updated in place."""
+    first) or ``regularization`` has a regularizer; the grad variable is updated in place."""
     out = []
     for p, g in params_grads:
         reg = getattr(p, "regularizer", None) or regularization
@@ -85,70 +124,49 @@ def append_regularization_ops(opt, params_grads, regularization=None):
     return out
 
 
-def _append_clip(clip, params_grads):
-    block = params_grads[0][1].block
-    need = [bool(getattr(p, "need_clip", True)) for p, _ in params_grads]
-    outs = []
-    for (p, g), n in zip(params_grads, need):
-        outs.append(block.create_var(unique_name.generate(g.name + "@CLIP"), g.shape, g.dtype) if n else g)
-    block.append_op("grad_clip", {"X": [g for _, g in params_grads]}, {"Out": outs},
-                    {"clip": clip, "need_clip": need})
-    return [(p, o) for (p, _), o in zip(params_grads, outs)]
+def _fill_startup(startup, var, value) -> None:
+    """Initialize persistable ``var`` to the constant ``value`` in the startup program."""
+    sblock = startup.global_block()
+    svar = sblock.create_var(var.name, var.shape, var.dtype, persistable=True)
+    sblock.append_op("fill_constant", {}, {"Out": [svar]},
+                     {"shape": list(var.shape), "dtype": var.dtype, "value": float(value)})
 
 
-def _group(opt):
-    """Hyper-parameters for the kernel: the optimizer's defaults (static mode has no
-    torch param groups; the lr comes from the LearningRate variable)."""
-    return opt.defaults
-
-
-def _global_lr(opt, program):
-    """The learning-rate variable of ``opt`` in ``program`` (created once per program)."""
-    cache = program.__dict__.setdefault("_optimizer_lr_vars", {})
-    var = cache.get(id(opt))
-    if var is not None:
-        return var
-    lr = getattr(opt, "_static_lr", None)
+def _learning_rate_var(config, program, startup):
+    """The program variable holding the learning rate of ``config``."""
+    lr = config.learning_rate
     if isinstance(lr, Variable):
-        var = lr
-    else:
-        if getattr(opt, "_schedule", None) is not None:
-            raise TypeError(
-                f"static mode: {type(opt._schedule).__name__} is a dygraph learning-rate schedule; "
-                "in static mode pass a float or a fluid.layers.*_decay(...) variable as learning_rate"
-            )
-        lr = float(opt.defaults["lr"])
-        var = program.global_block().create_var(unique_name.generate("learning_rate"), [1], "float32",
-                                                persistable=True, stop_gradient=True)
-        LayerHelper("learning_rate").fill_startup(var, float(lr))
-    cache[id(opt)] = var
+        return lr
+    if not isinstance(lr, numbers.Real):
+        raise TypeError(
+            f"static mode: {type(lr).__name__} is a dygraph learning-rate schedule; "
+            "in static mode pass a float or a fluid.layers.*_decay(...) variable as learning_rate"
+        )
+    var = program.global_block().create_var(unique_name.generate("learning_rate"), [1], "float32",
+                                            persistable=True, stop_gradient=True)
+    _fill_startup(startup, var, float(lr))
     return var
 
 
-def _param_lr(param, global_lr):
-    mult = float(param.optimize_attr.get("learning_rate", 1.0))
-    if mult == 1.0:
-        return global_lr
-    block = param.block
-    out = block.create_var(unique_name.generate(f"{param.name}_lr"), [1], global_lr.dtype, stop_gradient=True)
-    block.append_op("scale", {"X": [global_lr]}, {"Out": [out]}, {"scale": mult})
-    return out
+def _precision(config) -> Precision:
+    return Precision(multi_precision=config.multi_precision, state_dtype=config.state_dtype,
+                     nonfinite=config.nonfinite)
 
 
-def _create_accumulators(opt, param, startup):
-    """``{acc name: Variable}`` persistable, zero- (or ``_new_state``-) initialized."""
+def _create_accumulators(config, param, startup):
+    """``{acc name: Variable}`` persistable, initialized in ``startup`` to the rule's values."""
     block = param.block
-    helper = LayerHelper("accumulator")
-    init = opt._new_state(torch.zeros(param.shape, dtype=to_torch_dtype(param.dtype)))
+    dtype = torch_dtype(param.dtype)
+    init = config.rule.new_state(torch.zeros(param.shape, dtype=dtype), config.hparams,
+                                 _precision(config).state_dtype_for(dtype))
     accs = {}
-    for name in opt._accumulator_names():
-        t = init[name]
+    for name, t in init.items():
         var = block.create_var(unique_name.generate(f"{param.name}_{name}"), list(t.shape),
-                               convert_dtype(t.dtype), persistable=True, stop_gradient=True,
+                               dtype_name(t.dtype), persistable=True, stop_gradient=True,
                                belong_to_optimizer=True)
         flat = t.reshape(-1)
         if flat.numel() and bool((flat == flat[0]).all()):
-            helper.fill_startup(var, float(flat[0]))
+            _fill_startup(startup, var, float(flat[0]))
         else:
             svar = startup.global_block().create_var(var.name, var.shape, var.dtype, persistable=True)
             startup.global_block().append_op("assign_value", {}, {"Out": [svar]},
@@ -158,45 +176,92 @@ def _create_accumulators(opt, param, startup):
     return accs
 
 
-def _create_optimization_pass(opt, params_grads, program):
-    op_type = opt._static_op_type
-    opdef = get_op(op_type)
-    acc_slots = opdef.inputs[3:]
+def _append_section(config, params_grads, program):
+    op_type = config.rule.op_type
+    if op_type not in OPTIMIZE_OP_TYPES:
+        raise ValueError(f"no optimize op for rule {type(config.rule).__name__} (op type {op_type!r}); "
+                         f"allowed: {', '.join(OPTIMIZE_OP_TYPES)}")
     startup = default_startup_program()
-    global_lr = _global_lr(opt, program)
-    group = _group(opt)
-    block = program.global_block()
-    all_accs = [_create_accumulators(opt, p, startup) for p, _ in params_grads]
-    ops = []
-    for (p, g), accs in zip(params_grads, all_accs):
-        by_slot = {}
-        for name, var in accs.items():
-            slot = slot_of(name)
-            if slot not in acc_slots:
-                raise ValueError(f"optimizer op {op_type!r} has no slot for accumulator {name!r} (slots: {acc_slots})")
-            by_slot[slot] = (name, var)
-        inputs = {"Param": [p], "Grad": [g], "LearningRate": [_param_lr(p, global_lr)]}
-        outputs = {"ParamOut": [p]}
-        for slot, (name, var) in by_slot.items():
-            inputs[slot] = [var]
-            outputs[slot + "Out"] = [var]
-        attrs = {"optimizer": opt, "group": group,
-                 "accumulators": tuple(by_slot[s][0] if s in by_slot else None for s in acc_slots)}
-        ops.append(block.append_op(op_type, inputs, outputs, attrs))
-    return ops
+    lr_var = _learning_rate_var(config, program, startup)
+    accumulators = tuple(config.rule.accumulators(config.hparams))
+    state_vars = []
+    for p, _ in params_grads:
+        accs = _create_accumulators(config, p, startup)
+        state_vars.extend(accs[name] for name in accumulators)
+    params = [p for p, _ in params_grads]
+    section = OptimizeSection(
+        config=config,
+        names=tuple(p.name for p in params),
+        lr_mults=tuple(float(p.optimize_attr.get("learning_rate", 1.0)) for p in params),
+        regularizers=tuple(getattr(p, "regularizer", None) or config.regularization for p in params),
+        need_clip=tuple(bool(getattr(p, "need_clip", True)) for p in params),
+        accumulators=accumulators,
+    )
+    inputs = {"Param": params, "Grad": [g for _, g in params_grads], "LearningRate": [lr_var],
+              "State": state_vars}
+    outputs = {"ParamOut": params, "StateOut": state_vars}
+    return program.global_block().append_op(op_type, inputs, outputs, {"section": section})
 
 
 def accumulator_vars(program) -> dict[str, dict[str, str]]:
-    """``{param name: {accumulator name: variable name}}`` from a program's optimizer ops."""
+    """``{param name: {accumulator name: variable name}}`` from a program's optimize ops."""
     out = {}
     for op in program.global_block().ops:
-        accs = op.attrs.get("accumulators")
-        if accs is None or "optimizer" not in op.attrs:
+        section = op.attrs.get("section")
+        if not isinstance(section, OptimizeSection):
             continue
-        opdef = get_op(op.type)
-        entry = out.setdefault(op.input("Param")[0], {})
-        for slot, name in zip(opdef.inputs[3:], accs):
-            if name is not None:
-                entry[name] = op.input(slot)[0]
+        state = op.input("State")
+        n = len(section.accumulators)
+        for i, name in enumerate(section.names):
+            entry = out.setdefault(name, {})
+            for k, acc in enumerate(section.accumulators):
+                entry[acc] = state[i * n + k]
     return out
 
+
+# ------------------------------------------------------------------ the optimize op
+
+_RUNTIMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _runtime(section: OptimizeSection) -> tuple[UpdateRuntime, dict]:
+    """The run-time side of ``section`` (fused flat buffers, master weights, rounding
+    generators) and its hyper-parameter record, kept for as long as the section lives."""
+    entry = _RUNTIMES.get(section)
+    if entry is None:
+        config = section.config
+        fused = None if config.fused is False else FusedRMSPropUpdate(required=config.fused is True)
+        precision = Precision(multi_precision=config.multi_precision, state_dtype=config.state_dtype,
+                              nonfinite=config.nonfinite)
+        entry = _RUNTIMES[section] = (UpdateRuntime(precision, fused), dict(config.hparams))
+    return entry
+
+
+def _optimize_infer(params, grads, lr, state, *, section):
+    return list(params), list(state)
+
+
+def optimize(Param, Grad, LearningRate, State, *, section):
+    """One update of every parameter of ``section`` by ``run_update``, the scope's tensors
+    as (param, grad, state), lr = ``LearningRate`` x multipliers; returns the parameters
+    and the state tensors as the update left them (after a fused step, views of the
+    fused path's flat buffers, which then stay in the scope)."""
+    runtime, hparams = _runtime(section)
+    hparams["lr"] = float(LearningRate.reshape(-1)[0])
+    n = len(section.accumulators)
+    state, items = {}, []
+    for i, (p, g) in enumerate(zip(Param, Grad, strict=True)):
+        state[p] = dict(zip(section.accumulators, State[i * n:(i + 1) * n], strict=True))
+        items.append(Item(section.names[i], p, g, hparams, section.lr_mults[i], section.regularizers[i],
+                          section.need_clip[i]))
+    runtime.state = state
+    run_update(section.config, items, runtime)
+    return list(Param), [state[p][acc] for p in Param for acc in section.accumulators]
+
+
+for _type in OPTIMIZE_OP_TYPES:
+    register(_type, ["Param", "Grad", "LearningRate", "State"], ["ParamOut", "StateOut"],
+             list_slots=["Param", "Grad", "State", "ParamOut", "StateOut"], infer=_optimize_infer)(optimize)
+
+
+register_front_door(Variable, sys.modules[__name__])

@@ -105,7 +105,7 @@ def _compile(op):
 
     def step(env):
         res = fn(*[_get(env, s) for s in ins], **attrs)
-        for spec, val in zip(outs, (res,) if single else res):
+        for spec, val in zip(outs, (res,) if single else res, strict=True):
             _put(env, spec, val)
 
     return step
@@ -125,7 +125,7 @@ def _put(env, spec, val):
     if isinstance(spec, str):
         env[spec] = val
     else:
-        for n, v in zip(spec, val):
+        for n, v in zip(spec, val, strict=True):
             if n is not None and v is not None:
                 env[n] = v
 
@@ -159,7 +159,7 @@ class Plan:
         try:
             for i, step in enumerate(steps):  # noqa: B007 - i names the failing op
                 step(env)
-        except OpRunError:
+        except (OpRunError, FloatingPointError):  # a non-finite policy's error keeps its type
             raise
         except Exception as e:  # noqa: BLE001 - re-raised with the op's context
             op = self.ops[i]

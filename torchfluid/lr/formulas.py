@@ -1,25 +1,24 @@
 """Learning-rate schedule formulas: pure functions of the step number.
 
-Every schedule in torchfluid (the fluid dygraph ``LearningRateDecay`` classes, the
-2.x ``paddle.optimizer.lr`` schedulers and the static-mode ``fluid.layers.*_decay``
-ops) computes its value with one of these functions, so each formula lives in one
-place. They take the step (or epoch) as the first argument, hyper-parameters as
-keyword-only arguments, return a Python ``float`` and keep no state.
+Every schedule in torchfluid -- the fluid dygraph decays (:mod:`.fluid`), the 2.x
+schedulers (:mod:`.scheduler`) and the static ``fluid.layers.*_decay`` variables (the
+``lr_schedule`` op calls the function named in its ``schedule`` attribute) -- computes
+its value with one of these functions, so each formula lives here once. They take the
+step (or epoch) as the first argument, hyper-parameters as keyword-only arguments,
+return a Python ``float`` and keep no state. They do not re-validate their arguments
+on every call (they run once per step); the classes check them once, at construction.
 
 Arithmetic is Python float64. Paddle's fluid schedules compute in the dtype of the
 learning-rate variable (float32 by default), so Paddle's value can differ from the
 float32 rounding of ours by one unit in the last place.
-
-The functions do not re-validate their arguments on every call (they run once per
-step); the ``check_*`` helpers at the bottom are what constructors use, and they
-raise ``ValueError``/``TypeError`` naming the argument, the value and the range.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
-from typing import Sequence
+from collections.abc import Sequence
+
+from .._checks import check_increasing, check_int, check_number
 
 __all__ = [
     "piecewise_decay",
@@ -32,24 +31,25 @@ __all__ = [
     "linear_warmup",
     "step_decay",
     "multistep_decay",
+    "lambda_decay",
     "cosine_annealing",
     "cosine_annealing_step",
     "cosine_annealing_warm_restarts",
     "linear_lr_step",
     "one_cycle",
     "cyclic",
-    "check_number",
-    "check_positive",
-    "check_positive_int",
-    "check_non_negative",
-    "check_increasing",
+    "check_piecewise",
+    "check_warmup",
+    "check_decay_factor",
+    "check_plateau",
+    "plateau_update",
 ]
 
 
 # --------------------------------------------------------------------------- formulas
 def piecewise_decay(step: float, *, boundaries: Sequence[float], values: Sequence[float]) -> float:
     """``values[i]`` for the first ``i`` with ``step < boundaries[i]``, else ``values[-1]``."""
-    for boundary, value in zip(boundaries, values):
+    for boundary, value in zip(boundaries, values, strict=False):  # len(values) == len(boundaries) + 1
         if step < boundary:
             return float(value)
     return float(values[-1])
@@ -124,7 +124,8 @@ def cosine_decay(step: float, *, learning_rate: float, step_each_epoch: float, e
 def linear_warmup(
     step: float, *, warmup_steps: float, start_lr: float, end_lr: float, learning_rate: float
 ) -> float:
-    """``(end_lr - start_lr) * step / warmup_steps + start_lr`` while ``step < warmup_steps``, else ``learning_rate``."""
+    """``(end_lr - start_lr) * step / warmup_steps + start_lr`` while ``step < warmup_steps``,
+    else ``learning_rate``."""
     if step < warmup_steps:
         return (end_lr - start_lr) * float(step) / float(warmup_steps) + start_lr
     return float(learning_rate)
@@ -141,6 +142,11 @@ def multistep_decay(epoch: int, *, learning_rate: float, milestones: Sequence[in
         if epoch < milestone:
             return learning_rate * (gamma ** i)
     return learning_rate * (gamma ** len(milestones))
+
+
+def lambda_decay(epoch: int, *, learning_rate: float, lr_lambda) -> float:
+    """``learning_rate * lr_lambda(epoch)``."""
+    return learning_rate * lr_lambda(epoch)
 
 
 def cosine_annealing(epoch: float, *, learning_rate: float, T_max: float, eta_min: float = 0.0) -> float:
@@ -262,56 +268,26 @@ def cyclic(
     return base_learning_rate + (max_learning_rate - base_learning_rate) * height * scale
 
 
-# ---------------------------------------------------------------- argument checks
-def check_number(name: str, value, *, allow_none: bool = False):
-    """A real number (not bool); returns it unchanged. ``TypeError`` otherwise."""
-    if value is None and allow_none:
-        return value
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
-    if math.isnan(value):
-        raise ValueError(f"{name} must not be NaN, got {value!r}")
-    return value
+# ---------------------------------------------------------------- argument checks shared by the families
+def check_piecewise(boundaries, values) -> tuple[list, list]:
+    """``boundaries`` strictly increasing and ``len(boundaries) + 1`` rates ``>= 0``, as lists."""
+    boundaries = check_increasing("boundaries", boundaries)
+    if not isinstance(values, (list, tuple)) or len(values) != len(boundaries) + 1:
+        raise ValueError(f"values must have len(boundaries) + 1 = {len(boundaries) + 1} elements, got {values!r}")
+    return boundaries, [check_number(f"values[{i}]", v, lo=0.0) for i, v in enumerate(values)]
 
 
-def check_positive(name: str, value) -> float:
-    """A real number > 0."""
-    check_number(name, value)
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return value
+def check_warmup(start_lr, end_lr) -> tuple[float, float]:
+    """A linear warm-up's end points: real numbers with ``end_lr > start_lr``."""
+    start_lr, end_lr = check_number("start_lr", start_lr), check_number("end_lr", end_lr)
+    if not end_lr > start_lr:
+        raise ValueError(f"end_lr must be > start_lr, got end_lr={end_lr!r}, start_lr={start_lr!r}")
+    return start_lr, end_lr
 
 
-def check_non_negative(name: str, value) -> float:
-    """A real number >= 0."""
-    check_number(name, value)
-    if not value >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return value
-
-
-def check_positive_int(name: str, value) -> int:
-    """An ``int`` (not bool) > 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
-    if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return int(value)
-
-
-def check_increasing(name: str, seq) -> list:
-    """A list/tuple of real numbers, strictly increasing; returns a list."""
-    if not isinstance(seq, (list, tuple)):
-        raise TypeError(f"{name} must be a list or tuple, got {type(seq).__name__}")
-    for i, v in enumerate(seq):
-        check_number(f"{name}[{i}]", v)
-    for i in range(len(seq) - 1):
-        if not seq[i] < seq[i + 1]:
-            raise ValueError(
-                f"{name} must be strictly increasing, got {list(seq)!r} "
-                f"({name}[{i}]={seq[i]!r} >= {name}[{i + 1}]={seq[i + 1]!r})"
-            )
-    return list(seq)
+def check_decay_factor(name: str, value) -> float:
+    """A per-period decay factor in ``[0, 1)``."""
+    return check_number(name, value, lo=0.0, hi=1.0, hi_open=True)
 
 
 # ---------------------------------------------------------------- reduce on plateau
@@ -324,12 +300,9 @@ def check_plateau(mode, threshold_mode, factor_name: str, factor, patience, cool
     threshold_mode = str(threshold_mode).lower()
     if threshold_mode not in ("rel", "abs"):
         raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
-    check_number(factor_name, factor)
-    if not 0.0 <= factor < 1.0:
-        raise ValueError(f"{factor_name} must be in [0, 1), got {factor!r}")
-    for name, v in (("patience", patience), ("cooldown", cooldown)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
-            raise ValueError(f"{name} must be an int >= 0, got {v!r}")
+    check_decay_factor(factor_name, factor)
+    check_int("patience", patience, lo=0)
+    check_int("cooldown", cooldown, lo=0)
     return mode, threshold_mode
 
 

@@ -1,4 +1,4 @@
-"""State-dict plumbing shared by the fluid and 2.x learning-rate schedules.
+"""State-dict plumbing shared by the fluid decays and the 2.x schedulers.
 
 A schedule's state is a flat dict of plain Python values (int, float, bool, None)
 whose keys the schedule names in ``self.keys`` (set by its ``state_keys()`` /
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping
 
-__all__ = ["to_plain", "dump", "load"]
+__all__ = ["to_plain", "observed_value", "dump", "load"]
 
 
 def to_plain(value, where: str):
@@ -30,6 +30,14 @@ def to_plain(value, where: str):
         f"{where} must be a number, None, or a 1-element array/tensor, got "
         f"{value!r} ({type(value).__name__})"
     )
+
+
+def observed_value(name: str, value) -> float:
+    """A plateau scheduler's observation (a number or a 1-element array/tensor) as a float."""
+    plain = to_plain(value, name)
+    if plain is None or isinstance(plain, bool):
+        raise TypeError(f"{name} must be a number or a 1-element array/tensor, got {value!r}")
+    return float(plain)
 
 
 def dump(obj, keys, nested: Mapping) -> dict:

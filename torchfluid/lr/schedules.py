@@ -10,8 +10,8 @@
 
 from __future__ import annotations
 
-from ..dygraph.learning_rate_scheduler import LearningRateDecay
-from .lr import LRScheduler
+from .fluid import LearningRateDecay
+from .scheduler import LRScheduler
 
 __all__ = ["as_schedule", "is_fluid_decay", "peek", "take"]
 

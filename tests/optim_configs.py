@@ -1,0 +1,307 @@
+"""One shared table of optimizer configurations (in the style of PyTorch's OptimizerInfo).
+
+Each :class:`OptimConfig` says how to build one optimizer -- RMSProp, SGD or Adam with
+its options -- the same way in every mode, what the model's two parameters carry
+(ParamAttr: regularizer, need_clip, lr multiplier), whether the data holds an inf at
+some step, and which exception (if any) a step is expected to raise.
+
+Three runners train the same linear model (``x @ w + b``, mean squared error, the same
+initial values and batches) on a configuration:
+
+* :func:`run_eager`: torch ``nn.Parameter`` s, ``loss.backward()`` and ``opt.step()``;
+* :func:`run_dygraph`: ``fluid.dygraph.guard()``, ``Linear``, ``to_variable``,
+  ``loss.backward()`` and ``opt.minimize(loss)``;
+* :func:`run_static`: a ``Program`` built with ``fluid.layers`` and ``opt.minimize(loss)``,
+  run by an ``Executor``.
+
+Each returns the final parameters (by role, ``w`` and ``b``), the accumulators by
+``(role, accumulator)`` and, per step, None or the type of the exception the step raised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+import torchfluid as fluid
+from torchfluid import layers as L
+from torchfluid.dygraph import Linear, guard, to_variable
+from torchfluid.dygraph import learning_rate_scheduler as dy_lr
+from torchfluid.initializer import NumpyArrayInitializer
+from torchfluid.param_attr import ParamAttr
+from torchfluid.static.optimize import accumulator_vars
+from torchfluid.static.plan import OpRunError
+
+STEPS = 6
+INF_STEP = 2  # the step whose batch holds an inf (configurations with inf_data=True)
+_RNG = np.random.default_rng(2026)
+W0 = _RNG.normal(size=(13, 1)).astype("float32")
+B0 = _RNG.normal(size=(1,)).astype("float32")
+X = _RNG.normal(size=(STEPS, 4, 13)).astype("float32")
+Y = (X @ _RNG.normal(size=(13, 1)) + 0.3).astype("float32")
+X_INF = X.copy()
+X_INF[INF_STEP, 1, 3] = np.inf
+
+KINDS = {"rmsprop": "RMSProp", "sgd": "SGD", "adam": "Adam"}
+
+# fluid decays: (dygraph LearningRateDecay factory, static fluid.layers factory), the same schedule
+SCHEDULES = {
+    "exponential": (lambda: dy_lr.ExponentialDecay(0.05, 2, 0.5, staircase=True),
+                    lambda: L.exponential_decay(0.05, decay_steps=2, decay_rate=0.5, staircase=True)),
+    "piecewise": (lambda: dy_lr.PiecewiseDecay([2, 4], [0.05, 0.02, 0.01], begin=0),
+                  lambda: L.piecewise_decay([2, 4], [0.05, 0.02, 0.01])),
+    "natural_exp": (lambda: dy_lr.NaturalExpDecay(0.05, 3, 0.3),
+                    lambda: L.natural_exp_decay(0.05, decay_steps=3, decay_rate=0.3)),
+    "inverse_time": (lambda: dy_lr.InverseTimeDecay(0.05, 2, 0.5),
+                     lambda: L.inverse_time_decay(0.05, decay_steps=2, decay_rate=0.5)),
+    "polynomial": (lambda: dy_lr.PolynomialDecay(0.05, 4, end_learning_rate=0.001),
+                   lambda: L.polynomial_decay(0.05, 4, end_learning_rate=0.001)),
+    "cosine": (lambda: dy_lr.CosineDecay(0.05, 2, 3), lambda: L.cosine_decay(0.05, 2, 3)),
+    "noam": (lambda: dy_lr.NoamDecay(16, 3), lambda: L.noam_decay(16, 3)),
+    # Paddle's dygraph warm-up counts from begin=1, the static one from the global step 0
+    "warmup": (lambda: dy_lr.LinearLrWarmup(0.05, 3, 0.0, 0.05, begin=0),
+               lambda: L.linear_lr_warmup(0.05, 3, 0.0, 0.05)),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    """One optimizer configuration of the table."""
+
+    name: str
+    kind: str = "rmsprop"
+    options: dict = dataclasses.field(default_factory=dict)  # constructor keyword arguments
+    lr: float | str = 0.05  # a float or a SCHEDULES key
+    preset: tuple | None = None  # ("torch", {library kwargs}): RMSProp.preset instead of the constructor
+    w_attr: dict = dataclasses.field(default_factory=dict)  # ParamAttr options of the weight
+    b_attr: dict = dataclasses.field(default_factory=dict)  # ... and of the bias
+    inf_data: bool = False
+    raises: dict = dataclasses.field(default_factory=dict)  # step -> expected exception type
+
+    def build(self, mode: str, parameters=None):
+        """The optimizer for ``mode`` ('eager', 'dygraph' or 'static')."""
+        if self.preset is not None:
+            library, kwargs = self.preset
+            return fluid.optimizer.RMSProp.preset(library, parameters=parameters, **kwargs, **self.options)
+        cls = getattr(fluid.optimizer, KINDS[self.kind])
+        if isinstance(self.lr, str):
+            lr = SCHEDULES[self.lr][1 if mode == "static" else 0]()
+        else:
+            lr = self.lr
+        return cls(learning_rate=lr, parameters=parameters, **self.options)
+
+    def expected_outcomes(self) -> list:
+        return [self.raises.get(i) for i in range(STEPS)]
+
+
+def _c(name, **kw) -> OptimConfig:
+    return OptimConfig(name, **kw)
+
+
+CLIPS = {
+    "value": lambda: fluid.ClipGradByValue(0.05),
+    "value_min_max": lambda: fluid.ClipGradByValue(0.1, min=-0.02),
+    "norm": lambda: fluid.ClipGradByNorm(0.1),
+    "global_norm": lambda: fluid.ClipGradByGlobalNorm(0.1),
+}
+
+
+def _clip(kind: str) -> dict:
+    return {"grad_clip": CLIPS[kind]()}
+
+
+CONFIGS: list[OptimConfig] = [
+    # ---- RMSProp: Paddle's defaults and every convention
+    _c("rmsprop"),
+    _c("rmsprop_momentum", options=dict(momentum=0.9)),
+    _c("rmsprop_centered_momentum", options=dict(centered=True, momentum=0.5, rho=0.9, epsilon=1e-5)),
+    _c("rmsprop_eps_outside_sqrt", options=dict(eps_in_sqrt=False, epsilon=1e-3)),
+    _c("rmsprop_initial_mean_square", options=dict(initial_mean_square=1.0)),
+    _c("rmsprop_lr_outside_momentum", options=dict(lr_in_momentum=False, momentum=0.9)),
+    _c("rmsprop_nesterov", options=dict(nesterov=True, momentum=0.9)),
+    _c("rmsprop_decoupled_weight_decay", options=dict(decoupled_weight_decay=0.1), lr=0.5),
+    _c("rmsprop_maximize", options=dict(maximize=True)),
+    _c("rmsprop_maximize_momentum_clip", options=dict(maximize=True, momentum=0.9, **_clip("global_norm"))),
+    _c("rmsprop_bias_correction", options=dict(bias_correction=True)),
+    _c("rmsprop_bias_correction_centered", options=dict(bias_correction=True, centered=True, momentum=0.9)),
+    # presets: each library's own argument names
+    _c("preset_paddle", preset=("paddle", dict(learning_rate=0.05))),
+    _c("preset_torch", preset=("torch", dict(lr=0.01, alpha=0.9, momentum=0.5))),
+    _c("preset_tf1", preset=("tf1", dict(learning_rate=0.01))),
+    _c("preset_keras", preset=("keras", dict(learning_rate=0.01, weight_decay=0.01))),
+    _c("preset_optax", preset=("optax", dict(learning_rate=0.01, bias_correction=True))),
+    _c("preset_timm", preset=("timm", dict(lr=0.01, momentum=0.9))),
+    # non-finite gradients (an inf in the batch of step INF_STEP)
+    _c("nonfinite_propagate", inf_data=True),
+    _c("nonfinite_skip", options=dict(nonfinite="skip", momentum=0.9), inf_data=True),
+    _c("nonfinite_raise", options=dict(nonfinite="raise"), inf_data=True, raises={INF_STEP: FloatingPointError}),
+    _c("nonfinite_skip_finite_data", options=dict(nonfinite="skip")),
+    # regularization, the parameter's own regularizer overriding the optimizer's
+    _c("rmsprop_l2", options=dict(regularization=fluid.L2Decay(0.05))),
+    _c("rmsprop_l1", options=dict(regularization=fluid.L1Decay(0.05))),
+    _c("rmsprop_weight_decay_float", options=dict(weight_decay=0.05)),
+    _c("rmsprop_param_regularizer_overrides", options=dict(regularization=fluid.L2Decay(0.05)),
+       w_attr=dict(regularizer=fluid.L1Decay(0.02))),
+    _c("rmsprop_param_regularizer_only", b_attr=dict(regularizer=fluid.L2Decay(0.5))),
+    # clipping: three kinds, need_clip=False
+    _c("clip_value", options=_clip("value")),
+    _c("clip_value_min_max", options=_clip("value_min_max")),
+    _c("clip_norm", options=_clip("norm")),
+    _c("clip_global_norm", options=_clip("global_norm")),
+    _c("clip_global_norm_need_clip_false", options=_clip("global_norm"), b_attr=dict(need_clip=False)),
+    _c("clip_value_need_clip_false", options=_clip("value"), w_attr=dict(need_clip=False)),
+    _c("clip_norm_l2_momentum", options=dict(momentum=0.9, regularization=fluid.L2Decay(0.01), **_clip("norm"))),
+    # learning rates: parameter multipliers, fluid decays (static: lr variables)
+    _c("lr_multiplier", w_attr=dict(learning_rate=0.5), b_attr=dict(learning_rate=2.0)),
+    *[_c(f"schedule_{kind}", lr=kind, options=dict(momentum=0.9)) for kind in SCHEDULES],
+    # precision options
+    _c("multi_precision", options=dict(multi_precision=True, momentum=0.9)),
+    _c("state_dtype_float32", options=dict(state_dtype=torch.float32, centered=True)),
+    _c("state_dtype_bfloat16", options=dict(state_dtype=torch.bfloat16, momentum=0.9, centered=True)),
+    # the fused kernel: forced off, required, and required where it cannot run
+    _c("fused_false", options=dict(fused=False, momentum=0.9, centered=True, **_clip("global_norm"))),
+    _c("fused_true", options=dict(fused=True, momentum=0.9, regularization=fluid.L1Decay(0.01))),
+    _c("fused_true_refused", options=dict(fused=True, bias_correction=True),
+       raises=dict.fromkeys(range(STEPS), ValueError)),
+    # ---- SGD
+    _c("sgd", kind="sgd"),
+    _c("sgd_l2_clip_global_norm", kind="sgd",
+       options=dict(regularization=fluid.L2Decay(0.1), **_clip("global_norm"))),
+    _c("sgd_l1_lr_multiplier", kind="sgd", options=dict(regularization=fluid.L1Decay(0.1)),
+       w_attr=dict(learning_rate=0.5)),
+    _c("sgd_schedule", kind="sgd", lr="piecewise"),
+    _c("sgd_clip_value_need_clip_false", kind="sgd", options=_clip("value"), b_attr=dict(need_clip=False)),
+    _c("sgd_inf", kind="sgd", inf_data=True),
+    # ---- Adam
+    _c("adam", kind="adam", lr=0.01),
+    _c("adam_betas", kind="adam", lr=0.01, options=dict(beta1=0.5, beta2=0.9, epsilon=1e-6)),
+    _c("adam_l2_clip_norm", kind="adam", lr=0.01, options=dict(regularization=fluid.L2Decay(0.1), **_clip("norm"))),
+    _c("adam_param_regularizer", kind="adam", lr=0.01, options=dict(regularization=fluid.L2Decay(0.1)),
+       b_attr=dict(regularizer=fluid.L1Decay(0.1), need_clip=False)),
+    _c("adam_schedule", kind="adam", lr="exponential"),
+]
+
+CONFIGS_BY_NAME = {c.name: c for c in CONFIGS}
+assert len(CONFIGS_BY_NAME) == len(CONFIGS), "configuration names must be unique"
+
+
+# ------------------------------------------------------------------ runners
+
+
+class Result(dict):
+    """``{'w': tensor, 'b': tensor}`` plus ``state`` and ``outcomes``."""
+
+    state: dict
+    outcomes: list
+
+
+def _outcome(call: Callable[[], object]):
+    try:
+        call()
+    except OpRunError as e:  # the executor's context around the update's own error
+        return type(e.__cause__)
+    except Exception as e:  # noqa: BLE001 - the type is the result
+        return type(e)
+    return None
+
+
+def _data(cfg: OptimConfig):
+    return X_INF if cfg.inf_data else X
+
+
+def _mark(p: torch.Tensor, attr: dict) -> None:
+    """What ParamAttr gives a parameter, set on a plain torch parameter."""
+    if "regularizer" in attr:
+        p.regularizer = attr["regularizer"]
+    if "need_clip" in attr:
+        p.need_clip = attr["need_clip"]
+    if "learning_rate" in attr:
+        p.optimize_attr = {"learning_rate": attr["learning_rate"]}
+
+
+def _result(w, b, state: dict, outcomes: list) -> Result:
+    res = Result(w=w.detach().clone(), b=b.detach().clone())
+    res.state = state
+    res.outcomes = outcomes
+    return res
+
+
+def _eager_state(opt, names: dict) -> dict:
+    sd = opt.state_dict()
+    out = {}
+    for role, pname in names.items():
+        for key, value in sd.items():
+            if isinstance(key, str) and key.startswith(pname + "_") and isinstance(value, torch.Tensor):
+                out[(role, key[len(pname) + 1:-2])] = value.detach().clone()
+    return out
+
+
+def run_eager(cfg: OptimConfig) -> Result:
+    w = torch.nn.Parameter(torch.tensor(W0))
+    b = torch.nn.Parameter(torch.tensor(B0))
+    _mark(w, cfg.w_attr)
+    _mark(b, cfg.b_attr)
+    opt = cfg.build("eager", parameters={"fc_0.b_0": b, "fc_0.w_0": w})
+    data, outcomes = _data(cfg), []
+    for i in range(STEPS):
+        pred = torch.matmul(torch.from_numpy(data[i]), w) + b
+        loss = L.mean(L.square_error_cost(pred, torch.from_numpy(Y[i])))
+        loss.backward()
+        outcomes.append(_outcome(opt.step))
+        opt.clear_grad()
+    return _result(w, b, _eager_state(opt, {"w": "fc_0.w_0", "b": "fc_0.b_0"}), outcomes)
+
+
+def _attr(init: np.ndarray, attr: dict) -> ParamAttr:
+    return ParamAttr(initializer=NumpyArrayInitializer(init), **attr)
+
+
+def run_dygraph(cfg: OptimConfig) -> Result:
+    with guard():
+        fc = Linear(13, 1, param_attr=_attr(W0, cfg.w_attr), bias_attr=_attr(B0, cfg.b_attr))
+        opt = cfg.build("dygraph", parameters=fc.parameters())
+        data, outcomes = _data(cfg), []
+        for i in range(STEPS):
+            loss = L.mean(L.square_error_cost(fc(to_variable(data[i])), to_variable(Y[i])))
+            loss.backward()
+            outcomes.append(_outcome(lambda loss=loss: opt.minimize(loss)))
+            fc.clear_gradients()
+        names = {"w": fc.weight.name, "b": fc.bias.name}
+        return _result(fc.weight, fc.bias, _eager_state(opt, names), outcomes)
+
+
+def run_static(cfg: OptimConfig) -> Result:
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start), fluid.unique_name.guard():
+        x = L.data("x", [13])
+        y = L.data("y", [1])
+        pred = L.fc(x, 1, param_attr=_attr(W0, cfg.w_attr), bias_attr=_attr(B0, cfg.b_attr))
+        loss = L.mean(L.square_error_cost(pred, y))
+        cfg.build("static").minimize(loss)
+    scope = fluid.Scope()
+    exe = fluid.Executor()
+    exe.run(start, scope=scope)
+    data, outcomes = _data(cfg), []
+    for i in range(STEPS):
+        feed = {"x": data[i], "y": Y[i]}
+        outcomes.append(_outcome(lambda feed=feed: exe.run(main, feed=feed, fetch_list=[loss], scope=scope)))
+
+    def value(name):  # the scope's tensor itself (numpy has no bfloat16)
+        return scope._get(name).detach().clone()
+
+    roles = {"fc_0.w_0": "w", "fc_0.b_0": "b"}
+    state = {(roles[pname], acc): value(var)
+             for pname, accs in accumulator_vars(main).items() for acc, var in accs.items()}
+    return _result(value("fc_0.w_0"), value("fc_0.b_0"), state, outcomes)
+
+
+RUNNERS = {"eager": run_eager, "dygraph": run_dygraph, "static": run_static}
+
+
+def bits(t: torch.Tensor) -> torch.Tensor:
+    """``t``'s bit pattern (so NaNs compare equal to themselves)."""
+    t = t.detach().contiguous()
+    return t.view({2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()]) if t.is_floating_point() else t

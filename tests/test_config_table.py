@@ -1,0 +1,65 @@
+"""Every configuration of the shared table (tests/optim_configs.py) trains the same model
+through eager ``step()``, fluid dygraph ``minimize()`` and a static ``Executor.run()``:
+the three end with bit-identical parameters and accumulators, and raise at the same
+steps with the same exception types."""
+
+import pytest
+import torch
+
+from tests.optim_configs import CONFIGS, INF_STEP, RUNNERS, STEPS, bits, run_eager
+
+
+@pytest.fixture(scope="module")
+def eager_results():
+    return {}
+
+
+def _eager(cache, cfg):
+    if cfg.name not in cache:
+        cache[cfg.name] = run_eager(cfg)
+    return cache[cfg.name]
+
+
+@pytest.mark.parametrize("mode", ["dygraph", "static"])
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: c.name)
+def test_mode_equals_eager_bit_for_bit(cfg, mode, eager_results):
+    ref = _eager(eager_results, cfg)
+    got = RUNNERS[mode](cfg)
+    assert got.outcomes == ref.outcomes == cfg.expected_outcomes()
+    for role in ("w", "b"):
+        assert got[role].dtype == ref[role].dtype
+        assert torch.equal(bits(got[role]), bits(ref[role])), f"{cfg.name}: {mode} {role} differs from eager"
+    if ref.state:  # (an optimizer that never updated has no state records; a program has its variables)
+        assert sorted(got.state) == sorted(ref.state)
+    for key, value in ref.state.items():
+        assert got.state[key].dtype == value.dtype, key
+        assert torch.equal(bits(got.state[key].reshape(value.shape)), bits(value)), f"{cfg.name}: {mode} {key}"
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: c.name)
+def test_eager_training_moves_the_parameters(cfg):
+    """No configuration is a no-op (which would make the comparison vacuous)."""
+    from tests.optim_configs import B0, W0
+
+    res = run_eager(cfg)
+    if all(o is not None for o in res.outcomes):
+        pytest.skip("every step raises")
+    assert not torch.equal(res["w"], torch.tensor(W0))
+    assert not torch.equal(res["b"], torch.tensor(B0))
+
+
+def test_the_table_covers_every_option():
+    options = set()
+    for cfg in CONFIGS:
+        options.update(cfg.options)
+        options.update(cfg.preset[1] if cfg.preset else ())
+        options.update(f"attr:{k}" for k in (*cfg.w_attr, *cfg.b_attr))
+    rmsprop = {"momentum", "centered", "rho", "epsilon", "eps_in_sqrt", "initial_mean_square", "lr_in_momentum",
+               "nesterov", "decoupled_weight_decay", "maximize", "bias_correction", "multi_precision",
+               "state_dtype", "nonfinite", "fused", "regularization", "weight_decay", "grad_clip"}
+    assert rmsprop <= options
+    assert {"beta1", "beta2", "attr:regularizer", "attr:need_clip", "attr:learning_rate"} <= options
+    assert {c.kind for c in CONFIGS} == {"rmsprop", "sgd", "adam"}
+    assert {c.preset[0] for c in CONFIGS if c.preset} == {"paddle", "torch", "tf1", "keras", "optax", "timm"}
+    assert {c.options.get("nonfinite") for c in CONFIGS if c.inf_data} >= {None, "skip", "raise"}
+    assert 0 <= INF_STEP < STEPS

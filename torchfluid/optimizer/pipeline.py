@@ -1,0 +1,170 @@
+"""The one update function: every path that changes parameters calls :func:`run_update`.
+
+Eager ``step()``, fluid dygraph ``minimize()`` / ``apply_gradients()`` (through
+:class:`~torchfluid.optimizer.base.Optimizer`) and the static optimize op (through
+:mod:`torchfluid.static.optimize`) hand it the same three things:
+
+* an :class:`UpdateConfig`: a frozen record of what the optimizer was built with (the
+  update rule and its default hyper-parameters, clip, regularizer, precision options,
+  fused-kernel choice, learning rate). It never holds the optimizer object;
+* the step's :class:`Item` s: for each parameter with a gradient, its name, tensors,
+  hyper-parameters (its param group), lr multiplier, regularizer and ``need_clip``;
+* an :class:`UpdateRuntime`: where the state records, master weights, rounding
+  generators and fused flat buffers of these parameters live.
+
+It runs, in Paddle's order::
+
+    prepare       GradScaler overflow (found_inf) -> skip; non-finite policy ('skip' -> skip,
+                  'raise' -> FloatingPointError); unscale by grad_scale; float32 gradients
+                  for multi-precision parameters; maximize: g = -g
+    shard         (ZeRO-1 only) this rank's parameters, gradients averaged if asked
+    learning rate ``before_update()`` (a fluid decay advances here, never on a skipped step)
+    clip plan     one ClipStep per gradient (need_clip=False: none), planned over all of them
+    regularize    the item's regularizer (the parameter's own, else the optimizer's)
+    kernel        the fused multi-tensor kernel where eligible, the rule's reference
+                  kernel otherwise; lr = hparams['lr'] * hparams['lr_mult'] * item.lr_mult
+
+A skipped step changes nothing (state, parameters, schedule) and returns False.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import torch
+
+from ..clip import ClipStep, GradientClipBase
+from .fold import NO_PREP, GradPrep
+
+__all__ = ["Item", "UpdateConfig", "UpdateRuntime", "run_update", "prepare"]
+
+
+class Item(NamedTuple):
+    """One parameter's part of an update."""
+
+    name: str
+    param: torch.Tensor
+    grad: torch.Tensor
+    hparams: Mapping  # the param group: 'lr', 'lr_mult' and the rule's hyper-parameters
+    lr_mult: float = 1.0  # the parameter's own multiplier (ParamAttr learning_rate)
+    reg: Any = None  # the regularizer applied to its gradient (None: none)
+    need_clip: bool = True
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class UpdateConfig:
+    """What an optimizer was configured with, frozen (built by ``Optimizer.update_config()``).
+
+    ``rule``: the update rule (accumulators, state init, reference kernel, fused
+    eligibility), itself a frozen record. ``hparams``: the default hyper-parameters
+    (``lr``, ``lr_mult`` and the rule's), read-only. ``learning_rate``: the float, the
+    schedule object or the program variable the optimizer was given.
+    """
+
+    rule: Any
+    hparams: Mapping
+    learning_rate: Any = 0.0
+    clip: GradientClipBase | None = None
+    regularization: Any = None
+    nonfinite: str = "propagate"
+    multi_precision: bool = False
+    state_dtype: torch.dtype | None = None
+    fused: bool | None = False
+    name: str | None = None
+    parameter_list: tuple | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "hparams", types.MappingProxyType(dict(self.hparams)))
+
+
+class UpdateRuntime:
+    """The mutable side of updates: state records by parameter, master weights and
+    rounding generators (``precision``), the fused path's flat buffers (``fused``), and
+    ``on_new_state(name, record)`` called when a record is created (loads pending values)."""
+
+    def __init__(self, precision, fused=None, state: dict | None = None,
+                 on_new_state: Callable[[str, dict], None] | None = None):
+        self.precision = precision
+        self.fused = fused
+        self.state = {} if state is None else state
+        self.on_new_state = on_new_state
+
+    def state_for(self, rule, item: Item) -> dict:
+        """The state record of ``item.param`` (created by the rule on its first update)."""
+        p = item.param
+        state = self.state.get(p)
+        if not state:
+            state = rule.new_state(p, item.hparams, self.precision.state_dtype_for(p.dtype))
+            if self.on_new_state is not None:
+                self.on_new_state(item.name, state)
+            self.state[p] = state
+        return state
+
+
+def prepare(items: list[Item], precision, *, found_inf=None, grad_scale=None) -> list[Item] | None:
+    """The prepare stage: the items with their gradients ready to clip, or None to skip.
+
+    Never modifies the given gradient tensors."""
+    pairs = precision.prepare([(it.param, it.grad) for it in items], [it.name for it in items],
+                              found_inf=found_inf, grad_scale=grad_scale)
+    if pairs is None:
+        return None
+    out = []
+    for it, (_, g) in zip(items, pairs, strict=True):
+        if it.hparams.get("maximize", False):
+            g = torch.neg(g)
+        out.append(it if g is it.grad else it._replace(grad=g))
+    return out
+
+
+def _own(shard, items: list[Item] | None) -> list[Item] | None:
+    """This rank's items (ZeRO-1), gradients averaged over the ranks when asked."""
+    by_param = {} if items is None else {it.param: it for it in items}
+    pairs = shard.own_pairs(None if items is None else [(it.param, it.grad) for it in items])
+    if pairs is None:
+        return None
+    return [by_param[p]._replace(grad=g) for p, g in pairs]
+
+
+def clip_plan(clip: GradientClipBase | None, items: list[Item], shard=None) -> tuple[list[Item], list[ClipStep]]:
+    """``(items, one ClipStep per item)``: the clip's plan, over all ranks' shards under
+    sharding; a clip without a plan clips the gradients here (every step is then a no-op)."""
+    if clip is None or (not items and shard is None):
+        return items, [ClipStep()] * len(items)
+    grads, need = [it.grad for it in items], [it.need_clip for it in items]
+    if clip.plannable():
+        steps = shard.clip_plan(clip, grads, need) if shard is not None else clip.plan(grads, need)
+        return items, steps
+    grads = shard.clip(clip, grads, need) if shard is not None else clip.clip_tensors(grads, need)
+    return [it._replace(grad=g) for it, g in zip(items, grads, strict=True)], [ClipStep()] * len(items)
+
+
+@torch.no_grad()
+def run_update(config: UpdateConfig, items: list[Item], runtime: UpdateRuntime, *, found_inf=None,
+               grad_scale=None, shard=None, before_update: Callable[[], None] | None = None) -> bool:
+    """One update of ``items`` (module docstring); False when the step was skipped."""
+    prepared = prepare(items, runtime.precision, found_inf=found_inf, grad_scale=grad_scale)
+    if shard is not None:
+        prepared = _own(shard, prepared)
+    if prepared is None:
+        return False
+    if before_update is not None:
+        before_update()
+    prepared, steps = clip_plan(config.clip, prepared, shard)
+    work = []
+    for it, step in zip(prepared, steps, strict=True):
+        prep = NO_PREP if it.reg is None and step.is_noop() else GradPrep(step, it.reg)
+        lr = float(it.hparams["lr"]) * float(it.hparams["lr_mult"]) * float(it.lr_mult)
+        work.append((it, lr, prep))
+    if runtime.fused is not None:
+        work = runtime.fused.update(work, runtime, config.rule, None if shard is None else shard.owns)
+    rule = config.rule
+    for it, lr, prep in work:
+        rule.update(it.param, prep.apply(it.param, it.grad), runtime.state_for(rule, it), lr=lr,
+                    hparams=it.hparams, precision=runtime.precision, name=it.name)
+    if shard is not None:
+        shard.sync_params()
+    return True
