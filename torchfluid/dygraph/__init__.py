@@ -20,8 +20,8 @@ Tensor = VarBase
 
 __all__ = [
     "guard", "to_variable", "no_grad", "enabled", "enable_dygraph", "disable_dygraph",
-    "Layer", "Linear", "Embedding", "Conv2D", "Pool2D", "BatchNorm", "save_dygraph", "load_dygraph", "VarBase", "ParamBase",
-    "Variable", "Tensor",
+    "Layer", "Linear", "Embedding", "Conv2D", "Pool2D", "BatchNorm", "save_dygraph", "load_dygraph",
+    "VarBase", "ParamBase", "Variable", "Tensor",
     "LearningRateDecay", "PiecewiseDecay", "NoamDecay", "ExponentialDecay", "NaturalExpDecay",
     "InverseTimeDecay", "PolynomialDecay", "CosineDecay", "LinearLrWarmup", "ReduceLROnPlateau",
     "StepDecay", "MultiStepDecay", "LambdaDecay",
