@@ -41,6 +41,10 @@ from .static.framework import (  # noqa: E402
 from .static.reader import PyReader, batch  # noqa: E402
 
 io.PyReader = PyReader  # fluid.io.PyReader (static.reader builds dygraph Variables; io itself stays below dygraph)
+# fluid.clip's program-level API (static.clip; torchfluid.clip itself knows nothing of programs)
+from .static.clip import append_gradient_clip_ops as _append_clip_ops, set_gradient_clip as _set_clip  # noqa: E402
+
+clip.set_gradient_clip, clip.append_gradient_clip_ops = _set_clip, _append_clip_ops
 from .static.lod import create_lod_tensor, create_random_int_lodtensor  # noqa: E402
 from .static.scope import Scope, global_scope, scope_guard  # noqa: E402
 from .static.io import load_any as load, save_any as save  # noqa: E402  (Program -> static, else checkpoint)

@@ -37,7 +37,8 @@ FORMAT = "torchfluid-inference-program"
 VERSION = 1
 MODEL_FILENAME = "__model__"
 # op types that carry Python objects or update state: never part of an inference program
-_NOT_INFERENCE = frozenset({"initializer", "lr_schedule", "grad_clip", "regularization", "copy_layer_parameter"})
+_NOT_INFERENCE = frozenset({"initializer", "lr_schedule", "grad_clip", "clip_gradients", "regularization",
+                            "copy_layer_parameter"})
 
 
 class InferenceModelError(ValueError):
