@@ -32,7 +32,7 @@ __version__ = "0.1.0"
 from . import core, dataset, layers, nets, op, static  # noqa: E402
 from .static import optimize as _static_optimize  # noqa: E402,F401
 from .layers.nn import static_data as data  # noqa: E402  (fluid.data: shape as given)
-from .static import backward  # noqa: E402
+from . import backward  # noqa: E402  (fluid.backward: static.backward's API)
 from .static.data_feeder import DataFeeder  # noqa: E402
 from .static.executor import Executor  # noqa: E402
 from .static.framework import (  # noqa: E402

@@ -26,7 +26,7 @@ MODULES = [
     ("fluid.regularizer", "torchfluid.regularizer"),
     ("fluid.clip", "torchfluid.clip"),
     ("fluid.initializer", "torchfluid.initializer"),
-    ("fluid.backward", "torchfluid.static.backward"),
+    ("fluid.backward", "torchfluid.backward"),
     ("fluid.dataset", "torchfluid.dataset"),
     ("fluid.op", "torchfluid.op"),
 ]
