@@ -172,6 +172,7 @@ def test_clip_objects_on_static_pairs(clip, ref, need_clip_b):
     with fluid.program_guard(main, startup):
         clipped = clip(pg + [(pg[0][0], None)])  # a None grad is dropped
     assert [p.name for p, _ in clipped] == [p.name for p, _ in pg]
+    assert (clipped[1][1] is pg[1][1]) is not need_clip_b  # need_clip=False: the grad variable itself
     assert [op.type for op in main.global_block().ops][-1] == "clip_gradients"
     out = _grads(main, startup, [g for _, g in pg] + [g for _, g in clipped])
     raw, got = out[:2], out[2:]

@@ -2,8 +2,9 @@
 
 ``clip(params_grads)`` (any ``fluid.clip`` object) called with program Variables appends
 one ``clip_gradients`` op computing new gradient variables ``<grad>@CLIP`` (the clip's maths
-at run time; a global norm spans all the pairs) and returns ``[(param, clipped grad)]``;
-pairs whose grad is None are dropped, as in Paddle.
+at run time; a global norm spans all the clipped pairs) and returns ``[(param, clipped
+grad)]``; pairs whose grad is None are dropped and pairs whose parameter has
+``need_clip=False`` keep their grad variable, as in Paddle.
 
 ``fluid.clip.set_gradient_clip(clip, param_list=None, program=None)`` (Paddle's older
 API) attaches ``clip`` to parameters (all of ``program``'s by default);
@@ -24,16 +25,22 @@ __all__ = ["clip_static_pairs", "set_gradient_clip", "append_gradient_clip_ops"]
 
 
 def clip_static_pairs(clip, params_grads):
-    """Append the ``clip_gradients`` op for ``params_grads`` (None grads dropped)."""
+    """Append the ``clip_gradients`` op for ``params_grads`` (None grads dropped; a pair
+    whose parameter has ``need_clip=False`` keeps its own grad variable)."""
     pairs = [(p, g) for p, g in params_grads if g is not None]
-    if not pairs:
-        return []
-    block = pairs[0][1].block
-    outs = [block.create_var(f"{g.name}@CLIP", g.shape, g.dtype) for _, g in pairs]
+    clipped = [i for i, (p, _) in enumerate(pairs) if need_clip(p)]
+    if not clipped:
+        return pairs
+    block = pairs[clipped[0]][1].block
+    grads = [pairs[i][1] for i in clipped]
+    outs = [block.create_var(f"{g.name}@CLIP", g.shape, g.dtype) for g in grads]
     with block.program._optimized_guard():
-        block.append_op("clip_gradients", {"X": [g for _, g in pairs]}, {"Out": outs},
-                        {"clip": clip, "need_clip": [need_clip(p) for p, _ in pairs]}, infer=False)
-    return [(p, o) for (p, _), o in zip(pairs, outs, strict=True)]
+        block.append_op("clip_gradients", {"X": grads}, {"Out": outs},
+                        {"clip": clip, "need_clip": [True] * len(grads)}, infer=False)
+    out = list(pairs)
+    for i, o in zip(clipped, outs, strict=True):
+        out[i] = (pairs[i][0], o)
+    return out
 
 
 register_record_clipper(Variable, clip_static_pairs)
