@@ -41,7 +41,7 @@ import torch
 from numba import njit
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from torchfluid.kernels import fused_cpu, fused_cpu_jit  # noqa: E402
+from torchfluid.kernels import fused_cpu, fused_cpu_jit, table  # noqa: E402
 from torchfluid.kernels.flat import FlatGroup  # noqa: E402
 from torchfluid.kernels.rmsprop import rmsprop_  # noqa: E402
 
@@ -96,7 +96,7 @@ def floor_step(n: int, centered: bool):
     """Same bytes, same in-place pattern and same thread scheme as the fused kernel."""
     bufs = [torch.zeros(n if k != 3 or centered else 0) for k in range(5)]
     p, g, ms, mg, mom = (b.numpy() for b in bufs)
-    threads = fused_cpu.workers(fused_cpu.chunk_table(np.array([n])))
+    threads = fused_cpu.workers(table.chunk_table(np.array([n]), fused_cpu.CHUNK))
 
     def step():
         counter = np.zeros(1, np.int64)
@@ -317,8 +317,8 @@ def sweep(reps: int) -> str:
             bufs = [torch.randn(n, device="cuda") for _ in range(5)]
             bufs[2].abs_()
             addr = np.array([[b.data_ptr() for b in bufs]], np.int64)
-            hyper = fused_cpu.hyper_table(1, np.float32, lr=LR)
-            sc = fused_cpu.scalar_table(np.float32, rho=RHO, epsilon=EPS, momentum=MOM,
+            hyper = table.hyper_table(1, np.float32, lr=LR)
+            sc = table.scalar_table(np.float32, rho=RHO, epsilon=EPS, momentum=MOM,
                                         eps_in_sqrt=True)
             dev = [torch.from_numpy(a).cuda() for a in (addr, hyper, sc)]
             floor = copy_floor(n, centered)[0]
@@ -327,7 +327,7 @@ def sweep(reps: int) -> str:
                     step = floor
                 else:
                     ft.BLOCK, ft.ITERS, ft.WARPS = cfg
-                    ch = torch.from_numpy(fused_cpu.chunk_table(np.array([n]), cfg[0] * cfg[1]))
+                    ch = torch.from_numpy(table.chunk_table(np.array([n]), cfg[0] * cfg[1]))
                     ch = ch.cuda()
                     step = (lambda ch=ch: ft.rmsprop_table_(dev[0], ch, dev[1], dev[2],
                                                             centered, True, True, False))

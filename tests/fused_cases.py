@@ -3,6 +3,7 @@ the ulp-level comparison."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from hypothesis import strategies as st
 
@@ -135,3 +136,49 @@ def extras(case):
 def reference_kwargs(case):
     return dict(case["hyper"], lr=case["lr"], grad_scale=case["grad_scale"],
                 clip=case["clip"], l2=case["l2"], l1=case["l1"])
+
+
+def kernel_tables(params, grads, states, case, chunk):
+    """The fused kernels' host tables (:mod:`torchfluid.kernels.table`) for a case's
+    tensors: addresses (0 where a grad or state is absent), chunks, hyper, scalars."""
+    from torchfluid.kernels import table
+
+    addr = np.zeros((len(params), 5), np.int64)
+    for i, (p, g, s) in enumerate(zip(params, grads, states, strict=True)):
+        addr[i, table.P] = p.data_ptr()
+        addr[i, table.G] = 0 if g is None else g.data_ptr()
+        for col, name in zip((table.MS, table.MG, table.MOM), STATE, strict=True):
+            addr[i, col] = s[name].data_ptr() if name in s else 0
+    dt = table.DTYPES[case["dtype"]]
+    h = case["hyper"]
+    hyper = table.hyper_table(len(params), dt, **extras(case))
+    scalars = table.scalar_table(dt, rho=h["rho"], epsilon=h["epsilon"], momentum=h["momentum"],
+                                 eps_in_sqrt=h["eps_in_sqrt"])
+    chunks = table.chunk_table([p.numel() for p in params], chunk)
+    return addr, chunks, hyper, scalars
+
+
+STEPS = 3
+
+
+def check_against_reference(case, fused_step, tensors=None, steps=STEPS, ulps=8):
+    """Run ``steps`` steps of the fused path and of the reference from the same values
+    (``tensors``: the case's params, grads, states), comparing after each and re-syncing
+    the fused side to the reference (so rounding differences cannot compound)."""
+    params, grads, states = make_tensors(case) if tensors is None else tensors
+    for step in range(steps):
+        ref_p = [p.clone() for p in params]
+        ref_s = [{k: v.clone() for k, v in s.items()} for s in states]
+        fused_step(params, grads, states)
+        reference_step(ref_p, grads, ref_s, **reference_kwargs(case))
+        for i in range(len(params)):
+            scale = magnitude(ref_p[i], *ref_s[i].values(), params[i])
+            assert_ulp_close(params[i], ref_p[i], ulps=ulps, scale=scale,
+                             what=f"step {step} param {i}")
+            for k in ref_s[i]:
+                assert_ulp_close(states[i][k], ref_s[i][k], ulps=ulps, scale=scale,
+                                 what=f"step {step} {k} {i}")
+        for i in range(len(params)):  # re-sync: continue from the reference values
+            params[i].copy_(ref_p[i])
+            for k in ref_s[i]:
+                states[i][k].copy_(ref_s[i][k])

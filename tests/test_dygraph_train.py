@@ -14,10 +14,8 @@ import torch
 import torchfluid as fluid
 from torchfluid.dygraph import Embedding, Layer, Linear, guard, to_variable
 from torchfluid.initializer import NumpyArrayInitializer
+from torchfluid import regularizer
 from torchfluid.param_attr import ParamAttr
-
-optimizer = pytest.importorskip("torchfluid.optimizer", reason="core optimizer (issue 2) not on main yet")
-regularizer = pytest.importorskip("torchfluid.regularizer", reason="core optimizer (issue 2) not on main yet")
 
 VOCAB, EMB, OUT, STEPS = 20, 8, 4, 6
 rng = np.random.default_rng(42)

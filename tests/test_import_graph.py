@@ -22,17 +22,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "torchfluid"
 
-# Function-level cycles that are known and documented: (frozenset of modules, reason).
-KNOWN_FUNCTION_LEVEL_CYCLES = [
-    (
-        frozenset({"torchfluid.kernels.fused_cpu", "torchfluid.kernels.kernel_cache",
-                   "torchfluid.kernels.fused_cpu_jit"}),
-        "fused_cpu_jit reads the table layout constants from fused_cpu, whose kernel cache compiles "
-        "fused_cpu_jit on a cache miss; a layout module of its own removes it",
-    ),
-]
-
-
 def _modules():
     mods = {}
     for path in sorted(ROOT.rglob("*.py")):
@@ -174,8 +163,7 @@ def test_no_cycle_among_module_level_imports():
 
 def test_no_cycle_counting_function_level_imports():
     graph = import_graph(function_level=True)
-    known = {comp for comp, _reason in KNOWN_FUNCTION_LEVEL_CYCLES}
-    found = [c for c in cycles(graph) if c not in known]
+    found = cycles(graph)
     assert not found, "import cycles:\n" + "\n\n".join(_describe(graph, c) for c in found)
 
 

@@ -1,9 +1,11 @@
-"""The layout shows the architecture: every folder has a one-line purpose and the README's architecture
-section names every folder and module it describes (and nothing that is gone)."""
+"""The layout shows the architecture: every folder has a one-line purpose, the README's architecture
+section names every folder and module it describes (and nothing that is gone), and docstring examples run."""
 
 from __future__ import annotations
 
 import ast
+import doctest
+import importlib
 import re
 from pathlib import Path
 
@@ -77,3 +79,15 @@ def test_every_package_docstring_starts_with_a_one_line_purpose(package):
     first, *rest = doc.splitlines()
     assert first.rstrip().endswith("."), f"{package}: the first line is not a complete sentence: {first!r}"
     assert not rest or not rest[0].strip(), f"{package}: the one-line purpose runs on: {rest[0]!r}"
+
+
+DOCTEST_MODULES = sorted(
+    ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    for p in PACKAGE.rglob("*.py") if ">>>" in p.read_text()
+)
+
+
+@pytest.mark.parametrize("module", DOCTEST_MODULES)
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0, result

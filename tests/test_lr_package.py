@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import torch
 
 import torchfluid as fluid
 import torchfluid.layers as L
@@ -77,3 +79,19 @@ def test_static_and_dygraph_layers_reject_the_same_arguments(make, message, mode
             with fluid.program_guard(main, fluid.Program()):
                 make()
     assert not main.global_block().ops  # nothing was appended
+
+
+@pytest.mark.parametrize("dtype, expected", [
+    ("float32", "float32"), ("float64", "float64"), ("double", "float64"),
+    (np.float32, "float32"), (torch.float64, "float64"),
+])
+def test_fluid_decay_dtype_spellings(dtype, expected):
+    decay = lr_fluid.ExponentialDecay(0.1, 3, 0.5, dtype=dtype)
+    assert decay.dtype == expected
+    assert decay() == (float(np.float32(0.1)) if expected == "float32" else 0.1)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "float16", torch.int64, "float128", 3])
+def test_fluid_decay_rejects_other_dtypes(dtype):
+    with pytest.raises(ValueError, match=r"dtype must be one of \('float32', 'float64'\)"):
+        lr_fluid.ExponentialDecay(0.1, 3, 0.5, dtype=dtype)

@@ -12,7 +12,10 @@ from __future__ import annotations
 import collections
 import contextlib
 
-__all__ = ["UniqueNameGenerator", "generate", "generate_with_ignorable_key", "switch", "guard", "dygraph_parameter_name_checker"]
+__all__ = [
+    "UniqueNameGenerator", "generate", "generate_with_ignorable_key", "switch", "guard",
+    "dygraph_parameter_name_checker",
+]
 
 
 class UniqueNameGenerator:

@@ -1,6 +1,7 @@
 """The RMSProp step benchmark behind ``torchfluid bench`` (and ``benchmarks/``)."""
 
-from .core import CASES, QUICK_CASES, BenchResult, available_methods, bench_case, run
+from .core import CASES, QUICK_CASES, BenchResult, available_methods, bench_case, fused_unavailable, run
 from .memory import memory_rows
 
-__all__ = ["CASES", "QUICK_CASES", "BenchResult", "available_methods", "bench_case", "run", "memory_rows"]
+__all__ = ["CASES", "QUICK_CASES", "BenchResult", "available_methods", "bench_case", "fused_unavailable", "run",
+           "memory_rows"]

@@ -28,7 +28,8 @@ import torch
 
 from ..optimizer import RMSProp
 
-__all__ = ["CASES", "QUICK_CASES", "BenchResult", "available_methods", "bench_case", "run", "transformer_shapes"]
+__all__ = ["CASES", "QUICK_CASES", "BenchResult", "available_methods", "bench_case", "fused_unavailable", "run",
+           "transformer_shapes"]
 
 RHO, EPS, MOM, LR = 0.95, 1e-6, 0.9, 1e-3
 
@@ -80,20 +81,26 @@ def _torch(shapes, centered, foreach):
     return opt.step, (params, opt)
 
 
-def _fused_available() -> bool:
+def fused_unavailable() -> str | None:
+    """Why ``torchfluid fused`` cannot run here (None when it can)."""
     if not _has_fused_option():
-        return False
+        return "this build of RMSProp has no fused option"
+    from ..kernels.flat import missing
+
+    package = missing("cpu")
+    if package is not None:
+        return f"{package} is not installed (pip install {package})"
     try:
         step, _ = _torchfluid([(8,)], False, True)
         step()
-        return True
-    except Exception:  # no fused kernel in this build or on this machine
-        return False
+    except Exception as e:  # noqa: BLE001 - reported, not hidden
+        return f"{type(e).__name__}: {e}"
+    return None
 
 
 def available_methods() -> list[str]:
     names = ["torchfluid"]
-    if _fused_available():
+    if fused_unavailable() is None:
         names.append("torchfluid fused")
     return names + ["torch", "torch foreach"]
 
@@ -127,15 +134,24 @@ class BenchResult:
     centered: bool
     ms: dict            # method -> median ms/step (``floor`` included)
     bandwidth_gbs: float
+    unavailable: dict = dataclasses.field(default_factory=dict)  # method -> why it did not run
 
     def rows(self) -> list[list]:
         base = self.ms["torch"]
-        return [[self.case, "yes" if self.centered else "no", m, round(v, 3), round(base / v, 2),
-                 round(v / self.ms["floor"], 2)] for m, v in self.ms.items()]
+        c = "yes" if self.centered else "no"
+        return ([[self.case, c, m, round(v, 3), round(base / v, 2), round(v / self.ms["floor"], 2)]
+                 for m, v in self.ms.items()]
+                + [[self.case, c, m, f"unavailable: {why}", "", ""] for m, why in self.unavailable.items()])
 
 
 def bench_case(name: str, shapes, centered: bool, reps: int, methods=None) -> BenchResult:
-    methods = methods or available_methods()
+    """Time ``methods`` (default: every available one; ``torchfluid fused``, when it
+    cannot run here, is reported in ``unavailable`` with the reason)."""
+    unavailable = {}
+    if methods is None:
+        methods = available_methods()
+        if "torchfluid fused" not in methods:
+            unavailable["torchfluid fused"] = fused_unavailable()
     n = sum(int(np.prod(s)) for s in shapes)
     steps, keep = {}, []
     for m in methods:
@@ -154,7 +170,7 @@ def bench_case(name: str, shapes, centered: bool, reps: int, methods=None) -> Be
     bw = bandwidth(n, reps)
     ms = {m: 1e3 * statistics.median(v) for m, v in times.items()}
     ms["floor"] = 1e3 * n * (36 if centered else 28) / bw
-    return BenchResult(name, len(shapes), n, centered, ms, bw / 1e9)
+    return BenchResult(name, len(shapes), n, centered, ms, bw / 1e9, unavailable)
 
 
 def run(cases: dict, reps: int, centered=(False, True), methods=None, on_result=None) -> list[BenchResult]:

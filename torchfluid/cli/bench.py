@@ -3,6 +3,11 @@
 See :mod:`torchfluid.bench.core` for what is measured and how. Prints a table
 (ms/step, torch's time over each method's, each method over the memory-bandwidth
 floor) and writes ``bench.png`` and ``bench.json``.
+
+``--loops`` times whole training steps instead (zero_grad + forward + backward + step;
+see :mod:`torchfluid.bench.loops`): five models under torch.optim.RMSprop and under
+torchfluid's RMSProp, and the page's example as fluid dygraph and static loops against
+plain torch; prints the ratios side by side and writes ``loops.json``.
 """
 
 from __future__ import annotations
@@ -28,11 +33,54 @@ def add_parser(sub) -> None:
     p.add_argument("--cases", default=None, help="comma-separated case names (default: all of the size class)")
     p.add_argument("--centered", choices=("both", "no", "yes"), default="both")
     p.add_argument("--out", default="torchfluid-bench", help="output folder (default ./torchfluid-bench)")
+    p.add_argument("--loops", action="store_true",
+                   help="whole training steps (zero_grad+forward+backward+step) of five models and the page's "
+                        "fluid loops, torchfluid / torch; --cases picks models and page loops by name")
+    p.add_argument("--threads", type=int, default=2, help="torch threads for --loops (default 2)")
     p.set_defaults(run=run)
 
 
+def run_loops(args) -> int:
+    from ..bench.loops import MODELS, PAGE_LOOPS, run_loops as time_loops
+
+    rounds = args.reps if args.reps is not None else (3 if args.quick else 15)
+    if rounds < 1:
+        raise ConfigError(f"--reps must be >= 1, got {rounds}")
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    if args.cases:
+        names = [c.strip() for c in args.cases.split(",")]
+        bad = [n for n in names if n not in MODELS and n not in PAGE_LOOPS]
+        if bad:
+            raise ConfigError(f"--cases: unknown loop {bad[0]!r}; choose from {', '.join([*MODELS, *PAGE_LOOPS])}")
+        models, page = [n for n in names if n in MODELS], [n for n in names if n in PAGE_LOOPS]
+    else:
+        models, page = (["linear", "mlp"], None) if args.quick else (None, None)
+    print(f"torch {torch.__version__}, {args.threads} threads; whole training steps, medians of {rounds} "
+          "interleaved rounds; ratio = torchfluid time / baseline time (below 1: torchfluid faster)")
+
+    def show(r):
+        print(f"  {r.case}: {r.loop} {r.ms[r.loop]:.3f} ms/step, {r.baseline} {r.ms[r.baseline]:.3f} ms/step, "
+              f"{r.ratio:.2f}x", flush=True)
+
+    results = time_loops(models, page, rounds=rounds, threads=args.threads, on_result=show)
+    print()
+    print(format_table(["loop", "measured", "baseline", "ms/step", "baseline ms/step", "ratio"],
+                       [[r.case, r.loop, r.baseline, round(r.ms[r.loop], 4), round(r.ms[r.baseline], 4),
+                         f"{r.ratio:.2f}x"] for r in results]))
+    os.makedirs(args.out, exist_ok=True)
+    json_path = os.path.join(args.out, "loops.json")
+    with open(json_path, "w") as f:
+        json.dump({"torch": torch.__version__, "threads": args.threads, "rounds": rounds,
+                   "results": [dict(dataclasses.asdict(r), ratio=r.ratio) for r in results]}, f, indent=2)
+    print(f"\nwrote {json_path}")
+    return 0
+
+
 def run(args) -> int:
-    from ..bench import CASES, QUICK_CASES, available_methods
+    if args.loops:
+        return run_loops(args)
+    from ..bench import CASES, QUICK_CASES, available_methods, fused_unavailable
     from ..bench import run as run_bench
 
     table = QUICK_CASES if args.quick else CASES
@@ -48,6 +96,9 @@ def run(args) -> int:
     methods = available_methods()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; methods: {', '.join(methods)}; "
           f"{reps} timed steps each, medians")
+    why = fused_unavailable() if "torchfluid fused" not in methods else None
+    if why:
+        print(f"torchfluid fused: unavailable ({why})")
     headers = ["case", "centered", "method", "ms/step", "torch / this", "this / floor"]
 
     def show(r):
@@ -55,7 +106,7 @@ def run(args) -> int:
               f"{r.bandwidth_gbs:.1f} GB/s (in-place add, same run)")
         print(format_table(headers, r.rows()))
 
-    results = run_bench({n: every[n] for n in names}, reps, centered, methods, on_result=show)
+    results = run_bench({n: every[n] for n in names}, reps, centered, None, on_result=show)
     from ..bench import memory_rows
 
     mem_case = names[0]

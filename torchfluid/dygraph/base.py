@@ -45,6 +45,10 @@ def to_variable(value, name=None, zero_copy=None, dtype=None) -> VarBase:
     ``zero_copy=True`` on a GPU place is an error. Unlike Paddle it also works outside
     dygraph mode (a Variable is a torch tensor either way).
     """
+    if type(value) is np.ndarray and dtype is None and name is None and zero_copy is not False:
+        out = _shared_batch(value)  # the per-step case: a numpy batch, shared where it can be
+        if out is not None:
+            return out
     if not isinstance(value, _SUPPORTED):
         raise TypeError(
             "The type of 'value' in fluid.dygraph.to_variable must be list, tuple, numpy.ndarray "
@@ -76,6 +80,22 @@ def to_variable(value, name=None, zero_copy=None, dtype=None) -> VarBase:
     out.requires_grad_(False)
     if name:
         out.name = name
+    return out
+
+
+_SHAREABLE = frozenset(np.dtype(t) for t in ("float32", "float64", "float16", "int64", "int32", "int16", "int8",
+                                               "uint8", "bool", "complex64", "complex128"))
+
+
+def _shared_batch(array: np.ndarray):
+    """``to_variable(array)`` on a CPU place for a writeable array of a torch dtype with
+    non-negative strides (the same tensor the general path makes: it shares the memory,
+    needs no gradient); None where the general path must decide."""
+    if (array.dtype not in _SHAREABLE or not array.flags.writeable or any(s < 0 for s in array.strides)
+            or not framework._current_expected_place().is_cpu_place()):
+        return None
+    out = torch.from_numpy(array)
+    out.__class__ = VarBase  # a fresh tensor: switch its class in place
     return out
 
 

@@ -32,7 +32,7 @@ import torch
 from .. import framework, unique_name
 from ..dtypes import dtype_name, torch_dtype
 from ..param_attr import ParamAttr
-from .varbase import ParamBase, VarBase, new_parameter
+from .varbase import ParamBase, VarBase, new_parameter, plain_dispatch
 
 __all__ = ["Layer"]
 
@@ -169,12 +169,13 @@ class Layer(torch.nn.Module):
 
     def clear_gradients(self):
         """Zero the gradient of every trainable parameter (Paddle keeps the zero tensor)."""
-        for p in self.parameters():
-            if p.requires_grad:
-                if isinstance(p, ParamBase):
-                    p.clear_gradient()
-                elif p.grad is not None:
-                    p.grad.detach_().zero_()
+        with plain_dispatch():  # attribute reads on parameters without VarBase's per-op hop
+            for p in self.parameters():
+                if p.requires_grad:
+                    if isinstance(p, ParamBase):
+                        p.clear_gradient()
+                    elif p.grad is not None:
+                        p.grad.detach_().zero_()
 
     def register_forward_post_hook(self, hook):
         """``hook(layer, inputs, output)`` after forward; a non-None result replaces the output."""

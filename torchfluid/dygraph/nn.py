@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from .. import unique_name
 from .layers import Layer
-from .varbase import VarBase
+from .varbase import VarBase, call_plain
 
 __all__ = ["Linear", "Embedding", "Conv2D", "Pool2D", "BatchNorm", "embedding_lookup", "apply_activation",
            "ACTIVATIONS"]
@@ -88,6 +88,13 @@ def _positive_int(name, value) -> int:
     return int(value)
 
 
+def _linear(input, weight, bias, act):
+    out = torch.matmul(input, weight)
+    if bias is not None:
+        out = out + bias
+    return apply_activation(out, act)
+
+
 class Linear(Layer):
     """``act(input @ weight + bias)``; ``weight`` is ``[input_dim, output_dim]``, named ``linear_N.w_0``."""
 
@@ -103,10 +110,7 @@ class Linear(Layer):
     def forward(self, input):
         if _is_static(input):
             return _static_affine(input, self.weight, self.bias, self._act)
-        out = torch.matmul(input, self.weight)
-        if self.bias is not None:
-            out = out + self.bias
-        return apply_activation(out, self._act)
+        return call_plain(_linear, input, self.weight, self.bias, self._act)
 
     def extra_repr(self) -> str:
         return f"{self.weight.shape[0]}, {self.weight.shape[1]}, bias={self.bias is not None}, act={self._act}"

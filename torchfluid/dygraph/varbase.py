@@ -35,9 +35,10 @@ import torch
 from .. import framework
 from ..dtypes import dtype_name, torch_dtype
 
-__all__ = ["VarBase", "ParamBase", "Shape", "to_numpy"]
+__all__ = ["VarBase", "ParamBase", "Shape", "to_numpy", "call_plain", "plain_dispatch"]
 
 _NOWRAP = torch.overrides.get_default_nowrap_functions()
+_NO_SUBCLASS = torch._C.DisableTorchFunctionSubclass
 _tmp_ids = itertools.count()
 
 
@@ -101,17 +102,47 @@ def _convert(ret, inputs: set):
     return ret
 
 
+plain_dispatch = _NO_SUBCLASS  # ``with plain_dispatch():`` torch ops skip VarBase's Python hop
+
+
+def call_plain(func, *args, **kwargs):
+    """``func(*args, **kwargs)`` with VarBase's per-op hop switched off inside, then the
+    fresh tensor results made VarBase once if any argument was a Variable: what calling
+    it op by op would return, for one hop instead of one per op (layer forwards, ops)."""
+    with _NO_SUBCLASS():
+        ret = func(*args, **kwargs)
+    if _any_variable(args) or (kwargs and _any_variable(kwargs.values())):
+        return _convert(ret, _inputs(args, kwargs))
+    return ret
+
+
+def _any_variable(values) -> bool:
+    """Whether a VarBase is among ``values`` (top level or inside lists/tuples)."""
+    for a in values:
+        if isinstance(a, VarBase) or (isinstance(a, (list, tuple)) and any(isinstance(b, VarBase) for b in a)):
+            return True
+    return False
+
+
 class VarBase(torch.Tensor):
     """Paddle's dygraph Variable (``core.VarBase`` / 2.x ``Tensor``) as a torch tensor."""
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        with torch._C.DisableTorchFunctionSubclass():
-            ret = func(*args, **kwargs)
-        if func in _NOWRAP:
+        with _NO_SUBCLASS():
+            ret = func(*args, **kwargs) if kwargs else func(*args)
+        # Most calls made per training step (attribute reads: .grad, .dtype, numel(),
+        # data_ptr() ...) return no tensor: they leave at the first test.
+        if type(ret) is torch.Tensor:
+            if func in _NOWRAP or any(a is ret for a in args):
+                return ret
+            if kwargs or any(isinstance(a, (list, tuple)) for a in args):
+                return _convert(ret, _inputs(args, kwargs or {}))
+            ret.__class__ = VarBase
             return ret
-        return _convert(ret, _inputs(args, kwargs))
+        if isinstance(ret, (tuple, list)) and func not in _NOWRAP:
+            return _convert(ret, _inputs(args, kwargs or {}))
+        return ret
 
     # ------------------------------------------------------------ attributes
     @property
@@ -169,6 +200,10 @@ class VarBase(torch.Tensor):
         """Accumulate d(self)/d(leaf) into every leaf's gradient; the seed is ones by default."""
         if torch_kwargs:  # torch-style call: backward(gradient=..., create_graph=...)
             return torch.Tensor.backward(self, grad_tensor, retain_graph or None, **torch_kwargs)
+        with _NO_SUBCLASS():  # attribute reads and autograd's checks without the per-op hop
+            self._backward(grad_tensor, retain_graph)
+
+    def _backward(self, grad_tensor, retain_graph) -> None:
         if not self.requires_grad:
             raise RuntimeError(
                 f"backward() on Variable {self.name!r}: it has stop_gradient=True, so no "
@@ -203,6 +238,10 @@ class VarBase(torch.Tensor):
 
     def clear_gradient(self, set_to_zero: bool = True) -> None:
         """Zero the gradient in place (a sparse one becomes empty); ``set_to_zero=False`` drops it."""
+        with _NO_SUBCLASS():
+            self._clear_gradient(set_to_zero)
+
+    def _clear_gradient(self, set_to_zero: bool) -> None:
         grad = self._grad_ivar()
         if grad is None:
             return

@@ -14,54 +14,93 @@ How the tensors reach the kernel (the design choice of issue 5):
   proportional to the parameter size is ever made. Addresses, sizes, dtypes and
   devices are re-checked each step (cheap list compares; a changed address is
   validated before use), so a ``p.data = ...`` swap or ``.to()`` can never make the
-  kernel touch freed memory: it raises and the group is :meth:`rebuild`-ed.
-* **Gradient clearing**: :meth:`attach_grads` points every ``p.grad`` at a view of one
-  flat gradient buffer; autograd then accumulates into it in place (it only replaces
-  an undefined ``.grad``), and :meth:`zero_grads` is one ``memset`` of that buffer
-  (re-attaching any ``.grad`` that was replaced meanwhile).
+  kernel touch freed memory: it raises, and the caller builds a new group.
+* **Gradient clearing**: :meth:`zero_grads` points every existing ``p.grad`` at a view
+  of one flat gradient buffer and clears it with one ``memset``; autograd then
+  accumulates into those views in place (it only replaces an undefined ``.grad``).
 
-The global squared norm of the gradients is one pass over the address table
-(:meth:`grad_sq_norms`, per-parameter float64 sums).
+The tables are those of :mod:`torchfluid.kernels.table`; CPU groups step with
+:mod:`torchfluid.kernels.fused_cpu` (numba), CUDA groups with
+:mod:`torchfluid.kernels.fused_triton`, each imported only where it is used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from . import fused_cpu as cpu
+from . import table
 
-__all__ = ["FlatGroup", "fused_supported", "partition"]
+__all__ = ["FastPathWarning", "FlatGroup", "fused_supported", "missing"]
 
 _ALIGN = 16  # elements; 64 bytes for float32
 _STATE = ("mean_square", "mean_grad", "momentum")
 
 
-def fused_supported(t: torch.Tensor) -> bool:
-    """Whether ``t`` can be stepped by a fused kernel here (dtype, device, layout)."""
-    if t.dtype not in (torch.float32, torch.float64) or t.layout != torch.strided:
+_MISSING: dict[str, str | None] = {}  # device type -> missing package (None: all there)
+
+
+def missing(device_type: str) -> str | None:
+    """The package the fused kernel of ``device_type`` needs and this install lacks
+    ("numba" on CPU, "triton" on CUDA), None when it is there; "no fused kernel for
+    <type>" for other devices. Looked up once per device type, without importing it."""
+    if device_type not in _MISSING:
+        from importlib.util import find_spec
+
+        if device_type == "cpu":
+            from . import fused_cpu
+
+            _MISSING[device_type] = None if fused_cpu.available() else "numba"
+        elif device_type == "cuda":
+            _MISSING[device_type] = None if find_spec("triton") is not None else "triton"
+        else:
+            _MISSING[device_type] = f"no fused kernel for {device_type}"
+    return _MISSING[device_type]
+
+
+_WARNED: set[str] = set()  # device types whose missing kernel package was reported
+
+
+class FastPathWarning(RuntimeWarning):
+    """The fused kernel would take these tensors, but its package is not installed."""
+
+
+def fused_supported(t: torch.Tensor, *, warn: bool = False) -> bool:
+    """Whether ``t`` can be stepped by a fused kernel here (dtype, layout, and the
+    device's kernel package installed: numba on CPU, triton on CUDA).
+
+    ``warn=True``: when only the package is missing, say so once per process and
+    device type (a :class:`FastPathWarning` naming the package to install).
+    """
+    if t.dtype not in table.DTYPES or t.layout != torch.strided or not t.is_contiguous():
         return False
-    if not t.is_contiguous():
-        return False
-    if t.device.type == "cpu":
+    package = missing(t.device.type)
+    if package is None:
         return True
-    if t.device.type == "cuda":
-        try:
-            import triton  # noqa: F401
-        except ImportError:
-            return False
-        return True
+    if warn and package in ("numba", "triton") and t.device.type not in _WARNED:
+        _WARNED.add(t.device.type)
+        warnings.warn(
+            f"torchfluid: {package} is not installed, so RMSProp updates {t.device.type} parameters with its "
+            f"reference kernel (same results, one pass per operation instead of one fused pass). For the fused "
+            f"kernel: pip install {package}", FastPathWarning, stacklevel=2)
     return False
 
 
-def partition(params: Iterable[torch.Tensor]) -> dict[tuple, list[int]]:
-    """Indices of ``params`` grouped by ``(device, dtype)``, in first-seen order."""
-    groups: dict[tuple, list[int]] = {}
-    for i, p in enumerate(params):
-        groups.setdefault((p.device, p.dtype), []).append(i)
-    return groups
+_NO_SUBCLASS = torch._C.DisableTorchFunctionSubclass
+
+
+def _hashable(value):
+    """``value`` comparable by ``==`` across steps: sequences as tuples of floats (a
+    tensor is never equal to last step's, so it always rebuilds)."""
+    if value is None or isinstance(value, (int, float)):
+        return value
+    try:
+        return tuple(float(v) for v in value) if not isinstance(value, torch.Tensor) else object()
+    except (TypeError, ValueError):
+        return object()  # not a flat sequence of numbers: hyper_table says what is wrong
 
 
 def _as_float(name: str, value) -> float:
@@ -100,27 +139,29 @@ class FlatGroup:
         self._cuda = self.device.type == "cuda"
         n = len(self.params)
         self.addr = np.zeros((n, 5), np.int64)
-        for col, name in ((cpu.MS, "mean_square"), (cpu.MG, "mean_grad"),
-                          (cpu.MOM, "momentum")):
+        for col, name in ((table.MS, "mean_square"), (table.MG, "mean_grad"),
+                          (table.MOM, "momentum")):
             if self._views[name] is not None:
                 self.addr[:, col] = [v.data_ptr() for v in self._views[name]]
         self._addr_version = 0  # bumped whenever the address table changes
-        self._hyper_key: tuple | None = None  # scalar-only extras of the last step
+        self._hyper_key: tuple | None = None  # the hyper-parameters of the last step
+        self._call = None  # the prepared CPU kernel call over addr / chunks / last hyper tables
         self._pptr: list[int] = [-1] * n
         self._gptr: list[int] = [-1] * n
         numel = np.asarray(self.numel, np.int64)
         if self._cuda:
             from . import fused_triton as gpu
 
-            self._gpu = gpu
-            self.chunks = cpu.chunk_table(numel, gpu.CHUNK)
-            first = np.concatenate([[0], np.cumsum(-(-numel // gpu.CHUNK))])
-            self._dev = {"chunks": self._to_dev(self.chunks),
-                         "first": self._to_dev(first.astype(np.int64))}
+            self._kernels = gpu
+            self.chunks = table.chunk_table(numel, gpu.CHUNK)
+            self._dev = {"chunks": self._to_dev(self.chunks)}
             self._sent: dict[str, np.ndarray] = {}
         else:
-            self.chunks = cpu.chunk_table(numel)
-        self._like = np.zeros(0, cpu._DTYPES.get(self.dtype, np.float32))
+            from . import fused_cpu
+
+            self._kernels = fused_cpu
+            self.chunks = table.chunk_table(numel, fused_cpu.CHUNK)
+        self._like = np.zeros(0, table.DTYPES.get(self.dtype, np.float32))
 
     # ------------------------------------------------------------------ layout
     def _slices(self, buf: torch.Tensor | None) -> list[torch.Tensor] | None:
@@ -128,12 +169,12 @@ class FlatGroup:
             return None
         o = self.offsets
         return [buf[o[i]:o[i] + n].view(p.shape)
-                for i, (p, n) in enumerate(zip(self.params, self.numel))]
+                for i, (p, n) in enumerate(zip(self.params, self.numel, strict=True))]
 
     def _check(self, name: str, i: int, t: torch.Tensor, numel: int | None) -> None:
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name}[{i}]: {type(t).__name__}; allowed: a torch.Tensor")
-        if t.dtype not in cpu._DTYPES:
+        if t.dtype not in table.DTYPES:
             raise ValueError(f"{name}[{i}]: dtype {t.dtype} not supported by the fused "
                              "path; allowed: torch.float32, torch.float64")
         if t.device != self.device or t.dtype != self.dtype:
@@ -148,39 +189,9 @@ class FlatGroup:
             raise ValueError(f"{name}[{i}]: {t.numel()} elements, the group was built "
                              f"for {numel}; allowed: {numel} (rebuild the group)")
 
-    def views(self, name: str) -> list[torch.Tensor] | None:
-        """Per-parameter views of state ``name`` (None when not kept)."""
-        if name not in _STATE:
-            raise KeyError(f"name: {name!r}; allowed: {', '.join(_STATE)}")
-        return self._views[name]
-
     def state(self, i: int) -> dict[str, torch.Tensor]:
         """``{'mean_square': view, ['mean_grad': view], ['momentum': view]}`` of param i."""
         return {k: v[i] for k, v in self._views.items() if v is not None}
-
-    def rebuild(self, params: Sequence[torch.Tensor], *, centered: bool | None = None,
-                momentum: bool | None = None) -> FlatGroup:
-        """A new group over ``params`` keeping the state of the parameters it shares.
-
-        Serves adding or removing parameters, moving them (``.to(device)``: move the
-        parameters, then rebuild) and switching ``centered``/``momentum`` on (new
-        buffers start at 0). Attached gradients are re-attached with their values.
-        """
-        new = FlatGroup(params, centered=self.centered if centered is None else centered,
-                        momentum=self.has_momentum if momentum is None else momentum)
-        index = {id(p): i for i, p in enumerate(self.params)}
-        with torch.no_grad():
-            for j, p in enumerate(new.params):
-                i = index.get(id(p))
-                if i is None:
-                    continue
-                for name in _STATE:
-                    old, dst = self._views[name], new._views[name]
-                    if old is not None and dst is not None and old[i].shape == dst[j].shape:
-                        dst[j].copy_(old[i])
-        if self.grad_buffer is not None:
-            new.attach_grads()
-        return new
 
     # --------------------------------------------------------------- per step
     def _to_dev(self, arr: np.ndarray) -> torch.Tensor:
@@ -200,7 +211,7 @@ class FlatGroup:
             for i, p in enumerate(params):
                 if pp[i] != self._pptr[i]:
                     self._check("params", i, p, self.numel[i])
-            self.addr[:, cpu.P] = pp
+            self.addr[:, table.P] = pp
             self._pptr = pp
             self._addr_version += 1
         if grads is None:
@@ -215,7 +226,7 @@ class FlatGroup:
             for i, g in enumerate(grads):
                 if g is not None and gp[i] != self._gptr[i]:
                     self._check("grads", i, g, self.numel[i])
-            self.addr[:, cpu.G] = gp
+            self.addr[:, table.G] = gp
             self._gptr = gp
             self._addr_version += 1
 
@@ -260,7 +271,8 @@ class FlatGroup:
                              "a group built with momentum=False")
         if not self.params:
             return
-        self._bind(grads)
+        with _NO_SUBCLASS():  # tensor subclasses' Python hooks are not needed to read addresses
+            self._bind(grads)
         dt = self._like.dtype
         scale_t = grad_scale if isinstance(grad_scale, torch.Tensor) else None
         if scale_t is not None and not self._cuda:
@@ -268,60 +280,32 @@ class FlatGroup:
             if grad_scale.size == 1:
                 grad_scale = float(grad_scale[0])
         extras = (lr, 1.0 if scale_t is not None else grad_scale, clip_min, clip_max, l2, l1)
-        key = extras + (rho, epsilon, momentum, bool(eps_in_sqrt))
-        if all(v is None or isinstance(v, (int, float)) for v in extras) and \
-                key == self._hyper_key:
+        key = tuple(_hashable(v) for v in extras) + (rho, epsilon, momentum, bool(eps_in_sqrt))
+        flags = (self.centered, self.has_momentum, bool(lr_in_momentum), bool(nesterov))
+        if key == self._hyper_key:
             hyper, sc = self._hyper, self._scalars  # the same as last step: no rebuild
         else:
-            hyper = cpu.hyper_table(len(self.params), dt, lr=extras[0], grad_scale=extras[1],
-                                    clip_min=clip_min, clip_max=clip_max, l2=l2, l1=l1)
-            sc = cpu.scalar_table(dt, rho=rho, epsilon=epsilon, momentum=momentum,
-                                  eps_in_sqrt=eps_in_sqrt)
-            scalar_only = all(v is None or isinstance(v, (int, float)) for v in extras)
-            self._hyper_key = key if scalar_only else None
+            hyper = table.hyper_table(len(self.params), dt, lr=extras[0], grad_scale=extras[1],
+                                      clip_min=clip_min, clip_max=clip_max, l2=l2, l1=l1)
+            sc = table.scalar_table(dt, rho=rho, epsilon=epsilon, momentum=momentum,
+                                    eps_in_sqrt=eps_in_sqrt)
+            self._hyper_key = key
             self._hyper, self._scalars = hyper, sc
-        flags = (self.centered, self.has_momentum, bool(lr_in_momentum), bool(nesterov))
+            self._call = None
         if not self._cuda:
-            cpu.rmsprop_table_(self.addr, self.chunks, hyper, sc, *flags)
+            if self._call is None or self._call_flags != flags:
+                self._call = self._kernels.RMSPropCall(self.addr, self.chunks, hyper, sc, *flags)
+                self._call_flags = flags
+            self._call()
             return
         hyper_d = self._send("hyper", hyper)
         if scale_t is not None:
             hyper_d = hyper_d.clone()
-            hyper_d[:, cpu.SCALE] = scale_t.detach().to(self.device, self.dtype).reshape(-1)
-        self._gpu.rmsprop_table_(self._send("addr", self.addr, self._addr_version),
-                                 self._dev["chunks"],
-                                 hyper_d, self._send("scalars", sc), *flags)
-
-    @torch.no_grad()
-    def grad_sq_norms(self, grads: Sequence[torch.Tensor | None] | None = None
-                      ) -> torch.Tensor:
-        """Per-parameter ``sum(g*g)`` as float64 on the group's device (None -> 0)."""
-        if not self.params:
-            return torch.zeros(0, dtype=torch.float64, device=self.device)
-        self._bind(grads)
-        if self._cuda:
-            like = torch.empty(0, dtype=self.dtype, device=self.device)
-            return self._gpu.sq_norms_table(self._send("addr", self.addr, self._addr_version),
-                                            cpu.G,
-                                            self._dev["chunks"], self._dev["first"], like)
-        return torch.from_numpy(cpu.sq_norms_table(self.addr, cpu.G, self.chunks,
-                                                   self._like))
+            hyper_d[:, table.SCALE] = scale_t.detach().to(self.device, self.dtype).reshape(-1)
+        self._kernels.rmsprop_table_(self._send("addr", self.addr, self._addr_version),
+                                     self._dev["chunks"], hyper_d, self._send("scalars", sc), *flags)
 
     # ---------------------------------------------------------------- gradients
-    @torch.no_grad()
-    def attach_grads(self) -> None:
-        """Make every ``p.grad`` a view of one flat buffer (keeping current values)."""
-        if self.grad_buffer is None:
-            self.grad_buffer = torch.zeros(int(self.offsets[-1]), dtype=self.dtype,
-                                           device=self.device)
-            self._grad_views = self._slices(self.grad_buffer)
-        for p, v in zip(self.params, self._grad_views):
-            g = p.grad
-            if g is not v:
-                if g is not None:
-                    v.copy_(g)
-                p.grad = v
-
     @torch.no_grad()
     def zero_grads(self, *, set_to_none: bool = False) -> None:
         """Clear the gradients: one memset of the flat gradient buffer.
@@ -340,7 +324,7 @@ class FlatGroup:
             self.grad_buffer = torch.empty(int(self.offsets[-1]), dtype=self.dtype,
                                            device=self.device)
             self._grad_views = self._slices(self.grad_buffer)
-        for p, v in zip(self.params, self._grad_views):
+        for p, v in zip(self.params, self._grad_views, strict=True):
             g = p.grad
             if g is not None and g is not v:
                 p.grad = v

@@ -30,16 +30,28 @@ reference bit for bit; terms with ``l2``/``l1`` equal to 0 are skipped exactly.
 How tensors reach the kernel: by address. Parameters, gradients and state are any
 contiguous CPU tensors of one dtype (float32 or float64); a table of their addresses
 (``int64``, one row per tensor: param, grad, mean_square, mean_grad, moment) and a
-table of fixed-size chunks (tensor index, start, stop) are built in O(#tensors); up to
-torch's intra-op thread count of threads each run a ``nogil`` numba kernel that takes
-chunks from a shared atomic counter until none is left. Nothing proportional to the
-parameter size is allocated. A zero gradient address skips that tensor.
+table of fixed-size chunks (tensor index, start, stop) are built in O(#tensors) (the
+layout of :mod:`torchfluid.kernels.table`). Nothing proportional to the parameter size
+is allocated. A zero gradient address skips that tensor.
 
-Why threads and not ``@njit(parallel=True)``: the same speed, half the cold compile
-time (the parfor pipeline doubled it), and no second OpenMP runtime spinning next to
-torch's on the same cores. ``fastmath`` is off for the update so that IEEE rounding
-matches the reference. The squared-norm helper accumulates in float64 with
-re-association allowed (a reduction; its order differs from torch's).
+Threads: sharing the cores with torch. Each kernel's C entry point has the type of an
+OpenMP outlined function, ``void (*)(void *)``, taking one block of arguments, and
+every thread running it takes chunks from a shared atomic counter until none is left.
+Groups under ``_SERIAL_BELOW`` elements (64K) run on the calling thread alone. Larger
+ones run on **torch's own OpenMP team**: ``GOMP_parallel`` of the runtime torch loaded
+(:func:`torch_openmp`), with torch's intra-op thread count. Right after a backward pass
+torch's OpenMP workers are still spinning, waiting for the next parallel op; handing
+them the kernel puts them to work at once, where threads of our own had to compete
+with them for the same cores (on 2 cores an MLP's whole training step was measured 2.1x
+slower than with ``torch.optim.RMSprop`` for that reason; ``benchmarks/bench_loops.py``).
+Where that runtime is not found (no OpenMP torch, Windows) a small thread pool
+runs it, as it does with ``TORCHFLUID_CPU_THREADS=pool``. Not ``@njit(parallel=True)``:
+numba's OpenMP layer links a second runtime (its own team spinning beside torch's) and
+the parfor pipeline doubles the cold compile.
+
+``fastmath`` is off for the update so that IEEE rounding matches the reference. The
+squared-norm helper accumulates in float64 with re-association allowed (a reduction;
+its order differs from torch's).
 
 Compilation and caching: each kernel is a C callback (``numba.cfunc``, sources in
 :mod:`torchfluid.kernels.fused_cpu_jit`) over raw pointers, one per (dtype, centered,
@@ -59,6 +71,7 @@ same machine.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -66,26 +79,11 @@ import numpy as np
 import torch
 
 from .kernel_cache import kernel as _kernel  # compiled once, then loaded without numba
+from .table import DTYPES, G, chunk_table
 
-__all__ = [
-    "CHUNK",
-    "available",
-    "chunk_table",
-    "address_table",
-    "hyper_table",
-    "rmsprop_table_",
-    "sq_norms_table",
-    "zero_table_",
-    "rmsprop_multi_",
-    "sq_norms",
-    "zero_",
-]
+__all__ = ["CHUNK", "RMSPropCall", "available", "rmsprop_table_", "sq_norms_table", "sq_norms"]
 
 CHUNK = 1 << 15  # elements per work item: 128 KiB of fp32 per stream, L2-friendly
-_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
-# Columns of the address table and of the per-tensor hyper-parameter table.
-P, G, MS, MG, MOM = range(5)
-LR, SCALE, LO, HI, L2, L1 = range(6)
 _FLOAT_NAMES = ("float32", "float64")
 
 
@@ -116,17 +114,21 @@ def num_threads() -> int:
 
 def workers(chunks: np.ndarray) -> int:
     """Threads worth starting for a chunk table (1 below ``_SERIAL_BELOW`` elements)."""
-    if chunks.shape[0] < 2 or int((chunks[:, 2] - chunks[:, 1]).sum()) < _SERIAL_BELOW:
+    return _workers(chunks.shape[0], int((chunks[:, 2] - chunks[:, 1]).sum()))
+
+
+def _workers(n_chunks: int, elements: int) -> int:
+    if n_chunks < 2 or elements < _SERIAL_BELOW:
         return 1
-    return min(num_threads(), chunks.shape[0])
+    return min(num_threads(), n_chunks)
 
 
 def parallel(call, n: int) -> None:
     """Run ``call()`` on ``n`` threads: the calling thread and ``n - 1`` pool threads.
 
     The kernels share the work through an atomic chunk counter, so a thread slowed by
-    a neighbour (torch's OpenMP workers still spinning after the backward pass, say)
-    simply takes fewer chunks: static halves would make the whole step wait for it.
+    a neighbour simply takes fewer chunks: static halves would make the whole step
+    wait for it.
     """
     global _POOL
     if n <= 1:
@@ -138,6 +140,73 @@ def parallel(call, n: int) -> None:
     call()
     for f in futures:
         f.result()
+
+
+_GOMP: list = []  # [GOMP_parallel or None], looked up once
+
+
+def torch_openmp():
+    """``GOMP_parallel`` of the OpenMP runtime torch itself loaded (its libgomp, or an
+    LLVM libomp, which exports the same entry), or None (no such runtime found in this
+    process: Windows, macOS builds without OpenMP, torch built with another pool)."""
+    if not _GOMP:
+        fn = None
+        try:
+            import ctypes
+            import re
+
+            with open("/proc/self/maps") as f:
+                paths = sorted(set(re.findall(r"(/\S*/lib(?:g|i)?omp[^/\s]*\.so[^/\s]*)", f.read())))
+            torch_dir = os.path.dirname(torch.__file__)
+            paths.sort(key=lambda path: not path.startswith(torch_dir))  # torch's own first
+            for path in paths:
+                lib = ctypes.CDLL(path)  # already loaded: the same runtime and thread team
+                if hasattr(lib, "GOMP_parallel"):
+                    fn = lib.GOMP_parallel
+                    fn.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint)
+                    fn.restype = None
+                    break
+        except OSError:
+            fn = None
+        _GOMP.append(fn)
+    return _GOMP[0]
+
+
+def run(kernel, block: np.ndarray, n: int) -> None:
+    """Run ``kernel(block)`` (a ``void (*)(int64 *)`` C entry point, see
+    :mod:`torchfluid.kernels.fused_cpu_jit`) on ``n`` threads.
+
+    With ``n > 1`` the threads are torch's own OpenMP team (``GOMP_parallel``): right
+    after a backward pass its workers are still spinning, waiting for torch's next
+    parallel op, and take the kernel's chunks at once instead of competing with other
+    threads for the cores. Where torch's runtime is not found, the calling thread and
+    ``n - 1`` pool threads run it.
+    """
+    address = block.ctypes.data
+    if n <= 1:
+        kernel(address)
+        return
+    gomp = torch_openmp() if _RUNNER == "openmp" else None
+    if gomp is not None:
+        gomp(_entry(kernel), address, n, 0)
+    else:
+        parallel(lambda: kernel(address), n)
+
+
+_ENTRIES: dict = {}
+
+
+def _entry(fn) -> int:
+    """The C address behind a ctypes function object (kernels live for the process)."""
+    address = _ENTRIES.get(id(fn))
+    if address is None:
+        import ctypes
+
+        address = _ENTRIES[id(fn)] = ctypes.cast(fn, ctypes.c_void_p).value
+    return address
+
+
+_RUNNER = os.environ.get("TORCHFLUID_CPU_THREADS", "openmp")  # "openmp" or "pool" (benchmarks compare them)
 
 
 def rmsprop_table_(addr: np.ndarray, chunks: np.ndarray, hyper: np.ndarray,
@@ -152,19 +221,41 @@ def rmsprop_table_(addr: np.ndarray, chunks: np.ndarray, hyper: np.ndarray,
     how many (default :func:`workers`). Columns not used (mean_grad unless
     ``centered``, moment unless ``has_moment``) are never read.
     """
-    addr, chunks = _rows(addr, 5), _rows(chunks, 3)
-    hyper = _rows(hyper, 6, hyper.dtype)
-    if hyper.dtype.name not in _FLOAT_NAMES or hyper.shape[0] != addr.shape[0]:
-        raise ValueError(f"hyper: {hyper.dtype} {hyper.shape}; allowed: float32 or float64 "
-                         f"of shape ({addr.shape[0]}, 6)")
-    scalars = np.ascontiguousarray(scalars, hyper.dtype)
-    if scalars.size < 7:
-        raise ValueError(f"scalars: {scalars.size} values; allowed: 7")
-    kernel = _kernel("rmsprop", hyper.dtype.name, bool(centered), bool(has_moment))
-    counter = np.zeros(1, np.int64)
-    args = (addr.ctypes.data, chunks.ctypes.data, chunks.shape[0], counter.ctypes.data,
-            hyper.ctypes.data, scalars.ctypes.data, bool(lr_in_momentum), bool(nesterov))
-    parallel(lambda: kernel(*args), workers(chunks) if threads is None else threads)
+    RMSPropCall(addr, chunks, hyper, scalars, centered, has_moment, lr_in_momentum, nesterov, threads)()
+
+
+class RMSPropCall:
+    """:func:`rmsprop_table_` with its tables checked and its arguments resolved once.
+
+    Calling it runs the step over the tables' *current* contents: a caller that keeps
+    the same arrays and rewrites them in place (new addresses each step, say) repeats
+    the call for the cost of the kernel alone. The arrays must stay alive and keep
+    their shapes; a new array needs a new call object.
+    """
+
+    def __init__(self, addr, chunks, hyper, scalars, centered, has_moment, lr_in_momentum, nesterov,
+                 threads: int | None = None):
+        addr, chunks = _rows(addr, 5), _rows(chunks, 3)
+        hyper = _rows(hyper, 6, hyper.dtype)
+        if hyper.dtype.name not in _FLOAT_NAMES or hyper.shape[0] != addr.shape[0]:
+            raise ValueError(f"hyper: {hyper.dtype} {hyper.shape}; allowed: float32 or float64 "
+                             f"of shape ({addr.shape[0]}, 6)")
+        scalars = np.ascontiguousarray(scalars, hyper.dtype)
+        if scalars.size < 7:
+            raise ValueError(f"scalars: {scalars.size} values; allowed: 7")
+        self.kernel = _kernel("rmsprop", hyper.dtype.name, bool(centered), bool(has_moment))
+        self.counter = np.zeros(1, np.int64)
+        self.block = np.array([addr.ctypes.data, chunks.ctypes.data, chunks.shape[0], self.counter.ctypes.data,
+                               hyper.ctypes.data, scalars.ctypes.data, bool(lr_in_momentum), bool(nesterov)],
+                              np.int64)
+        self.tables = (addr, chunks, hyper, scalars)  # kept alive: the kernel reads them
+        self.threads = threads  # None: by size and torch's thread count at each call
+        self._size = (chunks.shape[0], int((chunks[:, 2] - chunks[:, 1]).sum()))
+
+    def __call__(self) -> None:
+        self.counter[0] = 0
+        n = _workers(*self._size) if self.threads is None else self.threads
+        run(self.kernel, self.block, n)
 
 
 def _rows(table: np.ndarray, width: int, dtype=np.int64) -> np.ndarray:
@@ -186,21 +277,11 @@ def sq_norms_table(addr: np.ndarray, col: int, chunks: np.ndarray,
     kernel = _kernel("sq_sums", _dtype_name(like))
     part = np.empty(chunks.shape[0], np.float64)
     counter = np.zeros(1, np.int64)
-    args = (addr.ctypes.data, int(col), chunks.ctypes.data, chunks.shape[0],
-            counter.ctypes.data, part.ctypes.data)
-    parallel(lambda: kernel(*args), workers(chunks))
+    block = np.array([addr.ctypes.data, int(col), chunks.ctypes.data, chunks.shape[0], counter.ctypes.data,
+                      part.ctypes.data], np.int64)
+    run(kernel, block, workers(chunks))
     # chunk sums added per tensor in chunk order (bincount adds in input order)
     return np.bincount(chunks[:, 0], weights=part, minlength=addr.shape[0])
-
-
-def zero_table_(addr: np.ndarray, col: int, chunks: np.ndarray, like: np.ndarray) -> None:
-    """Write zeros over column ``col`` of an address table (one parallel pass)."""
-    addr, chunks = _rows(addr, 5), _rows(chunks, 3)
-    kernel = _kernel("zero", _dtype_name(like))
-    counter = np.zeros(1, np.int64)
-    args = (addr.ctypes.data, int(col), chunks.ctypes.data, chunks.shape[0],
-            counter.ctypes.data)
-    parallel(lambda: kernel(*args), workers(chunks))
 
 
 def _dtype_name(like: np.ndarray) -> str:
@@ -208,142 +289,6 @@ def _dtype_name(like: np.ndarray) -> str:
     if name not in _FLOAT_NAMES:
         raise ValueError(f"like: dtype {name}; allowed: float32, float64")
     return name
-
-
-# ----------------------------------------------------------------------------- tables
-def chunk_table(numel: np.ndarray, chunk: int = CHUNK) -> np.ndarray:
-    """``(k, 3)`` int64 rows ``(tensor, start, stop)`` cutting each tensor in ``chunk``s."""
-    numel = np.asarray(numel, np.int64)
-    per = -(-numel // chunk)  # ceil; 0-size tensors get no chunk
-    t = np.repeat(np.arange(numel.size, dtype=np.int64), per)
-    first = np.repeat(np.cumsum(per) - per, per)
-    start = (np.arange(t.size, dtype=np.int64) - first) * chunk
-    stop = np.minimum(start + chunk, numel[t])
-    return np.ascontiguousarray(np.stack([t, start, stop], axis=1))
-
-
-def _check(name: str, i: int, t: torch.Tensor, dtype: torch.dtype, n: int | None,
-           device: torch.device) -> None:
-    if t.device != device:
-        raise ValueError(f"{name}[{i}]: device {t.device} differs from params' {device}; "
-                         f"allowed: {device}")
-    if t.dtype != dtype:
-        raise ValueError(f"{name}[{i}]: dtype {t.dtype} differs from params' {dtype}; "
-                         f"allowed: {dtype}")
-    if not t.is_contiguous():
-        raise ValueError(f"{name}[{i}]: strides {t.stride()} for shape {tuple(t.shape)} "
-                         "are not contiguous; allowed: contiguous tensors")
-    if n is not None and t.numel() != n:
-        raise ValueError(f"{name}[{i}]: {t.numel()} elements, param has {n}; allowed: {n}")
-
-
-def address_table(params, grads, mean_squares, mean_grads=None, moments=None) -> np.ndarray:
-    """Validate the lists and return their ``(n, 5)`` int64 address table.
-
-    ``grads[i]`` may be None (the tensor is skipped); every tensor must be a
-    contiguous tensor of ``params[0]``'s dtype (float32 or float64) and device with
-    ``params[i]``'s number of elements.
-    """
-    n = len(params)
-    lists = {"grads": grads, "mean_squares": mean_squares,
-             "mean_grads": mean_grads, "moments": moments}
-    for name, lst in lists.items():
-        if lst is not None and len(lst) != n:
-            raise ValueError(f"{name}: {len(lst)} tensors for {n} params; allowed: {n}")
-    dtype = params[0].dtype if n else torch.float32
-    device = params[0].device if n else torch.device("cpu")
-    if dtype not in _DTYPES:
-        raise ValueError(f"params[0]: dtype {dtype} not supported; allowed: float32, float64")
-    addr = np.zeros((n, 5), np.int64)
-    for i, p in enumerate(params):
-        _check("params", i, p, dtype, None, device)
-        k = p.numel()
-        addr[i, P] = p.data_ptr()
-        for col, name in ((G, "grads"), (MS, "mean_squares"), (MG, "mean_grads"),
-                          (MOM, "moments")):
-            lst = lists[name]
-            if lst is None or lst[i] is None:
-                if name == "mean_squares" or (name != "grads" and lst is not None):
-                    raise ValueError(f"{name}[{i}]: None; allowed: a tensor")
-                continue
-            _check(name, i, lst[i], dtype, k, device)
-            addr[i, col] = lst[i].data_ptr()
-    return addr
-
-
-def hyper_table(n: int, dtype, *, lr, grad_scale=1.0, clip_min=None, clip_max=None,
-                l2=0.0, l1=0.0) -> np.ndarray:
-    """``(n, 6)`` per-tensor (lr, scale, clip_min, clip_max, l2, l1) in ``dtype``.
-
-    Each may be a float (all tensors) or a sequence of ``n`` floats; values are
-    rounded from float64 to ``dtype`` exactly as torch rounds Python scalars.
-    """
-    out = np.empty((n, 6), np.float64)
-    cols = (("lr", lr, None), ("grad_scale", grad_scale, 1.0),
-            ("clip_min", clip_min, -np.inf), ("clip_max", clip_max, np.inf),
-            ("l2", l2, 0.0), ("l1", l1, 0.0))
-    for j, (name, value, default) in enumerate(cols):
-        if value is None:
-            if default is None:
-                raise ValueError(f"{name}: None; allowed: a float or {n} floats")
-            value = default
-        elif not isinstance(value, (int, float)):
-            value = np.asarray(value, np.float64)
-            if value.shape != (n,):
-                raise ValueError(f"{name}: shape {value.shape}; allowed: a float or {n} floats")
-        out[:, j] = value
-    return out.astype(dtype)
-
-
-def scalar_table(dtype, *, rho: float, epsilon: float, momentum: float,
-                 eps_in_sqrt: bool) -> np.ndarray:
-    """(rho, 1 - rho, eps inside sqrt, eps outside sqrt, momentum, 0, 1) in ``dtype``."""
-    e_in, e_out = (epsilon, 0.0) if eps_in_sqrt else (0.0, epsilon)
-    return np.array([rho, 1.0 - rho, e_in, e_out, momentum, 0.0, 1.0], dtype)
-
-
-# ----------------------------------------------------------------------- tensor API
-@torch.no_grad()
-def rmsprop_multi_(
-    params: Sequence[torch.Tensor],
-    grads: Sequence[torch.Tensor | None],
-    mean_squares: Sequence[torch.Tensor],
-    mean_grads: Sequence[torch.Tensor] | None = None,
-    moments: Sequence[torch.Tensor] | None = None,
-    *,
-    lr: float | Sequence[float],
-    rho: float,
-    epsilon: float,
-    momentum: float = 0.0,
-    eps_in_sqrt: bool = True,
-    lr_in_momentum: bool = True,
-    nesterov: bool = False,
-    grad_scale: float | Sequence[float] = 1.0,
-    clip_min: float | Sequence[float] | None = None,
-    clip_max: float | Sequence[float] | None = None,
-    l2: float | Sequence[float] = 0.0,
-    l1: float | Sequence[float] = 0.0,
-) -> None:
-    """:func:`rmsprop_` on every ``(param, grad, state...)`` at once, in one pass.
-
-    Same contract as the reference kernel per tensor (``mean_grads`` given iff
-    centered, ``moments`` given iff a velocity is kept), plus the folded-in gradient
-    pre-processing of the module doc; ``lr``, ``grad_scale``, ``clip_min/max``,
-    ``l2`` and ``l1`` are floats or per-tensor sequences. Tensors whose grad is None
-    are skipped.
-    """
-    if not params:
-        return
-    _require_cpu("params", params[0])
-    addr = address_table(params, grads, mean_squares, mean_grads, moments)
-    numel = np.array([p.numel() for p in params], np.int64)
-    dt = _DTYPES[params[0].dtype]
-    hyper = hyper_table(len(params), dt, lr=lr, grad_scale=grad_scale, clip_min=clip_min,
-                        clip_max=clip_max, l2=l2, l1=l1)
-    sc = scalar_table(dt, rho=rho, epsilon=epsilon, momentum=momentum,
-                      eps_in_sqrt=eps_in_sqrt)
-    rmsprop_table_(addr, chunk_table(numel), hyper, sc, mean_grads is not None,
-                   moments is not None, bool(lr_in_momentum), bool(nesterov))
 
 
 def _require_cpu(name: str, t: torch.Tensor | None) -> None:
@@ -363,16 +308,22 @@ def _column(name: str, tensors, *, validate: bool = True
     dtype = present[0].dtype if present else torch.float32
     if validate:
         _require_cpu(name, present[0] if present else None)
-        if dtype not in _DTYPES:
+        if dtype not in DTYPES:
             raise ValueError(f"{name}: dtype {dtype} not supported; allowed: float32, float64")
         for i, t in enumerate(tensors):
-            if t is not None:
-                _check(name, i, t, dtype, None, torch.device("cpu"))
+            if t is None:
+                continue
+            if t.device.type != "cpu" or t.dtype != dtype:
+                raise ValueError(f"{name}[{i}]: {t.dtype} on {t.device}; allowed: {dtype} on cpu "
+                                 f"(as {name}[0])")
+            if not t.is_contiguous():
+                raise ValueError(f"{name}[{i}]: strides {t.stride()} for shape {tuple(t.shape)} "
+                                 "are not contiguous; allowed: contiguous tensors")
     addr = np.zeros((len(tensors), 5), np.int64)
     addr[:, G] = [0 if t is None else t.data_ptr() for t in tensors]
     numel = np.fromiter((0 if t is None else t.numel() for t in tensors), np.int64,
                         len(tensors))
-    return addr, numel, np.zeros(0, _DTYPES[dtype])
+    return addr, numel, np.zeros(0, DTYPES[dtype])
 
 
 def sq_norms(tensors: Sequence[torch.Tensor | None], *, validate: bool = True) -> np.ndarray:
@@ -382,11 +333,4 @@ def sq_norms(tensors: Sequence[torch.Tensor | None], *, validate: bool = True) -
     (see :func:`torchfluid.kernels.norms.squared_norms`, which routes them here).
     """
     addr, numel, like = _column("tensors", tensors, validate=validate)
-    return sq_norms_table(addr, G, chunk_table(numel), like)
-
-
-@torch.no_grad()
-def zero_(tensors: Sequence[torch.Tensor | None]) -> None:
-    """Fill every tensor with zeros in one parallel pass (None entries are skipped)."""
-    addr, numel, like = _column("tensors", tensors)
-    zero_table_(addr, G, chunk_table(numel), like)
+    return sq_norms_table(addr, G, chunk_table(numel, CHUNK), like)

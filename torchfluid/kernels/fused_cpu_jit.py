@@ -17,7 +17,7 @@ from llvmlite import ir as llvmir
 from numba import types
 from numba.core.extending import intrinsic
 
-from .fused_cpu import G, HI, L1, L2, LO, LR, MG, MOM, MS, P, SCALE
+from .table import G, HI, L1, L2, LO, LR, MG, MOM, MS, P, SCALE
 
 __all__ = ["compile_kernel"]
 
@@ -80,10 +80,20 @@ def _rmsprop_kernel(dtype: str, centered: bool, velocity: bool):
 
     lim / nest (lr_in_momentum / nesterov) stay runtime booleans: loop-invariant, LLVM
     turns them into selects in the one vectorized loop.
+
+    The one argument is an ``int64`` block ``(addr, chunks, k, counter, hyper, scalars,
+    lr_in_momentum, nesterov)`` (addresses of the tables, the chunk count, the flags):
+    the C type ``void (*)(void *)`` of an OpenMP outlined function, so the same entry
+    point runs on the calling thread, on pool threads, or as the body of
+    ``GOMP_parallel`` on torch's own OpenMP team.
     """
     DT, CENTERED, VELOCITY = _NB[dtype], bool(centered), bool(velocity)
+    I64 = types.int64
 
-    def rmsprop(addr, chunks, k, counter, hyper, sc, lim, nest):
+    def rmsprop(block):
+        addr, chunks, k = _at(block[0], 0, I64), _at(block[1], 0, I64), block[2]
+        counter, hyper, sc = _at(block[3], 0, I64), _at(block[4], 0, DT), _at(block[5], 0, DT)
+        lim, nest = block[6] != 0, block[7] != 0
         rho, rho1, e_in, e_out, beta = sc[0], sc[1], sc[2], sc[3], sc[4]
         zero = sc[5]
         one = sc[6]
@@ -136,16 +146,18 @@ def _rmsprop_kernel(dtype: str, centered: bool, velocity: bool):
                     upd = u * lr
                 p[j] = pj - upd
 
-    fp = types.CPointer(DT)
-    sig = types.void(_I64P, _I64P, types.int64, _I64P, fp, fp, types.boolean, types.boolean)
+    sig = types.void(_I64P)
     return rmsprop, sig, dict(fastmath=False, error_model="numpy")
 
 
 def _sq_sums_kernel(dtype: str):
-    """Per-chunk float64 ``sum(x*x)`` of column ``col`` (re-association allowed)."""
-    DT = _NB[dtype]
+    """Per-chunk float64 ``sum(x*x)`` of column ``col`` (re-association allowed); one
+    ``int64`` argument block ``(addr, col, chunks, k, counter, out)`` as for rmsprop."""
+    DT, I64 = _NB[dtype], types.int64
 
-    def sq_sums(addr, col, chunks, k, counter, out):
+    def sq_sums(block):
+        addr, col, chunks, k = _at(block[0], 0, I64), block[1], _at(block[2], 0, I64), block[3]
+        counter, out = _at(block[4], 0, I64), _at(block[5], 0, types.float64)
         while True:
             c = _take(counter)
             if c >= k:
@@ -159,35 +171,15 @@ def _sq_sums_kernel(dtype: str):
                     acc += v * v
             out[c] = acc
 
-    sig = types.void(_I64P, types.int64, _I64P, types.int64, _I64P,
-                     types.CPointer(types.float64))
+    sig = types.void(_I64P)
     return sq_sums, sig, dict(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
 
 
-def _zero_kernel(dtype: str):
-    """Zeros over column ``col`` of the address table, chunk by chunk."""
-    DT = _NB[dtype]
-
-    def zero(addr, col, chunks, k, counter):
-        while True:
-            c = _take(counter)
-            if c >= k:
-                break
-            t, lo, hi = chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2]
-            if addr[5 * t + col] != 0:
-                x = _at(addr[5 * t + col], lo, DT)
-                for j in range(hi - lo):
-                    x[j] = 0
-
-    sig = types.void(_I64P, types.int64, _I64P, types.int64, _I64P)
-    return zero, sig, dict(error_model="numpy")
-
-
-_BUILDERS = {"rmsprop": _rmsprop_kernel, "sq_sums": _sq_sums_kernel, "zero": _zero_kernel}
+_BUILDERS = {"rmsprop": _rmsprop_kernel, "sq_sums": _sq_sums_kernel}
 
 
 def compile_kernel(kind: str, dtype: str, *flags: bool):
-    """Compile one variant (``kind`` in rmsprop / sq_sums / zero, ``dtype`` float32 /
+    """Compile one variant (``kind`` in rmsprop / sq_sums, ``dtype`` float32 /
     float64, the kind's flags) and return its ``numba.cfunc`` (``.address``: the C
     entry point; ``._library``: the compiled code)."""
     pyfunc, sig, options = _BUILDERS[kind](dtype, *flags)

@@ -1,7 +1,8 @@
 """Single-pass multi-tensor RMSProp on CUDA (Triton): one launch per group and step.
 
 Same contract and the same maths as :mod:`torchfluid.kernels.fused_cpu` (see its module
-doc for the per-element formula): an ``int64`` address table (param, grad, mean_square,
+doc for the per-element formula), over the tables of :mod:`torchfluid.kernels.table`:
+an ``int64`` address table (param, grad, mean_square,
 mean_grad, moment per tensor), a chunk table of ``(tensor, start, stop)`` rows with
 chunks of :data:`CHUNK` elements (one Triton program per chunk, ``ITERS`` blocks of
 ``BLOCK`` elements each), a per-tensor
@@ -24,7 +25,7 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["BLOCK", "CHUNK", "rmsprop_table_", "sq_norms_table", "zero_table_"]
+__all__ = ["BLOCK", "CHUNK", "rmsprop_table_"]
 
 def _config() -> tuple[int, int, int]:
     """(BLOCK, ITERS, WARPS) of the update kernel; ``TORCHFLUID_TRITON_CONFIG="4096,2,8"``
@@ -130,54 +131,10 @@ def _rmsprop_kernel(addr_ptr, chunk_ptr, hyper_ptr, sc_ptr, CENTERED: tl.constex
                           CENTERED, HAS_MOM, LR_IN_MOM, NESTEROV, FP64)
 
 
-@triton.jit
-def _sq_sum_kernel(addr_ptr, col, chunk_ptr, like_ptr, out_ptr, BLOCK: tl.constexpr,
-                   ITERS: tl.constexpr):
-    c = tl.program_id(0).to(tl.int64)
-    t = tl.load(chunk_ptr + c * 3)
-    lo = tl.load(chunk_ptr + c * 3 + 1)
-    hi = tl.load(chunk_ptr + c * 3 + 2)
-    a = tl.load(addr_ptr + t * 5 + col)
-    acc = tl.zeros([BLOCK], dtype=tl.float64)
-    if a != 0:
-        for k in tl.static_range(ITERS):
-            offs = lo + k * BLOCK + tl.arange(0, BLOCK)
-            x = tl.load(a.to(like_ptr.dtype) + offs, mask=offs < hi, other=0).to(tl.float64)
-            acc += x * x
-    tl.store(out_ptr + c, tl.sum(acc, axis=0))
-
-
-@triton.jit
-def _segment_sum_kernel(part_ptr, first_ptr, out_ptr, BLOCK: tl.constexpr):
-    t = tl.program_id(0).to(tl.int64)
-    lo = tl.load(first_ptr + t)
-    hi = tl.load(first_ptr + t + 1)
-    acc = tl.zeros([BLOCK], dtype=tl.float64)
-    for k in range(lo, hi, BLOCK):
-        offs = k + tl.arange(0, BLOCK)
-        acc += tl.load(part_ptr + offs, mask=offs < hi, other=0)
-    tl.store(out_ptr + t, tl.sum(acc, axis=0))
-
-
-@triton.jit
-def _zero_kernel(addr_ptr, col, chunk_ptr, like_ptr, BLOCK: tl.constexpr,
-                 ITERS: tl.constexpr):
-    c = tl.program_id(0).to(tl.int64)
-    t = tl.load(chunk_ptr + c * 3)
-    lo = tl.load(chunk_ptr + c * 3 + 1)
-    hi = tl.load(chunk_ptr + c * 3 + 2)
-    a = tl.load(addr_ptr + t * 5 + col)
-    if a != 0:
-        zeros = tl.zeros([BLOCK], dtype=like_ptr.dtype.element_ty)
-        for k in tl.static_range(ITERS):
-            offs = lo + k * BLOCK + tl.arange(0, BLOCK)
-            tl.store(a.to(like_ptr.dtype) + offs, zeros, mask=offs < hi)
-
-
 def rmsprop_table_(addr: torch.Tensor, chunks: torch.Tensor, hyper: torch.Tensor,
                    scalars: torch.Tensor, centered: bool, has_moment: bool,
                    lr_in_momentum: bool, nesterov: bool) -> None:
-    """One RMSProp step over every chunk (tables as in :func:`fused_cpu.rmsprop_table_`).
+    """One RMSProp step over every chunk (tables of :mod:`torchfluid.kernels.table`).
 
     ``chunks`` must be cut with :data:`CHUNK`-element chunks; ``hyper`` and ``scalars``
     are in the tensors' dtype and on their device, as are ``addr`` and ``chunks``.
@@ -189,28 +146,3 @@ def rmsprop_table_(addr: torch.Tensor, chunks: torch.Tensor, hyper: torch.Tensor
         LR_IN_MOM=bool(lr_in_momentum), NESTEROV=bool(nesterov),
         FP64=hyper.dtype == torch.float64, BLOCK=BLOCK, ITERS=ITERS, num_warps=WARPS,
         enable_fp_fusion=False)
-
-
-def sq_norms_table(addr: torch.Tensor, col: int, chunks: torch.Tensor,
-                   first_chunk: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Per-tensor ``sum(x*x)`` (float64 device tensor) of an address-table column.
-
-    ``first_chunk`` (n + 1 int64) gives each tensor's chunk range; two launches, no
-    atomics, so the result is deterministic.
-    """
-    n = first_chunk.shape[0] - 1
-    out = torch.zeros(n, dtype=torch.float64, device=addr.device)
-    if chunks.shape[0] == 0:
-        return out
-    part = torch.empty(chunks.shape[0], dtype=torch.float64, device=addr.device)
-    _sq_sum_kernel[(chunks.shape[0],)](addr, col, chunks, like, part, BLOCK=BLOCK,
-                                       ITERS=ITERS)
-    _segment_sum_kernel[(n,)](part, first_chunk, out, BLOCK=256)
-    return out
-
-
-def zero_table_(addr: torch.Tensor, col: int, chunks: torch.Tensor,
-                like: torch.Tensor) -> None:
-    """Write zeros over column ``col`` of an address table (one launch)."""
-    if chunks.shape[0]:
-        _zero_kernel[(chunks.shape[0],)](addr, col, chunks, like, BLOCK=BLOCK, ITERS=ITERS)

@@ -33,14 +33,13 @@ import threading
 
 __all__ = ["kernel", "ORIGIN"]
 
-_VP, _I64, _BOOL = ctypes.c_void_p, ctypes.c_int64, ctypes.c_bool
+_VP = ctypes.c_void_p
 ARGTYPES = {  # the C signature of each kind (see fused_cpu_jit)
-    "rmsprop": (_VP, _VP, _I64, _VP, _VP, _VP, _BOOL, _BOOL),
-    "sq_sums": (_VP, _I64, _VP, _I64, _VP, _VP),
-    "zero": (_VP, _I64, _VP, _I64, _VP),
+    "rmsprop": (_VP,),  # one int64 argument block (see fused_cpu_jit)
+    "sq_sums": (_VP,),
 }
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_SOURCES = ("fused_cpu_jit.py", "kernel_cache.py")
+_SOURCES = ("fused_cpu_jit.py", "kernel_cache.py", "table.py")
 _MAGIC = b"torchfluid-kernel-1\n"
 _KERNELS: dict[tuple, object] = {}
 _LOCK = threading.Lock()

@@ -82,6 +82,15 @@ def _sqrt(x: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(x.double()).to(x.dtype)
 
 
+def _sqrt_(x: torch.Tensor) -> None:
+    """:func:`_sqrt` in place, for a contiguous float32/float64 tensor (CPU: numpy's)."""
+    if x.device.type != "cpu":
+        x.sqrt_()
+    else:
+        a = x.numpy()
+        np.sqrt(a, out=a)
+
+
 _LOW = (torch.float16, torch.bfloat16)
 
 
@@ -102,6 +111,7 @@ def rmsprop_(
     nesterov: bool = False,
     decoupled_weight_decay: float = 0.0,
     bias_correction_step: int = 0,
+    scratch: torch.Tensor | None = None,
 ) -> None:
     """One RMSProp update of ``param`` and its state, in place.
 
@@ -111,6 +121,14 @@ def rmsprop_(
     promoted to at least float32 (so fp32 state over an fp16 parameter computes in
     fp32, and fp16/bf16 state is widened for the update and rounded back), and the
     result is cast back into ``param``.
+
+    ``scratch``: a contiguous 1-D tensor of the state's dtype and device with at least
+    ``param.numel()`` elements, sharing memory with none of the others; the update's
+    intermediates (denominator, ``g / den``, the update) are written into it, so with
+    float32/float64 state and ``param``/``grad`` of that dtype nothing the size of the
+    parameter is allocated (bias correction still makes one). Its contents on entry are
+    ignored and on return unspecified. Without it one is allocated for the call. The
+    results are the same bit for bit either way.
     """
     if mean_square.dtype in _LOW:
         wide = [None if t is None else t.float() for t in (mean_square, mean_grad, moment)]
@@ -118,32 +136,58 @@ def rmsprop_(
                  eps_in_sqrt=eps_in_sqrt, lr_in_momentum=lr_in_momentum, nesterov=nesterov,
                  decoupled_weight_decay=decoupled_weight_decay,
                  bias_correction_step=bias_correction_step)
-        for t, w in zip((mean_square, mean_grad, moment), wide):
+        for t, w in zip((mean_square, mean_grad, moment), wide, strict=True):
             if t is not None:
                 t.copy_(w)
         return
     g = grad.to(mean_square.dtype)
     target = param if param.dtype == mean_square.dtype else param.to(mean_square.dtype)
+    n = mean_square.numel()
+    if scratch is None:
+        scratch = torch.empty(n, dtype=mean_square.dtype, device=mean_square.device)
+    elif (scratch.dtype != mean_square.dtype or scratch.device != mean_square.device
+          or scratch.dim() != 1 or not scratch.is_contiguous() or scratch.numel() < n):
+        raise ValueError(f"scratch: {scratch.dtype} {tuple(scratch.shape)} on {scratch.device}; allowed: a "
+                         f"contiguous 1-D {mean_square.dtype} tensor on {mean_square.device} with at least "
+                         f"{n} elements")
+    s = scratch[:n].view(mean_square.shape)
     if decoupled_weight_decay:
         target.mul_(1.0 - lr * decoupled_weight_decay)
     mean_square.mul_(rho).addcmul_(g, g, value=1.0 - rho)
     if mean_grad is not None:
         mean_grad.mul_(rho).add_(g, alpha=1.0 - rho)
-    ms_hat, mg_hat = mean_square, mean_grad
+    # s = den = sqrt(var + eps) or sqrt(var) + eps, var = ms [- mg * mg] (bias-corrected)
     if bias_correction_step > 0:
         correction = 1.0 - rho ** bias_correction_step
-        ms_hat = mean_square / correction
-        mg_hat = None if mean_grad is None else mean_grad / correction
-    den = rmsprop_denominator(ms_hat, mg_hat, epsilon=epsilon, eps_in_sqrt=eps_in_sqrt)
-    if moment is None:
-        update = g.div(den).mul_(lr)
-    elif lr_in_momentum:
-        moment.mul_(momentum).add_(g.div(den).mul_(lr))
-        update = moment if not nesterov else g.div(den).mul_(lr).add_(moment, alpha=momentum)
+        if mean_grad is None:
+            torch.div(mean_square, correction, out=s)
+        else:
+            torch.div(mean_grad, correction, out=s)
+            s.mul_(s)
+            torch.sub(mean_square / correction, s, out=s).clamp_min_(0.0)
+    elif mean_grad is None:
+        if eps_in_sqrt:
+            torch.add(mean_square, epsilon, out=s)
+        else:
+            s.copy_(mean_square)
     else:
-        moment.mul_(momentum).add_(g.div(den))
-        step = moment if not nesterov else g.div(den).add_(moment, alpha=momentum)
-        update = step * lr
+        torch.mul(mean_grad, mean_grad, out=s)
+        torch.sub(mean_square, s, out=s).clamp_min_(0.0)
+    if eps_in_sqrt and (mean_grad is not None or bias_correction_step > 0):
+        s.add_(epsilon)
+    _sqrt_(s)
+    if not eps_in_sqrt:
+        s.add_(epsilon)
+    torch.div(g, s, out=s)  # s = u = g / den
+    if moment is None:
+        update = s.mul_(lr)
+    elif lr_in_momentum:
+        s.mul_(lr)
+        moment.mul_(momentum).add_(s)
+        update = moment if not nesterov else s.add_(moment, alpha=momentum)
+    else:
+        moment.mul_(momentum).add_(s)
+        update = torch.mul(moment, lr, out=s) if not nesterov else s.add_(moment, alpha=momentum).mul_(lr)
     target.sub_(update)
     if target is not param:
         param.copy_(target)

@@ -13,7 +13,7 @@ import math
 import torch
 
 from .. import unique_name
-from ..dygraph.varbase import new_parameter
+from ..dygraph.varbase import call_plain, new_parameter
 from ..framework import in_dygraph_mode
 from ..initializer import ConstantInitializer, XavierInitializer
 from ..dtypes import torch_dtype
@@ -149,7 +149,7 @@ def apply_op(op_type, inputs, attrs=None, *, layer_type=None, name=None, helper=
         elif v is not None:
             v = _as_tensor(v, slot, op_type)
         args.append(v)
-    return opdef.forward(*args, **attrs)
+    return call_plain(opdef.forward, *args, **attrs)
 
 
 def eager_variable(t, name=None):

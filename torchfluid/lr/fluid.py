@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_callable, check_increasing, check_int, check_number
+from ..dtypes import dtype_name
 from . import formulas as F
 from .state import StateMixin, observed_value, to_plain
 
@@ -49,7 +50,10 @@ _DTYPES = ("float32", "float64")
 
 
 def _check_dtype(dtype):
-    name = getattr(dtype, "name", dtype) if not isinstance(dtype, str) else dtype
+    try:
+        name = dtype_name(dtype)
+    except TypeError:
+        name = None
     if name not in _DTYPES:
         raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
     return name
@@ -66,13 +70,16 @@ def _rate(name, value) -> float:
 
 
 class LearningRateDecay(StateMixin):
-    """Base of the step-driven decays. Subclasses implement ``step()`` from ``self.step_num``.
+    """Base of the step-driven decays. A subclass names its ``formula`` (a function of
+    :mod:`.formulas`) and ``formula_params()``, or implements ``step()`` from ``self.step_num``.
 
     Args:
         begin (int): the initial ``step_num``. Default 0.
         step (int): ``step_num`` increment per ``__call__``. Default 1.
         dtype (str): ``'float32'`` or ``'float64'``, the precision of the returned rate.
     """
+
+    formula = None  # a function of torchfluid.lr.formulas, for the decays that are one formula
 
     def __init__(self, begin=0, step=1, dtype="float32"):
         check_number("begin", begin, lo=0.0)
@@ -108,8 +115,6 @@ class LearningRateDecay(StateMixin):
         if self.formula is None:
             raise NotImplementedError(f"{type(self).__name__} must implement step()")
         return self.formula(self.step_num, **self.formula_params())
-
-    formula = None  # a function of torchfluid.lr.formulas, for the decays that are one formula
 
     def formula_params(self) -> dict:
         """The keyword arguments of ``formula`` (the decay's hyper-parameters)."""

@@ -40,6 +40,11 @@ from .precision import Precision
 from .params import fluid_name, is_group_list, split_named
 from .state import LoadReport, StateCodec
 
+# Tensor subclasses (fluid's Variables) route every attribute read and op through a
+# Python hook; the optimizer reads and writes plain tensor data, so its per-step work
+# runs without it.
+_PLAIN_DISPATCH = torch._C.DisableTorchFunctionSubclass
+
 __all__ = ["Optimizer", "register_front_door"]
 
 _FRONT_DOORS: dict[type, object] = {}
@@ -339,17 +344,18 @@ class Optimizer(torch.optim.Optimizer):
             excluded.add(item if isinstance(item, str) else self._names.get(item, id(item)))
         names = self._names if wanted is not None or excluded else None
         pairs = []
-        for g in self.param_groups:
-            for p in g["params"]:
-                grad = p.grad
-                if (grad is None or not p.requires_grad or getattr(p, "trainable", True) is False
-                        or getattr(p, "stop_gradient", False) is True):
-                    continue
-                if names is not None:
-                    name = names[p]
-                    if (wanted is not None and name not in wanted) or name in excluded:
+        with _PLAIN_DISPATCH():  # attribute reads without tensor subclasses' Python hook
+            for g in self.param_groups:
+                for p in g["params"]:
+                    grad = p.grad
+                    if (grad is None or not p.requires_grad or getattr(p, "trainable", True) is False
+                            or getattr(p, "stop_gradient", False) is True):
                         continue
-                pairs.append((p, grad))
+                    if names is not None:
+                        name = names[p]
+                        if (wanted is not None and name not in wanted) or name in excluded:
+                            continue
+                    pairs.append((p, grad))
         return pairs
 
     def _validate(self, params_grads) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -412,17 +418,18 @@ class Optimizer(torch.optim.Optimizer):
                 f"learning_rate is a {type(self._lr_record).__name__} (a program's learning-rate variable): it "
                 "drives updates only in a program run by an Executor; eager updates need a float or a schedule"
             )
-        pairs = params_grads if from_grad_attrs else self._validate(params_grads)
-        groups = self._group_of()
-        names = self._names
-        reg = self.regularization
-        items = [Item(names[p], p, g, groups[p], _param_lr_mult(p), getattr(p, "regularizer", None) or reg,
-                      need_clip(p)) for p, g in pairs]
-        shard = self._sharding if self._sharding is not None and self._sharding.engaged else None
-        self._runtime.state = self.state
-        done = run_update(self.update_config(), items, self._runtime, found_inf=getattr(self, "found_inf", None),
-                          grad_scale=getattr(self, "grad_scale", None), shard=shard,
-                          before_update=self._lr_value_for_update)
+        with _PLAIN_DISPATCH():  # the update reads and writes tensors; subclass hooks add nothing
+            pairs = params_grads if from_grad_attrs else self._validate(params_grads)
+            groups = self._group_of()
+            names = self._names
+            reg = self.regularization
+            items = [Item(names[p], p, g, groups[p], _param_lr_mult(p), getattr(p, "regularizer", None) or reg,
+                          need_clip(p)) for p, g in pairs]
+            shard = self._sharding if self._sharding is not None and self._sharding.engaged else None
+            self._runtime.state = self.state
+            done = run_update(self.update_config(), items, self._runtime, found_inf=getattr(self, "found_inf", None),
+                              grad_scale=getattr(self, "grad_scale", None), shard=shard,
+                              before_update=self._lr_value_for_update)
         if not done:
             self.skipped_steps += 1
 
@@ -534,9 +541,10 @@ class Optimizer(torch.optim.Optimizer):
         if door is not None:
             return door.minimize(self.update_config(), loss, startup_program, self._records(parameter_list),
                                  no_grad_set)
-        params_grads = self.backward(loss, startup_program, parameter_list, no_grad_set)
-        optimize_ops = self.apply_optimize(loss, startup_program, params_grads)
-        return optimize_ops, params_grads
+        params_grads = self._collect(parameter_list, no_grad_set)  # what backward() returns
+        pairs = sorted(params_grads, key=lambda pg: self._names.get(pg[0], ""))  # as apply_gradients
+        self._run_pipeline(pairs, from_grad_attrs=True)  # managed parameters and their .grad
+        return [], params_grads
 
     def append_regularization_ops(self, parameters_and_grads, regularization=None):
         """Return the pairs with regularized gradients: a parameter's own ``regularizer``

@@ -67,15 +67,13 @@ class FusedRMSPropUpdate:
         self._layout: dict[tuple, tuple] = {}  # key -> (group params seen, flags, index)
 
     # -------------------------------------------------------------- eligibility
-    @staticmethod
-    def _param_ok(p: torch.Tensor, hparams, rule, precision, owns) -> bool:
+    def _param_ok(self, p: torch.Tensor, hparams, rule, precision, owns) -> bool:
         """Whether ``p`` belongs in a flat group (checked when a layout is built; the
-        layout is re-checked before every step, :func:`_layout_current`)."""
-        if not _flat().cpu.available():  # numba: the CPU kernel, and the tables of both
-            return False
+        layout is re-checked before every step, :func:`_layout_current`). Where only the
+        kernel's package is missing, fused=None says so once (a FastPathWarning)."""
         if owns is not None and not owns(p):
             return False  # ZeRO-1: another rank keeps its state; no flat buffer here
-        return _flat().fused_supported(p) and rule.fused_eligible(p, hparams, precision)
+        return rule.fused_eligible(p, hparams, precision) and _flat().fused_supported(p, warn=not self.required)
 
     @staticmethod
     def _grad_ok(p, g) -> bool:
@@ -181,6 +179,11 @@ class FusedRMSPropUpdate:
                 planned.append((key, fg, index, hparams, taken))
         if rest and self.required:  # before any kernel runs: nothing has changed
             it = rest[0][0]
+            package = _flat().missing(it.param.device.type)
+            if package is not None:
+                raise ValueError(f"fused=True: parameter {it.name!r} is on {it.param.device.type}, whose fused kernel "
+                                 f"needs {package}, which is not installed; allowed: pip install {package}, or "
+                                 "fused=None to fall back to the reference kernel")
             raise ValueError(
                 f"fused=True: parameter {it.name!r} ({it.param.dtype} on "
                 f"{it.param.device}, gradient {'sparse' if it.grad.is_sparse else it.grad.dtype}) cannot take "

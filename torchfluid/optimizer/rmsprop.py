@@ -66,6 +66,9 @@ class RMSPropRule:
     """
 
     lazy_mode: bool = False
+    # (device, dtype) -> the reference kernel's work buffer, reused every step and grown to
+    # the largest parameter: a workspace, not state (never saved, not compared)
+    scratch: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
     op_type = "rmsprop"
     compatible_accumulators = ("mean_square", "mean_grad", "momentum")
 
@@ -128,10 +131,21 @@ class RMSPropRule:
         else:
             if grad.is_sparse:
                 grad = grad.to_dense()  # Paddle exact: duplicates summed, absent rows get g = 0
-            rmsprop_(target, grad, mean_square, mean_grad, moment, **hyper)
+            rmsprop_(target, grad, mean_square, mean_grad, moment, **hyper, scratch=self._scratch_like(mean_square))
         precision.store(stored, work)
         if master is not None:
             param.data.copy_(master)
+
+    def _scratch_like(self, t: torch.Tensor) -> torch.Tensor | None:
+        """The work buffer for state ``t`` (float32/float64; None for float16/bfloat16
+        state, which the kernel widens itself)."""
+        if t.dtype not in (torch.float32, torch.float64):
+            return None
+        key = (t.device, t.dtype)
+        buf = self.scratch.get(key)
+        if buf is None or buf.numel() < t.numel():
+            buf = self.scratch[key] = torch.empty(t.numel(), dtype=t.dtype, device=t.device)
+        return buf
 
 
 class RMSPropOptimizer(Optimizer):

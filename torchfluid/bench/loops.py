@@ -1,0 +1,325 @@
+"""Whole training steps, torchfluid next to torch, side by side in one process.
+
+A step is what a training loop runs: ``zero_grad`` + forward + backward + ``step``.
+Two tables:
+
+* **models** (:data:`MODELS`), each trained by ``torch.optim.RMSprop`` and by
+  ``torchfluid.optimizer.RMSProp`` (momentum 0.9, the default install's update path),
+  from the same initial weights and batches; the ratio is torchfluid time / torch time
+  (below 1: torchfluid faster).
+
+  ========== =====================================================================
+  linear     the page's model: Linear 13->1, batch 4, square error
+  mlp        MLP 784-256-256-10 (ReLU), batch 64, cross entropy
+  lenet      LeNet-5 (conv 6@5x5, pool, conv 16@5x5, pool, 120, 84, 10), batch 32, 28x28
+  transformer  4 encoder layers, d=256, 4 heads, ffn 1024, seq 64, batch 8
+  embedding  Embedding 200K x 64 (12.8M parameters, 8 rows per example looked up and
+             averaged) + Linear 64->1, batch 32; dense gradients on both sides
+             (``torch.optim.RMSprop`` takes no sparse ones)
+  ========== =====================================================================
+
+* **page** (:data:`PAGE_LOOPS`): the page's example (Linear 13->1, batch 4, RMSProp
+  lr=0.1) written as a fluid dygraph loop (``to_variable``, ``minimize``,
+  ``clear_gradients``) and as a static ``Program`` run by an ``Executor`` (feed numpy,
+  fetch the loss as numpy), each against the same loop in plain torch (the static one
+  against plain torch that also fetches the loss), and against Paddle's own dygraph
+  loop where ``paddle`` is installed.
+
+How it is timed: every loop is built and warmed up first; then ``rounds`` rounds, in
+each of which every loop in turn runs ``k`` steps back to back (``k`` chosen so that a
+block takes ~``block_ms``; the fluid dygraph loop runs its block inside one
+``dygraph.guard()``, as the page's loop does); a loop's time is the median over rounds
+of its per-step time. Interleaving makes load from other processes hit every loop
+alike.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import statistics
+import time
+
+import numpy as np
+import torch
+
+__all__ = ["MODELS", "PAGE_LOOPS", "LoopResult", "run_loops"]
+
+LR, RHO, EPS, MOM = 1e-3, 0.95, 1e-6, 0.9
+
+
+# ---------------------------------------------------------------------------- models
+class _LeNet5(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = torch.nn.Conv2d(1, 6, 5, padding=2)
+        self.c2 = torch.nn.Conv2d(6, 16, 5)
+        self.f1, self.f2, self.f3 = torch.nn.Linear(400, 120), torch.nn.Linear(120, 84), torch.nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = torch.nn.functional.max_pool2d(torch.relu(self.c1(x)), 2)
+        x = torch.nn.functional.max_pool2d(torch.relu(self.c2(x)), 2).flatten(1)
+        return self.f3(torch.relu(self.f2(torch.relu(self.f1(x)))))
+
+
+class _EmbeddingModel(torch.nn.Module):
+    def __init__(self, rows=200_000, dim=64):
+        super().__init__()
+        self.emb = torch.nn.Embedding(rows, dim)
+        self.out = torch.nn.Linear(dim, 1)
+
+    def forward(self, ids):
+        return self.out(self.emb(ids).mean(1))
+
+
+def _mse(out, y):
+    return torch.nn.functional.mse_loss(out, y)
+
+
+def _xent(out, y):
+    return torch.nn.functional.cross_entropy(out, y)
+
+
+def _linear(gen):
+    return torch.nn.Linear(13, 1), (torch.randn(4, 13, generator=gen), torch.randn(4, 1, generator=gen)), _mse
+
+
+def _mlp(gen):
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
+                                torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    return model, (torch.randn(64, 784, generator=gen), torch.randint(0, 10, (64,), generator=gen)), _xent
+
+
+def _lenet(gen):
+    return _LeNet5(), (torch.randn(32, 1, 28, 28, generator=gen), torch.randint(0, 10, (32,), generator=gen)), _xent
+
+
+def _transformer(gen):
+    layer = torch.nn.TransformerEncoderLayer(256, 4, dim_feedforward=1024, dropout=0.0, batch_first=True)
+    model = torch.nn.TransformerEncoder(layer, 4, enable_nested_tensor=False)
+    return model, (torch.randn(8, 64, 256, generator=gen), torch.randn(8, 64, 256, generator=gen)), _mse
+
+
+def _embedding(gen):
+    ids = torch.randint(0, 200_000, (32, 8), generator=gen)
+    return _EmbeddingModel(), (ids, torch.randn(32, 1, generator=gen)), _mse
+
+
+MODELS = {"linear": _linear, "mlp": _mlp, "lenet": _lenet, "transformer": _transformer, "embedding": _embedding}
+
+
+def _model_loops(name: str) -> dict:
+    """``{"torch": step, "torchfluid": step}`` for model ``name``, same weights and batch."""
+    from ..optimizer import RMSProp
+
+    torch.manual_seed(0)
+    model, (x, y), loss_fn = MODELS[name](torch.Generator().manual_seed(0))
+    twin = copy.deepcopy(model)
+    t_opt = torch.optim.RMSprop(model.parameters(), lr=LR, alpha=RHO, eps=EPS, momentum=MOM)
+    f_opt = RMSProp(LR, rho=RHO, epsilon=EPS, momentum=MOM, parameters=list(twin.named_parameters()))
+
+    def loop(m, opt):
+        def step():
+            opt.zero_grad()
+            loss_fn(m(x), y).backward()
+            opt.step()
+
+        return step
+
+    return {"torch": _repeat(loop(model, t_opt), model), "torchfluid": _repeat(loop(twin, f_opt), twin)}
+
+
+def _repeat(step, model=None):
+    """``steps(k)``: ``k`` calls of ``step`` (``steps.model``: the model it trains, if any)."""
+
+    def steps(k):
+        for _ in range(k):
+            step()
+
+    steps.model = model
+    return steps
+
+
+# ----------------------------------------------------------------- the page's example
+def _page_data(steps=64, batch=4, seed=0):
+    rng = np.random.default_rng(seed)
+    xs = rng.normal(size=(steps, batch, 13)).astype("float32")
+    ys = (xs @ rng.normal(size=(13, 1))).astype("float32")
+    return xs, ys
+
+
+def _cycle(xs, ys):
+    """A step counter walking the batches round and round."""
+    state = {"i": 0}
+
+    def next_batch():
+        i = state["i"]
+        state["i"] = (i + 1) % len(xs)
+        return xs[i], ys[i]
+
+    return next_batch
+
+
+def _fluid_dygraph_loop():
+    import torchfluid as fluid
+
+    next_batch = _cycle(*_page_data())
+    with fluid.dygraph.guard():
+        fc = fluid.dygraph.Linear(13, 1)
+        opt = fluid.optimizer.RMSPropOptimizer(learning_rate=0.1, parameter_list=fc.parameters())
+
+    def steps(k):
+        with fluid.dygraph.guard():  # as in the page: one guard around the training loop
+            for _ in range(k):
+                xb, yb = next_batch()
+                x, y = fluid.dygraph.to_variable(xb), fluid.dygraph.to_variable(yb)
+                loss = fluid.layers.mean(fluid.layers.square_error_cost(fc(x), y))
+                loss.backward()
+                opt.minimize(loss)
+                fc.clear_gradients()
+
+    return steps
+
+
+def _fluid_static_loop():
+    import torchfluid as fluid
+
+    next_batch = _cycle(*_page_data())
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start), fluid.unique_name.guard():
+        x = fluid.layers.data(name="x", shape=[13], dtype="float32")
+        y = fluid.layers.data(name="y", shape=[1], dtype="float32")
+        y_predict = fluid.layers.fc(input=x, size=1, act=None)
+        avg_cost = fluid.layers.mean(fluid.layers.square_error_cost(input=y_predict, label=y))
+        fluid.optimizer.RMSProp(learning_rate=0.1).minimize(avg_cost)
+    exe, scope = fluid.Executor(fluid.CPUPlace()), fluid.Scope()
+    exe.run(start, scope=scope)
+
+    def step():
+        xb, yb = next_batch()
+        exe.run(main, feed={"x": xb, "y": yb}, fetch_list=[avg_cost], scope=scope)
+
+    return _repeat(step)
+
+
+def _torch_page_loop(fetch: bool):
+    next_batch = _cycle(*_page_data())
+    torch.manual_seed(0)
+    fc = torch.nn.Linear(13, 1)
+    opt = torch.optim.RMSprop(fc.parameters(), lr=0.1, alpha=RHO, eps=EPS)
+
+    def step():
+        xb, yb = next_batch()
+        x, y = torch.from_numpy(xb), torch.from_numpy(yb)
+        loss = torch.mean((fc(x) - y) ** 2)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        if fetch:
+            loss.detach().numpy().copy()
+
+    return _repeat(step)
+
+
+def _paddle_dygraph_loop():
+    import paddle  # only where installed
+
+    next_batch = _cycle(*_page_data())
+    paddle.disable_static()
+    fc = paddle.nn.Linear(13, 1)
+    opt = paddle.optimizer.RMSProp(learning_rate=0.1, parameters=fc.parameters())
+
+    def step():
+        xb, yb = next_batch()
+        loss = paddle.mean((fc(paddle.to_tensor(xb)) - paddle.to_tensor(yb)) ** 2)
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+
+    return _repeat(step)
+
+
+def _paddle_installed() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("paddle") is not None
+
+
+PAGE_LOOPS = {  # comparison -> (loop, baseline)
+    "fluid dygraph": ("fluid dygraph", "torch"),
+    "fluid static": ("fluid static", "torch + fetch"),
+    "paddle dygraph": ("paddle dygraph", "torch"),
+}
+_PAGE_BUILDERS = {
+    "fluid dygraph": _fluid_dygraph_loop,
+    "fluid static": _fluid_static_loop,
+    "torch": lambda: _torch_page_loop(False),
+    "torch + fetch": lambda: _torch_page_loop(True),
+    "paddle dygraph": _paddle_dygraph_loop,
+}
+
+
+# ---------------------------------------------------------------------------- timing
+@dataclasses.dataclass
+class LoopResult:
+    table: str      # "models" or "page"
+    case: str       # model name or the page loop compared
+    ms: dict        # loop -> median ms per step
+    baseline: str   # the loop the ratio divides by
+    loop: str       # the loop measured against it
+
+    @property
+    def ratio(self) -> float:
+        return self.ms[self.loop] / self.ms[self.baseline]
+
+
+def _time(loops: dict, rounds: int, block_ms: float) -> dict:
+    """Median per-step milliseconds of each loop (``steps(k)`` runs ``k`` steps),
+    interleaved round-robin."""
+    blocks = {}
+    for name, steps in loops.items():  # warm up (kernel loading, plans, allocator), then size a block
+        steps(3)
+        t0 = time.perf_counter()
+        steps(2)
+        one = max((time.perf_counter() - t0) / 2, 1e-6)
+        blocks[name] = max(1, min(500, int(block_ms / 1e3 / one)))
+    per_step = {name: [] for name in loops}
+    for _ in range(rounds):
+        for name, steps in loops.items():
+            k = blocks[name]
+            t0 = time.perf_counter()
+            steps(k)
+            per_step[name].append((time.perf_counter() - t0) / k)
+    return {name: 1e3 * statistics.median(v) for name, v in per_step.items()}
+
+
+def run_loops(models=None, page=None, *, rounds: int = 15, block_ms: float = 30.0, threads: int | None = 2,
+              on_result=None) -> list[LoopResult]:
+    """Time the model loops (``models``: names from :data:`MODELS`, default all) and the
+    page's loops (``page``: names from :data:`PAGE_LOOPS`, default all that can run
+    here; Paddle's only where installed). ``threads``: torch's intra-op thread count for
+    the run (None: leave it)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    models = list(MODELS) if models is None else list(models)
+    if page is None:
+        page = [p for p in PAGE_LOOPS if p != "paddle dygraph" or _paddle_installed()]
+    bad = [m for m in models if m not in MODELS] + [p for p in page if p not in PAGE_LOOPS]
+    if bad:
+        raise ValueError(f"unknown loop {bad[0]!r}; allowed: {', '.join([*MODELS, *PAGE_LOOPS])}")
+    results = []
+    for name in models:
+        r = LoopResult("models", name, _time(_model_loops(name), rounds, block_ms), "torch", "torchfluid")
+        results.append(r)
+        if on_result is not None:
+            on_result(r)
+    if page:
+        needed = sorted({n for p in page for n in PAGE_LOOPS[p]})
+        ms = _time({n: _PAGE_BUILDERS[n]() for n in needed}, rounds, block_ms)
+        for p in page:
+            loop, base = PAGE_LOOPS[p]
+            r = LoopResult("page", p, ms, base, loop)
+            results.append(r)
+            if on_result is not None:
+                on_result(r)
+    return results
