@@ -287,3 +287,15 @@ def test_uniform_random(prog):
     with fluid.dygraph.guard():
         t = fluid.layers.uniform_random([3, 2])
         assert tuple(t.shape) == (3, 2)
+
+
+def test_create_parameter_again_replaces_the_record():
+    block = fluid.Program().global_block()
+    p = block.create_parameter(name="x", shape=[2, 3], dtype="float32")
+    q = block.create_parameter(name="x", shape=[2, 3], dtype="float32", need_clip=False)
+    assert q is not p and block.var("x") is q and not q.need_clip and block.all_parameters() == [q]
+    with pytest.raises(ValueError, match=r"already exists in block 0 .* shape \[3, 3\]"):
+        block.create_parameter(name="x", shape=[3, 3], dtype="float32")
+    block.create_var("v", [1], "float32")
+    with pytest.raises(ValueError, match="'v' already exists"):
+        block.create_parameter(name="v", shape=[1], dtype="float32")

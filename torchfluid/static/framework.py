@@ -230,10 +230,17 @@ class Block:
         return v
 
     def create_parameter(self, name, shape, dtype="float32", **kw) -> Parameter:
-        if name in self.vars:
-            raise ValueError(f"parameter name {name!r} already exists in block {self.idx}")
+        """A Parameter ``name``; creating an existing parameter again (same shape and dtype)
+        replaces its record with one carrying the new attributes, as Paddle does."""
         if shape is None or any(int(s) <= 0 for s in shape):
             raise ValueError(f"parameter {name!r}: shape must be all positive, got {shape}")
+        old = self.vars.get(name)
+        if old is not None and (not isinstance(old, Parameter) or list(old.shape) != [int(s) for s in shape]
+                                or old.dtype != dtype_name(dtype)):
+            raise ValueError(
+                f"parameter name {name!r} already exists in block {self.idx} as {old!r}; "
+                f"a parameter of shape {list(shape)} dtype {dtype_name(dtype)} cannot take it"
+            )
         p = Parameter(self, name, shape, dtype, **kw)
         self.vars[name] = p
         self.program._bump()
