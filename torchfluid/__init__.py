@@ -39,17 +39,17 @@ from .static.framework import (  # noqa: E402
     Parameter, Program, Variable, default_main_program, default_startup_program, program_guard,
 )
 from .static.reader import PyReader, batch  # noqa: E402
-
-io.PyReader = PyReader  # fluid.io.PyReader (static.reader builds dygraph Variables; io itself stays below dygraph)
-# fluid.clip's program-level API (static.clip; torchfluid.clip itself knows nothing of programs)
-from .static.clip import append_gradient_clip_ops as _append_clip_ops, set_gradient_clip as _set_clip  # noqa: E402
-
-clip.set_gradient_clip, clip.append_gradient_clip_ops = _set_clip, _append_clip_ops
+from .static.clip import append_gradient_clip_ops as _append_clip_ops  # noqa: E402
+from .static.clip import set_gradient_clip as _set_clip  # noqa: E402
 from .static.lod import create_lod_tensor, create_random_int_lodtensor  # noqa: E402
 from .static.scope import Scope, global_scope, scope_guard  # noqa: E402
 from .static.io import load_any as load, save_any as save  # noqa: E402  (Program -> static, else checkpoint)
 
-from .io import inference as _inference  # noqa: E402,F401  (fluid.io.save_inference_model / load_inference_model)
+# Names of fluid.io and fluid.clip that need static mode or dygraph Variables live in the
+# facade (static.reader, static.clip) and are attached here: torchfluid.io and torchfluid.clip
+# stay below static/ and dygraph/ in the import graph.
+io.PyReader = PyReader
+clip.set_gradient_clip, clip.append_gradient_clip_ops = _set_clip, _append_clip_ops
 
 
 def __getattr__(name):  # a fluid name torchfluid does not implement: say so, and what to use instead
