@@ -93,7 +93,7 @@ def train_step(model, opt, sched, step: int, world: int = 1, rank: int = 0, nan_
 
 
 def global_norm_of(opt):
-    clip = opt._grad_clip
+    clip = opt.grad_clip
     return None if clip is None or clip.last_global_norm is None else float(clip.last_global_norm)
 
 

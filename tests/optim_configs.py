@@ -79,6 +79,7 @@ class OptimConfig:
     w_attr: dict = dataclasses.field(default_factory=dict)  # ParamAttr options of the weight
     b_attr: dict = dataclasses.field(default_factory=dict)  # ... and of the bias
     inf_data: bool = False
+    dtype: str = "float32"  # the model's (parameters' and data's) dtype
     raises: dict = dataclasses.field(default_factory=dict)  # step -> expected exception type
 
     def build(self, mode: str, parameters=None):
@@ -161,6 +162,11 @@ CONFIGS: list[OptimConfig] = [
     _c("multi_precision", options=dict(multi_precision=True, momentum=0.9)),
     _c("state_dtype_float32", options=dict(state_dtype=torch.float32, centered=True)),
     _c("state_dtype_bfloat16", options=dict(state_dtype=torch.bfloat16, momentum=0.9, centered=True)),
+    _c("float16_multi_precision", dtype="float16", options=dict(multi_precision=True, momentum=0.9, epsilon=1e-4)),
+    _c("float16_multi_precision_clip_l2", dtype="float16", options=dict(
+        multi_precision=True, epsilon=1e-4, regularization=fluid.L2Decay(0.01), **_clip("global_norm"))),
+    _c("float16_state_float32", dtype="float16", options=dict(state_dtype=torch.float32, epsilon=1e-4)),
+    _c("float64", dtype="float64", options=dict(momentum=0.9, centered=True)),
     # the fused kernel: forced off, required, and required where it cannot run
     _c("fused_false", options=dict(fused=False, momentum=0.9, centered=True, **_clip("global_norm"))),
     _c("fused_true", options=dict(fused=True, momentum=0.9, regularization=fluid.L1Decay(0.01))),
@@ -209,7 +215,7 @@ def _outcome(call: Callable[[], object]):
 
 
 def _data(cfg: OptimConfig):
-    return X_INF if cfg.inf_data else X
+    return (X_INF if cfg.inf_data else X).astype(cfg.dtype), Y.astype(cfg.dtype)
 
 
 def _mark(p: torch.Tensor, attr: dict) -> None:
@@ -240,32 +246,33 @@ def _eager_state(opt, names: dict) -> dict:
 
 
 def run_eager(cfg: OptimConfig) -> Result:
-    w = torch.nn.Parameter(torch.tensor(W0))
-    b = torch.nn.Parameter(torch.tensor(B0))
+    w = torch.nn.Parameter(torch.tensor(W0.astype(cfg.dtype)))
+    b = torch.nn.Parameter(torch.tensor(B0.astype(cfg.dtype)))
     _mark(w, cfg.w_attr)
     _mark(b, cfg.b_attr)
     opt = cfg.build("eager", parameters={"fc_0.b_0": b, "fc_0.w_0": w})
-    data, outcomes = _data(cfg), []
+    (data, ys), outcomes = _data(cfg), []
     for i in range(STEPS):
         pred = torch.matmul(torch.from_numpy(data[i]), w) + b
-        loss = L.mean(L.square_error_cost(pred, torch.from_numpy(Y[i])))
+        loss = L.mean(L.square_error_cost(pred, torch.from_numpy(ys[i])))
         loss.backward()
         outcomes.append(_outcome(opt.step))
         opt.clear_grad()
     return _result(w, b, _eager_state(opt, {"w": "fc_0.w_0", "b": "fc_0.b_0"}), outcomes)
 
 
-def _attr(init: np.ndarray, attr: dict) -> ParamAttr:
-    return ParamAttr(initializer=NumpyArrayInitializer(init), **attr)
+def _attr(init: np.ndarray, attr: dict, dtype: str) -> ParamAttr:
+    return ParamAttr(initializer=NumpyArrayInitializer(init.astype(dtype)), **attr)
 
 
 def run_dygraph(cfg: OptimConfig) -> Result:
     with guard():
-        fc = Linear(13, 1, param_attr=_attr(W0, cfg.w_attr), bias_attr=_attr(B0, cfg.b_attr))
+        fc = Linear(13, 1, param_attr=_attr(W0, cfg.w_attr, cfg.dtype), bias_attr=_attr(B0, cfg.b_attr, cfg.dtype),
+                    dtype=cfg.dtype)
         opt = cfg.build("dygraph", parameters=fc.parameters())
-        data, outcomes = _data(cfg), []
+        (data, ys), outcomes = _data(cfg), []
         for i in range(STEPS):
-            loss = L.mean(L.square_error_cost(fc(to_variable(data[i])), to_variable(Y[i])))
+            loss = L.mean(L.square_error_cost(fc(to_variable(data[i])), to_variable(ys[i])))
             loss.backward()
             outcomes.append(_outcome(lambda loss=loss: opt.minimize(loss)))
             fc.clear_gradients()
@@ -276,17 +283,17 @@ def run_dygraph(cfg: OptimConfig) -> Result:
 def run_static(cfg: OptimConfig) -> Result:
     main, start = fluid.Program(), fluid.Program()
     with fluid.program_guard(main, start), fluid.unique_name.guard():
-        x = L.data("x", [13])
-        y = L.data("y", [1])
-        pred = L.fc(x, 1, param_attr=_attr(W0, cfg.w_attr), bias_attr=_attr(B0, cfg.b_attr))
+        x = L.data("x", [13], dtype=cfg.dtype)
+        y = L.data("y", [1], dtype=cfg.dtype)
+        pred = L.fc(x, 1, param_attr=_attr(W0, cfg.w_attr, cfg.dtype), bias_attr=_attr(B0, cfg.b_attr, cfg.dtype))
         loss = L.mean(L.square_error_cost(pred, y))
         cfg.build("static").minimize(loss)
     scope = fluid.Scope()
     exe = fluid.Executor()
     exe.run(start, scope=scope)
-    data, outcomes = _data(cfg), []
+    (data, ys), outcomes = _data(cfg), []
     for i in range(STEPS):
-        feed = {"x": data[i], "y": Y[i]}
+        feed = {"x": data[i], "y": ys[i]}
         outcomes.append(_outcome(lambda feed=feed: exe.run(main, feed=feed, fetch_list=[loss], scope=scope)))
 
     def value(name):  # the scope's tensor itself (numpy has no bfloat16)

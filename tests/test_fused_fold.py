@@ -67,7 +67,7 @@ def test_fused_equals_reference_bit_for_bit(clip, reg):
         if isinstance(v, torch.Tensor):
             assert torch.equal(v, sb[k]), k
     if clip == "global_norm":
-        assert torch.equal(fused._grad_clip.last_global_norm, ref._grad_clip.last_global_norm)
+        assert torch.equal(fused.grad_clip.last_global_norm, ref.grad_clip.last_global_norm)
 
 
 @pytest.mark.parametrize("clip", ["value", "norm", "global_norm"])
@@ -88,7 +88,7 @@ def test_fused_path_materialises_no_clipped_or_regularized_gradient(clip, monkey
     opt.step()
     assert all(not torch.equal(p, b) for p, b in zip(ps, before))
     if clip == "global_norm":
-        assert opt._grad_clip.last_global_norm is not None
+        assert opt.grad_clip.last_global_norm is not None
     # the same patches do stop the reference path (it materialises)
     ref = RMSProp(0.01, parameters=_groups(_model()), grad_clip=CLIPS[clip](), weight_decay=L2Decay(0.01),
                   fused=False)

@@ -188,7 +188,7 @@ def test_clip_happens_before_regularization_and_need_clip_false_is_excluded():
     norm = math.sqrt(12 * 9.0)  # only a counts
     torch.testing.assert_close(a.detach(), a0 - (ga / norm + 0.1 * a0))
     torch.testing.assert_close(b.detach(), b0 - (gb + 0.1 * b0))
-    assert opt._grad_clip.last_global_norm.item() == pytest.approx(norm)
+    assert opt.grad_clip.last_global_norm.item() == pytest.approx(norm)
 
 
 def test_clear_gradients_zeroes_and_clear_grad_false_drops():

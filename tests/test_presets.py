@@ -255,11 +255,11 @@ def test_preset_state_dict_round_trip_resumes_exactly():
 # --------------------------------------------------------------------- translation
 def test_keras_clip_arguments_map_to_clip_classes():
     p = [torch.nn.Parameter(torch.zeros(2))]
-    assert isinstance(RMSProp.preset("keras", parameters=p, clipnorm=1.0)._grad_clip, ClipGradByNorm)
-    assert isinstance(RMSProp.preset("keras", parameters=p, global_clipnorm=1.0)._grad_clip, ClipGradByGlobalNorm)
-    clip = RMSProp.preset("keras", parameters=p, clipvalue=0.5)._grad_clip
+    assert isinstance(RMSProp.preset("keras", parameters=p, clipnorm=1.0).grad_clip, ClipGradByNorm)
+    assert isinstance(RMSProp.preset("keras", parameters=p, global_clipnorm=1.0).grad_clip, ClipGradByGlobalNorm)
+    clip = RMSProp.preset("keras", parameters=p, clipvalue=0.5).grad_clip
     assert isinstance(clip, ClipGradByValue) and (clip.min, clip.max) == (-0.5, 0.5)
-    assert RMSProp.preset("keras", parameters=p, clipnorm=0.0)._grad_clip is None  # Keras: <= 0 means off
+    assert RMSProp.preset("keras", parameters=p, clipnorm=0.0).grad_clip is None  # Keras: <= 0 means off
 
 
 def test_preset_translations():

@@ -165,3 +165,85 @@ def test_dygraph_schedule_in_static_mode_is_refused():
         opt = fluid.optimizer.SGD(ExponentialDecay(0.1, 2, 0.5))
         with pytest.raises(TypeError, match="dygraph learning-rate schedule"):
             opt.minimize(loss)
+
+
+def _trained(opt_factory, feeds, **build_kw):
+    main, start, loss, opt, ops, pg = build(opt_factory, **build_kw)
+    scope = fluid.Scope()
+    exe = fluid.Executor()
+    exe.run(start, scope=scope)
+    for x, y in feeds:
+        exe.run(main, feed={"x": x, "y": y}, fetch_list=[loss], scope=scope)
+    return main, scope, exe, loss
+
+
+def test_the_program_holds_no_optimizer_object():
+    import gc
+    import weakref
+
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start), fluid.unique_name.guard():
+        loss = L.mean(L.square_error_cost(L.fc(L.data("x", [13]), 1), L.data("y", [1])))
+        opt = fluid.optimizer.RMSProp(0.01, momentum=0.9, grad_clip=fluid.ClipGradByNorm(1.0))
+        (op,), _ = opt.minimize(loss)
+    alive = weakref.ref(opt)
+    del opt
+    gc.collect()
+    assert alive() is None  # only the frozen configuration went into the program
+    scope = fluid.Scope()
+    exe = fluid.Executor()
+    exe.run(start, scope=scope)
+    w0 = np.array(scope.find_var("fc_0.w_0").get_tensor())
+    exe.run(main, feed={"x": X[0], "y": Y[0]}, fetch_list=[loss], scope=scope)
+    assert not np.array_equal(np.array(scope.find_var("fc_0.w_0").get_tensor()), w0)
+    config = op.attr("section").config
+    with pytest.raises(TypeError):
+        config.hparams["rho"] = 0.5  # read-only
+
+
+def test_a_run_that_raises_leaves_parameters_and_state_unchanged():
+    bad = X[1].copy()
+    bad[0, 0] = np.inf
+    opt = lambda: fluid.optimizer.RMSProp(0.01, momentum=0.9, nonfinite="raise")  # noqa: E731
+    main, scope, exe, loss = _trained(opt, [(X[0], Y[0])])
+    names = ["fc_0.w_0", "fc_0.b_0", "fc_0.w_0_mean_square_0", "fc_0.w_0_momentum_0"]
+    before = {n: np.array(scope.find_var(n).get_tensor()).copy() for n in names}
+    with pytest.raises(FloatingPointError, match="fc_0.w_0"):
+        exe.run(main, feed={"x": bad, "y": Y[1]}, fetch_list=[loss], scope=scope)
+    for n in names:
+        np.testing.assert_array_equal(np.array(scope.find_var(n).get_tensor()), before[n])
+
+
+@pytest.mark.parametrize("fused", [None, False])
+def test_one_op_updates_every_parameter_in_one_fused_call(fused):
+    from torchfluid.kernels import fused_cpu
+
+    if fused is None and not fused_cpu.available():
+        pytest.skip("the fused CPU kernel needs numba")
+    opt = lambda: fluid.optimizer.RMSProp(0.01, momentum=0.9, fused=fused)  # noqa: E731
+    main, scope, exe, loss = _trained(opt, [(X[0], Y[0]), (X[1], Y[1])])
+    storages = {scope._get(n).untyped_storage().data_ptr()
+                for n in ["fc_0.w_0_mean_square_0", "fc_0.b_0_mean_square_0",
+                          "fc_0.w_0_momentum_0", "fc_0.b_0_momentum_0"]}
+    # fused: the state of both parameters lives in the flat buffers of ONE kernel call
+    # (one buffer per accumulator kind); reference: four separate tensors
+    assert len(storages) == (2 if fused is None else 4)
+
+
+def test_a_program_learning_rate_refuses_eager_updates():
+    main = fluid.Program()
+    with fluid.program_guard(main, fluid.Program()):
+        lr = L.exponential_decay(0.1, decay_steps=2, decay_rate=0.5)
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = fluid.optimizer.RMSProp(lr, parameters=[w])
+    w.grad = torch.ones(3)
+    with pytest.raises(TypeError, match="learning-rate variable"):
+        opt.step()
+    assert torch.equal(w.detach(), torch.ones(3)) and not opt.state
+
+
+def test_register_front_door_takes_a_class():
+    from torchfluid.optimizer.base import register_front_door
+
+    with pytest.raises(TypeError, match="record_type must be a class"):
+        register_front_door("Variable", object())

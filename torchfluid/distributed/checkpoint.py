@@ -51,14 +51,13 @@ def state_nbytes(optimizer) -> int:
         for t in st.values():
             if isinstance(t, torch.Tensor):
                 total += t.numel() * t.element_size()
-    precision = getattr(optimizer, "_precision", None)
-    for m in getattr(precision, "masters", {}).values():
+    for m in optimizer.master_weights().values():
         total += m.numel() * m.element_size()
     return total
 
 
 def _sharded(optimizer) -> bool:
-    shard = getattr(optimizer, "_sharding", None)
+    shard = optimizer.sharding
     return shard is not None and shard.engaged
 
 
@@ -123,13 +122,13 @@ def consolidated_state_dict(optimizer, dst: int = 0) -> dict | None:
     1: the optimizer's own ``state_dict()`` on every rank."""
     if not _sharded(optimizer):
         return optimizer.state_dict()
-    shard = optimizer._sharding
+    shard = optimizer.sharding
     if not isinstance(dst, int) or isinstance(dst, bool) or not 0 <= dst < shard.world_size:
         raise ValueError(f"dst must be a rank in [0, {shard.world_size}), got {dst!r}")
     own = {k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in optimizer.state_dict().items()}
     gathered = [None] * shard.world_size if shard.rank == dst else None
-    shard._collective("gathering the optimizer shards (gather_object)", dist.gather_object, own, gathered,
-                      dst=shard._global(dst))
+    shard.collective("gathering the optimizer shards (gather_object)", dist.gather_object, own, gathered,
+                      dst=shard.global_rank(dst))
     return merge_shards(gathered) if shard.rank == dst else None
 
 
@@ -137,14 +136,14 @@ def _own_entries(optimizer, sd: Mapping) -> dict:
     """Drop the accumulator entries of parameters another rank owns (memory: a rank
     never holds more than one file plus its own shard). Everything else is kept, so the
     strict load still reports unknown keys."""
-    shard = getattr(optimizer, "_sharding", None)
+    shard = optimizer.sharding
     if shard is None or not shard.engaged:
         return dict(sd)
-    by_name = {name: p for p, name in optimizer._names.items()}
+    by_name = {name: p for p, name in optimizer.param_names.items()}
     sd = shard.own_masters(sd, lambda name: name)
     out = {}
     for key, value in sd.items():
-        parsed = optimizer._codec.parse(key) if isinstance(key, str) and key not in _RESERVED else None
+        parsed = optimizer.parse_state_key(key) if isinstance(key, str) and key not in _RESERVED else None
         if parsed is not None and parsed[0] in by_name and not shard.owns(by_name[parsed[0]]):
             continue
         out[key] = value

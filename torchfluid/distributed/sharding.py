@@ -162,10 +162,11 @@ class ShardedState:
         self._resolve()
         return self.world_size > 1
 
-    def _global(self, rank: int) -> int:
+    def global_rank(self, rank: int) -> int:
+        """The global rank of ``rank`` of this optimizer's process group."""
         return rank if self.group is None else dist.get_global_rank(self.group, rank)
 
-    def _collective(self, what: str, fn, *args, **kwargs):
+    def collective(self, what: str, fn, *args, **kwargs):
         try:
             return fn(*args, group=self.group, **kwargs)
         except (RuntimeError, ValueError) as e:  # DistBackendError / DistNetworkError are RuntimeErrors
@@ -197,7 +198,7 @@ class ShardedState:
         mine = [(name, tuple(p.shape), str(p.dtype), self.owners[name])
                 for p, name in sorted(opt.param_names.items(), key=lambda pn: pn[1])]
         everyone: list = [None] * self.world_size
-        self._collective("checking that all ranks have the same parameters (all_gather_object)",
+        self.collective("checking that all ranks have the same parameters (all_gather_object)",
                          dist.all_gather_object, everyone, mine)
         for r, theirs in enumerate(everyone):
             if theirs != mine:
@@ -287,7 +288,7 @@ class ShardedState:
                 flat[offset:offset + len(seg) + 1] = torch.tensor([p in grads for p in seg] + [skip], dtype=dtype)
                 flat[offset + len(seg) + 1:(r + 1) * length].zero_()
             mine = torch.empty(length, dtype=dtype, device=self.device)
-            self._collective(f"gradient reduce-scatter ({dtype}, {length} elements per rank)",
+            self.collective(f"gradient reduce-scatter ({dtype}, {length} elements per rank)",
                              dist.reduce_scatter, mine, list(flat.chunk(self.world_size)), op=dist.ReduceOp.SUM)
             seg = segs[self.rank]
             flags = mine[sum(p.numel() for p in seg):].tolist()
@@ -305,7 +306,7 @@ class ShardedState:
 
     def _sum_across(self, t: torch.Tensor) -> torch.Tensor:
         t = t.to(self.device)
-        self._collective("global-norm all-reduce", dist.all_reduce, t, op=dist.ReduceOp.SUM)
+        self.collective("global-norm all-reduce", dist.all_reduce, t, op=dist.ReduceOp.SUM)
         return t
 
     def clip_plan(self, clip, grads, need_clip):
@@ -334,8 +335,8 @@ class ShardedState:
                     flat = torch.cat([p.detach().reshape(-1) for p in seg])
                 else:
                     flat = torch.empty(sum(p.numel() for p in seg), dtype=dtype, device=self.device)
-                self._collective(f"parameter broadcast from rank {owner} ({dtype}, {flat.numel()} elements)",
-                                 dist.broadcast, flat, src=self._global(owner))
+                self.collective(f"parameter broadcast from rank {owner} ({dtype}, {flat.numel()} elements)",
+                                 dist.broadcast, flat, src=self.global_rank(owner))
                 if owner != self.rank:
                     offset = 0
                     for p in seg:

@@ -403,6 +403,26 @@ class Optimizer(torch.optim.Optimizer):
         """The gradient clip given at construction (None: no clipping)."""
         return self._grad_clip
 
+    @property
+    def name(self) -> str | None:
+        """The ``name`` given at construction: the prefix of this optimizer's state keys."""
+        return self._name
+
+    @property
+    def lr_schedule(self):
+        """The learning-rate schedule given as ``learning_rate`` (None for a float)."""
+        return self._schedule
+
+    @property
+    def sharding(self):
+        """The ZeRO-1 record (:class:`torchfluid.distributed.sharding.ShardedState`) when
+        ``shard_state=True``, else None."""
+        return self._sharding
+
+    def parse_state_key(self, key: str) -> tuple[str, str] | None:
+        """A state-dict key -> ``(parameter name, accumulator)``, None if it is not an accumulator key."""
+        return self._codec.parse(key)
+
     def master_weights(self) -> dict:
         """``{param: float32 master}`` of the multi-precision parameters updated so far."""
         return dict(self._precision.masters)

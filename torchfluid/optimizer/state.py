@@ -70,7 +70,7 @@ class StateCodec:
     # ------------------------------------------------------------------ keys
     def key(self, param_name: str, acc: str) -> str:
         base = f"{param_name}_{acc}_0"
-        return f"{self.opt._name}_{base}" if self.opt._name else base
+        return f"{self.opt.name}_{base}" if self.opt.name else base
 
     def _all_acc_names(self) -> list[str]:
         names = list(self.opt._accumulator_names()) + list(self.opt._compatible_accumulator_names())
@@ -80,7 +80,7 @@ class StateCodec:
 
     def parse(self, key: str) -> tuple[str, str] | None:
         """``key`` -> ``(param name, accumulator)``, or None if it is not an accumulator key."""
-        prefix = f"{self.opt._name}_" if self.opt._name else ""
+        prefix = f"{self.opt.name}_" if self.opt.name else ""
         if not key.startswith(prefix):
             return None
         body = key[len(prefix):]
@@ -97,10 +97,10 @@ class StateCodec:
         for group in opt.param_groups:
             for p in group["params"]:
                 for acc, t in (opt.state.get(p) or {}).items():
-                    out[self.key(opt._names[p], acc)] = t
+                    out[self.key(opt.param_names[p], acc)] = t
         out.update(self.pending)
-        if opt._schedule is not None:
-            out["LR_Scheduler"] = opt._schedule.state_dict()
+        if opt.lr_schedule is not None:
+            out["LR_Scheduler"] = opt.lr_schedule.state_dict()
         if opt._hparams_changed():
             out["param_groups"] = [
                 {k: (list(v) if k == "param_names" else v) for k, v in g.items() if k != "params"}
@@ -138,7 +138,7 @@ class StateCodec:
                         f"but this optimizer has only {len(ours) - position} left to match by position"
                     )
             position += len(indices)
-            for index, name in zip(indices, names):
+            for index, name in zip(indices, names, strict=True):
                 for acc, t in sd["state"].get(index, {}).items():
                     out[self.key(name, acc)] = t
         out["param_groups"] = [{k: v for k, v in g.items() if k != "params"} for g in groups]
@@ -164,7 +164,7 @@ class StateCodec:
         report = LoadReport()
         groups = opt._group_of()
         specs = {}  # key -> (param, acc, required, meta tensor)
-        for p, name in opt._names.items():
+        for p, name in opt.param_names.items():
             group = groups[p]
             meta = opt._new_state(torch.empty_like(p, device="meta"), group)
             for acc in opt._compatible_accumulator_names():
@@ -174,7 +174,7 @@ class StateCodec:
                 specs[self.key(name, acc)] = (p, acc, True, t)
         plan: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
         pending: dict[str, torch.Tensor] = {}
-        shard = getattr(opt, "_sharding", None)  # ZeRO-1: entries of other ranks' shards are checked, not kept
+        shard = opt.sharding  # ZeRO-1: entries of other ranks' shards are checked, not kept
         for key, value in state_dict.items():
             if key in _RESERVED:
                 continue
@@ -188,7 +188,7 @@ class StateCodec:
                 report.mismatched.append(f"{key}: expected a tensor or numpy array, got {type(value).__name__}")
                 continue
             if new_key not in specs:
-                if not opt._names:
+                if not opt.param_names:
                     pending[new_key] = tensor.clone()
                 else:
                     report.unexpected.append(key)
@@ -209,7 +209,7 @@ class StateCodec:
         complete = {p: accs for p, accs in plan.items()
                     if all(acc in accs for k, (q, acc, req, _) in specs.items() if q is p and req)}
         sched_state = state_dict.get("LR_Scheduler")
-        if sched_state is not None and opt._schedule is None:
+        if sched_state is not None and opt.lr_schedule is None:
             report.unexpected.append("LR_Scheduler (this optimizer has no learning-rate schedule)")
         group_updates = self._check_groups(state_dict.get("param_groups"), rename, report)
         extra = state_dict if shard is None else shard.own_masters(state_dict, rename)  # ZeRO-1: own masters
@@ -217,8 +217,8 @@ class StateCodec:
         if strict and not report.ok:
             raise ValueError(report.message())
         # ---- everything checked: apply (the schedule first: it validates its own keys)
-        if sched_state is not None and opt._schedule is not None:
-            opt._schedule.set_state_dict(sched_state)
+        if sched_state is not None and opt.lr_schedule is not None:
+            opt.lr_schedule.set_state_dict(sched_state)
         for group, values in group_updates:
             group.update(values)
         new_state = {p: {acc: t.to(device=p.device).clone() for acc, t in accs.items()}
@@ -238,7 +238,7 @@ class StateCodec:
             report.mismatched.append(f"param_groups: expected {len(opt.param_groups)} groups, got {n}")
             return []
         updates = []
-        for i, (group, entry) in enumerate(zip(opt.param_groups, saved)):
+        for i, (group, entry) in enumerate(zip(opt.param_groups, saved, strict=True)):
             if not isinstance(entry, Mapping):
                 report.mismatched.append(f"param_groups[{i}]: expected a dict, got {type(entry).__name__}")
                 continue

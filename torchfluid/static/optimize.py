@@ -11,8 +11,9 @@ What ``minimize`` appends: the grad ops (:func:`append_backward`), then ONE opti
 for all the parameters, sorted by name (Paddle's order), of type
 ``config.rule.op_type`` (``rmsprop``, ``sgd``, ``adam``)::
 
-    inputs   Param [p...], Grad [g...], LearningRate, State [accumulators, param-major]
-    outputs  ParamOut, StateOut (the same variables)
+    inputs   Param [p...], Grad [g...], LearningRate, State [accumulators, param-major],
+             MasterParam [float32 master weights of the multi-precision parameters]
+    outputs  ParamOut, StateOut, MasterParamOut (the same variables)
     attrs    section: an OptimizeSection (frozen: the config, the parameter names, their
              lr multipliers, regularizers, need_clip flags and the accumulator names)
 
@@ -23,9 +24,12 @@ eligible -- all in that one call, exactly as eager ``step()`` runs them. The lr 
 parameter is ``LearningRate * lr_mult * ParamAttr learning_rate``.
 
 Accumulators are persistable variables ``<param>_<acc>_0`` initialized in the startup
-program to the rule's initial values. A float learning rate becomes a persistable
-float32 variable ``learning_rate_N`` (as in Paddle); a ``fluid.layers.*_decay`` variable
-is used as it is. The op's forward is :func:`optimize`, registered here for the three
+program to the rule's initial values; with ``multi_precision`` each float16/bfloat16
+parameter gets a persistable float32 master ``<param>_fp32_master_0``, cast from the
+parameter's initial value in the startup program (saved and loaded with the others).
+A float learning rate becomes a persistable float32 variable ``learning_rate_N`` (as in
+Paddle; float64 for float64 parameters); a ``fluid.layers.*_decay`` variable is used as
+it is. The op's forward is :func:`optimize`, registered here for the three
 op types (the ops package stays below the optimizer layer, so it cannot hold it).
 """
 
@@ -68,6 +72,7 @@ class OptimizeSection:
     regularizers: tuple
     need_clip: tuple[bool, ...]
     accumulators: tuple[str, ...]
+    master_index: tuple[int, ...] = ()  # the parameters with a float32 master weight (MasterParam)
 
     def __repr__(self) -> str:
         return f"OptimizeSection({type(self.config.rule).__name__}, {len(self.names)} params)"
@@ -136,8 +141,9 @@ def _fill_startup(startup, var, value) -> None:
                      {"shape": list(var.shape), "dtype": var.dtype, "value": float(value)})
 
 
-def _learning_rate_var(config, program, startup):
-    """The program variable holding the learning rate of ``config``."""
+def _learning_rate_var(config, program, startup, params):
+    """The program variable holding the learning rate of ``config``: float32 (Paddle's),
+    float64 when a parameter is float64 (so its lr is not rounded to float32)."""
     lr = config.learning_rate
     if isinstance(lr, Variable):
         return lr
@@ -147,7 +153,8 @@ def _learning_rate_var(config, program, startup):
             f"static mode: {type(lr).__name__} is a dygraph learning-rate schedule; in static mode pass a float, "
             "a fluid.layers.*_decay(...) variable or a 2.x paddle.optimizer.lr scheduler as learning_rate"
         )
-    var = program.global_block().create_var(unique_name.generate("learning_rate"), [1], "float32",
+    dtype = "float64" if any(p.dtype == "float64" for p in params) else "float32"
+    var = program.global_block().create_var(unique_name.generate("learning_rate"), [1], dtype,
                                             persistable=True, stop_gradient=True)
     _fill_startup(startup, var, float(lr()) if scheduler else float(lr))
     if scheduler:  # Paddle's hook (sic): the Executor sets var to scheduler() before each run
@@ -184,19 +191,35 @@ def _create_accumulators(config, param, startup):
     return accs
 
 
+def _master_var(param, startup):
+    """The float32 master weight of a multi-precision parameter: a persistable variable
+    ``<param>_fp32_master_0`` (Paddle's name), set in ``startup`` from the parameter's
+    initial value."""
+    var = param.block.create_var(unique_name.generate(f"{param.name}_fp32_master"), list(param.shape),
+                                 "float32", persistable=True, stop_gradient=True, belong_to_optimizer=True)
+    sblock = startup.global_block()
+    svar = sblock.create_var(var.name, var.shape, var.dtype, persistable=True)
+    sblock.append_op("cast", {"X": [param.name]}, {"Out": [svar]},
+                     {"in_dtype": param.dtype, "out_dtype": "float32"})
+    return var
+
+
 def _append_section(config, params_grads, program):
     op_type = config.rule.op_type
     if op_type not in OPTIMIZE_OP_TYPES:
         raise ValueError(f"no optimize op for rule {type(config.rule).__name__} (op type {op_type!r}); "
                          f"allowed: {', '.join(OPTIMIZE_OP_TYPES)}")
     startup = default_startup_program()
-    lr_var = _learning_rate_var(config, program, startup)
+    lr_var = _learning_rate_var(config, program, startup, [p for p, _ in params_grads])
     accumulators = tuple(config.rule.accumulators(config.hparams))
     state_vars = []
     for p, _ in params_grads:
         accs = _create_accumulators(config, p, startup)
         state_vars.extend(accs[name] for name in accumulators)
     params = [p for p, _ in params_grads]
+    precision = _precision(config)
+    masters = [(i, _master_var(p, startup)) for i, p in enumerate(params)
+               if precision.has_master(torch.empty(0, dtype=torch_dtype(p.dtype)))]
     section = OptimizeSection(
         config=config,
         names=tuple(p.name for p in params),
@@ -204,10 +227,12 @@ def _append_section(config, params_grads, program):
         regularizers=tuple(getattr(p, "regularizer", None) or config.regularization for p in params),
         need_clip=tuple(bool(getattr(p, "need_clip", True)) for p in params),
         accumulators=accumulators,
+        master_index=tuple(i for i, _ in masters),
     )
+    master_vars = [v for _, v in masters]
     inputs = {"Param": params, "Grad": [g for _, g in params_grads], "LearningRate": [lr_var],
-              "State": state_vars}
-    outputs = {"ParamOut": params, "StateOut": state_vars}
+              "State": state_vars, "MasterParam": master_vars}
+    outputs = {"ParamOut": params, "StateOut": state_vars, "MasterParamOut": master_vars}
     return program.global_block().append_op(op_type, inputs, outputs, {"section": section})
 
 
@@ -245,16 +270,18 @@ def _runtime(section: OptimizeSection) -> tuple[UpdateRuntime, dict]:
     return entry
 
 
-def _optimize_infer(params, grads, lr, state, *, section):
-    return list(params), list(state)
+def _optimize_infer(params, grads, lr, state, masters=None, *, section):
+    return list(params), list(state), list(masters or ())
 
 
-def optimize(Param, Grad, LearningRate, State, *, section):
+def optimize(Param, Grad, LearningRate, State, MasterParam=None, *, section):
     """One update of every parameter of ``section`` by ``run_update``, the scope's tensors
-    as (param, grad, state), lr = ``LearningRate`` x multipliers; returns the parameters
-    and the state tensors as the update left them (after a fused step, views of the
-    fused path's flat buffers, which then stay in the scope)."""
+    as (param, grad, state, master weight), lr = ``LearningRate`` x multipliers; returns
+    the parameters, the state tensors as the update left them (after a fused step, views
+    of the fused path's flat buffers, which then stay in the scope) and the masters."""
     runtime, hparams = _runtime(section)
+    masters = list(MasterParam or ())
+    runtime.precision.masters = {Param[i]: m for i, m in zip(section.master_index, masters, strict=True)}
     hparams["lr"] = float(LearningRate.reshape(-1)[0])
     n = len(section.accumulators)
     state, items = {}, []
@@ -264,12 +291,14 @@ def optimize(Param, Grad, LearningRate, State, *, section):
                           section.need_clip[i]))
     runtime.state = state
     run_update(section.config, items, runtime)
-    return list(Param), [state[p][acc] for p in Param for acc in section.accumulators]
+    return list(Param), [state[p][acc] for p in Param for acc in section.accumulators], masters
 
 
 for _type in OPTIMIZE_OP_TYPES:
-    register(_type, ["Param", "Grad", "LearningRate", "State"], ["ParamOut", "StateOut"],
-             list_slots=["Param", "Grad", "State", "ParamOut", "StateOut"], infer=_optimize_infer)(optimize)
+    register(_type, ["Param", "Grad", "LearningRate", "State", "MasterParam"],
+             ["ParamOut", "StateOut", "MasterParamOut"],
+             list_slots=["Param", "Grad", "State", "MasterParam", "ParamOut", "StateOut", "MasterParamOut"],
+             infer=_optimize_infer)(optimize)
 
 
 register_front_door(Variable, sys.modules[__name__])
