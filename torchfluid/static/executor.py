@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..dtypes import numpy_dtype
+from ..dtypes import numpy_dtype, torch_dtype
 from .framework import Operator, Program, Variable, default_main_program
 from .plan import build_plan
 from .scope import LoDTensor, Scope, global_scope, place_device
@@ -109,6 +109,7 @@ class Executor:
                 program._plan_cache.clear()
             plan = program._plan_cache[key] = build_plan(program, list(feed), fetch_names, target_ops, prune)
         env = self._bind(plan, program, feed, scope)
+        self._set_scheduled_lr(program, scope, env)
         plan.run(env)
         for n in plan.persist_writes:
             scope._vars[n] = env[n]
@@ -153,6 +154,25 @@ class Executor:
                 )
             env[n] = t
         return env
+
+    def _set_scheduled_lr(self, program, scope, env):
+        """A 2.x LRScheduler attached to the program (Paddle's ``program.lr_sheduler``, its
+        ``_var_name`` naming the learning-rate variable) sets that variable to
+        ``scheduler()`` before each run; the user steps the scheduler between runs."""
+        sched = getattr(program, "lr_sheduler", None)
+        if sched is None:
+            return
+        name = getattr(sched, "_var_name", None)
+        var = program.global_block().vars.get(name) if isinstance(name, str) else None
+        if var is None:
+            raise ValueError(
+                f"program.lr_sheduler ({type(sched).__name__}) names learning-rate variable {name!r}, "
+                "which is not in the program"
+            )
+        t = torch.tensor([float(sched())], dtype=torch_dtype(var.dtype), device=self._device)
+        scope._vars[name] = t
+        if name in env:
+            env[name] = t
 
     @staticmethod
     def _fetch(plan, env, return_numpy):
