@@ -195,7 +195,7 @@ def enable_static() -> None:
 
 
 _STATIC_NAMES = ("Program", "Block", "Variable", "Parameter", "Operator", "program_guard",
-                 "default_main_program", "default_startup_program")
+                 "default_main_program", "default_startup_program", "manual_program_seed")
 
 
 def __getattr__(name):  # fluid.framework's static-mode records, from torchfluid.static.framework (imported

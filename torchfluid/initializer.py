@@ -49,6 +49,15 @@ def _seed(seed) -> int:
     return check_int("seed", seed, lo=0)  # 0: use the global RNG
 
 
+def seeded_generator(seed) -> torch.Generator | None:
+    """A fresh CPU generator seeded with ``seed``, or None for 0 (use the global RNG).
+
+    Layers pass it for their program's ``random_seed`` (Paddle: an initializer whose own
+    seed is 0 takes ``block.program.random_seed``); an initializer's own seed still wins."""
+    seed = _seed(seed)
+    return torch.Generator().manual_seed(seed) if seed else None
+
+
 def _fan(name: str, value):
     if value is None:
         return None

@@ -31,6 +31,7 @@ import torch
 
 from .. import framework, unique_name
 from ..dtypes import dtype_name, torch_dtype
+from ..initializer import seeded_generator
 from ..param_attr import ParamAttr
 from .varbase import ParamBase, VarBase, new_parameter, plain_dispatch
 
@@ -102,7 +103,7 @@ class Layer(torch.nn.Module):
             )
         device = framework._current_expected_place().device
         data = torch.empty([int(d) for d in shape], dtype=dtype, device=device)
-        attr.initializer(data)
+        attr.initializer(data, generator=seeded_generator(framework.default_main_program().random_seed))
         return new_parameter(data, **attr._to_kwargs())
 
     def add_parameter(self, name, parameter):

@@ -15,7 +15,7 @@ import torch
 from .. import unique_name
 from ..dygraph.varbase import call_plain, new_parameter
 from ..framework import in_dygraph_mode
-from ..initializer import ConstantInitializer, XavierInitializer
+from ..initializer import ConstantInitializer, XavierInitializer, seeded_generator
 from ..dtypes import torch_dtype
 from ..ops import get_op
 from ..param_attr import ParamAttr
@@ -86,7 +86,7 @@ class LayerHelper:
         name = attr.name or unique_name.generate(f"{self.name}.{suffix}")
         if in_dygraph_mode():
             t = torch.empty(shape, dtype=torch_dtype(dtype))
-            init(t)
+            init(t, generator=seeded_generator(self.main_program.random_seed))
             kwargs = attr._to_kwargs()
             kwargs["name"] = name
             return new_parameter(t, **kwargs)
@@ -107,11 +107,10 @@ class LayerHelper:
         if sblock.has_var(var.name) and any(var.name in op.output_arg_names for op in sblock.ops):
             return
         svar = sblock.create_var(var.name, var.shape, var.dtype, persistable=True)
-        seed = self.startup_program.random_seed
         sblock.append_op(
             "initializer", {}, {"Out": [svar]},
             {"shape": list(var.shape), "dtype": var.dtype, "initializer": init,
-             "seed": seed + len(sblock.ops) if seed else 0},
+             "seed": self.startup_program.random_seed},
         )
 
     def fill_startup(self, var, value):

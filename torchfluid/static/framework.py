@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 
+from .._checks import check_int
 from ..dtypes import dtype_name
 from ..ops import get_op
 from ._infer import callsite, infer_outputs
@@ -21,7 +22,7 @@ from ._infer import callsite, infer_outputs
 __all__ = [
     "OpRole", "Variable", "Parameter", "Operator", "Block", "Program",
     "program_guard", "default_main_program", "default_startup_program",
-    "switch_main_program", "switch_startup_program",
+    "switch_main_program", "switch_startup_program", "manual_program_seed",
 ]
 
 
@@ -309,12 +310,20 @@ _program_ids = itertools.count()
 
 
 class Program:
-    """A list of blocks; block 0 is the global block."""
+    """A list of blocks; block 0 is the global block.
+
+    ``random_seed`` (0: none; new Programs start from the seed ``global_seed`` set) seeds
+    every initializer drawn for this program, as in Paddle: each initializer op whose own
+    ``seed`` is 0 draws from a fresh generator seeded with ``random_seed``, so with a seed set
+    every parameter of the same shape and initializer starts with the same values.
+    """
+
+    _global_seed = 0
 
     def __init__(self):
         self.blocks = [Block(self, 0)]
         self.current_block_idx = 0
-        self.random_seed = 0
+        self.random_seed = Program._global_seed
         self._version = 0
         self._uid = next(_program_ids)
         self._op_role = OpRole.Forward
@@ -322,6 +331,12 @@ class Program:
 
     def _bump(self):
         self._version += 1
+
+    def global_seed(self, seed: int = 0) -> None:
+        """Set ``random_seed`` of this program and of every Program made after it to ``seed``."""
+        seed = check_int("seed", seed, lo=0)
+        Program._global_seed = seed
+        self.random_seed = seed
 
     def global_block(self) -> Block:
         return self.blocks[0]
@@ -399,6 +414,18 @@ class Program:
 
 _main_program = Program()
 _startup_program = Program()
+
+
+def manual_program_seed(seed: int) -> None:
+    """Paddle's ``paddle.framework.random._manual_program_seed``: set ``random_seed`` of the
+    default main and startup programs and the seed of every Program made later to ``seed``.
+
+    Parameters then start from initializers seeded with ``seed`` in both modes (dygraph
+    layers read the default main program's seed)."""
+    seed = check_int("seed", seed, lo=0)
+    default_main_program().random_seed = seed
+    default_startup_program().random_seed = seed
+    Program().global_seed(seed)
 
 
 def default_main_program() -> Program:
