@@ -173,6 +173,7 @@ square = _unary("square", torch.square, lambda x, o, g: g * 2 * x, "``x * x``")
 sqrt = _unary("sqrt", torch.sqrt, lambda x, o, g: g / (2 * o), "``sqrt(x)``")
 exp = _unary("exp", torch.exp, lambda x, o, g: g * o, "``exp(x)``")
 log = _unary("log", torch.log, lambda x, o, g: g / x, "``log(x)``")
+sign = _unary("sign", torch.sign, lambda x, o, g: torch.zeros_like(g), "``sign(x)`` (-1, 0 or 1; gradient 0)")
 abs_ = _unary("abs", torch.abs, lambda x, o, g: g * torch.sign(x), "``|x|``")
 
 

@@ -50,6 +50,7 @@ from ..optimizer.base import register_front_door
 from ..optimizer.fused import FusedRMSPropUpdate
 from ..optimizer.pipeline import Item, UpdateConfig, UpdateRuntime, run_update
 from ..optimizer.precision import Precision
+from ..regularizer import L1Decay, L2Decay
 from .backward import append_backward
 from .clip import append_gradient_clip_ops
 from .framework import Variable, default_startup_program, program_guard
@@ -116,8 +117,14 @@ def apply_gradients(config, params_grads):
 
 
 def append_regularization_ops(params_grads, regularization=None):
-    """A ``regularization`` op per (param, grad) whose param (its own ``regularizer``
-    first) or ``regularization`` has a regularizer; the grad variable is updated in place."""
+    """Regularize each (param, grad) whose param (its own ``regularizer`` first) or
+    ``regularization`` has a regularizer; the grad variable is updated in place.
+
+    As in Paddle, ``L2Decay(c)`` appends ``scale(p, scale=c)`` then ``sum([g, decay])``
+    into ``g``; ``L1Decay(c)`` appends ``sign(p)``, ``scale(., scale=c)`` then the ``sum``.
+    These compute ``g + p * c`` / ``g + sign(p) * c`` with the same roundings as the
+    regularizer itself (bit for bit). Other regularizers, and a grad whose dtype differs
+    from its param's, get one ``regularization`` op calling ``reg(param, grad)``."""
     out = []
     for p, g in params_grads:
         reg = getattr(p, "regularizer", None) or regularization
@@ -127,10 +134,22 @@ def append_regularization_ops(params_grads, regularization=None):
         if not callable(reg):
             raise TypeError(f"regularizer of {p.name!r} must be callable reg(param, grad), got {reg!r}")
         with p.block.program._optimized_guard():
-            g.block.append_op("regularization", {"Param": [p], "Grad": [g]}, {"Out": [g]},
-                              {"regularizer": reg})
+            _append_decay_ops(g.block, p, g, reg)
         out.append((p, g))
     return out
+
+
+def _append_decay_ops(block, p, g, reg) -> None:
+    if type(reg) not in (L1Decay, L2Decay) or p.dtype != g.dtype:
+        block.append_op("regularization", {"Param": [p], "Grad": [g]}, {"Out": [g]}, {"regularizer": reg})
+        return
+    x = p
+    if type(reg) is L1Decay:
+        x = block.create_var(unique_name.generate(f"{p.name}@sign"), p.shape, p.dtype)
+        block.append_op("sign", {"X": [p]}, {"Out": [x]})
+    decay = block.create_var(unique_name.generate(f"{p.name}@decay"), p.shape, p.dtype)
+    block.append_op("scale", {"X": [x]}, {"Out": [decay]}, {"scale": float(reg.coeff)})
+    block.append_op("sum", {"X": [g, decay]}, {"Out": [g]})
 
 
 def _fill_startup(startup, var, value) -> None:
