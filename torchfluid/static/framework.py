@@ -332,6 +332,17 @@ class Program:
     def _bump(self):
         self._version += 1
 
+    @property
+    def desc(self):
+        """Paddle's ``program.desc``: ``desc.serialize_to_string()`` is this program as JSON
+        text, which :meth:`parse_from_string` reads back (:mod:`torchfluid.static.program_desc`)."""
+        return _program_codec()[0](self)
+
+    @staticmethod
+    def parse_from_string(binary_str) -> "Program":
+        """The Program that ``desc.serialize_to_string()`` described (``str`` or UTF-8 ``bytes``)."""
+        return _program_codec()[1](binary_str)
+
     def global_seed(self, seed: int = 0) -> None:
         """Set ``random_seed`` of this program and of every Program made after it to ``seed``."""
         seed = check_int("seed", seed, lo=0)
@@ -410,6 +421,21 @@ class Program:
     def __repr__(self):
         b = self.global_block()
         return f"<Program {self._uid}: {len(b.vars)} vars, {len(b.ops)} ops>"
+
+
+_PROGRAM_CODEC: list = []
+
+
+def register_program_codec(describe, parse) -> None:
+    """Install ``describe(program) -> desc`` and ``parse(text) -> Program`` behind
+    ``Program.desc`` / ``Program.parse_from_string`` (done by :mod:`.program_desc`)."""
+    _PROGRAM_CODEC[:] = [(describe, parse)]
+
+
+def _program_codec():
+    if not _PROGRAM_CODEC:
+        raise RuntimeError("no program description codec: import torchfluid.static.program_desc")
+    return _PROGRAM_CODEC[0]
 
 
 _main_program = Program()
