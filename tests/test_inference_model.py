@@ -129,6 +129,43 @@ def test_combined_files(tmp_path):
         np.testing.assert_array_equal(exe.run(prog, feed={"x": xv}, fetch_list=fetch)[0], ref)
 
 
+@pytest.mark.parametrize("saved_as,load_as,files", [
+    ("params", None, ["__model__", "params"]),  # recorded in __model__, read back without naming it
+    ("params", "params", ["__model__", "params"]),
+    ("sub/params", None, ["__model__", "params"]),  # Paddle keeps the base name, in dirname
+    (None, None, ["__model__", "fc_0.b_0", "fc_0.w_0"]),  # one file per variable
+])
+def test_params_filename_is_recorded(tmp_path, saved_as, load_as, files):
+    main, startup = fluid.Program(), fluid.Program()
+    with fluid.scope_guard(fluid.Scope()), fluid.program_guard(main, startup), fluid.unique_name.guard():
+        x = fluid.layers.data(name="x", shape=[3], dtype="float32")
+        y = fluid.layers.fc(x, size=2)
+        exe = fluid.Executor()
+        exe.run(startup)
+        xv = np.arange(6, dtype="float32").reshape(2, 3)
+        (ref,) = exe.run(main, feed={"x": xv}, fetch_list=[y])
+        fluid.io.save_inference_model(str(tmp_path), [x], y, exe, params_filename=saved_as)
+    assert sorted(os.listdir(tmp_path)) == files
+    with open(tmp_path / "__model__", encoding="utf-8") as f:
+        assert json.load(f)["params_filename"] == (None if saved_as is None else "params")
+    exe = fluid.Executor()
+    with fluid.scope_guard(fluid.Scope()):
+        prog, feeds, fetch = fluid.io.load_inference_model(str(tmp_path), exe, params_filename=load_as)
+        np.testing.assert_array_equal(exe.run(prog, feed={"x": xv}, fetch_list=fetch)[0], ref)
+
+
+@pytest.mark.parametrize("recorded", ["../elsewhere", "/etc/passwd", 3, ""])
+def test_recorded_params_filename_must_be_a_plain_name(model, recorded):
+    d = model[0]
+    with open(d / "__model__", encoding="utf-8") as f:
+        desc = json.load(f)
+    desc["params_filename"] = recorded
+    with open(d / "__model__", "w", encoding="utf-8") as f:
+        json.dump(desc, f)
+    with pytest.raises(InferenceModelError, match="params_filename"):
+        _load(d)
+
+
 def test_save_errors(tmp_path):
     main, startup = fluid.Program(), fluid.Program()
     with fluid.scope_guard(fluid.Scope()), fluid.program_guard(main, startup), fluid.unique_name.guard():

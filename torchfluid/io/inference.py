@@ -11,7 +11,10 @@ Layout of ``dirname`` (Paddle's names, safe contents):
   types, so nothing in the file is ever executed.
 * the parameters: one file per variable (``dirname/<var name>``) or all in
   ``params_filename``; each a torchfluid checkpoint (:mod:`torchfluid.checkpoint.format`:
-  read only with ``torch.load(weights_only=True)`` and checked by SHA-256).
+  read only with ``torch.load(weights_only=True)`` and checked by SHA-256). The program
+  file records ``"params_filename"`` (null for one file per variable), and
+  ``load_inference_model`` without ``params_filename`` reads the file recorded there
+  (Paddle would look for one file per variable and fail; a given name still wins).
 
 The saved program is ``main_program.clone(for_test=True)`` (dropout off, batch_norm on its
 moving statistics) pruned to the ops that compute the fetch targets from the feeds.
@@ -130,6 +133,11 @@ def save_inference_model(dirname, feeded_var_names, target_vars, executor=None, 
             raise InferenceModelError(f"save_inference_model: variable {n!r} is not in the program")
     ops = _prune(block.ops, set(feeds), fetches)
     desc = _describe_program(block, ops, feeds, fetches)
+    if params_filename is not None:
+        if not isinstance(params_filename, str) or not os.path.basename(params_filename):
+            raise ValueError(f"save_inference_model: params_filename must name a file, got {params_filename!r}")
+        params_filename = os.path.basename(params_filename)  # Paddle's: the file goes in dirname
+    desc["params_filename"] = None if program_only else params_filename
     os.makedirs(dirname, exist_ok=True)
     text = json.dumps(desc, indent=1, sort_keys=True).encode("utf-8")
     atomic_write(os.path.join(dirname, model_filename or MODEL_FILENAME), text)
@@ -204,6 +212,11 @@ def load_inference_model(dirname, executor=None, model_filename=None, params_fil
     path = os.path.join(dirname, model_filename or MODEL_FILENAME)
     desc = _load_desc(path)
     program = _build_program(desc, path)
+    if params_filename is None:
+        params_filename = desc.get("params_filename")
+        if params_filename is not None and (not isinstance(params_filename, str) or not params_filename
+                                            or os.path.basename(params_filename) != params_filename):
+            raise InferenceModelError(f"{path}: params_filename {params_filename!r} is not a file name in {dirname!r}")
     block = program.global_block()
     wanted = [v for v in block.vars.values() if v.persistable and not v.is_data]
     loaded = {}
