@@ -38,8 +38,10 @@ def _model(seed=0):
 
 
 def _groups(ps):
-    return [{"params": [("a", ps[0]), ("b", ps[1])], "centered": True, "momentum": 0.9},
-            {"params": [("c", ps[2]), ("d", ps[3])], "learning_rate": 0.5, "rho": 0.8}]
+    return [
+        {"params": [("a", ps[0]), ("b", ps[1])], "centered": True, "momentum": 0.9},
+        {"params": [("c", ps[2]), ("d", ps[3])], "learning_rate": 0.5, "rho": 0.8},
+    ]
 
 
 def _feed(ps, step):
@@ -74,8 +76,7 @@ def test_fused_equals_reference_bit_for_bit(clip, reg):
 def test_fused_path_materialises_no_clipped_or_regularized_gradient(clip, monkeypatch):
     ps = _model()
     ps[1].regularizer = L1Decay(0.003)
-    opt = RMSProp(0.01, parameters=_groups(ps), grad_clip=CLIPS[clip](), weight_decay=L2Decay(0.01),
-                  fused=True)
+    opt = RMSProp(0.01, parameters=_groups(ps), grad_clip=CLIPS[clip](), weight_decay=L2Decay(0.01), fused=True)
 
     def refuse(*a, **k):
         raise AssertionError("materialised on the fused path")
@@ -90,8 +91,7 @@ def test_fused_path_materialises_no_clipped_or_regularized_gradient(clip, monkey
     if clip == "global_norm":
         assert opt.grad_clip.last_global_norm is not None
     # the same patches do stop the reference path (it materialises)
-    ref = RMSProp(0.01, parameters=_groups(_model()), grad_clip=CLIPS[clip](), weight_decay=L2Decay(0.01),
-                  fused=False)
+    ref = RMSProp(0.01, parameters=_groups(_model()), grad_clip=CLIPS[clip](), weight_decay=L2Decay(0.01), fused=False)
     for q in ref.param_groups[0]["params"] + ref.param_groups[1]["params"]:
         q.grad = torch.ones_like(q)
     with pytest.raises(AssertionError, match="materialised"):
@@ -100,6 +100,7 @@ def test_fused_path_materialises_no_clipped_or_regularized_gradient(clip, monkey
 
 def test_items_the_fused_kernel_cannot_take_get_the_materialised_gradient():
     """A sparse gradient (reference kernel) and a custom regularizer next to fused items."""
+
     class Custom(L2Decay):  # a subclass: its term is not the kernel's L2
         def term(self, param):
             return param * param * self.coeff

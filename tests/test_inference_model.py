@@ -35,8 +35,9 @@ def model(tmp_path):
         exe.run(startup)
         av, bv = np.random.rand(5, 4).astype("float32"), np.random.rand(5, 4).astype("float32")
         exe.run(main, feed={"a": av, "b": bv, "label": np.zeros((5, 1), "int64")}, fetch_list=[loss])
-        (ref,) = exe.run(main.clone(for_test=True), feed={"a": av, "b": bv, "label": np.zeros((5, 1), "int64")},
-                         fetch_list=[pred])
+        (ref,) = exe.run(
+            main.clone(for_test=True), feed={"a": av, "b": bv, "label": np.zeros((5, 1), "int64")}, fetch_list=[pred]
+        )
         names = fluid.io.save_inference_model(str(tmp_path), ["a", "b"], [pred], exe)
     assert names == [pred.name]
     return tmp_path, av, bv, ref
@@ -84,14 +85,21 @@ def test_parameter_file_with_code_is_refused(model):
     assert "pwned" not in str(err.value)
 
 
-@pytest.mark.parametrize("edit,msg", [
-    (lambda desc: desc["ops"].append({"type": "initializer", "inputs": {}, "outputs": {"Out": ["x"]},
-                                      "attrs": {}}), "not allowed in an inference program"),
-    (lambda desc: desc["ops"][0].update(type="no_such_op"), "unknown op type 'no_such_op'"),
-    (lambda desc: desc.update(version=99), "version 99"),
-    (lambda desc: desc.update(ops="x"), "field 'ops' must be a list"),
-    (lambda desc: desc["vars"].pop(0), "malformed|not described"),
-])
+@pytest.mark.parametrize(
+    "edit,msg",
+    [
+        (
+            lambda desc: desc["ops"].append(
+                {"type": "initializer", "inputs": {}, "outputs": {"Out": ["x"]}, "attrs": {}}
+            ),
+            "not allowed in an inference program",
+        ),
+        (lambda desc: desc["ops"][0].update(type="no_such_op"), "unknown op type 'no_such_op'"),
+        (lambda desc: desc.update(version=99), "version 99"),
+        (lambda desc: desc.update(ops="x"), "field 'ops' must be a list"),
+        (lambda desc: desc["vars"].pop(0), "malformed|not described"),
+    ],
+)
 def test_bad_program_descriptions(model, edit, msg):
     d = model[0]
     desc = json.loads((d / "__model__").read_text())
@@ -129,12 +137,15 @@ def test_combined_files(tmp_path):
         np.testing.assert_array_equal(exe.run(prog, feed={"x": xv}, fetch_list=fetch)[0], ref)
 
 
-@pytest.mark.parametrize("saved_as,load_as,files", [
-    ("params", None, ["__model__", "params"]),  # recorded in __model__, read back without naming it
-    ("params", "params", ["__model__", "params"]),
-    ("sub/params", None, ["__model__", "params"]),  # Paddle keeps the base name, in dirname
-    (None, None, ["__model__", "fc_0.b_0", "fc_0.w_0"]),  # one file per variable
-])
+@pytest.mark.parametrize(
+    "saved_as,load_as,files",
+    [
+        ("params", None, ["__model__", "params"]),  # recorded in __model__, read back without naming it
+        ("params", "params", ["__model__", "params"]),
+        ("sub/params", None, ["__model__", "params"]),  # Paddle keeps the base name, in dirname
+        (None, None, ["__model__", "fc_0.b_0", "fc_0.w_0"]),  # one file per variable
+    ],
+)
 def test_params_filename_is_recorded(tmp_path, saved_as, load_as, files):
     main, startup = fluid.Program(), fluid.Program()
     with fluid.scope_guard(fluid.Scope()), fluid.program_guard(main, startup), fluid.unique_name.guard():

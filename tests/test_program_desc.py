@@ -17,9 +17,14 @@ def _net(make_opt, seed_init=False):
     with fluid.program_guard(main, startup), fluid.unique_name.guard():
         words = [fluid.data(name=f"w{i}", shape=[-1, 1], dtype="int64") for i in range(3)]
         emb = [fluid.layers.embedding(input=w, size=[30, 6], param_attr="shared_w") for w in words[:2]]
-        h = fluid.layers.fc(fluid.layers.concat(emb, axis=1), 12, act="tanh",
-                            param_attr=fluid.ParamAttr(regularizer=fluid.regularizer.L1Decay(0.01),
-                                                       initializer=I.Normal(0.0, 0.3, seed=5 if seed_init else 0)))
+        h = fluid.layers.fc(
+            fluid.layers.concat(emb, axis=1),
+            12,
+            act="tanh",
+            param_attr=fluid.ParamAttr(
+                regularizer=fluid.regularizer.L1Decay(0.01), initializer=I.Normal(0.0, 0.3, seed=5 if seed_init else 0)
+            ),
+        )
         pred = fluid.layers.fc(h, 30, act="softmax")
         cost = fluid.layers.mean(fluid.layers.cross_entropy(pred, words[2]))
         make_opt().minimize(cost)
@@ -28,15 +33,29 @@ def _net(make_opt, seed_init=False):
 
 # (label, optimizer factory): each configuration round-trips
 CONFIGS = [
-    ("rmsprop centered momentum L2 global-norm", lambda: fluid.optimizer.RMSProp(
-        learning_rate=0.01, momentum=0.5, centered=True, regularization=fluid.regularizer.L2Decay(0.1),
-        grad_clip=fluid.clip.GradientClipByGlobalNorm(0.5))),
-    ("rmsprop clip by value", lambda: fluid.optimizer.RMSProp(
-        learning_rate=0.02, rho=0.9, epsilon=1e-4, grad_clip=fluid.clip.GradientClipByValue(0.01))),
-    ("rmsprop exponential decay", lambda: fluid.optimizer.RMSProp(
-        learning_rate=fluid.layers.exponential_decay(0.05, decay_steps=2, decay_rate=0.5, staircase=True))),
-    ("sgd clip by norm", lambda: fluid.optimizer.SGD(
-        learning_rate=0.3, grad_clip=fluid.clip.GradientClipByNorm(0.2))),
+    (
+        "rmsprop centered momentum L2 global-norm",
+        lambda: fluid.optimizer.RMSProp(
+            learning_rate=0.01,
+            momentum=0.5,
+            centered=True,
+            regularization=fluid.regularizer.L2Decay(0.1),
+            grad_clip=fluid.clip.GradientClipByGlobalNorm(0.5),
+        ),
+    ),
+    (
+        "rmsprop clip by value",
+        lambda: fluid.optimizer.RMSProp(
+            learning_rate=0.02, rho=0.9, epsilon=1e-4, grad_clip=fluid.clip.GradientClipByValue(0.01)
+        ),
+    ),
+    (
+        "rmsprop exponential decay",
+        lambda: fluid.optimizer.RMSProp(
+            learning_rate=fluid.layers.exponential_decay(0.05, decay_steps=2, decay_rate=0.5, staircase=True)
+        ),
+    ),
+    ("sgd clip by norm", lambda: fluid.optimizer.SGD(learning_rate=0.3, grad_clip=fluid.clip.GradientClipByNorm(0.2))),
     ("adam", lambda: fluid.optimizer.Adam(learning_rate=0.01)),
 ]
 
@@ -48,8 +67,14 @@ def _train(startup, main, cost_name, steps=4):
     with fluid.scope_guard(scope):
         torch.manual_seed(7)
         exe.run(startup)
-        losses = [exe.run(main, feed={f"w{i}": rng.integers(0, 30, (8, 1)).astype("int64") for i in range(3)},
-                          fetch_list=[cost_name])[0] for _ in range(steps)]
+        losses = [
+            exe.run(
+                main,
+                feed={f"w{i}": rng.integers(0, 30, (8, 1)).astype("int64") for i in range(3)},
+                fetch_list=[cost_name],
+            )[0]
+            for _ in range(steps)
+        ]
         params = {n: np.array(scope.find_var(n).get_tensor()) for n in ("shared_w", "fc_0.w_0", "fc_1.b_0")}
     return losses, params
 
@@ -101,10 +126,16 @@ def _replace_initializer(text, obj):
 HOSTILE = [
     ("os.system", {"__object__": "os:system", "state": None}, "not torchfluid's"),
     ("builtins eval", {"__object__": "builtins:eval", "state": None}, "not torchfluid's"),
-    ("a torchfluid class of another kind", {"__object__": "torchfluid.static.framework:Program", "state": None},
-     "not a program-attribute kind"),
-    ("a torchfluid function", {"__object__": "torchfluid.checkpoint.format:load", "state": None},
-     "not a program-attribute kind"),
+    (
+        "a torchfluid class of another kind",
+        {"__object__": "torchfluid.static.framework:Program", "state": None},
+        "not a program-attribute kind",
+    ),
+    (
+        "a torchfluid function",
+        {"__object__": "torchfluid.checkpoint.format:load", "state": None},
+        "not a program-attribute kind",
+    ),
     ("missing class", {"__object__": "torchfluid.initializer:NoSuch", "state": None}, "does not exist"),
     ("object dtype array", {"__array__": {"dtype": "object", "shape": [1], "data": [1]}}, "not numeric"),
     ("unknown tag", {"__pickle__": "x"}, "malformed value"),
@@ -117,13 +148,16 @@ def test_parse_refuses_foreign_objects(label, obj, match):
         fluid.Program.parse_from_string(_replace_initializer(_startup_text(), obj))
 
 
-@pytest.mark.parametrize("text,match", [
-    (b"\xff\xfe", "UTF-8 JSON expected"),
-    ("{not json", "JSON expected"),
-    (json.dumps({"format": "other"}), "format 'torchfluid-program' expected"),
-    (json.dumps({"format": "torchfluid-program", "version": 99}), "version 99"),
-    (json.dumps({"format": "torchfluid-program", "version": 1, "random_seed": 0}), "malformed program"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        (b"\xff\xfe", "UTF-8 JSON expected"),
+        ("{not json", "JSON expected"),
+        (json.dumps({"format": "other"}), "format 'torchfluid-program' expected"),
+        (json.dumps({"format": "torchfluid-program", "version": 99}), "version 99"),
+        (json.dumps({"format": "torchfluid-program", "version": 1, "random_seed": 0}), "malformed program"),
+    ],
+)
 def test_parse_rejects_bad_text(text, match):
     with pytest.raises(ProgramDescError, match=match):
         fluid.Program.parse_from_string(text)
@@ -138,7 +172,8 @@ def test_serializing_a_foreign_attribute_names_the_op():
     main = fluid.Program()
     block = main.global_block()
     out = block.create_var("o", [2], "float32")
-    block.append_op("initializer", {}, {"Out": [out]},
-                    {"shape": [2], "dtype": "float32", "initializer": lambda t: t, "seed": 0})
+    block.append_op(
+        "initializer", {}, {"Out": [out]}, {"shape": [2], "dtype": "float32", "initializer": lambda t: t, "seed": 0}
+    )
     with pytest.raises(ProgramDescError, match="op initializer .* attribute 'initializer' is a builtins.function"):
         main.desc.serialize_to_string()

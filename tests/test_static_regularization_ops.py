@@ -31,8 +31,11 @@ def _regularized_grad(dtype, own_reg, global_reg, apply):
     with fluid.program_guard(main, startup):
         x = fluid.data(name="x", shape=[5, 10], dtype=dtype)
         p = fluid.layers.create_parameter(
-            [5, 10], dtype, attr=fluid.ParamAttr(name="p", regularizer=own_reg),
-            default_initializer=I.NumpyArrayInitializer(_param_values(dtype)))
+            [5, 10],
+            dtype,
+            attr=fluid.ParamAttr(name="p", regularizer=own_reg),
+            default_initializer=I.NumpyArrayInitializer(_param_values(dtype)),
+        )
         loss = fluid.layers.mean(fluid.layers.elementwise_mul(x, p))
         params_grads = append_backward(loss)
         before = len(main.global_block().ops)
@@ -71,8 +74,10 @@ def test_regularization_ops_and_bits(label, own, glob, ops, applied, dtype):
     expected = g0 if applied is None else applied(p, torch.from_numpy(g0)).numpy()
     # bit for bit, including the sign of zeros
     assert g.dtype == expected.dtype
-    np.testing.assert_array_equal(g.view(np.uint64 if dtype == "float64" else np.uint32),
-                                  expected.view(np.uint64 if dtype == "float64" else np.uint32))
+    np.testing.assert_array_equal(
+        g.view(np.uint64 if dtype == "float64" else np.uint32),
+        expected.view(np.uint64 if dtype == "float64" else np.uint32),
+    )
     if applied is not None:  # the regularization changed something: the test can fail
         assert not np.array_equal(g, g0)
 

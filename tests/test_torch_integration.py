@@ -66,7 +66,7 @@ def test_torch_lr_scheduler_drives_param_groups():
 def test_grad_scaler_unscales_and_skips_steps_with_inf():
     model, x, y = model_and_data()
     opt = RMSProp(0.01, parameters=model.parameters())
-    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 10)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
     train(model, opt, x, y, 3, scaler=scaler)
     before = [p.detach().clone() for p in model.parameters()]
     state_before = {k: v.clone() for k, v in opt.state_dict().items() if torch.is_tensor(v)}

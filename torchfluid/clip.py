@@ -199,8 +199,7 @@ class ClipGradByNorm(GradientClipBase):
         clipped = [g for g, nc in zip(grads, need_clip) if nc]
         norms = torch.sqrt(_squared_norms(clipped))  # one pass over every clipped gradient
         dtypes = [_norm_dtype([g]) for g in clipped]
-        scales = {dt: self.clip_norm / torch.clamp_min(norms.to(dt), self.clip_norm)
-                  for dt in set(dtypes)}
+        scales = {dt: self.clip_norm / torch.clamp_min(norms.to(dt), self.clip_norm) for dt in set(dtypes)}
         clip_steps = iter(ClipStep(scale=scales[dt][k]) for k, dt in enumerate(dtypes))
         return [next(clip_steps) if nc else _NO_CLIP for nc in need_clip]
 

@@ -40,8 +40,9 @@ FORMAT = "torchfluid-inference-program"
 VERSION = 1
 MODEL_FILENAME = "__model__"
 # op types that carry Python objects or update state: never part of an inference program
-_NOT_INFERENCE = frozenset({"initializer", "lr_schedule", "grad_clip", "clip_gradients", "regularization",
-                            "copy_layer_parameter"})
+_NOT_INFERENCE = frozenset(
+    {"initializer", "lr_schedule", "grad_clip", "clip_gradients", "regularization", "copy_layer_parameter"}
+)
 
 
 class InferenceModelError(ValueError):
@@ -95,12 +96,18 @@ def _describe_program(block, ops, feeds, fetches):
                 f"the fetch targets depend on variable {n!r}, which is neither fed ({', '.join(feeds)}) "
                 "nor persistable; add it to the feeded variable names"
             )
-        vars_.append({
-            "name": n, "shape": None if v.shape is None else list(v.shape), "dtype": v.dtype,
-            "persistable": v.persistable, "stop_gradient": v.stop_gradient, "is_data": n in feeds,
-            "parameter": isinstance(v, Parameter),
-            "trainable": bool(getattr(v, "trainable", False)),
-        })
+        vars_.append(
+            {
+                "name": n,
+                "shape": None if v.shape is None else list(v.shape),
+                "dtype": v.dtype,
+                "persistable": v.persistable,
+                "stop_gradient": v.stop_gradient,
+                "is_data": n in feeds,
+                "parameter": isinstance(v, Parameter),
+                "trainable": bool(getattr(v, "trainable", False)),
+            }
+        )
     op_descs = []
     for op in ops:
         if op.type in _NOT_INFERENCE or get_op(op.type).inplace:
@@ -108,16 +115,29 @@ def _describe_program(block, ops, feeds, fetches):
                 f"op {op.type} (built at {op.where()}) is not an inference op; the fetch targets must not "
                 "depend on optimizer or initializer ops"
             )
-        op_descs.append({
-            "type": op.type, "inputs": op.inputs, "outputs": op.outputs,
-            "attrs": {k: _json_value(a, f"op {op.type} attribute {k!r}") for k, a in op.attrs.items()},
-        })
+        op_descs.append(
+            {
+                "type": op.type,
+                "inputs": op.inputs,
+                "outputs": op.outputs,
+                "attrs": {k: _json_value(a, f"op {op.type} attribute {k!r}") for k, a in op.attrs.items()},
+            }
+        )
     return {"format": FORMAT, "version": VERSION, "feed": feeds, "fetch": fetches, "vars": vars_, "ops": op_descs}
 
 
-def save_inference_model(dirname, feeded_var_names, target_vars, executor=None, main_program=None,
-                         model_filename=None, params_filename=None, export_for_deployment=True,
-                         program_only=False, clip_extra=False):
+def save_inference_model(
+    dirname,
+    feeded_var_names,
+    target_vars,
+    executor=None,
+    main_program=None,
+    model_filename=None,
+    params_filename=None,
+    export_for_deployment=True,
+    program_only=False,
+    clip_extra=False,
+):
     """Save the program computing ``target_vars`` from ``feeded_var_names`` (pruned, in test
     mode) and the persistable values it reads (from the global scope); returns the fetch
     target names. See the module docstring for the files."""
@@ -184,8 +204,11 @@ def _build_program(desc, path):
     block = program.global_block()
     try:
         for v in desc["vars"]:
-            kw = {"persistable": bool(v["persistable"]), "stop_gradient": bool(v["stop_gradient"]),
-                  "is_data": bool(v["is_data"])}
+            kw = {
+                "persistable": bool(v["persistable"]),
+                "stop_gradient": bool(v["stop_gradient"]),
+                "is_data": bool(v["is_data"]),
+            }
             if v.get("parameter"):
                 p = Parameter(block, v["name"], v["shape"], v["dtype"], trainable=bool(v.get("trainable")), **kw)
                 block.vars[p.name] = p
@@ -205,8 +228,7 @@ def _build_program(desc, path):
     return program
 
 
-def load_inference_model(dirname, executor=None, model_filename=None, params_filename=None,
-                         pserver_endpoints=None):
+def load_inference_model(dirname, executor=None, model_filename=None, params_filename=None, pserver_endpoints=None):
     """``[program, feed_names, fetch_targets]`` from :func:`save_inference_model`'s files;
     the parameters go into the global scope (all checked before any is set)."""
     path = os.path.join(dirname, model_filename or MODEL_FILENAME)
@@ -214,8 +236,11 @@ def load_inference_model(dirname, executor=None, model_filename=None, params_fil
     program = _build_program(desc, path)
     if params_filename is None:
         params_filename = desc.get("params_filename")
-        if params_filename is not None and (not isinstance(params_filename, str) or not params_filename
-                                            or os.path.basename(params_filename) != params_filename):
+        if params_filename is not None and (
+            not isinstance(params_filename, str)
+            or not params_filename
+            or os.path.basename(params_filename) != params_filename
+        ):
             raise InferenceModelError(f"{path}: params_filename {params_filename!r} is not a file name in {dirname!r}")
     block = program.global_block()
     wanted = [v for v in block.vars.values() if v.persistable and not v.is_data]

@@ -11,14 +11,36 @@ from . import program_desc as _program_desc  # noqa: F401  (registers Program.de
 from .backward import append_backward
 from .executor import Executor, FeedError
 from .framework import (
-    Block, OpRole, Operator, Parameter, Program, Variable, default_main_program,
-    default_startup_program, program_guard,
+    Block,
+    OpRole,
+    Operator,
+    Parameter,
+    Program,
+    Variable,
+    default_main_program,
+    default_startup_program,
+    program_guard,
 )
 from .plan import OpRunError
 from .scope import LoDTensor, Scope, global_scope, scope_guard
 
 __all__ = [
-    "Program", "Block", "Variable", "Parameter", "Operator", "OpRole", "program_guard",
-    "default_main_program", "default_startup_program", "unique_name", "append_backward",
-    "Executor", "FeedError", "OpRunError", "Scope", "LoDTensor", "global_scope", "scope_guard",
+    "Program",
+    "Block",
+    "Variable",
+    "Parameter",
+    "Operator",
+    "OpRole",
+    "program_guard",
+    "default_main_program",
+    "default_startup_program",
+    "unique_name",
+    "append_backward",
+    "Executor",
+    "FeedError",
+    "OpRunError",
+    "Scope",
+    "LoDTensor",
+    "global_scope",
+    "scope_guard",
 ]

@@ -41,8 +41,7 @@ __all__ = ["ProgramDesc", "ProgramDescError", "serialize_program", "parse_progra
 
 FORMAT = "torchfluid-program"
 VERSION = 1
-_VAR_FIELDS = ("shape", "dtype", "persistable", "stop_gradient", "is_data", "lod_level", "type",
-               "belong_to_optimizer")
+_VAR_FIELDS = ("shape", "dtype", "persistable", "stop_gradient", "is_data", "lod_level", "type", "belong_to_optimizer")
 _PARAM_FIELDS = ("trainable", "optimize_attr", "regularizer", "need_clip", "do_model_average", "initializer")
 
 
@@ -61,8 +60,17 @@ def _object_kinds() -> tuple:
     from ..regularizer import WeightDecayRegularizer
     from .optimize import OptimizeSection
 
-    return (Initializer, WeightDecayRegularizer, GradientClipBase, LRScheduler, OptimizeSection, UpdateConfig,
-            RMSPropRule, SGDRule, AdamRule)
+    return (
+        Initializer,
+        WeightDecayRegularizer,
+        GradientClipBase,
+        LRScheduler,
+        OptimizeSection,
+        UpdateConfig,
+        RMSPropRule,
+        SGDRule,
+        AdamRule,
+    )
 
 
 # ------------------------------------------------------------------------- encode
@@ -89,16 +97,28 @@ def _encode(v, where: str):
         a = v.detach().cpu().numpy() if is_tensor else v
         if a.dtype.kind not in "biuf":
             raise ProgramDescError(f"{where}: an array of dtype {a.dtype} cannot be described")
-        return {"__array__": {"dtype": str(a.dtype), "shape": list(a.shape), "data": a.reshape(-1).tolist(),
-                              "tensor": is_tensor}}
+        return {
+            "__array__": {
+                "dtype": str(a.dtype),
+                "shape": list(a.shape),
+                "data": a.reshape(-1).tolist(),
+                "tensor": is_tensor,
+            }
+        }
     if isinstance(v, _object_kinds()):
         reduced = v.__reduce_ex__(2)
-        if reduced[0] is not copyreg.__newobj__ or tuple(reduced[1]) != (type(v),) or len(reduced) > 3 and any(
-                x is not None for x in reduced[3:]):
+        if (
+            reduced[0] is not copyreg.__newobj__
+            or tuple(reduced[1]) != (type(v),)
+            or len(reduced) > 3
+            and any(x is not None for x in reduced[3:])
+        ):
             raise ProgramDescError(f"{where}: a {type(v).__name__} does not reduce to its class and state")
         cls = type(v)
-        return {"__object__": f"{cls.__module__}:{cls.__qualname__}",
-                "state": _encode(reduced[2] if len(reduced) > 2 else None, f"{where} ({cls.__name__})")}
+        return {
+            "__object__": f"{cls.__module__}:{cls.__qualname__}",
+            "state": _encode(reduced[2] if len(reduced) > 2 else None, f"{where} ({cls.__name__})"),
+        }
     raise ProgramDescError(
         f"{where} is a {type(v).__module__}.{type(v).__qualname__}; a program description holds plain values, "
         "arrays, dtypes, variables and torchfluid's initializers, regularizers, clips, lr schedulers and "
@@ -122,13 +142,23 @@ def serialize_program(program: Program) -> str:
     """The JSON text of ``program`` (every block, variable and op)."""
     blocks = []
     for b in program.blocks:
-        ops = [{"type": op.type, "inputs": op.inputs, "outputs": op.outputs,
-                "attrs": {k: _encode(a, f"op {op.type} (built at {op.where()}) attribute {k!r}")
-                          for k, a in op.attrs.items()}} for op in b.ops]
-        blocks.append({"idx": b.idx, "parent_idx": b.parent_idx,
-                       "vars": [_describe_var(v) for v in b.vars.values()], "ops": ops})
-    return json.dumps({"format": FORMAT, "version": VERSION, "random_seed": program.random_seed, "blocks": blocks},
-                      sort_keys=True)
+        ops = [
+            {
+                "type": op.type,
+                "inputs": op.inputs,
+                "outputs": op.outputs,
+                "attrs": {
+                    k: _encode(a, f"op {op.type} (built at {op.where()}) attribute {k!r}") for k, a in op.attrs.items()
+                },
+            }
+            for op in b.ops
+        ]
+        blocks.append(
+            {"idx": b.idx, "parent_idx": b.parent_idx, "vars": [_describe_var(v) for v in b.vars.values()], "ops": ops}
+        )
+    return json.dumps(
+        {"format": FORMAT, "version": VERSION, "random_seed": program.random_seed, "blocks": blocks}, sort_keys=True
+    )
 
 
 # ------------------------------------------------------------------------- decode
