@@ -38,8 +38,6 @@ class OpRole:
 class Variable:
     """A named tensor slot in a block (no value)."""
 
-    _torchfluid_static = True  # how other packages tell program records from tensors
-
     def __init__(self, block, name, shape=None, dtype="float32", persistable=False,
                  stop_gradient=False, is_data=False, lod_level=0, type="LOD_TENSOR", **kw):
         self.block = block
