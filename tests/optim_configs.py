@@ -140,6 +140,11 @@ CONFIGS: list[OptimConfig] = [
     _c("nonfinite_skip", options=dict(nonfinite="skip", momentum=0.9), inf_data=True),
     _c("nonfinite_raise", options=dict(nonfinite="raise"), inf_data=True, raises={INF_STEP: FloatingPointError}),
     _c("nonfinite_skip_finite_data", options=dict(nonfinite="skip")),
+    # ... with a schedule: a skipped step does not advance it, a raising step neither
+    *[_c(f"nonfinite_skip_schedule_{kind}", lr=kind, options=dict(nonfinite="skip", momentum=0.9), inf_data=True)
+      for kind in SCHEDULES],
+    *[_c(f"nonfinite_raise_schedule_{kind}", lr=kind, options=dict(nonfinite="raise"), inf_data=True,
+         raises={INF_STEP: FloatingPointError}) for kind in ("piecewise", "noam", "warmup")],
     # regularization, the parameter's own regularizer overriding the optimizer's
     _c("rmsprop_l2", options=dict(regularization=fluid.L2Decay(0.05))),
     _c("rmsprop_l1", options=dict(regularization=fluid.L1Decay(0.05))),
