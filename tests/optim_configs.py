@@ -302,7 +302,7 @@ def run_static(cfg: OptimConfig) -> Result:
         outcomes.append(_outcome(lambda feed=feed: exe.run(main, feed=feed, fetch_list=[loss], scope=scope)))
 
     def value(name):  # the scope's tensor itself (numpy has no bfloat16)
-        return scope._get(name).detach().clone()
+        return scope.value(name).detach().clone()
 
     roles = {"fc_0.w_0": "w", "fc_0.b_0": "b"}
     state = {(roles[pname], acc): value(var)

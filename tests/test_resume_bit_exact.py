@@ -59,7 +59,7 @@ class StaticRun:
     def values(self):
         names = ["fc_0.w_0", "fc_0.b_0"] + sorted(v for accs in accumulator_vars(self.main).values()
                                                   for v in accs.values())
-        return {n: self.scope._get(n).detach().clone() for n in names}
+        return {n: self.scope.value(n).detach().clone() for n in names}
 
     def save(self, path, how):
         with fluid.scope_guard(self.scope):
@@ -150,8 +150,8 @@ def test_the_rounding_counter_is_what_makes_the_resumed_bf16_run_exact(tmp_path)
     resumed = StaticRun(options)
     resumed.load(tmp_path, "persistables")
     (counter,) = [n for n in resumed.main.global_block().vars if n.startswith("stochastic_rounding_step")]
-    assert int(resumed.scope._get(counter)[0]) == SPLIT
-    resumed.scope._get(counter).zero_()
+    assert int(resumed.scope.value(counter)[0]) == SPLIT
+    resumed.scope.value(counter).zero_()
     for x, y in _batches(options)[SPLIT:]:
         resumed.step(x, y)
     got, ref = resumed.values(), whole.values()

@@ -256,7 +256,7 @@ def test_one_op_updates_every_parameter_in_one_fused_call(fused):
         pytest.skip("the fused CPU kernel needs numba")
     opt = lambda: fluid.optimizer.RMSProp(0.01, momentum=0.9, fused=fused)  # noqa: E731
     main, scope, exe, loss = _trained(opt, [(X[0], Y[0]), (X[1], Y[1])])
-    storages = {scope._get(n).untyped_storage().data_ptr()
+    storages = {scope.value(n).untyped_storage().data_ptr()
                 for n in ["fc_0.w_0_mean_square_0", "fc_0.b_0_mean_square_0",
                           "fc_0.w_0_momentum_0", "fc_0.b_0_momentum_0"]}
     # fused: the state of both parameters lives in the flat buffers of ONE kernel call

@@ -300,6 +300,18 @@ class Program:
     def _bump(self):
         self._version += 1
 
+    def cached_plan(self, key, build):
+        """The executor's plan for ``key`` (feeds, fetches, ...) at this program's current
+        version, made by ``build()`` on first use (at most 64 kept; any edit to the
+        program starts afresh)."""
+        key = (self._version, key)
+        plan = self._plan_cache.get(key)
+        if plan is None:
+            if len(self._plan_cache) > 64:
+                self._plan_cache.clear()
+            plan = self._plan_cache[key] = build()
+        return plan
+
     def global_block(self) -> Block:
         return self.blocks[0]
 
