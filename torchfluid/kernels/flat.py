@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from . import table
+from .rmsprop import plain_memory
 
 __all__ = ["FastPathWarning", "FlatGroup", "fused_supported", "missing"]
 
@@ -76,6 +77,8 @@ def fused_supported(t: torch.Tensor, *, warn: bool = False) -> bool:
     device type (a :class:`FastPathWarning` naming the package to install).
     """
     if t.dtype not in table.DTYPES or t.layout != torch.strided or not t.is_contiguous():
+        return False
+    if not plain_memory(t):  # DTensor & co: their memory is not theirs to read by address
         return False
     package = missing(t.device.type)
     if package is None:

@@ -43,7 +43,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["rmsprop_", "rmsprop_denominator"]
+__all__ = ["plain_memory", "rmsprop_", "rmsprop_denominator", "rmsprop_graph_"]
+
+
+def plain_memory(t: torch.Tensor) -> bool:
+    """Whether ``t``'s data is its own strided memory (a plain tensor, a Parameter or a
+    subclass without ``__torch_dispatch__``). A ``__torch_dispatch__`` wrapper (DTensor,
+    FSDP2's sharded parameters, fake or functional tensors) is not: only torch ops may
+    touch it, never numpy or a kernel that reads raw addresses."""
+    return getattr(type(t), "__torch_dispatch__", None) is torch._C._disabled_torch_dispatch_impl
 
 
 def rmsprop_denominator(
@@ -73,9 +81,15 @@ def _sqrt(x: torch.Tensor) -> torch.Tensor:
     fused kernels compute it. torch's vectorised CPU ``sqrt`` is one ulp off for ~15% of
     float32 inputs (and some float64 ones), so on CPU numpy's (SIMD, correctly rounded)
     computes it, into a new tensor; float16/bfloat16 go through float64 (exact: no double
-    rounding from 53 to <= 24 bits). CUDA's ``sqrt`` is already correctly rounded."""
+    rounding from 53 to <= 24 bits). CUDA's ``sqrt`` is already correctly rounded.
+
+    Tensors numpy must not read (tensor subclasses such as DTensor, and tensors that
+    require grad, for ``differentiable`` steps) and code traced by ``torch.compile``
+    (which turns ``np.sqrt`` into torch's ``sqrt``) take :func:`_sqrt_torch_ops`."""
     if x.device.type != "cpu":
         return torch.sqrt(x)
+    if x.requires_grad or not plain_memory(x) or torch.compiler.is_compiling():
+        return _sqrt_torch_ops(x)
     if x.dtype in (torch.float32, torch.float64):
         a = x.detach().numpy()
         return torch.from_numpy(np.sqrt(a, out=np.empty_like(a)))
@@ -86,9 +100,29 @@ def _sqrt_(x: torch.Tensor) -> None:
     """:func:`_sqrt` in place, for a contiguous float32/float64 tensor (CPU: numpy's)."""
     if x.device.type != "cpu":
         x.sqrt_()
+    elif not plain_memory(x) or torch.compiler.is_compiling():
+        x.copy_(_sqrt_torch_ops(x))
     else:
         a = x.numpy()
         np.sqrt(a, out=a)
+
+
+def _sqrt_torch_ops(x: torch.Tensor) -> torch.Tensor:
+    """Correctly rounded sqrt from torch ops only (they dispatch through any subclass).
+
+    float32 and narrower: ``sqrt`` in float64, rounded once (a float32 square root is at
+    least 2^-50 (relative) away from a float32 rounding midpoint, more than float64
+    ``sqrt``'s error of at most one float64 ulp, so the rounding is right). float64: one
+    Newton correction with the exact residual ``fma(-r, r, x)`` (``addcmul`` is an fma on
+    CPU), which moves a one-ulp-off root to the nearest one. Gradients flow through
+    ``sqrt`` (the correction is detached)."""
+    if x.dtype != torch.float64:
+        return torch.sqrt(x.double()).to(x.dtype)
+    r = torch.sqrt(x)
+    rd = r.detach()
+    fixed = rd + torch.addcmul(x.detach(), rd, rd, value=-1.0) / (2.0 * rd)
+    ok = torch.isfinite(rd) & (rd > 0)
+    return r + torch.where(ok, fixed - rd, torch.zeros_like(rd))
 
 
 _LOW = (torch.float16, torch.bfloat16)
@@ -130,6 +164,12 @@ def rmsprop_(
     ignored and on return unspecified. Without it one is allocated for the call. The
     results are the same bit for bit either way.
     """
+    if not all(plain_memory(t) for t in (param, grad, mean_square, mean_grad, moment) if t is not None):
+        rmsprop_graph_(param, grad, mean_square, mean_grad, moment, lr=lr, rho=rho, epsilon=epsilon,
+                       momentum=momentum, eps_in_sqrt=eps_in_sqrt, lr_in_momentum=lr_in_momentum,
+                       nesterov=nesterov, decoupled_weight_decay=decoupled_weight_decay,
+                       bias_correction_step=bias_correction_step)
+        return
     if mean_square.dtype in _LOW:
         wide = [None if t is None else t.float() for t in (mean_square, mean_grad, moment)]
         rmsprop_(param, grad, *wide, lr=lr, rho=rho, epsilon=epsilon, momentum=momentum,
@@ -188,6 +228,64 @@ def rmsprop_(
     else:
         moment.mul_(momentum).add_(s)
         update = torch.mul(moment, lr, out=s) if not nesterov else s.add_(moment, alpha=momentum).mul_(lr)
+    target.sub_(update)
+    if target is not param:
+        param.copy_(target)
+
+
+def rmsprop_graph_(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    mean_square: torch.Tensor,
+    mean_grad: torch.Tensor | None = None,
+    moment: torch.Tensor | None = None,
+    *,
+    lr: float | torch.Tensor,
+    rho: float,
+    epsilon: float,
+    momentum: float = 0.0,
+    eps_in_sqrt: bool = True,
+    lr_in_momentum: bool = True,
+    nesterov: bool = False,
+    decoupled_weight_decay: float = 0.0,
+    bias_correction_step: int = 0,
+) -> None:
+    """:func:`rmsprop_`'s maths from plain torch ops, in place, with no scratch buffer
+    and no ``out=``: what autograd can record (``differentiable=True`` optimizers, under
+    grad mode; ``param`` and the state must then be non-leaf tensors, as torch requires
+    for in-place updates) and what tensor subclasses (DTensor) dispatch op by op.
+    :func:`rmsprop_` sends subclasses here; the results equal it bit for bit on plain
+    tensors. ``lr`` may be a 0-d tensor."""
+    if mean_square.dtype in _LOW:
+        wide = [None if t is None else t.float() for t in (mean_square, mean_grad, moment)]
+        rmsprop_graph_(param, grad, *wide, lr=lr, rho=rho, epsilon=epsilon, momentum=momentum,
+                       eps_in_sqrt=eps_in_sqrt, lr_in_momentum=lr_in_momentum, nesterov=nesterov,
+                       decoupled_weight_decay=decoupled_weight_decay, bias_correction_step=bias_correction_step)
+        for t, w in zip((mean_square, mean_grad, moment), wide, strict=True):
+            if t is not None:
+                t.copy_(w)
+        return
+    g = grad.to(mean_square.dtype)
+    target = param if param.dtype == mean_square.dtype else param.to(mean_square.dtype)
+    if decoupled_weight_decay:
+        target.mul_(1.0 - lr * decoupled_weight_decay)
+    mean_square.mul_(rho).addcmul_(g, g, value=1.0 - rho)
+    if mean_grad is not None:
+        mean_grad.mul_(rho).add_(g, alpha=1.0 - rho)
+    ms_hat, mg_hat = mean_square, mean_grad
+    if bias_correction_step > 0:
+        correction = 1.0 - rho ** bias_correction_step
+        ms_hat = mean_square / correction
+        mg_hat = None if mean_grad is None else mean_grad / correction
+    den = rmsprop_denominator(ms_hat, mg_hat, epsilon=epsilon, eps_in_sqrt=eps_in_sqrt)
+    if moment is None:
+        update = g.div(den).mul_(lr)
+    elif lr_in_momentum:
+        moment.mul_(momentum).add_(g.div(den).mul_(lr))
+        update = moment if not nesterov else g.div(den).mul_(lr).add_(moment, alpha=momentum)
+    else:
+        moment.mul_(momentum).add_(g.div(den))
+        update = (moment if not nesterov else g.div(den).add_(moment, alpha=momentum)) * lr
     target.sub_(update)
     if target is not param:
         param.copy_(target)

@@ -22,6 +22,7 @@ module never imports those packages and knows nothing of programs.
 
 from __future__ import annotations
 
+import copy
 import numbers
 import types
 from collections.abc import Mapping
@@ -421,8 +422,53 @@ class Optimizer(torch.optim.Optimizer):
 
     def state_dict(self) -> dict:
         """Paddle-style keys: ``<param>_<accumulator>_0`` -> tensor, plus ``LR_Scheduler``
-        when a schedule is attached and ``param_groups`` (hyper-parameters by group)."""
-        return self._codec.state_dict()
+        when a schedule is attached and ``param_groups`` (hyper-parameters by group).
+        torch's state-dict hooks run around it (``register_state_dict_pre_hook`` /
+        ``register_state_dict_post_hook``), as in ``torch.optim.Optimizer.state_dict``."""
+        return self.paddle_state_dict()
+
+    def paddle_state_dict(self) -> dict:
+        """Paddle's layout (see :meth:`state_dict`), whatever ``state_dict()`` returns."""
+        for pre_hook in self._optimizer_state_dict_pre_hooks.values():
+            pre_hook(self)
+        out = self._codec.state_dict()
+        for post_hook in self._optimizer_state_dict_post_hooks.values():
+            result = post_hook(self, out)
+            if result is not None:
+                out = result
+        return out
+
+    def _load_with_hooks(self, state_dict, *, strict: bool, key_map) -> LoadReport:
+        """torch's load hooks around :meth:`StateCodec.load`: pre-hooks may return a new
+        state dict (the caller's is never modified); post-hooks run after a load."""
+        for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():
+            result = pre_hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        report = self._codec.load(state_dict, strict=strict, key_map=key_map)
+        for post_hook in self._optimizer_load_state_dict_post_hooks.values():
+            post_hook(self)
+        return report
+
+    # hook dictionaries are dropped from copies and pickles, as torch.optim.Optimizer does
+    _UNCOPIED = ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks", "_optimizer_state_dict_pre_hooks",
+                 "_optimizer_state_dict_post_hooks", "_optimizer_load_state_dict_pre_hooks",
+                 "_optimizer_load_state_dict_post_hooks")
+
+    def __getstate__(self) -> dict:
+        """Everything but the hooks (``copy.deepcopy`` and ``pickle`` keep names, options,
+        precision state and counters; torch's own ``__getstate__`` keeps only
+        ``defaults``, ``state`` and ``param_groups``)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in self._UNCOPIED}
+        fused = state.get("_fused")
+        if fused is not None:  # its flat buffers are a cache: the copy builds its own
+            state["_fused"] = type(fused)(required=fused.required)
+            state["_runtime"] = copy.copy(self._runtime)
+            state["_runtime"].fused = state["_fused"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)  # torch: restores the attributes, new hook dicts, step patching
 
     def set_state_dict(self, state_dict: Mapping, strict: bool = True, key_map=None) -> LoadReport:
         """Load a state dict; checks every key, shape and dtype before changing anything.
@@ -431,7 +477,7 @@ class Optimizer(torch.optim.Optimizer):
         keys; ``strict=False`` loads what matches and returns the report. ``key_map``
         (a dict or a callable) renames parameter names found in the file.
         """
-        return self._codec.load(state_dict, strict=strict, key_map=key_map)
+        return self._load_with_hooks(state_dict, strict=strict, key_map=key_map)
 
     set_dict = set_state_dict
 
@@ -458,7 +504,8 @@ class Optimizer(torch.optim.Optimizer):
         return self
 
     def load_state_dict(self, state_dict: Mapping) -> None:  # torch API (Lightning resume)
-        self._codec.load(state_dict, strict=True, key_map=None)
+        """torch API: :meth:`set_state_dict` with ``strict=True`` (either layout)."""
+        self._load_with_hooks(state_dict, strict=True, key_map=None)
 
     # ------------------------------------------------------- fluid API
     def backward(self, loss, startup_program=None, parameter_list=None, no_grad_set=None, callbacks=None):

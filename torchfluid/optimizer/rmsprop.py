@@ -93,6 +93,8 @@ class RMSPropRule:
                 state[acc] = torch.zeros((), dtype=torch.int64, device=p.device)
             elif acc == "mean_square":
                 state[acc] = torch.full_like(p, hparams["initial_mean_square"], dtype=dtype)
+                if state[acc].is_complex():  # both parts of a complex parameter start there
+                    torch.view_as_real(state[acc]).fill_(hparams["initial_mean_square"])
             else:
                 state[acc] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
         return state
@@ -123,9 +125,14 @@ class RMSPropRule:
         stored = [state["mean_square"],
                   state.get("mean_grad") if hparams["centered"] else None,
                   state.get("momentum") if hparams["momentum"] != 0 else None]
+        if param.is_complex():  # as torch: the real and imaginary parts are two real coordinates
+            stored = [None if t is None else torch.view_as_real(t) for t in stored]
+            grad = torch.view_as_real(grad.to_dense() if grad.is_sparse else grad)
         mean_square, mean_grad, moment = work = precision.widen(stored)
         master = precision.master(param, name)
         target = param.data if master is None else master
+        if target.is_complex():
+            target = torch.view_as_real(target)
         if grad.is_sparse and self.lazy_mode:
             _lazy_sparse_update(target, grad, mean_square, mean_grad, moment, hyper)
         else:
@@ -248,6 +255,29 @@ class RMSPropOptimizer(Optimizer):
         if out["nesterov"] and out["momentum"] == 0:
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
         return out
+
+    _TORCH_GROUP_KEYS = (("alpha", "rho"), ("eps", "epsilon"))  # torch.optim.RMSprop's spelling
+
+    def add_param_group(self, param_group: Mapping) -> None:
+        """Add a group (see :meth:`Optimizer.add_param_group`); torch's RMSprop keys
+        ``alpha`` and ``eps`` are read as ``rho`` and ``epsilon``. A per-group
+        ``weight_decay`` raises ValueError (coupled decay here is optimizer-wide or per
+        parameter; ``torchfluid.optim.RMSprop`` has torch's per-group form)."""
+        if isinstance(param_group, Mapping):
+            group = dict(param_group)
+            for theirs, ours in self._TORCH_GROUP_KEYS:
+                if theirs in group:
+                    if ours in group:
+                        raise ValueError(f"param_group sets both {theirs!r} and {ours!r}; they mean the same")
+                    group[ours] = group.pop(theirs)
+            if "weight_decay" in group:
+                raise ValueError(
+                    f"param_group['weight_decay']={group['weight_decay']!r}: a per-group weight_decay is not "
+                    "supported by RMSProp; pass weight_decay/regularization to the optimizer, set "
+                    "param.regularizer, or use torchfluid.optim.RMSprop"
+                )
+            param_group = group
+        super().add_param_group(param_group)
 
     def _check_group(self, group: dict) -> None:
         super()._check_group(group)

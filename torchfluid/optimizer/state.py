@@ -32,6 +32,11 @@ _RESERVED = ("LR_Scheduler", "param_groups", "master_weights", "stochastic_round
              "StructuredToParameterName@@")
 
 
+# torch.optim.RMSprop's names -> torchfluid's (its state entries and group keys)
+_TORCH_ACC = {"square_avg": "mean_square", "grad_avg": "mean_grad", "momentum_buffer": "momentum"}
+_TORCH_GROUP = {"alpha": "rho", "eps": "epsilon"}
+
+
 @dataclasses.dataclass
 class LoadReport:
     """What a ``set_state_dict`` call found: keys missing, unexpected, mismatched."""
@@ -155,7 +160,10 @@ class StateCodec:
 
     def from_torch_style(self, sd: Mapping) -> dict:
         """Convert torch.optim's positional layout to name keys, using each group's
-        ``param_names`` (or this optimizer's names, by position, when absent)."""
+        ``param_names`` (or this optimizer's names, by position, when absent).
+        ``torch.optim.RMSprop``'s entries (``square_avg``, ``grad_avg``,
+        ``momentum_buffer``) and group keys (``alpha``, ``eps``) are read as torchfluid's;
+        its ``step`` is dropped unless this optimizer keeps one."""
         opt = self.opt
         out: dict = {}
         groups = sd["param_groups"]
@@ -176,11 +184,26 @@ class StateCodec:
             position += len(indices)
             for index, name in zip(indices, names, strict=True):
                 for acc, t in sd["state"].get(index, {}).items():
+                    acc = _TORCH_ACC.get(acc, acc)
+                    if acc == "step" and "step" not in self._all_acc_names():
+                        continue  # torch.optim.RMSprop's step count: not part of this maths
                     out[self.key(name, acc)] = t
-        out["param_groups"] = [{k: v for k, v in g.items() if k != "params"} for g in groups]
+        out["param_groups"] = [self._group_from_torch(g) for g in groups]
         for key in ("LR_Scheduler", "master_weights", "stochastic_rounding"):
             if key in sd:
                 out[key] = sd[key]
+        return out
+
+    def _group_from_torch(self, group: Mapping) -> dict:
+        """A torch-layout group's hyper-parameters in this optimizer's spelling: torch's
+        RMSprop keys renamed (``alpha`` -> ``rho``, ``eps`` -> ``epsilon``); keys this
+        optimizer's groups do not have (``foreach``, ``capturable``, ...) dropped."""
+        known = set(self.opt.defaults) | {"param_names"}
+        out = {}
+        for k, v in group.items():
+            k = _TORCH_GROUP.get(k, k) if _TORCH_GROUP.get(k) in known else k
+            if k in known:
+                out[k] = v
         return out
 
     def apply_pending(self, param_name: str, state: dict) -> None:

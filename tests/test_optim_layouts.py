@@ -1,0 +1,164 @@
+"""Two layouts, one implementation: torchfluid.optimizer (Paddle keys) and
+torchfluid.optim (torch's layout) hold the same state and move it both ways; torch's
+hooks, deepcopy and pickle work on both."""
+
+import copy
+import pickle
+
+import pytest
+import torch
+
+import torchfluid.optim as O
+import torchfluid.optimizer as F
+
+TOL = dict(rtol=2e-6, atol=2e-6)
+
+BUILDERS = [  # (paddle-layout class, torch-layout class, kwargs)
+    (F.RMSProp, O.RMSProp, dict(learning_rate=0.01, momentum=0.9, centered=True)),
+    (F.RMSProp, O.RMSProp, dict(learning_rate=0.01, rho=0.9, epsilon=1e-4)),
+    (F.SGD, O.SGD, dict(learning_rate=0.1)),
+    (F.Adam, O.Adam, dict(learning_rate=0.01)),
+]
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+
+
+def _steps(model, opt, n, seed=1):
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(seed))
+    for _ in range(n):
+        opt.zero_grad()
+        model(x).pow(2).sum().backward()
+        opt.step()
+    return [p.detach().clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("paddle_cls,torch_cls,kwargs", BUILDERS, ids=lambda v: getattr(v, "__name__", ""))
+def test_each_layout_loads_into_the_other_and_the_run_continues_identically(paddle_cls, torch_cls, kwargs):
+    for src_cls, dst_cls in ((paddle_cls, torch_cls), (torch_cls, paddle_cls)):
+        model = _model()
+        src = src_cls(parameters=list(model.named_parameters()), **kwargs)
+        _steps(model, src, 4)
+        sd = src.state_dict()
+        if src_cls is torch_cls:
+            assert set(sd) >= {"state", "param_groups"}
+            assert sd["param_groups"][0]["param_names"] == ["0.weight", "0.bias", "1.weight", "1.bias"]
+            assert sd == src.torch_state_dict()
+        else:
+            assert "state" not in sd and sd == src.paddle_state_dict()
+        twin_model, twin = copy.deepcopy((model, src))
+        want = _steps(twin_model, twin, 3, seed=2)
+        dst = dst_cls(parameters=list(model.named_parameters()), **kwargs)
+        dst.load_state_dict(sd)
+        for got, ref in zip(_steps(model, dst, 3, seed=2), want, strict=True):
+            assert torch.equal(got, ref)  # one implementation: bit for bit
+
+
+def test_torch_rmsprop_state_dict_loads_into_the_torch_preset():
+    kwargs = dict(lr=0.01, momentum=0.9, centered=True, alpha=0.9)
+    model = _model()
+    theirs = torch.optim.RMSprop(model.named_parameters(), **kwargs)
+    _steps(model, theirs, 4)
+    twin_model, twin = copy.deepcopy((model, theirs))
+    want = _steps(twin_model, twin, 3, seed=2)
+    for cls in (F.RMSProp, O.RMSProp):
+        m = copy.deepcopy(model)
+        ours = cls.preset("torch", parameters=list(m.named_parameters()), **kwargs)
+        ours.load_state_dict(copy.deepcopy(theirs.state_dict()))
+        assert ours.param_groups[0]["rho"] == 0.9
+        for got, ref in zip(_steps(m, ours, 3, seed=2), want, strict=True):
+            torch.testing.assert_close(got, ref, **TOL)
+
+
+def test_state_dict_and_load_hooks_fire_on_the_paddle_layout():
+    model = _model()
+    opt = F.RMSProp(0.01, parameters=model.parameters())
+    _steps(model, opt, 2)
+    calls = []
+    opt.register_state_dict_pre_hook(lambda o: calls.append("pre"))
+    opt.register_state_dict_post_hook(lambda o, sd: {**sd, "extra": 1})
+    sd = opt.state_dict()
+    assert calls == ["pre"] and sd["extra"] == 1
+    opt.register_load_state_dict_pre_hook(lambda o, sd: {k: v for k, v in sd.items() if k != "extra"})
+    opt.register_load_state_dict_post_hook(lambda o: calls.append("post"))
+    opt.set_state_dict(sd)  # the pre-hook removes the key a strict load would refuse
+    opt.load_state_dict(sd)
+    assert calls == ["pre", "post", "post"]
+    assert "extra" in sd  # the caller's dict is untouched
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+@pytest.mark.parametrize("fused", [None, False])
+def test_copies_keep_every_attribute_and_step_identically(how, fused):
+    model = _model()
+    opt = F.RMSProp(0.01, momentum=0.5, parameters=model.parameters(),
+                    lazy_mode=True, nonfinite="skip", fused=fused, weight_decay=0.01)
+    _steps(model, opt, 2)
+    for p in model.parameters():
+        p.grad = torch.full_like(p, float("nan"))
+    opt.step()
+    assert opt.skipped_steps == 1
+    pair = copy.deepcopy((model, opt)) if how == "deepcopy" else pickle.loads(pickle.dumps((model, opt)))
+    twin_model, twin = pair
+    for attr in ("skipped_steps", "fused", "lazy_mode", "nonfinite", "multi_precision"):
+        assert getattr(twin, attr) == getattr(opt, attr)
+    assert type(twin.regularization) is type(opt.regularization)
+    assert twin.state_dict().keys() == opt.state_dict().keys()
+    for got, want in zip(_steps(twin_model, twin, 3), _steps(model, opt, 3), strict=True):
+        assert torch.equal(got, want)
+
+
+def test_add_param_group_reads_torch_keys_and_refuses_per_group_weight_decay():
+    a, b = torch.nn.Parameter(torch.randn(4)), torch.nn.Parameter(torch.randn(4))
+    opt = F.RMSProp.preset("torch", parameters=[a], lr=0.01)
+    opt.add_param_group({"params": [b], "alpha": 0.9, "eps": 1e-3})
+    assert (opt.param_groups[1]["rho"], opt.param_groups[1]["epsilon"]) == (0.9, 1e-3)
+    ref = torch.nn.Parameter(b.detach().clone())
+    torch_opt = torch.optim.RMSprop([ref], lr=0.01, alpha=0.9, eps=1e-3)
+    for _ in range(5):
+        g = torch.randn(4)
+        b.grad, ref.grad = g.clone(), g.clone()
+        opt.step()
+        torch_opt.step()
+    torch.testing.assert_close(b, ref, **TOL)
+    with pytest.raises(ValueError, match="sets both 'alpha' and 'rho'"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))], "alpha": 0.9, "rho": 0.9})
+    with pytest.raises(ValueError, match="per-group weight_decay"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))], "weight_decay": 0.1})
+
+
+@pytest.mark.parametrize("build", [
+    lambda ps: F.RMSProp(0.01, parameters=ps),
+    lambda ps: F.RMSProp(0.01, momentum=0.9, centered=True, parameters=ps),
+    lambda ps: F.RMSProp.preset("tf1", parameters=ps, learning_rate=0.01, momentum=0.5),
+    lambda ps: O.RMSProp.preset("torch", ps, lr=0.01, momentum=0.9, weight_decay=0.1),
+], ids=["paddle", "centered-momentum", "tf1", "torch-preset"])
+def test_complex_parameters_are_updated_as_their_real_views(build):
+    c = torch.randn(4, 3, dtype=torch.complex64, requires_grad=True)
+    r = torch.view_as_real(c).detach().clone().requires_grad_()
+    a, b = build([c]), build([r])
+    for _ in range(5):
+        g = torch.randn(4, 3, dtype=torch.complex64)
+        c.grad, r.grad = g, torch.view_as_real(g).clone()
+        a.step()
+        b.step()
+    assert torch.equal(torch.view_as_real(c), r)
+
+
+@pytest.mark.parametrize("cls,kwargs", [(O.RMSProp, dict(lr=0.01, momentum=0.9, centered=True)),
+                                        (O.SGD, dict(lr=0.1)), (O.Adam, dict(lr=0.01))],
+                         ids=["RMSProp", "SGD", "Adam"])
+def test_torch_compile_step_gives_the_same_numbers(cls, kwargs):
+    torch._dynamo.reset()
+    a0 = torch.randn(8, requires_grad=True)
+    b0 = a0.detach().clone().requires_grad_()
+    a, b = cls([a0], **kwargs), cls([b0], **kwargs)
+    compiled = torch.compile(a.step, backend="eager")
+    for _ in range(3):
+        g = torch.randn(8)
+        a0.grad, b0.grad = g.clone(), g.clone()
+        compiled()
+        b.step()
+    assert torch.equal(a0, b0)

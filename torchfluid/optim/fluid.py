@@ -1,0 +1,69 @@
+"""torchfluid's own optimizers (Paddle's maths, every option) with torch.optim's layout.
+
+``torchfluid.optim.RMSProp``, ``SGD`` and ``Adam`` take exactly the constructors of
+``torchfluid.optimizer.RMSProp``, ``SGD`` and ``Adam`` (Paddle's defaults and maths,
+``RMSProp.preset(...)``, clipping, regularization, precision options) and run the same
+update. Only the edge differs: ``state_dict()`` returns torch's layout (``state`` by
+index, ``param_groups`` with ``param_names``), which ``torch.distributed.checkpoint``,
+``ZeroRedundancyOptimizer`` and trainer frameworks expect; ``paddle_state_dict()`` gives
+Paddle's keys. ``load_state_dict``/``set_state_dict`` read both layouts (and
+``torch.optim.RMSprop``'s) and match parameters by name. They also take torch's call,
+``RMSProp(model.parameters(), lr=0.01, momentum=0.9)``, so that wrappers which build the
+optimizer themselves (``ZeroRedundancyOptimizer(params, optimizer_class=RMSProp,
+lr=...)``) work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import torch
+
+from .. import optimizer as _paddle
+
+__all__ = ["RMSProp", "SGD", "Adam"]
+
+
+def _looks_like_params(obj) -> bool:
+    """Parameters as torch passes them first: tensors, (name, tensor) pairs or group dicts
+    in any iterable (never a number, a schedule or a string)."""
+    return isinstance(obj, (torch.Tensor, Mapping)) or (isinstance(obj, Iterable) and not isinstance(obj, str))
+
+
+def torch_call(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Accept torch's calling convention besides torchfluid's: ``cls(params, lr=...)``
+    (what ``ZeroRedundancyOptimizer`` and trainer frameworks do) means
+    ``cls(parameters=params, learning_rate=...)``."""
+    kwargs = dict(kwargs)
+    if args and _looks_like_params(args[0]) and "parameters" not in kwargs and "parameter_list" not in kwargs:
+        kwargs["parameters"], args = args[0], args[1:]
+    if "lr" in kwargs:
+        if "learning_rate" in kwargs or args:
+            raise TypeError("pass the learning rate once: lr (torch's name) or learning_rate, not both")
+        kwargs["learning_rate"] = kwargs.pop("lr")
+    return args, kwargs
+
+
+class _TorchLayout:
+    """Mixin: torch's layout for ``state_dict()``; Paddle's under ``paddle_state_dict()``;
+    torch's call ``cls(params, lr=..., **options)`` besides torchfluid's."""
+
+    def __init__(self, *args, **kwargs):
+        args, kwargs = torch_call(args, kwargs)
+        super().__init__(*args, **kwargs)
+
+    def state_dict(self) -> dict:
+        """torch.optim's layout (see :meth:`torch_state_dict`)."""
+        return self.torch_state_dict()
+
+
+class RMSProp(_TorchLayout, _paddle.RMSProp):
+    __doc__ = _paddle.RMSProp.__doc__
+
+
+class SGD(_TorchLayout, _paddle.SGD):
+    __doc__ = _paddle.SGD.__doc__
+
+
+class Adam(_TorchLayout, _paddle.Adam):
+    __doc__ = _paddle.Adam.__doc__
