@@ -4,6 +4,7 @@ schedule: in a program (``save_persistables``/``load_persistables`` and ``fluid.
 ``fluid.load`` into a freshly built program and scope) and eagerly (``state_dict`` /
 ``set_state_dict`` into a fresh optimizer)."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -161,6 +162,8 @@ def test_the_rounding_counter_is_what_makes_the_resumed_bf16_run_exact(tmp_path)
 @pytest.mark.parametrize("saved, error", [
     ({"step": -1}, "stochastic_rounding: expected {'step': int >= 0}"),
     ({"step": 1.5}, "stochastic_rounding: expected {'step': int >= 0}"),
+    ({"step": True}, "stochastic_rounding: expected {'step': int >= 0}"),
+    ({}, "stochastic_rounding: expected {'step': int >= 0}"),
     ([3], "stochastic_rounding: expected {'step': int >= 0}"),
 ])
 def test_a_bad_rounding_counter_is_refused_and_nothing_changes(saved, error):
@@ -173,6 +176,14 @@ def test_a_bad_rounding_counter_is_refused_and_nothing_changes(saved, error):
         run.opt.set_state_dict({**sd, "stochastic_rounding": saved})
     _assert_equal(run.values(), before, "after a refused load")
     assert run.opt.state_dict()["stochastic_rounding"] == {"step": 1}
+
+
+@pytest.mark.parametrize("step", [4, np.int64(4), torch.tensor(4)])
+def test_the_rounding_counter_loads_from_ints_numpy_and_tensors(step):
+    run = EagerRun(CASES["bf16_state"])
+    run.step(X[0], Y[0])
+    run.opt.set_state_dict({**run.opt.state_dict(), "stochastic_rounding": {"step": step}})
+    assert run.opt.state_dict()["stochastic_rounding"] == {"step": 4}
 
 
 def test_a_rounding_counter_for_an_optimizer_without_bf16_state_is_unexpected():

@@ -25,10 +25,10 @@ Three independent options (all optimizer-wide, set at construction):
     ``ms`` stops 20-39% short of a constant ``g**2`` (tests/test_precision.py). The random
     bits are counter-based: the ``k``-th applied update (k = 0, 1, ...) draws them from a
     per-device ``torch.Generator`` seeded with ``k``, so the whole generator state is the
-    integer ``rounding_step``. It is saved with the state (``state_dict()
-    ['stochastic_rounding'] = {'step': k}``; in a program, the persistable variable
-    ``stochastic_rounding_step_N``), so a run resumed from a checkpoint continues bit for
-    bit as the uninterrupted run. Skipped steps draw nothing and do not count.
+    integer ``rounding_step``. It is saved with the state
+    (``state_dict()['stochastic_rounding'] = {'step': k}``; in a program, the persistable
+    variable ``stochastic_rounding_step_N``), so a run resumed from a checkpoint continues
+    bit for bit as the uninterrupted run. Skipped steps draw nothing and do not count.
     ``state_dtype=torch.float32`` stores float32 state for any parameter dtype.
 
 Denominators are always computed in at least float32 (see
@@ -59,6 +59,7 @@ parameters) BEFORE clipping, exactly as ``scaler.unscale_`` would. Calling
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 
 import torch
@@ -303,11 +304,11 @@ class Precision:
                 value = int(value.item())
             if not self.stochastic_rounding:
                 report.unexpected.append("stochastic_rounding (this optimizer's state is not bfloat16)")
-            elif not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            elif not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
                 report.mismatched.append(
                     f"stochastic_rounding: expected {{'step': int >= 0}}, got {saved!r}"[:300])
             else:
-                step = value
+                step = int(value)
 
         def apply():
             self.rounding_step = step
