@@ -129,7 +129,8 @@ def main(argv=None) -> None:
     print(f"model: {args.layers} x Linear({args.hidden}, {args.hidden}) = {rows[0]['numel'] / 1e6:.2f} M params, "
           f"global batch {args.batch}, centered RMSProp + momentum, 1 thread per rank, "
           f"{os.cpu_count()} CPU cores (median of {args.steps} steps)")
-    print(f"{'config':<20} {'ranks':>5} {'step ms':>9} {'opt.step ms':>12} {'state MiB/rank':>15} {'comm MiB/step/rank':>19}")
+    print(f"{'config':<20} {'ranks':>5} {'step ms':>9} {'opt.step ms':>12} {'state MiB/rank':>15} "
+          f"{'comm MiB/step/rank':>19}")
     for r in rows:
         print(f"{r['config']:<20} {r['ranks']:>5} {r['step_ms']:>9.1f} {r['opt_ms']:>12.1f} {r['state_mb']:>15.1f} "
               f"{r['comm_mb']:>19.1f}")

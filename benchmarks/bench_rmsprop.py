@@ -19,9 +19,10 @@ CPU times are medians of ``--reps`` steps, measured round-robin so that machine 
 hits every method alike, each step after a 20 ms pause (torch's OpenMP workers spin for
 a while after each parallel op and would slow whichever step came next); "fused after
 op" times the fused step right after a torch op instead, as in a training loop right
-after backward. CUDA times are means over ``--reps`` steps between CUDA events. "cold" is the first ``RMSProp.step()`` of a fresh process (after
-``import torchfluid.optimizer``; lazy imports and kernel loading count) with an empty
-kernel cache, "warm" with the cache filled (subprocesses). "extra MiB" is the peak memory a step
+after backward. CUDA times are means over ``--reps`` steps between CUDA events. "cold"
+is the first ``RMSProp.step()`` of a fresh process (after ``import torchfluid.optimizer``;
+lazy imports and kernel loading count) with an empty kernel cache, "warm" with the cache
+filled (subprocesses). "extra MiB" is the peak memory a step
 adds (CPU: Linux VmHWM after resetting it; CUDA: peak allocated), 0 = no temporaries.
 """
 
@@ -163,10 +164,11 @@ def reference_method(shapes, centered):
     ms = [torch.zeros_like(p) for p in params]
     mg = [torch.zeros_like(p) for p in params] if centered else [None] * len(params)
     mom = [torch.zeros_like(p) for p in params]
+    scratch = torch.empty(max(p.numel() for p in params))  # reused, as RMSProp's rule does
 
     def step():
-        for p, a, b, c in zip(params, ms, mg, mom):
-            rmsprop_(p.data, p.grad, a, b, c, lr=LR, rho=RHO, epsilon=EPS, momentum=MOM)
+        for p, a, b, c in zip(params, ms, mg, mom, strict=True):
+            rmsprop_(p.data, p.grad, a, b, c, lr=LR, rho=RHO, epsilon=EPS, momentum=MOM, scratch=scratch)
 
     return step, (params, ms, mg, mom)
 
@@ -329,8 +331,8 @@ def sweep(reps: int) -> str:
                     ft.BLOCK, ft.ITERS, ft.WARPS = cfg
                     ch = torch.from_numpy(table.chunk_table(np.array([n]), cfg[0] * cfg[1]))
                     ch = ch.cuda()
-                    step = (lambda ch=ch: ft.rmsprop_table_(dev[0], ch, dev[1], dev[2],
-                                                            centered, True, True, False))
+                    def step(ch=ch, dev=dev, centered=centered):
+                        ft.rmsprop_table_(dev[0], ch, dev[1], dev[2], centered, True, True, False)
                 step()
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(True)
                 torch.cuda.synchronize()
@@ -345,10 +347,10 @@ def sweep(reps: int) -> str:
     print("raw kernel ms (10M, 10M centered, 100M, 100M centered); copy floor",
           ", ".join(f"{x:.3f}" for x in base))
     for cfg, ms in results.items():
-        rel = [b / m for b, m in zip(base, ms)]
+        rel = [b / m for b, m in zip(base, ms, strict=True)]
         print(f"  {cfg}: " + ", ".join(f"{m:.3f}" for m in ms)
               + "  = " + ", ".join(f"{r:.0%}" for r in rel) + " of copy bandwidth")
-    best = max(results, key=lambda c: sum(b / m for b, m in zip(base, results[c])))
+    best = max(results, key=lambda c: sum(b / m for b, m in zip(base, results[c], strict=True)))
     ps = make_params([(1000,)] * 3)
     fg = FlatGroup(ps, centered=False, momentum=True)
     fg.step(lr=LR, rho=RHO, epsilon=EPS, momentum=MOM)

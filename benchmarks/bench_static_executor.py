@@ -40,7 +40,7 @@ def static_loop(xs, ys):
     exe.run(start, scope=scope)
 
     def run():
-        for xb, yb in zip(xs, ys):
+        for xb, yb in zip(xs, ys, strict=True):
             exe.run(main, feed={"x": xb, "y": yb}, fetch_list=[avg_cost], scope=scope)
 
     return run
@@ -52,7 +52,7 @@ def eager_loop(xs, ys):
     state = {p: torch.zeros_like(p) for p in (w, b)}
 
     def run():
-        for xb, yb in zip(xs, ys):
+        for xb, yb in zip(xs, ys, strict=True):
             x, y = torch.from_numpy(xb), torch.from_numpy(yb)
             loss = ((x @ w + b - y) ** 2).mean()
             loss.backward()

@@ -20,7 +20,7 @@ def reference_step(params, grads, states, *, lr, rho, epsilon, momentum, eps_in_
     ``states[i]`` is a dict with 'mean_square' and optionally 'mean_grad'/'momentum';
     ``lr``, ``grad_scale``, ``l2``, ``l1`` are lists; ``clip`` a list of (lo, hi) or None.
     """
-    for i, (p, g, s) in enumerate(zip(params, grads, states)):
+    for i, (p, g, s) in enumerate(zip(params, grads, states, strict=True)):
         if g is None:
             continue
         g = g.mul(grad_scale[i])
@@ -113,7 +113,7 @@ def make_tensors(case, device="cpu"):
 
     params = [rnd(s) for s in case["shapes"]]
     grads = [None if miss else rnd(s)
-             for s, miss in zip(case["shapes"], case["missing_grad"])]
+             for s, miss in zip(case["shapes"], case["missing_grad"], strict=True)]
     states = []
     for s in case["shapes"]:
         st_ = {"mean_square": rnd(s, positive=True)}

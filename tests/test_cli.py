@@ -184,7 +184,7 @@ CONFIG_ERRORS = [
     (["--clip", "global_norm:-1"], "optimizer.clip.value must be > 0, got -1"),
     (["--clip", "global_norm"], "--clip 'global_norm': expected KIND:VALUE"),
     (["--set", 'optimizer.schedule.kind="piecewise"'], "optimizer.schedule.boundaries must list at least one step"),
-    (["--set", "model.hidden=[0]"], "model.hidden[0] must be >= 1, got 0"),
+    (["--set", "model.hidden=[0]"], "model.hidden[0] must be in [1, 65536], got 0"),
     (["--set", "data.test_fraction=1.0"], "data.test_fraction must be in (0, 1), got 1.0"),
     (["--set", "model.sparse=true"], "model.sparse applies to model.kind='embedding'"),
     (["--set", "rho"], "--set 'rho': expected KEY=VALUE"),

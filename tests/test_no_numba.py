@@ -115,3 +115,9 @@ def test_really_without_numba_in_a_fresh_process():
     ms2 = 0.95 * ms1 + 0.05 * 0.25
     m2 = 0.9 * m1 + 0.1 * 0.5 / (ms2 + 1e-6) ** 0.5
     assert [x for row in got["w"] for x in row] == pytest.approx([1 - m1 - m2] * 6, rel=1e-6)
+
+
+def test_devices_without_a_fused_kernel_name_no_package():
+    assert flat.missing("meta") is None
+    assert not flat.fused_supported(torch.empty(3, device="meta"), warn=True)
+    assert flat.missing("cpu") in (None, "numba") and flat.missing("cuda") in (None, "triton")

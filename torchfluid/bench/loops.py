@@ -108,15 +108,17 @@ def _embedding(gen):
 MODELS = {"linear": _linear, "mlp": _mlp, "lenet": _lenet, "transformer": _transformer, "embedding": _embedding}
 
 
-def _model_loops(name: str) -> dict:
-    """``{"torch": step, "torchfluid": step}`` for model ``name``, same weights and batch."""
+def _model_loops(name: str, fused: bool | None = None) -> dict:
+    """``{"torch": steps, "torchfluid": steps}`` for model ``name``, same weights and batch
+    (``fused``: torchfluid RMSProp's option; False times the reference kernel, as an
+    install without numba runs it)."""
     from ..optimizer import RMSProp
 
     torch.manual_seed(0)
     model, (x, y), loss_fn = MODELS[name](torch.Generator().manual_seed(0))
     twin = copy.deepcopy(model)
     t_opt = torch.optim.RMSprop(model.parameters(), lr=LR, alpha=RHO, eps=EPS, momentum=MOM)
-    f_opt = RMSProp(LR, rho=RHO, epsilon=EPS, momentum=MOM, parameters=list(twin.named_parameters()))
+    f_opt = RMSProp(LR, rho=RHO, epsilon=EPS, momentum=MOM, parameters=list(twin.named_parameters()), fused=fused)
 
     def loop(m, opt):
         def step():
@@ -294,11 +296,11 @@ def _time(loops: dict, rounds: int, block_ms: float) -> dict:
 
 
 def run_loops(models=None, page=None, *, rounds: int = 15, block_ms: float = 30.0, threads: int | None = 2,
-              on_result=None) -> list[LoopResult]:
+              fused: bool | None = None, on_result=None) -> list[LoopResult]:
     """Time the model loops (``models``: names from :data:`MODELS`, default all) and the
     page's loops (``page``: names from :data:`PAGE_LOOPS`, default all that can run
     here; Paddle's only where installed). ``threads``: torch's intra-op thread count for
-    the run (None: leave it)."""
+    the run (None: leave it); ``fused``: the models' torchfluid RMSProp option."""
     if threads is not None:
         torch.set_num_threads(threads)
     models = list(MODELS) if models is None else list(models)
@@ -309,7 +311,7 @@ def run_loops(models=None, page=None, *, rounds: int = 15, block_ms: float = 30.
         raise ValueError(f"unknown loop {bad[0]!r}; allowed: {', '.join([*MODELS, *PAGE_LOOPS])}")
     results = []
     for name in models:
-        r = LoopResult("models", name, _time(_model_loops(name), rounds, block_ms), "torch", "torchfluid")
+        r = LoopResult("models", name, _time(_model_loops(name, fused), rounds, block_ms), "torch", "torchfluid")
         results.append(r)
         if on_result is not None:
             on_result(r)

@@ -8,6 +8,13 @@ containers and never executes code from the file; the SHA-256 of the payload cat
 truncation and bit rot with a clear error. Writes are atomic
 (:func:`torchfluid.checkpoint.atomic.atomic_write`).
 
+Reading is bounded: before ``torch.load`` sees an archive, every record's declared size
+is checked against the bytes actually present (``torch.save`` stores records
+uncompressed, so a compressed record, a record larger than the file or records that
+add up to more than the file are refused). A file can therefore not make the loader
+allocate more than a small multiple of its own size (no zip bombs), and every
+unreadable file raises :class:`CheckpointError`.
+
 What can be saved: nested dicts / lists / tuples of tensors, numpy arrays (stored as
 tensors), Python numbers, strings, bools and None — every state dict torchfluid produces.
 """
@@ -72,16 +79,50 @@ def save(obj, path: str | os.PathLike) -> None:
     atomic_write(path, to_bytes(obj))
 
 
-def _safe_torch_load(f, path, map_location, what):
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _check_archive(data: bytes, path, what) -> None:
+    """Refuse an archive whose records declare more bytes than the file holds."""
+    if not data:
+        raise CheckpointError(f"{path}: {what} is empty")
+    if not data.startswith(b"PK\x03\x04"):
+        raise CheckpointError(f"{path}: {what} is not a torch.save archive (not a zip; nothing was unpickled)")
     try:
-        return torch.load(f, map_location=map_location, weights_only=True)
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError, OverflowError) as e:
+        raise CheckpointError(f"{path}: {what} is truncated or corrupted: {_first_line(e)}") from None
+    total = 0
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
+            raise CheckpointError(f"{path}: {what} has a compressed record {info.filename!r} "
+                                  "(torch.save stores records uncompressed); refused")
+        if info.header_offset + info.file_size > len(data):
+            raise CheckpointError(f"{path}: {what} is truncated or corrupted: record {info.filename!r} "
+                                  f"declares {info.file_size} bytes past the end of the file")
+        total += info.file_size
+    if total > len(data):
+        raise CheckpointError(f"{path}: {what} is corrupted: its records declare {total} bytes, "
+                              f"more than the {len(data)} bytes of the file")
+
+
+def _safe_torch_load(data: bytes, path, map_location, what):
+    _check_archive(data, path, what)
+    try:
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(
             f"{path}: refused to load {what}: it holds objects other than tensors and plain "
-            f"containers (loading it could execute code): {str(e).splitlines()[0]}"
+            f"containers (loading it could execute code): {_first_line(e)}"
         ) from None
-    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
-        raise CheckpointError(f"{path}: {what} is truncated or corrupted: {str(e).splitlines()[0]}") from None
+    except MemoryError:
+        raise CheckpointError(f"{path}: {what} is corrupted: it asks for more memory than is available") from None
+    except Exception as e:  # anything the reader trips over is a damaged file, never a crash of the caller
+        raise CheckpointError(f"{path}: {what} is truncated or corrupted: {type(e).__name__}: "
+                              f"{_first_line(e)}") from None
 
 
 def load(path: str | os.PathLike, map_location=None):
@@ -92,13 +133,18 @@ def load(path: str | os.PathLike, map_location=None):
     wrong-version one.
     """
     path = os.fspath(path)
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise
+    except OSError as e:  # a directory, no permission, an I/O error
+        raise CheckpointError(f"{path}: cannot be read: {type(e).__name__}: {e.strerror or e}") from None
     if not data:
         raise CheckpointError(f"{path}: empty file (a torchfluid checkpoint was expected)")
     if not data.startswith(b"PK\x03\x04"):
         raise CheckpointError(f"{path}: not a torchfluid checkpoint (not a zip archive; nothing was unpickled)")
-    outer = _safe_torch_load(io.BytesIO(data), path, "cpu", "the checkpoint")
+    outer = _safe_torch_load(data, path, "cpu", "the checkpoint")
     if not isinstance(outer, dict) or outer.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a torchfluid checkpoint (no '{FORMAT}' header)")
     if outer.get("version") != VERSION:
@@ -109,7 +155,9 @@ def load(path: str | os.PathLike, map_location=None):
     payload = outer.get("payload")
     if not isinstance(payload, torch.Tensor) or payload.dtype != torch.uint8:
         raise CheckpointError(f"{path}: checkpoint payload is missing or malformed")
+    if payload.dim() != 1 or not payload.is_contiguous():
+        raise CheckpointError(f"{path}: checkpoint payload is malformed (shape {list(payload.shape)})")
     raw = payload.numpy().tobytes()
     if hashlib.sha256(raw).hexdigest() != outer.get("sha256"):
         raise CheckpointError(f"{path}: checksum mismatch: the file is corrupted")
-    return _safe_torch_load(io.BytesIO(raw), path, map_location, "the checkpoint payload")
+    return _safe_torch_load(raw, path, map_location, "the checkpoint payload")

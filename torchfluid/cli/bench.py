@@ -20,9 +20,12 @@ import os
 import torch
 
 from .config import ConfigError
+from .outdir import claim_out
 from .report import format_table, plot_panels
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "RESULTS"]
+
+RESULTS = ("bench.json", "bench.png")
 
 
 def add_parser(sub) -> None:
@@ -32,7 +35,9 @@ def add_parser(sub) -> None:
     p.add_argument("--reps", type=int, default=None, help="timed steps per method (default 10, --quick 5)")
     p.add_argument("--cases", default=None, help="comma-separated case names (default: all of the size class)")
     p.add_argument("--centered", choices=("both", "no", "yes"), default="both")
-    p.add_argument("--out", default="torchfluid-bench", help="output folder (default ./torchfluid-bench)")
+    p.add_argument("--out", default=None, help="output folder (default: a new ./torchfluid-bench, "
+                   "./torchfluid-bench-2, ... per run)")
+    p.add_argument("--overwrite", action="store_true", help="replace the results already in --out")
     p.add_argument("--loops", action="store_true",
                    help="whole training steps (zero_grad+forward+backward+step) of five models and the page's "
                         "fluid loops, torchfluid / torch; --cases picks models and page loops by name")
@@ -46,8 +51,8 @@ def run_loops(args) -> int:
     rounds = args.reps if args.reps is not None else (3 if args.quick else 15)
     if rounds < 1:
         raise ConfigError(f"--reps must be >= 1, got {rounds}")
-    if args.threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    if not 1 <= args.threads <= 1024:
+        raise ConfigError(f"--threads must be in [1, 1024], got {args.threads}")
     if args.cases:
         names = [c.strip() for c in args.cases.split(",")]
         bad = [n for n in names if n not in MODELS and n not in PAGE_LOOPS]
@@ -56,6 +61,8 @@ def run_loops(args) -> int:
         models, page = [n for n in names if n in MODELS], [n for n in names if n in PAGE_LOOPS]
     else:
         models, page = (["linear", "mlp"], None) if args.quick else (None, None)
+    out = claim_out(args.out or "torchfluid-bench", given=args.out is not None, overwrite=args.overwrite,
+                    results=("loops.json",))
     print(f"torch {torch.__version__}, {args.threads} threads; whole training steps, medians of {rounds} "
           "interleaved rounds; ratio = torchfluid time / baseline time (below 1: torchfluid faster)")
 
@@ -68,8 +75,7 @@ def run_loops(args) -> int:
     print(format_table(["loop", "measured", "baseline", "ms/step", "baseline ms/step", "ratio"],
                        [[r.case, r.loop, r.baseline, round(r.ms[r.loop], 4), round(r.ms[r.baseline], 4),
                          f"{r.ratio:.2f}x"] for r in results]))
-    os.makedirs(args.out, exist_ok=True)
-    json_path = os.path.join(args.out, "loops.json")
+    json_path = os.path.join(out, "loops.json")
     with open(json_path, "w") as f:
         json.dump({"torch": torch.__version__, "threads": args.threads, "rounds": rounds,
                    "results": [dict(dataclasses.asdict(r), ratio=r.ratio) for r in results]}, f, indent=2)
@@ -92,6 +98,10 @@ def run(args) -> int:
     bad = [n for n in names if n not in every]
     if bad:
         raise ConfigError(f"--cases: unknown case {bad[0]!r}; choose from {', '.join(every)}")
+    if reps > 100_000:
+        raise ConfigError(f"--reps must be <= 100000, got {reps}")
+    out = claim_out(args.out or "torchfluid-bench", given=args.out is not None, overwrite=args.overwrite,
+                    results=RESULTS)
     centered = {"both": (False, True), "no": (False,), "yes": (True,)}[args.centered]
     methods = available_methods()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; methods: {', '.join(methods)}; "
@@ -114,15 +124,14 @@ def run(args) -> int:
     print(f"\noptimizer memory, centered RMSProp with momentum, {mem_case} (MiB):")
     print(format_table(["configuration", "params", "state", "master weights", "vs fp32 state"],
                        [[r[0], f"{r[1]:.1f}", f"{r[2]:.1f}", f"{r[3]:.1f}", f"{r[4]:.2f}x"] for r in memory]))
-    os.makedirs(args.out, exist_ok=True)
-    json_path = os.path.join(args.out, "bench.json")
+    json_path = os.path.join(out, "bench.json")
     with open(json_path, "w") as f:
         json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "reps": reps,
                    "results": [dataclasses.asdict(r) for r in results],
                    "memory": {"case": mem_case, "rows": memory}}, f, indent=2)
     panels = [{"title": f"{r.case}{' centered' if r.centered else ''}", "xlabel": "ms per step",
                "bars": dict(r.ms)} for r in results]
-    png = plot_panels(panels, os.path.join(args.out, "bench.png"), ncols=min(len(panels), 2),
+    png = plot_panels(panels, os.path.join(out, "bench.png"), ncols=min(len(panels), 2),
                       suptitle="RMSProp step time (lower is better)")
     print(f"\nwrote {json_path}, {png}")
     return 0

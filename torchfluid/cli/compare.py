@@ -20,11 +20,14 @@ import argparse
 import os
 
 from .config import ConfigError, build_config, load_toml, parse_value
-from .flags import add_config_flags, given_from_args
-from .report import format_table, loss_panels, plot_panels, write_metrics
-from .train import data_line, run_config
+from .flags import add_config_flags, given_from_args, user_given
+from .outdir import claimed_out
+from .report import format_table, loss_panels, plot_panels, same_curves, write_metrics
+from .train import check_run, data_line, run_config
 
-__all__ = ["add_parser", "run", "MENU", "DEFAULT_SETTINGS"]
+__all__ = ["add_parser", "run", "MENU", "DEFAULT_SETTINGS", "RESULTS"]
+
+RESULTS = ("metrics.csv", "metrics.json", "compare.png")
 
 MENU = {
     "paddle": {"kind": "rmsprop"},
@@ -125,24 +128,37 @@ def run(args) -> int:
     settings = _settings(args, tree)
     base = given_from_args(args, tree)
     configs = [_config_for(base, label, opts) for label, opts in settings]  # all checked before training
-    out = configs[0]["out"]
+    if configs[0]["checkpoint_dir"] is not None:
+        raise ConfigError("checkpoint_dir applies to train: the settings of compare would share one checkpoint "
+                          "folder (train each setting with its own --checkpoint-dir instead)")
+    prepared = [check_run(cfg) for cfg in configs]
+    with claimed_out(configs[0]["out"], given="out" in user_given(args, tree), overwrite=configs[0]["overwrite"],
+                     results=RESULTS) as out:
+        return _compare_into(configs, prepared, out)
+
+
+def _compare_into(configs, prepared, out) -> int:
     runs = []
-    for cfg in configs:
+    for cfg, data in zip(configs, prepared, strict=True):
         print(f"\n== {cfg['name']}")
-        runs.append(run_config(cfg, label=cfg["name"]))
+        runs.append(run_config(cfg, label=cfg["name"], data=data))
     first = configs[0]
     from .data import prepare
 
     data = prepare(first)
     regression = not data.classification
     rows = []
-    for run_, cfg in zip(runs, configs):
+    overlap = same_curves(runs)
+    for run_ in runs:
         h = run_.history
+        note = f"same curves as {overlap[run_.label]!r}" if run_.label in overlap else ""
         rows.append([run_.label, h[-1]["train_loss"], h[-1]["test_loss"],
                      None if regression else f"{100 * max(r['test_accuracy'] for r in h):.1f}%",
-                     f"{sum(r['seconds'] for r in h):.2f}s"])
+                     f"{sum(r['seconds'] for r in h):.2f}s", note])
     print(f"\n{first['model.kind']} model on {data_line(data)}, {first['epochs']} epochs, {first['mode']} mode")
-    print(format_table(["setting", "final train loss", "final test loss", "best test acc", "time"], rows))
+    print(format_table(["setting", "final train loss", "final test loss", "best test acc", "time", "note"], rows))
+    if overlap:
+        print("(identical curves are drawn on top of each other; their line styles and markers differ)")
     meta = {"command": "compare", "settings": [{"label": c["name"], "config": c.as_tree()} for c in configs]}
     csv_path, json_path = write_metrics(out, runs, meta)
     png = plot_panels(loss_panels(runs, regression=regression), os.path.join(out, "compare.png"),

@@ -27,6 +27,7 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown or out of range."""
 
 
+MAX_WIDTH = 65536  # widths, embedding size and bins: a model must fit in memory
 RMSPROP_KINDS = ("rmsprop", "torch.rmsprop")
 ADAM_KINDS = ("adam", "torch.adam")
 OPTIMIZERS = ("rmsprop", "sgd", "adam", "torch.rmsprop", "torch.sgd", "torch.adam")
@@ -59,19 +60,24 @@ def _k(path, type_, default=None, **kw) -> Key:
 KEYS: dict[str, Key] = {k.path: k for k in [
     _k("epochs", "int", 10, lo=1, help="passes over the training rows"),
     _k("batch_size", "int", 32, lo=1),
-    _k("seed", "int", 0, lo=0, help="parameter init, shuffling and the train/test split"),
+    _k("seed", "int", 0, lo=0, hi=2**63 - 1, help="parameter init, shuffling and the train/test split"),
     _k("mode", "str", "dygraph", choices=("dygraph", "static"),
        help="dygraph: fluid.dygraph Layers; static: a fluid Program run by an Executor"),
     _k("precision", "str", "float32", choices=("float32", "bfloat16", "float16"),
        help="parameter dtype (dygraph only)"),
-    _k("threads", "int", 1, lo=0, help="torch CPU threads while training (0: torch's default); "
+    _k("threads", "int", 1, lo=0, hi=1024, help="torch CPU threads while training (0: torch's default); "
        "1 is fastest for small models"),
     _k("name", "str", None, optional=True, help="label of the run in tables and plots"),
-    _k("out", "str", "torchfluid-run", help="folder for metrics.csv, metrics.json, loss.png"),
+    _k("out", "str", "torchfluid-run", help="folder for metrics.csv, metrics.json, loss.png (not given: a new "
+       "folder per run, torchfluid-run, torchfluid-run-2, ...)"),
+    _k("overwrite", "bool", False, help="replace the results in an existing out folder and another run's "
+       "checkpoints in checkpoint_dir"),
     _k("checkpoint_dir", "str", None, optional=True),
-    _k("checkpoint_every", "int", 1, lo=1, help="epochs between checkpoints"),
-    _k("checkpoint_keep", "int", 2, lo=1),
+    _k("checkpoint_every", "int", 1, lo=1, hi=1_000_000),
+    _k("checkpoint_keep", "int", 2, lo=1, hi=1_000_000),
     _k("resume", "bool", False, help="continue from the newest checkpoint in checkpoint_dir"),
+    _k("resume_anyway", "bool", False, help="resume even when the checkpoint was written with another "
+       "configuration"),
     _k("progress", "bool", True, help="show a progress bar (on a terminal)"),
     _k("data.name", "str", "iris", choices=tuple(DATASETS)),
     _k("data.path", "str", None, optional=True, help="a CSV file with a header row (instead of data.name)"),
@@ -79,10 +85,10 @@ KEYS: dict[str, Key] = {k.path: k for k in [
     _k("data.task", "str", "auto", choices=("auto", "regression", "classification")),
     _k("data.test_fraction", "float", 0.2, lo=0.0, hi=1.0, lo_open=True, hi_open=True),
     _k("model.kind", "str", "mlp", choices=("linear", "mlp", "embedding")),
-    _k("model.hidden", "list_int", [32], lo=1, help="hidden layer widths (mlp, embedding)"),
+    _k("model.hidden", "list_int", [32], lo=1, hi=MAX_WIDTH, help="hidden layer widths (mlp, embedding)"),
     _k("model.activation", "str", "relu", choices=("relu", "tanh", "sigmoid")),
-    _k("model.embedding_dim", "int", 16, lo=1),
-    _k("model.bins", "int", 16, lo=2, help="embedding: each feature is cut into this many bins"),
+    _k("model.embedding_dim", "int", 16, lo=1, hi=MAX_WIDTH),
+    _k("model.bins", "int", 16, lo=2, hi=MAX_WIDTH, help="embedding: each feature is cut into this many bins"),
     _k("model.sparse", "bool", False, help="embedding: sparse (row) gradients, dygraph only"),
     _k("optimizer.kind", "str", "rmsprop", choices=OPTIMIZERS),
     _k("optimizer.learning_rate", "float", 0.01, lo=0.0, lo_open=True),
@@ -111,20 +117,23 @@ KEYS: dict[str, Key] = {k.path: k for k in [
     _k("optimizer.clip.kind", "str", "none", choices=("none", "value", "norm", "global_norm")),
     _k("optimizer.clip.value", "float", 1.0, lo=0.0, lo_open=True),
     _k("optimizer.schedule.kind", "str", "constant", choices=SCHEDULES),
-    _k("optimizer.schedule.decay_steps", "int", 100, lo=1),
+    _k("optimizer.schedule.decay_steps", "int", 100, lo=1, hi=2**53),
     _k("optimizer.schedule.decay_rate", "float", 0.5, lo=0.0, lo_open=True),
     _k("optimizer.schedule.staircase", "bool", False),
     _k("optimizer.schedule.end_learning_rate", "float", 1e-4, lo=0.0),
     _k("optimizer.schedule.power", "float", 1.0, lo=0.0, lo_open=True),
-    _k("optimizer.schedule.boundaries", "list_int", [], lo=1),
+    _k("optimizer.schedule.boundaries", "list_int", [], lo=1, hi=2**53),
     _k("optimizer.schedule.values", "list_float", [], lo=0.0),
-    _k("optimizer.schedule.warmup_steps", "int", 10, lo=1),
+    _k("optimizer.schedule.warmup_steps", "int", 10, lo=1, hi=2**53),
     _k("optimizer.schedule.start_lr", "float", 0.0, lo=0.0),
 ]}
 _WITH_PRESET = ("optimizer.preset", "optimizer.preset_args", "optimizer.multi_precision",
                 "optimizer.state_dtype", "optimizer.nonfinite")  # torchfluid extras every preset takes
 _TABLES = {k for k, v in KEYS.items() if v.type == "table"}
 _SECTIONS = {p.rsplit(".", 1)[0] for p in KEYS if "." in p}
+
+
+MAX_TOML_BYTES = 1 << 20
 
 
 def parse_value(text: str):
@@ -138,11 +147,26 @@ def parse_value(text: str):
 def load_toml(path: str) -> dict:
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            data = f.read(MAX_TOML_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"--config {path!r}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"--config {path!r}: is a folder, not a TOML file") from None
+    except OSError as e:
+        raise ConfigError(f"--config {path!r}: cannot be read: {e.strerror or e}") from None
+    if len(data) > MAX_TOML_BYTES:
+        raise ConfigError(f"--config {path!r}: larger than {MAX_TOML_BYTES} bytes; not a configuration file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"--config {path!r}: not UTF-8 text (byte {e.start}: {data[e.start:e.start + 1]!r}); "
+                          "TOML files are UTF-8") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"--config {path!r}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"--config {path!r}: not valid TOML: nested too deeply") from None
 
 
 def _unknown(path: str) -> ConfigError:
@@ -188,6 +212,12 @@ def _check(key: Key, value):
         if t in ("int", "float"):
             if t == "int" and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
                 raise ConfigError(f"{name} must be an integer, got {value!r}")
+            if isinstance(value, numbers.Integral) and abs(value) > 2**63:  # out of every numeric key's range
+                bounds = (f"in [{key.lo:g}, {key.hi:g}]" if key.lo is not None and key.hi is not None
+                          else f">= {key.lo:g}" if key.lo is not None else "a float64 number")
+                digits = len(str(abs(value)))
+                raise ConfigError(f"{name} must be {bounds}, got "
+                                  + (str(value) if digits <= 40 else f"an integer of {digits} digits"))
             v = check_number(name, value, lo=key.lo, hi=key.hi, lo_open=key.lo_open, hi_open=key.hi_open)
             return int(v) if t == "int" else v
         if t == "str":
@@ -199,7 +229,9 @@ def _check(key: Key, value):
         if t in ("list_int", "list_float"):
             if not isinstance(value, (list, tuple)):
                 raise ConfigError(f"{name} must be a list, got {value!r}")
-            sub = Key(f"{name}[i]", t[5:], lo=key.lo)
+            if len(value) > 1000:
+                raise ConfigError(f"{name} must have at most 1000 elements, got {len(value)}")
+            sub = Key(f"{name}[i]", t[5:], lo=key.lo, hi=key.hi)
             return [_check(dataclasses.replace(sub, path=f"{name}[{i}]"), v) for i, v in enumerate(value)]
         if t == "table":
             if not isinstance(value, dict):
@@ -278,6 +310,14 @@ def _check_combinations(cfg: Config) -> None:
     if kind.startswith("torch.") and cfg["optimizer.regularization.kind"] == "l1":
         raise ConfigError(f"optimizer.regularization.kind='l1' is not available with optimizer.kind={kind!r} "
                           "(torch.optim has only L2 weight decay)")
+    if cfg["precision"] == "float16" and kind in ("torch.rmsprop", "torch.adam"):
+        eps = 1e-8 if cfg["optimizer.epsilon"] is None else cfg["optimizer.epsilon"]
+        if eps < 6.1e-5:
+            raise ConfigError(f"optimizer.epsilon={eps:g} is below float16's smallest normal number 6.1e-05: "
+                              f"{kind} keeps float16 state for float16 parameters, where it would underflow "
+                              "to 0; set optimizer.epsilon >= 6.1e-05 or use precision 'bfloat16' or 'float32'")
+    if cfg["resume_anyway"] and not cfg["resume"]:
+        raise ConfigError("resume_anyway = true needs resume = true")
     if cfg["resume"] and cfg["checkpoint_dir"] is None:
         raise ConfigError("resume = true needs checkpoint_dir")
     if cfg["data.path"] is not None:

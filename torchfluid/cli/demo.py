@@ -21,16 +21,21 @@ import os
 import time
 
 from .config import build_config
+from .outdir import claim_out
 from .report import format_table, plot_panels, write_metrics
 from .train import run_config
 
-__all__ = ["add_parser", "run", "configs"]
+__all__ = ["add_parser", "run", "configs", "RESULTS"]
+
+RESULTS = ("demo.png", "metrics.csv", "metrics.json")
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="train the page's static example and a dygraph classifier; plot",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="torchfluid-demo", help="output folder (default ./torchfluid-demo)")
+    p.add_argument("--out", default=None, help="output folder (default: a new ./torchfluid-demo, "
+                   "./torchfluid-demo-2, ... per run)")
+    p.add_argument("--overwrite", action="store_true", help="replace the results already in --out")
     p.add_argument("--epochs", type=int, default=20, help="passes of each run (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -70,16 +75,20 @@ def run(args) -> int:
 
     if args.epochs < 1:
         raise ConfigError(f"--epochs must be >= 1, got {args.epochs}")
+    if not 0 <= args.seed < 2**63:
+        raise ConfigError(f"--seed must be in [0, 2**63), got {args.seed}")
+    out = claim_out(args.out or "torchfluid-demo", given=args.out is not None, overwrite=args.overwrite,
+                    results=RESULTS)
     t0 = time.perf_counter()
-    static, ours, theirs = configs(args.epochs, args.seed, args.progress, args.out)
+    static, ours, theirs = configs(args.epochs, args.seed, args.progress, out)
     print("== 1. the RMSPropOptimizer page's static-mode example (fit a line), several passes")
     housing = run_config(static, label=static["name"])
     print("\n== 2. a dygraph classifier: torchfluid RMSProp, then torch.optim.RMSprop from the same start")
     clf = [run_config(cfg, label=cfg["name"]) for cfg in (ours, theirs)]
-    png = plot_panels(_panels(housing, clf), os.path.join(args.out, "demo.png"),
+    png = plot_panels(_panels(housing, clf), os.path.join(out, "demo.png"),
                       suptitle="torchfluid demo: Paddle-exact RMSProp on PyTorch")
     meta = {"command": "demo", "configs": [c.as_tree() for c in (static, ours, theirs)]}
-    csv_path, json_path = write_metrics(args.out, [housing, *clf], meta)
+    csv_path, json_path = write_metrics(out, [housing, *clf], meta)
     rows = []
     for r in (housing, *clf):
         first, last = r.history[0], r.history[-1]

@@ -7,30 +7,46 @@ uninterrupted one would. Checkpoints (``checkpoint_dir``) are written by
 :class:`torchfluid.checkpoint.Checkpointer` at the end of every ``checkpoint_every``-th
 epoch and hold the model (or, in static mode, every persistable variable of the scope:
 parameters, accumulators, the learning-rate counter), the optimizer, the RNG states and
-the metrics so far.
+the metrics so far, and the run's configuration: ``resume`` refuses a checkpoint written
+with another configuration (the keys that differ are listed) unless ``resume_anyway``.
+Without ``resume``, a ``checkpoint_dir`` holding another run's checkpoints is refused
+unless ``overwrite`` (see :class:`~torchfluid.checkpoint.Checkpointer`).
+
+A train or test loss that is not finite stops the run with :class:`TrainingError`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import time
 
 import numpy as np
 import torch
 
 from .. import framework
-from ..checkpoint import Checkpointer
+from ..checkpoint import CheckpointError, Checkpointer, CheckpointFolderError
 from ..dygraph import guard
 from ..static import executor as static_executor
 from ..static.framework import Program, program_guard
 from ..static.scope import Scope, scope_guard
 from ..unique_name import guard as name_guard
-from .config import Config
+from .config import Config, ConfigError
 from .data import Prepared
 from .models import ModelSpec, Net, build_static, loss_of
 from .optim import TorchStepper, learning_rate, make_optimizer
 
-__all__ = ["Reporter", "train", "RunResult"]
+__all__ = ["Reporter", "train", "RunResult", "TrainingError", "MAX_PARAMETERS", "RESUME_FREE_KEYS"]
+
+MAX_PARAMETERS = 50_000_000
+# keys that may change between a run and its resumption
+RESUME_FREE_KEYS = ("epochs", "progress", "out", "overwrite", "name", "resume", "resume_anyway", "checkpoint_dir",
+                    "checkpoint_every", "checkpoint_keep", "threads")
+
+
+class TrainingError(RuntimeError):
+    """The run cannot go on (a loss that is not finite)."""
 
 
 class Reporter:
@@ -97,25 +113,117 @@ class _ScopeState:
             self.scope._set(n, sd[n].clone())
 
 
+def check_checkpoint_dir(cfg: Config) -> None:
+    """Refuse, before anything is written, a ``checkpoint_dir`` that is a file or holds
+    another run's checkpoints (without ``resume`` or ``overwrite``)."""
+    if cfg["checkpoint_dir"] is not None:
+        if os.path.lexists(cfg["checkpoint_dir"]) and not os.path.isdir(cfg["checkpoint_dir"]):
+            raise ConfigError(f"checkpoint_dir {cfg['checkpoint_dir']!r} exists and is not a folder")
+        ckpt = _checkpointer(cfg)
+        if cfg["resume"]:
+            _check_resumable(cfg, ckpt)
+
+
 def _checkpointer(cfg: Config):
     if cfg["checkpoint_dir"] is None:
         return None
-    return Checkpointer(cfg["checkpoint_dir"], every=cfg["checkpoint_every"], keep=cfg["checkpoint_keep"])
+    ckpt = Checkpointer(cfg["checkpoint_dir"], every=cfg["checkpoint_every"], keep=cfg["checkpoint_keep"],
+                        overwrite=cfg["overwrite"])
+    if not cfg["resume"] and not cfg["overwrite"]:
+        steps = sorted(s for s, _ in ckpt.checkpoints())
+        if steps:
+            raise ConfigError(f"checkpoint_dir {cfg['checkpoint_dir']!r} holds checkpoints of another run "
+                              f"(epochs {steps[0]}..{steps[-1]}); pass --resume to continue it or --overwrite "
+                              "to replace them")
+    return ckpt
+
+
+def config_fingerprint(cfg: Config) -> dict:
+    """The configuration a checkpoint must match to be resumed (plain values)."""
+    return {k: v for k, v in cfg.values.items() if k not in RESUME_FREE_KEYS}
+
+
+def config_diff(saved: dict, now: dict) -> list[str]:
+    return [f"{k}: {saved.get(k, '<unset>')!r} -> {now.get(k, '<unset>')!r}"
+            for k in sorted(set(saved) | set(now)) if saved.get(k, "<unset>") != now.get(k, "<unset>")]
+
+
+def _check_resumable(cfg, ckpt):
+    """The newest checkpoint (None: nothing to resume) after checking it was written by
+    ``train`` with this configuration (unless ``resume_anyway``)."""
+    found = ckpt.latest()
+    if found is None:
+        return None
+    extra = found.get("extra")
+    if not isinstance(extra, dict) or not isinstance(extra.get("history"), list):
+        raise ConfigError(f"checkpoint_dir {cfg['checkpoint_dir']!r}: the newest checkpoint was not written "
+                          "by torchfluid train")
+    saved = extra.get("config")
+    if isinstance(saved, dict) and not cfg["resume_anyway"]:
+        diff = config_diff(saved, config_fingerprint(cfg))
+        if diff:
+            raise ConfigError(f"--resume: the checkpoint in {cfg['checkpoint_dir']!r} was written with another "
+                              f"configuration ({'; '.join(diff)}); resume with the same settings or pass "
+                              "--resume-anyway")
+    return found
 
 
 def _resume(cfg, ckpt, model_state, optimizer):
     if ckpt is None or not cfg["resume"]:
         return 0, []
-    state = ckpt.resume(model=model_state, optimizer=optimizer)
+    try:
+        if _check_resumable(cfg, ckpt) is None:
+            return 0, []
+        state = ckpt.resume(model=model_state, optimizer=optimizer)
+    except CheckpointFolderError as e:
+        raise ConfigError(f"checkpoint_dir: {e}") from None
+    except (ValueError, TypeError, KeyError, RuntimeError, IndexError) as e:
+        if isinstance(e, (ConfigError, CheckpointError)):
+            raise
+        detail = " ".join(str(e).split())
+        raise ConfigError(f"--resume: the checkpoint in {cfg['checkpoint_dir']!r} does not fit this model and "
+                          f"optimizer: {type(e).__name__}: {detail[:400]}") from None
     if state is None:
         return 0, []
     return state["step"], list(state["extra"]["history"])
+
+
+def _save(ckpt, cfg, step, model_state, optimizer, history) -> None:
+    try:
+        ckpt.save(step, model=model_state, optimizer=optimizer,
+                  extra={"history": history, "config": config_fingerprint(cfg)}, force=step == cfg["epochs"])
+    except CheckpointFolderError as e:
+        raise ConfigError(f"checkpoint_dir: {e}") from None
+
+
+def _finite(value: float, what: str, epoch: int, label: str) -> float:
+    if not math.isfinite(value):
+        raise TrainingError(f"{label}: {what} became {value} in epoch {epoch} (lower "
+                            "optimizer.learning_rate, add optimizer.clip, or check the data)")
+    return value
+
+
+def parameter_count(spec: ModelSpec) -> int:
+    widths = spec.widths()
+    n = sum(a * b + b for a, b in zip(widths, widths[1:], strict=False))
+    return n + (spec.vocab * spec.embedding_dim if spec.kind == "embedding" else 0)
+
+
+def check_model_size(spec: ModelSpec) -> None:
+    n = parameter_count(spec)
+    if n > MAX_PARAMETERS:
+        raise ConfigError(f"the model would have {n:,} parameters (model.hidden={list(spec.hidden)}, "
+                          f"{spec.num_features} features"
+                          + (f", vocabulary {spec.vocab} x embedding_dim {spec.embedding_dim}"
+                             if spec.kind == "embedding" else "")
+                          + f"); at most {MAX_PARAMETERS:,} are allowed")
 
 
 def train(cfg: Config, data: Prepared, reporter: Reporter | None = None, label: str = "run") -> RunResult:
     """Train as configured; returns the per-epoch history."""
     reporter = reporter or Reporter()
     spec = ModelSpec.of(cfg, data)
+    check_model_size(spec)
     run = _train_static if cfg["mode"] == "static" else _train_dygraph
     threads = torch.get_num_threads()
     if cfg["threads"]:
@@ -144,43 +252,51 @@ def _train_dygraph(cfg, data, spec, reporter, label) -> RunResult:
         else:
             opt = make_optimizer(cfg, lr, model.parameters())
         ckpt = _checkpointer(cfg)
-        start, history = _resume(cfg, ckpt, _ModelState(model), opt)
-        x_tr = torch.from_numpy(data.x_train)
-        y_tr = torch.from_numpy(data.y_train)
-        x_te = torch.from_numpy(data.x_test)
-        if x_tr.is_floating_point():
-            x_tr, x_te = x_tr.to(dtype), x_te.to(dtype)
-        steps = _steps_per_epoch(cfg, data)
-        reporter.start(label, cfg["epochs"] * steps, start * steps)
-        for epoch in range(start, cfg["epochs"]):
-            t0, total = time.perf_counter(), 0.0
-            model.train()
-            for idx in _batches(len(x_tr), cfg["batch_size"], cfg["seed"], epoch):
-                index = torch.from_numpy(idx)
-                loss = loss_of(model(x_tr[index]), y_tr[index], spec.classification)
-                loss.backward()
-                if isinstance(opt, TorchStepper):
-                    opt.step()
-                    opt.zero_grad()
-                else:
-                    opt.minimize(loss)
-                    model.clear_gradients()
-                value = float(loss.detach())
-                total += value * len(idx)
-                reporter.step(value)
-            model.eval()
-            with torch.no_grad():
-                out = model(x_te)
-                test_loss = float(loss_of(out, torch.from_numpy(data.y_test), spec.classification))
-            lr_now = opt.current_lr() if isinstance(opt, TorchStepper) else float(opt.current_step_lr())
-            record = {"epoch": epoch + 1, "train_loss": total / len(x_tr),
-                      **_metrics(out.float().numpy(), test_loss, data.y_test, spec.classification),
-                      "lr": lr_now, "seconds": time.perf_counter() - t0}
-            history.append(record)
-            reporter.epoch(record)
+        try:
+            return _dygraph_loop(cfg, data, spec, reporter, label, dtype, model, opt, ckpt)
+        finally:
             if ckpt is not None:
-                ckpt.save(epoch + 1, model=_ModelState(model), optimizer=opt, extra={"history": history},
-                          force=epoch + 1 == cfg["epochs"])
+                ckpt.close()
+
+
+def _dygraph_loop(cfg, data, spec, reporter, label, dtype, model, opt, ckpt) -> RunResult:
+    start, history = _resume(cfg, ckpt, _ModelState(model), opt)
+    x_tr = torch.from_numpy(data.x_train)
+    y_tr = torch.from_numpy(data.y_train)
+    x_te = torch.from_numpy(data.x_test)
+    if x_tr.is_floating_point():
+        x_tr, x_te = x_tr.to(dtype), x_te.to(dtype)
+    steps = _steps_per_epoch(cfg, data)
+    reporter.start(label, cfg["epochs"] * steps, start * steps)
+    for epoch in range(start, cfg["epochs"]):
+        t0, total = time.perf_counter(), 0.0
+        model.train()
+        for idx in _batches(len(x_tr), cfg["batch_size"], cfg["seed"], epoch):
+            index = torch.from_numpy(idx)
+            loss = loss_of(model(x_tr[index]), y_tr[index], spec.classification)
+            value = _finite(float(loss.detach()), "the train loss", epoch + 1, label)
+            loss.backward()
+            if isinstance(opt, TorchStepper):
+                opt.step()
+                opt.zero_grad()
+            else:
+                opt.minimize(loss)
+                model.clear_gradients()
+            total += value * len(idx)
+            reporter.step(value)
+        model.eval()
+        with torch.no_grad():
+            out = model(x_te)
+            test_loss = _finite(float(loss_of(out, torch.from_numpy(data.y_test), spec.classification)),
+                                "the test loss", epoch + 1, label)
+        lr_now = opt.current_lr() if isinstance(opt, TorchStepper) else float(opt.current_step_lr())
+        record = {"epoch": epoch + 1, "train_loss": total / len(x_tr),
+                  **_metrics(out.float().numpy(), test_loss, data.y_test, spec.classification),
+                  "lr": lr_now, "seconds": time.perf_counter() - t0}
+        history.append(record)
+        reporter.epoch(record)
+        if ckpt is not None:
+            _save(ckpt, cfg, epoch + 1, _ModelState(model), opt, history)
     return RunResult(label, history, start)
 
 
@@ -203,29 +319,39 @@ def _train_static(cfg, data, spec, reporter, label) -> RunResult:
         torch.manual_seed(cfg["seed"])
         exe.run(startup)
         ckpt = _checkpointer(cfg)
-        state = _ScopeState(main, scope)
-        start, history = _resume(cfg, ckpt, state, None)
-        steps = _steps_per_epoch(cfg, data)
-        reporter.start(label, cfg["epochs"] * steps, start * steps)
-        lr_now = lr if isinstance(lr, float) else float("nan")
-        all_rows = np.arange(len(data.x_test))
-        for epoch in range(start, cfg["epochs"]):
-            t0, total = time.perf_counter(), 0.0
-            for idx in _batches(len(data.x_train), cfg["batch_size"], cfg["seed"], epoch):
-                got = exe.run(main, feed=_feed(data, data.x_train, data.y_train, idx), fetch_list=fetch)
-                value = float(np.asarray(got[0]).reshape(-1)[0])
-                if len(got) > 1:
-                    lr_now = float(np.asarray(got[1]).reshape(-1)[0])
-                total += value * len(idx)
-                reporter.step(value)
-            out_v, loss_v = exe.run(test_program, feed=_feed(data, data.x_test, data.y_test, all_rows),
-                                    fetch_list=[out, loss])
-            record = {"epoch": epoch + 1, "train_loss": total / len(data.x_train),
-                      **_metrics(np.asarray(out_v), float(np.asarray(loss_v).reshape(-1)[0]), data.y_test,
-                                 spec.classification),
-                      "lr": lr_now, "seconds": time.perf_counter() - t0}
-            history.append(record)
-            reporter.epoch(record)
+        try:
+            return _static_loop(cfg, data, reporter, label, spec, main, test_program, exe, fetch, lr, out, loss,
+                                scope, ckpt)
+        finally:
             if ckpt is not None:
-                ckpt.save(epoch + 1, model=state, extra={"history": history}, force=epoch + 1 == cfg["epochs"])
+                ckpt.close()
+
+
+def _static_loop(cfg, data, reporter, label, spec, main, test_program, exe, fetch, lr, out, loss, scope,
+                 ckpt) -> RunResult:
+    state = _ScopeState(main, scope)
+    start, history = _resume(cfg, ckpt, state, None)
+    steps = _steps_per_epoch(cfg, data)
+    reporter.start(label, cfg["epochs"] * steps, start * steps)
+    lr_now = lr if isinstance(lr, float) else float("nan")
+    all_rows = np.arange(len(data.x_test))
+    for epoch in range(start, cfg["epochs"]):
+        t0, total = time.perf_counter(), 0.0
+        for idx in _batches(len(data.x_train), cfg["batch_size"], cfg["seed"], epoch):
+            got = exe.run(main, feed=_feed(data, data.x_train, data.y_train, idx), fetch_list=fetch)
+            value = _finite(float(np.asarray(got[0]).reshape(-1)[0]), "the train loss", epoch + 1, label)
+            if len(got) > 1:
+                lr_now = float(np.asarray(got[1]).reshape(-1)[0])
+            total += value * len(idx)
+            reporter.step(value)
+        out_v, loss_v = exe.run(test_program, feed=_feed(data, data.x_test, data.y_test, all_rows),
+                                fetch_list=[out, loss])
+        test_loss = _finite(float(np.asarray(loss_v).reshape(-1)[0]), "the test loss", epoch + 1, label)
+        record = {"epoch": epoch + 1, "train_loss": total / len(data.x_train),
+                  **_metrics(np.asarray(out_v), test_loss, data.y_test, spec.classification),
+                  "lr": lr_now, "seconds": time.perf_counter() - t0}
+        history.append(record)
+        reporter.epoch(record)
+        if ckpt is not None:
+            _save(ckpt, cfg, epoch + 1, state, None, history)
     return RunResult(label, history, start)

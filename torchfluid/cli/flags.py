@@ -11,7 +11,7 @@ import os
 from ..dataset.bundled import DATASETS
 from .config import OPTIMIZERS, SCHEDULES, ConfigError, build_config, flatten, load_toml, parse_value
 
-__all__ = ["add_config_flags", "config_from_args", "given_from_args"]
+__all__ = ["add_config_flags", "config_from_args", "given_from_args", "user_given"]
 
 # flag -> (dest key, argparse kwargs); a dest starting with "_" is translated in _translate
 _FLAGS = [
@@ -41,6 +41,10 @@ _FLAGS = [
     ("--out", "out", dict(metavar="DIR")),
     ("--checkpoint-dir", "checkpoint_dir", dict(metavar="DIR")),
     ("--resume", "resume", dict(action="store_const", const=True, help="continue from the newest checkpoint")),
+    ("--resume-anyway", "_resume_anyway", dict(action="store_const", const=True,
+                                               help="--resume even if the checkpoint's configuration differs")),
+    ("--overwrite", "overwrite", dict(action="store_const", const=True,
+                                      help="replace an existing --out's results and another run's checkpoints")),
     ("--no-progress", "progress", dict(action="store_const", const=False, help="no progress bar")),
 ]
 
@@ -78,6 +82,8 @@ def _translate(dest: str, value, flat: dict) -> None:
             raise ConfigError(f"--hidden {value!r}: expected comma-separated integers, e.g. 64,64") from None
     elif dest == "_preset_arg":
         flat["optimizer.preset_args"] = dict(_key_value(v, "--preset-arg") for v in value)
+    elif dest == "_resume_anyway":
+        flat["resume"] = flat["resume_anyway"] = True
     elif dest in ("_l1", "_l2"):
         flat["optimizer.regularization.kind"] = dest[1:]
         flat["optimizer.regularization.coeff"] = value
@@ -92,7 +98,17 @@ def _translate(dest: str, value, flat: dict) -> None:
 
 
 def given_from_args(args: argparse.Namespace, extra_tree: dict | None = None) -> dict:
-    """The flat ``{key: value}`` the user gave (file, flags, --set), not yet checked."""
+    """The flat ``{key: value}`` the user gave (file, flags, --set) over the command's
+    defaults, not yet checked."""
+    user = user_given(args, extra_tree)
+    defaults = dict(args.config_defaults)
+    if "data.path" in user:  # a CSV replaces the command's default data set
+        defaults.pop("data.name", None)
+    return {**defaults, **user}
+
+
+def user_given(args: argparse.Namespace, extra_tree: dict | None = None) -> dict:
+    """The flat ``{key: value}`` of the file, flags and --set only (no command defaults)."""
     user = flatten(extra_tree) if extra_tree else {}
     for flag, dest, _ in _FLAGS:
         attr = dest.replace(".", "__")
@@ -101,10 +117,7 @@ def given_from_args(args: argparse.Namespace, extra_tree: dict | None = None) ->
     for item in args.set_:
         key, value = _key_value(item, "--set")
         user[key] = value
-    defaults = dict(args.config_defaults)
-    if "data.path" in user:  # a CSV replaces the command's default data set
-        defaults.pop("data.name", None)
-    return {**defaults, **user}
+    return user
 
 
 def config_from_args(args: argparse.Namespace, tree: dict | None = None):

@@ -58,7 +58,10 @@ _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 def _rmsprop_options(cfg: Config, lr) -> dict:
     o = cfg.section("optimizer")
-    extras = dict(multi_precision=o["multi_precision"], state_dtype=_DTYPES.get(o["state_dtype"]),
+    multi = o["multi_precision"]
+    if cfg["precision"] == "float16" and not {"optimizer.multi_precision", "optimizer.state_dtype"} & cfg.given:
+        multi = True  # float16 state cannot hold epsilon or small squares: float32 master weights and state
+    extras = dict(multi_precision=multi, state_dtype=_DTYPES.get(o["state_dtype"]),
                   nonfinite=o["nonfinite"])
     reg, clip = _regularization(cfg), _clip(cfg)
     if o["preset"] is None:
@@ -99,7 +102,17 @@ def _rmsprop_options(cfg: Config, lr) -> dict:
 
 
 def make_optimizer(cfg: Config, lr, parameters=None):
-    """torchfluid's optimizer of ``optimizer.kind`` (``parameters`` None in static mode)."""
+    """torchfluid's optimizer of ``optimizer.kind`` (``parameters`` None in static mode); an
+    argument the optimizer refuses is a :class:`ConfigError` with the optimizer's message."""
+    try:
+        return _make_optimizer(cfg, lr, parameters)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"optimizer ({describe(cfg)}): {e}") from None
+
+
+def _make_optimizer(cfg: Config, lr, parameters=None):
     kind, o = cfg["optimizer.kind"], cfg.section("optimizer")
     kw = {} if parameters is None else {"parameter_list": parameters}
     if kind == "rmsprop":

@@ -12,8 +12,8 @@ import warnings
 
 from .engine import Reporter, RunResult
 
-__all__ = ["ProgressReporter", "format_table", "epoch_table", "write_metrics", "plot_panels",
-           "loss_panels", "PNG_MAGIC"]
+__all__ = ["ProgressReporter", "format_table", "epoch_table", "write_metrics", "plot_panels", "build_figure",
+           "loss_panels", "same_curves", "PNG_MAGIC"]
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EPOCH_COLUMNS = ("epoch", "train_loss", "test_loss", "test_accuracy", "lr", "seconds")
@@ -130,9 +130,22 @@ def loss_panels(runs: list[RunResult], title: str = "", regression: bool = False
     return panels
 
 
-def plot_panels(panels: list[dict], path: str, suptitle: str = "", xlabel: str = "epoch",
-                ncols: int | None = None) -> str:
-    """One PNG, the panels side by side (``lines``: label -> (x, y); ``bars``: label -> value)."""
+LINE_STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "x", "P", "*")
+LEGEND_WRAP = 38  # characters per legend line
+
+
+def _style(i: int, n_points: int) -> dict:
+    """Line ``i``'s look: colour, dash pattern and marker all change with ``i``, and the
+    markers of line ``i`` start at a different point, so identical curves stay visible."""
+    every = max(1, n_points // 12)
+    return {"color": f"C{i % 10}", "linestyle": LINE_STYLES[i % len(LINE_STYLES)],
+            "marker": MARKERS[i % len(MARKERS)], "markersize": 4, "markevery": (i % every, every),
+            "linewidth": 1.6, "alpha": 0.9}
+
+
+def build_figure(panels: list[dict], suptitle: str = "", xlabel: str = "epoch", ncols: int | None = None):
+    """The matplotlib figure of :func:`plot_panels` (see there)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -141,21 +154,27 @@ def plot_panels(panels: list[dict], path: str, suptitle: str = "", xlabel: str =
     ncols = ncols or len(panels)
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False)
-    for ax, panel in zip(axes.flat, panels):
+    line_panels = [p for p in panels if "lines" in p]
+    shared = bool(line_panels) and all(list(p["lines"]) == list(line_panels[0]["lines"]) for p in line_panels)
+    handles = None
+    for ax, panel in zip(axes.flat, panels, strict=False):
         if "bars" in panel:
             labels = list(panel["bars"])
             ax.barh(labels, [panel["bars"][k] for k in labels], color="tab:blue")
             ax.invert_yaxis()
             ax.set_xlabel(panel.get("xlabel", ""))
         else:
-            for label, (xs, ys) in panel["lines"].items():
-                ax.plot(xs, ys, marker="o" if len(xs) <= 30 else None, markersize=3, label=label)
+            for i, (label, (xs, ys)) in enumerate(panel["lines"].items()):
+                ax.plot(xs, ys, label=textwrap.fill(str(label), LEGEND_WRAP), **_style(i, len(xs)))
             positive = all(y is not None and y > 0 for _, ys in panel["lines"].values() for y in ys)
             if panel.get("logy") and positive:
                 ax.set_yscale("log")
             ax.set_xlabel(panel.get("xlabel", xlabel))
-            ax.legend(fontsize=7)
-        ax.set_title(panel["title"], fontsize=10)
+            if shared:
+                handles = handles or ax.get_legend_handles_labels()
+            else:
+                ax.legend(fontsize=7)
+        ax.set_title(textwrap.fill(panel["title"], 48), fontsize=10)
         ax.set_ylabel(panel.get("ylabel", ""))
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
@@ -165,7 +184,41 @@ def plot_panels(panels: list[dict], path: str, suptitle: str = "", xlabel: str =
     with warnings.catch_warnings():  # a long title may not fit; the plot is still right
         warnings.simplefilter("ignore", UserWarning)
         fig.tight_layout()
+    if handles is not None:  # one legend for all panels, below them (the saved image grows to hold it)
+        width = max(len(line) for label in handles[1] for line in label.splitlines())
+        ncol = max(1, min(len(handles[1]), int(4.6 * ncols * 72 / (6.5 * (width + 6)))))
+        fig.legend(*handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, fontsize=8, frameon=False)
+    return fig
+
+
+def plot_panels(panels: list[dict], path: str, suptitle: str = "", xlabel: str = "epoch",
+                ncols: int | None = None) -> str:
+    """One PNG, the panels side by side (``lines``: label -> (x, y); ``bars``: label -> value).
+
+    Lines differ in colour, dash pattern and marker (identical curves stay visible);
+    when every panel shows the same lines, one legend below the panels names them, with
+    long labels wrapped, and the image is cropped to hold everything (labels included).
+    """
+    import matplotlib.pyplot as plt
+
+    fig = build_figure(panels, suptitle, xlabel, ncols)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
     return path
+
+
+def same_curves(runs: list[RunResult]) -> dict[str, str]:
+    """``{label: earlier label}`` for runs whose train loss, test loss and accuracy
+    histories are exactly those of an earlier run (their curves coincide in a plot)."""
+
+    def curves(run):
+        return [(h["train_loss"], h["test_loss"], h["test_accuracy"]) for h in run.history]
+
+    out = {}
+    for i, run in enumerate(runs):
+        for earlier in runs[:i]:
+            if curves(run) == curves(earlier):
+                out[run.label] = earlier.label
+                break
+    return out

@@ -7,10 +7,14 @@ import os
 from . import engine
 from .data import prepare
 from .flags import add_config_flags, config_from_args
+from .models import ModelSpec
 from .optim import describe
+from .outdir import claimed_out
 from .report import ProgressReporter, loss_panels, plot_panels, write_metrics
 
-__all__ = ["add_parser", "run", "run_config"]
+__all__ = ["add_parser", "run", "run_config", "RESULTS"]
+
+RESULTS = ("metrics.csv", "metrics.json", "loss.png")
 
 EPILOG = """examples:
   torchfluid train --data wine --model mlp --optimizer rmsprop --centered --momentum 0.9
@@ -33,9 +37,34 @@ def data_line(data) -> str:
             f"{data.task}{f' ({data.num_outputs} classes)' if data.classification else ''}")
 
 
-def run_config(cfg, label: str | None = None, stream=None) -> engine.RunResult:
-    """Train ``cfg``, printing a header and the per-epoch table; write nothing."""
+def check_run(cfg):
+    """Everything that can be refused before training: data, model size, checkpoint folder;
+    returns the prepared data."""
     data = prepare(cfg)
+    engine.check_model_size(ModelSpec.of(cfg, data))
+    _check_optimizer(cfg)
+    engine.check_checkpoint_dir(cfg)
+    return data
+
+
+def _check_optimizer(cfg) -> None:
+    """Build the configured optimizer over one stand-in parameter: its argument checks run now."""
+    import torch
+
+    from ..unique_name import guard as name_guard
+    from .optim import TorchStepper, make_optimizer
+
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    with name_guard():
+        if cfg["optimizer.kind"].startswith("torch."):
+            TorchStepper(cfg, params, cfg["optimizer.learning_rate"])
+        else:
+            make_optimizer(cfg, cfg["optimizer.learning_rate"], params)
+
+
+def run_config(cfg, label: str | None = None, stream=None, data=None) -> engine.RunResult:
+    """Train ``cfg``, printing a header and the per-epoch table; write nothing."""
+    data = prepare(cfg) if data is None else data
     label = label or cfg["name"] or describe(cfg)
     print(f"{cfg['model.kind']} model, {cfg['mode']} mode, {describe(cfg)}", file=stream, flush=True)
     print(f"data {data_line(data)}", file=stream, flush=True)
@@ -44,10 +73,15 @@ def run_config(cfg, label: str | None = None, stream=None) -> engine.RunResult:
 
 def run(args) -> int:
     cfg = config_from_args(args)
-    result = run_config(cfg)
+    data = check_run(cfg)
+    with claimed_out(cfg["out"], given="out" in cfg.given, overwrite=cfg["overwrite"], results=RESULTS) as out:
+        return _train_into(cfg, data, out)
+
+
+def _train_into(cfg, data, out) -> int:
+    result = run_config(cfg, data=data)
     if result.resumed_from:
         print(f"(resumed after epoch {result.resumed_from} from {cfg['checkpoint_dir']})")
-    out = cfg["out"]
     csv_path, json_path = write_metrics(out, [result], {"command": "train", "config": cfg.as_tree()})
     regression = result.history[-1]["test_accuracy"] is None
     png = plot_panels(loss_panels([result], regression=regression), os.path.join(out, "loss.png"),

@@ -103,11 +103,20 @@ def load(name: str) -> Table:
     return DATASETS[name][0]()
 
 
+MAX_MAGNITUDE = 1e15  # larger values overflow float32 once squared and summed (losses, statistics)
+
+
 def _number(text: str, where: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise ValueError(f"{where}: {text!r} is not a number") from None
+    if not np.isfinite(value):
+        raise ValueError(f"{where}: {text!r} is not a finite number")
+    if abs(value) >= MAX_MAGNITUDE:
+        raise ValueError(f"{where}: {text!r} is too large (the magnitude must be below {MAX_MAGNITUDE:g}; "
+                         "float32 training would overflow)")
+    return value
 
 
 def load_csv(path: str, target: str, task: str = "auto") -> Table:
@@ -115,18 +124,35 @@ def load_csv(path: str, target: str, task: str = "auto") -> Table:
 
     ``task="auto"``: classification when the target column is not numeric or holds at
     most 20 distinct integers, else regression. Class names are the sorted distinct
-    target values.
+    target values. Numbers (features, regression targets) must be finite in float32 and
+    of magnitude below ``MAX_MAGNITUDE``; column names must be distinct. A bad value
+    raises ``ValueError`` naming the line and the column.
     """
     if task not in ("auto", "regression", "classification"):
         raise ValueError(f"task must be 'auto', 'regression' or 'classification', got {task!r}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path!r}: no such file")
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    rows = [r for r in rows if r and any(c.strip() for c in r)]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            rows = []
+            try:
+                for row in reader:
+                    rows.append((reader.line_num, row))
+            except csv.Error as e:
+                raise ValueError(f"{path!r} line {reader.line_num}: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path!r}: not UTF-8 text (byte {e.start})") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path!r}: is a folder, not a CSV file") from None
+    rows = [(n, r) for n, r in rows if r and any(c.strip() for c in r)]
     if len(rows) < 3:
         raise ValueError(f"{path!r}: expected a header row and at least 2 data rows, got {len(rows)} rows")
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in rows[0][1]]
+    dup = sorted({h for h in header if header.count(h) > 1})
+    if dup:
+        raise ValueError(f"{path!r}: the header names column {dup[0]!r} {header.count(dup[0])} times; "
+                         "column names must be distinct")
     if target not in header:
         raise ValueError(f"{path!r}: target column {target!r} is not in the header {header}")
     t = header.index(target)
@@ -134,13 +160,14 @@ def load_csv(path: str, target: str, task: str = "auto") -> Table:
     if not feats:
         raise ValueError(f"{path!r}: no feature columns besides the target {target!r}")
     x = np.empty((len(rows) - 1, len(feats)), dtype=np.float32)
-    raw_y = []
-    for r, row in enumerate(rows[1:], start=2):
+    raw_y, lines = [], []
+    for k, (r, row) in enumerate(rows[1:]):
         if len(row) != len(header):
             raise ValueError(f"{path!r} line {r}: {len(row)} fields, the header has {len(header)}")
         for j, i in enumerate(feats):
-            x[r - 2, j] = _number(row[i].strip(), f"{path!r} line {r} column {header[i]!r}")
+            x[k, j] = _number(row[i].strip(), f"{path!r} line {r} column {header[i]!r}")
         raw_y.append(row[t].strip())
+        lines.append(r)
     try:
         y_num = np.array([float(v) for v in raw_y])
     except ValueError:
@@ -154,6 +181,8 @@ def load_csv(path: str, target: str, task: str = "auto") -> Table:
         if y_num is None:
             bad = next(v for v in raw_y if not _is_number(v))
             raise ValueError(f"{path!r}: target column {target!r} must be numeric for regression, got {bad!r}")
+        for r, v in zip(lines, raw_y, strict=True):
+            _number(v, f"{path!r} line {r} column {target!r}")
         return Table(name, x, y_num.astype(np.float32)[:, None], task, names, [], path)
     keys = sorted(set(raw_y), key=lambda v: (float(v), v) if _is_number(v) else (float("inf"), v))
     ids = {v: i for i, v in enumerate(keys)}

@@ -13,7 +13,9 @@ numpy arrays, tensors or lists/dicts of them. The write is atomic.
 of numpy arrays (``{}`` / ``None`` when the file is absent; the name table is dropped
 from ``param_dict`` unless ``keep_name_table=True``). Files are read only through the
 restricted unpickler (:mod:`torchfluid.io.safe_pickle`): a file that references any
-other Python object raises ``UnsafePickleError`` and runs nothing. Files written by
+other Python object raises ``UnsafePickleError`` and runs nothing; a file that cannot be
+read (truncated, corrupted, asking for more memory than its size allows, a malformed
+split tensor) raises ``CheckpointError`` (``UnsafePickleError`` is one). Files written by
 Paddle >= 2.1's ``paddle.save`` (``(name, array)`` tuples, large tensors split under
 ``"UnpackBigParamInfor@@"``) are read too.
 """
@@ -29,6 +31,7 @@ import numpy as np
 import torch
 
 from ..checkpoint.atomic import atomic_write
+from ..checkpoint.format import CheckpointError
 from ..io import safe_load
 from .varbase import to_numpy
 
@@ -110,15 +113,19 @@ def save_dygraph(state_dict, model_path) -> None:
 
 def _pack_loaded_dict(obj, source: str):
     if not isinstance(obj, dict):
-        raise ValueError(f"load_dygraph: {source} holds a {type(obj).__name__}, not a state dict")
+        raise CheckpointError(f"load_dygraph: {source} holds a {type(obj).__name__}, not a state dict")
     if _UNPACK_KEY in obj:
         info = obj.pop(_UNPACK_KEY)
+        if not isinstance(info, dict):
+            raise CheckpointError(f"load_dygraph: {source}: {_UNPACK_KEY!r} must be a dict, got {type(info).__name__}")
         for key, spec in info.items():
             try:
                 parts = [obj.pop(part) for part in spec["slices"]]
                 obj[key] = np.concatenate(parts).reshape(spec["OriginShape"])
-            except (KeyError, TypeError, ValueError) as err:
-                raise ValueError(f"load_dygraph: {source}: cannot reassemble split tensor {key!r}: {err}") from None
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+                raise CheckpointError(
+                    f"load_dygraph: {source}: cannot reassemble split tensor {key!r}: {type(err).__name__}: {err}"
+                ) from None
     for key, value in list(obj.items()):
         if (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
                 and isinstance(value[1], np.ndarray)):  # paddle.save's (name, array) form

@@ -44,10 +44,13 @@ _STATE = ("mean_square", "mean_grad", "momentum")
 _MISSING: dict[str, str | None] = {}  # device type -> missing package (None: all there)
 
 
+_KERNEL_DEVICES = ("cpu", "cuda")  # device types with a fused kernel
+
+
 def missing(device_type: str) -> str | None:
     """The package the fused kernel of ``device_type`` needs and this install lacks
-    ("numba" on CPU, "triton" on CUDA), None when it is there; "no fused kernel for
-    <type>" for other devices. Looked up once per device type, without importing it."""
+    ("numba" on CPU, "triton" on CUDA), None when it is there or when the device type
+    has no fused kernel at all. Looked up once per device type, without importing it."""
     if device_type not in _MISSING:
         from importlib.util import find_spec
 
@@ -58,7 +61,7 @@ def missing(device_type: str) -> str | None:
         elif device_type == "cuda":
             _MISSING[device_type] = None if find_spec("triton") is not None else "triton"
         else:
-            _MISSING[device_type] = f"no fused kernel for {device_type}"
+            _MISSING[device_type] = None
     return _MISSING[device_type]
 
 
@@ -76,14 +79,15 @@ def fused_supported(t: torch.Tensor, *, warn: bool = False) -> bool:
     ``warn=True``: when only the package is missing, say so once per process and
     device type (a :class:`FastPathWarning` naming the package to install).
     """
-    if t.dtype not in table.DTYPES or t.layout != torch.strided or not t.is_contiguous():
+    if (t.dtype not in table.DTYPES or t.layout != torch.strided or not t.is_contiguous()
+            or t.device.type not in _KERNEL_DEVICES):
         return False
     if not plain_memory(t):  # DTensor & co: their memory is not theirs to read by address
         return False
     package = missing(t.device.type)
     if package is None:
         return True
-    if warn and package in ("numba", "triton") and t.device.type not in _WARNED:
+    if warn and t.device.type not in _WARNED:
         _WARNED.add(t.device.type)
         warnings.warn(
             f"torchfluid: {package} is not installed, so RMSProp updates {t.device.type} parameters with its "

@@ -144,6 +144,10 @@ class Optimizer(torch.optim.Optimizer):
                     self.add_param_group(group)
             elif not self._keep_record_list(params):
                 self.add_param_group({"params": params})
+            if self._record_params is None and not any(g["params"] for g in self.param_groups):
+                raise ValueError(f"{type(self).__name__} got an empty parameter list: there is nothing to optimize "
+                                 "(pass parameters=None in static mode, where minimize() finds them)")
+        self._checked_hparams = [self._hparams(g) for g in self.param_groups]
 
     # ------------------------------------------------------------------ params
     def _keep_record_list(self, params) -> bool:
@@ -188,6 +192,9 @@ class Optimizer(torch.optim.Optimizer):
                 raise ValueError(f"parameter {i} (shape {list(p.shape)}) is already in another parameter group")
             if not p.is_leaf:
                 raise ValueError(f"parameter {i} is not a leaf tensor; only leaves can be optimized")
+            if p.is_complex() and not getattr(self._rule, "supports_complex", False):
+                raise ValueError(f"parameter {i} has complex dtype {p.dtype}: {type(self).__name__} updates real "
+                                 "floating-point parameters only (optimize torch.view_as_real(p) instead)")
             if not (p.is_floating_point() or p.is_complex()):
                 raise ValueError(f"parameter {i} must be a floating-point tensor, got dtype {p.dtype}")
             seen.add(p)
@@ -219,6 +226,24 @@ class Optimizer(torch.optim.Optimizer):
     def _check_group(self, group: dict) -> None:
         check_number("lr", group["lr"], lo=0.0)
         check_number("lr_mult", group["lr_mult"], lo=0.0)
+
+    def _check_edited_groups(self) -> None:
+        """Hyper-parameters written into ``param_groups`` since the last check are checked
+        as the constructor checks them (before anything changes)."""
+        checked = self._checked_hparams
+        for i, g in enumerate(self.param_groups):
+            if i < len(checked) and all(g.get(k, _MISSING) == v for k, v in checked[i].items()) \
+                    and len(g) == len(checked[i]) + 2:
+                continue
+            try:
+                self._check_group(g)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"param_groups[{i}]: {e}") from None
+            hp = self._hparams(g)
+            if i < len(checked):
+                checked[i] = hp
+            else:
+                checked.append(hp)
 
     @property
     def param_names(self) -> Mapping:
@@ -336,6 +361,8 @@ class Optimizer(torch.optim.Optimizer):
                 raise ValueError(f"gradient of {name!r} must be floating point, got dtype {g.dtype}")
             if g.device != p.device:
                 raise ValueError(f"gradient of {name!r} is on {g.device}, but the parameter is on {p.device}")
+            if g.layout is not torch.strided:
+                check_sparse_grad(name, p, g)
             out.append((p, g))
         return out
 
@@ -395,7 +422,9 @@ class Optimizer(torch.optim.Optimizer):
                 "drives updates only in a program run by an Executor; eager updates need a float or a schedule"
             )
         with _PLAIN_DISPATCH():  # the update reads and writes tensors; subclass hooks add nothing
-            pairs = params_grads if from_grad_attrs else self._validate(params_grads)
+            pairs = _check_grad_attrs(params_grads, self._names) if from_grad_attrs \
+                else self._validate(params_grads)
+            self._check_edited_groups()
             groups = self._group_of()
             names = self._names
             reg = self.regularization
@@ -587,6 +616,55 @@ class Optimizer(torch.optim.Optimizer):
     def __repr__(self) -> str:
         hp = {k: v for k, v in self.defaults.items() if k != "lr_mult"}
         return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in hp.items())})"
+
+
+_MISSING = object()
+
+
+def check_sparse_grad(name: str, p: torch.Tensor, g: torch.Tensor) -> None:
+    """A sparse gradient must be a COO tensor of the parameter's shape whose indices all
+    lie inside it (torch does not check them; a bad index would corrupt memory in
+    ``coalesce`` or be dropped silently)."""
+    if g.layout is not torch.sparse_coo:
+        raise ValueError(f"gradient of {name!r} has layout {g.layout}; only dense (strided) and sparse COO "
+                         "gradients are accepted")
+    if tuple(g.shape) != tuple(p.shape):
+        raise ValueError(f"gradient of {name!r} has shape {list(g.shape)}, expected the parameter's shape "
+                         f"{list(p.shape)}")
+    if not g.is_floating_point():
+        raise ValueError(f"gradient of {name!r} must be floating point, got dtype {g.dtype}")
+    idx = g._indices()
+    if idx.numel():
+        lo = idx.amin(dim=1).tolist()
+        hi = idx.amax(dim=1).tolist()
+        for d, (a, b) in enumerate(zip(lo, hi, strict=True)):
+            if a < 0 or b >= p.shape[d]:
+                bad = a if a < 0 else b
+                raise ValueError(f"sparse gradient of {name!r} has index {bad} in dimension {d}, outside "
+                                 f"[0, {p.shape[d]}) of the parameter's shape {list(p.shape)}; nothing was updated")
+
+
+def _check_grad_attrs(pairs, names):
+    """``.grad`` as torch keeps it can still be replaced behind torch's back
+    (``p.grad.data = ...``): check shape, dtype, device and layout of every gradient,
+    a few attribute reads each, before anything changes."""
+    for p, g in pairs:
+        if g.layout is torch.strided and g.shape == p.shape and g.dtype == p.dtype and g.device == p.device:
+            continue
+        name = names[p]
+        if g.layout is not torch.strided:
+            check_sparse_grad(name, p, g)
+            if g.device != p.device:
+                raise ValueError(f"gradient of {name!r} is on {g.device}, but the parameter is on {p.device}")
+            continue
+        if g.shape != p.shape:
+            raise ValueError(f"gradient of {name!r} has shape {list(g.shape)}, expected the parameter's shape "
+                             f"{list(p.shape)}; nothing was updated")
+        if g.dtype != p.dtype:
+            raise ValueError(f"gradient of {name!r} has dtype {g.dtype}, expected the parameter's dtype {p.dtype}; "
+                             "nothing was updated")
+        raise ValueError(f"gradient of {name!r} is on {g.device}, but the parameter is on {p.device}")
+    return pairs
 
 
 def _param_lr_mult(p) -> float:

@@ -19,6 +19,7 @@ class SGDRule:
     ``p -= lr * g`` (a sparse gradient made dense first), no accumulators."""
 
     op_type = "sgd"
+    supports_complex = True  # p -= lr * g is the same update for complex parameters
     compatible_accumulators = ()
 
     @staticmethod

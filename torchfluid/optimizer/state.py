@@ -44,15 +44,18 @@ class LoadReport:
     missing: list[str] = dataclasses.field(default_factory=list)
     unexpected: list[str] = dataclasses.field(default_factory=list)
     mismatched: list[str] = dataclasses.field(default_factory=list)
+    # entries that matched but were not loaded because their parameter's state is incomplete
+    # (with strict=False a parameter's records load together or not at all)
+    dropped: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.mismatched)
+        return not (self.missing or self.unexpected or self.mismatched or self.dropped)
 
     def message(self) -> str:
         parts = []
         for label, items in (("missing", self.missing), ("unexpected", self.unexpected),
-                             ("mismatched", self.mismatched)):
+                             ("mismatched", self.mismatched), ("dropped", self.dropped)):
             if items:
                 parts.append(f"{label} ({len(items)}): " + "; ".join(items))
         return "state_dict does not match this optimizer; nothing was loaded. " + " | ".join(parts)
@@ -233,6 +236,7 @@ class StateCodec:
                 specs[self.key(name, acc)] = (p, acc, True, t)
         plan: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
         pending: dict[str, torch.Tensor] = {}
+        bad_keys: set[str] = set()  # spec keys whose entry is unusable: their parameter's state is incomplete
         shard = opt.sharding  # ZeRO-1: entries of other ranks' shards are checked, not kept
         for key, value in state_dict.items():
             if key in _RESERVED:
@@ -245,6 +249,8 @@ class StateCodec:
             tensor = _as_tensor(value)
             if tensor is None:
                 report.mismatched.append(f"{key}: expected a tensor or numpy array, got {type(value).__name__}")
+                if new_key in specs:
+                    bad_keys.add(new_key)
                 continue
             if new_key not in specs:
                 if not opt.param_names:
@@ -253,20 +259,35 @@ class StateCodec:
                     report.unexpected.append(key)
                 continue
             p, acc, required, meta = specs[new_key]
+            if tensor.layout is not torch.strided:
+                report.mismatched.append(f"{key}: expected a dense tensor, got layout "
+                                         f"{str(tensor.layout).replace('torch.', '')}")
+                bad_keys.add(new_key)
+                continue
             if tuple(tensor.shape) != tuple(meta.shape) or tensor.dtype != meta.dtype:
                 report.mismatched.append(
                     f"{key}: expected shape {list(meta.shape)} {str(meta.dtype).replace('torch.', '')}, "
                     f"got shape {list(tensor.shape)} {str(tensor.dtype).replace('torch.', '')}"
                 )
+                bad_keys.add(new_key)
                 continue
             if required and (shard is None or shard.owns(p)):
-                plan.setdefault(p, {})[acc] = tensor
+                plan.setdefault(p, {})[acc] = (key, tensor)
+        for p in {specs[k][0] for k in bad_keys}:
+            if shard is None or shard.owns(p):
+                plan.setdefault(p, {})  # a parameter with a mismatched entry is incomplete
         for p, accs in plan.items():
             for key, (q, acc, required, _) in specs.items():
-                if q is p and required and acc not in accs:
+                if q is p and required and acc not in accs and key not in bad_keys:
                     report.missing.append(key)
-        complete = {p: accs for p, accs in plan.items()
-                    if all(acc in accs for k, (q, acc, req, _) in specs.items() if q is p and req)}
+        complete = {}
+        for p, accs in plan.items():
+            needed = [acc for k, (q, acc, req, _) in specs.items() if q is p and req]
+            if all(acc in accs for acc in needed) and not any(specs[k][0] is p for k in bad_keys):
+                complete[p] = {acc: t for acc, (_, t) in accs.items()}
+            else:
+                report.dropped.extend(f"{key} (the state of {opt.param_names[p]!r} is incomplete)"
+                                      for key, _ in accs.values())
         sched_state = state_dict.get("LR_Scheduler")
         if sched_state is not None and opt.lr_schedule is None:
             report.unexpected.append("LR_Scheduler (this optimizer has no learning-rate schedule)")
@@ -276,13 +297,14 @@ class StateCodec:
         apply_rounding = self.precision.check_rounding_load(state_dict.get("stochastic_rounding"), report)
         if strict and not report.ok:
             raise ValueError(report.message())
-        # ---- everything checked: apply (the schedule first: it validates its own keys)
+        # ---- everything checked: copy first (a failing copy changes nothing), then apply
+        # (the schedule first: it validates its own keys)
+        new_state = {p: {acc: t.to(device=p.device).clone() for acc, t in accs.items()}
+                     for p, accs in complete.items()}
         if sched_state is not None and opt.lr_schedule is not None:
             opt.lr_schedule.set_state_dict(sched_state)
         for group, values in group_updates:
             group.update(values)
-        new_state = {p: {acc: t.to(device=p.device).clone() for acc, t in accs.items()}
-                     for p, accs in complete.items()}
         opt.state.clear()
         opt.state.update(new_state)
         self.pending = pending
