@@ -340,6 +340,12 @@ def test_merge_shards_unites_disjoint_shards_and_rejects_mixed_files():
     other = dict(b, param_groups=[{"lr": 0.2, "param_names": ["w", "b"]}])
     with pytest.raises(ValueError, match=r"shards\[0\] and shards\[1\] disagree about 'param_groups'"):
         merge_shards([a, other])
+    # the stochastic-rounding counter (bfloat16 state) is one value all ranks share
+    rounded = [dict(a, stochastic_rounding={"step": 5}), dict(b, stochastic_rounding={"step": 5})]
+    assert merge_shards(rounded)["stochastic_rounding"] == {"step": 5}
+    rounded[1]["stochastic_rounding"] = {"step": 4}
+    with pytest.raises(ValueError, match=r"shards\[0\] and shards\[1\] disagree about 'stochastic_rounding'"):
+        merge_shards(rounded)
     with pytest.raises(ValueError, match="non-empty list"):
         merge_shards([])
     with pytest.raises(TypeError, match=r"shards\[1\] must be a state dict, got int"):
