@@ -1,4 +1,4 @@
-"""Whole training steps, torchfluid next to torch, side by side in one process (issue 16).
+"""Whole training steps, torchfluid next to torch, side by side in one process.
 
     python3 benchmarks/bench_loops.py [--rounds 15] [--threads 2] [--models linear,mlp,...]
                                       [--page "fluid dygraph,fluid static"] [--record FILE]

@@ -1,4 +1,4 @@
-"""RMSProp step cost, side by side in one process (issue 5).
+"""RMSProp step cost, side by side in one process.
 
     python3 benchmarks/bench_rmsprop.py [--reps 20] [--compile] [--cases 10M,20M,1000x10K]
                                         [--device cpu|cuda]

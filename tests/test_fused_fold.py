@@ -1,4 +1,4 @@
-"""Clipping and regularization fold into the fused kernel's pass (issue 5): the fused
+"""Clipping and regularization fold into the fused kernel's pass: the fused
 optimizer equals the reference optimizer (fused=False, which materialises clipped and
 regularized gradients) bit for bit on CPU, and materialises nothing itself."""
 

@@ -1,4 +1,4 @@
-"""Squared norms for clipping (issue 5): one pass over all gradients, float64 accumulation,
+"""Squared norms for clipping: one pass over all gradients, float64 accumulation,
 checked against numpy's float64 sums; both routes (numba, torch foreach) agree; the
 result does not depend on the thread count; the clips make one reduction call per step."""
 

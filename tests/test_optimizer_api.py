@@ -28,9 +28,8 @@ BAD_CONSTRUCTOR = [
     (dict(learning_rate=0.1, rho=1.5), ValueError, "rho must be in [0, 1), got 1.5"),
     (dict(learning_rate=0.1, rho=1.0), ValueError, "rho must be in [0, 1), got 1.0"),
     (dict(learning_rate=0.1, rho=-0.1), ValueError, "rho must be in [0, 1), got -0.1"),
-    (dict(learning_rate=0.1, epsilon=None), ValueError, "epsilon must be > 0, got None"),
-    (dict(learning_rate=0.1, epsilon=0.0), ValueError, "epsilon must be > 0, got 0.0"),
-    (dict(learning_rate=0.1, epsilon=-1e-6), ValueError, "epsilon must be > 0, got -1e-06"),
+    (dict(learning_rate=0.1, epsilon=None), ValueError, "epsilon must be >= 0, got None"),
+    (dict(learning_rate=0.1, epsilon=-1e-6), ValueError, "epsilon must be >= 0, got -1e-06"),
     (dict(learning_rate=0.1, momentum=None), ValueError, "momentum must be >= 0, got None"),
     (dict(learning_rate=0.1, momentum=-0.9), ValueError, "momentum must be >= 0, got -0.9"),
     (dict(learning_rate=0.1, centered=1), ValueError, "centered must be True or False, got 1"),
@@ -204,7 +203,7 @@ def test_clear_gradients_zeroes_and_clear_grad_false_drops():
 
 def test_set_lr_and_current_step_lr():
     a, = params(1)
-    opt = RMSProp(0.001, parameters=[a])
+    opt = RMSProp(0.001, parameter_list=[a])  # fluid spelling: set_lr also takes a 1-element tensor
     assert opt.current_step_lr() == 0.001
     seen = []
     for lr in [0.2, 0.3, 0.4, 0.5, 0.6]:
@@ -219,6 +218,11 @@ def test_set_lr_and_current_step_lr():
         opt.set_lr("0.1")
     with pytest.raises(ValueError, match="learning_rate must be >= 0, got -1"):
         opt.set_lr(-1)
+    v2 = RMSProp(0.001, parameters=[a])  # Paddle 2.x spelling: numbers only
+    v2.set_lr(0.5)
+    assert v2.current_step_lr() == 0.5
+    with pytest.raises(TypeError, match="Paddle 2.x optimizers take no tensor"):
+        v2.set_lr(torch.tensor([0.7]))
 
 
 def test_state_dict_round_trip_paddle_keys_and_name_prefix():

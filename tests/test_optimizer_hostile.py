@@ -80,7 +80,7 @@ def test_grad_replaced_behind_torchs_back_is_refused(fused, bad, match):
 @pytest.mark.parametrize("fused", [None, False])
 @pytest.mark.parametrize("key,value,match", [
     ("rho", 1.5, r"param_groups\[0\]: rho must be in \[0, 1\), got 1.5"),
-    ("epsilon", 0.0, r"param_groups\[0\]: epsilon must be > 0, got 0.0"),
+    ("epsilon", -1.0, r"param_groups\[0\]: epsilon must be >= 0, got -1.0"),
     ("momentum", -1.0, r"param_groups\[0\]: momentum must be >= 0, got -1.0"),
     ("lr", float("nan"), r"param_groups\[0\]: lr must be >= 0, got nan"),
 ])

@@ -72,6 +72,25 @@ CASES = [
     ("softmax_with_cross_entropy", [r(3, 4, 2), ids(3, 1, 2, hi=4)], {"axis": 1}, (1, 0)),
     ("lookup_table", [r(7, 3), ids(6, 1, hi=7)], {}, (1, 0)),
     ("lookup_table", [r(7, 3), torch.tensor([[0], [2], [2], [5], [6]])], {"padding_idx": 2}, (1, 0)),
+    ("conv2d", [r(2, 3, 6, 6), r(4, 3, 3, 3)], {"paddings": [1, 1], "strides": [2, 2]}, (1, 1)),
+    ("conv2d", [r(2, 4, 7, 7), r(6, 2, 3, 3)], {"groups": 2, "dilations": [2, 2]}, (1, 1)),
+    ("pool2d", [r(2, 3, 6, 6)], {"pooling_type": "max", "ksize": [2, 2], "strides": [2, 2]}, (1,)),
+    ("pool2d", [r(2, 3, 5, 5)], {"pooling_type": "max", "ksize": [3, 3], "strides": [2, 2], "paddings": [1, 1],
+                                 "ceil_mode": True}, (1,)),
+    ("pool2d", [r(2, 3, 5, 5)], {"pooling_type": "avg", "ksize": [3, 3], "strides": [2, 2], "paddings": [1, 1]},
+     (1,)),
+    ("pool2d", [r(2, 3, 5, 5)], {"pooling_type": "avg", "ksize": [3, 3], "strides": [1, 1], "paddings": [1, 1],
+                                 "exclusive": False}, (1,)),
+    ("pool2d", [r(2, 3, 4, 5)], {"pooling_type": "avg", "global_pooling": True}, (1,)),
+    ("pool2d", [r(2, 3, 4, 5)], {"pooling_type": "max", "global_pooling": True}, (1,)),
+    ("batch_norm", [r(4, 3, 2, 2), r(3), r(3), r(3), r(3, pos=True)], {}, (1, 1, 1, 0, 0)),
+    ("batch_norm", [r(5, 3), r(3), r(3), r(3), r(3, pos=True)], {"epsilon": 1e-3}, (1, 1, 1, 0, 0)),
+    ("batch_norm", [r(4, 3, 2, 2), r(3), r(3), r(3), r(3, pos=True)], {"is_test": True}, (1, 1, 1, 0, 0)),
+    ("dropout", [r(6, 5)], {"dropout_prob": 0.3}, (1,)),
+    ("dropout", [r(6, 5)], {"dropout_prob": 0.3, "dropout_implementation": "upscale_in_train"}, (1,)),
+    ("dropout", [r(6, 5)], {"dropout_prob": 0.3, "is_test": True}, (1,)),
+    ("dropout", [r(6, 5)], {"dropout_prob": 0.3, "is_test": True, "dropout_implementation": "upscale_in_train"},
+     (1,)),
 ]
 
 
@@ -91,7 +110,7 @@ def test_grad_rule_matches_autograd(case):
               else x.clone().requires_grad_(bool(d) and x.is_floating_point()) for x, d in zip(ins, diff)]
     outs = opdef.forward(*leaves, **attrs)
     outs = outs if isinstance(outs, tuple) else (outs,)
-    douts = [r(*o.shape).to(o.dtype) if o.is_floating_point() else None for o in outs]
+    douts = [r(*o.shape).to(o.dtype) if o.is_floating_point() and o.requires_grad else None for o in outs]
     wrt = [t for t in _flat(leaves) if t.requires_grad]
     ref = torch.autograd.grad([o for o, d in zip(outs, douts) if d is not None],
                               wrt, [d for d in douts if d is not None], allow_unused=True)

@@ -17,6 +17,7 @@ from .regularizer import L1Decay, L1DecayRegularizer, L2Decay, L2DecayRegularize
 # dygraph mode: guard, layers, parameters, places
 from . import dygraph, framework, initializer, io, nn, param_attr, unique_name
 from .dygraph import load_dygraph, save_dygraph
+from .dygraph.layers import Layer
 from .dygraph.nn import Linear
 from .framework import (
     CPUPlace, CUDAPinnedPlace, CUDAPlace, disable_dygraph, disable_static, enable_dygraph,
@@ -28,15 +29,30 @@ __version__ = "0.1.0"
 
 # static mode: programs, layers, the executor; static.optimize registers program records
 # as the optimizers' front door (minimize on a program loss appends the optimize op)
-from . import dataset, layers, static  # noqa: E402
+from . import core, dataset, layers, nets, op, static  # noqa: E402
 from .static import optimize as _static_optimize  # noqa: E402,F401
 from .layers.nn import static_data as data  # noqa: E402  (fluid.data: shape as given)
-from .static import backward  # noqa: E402
+from . import backward  # noqa: E402  (fluid.backward: static.backward's API)
 from .static.data_feeder import DataFeeder  # noqa: E402
 from .static.executor import Executor  # noqa: E402
 from .static.framework import (  # noqa: E402
     Parameter, Program, Variable, default_main_program, default_startup_program, program_guard,
 )
-from .static.reader import batch  # noqa: E402
+from .static.reader import PyReader, batch  # noqa: E402
+from .static.clip import append_gradient_clip_ops as _append_clip_ops  # noqa: E402
+from .static.clip import set_gradient_clip as _set_clip  # noqa: E402
+from .static.lod import create_lod_tensor, create_random_int_lodtensor  # noqa: E402
 from .static.scope import Scope, global_scope, scope_guard  # noqa: E402
 from .static.io import load_any as load, save_any as save  # noqa: E402  (Program -> static, else checkpoint)
+
+# Names of fluid.io and fluid.clip that need static mode or dygraph Variables live in the
+# facade (static.reader, static.clip) and are attached here: torchfluid.io and torchfluid.clip
+# stay below static/ and dygraph/ in the import graph.
+io.PyReader = PyReader
+clip.set_gradient_clip, clip.append_gradient_clip_ops = _set_clip, _append_clip_ops
+
+
+def __getattr__(name):  # a fluid name torchfluid does not implement: say so, and what to use instead
+    from ._unsupported import missing
+
+    raise missing("fluid", name)

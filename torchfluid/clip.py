@@ -41,7 +41,24 @@ __all__ = [
     "GradientClipByGlobalNorm",
     "global_norm",
     "need_clip",
+    "register_record_clipper",
 ]
+
+
+_RECORD_CLIPPERS: dict[type, object] = {}
+
+
+def register_record_clipper(record_type: type, clipper) -> None:
+    """``clipper(clip, params_grads) -> params_grads`` clips pairs whose grads are
+    ``record_type`` instances (the static program registers its variables)."""
+    _RECORD_CLIPPERS[record_type] = clipper
+
+
+def _record_clipper(grad):
+    for cls in type(grad).__mro__:
+        if cls in _RECORD_CLIPPERS:
+            return _RECORD_CLIPPERS[cls]
+    return None
 
 
 def need_clip(param) -> bool:
@@ -137,7 +154,13 @@ class GradientClipBase:
 
     @torch.no_grad()
     def __call__(self, params_grads):
-        """Clip a list of ``(param, grad)`` pairs, reading each param's ``need_clip``."""
+        """Clip a list of ``(param, grad)`` pairs, reading each param's ``need_clip``;
+        pairs whose grad is None are dropped (as Paddle). Pairs of records registered
+        with :func:`register_record_clipper` (static program variables) go to it."""
+        params_grads = [(p, g) for p, g in params_grads if g is not None]
+        clipper = _record_clipper(params_grads[0][1]) if params_grads else None
+        if clipper is not None:
+            return clipper(self, params_grads)
         params = [p for p, _ in params_grads]
         grads = self.clip_tensors([g for _, g in params_grads], [need_clip(p) for p in params])
         return list(zip(params, grads))

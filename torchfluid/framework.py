@@ -192,3 +192,16 @@ def disable_static(place=None) -> None:
 def enable_static() -> None:
     """Paddle 2.x name of :func:`disable_dygraph`."""
     disable_dygraph()
+
+
+_STATIC_NAMES = ("Program", "Block", "Variable", "Parameter", "Operator", "program_guard",
+                 "default_main_program", "default_startup_program")
+
+
+def __getattr__(name):  # fluid.framework's static-mode records, from torchfluid.static.framework (imported
+    # lazily: static mode imports this module)
+    if name in _STATIC_NAMES:
+        from .static import framework as static_framework
+
+        return getattr(static_framework, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

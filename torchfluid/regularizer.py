@@ -27,10 +27,22 @@ __all__ = [
 
 
 class WeightDecayRegularizer:
-    """Base class: ``reg(param, grad)`` returns the regularized gradient as a new tensor."""
+    """Base class: ``reg(param, grad)`` returns the regularized gradient as a new tensor.
 
-    def __init__(self, coeff: float = 0.0):
-        self._coeff = check_number("coeff", coeff, lo=0.0)
+    The coefficient is ``coeff`` (Paddle 2.x) or, by keyword, ``regularization_coeff``
+    (fluid's name); giving both is an error."""
+
+    def __init__(self, coeff: float = 0.0, *, regularization_coeff=None):
+        if regularization_coeff is not None:
+            if coeff != 0.0:
+                raise TypeError(
+                    f"{type(self).__name__}: give coeff ({coeff!r}) or regularization_coeff "
+                    f"({regularization_coeff!r}), not both"
+                )
+            coeff = regularization_coeff
+            self._coeff = check_number("regularization_coeff", coeff, lo=0.0)
+        else:
+            self._coeff = check_number("coeff", coeff, lo=0.0)
 
     @property
     def coeff(self) -> float:

@@ -12,7 +12,7 @@ from .learning_rate_scheduler import (
     MultiStepDecay, NaturalExpDecay, NoamDecay, PiecewiseDecay, PolynomialDecay, ReduceLROnPlateau,
     StepDecay,
 )
-from .nn import Embedding, Linear
+from .nn import BatchNorm, Conv2D, Embedding, Linear, Pool2D
 from .varbase import ParamBase, VarBase
 
 Variable = VarBase
@@ -20,8 +20,8 @@ Tensor = VarBase
 
 __all__ = [
     "guard", "to_variable", "no_grad", "enabled", "enable_dygraph", "disable_dygraph",
-    "Layer", "Linear", "Embedding", "save_dygraph", "load_dygraph", "VarBase", "ParamBase",
-    "Variable", "Tensor",
+    "Layer", "Linear", "Embedding", "Conv2D", "Pool2D", "BatchNorm", "save_dygraph", "load_dygraph",
+    "VarBase", "ParamBase", "Variable", "Tensor",
     "LearningRateDecay", "PiecewiseDecay", "NoamDecay", "ExponentialDecay", "NaturalExpDecay",
     "InverseTimeDecay", "PolynomialDecay", "CosineDecay", "LinearLrWarmup", "ReduceLROnPlateau",
     "StepDecay", "MultiStepDecay", "LambdaDecay",

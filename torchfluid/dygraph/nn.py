@@ -1,5 +1,9 @@
 """Fluid dygraph layers ``Linear`` and ``Embedding`` (Paddle's ``fluid.dygraph.nn``), exact.
 
+Called with a static ``Variable`` (inside ``program_guard``), a layer appends ops to the
+default main program instead; its parameters become program parameters of the same names,
+initialised by the startup program to the layer's current values.
+
 ``Linear``: ``out = act(matmul(x, W) + b)`` with ``W`` of shape ``[input_dim,
 output_dim]`` (the transpose of torch's) and the bias added after the product, as
 Paddle's ``matmul`` + ``elementwise_add`` (not a fused ``addmm``).
@@ -20,10 +24,12 @@ import numbers
 import torch
 import torch.nn.functional as F
 
+from .. import unique_name
 from .layers import Layer
 from .varbase import VarBase, call_plain
 
-__all__ = ["Linear", "Embedding", "embedding_lookup", "apply_activation", "ACTIVATIONS"]
+__all__ = ["Linear", "Embedding", "Conv2D", "Pool2D", "BatchNorm", "embedding_lookup", "apply_activation",
+           "ACTIVATIONS"]
 
 ACTIVATIONS = {
     "relu": torch.relu,
@@ -41,6 +47,29 @@ ACTIVATIONS = {
     "square": torch.square,
     "sqrt": torch.sqrt,
 }
+
+
+def _is_static(x) -> bool:
+    """True for a static-program Variable: the layer then appends ops to the default main
+    program, its parameters standing in it under their own names."""
+    return bool(getattr(x, "_torchfluid_static", False))
+
+
+def _apply_static(op_type, inputs, attrs, layer_type, outputs=None):
+    from ..static.layer_ops import append_layer_op
+
+    return append_layer_op(op_type, inputs, attrs, layer_name=unique_name.generate(layer_type), outputs=outputs)
+
+
+def _static_act(out, act):
+    return out if act is None else _apply_static(act, {"X": out}, {}, act)
+
+
+def _static_affine(input, weight, bias, act):
+    out = _apply_static("matmul", {"X": input, "Y": weight}, {}, "linear")
+    if bias is not None:
+        out = _apply_static("elementwise_add", {"X": out, "Y": bias}, {"axis": -1}, "linear")
+    return _static_act(out, act)
 
 
 def _check_act(act):
@@ -79,6 +108,8 @@ class Linear(Layer):
         self.register_parameter("bias", bias)
 
     def forward(self, input):
+        if _is_static(input):
+            return _static_affine(input, self.weight, self.bias, self._act)
         return call_plain(_linear, input, self.weight, self.bias, self._act)
 
     def extra_repr(self) -> str:
@@ -153,7 +184,151 @@ class Embedding(Layer):
         self.weight = self.create_parameter(shape=self._size, attr=param_attr, is_bias=False)
 
     def forward(self, input):
+        if _is_static(input):
+            return _apply_static("lookup_table", {"W": self.weight, "Ids": input},
+                                 {"padding_idx": self._padding_idx, "is_sparse": self._is_sparse}, "embedding")
         return embedding_lookup(input, self.weight, self._padding_idx, self._is_sparse)
 
     def extra_repr(self) -> str:
         return f"{self._size}, padding_idx={self._padding_idx}, is_sparse={self._is_sparse}"
+
+
+def _op(op_type):
+    from ..ops import get_op
+
+    return get_op(op_type).forward
+
+
+def _int_pair(name, value):
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return [int(value), int(value)]
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value):
+        return [int(v) for v in value]
+    raise ValueError(f"{name} must be an int or a list of 2 ints, got {value!r}")
+
+
+class Conv2D(Layer):
+    """``act(conv2d(input, weight) + bias)`` (NCHW), Paddle's ``fluid.dygraph.Conv2D``.
+
+    ``weight``: ``[num_filters, num_channels / groups, kh, kw]`` drawn from
+    ``N(0, sqrt(2 / (kh * kw * num_channels)))``; ``bias``: ``[num_filters]`` zeros added on
+    dim 1. Maths: op ``conv2d`` of :mod:`torchfluid.ops.vision_ops`.
+    """
+
+    def __init__(self, num_channels, num_filters, filter_size, stride=1, padding=0, dilation=1, groups=None,
+                 param_attr=None, bias_attr=None, use_cudnn=True, act=None, dtype="float32"):
+        super().__init__(dtype=dtype)
+        num_channels = _positive_int("num_channels", num_channels)
+        num_filters = _positive_int("num_filters", num_filters)
+        groups = 1 if groups is None else _positive_int("groups", groups)
+        if num_channels % groups or num_filters % groups:
+            raise ValueError(
+                f"groups={groups} must divide num_channels ({num_channels}) and num_filters ({num_filters})"
+            )
+        k = _int_pair("filter_size", filter_size)
+        self._act = _check_act(act)
+        self._attrs = {"strides": _int_pair("stride", stride), "paddings": _int_pair("padding", padding),
+                       "dilations": _int_pair("dilation", dilation), "groups": groups, "data_format": "NCHW"}
+        from ..initializer import NormalInitializer
+
+        std = (2.0 / (k[0] * k[1] * num_channels)) ** 0.5
+        self.weight = self.create_parameter(shape=[num_filters, num_channels // groups] + k, attr=param_attr,
+                                            default_initializer=NormalInitializer(0.0, std))
+        self.register_parameter("bias", self.create_parameter(shape=[num_filters], attr=bias_attr, is_bias=True))
+
+    def forward(self, input):
+        if _is_static(input):
+            out = _apply_static("conv2d", {"Input": input, "Filter": self.weight}, self._attrs, "conv2d")
+            if self.bias is not None:
+                out = _apply_static("elementwise_add", {"X": out, "Y": self.bias}, {"axis": 1}, "conv2d")
+            return _static_act(out, self._act)
+        out = _op("conv2d")(input, self.weight, **self._attrs)
+        if self.bias is not None:
+            out = out + self.bias.reshape(1, -1, 1, 1)
+        return apply_activation(out, self._act)
+
+
+class Pool2D(Layer):
+    """Max or average pooling (NCHW), Paddle's ``fluid.dygraph.Pool2D``; op ``pool2d``."""
+
+    def __init__(self, pool_size=-1, pool_type="max", pool_stride=1, pool_padding=0, global_pooling=False,
+                 use_cudnn=True, ceil_mode=False, exclusive=True, data_format="NCHW"):
+        super().__init__()
+        if pool_type not in ("max", "avg"):
+            raise ValueError(f"pool_type must be 'max' or 'avg', got {pool_type!r}")
+        if data_format != "NCHW":
+            raise ValueError(f"data_format must be 'NCHW', got {data_format!r}")
+        if not global_pooling and pool_size == -1:
+            raise ValueError("give pool_size (an int or [h, w]) unless global_pooling=True")
+        self._attrs = {
+            "pooling_type": pool_type,
+            "ksize": [1, 1] if global_pooling else _int_pair("pool_size", pool_size),
+            "strides": _int_pair("pool_stride", pool_stride), "paddings": _int_pair("pool_padding", pool_padding),
+            "global_pooling": bool(global_pooling), "ceil_mode": bool(ceil_mode), "exclusive": bool(exclusive),
+            "data_format": "NCHW",
+        }
+
+    def forward(self, input):
+        if _is_static(input):
+            return _apply_static("pool2d", {"X": input}, self._attrs, "pool2d")
+        return _op("pool2d")(input, **self._attrs)
+
+
+class BatchNorm(Layer):
+    """Batch normalisation over dim 1, Paddle's ``fluid.dygraph.BatchNorm``; op ``batch_norm``.
+
+    Parameters: ``weight`` (ones), ``bias`` (zeros), and the moving statistics ``_mean``
+    (zeros, ``<name>.w_1``) and ``_variance`` (ones, ``<name>.w_2``), non-trainable
+    parameters as in Paddle. Training (``layer.train()``, the default, and ``is_test`` False):
+    batch statistics, and ``_mean``/``_variance`` move by ``momentum``; ``layer.eval()``,
+    ``is_test`` or ``use_global_stats``: the moving statistics normalise.
+    """
+
+    def __init__(self, num_channels, act=None, is_test=False, momentum=0.9, epsilon=1e-05, param_attr=None,
+                 bias_attr=None, dtype="float32", data_layout="NCHW", in_place=False, moving_mean_name=None,
+                 moving_variance_name=None, do_model_average_for_mean_and_var=True, use_global_stats=False,
+                 trainable_statistics=False):
+        super().__init__(dtype=dtype)
+        c = _positive_int("num_channels", num_channels)
+        if data_layout != "NCHW":
+            raise ValueError(f"data_layout must be 'NCHW', got {data_layout!r}")
+        if not 0.0 <= float(momentum) <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+        if not float(epsilon) >= 0.0:
+            raise ValueError(f"epsilon must be >= 0, got {epsilon}")
+        from ..initializer import ConstantInitializer
+        from ..param_attr import ParamAttr
+
+        self._act = _check_act(act)
+        self._is_test = bool(is_test)
+        self._attrs = {"momentum": float(momentum), "epsilon": float(epsilon),
+                       "use_global_stats": bool(use_global_stats), "data_layout": "NCHW"}
+        self.weight = self.create_parameter(shape=[c], attr=param_attr,
+                                            default_initializer=ConstantInitializer(1.0))
+        self.register_parameter("bias", self.create_parameter(shape=[c], attr=bias_attr, is_bias=True))
+        stat = [ParamAttr(name=n, initializer=ConstantInitializer(v), trainable=False)
+                for n, v in ((moving_mean_name, 0.0), (moving_variance_name, 1.0))]
+        self._mean = self.create_parameter(shape=[c], attr=stat[0])
+        self._variance = self.create_parameter(shape=[c], attr=stat[1])
+
+    def forward(self, input):
+        if _is_static(input):
+            from ..static.layer_ops import static_parameter
+
+            mean, var = static_parameter(self._mean), static_parameter(self._variance)
+            y = _apply_static(
+                "batch_norm",
+                {"X": input, "Scale": self.weight, "Bias": self.bias, "Mean": mean, "Variance": var},
+                {**self._attrs, "is_test": self._is_test}, "batch_norm",
+                outputs={"MeanOut": [mean], "VarianceOut": [var]},
+            )[0]
+            return _static_act(y, self._act)
+        is_test = self._is_test or not self.training
+        y, mean_out, var_out, _, _ = _op("batch_norm")(input, self.weight, self.bias, self._mean, self._variance,
+                                                       is_test=is_test, **self._attrs)
+        if not is_test and not self._attrs["use_global_stats"]:
+            with torch.no_grad():
+                self._mean.copy_(mean_out)
+                self._variance.copy_(var_out)
+        return apply_activation(y, self._act)

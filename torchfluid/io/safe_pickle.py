@@ -48,8 +48,10 @@ _PER_ITEM = 64  # bytes charged per element of a container built by a call
 
 
 class UnsafePickleError(pickle.UnpicklingError, CheckpointError):
-    """The pickle references something other than numpy arrays and plain containers, or
-    cannot be read."""
+    """A pickle that is unsafe or unreadable.
+
+    It references something other than numpy arrays and plain containers, or it
+    cannot be read within its size budget."""
 
 
 def _checked_dtype(dt, where: str) -> np.dtype:

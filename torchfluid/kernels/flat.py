@@ -1,6 +1,6 @@
 """Flat RMSProp state for a group of parameters, stepped by one fused kernel call.
 
-How the tensors reach the kernel (the design choice of issue 5):
+How the tensors reach the kernel:
 
 * **State** (``mean_square``, ``mean_grad``, ``momentum``) lives in flat contiguous
   buffers owned by :class:`FlatGroup`, one per kind, each parameter's slice starting

@@ -17,7 +17,8 @@ from .nn import (
     accuracy, cross_entropy, data, embedding, fc, softmax, softmax_with_cross_entropy,
     square_error_cost,
 )
-from .tensor import assign, create_global_var, create_parameter, fill_constant
+from .tensor import assign, create_global_var, create_parameter, fill_constant, uniform_random
+from .vision import batch_norm, conv2d, dropout, pool2d
 
 __all__ = [
     "LayerHelper", "data", "fc", "embedding", "square_error_cost", "cross_entropy",
@@ -28,5 +29,11 @@ __all__ = [
     "fill_constant", "create_global_var", "create_parameter", "assign",
     "piecewise_decay", "exponential_decay", "natural_exp_decay", "inverse_time_decay",
     "polynomial_decay", "cosine_decay", "noam_decay", "linear_lr_warmup",
-    "autoincreased_step_counter",
+    "autoincreased_step_counter", "uniform_random", "conv2d", "pool2d", "batch_norm", "dropout",
 ]
+
+
+def __getattr__(name):  # a fluid.layers name torchfluid does not implement: say so, and what to use instead
+    from .._unsupported import missing
+
+    raise missing("fluid.layers", name)

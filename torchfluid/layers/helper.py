@@ -20,8 +20,10 @@ from ..dtypes import torch_dtype
 from ..ops import get_op
 from ..param_attr import ParamAttr
 from ..static.framework import Variable, default_main_program, default_startup_program
+from ..static.layer_ops import append_layer_op, shared_parameter, static_parameter
 
-__all__ = ["LayerHelper", "apply_op", "is_static", "param_attr_of", "in_dygraph_mode", "eager_variable"]
+__all__ = ["LayerHelper", "apply_op", "is_static", "param_attr_of", "in_dygraph_mode", "eager_variable",
+           "static_parameter"]
 
 
 def is_static(*values) -> bool:
@@ -88,7 +90,10 @@ class LayerHelper:
             kwargs = attr._to_kwargs()
             kwargs["name"] = name
             return new_parameter(t, **kwargs)
-        param = self.main_program.global_block().create_parameter(
+        block = self.main_program.global_block()
+        if attr.name is not None and block.has_var(name):
+            return shared_parameter(block.var(name), shape, dtype)
+        param = block.create_parameter(
             name, shape, dtype, trainable=attr.trainable,
             optimize_attr={"learning_rate": attr.learning_rate}, regularizer=attr.regularizer,
             need_clip=attr.need_clip, do_model_average=attr.do_model_average, initializer=init,
@@ -134,13 +139,8 @@ def apply_op(op_type, inputs, attrs=None, *, layer_type=None, name=None, helper=
     opdef = get_op(op_type)
     attrs = dict(attrs or {})
     if is_static(*inputs.values()):
-        helper = helper or LayerHelper(layer_type or op_type, name)
-        outs = {}
-        for slot in opdef.outputs:
-            outs[slot] = [helper.tmp_var(out_dtype)]
-        helper.append_op(op_type, inputs, outs, attrs)
-        res = [outs[s][0] for s in opdef.outputs]
-        return res[0] if len(res) == 1 else tuple(res)
+        layer_name = helper.name if helper is not None else LayerHelper(layer_type or op_type, name).name
+        return append_layer_op(op_type, inputs, attrs, layer_name=layer_name, out_dtype=out_dtype)
     args = []
     for slot in opdef.inputs:
         v = inputs.get(slot)

@@ -11,7 +11,7 @@ from .. import unique_name
 from ..static.framework import default_main_program
 from .helper import LayerHelper, apply_op, eager_variable, in_dygraph_mode, is_static
 
-__all__ = ["fill_constant", "create_global_var", "create_parameter", "assign"]
+__all__ = ["fill_constant", "create_global_var", "create_parameter", "assign", "uniform_random"]
 
 
 def _shape(shape, what):
@@ -93,3 +93,16 @@ def assign(input, output=None):
         return output
     return res
 
+
+
+def uniform_random(shape, dtype="float32", min=-1.0, max=1.0, seed=0, name=None):  # noqa: A002 - Paddle's names
+    """A ``shape`` tensor uniform on ``[min, max)``: a new draw on every run of the program
+    (static mode) or a tensor now (dygraph mode). ``seed != 0`` fixes the draw."""
+    shape = _shape(shape, "uniform_random")
+    attrs = {"shape": shape, "dtype": dtype_name(dtype), "min": float(min), "max": float(max), "seed": int(seed)}
+    if in_dygraph_mode():
+        return eager_variable(get_op("uniform_random").forward(**attrs), name=name)
+    helper = LayerHelper("uniform_random", name)
+    out = helper.tmp_var(attrs["dtype"], stop_gradient=True)
+    helper.append_op("uniform_random", {}, {"Out": [out]}, attrs)
+    return out

@@ -277,9 +277,22 @@ def _reshape_grad(X, Out, dOut, *, shape, need=(True,)):
     return (dOut.reshape(X.shape),)
 
 
-@register("reshape2", ["X"], ["Out"], grad=_reshape_grad)
+def _reshape_infer(X, *, shape):
+    """Build-time shape: as the forward, except that a target without ``-1`` is taken as
+    given when the input still has an unknown (batch) dim; the run checks the sizes."""
+    out = _resolve_shape(X, shape)
+    try:
+        return X.reshape(out)
+    except RuntimeError:
+        if -1 in out:
+            raise
+        return X.new_empty(out)
+
+
+@register("reshape2", ["X"], ["Out"], grad=_reshape_grad, infer=_reshape_infer)
 def reshape2(X, *, shape):
-    """Paddle reshape: ``0`` copies the input dim, one ``-1`` is inferred."""
+    """Paddle reshape: ``0`` copies the input dim, one ``-1`` is inferred (at run time, from
+    the fed batch)."""
     return X.reshape(_resolve_shape(X, shape))
 
 
@@ -324,3 +337,10 @@ def fill_constant(*, shape, dtype, value):
 def increment(X, *, step=1.0):
     """``X + step`` in X's dtype (the global step counter's update)."""
     return X + (step if X.is_floating_point() else int(step))
+
+
+@register("copy_layer_parameter", [], ["Out"])
+def copy_layer_parameter(*, source):
+    """A copy of a dygraph layer's parameter ``source`` (the startup op of a layer called in
+    a static program)."""
+    return source.detach().clone()

@@ -115,3 +115,18 @@ def lookup_table(W, Ids, *, padding_idx=-1, is_sparse=False):
     if padding_idx != -1:
         out = out.masked_fill((ids == padding_idx).unsqueeze(-1), 0.0)
     return out
+
+
+# ---------------------------------------------------------------- gradient clipping
+
+
+def _clip_infer(X, *, clip, need_clip):
+    return [torch.empty_like(x) for x in X]
+
+
+@register("clip_gradients", ["X"], ["Out"], list_slots=["X", "Out"], infer=_clip_infer)
+def clip_gradients(X, *, clip, need_clip):
+    """The gradients ``X`` clipped together by ``clip`` (a ``fluid.clip`` object:
+    ``clip.clip_tensors(X, need_clip)``; a global norm spans all of them)."""
+    with torch.no_grad():
+        return list(clip.clip_tensors(list(X), list(need_clip)))

@@ -34,6 +34,7 @@ from .._checks import check_number
 from ..clip import GradientClipBase, need_clip
 from ..distributed import sharding as _sharding
 from ..lr import schedules
+from ..lr.scheduler import LRScheduler
 from ..regularizer import as_regularizer
 from .pipeline import Item, UpdateConfig, UpdateRuntime, run_update
 from .precision import Precision
@@ -101,6 +102,7 @@ class Optimizer(torch.optim.Optimizer):
         fused=None,
     ):
         params = _one_of("parameter_list", parameter_list, "parameters", parameters)
+        self._paddle2_api = parameters is not None  # 2.x spelling: set_lr takes numbers only
         if rule is None:
             raise TypeError(f"{type(self).__name__}: an Optimizer subclass must pass its update rule (rule=...)")
         self._rule = rule
@@ -286,11 +288,43 @@ class Optimizer(torch.optim.Optimizer):
         """Paddle 2.x name: the current learning rate (see :meth:`current_step_lr`)."""
         return self.current_step_lr()
 
+    @property
+    def _learning_rate(self):
+        """Paddle's attribute: the attached schedule (fluid decay or 2.x ``LRScheduler``),
+        else the learning-rate record (a program variable), else the float lr."""
+        if self._schedule is not None:
+            return self._schedule
+        return self._lr_record if self._lr_record is not None else float(self.defaults["lr"])
+
+    @property
+    def _parameter_list(self) -> list:
+        """Paddle's attribute: the parameters being optimized, in order."""
+        if self._record_params is not None:
+            return list(self._record_params)
+        return [p for g in self.param_groups for p in g["params"]]
+
+    def set_lr_scheduler(self, scheduler) -> None:
+        """Attach a 2.x ``LRScheduler`` (Paddle 2.x): from now on the lr is ``scheduler()``,
+        advanced by the user's ``scheduler.step()``."""
+        if not isinstance(scheduler, LRScheduler):
+            raise TypeError(
+                f"set_lr_scheduler needs a paddle.optimizer.lr.LRScheduler, got {type(scheduler).__name__}"
+            )
+        self._schedule = scheduler
+        value = schedules.peek(scheduler)
+        self.defaults["lr"] = value
+        for g in self.param_groups:
+            g["lr"] = value
+
     def set_lr(self, value) -> None:
-        """Set the learning rate of every group by hand (a float or a 1-element tensor).
+        """Set the learning rate of every group by hand (a float or, with fluid's
+        ``parameter_list=`` spelling, a 1-element tensor; Paddle 2.x, ``parameters=``,
+        takes numbers only and raises TypeError for a tensor).
 
         Raises RuntimeError when a learning-rate schedule is attached (as Paddle does).
         """
+        if self._paddle2_api and not (isinstance(value, numbers.Real) and not isinstance(value, bool)):
+            raise TypeError(f"set_lr needs a float (Paddle 2.x optimizers take no tensor), got {type(value).__name__}")
         if self._schedule is not None:
             raise RuntimeError(
                 f"set_lr cannot be used while a learning-rate schedule "

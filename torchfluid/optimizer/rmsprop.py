@@ -162,7 +162,8 @@ class RMSPropOptimizer(Optimizer):
     Args:
         learning_rate: float >= 0, a fluid ``LearningRateDecay`` or a 2.x ``LRScheduler``.
         rho: decay of the moving averages, in [0, 1).
-        epsilon: > 0, added inside the sqrt (outside with ``eps_in_sqrt=False``).
+        epsilon: >= 0, added inside the sqrt (outside with ``eps_in_sqrt=False``); 0 is accepted, as
+            Paddle does (a zero gradient on a zero mean square then gives 0/0 = nan, as in Paddle).
         momentum: >= 0; heavy-ball momentum, lr inside the velocity (``lr_in_momentum``).
         centered: normalise by the estimated variance instead of the second moment.
         parameter_list / parameters: what to optimize (tensors, named pairs, a dict or
@@ -247,7 +248,7 @@ class RMSPropOptimizer(Optimizer):
         """Range-check a group's RMSProp options; return them normalised (floats, bools)."""
         out = dict(
             rho=check_number("rho", group["rho"], lo=0.0, hi=1.0, hi_open=True),
-            epsilon=check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True),
+            epsilon=check_number("epsilon", group["epsilon"], lo=0.0),  # Paddle accepts 0
             momentum=check_number("momentum", group["momentum"], lo=0.0),
             initial_mean_square=check_number("initial_mean_square", group["initial_mean_square"], lo=0.0),
             decoupled_weight_decay=check_number("decoupled_weight_decay", group["decoupled_weight_decay"], lo=0.0),

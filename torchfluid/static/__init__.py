@@ -6,6 +6,7 @@ over a cached plan (:mod:`.plan`, :mod:`.executor`).
 """
 
 from .. import unique_name
+from . import clip as _clip  # noqa: F401  (registers the clipping of static (param, grad) pairs)
 from .backward import append_backward
 from .executor import Executor, FeedError
 from .framework import (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..dtypes import numpy_dtype
+from ..dtypes import numpy_dtype, torch_dtype
 from .framework import Operator, Program, Variable, default_main_program
 from .plan import build_plan
 from .scope import LoDTensor, Scope, global_scope, place_device
@@ -105,6 +105,7 @@ class Executor:
         key = (tuple(feed), tuple(fetch_names), tuple(id(o) for o in target_ops), prune)
         plan = program.cached_plan(key, lambda: build_plan(program, list(feed), fetch_names, target_ops, prune))
         env = self._bind(plan, program, feed, scope)
+        self._set_scheduled_lr(program, scope, env)
         plan.run(env)
         for n in plan.persist_writes:
             scope.set_value(n, env[n])
@@ -148,6 +149,25 @@ class Executor:
                 )
             env[n] = t
         return env
+
+    def _set_scheduled_lr(self, program, scope, env):
+        """A 2.x LRScheduler attached to the program (Paddle's ``program.lr_sheduler``, its
+        ``_var_name`` naming the learning-rate variable) sets that variable to
+        ``scheduler()`` before each run; the user steps the scheduler between runs."""
+        sched = getattr(program, "lr_sheduler", None)
+        if sched is None:
+            return
+        name = getattr(sched, "_var_name", None)
+        var = program.global_block().vars.get(name) if isinstance(name, str) else None
+        if var is None:
+            raise ValueError(
+                f"program.lr_sheduler ({type(sched).__name__}) names learning-rate variable {name!r}, "
+                "which is not in the program"
+            )
+        t = torch.tensor([float(sched())], dtype=torch_dtype(var.dtype), device=self._device)
+        scope._vars[name] = t
+        if name in env:
+            env[name] = t
 
     @staticmethod
     def _fetch(plan, env, return_numpy):

@@ -228,10 +228,17 @@ class Block:
         return v
 
     def create_parameter(self, name, shape, dtype="float32", **kw) -> Parameter:
-        if name in self.vars:
-            raise ValueError(f"parameter name {name!r} already exists in block {self.idx}")
+        """A Parameter ``name``; creating an existing parameter again (same shape and dtype)
+        replaces its record with one carrying the new attributes, as Paddle does."""
         if shape is None or any(int(s) <= 0 for s in shape):
             raise ValueError(f"parameter {name!r}: shape must be all positive, got {shape}")
+        old = self.vars.get(name)
+        if old is not None and (not isinstance(old, Parameter) or list(old.shape) != [int(s) for s in shape]
+                                or old.dtype != dtype_name(dtype)):
+            raise ValueError(
+                f"parameter name {name!r} already exists in block {self.idx} as {old!r}; "
+                f"a parameter of shape {list(shape)} dtype {dtype_name(dtype)} cannot take it"
+            )
         p = Parameter(self, name, shape, dtype, **kw)
         self.vars[name] = p
         self.program._bump()
@@ -351,7 +358,9 @@ class Program:
 
     def clone(self, for_test: bool = False) -> "Program":
         """A copy; ``for_test=True`` keeps only forward ops (drops backward, optimize and
-        lr-schedule ops and the variables only they use)."""
+        lr-schedule ops and the variables only they use) and sets ``is_test`` on the ops
+        that have it (dropout stops dropping, batch_norm normalises with its moving
+        statistics)."""
         p = Program()
         p.random_seed = self.random_seed
         p.blocks = []
@@ -361,6 +370,10 @@ class Program:
             if for_test:
                 ops = [op for op in ops if op.role in (OpRole.Forward, OpRole.Forward | OpRole.Loss)]
             nb.ops = [op._copy_to(nb) for op in ops]
+            if for_test:
+                for op in nb.ops:
+                    if "is_test" in op.attrs:  # dropout scales, batch_norm uses its moving statistics
+                        op.attrs["is_test"] = True
             used = {n for op in nb.ops for n in op.input_arg_names + op.output_arg_names}
             for name, v in b.vars.items():
                 if not for_test or name in used or v.persistable or v.is_data:

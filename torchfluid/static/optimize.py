@@ -53,12 +53,14 @@ import torch
 
 from .. import unique_name
 from ..dtypes import dtype_name, torch_dtype
+from ..lr.scheduler import LRScheduler
 from ..ops.registry import register
 from ..optimizer.base import register_front_door
 from ..optimizer.fused import FusedRMSPropUpdate
 from ..optimizer.pipeline import Item, UpdateConfig, UpdateRuntime, run_update
 from ..optimizer.precision import Precision
 from .backward import append_backward
+from .clip import append_gradient_clip_ops
 from .framework import Variable, default_startup_program, program_guard
 
 __all__ = ["minimize", "backward", "apply_gradients", "apply_optimize", "append_regularization_ops",
@@ -114,6 +116,8 @@ def apply_gradients(config, params_grads):
     params_grads = sorted(((p, g) for p, g in params_grads if g is not None), key=lambda pg: pg[0].name)
     if not params_grads:
         return []
+    if config.clip is None:  # the optimizer's grad_clip wins over set_gradient_clip, as in Paddle
+        params_grads = append_gradient_clip_ops(params_grads)
     program = params_grads[0][0].block.program
     with program._optimized_guard():
         return [_append_section(config, params_grads, program)]
@@ -151,15 +155,19 @@ def _learning_rate_var(config, program, startup, params):
     lr = config.learning_rate
     if isinstance(lr, Variable):
         return lr
-    if not isinstance(lr, numbers.Real):
+    scheduler = isinstance(lr, LRScheduler)
+    if not isinstance(lr, numbers.Real) and not scheduler:
         raise TypeError(
-            f"static mode: {type(lr).__name__} is a dygraph learning-rate schedule; "
-            "in static mode pass a float or a fluid.layers.*_decay(...) variable as learning_rate"
+            f"static mode: {type(lr).__name__} is a dygraph learning-rate schedule; in static mode pass a float, "
+            "a fluid.layers.*_decay(...) variable or a 2.x paddle.optimizer.lr scheduler as learning_rate"
         )
     dtype = "float64" if any(p.dtype == "float64" for p in params) else "float32"
     var = program.global_block().create_var(unique_name.generate("learning_rate"), [1], dtype,
                                             persistable=True, stop_gradient=True)
-    _fill_startup(startup, var, float(lr))
+    _fill_startup(startup, var, float(lr()) if scheduler else float(lr))
+    if scheduler:  # Paddle's hook (sic): the Executor sets var to scheduler() before each run
+        program.lr_sheduler = lr
+        lr._var_name = var.name
     return var
 
 

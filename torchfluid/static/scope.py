@@ -62,6 +62,16 @@ class LoDTensor:
     def lod(self):
         return []
 
+    def recursive_sequence_lengths(self):
+        """``[]``: torchfluid tensors carry no LoD (sequence lengths)."""
+        return []
+
+    def set_recursive_sequence_lengths(self, lens):
+        if lens and not (len(lens) == 1 and all(n == 1 for n in lens[0])):
+            raise NotImplementedError(
+                "LoD (variable-length sequences) is not supported: pad to one length (README, 'Limits')"
+            )
+
     def set_lod(self, lod):
         if lod:
             raise NotImplementedError("LoD (variable-length sequences) is not supported")

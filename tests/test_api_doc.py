@@ -1,0 +1,92 @@
+"""docs/api.md matches the code; unsupported fluid names fail clearly; fluid.core basics."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import torchfluid as fluid
+from torchfluid import _api_doc
+from torchfluid._unsupported import UnsupportedFluidAPIError, UnsupportedFluidModuleError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_api_md_is_generated_from_the_code():
+    with open(os.path.join(ROOT, "docs", "api.md"), encoding="utf-8") as f:
+        text = f.read()
+    assert text == _api_doc.render(), "docs/api.md is stale: run python -m torchfluid._api_doc > docs/api.md"
+
+
+def test_every_listed_name_resolves():
+    names = _api_doc.supported_names()
+    assert "save_inference_model" in names["fluid.io"] and "load_inference_model" in names["fluid.io"]
+    for name in ("conv2d", "pool2d", "batch_norm", "dropout", "relu", "tanh", "sigmoid", "concat",
+                 "uniform_random", "reshape"):
+        assert name in names["fluid.layers"]
+    assert {"Conv2D", "Pool2D", "BatchNorm", "Linear", "Embedding", "Layer"} <= set(names["fluid.dygraph"])
+    assert names["fluid.nets"] == ["simple_img_conv_pool"]
+    for (fluid_mod, mod) in _api_doc.MODULES:
+        module = __import__(mod, fromlist=["_"])
+        for n in names[fluid_mod]:
+            assert getattr(module, n) is not None
+
+
+@pytest.mark.parametrize("expr,alternative", [
+    ("fluid.layers.ParallelDo", "torch.distributed"),
+    ("fluid.DistributeTranspiler", "torch.distributed"),
+    ("fluid.ParallelExecutor", "torch.distributed"),
+    ("fluid.layers.sequence_pool", "LoD tensors"),
+    ("fluid.layers.dynamic_lstm", "LoD tensors"),
+    ("fluid.layers.lod_reset", "LoD tensors"),
+    ("fluid.layers.not_a_layer", "docs/api.md"),
+    ("fluid.io.DataLoader", "docs/api.md"),
+])
+def test_unsupported_names_say_what_to_use(expr, alternative):
+    with pytest.raises(UnsupportedFluidAPIError) as err:
+        eval(expr)
+    assert expr.split(".", 1)[1] in str(err.value) and alternative in str(err.value)
+    assert isinstance(err.value, AttributeError) and isinstance(err.value, NotImplementedError)
+
+
+def test_unsupported_module_names_import_and_fail_when_used():
+    from torchfluid.layers.control_flow import ParallelDo
+    from torchfluid.layers.device import get_places
+
+    with pytest.raises(UnsupportedFluidAPIError, match="get_places is not implemented.*torch.distributed"):
+        get_places()
+    with pytest.raises(NotImplementedError, match="ParallelDo is not implemented.*torch.distributed"):
+        ParallelDo(["cpu"])
+    with pytest.raises(UnsupportedFluidModuleError, match="device.cuda_places is not implemented"):
+        from torchfluid.layers.device import cuda_places  # noqa: F401
+
+
+def test_probes_stay_plain_attribute_errors():
+    assert not hasattr(fluid, "definitely_missing")
+    assert getattr(fluid.layers, "_private", None) is None
+    with pytest.raises(AttributeError) as err:
+        fluid.__wrapped__  # noqa: B018
+    assert not isinstance(err.value, UnsupportedFluidAPIError)
+
+
+def test_core_basics():
+    assert fluid.core.CPUPlace() == fluid.CPUPlace()
+    assert fluid.core.CUDAPlace(0).get_device_id() == 0
+    assert fluid.core.is_compiled_with_cuda() == torch.cuda.is_available()
+    assert fluid.framework.Program is fluid.Program
+    assert fluid.framework.default_main_program is fluid.default_main_program
+    scope = fluid.core.Scope()
+    with fluid.scope_guard(scope):
+        fluid.global_scope().var("v").get_tensor().set(np.arange(3, dtype="float32"), fluid.core.CPUPlace())
+    np.testing.assert_array_equal(np.array(scope.find_var("v").get_tensor()), [0, 1, 2])
+
+
+def test_lod_tensors_of_length_one_sequences_are_plain_batches():
+    t = fluid.create_random_int_lodtensor([[1, 1, 1]], [1], fluid.CPUPlace(), low=2, high=4)
+    a = np.array(t)
+    assert a.shape == (3, 1) and a.dtype == np.int64 and a.min() >= 2 and a.max() <= 4
+    assert t.recursive_sequence_lengths() == []
+    np.testing.assert_array_equal(np.array(fluid.create_lod_tensor(np.ones((2, 3)), [[1, 1]], None)), np.ones((2, 3)))
+    with pytest.raises(UnsupportedFluidAPIError, match=r"recursive_seq_lens=\[\[2, 1\]\] describes variable-length"):
+        fluid.create_lod_tensor(np.ones((3, 1)), [[2, 1]], None)

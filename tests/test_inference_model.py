@@ -1,0 +1,146 @@
+"""fluid.io.save_inference_model / load_inference_model: pruning, layout, safe loading."""
+
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import torchfluid as fluid
+from torchfluid.io.inference import InferenceModelError
+
+
+class _Boom:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+@pytest.fixture
+def model(tmp_path):
+    """A trained-looking two-input model saved to tmp_path; returns (dir, reference fn)."""
+    torch.manual_seed(0)
+    main, startup, scope = fluid.Program(), fluid.Program(), fluid.Scope()
+    with fluid.scope_guard(scope), fluid.program_guard(main, startup), fluid.unique_name.guard():
+        a = fluid.layers.data(name="a", shape=[4], dtype="float32")
+        b = fluid.layers.data(name="b", shape=[4], dtype="float32")
+        label = fluid.layers.data(name="label", shape=[1], dtype="int64")
+        h = fluid.layers.fc(input=fluid.layers.concat([a, b], axis=1), size=6, act="relu")
+        h = fluid.layers.dropout(h, 0.5)
+        pred = fluid.layers.fc(input=h, size=3, act="softmax")
+        loss = fluid.layers.mean(fluid.layers.cross_entropy(pred, label))
+        fluid.optimizer.RMSPropOptimizer(learning_rate=0.1).minimize(loss)
+        exe = fluid.Executor()
+        exe.run(startup)
+        av, bv = np.random.rand(5, 4).astype("float32"), np.random.rand(5, 4).astype("float32")
+        exe.run(main, feed={"a": av, "b": bv, "label": np.zeros((5, 1), "int64")}, fetch_list=[loss])
+        (ref,) = exe.run(main.clone(for_test=True), feed={"a": av, "b": bv, "label": np.zeros((5, 1), "int64")},
+                         fetch_list=[pred])
+        names = fluid.io.save_inference_model(str(tmp_path), ["a", "b"], [pred], exe)
+    assert names == [pred.name]
+    return tmp_path, av, bv, ref
+
+
+def _load(d, **kw):
+    exe = fluid.Executor()
+    with fluid.scope_guard(fluid.Scope()):
+        prog, feeds, fetch = fluid.io.load_inference_model(str(d), exe, **kw)
+        return prog, feeds, fetch, exe
+
+
+def test_round_trip_is_pruned_and_in_test_mode(model):
+    d, av, bv, ref = model
+    exe = fluid.Executor()
+    with fluid.scope_guard(fluid.Scope()):
+        prog, feeds, fetch = fluid.io.load_inference_model(str(d), exe)
+        (got,) = exe.run(prog, feed={"a": av, "b": bv}, fetch_list=fetch)
+        scope_names = set(fluid.global_scope().local_var_names())
+    np.testing.assert_array_equal(got, ref)
+    assert feeds == ["a", "b"] and [v.name for v in fetch] == ["softmax_0.tmp_0"]
+    ops = [op.type for op in prog.global_block().ops]
+    assert ops == ["concat", "mul", "elementwise_add", "relu", "dropout", "mul", "elementwise_add", "softmax"]
+    assert all(op.attr("is_test") for op in prog.global_block().ops if op.type == "dropout")
+    assert "label" not in prog.global_block().vars  # pruned: only what the prediction needs
+    assert scope_names == {"fc_0.w_0", "fc_0.b_0", "fc_1.w_0", "fc_1.b_0"}  # no optimizer state
+    assert sorted(os.listdir(d)) == sorted(["__model__", "fc_0.w_0", "fc_0.b_0", "fc_1.w_0", "fc_1.b_0"])
+    desc = json.loads((d / "__model__").read_text())
+    assert desc["format"] == "torchfluid-inference-program" and desc["feed"] == ["a", "b"]
+
+
+def test_program_file_is_plain_json_and_a_pickle_is_refused(model):
+    d = model[0]
+    (d / "__model__").write_bytes(pickle.dumps(_Boom()))
+    with pytest.raises(InferenceModelError, match="not a torchfluid inference program"):
+        _load(d)
+
+
+def test_parameter_file_with_code_is_refused(model):
+    d = model[0]
+    with open(d / "fc_0.w_0", "wb") as f:
+        pickle.dump({"fc_0.w_0": _Boom()}, f)
+    with pytest.raises(Exception, match="fc_0.w_0") as err:
+        _load(d)
+    assert "pwned" not in str(err.value)
+
+
+@pytest.mark.parametrize("edit,msg", [
+    (lambda desc: desc["ops"].append({"type": "initializer", "inputs": {}, "outputs": {"Out": ["x"]},
+                                      "attrs": {}}), "not allowed in an inference program"),
+    (lambda desc: desc["ops"][0].update(type="no_such_op"), "unknown op type 'no_such_op'"),
+    (lambda desc: desc.update(version=99), "version 99"),
+    (lambda desc: desc.update(ops="x"), "field 'ops' must be a list"),
+    (lambda desc: desc["vars"].pop(0), "malformed|not described"),
+])
+def test_bad_program_descriptions(model, edit, msg):
+    d = model[0]
+    desc = json.loads((d / "__model__").read_text())
+    edit(desc)
+    (d / "__model__").write_text(json.dumps(desc))
+    with pytest.raises((InferenceModelError, KeyError), match=msg):
+        _load(d)
+
+
+def test_parameter_shape_checked_before_anything_is_set(model):
+    d = model[0]
+    from torchfluid.checkpoint import format as ckpt
+
+    ckpt.save({"fc_1.b_0": torch.zeros(7)}, str(d / "fc_1.b_0"))
+    scope = fluid.Scope()
+    with fluid.scope_guard(scope), pytest.raises(InferenceModelError, match=r"fc_1.b_0.*expects float32\[3\]"):
+        fluid.io.load_inference_model(str(d), fluid.Executor())
+    assert scope.local_var_names() == []
+
+
+def test_combined_files(tmp_path):
+    main, startup = fluid.Program(), fluid.Program()
+    with fluid.scope_guard(fluid.Scope()), fluid.program_guard(main, startup), fluid.unique_name.guard():
+        x = fluid.layers.data(name="x", shape=[3], dtype="float32")
+        y = fluid.layers.fc(x, size=2)
+        exe = fluid.Executor()
+        exe.run(startup)
+        xv = np.ones((2, 3), "float32")
+        (ref,) = exe.run(main, feed={"x": xv}, fetch_list=[y])
+        fluid.io.save_inference_model(str(tmp_path), [x], y, exe, model_filename="m.json", params_filename="p")
+    assert sorted(os.listdir(tmp_path)) == ["m.json", "p"]
+    prog, feeds, fetch, exe = _load(tmp_path, model_filename="m.json", params_filename="p")
+    with fluid.scope_guard(fluid.Scope()):
+        prog, feeds, fetch = fluid.io.load_inference_model(str(tmp_path), exe, "m.json", "p")
+        np.testing.assert_array_equal(exe.run(prog, feed={"x": xv}, fetch_list=fetch)[0], ref)
+
+
+def test_save_errors(tmp_path):
+    main, startup = fluid.Program(), fluid.Program()
+    with fluid.scope_guard(fluid.Scope()), fluid.program_guard(main, startup), fluid.unique_name.guard():
+        x = fluid.layers.data(name="x", shape=[3], dtype="float32")
+        z = fluid.layers.data(name="z", shape=[3], dtype="float32")
+        y = fluid.layers.fc(fluid.layers.elementwise_add(x, z), size=2)
+        exe = fluid.Executor()
+        with pytest.raises(InferenceModelError, match="depend on variable 'z', which is neither fed"):
+            fluid.io.save_inference_model(str(tmp_path / "a"), ["x"], [y], exe)
+        with pytest.raises(InferenceModelError, match="'nope' is not in the program"):
+            fluid.io.save_inference_model(str(tmp_path / "b"), ["nope"], [y], exe)
+        with pytest.raises(RuntimeError, match="run the startup program first"):
+            fluid.io.save_inference_model(str(tmp_path / "c"), ["x", "z"], [y], exe)
+        with pytest.raises(ValueError, match="target_vars must not be empty"):
+            fluid.io.save_inference_model(str(tmp_path / "d"), ["x", "z"], [], exe)

@@ -1,0 +1,35 @@
+"""``fluid.core``: the basics every fluid program imports from Paddle's C++ core.
+
+Places are torch devices (:mod:`torchfluid.framework`), a :class:`Scope` holds static-mode
+values, ``LoDTensor`` is a view on one scope entry (no LoD: sequences of varying length
+are not supported).
+"""
+
+import torch
+
+from ..framework import CPUPlace, CUDAPinnedPlace, CUDAPlace, Place
+from ..static.scope import LoDTensor, Scope
+
+__all__ = [
+    "CPUPlace", "CUDAPlace", "CUDAPinnedPlace", "Place", "Scope", "LoDTensor",
+    "is_compiled_with_cuda", "is_compiled_with_rocm", "is_compiled_with_xpu", "get_cuda_device_count",
+]
+
+
+def is_compiled_with_cuda() -> bool:
+    """True when torch can use a CUDA GPU here (Paddle: a CUDA build)."""
+    return torch.cuda.is_available()
+
+
+def is_compiled_with_rocm() -> bool:
+    """True when torch is a ROCm build with a usable GPU."""
+    return torch.cuda.is_available() and torch.version.hip is not None
+
+
+def is_compiled_with_xpu() -> bool:
+    """Always False: Baidu XPUs are not supported."""
+    return False
+
+
+def get_cuda_device_count() -> int:
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0

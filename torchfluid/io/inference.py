@@ -1,0 +1,242 @@
+"""``fluid.io.save_inference_model`` / ``load_inference_model``: a pruned program plus its
+parameters, in a format that loads without running code from the files.
+
+Layout of ``dirname`` (Paddle's names, safe contents):
+
+* ``__model__`` (or ``model_filename``): a JSON description of the inference program:
+  ``{"format": "torchfluid-inference-program", "version": 1, "feed": [names],
+  "fetch": [names], "vars": [...], "ops": [{"type", "inputs", "outputs", "attrs"}]}``.
+  Attributes are JSON values only (numbers, strings, bools, null and lists of them);
+  loading reads the file with :func:`json.load` and builds the program from registered op
+  types, so nothing in the file is ever executed.
+* the parameters: one file per variable (``dirname/<var name>``) or all in
+  ``params_filename``; each a torchfluid checkpoint (:mod:`torchfluid.checkpoint.format`:
+  read only with ``torch.load(weights_only=True)`` and checked by SHA-256).
+
+The saved program is ``main_program.clone(for_test=True)`` (dropout off, batch_norm on its
+moving statistics) pruned to the ops that compute the fetch targets from the feeds.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+
+import torch
+
+from ..checkpoint import format as ckpt
+from ..checkpoint.atomic import atomic_write
+from ..ops import get_op
+from ..static.framework import Parameter, Program, Variable, default_main_program
+from ..static.scope import global_scope
+
+__all__ = ["save_inference_model", "load_inference_model", "InferenceModelError", "FORMAT", "VERSION"]
+
+FORMAT = "torchfluid-inference-program"
+VERSION = 1
+MODEL_FILENAME = "__model__"
+# op types that carry Python objects or update state: never part of an inference program
+_NOT_INFERENCE = frozenset({"initializer", "lr_schedule", "grad_clip", "clip_gradients", "regularization",
+                            "copy_layer_parameter"})
+
+
+class InferenceModelError(ValueError):
+    """An inference model that cannot be saved or loaded: says which file or op and why."""
+
+
+def _names(items, what):
+    if isinstance(items, (str, Variable)):
+        items = [items]
+    out = []
+    for it in items or ():
+        if isinstance(it, Variable):
+            out.append(it.name)
+        elif isinstance(it, str):
+            out.append(it)
+        else:
+            raise TypeError(f"save_inference_model: {what} must be Variables or names, got {type(it).__name__}")
+    if not out:
+        raise ValueError(f"save_inference_model: {what} must not be empty")
+    return out
+
+
+def _prune(ops, feeds, fetches):
+    """Ops (in order) computing ``fetches`` from ``feeds`` and persistables."""
+    needed, kept = set(fetches), []
+    for op in reversed(ops):
+        if any(n in needed and n not in feeds for n in op.output_arg_names):
+            kept.append(op)
+            needed.update(op.input_arg_names)
+    return kept[::-1]
+
+
+def _json_value(v, where):
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, numbers.Integral):
+        return int(v)
+    if isinstance(v, numbers.Real):
+        return float(v)
+    if isinstance(v, (list, tuple)):
+        return [_json_value(x, where) for x in v]
+    raise InferenceModelError(f"{where} is a {type(v).__name__}; an inference program holds only plain values")
+
+
+def _describe_program(block, ops, feeds, fetches):
+    used = dict.fromkeys(n for op in ops for n in op.input_arg_names + op.output_arg_names)
+    used.update(dict.fromkeys(feeds + fetches))
+    produced = {n for op in ops for n in op.output_arg_names}
+    vars_ = []
+    for n in used:
+        if n == "@EMPTY@":
+            continue
+        v = block._find_var_recursive(n)
+        if v is None:
+            raise InferenceModelError(f"variable {n!r} is not in the program")
+        if n not in produced and n not in feeds and not v.persistable:
+            raise InferenceModelError(
+                f"the fetch targets depend on variable {n!r}, which is neither fed ({', '.join(feeds)}) "
+                "nor persistable; add it to the feeded variable names"
+            )
+        vars_.append({
+            "name": n, "shape": None if v.shape is None else list(v.shape), "dtype": v.dtype,
+            "persistable": v.persistable, "stop_gradient": v.stop_gradient, "is_data": n in feeds,
+            "parameter": isinstance(v, Parameter),
+            "trainable": bool(getattr(v, "trainable", False)),
+        })
+    op_descs = []
+    for op in ops:
+        if op.type in _NOT_INFERENCE or get_op(op.type).inplace:
+            raise InferenceModelError(
+                f"op {op.type} (built at {op.where()}) is not an inference op; the fetch targets must not "
+                "depend on optimizer or initializer ops"
+            )
+        op_descs.append({
+            "type": op.type, "inputs": op.inputs, "outputs": op.outputs,
+            "attrs": {k: _json_value(a, f"op {op.type} attribute {k!r}") for k, a in op.attrs.items()},
+        })
+    return {"format": FORMAT, "version": VERSION, "feed": feeds, "fetch": fetches, "vars": vars_, "ops": op_descs}
+
+
+def save_inference_model(dirname, feeded_var_names, target_vars, executor=None, main_program=None,
+                         model_filename=None, params_filename=None, export_for_deployment=True,
+                         program_only=False, clip_extra=False):
+    """Save the program computing ``target_vars`` from ``feeded_var_names`` (pruned, in test
+    mode) and the persistable values it reads (from the global scope); returns the fetch
+    target names. See the module docstring for the files."""
+    program = default_main_program() if main_program is None else main_program
+    if not isinstance(program, Program):
+        raise TypeError(f"save_inference_model: main_program must be a Program, got {type(program).__name__}")
+    feeds = _names(feeded_var_names, "feeded_var_names")
+    fetches = _names(target_vars, "target_vars")
+    test = program.clone(for_test=True)
+    block = test.global_block()
+    for n in feeds + fetches:
+        if not block.has_var(n):
+            raise InferenceModelError(f"save_inference_model: variable {n!r} is not in the program")
+    ops = _prune(block.ops, set(feeds), fetches)
+    desc = _describe_program(block, ops, feeds, fetches)
+    os.makedirs(dirname, exist_ok=True)
+    text = json.dumps(desc, indent=1, sort_keys=True).encode("utf-8")
+    atomic_write(os.path.join(dirname, model_filename or MODEL_FILENAME), text)
+    if program_only:
+        return fetches
+    params = [v["name"] for v in desc["vars"] if v["persistable"] and not v["is_data"]]
+    scope = global_scope()
+    values = {}
+    for n in params:
+        t = scope._get(n)
+        if t is None:
+            raise RuntimeError(
+                f"save_inference_model: variable {n!r} holds no value in the scope (run the startup program first)"
+            )
+        values[n] = t.detach().cpu().clone()
+    if params_filename is not None:
+        ckpt.save(values, os.path.join(dirname, params_filename))
+    else:
+        for n, t in values.items():
+            ckpt.save({n: t}, os.path.join(dirname, n))
+    return fetches
+
+
+def _load_desc(path):
+    try:
+        with open(path, "rb") as f:
+            desc = json.loads(f.read().decode("utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"load_inference_model: no program file at {path!r}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InferenceModelError(f"{path}: not a torchfluid inference program (JSON expected): {e}") from None
+    if not isinstance(desc, dict) or desc.get("format") != FORMAT:
+        raise InferenceModelError(f"{path}: not a torchfluid inference program (format {FORMAT!r} expected)")
+    if desc.get("version") != VERSION:
+        raise InferenceModelError(f"{path}: inference program version {desc.get('version')!r}; this reads {VERSION}")
+    for key in ("feed", "fetch", "vars", "ops"):
+        if not isinstance(desc.get(key), list):
+            raise InferenceModelError(f"{path}: field {key!r} must be a list")
+    return desc
+
+
+def _build_program(desc, path):
+    program = Program()
+    block = program.global_block()
+    try:
+        for v in desc["vars"]:
+            kw = {"persistable": bool(v["persistable"]), "stop_gradient": bool(v["stop_gradient"]),
+                  "is_data": bool(v["is_data"])}
+            if v.get("parameter"):
+                p = Parameter(block, v["name"], v["shape"], v["dtype"], trainable=bool(v.get("trainable")), **kw)
+                block.vars[p.name] = p
+            else:
+                block.create_var(v["name"], v["shape"], v["dtype"], **kw)
+        for op in desc["ops"]:
+            if op["type"] in _NOT_INFERENCE or get_op(op["type"]).inplace:
+                raise InferenceModelError(f"op type {op['type']!r} is not allowed in an inference program")
+            block.append_op(op["type"], op["inputs"], op["outputs"], op["attrs"], infer=False)
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, InferenceModelError):
+            raise
+        raise InferenceModelError(f"{path}: malformed inference program: {type(e).__name__}: {e}") from None
+    for n in desc["feed"] + desc["fetch"]:
+        if not block.has_var(n):
+            raise InferenceModelError(f"{path}: feed/fetch variable {n!r} is not described in the file")
+    return program
+
+
+def load_inference_model(dirname, executor=None, model_filename=None, params_filename=None,
+                         pserver_endpoints=None):
+    """``[program, feed_names, fetch_targets]`` from :func:`save_inference_model`'s files;
+    the parameters go into the global scope (all checked before any is set)."""
+    path = os.path.join(dirname, model_filename or MODEL_FILENAME)
+    desc = _load_desc(path)
+    program = _build_program(desc, path)
+    block = program.global_block()
+    wanted = [v for v in block.vars.values() if v.persistable and not v.is_data]
+    loaded = {}
+    if params_filename is not None:
+        ppath = os.path.join(dirname, params_filename)
+        values = ckpt.load(ppath)
+        if not isinstance(values, dict):
+            raise InferenceModelError(f"{ppath}: expected a dict of parameters")
+        for v in wanted:
+            loaded[v.name] = (ppath, values.get(v.name))
+    else:
+        for v in wanted:
+            ppath = os.path.join(dirname, v.name)
+            if not os.path.isfile(ppath):
+                raise FileNotFoundError(f"load_inference_model: no file for variable {v.name!r} at {ppath!r}")
+            loaded[v.name] = (ppath, ckpt.load(ppath).get(v.name))
+    for v in wanted:
+        ppath, t = loaded[v.name]
+        if not isinstance(t, torch.Tensor):
+            raise InferenceModelError(f"{ppath}: variable {v.name!r} is missing")
+        if list(t.shape) != list(v.shape) or str(t.dtype).replace("torch.", "") != v.dtype:
+            raise InferenceModelError(
+                f"{ppath}: variable {v.name!r} is {str(t.dtype).replace('torch.', '')}{list(t.shape)}, "
+                f"the program expects {v.dtype}{list(v.shape)}"
+            )
+    scope = global_scope()
+    for n, (_, t) in loaded.items():
+        scope._set(n, t.clone())
+    return [program, list(desc["feed"]), [block.var(n) for n in desc["fetch"]]]

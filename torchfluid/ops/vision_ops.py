@@ -1,0 +1,239 @@
+"""Image and regularisation ops of the book models (Paddle op types) with their grad rules.
+
+* ``conv2d``: ``Output[n, o] = sum_{c, i, j} Input[n, g(o)*C/G + c, s*y + d*i - p, s*x + d*j - p]
+  * Filter[o, c, i, j]`` (NCHW, ``groups`` G). Grad rule: ``aten.convolution_backward``.
+* ``pool2d``: max or average over ``ksize`` windows; ``global_pooling`` pools the whole
+  H x W; average pooling with ``exclusive=True`` (Paddle's default) divides by the number of
+  non-padding elements. Grad rule: ``aten.max_pool2d_with_indices_backward`` /
+  ``aten.avg_pool2d_backward``.
+* ``batch_norm``: training: ``y = (x - mean_B) / sqrt(var_B + eps) * Scale + Bias`` with
+  the batch mean and the *biased* batch variance over N, H, W, and moving statistics
+  ``MeanOut = momentum * Mean + (1 - momentum) * mean_B`` (likewise the variance, biased as
+  in Paddle's kernel). ``is_test`` or ``use_global_stats``: normalise with ``Mean`` and
+  ``Variance``; the moving statistics are left as they are.
+* ``dropout``: ``Mask ~ Bernoulli(1 - p)``; ``downgrade_in_infer`` (Paddle's default):
+  train ``x * Mask``, test ``x * (1 - p)``; ``upscale_in_train``: train
+  ``x * Mask / (1 - p)``, test ``x``.
+* ``uniform_random``: a new tensor, uniform on ``[min, max)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..dtypes import torch_dtype
+from .registry import register
+
+__all__ = ["conv2d", "pool2d", "batch_norm", "dropout", "uniform_random"]
+
+
+def _pair(v, what):
+    if isinstance(v, int):
+        return [v, v]
+    v = [int(x) for x in v]
+    if len(v) == 1:
+        return v * 2
+    if len(v) == 4 and v[0] == v[1] and v[2] == v[3]:  # Paddle's [top, bottom, left, right]
+        return [v[0], v[2]]
+    if len(v) != 2:
+        raise ValueError(f"{what} must be an int or a list of 2 ints, got {v}")
+    return v
+
+
+# ---------------------------------------------------------------- conv2d
+
+
+def _conv_args(strides, paddings, dilations, groups):
+    return _pair(strides, "strides"), _pair(paddings, "paddings"), _pair(dilations, "dilations"), int(groups)
+
+
+def _conv2d_grad(Input, Filter, Output, dOutput, *, strides=(1, 1), paddings=(0, 0), dilations=(1, 1),
+                 groups=1, data_format="NCHW", use_cudnn=False, need=(True, True)):
+    s, p, d, g = _conv_args(strides, paddings, dilations, groups)
+    dx, dw, _ = torch.ops.aten.convolution_backward(
+        dOutput, Input, Filter, None, s, p, d, False, [0, 0], g, [bool(need[0]), bool(need[1]), False]
+    )
+    return dx, dw
+
+
+@register("conv2d", ["Input", "Filter"], ["Output"], grad=_conv2d_grad)
+def conv2d(Input, Filter, *, strides=(1, 1), paddings=(0, 0), dilations=(1, 1), groups=1,
+           data_format="NCHW", use_cudnn=False):
+    """2-D convolution (cross-correlation), NCHW; Filter ``[O, C / groups, kh, kw]``."""
+    if data_format not in ("NCHW", "AnyLayout"):
+        raise ValueError(f"conv2d: data_format must be 'NCHW', got {data_format!r}")
+    s, p, d, g = _conv_args(strides, paddings, dilations, groups)
+    return F.conv2d(Input, Filter, None, s, p, d, g)
+
+
+# ---------------------------------------------------------------- pool2d
+
+
+def _pool_args(X, ksize, strides, paddings, global_pooling):
+    if global_pooling:
+        return [int(X.shape[-2]), int(X.shape[-1])], [1, 1], [0, 0]
+    return _pair(ksize, "ksize"), _pair(strides, "strides"), _pair(paddings, "paddings")
+
+
+def _check_pool_type(pooling_type):
+    if pooling_type not in ("max", "avg"):
+        raise ValueError(f"pool2d: pooling_type must be 'max' or 'avg', got {pooling_type!r}")
+
+
+def _pool2d_grad(X, Out, dOut, *, pooling_type="max", ksize=(2, 2), strides=(1, 1), paddings=(0, 0),
+                 global_pooling=False, ceil_mode=False, exclusive=True, data_format="NCHW",
+                 use_cudnn=False, need=(True,)):
+    k, s, p = _pool_args(X, ksize, strides, paddings, global_pooling)
+    if pooling_type == "max":
+        _, idx = torch.ops.aten.max_pool2d_with_indices(X, k, s, p, [1, 1], bool(ceil_mode))
+        return (torch.ops.aten.max_pool2d_with_indices_backward(dOut, X, k, s, p, [1, 1], bool(ceil_mode), idx),)
+    return (torch.ops.aten.avg_pool2d_backward(dOut, X, k, s, p, bool(ceil_mode), not exclusive, None),)
+
+
+@register("pool2d", ["X"], ["Out"], grad=_pool2d_grad)
+def pool2d(X, *, pooling_type="max", ksize=(2, 2), strides=(1, 1), paddings=(0, 0), global_pooling=False,
+           ceil_mode=False, exclusive=True, data_format="NCHW", use_cudnn=False):
+    """Max or average pooling over windows (NCHW); ``global_pooling`` pools all of H x W."""
+    _check_pool_type(pooling_type)
+    if data_format not in ("NCHW", "AnyLayout"):
+        raise ValueError(f"pool2d: data_format must be 'NCHW', got {data_format!r}")
+    k, s, p = _pool_args(X, ksize, strides, paddings, global_pooling)
+    if pooling_type == "max":
+        return F.max_pool2d(X, k, s, p, ceil_mode=bool(ceil_mode))
+    return F.avg_pool2d(X, k, s, p, ceil_mode=bool(ceil_mode), count_include_pad=not exclusive)
+
+
+# ---------------------------------------------------------------- batch_norm
+
+
+def _bn_view(t, X):
+    return t.reshape((1, -1) + (1,) * (X.dim() - 2))
+
+
+def _bn_dims(X):
+    return [0] + list(range(2, X.dim()))
+
+
+def _bn_apply(X, Scale, Bias, mean, var, epsilon):
+    inv = torch.rsqrt(var + epsilon)
+    return (X - _bn_view(mean, X)) * _bn_view(inv * Scale, X) + _bn_view(Bias, X)
+
+
+def _bn_uses_global(is_test, use_global_stats):
+    return bool(is_test) or bool(use_global_stats)
+
+
+def _batch_norm_grad(X, Scale, Bias, Mean, Variance, Y, MeanOut, VarianceOut, SavedMean, SavedVariance,
+                     dY, dMeanOut, dVarianceOut, dSavedMean, dSavedVariance, *, momentum=0.9, epsilon=1e-5,
+                     is_test=False, use_global_stats=False, data_layout="NCHW", trainable_statistics=False,
+                     need=(True, True, True, False, False)):
+    """dX, dScale, dBias of ``batch_norm`` (the moving statistics get no gradient)."""
+    dims = _bn_dims(X)
+    if _bn_uses_global(is_test, use_global_stats):
+        inv = torch.rsqrt(Variance + epsilon)
+        xhat = (X - _bn_view(Mean, X)) * _bn_view(inv, X)
+        dX = dY * _bn_view(Scale * inv, X) if need[0] else None
+    else:
+        inv = torch.rsqrt(SavedVariance + epsilon)
+        xhat = (X - _bn_view(SavedMean, X)) * _bn_view(inv, X)
+        dxhat = dY * _bn_view(Scale, X)
+        dX = None
+        if need[0]:
+            dX = _bn_view(inv, X) * (dxhat - dxhat.mean(dim=dims, keepdim=True)
+                                     - xhat * (dxhat * xhat).mean(dim=dims, keepdim=True))
+    dScale = (dY * xhat).sum(dim=dims) if need[1] else None
+    dBias = dY.sum(dim=dims) if need[2] else None
+    return dX, dScale, dBias, None, None
+
+
+@register("batch_norm", ["X", "Scale", "Bias", "Mean", "Variance"],
+          ["Y", "MeanOut", "VarianceOut", "SavedMean", "SavedVariance"],
+          no_grad_slots=["Mean", "Variance"],
+          grad=_batch_norm_grad)
+def batch_norm(X, Scale, Bias, Mean, Variance, *, momentum=0.9, epsilon=1e-5, is_test=False,
+               use_global_stats=False, data_layout="NCHW", trainable_statistics=False):
+    """Batch normalisation over channel dim 1 (see the module docstring);
+    returns ``(Y, MeanOut, VarianceOut, SavedMean, SavedVariance)``."""
+    if data_layout not in ("NCHW", "AnyLayout"):
+        raise ValueError(f"batch_norm: data_layout must be 'NCHW', got {data_layout!r}")
+    if X.dim() < 2 or X.shape[1] != Scale.shape[0]:
+        raise ValueError(f"batch_norm: X {list(X.shape)} must have {Scale.shape[0]} channels on dim 1")
+    if _bn_uses_global(is_test, use_global_stats):
+        y = _bn_apply(X, Scale, Bias, Mean, Variance, epsilon)
+        return y, Mean, Variance, Mean, Variance
+    dims = _bn_dims(X)
+    bmean = X.mean(dim=dims)
+    bvar = (X - _bn_view(bmean, X)).square().mean(dim=dims)  # biased, as Paddle
+    y = _bn_apply(X, Scale, Bias, bmean, bvar, epsilon)
+    with torch.no_grad():
+        mean_out = Mean * momentum + bmean.detach() * (1.0 - momentum)
+        var_out = Variance * momentum + bvar.detach() * (1.0 - momentum)
+    return y, mean_out, var_out, bmean.detach(), bvar.detach()
+
+
+# ---------------------------------------------------------------- dropout
+
+_IMPLEMENTATIONS = ("downgrade_in_infer", "upscale_in_train")
+
+
+def check_dropout(dropout_prob, dropout_implementation):
+    if not 0.0 <= float(dropout_prob) <= 1.0:
+        raise ValueError(f"dropout: dropout_prob must be in [0, 1], got {dropout_prob}")
+    if dropout_implementation not in _IMPLEMENTATIONS:
+        raise ValueError(
+            f"dropout: dropout_implementation must be one of {_IMPLEMENTATIONS}, got {dropout_implementation!r}"
+        )
+
+
+def _dropout_grad(X, Out, Mask, dOut, dMask, *, dropout_prob=0.5, is_test=False, fix_seed=False, seed=0,
+                  dropout_implementation="downgrade_in_infer", need=(True,)):
+    p = float(dropout_prob)
+    if is_test:
+        return (dOut * (1.0 - p) if dropout_implementation == "downgrade_in_infer" else dOut,)
+    g = dOut * Mask.to(dOut.dtype)
+    if dropout_implementation == "upscale_in_train":
+        g = g / (1.0 - p) if p < 1.0 else torch.zeros_like(g)
+    return (g,)
+
+
+@register("dropout", ["X"], ["Out", "Mask"], grad=_dropout_grad)
+def dropout(X, *, dropout_prob=0.5, is_test=False, fix_seed=False, seed=0,
+            dropout_implementation="downgrade_in_infer"):
+    """Zero each element with probability ``dropout_prob`` (see the module docstring);
+    returns ``(Out, Mask)`` with Mask uint8 (1 = kept)."""
+    check_dropout(dropout_prob, dropout_implementation)
+    p = float(dropout_prob)
+    if is_test:
+        out = X * (1.0 - p) if dropout_implementation == "downgrade_in_infer" else X.clone()
+        return out, torch.ones_like(X, dtype=torch.uint8)
+    if X.device.type == "meta":
+        return torch.empty_like(X), torch.empty_like(X, dtype=torch.uint8)
+    gen = None
+    if fix_seed:
+        gen = torch.Generator(device=X.device)
+        gen.manual_seed(int(seed))
+    mask = (torch.rand(X.shape, generator=gen, device=X.device) >= p).to(torch.uint8)
+    out = X * mask.to(X.dtype)
+    if dropout_implementation == "upscale_in_train":
+        out = out / (1.0 - p) if p < 1.0 else torch.zeros_like(X)
+    return out, mask
+
+
+# ---------------------------------------------------------------- random
+
+
+@register("uniform_random", [], ["Out"])
+def uniform_random(*, shape, dtype="float32", min=-1.0, max=1.0, seed=0):  # noqa: A002 - Paddle's names
+    """A new ``shape`` tensor, uniform on ``[min, max)``; ``seed != 0`` fixes the draw."""
+    shape = tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"uniform_random: shape must be all >= 0 at run time, got {list(shape)}")
+    if not float(min) < float(max):
+        raise ValueError(f"uniform_random: min must be < max, got min={min}, max={max}")
+    gen = None
+    if seed:
+        gen = torch.Generator()
+        gen.manual_seed(int(seed))
+    t = torch.rand(shape, generator=gen, dtype=torch.float64)
+    return (t * (float(max) - float(min)) + float(min)).to(torch_dtype(dtype))
