@@ -165,7 +165,7 @@ class Executor:
                 "which is not in the program"
             )
         t = torch.tensor([float(sched())], dtype=torch_dtype(var.dtype), device=self._device)
-        scope._vars[name] = t
+        scope.set_value(name, t)
         if name in env:
             env[name] = t
 

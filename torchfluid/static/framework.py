@@ -38,6 +38,9 @@ class OpRole:
 class Variable:
     """A named tensor slot in a block (no value)."""
 
+    # how dygraph layers (which do not import this package) tell program records from tensors
+    _torchfluid_static = True
+
     def __init__(self, block, name, shape=None, dtype="float32", persistable=False,
                  stop_gradient=False, is_data=False, lod_level=0, type="LOD_TENSOR", **kw):
         self.block = block
