@@ -39,7 +39,7 @@ from ..regularizer import as_regularizer
 from .pipeline import Item, UpdateConfig, UpdateRuntime, run_update
 from .precision import Precision
 from .params import fluid_name, is_group_list, split_named
-from .state import LoadReport, StateCodec
+from .state import LoadReport, StateCodec, group_hparams
 
 # Tensor subclasses (fluid's Variables) route every attribute read and op through a
 # Python hook; the optimizer reads and writes plain tensor data, so its per-step work
@@ -149,7 +149,7 @@ class Optimizer(torch.optim.Optimizer):
             if self._record_params is None and not any(g["params"] for g in self.param_groups):
                 raise ValueError(f"{type(self).__name__} got an empty parameter list: there is nothing to optimize "
                                  "(pass parameters=None in static mode, where minimize() finds them)")
-        self._checked_hparams = [self._hparams(g) for g in self.param_groups]
+        self._checked_hparams = [group_hparams(g) for g in self.param_groups]
 
     # ------------------------------------------------------------------ params
     def _keep_record_list(self, params) -> bool:
@@ -241,7 +241,7 @@ class Optimizer(torch.optim.Optimizer):
                 self._check_group(g)
             except (TypeError, ValueError) as e:
                 raise type(e)(f"param_groups[{i}]: {e}") from None
-            hp = self._hparams(g)
+            hp = group_hparams(g)
             if i < len(checked):
                 checked[i] = hp
             else:

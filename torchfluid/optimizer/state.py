@@ -23,7 +23,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-__all__ = ["LoadReport", "StateCodec"]
+__all__ = ["LoadReport", "StateCodec", "group_hparams"]
 
 # not accumulators: the schedule's state, group hyper-parameters, fp32 master weights, the
 # stochastic-rounding draw counter, and
@@ -91,12 +91,12 @@ class StateCodec:
     # ---------------------------------------------------------------- groups
     def group_added(self, group: Mapping) -> None:
         """Remember ``group``'s hyper-parameters as they are when it is added."""
-        self.initial_hparams.append(_hparams(group))
+        self.initial_hparams.append(group_hparams(group))
 
     def hparams_changed(self) -> bool:
         """Whether any group's hyper-parameters differ from when it was added (set_lr, a
         torch LR scheduler, ...): only then does ``state_dict`` need ``param_groups``."""
-        return any(_hparams(g) != initial
+        return any(group_hparams(g) != initial
                    for g, initial in zip(self.opt.param_groups, self.initial_hparams, strict=True))
 
     def accumulator_names(self, group: Mapping | None = None) -> list[str]:
@@ -341,7 +341,8 @@ class StateCodec:
         return updates
 
 
-def _hparams(group: Mapping) -> dict:
+def group_hparams(group: Mapping) -> dict:
+    """A param group's hyper-parameters: every entry but ``params`` and ``param_names``."""
     return {k: v for k, v in group.items() if k not in ("params", "param_names")}
 
 
