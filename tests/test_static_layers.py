@@ -59,6 +59,20 @@ def test_layer_eager_equals_static(name, call):
     np.testing.assert_array_equal(got, eager.detach().numpy())
 
 
+OP_NAMED_LAYERS = [("elementwise_" + k, 2) for k in ("add", "sub", "mul", "div", "max", "min", "pow")] + [
+    (k, 1) for k in ("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs", "reduce_mean", "reduce_sum")]
+
+
+@pytest.mark.parametrize("name,n_in", OP_NAMED_LAYERS, ids=[c[0] for c in OP_NAMED_LAYERS])
+def test_op_named_layer_builds_its_own_op(name, n_in):
+    layer = getattr(L, name)
+    assert layer.__name__ == name
+    main = fluid.Program()
+    with fluid.program_guard(main, fluid.Program()), fluid.unique_name.guard():
+        layer(*[L.data(f"x{i}", [6]) for i in range(n_in)])
+    assert [op.type for op in main.global_block().ops] == [name]
+
+
 def test_eager_layers_are_differentiable_by_autograd():
     a = torch.from_numpy(A).requires_grad_()
     L.mean(L.square_error_cost(L.tanh(a), torch.from_numpy(B))).backward()

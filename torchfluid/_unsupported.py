@@ -8,7 +8,8 @@ The facade modules (``torchfluid``, ``fluid.layers``, ``fluid.io``, ...) call
 
 from __future__ import annotations
 
-__all__ = ["UnsupportedFluidAPIError", "UnsupportedFluidModuleError", "missing", "unsupported_callable", "ALTERNATIVES"]
+__all__ = ["UnsupportedFluidAPIError", "UnsupportedFluidModuleError", "missing", "unsupported_callable",
+           "unsupported_module_getattr", "ALTERNATIVES"]
 
 _DISTRIBUTED = (
     "multi-device and multi-process training is done with torch.distributed: wrap the model in "
@@ -70,3 +71,13 @@ def unsupported_callable(module: str, name: str):
     stand_in.__name__ = stand_in.__qualname__ = name
     stand_in.__doc__ = f"Not implemented: calling it raises an error saying what to use instead ({module}.{name})."
     return stand_in
+
+
+def unsupported_module_getattr(module: str):
+    """The module ``__getattr__`` of a fluid module torchfluid keeps only to explain what is
+    missing: every other name of it raises :func:`missing`'s error with ``whole_module=True``."""
+
+    def module_getattr(name):
+        raise missing(module, name, whole_module=True)
+
+    return module_getattr

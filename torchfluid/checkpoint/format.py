@@ -125,6 +125,19 @@ def _safe_torch_load(data: bytes, path, map_location, what):
                               f"{_first_line(e)}") from None
 
 
+def read_bytes(path: str, error: type[Exception], prefix: str) -> bytes:
+    """The whole file at ``path``. A missing file raises ``FileNotFoundError``; any other
+    ``OSError`` (a directory, no permission, an I/O error) raises
+    ``error(f"{prefix}: {type}: {strerror}")``."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise error(f"{prefix}: {type(e).__name__}: {e.strerror or e}") from None
+
+
 def load(path: str | os.PathLike, map_location=None):
     """Read a file written by :func:`save`, never executing code from it.
 
@@ -133,13 +146,7 @@ def load(path: str | os.PathLike, map_location=None):
     wrong-version one.
     """
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise
-    except OSError as e:  # a directory, no permission, an I/O error
-        raise CheckpointError(f"{path}: cannot be read: {type(e).__name__}: {e.strerror or e}") from None
+    data = read_bytes(path, CheckpointError, f"{path}: cannot be read")
     if not data:
         raise CheckpointError(f"{path}: empty file (a torchfluid checkpoint was expected)")
     if not data.startswith(b"PK\x03\x04"):

@@ -50,22 +50,23 @@ def _one_line(e: BaseException) -> str:
     return text or type(e).__name__
 
 
+# The project's own errors: (class, message prefix, exit code); the first class that matches wins.
+_REPORTED = (
+    (ConfigError, "config error", 2),
+    (CheckpointFolderError, "checkpoint error", 2),
+    (CheckpointError, "checkpoint error", 1),
+    (TrainingError, "training stopped", 1),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except ConfigError as e:
-        print(f"config error: {_one_line(e)}", file=sys.stderr)
-        return 2
-    except CheckpointFolderError as e:
-        print(f"checkpoint error: {_one_line(e)}", file=sys.stderr)
-        return 2
-    except CheckpointError as e:
-        print(f"checkpoint error: {_one_line(e)}", file=sys.stderr)
-        return 1
-    except TrainingError as e:
-        print(f"training stopped: {_one_line(e)}", file=sys.stderr)
-        return 1
+    except tuple(cls for cls, _, _ in _REPORTED) as e:
+        prefix, code = next((p, c) for cls, p, c in _REPORTED if isinstance(e, cls))
+        print(f"{prefix}: {_one_line(e)}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

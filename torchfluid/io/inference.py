@@ -28,7 +28,7 @@ import torch
 from ..checkpoint import format as ckpt
 from ..checkpoint.atomic import atomic_write
 from ..ops import get_op
-from ..static.framework import Parameter, Program, Variable, default_main_program
+from ..static.framework import Parameter, Program, Variable, default_main_program, names_of
 from ..static.scope import global_scope
 
 __all__ = ["save_inference_model", "load_inference_model", "InferenceModelError", "FORMAT", "VERSION"]
@@ -48,14 +48,7 @@ class InferenceModelError(ValueError):
 def _names(items, what):
     if isinstance(items, (str, Variable)):
         items = [items]
-    out = []
-    for it in items or ():
-        if isinstance(it, Variable):
-            out.append(it.name)
-        elif isinstance(it, str):
-            out.append(it)
-        else:
-            raise TypeError(f"save_inference_model: {what} must be Variables or names, got {type(it).__name__}")
+    out = names_of(items or (), f"save_inference_model: {what} must be Variables or names, got {{}}")
     if not out:
         raise ValueError(f"save_inference_model: {what} must not be empty")
     return out

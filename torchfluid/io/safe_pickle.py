@@ -39,7 +39,7 @@ import pickle
 
 import numpy as np
 
-from ..checkpoint.format import CheckpointError
+from ..checkpoint.format import CheckpointError, read_bytes
 
 __all__ = ["UnsafePickleError", "load", "loads"]
 
@@ -304,11 +304,4 @@ def loads(data: bytes, source: str = "<bytes>"):
 def load(path):
     """Unpickle the file at ``path`` through the restricted unpickler (see :func:`loads`)."""
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise
-    except OSError as e:
-        raise UnsafePickleError(f"cannot load {path!r}: {type(e).__name__}: {e.strerror or e}") from None
-    return loads(data, repr(path))
+    return loads(read_bytes(path, UnsafePickleError, f"cannot load {path!r}"), repr(path))

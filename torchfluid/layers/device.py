@@ -4,14 +4,11 @@
 raises the error. Any other name raises it at import.
 """
 
-from .._unsupported import unsupported_callable as _stand_in
+from .._unsupported import unsupported_callable, unsupported_module_getattr
 
 __all__ = []
 
-get_places = _stand_in("fluid.layers.device", "get_places")
+get_places = unsupported_callable("fluid.layers.device", "get_places")
 
-
-def __getattr__(name):  # every name here is unsupported: say so, and what to use instead
-    from .._unsupported import missing
-
-    raise missing("fluid.layers.device", name, whole_module=True)
+# every other name here is unsupported: say so, and what to use instead
+__getattr__ = unsupported_module_getattr("fluid.layers.device")

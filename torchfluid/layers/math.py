@@ -17,43 +17,34 @@ __all__ = [
 ]
 
 
+def _named(layer, op_type, doc):
+    layer.__name__ = op_type
+    layer.__doc__ = doc
+    return layer
+
+
 def _elementwise(op_type):
     def layer(x, y, axis=-1, act=None, name=None):
         helper = LayerHelper(op_type, name)
         out = apply_op(op_type, {"X": x, "Y": y}, {"axis": int(axis)}, helper=helper)
         return helper.append_activation(out, act)
 
-    layer.__name__ = op_type
-    layer.__doc__ = f"Paddle ``{op_type}`` (``axis``: where Y's dims line up with X's; -1 = trailing)."
-    return layer
-
-
-elementwise_add = _elementwise("elementwise_add")
-elementwise_sub = _elementwise("elementwise_sub")
-elementwise_mul = _elementwise("elementwise_mul")
-elementwise_div = _elementwise("elementwise_div")
-elementwise_max = _elementwise("elementwise_max")
-elementwise_min = _elementwise("elementwise_min")
-elementwise_pow = _elementwise("elementwise_pow")
+    return _named(layer, op_type, f"Paddle ``{op_type}`` (``axis``: where Y's dims line up with X's; -1 = trailing).")
 
 
 def _unary(op_type):
     def layer(x, name=None):
         return apply_op(op_type, {"X": x}, name=name)
 
-    layer.__name__ = op_type
-    layer.__doc__ = f"Paddle ``{op_type}`` activation."
-    return layer
+    return _named(layer, op_type, f"Paddle ``{op_type}`` activation.")
 
 
-relu = _unary("relu")
-sigmoid = _unary("sigmoid")
-tanh = _unary("tanh")
-square = _unary("square")
-sqrt = _unary("sqrt")
-exp = _unary("exp")
-log = _unary("log")
-abs = _unary("abs")  # noqa: A001 - Paddle's name
+# one layer per op; each name is its op's type (tests check that __name__ matches)
+(elementwise_add, elementwise_sub, elementwise_mul, elementwise_div, elementwise_max, elementwise_min,
+ elementwise_pow) = map(_elementwise, ("elementwise_add", "elementwise_sub", "elementwise_mul", "elementwise_div",
+                                      "elementwise_max", "elementwise_min", "elementwise_pow"))
+relu, sigmoid, tanh, square, sqrt, exp, log, abs = map(  # noqa: A001 - abs is Paddle's name
+    _unary, ("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs"))
 
 
 def scale(x, scale=1.0, bias=0.0, bias_after_scale=True, act=None, name=None):
@@ -75,9 +66,7 @@ def _reduce(op_type):
         attrs = {"dim": dims if dims else [0], "keep_dim": bool(keep_dim), "reduce_all": not dims}
         return apply_op(op_type, {"X": input}, attrs, name=name)
 
-    layer.__name__ = op_type
-    layer.__doc__ = f"Paddle ``{op_type}`` over ``dim`` (all dims when None; then shape ``[1]``)."
-    return layer
+    return _named(layer, op_type, f"Paddle ``{op_type}`` over ``dim`` (all dims when None; then shape ``[1]``).")
 
 
 reduce_mean = _reduce("reduce_mean")

@@ -280,12 +280,8 @@ class ReduceLROnPlateau(LearningRateDecay):
         self.learning_rate = _rate("learning_rate", learning_rate)
         self.verbose = verbose
         self.patience, self.cooldown = int(patience), int(cooldown)
-        self.threshold = check_number("threshold", threshold, lo=0.0)
-        self.min_lr = check_number("min_lr", min_lr, lo=0.0)
-        self.eps = check_number("eps", eps, lo=0.0)
-        self.cooldown_counter = 0
-        self.best_loss = None
-        self.num_bad_epochs = 0
+        self.threshold, self.min_lr, self.eps = F.check_plateau_bounds(threshold, min_lr, "eps", eps)
+        self.best_loss, self.num_bad_epochs, self.cooldown_counter = F.PLATEAU_START
         self.epoch_num = 0
 
     def _state_keys(self):

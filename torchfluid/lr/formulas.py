@@ -42,6 +42,8 @@ __all__ = [
     "check_warmup",
     "check_decay_factor",
     "check_plateau",
+    "check_plateau_bounds",
+    "PLATEAU_START",
     "plateau_update",
 ]
 
@@ -304,6 +306,17 @@ def check_plateau(mode, threshold_mode, factor_name: str, factor, patience, cool
     check_int("patience", patience, lo=0)
     check_int("cooldown", cooldown, lo=0)
     return mode, threshold_mode
+
+
+def check_plateau_bounds(threshold, min_lr, eps_name: str, eps) -> tuple[float, float, float]:
+    """Check ReduceOnPlateau's ``threshold``, ``min_lr`` and ``eps`` (named ``eps_name``), each
+    ``>= 0`` (both families); returns them as :func:`check_number` gives them."""
+    return (check_number("threshold", threshold, lo=0.0), check_number("min_lr", min_lr, lo=0.0),
+            check_number(eps_name, eps, lo=0.0))
+
+
+# (best, num_bad_epochs, cooldown_counter) before the first observation, in plateau_update's order
+PLATEAU_START = (None, 0, 0)
 
 
 def plateau_is_better(current, best, mode: str, threshold_mode: str, threshold: float) -> bool:

@@ -281,12 +281,8 @@ class ReduceOnPlateau(LRScheduler):
         check_number("learning_rate", learning_rate, lo=0.0)
         self.mode, self.threshold_mode, self.factor = mode, threshold_mode, factor
         self.patience, self.cooldown = int(patience), int(cooldown)
-        self.threshold = check_number("threshold", threshold, lo=0.0)
-        self.min_lr = check_number("min_lr", min_lr, lo=0.0)
-        self.epsilon = check_number("epsilon", epsilon, lo=0.0)
-        self.cooldown_counter = 0
-        self.best = None
-        self.num_bad_epochs = 0
+        self.threshold, self.min_lr, self.epsilon = F.check_plateau_bounds(threshold, min_lr, "epsilon", epsilon)
+        self.best, self.num_bad_epochs, self.cooldown_counter = F.PLATEAU_START
         self.base_lr = float(learning_rate)
         self.last_lr = float(learning_rate)
         self.last_epoch = 0

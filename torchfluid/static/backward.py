@@ -15,7 +15,7 @@ from collections import defaultdict
 from ..dtypes import is_float_dtype
 from ..ops import GRAD_SUFFIX, get_op
 from ._infer import op_attrs
-from .framework import OpRole, Parameter, Variable
+from .framework import OpRole, Parameter, Variable, names_of
 
 __all__ = ["append_backward", "EMPTY_VAR_NAME"]
 
@@ -23,15 +23,7 @@ EMPTY_VAR_NAME = "@EMPTY@"
 
 
 def _name_set(items, what):
-    out = set()
-    for it in items or ():
-        if isinstance(it, Variable):
-            out.add(it.name)
-        elif isinstance(it, str):
-            out.add(it)
-        else:
-            raise TypeError(f"{what}: expected Variables or names, got {type(it).__name__}")
-    return out
+    return set(names_of(items or (), what + ": expected Variables or names, got {}"))
 
 
 def _check_loss(loss):
@@ -191,10 +183,4 @@ def append_backward(loss, parameter_list=None, no_grad_set=None, callbacks=None,
 
 
 def _ordered_names(items):
-    out = []
-    for it in items:
-        name = it.name if isinstance(it, Variable) else it
-        if not isinstance(name, str):
-            raise TypeError(f"append_backward(parameter_list): expected Variables or names, got {type(it).__name__}")
-        out.append(name)
-    return out
+    return names_of(items, "append_backward(parameter_list): expected Variables or names, got {}")

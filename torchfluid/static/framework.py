@@ -102,6 +102,20 @@ class Parameter(Variable):
     __str__ = to_string
 
 
+def names_of(items, error: str) -> list[str]:
+    """The names of ``items`` in order: a Variable gives ``.name``, a str itself; any other
+    item raises ``TypeError(error.format(<its type name>))``."""
+    out = []
+    for it in items:
+        if isinstance(it, Variable):
+            out.append(it.name)
+        elif isinstance(it, str):
+            out.append(it)
+        else:
+            raise TypeError(error.format(type(it).__name__))
+    return out
+
+
 def _names(value, where) -> list[str]:
     if value is None:
         return []

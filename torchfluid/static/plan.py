@@ -44,22 +44,12 @@ def _need_flags(base, op):
     return tuple(flags)
 
 
-def _reader(opdef, op):
+def _slot_spec(slots, names_by_slot, list_slots):
+    """Per slot: a tuple of names (None for an empty one) for a list slot, else the one name or None."""
     spec = []
-    for slot in opdef.inputs:
-        names = op.inputs.get(slot, [])
-        if slot in opdef.list_slots:
-            spec.append(tuple(None if n == EMPTY_VAR_NAME else n for n in names))
-        else:
-            spec.append(names[0] if names and names[0] != EMPTY_VAR_NAME else None)
-    return spec
-
-
-def _writer(opdef, op):
-    spec = []
-    for slot in opdef.outputs:
-        names = op.outputs.get(slot, [])
-        if slot in opdef.list_slots:
+    for slot in slots:
+        names = names_by_slot.get(slot, [])
+        if slot in list_slots:
             spec.append(tuple(None if n == EMPTY_VAR_NAME else n for n in names))
         else:
             spec.append(names[0] if names and names[0] != EMPTY_VAR_NAME else None)
@@ -73,8 +63,8 @@ def _compile(op):
         base = get_op(op.type[:-5])
         attrs["need"] = _need_flags(base, op)
     fn = opdef.forward
-    ins = _reader(opdef, op)
-    outs = _writer(opdef, op)
+    ins = _slot_spec(opdef.inputs, op.inputs, opdef.list_slots)
+    outs = _slot_spec(opdef.outputs, op.outputs, opdef.list_slots)
     simple_in = all(isinstance(s, str) for s in ins)
     optional_in = all(s is None or isinstance(s, str) for s in ins)
     if opdef.inplace:
