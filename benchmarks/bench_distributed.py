@@ -77,8 +77,17 @@ def _worker(rank, world, port, args, ddp, kwargs, queue):
             step_times.append(t2 - t0)
             opt_times.append(t2 - t1)
     numel = sum(p.numel() for p in model.parameters())
-    queue.put((rank, {"step": sorted(step_times)[len(step_times) // 2], "opt": sorted(opt_times)[len(opt_times) // 2],
-                      "state": state_nbytes(opt), "numel": numel}))
+    queue.put(
+        (
+            rank,
+            {
+                "step": sorted(step_times)[len(step_times) // 2],
+                "opt": sorted(opt_times)[len(opt_times) // 2],
+                "state": state_nbytes(opt),
+                "numel": numel,
+            },
+        )
+    )
     del net, model, opt  # DDP must be gone before its group (a gloo teardown deadlock otherwise)
     if world > 1:
         dist.destroy_process_group()
@@ -110,10 +119,17 @@ def run(args) -> list[dict]:
             if p.exitcode != 0:
                 raise RuntimeError(f"{label}: a rank exited with {p.exitcode}")
         r0 = results[0]
-        rows.append({"config": label, "ranks": world, "step_ms": 1e3 * max(r["step"] for r in results.values()),
-                     "opt_ms": 1e3 * max(r["opt"] for r in results.values()),
-                     "state_mb": max(r["state"] for r in results.values()) / 2**20,
-                     "comm_mb": _comm_bytes(label, world, r0["numel"]) / 2**20, "numel": r0["numel"]})
+        rows.append(
+            {
+                "config": label,
+                "ranks": world,
+                "step_ms": 1e3 * max(r["step"] for r in results.values()),
+                "opt_ms": 1e3 * max(r["opt"] for r in results.values()),
+                "state_mb": max(r["state"] for r in results.values()) / 2**20,
+                "comm_mb": _comm_bytes(label, world, r0["numel"]) / 2**20,
+                "numel": r0["numel"],
+            }
+        )
     return rows
 
 
@@ -126,14 +142,20 @@ def main(argv=None) -> None:
     ap.add_argument("--warmup", type=int, default=3)
     args = ap.parse_args(argv)
     rows = run(args)
-    print(f"model: {args.layers} x Linear({args.hidden}, {args.hidden}) = {rows[0]['numel'] / 1e6:.2f} M params, "
-          f"global batch {args.batch}, centered RMSProp + momentum, 1 thread per rank, "
-          f"{os.cpu_count()} CPU cores (median of {args.steps} steps)")
-    print(f"{'config':<20} {'ranks':>5} {'step ms':>9} {'opt.step ms':>12} {'state MiB/rank':>15} "
-          f"{'comm MiB/step/rank':>19}")
+    print(
+        f"model: {args.layers} x Linear({args.hidden}, {args.hidden}) = {rows[0]['numel'] / 1e6:.2f} M params, "
+        f"global batch {args.batch}, centered RMSProp + momentum, 1 thread per rank, "
+        f"{os.cpu_count()} CPU cores (median of {args.steps} steps)"
+    )
+    print(
+        f"{'config':<20} {'ranks':>5} {'step ms':>9} {'opt.step ms':>12} {'state MiB/rank':>15} "
+        f"{'comm MiB/step/rank':>19}"
+    )
     for r in rows:
-        print(f"{r['config']:<20} {r['ranks']:>5} {r['step_ms']:>9.1f} {r['opt_ms']:>12.1f} {r['state_mb']:>15.1f} "
-              f"{r['comm_mb']:>19.1f}")
+        print(
+            f"{r['config']:<20} {r['ranks']:>5} {r['step_ms']:>9.1f} {r['opt_ms']:>12.1f} {r['state_mb']:>15.1f} "
+            f"{r['comm_mb']:>19.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,11 @@ def main() -> int:
     ap.add_argument("--block-ms", type=float, default=30.0, help="time of one timed block of steps")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--page", default=",".join(PAGE_LOOPS), help="page loops ('' for none)")
-    ap.add_argument("--reference", action="store_true",
-                    help="models' torchfluid RMSProp with fused=False (the reference kernel, as without numba)")
+    ap.add_argument(
+        "--reference",
+        action="store_true",
+        help="models' torchfluid RMSProp with fused=False (the reference kernel, as without numba)",
+    )
     ap.add_argument("--record", default=None, help="also write the output to this file")
     args = ap.parse_args()
     out = io.StringIO()
@@ -66,20 +69,27 @@ def main() -> int:
             page.remove("paddle dygraph")
             say("paddle dygraph: not run (paddle is not installed)")
     fused = missing("cpu") or ("off: --reference" if args.reference else None)
-    say(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+    say(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
         f"{args.threads} threads; CPU fused kernel: {'on' if fused is None else 'off (' + fused + ')'}, "
-        f"threads {'torch OpenMP team' if fused_cpu.torch_openmp() and fused_cpu._RUNNER == 'openmp' else 'pool'}")
+        f"threads {'torch OpenMP team' if fused_cpu.torch_openmp() and fused_cpu._RUNNER == 'openmp' else 'pool'}"
+    )
     say(f"load average before: {_load()}; medians of {args.rounds} interleaved rounds")
     t0 = time.time()
-    results = run_loops(models, page, rounds=args.rounds, block_ms=args.block_ms, threads=args.threads,
-                        fused=False if args.reference else None,
-                        on_result=lambda r: print(f"  {r.case}: {r.ratio:.2f}x", flush=True))
+    results = run_loops(
+        models,
+        page,
+        rounds=args.rounds,
+        block_ms=args.block_ms,
+        threads=args.threads,
+        fused=False if args.reference else None,
+        on_result=lambda r: print(f"  {r.case}: {r.ratio:.2f}x", flush=True),
+    )
     say(f"load average after: {_load()}; {time.time() - t0:.0f} s")
     say()
     say(f"{'loop':<16}{'measured':>16}{'ms/step':>11}{'baseline':>16}{'ms/step':>11}{'ratio':>8}")
     for r in results:
-        say(f"{r.case:<16}{r.loop:>16}{r.ms[r.loop]:>11.4f}{r.baseline:>16}{r.ms[r.baseline]:>11.4f}"
-            f"{r.ratio:>7.2f}x")
+        say(f"{r.case:<16}{r.loop:>16}{r.ms[r.loop]:>11.4f}{r.baseline:>16}{r.ms[r.baseline]:>11.4f}{r.ratio:>7.2f}x")
     if args.record:
         with open(args.record, "w") as f:
             f.write(out.getvalue())

@@ -101,8 +101,7 @@ def floor_step(n: int, centered: bool):
 
     def step():
         counter = np.zeros(1, np.int64)
-        fused_cpu.parallel(lambda: _stream(p, g, ms, mg, mom, fused_cpu.CHUNK, counter),
-                           threads)
+        fused_cpu.parallel(lambda: _stream(p, g, ms, mg, mom, fused_cpu.CHUNK, counter), threads)
 
     return step, bufs
 
@@ -113,8 +112,7 @@ DEVICE = "cpu"
 
 def make_params(shapes, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    params = [torch.nn.Parameter((torch.randn(s, generator=gen) * 0.02).to(DEVICE))
-              for s in shapes]
+    params = [torch.nn.Parameter((torch.randn(s, generator=gen) * 0.02).to(DEVICE)) for s in shapes]
     for p in params:
         p.grad = torch.randn(p.shape, generator=gen).to(DEVICE)
     return params
@@ -133,8 +131,15 @@ def optimizer_method(shapes, centered, clip=False):
     from torchfluid.optimizer import RMSProp
 
     params = make_params(shapes)
-    opt = RMSProp(LR, rho=RHO, epsilon=EPS, momentum=MOM, centered=centered,
-                  parameters=params, grad_clip=ClipGradByGlobalNorm(1.0) if clip else None)
+    opt = RMSProp(
+        LR,
+        rho=RHO,
+        epsilon=EPS,
+        momentum=MOM,
+        centered=centered,
+        parameters=params,
+        grad_clip=ClipGradByGlobalNorm(1.0) if clip else None,
+    )
     return opt.step, (params, opt)
 
 
@@ -142,8 +147,7 @@ def torch_clip_method(shapes, centered):
     """torch's usual loop: ``clip_grad_norm_`` (in place, foreach where torch picks it),
     then ``RMSprop.step``."""
     params = make_params(shapes)
-    opt = torch.optim.RMSprop(params, lr=LR, alpha=RHO, eps=EPS, momentum=MOM,
-                              centered=centered)
+    opt = torch.optim.RMSprop(params, lr=LR, alpha=RHO, eps=EPS, momentum=MOM, centered=centered)
 
     def step():
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -175,15 +179,15 @@ def reference_method(shapes, centered):
 
 def torch_method(shapes, centered, foreach):
     params = make_params(shapes)
-    opt = torch.optim.RMSprop(params, lr=LR, alpha=RHO, eps=EPS, momentum=MOM,
-                              centered=centered, foreach=foreach)
+    opt = torch.optim.RMSprop(params, lr=LR, alpha=RHO, eps=EPS, momentum=MOM, centered=centered, foreach=foreach)
     return opt.step, (params, opt)
 
 
 def compiled_method(shapes, centered):
     params = make_params(shapes)
-    opt = torch.optim.RMSprop(params, lr=torch.tensor(LR), alpha=RHO, eps=EPS,
-                              momentum=MOM, centered=centered, foreach=True)
+    opt = torch.optim.RMSprop(
+        params, lr=torch.tensor(LR), alpha=RHO, eps=EPS, momentum=MOM, centered=centered, foreach=True
+    )
 
     @torch.compile(fullgraph=False)
     def step():
@@ -235,8 +239,7 @@ def first_step_seconds(shapes_key: str, centered: bool, cache_dir: str) -> float
         "print(time.perf_counter() - t)\n"
     ) % (os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."), centered)
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -287,15 +290,18 @@ def bench_case(name, shapes, centered, reps, compile_):
                 times[k].append(time.perf_counter() - t0)
         ms = {k: 1e3 * statistics.median(v) for k, v in times.items()}
     bytes_per = 36 if centered else 28
-    print(f"\n{name}: {len(shapes)} tensors, {n / 1e6:.1f}M fp32, centered={centered}; "
-          f"floor {ms['floor']:.3f} ms = {n * bytes_per / ms['floor'] / 1e6:.1f} GB/s; "
-          f"fused moves {n * bytes_per / ms['fused'] / 1e6:.1f} GB/s")
-    print(f"  {'method':<14}{'ms/step':>9}{'x floor':>9}{'torch/x':>9}{'foreach/x':>10}"
-          f"{'extra MiB':>11}")
+    print(
+        f"\n{name}: {len(shapes)} tensors, {n / 1e6:.1f}M fp32, centered={centered}; "
+        f"floor {ms['floor']:.3f} ms = {n * bytes_per / ms['floor'] / 1e6:.1f} GB/s; "
+        f"fused moves {n * bytes_per / ms['fused'] / 1e6:.1f} GB/s"
+    )
+    print(f"  {'method':<14}{'ms/step':>9}{'x floor':>9}{'torch/x':>9}{'foreach/x':>10}{'extra MiB':>11}")
     for k in steps:
         extra = "n/a" if mem[k] is None else f"{mem[k]:.1f}"
-        print(f"  {k:<14}{ms[k]:>9.3f}{ms[k] / ms['floor']:>9.2f}"
-              f"{ms['torch'] / ms[k]:>9.2f}{ms['torch foreach'] / ms[k]:>10.2f}{extra:>11}")
+        print(
+            f"  {k:<14}{ms[k]:>9.3f}{ms[k] / ms['floor']:>9.2f}"
+            f"{ms['torch'] / ms[k]:>9.2f}{ms['torch foreach'] / ms[k]:>10.2f}{extra:>11}"
+        )
     if compile_s is not None:
         print(f"  (torch.compile first call incl. compile: {compile_s:.1f} s)")
     del steps, keep
@@ -303,9 +309,20 @@ def bench_case(name, shapes, centered, reps, compile_):
     return ms
 
 
-SWEEP = [(1024, 1, 4), (2048, 1, 4), (2048, 1, 8), (4096, 1, 4), (4096, 1, 8),
-         (8192, 1, 8), (8192, 1, 16), (1024, 4, 4), (2048, 2, 8), (2048, 4, 8), (4096, 2, 8),
-         (4096, 4, 16)]
+SWEEP = [
+    (1024, 1, 4),
+    (2048, 1, 4),
+    (2048, 1, 8),
+    (4096, 1, 4),
+    (4096, 1, 8),
+    (8192, 1, 8),
+    (8192, 1, 16),
+    (1024, 4, 4),
+    (2048, 2, 8),
+    (2048, 4, 8),
+    (4096, 2, 8),
+    (4096, 4, 16),
+]
 
 
 def sweep(reps: int) -> str:
@@ -320,8 +337,7 @@ def sweep(reps: int) -> str:
             bufs[2].abs_()
             addr = np.array([[b.data_ptr() for b in bufs]], np.int64)
             hyper = table.hyper_table(1, np.float32, lr=LR)
-            sc = table.scalar_table(np.float32, rho=RHO, epsilon=EPS, momentum=MOM,
-                                        eps_in_sqrt=True)
+            sc = table.scalar_table(np.float32, rho=RHO, epsilon=EPS, momentum=MOM, eps_in_sqrt=True)
             dev = [torch.from_numpy(a).cuda() for a in (addr, hyper, sc)]
             floor = copy_floor(n, centered)[0]
             for cfg in [None, *SWEEP]:
@@ -331,8 +347,10 @@ def sweep(reps: int) -> str:
                     ft.BLOCK, ft.ITERS, ft.WARPS = cfg
                     ch = torch.from_numpy(table.chunk_table(np.array([n]), cfg[0] * cfg[1]))
                     ch = ch.cuda()
+
                     def step(ch=ch, dev=dev, centered=centered):
                         ft.rmsprop_table_(dev[0], ch, dev[1], dev[2], centered, True, True, False)
+
                 step()
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(True)
                 torch.cuda.synchronize()
@@ -344,12 +362,16 @@ def sweep(reps: int) -> str:
                 results.setdefault(cfg, []).append(start.elapsed_time(end) / reps)
             del bufs
     base = results.pop(None)
-    print("raw kernel ms (10M, 10M centered, 100M, 100M centered); copy floor",
-          ", ".join(f"{x:.3f}" for x in base))
+    print("raw kernel ms (10M, 10M centered, 100M, 100M centered); copy floor", ", ".join(f"{x:.3f}" for x in base))
     for cfg, ms in results.items():
         rel = [b / m for b, m in zip(base, ms, strict=True)]
-        print(f"  {cfg}: " + ", ".join(f"{m:.3f}" for m in ms)
-              + "  = " + ", ".join(f"{r:.0%}" for r in rel) + " of copy bandwidth")
+        print(
+            f"  {cfg}: "
+            + ", ".join(f"{m:.3f}" for m in ms)
+            + "  = "
+            + ", ".join(f"{r:.0%}" for r in rel)
+            + " of copy bandwidth"
+        )
     best = max(results, key=lambda c: sum(b / m for b, m in zip(base, results[c], strict=True)))
     ps = make_params([(1000,)] * 3)
     fg = FlatGroup(ps, centered=False, momentum=True)
@@ -383,20 +405,18 @@ def main(argv=None):
         args.no_first_step = True  # Triton compiles in-process; see the first-call line
         ps = make_params([(1000,)] * 3)
         t0 = time.perf_counter()
-        FlatGroup(ps, centered=False, momentum=True).step(lr=LR, rho=RHO, epsilon=EPS,
-                                                          momentum=MOM)
+        FlatGroup(ps, centered=False, momentum=True).step(lr=LR, rho=RHO, epsilon=EPS, momentum=MOM)
         torch.cuda.synchronize()
-        print(f"first fused step (Triton compile or cache load): "
-              f"{time.perf_counter() - t0:.2f} s")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"fused kernel threads {fused_cpu.num_threads()}")
+        print(f"first fused step (Triton compile or cache load): {time.perf_counter() - t0:.2f} s")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, fused kernel threads {fused_cpu.num_threads()}"
+    )
     if not args.no_first_step:
         with tempfile.TemporaryDirectory() as cache:
             for centered in (False, True):
                 cold = first_step_seconds("10M", centered, cache)
                 warm = first_step_seconds("10M", centered, cache)
-                print(f"first fused step (centered={centered}): cold cache {cold:.2f} s, "
-                      f"warm cache {warm:.2f} s")
+                print(f"first fused step (centered={centered}): cold cache {cold:.2f} s, warm cache {warm:.2f} s")
     for name in args.cases.split(","):
         for centered in (False, True):
             bench_case(name, CASES[name], centered, args.reps, args.compile)

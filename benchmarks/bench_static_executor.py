@@ -86,8 +86,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     xs, ys = data(args.steps)
-    t_static, t_eager = (t / args.steps for t in best_times([static_loop(xs, ys), eager_loop(xs, ys)],
-                                                             args.repeats))
+    t_static, t_eager = (t / args.steps for t in best_times([static_loop(xs, ys), eager_loop(xs, ys)], args.repeats))
     print(f"torch {torch.__version__}, batch 4, {args.steps} steps, best of {args.repeats}")
     print(f"{'loop':<28}{'us/step':>10}")
     print(f"{'eager torch (hand-written)':<28}{t_eager * 1e6:>10.1f}")

@@ -8,8 +8,7 @@ with fluid.dygraph.guard():
     a = fluid.dygraph.to_variable(value)
     linear = fluid.Linear(13, 5, dtype="float32")
     # This can be any optimizer supported by dygraph.
-    adam = fluid.optimizer.Adam(learning_rate = 0.01,
-                                parameter_list = linear.parameters())
+    adam = fluid.optimizer.Adam(learning_rate=0.01, parameter_list=linear.parameters())
     out = linear(a)
     out.backward()
     adam.minimize(out)

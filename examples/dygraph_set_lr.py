@@ -21,10 +21,8 @@ with fluid.dygraph.guard():
     #    current lr is 0.5
     #    current lr is 0.6
 
-
     # set learning rate manually by framework Variable
-    lr_var = fluid.layers.create_global_var(
-        shape=[1], value=0.7, dtype='float32')
+    lr_var = fluid.layers.create_global_var(shape=[1], value=0.7, dtype="float32")
     adam.set_lr(lr_var)
     lr = adam.current_step_lr()
     print("current lr is {}".format(lr))

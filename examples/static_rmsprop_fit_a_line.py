@@ -16,8 +16,8 @@ import numpy as np
 place = fluid.CPUPlace()
 main = fluid.Program()
 with fluid.program_guard(main):
-    x = fluid.layers.data(name='x', shape=[13], dtype='float32')
-    y = fluid.layers.data(name='y', shape=[1], dtype='float32')
+    x = fluid.layers.data(name="x", shape=[13], dtype="float32")
+    y = fluid.layers.data(name="y", shape=[1], dtype="float32")
     y_predict = fluid.layers.fc(input=x, size=1, act=None)
     cost = fluid.layers.square_error_cost(input=y_predict, label=y)
     avg_cost = fluid.layers.mean(cost)
@@ -26,8 +26,7 @@ with fluid.program_guard(main):
     rms_optimizer.minimize(avg_cost)
 
     fetch_list = [avg_cost]
-    train_reader = paddle.batch(
-        paddle.dataset.uci_housing.train(), batch_size=1)
+    train_reader = paddle.batch(paddle.dataset.uci_housing.train(), batch_size=1)
     feeder = fluid.DataFeeder(place=place, feed_list=[x, y])
     exe = fluid.Executor(place)
     exe.run(fluid.default_startup_program())

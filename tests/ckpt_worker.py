@@ -27,13 +27,13 @@ def main(ckdir: str, total: int, out: str, kill_step: int, kill_at: str) -> None
     torch.manual_seed(0)
     np.random.seed(0)
     random.seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Dropout(0.2), torch.nn.Tanh(),
-                                torch.nn.Linear(16, 1))
+    model = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Dropout(0.2), torch.nn.Tanh(), torch.nn.Linear(16, 1))
     g = torch.Generator().manual_seed(123)
     x, y = torch.randn(64, 6, generator=g), torch.randn(64, 1, generator=g)
     sched = StepDecay(learning_rate=0.01, step_size=4, gamma=0.5)
-    opt = RMSProp(sched, momentum=0.9, centered=True, parameters=model.named_parameters(),
-                  grad_clip=ClipGradByGlobalNorm(1.0))
+    opt = RMSProp(
+        sched, momentum=0.9, centered=True, parameters=model.named_parameters(), grad_clip=ClipGradByGlobalNorm(1.0)
+    )
     ck = Checkpointer(ckdir, every=1, keep=2)
     state = ck.resume(model=model, optimizer=opt)
     start = state["step"] if state else 0

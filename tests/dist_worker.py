@@ -38,9 +38,10 @@ NAN_STEP = 3  # config 'skip': the second half of this step's batch (rank 1's sl
 def make_model(dtype: torch.dtype = torch.float32) -> torch.nn.Module:
     """The same initial weights in every process."""
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(6, 12), torch.nn.Tanh(), torch.nn.Linear(12, 12),
-                                torch.nn.Tanh(), torch.nn.Linear(12, 3)).to(dtype)
-    model[2].weight.need_clip = False          # not clipped, not in the global norm
+    model = torch.nn.Sequential(
+        torch.nn.Linear(6, 12), torch.nn.Tanh(), torch.nn.Linear(12, 12), torch.nn.Tanh(), torch.nn.Linear(12, 3)
+    ).to(dtype)
+    model[2].weight.need_clip = False  # not clipped, not in the global norm
     model[0].bias.regularizer = L1Decay(1e-2)  # its own regularizer instead of the global L2
     return model
 
@@ -50,9 +51,9 @@ def batch(step: int, world: int = 1, rank: int = 0, nan_step: int | None = None)
     g = torch.Generator().manual_seed(1000 + step)
     x, y = torch.randn(BATCH, 6, generator=g), torch.randn(BATCH, 3, generator=g)
     if step == nan_step:
-        y[BATCH // 2:] = float("nan")
+        y[BATCH // 2 :] = float("nan")
     part = BATCH // world
-    return x[rank * part:(rank + 1) * part], y[rank * part:(rank + 1) * part]
+    return x[rank * part : (rank + 1) * part], y[rank * part : (rank + 1) * part]
 
 
 def make_optimizer(config: str, model: torch.nn.Module, **dist_kwargs):
@@ -65,20 +66,30 @@ def make_optimizer(config: str, model: torch.nn.Module, **dist_kwargs):
     if config == "skip":
         return RMSProp(0.01, momentum=0.9, centered=True, parameters=named, nonfinite="skip", **dist_kwargs), None
     if config == "mp":
-        return RMSProp(0.01, momentum=0.9, centered=True, parameters=named, multi_precision=True,
-                       **dist_kwargs), None
+        return RMSProp(0.01, momentum=0.9, centered=True, parameters=named, multi_precision=True, **dist_kwargs), None
     if config == "plain":
         return RMSProp(0.01, momentum=0.9, centered=True, parameters=named, **dist_kwargs), None
     if config == "full":
         sched = StepDecay(learning_rate=0.02, step_size=5, gamma=0.5)
-        groups = [{"params": [(n, p) for n, p in named if not n.startswith("4.")]},
-                  {"params": [(n, p) for n, p in named if n.startswith("4.")], "learning_rate": 2.0}]
-        opt = RMSProp(sched, rho=0.9, momentum=0.9, centered=True, parameters=groups,
-                      grad_clip=ClipGradByGlobalNorm(0.5), regularization=L2Decay(1e-3), **dist_kwargs)
+        groups = [
+            {"params": [(n, p) for n, p in named if not n.startswith("4.")]},
+            {"params": [(n, p) for n, p in named if n.startswith("4.")], "learning_rate": 2.0},
+        ]
+        opt = RMSProp(
+            sched,
+            rho=0.9,
+            momentum=0.9,
+            centered=True,
+            parameters=groups,
+            grad_clip=ClipGradByGlobalNorm(0.5),
+            regularization=L2Decay(1e-3),
+            **dist_kwargs,
+        )
         return opt, sched
     if config == "adam":
-        return Adam(0.01, parameters=named, grad_clip=ClipGradByGlobalNorm(0.5), regularization=L2Decay(1e-3),
-                    **dist_kwargs), None
+        return Adam(
+            0.01, parameters=named, grad_clip=ClipGradByGlobalNorm(0.5), regularization=L2Decay(1e-3), **dist_kwargs
+        ), None
     raise ValueError(f"unknown config {config!r}")
 
 
@@ -127,8 +138,9 @@ def run_dygraph(*, ddp: bool, world: int = 1, rank: int = 0, steps: int = STEPS,
         torch.manual_seed(0)
         model = MLP()
         net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
-        opt = fluid.optimizer.RMSPropOptimizer(0.01, momentum=0.9, centered=True,
-                                               parameter_list=model.parameters(), **dist_kwargs)
+        opt = fluid.optimizer.RMSPropOptimizer(
+            0.01, momentum=0.9, centered=True, parameter_list=model.parameters(), **dist_kwargs
+        )
         for step in range(steps):
             x, y = batch(step, world, rank)
             pred = net(fluid.dygraph.to_variable(x.numpy()))
@@ -159,21 +171,26 @@ def mode_equiv(out: str, rank: int, world: int) -> None:
     results = {}
     for name, (config, ddp, kwargs) in SCENARIOS.items():
         params, opt, norms = run(config, ddp=ddp, world=world, rank=rank, **kwargs)
-        results[name] = {"params": params, "norms": norms, "state_nbytes": state_nbytes(opt),
-                         "state_keys": sorted(k for k in opt.state_dict()
-                                              if k not in ("param_groups", "LR_Scheduler", "master_weights")),
-                         "masters": sorted(opt.state_dict().get("master_weights", {})),
-                         "skipped_steps": getattr(opt, "skipped_steps", 0)}
+        results[name] = {
+            "params": params,
+            "norms": norms,
+            "state_nbytes": state_nbytes(opt),
+            "state_keys": sorted(
+                k for k in opt.state_dict() if k not in ("param_groups", "LR_Scheduler", "master_weights")
+            ),
+            "masters": sorted(opt.state_dict().get("master_weights", {})),
+            "skipped_steps": getattr(opt, "skipped_steps", 0),
+        }
         if name == "full_sharded_reduce":
             results[name]["consolidated"] = consolidated_state_dict(opt, dst=0)
     results["dygraph_ddp"] = {"params": run_dygraph(ddp=True, world=world, rank=rank)}
-    results["dygraph_sharded_reduce"] = {"params": run_dygraph(ddp=False, world=world, rank=rank, shard_state=True,
-                                                               grad_reduction="reduce")}
+    results["dygraph_sharded_reduce"] = {
+        "params": run_dygraph(ddp=False, world=world, rank=rank, shard_state=True, grad_reduction="reduce")
+    }
     torch.save(results, os.path.join(out, f"equiv-rank{rank}.pt"))
 
 
-def mode_ckpt(ckdir: str, total: int, out: str, crash_step: int, rank: int, world: int,
-              stall: bool = False) -> None:
+def mode_ckpt(ckdir: str, total: int, out: str, crash_step: int, rank: int, world: int, stall: bool = False) -> None:
     from torchfluid.distributed import ShardedCheckpointer
 
     model = make_model()
@@ -226,8 +243,13 @@ def entry(argv, rank: int, world: int, port: int, log: str, timeout: float) -> N
 
     faulthandler.enable()
     faulthandler.dump_traceback_later(45)  # a hang leaves every thread's stack in the log
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
-                      TF_DIST_TIMEOUT=str(timeout))
+    os.environ.update(
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        TF_DIST_TIMEOUT=str(timeout),
+    )
     torch.set_num_threads(1)
     main([str(a) for a in argv])
 

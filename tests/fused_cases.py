@@ -13,8 +13,23 @@ STATE = ("mean_square", "mean_grad", "momentum")
 
 
 @torch.no_grad()
-def reference_step(params, grads, states, *, lr, rho, epsilon, momentum, eps_in_sqrt,
-                   lr_in_momentum, nesterov, grad_scale, clip, l2, l1):
+def reference_step(
+    params,
+    grads,
+    states,
+    *,
+    lr,
+    rho,
+    epsilon,
+    momentum,
+    eps_in_sqrt,
+    lr_in_momentum,
+    nesterov,
+    grad_scale,
+    clip,
+    l2,
+    l1,
+):
     """Paddle's order with plain torch ops, then the reference kernel, per tensor.
 
     ``states[i]`` is a dict with 'mean_square' and optionally 'mean_grad'/'momentum';
@@ -30,13 +45,23 @@ def reference_step(params, grads, states, *, lr, rho, epsilon, momentum, eps_in_
             g = g.add(p.mul(l2[i]))
         if l1[i] != 0.0:
             g = g.add(torch.sign(p).mul(l1[i]))
-        rmsprop_(p, g, s["mean_square"], s.get("mean_grad"), s.get("momentum"), lr=lr[i],
-                 rho=rho, epsilon=epsilon, momentum=momentum, eps_in_sqrt=eps_in_sqrt,
-                 lr_in_momentum=lr_in_momentum, nesterov=nesterov)
+        rmsprop_(
+            p,
+            g,
+            s["mean_square"],
+            s.get("mean_grad"),
+            s.get("momentum"),
+            lr=lr[i],
+            rho=rho,
+            epsilon=epsilon,
+            momentum=momentum,
+            eps_in_sqrt=eps_in_sqrt,
+            lr_in_momentum=lr_in_momentum,
+            nesterov=nesterov,
+        )
 
 
-def assert_ulp_close(actual: torch.Tensor, expected: torch.Tensor, *, ulps: float,
-                     scale: float, what: str) -> None:
+def assert_ulp_close(actual: torch.Tensor, expected: torch.Tensor, *, ulps: float, scale: float, what: str) -> None:
     """``|actual - expected| <= ulps * eps * (|expected| + scale)`` elementwise.
 
     ``scale`` is the magnitude the rounding errors are relative to (the largest value
@@ -47,8 +72,9 @@ def assert_ulp_close(actual: torch.Tensor, expected: torch.Tensor, *, ulps: floa
     tol = ulps * eps * (expected.abs() + scale)
     same = (actual == expected) | (actual.isnan() & expected.isnan())
     bad = ~((actual - expected).abs() <= tol) & ~same
-    assert not bad.any(), (f"{what}: {int(bad.sum())} elements differ, e.g. "
-                           f"{actual[bad][:3].tolist()} vs {expected[bad][:3].tolist()}")
+    assert not bad.any(), (
+        f"{what}: {int(bad.sum())} elements differ, e.g. {actual[bad][:3].tolist()} vs {expected[bad][:3].tolist()}"
+    )
 
 
 def magnitude(*tensors: torch.Tensor) -> float:
@@ -58,11 +84,16 @@ def magnitude(*tensors: torch.Tensor) -> float:
 
 
 shapes = st.lists(
-    st.one_of(st.tuples(st.integers(0, 40)),
-              st.tuples(st.integers(0, 7), st.integers(0, 9)),
-              st.tuples(st.integers(1, 3), st.integers(1, 5), st.integers(0, 6)),
-              st.just(()), st.just((5000,))),
-    min_size=1, max_size=5)
+    st.one_of(
+        st.tuples(st.integers(0, 40)),
+        st.tuples(st.integers(0, 7), st.integers(0, 9)),
+        st.tuples(st.integers(1, 3), st.integers(1, 5), st.integers(0, 6)),
+        st.just(()),
+        st.just((5000,)),
+    ),
+    min_size=1,
+    max_size=5,
+)
 
 per_tensor = st.one_of(st.just(0.0), st.floats(1e-4, 0.5))
 
@@ -82,20 +113,16 @@ def cases(draw, max_tensors: int = 5):
         seed=draw(st.integers(0, 2**31 - 1)),
         missing_grad=draw(st.lists(st.booleans(), min_size=n, max_size=n)),
         hyper=dict(
-            rho=draw(st.one_of(st.sampled_from([0.0, 0.5, 0.9, 0.95, 0.99, 1.0]),
-                               st.floats(0.0, 1.0))),
+            rho=draw(st.one_of(st.sampled_from([0.0, 0.5, 0.9, 0.95, 0.99, 1.0]), st.floats(0.0, 1.0))),
             epsilon=draw(st.sampled_from([0.0, 1e-10, 1e-8, 1e-6, 1e-3, 0.1])),
-            momentum={"none": 0.0, "zero": 0.0,
-                      "some": draw(st.floats(0.01, 0.99))}[velocity],
+            momentum={"none": 0.0, "zero": 0.0, "some": draw(st.floats(0.01, 0.99))}[velocity],
             eps_in_sqrt=draw(st.booleans()),
             lr_in_momentum=draw(st.booleans()),
             nesterov=has_mom and draw(st.booleans()),
         ),
         lr=draw(st.lists(st.floats(1e-4, 1.0), min_size=n, max_size=n)),
-        grad_scale=draw(st.lists(st.one_of(st.just(1.0), st.floats(0.01, 1.0)),
-                                 min_size=n, max_size=n)),
-        clip=draw(st.lists(st.one_of(st.none(), st.floats(0.1, 2.0).map(lambda c: (-c, c))),
-                           min_size=n, max_size=n)),
+        grad_scale=draw(st.lists(st.one_of(st.just(1.0), st.floats(0.01, 1.0)), min_size=n, max_size=n)),
+        clip=draw(st.lists(st.one_of(st.none(), st.floats(0.1, 2.0).map(lambda c: (-c, c))), min_size=n, max_size=n)),
         l2=draw(st.lists(per_tensor, min_size=n, max_size=n)),
         l1=draw(st.lists(per_tensor, min_size=n, max_size=n)),
     )
@@ -112,8 +139,7 @@ def make_tensors(case, device="cpu"):
         return (x.abs() if positive else x).to(dt).to(device)
 
     params = [rnd(s) for s in case["shapes"]]
-    grads = [None if miss else rnd(s)
-             for s, miss in zip(case["shapes"], case["missing_grad"], strict=True)]
+    grads = [None if miss else rnd(s) for s, miss in zip(case["shapes"], case["missing_grad"], strict=True)]
     states = []
     for s in case["shapes"]:
         st_ = {"mean_square": rnd(s, positive=True)}
@@ -128,14 +154,20 @@ def make_tensors(case, device="cpu"):
 def extras(case):
     """The per-tensor extras as keyword arguments of the fused calls."""
     clip = case["clip"]
-    return dict(lr=case["lr"], grad_scale=case["grad_scale"], l2=case["l2"], l1=case["l1"],
-                clip_min=[-float("inf") if c is None else c[0] for c in clip],
-                clip_max=[float("inf") if c is None else c[1] for c in clip])
+    return dict(
+        lr=case["lr"],
+        grad_scale=case["grad_scale"],
+        l2=case["l2"],
+        l1=case["l1"],
+        clip_min=[-float("inf") if c is None else c[0] for c in clip],
+        clip_max=[float("inf") if c is None else c[1] for c in clip],
+    )
 
 
 def reference_kwargs(case):
-    return dict(case["hyper"], lr=case["lr"], grad_scale=case["grad_scale"],
-                clip=case["clip"], l2=case["l2"], l1=case["l1"])
+    return dict(
+        case["hyper"], lr=case["lr"], grad_scale=case["grad_scale"], clip=case["clip"], l2=case["l2"], l1=case["l1"]
+    )
 
 
 def kernel_tables(params, grads, states, case, chunk):
@@ -152,8 +184,9 @@ def kernel_tables(params, grads, states, case, chunk):
     dt = table.DTYPES[case["dtype"]]
     h = case["hyper"]
     hyper = table.hyper_table(len(params), dt, **extras(case))
-    scalars = table.scalar_table(dt, rho=h["rho"], epsilon=h["epsilon"], momentum=h["momentum"],
-                                 eps_in_sqrt=h["eps_in_sqrt"])
+    scalars = table.scalar_table(
+        dt, rho=h["rho"], epsilon=h["epsilon"], momentum=h["momentum"], eps_in_sqrt=h["eps_in_sqrt"]
+    )
     chunks = table.chunk_table([p.numel() for p in params], chunk)
     return addr, chunks, hyper, scalars
 
@@ -173,11 +206,9 @@ def check_against_reference(case, fused_step, tensors=None, steps=STEPS, ulps=8)
         reference_step(ref_p, grads, ref_s, **reference_kwargs(case))
         for i in range(len(params)):
             scale = magnitude(ref_p[i], *ref_s[i].values(), params[i])
-            assert_ulp_close(params[i], ref_p[i], ulps=ulps, scale=scale,
-                             what=f"step {step} param {i}")
+            assert_ulp_close(params[i], ref_p[i], ulps=ulps, scale=scale, what=f"step {step} param {i}")
             for k in ref_s[i]:
-                assert_ulp_close(states[i][k], ref_s[i][k], ulps=ulps, scale=scale,
-                                 what=f"step {step} {k} {i}")
+                assert_ulp_close(states[i][k], ref_s[i][k], ulps=ulps, scale=scale, what=f"step {step} {k} {i}")
         for i in range(len(params)):  # re-sync: continue from the reference values
             params[i].copy_(ref_p[i])
             for k in ref_s[i]:

@@ -69,11 +69,28 @@ def _check_pickle(data: bytes) -> None:
 
 
 GOOD_CKPT = to_bytes({"w": torch.arange(40.0).reshape(8, 5), "step": 3, "nested": {"m": [torch.ones(3), "s"]}})
-GOOD_PICKLES = [pickle.dumps({"w": np.arange(12, dtype=np.float32).reshape(3, 4), "s": np.float64(2.0),
-                              "l": [1, (2, 3)], "StructuredToParameterName@@": {"w": "fc_0.w_0"}}, protocol=p)
-                for p in (2, 4, 5)]
-GOOD_PICKLES.append(pickle.dumps({"UnpackBigParamInfor@@": {"w": {"OriginShape": (2, 3), "slices": ["w@0", "w@1"]}},
-                                  "w@0": np.zeros(3, np.float32), "w@1": np.ones(3, np.float32)}, protocol=2))
+GOOD_PICKLES = [
+    pickle.dumps(
+        {
+            "w": np.arange(12, dtype=np.float32).reshape(3, 4),
+            "s": np.float64(2.0),
+            "l": [1, (2, 3)],
+            "StructuredToParameterName@@": {"w": "fc_0.w_0"},
+        },
+        protocol=p,
+    )
+    for p in (2, 4, 5)
+]
+GOOD_PICKLES.append(
+    pickle.dumps(
+        {
+            "UnpackBigParamInfor@@": {"w": {"OriginShape": (2, 3), "slices": ["w@0", "w@1"]}},
+            "w@0": np.zeros(3, np.float32),
+            "w@1": np.ones(3, np.float32),
+        },
+        protocol=2,
+    )
+)
 
 
 def _mutate(base: bytes, edits) -> bytes:
@@ -89,22 +106,58 @@ def _mutate(base: bytes, edits) -> bytes:
         elif kind == 2:
             data[pos:pos] = bytes([value % 256]) * (1 + value % 7)
         else:  # a 4-byte little-endian size field set to something large
-            data[pos:pos + 4] = struct.pack("<I", (value * 2654435761) & 0xFFFFFFFF)
+            data[pos : pos + 4] = struct.pack("<I", (value * 2654435761) & 0xFFFFFFFF)
     return bytes(data)
 
 
-EDITS = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 1 << 20), st.integers(0, 1 << 16)), min_size=1,
-                 max_size=4)
-SETTINGS = settings(database=None, deadline=None, derandomize=True,
-                    suppress_health_check=list(HealthCheck))
+EDITS = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 1 << 20), st.integers(0, 1 << 16)), min_size=1, max_size=4)
+SETTINGS = settings(database=None, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
-_GLOBALS = [b"cnumpy\nndarray\n", b"cnumpy\ndtype\n", b"cnumpy.core.multiarray\n_reconstruct\n",
-            b"cnumpy.core.multiarray\nscalar\n", b"cnumpy._core.numeric\n_frombuffer\n", b"cbuiltins\ntuple\n",
-            b"cbuiltins\nlist\n", b"cbuiltins\nset\n", b"cbuiltins\nbytearray\n", b"c_codecs\nencode\n",
-            b"ccollections\nOrderedDict\n", b"cbuiltins\ncomplex\n"]
-_ATOMS = [b"J\xff\xff\xff\x7f", b"\x8a\x05\x00\x00\x00\x00\x08", b"K\x03", b"X\x02\x00\x00\x00f8", b"C\x01b",
-          b"X\x01\x00\x00\x00<", b"N", b"\x88", b"\x89", b"(", b"t", b"\x85", b"\x86", b"\x87", b"R", b"b", b"\x81",
-          b"]", b"}", b"e", b"s", b"u", b"q\x00", b"h\x00", b"2", b"0", b"a", b"\x94", b"C\x08" + b"\x00" * 8]
+_GLOBALS = [
+    b"cnumpy\nndarray\n",
+    b"cnumpy\ndtype\n",
+    b"cnumpy.core.multiarray\n_reconstruct\n",
+    b"cnumpy.core.multiarray\nscalar\n",
+    b"cnumpy._core.numeric\n_frombuffer\n",
+    b"cbuiltins\ntuple\n",
+    b"cbuiltins\nlist\n",
+    b"cbuiltins\nset\n",
+    b"cbuiltins\nbytearray\n",
+    b"c_codecs\nencode\n",
+    b"ccollections\nOrderedDict\n",
+    b"cbuiltins\ncomplex\n",
+]
+_ATOMS = [
+    b"J\xff\xff\xff\x7f",
+    b"\x8a\x05\x00\x00\x00\x00\x08",
+    b"K\x03",
+    b"X\x02\x00\x00\x00f8",
+    b"C\x01b",
+    b"X\x01\x00\x00\x00<",
+    b"N",
+    b"\x88",
+    b"\x89",
+    b"(",
+    b"t",
+    b"\x85",
+    b"\x86",
+    b"\x87",
+    b"R",
+    b"b",
+    b"\x81",
+    b"]",
+    b"}",
+    b"e",
+    b"s",
+    b"u",
+    b"q\x00",
+    b"h\x00",
+    b"2",
+    b"0",
+    b"a",
+    b"\x94",
+    b"C\x08" + b"\x00" * 8,
+]
 OPS = st.lists(st.sampled_from(_GLOBALS + _ATOMS), max_size=40).map(lambda ops: b"\x80\x02" + b"".join(ops) + b".")
 
 
@@ -174,5 +227,6 @@ if __name__ == "__main__":
 
         def runner(n):
             return run_hostile(n, bomb)
+
     _limit_memory()
     print(f"ok {runner(n)}", flush=True)

@@ -19,7 +19,7 @@ def piecewise(t, boundaries, values):
 def noam(t, d_model, warmup_steps, lr=1.0):
     with np.errstate(divide="ignore"):
         a = np.where(t > 0, np.power(np.where(t > 0, t, 1.0), -0.5), np.inf)
-    return lr * d_model ** -0.5 * np.minimum(a, t * warmup_steps ** -1.5)
+    return lr * d_model**-0.5 * np.minimum(a, t * warmup_steps**-1.5)
 
 
 def _r(t, decay_steps, staircase):

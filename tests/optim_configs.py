@@ -49,21 +49,33 @@ KINDS = {"rmsprop": "RMSProp", "sgd": "SGD", "adam": "Adam"}
 
 # fluid decays: (dygraph LearningRateDecay factory, static fluid.layers factory), the same schedule
 SCHEDULES = {
-    "exponential": (lambda: dy_lr.ExponentialDecay(0.05, 2, 0.5, staircase=True),
-                    lambda: L.exponential_decay(0.05, decay_steps=2, decay_rate=0.5, staircase=True)),
-    "piecewise": (lambda: dy_lr.PiecewiseDecay([2, 4], [0.05, 0.02, 0.01], begin=0),
-                  lambda: L.piecewise_decay([2, 4], [0.05, 0.02, 0.01])),
-    "natural_exp": (lambda: dy_lr.NaturalExpDecay(0.05, 3, 0.3),
-                    lambda: L.natural_exp_decay(0.05, decay_steps=3, decay_rate=0.3)),
-    "inverse_time": (lambda: dy_lr.InverseTimeDecay(0.05, 2, 0.5),
-                     lambda: L.inverse_time_decay(0.05, decay_steps=2, decay_rate=0.5)),
-    "polynomial": (lambda: dy_lr.PolynomialDecay(0.05, 4, end_learning_rate=0.001),
-                   lambda: L.polynomial_decay(0.05, 4, end_learning_rate=0.001)),
+    "exponential": (
+        lambda: dy_lr.ExponentialDecay(0.05, 2, 0.5, staircase=True),
+        lambda: L.exponential_decay(0.05, decay_steps=2, decay_rate=0.5, staircase=True),
+    ),
+    "piecewise": (
+        lambda: dy_lr.PiecewiseDecay([2, 4], [0.05, 0.02, 0.01], begin=0),
+        lambda: L.piecewise_decay([2, 4], [0.05, 0.02, 0.01]),
+    ),
+    "natural_exp": (
+        lambda: dy_lr.NaturalExpDecay(0.05, 3, 0.3),
+        lambda: L.natural_exp_decay(0.05, decay_steps=3, decay_rate=0.3),
+    ),
+    "inverse_time": (
+        lambda: dy_lr.InverseTimeDecay(0.05, 2, 0.5),
+        lambda: L.inverse_time_decay(0.05, decay_steps=2, decay_rate=0.5),
+    ),
+    "polynomial": (
+        lambda: dy_lr.PolynomialDecay(0.05, 4, end_learning_rate=0.001),
+        lambda: L.polynomial_decay(0.05, 4, end_learning_rate=0.001),
+    ),
     "cosine": (lambda: dy_lr.CosineDecay(0.05, 2, 3), lambda: L.cosine_decay(0.05, 2, 3)),
     "noam": (lambda: dy_lr.NoamDecay(16, 3), lambda: L.noam_decay(16, 3)),
     # Paddle's dygraph warm-up counts from begin=1, the static one from the global step 0
-    "warmup": (lambda: dy_lr.LinearLrWarmup(0.05, 3, 0.0, 0.05, begin=0),
-               lambda: L.linear_lr_warmup(0.05, 3, 0.0, 0.05)),
+    "warmup": (
+        lambda: dy_lr.LinearLrWarmup(0.05, 3, 0.0, 0.05, begin=0),
+        lambda: L.linear_lr_warmup(0.05, 3, 0.0, 0.05),
+    ),
 }
 
 
@@ -141,16 +153,29 @@ CONFIGS: list[OptimConfig] = [
     _c("nonfinite_raise", options=dict(nonfinite="raise"), inf_data=True, raises={INF_STEP: FloatingPointError}),
     _c("nonfinite_skip_finite_data", options=dict(nonfinite="skip")),
     # ... with a schedule: a skipped step does not advance it, a raising step neither
-    *[_c(f"nonfinite_skip_schedule_{kind}", lr=kind, options=dict(nonfinite="skip", momentum=0.9), inf_data=True)
-      for kind in SCHEDULES],
-    *[_c(f"nonfinite_raise_schedule_{kind}", lr=kind, options=dict(nonfinite="raise"), inf_data=True,
-         raises={INF_STEP: FloatingPointError}) for kind in ("piecewise", "noam", "warmup")],
+    *[
+        _c(f"nonfinite_skip_schedule_{kind}", lr=kind, options=dict(nonfinite="skip", momentum=0.9), inf_data=True)
+        for kind in SCHEDULES
+    ],
+    *[
+        _c(
+            f"nonfinite_raise_schedule_{kind}",
+            lr=kind,
+            options=dict(nonfinite="raise"),
+            inf_data=True,
+            raises={INF_STEP: FloatingPointError},
+        )
+        for kind in ("piecewise", "noam", "warmup")
+    ],
     # regularization, the parameter's own regularizer overriding the optimizer's
     _c("rmsprop_l2", options=dict(regularization=fluid.L2Decay(0.05))),
     _c("rmsprop_l1", options=dict(regularization=fluid.L1Decay(0.05))),
     _c("rmsprop_weight_decay_float", options=dict(weight_decay=0.05)),
-    _c("rmsprop_param_regularizer_overrides", options=dict(regularization=fluid.L2Decay(0.05)),
-       w_attr=dict(regularizer=fluid.L1Decay(0.02))),
+    _c(
+        "rmsprop_param_regularizer_overrides",
+        options=dict(regularization=fluid.L2Decay(0.05)),
+        w_attr=dict(regularizer=fluid.L1Decay(0.02)),
+    ),
     _c("rmsprop_param_regularizer_only", b_attr=dict(regularizer=fluid.L2Decay(0.5))),
     # clipping: three kinds, need_clip=False
     _c("clip_value", options=_clip("value")),
@@ -168,21 +193,30 @@ CONFIGS: list[OptimConfig] = [
     _c("state_dtype_float32", options=dict(state_dtype=torch.float32, centered=True)),
     _c("state_dtype_bfloat16", options=dict(state_dtype=torch.bfloat16, momentum=0.9, centered=True)),
     _c("float16_multi_precision", dtype="float16", options=dict(multi_precision=True, momentum=0.9, epsilon=1e-4)),
-    _c("float16_multi_precision_clip_l2", dtype="float16", options=dict(
-        multi_precision=True, epsilon=1e-4, regularization=fluid.L2Decay(0.01), **_clip("global_norm"))),
+    _c(
+        "float16_multi_precision_clip_l2",
+        dtype="float16",
+        options=dict(multi_precision=True, epsilon=1e-4, regularization=fluid.L2Decay(0.01), **_clip("global_norm")),
+    ),
     _c("float16_state_float32", dtype="float16", options=dict(state_dtype=torch.float32, epsilon=1e-4)),
     _c("float64", dtype="float64", options=dict(momentum=0.9, centered=True)),
     # the fused kernel: forced off, required, and required where it cannot run
     _c("fused_false", options=dict(fused=False, momentum=0.9, centered=True, **_clip("global_norm"))),
     _c("fused_true", options=dict(fused=True, momentum=0.9, regularization=fluid.L1Decay(0.01))),
-    _c("fused_true_refused", options=dict(fused=True, bias_correction=True),
-       raises=dict.fromkeys(range(STEPS), ValueError)),
+    _c(
+        "fused_true_refused",
+        options=dict(fused=True, bias_correction=True),
+        raises=dict.fromkeys(range(STEPS), ValueError),
+    ),
     # ---- SGD
     _c("sgd", kind="sgd"),
-    _c("sgd_l2_clip_global_norm", kind="sgd",
-       options=dict(regularization=fluid.L2Decay(0.1), **_clip("global_norm"))),
-    _c("sgd_l1_lr_multiplier", kind="sgd", options=dict(regularization=fluid.L1Decay(0.1)),
-       w_attr=dict(learning_rate=0.5)),
+    _c("sgd_l2_clip_global_norm", kind="sgd", options=dict(regularization=fluid.L2Decay(0.1), **_clip("global_norm"))),
+    _c(
+        "sgd_l1_lr_multiplier",
+        kind="sgd",
+        options=dict(regularization=fluid.L1Decay(0.1)),
+        w_attr=dict(learning_rate=0.5),
+    ),
     _c("sgd_schedule", kind="sgd", lr="piecewise"),
     _c("sgd_clip_value_need_clip_false", kind="sgd", options=_clip("value"), b_attr=dict(need_clip=False)),
     _c("sgd_inf", kind="sgd", inf_data=True),
@@ -190,8 +224,13 @@ CONFIGS: list[OptimConfig] = [
     _c("adam", kind="adam", lr=0.01),
     _c("adam_betas", kind="adam", lr=0.01, options=dict(beta1=0.5, beta2=0.9, epsilon=1e-6)),
     _c("adam_l2_clip_norm", kind="adam", lr=0.01, options=dict(regularization=fluid.L2Decay(0.1), **_clip("norm"))),
-    _c("adam_param_regularizer", kind="adam", lr=0.01, options=dict(regularization=fluid.L2Decay(0.1)),
-       b_attr=dict(regularizer=fluid.L1Decay(0.1), need_clip=False)),
+    _c(
+        "adam_param_regularizer",
+        kind="adam",
+        lr=0.01,
+        options=dict(regularization=fluid.L2Decay(0.1)),
+        b_attr=dict(regularizer=fluid.L1Decay(0.1), need_clip=False),
+    ),
     _c("adam_schedule", kind="adam", lr="exponential"),
 ]
 
@@ -246,7 +285,7 @@ def _eager_state(opt, names: dict) -> dict:
     for role, pname in names.items():
         for key, value in sd.items():
             if isinstance(key, str) and key.startswith(pname + "_") and isinstance(value, torch.Tensor):
-                out[(role, key[len(pname) + 1:-2])] = value.detach().clone()
+                out[(role, key[len(pname) + 1 : -2])] = value.detach().clone()
     return out
 
 
@@ -272,8 +311,13 @@ def _attr(init: np.ndarray, attr: dict, dtype: str) -> ParamAttr:
 
 def run_dygraph(cfg: OptimConfig) -> Result:
     with guard():
-        fc = Linear(13, 1, param_attr=_attr(W0, cfg.w_attr, cfg.dtype), bias_attr=_attr(B0, cfg.b_attr, cfg.dtype),
-                    dtype=cfg.dtype)
+        fc = Linear(
+            13,
+            1,
+            param_attr=_attr(W0, cfg.w_attr, cfg.dtype),
+            bias_attr=_attr(B0, cfg.b_attr, cfg.dtype),
+            dtype=cfg.dtype,
+        )
         opt = cfg.build("dygraph", parameters=fc.parameters())
         (data, ys), outcomes = _data(cfg), []
         for i in range(STEPS):
@@ -305,8 +349,9 @@ def run_static(cfg: OptimConfig) -> Result:
         return scope.value(name).detach().clone()
 
     roles = {"fc_0.w_0": "w", "fc_0.b_0": "b"}
-    state = {(roles[pname], acc): value(var)
-             for pname, accs in accumulator_vars(main).items() for acc, var in accs.items()}
+    state = {
+        (roles[pname], acc): value(var) for pname, accs in accumulator_vars(main).items() for acc, var in accs.items()
+    }
     return _result(value("fc_0.w_0"), value("fc_0.b_0"), state, outcomes)
 
 

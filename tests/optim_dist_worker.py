@@ -76,8 +76,12 @@ def _sharded(name):
 def main(out: str) -> None:
     import torch.distributed as dist
     import torch.distributed.checkpoint as dcp
-    from torch.distributed.checkpoint.state_dict import (get_model_state_dict, get_optimizer_state_dict,
-                                                         set_model_state_dict, set_optimizer_state_dict)
+    from torch.distributed.checkpoint.state_dict import (
+        get_model_state_dict,
+        get_optimizer_state_dict,
+        set_model_state_dict,
+        set_optimizer_state_dict,
+    )
     from torch.distributed.optim import ZeroRedundancyOptimizer
 
     dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=30))
@@ -90,8 +94,9 @@ def main(out: str) -> None:
         result[f"fsdp/{name}"] = full(model)
         # DCP: save, continue; load into a fresh sharded pair, continue the same way
         ckpt = os.path.join(out, f"dcp-{name}")
-        dcp.save({"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, opt)},
-                 checkpoint_id=ckpt)
+        dcp.save(
+            {"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, opt)}, checkpoint_id=ckpt
+        )
         train(model, opt, STEPS, MORE)
         result[f"dcp-continued/{name}"] = full(model)
         model2, opt2 = _sharded(name)
@@ -108,8 +113,7 @@ def main(out: str) -> None:
             p.grad /= dist.get_world_size()
 
     model = make_model()
-    zero = ZeroRedundancyOptimizer(model.parameters(), optimizer_class=O.RMSProp, lr=0.01, momentum=0.9,
-                                   centered=True)
+    zero = ZeroRedundancyOptimizer(model.parameters(), optimizer_class=O.RMSProp, lr=0.01, momentum=0.9, centered=True)
     train(model, zero, 0, STEPS, reduce=all_reduce)
     result["zero/RMSProp"] = full(model)
     zero.consolidate_state_dict(to=0)
@@ -121,7 +125,8 @@ def main(out: str) -> None:
 
 
 def entry(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     main(out)

@@ -22,27 +22,40 @@ def test_api_md_is_generated_from_the_code():
 def test_every_listed_name_resolves():
     names = _api_doc.supported_names()
     assert "save_inference_model" in names["fluid.io"] and "load_inference_model" in names["fluid.io"]
-    for name in ("conv2d", "pool2d", "batch_norm", "dropout", "relu", "tanh", "sigmoid", "concat",
-                 "uniform_random", "reshape"):
+    for name in (
+        "conv2d",
+        "pool2d",
+        "batch_norm",
+        "dropout",
+        "relu",
+        "tanh",
+        "sigmoid",
+        "concat",
+        "uniform_random",
+        "reshape",
+    ):
         assert name in names["fluid.layers"]
     assert {"Conv2D", "Pool2D", "BatchNorm", "Linear", "Embedding", "Layer"} <= set(names["fluid.dygraph"])
     assert names["fluid.nets"] == ["simple_img_conv_pool"]
-    for (fluid_mod, mod) in _api_doc.MODULES:
+    for fluid_mod, mod in _api_doc.MODULES:
         module = __import__(mod, fromlist=["_"])
         for n in names[fluid_mod]:
             assert getattr(module, n) is not None
 
 
-@pytest.mark.parametrize("expr,alternative", [
-    ("fluid.layers.ParallelDo", "torch.distributed"),
-    ("fluid.DistributeTranspiler", "torch.distributed"),
-    ("fluid.ParallelExecutor", "torch.distributed"),
-    ("fluid.layers.sequence_pool", "LoD tensors"),
-    ("fluid.layers.dynamic_lstm", "LoD tensors"),
-    ("fluid.layers.lod_reset", "LoD tensors"),
-    ("fluid.layers.not_a_layer", "docs/api.md"),
-    ("fluid.io.DataLoader", "docs/api.md"),
-])
+@pytest.mark.parametrize(
+    "expr,alternative",
+    [
+        ("fluid.layers.ParallelDo", "torch.distributed"),
+        ("fluid.DistributeTranspiler", "torch.distributed"),
+        ("fluid.ParallelExecutor", "torch.distributed"),
+        ("fluid.layers.sequence_pool", "LoD tensors"),
+        ("fluid.layers.dynamic_lstm", "LoD tensors"),
+        ("fluid.layers.lod_reset", "LoD tensors"),
+        ("fluid.layers.not_a_layer", "docs/api.md"),
+        ("fluid.io.DataLoader", "docs/api.md"),
+    ],
+)
 def test_unsupported_names_say_what_to_use(expr, alternative):
     with pytest.raises(UnsupportedFluidAPIError) as err:
         eval(expr)

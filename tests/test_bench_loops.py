@@ -30,8 +30,9 @@ def test_model_loops_train_both_sides_from_the_same_weights(name):
 
 def test_run_loops_reports_ratios_side_by_side():
     seen = []
-    results = loops.run_loops(["linear"], ["fluid dygraph", "fluid static"], rounds=1, block_ms=1.0, threads=None,
-                              on_result=seen.append)
+    results = loops.run_loops(
+        ["linear"], ["fluid dygraph", "fluid static"], rounds=1, block_ms=1.0, threads=None, on_result=seen.append
+    )
     assert [r.case for r in results] == ["linear", "fluid dygraph", "fluid static"] and seen == results
     for r in results:
         assert r.ms[r.loop] > 0 and r.ms[r.baseline] > 0
@@ -41,8 +42,9 @@ def test_run_loops_reports_ratios_side_by_side():
 
 
 def test_unknown_loop_is_refused():
-    with pytest.raises(ValueError, match="unknown loop 'resnet'; allowed: linear, mlp, lenet, transformer, "
-                                         "embedding, fluid dygraph"):
+    with pytest.raises(
+        ValueError, match="unknown loop 'resnet'; allowed: linear, mlp, lenet, transformer, embedding, fluid dygraph"
+    ):
         loops.run_loops(["resnet"], [], rounds=1)
 
 

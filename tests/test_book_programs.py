@@ -31,7 +31,8 @@ def _reload_and_predict(dirname, feed, model_filename=None, params_filename=None
     exe = _exe()
     with fluid.scope_guard(fluid.Scope()):
         program, feed_names, fetch_targets = fluid.io.load_inference_model(
-            dirname, exe, model_filename=model_filename, params_filename=params_filename)
+            dirname, exe, model_filename=model_filename, params_filename=params_filename
+        )
         out = exe.run(program, feed={n: feed[n] for n in feed_names}, fetch_list=fetch_targets)
     return feed_names, out
 
@@ -83,11 +84,13 @@ def _mlp(img):
 
 
 def _conv_net(img):
-    h = fluid.nets.simple_img_conv_pool(input=img, filter_size=3, num_filters=8, pool_size=2, pool_stride=2,
-                                        act="relu", conv_padding=1)
+    h = fluid.nets.simple_img_conv_pool(
+        input=img, filter_size=3, num_filters=8, pool_size=2, pool_stride=2, act="relu", conv_padding=1
+    )
     h = fluid.layers.batch_norm(h)
-    return fluid.nets.simple_img_conv_pool(input=h, filter_size=3, num_filters=16, pool_size=2, pool_stride=2,
-                                           act="relu", conv_padding=1)
+    return fluid.nets.simple_img_conv_pool(
+        input=h, filter_size=3, num_filters=16, pool_size=2, pool_stride=2, act="relu", conv_padding=1
+    )
 
 
 @pytest.mark.parametrize("nn_type,combine", [("mlp", True), ("mlp", False), ("conv", True), ("conv", False)])
@@ -108,10 +111,11 @@ def test_recognize_digits(fresh, tmp_path, nn_type, combine):
     for _ in range(4):
         order = rng.permutation(len(xtr))
         for i in range(0, len(xtr), 64):
-            b = order[i:i + 64]
+            b = order[i : i + 64]
             exe.run(main, feed={"img": xtr[b], "label": ytr[b]}, fetch_list=[avg_loss])
-    test_acc, test_loss, pred = exe.run(test_program, feed={"img": xte, "label": yte},
-                                        fetch_list=[acc, avg_loss, prediction])
+    test_acc, test_loss, pred = exe.run(
+        test_program, feed={"img": xte, "label": yte}, fetch_list=[acc, avg_loss, prediction]
+    )
     assert test_acc[0] > 0.85, (nn_type, test_acc, test_loss)  # stated quality: > 85% on 397 held-out digits
     kw = {"model_filename": "__model_combined__", "params_filename": "__params_combined__"} if combine else {}
     fluid.io.save_inference_model(str(tmp_path), ["img"], [prediction], exe, **kw)
@@ -150,8 +154,12 @@ def test_word2vec_shared_embeddings(fresh, tmp_path, is_sparse):
     dict_size = len(word_dict)
     names = ["firstw", "secondw", "thirdw", "forthw", "nextw"]
     words = [fluid.layers.data(name=n, shape=[1], dtype="int64") for n in names]
-    embeds = [fluid.layers.embedding(input=w, size=[dict_size, 16], dtype="float32", is_sparse=is_sparse,
-                                     param_attr="shared_w") for w in words[:4]]
+    embeds = [
+        fluid.layers.embedding(
+            input=w, size=[dict_size, 16], dtype="float32", is_sparse=is_sparse, param_attr="shared_w"
+        )
+        for w in words[:4]
+    ]
     concat = fluid.layers.concat(input=embeds, axis=1)
     hidden = fluid.layers.fc(input=concat, size=64, act="sigmoid")
     predict_word = fluid.layers.fc(input=hidden, size=dict_size, act="softmax")
@@ -166,7 +174,7 @@ def test_word2vec_shared_embeddings(fresh, tmp_path, is_sparse):
     exe = _exe()
     exe.run(startup)
     grams = np.array(list(text_corpus.train(word_dict, 5)()), dtype="int64")
-    feed_all = {n: grams[:, i:i + 1] for i, n in enumerate(names)}
+    feed_all = {n: grams[:, i : i + 1] for i, n in enumerate(names)}
     (first,) = exe.run(main, feed=feed_all, fetch_list=[avg_cost])
     for _ in range(60):
         (cost,) = exe.run(main, feed=feed_all, fetch_list=[avg_cost])

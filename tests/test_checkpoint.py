@@ -30,8 +30,13 @@ class WritesAFile:
 
 
 def test_round_trip_of_state_dicts_numpy_and_plain_values(tmp_path):
-    obj = {"w": torch.randn(3, 4), "n": np.arange(5, dtype=np.float32), "step": 7, "name": "x",
-           "nested": {"l": [1.5, None, True], "t": (torch.ones(2),)}}
+    obj = {
+        "w": torch.randn(3, 4),
+        "n": np.arange(5, dtype=np.float32),
+        "step": 7,
+        "name": "x",
+        "nested": {"l": [1.5, None, True], "t": (torch.ones(2),)},
+    }
     save(obj, tmp_path / "a.tfckpt")
     back = load(tmp_path / "a.tfckpt")
     assert torch.equal(back["w"], obj["w"]) and torch.equal(back["n"], torch.arange(5.0))
@@ -60,7 +65,10 @@ def test_truncated_corrupted_foreign_and_wrong_version_files_give_clear_errors(t
     torch.save({"w": torch.ones(1)}, buf)
     cases["foreign"] = (buf.getvalue(), "not a torchfluid checkpoint")
     buf = io.BytesIO()
-    torch.save({"format": "torchfluid-checkpoint", "version": 99, "sha256": "", "payload": torch.zeros(1, dtype=torch.uint8)}, buf)
+    torch.save(
+        {"format": "torchfluid-checkpoint", "version": 99, "sha256": "", "payload": torch.zeros(1, dtype=torch.uint8)},
+        buf,
+    )
     cases["version"] = (buf.getvalue(), "version 99 is not supported")
     for name, (blob, text) in cases.items():
         path = tmp_path / f"{name}.tfckpt"
@@ -136,8 +144,12 @@ def test_resume_is_all_or_nothing(tmp_path):
 
 
 def _run_worker(ckdir, out, kill_step=-1, kill_at="none", total=12):
-    return subprocess.run([sys.executable, WORKER, str(ckdir), str(total), str(out), str(kill_step), kill_at],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, WORKER, str(ckdir), str(total), str(out), str(kill_step), kill_at],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_kill_minus_9_anywhere_then_resume_is_bit_identical(tmp_path):

@@ -50,11 +50,11 @@ def test_temporary_names_carry_pid_and_host(tmp_path):
 def test_only_dead_owners_temporaries_of_this_prefix_are_removed(tmp_path):
     dead = _dead_pid()
     cases = {  # name -> removed?
-        _temp(tmp_path, "ckpt-00000005.tfckpt", dead): True,            # ours, writer gone
-        _temp(tmp_path, "ckpt-index.json", dead): True,                 # our index, writer gone
-        _temp(tmp_path, "ckpt-00000006.tfckpt", os.getppid()): False,   # ours, writer alive
+        _temp(tmp_path, "ckpt-00000005.tfckpt", dead): True,  # ours, writer gone
+        _temp(tmp_path, "ckpt-index.json", dead): True,  # our index, writer gone
+        _temp(tmp_path, "ckpt-00000006.tfckpt", os.getppid()): False,  # ours, writer alive
         _temp(tmp_path, "ckpt-00000007.tfckpt", dead, "otherhost"): False,  # another host: cannot tell
-        _temp(tmp_path, "ckpt-b-00000005.tfckpt", dead): False,         # prefix ckpt-b is not ckpt's
+        _temp(tmp_path, "ckpt-b-00000005.tfckpt", dead): False,  # prefix ckpt-b is not ckpt's
         _temp(tmp_path, "ckpt-b-index.json", dead): False,
     }
     Checkpointer(tmp_path).save(1)
@@ -86,10 +86,16 @@ def test_second_writer_fails_fast_naming_the_first(tmp_path):
 
 
 def test_lock_is_released_when_the_process_dies(tmp_path):
-    code = ("import sys, os; sys.path.insert(0, sys.argv[2]); from torchfluid.checkpoint import Checkpointer; "
-            "ck = Checkpointer(sys.argv[1]); ck.save(1); print('locked', flush=True); sys.stdin.read()")
-    p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path), ENV["PYTHONPATH"]], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
+    code = (
+        "import sys, os; sys.path.insert(0, sys.argv[2]); from torchfluid.checkpoint import Checkpointer; "
+        "ck = Checkpointer(sys.argv[1]); ck.save(1); print('locked', flush=True); sys.stdin.read()"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path), ENV["PYTHONPATH"]],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert p.stdout.readline().strip() == "locked"
         with pytest.raises(CheckpointFolderError, match=rf"in use by process {p.pid} on host"):
@@ -105,9 +111,11 @@ def test_fresh_run_refuses_another_runs_folder_unless_resume_or_overwrite(tmp_pa
     old.save(100, extra="old")
     old.close()
     fresh = Checkpointer(tmp_path, keep=1)
-    with pytest.raises(CheckpointFolderError,
-                       match=rf"holds 1 checkpoint\(s\) of run {old.run_id} \(prefix 'ckpt', steps 100..100\); "
-                             "call resume\\(\\) to continue that run, pass overwrite=True"):
+    with pytest.raises(
+        CheckpointFolderError,
+        match=rf"holds 1 checkpoint\(s\) of run {old.run_id} \(prefix 'ckpt', steps 100..100\); "
+        "call resume\\(\\) to continue that run, pass overwrite=True",
+    ):
         fresh.save(1)
     assert [s for s, _ in fresh.checkpoints()] == [100]  # nothing was deleted
     fresh.close()
@@ -128,11 +136,14 @@ def test_legacy_folder_without_index_counts_as_another_run(tmp_path):
         Checkpointer(tmp_path).save(1)
 
 
-@pytest.mark.parametrize("steps,keep,expect", [
-    ([100, 1], 1, [1]),            # a lower step saved later is the newest: kept, 100 rotated out
-    ([5, 6, 2, 3], 2, [2, 3]),
-    ([1, 2, 1], 2, [2, 1]),        # saving a step again makes it the newest
-])
+@pytest.mark.parametrize(
+    "steps,keep,expect",
+    [
+        ([100, 1], 1, [1]),  # a lower step saved later is the newest: kept, 100 rotated out
+        ([5, 6, 2, 3], 2, [2, 3]),
+        ([1, 2, 1], 2, [2, 1]),  # saving a step again makes it the newest
+    ],
+)
 def test_rotation_never_deletes_the_newest_save(tmp_path, steps, keep, expect):
     ck = Checkpointer(tmp_path, keep=keep)
     for s in steps:
@@ -163,10 +174,13 @@ def test_directory_named_like_a_checkpoint_is_skipped_with_a_warning(tmp_path):
         assert [s for s, _ in ck.checkpoints()] == [2]
 
 
-@pytest.mark.parametrize("content,match", [
-    (b"", "empty file"),
-    (None, "not a Checkpointer checkpoint"),
-])
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        (b"", "empty file"),
+        (None, "not a Checkpointer checkpoint"),
+    ],
+)
 def test_unusable_newest_file_is_skipped(tmp_path, content, match):
     ck = Checkpointer(tmp_path, keep=3)
     ck.save(1)
@@ -181,13 +195,23 @@ def test_unusable_newest_file_is_skipped(tmp_path, content, match):
 
 def test_concurrent_save_and_resume_on_one_folder_lose_nothing(tmp_path):
     ckdir, stop = tmp_path / "ck", tmp_path / "stop"
-    writer = subprocess.Popen([sys.executable, WORKER, "save", str(ckdir), "50", str(stop)], env=ENV,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, WORKER, "save", str(ckdir), "50", str(stop)],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while not (ckdir / ".ckpt.lock").exists() and time.time() < deadline:
         time.sleep(0.01)
-    reader = subprocess.run([sys.executable, WORKER, "resume", str(ckdir), "40", str(stop)], env=ENV,
-                            capture_output=True, text=True, timeout=300)
+    reader = subprocess.run(
+        [sys.executable, WORKER, "resume", str(ckdir), "40", str(stop)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     out, err = writer.communicate(timeout=300)
     assert writer.returncode == 0 and out.startswith("saved "), err
     n = int(out.split()[1])

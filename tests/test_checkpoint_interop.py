@@ -36,15 +36,24 @@ def test_a_real_paddle_run_continues_in_torchfluid_from_paddle_files(tmp_path, c
     names, cfg, after2 = case["param_names"], case["config"], case["steps"][1]
     pdparams = {names[k]: np.array(after2["params"][k], np.float32) for k in names}
     pdparams["StructuredToParameterName@@"] = {k: names[k] for k in names}
-    pdopt = {f"{names[k]}_{acc}_0": np.array(after2[acc][k], np.float32)
-             for k in names for acc in ("mean_square", "mean_grad", "momentum")}
+    pdopt = {
+        f"{names[k]}_{acc}_0": np.array(after2[acc][k], np.float32)
+        for k in names
+        for acc in ("mean_square", "mean_grad", "momentum")
+    }
     (tmp_path / "run.pdparams").write_bytes(pickle.dumps(pdparams, protocol=2))
     (tmp_path / "run.pdopt").write_bytes(pickle.dumps(pdopt, protocol=2))
 
     params, opt_state = fluid.load_dygraph(str(tmp_path / "run"))
     tensors = {k: torch.nn.Parameter(torch.from_numpy(np.array(params[names[k]]))) for k in names}
-    opt = fluid.optimizer.RMSProp(cfg["lr"], rho=cfg["rho"], epsilon=cfg["epsilon"], momentum=cfg["momentum"],
-                                  centered=cfg["centered"], parameters=[(names[k], t) for k, t in tensors.items()])
+    opt = fluid.optimizer.RMSProp(
+        cfg["lr"],
+        rho=cfg["rho"],
+        epsilon=cfg["epsilon"],
+        momentum=cfg["momentum"],
+        centered=cfg["centered"],
+        parameters=[(names[k], t) for k, t in tensors.items()],
+    )
     assert opt.set_state_dict(opt_state).ok
     for t in (2, 3, 4):
         for k, p in tensors.items():
@@ -142,6 +151,7 @@ def test_every_load_entry_point_refuses_a_malicious_pickle(tmp_path, container):
         evil = pickle.dumps({"fc_0.w_0": WritesAFile(str(target))}, protocol=2)
     else:
         import io as _io
+
         buf = _io.BytesIO()
         torch.save({"fc_0.w_0": WritesAFile(str(target))}, buf)
         evil = buf.getvalue()

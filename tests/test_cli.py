@@ -53,27 +53,98 @@ def test_demo_trains_both_models_and_plots(tmp_path, capsys):
 TRAIN_CASES = [
     # (flags, data) -- every model kind, both modes, the optimizer kinds and options
     (["--data", "iris", "--model", "linear", "--mode", "static"], "classification"),
-    (["--data", "uci_housing", "--model", "linear", "--mode", "static", "--lr", "0.1", "--batch-size", "8"],
-     "regression"),
-    (["--data", "wine", "--model", "mlp", "--centered", "--momentum", "0.9", "--l2", "1e-4",
-      "--clip", "global_norm:1.0", "--schedule", "cosine"], "classification"),
-    (["--data", "wine", "--mode", "static", "--centered", "--momentum", "0.9", "--l1", "1e-4",
-      "--clip", "value:0.5", "--schedule", "exponential"], "classification"),
-    (["--data", "digits", "--model", "embedding", "--set", "model.sparse=true", "--set", "optimizer.lazy_mode=true",
-      "--set", "model.bins=17"], "classification"),
+    (
+        ["--data", "uci_housing", "--model", "linear", "--mode", "static", "--lr", "0.1", "--batch-size", "8"],
+        "regression",
+    ),
+    (
+        [
+            "--data",
+            "wine",
+            "--model",
+            "mlp",
+            "--centered",
+            "--momentum",
+            "0.9",
+            "--l2",
+            "1e-4",
+            "--clip",
+            "global_norm:1.0",
+            "--schedule",
+            "cosine",
+        ],
+        "classification",
+    ),
+    (
+        [
+            "--data",
+            "wine",
+            "--mode",
+            "static",
+            "--centered",
+            "--momentum",
+            "0.9",
+            "--l1",
+            "1e-4",
+            "--clip",
+            "value:0.5",
+            "--schedule",
+            "exponential",
+        ],
+        "classification",
+    ),
+    (
+        [
+            "--data",
+            "digits",
+            "--model",
+            "embedding",
+            "--set",
+            "model.sparse=true",
+            "--set",
+            "optimizer.lazy_mode=true",
+            "--set",
+            "model.bins=17",
+        ],
+        "classification",
+    ),
     (["--data", "digits", "--model", "embedding", "--mode", "static", "--set", "model.bins=17"], "classification"),
-    (["--data", "iris", "--preset", "torch", "--preset-arg", "alpha=0.9", "--preset-arg", "momentum=0.5"],
-     "classification"),
+    (
+        ["--data", "iris", "--preset", "torch", "--preset-arg", "alpha=0.9", "--preset-arg", "momentum=0.5"],
+        "classification",
+    ),
     (["--data", "iris", "--mode", "static", "--preset", "keras", "--schedule", "warmup"], "classification"),
-    (["--data", "iris", "--precision", "bfloat16", "--multi-precision", "--set", 'optimizer.state_dtype="bfloat16"'],
-     "classification"),
-    (["--data", "iris", "--set", "optimizer.eps_in_sqrt=false", "--set", "optimizer.lr_in_momentum=false",
-      "--set", "optimizer.initial_mean_square=1.0", "--momentum", "0.9", "--set", "optimizer.nesterov=true",
-      "--set", "optimizer.bias_correction=true", "--set", "optimizer.decoupled_weight_decay=0.01"], "classification"),
+    (
+        ["--data", "iris", "--precision", "bfloat16", "--multi-precision", "--set", 'optimizer.state_dtype="bfloat16"'],
+        "classification",
+    ),
+    (
+        [
+            "--data",
+            "iris",
+            "--set",
+            "optimizer.eps_in_sqrt=false",
+            "--set",
+            "optimizer.lr_in_momentum=false",
+            "--set",
+            "optimizer.initial_mean_square=1.0",
+            "--momentum",
+            "0.9",
+            "--set",
+            "optimizer.nesterov=true",
+            "--set",
+            "optimizer.bias_correction=true",
+            "--set",
+            "optimizer.decoupled_weight_decay=0.01",
+        ],
+        "classification",
+    ),
     (["--data", "iris", "--optimizer", "adam", "--mode", "static"], "classification"),
     (["--data", "iris", "--optimizer", "sgd", "--lr", "0.1"], "classification"),
-    (["--data", "iris", "--optimizer", "torch.rmsprop", "--schedule", "polynomial", "--clip", "norm:1.0"],
-     "classification"),
+    (
+        ["--data", "iris", "--optimizer", "torch.rmsprop", "--schedule", "polynomial", "--clip", "norm:1.0"],
+        "classification",
+    ),
     (["--data", "iris", "--optimizer", "torch.adam", "--l2", "1e-4"], "classification"),
     (["--data", "iris", "--optimizer", "torch.sgd", "--momentum", "0.9", "--lr", "0.05"], "classification"),
 ]
@@ -98,18 +169,38 @@ def test_static_and_dygraph_train_the_same_model_alike(tmp_path):
     runs = {}
     for mode in ("dygraph", "static"):
         out = tmp_path / mode
-        main(["train", "--data", "wine", "--mode", mode, "--centered", "--momentum", "0.9", "--schedule",
-              "exponential", "--epochs", "3", "--out", str(out), *QUIET])
+        main(
+            [
+                "train",
+                "--data",
+                "wine",
+                "--mode",
+                mode,
+                "--centered",
+                "--momentum",
+                "0.9",
+                "--schedule",
+                "exponential",
+                "--epochs",
+                "3",
+                "--out",
+                str(out),
+                *QUIET,
+            ]
+        )
         (runs[mode],) = histories(out).values()
     for key in ("train_loss", "test_loss", "lr"):
         np.testing.assert_allclose(curve(runs["static"], key), curve(runs["dygraph"], key), rtol=1e-4)
 
 
-@pytest.mark.parametrize("flags", [
-    ["--mode", "dygraph", "--momentum", "0.9", "--schedule", "exponential"],
-    ["--mode", "static", "--momentum", "0.9", "--schedule", "exponential"],
-    ["--optimizer", "torch.rmsprop", "--momentum", "0.9", "--schedule", "exponential"],
-])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--mode", "dygraph", "--momentum", "0.9", "--schedule", "exponential"],
+        ["--mode", "static", "--momentum", "0.9", "--schedule", "exponential"],
+        ["--optimizer", "torch.rmsprop", "--momentum", "0.9", "--schedule", "exponential"],
+    ],
+)
 def test_resume_continues_exactly(tmp_path, flags):
     common = ["train", "--data", "iris", *flags, "--set", "optimizer.schedule.decay_steps=5", *QUIET]
     main([*common, "--epochs", "4", "--out", str(tmp_path / "full")])
@@ -129,13 +220,15 @@ def test_train_from_a_toml_file_and_a_csv(tmp_path):
     x = rng.normal(size=(80, 3))
     labels = np.where(x @ [1.0, -2.0, 0.5] > 0, "yes", "no")
     csv = tmp_path / "points.csv"
-    csv.write_text("a,b,c,label\n" + "\n".join(f"{a:.4f},{b:.4f},{c:.4f},{t}" for (a, b, c), t in zip(x, labels)))
+    csv.write_text(
+        "a,b,c,label\n" + "\n".join(f"{a:.4f},{b:.4f},{c:.4f},{t}" for (a, b, c), t in zip(x, labels, strict=False))
+    )
     config = tmp_path / "run.toml"
     config.write_text(f"""
 epochs = 4
 batch_size = 8
 mode = "static"
-out = "{tmp_path / 'out'}"
+out = "{tmp_path / "out"}"
 progress = false
 [data]
 path = "{csv}"
@@ -204,33 +297,60 @@ def test_config_errors_name_the_key(tmp_path, capsys, flags, message):
 def test_bad_toml_value_and_the_console_entry(tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text("[optimizer]\nrho = 1.5\n")
-    proc = subprocess.run([sys.executable, "-m", "torchfluid", "train", "--config", str(config)],
-                          capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ROOT},
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torchfluid", "train", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": ROOT},
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "config error: optimizer.rho must be in [0, 1), got 1.5"
 
 
 def test_compare_plots_settings_side_by_side(tmp_path, capsys):
     out = tmp_path / "cmp"
-    assert main(["compare", "--epochs", "3", "--out", str(out), "--settings", "paddle,torch-preset,torch.rmsprop",
-                 "--setting", "fast adam:kind=adam,beta1=0.8", *QUIET]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--epochs",
+                "3",
+                "--out",
+                str(out),
+                "--settings",
+                "paddle,torch-preset,torch.rmsprop",
+                "--setting",
+                "fast adam:kind=adam,beta1=0.8",
+                *QUIET,
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "final train loss" in text and "fast adam" in text
     assert_png(out / "compare.png", 20_000)
     runs = histories(out)
-    assert list(runs) == ["torchfluid RMSProp (Paddle defaults)", "torchfluid RMSProp.preset('torch')",
-                          "torch.optim.RMSprop", "fast adam"]
+    assert list(runs) == [
+        "torchfluid RMSProp (Paddle defaults)",
+        "torchfluid RMSProp.preset('torch')",
+        "torch.optim.RMSprop",
+        "fast adam",
+    ]
     # the 'torch' preset reproduces torch.optim.RMSprop from the same start and batches
-    np.testing.assert_allclose(curve(runs["torchfluid RMSProp.preset('torch')"]),
-                               curve(runs["torch.optim.RMSprop"]), rtol=1e-4)
+    np.testing.assert_allclose(
+        curve(runs["torchfluid RMSProp.preset('torch')"]), curve(runs["torch.optim.RMSprop"]), rtol=1e-4
+    )
 
 
 def test_compare_settings_from_toml_and_their_errors(tmp_path, capsys):
     config = tmp_path / "cmp.toml"
-    config.write_text('epochs = 2\nprogress = false\n[data]\nname = "iris"\n'
-                      '[[compare]]\nname = "centered"\noptimizer = { centered = true }\n'
-                      '[[compare]]\nname = "tf1"\noptimizer = { preset = "tf1", preset_args = { decay = 0.9 } }\n')
+    config.write_text(
+        'epochs = 2\nprogress = false\n[data]\nname = "iris"\n'
+        '[[compare]]\nname = "centered"\noptimizer = { centered = true }\n'
+        '[[compare]]\nname = "tf1"\noptimizer = { preset = "tf1", preset_args = { decay = 0.9 } }\n'
+    )
     assert main(["compare", "--config", str(config), "--out", str(tmp_path / "o")]) == 0
     assert list(histories(tmp_path / "o")) == ["centered", "tf1"]
     config.write_text('[[compare]]\nname = "bad"\noptimizer = { rho = 2.0 }\n')

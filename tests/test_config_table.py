@@ -54,9 +54,26 @@ def test_the_table_covers_every_option():
         options.update(cfg.options)
         options.update(cfg.preset[1] if cfg.preset else ())
         options.update(f"attr:{k}" for k in (*cfg.w_attr, *cfg.b_attr))
-    rmsprop = {"momentum", "centered", "rho", "epsilon", "eps_in_sqrt", "initial_mean_square", "lr_in_momentum",
-               "nesterov", "decoupled_weight_decay", "maximize", "bias_correction", "multi_precision",
-               "state_dtype", "nonfinite", "fused", "regularization", "weight_decay", "grad_clip"}
+    rmsprop = {
+        "momentum",
+        "centered",
+        "rho",
+        "epsilon",
+        "eps_in_sqrt",
+        "initial_mean_square",
+        "lr_in_momentum",
+        "nesterov",
+        "decoupled_weight_decay",
+        "maximize",
+        "bias_correction",
+        "multi_precision",
+        "state_dtype",
+        "nonfinite",
+        "fused",
+        "regularization",
+        "weight_decay",
+        "grad_clip",
+    }
     assert rmsprop <= options
     assert {"beta1", "beta2", "attr:regularizer", "attr:need_clip", "attr:learning_rate"} <= options
     assert {c.kind for c in CONFIGS} == {"rmsprop", "sgd", "adam"}

@@ -23,16 +23,15 @@ import torch
 import torch.distributed as dist
 
 from torchfluid.checkpoint import Checkpointer, CheckpointError
-from torchfluid.distributed import (ShardedCheckpointer, consolidated_state_dict, merge_shards, partition,
-                                    state_nbytes)
+from torchfluid.distributed import ShardedCheckpointer, consolidated_state_dict, merge_shards, partition, state_nbytes
 from torchfluid.optimizer import RMSProp
 
 from . import dist_worker as W
 
 HARD_TIMEOUT = 60  # seconds per job; a hang fails the test instead of blocking CI
-TOTAL = 10          # steps of the checkpointed runs
-RESUME_AT = 5       # the step the one-rank resume starts from
-CRASH_AFTER = 6     # rank 1 is SIGKILLed after the update of this step, before saving it
+TOTAL = 10  # steps of the checkpointed runs
+RESUME_AT = 5  # the step the one-rank resume starts from
+CRASH_AFTER = 6  # rank 1 is SIGKILLed after the update of this step, before saving it
 ATOL, RTOL = 1e-5, 1e-5
 
 
@@ -64,8 +63,10 @@ def launch(*args, world: int = 2, timeout: float = 20.0, grace: float = 5.0) -> 
         while any(p.exitcode is None for p in procs):
             now = time.monotonic()
             if now > deadline:
-                tails = "".join(f"\n--- rank {r}:\n" + (open(log).read()[-1500:] if os.path.exists(log) else "")
-                                for r, log in enumerate(logs))
+                tails = "".join(
+                    f"\n--- rank {r}:\n" + (open(log).read()[-1500:] if os.path.exists(log) else "")
+                    for r, log in enumerate(logs)
+                )
                 pytest.fail(f"job {args[0]!r} did not finish within {HARD_TIMEOUT}s (a hang){tails}")
             if failed_at is None and any(p.exitcode not in (None, 0) for p in procs):
                 failed_at = now
@@ -78,7 +79,7 @@ def launch(*args, world: int = 2, timeout: float = 20.0, grace: float = 5.0) -> 
                 proc.kill()
                 proc.join()
     results = []
-    for rank, (proc, log) in enumerate(zip(procs, logs)):
+    for rank, (proc, log) in enumerate(zip(procs, logs, strict=False)):
         text = open(log).read() if os.path.exists(log) else f"(rank {rank} wrote no output: did it start?)"
         results.append((proc.exitcode, text))
     shutil.rmtree(logdir, ignore_errors=True)
@@ -135,8 +136,13 @@ def test_sharded_equals_unsharded_and_each_rank_holds_about_half_the_state(two_r
         for rank, res in enumerate((r0, r1)):
             for k, v in res[name]["params"].items():
                 assert torch.equal(v, r0["ddp"]["params"][k]), (name, rank, k)
-    for name, config in (("ddp_sharded", "plain"), ("sharded_reduce", "plain"), ("full_ddp_sharded", "full"),
-                         ("full_sharded_reduce", "full"), ("adam_sharded_reduce", "adam")):
+    for name, config in (
+        ("ddp_sharded", "plain"),
+        ("sharded_reduce", "plain"),
+        ("full_ddp_sharded", "full"),
+        ("full_sharded_reduce", "full"),
+        ("adam_sharded_reduce", "adam"),
+    ):
         params, opt, _ = references[config]
         total = state_nbytes(opt)
         keys = sorted(k for k in opt.state_dict() if k not in ("param_groups", "LR_Scheduler"))
@@ -154,7 +160,9 @@ def test_global_norm_clip_across_ranks_equals_the_single_process_clip(two_rank_r
     for name in ("full_ddp", "full_ddp_sharded", "full_sharded_reduce"):
         for rank in range(2):
             got = torch.tensor(two_rank_run["ranks"][rank][name]["norms"])
-            torch.testing.assert_close(got, want, atol=0, rtol=1e-5, msg=lambda m, name=name, rank=rank: f"{name} rank {rank}: {m}")
+            torch.testing.assert_close(
+                got, want, atol=0, rtol=1e-5, msg=lambda m, name=name, rank=rank: f"{name} rank {rank}: {m}"
+            )
     want_adam = torch.tensor(references["adam"][2])
     for rank in range(2):
         got = torch.tensor(two_rank_run["ranks"][rank]["adam_sharded_reduce"]["norms"])
@@ -191,8 +199,12 @@ def test_consolidated_state_dict_is_the_unsharded_state_dict(two_rank_run, refer
     want = references["full"][1].state_dict()
     assert got.keys() == want.keys()
     assert got["param_groups"] == want["param_groups"] and got["LR_Scheduler"] == want["LR_Scheduler"]
-    _close({k: v for k, v in got.items() if isinstance(v, torch.Tensor)},
-           {k: v for k, v in want.items() if isinstance(v, torch.Tensor)}, "consolidated", atol=1e-4)
+    _close(
+        {k: v for k, v in got.items() if isinstance(v, torch.Tensor)},
+        {k: v for k, v in want.items() if isinstance(v, torch.Tensor)},
+        "consolidated",
+        atol=1e-4,
+    )
 
 
 # -------------------------------------------------------------------- checkpoints
@@ -224,8 +236,7 @@ def test_two_rank_shards_resume_on_one_process_and_continue_identically(two_rank
         assert torch.equal(final2[k], final[k]), k
 
 
-def test_a_crashed_rank_fails_the_job_clearly_and_a_restart_resumes_from_the_last_checkpoint(
-        two_rank_run, tmp_path):
+def test_a_crashed_rank_fails_the_job_clearly_and_a_restart_resumes_from_the_last_checkpoint(two_rank_run, tmp_path):
     ckdir, out = tmp_path / "ckpt", tmp_path / "final.pt"
     (rc0, err0), (rc1, _) = launch("ckpt", ckdir, TOTAL, out, CRASH_AFTER)
     assert rc1 == -9  # SIGKILL
@@ -241,8 +252,7 @@ def test_a_crashed_rank_fails_the_job_clearly_and_a_restart_resumes_from_the_las
 
 
 def test_a_hung_rank_fails_the_job_after_the_process_group_timeout(tmp_path):
-    (rc0, err0), (rc1, _) = launch("stall", tmp_path / "ckpt", TOTAL, tmp_path / "final.pt", 2,
-                                    timeout=2.0, grace=0.5)
+    (rc0, err0), (rc1, _) = launch("stall", tmp_path / "ckpt", TOTAL, tmp_path / "final.pt", 2, timeout=2.0, grace=0.5)
     assert rc0 not in (0, None) and "ShardingError" in err0, err0[-2000:]
     assert rc1 == -9  # killed by the launcher after the grace period
 
@@ -270,12 +280,15 @@ def test_the_docs_examples_run_at_two_ranks_and_at_one_process(tmp_path, monkeyp
 
 
 # ------------------------------------------------------------- in-process checks
-@pytest.mark.parametrize("kwargs, text", [
-    ({"shard_state": "yes"}, "shard_state must be True or False, got 'yes'"),
-    ({"shard_state": True, "grad_reduction": "all"}, "grad_reduction must be one of ['none', 'reduce'], got 'all'"),
-    ({"grad_reduction": "reduce"}, "apply only with shard_state=True"),
-    ({"shard_state": True, "process_group": object()}, "process_group must be None"),
-])
+@pytest.mark.parametrize(
+    "kwargs, text",
+    [
+        ({"shard_state": "yes"}, "shard_state must be True or False, got 'yes'"),
+        ({"shard_state": True, "grad_reduction": "all"}, "grad_reduction must be one of ['none', 'reduce'], got 'all'"),
+        ({"grad_reduction": "reduce"}, "apply only with shard_state=True"),
+        ({"shard_state": True, "process_group": object()}, "process_group must be None"),
+    ],
+)
 def test_bad_sharding_arguments(kwargs, text):
     with pytest.raises(ValueError) as info:
         RMSProp(0.1, parameters=[torch.nn.Parameter(torch.ones(2))], **kwargs)
@@ -310,7 +323,7 @@ def test_without_a_process_group_sharded_is_exactly_unsharded():
     assert not dist.is_initialized()
     m1, o1 = _train_pair()
     m2, o2 = _train_pair(shard_state=True, grad_reduction="reduce")
-    for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
+    for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values(), strict=False):
         assert torch.equal(a, b), k
     s1, s2 = o1.state_dict(), o2.state_dict()
     assert s1.keys() == s2.keys() and all(torch.equal(s1[k], s2[k]) for k in s1 if isinstance(s1[k], torch.Tensor))
@@ -318,13 +331,14 @@ def test_without_a_process_group_sharded_is_exactly_unsharded():
 
 
 def test_world_size_one_process_group_is_exactly_unsharded(tmp_path):
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1,
-                            timeout=timedelta(seconds=20))
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1, timeout=timedelta(seconds=20)
+    )
     try:
         m1, _ = _train_pair()
         m2, o2 = _train_pair(shard_state=True, grad_reduction="reduce")
         assert not o2.sharding.engaged
-        for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
+        for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values(), strict=False):
             assert torch.equal(a, b), k
     finally:
         dist.destroy_process_group()
@@ -367,7 +381,7 @@ def test_sharded_checkpointer_on_one_process_rotates_and_skips_incomplete(tmp_pa
     opt2, _ = W.make_optimizer("full", model2)
     info = ck.resume(model=model2, optimizer=opt2)
     assert info == {"step": 6, "extra": {"epoch": 0}, "world_size": 1, "rng_restored": True}
-    for (k, a), b in zip(model.state_dict().items(), model2.state_dict().values()):
+    for (k, a), b in zip(model.state_dict().items(), model2.state_dict().values(), strict=False):
         assert torch.equal(a, b), k
     with pytest.raises(CheckpointError, match="no complete checkpoint of step 5"):
         ck.resume(model=model2, optimizer=opt2, step=5)

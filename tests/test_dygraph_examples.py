@@ -67,8 +67,14 @@ def run_example(name, tmp_path, *needs):
     if missing:
         pytest.skip(f"needs {missing}, which is not on main yet (another helper's part)")
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", DRIVER, str(EXAMPLES / name)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(EXAMPLES / name)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     printed, _, report = proc.stdout.rpartition("@@REPORT@@")
     return printed, json.loads(report)
@@ -81,8 +87,13 @@ def test_clear_gradients_leaves_every_gradient_zero(tmp_path):
 
 
 def test_current_step_lr_prints_rate_and_follows_piecewise_decay(tmp_path):
-    printed, report = run_example("dygraph_current_step_lr.py", tmp_path, "torchfluid.optimizer:Adam",
-                                  "torchfluid.layers:reduce_mean", "torchfluid.dygraph:PiecewiseDecay")
+    printed, report = run_example(
+        "dygraph_current_step_lr.py",
+        tmp_path,
+        "torchfluid.optimizer:Adam",
+        "torchfluid.layers:reduce_mean",
+        "torchfluid.dygraph:PiecewiseDecay",
+    )
     assert printed == "0.001\n"
     expected = [0.2] + [0.2, 0.2, 0.4, 0.4, 0.6, 0.6, 0.8, 0.8, 1.0, 1.0, 1.0, 1.0]
     assert [c[1] for c in report["allclose"]] == expected
@@ -91,14 +102,16 @@ def test_current_step_lr_prints_rate_and_follows_piecewise_decay(tmp_path):
 
 
 def test_set_lr_prints_the_sequence_then_the_global_var(tmp_path):
-    printed, _ = run_example("dygraph_set_lr.py", tmp_path, "torchfluid.optimizer:Adam",
-                             "torchfluid.layers:create_global_var")
+    printed, _ = run_example(
+        "dygraph_set_lr.py", tmp_path, "torchfluid.optimizer:Adam", "torchfluid.layers:create_global_var"
+    )
     assert printed.splitlines() == [f"current lr is {v}" for v in ("0.2", "0.3", "0.4", "0.5", "0.6", "0.7")]
 
 
 def test_set_dict_writes_and_reloads_paddle_dy(tmp_path):
-    printed, report = run_example("dygraph_set_dict.py", tmp_path, "torchfluid.optimizer:Adam",
-                                  "torchfluid.optimizer.lr_scheduler:NoamLR")
+    printed, report = run_example(
+        "dygraph_set_dict.py", tmp_path, "torchfluid.optimizer:Adam", "torchfluid.optimizer.lr_scheduler:NoamLR"
+    )
     assert printed == "Epoch 0: NoamLR set learning rate to 0.0.\n"
     assert sorted(os.listdir(tmp_path)) == ["paddle_dy.pdopt", "paddle_dy.pdparams"]
     assert report["dicts"]["para_state_dict"] == ["weight"]

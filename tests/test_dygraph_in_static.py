@@ -82,13 +82,27 @@ def _static(make, batches, lr, data):
 
 
 CASES = [
-    ("mlp", MLP, lambda: [rng.rand(8, 16).astype("float32") for _ in range(4)],
-     lambda: fluid.layers.data(name="x", shape=[16], dtype="float32"), fluid.dygraph.to_variable),
-    ("conv", ConvNet, lambda: [rng.rand(6, 1, 8, 8).astype("float32") for _ in range(4)],
-     lambda: fluid.layers.data(name="x", shape=[1, 8, 8], dtype="float32"), fluid.dygraph.to_variable),
-    ("embedding", EmbedNet, lambda: [rng.randint(0, 10, (7, 1)).astype("int64") for _ in range(4)],
-     lambda: fluid.layers.data(name="ids", shape=[1], dtype="int64"),
-     lambda b: fluid.dygraph.to_variable(b.reshape(-1))),
+    (
+        "mlp",
+        MLP,
+        lambda: [rng.rand(8, 16).astype("float32") for _ in range(4)],
+        lambda: fluid.layers.data(name="x", shape=[16], dtype="float32"),
+        fluid.dygraph.to_variable,
+    ),
+    (
+        "conv",
+        ConvNet,
+        lambda: [rng.rand(6, 1, 8, 8).astype("float32") for _ in range(4)],
+        lambda: fluid.layers.data(name="x", shape=[1, 8, 8], dtype="float32"),
+        fluid.dygraph.to_variable,
+    ),
+    (
+        "embedding",
+        EmbedNet,
+        lambda: [rng.randint(0, 10, (7, 1)).astype("int64") for _ in range(4)],
+        lambda: fluid.layers.data(name="ids", shape=[1], dtype="int64"),
+        lambda b: fluid.dygraph.to_variable(b.reshape(-1)),
+    ),
 ]
 
 
@@ -147,7 +161,7 @@ def test_param_attr_name_shares_one_parameter():
         pg = fluid.backward.append_backward(loss)
     assert [p.name for p in main.all_parameters()] == ["shared_w"]
     assert len([op for op in startup.global_block().ops if "shared_w" in op.output_arg_names]) == 1
-    (p, g), = pg
+    ((p, g),) = pg
     exe = fluid.Executor()
     with fluid.scope_guard(fluid.Scope()):
         exe.run(startup)
@@ -160,11 +174,16 @@ def test_param_attr_name_shares_one_parameter():
     np.testing.assert_allclose(gv, want, rtol=1e-6)
 
 
-@pytest.mark.parametrize("second,msg", [
-    (lambda x: fluid.layers.embedding(x, size=[6, 2], param_attr="shared_w"),
-     r"shared by name, but this layer asks for shape \[6, 2\]"),
-    (lambda x: fluid.layers.embedding(x, size=[5, 2], param_attr="x"), "non-parameter variable"),
-])
+@pytest.mark.parametrize(
+    "second,msg",
+    [
+        (
+            lambda x: fluid.layers.embedding(x, size=[6, 2], param_attr="shared_w"),
+            r"shared by name, but this layer asks for shape \[6, 2\]",
+        ),
+        (lambda x: fluid.layers.embedding(x, size=[5, 2], param_attr="x"), "non-parameter variable"),
+    ],
+)
 def test_sharing_by_name_checks_the_parameter(second, msg):
     with fluid.program_guard(fluid.Program(), fluid.Program()), fluid.unique_name.guard():
         x = fluid.layers.data(name="x", shape=[1], dtype="int64")
@@ -184,8 +203,13 @@ def test_conv2d_and_pool2d_layers_match_torch():
         pool = Pool2D(pool_size=2, pool_type="avg", pool_stride=1, pool_padding=1, exclusive=False)
         x = torch.randn(2, 4, 7, 7)
         got = pool(conv(fluid.dygraph.to_variable(x.numpy())))
-        want = F.avg_pool2d(torch.relu(F.conv2d(x, conv.weight.detach(), conv.bias.detach(), 2, 1, 1, 2)), 2, 1, 1,
-                            count_include_pad=True)
+        want = F.avg_pool2d(
+            torch.relu(F.conv2d(x, conv.weight.detach(), conv.bias.detach(), 2, 1, 1, 2)),
+            2,
+            1,
+            1,
+            count_include_pad=True,
+        )
         torch.testing.assert_close(torch.as_tensor(got.numpy()), want, rtol=1e-5, atol=1e-6)
         assert list(conv.weight.shape) == [6, 2, 3, 2]
 
@@ -209,13 +233,16 @@ def test_batchnorm_layer_train_and_eval():
         torch.testing.assert_close(bn._mean.detach(), 0.5 * mean, rtol=1e-5, atol=1e-6)  # eval leaves them
 
 
-@pytest.mark.parametrize("make,msg", [
-    (lambda: Conv2D(3, 4, 3, groups=2), "groups=2 must divide"),
-    (lambda: Pool2D(pool_type="min", pool_size=2), "pool_type must be 'max' or 'avg'"),
-    (lambda: Pool2D(), "give pool_size"),
-    (lambda: BatchNorm(3, momentum=1.5), r"momentum must be in \[0, 1\]"),
-    (lambda: Conv2D(3, 4, [3, 3, 3]), "filter_size must be an int or a list of 2 ints"),
-])
+@pytest.mark.parametrize(
+    "make,msg",
+    [
+        (lambda: Conv2D(3, 4, 3, groups=2), "groups=2 must divide"),
+        (lambda: Pool2D(pool_type="min", pool_size=2), "pool_type must be 'max' or 'avg'"),
+        (lambda: Pool2D(), "give pool_size"),
+        (lambda: BatchNorm(3, momentum=1.5), r"momentum must be in \[0, 1\]"),
+        (lambda: Conv2D(3, 4, [3, 3, 3]), "filter_size must be an int or a list of 2 ints"),
+    ],
+)
 def test_layer_argument_errors(make, msg):
     with fluid.dygraph.guard(), pytest.raises(ValueError, match=msg):
         make()

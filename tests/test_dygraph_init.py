@@ -36,18 +36,42 @@ def _draw(init, shape=(400, 500), dtype=torch.float32, seed=1234):
 STAT_CASES = [
     ("uniform", I.Uniform(-0.5, 1.5), (400, 500), (-0.5, 1.5), 0.5, 2.0 / math.sqrt(12)),
     ("normal", I.Normal(1.0, 2.0), (400, 500), None, 1.0, 2.0),
-    ("xavier-uniform [in,out]", I.Xavier(), (400, 500), (-math.sqrt(6 / 900), math.sqrt(6 / 900)), 0.0,
-     math.sqrt(6 / 900) / math.sqrt(3)),
+    (
+        "xavier-uniform [in,out]",
+        I.Xavier(),
+        (400, 500),
+        (-math.sqrt(6 / 900), math.sqrt(6 / 900)),
+        0.0,
+        math.sqrt(6 / 900) / math.sqrt(3),
+    ),
     ("xavier-normal", I.Xavier(uniform=False), (400, 500), None, 0.0, math.sqrt(2 / 900)),
-    ("xavier given fans", I.Xavier(fan_in=10, fan_out=20), (400, 500), (-math.sqrt(0.2), math.sqrt(0.2)), 0.0,
-     math.sqrt(0.2 / 3)),
-    ("msra-uniform", I.MSRA(), (400, 500), (-math.sqrt(6 / 400), math.sqrt(6 / 400)), 0.0,
-     math.sqrt(6 / 400) / math.sqrt(3)),
+    (
+        "xavier given fans",
+        I.Xavier(fan_in=10, fan_out=20),
+        (400, 500),
+        (-math.sqrt(0.2), math.sqrt(0.2)),
+        0.0,
+        math.sqrt(0.2 / 3),
+    ),
+    (
+        "msra-uniform",
+        I.MSRA(),
+        (400, 500),
+        (-math.sqrt(6 / 400), math.sqrt(6 / 400)),
+        0.0,
+        math.sqrt(6 / 400) / math.sqrt(3),
+    ),
     ("msra-normal conv", I.MSRA(uniform=False), (50, 40, 10, 10), None, 0.0, math.sqrt(2 / 4000)),
     ("kaiming-normal", I.KaimingNormal(), (400, 500), None, 0.0, math.sqrt(2 / 400)),
     # N(0, 1) truncated to [-2, 2]: std = sqrt(1 - 2*2*phi(2)/(Phi(2)-Phi(-2)))
-    ("truncated-normal", I.TruncatedNormal(0.5, 2.0), (400, 500), (0.5 - 4.0, 0.5 + 4.0), 0.5,
-     2.0 * math.sqrt(1 - 4 * math.exp(-2) / math.sqrt(2 * math.pi) / math.erf(2 / math.sqrt(2)))),
+    (
+        "truncated-normal",
+        I.TruncatedNormal(0.5, 2.0),
+        (400, 500),
+        (0.5 - 4.0, 0.5 + 4.0),
+        0.5,
+        2.0 * math.sqrt(1 - 4 * math.exp(-2) / math.sqrt(2 * math.pi) / math.erf(2 / math.sqrt(2))),
+    ),
 ]
 
 
@@ -96,20 +120,26 @@ def test_uniform_diagonal():
     assert flat[[0, 3, 6]].tolist() == [5.0, 5.0, 5.0]
 
 
-@pytest.mark.parametrize("make,error,match", [
-    (lambda: I.Uniform(1.0, -1.0), ValueError, "high must be >= low"),
-    (lambda: I.Normal(scale=-1.0), ValueError, "scale must be >= 0, got -1.0"),
-    (lambda: I.Normal(loc=None), TypeError, "loc must be a real number, got None"),
-    (lambda: I.Xavier(uniform=1), TypeError, "uniform must be True or False, got 1"),
-    (lambda: I.Xavier(fan_in=0), ValueError, "fan_in must be > 0, got 0"),
-    (lambda: I.MSRA(seed=-2), ValueError, "seed must be an int >= 0, got -2"),
-    (lambda: I.NumpyArrayInitializer([1, 2]), TypeError, "value must be a numpy.ndarray, got list"),
-    (lambda: I.NumpyArrayInitializer(np.ones(2))(torch.empty(3)), ValueError,
-     r"value has shape \[2\], the parameter has shape \[3\]"),
-    (lambda: I.Xavier()(np.ones(3)), TypeError, "fills a torch tensor in place, got ndarray"),
-    (lambda: I.Normal()(torch.empty(3, dtype=torch.int64)), TypeError, "is not floating point"),
-    (lambda: I.Uniform(diag_num=5, diag_step=2)(torch.empty(3, 3)), ValueError, "reaches position 12"),
-])
+@pytest.mark.parametrize(
+    "make,error,match",
+    [
+        (lambda: I.Uniform(1.0, -1.0), ValueError, "high must be >= low"),
+        (lambda: I.Normal(scale=-1.0), ValueError, "scale must be >= 0, got -1.0"),
+        (lambda: I.Normal(loc=None), TypeError, "loc must be a real number, got None"),
+        (lambda: I.Xavier(uniform=1), TypeError, "uniform must be True or False, got 1"),
+        (lambda: I.Xavier(fan_in=0), ValueError, "fan_in must be > 0, got 0"),
+        (lambda: I.MSRA(seed=-2), ValueError, "seed must be an int >= 0, got -2"),
+        (lambda: I.NumpyArrayInitializer([1, 2]), TypeError, "value must be a numpy.ndarray, got list"),
+        (
+            lambda: I.NumpyArrayInitializer(np.ones(2))(torch.empty(3)),
+            ValueError,
+            r"value has shape \[2\], the parameter has shape \[3\]",
+        ),
+        (lambda: I.Xavier()(np.ones(3)), TypeError, "fills a torch tensor in place, got ndarray"),
+        (lambda: I.Normal()(torch.empty(3, dtype=torch.int64)), TypeError, "is not floating point"),
+        (lambda: I.Uniform(diag_num=5, diag_step=2)(torch.empty(3, 3)), ValueError, "reaches position 12"),
+    ],
+)
 def test_bad_input(make, error, match):
     with pytest.raises(error, match=match):
         make()

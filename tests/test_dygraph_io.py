@@ -79,16 +79,19 @@ def test_both_files_and_sparse_embedding(tmp_path):
     assert list(params) == ["weight"] and set(opt) == {"acc", NAME_TABLE}
 
 
-@pytest.mark.parametrize("state,path,error,match", [
-    ([1], "m", TypeError, "state_dict must be a dict, got list"),
-    ({}, "m", ValueError, "state_dict is empty, no need to save"),
-    ({"a": torch.ones(1)}, "sub/", ValueError, "empty file prefix"),
-    ({"a": torch.ones(1)}, 3, TypeError, "model_path must be a str or path, got int"),
-    ({1: torch.ones(1)}, "m", TypeError, "keys must be str, got 1"),
-    ({"a": object()}, "m", TypeError, r"state_dict\['a'\] is a object; only tensors"),
-    ({"s": {"f": lambda: 0}}, "m", TypeError, r"state_dict\['s'\]\['f'\] is a function"),
-    ({"a": np.array([object()])}, "m", TypeError, "numpy array of dtype object"),
-])
+@pytest.mark.parametrize(
+    "state,path,error,match",
+    [
+        ([1], "m", TypeError, "state_dict must be a dict, got list"),
+        ({}, "m", ValueError, "state_dict is empty, no need to save"),
+        ({"a": torch.ones(1)}, "sub/", ValueError, "empty file prefix"),
+        ({"a": torch.ones(1)}, 3, TypeError, "model_path must be a str or path, got int"),
+        ({1: torch.ones(1)}, "m", TypeError, "keys must be str, got 1"),
+        ({"a": object()}, "m", TypeError, r"state_dict\['a'\] is a object; only tensors"),
+        ({"s": {"f": lambda: 0}}, "m", TypeError, r"state_dict\['s'\]\['f'\] is a function"),
+        ({"a": np.array([object()])}, "m", TypeError, "numpy array of dtype object"),
+    ],
+)
 def test_save_bad_input(tmp_path, state, path, error, match):
     with pytest.raises(error, match=match):
         fluid.save_dygraph(state, os.path.join(str(tmp_path), path) if isinstance(path, str) else path)
@@ -126,12 +129,22 @@ def _py2_pickle_of_float32_array(key: str, values) -> bytes:
 
     def pystr(b: bytes) -> bytes:  # Python 2 str: SHORT_BINSTRING
         return b"U" + bytes([len(b)]) + b
+
     return (
         b"\x80\x02}q\x00" + pystr(key.encode()) + b"q\x01"
         b"cnumpy.core.multiarray\n_reconstruct\nq\x02cnumpy\nndarray\nq\x03K\x00\x85q\x04"
-        + pystr(b"b") + b"\x87Rq\x05(K\x01" + b"K" + bytes([len(values)]) + b"\x85"
-        b"cnumpy\ndtype\nq\x06" + pystr(b"f4") + b"K\x00K\x01\x87Rq\x07(K\x03" + pystr(b"<")
-        + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tbI00\n" + pystr(raw) + b"tbs."
+        + pystr(b"b")
+        + b"\x87Rq\x05(K\x01"
+        + b"K"
+        + bytes([len(values)])
+        + b"\x85"
+        b"cnumpy\ndtype\nq\x06"
+        + pystr(b"f4")
+        + b"K\x00K\x01\x87Rq\x07(K\x03"
+        + pystr(b"<")
+        + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tbI00\n"
+        + pystr(raw)
+        + b"tbs."
     )
 
 
@@ -147,11 +160,19 @@ def test_reads_paddle_save_2x_format(tmp_path):
     w = np.arange(12, dtype=np.float32).reshape(3, 4)
     obj = {
         "weight": ("linear_0.w_0", w),  # paddle.save pickles tensors as (name, array)
-        "big@@.0": np.arange(6, dtype=np.float64), "big@@.1": np.arange(6, 12, dtype=np.float64),
+        "big@@.0": np.arange(6, dtype=np.float64),
+        "big@@.1": np.arange(6, 12, dtype=np.float64),
         "UnpackBigParamInfor@@": {"big": {"OriginShape": (3, 4), "slices": ["big@@.0", "big@@.1"]}},
         NAME_TABLE: collections.OrderedDict(weight="linear_0.w_0"),
-        "LR_Scheduler": {"last_epoch": np.int64(3), "last_lr": np.float32(0.5), "c": complex(1, 2),
-                         "s": {1, 2}, "t": (1, "x"), "b": b"\x00\xff", "ba": bytearray(b"ab")},
+        "LR_Scheduler": {
+            "last_epoch": np.int64(3),
+            "last_lr": np.float32(0.5),
+            "c": complex(1, 2),
+            "s": {1, 2},
+            "t": (1, "x"),
+            "b": b"\x00\xff",
+            "ba": bytearray(b"ab"),
+        },
     }
     (tmp_path / "new.pdparams").write_bytes(pickle.dumps(obj, protocol=4))
     params, _ = fluid.load_dygraph(str(tmp_path / "new"))
@@ -198,26 +219,36 @@ class _Evil:
     pass
 
 
-@pytest.mark.parametrize("data,match", [
-    (pickle.dumps(np.array([1, "a"], dtype=object), protocol=2), "dtype object is not allowed"),
-    (pickle.dumps(np.zeros(2, dtype=[("a", "f4")]), protocol=2), "is not allowed"),
-    (pickle.dumps(_Evil(), protocol=2), r"test_dygraph_io._Evil"),
-    (pickle.dumps(_Evil(), protocol=0), "copy_reg._reconstructor"),
-    (pickle.dumps(collections.Counter(a=1), protocol=2), "collections.Counter"),
-    (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\nc__builtin__\ndict\nK\x00\x85U\x01b\x87R.",
-     "only numpy.ndarray can be rebuilt"),
-    (b"\x80\x02c_codecs\nencode\nX\x03\x00\x00\x00abcX\x05\x00\x00\x00rot13\x86R.", "only for str with latin1"),
-    (b"\x80\x02P0\n.", "persistent ids"),
-    (b"\x80\x02cbuiltins\ngetattr\n.", "builtins.getattr"),
-])
+@pytest.mark.parametrize(
+    "data,match",
+    [
+        (pickle.dumps(np.array([1, "a"], dtype=object), protocol=2), "dtype object is not allowed"),
+        (pickle.dumps(np.zeros(2, dtype=[("a", "f4")]), protocol=2), "is not allowed"),
+        (pickle.dumps(_Evil(), protocol=2), r"test_dygraph_io._Evil"),
+        (pickle.dumps(_Evil(), protocol=0), "copy_reg._reconstructor"),
+        (pickle.dumps(collections.Counter(a=1), protocol=2), "collections.Counter"),
+        (
+            b"\x80\x02cnumpy.core.multiarray\n_reconstruct\nc__builtin__\ndict\nK\x00\x85U\x01b\x87R.",
+            "only numpy.ndarray can be rebuilt",
+        ),
+        (b"\x80\x02c_codecs\nencode\nX\x03\x00\x00\x00abcX\x05\x00\x00\x00rot13\x86R.", "only for str with latin1"),
+        (b"\x80\x02P0\n.", "persistent ids"),
+        (b"\x80\x02cbuiltins\ngetattr\n.", "builtins.getattr"),
+    ],
+)
 def test_restricted_unpickler_rejects(data, match):
     with pytest.raises(UnsafePickleError, match=match):
         safe_loads(data)
 
 
 def test_restricted_unpickler_accepts_plain_data():
-    value = {"a": np.arange(3, dtype=np.int64), "b": [1.5, None, True, "s"], "c": np.float64(2.0),
-             "d": collections.OrderedDict(x=np.zeros((2, 2), np.complex64)), "e": np.array(True)}
+    value = {
+        "a": np.arange(3, dtype=np.int64),
+        "b": [1.5, None, True, "s"],
+        "c": np.float64(2.0),
+        "d": collections.OrderedDict(x=np.zeros((2, 2), np.complex64)),
+        "e": np.array(True),
+    }
     for protocol in (2, 3, 4, 5):
         out = safe_loads(pickle.dumps(value, protocol=protocol))
         assert out["b"] == value["b"] and out["c"] == 2.0 and out["e"] == np.array(True)

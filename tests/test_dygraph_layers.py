@@ -92,32 +92,39 @@ def test_create_and_add_parameter_and_sublayer():
             layer.create_parameter([1], attr=ParamAttr(name="my_layer_0.w_0"))
 
 
-@pytest.mark.parametrize("name,param,error,match", [
-    ("a.b", None, KeyError, "can not contain '.'"),
-    ("", None, KeyError, "can not be empty"),
-    (3, None, TypeError, "should be a string, but received int"),
-    ("x", torch.ones(2), TypeError, "should be a Parameter, but received Tensor"),
-    ("training", None, KeyError, "'training' already exists"),
-])
+@pytest.mark.parametrize(
+    "name,param,error,match",
+    [
+        ("a.b", None, KeyError, "can not contain '.'"),
+        ("", None, KeyError, "can not be empty"),
+        (3, None, TypeError, "should be a string, but received int"),
+        ("x", torch.ones(2), TypeError, "should be a Parameter, but received Tensor"),
+        ("training", None, KeyError, "'training' already exists"),
+    ],
+)
 def test_add_parameter_bad_input(name, param, error, match):
     with pytest.raises(error, match=match):
         Layer().add_parameter(name, param)
 
 
 # ----------------------------------------------------------------------------- Linear
-@pytest.mark.parametrize("act,ref", [
-    (None, lambda z: z),
-    ("relu", lambda z: np.maximum(z, 0)),
-    ("sigmoid", lambda z: 1 / (1 + np.exp(-z))),
-    ("tanh", np.tanh),
-    ("softmax", lambda z: np.exp(z) / np.exp(z).sum(-1, keepdims=True)),
-])
+@pytest.mark.parametrize(
+    "act,ref",
+    [
+        (None, lambda z: z),
+        ("relu", lambda z: np.maximum(z, 0)),
+        ("sigmoid", lambda z: 1 / (1 + np.exp(-z))),
+        ("tanh", np.tanh),
+        ("softmax", lambda z: np.exp(z) / np.exp(z).sum(-1, keepdims=True)),
+    ],
+)
 def test_linear_forward_matches_numpy(act, ref):
     rng = np.random.default_rng(0)
     w, b = rng.normal(size=(5, 3)), rng.normal(size=3)
     x = rng.normal(size=(4, 5))
-    lin = Linear(5, 3, param_attr=NumpyArrayInitializer(w), bias_attr=NumpyArrayInitializer(b), act=act,
-                 dtype="float64")
+    lin = Linear(
+        5, 3, param_attr=NumpyArrayInitializer(w), bias_attr=NumpyArrayInitializer(b), act=act, dtype="float64"
+    )
     np.testing.assert_allclose(lin(to_variable(x)).numpy(), ref(x @ w + b), rtol=1e-12, atol=1e-12)
 
 
@@ -135,17 +142,26 @@ def test_linear_default_init_is_xavier_uniform_over_in_out_and_zero_bias():
     limit = np.sqrt(6.0 / (300 + 100))
     w = lin.weight.numpy()
     assert np.abs(w).max() <= limit and np.abs(w).max() > 0.98 * limit
-    assert abs(w.var() - limit ** 2 / 3) < 0.03 * limit ** 2 / 3  # U(-a, a) variance a^2/3
+    assert abs(w.var() - limit**2 / 3) < 0.03 * limit**2 / 3  # U(-a, a) variance a^2/3
     assert (lin.bias.numpy() == 0).all()
 
 
 def test_param_attr_reaches_the_parameter():
     reg = _l2(0.1)
-    lin = Linear(2, 3, param_attr=ParamAttr(name="W", learning_rate=0.5, regularizer=reg, need_clip=False,
-                                            initializer=Constant(2.0)),
-                 bias_attr=ParamAttr(trainable=False))
+    lin = Linear(
+        2,
+        3,
+        param_attr=ParamAttr(name="W", learning_rate=0.5, regularizer=reg, need_clip=False, initializer=Constant(2.0)),
+        bias_attr=ParamAttr(trainable=False),
+    )
     w, b = lin.weight, lin.bias
-    assert (w.name, w._fluid_name, w.optimize_attr, w.regularizer, w.need_clip) == ("W", "W", {"learning_rate": 0.5}, reg, False)
+    assert (w.name, w._fluid_name, w.optimize_attr, w.regularizer, w.need_clip) == (
+        "W",
+        "W",
+        {"learning_rate": 0.5},
+        reg,
+        False,
+    )
     assert (w.numpy() == 2.0).all() and w.trainable and not w.stop_gradient
     assert b.trainable is False and b.stop_gradient is True and not b.requires_grad
     assert Linear(2, 2, param_attr="named_w").weight.name == "named_w"
@@ -160,32 +176,38 @@ def _l2(coeff):
     return L2Decay(coeff)
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    ({"name": 3}, TypeError, "name must be a str or None, got int"),
-    ({"name": ""}, ValueError, "name must not be empty"),
-    ({"initializer": "xavier"}, TypeError, "initializer must be a torchfluid.initializer.Initializer"),
-    ({"learning_rate": -1.0}, ValueError, "learning_rate must be >= 0, got -1.0"),
-    ({"learning_rate": None}, ValueError, "learning_rate must be >= 0, got None"),
-    ({"trainable": 1}, TypeError, "trainable must be True or False, got 1"),
-    ({"need_clip": "no"}, TypeError, "need_clip must be True or False"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"name": 3}, TypeError, "name must be a str or None, got int"),
+        ({"name": ""}, ValueError, "name must not be empty"),
+        ({"initializer": "xavier"}, TypeError, "initializer must be a torchfluid.initializer.Initializer"),
+        ({"learning_rate": -1.0}, ValueError, "learning_rate must be >= 0, got -1.0"),
+        ({"learning_rate": None}, ValueError, "learning_rate must be >= 0, got None"),
+        ({"trainable": 1}, TypeError, "trainable must be True or False, got 1"),
+        ({"need_clip": "no"}, TypeError, "need_clip must be True or False"),
+    ],
+)
 def test_param_attr_bad_input(kwargs, error, match):
     with pytest.raises(error, match=match):
         ParamAttr(**kwargs)
 
 
-@pytest.mark.parametrize("make,error,match", [
-    (lambda: Linear(0, 3), ValueError, "input_dim must be an int > 0, got 0"),
-    (lambda: Linear(3, 2.5), ValueError, "output_dim must be an int > 0, got 2.5"),
-    (lambda: Linear(3, 2, act="swishy"), ValueError, "act must be None or one of"),
-    (lambda: Linear(3, 2, dtype="float128"), TypeError, "dtype must be one of"),
-    (lambda: Linear(3, 2, param_attr=3.5), TypeError, "parameter attribute must be None, bool, str"),
-    (lambda: Embedding(10), ValueError, "size must be a list of two ints"),
-    (lambda: Embedding([10, 0]), ValueError, r"size\[1\] must be an int > 0, got 0"),
-    (lambda: Embedding([10, 3], padding_idx=10), ValueError, r"padding_idx must be within \[-10, 10\), got 10"),
-    (lambda: Embedding([10, 3], is_distributed=True), ValueError, "is_distributed=True"),
-    (lambda: nn2.Embedding(-1, 3), ValueError, "num_embeddings must be an int > 0, got -1"),
-])
+@pytest.mark.parametrize(
+    "make,error,match",
+    [
+        (lambda: Linear(0, 3), ValueError, "input_dim must be an int > 0, got 0"),
+        (lambda: Linear(3, 2.5), ValueError, "output_dim must be an int > 0, got 2.5"),
+        (lambda: Linear(3, 2, act="swishy"), ValueError, "act must be None or one of"),
+        (lambda: Linear(3, 2, dtype="float128"), TypeError, "dtype must be one of"),
+        (lambda: Linear(3, 2, param_attr=3.5), TypeError, "parameter attribute must be None, bool, str"),
+        (lambda: Embedding(10), ValueError, "size must be a list of two ints"),
+        (lambda: Embedding([10, 0]), ValueError, r"size\[1\] must be an int > 0, got 0"),
+        (lambda: Embedding([10, 3], padding_idx=10), ValueError, r"padding_idx must be within \[-10, 10\), got 10"),
+        (lambda: Embedding([10, 3], is_distributed=True), ValueError, "is_distributed=True"),
+        (lambda: nn2.Embedding(-1, 3), ValueError, "num_embeddings must be an int > 0, got -1"),
+    ],
+)
 def test_layer_constructor_bad_input(make, error, match):
     with pytest.raises(error, match=match):
         make()
@@ -227,8 +249,9 @@ def test_embedding_padding_dense_zero_output_and_zero_row_gradient():
 def test_embedding_sparse_gradient_rows_in_order_padding_rows_kept_as_paddle():
     table = _table()
     for padding in (None, -3):  # -3 -> row 3
-        emb = Embedding([6, 4], is_sparse=True, padding_idx=padding, param_attr=NumpyArrayInitializer(table),
-                        dtype="float64")
+        emb = Embedding(
+            [6, 4], is_sparse=True, padding_idx=padding, param_attr=NumpyArrayInitializer(table), dtype="float64"
+        )
         out = emb(to_variable(IDS))
         upstream = np.arange(24, dtype=np.float64).reshape(2, 3, 4)
         out.backward(to_variable(upstream))

@@ -22,16 +22,14 @@ rng = np.random.default_rng(42)
 TABLE = rng.normal(size=(VOCAB, EMB)).astype(np.float32)
 W = rng.normal(size=(EMB, OUT)).astype(np.float32)
 B = rng.normal(size=OUT).astype(np.float32)
-BATCHES = [(rng.integers(0, VOCAB, size=(5, 3)), rng.normal(size=(5, 3, OUT)).astype(np.float32))
-           for _ in range(STEPS)]
+BATCHES = [(rng.integers(0, VOCAB, size=(5, 3)), rng.normal(size=(5, 3, OUT)).astype(np.float32)) for _ in range(STEPS)]
 
 
 class FacadeNet(Layer):
     def __init__(self, sparse):
         super().__init__()
         self.emb = Embedding([VOCAB, EMB], is_sparse=sparse, param_attr=NumpyArrayInitializer(TABLE))
-        attr = ParamAttr(initializer=NumpyArrayInitializer(W), learning_rate=0.5,
-                         regularizer=regularizer.L2Decay(0.01))
+        attr = ParamAttr(initializer=NumpyArrayInitializer(W), learning_rate=0.5, regularizer=regularizer.L2Decay(0.01))
         self.fc = Linear(EMB, OUT, param_attr=attr, bias_attr=NumpyArrayInitializer(B), act="tanh")
 
     def forward(self, ids):
@@ -62,12 +60,23 @@ def test_facade_training_is_bit_identical_to_plain_torch(sparse, centered, momen
         net = FacadeNet(sparse)
         names = [p.name for p in net.parameters()]
         assert names == ["embedding_0.w_0", "linear_0.w_0", "linear_0.b_0"]
-        opt = fluid.optimizer.RMSProp(learning_rate=0.05, rho=0.9, momentum=momentum, centered=centered,
-                                      parameter_list=net.parameters(), regularization=regularizer.L2Decay(0.001))
+        opt = fluid.optimizer.RMSProp(
+            learning_rate=0.05,
+            rho=0.9,
+            momentum=momentum,
+            centered=centered,
+            parameter_list=net.parameters(),
+            regularization=regularizer.L2Decay(0.001),
+        )
         ref = PlainNet(sparse)
-        ref_opt = fluid.optimizer.RMSProp(learning_rate=0.05, rho=0.9, momentum=momentum, centered=centered,
-                                          parameters=list(zip(names, [ref.emb.weight, ref.w, ref.b])),
-                                          regularization=regularizer.L2Decay(0.001))
+        ref_opt = fluid.optimizer.RMSProp(
+            learning_rate=0.05,
+            rho=0.9,
+            momentum=momentum,
+            centered=centered,
+            parameters=list(zip(names, [ref.emb.weight, ref.w, ref.b], strict=False)),
+            regularization=regularizer.L2Decay(0.001),
+        )
         for ids, y in BATCHES:
             loss = _mse(net(to_variable(ids)), to_variable(y))
             loss.backward()
@@ -80,7 +89,7 @@ def test_facade_training_is_bit_identical_to_plain_torch(sparse, centered, momen
             ref_opt.zero_grad()
 
             assert torch.equal(loss.detach().as_subclass(torch.Tensor), ref_loss.detach())
-            for mine, theirs in zip(net.parameters(), [ref.emb.weight, ref.w, ref.b]):
+            for mine, theirs in zip(net.parameters(), [ref.emb.weight, ref.w, ref.b], strict=False):
                 assert torch.equal(mine.as_subclass(torch.Tensor), theirs.detach()), mine.name
         state, ref_state = opt.state_dict(), ref_opt.state_dict()
         accumulators = [k for k in state if isinstance(state[k], torch.Tensor)]

@@ -41,7 +41,7 @@ METHOD_CASES = [
     ("sub", lambda x: (x - x * 2).numpy().tolist(), (X - X * 2).tolist()),
     ("rsub", lambda x: (10 - x).numpy().tolist(), (10 - X).tolist()),
     ("div", lambda x: (x / 4).numpy().tolist(), (X / 4).tolist()),
-    ("pow", lambda x: (x ** 2).numpy().tolist(), (X ** 2).tolist()),
+    ("pow", lambda x: (x**2).numpy().tolist(), (X**2).tolist()),
     ("neg", lambda x: (-x).numpy().tolist(), (-X).tolist()),
     ("matmul", lambda x: (x @ x.t()).numpy().tolist(), (X @ X.T).tolist()),
     ("compare", lambda x: (x > 2).numpy().tolist(), (X > 2).tolist()),
@@ -136,12 +136,15 @@ def test_to_variable_sharing_and_dtype():
     assert to_variable(wrapped) is wrapped
 
 
-@pytest.mark.parametrize("value,kwargs,error,match", [
-    (3.0, {}, TypeError, "must be list, tuple, numpy.ndarray or Tensor, but received float"),
-    (np.array(["a"]), {}, TypeError, "must be numeric"),
-    ([1.0], {"dtype": "float128"}, TypeError, "dtype must be one of"),
-    ([1.0], {"name": 5}, TypeError, "name must be a str or None"),
-])
+@pytest.mark.parametrize(
+    "value,kwargs,error,match",
+    [
+        (3.0, {}, TypeError, "must be list, tuple, numpy.ndarray or Tensor, but received float"),
+        (np.array(["a"]), {}, TypeError, "must be numeric"),
+        ([1.0], {"dtype": "float128"}, TypeError, "dtype must be one of"),
+        ([1.0], {"name": 5}, TypeError, "name must be a str or None"),
+    ],
+)
 def test_to_variable_bad_input(value, kwargs, error, match):
     with pytest.raises(error, match=match):
         to_variable(value, **kwargs)
@@ -175,21 +178,31 @@ def test_sparse_gradient_reported_as_values_and_rows():
 
 
 # ----------------------------------------------------------------------------- places, modes, names
-@pytest.mark.parametrize("place,device,text", [
-    (fluid.CPUPlace(), torch.device("cpu"), "CPUPlace"),
-    (fluid.CUDAPlace(1), torch.device("cuda", 1), "CUDAPlace(1)"),
-    (fluid.CUDAPinnedPlace(), torch.device("cpu"), "CUDAPinnedPlace"),
-])
+@pytest.mark.parametrize(
+    "place,device,text",
+    [
+        (fluid.CPUPlace(), torch.device("cpu"), "CPUPlace"),
+        (fluid.CUDAPlace(1), torch.device("cuda", 1), "CUDAPlace(1)"),
+        (fluid.CUDAPinnedPlace(), torch.device("cpu"), "CUDAPinnedPlace"),
+    ],
+)
 def test_places(place, device, text):
     assert place.device == device and repr(place) == text
-    assert framework._to_place(text.lower().replace("place(", ":").rstrip(")").replace("cuda", "gpu")
-                               if "CUDAPlace" in text else place) == place
+    assert (
+        framework._to_place(
+            text.lower().replace("place(", ":").rstrip(")").replace("cuda", "gpu") if "CUDAPlace" in text else place
+        )
+        == place
+    )
 
 
-@pytest.mark.parametrize("arg,error,match", [
-    (-1, ValueError, "id must be an int >= 0, got -1"),
-    ("0", ValueError, "id must be an int >= 0"),
-])
+@pytest.mark.parametrize(
+    "arg,error,match",
+    [
+        (-1, ValueError, "id must be an int >= 0, got -1"),
+        ("0", ValueError, "id must be an int >= 0"),
+    ],
+)
 def test_cuda_place_bad_id(arg, error, match):
     with pytest.raises(error, match=match):
         fluid.CUDAPlace(arg)

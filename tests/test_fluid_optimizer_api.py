@@ -7,10 +7,15 @@ import torchfluid as fluid
 from torchfluid.regularizer import L1Decay, L1DecayRegularizer, L2Decay, L2DecayRegularizer
 
 
-@pytest.mark.parametrize("cls,coeff,term", [
-    (L2Decay, 0.5, lambda p: 0.5 * p), (L2DecayRegularizer, 0.25, lambda p: 0.25 * p),
-    (L1Decay, 0.1, lambda p: 0.1 * torch.sign(p)), (L1DecayRegularizer, 2.0, lambda p: 2.0 * torch.sign(p)),
-])
+@pytest.mark.parametrize(
+    "cls,coeff,term",
+    [
+        (L2Decay, 0.5, lambda p: 0.5 * p),
+        (L2DecayRegularizer, 0.25, lambda p: 0.25 * p),
+        (L1Decay, 0.1, lambda p: 0.1 * torch.sign(p)),
+        (L1DecayRegularizer, 2.0, lambda p: 2.0 * torch.sign(p)),
+    ],
+)
 def test_regularization_coeff_keyword(cls, coeff, term):
     reg = cls(regularization_coeff=coeff)
     assert reg.coeff == coeff and reg == cls(coeff)
@@ -18,10 +23,13 @@ def test_regularization_coeff_keyword(cls, coeff, term):
     torch.testing.assert_close(reg(p, g), g + term(p))
 
 
-@pytest.mark.parametrize("kwargs,exc,msg", [
-    ({"coeff": 0.1, "regularization_coeff": 0.2}, TypeError, "not both"),
-    ({"regularization_coeff": -1.0}, ValueError, "regularization_coeff"),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,msg",
+    [
+        ({"coeff": 0.1, "regularization_coeff": 0.2}, TypeError, "not both"),
+        ({"regularization_coeff": -1.0}, ValueError, "regularization_coeff"),
+    ],
+)
 def test_regularization_coeff_errors(kwargs, exc, msg):
     with pytest.raises(exc, match=msg):
         fluid.regularizer.L2Decay(**kwargs)
@@ -142,8 +150,9 @@ def _static_pairs(need_clip_b=True):
     main, startup = fluid.Program(), fluid.Program()
     with fluid.program_guard(main, startup), fluid.unique_name.guard():
         x = fluid.layers.data(name="x", shape=[4], dtype="float32")
-        h = fluid.layers.fc(x, 3, param_attr=fluid.ParamAttr(name="w"),
-                            bias_attr=fluid.ParamAttr(name="b", need_clip=need_clip_b))
+        h = fluid.layers.fc(
+            x, 3, param_attr=fluid.ParamAttr(name="w"), bias_attr=fluid.ParamAttr(name="b", need_clip=need_clip_b)
+        )
         loss = fluid.layers.reduce_sum(fluid.layers.square(h))
         pg = fluid.backward.append_backward(loss)
     return main, startup, pg
@@ -153,19 +162,32 @@ def _grads(main, startup, names):
     exe = fluid.Executor()
     with fluid.scope_guard(fluid.Scope()):
         exe.run(startup)
-        return exe.run(main, feed={"x": np.linspace(-1, 1, 8, dtype="float32").reshape(2, 4) * 3},
-                       fetch_list=names)
+        return exe.run(main, feed={"x": np.linspace(-1, 1, 8, dtype="float32").reshape(2, 4) * 3}, fetch_list=names)
 
 
-@pytest.mark.parametrize("clip,ref", [
-    (fluid.clip.GradientClipByGlobalNorm(0.5),
-     lambda gs, nc: [g * (0.5 / max(0.5, np.sqrt(sum((h * h).sum() for h, c in zip(gs, nc, strict=True) if c))))
-                     if c else g for g, c in zip(gs, nc, strict=True)]),
-    (fluid.clip.GradientClipByNorm(0.5),
-     lambda gs, nc: [g * (0.5 / max(0.5, np.sqrt((g * g).sum()))) if c else g for g, c in zip(gs, nc, strict=True)]),
-    (fluid.clip.GradientClipByValue(0.2, -0.1),
-     lambda gs, nc: [np.clip(g, -0.1, 0.2) if c else g for g, c in zip(gs, nc, strict=True)]),
-], ids=["global_norm", "norm", "value"])
+@pytest.mark.parametrize(
+    "clip,ref",
+    [
+        (
+            fluid.clip.GradientClipByGlobalNorm(0.5),
+            lambda gs, nc: [
+                g * (0.5 / max(0.5, np.sqrt(sum((h * h).sum() for h, c in zip(gs, nc, strict=True) if c)))) if c else g
+                for g, c in zip(gs, nc, strict=True)
+            ],
+        ),
+        (
+            fluid.clip.GradientClipByNorm(0.5),
+            lambda gs, nc: [
+                g * (0.5 / max(0.5, np.sqrt((g * g).sum()))) if c else g for g, c in zip(gs, nc, strict=True)
+            ],
+        ),
+        (
+            fluid.clip.GradientClipByValue(0.2, -0.1),
+            lambda gs, nc: [np.clip(g, -0.1, 0.2) if c else g for g, c in zip(gs, nc, strict=True)],
+        ),
+    ],
+    ids=["global_norm", "norm", "value"],
+)
 @pytest.mark.parametrize("need_clip_b", [True, False])
 def test_clip_objects_on_static_pairs(clip, ref, need_clip_b):
     main, startup, pg = _static_pairs(need_clip_b)
@@ -216,8 +238,11 @@ def test_dygraph_clip_drops_pairs_without_grad():
     with fluid.dygraph.guard():
         x = fluid.dygraph.to_variable(np.array([2, 3]).astype("float32"), name="x")
         y = fluid.dygraph.to_variable(np.array([3, 4]).astype("float32"), name="y")
-        for clip in (fluid.clip.GradientClipByGlobalNorm(0.8), fluid.clip.GradientClipByNorm(0.8),
-                     fluid.clip.GradientClipByValue(0.2, 0.1)):
+        for clip in (
+            fluid.clip.GradientClipByGlobalNorm(0.8),
+            fluid.clip.GradientClipByNorm(0.8),
+            fluid.clip.GradientClipByValue(0.2, 0.1),
+        ):
             assert clip([(x, None)]) == []
             out = clip([(x, x), (x, y), (x, None)])
             assert len(out) == 2 and all(p is x for p, _ in out)

@@ -27,8 +27,9 @@ def _table_step(case, threads=None):
 
     def fused(params, grads, states):
         tables = kernel_tables(params, grads, states, case, fused_cpu.CHUNK)
-        fused_cpu.rmsprop_table_(*tables, case["centered"], case["has_moment"], h["lr_in_momentum"],
-                                 h["nesterov"], threads=threads)
+        fused_cpu.rmsprop_table_(
+            *tables, case["centered"], case["has_moment"], h["lr_in_momentum"], h["nesterov"], threads=threads
+        )
 
     return fused
 
@@ -37,12 +38,20 @@ def test_many_chunks_and_threads_equal_reference():
     # > 2 chunks per tensor and enough elements for every thread (the thread split).
     shapes = [(70_001,), (3, 40_000), (0,), (1,), (300, 257)]
     for dtype in (torch.float32, torch.float64):
-        case = dict(shapes=shapes, dtype=dtype, centered=True, has_moment=True, seed=3,
-                    missing_grad=[False, False, False, True, False],
-                    hyper=dict(rho=0.9, epsilon=1e-8, momentum=0.9, eps_in_sqrt=False,
-                               lr_in_momentum=True, nesterov=True),
-                    lr=[0.01] * 5, grad_scale=[0.5] * 5, clip=[None, (-1.0, 1.0)] + [None] * 3,
-                    l2=[0.0, 0.01, 0.0, 0.0, 0.1], l1=[0.001, 0.0, 0.0, 0.0, 0.0])
+        case = dict(
+            shapes=shapes,
+            dtype=dtype,
+            centered=True,
+            has_moment=True,
+            seed=3,
+            missing_grad=[False, False, False, True, False],
+            hyper=dict(rho=0.9, epsilon=1e-8, momentum=0.9, eps_in_sqrt=False, lr_in_momentum=True, nesterov=True),
+            lr=[0.01] * 5,
+            grad_scale=[0.5] * 5,
+            clip=[None, (-1.0, 1.0)] + [None] * 3,
+            l2=[0.0, 0.01, 0.0, 0.0, 0.1],
+            l1=[0.001, 0.0, 0.0, 0.0, 0.0],
+        )
 
         for threads in (None, 1, 2, 3):
             check_against_reference(case, _table_step(case, threads))
@@ -51,8 +60,7 @@ def test_many_chunks_and_threads_equal_reference():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_sq_norms(dtype):
     gen = torch.Generator().manual_seed(0)
-    ts = [torch.randn(s, generator=gen, dtype=torch.float64).to(dtype)
-          for s in [(100_003,), (0,), (7, 3), ()]] + [None]
+    ts = [torch.randn(s, generator=gen, dtype=torch.float64).to(dtype) for s in [(100_003,), (0,), (7, 3), ()]] + [None]
     got = fused_cpu.sq_norms(ts)
     want = [float(t.double().square().sum()) if t is not None else 0.0 for t in ts]
     assert got.dtype.name == "float64"
@@ -61,8 +69,11 @@ def test_sq_norms(dtype):
 
 SQ_NORMS_BAD = [
     ("fp16", [torch.zeros(3).half()], "tensors: dtype torch.float16 not supported; allowed: float32, float64"),
-    ("mixed dtypes", [torch.zeros(3), torch.zeros(2).double()],
-     "tensors[1]: torch.float64 on cpu; allowed: torch.float32 on cpu"),
+    (
+        "mixed dtypes",
+        [torch.zeros(3), torch.zeros(2).double()],
+        "tensors[1]: torch.float64 on cpu; allowed: torch.float32 on cpu",
+    ),
     ("strided", [torch.zeros(8)[::2]], "tensors[0]: strides (2,) for shape (4,) are not contiguous"),
 ]
 
@@ -74,8 +85,10 @@ def test_sq_norms_bad_inputs_name_argument_value_and_range(name, tensors, messag
     assert message in str(err.value)
 
 
-@pytest.mark.skipif(not (sys.platform.startswith("linux") and torch.backends.openmp.is_available()),
-                    reason="torch without OpenMP, or not Linux")
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and torch.backends.openmp.is_available()),
+    reason="torch without OpenMP, or not Linux",
+)
 def test_kernels_run_on_torchs_openmp_team():
     gomp = fused_cpu.torch_openmp()
     assert gomp is not None  # torch's own runtime, found among the loaded libraries
@@ -84,11 +97,20 @@ def test_kernels_run_on_torchs_openmp_team():
 
 @pytest.mark.parametrize("threads", [2, 3])
 def test_openmp_team_pool_and_one_thread_give_identical_results(monkeypatch, threads):
-    case = dict(shapes=[(200_001,), (3, 40_000), (1,)], dtype=torch.float32, centered=True, has_moment=True,
-                seed=5, missing_grad=[False, False, False],
-                hyper=dict(rho=0.9, epsilon=1e-8, momentum=0.9, eps_in_sqrt=True, lr_in_momentum=True,
-                           nesterov=False),
-                lr=[0.01] * 3, grad_scale=[0.7] * 3, clip=[None, (-1.0, 1.0), None], l2=[0.0] * 3, l1=[0.0] * 3)
+    case = dict(
+        shapes=[(200_001,), (3, 40_000), (1,)],
+        dtype=torch.float32,
+        centered=True,
+        has_moment=True,
+        seed=5,
+        missing_grad=[False, False, False],
+        hyper=dict(rho=0.9, epsilon=1e-8, momentum=0.9, eps_in_sqrt=True, lr_in_momentum=True, nesterov=False),
+        lr=[0.01] * 3,
+        grad_scale=[0.7] * 3,
+        clip=[None, (-1.0, 1.0), None],
+        l2=[0.0] * 3,
+        l1=[0.0] * 3,
+    )
     results = []
     for runner, n in (("openmp", threads), ("pool", threads), ("openmp", 1)):
         monkeypatch.setattr(fused_cpu, "_RUNNER", runner)

@@ -32,8 +32,9 @@ print("numba" in sys.modules, sorted(set(kernel_cache.ORIGIN.values())), h.hexdi
 
 def _run(cache_dir):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
-    out = subprocess.run([sys.executable, "-c", CODE.format(root=ROOT)], env=env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CODE.format(root=ROOT)], env=env, capture_output=True, text=True, check=True
+    )
     numba_imported, rest = out.stdout.strip().splitlines()[-1].split(" ", 1)
     origin, digest = rest.rsplit(" ", 1)
     return numba_imported == "True", origin, digest
@@ -43,8 +44,7 @@ def test_cached_kernel_matches_compiled_and_damage_recompiles(tmp_path):
     numba_imported, origin, compiled = _run(tmp_path)
     assert origin == "['compiled']" and numba_imported
     files = sorted(os.listdir(tmp_path / "torchfluid"))
-    assert files == ["fused_cpu-rmsprop-float32-True-True.kernel",
-                     "fused_cpu-sq_sums-float32.kernel"]
+    assert files == ["fused_cpu-rmsprop-float32-True-True.kernel", "fused_cpu-sq_sums-float32.kernel"]
     numba_imported, origin, loaded = _run(tmp_path)
     assert origin == "['cache']"
     assert not numba_imported  # a cache hit loads through llvmlite alone

@@ -82,8 +82,7 @@ def test_flat_group_on_cuda_tensor_grad_scale_and_memset():
     group.step(lr=0.1, rho=0.0, epsilon=0.0, grad_scale=scale)  # u = g/|g| = 1
     for p, b in zip(ps, before, strict=True):
         torch.testing.assert_close(p.detach(), b - 0.1)
-    torch.testing.assert_close(group.state(0)["mean_square"], torch.full((3000,), 0.25,
-                                                                        device="cuda"))
+    torch.testing.assert_close(group.state(0)["mean_square"], torch.full((3000,), 0.25, device="cuda"))
     group.zero_grads()
     assert not group.grad_buffer.any() and ps[1].grad.data_ptr() != 0
 
@@ -105,7 +104,7 @@ def test_views_share_the_flat_buffers_and_are_aligned():
             assert v.untyped_storage().data_ptr() == buf.untyped_storage().data_ptr()
             assert (v.data_ptr() - buf.data_ptr()) % 64 == 0
     group.state(1)["momentum"].fill_(2.0)
-    assert group.momentum[int(group.offsets[1]):int(group.offsets[1]) + 7].eq(2.0).all()
+    assert group.momentum[int(group.offsets[1]) : int(group.offsets[1]) + 7].eq(2.0).all()
     assert FlatGroup(ps, centered=False, momentum=False).state(0).keys() == {"mean_square"}
 
 
@@ -149,13 +148,19 @@ def test_step_rebinds_swapped_storage_and_rejects_what_would_be_unsafe():
     group.step(**HYPER)
     assert not ps[0].detach().equal(before)
     ps[1].data = torch.zeros(5)
-    with pytest.raises(ValueError, match=r"params\[1\]: 5 elements, the group was built "
-                                         r"for 3; allowed: 3 \(rebuild the group\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"params\[1\]: 5 elements, the group was built "
+        r"for 3; allowed: 3 \(rebuild the group\)",
+    ):
         group.step(**HYPER)
     ps[1].data = torch.zeros(3, dtype=torch.float64)
     ps[1].grad = None
-    with pytest.raises(ValueError, match=r"params\[1\]: torch.float64 on cpu, the group "
-                                         r"holds torch.float32 on cpu"):
+    with pytest.raises(
+        ValueError,
+        match=r"params\[1\]: torch.float64 on cpu, the group "
+        r"holds torch.float32 on cpu",
+    ):
         group.step(**HYPER)
 
 
@@ -183,8 +188,11 @@ def test_momentum_without_velocity_buffer_is_refused():
 
 def test_one_group_holds_one_device_and_dtype():
     ps = _params((2,), (3,)) + _params((4,), dtype=torch.float64) + _params((1,))
-    with pytest.raises(ValueError, match=r"params\[1\]: torch.float64 on cpu, the group "
-                                         r"holds torch.float32"):
+    with pytest.raises(
+        ValueError,
+        match=r"params\[1\]: torch.float64 on cpu, the group "
+        r"holds torch.float32",
+    ):
         FlatGroup([ps[0], ps[2]], centered=False, momentum=False)
 
 
@@ -203,9 +211,14 @@ def test_changed_per_tensor_hyper_parameters_and_flags_take_effect_next_step():
     ref = [p.detach().clone() for p in ps]
     ref_state = [{"ms": torch.zeros_like(p), "mom": torch.zeros_like(p)} for p in ps]
     group = FlatGroup(ps, centered=False, momentum=True)
-    steps = [dict(lr=[0.1, 0.2], l2=0.0, nesterov=False), dict(lr=[0.1, 0.2], l2=0.0, nesterov=False),
-             dict(lr=[0.3, 0.2], l2=0.0, nesterov=False), dict(lr=[0.3, 0.2], l2=[0.0, 0.5], nesterov=False),
-             dict(lr=[0.3, 0.2], l2=[0.0, 0.5], nesterov=True), dict(lr=0.05, l2=0.0, nesterov=True)]
+    steps = [
+        dict(lr=[0.1, 0.2], l2=0.0, nesterov=False),
+        dict(lr=[0.1, 0.2], l2=0.0, nesterov=False),
+        dict(lr=[0.3, 0.2], l2=0.0, nesterov=False),
+        dict(lr=[0.3, 0.2], l2=[0.0, 0.5], nesterov=False),
+        dict(lr=[0.3, 0.2], l2=[0.0, 0.5], nesterov=True),
+        dict(lr=0.05, l2=0.0, nesterov=True),
+    ]
     for k, hyper in enumerate(steps):
         grads = [torch.full_like(p, 0.5 + k) for p in ps]
         for p, g in zip(ps, grads, strict=True):
@@ -214,7 +227,17 @@ def test_changed_per_tensor_hyper_parameters_and_flags_take_effect_next_step():
         lrs = hyper["lr"] if isinstance(hyper["lr"], list) else [hyper["lr"]] * 2
         l2s = hyper["l2"] if isinstance(hyper["l2"], list) else [hyper["l2"]] * 2
         for i, (r, g) in enumerate(zip(ref, grads, strict=True)):
-            rmsprop_(r, g + l2s[i] * r if l2s[i] else g, ref_state[i]["ms"], None, ref_state[i]["mom"], lr=lrs[i],
-                     rho=0.9, epsilon=1e-6, momentum=0.9, nesterov=hyper["nesterov"])
+            rmsprop_(
+                r,
+                g + l2s[i] * r if l2s[i] else g,
+                ref_state[i]["ms"],
+                None,
+                ref_state[i]["mom"],
+                lr=lrs[i],
+                rho=0.9,
+                epsilon=1e-6,
+                momentum=0.9,
+                nesterov=hyper["nesterov"],
+            )
         for p, r in zip(ps, ref, strict=True):
             torch.testing.assert_close(p.detach(), r, rtol=1e-6, atol=1e-7, msg=f"step {k}")

@@ -38,8 +38,10 @@ def _model(seed=0):
 
 
 def _groups(ps):
-    return [{"params": [("a", ps[0]), ("b", ps[1])], "centered": True, "momentum": 0.9},
-            {"params": [("c", ps[2]), ("d", ps[3])], "learning_rate": 0.5, "rho": 0.8}]
+    return [
+        {"params": [("a", ps[0]), ("b", ps[1])], "centered": True, "momentum": 0.9},
+        {"params": [("c", ps[2]), ("d", ps[3])], "learning_rate": 0.5, "rho": 0.8},
+    ]
 
 
 def _feed(ps, step):
@@ -60,7 +62,7 @@ def test_fused_equals_reference_bit_for_bit(clip, reg):
     for step in range(5):
         _feed(ps, step), _feed(qs, step)
         fused.step(), ref.step()
-        for p, q in zip(ps, qs):
+        for p, q in zip(ps, qs, strict=False):
             assert torch.equal(p, q), (clip, reg, step)
     sa, sb = fused.state_dict(), ref.state_dict()
     for k, v in sa.items():
@@ -74,8 +76,7 @@ def test_fused_equals_reference_bit_for_bit(clip, reg):
 def test_fused_path_materialises_no_clipped_or_regularized_gradient(clip, monkeypatch):
     ps = _model()
     ps[1].regularizer = L1Decay(0.003)
-    opt = RMSProp(0.01, parameters=_groups(ps), grad_clip=CLIPS[clip](), weight_decay=L2Decay(0.01),
-                  fused=True)
+    opt = RMSProp(0.01, parameters=_groups(ps), grad_clip=CLIPS[clip](), weight_decay=L2Decay(0.01), fused=True)
 
     def refuse(*a, **k):
         raise AssertionError("materialised on the fused path")
@@ -86,12 +87,11 @@ def test_fused_path_materialises_no_clipped_or_regularized_gradient(clip, monkey
     before = [p.detach().clone() for p in ps]
     _feed(ps, 0)
     opt.step()
-    assert all(not torch.equal(p, b) for p, b in zip(ps, before))
+    assert all(not torch.equal(p, b) for p, b in zip(ps, before, strict=False))
     if clip == "global_norm":
         assert opt.grad_clip.last_global_norm is not None
     # the same patches do stop the reference path (it materialises)
-    ref = RMSProp(0.01, parameters=_groups(_model()), grad_clip=CLIPS[clip](), weight_decay=L2Decay(0.01),
-                  fused=False)
+    ref = RMSProp(0.01, parameters=_groups(_model()), grad_clip=CLIPS[clip](), weight_decay=L2Decay(0.01), fused=False)
     for q in ref.param_groups[0]["params"] + ref.param_groups[1]["params"]:
         q.grad = torch.ones_like(q)
     with pytest.raises(AssertionError, match="materialised"):
@@ -100,6 +100,7 @@ def test_fused_path_materialises_no_clipped_or_regularized_gradient(clip, monkey
 
 def test_items_the_fused_kernel_cannot_take_get_the_materialised_gradient():
     """A sparse gradient (reference kernel) and a custom regularizer next to fused items."""
+
     class Custom(L2Decay):  # a subclass: its term is not the kernel's L2
         def term(self, param):
             return param * param * self.coeff
@@ -119,6 +120,6 @@ def test_items_the_fused_kernel_cannot_take_get_the_materialised_gradient():
             _feed(xs[:-1], step)
             xs[-1].grad = torch.sparse_coo_tensor([[1, 4, 1]], torch.full((3, 3), 0.5 + step), (6, 3))
         fused.step(), ref.step()
-        for p, q in zip(ps, qs):
+        for p, q in zip(ps, qs, strict=False):
             assert torch.equal(p, q), step
     assert fused._fused.flat  # the dense parameters did take the fused kernel

@@ -16,16 +16,21 @@ TOL = {torch.float32: dict(rtol=2e-5, atol=1e-6), torch.float64: dict(rtol=1e-12
 
 def _model(seed=0):
     gen = torch.Generator().manual_seed(seed)
-    shapes = [((6, 5), torch.float32), ((5,), torch.float32), ((3, 3), torch.float64),
-              ((0,), torch.float32), ((4,), torch.float64)]
-    return [torch.nn.Parameter(torch.randn(s, generator=gen, dtype=torch.float64).to(dt))
-            for s, dt in shapes]
+    shapes = [
+        ((6, 5), torch.float32),
+        ((5,), torch.float32),
+        ((3, 3), torch.float64),
+        ((0,), torch.float32),
+        ((4,), torch.float64),
+    ]
+    return [torch.nn.Parameter(torch.randn(s, generator=gen, dtype=torch.float64).to(dt)) for s, dt in shapes]
 
 
 def _groups(ps):
-    return [{"params": [("a", ps[0]), ("b", ps[1]), ("c", ps[2])], "centered": True,
-             "momentum": 0.9},
-            {"params": [("d", ps[3]), ("e", ps[4])], "learning_rate": 0.5, "rho": 0.8}]
+    return [
+        {"params": [("a", ps[0]), ("b", ps[1]), ("c", ps[2])], "centered": True, "momentum": 0.9},
+        {"params": [("d", ps[3]), ("e", ps[4])], "learning_rate": 0.5, "rho": 0.8},
+    ]
 
 
 def _feed(ps, step, skip=()):
@@ -36,7 +41,7 @@ def _feed(ps, step, skip=()):
 
 
 def _assert_same(ps, qs, opt_a, opt_b):
-    for p, q in zip(ps, qs):
+    for p, q in zip(ps, qs, strict=False):
         torch.testing.assert_close(p.detach(), q.detach(), **TOL[p.dtype])
     sa, sb = opt_a.state_dict(), opt_b.state_dict()
     assert set(sa) == set(sb)
@@ -52,11 +57,15 @@ def _pair(**kw):
     return ps, qs, fused, ref
 
 
-@pytest.mark.parametrize("kw", [
-    {},
-    dict(weight_decay=L2Decay(0.01), grad_clip=ClipGradByGlobalNorm(0.5)),
-    dict(weight_decay=L1Decay(0.001), eps_in_sqrt=False, lr_in_momentum=False),
-], ids=["plain", "l2_global_clip", "l1_torch_conventions"])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        dict(weight_decay=L2Decay(0.01), grad_clip=ClipGradByGlobalNorm(0.5)),
+        dict(weight_decay=L1Decay(0.001), eps_in_sqrt=False, lr_in_momentum=False),
+    ],
+    ids=["plain", "l2_global_clip", "l1_torch_conventions"],
+)
 def test_fused_optimizer_follows_the_reference_optimizer(kw):
     ps, qs, fused, ref = _pair(**kw)
     for step in range(4):
@@ -90,10 +99,9 @@ def test_added_group_and_loaded_state_dict_keep_the_flat_buffers_consistent():
         _assert_same(ps, qs, fused, ref)
     # load the reference's state into the fused optimizer: records replaced by plain
     # tensors are copied into the flat buffers at the next step
-    snapshot = {k: (v.clone() if isinstance(v, torch.Tensor) else v)
-                for k, v in ref.state_dict().items()}
+    snapshot = {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in ref.state_dict().items()}
     with torch.no_grad():
-        for p, q in zip(ps, qs):
+        for p, q in zip(ps, qs, strict=False):
             p.copy_(q)
     fused.set_state_dict(snapshot)
     for step in range(4, 6):
@@ -117,8 +125,7 @@ def test_switching_momentum_on_rebuilds_the_layout_and_keeps_mean_square():
 
 
 def test_clear_gradients_is_one_memset_and_keeps_missing_grads_missing():
-    ps = [torch.nn.Parameter(torch.randn(4, 3)), torch.nn.Parameter(torch.randn(3)),
-          torch.nn.Parameter(torch.randn(2))]
+    ps = [torch.nn.Parameter(torch.randn(4, 3)), torch.nn.Parameter(torch.randn(3)), torch.nn.Parameter(torch.randn(2))]
     opt = RMSProp(0.01, parameters=ps)
     x = torch.randn(5, 4)
     (x @ ps[0] + ps[1]).sum().backward()  # ps[2] gets no gradient
@@ -141,8 +148,9 @@ def test_fused_true_refuses_what_it_cannot_take_and_fused_must_be_a_bool():
     p = torch.nn.Parameter(torch.randn(10, 4))
     opt = RMSProp(0.1, parameters=[("emb", p)], fused=True)
     p.grad = torch.sparse_coo_tensor(torch.tensor([[1, 3]]), torch.randn(2, 4), (10, 4))
-    with pytest.raises(ValueError, match="fused=True: parameter 'emb' .* cannot take the "
-                                         "fused kernel; allowed: dense contiguous"):
+    with pytest.raises(
+        ValueError, match="fused=True: parameter 'emb' .* cannot take the fused kernel; allowed: dense contiguous"
+    ):
         opt.step()
     auto = RMSProp(0.1, parameters=[("emb", p)])
     auto.step()  # fused=None falls back to the reference kernel for the sparse gradient
@@ -169,5 +177,5 @@ def test_a_resized_parameter_rebuilds_the_layout_while_other_items_fall_back():
             a.grad, b.grad, c.grad = torch.ones_like(a), torch.full_like(b, 0.5), sparse.clone()
             opt.step()
         results.append([t.detach().clone() for t in (a, b, c)])
-    for x, y in zip(*results):
+    for x, y in zip(*results, strict=False):
         assert torch.equal(x, y)

@@ -32,8 +32,9 @@ def test_triton_equals_reference(case):
     def fused(params, grads, states):
         tables = kernel_tables(params, grads, states, case, fused_triton.CHUNK)
         addr, chunks, hyper, sc = (torch.from_numpy(a).to(DEVICE) for a in tables)
-        fused_triton.rmsprop_table_(addr, chunks, hyper, sc, case["centered"],
-                                    case["has_moment"], h["lr_in_momentum"], h["nesterov"])
+        fused_triton.rmsprop_table_(
+            addr, chunks, hyper, sc, case["centered"], case["has_moment"], h["lr_in_momentum"], h["nesterov"]
+        )
 
     check_against_reference(case, fused, make_tensors(case, DEVICE), steps=2)
 
@@ -44,9 +45,11 @@ def test_triton_path_does_not_need_numba():
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['numba'] = None; sys.modules['llvmlite'] = None\n"
-            "from torchfluid.kernels import flat, fused_triton, table\n"
-            "print(flat.missing('cpu'), flat.missing('cuda'), table.chunk_table([5], fused_triton.CHUNK).shape)")
+    code = (
+        "import sys; sys.modules['numba'] = None; sys.modules['llvmlite'] = None\n"
+        "from torchfluid.kernels import flat, fused_triton, table\n"
+        "print(flat.missing('cpu'), flat.missing('cuda'), table.chunk_table([5], fused_triton.CHUNK).shape)"
+    )
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     env = dict(os.environ, PYTHONPATH=root, TRITON_INTERPRET="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

@@ -22,6 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "torchfluid"
 
+
 def _modules():
     mods = {}
     for path in sorted(ROOT.rglob("*.py")):
@@ -170,8 +171,10 @@ def test_no_cycle_counting_function_level_imports():
 @pytest.mark.parametrize(
     "layer, forbidden",
     [
-        ("torchfluid.kernels", ("torchfluid.optimizer", "torchfluid.static", "torchfluid.dygraph",
-                                "torchfluid.layers", "torchfluid.lr")),
+        (
+            "torchfluid.kernels",
+            ("torchfluid.optimizer", "torchfluid.static", "torchfluid.dygraph", "torchfluid.layers", "torchfluid.lr"),
+        ),
         ("torchfluid.lr", ("torchfluid.optimizer", "torchfluid.static", "torchfluid.dygraph", "torchfluid.layers")),
         ("torchfluid.optimizer", ("torchfluid.static", "torchfluid.dygraph", "torchfluid.layers", "torchfluid.ops")),
         ("torchfluid.ops", ("torchfluid.optimizer", "torchfluid.static", "torchfluid.dygraph", "torchfluid.layers")),
@@ -181,7 +184,10 @@ def test_no_cycle_counting_function_level_imports():
 def test_lower_layers_do_not_import_the_facades(layer, forbidden):
     graph = import_graph(function_level=True)
     bad = sorted(
-        (m, d) for m, deps in graph.items() if m == layer or m.startswith(layer + ".")
-        for d in deps if any(d == f or d.startswith(f + ".") for f in forbidden)
+        (m, d)
+        for m, deps in graph.items()
+        if m == layer or m.startswith(layer + ".")
+        for d in deps
+        if any(d == f or d.startswith(f + ".") for f in forbidden)
     )
     assert not bad, f"{layer} imports a layer above it: {bad}"

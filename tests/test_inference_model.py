@@ -35,8 +35,9 @@ def model(tmp_path):
         exe.run(startup)
         av, bv = np.random.rand(5, 4).astype("float32"), np.random.rand(5, 4).astype("float32")
         exe.run(main, feed={"a": av, "b": bv, "label": np.zeros((5, 1), "int64")}, fetch_list=[loss])
-        (ref,) = exe.run(main.clone(for_test=True), feed={"a": av, "b": bv, "label": np.zeros((5, 1), "int64")},
-                         fetch_list=[pred])
+        (ref,) = exe.run(
+            main.clone(for_test=True), feed={"a": av, "b": bv, "label": np.zeros((5, 1), "int64")}, fetch_list=[pred]
+        )
         names = fluid.io.save_inference_model(str(tmp_path), ["a", "b"], [pred], exe)
     assert names == [pred.name]
     return tmp_path, av, bv, ref
@@ -84,14 +85,21 @@ def test_parameter_file_with_code_is_refused(model):
     assert "pwned" not in str(err.value)
 
 
-@pytest.mark.parametrize("edit,msg", [
-    (lambda desc: desc["ops"].append({"type": "initializer", "inputs": {}, "outputs": {"Out": ["x"]},
-                                      "attrs": {}}), "not allowed in an inference program"),
-    (lambda desc: desc["ops"][0].update(type="no_such_op"), "unknown op type 'no_such_op'"),
-    (lambda desc: desc.update(version=99), "version 99"),
-    (lambda desc: desc.update(ops="x"), "field 'ops' must be a list"),
-    (lambda desc: desc["vars"].pop(0), "malformed|not described"),
-])
+@pytest.mark.parametrize(
+    "edit,msg",
+    [
+        (
+            lambda desc: desc["ops"].append(
+                {"type": "initializer", "inputs": {}, "outputs": {"Out": ["x"]}, "attrs": {}}
+            ),
+            "not allowed in an inference program",
+        ),
+        (lambda desc: desc["ops"][0].update(type="no_such_op"), "unknown op type 'no_such_op'"),
+        (lambda desc: desc.update(version=99), "version 99"),
+        (lambda desc: desc.update(ops="x"), "field 'ops' must be a list"),
+        (lambda desc: desc["vars"].pop(0), "malformed|not described"),
+    ],
+)
 def test_bad_program_descriptions(model, edit, msg):
     d = model[0]
     desc = json.loads((d / "__model__").read_text())

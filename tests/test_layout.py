@@ -36,8 +36,9 @@ def package_tree_lines(block: str) -> list[str]:
 
 
 def folders() -> list[str]:
-    return sorted(p.name for p in PACKAGE.iterdir()
-                  if p.is_dir() and p.name != "__pycache__" and not p.name.startswith("."))
+    return sorted(
+        p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__" and not p.name.startswith(".")
+    )
 
 
 def named_entries(block: str) -> set[str]:
@@ -56,7 +57,8 @@ def test_readme_tree_reader_finds_entries():
 @pytest.mark.parametrize("folder", folders())
 def test_every_folder_is_in_the_readme_architecture(folder):
     assert f"{folder}/" in named_entries(architecture_block()), (
-        f"torchfluid/{folder}/ is missing from the README's architecture section")
+        f"torchfluid/{folder}/ is missing from the README's architecture section"
+    )
 
 
 def test_readme_architecture_names_only_what_exists():
@@ -83,7 +85,8 @@ def test_every_package_docstring_starts_with_a_one_line_purpose(package):
 
 DOCTEST_MODULES = sorted(
     ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-    for p in PACKAGE.rglob("*.py") if ">>>" in p.read_text()
+    for p in PACKAGE.rglob("*.py")
+    if ">>>" in p.read_text()
 )
 
 

@@ -57,25 +57,46 @@ def k(n=12, begin=0, stride=1):
 
 
 CASES = [
-    ("piecewise_begin1_step2", lambda: D.PiecewiseDecay([3, 6, 9], [0.1, 0.2, 0.3, 0.4], begin=1, step=2),
-     lambda: R.piecewise(k(12, 1, 2), [3, 6, 9], [0.1, 0.2, 0.3, 0.4])),
-    ("exponential_stair", lambda: D.ExponentialDecay(0.1, 5, 0.5, staircase=True, begin=2, step=3),
-     lambda: R.exponential(k(12, 2, 3), 0.1, 5, 0.5, True)),
+    (
+        "piecewise_begin1_step2",
+        lambda: D.PiecewiseDecay([3, 6, 9], [0.1, 0.2, 0.3, 0.4], begin=1, step=2),
+        lambda: R.piecewise(k(12, 1, 2), [3, 6, 9], [0.1, 0.2, 0.3, 0.4]),
+    ),
+    (
+        "exponential_stair",
+        lambda: D.ExponentialDecay(0.1, 5, 0.5, staircase=True, begin=2, step=3),
+        lambda: R.exponential(k(12, 2, 3), 0.1, 5, 0.5, True),
+    ),
     ("exponential", lambda: D.ExponentialDecay(0.1, 5, 0.5), lambda: R.exponential(k(), 0.1, 5, 0.5)),
     ("natural_exp", lambda: D.NaturalExpDecay(0.3, 3, 0.7), lambda: R.natural_exp(k(), 0.3, 3, 0.7)),
-    ("natural_exp_stair", lambda: D.NaturalExpDecay(0.3, 3, 0.7, staircase=True),
-     lambda: R.natural_exp(k(), 0.3, 3, 0.7, True)),
-    ("inverse_time_stair", lambda: D.InverseTimeDecay(0.5, 4, 0.25, True),
-     lambda: R.inverse_time(k(), 0.5, 4, 0.25, True)),
+    (
+        "natural_exp_stair",
+        lambda: D.NaturalExpDecay(0.3, 3, 0.7, staircase=True),
+        lambda: R.natural_exp(k(), 0.3, 3, 0.7, True),
+    ),
+    (
+        "inverse_time_stair",
+        lambda: D.InverseTimeDecay(0.5, 4, 0.25, True),
+        lambda: R.inverse_time(k(), 0.5, 4, 0.25, True),
+    ),
     ("polynomial", lambda: D.PolynomialDecay(0.1, 7, 0.01, 2.0), lambda: R.polynomial(k(), 0.1, 7, 0.01, 2.0)),
-    ("polynomial_cycle", lambda: D.PolynomialDecay(0.1, 4, 0.01, cycle=True),
-     lambda: R.polynomial(k(), 0.1, 4, 0.01, 1.0, True)),
+    (
+        "polynomial_cycle",
+        lambda: D.PolynomialDecay(0.1, 4, 0.01, cycle=True),
+        lambda: R.polynomial(k(), 0.1, 4, 0.01, 1.0, True),
+    ),
     ("cosine", lambda: D.CosineDecay(0.2, 3, 5), lambda: R.cosine_epochs(k(), 0.2, 3, 5)),
     ("noam_default_begin1", lambda: D.NoamDecay(64, 4), lambda: R.noam(k(12, 1), 64, 4)),
-    ("noam_lr_begin0", lambda: D.NoamDecay(1 / (100 * 0.01 ** 2), 100, begin=0, learning_rate=0.01),
-     lambda: R.noam(k(), 1 / (100 * 0.01 ** 2), 100, 0.01)),
-    ("warmup_default_begin1", lambda: D.LinearLrWarmup(0.05, 6, 0.01, 0.1),
-     lambda: R.warmup(k(12, 1), 6, 0.01, 0.1, 0.05)),
+    (
+        "noam_lr_begin0",
+        lambda: D.NoamDecay(1 / (100 * 0.01**2), 100, begin=0, learning_rate=0.01),
+        lambda: R.noam(k(), 1 / (100 * 0.01**2), 100, 0.01),
+    ),
+    (
+        "warmup_default_begin1",
+        lambda: D.LinearLrWarmup(0.05, 6, 0.01, 0.1),
+        lambda: R.warmup(k(12, 1), 6, 0.01, 0.1, 0.05),
+    ),
 ]
 
 
@@ -127,11 +148,14 @@ def test_reduce_lr_on_plateau_by_hand(capsys):
         d.step(np.zeros(3))
 
 
-@pytest.mark.parametrize("make,expected", [
-    (lambda: D.StepDecay(0.5, step_size=3), [0.5, 0.5, 0.5, 0.05, 0.05, 0.05, 0.005, 0.005, 0.005]),
-    (lambda: D.MultiStepDecay(0.5, milestones=[3, 5]), [0.5, 0.5, 0.5, 0.05, 0.05, 0.005]),
-    (lambda: D.LambdaDecay(0.5, lr_lambda=lambda x: 0.95 ** x), [0.5, 0.475, 0.45125]),
-])
+@pytest.mark.parametrize(
+    "make,expected",
+    [
+        (lambda: D.StepDecay(0.5, step_size=3), [0.5, 0.5, 0.5, 0.05, 0.05, 0.05, 0.005, 0.005, 0.005]),
+        (lambda: D.MultiStepDecay(0.5, milestones=[3, 5]), [0.5, 0.5, 0.5, 0.05, 0.05, 0.005]),
+        (lambda: D.LambdaDecay(0.5, lr_lambda=lambda x: 0.95**x), [0.5, 0.475, 0.45125]),
+    ],
+)
 def test_epoch_decays_reproduce_paddle_docstring_prints(make, expected):
     """Docstring loop: 5 minimize per epoch, scheduler.epoch(), print current_step_lr()."""
     opt = ContractOptimizer(make())
@@ -163,7 +187,7 @@ STATE_CASES = [
     (lambda: D.LinearLrWarmup(D.PiecewiseDecay([6], [0.1, 0.01], 0), 4, 0.0, 0.1), ["step_num", "LinearLrWarmup_LR"]),
     (lambda: D.StepDecay(0.5, 2), ["epoch_num", "learning_rate"]),
     (lambda: D.MultiStepDecay(0.5, [1, 3]), ["epoch_num", "learning_rate"]),
-    (lambda: D.LambdaDecay(0.5, lambda e: 0.9 ** e), ["epoch_num", "learning_rate"]),
+    (lambda: D.LambdaDecay(0.5, lambda e: 0.9**e), ["epoch_num", "learning_rate"]),
 ]
 
 
@@ -200,11 +224,14 @@ def test_reduce_lr_on_plateau_state_round_trip():
     assert a() == b() == 0.125
 
 
-@pytest.mark.parametrize("state,exc,msg", [
-    ({}, RuntimeError, "missing keys ['step_num']"),
-    ({"step_num": 3, "global_step": 3}, RuntimeError, "unexpected keys ['global_step']"),
-    ({"step_num": [3]}, TypeError, "state_dict['step_num'] must be a number"),
-])
+@pytest.mark.parametrize(
+    "state,exc,msg",
+    [
+        ({}, RuntimeError, "missing keys ['step_num']"),
+        ({"step_num": 3, "global_step": 3}, RuntimeError, "unexpected keys ['global_step']"),
+        ({"step_num": [3]}, TypeError, "state_dict['step_num'] must be a number"),
+    ],
+)
 def test_bad_state_dict_changes_nothing(state, exc, msg):
     d = D.NoamDecay(16, 3)
     with pytest.raises(exc, match=re.escape(msg)):

@@ -14,42 +14,92 @@ T = R.steps(30)
 
 # (name, torchfluid function, kwargs, numpy reference over the step array)
 CASES = [
-    ("piecewise", M.piecewise_decay, dict(boundaries=[2, 4, 6, 8], values=[0.2, 0.4, 0.6, 0.8, 1.0]),
-     lambda t: R.piecewise(t, [2, 4, 6, 8], [0.2, 0.4, 0.6, 0.8, 1.0])),
-    ("noam", M.noam_decay, dict(d_model=512, warmup_steps=4, learning_rate=2.0),
-     lambda t: R.noam(t, 512, 4, 2.0)),
-    ("exponential", M.exponential_decay, dict(learning_rate=0.1, decay_steps=5, decay_rate=0.5),
-     lambda t: R.exponential(t, 0.1, 5, 0.5)),
-    ("exponential_stair", M.exponential_decay,
-     dict(learning_rate=0.1, decay_steps=5, decay_rate=0.5, staircase=True),
-     lambda t: R.exponential(t, 0.1, 5, 0.5, True)),
-    ("natural_exp", M.natural_exp_decay, dict(learning_rate=0.3, decay_steps=3, decay_rate=0.7),
-     lambda t: R.natural_exp(t, 0.3, 3, 0.7)),
-    ("natural_exp_stair", M.natural_exp_decay,
-     dict(learning_rate=0.3, decay_steps=3, decay_rate=0.7, staircase=True),
-     lambda t: R.natural_exp(t, 0.3, 3, 0.7, True)),
-    ("inverse_time", M.inverse_time_decay, dict(learning_rate=0.5, decay_steps=4, decay_rate=0.25),
-     lambda t: R.inverse_time(t, 0.5, 4, 0.25)),
-    ("inverse_time_stair", M.inverse_time_decay,
-     dict(learning_rate=0.5, decay_steps=4, decay_rate=0.25, staircase=True),
-     lambda t: R.inverse_time(t, 0.5, 4, 0.25, True)),
-    ("polynomial", M.polynomial_decay, dict(learning_rate=0.1, decay_steps=7, end_learning_rate=0.01, power=2.0),
-     lambda t: R.polynomial(t, 0.1, 7, 0.01, 2.0)),
-    ("polynomial_cycle", M.polynomial_decay,
-     dict(learning_rate=0.1, decay_steps=7, end_learning_rate=0.01, power=1.5, cycle=True),
-     lambda t: R.polynomial(t, 0.1, 7, 0.01, 1.5, True)),
-    ("cosine_epochs", M.cosine_decay, dict(learning_rate=0.2, step_each_epoch=3, epochs=5),
-     lambda t: R.cosine_epochs(t, 0.2, 3, 5)),
-    ("linear_warmup", M.linear_warmup, dict(warmup_steps=6, start_lr=0.01, end_lr=0.1, learning_rate=0.05),
-     lambda t: R.warmup(t, 6, 0.01, 0.1, 0.05)),
-    ("step", M.step_decay, dict(learning_rate=0.5, step_size=4, gamma=0.3),
-     lambda t: R.step_decay(t, 0.5, 4, 0.3)),
-    ("multistep", M.multistep_decay, dict(learning_rate=0.5, milestones=[3, 5, 11], gamma=0.2),
-     lambda t: R.multistep(t, 0.5, [3, 5, 11], 0.2)),
-    ("cosine_annealing", M.cosine_annealing, dict(learning_rate=0.5, T_max=10, eta_min=0.05),
-     lambda t: R.cosine_annealing(t, 0.5, 10, 0.05)),
-    ("warm_restart_phase", lambda s, **k: M.cosine_annealing_warm_restarts(s, **k),
-     dict(T_i=30, learning_rate=0.5, eta_min=0.05), lambda t: R.cosine_annealing(t, 0.5, 30, 0.05)),
+    (
+        "piecewise",
+        M.piecewise_decay,
+        dict(boundaries=[2, 4, 6, 8], values=[0.2, 0.4, 0.6, 0.8, 1.0]),
+        lambda t: R.piecewise(t, [2, 4, 6, 8], [0.2, 0.4, 0.6, 0.8, 1.0]),
+    ),
+    ("noam", M.noam_decay, dict(d_model=512, warmup_steps=4, learning_rate=2.0), lambda t: R.noam(t, 512, 4, 2.0)),
+    (
+        "exponential",
+        M.exponential_decay,
+        dict(learning_rate=0.1, decay_steps=5, decay_rate=0.5),
+        lambda t: R.exponential(t, 0.1, 5, 0.5),
+    ),
+    (
+        "exponential_stair",
+        M.exponential_decay,
+        dict(learning_rate=0.1, decay_steps=5, decay_rate=0.5, staircase=True),
+        lambda t: R.exponential(t, 0.1, 5, 0.5, True),
+    ),
+    (
+        "natural_exp",
+        M.natural_exp_decay,
+        dict(learning_rate=0.3, decay_steps=3, decay_rate=0.7),
+        lambda t: R.natural_exp(t, 0.3, 3, 0.7),
+    ),
+    (
+        "natural_exp_stair",
+        M.natural_exp_decay,
+        dict(learning_rate=0.3, decay_steps=3, decay_rate=0.7, staircase=True),
+        lambda t: R.natural_exp(t, 0.3, 3, 0.7, True),
+    ),
+    (
+        "inverse_time",
+        M.inverse_time_decay,
+        dict(learning_rate=0.5, decay_steps=4, decay_rate=0.25),
+        lambda t: R.inverse_time(t, 0.5, 4, 0.25),
+    ),
+    (
+        "inverse_time_stair",
+        M.inverse_time_decay,
+        dict(learning_rate=0.5, decay_steps=4, decay_rate=0.25, staircase=True),
+        lambda t: R.inverse_time(t, 0.5, 4, 0.25, True),
+    ),
+    (
+        "polynomial",
+        M.polynomial_decay,
+        dict(learning_rate=0.1, decay_steps=7, end_learning_rate=0.01, power=2.0),
+        lambda t: R.polynomial(t, 0.1, 7, 0.01, 2.0),
+    ),
+    (
+        "polynomial_cycle",
+        M.polynomial_decay,
+        dict(learning_rate=0.1, decay_steps=7, end_learning_rate=0.01, power=1.5, cycle=True),
+        lambda t: R.polynomial(t, 0.1, 7, 0.01, 1.5, True),
+    ),
+    (
+        "cosine_epochs",
+        M.cosine_decay,
+        dict(learning_rate=0.2, step_each_epoch=3, epochs=5),
+        lambda t: R.cosine_epochs(t, 0.2, 3, 5),
+    ),
+    (
+        "linear_warmup",
+        M.linear_warmup,
+        dict(warmup_steps=6, start_lr=0.01, end_lr=0.1, learning_rate=0.05),
+        lambda t: R.warmup(t, 6, 0.01, 0.1, 0.05),
+    ),
+    ("step", M.step_decay, dict(learning_rate=0.5, step_size=4, gamma=0.3), lambda t: R.step_decay(t, 0.5, 4, 0.3)),
+    (
+        "multistep",
+        M.multistep_decay,
+        dict(learning_rate=0.5, milestones=[3, 5, 11], gamma=0.2),
+        lambda t: R.multistep(t, 0.5, [3, 5, 11], 0.2),
+    ),
+    (
+        "cosine_annealing",
+        M.cosine_annealing,
+        dict(learning_rate=0.5, T_max=10, eta_min=0.05),
+        lambda t: R.cosine_annealing(t, 0.5, 10, 0.05),
+    ),
+    (
+        "warm_restart_phase",
+        lambda s, **k: M.cosine_annealing_warm_restarts(s, **k),
+        dict(T_i=30, learning_rate=0.5, eta_min=0.05),
+        lambda t: R.cosine_annealing(t, 0.5, 30, 0.05),
+    ),
 ]
 
 
@@ -65,15 +115,19 @@ def test_paddle_docstring_numbers():
     expected = 0.01 * np.power(2, -0.5) * np.min([np.power(20, -0.5), np.power(200, -1.5) * 20])
     assert M.noam_decay(20, d_model=2, warmup_steps=200, learning_rate=0.01) == pytest.approx(expected, rel=1e-15)
     # LambdaDecay docstring: 0.5, 0.475, 0.45125 ; StepDecay docstring: 0.5 (<30), 0.05, 0.005
-    assert [0.5 * 0.95 ** e for e in range(3)] == pytest.approx([0.5, 0.475, 0.45125])
-    assert [M.step_decay(e, learning_rate=0.5, step_size=30, gamma=0.1) for e in (29, 30, 60)] == \
-        pytest.approx([0.5, 0.05, 0.005])
+    assert [0.5 * 0.95**e for e in range(3)] == pytest.approx([0.5, 0.475, 0.45125])
+    assert [M.step_decay(e, learning_rate=0.5, step_size=30, gamma=0.1) for e in (29, 30, 60)] == pytest.approx(
+        [0.5, 0.05, 0.005]
+    )
     # MultiStepDecay docstring: milestones [30, 50]
-    assert [M.multistep_decay(e, learning_rate=0.5, milestones=[30, 50], gamma=0.1) for e in (29, 30, 49, 50)] == \
-        pytest.approx([0.5, 0.05, 0.05, 0.005])
+    assert [
+        M.multistep_decay(e, learning_rate=0.5, milestones=[30, 50], gamma=0.1) for e in (29, 30, 49, 50)
+    ] == pytest.approx([0.5, 0.05, 0.05, 0.005])
     # piecewise docstring: [10000, 20000] -> [1.0, 0.5, 0.1]
-    vals = [M.piecewise_decay(s, boundaries=[10000, 20000], values=[1.0, 0.5, 0.1])
-            for s in (0, 9999, 10000, 19999, 20000, 10 ** 6)]
+    vals = [
+        M.piecewise_decay(s, boundaries=[10000, 20000], values=[1.0, 0.5, 0.1])
+        for s in (0, 9999, 10000, 19999, 20000, 10**6)
+    ]
     assert vals == [1.0, 1.0, 0.5, 0.5, 0.1, 0.1]
 
 
@@ -100,35 +154,61 @@ def test_linear_lr_step_reaches_end_factor():
 @pytest.mark.parametrize("three_phase", [False, True])
 @pytest.mark.parametrize("strategy", ["cos", "linear"])
 def test_one_cycle_key_points(three_phase, strategy):
-    kw = dict(max_learning_rate=1.0, total_steps=100, divide_factor=25.0, end_learning_rate=1e-4,
-              phase_pct=0.3, anneal_strategy=strategy, three_phase=three_phase)
+    kw = dict(
+        max_learning_rate=1.0,
+        total_steps=100,
+        divide_factor=25.0,
+        end_learning_rate=1e-4,
+        phase_pct=0.3,
+        anneal_strategy=strategy,
+        three_phase=three_phase,
+    )
     assert M.one_cycle(0, **kw) == pytest.approx(0.04)
-    assert M.one_cycle(29, **kw) == pytest.approx(1.0)          # end of phase 1 = pct*T - 1
+    assert M.one_cycle(29, **kw) == pytest.approx(1.0)  # end of phase 1 = pct*T - 1
     if three_phase:
-        assert M.one_cycle(58, **kw) == pytest.approx(0.04)     # back to initial at 2*pct*T - 2
+        assert M.one_cycle(58, **kw) == pytest.approx(0.04)  # back to initial at 2*pct*T - 2
     assert M.one_cycle(99, **kw) == pytest.approx(1e-4)
     with pytest.raises(ValueError, match="Tried to step 101 times"):
         M.one_cycle(101, **kw)
 
 
-@pytest.mark.parametrize("scale_mode,scale,ref_scale", [
-    ("cycle", None, lambda k, t: 1.0),
-    ("cycle", lambda k: 1 / (2.0 ** (k - 1)), lambda k, t: 1 / 2.0 ** (k - 1)),
-    ("iterations", lambda s: 0.9 ** s, lambda k, t: 0.9 ** t),
-])
+@pytest.mark.parametrize(
+    "scale_mode,scale,ref_scale",
+    [
+        ("cycle", None, lambda k, t: 1.0),
+        ("cycle", lambda k: 1 / (2.0 ** (k - 1)), lambda k, t: 1 / 2.0 ** (k - 1)),
+        ("iterations", lambda s: 0.9**s, lambda k, t: 0.9**t),
+    ],
+)
 def test_cyclic_matches_triangle_reference(scale_mode, scale, ref_scale):
-    got = [M.cyclic(s, base_learning_rate=0.1, max_learning_rate=0.5, step_size_up=3, step_size_down=5,
-                    scale_fn=scale, scale_mode=scale_mode) for s in range(30)]
+    got = [
+        M.cyclic(
+            s,
+            base_learning_rate=0.1,
+            max_learning_rate=0.5,
+            step_size_up=3,
+            step_size_down=5,
+            scale_fn=scale,
+            scale_mode=scale_mode,
+        )
+        for s in range(30)
+    ]
     np.testing.assert_allclose(got, R.triangle(np.arange(30.0), 0.1, 0.5, 3, 5, ref_scale), rtol=1e-12)
 
 
 @settings(max_examples=60, deadline=None)
-@given(step=st.integers(0, 10_000), lr=st.floats(1e-6, 10), end=st.floats(0, 1e-6),
-       decay_steps=st.integers(1, 500), power=st.floats(0.1, 4))
+@given(
+    step=st.integers(0, 10_000),
+    lr=st.floats(1e-6, 10),
+    end=st.floats(0, 1e-6),
+    decay_steps=st.integers(1, 500),
+    power=st.floats(0.1, 4),
+)
 def test_polynomial_stays_between_end_and_start(step, lr, end, decay_steps, power):
     for cycle in (False, True):
-        v = M.polynomial_decay(step, learning_rate=lr, decay_steps=decay_steps, end_learning_rate=end,
-                               power=power, cycle=cycle)
+        v = M.polynomial_decay(
+            step, learning_rate=lr, decay_steps=decay_steps, end_learning_rate=end, power=power, cycle=cycle
+        )
         assert end - 1e-12 <= v <= lr + 1e-12
 
 
@@ -151,14 +231,30 @@ BAD_CHECKS = [  # the argument checks both schedule families share
     (M.check_warmup, (0.0, math.nan), ValueError, "end_lr must be a finite number, got nan"),
     (M.check_decay_factor, ("gamma", 1.0), ValueError, "gamma must be in [0, 1), got 1.0"),
     (M.check_decay_factor, ("gamma", True), TypeError, "gamma must be a real number in [0, 1), got True"),
-    (lambda *a: M.check_plateau(*a), ("avg", "rel", "factor", 0.1, 1, 0), ValueError,
-     "mode must be 'min' or 'max', got 'avg'"),
-    (lambda *a: M.check_plateau(*a), ("min", "pct", "factor", 0.1, 1, 0), ValueError,
-     "threshold_mode must be 'rel' or 'abs', got 'pct'"),
-    (lambda *a: M.check_plateau(*a), ("min", "rel", "factor", 0.1, 1.5, 0), TypeError,
-     "patience must be an int >= 0, got 1.5"),
-    (lambda *a: M.check_plateau(*a), ("min", "rel", "factor", 0.1, 1, -1), ValueError,
-     "cooldown must be an int >= 0, got -1"),
+    (
+        lambda *a: M.check_plateau(*a),
+        ("avg", "rel", "factor", 0.1, 1, 0),
+        ValueError,
+        "mode must be 'min' or 'max', got 'avg'",
+    ),
+    (
+        lambda *a: M.check_plateau(*a),
+        ("min", "pct", "factor", 0.1, 1, 0),
+        ValueError,
+        "threshold_mode must be 'rel' or 'abs', got 'pct'",
+    ),
+    (
+        lambda *a: M.check_plateau(*a),
+        ("min", "rel", "factor", 0.1, 1.5, 0),
+        TypeError,
+        "patience must be an int >= 0, got 1.5",
+    ),
+    (
+        lambda *a: M.check_plateau(*a),
+        ("min", "rel", "factor", 0.1, 1, -1),
+        ValueError,
+        "cooldown must be an int >= 0, got -1",
+    ),
 ]
 
 

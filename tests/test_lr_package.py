@@ -15,9 +15,15 @@ from torchfluid.optimizer import lr as optimizer_lr
 from torchfluid.optimizer import lr_scheduler as optimizer_lr_scheduler
 
 
-@pytest.mark.parametrize("module, home", [
-    (dygraph_lr, lr_fluid), (fluid.dygraph, lr_fluid), (optimizer_lr, scheduler), (optimizer_lr_scheduler, scheduler),
-])
+@pytest.mark.parametrize(
+    "module, home",
+    [
+        (dygraph_lr, lr_fluid),
+        (fluid.dygraph, lr_fluid),
+        (optimizer_lr, scheduler),
+        (optimizer_lr_scheduler, scheduler),
+    ],
+)
 def test_public_names_are_the_package_classes(module, home):
     names = [n for n in module.__all__ if hasattr(home, n)] if module is fluid.dygraph else module.__all__
     assert names
@@ -55,19 +61,23 @@ def test_static_layer_is_the_fluid_decay_formula(make, cls):
         make()
     op = [o for o in main.global_block().ops if o.type == "lr_schedule"][0]
     assert getattr(formulas, op.attrs["schedule"]) is cls.formula
-    assert op.attrs["params"] == {k: (list(map(float, v)) if isinstance(v, list) else v)
-                                  for k, v in decay.formula_params().items()}
+    assert op.attrs["params"] == {
+        k: (list(map(float, v)) if isinstance(v, list) else v) for k, v in decay.formula_params().items()
+    }
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: L.exponential_decay(0.1, 0, 0.5), "decay_steps must be > 0, got 0"),
-    (lambda: L.exponential_decay(-0.1, 3, 0.5), "learning_rate must be >= 0, got -0.1"),
-    (lambda: L.piecewise_decay([4, 2], [0.1, 0.2, 0.3]), "boundaries must be strictly increasing"),
-    (lambda: L.piecewise_decay([2], [0.1]), r"values must have len\(boundaries\) \+ 1 = 2 elements"),
-    (lambda: L.noam_decay(0, 3), "d_model must be > 0, got 0"),
-    (lambda: L.linear_lr_warmup(0.1, 3, 0.2, 0.1), "end_lr must be > start_lr, got end_lr=0.1, start_lr=0.2"),
-    (lambda: L.cosine_decay(0.1, 2, 0), "epochs must be > 0, got 0"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: L.exponential_decay(0.1, 0, 0.5), "decay_steps must be > 0, got 0"),
+        (lambda: L.exponential_decay(-0.1, 3, 0.5), "learning_rate must be >= 0, got -0.1"),
+        (lambda: L.piecewise_decay([4, 2], [0.1, 0.2, 0.3]), "boundaries must be strictly increasing"),
+        (lambda: L.piecewise_decay([2], [0.1]), r"values must have len\(boundaries\) \+ 1 = 2 elements"),
+        (lambda: L.noam_decay(0, 3), "d_model must be > 0, got 0"),
+        (lambda: L.linear_lr_warmup(0.1, 3, 0.2, 0.1), "end_lr must be > start_lr, got end_lr=0.1, start_lr=0.2"),
+        (lambda: L.cosine_decay(0.1, 2, 0), "epochs must be > 0, got 0"),
+    ],
+)
 @pytest.mark.parametrize("mode", ["static", "dygraph"])
 def test_static_and_dygraph_layers_reject_the_same_arguments(make, message, mode):
     main = fluid.Program()
@@ -81,10 +91,16 @@ def test_static_and_dygraph_layers_reject_the_same_arguments(make, message, mode
     assert not main.global_block().ops  # nothing was appended
 
 
-@pytest.mark.parametrize("dtype, expected", [
-    ("float32", "float32"), ("float64", "float64"), ("double", "float64"),
-    (np.float32, "float32"), (torch.float64, "float64"),
-])
+@pytest.mark.parametrize(
+    "dtype, expected",
+    [
+        ("float32", "float32"),
+        ("float64", "float64"),
+        ("double", "float64"),
+        (np.float32, "float32"),
+        (torch.float64, "float64"),
+    ],
+)
 def test_fluid_decay_dtype_spellings(dtype, expected):
     decay = lr_fluid.ExponentialDecay(0.1, 3, 0.5, dtype=dtype)
     assert decay.dtype == expected

@@ -25,31 +25,50 @@ def values(s, n=12):
 REFERENCE_CASES = [
     ("noam", lambda: lr.NoamDecay(d_model=0.01, warmup_steps=100), lambda t: R.noam(t, 0.01, 100)),
     ("noam_lr", lambda: lr.NoamDecay(64, 4, learning_rate=2.0), lambda t: R.noam(t, 64, 4, 2.0)),
-    ("piecewise", lambda: lr.PiecewiseDecay([3, 6, 9], [0.1, 0.2, 0.3, 0.4]),
-     lambda t: R.piecewise(t, [3, 6, 9], [0.1, 0.2, 0.3, 0.4])),
+    (
+        "piecewise",
+        lambda: lr.PiecewiseDecay([3, 6, 9], [0.1, 0.2, 0.3, 0.4]),
+        lambda t: R.piecewise(t, [3, 6, 9], [0.1, 0.2, 0.3, 0.4]),
+    ),
     ("natural_exp", lambda: lr.NaturalExpDecay(0.5, gamma=0.1), lambda t: R.natural_exp(t, 0.5, 1, 0.1)),
     ("inverse_time", lambda: lr.InverseTimeDecay(0.5, gamma=0.1), lambda t: R.inverse_time(t, 0.5, 1, 0.1)),
     ("polynomial", lambda: lr.PolynomialDecay(0.5, decay_steps=5), lambda t: R.polynomial(t, 0.5, 5)),
-    ("polynomial_cycle", lambda: lr.PolynomialDecay(0.5, 5, end_lr=0.01, power=2.0, cycle=True),
-     lambda t: R.polynomial(t, 0.5, 5, 0.01, 2.0, True)),
-    ("linear_warmup", lambda: lr.LinearWarmup(0.5, warmup_steps=4, start_lr=0, end_lr=0.5),
-     lambda t: R.warmup(t, 4, 0.0, 0.5, 0.5)),
-    ("linear_warmup_cosine", lambda: lr.LinearWarmup(lr.CosineAnnealingDecay(0.4, 5), 3, 0.0, 0.4),
-     lambda t: R.warmup(t, 3, 0.0, 0.4, R.cosine_annealing(t - 3, 0.4, 5))),
-    ("exponential", lambda: lr.ExponentialDecay(0.5, gamma=0.9), lambda t: 0.5 * 0.9 ** t),
-    ("multistep", lambda: lr.MultiStepDecay(0.5, milestones=[2, 4, 6], gamma=0.8),
-     lambda t: R.multistep(t, 0.5, [2, 4, 6], 0.8)),
+    (
+        "polynomial_cycle",
+        lambda: lr.PolynomialDecay(0.5, 5, end_lr=0.01, power=2.0, cycle=True),
+        lambda t: R.polynomial(t, 0.5, 5, 0.01, 2.0, True),
+    ),
+    (
+        "linear_warmup",
+        lambda: lr.LinearWarmup(0.5, warmup_steps=4, start_lr=0, end_lr=0.5),
+        lambda t: R.warmup(t, 4, 0.0, 0.5, 0.5),
+    ),
+    (
+        "linear_warmup_cosine",
+        lambda: lr.LinearWarmup(lr.CosineAnnealingDecay(0.4, 5), 3, 0.0, 0.4),
+        lambda t: R.warmup(t, 3, 0.0, 0.4, R.cosine_annealing(t - 3, 0.4, 5)),
+    ),
+    ("exponential", lambda: lr.ExponentialDecay(0.5, gamma=0.9), lambda t: 0.5 * 0.9**t),
+    (
+        "multistep",
+        lambda: lr.MultiStepDecay(0.5, milestones=[2, 4, 6], gamma=0.8),
+        lambda t: R.multistep(t, 0.5, [2, 4, 6], 0.8),
+    ),
     ("step", lambda: lr.StepDecay(0.5, step_size=5, gamma=0.8), lambda t: R.step_decay(t, 0.5, 5, 0.8)),
-    ("lambda", lambda: lr.LambdaDecay(0.5, lr_lambda=lambda x: 0.95 ** x), lambda t: 0.5 * 0.95 ** t),
-    ("multiplicative", lambda: lr.MultiplicativeDecay(0.5, lr_lambda=lambda x: 0.95), lambda t: 0.5 * 0.95 ** t),
-    ("cosine_annealing", lambda: lr.CosineAnnealingDecay(0.5, T_max=10, eta_min=0.01),
-     lambda t: R.cosine_annealing(t, 0.5, 10, 0.01)),
-    ("linear_lr", lambda: lr.LinearLR(0.5, total_steps=5),
-     lambda t: 0.5 * (1 / 3 + (2 / 3) * np.minimum(t, 5) / 5)),
-    ("cyclic", lambda: lr.CyclicLR(0.5, 1.0, step_size_up=3, step_size_down=2),
-     lambda t: R.triangle(t, 0.5, 1.0, 3, 2)),
-    ("warm_restarts", lambda: lr.CosineAnnealingWarmRestarts(0.5, T_0=4),
-     lambda t: R.cosine_annealing(t % 4, 0.5, 4)),
+    ("lambda", lambda: lr.LambdaDecay(0.5, lr_lambda=lambda x: 0.95**x), lambda t: 0.5 * 0.95**t),
+    ("multiplicative", lambda: lr.MultiplicativeDecay(0.5, lr_lambda=lambda x: 0.95), lambda t: 0.5 * 0.95**t),
+    (
+        "cosine_annealing",
+        lambda: lr.CosineAnnealingDecay(0.5, T_max=10, eta_min=0.01),
+        lambda t: R.cosine_annealing(t, 0.5, 10, 0.01),
+    ),
+    ("linear_lr", lambda: lr.LinearLR(0.5, total_steps=5), lambda t: 0.5 * (1 / 3 + (2 / 3) * np.minimum(t, 5) / 5)),
+    (
+        "cyclic",
+        lambda: lr.CyclicLR(0.5, 1.0, step_size_up=3, step_size_down=2),
+        lambda t: R.triangle(t, 0.5, 1.0, 3, 2),
+    ),
+    ("warm_restarts", lambda: lr.CosineAnnealingWarmRestarts(0.5, T_0=4), lambda t: R.cosine_annealing(t % 4, 0.5, 4)),
 ]
 
 
@@ -75,24 +94,64 @@ TORCH_CASES = [
     ("step", lambda: lr.StepDecay(0.5, 3, gamma=0.5), lambda o: S.StepLR(o, 3, gamma=0.5), 0.5),
     ("multistep", lambda: lr.MultiStepDecay(0.5, [2, 5, 9], 0.3), lambda o: S.MultiStepLR(o, [2, 5, 9], 0.3), 0.5),
     ("exponential", lambda: lr.ExponentialDecay(0.5, 0.9), lambda o: S.ExponentialLR(o, 0.9), 0.5),
-    ("cosine", lambda: lr.CosineAnnealingDecay(0.5, T_max=5, eta_min=0.05),
-     lambda o: S.CosineAnnealingLR(o, T_max=5, eta_min=0.05), 0.5),
+    (
+        "cosine",
+        lambda: lr.CosineAnnealingDecay(0.5, T_max=5, eta_min=0.05),
+        lambda o: S.CosineAnnealingLR(o, T_max=5, eta_min=0.05),
+        0.5,
+    ),
     ("lambda", lambda: lr.LambdaDecay(0.3, lambda e: 1 / (1 + e)), lambda o: S.LambdaLR(o, lambda e: 1 / (1 + e)), 0.3),
-    ("multiplicative", lambda: lr.MultiplicativeDecay(0.3, lambda e: 0.9 + 0.001 * e),
-     lambda o: S.MultiplicativeLR(o, lambda e: 0.9 + 0.001 * e), 0.3),
-    ("linear", lambda: lr.LinearLR(0.4, 6, start_factor=0.25, end_factor=0.9),
-     lambda o: S.LinearLR(o, start_factor=0.25, end_factor=0.9, total_iters=6), 0.4),
-    ("one_cycle", lambda: lr.OneCycleLR(1.0, total_steps=40),
-     lambda o: S.OneCycleLR(o, max_lr=1.0, total_steps=40, cycle_momentum=False, final_div_factor=400.0), 1.0),
-    ("one_cycle_3_lin", lambda: lr.OneCycleLR(1.0, 40, phase_pct=0.25, anneal_strategy="linear", three_phase=True),
-     lambda o: S.OneCycleLR(o, 1.0, total_steps=40, pct_start=0.25, anneal_strategy="linear", three_phase=True,
-                            cycle_momentum=False, final_div_factor=400.0), 1.0),
-    ("cyclic_tri2", lambda: lr.CyclicLR(0.1, 0.5, 4, 2, mode="triangular2"),
-     lambda o: S.CyclicLR(o, 0.1, 0.5, 4, 2, mode="triangular2", cycle_momentum=False), 0.1),
-    ("cyclic_exp", lambda: lr.CyclicLR(0.1, 0.5, 3, mode="exp_range", exp_gamma=0.95),
-     lambda o: S.CyclicLR(o, 0.1, 0.5, 3, mode="exp_range", gamma=0.95, cycle_momentum=False), 0.1),
-    ("warm_restarts", lambda: lr.CosineAnnealingWarmRestarts(0.5, T_0=3, T_mult=2, eta_min=0.01),
-     lambda o: S.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2, eta_min=0.01), 0.5),
+    (
+        "multiplicative",
+        lambda: lr.MultiplicativeDecay(0.3, lambda e: 0.9 + 0.001 * e),
+        lambda o: S.MultiplicativeLR(o, lambda e: 0.9 + 0.001 * e),
+        0.3,
+    ),
+    (
+        "linear",
+        lambda: lr.LinearLR(0.4, 6, start_factor=0.25, end_factor=0.9),
+        lambda o: S.LinearLR(o, start_factor=0.25, end_factor=0.9, total_iters=6),
+        0.4,
+    ),
+    (
+        "one_cycle",
+        lambda: lr.OneCycleLR(1.0, total_steps=40),
+        lambda o: S.OneCycleLR(o, max_lr=1.0, total_steps=40, cycle_momentum=False, final_div_factor=400.0),
+        1.0,
+    ),
+    (
+        "one_cycle_3_lin",
+        lambda: lr.OneCycleLR(1.0, 40, phase_pct=0.25, anneal_strategy="linear", three_phase=True),
+        lambda o: S.OneCycleLR(
+            o,
+            1.0,
+            total_steps=40,
+            pct_start=0.25,
+            anneal_strategy="linear",
+            three_phase=True,
+            cycle_momentum=False,
+            final_div_factor=400.0,
+        ),
+        1.0,
+    ),
+    (
+        "cyclic_tri2",
+        lambda: lr.CyclicLR(0.1, 0.5, 4, 2, mode="triangular2"),
+        lambda o: S.CyclicLR(o, 0.1, 0.5, 4, 2, mode="triangular2", cycle_momentum=False),
+        0.1,
+    ),
+    (
+        "cyclic_exp",
+        lambda: lr.CyclicLR(0.1, 0.5, 3, mode="exp_range", exp_gamma=0.95),
+        lambda o: S.CyclicLR(o, 0.1, 0.5, 3, mode="exp_range", gamma=0.95, cycle_momentum=False),
+        0.1,
+    ),
+    (
+        "warm_restarts",
+        lambda: lr.CosineAnnealingWarmRestarts(0.5, T_0=3, T_mult=2, eta_min=0.01),
+        lambda o: S.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2, eta_min=0.01),
+        0.5,
+    ),
 ]
 
 
@@ -109,8 +168,9 @@ def test_reduce_on_plateau_matches_torch_without_cooldown():
     for m in metrics:
         ours.append(s())
         s.step(m)
-    theirs = _torch_values(lambda o: S.ReduceLROnPlateau(o, factor=0.5, patience=2, threshold=1e-3, min_lr=0.1),
-                           1.0, len(metrics), metrics)
+    theirs = _torch_values(
+        lambda o: S.ReduceLROnPlateau(o, factor=0.5, patience=2, threshold=1e-3, min_lr=0.1), 1.0, len(metrics), metrics
+    )
     np.testing.assert_allclose(ours, theirs, rtol=1e-12)
 
 
@@ -133,9 +193,9 @@ def test_constructor_steps_once_and_call_does_not_advance():
     assert (s.last_epoch, s.last_lr) == (0, 0.5)
     assert [s(), s(), s()] == [0.5, 0.5, 0.5] and s.last_epoch == 0
     s.step(7)
-    assert s.last_epoch == 7 and s() == pytest.approx(0.5 * 0.1 ** 3)
+    assert s.last_epoch == 7 and s() == pytest.approx(0.5 * 0.1**3)
     resumed = lr.ExponentialDecay(0.5, 0.5, last_epoch=3)
-    assert resumed.last_epoch == 4 and resumed() == pytest.approx(0.5 ** 5)
+    assert resumed.last_epoch == 4 and resumed() == pytest.approx(0.5**5)
 
 
 def test_cosine_step_with_epoch_uses_closed_form():
@@ -147,8 +207,9 @@ def test_cosine_step_with_epoch_uses_closed_form():
 def test_verbose_prints_paddle_message(capsys):
     s = lr.StepDecay(0.5, step_size=1, gamma=0.5, verbose=True)
     s.step()
-    assert capsys.readouterr().out == ("Epoch 0: StepDecay set learning rate to 0.5.\n"
-                                       "Epoch 1: StepDecay set learning rate to 0.25.\n")
+    assert capsys.readouterr().out == (
+        "Epoch 0: StepDecay set learning rate to 0.5.\nEpoch 1: StepDecay set learning rate to 0.25.\n"
+    )
 
 
 def test_user_subclass_with_get_lr_like_paddle_docstring():
@@ -167,14 +228,22 @@ def test_user_subclass_with_get_lr_like_paddle_docstring():
 
 # ------------------------------------------------------------------- state dicts
 STATE_CASES = [
-    lambda: lr.NoamDecay(64, 10), lambda: lr.PiecewiseDecay([3, 6], [0.3, 0.2, 0.1]),
-    lambda: lr.NaturalExpDecay(0.5, 0.1), lambda: lr.InverseTimeDecay(0.5, 0.1),
-    lambda: lr.PolynomialDecay(0.5, 4, cycle=True), lambda: lr.LinearWarmup(0.5, 4, 0.0, 0.5),
-    lambda: lr.LinearWarmup(lr.StepDecay(0.5, 2), 3, 0.0, 0.5), lambda: lr.ExponentialDecay(0.5, 0.9),
-    lambda: lr.MultiStepDecay(0.5, [2, 6]), lambda: lr.StepDecay(0.5, 3),
-    lambda: lr.LambdaDecay(0.5, lambda e: 0.9 ** e),
-    lambda: lr.MultiplicativeDecay(0.5, lambda e: 0.9), lambda: lr.CosineAnnealingDecay(0.5, 4),
-    lambda: lr.OneCycleLR(0.5, 30), lambda: lr.CyclicLR(0.1, 0.5, 3), lambda: lr.LinearLR(0.5, 5),
+    lambda: lr.NoamDecay(64, 10),
+    lambda: lr.PiecewiseDecay([3, 6], [0.3, 0.2, 0.1]),
+    lambda: lr.NaturalExpDecay(0.5, 0.1),
+    lambda: lr.InverseTimeDecay(0.5, 0.1),
+    lambda: lr.PolynomialDecay(0.5, 4, cycle=True),
+    lambda: lr.LinearWarmup(0.5, 4, 0.0, 0.5),
+    lambda: lr.LinearWarmup(lr.StepDecay(0.5, 2), 3, 0.0, 0.5),
+    lambda: lr.ExponentialDecay(0.5, 0.9),
+    lambda: lr.MultiStepDecay(0.5, [2, 6]),
+    lambda: lr.StepDecay(0.5, 3),
+    lambda: lr.LambdaDecay(0.5, lambda e: 0.9**e),
+    lambda: lr.MultiplicativeDecay(0.5, lambda e: 0.9),
+    lambda: lr.CosineAnnealingDecay(0.5, 4),
+    lambda: lr.OneCycleLR(0.5, 30),
+    lambda: lr.CyclicLR(0.1, 0.5, 3),
+    lambda: lr.LinearLR(0.5, 5),
     lambda: lr.CosineAnnealingWarmRestarts(0.5, 2, T_mult=2),
 ]
 
@@ -268,8 +337,11 @@ BAD_ARGS = [
     (lambda: lr.ReduceOnPlateau(0.5, patience=-1), ValueError, "patience must be an int >= 0, got -1"),
     (lambda: lr.OneCycleLR(1.0, 0), ValueError, "total_steps must be an int > 0, got 0"),
     (lambda: lr.OneCycleLR(1.0, 10, phase_pct=1.5), ValueError, "phase_pct must be in [0, 1], got 1.5"),
-    (lambda: lr.OneCycleLR(1.0, 10, three_phase=True, phase_pct=0.5), ValueError,
-     "phase_pct must be < 0.5 when three_phase is True, got 0.5"),
+    (
+        lambda: lr.OneCycleLR(1.0, 10, three_phase=True, phase_pct=0.5),
+        ValueError,
+        "phase_pct must be < 0.5 when three_phase is True, got 0.5",
+    ),
     (lambda: lr.OneCycleLR(1.0, 10, anneal_strategy="exp"), ValueError, "anneal_strategy must be 'cos' or 'linear'"),
     (lambda: lr.CyclicLR(0.1, 0.5, 0), ValueError, "step_size_up must be an int > 0, got 0"),
     (lambda: lr.CyclicLR(0.1, 0.5, 2, mode="sine"), ValueError, "mode must be 'triangular', 'triangular2' or"),
@@ -295,13 +367,23 @@ def test_page_example_noam_lr(capsys):
     np.testing.assert_allclose(values(s), R.noam(T12, 0.01, 100), rtol=1e-12)
 
 
-@pytest.mark.parametrize("old,new", [
-    ("NoamLR", "NoamDecay"), ("PiecewiseLR", "PiecewiseDecay"), ("NaturalExpLR", "NaturalExpDecay"),
-    ("InverseTimeLR", "InverseTimeDecay"), ("PolynomialLR", "PolynomialDecay"), ("LinearLrWarmup", "LinearWarmup"),
-    ("ExponentialLR", "ExponentialDecay"), ("MultiStepLR", "MultiStepDecay"), ("StepLR", "StepDecay"),
-    ("LambdaLR", "LambdaDecay"), ("ReduceLROnPlateau", "ReduceOnPlateau"),
-    ("CosineAnnealingLR", "CosineAnnealingDecay"),
-])
+@pytest.mark.parametrize(
+    "old,new",
+    [
+        ("NoamLR", "NoamDecay"),
+        ("PiecewiseLR", "PiecewiseDecay"),
+        ("NaturalExpLR", "NaturalExpDecay"),
+        ("InverseTimeLR", "InverseTimeDecay"),
+        ("PolynomialLR", "PolynomialDecay"),
+        ("LinearLrWarmup", "LinearWarmup"),
+        ("ExponentialLR", "ExponentialDecay"),
+        ("MultiStepLR", "MultiStepDecay"),
+        ("StepLR", "StepDecay"),
+        ("LambdaLR", "LambdaDecay"),
+        ("ReduceLROnPlateau", "ReduceOnPlateau"),
+        ("CosineAnnealingLR", "CosineAnnealingDecay"),
+    ],
+)
 def test_rc_names_are_subclasses(old, new):
     assert issubclass(getattr(lr_scheduler, old), getattr(lr, new))
     assert old in lr_scheduler.__all__

@@ -30,8 +30,9 @@ def no_numba(monkeypatch):
 def _train(fused, steps=4, clip=None):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(13, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
-    opt = fluid.optimizer.RMSProp(0.01, momentum=0.9, centered=True, fused=fused, grad_clip=clip,
-                                  parameters=list(model.named_parameters()))
+    opt = fluid.optimizer.RMSProp(
+        0.01, momentum=0.9, centered=True, fused=fused, grad_clip=clip, parameters=list(model.named_parameters())
+    )
     x, y = torch.randn(16, 13), torch.randn(16, 1)
     for _ in range(steps):
         opt.clear_grad()
@@ -76,7 +77,8 @@ def test_bench_reports_the_fused_row_as_unavailable(no_numba):
     r = bench_case("tiny", [(1000,)], False, reps=1)
     assert "torchfluid fused" not in r.ms
     assert [row[2:4] for row in r.rows() if row[2] == "torchfluid fused"] == [
-        ["torchfluid fused", "unavailable: numba is not installed (pip install numba)"]]
+        ["torchfluid fused", "unavailable: numba is not installed (pip install numba)"]
+    ]
 
 
 CODE = """

@@ -33,9 +33,13 @@ CASES = {
     "float64": [((33, 17), torch.float64)],
     "empty and 0-d": [((0,), torch.float32), ((), torch.float32), ((5, 0), torch.float32)],
     "bfloat16 and float16 (torch route)": [((1000,), torch.bfloat16), ((77,), torch.float16)],
-    "mixed routes keep their order": [((10,), torch.float16), ((40_000,), torch.float32),
-                                      ((3,), torch.float64), ((9,), torch.bfloat16),
-                                      ((70_000,), torch.float32)],
+    "mixed routes keep their order": [
+        ((10,), torch.float16),
+        ((40_000,), torch.float32),
+        ((3,), torch.float64),
+        ((9,), torch.bfloat16),
+        ((70_000,), torch.float32),
+    ],
 }
 
 
@@ -62,11 +66,14 @@ def test_empty_list_and_bad_input():
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sizes=st.lists(st.integers(0, 70_000), min_size=1, max_size=6),
-       dtype=st.sampled_from([torch.float32, torch.float64]),
-       log_scale=st.integers(-20, 20), seed=st.integers(0, 2**16))
+@given(
+    sizes=st.lists(st.integers(0, 70_000), min_size=1, max_size=6),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+    log_scale=st.integers(-20, 20),
+    seed=st.integers(0, 2**16),
+)
 def test_numba_route_equals_torch_route_and_numpy(sizes, dtype, log_scale, seed):
-    ts = [_tensor((n,), dtype, seed + i, 2.0 ** log_scale) for i, n in enumerate(sizes)]
+    ts = [_tensor((n,), dtype, seed + i, 2.0**log_scale) for i, n in enumerate(sizes)]
     numba_sq = norms.squared_norms(ts)
     saved = norms._fused_cpu
     norms._fused_cpu = False  # numba "missing": the torch foreach route
@@ -108,8 +115,7 @@ def test_each_step_reduces_all_gradients_in_one_kernel_call(clip, monkeypatch):
     opt = RMSProp(0.01, parameters=ps, momentum=0.9, grad_clip=clip)
     calls = []
     real = fused_cpu.sq_norms_table
-    monkeypatch.setattr(fused_cpu, "sq_norms_table",
-                        lambda addr, *a: calls.append(addr.shape[0]) or real(addr, *a))
+    monkeypatch.setattr(fused_cpu, "sq_norms_table", lambda addr, *a: calls.append(addr.shape[0]) or real(addr, *a))
     for step in range(3):
         for p in ps:
             p.grad = _tensor(p.shape, torch.float32, 100 + step)
@@ -120,7 +126,7 @@ def test_each_step_reduces_all_gradients_in_one_kernel_call(clip, monkeypatch):
 def test_per_tensor_norm_clip_scales_each_gradient_by_its_own_norm():
     gs = [_tensor((n,), dt, n) for n, dt in ((100, torch.float32), (7, torch.float64), (30, torch.float32))]
     steps = ClipGradByNorm(1.0).plan(gs, [True, True, False])
-    for g, step in zip(gs[:2], steps):
+    for g, step in zip(gs[:2], steps, strict=False):
         n = np.sqrt(_numpy_sq(g))
         assert step.scale.dtype == g.dtype
         assert step.scale.item() == pytest.approx(1.0 / max(n, 1.0), rel=1e-6)

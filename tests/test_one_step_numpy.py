@@ -34,8 +34,9 @@ def test_rmsprop_one_step(centered, momentum, dtype):
     npdt = np.float32 if dtype == torch.float32 else np.float64
     p0, g, ms0, mg0, mom0 = (a.astype(npdt) for a in (p0, g, ms0, mg0, mom0))
     param = torch.nn.Parameter(torch.tensor(p0))
-    opt = fluid.optimizer.RMSProp(learning_rate=0.01, rho=0.9, epsilon=1e-6, momentum=momentum,
-                                  centered=centered, parameters=[("w", param)])
+    opt = fluid.optimizer.RMSProp(
+        learning_rate=0.01, rho=0.9, epsilon=1e-6, momentum=momentum, centered=centered, parameters=[("w", param)]
+    )
     state = {"w_mean_square_0": ms0}
     if centered:
         state["w_mean_grad_0"] = mg0
@@ -44,9 +45,18 @@ def test_rmsprop_one_step(centered, momentum, dtype):
     opt.set_state_dict(state)
     param.grad = torch.tensor(g)
     opt.step()
-    want = rmsprop_numpy(p0.astype(np.float64), g.astype(np.float64), ms0.astype(np.float64),
-                         mg0.astype(np.float64), mom0.astype(np.float64),
-                         lr=0.01, rho=0.9, eps=1e-6, momentum=momentum, centered=centered)
+    want = rmsprop_numpy(
+        p0.astype(np.float64),
+        g.astype(np.float64),
+        ms0.astype(np.float64),
+        mg0.astype(np.float64),
+        mom0.astype(np.float64),
+        lr=0.01,
+        rho=0.9,
+        eps=1e-6,
+        momentum=momentum,
+        centered=centered,
+    )
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(param.detach().numpy(), want[0], **tol)
     sd = opt.state_dict()
@@ -76,11 +86,17 @@ def test_adam_one_step_paddle_formula():
     m1 = rng.uniform(-1, 1, SHAPE)
     m2 = rng.random(SHAPE)
     b1, b2, eps, lr = 0.9, 0.999, 1e-8, 0.004
-    b1p, b2p = b1 ** 10, b2 ** 10
+    b1p, b2p = b1**10, b2**10
     param = torch.nn.Parameter(torch.tensor(p0))
     opt = fluid.optimizer.Adam(learning_rate=lr, parameters=[("x", param)])
-    opt.set_state_dict({"x_moment1_0": m1, "x_moment2_0": m2,
-                        "x_beta1_pow_acc_0": np.array([b1p]), "x_beta2_pow_acc_0": np.array([b2p])})
+    opt.set_state_dict(
+        {
+            "x_moment1_0": m1,
+            "x_moment2_0": m2,
+            "x_beta1_pow_acc_0": np.array([b1p]),
+            "x_beta2_pow_acc_0": np.array([b2p]),
+        }
+    )
     param.grad = torch.tensor(g)
     opt.step()
     m1n = b1 * m1 + (1 - b1) * g

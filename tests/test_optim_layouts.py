@@ -93,8 +93,15 @@ def test_state_dict_and_load_hooks_fire_on_the_paddle_layout():
 @pytest.mark.parametrize("fused", [None, False])
 def test_copies_keep_every_attribute_and_step_identically(how, fused):
     model = _model()
-    opt = F.RMSProp(0.01, momentum=0.5, parameters=model.parameters(),
-                    lazy_mode=True, nonfinite="skip", fused=fused, weight_decay=0.01)
+    opt = F.RMSProp(
+        0.01,
+        momentum=0.5,
+        parameters=model.parameters(),
+        lazy_mode=True,
+        nonfinite="skip",
+        fused=fused,
+        weight_decay=0.01,
+    )
     _steps(model, opt, 2)
     for p in model.parameters():
         p.grad = torch.full_like(p, float("nan"))
@@ -129,12 +136,16 @@ def test_add_param_group_reads_torch_keys_and_refuses_per_group_weight_decay():
         opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))], "weight_decay": 0.1})
 
 
-@pytest.mark.parametrize("build", [
-    lambda ps: F.RMSProp(0.01, parameters=ps),
-    lambda ps: F.RMSProp(0.01, momentum=0.9, centered=True, parameters=ps),
-    lambda ps: F.RMSProp.preset("tf1", parameters=ps, learning_rate=0.01, momentum=0.5),
-    lambda ps: O.RMSProp.preset("torch", ps, lr=0.01, momentum=0.9, weight_decay=0.1),
-], ids=["paddle", "centered-momentum", "tf1", "torch-preset"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda ps: F.RMSProp(0.01, parameters=ps),
+        lambda ps: F.RMSProp(0.01, momentum=0.9, centered=True, parameters=ps),
+        lambda ps: F.RMSProp.preset("tf1", parameters=ps, learning_rate=0.01, momentum=0.5),
+        lambda ps: O.RMSProp.preset("torch", ps, lr=0.01, momentum=0.9, weight_decay=0.1),
+    ],
+    ids=["paddle", "centered-momentum", "tf1", "torch-preset"],
+)
 def test_complex_parameters_are_updated_as_their_real_views(build):
     c = torch.randn(4, 3, dtype=torch.complex64, requires_grad=True)
     r = torch.view_as_real(c).detach().clone().requires_grad_()
@@ -147,9 +158,11 @@ def test_complex_parameters_are_updated_as_their_real_views(build):
     assert torch.equal(torch.view_as_real(c), r)
 
 
-@pytest.mark.parametrize("cls,kwargs", [(O.RMSProp, dict(lr=0.01, momentum=0.9, centered=True)),
-                                        (O.SGD, dict(lr=0.1)), (O.Adam, dict(lr=0.01))],
-                         ids=["RMSProp", "SGD", "Adam"])
+@pytest.mark.parametrize(
+    "cls,kwargs",
+    [(O.RMSProp, dict(lr=0.01, momentum=0.9, centered=True)), (O.SGD, dict(lr=0.1)), (O.Adam, dict(lr=0.01))],
+    ids=["RMSProp", "SGD", "Adam"],
+)
 def test_torch_compile_step_gives_the_same_numbers(cls, kwargs):
     torch._dynamo.reset()
     a0 = torch.randn(8, requires_grad=True)

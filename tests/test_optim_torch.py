@@ -92,8 +92,17 @@ def test_add_param_group_honours_torch_keys_and_per_group_weight_decay():
     p2, q2 = _pair((4,), seed=4)
     a = O.RMSprop([p1], lr=0.01)
     b = torch.optim.RMSprop([q1], lr=0.01)
-    extra = dict(alpha=0.9, eps=1e-4, weight_decay=0.2, momentum=0.3, centered=True, foreach=True,
-                 capturable=False, differentiable=False, maximize=True)
+    extra = dict(
+        alpha=0.9,
+        eps=1e-4,
+        weight_decay=0.2,
+        momentum=0.3,
+        centered=True,
+        foreach=True,
+        capturable=False,
+        differentiable=False,
+        maximize=True,
+    )
     a.add_param_group({"params": [p2], **extra})
     b.add_param_group({"params": [q2], **extra})
     assert a.param_groups[1].keys() == b.param_groups[1].keys()
@@ -116,8 +125,12 @@ ERRORS = [  # (params, kwargs, error type, message) as torch.optim.RMSprop raise
     (lambda p: [{"params": p[0]}, {"params": p[0]}], {}, ValueError, "some parameters appear in more than one"),
     (lambda p: p, dict(lr=torch.tensor([0.1, 0.1])), ValueError, "Tensor lr must be 1-element"),
     (lambda p: [("w", p[0]), p[1]], {}, ValueError, "all optimizer params should be with/without names"),
-    (lambda p: [{"params": [p[0]]}, {"params": [("w", p[1])]}], {}, ValueError,
-     "all optimizer param groups should be with/without names"),
+    (
+        lambda p: [{"params": [p[0]]}, {"params": [("w", p[1])]}],
+        {},
+        ValueError,
+        "all optimizer param groups should be with/without names",
+    ),
     (lambda p: p, dict(momentum=-1.0), ValueError, "Invalid momentum value: -1.0"),
     (lambda p: p, dict(lr=-1.0), ValueError, "Invalid learning rate: -1.0"),
     (lambda p: p, dict(eps=-1.0), ValueError, "Invalid epsilon value: -1.0"),
@@ -215,7 +228,8 @@ def test_layouts_param_names_and_reordered_names():
     assert sd == opt.torch_state_dict()
     paddle = opt.paddle_state_dict()
     assert {k for k in paddle if k != "param_groups"} == {
-        f"{n}_{acc}_0" for n in ["0.weight", "0.bias", "1.weight", "1.bias"] for acc in ("mean_square", "momentum")}
+        f"{n}_{acc}_0" for n in ["0.weight", "0.bias", "1.weight", "1.bias"] for acc in ("mean_square", "momentum")
+    }
     # the same names in another order: state follows the names, not the positions
     reordered = dict(reversed(list(model.named_parameters())))
     other = O.RMSprop(list(reordered.items()), momentum=0.5)
@@ -236,8 +250,13 @@ def test_paddle_state_dict_of_torch_preset_loads_and_continues():
     # torchfluid.optimizer (Paddle layout, torch preset) -> torchfluid.optim.RMSprop, same trajectory after
     from torchfluid.optimizer import RMSProp
 
-    model, opt, x = _trained(lambda ps, **kw: RMSProp.preset("torch", parameters=list(ps), **kw), named=True,
-                             lr=0.01, momentum=0.9, centered=True)
+    model, opt, x = _trained(
+        lambda ps, **kw: RMSProp.preset("torch", parameters=list(ps), **kw),
+        named=True,
+        lr=0.01,
+        momentum=0.9,
+        centered=True,
+    )
     sd = opt.state_dict()
     assert any(k.endswith("_mean_square_0") for k in sd)
     reference = _continue(*copy.deepcopy((model, opt)), x)

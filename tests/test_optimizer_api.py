@@ -35,8 +35,11 @@ BAD_CONSTRUCTOR = [
     (dict(learning_rate=0.1, centered=1), ValueError, "centered must be True or False, got 1"),
     (dict(learning_rate=0.1, regularization="l2"), ValueError, "unknown regularizer type"),
     (dict(learning_rate=0.1, weight_decay=-0.1), ValueError, "weight_decay must be >= 0, got -0.1"),
-    (dict(learning_rate=0.1, regularization=L2Decay(0.1), weight_decay=0.1), ValueError,
-     "pass only one of regularization and weight_decay"),
+    (
+        dict(learning_rate=0.1, regularization=L2Decay(0.1), weight_decay=0.1),
+        ValueError,
+        "pass only one of regularization and weight_decay",
+    ),
     (dict(learning_rate=0.1, grad_clip=1.0), TypeError, "grad_clip must be None or a ClipGradByValue"),
     (dict(learning_rate=0.1, name=3), ValueError, "name must be None or a str, got 3"),
 ]
@@ -113,7 +116,7 @@ def test_paddle_group_learning_rate_is_a_multiplier_and_param_attr_multiplies():
         p.grad = torch.ones_like(p)
     before = [p.detach().clone() for p in (a, b, c)]
     opt.step()
-    for p, p0, lr in zip((a, b, c), before, (0.1, 1.0, 0.5)):
+    for p, p0, lr in zip((a, b, c), before, (0.1, 1.0, 0.5), strict=False):
         torch.testing.assert_close(p.detach(), p0 - lr)
 
 
@@ -122,10 +125,15 @@ def test_bad_gradients_raise_and_change_nothing():
     opt = RMSProp(0.1, momentum=0.9, parameters=[a, b])
     a.grad, b.grad = torch.ones_like(a), torch.ones_like(b)
     opt.step()
-    snapshot = ({k: v.clone() for k, v in opt.state_dict().items() if torch.is_tensor(v)},
-                a.detach().clone(), b.detach().clone())
+    snapshot = (
+        {k: v.clone() for k, v in opt.state_dict().items() if torch.is_tensor(v)},
+        a.detach().clone(),
+        b.detach().clone(),
+    )
     ga = torch.ones_like(a)
-    with pytest.raises(ValueError, match=r"gradient of 'param_1' has shape \[5\], expected the parameter's shape \[3, 4\]"):
+    with pytest.raises(
+        ValueError, match=r"gradient of 'param_1' has shape \[5\], expected the parameter's shape \[3, 4\]"
+    ):
         opt.apply_gradients([(a, ga), (b, torch.ones(5))])
     with pytest.raises(ValueError, match="must be floating point"):
         opt.apply_gradients([(a, ga), (b, torch.ones(3, 4, dtype=torch.long))])
@@ -142,7 +150,7 @@ def test_bad_gradients_raise_and_change_nothing():
 def test_minimize_backward_apply_gradients_and_return_values():
     a, b = params()
     opt = RMSProp(0.01, parameters=[("w", a), ("b", b)])
-    loss = (a.sum() * 2 + b.pow(2).sum())
+    loss = a.sum() * 2 + b.pow(2).sum()
     loss.backward()
     grads = (a.grad.clone(), b.grad.clone())
     pg = opt.backward(loss)
@@ -202,7 +210,7 @@ def test_clear_gradients_zeroes_and_clear_grad_false_drops():
 
 
 def test_set_lr_and_current_step_lr():
-    a, = params(1)
+    (a,) = params(1)
     opt = RMSProp(0.001, parameter_list=[a])  # fluid spelling: set_lr also takes a 1-element tensor
     assert opt.current_step_lr() == 0.001
     seen = []
@@ -233,7 +241,8 @@ def test_state_dict_round_trip_paddle_keys_and_name_prefix():
         opt.step()
     sd = opt.state_dict()
     assert {k for k in sd if k != "param_groups"} == {
-        f"opt_fc_0.{p}_0_{acc}_0" for p in "wb" for acc in ("mean_square", "mean_grad", "momentum")}
+        f"opt_fc_0.{p}_0_{acc}_0" for p in "wb" for acc in ("mean_square", "mean_grad", "momentum")
+    }
     c, d = (torch.nn.Parameter(a.detach().clone()), torch.nn.Parameter(b.detach().clone()))
     opt2 = RMSProp(0.01, momentum=0.9, centered=True, parameters=[("fc_0.w_0", c), ("fc_0.b_0", d)], name="opt")
     opt2.set_state_dict(sd)
@@ -287,10 +296,13 @@ def test_set_state_dict_validates_everything_before_changing_anything():
 
 
 def test_paddle_state_dict_with_all_three_accumulators_is_accepted():
-    a, = params(1)
+    (a,) = params(1)
     opt = RMSProp(0.01, parameters=[("w", a)])
-    sd = {"w_mean_square_0": np.ones((3, 4), np.float32), "w_mean_grad_0": np.zeros((3, 4), np.float32),
-          "w_momentum_0": np.full((3, 4), 0.3, np.float32)}
+    sd = {
+        "w_mean_square_0": np.ones((3, 4), np.float32),
+        "w_mean_grad_0": np.zeros((3, 4), np.float32),
+        "w_momentum_0": np.full((3, 4), 0.3, np.float32),
+    }
     assert opt.set_state_dict(sd).ok
     assert set(opt.state[a]) == {"mean_square"}
 
@@ -298,7 +310,7 @@ def test_paddle_state_dict_with_all_three_accumulators_is_accepted():
 def test_state_loaded_before_params_known_is_applied_at_creation():
     opt = RMSProp(0.01)
     opt.set_state_dict({"w_mean_square_0": torch.full((3, 4), 2.0)})
-    a, = params(1)
+    (a,) = params(1)
     opt.add_param_group({"params": [("w", a)]})
     a.grad = torch.zeros_like(a)
     opt.step()
@@ -306,14 +318,14 @@ def test_state_loaded_before_params_known_is_applied_at_creation():
 
 
 def test_key_map_renames_parameters():
-    a, = params(1)
+    (a,) = params(1)
     opt = RMSProp(0.01, parameters=[("new.w", a)])
     rep = opt.set_state_dict({"old.w_mean_square_0": torch.ones(3, 4)}, key_map={"old.w": "new.w"})
     assert rep.ok and torch.equal(opt.state[a]["mean_square"], torch.ones(3, 4))
 
 
 def test_group_hyperparameters_round_trip_through_state_dict():
-    a, = params(1)
+    (a,) = params(1)
     opt = RMSProp(0.01, parameters=[a])
     assert opt.state_dict() == {}  # as Paddle: nothing to save before any step or change
     opt.set_lr(0.5)

@@ -22,18 +22,25 @@ VALUES = st.sampled_from([0.0, 1.0, -1.0, 1e-30, 1e30, float("nan"), float("inf"
 
 def snapshot(opt, params):
     state = {k: v.clone() for k, v in opt.state_dict().items() if torch.is_tensor(v)}
-    return ([p.detach().clone() for p in params], state, [dict((k, v) for k, v in g.items() if k != "params")
-                                                           for g in opt.param_groups])
+    return (
+        [p.detach().clone() for p in params],
+        state,
+        [dict((k, v) for k, v in g.items() if k != "params") for g in opt.param_groups],
+    )
 
 
 def same(a, b):
     pa, sa, ga = a
     pb, sb, gb = b
-    return (all(torch.equal(x, y) or (torch.isnan(x).any() and torch.equal(x.nan_to_num(), y.nan_to_num()))
-                for x, y in zip(pa, pb))
-            and sa.keys() == sb.keys()
-            and all(torch.equal(sa[k].nan_to_num(), sb[k].nan_to_num()) for k in sa)
-            and len(ga) == len(gb))
+    return (
+        all(
+            torch.equal(x, y) or (torch.isnan(x).any() and torch.equal(x.nan_to_num(), y.nan_to_num()))
+            for x, y in zip(pa, pb, strict=False)
+        )
+        and sa.keys() == sb.keys()
+        and all(torch.equal(sa[k].nan_to_num(), sb[k].nan_to_num()) for k in sa)
+        and len(ga) == len(gb)
+    )
 
 
 class OptimizerMachine(RuleBasedStateMachine):
@@ -41,8 +48,14 @@ class OptimizerMachine(RuleBasedStateMachine):
         super().__init__()
         torch.manual_seed(0)
         self.params = [torch.nn.Parameter(torch.randn(*s)) for s in SHAPES[:2]]
-        self.opt = RMSProp(0.01, momentum=0.9, centered=True, parameters=[("a", self.params[0]), ("b", self.params[1])],
-                           grad_clip=ClipGradByGlobalNorm(1.0), weight_decay=0.01)
+        self.opt = RMSProp(
+            0.01,
+            momentum=0.9,
+            centered=True,
+            parameters=[("a", self.params[0]), ("b", self.params[1])],
+            grad_clip=ClipGradByGlobalNorm(1.0),
+            weight_decay=0.01,
+        )
         self.saved = None
 
     def attempt(self, fn):
@@ -59,8 +72,13 @@ class OptimizerMachine(RuleBasedStateMachine):
         for i, p in enumerate(self.params):
             g = torch.full_like(p, fill) if i == which % len(self.params) else torch.randn_like(p)
             if i == which % len(self.params):
-                g = {"ok": g, "shape": torch.full((7,), fill), "dtype": g.double(), "meta": g.to("meta"),
-                     "int": torch.ones_like(p, dtype=torch.int32)}[kind]
+                g = {
+                    "ok": g,
+                    "shape": torch.full((7,), fill),
+                    "dtype": g.double(),
+                    "meta": g.to("meta"),
+                    "int": torch.ones_like(p, dtype=torch.int32),
+                }[kind]
             pairs.append((p, g))
         self.attempt(lambda: self.opt.apply_gradients(pairs))
 
@@ -118,5 +136,6 @@ class OptimizerMachine(RuleBasedStateMachine):
 
 
 TestOptimizerFuzz = OptimizerMachine.TestCase
-TestOptimizerFuzz.settings = settings(max_examples=40, stateful_step_count=25, deadline=None,
-                                      suppress_health_check=list(HealthCheck))
+TestOptimizerFuzz.settings = settings(
+    max_examples=40, stateful_step_count=25, deadline=None, suppress_health_check=list(HealthCheck)
+)

@@ -24,8 +24,11 @@ def _model(fused=None, **kw):
 
 
 def _snapshot(opt):
-    return (copy.deepcopy(opt.state_dict()), [p.detach().clone() for g in opt.param_groups for p in g["params"]],
-            copy.deepcopy([{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]))
+    return (
+        copy.deepcopy(opt.state_dict()),
+        [p.detach().clone() for g in opt.param_groups for p in g["params"]],
+        copy.deepcopy([{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]),
+    )
 
 
 def _assert_unchanged(opt, before):
@@ -44,14 +47,18 @@ def _sparse(rows, n=10):
 
 
 @pytest.mark.parametrize("rows,bad,dim", [([1, 10], 10, 0), ([-1, 2], -1, 0), ([3, 99999], 99999, 0)])
-@pytest.mark.parametrize("options", [dict(), dict(lazy_mode=True), dict(fused=False),
-                                     dict(fused=False, nonfinite="raise")])
+@pytest.mark.parametrize(
+    "options", [dict(), dict(lazy_mode=True), dict(fused=False), dict(fused=False, nonfinite="raise")]
+)
 def test_sparse_indices_out_of_range_raise_before_any_update(rows, bad, dim, options):
     opt, w, emb = _model(**options)
     w.grad, emb.grad = torch.ones(3, 4), _sparse(rows)
     before = _snapshot(opt)
-    with pytest.raises(ValueError, match=rf"sparse gradient of 'emb' has index {bad} in dimension {dim}, outside "
-                                         r"\[0, 10\) of the parameter's shape \[10, 4\]; nothing was updated"):
+    with pytest.raises(
+        ValueError,
+        match=rf"sparse gradient of 'emb' has index {bad} in dimension {dim}, outside "
+        r"\[0, 10\) of the parameter's shape \[10, 4\]; nothing was updated",
+    ):
         opt.step()
     _assert_unchanged(opt, before)
     with pytest.raises(ValueError, match=f"has index {bad}"):
@@ -60,13 +67,22 @@ def test_sparse_indices_out_of_range_raise_before_any_update(rows, bad, dim, opt
 
 
 @pytest.mark.parametrize("fused", [None, False])
-@pytest.mark.parametrize("bad,match", [
-    (torch.ones(12), r"gradient of 'w' has shape \[12\], expected the parameter's shape \[3, 4\]; nothing was updated"),
-    (torch.ones(1, 4), r"gradient of 'w' has shape \[1, 4\], expected the parameter's shape \[3, 4\]"),
-    (torch.ones(3, 4, dtype=torch.int32), r"gradient of 'w' has dtype torch.int32, expected the parameter's dtype "
-                                          r"torch.float32; nothing was updated"),
-    (torch.ones(3, 4, dtype=torch.float64), r"gradient of 'w' has dtype torch.float64"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (
+            torch.ones(12),
+            r"gradient of 'w' has shape \[12\], expected the parameter's shape \[3, 4\]; nothing was updated",
+        ),
+        (torch.ones(1, 4), r"gradient of 'w' has shape \[1, 4\], expected the parameter's shape \[3, 4\]"),
+        (
+            torch.ones(3, 4, dtype=torch.int32),
+            r"gradient of 'w' has dtype torch.int32, expected the parameter's dtype "
+            r"torch.float32; nothing was updated",
+        ),
+        (torch.ones(3, 4, dtype=torch.float64), r"gradient of 'w' has dtype torch.float64"),
+    ],
+)
 def test_grad_replaced_behind_torchs_back_is_refused(fused, bad, match):
     opt, w, emb = _model(fused=fused)
     w.grad, emb.grad = torch.ones(3, 4), torch.ones(10, 4)
@@ -78,12 +94,15 @@ def test_grad_replaced_behind_torchs_back_is_refused(fused, bad, match):
 
 
 @pytest.mark.parametrize("fused", [None, False])
-@pytest.mark.parametrize("key,value,match", [
-    ("rho", 1.5, r"param_groups\[0\]: rho must be in \[0, 1\), got 1.5"),
-    ("epsilon", -1.0, r"param_groups\[0\]: epsilon must be >= 0, got -1.0"),
-    ("momentum", -1.0, r"param_groups\[0\]: momentum must be >= 0, got -1.0"),
-    ("lr", float("nan"), r"param_groups\[0\]: lr must be >= 0, got nan"),
-])
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("rho", 1.5, r"param_groups\[0\]: rho must be in \[0, 1\), got 1.5"),
+        ("epsilon", -1.0, r"param_groups\[0\]: epsilon must be >= 0, got -1.0"),
+        ("momentum", -1.0, r"param_groups\[0\]: momentum must be >= 0, got -1.0"),
+        ("lr", float("nan"), r"param_groups\[0\]: lr must be >= 0, got nan"),
+    ],
+)
 def test_edited_param_groups_are_checked_at_step(fused, key, value, match):
     opt, w, emb = _model(fused=fused)
     good = opt.param_groups[0][key]
@@ -114,8 +133,10 @@ def test_non_strict_load_reports_every_dropped_entry():
     sd = dict(sd, w_mean_grad_0=torch.zeros(2, 2))
     report = fresh.set_state_dict(sd, strict=False)
     assert report.mismatched == ["w_mean_grad_0: expected shape [3, 4] float32, got shape [2, 2] float32"]
-    assert sorted(report.dropped) == ["w_mean_square_0 (the state of 'w' is incomplete)",
-                                      "w_momentum_0 (the state of 'w' is incomplete)"]
+    assert sorted(report.dropped) == [
+        "w_mean_square_0 (the state of 'w' is incomplete)",
+        "w_momentum_0 (the state of 'w' is incomplete)",
+    ]
     assert "dropped (2)" in report.message()
     assert list(fresh.state) == [emb2]  # emb loaded, w starts fresh
     assert torch.equal(fresh.state[emb2]["mean_square"], opt.state[emb]["mean_square"])
@@ -125,11 +146,17 @@ def test_non_strict_load_reports_every_dropped_entry():
     _assert_unchanged(fresh, before)
 
 
-@pytest.mark.parametrize("value,match", [
-    (lambda t: t.to_sparse(), "emb_mean_square_0: expected a dense tensor, got layout sparse_coo"),
-    (lambda t: t.to(torch.int64), r"emb_mean_square_0: expected shape \[10, 4\] float32, got shape \[10, 4\] int64"),
-    (lambda t: "x", "emb_mean_square_0: expected a tensor or numpy array, got str"),
-])
+@pytest.mark.parametrize(
+    "value,match",
+    [
+        (lambda t: t.to_sparse(), "emb_mean_square_0: expected a dense tensor, got layout sparse_coo"),
+        (
+            lambda t: t.to(torch.int64),
+            r"emb_mean_square_0: expected shape \[10, 4\] float32, got shape \[10, 4\] int64",
+        ),
+        (lambda t: "x", "emb_mean_square_0: expected a tensor or numpy array, got str"),
+    ],
+)
 def test_non_strict_load_rejects_sparse_and_non_float_accumulators(value, match):
     opt, w, emb = _model()
     sd = opt.state_dict()
@@ -164,17 +191,27 @@ def test_an_empty_parameter_list_raises(params):
 
 
 def test_complex_parameters_are_refused_clearly_where_the_rule_has_no_complex_update():
-    with pytest.raises(ValueError, match=r"parameter 0 has complex dtype torch.complex64: AdamOptimizer updates "
-                                         r"real floating-point parameters only"):
+    with pytest.raises(
+        ValueError,
+        match=r"parameter 0 has complex dtype torch.complex64: AdamOptimizer updates "
+        r"real floating-point parameters only",
+    ):
         Adam(0.1, parameters=[torch.nn.Parameter(torch.ones(2, dtype=torch.complex64))])
 
 
-@pytest.mark.parametrize("ours,theirs", [
-    (lambda ps: SGD(0.1, parameters=ps), lambda ps: torch.optim.SGD(ps, lr=0.1)),
-    (lambda ps: RMSProp(0.01, rho=0.99, epsilon=1e-8, momentum=0.9, centered=True, eps_in_sqrt=False,
-                        parameters=ps),
-     lambda ps: torch.optim.RMSprop(ps, lr=0.01, alpha=0.99, eps=1e-8, momentum=0.9, centered=True)),
-], ids=["SGD", "RMSProp-torch-conventions"])
+@pytest.mark.parametrize(
+    "ours,theirs",
+    [
+        (lambda ps: SGD(0.1, parameters=ps), lambda ps: torch.optim.SGD(ps, lr=0.1)),
+        (
+            lambda ps: RMSProp(
+                0.01, rho=0.99, epsilon=1e-8, momentum=0.9, centered=True, eps_in_sqrt=False, parameters=ps
+            ),
+            lambda ps: torch.optim.RMSprop(ps, lr=0.01, alpha=0.99, eps=1e-8, momentum=0.9, centered=True),
+        ),
+    ],
+    ids=["SGD", "RMSProp-torch-conventions"],
+)
 def test_complex_parameters_are_updated_correctly_and_never_nan(ours, theirs):
     torch.manual_seed(0)
     a = torch.nn.Parameter(torch.randn(4, 3, dtype=torch.complex64))
@@ -191,15 +228,20 @@ def test_complex_parameters_are_updated_correctly_and_never_nan(ours, theirs):
 
 ACCS = ["mean_square", "mean_grad", "momentum", "moment1", "bogus"]
 VALUES = st.one_of(
-    st.builds(lambda shape, dt: torch.zeros(shape, dtype=dt),
-              st.sampled_from([(3, 4), (10, 4), (4, 3), (2,), ()]),
-              st.sampled_from([torch.float32, torch.float64, torch.int64, torch.float16, torch.bool])),
+    st.builds(
+        lambda shape, dt: torch.zeros(shape, dtype=dt),
+        st.sampled_from([(3, 4), (10, 4), (4, 3), (2,), ()]),
+        st.sampled_from([torch.float32, torch.float64, torch.int64, torch.float16, torch.bool]),
+    ),
     st.builds(lambda shape: torch.zeros(shape).to_sparse(), st.sampled_from([(3, 4), (10, 4)])),
     st.builds(lambda shape: torch.full(shape, float("nan")), st.sampled_from([(3, 4), (10, 4)])),
     st.sampled_from([None, 1, "s", [1, 2]]),
 )
-STATE_DICTS = st.dictionaries(st.tuples(st.sampled_from(["w", "emb", "x"]), st.sampled_from(ACCS))
-                              .map(lambda t: f"{t[0]}_{t[1]}_0"), VALUES, max_size=8)
+STATE_DICTS = st.dictionaries(
+    st.tuples(st.sampled_from(["w", "emb", "x"]), st.sampled_from(ACCS)).map(lambda t: f"{t[0]}_{t[1]}_0"),
+    VALUES,
+    max_size=8,
+)
 
 
 @settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))

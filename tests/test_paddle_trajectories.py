@@ -17,8 +17,14 @@ RTOL, ATOL = 1e-5, 1e-6
 
 
 def make_optimizer(config, named_params, fused=None):
-    kwargs = dict(learning_rate=config["lr"], rho=config["rho"], epsilon=config["epsilon"],
-                  momentum=config["momentum"], centered=config["centered"], fused=fused)
+    kwargs = dict(
+        learning_rate=config["lr"],
+        rho=config["rho"],
+        epsilon=config["epsilon"],
+        momentum=config["momentum"],
+        centered=config["centered"],
+        fused=fused,
+    )
     wd = config.get("weight_decay")
     if wd is not None:
         kind, coeff = wd
@@ -26,9 +32,11 @@ def make_optimizer(config, named_params, fused=None):
     clip = config.get("grad_clip")
     if clip is not None:
         kind, *args = clip
-        kwargs["grad_clip"] = {"ClipGradByValue": lambda: ClipGradByValue(args[0], args[1]),
-                               "ClipGradByNorm": lambda: ClipGradByNorm(args[0]),
-                               "ClipGradByGlobalNorm": lambda: ClipGradByGlobalNorm(args[0])}[kind]()
+        kwargs["grad_clip"] = {
+            "ClipGradByValue": lambda: ClipGradByValue(args[0], args[1]),
+            "ClipGradByNorm": lambda: ClipGradByNorm(args[0]),
+            "ClipGradByGlobalNorm": lambda: ClipGradByGlobalNorm(args[0]),
+        }[kind]()
     return fluid.optimizer.RMSProp(parameters=named_params, **kwargs)
 
 
@@ -36,7 +44,7 @@ def run_case(case, runner, fused=None):
     names = case["param_names"]
     params = {k: torch.nn.Parameter(torch.tensor(v, dtype=torch.float32)) for k, v in case["initial_params"].items()}
     opt = make_optimizer(case["config"], [(names[k], p) for k, p in params.items()], fused)
-    for t, (grads, record) in enumerate(zip(case["grads_fed"], case["steps"])):
+    for t, (grads, record) in enumerate(zip(case["grads_fed"], case["steps"], strict=False)):
         assert opt.get_lr() == pytest.approx(record["lr_reported_by_get_lr_before_step"])
         before = {k: p.detach().clone() for k, p in params.items()}
         for k, p in params.items():
@@ -45,23 +53,31 @@ def run_case(case, runner, fused=None):
         opt.clear_grad()
         sd = opt.state_dict()
         for k, p in params.items():
-            np.testing.assert_allclose(p.detach().numpy(), record["params"][k], rtol=RTOL, atol=ATOL,
-                                       err_msg=f"{case['name']} step {t} param {k}")
+            np.testing.assert_allclose(
+                p.detach().numpy(),
+                record["params"][k],
+                rtol=RTOL,
+                atol=ATOL,
+                err_msg=f"{case['name']} step {t} param {k}",
+            )
             ms = sd[f"{names[k]}_mean_square_0"]
             np.testing.assert_allclose(ms.numpy(), record["mean_square"][k], rtol=RTOL, atol=ATOL)
             cfg = case["config"]
             if cfg["centered"]:
-                np.testing.assert_allclose(sd[f"{names[k]}_mean_grad_0"].numpy(), record["mean_grad"][k],
-                                           rtol=RTOL, atol=ATOL)
+                np.testing.assert_allclose(
+                    sd[f"{names[k]}_mean_grad_0"].numpy(), record["mean_grad"][k], rtol=RTOL, atol=ATOL
+                )
             else:  # Paddle keeps an all-zero mean_grad; we keep none
                 assert not np.any(record["mean_grad"][k])
                 assert f"{names[k]}_mean_grad_0" not in sd
             if cfg["momentum"] != 0:
-                np.testing.assert_allclose(sd[f"{names[k]}_momentum_0"].numpy(), record["momentum"][k],
-                                           rtol=RTOL, atol=ATOL)
+                np.testing.assert_allclose(
+                    sd[f"{names[k]}_momentum_0"].numpy(), record["momentum"][k], rtol=RTOL, atol=ATOL
+                )
             else:  # Paddle's velocity at momentum 0 is exactly the last update; we keep none
-                np.testing.assert_allclose((before[k] - p.detach()).numpy(), record["momentum"][k],
-                                           rtol=1e-4, atol=1e-6)
+                np.testing.assert_allclose(
+                    (before[k] - p.detach()).numpy(), record["momentum"][k], rtol=1e-4, atol=1e-6
+                )
                 assert f"{names[k]}_momentum_0" not in sd
 
 

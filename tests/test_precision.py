@@ -34,7 +34,7 @@ def snapshot(opt, params):
 
 def assert_bit_identical(a, b):
     (pa, sa, ma, la), (pb, sb, mb, lb) = a, b
-    assert all(torch.equal(x.view(torch.uint8), y.view(torch.uint8)) for x, y in zip(pa, pb))
+    assert all(torch.equal(x.view(torch.uint8), y.view(torch.uint8)) for x, y in zip(pa, pb, strict=False))
     assert sa.keys() == sb.keys() and ma.keys() == mb.keys()
     for k in sa:
         assert torch.equal(sa[k].view(torch.uint8), sb[k].view(torch.uint8)), k
@@ -93,8 +93,7 @@ def test_without_multi_precision_state_follows_the_param_dtype_like_paddle():
 def _fp16_run(steps, opt_from=None, **kw):
     gen = torch.Generator().manual_seed(4)
     p = torch.nn.Parameter(torch.randn(6, 3, generator=gen).half())
-    opt = RMSProp(learning_rate=0.01, momentum=0.9, centered=True, parameters=[("w", p)],
-                  multi_precision=True, **kw)
+    opt = RMSProp(learning_rate=0.01, momentum=0.9, centered=True, parameters=[("w", p)], multi_precision=True, **kw)
     grads = [torch.randn(6, 3, generator=gen).half() for _ in range(steps)]
     return p, opt, grads
 
@@ -123,12 +122,19 @@ def test_master_weights_state_dict_round_trip_resumes_bit_exactly():
 
 
 BAD_MASTER = [
-    (lambda sd: sd["master_weights"].update(w=sd["master_weights"]["w"].half()),
-     "mismatched (1): master_weights['w']: expected shape [6, 3] float32, got shape [6, 3] float16"),
-    (lambda sd: sd["master_weights"].update(w=torch.zeros(3, 6)),
-     "master_weights['w']: expected shape [6, 3] float32, got shape [3, 6] float32"),
+    (
+        lambda sd: sd["master_weights"].update(w=sd["master_weights"]["w"].half()),
+        "mismatched (1): master_weights['w']: expected shape [6, 3] float32, got shape [6, 3] float16",
+    ),
+    (
+        lambda sd: sd["master_weights"].update(w=torch.zeros(3, 6)),
+        "master_weights['w']: expected shape [6, 3] float32, got shape [3, 6] float32",
+    ),
     (lambda sd: sd["master_weights"].pop("w"), "missing (1): master_weights['w']"),
-    (lambda sd: sd["master_weights"].update(v=torch.zeros(1)), "unexpected (1): master_weights['v'] (no such parameter)"),
+    (
+        lambda sd: sd["master_weights"].update(v=torch.zeros(1)),
+        "unexpected (1): master_weights['v'] (no such parameter)",
+    ),
     (lambda sd: sd.update(master_weights=[1, 2]), "master_weights: expected a dict of name -> tensor, got list"),
 ]
 
@@ -157,9 +163,10 @@ def test_master_weights_for_a_float32_param_are_unexpected_and_key_map_renames()
     opt = RMSProp(learning_rate=0.1, parameters=[("h", h), ("a", a)], multi_precision=True)
     with pytest.raises(ValueError, match=re.escape("master_weights['a'] (the parameter is float32)")):
         opt.set_state_dict({"master_weights": {"a": torch.ones(2)}})
-    report = opt.set_state_dict({"old_h_mean_square_0": torch.zeros(2),
-                                 "master_weights": {"old_h": torch.full((2,), 3.0)}},
-                                key_map={"old_h": "h"})
+    report = opt.set_state_dict(
+        {"old_h_mean_square_0": torch.zeros(2), "master_weights": {"old_h": torch.full((2,), 3.0)}},
+        key_map={"old_h": "h"},
+    )
     assert report.ok
     h.grad = torch.zeros(2, dtype=torch.float16)
     opt.step()
@@ -174,9 +181,15 @@ Y = torch.tanh(X @ torch.randn(16, 1, generator=torch.Generator().manual_seed(1)
 def train(dtype, steps=150, scaler=None, autocast=None, **kw):
     torch.manual_seed(1)
     model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1)).to(dtype)
-    opt = RMSProp(learning_rate=0.003, epsilon=1e-4, momentum=0.9, centered=True,
-                  parameters=list(model.named_parameters()),
-                  grad_clip=ClipGradByGlobalNorm(5.0), **kw)
+    opt = RMSProp(
+        learning_rate=0.003,
+        epsilon=1e-4,
+        momentum=0.9,
+        centered=True,
+        parameters=list(model.named_parameters()),
+        grad_clip=ClipGradByGlobalNorm(5.0),
+        **kw,
+    )
     for i in range(steps):
         rows = slice((i * 32) % 256, (i * 32) % 256 + 32)
         with torch.autocast("cpu", dtype=autocast or torch.bfloat16, enabled=autocast is not None):
@@ -200,17 +213,15 @@ def fp32_run():
 
 
 def _distance(params, ref):
-    return max((a - b).abs().max().item() for a, b in zip(params, ref))
+    return max((a - b).abs().max().item() for a, b in zip(params, ref, strict=False))
 
 
 LOW_RUNS = [
     ("fp16 multi_precision", dict(dtype=torch.float16, multi_precision=True), (0.03, 0.005)),
-    ("fp16 multi_precision GradScaler", dict(dtype=torch.float16, multi_precision=True, scaler=True),
-     (0.03, 0.005)),
+    ("fp16 multi_precision GradScaler", dict(dtype=torch.float16, multi_precision=True, scaler=True), (0.03, 0.005)),
     ("bf16 multi_precision", dict(dtype=torch.bfloat16, multi_precision=True), (0.08, 0.02)),
     ("fp32 bf16 state", dict(dtype=torch.float32, state_dtype=torch.bfloat16), (0.08, 0.02)),
-    ("fp32 autocast(bf16) GradScaler", dict(dtype=torch.float32, autocast=torch.bfloat16, scaler=True),
-     (0.08, 0.02)),
+    ("fp32 autocast(bf16) GradScaler", dict(dtype=torch.float32, autocast=torch.bfloat16, scaler=True), (0.08, 0.02)),
 ]
 
 
@@ -218,7 +229,7 @@ LOW_RUNS = [
 def test_low_precision_training_tracks_float32(fp32_run, label, kw, bound):
     kw = dict(kw)
     if kw.get("scaler"):
-        kw["scaler"] = torch.amp.GradScaler("cpu", init_scale=2.0 ** 12)
+        kw["scaler"] = torch.amp.GradScaler("cpu", init_scale=2.0**12)
     loss_bound, param_bound = bound
     loss32, params32, _ = fp32_run
     loss, params, opt = train(**kw)
@@ -293,8 +304,7 @@ def _nan_setup(policy, schedule=False):
     a = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
     b = torch.nn.Parameter(torch.tensor([[0.5, -0.5]]))
     lr = PiecewiseDecay([2], [0.1, 0.01], begin=0) if schedule else 0.1  # advances per update
-    opt = RMSProp(learning_rate=lr, momentum=0.9, centered=True, parameters=[("a", a), ("b", b)],
-                  nonfinite=policy)
+    opt = RMSProp(learning_rate=lr, momentum=0.9, centered=True, parameters=[("a", a), ("b", b)], nonfinite=policy)
     a.grad, b.grad = torch.tensor([0.1, 0.2]), torch.tensor([[0.3, 0.4]])
     opt.step()
     return a, b, opt
@@ -343,8 +353,12 @@ def test_raise_names_the_parameters_and_changes_nothing():
     before = snapshot(opt, [a, b])
     a.grad = torch.tensor([float("nan"), float("inf")])
     b.grad = torch.tensor([[float("inf"), 0.0]])
-    with pytest.raises(FloatingPointError, match=re.escape(
-            "non-finite gradient (NaN or inf) for 'a' (2 of 2 elements), 'b' (1 of 2 elements); nothing was changed")):
+    with pytest.raises(
+        FloatingPointError,
+        match=re.escape(
+            "non-finite gradient (NaN or inf) for 'a' (2 of 2 elements), 'b' (1 of 2 elements); nothing was changed"
+        ),
+    ):
         opt.step()
     assert_bit_identical(before, snapshot(opt, [a, b]))
 
@@ -373,8 +387,7 @@ def test_centered_near_constant_gradients_never_nan(dtype, kw):
     goes negative; unclamped, ``sqrt(ms - mg^2 + eps)`` is then NaN."""
     g0 = torch.tensor([1.0, 3.0, 0.1, 123.456, 1e-3, 7.0])
     p = torch.nn.Parameter(torch.zeros(6, dtype=dtype))
-    opt = RMSProp(learning_rate=1e-4, rho=0.9, epsilon=1e-10, centered=True, momentum=0.9,
-                  parameters=[("w", p)], **kw)
+    opt = RMSProp(learning_rate=1e-4, rho=0.9, epsilon=1e-10, centered=True, momentum=0.9, parameters=[("w", p)], **kw)
     gen = torch.Generator().manual_seed(0)
     unclamped_nan = False
     for t in range(300):
@@ -391,18 +404,18 @@ def test_centered_near_constant_gradients_never_nan(dtype, kw):
 
 # ------------------------------------------------------------ bfloat16 state
 def test_stochastic_rounding_is_unbiased_and_within_one_ulp():
-    x = torch.full((200_000,), 1.0 + 2.0 ** -9)  # a quarter of the way from 1 to the next bf16
+    x = torch.full((200_000,), 1.0 + 2.0**-9)  # a quarter of the way from 1 to the next bf16
     out = torch.empty_like(x, dtype=torch.bfloat16)
     stochastic_round_(out, x, torch.Generator().manual_seed(0))
     values = set(out.float().unique().tolist())
-    assert values == {1.0, 1.0 + 2.0 ** -7}
+    assert values == {1.0, 1.0 + 2.0**-7}
     up = (out.float() > 1.0).double().mean().item()
     assert abs(up - 0.25) < 4 * np.sqrt(0.25 * 0.75 / x.numel())
-    y = torch.tensor([0.0, -0.0, 1.5, -3.0, float("inf"), -float("inf"), float("nan"), -2.0 ** -7 - 2.0 ** -20])
+    y = torch.tensor([0.0, -0.0, 1.5, -3.0, float("inf"), -float("inf"), float("nan"), -(2.0**-7) - 2.0**-20])
     out = torch.empty_like(y, dtype=torch.bfloat16)
     stochastic_round_(out, y, torch.Generator().manual_seed(1))
     assert out.float()[:6].tolist() == [0.0, -0.0, 1.5, -3.0, float("inf"), -float("inf")]
-    assert torch.isnan(out[6]) and out.float()[7].item() in (-2.0 ** -7, -2.0 ** -7 - 2.0 ** -14)
+    assert torch.isnan(out[6]) and out.float()[7].item() in (-(2.0**-7), -(2.0**-7) - 2.0**-14)
     with pytest.raises(TypeError, match="stochastic_round_ stores float32 into bfloat16"):
         stochastic_round_(torch.empty(2, dtype=torch.float16), torch.zeros(2))
 
@@ -430,18 +443,25 @@ def test_bf16_state_halves_state_memory_centered_included():
         p.grad = torch.ones(1000)
         opt.step()
         return optimizer_memory_bytes(opt)
+
     assert state_bytes() == {"state": 12000, "master_weights": 0}
     assert state_bytes(state_dtype=torch.bfloat16) == {"state": 6000, "master_weights": 0}
 
 
 # ---------------------------------------------------------------- epsilon checks
 BAD_PRECISION = [
-    (dict(dtype=torch.float16, epsilon=1e-8), ValueError,
-     "epsilon=1e-08 is not representable in the float16 optimizer state (float16 parameters without "
-     "multi_precision): its smallest normal number is 6.1e-05"),
+    (
+        dict(dtype=torch.float16, epsilon=1e-8),
+        ValueError,
+        "epsilon=1e-08 is not representable in the float16 optimizer state (float16 parameters without "
+        "multi_precision): its smallest normal number is 6.1e-05",
+    ),
     (dict(dtype=torch.float16, epsilon=1e-6), ValueError, "Use multi_precision=True (float32 state)"),
-    (dict(state_dtype=torch.float16), ValueError,
-     "state_dtype must be one of None, torch.float32, torch.bfloat16, got torch.float16"),
+    (
+        dict(state_dtype=torch.float16),
+        ValueError,
+        "state_dtype must be one of None, torch.float32, torch.bfloat16, got torch.float16",
+    ),
     (dict(multi_precision=1), ValueError, "multi_precision must be True or False, got 1"),
     (dict(nonfinite="ignore"), ValueError, "nonfinite must be one of 'propagate', 'skip', 'raise', got 'ignore'"),
 ]
@@ -456,8 +476,12 @@ def test_bad_precision_arguments(kw, exc, message):
 
 
 def test_epsilon_fine_where_the_state_is_wide_enough():
-    for dtype, kw in [(torch.float16, dict(multi_precision=True)), (torch.float16, dict(state_dtype=torch.float32)),
-                      (torch.bfloat16, {}), (torch.float32, dict(state_dtype=torch.bfloat16))]:
+    for dtype, kw in [
+        (torch.float16, dict(multi_precision=True)),
+        (torch.float16, dict(state_dtype=torch.float32)),
+        (torch.bfloat16, {}),
+        (torch.float32, dict(state_dtype=torch.bfloat16)),
+    ]:
         p = torch.nn.Parameter(torch.zeros(2, dtype=dtype))
         RMSProp(learning_rate=0.1, epsilon=1e-8, parameters=[p], **kw)
 

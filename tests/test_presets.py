@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-import torchfluid as fluid
 from torchfluid.clip import ClipGradByGlobalNorm, ClipGradByNorm, ClipGradByValue
 from torchfluid.optimizer import RMSProp
 from torchfluid.optimizer.presets import PRESETS
@@ -91,19 +90,17 @@ LIBRARIES = {
     "keras": ("keras_rmsprop_reference.json", _keras_state, lambda c: (c["config"], _changes(c))),
     "optax": ("optax_rmsprop_reference.json", _optax_state, _optax_kwargs),
 }
-CASES = [(lib, case) for lib, (fname, _, _) in LIBRARIES.items()
-         for case in load_reference(fname)["cases"]]
+CASES = [(lib, case) for lib, (fname, _, _) in LIBRARIES.items() for case in load_reference(fname)["cases"]]
 
 
 @pytest.mark.parametrize("lib,case", CASES, ids=[f"{lib}-{c['name']}" for lib, c in CASES])
 def test_preset_reproduces_library(lib, case):
     _, state_of, kwargs_of = LIBRARIES[lib]
     kwargs, changes = kwargs_of(case)
-    params = {k: torch.nn.Parameter(torch.tensor(v, dtype=torch.float32))
-              for k, v in case["initial_params"].items()}
+    params = {k: torch.nn.Parameter(torch.tensor(v, dtype=torch.float32)) for k, v in case["initial_params"].items()}
     opt = RMSProp.preset(lib, parameters=list(params.items()), **kwargs)
     assert type(opt) is RMSProp
-    for t, (grads, record) in enumerate(zip(case["grads"], case["steps"])):
+    for t, (grads, record) in enumerate(zip(case["grads"], case["steps"], strict=False)):
         if t in changes:
             opt.set_lr(changes[t])
         if "lr_used" in record:
@@ -115,8 +112,7 @@ def test_preset_reproduces_library(lib, case):
         sd = opt.state_dict()
         for k, p in params.items():
             where = f"{lib} {case['name']} step {t} {k}"
-            np.testing.assert_allclose(p.detach().numpy(), record["params"][k], rtol=RTOL, atol=ATOL,
-                                       err_msg=where)
+            np.testing.assert_allclose(p.detach().numpy(), record["params"][k], rtol=RTOL, atol=ATOL, err_msg=where)
             want = state_of(record, k, case)
             assert want, where
             for acc, value in want.items():
@@ -127,12 +123,12 @@ def test_preset_reproduces_library(lib, case):
                 else:
                     got = sd[f"{k}_{acc}_0"].numpy()
                 np.testing.assert_allclose(got, value, rtol=RTOL, atol=ATOL, err_msg=f"{where} {acc}")
-            kept = {key.rsplit("_", 1)[0][len(k) + 1:] for key in sd if key.startswith(f"{k}_")}
+            kept = {key.rsplit("_", 1)[0][len(k) + 1 :] for key in sd if key.startswith(f"{k}_")}
             assert kept == set(want) - {"last_update"}, where  # no state the library lacks
 
 
 def test_every_reference_case_is_covered():
-    counts = {lib: sum(1 for l, _ in CASES if l == lib) for lib in LIBRARIES}
+    counts = {lib: sum(1 for case_lib, _ in CASES if case_lib == lib) for lib in LIBRARIES}
     assert counts == {"torch": 12, "timm": 8, "tf1": 7, "keras": 10, "optax": 13}
 
 
@@ -181,12 +177,11 @@ def _feed(pairs, gen, scale=1.0):
 def _assert_torch_state_equal(opt, ref, ours, theirs):
     sd = opt.state_dict()
     names = {"square_avg": "mean_square", "grad_avg": "mean_grad", "momentum_buffer": "momentum"}
-    for i, (a, b) in enumerate(zip(ours, theirs)):
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=False)):
         torch.testing.assert_close(a, b, rtol=RTOL, atol=ATOL)
         for theirs_name, ours_name in names.items():
             if theirs_name in ref.state[b]:
-                torch.testing.assert_close(sd[f"p{i}_{ours_name}_0"], ref.state[b][theirs_name],
-                                           rtol=RTOL, atol=ATOL)
+                torch.testing.assert_close(sd[f"p{i}_{ours_name}_0"], ref.state[b][theirs_name], rtol=RTOL, atol=ATOL)
             else:
                 assert f"p{i}_{ours_name}_0" not in sd
 
@@ -202,7 +197,7 @@ def test_torch_preset_live(config):
             opt.set_lr(0.003)
             for g in ref.param_groups:
                 g["lr"] = 0.003
-        _feed(zip(ours, theirs), gen, scale=0.3)
+        _feed(zip(ours, theirs, strict=False), gen, scale=0.3)
         opt.step()
         ref.step()
         _assert_torch_state_equal(opt, ref, ours, theirs)
@@ -210,14 +205,19 @@ def test_torch_preset_live(config):
 
 def test_torch_preset_param_groups_use_torch_names():
     ours, theirs = _torch_twins([(4, 4), (4,)], seed=3)
-    groups = lambda ps: [{"params": [ps[0]], "alpha": 0.9, "eps": 1e-4, "momentum": 0.9},
-                         {"params": [ps[1]], "lr": 0.1, "centered": True}]
+
+    def groups(ps):
+        return [
+            {"params": [ps[0]], "alpha": 0.9, "eps": 1e-4, "momentum": 0.9},
+            {"params": [ps[1]], "lr": 0.1, "centered": True},
+        ]
+
     opt = RMSProp.preset("torch", parameters=groups([("p0", ours[0]), ("p1", ours[1])]), lr=0.02)
     ref = torch.optim.RMSprop(groups(theirs), lr=0.02)
     assert opt.param_groups[0]["rho"] == 0.9 and opt.param_groups[0]["epsilon"] == 1e-4
     gen = torch.Generator().manual_seed(2)
     for _ in range(5):
-        _feed(zip(ours, theirs), gen)
+        _feed(zip(ours, theirs, strict=False), gen)
         opt.step()
         ref.step()
         _assert_torch_state_equal(opt, ref, ours, theirs)
@@ -225,8 +225,17 @@ def test_torch_preset_param_groups_use_torch_names():
 
 def test_preset_state_dict_round_trip_resumes_exactly():
     def make(ps):
-        return RMSProp.preset("optax", parameters=ps, learning_rate=0.02, momentum=0.9, nesterov=True,
-                              centered=True, bias_correction=True, initial_scale=0.5)
+        return RMSProp.preset(
+            "optax",
+            parameters=ps,
+            learning_rate=0.02,
+            momentum=0.9,
+            nesterov=True,
+            centered=True,
+            bias_correction=True,
+            initial_scale=0.5,
+        )
+
     gen = torch.Generator().manual_seed(0)
     grads = [torch.randn(3, 2, generator=gen) for _ in range(6)]
     a = torch.nn.Parameter(torch.ones(3, 2))
@@ -283,14 +292,20 @@ def test_preset_translations():
 
 BAD = [
     (dict(name="adam"), ValueError, "unknown RMSProp preset 'adam'; choose one of 'paddle', 'torch'"),
-    (dict(name="torch", betas=(0.9, 0.99)), TypeError,
-     "got unexpected argument(s) 'betas'; torch.optim.RMSprop takes: lr, alpha, eps, weight_decay, momentum, "
-     "centered, maximize (accepted and ignored: foreach); torchfluid adds: name, multi_precision"),
+    (
+        dict(name="torch", betas=(0.9, 0.99)),
+        TypeError,
+        "got unexpected argument(s) 'betas'; torch.optim.RMSprop takes: lr, alpha, eps, weight_decay, momentum, "
+        "centered, maximize (accepted and ignored: foreach); torchfluid adds: name, multi_precision",
+    ),
     (dict(name="keras", rho=0.9, decay=0.1), TypeError, "keras.optimizers.RMSprop takes: learning_rate, rho"),
     (dict(name="optax", decay=0.9), TypeError, "RMSProp.preset('optax') needs learning_rate"),
     (dict(name="tf1"), TypeError, "needs learning_rate (tf.compat.v1.train.RMSPropOptimizer has no default)"),
-    (dict(name="keras", clipnorm=1.0, clipvalue=0.5), ValueError,
-     "only one of clipnorm, clipvalue and global_clipnorm can be set (as in Keras), got clipnorm=1.0, clipvalue=0.5"),
+    (
+        dict(name="keras", clipnorm=1.0, clipvalue=0.5),
+        ValueError,
+        "only one of clipnorm, clipvalue and global_clipnorm can be set (as in Keras), got clipnorm=1.0, clipvalue=0.5",
+    ),
     (dict(name="keras", use_ema=True), ValueError, "use_ema=True is not supported (only the default use_ema=False"),
     (dict(name="timm", caution=True), ValueError, "caution=True is not supported"),
     (dict(name="torch", capturable=True), ValueError, "capturable=True is not supported"),
@@ -316,16 +331,21 @@ def test_preset_bad_arguments(kwargs, exc, message):
 
 def test_preset_group_errors():
     p = torch.nn.Parameter(torch.zeros(2))
-    with pytest.raises(ValueError, match=re.escape("parameters[0]['weight_decay']: a per-group weight_decay is "
-                                                   "not supported by the 'torch' preset")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "parameters[0]['weight_decay']: a per-group weight_decay is not supported by the 'torch' preset"
+        ),
+    ):
         RMSProp.preset("torch", parameters=[{"params": [p], "weight_decay": 0.1}])
     with pytest.raises(ValueError, match=re.escape("parameters[0] sets both 'alpha' and 'rho'")):
         RMSProp.preset("timm", parameters=[{"params": [p], "alpha": 0.9, "rho": 0.9}])
 
 
 def test_every_preset_lists_its_library_defaults():
-    assert PRESETS["torch"].args == dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                                         centered=False, maximize=False)
+    assert PRESETS["torch"].args == dict(
+        lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False
+    )
     assert PRESETS["keras"].args["epsilon"] == 1e-7 and PRESETS["keras"].args["learning_rate"] == 0.001
     assert PRESETS["timm"].args["eps"] == 1e-10 and PRESETS["tf1"].args["epsilon"] == 1e-10
     assert PRESETS["optax"].args["eps"] == 1e-8 and PRESETS["paddle"].args["epsilon"] == 1e-6
@@ -362,11 +382,20 @@ def test_convention_options_per_group_with_torch_and_paddle_groups():
     a = torch.nn.Parameter(torch.ones(3))
     b = torch.nn.Parameter(torch.ones(3))
     ta = torch.nn.Parameter(torch.ones(3))
-    opt = RMSProp(learning_rate=0.01, parameters=[
-        {"params": [("a", a)], "rho": 0.99, "epsilon": 1e-8, "eps_in_sqrt": False, "lr_in_momentum": False,
-         "momentum": 0.9},
-        {"params": [("b", b)]},
-    ])
+    opt = RMSProp(
+        learning_rate=0.01,
+        parameters=[
+            {
+                "params": [("a", a)],
+                "rho": 0.99,
+                "epsilon": 1e-8,
+                "eps_in_sqrt": False,
+                "lr_in_momentum": False,
+                "momentum": 0.9,
+            },
+            {"params": [("b", b)]},
+        ],
+    )
     ref = torch.optim.RMSprop([ta], lr=0.01, alpha=0.99, eps=1e-8, momentum=0.9)
     paddle_b = torch.nn.Parameter(torch.ones(3))
     paddle = RMSProp(learning_rate=0.01, parameters=[paddle_b])
@@ -398,8 +427,15 @@ def test_decoupled_weight_decay_and_bias_correction_one_step_numpy():
     p0 = np.array([0.5, -1.5, 2.0], dtype=np.float64)
     g = np.array([0.2, 0.4, -0.1], dtype=np.float64)
     p = torch.nn.Parameter(torch.tensor(p0))
-    opt = RMSProp(learning_rate=0.1, rho=0.9, epsilon=1e-3, decoupled_weight_decay=0.5, bias_correction=True,
-                  initial_mean_square=0.2, parameters=[p])
+    opt = RMSProp(
+        learning_rate=0.1,
+        rho=0.9,
+        epsilon=1e-3,
+        decoupled_weight_decay=0.5,
+        bias_correction=True,
+        initial_mean_square=0.2,
+        parameters=[p],
+    )
     p.grad = torch.tensor(g)
     opt.step()
     ms = 0.9 * 0.2 + 0.1 * g * g

@@ -19,8 +19,12 @@ def test_readme_block_runs(index, tmp_path, monkeypatch):
     exec(compile(BLOCKS[index], f"README block {index}", "exec"), {"__name__": "__readme__"})
 
 
-SHELL_LINES = [line.split("#")[0].strip() for block in re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
-               for line in block.splitlines() if line.split("#")[0].strip()]
+SHELL_LINES = [
+    line.split("#")[0].strip()
+    for block in re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
+    for line in block.splitlines()
+    if line.split("#")[0].strip()
+]
 
 
 @pytest.mark.parametrize("line", SHELL_LINES)

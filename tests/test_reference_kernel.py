@@ -18,8 +18,23 @@ def _sqrt(x):  # correctly rounded, as the kernel's docstring requires
     return torch.from_numpy(np.asarray(np.sqrt(x.numpy())))
 
 
-def plain_ops(p, g, ms, mg, mom, *, lr, rho, epsilon, momentum=0.0, eps_in_sqrt=True,
-              lr_in_momentum=True, nesterov=False, decoupled_weight_decay=0.0, bias_correction_step=0):
+def plain_ops(
+    p,
+    g,
+    ms,
+    mg,
+    mom,
+    *,
+    lr,
+    rho,
+    epsilon,
+    momentum=0.0,
+    eps_in_sqrt=True,
+    lr_in_momentum=True,
+    nesterov=False,
+    decoupled_weight_decay=0.0,
+    bias_correction_step=0,
+):
     """The docstring's maths, one new tensor per intermediate."""
     if decoupled_weight_decay:
         p.mul_(1.0 - lr * decoupled_weight_decay)
@@ -28,7 +43,7 @@ def plain_ops(p, g, ms, mg, mom, *, lr, rho, epsilon, momentum=0.0, eps_in_sqrt=
         mg.mul_(rho).add_(g, alpha=1.0 - rho)
     ms_hat, mg_hat = ms, mg
     if bias_correction_step:
-        c = 1.0 - rho ** bias_correction_step
+        c = 1.0 - rho**bias_correction_step
         ms_hat = ms / c
         mg_hat = None if mg is None else mg / c
     var = ms_hat if mg_hat is None else torch.clamp_min(ms_hat - mg_hat * mg_hat, 0.0)
@@ -44,8 +59,11 @@ def plain_ops(p, g, ms, mg, mom, *, lr, rho, epsilon, momentum=0.0, eps_in_sqrt=
         p.sub_((mom if not nesterov else u.add(mom, alpha=momentum)) * lr)
 
 
-FLAGS = list(itertools.product([False, True], [False, True], ["none", "plain", "lr-out", "nesterov",
-                                                              "nesterov lr-out"], [0, 3], [0.0, 0.1]))
+FLAGS = list(
+    itertools.product(
+        [False, True], [False, True], ["none", "plain", "lr-out", "nesterov", "nesterov lr-out"], [0, 3], [0.0, 0.1]
+    )
+)
 
 
 def _tensors(shape, dtype, centered, velocity, seed=0):
@@ -59,9 +77,17 @@ def _tensors(shape, dtype, centered, velocity, seed=0):
 
 
 def _hyper(velocity, eps_in_sqrt, bc, wd):
-    return dict(lr=0.01, rho=0.9, epsilon=1e-6, momentum=0.0 if velocity == "none" else 0.9,
-                eps_in_sqrt=eps_in_sqrt, lr_in_momentum="lr-out" not in velocity,
-                nesterov="nesterov" in velocity, bias_correction_step=bc, decoupled_weight_decay=wd)
+    return dict(
+        lr=0.01,
+        rho=0.9,
+        epsilon=1e-6,
+        momentum=0.0 if velocity == "none" else 0.9,
+        eps_in_sqrt=eps_in_sqrt,
+        lr_in_momentum="lr-out" not in velocity,
+        nesterov="nesterov" in velocity,
+        bias_correction_step=bc,
+        decoupled_weight_decay=wd,
+    )
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -110,8 +136,12 @@ def test_scratch_means_no_allocation_of_parameter_size(velocity, centered):
 
 
 BAD_SCRATCH = [
-    ("dtype", torch.empty(10, dtype=torch.float64), "scratch: torch.float64 (10,) on cpu; allowed: a contiguous "
-     "1-D torch.float32 tensor on cpu with at least 10 elements"),
+    (
+        "dtype",
+        torch.empty(10, dtype=torch.float64),
+        "scratch: torch.float64 (10,) on cpu; allowed: a contiguous "
+        "1-D torch.float32 tensor on cpu with at least 10 elements",
+    ),
     ("too small", torch.empty(9), "scratch: torch.float32 (9,) on cpu; allowed"),
     ("2-D", torch.empty(2, 5), "scratch: torch.float32 (2, 5) on cpu; allowed"),
     ("strided", torch.empty(20)[::2], "scratch: torch.float32 (10,) on cpu; allowed: a contiguous"),

@@ -58,8 +58,9 @@ class StaticRun:
         self.exe.run(self.main, feed={"x": x, "y": y}, fetch_list=[self.loss], scope=self.scope)
 
     def values(self):
-        names = ["fc_0.w_0", "fc_0.b_0"] + sorted(v for accs in accumulator_vars(self.main).values()
-                                                  for v in accs.values())
+        names = ["fc_0.w_0", "fc_0.b_0"] + sorted(
+            v for accs in accumulator_vars(self.main).values() for v in accs.values()
+        )
         return {n: self.scope.value(n).detach().clone() for n in names}
 
     def save(self, path, how):
@@ -81,8 +82,9 @@ class EagerRun:
     def __init__(self, options):
         self.w = torch.nn.Parameter(torch.tensor(W0))
         self.b = torch.nn.Parameter(torch.tensor(B0))
-        self.opt = fluid.optimizer.RMSProp(_lr(options, False), parameters={"fc_0.w_0": self.w, "fc_0.b_0": self.b},
-                                           **_opt_kwargs(options))
+        self.opt = fluid.optimizer.RMSProp(
+            _lr(options, False), parameters={"fc_0.w_0": self.w, "fc_0.b_0": self.b}, **_opt_kwargs(options)
+        )
 
     def step(self, x, y):
         loss = L.mean(L.square_error_cost(torch.from_numpy(x) @ self.w + self.b, torch.from_numpy(y)))
@@ -92,8 +94,9 @@ class EagerRun:
 
     def values(self):
         out = {"fc_0.w_0": self.w.detach().clone(), "fc_0.b_0": self.b.detach().clone()}
-        out.update({k: v.clone() for k, v in self.opt.state_dict().items()
-                    if isinstance(k, str) and k.startswith("fc_0.")})
+        out.update(
+            {k: v.clone() for k, v in self.opt.state_dict().items() if isinstance(k, str) and k.startswith("fc_0.")}
+        )
         return out
 
     def save(self, path, how):
@@ -107,8 +110,11 @@ class EagerRun:
         self.opt.set_state_dict(ckpt["opt"])
 
 
-RUNS = {"static-persistables": (StaticRun, "persistables"), "static-fluid.save": (StaticRun, "save"),
-        "eager-state_dict": (EagerRun, "state_dict")}
+RUNS = {
+    "static-persistables": (StaticRun, "persistables"),
+    "static-fluid.save": (StaticRun, "save"),
+    "eager-state_dict": (EagerRun, "state_dict"),
+}
 
 
 def _assert_equal(got, ref, what):
@@ -159,13 +165,16 @@ def test_the_rounding_counter_is_what_makes_the_resumed_bf16_run_exact(tmp_path)
     assert any(not torch.equal(bits(got[k]), bits(ref[k])) for k in ref)
 
 
-@pytest.mark.parametrize("saved, error", [
-    ({"step": -1}, "stochastic_rounding: expected {'step': int >= 0}"),
-    ({"step": 1.5}, "stochastic_rounding: expected {'step': int >= 0}"),
-    ({"step": True}, "stochastic_rounding: expected {'step': int >= 0}"),
-    ({}, "stochastic_rounding: expected {'step': int >= 0}"),
-    ([3], "stochastic_rounding: expected {'step': int >= 0}"),
-])
+@pytest.mark.parametrize(
+    "saved, error",
+    [
+        ({"step": -1}, "stochastic_rounding: expected {'step': int >= 0}"),
+        ({"step": 1.5}, "stochastic_rounding: expected {'step': int >= 0}"),
+        ({"step": True}, "stochastic_rounding: expected {'step': int >= 0}"),
+        ({}, "stochastic_rounding: expected {'step': int >= 0}"),
+        ([3], "stochastic_rounding: expected {'step': int >= 0}"),
+    ],
+)
 def test_a_bad_rounding_counter_is_refused_and_nothing_changes(saved, error):
     run = EagerRun(CASES["bf16_state"])
     run.step(X[0], Y[0])

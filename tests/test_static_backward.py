@@ -41,9 +41,17 @@ def test_mlp_with_softmax_ce_matches_autograd():
     logits = h @ t["fc_2.w_0"] + h2 @ t["fc_2.w_1"] + t["fc_2.b_0"]
     loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(lbl[:, 0]))
     loss.backward()
-    assert [p.name for p, _ in pg] == ["fc_0.w_0", "fc_0.b_0", "fc_1.w_0", "fc_1.b_0", "fc_2.w_0", "fc_2.w_1", "fc_2.b_0"]
+    assert [p.name for p, _ in pg] == [
+        "fc_0.w_0",
+        "fc_0.b_0",
+        "fc_1.w_0",
+        "fc_1.b_0",
+        "fc_2.w_0",
+        "fc_2.w_1",
+        "fc_2.b_0",
+    ]
     np.testing.assert_allclose(outs[0], [loss.item()], rtol=1e-6)
-    for (p, g), got in zip(pg, outs[1:]):
+    for (p, g), got in zip(pg, outs[1:], strict=False):
         assert g.name == p.name + "@GRAD"
         np.testing.assert_allclose(got, t[p.name].grad.numpy(), rtol=1e-5, atol=1e-6)
 
@@ -61,7 +69,7 @@ def test_fan_in_is_summed_by_a_sum_op():
     assert all("@RENAME@" in n for n in sum_op.input("X")) and len(sum_op.input("X")) == 3
     scope, exe = fluid.Scope(), fluid.Executor()
     scope.var("w").get_tensor().set(np.array([0.5, -1.0, 2.0], "float32"), None)
-    g, = exe.run(main, fetch_list=[pg[0][1]], scope=scope)
+    (g,) = exe.run(main, fetch_list=[pg[0][1]], scope=scope)
     wt = torch.tensor([0.5, -1.0, 2.0], requires_grad=True)
     (wt * wt + torch.sigmoid(wt)).sum().backward()
     np.testing.assert_allclose(g, wt.grad.numpy(), rtol=1e-6)
@@ -74,8 +82,9 @@ def test_stop_gradient_no_grad_set_and_callbacks():
         h = L.fc(x, 3)
         loss = L.mean(L.fc(h, 1))
         seen = []
-        pg = append_backward(loss, no_grad_set={"fc_1.b_0"},
-                             callbacks=[lambda block, context: seen.append(len(context))])
+        pg = append_backward(
+            loss, no_grad_set={"fc_1.b_0"}, callbacks=[lambda block, context: seen.append(len(context))]
+        )
     names = [p.name for p, _ in pg]
     assert names == ["fc_0.w_0", "fc_0.b_0", "fc_1.w_0"]
     assert "x@GRAD" not in main.global_block().vars
@@ -103,8 +112,11 @@ def test_non_scalar_loss_is_a_clear_error(shape):
     with fluid.program_guard(fluid.Program(), fluid.Program()), fluid.unique_name.guard():
         x = L.data("x", shape, append_batch_size=False)
         cost = L.fc(x, 1) if len(shape) == 2 else L.scale(x, 2.0)
-        with pytest.raises(ValueError, match=r"loss '.*' must hold exactly one element \(shape \[1\]\), but its "
-                                             r"shape is \[\d, 1\]|shape is \[4\].*fluid.layers.mean"):
+        with pytest.raises(
+            ValueError,
+            match=r"loss '.*' must hold exactly one element \(shape \[1\]\), but its "
+            r"shape is \[\d, 1\]|shape is \[4\].*fluid.layers.mean",
+        ):
             append_backward(cost)
     with fluid.program_guard(fluid.Program(), fluid.Program()):
         with pytest.raises(ValueError, match=r"shape is \[-1, 1\]"):

@@ -45,8 +45,12 @@ def np_conv2d(x, w, stride, pad, dilation=1, groups=1):
         g = f // per
         for i in range(oh):
             for j in range(ow):
-                patch = xp[:, g * cg:(g + 1) * cg, i * stride:i * stride + dilation * (kh - 1) + 1:dilation,
-                           j * stride:j * stride + dilation * (kw - 1) + 1:dilation]
+                patch = xp[
+                    :,
+                    g * cg : (g + 1) * cg,
+                    i * stride : i * stride + dilation * (kh - 1) + 1 : dilation,
+                    j * stride : j * stride + dilation * (kw - 1) + 1 : dilation,
+                ]
                 out[:, f, i, j] = (patch * w[f]).sum(axis=(1, 2, 3))
     return out
 
@@ -75,9 +79,17 @@ def np_pool2d(x, k, stride, pad, kind, exclusive=True):
 def test_conv2d_matches_numpy(prog, stride, pad, dilation, groups):
     main, startup = prog
     x = fluid.layers.data(name="x", shape=[4, 7, 7], dtype="float32")
-    y = fluid.layers.conv2d(x, num_filters=6, filter_size=3, stride=stride, padding=pad, dilation=dilation,
-                            groups=groups, act="relu", bias_attr=fluid.ParamAttr(
-                                initializer=fluid.initializer.UniformInitializer(-1.0, 1.0)))
+    y = fluid.layers.conv2d(
+        x,
+        num_filters=6,
+        filter_size=3,
+        stride=stride,
+        padding=pad,
+        dilation=dilation,
+        groups=groups,
+        act="relu",
+        bias_attr=fluid.ParamAttr(initializer=fluid.initializer.UniformInitializer(-1.0, 1.0)),
+    )
     xv = rng.randn(2, 4, 7, 7).astype("float32")
     (got,) = _run(main, startup, {"x": xv}, [y])
     w, b = _param("conv2d_0.w_0"), _param("conv2d_0.b_0")
@@ -98,18 +110,25 @@ def test_conv2d_default_filter_init_is_paddles_normal(prog):
     np.testing.assert_array_equal(_param("conv2d_0.b_0"), np.zeros(64, "float32"))
 
 
-@pytest.mark.parametrize("kind,k,stride,pad,exclusive", [
-    ("max", 2, 2, 0, True), ("max", 3, 2, 1, True), ("avg", 2, 2, 0, True), ("avg", 3, 1, 1, True),
-    ("avg", 3, 1, 1, False),
-])
+@pytest.mark.parametrize(
+    "kind,k,stride,pad,exclusive",
+    [
+        ("max", 2, 2, 0, True),
+        ("max", 3, 2, 1, True),
+        ("avg", 2, 2, 0, True),
+        ("avg", 3, 1, 1, True),
+        ("avg", 3, 1, 1, False),
+    ],
+)
 def test_pool2d_matches_numpy(prog, kind, k, stride, pad, exclusive):
     main, startup = prog
     x = fluid.layers.data(name="x", shape=[3, 6, 6], dtype="float32")
     y = fluid.layers.pool2d(x, pool_size=k, pool_type=kind, pool_stride=stride, pool_padding=pad, exclusive=exclusive)
     xv = rng.randn(2, 3, 6, 6).astype("float32")
     (got,) = _run(main, startup, {"x": xv}, [y])
-    np.testing.assert_allclose(got, np_pool2d(xv.astype(np.float64), k, stride, pad, kind, exclusive), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        got, np_pool2d(xv.astype(np.float64), k, stride, pad, kind, exclusive), rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
@@ -127,8 +146,7 @@ def test_global_pooling(prog, kind):
 def test_simple_img_conv_pool_is_conv_then_pool(prog):
     main, startup = prog
     x = fluid.layers.data(name="x", shape=[1, 8, 8], dtype="float32")
-    y = fluid.nets.simple_img_conv_pool(input=x, num_filters=3, filter_size=3, pool_size=2, pool_stride=2,
-                                        act="relu")
+    y = fluid.nets.simple_img_conv_pool(input=x, num_filters=3, filter_size=3, pool_size=2, pool_stride=2, act="relu")
     xv = rng.randn(2, 1, 8, 8).astype("float32")
     (got,) = _run(main, startup, {"x": xv}, [y])
     conv = np.maximum(np_conv2d(xv, _param("conv2d_0.w_0"), 1, 0) + _param("conv2d_0.b_0").reshape(1, -1, 1, 1), 0)
@@ -158,8 +176,9 @@ def test_batch_norm_training_and_moving_statistics(prog):
         np.testing.assert_allclose(_param("batch_norm_0.w_1"), mean, rtol=1e-5)
         np.testing.assert_allclose(_param("batch_norm_0.w_2"), var, rtol=1e-5)
     (got,) = exe.run(test_program, feed={"x": xv}, fetch_list=[y])
-    np.testing.assert_allclose(got, (xv - mean.reshape(1, -1, 1, 1)) / np.sqrt(var.reshape(1, -1, 1, 1) + 1e-3),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        got, (xv - mean.reshape(1, -1, 1, 1)) / np.sqrt(var.reshape(1, -1, 1, 1) + 1e-3), rtol=1e-4, atol=1e-5
+    )
     np.testing.assert_allclose(_param("batch_norm_0.w_1"), mean, rtol=1e-5)  # unchanged by the test program
 
 
@@ -204,10 +223,13 @@ def test_dropout_seed_fixes_the_mask(prog):
     np.testing.assert_array_equal(ga, gb)
 
 
-@pytest.mark.parametrize("kwargs,msg", [
-    ({"dropout_prob": 1.5}, r"dropout_prob must be in \[0, 1\], got 1.5"),
-    ({"dropout_prob": 0.1, "dropout_implementation": "nope"}, "dropout_implementation must be one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs,msg",
+    [
+        ({"dropout_prob": 1.5}, r"dropout_prob must be in \[0, 1\], got 1.5"),
+        ({"dropout_prob": 0.1, "dropout_implementation": "nope"}, "dropout_implementation must be one of"),
+    ],
+)
 def test_dropout_bad_arguments(prog, kwargs, msg):
     x = fluid.layers.data(name="x", shape=[3], dtype="float32")
     with pytest.raises(ValueError, match=msg):
@@ -217,9 +239,14 @@ def test_dropout_bad_arguments(prog, kwargs, msg):
 # ---------------------------------------------------------------- activations, concat, reshape, uniform_random
 
 
-@pytest.mark.parametrize("name,ref", [
-    ("relu", lambda v: np.maximum(v, 0)), ("tanh", np.tanh), ("sigmoid", lambda v: 1 / (1 + np.exp(-v))),
-])
+@pytest.mark.parametrize(
+    "name,ref",
+    [
+        ("relu", lambda v: np.maximum(v, 0)),
+        ("tanh", np.tanh),
+        ("sigmoid", lambda v: 1 / (1 + np.exp(-v))),
+    ],
+)
 def test_activations(prog, name, ref):
     main, startup = prog
     x = fluid.layers.data(name="x", shape=[5], dtype="float32")
@@ -240,12 +267,15 @@ def test_concat(prog):
     np.testing.assert_array_equal(got, np.concatenate([av, bv], axis=1))
 
 
-@pytest.mark.parametrize("shape,feed_shape,want_build,want_run", [
-    ([-1, 784], (3, 1, 28, 28), [-1, 784], (3, 784)),
-    ([128, 784], (128, 1, 28, 28), [128, 784], (128, 784)),
-    ([0, -1], (5, 1, 28, 28), [-1, 784], (5, 784)),
-    ([-1, 28, 28], (2, 1, 28, 28), [-1, 28, 28], (2, 28, 28)),
-])
+@pytest.mark.parametrize(
+    "shape,feed_shape,want_build,want_run",
+    [
+        ([-1, 784], (3, 1, 28, 28), [-1, 784], (3, 784)),
+        ([128, 784], (128, 1, 28, 28), [128, 784], (128, 784)),
+        ([0, -1], (5, 1, 28, 28), [-1, 784], (5, 784)),
+        ([-1, 28, 28], (2, 1, 28, 28), [-1, 28, 28], (2, 28, 28)),
+    ],
+)
 def test_reshape_resolved_at_run_time(prog, shape, feed_shape, want_build, want_run):
     main, startup = prog
     img = fluid.layers.data(name="img", shape=[1, 28, 28], dtype="float32")

@@ -14,9 +14,21 @@ from torchfluid.dataset import uci_housing
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # The first training sample of Paddle's uci_housing.train() (Paddle 2.x, real data).
-PADDLE_FIRST_TRAIN = [-0.0405441, 0.06636364, -0.32356227, -0.06916996, -0.03435197, 0.05563625,
-                      -0.03475696, 0.02682186, -0.37171335, -0.21419304, -0.33569506, 0.10143217,
-                      -0.21172912]
+PADDLE_FIRST_TRAIN = [
+    -0.0405441,
+    0.06636364,
+    -0.32356227,
+    -0.06916996,
+    -0.03435197,
+    0.05563625,
+    -0.03475696,
+    0.02682186,
+    -0.37171335,
+    -0.21419304,
+    -0.33569506,
+    0.10143217,
+    -0.21172912,
+]
 
 
 @pytest.fixture
@@ -37,8 +49,14 @@ def _housing_data(path, rows):
 def test_page_static_example_runs_and_the_loss_falls(no_paddle):
     env = {k: v for k, v in os.environ.items() if k != uci_housing.ENV_VAR}
     env.update(HOME=os.environ["HOME"], PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, str(ROOT / "examples" / "static_rmsprop_fit_a_line.py")],
-                         capture_output=True, text=True, env=env, timeout=120, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "static_rmsprop_fit_a_line.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    ).stdout
     first, last, steps = out.split()[1], out.split()[3], out.split()[5]
     assert int(steps) == 404  # 80% of 506 rows, batch_size=1
     assert float(last) < 0.5 * float(first)
@@ -81,10 +99,13 @@ def test_env_var_comes_first(no_paddle, monkeypatch):
     assert len(list(uci_housing.test()())) == 10
 
 
-@pytest.mark.parametrize("content, error, match", [
-    (None, FileNotFoundError, "TORCHFLUID_UCI_HOUSING=.*no such file"),
-    ("1 2 3\n", ValueError, "holds 3 numbers; expected rows of 14"),
-])
+@pytest.mark.parametrize(
+    "content, error, match",
+    [
+        (None, FileNotFoundError, "TORCHFLUID_UCI_HOUSING=.*no such file"),
+        ("1 2 3\n", ValueError, "holds 3 numbers; expected rows of 14"),
+    ],
+)
 def test_bad_env_var_file_is_an_error(no_paddle, monkeypatch, content, error, match):
     path = no_paddle / "bad.data"
     if content is not None:

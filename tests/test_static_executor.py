@@ -32,7 +32,10 @@ BAD_FEEDS = [
     ({**GOOD, "z": np.ones((4, 1), "float32")}, "feed 'z': no variable of that name.*data variables are: x, y"),
     ({"x": GOOD["x"]}, "data variable 'y' is needed .* not fed"),
     ({**GOOD, "y": np.ones((4, 1), "float64")}, "fed variable 'y' must be 'float32', but received 'float64'"),
-    ({**GOOD, "x": np.ones((4, 12), "float32")}, "variable 'x' should have shape \\[-1, 13\\].*received shape \\[4, 12\\]"),
+    (
+        {**GOOD, "x": np.ones((4, 12), "float32")},
+        "variable 'x' should have shape \\[-1, 13\\].*received shape \\[4, 12\\]",
+    ),
     ({**GOOD, "x": np.ones((13,), "float32")}, "variable 'x' should have shape"),
     ({**GOOD, "y": np.ones((4, 1), "int64")}, "fed variable 'y' must be 'float32', but received 'int64'"),
 ]
@@ -52,9 +55,10 @@ def test_bad_feeds_raise_naming_the_variable_and_leave_scope_unchanged(trained, 
 
 def test_feed_accepts_lists_and_tensors(trained):
     main, scope, exe, loss, *_ = trained
-    a, = exe.run(main.clone(for_test=True), feed={"x": GOOD["x"].tolist(), "y": torch.ones(4, 1)},
-                 fetch_list=[loss], scope=scope)
-    b, = exe.run(main.clone(for_test=True), feed=GOOD, fetch_list=[loss], scope=scope)
+    (a,) = exe.run(
+        main.clone(for_test=True), feed={"x": GOOD["x"].tolist(), "y": torch.ones(4, 1)}, fetch_list=[loss], scope=scope
+    )
+    (b,) = exe.run(main.clone(for_test=True), feed=GOOD, fetch_list=[loss], scope=scope)
     assert a == b
 
 
@@ -62,7 +66,7 @@ def test_fetch_by_name_variable_and_return_numpy_false(trained):
     main, scope, exe, loss, pred, _ = trained
     a, b, c = exe.run(main, feed=GOOD, fetch_list=[loss, pred.name, "fc_0.w_0"], scope=scope)
     assert a.shape == (1,) and b.shape == (4, 1) and c.shape == (13, 1)
-    t, = exe.run(main, feed=GOOD, fetch_list=[loss], scope=scope, return_numpy=False)
+    (t,) = exe.run(main, feed=GOOD, fetch_list=[loss], scope=scope, return_numpy=False)
     assert np.array(t).shape == (1,) and t.shape() == [1]
     with pytest.raises(ValueError, match="fetch_list: variable 'nope'"):
         exe.run(main, feed=GOOD, fetch_list=["nope"], scope=scope)
@@ -70,7 +74,7 @@ def test_fetch_by_name_variable_and_return_numpy_false(trained):
 
 def test_fetched_persistables_are_copies(trained):
     main, scope, exe, loss, *_ = trained
-    w, = exe.run(main, feed=GOOD, fetch_list=["fc_0.w_0"], scope=scope)
+    (w,) = exe.run(main, feed=GOOD, fetch_list=["fc_0.w_0"], scope=scope)
     w_copy = w.copy()
     exe.run(main, feed=GOOD, fetch_list=[loss], scope=scope)
     np.testing.assert_array_equal(w, w_copy)
@@ -110,8 +114,11 @@ def test_runtime_error_names_op_inputs_and_user_line():
         emb = L.embedding(ids, size=[5, 2])  # ids out of range at run time
     scope, exe = fluid.Scope(), fluid.Executor()
     exe.run(start, scope=scope)
-    with pytest.raises(OpRunError, match=r"op lookup_table \(built at .*test_static_executor.py:\d+ .*"
-                                         r"L.embedding.*Ids=ids: int64\[2, 1\]"):
+    with pytest.raises(
+        OpRunError,
+        match=r"op lookup_table \(built at .*test_static_executor.py:\d+ .*"
+        r"L.embedding.*Ids=ids: int64\[2, 1\]",
+    ):
         exe.run(main, feed={"ids": np.array([[1], [9]], "int64")}, fetch_list=[emb], scope=scope)
 
 
@@ -129,7 +136,7 @@ def test_scope_api_and_global_scope_guard(trained):
     assert scope.find_var("nope") is None
     with fluid.scope_guard(scope):
         assert fluid.global_scope() is scope
-        p, = exe.run(main.clone(for_test=True), feed=GOOD, fetch_list=["fc_0.tmp_1"])
+        (p,) = exe.run(main.clone(for_test=True), feed=GOOD, fetch_list=["fc_0.tmp_1"])
     np.testing.assert_allclose(p, np.full((4, 1), 6.5, "float32"))
     assert fluid.global_scope() is not scope
 

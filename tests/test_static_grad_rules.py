@@ -66,8 +66,7 @@ CASES = [
     ("cross_entropy", [probs(5, 4), torch.tensor([[1], [-100], [3], [0], [2]])], {}, (1, 0)),
     ("cross_entropy", [probs(5, 4), probs(5, 4)], {"soft_label": True}, (1, 0)),
     ("softmax_with_cross_entropy", [r(5, 4), ids(5, 1, hi=4)], {}, (1, 0)),
-    ("softmax_with_cross_entropy", [r(5, 4), torch.tensor([[1], [2], [-1], [0], [3]])],
-     {"ignore_index": -1}, (1, 0)),
+    ("softmax_with_cross_entropy", [r(5, 4), torch.tensor([[1], [2], [-1], [0], [3]])], {"ignore_index": -1}, (1, 0)),
     ("softmax_with_cross_entropy", [r(5, 4), probs(5, 4)], {"soft_label": True}, (1, 0)),
     ("softmax_with_cross_entropy", [r(3, 4, 2), ids(3, 1, 2, hi=4)], {"axis": 1}, (1, 0)),
     ("lookup_table", [r(7, 3), ids(6, 1, hi=7)], {}, (1, 0)),
@@ -75,12 +74,19 @@ CASES = [
     ("conv2d", [r(2, 3, 6, 6), r(4, 3, 3, 3)], {"paddings": [1, 1], "strides": [2, 2]}, (1, 1)),
     ("conv2d", [r(2, 4, 7, 7), r(6, 2, 3, 3)], {"groups": 2, "dilations": [2, 2]}, (1, 1)),
     ("pool2d", [r(2, 3, 6, 6)], {"pooling_type": "max", "ksize": [2, 2], "strides": [2, 2]}, (1,)),
-    ("pool2d", [r(2, 3, 5, 5)], {"pooling_type": "max", "ksize": [3, 3], "strides": [2, 2], "paddings": [1, 1],
-                                 "ceil_mode": True}, (1,)),
-    ("pool2d", [r(2, 3, 5, 5)], {"pooling_type": "avg", "ksize": [3, 3], "strides": [2, 2], "paddings": [1, 1]},
-     (1,)),
-    ("pool2d", [r(2, 3, 5, 5)], {"pooling_type": "avg", "ksize": [3, 3], "strides": [1, 1], "paddings": [1, 1],
-                                 "exclusive": False}, (1,)),
+    (
+        "pool2d",
+        [r(2, 3, 5, 5)],
+        {"pooling_type": "max", "ksize": [3, 3], "strides": [2, 2], "paddings": [1, 1], "ceil_mode": True},
+        (1,),
+    ),
+    ("pool2d", [r(2, 3, 5, 5)], {"pooling_type": "avg", "ksize": [3, 3], "strides": [2, 2], "paddings": [1, 1]}, (1,)),
+    (
+        "pool2d",
+        [r(2, 3, 5, 5)],
+        {"pooling_type": "avg", "ksize": [3, 3], "strides": [1, 1], "paddings": [1, 1], "exclusive": False},
+        (1,),
+    ),
     ("pool2d", [r(2, 3, 4, 5)], {"pooling_type": "avg", "global_pooling": True}, (1,)),
     ("pool2d", [r(2, 3, 4, 5)], {"pooling_type": "max", "global_pooling": True}, (1,)),
     ("batch_norm", [r(4, 3, 2, 2), r(3), r(3), r(3), r(3, pos=True)], {}, (1, 1, 1, 0, 0)),
@@ -89,8 +95,7 @@ CASES = [
     ("dropout", [r(6, 5)], {"dropout_prob": 0.3}, (1,)),
     ("dropout", [r(6, 5)], {"dropout_prob": 0.3, "dropout_implementation": "upscale_in_train"}, (1,)),
     ("dropout", [r(6, 5)], {"dropout_prob": 0.3, "is_test": True}, (1,)),
-    ("dropout", [r(6, 5)], {"dropout_prob": 0.3, "is_test": True, "dropout_implementation": "upscale_in_train"},
-     (1,)),
+    ("dropout", [r(6, 5)], {"dropout_prob": 0.3, "is_test": True, "dropout_implementation": "upscale_in_train"}, (1,)),
 ]
 
 
@@ -106,21 +111,29 @@ def test_grad_rule_matches_autograd(case):
     op_type, ins, attrs, diff = case
     opdef = get_op(op_type)
     # autograd reference
-    leaves = [[t.clone().requires_grad_(bool(d)) for t in x] if isinstance(x, list)
-              else x.clone().requires_grad_(bool(d) and x.is_floating_point()) for x, d in zip(ins, diff)]
+    leaves = [
+        [t.clone().requires_grad_(bool(d)) for t in x]
+        if isinstance(x, list)
+        else x.clone().requires_grad_(bool(d) and x.is_floating_point())
+        for x, d in zip(ins, diff, strict=False)
+    ]
     outs = opdef.forward(*leaves, **attrs)
     outs = outs if isinstance(outs, tuple) else (outs,)
     douts = [r(*o.shape).to(o.dtype) if o.is_floating_point() and o.requires_grad else None for o in outs]
     wrt = [t for t in _flat(leaves) if t.requires_grad]
-    ref = torch.autograd.grad([o for o, d in zip(outs, douts) if d is not None],
-                              wrt, [d for d in douts if d is not None], allow_unused=True)
+    ref = torch.autograd.grad(
+        [o for o, d in zip(outs, douts, strict=False) if d is not None],
+        wrt,
+        [d for d in douts if d is not None],
+        allow_unused=True,
+    )
     # the grad rule, as the static executor calls it
-    need = tuple([True] * len(x) if isinstance(x, list) else bool(d) for x, d in zip(ins, diff))
+    need = tuple([True] * len(x) if isinstance(x, list) else bool(d) for x, d in zip(ins, diff, strict=False))
     got = get_op(op_type + "_grad").forward(*ins, *[o.detach() for o in outs], *douts, need=need, **attrs)
     got = got if len(opdef.inputs) > 1 else (got,)
-    got = [t for x, d, gr in zip(ins, diff, got) if d for t in (gr if isinstance(x, list) else [gr])]
+    got = [t for x, d, gr in zip(ins, diff, got, strict=False) if d for t in (gr if isinstance(x, list) else [gr])]
     assert len(got) == len(ref)
-    for a, b in zip(got, ref):
+    for a, b in zip(got, ref, strict=False):
         b = torch.zeros_like(a) if b is None else b
         assert a.shape == b.shape
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

@@ -25,8 +25,7 @@ def trained_program():
 
 
 def state(scope, program):
-    return {v.name: np.array(scope.find_var(v.name).get_tensor())
-            for v in program.list_vars() if v.persistable}
+    return {v.name: np.array(scope.find_var(v.name).get_tensor()) for v in program.list_vars() if v.persistable}
 
 
 @pytest.mark.parametrize("kind", ["dir", "single_file", "fluid_save"])

@@ -17,28 +17,28 @@ LBL = RNG.integers(0, 6, size=(4, 1)).astype("int64")
 
 # (layer call on (a, b, p, lbl), inputs used)
 LAYERS = [
-    ("elementwise_add", lambda a, b, p, l: L.elementwise_add(a, b)),
-    ("elementwise_sub", lambda a, b, p, l: L.elementwise_sub(a, b, act="relu")),
-    ("elementwise_mul", lambda a, b, p, l: L.elementwise_mul(a, b)),
-    ("elementwise_div", lambda a, b, p, l: L.elementwise_div(a, p)),
-    ("relu", lambda a, b, p, l: L.relu(a)),
-    ("sigmoid", lambda a, b, p, l: L.sigmoid(a)),
-    ("tanh", lambda a, b, p, l: L.tanh(a)),
-    ("softmax", lambda a, b, p, l: L.softmax(a)),
-    ("mean", lambda a, b, p, l: L.mean(a)),
-    ("reduce_mean", lambda a, b, p, l: L.reduce_mean(a, dim=1)),
-    ("reduce_sum", lambda a, b, p, l: L.reduce_sum(a)),
-    ("reduce_sum_keep", lambda a, b, p, l: L.reduce_sum(a, dim=[0], keep_dim=True)),
-    ("square_error_cost", lambda a, b, p, l: L.square_error_cost(a, b)),
-    ("matmul", lambda a, b, p, l: L.matmul(a, b, transpose_y=True)),
-    ("reshape", lambda a, b, p, l: L.reshape(a, [0, 2, 3])),
-    ("concat", lambda a, b, p, l: L.concat([a, b], axis=1)),
-    ("cast", lambda a, b, p, l: L.cast(a, "float64")),
-    ("cross_entropy", lambda a, b, p, l: L.cross_entropy(L.softmax(a), l)),
-    ("softmax_with_cross_entropy", lambda a, b, p, l: L.softmax_with_cross_entropy(a, l)),
-    ("accuracy", lambda a, b, p, l: L.accuracy(a, l, k=2)),
-    ("scale", lambda a, b, p, l: L.scale(a, 2.0, 1.0)),
-    ("assign", lambda a, b, p, l: L.assign(a)),
+    ("elementwise_add", lambda a, b, p, lbl: L.elementwise_add(a, b)),
+    ("elementwise_sub", lambda a, b, p, lbl: L.elementwise_sub(a, b, act="relu")),
+    ("elementwise_mul", lambda a, b, p, lbl: L.elementwise_mul(a, b)),
+    ("elementwise_div", lambda a, b, p, lbl: L.elementwise_div(a, p)),
+    ("relu", lambda a, b, p, lbl: L.relu(a)),
+    ("sigmoid", lambda a, b, p, lbl: L.sigmoid(a)),
+    ("tanh", lambda a, b, p, lbl: L.tanh(a)),
+    ("softmax", lambda a, b, p, lbl: L.softmax(a)),
+    ("mean", lambda a, b, p, lbl: L.mean(a)),
+    ("reduce_mean", lambda a, b, p, lbl: L.reduce_mean(a, dim=1)),
+    ("reduce_sum", lambda a, b, p, lbl: L.reduce_sum(a)),
+    ("reduce_sum_keep", lambda a, b, p, lbl: L.reduce_sum(a, dim=[0], keep_dim=True)),
+    ("square_error_cost", lambda a, b, p, lbl: L.square_error_cost(a, b)),
+    ("matmul", lambda a, b, p, lbl: L.matmul(a, b, transpose_y=True)),
+    ("reshape", lambda a, b, p, lbl: L.reshape(a, [0, 2, 3])),
+    ("concat", lambda a, b, p, lbl: L.concat([a, b], axis=1)),
+    ("cast", lambda a, b, p, lbl: L.cast(a, "float64")),
+    ("cross_entropy", lambda a, b, p, lbl: L.cross_entropy(L.softmax(a), lbl)),
+    ("softmax_with_cross_entropy", lambda a, b, p, lbl: L.softmax_with_cross_entropy(a, lbl)),
+    ("accuracy", lambda a, b, p, lbl: L.accuracy(a, lbl, k=2)),
+    ("scale", lambda a, b, p, lbl: L.scale(a, 2.0, 1.0)),
+    ("assign", lambda a, b, p, lbl: L.assign(a)),
 ]
 
 
@@ -52,15 +52,17 @@ def test_layer_eager_equals_static(name, call):
         p = L.data("p", [6])
         lbl = L.data("lbl", [1], dtype="int64")
         out = call(a, b, p, lbl)
-    got, = fluid.Executor().run(main, feed={"a": A, "b": B, "p": P, "lbl": LBL}, fetch_list=[out],
-                                scope=fluid.Scope())
+    (got,) = fluid.Executor().run(
+        main, feed={"a": A, "b": B, "p": P, "lbl": LBL}, fetch_list=[out], scope=fluid.Scope()
+    )
     assert isinstance(eager, torch.Tensor)
     assert tuple(d if d >= 0 else 4 for d in out.shape) == got.shape
     np.testing.assert_array_equal(got, eager.detach().numpy())
 
 
 OP_NAMED_LAYERS = [("elementwise_" + k, 2) for k in ("add", "sub", "mul", "div", "max", "min", "pow")] + [
-    (k, 1) for k in ("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs", "reduce_mean", "reduce_sum")]
+    (k, 1) for k in ("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs", "reduce_mean", "reduce_sum")
+]
 
 
 @pytest.mark.parametrize("name,n_in", OP_NAMED_LAYERS, ids=[c[0] for c in OP_NAMED_LAYERS])
@@ -104,30 +106,61 @@ def test_embedding_static():
     assert emb.shape == (-1, 3)
     scope, exe = fluid.Scope(), fluid.Executor()
     exe.run(start, scope=scope)
-    out, = exe.run(main, feed={"ids": np.array([[0], [4], [2]], "int64")}, fetch_list=[emb], scope=scope)
+    (out,) = exe.run(main, feed={"ids": np.array([[0], [4], [2]], "int64")}, fetch_list=[emb], scope=scope)
     w = np.array(scope.find_var("embedding_0.w_0").get_tensor())
     np.testing.assert_array_equal(out, np.stack([w[0], np.zeros(3, "float32"), w[2]]))
 
 
 DECAYS = [
-    (lambda: L.piecewise_decay([2, 4], [0.3, 0.2, 0.1]), lambda s: lr_math.piecewise_decay(
-        s, boundaries=[2, 4], values=[0.3, 0.2, 0.1]), 0),
-    (lambda: L.exponential_decay(0.1, 3, 0.5), lambda s: lr_math.exponential_decay(
-        s, learning_rate=0.1, decay_steps=3, decay_rate=0.5), 0),
-    (lambda: L.natural_exp_decay(0.1, 3, 0.5, staircase=True), lambda s: lr_math.natural_exp_decay(
-        s, learning_rate=0.1, decay_steps=3, decay_rate=0.5, staircase=True), 0),
-    (lambda: L.inverse_time_decay(0.1, 3, 0.5), lambda s: lr_math.inverse_time_decay(
-        s, learning_rate=0.1, decay_steps=3, decay_rate=0.5), 0),
-    (lambda: L.polynomial_decay(0.1, 4, 0.01, power=2.0, cycle=True), lambda s: lr_math.polynomial_decay(
-        s, learning_rate=0.1, decay_steps=4, end_learning_rate=0.01, power=2.0, cycle=True), 0),
-    (lambda: L.cosine_decay(0.1, 2, 3), lambda s: lr_math.cosine_decay(
-        s, learning_rate=0.1, step_each_epoch=2, epochs=3), 0),
+    (
+        lambda: L.piecewise_decay([2, 4], [0.3, 0.2, 0.1]),
+        lambda s: lr_math.piecewise_decay(s, boundaries=[2, 4], values=[0.3, 0.2, 0.1]),
+        0,
+    ),
+    (
+        lambda: L.exponential_decay(0.1, 3, 0.5),
+        lambda s: lr_math.exponential_decay(s, learning_rate=0.1, decay_steps=3, decay_rate=0.5),
+        0,
+    ),
+    (
+        lambda: L.natural_exp_decay(0.1, 3, 0.5, staircase=True),
+        lambda s: lr_math.natural_exp_decay(s, learning_rate=0.1, decay_steps=3, decay_rate=0.5, staircase=True),
+        0,
+    ),
+    (
+        lambda: L.inverse_time_decay(0.1, 3, 0.5),
+        lambda s: lr_math.inverse_time_decay(s, learning_rate=0.1, decay_steps=3, decay_rate=0.5),
+        0,
+    ),
+    (
+        lambda: L.polynomial_decay(0.1, 4, 0.01, power=2.0, cycle=True),
+        lambda s: lr_math.polynomial_decay(
+            s, learning_rate=0.1, decay_steps=4, end_learning_rate=0.01, power=2.0, cycle=True
+        ),
+        0,
+    ),
+    (
+        lambda: L.cosine_decay(0.1, 2, 3),
+        lambda s: lr_math.cosine_decay(s, learning_rate=0.1, step_each_epoch=2, epochs=3),
+        0,
+    ),
     (lambda: L.noam_decay(16, 3), lambda s: lr_math.noam_decay(s, d_model=16, warmup_steps=3), 1),
-    (lambda: L.linear_lr_warmup(0.1, 3, 0.0, 0.1), lambda s: lr_math.linear_warmup(
-        s, warmup_steps=3, start_lr=0.0, end_lr=0.1, learning_rate=0.1), 0),
-    (lambda: L.linear_lr_warmup(L.exponential_decay(0.1, 3, 0.5), 3, 0.0, 0.1),
-     lambda s: lr_math.linear_warmup(s, warmup_steps=3, start_lr=0.0, end_lr=0.1, learning_rate=lr_math.exponential_decay(
-         s, learning_rate=0.1, decay_steps=3, decay_rate=0.5)), 0),
+    (
+        lambda: L.linear_lr_warmup(0.1, 3, 0.0, 0.1),
+        lambda s: lr_math.linear_warmup(s, warmup_steps=3, start_lr=0.0, end_lr=0.1, learning_rate=0.1),
+        0,
+    ),
+    (
+        lambda: L.linear_lr_warmup(L.exponential_decay(0.1, 3, 0.5), 3, 0.0, 0.1),
+        lambda s: lr_math.linear_warmup(
+            s,
+            warmup_steps=3,
+            start_lr=0.0,
+            end_lr=0.1,
+            learning_rate=lr_math.exponential_decay(s, learning_rate=0.1, decay_steps=3, decay_rate=0.5),
+        ),
+        0,
+    ),
 ]
 
 

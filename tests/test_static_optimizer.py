@@ -40,8 +40,12 @@ OPTS = {
     # in the state's dtype, so any lr gives bit-identical results in both modes
     "adam": lambda params=None: fluid.optimizer.Adam(0.01, parameter_list=params),
     "rmsprop_l2_clip": lambda params=None: fluid.optimizer.RMSProp(
-        0.01, momentum=0.5, regularization=fluid.L2Decay(0.01),
-        grad_clip=fluid.ClipGradByGlobalNorm(0.5), parameter_list=params),
+        0.01,
+        momentum=0.5,
+        regularization=fluid.L2Decay(0.01),
+        grad_clip=fluid.ClipGradByGlobalNorm(0.5),
+        parameter_list=params,
+    ),
 }
 
 
@@ -53,8 +57,7 @@ def test_static_training_equals_eager_bit_for_bit(kind):
     exe.run(start, scope=scope)
     w0 = np.array(scope.find_var("fc_0.w_0").get_tensor())
     b0 = np.array(scope.find_var("fc_0.b_0").get_tensor())
-    static_losses = [exe.run(main, feed={"x": X[i], "y": Y[i]}, fetch_list=[loss], scope=scope)[0]
-                     for i in range(20)]
+    static_losses = [exe.run(main, feed={"x": X[i], "y": Y[i]}, fetch_list=[loss], scope=scope)[0] for i in range(20)]
 
     w = torch.nn.Parameter(torch.from_numpy(w0.copy()))
     b = torch.nn.Parameter(torch.from_numpy(b0.copy()))
@@ -76,8 +79,7 @@ def test_static_training_equals_eager_bit_for_bit(kind):
     for pname, by_acc in accs.items():
         for acc, var in by_acc.items():
             assert var == f"{pname}_{acc}_0"
-            np.testing.assert_array_equal(np.array(scope.find_var(var).get_tensor()),
-                                          state[f"{pname}_{acc}_0"].numpy())
+            np.testing.assert_array_equal(np.array(scope.find_var(var).get_tensor()), state[f"{pname}_{acc}_0"].numpy())
 
 
 def test_minimize_appends_one_optimize_op_for_all_parameters():
@@ -87,8 +89,12 @@ def test_minimize_appends_one_optimize_op_for_all_parameters():
     (op,) = ops
     assert op.input("Param") == ["fc_0.b_0", "fc_0.w_0"]  # sorted by name
     assert op.input("Grad") == ["fc_0.b_0@GRAD", "fc_0.w_0@GRAD"]
-    assert op.input("State") == ["fc_0.b_0_mean_square_0", "fc_0.b_0_momentum_0",
-                                 "fc_0.w_0_mean_square_0", "fc_0.w_0_momentum_0"]
+    assert op.input("State") == [
+        "fc_0.b_0_mean_square_0",
+        "fc_0.b_0_momentum_0",
+        "fc_0.w_0_mean_square_0",
+        "fc_0.w_0_momentum_0",
+    ]
     assert op.output("ParamOut") == op.input("Param") and op.output("StateOut") == op.input("State")
     # clip and regularization run inside the op (the same update function as eager step())
     section = op.attr("section")
@@ -110,15 +116,16 @@ def test_minimize_appends_one_optimize_op_for_all_parameters():
 
 def test_optimizer_ops_use_the_param_lr_multiplier():
     main, start, loss, opt, ops, pg = build(
-        lambda: fluid.optimizer.SGD(0.5), param_attr=fluid.ParamAttr(learning_rate=0.1) if hasattr(fluid, "ParamAttr")
-        else None)
+        lambda: fluid.optimizer.SGD(0.5),
+        param_attr=fluid.ParamAttr(learning_rate=0.1) if hasattr(fluid, "ParamAttr") else None,
+    )
     if not hasattr(fluid, "ParamAttr"):
         pytest.skip("ParamAttr not available yet")
     scope = fluid.Scope()
     exe = fluid.Executor()
     exe.run(start, scope=scope)
     w0 = np.array(scope.find_var("fc_0.w_0").get_tensor())
-    g, = exe.run(main, feed={"x": X[0], "y": Y[0]}, fetch_list=["fc_0.w_0@GRAD"], scope=scope)
+    (g,) = exe.run(main, feed={"x": X[0], "y": Y[0]}, fetch_list=["fc_0.w_0@GRAD"], scope=scope)
     np.testing.assert_allclose(np.array(scope.find_var("fc_0.w_0").get_tensor()), w0 - 0.05 * g, rtol=1e-5, atol=1e-6)
 
 
@@ -256,9 +263,10 @@ def test_one_op_updates_every_parameter_in_one_fused_call(fused):
         pytest.skip("the fused CPU kernel needs numba")
     opt = lambda: fluid.optimizer.RMSProp(0.01, momentum=0.9, fused=fused)  # noqa: E731
     main, scope, exe, loss = _trained(opt, [(X[0], Y[0]), (X[1], Y[1])])
-    storages = {scope.value(n).untyped_storage().data_ptr()
-                for n in ["fc_0.w_0_mean_square_0", "fc_0.b_0_mean_square_0",
-                          "fc_0.w_0_momentum_0", "fc_0.b_0_momentum_0"]}
+    storages = {
+        scope.value(n).untyped_storage().data_ptr()
+        for n in ["fc_0.w_0_mean_square_0", "fc_0.b_0_mean_square_0", "fc_0.w_0_momentum_0", "fc_0.b_0_momentum_0"]
+    }
     # fused: the state of both parameters lives in the flat buffers of ONE kernel call
     # (one buffer per accumulator kind); reference: four separate tensors
     assert len(storages) == (2 if fused is None else 4)

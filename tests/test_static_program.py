@@ -28,15 +28,27 @@ def test_names_shapes_and_dtypes_like_paddle():
     assert loss.name == "mean_0.tmp_0" and loss.shape == (1,)
     params = main.global_block().all_parameters()
     assert [(p.name, p.shape, p.trainable) for p in params] == [("fc_0.w_0", (13, 1), True), ("fc_0.b_0", (1,), True)]
-    assert [op.type for op in main.global_block().ops] == ["mul", "elementwise_add", "elementwise_sub", "square", "mean"]
+    assert [op.type for op in main.global_block().ops] == [
+        "mul",
+        "elementwise_add",
+        "elementwise_sub",
+        "square",
+        "mean",
+    ]
     assert [op.type for op in start.global_block().ops] == ["initializer", "initializer"]
     assert main.global_block().var("square_error_cost_0.tmp_1").shape == (-1, 1)
 
 
-@pytest.mark.parametrize("shape,append,expected", [
-    ([13], True, (-1, 13)), ([3, 4], True, (-1, 3, 4)), ([-1, 5], True, (-1, 5)),
-    ([None, 5], True, (-1, 5)), ([7, 2], False, (7, 2)),
-])
+@pytest.mark.parametrize(
+    "shape,append,expected",
+    [
+        ([13], True, (-1, 13)),
+        ([3, 4], True, (-1, 3, 4)),
+        ([-1, 5], True, (-1, 5)),
+        ([None, 5], True, (-1, 5)),
+        ([7, 2], False, (7, 2)),
+    ],
+)
 def test_data_shapes(shape, append, expected):
     with fluid.program_guard(fluid.Program()):
         assert L.data("d", shape, append_batch_size=append).shape == expected
@@ -60,7 +72,12 @@ def test_clone_for_test_keeps_forward_only_and_runs_without_changing_params():
     main, start, x, y, pred, loss = net()
     test_prog = main.clone(for_test=True)
     assert [op.type for op in test_prog.global_block().ops] == [
-        "mul", "elementwise_add", "elementwise_sub", "square", "mean"]
+        "mul",
+        "elementwise_add",
+        "elementwise_sub",
+        "square",
+        "mean",
+    ]
     assert not any(n.endswith("@GRAD") for n in test_prog.global_block().vars)
     full = main.clone()
     assert [o.type for o in full.global_block().ops] == [o.type for o in main.global_block().ops]
@@ -68,8 +85,8 @@ def test_clone_for_test_keeps_forward_only_and_runs_without_changing_params():
     exe.run(start, scope=scope)
     before = {n: np.array(scope.find_var(n).get_tensor()) for n in scope.local_var_names()}
     feed = {"x": np.ones((3, 13), "float32"), "y": np.zeros((3, 1), "float32")}
-    out1, = exe.run(test_prog, feed=feed, fetch_list=[loss.name], scope=scope)
-    out2, = exe.run(test_prog, feed=feed, fetch_list=[loss.name], scope=scope)
+    (out1,) = exe.run(test_prog, feed=feed, fetch_list=[loss.name], scope=scope)
+    (out2,) = exe.run(test_prog, feed=feed, fetch_list=[loss.name], scope=scope)
     assert out1 == out2
     for n, v in before.items():
         np.testing.assert_array_equal(np.array(scope.find_var(n).get_tensor()), v)
@@ -133,19 +150,30 @@ def test_variable_operators_build_elementwise_ops():
         c = (a + 1.0) * a - a / 2.0
         d = -c
     types = [o.type for o in main.global_block().ops]
-    assert types == ["fill_constant", "elementwise_add", "elementwise_mul", "fill_constant",
-                     "elementwise_div", "elementwise_sub", "scale"]
-    out, = fluid.Executor().run(main, feed={"a": np.array([[1., 2., 4.]], "float32")}, fetch_list=[d],
-                                scope=fluid.Scope())
-    a_ = np.array([[1., 2., 4.]], "float32")
+    assert types == [
+        "fill_constant",
+        "elementwise_add",
+        "elementwise_mul",
+        "fill_constant",
+        "elementwise_div",
+        "elementwise_sub",
+        "scale",
+    ]
+    (out,) = fluid.Executor().run(
+        main, feed={"a": np.array([[1.0, 2.0, 4.0]], "float32")}, fetch_list=[d], scope=fluid.Scope()
+    )
+    a_ = np.array([[1.0, 2.0, 4.0]], "float32")
     np.testing.assert_allclose(out, -((a_ + 1) * a_ - a_ / 2))
 
 
-@pytest.mark.parametrize("dtype, expected", [
-    ("int32", np.array([[1, -2, 4]], "int32")),
-    ("float64", np.array([[1.75, -2.5, 4.0]], "float64")),
-    ("bool", np.array([[True, True, True]])),
-])
+@pytest.mark.parametrize(
+    "dtype, expected",
+    [
+        ("int32", np.array([[1, -2, 4]], "int32")),
+        ("float64", np.array([[1.75, -2.5, 4.0]], "float64")),
+        ("bool", np.array([[True, True, True]])),
+    ],
+)
 def test_variable_astype_appends_a_cast_op(dtype, expected):
     main = fluid.Program()
     with fluid.program_guard(main, fluid.Program()), fluid.unique_name.guard():
@@ -153,7 +181,8 @@ def test_variable_astype_appends_a_cast_op(dtype, expected):
         b = a.astype(dtype)
     assert [o.type for o in main.global_block().ops] == ["cast"]
     assert b.dtype == dtype
-    out, = fluid.Executor().run(main, feed={"a": np.array([[1.75, -2.5, 4.0]], "float32")}, fetch_list=[b],
-                                scope=fluid.Scope())
+    (out,) = fluid.Executor().run(
+        main, feed={"a": np.array([[1.75, -2.5, 4.0]], "float32")}, fetch_list=[b], scope=fluid.Scope()
+    )
     assert out.dtype == expected.dtype
     np.testing.assert_array_equal(out, expected)

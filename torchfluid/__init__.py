@@ -20,8 +20,15 @@ from .dygraph import load_dygraph, save_dygraph
 from .dygraph.layers import Layer
 from .dygraph.nn import Linear
 from .framework import (
-    CPUPlace, CUDAPinnedPlace, CUDAPlace, disable_dygraph, disable_static, enable_dygraph,
-    enable_static, in_dygraph_mode, in_dynamic_mode,
+    CPUPlace,
+    CUDAPinnedPlace,
+    CUDAPlace,
+    disable_dygraph,
+    disable_static,
+    enable_dygraph,
+    enable_static,
+    in_dygraph_mode,
+    in_dynamic_mode,
 )
 from .param_attr import ParamAttr
 
@@ -36,7 +43,12 @@ from . import backward  # noqa: E402  (fluid.backward: static.backward's API)
 from .static.data_feeder import DataFeeder  # noqa: E402
 from .static.executor import Executor  # noqa: E402
 from .static.framework import (  # noqa: E402
-    Parameter, Program, Variable, default_main_program, default_startup_program, program_guard,
+    Parameter,
+    Program,
+    Variable,
+    default_main_program,
+    default_startup_program,
+    program_guard,
 )
 from .static.reader import PyReader, batch  # noqa: E402
 from .static.clip import append_gradient_clip_ops as _append_clip_ops  # noqa: E402

@@ -35,8 +35,11 @@ MODULES = [
 def _names(module) -> list[str]:
     names = getattr(module, "__all__", None)
     if names is None:
-        names = [n for n, v in vars(module).items()
-                 if not n.startswith("_") and not isinstance(v, types.ModuleType) and n not in ("annotations",)]
+        names = [
+            n
+            for n, v in vars(module).items()
+            if not n.startswith("_") and not isinstance(v, types.ModuleType) and n not in ("annotations",)
+        ]
     return sorted(set(names))
 
 

@@ -8,8 +8,14 @@ The facade modules (``torchfluid``, ``fluid.layers``, ``fluid.io``, ...) call
 
 from __future__ import annotations
 
-__all__ = ["UnsupportedFluidAPIError", "UnsupportedFluidModuleError", "missing", "unsupported_callable",
-           "unsupported_module_getattr", "ALTERNATIVES"]
+__all__ = [
+    "UnsupportedFluidAPIError",
+    "UnsupportedFluidModuleError",
+    "missing",
+    "unsupported_callable",
+    "unsupported_module_getattr",
+    "ALTERNATIVES",
+]
 
 _DISTRIBUTED = (
     "multi-device and multi-process training is done with torch.distributed: wrap the model in "

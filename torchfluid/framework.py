@@ -33,9 +33,18 @@ from .dtypes import dtype_name
 from .dtypes import torch_dtype as convert_dtype
 
 __all__ = [
-    "Place", "CPUPlace", "CUDAPlace", "CUDAPinnedPlace",
-    "in_dygraph_mode", "in_dynamic_mode", "enable_dygraph", "disable_dygraph",
-    "enable_static", "disable_static", "convert_dtype", "dtype_name",
+    "Place",
+    "CPUPlace",
+    "CUDAPlace",
+    "CUDAPinnedPlace",
+    "in_dygraph_mode",
+    "in_dynamic_mode",
+    "enable_dygraph",
+    "disable_dygraph",
+    "enable_static",
+    "disable_static",
+    "convert_dtype",
+    "dtype_name",
 ]
 
 
@@ -115,8 +124,7 @@ def _to_place(place, argname: str = "place") -> Place:
             return CUDAPlace(place.index or 0)
         raise ValueError(f"{argname}: torch device type {place.type!r} has no Paddle place (cpu or cuda)")
     raise TypeError(
-        f"{argname} must be a CPUPlace, CUDAPlace, CUDAPinnedPlace, torch.device or str, "
-        f"got {type(place).__name__}"
+        f"{argname} must be a CPUPlace, CUDAPlace, CUDAPinnedPlace, torch.device or str, got {type(place).__name__}"
     )
 
 
@@ -125,9 +133,7 @@ def _check_usable(place: Place, argname: str = "place") -> None:
         if not torch.cuda.is_available():
             raise RuntimeError(f"{argname}={place!r} needs CUDA, but this torch build has no usable GPU")
         if place.device.index >= torch.cuda.device_count():
-            raise RuntimeError(
-                f"{argname}={place!r}: only {torch.cuda.device_count()} GPU(s) are visible"
-            )
+            raise RuntimeError(f"{argname}={place!r}: only {torch.cuda.device_count()} GPU(s) are visible")
 
 
 # ----------------------------------------------------------------------------- mode flag
@@ -194,8 +200,16 @@ def enable_static() -> None:
     disable_dygraph()
 
 
-_STATIC_NAMES = ("Program", "Block", "Variable", "Parameter", "Operator", "program_guard",
-                 "default_main_program", "default_startup_program")
+_STATIC_NAMES = (
+    "Program",
+    "Block",
+    "Variable",
+    "Parameter",
+    "Operator",
+    "program_guard",
+    "default_main_program",
+    "default_startup_program",
+)
 
 
 def __getattr__(name):  # fluid.framework's static-mode records, from torchfluid.static.framework (imported

@@ -38,10 +38,26 @@ import torch
 from ._checks import check_bool, check_int, check_number
 
 __all__ = [
-    "Initializer", "Constant", "Uniform", "Normal", "TruncatedNormal", "Xavier", "MSRA",
-    "NumpyArrayInitializer", "ConstantInitializer", "UniformInitializer", "NormalInitializer",
-    "TruncatedNormalInitializer", "XavierInitializer", "MSRAInitializer",
-    "XavierUniform", "XavierNormal", "KaimingUniform", "KaimingNormal", "Assign", "compute_fans",
+    "Initializer",
+    "Constant",
+    "Uniform",
+    "Normal",
+    "TruncatedNormal",
+    "Xavier",
+    "MSRA",
+    "NumpyArrayInitializer",
+    "ConstantInitializer",
+    "UniformInitializer",
+    "NormalInitializer",
+    "TruncatedNormalInitializer",
+    "XavierInitializer",
+    "MSRAInitializer",
+    "XavierUniform",
+    "XavierNormal",
+    "KaimingUniform",
+    "KaimingNormal",
+    "Assign",
+    "compute_fans",
 ]
 
 
@@ -75,9 +91,7 @@ class Initializer:
 
     def __call__(self, param, block=None, generator: torch.Generator | None = None):
         if not isinstance(param, torch.Tensor):
-            raise TypeError(
-                f"{type(self).__name__} fills a torch tensor in place, got {type(param).__name__}"
-            )
+            raise TypeError(f"{type(self).__name__} fills a torch tensor in place, got {type(param).__name__}")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         if self._seed_value:
@@ -123,8 +137,11 @@ class UniformInitializer(Initializer):
         if self._high < self._low:
             raise ValueError(f"high must be >= low, got low={self._low}, high={self._high}")
         self._seed_value = _seed(seed)
-        self._diag = (check_int("diag_num", diag_num, lo=0), check_int("diag_step", diag_step, lo=0),
-                      check_number("diag_val", diag_val))
+        self._diag = (
+            check_int("diag_num", diag_num, lo=0),
+            check_int("diag_step", diag_step, lo=0),
+            check_number("diag_val", diag_val),
+        )
 
     def _sample(self, shape, dtype, generator):
         out = torch.empty(shape, dtype=dtype).uniform_(self._low, self._high, generator=generator)

@@ -13,7 +13,11 @@ import collections
 import contextlib
 
 __all__ = [
-    "UniqueNameGenerator", "generate", "generate_with_ignorable_key", "switch", "guard",
+    "UniqueNameGenerator",
+    "generate",
+    "generate_with_ignorable_key",
+    "switch",
+    "guard",
     "dygraph_parameter_name_checker",
 ]
 
@@ -54,9 +58,7 @@ def switch(new_generator: UniqueNameGenerator | None = None) -> UniqueNameGenera
     """Install ``new_generator`` (a fresh one when None) and return the previous one."""
     global generator
     if new_generator is not None and not isinstance(new_generator, UniqueNameGenerator):
-        raise TypeError(
-            f"new_generator must be a UniqueNameGenerator or None, got {type(new_generator).__name__}"
-        )
+        raise TypeError(f"new_generator must be a UniqueNameGenerator or None, got {type(new_generator).__name__}")
     old, generator = generator, (new_generator or UniqueNameGenerator())
     return old
 

@@ -28,8 +28,16 @@ import torch
 
 from ..optimizer import RMSProp
 
-__all__ = ["CASES", "QUICK_CASES", "BenchResult", "available_methods", "bench_case", "fused_unavailable", "run",
-           "transformer_shapes"]
+__all__ = [
+    "CASES",
+    "QUICK_CASES",
+    "BenchResult",
+    "available_methods",
+    "bench_case",
+    "fused_unavailable",
+    "run",
+    "transformer_shapes",
+]
 
 RHO, EPS, MOM, LR = 0.95, 1e-6, 0.9, 1e-3
 
@@ -38,8 +46,7 @@ def transformer_shapes(layers=12, d=360, ffn=1440, vocab=2000, ctx=512):
     """148 tensors, ~19.6M elements: embeddings + 12 blocks (qkv, proj, 2 MLP, 2 LN)."""
     shapes = [(vocab, d), (ctx, d)]
     for _ in range(layers):
-        shapes += [(3 * d, d), (3 * d,), (d, d), (d,), (ffn, d), (ffn,), (d, ffn), (d,),
-                   (d,), (d,), (d,), (d,)]
+        shapes += [(3 * d, d), (3 * d,), (d, d), (d,), (ffn, d), (ffn,), (d, ffn), (d,), (d,), (d,), (d,), (d,)]
     return shapes + [(d,), (d,)]
 
 
@@ -69,15 +76,21 @@ def _has_fused_option() -> bool:
 def _torchfluid(shapes, centered, fused):
     params = _params(shapes)
     extra = {"fused": fused} if _has_fused_option() else {}
-    opt = RMSProp(LR, rho=RHO, epsilon=EPS, momentum=MOM, centered=centered,
-                  parameters=[(f"p{i}", p) for i, p in enumerate(params)], **extra)
+    opt = RMSProp(
+        LR,
+        rho=RHO,
+        epsilon=EPS,
+        momentum=MOM,
+        centered=centered,
+        parameters=[(f"p{i}", p) for i, p in enumerate(params)],
+        **extra,
+    )
     return opt.step, (params, opt)
 
 
 def _torch(shapes, centered, foreach):
     params = _params(shapes)
-    opt = torch.optim.RMSprop(params, lr=LR, alpha=RHO, eps=EPS, momentum=MOM, centered=centered,
-                              foreach=foreach)
+    opt = torch.optim.RMSprop(params, lr=LR, alpha=RHO, eps=EPS, momentum=MOM, centered=centered, foreach=foreach)
     return opt.step, (params, opt)
 
 
@@ -132,16 +145,17 @@ class BenchResult:
     tensors: int
     elements: int
     centered: bool
-    ms: dict            # method -> median ms/step (``floor`` included)
+    ms: dict  # method -> median ms/step (``floor`` included)
     bandwidth_gbs: float
     unavailable: dict = dataclasses.field(default_factory=dict)  # method -> why it did not run
 
     def rows(self) -> list[list]:
         base = self.ms["torch"]
         c = "yes" if self.centered else "no"
-        return ([[self.case, c, m, round(v, 3), round(base / v, 2), round(v / self.ms["floor"], 2)]
-                 for m, v in self.ms.items()]
-                + [[self.case, c, m, f"unavailable: {why}", "", ""] for m, why in self.unavailable.items()])
+        return [
+            [self.case, c, m, round(v, 3), round(base / v, 2), round(v / self.ms["floor"], 2)]
+            for m, v in self.ms.items()
+        ] + [[self.case, c, m, f"unavailable: {why}", "", ""] for m, why in self.unavailable.items()]
 
 
 def bench_case(name: str, shapes, centered: bool, reps: int, methods=None) -> BenchResult:

@@ -85,8 +85,9 @@ def _linear(gen):
 
 
 def _mlp(gen):
-    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
-                                torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10)
+    )
     return model, (torch.randn(64, 784, generator=gen), torch.randint(0, 10, (64,), generator=gen)), _xent
 
 
@@ -264,11 +265,11 @@ _PAGE_BUILDERS = {
 # ---------------------------------------------------------------------------- timing
 @dataclasses.dataclass
 class LoopResult:
-    table: str      # "models" or "page"
-    case: str       # model name or the page loop compared
-    ms: dict        # loop -> median ms per step
-    baseline: str   # the loop the ratio divides by
-    loop: str       # the loop measured against it
+    table: str  # "models" or "page"
+    case: str  # model name or the page loop compared
+    ms: dict  # loop -> median ms per step
+    baseline: str  # the loop the ratio divides by
+    loop: str  # the loop measured against it
 
     @property
     def ratio(self) -> float:
@@ -295,8 +296,16 @@ def _time(loops: dict, rounds: int, block_ms: float) -> dict:
     return {name: 1e3 * statistics.median(v) for name, v in per_step.items()}
 
 
-def run_loops(models=None, page=None, *, rounds: int = 15, block_ms: float = 30.0, threads: int | None = 2,
-              fused: bool | None = None, on_result=None) -> list[LoopResult]:
+def run_loops(
+    models=None,
+    page=None,
+    *,
+    rounds: int = 15,
+    block_ms: float = 30.0,
+    threads: int | None = 2,
+    fused: bool | None = None,
+    on_result=None,
+) -> list[LoopResult]:
     """Time the model loops (``models``: names from :data:`MODELS`, default all) and the
     page's loops (``page``: names from :data:`PAGE_LOOPS`, default all that can run
     here; Paddle's only where installed). ``threads``: torch's intra-op thread count for

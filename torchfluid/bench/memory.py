@@ -38,6 +38,5 @@ def memory_rows(shapes) -> list[list]:
         total = used["state"] + used["master_weights"]
         base = total if base is None else base
         param_bytes = sum(p.numel() * p.element_size() for p in params)
-        rows.append([label, param_bytes / 2**20, used["state"] / 2**20, used["master_weights"] / 2**20,
-                     total / base])
+        rows.append([label, param_bytes / 2**20, used["state"] / 2**20, used["master_weights"] / 2**20, total / base])
     return rows

@@ -79,14 +79,21 @@ class Checkpointer:
             (default False: it refuses to save into such a folder).
     """
 
-    def __init__(self, dirname: str | os.PathLike, every: int = 1, keep: int = 3, prefix: str = "ckpt", *,
-                 run_id: str | None = None, overwrite: bool = False):
+    def __init__(
+        self,
+        dirname: str | os.PathLike,
+        every: int = 1,
+        keep: int = 3,
+        prefix: str = "ckpt",
+        *,
+        run_id: str | None = None,
+        overwrite: bool = False,
+    ):
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"every must be an int >= 1, got {every!r}")
         if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
             raise ValueError(f"keep must be an int >= 1, got {keep!r}")
-        if (not isinstance(prefix, str) or not prefix or "/" in prefix or "\\" in prefix
-                or prefix.startswith(".")):
+        if not isinstance(prefix, str) or not prefix or "/" in prefix or "\\" in prefix or prefix.startswith("."):
             raise ValueError(f"prefix must be a non-empty file-name prefix (no '/', no leading '.'), got {prefix!r}")
         if run_id is not None and (not isinstance(run_id, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", run_id)):
             raise ValueError(f"run_id must be 1 to 64 characters of [A-Za-z0-9_.-], got {run_id!r}")
@@ -97,8 +104,9 @@ class Checkpointer:
         self.run_id = run_id or uuid.uuid4().hex
         self.overwrite = overwrite
         self._joined = False  # may write into the folder (resumed it, or checked it holds no other run)
-        self._lock = FileLock(os.path.join(self.dirname, f".{prefix}.lock"),
-                              f"checkpoint folder {self.dirname!r} (prefix {prefix!r})")
+        self._lock = FileLock(
+            os.path.join(self.dirname, f".{prefix}.lock"), f"checkpoint folder {self.dirname!r} (prefix {prefix!r})"
+        )
 
     # -- files -------------------------------------------------------------------------
     def path_for(self, step: int) -> str:
@@ -117,17 +125,25 @@ class Checkpointer:
         except (OSError, ValueError) as e:
             warnings.warn(f"ignoring unreadable checkpoint index {self.index_path}: {e}", RuntimeWarning, stacklevel=3)
             return None
-        ok = (isinstance(index, dict) and index.get("format") == INDEX_FORMAT and isinstance(index.get("run_id"), str)
-              and isinstance(index.get("saves"), list)
-              and all(isinstance(s, int) and not isinstance(s, bool) for s in index["saves"]))
+        ok = (
+            isinstance(index, dict)
+            and index.get("format") == INDEX_FORMAT
+            and isinstance(index.get("run_id"), str)
+            and isinstance(index.get("saves"), list)
+            and all(isinstance(s, int) and not isinstance(s, bool) for s in index["saves"])
+        )
         if not ok:
             warnings.warn(f"ignoring malformed checkpoint index {self.index_path}", RuntimeWarning, stacklevel=3)
             return None
         return index
 
     def _write_index(self, saves: list[int]) -> None:
-        atomic_write(self.index_path, json.dumps({"format": INDEX_FORMAT, "version": 1, "prefix": self.prefix,
-                                                  "run_id": self.run_id, "saves": saves}).encode())
+        atomic_write(
+            self.index_path,
+            json.dumps(
+                {"format": INDEX_FORMAT, "version": 1, "prefix": self.prefix, "run_id": self.run_id, "saves": saves}
+            ).encode(),
+        )
 
     def checkpoints(self) -> list[tuple[int, str]]:
         """``(step, path)`` of every checkpoint file present, oldest save first (see the
@@ -146,8 +162,9 @@ class Checkpointer:
             except OSError:
                 is_file = False
             if not is_file:
-                warnings.warn(f"skipping {entry.path}: named like a checkpoint but not a file", RuntimeWarning,
-                              stacklevel=2)
+                warnings.warn(
+                    f"skipping {entry.path}: named like a checkpoint but not a file", RuntimeWarning, stacklevel=2
+                )
                 continue
             found[int(m.group("step"))] = entry.path
         index = self._read_index()
@@ -226,8 +243,9 @@ class Checkpointer:
         self.close()
 
     # -- save / load -----------------------------------------------------------------------
-    def save(self, step: int, *, model=None, optimizer=None, scheduler=None, extra=None,
-             force: bool = False) -> str | None:
+    def save(
+        self, step: int, *, model=None, optimizer=None, scheduler=None, extra=None, force: bool = False
+    ) -> str | None:
         """Save if ``step`` is due (or ``force``); returns the path written or None."""
         if not isinstance(step, int) or isinstance(step, bool) or step < 0:
             raise ValueError(f"step must be an int >= 0, got {step!r}")
@@ -243,12 +261,12 @@ class Checkpointer:
         save(state, path)
         order = [s for s, _ in self.checkpoints() if s != step] + [step]
         for old_step, old in self.checkpoints():
-            if old_step != step and old_step not in order[-self.keep:]:
+            if old_step != step and old_step not in order[-self.keep :]:
                 try:
                     os.remove(old)
                 except FileNotFoundError:
                     pass
-        self._write_index(order[-self.keep:])
+        self._write_index(order[-self.keep :])
         self._remove_stale_temporaries()
         return path
 
@@ -265,14 +283,18 @@ class Checkpointer:
                 continue
             step = state.get("step") if isinstance(state, dict) else None
             if not isinstance(step, int) or isinstance(step, bool) or not isinstance(state.get("rng"), dict):
-                warnings.warn(f"skipping damaged checkpoint: {path}: not a Checkpointer checkpoint (no step/rng)",
-                              RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"skipping damaged checkpoint: {path}: not a Checkpointer checkpoint (no step/rng)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
                 continue
             return state
         return None
 
-    def resume(self, *, model=None, optimizer=None, scheduler=None, map_location=None,
-               restore_rng: bool = True) -> dict | None:
+    def resume(
+        self, *, model=None, optimizer=None, scheduler=None, map_location=None, restore_rng: bool = True
+    ) -> dict | None:
         """Restore the newest valid checkpoint into the given objects; returns its contents
         (``state['step']`` is the step to continue after) or None when there is none.
 
@@ -288,8 +310,9 @@ class Checkpointer:
         if state is None:
             self._joined = True
             return None
-        targets = [(k, o) for k, o in (("model", model), ("optimizer", optimizer), ("scheduler", scheduler))
-                   if o is not None]
+        targets = [
+            (k, o) for k, o in (("model", model), ("optimizer", optimizer), ("scheduler", scheduler)) if o is not None
+        ]
         for key, _ in targets:
             if key not in state:
                 raise CheckpointError(f"{self.path_for(state['step'])}: has no {key} state to restore")

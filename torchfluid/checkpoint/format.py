@@ -69,8 +69,15 @@ def to_bytes(obj) -> bytes:
     torch.save(_plain(obj), inner)
     payload = inner.getvalue()
     outer = io.BytesIO()
-    torch.save({"format": FORMAT, "version": VERSION, "sha256": hashlib.sha256(payload).hexdigest(),
-                "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8)}, outer)
+    torch.save(
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "sha256": hashlib.sha256(payload).hexdigest(),
+            "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8),
+        },
+        outer,
+    )
     return outer.getvalue()
 
 
@@ -98,15 +105,21 @@ def _check_archive(data: bytes, path, what) -> None:
     total = 0
     for info in infos:
         if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
-            raise CheckpointError(f"{path}: {what} has a compressed record {info.filename!r} "
-                                  "(torch.save stores records uncompressed); refused")
+            raise CheckpointError(
+                f"{path}: {what} has a compressed record {info.filename!r} "
+                "(torch.save stores records uncompressed); refused"
+            )
         if info.header_offset + info.file_size > len(data):
-            raise CheckpointError(f"{path}: {what} is truncated or corrupted: record {info.filename!r} "
-                                  f"declares {info.file_size} bytes past the end of the file")
+            raise CheckpointError(
+                f"{path}: {what} is truncated or corrupted: record {info.filename!r} "
+                f"declares {info.file_size} bytes past the end of the file"
+            )
         total += info.file_size
     if total > len(data):
-        raise CheckpointError(f"{path}: {what} is corrupted: its records declare {total} bytes, "
-                              f"more than the {len(data)} bytes of the file")
+        raise CheckpointError(
+            f"{path}: {what} is corrupted: its records declare {total} bytes, "
+            f"more than the {len(data)} bytes of the file"
+        )
 
 
 def _safe_torch_load(data: bytes, path, map_location, what):
@@ -121,8 +134,9 @@ def _safe_torch_load(data: bytes, path, map_location, what):
     except MemoryError:
         raise CheckpointError(f"{path}: {what} is corrupted: it asks for more memory than is available") from None
     except Exception as e:  # anything the reader trips over is a damaged file, never a crash of the caller
-        raise CheckpointError(f"{path}: {what} is truncated or corrupted: {type(e).__name__}: "
-                              f"{_first_line(e)}") from None
+        raise CheckpointError(
+            f"{path}: {what} is truncated or corrupted: {type(e).__name__}: {_first_line(e)}"
+        ) from None
 
 
 def read_bytes(path: str, error: type[Exception], prefix: str) -> bytes:

@@ -67,8 +67,12 @@ class FileLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         locked = _try_lock(fd)
         if locked is None:
-            warnings.warn(f"{self.path}: the file system does not support locks; {self.what} is not protected "
-                          "against a second writer", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"{self.path}: the file system does not support locks; {self.what} is not protected "
+                "against a second writer",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         elif not locked:
             try:
                 holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "another process"

@@ -80,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: still one line, the traceback on request
         if os.environ.get("TORCHFLUID_TRACEBACK"):
             raise
-        print(f"internal error: {type(e).__name__}: {_one_line(e)} (set TORCHFLUID_TRACEBACK=1 for the traceback)",
-              file=sys.stderr)
+        print(
+            f"internal error: {type(e).__name__}: {_one_line(e)} (set TORCHFLUID_TRACEBACK=1 for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

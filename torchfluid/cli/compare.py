@@ -58,14 +58,25 @@ _SHARED = ("optimizer.learning_rate", "optimizer.schedule.", "optimizer.clip.", 
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("compare", help="several optimizer settings on one model, curves side by side",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_flags(p, defaults={"data.name": "wine", "epochs": 15, "out": "torchfluid-compare",
-                                  "optimizer.learning_rate": 0.005})
-    p.add_argument("--settings", default=None,
-                   help=f"comma-separated names from: {', '.join(MENU)} (default {DEFAULT_SETTINGS})")
-    p.add_argument("--setting", action="append", default=[], metavar="LABEL:K=V,...",
-                   help="a custom setting, keys relative to optimizer. (repeat)")
+    p = sub.add_parser(
+        "compare",
+        help="several optimizer settings on one model, curves side by side",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_config_flags(
+        p, defaults={"data.name": "wine", "epochs": 15, "out": "torchfluid-compare", "optimizer.learning_rate": 0.005}
+    )
+    p.add_argument(
+        "--settings", default=None, help=f"comma-separated names from: {', '.join(MENU)} (default {DEFAULT_SETTINGS})"
+    )
+    p.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="LABEL:K=V,...",
+        help="a custom setting, keys relative to optimizer. (repeat)",
+    )
     p.set_defaults(run=run)
 
 
@@ -107,8 +118,11 @@ def _settings(args, tree: dict) -> list[tuple[str, dict]]:
 
 
 def _config_for(base: dict, label: str, opts: dict):
-    flat = {k: v for k, v in base.items()
-            if not k.startswith("optimizer.") or k.startswith(_SHARED) or k == "optimizer.learning_rate"}
+    flat = {
+        k: v
+        for k, v in base.items()
+        if not k.startswith("optimizer.") or k.startswith(_SHARED) or k == "optimizer.learning_rate"
+    }
     nested = {}
     for key, value in opts.items():
         if key == "preset_args" or not isinstance(value, dict):
@@ -129,11 +143,14 @@ def run(args) -> int:
     base = given_from_args(args, tree)
     configs = [_config_for(base, label, opts) for label, opts in settings]  # all checked before training
     if configs[0]["checkpoint_dir"] is not None:
-        raise ConfigError("checkpoint_dir applies to train: the settings of compare would share one checkpoint "
-                          "folder (train each setting with its own --checkpoint-dir instead)")
+        raise ConfigError(
+            "checkpoint_dir applies to train: the settings of compare would share one checkpoint "
+            "folder (train each setting with its own --checkpoint-dir instead)"
+        )
     prepared = [check_run(cfg) for cfg in configs]
-    with claimed_out(configs[0]["out"], given="out" in user_given(args, tree), overwrite=configs[0]["overwrite"],
-                     results=RESULTS) as out:
+    with claimed_out(
+        configs[0]["out"], given="out" in user_given(args, tree), overwrite=configs[0]["overwrite"], results=RESULTS
+    ) as out:
         return _compare_into(configs, prepared, out)
 
 
@@ -152,16 +169,26 @@ def _compare_into(configs, prepared, out) -> int:
     for run_ in runs:
         h = run_.history
         note = f"same curves as {overlap[run_.label]!r}" if run_.label in overlap else ""
-        rows.append([run_.label, h[-1]["train_loss"], h[-1]["test_loss"],
-                     None if regression else f"{100 * max(r['test_accuracy'] for r in h):.1f}%",
-                     f"{sum(r['seconds'] for r in h):.2f}s", note])
+        rows.append(
+            [
+                run_.label,
+                h[-1]["train_loss"],
+                h[-1]["test_loss"],
+                None if regression else f"{100 * max(r['test_accuracy'] for r in h):.1f}%",
+                f"{sum(r['seconds'] for r in h):.2f}s",
+                note,
+            ]
+        )
     print(f"\n{first['model.kind']} model on {data_line(data)}, {first['epochs']} epochs, {first['mode']} mode")
     print(format_table(["setting", "final train loss", "final test loss", "best test acc", "time", "note"], rows))
     if overlap:
         print("(identical curves are drawn on top of each other; their line styles and markers differ)")
     meta = {"command": "compare", "settings": [{"label": c["name"], "config": c.as_tree()} for c in configs]}
     csv_path, json_path = write_metrics(out, runs, meta)
-    png = plot_panels(loss_panels(runs, regression=regression), os.path.join(out, "compare.png"),
-                      suptitle=f"{first['model.kind']} on {data.name}: optimizers compared")
+    png = plot_panels(
+        loss_panels(runs, regression=regression),
+        os.path.join(out, "compare.png"),
+        suptitle=f"{first['model.kind']} on {data.name}: optimizers compared",
+    )
     print(f"wrote {csv_path}, {json_path}, {png}")
     return 0

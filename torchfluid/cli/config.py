@@ -19,8 +19,7 @@ from .._checks import check_number
 from ..dataset.bundled import DATASETS
 from ..optimizer.presets import PRESETS
 
-__all__ = ["ConfigError", "Config", "KEYS", "load_toml", "parse_value", "build_config",
-           "OPTIMIZERS", "SCHEDULES"]
+__all__ = ["ConfigError", "Config", "KEYS", "load_toml", "parse_value", "build_config", "OPTIMIZERS", "SCHEDULES"]
 
 
 class ConfigError(ValueError):
@@ -31,8 +30,7 @@ MAX_WIDTH = 65536  # widths, embedding size and bins: a model must fit in memory
 RMSPROP_KINDS = ("rmsprop", "torch.rmsprop")
 ADAM_KINDS = ("adam", "torch.adam")
 OPTIMIZERS = ("rmsprop", "sgd", "adam", "torch.rmsprop", "torch.sgd", "torch.adam")
-SCHEDULES = ("constant", "exponential", "natural_exp", "inverse_time", "polynomial", "piecewise",
-             "cosine", "warmup")
+SCHEDULES = ("constant", "exponential", "natural_exp", "inverse_time", "polynomial", "piecewise", "cosine", "warmup")
 _TF_ONLY = ("rmsprop",)  # torchfluid's RMSProp options torch.optim.RMSprop does not have
 
 
@@ -41,15 +39,15 @@ class Key:
     """One configuration key: its type and what it allows."""
 
     path: str
-    type: str                      # int | float | bool | str | list_int | list_float | table
+    type: str  # int | float | bool | str | list_int | list_float | table
     default: object = None
     lo: float | None = None
     hi: float | None = None
     lo_open: bool = False
     hi_open: bool = False
     choices: tuple = ()
-    optional: bool = False         # None allowed
-    kinds: tuple = ()              # optimizer kinds it applies to (empty: all)
+    optional: bool = False  # None allowed
+    kinds: tuple = ()  # optimizer kinds it applies to (empty: all)
     help: str = ""
 
 
@@ -57,78 +55,130 @@ def _k(path, type_, default=None, **kw) -> Key:
     return Key(path, type_, default, **kw)
 
 
-KEYS: dict[str, Key] = {k.path: k for k in [
-    _k("epochs", "int", 10, lo=1, help="passes over the training rows"),
-    _k("batch_size", "int", 32, lo=1),
-    _k("seed", "int", 0, lo=0, hi=2**63 - 1, help="parameter init, shuffling and the train/test split"),
-    _k("mode", "str", "dygraph", choices=("dygraph", "static"),
-       help="dygraph: fluid.dygraph Layers; static: a fluid Program run by an Executor"),
-    _k("precision", "str", "float32", choices=("float32", "bfloat16", "float16"),
-       help="parameter dtype (dygraph only)"),
-    _k("threads", "int", 1, lo=0, hi=1024, help="torch CPU threads while training (0: torch's default); "
-       "1 is fastest for small models"),
-    _k("name", "str", None, optional=True, help="label of the run in tables and plots"),
-    _k("out", "str", "torchfluid-run", help="folder for metrics.csv, metrics.json, loss.png (not given: a new "
-       "folder per run, torchfluid-run, torchfluid-run-2, ...)"),
-    _k("overwrite", "bool", False, help="replace the results in an existing out folder and another run's "
-       "checkpoints in checkpoint_dir"),
-    _k("checkpoint_dir", "str", None, optional=True),
-    _k("checkpoint_every", "int", 1, lo=1, hi=1_000_000),
-    _k("checkpoint_keep", "int", 2, lo=1, hi=1_000_000),
-    _k("resume", "bool", False, help="continue from the newest checkpoint in checkpoint_dir"),
-    _k("resume_anyway", "bool", False, help="resume even when the checkpoint was written with another "
-       "configuration"),
-    _k("progress", "bool", True, help="show a progress bar (on a terminal)"),
-    _k("data.name", "str", "iris", choices=tuple(DATASETS)),
-    _k("data.path", "str", None, optional=True, help="a CSV file with a header row (instead of data.name)"),
-    _k("data.target", "str", None, optional=True, help="the CSV's target column"),
-    _k("data.task", "str", "auto", choices=("auto", "regression", "classification")),
-    _k("data.test_fraction", "float", 0.2, lo=0.0, hi=1.0, lo_open=True, hi_open=True),
-    _k("model.kind", "str", "mlp", choices=("linear", "mlp", "embedding")),
-    _k("model.hidden", "list_int", [32], lo=1, hi=MAX_WIDTH, help="hidden layer widths (mlp, embedding)"),
-    _k("model.activation", "str", "relu", choices=("relu", "tanh", "sigmoid")),
-    _k("model.embedding_dim", "int", 16, lo=1, hi=MAX_WIDTH),
-    _k("model.bins", "int", 16, lo=2, hi=MAX_WIDTH, help="embedding: each feature is cut into this many bins"),
-    _k("model.sparse", "bool", False, help="embedding: sparse (row) gradients, dygraph only"),
-    _k("optimizer.kind", "str", "rmsprop", choices=OPTIMIZERS),
-    _k("optimizer.learning_rate", "float", 0.01, lo=0.0, lo_open=True),
-    _k("optimizer.preset", "str", None, optional=True, choices=tuple(PRESETS), kinds=_TF_ONLY,
-       help="a library's RMSProp (RMSProp.preset); its own arguments go in optimizer.preset_args"),
-    _k("optimizer.preset_args", "table", {}, kinds=_TF_ONLY),
-    _k("optimizer.rho", "float", 0.95, lo=0.0, hi=1.0, hi_open=True, kinds=RMSPROP_KINDS),
-    _k("optimizer.epsilon", "float", None, optional=True, lo=0.0, lo_open=True,
-       kinds=RMSPROP_KINDS + ADAM_KINDS, help="default: 1e-6 (rmsprop), 1e-8 (adam)"),
-    _k("optimizer.momentum", "float", 0.0, lo=0.0, kinds=RMSPROP_KINDS + ("torch.sgd",)),
-    _k("optimizer.centered", "bool", False, kinds=RMSPROP_KINDS),
-    _k("optimizer.eps_in_sqrt", "bool", True, kinds=_TF_ONLY),
-    _k("optimizer.initial_mean_square", "float", 0.0, lo=0.0, kinds=_TF_ONLY),
-    _k("optimizer.lr_in_momentum", "bool", True, kinds=_TF_ONLY),
-    _k("optimizer.nesterov", "bool", False, kinds=_TF_ONLY),
-    _k("optimizer.decoupled_weight_decay", "float", 0.0, lo=0.0, kinds=_TF_ONLY),
-    _k("optimizer.bias_correction", "bool", False, kinds=_TF_ONLY),
-    _k("optimizer.lazy_mode", "bool", False, kinds=_TF_ONLY),
-    _k("optimizer.multi_precision", "bool", False, kinds=_TF_ONLY),
-    _k("optimizer.state_dtype", "str", None, optional=True, choices=("float32", "bfloat16"), kinds=_TF_ONLY),
-    _k("optimizer.nonfinite", "str", "propagate", choices=("propagate", "skip", "raise"), kinds=_TF_ONLY),
-    _k("optimizer.beta1", "float", 0.9, lo=0.0, hi=1.0, hi_open=True, kinds=ADAM_KINDS),
-    _k("optimizer.beta2", "float", 0.999, lo=0.0, hi=1.0, hi_open=True, kinds=ADAM_KINDS),
-    _k("optimizer.regularization.kind", "str", "none", choices=("none", "l1", "l2")),
-    _k("optimizer.regularization.coeff", "float", 1e-4, lo=0.0),
-    _k("optimizer.clip.kind", "str", "none", choices=("none", "value", "norm", "global_norm")),
-    _k("optimizer.clip.value", "float", 1.0, lo=0.0, lo_open=True),
-    _k("optimizer.schedule.kind", "str", "constant", choices=SCHEDULES),
-    _k("optimizer.schedule.decay_steps", "int", 100, lo=1, hi=2**53),
-    _k("optimizer.schedule.decay_rate", "float", 0.5, lo=0.0, lo_open=True),
-    _k("optimizer.schedule.staircase", "bool", False),
-    _k("optimizer.schedule.end_learning_rate", "float", 1e-4, lo=0.0),
-    _k("optimizer.schedule.power", "float", 1.0, lo=0.0, lo_open=True),
-    _k("optimizer.schedule.boundaries", "list_int", [], lo=1, hi=2**53),
-    _k("optimizer.schedule.values", "list_float", [], lo=0.0),
-    _k("optimizer.schedule.warmup_steps", "int", 10, lo=1, hi=2**53),
-    _k("optimizer.schedule.start_lr", "float", 0.0, lo=0.0),
-]}
-_WITH_PRESET = ("optimizer.preset", "optimizer.preset_args", "optimizer.multi_precision",
-                "optimizer.state_dtype", "optimizer.nonfinite")  # torchfluid extras every preset takes
+KEYS: dict[str, Key] = {
+    k.path: k
+    for k in [
+        _k("epochs", "int", 10, lo=1, help="passes over the training rows"),
+        _k("batch_size", "int", 32, lo=1),
+        _k("seed", "int", 0, lo=0, hi=2**63 - 1, help="parameter init, shuffling and the train/test split"),
+        _k(
+            "mode",
+            "str",
+            "dygraph",
+            choices=("dygraph", "static"),
+            help="dygraph: fluid.dygraph Layers; static: a fluid Program run by an Executor",
+        ),
+        _k(
+            "precision",
+            "str",
+            "float32",
+            choices=("float32", "bfloat16", "float16"),
+            help="parameter dtype (dygraph only)",
+        ),
+        _k(
+            "threads",
+            "int",
+            1,
+            lo=0,
+            hi=1024,
+            help="torch CPU threads while training (0: torch's default); 1 is fastest for small models",
+        ),
+        _k("name", "str", None, optional=True, help="label of the run in tables and plots"),
+        _k(
+            "out",
+            "str",
+            "torchfluid-run",
+            help="folder for metrics.csv, metrics.json, loss.png (not given: a new "
+            "folder per run, torchfluid-run, torchfluid-run-2, ...)",
+        ),
+        _k(
+            "overwrite",
+            "bool",
+            False,
+            help="replace the results in an existing out folder and another run's checkpoints in checkpoint_dir",
+        ),
+        _k("checkpoint_dir", "str", None, optional=True),
+        _k("checkpoint_every", "int", 1, lo=1, hi=1_000_000),
+        _k("checkpoint_keep", "int", 2, lo=1, hi=1_000_000),
+        _k("resume", "bool", False, help="continue from the newest checkpoint in checkpoint_dir"),
+        _k(
+            "resume_anyway",
+            "bool",
+            False,
+            help="resume even when the checkpoint was written with another configuration",
+        ),
+        _k("progress", "bool", True, help="show a progress bar (on a terminal)"),
+        _k("data.name", "str", "iris", choices=tuple(DATASETS)),
+        _k("data.path", "str", None, optional=True, help="a CSV file with a header row (instead of data.name)"),
+        _k("data.target", "str", None, optional=True, help="the CSV's target column"),
+        _k("data.task", "str", "auto", choices=("auto", "regression", "classification")),
+        _k("data.test_fraction", "float", 0.2, lo=0.0, hi=1.0, lo_open=True, hi_open=True),
+        _k("model.kind", "str", "mlp", choices=("linear", "mlp", "embedding")),
+        _k("model.hidden", "list_int", [32], lo=1, hi=MAX_WIDTH, help="hidden layer widths (mlp, embedding)"),
+        _k("model.activation", "str", "relu", choices=("relu", "tanh", "sigmoid")),
+        _k("model.embedding_dim", "int", 16, lo=1, hi=MAX_WIDTH),
+        _k("model.bins", "int", 16, lo=2, hi=MAX_WIDTH, help="embedding: each feature is cut into this many bins"),
+        _k("model.sparse", "bool", False, help="embedding: sparse (row) gradients, dygraph only"),
+        _k("optimizer.kind", "str", "rmsprop", choices=OPTIMIZERS),
+        _k("optimizer.learning_rate", "float", 0.01, lo=0.0, lo_open=True),
+        _k(
+            "optimizer.preset",
+            "str",
+            None,
+            optional=True,
+            choices=tuple(PRESETS),
+            kinds=_TF_ONLY,
+            help="a library's RMSProp (RMSProp.preset); its own arguments go in optimizer.preset_args",
+        ),
+        _k("optimizer.preset_args", "table", {}, kinds=_TF_ONLY),
+        _k("optimizer.rho", "float", 0.95, lo=0.0, hi=1.0, hi_open=True, kinds=RMSPROP_KINDS),
+        _k(
+            "optimizer.epsilon",
+            "float",
+            None,
+            optional=True,
+            lo=0.0,
+            lo_open=True,
+            kinds=RMSPROP_KINDS + ADAM_KINDS,
+            help="default: 1e-6 (rmsprop), 1e-8 (adam)",
+        ),
+        _k("optimizer.momentum", "float", 0.0, lo=0.0, kinds=RMSPROP_KINDS + ("torch.sgd",)),
+        _k("optimizer.centered", "bool", False, kinds=RMSPROP_KINDS),
+        _k("optimizer.eps_in_sqrt", "bool", True, kinds=_TF_ONLY),
+        _k("optimizer.initial_mean_square", "float", 0.0, lo=0.0, kinds=_TF_ONLY),
+        _k("optimizer.lr_in_momentum", "bool", True, kinds=_TF_ONLY),
+        _k("optimizer.nesterov", "bool", False, kinds=_TF_ONLY),
+        _k("optimizer.decoupled_weight_decay", "float", 0.0, lo=0.0, kinds=_TF_ONLY),
+        _k("optimizer.bias_correction", "bool", False, kinds=_TF_ONLY),
+        _k("optimizer.lazy_mode", "bool", False, kinds=_TF_ONLY),
+        _k("optimizer.multi_precision", "bool", False, kinds=_TF_ONLY),
+        _k("optimizer.state_dtype", "str", None, optional=True, choices=("float32", "bfloat16"), kinds=_TF_ONLY),
+        _k("optimizer.nonfinite", "str", "propagate", choices=("propagate", "skip", "raise"), kinds=_TF_ONLY),
+        _k("optimizer.beta1", "float", 0.9, lo=0.0, hi=1.0, hi_open=True, kinds=ADAM_KINDS),
+        _k("optimizer.beta2", "float", 0.999, lo=0.0, hi=1.0, hi_open=True, kinds=ADAM_KINDS),
+        _k("optimizer.regularization.kind", "str", "none", choices=("none", "l1", "l2")),
+        _k("optimizer.regularization.coeff", "float", 1e-4, lo=0.0),
+        _k("optimizer.clip.kind", "str", "none", choices=("none", "value", "norm", "global_norm")),
+        _k("optimizer.clip.value", "float", 1.0, lo=0.0, lo_open=True),
+        _k("optimizer.schedule.kind", "str", "constant", choices=SCHEDULES),
+        _k("optimizer.schedule.decay_steps", "int", 100, lo=1, hi=2**53),
+        _k("optimizer.schedule.decay_rate", "float", 0.5, lo=0.0, lo_open=True),
+        _k("optimizer.schedule.staircase", "bool", False),
+        _k("optimizer.schedule.end_learning_rate", "float", 1e-4, lo=0.0),
+        _k("optimizer.schedule.power", "float", 1.0, lo=0.0, lo_open=True),
+        _k("optimizer.schedule.boundaries", "list_int", [], lo=1, hi=2**53),
+        _k("optimizer.schedule.values", "list_float", [], lo=0.0),
+        _k("optimizer.schedule.warmup_steps", "int", 10, lo=1, hi=2**53),
+        _k("optimizer.schedule.start_lr", "float", 0.0, lo=0.0),
+    ]
+}
+_WITH_PRESET = (
+    "optimizer.preset",
+    "optimizer.preset_args",
+    "optimizer.multi_precision",
+    "optimizer.state_dtype",
+    "optimizer.nonfinite",
+)  # torchfluid extras every preset takes
 _TABLES = {k for k, v in KEYS.items() if v.type == "table"}
 _SECTIONS = {p.rsplit(".", 1)[0] for p in KEYS if "." in p}
 
@@ -159,8 +209,9 @@ def load_toml(path: str) -> dict:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError(f"--config {path!r}: not UTF-8 text (byte {e.start}: {data[e.start:e.start + 1]!r}); "
-                          "TOML files are UTF-8") from None
+        raise ConfigError(
+            f"--config {path!r}: not UTF-8 text (byte {e.start}: {data[e.start : e.start + 1]!r}); TOML files are UTF-8"
+        ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -174,8 +225,9 @@ def _unknown(path: str) -> ConfigError:
     siblings = sorted(k for k in KEYS if (k.rsplit(".", 1)[0] if "." in k else "") == section)
     close = difflib.get_close_matches(path, list(KEYS), n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
-    return ConfigError(f"unknown key {path}{hint} (keys{' of [' + section + ']' if section else ''}: "
-                       f"{', '.join(siblings)})")
+    return ConfigError(
+        f"unknown key {path}{hint} (keys{' of [' + section + ']' if section else ''}: {', '.join(siblings)})"
+    )
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:
@@ -187,8 +239,11 @@ def flatten(tree: dict, prefix: str = "") -> dict:
             flat[path] = value
         elif isinstance(value, dict):
             if path not in _SECTIONS:
-                raise _unknown(path) if path not in KEYS else ConfigError(
-                    f"{path} must be a {KEYS[path].type}, got a table")
+                raise (
+                    _unknown(path)
+                    if path not in KEYS
+                    else ConfigError(f"{path} must be a {KEYS[path].type}, got a table")
+                )
             flat.update(flatten(value, path + "."))
         elif path in KEYS:
             flat[path] = value
@@ -213,11 +268,18 @@ def _check(key: Key, value):
             if t == "int" and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
                 raise ConfigError(f"{name} must be an integer, got {value!r}")
             if isinstance(value, numbers.Integral) and abs(value) > 2**63:  # out of every numeric key's range
-                bounds = (f"in [{key.lo:g}, {key.hi:g}]" if key.lo is not None and key.hi is not None
-                          else f">= {key.lo:g}" if key.lo is not None else "a float64 number")
+                bounds = (
+                    f"in [{key.lo:g}, {key.hi:g}]"
+                    if key.lo is not None and key.hi is not None
+                    else f">= {key.lo:g}"
+                    if key.lo is not None
+                    else "a float64 number"
+                )
                 digits = len(str(abs(value)))
-                raise ConfigError(f"{name} must be {bounds}, got "
-                                  + (str(value) if digits <= 40 else f"an integer of {digits} digits"))
+                raise ConfigError(
+                    f"{name} must be {bounds}, got "
+                    + (str(value) if digits <= 40 else f"an integer of {digits} digits")
+                )
             v = check_number(name, value, lo=key.lo, hi=key.hi, lo_open=key.lo_open, hi_open=key.hi_open)
             return int(v) if t == "int" else v
         if t == "str":
@@ -252,7 +314,7 @@ class Config:
         return self.values[path]
 
     def section(self, prefix: str) -> dict:
-        return {k[len(prefix) + 1:]: v for k, v in self.values.items() if k.startswith(prefix + ".")}
+        return {k[len(prefix) + 1 :]: v for k, v in self.values.items() if k.startswith(prefix + ".")}
 
     def as_tree(self) -> dict:
         tree: dict = {}
@@ -277,8 +339,7 @@ def build_config(flat: dict) -> Config:
         if path not in KEYS:
             raise _unknown(path)
     values = {path: _check(key, flat[path]) if path in flat else key.default for path, key in KEYS.items()}
-    values = {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
-              for k, v in values.items()}
+    values = {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v) for k, v in values.items()}
     cfg = Config(values, set(flat))
     _check_combinations(cfg)
     return cfg
@@ -289,33 +350,40 @@ def _check_combinations(cfg: Config) -> None:
     for path in sorted(cfg.given):
         key = KEYS[path]
         if key.kinds and kind not in key.kinds:
-            raise ConfigError(f"{path} applies to optimizer.kind {' or '.join(map(repr, key.kinds))}, "
-                              f"not {kind!r}")
+            raise ConfigError(f"{path} applies to optimizer.kind {' or '.join(map(repr, key.kinds))}, not {kind!r}")
     if cfg["optimizer.preset"] is not None:
         mixed = sorted(p for p in cfg.given if "rmsprop" in KEYS[p].kinds and p not in _WITH_PRESET)
         if mixed:
             args = ", ".join(PRESETS[cfg["optimizer.preset"]].args)
             raise ConfigError(
                 f"{mixed[0]} cannot be combined with optimizer.preset={cfg['optimizer.preset']!r}: give the "
-                f"library's own arguments in optimizer.preset_args ({args})")
+                f"library's own arguments in optimizer.preset_args ({args})"
+            )
     elif "optimizer.preset_args" in cfg.given:
         raise ConfigError("optimizer.preset_args needs optimizer.preset")
     if mode == "static":
-        for path, bad, why in (("optimizer.kind", kind.startswith("torch."), "a torch.optim optimizer"),
-                               ("precision", cfg["precision"] != "float32", "a low-precision model"),
-                               ("model.sparse", cfg["model.sparse"], "sparse gradients")):
+        for path, bad, why in (
+            ("optimizer.kind", kind.startswith("torch."), "a torch.optim optimizer"),
+            ("precision", cfg["precision"] != "float32", "a low-precision model"),
+            ("model.sparse", cfg["model.sparse"], "sparse gradients"),
+        ):
             if bad:
-                raise ConfigError(f"{path}={cfg[path]!r} needs mode='dygraph' ({why} runs eagerly only), "
-                                  "got mode='static'")
+                raise ConfigError(
+                    f"{path}={cfg[path]!r} needs mode='dygraph' ({why} runs eagerly only), got mode='static'"
+                )
     if kind.startswith("torch.") and cfg["optimizer.regularization.kind"] == "l1":
-        raise ConfigError(f"optimizer.regularization.kind='l1' is not available with optimizer.kind={kind!r} "
-                          "(torch.optim has only L2 weight decay)")
+        raise ConfigError(
+            f"optimizer.regularization.kind='l1' is not available with optimizer.kind={kind!r} "
+            "(torch.optim has only L2 weight decay)"
+        )
     if cfg["precision"] == "float16" and kind in ("torch.rmsprop", "torch.adam"):
         eps = 1e-8 if cfg["optimizer.epsilon"] is None else cfg["optimizer.epsilon"]
         if eps < 6.1e-5:
-            raise ConfigError(f"optimizer.epsilon={eps:g} is below float16's smallest normal number 6.1e-05: "
-                              f"{kind} keeps float16 state for float16 parameters, where it would underflow "
-                              "to 0; set optimizer.epsilon >= 6.1e-05 or use precision 'bfloat16' or 'float32'")
+            raise ConfigError(
+                f"optimizer.epsilon={eps:g} is below float16's smallest normal number 6.1e-05: "
+                f"{kind} keeps float16 state for float16 parameters, where it would underflow "
+                "to 0; set optimizer.epsilon >= 6.1e-05 or use precision 'bfloat16' or 'float32'"
+            )
     if cfg["resume_anyway"] and not cfg["resume"]:
         raise ConfigError("resume_anyway = true needs resume = true")
     if cfg["resume"] and cfg["checkpoint_dir"] is None:
@@ -335,11 +403,15 @@ def _check_combinations(cfg: Config) -> None:
     if s["kind"] == "piecewise":
         b, v = s["boundaries"], s["values"]
         if not b:
-            raise ConfigError("optimizer.schedule.boundaries must list at least one step for schedule 'piecewise', got []")
+            raise ConfigError(
+                "optimizer.schedule.boundaries must list at least one step for schedule 'piecewise', got []"
+            )
         if len(v) != len(b) + 1:
-            raise ConfigError(f"optimizer.schedule.values must have len(boundaries) + 1 = {len(b) + 1} "
-                              f"elements for schedule 'piecewise', got {v!r} (boundaries {b!r})")
-        if any(x >= y for x, y in zip(b, b[1:])):
+            raise ConfigError(
+                f"optimizer.schedule.values must have len(boundaries) + 1 = {len(b) + 1} "
+                f"elements for schedule 'piecewise', got {v!r} (boundaries {b!r})"
+            )
+        if any(x >= y for x, y in zip(b, b[1:], strict=False)):
             raise ConfigError(f"optimizer.schedule.boundaries must be increasing, got {b!r}")
     if cfg["optimizer.clip.kind"] == "value" and not math.isfinite(cfg["optimizer.clip.value"]):
         raise ConfigError("optimizer.clip.value must be finite")

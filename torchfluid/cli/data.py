@@ -26,7 +26,7 @@ class Prepared:
     y_test: np.ndarray
     num_features: int
     num_outputs: int
-    vocab: int = 0              # embedding models: number of token ids
+    vocab: int = 0  # embedding models: number of token ids
     source: str = ""
 
     @property
@@ -70,5 +70,4 @@ def prepare(cfg: Config) -> Prepared:
         x_tr, x_te = to_tokens(x_tr, lo, hi, bins), to_tokens(x_te, lo, hi, bins)
         vocab = table.x.shape[1] * bins
     outputs = table.num_classes if table.task == "classification" else 1
-    return Prepared(table.name, table.task, x_tr, y_tr, x_te, y_te, table.x.shape[1], outputs, vocab,
-                    table.source)
+    return Prepared(table.name, table.task, x_tr, y_tr, x_te, y_te, table.x.shape[1], outputs, vocab, table.source)

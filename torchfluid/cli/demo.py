@@ -31,10 +31,15 @@ RESULTS = ("demo.png", "metrics.csv", "metrics.json")
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("demo", help="train the page's static example and a dygraph classifier; plot",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=None, help="output folder (default: a new ./torchfluid-demo, "
-                   "./torchfluid-demo-2, ... per run)")
+    p = sub.add_parser(
+        "demo",
+        help="train the page's static example and a dygraph classifier; plot",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--out", default=None, help="output folder (default: a new ./torchfluid-demo, ./torchfluid-demo-2, ... per run)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace the results already in --out")
     p.add_argument("--epochs", type=int, default=20, help="passes of each run (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -44,12 +49,30 @@ def add_parser(sub) -> None:
 
 def configs(epochs: int, seed: int, progress: bool, out: str):
     common = {"epochs": epochs, "seed": seed, "progress": progress, "out": out}
-    static = build_config({**common, "name": "static fc + RMSProp(0.1), Executor", "mode": "static",
-                           "data.name": "uci_housing", "model.kind": "linear", "batch_size": 1,
-                           "optimizer.learning_rate": 0.1})
-    clf = {**common, "mode": "dygraph", "data.name": "digits", "model.kind": "mlp", "model.hidden": [32],
-           "batch_size": 64, "optimizer.learning_rate": 0.0005, "optimizer.rho": 0.95,
-           "optimizer.epsilon": 1e-6, "optimizer.momentum": 0.9, "optimizer.centered": True}
+    static = build_config(
+        {
+            **common,
+            "name": "static fc + RMSProp(0.1), Executor",
+            "mode": "static",
+            "data.name": "uci_housing",
+            "model.kind": "linear",
+            "batch_size": 1,
+            "optimizer.learning_rate": 0.1,
+        }
+    )
+    clf = {
+        **common,
+        "mode": "dygraph",
+        "data.name": "digits",
+        "model.kind": "mlp",
+        "model.hidden": [32],
+        "batch_size": 64,
+        "optimizer.learning_rate": 0.0005,
+        "optimizer.rho": 0.95,
+        "optimizer.epsilon": 1e-6,
+        "optimizer.momentum": 0.9,
+        "optimizer.centered": True,
+    }
     ours = build_config({**clf, "name": "torchfluid RMSProp", "optimizer.kind": "rmsprop"})
     theirs = build_config({**clf, "name": "torch.optim.RMSprop", "optimizer.kind": "torch.rmsprop"})
     return static, ours, theirs
@@ -61,12 +84,23 @@ def _curve(run, key):
 
 def _panels(housing, clf) -> list[dict]:
     return [
-        {"title": "UCI housing, static fc (the page's example)", "ylabel": "MSE", "logy": True,
-         "lines": {"train": _curve(housing, "train_loss"), "test": _curve(housing, "test_loss")}},
-        {"title": "digits, dygraph MLP: train loss", "ylabel": "cross entropy", "logy": True,
-         "lines": {r.label: _curve(r, "train_loss") for r in clf}},
-        {"title": "digits: test accuracy", "ylabel": "accuracy",
-         "lines": {r.label: _curve(r, "test_accuracy") for r in clf}},
+        {
+            "title": "UCI housing, static fc (the page's example)",
+            "ylabel": "MSE",
+            "logy": True,
+            "lines": {"train": _curve(housing, "train_loss"), "test": _curve(housing, "test_loss")},
+        },
+        {
+            "title": "digits, dygraph MLP: train loss",
+            "ylabel": "cross entropy",
+            "logy": True,
+            "lines": {r.label: _curve(r, "train_loss") for r in clf},
+        },
+        {
+            "title": "digits: test accuracy",
+            "ylabel": "accuracy",
+            "lines": {r.label: _curve(r, "test_accuracy") for r in clf},
+        },
     ]
 
 
@@ -77,16 +111,20 @@ def run(args) -> int:
         raise ConfigError(f"--epochs must be >= 1, got {args.epochs}")
     if not 0 <= args.seed < 2**63:
         raise ConfigError(f"--seed must be in [0, 2**63), got {args.seed}")
-    out = claim_out(args.out or "torchfluid-demo", given=args.out is not None, overwrite=args.overwrite,
-                    results=RESULTS)
+    out = claim_out(
+        args.out or "torchfluid-demo", given=args.out is not None, overwrite=args.overwrite, results=RESULTS
+    )
     t0 = time.perf_counter()
     static, ours, theirs = configs(args.epochs, args.seed, args.progress, out)
     print("== 1. the RMSPropOptimizer page's static-mode example (fit a line), several passes")
     housing = run_config(static, label=static["name"])
     print("\n== 2. a dygraph classifier: torchfluid RMSProp, then torch.optim.RMSprop from the same start")
     clf = [run_config(cfg, label=cfg["name"]) for cfg in (ours, theirs)]
-    png = plot_panels(_panels(housing, clf), os.path.join(out, "demo.png"),
-                      suptitle="torchfluid demo: Paddle-exact RMSProp on PyTorch")
+    png = plot_panels(
+        _panels(housing, clf),
+        os.path.join(out, "demo.png"),
+        suptitle="torchfluid demo: Paddle-exact RMSProp on PyTorch",
+    )
     meta = {"command": "demo", "configs": [c.as_tree() for c in (static, ours, theirs)]}
     csv_path, json_path = write_metrics(out, [housing, *clf], meta)
     rows = []

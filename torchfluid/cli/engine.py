@@ -41,8 +41,19 @@ __all__ = ["Reporter", "train", "RunResult", "TrainingError", "MAX_PARAMETERS", 
 
 MAX_PARAMETERS = 50_000_000
 # keys that may change between a run and its resumption
-RESUME_FREE_KEYS = ("epochs", "progress", "out", "overwrite", "name", "resume", "resume_anyway", "checkpoint_dir",
-                    "checkpoint_every", "checkpoint_keep", "threads")
+RESUME_FREE_KEYS = (
+    "epochs",
+    "progress",
+    "out",
+    "overwrite",
+    "name",
+    "resume",
+    "resume_anyway",
+    "checkpoint_dir",
+    "checkpoint_every",
+    "checkpoint_keep",
+    "threads",
+)
 
 
 class TrainingError(RuntimeError):
@@ -70,7 +81,7 @@ class RunResult:
 
 def _batches(n: int, batch: int, seed: int, epoch: int):
     order = np.random.default_rng([seed, epoch]).permutation(n)
-    return [order[i:i + batch] for i in range(0, n, batch)]
+    return [order[i : i + batch] for i in range(0, n, batch)]
 
 
 def _metrics(out: np.ndarray, loss: float, y: np.ndarray, classification: bool) -> dict:
@@ -104,11 +115,15 @@ class _ScopeState:
     def set_state_dict(self, sd):
         missing = sorted(set(self.names) - set(sd))
         extra = sorted(set(sd) - set(self.names))
-        bad = [n for n in self.names if n in sd and self.scope.value(n) is not None
-               and tuple(sd[n].shape) != tuple(self.scope.value(n).shape)]
+        bad = [
+            n
+            for n in self.names
+            if n in sd and self.scope.value(n) is not None and tuple(sd[n].shape) != tuple(self.scope.value(n).shape)
+        ]
         if missing or extra or bad:
-            raise ValueError(f"checkpoint does not fit this program: missing {missing}, unexpected {extra}, "
-                             f"other shape {bad}")
+            raise ValueError(
+                f"checkpoint does not fit this program: missing {missing}, unexpected {extra}, other shape {bad}"
+            )
         for n in self.names:
             self.scope.set_value(n, sd[n].clone())
 
@@ -127,14 +142,17 @@ def check_checkpoint_dir(cfg: Config) -> None:
 def _checkpointer(cfg: Config):
     if cfg["checkpoint_dir"] is None:
         return None
-    ckpt = Checkpointer(cfg["checkpoint_dir"], every=cfg["checkpoint_every"], keep=cfg["checkpoint_keep"],
-                        overwrite=cfg["overwrite"])
+    ckpt = Checkpointer(
+        cfg["checkpoint_dir"], every=cfg["checkpoint_every"], keep=cfg["checkpoint_keep"], overwrite=cfg["overwrite"]
+    )
     if not cfg["resume"] and not cfg["overwrite"]:
         steps = sorted(s for s, _ in ckpt.checkpoints())
         if steps:
-            raise ConfigError(f"checkpoint_dir {cfg['checkpoint_dir']!r} holds checkpoints of another run "
-                              f"(epochs {steps[0]}..{steps[-1]}); pass --resume to continue it or --overwrite "
-                              "to replace them")
+            raise ConfigError(
+                f"checkpoint_dir {cfg['checkpoint_dir']!r} holds checkpoints of another run "
+                f"(epochs {steps[0]}..{steps[-1]}); pass --resume to continue it or --overwrite "
+                "to replace them"
+            )
     return ckpt
 
 
@@ -144,8 +162,11 @@ def config_fingerprint(cfg: Config) -> dict:
 
 
 def config_diff(saved: dict, now: dict) -> list[str]:
-    return [f"{k}: {saved.get(k, '<unset>')!r} -> {now.get(k, '<unset>')!r}"
-            for k in sorted(set(saved) | set(now)) if saved.get(k, "<unset>") != now.get(k, "<unset>")]
+    return [
+        f"{k}: {saved.get(k, '<unset>')!r} -> {now.get(k, '<unset>')!r}"
+        for k in sorted(set(saved) | set(now))
+        if saved.get(k, "<unset>") != now.get(k, "<unset>")
+    ]
 
 
 def _check_resumable(cfg, ckpt):
@@ -156,15 +177,18 @@ def _check_resumable(cfg, ckpt):
         return None
     extra = found.get("extra")
     if not isinstance(extra, dict) or not isinstance(extra.get("history"), list):
-        raise ConfigError(f"checkpoint_dir {cfg['checkpoint_dir']!r}: the newest checkpoint was not written "
-                          "by torchfluid train")
+        raise ConfigError(
+            f"checkpoint_dir {cfg['checkpoint_dir']!r}: the newest checkpoint was not written by torchfluid train"
+        )
     saved = extra.get("config")
     if isinstance(saved, dict) and not cfg["resume_anyway"]:
         diff = config_diff(saved, config_fingerprint(cfg))
         if diff:
-            raise ConfigError(f"--resume: the checkpoint in {cfg['checkpoint_dir']!r} was written with another "
-                              f"configuration ({'; '.join(diff)}); resume with the same settings or pass "
-                              "--resume-anyway")
+            raise ConfigError(
+                f"--resume: the checkpoint in {cfg['checkpoint_dir']!r} was written with another "
+                f"configuration ({'; '.join(diff)}); resume with the same settings or pass "
+                "--resume-anyway"
+            )
     return found
 
 
@@ -181,8 +205,10 @@ def _resume(cfg, ckpt, model_state, optimizer):
         if isinstance(e, (ConfigError, CheckpointError)):
             raise
         detail = " ".join(str(e).split())
-        raise ConfigError(f"--resume: the checkpoint in {cfg['checkpoint_dir']!r} does not fit this model and "
-                          f"optimizer: {type(e).__name__}: {detail[:400]}") from None
+        raise ConfigError(
+            f"--resume: the checkpoint in {cfg['checkpoint_dir']!r} does not fit this model and "
+            f"optimizer: {type(e).__name__}: {detail[:400]}"
+        ) from None
     if state is None:
         return 0, []
     return state["step"], list(state["extra"]["history"])
@@ -190,16 +216,23 @@ def _resume(cfg, ckpt, model_state, optimizer):
 
 def _save(ckpt, cfg, step, model_state, optimizer, history) -> None:
     try:
-        ckpt.save(step, model=model_state, optimizer=optimizer,
-                  extra={"history": history, "config": config_fingerprint(cfg)}, force=step == cfg["epochs"])
+        ckpt.save(
+            step,
+            model=model_state,
+            optimizer=optimizer,
+            extra={"history": history, "config": config_fingerprint(cfg)},
+            force=step == cfg["epochs"],
+        )
     except CheckpointFolderError as e:
         raise ConfigError(f"checkpoint_dir: {e}") from None
 
 
 def _finite(value: float, what: str, epoch: int, label: str) -> float:
     if not math.isfinite(value):
-        raise TrainingError(f"{label}: {what} became {value} in epoch {epoch} (lower "
-                            "optimizer.learning_rate, add optimizer.clip, or check the data)")
+        raise TrainingError(
+            f"{label}: {what} became {value} in epoch {epoch} (lower "
+            "optimizer.learning_rate, add optimizer.clip, or check the data)"
+        )
     return value
 
 
@@ -212,11 +245,12 @@ def parameter_count(spec: ModelSpec) -> int:
 def check_model_size(spec: ModelSpec) -> None:
     n = parameter_count(spec)
     if n > MAX_PARAMETERS:
-        raise ConfigError(f"the model would have {n:,} parameters (model.hidden={list(spec.hidden)}, "
-                          f"{spec.num_features} features"
-                          + (f", vocabulary {spec.vocab} x embedding_dim {spec.embedding_dim}"
-                             if spec.kind == "embedding" else "")
-                          + f"); at most {MAX_PARAMETERS:,} are allowed")
+        raise ConfigError(
+            f"the model would have {n:,} parameters (model.hidden={list(spec.hidden)}, "
+            f"{spec.num_features} features"
+            + (f", vocabulary {spec.vocab} x embedding_dim {spec.embedding_dim}" if spec.kind == "embedding" else "")
+            + f"); at most {MAX_PARAMETERS:,} are allowed"
+        )
 
 
 def train(cfg: Config, data: Prepared, reporter: Reporter | None = None, label: str = "run") -> RunResult:
@@ -287,12 +321,20 @@ def _dygraph_loop(cfg, data, spec, reporter, label, dtype, model, opt, ckpt) -> 
         model.eval()
         with torch.no_grad():
             out = model(x_te)
-            test_loss = _finite(float(loss_of(out, torch.from_numpy(data.y_test), spec.classification)),
-                                "the test loss", epoch + 1, label)
+            test_loss = _finite(
+                float(loss_of(out, torch.from_numpy(data.y_test), spec.classification)),
+                "the test loss",
+                epoch + 1,
+                label,
+            )
         lr_now = opt.current_lr() if isinstance(opt, TorchStepper) else float(opt.current_step_lr())
-        record = {"epoch": epoch + 1, "train_loss": total / len(x_tr),
-                  **_metrics(out.float().numpy(), test_loss, data.y_test, spec.classification),
-                  "lr": lr_now, "seconds": time.perf_counter() - t0}
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": total / len(x_tr),
+            **_metrics(out.float().numpy(), test_loss, data.y_test, spec.classification),
+            "lr": lr_now,
+            "seconds": time.perf_counter() - t0,
+        }
         history.append(record)
         reporter.epoch(record)
         if ckpt is not None:
@@ -320,15 +362,17 @@ def _train_static(cfg, data, spec, reporter, label) -> RunResult:
         exe.run(startup)
         ckpt = _checkpointer(cfg)
         try:
-            return _static_loop(cfg, data, reporter, label, spec, main, test_program, exe, fetch, lr, out, loss,
-                                scope, ckpt)
+            return _static_loop(
+                cfg, data, reporter, label, spec, main, test_program, exe, fetch, lr, out, loss, scope, ckpt
+            )
         finally:
             if ckpt is not None:
                 ckpt.close()
 
 
-def _static_loop(cfg, data, reporter, label, spec, main, test_program, exe, fetch, lr, out, loss, scope,
-                 ckpt) -> RunResult:
+def _static_loop(
+    cfg, data, reporter, label, spec, main, test_program, exe, fetch, lr, out, loss, scope, ckpt
+) -> RunResult:
     state = _ScopeState(main, scope)
     start, history = _resume(cfg, ckpt, state, None)
     steps = _steps_per_epoch(cfg, data)
@@ -344,12 +388,17 @@ def _static_loop(cfg, data, reporter, label, spec, main, test_program, exe, fetc
                 lr_now = float(np.asarray(got[1]).reshape(-1)[0])
             total += value * len(idx)
             reporter.step(value)
-        out_v, loss_v = exe.run(test_program, feed=_feed(data, data.x_test, data.y_test, all_rows),
-                                fetch_list=[out, loss])
+        out_v, loss_v = exe.run(
+            test_program, feed=_feed(data, data.x_test, data.y_test, all_rows), fetch_list=[out, loss]
+        )
         test_loss = _finite(float(np.asarray(loss_v).reshape(-1)[0]), "the test loss", epoch + 1, label)
-        record = {"epoch": epoch + 1, "train_loss": total / len(data.x_train),
-                  **_metrics(np.asarray(out_v), test_loss, data.y_test, spec.classification),
-                  "lr": lr_now, "seconds": time.perf_counter() - t0}
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": total / len(data.x_train),
+            **_metrics(np.asarray(out_v), test_loss, data.y_test, spec.classification),
+            "lr": lr_now,
+            "seconds": time.perf_counter() - t0,
+        }
         history.append(record)
         reporter.epoch(record)
         if ckpt is not None:

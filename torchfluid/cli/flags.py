@@ -21,7 +21,11 @@ _FLAGS = [
     ("--model", "model.kind", dict(choices=("linear", "mlp", "embedding"))),
     ("--hidden", "_hidden", dict(metavar="W[,W...]", help="hidden widths, e.g. 64,64 ('' for none)")),
     ("--optimizer", "optimizer.kind", dict(choices=OPTIMIZERS)),
-    ("--preset", "optimizer.preset", dict(metavar="LIB", help="RMSProp.preset: paddle, torch, tf1, keras, optax, timm")),
+    (
+        "--preset",
+        "optimizer.preset",
+        dict(metavar="LIB", help="RMSProp.preset: paddle, torch, tf1, keras, optax, timm"),
+    ),
     ("--preset-arg", "_preset_arg", dict(metavar="K=V", action="append", help="a preset's own argument (repeat)")),
     ("--lr", "optimizer.learning_rate", dict(type=float)),
     ("--rho", "optimizer.rho", dict(type=float)),
@@ -41,18 +45,32 @@ _FLAGS = [
     ("--out", "out", dict(metavar="DIR")),
     ("--checkpoint-dir", "checkpoint_dir", dict(metavar="DIR")),
     ("--resume", "resume", dict(action="store_const", const=True, help="continue from the newest checkpoint")),
-    ("--resume-anyway", "_resume_anyway", dict(action="store_const", const=True,
-                                               help="--resume even if the checkpoint's configuration differs")),
-    ("--overwrite", "overwrite", dict(action="store_const", const=True,
-                                      help="replace an existing --out's results and another run's checkpoints")),
+    (
+        "--resume-anyway",
+        "_resume_anyway",
+        dict(action="store_const", const=True, help="--resume even if the checkpoint's configuration differs"),
+    ),
+    (
+        "--overwrite",
+        "overwrite",
+        dict(
+            action="store_const", const=True, help="replace an existing --out's results and another run's checkpoints"
+        ),
+    ),
     ("--no-progress", "progress", dict(action="store_const", const=False, help="no progress bar")),
 ]
 
 
 def add_config_flags(p: argparse.ArgumentParser, defaults: dict | None = None) -> None:
     p.add_argument("--config", metavar="FILE.toml", help="a TOML file of configuration keys")
-    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="set_",
-                   help="any configuration key, value in TOML syntax, e.g. optimizer.rho=0.9 (repeat)")
+    p.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="set_",
+        help="any configuration key, value in TOML syntax, e.g. optimizer.rho=0.9 (repeat)",
+    )
     for flag, dest, kw in _FLAGS:
         kw = dict(kw)
         kw.setdefault("help", f"sets {dest}")
@@ -72,8 +90,7 @@ def _key_value(text: str, flag: str) -> tuple[str, object]:
 def _translate(dest: str, value, flat: dict) -> None:
     if dest == "_data":
         if value not in DATASETS and not (os.sep in value or value.endswith(".csv") or os.path.exists(value)):
-            raise ConfigError(f"--data {value!r}: neither a bundled data set ({', '.join(DATASETS)}) "
-                              "nor a CSV file")
+            raise ConfigError(f"--data {value!r}: neither a bundled data set ({', '.join(DATASETS)}) nor a CSV file")
         flat["data.name" if value in DATASETS else "data.path"] = value
     elif dest == "_hidden":
         try:
@@ -110,7 +127,7 @@ def given_from_args(args: argparse.Namespace, extra_tree: dict | None = None) ->
 def user_given(args: argparse.Namespace, extra_tree: dict | None = None) -> dict:
     """The flat ``{key: value}`` of the file, flags and --set only (no command defaults)."""
     user = flatten(extra_tree) if extra_tree else {}
-    for flag, dest, _ in _FLAGS:
+    for _flag, dest, _ in _FLAGS:
         attr = dest.replace(".", "__")
         if hasattr(args, attr):
             _translate(dest, getattr(args, attr), user)

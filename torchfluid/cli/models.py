@@ -39,8 +39,17 @@ class ModelSpec:
     @classmethod
     def of(cls, cfg, data: Prepared) -> "ModelSpec":
         hidden = () if cfg["model.kind"] == "linear" else tuple(cfg["model.hidden"])
-        return cls(cfg["model.kind"], hidden, cfg["model.activation"], cfg["model.embedding_dim"],
-                   cfg["model.sparse"], data.num_features, data.num_outputs, data.vocab, data.classification)
+        return cls(
+            cfg["model.kind"],
+            hidden,
+            cfg["model.activation"],
+            cfg["model.embedding_dim"],
+            cfg["model.sparse"],
+            data.num_features,
+            data.num_outputs,
+            data.vocab,
+            data.classification,
+        )
 
     def widths(self) -> list[int]:
         first = self.embedding_dim if self.kind == "embedding" else self.num_features
@@ -53,12 +62,14 @@ class Net(Layer):
     def __init__(self, spec: ModelSpec, dtype: str = "float32"):
         super().__init__(dtype=dtype)
         self.spec = spec
-        self.emb = Embedding([spec.vocab, spec.embedding_dim], is_sparse=spec.sparse) \
-            if spec.kind == "embedding" else None
+        self.emb = (
+            Embedding([spec.vocab, spec.embedding_dim], is_sparse=spec.sparse) if spec.kind == "embedding" else None
+        )
         widths = spec.widths()
         self.fcs = torch.nn.ModuleList(
             Linear(a, b, act=spec.activation if i < len(widths) - 2 else None)
-            for i, (a, b) in enumerate(zip(widths, widths[1:])))
+            for i, (a, b) in enumerate(zip(widths, widths[1:], strict=False))
+        )
 
     def forward(self, x):
         h = self.emb(x).mean(dim=1) if self.emb is not None else x
@@ -78,8 +89,7 @@ def build_static(spec: ModelSpec):
     """Append the network to the current main program; returns ``(x, y, out, loss)``."""
     if spec.kind == "embedding":
         x = static_data("x", [-1, spec.num_features, 1], "int64")
-        h = layers.reduce_mean(layers.embedding(x, size=[spec.vocab, spec.embedding_dim],
-                                                is_sparse=spec.sparse), dim=1)
+        h = layers.reduce_mean(layers.embedding(x, size=[spec.vocab, spec.embedding_dim], is_sparse=spec.sparse), dim=1)
     else:
         x = static_data("x", [-1, spec.num_features], "float32")
         h = x

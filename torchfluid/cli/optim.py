@@ -49,8 +49,12 @@ def _regularization(cfg: Config):
 def _clip(cfg: Config):
     c = cfg.section("optimizer.clip")
     v = c["value"]
-    return {"none": lambda: None, "value": lambda: C.ClipGradByValue(v, -v),
-            "norm": lambda: C.ClipGradByNorm(v), "global_norm": lambda: C.ClipGradByGlobalNorm(v)}[c["kind"]]()
+    return {
+        "none": lambda: None,
+        "value": lambda: C.ClipGradByValue(v, -v),
+        "norm": lambda: C.ClipGradByNorm(v),
+        "global_norm": lambda: C.ClipGradByGlobalNorm(v),
+    }[c["kind"]]()
 
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -61,16 +65,26 @@ def _rmsprop_options(cfg: Config, lr) -> dict:
     multi = o["multi_precision"]
     if cfg["precision"] == "float16" and not {"optimizer.multi_precision", "optimizer.state_dtype"} & cfg.given:
         multi = True  # float16 state cannot hold epsilon or small squares: float32 master weights and state
-    extras = dict(multi_precision=multi, state_dtype=_DTYPES.get(o["state_dtype"]),
-                  nonfinite=o["nonfinite"])
+    extras = dict(multi_precision=multi, state_dtype=_DTYPES.get(o["state_dtype"]), nonfinite=o["nonfinite"])
     reg, clip = _regularization(cfg), _clip(cfg)
     if o["preset"] is None:
-        return dict(learning_rate=lr, rho=o["rho"], epsilon=1e-6 if o["epsilon"] is None else o["epsilon"],
-                    momentum=o["momentum"], centered=o["centered"], eps_in_sqrt=o["eps_in_sqrt"],
-                    initial_mean_square=o["initial_mean_square"], lr_in_momentum=o["lr_in_momentum"],
-                    nesterov=o["nesterov"], decoupled_weight_decay=o["decoupled_weight_decay"],
-                    bias_correction=o["bias_correction"], lazy_mode=o["lazy_mode"],
-                    regularization=reg, grad_clip=clip, **extras)
+        return dict(
+            learning_rate=lr,
+            rho=o["rho"],
+            epsilon=1e-6 if o["epsilon"] is None else o["epsilon"],
+            momentum=o["momentum"],
+            centered=o["centered"],
+            eps_in_sqrt=o["eps_in_sqrt"],
+            initial_mean_square=o["initial_mean_square"],
+            lr_in_momentum=o["lr_in_momentum"],
+            nesterov=o["nesterov"],
+            decoupled_weight_decay=o["decoupled_weight_decay"],
+            bias_correction=o["bias_correction"],
+            lazy_mode=o["lazy_mode"],
+            regularization=reg,
+            grad_clip=clip,
+            **extras,
+        )
     name, args = o["preset"], dict(o["preset_args"])
     lr_arg = "lr" if "lr" in PRESETS[name].args else "learning_rate"
     if lr_arg in args and "optimizer.learning_rate" in cfg.given:
@@ -83,20 +97,27 @@ def _rmsprop_options(cfg: Config, lr) -> dict:
     except (TypeError, ValueError) as e:
         msg = str(e)
         first = msg.split(" ", 1)[0]
-        raise ConfigError(f"optimizer.preset_args.{msg}" if first in args else
-                          f"optimizer.preset_args ({name!r}): {msg}") from None
+        raise ConfigError(
+            f"optimizer.preset_args.{msg}" if first in args else f"optimizer.preset_args ({name!r}): {msg}"
+        ) from None
     if not isinstance(lr, float):
         if args[lr_arg] != cfg["optimizer.learning_rate"]:
-            raise ConfigError(f"optimizer.schedule.kind={cfg['optimizer.schedule.kind']!r} starts from "
-                              f"optimizer.learning_rate; set the rate there, not in preset_args.{lr_arg}")
+            raise ConfigError(
+                f"optimizer.schedule.kind={cfg['optimizer.schedule.kind']!r} starts from "
+                f"optimizer.learning_rate; set the rate there, not in preset_args.{lr_arg}"
+            )
         options["learning_rate"] = lr
-    for key, ours, theirs in (("regularization", reg, options.get("weight_decay")),
-                              ("grad_clip", clip, options.get("grad_clip"))):
+    for key, ours, theirs in (
+        ("regularization", reg, options.get("weight_decay")),
+        ("grad_clip", clip, options.get("grad_clip")),
+    ):
         if ours is not None:
             if theirs is not None:
-                raise ConfigError(f"optimizer.{'regularization' if key == 'regularization' else 'clip'} and "
-                                  f"the preset's own {'weight_decay' if key == 'regularization' else 'clipping'} "
-                                  "are both set; keep one")
+                raise ConfigError(
+                    f"optimizer.{'regularization' if key == 'regularization' else 'clip'} and "
+                    f"the preset's own {'weight_decay' if key == 'regularization' else 'clipping'} "
+                    "are both set; keep one"
+                )
             options[key] = ours
     return options
 
@@ -120,9 +141,15 @@ def _make_optimizer(cfg: Config, lr, parameters=None):
     if kind == "sgd":
         return SGD(lr, regularization=_regularization(cfg), grad_clip=_clip(cfg), **kw)
     if kind == "adam":
-        return Adam(lr, beta1=o["beta1"], beta2=o["beta2"],
-                    epsilon=1e-8 if o["epsilon"] is None else o["epsilon"],
-                    regularization=_regularization(cfg), grad_clip=_clip(cfg), **kw)
+        return Adam(
+            lr,
+            beta1=o["beta1"],
+            beta2=o["beta2"],
+            epsilon=1e-8 if o["epsilon"] is None else o["epsilon"],
+            regularization=_regularization(cfg),
+            grad_clip=_clip(cfg),
+            **kw,
+        )
     raise AssertionError(kind)
 
 
@@ -138,11 +165,19 @@ class TorchStepper:
         lr0 = lr if self.schedule is None else self.schedule.current_lr()
         eps = o["epsilon"]
         if o["kind"] == "torch.rmsprop":
-            self.opt = torch.optim.RMSprop(self.params, lr=lr0, alpha=o["rho"], eps=1e-8 if eps is None else eps,
-                                           momentum=o["momentum"], centered=o["centered"], weight_decay=wd)
+            self.opt = torch.optim.RMSprop(
+                self.params,
+                lr=lr0,
+                alpha=o["rho"],
+                eps=1e-8 if eps is None else eps,
+                momentum=o["momentum"],
+                centered=o["centered"],
+                weight_decay=wd,
+            )
         elif o["kind"] == "torch.adam":
-            self.opt = torch.optim.Adam(self.params, lr=lr0, betas=(o["beta1"], o["beta2"]),
-                                        eps=1e-8 if eps is None else eps, weight_decay=wd)
+            self.opt = torch.optim.Adam(
+                self.params, lr=lr0, betas=(o["beta1"], o["beta2"]), eps=1e-8 if eps is None else eps, weight_decay=wd
+            )
         else:
             self.opt = torch.optim.SGD(self.params, lr=lr0, momentum=o["momentum"], weight_decay=wd)
         self.clip = _clip(cfg)
@@ -155,7 +190,7 @@ class TorchStepper:
         if self.clip is not None:
             with_grad = [p for p in self.params if p.grad is not None]
             clipped = self.clip.clip_tensors([p.grad for p in with_grad], [True] * len(with_grad))
-            for p, g in zip(with_grad, clipped):
+            for p, g in zip(with_grad, clipped, strict=False):
                 p.grad = g
         self.opt.step()
 
@@ -185,7 +220,7 @@ def describe(cfg: Config) -> str:
         parts.insert(0, f"preset={o['preset']}")
         parts += [f"{k}={v}" for k, v in o["preset_args"].items()]
     for key in sorted(cfg.given):
-        short = key[len("optimizer."):] if key.startswith("optimizer.") else None
+        short = key[len("optimizer.") :] if key.startswith("optimizer.") else None
         if short and "." not in short and short not in ("kind", "learning_rate", "preset", "preset_args"):
             v = cfg[key]
             parts.append(short if v is True else f"{short}={v:g}" if isinstance(v, float) else f"{short}={v}")

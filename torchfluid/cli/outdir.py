@@ -35,8 +35,10 @@ def claim_out(folder: str, *, given: bool, overwrite: bool, results: tuple[str, 
         _usable(folder, key)
         found = _results_in(folder, results) if os.path.isdir(folder) else []
         if found and not overwrite:
-            raise ConfigError(f"{key} {folder!r} already holds the results of a run ({', '.join(found)}); pass "
-                              "--overwrite to replace them or choose another folder")
+            raise ConfigError(
+                f"{key} {folder!r} already holds the results of a run ({', '.join(found)}); pass "
+                "--overwrite to replace them or choose another folder"
+            )
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as e:

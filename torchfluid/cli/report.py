@@ -12,8 +12,17 @@ import warnings
 
 from .engine import Reporter, RunResult
 
-__all__ = ["ProgressReporter", "format_table", "epoch_table", "write_metrics", "plot_panels", "build_figure",
-           "loss_panels", "same_curves", "PNG_MAGIC"]
+__all__ = [
+    "ProgressReporter",
+    "format_table",
+    "epoch_table",
+    "write_metrics",
+    "plot_panels",
+    "build_figure",
+    "loss_panels",
+    "same_curves",
+    "PNG_MAGIC",
+]
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EPOCH_COLUMNS = ("epoch", "train_loss", "test_loss", "test_accuracy", "lr", "seconds")
@@ -33,20 +42,27 @@ def format_table(headers, rows) -> str:
     """A plain right-aligned text table."""
     cells = [[str(h) for h in headers]] + [[_fmt(v) for v in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=False)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
 def _epoch_row(rec: dict) -> list:
     acc = rec["test_accuracy"]
-    return [rec["epoch"], rec["train_loss"], rec["test_loss"], None if acc is None else f"{100 * acc:.1f}%",
-            rec["lr"], f"{rec['seconds']:.2f}s"]
+    return [
+        rec["epoch"],
+        rec["train_loss"],
+        rec["test_loss"],
+        None if acc is None else f"{100 * acc:.1f}%",
+        rec["lr"],
+        f"{rec['seconds']:.2f}s",
+    ]
 
 
 def epoch_table(history: list[dict]) -> str:
-    return format_table(["epoch", "train loss", "test loss", "test acc", "lr", "time"],
-                        [_epoch_row(r) for r in history])
+    return format_table(
+        ["epoch", "train loss", "test loss", "test acc", "lr", "time"], [_epoch_row(r) for r in history]
+    )
 
 
 class ProgressReporter(Reporter):
@@ -62,8 +78,16 @@ class ProgressReporter(Reporter):
 
         self._printed_header = False
         # disable=None: a bar only on a terminal (no control characters in logs and pipes)
-        self.bar = tqdm(total=total_steps, initial=done_steps, desc=label, unit="step", leave=False,
-                        disable=None if self.enabled else True, file=sys.stderr, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=total_steps,
+            initial=done_steps,
+            desc=label,
+            unit="step",
+            leave=False,
+            disable=None if self.enabled else True,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
 
     def step(self, loss):
         if self.bar is not None:
@@ -78,10 +102,10 @@ class ProgressReporter(Reporter):
         widths = [max(len(h), 10) for h in header]
         lines = []
         if not self._printed_header:
-            lines.append("  ".join(h.rjust(w) for h, w in zip(header, widths)))
+            lines.append("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=False)))
             lines.append("  ".join("-" * w for w in widths))
             self._printed_header = True
-        lines.append("  ".join(_fmt(v).rjust(w) for v, w in zip(row, widths)))
+        lines.append("  ".join(_fmt(v).rjust(w) for v, w in zip(row, widths, strict=False)))
         self._write("\n".join(lines))
 
     def _write(self, text):
@@ -106,8 +130,9 @@ def write_metrics(out_dir: str, runs: list[RunResult], meta: dict) -> tuple[str,
         for run in runs:
             for rec in run.history:
                 w.writerow([run.label] + ["" if rec[c] is None else rec[c] for c in EPOCH_COLUMNS])
-    payload = dict(meta, runs=[{"label": r.label, "resumed_from_epoch": r.resumed_from, "history": r.history}
-                               for r in runs])
+    payload = dict(
+        meta, runs=[{"label": r.label, "resumed_from_epoch": r.resumed_from, "history": r.history} for r in runs]
+    )
     with open(json_path, "w") as f:
         json.dump(payload, f, indent=2, default=str)
     return csv_path, json_path
@@ -118,15 +143,30 @@ def loss_panels(runs: list[RunResult], title: str = "", regression: bool = False
     tag = f"{title}: " if title else ""
     name = "MSE" if regression else "loss"
     panels = [
-        {"title": f"{tag}train {name}", "ylabel": name, "logy": True,
-         "lines": {r.label: ([h["epoch"] for h in r.history], [h["train_loss"] for h in r.history]) for r in runs}},
-        {"title": f"{tag}test {name}", "ylabel": name, "logy": True,
-         "lines": {r.label: ([h["epoch"] for h in r.history], [h["test_loss"] for h in r.history]) for r in runs}},
+        {
+            "title": f"{tag}train {name}",
+            "ylabel": name,
+            "logy": True,
+            "lines": {r.label: ([h["epoch"] for h in r.history], [h["train_loss"] for h in r.history]) for r in runs},
+        },
+        {
+            "title": f"{tag}test {name}",
+            "ylabel": name,
+            "logy": True,
+            "lines": {r.label: ([h["epoch"] for h in r.history], [h["test_loss"] for h in r.history]) for r in runs},
+        },
     ]
     if any(h["test_accuracy"] is not None for r in runs for h in r.history):
-        panels.append({"title": f"{tag}test accuracy", "ylabel": "accuracy", "logy": False,
-                       "lines": {r.label: ([h["epoch"] for h in r.history],
-                                           [h["test_accuracy"] for h in r.history]) for r in runs}})
+        panels.append(
+            {
+                "title": f"{tag}test accuracy",
+                "ylabel": "accuracy",
+                "logy": False,
+                "lines": {
+                    r.label: ([h["epoch"] for h in r.history], [h["test_accuracy"] for h in r.history]) for r in runs
+                },
+            }
+        )
     return panels
 
 
@@ -139,9 +179,15 @@ def _style(i: int, n_points: int) -> dict:
     """Line ``i``'s look: colour, dash pattern and marker all change with ``i``, and the
     markers of line ``i`` start at a different point, so identical curves stay visible."""
     every = max(1, n_points // 12)
-    return {"color": f"C{i % 10}", "linestyle": LINE_STYLES[i % len(LINE_STYLES)],
-            "marker": MARKERS[i % len(MARKERS)], "markersize": 4, "markevery": (i % every, every),
-            "linewidth": 1.6, "alpha": 0.9}
+    return {
+        "color": f"C{i % 10}",
+        "linestyle": LINE_STYLES[i % len(LINE_STYLES)],
+        "marker": MARKERS[i % len(MARKERS)],
+        "markersize": 4,
+        "markevery": (i % every, every),
+        "linewidth": 1.6,
+        "alpha": 0.9,
+    }
 
 
 def build_figure(panels: list[dict], suptitle: str = "", xlabel: str = "epoch", ncols: int | None = None):
@@ -177,7 +223,7 @@ def build_figure(panels: list[dict], suptitle: str = "", xlabel: str = "epoch", 
         ax.set_title(textwrap.fill(panel["title"], 48), fontsize=10)
         ax.set_ylabel(panel.get("ylabel", ""))
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     if suptitle:
         fig.suptitle(textwrap.fill(suptitle, width=int(40 * ncols)), fontsize=11)
@@ -191,8 +237,9 @@ def build_figure(panels: list[dict], suptitle: str = "", xlabel: str = "epoch", 
     return fig
 
 
-def plot_panels(panels: list[dict], path: str, suptitle: str = "", xlabel: str = "epoch",
-                ncols: int | None = None) -> str:
+def plot_panels(
+    panels: list[dict], path: str, suptitle: str = "", xlabel: str = "epoch", ncols: int | None = None
+) -> str:
     """One PNG, the panels side by side (``lines``: label -> (x, y); ``bars``: label -> value).
 
     Lines differ in colour, dash pattern and marker (identical curves stay visible);

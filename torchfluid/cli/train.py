@@ -25,16 +25,22 @@ EPILOG = """examples:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a model with torchfluid's optimizers (config file or flags)",
-                       description=__doc__.splitlines()[0].replace("``", "") + " Every key: torchfluid/cli/config.py (KEYS).",
-                       epilog=EPILOG, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "train",
+        help="train a model with torchfluid's optimizers (config file or flags)",
+        description=__doc__.splitlines()[0].replace("``", "") + " Every key: torchfluid/cli/config.py (KEYS).",
+        epilog=EPILOG,
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
     add_config_flags(p)
     p.set_defaults(run=run)
 
 
 def data_line(data) -> str:
-    return (f"{data.name}: {len(data.x_train)} train / {len(data.x_test)} test rows, {data.num_features} features, "
-            f"{data.task}{f' ({data.num_outputs} classes)' if data.classification else ''}")
+    return (
+        f"{data.name}: {len(data.x_train)} train / {len(data.x_test)} test rows, {data.num_features} features, "
+        f"{data.task}{f' ({data.num_outputs} classes)' if data.classification else ''}"
+    )
 
 
 def check_run(cfg):
@@ -84,8 +90,9 @@ def _train_into(cfg, data, out) -> int:
         print(f"(resumed after epoch {result.resumed_from} from {cfg['checkpoint_dir']})")
     csv_path, json_path = write_metrics(out, [result], {"command": "train", "config": cfg.as_tree()})
     regression = result.history[-1]["test_accuracy"] is None
-    png = plot_panels(loss_panels([result], regression=regression), os.path.join(out, "loss.png"),
-                      suptitle=result.label)
+    png = plot_panels(
+        loss_panels([result], regression=regression), os.path.join(out, "loss.png"), suptitle=result.label
+    )
     last = result.history[-1]
     acc = "" if last["test_accuracy"] is None else f", test accuracy {100 * last['test_accuracy']:.1f}%"
     print(f"final: train loss {last['train_loss']:.4g}, test loss {last['test_loss']:.4g}{acc}")

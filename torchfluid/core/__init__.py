@@ -11,8 +11,16 @@ from ..framework import CPUPlace, CUDAPinnedPlace, CUDAPlace, Place
 from ..static.scope import LoDTensor, Scope
 
 __all__ = [
-    "CPUPlace", "CUDAPlace", "CUDAPinnedPlace", "Place", "Scope", "LoDTensor",
-    "is_compiled_with_cuda", "is_compiled_with_rocm", "is_compiled_with_xpu", "get_cuda_device_count",
+    "CPUPlace",
+    "CUDAPlace",
+    "CUDAPinnedPlace",
+    "Place",
+    "Scope",
+    "LoDTensor",
+    "is_compiled_with_cuda",
+    "is_compiled_with_rocm",
+    "is_compiled_with_xpu",
+    "get_cuda_device_count",
 ]
 
 

@@ -32,7 +32,7 @@ class Table:
     name: str
     x: np.ndarray
     y: np.ndarray
-    task: str                       # "regression" | "classification"
+    task: str  # "regression" | "classification"
     feature_names: list[str]
     classes: list[str] = dataclasses.field(default_factory=list)
     source: str = ""
@@ -61,15 +61,31 @@ def _sklearn_csv(path: str, name: str, feature_names: list[str], classes: list[s
 
 
 def _iris():
-    return _sklearn_csv(os.path.join(data_dir(), "iris.csv"), "iris",
-                        ["sepal length", "sepal width", "petal length", "petal width"])
+    return _sklearn_csv(
+        os.path.join(data_dir(), "iris.csv"), "iris", ["sepal length", "sepal width", "petal length", "petal width"]
+    )
 
 
 def _wine():
-    return _sklearn_csv(os.path.join(data_dir(), "wine_data.csv"), "wine", [
-        "alcohol", "malic acid", "ash", "alcalinity of ash", "magnesium", "total phenols",
-        "flavanoids", "nonflavanoid phenols", "proanthocyanins", "color intensity", "hue",
-        "OD280/OD315", "proline"])
+    return _sklearn_csv(
+        os.path.join(data_dir(), "wine_data.csv"),
+        "wine",
+        [
+            "alcohol",
+            "malic acid",
+            "ash",
+            "alcalinity of ash",
+            "magnesium",
+            "total phenols",
+            "flavanoids",
+            "nonflavanoid phenols",
+            "proanthocyanins",
+            "color intensity",
+            "hue",
+            "OD280/OD315",
+            "proline",
+        ],
+    )
 
 
 def _breast_cancer():
@@ -77,14 +93,25 @@ def _breast_cancer():
 
 
 def _digits():
-    return _sklearn_csv(os.path.join(data_dir(), "digits.csv.gz"), "digits",
-                        [f"pixel {r},{c}" for r in range(8) for c in range(8)], [str(i) for i in range(10)])
+    return _sklearn_csv(
+        os.path.join(data_dir(), "digits.csv.gz"),
+        "digits",
+        [f"pixel {r},{c}" for r in range(8) for c in range(8)],
+        [str(i) for i in range(10)],
+    )
 
 
 def _uci_housing():
     path, raw = uci_housing.source()
-    return Table("uci_housing", raw[:, :-1].astype(np.float32), raw[:, -1:].astype(np.float32),
-                 "regression", list(uci_housing.feature_names), [], path)
+    return Table(
+        "uci_housing",
+        raw[:, :-1].astype(np.float32),
+        raw[:, -1:].astype(np.float32),
+        "regression",
+        list(uci_housing.feature_names),
+        [],
+        path,
+    )
 
 
 DATASETS = {
@@ -114,8 +141,10 @@ def _number(text: str, where: str) -> float:
     if not np.isfinite(value):
         raise ValueError(f"{where}: {text!r} is not a finite number")
     if abs(value) >= MAX_MAGNITUDE:
-        raise ValueError(f"{where}: {text!r} is too large (the magnitude must be below {MAX_MAGNITUDE:g}; "
-                         "float32 training would overflow)")
+        raise ValueError(
+            f"{where}: {text!r} is too large (the magnitude must be below {MAX_MAGNITUDE:g}; "
+            "float32 training would overflow)"
+        )
     return value
 
 
@@ -151,8 +180,9 @@ def load_csv(path: str, target: str, task: str = "auto") -> Table:
     header = [h.strip() for h in rows[0][1]]
     dup = sorted({h for h in header if header.count(h) > 1})
     if dup:
-        raise ValueError(f"{path!r}: the header names column {dup[0]!r} {header.count(dup[0])} times; "
-                         "column names must be distinct")
+        raise ValueError(
+            f"{path!r}: the header names column {dup[0]!r} {header.count(dup[0])} times; column names must be distinct"
+        )
     if target not in header:
         raise ValueError(f"{path!r}: target column {target!r} is not in the header {header}")
     t = header.index(target)

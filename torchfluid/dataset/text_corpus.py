@@ -16,8 +16,9 @@ import re
 
 __all__ = ["build_dict", "train", "test", "sentences", "CORPUS_FILE"]
 
-CORPUS_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
-                           "gettysburg_preamble.txt")
+CORPUS_FILE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "gettysburg_preamble.txt"
+)
 _WORD = re.compile(r"[a-z]+")
 
 
@@ -54,7 +55,7 @@ def _reader(word_idx, n, keep):
                 continue
             ids = [word_idx.get(w, unk) for w in ["<s>", *words, "<e>"]]
             for j in range(n, len(ids) + 1):
-                yield tuple(ids[j - n:j])
+                yield tuple(ids[j - n : j])
 
     return reader
 

@@ -21,16 +21,24 @@ import warnings
 
 import numpy as np
 
-__all__ = ["train", "test", "data_path", "load", "load_raw", "source", "feature_names", "ENV_VAR",
-           "PADDLE_CACHE", "BUNDLED"]
+__all__ = [
+    "train",
+    "test",
+    "data_path",
+    "load",
+    "load_raw",
+    "source",
+    "feature_names",
+    "ENV_VAR",
+    "PADDLE_CACHE",
+    "BUNDLED",
+]
 
 ENV_VAR = "TORCHFLUID_UCI_HOUSING"
 FEATURE_NUM = 14
 PADDLE_CACHE = os.path.join("~", ".cache", "paddle", "dataset", "uci_housing", "housing.data")
-BUNDLED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
-                       "boston_house_prices.csv")
-feature_names = ["CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX",
-                 "PTRATIO", "B", "LSTAT"]
+BUNDLED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "boston_house_prices.csv")
+feature_names = ["CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX", "PTRATIO", "B", "LSTAT"]
 _CACHE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
 
@@ -42,8 +50,10 @@ def _parse(path: str) -> np.ndarray:
             f.readline()  # column names
             data = np.loadtxt(f, delimiter=",", ndmin=2)
         if data.shape != (int(head[0]), FEATURE_NUM):
-            raise ValueError(f"{path!r} holds {data.shape[0]} rows x {data.shape[1]} columns; its header "
-                             f"says {head[0]} rows x {FEATURE_NUM} columns")
+            raise ValueError(
+                f"{path!r} holds {data.shape[0]} rows x {data.shape[1]} columns; its header "
+                f"says {head[0]} rows x {FEATURE_NUM} columns"
+            )
         return data
     data = np.fromfile(path, sep=" ")
     if data.size == 0 or data.size % FEATURE_NUM:
@@ -67,8 +77,9 @@ def source() -> tuple[str, np.ndarray]:
         try:
             return cache, _parse(cache)
         except ValueError as e:
-            warnings.warn(f"ignoring Paddle's cached housing data: {e}; using the bundled copy",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"ignoring Paddle's cached housing data: {e}; using the bundled copy", RuntimeWarning, stacklevel=2
+            )
     if not os.path.isfile(BUNDLED):
         raise FileNotFoundError(
             f"UCI housing data not found: {ENV_VAR} is not set, Paddle's cache {cache!r} is absent or "

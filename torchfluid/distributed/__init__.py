@@ -15,6 +15,11 @@ from .checkpoint import ShardedCheckpointer, consolidated_state_dict, merge_shar
 from .sharding import GRAD_REDUCTIONS, ShardingError, partition
 
 __all__ = [
-    "GRAD_REDUCTIONS", "ShardingError", "ShardedCheckpointer", "consolidated_state_dict",
-    "merge_shards", "partition", "state_nbytes",
+    "GRAD_REDUCTIONS",
+    "ShardingError",
+    "ShardedCheckpointer",
+    "consolidated_state_dict",
+    "merge_shards",
+    "partition",
+    "state_nbytes",
 ]

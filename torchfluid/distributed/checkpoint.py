@@ -108,8 +108,12 @@ def merge_shards(shards: Sequence[Mapping]) -> dict:
 
 def _equal(a, b) -> bool:
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and bool(
-            torch.equal(a.cpu(), b.cpu()))
+        return (
+            isinstance(a, torch.Tensor)
+            and isinstance(b, torch.Tensor)
+            and a.shape == b.shape
+            and bool(torch.equal(a.cpu(), b.cpu()))
+        )
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
@@ -128,8 +132,9 @@ def consolidated_state_dict(optimizer, dst: int = 0) -> dict | None:
         raise ValueError(f"dst must be a rank in [0, {shard.world_size}), got {dst!r}")
     own = {k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in optimizer.state_dict().items()}
     gathered = [None] * shard.world_size if shard.rank == dst else None
-    shard.collective("gathering the optimizer shards (gather_object)", dist.gather_object, own, gathered,
-                      dst=shard.global_rank(dst))
+    shard.collective(
+        "gathering the optimizer shards (gather_object)", dist.gather_object, own, gathered, dst=shard.global_rank(dst)
+    )
     return merge_shards(gathered) if shard.rank == dst else None
 
 
@@ -168,8 +173,9 @@ class ShardedCheckpointer:
             without an initialised group: rank 0 of 1).
     """
 
-    def __init__(self, dirname: str | os.PathLike, every: int = 1, keep: int = 3, prefix: str = "ckpt",
-                 process_group=None):
+    def __init__(
+        self, dirname: str | os.PathLike, every: int = 1, keep: int = 3, prefix: str = "ckpt", process_group=None
+    ):
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"every must be an int >= 1, got {every!r}")
         if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
@@ -216,8 +222,9 @@ class ShardedCheckpointer:
         return [(s, f, w) for s, f, w in self._scan() if w is not None]
 
     # -------------------------------------------------------------- save
-    def save(self, step: int, *, model=None, optimizer=None, scheduler=None, extra=None,
-             force: bool = False) -> str | None:
+    def save(
+        self, step: int, *, model=None, optimizer=None, scheduler=None, extra=None, force: bool = False
+    ) -> str | None:
         """Write this rank's file for ``step`` if due (or ``force``); returns its path or None.
 
         Every rank must call it (each writes its own file). After writing, each rank
@@ -272,8 +279,16 @@ class ShardedCheckpointer:
                 f"(is the folder shared by all ranks?)"
             )
 
-    def resume(self, *, model=None, optimizer=None, scheduler=None, step: int | None = None,
-               map_location=None, restore_rng: bool = True) -> dict | None:
+    def resume(
+        self,
+        *,
+        model=None,
+        optimizer=None,
+        scheduler=None,
+        step: int | None = None,
+        map_location=None,
+        restore_rng: bool = True,
+    ) -> dict | None:
         """Restore the newest complete checkpoint (or the one of ``step``) into the given
         objects, whatever world size wrote it; returns ``{'step', 'extra', 'world_size'
         (of the run that saved it), 'rng_restored'}`` or None when there is none.
@@ -304,8 +319,10 @@ class ShardedCheckpointer:
         if files is None:
             return None
         head = files[0]
-        targets = [("model", _unwrap(model) if model is not None else None, head.get("model")),
-                   ("scheduler", scheduler, head.get("scheduler"))]
+        targets = [
+            ("model", _unwrap(model) if model is not None else None, head.get("model")),
+            ("scheduler", scheduler, head.get("scheduler")),
+        ]
         for key, obj, value in targets:
             if obj is not None and value is None:
                 raise CheckpointError(f"{self.folder_for(head['step'])}: has no {key} state to restore")
@@ -330,8 +347,12 @@ class ShardedCheckpointer:
         rng_restored = bool(restore_rng and world == head["world_size"])
         if rng_restored:
             set_rng_state(files[rank]["rng"])
-        return {"step": head["step"], "extra": head.get("extra"), "world_size": head["world_size"],
-                "rng_restored": rng_restored}
+        return {
+            "step": head["step"],
+            "extra": head.get("extra"),
+            "world_size": head["world_size"],
+            "rng_restored": rng_restored,
+        }
 
     # ------------------------------------------------------------ export
     def export_consolidated(self, path: str | os.PathLike, step: int | None = None) -> dict:

@@ -101,8 +101,12 @@ def make(opt, shard_state, grad_reduction, process_group) -> "ShardedState | Non
     return ShardedState(opt, grad_reduction, process_group)
 
 
-def partition(sizes: Sequence[tuple[str, int]], world_size: int,
-              owners: dict[str, int] | None = None, loads: list[int] | None = None) -> dict[str, int]:
+def partition(
+    sizes: Sequence[tuple[str, int]],
+    world_size: int,
+    owners: dict[str, int] | None = None,
+    loads: list[int] | None = None,
+) -> dict[str, int]:
     """Owner rank of each ``(name, numel)``: largest first (ties by name), each to the
     least-loaded rank (ties: lowest rank).
 
@@ -124,8 +128,11 @@ def partition(sizes: Sequence[tuple[str, int]], world_size: int,
 
 def _syncable(p: torch.Tensor) -> bool:
     """Parameters that can change in an update (the base's ``_collect`` criteria, less the grad)."""
-    return (p.requires_grad and getattr(p, "trainable", True) is not False
-            and getattr(p, "stop_gradient", False) is not True)
+    return (
+        p.requires_grad
+        and getattr(p, "trainable", True) is not False
+        and getattr(p, "stop_gradient", False) is not True
+    )
 
 
 class ShardedState:
@@ -195,11 +202,17 @@ class ShardedState:
     def _check_same_everywhere(self) -> None:
         """One-time all-gather of (name, shape, dtype, owner): every rank must agree."""
         opt = self._opt
-        mine = [(name, tuple(p.shape), str(p.dtype), self.owners[name])
-                for p, name in sorted(opt.param_names.items(), key=lambda pn: pn[1])]
+        mine = [
+            (name, tuple(p.shape), str(p.dtype), self.owners[name])
+            for p, name in sorted(opt.param_names.items(), key=lambda pn: pn[1])
+        ]
         everyone: list = [None] * self.world_size
-        self.collective("checking that all ranks have the same parameters (all_gather_object)",
-                         dist.all_gather_object, everyone, mine)
+        self.collective(
+            "checking that all ranks have the same parameters (all_gather_object)",
+            dist.all_gather_object,
+            everyone,
+            mine,
+        )
         for r, theirs in enumerate(everyone):
             if theirs != mine:
                 diff = sorted(set(map(repr, mine)) ^ set(map(repr, theirs)))[:4]
@@ -278,25 +291,29 @@ class ShardedState:
             for r, seg in enumerate(segs):
                 offset = r * length
                 for p in seg:
-                    g, part = grads.get(p), flat[offset:offset + p.numel()]
+                    g, part = grads.get(p), flat[offset : offset + p.numel()]
                     if g is None:
                         part.zero_()
                     else:  # pre-divided, as DDP does (so the two agree bit for bit)
-                        torch.div((g.to_dense() if g.is_sparse else g).reshape(-1).to(dtype), self.world_size,
-                                  out=part)
+                        torch.div((g.to_dense() if g.is_sparse else g).reshape(-1).to(dtype), self.world_size, out=part)
                     offset += p.numel()
-                flat[offset:offset + len(seg) + 1] = torch.tensor([p in grads for p in seg] + [skip], dtype=dtype)
-                flat[offset + len(seg) + 1:(r + 1) * length].zero_()
+                flat[offset : offset + len(seg) + 1] = torch.tensor([p in grads for p in seg] + [skip], dtype=dtype)
+                flat[offset + len(seg) + 1 : (r + 1) * length].zero_()
             mine = torch.empty(length, dtype=dtype, device=self.device)
-            self.collective(f"gradient reduce-scatter ({dtype}, {length} elements per rank)",
-                             dist.reduce_scatter, mine, list(flat.chunk(self.world_size)), op=dist.ReduceOp.SUM)
+            self.collective(
+                f"gradient reduce-scatter ({dtype}, {length} elements per rank)",
+                dist.reduce_scatter,
+                mine,
+                list(flat.chunk(self.world_size)),
+                op=dist.ReduceOp.SUM,
+            )
             seg = segs[self.rank]
-            flags = mine[sum(p.numel() for p in seg):].tolist()
+            flags = mine[sum(p.numel() for p in seg) :].tolist()
             skipped = skipped or flags[len(seg)] > 0  # some rank skips this update
             offset = 0
             for i, p in enumerate(seg):
                 if flags[i] > 0:  # some rank had a gradient; back in the dtype the prepare stage gave it
-                    g = mine[offset:offset + p.numel()].view_as(p)
+                    g = mine[offset : offset + p.numel()].view_as(p)
                     out.append((p, g.to(grads[p].dtype) if p in grads else g))
                 offset += p.numel()
         if skipped:
@@ -335,10 +352,14 @@ class ShardedState:
                     flat = torch.cat([p.detach().reshape(-1) for p in seg])
                 else:
                     flat = torch.empty(sum(p.numel() for p in seg), dtype=dtype, device=self.device)
-                self.collective(f"parameter broadcast from rank {owner} ({dtype}, {flat.numel()} elements)",
-                                 dist.broadcast, flat, src=self.global_rank(owner))
+                self.collective(
+                    f"parameter broadcast from rank {owner} ({dtype}, {flat.numel()} elements)",
+                    dist.broadcast,
+                    flat,
+                    src=self.global_rank(owner),
+                )
                 if owner != self.rank:
                     offset = 0
                     for p in seg:
-                        p.detach().copy_(flat[offset:offset + p.numel()].view_as(p))
+                        p.detach().copy_(flat[offset : offset + p.numel()].view_as(p))
                         offset += p.numel()

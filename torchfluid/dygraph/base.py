@@ -83,16 +83,34 @@ def to_variable(value, name=None, zero_copy=None, dtype=None) -> VarBase:
     return out
 
 
-_SHAREABLE = frozenset(np.dtype(t) for t in ("float32", "float64", "float16", "int64", "int32", "int16", "int8",
-                                               "uint8", "bool", "complex64", "complex128"))
+_SHAREABLE = frozenset(
+    np.dtype(t)
+    for t in (
+        "float32",
+        "float64",
+        "float16",
+        "int64",
+        "int32",
+        "int16",
+        "int8",
+        "uint8",
+        "bool",
+        "complex64",
+        "complex128",
+    )
+)
 
 
 def _shared_batch(array: np.ndarray):
     """``to_variable(array)`` on a CPU place for a writeable array of a torch dtype with
     non-negative strides (the same tensor the general path makes: it shares the memory,
     needs no gradient); None where the general path must decide."""
-    if (array.dtype not in _SHAREABLE or not array.flags.writeable or any(s < 0 for s in array.strides)
-            or not framework._current_expected_place().is_cpu_place()):
+    if (
+        array.dtype not in _SHAREABLE
+        or not array.flags.writeable
+        or any(s < 0 for s in array.strides)
+        or not framework._current_expected_place().is_cpu_place()
+    ):
         return None
     out = torch.from_numpy(array)
     out.__class__ = VarBase  # a fresh tensor: switch its class in place
@@ -113,5 +131,4 @@ def _numpy_of(torch_dtype):
 
 
 def _shareable(array: np.ndarray) -> bool:
-    return (array.flags.writeable and all(s >= 0 for s in array.strides)
-            and _torch_of(array.dtype) is not None)
+    return array.flags.writeable and all(s >= 0 for s in array.strides) and _torch_of(array.dtype) is not None

@@ -127,8 +127,12 @@ def _pack_loaded_dict(obj, source: str):
                     f"load_dygraph: {source}: cannot reassemble split tensor {key!r}: {type(err).__name__}: {err}"
                 ) from None
     for key, value in list(obj.items()):
-        if (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
-                and isinstance(value[1], np.ndarray)):  # paddle.save's (name, array) form
+        if (
+            isinstance(value, tuple)
+            and len(value) == 2
+            and isinstance(value[0], str)
+            and isinstance(value[1], np.ndarray)
+        ):  # paddle.save's (name, array) form
             obj[key] = value[1]
     return obj
 

@@ -182,14 +182,16 @@ class Layer(torch.nn.Module):
         return self.register_forward_hook(hook)
 
     # ------------------------------------------------------------ state
-    def state_dict(self, destination=None, include_sublayers=True, structured_name_prefix="",
-                   *, prefix=None, keep_vars=True):
+    def state_dict(
+        self, destination=None, include_sublayers=True, structured_name_prefix="", *, prefix=None, keep_vars=True
+    ):
         """Parameters and persistable buffers under structured keys (the objects themselves)."""
         if prefix is not None:
             structured_name_prefix = prefix
         if include_sublayers:
-            destination = super().state_dict(destination=destination, prefix=structured_name_prefix,
-                                             keep_vars=keep_vars)
+            destination = super().state_dict(
+                destination=destination, prefix=structured_name_prefix, keep_vars=keep_vars
+            )
         else:
             if destination is None:
                 destination = collections.OrderedDict()
@@ -220,7 +222,8 @@ class Layer(torch.nn.Module):
             if list(value.shape) != list(target.shape):
                 warnings.warn(
                     f"Skip loading for {key}. {lookup} receives a shape {list(value.shape)}, "
-                    f"but the expected shape is {list(target.shape)}.", stacklevel=2
+                    f"but the expected shape is {list(target.shape)}.",
+                    stacklevel=2,
                 )
                 continue
             if value.dtype != target.dtype:

@@ -28,8 +28,16 @@ from .. import unique_name
 from .layers import Layer
 from .varbase import VarBase, call_plain
 
-__all__ = ["Linear", "Embedding", "Conv2D", "Pool2D", "BatchNorm", "embedding_lookup", "apply_activation",
-           "ACTIVATIONS"]
+__all__ = [
+    "Linear",
+    "Embedding",
+    "Conv2D",
+    "Pool2D",
+    "BatchNorm",
+    "embedding_lookup",
+    "apply_activation",
+    "ACTIVATIONS",
+]
 
 ACTIVATIONS = {
     "relu": torch.relu,
@@ -131,7 +139,9 @@ class _SparsePaddedLookup(torch.autograd.Function):
         (ids,) = ctx.saved_tensors
         rows, width = ctx.table_shape
         grad = torch.sparse_coo_tensor(
-            ids.reshape(1, -1).to(torch.long), grad_out.reshape(-1, width).contiguous(), (rows, width),
+            ids.reshape(1, -1).to(torch.long),
+            grad_out.reshape(-1, width).contiguous(),
+            (rows, width),
             check_invariants=False,
         )
         return None, grad, None
@@ -167,8 +177,7 @@ def _normalise_padding(padding_idx, rows: int) -> int:
 class Embedding(Layer):
     """Lookup table ``[size[0], size[1]]`` named ``embedding_N.w_0``; see the module docstring."""
 
-    def __init__(self, size, is_sparse=False, is_distributed=False, padding_idx=None, param_attr=None,
-                 dtype="float32"):
+    def __init__(self, size, is_sparse=False, is_distributed=False, padding_idx=None, param_attr=None, dtype="float32"):
         super().__init__(dtype=dtype)
         if not isinstance(size, (list, tuple)) or len(size) != 2:
             raise ValueError(f"size must be a list of two ints [vocab_size, emb_dim], got {size!r}")
@@ -185,8 +194,12 @@ class Embedding(Layer):
 
     def forward(self, input):
         if _is_static(input):
-            return _apply_static("lookup_table", {"W": self.weight, "Ids": input},
-                                 {"padding_idx": self._padding_idx, "is_sparse": self._is_sparse}, "embedding")
+            return _apply_static(
+                "lookup_table",
+                {"W": self.weight, "Ids": input},
+                {"padding_idx": self._padding_idx, "is_sparse": self._is_sparse},
+                "embedding",
+            )
         return embedding_lookup(input, self.weight, self._padding_idx, self._is_sparse)
 
     def extra_repr(self) -> str:
@@ -202,8 +215,11 @@ def _op(op_type):
 def _int_pair(name, value):
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return [int(value), int(value)]
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value):
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)
+    ):
         return [int(v) for v in value]
     raise ValueError(f"{name} must be an int or a list of 2 ints, got {value!r}")
 
@@ -216,8 +232,21 @@ class Conv2D(Layer):
     dim 1. Maths: op ``conv2d`` of :mod:`torchfluid.ops.vision_ops`.
     """
 
-    def __init__(self, num_channels, num_filters, filter_size, stride=1, padding=0, dilation=1, groups=None,
-                 param_attr=None, bias_attr=None, use_cudnn=True, act=None, dtype="float32"):
+    def __init__(
+        self,
+        num_channels,
+        num_filters,
+        filter_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=None,
+        param_attr=None,
+        bias_attr=None,
+        use_cudnn=True,
+        act=None,
+        dtype="float32",
+    ):
         super().__init__(dtype=dtype)
         num_channels = _positive_int("num_channels", num_channels)
         num_filters = _positive_int("num_filters", num_filters)
@@ -228,13 +257,21 @@ class Conv2D(Layer):
             )
         k = _int_pair("filter_size", filter_size)
         self._act = _check_act(act)
-        self._attrs = {"strides": _int_pair("stride", stride), "paddings": _int_pair("padding", padding),
-                       "dilations": _int_pair("dilation", dilation), "groups": groups, "data_format": "NCHW"}
+        self._attrs = {
+            "strides": _int_pair("stride", stride),
+            "paddings": _int_pair("padding", padding),
+            "dilations": _int_pair("dilation", dilation),
+            "groups": groups,
+            "data_format": "NCHW",
+        }
         from ..initializer import NormalInitializer
 
         std = (2.0 / (k[0] * k[1] * num_channels)) ** 0.5
-        self.weight = self.create_parameter(shape=[num_filters, num_channels // groups] + k, attr=param_attr,
-                                            default_initializer=NormalInitializer(0.0, std))
+        self.weight = self.create_parameter(
+            shape=[num_filters, num_channels // groups] + k,
+            attr=param_attr,
+            default_initializer=NormalInitializer(0.0, std),
+        )
         self.register_parameter("bias", self.create_parameter(shape=[num_filters], attr=bias_attr, is_bias=True))
 
     def forward(self, input):
@@ -252,8 +289,18 @@ class Conv2D(Layer):
 class Pool2D(Layer):
     """Max or average pooling (NCHW), Paddle's ``fluid.dygraph.Pool2D``; op ``pool2d``."""
 
-    def __init__(self, pool_size=-1, pool_type="max", pool_stride=1, pool_padding=0, global_pooling=False,
-                 use_cudnn=True, ceil_mode=False, exclusive=True, data_format="NCHW"):
+    def __init__(
+        self,
+        pool_size=-1,
+        pool_type="max",
+        pool_stride=1,
+        pool_padding=0,
+        global_pooling=False,
+        use_cudnn=True,
+        ceil_mode=False,
+        exclusive=True,
+        data_format="NCHW",
+    ):
         super().__init__()
         if pool_type not in ("max", "avg"):
             raise ValueError(f"pool_type must be 'max' or 'avg', got {pool_type!r}")
@@ -264,8 +311,11 @@ class Pool2D(Layer):
         self._attrs = {
             "pooling_type": pool_type,
             "ksize": [1, 1] if global_pooling else _int_pair("pool_size", pool_size),
-            "strides": _int_pair("pool_stride", pool_stride), "paddings": _int_pair("pool_padding", pool_padding),
-            "global_pooling": bool(global_pooling), "ceil_mode": bool(ceil_mode), "exclusive": bool(exclusive),
+            "strides": _int_pair("pool_stride", pool_stride),
+            "paddings": _int_pair("pool_padding", pool_padding),
+            "global_pooling": bool(global_pooling),
+            "ceil_mode": bool(ceil_mode),
+            "exclusive": bool(exclusive),
             "data_format": "NCHW",
         }
 
@@ -285,10 +335,24 @@ class BatchNorm(Layer):
     ``is_test`` or ``use_global_stats``: the moving statistics normalise.
     """
 
-    def __init__(self, num_channels, act=None, is_test=False, momentum=0.9, epsilon=1e-05, param_attr=None,
-                 bias_attr=None, dtype="float32", data_layout="NCHW", in_place=False, moving_mean_name=None,
-                 moving_variance_name=None, do_model_average_for_mean_and_var=True, use_global_stats=False,
-                 trainable_statistics=False):
+    def __init__(
+        self,
+        num_channels,
+        act=None,
+        is_test=False,
+        momentum=0.9,
+        epsilon=1e-05,
+        param_attr=None,
+        bias_attr=None,
+        dtype="float32",
+        data_layout="NCHW",
+        in_place=False,
+        moving_mean_name=None,
+        moving_variance_name=None,
+        do_model_average_for_mean_and_var=True,
+        use_global_stats=False,
+        trainable_statistics=False,
+    ):
         super().__init__(dtype=dtype)
         c = _positive_int("num_channels", num_channels)
         if data_layout != "NCHW":
@@ -302,13 +366,18 @@ class BatchNorm(Layer):
 
         self._act = _check_act(act)
         self._is_test = bool(is_test)
-        self._attrs = {"momentum": float(momentum), "epsilon": float(epsilon),
-                       "use_global_stats": bool(use_global_stats), "data_layout": "NCHW"}
-        self.weight = self.create_parameter(shape=[c], attr=param_attr,
-                                            default_initializer=ConstantInitializer(1.0))
+        self._attrs = {
+            "momentum": float(momentum),
+            "epsilon": float(epsilon),
+            "use_global_stats": bool(use_global_stats),
+            "data_layout": "NCHW",
+        }
+        self.weight = self.create_parameter(shape=[c], attr=param_attr, default_initializer=ConstantInitializer(1.0))
         self.register_parameter("bias", self.create_parameter(shape=[c], attr=bias_attr, is_bias=True))
-        stat = [ParamAttr(name=n, initializer=ConstantInitializer(v), trainable=False)
-                for n, v in ((moving_mean_name, 0.0), (moving_variance_name, 1.0))]
+        stat = [
+            ParamAttr(name=n, initializer=ConstantInitializer(v), trainable=False)
+            for n, v in ((moving_mean_name, 0.0), (moving_variance_name, 1.0))
+        ]
         self._mean = self.create_parameter(shape=[c], attr=stat[0])
         self._variance = self.create_parameter(shape=[c], attr=stat[1])
 
@@ -320,13 +389,15 @@ class BatchNorm(Layer):
             y = _apply_static(
                 "batch_norm",
                 {"X": input, "Scale": self.weight, "Bias": self.bias, "Mean": mean, "Variance": var},
-                {**self._attrs, "is_test": self._is_test}, "batch_norm",
+                {**self._attrs, "is_test": self._is_test},
+                "batch_norm",
                 outputs={"MeanOut": [mean], "VarianceOut": [var]},
             )[0]
             return _static_act(y, self._act)
         is_test = self._is_test or not self.training
-        y, mean_out, var_out, _, _ = _op("batch_norm")(input, self.weight, self.bias, self._mean, self._variance,
-                                                       is_test=is_test, **self._attrs)
+        y, mean_out, var_out, _, _ = _op("batch_norm")(
+            input, self.weight, self.bias, self._mean, self._variance, is_test=is_test, **self._attrs
+        )
         if not is_test and not self._attrs["use_global_stats"]:
             with torch.no_grad():
                 self._mean.copy_(mean_out)

@@ -249,7 +249,7 @@ class VarBase(torch.Tensor):
             self.grad = None
         elif grad.is_sparse:
             empty_idx = torch.empty((grad.sparse_dim(), 0), dtype=torch.long, device=grad.device)
-            empty_val = torch.empty((0, *grad.shape[grad.sparse_dim():]), dtype=grad.dtype, device=grad.device)
+            empty_val = torch.empty((0, *grad.shape[grad.sparse_dim() :]), dtype=grad.dtype, device=grad.device)
             self.grad = torch.sparse_coo_tensor(empty_idx, empty_val, grad.shape, check_invariants=False)
         else:
             grad.detach_().zero_()
@@ -267,13 +267,10 @@ class VarBase(torch.Tensor):
                 f"set_value of {self.name!r}: value must be a numpy array or Tensor, got {type(value).__name__}"
             )
         if list(src.shape) != list(self.shape):
-            raise ValueError(
-                f"set_value of {self.name!r}: shape {list(src.shape)} does not match {list(self.shape)}"
-            )
+            raise ValueError(f"set_value of {self.name!r}: shape {list(src.shape)} does not match {list(self.shape)}")
         if src.dtype != self.dtype:
             raise ValueError(
-                f"set_value of {self.name!r}: dtype {dtype_name(src.dtype)} does not match "
-                f"{dtype_name(self.dtype)}"
+                f"set_value of {self.name!r}: dtype {dtype_name(src.dtype)} does not match {dtype_name(self.dtype)}"
             )
         with torch.no_grad():
             _plain(self).copy_(src)
@@ -366,8 +363,16 @@ class ParamBase(VarBase, torch.nn.Parameter):
         return "Parameter containing:\n" + super().__repr__()
 
 
-def new_parameter(tensor: torch.Tensor, *, name: str, trainable: bool = True, optimize_attr=None,
-                  regularizer=None, need_clip: bool = True, do_model_average: bool = True) -> ParamBase:
+def new_parameter(
+    tensor: torch.Tensor,
+    *,
+    name: str,
+    trainable: bool = True,
+    optimize_attr=None,
+    regularizer=None,
+    need_clip: bool = True,
+    do_model_average: bool = True,
+) -> ParamBase:
     """A ``ParamBase`` over ``tensor``'s data with the given attributes."""
     param = ParamBase(tensor, requires_grad=trainable)
     param.__dict__.update(

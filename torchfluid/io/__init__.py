@@ -32,5 +32,12 @@ _STATIC_NAMES = ("save_persistables", "load_persistables", "save_params", "load_
 _INFERENCE_NAMES = ("save_inference_model", "load_inference_model", "InferenceModelError")
 
 # PyReader: set by the torchfluid package (it builds dygraph Variables, a layer above this package)
-__all__ = ["UnsafePickleError", "atomic_write", "safe_load", "safe_loads", "PyReader", *_STATIC_NAMES,
-           *_INFERENCE_NAMES]
+__all__ = [
+    "UnsafePickleError",
+    "atomic_write",
+    "safe_load",
+    "safe_loads",
+    "PyReader",
+    *_STATIC_NAMES,
+    *_INFERENCE_NAMES,
+]

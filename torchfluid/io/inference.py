@@ -37,8 +37,9 @@ FORMAT = "torchfluid-inference-program"
 VERSION = 1
 MODEL_FILENAME = "__model__"
 # op types that carry Python objects or update state: never part of an inference program
-_NOT_INFERENCE = frozenset({"initializer", "lr_schedule", "grad_clip", "clip_gradients", "regularization",
-                            "copy_layer_parameter"})
+_NOT_INFERENCE = frozenset(
+    {"initializer", "lr_schedule", "grad_clip", "clip_gradients", "regularization", "copy_layer_parameter"}
+)
 
 
 class InferenceModelError(ValueError):
@@ -92,12 +93,18 @@ def _describe_program(block, ops, feeds, fetches):
                 f"the fetch targets depend on variable {n!r}, which is neither fed ({', '.join(feeds)}) "
                 "nor persistable; add it to the feeded variable names"
             )
-        vars_.append({
-            "name": n, "shape": None if v.shape is None else list(v.shape), "dtype": v.dtype,
-            "persistable": v.persistable, "stop_gradient": v.stop_gradient, "is_data": n in feeds,
-            "parameter": isinstance(v, Parameter),
-            "trainable": bool(getattr(v, "trainable", False)),
-        })
+        vars_.append(
+            {
+                "name": n,
+                "shape": None if v.shape is None else list(v.shape),
+                "dtype": v.dtype,
+                "persistable": v.persistable,
+                "stop_gradient": v.stop_gradient,
+                "is_data": n in feeds,
+                "parameter": isinstance(v, Parameter),
+                "trainable": bool(getattr(v, "trainable", False)),
+            }
+        )
     op_descs = []
     for op in ops:
         if op.type in _NOT_INFERENCE or get_op(op.type).inplace:
@@ -105,16 +112,29 @@ def _describe_program(block, ops, feeds, fetches):
                 f"op {op.type} (built at {op.where()}) is not an inference op; the fetch targets must not "
                 "depend on optimizer or initializer ops"
             )
-        op_descs.append({
-            "type": op.type, "inputs": op.inputs, "outputs": op.outputs,
-            "attrs": {k: _json_value(a, f"op {op.type} attribute {k!r}") for k, a in op.attrs.items()},
-        })
+        op_descs.append(
+            {
+                "type": op.type,
+                "inputs": op.inputs,
+                "outputs": op.outputs,
+                "attrs": {k: _json_value(a, f"op {op.type} attribute {k!r}") for k, a in op.attrs.items()},
+            }
+        )
     return {"format": FORMAT, "version": VERSION, "feed": feeds, "fetch": fetches, "vars": vars_, "ops": op_descs}
 
 
-def save_inference_model(dirname, feeded_var_names, target_vars, executor=None, main_program=None,
-                         model_filename=None, params_filename=None, export_for_deployment=True,
-                         program_only=False, clip_extra=False):
+def save_inference_model(
+    dirname,
+    feeded_var_names,
+    target_vars,
+    executor=None,
+    main_program=None,
+    model_filename=None,
+    params_filename=None,
+    export_for_deployment=True,
+    program_only=False,
+    clip_extra=False,
+):
     """Save the program computing ``target_vars`` from ``feeded_var_names`` (pruned, in test
     mode) and the persistable values it reads (from the global scope); returns the fetch
     target names. See the module docstring for the files."""
@@ -176,8 +196,11 @@ def _build_program(desc, path):
     block = program.global_block()
     try:
         for v in desc["vars"]:
-            kw = {"persistable": bool(v["persistable"]), "stop_gradient": bool(v["stop_gradient"]),
-                  "is_data": bool(v["is_data"])}
+            kw = {
+                "persistable": bool(v["persistable"]),
+                "stop_gradient": bool(v["stop_gradient"]),
+                "is_data": bool(v["is_data"]),
+            }
             if v.get("parameter"):
                 p = Parameter(block, v["name"], v["shape"], v["dtype"], trainable=bool(v.get("trainable")), **kw)
                 block.vars[p.name] = p
@@ -197,8 +220,7 @@ def _build_program(desc, path):
     return program
 
 
-def load_inference_model(dirname, executor=None, model_filename=None, params_filename=None,
-                         pserver_endpoints=None):
+def load_inference_model(dirname, executor=None, model_filename=None, params_filename=None, pserver_endpoints=None):
     """``[program, feed_names, fetch_targets]`` from :func:`save_inference_model`'s files;
     the parameters go into the global scope (all checked before any is set)."""
     path = os.path.join(dirname, model_filename or MODEL_FILENAME)

@@ -72,8 +72,11 @@ def _canonical_dtype_state(dt: np.dtype, byteorder) -> tuple:
 def _shape(shape, where: str) -> tuple[int, ...]:
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (int(shape),)
-    if not isinstance(shape, tuple) or len(shape) > 64 or not all(
-            isinstance(d, (int, np.integer)) and not isinstance(d, bool) and 0 <= d for d in shape):
+    if (
+        not isinstance(shape, tuple)
+        or len(shape) > 64
+        or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and 0 <= d for d in shape)
+    ):
         raise UnsafePickleError(f"{where}: shape must be a tuple of at most 64 sizes >= 0, got {shape!r}"[:300])
     return tuple(int(d) for d in shape)
 
@@ -139,7 +142,8 @@ class _RestrictedUnpickler(pickle._Unpickler):
         if nbytes > self._budget:
             raise UnsafePickleError(
                 f"refusing to load {self._source}: {what} would allocate {nbytes} bytes, more than the "
-                f"file can hold (a pickle may allocate at most 16x its size + 1 MiB)"[:400])
+                f"file can hold (a pickle may allocate at most 16x its size + 1 MiB)"[:400]
+            )
         self._budget -= nbytes
 
     # -- admitted callables ---------------------------------------------------------------
@@ -149,16 +153,21 @@ class _RestrictedUnpickler(pickle._Unpickler):
                 raise UnsafePickleError(f"{cls.__name__}() takes at most one argument here, got {len(args)}")
             if args:
                 if not hasattr(args[0], "__len__"):
-                    raise UnsafePickleError(f"{cls.__name__}() is allowed only from a sized container, got "
-                                            f"{type(args[0]).__name__}")
+                    raise UnsafePickleError(
+                        f"{cls.__name__}() is allowed only from a sized container, got {type(args[0]).__name__}"
+                    )
                 self.charge(_PER_ITEM * len(args[0]), f"{cls.__name__}() of {len(args[0])} items")
             return cls(*args)
+
         build.__name__ = cls.__name__
         return build
 
     def _complex(self, *args):
-        if len(args) > 2 or not all(isinstance(a, (numbers.Real, str)) and not isinstance(a, bool) for a in args) \
-                or any(isinstance(a, str) and len(a) > 64 for a in args):
+        if (
+            len(args) > 2
+            or not all(isinstance(a, (numbers.Real, str)) and not isinstance(a, bool) for a in args)
+            or any(isinstance(a, str) and len(a) > 64 for a in args)
+        ):
             raise UnsafePickleError("complex() is allowed only from numbers or a short string")
         return complex(*args)
 
@@ -190,8 +199,9 @@ class _RestrictedUnpickler(pickle._Unpickler):
             raise UnsafePickleError(f"numpy array buffer must be bytes, got {type(buf).__name__}")
         shape = _shape(shape, "numpy array")
         if math.prod(shape) * dtype.itemsize != len(buf) or order not in ("C", "F"):
-            raise UnsafePickleError(f"numpy array of shape {shape} and dtype {dtype} does not match its "
-                                    f"{len(buf)} bytes of data")
+            raise UnsafePickleError(
+                f"numpy array of shape {shape} and dtype {dtype} does not match its {len(buf)} bytes of data"
+            )
         return _NP_FROMBUFFER(buf, dtype, shape, order)
 
     def _latin1_encode(self, text, encoding="latin1"):
@@ -209,6 +219,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
             if args and isinstance(args[0], str):  # protocol 2 from Python 2: bytes(str, 'latin1')
                 return cls(args[0].encode("latin1"))
             return cls(*args[:1])
+
         return build
 
     # -- the unpickler's hooks ------------------------------------------------------------
@@ -228,11 +239,18 @@ class _RestrictedUnpickler(pickle._Unpickler):
         state = self.stack.pop()
         inst = self.stack[-1]
         if isinstance(inst, np.dtype):
-            ok = (isinstance(state, tuple) and len(state) == 8 and state[1] in ("<", ">", "=", "|")
-                  and state == _canonical_dtype_state(inst, state[1]))
+            ok = (
+                isinstance(state, tuple)
+                and len(state) == 8
+                and state[1] in ("<", ">", "=", "|")
+                and state == _canonical_dtype_state(inst, state[1])
+            )
             if not ok:
-                raise UnsafePickleError(f"refusing to load {self._source}: numpy dtype {inst} has a "
-                                        f"non-standard pickled state {state!r}"[:400])
+                raise UnsafePickleError(
+                    f"refusing to load {self._source}: numpy dtype {inst} has a non-standard pickled state {state!r}"[
+                        :400
+                    ]
+                )
             inst.__setstate__(state)
             _checked_dtype(inst, "numpy.dtype")
         elif type(inst) is np.ndarray:
@@ -243,15 +261,22 @@ class _RestrictedUnpickler(pickle._Unpickler):
             shape, dtype, fortran, data = state
             shape = _shape(shape, "numpy array")
             _checked_dtype(dtype, "numpy array")
-            if not isinstance(fortran, bool) or not isinstance(data, (bytes, str)) \
-                    or len(data) != math.prod(shape) * dtype.itemsize:
-                raise UnsafePickleError(f"refusing to load {self._source}: numpy array of shape {shape} and "
-                                        f"dtype {dtype} does not match its data")
+            if (
+                not isinstance(fortran, bool)
+                or not isinstance(data, (bytes, str))
+                or len(data) != math.prod(shape) * dtype.itemsize
+            ):
+                raise UnsafePickleError(
+                    f"refusing to load {self._source}: numpy array of shape {shape} and "
+                    f"dtype {dtype} does not match its data"
+                )
             self.charge(len(data), f"a numpy array of shape {shape}")
             inst.__setstate__((1, shape, dtype, fortran, data))
         else:
-            raise UnsafePickleError(f"refusing to load {self._source}: it sets the state of a "
-                                    f"{type(inst).__name__} (only numpy arrays and dtypes are allowed)")
+            raise UnsafePickleError(
+                f"refusing to load {self._source}: it sets the state of a "
+                f"{type(inst).__name__} (only numpy arrays and dtypes are allowed)"
+            )
 
     dispatch[pickle.BUILD[0]] = load_build
 

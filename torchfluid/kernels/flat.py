@@ -79,8 +79,12 @@ def fused_supported(t: torch.Tensor, *, warn: bool = False) -> bool:
     ``warn=True``: when only the package is missing, say so once per process and
     device type (a :class:`FastPathWarning` naming the package to install).
     """
-    if (t.dtype not in table.DTYPES or t.layout != torch.strided or not t.is_contiguous()
-            or t.device.type not in _KERNEL_DEVICES):
+    if (
+        t.dtype not in table.DTYPES
+        or t.layout != torch.strided
+        or not t.is_contiguous()
+        or t.device.type not in _KERNEL_DEVICES
+    ):
         return False
     if not plain_memory(t):  # DTensor & co: their memory is not theirs to read by address
         return False
@@ -92,7 +96,10 @@ def fused_supported(t: torch.Tensor, *, warn: bool = False) -> bool:
         warnings.warn(
             f"torchfluid: {package} is not installed, so RMSProp updates {t.device.type} parameters with its "
             f"reference kernel (same results, one pass per operation instead of one fused pass). For the fused "
-            f"kernel: pip install {package}", FastPathWarning, stacklevel=2)
+            f"kernel: pip install {package}",
+            FastPathWarning,
+            stacklevel=2,
+        )
     return False
 
 
@@ -146,8 +153,7 @@ class FlatGroup:
         self._cuda = self.device.type == "cuda"
         n = len(self.params)
         self.addr = np.zeros((n, 5), np.int64)
-        for col, name in ((table.MS, "mean_square"), (table.MG, "mean_grad"),
-                          (table.MOM, "momentum")):
+        for col, name in ((table.MS, "mean_square"), (table.MG, "mean_grad"), (table.MOM, "momentum")):
             if self._views[name] is not None:
                 self.addr[:, col] = [v.data_ptr() for v in self._views[name]]
         self._addr_version = 0  # bumped whenever the address table changes
@@ -175,26 +181,34 @@ class FlatGroup:
         if buf is None:
             return None
         o = self.offsets
-        return [buf[o[i]:o[i] + n].view(p.shape)
-                for i, (p, n) in enumerate(zip(self.params, self.numel, strict=True))]
+        return [
+            buf[o[i] : o[i] + n].view(p.shape) for i, (p, n) in enumerate(zip(self.params, self.numel, strict=True))
+        ]
 
     def _check(self, name: str, i: int, t: torch.Tensor, numel: int | None) -> None:
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name}[{i}]: {type(t).__name__}; allowed: a torch.Tensor")
         if t.dtype not in table.DTYPES:
-            raise ValueError(f"{name}[{i}]: dtype {t.dtype} not supported by the fused "
-                             "path; allowed: torch.float32, torch.float64")
+            raise ValueError(
+                f"{name}[{i}]: dtype {t.dtype} not supported by the fused path; allowed: torch.float32, torch.float64"
+            )
         if t.device != self.device or t.dtype != self.dtype:
-            raise ValueError(f"{name}[{i}]: {t.dtype} on {t.device}, the group holds "
-                             f"{self.dtype} on {self.device}; allowed: the same (rebuild "
-                             "the group after moving or casting parameters)")
+            raise ValueError(
+                f"{name}[{i}]: {t.dtype} on {t.device}, the group holds "
+                f"{self.dtype} on {self.device}; allowed: the same (rebuild "
+                "the group after moving or casting parameters)"
+            )
         if t.layout != torch.strided or not t.is_contiguous():
-            raise ValueError(f"{name}[{i}]: a non-contiguous or sparse tensor (shape "
-                             f"{tuple(t.shape)}, strides {t.stride()}); allowed: "
-                             "contiguous dense tensors")
+            raise ValueError(
+                f"{name}[{i}]: a non-contiguous or sparse tensor (shape "
+                f"{tuple(t.shape)}, strides {t.stride()}); allowed: "
+                "contiguous dense tensors"
+            )
         if numel is not None and t.numel() != numel:
-            raise ValueError(f"{name}[{i}]: {t.numel()} elements, the group was built "
-                             f"for {numel}; allowed: {numel} (rebuild the group)")
+            raise ValueError(
+                f"{name}[{i}]: {t.numel()} elements, the group was built "
+                f"for {numel}; allowed: {numel} (rebuild the group)"
+            )
 
     def state(self, i: int) -> dict[str, torch.Tensor]:
         """``{'mean_square': view, ['mean_grad': view], ['momentum': view]}`` of param i."""
@@ -209,8 +223,7 @@ class FlatGroup:
         params, dt = self.params, self.dtype
         # Sizes, dtypes and layouts are re-checked every step: an address alone can be
         # reused by the allocator for a tensor of another dtype or layout.
-        if [p.numel() for p in params] != self.numel or any(
-                p.dtype != dt or not p.is_contiguous() for p in params):
+        if [p.numel() for p in params] != self.numel or any(p.dtype != dt or not p.is_contiguous() for p in params):
             for i, p in enumerate(params):
                 self._check("params", i, p, self.numel[i])
         pp = [p.data_ptr() for p in params]
@@ -224,8 +237,7 @@ class FlatGroup:
         if grads is None:
             grads = [p.grad for p in params]
         elif len(grads) != len(params):
-            raise ValueError(f"grads: {len(grads)} tensors for {len(params)} params; "
-                             f"allowed: {len(params)}")
+            raise ValueError(f"grads: {len(grads)} tensors for {len(params)} params; allowed: {len(params)}")
         gp = [0 if g is None else g.data_ptr() for g in grads]
         if any(g is not None and (g.dtype != dt or not g.is_contiguous()) for g in grads):
             self._gptr = [-1] * len(params)  # validate all: one of them is wrong
@@ -251,10 +263,23 @@ class FlatGroup:
         return self._dev[key]
 
     @torch.no_grad()
-    def step(self, *, lr, rho: float, epsilon: float, momentum: float = 0.0,
-             eps_in_sqrt: bool = True, lr_in_momentum: bool = True, nesterov: bool = False,
-             grads: Sequence[torch.Tensor | None] | None = None, grad_scale=1.0,
-             clip_min=None, clip_max=None, l2=0.0, l1=0.0) -> None:
+    def step(
+        self,
+        *,
+        lr,
+        rho: float,
+        epsilon: float,
+        momentum: float = 0.0,
+        eps_in_sqrt: bool = True,
+        lr_in_momentum: bool = True,
+        nesterov: bool = False,
+        grads: Sequence[torch.Tensor | None] | None = None,
+        grad_scale=1.0,
+        clip_min=None,
+        clip_max=None,
+        l2=0.0,
+        l1=0.0,
+    ) -> None:
         """One fused RMSProp step of every parameter with a gradient (module maths).
 
         ``grads`` defaults to each parameter's ``.grad`` (None skips it). ``lr``,
@@ -262,8 +287,7 @@ class FlatGroup:
         parameter; ``grad_scale`` may also be a tensor (0-d or one per parameter) on
         the group's device, read without a host sync on CUDA.
         """
-        rho, epsilon, momentum = (_as_float("rho", rho), _as_float("epsilon", epsilon),
-                                  _as_float("momentum", momentum))
+        rho, epsilon, momentum = (_as_float("rho", rho), _as_float("epsilon", epsilon), _as_float("momentum", momentum))
         if not 0.0 <= rho <= 1.0:
             raise ValueError(f"rho: {rho}; allowed: 0 <= rho <= 1")
         if not epsilon >= 0.0:
@@ -271,11 +295,13 @@ class FlatGroup:
         if not momentum >= 0.0:
             raise ValueError(f"momentum: {momentum}; allowed: momentum >= 0")
         if momentum != 0.0 and not self.has_momentum:
-            raise ValueError(f"momentum: {momentum} needs a velocity buffer; allowed: 0 "
-                             "for a group built with momentum=False")
+            raise ValueError(
+                f"momentum: {momentum} needs a velocity buffer; allowed: 0 for a group built with momentum=False"
+            )
         if nesterov and not self.has_momentum:
-            raise ValueError("nesterov: True needs a velocity buffer; allowed: False for "
-                             "a group built with momentum=False")
+            raise ValueError(
+                "nesterov: True needs a velocity buffer; allowed: False for a group built with momentum=False"
+            )
         if not self.params:
             return
         with _NO_SUBCLASS():  # tensor subclasses' Python hooks are not needed to read addresses
@@ -292,10 +318,17 @@ class FlatGroup:
         if key == self._hyper_key:
             hyper, sc = self._hyper, self._scalars  # the same as last step: no rebuild
         else:
-            hyper = table.hyper_table(len(self.params), dt, lr=extras[0], grad_scale=extras[1],
-                                      clip_min=clip_min, clip_max=clip_max, l2=l2, l1=l1)
-            sc = table.scalar_table(dt, rho=rho, epsilon=epsilon, momentum=momentum,
-                                    eps_in_sqrt=eps_in_sqrt)
+            hyper = table.hyper_table(
+                len(self.params),
+                dt,
+                lr=extras[0],
+                grad_scale=extras[1],
+                clip_min=clip_min,
+                clip_max=clip_max,
+                l2=l2,
+                l1=l1,
+            )
+            sc = table.scalar_table(dt, rho=rho, epsilon=epsilon, momentum=momentum, eps_in_sqrt=eps_in_sqrt)
             self._hyper_key = key
             self._hyper, self._scalars = hyper, sc
             self._call = None
@@ -309,8 +342,13 @@ class FlatGroup:
         if scale_t is not None:
             hyper_d = hyper_d.clone()
             hyper_d[:, table.SCALE] = scale_t.detach().to(self.device, self.dtype).reshape(-1)
-        self._kernels.rmsprop_table_(self._send("addr", self.addr, self._addr_version),
-                                     self._dev["chunks"], hyper_d, self._send("scalars", sc), *flags)
+        self._kernels.rmsprop_table_(
+            self._send("addr", self.addr, self._addr_version),
+            self._dev["chunks"],
+            hyper_d,
+            self._send("scalars", sc),
+            *flags,
+        )
 
     # ---------------------------------------------------------------- gradients
     @torch.no_grad()
@@ -328,8 +366,7 @@ class FlatGroup:
             self.grad_buffer = self._grad_views = None
             return
         if self.grad_buffer is None:
-            self.grad_buffer = torch.empty(int(self.offsets[-1]), dtype=self.dtype,
-                                           device=self.device)
+            self.grad_buffer = torch.empty(int(self.offsets[-1]), dtype=self.dtype, device=self.device)
             self._grad_views = self._slices(self.grad_buffer)
         for p, v in zip(self.params, self._grad_views, strict=True):
             g = p.grad

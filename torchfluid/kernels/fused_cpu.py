@@ -210,9 +210,17 @@ def _entry(fn) -> int:
 _RUNNER = os.environ.get("TORCHFLUID_CPU_THREADS", "openmp")  # "openmp" or "pool" (benchmarks compare them)
 
 
-def rmsprop_table_(addr: np.ndarray, chunks: np.ndarray, hyper: np.ndarray,
-                   scalars: np.ndarray, centered: bool, has_moment: bool,
-                   lr_in_momentum: bool, nesterov: bool, threads: int | None = None) -> None:
+def rmsprop_table_(
+    addr: np.ndarray,
+    chunks: np.ndarray,
+    hyper: np.ndarray,
+    scalars: np.ndarray,
+    centered: bool,
+    has_moment: bool,
+    lr_in_momentum: bool,
+    nesterov: bool,
+    threads: int | None = None,
+) -> None:
     """One RMSProp step over every chunk of an address table (see the module doc).
 
     ``addr``: int64 (n, 5) addresses (param, grad, mean_square, mean_grad, moment);
@@ -234,21 +242,33 @@ class RMSPropCall:
     their shapes; a new array needs a new call object.
     """
 
-    def __init__(self, addr, chunks, hyper, scalars, centered, has_moment, lr_in_momentum, nesterov,
-                 threads: int | None = None):
+    def __init__(
+        self, addr, chunks, hyper, scalars, centered, has_moment, lr_in_momentum, nesterov, threads: int | None = None
+    ):
         addr, chunks = _rows(addr, 5), _rows(chunks, 3)
         hyper = _rows(hyper, 6, hyper.dtype)
         if hyper.dtype.name not in _FLOAT_NAMES or hyper.shape[0] != addr.shape[0]:
-            raise ValueError(f"hyper: {hyper.dtype} {hyper.shape}; allowed: float32 or float64 "
-                             f"of shape ({addr.shape[0]}, 6)")
+            raise ValueError(
+                f"hyper: {hyper.dtype} {hyper.shape}; allowed: float32 or float64 of shape ({addr.shape[0]}, 6)"
+            )
         scalars = np.ascontiguousarray(scalars, hyper.dtype)
         if scalars.size < 7:
             raise ValueError(f"scalars: {scalars.size} values; allowed: 7")
         self.kernel = _kernel("rmsprop", hyper.dtype.name, bool(centered), bool(has_moment))
         self.counter = np.zeros(1, np.int64)
-        self.block = np.array([addr.ctypes.data, chunks.ctypes.data, chunks.shape[0], self.counter.ctypes.data,
-                               hyper.ctypes.data, scalars.ctypes.data, bool(lr_in_momentum), bool(nesterov)],
-                              np.int64)
+        self.block = np.array(
+            [
+                addr.ctypes.data,
+                chunks.ctypes.data,
+                chunks.shape[0],
+                self.counter.ctypes.data,
+                hyper.ctypes.data,
+                scalars.ctypes.data,
+                bool(lr_in_momentum),
+                bool(nesterov),
+            ],
+            np.int64,
+        )
         self.tables = (addr, chunks, hyper, scalars)  # kept alive: the kernel reads them
         self.threads = threads  # None: by size and torch's thread count at each call
         self._size = (chunks.shape[0], int((chunks[:, 2] - chunks[:, 1]).sum()))
@@ -267,8 +287,7 @@ def _rows(table: np.ndarray, width: int, dtype=np.int64) -> np.ndarray:
     return table
 
 
-def sq_norms_table(addr: np.ndarray, col: int, chunks: np.ndarray,
-                   like: np.ndarray) -> np.ndarray:
+def sq_norms_table(addr: np.ndarray, col: int, chunks: np.ndarray, like: np.ndarray) -> np.ndarray:
     """Per-tensor ``sum(x*x)`` (float64) of column ``col`` of an address table, one pass.
 
     ``like``: any array of the tensors' dtype. Deterministic: per-chunk partial sums
@@ -278,8 +297,10 @@ def sq_norms_table(addr: np.ndarray, col: int, chunks: np.ndarray,
     kernel = _kernel("sq_sums", _dtype_name(like))
     part = np.empty(chunks.shape[0], np.float64)
     counter = np.zeros(1, np.int64)
-    block = np.array([addr.ctypes.data, int(col), chunks.ctypes.data, chunks.shape[0], counter.ctypes.data,
-                      part.ctypes.data], np.int64)
+    block = np.array(
+        [addr.ctypes.data, int(col), chunks.ctypes.data, chunks.shape[0], counter.ctypes.data, part.ctypes.data],
+        np.int64,
+    )
     run(kernel, block, workers(chunks))
     # chunk sums added per tensor in chunk order (bincount adds in input order)
     return np.bincount(chunks[:, 0], weights=part, minlength=addr.shape[0])
@@ -294,12 +315,13 @@ def _dtype_name(like: np.ndarray) -> str:
 
 def _require_cpu(name: str, t: torch.Tensor | None) -> None:
     if t is not None and t.device.type != "cpu":
-        raise ValueError(f"{name}[0]: device {t.device} not supported by the numba kernel; "
-                         "allowed: cpu (CUDA tensors take torchfluid.kernels.fused_triton)")
+        raise ValueError(
+            f"{name}[0]: device {t.device} not supported by the numba kernel; "
+            "allowed: cpu (CUDA tensors take torchfluid.kernels.fused_triton)"
+        )
 
 
-def _column(name: str, tensors, *, validate: bool = True
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _column(name: str, tensors, *, validate: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Address table with ``tensors`` in column G (None -> 0), numels, dtype sample.
 
     ``validate=False`` skips the per-tensor checks, for callers that have already made
@@ -315,15 +337,15 @@ def _column(name: str, tensors, *, validate: bool = True
             if t is None:
                 continue
             if t.device.type != "cpu" or t.dtype != dtype:
-                raise ValueError(f"{name}[{i}]: {t.dtype} on {t.device}; allowed: {dtype} on cpu "
-                                 f"(as {name}[0])")
+                raise ValueError(f"{name}[{i}]: {t.dtype} on {t.device}; allowed: {dtype} on cpu (as {name}[0])")
             if not t.is_contiguous():
-                raise ValueError(f"{name}[{i}]: strides {t.stride()} for shape {tuple(t.shape)} "
-                                 "are not contiguous; allowed: contiguous tensors")
+                raise ValueError(
+                    f"{name}[{i}]: strides {t.stride()} for shape {tuple(t.shape)} "
+                    "are not contiguous; allowed: contiguous tensors"
+                )
     addr = np.zeros((len(tensors), 5), np.int64)
     addr[:, G] = [0 if t is None else t.data_ptr() for t in tensors]
-    numel = np.fromiter((0 if t is None else t.numel() for t in tensors), np.int64,
-                        len(tensors))
+    numel = np.fromiter((0 if t is None else t.numel() for t in tensors), np.int64, len(tensors))
     return addr, numel, np.zeros(0, DTYPES[dtype])
 
 

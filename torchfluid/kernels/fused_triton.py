@@ -27,6 +27,7 @@ import triton.language as tl
 
 __all__ = ["BLOCK", "CHUNK", "rmsprop_table_"]
 
+
 def _config() -> tuple[int, int, int]:
     """(BLOCK, ITERS, WARPS) of the update kernel; ``TORCHFLUID_TRITON_CONFIG="4096,2,8"``
     overrides (tuning: ``benchmarks/bench_rmsprop.py --device cuda --sweep``)."""
@@ -36,8 +37,9 @@ def _config() -> tuple[int, int, int]:
     try:
         block, iters, warps = (int(x) for x in raw.split(","))
     except ValueError:
-        raise ValueError(f"TORCHFLUID_TRITON_CONFIG: {raw!r}; allowed: 'BLOCK,ITERS,WARPS' "
-                         "with powers of two, e.g. '4096,2,8'") from None
+        raise ValueError(
+            f"TORCHFLUID_TRITON_CONFIG: {raw!r}; allowed: 'BLOCK,ITERS,WARPS' with powers of two, e.g. '4096,2,8'"
+        ) from None
     return block, iters, warps
 
 
@@ -46,10 +48,33 @@ CHUNK = BLOCK * ITERS  # elements per program (one chunk-table row)
 
 
 @triton.jit
-def _update_block(p_ptr, g_ptr, ms_ptr, mg_ptr, mom_ptr, offs, mask, lr, scale, cmin, cmax,
-                  l2, l1, rho, rho1, e_in, e_out, beta, zero, one, CENTERED: tl.constexpr,
-                  HAS_MOM: tl.constexpr, LR_IN_MOM: tl.constexpr, NESTEROV: tl.constexpr,
-                  FP64: tl.constexpr):
+def _update_block(
+    p_ptr,
+    g_ptr,
+    ms_ptr,
+    mg_ptr,
+    mom_ptr,
+    offs,
+    mask,
+    lr,
+    scale,
+    cmin,
+    cmax,
+    l2,
+    l1,
+    rho,
+    rho1,
+    e_in,
+    e_out,
+    beta,
+    zero,
+    one,
+    CENTERED: tl.constexpr,
+    HAS_MOM: tl.constexpr,
+    LR_IN_MOM: tl.constexpr,
+    NESTEROV: tl.constexpr,
+    FP64: tl.constexpr,
+):
     p = tl.load(p_ptr + offs, mask=mask, other=0)
     g = tl.load(g_ptr + offs, mask=mask, other=0) * scale
     g = tl.where(g < cmin, cmin, tl.where(g > cmax, cmax, g))
@@ -92,9 +117,19 @@ def _update_block(p_ptr, g_ptr, ms_ptr, mg_ptr, mom_ptr, offs, mask, lr, scale, 
 
 
 @triton.jit
-def _rmsprop_kernel(addr_ptr, chunk_ptr, hyper_ptr, sc_ptr, CENTERED: tl.constexpr,
-                    HAS_MOM: tl.constexpr, LR_IN_MOM: tl.constexpr, NESTEROV: tl.constexpr,
-                    FP64: tl.constexpr, BLOCK: tl.constexpr, ITERS: tl.constexpr):
+def _rmsprop_kernel(
+    addr_ptr,
+    chunk_ptr,
+    hyper_ptr,
+    sc_ptr,
+    CENTERED: tl.constexpr,
+    HAS_MOM: tl.constexpr,
+    LR_IN_MOM: tl.constexpr,
+    NESTEROV: tl.constexpr,
+    FP64: tl.constexpr,
+    BLOCK: tl.constexpr,
+    ITERS: tl.constexpr,
+):
     c = tl.program_id(0).to(tl.int64)
     t = tl.load(chunk_ptr + c * 3)
     lo = tl.load(chunk_ptr + c * 3 + 1)
@@ -126,14 +161,45 @@ def _rmsprop_kernel(addr_ptr, chunk_ptr, hyper_ptr, sc_ptr, CENTERED: tl.constex
         one = tl.load(sc_ptr + 6)
         for k in tl.static_range(ITERS):
             offs = lo + k * BLOCK + tl.arange(0, BLOCK)
-            _update_block(p_ptr, g_ptr, ms_ptr, mg_ptr, mom_ptr, offs, offs < hi, lr, scale,
-                          cmin, cmax, l2, l1, rho, rho1, e_in, e_out, beta, zero, one,
-                          CENTERED, HAS_MOM, LR_IN_MOM, NESTEROV, FP64)
+            _update_block(
+                p_ptr,
+                g_ptr,
+                ms_ptr,
+                mg_ptr,
+                mom_ptr,
+                offs,
+                offs < hi,
+                lr,
+                scale,
+                cmin,
+                cmax,
+                l2,
+                l1,
+                rho,
+                rho1,
+                e_in,
+                e_out,
+                beta,
+                zero,
+                one,
+                CENTERED,
+                HAS_MOM,
+                LR_IN_MOM,
+                NESTEROV,
+                FP64,
+            )
 
 
-def rmsprop_table_(addr: torch.Tensor, chunks: torch.Tensor, hyper: torch.Tensor,
-                   scalars: torch.Tensor, centered: bool, has_moment: bool,
-                   lr_in_momentum: bool, nesterov: bool) -> None:
+def rmsprop_table_(
+    addr: torch.Tensor,
+    chunks: torch.Tensor,
+    hyper: torch.Tensor,
+    scalars: torch.Tensor,
+    centered: bool,
+    has_moment: bool,
+    lr_in_momentum: bool,
+    nesterov: bool,
+) -> None:
     """One RMSProp step over every chunk (tables of :mod:`torchfluid.kernels.table`).
 
     ``chunks`` must be cut with :data:`CHUNK`-element chunks; ``hyper`` and ``scalars``
@@ -142,7 +208,17 @@ def rmsprop_table_(addr: torch.Tensor, chunks: torch.Tensor, hyper: torch.Tensor
     if chunks.shape[0] == 0:
         return
     _rmsprop_kernel[(chunks.shape[0],)](
-        addr, chunks, hyper, scalars, CENTERED=bool(centered), HAS_MOM=bool(has_moment),
-        LR_IN_MOM=bool(lr_in_momentum), NESTEROV=bool(nesterov),
-        FP64=hyper.dtype == torch.float64, BLOCK=BLOCK, ITERS=ITERS, num_warps=WARPS,
-        enable_fp_fusion=False)
+        addr,
+        chunks,
+        hyper,
+        scalars,
+        CENTERED=bool(centered),
+        HAS_MOM=bool(has_moment),
+        LR_IN_MOM=bool(lr_in_momentum),
+        NESTEROV=bool(nesterov),
+        FP64=hyper.dtype == torch.float64,
+        BLOCK=BLOCK,
+        ITERS=ITERS,
+        num_warps=WARPS,
+        enable_fp_fusion=False,
+    )

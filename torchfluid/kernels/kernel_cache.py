@@ -107,12 +107,9 @@ def _identity(key: tuple) -> str:
         for name in _SOURCES:
             with open(os.path.join(_HERE, name), "rb") as f:
                 h.update(f.read())
-        target = (ll.get_process_triple(), ll.get_host_cpu_name(),
-                  ll.get_host_cpu_features().flatten())
-        env = tuple(os.environ.get(k, "") for k in ("NUMBA_OPT", "NUMBA_CPU_NAME",
-                                                      "NUMBA_CPU_FEATURES"))
-        _IDENTITY_BASE = "|".join((h.hexdigest(), _version("numba"), _version("llvmlite"),
-                                   sys.version, *target, *env))
+        target = (ll.get_process_triple(), ll.get_host_cpu_name(), ll.get_host_cpu_features().flatten())
+        env = tuple(os.environ.get(k, "") for k in ("NUMBA_OPT", "NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES"))
+        _IDENTITY_BASE = "|".join((h.hexdigest(), _version("numba"), _version("llvmlite"), sys.version, *target, *env))
     return "|".join(map(str, key)) + "|" + _IDENTITY_BASE
 
 
@@ -123,8 +120,7 @@ def _cache_file(key: tuple) -> str | None:
     if os.environ.get("NUMBA_CACHE_DIR"):
         dirs = [os.path.join(os.environ["NUMBA_CACHE_DIR"], "torchfluid")]
     else:
-        user = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
-                                                                ".cache")
+        user = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         dirs = [os.path.join(_HERE, "__pycache__"), os.path.join(user, "torchfluid")]
     name = "fused_cpu-" + "-".join(map(str, key)) + ".kernel"
     for d in dirs:
@@ -178,8 +174,8 @@ def _load(path: str, ident: str) -> int | None:
         return None
     at = len(_MAGIC)
     (size,) = struct.unpack_from("<I", data, at)
-    head = json.loads(data[at + 4:at + 4 + size])
-    obj = data[at + 4 + size:]
+    head = json.loads(data[at + 4 : at + 4 + size])
+    obj = data[at + 4 + size :]
     if head["ident"] != ident or hashlib.sha256(obj).hexdigest() != head["sha256"]:
         return None
     import llvmlite.binding as ll
@@ -209,11 +205,13 @@ def _save(path: str, ident: str, cf) -> None:
         return
     obj = bytes(lib._get_compiled_object())
     mod = lib._final_module
-    needs = sorted({f.name for f in mod.functions
-                    if f.is_declaration and not f.name.startswith("llvm.")}
-                   | {v.name for v in mod.global_variables if v.is_declaration})
-    head = json.dumps({"ident": ident, "name": cf.native_name, "needs": needs,
-                       "sha256": hashlib.sha256(obj).hexdigest()}).encode()
+    needs = sorted(
+        {f.name for f in mod.functions if f.is_declaration and not f.name.startswith("llvm.")}
+        | {v.name for v in mod.global_variables if v.is_declaration}
+    )
+    head = json.dumps(
+        {"ident": ident, "name": cf.native_name, "needs": needs, "sha256": hashlib.sha256(obj).hexdigest()}
+    ).encode()
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

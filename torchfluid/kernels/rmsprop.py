@@ -165,17 +165,39 @@ def rmsprop_(
     results are the same bit for bit either way.
     """
     if not all(plain_memory(t) for t in (param, grad, mean_square, mean_grad, moment) if t is not None):
-        rmsprop_graph_(param, grad, mean_square, mean_grad, moment, lr=lr, rho=rho, epsilon=epsilon,
-                       momentum=momentum, eps_in_sqrt=eps_in_sqrt, lr_in_momentum=lr_in_momentum,
-                       nesterov=nesterov, decoupled_weight_decay=decoupled_weight_decay,
-                       bias_correction_step=bias_correction_step)
+        rmsprop_graph_(
+            param,
+            grad,
+            mean_square,
+            mean_grad,
+            moment,
+            lr=lr,
+            rho=rho,
+            epsilon=epsilon,
+            momentum=momentum,
+            eps_in_sqrt=eps_in_sqrt,
+            lr_in_momentum=lr_in_momentum,
+            nesterov=nesterov,
+            decoupled_weight_decay=decoupled_weight_decay,
+            bias_correction_step=bias_correction_step,
+        )
         return
     if mean_square.dtype in _LOW:
         wide = [None if t is None else t.float() for t in (mean_square, mean_grad, moment)]
-        rmsprop_(param, grad, *wide, lr=lr, rho=rho, epsilon=epsilon, momentum=momentum,
-                 eps_in_sqrt=eps_in_sqrt, lr_in_momentum=lr_in_momentum, nesterov=nesterov,
-                 decoupled_weight_decay=decoupled_weight_decay,
-                 bias_correction_step=bias_correction_step)
+        rmsprop_(
+            param,
+            grad,
+            *wide,
+            lr=lr,
+            rho=rho,
+            epsilon=epsilon,
+            momentum=momentum,
+            eps_in_sqrt=eps_in_sqrt,
+            lr_in_momentum=lr_in_momentum,
+            nesterov=nesterov,
+            decoupled_weight_decay=decoupled_weight_decay,
+            bias_correction_step=bias_correction_step,
+        )
         for t, w in zip((mean_square, mean_grad, moment), wide, strict=True):
             if t is not None:
                 t.copy_(w)
@@ -185,11 +207,18 @@ def rmsprop_(
     n = mean_square.numel()
     if scratch is None:
         scratch = torch.empty(n, dtype=mean_square.dtype, device=mean_square.device)
-    elif (scratch.dtype != mean_square.dtype or scratch.device != mean_square.device
-          or scratch.dim() != 1 or not scratch.is_contiguous() or scratch.numel() < n):
-        raise ValueError(f"scratch: {scratch.dtype} {tuple(scratch.shape)} on {scratch.device}; allowed: a "
-                         f"contiguous 1-D {mean_square.dtype} tensor on {mean_square.device} with at least "
-                         f"{n} elements")
+    elif (
+        scratch.dtype != mean_square.dtype
+        or scratch.device != mean_square.device
+        or scratch.dim() != 1
+        or not scratch.is_contiguous()
+        or scratch.numel() < n
+    ):
+        raise ValueError(
+            f"scratch: {scratch.dtype} {tuple(scratch.shape)} on {scratch.device}; allowed: a "
+            f"contiguous 1-D {mean_square.dtype} tensor on {mean_square.device} with at least "
+            f"{n} elements"
+        )
     s = scratch[:n].view(mean_square.shape)
     if decoupled_weight_decay:
         target.mul_(1.0 - lr * decoupled_weight_decay)
@@ -198,7 +227,7 @@ def rmsprop_(
         mean_grad.mul_(rho).add_(g, alpha=1.0 - rho)
     # s = den = sqrt(var + eps) or sqrt(var) + eps, var = ms [- mg * mg] (bias-corrected)
     if bias_correction_step > 0:
-        correction = 1.0 - rho ** bias_correction_step
+        correction = 1.0 - rho**bias_correction_step
         if mean_grad is None:
             torch.div(mean_square, correction, out=s)
         else:
@@ -258,9 +287,20 @@ def rmsprop_graph_(
     tensors. ``lr`` may be a 0-d tensor."""
     if mean_square.dtype in _LOW:
         wide = [None if t is None else t.float() for t in (mean_square, mean_grad, moment)]
-        rmsprop_graph_(param, grad, *wide, lr=lr, rho=rho, epsilon=epsilon, momentum=momentum,
-                       eps_in_sqrt=eps_in_sqrt, lr_in_momentum=lr_in_momentum, nesterov=nesterov,
-                       decoupled_weight_decay=decoupled_weight_decay, bias_correction_step=bias_correction_step)
+        rmsprop_graph_(
+            param,
+            grad,
+            *wide,
+            lr=lr,
+            rho=rho,
+            epsilon=epsilon,
+            momentum=momentum,
+            eps_in_sqrt=eps_in_sqrt,
+            lr_in_momentum=lr_in_momentum,
+            nesterov=nesterov,
+            decoupled_weight_decay=decoupled_weight_decay,
+            bias_correction_step=bias_correction_step,
+        )
         for t, w in zip((mean_square, mean_grad, moment), wide, strict=True):
             if t is not None:
                 t.copy_(w)
@@ -274,7 +314,7 @@ def rmsprop_graph_(
         mean_grad.mul_(rho).add_(g, alpha=1.0 - rho)
     ms_hat, mg_hat = mean_square, mean_grad
     if bias_correction_step > 0:
-        correction = 1.0 - rho ** bias_correction_step
+        correction = 1.0 - rho**bias_correction_step
         ms_hat = mean_square / correction
         mg_hat = None if mean_grad is None else mean_grad / correction
     den = rmsprop_denominator(ms_hat, mg_hat, epsilon=epsilon, eps_in_sqrt=eps_in_sqrt)

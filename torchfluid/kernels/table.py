@@ -23,8 +23,23 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["DTYPES", "P", "G", "MS", "MG", "MOM", "LR", "SCALE", "LO", "HI", "L2", "L1",
-           "chunk_table", "hyper_table", "scalar_table"]
+__all__ = [
+    "DTYPES",
+    "P",
+    "G",
+    "MS",
+    "MG",
+    "MOM",
+    "LR",
+    "SCALE",
+    "LO",
+    "HI",
+    "L2",
+    "L1",
+    "chunk_table",
+    "hyper_table",
+    "scalar_table",
+]
 
 DTYPES = {torch.float32: np.float32, torch.float64: np.float64}  # what the kernels take
 P, G, MS, MG, MOM = range(5)  # address-table columns
@@ -43,17 +58,21 @@ def chunk_table(numel, chunk: int) -> np.ndarray:
     return np.ascontiguousarray(np.stack([t, start, stop], axis=1))
 
 
-def hyper_table(n: int, dtype, *, lr, grad_scale=1.0, clip_min=None, clip_max=None,
-                l2=0.0, l1=0.0) -> np.ndarray:
+def hyper_table(n: int, dtype, *, lr, grad_scale=1.0, clip_min=None, clip_max=None, l2=0.0, l1=0.0) -> np.ndarray:
     """``(n, 6)`` per-tensor (lr, scale, clip_min, clip_max, l2, l1) in ``dtype``.
 
     Each may be a float (all tensors) or a sequence of ``n`` floats; values are
     rounded from float64 to ``dtype`` exactly as torch rounds Python scalars.
     """
     out = np.empty((n, 6), np.float64)
-    cols = (("lr", lr, None), ("grad_scale", grad_scale, 1.0),
-            ("clip_min", clip_min, -np.inf), ("clip_max", clip_max, np.inf),
-            ("l2", l2, 0.0), ("l1", l1, 0.0))
+    cols = (
+        ("lr", lr, None),
+        ("grad_scale", grad_scale, 1.0),
+        ("clip_min", clip_min, -np.inf),
+        ("clip_max", clip_max, np.inf),
+        ("l2", l2, 0.0),
+        ("l1", l1, 0.0),
+    )
     for j, (name, value, default) in enumerate(cols):
         if value is None:
             if default is None:
@@ -67,8 +86,7 @@ def hyper_table(n: int, dtype, *, lr, grad_scale=1.0, clip_min=None, clip_max=No
     return out.astype(dtype)
 
 
-def scalar_table(dtype, *, rho: float, epsilon: float, momentum: float,
-                 eps_in_sqrt: bool) -> np.ndarray:
+def scalar_table(dtype, *, rho: float, epsilon: float, momentum: float, eps_in_sqrt: bool) -> np.ndarray:
     """(rho, 1 - rho, eps inside sqrt, eps outside sqrt, momentum, 0, 1) in ``dtype``."""
     e_in, e_out = (epsilon, 0.0) if eps_in_sqrt else (0.0, epsilon)
     return np.array([rho, 1.0 - rho, e_in, e_out, momentum, 0.0, 1.0], dtype)

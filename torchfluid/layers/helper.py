@@ -22,8 +22,15 @@ from ..param_attr import ParamAttr
 from ..static.framework import Variable, default_main_program, default_startup_program
 from ..static.layer_ops import append_layer_op, shared_parameter, static_parameter
 
-__all__ = ["LayerHelper", "apply_op", "is_static", "param_attr_of", "in_dygraph_mode", "eager_variable",
-           "static_parameter"]
+__all__ = [
+    "LayerHelper",
+    "apply_op",
+    "is_static",
+    "param_attr_of",
+    "in_dygraph_mode",
+    "eager_variable",
+    "static_parameter",
+]
 
 
 def is_static(*values) -> bool:
@@ -64,8 +71,12 @@ class LayerHelper:
 
     def tmp_var(self, dtype=None, stop_gradient=False):
         """A fresh ``<layer>_N.tmp_K``; shape and dtype come from shape inference."""
-        v = self.block().create_var(unique_name.generate_with_ignorable_key(f"{self.name}.tmp"), None,
-                                    dtype or "float32", stop_gradient=stop_gradient)
+        v = self.block().create_var(
+            unique_name.generate_with_ignorable_key(f"{self.name}.tmp"),
+            None,
+            dtype or "float32",
+            stop_gradient=stop_gradient,
+        )
         return v
 
     def append_op(self, type, inputs, outputs, attrs=None):
@@ -80,8 +91,7 @@ class LayerHelper:
         if attr is False:
             raise ValueError("create_parameter: attr=False means no parameter")
         shape = [int(s) for s in shape]
-        init = attr.initializer or default_initializer or (
-            ConstantInitializer(0.0) if is_bias else XavierInitializer())
+        init = attr.initializer or default_initializer or (ConstantInitializer(0.0) if is_bias else XavierInitializer())
         suffix = "b" if is_bias else "w"
         name = attr.name or unique_name.generate(f"{self.name}.{suffix}")
         if in_dygraph_mode():
@@ -94,9 +104,15 @@ class LayerHelper:
         if attr.name is not None and block.has_var(name):
             return shared_parameter(block.var(name), shape, dtype)
         param = block.create_parameter(
-            name, shape, dtype, trainable=attr.trainable,
-            optimize_attr={"learning_rate": attr.learning_rate}, regularizer=attr.regularizer,
-            need_clip=attr.need_clip, do_model_average=attr.do_model_average, initializer=init,
+            name,
+            shape,
+            dtype,
+            trainable=attr.trainable,
+            optimize_attr={"learning_rate": attr.learning_rate},
+            regularizer=attr.regularizer,
+            need_clip=attr.need_clip,
+            do_model_average=attr.do_model_average,
+            initializer=init,
         )
         self.set_initializer(param, init)
         return param
@@ -109,9 +125,15 @@ class LayerHelper:
         svar = sblock.create_var(var.name, var.shape, var.dtype, persistable=True)
         seed = self.startup_program.random_seed
         sblock.append_op(
-            "initializer", {}, {"Out": [svar]},
-            {"shape": list(var.shape), "dtype": var.dtype, "initializer": init,
-             "seed": seed + len(sblock.ops) if seed else 0},
+            "initializer",
+            {},
+            {"Out": [svar]},
+            {
+                "shape": list(var.shape),
+                "dtype": var.dtype,
+                "initializer": init,
+                "seed": seed + len(sblock.ops) if seed else 0,
+            },
         )
 
     def fill_startup(self, var, value):
@@ -120,8 +142,9 @@ class LayerHelper:
         if sblock.has_var(var.name) and any(var.name in op.output_arg_names for op in sblock.ops):
             return
         svar = sblock.create_var(var.name, var.shape, var.dtype, persistable=True)
-        sblock.append_op("fill_constant", {}, {"Out": [svar]},
-                         {"shape": list(var.shape), "dtype": var.dtype, "value": float(value)})
+        sblock.append_op(
+            "fill_constant", {}, {"Out": [svar]}, {"shape": list(var.shape), "dtype": var.dtype, "value": float(value)}
+        )
 
     def append_activation(self, out, act):
         if act is None:

@@ -18,8 +18,15 @@ from ..static.framework import Variable, default_main_program
 from .helper import LayerHelper, in_dygraph_mode
 
 __all__ = [
-    "piecewise_decay", "exponential_decay", "natural_exp_decay", "inverse_time_decay",
-    "polynomial_decay", "cosine_decay", "noam_decay", "linear_lr_warmup", "autoincreased_step_counter",
+    "piecewise_decay",
+    "exponential_decay",
+    "natural_exp_decay",
+    "inverse_time_decay",
+    "polynomial_decay",
+    "cosine_decay",
+    "noam_decay",
+    "linear_lr_warmup",
+    "autoincreased_step_counter",
 ]
 
 COUNTER_NAME = "@LR_DECAY_COUNTER@"
@@ -33,8 +40,7 @@ def autoincreased_step_counter(counter_name=None, begin=1, step=1):
     if block.has_var(name):
         return block.var(name)
     helper = LayerHelper("global_step_counter")
-    counter = block.create_var(name, [1], "int64", persistable=True, stop_gradient=True,
-                               belong_to_optimizer=True)
+    counter = block.create_var(name, [1], "int64", persistable=True, stop_gradient=True, belong_to_optimizer=True)
     helper.fill_startup(counter, begin - 1)
     with default_main_program()._lr_schedule_guard():
         block._prepend_op("increment", {"X": [counter]}, {"Out": [counter]}, {"step": float(step)})
@@ -63,8 +69,9 @@ def _schedule(decay, begin=0, learning_rate=None):
     helper = LayerHelper(schedule)
     with default_main_program()._lr_schedule_guard():
         out = helper.tmp_var("float32", stop_gradient=True)
-        helper.append_op("lr_schedule", inputs, {"Out": [out]},
-                         {"schedule": schedule, "params": params, "dtype": "float32"})
+        helper.append_op(
+            "lr_schedule", inputs, {"Out": [out]}, {"schedule": schedule, "params": params, "dtype": "float32"}
+        )
     return out
 
 

@@ -10,10 +10,30 @@ from ..static.framework import Variable
 from .helper import LayerHelper, apply_op
 
 __all__ = [
-    "elementwise_add", "elementwise_sub", "elementwise_mul", "elementwise_div",
-    "elementwise_max", "elementwise_min", "elementwise_pow",
-    "relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs", "scale",
-    "mean", "reduce_mean", "reduce_sum", "sums", "matmul", "reshape", "concat", "cast",
+    "elementwise_add",
+    "elementwise_sub",
+    "elementwise_mul",
+    "elementwise_div",
+    "elementwise_max",
+    "elementwise_min",
+    "elementwise_pow",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "square",
+    "sqrt",
+    "exp",
+    "log",
+    "abs",
+    "scale",
+    "mean",
+    "reduce_mean",
+    "reduce_sum",
+    "sums",
+    "matmul",
+    "reshape",
+    "concat",
+    "cast",
 ]
 
 
@@ -40,18 +60,40 @@ def _unary(op_type):
 
 
 # one layer per op; each name is its op's type (tests check that __name__ matches)
-(elementwise_add, elementwise_sub, elementwise_mul, elementwise_div, elementwise_max, elementwise_min,
- elementwise_pow) = map(_elementwise, ("elementwise_add", "elementwise_sub", "elementwise_mul", "elementwise_div",
-                                      "elementwise_max", "elementwise_min", "elementwise_pow"))
+(
+    elementwise_add,
+    elementwise_sub,
+    elementwise_mul,
+    elementwise_div,
+    elementwise_max,
+    elementwise_min,
+    elementwise_pow,
+) = map(
+    _elementwise,
+    (
+        "elementwise_add",
+        "elementwise_sub",
+        "elementwise_mul",
+        "elementwise_div",
+        "elementwise_max",
+        "elementwise_min",
+        "elementwise_pow",
+    ),
+)
 relu, sigmoid, tanh, square, sqrt, exp, log, abs = map(  # noqa: A001 - abs is Paddle's name
-    _unary, ("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs"))
+    _unary, ("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs")
+)
 
 
 def scale(x, scale=1.0, bias=0.0, bias_after_scale=True, act=None, name=None):
     """``scale * x + bias`` (or ``scale * (x + bias)``)."""
     helper = LayerHelper("scale", name)
-    out = apply_op("scale", {"X": x}, {"scale": float(scale), "bias": float(bias),
-                                       "bias_after_scale": bool(bias_after_scale)}, helper=helper)
+    out = apply_op(
+        "scale",
+        {"X": x},
+        {"scale": float(scale), "bias": float(bias), "bias_after_scale": bool(bias_after_scale)},
+        helper=helper,
+    )
     return helper.append_activation(out, act)
 
 
@@ -80,9 +122,12 @@ def sums(input, out=None):
 
 def matmul(x, y, transpose_x=False, transpose_y=False, alpha=1.0, name=None):
     """``alpha * op(x) @ op(y)`` (batched; op = optional transpose of the last two dims)."""
-    return apply_op("matmul", {"X": x, "Y": y},
-                    {"transpose_X": bool(transpose_x), "transpose_Y": bool(transpose_y), "alpha": float(alpha)},
-                    name=name)
+    return apply_op(
+        "matmul",
+        {"X": x, "Y": y},
+        {"transpose_X": bool(transpose_x), "transpose_Y": bool(transpose_y), "alpha": float(alpha)},
+        name=name,
+    )
 
 
 def reshape(x, shape, actual_shape=None, act=None, inplace=False, name=None):
@@ -135,10 +180,14 @@ def _neg(self):
 
 
 for _name, _op, _rev in [
-    ("__add__", "elementwise_add", False), ("__radd__", "elementwise_add", True),
-    ("__sub__", "elementwise_sub", False), ("__rsub__", "elementwise_sub", True),
-    ("__mul__", "elementwise_mul", False), ("__rmul__", "elementwise_mul", True),
-    ("__truediv__", "elementwise_div", False), ("__rtruediv__", "elementwise_div", True),
+    ("__add__", "elementwise_add", False),
+    ("__radd__", "elementwise_add", True),
+    ("__sub__", "elementwise_sub", False),
+    ("__rsub__", "elementwise_sub", True),
+    ("__mul__", "elementwise_mul", False),
+    ("__rmul__", "elementwise_mul", True),
+    ("__truediv__", "elementwise_div", False),
+    ("__rtruediv__", "elementwise_div", True),
     ("__pow__", "elementwise_pow", False),
 ]:
     setattr(Variable, _name, _binop(_op, _rev))

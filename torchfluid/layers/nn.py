@@ -7,8 +7,14 @@ from ..static.framework import default_main_program
 from .helper import LayerHelper, apply_op, is_static, param_attr_of, prod
 
 __all__ = [
-    "data", "fc", "embedding", "square_error_cost", "cross_entropy",
-    "softmax_with_cross_entropy", "softmax", "accuracy",
+    "data",
+    "fc",
+    "embedding",
+    "square_error_cost",
+    "cross_entropy",
+    "softmax_with_cross_entropy",
+    "softmax",
+    "accuracy",
 ]
 
 
@@ -23,8 +29,9 @@ def data(name, shape, append_batch_size=True, dtype="float32", lod_level=0, type
     if append_batch_size:
         shape = [-1] + shape
     block = default_main_program().global_block()
-    return block.create_var(name, shape, dtype_name(dtype), is_data=True,
-                            stop_gradient=stop_gradient, lod_level=lod_level)
+    return block.create_var(
+        name, shape, dtype_name(dtype), is_data=True, stop_gradient=stop_gradient, lod_level=lod_level
+    )
 
 
 def static_data(name, shape, dtype="float32", lod_level=0):
@@ -51,8 +58,9 @@ def fc(input, size, num_flatten_dims=1, param_attr=None, bias_attr=None, act=Non
         w_shape = [prod(shape[num_flatten_dims:]), size]
         dtype = x.dtype if static else dtype_name(x.dtype)
         w = helper.create_parameter(pattr, w_shape, dtype)
-        muls.append(apply_op("mul", {"X": x, "Y": w},
-                             {"x_num_col_dims": num_flatten_dims, "y_num_col_dims": 1}, helper=helper))
+        muls.append(
+            apply_op("mul", {"X": x, "Y": w}, {"x_num_col_dims": num_flatten_dims, "y_num_col_dims": 1}, helper=helper)
+        )
     pre_bias = muls[0] if len(muls) == 1 else apply_op("sum", {"X": muls}, helper=helper)
     battr = param_attr_of(bias_attr, "bias_attr")
     if battr is not False:
@@ -61,8 +69,7 @@ def fc(input, size, num_flatten_dims=1, param_attr=None, bias_attr=None, act=Non
     return helper.append_activation(pre_bias, act)
 
 
-def embedding(input, size, is_sparse=False, is_distributed=False, padding_idx=None,
-              param_attr=None, dtype="float32"):
+def embedding(input, size, is_sparse=False, is_distributed=False, padding_idx=None, param_attr=None, dtype="float32"):
     """Rows of a ``size = [vocab, dim]`` table (``embedding_N.w_0``, Xavier) picked by
     int64 ids ``[..., 1]``; ``padding_idx`` rows are zeros (negative counts from the end)."""
     helper = LayerHelper("embedding")
@@ -74,8 +81,9 @@ def embedding(input, size, is_sparse=False, is_distributed=False, padding_idx=No
         if not 0 <= pad < vocab:
             raise ValueError(f"embedding: padding_idx={padding_idx} is outside [-{vocab}, {vocab})")
     w = helper.create_parameter(param_attr, list(size), dtype_name(dtype))
-    return apply_op("lookup_table", {"W": w, "Ids": input},
-                    {"padding_idx": pad, "is_sparse": bool(is_sparse)}, helper=helper)
+    return apply_op(
+        "lookup_table", {"W": w, "Ids": input}, {"padding_idx": pad, "is_sparse": bool(is_sparse)}, helper=helper
+    )
 
 
 def square_error_cost(input, label):
@@ -87,18 +95,27 @@ def square_error_cost(input, label):
 
 def cross_entropy(input, label, soft_label=False, ignore_index=-100):
     """``-log(input[label])`` per row (input: probabilities; label int64 ``[N, 1]``)."""
-    return apply_op("cross_entropy", {"X": input, "Label": label},
-                    {"soft_label": bool(soft_label), "ignore_index": int(ignore_index)},
-                    layer_type="cross_entropy")
+    return apply_op(
+        "cross_entropy",
+        {"X": input, "Label": label},
+        {"soft_label": bool(soft_label), "ignore_index": int(ignore_index)},
+        layer_type="cross_entropy",
+    )
 
 
-def softmax_with_cross_entropy(logits, label, soft_label=False, ignore_index=-100,
-                               numeric_stable_mode=True, return_softmax=False, axis=-1):
+def softmax_with_cross_entropy(
+    logits, label, soft_label=False, ignore_index=-100, numeric_stable_mode=True, return_softmax=False, axis=-1
+):
     """Cross entropy of ``softmax(logits)``; returns the loss (and softmax if asked)."""
     sm, loss = apply_op(
-        "softmax_with_cross_entropy", {"Logits": logits, "Label": label},
-        {"soft_label": bool(soft_label), "ignore_index": int(ignore_index),
-         "numeric_stable_mode": bool(numeric_stable_mode), "axis": int(axis)},
+        "softmax_with_cross_entropy",
+        {"Logits": logits, "Label": label},
+        {
+            "soft_label": bool(soft_label),
+            "ignore_index": int(ignore_index),
+            "numeric_stable_mode": bool(numeric_stable_mode),
+            "axis": int(axis),
+        },
         layer_type="softmax_with_cross_entropy",
     )
     return (loss, sm) if return_softmax else loss
@@ -123,4 +140,3 @@ def accuracy(input, label, k=1, correct=None, total=None):
     if total is not None:
         total.copy_(t)
     return acc
-

@@ -52,8 +52,10 @@ def create_global_var(shape, value, dtype, persistable=False, force_cpu=False, n
         return eager_variable(t, name=name or unique_name.generate("global_var"))
     helper = LayerHelper("global_var")
     name = name or unique_name.generate_with_ignorable_key(f"{helper.name}.tmp")
-    var = default_main_program().global_block().create_var(
-        name, shape, dtype, persistable=persistable, stop_gradient=True
+    var = (
+        default_main_program()
+        .global_block()
+        .create_var(name, shape, dtype, persistable=persistable, stop_gradient=True)
     )
     helper.fill_startup(var, value)
     return var
@@ -75,15 +77,22 @@ def assign(input, output=None):
             return apply_op("assign", {"X": input}, layer_type="assign")
         LayerHelper("assign").append_op("assign", {"X": [input]}, {"Out": [output]})
         return output
-    if isinstance(input, (np.ndarray, list, tuple, float, int)) and not in_dygraph_mode() \
-            and not isinstance(output, torch.Tensor):
+    if (
+        isinstance(input, (np.ndarray, list, tuple, float, int))
+        and not in_dygraph_mode()
+        and not isinstance(output, torch.Tensor)
+    ):
         arr = np.asarray(input)
         if arr.dtype == np.float64:
             arr = arr.astype(np.float32)
         helper = LayerHelper("assign")
         out = output if output is not None else helper.tmp_var(dtype_name(arr.dtype), stop_gradient=True)
-        helper.append_op("assign_value", {}, {"Out": [out]},
-                         {"shape": list(arr.shape), "dtype": dtype_name(arr.dtype), "values": arr.ravel().tolist()})
+        helper.append_op(
+            "assign_value",
+            {},
+            {"Out": [out]},
+            {"shape": list(arr.shape), "dtype": dtype_name(arr.dtype), "values": arr.ravel().tolist()},
+        )
         return out
     t = input if isinstance(input, torch.Tensor) else torch.as_tensor(np.asarray(input))
     res = get_op("assign").forward(t)
@@ -92,7 +101,6 @@ def assign(input, output=None):
             output.copy_(res)
         return output
     return res
-
 
 
 def uniform_random(shape, dtype="float32", min=-1.0, max=1.0, seed=0, name=None):  # noqa: A002 - Paddle's names

@@ -45,8 +45,21 @@ def _check_nchw(x, layer):
     return shape
 
 
-def conv2d(input, num_filters, filter_size, stride=1, padding=0, dilation=1, groups=None, param_attr=None,
-           bias_attr=None, use_cudnn=True, act=None, name=None, data_format="NCHW"):
+def conv2d(
+    input,
+    num_filters,
+    filter_size,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=None,
+    param_attr=None,
+    bias_attr=None,
+    use_cudnn=True,
+    act=None,
+    name=None,
+    data_format="NCHW",
+):
     """``act(conv2d(input, W) + b)`` (NCHW); see the module docstring for W and b."""
     if data_format != "NCHW":
         raise ValueError(f"conv2d: data_format must be 'NCHW', got {data_format!r}")
@@ -61,10 +74,16 @@ def conv2d(input, num_filters, filter_size, stride=1, padding=0, dilation=1, gro
     helper = LayerHelper("conv2d", name)
     dtype = _dtype_of(input)
     std = math.sqrt(2.0 / (k[0] * k[1] * channels))
-    w = helper.create_parameter(param_attr, [int(num_filters), channels // groups] + k, dtype,
-                                default_initializer=NormalInitializer(0.0, std))
-    attrs = {"strides": _pair(stride, "stride"), "paddings": _pair(padding, "padding"),
-             "dilations": _pair(dilation, "dilation"), "groups": groups, "data_format": "NCHW"}
+    w = helper.create_parameter(
+        param_attr, [int(num_filters), channels // groups] + k, dtype, default_initializer=NormalInitializer(0.0, std)
+    )
+    attrs = {
+        "strides": _pair(stride, "stride"),
+        "paddings": _pair(padding, "padding"),
+        "dilations": _pair(dilation, "dilation"),
+        "groups": groups,
+        "data_format": "NCHW",
+    }
     out = apply_op("conv2d", {"Input": input, "Filter": w}, attrs, helper=helper)
     if param_attr_of(bias_attr, "bias_attr") is not False:
         b = helper.create_parameter(bias_attr, [int(num_filters)], dtype, is_bias=True)
@@ -72,8 +91,19 @@ def conv2d(input, num_filters, filter_size, stride=1, padding=0, dilation=1, gro
     return helper.append_activation(out, act)
 
 
-def pool2d(input, pool_size=-1, pool_type="max", pool_stride=1, pool_padding=0, global_pooling=False,
-           use_cudnn=True, ceil_mode=False, name=None, exclusive=True, data_format="NCHW"):
+def pool2d(
+    input,
+    pool_size=-1,
+    pool_type="max",
+    pool_stride=1,
+    pool_padding=0,
+    global_pooling=False,
+    use_cudnn=True,
+    ceil_mode=False,
+    name=None,
+    exclusive=True,
+    data_format="NCHW",
+):
     """Max or average pooling (NCHW); ``global_pooling`` pools the whole H x W."""
     if pool_type not in ("max", "avg"):
         raise ValueError(f"pool2d: pool_type must be 'max' or 'avg', got {pool_type!r}")
@@ -83,9 +113,16 @@ def pool2d(input, pool_size=-1, pool_type="max", pool_stride=1, pool_padding=0, 
     if not global_pooling and (pool_size == -1 or pool_size is None):
         raise ValueError("pool2d: give pool_size (an int or [h, w]) unless global_pooling=True")
     ksize = [1, 1] if global_pooling else _pair(pool_size, "pool_size")
-    attrs = {"pooling_type": pool_type, "ksize": ksize, "strides": _pair(pool_stride, "pool_stride"),
-             "paddings": _pair(pool_padding, "pool_padding"), "global_pooling": bool(global_pooling),
-             "ceil_mode": bool(ceil_mode), "exclusive": bool(exclusive), "data_format": "NCHW"}
+    attrs = {
+        "pooling_type": pool_type,
+        "ksize": ksize,
+        "strides": _pair(pool_stride, "pool_stride"),
+        "paddings": _pair(pool_padding, "pool_padding"),
+        "global_pooling": bool(global_pooling),
+        "ceil_mode": bool(ceil_mode),
+        "exclusive": bool(exclusive),
+        "data_format": "NCHW",
+    }
     return apply_op("pool2d", {"X": input}, attrs, layer_type="pool2d", name=name)
 
 
@@ -100,9 +137,22 @@ def _stat_attr(name, value):
     return ParamAttr(name=name, initializer=ConstantInitializer(value), trainable=False)
 
 
-def batch_norm(input, act=None, is_test=False, momentum=0.9, epsilon=1e-05, param_attr=None, bias_attr=None,
-               data_layout="NCHW", in_place=False, name=None, moving_mean_name=None, moving_variance_name=None,
-               do_model_average_for_mean_and_var=True, use_global_stats=False):
+def batch_norm(
+    input,
+    act=None,
+    is_test=False,
+    momentum=0.9,
+    epsilon=1e-05,
+    param_attr=None,
+    bias_attr=None,
+    data_layout="NCHW",
+    in_place=False,
+    name=None,
+    moving_mean_name=None,
+    moving_variance_name=None,
+    do_model_average_for_mean_and_var=True,
+    use_global_stats=False,
+):
     """Batch normalisation over channel dim 1 (see :mod:`torchfluid.ops.vision_ops`)."""
     if data_layout != "NCHW":
         raise ValueError(f"batch_norm: data_layout must be 'NCHW', got {data_layout!r}")
@@ -117,16 +167,30 @@ def batch_norm(input, act=None, is_test=False, momentum=0.9, epsilon=1e-05, para
     bias = helper.create_parameter(bias_attr, [c], dtype, is_bias=True)
     mean = helper.create_parameter(_stat_attr(moving_mean_name, 0.0), [c], dtype)
     variance = helper.create_parameter(_stat_attr(moving_variance_name, 1.0), [c], dtype)
-    attrs = {"momentum": float(momentum), "epsilon": float(epsilon), "is_test": bool(is_test),
-             "use_global_stats": bool(use_global_stats), "data_layout": "NCHW"}
+    attrs = {
+        "momentum": float(momentum),
+        "epsilon": float(epsilon),
+        "is_test": bool(is_test),
+        "use_global_stats": bool(use_global_stats),
+        "data_layout": "NCHW",
+    }
     inputs = {"X": input, "Scale": scale, "Bias": bias, "Mean": mean, "Variance": variance}
     if is_static(input):
         mean.stop_gradient = variance.stop_gradient = True
         y = helper.tmp_var(dtype)
         saved = [helper.tmp_var(dtype, stop_gradient=True) for _ in range(2)]
-        helper.append_op("batch_norm", inputs,
-                         {"Y": [y], "MeanOut": [mean], "VarianceOut": [variance],
-                          "SavedMean": [saved[0]], "SavedVariance": [saved[1]]}, attrs)
+        helper.append_op(
+            "batch_norm",
+            inputs,
+            {
+                "Y": [y],
+                "MeanOut": [mean],
+                "VarianceOut": [variance],
+                "SavedMean": [saved[0]],
+                "SavedVariance": [saved[1]],
+            },
+            attrs,
+        )
     else:
         y = apply_op("batch_norm", inputs, attrs)[0]
     return helper.append_activation(y, act)
@@ -136,7 +200,12 @@ def dropout(x, dropout_prob, is_test=False, seed=None, name=None, dropout_implem
     """Zero each element with probability ``dropout_prob``: ``downgrade_in_infer``
     (default) scales by ``1 - p`` at test time, ``upscale_in_train`` by ``1 / (1 - p)`` in
     training. ``Program.clone(for_test=True)`` sets ``is_test``."""
-    attrs = {"dropout_prob": float(dropout_prob), "is_test": bool(is_test), "fix_seed": seed is not None,
-             "seed": int(seed or 0), "dropout_implementation": dropout_implementation}
+    attrs = {
+        "dropout_prob": float(dropout_prob),
+        "is_test": bool(is_test),
+        "fix_seed": seed is not None,
+        "seed": int(seed or 0),
+        "dropout_implementation": dropout_implementation,
+    }
     check_dropout(attrs["dropout_prob"], dropout_implementation)
     return apply_op("dropout", {"X": x}, attrs, layer_type="dropout", name=name)[0]

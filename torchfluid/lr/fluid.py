@@ -41,9 +41,19 @@ from . import formulas as F
 from .state import StateMixin, observed_value, to_plain
 
 __all__ = [
-    "LearningRateDecay", "PiecewiseDecay", "NoamDecay", "ExponentialDecay", "NaturalExpDecay",
-    "InverseTimeDecay", "PolynomialDecay", "CosineDecay", "LinearLrWarmup", "ReduceLROnPlateau",
-    "StepDecay", "MultiStepDecay", "LambdaDecay",
+    "LearningRateDecay",
+    "PiecewiseDecay",
+    "NoamDecay",
+    "ExponentialDecay",
+    "NaturalExpDecay",
+    "InverseTimeDecay",
+    "PolynomialDecay",
+    "CosineDecay",
+    "LinearLrWarmup",
+    "ReduceLROnPlateau",
+    "StepDecay",
+    "MultiStepDecay",
+    "LambdaDecay",
 ]
 
 _DTYPES = ("float32", "float64")
@@ -137,8 +147,7 @@ class PiecewiseDecay(LearningRateDecay):
 
 
 class _RatioDecay(LearningRateDecay):
-    def __init__(self, learning_rate, decay_steps, decay_rate, staircase=False, begin=0, step=1,
-                 dtype="float32"):
+    def __init__(self, learning_rate, decay_steps, decay_rate, staircase=False, begin=0, step=1, dtype="float32"):
         super().__init__(begin, step, dtype)
         self.learning_rate = _rate("learning_rate", learning_rate)
         self.decay_steps = check_number("decay_steps", decay_steps, lo=0.0, lo_open=True)
@@ -146,8 +155,12 @@ class _RatioDecay(LearningRateDecay):
         self.staircase = bool(staircase)
 
     def formula_params(self):
-        return {"learning_rate": self.learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase}
+        return {
+            "learning_rate": self.learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+        }
 
 
 class ExponentialDecay(_RatioDecay):
@@ -175,8 +188,17 @@ class PolynomialDecay(LearningRateDecay):
     ``s = step_num``, ``D = decay_steps * ceil(step_num / decay_steps)`` (1 period at 0).
     """
 
-    def __init__(self, learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0, cycle=False,
-                 begin=0, step=1, dtype="float32"):
+    def __init__(
+        self,
+        learning_rate,
+        decay_steps,
+        end_learning_rate=0.0001,
+        power=1.0,
+        cycle=False,
+        begin=0,
+        step=1,
+        dtype="float32",
+    ):
         super().__init__(begin, step, dtype)
         self.learning_rate = _rate("learning_rate", learning_rate)
         self.decay_steps = check_number("decay_steps", decay_steps, lo=0.0, lo_open=True)
@@ -187,8 +209,13 @@ class PolynomialDecay(LearningRateDecay):
     formula = staticmethod(F.polynomial_decay)
 
     def formula_params(self):
-        return {"learning_rate": self.learning_rate, "decay_steps": self.decay_steps,
-                "end_learning_rate": self.end_learning_rate, "power": self.power, "cycle": self.cycle}
+        return {
+            "learning_rate": self.learning_rate,
+            "decay_steps": self.decay_steps,
+            "end_learning_rate": self.end_learning_rate,
+            "power": self.power,
+            "cycle": self.cycle,
+        }
 
 
 class CosineDecay(LearningRateDecay):
@@ -247,8 +274,12 @@ class LinearLrWarmup(LearningRateDecay):
 
     def formula_params(self, learning_rate=None):
         """The warm-up's parameters; ``learning_rate`` (default: the float given) is the rate after it."""
-        return {"warmup_steps": self.warmup_steps, "start_lr": self.start_lr, "end_lr": self.end_lr,
-                "learning_rate": self.learning_rate if learning_rate is None else learning_rate}
+        return {
+            "warmup_steps": self.warmup_steps,
+            "start_lr": self.start_lr,
+            "end_lr": self.end_lr,
+            "learning_rate": self.learning_rate if learning_rate is None else learning_rate,
+        }
 
     def step(self):
         base = self.learning_rate
@@ -272,8 +303,20 @@ class ReduceLROnPlateau(LearningRateDecay):
     more than ``eps``, and ``cooldown`` epochs are skipped.
     """
 
-    def __init__(self, learning_rate, mode="min", decay_rate=0.1, patience=10, verbose=False,
-                 threshold=1e-4, threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8, dtype="float32"):
+    def __init__(
+        self,
+        learning_rate,
+        mode="min",
+        decay_rate=0.1,
+        patience=10,
+        verbose=False,
+        threshold=1e-4,
+        threshold_mode="rel",
+        cooldown=0,
+        min_lr=0,
+        eps=1e-8,
+        dtype="float32",
+    ):
         super().__init__(dtype=dtype)
         mode, threshold_mode = F.check_plateau(mode, threshold_mode, "decay_rate", decay_rate, patience, cooldown)
         self.mode, self.threshold_mode, self.decay_rate = mode, threshold_mode, decay_rate
@@ -300,9 +343,20 @@ class ReduceLROnPlateau(LearningRateDecay):
         self.epoch_num += 1
         old = self.learning_rate
         self.best_loss, self.num_bad_epochs, self.cooldown_counter, self.learning_rate = F.plateau_update(
-            loss, self.best_loss, self.num_bad_epochs, self.cooldown_counter, old, mode=self.mode,
-            threshold_mode=self.threshold_mode, threshold=self.threshold, patience=self.patience,
-            cooldown=self.cooldown, factor=self.decay_rate, min_lr=self.min_lr, eps=self.eps)
+            loss,
+            self.best_loss,
+            self.num_bad_epochs,
+            self.cooldown_counter,
+            old,
+            mode=self.mode,
+            threshold_mode=self.threshold_mode,
+            threshold=self.threshold,
+            patience=self.patience,
+            cooldown=self.cooldown,
+            factor=self.decay_rate,
+            min_lr=self.min_lr,
+            eps=self.eps,
+        )
         if self.verbose and self.learning_rate != old:
             print(f"Epoch {self.epoch_num}: reducing learning rate from {old} to {self.learning_rate}.")
 
@@ -352,8 +406,7 @@ class StepDecay(_LearningRateEpochDecay):
         super().__init__(learning_rate)
 
     def get_lr(self):
-        return F.step_decay(self.epoch_num, learning_rate=self.base_lr, step_size=self.step_size,
-                            gamma=self.decay_rate)
+        return F.step_decay(self.epoch_num, learning_rate=self.base_lr, step_size=self.step_size, gamma=self.decay_rate)
 
 
 class MultiStepDecay(_LearningRateEpochDecay):
@@ -365,8 +418,9 @@ class MultiStepDecay(_LearningRateEpochDecay):
         super().__init__(learning_rate)
 
     def get_lr(self):
-        return F.multistep_decay(self.epoch_num, learning_rate=self.base_lr, milestones=self.milestones,
-                                 gamma=self.decay_rate)
+        return F.multistep_decay(
+            self.epoch_num, learning_rate=self.base_lr, milestones=self.milestones, gamma=self.decay_rate
+        )
 
 
 class LambdaDecay(_LearningRateEpochDecay):

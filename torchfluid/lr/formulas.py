@@ -63,9 +63,9 @@ def noam_decay(step: float, *, d_model: float, warmup_steps: float, learning_rat
     At ``step == 0`` the minimum is ``min(inf, 0) = 0`` (as Paddle's tensor op and its
     2.x ``NoamDecay``, which substitutes 1 for ``0**-0.5``, both give).
     """
-    a = math.inf if step == 0 else step ** -0.5
-    b = (warmup_steps ** -1.5) * step
-    return learning_rate * (d_model ** -0.5) * min(a, b)
+    a = math.inf if step == 0 else step**-0.5
+    b = (warmup_steps**-1.5) * step
+    return learning_rate * (d_model**-0.5) * min(a, b)
 
 
 def _ratio(step: float, decay_steps: float, staircase: bool) -> float:
@@ -123,9 +123,7 @@ def cosine_decay(step: float, *, learning_rate: float, step_each_epoch: float, e
     return learning_rate * 0.5 * (math.cos(epoch * math.pi / epochs) + 1)
 
 
-def linear_warmup(
-    step: float, *, warmup_steps: float, start_lr: float, end_lr: float, learning_rate: float
-) -> float:
+def linear_warmup(step: float, *, warmup_steps: float, start_lr: float, end_lr: float, learning_rate: float) -> float:
     """``(end_lr - start_lr) * step / warmup_steps + start_lr`` while ``step < warmup_steps``,
     else ``learning_rate``."""
     if step < warmup_steps:
@@ -142,7 +140,7 @@ def multistep_decay(epoch: int, *, learning_rate: float, milestones: Sequence[in
     """``learning_rate * gamma ** k``, ``k`` = number of milestones ``<= epoch``."""
     for i, milestone in enumerate(milestones):
         if epoch < milestone:
-            return learning_rate * (gamma ** i)
+            return learning_rate * (gamma**i)
     return learning_rate * (gamma ** len(milestones))
 
 
@@ -169,21 +167,24 @@ def cosine_annealing_step(
         return float(learning_rate)
     if (epoch - 1 - T_max) % (2 * T_max) == 0:
         return last_lr + (learning_rate - eta_min) * (1 - math.cos(math.pi / T_max)) / 2
-    return (1 + math.cos(math.pi * epoch / T_max)) / (
-        1 + math.cos(math.pi * (epoch - 1) / T_max)
-    ) * (last_lr - eta_min) + eta_min
+    return (1 + math.cos(math.pi * epoch / T_max)) / (1 + math.cos(math.pi * (epoch - 1) / T_max)) * (
+        last_lr - eta_min
+    ) + eta_min
 
 
-def cosine_annealing_warm_restarts(
-    T_cur: float, *, T_i: float, learning_rate: float, eta_min: float = 0.0
-) -> float:
+def cosine_annealing_warm_restarts(T_cur: float, *, T_i: float, learning_rate: float, eta_min: float = 0.0) -> float:
     """``eta_min + (learning_rate - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2``."""
     return eta_min + (learning_rate - eta_min) * (1 + math.cos(math.pi * T_cur / T_i)) / 2
 
 
 def linear_lr_step(
-    epoch: int, *, last_lr: float, learning_rate: float, total_steps: int,
-    start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+    epoch: int,
+    *,
+    last_lr: float,
+    learning_rate: float,
+    total_steps: int,
+    start_factor: float = 1.0 / 3,
+    end_factor: float = 1.0,
 ) -> float:
     """Recursive linear ramp (Paddle's and PyTorch's ``LinearLR``).
 
@@ -220,9 +221,7 @@ def one_cycle(
     last phase. ``step > total_steps`` raises ``ValueError``.
     """
     if step > total_steps:
-        raise ValueError(
-            f"Tried to step {step} times. However the number of total steps is {total_steps}"
-        )
+        raise ValueError(f"Tried to step {step} times. However the number of total steps is {total_steps}")
     initial = max_learning_rate / float(divide_factor)
     if three_phase:
         ends = [phase_pct * total_steps - 1, 2 * phase_pct * total_steps - 2, total_steps - 1]
@@ -311,8 +310,11 @@ def check_plateau(mode, threshold_mode, factor_name: str, factor, patience, cool
 def check_plateau_bounds(threshold, min_lr, eps_name: str, eps) -> tuple[float, float, float]:
     """Check ReduceOnPlateau's ``threshold``, ``min_lr`` and ``eps`` (named ``eps_name``), each
     ``>= 0`` (both families); returns them as :func:`check_number` gives them."""
-    return (check_number("threshold", threshold, lo=0.0), check_number("min_lr", min_lr, lo=0.0),
-            check_number(eps_name, eps, lo=0.0))
+    return (
+        check_number("threshold", threshold, lo=0.0),
+        check_number("min_lr", min_lr, lo=0.0),
+        check_number(eps_name, eps, lo=0.0),
+    )
 
 
 # (best, num_bad_epochs, cooldown_counter) before the first observation, in plateau_update's order
@@ -327,9 +329,22 @@ def plateau_is_better(current, best, mode: str, threshold_mode: str, threshold: 
     return current > (best + best * threshold if threshold_mode == "rel" else best + threshold)
 
 
-def plateau_update(value, best, num_bad_epochs: int, cooldown_counter: int, lr: float, *, mode: str,
-                   threshold_mode: str, threshold: float, patience: int, cooldown: int, factor: float,
-                   min_lr: float, eps: float) -> tuple:
+def plateau_update(
+    value,
+    best,
+    num_bad_epochs: int,
+    cooldown_counter: int,
+    lr: float,
+    *,
+    mode: str,
+    threshold_mode: str,
+    threshold: float,
+    patience: int,
+    cooldown: int,
+    factor: float,
+    min_lr: float,
+    eps: float,
+) -> tuple:
     """One ReduceOnPlateau observation (both families) -> ``(best, num_bad_epochs,
     cooldown_counter, lr)``. During a cooldown nothing but the counter changes; after more
     than ``patience`` bad observations the rate becomes ``max(lr * factor, min_lr)`` if that

@@ -33,10 +33,24 @@ from . import formulas as F
 from .state import StateMixin, observed_value
 
 __all__ = [
-    "LRScheduler", "NoamDecay", "PiecewiseDecay", "NaturalExpDecay", "InverseTimeDecay",
-    "PolynomialDecay", "LinearWarmup", "ExponentialDecay", "MultiStepDecay", "StepDecay",
-    "LambdaDecay", "ReduceOnPlateau", "CosineAnnealingDecay", "MultiplicativeDecay",
-    "OneCycleLR", "CyclicLR", "LinearLR", "CosineAnnealingWarmRestarts",
+    "LRScheduler",
+    "NoamDecay",
+    "PiecewiseDecay",
+    "NaturalExpDecay",
+    "InverseTimeDecay",
+    "PolynomialDecay",
+    "LinearWarmup",
+    "ExponentialDecay",
+    "MultiStepDecay",
+    "StepDecay",
+    "LambdaDecay",
+    "ReduceOnPlateau",
+    "CosineAnnealingDecay",
+    "MultiplicativeDecay",
+    "OneCycleLR",
+    "CyclicLR",
+    "LinearLR",
+    "CosineAnnealingWarmRestarts",
 ]
 
 
@@ -97,8 +111,9 @@ class NoamDecay(LRScheduler):
         super().__init__(learning_rate, last_epoch, verbose)
 
     def get_lr(self):
-        return F.noam_decay(self.last_epoch, d_model=self.d_model,
-                            warmup_steps=self.warmup_steps, learning_rate=self.base_lr)
+        return F.noam_decay(
+            self.last_epoch, d_model=self.d_model, warmup_steps=self.warmup_steps, learning_rate=self.base_lr
+        )
 
 
 class PiecewiseDecay(LRScheduler):
@@ -122,8 +137,7 @@ class NaturalExpDecay(LRScheduler):
         super().__init__(learning_rate, last_epoch, verbose)
 
     def get_lr(self):
-        return F.natural_exp_decay(self.last_epoch, learning_rate=self.base_lr,
-                                   decay_steps=1, decay_rate=self.gamma)
+        return F.natural_exp_decay(self.last_epoch, learning_rate=self.base_lr, decay_steps=1, decay_rate=self.gamma)
 
 
 class InverseTimeDecay(LRScheduler):
@@ -134,15 +148,13 @@ class InverseTimeDecay(LRScheduler):
         super().__init__(learning_rate, last_epoch, verbose)
 
     def get_lr(self):
-        return F.inverse_time_decay(self.last_epoch, learning_rate=self.base_lr,
-                                    decay_steps=1, decay_rate=self.gamma)
+        return F.inverse_time_decay(self.last_epoch, learning_rate=self.base_lr, decay_steps=1, decay_rate=self.gamma)
 
 
 class PolynomialDecay(LRScheduler):
     """``(learning_rate - end_lr) * (1 - e / D) ** power + end_lr`` (see ``formulas.polynomial_decay``)."""
 
-    def __init__(self, learning_rate, decay_steps, end_lr=0.0001, power=1.0, cycle=False,
-                 last_epoch=-1, verbose=False):
+    def __init__(self, learning_rate, decay_steps, end_lr=0.0001, power=1.0, cycle=False, last_epoch=-1, verbose=False):
         self.decay_steps = check_int("decay_steps", decay_steps, lo=0, lo_open=True)
         self.end_lr = check_number("end_lr", end_lr)
         self.power = check_number("power", power, lo=0.0, lo_open=True)
@@ -150,9 +162,14 @@ class PolynomialDecay(LRScheduler):
         super().__init__(learning_rate, last_epoch, verbose)
 
     def get_lr(self):
-        return F.polynomial_decay(self.last_epoch, learning_rate=self.base_lr,
-                                  decay_steps=self.decay_steps, end_learning_rate=self.end_lr,
-                                  power=self.power, cycle=self.cycle)
+        return F.polynomial_decay(
+            self.last_epoch,
+            learning_rate=self.base_lr,
+            decay_steps=self.decay_steps,
+            end_learning_rate=self.end_lr,
+            power=self.power,
+            cycle=self.cycle,
+        )
 
 
 class LinearWarmup(LRScheduler):
@@ -179,8 +196,13 @@ class LinearWarmup(LRScheduler):
         if self.last_epoch >= self.warmup_steps and isinstance(inner, LRScheduler):
             inner.step(self.last_epoch - self.warmup_steps)
             return inner()
-        return F.linear_warmup(self.last_epoch, warmup_steps=self.warmup_steps, start_lr=self.start_lr,
-                               end_lr=self.end_lr, learning_rate=inner)
+        return F.linear_warmup(
+            self.last_epoch,
+            warmup_steps=self.warmup_steps,
+            start_lr=self.start_lr,
+            end_lr=self.end_lr,
+            learning_rate=inner,
+        )
 
 
 class ExponentialDecay(LRScheduler):
@@ -203,8 +225,9 @@ class MultiStepDecay(LRScheduler):
         super().__init__(learning_rate, last_epoch, verbose)
 
     def get_lr(self):
-        return F.multistep_decay(self.last_epoch, learning_rate=self.base_lr,
-                                 milestones=self.milestones, gamma=self.gamma)
+        return F.multistep_decay(
+            self.last_epoch, learning_rate=self.base_lr, milestones=self.milestones, gamma=self.gamma
+        )
 
 
 class StepDecay(LRScheduler):
@@ -216,8 +239,7 @@ class StepDecay(LRScheduler):
         super().__init__(learning_rate, last_epoch, verbose)
 
     def get_lr(self):
-        return F.step_decay(self.last_epoch, learning_rate=self.base_lr,
-                            step_size=self.step_size, gamma=self.gamma)
+        return F.step_decay(self.last_epoch, learning_rate=self.base_lr, step_size=self.step_size, gamma=self.gamma)
 
 
 class LambdaDecay(LRScheduler):
@@ -257,12 +279,12 @@ class CosineAnnealingDecay(LRScheduler):
         super().__init__(learning_rate, last_epoch, verbose)
 
     def get_lr(self):
-        return F.cosine_annealing_step(self.last_epoch, last_lr=self.last_lr, learning_rate=self.base_lr,
-                                       T_max=self.T_max, eta_min=self.eta_min)
+        return F.cosine_annealing_step(
+            self.last_epoch, last_lr=self.last_lr, learning_rate=self.base_lr, T_max=self.T_max, eta_min=self.eta_min
+        )
 
     def _get_closed_form_lr(self):
-        return F.cosine_annealing(self.last_epoch, learning_rate=self.base_lr,
-                                  T_max=self.T_max, eta_min=self.eta_min)
+        return F.cosine_annealing(self.last_epoch, learning_rate=self.base_lr, T_max=self.T_max, eta_min=self.eta_min)
 
 
 class ReduceOnPlateau(LRScheduler):
@@ -275,8 +297,19 @@ class ReduceOnPlateau(LRScheduler):
     and ``cooldown`` steps are skipped. The constructor does not step (``last_epoch`` 0).
     """
 
-    def __init__(self, learning_rate, mode="min", factor=0.1, patience=10, threshold=1e-4,
-                 threshold_mode="rel", cooldown=0, min_lr=0, epsilon=1e-8, verbose=False):
+    def __init__(
+        self,
+        learning_rate,
+        mode="min",
+        factor=0.1,
+        patience=10,
+        threshold=1e-4,
+        threshold_mode="rel",
+        cooldown=0,
+        min_lr=0,
+        epsilon=1e-8,
+        verbose=False,
+    ):
         mode, threshold_mode = F.check_plateau(mode, threshold_mode, "factor", factor, patience, cooldown)
         check_number("learning_rate", learning_rate, lo=0.0)
         self.mode, self.threshold_mode, self.factor = mode, threshold_mode, factor
@@ -297,9 +330,20 @@ class ReduceOnPlateau(LRScheduler):
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         old = self.last_lr
         self.best, self.num_bad_epochs, self.cooldown_counter, self.last_lr = F.plateau_update(
-            metrics, self.best, self.num_bad_epochs, self.cooldown_counter, old, mode=self.mode,
-            threshold_mode=self.threshold_mode, threshold=self.threshold, patience=self.patience,
-            cooldown=self.cooldown, factor=self.factor, min_lr=self.min_lr, eps=self.epsilon)
+            metrics,
+            self.best,
+            self.num_bad_epochs,
+            self.cooldown_counter,
+            old,
+            mode=self.mode,
+            threshold_mode=self.threshold_mode,
+            threshold=self.threshold,
+            patience=self.patience,
+            cooldown=self.cooldown,
+            factor=self.factor,
+            min_lr=self.min_lr,
+            eps=self.epsilon,
+        )
         if self.last_lr != old:
             self._report()
 
@@ -307,8 +351,18 @@ class ReduceOnPlateau(LRScheduler):
 class OneCycleLR(LRScheduler):
     """One-cycle policy (``formulas.one_cycle``); starts at ``max_learning_rate / divide_factor``."""
 
-    def __init__(self, max_learning_rate, total_steps, divide_factor=25.0, end_learning_rate=0.0001,
-                 phase_pct=0.3, anneal_strategy="cos", three_phase=False, last_epoch=-1, verbose=False):
+    def __init__(
+        self,
+        max_learning_rate,
+        total_steps,
+        divide_factor=25.0,
+        end_learning_rate=0.0001,
+        phase_pct=0.3,
+        anneal_strategy="cos",
+        three_phase=False,
+        last_epoch=-1,
+        verbose=False,
+    ):
         check_number("max_learning_rate", max_learning_rate, lo=0.0)
         check_number("end_learning_rate", end_learning_rate, lo=0.0)
         self.total_steps = check_int("total_steps", total_steps, lo=0, lo_open=True)
@@ -324,27 +378,45 @@ class OneCycleLR(LRScheduler):
         super().__init__(max_learning_rate / float(divide_factor), last_epoch, verbose)
 
     def get_lr(self):
-        return F.one_cycle(self.last_epoch, max_learning_rate=self.max_learning_rate,
-                           total_steps=self.total_steps, divide_factor=self.divide_factor,
-                           end_learning_rate=self.end_learning_rate, phase_pct=self.phase_pct,
-                           anneal_strategy=self.anneal_strategy, three_phase=self.three_phase)
+        return F.one_cycle(
+            self.last_epoch,
+            max_learning_rate=self.max_learning_rate,
+            total_steps=self.total_steps,
+            divide_factor=self.divide_factor,
+            end_learning_rate=self.end_learning_rate,
+            phase_pct=self.phase_pct,
+            anneal_strategy=self.anneal_strategy,
+            three_phase=self.three_phase,
+        )
 
 
 class CyclicLR(LRScheduler):
     """Cyclic LR (``formulas.cyclic``) with modes ``'triangular'`` (scale 1), ``'triangular2'``
     (``1 / 2**(cycle - 1)``), ``'exp_range'`` (``exp_gamma ** iterations``) or a custom ``scale_fn``."""
 
-    def __init__(self, base_learning_rate, max_learning_rate, step_size_up, step_size_down=None,
-                 mode="triangular", exp_gamma=1.0, scale_fn=None, scale_mode="cycle",
-                 last_epoch=-1, verbose=False):
+    def __init__(
+        self,
+        base_learning_rate,
+        max_learning_rate,
+        step_size_up,
+        step_size_down=None,
+        mode="triangular",
+        exp_gamma=1.0,
+        scale_fn=None,
+        scale_mode="cycle",
+        last_epoch=-1,
+        verbose=False,
+    ):
         check_number("max_learning_rate", max_learning_rate, lo=0.0)
         self.step_size_up = check_int("step_size_up", step_size_up, lo=0, lo_open=True)
-        self.step_size_down = (None if step_size_down is None
-                               else check_int("step_size_down", step_size_down, lo=0, lo_open=True))
+        self.step_size_down = (
+            None if step_size_down is None else check_int("step_size_down", step_size_down, lo=0, lo_open=True)
+        )
         self.gamma = check_number("exp_gamma", exp_gamma)
         if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
-            raise ValueError(f"mode must be 'triangular', 'triangular2' or 'exp_range' when scale_fn "
-                             f"is None, got {mode!r}")
+            raise ValueError(
+                f"mode must be 'triangular', 'triangular2' or 'exp_range' when scale_fn is None, got {mode!r}"
+            )
         if scale_mode not in ("cycle", "iterations"):
             raise ValueError(f"scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
         self.mode, self.max_lr = mode, float(max_learning_rate)
@@ -355,20 +427,25 @@ class CyclicLR(LRScheduler):
         elif mode == "triangular2":
             self.scale_fn, self.scale_mode = (lambda x: 1 / (2.0 ** (x - 1))), "cycle"
         else:
-            self.scale_fn, self.scale_mode = (lambda x: self.gamma ** x), "iterations"
+            self.scale_fn, self.scale_mode = (lambda x: self.gamma**x), "iterations"
         super().__init__(base_learning_rate, last_epoch, verbose)
 
     def get_lr(self):
-        return F.cyclic(self.last_epoch, base_learning_rate=self.base_lr, max_learning_rate=self.max_lr,
-                        step_size_up=self.step_size_up, step_size_down=self.step_size_down,
-                        scale_fn=self.scale_fn, scale_mode=self.scale_mode)
+        return F.cyclic(
+            self.last_epoch,
+            base_learning_rate=self.base_lr,
+            max_learning_rate=self.max_lr,
+            step_size_up=self.step_size_up,
+            step_size_down=self.step_size_down,
+            scale_fn=self.scale_fn,
+            scale_mode=self.scale_mode,
+        )
 
 
 class LinearLR(LRScheduler):
     """Linear ramp from ``start_factor * learning_rate`` to ``end_factor * learning_rate`` over ``total_steps``."""
 
-    def __init__(self, learning_rate, total_steps, start_factor=1.0 / 3, end_factor=1.0,
-                 last_epoch=-1, verbose=False):
+    def __init__(self, learning_rate, total_steps, start_factor=1.0 / 3, end_factor=1.0, last_epoch=-1, verbose=False):
         check_number("start_factor", start_factor, lo=0.0, hi=1.0, lo_open=True)
         check_number("end_factor", end_factor, lo=0.0, hi=1.0)
         self.total_steps = check_int("total_steps", total_steps, lo=0, lo_open=True)
@@ -376,9 +453,14 @@ class LinearLR(LRScheduler):
         super().__init__(learning_rate, last_epoch, verbose)
 
     def get_lr(self):
-        return F.linear_lr_step(self.last_epoch, last_lr=self.last_lr, learning_rate=self.base_lr,
-                                total_steps=self.total_steps, start_factor=self.start_factor,
-                                end_factor=self.end_factor)
+        return F.linear_lr_step(
+            self.last_epoch,
+            last_lr=self.last_lr,
+            learning_rate=self.base_lr,
+            total_steps=self.total_steps,
+            start_factor=self.start_factor,
+            end_factor=self.end_factor,
+        )
 
 
 class CosineAnnealingWarmRestarts(LRScheduler):
@@ -397,8 +479,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.keys = ["last_epoch", "last_lr", "T_cur", "T_i"]
 
     def get_lr(self):
-        return F.cosine_annealing_warm_restarts(self.T_cur, T_i=self.T_i, learning_rate=self.base_lr,
-                                                eta_min=self.eta_min)
+        return F.cosine_annealing_warm_restarts(
+            self.T_cur, T_i=self.T_i, learning_rate=self.base_lr, eta_min=self.eta_min
+        )
 
     def step(self, epoch=None):
         """Advance one step, or jump to ``epoch`` (restart position computed in closed form)."""
@@ -418,8 +501,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                     self.T_cur = epoch % self.T_0
                 else:
                     n = int(math.log((epoch / self.T_0 * (self.T_mult - 1) + 1), self.T_mult))
-                    self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
-                    self.T_i = self.T_0 * self.T_mult ** n
+                    self.T_cur = epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult**n
             else:
                 self.T_i = self.T_0
                 self.T_cur = epoch

@@ -27,8 +27,7 @@ def to_plain(value, where: str):
     if numel == 1 and hasattr(value, "item"):
         return to_plain(value.item(), where)
     raise TypeError(
-        f"{where} must be a number, None, or a 1-element array/tensor, got "
-        f"{value!r} ({type(value).__name__})"
+        f"{where} must be a number, None, or a 1-element array/tensor, got {value!r} ({type(value).__name__})"
     )
 
 

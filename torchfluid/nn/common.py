@@ -33,12 +33,12 @@ class Linear(_fluid_nn.Linear):
 class Embedding(_fluid_nn.Embedding):
     """Lookup table ``[num_embeddings, embedding_dim]``; ``sparse=True`` gives row-sparse gradients."""
 
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, sparse=False, weight_attr=None,
-                 name=None):
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, sparse=False, weight_attr=None, name=None):
         check_int("num_embeddings", num_embeddings, lo=0, lo_open=True)
         check_int("embedding_dim", embedding_dim, lo=0, lo_open=True)
-        super().__init__([num_embeddings, embedding_dim], is_sparse=sparse, padding_idx=padding_idx,
-                         param_attr=weight_attr)
+        super().__init__(
+            [num_embeddings, embedding_dim], is_sparse=sparse, padding_idx=padding_idx, param_attr=weight_attr
+        )
         self.name = _check_name(name)
         if self._padding_idx >= 0:
             with torch.no_grad():

@@ -13,6 +13,14 @@ from ..dtypes import torch_dtype as to_torch_dtype
 from .registry import GRAD_SUFFIX, OpDef, get_op, has_op, register, registered_types
 
 __all__ = [
-    "OpDef", "register", "get_op", "has_op", "registered_types", "GRAD_SUFFIX",
-    "convert_dtype", "to_torch_dtype", "to_numpy_dtype", "is_float_dtype",
+    "OpDef",
+    "register",
+    "get_op",
+    "has_op",
+    "registered_types",
+    "GRAD_SUFFIX",
+    "convert_dtype",
+    "to_torch_dtype",
+    "to_numpy_dtype",
+    "is_float_dtype",
 ]

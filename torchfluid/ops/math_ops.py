@@ -56,12 +56,8 @@ def _elementwise(type_, op, dx, dy):
 
 elementwise_add = _elementwise("elementwise_add", torch.add, lambda x, y, o, g: g, lambda x, y, o, g: g)
 elementwise_sub = _elementwise("elementwise_sub", torch.sub, lambda x, y, o, g: g, lambda x, y, o, g: -g)
-elementwise_mul = _elementwise(
-    "elementwise_mul", torch.mul, lambda x, y, o, g: g * y, lambda x, y, o, g: g * x
-)
-elementwise_div = _elementwise(
-    "elementwise_div", torch.div, lambda x, y, o, g: g / y, lambda x, y, o, g: -g * o / y
-)
+elementwise_mul = _elementwise("elementwise_mul", torch.mul, lambda x, y, o, g: g * y, lambda x, y, o, g: g * x)
+elementwise_div = _elementwise("elementwise_div", torch.div, lambda x, y, o, g: g / y, lambda x, y, o, g: -g * o / y)
 elementwise_max = _elementwise(
     "elementwise_max",
     torch.maximum,
@@ -118,8 +114,7 @@ def _t(t):
 
 def _matmul_grad(X, Y, Out, dOut, *, transpose_X=False, transpose_Y=False, alpha=1.0, need=(True, True)):
     if X.dim() < 2 or Y.dim() < 2:  # vector cases: differentiate the forward itself
-        return _autograd_vjp(matmul, (X, Y), dOut, need,
-                             transpose_X=transpose_X, transpose_Y=transpose_Y, alpha=alpha)
+        return _autograd_vjp(matmul, (X, Y), dOut, need, transpose_X=transpose_X, transpose_Y=transpose_Y, alpha=alpha)
     a = _t(X) if transpose_X else X
     b = _t(Y) if transpose_Y else Y
     g = dOut * alpha if alpha != 1.0 else dOut

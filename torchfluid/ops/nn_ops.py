@@ -36,8 +36,20 @@ def cross_entropy(X, Label, *, soft_label=False, ignore_index=-100):
     return y.masked_fill(ignored, 0.0)
 
 
-def _swce_grad(Logits, Label, Softmax, Loss, dSoftmax, dLoss, *, soft_label=False,
-               ignore_index=-100, axis=-1, numeric_stable_mode=True, need=(True, False)):
+def _swce_grad(
+    Logits,
+    Label,
+    Softmax,
+    Loss,
+    dSoftmax,
+    dLoss,
+    *,
+    soft_label=False,
+    ignore_index=-100,
+    axis=-1,
+    numeric_stable_mode=True,
+    need=(True, False),
+):
     sm = Softmax.movedim(axis, -1)
     dl = dLoss.movedim(axis, -1)
     if soft_label:
@@ -58,8 +70,9 @@ def _swce_grad(Logits, Label, Softmax, Loss, dSoftmax, dLoss, *, soft_label=Fals
     grad=_swce_grad,
     no_grad_slots=["Label"],
 )
-def softmax_with_cross_entropy(Logits, Label, *, soft_label=False, ignore_index=-100,
-                               axis=-1, numeric_stable_mode=True):
+def softmax_with_cross_entropy(
+    Logits, Label, *, soft_label=False, ignore_index=-100, axis=-1, numeric_stable_mode=True
+):
     """Softmax along ``axis`` then cross entropy; returns ``(Softmax, Loss)``, Loss has
     size 1 on ``axis``. Computed with log-softmax (numerically stable)."""
     logp = torch.log_softmax(Logits, dim=axis)

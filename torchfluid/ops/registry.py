@@ -134,9 +134,7 @@ def get_op(type: str) -> OpDef:
         if base is not None and base.grad is not None:
             op = _GRAD_CACHE[type] = _grad_opdef(base)
             return op
-    raise KeyError(
-        f"unknown op type {type!r}; registered: {', '.join(sorted(_REGISTRY))}"
-    )
+    raise KeyError(f"unknown op type {type!r}; registered: {', '.join(sorted(_REGISTRY))}")
 
 
 def registered_types() -> list[str]:

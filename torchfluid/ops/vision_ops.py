@@ -48,8 +48,20 @@ def _conv_args(strides, paddings, dilations, groups):
     return _pair(strides, "strides"), _pair(paddings, "paddings"), _pair(dilations, "dilations"), int(groups)
 
 
-def _conv2d_grad(Input, Filter, Output, dOutput, *, strides=(1, 1), paddings=(0, 0), dilations=(1, 1),
-                 groups=1, data_format="NCHW", use_cudnn=False, need=(True, True)):
+def _conv2d_grad(
+    Input,
+    Filter,
+    Output,
+    dOutput,
+    *,
+    strides=(1, 1),
+    paddings=(0, 0),
+    dilations=(1, 1),
+    groups=1,
+    data_format="NCHW",
+    use_cudnn=False,
+    need=(True, True),
+):
     s, p, d, g = _conv_args(strides, paddings, dilations, groups)
     dx, dw, _ = torch.ops.aten.convolution_backward(
         dOutput, Input, Filter, None, s, p, d, False, [0, 0], g, [bool(need[0]), bool(need[1]), False]
@@ -58,8 +70,9 @@ def _conv2d_grad(Input, Filter, Output, dOutput, *, strides=(1, 1), paddings=(0,
 
 
 @register("conv2d", ["Input", "Filter"], ["Output"], grad=_conv2d_grad)
-def conv2d(Input, Filter, *, strides=(1, 1), paddings=(0, 0), dilations=(1, 1), groups=1,
-           data_format="NCHW", use_cudnn=False):
+def conv2d(
+    Input, Filter, *, strides=(1, 1), paddings=(0, 0), dilations=(1, 1), groups=1, data_format="NCHW", use_cudnn=False
+):
     """2-D convolution (cross-correlation), NCHW; Filter ``[O, C / groups, kh, kw]``."""
     if data_format not in ("NCHW", "AnyLayout"):
         raise ValueError(f"conv2d: data_format must be 'NCHW', got {data_format!r}")
@@ -81,9 +94,22 @@ def _check_pool_type(pooling_type):
         raise ValueError(f"pool2d: pooling_type must be 'max' or 'avg', got {pooling_type!r}")
 
 
-def _pool2d_grad(X, Out, dOut, *, pooling_type="max", ksize=(2, 2), strides=(1, 1), paddings=(0, 0),
-                 global_pooling=False, ceil_mode=False, exclusive=True, data_format="NCHW",
-                 use_cudnn=False, need=(True,)):
+def _pool2d_grad(
+    X,
+    Out,
+    dOut,
+    *,
+    pooling_type="max",
+    ksize=(2, 2),
+    strides=(1, 1),
+    paddings=(0, 0),
+    global_pooling=False,
+    ceil_mode=False,
+    exclusive=True,
+    data_format="NCHW",
+    use_cudnn=False,
+    need=(True,),
+):
     k, s, p = _pool_args(X, ksize, strides, paddings, global_pooling)
     if pooling_type == "max":
         _, idx = torch.ops.aten.max_pool2d_with_indices(X, k, s, p, [1, 1], bool(ceil_mode))
@@ -92,8 +118,19 @@ def _pool2d_grad(X, Out, dOut, *, pooling_type="max", ksize=(2, 2), strides=(1, 
 
 
 @register("pool2d", ["X"], ["Out"], grad=_pool2d_grad)
-def pool2d(X, *, pooling_type="max", ksize=(2, 2), strides=(1, 1), paddings=(0, 0), global_pooling=False,
-           ceil_mode=False, exclusive=True, data_format="NCHW", use_cudnn=False):
+def pool2d(
+    X,
+    *,
+    pooling_type="max",
+    ksize=(2, 2),
+    strides=(1, 1),
+    paddings=(0, 0),
+    global_pooling=False,
+    ceil_mode=False,
+    exclusive=True,
+    data_format="NCHW",
+    use_cudnn=False,
+):
     """Max or average pooling over windows (NCHW); ``global_pooling`` pools all of H x W."""
     _check_pool_type(pooling_type)
     if data_format not in ("NCHW", "AnyLayout"):
@@ -124,10 +161,31 @@ def _bn_uses_global(is_test, use_global_stats):
     return bool(is_test) or bool(use_global_stats)
 
 
-def _batch_norm_grad(X, Scale, Bias, Mean, Variance, Y, MeanOut, VarianceOut, SavedMean, SavedVariance,
-                     dY, dMeanOut, dVarianceOut, dSavedMean, dSavedVariance, *, momentum=0.9, epsilon=1e-5,
-                     is_test=False, use_global_stats=False, data_layout="NCHW", trainable_statistics=False,
-                     need=(True, True, True, False, False)):
+def _batch_norm_grad(
+    X,
+    Scale,
+    Bias,
+    Mean,
+    Variance,
+    Y,
+    MeanOut,
+    VarianceOut,
+    SavedMean,
+    SavedVariance,
+    dY,
+    dMeanOut,
+    dVarianceOut,
+    dSavedMean,
+    dSavedVariance,
+    *,
+    momentum=0.9,
+    epsilon=1e-5,
+    is_test=False,
+    use_global_stats=False,
+    data_layout="NCHW",
+    trainable_statistics=False,
+    need=(True, True, True, False, False),
+):
     """dX, dScale, dBias of ``batch_norm`` (the moving statistics get no gradient)."""
     dims = _bn_dims(X)
     if _bn_uses_global(is_test, use_global_stats):
@@ -140,19 +198,35 @@ def _batch_norm_grad(X, Scale, Bias, Mean, Variance, Y, MeanOut, VarianceOut, Sa
         dxhat = dY * _bn_view(Scale, X)
         dX = None
         if need[0]:
-            dX = _bn_view(inv, X) * (dxhat - dxhat.mean(dim=dims, keepdim=True)
-                                     - xhat * (dxhat * xhat).mean(dim=dims, keepdim=True))
+            dX = _bn_view(inv, X) * (
+                dxhat - dxhat.mean(dim=dims, keepdim=True) - xhat * (dxhat * xhat).mean(dim=dims, keepdim=True)
+            )
     dScale = (dY * xhat).sum(dim=dims) if need[1] else None
     dBias = dY.sum(dim=dims) if need[2] else None
     return dX, dScale, dBias, None, None
 
 
-@register("batch_norm", ["X", "Scale", "Bias", "Mean", "Variance"],
-          ["Y", "MeanOut", "VarianceOut", "SavedMean", "SavedVariance"],
-          no_grad_slots=["Mean", "Variance"],
-          grad=_batch_norm_grad)
-def batch_norm(X, Scale, Bias, Mean, Variance, *, momentum=0.9, epsilon=1e-5, is_test=False,
-               use_global_stats=False, data_layout="NCHW", trainable_statistics=False):
+@register(
+    "batch_norm",
+    ["X", "Scale", "Bias", "Mean", "Variance"],
+    ["Y", "MeanOut", "VarianceOut", "SavedMean", "SavedVariance"],
+    no_grad_slots=["Mean", "Variance"],
+    grad=_batch_norm_grad,
+)
+def batch_norm(
+    X,
+    Scale,
+    Bias,
+    Mean,
+    Variance,
+    *,
+    momentum=0.9,
+    epsilon=1e-5,
+    is_test=False,
+    use_global_stats=False,
+    data_layout="NCHW",
+    trainable_statistics=False,
+):
     """Batch normalisation over channel dim 1 (see the module docstring);
     returns ``(Y, MeanOut, VarianceOut, SavedMean, SavedVariance)``."""
     if data_layout not in ("NCHW", "AnyLayout"):
@@ -186,8 +260,20 @@ def check_dropout(dropout_prob, dropout_implementation):
         )
 
 
-def _dropout_grad(X, Out, Mask, dOut, dMask, *, dropout_prob=0.5, is_test=False, fix_seed=False, seed=0,
-                  dropout_implementation="downgrade_in_infer", need=(True,)):
+def _dropout_grad(
+    X,
+    Out,
+    Mask,
+    dOut,
+    dMask,
+    *,
+    dropout_prob=0.5,
+    is_test=False,
+    fix_seed=False,
+    seed=0,
+    dropout_implementation="downgrade_in_infer",
+    need=(True,),
+):
     p = float(dropout_prob)
     if is_test:
         return (dOut * (1.0 - p) if dropout_implementation == "downgrade_in_infer" else dOut,)
@@ -198,8 +284,7 @@ def _dropout_grad(X, Out, Mask, dOut, dMask, *, dropout_prob=0.5, is_test=False,
 
 
 @register("dropout", ["X"], ["Out", "Mask"], grad=_dropout_grad)
-def dropout(X, *, dropout_prob=0.5, is_test=False, fix_seed=False, seed=0,
-            dropout_implementation="downgrade_in_infer"):
+def dropout(X, *, dropout_prob=0.5, is_test=False, fix_seed=False, seed=0, dropout_implementation="downgrade_in_infer"):
     """Zero each element with probability ``dropout_prob`` (see the module docstring);
     returns ``(Out, Mask)`` with Mask uint8 (1 = kept)."""
     check_dropout(dropout_prob, dropout_implementation)

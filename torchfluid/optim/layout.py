@@ -22,8 +22,14 @@ from collections.abc import Mapping, Sequence
 import torch
 
 __all__ = [
-    "TORCH_TO_PADDLE_ACC", "PADDLE_TO_TORCH_ACC", "TORCH_TO_PADDLE_GROUP", "PADDLE_TO_TORCH_GROUP",
-    "is_torch_layout", "paddle_to_torch", "reorder_by_name", "torch_to_paddle",
+    "TORCH_TO_PADDLE_ACC",
+    "PADDLE_TO_TORCH_ACC",
+    "TORCH_TO_PADDLE_GROUP",
+    "PADDLE_TO_TORCH_GROUP",
+    "is_torch_layout",
+    "paddle_to_torch",
+    "reorder_by_name",
+    "torch_to_paddle",
 ]
 
 # torch.optim.RMSprop's per-parameter entry -> torchfluid's accumulator
@@ -67,8 +73,14 @@ def torch_to_paddle(sd: Mapping, names: Sequence[Sequence[str]], *, prefix: str 
     return out
 
 
-def paddle_to_torch(sd: Mapping, groups: Sequence[Mapping], names: Sequence[Sequence[str]], *,
-                    prefix: str = "", accumulators: Sequence[str] = tuple(TORCH_TO_PADDLE_ACC.values())) -> dict:
+def paddle_to_torch(
+    sd: Mapping,
+    groups: Sequence[Mapping],
+    names: Sequence[Sequence[str]],
+    *,
+    prefix: str = "",
+    accumulators: Sequence[str] = tuple(TORCH_TO_PADDLE_ACC.values()),
+) -> dict:
     """A Paddle-keyed state dict in torch's layout for an optimizer whose group ``i`` has
     hyper-parameters ``groups[i]`` (without ``params``) and parameter names ``names[i]``.
     Keys that name no parameter or accumulator raise ValueError (listing them all).

@@ -50,8 +50,12 @@ from . import layout
 
 __all__ = ["RMSprop"]
 
-_FUSED_DTYPES = {torch.float32: torch.float32, torch.float64: torch.float64,
-                 torch.complex64: torch.float32, torch.complex128: torch.float64}
+_FUSED_DTYPES = {
+    torch.float32: torch.float32,
+    torch.float64: torch.float64,
+    torch.complex64: torch.float32,
+    torch.complex128: torch.float64,
+}
 
 
 def _real(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -76,10 +80,20 @@ class RMSprop(torch.optim.Optimizer):
     and :meth:`load_state_dict` reads both.
     """
 
-    def __init__(self, params, lr: float | torch.Tensor = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0, momentum: float = 0, centered: bool = False,
-                 capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
-                 differentiable: bool = False) -> None:
+    def __init__(
+        self,
+        params,
+        lr: float | torch.Tensor = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        capturable: bool = False,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
         if isinstance(lr, torch.Tensor) and lr.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
         if not 0.0 <= lr:
@@ -92,9 +106,18 @@ class RMSprop(torch.optim.Optimizer):
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         if not 0.0 <= alpha:
             raise ValueError(f"Invalid alpha value: {alpha}")
-        defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
-                        weight_decay=weight_decay, capturable=capturable, foreach=foreach,
-                        maximize=maximize, differentiable=differentiable)
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            alpha=alpha,
+            eps=eps,
+            centered=centered,
+            weight_decay=weight_decay,
+            capturable=capturable,
+            foreach=foreach,
+            maximize=maximize,
+            differentiable=differentiable,
+        )
         super().__init__(params, defaults)
 
     def __setstate__(self, state):
@@ -192,13 +215,19 @@ class RMSprop(torch.optim.Optimizer):
             current = [{k: v for k, v in g.items() if k not in ("params", "param_names")} for g in self.param_groups]
             saved = state_dict.get("param_groups")
             if isinstance(saved, (list, tuple)) and len(saved) == len(current):
-                current = [{k: v for k, v in _torch_group(g, c).items() if k not in ("params", "param_names")}
-                           for g, c in zip(saved, current, strict=True)]
+                current = [
+                    {k: v for k, v in _torch_group(g, c).items() if k not in ("params", "param_names")}
+                    for g, c in zip(saved, current, strict=True)
+                ]
             sd = layout.paddle_to_torch(state_dict, current, names)
         groups = sd["param_groups"]
         if isinstance(groups, (list, tuple)) and len(groups) == len(self.param_groups):
-            sd = {**sd, "param_groups": [_torch_group(saved, ours) for saved, ours in
-                                         zip(groups, self.param_groups, strict=True)]}
+            sd = {
+                **sd,
+                "param_groups": [
+                    _torch_group(saved, ours) for saved, ours in zip(groups, self.param_groups, strict=True)
+                ],
+            }
         super().load_state_dict(sd)
 
 
@@ -251,8 +280,14 @@ def _fusable(p: torch.Tensor, g: torch.Tensor, state: Mapping, group: Mapping) -
     if group["differentiable"] or p.device.type != "cpu" or p.dtype not in _FUSED_DTYPES:
         return False
     tensors = [p, g] + [state[k] for k in ("square_avg", "grad_avg", "momentum_buffer") if k in state]
-    return all(plain_memory(t) and t.layout == torch.strided and t.dtype == p.dtype and t.is_contiguous()
-               and not t.requires_grad for t in tensors)
+    return all(
+        plain_memory(t)
+        and t.layout == torch.strided
+        and t.dtype == p.dtype
+        and t.is_contiguous()
+        and not t.requires_grad
+        for t in tensors
+    )
 
 
 @torch.compiler.disable
@@ -280,16 +315,32 @@ def _update_group(items, group: Mapping) -> None:
         if wd != 0:
             g = g.add(p, alpha=wd)
         kernel = rmsprop_graph_ if differentiable else rmsprop_
-        kernel(_real(p), _real(g), _real(state["square_avg"]),
-               _real(state.get("grad_avg")) if centered else None,
-               _real(state.get("momentum_buffer")) if momentum > 0 else None,
-               lr=lr, rho=alpha, epsilon=eps, momentum=momentum, eps_in_sqrt=False, lr_in_momentum=False)
+        kernel(
+            _real(p),
+            _real(g),
+            _real(state["square_avg"]),
+            _real(state.get("grad_avg")) if centered else None,
+            _real(state.get("momentum_buffer")) if momentum > 0 else None,
+            lr=lr,
+            rho=alpha,
+            epsilon=eps,
+            momentum=momentum,
+            eps_in_sqrt=False,
+            lr_in_momentum=False,
+        )
     for part in fused.values():
         fused_cpu.rmsprop_multi_(
-            [_real(p) for p, _, _ in part], [_real(g) for _, g, _ in part],
+            [_real(p) for p, _, _ in part],
+            [_real(g) for _, g, _ in part],
             [_real(s["square_avg"]) for _, _, s in part],
             [_real(s["grad_avg"]) for _, _, s in part] if centered else None,
             [_real(s["momentum_buffer"]) for _, _, s in part] if momentum > 0 else None,
-            lr=float(lr), rho=float(alpha), epsilon=float(eps), momentum=float(momentum),
-            eps_in_sqrt=False, lr_in_momentum=False, grad_scale=-1.0 if maximize else 1.0, l2=float(wd),
+            lr=float(lr),
+            rho=float(alpha),
+            epsilon=float(eps),
+            momentum=float(momentum),
+            eps_in_sqrt=False,
+            lr_in_momentum=False,
+            grad_scale=-1.0 if maximize else 1.0,
+            l2=float(wd),
         )

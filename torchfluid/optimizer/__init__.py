@@ -8,6 +8,14 @@ from .sgd import SGD, SGDOptimizer
 from .state import LoadReport
 
 __all__ = [
-    "Optimizer", "RMSPropOptimizer", "RMSProp", "SGDOptimizer", "SGD",
-    "AdamOptimizer", "Adam", "LoadReport", "lr", "lr_scheduler",
+    "Optimizer",
+    "RMSPropOptimizer",
+    "RMSProp",
+    "SGDOptimizer",
+    "SGD",
+    "AdamOptimizer",
+    "Adam",
+    "LoadReport",
+    "lr",
+    "lr_scheduler",
 ]

@@ -48,28 +48,60 @@ class AdamRule:
 
     @staticmethod
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
-        adam_(param.data, grad.to_dense() if grad.is_sparse else grad,
-              state["moment1"], state["moment2"], state["beta1_pow_acc"], state["beta2_pow_acc"],
-              lr=lr, beta1=hparams["beta1"], beta2=hparams["beta2"], epsilon=hparams["epsilon"])
+        adam_(
+            param.data,
+            grad.to_dense() if grad.is_sparse else grad,
+            state["moment1"],
+            state["moment2"],
+            state["beta1_pow_acc"],
+            state["beta2_pow_acc"],
+            lr=lr,
+            beta1=hparams["beta1"],
+            beta2=hparams["beta2"],
+            epsilon=hparams["epsilon"],
+        )
 
 
 class AdamOptimizer(Optimizer):
     """Adam with fluid's API: ``AdamOptimizer(learning_rate=0.001, beta1=0.9, beta2=0.999,
     epsilon=1e-8, parameter_list=None, regularization=None, grad_clip=None, name=None)``."""
 
-    def __init__(self, learning_rate=0.001, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8,
-                 parameter_list=None, regularization=None, grad_clip=None, name=None, *,
-                 parameters=None, weight_decay=None, shard_state: bool = False, grad_reduction: str = "none",
-                 process_group=None):
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+        parameter_list=None,
+        regularization=None,
+        grad_clip=None,
+        name=None,
+        *,
+        parameters=None,
+        weight_decay=None,
+        shard_state: bool = False,
+        grad_reduction: str = "none",
+        process_group=None,
+    ):
         defaults = dict(
             beta1=check_number("beta1", beta1, lo=0.0, hi=1.0, hi_open=True),
             beta2=check_number("beta2", beta2, lo=0.0, hi=1.0, hi_open=True),
             epsilon=check_number("epsilon", epsilon, lo=0.0, lo_open=True),
         )
-        super().__init__(learning_rate, parameter_list, regularization, grad_clip, name,
-                         parameters=parameters, weight_decay=weight_decay, defaults=defaults,
-                         shard_state=shard_state, grad_reduction=grad_reduction, process_group=process_group,
-                         rule=AdamRule())
+        super().__init__(
+            learning_rate,
+            parameter_list,
+            regularization,
+            grad_clip,
+            name,
+            parameters=parameters,
+            weight_decay=weight_decay,
+            defaults=defaults,
+            shard_state=shard_state,
+            grad_reduction=grad_reduction,
+            process_group=process_group,
+            rule=AdamRule(),
+        )
 
     def _check_group(self, group: dict) -> None:
         super()._check_group(group)

@@ -106,8 +106,11 @@ class Optimizer(torch.optim.Optimizer):
         if rule is None:
             raise TypeError(f"{type(self).__name__}: an Optimizer subclass must pass its update rule (rule=...)")
         self._rule = rule
-        self._precision = precision if precision is not None else Precision(
-            multi_precision=False, state_dtype=None, nonfinite="propagate")
+        self._precision = (
+            precision
+            if precision is not None
+            else Precision(multi_precision=False, state_dtype=None, nonfinite="propagate")
+        )
         self._fused = fused
         self.skipped_steps = 0
         # distributed (ZeRO-1): None unless shard_state=True; see torchfluid.distributed
@@ -147,16 +150,20 @@ class Optimizer(torch.optim.Optimizer):
             elif not self._keep_record_list(params):
                 self.add_param_group({"params": params})
             if self._record_params is None and not any(g["params"] for g in self.param_groups):
-                raise ValueError(f"{type(self).__name__} got an empty parameter list: there is nothing to optimize "
-                                 "(pass parameters=None in static mode, where minimize() finds them)")
+                raise ValueError(
+                    f"{type(self).__name__} got an empty parameter list: there is nothing to optimize "
+                    "(pass parameters=None in static mode, where minimize() finds them)"
+                )
         self._checked_hparams = [group_hparams(g) for g in self.param_groups]
 
     # ------------------------------------------------------------------ params
     def _keep_record_list(self, params) -> bool:
         """A list of front-door records or names (a program's parameters) is kept for the
         configuration (``update_config().parameter_list``) instead of becoming a group."""
-        if isinstance(params, (list, tuple)) and params and all(
-            isinstance(p, str) or _front_door(p) is not None for p in params
+        if (
+            isinstance(params, (list, tuple))
+            and params
+            and all(isinstance(p, str) or _front_door(p) is not None for p in params)
         ):
             self._record_params = list(params)
             return True
@@ -179,9 +186,7 @@ class Optimizer(torch.optim.Optimizer):
         given_names = group.pop("param_names", None)
         if given_names is not None:
             if len(given_names) != len(named):
-                raise ValueError(
-                    f"param_group['param_names'] has {len(given_names)} names for {len(named)} params"
-                )
+                raise ValueError(f"param_group['param_names'] has {len(given_names)} names for {len(named)} params")
             named = [(n, p) for n, (_, p) in zip(given_names, named, strict=True)]
         if "learning_rate" in group:
             group["lr_mult"] = check_number("param_group['learning_rate']", group.pop("learning_rate"), lo=0.0)
@@ -195,8 +200,10 @@ class Optimizer(torch.optim.Optimizer):
             if not p.is_leaf:
                 raise ValueError(f"parameter {i} is not a leaf tensor; only leaves can be optimized")
             if p.is_complex() and not getattr(self._rule, "supports_complex", False):
-                raise ValueError(f"parameter {i} has complex dtype {p.dtype}: {type(self).__name__} updates real "
-                                 "floating-point parameters only (optimize torch.view_as_real(p) instead)")
+                raise ValueError(
+                    f"parameter {i} has complex dtype {p.dtype}: {type(self).__name__} updates real "
+                    "floating-point parameters only (optimize torch.view_as_real(p) instead)"
+                )
             if not (p.is_floating_point() or p.is_complex()):
                 raise ValueError(f"parameter {i} must be a floating-point tensor, got dtype {p.dtype}")
             seen.add(p)
@@ -234,8 +241,11 @@ class Optimizer(torch.optim.Optimizer):
         as the constructor checks them (before anything changes)."""
         checked = self._checked_hparams
         for i, g in enumerate(self.param_groups):
-            if i < len(checked) and all(g.get(k, _MISSING) == v for k, v in checked[i].items()) \
-                    and len(g) == len(checked[i]) + 2:
+            if (
+                i < len(checked)
+                and all(g.get(k, _MISSING) == v for k, v in checked[i].items())
+                and len(g) == len(checked[i]) + 2
+            ):
                 continue
             try:
                 self._check_group(g)
@@ -307,9 +317,7 @@ class Optimizer(torch.optim.Optimizer):
         """Attach a 2.x ``LRScheduler`` (Paddle 2.x): from now on the lr is ``scheduler()``,
         advanced by the user's ``scheduler.step()``."""
         if not isinstance(scheduler, LRScheduler):
-            raise TypeError(
-                f"set_lr_scheduler needs a paddle.optimizer.lr.LRScheduler, got {type(scheduler).__name__}"
-            )
+            raise TypeError(f"set_lr_scheduler needs a paddle.optimizer.lr.LRScheduler, got {type(scheduler).__name__}")
         self._schedule = scheduler
         value = schedules.peek(scheduler)
         self.defaults["lr"] = value
@@ -363,8 +371,12 @@ class Optimizer(torch.optim.Optimizer):
             for g in self.param_groups:
                 for p in g["params"]:
                     grad = p.grad
-                    if (grad is None or not p.requires_grad or getattr(p, "trainable", True) is False
-                            or getattr(p, "stop_gradient", False) is True):
+                    if (
+                        grad is None
+                        or not p.requires_grad
+                        or getattr(p, "trainable", True) is False
+                        or getattr(p, "stop_gradient", False) is True
+                    ):
                         continue
                     if names is not None:
                         name = names[p]
@@ -405,12 +417,21 @@ class Optimizer(torch.optim.Optimizer):
         hyper-parameters, learning rate, clip, regularizer, precision and fused options);
         what a static optimize op carries instead of the optimizer."""
         prec = self._precision
-        lr = self._lr_record if self._lr_record is not None else (
-            self._schedule if self._schedule is not None else float(self.defaults["lr"]))
+        lr = (
+            self._lr_record
+            if self._lr_record is not None
+            else (self._schedule if self._schedule is not None else float(self.defaults["lr"]))
+        )
         return UpdateConfig(
-            rule=self._rule, hparams=self.defaults, learning_rate=lr, clip=self._grad_clip,
-            regularization=self.regularization, nonfinite=prec.nonfinite, multi_precision=prec.multi_precision,
-            state_dtype=prec.state_dtype, fused=False if self._fused is None else getattr(self, "fused", None),
+            rule=self._rule,
+            hparams=self.defaults,
+            learning_rate=lr,
+            clip=self._grad_clip,
+            regularization=self.regularization,
+            nonfinite=prec.nonfinite,
+            multi_precision=prec.multi_precision,
+            state_dtype=prec.state_dtype,
+            fused=False if self._fused is None else getattr(self, "fused", None),
             name=self._name,
             parameter_list=None if self._record_params is None else tuple(self._record_params),
         )
@@ -456,19 +477,26 @@ class Optimizer(torch.optim.Optimizer):
                 "drives updates only in a program run by an Executor; eager updates need a float or a schedule"
             )
         with _PLAIN_DISPATCH():  # the update reads and writes tensors; subclass hooks add nothing
-            pairs = _check_grad_attrs(params_grads, self._names) if from_grad_attrs \
-                else self._validate(params_grads)
+            pairs = _check_grad_attrs(params_grads, self._names) if from_grad_attrs else self._validate(params_grads)
             self._check_edited_groups()
             groups = self._group_of()
             names = self._names
             reg = self.regularization
-            items = [Item(names[p], p, g, groups[p], _param_lr_mult(p), getattr(p, "regularizer", None) or reg,
-                          need_clip(p)) for p, g in pairs]
+            items = [
+                Item(names[p], p, g, groups[p], _param_lr_mult(p), getattr(p, "regularizer", None) or reg, need_clip(p))
+                for p, g in pairs
+            ]
             shard = self._sharding if self._sharding is not None and self._sharding.engaged else None
             self._runtime.state = self.state
-            done = run_update(self.update_config(), items, self._runtime, found_inf=getattr(self, "found_inf", None),
-                              grad_scale=getattr(self, "grad_scale", None), shard=shard,
-                              before_update=self._lr_value_for_update)
+            done = run_update(
+                self.update_config(),
+                items,
+                self._runtime,
+                found_inf=getattr(self, "found_inf", None),
+                grad_scale=getattr(self, "grad_scale", None),
+                shard=shard,
+                before_update=self._lr_value_for_update,
+            )
         if not done:
             self.skipped_steps += 1
 
@@ -514,9 +542,14 @@ class Optimizer(torch.optim.Optimizer):
         return report
 
     # hook dictionaries are dropped from copies and pickles, as torch.optim.Optimizer does
-    _UNCOPIED = ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks", "_optimizer_state_dict_pre_hooks",
-                 "_optimizer_state_dict_post_hooks", "_optimizer_load_state_dict_pre_hooks",
-                 "_optimizer_load_state_dict_post_hooks")
+    _UNCOPIED = (
+        "_optimizer_step_pre_hooks",
+        "_optimizer_step_post_hooks",
+        "_optimizer_state_dict_pre_hooks",
+        "_optimizer_state_dict_post_hooks",
+        "_optimizer_load_state_dict_pre_hooks",
+        "_optimizer_load_state_dict_post_hooks",
+    )
 
     def __getstate__(self) -> dict:
         """Everything but the hooks (``copy.deepcopy`` and ``pickle`` keep names, options,
@@ -553,6 +586,7 @@ class Optimizer(torch.optim.Optimizer):
     def to(self, device=None, dtype=None) -> "Optimizer":
         """Move every state tensor to ``device`` and/or cast floating ones to ``dtype``;
         master weights move too but stay float32."""
+
         def move(t: torch.Tensor) -> torch.Tensor:
             return t.to(device=device, dtype=dtype if (dtype is not None and t.is_floating_point()) else None)
 
@@ -602,8 +636,9 @@ class Optimizer(torch.optim.Optimizer):
         (``optimize_ops`` is empty in eager mode; the appended ops for a program loss)."""
         door = _front_door(loss)
         if door is not None:
-            return door.minimize(self.update_config(), loss, startup_program, self._records(parameter_list),
-                                 no_grad_set)
+            return door.minimize(
+                self.update_config(), loss, startup_program, self._records(parameter_list), no_grad_set
+            )
         params_grads = self._collect(parameter_list, no_grad_set)  # what backward() returns
         pairs = sorted(params_grads, key=lambda pg: self._names.get(pg[0], ""))  # as apply_gradients
         self._run_pipeline(pairs, from_grad_attrs=True)  # managed parameters and their .grad
@@ -660,11 +695,13 @@ def check_sparse_grad(name: str, p: torch.Tensor, g: torch.Tensor) -> None:
     lie inside it (torch does not check them; a bad index would corrupt memory in
     ``coalesce`` or be dropped silently)."""
     if g.layout is not torch.sparse_coo:
-        raise ValueError(f"gradient of {name!r} has layout {g.layout}; only dense (strided) and sparse COO "
-                         "gradients are accepted")
+        raise ValueError(
+            f"gradient of {name!r} has layout {g.layout}; only dense (strided) and sparse COO gradients are accepted"
+        )
     if tuple(g.shape) != tuple(p.shape):
-        raise ValueError(f"gradient of {name!r} has shape {list(g.shape)}, expected the parameter's shape "
-                         f"{list(p.shape)}")
+        raise ValueError(
+            f"gradient of {name!r} has shape {list(g.shape)}, expected the parameter's shape {list(p.shape)}"
+        )
     if not g.is_floating_point():
         raise ValueError(f"gradient of {name!r} must be floating point, got dtype {g.dtype}")
     idx = g._indices()
@@ -674,8 +711,10 @@ def check_sparse_grad(name: str, p: torch.Tensor, g: torch.Tensor) -> None:
         for d, (a, b) in enumerate(zip(lo, hi, strict=True)):
             if a < 0 or b >= p.shape[d]:
                 bad = a if a < 0 else b
-                raise ValueError(f"sparse gradient of {name!r} has index {bad} in dimension {d}, outside "
-                                 f"[0, {p.shape[d]}) of the parameter's shape {list(p.shape)}; nothing was updated")
+                raise ValueError(
+                    f"sparse gradient of {name!r} has index {bad} in dimension {d}, outside "
+                    f"[0, {p.shape[d]}) of the parameter's shape {list(p.shape)}; nothing was updated"
+                )
 
 
 def _check_grad_attrs(pairs, names):
@@ -692,11 +731,15 @@ def _check_grad_attrs(pairs, names):
                 raise ValueError(f"gradient of {name!r} is on {g.device}, but the parameter is on {p.device}")
             continue
         if g.shape != p.shape:
-            raise ValueError(f"gradient of {name!r} has shape {list(g.shape)}, expected the parameter's shape "
-                             f"{list(p.shape)}; nothing was updated")
+            raise ValueError(
+                f"gradient of {name!r} has shape {list(g.shape)}, expected the parameter's shape "
+                f"{list(p.shape)}; nothing was updated"
+            )
         if g.dtype != p.dtype:
-            raise ValueError(f"gradient of {name!r} has dtype {g.dtype}, expected the parameter's dtype {p.dtype}; "
-                             "nothing was updated")
+            raise ValueError(
+                f"gradient of {name!r} has dtype {g.dtype}, expected the parameter's dtype {p.dtype}; "
+                "nothing was updated"
+            )
         raise ValueError(f"gradient of {name!r} is on {g.device}, but the parameter is on {p.device}")
     return pairs
 

@@ -55,10 +55,14 @@ def kernel_extras(preps: Sequence[GradPrep | None], device: torch.device) -> dic
             out["grad_scale"] = first  # one shared scale (a global norm): no stacking
         else:
             one = torch.ones((), dtype=torch.float64, device=device)
-            out["grad_scale"] = torch.stack([
-                one if q is None or q.clip.scale is None
-                else q.clip.scale.to(device=device, dtype=torch.float64).reshape(())
-                for q in preps])
+            out["grad_scale"] = torch.stack(
+                [
+                    one
+                    if q is None or q.clip.scale is None
+                    else q.clip.scale.to(device=device, dtype=torch.float64).reshape(())
+                    for q in preps
+                ]
+            )
     if any(q.clip.min is not None for q in present):
         out["clip_min"] = [-float("inf") if q is None or q.clip.min is None else q.clip.min for q in preps]
         out["clip_max"] = [float("inf") if q is None or q.clip.max is None else q.clip.max for q in preps]

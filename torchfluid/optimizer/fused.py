@@ -32,8 +32,10 @@ _FLOATS = (torch.float32, torch.float64)
 def _layout_current(fg) -> bool:
     """Whether every parameter of flat group ``fg`` still has the device, dtype, size and
     layout the group was built for (else its next step rebuilds it)."""
-    return all(p.device == fg.device and p.dtype == fg.dtype and p.numel() == n and p.is_contiguous()
-               for p, n in zip(fg.params, fg.numel, strict=True))
+    return all(
+        p.device == fg.device and p.dtype == fg.dtype and p.numel() == n and p.is_contiguous()
+        for p, n in zip(fg.params, fg.numel, strict=True)
+    )
 
 
 def _flat():
@@ -89,12 +91,19 @@ class FusedRMSPropUpdate:
         _, device, dtype = key
         flags = (bool(hparams["centered"]), hparams["momentum"] != 0)
         cached = self._layout.get(key)
-        if (cached is not None and cached[1] == flags and len(cached[0]) == len(members)
-                and all(a is b for a, b in zip(cached[0], members, strict=True))
-                and _layout_current(self.flat[key])):
+        if (
+            cached is not None
+            and cached[1] == flags
+            and len(cached[0]) == len(members)
+            and all(a is b for a, b in zip(cached[0], members, strict=True))
+            and _layout_current(self.flat[key])
+        ):
             return self.flat[key], cached[2]
-        params = [q for q in members
-                  if q.device == device and q.dtype == dtype and self._param_ok(q, hparams, rule, precision, owns)]
+        params = [
+            q
+            for q in members
+            if q.device == device and q.dtype == dtype and self._param_ok(q, hparams, rule, precision, owns)
+        ]
         fg = self.flat[key] = _flat().FlatGroup(params, centered=flags[0], momentum=flags[1])
         index = {id(p): i for i, p in enumerate(params)}
         self._layout[key] = (list(members), flags, index)
@@ -131,7 +140,8 @@ class FusedRMSPropUpdate:
                             raise ValueError(
                                 f"optimizer state {acc!r} of parameter {names.get(id(p), '?')!r} has "
                                 f"shape {list(old.shape)}, but the parameter has shape {list(p.shape)}; "
-                                "a resized parameter needs fresh state (del optimizer.state[param])")
+                                "a resized parameter needs fresh state (del optimizer.state[param])"
+                            )
                         view.copy_(old.detach().to(device=view.device, dtype=view.dtype))
                     elif acc == "mean_square":
                         view.fill_(hparams["initial_mean_square"])
@@ -181,15 +191,18 @@ class FusedRMSPropUpdate:
             it = rest[0][0]
             package = _flat().missing(it.param.device.type)
             if package is not None:
-                raise ValueError(f"fused=True: parameter {it.name!r} is on {it.param.device.type}, whose fused kernel "
-                                 f"needs {package}, which is not installed; allowed: pip install {package}, or "
-                                 "fused=None to fall back to the reference kernel")
+                raise ValueError(
+                    f"fused=True: parameter {it.name!r} is on {it.param.device.type}, whose fused kernel "
+                    f"needs {package}, which is not installed; allowed: pip install {package}, or "
+                    "fused=None to fall back to the reference kernel"
+                )
             raise ValueError(
                 f"fused=True: parameter {it.name!r} ({it.param.dtype} on "
                 f"{it.param.device}, gradient {'sparse' if it.grad.is_sparse else it.grad.dtype}) cannot take "
                 "the fused kernel; allowed: dense contiguous float32/float64 parameters and "
                 "gradients of the same dtype, without master weights, decoupled decay or "
-                "bias correction (or use fused=None to fall back automatically)")
+                "bias correction (or use fused=None to fall back automatically)"
+            )
         for key, fg, index, hparams, taken in planned:
             self._step(key, fg, index, hparams, rule, runtime, taken)
         return rest
@@ -203,10 +216,17 @@ class FusedRMSPropUpdate:
         for it, lr, prep in taken:
             i = index[id(it.param)]
             grads[i], lrs[i], preps[i] = it.grad, lr, prep
-        fg.step(grads=grads, lr=lrs, rho=hparams["rho"], epsilon=hparams["epsilon"],
-                momentum=hparams["momentum"], eps_in_sqrt=hparams["eps_in_sqrt"],
-                lr_in_momentum=hparams["lr_in_momentum"], nesterov=hparams["nesterov"],
-                **kernel_extras(preps, fg.device))
+        fg.step(
+            grads=grads,
+            lr=lrs,
+            rho=hparams["rho"],
+            epsilon=hparams["epsilon"],
+            momentum=hparams["momentum"],
+            eps_in_sqrt=hparams["eps_in_sqrt"],
+            lr_in_momentum=hparams["lr_in_momentum"],
+            nesterov=hparams["nesterov"],
+            **kernel_extras(preps, fg.device),
+        )
 
     # --------------------------------------------------------------- gradients
     def zero_grads(self) -> set:

@@ -6,11 +6,31 @@ arguments; ``verbose`` messages print the old name); ``_LRScheduler`` is the bas
 
 from ..lr.scheduler import LRScheduler as _LRScheduler  # noqa: F401  (Paddle 2.0-rc's base-class name)
 from ..lr.scheduler import (
-    CosineAnnealingLR, ExponentialLR, InverseTimeLR, LambdaLR, LinearLrWarmup, MultiStepLR, NaturalExpLR,
-    NoamLR, PiecewiseLR, PolynomialLR, ReduceLROnPlateau, StepLR,
+    CosineAnnealingLR,
+    ExponentialLR,
+    InverseTimeLR,
+    LambdaLR,
+    LinearLrWarmup,
+    MultiStepLR,
+    NaturalExpLR,
+    NoamLR,
+    PiecewiseLR,
+    PolynomialLR,
+    ReduceLROnPlateau,
+    StepLR,
 )
 
 __all__ = [
-    "NoamLR", "PiecewiseLR", "NaturalExpLR", "InverseTimeLR", "PolynomialLR", "LinearLrWarmup",
-    "ExponentialLR", "MultiStepLR", "StepLR", "LambdaLR", "ReduceLROnPlateau", "CosineAnnealingLR",
+    "NoamLR",
+    "PiecewiseLR",
+    "NaturalExpLR",
+    "InverseTimeLR",
+    "PolynomialLR",
+    "LinearLrWarmup",
+    "ExponentialLR",
+    "MultiStepLR",
+    "StepLR",
+    "LambdaLR",
+    "ReduceLROnPlateau",
+    "CosineAnnealingLR",
 ]

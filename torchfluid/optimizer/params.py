@@ -51,13 +51,15 @@ def split_named(params, argname: str = "parameters") -> list[tuple[str | None, t
     for i, item in enumerate(items):
         if isinstance(item, torch.Tensor):
             out.append((None, item))
-        elif (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
-              and isinstance(item[1], torch.Tensor)):
+        elif (
+            isinstance(item, tuple)
+            and len(item) == 2
+            and isinstance(item[0], str)
+            and isinstance(item[1], torch.Tensor)
+        ):
             out.append((item[0], item[1]))
         else:
-            raise TypeError(
-                f"{argname}[{i}] must be a torch.Tensor or a (name, tensor) pair, got {_describe(item)}"
-            )
+            raise TypeError(f"{argname}[{i}] must be a torch.Tensor or a (name, tensor) pair, got {_describe(item)}")
     return out
 
 

@@ -86,8 +86,9 @@ class UpdateRuntime:
     rounding generators (``precision``), the fused path's flat buffers (``fused``), and
     ``on_new_state(name, record)`` called when a record is created (loads pending values)."""
 
-    def __init__(self, precision, fused=None, state: dict | None = None,
-                 on_new_state: Callable[[str, dict], None] | None = None):
+    def __init__(
+        self, precision, fused=None, state: dict | None = None, on_new_state: Callable[[str, dict], None] | None = None
+    ):
         self.precision = precision
         self.fused = fused
         self.state = {} if state is None else state
@@ -109,8 +110,9 @@ def prepare(items: list[Item], precision, *, found_inf=None, grad_scale=None) ->
     """The prepare stage: the items with their gradients ready to clip, or None to skip.
 
     Never modifies the given gradient tensors."""
-    pairs = precision.prepare([(it.param, it.grad) for it in items], [it.name for it in items],
-                              found_inf=found_inf, grad_scale=grad_scale)
+    pairs = precision.prepare(
+        [(it.param, it.grad) for it in items], [it.name for it in items], found_inf=found_inf, grad_scale=grad_scale
+    )
     if pairs is None:
         return None
     out = []
@@ -144,8 +146,16 @@ def clip_plan(clip: GradientClipBase | None, items: list[Item], shard=None) -> t
 
 
 @torch.no_grad()
-def run_update(config: UpdateConfig, items: list[Item], runtime: UpdateRuntime, *, found_inf=None,
-               grad_scale=None, shard=None, before_update: Callable[[], None] | None = None) -> bool:
+def run_update(
+    config: UpdateConfig,
+    items: list[Item],
+    runtime: UpdateRuntime,
+    *,
+    found_inf=None,
+    grad_scale=None,
+    shard=None,
+    before_update: Callable[[], None] | None = None,
+) -> bool:
     """One update of ``items`` (module docstring); False when the step was skipped."""
     prepared = prepare(items, runtime.precision, found_inf=found_inf, grad_scale=grad_scale)
     if shard is not None:
@@ -165,8 +175,15 @@ def run_update(config: UpdateConfig, items: list[Item], runtime: UpdateRuntime, 
         work = runtime.fused.update(work, runtime, config.rule, None if shard is None else shard.owns)
     rule = config.rule
     for it, lr, prep in work:
-        rule.update(it.param, prep.apply(it.param, it.grad), runtime.state_for(rule, it), lr=lr,
-                    hparams=it.hparams, precision=runtime.precision, name=it.name)
+        rule.update(
+            it.param,
+            prep.apply(it.param, it.grad),
+            runtime.state_for(rule, it),
+            lr=lr,
+            hparams=it.hparams,
+            precision=runtime.precision,
+            name=it.name,
+        )
     if shard is not None:
         shard.sync_params()
     return True

@@ -124,9 +124,7 @@ class Precision:
         if not isinstance(multi_precision, bool):
             raise ValueError(f"multi_precision must be True or False, got {multi_precision!r}")
         if state_dtype not in STATE_DTYPES:
-            raise ValueError(
-                f"state_dtype must be one of None, torch.float32, torch.bfloat16, got {state_dtype!r}"
-            )
+            raise ValueError(f"state_dtype must be one of None, torch.float32, torch.bfloat16, got {state_dtype!r}")
         if nonfinite not in NONFINITE_POLICIES:
             raise ValueError(f"nonfinite must be one of {', '.join(map(repr, NONFINITE_POLICIES))}, got {nonfinite!r}")
         self.multi_precision = multi_precision
@@ -156,8 +154,11 @@ class Precision:
         for p in params:
             dt = self.state_dtype_for(p.dtype)
             if dt in LOW_PRECISION:
-                why = (f"state_dtype=torch.{_dtype_name(dt)}" if self.state_dtype is not None
-                       else f"{_dtype_name(p.dtype)} parameters without multi_precision")
+                why = (
+                    f"state_dtype=torch.{_dtype_name(dt)}"
+                    if self.state_dtype is not None
+                    else f"{_dtype_name(p.dtype)} parameters without multi_precision"
+                )
                 check_epsilon_for_state(epsilon, dt, why)
 
     # ------------------------------------------------------------- gradients
@@ -200,8 +201,11 @@ class Precision:
         m = self.masters.get(param)
         if m is None:
             pending = self.pending_masters.pop(name, None)
-            m = (pending.to(device=param.device, dtype=torch.float32).clone() if pending is not None
-                 else param.detach().float().clone(memory_format=torch.preserve_format))
+            m = (
+                pending.to(device=param.device, dtype=torch.float32).clone()
+                if pending is not None
+                else param.detach().float().clone(memory_format=torch.preserve_format)
+            )
             self.masters[param] = m
         return m
 
@@ -223,21 +227,30 @@ class Precision:
         for key, value in (saved or {}).items():
             name = rename(key)
             p = by_name.get(name)
-            tensor = value.detach() if isinstance(value, torch.Tensor) else (
-                torch.as_tensor(value) if hasattr(value, "__array__") else None)
+            tensor = (
+                value.detach()
+                if isinstance(value, torch.Tensor)
+                else (torch.as_tensor(value) if hasattr(value, "__array__") else None)
+            )
             if tensor is None:
                 report.mismatched.append(f"master_weights[{key!r}]: expected a tensor, got {type(value).__name__}")
             elif p is None and not param_names:
                 pending[name] = tensor.clone()
             elif p is None or not self.has_master(p):
-                why = "no such parameter" if p is None else (
-                    f"the parameter is {_dtype_name(p.dtype)}"
-                    + ("" if self.multi_precision else " and multi_precision is off"))
+                why = (
+                    "no such parameter"
+                    if p is None
+                    else (
+                        f"the parameter is {_dtype_name(p.dtype)}"
+                        + ("" if self.multi_precision else " and multi_precision is off")
+                    )
+                )
                 report.unexpected.append(f"master_weights[{key!r}] ({why})")
             elif tuple(tensor.shape) != tuple(p.shape) or tensor.dtype != torch.float32:
                 report.mismatched.append(
                     f"master_weights[{key!r}]: expected shape {list(p.shape)} float32, "
-                    f"got shape {list(tensor.shape)} {_dtype_name(tensor.dtype)}")
+                    f"got shape {list(tensor.shape)} {_dtype_name(tensor.dtype)}"
+                )
             else:
                 new[p] = tensor
         for p in loaded_params:
@@ -305,8 +318,7 @@ class Precision:
             if not self.stochastic_rounding:
                 report.unexpected.append("stochastic_rounding (this optimizer's state is not bfloat16)")
             elif not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
-                report.mismatched.append(
-                    f"stochastic_rounding: expected {{'step': int >= 0}}, got {saved!r}"[:300])
+                report.mismatched.append(f"stochastic_rounding: expected {{'step': int >= 0}}, got {saved!r}"[:300])
             else:
                 step = int(value)
 
@@ -331,7 +343,8 @@ def _nonfinite_names(pairs, names) -> list[str]:
 
 def optimizer_memory_bytes(opt) -> dict[str, int]:
     """Bytes held by an optimizer: ``{'state': accumulators, 'master_weights': masters}``."""
-    state = sum(t.numel() * t.element_size() for s in opt.state.values() for t in s.values()
-                if isinstance(t, torch.Tensor))
+    state = sum(
+        t.numel() * t.element_size() for s in opt.state.values() for t in s.values() if isinstance(t, torch.Tensor)
+    )
     masters = sum(m.numel() * m.element_size() for m in opt.master_weights().values())
     return {"state": state, "master_weights": masters}

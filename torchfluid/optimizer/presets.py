@@ -66,9 +66,9 @@ class Preset:
     """One library's RMSProp: its arguments with defaults, and the translation."""
 
     library: str
-    args: Mapping[str, object]                 # library argument -> default (REQUIRED: none)
-    translate: Callable[[dict], dict]          # library args -> RMSPropOptimizer kwargs
-    ignored: tuple[str, ...] = ()              # accepted, no effect on the maths
+    args: Mapping[str, object]  # library argument -> default (REQUIRED: none)
+    translate: Callable[[dict], dict]  # library args -> RMSPropOptimizer kwargs
+    ignored: tuple[str, ...] = ()  # accepted, no effect on the maths
     fixed: Mapping[str, object] = dataclasses.field(default_factory=dict)  # only this value
     group_keys: Mapping[str, str] = dataclasses.field(default_factory=dict)  # group key renames
 
@@ -81,9 +81,15 @@ def _l2(coeff):
 
 
 def _paddle(a):
-    return dict(learning_rate=a["learning_rate"], rho=a["rho"], epsilon=a["epsilon"],
-                momentum=a["momentum"], centered=a["centered"], weight_decay=a["weight_decay"],
-                grad_clip=a["grad_clip"])
+    return dict(
+        learning_rate=a["learning_rate"],
+        rho=a["rho"],
+        epsilon=a["epsilon"],
+        momentum=a["momentum"],
+        centered=a["centered"],
+        weight_decay=a["weight_decay"],
+        grad_clip=a["grad_clip"],
+    )
 
 
 def _torch(a):
@@ -91,15 +97,29 @@ def _torch(a):
     check_number("eps", a["eps"], lo=0.0, lo_open=True)
     check_number("alpha", a["alpha"], lo=0.0, hi=1.0, hi_open=True)
     check_number("weight_decay", a["weight_decay"], lo=0.0)
-    return dict(learning_rate=a["lr"], rho=a["alpha"], epsilon=a["eps"], momentum=a["momentum"],
-                centered=a["centered"], weight_decay=_l2(a["weight_decay"]), maximize=a["maximize"],
-                eps_in_sqrt=False, lr_in_momentum=False)
+    return dict(
+        learning_rate=a["lr"],
+        rho=a["alpha"],
+        epsilon=a["eps"],
+        momentum=a["momentum"],
+        centered=a["centered"],
+        weight_decay=_l2(a["weight_decay"]),
+        maximize=a["maximize"],
+        eps_in_sqrt=False,
+        lr_in_momentum=False,
+    )
 
 
 def _tf1(a):
     check_number("decay", a["decay"], lo=0.0, hi=1.0, hi_open=True)
-    return dict(learning_rate=a["learning_rate"], rho=a["decay"], epsilon=a["epsilon"],
-                momentum=a["momentum"], centered=a["centered"], initial_mean_square=1.0)
+    return dict(
+        learning_rate=a["learning_rate"],
+        rho=a["decay"],
+        epsilon=a["epsilon"],
+        momentum=a["momentum"],
+        centered=a["centered"],
+        initial_mean_square=1.0,
+    )
 
 
 def _keras_clip(a):
@@ -111,21 +131,28 @@ def _keras_clip(a):
         )
     if not given:
         return None
-    (key, value), = given.items()
+    ((key, value),) = given.items()
     value = check_number(key, value)
     if value <= 0:  # Keras: `if self.clipnorm and self.clipnorm > 0`, else no clipping
         return None
-    return {"clipnorm": lambda: ClipGradByNorm(value),
-            "global_clipnorm": lambda: ClipGradByGlobalNorm(value),
-            "clipvalue": lambda: ClipGradByValue(value, -value)}[key]()
+    return {
+        "clipnorm": lambda: ClipGradByNorm(value),
+        "global_clipnorm": lambda: ClipGradByGlobalNorm(value),
+        "clipvalue": lambda: ClipGradByValue(value, -value),
+    }[key]()
 
 
 def _keras(a):
     wd = a["weight_decay"]
-    return dict(learning_rate=a["learning_rate"], rho=a["rho"], epsilon=a["epsilon"],
-                momentum=a["momentum"], centered=a["centered"],
-                decoupled_weight_decay=0.0 if wd is None else check_number("weight_decay", wd, lo=0.0),
-                grad_clip=_keras_clip(a))
+    return dict(
+        learning_rate=a["learning_rate"],
+        rho=a["rho"],
+        epsilon=a["epsilon"],
+        momentum=a["momentum"],
+        centered=a["centered"],
+        decoupled_weight_decay=0.0 if wd is None else check_number("weight_decay", wd, lo=0.0),
+        grad_clip=_keras_clip(a),
+    )
 
 
 def _optax(a):
@@ -135,10 +162,17 @@ def _optax(a):
     momentum = a["momentum"]
     momentum = 0.0 if momentum is None else check_number("momentum", momentum, lo=0.0)
     nesterov = check_bool("nesterov", a["nesterov"]) and momentum != 0  # optax: no trace, no nesterov
-    return dict(learning_rate=a["learning_rate"], rho=a["decay"], epsilon=a["eps"],
-                initial_mean_square=a["initial_scale"], eps_in_sqrt=a["eps_in_sqrt"],
-                centered=a["centered"], momentum=momentum, nesterov=nesterov,
-                bias_correction=a["bias_correction"])
+    return dict(
+        learning_rate=a["learning_rate"],
+        rho=a["decay"],
+        epsilon=a["eps"],
+        initial_mean_square=a["initial_scale"],
+        eps_in_sqrt=a["eps_in_sqrt"],
+        centered=a["centered"],
+        momentum=momentum,
+        nesterov=nesterov,
+        bias_correction=a["bias_correction"],
+    )
 
 
 def _timm(a):
@@ -147,23 +181,36 @@ def _timm(a):
     check_number("eps", a["eps"], lo=0.0, lo_open=True)
     wd = check_number("weight_decay", a["weight_decay"], lo=0.0)
     decoupled = check_bool("decoupled_decay", a["decoupled_decay"])
-    return dict(learning_rate=a["lr"], rho=a["alpha"], epsilon=a["eps"], momentum=a["momentum"],
-                centered=a["centered"], initial_mean_square=1.0, lr_in_momentum=a["lr_in_momentum"],
-                weight_decay=None if decoupled else _l2(wd),
-                decoupled_weight_decay=wd if decoupled else 0.0)
+    return dict(
+        learning_rate=a["lr"],
+        rho=a["alpha"],
+        epsilon=a["eps"],
+        momentum=a["momentum"],
+        centered=a["centered"],
+        initial_mean_square=1.0,
+        lr_in_momentum=a["lr_in_momentum"],
+        weight_decay=None if decoupled else _l2(wd),
+        decoupled_weight_decay=wd if decoupled else 0.0,
+    )
 
 
 PRESETS: dict[str, Preset] = {
     "paddle": Preset(
         "paddle.optimizer.RMSProp",
-        dict(learning_rate=REQUIRED, rho=0.95, epsilon=1e-6, momentum=0.0, centered=False,
-             weight_decay=None, grad_clip=None),
+        dict(
+            learning_rate=REQUIRED,
+            rho=0.95,
+            epsilon=1e-6,
+            momentum=0.0,
+            centered=False,
+            weight_decay=None,
+            grad_clip=None,
+        ),
         _paddle,
     ),
     "torch": Preset(
         "torch.optim.RMSprop",
-        dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
-             maximize=False),
+        dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False),
         _torch,
         ignored=("foreach",),
         fixed=dict(capturable=False, differentiable=False),
@@ -177,22 +224,53 @@ PRESETS: dict[str, Preset] = {
     ),
     "keras": Preset(
         "keras.optimizers.RMSprop",
-        dict(learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
-             weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None),
+        dict(
+            learning_rate=0.001,
+            rho=0.9,
+            momentum=0.0,
+            epsilon=1e-7,
+            centered=False,
+            weight_decay=None,
+            clipnorm=None,
+            clipvalue=None,
+            global_clipnorm=None,
+        ),
         _keras,
-        fixed=dict(use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None,
-                   loss_scale_factor=None, gradient_accumulation_steps=None),
+        fixed=dict(
+            use_ema=False,
+            ema_momentum=0.99,
+            ema_overwrite_frequency=None,
+            loss_scale_factor=None,
+            gradient_accumulation_steps=None,
+        ),
     ),
     "optax": Preset(
         "optax.rmsprop",
-        dict(learning_rate=REQUIRED, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True,
-             centered=False, momentum=None, nesterov=False, bias_correction=False),
+        dict(
+            learning_rate=REQUIRED,
+            decay=0.9,
+            eps=1e-8,
+            initial_scale=0.0,
+            eps_in_sqrt=True,
+            centered=False,
+            momentum=None,
+            nesterov=False,
+            bias_correction=False,
+        ),
         _optax,
     ),
     "timm": Preset(
         "timm.optim.RMSpropTF",
-        dict(lr=0.01, alpha=0.9, eps=1e-10, weight_decay=0.0, momentum=0.0, centered=False,
-             decoupled_decay=False, lr_in_momentum=True),
+        dict(
+            lr=0.01,
+            alpha=0.9,
+            eps=1e-10,
+            weight_decay=0.0,
+            momentum=0.0,
+            centered=False,
+            decoupled_decay=False,
+            lr_in_momentum=True,
+        ),
         _timm,
         ignored=("foreach",),
         fixed=dict(caution=False, corrected_weight_decay=False),
@@ -203,8 +281,7 @@ PRESETS: dict[str, Preset] = {
 
 def _translate_groups(preset: Preset, name: str, parameters):
     """torch/timm-style group dicts: rename the library's per-group keys to ours."""
-    if not (isinstance(parameters, (list, tuple)) and parameters
-            and all(isinstance(g, Mapping) for g in parameters)):
+    if not (isinstance(parameters, (list, tuple)) and parameters and all(isinstance(g, Mapping) for g in parameters)):
         return parameters
     out = []
     for i, group in enumerate(parameters):

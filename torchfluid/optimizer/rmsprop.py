@@ -105,9 +105,13 @@ class RMSPropRule:
         """True when ``param``'s update needs only what the fused kernel's flags express
         (float32/float64 param and state, no master weight, no decoupled decay, no bias
         correction); anything else takes the reference kernel (:meth:`update`)."""
-        return (param.dtype in (torch.float32, torch.float64) and not precision.has_master(param)
-                and precision.state_dtype in (None, param.dtype)
-                and not hparams["decoupled_weight_decay"] and not hparams["bias_correction"])
+        return (
+            param.dtype in (torch.float32, torch.float64)
+            and not precision.has_master(param)
+            and precision.state_dtype in (None, param.dtype)
+            and not hparams["decoupled_weight_decay"]
+            and not hparams["bias_correction"]
+        )
 
     def update(self, param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
         """The reference kernel on one parameter, in place (its master weight if it has one)."""
@@ -119,13 +123,22 @@ class RMSPropRule:
         if hparams["bias_correction"]:
             state["step"] += 1
             step = int(state["step"])
-        hyper = dict(lr=lr, rho=hparams["rho"], epsilon=hparams["epsilon"], momentum=hparams["momentum"],
-                     eps_in_sqrt=hparams["eps_in_sqrt"], lr_in_momentum=hparams["lr_in_momentum"],
-                     nesterov=hparams["nesterov"], decoupled_weight_decay=hparams["decoupled_weight_decay"],
-                     bias_correction_step=step)
-        stored = [state["mean_square"],
-                  state.get("mean_grad") if hparams["centered"] else None,
-                  state.get("momentum") if hparams["momentum"] != 0 else None]
+        hyper = dict(
+            lr=lr,
+            rho=hparams["rho"],
+            epsilon=hparams["epsilon"],
+            momentum=hparams["momentum"],
+            eps_in_sqrt=hparams["eps_in_sqrt"],
+            lr_in_momentum=hparams["lr_in_momentum"],
+            nesterov=hparams["nesterov"],
+            decoupled_weight_decay=hparams["decoupled_weight_decay"],
+            bias_correction_step=step,
+        )
+        stored = [
+            state["mean_square"],
+            state.get("mean_grad") if hparams["centered"] else None,
+            state.get("momentum") if hparams["momentum"] != 0 else None,
+        ]
         if param.is_complex():  # as torch: the real and imaginary parts are two real coordinates
             stored = [None if t is None else torch.view_as_real(t) for t in stored]
             grad = torch.view_as_real(grad.to_dense() if grad.is_sparse else grad)
@@ -221,21 +234,37 @@ class RMSPropOptimizer(Optimizer):
         process_group=None,
         fused: bool | None = None,
     ):
-        defaults = self._check_options(dict(
-            rho=rho, epsilon=epsilon, momentum=momentum, centered=centered,
-            eps_in_sqrt=eps_in_sqrt, initial_mean_square=initial_mean_square,
-            lr_in_momentum=lr_in_momentum, nesterov=nesterov,
-            decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
-            bias_correction=bias_correction,
-        ))
+        defaults = self._check_options(
+            dict(
+                rho=rho,
+                epsilon=epsilon,
+                momentum=momentum,
+                centered=centered,
+                eps_in_sqrt=eps_in_sqrt,
+                initial_mean_square=initial_mean_square,
+                lr_in_momentum=lr_in_momentum,
+                nesterov=nesterov,
+                decoupled_weight_decay=decoupled_weight_decay,
+                maximize=maximize,
+                bias_correction=bias_correction,
+            )
+        )
         self.lazy_mode = check_bool("lazy_mode", lazy_mode)
         if fused is not None:
             check_bool("fused", fused)
         self.fused = fused
         super().__init__(
-            learning_rate, parameter_list, regularization, grad_clip, name,
-            parameters=parameters, weight_decay=weight_decay, defaults=defaults,
-            shard_state=shard_state, grad_reduction=grad_reduction, process_group=process_group,
+            learning_rate,
+            parameter_list,
+            regularization,
+            grad_clip,
+            name,
+            parameters=parameters,
+            weight_decay=weight_decay,
+            defaults=defaults,
+            shard_state=shard_state,
+            grad_reduction=grad_reduction,
+            process_group=process_group,
             rule=RMSPropRule(lazy_mode=self.lazy_mode),
             precision=Precision(multi_precision=multi_precision, state_dtype=state_dtype, nonfinite=nonfinite),
             fused=None if fused is False else FusedRMSPropUpdate(required=fused is True),

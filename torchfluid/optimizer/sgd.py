@@ -43,12 +43,33 @@ class SGDOptimizer(Optimizer):
     """SGD with fluid's API: ``SGDOptimizer(learning_rate, parameter_list=None,
     regularization=None, grad_clip=None, name=None)``. Keeps no accumulators."""
 
-    def __init__(self, learning_rate, parameter_list=None, regularization=None, grad_clip=None,
-                 name=None, *, parameters=None, weight_decay=None, shard_state: bool = False,
-                 grad_reduction: str = "none", process_group=None):
-        super().__init__(learning_rate, parameter_list, regularization, grad_clip, name,
-                         parameters=parameters, weight_decay=weight_decay, shard_state=shard_state,
-                         grad_reduction=grad_reduction, process_group=process_group, rule=SGDRule())
+    def __init__(
+        self,
+        learning_rate,
+        parameter_list=None,
+        regularization=None,
+        grad_clip=None,
+        name=None,
+        *,
+        parameters=None,
+        weight_decay=None,
+        shard_state: bool = False,
+        grad_reduction: str = "none",
+        process_group=None,
+    ):
+        super().__init__(
+            learning_rate,
+            parameter_list,
+            regularization,
+            grad_clip,
+            name,
+            parameters=parameters,
+            weight_decay=weight_decay,
+            shard_state=shard_state,
+            grad_reduction=grad_reduction,
+            process_group=process_group,
+            rule=SGDRule(),
+        )
 
 
 SGD = SGDOptimizer

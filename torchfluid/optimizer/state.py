@@ -28,8 +28,7 @@ __all__ = ["LoadReport", "StateCodec", "group_hparams"]
 # not accumulators: the schedule's state, group hyper-parameters, fp32 master weights, the
 # stochastic-rounding draw counter, and
 # the name table Paddle's save_dygraph leaves in a loaded optimizer dict
-_RESERVED = ("LR_Scheduler", "param_groups", "master_weights", "stochastic_rounding",
-             "StructuredToParameterName@@")
+_RESERVED = ("LR_Scheduler", "param_groups", "master_weights", "stochastic_rounding", "StructuredToParameterName@@")
 
 
 # torch.optim.RMSprop's names -> torchfluid's (its state entries and group keys)
@@ -54,8 +53,12 @@ class LoadReport:
 
     def message(self) -> str:
         parts = []
-        for label, items in (("missing", self.missing), ("unexpected", self.unexpected),
-                             ("mismatched", self.mismatched), ("dropped", self.dropped)):
+        for label, items in (
+            ("missing", self.missing),
+            ("unexpected", self.unexpected),
+            ("mismatched", self.mismatched),
+            ("dropped", self.dropped),
+        ):
             if items:
                 parts.append(f"{label} ({len(items)}): " + "; ".join(items))
         return "state_dict does not match this optimizer; nothing was loaded. " + " | ".join(parts)
@@ -96,8 +99,9 @@ class StateCodec:
     def hparams_changed(self) -> bool:
         """Whether any group's hyper-parameters differ from when it was added (set_lr, a
         torch LR scheduler, ...): only then does ``state_dict`` need ``param_groups``."""
-        return any(group_hparams(g) != initial
-                   for g, initial in zip(self.opt.param_groups, self.initial_hparams, strict=True))
+        return any(
+            group_hparams(g) != initial for g, initial in zip(self.opt.param_groups, self.initial_hparams, strict=True)
+        )
 
     def accumulator_names(self, group: Mapping | None = None) -> list[str]:
         """The accumulators the rule keeps for ``group`` (the optimizer's defaults when None)."""
@@ -127,7 +131,7 @@ class StateCodec:
         prefix = f"{self.opt.name}_" if self.opt.name else ""
         if not key.startswith(prefix):
             return None
-        body = key[len(prefix):]
+        body = key[len(prefix) :]
         for acc in self._all_acc_names():
             suffix = f"_{acc}_0"
             if body.endswith(suffix) and len(body) > len(suffix):
@@ -178,7 +182,7 @@ class StateCodec:
             indices = list(group.get("params", []))
             names = group.get("param_names")
             if names is None:
-                names = ours[position:position + len(indices)]
+                names = ours[position : position + len(indices)]
                 if len(names) != len(indices):
                     raise ValueError(
                         f"torch-style state_dict: group {i} has {len(indices)} params without names, "
@@ -260,8 +264,9 @@ class StateCodec:
                 continue
             p, acc, required, meta = specs[new_key]
             if tensor.layout is not torch.strided:
-                report.mismatched.append(f"{key}: expected a dense tensor, got layout "
-                                         f"{str(tensor.layout).replace('torch.', '')}")
+                report.mismatched.append(
+                    f"{key}: expected a dense tensor, got layout {str(tensor.layout).replace('torch.', '')}"
+                )
                 bad_keys.add(new_key)
                 continue
             if tuple(tensor.shape) != tuple(meta.shape) or tensor.dtype != meta.dtype:
@@ -286,8 +291,9 @@ class StateCodec:
             if all(acc in accs for acc in needed) and not any(specs[k][0] is p for k in bad_keys):
                 complete[p] = {acc: t for acc, (_, t) in accs.items()}
             else:
-                report.dropped.extend(f"{key} (the state of {opt.param_names[p]!r} is incomplete)"
-                                      for key, _ in accs.values())
+                report.dropped.extend(
+                    f"{key} (the state of {opt.param_names[p]!r} is incomplete)" for key, _ in accs.values()
+                )
         sched_state = state_dict.get("LR_Scheduler")
         if sched_state is not None and opt.lr_schedule is None:
             report.unexpected.append("LR_Scheduler (this optimizer has no learning-rate schedule)")
@@ -299,8 +305,7 @@ class StateCodec:
             raise ValueError(report.message())
         # ---- everything checked: copy first (a failing copy changes nothing), then apply
         # (the schedule first: it validates its own keys)
-        new_state = {p: {acc: t.to(device=p.device).clone() for acc, t in accs.items()}
-                     for p, accs in complete.items()}
+        new_state = {p: {acc: t.to(device=p.device).clone() for acc, t in accs.items()} for p, accs in complete.items()}
         if sched_state is not None and opt.lr_schedule is not None:
             opt.lr_schedule.set_state_dict(sched_state)
         for group, values in group_updates:

@@ -10,14 +10,36 @@ from . import clip as _clip  # noqa: F401  (registers the clipping of static (pa
 from .backward import append_backward
 from .executor import Executor, FeedError
 from .framework import (
-    Block, OpRole, Operator, Parameter, Program, Variable, default_main_program,
-    default_startup_program, program_guard,
+    Block,
+    OpRole,
+    Operator,
+    Parameter,
+    Program,
+    Variable,
+    default_main_program,
+    default_startup_program,
+    program_guard,
 )
 from .plan import OpRunError
 from .scope import LoDTensor, Scope, global_scope, scope_guard
 
 __all__ = [
-    "Program", "Block", "Variable", "Parameter", "Operator", "OpRole", "program_guard",
-    "default_main_program", "default_startup_program", "unique_name", "append_backward",
-    "Executor", "FeedError", "OpRunError", "Scope", "LoDTensor", "global_scope", "scope_guard",
+    "Program",
+    "Block",
+    "Variable",
+    "Parameter",
+    "Operator",
+    "OpRole",
+    "program_guard",
+    "default_main_program",
+    "default_startup_program",
+    "unique_name",
+    "append_backward",
+    "Executor",
+    "FeedError",
+    "OpRunError",
+    "Scope",
+    "LoDTensor",
+    "global_scope",
+    "scope_guard",
 ]

@@ -79,8 +79,7 @@ def infer_outputs(op) -> None:
         res = fn(*args, **op_attrs(op))
     except Exception as e:  # noqa: BLE001 - re-raised with the op's context
         raise OpBuildError(
-            f"op {op.type} built at {op.where()} cannot take inputs ({_describe(op)}) "
-            f"with attrs {op_attrs(op)!r}: {e}"
+            f"op {op.type} built at {op.where()} cannot take inputs ({_describe(op)}) with attrs {op_attrs(op)!r}: {e}"
         ) from e
     results = (res,) if len(opdef.outputs) == 1 else tuple(res)
     for slot, value in zip(opdef.outputs, results, strict=True):

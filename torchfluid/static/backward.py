@@ -141,7 +141,9 @@ def append_backward(loss, parameter_list=None, no_grad_set=None, callbacks=None,
     with program._backward_role_guard():
         loss_grad = grads.new_name(loss.name)
         block.append_op(
-            "fill_constant", {}, {"Out": [loss_grad]},
+            "fill_constant",
+            {},
+            {"Out": [loss_grad]},
             {"shape": [1], "dtype": loss.dtype, "value": 1.0, "op_role": OpRole.Backward | OpRole.Loss},
             infer=False,
         )

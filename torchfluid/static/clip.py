@@ -35,8 +35,9 @@ def clip_static_pairs(clip, params_grads):
     grads = [pairs[i][1] for i in clipped]
     outs = [block.create_var(f"{g.name}@CLIP", g.shape, g.dtype) for g in grads]
     with block.program._optimized_guard():
-        block.append_op("clip_gradients", {"X": grads}, {"Out": outs},
-                        {"clip": clip, "need_clip": [True] * len(grads)}, infer=False)
+        block.append_op(
+            "clip_gradients", {"X": grads}, {"Out": outs}, {"clip": clip, "need_clip": [True] * len(grads)}, infer=False
+        )
     out = list(pairs)
     for i, o in zip(clipped, outs, strict=True):
         out[i] = (pairs[i][0], o)
@@ -54,10 +55,14 @@ def set_gradient_clip(clip, param_list=None, program=None):
     program = default_main_program() if program is None else program
     block = program.global_block()
     if any(op.role & 0x0002 for op in block.ops):  # OpRole.Optimize: minimize already ran
-        warnings.warn("set_gradient_clip after minimize has no effect on that optimizer's ops; call it before",
-                      stacklevel=2)
-    params = block.all_parameters() if param_list is None else [
-        block.var(p) if isinstance(p, str) else p for p in param_list]
+        warnings.warn(
+            "set_gradient_clip after minimize has no effect on that optimizer's ops; call it before", stacklevel=2
+        )
+    params = (
+        block.all_parameters()
+        if param_list is None
+        else [block.var(p) if isinstance(p, str) else p for p in param_list]
+    )
     for p in params:
         if not isinstance(p, Parameter):
             raise TypeError(f"set_gradient_clip: param_list must hold Parameters or their names, got {p!r}")

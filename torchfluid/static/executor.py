@@ -33,8 +33,12 @@ def _split_fetch_list(fetch_list):
             names.append(item)
         elif isinstance(item, Operator):
             target_ops.append(item)
-        elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], (list, tuple)) \
-                and all(isinstance(o, Operator) for o in item[0]):
+        elif (
+            isinstance(item, (tuple, list))
+            and len(item) == 2
+            and isinstance(item[0], (list, tuple))
+            and all(isinstance(o, Operator) for o in item[0])
+        ):
             target_ops.extend(item[0])
         else:
             raise TypeError(
@@ -71,8 +75,9 @@ def _feed_array(name, value, var):
     return value
 
 
-_NP_NAMES = {np.dtype(n): n for n in
-             ("bool", "int8", "uint8", "int16", "int32", "int64", "float16", "float32", "float64")}
+_NP_NAMES = {
+    np.dtype(n): n for n in ("bool", "int8", "uint8", "int16", "int32", "int64", "float16", "float32", "float64")
+}
 
 
 class Executor:
@@ -85,9 +90,18 @@ class Executor:
     def close(self):
         """Paddle API; nothing to release."""
 
-    def run(self, program=None, feed=None, fetch_list=None, feed_var_name="feed",
-            fetch_var_name="fetch", scope=None, return_numpy=True, use_program_cache=False,
-            use_prune=False):
+    def run(
+        self,
+        program=None,
+        feed=None,
+        fetch_list=None,
+        feed_var_name="feed",
+        fetch_var_name="fetch",
+        scope=None,
+        return_numpy=True,
+        use_program_cache=False,
+        use_prune=False,
+    ):
         """Run ``program`` (default main program); return the fetched values as numpy."""
         program = default_main_program() if program is None else program
         if not isinstance(program, Program):
@@ -175,8 +189,9 @@ class Executor:
         for n in plan.fetch_names:
             t = env[n]
             if return_numpy:
-                out.append((t.numpy() if t.device.type == "cpu" and not t.requires_grad
-                            else t.detach().cpu().numpy()).copy())
+                out.append(
+                    (t.numpy() if t.device.type == "cpu" and not t.requires_grad else t.detach().cpu().numpy()).copy()
+                )
             else:
                 s = Scope()
                 s.set_value(n, t.detach().clone())

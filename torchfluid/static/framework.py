@@ -19,9 +19,17 @@ from ..ops import get_op
 from ._infer import callsite, infer_outputs
 
 __all__ = [
-    "OpRole", "Variable", "Parameter", "Operator", "Block", "Program",
-    "program_guard", "default_main_program", "default_startup_program",
-    "switch_main_program", "switch_startup_program",
+    "OpRole",
+    "Variable",
+    "Parameter",
+    "Operator",
+    "Block",
+    "Program",
+    "program_guard",
+    "default_main_program",
+    "default_startup_program",
+    "switch_main_program",
+    "switch_startup_program",
 ]
 
 
@@ -41,8 +49,19 @@ class Variable:
     # how dygraph layers (which do not import this package) tell program records from tensors
     _torchfluid_static = True
 
-    def __init__(self, block, name, shape=None, dtype="float32", persistable=False,
-                 stop_gradient=False, is_data=False, lod_level=0, type="LOD_TENSOR", **kw):
+    def __init__(
+        self,
+        block,
+        name,
+        shape=None,
+        dtype="float32",
+        persistable=False,
+        stop_gradient=False,
+        is_data=False,
+        lod_level=0,
+        type="LOD_TENSOR",
+        **kw,
+    ):
         self.block = block
         self.name = name
         self.shape = None if shape is None else tuple(int(s) for s in shape)
@@ -84,8 +103,20 @@ class Variable:
 class Parameter(Variable):
     """A trainable persistable variable with optimizer attributes (from ParamAttr)."""
 
-    def __init__(self, block, name, shape, dtype="float32", trainable=True, optimize_attr=None,
-                 regularizer=None, need_clip=True, do_model_average=False, initializer=None, **kw):
+    def __init__(
+        self,
+        block,
+        name,
+        shape,
+        dtype="float32",
+        trainable=True,
+        optimize_attr=None,
+        regularizer=None,
+        need_clip=True,
+        do_model_average=False,
+        initializer=None,
+        **kw,
+    ):
         kw.setdefault("persistable", True)
         kw.setdefault("stop_gradient", not trainable)
         super().__init__(block, name, shape, dtype, **kw)
@@ -250,8 +281,11 @@ class Block:
         if shape is None or any(int(s) <= 0 for s in shape):
             raise ValueError(f"parameter {name!r}: shape must be all positive, got {shape}")
         old = self.vars.get(name)
-        if old is not None and (not isinstance(old, Parameter) or list(old.shape) != [int(s) for s in shape]
-                                or old.dtype != dtype_name(dtype)):
+        if old is not None and (
+            not isinstance(old, Parameter)
+            or list(old.shape) != [int(s) for s in shape]
+            or old.dtype != dtype_name(dtype)
+        ):
             raise ValueError(
                 f"parameter name {name!r} already exists in block {self.idx} as {old!r}; "
                 f"a parameter of shape {list(shape)} dtype {dtype_name(dtype)} cannot take it"

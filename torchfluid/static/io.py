@@ -26,8 +26,16 @@ from ..checkpoint import format as ckpt
 from .framework import Parameter, Program, default_main_program
 from .scope import global_scope
 
-__all__ = ["save_persistables", "load_persistables", "save_params", "load_params", "save", "load",
-           "save_vars", "load_vars"]
+__all__ = [
+    "save_persistables",
+    "load_persistables",
+    "save_params",
+    "load_params",
+    "save",
+    "load",
+    "save_vars",
+    "load_vars",
+]
 
 
 def _vars(program, predicate):

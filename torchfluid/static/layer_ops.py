@@ -47,17 +47,23 @@ def static_parameter(param):
     layer's current value, so a layer starts from the values it would have in dygraph mode)."""
     name = getattr(param, "name", None)
     if not isinstance(name, str) or not name:
-        raise TypeError("a torch tensor used in a static program must be a named layer parameter "
-                        f"(fluid ParamBase), got {type(param).__name__}")
+        raise TypeError(
+            "a torch tensor used in a static program must be a named layer parameter "
+            f"(fluid ParamBase), got {type(param).__name__}"
+        )
     block = default_main_program().global_block()
     dtype = dtype_name(param.dtype)
     if block.has_var(name):
         return shared_parameter(block.var(name), list(param.shape), dtype)
     trainable = bool(getattr(param, "trainable", param.requires_grad))
     p = block.create_parameter(
-        name, list(param.shape), dtype, trainable=trainable,
+        name,
+        list(param.shape),
+        dtype,
+        trainable=trainable,
         optimize_attr=dict(getattr(param, "optimize_attr", None) or {"learning_rate": 1.0}),
-        regularizer=getattr(param, "regularizer", None), need_clip=bool(getattr(param, "need_clip", True)),
+        regularizer=getattr(param, "regularizer", None),
+        need_clip=bool(getattr(param, "need_clip", True)),
     )
     sblock = default_startup_program().global_block()
     if not any(name in op.output_arg_names for op in sblock.ops):
@@ -80,8 +86,12 @@ def tmp_var(layer_name, dtype=None, stop_gradient=False):
     """A fresh ``<layer_name>.tmp_K`` in the current block; shape and dtype come from shape
     inference when the op is appended."""
     block = default_main_program().current_block()
-    return block.create_var(unique_name.generate_with_ignorable_key(f"{layer_name}.tmp"), None,
-                            dtype or "float32", stop_gradient=stop_gradient)
+    return block.create_var(
+        unique_name.generate_with_ignorable_key(f"{layer_name}.tmp"),
+        None,
+        dtype or "float32",
+        stop_gradient=stop_gradient,
+    )
 
 
 def append_layer_op(op_type, inputs, attrs=None, *, layer_name=None, outputs=None, out_dtype=None):

@@ -18,7 +18,8 @@ __all__ = ["create_lod_tensor", "create_random_int_lodtensor"]
 
 def _rows(recursive_seq_lens, what) -> int:
     if not isinstance(recursive_seq_lens, (list, tuple)) or not all(
-            isinstance(level, (list, tuple)) for level in recursive_seq_lens):
+        isinstance(level, (list, tuple)) for level in recursive_seq_lens
+    ):
         raise TypeError(f"{what}: recursive_seq_lens must be a list of lists of ints, got {recursive_seq_lens!r}")
     if len(recursive_seq_lens) != 1 or any(n != 1 for n in recursive_seq_lens[0]):
         raise UnsupportedFluidAPIError(
@@ -41,8 +42,9 @@ def create_lod_tensor(data, recursive_seq_lens, place=None):
     rows = _rows(recursive_seq_lens, "create_lod_tensor")
     arr = np.array(data) if isinstance(data, LoDTensor) else np.asarray(data)
     if arr.ndim == 0 or arr.shape[0] != rows:
-        raise ValueError(f"create_lod_tensor: data has {arr.shape[0] if arr.ndim else 0} rows, "
-                         f"recursive_seq_lens gives {rows}")
+        raise ValueError(
+            f"create_lod_tensor: data has {arr.shape[0] if arr.ndim else 0} rows, recursive_seq_lens gives {rows}"
+        )
     return _tensor(arr)
 
 

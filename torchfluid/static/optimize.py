@@ -63,8 +63,17 @@ from .backward import append_backward
 from .clip import append_gradient_clip_ops
 from .framework import Variable, default_startup_program, program_guard
 
-__all__ = ["minimize", "backward", "apply_gradients", "apply_optimize", "append_regularization_ops",
-           "accumulator_vars", "OptimizeSection", "OPTIMIZE_OP_TYPES", "optimize"]
+__all__ = [
+    "minimize",
+    "backward",
+    "apply_gradients",
+    "apply_optimize",
+    "append_regularization_ops",
+    "accumulator_vars",
+    "OptimizeSection",
+    "OPTIMIZE_OP_TYPES",
+    "optimize",
+]
 
 OPTIMIZE_OP_TYPES = ("rmsprop", "sgd", "adam")
 
@@ -135,8 +144,7 @@ def append_regularization_ops(params_grads, regularization=None):
         if not callable(reg):
             raise TypeError(f"regularizer of {p.name!r} must be callable reg(param, grad), got {reg!r}")
         with p.block.program._optimized_guard():
-            g.block.append_op("regularization", {"Param": [p], "Grad": [g]}, {"Out": [g]},
-                              {"regularizer": reg})
+            g.block.append_op("regularization", {"Param": [p], "Grad": [g]}, {"Out": [g]}, {"regularizer": reg})
         out.append((p, g))
     return out
 
@@ -145,8 +153,9 @@ def _fill_startup(startup, var, value) -> None:
     """Initialize persistable ``var`` to the constant ``value`` in the startup program."""
     sblock = startup.global_block()
     svar = sblock.create_var(var.name, var.shape, var.dtype, persistable=True)
-    sblock.append_op("fill_constant", {}, {"Out": [svar]},
-                     {"shape": list(var.shape), "dtype": var.dtype, "value": float(value)})
+    sblock.append_op(
+        "fill_constant", {}, {"Out": [svar]}, {"shape": list(var.shape), "dtype": var.dtype, "value": float(value)}
+    )
 
 
 def _learning_rate_var(config, program, startup, params):
@@ -162,8 +171,9 @@ def _learning_rate_var(config, program, startup, params):
             "a fluid.layers.*_decay(...) variable or a 2.x paddle.optimizer.lr scheduler as learning_rate"
         )
     dtype = "float64" if any(p.dtype == "float64" for p in params) else "float32"
-    var = program.global_block().create_var(unique_name.generate("learning_rate"), [1], dtype,
-                                            persistable=True, stop_gradient=True)
+    var = program.global_block().create_var(
+        unique_name.generate("learning_rate"), [1], dtype, persistable=True, stop_gradient=True
+    )
     _fill_startup(startup, var, float(lr()) if scheduler else float(lr))
     if scheduler:  # Paddle's hook (sic): the Executor sets var to scheduler() before each run
         program.lr_sheduler = lr
@@ -177,8 +187,11 @@ def _schedule_counters(program, lr_var, taken) -> list[tuple[str, float]]:
     walking its producing ops back; counters in ``taken`` (owned by an earlier optimize
     op) are left out."""
     ops = program.global_block().ops
-    steps = {op.input("X")[0]: float(op.attr("step")) for op in ops
-             if op.type == "increment" and op.input("X") and op.input("X") == op.output("Out")}
+    steps = {
+        op.input("X")[0]: float(op.attr("step"))
+        for op in ops
+        if op.type == "increment" and op.input("X") and op.input("X") == op.output("Out")
+    }
     producers = {}
     for op in ops:
         if op.type in OPTIMIZE_OP_TYPES:
@@ -202,29 +215,37 @@ def _schedule_counters(program, lr_var, taken) -> list[tuple[str, float]]:
 
 
 def _precision(config) -> Precision:
-    return Precision(multi_precision=config.multi_precision, state_dtype=config.state_dtype,
-                     nonfinite=config.nonfinite)
+    return Precision(multi_precision=config.multi_precision, state_dtype=config.state_dtype, nonfinite=config.nonfinite)
 
 
 def _create_accumulators(config, param, startup):
     """``{acc name: Variable}`` persistable, initialized in ``startup`` to the rule's values."""
     block = param.block
     dtype = torch_dtype(param.dtype)
-    init = config.rule.new_state(torch.zeros(param.shape, dtype=dtype), config.hparams,
-                                 _precision(config).state_dtype_for(dtype))
+    init = config.rule.new_state(
+        torch.zeros(param.shape, dtype=dtype), config.hparams, _precision(config).state_dtype_for(dtype)
+    )
     accs = {}
     for name, t in init.items():
-        var = block.create_var(unique_name.generate(f"{param.name}_{name}"), list(t.shape),
-                               dtype_name(t.dtype), persistable=True, stop_gradient=True,
-                               belong_to_optimizer=True)
+        var = block.create_var(
+            unique_name.generate(f"{param.name}_{name}"),
+            list(t.shape),
+            dtype_name(t.dtype),
+            persistable=True,
+            stop_gradient=True,
+            belong_to_optimizer=True,
+        )
         flat = t.reshape(-1)
         if flat.numel() and bool((flat == flat[0]).all()):
             _fill_startup(startup, var, float(flat[0]))
         else:
             svar = startup.global_block().create_var(var.name, var.shape, var.dtype, persistable=True)
-            startup.global_block().append_op("assign_value", {}, {"Out": [svar]},
-                                             {"shape": list(t.shape), "dtype": var.dtype,
-                                              "values": flat.tolist()})
+            startup.global_block().append_op(
+                "assign_value",
+                {},
+                {"Out": [svar]},
+                {"shape": list(t.shape), "dtype": var.dtype, "values": flat.tolist()},
+            )
         accs[name] = var
     return accs
 
@@ -233,20 +254,27 @@ def _master_var(param, startup):
     """The float32 master weight of a multi-precision parameter: a persistable variable
     ``<param>_fp32_master_0`` (Paddle's name), set in ``startup`` from the parameter's
     initial value."""
-    var = param.block.create_var(unique_name.generate(f"{param.name}_fp32_master"), list(param.shape),
-                                 "float32", persistable=True, stop_gradient=True, belong_to_optimizer=True)
+    var = param.block.create_var(
+        unique_name.generate(f"{param.name}_fp32_master"),
+        list(param.shape),
+        "float32",
+        persistable=True,
+        stop_gradient=True,
+        belong_to_optimizer=True,
+    )
     sblock = startup.global_block()
     svar = sblock.create_var(var.name, var.shape, var.dtype, persistable=True)
-    sblock.append_op("cast", {"X": [param.name]}, {"Out": [svar]},
-                     {"in_dtype": param.dtype, "out_dtype": "float32"})
+    sblock.append_op("cast", {"X": [param.name]}, {"Out": [svar]}, {"in_dtype": param.dtype, "out_dtype": "float32"})
     return var
 
 
 def _append_section(config, params_grads, program):
     op_type = config.rule.op_type
     if op_type not in OPTIMIZE_OP_TYPES:
-        raise ValueError(f"no optimize op for rule {type(config.rule).__name__} (op type {op_type!r}); "
-                         f"allowed: {', '.join(OPTIMIZE_OP_TYPES)}")
+        raise ValueError(
+            f"no optimize op for rule {type(config.rule).__name__} (op type {op_type!r}); "
+            f"allowed: {', '.join(OPTIMIZE_OP_TYPES)}"
+        )
     startup = default_startup_program()
     lr_var = _learning_rate_var(config, program, startup, [p for p, _ in params_grads])
     accumulators = tuple(config.rule.accumulators(config.hparams))
@@ -256,8 +284,11 @@ def _append_section(config, params_grads, program):
         state_vars.extend(accs[name] for name in accumulators)
     params = [p for p, _ in params_grads]
     precision = _precision(config)
-    masters = [(i, _master_var(p, startup)) for i, p in enumerate(params)
-               if precision.has_master(torch.empty(0, dtype=torch_dtype(p.dtype)))]
+    masters = [
+        (i, _master_var(p, startup))
+        for i, p in enumerate(params)
+        if precision.has_master(torch.empty(0, dtype=torch_dtype(p.dtype)))
+    ]
     taken = {n for op in program.global_block().ops if op.type in OPTIMIZE_OP_TYPES for n in op.input("Counter")}
     counters = _schedule_counters(program, lr_var, taken)
     section = OptimizeSection(
@@ -274,14 +305,33 @@ def _append_section(config, params_grads, program):
     counter_names = [n for n, _ in counters]
     rounding = []
     if precision.stochastic_rounding:
-        rounding = [program.global_block().create_var(
-            unique_name.generate("stochastic_rounding_step"), [1], "int64", persistable=True, stop_gradient=True,
-            belong_to_optimizer=True)]
+        rounding = [
+            program.global_block().create_var(
+                unique_name.generate("stochastic_rounding_step"),
+                [1],
+                "int64",
+                persistable=True,
+                stop_gradient=True,
+                belong_to_optimizer=True,
+            )
+        ]
         _fill_startup(startup, rounding[0], 0)
-    inputs = {"Param": params, "Grad": [g for _, g in params_grads], "LearningRate": [lr_var],
-              "State": state_vars, "MasterParam": master_vars, "Counter": counter_names, "RoundingStep": rounding}
-    outputs = {"ParamOut": params, "StateOut": state_vars, "MasterParamOut": master_vars,
-               "CounterOut": counter_names, "RoundingStepOut": rounding}
+    inputs = {
+        "Param": params,
+        "Grad": [g for _, g in params_grads],
+        "LearningRate": [lr_var],
+        "State": state_vars,
+        "MasterParam": master_vars,
+        "Counter": counter_names,
+        "RoundingStep": rounding,
+    }
+    outputs = {
+        "ParamOut": params,
+        "StateOut": state_vars,
+        "MasterParamOut": master_vars,
+        "CounterOut": counter_names,
+        "RoundingStepOut": rounding,
+    }
     return program.global_block().append_op(op_type, inputs, outputs, {"section": section})
 
 
@@ -313,8 +363,9 @@ def _runtime(section: OptimizeSection) -> tuple[UpdateRuntime, dict]:
     if entry is None:
         config = section.config
         fused = None if config.fused is False else FusedRMSPropUpdate(required=config.fused is True)
-        precision = Precision(multi_precision=config.multi_precision, state_dtype=config.state_dtype,
-                              nonfinite=config.nonfinite)
+        precision = Precision(
+            multi_precision=config.multi_precision, state_dtype=config.state_dtype, nonfinite=config.nonfinite
+        )
         entry = _RUNTIMES[section] = (UpdateRuntime(precision, fused), dict(config.hparams))
     return entry
 
@@ -343,9 +394,10 @@ def optimize(Param, Grad, LearningRate, State, MasterParam=None, Counter=None, R
     n = len(section.accumulators)
     state, items = {}, []
     for i, (p, g) in enumerate(zip(Param, Grad, strict=True)):
-        state[p] = dict(zip(section.accumulators, State[i * n:(i + 1) * n], strict=True))
-        items.append(Item(section.names[i], p, g, hparams, section.lr_mults[i], section.regularizers[i],
-                          section.need_clip[i]))
+        state[p] = dict(zip(section.accumulators, State[i * n : (i + 1) * n], strict=True))
+        items.append(
+            Item(section.names[i], p, g, hparams, section.lr_mults[i], section.regularizers[i], section.need_clip[i])
+        )
     runtime.state = state
     rounding = list(RoundingStep or ())
     if rounding:
@@ -354,18 +406,33 @@ def optimize(Param, Grad, LearningRate, State, MasterParam=None, Counter=None, R
     rounding = [torch.full_like(t, runtime.precision.rounding_step) for t in rounding]
     counters = list(Counter or ())
     if not applied:
-        counters = [c - (step if c.is_floating_point() else int(step))
-                    for c, step in zip(counters, section.counter_steps, strict=True)]
-    return (list(Param), [state[p][acc] for p in Param for acc in section.accumulators], masters, counters,
-            rounding)
+        counters = [
+            c - (step if c.is_floating_point() else int(step))
+            for c, step in zip(counters, section.counter_steps, strict=True)
+        ]
+    return (list(Param), [state[p][acc] for p in Param for acc in section.accumulators], masters, counters, rounding)
 
 
 for _type in OPTIMIZE_OP_TYPES:
-    register(_type, ["Param", "Grad", "LearningRate", "State", "MasterParam", "Counter", "RoundingStep"],
-             ["ParamOut", "StateOut", "MasterParamOut", "CounterOut", "RoundingStepOut"],
-             list_slots=["Param", "Grad", "State", "MasterParam", "Counter", "RoundingStep", "ParamOut", "StateOut",
-                         "MasterParamOut", "CounterOut", "RoundingStepOut"],
-             infer=_optimize_infer)(optimize)
+    register(
+        _type,
+        ["Param", "Grad", "LearningRate", "State", "MasterParam", "Counter", "RoundingStep"],
+        ["ParamOut", "StateOut", "MasterParamOut", "CounterOut", "RoundingStepOut"],
+        list_slots=[
+            "Param",
+            "Grad",
+            "State",
+            "MasterParam",
+            "Counter",
+            "RoundingStep",
+            "ParamOut",
+            "StateOut",
+            "MasterParamOut",
+            "CounterOut",
+            "RoundingStepOut",
+        ],
+        infer=_optimize_infer,
+    )(optimize)
 
 
 register_front_door(Variable, sys.modules[__name__])

@@ -69,26 +69,34 @@ def _compile(op):
     optional_in = all(s is None or isinstance(s, str) for s in ins)
     if opdef.inplace:
         if simple_in:
+
             def step(env):
                 fn(*[env[n] for n in ins], **attrs)
         elif optional_in:
+
             def step(env):
                 fn(*[None if n is None else env[n] for n in ins], **attrs)
         else:
+
             def step(env):
                 fn(*[_get(env, s) for s in ins], **attrs)
+
         return step
     if len(outs) == 1 and isinstance(outs[0], str):
         out = outs[0]
         if simple_in:
+
             def step(env):
                 env[out] = fn(*[env[n] for n in ins], **attrs)
         elif optional_in:
+
             def step(env):
                 env[out] = fn(*[None if n is None else env[n] for n in ins], **attrs)
         else:
+
             def step(env):
                 env[out] = fn(*[_get(env, s) for s in ins], **attrs)
+
         return step
 
     single = len(outs) == 1
@@ -137,7 +145,8 @@ class Plan:
         self.fetch_names = tuple(fetch_names)
         self.external = [n for n in external if n not in feed_names]
         self.persist_writes = [
-            n for n in dict.fromkeys(n for op in ops if not get_op(op.type).inplace for n in op.output_arg_names)
+            n
+            for n in dict.fromkeys(n for op in ops if not get_op(op.type).inplace for n in op.output_arg_names)
             if n in block.vars and block.vars[n].persistable
         ]
         self.produced = produced
@@ -154,8 +163,7 @@ class Plan:
         except Exception as e:  # noqa: BLE001 - re-raised with the op's context
             op = self.ops[i]
             raise OpRunError(
-                f"op {op.type} (built at {op.where()}) failed on inputs ({_describe(op, env)}): "
-                f"{type(e).__name__}: {e}"
+                f"op {op.type} (built at {op.where()}) failed on inputs ({_describe(op, env)}): {type(e).__name__}: {e}"
             ) from e
 
 

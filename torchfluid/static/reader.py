@@ -45,8 +45,10 @@ class PyReader:
 
     def __init__(self, feed_list=None, capacity=None, use_double_buffer=True, iterable=True, return_list=False):
         if not iterable:
-            raise ValueError("PyReader(iterable=False) (start()/reset() with a queue) is not supported; "
-                             "use the iterable form: for data in reader(): ...")
+            raise ValueError(
+                "PyReader(iterable=False) (start()/reset() with a queue) is not supported; "
+                "use the iterable form: for data in reader(): ..."
+            )
         self._feed_list = list(feed_list or [])
         self._return_list = bool(return_list)
         self._batches = None
@@ -85,8 +87,9 @@ class PyReader:
                 yield [to_variable(a) for a in arrays]
             else:
                 if len(arrays) != len(self._feed_list):
-                    raise ValueError(f"PyReader: a batch has {len(arrays)} fields, feed_list has "
-                                     f"{len(self._feed_list)} variables")
+                    raise ValueError(
+                        f"PyReader: a batch has {len(arrays)} fields, feed_list has {len(self._feed_list)} variables"
+                    )
                 yield [{v if isinstance(v, str) else v.name: a for v, a in zip(self._feed_list, arrays, strict=True)}]
 
     __iter__ = __call__
