@@ -152,6 +152,21 @@ CONFIGS: list[OptimConfig] = [
     _c("nonfinite_skip", options=dict(nonfinite="skip", momentum=0.9), inf_data=True),
     _c("nonfinite_raise", options=dict(nonfinite="raise"), inf_data=True, raises={INF_STEP: FloatingPointError}),
     _c("nonfinite_skip_finite_data", options=dict(nonfinite="skip")),
+    # ... with a schedule: a skipped step does not advance it, a raising step neither
+    *[
+        _c(f"nonfinite_skip_schedule_{kind}", lr=kind, options=dict(nonfinite="skip", momentum=0.9), inf_data=True)
+        for kind in SCHEDULES
+    ],
+    *[
+        _c(
+            f"nonfinite_raise_schedule_{kind}",
+            lr=kind,
+            options=dict(nonfinite="raise"),
+            inf_data=True,
+            raises={INF_STEP: FloatingPointError},
+        )
+        for kind in ("piecewise", "noam", "warmup")
+    ],
     # regularization, the parameter's own regularizer overriding the optimizer's
     _c("rmsprop_l2", options=dict(regularization=fluid.L2Decay(0.05))),
     _c("rmsprop_l1", options=dict(regularization=fluid.L1Decay(0.05))),
@@ -331,7 +346,7 @@ def run_static(cfg: OptimConfig) -> Result:
         outcomes.append(_outcome(lambda feed=feed: exe.run(main, feed=feed, fetch_list=[loss], scope=scope)))
 
     def value(name):  # the scope's tensor itself (numpy has no bfloat16)
-        return scope._get(name).detach().clone()
+        return scope.value(name).detach().clone()
 
     roles = {"fc_0.w_0": "w", "fc_0.b_0": "b"}
     state = {

@@ -220,7 +220,9 @@ def test_train_from_a_toml_file_and_a_csv(tmp_path):
     x = rng.normal(size=(80, 3))
     labels = np.where(x @ [1.0, -2.0, 0.5] > 0, "yes", "no")
     csv = tmp_path / "points.csv"
-    csv.write_text("a,b,c,label\n" + "\n".join(f"{a:.4f},{b:.4f},{c:.4f},{t}" for (a, b, c), t in zip(x, labels)))
+    csv.write_text(
+        "a,b,c,label\n" + "\n".join(f"{a:.4f},{b:.4f},{c:.4f},{t}" for (a, b, c), t in zip(x, labels, strict=False))
+    )
     config = tmp_path / "run.toml"
     config.write_text(f"""
 epochs = 4

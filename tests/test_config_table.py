@@ -6,7 +6,7 @@ steps with the same exception types."""
 import pytest
 import torch
 
-from tests.optim_configs import CONFIGS, INF_STEP, RUNNERS, STEPS, bits, run_eager
+from tests.optim_configs import CONFIGS, INF_STEP, RUNNERS, SCHEDULES, STEPS, bits, run_eager
 
 
 @pytest.fixture(scope="module")
@@ -79,4 +79,7 @@ def test_the_table_covers_every_option():
     assert {c.kind for c in CONFIGS} == {"rmsprop", "sgd", "adam"}
     assert {c.preset[0] for c in CONFIGS if c.preset} == {"paddle", "torch", "tf1", "keras", "optax", "timm"}
     assert {c.options.get("nonfinite") for c in CONFIGS if c.inf_data} >= {None, "skip", "raise"}
+    # a step that is skipped or raises must leave every schedule where it was, in every mode
+    assert {c.lr for c in CONFIGS if c.inf_data and c.options.get("nonfinite") == "skip"} >= set(SCHEDULES)
+    assert any(isinstance(c.lr, str) for c in CONFIGS if c.inf_data and c.options.get("nonfinite") == "raise")
     assert 0 <= INF_STEP < STEPS

@@ -79,7 +79,7 @@ def launch(*args, world: int = 2, timeout: float = 20.0, grace: float = 5.0) -> 
                 proc.kill()
                 proc.join()
     results = []
-    for rank, (proc, log) in enumerate(zip(procs, logs)):
+    for rank, (proc, log) in enumerate(zip(procs, logs, strict=False)):
         text = open(log).read() if os.path.exists(log) else f"(rank {rank} wrote no output: did it start?)"
         results.append((proc.exitcode, text))
     shutil.rmtree(logdir, ignore_errors=True)
@@ -323,7 +323,7 @@ def test_without_a_process_group_sharded_is_exactly_unsharded():
     assert not dist.is_initialized()
     m1, o1 = _train_pair()
     m2, o2 = _train_pair(shard_state=True, grad_reduction="reduce")
-    for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
+    for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values(), strict=False):
         assert torch.equal(a, b), k
     s1, s2 = o1.state_dict(), o2.state_dict()
     assert s1.keys() == s2.keys() and all(torch.equal(s1[k], s2[k]) for k in s1 if isinstance(s1[k], torch.Tensor))
@@ -338,7 +338,7 @@ def test_world_size_one_process_group_is_exactly_unsharded(tmp_path):
         m1, _ = _train_pair()
         m2, o2 = _train_pair(shard_state=True, grad_reduction="reduce")
         assert not o2.sharding.engaged
-        for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
+        for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values(), strict=False):
             assert torch.equal(a, b), k
     finally:
         dist.destroy_process_group()
@@ -354,6 +354,12 @@ def test_merge_shards_unites_disjoint_shards_and_rejects_mixed_files():
     other = dict(b, param_groups=[{"lr": 0.2, "param_names": ["w", "b"]}])
     with pytest.raises(ValueError, match=r"shards\[0\] and shards\[1\] disagree about 'param_groups'"):
         merge_shards([a, other])
+    # the stochastic-rounding counter (bfloat16 state) is one value all ranks share
+    rounded = [dict(a, stochastic_rounding={"step": 5}), dict(b, stochastic_rounding={"step": 5})]
+    assert merge_shards(rounded)["stochastic_rounding"] == {"step": 5}
+    rounded[1]["stochastic_rounding"] = {"step": 4}
+    with pytest.raises(ValueError, match=r"shards\[0\] and shards\[1\] disagree about 'stochastic_rounding'"):
+        merge_shards(rounded)
     with pytest.raises(ValueError, match="non-empty list"):
         merge_shards([])
     with pytest.raises(TypeError, match=r"shards\[1\] must be a state dict, got int"):
@@ -375,7 +381,7 @@ def test_sharded_checkpointer_on_one_process_rotates_and_skips_incomplete(tmp_pa
     opt2, _ = W.make_optimizer("full", model2)
     info = ck.resume(model=model2, optimizer=opt2)
     assert info == {"step": 6, "extra": {"epoch": 0}, "world_size": 1, "rng_restored": True}
-    for (k, a), b in zip(model.state_dict().items(), model2.state_dict().values()):
+    for (k, a), b in zip(model.state_dict().items(), model2.state_dict().values(), strict=False):
         assert torch.equal(a, b), k
     with pytest.raises(CheckpointError, match="no complete checkpoint of step 5"):
         ck.resume(model=model2, optimizer=opt2, step=5)

@@ -45,7 +45,7 @@ def test_sparse_padded_embedding_on_gpu_matches_cpu():
             out = emb(to_variable(ids))
             out.backward(to_variable(np.arange(24, dtype=np.float32).reshape(2, 3, 4)))
             grads.append((out.numpy(), *emb.weight.gradient()))
-    for a, b in zip(*grads):
+    for a, b in zip(*grads, strict=False):
         np.testing.assert_array_equal(a, b)
 
 

@@ -74,7 +74,7 @@ def test_facade_training_is_bit_identical_to_plain_torch(sparse, centered, momen
             rho=0.9,
             momentum=momentum,
             centered=centered,
-            parameters=list(zip(names, [ref.emb.weight, ref.w, ref.b])),
+            parameters=list(zip(names, [ref.emb.weight, ref.w, ref.b], strict=False)),
             regularization=regularizer.L2Decay(0.001),
         )
         for ids, y in BATCHES:
@@ -89,7 +89,7 @@ def test_facade_training_is_bit_identical_to_plain_torch(sparse, centered, momen
             ref_opt.zero_grad()
 
             assert torch.equal(loss.detach().as_subclass(torch.Tensor), ref_loss.detach())
-            for mine, theirs in zip(net.parameters(), [ref.emb.weight, ref.w, ref.b]):
+            for mine, theirs in zip(net.parameters(), [ref.emb.weight, ref.w, ref.b], strict=False):
                 assert torch.equal(mine.as_subclass(torch.Tensor), theirs.detach()), mine.name
         state, ref_state = opt.state_dict(), ref_opt.state_dict()
         accumulators = [k for k in state if isinstance(state[k], torch.Tensor)]

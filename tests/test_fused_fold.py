@@ -62,7 +62,7 @@ def test_fused_equals_reference_bit_for_bit(clip, reg):
     for step in range(5):
         _feed(ps, step), _feed(qs, step)
         fused.step(), ref.step()
-        for p, q in zip(ps, qs):
+        for p, q in zip(ps, qs, strict=False):
             assert torch.equal(p, q), (clip, reg, step)
     sa, sb = fused.state_dict(), ref.state_dict()
     for k, v in sa.items():
@@ -87,7 +87,7 @@ def test_fused_path_materialises_no_clipped_or_regularized_gradient(clip, monkey
     before = [p.detach().clone() for p in ps]
     _feed(ps, 0)
     opt.step()
-    assert all(not torch.equal(p, b) for p, b in zip(ps, before))
+    assert all(not torch.equal(p, b) for p, b in zip(ps, before, strict=False))
     if clip == "global_norm":
         assert opt.grad_clip.last_global_norm is not None
     # the same patches do stop the reference path (it materialises)
@@ -120,6 +120,6 @@ def test_items_the_fused_kernel_cannot_take_get_the_materialised_gradient():
             _feed(xs[:-1], step)
             xs[-1].grad = torch.sparse_coo_tensor([[1, 4, 1]], torch.full((3, 3), 0.5 + step), (6, 3))
         fused.step(), ref.step()
-        for p, q in zip(ps, qs):
+        for p, q in zip(ps, qs, strict=False):
             assert torch.equal(p, q), step
     assert fused._fused.flat  # the dense parameters did take the fused kernel

@@ -41,7 +41,7 @@ def _feed(ps, step, skip=()):
 
 
 def _assert_same(ps, qs, opt_a, opt_b):
-    for p, q in zip(ps, qs):
+    for p, q in zip(ps, qs, strict=False):
         torch.testing.assert_close(p.detach(), q.detach(), **TOL[p.dtype])
     sa, sb = opt_a.state_dict(), opt_b.state_dict()
     assert set(sa) == set(sb)
@@ -101,7 +101,7 @@ def test_added_group_and_loaded_state_dict_keep_the_flat_buffers_consistent():
     # tensors are copied into the flat buffers at the next step
     snapshot = {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in ref.state_dict().items()}
     with torch.no_grad():
-        for p, q in zip(ps, qs):
+        for p, q in zip(ps, qs, strict=False):
             p.copy_(q)
     fused.set_state_dict(snapshot)
     for step in range(4, 6):
@@ -177,5 +177,5 @@ def test_a_resized_parameter_rebuilds_the_layout_while_other_items_fall_back():
             a.grad, b.grad, c.grad = torch.ones_like(a), torch.full_like(b, 0.5), sparse.clone()
             opt.step()
         results.append([t.detach().clone() for t in (a, b, c)])
-    for x, y in zip(*results):
+    for x, y in zip(*results, strict=False):
         assert torch.equal(x, y)

@@ -126,7 +126,7 @@ def test_each_step_reduces_all_gradients_in_one_kernel_call(clip, monkeypatch):
 def test_per_tensor_norm_clip_scales_each_gradient_by_its_own_norm():
     gs = [_tensor((n,), dt, n) for n, dt in ((100, torch.float32), (7, torch.float64), (30, torch.float32))]
     steps = ClipGradByNorm(1.0).plan(gs, [True, True, False])
-    for g, step in zip(gs[:2], steps):
+    for g, step in zip(gs[:2], steps, strict=False):
         n = np.sqrt(_numpy_sq(g))
         assert step.scale.dtype == g.dtype
         assert step.scale.item() == pytest.approx(1.0 / max(n, 1.0), rel=1e-6)

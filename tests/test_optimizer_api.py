@@ -116,7 +116,7 @@ def test_paddle_group_learning_rate_is_a_multiplier_and_param_attr_multiplies():
         p.grad = torch.ones_like(p)
     before = [p.detach().clone() for p in (a, b, c)]
     opt.step()
-    for p, p0, lr in zip((a, b, c), before, (0.1, 1.0, 0.5)):
+    for p, p0, lr in zip((a, b, c), before, (0.1, 1.0, 0.5), strict=False):
         torch.testing.assert_close(p.detach(), p0 - lr)
 
 

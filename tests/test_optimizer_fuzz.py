@@ -35,7 +35,7 @@ def same(a, b):
     return (
         all(
             torch.equal(x, y) or (torch.isnan(x).any() and torch.equal(x.nan_to_num(), y.nan_to_num()))
-            for x, y in zip(pa, pb)
+            for x, y in zip(pa, pb, strict=False)
         )
         and sa.keys() == sb.keys()
         and all(torch.equal(sa[k].nan_to_num(), sb[k].nan_to_num()) for k in sa)

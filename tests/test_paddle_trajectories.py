@@ -44,7 +44,7 @@ def run_case(case, runner, fused=None):
     names = case["param_names"]
     params = {k: torch.nn.Parameter(torch.tensor(v, dtype=torch.float32)) for k, v in case["initial_params"].items()}
     opt = make_optimizer(case["config"], [(names[k], p) for k, p in params.items()], fused)
-    for t, (grads, record) in enumerate(zip(case["grads_fed"], case["steps"])):
+    for t, (grads, record) in enumerate(zip(case["grads_fed"], case["steps"], strict=False)):
         assert opt.get_lr() == pytest.approx(record["lr_reported_by_get_lr_before_step"])
         before = {k: p.detach().clone() for k, p in params.items()}
         for k, p in params.items():

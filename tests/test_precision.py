@@ -34,7 +34,7 @@ def snapshot(opt, params):
 
 def assert_bit_identical(a, b):
     (pa, sa, ma, la), (pb, sb, mb, lb) = a, b
-    assert all(torch.equal(x.view(torch.uint8), y.view(torch.uint8)) for x, y in zip(pa, pb))
+    assert all(torch.equal(x.view(torch.uint8), y.view(torch.uint8)) for x, y in zip(pa, pb, strict=False))
     assert sa.keys() == sb.keys() and ma.keys() == mb.keys()
     for k in sa:
         assert torch.equal(sa[k].view(torch.uint8), sb[k].view(torch.uint8)), k
@@ -213,7 +213,7 @@ def fp32_run():
 
 
 def _distance(params, ref):
-    return max((a - b).abs().max().item() for a, b in zip(params, ref))
+    return max((a - b).abs().max().item() for a, b in zip(params, ref, strict=False))
 
 
 LOW_RUNS = [

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-import torchfluid as fluid
 from torchfluid.clip import ClipGradByGlobalNorm, ClipGradByNorm, ClipGradByValue
 from torchfluid.optimizer import RMSProp
 from torchfluid.optimizer.presets import PRESETS
@@ -101,7 +100,7 @@ def test_preset_reproduces_library(lib, case):
     params = {k: torch.nn.Parameter(torch.tensor(v, dtype=torch.float32)) for k, v in case["initial_params"].items()}
     opt = RMSProp.preset(lib, parameters=list(params.items()), **kwargs)
     assert type(opt) is RMSProp
-    for t, (grads, record) in enumerate(zip(case["grads"], case["steps"])):
+    for t, (grads, record) in enumerate(zip(case["grads"], case["steps"], strict=False)):
         if t in changes:
             opt.set_lr(changes[t])
         if "lr_used" in record:
@@ -129,7 +128,7 @@ def test_preset_reproduces_library(lib, case):
 
 
 def test_every_reference_case_is_covered():
-    counts = {lib: sum(1 for l, _ in CASES if l == lib) for lib in LIBRARIES}
+    counts = {lib: sum(1 for case_lib, _ in CASES if case_lib == lib) for lib in LIBRARIES}
     assert counts == {"torch": 12, "timm": 8, "tf1": 7, "keras": 10, "optax": 13}
 
 
@@ -178,7 +177,7 @@ def _feed(pairs, gen, scale=1.0):
 def _assert_torch_state_equal(opt, ref, ours, theirs):
     sd = opt.state_dict()
     names = {"square_avg": "mean_square", "grad_avg": "mean_grad", "momentum_buffer": "momentum"}
-    for i, (a, b) in enumerate(zip(ours, theirs)):
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=False)):
         torch.testing.assert_close(a, b, rtol=RTOL, atol=ATOL)
         for theirs_name, ours_name in names.items():
             if theirs_name in ref.state[b]:
@@ -198,7 +197,7 @@ def test_torch_preset_live(config):
             opt.set_lr(0.003)
             for g in ref.param_groups:
                 g["lr"] = 0.003
-        _feed(zip(ours, theirs), gen, scale=0.3)
+        _feed(zip(ours, theirs, strict=False), gen, scale=0.3)
         opt.step()
         ref.step()
         _assert_torch_state_equal(opt, ref, ours, theirs)
@@ -206,16 +205,19 @@ def test_torch_preset_live(config):
 
 def test_torch_preset_param_groups_use_torch_names():
     ours, theirs = _torch_twins([(4, 4), (4,)], seed=3)
-    groups = lambda ps: [
-        {"params": [ps[0]], "alpha": 0.9, "eps": 1e-4, "momentum": 0.9},
-        {"params": [ps[1]], "lr": 0.1, "centered": True},
-    ]
+
+    def groups(ps):
+        return [
+            {"params": [ps[0]], "alpha": 0.9, "eps": 1e-4, "momentum": 0.9},
+            {"params": [ps[1]], "lr": 0.1, "centered": True},
+        ]
+
     opt = RMSProp.preset("torch", parameters=groups([("p0", ours[0]), ("p1", ours[1])]), lr=0.02)
     ref = torch.optim.RMSprop(groups(theirs), lr=0.02)
     assert opt.param_groups[0]["rho"] == 0.9 and opt.param_groups[0]["epsilon"] == 1e-4
     gen = torch.Generator().manual_seed(2)
     for _ in range(5):
-        _feed(zip(ours, theirs), gen)
+        _feed(zip(ours, theirs, strict=False), gen)
         opt.step()
         ref.step()
         _assert_torch_state_equal(opt, ref, ours, theirs)

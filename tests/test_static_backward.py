@@ -51,7 +51,7 @@ def test_mlp_with_softmax_ce_matches_autograd():
         "fc_2.b_0",
     ]
     np.testing.assert_allclose(outs[0], [loss.item()], rtol=1e-6)
-    for (p, g), got in zip(pg, outs[1:]):
+    for (p, g), got in zip(pg, outs[1:], strict=False):
         assert g.name == p.name + "@GRAD"
         np.testing.assert_allclose(got, t[p.name].grad.numpy(), rtol=1e-5, atol=1e-6)
 

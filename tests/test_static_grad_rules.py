@@ -116,22 +116,25 @@ def test_grad_rule_matches_autograd(case):
         [t.clone().requires_grad_(bool(d)) for t in x]
         if isinstance(x, list)
         else x.clone().requires_grad_(bool(d) and x.is_floating_point())
-        for x, d in zip(ins, diff)
+        for x, d in zip(ins, diff, strict=False)
     ]
     outs = opdef.forward(*leaves, **attrs)
     outs = outs if isinstance(outs, tuple) else (outs,)
     douts = [r(*o.shape).to(o.dtype) if o.is_floating_point() and o.requires_grad else None for o in outs]
     wrt = [t for t in _flat(leaves) if t.requires_grad]
     ref = torch.autograd.grad(
-        [o for o, d in zip(outs, douts) if d is not None], wrt, [d for d in douts if d is not None], allow_unused=True
+        [o for o, d in zip(outs, douts, strict=False) if d is not None],
+        wrt,
+        [d for d in douts if d is not None],
+        allow_unused=True,
     )
     # the grad rule, as the static executor calls it
-    need = tuple([True] * len(x) if isinstance(x, list) else bool(d) for x, d in zip(ins, diff))
+    need = tuple([True] * len(x) if isinstance(x, list) else bool(d) for x, d in zip(ins, diff, strict=False))
     got = get_op(op_type + "_grad").forward(*ins, *[o.detach() for o in outs], *douts, need=need, **attrs)
     got = got if len(opdef.inputs) > 1 else (got,)
-    got = [t for x, d, gr in zip(ins, diff, got) if d for t in (gr if isinstance(x, list) else [gr])]
+    got = [t for x, d, gr in zip(ins, diff, got, strict=False) if d for t in (gr if isinstance(x, list) else [gr])]
     assert len(got) == len(ref)
-    for a, b in zip(got, ref):
+    for a, b in zip(got, ref, strict=False):
         b = torch.zeros_like(a) if b is None else b
         assert a.shape == b.shape
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

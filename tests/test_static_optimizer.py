@@ -163,6 +163,40 @@ def test_static_lr_decay_variable_drives_the_update():
     np.testing.assert_allclose(got, [0.1, 0.1, 0.05, 0.05, 0.025], rtol=1e-7)
 
 
+@pytest.mark.parametrize("nonfinite, raises", [("skip", None), ("raise", FloatingPointError)])
+def test_a_step_not_applied_leaves_the_schedule_counter_unchanged(nonfinite, raises):
+    """The counter ``@LR_DECAY_COUNTER@`` advances on each applied step only: a skipped
+    step (inf gradient, nonfinite='skip') and a raising one leave it where it was."""
+    from torchfluid.layers.learning_rate_scheduler import COUNTER_NAME
+
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start), fluid.unique_name.guard():
+        x = L.data("x", [13])
+        y = L.data("y", [1])
+        loss = L.mean(L.square_error_cost(L.fc(x, 1), y))
+        lr = L.piecewise_decay([1, 2], [0.1, 0.05, 0.01])
+        fluid.optimizer.RMSProp(lr, nonfinite=nonfinite).minimize(loss)
+    (op,) = [o for o in main.global_block().ops if o.type == "rmsprop"]
+    assert op.input("Counter") == op.output("CounterOut") == [COUNTER_NAME]
+    scope = fluid.Scope()
+    exe = fluid.Executor()
+    exe.run(start, scope=scope)
+    bad = X[1].copy()
+    bad[0, 0] = np.inf
+    counter = lambda: int(np.array(scope.find_var(COUNTER_NAME).get_tensor())[0])  # noqa: E731
+    lrs, counters = [], [counter()]
+    for xs, ys in [(X[0], Y[0]), (bad, Y[1]), (bad, Y[1]), (X[2], Y[2]), (X[3], Y[3])]:
+        try:
+            lrs.append(float(exe.run(main, feed={"x": xs, "y": ys}, fetch_list=[lr], scope=scope)[0][0]))
+        except Exception as e:  # noqa: BLE001
+            assert raises is not None and isinstance(e.__cause__ or e, raises), e
+            lrs.append(None)
+        counters.append(counter())
+    assert counters == [-1, 0, 0, 0, 1, 2]
+    bad_lr = 0.05 if raises is None else None  # what the skipped run computed (and fetched) before it was undone
+    assert lrs == pytest.approx([0.1, bad_lr, bad_lr, 0.05, 0.01])
+
+
 def test_dygraph_schedule_in_static_mode_is_refused():
     from torchfluid.dygraph.learning_rate_scheduler import ExponentialDecay
 
@@ -230,7 +264,7 @@ def test_one_op_updates_every_parameter_in_one_fused_call(fused):
     opt = lambda: fluid.optimizer.RMSProp(0.01, momentum=0.9, fused=fused)  # noqa: E731
     main, scope, exe, loss = _trained(opt, [(X[0], Y[0]), (X[1], Y[1])])
     storages = {
-        scope._get(n).untyped_storage().data_ptr()
+        scope.value(n).untyped_storage().data_ptr()
         for n in ["fc_0.w_0_mean_square_0", "fc_0.b_0_mean_square_0", "fc_0.w_0_momentum_0", "fc_0.b_0_momentum_0"]
     }
     # fused: the state of both parameters lives in the flat buffers of ONE kernel call

@@ -150,7 +150,7 @@ class GradientClipBase:
         steps = self.plan(grads, need_clip)
         if steps is None:
             raise NotImplementedError(f"{type(self).__name__} must define plan or clip_tensors")
-        return [step.apply(g) for g, step in zip(grads, steps)]
+        return [step.apply(g) for g, step in zip(grads, steps, strict=False)]
 
     @torch.no_grad()
     def __call__(self, params_grads):
@@ -163,7 +163,7 @@ class GradientClipBase:
             return clipper(self, params_grads)
         params = [p for p, _ in params_grads]
         grads = self.clip_tensors([g for _, g in params_grads], [need_clip(p) for p in params])
-        return list(zip(params, grads))
+        return list(zip(params, grads, strict=False))
 
 
 class ClipGradByValue(GradientClipBase):
@@ -196,7 +196,7 @@ class ClipGradByNorm(GradientClipBase):
 
     @torch.no_grad()
     def plan(self, grads, need_clip):
-        clipped = [g for g, nc in zip(grads, need_clip) if nc]
+        clipped = [g for g, nc in zip(grads, need_clip, strict=False) if nc]
         norms = torch.sqrt(_squared_norms(clipped))  # one pass over every clipped gradient
         dtypes = [_norm_dtype([g]) for g in clipped]
         scales = {dt: self.clip_norm / torch.clamp_min(norms.to(dt), self.clip_norm) for dt in set(dtypes)}
@@ -220,7 +220,7 @@ class ClipGradByGlobalNorm(GradientClipBase):
     def scale_for(self, grads, need_clip, sum_across=None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(global_norm, scale)`` over the gradients with ``need_clip`` True
         (``sum_across``: partial norms summed over processes, see :func:`global_norm`)."""
-        norm = global_norm([g for g, nc in zip(grads, need_clip) if nc], sum_across)
+        norm = global_norm([g for g, nc in zip(grads, need_clip, strict=False) if nc], sum_across)
         return norm, self.clip_norm / torch.clamp_min(norm, self.clip_norm)
 
     @torch.no_grad()
@@ -233,7 +233,7 @@ class ClipGradByGlobalNorm(GradientClipBase):
 
     @torch.no_grad()
     def clip_tensors(self, grads, need_clip, sum_across=None):
-        return [step.apply(g) for g, step in zip(grads, self.plan(grads, need_clip, sum_across))]
+        return [step.apply(g) for g, step in zip(grads, self.plan(grads, need_clip, sum_across), strict=False)]
 
     def __repr__(self) -> str:
         return f"ClipGradByGlobalNorm(clip_norm={self.clip_norm:g})"

@@ -33,7 +33,7 @@ class Operator:
         block = program.global_block()
         for names in self.inputs.values():
             for n in names:
-                t = scope._get(n)
+                t = scope.value(n)
                 if t is None:
                     raise ValueError(f"Operator {self.type}: input variable {n!r} holds no value in the scope")
                 if not block.has_var(n):

@@ -411,7 +411,7 @@ def _check_combinations(cfg: Config) -> None:
                 f"optimizer.schedule.values must have len(boundaries) + 1 = {len(b) + 1} "
                 f"elements for schedule 'piecewise', got {v!r} (boundaries {b!r})"
             )
-        if any(x >= y for x, y in zip(b, b[1:])):
+        if any(x >= y for x, y in zip(b, b[1:], strict=False)):
             raise ConfigError(f"optimizer.schedule.boundaries must be increasing, got {b!r}")
     if cfg["optimizer.clip.kind"] == "value" and not math.isfinite(cfg["optimizer.clip.value"]):
         raise ConfigError("optimizer.clip.value must be finite")

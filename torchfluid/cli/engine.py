@@ -110,7 +110,7 @@ class _ScopeState:
         self.scope = scope
 
     def state_dict(self):
-        return {n: self.scope._get(n).detach().clone() for n in self.names if self.scope._get(n) is not None}
+        return {n: self.scope.value(n).detach().clone() for n in self.names if self.scope.value(n) is not None}
 
     def set_state_dict(self, sd):
         missing = sorted(set(self.names) - set(sd))
@@ -118,14 +118,14 @@ class _ScopeState:
         bad = [
             n
             for n in self.names
-            if n in sd and self.scope._get(n) is not None and tuple(sd[n].shape) != tuple(self.scope._get(n).shape)
+            if n in sd and self.scope.value(n) is not None and tuple(sd[n].shape) != tuple(self.scope.value(n).shape)
         ]
         if missing or extra or bad:
             raise ValueError(
                 f"checkpoint does not fit this program: missing {missing}, unexpected {extra}, other shape {bad}"
             )
         for n in self.names:
-            self.scope._set(n, sd[n].clone())
+            self.scope.set_value(n, sd[n].clone())
 
 
 def check_checkpoint_dir(cfg: Config) -> None:

@@ -127,7 +127,7 @@ def given_from_args(args: argparse.Namespace, extra_tree: dict | None = None) ->
 def user_given(args: argparse.Namespace, extra_tree: dict | None = None) -> dict:
     """The flat ``{key: value}`` of the file, flags and --set only (no command defaults)."""
     user = flatten(extra_tree) if extra_tree else {}
-    for flag, dest, _ in _FLAGS:
+    for _flag, dest, _ in _FLAGS:
         attr = dest.replace(".", "__")
         if hasattr(args, attr):
             _translate(dest, getattr(args, attr), user)

@@ -68,7 +68,7 @@ class Net(Layer):
         widths = spec.widths()
         self.fcs = torch.nn.ModuleList(
             Linear(a, b, act=spec.activation if i < len(widths) - 2 else None)
-            for i, (a, b) in enumerate(zip(widths, widths[1:]))
+            for i, (a, b) in enumerate(zip(widths, widths[1:], strict=False))
         )
 
     def forward(self, x):

@@ -190,7 +190,7 @@ class TorchStepper:
         if self.clip is not None:
             with_grad = [p for p in self.params if p.grad is not None]
             clipped = self.clip.clip_tensors([p.grad for p in with_grad], [True] * len(with_grad))
-            for p, g in zip(with_grad, clipped):
+            for p, g in zip(with_grad, clipped, strict=False):
                 p.grad = g
         self.opt.step()
 

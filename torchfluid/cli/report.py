@@ -42,7 +42,7 @@ def format_table(headers, rows) -> str:
     """A plain right-aligned text table."""
     cells = [[str(h) for h in headers]] + [[_fmt(v) for v in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=False)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -102,10 +102,10 @@ class ProgressReporter(Reporter):
         widths = [max(len(h), 10) for h in header]
         lines = []
         if not self._printed_header:
-            lines.append("  ".join(h.rjust(w) for h, w in zip(header, widths)))
+            lines.append("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=False)))
             lines.append("  ".join("-" * w for w in widths))
             self._printed_header = True
-        lines.append("  ".join(_fmt(v).rjust(w) for v, w in zip(row, widths)))
+        lines.append("  ".join(_fmt(v).rjust(w) for v, w in zip(row, widths, strict=False)))
         self._write("\n".join(lines))
 
     def _write(self, text):

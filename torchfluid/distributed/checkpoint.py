@@ -38,7 +38,7 @@ from .sharding import ShardingError
 
 __all__ = ["ShardedCheckpointer", "merge_shards", "consolidated_state_dict", "state_nbytes"]
 
-_RESERVED = ("LR_Scheduler", "param_groups", "master_weights")
+_RESERVED = ("LR_Scheduler", "param_groups", "master_weights", "stochastic_rounding")
 _FOLDER = re.compile(r"^(?P<prefix>.+)-(?P<step>\d{8,})$")
 _FILE = re.compile(r"^rank-(?P<rank>\d{5})-of-(?P<world>\d{5})\.tfckpt$")
 
@@ -66,8 +66,9 @@ def merge_shards(shards: Sequence[Mapping]) -> dict:
     (what the unsharded optimizer's ``state_dict()`` would have been).
 
     Accumulator entries are united; a key found in two shards is an error (shards of one
-    run are disjoint). ``param_groups`` and ``LR_Scheduler`` must be equal in every shard
-    that has them (every rank runs the same schedule); ``master_weights`` dicts are united.
+    run are disjoint). ``param_groups``, ``LR_Scheduler`` and ``stochastic_rounding`` must
+    be equal in every shard that has them (every rank runs the same schedule and counts the
+    same updates); ``master_weights`` dicts are united.
     """
     if isinstance(shards, Mapping) or not isinstance(shards, Sequence) or not shards:
         raise ValueError(f"shards must be a non-empty list of state dicts, got {shards!r:.80}")

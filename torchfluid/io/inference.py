@@ -167,7 +167,7 @@ def save_inference_model(
     scope = global_scope()
     values = {}
     for n in params:
-        t = scope._get(n)
+        t = scope.value(n)
         if t is None:
             raise RuntimeError(
                 f"save_inference_model: variable {n!r} holds no value in the scope (run the startup program first)"
@@ -269,5 +269,5 @@ def load_inference_model(dirname, executor=None, model_filename=None, params_fil
             )
     scope = global_scope()
     for n, (_, t) in loaded.items():
-        scope._set(n, t.clone())
+        scope.set_value(n, t.clone())
     return [program, list(desc["feed"]), [block.var(n) for n in desc["fetch"]]]

@@ -104,6 +104,7 @@ def available() -> bool:
 
 # --------------------------------------------------------------------------- threads
 _POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0  # its worker count
 _SERIAL_BELOW = 1 << 16  # elements: smaller groups run on the calling thread alone
 
 
@@ -130,12 +131,12 @@ def parallel(call, n: int) -> None:
     a neighbour simply takes fewer chunks: static halves would make the whole step
     wait for it.
     """
-    global _POOL
+    global _POOL, _POOL_SIZE
     if n <= 1:
         call()
         return
-    if _POOL is None or _POOL._max_workers < n - 1:
-        _POOL = ThreadPoolExecutor(n - 1, thread_name_prefix="torchfluid")
+    if _POOL is None or _POOL_SIZE < n - 1:
+        _POOL, _POOL_SIZE = ThreadPoolExecutor(n - 1, thread_name_prefix="torchfluid"), n - 1
     futures = [_POOL.submit(call) for _ in range(n - 1)]
     call()
     for f in futures:

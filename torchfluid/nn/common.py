@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from .._checks import check_int
 from ..dygraph import nn as _fluid_nn
 
 __all__ = ["Linear", "Embedding"]
@@ -33,8 +34,8 @@ class Embedding(_fluid_nn.Embedding):
     """Lookup table ``[num_embeddings, embedding_dim]``; ``sparse=True`` gives row-sparse gradients."""
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, sparse=False, weight_attr=None, name=None):
-        _fluid_nn._positive_int("num_embeddings", num_embeddings)
-        _fluid_nn._positive_int("embedding_dim", embedding_dim)
+        check_int("num_embeddings", num_embeddings, lo=0, lo_open=True)
+        check_int("embedding_dim", embedding_dim, lo=0, lo_open=True)
         super().__init__(
             [num_embeddings, embedding_dim], is_sparse=sparse, padding_idx=padding_idx, param_attr=weight_attr
         )

@@ -39,7 +39,7 @@ from ..regularizer import as_regularizer
 from .pipeline import Item, UpdateConfig, UpdateRuntime, run_update
 from .precision import Precision
 from .params import fluid_name, is_group_list, split_named
-from .state import LoadReport, StateCodec
+from .state import LoadReport, StateCodec, group_hparams
 
 # Tensor subclasses (fluid's Variables) route every attribute read and op through a
 # Python hook; the optimizer reads and writes plain tensor data, so its per-step work
@@ -136,8 +136,7 @@ class Optimizer(torch.optim.Optimizer):
             raise ValueError(f"name must be None or a str, got {name!r}")
         self._name = name
         self._names: dict[torch.Tensor, str] = {}
-        self._initial_hparams: list[dict] = []  # each group's hyper-parameters when added
-        self._codec = StateCodec(self)
+        self._codec = StateCodec(self, rule=rule, precision=self._precision, check_group=self._check_group)
         self._runtime = UpdateRuntime(self._precision, self._fused, on_new_state=self._codec.apply_pending)
         self._last_lr: float | None = None
         self._record_params = None
@@ -155,7 +154,7 @@ class Optimizer(torch.optim.Optimizer):
                     f"{type(self).__name__} got an empty parameter list: there is nothing to optimize "
                     "(pass parameters=None in static mode, where minimize() finds them)"
                 )
-        self._checked_hparams = [self._hparams(g) for g in self.param_groups]
+        self._checked_hparams = [group_hparams(g) for g in self.param_groups]
 
     # ------------------------------------------------------------------ params
     def _keep_record_list(self, params) -> bool:
@@ -224,18 +223,7 @@ class Optimizer(torch.optim.Optimizer):
             self._names[p] = name
         group["param_names"] = names
         self.param_groups.append(group)
-        self._initial_hparams.append(self._hparams(group))
-
-    @staticmethod
-    def _hparams(group: Mapping) -> dict:
-        return {k: v for k, v in group.items() if k not in ("params", "param_names")}
-
-    def _hparams_changed(self) -> bool:
-        """Whether any group's hyper-parameters differ from when it was added (set_lr, a
-        torch LR scheduler, ...): only then does ``state_dict`` need ``param_groups``."""
-        return any(
-            self._hparams(g) != initial for g, initial in zip(self.param_groups, self._initial_hparams, strict=True)
-        )
+        self._codec.group_added(group)
 
     @staticmethod
     def _generated_name(k: int, taken: set[str]) -> str:
@@ -263,7 +251,7 @@ class Optimizer(torch.optim.Optimizer):
                 self._check_group(g)
             except (TypeError, ValueError) as e:
                 raise type(e)(f"param_groups[{i}]: {e}") from None
-            hp = self._hparams(g)
+            hp = group_hparams(g)
             if i < len(checked):
                 checked[i] = hp
             else:
@@ -511,29 +499,6 @@ class Optimizer(torch.optim.Optimizer):
             )
         if not done:
             self.skipped_steps += 1
-
-    # ------------------------------------------------ the rule's accumulators
-    def _accumulator_names(self, group: Mapping | None = None) -> list[str]:
-        """Paddle accumulator names this configuration keeps, e.g. ['mean_square']."""
-        return list(self._rule.accumulators(self.defaults if group is None else group))
-
-    def _compatible_accumulator_names(self) -> list[str]:
-        """Accumulator names Paddle emits that this configuration accepts and ignores."""
-        return list(self._rule.compatible_accumulators)
-
-    def _new_state(self, p: torch.Tensor, group: Mapping | None = None) -> dict:
-        return self._rule.new_state(
-            p, self.defaults if group is None else group, self._precision.state_dtype_for(p.dtype)
-        )
-
-    def _extra_state_dict(self) -> dict:
-        """Entries besides the accumulators for ``state_dict()`` (``master_weights``)."""
-        return self._precision.master_state_dict(self._names)
-
-    def _check_extra_state(self, state_dict: Mapping, rename, report: LoadReport, loaded_params):
-        """Check a loaded state dict's extra entries into ``report``; return a callable that
-        applies them (called only once everything has been checked)."""
-        return self._precision.check_master_load(self._names, state_dict, rename, report, loaded_params)
 
     # ------------------------------------------------------- torch API
     @torch.no_grad()

@@ -18,7 +18,8 @@ It runs, in Paddle's order::
                   'raise' -> FloatingPointError); unscale by grad_scale; float32 gradients
                   for multi-precision parameters; maximize: g = -g
     shard         (ZeRO-1 only) this rank's parameters, gradients averaged if asked
-    learning rate ``before_update()`` (a fluid decay advances here, never on a skipped step)
+    learning rate ``before_update()`` (a fluid decay advances here, never on a skipped step);
+                  the stochastic-rounding counter advances too (``Precision.begin_update``)
     clip plan     one ClipStep per gradient (need_clip=False: none), planned over all of them
     regularize    the item's regularizer (the parameter's own, else the optimizer's)
     kernel        the fused multi-tensor kernel where eligible, the rule's reference
@@ -163,6 +164,7 @@ def run_update(
         return False
     if before_update is not None:
         before_update()
+    runtime.precision.begin_update()
     prepared, steps = clip_plan(config.clip, prepared, shard)
     work = []
     for it, step in zip(prepared, steps, strict=True):

@@ -23,8 +23,12 @@ Three independent options (all optimizer-wide, set at construction):
     ``(1 - rho) * (g**2 - ms)`` per step, which rounds away whenever it is below half a
     bfloat16 ulp (``2**-9 .. 2**-8`` of ``ms``); with ``rho = 0.99`` a round-to-nearest
     ``ms`` stops 20-39% short of a constant ``g**2`` (tests/test_precision.py). The random
-    bits come from a per-device ``torch.Generator`` seeded with 0, so runs are
-    reproducible; a resumed run draws new bits (statistically, not bitwise, the same).
+    bits are counter-based: the ``k``-th applied update (k = 0, 1, ...) draws them from a
+    per-device ``torch.Generator`` seeded with ``k``, so the whole generator state is the
+    integer ``rounding_step``. It is saved with the state
+    (``state_dict()['stochastic_rounding'] = {'step': k}``; in a program, the persistable
+    variable ``stochastic_rounding_step_N``), so a run resumed from a checkpoint continues
+    bit for bit as the uninterrupted run. Skipped steps draw nothing and do not count.
     ``state_dtype=torch.float32`` stores float32 state for any parameter dtype.
 
 Denominators are always computed in at least float32 (see
@@ -55,6 +59,7 @@ parameters) BEFORE clipping, exactly as ``scaler.unscale_`` would. Calling
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 
 import torch
@@ -127,7 +132,10 @@ class Precision:
         self.nonfinite = nonfinite
         self.masters: dict[torch.Tensor, torch.Tensor] = {}
         self.pending_masters: dict[str, torch.Tensor] = {}
+        self.rounding_step = 0  # applied updates so far (stochastic rounding's generator state)
         self._generators: dict[torch.device, torch.Generator] = {}
+        self._seed = _SR_SEED << 32  # the current update's seed
+        self._seeded: set[torch.device] = set()  # generators seeded for the current update
 
     # ----------------------------------------------------------------- dtypes
     def has_master(self, param: torch.Tensor) -> bool:
@@ -268,13 +276,56 @@ class Precision:
             if t is not None and w is not t:
                 stochastic_round_(t, w, self._generator(t.device))
 
+    @property
+    def stochastic_rounding(self) -> bool:
+        """Whether updates store state with stochastic rounding (``state_dtype=torch.bfloat16``)."""
+        return self.state_dtype is torch.bfloat16
+
+    def begin_update(self) -> None:
+        """Start an applied update: its rounding bits come from generators seeded with
+        ``rounding_step``, which then advances (no-op without stochastic rounding)."""
+        if not self.stochastic_rounding:
+            return
+        self._seed = (_SR_SEED << 32) | self.rounding_step
+        self._seeded = set()
+        self.rounding_step += 1
+
     def _generator(self, device: torch.device) -> torch.Generator:
         gen = self._generators.get(device)
         if gen is None:
-            gen = torch.Generator(device=device)
-            gen.manual_seed(_SR_SEED)
-            self._generators[device] = gen
+            gen = self._generators[device] = torch.Generator(device=device)
+        if device not in self._seeded:
+            gen.manual_seed(self._seed)
+            self._seeded.add(device)
         return gen
+
+    def rounding_state_dict(self) -> dict:
+        """``{'stochastic_rounding': {'step': rounding_step}}`` once an update has rounded
+        (an optimizer that never stepped saves nothing), else ``{}``."""
+        if not self.stochastic_rounding or self.rounding_step == 0:
+            return {}
+        return {"stochastic_rounding": {"step": self.rounding_step}}
+
+    def check_rounding_load(self, saved, report):
+        """Check a state dict's ``stochastic_rounding`` entry (None: absent) into ``report``;
+        return a function that applies it (absent: the count starts again from 0, as the
+        state of a never-stepped optimizer)."""
+        step = 0
+        if saved is not None:
+            value = saved.get("step") if isinstance(saved, Mapping) else None
+            if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+                value = int(value.item())
+            if not self.stochastic_rounding:
+                report.unexpected.append("stochastic_rounding (this optimizer's state is not bfloat16)")
+            elif not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+                report.mismatched.append(f"stochastic_rounding: expected {{'step': int >= 0}}, got {saved!r}"[:300])
+            else:
+                step = int(value)
+
+        def apply():
+            self.rounding_step = step
+
+        return apply
 
 
 def _nonfinite_names(pairs, names) -> list[str]:

@@ -23,11 +23,12 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-__all__ = ["LoadReport", "StateCodec"]
+__all__ = ["LoadReport", "StateCodec", "group_hparams"]
 
-# not accumulators: the schedule's state, group hyper-parameters, fp32 master weights, and
+# not accumulators: the schedule's state, group hyper-parameters, fp32 master weights, the
+# stochastic-rounding draw counter, and
 # the name table Paddle's save_dygraph leaves in a loaded optimizer dict
-_RESERVED = ("LR_Scheduler", "param_groups", "master_weights", "StructuredToParameterName@@")
+_RESERVED = ("LR_Scheduler", "param_groups", "master_weights", "stochastic_rounding", "StructuredToParameterName@@")
 
 
 # torch.optim.RMSprop's names -> torchfluid's (its state entries and group keys)
@@ -73,11 +74,46 @@ def _as_tensor(value):
 
 class StateCodec:
     """Reads and writes one optimizer's state by name. Holds no tensors of its own
-    except entries loaded before their parameters were known (``pending``)."""
+    except entries loaded before their parameters were known (``pending``).
 
-    def __init__(self, opt):
+    ``opt``: the optimizer, read through its public API only (``param_groups``,
+    ``state``, ``defaults``, ``param_names``, ``name``, ``lr_schedule``, ``sharding``);
+    ``rule``: its update rule (accumulator names and initial state); ``precision``: its
+    :class:`~torchfluid.optimizer.precision.Precision` (state dtypes, master weights);
+    ``check_group(group)``: raises ``ValueError``/``TypeError`` for bad hyper-parameters.
+    Call :meth:`group_added` for each param group as it is added."""
+
+    def __init__(self, opt, *, rule, precision, check_group):
         self.opt = opt
+        self.rule = rule
+        self.precision = precision
+        self.check_group = check_group
         self.pending: dict[str, torch.Tensor] = {}
+        self.initial_hparams: list[dict] = []  # each group's hyper-parameters when added
+
+    # ---------------------------------------------------------------- groups
+    def group_added(self, group: Mapping) -> None:
+        """Remember ``group``'s hyper-parameters as they are when it is added."""
+        self.initial_hparams.append(group_hparams(group))
+
+    def hparams_changed(self) -> bool:
+        """Whether any group's hyper-parameters differ from when it was added (set_lr, a
+        torch LR scheduler, ...): only then does ``state_dict`` need ``param_groups``."""
+        return any(
+            group_hparams(g) != initial for g, initial in zip(self.opt.param_groups, self.initial_hparams, strict=True)
+        )
+
+    def accumulator_names(self, group: Mapping | None = None) -> list[str]:
+        """The accumulators the rule keeps for ``group`` (the optimizer's defaults when None)."""
+        return list(self.rule.accumulators(self.opt.defaults if group is None else group))
+
+    def new_state(self, p: torch.Tensor, group: Mapping) -> dict:
+        """The initial state record of ``p`` in ``group`` (``p`` may be a meta tensor)."""
+        return self.rule.new_state(p, group, self.precision.state_dtype_for(p.dtype))
+
+    def extra_state_dict(self) -> dict:
+        """Entries besides the accumulators: ``master_weights``, ``stochastic_rounding``."""
+        return {**self.precision.master_state_dict(self.opt.param_names), **self.precision.rounding_state_dict()}
 
     # ------------------------------------------------------------------ keys
     def key(self, param_name: str, acc: str) -> str:
@@ -85,9 +121,9 @@ class StateCodec:
         return f"{self.opt.name}_{base}" if self.opt.name else base
 
     def _all_acc_names(self) -> list[str]:
-        names = list(self.opt._accumulator_names()) + list(self.opt._compatible_accumulator_names())
+        names = self.accumulator_names() + list(self.rule.compatible_accumulators)
         for g in self.opt.param_groups:
-            names += [a for a in self.opt._accumulator_names(g) if a not in names]
+            names += [a for a in self.accumulator_names(g) if a not in names]
         return sorted(set(names), key=len, reverse=True)
 
     def parse(self, key: str) -> tuple[str, str] | None:
@@ -113,12 +149,12 @@ class StateCodec:
         out.update(self.pending)
         if opt.lr_schedule is not None:
             out["LR_Scheduler"] = opt.lr_schedule.state_dict()
-        if opt._hparams_changed():
+        if self.hparams_changed():
             out["param_groups"] = [
                 {k: (list(v) if k == "param_names" else v) for k, v in g.items() if k != "params"}
                 for g in opt.param_groups
             ]
-        out.update(opt._extra_state_dict())
+        out.update(self.extra_state_dict())
         return out
 
     def torch_style(self) -> dict:
@@ -126,7 +162,7 @@ class StateCodec:
         with ``param_names`` in each group, so it can be matched back by name (plus the
         optimizer's extra entries, e.g. ``master_weights``)."""
         out = torch.optim.Optimizer.state_dict(self.opt)
-        out.update(self.opt._extra_state_dict())
+        out.update(self.extra_state_dict())
         return out
 
     def from_torch_style(self, sd: Mapping) -> dict:
@@ -160,7 +196,7 @@ class StateCodec:
                         continue  # torch.optim.RMSprop's step count: not part of this maths
                     out[self.key(name, acc)] = t
         out["param_groups"] = [self._group_from_torch(g) for g in groups]
-        for key in ("LR_Scheduler", "master_weights"):
+        for key in ("LR_Scheduler", "master_weights", "stochastic_rounding"):
             if key in sd:
                 out[key] = sd[key]
         return out
@@ -192,12 +228,12 @@ class StateCodec:
             state_dict = self.from_torch_style(state_dict)
         rename = _renamer(key_map)
         report = LoadReport()
-        groups = opt._group_of()
+        groups = {p: g for g in opt.param_groups for p in g["params"]}
         specs = {}  # key -> (param, acc, required, meta tensor)
         for p, name in opt.param_names.items():
             group = groups[p]
-            meta = opt._new_state(torch.empty_like(p, device="meta"), group)
-            for acc in opt._compatible_accumulator_names():
+            meta = self.new_state(torch.empty_like(p, device="meta"), group)
+            for acc in self.rule.compatible_accumulators:
                 if acc not in meta:
                     specs[self.key(name, acc)] = (p, acc, False, torch.empty_like(p, device="meta"))
             for acc, t in meta.items():
@@ -263,7 +299,8 @@ class StateCodec:
             report.unexpected.append("LR_Scheduler (this optimizer has no learning-rate schedule)")
         group_updates = self._check_groups(state_dict.get("param_groups"), rename, report)
         extra = state_dict if shard is None else shard.own_masters(state_dict, rename)  # ZeRO-1: own masters
-        apply_extra = opt._check_extra_state(extra, rename, report, list(complete))
+        apply_masters = self.precision.check_master_load(opt.param_names, extra, rename, report, list(complete))
+        apply_rounding = self.precision.check_rounding_load(state_dict.get("stochastic_rounding"), report)
         if strict and not report.ok:
             raise ValueError(report.message())
         # ---- everything checked: copy first (a failing copy changes nothing), then apply
@@ -276,7 +313,8 @@ class StateCodec:
         opt.state.clear()
         opt.state.update(new_state)
         self.pending = pending
-        apply_extra()
+        apply_masters()
+        apply_rounding()
         return report
 
     def _check_groups(self, saved, rename, report: LoadReport) -> list:
@@ -300,12 +338,17 @@ class StateCodec:
                 continue
             values = {k: v for k, v in entry.items() if k not in ("params", "param_names")}
             try:
-                opt._check_group({**group, **values})
+                self.check_group({**group, **values})
             except (TypeError, ValueError) as e:
                 report.mismatched.append(f"param_groups[{i}]: {e}")
                 continue
             updates.append((group, values))
         return updates
+
+
+def group_hparams(group: Mapping) -> dict:
+    """A param group's hyper-parameters: every entry but ``params`` and ``param_names``."""
+    return {k: v for k, v in group.items() if k not in ("params", "param_names")}
 
 
 def _renamer(key_map):

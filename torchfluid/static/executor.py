@@ -116,17 +116,13 @@ class Executor:
             fetch_list if isinstance(fetch_list, (list, tuple)) else ([fetch_list] if fetch_list is not None else [])
         )
         prune = bool(target_ops) or bool(use_prune)
-        key = (program._version, tuple(feed), tuple(fetch_names), tuple(id(o) for o in target_ops), prune)
-        plan = program._plan_cache.get(key)
-        if plan is None:
-            if len(program._plan_cache) > 64:
-                program._plan_cache.clear()
-            plan = program._plan_cache[key] = build_plan(program, list(feed), fetch_names, target_ops, prune)
+        key = (tuple(feed), tuple(fetch_names), tuple(id(o) for o in target_ops), prune)
+        plan = program.cached_plan(key, lambda: build_plan(program, list(feed), fetch_names, target_ops, prune))
         env = self._bind(plan, program, feed, scope)
         self._set_scheduled_lr(program, scope, env)
         plan.run(env)
         for n in plan.persist_writes:
-            scope._vars[n] = env[n]
+            scope.set_value(n, env[n])
         return self._fetch(plan, env, return_numpy)
 
     def _bind(self, plan, program, feed, scope):
@@ -143,9 +139,8 @@ class Executor:
                 )
             t = torch.from_numpy(_feed_array(name, value, var))
             env[name] = t if self._device.type == "cpu" else t.to(self._device)
-        vars_ = scope._vars
         for n in plan.external:
-            t = vars_.get(n)
+            t = scope.value(n)
             if t is None:
                 var = block.vars.get(n)
                 if var is not None and var.is_data:
@@ -161,7 +156,7 @@ class Executor:
         for n in plan.fetch_names:
             if n in env or n in plan.produced:
                 continue
-            t = vars_.get(n)
+            t = scope.value(n)
             if t is None:
                 raise ValueError(
                     f"fetch_list: variable {n!r} is neither computed by this program nor held in the scope"
@@ -184,7 +179,7 @@ class Executor:
                 "which is not in the program"
             )
         t = torch.tensor([float(sched())], dtype=torch_dtype(var.dtype), device=self._device)
-        scope._vars[name] = t
+        scope.set_value(name, t)
         if name in env:
             env[name] = t
 
@@ -199,6 +194,6 @@ class Executor:
                 )
             else:
                 s = Scope()
-                s._vars[n] = t.detach().clone()
+                s.set_value(n, t.detach().clone())
                 out.append(LoDTensor(s, n))
         return out

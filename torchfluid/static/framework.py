@@ -48,7 +48,8 @@ class OpRole:
 class Variable:
     """A named tensor slot in a block (no value)."""
 
-    _torchfluid_static = True  # how other packages tell program records from tensors
+    # how dygraph layers (which do not import this package) tell program records from tensors
+    _torchfluid_static = True
 
     def __init__(
         self,
@@ -383,6 +384,18 @@ class Program:
         seed = check_int("seed", seed, lo=0)
         Program._global_seed = seed
         self.random_seed = seed
+
+    def cached_plan(self, key, build):
+        """The executor's plan for ``key`` (feeds, fetches, ...) at this program's current
+        version, made by ``build()`` on first use (at most 64 kept; any edit to the
+        program starts afresh)."""
+        key = (self._version, key)
+        plan = self._plan_cache.get(key)
+        if plan is None:
+            if len(self._plan_cache) > 64:
+                self._plan_cache.clear()
+            plan = self._plan_cache[key] = build()
+        return plan
 
     def global_block(self) -> Block:
         return self.blocks[0]

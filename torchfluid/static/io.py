@@ -61,7 +61,7 @@ def _is_param(v):
 def _values(names, scope, action):
     out = {}
     for n in names:
-        t = scope._vars.get(n)
+        t = scope.value(n)
         if t is None:
             raise RuntimeError(f"{action}: variable {n!r} holds no value in the scope (run the startup program first)")
         out[n] = t.detach().cpu().clone()
@@ -115,7 +115,7 @@ def load_vars(executor, dirname, main_program=None, vars=None, predicate=None, f
             loaded[v.name] = values[v.name]
     scope = global_scope()
     for name, t in loaded.items():
-        scope._vars[name] = t.clone()
+        scope.set_value(name, t.clone())
 
 
 def save_persistables(executor, dirname, main_program=None, filename=None):
@@ -164,7 +164,7 @@ def load(program, model_path, executor=None, var_list=None):
         _check(v.name, values[v.name][1], v, values[v.name][0])
     scope = global_scope()
     for v in wanted:
-        scope._vars[v.name] = values[v.name][1].clone()
+        scope.set_value(v.name, values[v.name][1].clone())
 
 
 def save_any(obj, path, *args, **kwargs):

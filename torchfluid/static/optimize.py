@@ -12,8 +12,10 @@ for all the parameters, sorted by name (Paddle's order), of type
 ``config.rule.op_type`` (``rmsprop``, ``sgd``, ``adam``)::
 
     inputs   Param [p...], Grad [g...], LearningRate, State [accumulators, param-major],
-             MasterParam [float32 master weights of the multi-precision parameters]
-    outputs  ParamOut, StateOut, MasterParamOut (the same variables)
+             MasterParam [float32 master weights of the multi-precision parameters],
+             Counter [the schedule step counters LearningRate is computed from],
+             RoundingStep [with bfloat16 state: the stochastic-rounding counter]
+    outputs  ParamOut, StateOut, MasterParamOut, CounterOut, RoundingStepOut (the same variables)
     attrs    section: an OptimizeSection (frozen: the config, the parameter names, their
              lr multipliers, regularizers, need_clip flags and the accumulator names)
 
@@ -27,6 +29,13 @@ Accumulators are persistable variables ``<param>_<acc>_0`` initialized in the st
 program to the rule's initial values; with ``multi_precision`` each float16/bfloat16
 parameter gets a persistable float32 master ``<param>_fp32_master_0``, cast from the
 parameter's initial value in the startup program (saved and loaded with the others).
+With ``state_dtype=torch.bfloat16`` the op's stochastic rounding draws its bits from
+generators seeded by a counter of applied updates (see
+:mod:`torchfluid.optimizer.precision`): that counter is the persistable int64 ``[1]``
+variable ``stochastic_rounding_step_N`` (0 in the startup program), so a program saved
+and loaded (``save_persistables`` / ``load_persistables``) continues bit for bit. The
+fused path's flat buffers are not saved: they are a cache of the state variables,
+rebuilt when the scope's tensors change.
 A float learning rate becomes a persistable float32 variable ``learning_rate_N`` (as in
 Paddle; float64 for float64 parameters); a ``fluid.layers.*_decay`` variable is used as
 it is. The op's forward is :func:`optimize`, registered here for the three
@@ -83,6 +92,7 @@ class OptimizeSection:
     need_clip: tuple[bool, ...]
     accumulators: tuple[str, ...]
     master_index: tuple[int, ...] = ()  # the parameters with a float32 master weight (MasterParam)
+    counter_steps: tuple[float, ...] = ()  # per Counter input: what its increment op adds each run
 
     def __repr__(self) -> str:
         return f"OptimizeSection({type(self.config.rule).__name__}, {len(self.names)} params)"
@@ -191,6 +201,39 @@ def _learning_rate_var(config, program, startup, params):
     return var
 
 
+def _schedule_counters(program, lr_var, taken) -> list[tuple[str, float]]:
+    """``[(counter name, step)]``: the step counters (variables an ``increment`` op advances
+    in place, such as ``@LR_DECAY_COUNTER@``) that ``lr_var`` is computed from, found by
+    walking its producing ops back; counters in ``taken`` (owned by an earlier optimize
+    op) are left out."""
+    ops = program.global_block().ops
+    steps = {
+        op.input("X")[0]: float(op.attr("step"))
+        for op in ops
+        if op.type == "increment" and op.input("X") and op.input("X") == op.output("Out")
+    }
+    producers = {}
+    for op in ops:
+        if op.type in OPTIMIZE_OP_TYPES:
+            continue
+        for n in op.output_arg_names:
+            producers.setdefault(n, op)
+    out, seen, todo = [], set(), [lr_var.name]
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n in steps:
+            if n not in taken:
+                out.append((n, steps[n]))
+            continue
+        op = producers.get(n)
+        if op is not None:
+            todo.extend(op.input_arg_names)
+    return sorted(out)
+
+
 def _precision(config) -> Precision:
     return Precision(multi_precision=config.multi_precision, state_dtype=config.state_dtype, nonfinite=config.nonfinite)
 
@@ -266,6 +309,8 @@ def _append_section(config, params_grads, program):
         for i, p in enumerate(params)
         if precision.has_master(torch.empty(0, dtype=torch_dtype(p.dtype)))
     ]
+    taken = {n for op in program.global_block().ops if op.type in OPTIMIZE_OP_TYPES for n in op.input("Counter")}
+    counters = _schedule_counters(program, lr_var, taken)
     section = OptimizeSection(
         config=config,
         names=tuple(p.name for p in params),
@@ -274,16 +319,39 @@ def _append_section(config, params_grads, program):
         need_clip=tuple(bool(getattr(p, "need_clip", True)) for p in params),
         accumulators=accumulators,
         master_index=tuple(i for i, _ in masters),
+        counter_steps=tuple(step for _, step in counters),
     )
     master_vars = [v for _, v in masters]
+    counter_names = [n for n, _ in counters]
+    rounding = []
+    if precision.stochastic_rounding:
+        rounding = [
+            program.global_block().create_var(
+                unique_name.generate("stochastic_rounding_step"),
+                [1],
+                "int64",
+                persistable=True,
+                stop_gradient=True,
+                belong_to_optimizer=True,
+            )
+        ]
+        _fill_startup(startup, rounding[0], 0)
     inputs = {
         "Param": params,
         "Grad": [g for _, g in params_grads],
         "LearningRate": [lr_var],
         "State": state_vars,
         "MasterParam": master_vars,
+        "Counter": counter_names,
+        "RoundingStep": rounding,
     }
-    outputs = {"ParamOut": params, "StateOut": state_vars, "MasterParamOut": master_vars}
+    outputs = {
+        "ParamOut": params,
+        "StateOut": state_vars,
+        "MasterParamOut": master_vars,
+        "CounterOut": counter_names,
+        "RoundingStepOut": rounding,
+    }
     return program.global_block().append_op(op_type, inputs, outputs, {"section": section})
 
 
@@ -322,15 +390,23 @@ def _runtime(section: OptimizeSection) -> tuple[UpdateRuntime, dict]:
     return entry
 
 
-def _optimize_infer(params, grads, lr, state, masters=None, *, section):
-    return list(params), list(state), list(masters or ())
+def _optimize_infer(params, grads, lr, state, masters=None, counters=None, rounding=None, *, section):
+    return list(params), list(state), list(masters or ()), list(counters or ()), list(rounding or ())
 
 
-def optimize(Param, Grad, LearningRate, State, MasterParam=None, *, section):
+def optimize(Param, Grad, LearningRate, State, MasterParam=None, Counter=None, RoundingStep=None, *, section):
     """One update of every parameter of ``section`` by ``run_update``, the scope's tensors
     as (param, grad, state, master weight), lr = ``LearningRate`` x multipliers; returns
     the parameters, the state tensors as the update left them (after a fused step, views
-    of the fused path's flat buffers, which then stay in the scope) and the masters."""
+    of the fused path's flat buffers, which then stay in the scope), the masters and the
+    schedule counters and the stochastic-rounding counter (``RoundingStep``, bfloat16
+    state only: the generators' seed, advanced by each applied update).
+
+    ``Counter``: the step counters the learning rate is computed from, already advanced
+    by their ``increment`` ops at the head of the run. A skipped step (non-finite policy
+    'skip', a GradScaler overflow) hands them back one increment lower, so the schedule
+    does not advance on it -- as eager mode, whose decay advances only on an applied step.
+    A step that raises writes nothing back (the executor keeps the scope as it was)."""
     runtime, hparams = _runtime(section)
     masters = list(MasterParam or ())
     runtime.precision.masters = {Param[i]: m for i, m in zip(section.master_index, masters, strict=True)}
@@ -343,16 +419,38 @@ def optimize(Param, Grad, LearningRate, State, MasterParam=None, *, section):
             Item(section.names[i], p, g, hparams, section.lr_mults[i], section.regularizers[i], section.need_clip[i])
         )
     runtime.state = state
-    run_update(section.config, items, runtime)
-    return list(Param), [state[p][acc] for p in Param for acc in section.accumulators], masters
+    rounding = list(RoundingStep or ())
+    if rounding:
+        runtime.precision.rounding_step = int(rounding[0].reshape(-1)[0])
+    applied = run_update(section.config, items, runtime)
+    rounding = [torch.full_like(t, runtime.precision.rounding_step) for t in rounding]
+    counters = list(Counter or ())
+    if not applied:
+        counters = [
+            c - (step if c.is_floating_point() else int(step))
+            for c, step in zip(counters, section.counter_steps, strict=True)
+        ]
+    return (list(Param), [state[p][acc] for p in Param for acc in section.accumulators], masters, counters, rounding)
 
 
 for _type in OPTIMIZE_OP_TYPES:
     register(
         _type,
-        ["Param", "Grad", "LearningRate", "State", "MasterParam"],
-        ["ParamOut", "StateOut", "MasterParamOut"],
-        list_slots=["Param", "Grad", "State", "MasterParam", "ParamOut", "StateOut", "MasterParamOut"],
+        ["Param", "Grad", "LearningRate", "State", "MasterParam", "Counter", "RoundingStep"],
+        ["ParamOut", "StateOut", "MasterParamOut", "CounterOut", "RoundingStepOut"],
+        list_slots=[
+            "Param",
+            "Grad",
+            "State",
+            "MasterParam",
+            "Counter",
+            "RoundingStep",
+            "ParamOut",
+            "StateOut",
+            "MasterParamOut",
+            "CounterOut",
+            "RoundingStepOut",
+        ],
         infer=_optimize_infer,
     )(optimize)
 

@@ -37,13 +37,13 @@ class LoDTensor:
         self._name = name
 
     def _value(self) -> torch.Tensor:
-        t = self._scope._vars.get(self._name)
+        t = self._scope.value(self._name)
         if t is None:
             raise RuntimeError(f"variable {self._name!r} holds no tensor yet (run the startup program?)")
         return t
 
     def _is_initialized(self) -> bool:
-        return self._scope._vars.get(self._name) is not None
+        return self._scope.value(self._name) is not None
 
     def set(self, value, place=None) -> None:
         """Store a copy of ``value`` (ndarray, tensor or nested list) on ``place``."""
@@ -51,7 +51,7 @@ class LoDTensor:
             t = value.detach().clone()
         else:
             t = torch.from_numpy(np.array(value, copy=True))
-        self._scope._vars[self._name] = t.to(place_device(place))
+        self._scope.set_value(self._name, t.to(place_device(place)))
 
     def shape(self) -> list[int]:
         return list(self._value().shape)
@@ -94,7 +94,7 @@ class ScopeVar:
         return LoDTensor(self._scope, self._name)
 
     def is_initialized(self) -> bool:
-        return self._scope._vars.get(self._name) is not None
+        return self._scope.value(self._name) is not None
 
 
 class Scope:
@@ -120,11 +120,15 @@ class Scope:
     def drop_kids(self) -> None:
         """Paddle API; this scope has no child scopes."""
 
-    def _get(self, name: str) -> torch.Tensor | None:
+    def value(self, name: str) -> torch.Tensor | None:
+        """The tensor held under ``name`` (None: no such entry, or one without a value)."""
         return self._vars.get(name)
 
-    def _set(self, name: str, value: torch.Tensor) -> None:
+    def set_value(self, name: str, value: torch.Tensor) -> None:
+        """Hold ``value`` (the tensor itself, not a copy) under ``name``."""
         self._vars[name] = value
+
+    _get, _set = value, set_value  # the names earlier releases used
 
 
 _global_scope = Scope()
