@@ -117,7 +117,7 @@ def test_copies_keep_every_attribute_and_step_identically(how, fused):
         assert torch.equal(got, want)
 
 
-def test_add_param_group_reads_torch_keys_and_refuses_per_group_weight_decay():
+def test_add_param_group_reads_torch_keys_and_per_group_weight_decay():
     a, b = torch.nn.Parameter(torch.randn(4)), torch.nn.Parameter(torch.randn(4))
     opt = F.RMSProp.preset("torch", parameters=[a], lr=0.01)
     opt.add_param_group({"params": [b], "alpha": 0.9, "eps": 1e-3})
@@ -132,8 +132,21 @@ def test_add_param_group_reads_torch_keys_and_refuses_per_group_weight_decay():
     torch.testing.assert_close(b, ref, **TOL)
     with pytest.raises(ValueError, match="sets both 'alpha' and 'rho'"):
         opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))], "alpha": 0.9, "rho": 0.9})
-    with pytest.raises(ValueError, match="per-group weight_decay"):
-        opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))], "weight_decay": 0.1})
+    # a group's weight_decay is torch's coupled decay of that group (g + wd * p)
+    c = torch.nn.Parameter(torch.randn(4))
+    ref_c, no_decay = torch.nn.Parameter(c.detach().clone()), torch.nn.Parameter(c.detach().clone())
+    opt.add_param_group({"params": [c], "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.1})
+    opt.add_param_group({"params": [no_decay], "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0})
+    torch_opt.add_param_group({"params": [ref_c], "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.1})
+    for _ in range(5):
+        g = torch.randn(4)
+        c.grad, ref_c.grad, no_decay.grad = g.clone(), g.clone(), g.clone()
+        opt.step()
+        torch_opt.step()
+    torch.testing.assert_close(c, ref_c, **TOL)
+    assert not torch.allclose(c, no_decay)  # the decay changed the trajectory
+    with pytest.raises(ValueError, match=r"weight_decay must be >= 0, got -1"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))], "weight_decay": -1})
 
 
 @pytest.mark.parametrize(

@@ -372,3 +372,34 @@ def test_state_of_another_optimizer_type_is_refused_with_one_error():
     msg = str(info.value)
     assert "unexpected (8)" in msg and "w_moment1_0" in msg and "b_beta2_pow_acc_0" in msg
     assert all(torch.equal(rms.state_dict()[k], v) for k, v in before.items())
+
+
+def test_group_weight_decay_is_the_groups_l2_decay_under_the_params_own_regularizer():
+    """Paddle 2.x: a param group's ``weight_decay`` float is an ``L2Decay`` of that group
+    (replacing the optimizer's regularization there); a parameter's own regularizer wins."""
+    import torchfluid as fluid
+
+    def run(groups_of, regularization):
+        torch.manual_seed(0)
+        ps = [torch.nn.Parameter(torch.randn(3, 2)) for _ in range(3)]
+        ps[2].regularizer = fluid.regularizer.L1Decay(0.05)
+        opt = RMSProp(0.01, parameters=groups_of(ps), weight_decay=regularization)
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(4):
+            for p in ps:
+                p.grad = torch.randn(3, 2, generator=gen)
+            opt.step()
+        return [p.detach().clone() for p in ps]
+
+    grouped = run(lambda ps: [{"params": [ps[0], ps[2]], "weight_decay": 0.2}, {"params": [ps[1]]}], 0.01)
+
+    def by_param(ps):
+        ps[0].regularizer = fluid.regularizer.L2Decay(0.2)
+        return ps
+
+    per_param = run(by_param, 0.01)
+    for a, b in zip(grouped, per_param, strict=True):
+        assert torch.equal(a, b)
+    plain = run(lambda ps: ps, 0.01)
+    assert not torch.equal(grouped[0], plain[0])  # the group's decay replaced the optimizer's
+    assert torch.equal(grouped[1], plain[1]) and torch.equal(grouped[2], plain[2])

@@ -331,13 +331,12 @@ def test_preset_bad_arguments(kwargs, exc, message):
 
 def test_preset_group_errors():
     p = torch.nn.Parameter(torch.zeros(2))
-    with pytest.raises(
-        ValueError,
-        match=re.escape(
-            "parameters[0]['weight_decay']: a per-group weight_decay is not supported by the 'torch' preset"
-        ),
-    ):
-        RMSProp.preset("torch", parameters=[{"params": [p], "weight_decay": 0.1}])
+    with pytest.raises(ValueError, match=re.escape("param_groups[0]: weight_decay must be >= 0, got -0.1")):
+        opt = RMSProp.preset("torch", parameters=[{"params": [p], "weight_decay": 0.1}])
+        opt.param_groups[0]["weight_decay"] = -0.1
+        p.grad = torch.ones(2)
+        opt.step()
+    assert torch.equal(p.detach(), torch.zeros(2))  # refused before anything changed
     with pytest.raises(ValueError, match=re.escape("parameters[0] sets both 'alpha' and 'rho'")):
         RMSProp.preset("timm", parameters=[{"params": [p], "alpha": 0.9, "rho": 0.9}])
 

@@ -23,6 +23,7 @@ module never imports those packages and knows nothing of programs.
 from __future__ import annotations
 
 import copy
+import functools
 import numbers
 import types
 from collections.abc import Mapping
@@ -35,7 +36,7 @@ from ..clip import GradientClipBase, need_clip
 from ..distributed import sharding as _sharding
 from ..lr import schedules
 from ..lr.scheduler import LRScheduler
-from ..regularizer import as_regularizer
+from ..regularizer import L2Decay, as_regularizer
 from .pipeline import Item, UpdateConfig, UpdateRuntime, run_update
 from .precision import Precision
 from .params import fluid_name, is_group_list, split_named
@@ -235,6 +236,8 @@ class Optimizer(torch.optim.Optimizer):
     def _check_group(self, group: dict) -> None:
         check_number("lr", group["lr"], lo=0.0)
         check_number("lr_mult", group["lr_mult"], lo=0.0)
+        if group.get("weight_decay") is not None:
+            check_number("weight_decay", group["weight_decay"], lo=0.0)
 
     def _check_edited_groups(self) -> None:
         """Hyper-parameters written into ``param_groups`` since the last check are checked
@@ -481,9 +484,17 @@ class Optimizer(torch.optim.Optimizer):
             self._check_edited_groups()
             groups = self._group_of()
             names = self._names
-            reg = self.regularization
+            group_reg = {id(g): _group_regularizer(g, self.regularization) for g in self.param_groups}
             items = [
-                Item(names[p], p, g, groups[p], _param_lr_mult(p), getattr(p, "regularizer", None) or reg, need_clip(p))
+                Item(
+                    names[p],
+                    p,
+                    g,
+                    groups[p],
+                    _param_lr_mult(p),
+                    getattr(p, "regularizer", None) or group_reg[id(groups[p])],
+                    need_clip(p),
+                )
                 for p, g in pairs
             ]
             shard = self._sharding if self._sharding is not None and self._sharding.engaged else None
@@ -742,6 +753,22 @@ def _check_grad_attrs(pairs, names):
             )
         raise ValueError(f"gradient of {name!r} is on {g.device}, but the parameter is on {p.device}")
     return pairs
+
+
+def _group_regularizer(group: Mapping, regularization):
+    """The regularizer of a param group's parameters (before each parameter's own): the
+    group's ``weight_decay`` (Paddle 2.x: a float is a coupled ``L2Decay``, 0 none) where
+    the group sets one, else the optimizer's ``regularization``."""
+    wd = group.get("weight_decay")
+    if wd is None:
+        return regularization
+    return _l2_decay(float(wd)) if wd else None
+
+
+@functools.lru_cache(maxsize=64)
+def _l2_decay(coeff: float) -> L2Decay:
+    """One ``L2Decay`` per coefficient, so a group's regularizer is the same object every step."""
+    return L2Decay(coeff)
 
 
 def _param_lr_mult(p) -> float:

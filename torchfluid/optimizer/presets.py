@@ -286,11 +286,6 @@ def _translate_groups(preset: Preset, name: str, parameters):
     out = []
     for i, group in enumerate(parameters):
         group = dict(group)
-        if "weight_decay" in group and name in ("torch", "timm"):
-            raise ValueError(
-                f"parameters[{i}]['weight_decay']: a per-group weight_decay is not supported by the "
-                f"{name!r} preset; pass weight_decay to preset() or set param.regularizer"
-            )
         for theirs, ours in preset.group_keys.items():
             if theirs in group:
                 if ours in group:

@@ -291,9 +291,10 @@ class RMSPropOptimizer(Optimizer):
 
     def add_param_group(self, param_group: Mapping) -> None:
         """Add a group (see :meth:`Optimizer.add_param_group`); torch's RMSprop keys
-        ``alpha`` and ``eps`` are read as ``rho`` and ``epsilon``. A per-group
-        ``weight_decay`` raises ValueError (coupled decay here is optimizer-wide or per
-        parameter; ``torchfluid.optim.RMSprop`` has torch's per-group form)."""
+        ``alpha`` and ``eps`` are read as ``rho`` and ``epsilon``. A group's
+        ``weight_decay`` (a float >= 0) is a coupled ``L2Decay`` of its parameters, as in
+        Paddle 2.x and torch: it replaces the optimizer's regularization for that group,
+        and a parameter's own ``regularizer`` still comes first."""
         if isinstance(param_group, Mapping):
             group = dict(param_group)
             for theirs, ours in self._TORCH_GROUP_KEYS:
@@ -301,12 +302,6 @@ class RMSPropOptimizer(Optimizer):
                     if ours in group:
                         raise ValueError(f"param_group sets both {theirs!r} and {ours!r}; they mean the same")
                     group[ours] = group.pop(theirs)
-            if "weight_decay" in group:
-                raise ValueError(
-                    f"param_group['weight_decay']={group['weight_decay']!r}: a per-group weight_decay is not "
-                    "supported by RMSProp; pass weight_decay/regularization to the optimizer, set "
-                    "param.regularizer, or use torchfluid.optim.RMSprop"
-                )
             param_group = group
         super().add_param_group(param_group)
 
