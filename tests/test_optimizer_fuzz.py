@@ -124,9 +124,9 @@ class OptimizerMachine(RuleBasedStateMachine):
 
     @invariant()
     def state_is_valid(self):
-        groups = self.opt._group_of()
+        managed = {id(q) for g in self.opt.param_groups for q in g["params"]}
         for p in self.params:
-            assert p in groups
+            assert id(p) in managed
             for acc, t in (self.opt.state.get(p) or {}).items():
                 assert t.shape == p.shape and t.dtype == p.dtype and t.device == p.device, acc
         for g in self.opt.param_groups:

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .._grad_mode import no_grad
 from . import table
 from .rmsprop import plain_memory
 
@@ -262,7 +263,7 @@ class FlatGroup:
             self._sent[key] = arr.copy()
         return self._dev[key]
 
-    @torch.no_grad()
+    @no_grad
     def step(
         self,
         *,

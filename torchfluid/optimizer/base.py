@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from .._checks import check_number
+from .._grad_mode import no_grad
 from ..clip import GradientClipBase, need_clip
 from ..distributed import sharding as _sharding
 from ..lr import schedules
@@ -137,6 +138,8 @@ class Optimizer(torch.optim.Optimizer):
             raise ValueError(f"name must be None or a str, got {name!r}")
         self._name = name
         self._names: dict[torch.Tensor, str] = {}
+        self._index_cache = None  # see _param_index
+        self._config_cache = None  # see update_config
         self._codec = StateCodec(self, rule=rule, precision=self._precision, check_group=self._check_group)
         self._runtime = UpdateRuntime(self._precision, self._fused, on_new_state=self._codec.apply_pending)
         self._last_lr: float | None = None
@@ -244,12 +247,8 @@ class Optimizer(torch.optim.Optimizer):
         as the constructor checks them (before anything changes)."""
         checked = self._checked_hparams
         for i, g in enumerate(self.param_groups):
-            if (
-                i < len(checked)
-                and all(g.get(k, _MISSING) == v for k, v in checked[i].items())
-                and len(g) == len(checked[i]) + 2
-            ):
-                continue
+            if i < len(checked) and len(g) == len(checked[i]) + 2 and checked[i].items() <= g.items():
+                continue  # every value as checked (compared in C: identity, then ==)
             try:
                 self._check_group(g)
             except (TypeError, ValueError) as e:
@@ -268,8 +267,17 @@ class Optimizer(torch.optim.Optimizer):
     def _param_name(self, p: torch.Tensor) -> str:
         return self._names[p]
 
-    def _group_of(self) -> dict:
-        return {p: g for g in self.param_groups for p in g["params"]}
+    def _param_index(self) -> dict:
+        """``{id(param): (name, group)}`` of the managed parameters in ``param_groups``,
+        rebuilt when a group, a group's ``params`` list or its length changed since the
+        last call (the cache keeps those objects alive, so their ids stay theirs)."""
+        key = tuple((g, g["params"], len(g["params"])) for g in self.param_groups)
+        cached = self._index_cache
+        if cached is None or len(cached[0]) != len(key) or not all(map(_same_group, cached[0], key)):
+            names = self._names
+            index = {id(p): (names[p], g) for g in self.param_groups for p in g["params"]}
+            self._index_cache = cached = (key, index)
+        return cached[1]
 
     # -------------------------------------------------------- learning rate
     def _lr_value_for_update(self) -> float | None:
@@ -420,12 +428,21 @@ class Optimizer(torch.optim.Optimizer):
         hyper-parameters, learning rate, clip, regularizer, precision and fused options);
         what a static optimize op carries instead of the optimizer."""
         prec = self._precision
+        fused = False if self._fused is None else getattr(self, "fused", None)
+        record_params = None if self._record_params is None else tuple(self._record_params)
+        inputs = (
+            self._rule, self._lr_record, self._schedule, self._grad_clip, self.regularization, prec.nonfinite,
+            prec.multi_precision, prec.state_dtype, fused, self._name, record_params, *self.defaults.items(),
+        )  # fmt: skip
+        cached = self._config_cache
+        if cached is not None and len(cached[0]) == len(inputs) and all(map(_same_input, cached[0], inputs)):
+            return cached[1]  # nothing it was built from changed (the cache keeps those objects alive)
         lr = (
             self._lr_record
             if self._lr_record is not None
             else (self._schedule if self._schedule is not None else float(self.defaults["lr"]))
         )
-        return UpdateConfig(
+        config = UpdateConfig(
             rule=self._rule,
             hparams=self.defaults,
             learning_rate=lr,
@@ -434,10 +451,12 @@ class Optimizer(torch.optim.Optimizer):
             nonfinite=prec.nonfinite,
             multi_precision=prec.multi_precision,
             state_dtype=prec.state_dtype,
-            fused=False if self._fused is None else getattr(self, "fused", None),
+            fused=fused,
             name=self._name,
-            parameter_list=None if self._record_params is None else tuple(self._record_params),
+            parameter_list=record_params,
         )
+        self._config_cache = (inputs, config)
+        return config
 
     @property
     def grad_clip(self) -> GradientClipBase | None:
@@ -468,7 +487,7 @@ class Optimizer(torch.optim.Optimizer):
         """``{param: float32 master}`` of the multi-precision parameters updated so far."""
         return dict(self._precision.masters)
 
-    @torch.no_grad()
+    @no_grad
     def _run_pipeline(self, params_grads, *, from_grad_attrs: bool = False) -> None:
         """The update: the pairs as pipeline items through :func:`run_update`.
         ``from_grad_attrs``: the pairs are managed parameters and their ``.grad``, which
@@ -482,21 +501,13 @@ class Optimizer(torch.optim.Optimizer):
         with _PLAIN_DISPATCH():  # the update reads and writes tensors; subclass hooks add nothing
             pairs = _check_grad_attrs(params_grads, self._names) if from_grad_attrs else self._validate(params_grads)
             self._check_edited_groups()
-            groups = self._group_of()
-            names = self._names
+            index = self._param_index()
             group_reg = {id(g): _group_regularizer(g, self.regularization) for g in self.param_groups}
-            items = [
-                Item(
-                    names[p],
-                    p,
-                    g,
-                    groups[p],
-                    _param_lr_mult(p),
-                    getattr(p, "regularizer", None) or group_reg[id(groups[p])],
-                    need_clip(p),
-                )
-                for p, g in pairs
-            ]
+            items = []
+            for p, g in pairs:
+                name, group = index[id(p)]
+                reg = getattr(p, "regularizer", None) or group_reg[id(group)]
+                items.append(Item(name, p, g, group, _param_lr_mult(p), reg, need_clip(p)))
             shard = self._sharding if self._sharding is not None and self._sharding.engaged else None
             self._runtime.state = self.state
             done = run_update(
@@ -512,7 +523,7 @@ class Optimizer(torch.optim.Optimizer):
             self.skipped_steps += 1
 
     # ------------------------------------------------------- torch API
-    @torch.no_grad()
+    @no_grad
     def step(self, closure=None):
         """torch API: one update from the gradients in ``.grad`` (``closure`` re-evaluates the loss)."""
         loss = None
@@ -698,9 +709,6 @@ class Optimizer(torch.optim.Optimizer):
         return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in hp.items())})"
 
 
-_MISSING = object()
-
-
 def check_sparse_grad(name: str, p: torch.Tensor, g: torch.Tensor) -> None:
     """A sparse gradient must be a COO tensor of the parameter's shape whose indices all
     lie inside it (torch does not check them; a bad index would corrupt memory in
@@ -726,6 +734,17 @@ def check_sparse_grad(name: str, p: torch.Tensor, g: torch.Tensor) -> None:
                     f"sparse gradient of {name!r} has index {bad} in dimension {d}, outside "
                     f"[0, {p.shape[d]}) of the parameter's shape {list(p.shape)}; nothing was updated"
                 )
+
+
+def _same_input(a, b) -> bool:
+    """One input of :meth:`Optimizer.update_config` unchanged: the same object, or for a
+    ``(key, value)`` item of ``defaults`` the same key and value object."""
+    return a is b or (type(a) is tuple and type(b) is tuple and len(a) == len(b) and all(map(_same_input, a, b)))
+
+
+def _same_group(a: tuple, b: tuple) -> bool:
+    """Two ``(group, params list, length)`` keys of :meth:`Optimizer._param_index` match."""
+    return a[0] is b[0] and a[1] is b[1] and a[2] == b[2]
 
 
 def _check_grad_attrs(pairs, names):

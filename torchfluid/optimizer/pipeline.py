@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from .._grad_mode import no_grad
 from ..clip import ClipStep, GradientClipBase
 from .fold import NO_PREP, GradPrep
 
@@ -145,7 +146,7 @@ def clip_plan(clip: GradientClipBase | None, items: list[Item], shard=None) -> t
     return [it._replace(grad=g) for it, g in zip(items, grads, strict=True)], [ClipStep()] * len(items)
 
 
-@torch.no_grad()
+@no_grad
 def run_update(
     config: UpdateConfig,
     items: list[Item],
