@@ -78,6 +78,17 @@ def test_backward_non_scalar_seeds_ones_and_accumulates():
     assert w.gradient() is None
 
 
+@pytest.mark.parametrize("shape", [(), (1,), (1, 1)])
+def test_backward_of_a_one_element_loss_seeds_one(shape):
+    w = var([[1.0, 2.0], [3.0, 4.0]], stop_gradient=False)
+    x = to_variable(np.array([[1.0, -1.0], [2.0, 3.0]]))
+    ((x @ w) * (x @ w)).sum().reshape(shape).backward()  # d/dw sum((xw)^2) = 2 x^T (x w)
+    xn, wn = np.array([[1.0, -1.0], [2.0, 3.0]]), np.array([[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_allclose(w.gradient(), 2 * xn.T @ (xn @ wn), rtol=1e-6)
+    ((x @ w) * (x @ w)).sum().reshape(shape).backward(retain_graph=True)  # accumulates
+    np.testing.assert_allclose(w.gradient(), 4 * xn.T @ (xn @ wn), rtol=1e-6)
+
+
 def test_backward_with_grad_tensor_and_errors():
     w = var([1.0, 2.0, 3.0], stop_gradient=False)
     (w * w).backward(to_variable(np.array([1.0, 0.0, 2.0])))

@@ -210,6 +210,9 @@ class VarBase(torch.Tensor):
                 "gradient flows (set stop_gradient=False on the inputs or parameters first)"
             )
         if grad_tensor is None:
+            if self.numel() == 1:  # a loss: autograd seeds it with one (no seed to check against the shape)
+                torch.autograd.backward([self], retain_graph=bool(retain_graph))
+                return
             grad_tensor = torch.ones_like(_plain(self))
         else:
             if not isinstance(grad_tensor, torch.Tensor):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import functools
 import numbers
+import operator
 import types
 from collections.abc import Mapping
 
@@ -429,14 +430,16 @@ class Optimizer(torch.optim.Optimizer):
         what a static optimize op carries instead of the optimizer."""
         prec = self._precision
         fused = False if self._fused is None else getattr(self, "fused", None)
-        record_params = None if self._record_params is None else tuple(self._record_params)
+        defaults, records = self.defaults, self._record_params
         inputs = (
             self._rule, self._lr_record, self._schedule, self._grad_clip, self.regularization, prec.nonfinite,
-            prec.multi_precision, prec.state_dtype, fused, self._name, record_params, *self.defaults.items(),
+            prec.multi_precision, prec.state_dtype, fused, self._name, records is None, *(records or ()), *defaults,
+            *defaults.values(),
         )  # fmt: skip
         cached = self._config_cache
-        if cached is not None and len(cached[0]) == len(inputs) and all(map(_same_input, cached[0], inputs)):
-            return cached[1]  # nothing it was built from changed (the cache keeps those objects alive)
+        if cached is not None and len(cached[0]) == len(inputs) and all(map(operator.is_, cached[0], inputs)):
+            return cached[1]  # built from the same objects (the cache keeps them alive, so no id is reused)
+        record_params = None if records is None else tuple(records)
         lr = (
             self._lr_record
             if self._lr_record is not None
@@ -734,12 +737,6 @@ def check_sparse_grad(name: str, p: torch.Tensor, g: torch.Tensor) -> None:
                     f"sparse gradient of {name!r} has index {bad} in dimension {d}, outside "
                     f"[0, {p.shape[d]}) of the parameter's shape {list(p.shape)}; nothing was updated"
                 )
-
-
-def _same_input(a, b) -> bool:
-    """One input of :meth:`Optimizer.update_config` unchanged: the same object, or for a
-    ``(key, value)`` item of ``defaults`` the same key and value object."""
-    return a is b or (type(a) is tuple and type(b) is tuple and len(a) == len(b) and all(map(_same_input, a, b)))
 
 
 def _same_group(a: tuple, b: tuple) -> bool:

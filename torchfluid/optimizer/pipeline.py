@@ -111,13 +111,17 @@ def prepare(items: list[Item], precision, *, found_inf=None, grad_scale=None) ->
     """The prepare stage: the items with their gradients ready to clip, or None to skip.
 
     Never modifies the given gradient tensors."""
-    pairs = precision.prepare(
-        [(it.param, it.grad) for it in items], [it.name for it in items], found_inf=found_inf, grad_scale=grad_scale
-    )
-    if pairs is None:
-        return None
+    if found_inf is None and grad_scale is None and precision.passes_gradients_through():
+        grads = [it.grad for it in items]  # nothing to skip, check, unscale or widen
+    else:
+        pairs = precision.prepare(
+            [(it.param, it.grad) for it in items], [it.name for it in items], found_inf=found_inf, grad_scale=grad_scale
+        )
+        if pairs is None:
+            return None
+        grads = [g for _, g in pairs]
     out = []
-    for it, (_, g) in zip(items, pairs, strict=True):
+    for it, g in zip(items, grads, strict=True):
         if it.hparams.get("maximize", False):
             g = torch.neg(g)
         out.append(it if g is it.grad else it._replace(grad=g))

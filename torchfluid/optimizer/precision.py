@@ -138,6 +138,11 @@ class Precision:
         self._seeded: set[torch.device] = set()  # generators seeded for the current update
 
     # ----------------------------------------------------------------- dtypes
+    def passes_gradients_through(self) -> bool:
+        """Whether :meth:`prepare` returns the pairs unchanged whenever no GradScaler is
+        involved (no non-finite policy, no multi-precision widening)."""
+        return self.nonfinite == "propagate" and not self.multi_precision
+
     def has_master(self, param: torch.Tensor) -> bool:
         return self.multi_precision and param.dtype in LOW_PRECISION
 
