@@ -113,7 +113,7 @@ def _hashable(value):
     if value is None or isinstance(value, (int, float)):
         return value
     try:
-        return tuple(float(v) for v in value) if not isinstance(value, torch.Tensor) else object()
+        return tuple(map(float, value)) if not isinstance(value, torch.Tensor) else object()
     except (TypeError, ValueError):
         return object()  # not a flat sequence of numbers: hyper_table says what is wrong
 
@@ -314,7 +314,7 @@ class FlatGroup:
             if grad_scale.size == 1:
                 grad_scale = float(grad_scale[0])
         extras = (lr, 1.0 if scale_t is not None else grad_scale, clip_min, clip_max, l2, l1)
-        key = tuple(_hashable(v) for v in extras) + (rho, epsilon, momentum, bool(eps_in_sqrt))
+        key = tuple(map(_hashable, extras)) + (rho, epsilon, momentum, bool(eps_in_sqrt))
         flags = (self.centered, self.has_momentum, bool(lr_in_momentum), bool(nesterov))
         if key == self._hyper_key:
             hyper, sc = self._hyper, self._scalars  # the same as last step: no rebuild

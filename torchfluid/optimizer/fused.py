@@ -19,6 +19,8 @@ a group whose parameter set, device or dtype changed gets a rebuilt flat layout.
 
 from __future__ import annotations
 
+import operator
+
 import torch
 
 from .fold import NO_PREP, kernel_extras
@@ -95,7 +97,7 @@ class FusedRMSPropUpdate:
             cached is not None
             and cached[1] == flags
             and len(cached[0]) == len(members)
-            and all(a is b for a, b in zip(cached[0], members, strict=True))
+            and all(map(operator.is_, cached[0], members))
             and _layout_current(self.flat[key])
         ):
             return self.flat[key], cached[2]
