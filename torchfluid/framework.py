@@ -76,6 +76,9 @@ class CPUPlace(Place):
     def __init__(self):
         self.device = torch.device("cpu")
 
+    def is_cpu_place(self) -> bool:
+        return True
+
     def __repr__(self) -> str:
         return "CPUPlace"
 

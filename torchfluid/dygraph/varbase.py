@@ -75,6 +75,9 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.numpy().copy()
 
 
+_SEQS = (list, tuple)
+
+
 def _inputs(args, kwargs) -> set:
     """ids of the tensors passed to an op (top level and inside lists/tuples)."""
     found = set()
@@ -112,6 +115,9 @@ def call_plain(func, *args, **kwargs):
     with _NO_SUBCLASS():
         ret = func(*args, **kwargs)
     if _any_variable(args) or (kwargs and _any_variable(kwargs.values())):
+        if type(ret) is torch.Tensor and not kwargs and all(ret is not a and not isinstance(a, _SEQS) for a in args):
+            ret.__class__ = VarBase  # the common case: a fresh tensor from positional, non-list arguments
+            return ret
         return _convert(ret, _inputs(args, kwargs))
     return ret
 

@@ -665,7 +665,8 @@ class Optimizer(torch.optim.Optimizer):
                 self.update_config(), loss, startup_program, self._records(parameter_list), no_grad_set
             )
         params_grads = self._collect(parameter_list, no_grad_set)  # what backward() returns
-        pairs = sorted(params_grads, key=lambda pg: self._names.get(pg[0], ""))  # as apply_gradients
+        index = self._param_index()  # managed parameters only: _collect took them from param_groups
+        pairs = sorted(params_grads, key=lambda pg: index[id(pg[0])][0])  # by name, as apply_gradients
         self._run_pipeline(pairs, from_grad_attrs=True)  # managed parameters and their .grad
         return [], params_grads
 
