@@ -119,31 +119,20 @@ class LayerHelper:
 
     def set_initializer(self, var, init):
         """Create ``var`` in the startup program with an op that fills it with ``init``."""
-        sblock = self.startup_program.global_block()
-        if sblock.has_var(var.name) and any(var.name in op.output_arg_names for op in sblock.ops):
-            return
-        svar = sblock.create_var(var.name, var.shape, var.dtype, persistable=True)
-        sblock.append_op(
-            "initializer",
-            {},
-            {"Out": [svar]},
-            {
-                "shape": list(var.shape),
-                "dtype": var.dtype,
-                "initializer": init,
-                "seed": self.startup_program.random_seed,
-            },
-        )
+        self._startup_op(var, "initializer", {"initializer": init, "seed": self.startup_program.random_seed})
 
     def fill_startup(self, var, value):
         """Initialize persistable ``var`` to the constant ``value`` in the startup program."""
+        self._startup_op(var, "fill_constant", {"value": float(value)})
+
+    def _startup_op(self, var, op_type, attrs):
+        """``var`` (persistable) in the startup program, filled by one ``op_type`` op; nothing
+        when an op there already writes it."""
         sblock = self.startup_program.global_block()
         if sblock.has_var(var.name) and any(var.name in op.output_arg_names for op in sblock.ops):
             return
         svar = sblock.create_var(var.name, var.shape, var.dtype, persistable=True)
-        sblock.append_op(
-            "fill_constant", {}, {"Out": [svar]}, {"shape": list(var.shape), "dtype": var.dtype, "value": float(value)}
-        )
+        sblock.append_op(op_type, {}, {"Out": [svar]}, {"shape": list(var.shape), "dtype": var.dtype, **attrs})
 
     def append_activation(self, out, act):
         if act is None:
