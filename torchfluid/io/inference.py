@@ -23,7 +23,6 @@ moving statistics) pruned to the ops that compute the fetch targets from the fee
 from __future__ import annotations
 
 import json
-import numbers
 import os
 
 import torch
@@ -32,6 +31,7 @@ from ..checkpoint import format as ckpt
 from ..checkpoint.atomic import atomic_write
 from ..ops import get_op
 from ..static.framework import Parameter, Program, Variable, default_main_program, names_of
+from ..static.program_desc import JSON_SCALARS, json_scalar
 from ..static.scope import global_scope
 
 __all__ = ["save_inference_model", "load_inference_model", "InferenceModelError", "FORMAT", "VERSION"]
@@ -69,12 +69,8 @@ def _prune(ops, feeds, fetches):
 
 
 def _json_value(v, where):
-    if v is None or isinstance(v, (bool, str)):
-        return v
-    if isinstance(v, numbers.Integral):
-        return int(v)
-    if isinstance(v, numbers.Real):
-        return float(v)
+    if isinstance(v, JSON_SCALARS):
+        return json_scalar(v)
     if isinstance(v, (list, tuple)):
         return [_json_value(x, where) for x in v]
     raise InferenceModelError(f"{where} is a {type(v).__name__}; an inference program holds only plain values")
