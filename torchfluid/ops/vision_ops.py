@@ -19,13 +19,30 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 import torch.nn.functional as F
 
+from .._checks import ArgumentTypeError, check_int, check_number
 from ..dtypes import torch_dtype
+from ..initializer import ConstantInitializer, NormalInitializer
+from ..param_attr import ParamAttr
 from .registry import register
 
-__all__ = ["conv2d", "pool2d", "batch_norm", "dropout", "uniform_random"]
+__all__ = [
+    "conv2d",
+    "pool2d",
+    "batch_norm",
+    "dropout",
+    "uniform_random",
+    "conv2d_layer_args",
+    "pool2d_layer_attrs",
+    "batch_norm_layer_attrs",
+    "batch_norm_stat_attrs",
+    "check_dropout",
+]
 
 
 def _pair(v, what):
@@ -244,6 +261,83 @@ def batch_norm(
         mean_out = Mean * momentum + bmean.detach() * (1.0 - momentum)
         var_out = Variance * momentum + bvar.detach() * (1.0 - momentum)
     return y, mean_out, var_out, bmean.detach(), bvar.detach()
+
+
+# ---------------------------------------------------------------- layer arguments
+# ``fluid.layers`` (conv2d, pool2d, batch_norm) and the ``fluid.dygraph`` layers (Conv2D,
+# Pool2D, BatchNorm) check their arguments and build their op attributes here, alike.
+
+
+def _int_pair(name, value):
+    items = value if isinstance(value, (list, tuple)) else [value, value]
+    if len(items) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
+        raise ArgumentTypeError(f"{name} must be an int or a list of 2 ints, got {value!r}")
+    return [int(v) for v in items]
+
+
+def conv2d_layer_args(num_channels, num_filters, filter_size, stride, padding, dilation, groups):
+    """``(filter shape, filter initializer, conv2d attrs)`` of a conv2d layer: the filter is
+    ``[num_filters, num_channels / groups, kh, kw]`` drawn from
+    ``N(0, sqrt(2 / (kh * kw * num_channels)))``; ``groups`` None means 1."""
+    num_channels = check_int("num_channels", num_channels, lo=0, lo_open=True)
+    num_filters = check_int("num_filters", num_filters, lo=0, lo_open=True)
+    groups = 1 if groups is None else check_int("groups", groups, lo=0, lo_open=True)
+    if num_channels % groups or num_filters % groups:
+        raise ValueError(f"groups={groups} must divide num_channels ({num_channels}) and num_filters ({num_filters})")
+    k = _int_pair("filter_size", filter_size)
+    attrs = {
+        "strides": _int_pair("stride", stride),
+        "paddings": _int_pair("padding", padding),
+        "dilations": _int_pair("dilation", dilation),
+        "groups": groups,
+        "data_format": "NCHW",
+    }
+    init = NormalInitializer(0.0, math.sqrt(2.0 / (k[0] * k[1] * num_channels)))
+    return [num_filters, num_channels // groups] + k, init, attrs
+
+
+def pool2d_layer_attrs(
+    pool_size, pool_type, pool_stride, pool_padding, global_pooling, ceil_mode, exclusive, data_format
+):
+    """The pool2d attrs of a pooling layer; ``pool_size`` is needed unless ``global_pooling``."""
+    if pool_type not in ("max", "avg"):
+        raise ValueError(f"pool2d: pool_type must be 'max' or 'avg', got {pool_type!r}")
+    if data_format != "NCHW":
+        raise ValueError(f"pool2d: data_format must be 'NCHW', got {data_format!r}")
+    if not global_pooling and (pool_size is None or pool_size == -1):
+        raise ValueError("pool2d: give pool_size (an int or [h, w]) unless global_pooling=True")
+    return {
+        "pooling_type": pool_type,
+        "ksize": [1, 1] if global_pooling else _int_pair("pool_size", pool_size),
+        "strides": _int_pair("pool_stride", pool_stride),
+        "paddings": _int_pair("pool_padding", pool_padding),
+        "global_pooling": bool(global_pooling),
+        "ceil_mode": bool(ceil_mode),
+        "exclusive": bool(exclusive),
+        "data_format": "NCHW",
+    }
+
+
+def batch_norm_layer_attrs(momentum, epsilon, is_test, use_global_stats, data_layout):
+    """The batch_norm attrs of a batch-normalisation layer (``momentum`` in [0, 1], ``epsilon`` >= 0)."""
+    if data_layout != "NCHW":
+        raise ValueError(f"batch_norm: data_layout must be 'NCHW', got {data_layout!r}")
+    return {
+        "momentum": check_number("momentum", momentum, lo=0.0, hi=1.0),
+        "epsilon": check_number("epsilon", epsilon, lo=0.0),
+        "is_test": bool(is_test),
+        "use_global_stats": bool(use_global_stats),
+        "data_layout": "NCHW",
+    }
+
+
+def batch_norm_stat_attrs(moving_mean_name, moving_variance_name):
+    """ParamAttrs of a batch-normalisation layer's moving mean (zeros) and variance (ones),
+    never trained."""
+    return [
+        ParamAttr(name=n, initializer=ConstantInitializer(v), trainable=False)
+        for n, v in ((moving_mean_name, 0.0), (moving_variance_name, 1.0))
+    ]
 
 
 # ---------------------------------------------------------------- dropout
