@@ -61,25 +61,15 @@ def _pair(v, what):
 # ---------------------------------------------------------------- conv2d
 
 
-def _conv_args(strides, paddings, dilations, groups):
+def _conv_attrs(*, strides=(1, 1), paddings=(0, 0), dilations=(1, 1), groups=1, data_format="NCHW", use_cudnn=False):
+    """conv2d's attributes, with their defaults, as ``(strides, paddings, dilations, groups)``."""
+    if data_format not in ("NCHW", "AnyLayout"):
+        raise ValueError(f"conv2d: data_format must be 'NCHW', got {data_format!r}")
     return _pair(strides, "strides"), _pair(paddings, "paddings"), _pair(dilations, "dilations"), int(groups)
 
 
-def _conv2d_grad(
-    Input,
-    Filter,
-    Output,
-    dOutput,
-    *,
-    strides=(1, 1),
-    paddings=(0, 0),
-    dilations=(1, 1),
-    groups=1,
-    data_format="NCHW",
-    use_cudnn=False,
-    need=(True, True),
-):
-    s, p, d, g = _conv_args(strides, paddings, dilations, groups)
+def _conv2d_grad(Input, Filter, Output, dOutput, *, need=(True, True), **attrs):
+    s, p, d, g = _conv_attrs(**attrs)
     dx, dw, _ = torch.ops.aten.convolution_backward(
         dOutput, Input, Filter, None, s, p, d, False, [0, 0], g, [bool(need[0]), bool(need[1]), False]
     )
@@ -87,34 +77,18 @@ def _conv2d_grad(
 
 
 @register("conv2d", ["Input", "Filter"], ["Output"], grad=_conv2d_grad)
-def conv2d(
-    Input, Filter, *, strides=(1, 1), paddings=(0, 0), dilations=(1, 1), groups=1, data_format="NCHW", use_cudnn=False
-):
-    """2-D convolution (cross-correlation), NCHW; Filter ``[O, C / groups, kh, kw]``."""
-    if data_format not in ("NCHW", "AnyLayout"):
-        raise ValueError(f"conv2d: data_format must be 'NCHW', got {data_format!r}")
-    s, p, d, g = _conv_args(strides, paddings, dilations, groups)
+def conv2d(Input, Filter, **attrs):
+    """2-D convolution (cross-correlation), NCHW; Filter ``[O, C / groups, kh, kw]``;
+    attributes ``strides``, ``paddings``, ``dilations``, ``groups`` (see ``_conv_attrs``)."""
+    s, p, d, g = _conv_attrs(**attrs)
     return F.conv2d(Input, Filter, None, s, p, d, g)
 
 
 # ---------------------------------------------------------------- pool2d
 
 
-def _pool_args(X, ksize, strides, paddings, global_pooling):
-    if global_pooling:
-        return [int(X.shape[-2]), int(X.shape[-1])], [1, 1], [0, 0]
-    return _pair(ksize, "ksize"), _pair(strides, "strides"), _pair(paddings, "paddings")
-
-
-def _check_pool_type(pooling_type):
-    if pooling_type not in ("max", "avg"):
-        raise ValueError(f"pool2d: pooling_type must be 'max' or 'avg', got {pooling_type!r}")
-
-
-def _pool2d_grad(
+def _pool_attrs(
     X,
-    Out,
-    dOut,
     *,
     pooling_type="max",
     ksize=(2, 2),
@@ -125,37 +99,37 @@ def _pool2d_grad(
     exclusive=True,
     data_format="NCHW",
     use_cudnn=False,
-    need=(True,),
 ):
-    k, s, p = _pool_args(X, ksize, strides, paddings, global_pooling)
-    if pooling_type == "max":
-        _, idx = torch.ops.aten.max_pool2d_with_indices(X, k, s, p, [1, 1], bool(ceil_mode))
-        return (torch.ops.aten.max_pool2d_with_indices_backward(dOut, X, k, s, p, [1, 1], bool(ceil_mode), idx),)
-    return (torch.ops.aten.avg_pool2d_backward(dOut, X, k, s, p, bool(ceil_mode), not exclusive, None),)
+    """pool2d's attributes, with their defaults, as ``(pooling_type, ksize, strides, paddings,
+    ceil_mode, count_include_pad)``; ``global_pooling`` pools all of X's H x W."""
+    if pooling_type not in ("max", "avg"):
+        raise ValueError(f"pool2d: pooling_type must be 'max' or 'avg', got {pooling_type!r}")
+    if data_format not in ("NCHW", "AnyLayout"):
+        raise ValueError(f"pool2d: data_format must be 'NCHW', got {data_format!r}")
+    if global_pooling:
+        k, s, p = [int(X.shape[-2]), int(X.shape[-1])], [1, 1], [0, 0]
+    else:
+        k, s, p = _pair(ksize, "ksize"), _pair(strides, "strides"), _pair(paddings, "paddings")
+    return pooling_type, k, s, p, bool(ceil_mode), not exclusive
+
+
+def _pool2d_grad(X, Out, dOut, *, need=(True,), **attrs):
+    kind, k, s, p, ceil_mode, count_pad = _pool_attrs(X, **attrs)
+    if kind == "max":
+        _, idx = torch.ops.aten.max_pool2d_with_indices(X, k, s, p, [1, 1], ceil_mode)
+        return (torch.ops.aten.max_pool2d_with_indices_backward(dOut, X, k, s, p, [1, 1], ceil_mode, idx),)
+    return (torch.ops.aten.avg_pool2d_backward(dOut, X, k, s, p, ceil_mode, count_pad, None),)
 
 
 @register("pool2d", ["X"], ["Out"], grad=_pool2d_grad)
-def pool2d(
-    X,
-    *,
-    pooling_type="max",
-    ksize=(2, 2),
-    strides=(1, 1),
-    paddings=(0, 0),
-    global_pooling=False,
-    ceil_mode=False,
-    exclusive=True,
-    data_format="NCHW",
-    use_cudnn=False,
-):
-    """Max or average pooling over windows (NCHW); ``global_pooling`` pools all of H x W."""
-    _check_pool_type(pooling_type)
-    if data_format not in ("NCHW", "AnyLayout"):
-        raise ValueError(f"pool2d: data_format must be 'NCHW', got {data_format!r}")
-    k, s, p = _pool_args(X, ksize, strides, paddings, global_pooling)
-    if pooling_type == "max":
-        return F.max_pool2d(X, k, s, p, ceil_mode=bool(ceil_mode))
-    return F.avg_pool2d(X, k, s, p, ceil_mode=bool(ceil_mode), count_include_pad=not exclusive)
+def pool2d(X, **attrs):
+    """Max or average pooling over windows (NCHW); attributes ``pooling_type``, ``ksize``,
+    ``strides``, ``paddings``, ``global_pooling`` (pools all of H x W), ``ceil_mode``,
+    ``exclusive`` (see ``_pool_attrs``)."""
+    kind, k, s, p, ceil_mode, count_pad = _pool_attrs(X, **attrs)
+    if kind == "max":
+        return F.max_pool2d(X, k, s, p, ceil_mode=ceil_mode)
+    return F.avg_pool2d(X, k, s, p, ceil_mode=ceil_mode, count_include_pad=count_pad)
 
 
 # ---------------------------------------------------------------- batch_norm
@@ -174,8 +148,20 @@ def _bn_apply(X, Scale, Bias, mean, var, epsilon):
     return (X - _bn_view(mean, X)) * _bn_view(inv * Scale, X) + _bn_view(Bias, X)
 
 
-def _bn_uses_global(is_test, use_global_stats):
-    return bool(is_test) or bool(use_global_stats)
+def _bn_attrs(
+    *,
+    momentum=0.9,
+    epsilon=1e-5,
+    is_test=False,
+    use_global_stats=False,
+    data_layout="NCHW",
+    trainable_statistics=False,
+):
+    """batch_norm's attributes, with their defaults, as ``(momentum, epsilon, use_moving)``;
+    ``use_moving`` (``is_test`` or ``use_global_stats``): normalise with the moving statistics."""
+    if data_layout not in ("NCHW", "AnyLayout"):
+        raise ValueError(f"batch_norm: data_layout must be 'NCHW', got {data_layout!r}")
+    return momentum, epsilon, bool(is_test) or bool(use_global_stats)
 
 
 def _batch_norm_grad(
@@ -195,17 +181,13 @@ def _batch_norm_grad(
     dSavedMean,
     dSavedVariance,
     *,
-    momentum=0.9,
-    epsilon=1e-5,
-    is_test=False,
-    use_global_stats=False,
-    data_layout="NCHW",
-    trainable_statistics=False,
     need=(True, True, True, False, False),
+    **attrs,
 ):
     """dX, dScale, dBias of ``batch_norm`` (the moving statistics get no gradient)."""
+    _, epsilon, use_moving = _bn_attrs(**attrs)
     dims = _bn_dims(X)
-    if _bn_uses_global(is_test, use_global_stats):
+    if use_moving:
         inv = torch.rsqrt(Variance + epsilon)
         xhat = (X - _bn_view(Mean, X)) * _bn_view(inv, X)
         dX = dY * _bn_view(Scale * inv, X) if need[0] else None
@@ -230,27 +212,14 @@ def _batch_norm_grad(
     no_grad_slots=["Mean", "Variance"],
     grad=_batch_norm_grad,
 )
-def batch_norm(
-    X,
-    Scale,
-    Bias,
-    Mean,
-    Variance,
-    *,
-    momentum=0.9,
-    epsilon=1e-5,
-    is_test=False,
-    use_global_stats=False,
-    data_layout="NCHW",
-    trainable_statistics=False,
-):
-    """Batch normalisation over channel dim 1 (see the module docstring);
+def batch_norm(X, Scale, Bias, Mean, Variance, **attrs):
+    """Batch normalisation over channel dim 1 (see the module docstring; attributes
+    ``momentum``, ``epsilon``, ``is_test``, ``use_global_stats``, see ``_bn_attrs``);
     returns ``(Y, MeanOut, VarianceOut, SavedMean, SavedVariance)``."""
-    if data_layout not in ("NCHW", "AnyLayout"):
-        raise ValueError(f"batch_norm: data_layout must be 'NCHW', got {data_layout!r}")
+    momentum, epsilon, use_moving = _bn_attrs(**attrs)
     if X.dim() < 2 or X.shape[1] != Scale.shape[0]:
         raise ValueError(f"batch_norm: X {list(X.shape)} must have {Scale.shape[0]} channels on dim 1")
-    if _bn_uses_global(is_test, use_global_stats):
+    if use_moving:
         y = _bn_apply(X, Scale, Bias, Mean, Variance, epsilon)
         return y, Mean, Variance, Mean, Variance
     dims = _bn_dims(X)
