@@ -200,23 +200,10 @@ def enable_static() -> None:
     disable_dygraph()
 
 
-_STATIC_NAMES = (
-    "Program",
-    "Block",
-    "Variable",
-    "Parameter",
-    "Operator",
-    "program_guard",
-    "default_main_program",
-    "default_startup_program",
-    "manual_program_seed",
-)
-
-
-def __getattr__(name):  # fluid.framework's static-mode records, from torchfluid.static.framework (imported
+def __getattr__(name):  # fluid.framework's static-mode records: torchfluid.static.framework's __all__ (imported
     # lazily: static mode imports this module)
-    if name in _STATIC_NAMES:
-        from .static import framework as static_framework
+    from .static import framework as static_framework
 
+    if name in static_framework.__all__:
         return getattr(static_framework, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
