@@ -32,6 +32,7 @@ from ..ops import get_op
 from ..static.framework import Parameter, Program, Variable, default_main_program, names_of
 from ..static.program_desc import JSON_SCALARS, json_scalar
 from ..static.io import read_values, write_values
+from ..static.plan import prune_ops
 from ..static.scope import global_scope
 
 __all__ = ["save_inference_model", "load_inference_model", "InferenceModelError", "FORMAT", "VERSION"]
@@ -56,16 +57,6 @@ def _names(items, what):
     if not out:
         raise ValueError(f"save_inference_model: {what} must not be empty")
     return out
-
-
-def _prune(ops, feeds, fetches):
-    """Ops (in order) computing ``fetches`` from ``feeds`` and persistables."""
-    needed, kept = set(fetches), []
-    for op in reversed(ops):
-        if any(n in needed and n not in feeds for n in op.output_arg_names):
-            kept.append(op)
-            needed.update(op.input_arg_names)
-    return kept[::-1]
 
 
 def _json_value(v, where):
@@ -147,7 +138,7 @@ def save_inference_model(
     for n in feeds + fetches:
         if not block.has_var(n):
             raise InferenceModelError(f"save_inference_model: variable {n!r} is not in the program")
-    ops = _prune(block.ops, set(feeds), fetches)
+    ops = prune_ops(block.ops, fetches, given=set(feeds))
     desc = _describe_program(block, ops, feeds, fetches)
     if params_filename is not None:
         if not isinstance(params_filename, str) or not os.path.basename(params_filename):
