@@ -69,6 +69,9 @@ class Place:
     def __hash__(self) -> int:
         return hash((type(self).__name__, str(self.device)))
 
+    def __repr__(self) -> str:
+        return type(self).__name__
+
 
 class CPUPlace(Place):
     """The host CPU (``torch.device('cpu')``)."""
@@ -76,18 +79,12 @@ class CPUPlace(Place):
     def __init__(self):
         self.device = torch.device("cpu")
 
-    def __repr__(self) -> str:
-        return "CPUPlace"
-
 
 class CUDAPinnedPlace(Place):
     """Paddle's page-locked host memory; here plain CPU memory (``torch.device('cpu')``)."""
 
     def __init__(self):
         self.device = torch.device("cpu")
-
-    def __repr__(self) -> str:
-        return "CUDAPinnedPlace"
 
 
 class CUDAPlace(Place):
