@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import unique_name
+from .._checks import check_int
 from ..initializer import ConstantInitializer
 from ..ops import get_op, vision_ops
 from .layers import Layer
@@ -93,9 +94,7 @@ def apply_activation(x, act):
 
 
 def _positive_int(name, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{name} must be an int > 0, got {value!r}")
-    return int(value)
+    return check_int(name, value, lo=0, lo_open=True)
 
 
 def _linear(input, weight, bias, act):
