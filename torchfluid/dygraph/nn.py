@@ -31,16 +31,7 @@ from ..ops import get_op, vision_ops
 from .layers import Layer
 from .varbase import VarBase, call_plain
 
-__all__ = [
-    "Linear",
-    "Embedding",
-    "Conv2D",
-    "Pool2D",
-    "BatchNorm",
-    "embedding_lookup",
-    "apply_activation",
-    "ACTIVATIONS",
-]
+__all__ = ["Linear", "Embedding", "Conv2D", "Pool2D", "BatchNorm"]
 
 ACTIVATIONS = {
     "relu": torch.relu,
