@@ -1,4 +1,6 @@
-"""Paddle's raw optimizer ops (``rmsprop``, ``sgd``, ``adam`` of Paddle's operator library).
+"""Paddle's raw optimizer ops (``rmsprop``, ``sgd``, ``adam`` of Paddle's operator library)
+and the gradient-clipping ops of Paddle's static clip graph (``squared_l2_norm``,
+``clip``, ``clip_by_norm``; :mod:`torchfluid.static.clip` appends them).
 
 These are the per-parameter ops Paddle's own op tests run with ``fluid.op.Operator`` on
 scope values. They are registered as ``raw_rmsprop``, ``raw_sgd`` and ``raw_adam``:
@@ -35,7 +37,7 @@ from ..kernels.rmsprop import rmsprop_
 from ..kernels.sgd import sgd_
 from .registry import register
 
-__all__ = ["SelectedRows", "raw_rmsprop", "raw_sgd", "raw_adam"]
+__all__ = ["SelectedRows", "raw_rmsprop", "raw_sgd", "raw_adam", "squared_l2_norm", "clip", "clip_by_norm"]
 
 
 class SelectedRows:
@@ -286,3 +288,42 @@ def raw_adam(
     adam_(p, values, m1, m2, Beta1Pow, Beta2Pow, **kw)
     for t, part in ((Param, p), (Moment1, m1), (Moment2, m2)):
         t.index_copy_(0, rows, part)
+
+
+# ---------------------------------------------------------------- gradient-clipping ops
+
+
+def _squared_l2_norm_grad(X, Out, dOut, need=(True,)):
+    return (2.0 * X * dOut.reshape(()),)
+
+
+@register("squared_l2_norm", ["X"], ["Out"], grad=_squared_l2_norm_grad)
+def squared_l2_norm(X):
+    """Paddle's ``squared_l2_norm``: ``sum(x * x)`` as a ``[1]`` tensor, computed in X's
+    dtype (each square rounded, then summed: float32 sums for float32 X, as Paddle's
+    ``x.square().sum()``)."""
+    return torch.sum(X * X).reshape(1)
+
+
+def _clip_grad(X, Out, dOut, *, min, max, need=(True,)):  # noqa: A002 - Paddle's attribute names
+    return (dOut * ((X > min) & (X < max)).to(dOut.dtype),)
+
+
+@register("clip", ["X"], ["Out"], grad=_clip_grad)
+def clip(X, *, min, max):  # noqa: A002 - Paddle's attribute names
+    """Paddle's ``clip``: ``min`` where ``x < min``, ``max`` where ``x > max``, else ``x``
+    (NaN stays NaN); its gradient passes where ``min < x < max``."""
+    return torch.clamp(X, min, max)
+
+
+@register("clip_by_norm", ["X"], ["Out"])
+def clip_by_norm(X, *, max_norm):
+    """Paddle's ``clip_by_norm``: ``n = sqrt(sum(x * x))`` (in X's dtype; float32 for
+    float16/bfloat16 X, as Paddle's GPU kernel), ``scale = 1`` if ``n <= max_norm`` else
+    ``max_norm / (n + e)`` with ``e = 1e-6`` when ``n <= 1e-30`` and 0 otherwise;
+    ``out = x * scale`` (scale rounded to X's dtype)."""
+    wide = X.float() if X.dtype in (torch.float16, torch.bfloat16) else X
+    n = torch.sqrt(torch.sum(wide * wide))
+    eps = (n <= 1e-30).to(n.dtype) * 1e-6
+    scale = torch.where(n <= max_norm, torch.ones_like(n), max_norm / (n + eps))
+    return X * scale.to(X.dtype)
