@@ -15,8 +15,9 @@ keep their grad variable, as in Paddle. The ops, with the maths each one runs:
   float16 and ``fluid.clip._allow_pure_fp16_global_norm_clip(True)``), float32 cast to
   float64 when there are float64 grads; a ``sum`` when several dtypes remain; ``sqrt``;
   ``fill_constant(clip_norm)`` in the norm dtype; ``scale = clip_norm /
-  elementwise_max(clip_norm, norm)``; per grad ``elementwise_mul(g, scale)`` (a float16
-  grad multiplies by the scale ``cast`` to float16).
+  elementwise_max(clip_norm, norm)``; per grad ``elementwise_mul(g, scale)`` (a grad of
+  another dtype than the scale -- float16 as in Paddle, or float32 beside float64 grads --
+  multiplies by the scale ``cast`` to its dtype).
 
 The new gradient variables are named ``<grad>@CLIP`` (made unique if taken). The
 optimizer's own ``grad_clip`` does NOT come here: ``minimize`` clips inside its one
@@ -147,7 +148,7 @@ def _append_clip_graph(clip, block, grads):
         scale = _global_norm_scale(block, grads, clip.clip_norm)
         outs = []
         for g in grads:
-            s = _cast(block, scale, g.dtype) if g.dtype in _LOW and scale.dtype != g.dtype else scale
+            s = _cast(block, scale, g.dtype) if scale.dtype != g.dtype else scale
             o = _clipped_var(block, g)
             _op(block, "elementwise_mul", {"X": [g], "Y": [s]}, {"Out": [o]}, {"axis": -1})
             outs.append(o)
