@@ -247,3 +247,20 @@ def test_optimizer_grad_clip_stays_one_fused_op(use_set_gradient_clip):
     assert types[-1] == "rmsprop" and types.count("rmsprop") == 1
     assert ("squared_l2_norm" in types) is use_set_gradient_clip
     assert "clip_gradients" not in types
+
+
+def test_clip_graph_survives_program_text_and_clipping_twice():
+    """The appended ops save and load with the program (same values after
+    parse_from_string), and clipping the same pairs again makes new variables."""
+    main, startup, pairs = _program(["float32", "float32"], shapes=[[3], [2, 2]])
+    first = _clip(fluid.clip.GradientClipByGlobalNorm(0.1), main, startup, pairs)
+    second = _clip(fluid.clip.GradientClipByNorm(0.1), main, startup, pairs)
+    third = _clip(fluid.clip.GradientClipByValue(0.1), main, startup, pairs)
+    names = [g.name for _, g in first + second + third]
+    assert len(set(names)) == 6
+    loaded = fluid.Program.parse_from_string(main.desc.serialize_to_string())
+    assert _ops(loaded) == _ops(main)
+    rng = np.random.default_rng(9)
+    feed = {"g0": rng.standard_normal(3).astype(np.float32), "g1": rng.standard_normal((2, 2)).astype(np.float32)}
+    for a, b in zip(_run(main, startup, feed, names), _run(loaded, startup, feed, names), strict=True):
+        np.testing.assert_array_equal(a, b)
