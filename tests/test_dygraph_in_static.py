@@ -246,3 +246,38 @@ def test_batchnorm_layer_train_and_eval():
 def test_layer_argument_errors(make, msg):
     with fluid.dygraph.guard(), pytest.raises(ValueError, match=msg):
         make()
+
+
+_BOTH_DOORS = {  # the static layer function and the dygraph layer for a [N, 3, 8, 8] input
+    "conv2d": (lambda x, **kw: fluid.layers.conv2d(x, 4, 3, **kw), lambda **kw: Conv2D(3, 4, 3, **kw)),
+    "pool2d": (lambda x, **kw: fluid.layers.pool2d(x, **kw), lambda **kw: Pool2D(**kw)),
+    "batch_norm": (lambda x, **kw: fluid.layers.batch_norm(x, **kw), lambda **kw: BatchNorm(3, **kw)),
+}
+
+
+@pytest.mark.parametrize(
+    "layer,kwargs,exc,msg",
+    [
+        ("conv2d", {"groups": 2}, ValueError, r"groups=2 must divide num_channels \(3\) and num_filters \(4\)"),
+        ("conv2d", {"groups": 0}, ValueError, "groups must be an int > 0, got 0"),
+        ("conv2d", {"stride": True}, TypeError, "stride must be an int or a list of 2 ints, got True"),
+        ("conv2d", {"padding": [1, 1, 1]}, TypeError, r"padding must be an int or a list of 2 ints, got \[1, 1, 1\]"),
+        ("conv2d", {"dilation": [1, 2.0]}, TypeError, r"dilation must be an int or a list of 2 ints, got \[1, 2.0\]"),
+        ("pool2d", {"pool_size": 2, "pool_type": "min"}, ValueError, "pool_type must be 'max' or 'avg', got 'min'"),
+        ("pool2d", {}, ValueError, r"give pool_size \(an int or \[h, w\]\) unless global_pooling=True"),
+        ("pool2d", {"pool_size": 2, "data_format": "NHWC"}, ValueError, "data_format must be 'NCHW', got 'NHWC'"),
+        ("pool2d", {"pool_size": 2, "pool_stride": "2"}, TypeError, "pool_stride must be an int or a list of 2 ints"),
+        ("batch_norm", {"momentum": 1.5}, ValueError, r"momentum must be in \[0, 1\], got 1.5"),
+        ("batch_norm", {"epsilon": -1e-5}, ValueError, "epsilon must be >= 0, got -1e-05"),
+        ("batch_norm", {"epsilon": "0.1"}, TypeError, "epsilon must be a real number >= 0, got '0.1'"),
+        ("batch_norm", {"data_layout": "NHWC"}, ValueError, "data_layout must be 'NCHW', got 'NHWC'"),
+    ],
+)
+def test_static_and_dygraph_layers_reject_the_same_arguments(layer, kwargs, exc, msg):
+    static_layer, dygraph_layer = _BOTH_DOORS[layer]
+    with fluid.program_guard(fluid.Program(), fluid.Program()):
+        x = fluid.data(name="x", shape=[-1, 3, 8, 8], dtype="float32")
+        with pytest.raises(exc, match=msg):
+            static_layer(x, **kwargs)
+    with fluid.dygraph.guard(), pytest.raises(exc, match=msg):
+        dygraph_layer(**kwargs)

@@ -41,20 +41,22 @@ from .static import optimize as _static_optimize  # noqa: E402,F401
 from .layers.nn import static_data as data  # noqa: E402  (fluid.data: shape as given)
 from . import backward  # noqa: E402  (fluid.backward: static.backward's API)
 from .static.data_feeder import DataFeeder  # noqa: E402
-from .static.executor import Executor  # noqa: E402
-from .static.framework import (  # noqa: E402
+from .static import (  # noqa: E402
+    Executor,
     Parameter,
     Program,
+    Scope,
     Variable,
     default_main_program,
     default_startup_program,
+    global_scope,
     program_guard,
+    scope_guard,
 )
 from .static.reader import PyReader, batch  # noqa: E402
 from .static.clip import append_gradient_clip_ops as _append_clip_ops  # noqa: E402
 from .static.clip import set_gradient_clip as _set_clip  # noqa: E402
 from .static.lod import create_lod_tensor, create_random_int_lodtensor  # noqa: E402
-from .static.scope import Scope, global_scope, scope_guard  # noqa: E402
 from .static.io import load_any as load, save_any as save  # noqa: E402  (Program -> static, else checkpoint)
 
 # Names of fluid.io and fluid.clip that need static mode or dygraph Variables live in the

@@ -69,6 +69,9 @@ class Place:
     def __hash__(self) -> int:
         return hash((type(self).__name__, str(self.device)))
 
+    def __repr__(self) -> str:
+        return type(self).__name__
+
 
 class CPUPlace(Place):
     """The host CPU (``torch.device('cpu')``)."""
@@ -79,18 +82,12 @@ class CPUPlace(Place):
     def is_cpu_place(self) -> bool:
         return True
 
-    def __repr__(self) -> str:
-        return "CPUPlace"
-
 
 class CUDAPinnedPlace(Place):
     """Paddle's page-locked host memory; here plain CPU memory (``torch.device('cpu')``)."""
 
     def __init__(self):
         self.device = torch.device("cpu")
-
-    def __repr__(self) -> str:
-        return "CUDAPinnedPlace"
 
 
 class CUDAPlace(Place):
@@ -203,23 +200,10 @@ def enable_static() -> None:
     disable_dygraph()
 
 
-_STATIC_NAMES = (
-    "Program",
-    "Block",
-    "Variable",
-    "Parameter",
-    "Operator",
-    "program_guard",
-    "default_main_program",
-    "default_startup_program",
-    "manual_program_seed",
-)
-
-
-def __getattr__(name):  # fluid.framework's static-mode records, from torchfluid.static.framework (imported
+def __getattr__(name):  # fluid.framework's static-mode records: torchfluid.static.framework's __all__ (imported
     # lazily: static mode imports this module)
-    if name in _STATIC_NAMES:
-        from .static import framework as static_framework
+    from .static import framework as static_framework
 
+    if name in static_framework.__all__:
         return getattr(static_framework, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

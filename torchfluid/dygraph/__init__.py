@@ -7,21 +7,7 @@ from . import base, checkpoint, layers, learning_rate_scheduler, nn, varbase
 from .base import disable_dygraph, enable_dygraph, enabled, guard, no_grad, to_variable
 from .checkpoint import load_dygraph, save_dygraph
 from .layers import Layer
-from .learning_rate_scheduler import (
-    CosineDecay,
-    ExponentialDecay,
-    InverseTimeDecay,
-    LambdaDecay,
-    LearningRateDecay,
-    LinearLrWarmup,
-    MultiStepDecay,
-    NaturalExpDecay,
-    NoamDecay,
-    PiecewiseDecay,
-    PolynomialDecay,
-    ReduceLROnPlateau,
-    StepDecay,
-)
+from .learning_rate_scheduler import *  # noqa: F403  (the fluid decays, in its __all__)
 from .nn import BatchNorm, Conv2D, Embedding, Linear, Pool2D
 from .varbase import ParamBase, VarBase
 
@@ -36,11 +22,7 @@ __all__ = [
     "enable_dygraph",
     "disable_dygraph",
     "Layer",
-    "Linear",
-    "Embedding",
-    "Conv2D",
-    "Pool2D",
-    "BatchNorm",
+    *nn.__all__,
     "save_dygraph",
     "load_dygraph",
     "VarBase",

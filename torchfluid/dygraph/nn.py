@@ -25,19 +25,13 @@ import torch
 import torch.nn.functional as F
 
 from .. import unique_name
+from .._checks import check_int
+from ..initializer import ConstantInitializer
+from ..ops import get_op, vision_ops
 from .layers import Layer
 from .varbase import VarBase, call_plain
 
-__all__ = [
-    "Linear",
-    "Embedding",
-    "Conv2D",
-    "Pool2D",
-    "BatchNorm",
-    "embedding_lookup",
-    "apply_activation",
-    "ACTIVATIONS",
-]
+__all__ = ["Linear", "Embedding", "Conv2D", "Pool2D", "BatchNorm"]
 
 ACTIVATIONS = {
     "relu": torch.relu,
@@ -91,9 +85,7 @@ def apply_activation(x, act):
 
 
 def _positive_int(name, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{name} must be an int > 0, got {value!r}")
-    return int(value)
+    return check_int(name, value, lo=0, lo_open=True)
 
 
 def _linear(input, weight, bias, act):
@@ -207,21 +199,7 @@ class Embedding(Layer):
 
 
 def _op(op_type):
-    from ..ops import get_op
-
     return get_op(op_type).forward
-
-
-def _int_pair(name, value):
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return [int(value), int(value)]
-    if (
-        isinstance(value, (list, tuple))
-        and len(value) == 2
-        and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)
-    ):
-        return [int(v) for v in value]
-    raise ValueError(f"{name} must be an int or a list of 2 ints, got {value!r}")
 
 
 class Conv2D(Layer):
@@ -248,31 +226,12 @@ class Conv2D(Layer):
         dtype="float32",
     ):
         super().__init__(dtype=dtype)
-        num_channels = _positive_int("num_channels", num_channels)
-        num_filters = _positive_int("num_filters", num_filters)
-        groups = 1 if groups is None else _positive_int("groups", groups)
-        if num_channels % groups or num_filters % groups:
-            raise ValueError(
-                f"groups={groups} must divide num_channels ({num_channels}) and num_filters ({num_filters})"
-            )
-        k = _int_pair("filter_size", filter_size)
-        self._act = _check_act(act)
-        self._attrs = {
-            "strides": _int_pair("stride", stride),
-            "paddings": _int_pair("padding", padding),
-            "dilations": _int_pair("dilation", dilation),
-            "groups": groups,
-            "data_format": "NCHW",
-        }
-        from ..initializer import NormalInitializer
-
-        std = (2.0 / (k[0] * k[1] * num_channels)) ** 0.5
-        self.weight = self.create_parameter(
-            shape=[num_filters, num_channels // groups] + k,
-            attr=param_attr,
-            default_initializer=NormalInitializer(0.0, std),
+        shape, init, self._attrs = vision_ops.conv2d_layer_args(
+            num_channels, num_filters, filter_size, stride, padding, dilation, groups
         )
-        self.register_parameter("bias", self.create_parameter(shape=[num_filters], attr=bias_attr, is_bias=True))
+        self._act = _check_act(act)
+        self.weight = self.create_parameter(shape=shape, attr=param_attr, default_initializer=init)
+        self.register_parameter("bias", self.create_parameter(shape=shape[:1], attr=bias_attr, is_bias=True))
 
     def forward(self, input):
         if _is_static(input):
@@ -302,22 +261,9 @@ class Pool2D(Layer):
         data_format="NCHW",
     ):
         super().__init__()
-        if pool_type not in ("max", "avg"):
-            raise ValueError(f"pool_type must be 'max' or 'avg', got {pool_type!r}")
-        if data_format != "NCHW":
-            raise ValueError(f"data_format must be 'NCHW', got {data_format!r}")
-        if not global_pooling and pool_size == -1:
-            raise ValueError("give pool_size (an int or [h, w]) unless global_pooling=True")
-        self._attrs = {
-            "pooling_type": pool_type,
-            "ksize": [1, 1] if global_pooling else _int_pair("pool_size", pool_size),
-            "strides": _int_pair("pool_stride", pool_stride),
-            "paddings": _int_pair("pool_padding", pool_padding),
-            "global_pooling": bool(global_pooling),
-            "ceil_mode": bool(ceil_mode),
-            "exclusive": bool(exclusive),
-            "data_format": "NCHW",
-        }
+        self._attrs = vision_ops.pool2d_layer_attrs(
+            pool_size, pool_type, pool_stride, pool_padding, global_pooling, ceil_mode, exclusive, data_format
+        )
 
     def forward(self, input):
         if _is_static(input):
@@ -355,31 +301,13 @@ class BatchNorm(Layer):
     ):
         super().__init__(dtype=dtype)
         c = _positive_int("num_channels", num_channels)
-        if data_layout != "NCHW":
-            raise ValueError(f"data_layout must be 'NCHW', got {data_layout!r}")
-        if not 0.0 <= float(momentum) <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
-        if not float(epsilon) >= 0.0:
-            raise ValueError(f"epsilon must be >= 0, got {epsilon}")
-        from ..initializer import ConstantInitializer
-        from ..param_attr import ParamAttr
-
+        self._attrs = vision_ops.batch_norm_layer_attrs(momentum, epsilon, is_test, use_global_stats, data_layout)
         self._act = _check_act(act)
-        self._is_test = bool(is_test)
-        self._attrs = {
-            "momentum": float(momentum),
-            "epsilon": float(epsilon),
-            "use_global_stats": bool(use_global_stats),
-            "data_layout": "NCHW",
-        }
         self.weight = self.create_parameter(shape=[c], attr=param_attr, default_initializer=ConstantInitializer(1.0))
         self.register_parameter("bias", self.create_parameter(shape=[c], attr=bias_attr, is_bias=True))
-        stat = [
-            ParamAttr(name=n, initializer=ConstantInitializer(v), trainable=False)
-            for n, v in ((moving_mean_name, 0.0), (moving_variance_name, 1.0))
-        ]
-        self._mean = self.create_parameter(shape=[c], attr=stat[0])
-        self._variance = self.create_parameter(shape=[c], attr=stat[1])
+        mean_attr, variance_attr = vision_ops.batch_norm_stat_attrs(moving_mean_name, moving_variance_name)
+        self._mean = self.create_parameter(shape=[c], attr=mean_attr)
+        self._variance = self.create_parameter(shape=[c], attr=variance_attr)
 
     def forward(self, input):
         if _is_static(input):
@@ -389,14 +317,14 @@ class BatchNorm(Layer):
             y = _apply_static(
                 "batch_norm",
                 {"X": input, "Scale": self.weight, "Bias": self.bias, "Mean": mean, "Variance": var},
-                {**self._attrs, "is_test": self._is_test},
+                self._attrs,
                 "batch_norm",
                 outputs={"MeanOut": [mean], "VarianceOut": [var]},
             )[0]
             return _static_act(y, self._act)
-        is_test = self._is_test or not self.training
+        is_test = self._attrs["is_test"] or not self.training
         y, mean_out, var_out, _, _ = _op("batch_norm")(
-            input, self.weight, self.bias, self._mean, self._variance, is_test=is_test, **self._attrs
+            input, self.weight, self.bias, self._mean, self._variance, **{**self._attrs, "is_test": is_test}
         )
         if not is_test and not self._attrs["use_global_stats"]:
             with torch.no_grad():

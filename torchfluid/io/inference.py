@@ -23,15 +23,16 @@ moving statistics) pruned to the ops that compute the fetch targets from the fee
 from __future__ import annotations
 
 import json
-import numbers
 import os
 
 import torch
 
-from ..checkpoint import format as ckpt
 from ..checkpoint.atomic import atomic_write
 from ..ops import get_op
 from ..static.framework import Parameter, Program, Variable, default_main_program, names_of
+from ..static.program_desc import JSON_SCALARS, json_scalar
+from ..static.io import read_values, write_values
+from ..static.plan import prune_ops
 from ..static.scope import global_scope
 
 __all__ = ["save_inference_model", "load_inference_model", "InferenceModelError", "FORMAT", "VERSION"]
@@ -58,23 +59,9 @@ def _names(items, what):
     return out
 
 
-def _prune(ops, feeds, fetches):
-    """Ops (in order) computing ``fetches`` from ``feeds`` and persistables."""
-    needed, kept = set(fetches), []
-    for op in reversed(ops):
-        if any(n in needed and n not in feeds for n in op.output_arg_names):
-            kept.append(op)
-            needed.update(op.input_arg_names)
-    return kept[::-1]
-
-
 def _json_value(v, where):
-    if v is None or isinstance(v, (bool, str)):
-        return v
-    if isinstance(v, numbers.Integral):
-        return int(v)
-    if isinstance(v, numbers.Real):
-        return float(v)
+    if isinstance(v, JSON_SCALARS):
+        return json_scalar(v)
     if isinstance(v, (list, tuple)):
         return [_json_value(x, where) for x in v]
     raise InferenceModelError(f"{where} is a {type(v).__name__}; an inference program holds only plain values")
@@ -151,7 +138,7 @@ def save_inference_model(
     for n in feeds + fetches:
         if not block.has_var(n):
             raise InferenceModelError(f"save_inference_model: variable {n!r} is not in the program")
-    ops = _prune(block.ops, set(feeds), fetches)
+    ops = prune_ops(block.ops, fetches, given=set(feeds))
     desc = _describe_program(block, ops, feeds, fetches)
     if params_filename is not None:
         if not isinstance(params_filename, str) or not os.path.basename(params_filename):
@@ -164,20 +151,7 @@ def save_inference_model(
     if program_only:
         return fetches
     params = [v["name"] for v in desc["vars"] if v["persistable"] and not v["is_data"]]
-    scope = global_scope()
-    values = {}
-    for n in params:
-        t = scope.value(n)
-        if t is None:
-            raise RuntimeError(
-                f"save_inference_model: variable {n!r} holds no value in the scope (run the startup program first)"
-            )
-        values[n] = t.detach().cpu().clone()
-    if params_filename is not None:
-        ckpt.save(values, os.path.join(dirname, params_filename))
-    else:
-        for n, t in values.items():
-            ckpt.save({n: t}, os.path.join(dirname, n))
+    write_values(params, dirname, params_filename, "save_inference_model")
     return fetches
 
 
@@ -244,20 +218,8 @@ def load_inference_model(dirname, executor=None, model_filename=None, params_fil
             raise InferenceModelError(f"{path}: params_filename {params_filename!r} is not a file name in {dirname!r}")
     block = program.global_block()
     wanted = [v for v in block.vars.values() if v.persistable and not v.is_data]
-    loaded = {}
-    if params_filename is not None:
-        ppath = os.path.join(dirname, params_filename)
-        values = ckpt.load(ppath)
-        if not isinstance(values, dict):
-            raise InferenceModelError(f"{ppath}: expected a dict of parameters")
-        for v in wanted:
-            loaded[v.name] = (ppath, values.get(v.name))
-    else:
-        for v in wanted:
-            ppath = os.path.join(dirname, v.name)
-            if not os.path.isfile(ppath):
-                raise FileNotFoundError(f"load_inference_model: no file for variable {v.name!r} at {ppath!r}")
-            loaded[v.name] = (ppath, ckpt.load(ppath).get(v.name))
+    names = [v.name for v in wanted]
+    loaded = read_values(names, dirname, params_filename, "load_inference_model", InferenceModelError)
     for v in wanted:
         ppath, t = loaded[v.name]
         if not isinstance(t, torch.Tensor):

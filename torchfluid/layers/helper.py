@@ -19,8 +19,8 @@ from ..initializer import ConstantInitializer, XavierInitializer, seeded_generat
 from ..dtypes import torch_dtype
 from ..ops import get_op
 from ..param_attr import ParamAttr
-from ..static.framework import Variable, default_main_program, default_startup_program
-from ..static.layer_ops import append_layer_op, shared_parameter, static_parameter
+from ..static.framework import default_main_program, default_startup_program
+from ..static.layer_ops import append_layer_op, is_static_value, shared_parameter, static_parameter, tmp_var
 
 __all__ = [
     "LayerHelper",
@@ -34,12 +34,8 @@ __all__ = [
 
 
 def is_static(*values) -> bool:
-    for v in values:
-        if isinstance(v, Variable):
-            return True
-        if isinstance(v, (list, tuple)) and is_static(*v):
-            return True
-    return False
+    """True when a value is a static Variable, or a list/tuple holding one."""
+    return any(is_static_value(v) for v in values)
 
 
 def param_attr_of(arg, what="param_attr"):
@@ -71,13 +67,7 @@ class LayerHelper:
 
     def tmp_var(self, dtype=None, stop_gradient=False):
         """A fresh ``<layer>_N.tmp_K``; shape and dtype come from shape inference."""
-        v = self.block().create_var(
-            unique_name.generate_with_ignorable_key(f"{self.name}.tmp"),
-            None,
-            dtype or "float32",
-            stop_gradient=stop_gradient,
-        )
-        return v
+        return tmp_var(self.name, dtype, stop_gradient)
 
     def append_op(self, type, inputs, outputs, attrs=None):
         return self.block().append_op(type, inputs, outputs, attrs)
@@ -119,31 +109,20 @@ class LayerHelper:
 
     def set_initializer(self, var, init):
         """Create ``var`` in the startup program with an op that fills it with ``init``."""
-        sblock = self.startup_program.global_block()
-        if sblock.has_var(var.name) and any(var.name in op.output_arg_names for op in sblock.ops):
-            return
-        svar = sblock.create_var(var.name, var.shape, var.dtype, persistable=True)
-        sblock.append_op(
-            "initializer",
-            {},
-            {"Out": [svar]},
-            {
-                "shape": list(var.shape),
-                "dtype": var.dtype,
-                "initializer": init,
-                "seed": self.startup_program.random_seed,
-            },
-        )
+        self._startup_op(var, "initializer", {"initializer": init, "seed": self.startup_program.random_seed})
 
     def fill_startup(self, var, value):
         """Initialize persistable ``var`` to the constant ``value`` in the startup program."""
+        self._startup_op(var, "fill_constant", {"value": float(value)})
+
+    def _startup_op(self, var, op_type, attrs):
+        """``var`` (persistable) in the startup program, filled by one ``op_type`` op; nothing
+        when an op there already writes it."""
         sblock = self.startup_program.global_block()
         if sblock.has_var(var.name) and any(var.name in op.output_arg_names for op in sblock.ops):
             return
         svar = sblock.create_var(var.name, var.shape, var.dtype, persistable=True)
-        sblock.append_op(
-            "fill_constant", {}, {"Out": [svar]}, {"shape": list(var.shape), "dtype": var.dtype, "value": float(value)}
-        )
+        sblock.append_op(op_type, {}, {"Out": [svar]}, {"shape": list(var.shape), "dtype": var.dtype, **attrs})
 
     def append_activation(self, out, act):
         if act is None:

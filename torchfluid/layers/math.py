@@ -9,7 +9,8 @@ from ..dtypes import dtype_name
 from ..static.framework import Variable
 from .helper import LayerHelper, apply_op
 
-__all__ = [
+# one layer per op below; each layer's name is its op's type (tests check that __name__ matches)
+_ELEMENTWISE = (
     "elementwise_add",
     "elementwise_sub",
     "elementwise_mul",
@@ -17,14 +18,12 @@ __all__ = [
     "elementwise_max",
     "elementwise_min",
     "elementwise_pow",
-    "relu",
-    "sigmoid",
-    "tanh",
-    "square",
-    "sqrt",
-    "exp",
-    "log",
-    "abs",
+)
+_ACTIVATIONS = ("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs")
+
+__all__ = [
+    *_ELEMENTWISE,
+    *_ACTIVATIONS,
     "scale",
     "mean",
     "reduce_mean",
@@ -59,7 +58,6 @@ def _unary(op_type):
     return _named(layer, op_type, f"Paddle ``{op_type}`` activation.")
 
 
-# one layer per op; each name is its op's type (tests check that __name__ matches)
 (
     elementwise_add,
     elementwise_sub,
@@ -68,21 +66,8 @@ def _unary(op_type):
     elementwise_max,
     elementwise_min,
     elementwise_pow,
-) = map(
-    _elementwise,
-    (
-        "elementwise_add",
-        "elementwise_sub",
-        "elementwise_mul",
-        "elementwise_div",
-        "elementwise_max",
-        "elementwise_min",
-        "elementwise_pow",
-    ),
-)
-relu, sigmoid, tanh, square, sqrt, exp, log, abs = map(  # noqa: A001 - abs is Paddle's name
-    _unary, ("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs")
-)
+) = map(_elementwise, _ELEMENTWISE)
+relu, sigmoid, tanh, square, sqrt, exp, log, abs = map(_unary, _ACTIVATIONS)  # noqa: A001 - abs is Paddle's name
 
 
 def scale(x, scale=1.0, bias=0.0, bias_after_scale=True, act=None, name=None):

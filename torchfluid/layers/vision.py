@@ -13,25 +13,18 @@ and initialises them:
 
 from __future__ import annotations
 
-import math
-
-from ..initializer import ConstantInitializer, NormalInitializer
 from ..dtypes import dtype_name
-from ..ops.vision_ops import check_dropout
-from ..param_attr import ParamAttr
+from ..initializer import ConstantInitializer
+from ..ops.vision_ops import (
+    batch_norm_layer_attrs,
+    batch_norm_stat_attrs,
+    check_dropout,
+    conv2d_layer_args,
+    pool2d_layer_attrs,
+)
 from .helper import LayerHelper, apply_op, is_static, param_attr_of
 
 __all__ = ["conv2d", "pool2d", "batch_norm", "dropout"]
-
-
-def _pair(v, what):
-    if isinstance(v, bool):
-        raise TypeError(f"{what} must be an int or a list of 2 ints, got {v!r}")
-    if isinstance(v, int):
-        return [v, v]
-    if not isinstance(v, (list, tuple)) or len(v) != 2 or not all(isinstance(x, int) for x in v):
-        raise TypeError(f"{what} must be an int or a list of 2 ints, got {v!r}")
-    return [int(x) for x in v]
 
 
 def _dtype_of(x):
@@ -63,30 +56,14 @@ def conv2d(
     """``act(conv2d(input, W) + b)`` (NCHW); see the module docstring for W and b."""
     if data_format != "NCHW":
         raise ValueError(f"conv2d: data_format must be 'NCHW', got {data_format!r}")
-    shape = _check_nchw(input, "conv2d")
-    channels = int(shape[1])
-    groups = 1 if groups is None else int(groups)
-    if groups <= 0 or channels % groups or int(num_filters) % groups:
-        raise ValueError(
-            f"conv2d: groups={groups} must divide the input channels ({channels}) and num_filters ({num_filters})"
-        )
-    k = _pair(filter_size, "filter_size")
+    channels = _check_nchw(input, "conv2d")[1]
+    w_shape, w_init, attrs = conv2d_layer_args(channels, num_filters, filter_size, stride, padding, dilation, groups)
     helper = LayerHelper("conv2d", name)
     dtype = _dtype_of(input)
-    std = math.sqrt(2.0 / (k[0] * k[1] * channels))
-    w = helper.create_parameter(
-        param_attr, [int(num_filters), channels // groups] + k, dtype, default_initializer=NormalInitializer(0.0, std)
-    )
-    attrs = {
-        "strides": _pair(stride, "stride"),
-        "paddings": _pair(padding, "padding"),
-        "dilations": _pair(dilation, "dilation"),
-        "groups": groups,
-        "data_format": "NCHW",
-    }
+    w = helper.create_parameter(param_attr, w_shape, dtype, default_initializer=w_init)
     out = apply_op("conv2d", {"Input": input, "Filter": w}, attrs, helper=helper)
     if param_attr_of(bias_attr, "bias_attr") is not False:
-        b = helper.create_parameter(bias_attr, [int(num_filters)], dtype, is_bias=True)
+        b = helper.create_parameter(bias_attr, w_shape[:1], dtype, is_bias=True)
         out = apply_op("elementwise_add", {"X": out, "Y": b}, {"axis": 1}, helper=helper)
     return helper.append_activation(out, act)
 
@@ -105,36 +82,11 @@ def pool2d(
     data_format="NCHW",
 ):
     """Max or average pooling (NCHW); ``global_pooling`` pools the whole H x W."""
-    if pool_type not in ("max", "avg"):
-        raise ValueError(f"pool2d: pool_type must be 'max' or 'avg', got {pool_type!r}")
-    if data_format != "NCHW":
-        raise ValueError(f"pool2d: data_format must be 'NCHW', got {data_format!r}")
     _check_nchw(input, "pool2d")
-    if not global_pooling and (pool_size == -1 or pool_size is None):
-        raise ValueError("pool2d: give pool_size (an int or [h, w]) unless global_pooling=True")
-    ksize = [1, 1] if global_pooling else _pair(pool_size, "pool_size")
-    attrs = {
-        "pooling_type": pool_type,
-        "ksize": ksize,
-        "strides": _pair(pool_stride, "pool_stride"),
-        "paddings": _pair(pool_padding, "pool_padding"),
-        "global_pooling": bool(global_pooling),
-        "ceil_mode": bool(ceil_mode),
-        "exclusive": bool(exclusive),
-        "data_format": "NCHW",
-    }
+    attrs = pool2d_layer_attrs(
+        pool_size, pool_type, pool_stride, pool_padding, global_pooling, ceil_mode, exclusive, data_format
+    )
     return apply_op("pool2d", {"X": input}, attrs, layer_type="pool2d", name=name)
-
-
-def _check_momentum(momentum, epsilon):
-    if not 0.0 <= float(momentum) <= 1.0:
-        raise ValueError(f"batch_norm: momentum must be in [0, 1], got {momentum}")
-    if not float(epsilon) >= 0.0:
-        raise ValueError(f"batch_norm: epsilon must be >= 0, got {epsilon}")
-
-
-def _stat_attr(name, value):
-    return ParamAttr(name=name, initializer=ConstantInitializer(value), trainable=False)
 
 
 def batch_norm(
@@ -154,9 +106,7 @@ def batch_norm(
     use_global_stats=False,
 ):
     """Batch normalisation over channel dim 1 (see :mod:`torchfluid.ops.vision_ops`)."""
-    if data_layout != "NCHW":
-        raise ValueError(f"batch_norm: data_layout must be 'NCHW', got {data_layout!r}")
-    _check_momentum(momentum, epsilon)
+    attrs = batch_norm_layer_attrs(momentum, epsilon, is_test, use_global_stats, data_layout)
     shape = list(input.shape)
     if len(shape) < 2 or shape[1] <= 0:
         raise ValueError(f"batch_norm: input must be [N, C, ...] with a known C, got shape {shape}")
@@ -165,15 +115,9 @@ def batch_norm(
     dtype = _dtype_of(input)
     scale = helper.create_parameter(param_attr, [c], dtype, default_initializer=ConstantInitializer(1.0))
     bias = helper.create_parameter(bias_attr, [c], dtype, is_bias=True)
-    mean = helper.create_parameter(_stat_attr(moving_mean_name, 0.0), [c], dtype)
-    variance = helper.create_parameter(_stat_attr(moving_variance_name, 1.0), [c], dtype)
-    attrs = {
-        "momentum": float(momentum),
-        "epsilon": float(epsilon),
-        "is_test": bool(is_test),
-        "use_global_stats": bool(use_global_stats),
-        "data_layout": "NCHW",
-    }
+    mean_attr, variance_attr = batch_norm_stat_attrs(moving_mean_name, moving_variance_name)
+    mean = helper.create_parameter(mean_attr, [c], dtype)
+    variance = helper.create_parameter(variance_attr, [c], dtype)
     inputs = {"X": input, "Scale": scale, "Bias": bias, "Mean": mean, "Variance": variance}
     if is_static(input):
         mean.stop_gradient = variance.stop_gradient = True

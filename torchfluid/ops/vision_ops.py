@@ -19,13 +19,30 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 import torch.nn.functional as F
 
+from .._checks import ArgumentTypeError, check_int, check_number
 from ..dtypes import torch_dtype
+from ..initializer import ConstantInitializer, NormalInitializer
+from ..param_attr import ParamAttr
 from .registry import register
 
-__all__ = ["conv2d", "pool2d", "batch_norm", "dropout", "uniform_random"]
+__all__ = [
+    "conv2d",
+    "pool2d",
+    "batch_norm",
+    "dropout",
+    "uniform_random",
+    "conv2d_layer_args",
+    "pool2d_layer_attrs",
+    "batch_norm_layer_attrs",
+    "batch_norm_stat_attrs",
+    "check_dropout",
+]
 
 
 def _pair(v, what):
@@ -44,25 +61,15 @@ def _pair(v, what):
 # ---------------------------------------------------------------- conv2d
 
 
-def _conv_args(strides, paddings, dilations, groups):
+def _conv_attrs(*, strides=(1, 1), paddings=(0, 0), dilations=(1, 1), groups=1, data_format="NCHW", use_cudnn=False):
+    """conv2d's attributes, with their defaults, as ``(strides, paddings, dilations, groups)``."""
+    if data_format not in ("NCHW", "AnyLayout"):
+        raise ValueError(f"conv2d: data_format must be 'NCHW', got {data_format!r}")
     return _pair(strides, "strides"), _pair(paddings, "paddings"), _pair(dilations, "dilations"), int(groups)
 
 
-def _conv2d_grad(
-    Input,
-    Filter,
-    Output,
-    dOutput,
-    *,
-    strides=(1, 1),
-    paddings=(0, 0),
-    dilations=(1, 1),
-    groups=1,
-    data_format="NCHW",
-    use_cudnn=False,
-    need=(True, True),
-):
-    s, p, d, g = _conv_args(strides, paddings, dilations, groups)
+def _conv2d_grad(Input, Filter, Output, dOutput, *, need=(True, True), **attrs):
+    s, p, d, g = _conv_attrs(**attrs)
     dx, dw, _ = torch.ops.aten.convolution_backward(
         dOutput, Input, Filter, None, s, p, d, False, [0, 0], g, [bool(need[0]), bool(need[1]), False]
     )
@@ -70,34 +77,18 @@ def _conv2d_grad(
 
 
 @register("conv2d", ["Input", "Filter"], ["Output"], grad=_conv2d_grad)
-def conv2d(
-    Input, Filter, *, strides=(1, 1), paddings=(0, 0), dilations=(1, 1), groups=1, data_format="NCHW", use_cudnn=False
-):
-    """2-D convolution (cross-correlation), NCHW; Filter ``[O, C / groups, kh, kw]``."""
-    if data_format not in ("NCHW", "AnyLayout"):
-        raise ValueError(f"conv2d: data_format must be 'NCHW', got {data_format!r}")
-    s, p, d, g = _conv_args(strides, paddings, dilations, groups)
+def conv2d(Input, Filter, **attrs):
+    """2-D convolution (cross-correlation), NCHW; Filter ``[O, C / groups, kh, kw]``;
+    attributes ``strides``, ``paddings``, ``dilations``, ``groups`` (see ``_conv_attrs``)."""
+    s, p, d, g = _conv_attrs(**attrs)
     return F.conv2d(Input, Filter, None, s, p, d, g)
 
 
 # ---------------------------------------------------------------- pool2d
 
 
-def _pool_args(X, ksize, strides, paddings, global_pooling):
-    if global_pooling:
-        return [int(X.shape[-2]), int(X.shape[-1])], [1, 1], [0, 0]
-    return _pair(ksize, "ksize"), _pair(strides, "strides"), _pair(paddings, "paddings")
-
-
-def _check_pool_type(pooling_type):
-    if pooling_type not in ("max", "avg"):
-        raise ValueError(f"pool2d: pooling_type must be 'max' or 'avg', got {pooling_type!r}")
-
-
-def _pool2d_grad(
+def _pool_attrs(
     X,
-    Out,
-    dOut,
     *,
     pooling_type="max",
     ksize=(2, 2),
@@ -108,37 +99,37 @@ def _pool2d_grad(
     exclusive=True,
     data_format="NCHW",
     use_cudnn=False,
-    need=(True,),
 ):
-    k, s, p = _pool_args(X, ksize, strides, paddings, global_pooling)
-    if pooling_type == "max":
-        _, idx = torch.ops.aten.max_pool2d_with_indices(X, k, s, p, [1, 1], bool(ceil_mode))
-        return (torch.ops.aten.max_pool2d_with_indices_backward(dOut, X, k, s, p, [1, 1], bool(ceil_mode), idx),)
-    return (torch.ops.aten.avg_pool2d_backward(dOut, X, k, s, p, bool(ceil_mode), not exclusive, None),)
+    """pool2d's attributes, with their defaults, as ``(pooling_type, ksize, strides, paddings,
+    ceil_mode, count_include_pad)``; ``global_pooling`` pools all of X's H x W."""
+    if pooling_type not in ("max", "avg"):
+        raise ValueError(f"pool2d: pooling_type must be 'max' or 'avg', got {pooling_type!r}")
+    if data_format not in ("NCHW", "AnyLayout"):
+        raise ValueError(f"pool2d: data_format must be 'NCHW', got {data_format!r}")
+    if global_pooling:
+        k, s, p = [int(X.shape[-2]), int(X.shape[-1])], [1, 1], [0, 0]
+    else:
+        k, s, p = _pair(ksize, "ksize"), _pair(strides, "strides"), _pair(paddings, "paddings")
+    return pooling_type, k, s, p, bool(ceil_mode), not exclusive
+
+
+def _pool2d_grad(X, Out, dOut, *, need=(True,), **attrs):
+    kind, k, s, p, ceil_mode, count_pad = _pool_attrs(X, **attrs)
+    if kind == "max":
+        _, idx = torch.ops.aten.max_pool2d_with_indices(X, k, s, p, [1, 1], ceil_mode)
+        return (torch.ops.aten.max_pool2d_with_indices_backward(dOut, X, k, s, p, [1, 1], ceil_mode, idx),)
+    return (torch.ops.aten.avg_pool2d_backward(dOut, X, k, s, p, ceil_mode, count_pad, None),)
 
 
 @register("pool2d", ["X"], ["Out"], grad=_pool2d_grad)
-def pool2d(
-    X,
-    *,
-    pooling_type="max",
-    ksize=(2, 2),
-    strides=(1, 1),
-    paddings=(0, 0),
-    global_pooling=False,
-    ceil_mode=False,
-    exclusive=True,
-    data_format="NCHW",
-    use_cudnn=False,
-):
-    """Max or average pooling over windows (NCHW); ``global_pooling`` pools all of H x W."""
-    _check_pool_type(pooling_type)
-    if data_format not in ("NCHW", "AnyLayout"):
-        raise ValueError(f"pool2d: data_format must be 'NCHW', got {data_format!r}")
-    k, s, p = _pool_args(X, ksize, strides, paddings, global_pooling)
-    if pooling_type == "max":
-        return F.max_pool2d(X, k, s, p, ceil_mode=bool(ceil_mode))
-    return F.avg_pool2d(X, k, s, p, ceil_mode=bool(ceil_mode), count_include_pad=not exclusive)
+def pool2d(X, **attrs):
+    """Max or average pooling over windows (NCHW); attributes ``pooling_type``, ``ksize``,
+    ``strides``, ``paddings``, ``global_pooling`` (pools all of H x W), ``ceil_mode``,
+    ``exclusive`` (see ``_pool_attrs``)."""
+    kind, k, s, p, ceil_mode, count_pad = _pool_attrs(X, **attrs)
+    if kind == "max":
+        return F.max_pool2d(X, k, s, p, ceil_mode=ceil_mode)
+    return F.avg_pool2d(X, k, s, p, ceil_mode=ceil_mode, count_include_pad=count_pad)
 
 
 # ---------------------------------------------------------------- batch_norm
@@ -157,8 +148,20 @@ def _bn_apply(X, Scale, Bias, mean, var, epsilon):
     return (X - _bn_view(mean, X)) * _bn_view(inv * Scale, X) + _bn_view(Bias, X)
 
 
-def _bn_uses_global(is_test, use_global_stats):
-    return bool(is_test) or bool(use_global_stats)
+def _bn_attrs(
+    *,
+    momentum=0.9,
+    epsilon=1e-5,
+    is_test=False,
+    use_global_stats=False,
+    data_layout="NCHW",
+    trainable_statistics=False,
+):
+    """batch_norm's attributes, with their defaults, as ``(momentum, epsilon, use_moving)``;
+    ``use_moving`` (``is_test`` or ``use_global_stats``): normalise with the moving statistics."""
+    if data_layout not in ("NCHW", "AnyLayout"):
+        raise ValueError(f"batch_norm: data_layout must be 'NCHW', got {data_layout!r}")
+    return momentum, epsilon, bool(is_test) or bool(use_global_stats)
 
 
 def _batch_norm_grad(
@@ -178,17 +181,13 @@ def _batch_norm_grad(
     dSavedMean,
     dSavedVariance,
     *,
-    momentum=0.9,
-    epsilon=1e-5,
-    is_test=False,
-    use_global_stats=False,
-    data_layout="NCHW",
-    trainable_statistics=False,
     need=(True, True, True, False, False),
+    **attrs,
 ):
     """dX, dScale, dBias of ``batch_norm`` (the moving statistics get no gradient)."""
+    _, epsilon, use_moving = _bn_attrs(**attrs)
     dims = _bn_dims(X)
-    if _bn_uses_global(is_test, use_global_stats):
+    if use_moving:
         inv = torch.rsqrt(Variance + epsilon)
         xhat = (X - _bn_view(Mean, X)) * _bn_view(inv, X)
         dX = dY * _bn_view(Scale * inv, X) if need[0] else None
@@ -213,27 +212,14 @@ def _batch_norm_grad(
     no_grad_slots=["Mean", "Variance"],
     grad=_batch_norm_grad,
 )
-def batch_norm(
-    X,
-    Scale,
-    Bias,
-    Mean,
-    Variance,
-    *,
-    momentum=0.9,
-    epsilon=1e-5,
-    is_test=False,
-    use_global_stats=False,
-    data_layout="NCHW",
-    trainable_statistics=False,
-):
-    """Batch normalisation over channel dim 1 (see the module docstring);
+def batch_norm(X, Scale, Bias, Mean, Variance, **attrs):
+    """Batch normalisation over channel dim 1 (see the module docstring; attributes
+    ``momentum``, ``epsilon``, ``is_test``, ``use_global_stats``, see ``_bn_attrs``);
     returns ``(Y, MeanOut, VarianceOut, SavedMean, SavedVariance)``."""
-    if data_layout not in ("NCHW", "AnyLayout"):
-        raise ValueError(f"batch_norm: data_layout must be 'NCHW', got {data_layout!r}")
+    momentum, epsilon, use_moving = _bn_attrs(**attrs)
     if X.dim() < 2 or X.shape[1] != Scale.shape[0]:
         raise ValueError(f"batch_norm: X {list(X.shape)} must have {Scale.shape[0]} channels on dim 1")
-    if _bn_uses_global(is_test, use_global_stats):
+    if use_moving:
         y = _bn_apply(X, Scale, Bias, Mean, Variance, epsilon)
         return y, Mean, Variance, Mean, Variance
     dims = _bn_dims(X)
@@ -244,6 +230,83 @@ def batch_norm(
         mean_out = Mean * momentum + bmean.detach() * (1.0 - momentum)
         var_out = Variance * momentum + bvar.detach() * (1.0 - momentum)
     return y, mean_out, var_out, bmean.detach(), bvar.detach()
+
+
+# ---------------------------------------------------------------- layer arguments
+# ``fluid.layers`` (conv2d, pool2d, batch_norm) and the ``fluid.dygraph`` layers (Conv2D,
+# Pool2D, BatchNorm) check their arguments and build their op attributes here, alike.
+
+
+def _int_pair(name, value):
+    items = value if isinstance(value, (list, tuple)) else [value, value]
+    if len(items) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
+        raise ArgumentTypeError(f"{name} must be an int or a list of 2 ints, got {value!r}")
+    return [int(v) for v in items]
+
+
+def conv2d_layer_args(num_channels, num_filters, filter_size, stride, padding, dilation, groups):
+    """``(filter shape, filter initializer, conv2d attrs)`` of a conv2d layer: the filter is
+    ``[num_filters, num_channels / groups, kh, kw]`` drawn from
+    ``N(0, sqrt(2 / (kh * kw * num_channels)))``; ``groups`` None means 1."""
+    num_channels = check_int("num_channels", num_channels, lo=0, lo_open=True)
+    num_filters = check_int("num_filters", num_filters, lo=0, lo_open=True)
+    groups = 1 if groups is None else check_int("groups", groups, lo=0, lo_open=True)
+    if num_channels % groups or num_filters % groups:
+        raise ValueError(f"groups={groups} must divide num_channels ({num_channels}) and num_filters ({num_filters})")
+    k = _int_pair("filter_size", filter_size)
+    attrs = {
+        "strides": _int_pair("stride", stride),
+        "paddings": _int_pair("padding", padding),
+        "dilations": _int_pair("dilation", dilation),
+        "groups": groups,
+        "data_format": "NCHW",
+    }
+    init = NormalInitializer(0.0, math.sqrt(2.0 / (k[0] * k[1] * num_channels)))
+    return [num_filters, num_channels // groups] + k, init, attrs
+
+
+def pool2d_layer_attrs(
+    pool_size, pool_type, pool_stride, pool_padding, global_pooling, ceil_mode, exclusive, data_format
+):
+    """The pool2d attrs of a pooling layer; ``pool_size`` is needed unless ``global_pooling``."""
+    if pool_type not in ("max", "avg"):
+        raise ValueError(f"pool2d: pool_type must be 'max' or 'avg', got {pool_type!r}")
+    if data_format != "NCHW":
+        raise ValueError(f"pool2d: data_format must be 'NCHW', got {data_format!r}")
+    if not global_pooling and (pool_size is None or pool_size == -1):
+        raise ValueError("pool2d: give pool_size (an int or [h, w]) unless global_pooling=True")
+    return {
+        "pooling_type": pool_type,
+        "ksize": [1, 1] if global_pooling else _int_pair("pool_size", pool_size),
+        "strides": _int_pair("pool_stride", pool_stride),
+        "paddings": _int_pair("pool_padding", pool_padding),
+        "global_pooling": bool(global_pooling),
+        "ceil_mode": bool(ceil_mode),
+        "exclusive": bool(exclusive),
+        "data_format": "NCHW",
+    }
+
+
+def batch_norm_layer_attrs(momentum, epsilon, is_test, use_global_stats, data_layout):
+    """The batch_norm attrs of a batch-normalisation layer (``momentum`` in [0, 1], ``epsilon`` >= 0)."""
+    if data_layout != "NCHW":
+        raise ValueError(f"batch_norm: data_layout must be 'NCHW', got {data_layout!r}")
+    return {
+        "momentum": check_number("momentum", momentum, lo=0.0, hi=1.0),
+        "epsilon": check_number("epsilon", epsilon, lo=0.0),
+        "is_test": bool(is_test),
+        "use_global_stats": bool(use_global_stats),
+        "data_layout": "NCHW",
+    }
+
+
+def batch_norm_stat_attrs(moving_mean_name, moving_variance_name):
+    """ParamAttrs of a batch-normalisation layer's moving mean (zeros) and variance (ones),
+    never trained."""
+    return [
+        ParamAttr(name=n, initializer=ConstantInitializer(v), trainable=False)
+        for n, v in ((moving_mean_name, 0.0), (moving_variance_name, 1.0))
+    ]
 
 
 # ---------------------------------------------------------------- dropout

@@ -35,6 +35,8 @@ __all__ = [
     "load",
     "save_vars",
     "load_vars",
+    "write_values",
+    "read_values",
 ]
 
 
@@ -72,13 +74,38 @@ def save_vars(executor, dirname, main_program=None, vars=None, predicate=None, f
     """Save ``vars`` (or those of ``main_program`` passing ``predicate``) from the global scope."""
     if vars is None:
         vars = _vars(main_program, predicate or _is_persistable)
-    values = _values([v if isinstance(v, str) else v.name for v in vars], global_scope(), "save")
+    write_values([v if isinstance(v, str) else v.name for v in vars], dirname, filename, "save")
+
+
+def write_values(names, dirname, filename, action):
+    """The global scope's values of ``names``: all in ``dirname/filename``, or (``filename``
+    None) one file per variable, ``dirname/<name>``."""
+    values = _values(names, global_scope(), action)
     os.makedirs(dirname, exist_ok=True)
     if filename is not None:
         ckpt.save(values, os.path.join(dirname, filename))
         return
     for name, t in values.items():
         ckpt.save({name: t}, os.path.join(dirname, name))
+
+
+def read_values(names, dirname, filename, action, error=ValueError):
+    """``{name: (file, value or None)}`` for files written by :func:`write_values`; a
+    combined file that holds no dict raises ``error``."""
+    if filename is not None:
+        path = os.path.join(dirname, filename)
+        values = ckpt.load(path)
+        if not isinstance(values, dict):
+            raise error(f"{path}: expected a dict of variables, got {type(values).__name__}")
+        return {n: (path, values.get(n)) for n in names}
+    out = {}
+    for n in names:
+        path = os.path.join(dirname, n)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{action}: no file for variable {n!r} at {path!r}")
+        values = ckpt.load(path)
+        out[n] = (path, values.get(n) if isinstance(values, dict) else None)
+    return out
 
 
 def _check(name, t, var, path):
@@ -94,27 +121,14 @@ def load_vars(executor, dirname, main_program=None, vars=None, predicate=None, f
     if vars is None:
         vars = _vars(main_program, predicate or _is_persistable)
     vars = [default_main_program().global_block().var(v) if isinstance(v, str) else v for v in vars]
-    loaded = {}
-    if filename is not None:
-        path = os.path.join(dirname, filename)
-        values = ckpt.load(path)
-        for v in vars:
-            if v.name not in values:
-                raise ValueError(f"{path}: variable {v.name!r} is not in the file")
-            _check(v.name, values[v.name], v, path)
-            loaded[v.name] = values[v.name]
-    else:
-        for v in vars:
-            path = os.path.join(dirname, v.name)
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"load: no file for variable {v.name!r} at {path!r}")
-            values = ckpt.load(path)
-            if v.name not in values:
-                raise ValueError(f"{path}: holds {sorted(values)}, not variable {v.name!r}")
-            _check(v.name, values[v.name], v, path)
-            loaded[v.name] = values[v.name]
+    loaded = read_values([v.name for v in vars], dirname, filename, "load")
+    for v in vars:
+        path, t = loaded[v.name]
+        if t is None:
+            raise ValueError(f"{path}: variable {v.name!r} is not in the file")
+        _check(v.name, t, v, path)
     scope = global_scope()
-    for name, t in loaded.items():
+    for name, (_, t) in loaded.items():
         scope.set_value(name, t.clone())
 
 

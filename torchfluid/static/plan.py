@@ -19,13 +19,14 @@ class OpRunError(RuntimeError):
     """An op failed while the executor ran it; says which op, its inputs and its line."""
 
 
-def prune_ops(ops, target_names, target_ops=()):
-    """The ops (in order) needed to compute ``target_names`` and run ``target_ops``."""
+def prune_ops(ops, target_names, target_ops=(), given=()):
+    """The ops (in order) needed to compute ``target_names`` and run ``target_ops`` from
+    the variables ``given`` (fed: no op is kept to compute them)."""
     needed = set(target_names)
     keep_ids = {id(o) for o in target_ops}
     kept = []
     for op in reversed(ops):
-        if id(op) in keep_ids or any(n in needed for n in op.output_arg_names):
+        if id(op) in keep_ids or any(n in needed and n not in given for n in op.output_arg_names):
             kept.append(op)
             needed.update(op.input_arg_names)
     return kept[::-1]

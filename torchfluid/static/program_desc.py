@@ -74,13 +74,20 @@ def _object_kinds() -> tuple:
 
 
 # ------------------------------------------------------------------------- encode
-def _encode(v, where: str):
+JSON_SCALARS = (type(None), bool, str, numbers.Real)
+
+
+def json_scalar(v):
+    """A :data:`JSON_SCALARS` value as JSON's own type: ``None``, ``bool`` and ``str`` as
+    they are, any other integral number as ``int``, any other real number as ``float``."""
     if v is None or isinstance(v, (bool, str)):
         return v
-    if isinstance(v, numbers.Integral):
-        return int(v)
-    if isinstance(v, numbers.Real):
-        return float(v)
+    return int(v) if isinstance(v, numbers.Integral) else float(v)
+
+
+def _encode(v, where: str):
+    if isinstance(v, JSON_SCALARS):
+        return json_scalar(v)
     if isinstance(v, list):
         return [_encode(x, where) for x in v]
     if isinstance(v, tuple):
