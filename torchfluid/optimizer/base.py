@@ -581,6 +581,7 @@ class Optimizer(torch.optim.Optimizer):
         precision state and counters; torch's own ``__getstate__`` keeps only
         ``defaults``, ``state`` and ``param_groups``)."""
         state = {k: v for k, v in self.__dict__.items() if k not in self._UNCOPIED}
+        state["_config_cache"] = state["_index_cache"] = None  # caches of this object's own values
         fused = state.get("_fused")
         if fused is not None:  # its flat buffers are a cache: the copy builds its own
             state["_fused"] = type(fused)(required=fused.required)
