@@ -48,7 +48,7 @@ from collections.abc import Mapping
 import torch
 
 from .._checks import check_bool, check_number
-from ..kernels import rmsprop_
+from ..kernels.rmsprop import RMSPropHyper, rmsprop_update_
 from .base import Optimizer
 from .fused import FusedRMSPropUpdate
 from .precision import Precision
@@ -123,17 +123,7 @@ class RMSPropRule:
         if hparams["bias_correction"]:
             state["step"] += 1
             step = int(state["step"])
-        hyper = dict(
-            lr=lr,
-            rho=hparams["rho"],
-            epsilon=hparams["epsilon"],
-            momentum=hparams["momentum"],
-            eps_in_sqrt=hparams["eps_in_sqrt"],
-            lr_in_momentum=hparams["lr_in_momentum"],
-            nesterov=hparams["nesterov"],
-            decoupled_weight_decay=hparams["decoupled_weight_decay"],
-            bias_correction_step=step,
-        )
+        hyper = RMSPropHyper.from_mapping(hparams, lr=lr, bias_correction_step=step)
         stored = [
             state["mean_square"],
             state.get("mean_grad") if hparams["centered"] else None,
@@ -152,7 +142,7 @@ class RMSPropRule:
         else:
             if grad.is_sparse:
                 grad = grad.to_dense()  # Paddle exact: duplicates summed, absent rows get g = 0
-            rmsprop_(target, grad, mean_square, mean_grad, moment, **hyper, scratch=self._scratch_like(mean_square))
+            rmsprop_update_(target, grad, work, hyper, scratch=self._scratch_like(mean_square))
         precision.store(stored, work)
         if master is not None:
             param.data.copy_(master)
@@ -338,7 +328,7 @@ def _lazy_sparse_update(param, grad, mean_square, mean_grad, moment, hyper) -> N
     rows = g.indices()[0]
     tensors = [param, mean_square, mean_grad, moment]
     gathered = [None if t is None else t[rows] for t in tensors]
-    rmsprop_(gathered[0], g.values(), gathered[1], gathered[2], gathered[3], **hyper)
+    rmsprop_update_(gathered[0], g.values(), gathered[1:], hyper)
     for t, part in zip(tensors, gathered, strict=True):
         if t is not None:
             t[rows] = part
