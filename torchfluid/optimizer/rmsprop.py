@@ -49,7 +49,7 @@ import torch
 
 from .._checks import check_bool, check_number
 from ..kernels.rmsprop import RMSPropHyper, rmsprop_update_
-from .base import Optimizer
+from .base import Optimizer, UpdateParts
 from .fused import FusedRMSPropUpdate
 from .precision import Precision
 
@@ -187,6 +187,8 @@ class RMSPropOptimizer(Optimizer):
             single-pass multi-tensor kernel where it can (numba on CPU, Triton on CUDA;
             :mod:`torchfluid.optimizer.fused`) and with the reference kernel elsewhere;
             False always uses the reference kernel; True requires the fused kernel.
+        options: :class:`~torchfluid.optimizer.base.Optimizer`'s keyword arguments: ``parameters``,
+            ``weight_decay``, ``shard_state``, ``grad_reduction``, ``process_group`` (above).
 
     ``skipped_steps`` counts updates skipped for non-finite gradients (``nonfinite='skip'``
     or a ``torch.amp.GradScaler`` overflow).
@@ -206,8 +208,6 @@ class RMSPropOptimizer(Optimizer):
         grad_clip=None,
         name=None,
         *,
-        parameters=None,
-        weight_decay=None,
         lazy_mode: bool = False,
         eps_in_sqrt: bool = True,
         initial_mean_square: float = 0.0,
@@ -219,10 +219,8 @@ class RMSPropOptimizer(Optimizer):
         multi_precision: bool = False,
         state_dtype: torch.dtype | None = None,
         nonfinite: str = "propagate",
-        shard_state: bool = False,
-        grad_reduction: str = "none",
-        process_group=None,
         fused: bool | None = None,
+        **options,
     ):
         defaults = self._check_options(
             dict(
@@ -243,22 +241,13 @@ class RMSPropOptimizer(Optimizer):
         if fused is not None:
             check_bool("fused", fused)
         self.fused = fused
-        super().__init__(
-            learning_rate,
-            parameter_list,
-            regularization,
-            grad_clip,
-            name,
-            parameters=parameters,
-            weight_decay=weight_decay,
+        parts = UpdateParts(
+            RMSPropRule(lazy_mode=self.lazy_mode),
             defaults=defaults,
-            shard_state=shard_state,
-            grad_reduction=grad_reduction,
-            process_group=process_group,
-            rule=RMSPropRule(lazy_mode=self.lazy_mode),
             precision=Precision(multi_precision=multi_precision, state_dtype=state_dtype, nonfinite=nonfinite),
             fused=None if fused is False else FusedRMSPropUpdate(required=fused is True),
         )
+        super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
 
     _FLAGS = ("centered", "eps_in_sqrt", "lr_in_momentum", "nesterov", "maximize", "bias_correction")
 
