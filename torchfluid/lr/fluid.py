@@ -324,6 +324,9 @@ class ReduceLROnPlateau(LearningRateDecay):
         self.verbose = verbose
         self.patience, self.cooldown = int(patience), int(cooldown)
         self.threshold, self.min_lr, self.eps = F.check_plateau_bounds(threshold, min_lr, "eps", eps)
+        self._plateau = F.Plateau(
+            mode, threshold_mode, self.threshold, self.patience, self.cooldown, decay_rate, self.min_lr, self.eps
+        )
         self.best_loss, self.num_bad_epochs, self.cooldown_counter = F.PLATEAU_START
         self.epoch_num = 0
 
@@ -343,19 +346,7 @@ class ReduceLROnPlateau(LearningRateDecay):
         self.epoch_num += 1
         old = self.learning_rate
         self.best_loss, self.num_bad_epochs, self.cooldown_counter, self.learning_rate = F.plateau_update(
-            loss,
-            self.best_loss,
-            self.num_bad_epochs,
-            self.cooldown_counter,
-            old,
-            mode=self.mode,
-            threshold_mode=self.threshold_mode,
-            threshold=self.threshold,
-            patience=self.patience,
-            cooldown=self.cooldown,
-            factor=self.decay_rate,
-            min_lr=self.min_lr,
-            eps=self.eps,
+            loss, self.best_loss, self.num_bad_epochs, self.cooldown_counter, old, self._plateau
         )
         if self.verbose and self.learning_rate != old:
             print(f"Epoch {self.epoch_num}: reducing learning rate from {old} to {self.learning_rate}.")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from .._checks import check_increasing, check_int, check_number
 
@@ -329,26 +330,27 @@ def plateau_is_better(current, best, mode: str, threshold_mode: str, threshold: 
     return current > (best + best * threshold if threshold_mode == "rel" else best + threshold)
 
 
-def plateau_update(
-    value,
-    best,
-    num_bad_epochs: int,
-    cooldown_counter: int,
-    lr: float,
-    *,
-    mode: str,
-    threshold_mode: str,
-    threshold: float,
-    patience: int,
-    cooldown: int,
-    factor: float,
-    min_lr: float,
-    eps: float,
-) -> tuple:
+class Plateau(NamedTuple):
+    """ReduceOnPlateau's settings, both families (the 2.x ``factor`` and ``epsilon`` are
+    fluid's ``decay_rate`` and ``eps``), as :func:`check_plateau` and
+    :func:`check_plateau_bounds` return them."""
+
+    mode: str
+    threshold_mode: str
+    threshold: float
+    patience: int
+    cooldown: int
+    factor: float
+    min_lr: float
+    eps: float
+
+
+def plateau_update(value, best, num_bad_epochs: int, cooldown_counter: int, lr: float, rule: Plateau) -> tuple:
     """One ReduceOnPlateau observation (both families) -> ``(best, num_bad_epochs,
     cooldown_counter, lr)``. During a cooldown nothing but the counter changes; after more
-    than ``patience`` bad observations the rate becomes ``max(lr * factor, min_lr)`` if that
-    lowers it by more than ``eps``, and a cooldown starts."""
+    than ``rule.patience`` bad observations the rate becomes ``max(lr * factor, min_lr)`` if
+    that lowers it by more than ``eps``, and a cooldown starts."""
+    mode, threshold_mode, threshold, patience, cooldown, factor, min_lr, eps = rule
     if cooldown_counter > 0:
         return best, num_bad_epochs, cooldown_counter - 1, lr
     if best is None or plateau_is_better(value, best, mode, threshold_mode, threshold):

@@ -315,6 +315,9 @@ class ReduceOnPlateau(LRScheduler):
         self.mode, self.threshold_mode, self.factor = mode, threshold_mode, factor
         self.patience, self.cooldown = int(patience), int(cooldown)
         self.threshold, self.min_lr, self.epsilon = F.check_plateau_bounds(threshold, min_lr, "epsilon", epsilon)
+        self._plateau = F.Plateau(
+            mode, threshold_mode, self.threshold, self.patience, self.cooldown, factor, self.min_lr, self.epsilon
+        )
         self.best, self.num_bad_epochs, self.cooldown_counter = F.PLATEAU_START
         self.base_lr = float(learning_rate)
         self.last_lr = float(learning_rate)
@@ -330,19 +333,7 @@ class ReduceOnPlateau(LRScheduler):
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         old = self.last_lr
         self.best, self.num_bad_epochs, self.cooldown_counter, self.last_lr = F.plateau_update(
-            metrics,
-            self.best,
-            self.num_bad_epochs,
-            self.cooldown_counter,
-            old,
-            mode=self.mode,
-            threshold_mode=self.threshold_mode,
-            threshold=self.threshold,
-            patience=self.patience,
-            cooldown=self.cooldown,
-            factor=self.factor,
-            min_lr=self.min_lr,
-            eps=self.epsilon,
+            metrics, self.best, self.num_bad_epochs, self.cooldown_counter, old, self._plateau
         )
         if self.last_lr != old:
             self._report()
