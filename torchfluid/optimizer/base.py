@@ -276,9 +276,6 @@ class Optimizer(torch.optim.Optimizer):
         """``{param: name}`` of every managed parameter, in the optimizer's order (read-only)."""
         return types.MappingProxyType(self._names)
 
-    def _param_name(self, p: torch.Tensor) -> str:
-        return self._names[p]
-
     def _group_of(self) -> dict:
         return {p: g for g in self.param_groups for p in g["params"]}
 
