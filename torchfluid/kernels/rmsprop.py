@@ -224,13 +224,25 @@ def _in_float32(update, param, grad, state, hyper) -> None:
             t.copy_(w)
 
 
-def _decay_and_average_(target, g, mean_square, mean_grad, hyper: RMSPropHyper) -> None:
-    """What both forms do first: the decoupled decay of ``target``, then the moving averages."""
+def _decay_and_average_(param, grad, mean_square, mean_grad, hyper: RMSPropHyper):
+    """What both forms do first: the decoupled decay of the parameter, then the moving
+    averages; returns ``(g, target)``, the gradient and the parameter in the state's dtype
+    (``target`` is ``param`` itself when the dtypes agree)."""
+    g = grad.to(mean_square.dtype)
+    target = param if param.dtype == mean_square.dtype else param.to(mean_square.dtype)
     if hyper.decoupled_weight_decay:
         target.mul_(1.0 - hyper.lr * hyper.decoupled_weight_decay)
     mean_square.mul_(hyper.rho).addcmul_(g, g, value=1.0 - hyper.rho)
     if mean_grad is not None:
         mean_grad.mul_(hyper.rho).add_(g, alpha=1.0 - hyper.rho)
+    return g, target
+
+
+def _apply_(param, target, update) -> None:
+    """``param -= update`` through ``target`` (rounded once into ``param`` when it is a copy)."""
+    target.sub_(update)
+    if target is not param:
+        param.copy_(target)
 
 
 def _rmsprop_scratch_(param, grad, state, hyper: RMSPropHyper, scratch=None) -> None:
@@ -238,8 +250,6 @@ def _rmsprop_scratch_(param, grad, state, hyper: RMSPropHyper, scratch=None) -> 
     mean_square, mean_grad, moment = state
     lr, rho, epsilon, momentum = hyper.lr, hyper.rho, hyper.epsilon, hyper.momentum
     eps_in_sqrt, bias_correction_step = hyper.eps_in_sqrt, hyper.bias_correction_step
-    g = grad.to(mean_square.dtype)
-    target = param if param.dtype == mean_square.dtype else param.to(mean_square.dtype)
     n = mean_square.numel()
     if scratch is None:
         scratch = torch.empty(n, dtype=mean_square.dtype, device=mean_square.device)
@@ -256,7 +266,7 @@ def _rmsprop_scratch_(param, grad, state, hyper: RMSPropHyper, scratch=None) -> 
             f"{n} elements"
         )
     s = scratch[:n].view(mean_square.shape)
-    _decay_and_average_(target, g, mean_square, mean_grad, hyper)
+    g, target = _decay_and_average_(param, grad, mean_square, mean_grad, hyper)
     # s = den = sqrt(var + eps) or sqrt(var) + eps, var = ms [- mg * mg] (bias-corrected)
     if bias_correction_step > 0:
         correction = 1.0 - rho**bias_correction_step
@@ -289,9 +299,7 @@ def _rmsprop_scratch_(param, grad, state, hyper: RMSPropHyper, scratch=None) -> 
     else:
         moment.mul_(momentum).add_(s)
         update = torch.mul(moment, lr, out=s) if not hyper.nesterov else s.add_(moment, alpha=momentum).mul_(lr)
-    target.sub_(update)
-    if target is not param:
-        param.copy_(target)
+    _apply_(param, target, update)
 
 
 def rmsprop_graph_(
@@ -311,9 +319,7 @@ def rmsprop_graph_(
         _in_float32(rmsprop_graph_, param, grad, state, hyper)
         return
     lr, rho, momentum, nesterov = hyper.lr, hyper.rho, hyper.momentum, hyper.nesterov
-    g = grad.to(mean_square.dtype)
-    target = param if param.dtype == mean_square.dtype else param.to(mean_square.dtype)
-    _decay_and_average_(target, g, mean_square, mean_grad, hyper)
+    g, target = _decay_and_average_(param, grad, mean_square, mean_grad, hyper)
     ms_hat, mg_hat = mean_square, mean_grad
     if hyper.bias_correction_step > 0:
         correction = 1.0 - rho**hyper.bias_correction_step
@@ -328,6 +334,4 @@ def rmsprop_graph_(
     else:
         moment.mul_(momentum).add_(g.div(den))
         update = (moment if not nesterov else g.div(den).add_(moment, alpha=momentum)) * lr
-    target.sub_(update)
-    if target is not param:
-        param.copy_(target)
+    _apply_(param, target, update)
