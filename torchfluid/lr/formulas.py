@@ -15,11 +15,16 @@ float32 rounding of ours by one unit in the last place.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import NamedTuple
 
 from .._checks import check_increasing, check_int, check_number
+
+_NO_RENAMES: Mapping[str, str] = MappingProxyType({})
 
 __all__ = [
     "piecewise_decay",
@@ -50,6 +55,19 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- formulas
+@functools.cache
+def keyword_names(formula) -> tuple[str, ...]:
+    """The keyword-only parameters of ``formula`` (a schedule's hyper-parameters), in order."""
+    params = inspect.signature(formula).parameters.values()
+    return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def params_from(obj, formula, renamed: Mapping[str, str] = _NO_RENAMES) -> dict:
+    """``formula``'s keyword arguments read from ``obj``'s attributes of the same names
+    (``renamed``: keyword -> attribute, where the names differ)."""
+    return {k: getattr(obj, renamed.get(k, k)) for k in keyword_names(formula)}
+
+
 def piecewise_decay(step: float, *, boundaries: Sequence[float], values: Sequence[float]) -> float:
     """``values[i]`` for the first ``i`` with ``step < boundaries[i]``, else ``values[-1]``."""
     for boundary, value in zip(boundaries, values, strict=False):  # len(values) == len(boundaries) + 1
