@@ -195,7 +195,8 @@ def test_clip_objects_on_static_pairs(clip, ref, need_clip_b):
         clipped = clip(pg + [(pg[0][0], None)])  # a None grad is dropped
     assert [p.name for p, _ in clipped] == [p.name for p, _ in pg]
     assert (clipped[1][1] is pg[1][1]) is not need_clip_b  # need_clip=False: the grad variable itself
-    assert [op.type for op in main.global_block().ops][-1] == "clip_gradients"
+    types = [op.type for op in main.global_block().ops]
+    assert "clip_gradients" not in types and types[-1] in ("elementwise_mul", "clip_by_norm", "clip")  # Paddle's graph
     out = _grads(main, startup, [g for _, g in pg] + [g for _, g in clipped])
     raw, got = out[:2], out[2:]
     for a, b in zip(got, ref(raw, [True, need_clip_b]), strict=True):

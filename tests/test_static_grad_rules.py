@@ -58,6 +58,8 @@ CASES = [
     ("reduce_mean", [r(4, 5, 2)], {"dim": [-1], "keep_dim": False, "reduce_all": False}, (1,)),
     ("reduce_mean", [r(4, 5)], {"dim": [0], "keep_dim": False, "reduce_all": True}, (1,)),
     ("sum", [[r(3, 2), r(3, 2), r(3, 2)]], {}, (1,)),
+    ("squared_l2_norm", [r(4, 5)], {}, (1,)),
+    ("clip", [r(4, 5)], {"min": -0.5, "max": 0.7}, (1,)),
     ("reshape2", [r(4, 6)], {"shape": [0, 2, -1]}, (1,)),
     ("concat", [[r(2, 3), r(4, 3)]], {"axis": 0}, (1,)),
     ("concat", [[r(2, 3), r(2, 1)]], {"axis": 1}, (1,)),

@@ -61,6 +61,22 @@ def _record_clipper(grad):
     return None
 
 
+_PURE_FP16_GLOBAL_NORM = [False]
+
+
+def _allow_pure_fp16_global_norm_clip(*args) -> bool:
+    """Paddle's switch for static global-norm clipping of float16 gradients only: with it
+    on, their squared norms are summed and the scale computed in float16 (no cast to
+    float32). ``_allow_pure_fp16_global_norm_clip()`` reads it; ``(flag)`` sets it and
+    returns the previous value."""
+    if not args:
+        return _PURE_FP16_GLOBAL_NORM[0]
+    if len(args) != 1 or not isinstance(args[0], bool):
+        raise TypeError(f"_allow_pure_fp16_global_norm_clip takes one bool, got {args!r}")
+    old, _PURE_FP16_GLOBAL_NORM[0] = _PURE_FP16_GLOBAL_NORM[0], args[0]
+    return old
+
+
 def need_clip(param) -> bool:
     """A parameter's ``need_clip`` attribute (ParamAttr), True when absent."""
     return bool(getattr(param, "need_clip", True))

@@ -4,28 +4,115 @@
 ``x`` and ``y`` from ``scope``, runs the op's forward and stores ``out`` in ``scope``.
 Keyword arguments named like the op's input or output slots give variable names (a name
 or a list of names); every other keyword is an attribute.
+
+Paddle's raw optimizer ops. In a torchfluid program the op types ``rmsprop``, ``sgd`` and
+``adam`` are the optimizer's whole optimize section (one op per ``minimize``, with a
+``section`` attribute; :mod:`torchfluid.static.optimize`). Paddle's own ops of those
+names update ONE parameter from Paddle's slots; they are registered as ``raw_rmsprop``,
+``raw_sgd`` and ``raw_adam`` (:mod:`torchfluid.ops.optimizer_ops`, each calling the one
+reference kernel). The table ``RAW_OPS`` below holds their Paddle signatures, and the
+rule is: ``Operator(type, ...)`` with a ``type`` of the table and no ``section=``
+keyword is Paddle's raw op (``self.type`` stays Paddle's name); with ``section=`` it is
+the optimize section op. For a raw op:
+
+* the keywords must be its slots or its attributes (anything else is a TypeError that
+  lists what is allowed), and its required slots must be given (a ValueError naming the
+  missing slot);
+* each output slot must name the same variable as its input slot (``ParamOut`` is
+  ``Param``, ``MomentOut`` is ``Moment``, ...): the op updates that state in place, as
+  Paddle's kernels require;
+* ``Grad`` may name a scope entry made with ``scope.var(name).get_selected_rows()``
+  (Paddle's SelectedRows sparse gradient; see the ops module for each op's sparse rule).
+
+``RAW_OPS``:
+
+=========  ==============  ====================================================  ==========================
+Paddle     registered as   required slots (optional)                             attributes (default)
+=========  ==============  ====================================================  ==========================
+rmsprop    raw_rmsprop     Param, Grad, MeanSquare, Moment, LearningRate,        epsilon (1e-10), decay (0.9),
+                           ParamOut, MeanSquareOut, MomentOut                    momentum (0.0),
+                           (MeanGrad, MeanGradOut: needed iff centered)          centered (False)
+sgd        raw_sgd         Param, LearningRate, Grad, ParamOut                   --
+adam       raw_adam        Param, Grad, LearningRate, Moment1, Moment2,          beta1 (0.9), beta2 (0.999),
+                           Beta1Pow, Beta2Pow, ParamOut, Moment1Out,             epsilon (1e-8), lazy_mode
+                           Moment2Out, Beta1PowOut, Beta2PowOut                  (False),
+                                                                                 min_row_size_to_use_multithread
+=========  ==============  ====================================================  ==========================
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+
 from .dtypes import dtype_name
 from .ops import get_op
+from .ops.optimizer_ops import SelectedRows
 from .static.executor import Executor
 from .static.framework import Program
 
-__all__ = ["Operator"]
+__all__ = ["Operator", "RAW_OPS", "RawOpSignature"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RawOpSignature:
+    """A Paddle raw op's signature: registered op type, required slots, in-place slot pairs.
+
+    ``registered``: the op type that runs it; ``required``: the input and output slots
+    that must be given; ``inplace``: (output slot, the input slot it must alias) pairs."""
+
+    registered: str
+    required: tuple[str, ...]
+    inplace: tuple[tuple[str, str], ...]
+
+
+RAW_OPS: dict[str, RawOpSignature] = {
+    "rmsprop": RawOpSignature(
+        "raw_rmsprop",
+        ("Param", "Grad", "MeanSquare", "Moment", "LearningRate", "ParamOut", "MeanSquareOut", "MomentOut"),
+        (("ParamOut", "Param"), ("MeanSquareOut", "MeanSquare"), ("MomentOut", "Moment"), ("MeanGradOut", "MeanGrad")),
+    ),
+    "sgd": RawOpSignature("raw_sgd", ("Param", "LearningRate", "Grad", "ParamOut"), (("ParamOut", "Param"),)),
+    "adam": RawOpSignature(
+        "raw_adam",
+        (
+            "Param",
+            "Grad",
+            "LearningRate",
+            "Moment1",
+            "Moment2",
+            "Beta1Pow",
+            "Beta2Pow",
+            "ParamOut",
+            "Moment1Out",
+            "Moment2Out",
+            "Beta1PowOut",
+            "Beta2PowOut",
+        ),
+        (
+            ("ParamOut", "Param"),
+            ("Moment1Out", "Moment1"),
+            ("Moment2Out", "Moment2"),
+            ("Beta1PowOut", "Beta1Pow"),
+            ("Beta2PowOut", "Beta2Pow"),
+        ),
+    ),
+}
 
 
 class Operator:
     """One op of type ``type`` with its slots and attributes (see the module docstring)."""
 
     def __init__(self, type, **kwargs):  # noqa: A002 - Paddle's argument name
-        self._def = get_op(type)
+        raw = RAW_OPS.get(type) if "section" not in kwargs else None
+        self._def = get_op(raw.registered if raw is not None else type)
         self.type = type
         slots = set(self._def.inputs) | set(self._def.outputs)
         self.inputs = {k: _names(v) for k, v in kwargs.items() if k in self._def.inputs}
         self.outputs = {k: _names(v) for k, v in kwargs.items() if k in self._def.outputs}
         self.attrs = {k: v for k, v in kwargs.items() if k not in slots}
+        if raw is not None:
+            _check_raw(type, raw, self._def, self.inputs, self.outputs, self.attrs)
 
     def run(self, scope, place=None):
         """Run the op on ``scope``'s values; its outputs are written to ``scope``."""
@@ -36,14 +123,48 @@ class Operator:
                 t = scope.value(n)
                 if t is None:
                     raise ValueError(f"Operator {self.type}: input variable {n!r} holds no value in the scope")
-                if not block.has_var(n):
+                if block.has_var(n):
+                    continue
+                if isinstance(t, SelectedRows):
+                    block.create_var(n, t.dense_shape, dtype_name(t.dtype) if t.dtype else "float32", persistable=True)
+                else:
                     block.create_var(n, list(t.shape), dtype_name(t.dtype), persistable=True)
         for names in self.outputs.values():
             for n in names:
                 if not block.has_var(n):
                     block.create_var(n, None, "float32", persistable=True)
-        block.append_op(self.type, self.inputs, self.outputs, self.attrs, infer=False)
+        block.append_op(self._def.type, self.inputs, self.outputs, self.attrs, infer=False)
         Executor(place).run(program, scope=scope)
+
+
+def _check_raw(type_, raw, opdef, inputs, outputs, attrs):
+    params = inspect.signature(opdef.forward).parameters
+    allowed_attrs = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    unknown = [k for k in attrs if k not in allowed_attrs]
+    if unknown:
+        raise TypeError(
+            f"Operator {type_!r} (Paddle's raw op): unknown slot or attribute {unknown[0]!r}; allowed slots: "
+            f"{', '.join(opdef.inputs + opdef.outputs)}; attributes: {', '.join(allowed_attrs) or 'none'}"
+        )
+    given = {**inputs, **outputs}
+    for slot in raw.required:
+        if slot not in given:
+            raise ValueError(
+                f"Operator {type_!r} (Paddle's raw op): slot {slot} is missing; "
+                f"required slots: {', '.join(raw.required)}"
+            )
+    for slot, names in given.items():
+        if len(names) != 1:
+            raise ValueError(f"Operator {type_!r}: slot {slot} takes one variable name, got {names}")
+    for out, src in raw.inplace:
+        if (out in given) != (src in given):
+            have, lack = (out, src) if out in given else (src, out)
+            raise ValueError(f"Operator {type_!r}: slot {have} is given without {lack}; give both or neither")
+        if out in given and given[out] != given[src]:
+            raise ValueError(
+                f"Operator {type_!r}: {out} must name the same variable as {src} (the op updates it in place), "
+                f"got {out}={given[out][0]!r}, {src}={given[src][0]!r}"
+            )
 
 
 def _names(v):

@@ -1,16 +1,37 @@
-"""Gradient clipping of static ``(param, grad)`` pairs.
+"""Gradient clipping of static ``(param, grad)`` pairs: Paddle's own op graph.
 
-``clip(params_grads)`` (any ``fluid.clip`` object) called with program Variables appends
-one ``clip_gradients`` op computing new gradient variables ``<grad>@CLIP`` (the clip's maths
-at run time; a global norm spans all the clipped pairs) and returns ``[(param, clipped
-grad)]``; pairs whose grad is None are dropped and pairs whose parameter has
-``need_clip=False`` keep their grad variable, as in Paddle.
+``clip(params_grads)`` (a ``fluid.clip`` object) called with program Variables appends
+the ops of Paddle 2.1/2.2's ``_static_clip`` and returns ``[(param, clipped grad)]``;
+pairs whose grad is None are dropped, pairs whose parameter has ``need_clip=False``
+keep their grad variable, as in Paddle. The ops, with the maths each one runs:
+
+* ``ClipGradByValue(max, min)``: per grad ``clip(g, min, max)``.
+* ``ClipGradByNorm(clip_norm)``: per grad ``clip_by_norm(g, max_norm=clip_norm)``:
+  ``g * clip_norm / ||g||`` where ``||g|| > clip_norm``, else ``g``.
+* ``ClipGradByGlobalNorm(clip_norm)``: per grad its squared norm, ``squared_l2_norm(g)``
+  (``square`` + ``reduce_sum`` for float16/bfloat16 grads), each in the grad's dtype; a
+  ``sum`` of the squared norms of each dtype; the float16 sum ``cast`` to the norm dtype
+  (float64 if any grad is float64, else float32; left in float16 when all grads are
+  float16 and ``fluid.clip._allow_pure_fp16_global_norm_clip(True)``), float32 cast to
+  float64 when there are float64 grads; a ``sum`` when several dtypes remain; ``sqrt``;
+  ``fill_constant(clip_norm)`` in the norm dtype; ``scale = clip_norm /
+  elementwise_max(clip_norm, norm)``; per grad ``elementwise_mul(g, scale)`` (a grad of
+  another dtype than the scale -- float16 as in Paddle, or float32 beside float64 grads --
+  multiplies by the scale ``cast`` to its dtype).
+
+The new gradient variables are named ``<grad>@CLIP`` (made unique if taken). The
+optimizer's own ``grad_clip`` does NOT come here: ``minimize`` clips inside its one
+optimize op (static == eager, bit for bit). A clip class other than these three (a
+subclass with its own maths) is appended as one ``clip_gradients`` op running its
+``clip_tensors``.
 
 ``fluid.clip.set_gradient_clip(clip, param_list=None, program=None)`` (Paddle's older
 API) attaches ``clip`` to parameters (all of ``program``'s by default);
 ``fluid.clip.append_gradient_clip_ops(params_grads)`` then clips the pairs by their
-parameters' clips, and ``optimizer.minimize`` does so when the optimizer has no
-``grad_clip`` of its own (an optimizer's ``grad_clip`` wins, as in Paddle).
+parameters' clips, each group of parameters sharing a clip through that clip's graph
+(global-norm clips group by ``group_name``, as in Paddle); ``optimizer.minimize`` does so
+when the optimizer has no ``grad_clip`` of its own (an optimizer's ``grad_clip`` wins,
+as in Paddle).
 """
 
 from __future__ import annotations
@@ -18,26 +39,135 @@ from __future__ import annotations
 import copy
 import warnings
 
-from ..clip import GradientClipBase, need_clip, register_record_clipper
+from .. import unique_name
+from ..clip import (
+    ClipGradByGlobalNorm,
+    ClipGradByNorm,
+    ClipGradByValue,
+    GradientClipBase,
+    _allow_pure_fp16_global_norm_clip,
+    need_clip,
+    register_record_clipper,
+)
 from .framework import Parameter, Variable, default_main_program
 
 __all__ = ["clip_static_pairs", "set_gradient_clip", "append_gradient_clip_ops"]
 
+_LOW = ("float16", "bfloat16")
+
+
+def _tmp(block, key, shape, dtype):
+    return block.create_var(unique_name.generate(key), list(shape), dtype)
+
+
+def _clipped_var(block, g):
+    name = f"{g.name}@CLIP"
+    if block.has_var(name):
+        name = unique_name.generate(name)
+    return block.create_var(name, g.shape, g.dtype)
+
+
+def _op(block, type_, inputs, outputs, attrs=None):
+    block.append_op(type_, inputs, outputs, attrs or {}, infer=False)
+
+
+def _squared_norm(block, g):
+    """Append ``g``'s squared L2 norm (a ``[1]`` variable of g's dtype)."""
+    out = _tmp(block, "squared_l2_norm", [1], g.dtype)
+    if g.dtype in _LOW:
+        sq = _tmp(block, "square", g.shape, g.dtype)
+        _op(block, "square", {"X": [g]}, {"Out": [sq]})
+        _op(block, "reduce_sum", {"X": [sq]}, {"Out": [out]}, {"dim": [0], "keep_dim": False, "reduce_all": True})
+    else:
+        _op(block, "squared_l2_norm", {"X": [g]}, {"Out": [out]})
+    return out
+
+
+def _sum(block, xs, dtype):
+    out = _tmp(block, "sum", [1], dtype)
+    _op(block, "sum", {"X": list(xs)}, {"Out": [out]})
+    return out
+
+
+def _cast(block, x, dtype):
+    out = _tmp(block, "cast", x.shape, dtype)
+    _op(block, "cast", {"X": [x]}, {"Out": [out]}, {"in_dtype": x.dtype, "out_dtype": dtype})
+    return out
+
+
+def _global_norm_scale(block, grads, clip_norm):
+    """Append Paddle's global-norm graph for ``grads``; return the scale variable."""
+    by_dtype: dict[str, list] = {}
+    for g in grads:
+        by_dtype.setdefault(g.dtype, []).append(_squared_norm(block, g))
+    low = [d for d in _LOW if d in by_dtype]
+    if len(low) > 1:
+        raise ValueError("global-norm clipping of float16 and bfloat16 gradients together is not supported")
+    wide = [d for d in by_dtype if d not in _LOW]
+    if any(d not in ("float32", "float64") for d in wide):
+        bad = next(d for d in wide if d not in ("float32", "float64"))
+        raise ValueError(f"global-norm clipping: gradient dtype {bad!r}; allowed: float16, bfloat16, float32, float64")
+    sum_dtype = "float64" if "float64" in by_dtype else "float32"
+    parts = []
+    for d in low:
+        s = _sum(block, by_dtype[d], d)
+        pure = d == "float16" and not wide and _allow_pure_fp16_global_norm_clip()
+        parts.append(s if pure else _cast(block, s, sum_dtype))
+    if "float32" in by_dtype:
+        s = _sum(block, by_dtype["float32"], "float32")
+        parts.append(s if sum_dtype == "float32" else _cast(block, s, sum_dtype))
+    if "float64" in by_dtype:
+        parts.append(_sum(block, by_dtype["float64"], "float64"))
+    norm = parts[0] if len(parts) == 1 else _sum(block, parts, sum_dtype)
+    dtype = norm.dtype
+    root = _tmp(block, "sqrt", [1], dtype)
+    _op(block, "sqrt", {"X": [norm]}, {"Out": [root]})
+    limit = _tmp(block, "fill_constant", [1], dtype)
+    _op(block, "fill_constant", {}, {"Out": [limit]}, {"shape": [1], "dtype": dtype, "value": float(clip_norm)})
+    big = _tmp(block, "elementwise_max", [1], dtype)
+    _op(block, "elementwise_max", {"X": [limit], "Y": [root]}, {"Out": [big]}, {"axis": -1})
+    scale = _tmp(block, "elementwise_div", [1], dtype)
+    _op(block, "elementwise_div", {"X": [limit], "Y": [big]}, {"Out": [scale]}, {"axis": -1})
+    return scale
+
+
+def _append_clip_graph(clip, block, grads):
+    """Append ``clip``'s graph for ``grads`` (all clipped); return the new grad variables."""
+    kind = type(clip)
+    if kind is ClipGradByValue:
+        outs = [_clipped_var(block, g) for g in grads]
+        for g, o in zip(grads, outs, strict=True):
+            _op(block, "clip", {"X": [g]}, {"Out": [o]}, {"min": float(clip.min), "max": float(clip.max)})
+        return outs
+    if kind is ClipGradByNorm:
+        outs = [_clipped_var(block, g) for g in grads]
+        for g, o in zip(grads, outs, strict=True):
+            _op(block, "clip_by_norm", {"X": [g]}, {"Out": [o]}, {"max_norm": float(clip.clip_norm)})
+        return outs
+    if kind is ClipGradByGlobalNorm:
+        scale = _global_norm_scale(block, grads, clip.clip_norm)
+        outs = []
+        for g in grads:
+            s = _cast(block, scale, g.dtype) if scale.dtype != g.dtype else scale
+            o = _clipped_var(block, g)
+            _op(block, "elementwise_mul", {"X": [g], "Y": [s]}, {"Out": [o]}, {"axis": -1})
+            outs.append(o)
+        return outs
+    outs = [_clipped_var(block, g) for g in grads]
+    _op(block, "clip_gradients", {"X": grads}, {"Out": outs}, {"clip": clip, "need_clip": [True] * len(grads)})
+    return outs
+
 
 def clip_static_pairs(clip, params_grads):
-    """Append the ``clip_gradients`` op for ``params_grads`` (None grads dropped; a pair
-    whose parameter has ``need_clip=False`` keeps its own grad variable)."""
+    """Append ``clip``'s op graph for ``params_grads`` (see the module docstring); None
+    grads dropped, a pair whose parameter has ``need_clip=False`` keeps its grad variable."""
     pairs = [(p, g) for p, g in params_grads if g is not None]
     clipped = [i for i, (p, _) in enumerate(pairs) if need_clip(p)]
     if not clipped:
         return pairs
     block = pairs[clipped[0]][1].block
-    grads = [pairs[i][1] for i in clipped]
-    outs = [block.create_var(f"{g.name}@CLIP", g.shape, g.dtype) for g in grads]
     with block.program._optimized_guard():
-        block.append_op(
-            "clip_gradients", {"X": grads}, {"Out": outs}, {"clip": clip, "need_clip": [True] * len(grads)}, infer=False
-        )
+        outs = _append_clip_graph(clip, block, [pairs[i][1] for i in clipped])
     out = list(pairs)
     for i, o in zip(clipped, outs, strict=True):
         out[i] = (pairs[i][0], o)
@@ -70,12 +200,15 @@ def set_gradient_clip(clip, param_list=None, program=None):
 
 
 def _group_key(clip):
+    if type(clip) is ClipGradByGlobalNorm:  # Paddle: one norm per group_name
+        return (ClipGradByGlobalNorm, clip.group_name)
     return (type(clip), tuple(sorted((k, v) for k, v in vars(clip).items() if isinstance(v, (int, float, str)))))
 
 
 def append_gradient_clip_ops(param_grads):
-    """Clip ``param_grads`` by their parameters' ``set_gradient_clip`` clips (pairs whose
-    parameters share an equal clip are clipped together: one global norm); returned
+    """Clip ``param_grads`` by their parameters' ``set_gradient_clip`` clips, each group
+    of parameters sharing a clip through that clip's op graph (global-norm clips group by
+    ``group_name``: one norm per group, and a group's clip_norm must agree); returned
     unchanged when the first parameter has none, as Paddle does."""
     pairs = [(p, g) for p, g in param_grads if g is not None]
     if not pairs or getattr(pairs[0][0], "gradient_clip_attr", None) is None:
@@ -85,7 +218,13 @@ def append_gradient_clip_ops(param_grads):
         clip = getattr(p, "gradient_clip_attr", None)
         if clip is None:
             raise ValueError(f"append_gradient_clip_ops: parameter {p.name!r} has no clip (set_gradient_clip)")
-        groups.setdefault(_group_key(clip), (clip, []))[1].append(i)
+        first = groups.setdefault(_group_key(clip), (clip, []))
+        if type(clip) is ClipGradByGlobalNorm and first[0].clip_norm != clip.clip_norm:
+            raise ValueError(
+                f"append_gradient_clip_ops: parameters of global-norm group {clip.group_name!r} have clip_norm "
+                f"{first[0].clip_norm:g} and {clip.clip_norm:g}; all parameters of a group must share one clip_norm"
+            )
+        first[1].append(i)
     out = list(pairs)
     for clip, idx in groups.values():
         for i, pair in zip(idx, clip_static_pairs(clip, [pairs[i] for i in idx]), strict=True):

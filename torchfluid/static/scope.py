@@ -2,6 +2,10 @@
 
 ``scope.find_var(name).get_tensor()`` gives a :class:`LoDTensor` view with Paddle's
 ``set(ndarray, place)``, ``shape()`` and ``np.array(tensor)``.
+``scope.var(name).get_selected_rows()`` makes the entry a sparse value
+(:class:`~torchfluid.ops.optimizer_ops.SelectedRows`: some rows of a ``[height, width]``
+matrix) and gives its :class:`SelectedRowsView` with Paddle's ``set_height``,
+``set_rows``, ``height()``, ``rows()`` and ``get_tensor()`` (the rows' values).
 """
 
 from __future__ import annotations
@@ -11,9 +15,19 @@ import contextlib
 import numpy as np
 import torch
 
+from .._checks import check_int
 from ..dtypes import dtype_name
+from ..ops.optimizer_ops import SelectedRows
 
-__all__ = ["Scope", "ScopeVar", "LoDTensor", "global_scope", "scope_guard", "place_device"]
+__all__ = [
+    "Scope",
+    "ScopeVar",
+    "LoDTensor",
+    "SelectedRowsView",
+    "global_scope",
+    "scope_guard",
+    "place_device",
+]
 
 
 def place_device(place) -> torch.device:
@@ -40,6 +54,11 @@ class LoDTensor:
         t = self._scope.value(self._name)
         if t is None:
             raise RuntimeError(f"variable {self._name!r} holds no tensor yet (run the startup program?)")
+        if isinstance(t, SelectedRows):
+            raise TypeError(
+                f"variable {self._name!r} holds a SelectedRows (sparse rows), not a dense tensor; "
+                "read it with get_selected_rows()"
+            )
         return t
 
     def _is_initialized(self) -> bool:
@@ -84,6 +103,59 @@ class LoDTensor:
         return f"LoDTensor({self._name!r}, shape={self.shape() if self._is_initialized() else None})"
 
 
+class _RowsValue(LoDTensor):
+    """``get_tensor()`` of a SelectedRows: the ``[len(rows), width]`` values of its rows."""
+
+    def __init__(self, rows: SelectedRows, name: str):
+        self._rows = rows
+        self._name = name
+
+    def _value(self) -> torch.Tensor:
+        if self._rows.value is None:
+            raise RuntimeError(f"the SelectedRows {self._name!r} holds no value tensor yet (set it first)")
+        return self._rows.value
+
+    def _is_initialized(self) -> bool:
+        return self._rows.value is not None
+
+    def set(self, value, place=None) -> None:
+        """Store a copy of ``value`` (one row per row index, at least 1-D) on ``place``."""
+        t = value.detach().clone() if isinstance(value, torch.Tensor) else torch.from_numpy(np.array(value, copy=True))
+        if t.dim() < 1:
+            raise ValueError(f"SelectedRows {self._name!r}: the value must be at least 1-D (one row per index)")
+        self._rows.value = t.to(place_device(place))
+
+
+class SelectedRowsView:
+    """Paddle's ``SelectedRows`` API on one scope entry (see the module docstring)."""
+
+    def __init__(self, rows: SelectedRows, name: str):
+        self._rows = rows
+        self._name = name
+
+    def set_height(self, height) -> None:
+        self._rows.height = check_int("height", height, lo=0)
+
+    def height(self) -> int:
+        return self._rows.height
+
+    def set_rows(self, rows) -> None:
+        """The row indices (ints, may repeat, any order)."""
+        idx = np.asarray(rows)
+        if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+            raise TypeError(f"SelectedRows {self._name!r}: rows must be a 1-D sequence of ints, got {rows!r}")
+        self._rows.rows = [int(r) for r in idx]
+
+    def rows(self) -> list[int]:
+        return list(self._rows.rows)
+
+    def get_tensor(self) -> LoDTensor:
+        return _RowsValue(self._rows, self._name)
+
+    def numel(self) -> int:
+        return 0 if self._rows.value is None else self._rows.value.numel()
+
+
 class ScopeVar:
     """What ``find_var``/``var`` return: a handle on one name."""
 
@@ -92,6 +164,18 @@ class ScopeVar:
 
     def get_tensor(self) -> LoDTensor:
         return LoDTensor(self._scope, self._name)
+
+    def get_selected_rows(self) -> SelectedRowsView:
+        """The entry as a SelectedRows (an empty one is made when the entry holds nothing)."""
+        v = self._scope.value(self._name)
+        if v is None:
+            v = SelectedRows()
+            self._scope.set_value(self._name, v)
+        elif not isinstance(v, SelectedRows):
+            raise TypeError(
+                f"variable {self._name!r} holds a dense tensor, not a SelectedRows; read it with get_tensor()"
+            )
+        return SelectedRowsView(v, self._name)
 
     def is_initialized(self) -> bool:
         return self._scope.value(self._name) is not None
@@ -120,11 +204,11 @@ class Scope:
     def drop_kids(self) -> None:
         """Paddle API; this scope has no child scopes."""
 
-    def value(self, name: str) -> torch.Tensor | None:
-        """The tensor held under ``name`` (None: no such entry, or one without a value)."""
+    def value(self, name: str) -> torch.Tensor | SelectedRows | None:
+        """The tensor (or SelectedRows) held under ``name`` (None: no such entry, or one without a value)."""
         return self._vars.get(name)
 
-    def set_value(self, name: str, value: torch.Tensor) -> None:
+    def set_value(self, name: str, value: torch.Tensor | SelectedRows) -> None:
         """Hold ``value`` (the tensor itself, not a copy) under ``name``."""
         self._vars[name] = value
 

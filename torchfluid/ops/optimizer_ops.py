@@ -1,0 +1,329 @@
+"""Paddle's raw optimizer ops (``rmsprop``, ``sgd``, ``adam`` of Paddle's operator library)
+and the gradient-clipping ops of Paddle's static clip graph (``squared_l2_norm``,
+``clip``, ``clip_by_norm``; :mod:`torchfluid.static.clip` appends them).
+
+These are the per-parameter ops Paddle's own op tests run with ``fluid.op.Operator`` on
+scope values. They are registered as ``raw_rmsprop``, ``raw_sgd`` and ``raw_adam``:
+the plain names belong to the optimizer's whole optimize section
+(:mod:`torchfluid.static.optimize`), and :mod:`torchfluid.op` maps Paddle's names here.
+Each op updates its state in place (``ParamOut`` is ``Param``, ``MomentOut`` is
+``Moment``, ...) by calling the one reference kernel of :mod:`torchfluid.kernels`; no
+maths is written here. Every input is checked before anything is written, so a bad
+input leaves the state untouched.
+
+``Grad`` is a dense tensor of ``Param``'s shape, or a :class:`SelectedRows` (Paddle's
+sparse gradient: some rows of a ``[height, width]`` matrix, rows may repeat):
+
+* ``raw_rmsprop`` (Paddle ``rmsprop_op.h``): duplicate rows are summed, then EVERY row
+  is updated as if the absent rows had gradient 0 (their mean square and moment decay,
+  the parameter moves by the decayed moment).
+* ``raw_sgd`` (Paddle ``sgd_op.h``): only the listed rows change, ``p[r] -= lr * g_i``
+  for each entry in order (a repeated row is updated once per entry).
+* ``raw_adam`` (Paddle ``adam_op.h``): duplicate rows are summed; with
+  ``lazy_mode=False`` every row is updated with gradient 0 where absent, with
+  ``lazy_mode=True`` only the listed rows (and their moments) change. The beta powers
+  advance once per run either way.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+
+from ..dtypes import dtype_name
+from ..kernels.adam import adam_
+from ..kernels.rmsprop import rmsprop_
+from ..kernels.sgd import sgd_
+from .registry import register
+
+__all__ = ["SelectedRows", "raw_rmsprop", "raw_sgd", "raw_adam", "squared_l2_norm", "clip", "clip_by_norm"]
+
+
+class SelectedRows:
+    """Paddle's sparse value: rows ``rows`` (int, may repeat, any order) of a
+    ``[height, *value.shape[1:]]`` matrix, ``value[i]`` being row ``rows[i]``.
+
+    The dense matrix it stands for has ``value[i]`` added into row ``rows[i]`` for every
+    ``i`` in order (repeated rows summed) and zeros elsewhere (:meth:`to_dense`)."""
+
+    def __init__(self, rows=(), height: int = 0, value: torch.Tensor | None = None):
+        self.rows = [int(r) for r in rows]
+        self.height = int(height)
+        self.value = value
+
+    @property
+    def dtype(self):
+        return None if self.value is None else self.value.dtype
+
+    @property
+    def dense_shape(self) -> list[int]:
+        """``[height, *row shape]`` (the row shape is unknown until ``value`` is set)."""
+        return [self.height] + ([] if self.value is None else list(self.value.shape[1:]))
+
+    def check(self, what: str, shape) -> None:
+        """Raise ValueError unless this is a complete sparse value of dense ``shape``."""
+        shape = list(shape)
+        if self.value is None:
+            raise ValueError(f"{what}: the SelectedRows holds no value tensor (call get_tensor().set(...))")
+        if self.value.dim() < 1 or self.value.shape[0] != len(self.rows):
+            raise ValueError(
+                f"{what}: the SelectedRows value has shape {list(self.value.shape)} but {len(self.rows)} rows; "
+                "allowed: one value row per row index"
+            )
+        if self.dense_shape != shape:
+            raise ValueError(
+                f"{what}: the SelectedRows stands for shape {self.dense_shape} (height {self.height}), "
+                f"allowed: the parameter's shape {shape}"
+            )
+        bad = [r for r in self.rows if not 0 <= r < self.height]
+        if bad:
+            raise ValueError(f"{what}: row index {bad[0]} is out of range; allowed: 0 <= row < height={self.height}")
+
+    def _index(self) -> torch.Tensor:
+        return torch.tensor(self.rows, dtype=torch.int64, device=self.value.device)
+
+    def to_dense(self) -> torch.Tensor:
+        """The dense matrix: zeros, with each ``value[i]`` added into row ``rows[i]`` in order."""
+        out = torch.zeros(self.dense_shape, dtype=self.value.dtype, device=self.value.device)
+        return out.index_add_(0, self._index(), self.value)
+
+    def merged(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(rows, values)``: the distinct rows in increasing order and each one's summed
+        value (Paddle's ``MergeAdd``; the sums taken in entry order)."""
+        rows = torch.unique(self._index(), sorted=True)
+        return rows, self.to_dense().index_select(0, rows)
+
+    def __repr__(self) -> str:
+        shape = None if self.value is None else list(self.value.shape)
+        return f"SelectedRows(height={self.height}, rows={len(self.rows)}, value={shape})"
+
+
+# ---------------------------------------------------------------- checks (before any write)
+
+
+def _check_number(op, name, v):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{op}: attribute {name} must be a real number, got {v!r}")
+    return float(v)
+
+
+def _check_state(op, slot, t, param):
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{op}: input {slot} must hold a dense tensor, got {type(t).__name__}")
+    if tuple(t.shape) != tuple(param.shape) or t.dtype != param.dtype or t.device != param.device:
+        raise ValueError(
+            f"{op}: input {slot} is {dtype_name(t.dtype)} {list(t.shape)} on {t.device}; allowed: Param's "
+            f"{dtype_name(param.dtype)} {list(param.shape)} on {param.device}"
+        )
+
+
+def _check_param(op, param):
+    if not isinstance(param, torch.Tensor) or not param.is_floating_point():
+        what = type(param).__name__ if not isinstance(param, torch.Tensor) else str(param.dtype)
+        raise TypeError(f"{op}: input Param must hold a floating-point dense tensor, got {what}")
+
+
+def _check_grad(op, grad, param):
+    if isinstance(grad, SelectedRows):
+        grad.check(f"{op}: input Grad", param.shape)
+        if grad.value.dtype != param.dtype or grad.value.device != param.device:
+            raise ValueError(
+                f"{op}: input Grad (SelectedRows) is {dtype_name(grad.value.dtype)} on {grad.value.device}; "
+                f"allowed: Param's {dtype_name(param.dtype)} on {param.device}"
+            )
+        return
+    if not isinstance(grad, torch.Tensor):
+        raise TypeError(f"{op}: input Grad must hold a dense tensor or SelectedRows, got {type(grad).__name__}")
+    _check_state(op, "Grad", grad, param)
+
+
+def _lr(op, t, param, slot="LearningRate"):
+    if not isinstance(t, torch.Tensor) or t.numel() != 1 or not t.is_floating_point():
+        what = type(t).__name__ if not isinstance(t, torch.Tensor) else f"{t.dtype} {list(t.shape)}"
+        raise ValueError(f"{op}: input {slot} must hold a 1-element floating-point tensor, got {what}")
+    return float(t.reshape(-1)[0])
+
+
+# ---------------------------------------------------------------- rmsprop
+
+
+@register(
+    "raw_rmsprop",
+    ["Param", "Grad", "MeanSquare", "Moment", "MeanGrad", "LearningRate"],
+    ["ParamOut", "MeanSquareOut", "MomentOut", "MeanGradOut"],
+    inplace=True,
+)
+def raw_rmsprop(
+    Param, Grad, MeanSquare, Moment, MeanGrad, LearningRate, *, epsilon=1e-10, decay=0.9, momentum=0.0, centered=False
+):
+    """Paddle's ``rmsprop`` op, in place (``rho = decay``), by :func:`~torchfluid.kernels.rmsprop.rmsprop_`::
+
+        ms  = decay * ms + (1 - decay) * g * g
+        mg  = decay * mg + (1 - decay) * g                  (centered only)
+        mom = momentum * mom + lr * g / sqrt(ms [- mg * mg] + epsilon)
+        p   = p - mom
+
+    A SelectedRows ``Grad`` is merged (duplicate rows summed) and every row is updated,
+    absent rows with gradient 0. ``MeanGrad`` is needed (and updated) iff ``centered``."""
+    op = "rmsprop"
+    epsilon = _check_number(op, "epsilon", epsilon)
+    decay = _check_number(op, "decay", decay)
+    momentum = _check_number(op, "momentum", momentum)
+    if not isinstance(centered, bool):
+        raise TypeError(f"{op}: attribute centered must be a bool, got {centered!r}")
+    _check_param(op, Param)
+    _check_grad(op, Grad, Param)
+    _check_state(op, "MeanSquare", MeanSquare, Param)
+    _check_state(op, "Moment", Moment, Param)
+    if centered:
+        if MeanGrad is None:
+            raise ValueError(f"{op}: centered=True needs the MeanGrad and MeanGradOut slots (the mean gradient)")
+        _check_state(op, "MeanGrad", MeanGrad, Param)
+    lr = _lr(op, LearningRate, Param)
+    g = Grad.to_dense() if isinstance(Grad, SelectedRows) else Grad
+    rmsprop_(
+        Param,
+        g,
+        MeanSquare,
+        MeanGrad if centered else None,
+        Moment,
+        lr=lr,
+        rho=decay,
+        epsilon=epsilon,
+        momentum=momentum,
+    )
+
+
+# ---------------------------------------------------------------- sgd
+
+
+@register("raw_sgd", ["Param", "LearningRate", "Grad"], ["ParamOut"], inplace=True)
+def raw_sgd(Param, LearningRate, Grad):
+    """Paddle's ``sgd`` op, in place, by :func:`~torchfluid.kernels.sgd.sgd_`: ``p = p - lr * g``.
+
+    A SelectedRows ``Grad`` updates only its rows, ``p[rows[i]] -= lr * value[i]`` for
+    each entry in order (a repeated row once per entry, as Paddle's loop does)."""
+    op = "sgd"
+    _check_param(op, Param)
+    _check_grad(op, Grad, Param)
+    lr = _lr(op, LearningRate, Param)
+    if not isinstance(Grad, SelectedRows):
+        sgd_(Param, Grad, lr=lr)
+        return
+    # entries in rounds: round k applies every row's k-th entry (distinct rows per round),
+    # so a repeated row is updated once per entry, in entry order
+    seen: dict[int, int] = {}
+    rounds: list[list[int]] = []
+    for i, r in enumerate(Grad.rows):
+        k = seen.get(r, 0)
+        seen[r] = k + 1
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append(i)
+    index = Grad._index()
+    for entries in rounds:
+        sel = torch.tensor(entries, dtype=torch.int64, device=Param.device)
+        rows = index.index_select(0, sel)
+        part = Param.index_select(0, rows)
+        sgd_(part, Grad.value.index_select(0, sel), lr=lr)
+        Param.index_copy_(0, rows, part)
+
+
+# ---------------------------------------------------------------- adam
+
+
+@register(
+    "raw_adam",
+    ["Param", "Grad", "LearningRate", "Moment1", "Moment2", "Beta1Pow", "Beta2Pow"],
+    ["ParamOut", "Moment1Out", "Moment2Out", "Beta1PowOut", "Beta2PowOut"],
+    inplace=True,
+)
+def raw_adam(
+    Param,
+    Grad,
+    LearningRate,
+    Moment1,
+    Moment2,
+    Beta1Pow,
+    Beta2Pow,
+    *,
+    beta1=0.9,
+    beta2=0.999,
+    epsilon=1e-8,
+    lazy_mode=False,
+    min_row_size_to_use_multithread=1000,
+):
+    """Paddle's ``adam`` op, in place, by :func:`~torchfluid.kernels.adam.adam_`::
+
+        m1 = beta1 * m1 + (1 - beta1) * g;  m2 = beta2 * m2 + (1 - beta2) * g * g
+        p  = p - lr * sqrt(1 - beta2_pow) / (1 - beta1_pow) * m1 / (sqrt(m2) + epsilon * sqrt(1 - beta2_pow))
+        beta1_pow *= beta1;  beta2_pow *= beta2
+
+    A SelectedRows ``Grad`` is merged (duplicate rows summed); ``lazy_mode=False``
+    updates every row (gradient 0 where absent), ``lazy_mode=True`` only the merged rows.
+    ``min_row_size_to_use_multithread`` is accepted and has no effect (a CPU threading hint)."""
+    op = "adam"
+    beta1 = _check_number(op, "beta1", beta1)
+    beta2 = _check_number(op, "beta2", beta2)
+    epsilon = _check_number(op, "epsilon", epsilon)
+    if not isinstance(lazy_mode, bool):
+        raise TypeError(f"{op}: attribute lazy_mode must be a bool, got {lazy_mode!r}")
+    _check_param(op, Param)
+    _check_grad(op, Grad, Param)
+    _check_state(op, "Moment1", Moment1, Param)
+    _check_state(op, "Moment2", Moment2, Param)
+    for slot, t in (("Beta1Pow", Beta1Pow), ("Beta2Pow", Beta2Pow)):
+        _lr(op, t, Param, slot)
+    lr = _lr(op, LearningRate, Param)
+    kw = dict(lr=lr, beta1=beta1, beta2=beta2, epsilon=epsilon)
+    if not isinstance(Grad, SelectedRows):
+        adam_(Param, Grad, Moment1, Moment2, Beta1Pow, Beta2Pow, **kw)
+        return
+    if not lazy_mode:
+        adam_(Param, Grad.to_dense(), Moment1, Moment2, Beta1Pow, Beta2Pow, **kw)
+        return
+    rows, values = Grad.merged()
+    p, m1, m2 = (t.index_select(0, rows) for t in (Param, Moment1, Moment2))
+    adam_(p, values, m1, m2, Beta1Pow, Beta2Pow, **kw)
+    for t, part in ((Param, p), (Moment1, m1), (Moment2, m2)):
+        t.index_copy_(0, rows, part)
+
+
+# ---------------------------------------------------------------- gradient-clipping ops
+
+
+def _squared_l2_norm_grad(X, Out, dOut, need=(True,)):
+    return (2.0 * X * dOut.reshape(()),)
+
+
+@register("squared_l2_norm", ["X"], ["Out"], grad=_squared_l2_norm_grad)
+def squared_l2_norm(X):
+    """Paddle's ``squared_l2_norm``: ``sum(x * x)`` as a ``[1]`` tensor, computed in X's
+    dtype (each square rounded, then summed: float32 sums for float32 X, as Paddle's
+    ``x.square().sum()``)."""
+    return torch.sum(X * X).reshape(1)
+
+
+def _clip_grad(X, Out, dOut, *, min, max, need=(True,)):  # noqa: A002 - Paddle's attribute names
+    return (dOut * ((X > min) & (X < max)).to(dOut.dtype),)
+
+
+@register("clip", ["X"], ["Out"], grad=_clip_grad)
+def clip(X, *, min, max):  # noqa: A002 - Paddle's attribute names
+    """Paddle's ``clip``: ``min`` where ``x < min``, ``max`` where ``x > max``, else ``x``
+    (NaN stays NaN); its gradient passes where ``min < x < max``."""
+    return torch.clamp(X, min, max)
+
+
+@register("clip_by_norm", ["X"], ["Out"])
+def clip_by_norm(X, *, max_norm):
+    """Paddle's ``clip_by_norm``: ``n = sqrt(sum(x * x))`` (in X's dtype; float32 for
+    float16/bfloat16 X, as Paddle's GPU kernel), ``scale = 1`` if ``n <= max_norm`` else
+    ``max_norm / (n + e)`` with ``e = 1e-6`` when ``n <= 1e-30`` and 0 otherwise;
+    ``out = x * scale`` (scale rounded to X's dtype)."""
+    wide = X.float() if X.dtype in (torch.float16, torch.bfloat16) else X
+    n = torch.sqrt(torch.sum(wide * wide))
+    eps = (n <= 1e-30).to(n.dtype) * 1e-6
+    scale = torch.where(n <= max_norm, torch.ones_like(n), max_norm / (n + eps))
+    return X * scale.to(X.dtype)
