@@ -2,14 +2,3 @@
 
 from .core import CASES, QUICK_CASES, BenchResult, available_methods, bench_case, fused_unavailable, run
 from .memory import memory_rows
-
-__all__ = [
-    "CASES",
-    "QUICK_CASES",
-    "BenchResult",
-    "available_methods",
-    "bench_case",
-    "fused_unavailable",
-    "run",
-    "memory_rows",
-]

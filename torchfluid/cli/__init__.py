@@ -28,7 +28,11 @@ __all__ = ["main", "build_parser"]
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with short errors: the usage line and the message, not the full usage."""
+    """argparse with short errors: the usage line and the message, not the full usage; the
+    description printed as written (subcommands' module docstrings hold examples)."""
+
+    def __init__(self, *args, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message):
         self.exit(2, f"usage: {self.prog} [options]  (see {self.prog} --help)\n{self.prog}: error: {message}\n")

@@ -12,7 +12,6 @@ plain torch; prints the ratios side by side and writes ``loops.json``.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -33,7 +32,6 @@ def add_parser(sub) -> None:
         "bench",
         help="RMSProp step time: torchfluid vs torch.optim.RMSprop vs a bandwidth floor",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--quick", action="store_true", help="small sizes and few repetitions (seconds)")
     p.add_argument("--reps", type=int, default=None, help="timed steps per method (default 10, --quick 5)")

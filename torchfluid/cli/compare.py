@@ -16,7 +16,6 @@ TOML file an array of tables::
 
 from __future__ import annotations
 
-import argparse
 import os
 
 from .config import ConfigError, build_config, load_toml, parse_value
@@ -62,7 +61,6 @@ def add_parser(sub) -> None:
         "compare",
         help="several optimizer settings on one model, curves side by side",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_config_flags(
         p, defaults={"data.name": "wine", "epochs": 15, "out": "torchfluid-compare", "optimizer.learning_rate": 0.005}

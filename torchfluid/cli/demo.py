@@ -16,7 +16,6 @@ Prints a progress bar and a per-epoch table per run; writes ``demo.png`` (loss c
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -35,7 +34,6 @@ def add_parser(sub) -> None:
         "demo",
         help="train the page's static example and a dygraph classifier; plot",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--out", default=None, help="output folder (default: a new ./torchfluid-demo, ./torchfluid-demo-2, ... per run)"

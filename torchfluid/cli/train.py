@@ -30,7 +30,6 @@ def add_parser(sub) -> None:
         help="train a model with torchfluid's optimizers (config file or flags)",
         description=__doc__.splitlines()[0].replace("``", "") + " Every key: torchfluid/cli/config.py (KEYS).",
         epilog=EPILOG,
-        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
     )
     add_config_flags(p)
     p.set_defaults(run=run)

@@ -48,75 +48,6 @@ CHUNK = BLOCK * ITERS  # elements per program (one chunk-table row)
 
 
 @triton.jit
-def _update_block(
-    p_ptr,
-    g_ptr,
-    ms_ptr,
-    mg_ptr,
-    mom_ptr,
-    offs,
-    mask,
-    lr,
-    scale,
-    cmin,
-    cmax,
-    l2,
-    l1,
-    rho,
-    rho1,
-    e_in,
-    e_out,
-    beta,
-    zero,
-    one,
-    CENTERED: tl.constexpr,
-    HAS_MOM: tl.constexpr,
-    LR_IN_MOM: tl.constexpr,
-    NESTEROV: tl.constexpr,
-    FP64: tl.constexpr,
-):
-    p = tl.load(p_ptr + offs, mask=mask, other=0)
-    g = tl.load(g_ptr + offs, mask=mask, other=0) * scale
-    g = tl.where(g < cmin, cmin, tl.where(g > cmax, cmax, g))
-    if l2 != zero:
-        g = g + l2 * p
-    if l1 != zero:
-        g = g + l1 * tl.where(p > zero, one, tl.where(p < zero, -one, zero))
-    ms = tl.fma(rho1 * g, g, tl.load(ms_ptr + offs, mask=mask, other=0) * rho)
-    tl.store(ms_ptr + offs, ms, mask=mask)
-    if CENTERED:
-        mg = tl.fma(g, rho1, tl.load(mg_ptr + offs, mask=mask, other=0) * rho)
-        tl.store(mg_ptr + offs, mg, mask=mask)
-        var = ms - mg * mg
-        var = tl.where(var < zero, zero, var)
-    else:
-        var = ms
-    if FP64:  # float64 sqrt and division are IEEE round-to-nearest already
-        u = g / (tl.sqrt(var + e_in) + e_out)
-    else:
-        u = tl.div_rn(g, tl.sqrt_rn(var + e_in) + e_out)
-    if HAS_MOM:
-        m = tl.load(mom_ptr + offs, mask=mask, other=0) * beta
-        if LR_IN_MOM:
-            ul = u * lr
-            m = m + ul
-            if NESTEROV:
-                upd = tl.fma(m, beta, ul)
-            else:
-                upd = m
-        else:
-            m = m + u
-            if NESTEROV:
-                upd = tl.fma(m, beta, u) * lr
-            else:
-                upd = m * lr
-        tl.store(mom_ptr + offs, m, mask=mask)
-    else:
-        upd = u * lr
-    tl.store(p_ptr + offs, p - upd, mask=mask)
-
-
-@triton.jit
 def _rmsprop_kernel(
     addr_ptr,
     chunk_ptr,
@@ -161,33 +92,46 @@ def _rmsprop_kernel(
         one = tl.load(sc_ptr + 6)
         for k in tl.static_range(ITERS):
             offs = lo + k * BLOCK + tl.arange(0, BLOCK)
-            _update_block(
-                p_ptr,
-                g_ptr,
-                ms_ptr,
-                mg_ptr,
-                mom_ptr,
-                offs,
-                offs < hi,
-                lr,
-                scale,
-                cmin,
-                cmax,
-                l2,
-                l1,
-                rho,
-                rho1,
-                e_in,
-                e_out,
-                beta,
-                zero,
-                one,
-                CENTERED,
-                HAS_MOM,
-                LR_IN_MOM,
-                NESTEROV,
-                FP64,
-            )
+            mask = offs < hi
+            p = tl.load(p_ptr + offs, mask=mask, other=0)
+            g = tl.load(g_ptr + offs, mask=mask, other=0) * scale
+            g = tl.where(g < cmin, cmin, tl.where(g > cmax, cmax, g))
+            if l2 != zero:
+                g = g + l2 * p
+            if l1 != zero:
+                g = g + l1 * tl.where(p > zero, one, tl.where(p < zero, -one, zero))
+            ms = tl.fma(rho1 * g, g, tl.load(ms_ptr + offs, mask=mask, other=0) * rho)
+            tl.store(ms_ptr + offs, ms, mask=mask)
+            if CENTERED:
+                mg = tl.fma(g, rho1, tl.load(mg_ptr + offs, mask=mask, other=0) * rho)
+                tl.store(mg_ptr + offs, mg, mask=mask)
+                var = ms - mg * mg
+                var = tl.where(var < zero, zero, var)
+            else:
+                var = ms
+            if FP64:  # float64 sqrt and division are IEEE round-to-nearest already
+                u = g / (tl.sqrt(var + e_in) + e_out)
+            else:
+                u = tl.div_rn(g, tl.sqrt_rn(var + e_in) + e_out)
+            if HAS_MOM:
+                m = tl.load(mom_ptr + offs, mask=mask, other=0) * beta
+                if LR_IN_MOM:
+                    ul = u * lr
+                    m = m + ul
+                    if NESTEROV:
+                        upd = tl.fma(m, beta, ul)
+                    else:
+                        upd = m
+                else:
+                    m = m + u
+                    if NESTEROV:
+                        upd = tl.fma(m, beta, u) * lr
+                    else:
+                        upd = m * lr
+                tl.store(mom_ptr + offs, m, mask=mask)
+            else:
+                upd = u * lr
+            tl.store(p_ptr + offs, p - upd, mask=mask)
 
 
 def rmsprop_table_(

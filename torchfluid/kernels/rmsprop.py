@@ -40,10 +40,13 @@ Paddle can produce NaN for tiny eps; we do not).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
-__all__ = ["plain_memory", "rmsprop_", "rmsprop_denominator", "rmsprop_graph_"]
+__all__ = ["RMSPropHyper", "plain_memory", "rmsprop_", "rmsprop_denominator", "rmsprop_graph_", "rmsprop_update_"]
 
 
 def plain_memory(t: torch.Tensor) -> bool:
@@ -128,6 +131,28 @@ def _sqrt_torch_ops(x: torch.Tensor) -> torch.Tensor:
 _LOW = (torch.float16, torch.bfloat16)
 
 
+class RMSPropHyper(NamedTuple):
+    """:func:`rmsprop_`'s keyword hyper-parameters as one record: the same names, defaults
+    and meaning (``lr`` may be a 0-d tensor for :func:`rmsprop_graph_`)."""
+
+    lr: float | torch.Tensor
+    rho: float
+    epsilon: float
+    momentum: float = 0.0
+    eps_in_sqrt: bool = True
+    lr_in_momentum: bool = True
+    nesterov: bool = False
+    decoupled_weight_decay: float = 0.0
+    bias_correction_step: int = 0
+
+    @classmethod
+    def from_mapping(cls, values: Mapping, **given) -> RMSPropHyper:
+        """The record of the fields in ``given``, else in ``values`` (a param group, say:
+        other keys are ignored, optional fields it lacks take their defaults)."""
+        picked = {f: values[f] for f in cls._fields if f in values}
+        return cls(**{**picked, **given})
+
+
 @torch.no_grad()
 def rmsprop_(
     param: torch.Tensor,
@@ -164,46 +189,67 @@ def rmsprop_(
     ignored and on return unspecified. Without it one is allocated for the call. The
     results are the same bit for bit either way.
     """
-    if not all(plain_memory(t) for t in (param, grad, mean_square, mean_grad, moment) if t is not None):
-        rmsprop_graph_(
-            param,
-            grad,
-            mean_square,
-            mean_grad,
-            moment,
-            lr=lr,
-            rho=rho,
-            epsilon=epsilon,
-            momentum=momentum,
-            eps_in_sqrt=eps_in_sqrt,
-            lr_in_momentum=lr_in_momentum,
-            nesterov=nesterov,
-            decoupled_weight_decay=decoupled_weight_decay,
-            bias_correction_step=bias_correction_step,
-        )
-        return
-    if mean_square.dtype in _LOW:
-        wide = [None if t is None else t.float() for t in (mean_square, mean_grad, moment)]
-        rmsprop_(
-            param,
-            grad,
-            *wide,
-            lr=lr,
-            rho=rho,
-            epsilon=epsilon,
-            momentum=momentum,
-            eps_in_sqrt=eps_in_sqrt,
-            lr_in_momentum=lr_in_momentum,
-            nesterov=nesterov,
-            decoupled_weight_decay=decoupled_weight_decay,
-            bias_correction_step=bias_correction_step,
-        )
-        for t, w in zip((mean_square, mean_grad, moment), wide, strict=True):
-            if t is not None:
-                t.copy_(w)
-        return
+    hyper = RMSPropHyper(
+        lr, rho, epsilon, momentum, eps_in_sqrt, lr_in_momentum, nesterov, decoupled_weight_decay, bias_correction_step
+    )
+    rmsprop_update_(param, grad, (mean_square, mean_grad, moment), hyper, scratch=scratch)
+
+
+@torch.no_grad()
+def rmsprop_update_(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    state: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None],
+    hyper: RMSPropHyper,
+    *,
+    scratch: torch.Tensor | None = None,
+) -> None:
+    """:func:`rmsprop_` with its state as ``(mean_square, mean_grad, moment)`` and its
+    hyper-parameters as one record (float16/bfloat16 state ignores ``scratch``)."""
+    if not all(plain_memory(t) for t in (param, grad, *state) if t is not None):
+        rmsprop_graph_(param, grad, state, hyper)
+    elif state[0].dtype in _LOW:
+        _in_float32(_rmsprop_scratch_, param, grad, state, hyper)
+    else:
+        _rmsprop_scratch_(param, grad, state, hyper, scratch)
+
+
+def _in_float32(update, param, grad, state, hyper) -> None:
+    """``update`` with float16/bfloat16 state read into float32 and written back rounded
+    to nearest."""
+    wide = [None if t is None else t.float() for t in state]
+    update(param, grad, wide, hyper)
+    for t, w in zip(state, wide, strict=True):
+        if t is not None:
+            t.copy_(w)
+
+
+def _decay_and_average_(param, grad, mean_square, mean_grad, hyper: RMSPropHyper):
+    """What both forms do first: the decoupled decay of the parameter, then the moving
+    averages; returns ``(g, target)``, the gradient and the parameter in the state's dtype
+    (``target`` is ``param`` itself when the dtypes agree)."""
     g = grad.to(mean_square.dtype)
     target = param if param.dtype == mean_square.dtype else param.to(mean_square.dtype)
+    if hyper.decoupled_weight_decay:
+        target.mul_(1.0 - hyper.lr * hyper.decoupled_weight_decay)
+    mean_square.mul_(hyper.rho).addcmul_(g, g, value=1.0 - hyper.rho)
+    if mean_grad is not None:
+        mean_grad.mul_(hyper.rho).add_(g, alpha=1.0 - hyper.rho)
+    return g, target
+
+
+def _apply_(param, target, update) -> None:
+    """``param -= update`` through ``target`` (rounded once into ``param`` when it is a copy)."""
+    target.sub_(update)
+    if target is not param:
+        param.copy_(target)
+
+
+def _rmsprop_scratch_(param, grad, state, hyper: RMSPropHyper, scratch=None) -> None:
+    """The update for plain float32/float64 state, its intermediates in ``scratch``."""
+    mean_square, mean_grad, moment = state
+    lr, rho, epsilon, momentum = hyper.lr, hyper.rho, hyper.epsilon, hyper.momentum
+    eps_in_sqrt, bias_correction_step = hyper.eps_in_sqrt, hyper.bias_correction_step
     n = mean_square.numel()
     if scratch is None:
         scratch = torch.empty(n, dtype=mean_square.dtype, device=mean_square.device)
@@ -220,11 +266,7 @@ def rmsprop_(
             f"{n} elements"
         )
     s = scratch[:n].view(mean_square.shape)
-    if decoupled_weight_decay:
-        target.mul_(1.0 - lr * decoupled_weight_decay)
-    mean_square.mul_(rho).addcmul_(g, g, value=1.0 - rho)
-    if mean_grad is not None:
-        mean_grad.mul_(rho).add_(g, alpha=1.0 - rho)
+    g, target = _decay_and_average_(param, grad, mean_square, mean_grad, hyper)
     # s = den = sqrt(var + eps) or sqrt(var) + eps, var = ms [- mg * mg] (bias-corrected)
     if bias_correction_step > 0:
         correction = 1.0 - rho**bias_correction_step
@@ -250,82 +292,46 @@ def rmsprop_(
     torch.div(g, s, out=s)  # s = u = g / den
     if moment is None:
         update = s.mul_(lr)
-    elif lr_in_momentum:
+    elif hyper.lr_in_momentum:
         s.mul_(lr)
         moment.mul_(momentum).add_(s)
-        update = moment if not nesterov else s.add_(moment, alpha=momentum)
+        update = moment if not hyper.nesterov else s.add_(moment, alpha=momentum)
     else:
         moment.mul_(momentum).add_(s)
-        update = torch.mul(moment, lr, out=s) if not nesterov else s.add_(moment, alpha=momentum).mul_(lr)
-    target.sub_(update)
-    if target is not param:
-        param.copy_(target)
+        update = torch.mul(moment, lr, out=s) if not hyper.nesterov else s.add_(moment, alpha=momentum).mul_(lr)
+    _apply_(param, target, update)
 
 
 def rmsprop_graph_(
     param: torch.Tensor,
     grad: torch.Tensor,
-    mean_square: torch.Tensor,
-    mean_grad: torch.Tensor | None = None,
-    moment: torch.Tensor | None = None,
-    *,
-    lr: float | torch.Tensor,
-    rho: float,
-    epsilon: float,
-    momentum: float = 0.0,
-    eps_in_sqrt: bool = True,
-    lr_in_momentum: bool = True,
-    nesterov: bool = False,
-    decoupled_weight_decay: float = 0.0,
-    bias_correction_step: int = 0,
+    state: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None],
+    hyper: RMSPropHyper,
 ) -> None:
-    """:func:`rmsprop_`'s maths from plain torch ops, in place, with no scratch buffer
-    and no ``out=``: what autograd can record (``differentiable=True`` optimizers, under
-    grad mode; ``param`` and the state must then be non-leaf tensors, as torch requires
-    for in-place updates) and what tensor subclasses (DTensor) dispatch op by op.
-    :func:`rmsprop_` sends subclasses here; the results equal it bit for bit on plain
-    tensors. ``lr`` may be a 0-d tensor."""
+    """:func:`rmsprop_update_`'s maths from plain torch ops, in place, with no scratch
+    buffer and no ``out=``: what autograd can record (``differentiable=True`` optimizers,
+    under grad mode; ``param`` and the state must then be non-leaf tensors, as torch
+    requires for in-place updates) and what tensor subclasses (DTensor) dispatch op by op.
+    :func:`rmsprop_update_` sends subclasses here; the results equal it bit for bit on
+    plain tensors. ``hyper.lr`` may be a 0-d tensor."""
+    mean_square, mean_grad, moment = state
     if mean_square.dtype in _LOW:
-        wide = [None if t is None else t.float() for t in (mean_square, mean_grad, moment)]
-        rmsprop_graph_(
-            param,
-            grad,
-            *wide,
-            lr=lr,
-            rho=rho,
-            epsilon=epsilon,
-            momentum=momentum,
-            eps_in_sqrt=eps_in_sqrt,
-            lr_in_momentum=lr_in_momentum,
-            nesterov=nesterov,
-            decoupled_weight_decay=decoupled_weight_decay,
-            bias_correction_step=bias_correction_step,
-        )
-        for t, w in zip((mean_square, mean_grad, moment), wide, strict=True):
-            if t is not None:
-                t.copy_(w)
+        _in_float32(rmsprop_graph_, param, grad, state, hyper)
         return
-    g = grad.to(mean_square.dtype)
-    target = param if param.dtype == mean_square.dtype else param.to(mean_square.dtype)
-    if decoupled_weight_decay:
-        target.mul_(1.0 - lr * decoupled_weight_decay)
-    mean_square.mul_(rho).addcmul_(g, g, value=1.0 - rho)
-    if mean_grad is not None:
-        mean_grad.mul_(rho).add_(g, alpha=1.0 - rho)
+    lr, rho, momentum, nesterov = hyper.lr, hyper.rho, hyper.momentum, hyper.nesterov
+    g, target = _decay_and_average_(param, grad, mean_square, mean_grad, hyper)
     ms_hat, mg_hat = mean_square, mean_grad
-    if bias_correction_step > 0:
-        correction = 1.0 - rho**bias_correction_step
+    if hyper.bias_correction_step > 0:
+        correction = 1.0 - rho**hyper.bias_correction_step
         ms_hat = mean_square / correction
         mg_hat = None if mean_grad is None else mean_grad / correction
-    den = rmsprop_denominator(ms_hat, mg_hat, epsilon=epsilon, eps_in_sqrt=eps_in_sqrt)
+    den = rmsprop_denominator(ms_hat, mg_hat, epsilon=hyper.epsilon, eps_in_sqrt=hyper.eps_in_sqrt)
     if moment is None:
         update = g.div(den).mul_(lr)
-    elif lr_in_momentum:
+    elif hyper.lr_in_momentum:
         moment.mul_(momentum).add_(g.div(den).mul_(lr))
         update = moment if not nesterov else g.div(den).mul_(lr).add_(moment, alpha=momentum)
     else:
         moment.mul_(momentum).add_(g.div(den))
         update = (moment if not nesterov else g.div(den).add_(moment, alpha=momentum)) * lr
-    target.sub_(update)
-    if target is not param:
-        param.copy_(target)
+    _apply_(param, target, update)

@@ -24,10 +24,11 @@ decays' ``step()`` returns their current rate (Paddle raises ``NotImplementedErr
 raise ``ValueError``/``TypeError`` naming the argument (Paddle mostly accepts them).
 
 Each step-driven decay names its formula (``formula``: a function of :mod:`.formulas`)
-and its keyword arguments (``formula_params()``); ``step()`` is
-``formula(step_num, **formula_params())``. The static ``fluid.layers.*_decay`` functions
-build the same decay, which checks the arguments, and give its formula and parameters to
-an ``lr_schedule`` op, so all three families share one formula and one set of checks.
+and keeps the formula's keyword arguments as attributes of the same names
+(``formula_params()`` reads them); ``step()`` is ``formula(step_num, **formula_params())``.
+The static ``fluid.layers.*_decay`` functions build the same decay, which checks the
+arguments, and give its formula and parameters to an ``lr_schedule`` op, so all three
+families share one formula and one set of checks.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def _rate(name, value) -> float:
 
 class LearningRateDecay(StateMixin):
     """Base of the step-driven decays. A subclass names its ``formula`` (a function of
-    :mod:`.formulas`) and ``formula_params()``, or implements ``step()`` from ``self.step_num``.
+    :mod:`.formulas`) and keeps its keyword arguments as attributes of the same names, or
+    implements ``step()`` from ``self.step_num``.
 
     Args:
         begin (int): the initial ``step_num``. Default 0.
@@ -127,8 +129,11 @@ class LearningRateDecay(StateMixin):
         return self.formula(self.step_num, **self.formula_params())
 
     def formula_params(self) -> dict:
-        """The keyword arguments of ``formula`` (the decay's hyper-parameters)."""
-        raise NotImplementedError(f"{type(self).__name__} has no formula parameters")
+        """The keyword arguments of ``formula`` (the decay's hyper-parameters): its
+        attributes of the same names."""
+        if self.formula is None:
+            raise NotImplementedError(f"{type(self).__name__} has no formula parameters")
+        return F.params_from(self, self.formula)
 
 
 class PiecewiseDecay(LearningRateDecay):
@@ -142,9 +147,6 @@ class PiecewiseDecay(LearningRateDecay):
 
     formula = staticmethod(F.piecewise_decay)
 
-    def formula_params(self):
-        return {"boundaries": self.boundaries, "values": self.values}
-
 
 class _RatioDecay(LearningRateDecay):
     def __init__(self, learning_rate, decay_steps, decay_rate, staircase=False, begin=0, step=1, dtype="float32"):
@@ -153,14 +155,6 @@ class _RatioDecay(LearningRateDecay):
         self.decay_steps = check_number("decay_steps", decay_steps, lo=0.0, lo_open=True)
         self.decay_rate = check_number("decay_rate", decay_rate)
         self.staircase = bool(staircase)
-
-    def formula_params(self):
-        return {
-            "learning_rate": self.learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-        }
 
 
 class ExponentialDecay(_RatioDecay):
@@ -208,15 +202,6 @@ class PolynomialDecay(LearningRateDecay):
 
     formula = staticmethod(F.polynomial_decay)
 
-    def formula_params(self):
-        return {
-            "learning_rate": self.learning_rate,
-            "decay_steps": self.decay_steps,
-            "end_learning_rate": self.end_learning_rate,
-            "power": self.power,
-            "cycle": self.cycle,
-        }
-
 
 class CosineDecay(LearningRateDecay):
     """``learning_rate * 0.5 * (cos(e * pi / epochs) + 1)``, ``e = floor(step_num / step_each_epoch)``."""
@@ -228,9 +213,6 @@ class CosineDecay(LearningRateDecay):
         self.epochs = check_number("epochs", epochs, lo=0.0, lo_open=True)
 
     formula = staticmethod(F.cosine_decay)
-
-    def formula_params(self):
-        return {"learning_rate": self.learning_rate, "step_each_epoch": self.step_each_epoch, "epochs": self.epochs}
 
 
 class NoamDecay(LearningRateDecay):
@@ -246,9 +228,6 @@ class NoamDecay(LearningRateDecay):
         self.warmup_steps = check_number("warmup_steps", to_plain(warmup_steps, "warmup_steps"), lo=0.0, lo_open=True)
 
     formula = staticmethod(F.noam_decay)
-
-    def formula_params(self):
-        return {"d_model": self.d_model, "warmup_steps": self.warmup_steps, "learning_rate": self.learning_rate}
 
 
 class LinearLrWarmup(LearningRateDecay):
@@ -274,12 +253,10 @@ class LinearLrWarmup(LearningRateDecay):
 
     def formula_params(self, learning_rate=None):
         """The warm-up's parameters; ``learning_rate`` (default: the float given) is the rate after it."""
-        return {
-            "warmup_steps": self.warmup_steps,
-            "start_lr": self.start_lr,
-            "end_lr": self.end_lr,
-            "learning_rate": self.learning_rate if learning_rate is None else learning_rate,
-        }
+        params = super().formula_params()
+        if learning_rate is not None:
+            params["learning_rate"] = learning_rate
+        return params
 
     def step(self):
         base = self.learning_rate
@@ -324,6 +301,9 @@ class ReduceLROnPlateau(LearningRateDecay):
         self.verbose = verbose
         self.patience, self.cooldown = int(patience), int(cooldown)
         self.threshold, self.min_lr, self.eps = F.check_plateau_bounds(threshold, min_lr, "eps", eps)
+        self._plateau = F.Plateau(
+            mode, threshold_mode, self.threshold, self.patience, self.cooldown, decay_rate, self.min_lr, self.eps
+        )
         self.best_loss, self.num_bad_epochs, self.cooldown_counter = F.PLATEAU_START
         self.epoch_num = 0
 
@@ -343,19 +323,7 @@ class ReduceLROnPlateau(LearningRateDecay):
         self.epoch_num += 1
         old = self.learning_rate
         self.best_loss, self.num_bad_epochs, self.cooldown_counter, self.learning_rate = F.plateau_update(
-            loss,
-            self.best_loss,
-            self.num_bad_epochs,
-            self.cooldown_counter,
-            old,
-            mode=self.mode,
-            threshold_mode=self.threshold_mode,
-            threshold=self.threshold,
-            patience=self.patience,
-            cooldown=self.cooldown,
-            factor=self.decay_rate,
-            min_lr=self.min_lr,
-            eps=self.eps,
+            loss, self.best_loss, self.num_bad_epochs, self.cooldown_counter, old, self._plateau
         )
         if self.verbose and self.learning_rate != old:
             print(f"Epoch {self.epoch_num}: reducing learning rate from {old} to {self.learning_rate}.")

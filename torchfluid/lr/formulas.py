@@ -15,10 +15,16 @@ float32 rounding of ours by one unit in the last place.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import NamedTuple
 
 from .._checks import check_increasing, check_int, check_number
+
+_NO_RENAMES: Mapping[str, str] = MappingProxyType({})
 
 __all__ = [
     "piecewise_decay",
@@ -49,6 +55,19 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- formulas
+@functools.cache
+def keyword_names(formula) -> tuple[str, ...]:
+    """The keyword-only parameters of ``formula`` (a schedule's hyper-parameters), in order."""
+    params = inspect.signature(formula).parameters.values()
+    return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def params_from(obj, formula, renamed: Mapping[str, str] = _NO_RENAMES) -> dict:
+    """``formula``'s keyword arguments read from ``obj``'s attributes of the same names
+    (``renamed``: keyword -> attribute, where the names differ)."""
+    return {k: getattr(obj, renamed.get(k, k)) for k in keyword_names(formula)}
+
+
 def piecewise_decay(step: float, *, boundaries: Sequence[float], values: Sequence[float]) -> float:
     """``values[i]`` for the first ``i`` with ``step < boundaries[i]``, else ``values[-1]``."""
     for boundary, value in zip(boundaries, values, strict=False):  # len(values) == len(boundaries) + 1
@@ -329,26 +348,27 @@ def plateau_is_better(current, best, mode: str, threshold_mode: str, threshold: 
     return current > (best + best * threshold if threshold_mode == "rel" else best + threshold)
 
 
-def plateau_update(
-    value,
-    best,
-    num_bad_epochs: int,
-    cooldown_counter: int,
-    lr: float,
-    *,
-    mode: str,
-    threshold_mode: str,
-    threshold: float,
-    patience: int,
-    cooldown: int,
-    factor: float,
-    min_lr: float,
-    eps: float,
-) -> tuple:
+class Plateau(NamedTuple):
+    """ReduceOnPlateau's settings, both families (the 2.x ``factor`` and ``epsilon`` are
+    fluid's ``decay_rate`` and ``eps``), as :func:`check_plateau` and
+    :func:`check_plateau_bounds` return them."""
+
+    mode: str
+    threshold_mode: str
+    threshold: float
+    patience: int
+    cooldown: int
+    factor: float
+    min_lr: float
+    eps: float
+
+
+def plateau_update(value, best, num_bad_epochs: int, cooldown_counter: int, lr: float, rule: Plateau) -> tuple:
     """One ReduceOnPlateau observation (both families) -> ``(best, num_bad_epochs,
     cooldown_counter, lr)``. During a cooldown nothing but the counter changes; after more
-    than ``patience`` bad observations the rate becomes ``max(lr * factor, min_lr)`` if that
-    lowers it by more than ``eps``, and a cooldown starts."""
+    than ``rule.patience`` bad observations the rate becomes ``max(lr * factor, min_lr)`` if
+    that lowers it by more than ``eps``, and a cooldown starts."""
+    mode, threshold_mode, threshold, patience, cooldown, factor, min_lr, eps = rule
     if cooldown_counter > 0:
         return best, num_bad_epochs, cooldown_counter - 1, lr
     if best is None or plateau_is_better(value, best, mode, threshold_mode, threshold):

@@ -27,6 +27,8 @@ warns) and checks everything before assigning; invalid hyper-parameters raise
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from .._checks import check_callable, check_increasing, check_int, check_number
 from . import formulas as F
@@ -88,9 +90,16 @@ class LRScheduler(StateMixin):
         if self.verbose:
             print(f"Epoch {self.last_epoch}: {type(self).__name__} set learning rate to {self.last_lr}.")
 
+    formula = None  # a function of torchfluid.lr.formulas, for the schedulers that are one formula
+    formula_names: Mapping[str, str] = MappingProxyType({"learning_rate": "base_lr"})  # keyword -> attribute
+
     def get_lr(self) -> float:
-        """The rate at ``self.last_epoch``; subclasses must implement it."""
-        raise NotImplementedError(f"{type(self).__name__} must implement get_lr()")
+        """The rate at ``self.last_epoch``: ``formula(last_epoch, **kwargs)``, each keyword
+        argument read from the attribute of the same name (or its ``formula_names`` entry);
+        subclasses without a ``formula`` implement it."""
+        if self.formula is None:
+            raise NotImplementedError(f"{type(self).__name__} must implement get_lr()")
+        return self.formula(self.last_epoch, **F.params_from(self, self.formula, self.formula_names))
 
     # ---- state (Paddle's protocol: state_keys() sets self.keys)
     def state_keys(self):
@@ -110,10 +119,7 @@ class NoamDecay(LRScheduler):
         self.warmup_steps = check_number("warmup_steps", warmup_steps, lo=0.0, lo_open=True)
         super().__init__(learning_rate, last_epoch, verbose)
 
-    def get_lr(self):
-        return F.noam_decay(
-            self.last_epoch, d_model=self.d_model, warmup_steps=self.warmup_steps, learning_rate=self.base_lr
-        )
+    formula = staticmethod(F.noam_decay)
 
 
 class PiecewiseDecay(LRScheduler):
@@ -125,8 +131,7 @@ class PiecewiseDecay(LRScheduler):
         self.boundaries, self.values = F.check_piecewise(boundaries, values)
         super().__init__(last_epoch=last_epoch, verbose=verbose)
 
-    def get_lr(self):
-        return F.piecewise_decay(self.last_epoch, boundaries=self.boundaries, values=self.values)
+    formula = staticmethod(F.piecewise_decay)
 
 
 class NaturalExpDecay(LRScheduler):
@@ -161,15 +166,8 @@ class PolynomialDecay(LRScheduler):
         self.cycle = bool(cycle)
         super().__init__(learning_rate, last_epoch, verbose)
 
-    def get_lr(self):
-        return F.polynomial_decay(
-            self.last_epoch,
-            learning_rate=self.base_lr,
-            decay_steps=self.decay_steps,
-            end_learning_rate=self.end_lr,
-            power=self.power,
-            cycle=self.cycle,
-        )
+    formula = staticmethod(F.polynomial_decay)
+    formula_names = MappingProxyType({"learning_rate": "base_lr", "end_learning_rate": "end_lr"})
 
 
 class LinearWarmup(LRScheduler):
@@ -224,10 +222,7 @@ class MultiStepDecay(LRScheduler):
         self.gamma = F.check_decay_factor("gamma", gamma)
         super().__init__(learning_rate, last_epoch, verbose)
 
-    def get_lr(self):
-        return F.multistep_decay(
-            self.last_epoch, learning_rate=self.base_lr, milestones=self.milestones, gamma=self.gamma
-        )
+    formula = staticmethod(F.multistep_decay)
 
 
 class StepDecay(LRScheduler):
@@ -238,8 +233,7 @@ class StepDecay(LRScheduler):
         self.gamma = F.check_decay_factor("gamma", gamma)
         super().__init__(learning_rate, last_epoch, verbose)
 
-    def get_lr(self):
-        return F.step_decay(self.last_epoch, learning_rate=self.base_lr, step_size=self.step_size, gamma=self.gamma)
+    formula = staticmethod(F.step_decay)
 
 
 class LambdaDecay(LRScheduler):
@@ -249,8 +243,7 @@ class LambdaDecay(LRScheduler):
         self.lr_lambda = check_callable("lr_lambda", lr_lambda, "LambdaDecay")
         super().__init__(learning_rate, last_epoch, verbose)
 
-    def get_lr(self):
-        return F.lambda_decay(self.last_epoch, learning_rate=self.base_lr, lr_lambda=self.lr_lambda)
+    formula = staticmethod(F.lambda_decay)
 
 
 class MultiplicativeDecay(LRScheduler):
@@ -278,10 +271,7 @@ class CosineAnnealingDecay(LRScheduler):
         self.eta_min = check_number("eta_min", eta_min)
         super().__init__(learning_rate, last_epoch, verbose)
 
-    def get_lr(self):
-        return F.cosine_annealing_step(
-            self.last_epoch, last_lr=self.last_lr, learning_rate=self.base_lr, T_max=self.T_max, eta_min=self.eta_min
-        )
+    formula = staticmethod(F.cosine_annealing_step)
 
     def _get_closed_form_lr(self):
         return F.cosine_annealing(self.last_epoch, learning_rate=self.base_lr, T_max=self.T_max, eta_min=self.eta_min)
@@ -315,6 +305,9 @@ class ReduceOnPlateau(LRScheduler):
         self.mode, self.threshold_mode, self.factor = mode, threshold_mode, factor
         self.patience, self.cooldown = int(patience), int(cooldown)
         self.threshold, self.min_lr, self.epsilon = F.check_plateau_bounds(threshold, min_lr, "epsilon", epsilon)
+        self._plateau = F.Plateau(
+            mode, threshold_mode, self.threshold, self.patience, self.cooldown, factor, self.min_lr, self.epsilon
+        )
         self.best, self.num_bad_epochs, self.cooldown_counter = F.PLATEAU_START
         self.base_lr = float(learning_rate)
         self.last_lr = float(learning_rate)
@@ -330,19 +323,7 @@ class ReduceOnPlateau(LRScheduler):
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         old = self.last_lr
         self.best, self.num_bad_epochs, self.cooldown_counter, self.last_lr = F.plateau_update(
-            metrics,
-            self.best,
-            self.num_bad_epochs,
-            self.cooldown_counter,
-            old,
-            mode=self.mode,
-            threshold_mode=self.threshold_mode,
-            threshold=self.threshold,
-            patience=self.patience,
-            cooldown=self.cooldown,
-            factor=self.factor,
-            min_lr=self.min_lr,
-            eps=self.epsilon,
+            metrics, self.best, self.num_bad_epochs, self.cooldown_counter, old, self._plateau
         )
         if self.last_lr != old:
             self._report()
@@ -377,17 +358,7 @@ class OneCycleLR(LRScheduler):
         self.anneal_strategy, self.three_phase = anneal_strategy, bool(three_phase)
         super().__init__(max_learning_rate / float(divide_factor), last_epoch, verbose)
 
-    def get_lr(self):
-        return F.one_cycle(
-            self.last_epoch,
-            max_learning_rate=self.max_learning_rate,
-            total_steps=self.total_steps,
-            divide_factor=self.divide_factor,
-            end_learning_rate=self.end_learning_rate,
-            phase_pct=self.phase_pct,
-            anneal_strategy=self.anneal_strategy,
-            three_phase=self.three_phase,
-        )
+    formula = staticmethod(F.one_cycle)
 
 
 class CyclicLR(LRScheduler):
@@ -430,16 +401,8 @@ class CyclicLR(LRScheduler):
             self.scale_fn, self.scale_mode = (lambda x: self.gamma**x), "iterations"
         super().__init__(base_learning_rate, last_epoch, verbose)
 
-    def get_lr(self):
-        return F.cyclic(
-            self.last_epoch,
-            base_learning_rate=self.base_lr,
-            max_learning_rate=self.max_lr,
-            step_size_up=self.step_size_up,
-            step_size_down=self.step_size_down,
-            scale_fn=self.scale_fn,
-            scale_mode=self.scale_mode,
-        )
+    formula = staticmethod(F.cyclic)
+    formula_names = MappingProxyType({"base_learning_rate": "base_lr", "max_learning_rate": "max_lr"})
 
 
 class LinearLR(LRScheduler):
@@ -452,15 +415,7 @@ class LinearLR(LRScheduler):
         self.start_factor, self.end_factor = start_factor, end_factor
         super().__init__(learning_rate, last_epoch, verbose)
 
-    def get_lr(self):
-        return F.linear_lr_step(
-            self.last_epoch,
-            last_lr=self.last_lr,
-            learning_rate=self.base_lr,
-            total_steps=self.total_steps,
-            start_factor=self.start_factor,
-            end_factor=self.end_factor,
-        )
+    formula = staticmethod(F.linear_lr_step)
 
 
 class CosineAnnealingWarmRestarts(LRScheduler):

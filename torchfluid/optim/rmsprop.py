@@ -45,7 +45,7 @@ import torch
 from torch.optim.optimizer import _get_capturable_supported_devices, _get_scalar_dtype, _use_grad_for_differentiable
 
 from ..kernels import fused_cpu
-from ..kernels.rmsprop import plain_memory, rmsprop_, rmsprop_graph_
+from ..kernels.rmsprop import RMSPropHyper, plain_memory, rmsprop_graph_, rmsprop_update_
 from . import layout
 
 __all__ = ["RMSprop"]
@@ -98,14 +98,9 @@ class RMSprop(torch.optim.Optimizer):
             raise ValueError("Tensor lr must be 1-element")
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= momentum:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not 0.0 <= alpha:
-            raise ValueError(f"Invalid alpha value: {alpha}")
+        for what, value in (("epsilon", eps), ("momentum", momentum), ("weight_decay", weight_decay), ("alpha", alpha)):
+            if not 0.0 <= value:
+                raise ValueError(f"Invalid {what} value: {value}")
         defaults = dict(
             lr=lr,
             momentum=momentum,
@@ -305,6 +300,7 @@ def _update_group(items, group: Mapping) -> None:
         lr = lr.item()
     for _, _, state in items:
         state["step"] += 1
+    hyper = RMSPropHyper(lr, alpha, eps, momentum, eps_in_sqrt=False, lr_in_momentum=False)
     fused: dict[torch.dtype, list] = {}
     use_fused = not differentiable and not isinstance(lr, torch.Tensor) and fused_cpu.available()
     for p, g, state in items:
@@ -314,20 +310,13 @@ def _update_group(items, group: Mapping) -> None:
         g = -g if maximize else g
         if wd != 0:
             g = g.add(p, alpha=wd)
-        kernel = rmsprop_graph_ if differentiable else rmsprop_
-        kernel(
-            _real(p),
-            _real(g),
+        kernel = rmsprop_graph_ if differentiable else rmsprop_update_
+        state_avgs = (
             _real(state["square_avg"]),
             _real(state.get("grad_avg")) if centered else None,
             _real(state.get("momentum_buffer")) if momentum > 0 else None,
-            lr=lr,
-            rho=alpha,
-            epsilon=eps,
-            momentum=momentum,
-            eps_in_sqrt=False,
-            lr_in_momentum=False,
         )
+        kernel(_real(p), _real(g), state_avgs, hyper)
     for part in fused.values():
         fused_cpu.rmsprop_multi_(
             [_real(p) for p, _, _ in part],

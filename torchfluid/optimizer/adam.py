@@ -14,7 +14,7 @@ import torch
 
 from .._checks import check_number
 from ..kernels import adam_
-from .base import Optimizer
+from .base import Optimizer, UpdateParts
 
 __all__ = ["AdamOptimizer", "Adam", "AdamRule"]
 
@@ -76,38 +76,23 @@ class AdamOptimizer(Optimizer):
         regularization=None,
         grad_clip=None,
         name=None,
-        *,
-        parameters=None,
-        weight_decay=None,
-        shard_state: bool = False,
-        grad_reduction: str = "none",
-        process_group=None,
+        **options,
     ):
-        defaults = dict(
-            beta1=check_number("beta1", beta1, lo=0.0, hi=1.0, hi_open=True),
-            beta2=check_number("beta2", beta2, lo=0.0, hi=1.0, hi_open=True),
-            epsilon=check_number("epsilon", epsilon, lo=0.0, lo_open=True),
-        )
-        super().__init__(
-            learning_rate,
-            parameter_list,
-            regularization,
-            grad_clip,
-            name,
-            parameters=parameters,
-            weight_decay=weight_decay,
-            defaults=defaults,
-            shard_state=shard_state,
-            grad_reduction=grad_reduction,
-            process_group=process_group,
-            rule=AdamRule(),
+        parts = UpdateParts(AdamRule(), defaults=self._check_options(dict(beta1=beta1, beta2=beta2, epsilon=epsilon)))
+        super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
+
+    @staticmethod
+    def _check_options(group: Mapping) -> dict:
+        """Range-check a group's Adam options; return them as floats."""
+        return dict(
+            beta1=check_number("beta1", group["beta1"], lo=0.0, hi=1.0, hi_open=True),
+            beta2=check_number("beta2", group["beta2"], lo=0.0, hi=1.0, hi_open=True),
+            epsilon=check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True),
         )
 
     def _check_group(self, group: dict) -> None:
         super()._check_group(group)
-        check_number("beta1", group["beta1"], lo=0.0, hi=1.0, hi_open=True)
-        check_number("beta2", group["beta2"], lo=0.0, hi=1.0, hi_open=True)
-        check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True)
+        self._check_options(group)
 
 
 Adam = AdamOptimizer

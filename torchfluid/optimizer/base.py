@@ -6,10 +6,9 @@ regularize, kernel, in Paddle's order), the same for ``step()``, ``minimize()`` 
 turns them into the pipeline's items (names, param groups, lr multipliers, regularizers,
 ``need_clip``), advances the learning-rate schedule and counts skipped steps.
 
-Subclasses pass an update rule (accumulators, state init, reference kernel; see
-``RMSPropRule``), a :class:`~torchfluid.optimizer.precision.Precision` and optionally a
-fused update path; state records are keyed by stable parameter names (see
-:mod:`torchfluid.optimizer.state`).
+Subclasses pass an :class:`UpdateParts` (update rule, group defaults, precision,
+optional fused path) and forward the shared keyword arguments to it; state records are
+keyed by stable parameter names (see :mod:`torchfluid.optimizer.state`).
 
 Front doors. A package whose records stand for tensors elsewhere (the static
 ``Program`` IR: a loss ``Variable``, ``Parameter`` s, a learning-rate variable)
@@ -23,6 +22,7 @@ module never imports those packages and knows nothing of programs.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import numbers
 import operator
@@ -49,7 +49,7 @@ from .state import LoadReport, StateCodec, group_hparams
 # runs without it.
 _PLAIN_DISPATCH = torch._C.DisableTorchFunctionSubclass
 
-__all__ = ["Optimizer", "register_front_door"]
+__all__ = ["Optimizer", "UpdateParts", "register_front_door"]
 
 _FRONT_DOORS: dict[type, object] = {}
 
@@ -83,6 +83,19 @@ def _one_of(name_a: str, a, name_b: str, b):
     return a if a is not None else b
 
 
+@dataclasses.dataclass(frozen=True)
+class UpdateParts:
+    """What a subclass hands :class:`Optimizer`: its update rule (accumulators, state
+    init, reference kernel; see ``RMSPropRule``), its groups' hyper-parameter defaults,
+    its :class:`~torchfluid.optimizer.precision.Precision` (None: plain, nonfinite
+    gradients propagate) and its fused update path (None: none)."""
+
+    rule: object
+    defaults: Mapping = dataclasses.field(default_factory=dict)
+    precision: Precision | None = None
+    fused: object = None
+
+
 class Optimizer(torch.optim.Optimizer):
     """Base of torchfluid's optimizers: Paddle fluid's Optimizer API on a torch.optim.Optimizer."""
 
@@ -96,25 +109,23 @@ class Optimizer(torch.optim.Optimizer):
         *,
         parameters=None,
         weight_decay=None,
-        defaults: Mapping | None = None,
         shard_state: bool = False,
         grad_reduction: str = "none",
         process_group=None,
-        rule=None,
-        precision: Precision | None = None,
-        fused=None,
+        parts: UpdateParts,
     ):
         params = _one_of("parameter_list", parameter_list, "parameters", parameters)
         self._paddle2_api = parameters is not None  # 2.x spelling: set_lr takes numbers only
-        if rule is None:
-            raise TypeError(f"{type(self).__name__}: an Optimizer subclass must pass its update rule (rule=...)")
+        if not isinstance(parts, UpdateParts):
+            raise TypeError(f"{type(self).__name__}: an Optimizer subclass must pass its UpdateParts (parts=...)")
+        rule, defaults = parts.rule, parts.defaults
         self._rule = rule
         self._precision = (
-            precision
-            if precision is not None
+            parts.precision
+            if parts.precision is not None
             else Precision(multi_precision=False, state_dtype=None, nonfinite="propagate")
         )
-        self._fused = fused
+        self._fused = parts.fused
         self.skipped_steps = 0
         # distributed (ZeRO-1): None unless shard_state=True; see torchfluid.distributed
         self._sharding = _sharding.make(self, shard_state, grad_reduction, process_group)
@@ -264,9 +275,6 @@ class Optimizer(torch.optim.Optimizer):
     def param_names(self) -> Mapping:
         """``{param: name}`` of every managed parameter, in the optimizer's order (read-only)."""
         return types.MappingProxyType(self._names)
-
-    def _param_name(self, p: torch.Tensor) -> str:
-        return self._names[p]
 
     def _param_index(self) -> dict:
         """``{id(param): (name, group)}`` of the managed parameters in ``param_groups``,

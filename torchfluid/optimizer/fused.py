@@ -29,6 +29,8 @@ __all__ = ["FusedRMSPropUpdate"]
 
 _EMPTY: dict = {}
 _FLOATS = (torch.float32, torch.float64)
+# the group options FlatGroup.step takes by the same names
+_FLAT_HYPER = ("rho", "epsilon", "momentum", "eps_in_sqrt", "lr_in_momentum", "nesterov")
 
 
 def _layout_current(fg) -> bool:
@@ -221,12 +223,7 @@ class FusedRMSPropUpdate:
         fg.step(
             grads=grads,
             lr=lrs,
-            rho=hparams["rho"],
-            epsilon=hparams["epsilon"],
-            momentum=hparams["momentum"],
-            eps_in_sqrt=hparams["eps_in_sqrt"],
-            lr_in_momentum=hparams["lr_in_momentum"],
-            nesterov=hparams["nesterov"],
+            **{k: hparams[k] for k in _FLAT_HYPER},
             **kernel_extras(preps, fg.device),
         )
 

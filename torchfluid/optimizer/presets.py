@@ -59,15 +59,28 @@ __all__ = ["PRESETS", "Preset", "build_preset", "preset_options"]
 
 REQUIRED = object()
 _EXTRAS = {"name": None, "multi_precision": False, "state_dtype": None, "nonfinite": "propagate"}
+# check_number bounds, checked under the library's argument name
+_NONNEG = dict(lo=0.0)
+_POSITIVE = dict(lo=0.0, lo_open=True)
+_DECAY = dict(lo=0.0, hi=1.0, hi_open=True)
 
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
-    """One library's RMSProp: its arguments with defaults, and the translation."""
+    """One library's RMSProp: its arguments with defaults, and the translation.
+
+    :meth:`translate` range-checks the arguments named in ``checks`` (under the library's
+    name), passes every argument on under its ``rename`` (its own name where none),
+    adds ``const`` and finally what ``special`` returns: ``special`` takes the arguments
+    that do not map one to one out of the dict it is given.
+    """
 
     library: str
     args: Mapping[str, object]  # library argument -> default (REQUIRED: none)
-    translate: Callable[[dict], dict]  # library args -> RMSPropOptimizer kwargs
+    rename: Mapping[str, str] = dataclasses.field(default_factory=dict)  # library argument -> ours
+    checks: Mapping[str, Mapping] = dataclasses.field(default_factory=dict)  # library argument -> bounds
+    const: Mapping[str, object] = dataclasses.field(default_factory=dict)  # our fixed options
+    special: Callable[[dict], dict] | None = None
     ignored: tuple[str, ...] = ()  # accepted, no effect on the maths
     fixed: Mapping[str, object] = dataclasses.field(default_factory=dict)  # only this value
     group_keys: Mapping[str, str] = dataclasses.field(default_factory=dict)  # group key renames
@@ -75,55 +88,25 @@ class Preset:
     def allowed(self) -> list[str]:
         return list(self.args) + list(self.ignored) + list(self.fixed) + list(_EXTRAS)
 
+    def translate(self, args: Mapping) -> dict:
+        """The library's arguments (every one of :attr:`args`) -> RMSPropOptimizer kwargs."""
+        for key, bounds in self.checks.items():
+            check_number(key, args[key], **bounds)
+        rest = dict(args)
+        extra = self.special(rest) if self.special is not None else {}
+        return {**{self.rename.get(k, k): v for k, v in rest.items()}, **self.const, **extra}
+
 
 def _l2(coeff):
     return L2Decay(coeff) if coeff else None
 
 
-def _paddle(a):
-    return dict(
-        learning_rate=a["learning_rate"],
-        rho=a["rho"],
-        epsilon=a["epsilon"],
-        momentum=a["momentum"],
-        centered=a["centered"],
-        weight_decay=a["weight_decay"],
-        grad_clip=a["grad_clip"],
-    )
-
-
 def _torch(a):
-    check_number("lr", a["lr"], lo=0.0)
-    check_number("eps", a["eps"], lo=0.0, lo_open=True)
-    check_number("alpha", a["alpha"], lo=0.0, hi=1.0, hi_open=True)
-    check_number("weight_decay", a["weight_decay"], lo=0.0)
-    return dict(
-        learning_rate=a["lr"],
-        rho=a["alpha"],
-        epsilon=a["eps"],
-        momentum=a["momentum"],
-        centered=a["centered"],
-        weight_decay=_l2(a["weight_decay"]),
-        maximize=a["maximize"],
-        eps_in_sqrt=False,
-        lr_in_momentum=False,
-    )
-
-
-def _tf1(a):
-    check_number("decay", a["decay"], lo=0.0, hi=1.0, hi_open=True)
-    return dict(
-        learning_rate=a["learning_rate"],
-        rho=a["decay"],
-        epsilon=a["epsilon"],
-        momentum=a["momentum"],
-        centered=a["centered"],
-        initial_mean_square=1.0,
-    )
+    return dict(weight_decay=_l2(a.pop("weight_decay")))
 
 
 def _keras_clip(a):
-    given = {k: a[k] for k in ("clipnorm", "clipvalue", "global_clipnorm") if a[k] is not None}
+    given = {k: v for k in ("clipnorm", "clipvalue", "global_clipnorm") if (v := a.pop(k)) is not None}
     if len(given) > 1:
         raise ValueError(
             "only one of clipnorm, clipvalue and global_clipnorm can be set (as in Keras), got "
@@ -143,55 +126,26 @@ def _keras_clip(a):
 
 
 def _keras(a):
-    wd = a["weight_decay"]
-    return dict(
-        learning_rate=a["learning_rate"],
-        rho=a["rho"],
-        epsilon=a["epsilon"],
-        momentum=a["momentum"],
-        centered=a["centered"],
-        decoupled_weight_decay=0.0 if wd is None else check_number("weight_decay", wd, lo=0.0),
-        grad_clip=_keras_clip(a),
-    )
+    wd = a.pop("weight_decay")
+    decoupled = 0.0 if wd is None else check_number("weight_decay", wd, lo=0.0)
+    return dict(decoupled_weight_decay=decoupled, grad_clip=_keras_clip(a))
 
 
 def _optax(a):
-    check_number("decay", a["decay"], lo=0.0, hi=1.0, hi_open=True)
-    check_number("eps", a["eps"], lo=0.0, lo_open=True)
-    check_number("initial_scale", a["initial_scale"], lo=0.0)
-    momentum = a["momentum"]
+    momentum = a.pop("momentum")
     momentum = 0.0 if momentum is None else check_number("momentum", momentum, lo=0.0)
-    nesterov = check_bool("nesterov", a["nesterov"]) and momentum != 0  # optax: no trace, no nesterov
-    return dict(
-        learning_rate=a["learning_rate"],
-        rho=a["decay"],
-        epsilon=a["eps"],
-        initial_mean_square=a["initial_scale"],
-        eps_in_sqrt=a["eps_in_sqrt"],
-        centered=a["centered"],
-        momentum=momentum,
-        nesterov=nesterov,
-        bias_correction=a["bias_correction"],
-    )
+    nesterov = check_bool("nesterov", a.pop("nesterov")) and momentum != 0  # optax: no trace, no nesterov
+    return dict(momentum=momentum, nesterov=nesterov)
 
 
 def _timm(a):
-    check_number("lr", a["lr"], lo=0.0)
-    check_number("alpha", a["alpha"], lo=0.0, hi=1.0, hi_open=True)
-    check_number("eps", a["eps"], lo=0.0, lo_open=True)
-    wd = check_number("weight_decay", a["weight_decay"], lo=0.0)
-    decoupled = check_bool("decoupled_decay", a["decoupled_decay"])
-    return dict(
-        learning_rate=a["lr"],
-        rho=a["alpha"],
-        epsilon=a["eps"],
-        momentum=a["momentum"],
-        centered=a["centered"],
-        initial_mean_square=1.0,
-        lr_in_momentum=a["lr_in_momentum"],
-        weight_decay=None if decoupled else _l2(wd),
-        decoupled_weight_decay=wd if decoupled else 0.0,
-    )
+    wd = check_number("weight_decay", a.pop("weight_decay"), lo=0.0)
+    decoupled = check_bool("decoupled_decay", a.pop("decoupled_decay"))
+    return dict(weight_decay=None if decoupled else _l2(wd), decoupled_weight_decay=wd if decoupled else 0.0)
+
+
+_TORCH_NAMES = dict(lr="learning_rate", alpha="rho", eps="epsilon")
+_TORCH_GROUP_KEYS = dict(alpha="rho", eps="epsilon")
 
 
 PRESETS: dict[str, Preset] = {
@@ -206,20 +160,24 @@ PRESETS: dict[str, Preset] = {
             weight_decay=None,
             grad_clip=None,
         ),
-        _paddle,
     ),
     "torch": Preset(
         "torch.optim.RMSprop",
         dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False),
-        _torch,
+        rename=_TORCH_NAMES,
+        checks=dict(lr=_NONNEG, eps=_POSITIVE, alpha=_DECAY, weight_decay=_NONNEG),
+        const=dict(eps_in_sqrt=False, lr_in_momentum=False),
+        special=_torch,
         ignored=("foreach",),
         fixed=dict(capturable=False, differentiable=False),
-        group_keys=dict(alpha="rho", eps="epsilon"),
+        group_keys=_TORCH_GROUP_KEYS,
     ),
     "tf1": Preset(
         "tf.compat.v1.train.RMSPropOptimizer",
         dict(learning_rate=REQUIRED, decay=0.9, momentum=0.0, epsilon=1e-10, centered=False),
-        _tf1,
+        rename=dict(decay="rho"),
+        checks=dict(decay=_DECAY),
+        const=dict(initial_mean_square=1.0),
         ignored=("use_locking",),
     ),
     "keras": Preset(
@@ -235,7 +193,7 @@ PRESETS: dict[str, Preset] = {
             clipvalue=None,
             global_clipnorm=None,
         ),
-        _keras,
+        special=_keras,
         fixed=dict(
             use_ema=False,
             ema_momentum=0.99,
@@ -257,7 +215,9 @@ PRESETS: dict[str, Preset] = {
             nesterov=False,
             bias_correction=False,
         ),
-        _optax,
+        rename=dict(decay="rho", eps="epsilon", initial_scale="initial_mean_square"),
+        checks=dict(decay=_DECAY, eps=_POSITIVE, initial_scale=_NONNEG),
+        special=_optax,
     ),
     "timm": Preset(
         "timm.optim.RMSpropTF",
@@ -271,10 +231,13 @@ PRESETS: dict[str, Preset] = {
             decoupled_decay=False,
             lr_in_momentum=True,
         ),
-        _timm,
+        rename=_TORCH_NAMES,
+        checks=dict(lr=_NONNEG, alpha=_DECAY, eps=_POSITIVE),
+        const=dict(initial_mean_square=1.0),
+        special=_timm,
         ignored=("foreach",),
         fixed=dict(caution=False, corrected_weight_decay=False),
-        group_keys=dict(alpha="rho", eps="epsilon"),
+        group_keys=_TORCH_GROUP_KEYS,
     ),
 }
 

@@ -48,8 +48,8 @@ from collections.abc import Mapping
 import torch
 
 from .._checks import check_bool, check_number
-from ..kernels import rmsprop_
-from .base import Optimizer
+from ..kernels.rmsprop import RMSPropHyper, rmsprop_update_
+from .base import Optimizer, UpdateParts
 from .fused import FusedRMSPropUpdate
 from .precision import Precision
 
@@ -123,17 +123,7 @@ class RMSPropRule:
         if hparams["bias_correction"]:
             state["step"] += 1
             step = int(state["step"])
-        hyper = dict(
-            lr=lr,
-            rho=hparams["rho"],
-            epsilon=hparams["epsilon"],
-            momentum=hparams["momentum"],
-            eps_in_sqrt=hparams["eps_in_sqrt"],
-            lr_in_momentum=hparams["lr_in_momentum"],
-            nesterov=hparams["nesterov"],
-            decoupled_weight_decay=hparams["decoupled_weight_decay"],
-            bias_correction_step=step,
-        )
+        hyper = RMSPropHyper.from_mapping(hparams, lr=lr, bias_correction_step=step)
         stored = [
             state["mean_square"],
             state.get("mean_grad") if hparams["centered"] else None,
@@ -152,7 +142,7 @@ class RMSPropRule:
         else:
             if grad.is_sparse:
                 grad = grad.to_dense()  # Paddle exact: duplicates summed, absent rows get g = 0
-            rmsprop_(target, grad, mean_square, mean_grad, moment, **hyper, scratch=self._scratch_like(mean_square))
+            rmsprop_update_(target, grad, work, hyper, scratch=self._scratch_like(mean_square))
         precision.store(stored, work)
         if master is not None:
             param.data.copy_(master)
@@ -197,6 +187,8 @@ class RMSPropOptimizer(Optimizer):
             single-pass multi-tensor kernel where it can (numba on CPU, Triton on CUDA;
             :mod:`torchfluid.optimizer.fused`) and with the reference kernel elsewhere;
             False always uses the reference kernel; True requires the fused kernel.
+        options: :class:`~torchfluid.optimizer.base.Optimizer`'s keyword arguments: ``parameters``,
+            ``weight_decay``, ``shard_state``, ``grad_reduction``, ``process_group`` (above).
 
     ``skipped_steps`` counts updates skipped for non-finite gradients (``nonfinite='skip'``
     or a ``torch.amp.GradScaler`` overflow).
@@ -216,8 +208,6 @@ class RMSPropOptimizer(Optimizer):
         grad_clip=None,
         name=None,
         *,
-        parameters=None,
-        weight_decay=None,
         lazy_mode: bool = False,
         eps_in_sqrt: bool = True,
         initial_mean_square: float = 0.0,
@@ -229,10 +219,8 @@ class RMSPropOptimizer(Optimizer):
         multi_precision: bool = False,
         state_dtype: torch.dtype | None = None,
         nonfinite: str = "propagate",
-        shard_state: bool = False,
-        grad_reduction: str = "none",
-        process_group=None,
         fused: bool | None = None,
+        **options,
     ):
         defaults = self._check_options(
             dict(
@@ -253,22 +241,13 @@ class RMSPropOptimizer(Optimizer):
         if fused is not None:
             check_bool("fused", fused)
         self.fused = fused
-        super().__init__(
-            learning_rate,
-            parameter_list,
-            regularization,
-            grad_clip,
-            name,
-            parameters=parameters,
-            weight_decay=weight_decay,
+        parts = UpdateParts(
+            RMSPropRule(lazy_mode=self.lazy_mode),
             defaults=defaults,
-            shard_state=shard_state,
-            grad_reduction=grad_reduction,
-            process_group=process_group,
-            rule=RMSPropRule(lazy_mode=self.lazy_mode),
             precision=Precision(multi_precision=multi_precision, state_dtype=state_dtype, nonfinite=nonfinite),
             fused=None if fused is False else FusedRMSPropUpdate(required=fused is True),
         )
+        super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
 
     _FLAGS = ("centered", "eps_in_sqrt", "lr_in_momentum", "nesterov", "maximize", "bias_correction")
 
@@ -338,7 +317,7 @@ def _lazy_sparse_update(param, grad, mean_square, mean_grad, moment, hyper) -> N
     rows = g.indices()[0]
     tensors = [param, mean_square, mean_grad, moment]
     gathered = [None if t is None else t[rows] for t in tensors]
-    rmsprop_(gathered[0], g.values(), gathered[1], gathered[2], gathered[3], **hyper)
+    rmsprop_update_(gathered[0], g.values(), gathered[1:], hyper)
     for t, part in zip(tensors, gathered, strict=True):
         if t is not None:
             t[rows] = part

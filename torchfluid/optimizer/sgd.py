@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import torch
 
 from ..kernels import sgd_
-from .base import Optimizer
+from .base import Optimizer, UpdateParts
 
 __all__ = ["SGDOptimizer", "SGD", "SGDRule"]
 
@@ -43,32 +43,11 @@ class SGDOptimizer(Optimizer):
     """SGD with fluid's API: ``SGDOptimizer(learning_rate, parameter_list=None,
     regularization=None, grad_clip=None, name=None)``. Keeps no accumulators."""
 
-    def __init__(
-        self,
-        learning_rate,
-        parameter_list=None,
-        regularization=None,
-        grad_clip=None,
-        name=None,
-        *,
-        parameters=None,
-        weight_decay=None,
-        shard_state: bool = False,
-        grad_reduction: str = "none",
-        process_group=None,
-    ):
+    def __init__(self, learning_rate, parameter_list=None, regularization=None, grad_clip=None, name=None, **options):
+        """``options``: :class:`~torchfluid.optimizer.base.Optimizer`'s keyword arguments
+        (``parameters``, ``weight_decay``, ``shard_state``, ``grad_reduction``, ``process_group``)."""
         super().__init__(
-            learning_rate,
-            parameter_list,
-            regularization,
-            grad_clip,
-            name,
-            parameters=parameters,
-            weight_decay=weight_decay,
-            shard_state=shard_state,
-            grad_reduction=grad_reduction,
-            process_group=process_group,
-            rule=SGDRule(),
+            learning_rate, parameter_list, regularization, grad_clip, name, parts=UpdateParts(SGDRule()), **options
         )
 
 
