@@ -173,9 +173,10 @@ def torch_openmp():
     return _GOMP[0]
 
 
-def run(kernel, block: np.ndarray, n: int) -> None:
+def run(kernel, block: np.ndarray | int, n: int) -> None:
     """Run ``kernel(block)`` (a ``void (*)(int64 *)`` C entry point, see
-    :mod:`torchfluid.kernels.fused_cpu_jit`) on ``n`` threads.
+    :mod:`torchfluid.kernels.fused_cpu_jit`) on ``n`` threads; ``block``: the int64
+    argument array, or its address.
 
     With ``n > 1`` the threads are torch's own OpenMP team (``GOMP_parallel``): right
     after a backward pass its workers are still spinning, waiting for torch's next
@@ -183,7 +184,7 @@ def run(kernel, block: np.ndarray, n: int) -> None:
     threads for the cores. Where torch's runtime is not found, the calling thread and
     ``n - 1`` pool threads run it.
     """
-    address = block.ctypes.data
+    address = block if isinstance(block, int) else block.ctypes.data
     if n <= 1:
         kernel(address)
         return
@@ -269,6 +270,7 @@ class RMSPropCall:
             ],
             np.int64,
         )
+        self._address = self.block.ctypes.data  # the block's address, read once
         self.tables = (addr, chunks, hyper, scalars)  # kept alive: the kernel reads them
         self.threads = threads  # None: by size and torch's thread count at each call
         self._size = (chunks.shape[0], int((chunks[:, 2] - chunks[:, 1]).sum()))
@@ -276,7 +278,7 @@ class RMSPropCall:
     def __call__(self) -> None:
         self.counter[0] = 0
         n = _workers(*self._size) if self.threads is None else self.threads
-        run(self.kernel, self.block, n)
+        run(self.kernel, self._address, n)
 
 
 def _rows(table: np.ndarray, width: int, dtype=np.int64) -> np.ndarray:
