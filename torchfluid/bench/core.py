@@ -8,11 +8,12 @@ Methods (fp32, momentum 0.9, every parameter has a gradient):
 * ``torch``: ``torch.optim.RMSprop(foreach=False)``; ``torch foreach``: ``foreach=True``;
 * ``floor``: the bytes one step must move (read p, g, ms, [mg,] mom; write p, ms, [mg,]
   mom: 28 B per element, 36 centered) divided by the memory bandwidth of an in-place
-  ``torch.add_`` over two flat buffers of the same size, measured in the same run
-  (its fastest repetition).
+  ``torch.add_`` over two flat buffers of the same size (12 B per element), timed in the
+  same round-robin as the methods.
 
-Times are medians of ``reps`` steps measured round-robin (every method takes one step
-in turn), so machine noise hits each alike. The update maths differ slightly (torch
+Times are medians of ``reps`` steps measured round-robin (every method, the bandwidth
+probe included, takes one step in turn), so machine noise hits each alike and every
+ratio compares medians with medians. The update maths differ slightly (torch
 puts eps outside the sqrt); the work per element is the same.
 """
 
@@ -126,17 +127,11 @@ _BUILDERS = {
 }
 
 
-def bandwidth(n: int, reps: int) -> float:
-    """Bytes per second of ``a.add_(b)`` over ``n``-element fp32 buffers (12 B per element),
-    from the fastest of the repetitions: the floor is the best the machine does."""
+def bandwidth_probe(n: int):
+    """A step that moves 12 B per element of ``n``: ``a.add_(b)`` over two fp32 buffers
+    (read a and b, write a); its time gives the machine's memory bandwidth."""
     a, b = torch.zeros(n), torch.ones(n)
-    a.add_(b)
-    times = []
-    for _ in range(max(3, reps)):
-        t0 = time.perf_counter()
-        a.add_(b)
-        times.append(time.perf_counter() - t0)
-    return 12 * n / min(times)
+    return lambda: a.add_(b)
 
 
 @dataclasses.dataclass
@@ -172,6 +167,7 @@ def bench_case(name: str, shapes, centered: bool, reps: int, methods=None) -> Be
         step, objs = _BUILDERS[m](shapes, centered)
         steps[m] = step
         keep.append(objs)
+    steps["floor"] = bandwidth_probe(n)
     for _ in range(2):  # warm up: compile / load kernels, page memory in
         for s in steps.values():
             s()
@@ -181,8 +177,8 @@ def bench_case(name: str, shapes, centered: bool, reps: int, methods=None) -> Be
             t0 = time.perf_counter()
             s()
             times[m].append(time.perf_counter() - t0)
-    bw = bandwidth(n, reps)
     ms = {m: 1e3 * statistics.median(v) for m, v in times.items()}
+    bw = 12 * n / (ms["floor"] / 1e3)
     ms["floor"] = 1e3 * n * (36 if centered else 28) / bw
     return BenchResult(name, len(shapes), n, centered, ms, bw / 1e9, unavailable)
 
