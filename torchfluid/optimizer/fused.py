@@ -114,20 +114,22 @@ class FusedRMSPropUpdate:
         self._synced.pop(key, None)
         return fg, index
 
-    def _sync_state(self, key, fg, hparams, rule, runtime, stepped, names) -> None:
+    def _sync_state(self, key, fg, hparams, rule, runtime, taken) -> None:
         """Make ``runtime.state[p]`` the flat views, copying in whatever replaced them.
 
         Records exist only for parameters updated at least once (as on the reference
-        path): ``stepped`` are this step's; the others keep what they had, if anything.
+        path): ``taken`` (this step's ``(item, lr, prep)`` entries) are this step's; the
+        others keep what they had, if anything.
         """
         state = runtime.state
         synced = self._synced.get(key)
         if synced is not None:
             records, have = synced
-            if all(id(p) in have for p in stepped) and _records_current(state, records):
+            if all(id(e[0].param) in have for e in taken) and _records_current(state, records):
                 return
+        names = {id(e[0].param): e[0].name for e in taken}
         accs = rule.accumulators(hparams)
-        stepped_ids = {id(p) for p in stepped}
+        stepped_ids = set(names)
         records, have = [], set()
         with torch.no_grad():
             for i, p in enumerate(fg.params):
@@ -212,8 +214,7 @@ class FusedRMSPropUpdate:
         return rest
 
     def _step(self, key, fg, index, hparams, rule, runtime, taken) -> None:
-        names = {id(e[0].param): e[0].name for e in taken}
-        self._sync_state(key, fg, hparams, rule, runtime, [e[0].param for e in taken], names)
+        self._sync_state(key, fg, hparams, rule, runtime, taken)
         grads = [None] * len(fg.params)
         lrs = [0.0] * len(fg.params)
         preps = [None] * len(fg.params)
