@@ -152,6 +152,7 @@ class Optimizer(torch.optim.Optimizer):
         self._names: dict[torch.Tensor, str] = {}
         self._index_cache = None  # see _param_index
         self._config_cache = None  # see update_config
+        self._plain_config = None  # the configuration of the last step that _replay may repeat
         self._codec = StateCodec(self, rule=rule, precision=self._precision, check_group=self._check_group)
         self._runtime = UpdateRuntime(self._precision, self._fused, on_new_state=self._codec.apply_pending)
         self._last_lr: float | None = None
@@ -254,13 +255,16 @@ class Optimizer(torch.optim.Optimizer):
         if group.get("weight_decay") is not None:
             check_number("weight_decay", group["weight_decay"], lo=0.0)
 
-    def _check_edited_groups(self) -> None:
+    def _check_edited_groups(self) -> bool:
         """Hyper-parameters written into ``param_groups`` since the last check are checked
-        as the constructor checks them (before anything changes)."""
+        as the constructor checks them (before anything changes). Returns whether any
+        group was new or edited."""
         checked = self._checked_hparams
+        edited = False
         for i, g in enumerate(self.param_groups):
             if i < len(checked) and len(g) == len(checked[i]) + 2 and checked[i].items() <= g.items():
                 continue  # every value as checked (compared in C: identity, then ==)
+            edited = True
             try:
                 self._check_group(g)
             except (TypeError, ValueError) as e:
@@ -270,6 +274,7 @@ class Optimizer(torch.optim.Optimizer):
                 checked[i] = hp
             else:
                 checked.append(hp)
+        return edited
 
     @property
     def param_names(self) -> Mapping:
@@ -511,8 +516,12 @@ class Optimizer(torch.optim.Optimizer):
             )
         with _PLAIN_DISPATCH():  # the update reads and writes tensors; subclass hooks add nothing
             pairs = _check_grad_attrs(params_grads, self._names) if from_grad_attrs else self._validate(params_grads)
-            self._check_edited_groups()
+            edited = self._check_edited_groups()
+            config = self.update_config()
             index = self._param_index()
+            self._runtime.state = self.state
+            if from_grad_attrs and not edited and config is self._plain_config and self._replay(pairs, index):
+                return
             group_reg = {id(g): _group_regularizer(g, self.regularization) for g in self.param_groups}
             items = []
             for p, g in pairs:
@@ -520,9 +529,9 @@ class Optimizer(torch.optim.Optimizer):
                 reg = getattr(p, "regularizer", None) or group_reg[id(group)]
                 items.append(Item(name, p, g, group, _param_lr_mult(p), reg, need_clip(p)))
             shard = self._sharding if self._sharding is not None and self._sharding.engaged else None
-            self._runtime.state = self.state
+            plain = self._fused is not None and shard is None and self._plain_step_inputs(config)
             done = run_update(
-                self.update_config(),
+                config,
                 items,
                 self._runtime,
                 found_inf=getattr(self, "found_inf", None),
@@ -530,8 +539,40 @@ class Optimizer(torch.optim.Optimizer):
                 shard=shard,
                 before_update=self._lr_value_for_update,
             )
+            plain = plain and done and all(it.reg is None and not it.hparams.get("maximize", False) for it in items)
+            self._plain_config = config if plain else None
         if not done:
             self.skipped_steps += 1
+
+    def _plain_step_inputs(self, config) -> bool:
+        """Whether this step's update needs nothing but the kernel: no GradScaler input,
+        no schedule, no clip, gradients passed through as they are (see :meth:`_replay`)."""
+        return (
+            getattr(self, "found_inf", None) is None
+            and getattr(self, "grad_scale", None) is None
+            and self._schedule is None
+            and config.clip is None
+            and self._precision.passes_gradients_through()
+        )
+
+    def _replay(self, pairs, index) -> bool:
+        """The update of a step like the last one, which :func:`run_update` found plain
+        (no GradScaler input, schedule, clip, regularizer or maximize; every parameter on
+        the fused kernel) with the same configuration and unedited groups: the fused
+        path repeats its kernel calls with this step's gradients and learning rates
+        (:meth:`FusedRMSPropUpdate.replay`), which are exactly what the pipeline would
+        hand it. False, with nothing changed, where anything differs."""
+        if (self._sharding is not None and self._sharding.engaged) or not self._plain_step_inputs(self._plain_config):
+            return False
+        params, grads, lrs = [], [], []
+        for p, g in pairs:
+            if getattr(p, "regularizer", None) is not None:
+                return False
+            group = index[id(p)][1]
+            params.append(p)
+            grads.append(g)
+            lrs.append(float(group["lr"]) * float(group["lr_mult"]) * float(_param_lr_mult(p)))
+        return self._fused.replay(params, grads, lrs, self._runtime, self._precision.begin_update)
 
     # ------------------------------------------------------- torch API
     @no_grad
@@ -589,7 +630,7 @@ class Optimizer(torch.optim.Optimizer):
         precision state and counters; torch's own ``__getstate__`` keeps only
         ``defaults``, ``state`` and ``param_groups``)."""
         state = {k: v for k, v in self.__dict__.items() if k not in self._UNCOPIED}
-        state["_config_cache"] = state["_index_cache"] = None  # caches of this object's own values
+        state["_config_cache"] = state["_index_cache"] = state["_plain_config"] = None  # caches of its own values
         fused = state.get("_fused")
         if fused is not None:  # its flat buffers are a cache: the copy builds its own
             state["_fused"] = type(fused)(required=fused.required)

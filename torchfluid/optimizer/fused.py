@@ -71,6 +71,7 @@ class FusedRMSPropUpdate:
         self.flat: dict = {}  # (group key, device, dtype) -> kernels.flat.FlatGroup
         self._synced: dict[tuple, tuple] = {}
         self._layout: dict[tuple, tuple] = {}  # key -> (group params seen, flags, index)
+        self._last = None  # (params, buckets) of the last update when it can be replayed, see replay
 
     # -------------------------------------------------------------- eligibility
     def _param_ok(self, p: torch.Tensor, hparams, rule, precision, owns) -> bool:
@@ -167,6 +168,7 @@ class FusedRMSPropUpdate:
         triples, :mod:`torchfluid.optimizer.pipeline`); return the triples left over.
 
         ``owns(param)``: whether this process keeps the parameter's state (ZeRO-1)."""
+        self._last = None
         rest, buckets = [], {}
         precision = runtime.precision
         for entry in work:
@@ -211,7 +213,59 @@ class FusedRMSPropUpdate:
             )
         for key, fg, index, hparams, taken in planned:
             self._step(key, fg, index, hparams, rule, runtime, taken)
+        if not rest and owns is None and all(e[2] is NO_PREP for e in work):
+            position = {id(e[0].param): i for i, e in enumerate(work)}
+            self._last = (
+                tuple(e[0].param for e in work),
+                tuple(
+                    (key, fg, index, hparams, [position[id(e[0].param)] for e in taken])
+                    for key, fg, index, hparams, taken in planned
+                ),
+            )
         return rest
+
+    def replay(self, params, grads, lrs, runtime, before_kernel) -> bool:
+        """Update ``params`` (with ``grads`` and learning rates ``lrs``) as the last
+        :meth:`update` did, when it took every parameter into its flat groups with
+        nothing to fold (no clip, no regularizer) and the caller has found nothing else
+        changed since (the same configuration, unedited groups, plain gradients).
+
+        Returns False, having changed nothing, unless ``params`` are that update's
+        parameters in the same order, every gradient is dense, contiguous and of its
+        parameter's dtype, every flat group still has its members and layout, and the
+        state records are still the flat buffers' views. Otherwise it calls
+        ``before_kernel()`` and runs the same kernel calls :meth:`update` would make.
+        """
+        last = self._last
+        if last is None or len(params) != len(last[0]) or not all(map(operator.is_, params, last[0])):
+            return False
+        if not all(map(self._grad_ok, params, grads)):
+            return False
+        state = runtime.state
+        for key, fg, _index, hparams, positions in last[1]:
+            members, layout = hparams.get("params"), self._layout.get(key)
+            if (
+                self.flat.get(key) is not fg
+                or layout is None
+                or members is None
+                or len(members) != len(layout[0])
+                or not all(map(operator.is_, members, layout[0]))
+                or not _layout_current(fg)
+            ):
+                return False
+            synced = self._synced.get(key)
+            if synced is None or not all(id(params[i]) in synced[1] for i in positions):
+                return False
+            if not _records_current(state, synced[0]):
+                return False
+        before_kernel()
+        for _key, fg, index, hparams, positions in last[1]:
+            grads_in, lrs_in = [None] * len(fg.params), [0.0] * len(fg.params)
+            for i in positions:
+                j = index[id(params[i])]
+                grads_in[j], lrs_in[j] = grads[i], lrs[i]
+            fg.step(grads=grads_in, lr=lrs_in, **{k: hparams[k] for k in _FLAT_HYPER})
+        return True
 
     def _step(self, key, fg, index, hparams, rule, runtime, taken) -> None:
         self._sync_state(key, fg, hparams, rule, runtime, taken)
