@@ -43,7 +43,7 @@ from numba import njit
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from torchfluid.kernels import fused_cpu, fused_cpu_jit, table  # noqa: E402
-from torchfluid.kernels.flat import FlatGroup  # noqa: E402
+from torchfluid.kernels.flat import FlatGroup, RMSPropHyper  # noqa: E402
 from torchfluid.kernels.rmsprop import rmsprop_  # noqa: E402
 
 from torchfluid.bench.core import EPS, LR, MOM, RHO, transformer_shapes  # noqa: E402
@@ -159,7 +159,7 @@ def torch_clip_method(shapes, centered):
 def fused_method(shapes, centered):
     params = make_params(shapes)
     group = FlatGroup(params, centered=centered, momentum=True)
-    step = lambda: group.step(lr=LR, rho=RHO, epsilon=EPS, momentum=MOM)  # noqa: E731
+    step = lambda: group.step(RMSPropHyper(lr=LR, rho=RHO, epsilon=EPS, momentum=MOM))  # noqa: E731
     return step, (params, group)
 
 
@@ -375,11 +375,11 @@ def sweep(reps: int) -> str:
     best = max(results, key=lambda c: sum(b / m for b, m in zip(base, results[c], strict=True)))
     ps = make_params([(1000,)] * 3)
     fg = FlatGroup(ps, centered=False, momentum=True)
-    fg.step(lr=LR, rho=RHO, epsilon=EPS, momentum=MOM)
+    fg.step(RMSPropHyper(lr=LR, rho=RHO, epsilon=EPS, momentum=MOM))
     torch.cuda.synchronize()
     t0 = time.perf_counter()
     for _ in range(200):
-        fg.step(lr=LR, rho=RHO, epsilon=EPS, momentum=MOM)
+        fg.step(RMSPropHyper(lr=LR, rho=RHO, epsilon=EPS, momentum=MOM))
     host = (time.perf_counter() - t0) / 200
     print(f"host time of one FlatGroup.step call (3 tensors): {host * 1e6:.0f} us")
     return ",".join(str(x) for x in best)
@@ -405,7 +405,7 @@ def main(argv=None):
         args.no_first_step = True  # Triton compiles in-process; see the first-call line
         ps = make_params([(1000,)] * 3)
         t0 = time.perf_counter()
-        FlatGroup(ps, centered=False, momentum=True).step(lr=LR, rho=RHO, epsilon=EPS, momentum=MOM)
+        FlatGroup(ps, centered=False, momentum=True).step(RMSPropHyper(lr=LR, rho=RHO, epsilon=EPS, momentum=MOM))
         torch.cuda.synchronize()
         print(f"first fused step (Triton compile or cache load): {time.perf_counter() - t0:.2f} s")
     print(

@@ -14,14 +14,14 @@ CODE = """
 import sys, hashlib, torch
 sys.path.insert(0, {root!r})
 from torchfluid.kernels import fused_cpu, kernel_cache
-from torchfluid.kernels.flat import FlatGroup
+from torchfluid.kernels.flat import FlatGroup, RMSPropHyper
 gen = torch.Generator().manual_seed(0)
 ps = [torch.nn.Parameter(torch.randn(n, generator=gen)) for n in (70_001, 3, 0)]
 for p in ps:
     p.grad = torch.randn(p.shape, generator=gen)
 g = FlatGroup(ps, centered=True, momentum=True)
 for _ in range(3):
-    g.step(lr=1e-2, rho=0.9, epsilon=1e-6, momentum=0.9, nesterov=True)
+    g.step(RMSPropHyper(lr=1e-2, rho=0.9, epsilon=1e-6, momentum=0.9, nesterov=True))
 norms = torch.from_numpy(fused_cpu.sq_norms([p.grad for p in ps]))
 h = hashlib.sha256()
 for t in ps + [v for i in range(3) for v in g.state(i).values()] + [norms]:

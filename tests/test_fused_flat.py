@@ -8,11 +8,17 @@ import torch
 from hypothesis import HealthCheck, given, settings
 
 from .fused_cases import cases, check_against_reference, extras, make_tensors
-from torchfluid.kernels.flat import FlatGroup
+from torchfluid.kernels.flat import FlatGroup, RMSPropHyper
 
 pytest.importorskip("numba")  # CPU groups step with the numba kernel
 
 HYPER = dict(lr=0.01, rho=0.9, epsilon=1e-6, momentum=0.9)
+
+
+def step(group, **kw):
+    """``group.step`` with the RMSPropHyper fields among ``kw`` passed as the record."""
+    hyper = RMSPropHyper(**{k: kw.pop(k) for k in RMSPropHyper._fields if k in kw})
+    group.step(hyper, **kw)
 
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -39,7 +45,7 @@ def test_flat_group_step_equals_reference(case):
         for i, s in enumerate(states_):  # the checker re-syncs through these tensors
             for k, v in s.items():
                 views[i][k].copy_(v)
-        group.step(**case["hyper"], **extras(case))
+        step(group, **case["hyper"], **extras(case))
         for i, s in enumerate(states_):
             for k in s:
                 s[k].copy_(views[i][k])
@@ -62,7 +68,7 @@ def test_flat_group_on_cuda_equals_reference(case):
         for i, s in enumerate(states_):
             for k, v in s.items():
                 views[i][k].copy_(v)
-        group.step(**case["hyper"], **extras(case))
+        step(group, **case["hyper"], **extras(case))
         for i, s in enumerate(states_):
             for k in s:
                 s[k].copy_(views[i][k])
@@ -79,7 +85,7 @@ def test_flat_group_on_cuda_tensor_grad_scale_and_memset():
     group = FlatGroup(ps, centered=False, momentum=False)
     scale = torch.tensor(0.5, device="cuda")
     before = [p.detach().clone() for p in ps]
-    group.step(lr=0.1, rho=0.0, epsilon=0.0, grad_scale=scale)  # u = g/|g| = 1
+    step(group, lr=0.1, rho=0.0, epsilon=0.0, grad_scale=scale)  # u = g/|g| = 1
     for p, b in zip(ps, before, strict=True):
         torch.testing.assert_close(p.detach(), b - 0.1)
     torch.testing.assert_close(group.state(0)["mean_square"], torch.full((3000,), 0.25, device="cuda"))
@@ -126,7 +132,7 @@ def test_zero_grads_is_one_memset_and_autograd_accumulates_in_place():
     lin.zero_grad(set_to_none=True)
     lin(x).sum().backward()  # torch made new grads: the step reads them in place
     assert ps[0].grad.untyped_storage().data_ptr() != group.grad_buffer.data_ptr()
-    group.step(**dict(HYPER, momentum=0.0))
+    step(group, **dict(HYPER, momentum=0.0))
     ps[1].grad = None
     group.zero_grads()  # re-attaches the replaced ones, then one memset
     assert ps[0].grad.untyped_storage().data_ptr() == group.grad_buffer.data_ptr()
@@ -141,11 +147,11 @@ def test_step_rebinds_swapped_storage_and_rejects_what_would_be_unsafe():
     for p in ps:
         p.grad = torch.ones_like(p)
     group = FlatGroup(ps, centered=False, momentum=True)
-    group.step(**HYPER)
+    step(group, **HYPER)
     ps[0].data = ps[0].data.clone()  # new storage, same size: re-bound and used
     ps[0].grad = torch.ones(4)
     before = ps[0].detach().clone()
-    group.step(**HYPER)
+    step(group, **HYPER)
     assert not ps[0].detach().equal(before)
     ps[1].data = torch.zeros(5)
     with pytest.raises(
@@ -153,7 +159,7 @@ def test_step_rebinds_swapped_storage_and_rejects_what_would_be_unsafe():
         match=r"params\[1\]: 5 elements, the group was built "
         r"for 3; allowed: 3 \(rebuild the group\)",
     ):
-        group.step(**HYPER)
+        step(group, **HYPER)
     ps[1].data = torch.zeros(3, dtype=torch.float64)
     ps[1].grad = None
     with pytest.raises(
@@ -161,7 +167,7 @@ def test_step_rebinds_swapped_storage_and_rejects_what_would_be_unsafe():
         match=r"params\[1\]: torch.float64 on cpu, the group "
         r"holds torch.float32 on cpu",
     ):
-        group.step(**HYPER)
+        step(group, **HYPER)
 
 
 BAD_HYPER = [
@@ -169,6 +175,8 @@ BAD_HYPER = [
     (dict(epsilon=-1.0), "epsilon: -1.0; allowed: epsilon >= 0"),
     (dict(momentum=-0.1), "momentum: -0.1; allowed: momentum >= 0"),
     (dict(rho="x"), "rho: 'x' is not a real number"),
+    (dict(decoupled_weight_decay=0.1), "decoupled_weight_decay: 0.1; allowed: 0"),
+    (dict(bias_correction_step=3), "bias_correction_step: 3; allowed: 0"),
 ]
 
 
@@ -176,14 +184,14 @@ BAD_HYPER = [
 def test_bad_hyper_parameters_name_argument_value_and_range(bad, message):
     group = FlatGroup(_params((2,)), centered=False, momentum=True)
     with pytest.raises(ValueError) as err:
-        group.step(**dict(HYPER, **bad))
+        step(group, **dict(HYPER, **bad))
     assert message in str(err.value)
 
 
 def test_momentum_without_velocity_buffer_is_refused():
     group = FlatGroup(_params((2,)), centered=False, momentum=False)
     with pytest.raises(ValueError, match="momentum: 0.9 needs a velocity buffer"):
-        group.step(**HYPER)
+        step(group, **HYPER)
 
 
 def test_one_group_holds_one_device_and_dtype():
@@ -198,7 +206,7 @@ def test_one_group_holds_one_device_and_dtype():
 
 def test_empty_group_is_a_no_op():
     group = FlatGroup([], centered=True, momentum=True)
-    group.step(**HYPER)
+    step(group, **HYPER)
     group.zero_grads()
     assert group.grad_buffer.numel() == 0
 
@@ -223,7 +231,7 @@ def test_changed_per_tensor_hyper_parameters_and_flags_take_effect_next_step():
         grads = [torch.full_like(p, 0.5 + k) for p in ps]
         for p, g in zip(ps, grads, strict=True):
             p.grad = g
-        group.step(rho=0.9, epsilon=1e-6, momentum=0.9, **hyper)
+        step(group, rho=0.9, epsilon=1e-6, momentum=0.9, **hyper)
         lrs = hyper["lr"] if isinstance(hyper["lr"], list) else [hyper["lr"]] * 2
         l2s = hyper["l2"] if isinstance(hyper["l2"], list) else [hyper["l2"]] * 2
         for i, (r, g) in enumerate(zip(ref, grads, strict=True)):

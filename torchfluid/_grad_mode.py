@@ -1,4 +1,5 @@
-"""``no_grad``: ``torch.no_grad()`` as a decorator for the per-step path.
+"""``no_grad``: ``torch.no_grad()`` as a decorator for the per-step path;
+``closure_loss``: the loss of a ``step(closure)`` call.
 
 ``@torch.no_grad()`` builds and enters a context object on every call (a few
 microseconds); the update path nests several such calls per step, already under
@@ -12,7 +13,7 @@ import functools
 
 import torch
 
-__all__ = ["no_grad"]
+__all__ = ["closure_loss", "no_grad"]
 
 
 def no_grad(fn):
@@ -27,3 +28,12 @@ def no_grad(fn):
             return fn(*args, **kwargs)
 
     return run_without_grad
+
+
+def closure_loss(closure):
+    """``closure()`` evaluated with autograd on (torch's ``step(closure)``: it re-evaluates
+    the loss and its gradients), or None without a closure."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()

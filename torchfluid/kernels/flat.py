@@ -34,9 +34,9 @@ import torch
 
 from .._grad_mode import no_grad
 from . import table
-from .rmsprop import plain_memory
+from .rmsprop import RMSPropHyper, plain_memory
 
-__all__ = ["FastPathWarning", "FlatGroup", "fused_supported", "missing"]
+__all__ = ["FastPathWarning", "FlatGroup", "RMSPropHyper", "fused_supported", "missing"]
 
 _ALIGN = 16  # elements; 64 bytes for float32
 _STATE = ("mean_square", "mean_grad", "momentum")
@@ -266,14 +266,8 @@ class FlatGroup:
     @no_grad
     def step(
         self,
+        hyper: RMSPropHyper,
         *,
-        lr,
-        rho: float,
-        epsilon: float,
-        momentum: float = 0.0,
-        eps_in_sqrt: bool = True,
-        lr_in_momentum: bool = True,
-        nesterov: bool = False,
         grads: Sequence[torch.Tensor | None] | None = None,
         grad_scale=1.0,
         clip_min=None,
@@ -283,18 +277,24 @@ class FlatGroup:
     ) -> None:
         """One fused RMSProp step of every parameter with a gradient (module maths).
 
-        ``grads`` defaults to each parameter's ``.grad`` (None skips it). ``lr``,
-        ``grad_scale``, ``clip_min``/``clip_max``, ``l2``, ``l1``: a float or one per
-        parameter; ``grad_scale`` may also be a tensor (0-d or one per parameter) on
-        the group's device, read without a host sync on CUDA.
+        ``hyper``: :func:`~torchfluid.kernels.rmsprop.rmsprop_`'s hyper-parameters as one
+        record; its ``lr`` may also be one per parameter, and decoupled weight decay and
+        bias correction are not fused (both must be 0). ``grads`` defaults to each
+        parameter's ``.grad`` (None skips it). ``grad_scale``, ``clip_min``/``clip_max``,
+        ``l2``, ``l1``: a float or one per parameter; ``grad_scale`` may also be a tensor
+        (0-d or one per parameter) on the group's device, read without a host sync on CUDA.
         """
-        rho, epsilon, momentum = (_as_float("rho", rho), _as_float("epsilon", epsilon), _as_float("momentum", momentum))
+        lr, eps_in_sqrt, lr_in_momentum, nesterov = hyper.lr, hyper.eps_in_sqrt, hyper.lr_in_momentum, hyper.nesterov
+        rho, epsilon, momentum = (_as_float(k, getattr(hyper, k)) for k in ("rho", "epsilon", "momentum"))
         if not 0.0 <= rho <= 1.0:
             raise ValueError(f"rho: {rho}; allowed: 0 <= rho <= 1")
         if not epsilon >= 0.0:
             raise ValueError(f"epsilon: {epsilon}; allowed: epsilon >= 0")
         if not momentum >= 0.0:
             raise ValueError(f"momentum: {momentum}; allowed: momentum >= 0")
+        for name in ("decoupled_weight_decay", "bias_correction_step"):
+            if getattr(hyper, name):
+                raise ValueError(f"{name}: {getattr(hyper, name)}; allowed: 0 (the fused kernel does not apply it)")
         if momentum != 0.0 and not self.has_momentum:
             raise ValueError(
                 f"momentum: {momentum} needs a velocity buffer; allowed: 0 for a group built with momentum=False"

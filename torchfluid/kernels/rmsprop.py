@@ -40,7 +40,7 @@ Paddle can produce NaN for tiny eps; we do not).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -133,9 +133,10 @@ _LOW = (torch.float16, torch.bfloat16)
 
 class RMSPropHyper(NamedTuple):
     """:func:`rmsprop_`'s keyword hyper-parameters as one record: the same names, defaults
-    and meaning (``lr`` may be a 0-d tensor for :func:`rmsprop_graph_`)."""
+    and meaning (``lr`` may be a 0-d tensor for :func:`rmsprop_graph_`, or one per parameter
+    for :meth:`torchfluid.kernels.flat.FlatGroup.step`)."""
 
-    lr: float | torch.Tensor
+    lr: float | torch.Tensor | Sequence[float]
     rho: float
     epsilon: float
     momentum: float = 0.0

@@ -270,7 +270,20 @@ class LinearLrWarmup(LearningRateDecay):
         return _round(self.formula(self.step_num, **self.formula_params(base)), self.dtype)
 
 
-class ReduceLROnPlateau(LearningRateDecay):
+class _HeldRateDecay(LearningRateDecay):
+    """Base of the decays that hold their rate in ``learning_rate`` and change it by an
+    explicit call (``step(loss)``, ``epoch()``): ``__call__`` and ``current_lr`` return it
+    rounded to ``dtype`` and do not advance."""
+
+    def __call__(self) -> float:
+        """The current rate (does not advance)."""
+        return _round(self.learning_rate, self.dtype)
+
+    def current_lr(self) -> float:
+        return self()
+
+
+class ReduceLROnPlateau(_HeldRateDecay):
     """Multiply the rate by ``decay_rate`` when ``loss`` stops improving for more than ``patience`` epochs.
 
     ``step(loss)`` once per epoch; ``__call__`` returns the current rate and does not
@@ -310,13 +323,6 @@ class ReduceLROnPlateau(LearningRateDecay):
     def _state_keys(self):
         self.keys = ["cooldown_counter", "best_loss", "num_bad_epochs", "epoch_num", "learning_rate"]
 
-    def __call__(self) -> float:
-        """The current rate (does not advance)."""
-        return _round(self.learning_rate, self.dtype)
-
-    def current_lr(self) -> float:
-        return self()
-
     def step(self, loss):
         """Record this epoch's ``loss`` (number or 1-element array/tensor) and maybe reduce the rate."""
         loss = observed_value("loss", loss)
@@ -329,7 +335,7 @@ class ReduceLROnPlateau(LearningRateDecay):
             print(f"Epoch {self.epoch_num}: reducing learning rate from {old} to {self.learning_rate}.")
 
 
-class _LearningRateEpochDecay(LearningRateDecay):
+class _LearningRateEpochDecay(_HeldRateDecay):
     """Epoch-driven base: ``epoch()`` advances ``epoch_num`` and recomputes ``learning_rate``."""
 
     def __init__(self, learning_rate, dtype=None):
@@ -341,13 +347,6 @@ class _LearningRateEpochDecay(LearningRateDecay):
 
     def _state_keys(self):
         self.keys = ["epoch_num", "learning_rate"]
-
-    def __call__(self) -> float:
-        """The rate for the current epoch (does not advance)."""
-        return _round(self.learning_rate, self.dtype)
-
-    def current_lr(self) -> float:
-        return self()
 
     def epoch(self, epoch=None):
         """Advance one epoch (``None``) or set ``epoch_num = epoch``, and recompute the rate."""

@@ -473,15 +473,11 @@ def _rc_name(name: str, cls: type) -> type:
     return type(name, (cls,), {"__doc__": doc, "__module__": __name__})
 
 
-NoamLR = _rc_name("NoamLR", NoamDecay)
-PiecewiseLR = _rc_name("PiecewiseLR", PiecewiseDecay)
-NaturalExpLR = _rc_name("NaturalExpLR", NaturalExpDecay)
-InverseTimeLR = _rc_name("InverseTimeLR", InverseTimeDecay)
-PolynomialLR = _rc_name("PolynomialLR", PolynomialDecay)
-LinearLrWarmup = _rc_name("LinearLrWarmup", LinearWarmup)
-ExponentialLR = _rc_name("ExponentialLR", ExponentialDecay)
-MultiStepLR = _rc_name("MultiStepLR", MultiStepDecay)
-StepLR = _rc_name("StepLR", StepDecay)
-LambdaLR = _rc_name("LambdaLR", LambdaDecay)
-ReduceLROnPlateau = _rc_name("ReduceLROnPlateau", ReduceOnPlateau)
-CosineAnnealingLR = _rc_name("CosineAnnealingLR", CosineAnnealingDecay)
+# Paddle 2.0-rc named each "<Name>Decay" "<Name>LR", but for LinearWarmup and ReduceOnPlateau
+_RC_NAMES = {
+    cls.__name__.replace("Decay", "LR"): cls
+    for cls in (NoamDecay, PiecewiseDecay, NaturalExpDecay, InverseTimeDecay, PolynomialDecay, ExponentialDecay)
+    + (MultiStepDecay, StepDecay, LambdaDecay, CosineAnnealingDecay)
+}
+_RC_NAMES.update(LinearLrWarmup=LinearWarmup, ReduceLROnPlateau=ReduceOnPlateau)
+globals().update({name: _rc_name(name, cls) for name, cls in _RC_NAMES.items()})

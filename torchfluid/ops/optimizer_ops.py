@@ -138,6 +138,22 @@ def _check_grad(op, grad, param):
     _check_state(op, "Grad", grad, param)
 
 
+def _check_inputs(op, numbers, flags, param, grad, states):
+    """The checks a stateful op starts with, in order: the attributes ``numbers`` (name ->
+    value) are real numbers, returned as floats in order; the attributes ``flags`` are bools;
+    ``param`` is a floating-point tensor, ``grad`` its gradient, and ``states`` (slot ->
+    value) tensors of ``param``'s shape, dtype and device."""
+    floats = [_check_number(op, name, v) for name, v in numbers.items()]
+    for name, v in flags.items():
+        if not isinstance(v, bool):
+            raise TypeError(f"{op}: attribute {name} must be a bool, got {v!r}")
+    _check_param(op, param)
+    _check_grad(op, grad, param)
+    for slot, t in states.items():
+        _check_state(op, slot, t, param)
+    return floats
+
+
 def _lr(op, t, param, slot="LearningRate"):
     if not isinstance(t, torch.Tensor) or t.numel() != 1 or not t.is_floating_point():
         what = type(t).__name__ if not isinstance(t, torch.Tensor) else f"{t.dtype} {list(t.shape)}"
@@ -167,15 +183,8 @@ def raw_rmsprop(
     A SelectedRows ``Grad`` is merged (duplicate rows summed) and every row is updated,
     absent rows with gradient 0. ``MeanGrad`` is needed (and updated) iff ``centered``."""
     op = "rmsprop"
-    epsilon = _check_number(op, "epsilon", epsilon)
-    decay = _check_number(op, "decay", decay)
-    momentum = _check_number(op, "momentum", momentum)
-    if not isinstance(centered, bool):
-        raise TypeError(f"{op}: attribute centered must be a bool, got {centered!r}")
-    _check_param(op, Param)
-    _check_grad(op, Grad, Param)
-    _check_state(op, "MeanSquare", MeanSquare, Param)
-    _check_state(op, "Moment", Moment, Param)
+    numbers, states = dict(epsilon=epsilon, decay=decay, momentum=momentum), dict(MeanSquare=MeanSquare, Moment=Moment)
+    epsilon, decay, momentum = _check_inputs(op, numbers, dict(centered=centered), Param, Grad, states)
     if centered:
         if MeanGrad is None:
             raise ValueError(f"{op}: centered=True needs the MeanGrad and MeanGradOut slots (the mean gradient)")
@@ -264,15 +273,8 @@ def raw_adam(
     updates every row (gradient 0 where absent), ``lazy_mode=True`` only the merged rows.
     ``min_row_size_to_use_multithread`` is accepted and has no effect (a CPU threading hint)."""
     op = "adam"
-    beta1 = _check_number(op, "beta1", beta1)
-    beta2 = _check_number(op, "beta2", beta2)
-    epsilon = _check_number(op, "epsilon", epsilon)
-    if not isinstance(lazy_mode, bool):
-        raise TypeError(f"{op}: attribute lazy_mode must be a bool, got {lazy_mode!r}")
-    _check_param(op, Param)
-    _check_grad(op, Grad, Param)
-    _check_state(op, "Moment1", Moment1, Param)
-    _check_state(op, "Moment2", Moment2, Param)
+    numbers, states = dict(beta1=beta1, beta2=beta2, epsilon=epsilon), dict(Moment1=Moment1, Moment2=Moment2)
+    beta1, beta2, epsilon = _check_inputs(op, numbers, dict(lazy_mode=lazy_mode), Param, Grad, states)
     for slot, t in (("Beta1Pow", Beta1Pow), ("Beta2Pow", Beta2Pow)):
         _lr(op, t, Param, slot)
     lr = _lr(op, LearningRate, Param)

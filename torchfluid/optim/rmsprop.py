@@ -44,6 +44,7 @@ from collections.abc import Mapping
 import torch
 from torch.optim.optimizer import _get_capturable_supported_devices, _get_scalar_dtype, _use_grad_for_differentiable
 
+from .._grad_mode import closure_loss
 from ..kernels import fused_cpu
 from ..kernels.rmsprop import RMSPropHyper, plain_memory, rmsprop_graph_, rmsprop_update_
 from . import layout
@@ -144,10 +145,7 @@ class RMSprop(torch.optim.Optimizer):
     @_use_grad_for_differentiable
     def step(self, closure=None):
         """One update of every parameter with a gradient (``closure`` re-evaluates the loss)."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
             items = []
             for p in group["params"]:

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from .._checks import check_number
-from .._grad_mode import no_grad
+from .._grad_mode import closure_loss, no_grad
 from ..clip import GradientClipBase, need_clip
 from ..distributed import sharding as _sharding
 from ..lr import schedules
@@ -578,10 +578,7 @@ class Optimizer(torch.optim.Optimizer):
     @no_grad
     def step(self, closure=None):
         """torch API: one update from the gradients in ``.grad`` (``closure`` re-evaluates the loss)."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         self._run_pipeline(self._collect(), from_grad_attrs=True)
         return loss
 

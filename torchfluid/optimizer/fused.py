@@ -275,12 +275,8 @@ class FusedRMSPropUpdate:
         for it, lr, prep in taken:
             i = index[id(it.param)]
             grads[i], lrs[i], preps[i] = it.grad, lr, prep
-        fg.step(
-            grads=grads,
-            lr=lrs,
-            **{k: hparams[k] for k in _FLAT_HYPER},
-            **kernel_extras(preps, fg.device),
-        )
+        hyper = _flat().RMSPropHyper(lrs, **{k: hparams[k] for k in _FLAT_HYPER})
+        fg.step(hyper, grads=grads, **kernel_extras(preps, fg.device))
 
     # --------------------------------------------------------------- gradients
     def zero_grads(self) -> set:
