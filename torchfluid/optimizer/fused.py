@@ -50,6 +50,12 @@ def _flat():
     return flat
 
 
+def _run_flat(fg, hparams, grads, lrs, extras: dict) -> None:
+    """One kernel call of flat group ``fg``: the group's options ``hparams``, one
+    gradient (or None) and learning rate per member, folded clip / regularizer terms."""
+    fg.step(_flat().RMSPropHyper(lrs, **{k: hparams[k] for k in _FLAT_HYPER}), grads=grads, **extras)
+
+
 def _records_current(state, records) -> bool:
     """Whether every ``(param, ((acc, view), ...))`` of ``records`` still has its views
     as ``state[param][acc]`` (nothing replaced them since the last sync)."""
@@ -264,7 +270,7 @@ class FusedRMSPropUpdate:
             for i in positions:
                 j = index[id(params[i])]
                 grads_in[j], lrs_in[j] = grads[i], lrs[i]
-            fg.step(grads=grads_in, lr=lrs_in, **{k: hparams[k] for k in _FLAT_HYPER})
+            _run_flat(fg, hparams, grads_in, lrs_in, {})
         return True
 
     def _step(self, key, fg, index, hparams, rule, runtime, taken) -> None:
@@ -275,8 +281,7 @@ class FusedRMSPropUpdate:
         for it, lr, prep in taken:
             i = index[id(it.param)]
             grads[i], lrs[i], preps[i] = it.grad, lr, prep
-        hyper = _flat().RMSPropHyper(lrs, **{k: hparams[k] for k in _FLAT_HYPER})
-        fg.step(hyper, grads=grads, **kernel_extras(preps, fg.device))
+        _run_flat(fg, hparams, grads, lrs, kernel_extras(preps, fg.device))
 
     # --------------------------------------------------------------- gradients
     def zero_grads(self) -> set:

@@ -1,0 +1,162 @@
+"""Steady-state steps replay the fused kernel calls (Optimizer._replay, FusedRMSPropUpdate.replay).
+
+Each case trains two identical models for six steps on the same gradients: one with
+``step()`` (which replays the last plain update when nothing changed), one with
+``apply_gradients`` (which always runs the whole pipeline). Between steps 3 and 4 the same
+change is made to both. Parameters and accumulators must end bit-identical, and in the
+unchanged case the replay must actually have run.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from torchfluid.optimizer import RMSProp
+from torchfluid.optimizer.fused import FusedRMSPropUpdate
+from torchfluid.regularizer import L1Decay, L2Decay
+
+pytest.importorskip("numba")
+
+
+def _model(seed):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(), torch.nn.Linear(4, 3))
+
+
+def _set_grads(model, step):
+    gen = torch.Generator().manual_seed(100 + step)
+    for p in model.parameters():
+        p.grad = torch.randn(p.shape, generator=gen)
+
+
+def _noncontiguous_grad(model, opt):
+    w = model[0].weight
+    g = torch.empty(w.shape[::-1]).t()
+    g.copy_(w.grad)
+    w.grad = g
+
+
+def _new_group(model, opt):
+    extra = torch.nn.Parameter(torch.full((2,), 0.5))
+    opt.add_param_group({"params": [("extra", extra)], "lr": 0.02})
+    model.extra = extra
+
+
+def _set_attr(name, make):
+    def change(model, opt):
+        setattr(opt, name, make())
+
+    return change
+
+
+def _group(key, value):
+    def change(model, opt):
+        opt.param_groups[0][key] = value
+
+    return change
+
+
+def _param_attr(name, value):
+    def change(model, opt):
+        setattr(model[0].weight, name, value)
+
+    return change
+
+
+def _reload_state(model, opt):
+    opt.set_state_dict(opt.state_dict())
+
+
+def _replace_param_storage(model, opt):
+    model[2].bias.data = model[2].bias.data.clone()
+
+
+def _replace_state_record(model, opt):
+    p = model[0].bias
+    opt.state[p] = {k: v.clone() for k, v in opt.state[p].items()}
+
+
+CASES = [
+    ("nothing changes", None),
+    ("group lr edited", _group("lr", 0.05)),
+    ("group momentum edited", _group("momentum", 0.5)),
+    ("group turns centered", _group("centered", True)),
+    ("group maximizes", _group("maximize", True)),
+    ("parameter regularizer set", _param_attr("regularizer", L2Decay(0.1))),
+    ("parameter lr multiplier set", _param_attr("optimize_attr", {"learning_rate": 0.5})),
+    ("optimizer regularization set", _set_attr("regularization", lambda: L1Decay(0.01))),
+    ("GradScaler found_inf set", _set_attr("found_inf", lambda: torch.tensor(0.0))),
+    ("state dict reloaded", _reload_state),
+    ("state record replaced", _replace_state_record),
+    ("parameter storage replaced", _replace_param_storage),
+    ("gradient not contiguous", _noncontiguous_grad),
+    ("param group added", _new_group),
+]
+
+
+def _train(change, replaying, steps=6):
+    model = _model(0)
+    opt = RMSProp(0.01, rho=0.9, epsilon=1e-6, momentum=0.9, parameters=list(model.named_parameters()))
+    for step in range(steps):
+        _set_grads(model, step)
+        if step == 3 and change is not None:
+            change(model, opt)
+        if replaying:
+            opt.step()
+        else:
+            opt.apply_gradients([(p, p.grad) for g in opt.param_groups for p in g["params"]])
+    params = {n: p.detach().clone() for n, p in model.named_parameters()}
+    state = {k: v.clone() for k, v in opt.state_dict().items() if isinstance(v, torch.Tensor)}
+    return params, state
+
+
+@pytest.mark.parametrize("label,change", CASES, ids=[c[0] for c in CASES])
+def test_replayed_steps_equal_the_whole_pipeline(label, change):
+    got_params, got_state = _train(change, replaying=True)
+    want_params, want_state = _train(change, replaying=False)
+    assert got_params.keys() == want_params.keys() and got_state.keys() == want_state.keys()
+    for name in want_params:
+        np.testing.assert_array_equal(got_params[name].numpy(), want_params[name].numpy(), err_msg=name)
+    for key in want_state:
+        np.testing.assert_array_equal(got_state[key].numpy(), want_state[key].numpy(), err_msg=key)
+
+
+def test_unchanged_steps_are_replayed(monkeypatch):
+    outcomes = []
+    original = FusedRMSPropUpdate.replay
+
+    def spy(self, *args, **kwargs):
+        outcomes.append(original(self, *args, **kwargs))
+        return outcomes[-1]
+
+    monkeypatch.setattr(FusedRMSPropUpdate, "replay", spy)
+    _train(None, replaying=True)
+    assert outcomes == [True] * 5  # steps 2..6 (the first step builds the flat groups)
+
+
+# changes the replay itself takes in (it reads the multipliers and re-binds addresses each step)
+REPLAYED = {"parameter lr multiplier set", "parameter storage replaced"}
+PIPELINE_CASES = [c for c in CASES[1:] if c[0] not in REPLAYED]
+
+
+@pytest.mark.parametrize("label,change", PIPELINE_CASES, ids=[c[0] for c in PIPELINE_CASES])
+def test_a_change_runs_the_whole_pipeline_for_that_step(label, change, monkeypatch):
+    calls = []
+    original = FusedRMSPropUpdate.replay
+
+    def spy(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        calls.append(result)
+        return result
+
+    monkeypatch.setattr(FusedRMSPropUpdate, "replay", spy)
+    model = _model(0)
+    opt = RMSProp(0.01, rho=0.9, epsilon=1e-6, momentum=0.9, parameters=list(model.named_parameters()))
+    for step in range(3):
+        _set_grads(model, step)
+        opt.step()
+    calls.clear()
+    _set_grads(model, 3)
+    change(model, opt)
+    opt.step()
+    assert calls in ([], [False])  # not replayed: the change reached the pipeline
