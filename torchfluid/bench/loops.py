@@ -36,6 +36,7 @@ alike.
 from __future__ import annotations
 
 import copy
+import gc
 import dataclasses
 import statistics
 import time
@@ -279,12 +280,18 @@ class LoopResult:
 def _time(loops: dict, rounds: int, block_ms: float) -> dict:
     """Median per-step milliseconds of each loop (``steps(k)`` runs ``k`` steps),
     interleaved round-robin."""
+    gc.collect()  # the garbage of earlier loops is not collected (a long pause) inside these
     blocks = {}
     for name, steps in loops.items():  # warm up (kernel loading, plans, allocator), then size a block
         steps(3)
-        t0 = time.perf_counter()
-        steps(2)
-        one = max((time.perf_counter() - t0) / 2, 1e-6)
+        k, one = 1, float("inf")
+        while k <= 256:  # doubling runs to a quarter block; the fastest step sizes the block
+            t0 = time.perf_counter()
+            steps(k)
+            one = min(one, max((time.perf_counter() - t0) / k, 1e-6))
+            if 2 * k * one >= block_ms / 4e3:
+                break
+            k *= 2
         blocks[name] = max(1, min(500, int(block_ms / 1e3 / one)))
     per_step = {name: [] for name in loops}
     for _ in range(rounds):
