@@ -7,9 +7,12 @@ change is made to both. Parameters and accumulators must end bit-identical, and 
 unchanged case the replay must actually have run.
 """
 
+import hypothesis.strategies as st
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from torchfluid.optimizer import RMSProp
 from torchfluid.optimizer.fused import FusedRMSPropUpdate
@@ -160,3 +163,107 @@ def test_a_change_runs_the_whole_pipeline_for_that_step(label, change, monkeypat
     change(model, opt)
     opt.step()
     assert calls in ([], [False])  # not replayed: the change reached the pipeline
+
+
+# ---------------------------------------------------------------------------- random change sequences
+class ReplayMachine(RuleBasedStateMachine):
+    """Two twins take the same gradients and the same changes in random order: one by
+    ``step()`` (replaying where it may), one by ``apply_gradients`` (the whole pipeline
+    every time); after every rule they hold the same bits."""
+
+    def __init__(self):
+        super().__init__()
+        self.twins = []
+        for _ in range(2):
+            model = _model(1)
+            opt = RMSProp(0.01, rho=0.9, epsilon=1e-6, momentum=0.9, parameters=list(model.named_parameters()))
+            self.twins.append((model, opt))
+        self.step_count = 0
+
+    def _both(self, change):
+        """The change on both twins; where it is refused, it is refused by both alike."""
+        outcomes = []
+        for model, opt in self.twins:
+            try:
+                change(model, opt)
+                outcomes.append(None)
+            except (ValueError, TypeError) as e:
+                outcomes.append((type(e), str(e)))
+        assert outcomes[0] == outcomes[1]
+
+    # mostly plain steps, so that replays happen between the changes
+    @rule(
+        skip=st.sampled_from([frozenset()] * 4 + [frozenset({1}), frozenset({0, 3})]),
+        transposed=st.sampled_from([False] * 5 + [True]),
+    )
+    def step(self, skip, transposed):
+        self.step_count += 1
+        for k, (model, opt) in enumerate(self.twins):
+            _set_grads(model, self.step_count)
+            for i, p in enumerate(model.parameters()):
+                if i in skip:
+                    p.grad = None
+            if transposed and model[0].weight.grad is not None:
+                _noncontiguous_grad(model, opt)
+            if k == 0:
+                opt.step()
+            else:
+                opt.apply_gradients([(p, p.grad) for g in opt.param_groups for p in g["params"]])
+
+    @rule(key=st.sampled_from(["lr", "momentum", "rho", "centered", "maximize"]), pick=st.integers(0, 2))
+    def edit_group(self, key, pick):
+        value = {
+            "lr": [0.01, 0.03, 0.0][pick],
+            "momentum": [0.9, 0.0, 0.5][pick],
+            "rho": [0.9, 0.5, 0.99][pick],
+            "centered": [False, True, False][pick],
+            "maximize": [False, True, False][pick],
+        }[key]
+        self._both(_group(key, value))
+
+    @rule(which=st.integers(0, 3), reg=st.sampled_from([None, "l1", "l2"]))
+    def set_param_regularizer(self, which, reg):
+        def change(model, opt):
+            p = list(model.parameters())[which]
+            p.regularizer = None if reg is None else (L1Decay(0.01) if reg == "l1" else L2Decay(0.02))
+
+        self._both(change)
+
+    @rule(which=st.integers(0, 3), mult=st.sampled_from([1.0, 0.5, 2.0]))
+    def set_lr_multiplier(self, which, mult):
+        self._both(
+            lambda model, opt: setattr(list(model.parameters())[which], "optimize_attr", {"learning_rate": mult})
+        )
+
+    @rule(reg=st.sampled_from([None, "l2"]))
+    def set_regularization(self, reg):
+        self._both(lambda model, opt: setattr(opt, "regularization", None if reg is None else L2Decay(0.01)))
+
+    @rule(on=st.booleans())
+    def found_inf(self, on):
+        self._both(lambda model, opt: setattr(opt, "found_inf", torch.tensor(0.0) if on else None))
+
+    @rule()
+    def reload_state(self):
+        self._both(_reload_state)
+
+    @rule()
+    def replace_storage(self):
+        self._both(_replace_param_storage)
+
+    @invariant()
+    def twins_agree(self):
+        (ma, oa), (mb, ob) = self.twins
+        for (name, a), b in zip(ma.named_parameters(), mb.parameters(), strict=True):
+            assert torch.equal(a, b), name
+        sa, sb = oa.state_dict(), ob.state_dict()
+        assert sa.keys() == sb.keys()
+        for k in sa:
+            if isinstance(sa[k], torch.Tensor):
+                assert torch.equal(sa[k], sb[k]), k
+
+
+ReplayMachine.TestCase.settings = settings(
+    max_examples=120, stateful_step_count=30, deadline=None, suppress_health_check=list(HealthCheck)
+)
+TestReplayMachine = ReplayMachine.TestCase
