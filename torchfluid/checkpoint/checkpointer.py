@@ -40,6 +40,7 @@ import re
 import uuid
 import warnings
 
+from .._checks import check_bool, check_int
 from .atomic import atomic_write, parse_temp_name, temp_owner_alive
 from .format import CheckpointError, load, save
 from .lock import FileLock, LockHeldError
@@ -89,16 +90,13 @@ class Checkpointer:
         run_id: str | None = None,
         overwrite: bool = False,
     ):
-        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-            raise ValueError(f"every must be an int >= 1, got {every!r}")
-        if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
-            raise ValueError(f"keep must be an int >= 1, got {keep!r}")
+        every = check_int("every", every, lo=1)
+        keep = check_int("keep", keep, lo=1)
         if not isinstance(prefix, str) or not prefix or "/" in prefix or "\\" in prefix or prefix.startswith("."):
             raise ValueError(f"prefix must be a non-empty file-name prefix (no '/', no leading '.'), got {prefix!r}")
         if run_id is not None and (not isinstance(run_id, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", run_id)):
             raise ValueError(f"run_id must be 1 to 64 characters of [A-Za-z0-9_.-], got {run_id!r}")
-        if not isinstance(overwrite, bool):
-            raise ValueError(f"overwrite must be True or False, got {overwrite!r}")
+        check_bool("overwrite", overwrite)
         self.dirname = os.fspath(dirname)
         self.every, self.keep, self.prefix = every, keep, prefix
         self.run_id = run_id or uuid.uuid4().hex
@@ -247,8 +245,7 @@ class Checkpointer:
         self, step: int, *, model=None, optimizer=None, scheduler=None, extra=None, force: bool = False
     ) -> str | None:
         """Save if ``step`` is due (or ``force``); returns the path written or None."""
-        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-            raise ValueError(f"step must be an int >= 0, got {step!r}")
+        step = check_int("step", step, lo=0)
         if not force and step % self.every:
             return None
         self._acquire()

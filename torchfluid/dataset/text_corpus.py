@@ -14,6 +14,8 @@ import collections
 import os
 import re
 
+from .._checks import check_int
+
 __all__ = ["build_dict", "train", "test", "sentences", "CORPUS_FILE"]
 
 CORPUS_FILE = os.path.join(
@@ -31,8 +33,7 @@ def sentences() -> list[list[str]]:
 def build_dict(min_word_freq: int = 0) -> dict[str, int]:
     """``word -> id`` for words seen more than ``min_word_freq`` times (with ``<s>`` and
     ``<e>`` once per line); ids by falling count, ties alphabetical; ``<unk>`` last."""
-    if isinstance(min_word_freq, bool) or not isinstance(min_word_freq, int) or min_word_freq < 0:
-        raise ValueError(f"min_word_freq must be an int >= 0, got {min_word_freq!r}")
+    min_word_freq = check_int("min_word_freq", min_word_freq, lo=0)
     counts = collections.Counter()
     for words in sentences():
         counts.update(["<s>", *words, "<e>"])
@@ -43,8 +44,7 @@ def build_dict(min_word_freq: int = 0) -> dict[str, int]:
 
 
 def _reader(word_idx, n, keep):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    n = check_int("n", n, lo=1)
     if not isinstance(word_idx, dict) or "<unk>" not in word_idx:
         raise ValueError("word_idx must be a dict from build_dict() (with '<unk>')")
     unk = word_idx["<unk>"]

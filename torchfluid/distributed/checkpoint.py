@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.distributed as dist
 
+from .._checks import check_int
 from ..checkpoint.checkpointer import load_into as _load_into
 from ..checkpoint.format import CheckpointError, load, save
 from ..checkpoint.rng import get_rng_state, set_rng_state
@@ -176,10 +177,8 @@ class ShardedCheckpointer:
     def __init__(
         self, dirname: str | os.PathLike, every: int = 1, keep: int = 3, prefix: str = "ckpt", process_group=None
     ):
-        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-            raise ValueError(f"every must be an int >= 1, got {every!r}")
-        if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
-            raise ValueError(f"keep must be an int >= 1, got {keep!r}")
+        every = check_int("every", every, lo=1)
+        keep = check_int("keep", keep, lo=1)
         if not isinstance(prefix, str) or not prefix or "/" in prefix or os.sep in prefix:
             raise ValueError(f"prefix must be a non-empty file-name prefix, got {prefix!r}")
         self.dirname = os.fspath(dirname)
@@ -232,8 +231,7 @@ class ShardedCheckpointer:
         rank that completes a checkpoint (writes last) always sees it complete, so no
         barrier is needed and exactly ``keep`` complete checkpoints remain.
         """
-        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-            raise ValueError(f"step must be an int >= 0, got {step!r}")
+        step = check_int("step", step, lo=0)
         if not force and step % self.every:
             return None
         rank, world = self._rank_world()

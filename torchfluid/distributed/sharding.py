@@ -69,6 +69,7 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.distributed as dist
 
+from .._checks import check_bool, check_int
 from ..clip import ClipGradByGlobalNorm
 
 __all__ = ["GRAD_REDUCTIONS", "ShardingError", "ShardedState", "make", "partition"]
@@ -82,8 +83,7 @@ class ShardingError(RuntimeError):
 
 def make(opt, shard_state, grad_reduction, process_group) -> "ShardedState | None":
     """The optimizer's sharding record for its constructor arguments (None when unsharded)."""
-    if not isinstance(shard_state, bool):
-        raise ValueError(f"shard_state must be True or False, got {shard_state!r}")
+    check_bool("shard_state", shard_state)
     if not isinstance(grad_reduction, str) or grad_reduction not in GRAD_REDUCTIONS:
         raise ValueError(f"grad_reduction must be one of {list(GRAD_REDUCTIONS)}, got {grad_reduction!r}")
     if not shard_state:
@@ -113,8 +113,7 @@ def partition(
     ``owners`` / ``loads`` (an earlier result and its per-rank element counts) are kept
     as they are and extended in place with the names not yet in ``owners``.
     """
-    if not isinstance(world_size, int) or isinstance(world_size, bool) or world_size < 1:
-        raise ValueError(f"world_size must be an int >= 1, got {world_size!r}")
+    world_size = check_int("world_size", world_size, lo=1)
     owners = {} if owners is None else owners
     loads = [0] * world_size if loads is None else loads
     if len(loads) != world_size:

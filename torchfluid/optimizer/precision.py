@@ -64,6 +64,8 @@ from collections.abc import Mapping
 
 import torch
 
+from .._checks import check_bool
+
 __all__ = [
     "LOW_PRECISION",
     "NONFINITE_POLICIES",
@@ -121,8 +123,7 @@ class Precision:
     """The precision options of one optimizer, its master weights and rounding generators."""
 
     def __init__(self, *, multi_precision: bool, state_dtype, nonfinite: str):
-        if not isinstance(multi_precision, bool):
-            raise ValueError(f"multi_precision must be True or False, got {multi_precision!r}")
+        check_bool("multi_precision", multi_precision)
         if state_dtype not in STATE_DTYPES:
             raise ValueError(f"state_dtype must be one of None, torch.float32, torch.bfloat16, got {state_dtype!r}")
         if nonfinite not in NONFINITE_POLICIES:
