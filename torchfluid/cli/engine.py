@@ -17,6 +17,7 @@ A train or test loss that is not finite stops the run with :class:`TrainingError
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -285,12 +286,8 @@ def _train_dygraph(cfg, data, spec, reporter, label) -> RunResult:
             opt = TorchStepper(cfg, model.parameters(), lr)
         else:
             opt = make_optimizer(cfg, lr, model.parameters())
-        ckpt = _checkpointer(cfg)
-        try:
+        with _checkpointer(cfg) or contextlib.nullcontext() as ckpt:
             return _dygraph_loop(cfg, data, spec, reporter, label, dtype, model, opt, ckpt)
-        finally:
-            if ckpt is not None:
-                ckpt.close()
 
 
 def _dygraph_loop(cfg, data, spec, reporter, label, dtype, model, opt, ckpt) -> RunResult:
@@ -360,14 +357,10 @@ def _train_static(cfg, data, spec, reporter, label) -> RunResult:
     with scope_guard(scope):
         torch.manual_seed(cfg["seed"])
         exe.run(startup)
-        ckpt = _checkpointer(cfg)
-        try:
+        with _checkpointer(cfg) or contextlib.nullcontext() as ckpt:
             return _static_loop(
                 cfg, data, reporter, label, spec, main, test_program, exe, fetch, lr, out, loss, scope, ckpt
             )
-        finally:
-            if ckpt is not None:
-                ckpt.close()
 
 
 def _static_loop(

@@ -58,6 +58,19 @@ def _clip(cfg: Config):
 
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+# the RMSProp arguments taken as they are from the [optimizer] keys of the same names
+_RMSPROP_KEYS = (
+    "rho",
+    "momentum",
+    "centered",
+    "eps_in_sqrt",
+    "initial_mean_square",
+    "lr_in_momentum",
+    "nesterov",
+    "decoupled_weight_decay",
+    "bias_correction",
+    "lazy_mode",
+)
 
 
 def _rmsprop_options(cfg: Config, lr) -> dict:
@@ -70,19 +83,10 @@ def _rmsprop_options(cfg: Config, lr) -> dict:
     if o["preset"] is None:
         return dict(
             learning_rate=lr,
-            rho=o["rho"],
             epsilon=1e-6 if o["epsilon"] is None else o["epsilon"],
-            momentum=o["momentum"],
-            centered=o["centered"],
-            eps_in_sqrt=o["eps_in_sqrt"],
-            initial_mean_square=o["initial_mean_square"],
-            lr_in_momentum=o["lr_in_momentum"],
-            nesterov=o["nesterov"],
-            decoupled_weight_decay=o["decoupled_weight_decay"],
-            bias_correction=o["bias_correction"],
-            lazy_mode=o["lazy_mode"],
             regularization=reg,
             grad_clip=clip,
+            **{key: o[key] for key in _RMSPROP_KEYS},
             **extras,
         )
     name, args = o["preset"], dict(o["preset_args"])
