@@ -1,43 +1,6 @@
 """``paddle.optimizer.lr``: the 2.x schedulers, defined in :mod:`torchfluid.lr.scheduler`."""
 
-from ..lr.scheduler import (
-    CosineAnnealingDecay,
-    CosineAnnealingWarmRestarts,
-    CyclicLR,
-    ExponentialDecay,
-    InverseTimeDecay,
-    LambdaDecay,
-    LinearLR,
-    LinearWarmup,
-    LRScheduler,
-    MultiplicativeDecay,
-    MultiStepDecay,
-    NaturalExpDecay,
-    NoamDecay,
-    OneCycleLR,
-    PiecewiseDecay,
-    PolynomialDecay,
-    ReduceOnPlateau,
-    StepDecay,
-)
+from ..lr import scheduler as _scheduler
+from ..lr.scheduler import *  # noqa: F403  (its __all__: the 2.x scheduler classes)
 
-__all__ = [
-    "CosineAnnealingDecay",
-    "CosineAnnealingWarmRestarts",
-    "CyclicLR",
-    "ExponentialDecay",
-    "InverseTimeDecay",
-    "LambdaDecay",
-    "LinearLR",
-    "LinearWarmup",
-    "LRScheduler",
-    "MultiplicativeDecay",
-    "MultiStepDecay",
-    "NaturalExpDecay",
-    "NoamDecay",
-    "OneCycleLR",
-    "PiecewiseDecay",
-    "PolynomialDecay",
-    "ReduceOnPlateau",
-    "StepDecay",
-]
+__all__ = list(_scheduler.__all__)
