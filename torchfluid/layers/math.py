@@ -160,10 +160,6 @@ def _binop(op_type, reverse=False):
     return method
 
 
-def _neg(self):
-    return scale(self, -1.0)
-
-
 for _name, _op, _rev in [
     ("__add__", "elementwise_add", False),
     ("__radd__", "elementwise_add", True),
@@ -176,5 +172,5 @@ for _name, _op, _rev in [
     ("__pow__", "elementwise_pow", False),
 ]:
     setattr(Variable, _name, _binop(_op, _rev))
-Variable.__neg__ = _neg
+Variable.__neg__ = lambda self: scale(self, -1.0)
 Variable.astype = cast

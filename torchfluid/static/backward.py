@@ -10,6 +10,7 @@ use. Variables with ``stop_gradient=True`` (data, non-trainable parameters), tho
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 from ..dtypes import is_float_dtype
@@ -30,7 +31,7 @@ def _check_loss(loss):
     if not isinstance(loss, Variable):
         raise TypeError(f"append_backward: loss must be a static Variable, got {type(loss).__name__}")
     shape = loss.shape
-    if shape is None or any(d < 0 for d in shape) or (len(shape) and _prod(shape) != 1):
+    if shape is None or any(d < 0 for d in shape) or (len(shape) and math.prod(shape) != 1):
         raise ValueError(
             f"append_backward: loss {loss.name!r} must hold exactly one element (shape [1]), "
             f"but its shape is {list(shape) if shape is not None else None}; reduce it first, "
@@ -38,13 +39,6 @@ def _check_loss(loss):
         )
     if not is_float_dtype(loss.dtype):
         raise ValueError(f"append_backward: loss {loss.name!r} must be a float tensor, got {loss.dtype}")
-
-
-def _prod(shape):
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 def _path(ops, loss_name):
