@@ -26,6 +26,7 @@ __all__ = [
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EPOCH_COLUMNS = ("epoch", "train_loss", "test_loss", "test_accuracy", "lr", "seconds")
+EPOCH_HEADERS = ("epoch", "train loss", "test loss", "test acc", "lr", "time")  # the columns as tables title them
 
 
 def _fmt(value) -> str:
@@ -60,9 +61,7 @@ def _epoch_row(rec: dict) -> list:
 
 
 def epoch_table(history: list[dict]) -> str:
-    return format_table(
-        ["epoch", "train loss", "test loss", "test acc", "lr", "time"], [_epoch_row(r) for r in history]
-    )
+    return format_table(EPOCH_HEADERS, [_epoch_row(r) for r in history])
 
 
 class ProgressReporter(Reporter):
@@ -98,7 +97,7 @@ class ProgressReporter(Reporter):
     def epoch(self, record):
         if not self.table:
             return
-        header, row = ["epoch", "train loss", "test loss", "test acc", "lr", "time"], _epoch_row(record)
+        header, row = EPOCH_HEADERS, _epoch_row(record)
         widths = [max(len(h), 10) for h in header]
         lines = []
         if not self._printed_header:
@@ -142,32 +141,18 @@ def loss_panels(runs: list[RunResult], title: str = "", regression: bool = False
     """Panels for :func:`plot_panels`: train loss, test loss, and test accuracy when known."""
     tag = f"{title}: " if title else ""
     name = "MSE" if regression else "loss"
-    panels = [
-        {
-            "title": f"{tag}train {name}",
-            "ylabel": name,
-            "logy": True,
-            "lines": {r.label: ([h["epoch"] for h in r.history], [h["train_loss"] for h in r.history]) for r in runs},
-        },
-        {
-            "title": f"{tag}test {name}",
-            "ylabel": name,
-            "logy": True,
-            "lines": {r.label: ([h["epoch"] for h in r.history], [h["test_loss"] for h in r.history]) for r in runs},
-        },
-    ]
+    series = [("train_loss", f"train {name}", name, True), ("test_loss", f"test {name}", name, True)]
     if any(h["test_accuracy"] is not None for r in runs for h in r.history):
-        panels.append(
-            {
-                "title": f"{tag}test accuracy",
-                "ylabel": "accuracy",
-                "logy": False,
-                "lines": {
-                    r.label: ([h["epoch"] for h in r.history], [h["test_accuracy"] for h in r.history]) for r in runs
-                },
-            }
-        )
-    return panels
+        series.append(("test_accuracy", "test accuracy", "accuracy", False))
+    return [
+        {
+            "title": tag + panel_title,
+            "ylabel": ylabel,
+            "logy": logy,
+            "lines": {r.label: ([h["epoch"] for h in r.history], [h[key] for h in r.history]) for r in runs},
+        }
+        for key, panel_title, ylabel, logy in series
+    ]
 
 
 LINE_STYLES = ("-", "--", "-.", ":")
