@@ -47,20 +47,15 @@ class LoadReport:
     # (with strict=False a parameter's records load together or not at all)
     dropped: list[str] = dataclasses.field(default_factory=list)
 
+    def _lists(self) -> list[tuple[str, list[str]]]:
+        return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)]
+
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.mismatched or self.dropped)
+        return not any(items for _, items in self._lists())
 
     def message(self) -> str:
-        parts = []
-        for label, items in (
-            ("missing", self.missing),
-            ("unexpected", self.unexpected),
-            ("mismatched", self.mismatched),
-            ("dropped", self.dropped),
-        ):
-            if items:
-                parts.append(f"{label} ({len(items)}): " + "; ".join(items))
+        parts = [f"{label} ({len(items)}): " + "; ".join(items) for label, items in self._lists() if items]
         return "state_dict does not match this optimizer; nothing was loaded. " + " | ".join(parts)
 
 
@@ -336,7 +331,7 @@ class StateCodec:
                     f"param_groups[{i}]: parameter names {names} do not match {list(group['param_names'])}"
                 )
                 continue
-            values = {k: v for k, v in entry.items() if k not in ("params", "param_names")}
+            values = group_hparams(entry)
             try:
                 self.check_group({**group, **values})
             except (TypeError, ValueError) as e:
