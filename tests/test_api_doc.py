@@ -8,7 +8,7 @@ import torch
 
 import torchfluid as fluid
 from torchfluid import _api_doc
-from torchfluid._unsupported import UnsupportedFluidAPIError, UnsupportedFluidModuleError
+from torchfluid._unsupported import UnsupportedFluidAPIError, UnsupportedFluidModuleError, fluid_module_getattr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,6 +54,24 @@ def test_every_listed_name_resolves():
         ("fluid.layers.lod_reset", "LoD tensors"),
         ("fluid.layers.not_a_layer", "docs/api.md"),
         ("fluid.io.DataLoader", "docs/api.md"),
+        # every fluid module torchfluid implements answers for the names it lacks
+        ("fluid.optimizer.Momentum", "torch.optim.SGD(params, lr, momentum=mu"),
+        ("fluid.optimizer.MomentumOptimizer", "torch.optim.SGD"),
+        ("fluid.optimizer.Adagrad", "torch.optim.Adagrad"),
+        ("fluid.optimizer.AdamaxOptimizer", "torch.optim.Adamax"),
+        ("fluid.optimizer.ModelAverage", "torch.optim.swa_utils.AveragedModel"),
+        ("fluid.optimizer.LambOptimizer", "every torch.optim optimizer trains them"),
+        ("fluid.dygraph.DataParallel", "torch.distributed"),
+        ("fluid.dygraph.GRUUnit", "torch.nn layer"),
+        ("fluid.dygraph.Conv2DTranspose", "torch.nn layer"),
+        ("fluid.param_attr.WeightNormParamAttr", "torch.nn.utils.parametrizations.weight_norm"),
+        ("fluid.initializer.Bilinear", "NumpyArrayInitializer"),
+        ("fluid.nets.sequence_conv_pool", "LoD tensors"),
+        ("fluid.nets.glu", "docs/api.md"),
+        ("fluid.clip.ErrorClipByValue", "docs/api.md"),
+        ("fluid.regularizer.not_a_regularizer", "docs/api.md"),
+        ("fluid.core.not_a_core_name", "docs/api.md"),
+        ("fluid.framework.not_a_framework_name", "docs/api.md"),
     ],
 )
 def test_unsupported_names_say_what_to_use(expr, alternative):
@@ -77,7 +95,18 @@ def test_unsupported_module_names_import_and_fail_when_used():
 
 def test_probes_stay_plain_attribute_errors():
     assert not hasattr(fluid, "definitely_missing")
+    assert not hasattr(fluid.optimizer, "Momentum")
     assert getattr(fluid.layers, "_private", None) is None
+    for module in (fluid.optimizer, fluid.dygraph, fluid.clip, fluid.core, fluid.framework):
+        with pytest.raises(AttributeError) as err:
+            module.__wrapped__  # noqa: B018
+        assert not isinstance(err.value, UnsupportedFluidAPIError)
+    module_getattr = fluid_module_getattr("fluid.optimizer", "torchfluid.optimizer")
+    with pytest.raises(AttributeError) as err:  # a submodule not imported yet: Python's own error
+        module_getattr("presets")
+    assert not isinstance(err.value, UnsupportedFluidAPIError)
+    with pytest.raises(UnsupportedFluidAPIError):
+        module_getattr("Momentum")
     with pytest.raises(AttributeError) as err:
         fluid.__wrapped__  # noqa: B018
     assert not isinstance(err.value, UnsupportedFluidAPIError)

@@ -8,9 +8,12 @@ The facade modules (``torchfluid``, ``fluid.layers``, ``fluid.io``, ...) call
 
 from __future__ import annotations
 
+import importlib.util
+
 __all__ = [
     "UnsupportedFluidAPIError",
     "UnsupportedFluidModuleError",
+    "fluid_module_getattr",
     "missing",
     "unsupported_callable",
     "unsupported_module_getattr",
@@ -28,6 +31,20 @@ _LOD = (
     "(README, 'Limits')"
 )
 
+_OPTIMIZERS = (
+    "torchfluid implements Paddle's SGD, Adam and RMSProp (fluid and 2.x names); the parameters of "
+    "torchfluid layers are torch Parameters, so every torch.optim optimizer trains them"
+)
+_LAYERS = (
+    "fluid.dygraph.Layer is a torch.nn.Module: use the torch.nn layer that does the same job inside it "
+    "(docs/api.md lists the fluid layers torchfluid has)"
+)
+
+
+def _optimizer(use: str) -> str:
+    return f"{_OPTIMIZERS}: use {use}"
+
+
 ALTERNATIVES = {
     "ParallelDo": _DISTRIBUTED,
     "get_places": _DISTRIBUTED,
@@ -40,6 +57,34 @@ ALTERNATIVES = {
     "dynamic_lstm": _LOD,
     "dynamic_gru": _LOD,
     "lod_append": _LOD,
+    "sequence_conv_pool": _LOD,
+    "DataParallel": _DISTRIBUTED,
+    # fluid.optimizer names beyond SGD, Adam and RMSProp
+    "Momentum": _optimizer(
+        "torch.optim.SGD(params, lr, momentum=mu[, nesterov=True]) (Paddle's update: v = mu*v + g; p -= lr*v)"
+    ),
+    "MomentumOptimizer": _optimizer("torch.optim.SGD(params, lr, momentum=mu)"),
+    "Adagrad": _optimizer("torch.optim.Adagrad"),
+    "AdagradOptimizer": _optimizer("torch.optim.Adagrad"),
+    "Adamax": _optimizer("torch.optim.Adamax"),
+    "AdamaxOptimizer": _optimizer("torch.optim.Adamax"),
+    "Adadelta": _optimizer("torch.optim.Adadelta"),
+    "AdadeltaOptimizer": _optimizer("torch.optim.Adadelta"),
+    "AdamW": _optimizer("torch.optim.AdamW"),
+    "ModelAverage": _optimizer("torch.optim.swa_utils.AveragedModel"),
+    "ExponentialMovingAverage": _optimizer("torch.optim.swa_utils.AveragedModel with an EMA avg_fn"),
+    # fluid.param_attr / fluid.initializer
+    "WeightNormParamAttr": "weight normalisation is not implemented: apply "
+    "torch.nn.utils.parametrizations.weight_norm to the layer",
+    "Bilinear": "compute the bilinear upsampling kernel in numpy and pass it as NumpyArrayInitializer(value)",
+    "BilinearInitializer": "compute the bilinear upsampling kernel in numpy and pass it as "
+    "NumpyArrayInitializer(value)",
+}
+
+# the fluid modules whose other names mean another optimizer or layer than torchfluid has
+_DEFAULT_BY_MODULE = {
+    "fluid.optimizer": _optimizer("the torch.optim optimizer of that algorithm (docs/api.md lists the fluid names)"),
+    "fluid.dygraph": _LAYERS,
 }
 
 
@@ -62,7 +107,7 @@ def missing(module: str, name: str, whole_module: bool = False) -> Exception:
     if alt is None and name.startswith("sequence_"):
         alt = _LOD
     if alt is None:
-        alt = "see docs/api.md for the fluid names torchfluid supports"
+        alt = _DEFAULT_BY_MODULE.get(module, "see docs/api.md for the fluid names torchfluid supports")
     cls = UnsupportedFluidModuleError if whole_module else UnsupportedFluidAPIError
     return cls(f"{module}.{name} is not implemented by torchfluid: {alt}")
 
@@ -77,6 +122,19 @@ def unsupported_callable(module: str, name: str):
     stand_in.__name__ = stand_in.__qualname__ = name
     stand_in.__doc__ = f"Not implemented: calling it raises an error saying what to use instead ({module}.{name})."
     return stand_in
+
+
+def fluid_module_getattr(module: str, package: str | None = None):
+    """The module ``__getattr__`` of a fluid module torchfluid implements: a name it lacks
+    raises :func:`missing`'s error. ``package``: the import name of a package, whose
+    submodules not imported yet stay a plain ``AttributeError``, as Python has them."""
+
+    def module_getattr(name):
+        if package is not None and importlib.util.find_spec(f"{package}.{name}") is not None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        raise missing(module, name)
+
+    return module_getattr
 
 
 def unsupported_module_getattr(module: str):

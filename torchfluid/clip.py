@@ -29,6 +29,7 @@ import torch
 
 from ._checks import check_number
 from .kernels.norms import squared_norms
+from ._unsupported import fluid_module_getattr
 
 __all__ = [
     "ClipStep",
@@ -260,3 +261,6 @@ _PLAN_APPLIERS = (GradientClipBase.clip_tensors, ClipGradByGlobalNorm.clip_tenso
 GradientClipByValue = ClipGradByValue
 GradientClipByNorm = ClipGradByNorm
 GradientClipByGlobalNorm = ClipGradByGlobalNorm
+
+# a fluid.clip name torchfluid does not implement: say so, and what to use instead
+__getattr__ = fluid_module_getattr("fluid.clip")

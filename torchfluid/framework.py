@@ -206,4 +206,6 @@ def __getattr__(name):  # fluid.framework's static-mode records: torchfluid.stat
 
     if name in static_framework.__all__:
         return getattr(static_framework, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from ._unsupported import missing  # a fluid.framework name torchfluid does not implement
+
+    raise missing("fluid.framework", name)

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from ._checks import check_bool, check_int, check_number
+from ._unsupported import fluid_module_getattr
 
 __all__ = [
     "Initializer",
@@ -281,3 +282,6 @@ TruncatedNormal = TruncatedNormalInitializer
 Xavier = XavierInitializer
 MSRA = MSRAInitializer
 Assign = NumpyArrayInitializer
+
+# a fluid.initializer name torchfluid does not implement: say so, and what to use instead
+__getattr__ = fluid_module_getattr("fluid.initializer")

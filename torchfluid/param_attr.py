@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from ._checks import check_bool, check_number
 from .initializer import ConstantInitializer, Initializer, XavierInitializer
+from ._unsupported import fluid_module_getattr
 
 __all__ = ["ParamAttr"]
 
@@ -118,3 +119,7 @@ class ParamAttr:
             f"learning_rate={self.learning_rate}, regularizer={self.regularizer!r}, "
             f"trainable={self.trainable}, need_clip={self.need_clip})"
         )
+
+
+# a fluid.param_attr name torchfluid does not implement: say so, and what to use instead
+__getattr__ = fluid_module_getattr("fluid.param_attr")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_number
+from ._unsupported import fluid_module_getattr
 
 __all__ = [
     "WeightDecayRegularizer",
@@ -100,3 +101,7 @@ def as_regularizer(value, argname: str = "regularization") -> WeightDecayRegular
         f"{argname} must be None, a float (L2 coefficient), L1Decay or L2Decay, "
         f"got {value!r} of type {type(value).__name__} (unknown regularizer type)"
     )
+
+
+# a fluid.regularizer name torchfluid does not implement: say so, and what to use instead
+__getattr__ = fluid_module_getattr("fluid.regularizer")

@@ -9,6 +9,7 @@ import torch
 
 from ..framework import CPUPlace, CUDAPinnedPlace, CUDAPlace, Place
 from ..static.scope import LoDTensor, Scope
+from .._unsupported import fluid_module_getattr
 
 __all__ = [
     "CPUPlace",
@@ -41,3 +42,7 @@ def is_compiled_with_xpu() -> bool:
 
 def get_cuda_device_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+# a fluid.core name torchfluid does not implement: say so, and what to use instead
+__getattr__ = fluid_module_getattr("fluid.core", __name__)

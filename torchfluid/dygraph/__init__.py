@@ -10,6 +10,7 @@ from .layers import Layer
 from .learning_rate_scheduler import *  # noqa: F403  (the fluid decays, in its __all__)
 from .nn import BatchNorm, Conv2D, Embedding, Linear, Pool2D
 from .varbase import ParamBase, VarBase
+from .._unsupported import fluid_module_getattr
 
 Variable = VarBase
 Tensor = VarBase
@@ -31,3 +32,6 @@ __all__ = [
     "Tensor",
     *learning_rate_scheduler.__all__,
 ]
+
+# a fluid.dygraph name torchfluid does not implement: say so, and what to use instead
+__getattr__ = fluid_module_getattr("fluid.dygraph", __name__)

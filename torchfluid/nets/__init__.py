@@ -1,6 +1,7 @@
 """``fluid.nets``: small compositions of layers used by the book models."""
 
 from ..layers.vision import conv2d, pool2d
+from .._unsupported import fluid_module_getattr
 
 __all__ = ["simple_img_conv_pool"]
 
@@ -47,3 +48,7 @@ def simple_img_conv_pool(
         global_pooling=global_pooling,
         use_cudnn=use_cudnn,
     )
+
+
+# a fluid.nets name torchfluid does not implement: say so, and what to use instead
+__getattr__ = fluid_module_getattr("fluid.nets", __name__)

@@ -6,6 +6,7 @@ from .base import Optimizer
 from .rmsprop import RMSProp, RMSPropOptimizer
 from .sgd import SGD, SGDOptimizer
 from .state import LoadReport
+from .._unsupported import fluid_module_getattr
 
 __all__ = [
     "Optimizer",
@@ -19,3 +20,6 @@ __all__ = [
     "lr",
     "lr_scheduler",
 ]
+
+# a fluid.optimizer name torchfluid does not implement: say so, and what to use instead
+__getattr__ = fluid_module_getattr("fluid.optimizer", __name__)
