@@ -319,13 +319,10 @@ class Block:
         return op
 
     def append_op(self, type, inputs=None, outputs=None, attrs=None, infer=True) -> Operator:
-        op = self._make_op(type, inputs, outputs, attrs, infer)
-        self.ops.append(op)
-        self.program._bump()
-        return op
+        return self._insert_op(len(self.ops), type, inputs, outputs, attrs, infer)
 
-    def _insert_op(self, index, type, inputs=None, outputs=None, attrs=None) -> Operator:
-        op = self._make_op(type, inputs, outputs, attrs)
+    def _insert_op(self, index, type, inputs=None, outputs=None, attrs=None, infer=True) -> Operator:
+        op = self._make_op(type, inputs, outputs, attrs, infer)
         self.ops.insert(index, op)
         self.program._bump()
         return op
