@@ -130,7 +130,7 @@ def fluid_module_getattr(module: str, package: str | None = None):
     submodules not imported yet stay a plain ``AttributeError``, as Python has them."""
 
     def module_getattr(name):
-        if package is not None and importlib.util.find_spec(f"{package}.{name}") is not None:
+        if package is not None and not name.startswith("_") and importlib.util.find_spec(f"{package}.{name}"):
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         raise missing(module, name)
 
