@@ -39,7 +39,7 @@ from ..distributed import sharding as _sharding
 from ..lr import schedules
 from ..lr.scheduler import LRScheduler
 from ..regularizer import L2Decay, as_regularizer
-from .pipeline import Item, UpdateConfig, UpdateRuntime, run_update
+from .pipeline import Item, UpdateConfig, UpdateRuntime, item_lr, run_update
 from .precision import Precision
 from .params import fluid_name, is_group_list, split_named
 from .state import LoadReport, StateCodec, group_hparams
@@ -571,7 +571,7 @@ class Optimizer(torch.optim.Optimizer):
             group = index[id(p)][1]
             params.append(p)
             grads.append(g)
-            lrs.append(float(group["lr"]) * float(group["lr_mult"]) * float(_param_lr_mult(p)))
+            lrs.append(item_lr(group, _param_lr_mult(p)))
         return self._fused.replay(params, grads, lrs, self._runtime, self._precision.begin_update)
 
     # ------------------------------------------------------- torch API

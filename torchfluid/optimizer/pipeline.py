@@ -41,7 +41,7 @@ from .._grad_mode import no_grad
 from ..clip import ClipStep, GradientClipBase
 from .fold import NO_PREP, GradPrep
 
-__all__ = ["Item", "UpdateConfig", "UpdateRuntime", "run_update", "prepare"]
+__all__ = ["Item", "UpdateConfig", "UpdateRuntime", "item_lr", "run_update", "prepare"]
 
 
 class Item(NamedTuple):
@@ -105,6 +105,12 @@ class UpdateRuntime:
                 self.on_new_state(item.name, state)
             self.state[p] = state
         return state
+
+
+def item_lr(hparams: Mapping, lr_mult: float) -> float:
+    """A parameter's learning rate this step: its group's ``lr`` times the group's and its
+    own multipliers (every path computes it here, so they round alike)."""
+    return float(hparams["lr"]) * float(hparams["lr_mult"]) * float(lr_mult)
 
 
 def prepare(items: list[Item], precision, *, found_inf=None, grad_scale=None) -> list[Item] | None:
@@ -174,7 +180,7 @@ def run_update(
     work = []
     for it, step in zip(prepared, steps, strict=True):
         prep = NO_PREP if it.reg is None and step.is_noop() else GradPrep(step, it.reg)
-        lr = float(it.hparams["lr"]) * float(it.hparams["lr_mult"]) * float(it.lr_mult)
+        lr = item_lr(it.hparams, it.lr_mult)
         work.append((it, lr, prep))
     if runtime.fused is not None:
         work = runtime.fused.update(work, runtime, config.rule, None if shard is None else shard.owns)
