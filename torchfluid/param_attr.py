@@ -13,20 +13,12 @@ regularizer, ``True`` (defaults) or ``False`` (no such parameter, e.g. no bias).
 
 from __future__ import annotations
 
-
 from ._checks import check_bool, check_number
-from .initializer import ConstantInitializer, Initializer, XavierInitializer
 from ._unsupported import fluid_module_getattr
+from .initializer import Initializer
+from .regularizer import WeightDecayRegularizer
 
 __all__ = ["ParamAttr"]
-
-
-def _regularizer_base():
-    try:
-        from .regularizer import WeightDecayRegularizer
-    except ImportError:  # the core optimizer package is not installed alongside
-        return None
-    return WeightDecayRegularizer
 
 
 class ParamAttr:
@@ -52,8 +44,7 @@ class ParamAttr:
                 f"got {type(initializer).__name__}"
             )
         learning_rate = check_number("ParamAttr: learning_rate", learning_rate, lo=0.0)
-        base = _regularizer_base()
-        if regularizer is not None and base is not None and not isinstance(regularizer, base):
+        if regularizer is not None and not isinstance(regularizer, WeightDecayRegularizer):
             raise TypeError(
                 f"ParamAttr: regularizer must be an L1Decay/L2Decay (WeightDecayRegularizer) or None, "
                 f"got {type(regularizer).__name__}"
@@ -65,20 +56,6 @@ class ParamAttr:
         self.trainable = check_bool("ParamAttr: trainable", trainable)
         self.do_model_average = check_bool("ParamAttr: do_model_average", do_model_average)
         self.need_clip = check_bool("ParamAttr: need_clip", need_clip)
-
-    def _set_default_initializer(self, initializer) -> None:
-        if initializer is None:
-            if self.initializer is None:
-                raise ValueError("ParamAttr: no initializer given and no default to fall back on")
-            return
-        if self.initializer is None:
-            self.initializer = initializer
-
-    def _set_default_param_initializer(self) -> None:
-        self._set_default_initializer(XavierInitializer())
-
-    def _set_default_bias_initializer(self) -> None:
-        self._set_default_initializer(ConstantInitializer(0.0))
 
     @staticmethod
     def _to_attr(arg):
@@ -95,8 +72,7 @@ class ParamAttr:
             return ParamAttr(initializer=arg)
         if isinstance(arg, bool):
             return ParamAttr() if arg else False
-        base = _regularizer_base()
-        if base is not None and isinstance(arg, base):
+        if isinstance(arg, WeightDecayRegularizer):
             return ParamAttr(regularizer=arg)
         raise TypeError(
             f"parameter attribute must be None, bool, str, ParamAttr, Initializer or a regularizer, "

@@ -46,7 +46,7 @@ from .format import CheckpointError, load, save
 from .lock import FileLock, LockHeldError
 from .rng import get_rng_state, set_rng_state
 
-__all__ = ["Checkpointer", "CheckpointFolderError", "load_into"]
+__all__ = ["Checkpointer", "CheckpointFolderError", "load_into", "restore_all"]
 
 _NAME = re.compile(r"^(?P<prefix>.+)-(?P<step>\d{8,})\.tfckpt$")
 _OLD_TEMP = re.compile(r"^\.(?P<target>.+)\.[0-9a-f]{12}\.tmp$")  # before pid@host was in the name
@@ -64,6 +64,35 @@ def load_into(obj, state):
         if callable(fn):
             return fn(state)
     raise TypeError(f"{type(obj).__name__} has no set_state_dict/load_state_dict")
+
+
+def restore_all(pairs) -> None:
+    """:func:`load_into` each ``(obj, state)``, all or nothing: if one fails, the objects
+    already loaded get their previous state back and the error is raised."""
+    backups = []
+    try:
+        for obj, state in pairs:
+            backups.append((obj, copy.deepcopy(obj.state_dict())))
+            load_into(obj, state)
+    except BaseException:
+        for obj, backup in reversed(backups):
+            load_into(obj, backup)
+        raise
+
+
+class _RNG:
+    """The process's random number generators as an object :func:`restore_all` loads."""
+
+    state_dict = staticmethod(get_rng_state)
+
+    def __init__(self, where: str):
+        self.where = where
+
+    def load_state_dict(self, state) -> None:
+        try:
+            set_rng_state(state)
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+            raise CheckpointError(f"{self.where}: malformed RNG state: {e}") from None
 
 
 class Checkpointer:
@@ -307,29 +336,15 @@ class Checkpointer:
         if state is None:
             self._joined = True
             return None
-        targets = [
-            (k, o) for k, o in (("model", model), ("optimizer", optimizer), ("scheduler", scheduler)) if o is not None
-        ]
+        objects = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
+        targets = [(key, obj) for key, obj in objects.items() if obj is not None]
         for key, _ in targets:
             if key not in state:
                 raise CheckpointError(f"{self.path_for(state['step'])}: has no {key} state to restore")
-        backups = []
-        rng_before = get_rng_state() if restore_rng else None
-        try:
-            for key, obj in targets:
-                backups.append((obj, copy.deepcopy(obj.state_dict())))
-                load_into(obj, state[key])
-            if restore_rng:
-                try:
-                    set_rng_state(state["rng"])
-                except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
-                    raise CheckpointError(f"{self.path_for(state['step'])}: malformed RNG state: {e}") from None
-        except BaseException:
-            for obj, backup in reversed(backups):
-                load_into(obj, backup)
-            if rng_before is not None:
-                set_rng_state(rng_before)
-            raise
+        pairs = [(obj, state[key]) for key, obj in targets]
+        if restore_rng:
+            pairs.append((_RNG(self.path_for(state["step"])), state["rng"]))
+        restore_all(pairs)
         run_id = state.get("run_id")
         if isinstance(run_id, str) and run_id:
             self.run_id = run_id

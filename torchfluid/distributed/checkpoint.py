@@ -21,7 +21,6 @@ folder that resume skips. No barrier is needed (see :meth:`ShardedCheckpointer.s
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 import shutil
@@ -32,7 +31,7 @@ import torch
 import torch.distributed as dist
 
 from .._checks import check_int
-from ..checkpoint.checkpointer import load_into as _load_into
+from ..checkpoint.checkpointer import restore_all
 from ..checkpoint.format import CheckpointError, load, save
 from ..checkpoint.rng import get_rng_state, set_rng_state
 from .sharding import ShardingError
@@ -143,9 +142,9 @@ def _own_entries(optimizer, sd: Mapping) -> dict:
     """Drop the accumulator entries of parameters another rank owns (memory: a rank
     never holds more than one file plus its own shard). Everything else is kept, so the
     strict load still reports unknown keys."""
-    shard = optimizer.sharding
-    if shard is None or not shard.engaged:
+    if not _sharded(optimizer):
         return dict(sd)
+    shard = optimizer.sharding
     by_name = {name: p for p, name in optimizer.param_names.items()}
     sd = shard.own_masters(sd, lambda name: name)
     out = {}
@@ -219,6 +218,13 @@ class ShardedCheckpointer:
     def checkpoints(self) -> list[tuple[int, str, int]]:
         """``(step, folder, world size)`` of every COMPLETE checkpoint, oldest first."""
         return [(s, f, w) for s, f, w in self._scan() if w is not None]
+
+    def _complete(self, step: int | None) -> list[tuple[int, str, int]]:
+        """The complete checkpoints (only ``step``'s, which must exist, when a step is given)."""
+        found = [c for c in self.checkpoints() if step is None or c[0] == step]
+        if step is not None and not found:
+            raise CheckpointError(f"{self.dirname}: no complete checkpoint of step {step}")
+        return found
 
     # -------------------------------------------------------------- save
     def save(
@@ -299,11 +305,7 @@ class ShardedCheckpointer:
         load, the objects restored so far are put back and the error is raised. Every
         rank must call it (the ranks check they resume the same step).
         """
-        candidates = self.checkpoints()
-        if step is not None:
-            candidates = [c for c in candidates if c[0] == step]
-            if not candidates:
-                raise CheckpointError(f"{self.dirname}: no complete checkpoint of step {step}")
+        candidates = self._complete(step)
         files = None
         for s, folder, world in reversed(candidates):
             try:
@@ -331,16 +333,7 @@ class ShardedCheckpointer:
                 raise CheckpointError(f"{self.folder_for(head['step'])}: has no optimizer state to restore")
             opt_state = merge_shards(parts)
         targets.append(("optimizer", optimizer, opt_state))
-        backups = []
-        try:
-            for _, obj, value in targets:
-                if obj is not None:
-                    backups.append((obj, copy.deepcopy(obj.state_dict())))
-                    _load_into(obj, value)
-        except BaseException:
-            for obj, backup in reversed(backups):
-                _load_into(obj, backup)
-            raise
+        restore_all((obj, value) for _, obj, value in targets if obj is not None)
         rank, world = self._rank_world()
         rng_restored = bool(restore_rng and world == head["world_size"])
         if rng_restored:
@@ -360,13 +353,9 @@ class ShardedCheckpointer:
         inference or a one-process resume (name it ``Checkpointer(d).path_for(step)`` to
         let ``Checkpointer.resume`` find it). Runs in one process; returns what it wrote.
         """
-        candidates = self.checkpoints()
-        if step is not None:
-            candidates = [c for c in candidates if c[0] == step]
+        candidates = self._complete(step)
         if not candidates:
-            raise CheckpointError(
-                f"{self.dirname}: no complete checkpoint" + (f" of step {step}" if step is not None else "")
-            )
+            raise CheckpointError(f"{self.dirname}: no complete checkpoint")
         s, folder, world = candidates[-1]
         files = self._load_folder(s, folder, world, "cpu")
         head = files[0]

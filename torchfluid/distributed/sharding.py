@@ -228,10 +228,6 @@ class ShardedState:
         self._ensure_partition()
         return self.owners[self._opt.param_names[p]] == self.rank
 
-    def owned_names(self) -> list[str]:
-        """Names of the parameters this rank owns, in the optimizer's order."""
-        return [name for p, name in self._opt.param_names.items() if self.owns(p)]
-
     def _buckets(self):
         """``[(dtype, [params of rank 0, params of rank 1, ...])]``: the syncable parameters
         by dtype and owner, each list in name order (the same on every rank)."""
@@ -325,18 +321,18 @@ class ShardedState:
         self.collective("global-norm all-reduce", dist.all_reduce, t, op=dist.ReduceOp.SUM)
         return t
 
+    def _across(self, clip) -> dict:
+        """A global norm's keyword: its squared norm is summed over ALL ranks' shards."""
+        return {"sum_across": self._sum_across} if isinstance(clip, ClipGradByGlobalNorm) else {}
+
     def clip_plan(self, clip, grads, need_clip):
         """``clip``'s plan (one ClipStep per gradient of the shard; ``need_clip`` one flag
-        each); a global norm is taken over ALL ranks' shards. None when the clip has no plan."""
-        if isinstance(clip, ClipGradByGlobalNorm):
-            return clip.plan(grads, need_clip, sum_across=self._sum_across)
-        return clip.plan(grads, need_clip)
+        each), a global norm taken over all ranks. None when the clip has no plan."""
+        return clip.plan(grads, need_clip, **self._across(clip))
 
     def clip(self, clip, grads, need_clip):
-        """The shard's gradients clipped; a global norm is taken over ALL ranks' shards."""
-        if isinstance(clip, ClipGradByGlobalNorm):
-            return clip.clip_tensors(grads, need_clip, sum_across=self._sum_across)
-        return clip.clip_tensors(grads, need_clip)
+        """The shard's gradients clipped, a global norm taken over all ranks."""
+        return clip.clip_tensors(grads, need_clip, **self._across(clip))
 
     @torch.no_grad()
     def sync_params(self) -> None:

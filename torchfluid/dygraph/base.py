@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .. import framework
-from ..dtypes import torch_dtype
+from ..dtypes import NAMES, numpy_dtype, torch_dtype
 from ..framework import disable_dygraph, enable_dygraph
 from .varbase import VarBase
 
@@ -34,6 +34,12 @@ def guard(place=None):
 
 
 _SUPPORTED = (list, tuple, np.ndarray, torch.Tensor)
+# numpy dtypes torch.from_numpy shares (native byte order; numpy has no bfloat16)
+_SHAREABLE = frozenset(np.dtype(name) for name in NAMES if name != "bfloat16")
+
+
+def _shareable(array: np.ndarray) -> bool:
+    return array.dtype in _SHAREABLE and array.flags.writeable and all(s >= 0 for s in array.strides)
 
 
 def to_variable(value, name=None, zero_copy=None, dtype=None) -> VarBase:
@@ -45,9 +51,11 @@ def to_variable(value, name=None, zero_copy=None, dtype=None) -> VarBase:
     ``zero_copy=True`` on a GPU place is an error. Unlike Paddle it also works outside
     dygraph mode (a Variable is a torch tensor either way).
     """
+    place = framework._current_expected_place()
     if type(value) is np.ndarray and dtype is None and name is None and zero_copy is not False:
-        out = _shared_batch(value)  # the per-step case: a numpy batch, shared where it can be
-        if out is not None:
+        if place.is_cpu_place() and _shareable(value):  # the per-step case: a numpy batch, shared
+            out = torch.from_numpy(value)
+            out.__class__ = VarBase  # a fresh tensor: switch its class in place
             return out
     if not isinstance(value, _SUPPORTED):
         raise TypeError(
@@ -58,7 +66,6 @@ def to_variable(value, name=None, zero_copy=None, dtype=None) -> VarBase:
         raise TypeError(f"to_variable: name must be a str or None, got {type(name).__name__}")
     if isinstance(value, VarBase):
         return value
-    place = framework._current_expected_place()
     if isinstance(value, torch.Tensor):
         out = value.as_subclass(VarBase)  # an alias: the caller's tensor keeps its type
         if dtype is not None:
@@ -68,9 +75,7 @@ def to_variable(value, name=None, zero_copy=None, dtype=None) -> VarBase:
             raise ValueError(f"to_variable: zero_copy=True works only on CPUPlace, the place is {place!r}")
         array = value if isinstance(value, np.ndarray) else np.array(value)
         if dtype is not None:
-            target = torch_dtype(dtype)
-            if array.dtype.kind not in "biufc" or _torch_of(array.dtype) != target:
-                array = array.astype(_numpy_of(target))
+            array = array.astype(numpy_dtype(dtype), copy=False)
         if array.dtype.kind not in "biufc":
             raise TypeError(f"to_variable: value must be numeric, got numpy dtype {array.dtype}")
         share = zero_copy is not False and place.is_cpu_place() and _shareable(array)
@@ -81,54 +86,3 @@ def to_variable(value, name=None, zero_copy=None, dtype=None) -> VarBase:
     if name:
         out.name = name
     return out
-
-
-_SHAREABLE = frozenset(
-    np.dtype(t)
-    for t in (
-        "float32",
-        "float64",
-        "float16",
-        "int64",
-        "int32",
-        "int16",
-        "int8",
-        "uint8",
-        "bool",
-        "complex64",
-        "complex128",
-    )
-)
-
-
-def _shared_batch(array: np.ndarray):
-    """``to_variable(array)`` on a CPU place for a writeable array of a torch dtype with
-    non-negative strides (the same tensor the general path makes: it shares the memory,
-    needs no gradient); None where the general path must decide."""
-    if (
-        array.dtype not in _SHAREABLE
-        or not array.flags.writeable
-        or any(s < 0 for s in array.strides)
-        or not framework._current_expected_place().is_cpu_place()
-    ):
-        return None
-    out = torch.from_numpy(array)
-    out.__class__ = VarBase  # a fresh tensor: switch its class in place
-    return out
-
-
-def _torch_of(np_dtype):
-    try:
-        return torch_dtype(np_dtype)
-    except TypeError:
-        return None
-
-
-def _numpy_of(torch_dtype):
-    if torch_dtype == torch.bfloat16:
-        raise TypeError("to_variable: bfloat16 has no numpy dtype; convert the returned Variable instead")
-    return torch.empty(0, dtype=torch_dtype).numpy().dtype
-
-
-def _shareable(array: np.ndarray) -> bool:
-    return array.flags.writeable and all(s >= 0 for s in array.strides) and _torch_of(array.dtype) is not None

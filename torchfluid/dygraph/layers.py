@@ -31,7 +31,7 @@ import torch
 
 from .. import framework, unique_name
 from ..dtypes import dtype_name, torch_dtype
-from ..initializer import seeded_generator
+from ..initializer import ConstantInitializer, XavierInitializer, seeded_generator
 from ..param_attr import ParamAttr
 from .varbase import ParamBase, VarBase, new_parameter, plain_dispatch
 
@@ -84,18 +84,13 @@ class Layer(torch.nn.Module):
         dtype = torch_dtype(self._dtype if dtype is None else dtype)
         if attr.name is None:
             attr.name = unique_name.generate(f"{self._full_name}.{'b' if is_bias else 'w'}")
-        if default_initializer is None and attr.initializer is None:
-            if not dtype.is_floating_point:
+        if attr.initializer is None:
+            if default_initializer is None and not dtype.is_floating_point:
                 raise TypeError(
                     f"create_parameter: no default initializer for dtype {dtype_name(dtype)}; "
                     "pass default_initializer or ParamAttr(initializer=...)"
                 )
-            if is_bias:
-                attr._set_default_bias_initializer()
-            else:
-                attr._set_default_param_initializer()
-        else:
-            attr._set_default_initializer(default_initializer)
+            attr.initializer = default_initializer or (ConstantInitializer(0.0) if is_bias else XavierInitializer())
         if unique_name.dygraph_parameter_name_checker(attr.name):
             raise ValueError(
                 f"parameter name [{attr.name}] is already used in this dygraph scope; parameter "
