@@ -164,14 +164,6 @@ class Checkpointer:
             return None
         return index
 
-    def _write_index(self, saves: list[int]) -> None:
-        atomic_write(
-            self.index_path,
-            json.dumps(
-                {"format": INDEX_FORMAT, "version": 1, "prefix": self.prefix, "run_id": self.run_id, "saves": saves}
-            ).encode(),
-        )
-
     def checkpoints(self) -> list[tuple[int, str]]:
         """``(step, path)`` of every checkpoint file present, oldest save first (see the
         module docstring: index order, then files the index does not list, by step)."""
@@ -292,7 +284,8 @@ class Checkpointer:
                     os.remove(old)
                 except FileNotFoundError:
                     pass
-        self._write_index(order[-self.keep :])
+        index = {"format": INDEX_FORMAT, "version": 1, "prefix": self.prefix, "run_id": self.run_id}
+        atomic_write(self.index_path, json.dumps({**index, "saves": order[-self.keep :]}).encode())
         self._remove_stale_temporaries()
         return path
 

@@ -41,10 +41,6 @@ _first_cap_re = re.compile("(.)([A-Z][a-z]+)")
 _all_cap_re = re.compile("([a-z])([A-Z])")
 
 
-def _convert_camel_to_snake(name: str) -> str:
-    return _all_cap_re.sub(r"\1_\2", _first_cap_re.sub(r"\1_\2", name)).lower()
-
-
 def _recurse(include_sublayers: bool, recurse) -> bool:
     return bool(include_sublayers if recurse is None else recurse)
 
@@ -55,7 +51,7 @@ class Layer(torch.nn.Module):
     def __init__(self, name_scope=None, dtype="float32"):
         super().__init__()
         if name_scope is None:
-            name_scope = _convert_camel_to_snake(type(self).__name__)
+            name_scope = _all_cap_re.sub(r"\1_\2", _first_cap_re.sub(r"\1_\2", type(self).__name__)).lower()
         if not isinstance(name_scope, str) or not name_scope:
             raise TypeError(f"name_scope must be a non-empty str or None, got {name_scope!r}")
         torch_dtype(dtype)

@@ -67,10 +67,11 @@ def _static_act(out, act):
     return out if act is None else _apply_static(act, {"X": out}, {}, act)
 
 
-def _static_affine(input, weight, bias, act):
-    out = _apply_static("matmul", {"X": input, "Y": weight}, {}, "linear")
+def _static_biased(layer_type, op_type, inputs, attrs, bias, axis, act):
+    """``act(op(inputs) + bias)``, the bias added on ``axis``: a layer's ops in a static program."""
+    out = _apply_static(op_type, inputs, attrs, layer_type)
     if bias is not None:
-        out = _apply_static("elementwise_add", {"X": out, "Y": bias}, {"axis": -1}, "linear")
+        out = _apply_static("elementwise_add", {"X": out, "Y": bias}, {"axis": axis}, layer_type)
     return _static_act(out, act)
 
 
@@ -109,7 +110,7 @@ class Linear(Layer):
 
     def forward(self, input):
         if _is_static(input):
-            return _static_affine(input, self.weight, self.bias, self._act)
+            return _static_biased("linear", "matmul", {"X": input, "Y": self.weight}, {}, self.bias, -1, self._act)
         return call_plain(_linear, input, self.weight, self.bias, self._act)
 
     def extra_repr(self) -> str:
@@ -198,10 +199,6 @@ class Embedding(Layer):
         return f"{self._size}, padding_idx={self._padding_idx}, is_sparse={self._is_sparse}"
 
 
-def _op(op_type):
-    return get_op(op_type).forward
-
-
 class Conv2D(Layer):
     """``act(conv2d(input, weight) + bias)`` (NCHW), Paddle's ``fluid.dygraph.Conv2D``.
 
@@ -235,11 +232,9 @@ class Conv2D(Layer):
 
     def forward(self, input):
         if _is_static(input):
-            out = _apply_static("conv2d", {"Input": input, "Filter": self.weight}, self._attrs, "conv2d")
-            if self.bias is not None:
-                out = _apply_static("elementwise_add", {"X": out, "Y": self.bias}, {"axis": 1}, "conv2d")
-            return _static_act(out, self._act)
-        out = _op("conv2d")(input, self.weight, **self._attrs)
+            inputs = {"Input": input, "Filter": self.weight}
+            return _static_biased("conv2d", "conv2d", inputs, self._attrs, self.bias, 1, self._act)
+        out = get_op("conv2d").forward(input, self.weight, **self._attrs)
         if self.bias is not None:
             out = out + self.bias.reshape(1, -1, 1, 1)
         return apply_activation(out, self._act)
@@ -268,7 +263,7 @@ class Pool2D(Layer):
     def forward(self, input):
         if _is_static(input):
             return _apply_static("pool2d", {"X": input}, self._attrs, "pool2d")
-        return _op("pool2d")(input, **self._attrs)
+        return get_op("pool2d").forward(input, **self._attrs)
 
 
 class BatchNorm(Layer):
@@ -323,7 +318,7 @@ class BatchNorm(Layer):
             )[0]
             return _static_act(y, self._act)
         is_test = self._attrs["is_test"] or not self.training
-        y, mean_out, var_out, _, _ = _op("batch_norm")(
+        y, mean_out, var_out, _, _ = get_op("batch_norm").forward(
             input, self.weight, self.bias, self._mean, self._variance, **{**self._attrs, "is_test": is_test}
         )
         if not is_test and not self._attrs["use_global_stats"]:

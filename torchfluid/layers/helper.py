@@ -8,15 +8,13 @@ inputs are torch tensors and the op's forward runs at once, under torch autograd
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from .. import unique_name
 from ..dygraph.varbase import call_plain, new_parameter
 from ..framework import in_dygraph_mode
 from ..initializer import ConstantInitializer, XavierInitializer, seeded_generator
-from ..dtypes import torch_dtype
+from ..dtypes import dtype_name, torch_dtype
 from ..ops import get_op
 from ..param_attr import ParamAttr
 from ..static.framework import default_main_program, default_startup_program
@@ -36,6 +34,11 @@ __all__ = [
 def is_static(*values) -> bool:
     """True when a value is a static Variable, or a list/tuple holding one."""
     return any(is_static_value(v) for v in values)
+
+
+def dtype_of(x) -> str:
+    """The Paddle dtype name of a static Variable or a tensor."""
+    return x.dtype if is_static(x) else dtype_name(x.dtype)
 
 
 def param_attr_of(arg, what="param_attr"):
@@ -167,7 +170,3 @@ def _as_tensor(v, slot, op_type):
         return torch.as_tensor(v)
     except Exception as e:  # noqa: BLE001
         raise TypeError(f"{op_type}: input {slot} must be a tensor or a static Variable, got {type(v).__name__}") from e
-
-
-def prod(shape):
-    return math.prod(int(s) for s in shape)

@@ -7,7 +7,8 @@ import numbers
 
 from ..dtypes import dtype_name
 from ..static.framework import Variable
-from .helper import LayerHelper, apply_op
+from .helper import LayerHelper, apply_op, dtype_of
+from .tensor import fill_constant
 
 # one layer per op below; each layer's name is its op's type (tests check that __name__ matches)
 _ELEMENTWISE = (
@@ -131,46 +132,28 @@ def concat(input, axis=0, name=None):
 
 def cast(x, dtype):
     """``x`` converted to ``dtype``."""
-    out_dtype = dtype_name(dtype)
-    in_dtype = x.dtype if isinstance(x, Variable) else dtype_name(x.dtype)
-    return apply_op("cast", {"X": x}, {"in_dtype": in_dtype, "out_dtype": out_dtype}, layer_type="cast")
+    attrs = {"in_dtype": dtype_of(x), "out_dtype": dtype_name(dtype)}
+    return apply_op("cast", {"X": x}, attrs, layer_type="cast")
 
 
 # ---------------------------------------------------------------- Variable operators
 
 
-def _operand(x, other):
-    if isinstance(other, Variable):
-        return other
-    if isinstance(other, numbers.Number):
-        from .tensor import fill_constant
-
-        return fill_constant([1], x.dtype, other)
-    return NotImplemented
-
-
 def _binop(op_type, reverse=False):
     def method(self, other):
-        o = _operand(self, other)
-        if o is NotImplemented:
+        if isinstance(other, numbers.Number):
+            other = fill_constant([1], self.dtype, other)
+        elif not isinstance(other, Variable):
             return NotImplemented
-        x, y = (o, self) if reverse else (self, o)
+        x, y = (other, self) if reverse else (self, other)
         return apply_op(op_type, {"X": x, "Y": y})
 
     return method
 
 
-for _name, _op, _rev in [
-    ("__add__", "elementwise_add", False),
-    ("__radd__", "elementwise_add", True),
-    ("__sub__", "elementwise_sub", False),
-    ("__rsub__", "elementwise_sub", True),
-    ("__mul__", "elementwise_mul", False),
-    ("__rmul__", "elementwise_mul", True),
-    ("__truediv__", "elementwise_div", False),
-    ("__rtruediv__", "elementwise_div", True),
-    ("__pow__", "elementwise_pow", False),
-]:
-    setattr(Variable, _name, _binop(_op, _rev))
+for _name, _op in (("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "div")):  # x.__add__, x.__radd__...
+    setattr(Variable, f"__{_name}__", _binop(f"elementwise_{_op}"))
+    setattr(Variable, f"__r{_name}__", _binop(f"elementwise_{_op}", reverse=True))
+Variable.__pow__ = _binop("elementwise_pow")
 Variable.__neg__ = lambda self: scale(self, -1.0)
 Variable.astype = cast

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 from ..dtypes import dtype_name
 from ..static.framework import default_main_program
-from .helper import LayerHelper, apply_op, is_static, param_attr_of, prod
+from .helper import LayerHelper, apply_op, dtype_of, is_static, param_attr_of
 
 __all__ = [
     "data",
@@ -47,7 +49,6 @@ def fc(input, size, num_flatten_dims=1, param_attr=None, bias_attr=None, act=Non
     attrs = param_attr if isinstance(param_attr, (list, tuple)) else [param_attr] * len(inputs)
     if len(attrs) != len(inputs):
         raise ValueError(f"fc: {len(inputs)} inputs but {len(attrs)} param_attrs")
-    static = is_static(*inputs)
     muls = []
     for x, pattr in zip(inputs, attrs, strict=True):
         shape = list(x.shape)
@@ -55,8 +56,8 @@ def fc(input, size, num_flatten_dims=1, param_attr=None, bias_attr=None, act=Non
             raise ValueError(
                 f"fc: num_flatten_dims={num_flatten_dims} must be in [1, {len(shape) - 1}] for input of shape {shape}"
             )
-        w_shape = [prod(shape[num_flatten_dims:]), size]
-        dtype = x.dtype if static else dtype_name(x.dtype)
+        w_shape = [math.prod(int(s) for s in shape[num_flatten_dims:]), size]
+        dtype = dtype_of(x)
         w = helper.create_parameter(pattr, w_shape, dtype)
         muls.append(
             apply_op("mul", {"X": x, "Y": w}, {"x_num_col_dims": num_flatten_dims, "y_num_col_dims": 1}, helper=helper)

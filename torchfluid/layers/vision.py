@@ -13,7 +13,6 @@ and initialises them:
 
 from __future__ import annotations
 
-from ..dtypes import dtype_name
 from ..initializer import ConstantInitializer
 from ..ops.vision_ops import (
     batch_norm_layer_attrs,
@@ -22,13 +21,9 @@ from ..ops.vision_ops import (
     conv2d_layer_args,
     pool2d_layer_attrs,
 )
-from .helper import LayerHelper, apply_op, is_static, param_attr_of
+from .helper import LayerHelper, apply_op, dtype_of, is_static, param_attr_of
 
 __all__ = ["conv2d", "pool2d", "batch_norm", "dropout"]
-
-
-def _dtype_of(x):
-    return x.dtype if is_static(x) else dtype_name(x.dtype)
 
 
 def _check_nchw(x, layer):
@@ -59,7 +54,7 @@ def conv2d(
     channels = _check_nchw(input, "conv2d")[1]
     w_shape, w_init, attrs = conv2d_layer_args(channels, num_filters, filter_size, stride, padding, dilation, groups)
     helper = LayerHelper("conv2d", name)
-    dtype = _dtype_of(input)
+    dtype = dtype_of(input)
     w = helper.create_parameter(param_attr, w_shape, dtype, default_initializer=w_init)
     out = apply_op("conv2d", {"Input": input, "Filter": w}, attrs, helper=helper)
     if param_attr_of(bias_attr, "bias_attr") is not False:
@@ -112,7 +107,7 @@ def batch_norm(
         raise ValueError(f"batch_norm: input must be [N, C, ...] with a known C, got shape {shape}")
     c = int(shape[1])
     helper = LayerHelper("batch_norm", name)
-    dtype = _dtype_of(input)
+    dtype = dtype_of(input)
     scale = helper.create_parameter(param_attr, [c], dtype, default_initializer=ConstantInitializer(1.0))
     bias = helper.create_parameter(bias_attr, [c], dtype, is_bias=True)
     mean_attr, variance_attr = batch_norm_stat_attrs(moving_mean_name, moving_variance_name)
