@@ -12,6 +12,7 @@ and its host are in the name, so a cleaner can tell a live process's save in pro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -70,9 +71,8 @@ def _fsync_dir(folder: str) -> None:
     except OSError:  # e.g. Windows: folders cannot be opened
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -94,9 +94,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None] | b
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     _fsync_dir(folder)

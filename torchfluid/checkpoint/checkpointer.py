@@ -33,6 +33,7 @@ independent sets of files in one folder):
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -212,10 +213,8 @@ class Checkpointer:
             m = _NAME.match(target)
             ours = (m is not None and m.group("prefix") == self.prefix) or target == index_name
             if ours and stale:
-                try:
+                with contextlib.suppress(FileNotFoundError):
                     os.remove(os.path.join(self.dirname, name))
-                except FileNotFoundError:
-                    pass
 
     # -- the folder's owner --------------------------------------------------------------
     def _acquire(self) -> None:
@@ -245,10 +244,8 @@ class Checkpointer:
                 )
             for _, path in existing:
                 os.remove(path)
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.remove(self.index_path)
-            except FileNotFoundError:
-                pass
         self._joined = True
 
     def close(self) -> None:
@@ -280,10 +277,8 @@ class Checkpointer:
         order = [s for s, _ in self.checkpoints() if s != step] + [step]
         for old_step, old in self.checkpoints():
             if old_step != step and old_step not in order[-self.keep :]:
-                try:
+                with contextlib.suppress(FileNotFoundError):
                     os.remove(old)
-                except FileNotFoundError:
-                    pass
         index = {"format": INDEX_FORMAT, "version": 1, "prefix": self.prefix, "run_id": self.run_id}
         atomic_write(self.index_path, json.dumps({**index, "saves": order[-self.keep :]}).encode())
         self._remove_stale_temporaries()

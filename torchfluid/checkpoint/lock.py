@@ -10,6 +10,7 @@ that fails to take the lock can name the first one. On a file system without loc
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import warnings
@@ -86,15 +87,13 @@ class FileLock:
             )
         self._fd = fd
         text = f"process {os.getpid()} on host {this_host()}{f' ({note})' if note else ''}"
-        try:
+        with contextlib.suppress(OSError):
             if os.name == "nt":  # pragma: no cover - the locked first byte must stay in place
                 os.lseek(fd, 0, os.SEEK_SET)
                 os.write(fd, text.encode().ljust(256)[:256])
             else:
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, text.encode(), 0)
-        except OSError:
-            pass
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
@@ -103,15 +102,11 @@ class FileLock:
         if os.name == "nt":  # pragma: no cover
             import msvcrt
 
-            try:
+            with contextlib.suppress(OSError):
                 os.lseek(fd, 0, os.SEEK_SET)
                 msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-            except OSError:
-                pass
         os.close(fd)  # closing releases a flock
 
     def __del__(self):
-        try:
+        with contextlib.suppress(Exception):
             self.release()
-        except Exception:
-            pass

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import unique_name
-from .._checks import check_int
+from .._checks import check_bool, check_int
 from ..initializer import ConstantInitializer
 from ..ops import get_op, vision_ops
 from .layers import Layer
@@ -157,7 +157,8 @@ def embedding_lookup(ids, weight, padding_idx=None, sparse=False):
     return out.masked_fill((ids == padding_idx).unsqueeze(-1), 0)
 
 
-def _normalise_padding(padding_idx, rows: int) -> int:
+def padding_index(padding_idx, rows: int) -> int:
+    """``padding_idx`` of a ``rows``-row table as an index >= 0 (-1: None, no padding row)."""
     if padding_idx is None:
         return -1
     if isinstance(padding_idx, bool) or not isinstance(padding_idx, numbers.Integral):
@@ -176,13 +177,11 @@ class Embedding(Layer):
             raise ValueError(f"size must be a list of two ints [vocab_size, emb_dim], got {size!r}")
         rows = _positive_int("size[0]", size[0])
         width = _positive_int("size[1]", size[1])
-        if not isinstance(is_sparse, bool):
-            raise TypeError(f"is_sparse must be a bool, got {is_sparse!r}")
         if is_distributed:
             raise ValueError("is_distributed=True (a parameter-server table) is not supported")
         self._size = [rows, width]
-        self._is_sparse = is_sparse
-        self._padding_idx = _normalise_padding(padding_idx, rows)
+        self._is_sparse = check_bool("is_sparse", is_sparse)
+        self._padding_idx = padding_index(padding_idx, rows)
         self.weight = self.create_parameter(shape=self._size, attr=param_attr, is_bias=False)
 
     def forward(self, input):

@@ -85,28 +85,16 @@ class LayerHelper:
             raise ValueError("create_parameter: attr=False means no parameter")
         shape = [int(s) for s in shape]
         init = attr.initializer or default_initializer or (ConstantInitializer(0.0) if is_bias else XavierInitializer())
-        suffix = "b" if is_bias else "w"
-        name = attr.name or unique_name.generate(f"{self.name}.{suffix}")
+        name = attr.name or unique_name.generate(f"{self.name}.{'b' if is_bias else 'w'}")
+        kwargs = {**attr._to_kwargs(), "name": name}  # trainable, optimize_attr, regularizer, need_clip...
         if in_dygraph_mode():
             t = torch.empty(shape, dtype=torch_dtype(dtype))
             init(t, generator=seeded_generator(self.main_program.random_seed))
-            kwargs = attr._to_kwargs()
-            kwargs["name"] = name
             return new_parameter(t, **kwargs)
         block = self.main_program.global_block()
         if attr.name is not None and block.has_var(name):
             return shared_parameter(block.var(name), shape, dtype)
-        param = block.create_parameter(
-            name,
-            shape,
-            dtype,
-            trainable=attr.trainable,
-            optimize_attr={"learning_rate": attr.learning_rate},
-            regularizer=attr.regularizer,
-            need_clip=attr.need_clip,
-            do_model_average=attr.do_model_average,
-            initializer=init,
-        )
+        param = block.create_parameter(shape=shape, dtype=dtype, initializer=init, **kwargs)
         self.set_initializer(param, init)
         return param
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ..dtypes import dtype_name
+from ..dygraph.nn import padding_index
 from ..static.framework import default_main_program
 from .helper import LayerHelper, apply_op, dtype_of, is_static, param_attr_of
 
@@ -74,17 +75,9 @@ def embedding(input, size, is_sparse=False, is_distributed=False, padding_idx=No
     """Rows of a ``size = [vocab, dim]`` table (``embedding_N.w_0``, Xavier) picked by
     int64 ids ``[..., 1]``; ``padding_idx`` rows are zeros (negative counts from the end)."""
     helper = LayerHelper("embedding")
-    vocab = int(size[0])
-    if padding_idx is None:
-        pad = -1
-    else:
-        pad = padding_idx if padding_idx >= 0 else vocab + padding_idx
-        if not 0 <= pad < vocab:
-            raise ValueError(f"embedding: padding_idx={padding_idx} is outside [-{vocab}, {vocab})")
+    attrs = {"padding_idx": padding_index(padding_idx, int(size[0])), "is_sparse": bool(is_sparse)}
     w = helper.create_parameter(param_attr, list(size), dtype_name(dtype))
-    return apply_op(
-        "lookup_table", {"W": w, "Ids": input}, {"padding_idx": pad, "is_sparse": bool(is_sparse)}, helper=helper
-    )
+    return apply_op("lookup_table", {"W": w, "Ids": input}, attrs, helper=helper)
 
 
 def square_error_cost(input, label):
