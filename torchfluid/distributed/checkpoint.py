@@ -46,14 +46,8 @@ _FILE = re.compile(r"^rank-(?P<rank>\d{5})-of-(?P<world>\d{5})\.tfckpt$")
 def state_nbytes(optimizer) -> int:
     """Bytes of the optimizer state this process holds (its shard when sharded): the
     accumulators and, with ``multi_precision``, the float32 master weights."""
-    total = 0
-    for st in optimizer.state.values():
-        for t in st.values():
-            if isinstance(t, torch.Tensor):
-                total += t.numel() * t.element_size()
-    for m in optimizer.master_weights().values():
-        total += m.numel() * m.element_size()
-    return total
+    tensors = [t for st in optimizer.state.values() for t in st.values() if isinstance(t, torch.Tensor)]
+    return sum(t.numel() * t.element_size() for t in tensors + list(optimizer.master_weights().values()))
 
 
 def _sharded(optimizer) -> bool:
@@ -108,12 +102,7 @@ def merge_shards(shards: Sequence[Mapping]) -> dict:
 
 def _equal(a, b) -> bool:
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return (
-            isinstance(a, torch.Tensor)
-            and isinstance(b, torch.Tensor)
-            and a.shape == b.shape
-            and bool(torch.equal(a.cpu(), b.cpu()))
-        )
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a.cpu(), b.cpu())
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):

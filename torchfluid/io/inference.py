@@ -68,8 +68,7 @@ def _json_value(v, where):
 
 
 def _describe_program(block, ops, feeds, fetches):
-    used = dict.fromkeys(n for op in ops for n in op.input_arg_names + op.output_arg_names)
-    used.update(dict.fromkeys(feeds + fetches))
+    used = dict.fromkeys([n for op in ops for n in op.input_arg_names + op.output_arg_names] + feeds + fetches)
     produced = {n for op in ops for n in op.output_arg_names}
     vars_ = []
     for n in used:
@@ -148,10 +147,9 @@ def save_inference_model(
     os.makedirs(dirname, exist_ok=True)
     text = json.dumps(desc, indent=1, sort_keys=True).encode("utf-8")
     atomic_write(os.path.join(dirname, model_filename or MODEL_FILENAME), text)
-    if program_only:
-        return fetches
-    params = [v["name"] for v in desc["vars"] if v["persistable"] and not v["is_data"]]
-    write_values(params, dirname, params_filename, "save_inference_model")
+    if not program_only:
+        params = [v["name"] for v in desc["vars"] if v["persistable"] and not v["is_data"]]
+        write_values(params, dirname, params_filename, "save_inference_model")
     return fetches
 
 
