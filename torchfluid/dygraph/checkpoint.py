@@ -64,13 +64,9 @@ def _plain_value(value, where: str):
     """``value`` as picklable plain data (tensors become numpy arrays)."""
     if isinstance(value, torch.Tensor):
         return to_numpy(value)
-    if value is None or isinstance(value, (bool, str, numbers.Number, np.generic)):
-        if isinstance(value, np.generic) and value.dtype.kind not in "biufc":
-            raise TypeError(f"save_dygraph: {where} is a numpy {value.dtype} scalar; only numeric ones are saved")
-        return value
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "biufc":
-            raise TypeError(f"save_dygraph: {where} is a numpy array of dtype {value.dtype}; only numeric ones")
+    if isinstance(value, (np.generic, np.ndarray)) and value.dtype.kind not in "biufc":
+        raise TypeError(f"save_dygraph: {where} has numpy dtype {value.dtype}; only numeric numpy values are saved")
+    if value is None or isinstance(value, (bool, str, numbers.Number, np.generic, np.ndarray)):
         return value
     if isinstance(value, collections.abc.Mapping):
         return {k: _plain_value(v, f"{where}[{k!r}]") for k, v in value.items()}

@@ -123,16 +123,17 @@ class LayerHelper:
         return apply_op(act, {"X": out}, layer_type=act)
 
 
-def apply_op(op_type, inputs, attrs=None, *, layer_type=None, name=None, helper=None, out_dtype=None):
+def apply_op(op_type, inputs, attrs=None, *, layer_type=None, name=None, helper=None, out_dtype=None, outputs=None):
     """Run op ``op_type`` on ``inputs`` (slot -> value or list); return its output(s).
 
-    Static inputs append an op and return output Variable(s); tensors run eagerly.
+    Static inputs append an op and return output Variable(s) (``outputs`` may name existing
+    variables for some slots); tensors run eagerly.
     """
     opdef = get_op(op_type)
     attrs = dict(attrs or {})
     if is_static(*inputs.values()):
         layer_name = helper.name if helper is not None else LayerHelper(layer_type or op_type, name).name
-        return append_layer_op(op_type, inputs, attrs, layer_name=layer_name, out_dtype=out_dtype)
+        return append_layer_op(op_type, inputs, attrs, layer_name=layer_name, outputs=outputs, out_dtype=out_dtype)
     args = []
     for slot in opdef.inputs:
         v = inputs.get(slot)

@@ -114,24 +114,11 @@ def batch_norm(
     mean = helper.create_parameter(mean_attr, [c], dtype)
     variance = helper.create_parameter(variance_attr, [c], dtype)
     inputs = {"X": input, "Scale": scale, "Bias": bias, "Mean": mean, "Variance": variance}
-    if is_static(input):
+    outputs = None
+    if is_static(input):  # the moving statistics are updated in place, never trained
         mean.stop_gradient = variance.stop_gradient = True
-        y = helper.tmp_var(dtype)
-        saved = [helper.tmp_var(dtype, stop_gradient=True) for _ in range(2)]
-        helper.append_op(
-            "batch_norm",
-            inputs,
-            {
-                "Y": [y],
-                "MeanOut": [mean],
-                "VarianceOut": [variance],
-                "SavedMean": [saved[0]],
-                "SavedVariance": [saved[1]],
-            },
-            attrs,
-        )
-    else:
-        y = apply_op("batch_norm", inputs, attrs)[0]
+        outputs = {"MeanOut": [mean], "VarianceOut": [variance]}
+    y = apply_op("batch_norm", inputs, attrs, helper=helper, out_dtype=dtype, outputs=outputs)[0]
     return helper.append_activation(y, act)
 
 
