@@ -65,7 +65,8 @@ def _plain_value(value, where: str):
     if isinstance(value, torch.Tensor):
         return to_numpy(value)
     if isinstance(value, (np.generic, np.ndarray)) and value.dtype.kind not in "biufc":
-        raise TypeError(f"save_dygraph: {where} has numpy dtype {value.dtype}; only numeric numpy values are saved")
+        kind = "array" if isinstance(value, np.ndarray) else "scalar"
+        raise TypeError(f"save_dygraph: {where} is a numpy {kind} of dtype {value.dtype}; only numeric ones are saved")
     if value is None or isinstance(value, (bool, str, numbers.Number, np.generic, np.ndarray)):
         return value
     if isinstance(value, collections.abc.Mapping):
