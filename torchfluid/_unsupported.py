@@ -46,39 +46,25 @@ def _optimizer(use: str) -> str:
 
 
 ALTERNATIVES = {
-    "ParallelDo": _DISTRIBUTED,
-    "get_places": _DISTRIBUTED,
-    "DistributeTranspiler": _DISTRIBUTED,
-    "DistributeTranspilerConfig": _DISTRIBUTED,
-    "ParallelExecutor": _DISTRIBUTED,
-    "CompiledProgram": _DISTRIBUTED,
-    "transpiler": _DISTRIBUTED,
-    "lod_reset": _LOD,
-    "dynamic_lstm": _LOD,
-    "dynamic_gru": _LOD,
-    "lod_append": _LOD,
-    "sequence_conv_pool": _LOD,
-    "DataParallel": _DISTRIBUTED,
+    **dict.fromkeys(("ParallelDo", "get_places", "DistributeTranspiler", "DistributeTranspilerConfig"), _DISTRIBUTED),
+    **dict.fromkeys(("ParallelExecutor", "CompiledProgram", "transpiler", "DataParallel"), _DISTRIBUTED),
+    **dict.fromkeys(("lod_reset", "dynamic_lstm", "dynamic_gru", "lod_append", "sequence_conv_pool"), _LOD),
     # fluid.optimizer names beyond SGD, Adam and RMSProp
     "Momentum": _optimizer(
         "torch.optim.SGD(params, lr, momentum=mu[, nesterov=True]) (Paddle's update: v = mu*v + g; p -= lr*v)"
     ),
     "MomentumOptimizer": _optimizer("torch.optim.SGD(params, lr, momentum=mu)"),
-    "Adagrad": _optimizer("torch.optim.Adagrad"),
-    "AdagradOptimizer": _optimizer("torch.optim.Adagrad"),
-    "Adamax": _optimizer("torch.optim.Adamax"),
-    "AdamaxOptimizer": _optimizer("torch.optim.Adamax"),
-    "Adadelta": _optimizer("torch.optim.Adadelta"),
-    "AdadeltaOptimizer": _optimizer("torch.optim.Adadelta"),
+    **{f"{n}{s}": _optimizer(f"torch.optim.{n}") for n in ("Adagrad", "Adamax", "Adadelta") for s in ("", "Optimizer")},
     "AdamW": _optimizer("torch.optim.AdamW"),
     "ModelAverage": _optimizer("torch.optim.swa_utils.AveragedModel"),
     "ExponentialMovingAverage": _optimizer("torch.optim.swa_utils.AveragedModel with an EMA avg_fn"),
     # fluid.param_attr / fluid.initializer
     "WeightNormParamAttr": "weight normalisation is not implemented: apply "
     "torch.nn.utils.parametrizations.weight_norm to the layer",
-    "Bilinear": "compute the bilinear upsampling kernel in numpy and pass it as NumpyArrayInitializer(value)",
-    "BilinearInitializer": "compute the bilinear upsampling kernel in numpy and pass it as "
-    "NumpyArrayInitializer(value)",
+    **dict.fromkeys(
+        ("Bilinear", "BilinearInitializer"),
+        "compute the bilinear upsampling kernel in numpy and pass it as NumpyArrayInitializer(value)",
+    ),
 }
 
 # the fluid modules whose other names mean another optimizer or layer than torchfluid has

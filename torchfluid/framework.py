@@ -138,7 +138,7 @@ def _check_usable(place: Place, argname: str = "place") -> None:
 
 # ----------------------------------------------------------------------------- mode flag
 _dygraph_mode = False
-_expected_place: Place | None = None
+_expected_place: Place = CPUPlace()
 _functional_guard = None
 
 
@@ -152,9 +152,6 @@ in_dynamic_mode = in_dygraph_mode
 
 def _current_expected_place() -> Place:
     """The place new Variables and parameters go to (CPU unless a guard said otherwise)."""
-    global _expected_place
-    if _expected_place is None:
-        _expected_place = CPUPlace()
     return _expected_place
 
 

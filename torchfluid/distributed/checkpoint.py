@@ -309,7 +309,7 @@ class ShardedCheckpointer:
             return None
         head = files[0]
         targets = [
-            ("model", _unwrap(model) if model is not None else None, head.get("model")),
+            ("model", _unwrap(model), head.get("model")),
             ("scheduler", scheduler, head.get("scheduler")),
         ]
         for key, obj, value in targets:

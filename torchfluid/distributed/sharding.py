@@ -20,37 +20,23 @@ What happens in one sharded update, in the base pipeline's order::
     sync_params       one broadcast per owner (and dtype): every rank gets every parameter
                       from its owner (an all-gather in effect)
 
-Partition (:func:`partition`): whole parameters, never slices. Largest first (ties by
-name), each to the least-loaded rank (ties: lowest rank): deterministic on every rank
-from the parameter names and sizes alone, and never changed for a parameter once made
-(parameters added later go to the then least-loaded rank). Whole tensors keep the state
-keyed by parameter name exactly as on one process (``<name>_mean_square_0``), so a
-rank's ``state_dict()`` is simply the entries of its shard, shards of any world size
-merge by dict union and re-shard on load by filtering, and per-tensor semantics
-(ClipGradByNorm, sparse rows, Adam's ``beta_pow`` scalars) need no communication.
-The price is imbalance: a rank holds at most ``total/N + largest tensor`` elements.
-Element-level slicing of one flat buffer would balance exactly but split each
-tensor's state across ranks and files; for models with many tensors the LPT partition
-is within a few percent of ideal.
+Partition (:func:`partition`): whole parameters, never slices, largest first (ties by
+name) to the least-loaded rank (ties: lowest rank), never moved once made. State stays
+keyed by parameter name as on one process (``<name>_mean_square_0``): a rank's
+``state_dict()`` is its shard, shards merge by dict union and re-shard by filtering.
+A rank holds at most ``total/N + largest tensor`` elements. docs/distributed.md gives
+the reasons and the communication volume per step.
 
 Gradient reduction (``grad_reduction``):
 
 * ``'none'`` (default): the gradients in ``.grad`` are already averaged over ranks,
-  e.g. by ``DistributedDataParallel``. Per step: DDP's all-reduce (2(N-1)/N * P per rank)
-  plus the parameter broadcasts ((N-1)/N * P, an all-gather's bytes): 1.5x the traffic
-  of plain DDP, but DDP
-  overlaps its all-reduce with the backward pass.
+  e.g. by ``DistributedDataParallel``.
 * ``'reduce'``: ``.grad`` holds each rank's LOCAL gradient (no DDP); the optimizer
-  averages them itself with one reduce-scatter per dtype ((N-1)/N * P) and then
-  broadcasts the parameters ((N-1)/N * P): the same 2(N-1)/N * P as plain DDP's
-  all-reduce, with state memory / N. Cheaper in bytes; the reduce-scatter runs after
-  the backward pass instead of overlapping it. A parameter with a gradient on some
-  ranks only gets the average with zeros from the others (as DDP's
-  ``find_unused_parameters``), i.e. exactly the gradient of the mean loss over the
-  concatenated batch. Each rank's ``.grad`` is left as it was (the averaged gradient is
-  a new tensor). Gradients are averaged in their parameter's dtype, as DDP does (then
-  given back the dtype the prepare stage gave them, e.g. float32 for
-  master weights); row-sparse ones are made dense for the collective.
+  averages them in their parameter's dtype (pre-divided, as DDP does), then gives them
+  back the dtype the prepare stage gave them. A parameter with a gradient on some ranks
+  only gets the average with zeros from the others (DDP's ``find_unused_parameters``):
+  the gradient of the mean loss over the concatenated batch. ``.grad`` is left as it
+  was; row-sparse gradients are made dense for the collective.
 
 World size 1 or no initialised process group: the sharded optimizer is the unsharded
 one (no collective, no filtering). The process group is looked up at the first step or
@@ -58,8 +44,7 @@ state load, which (like every sharded step and load) must happen on every rank.
 
 Failures: every collective runs under the process group's ``timeout``; an error of the
 backend (a peer rank exited or crashed, or the timeout passed) is re-raised as a
-:class:`ShardingError` naming this rank and the collective, so a job whose rank dies
-fails with a clear message instead of hanging.
+:class:`ShardingError` naming this rank and the collective.
 """
 
 from __future__ import annotations

@@ -11,15 +11,7 @@ from .helper import LayerHelper, apply_op, dtype_of
 from .tensor import fill_constant
 
 # one layer per op below; each layer's name is its op's type (tests check that __name__ matches)
-_ELEMENTWISE = (
-    "elementwise_add",
-    "elementwise_sub",
-    "elementwise_mul",
-    "elementwise_div",
-    "elementwise_max",
-    "elementwise_min",
-    "elementwise_pow",
-)
+_ELEMENTWISE = tuple(f"elementwise_{op}" for op in ("add", "sub", "mul", "div", "max", "min", "pow"))
 _ACTIVATIONS = ("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs")
 
 __all__ = [
