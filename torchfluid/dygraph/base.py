@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 
@@ -22,15 +20,13 @@ def enabled() -> bool:
     return framework.in_dygraph_mode()
 
 
-@contextlib.contextmanager
 def guard(place=None):
     """Run the ``with`` block in dygraph mode on ``place`` (CPUPlace() by default).
 
     Inside, names restart (``linear_0``...) and ``fluid.in_dygraph_mode()`` is True;
     both are restored on exit.
     """
-    with framework._dygraph_guard(place):
-        yield
+    return framework._dygraph_guard(place)
 
 
 _SUPPORTED = (list, tuple, np.ndarray, torch.Tensor)
