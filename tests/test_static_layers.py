@@ -98,6 +98,23 @@ def test_fill_constant_and_global_var_static_and_eager():
     assert t.tolist() == [1.5, 1.5]
 
 
+def test_eager_accuracy_fills_correct_and_total():
+    pred = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    label = torch.tensor([[1], [1], [0]])
+    correct, total = torch.zeros(1, dtype=torch.int32), torch.zeros(1, dtype=torch.int32)
+    acc = L.accuracy(pred, label, correct=correct, total=total)
+    assert acc.item() == pytest.approx(1 / 3) and correct.item() == 1 and total.item() == 3
+
+
+@pytest.mark.parametrize(
+    "padding_idx,error,match",
+    [(5, ValueError, r"padding_idx must be within \[-5, 5\), got 5"), (1.0, TypeError, "must be an int or None")],
+)
+def test_embedding_bad_padding_idx(padding_idx, error, match):
+    with fluid.program_guard(fluid.Program(), fluid.Program()), pytest.raises(error, match=match):
+        L.embedding(L.data("ids", [1], dtype="int64"), size=[5, 3], padding_idx=padding_idx)
+
+
 def test_embedding_static():
     main, start = fluid.Program(), fluid.Program()
     with fluid.program_guard(main, start), fluid.unique_name.guard():

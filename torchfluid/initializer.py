@@ -123,7 +123,7 @@ class Initializer:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k.lstrip('_')}={v!r}" for k, v in vars(self).items() if k != "_value_array")
+        args = ", ".join(f"{k.lstrip('_')}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({args})"
 
 

@@ -122,15 +122,10 @@ def softmax(input, use_cudnn=False, name=None, axis=-1):
 
 def accuracy(input, label, k=1, correct=None, total=None):
     """Top-``k`` accuracy of predictions ``input`` ``[N, C]`` against ``label`` ``[N, 1]``."""
-    if is_static(input, label):
-        helper = LayerHelper("accuracy")
-        _, idx = apply_op("top_k", {"X": input}, {"k": int(k)}, helper=helper)
-        acc, _, _ = apply_op("accuracy", {"Out": input, "Indices": idx, "Label": label}, helper=helper)
-        return acc
-    _, idx = apply_op("top_k", {"X": input}, {"k": int(k)})
-    acc, c, t = apply_op("accuracy", {"Out": input, "Indices": idx, "Label": label})
-    if correct is not None:
-        correct.copy_(c)
-    if total is not None:
-        total.copy_(t)
+    helper = LayerHelper("accuracy") if is_static(input, label) else None
+    _, idx = apply_op("top_k", {"X": input}, {"k": int(k)}, helper=helper)
+    acc, c, t = apply_op("accuracy", {"Out": input, "Indices": idx, "Label": label}, helper=helper)
+    for target, value in ((correct, c), (total, t)):
+        if target is not None and helper is None:  # eager: fill the given tensors too
+            target.copy_(value)
     return acc
