@@ -98,6 +98,19 @@ def test_fill_constant_and_global_var_static_and_eager():
     assert t.tolist() == [1.5, 1.5]
 
 
+def test_static_assign_into_a_given_variable():
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start), fluid.unique_name.guard():
+        a = L.data("a", [6])
+        target = L.create_global_var([4, 6], 0.0, "float32", persistable=True, name="target")
+        assert L.assign(L.scale(a, 2.0), output=target) is target
+    assert [op.type for op in main.global_block().ops][-1] == "assign"
+    scope, exe = fluid.Scope(), fluid.Executor()
+    exe.run(start, scope=scope)
+    exe.run(main, feed={"a": A}, scope=scope)
+    np.testing.assert_array_equal(np.array(scope.find_var("target").get_tensor()), 2 * A)
+
+
 def test_eager_accuracy_fills_correct_and_total():
     pred = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
     label = torch.tensor([[1], [1], [0]])

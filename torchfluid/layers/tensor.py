@@ -73,10 +73,8 @@ def create_parameter(shape, dtype, name=None, attr=None, is_bias=False, default_
 def assign(input, output=None):
     """Copy ``input`` (Variable, tensor or numpy array) into ``output`` (new if None)."""
     if is_static(input):
-        if output is None:
-            return apply_op("assign", {"X": input}, layer_type="assign")
-        LayerHelper("assign").append_op("assign", {"X": [input]}, {"Out": [output]})
-        return output
+        outputs = None if output is None else {"Out": [output]}
+        return apply_op("assign", {"X": input}, layer_type="assign", outputs=outputs)
     if (
         isinstance(input, (np.ndarray, list, tuple, float, int))
         and not in_dygraph_mode()
