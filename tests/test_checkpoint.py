@@ -143,6 +143,22 @@ def test_resume_is_all_or_nothing(tmp_path):
         assert torch.equal(v, before[k])
 
 
+def test_resume_with_a_malformed_rng_state_puts_everything_back(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    ck = Checkpointer(tmp_path)
+    ck.save(1, model=model)
+    state = load(ck.path_for(1))
+    state["rng"]["numpy"] = {"kind": "MT19937"}  # torch's state is set first, then this fails
+    save(state, ck.path_for(1))
+    other = torch.nn.Linear(3, 2)
+    before = {k: v.clone() for k, v in other.state_dict().items()}
+    rng_before = torch.get_rng_state()
+    with pytest.raises(CheckpointError, match=r"ckpt-00000001.tfckpt: malformed RNG state"):
+        ck.resume(model=other)
+    assert all(torch.equal(v, before[k]) for k, v in other.state_dict().items())
+    assert torch.equal(torch.get_rng_state(), rng_before)
+
+
 def _run_worker(ckdir, out, kill_step=-1, kill_at="none", total=12):
     return subprocess.run(
         [sys.executable, WORKER, str(ckdir), str(total), str(out), str(kill_step), kill_at],
