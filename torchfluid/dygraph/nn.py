@@ -28,6 +28,8 @@ from .. import unique_name
 from .._checks import check_bool, check_int
 from ..initializer import ConstantInitializer
 from ..ops import get_op, vision_ops
+from ..static.framework import Variable
+from ..static.layer_ops import append_layer_op, static_parameter
 from .layers import Layer
 from .varbase import VarBase, call_plain
 
@@ -51,15 +53,9 @@ ACTIVATIONS = {
 }
 
 
-def _is_static(x) -> bool:
-    """True for a static-program Variable: the layer then appends ops to the default main
-    program, its parameters standing in it under their own names."""
-    return bool(getattr(x, "_torchfluid_static", False))
-
-
 def _apply_static(op_type, inputs, attrs, layer_type, outputs=None):
-    from ..static.layer_ops import append_layer_op
-
+    """Append the op to the default main program (the layer was called with a static
+    Variable); the layer's parameters stand in the program under their own names."""
     return append_layer_op(op_type, inputs, attrs, layer_name=unique_name.generate(layer_type), outputs=outputs)
 
 
@@ -109,7 +105,7 @@ class Linear(Layer):
         self.register_parameter("bias", bias)
 
     def forward(self, input):
-        if _is_static(input):
+        if isinstance(input, Variable):
             return _static_biased("linear", "matmul", {"X": input, "Y": self.weight}, {}, self.bias, -1, self._act)
         return call_plain(_linear, input, self.weight, self.bias, self._act)
 
@@ -185,7 +181,7 @@ class Embedding(Layer):
         self.weight = self.create_parameter(shape=self._size, attr=param_attr, is_bias=False)
 
     def forward(self, input):
-        if _is_static(input):
+        if isinstance(input, Variable):
             return _apply_static(
                 "lookup_table",
                 {"W": self.weight, "Ids": input},
@@ -230,7 +226,7 @@ class Conv2D(Layer):
         self.register_parameter("bias", self.create_parameter(shape=shape[:1], attr=bias_attr, is_bias=True))
 
     def forward(self, input):
-        if _is_static(input):
+        if isinstance(input, Variable):
             inputs = {"Input": input, "Filter": self.weight}
             return _static_biased("conv2d", "conv2d", inputs, self._attrs, self.bias, 1, self._act)
         out = get_op("conv2d").forward(input, self.weight, **self._attrs)
@@ -260,7 +256,7 @@ class Pool2D(Layer):
         )
 
     def forward(self, input):
-        if _is_static(input):
+        if isinstance(input, Variable):
             return _apply_static("pool2d", {"X": input}, self._attrs, "pool2d")
         return get_op("pool2d").forward(input, **self._attrs)
 
@@ -304,9 +300,7 @@ class BatchNorm(Layer):
         self._variance = self.create_parameter(shape=[c], attr=variance_attr)
 
     def forward(self, input):
-        if _is_static(input):
-            from ..static.layer_ops import static_parameter
-
+        if isinstance(input, Variable):
             mean, var = static_parameter(self._mean), static_parameter(self._variance)
             y = _apply_static(
                 "batch_norm",
