@@ -58,6 +58,7 @@ from .static.clip import append_gradient_clip_ops as _append_clip_ops  # noqa: E
 from .static.clip import set_gradient_clip as _set_clip  # noqa: E402
 from .static.lod import create_lod_tensor, create_random_int_lodtensor  # noqa: E402
 from .static.io import load_any as load, save_any as save  # noqa: E402  (Program -> static, else checkpoint)
+from ._unsupported import fluid_module_getattr as _fluid_module_getattr  # noqa: E402
 
 # Names of fluid.io and fluid.clip that need static mode or dygraph Variables live in the
 # facade (static.reader, static.clip) and are attached here: torchfluid.io and torchfluid.clip
@@ -65,8 +66,5 @@ from .static.io import load_any as load, save_any as save  # noqa: E402  (Progra
 io.PyReader = PyReader
 clip.set_gradient_clip, clip.append_gradient_clip_ops = _set_clip, _append_clip_ops
 
-
-def __getattr__(name):  # a fluid name torchfluid does not implement: say so, and what to use instead
-    from ._unsupported import missing
-
-    raise missing("fluid", name)
+# a fluid name torchfluid does not implement: say so, and what to use instead
+__getattr__ = _fluid_module_getattr("fluid")

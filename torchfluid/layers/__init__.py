@@ -3,6 +3,7 @@
 Each function appends an op (static Variables) or runs it eagerly (torch tensors) -- the
 same op definitions (:mod:`torchfluid.ops`) in both modes."""
 
+from .._unsupported import fluid_module_getattr
 from . import learning_rate_scheduler, math, nn, tensor, vision
 from .helper import LayerHelper
 
@@ -22,8 +23,5 @@ __all__ = [
     *vision.__all__,
 ]
 
-
-def __getattr__(name):  # a fluid.layers name torchfluid does not implement: say so, and what to use instead
-    from .._unsupported import missing
-
-    raise missing("fluid.layers", name)
+# a fluid.layers name torchfluid does not implement: say so, and what to use instead
+__getattr__ = fluid_module_getattr("fluid.layers")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from .. import unique_name
+from ..dygraph.base import to_variable
 from ..dygraph.varbase import call_plain, new_parameter
 from ..framework import in_dygraph_mode
 from ..initializer import ConstantInitializer, XavierInitializer, seeded_generator
@@ -147,8 +148,6 @@ def apply_op(op_type, inputs, attrs=None, *, layer_type=None, name=None, helper=
 
 def eager_variable(t, name=None):
     """``t`` as a dygraph Variable."""
-    from ..dygraph import to_variable
-
     return to_variable(t, name=name)
 
 
