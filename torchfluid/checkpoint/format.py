@@ -86,7 +86,8 @@ def save(obj, path: str | os.PathLike) -> None:
     atomic_write(path, to_bytes(obj))
 
 
-def _first_line(e: BaseException) -> str:
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (its type's name when the message is empty)."""
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
 
@@ -101,7 +102,7 @@ def _check_archive(data: bytes, path, what) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             infos = z.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError, OverflowError) as e:
-        raise CheckpointError(f"{path}: {what} is truncated or corrupted: {_first_line(e)}") from None
+        raise CheckpointError(f"{path}: {what} is truncated or corrupted: {first_line(e)}") from None
     total = 0
     for info in infos:
         if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
@@ -129,13 +130,13 @@ def _safe_torch_load(data: bytes, path, map_location, what):
     except pickle.UnpicklingError as e:
         raise CheckpointError(
             f"{path}: refused to load {what}: it holds objects other than tensors and plain "
-            f"containers (loading it could execute code): {_first_line(e)}"
+            f"containers (loading it could execute code): {first_line(e)}"
         ) from None
     except MemoryError:
         raise CheckpointError(f"{path}: {what} is corrupted: it asks for more memory than is available") from None
     except Exception as e:  # anything the reader trips over is a damaged file, never a crash of the caller
         raise CheckpointError(
-            f"{path}: {what} is truncated or corrupted: {type(e).__name__}: {_first_line(e)}"
+            f"{path}: {what} is truncated or corrupted: {type(e).__name__}: {first_line(e)}"
         ) from None
 
 

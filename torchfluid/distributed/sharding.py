@@ -55,6 +55,7 @@ import torch
 import torch.distributed as dist
 
 from .._checks import check_bool, check_int
+from ..checkpoint.format import first_line
 from ..clip import ClipGradByGlobalNorm
 
 __all__ = ["GRAD_REDUCTIONS", "ShardingError", "ShardedState", "make", "partition"]
@@ -161,11 +162,10 @@ class ShardedState:
         try:
             return fn(*args, group=self.group, **kwargs)
         except (RuntimeError, ValueError) as e:  # DistBackendError / DistNetworkError are RuntimeErrors
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ShardingError(
                 f"sharded optimizer, rank {self.rank} of {self.world_size}: {what} failed; a peer rank "
                 f"probably exited, crashed or timed out (the process group's timeout bounds every "
-                f"wait): {type(e).__name__}: {first}"
+                f"wait): {type(e).__name__}: {first_line(e)}"
             ) from e
 
     # --------------------------------------------------------- partition

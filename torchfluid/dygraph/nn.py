@@ -101,8 +101,7 @@ class Linear(Layer):
         output_dim = _positive_int("output_dim", output_dim)
         self._act = _check_act(act)
         self.weight = self.create_parameter(shape=[input_dim, output_dim], attr=param_attr, is_bias=False)
-        bias = self.create_parameter(shape=[output_dim], attr=bias_attr, is_bias=True)
-        self.register_parameter("bias", bias)
+        self.register_parameter("bias", self.create_parameter(shape=[output_dim], attr=bias_attr, is_bias=True))
 
     def forward(self, input):
         if isinstance(input, Variable):
