@@ -17,7 +17,7 @@ from ..optimizer import SGD, Adam, RMSProp
 from ..optimizer.presets import PRESETS, preset_options
 from .config import Config, ConfigError
 
-__all__ = ["learning_rate", "make_optimizer", "TorchStepper", "describe"]
+__all__ = ["learning_rate", "make_optimizer", "build_optimizer", "TorchStepper", "describe"]
 
 
 def learning_rate(cfg: Config, steps_per_epoch: int):
@@ -155,6 +155,14 @@ def _make_optimizer(cfg: Config, lr, parameters=None):
             **kw,
         )
     raise AssertionError(kind)
+
+
+def build_optimizer(cfg: Config, lr, parameters):
+    """The dygraph optimizer of ``optimizer.kind``: a :class:`TorchStepper` for the ``torch.*``
+    kinds, else :func:`make_optimizer`'s."""
+    if cfg["optimizer.kind"].startswith("torch."):
+        return TorchStepper(cfg, parameters, lr)
+    return make_optimizer(cfg, lr, parameters)
 
 
 class TorchStepper:

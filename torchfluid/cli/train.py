@@ -57,14 +57,10 @@ def _check_optimizer(cfg) -> None:
     import torch
 
     from ..unique_name import guard as name_guard
-    from .optim import TorchStepper, make_optimizer
+    from .optim import build_optimizer
 
-    params = [torch.nn.Parameter(torch.zeros(1))]
     with name_guard():
-        if cfg["optimizer.kind"].startswith("torch."):
-            TorchStepper(cfg, params, cfg["optimizer.learning_rate"])
-        else:
-            make_optimizer(cfg, cfg["optimizer.learning_rate"], params)
+        build_optimizer(cfg, cfg["optimizer.learning_rate"], [torch.nn.Parameter(torch.zeros(1))])
 
 
 def run_config(cfg, label: str | None = None, stream=None, data=None) -> engine.RunResult:
