@@ -36,8 +36,10 @@ alike.
 from __future__ import annotations
 
 import copy
-import gc
 import dataclasses
+import functools
+import gc
+import itertools
 import statistics
 import time
 
@@ -73,12 +75,7 @@ class _EmbeddingModel(torch.nn.Module):
         return self.out(self.emb(ids).mean(1))
 
 
-def _mse(out, y):
-    return torch.nn.functional.mse_loss(out, y)
-
-
-def _xent(out, y):
-    return torch.nn.functional.cross_entropy(out, y)
+_mse, _xent = torch.nn.functional.mse_loss, torch.nn.functional.cross_entropy
 
 
 def _linear(gen):
@@ -153,15 +150,8 @@ def _page_data(steps=64, batch=4, seed=0):
 
 
 def _cycle(xs, ys):
-    """A step counter walking the batches round and round."""
-    state = {"i": 0}
-
-    def next_batch():
-        i = state["i"]
-        state["i"] = (i + 1) % len(xs)
-        return xs[i], ys[i]
-
-    return next_batch
+    """``next_batch()``: the batches ``(xs[i], ys[i])`` round and round."""
+    return functools.partial(next, itertools.cycle(zip(xs, ys, strict=True)))
 
 
 def _fluid_dygraph_loop():
