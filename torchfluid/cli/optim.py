@@ -129,31 +129,27 @@ def _rmsprop_options(cfg: Config, lr) -> dict:
 def make_optimizer(cfg: Config, lr, parameters=None):
     """torchfluid's optimizer of ``optimizer.kind`` (``parameters`` None in static mode); an
     argument the optimizer refuses is a :class:`ConfigError` with the optimizer's message."""
+    kind, o = cfg["optimizer.kind"], cfg.section("optimizer")
+    kw = {} if parameters is None else {"parameter_list": parameters}
     try:
-        return _make_optimizer(cfg, lr, parameters)
+        if kind == "rmsprop":
+            return RMSProp(**_rmsprop_options(cfg, lr), **kw)
+        if kind == "sgd":
+            return SGD(lr, regularization=_regularization(cfg), grad_clip=_clip(cfg), **kw)
+        if kind == "adam":
+            return Adam(
+                lr,
+                beta1=o["beta1"],
+                beta2=o["beta2"],
+                epsilon=1e-8 if o["epsilon"] is None else o["epsilon"],
+                regularization=_regularization(cfg),
+                grad_clip=_clip(cfg),
+                **kw,
+            )
     except ConfigError:
         raise
     except (ValueError, TypeError) as e:
         raise ConfigError(f"optimizer ({describe(cfg)}): {e}") from None
-
-
-def _make_optimizer(cfg: Config, lr, parameters=None):
-    kind, o = cfg["optimizer.kind"], cfg.section("optimizer")
-    kw = {} if parameters is None else {"parameter_list": parameters}
-    if kind == "rmsprop":
-        return RMSProp(**_rmsprop_options(cfg, lr), **kw)
-    if kind == "sgd":
-        return SGD(lr, regularization=_regularization(cfg), grad_clip=_clip(cfg), **kw)
-    if kind == "adam":
-        return Adam(
-            lr,
-            beta1=o["beta1"],
-            beta2=o["beta2"],
-            epsilon=1e-8 if o["epsilon"] is None else o["epsilon"],
-            regularization=_regularization(cfg),
-            grad_clip=_clip(cfg),
-            **kw,
-        )
     raise AssertionError(kind)
 
 
@@ -175,23 +171,16 @@ class TorchStepper:
         self.params = list(parameters)
         self.schedule = None if isinstance(lr, float) else lr
         lr0 = lr if self.schedule is None else self.schedule.current_lr()
-        eps = o["epsilon"]
-        if o["kind"] == "torch.rmsprop":
-            self.opt = torch.optim.RMSprop(
-                self.params,
-                lr=lr0,
-                alpha=o["rho"],
-                eps=1e-8 if eps is None else eps,
-                momentum=o["momentum"],
-                centered=o["centered"],
-                weight_decay=wd,
-            )
-        elif o["kind"] == "torch.adam":
-            self.opt = torch.optim.Adam(
-                self.params, lr=lr0, betas=(o["beta1"], o["beta2"]), eps=1e-8 if eps is None else eps, weight_decay=wd
-            )
-        else:
-            self.opt = torch.optim.SGD(self.params, lr=lr0, momentum=o["momentum"], weight_decay=wd)
+        eps = 1e-8 if o["epsilon"] is None else o["epsilon"]
+        cls, kw = {
+            "torch.rmsprop": (
+                torch.optim.RMSprop,
+                dict(alpha=o["rho"], eps=eps, momentum=o["momentum"], centered=o["centered"]),
+            ),
+            "torch.adam": (torch.optim.Adam, dict(betas=(o["beta1"], o["beta2"]), eps=eps)),
+            "torch.sgd": (torch.optim.SGD, dict(momentum=o["momentum"])),
+        }[o["kind"]]
+        self.opt = cls(self.params, lr=lr0, weight_decay=wd, **kw)
         self.clip = _clip(cfg)
 
     def step(self) -> None:

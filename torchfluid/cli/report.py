@@ -105,13 +105,10 @@ class ProgressReporter(Reporter):
             lines.append("  ".join("-" * w for w in widths))
             self._printed_header = True
         lines.append("  ".join(_fmt(v).rjust(w) for v, w in zip(row, widths, strict=False)))
-        self._write("\n".join(lines))
-
-    def _write(self, text):
         if self.bar is not None and not self.bar.disable:
-            self.bar.write(text, file=self.stream)
+            self.bar.write("\n".join(lines), file=self.stream)
         else:
-            print(text, file=self.stream, flush=True)
+            print("\n".join(lines), file=self.stream, flush=True)
 
     def close(self):
         if self.bar is not None:
