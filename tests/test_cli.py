@@ -385,3 +385,14 @@ def test_readme_toml_block_is_a_valid_train_config():
         (block,) = re.findall(r"```toml\n(.*?)```", f.read(), flags=re.S)
     cfg = build_config(flatten(tomllib.loads(block)))
     assert cfg["optimizer.schedule.kind"] == "cosine" and cfg["optimizer.centered"] is True
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("seed", 2**62 + 1), ("seed", 2**53 + 1), ("optimizer.schedule.decay_steps", 2**53), ("epochs", 7)],
+)
+def test_integer_keys_keep_every_digit(key, value):
+    from torchfluid.cli.config import build_config
+
+    got = build_config({key: value})[key]
+    assert type(got) is int and got == value

@@ -276,7 +276,7 @@ def _check(key: Key, value):
                     + (str(value) if digits <= 40 else f"an integer of {digits} digits")
                 )
             v = check_number(name, value, lo=key.lo, hi=key.hi, lo_open=key.lo_open, hi_open=key.hi_open)
-            return int(v) if t == "int" else v
+            return int(value) if t == "int" else v  # (an int through float would lose digits above 2**53)
         if t == "str":
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
@@ -288,8 +288,7 @@ def _check(key: Key, value):
                 raise ConfigError(f"{name} must be a list, got {value!r}")
             if len(value) > 1000:
                 raise ConfigError(f"{name} must have at most 1000 elements, got {len(value)}")
-            sub = Key(f"{name}[i]", t[5:], lo=key.lo, hi=key.hi)
-            return [_check(dataclasses.replace(sub, path=f"{name}[{i}]"), v) for i, v in enumerate(value)]
+            return [_check(Key(f"{name}[{i}]", t[5:], lo=key.lo, hi=key.hi), v) for i, v in enumerate(value)]
         if t == "table":
             if not isinstance(value, dict):
                 raise ConfigError(f"{name} must be a table of key = value, got {value!r}")
@@ -320,12 +319,6 @@ class Config:
                 node = node.setdefault(p, {})
             node[leaf] = value
         return tree
-
-    def replace(self, **overrides) -> "Config":
-        """A copy with ``{"optimizer.kind": ...}``-style overrides (dots as ``__``), re-checked."""
-        given = {k: self.values[k] for k in self.given}
-        given.update({k.replace("__", "."): v for k, v in overrides.items()})
-        return build_config(given)
 
 
 def build_config(flat: dict) -> Config:
