@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from torchfluid.cli import main
+from tests import lr_refs
 from torchfluid.cli.report import PNG_MAGIC
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -396,3 +397,47 @@ def test_integer_keys_keep_every_digit(key, value):
 
     got = build_config({key: value})[key]
     assert type(got) is int and got == value
+
+
+_T = np.arange(12, dtype=np.float64)
+
+
+@pytest.mark.parametrize(
+    "schedule, expected",
+    [
+        ({"kind": "constant"}, np.full(12, 0.1)),
+        ({"kind": "exponential", "decay_steps": 3, "decay_rate": 0.5}, lr_refs.exponential(_T, 0.1, 3, 0.5)),
+        (
+            {"kind": "exponential", "decay_steps": 3, "decay_rate": 0.5, "staircase": True},
+            lr_refs.exponential(_T, 0.1, 3, 0.5, staircase=True),
+        ),
+        ({"kind": "natural_exp", "decay_steps": 4, "decay_rate": 0.3}, lr_refs.natural_exp(_T, 0.1, 4, 0.3)),
+        ({"kind": "inverse_time", "decay_steps": 2, "decay_rate": 0.7}, lr_refs.inverse_time(_T, 0.1, 2, 0.7)),
+        (
+            {"kind": "polynomial", "decay_steps": 8, "end_learning_rate": 0.01, "power": 2.0},
+            lr_refs.polynomial(_T, 0.1, 8, end_lr=0.01, power=2.0),
+        ),
+        (
+            {"kind": "piecewise", "boundaries": [2, 5], "values": [0.3, 0.2, 0.05]},
+            lr_refs.piecewise(_T, [2, 5], [0.3, 0.2, 0.05]),
+        ),
+        ({"kind": "cosine"}, lr_refs.cosine_epochs(_T, 0.1, 4, 6)),
+        (
+            {"kind": "warmup", "warmup_steps": 5, "start_lr": 0.02},
+            lr_refs.warmup(_T + 1, 5, 0.02, 0.1, 0.1),
+        ),  # Paddle: begin=1
+    ],
+    ids=lambda v: v["kind"] if isinstance(v, dict) else "",
+)
+def test_every_schedule_kind_gives_its_formula(schedule, expected):
+    from torchfluid.cli.config import build_config
+    from torchfluid.cli.optim import learning_rate
+    from torchfluid.dygraph import guard
+
+    cfg = build_config(
+        {"epochs": 6, "optimizer.learning_rate": 0.1, **{f"optimizer.schedule.{k}": v for k, v in schedule.items()}}
+    )
+    with guard():
+        lr = learning_rate(cfg, 4)  # 4 steps per epoch
+        rates = [lr] * 12 if isinstance(lr, float) else [lr() for _ in range(12)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-6)

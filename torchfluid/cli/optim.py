@@ -23,21 +23,17 @@ __all__ = ["learning_rate", "make_optimizer", "build_optimizer", "TorchStepper",
 def learning_rate(cfg: Config, steps_per_epoch: int):
     """The float rate, or a fluid decay of it (``fluid.layers.*_decay``; call in the mode's context)."""
     s, lr = cfg.section("optimizer.schedule"), cfg["optimizer.learning_rate"]
-    kind = s["kind"]
-    if kind == "constant":
-        return lr
-    if kind in ("exponential", "natural_exp", "inverse_time"):
-        fn = getattr(layers, f"{kind}_decay")
-        return fn(lr, s["decay_steps"], s["decay_rate"], s["staircase"])
-    if kind == "polynomial":
-        return layers.polynomial_decay(lr, s["decay_steps"], s["end_learning_rate"], s["power"])
-    if kind == "piecewise":
-        return layers.piecewise_decay(s["boundaries"], s["values"])
-    if kind == "cosine":
-        return layers.cosine_decay(lr, steps_per_epoch, cfg["epochs"])
-    if kind == "warmup":
-        return layers.linear_lr_warmup(lr, s["warmup_steps"], s["start_lr"], lr)
-    raise AssertionError(kind)
+    decay = (s["decay_steps"], s["decay_rate"], s["staircase"])
+    return {
+        "constant": lambda: lr,
+        "exponential": lambda: layers.exponential_decay(lr, *decay),
+        "natural_exp": lambda: layers.natural_exp_decay(lr, *decay),
+        "inverse_time": lambda: layers.inverse_time_decay(lr, *decay),
+        "polynomial": lambda: layers.polynomial_decay(lr, s["decay_steps"], s["end_learning_rate"], s["power"]),
+        "piecewise": lambda: layers.piecewise_decay(s["boundaries"], s["values"]),
+        "cosine": lambda: layers.cosine_decay(lr, steps_per_epoch, cfg["epochs"]),
+        "warmup": lambda: layers.linear_lr_warmup(lr, s["warmup_steps"], s["start_lr"], lr),
+    }[s["kind"]]()
 
 
 def _regularization(cfg: Config):
