@@ -80,11 +80,6 @@ class RunResult:
     resumed_from: int = 0
 
 
-def _batches(n: int, batch: int, seed: int, epoch: int):
-    order = np.random.default_rng([seed, epoch]).permutation(n)
-    return [order[i : i + batch] for i in range(0, n, batch)]
-
-
 class _ModelState:
     """A dygraph Layer's plain-tensor state for checkpoints (``state_dict(keep_vars=False)``)."""
 
@@ -280,7 +275,9 @@ def _loop(cfg, data, spec, reporter, label, state, optimizer, train_step, evalua
         reporter.start(label, cfg["epochs"] * steps, start * steps)
         for epoch in range(start, cfg["epochs"]):
             t0, total = time.perf_counter(), 0.0
-            for idx in _batches(len(data.x_train), cfg["batch_size"], cfg["seed"], epoch):
+            order = np.random.default_rng([cfg["seed"], epoch]).permutation(len(data.x_train))
+            for i in range(0, len(order), cfg["batch_size"]):
+                idx = order[i : i + cfg["batch_size"]]
                 value = _finite(train_step(idx), "the train loss", epoch + 1, label)
                 total += value * len(idx)
                 reporter.step(value)
