@@ -112,6 +112,14 @@ INPUT_CASES = [  # (argv builder, expected message after 'config error: ')
         "optimizer.epsilon=1e-08 is below float16's smallest normal number 6.1e-05",
     ),
     (lambda t: ["--set", "resume_anyway=true"], "resume_anyway = true needs resume = true"),
+    (
+        lambda t: ["--preset", "torch", "--preset-arg", "weight_decay=0.1", "--l2", "1e-4"],
+        "optimizer.regularization and the preset's own weight_decay are both set; keep one",
+    ),
+    (
+        lambda t: ["--preset", "keras", "--preset-arg", "clipnorm=1.0", "--clip", "norm:1.0"],
+        "optimizer.clip and the preset's own clipping are both set; keep one",
+    ),
 ]
 
 

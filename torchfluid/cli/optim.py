@@ -107,17 +107,13 @@ def _rmsprop_options(cfg: Config, lr) -> dict:
                 f"optimizer.learning_rate; set the rate there, not in preset_args.{lr_arg}"
             )
         options["learning_rate"] = lr
-    for key, ours, theirs in (
-        ("regularization", reg, options.get("weight_decay")),
-        ("grad_clip", clip, options.get("grad_clip")),
+    for key, ours, theirs, both in (
+        ("regularization", reg, "weight_decay", "optimizer.regularization and the preset's own weight_decay"),
+        ("grad_clip", clip, "grad_clip", "optimizer.clip and the preset's own clipping"),
     ):
         if ours is not None:
-            if theirs is not None:
-                raise ConfigError(
-                    f"optimizer.{'regularization' if key == 'regularization' else 'clip'} and "
-                    f"the preset's own {'weight_decay' if key == 'regularization' else 'clipping'} "
-                    "are both set; keep one"
-                )
+            if options.get(theirs) is not None:
+                raise ConfigError(f"{both} are both set; keep one")
             options[key] = ours
     return options
 
