@@ -441,3 +441,32 @@ def test_every_schedule_kind_gives_its_formula(schedule, expected):
         lr = learning_rate(cfg, 4)  # 4 steps per epoch
         rates = [lr] * 12 if isinstance(lr, float) else [lr() for _ in range(12)]
     np.testing.assert_allclose(rates, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("rho", 0.8),
+        ("momentum", 0.5),
+        ("centered", True),
+        ("eps_in_sqrt", False),
+        ("initial_mean_square", 0.25),
+        ("lr_in_momentum", False),
+        ("nesterov", True),
+        ("decoupled_weight_decay", 0.01),
+        ("bias_correction", True),
+        ("epsilon", 1e-3),
+        ("lazy_mode", True),
+    ],
+)
+def test_every_rmsprop_key_reaches_the_optimizer(key, value):
+    import torch
+
+    from torchfluid.cli.config import build_config
+    from torchfluid.cli.optim import make_optimizer
+
+    needs = {"lazy_mode": {"model.kind": "embedding", "model.sparse": True}, "nesterov": {"optimizer.momentum": 0.9}}
+    cfg = build_config({f"optimizer.{key}": value, **needs.get(key, {})})
+    opt = make_optimizer(cfg, 0.1, [torch.nn.Parameter(torch.zeros(2))])
+    got = opt.lazy_mode if key == "lazy_mode" else opt.param_groups[0][key]
+    assert got == value

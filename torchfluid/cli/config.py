@@ -167,13 +167,13 @@ KEYS: dict[str, Key] = {
         Key("optimizer.schedule.start_lr", "float", 0.0, lo=0.0),
     ]
 }
-_WITH_PRESET = (
+WITH_PRESET = (
     "optimizer.preset",
     "optimizer.preset_args",
     "optimizer.multi_precision",
     "optimizer.state_dtype",
     "optimizer.nonfinite",
-)  # torchfluid extras every preset takes
+)  # the preset itself and the torchfluid extras every preset takes
 _TABLES = {k for k, v in KEYS.items() if v.type == "table"}
 _SECTIONS = {p.rsplit(".", 1)[0] for p in KEYS if "." in p}
 
@@ -340,7 +340,7 @@ def _check_combinations(cfg: Config) -> None:
         if key.kinds and kind not in key.kinds:
             raise ConfigError(f"{path} applies to optimizer.kind {' or '.join(map(repr, key.kinds))}, not {kind!r}")
     if cfg["optimizer.preset"] is not None:
-        mixed = sorted(p for p in cfg.given if "rmsprop" in KEYS[p].kinds and p not in _WITH_PRESET)
+        mixed = sorted(p for p in cfg.given if "rmsprop" in KEYS[p].kinds and p not in WITH_PRESET)
         if mixed:
             args = ", ".join(PRESETS[cfg["optimizer.preset"]].args)
             raise ConfigError(

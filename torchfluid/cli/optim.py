@@ -15,7 +15,7 @@ from .. import clip as C
 from .. import layers, regularizer
 from ..optimizer import SGD, Adam, RMSProp
 from ..optimizer.presets import PRESETS, preset_options
-from .config import Config, ConfigError
+from .config import KEYS, WITH_PRESET, Config, ConfigError
 
 __all__ = ["learning_rate", "make_optimizer", "build_optimizer", "TorchStepper", "describe"]
 
@@ -54,18 +54,12 @@ def _clip(cfg: Config):
 
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-# the RMSProp arguments taken as they are from the [optimizer] keys of the same names
-_RMSPROP_KEYS = (
-    "rho",
-    "momentum",
-    "centered",
-    "eps_in_sqrt",
-    "initial_mean_square",
-    "lr_in_momentum",
-    "nesterov",
-    "decoupled_weight_decay",
-    "bias_correction",
-    "lazy_mode",
+# the RMSProp arguments taken as they are from the [optimizer] keys of the same names: every key of an
+# RMSProp kind but epsilon (its default depends on the kind) and the preset keys and extras
+_RMSPROP_KEYS = tuple(
+    path.removeprefix("optimizer.")
+    for path, key in KEYS.items()
+    if "rmsprop" in key.kinds and path not in (*WITH_PRESET, "optimizer.epsilon")
 )
 
 
