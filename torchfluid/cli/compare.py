@@ -116,18 +116,12 @@ def _settings(args, tree: dict) -> list[tuple[str, dict]]:
 
 
 def _config_for(base: dict, label: str, opts: dict):
-    flat = {
-        k: v
-        for k, v in base.items()
-        if not k.startswith("optimizer.") or k.startswith(_SHARED) or k == "optimizer.learning_rate"
-    }
-    nested = {}
+    flat = {k: v for k, v in base.items() if not k.startswith("optimizer.") or k.startswith(_SHARED)}
     for key, value in opts.items():
         if key == "preset_args" or not isinstance(value, dict):
-            nested[f"optimizer.{key}"] = value
+            flat[f"optimizer.{key}"] = value
         else:
-            nested.update({f"optimizer.{key}.{k}": v for k, v in value.items()})
-    flat.update(nested)
+            flat.update({f"optimizer.{key}.{k}": v for k, v in value.items()})
     flat["name"] = label
     try:
         return build_config(flat)
