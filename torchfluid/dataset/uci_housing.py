@@ -102,10 +102,7 @@ def load_raw(path: str | None = None) -> np.ndarray:
 
 def load(path: str | None = None, ratio: float = 0.8):
     """``(train rows, test rows)``, features normalized as Paddle does."""
-    if path is None:
-        path, data = source()
-    else:
-        data = _parse(path)
+    path, data = source() if path is None else (path, _parse(path))
     key = f"{os.path.abspath(path)}:{os.path.getmtime(path)}:{ratio}"
     if key in _CACHE:
         return _CACHE[key]
