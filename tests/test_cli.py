@@ -470,3 +470,26 @@ def test_every_rmsprop_key_reaches_the_optimizer(key, value):
     opt = make_optimizer(cfg, 0.1, [torch.nn.Parameter(torch.zeros(2))])
     got = opt.lazy_mode if key == "lazy_mode" else opt.param_groups[0][key]
     assert got == value
+
+
+@pytest.mark.parametrize(
+    "value, cell",
+    [
+        (None, "-"),
+        (float("nan"), "nan"),
+        (float("inf"), "inf"),
+        (-float("inf"), "-inf"),
+        (0.5, "0.5"),
+        (1 / 3, "0.3333"),
+        (9999.0, "9999"),
+        (12345.0, "1.234e+04"),
+        (-12345.0, "-1.234e+04"),
+        (7, "7"),
+        ("12.5%", "12.5%"),
+    ],
+)
+def test_table_cells(value, cell):
+    from torchfluid.cli.report import format_table
+
+    header, rule, row = format_table(["h"], [[value]]).splitlines()
+    assert row.strip() == cell and len(row) == len(rule) == max(1, len(cell))

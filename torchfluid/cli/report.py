@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import sys
 import textwrap
@@ -32,9 +31,7 @@ EPOCH_HEADERS = ("epoch", "train loss", "test loss", "test acc", "lr", "time")  
 def _fmt(value) -> str:
     if value is None:
         return "-"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
+    if isinstance(value, float):  # (nan fails the test and formats as "nan")
         return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.3e}"
     return str(value)
 
