@@ -54,6 +54,7 @@ from collections.abc import Callable, Mapping
 from .._checks import check_bool, check_number
 from ..clip import ClipGradByGlobalNorm, ClipGradByNorm, ClipGradByValue
 from ..regularizer import L2Decay
+from .state import TORCH_GROUP_KEYS, rename_group_keys
 
 __all__ = ["PRESETS", "Preset", "build_preset", "preset_options"]
 
@@ -144,8 +145,7 @@ def _timm(a):
     return dict(weight_decay=None if decoupled else _l2(wd), decoupled_weight_decay=wd if decoupled else 0.0)
 
 
-_TORCH_NAMES = dict(lr="learning_rate", alpha="rho", eps="epsilon")
-_TORCH_GROUP_KEYS = dict(alpha="rho", eps="epsilon")
+_TORCH_NAMES = dict(lr="learning_rate", **TORCH_GROUP_KEYS)
 
 
 PRESETS: dict[str, Preset] = {
@@ -170,7 +170,7 @@ PRESETS: dict[str, Preset] = {
         special=_torch,
         ignored=("foreach",),
         fixed=dict(capturable=False, differentiable=False),
-        group_keys=_TORCH_GROUP_KEYS,
+        group_keys=TORCH_GROUP_KEYS,
     ),
     "tf1": Preset(
         "tf.compat.v1.train.RMSPropOptimizer",
@@ -237,7 +237,7 @@ PRESETS: dict[str, Preset] = {
         special=_timm,
         ignored=("foreach",),
         fixed=dict(caution=False, corrected_weight_decay=False),
-        group_keys=_TORCH_GROUP_KEYS,
+        group_keys=TORCH_GROUP_KEYS,
     ),
 }
 
@@ -248,12 +248,7 @@ def _translate_groups(preset: Preset, name: str, parameters):
         return parameters
     out = []
     for i, group in enumerate(parameters):
-        group = dict(group)
-        for theirs, ours in preset.group_keys.items():
-            if theirs in group:
-                if ours in group:
-                    raise ValueError(f"parameters[{i}] sets both {theirs!r} and {ours!r}; they mean the same")
-                group[ours] = group.pop(theirs)
+        group = rename_group_keys(group, preset.group_keys, f"parameters[{i}]")
         if name in ("torch", "timm") and group.get("nesterov"):
             raise ValueError(f"parameters[{i}]['nesterov']: {preset.library} has no nesterov option")
         out.append(group)
