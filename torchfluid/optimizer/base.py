@@ -424,16 +424,7 @@ class Optimizer(torch.optim.Optimizer):
                 raise ValueError(f"params_grads[{i}]: the parameter is not managed by this optimizer")
             if not isinstance(g, torch.Tensor):
                 raise TypeError(f"gradient of {name!r} must be a tensor, got {type(g).__name__}")
-            if tuple(g.shape) != tuple(p.shape):
-                raise ValueError(
-                    f"gradient of {name!r} has shape {list(g.shape)}, expected the parameter's shape {list(p.shape)}"
-                )
-            if not g.is_floating_point():
-                raise ValueError(f"gradient of {name!r} must be floating point, got dtype {g.dtype}")
-            if g.device != p.device:
-                raise ValueError(f"gradient of {name!r} is on {g.device}, but the parameter is on {p.device}")
-            if g.layout is not torch.strided:
-                check_sparse_grad(name, p, g)
+            _check_grad(name, p, g, from_attr=False)
             out.append((p, g))
         return out
 
@@ -792,30 +783,32 @@ def _same_group(a: tuple, b: tuple) -> bool:
     return a[0] is b[0] and a[1] is b[1] and a[2] == b[2]
 
 
+def _check_grad(name: str, p: torch.Tensor, g: torch.Tensor, *, from_attr: bool) -> None:
+    """Raise ``ValueError`` unless ``g`` is a gradient for ``p``: a floating-point tensor of
+    its shape on its device (a sparse one as :func:`check_sparse_grad` checks it).
+    ``from_attr``: ``g`` is ``p.grad``, which must also have the parameter's dtype."""
+    done = "; nothing was updated" if from_attr else ""
+    if g.layout is not torch.strided:
+        check_sparse_grad(name, p, g)
+    elif tuple(g.shape) != tuple(p.shape):
+        raise ValueError(
+            f"gradient of {name!r} has shape {list(g.shape)}, expected the parameter's shape {list(p.shape)}{done}"
+        )
+    elif from_attr and g.dtype != p.dtype:
+        raise ValueError(f"gradient of {name!r} has dtype {g.dtype}, expected the parameter's dtype {p.dtype}{done}")
+    elif not g.is_floating_point():
+        raise ValueError(f"gradient of {name!r} must be floating point, got dtype {g.dtype}")
+    if g.device != p.device:
+        raise ValueError(f"gradient of {name!r} is on {g.device}, but the parameter is on {p.device}")
+
+
 def _check_grad_attrs(pairs, names):
     """``.grad`` as torch keeps it can still be replaced behind torch's back
     (``p.grad.data = ...``): check shape, dtype, device and layout of every gradient,
     a few attribute reads each, before anything changes."""
     for p, g in pairs:
-        if g.layout is torch.strided and g.shape == p.shape and g.dtype == p.dtype and g.device == p.device:
-            continue
-        name = names[p]
-        if g.layout is not torch.strided:
-            check_sparse_grad(name, p, g)
-            if g.device != p.device:
-                raise ValueError(f"gradient of {name!r} is on {g.device}, but the parameter is on {p.device}")
-            continue
-        if g.shape != p.shape:
-            raise ValueError(
-                f"gradient of {name!r} has shape {list(g.shape)}, expected the parameter's shape "
-                f"{list(p.shape)}; nothing was updated"
-            )
-        if g.dtype != p.dtype:
-            raise ValueError(
-                f"gradient of {name!r} has dtype {g.dtype}, expected the parameter's dtype {p.dtype}; "
-                "nothing was updated"
-            )
-        raise ValueError(f"gradient of {name!r} is on {g.device}, but the parameter is on {p.device}")
+        if not (g.layout is torch.strided and g.shape == p.shape and g.dtype == p.dtype and g.device == p.device):
+            _check_grad(names[p], p, g, from_attr=True)
     return pairs
 
 
