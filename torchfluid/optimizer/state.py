@@ -291,14 +291,12 @@ class StateCodec:
         for p in {specs[k][0] for k in bad_keys}:
             if shard is None or shard.owns(p):
                 plan.setdefault(p, {})  # a parameter with a mismatched entry is incomplete
-        for p, accs in plan.items():
-            for key, (q, acc, required, _) in specs.items():
-                if q is p and required and acc not in accs and key not in bad_keys:
-                    report.missing.append(key)
         complete = {}
-        for p, accs in plan.items():
-            needed = [acc for k, (q, acc, req, _) in specs.items() if q is p and req]
-            if all(acc in accs for acc in needed) and not any(specs[k][0] is p for k in bad_keys):
+        for p, accs in plan.items():  # a parameter's records load together or not at all
+            own = [(key, acc) for key, (q, acc, required, _) in specs.items() if q is p and required]
+            missing = [key for key, acc in own if acc not in accs and key not in bad_keys]
+            report.missing.extend(missing)
+            if not missing and not any(key in bad_keys for key, _ in own):
                 complete[p] = {acc: t for acc, (_, t) in accs.items()}
             else:
                 report.dropped.extend(
