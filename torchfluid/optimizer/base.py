@@ -88,7 +88,8 @@ class UpdateParts:
     """What a subclass hands :class:`Optimizer`: its update rule (accumulators, state
     init, reference kernel; see ``RMSPropRule``), its groups' hyper-parameter defaults,
     its :class:`~torchfluid.optimizer.precision.Precision` (None: plain, nonfinite
-    gradients propagate) and its fused update path (None: none)."""
+    gradients propagate) and its fused update path (None: none; only a rule with a fused
+    path has ``fused_eligible``)."""
 
     rule: object
     defaults: Mapping = dataclasses.field(default_factory=dict)
