@@ -121,11 +121,7 @@ class Optimizer(torch.optim.Optimizer):
             raise TypeError(f"{type(self).__name__}: an Optimizer subclass must pass its UpdateParts (parts=...)")
         rule, defaults = parts.rule, parts.defaults
         self._rule = rule
-        self._precision = (
-            parts.precision
-            if parts.precision is not None
-            else Precision(multi_precision=False, state_dtype=None, nonfinite="propagate")
-        )
+        self._precision = parts.precision or Precision(multi_precision=False, state_dtype=None, nonfinite="propagate")
         self._fused = parts.fused
         self.skipped_steps = 0
         # distributed (ZeRO-1): None unless shard_state=True; see torchfluid.distributed
