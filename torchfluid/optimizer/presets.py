@@ -54,6 +54,7 @@ from collections.abc import Callable, Mapping
 from .._checks import check_bool, check_number
 from ..clip import ClipGradByGlobalNorm, ClipGradByNorm, ClipGradByValue
 from ..regularizer import L2Decay
+from .params import is_group_list
 from .state import TORCH_GROUP_KEYS, rename_group_keys
 
 __all__ = ["PRESETS", "Preset", "build_preset", "preset_options"]
@@ -119,11 +120,9 @@ def _keras_clip(a):
     value = check_number(key, value)
     if value <= 0:  # Keras: `if self.clipnorm and self.clipnorm > 0`, else no clipping
         return None
-    return {
-        "clipnorm": lambda: ClipGradByNorm(value),
-        "global_clipnorm": lambda: ClipGradByGlobalNorm(value),
-        "clipvalue": lambda: ClipGradByValue(value, -value),
-    }[key]()
+    if key == "clipvalue":
+        return ClipGradByValue(value, -value)
+    return (ClipGradByNorm if key == "clipnorm" else ClipGradByGlobalNorm)(value)
 
 
 def _keras(a):
@@ -244,7 +243,7 @@ PRESETS: dict[str, Preset] = {
 
 def _translate_groups(preset: Preset, name: str, parameters):
     """torch/timm-style group dicts: rename the library's per-group keys to ours."""
-    if not (isinstance(parameters, (list, tuple)) and parameters and all(isinstance(g, Mapping) for g in parameters)):
+    if not is_group_list(parameters):
         return parameters
     out = []
     for i, group in enumerate(parameters):
