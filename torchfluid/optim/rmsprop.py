@@ -204,15 +204,10 @@ class RMSprop(torch.optim.Optimizer):
         if layout.is_torch_layout(state_dict):
             sd = layout.reorder_by_name(state_dict, names)
             sd = {**sd, "state": {i: _torch_entries(st) for i, st in sd["state"].items()}}
-        else:
-            current = [{k: v for k, v in g.items() if k not in ("params", "param_names")} for g in self.param_groups]
+        else:  # the saved groups' hyper-parameters where they match ours, translated below
             saved = state_dict.get("param_groups")
-            if isinstance(saved, (list, tuple)) and len(saved) == len(current):
-                current = [
-                    {k: v for k, v in _torch_group(g, c).items() if k not in ("params", "param_names")}
-                    for g, c in zip(saved, current, strict=True)
-                ]
-            sd = layout.paddle_to_torch(state_dict, current, names)
+            matches = isinstance(saved, (list, tuple)) and len(saved) == len(self.param_groups)
+            sd = layout.paddle_to_torch(state_dict, saved if matches else self.param_groups, names)
         groups = sd["param_groups"]
         if isinstance(groups, (list, tuple)) and len(groups) == len(self.param_groups):
             sd = {
