@@ -223,21 +223,7 @@ class RMSPropOptimizer(Optimizer):
         fused: bool | None = None,
         **options,
     ):
-        defaults = self._check_options(
-            dict(
-                rho=rho,
-                epsilon=epsilon,
-                momentum=momentum,
-                centered=centered,
-                eps_in_sqrt=eps_in_sqrt,
-                initial_mean_square=initial_mean_square,
-                lr_in_momentum=lr_in_momentum,
-                nesterov=nesterov,
-                decoupled_weight_decay=decoupled_weight_decay,
-                maximize=maximize,
-                bias_correction=bias_correction,
-            )
-        )
+        defaults = self._check_options(locals())  # reads the group options among the arguments
         self.lazy_mode = check_bool("lazy_mode", lazy_mode)
         if fused is not None:
             check_bool("fused", fused)
