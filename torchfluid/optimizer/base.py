@@ -206,7 +206,9 @@ class Optimizer(torch.optim.Optimizer):
             group["lr_mult"] = check_number("param_group['learning_rate']", group.pop("learning_rate"), lo=0.0)
         existing = {p for g in self.param_groups for p in g["params"]}
         seen: set[torch.Tensor] = set()
-        for i, (_, p) in enumerate(named):
+        taken = set(self._names.values())
+        names = []
+        for i, (given, p) in enumerate(named):
             if p in seen:
                 raise ValueError(f"parameter {i} (shape {list(p.shape)}) appears twice in the parameter list")
             if p in existing:
@@ -221,10 +223,10 @@ class Optimizer(torch.optim.Optimizer):
             if not (p.is_floating_point() or p.is_complex()):
                 raise ValueError(f"parameter {i} must be a floating-point tensor, got dtype {p.dtype}")
             seen.add(p)
-        taken = set(self._names.values())
-        names = []
-        for i, (given, p) in enumerate(named):
-            name = given or fluid_name(p) or self._generated_name(len(self._names) + i, taken)
+            k = len(self._names) + i  # param_<k>: its position in this optimizer, skipping taken names
+            while f"param_{k}" in taken:
+                k += 1
+            name = given or fluid_name(p) or f"param_{k}"
             if name in taken:
                 raise ValueError(f"two parameters share the name {name!r}; names key the optimizer state")
             taken.add(name)
@@ -238,13 +240,6 @@ class Optimizer(torch.optim.Optimizer):
         group["param_names"] = names
         self.param_groups.append(group)
         self._codec.group_added(group)
-
-    @staticmethod
-    def _generated_name(k: int, taken: set[str]) -> str:
-        """``param_<k>``, k the parameter's position in this optimizer (skipping taken names)."""
-        while f"param_{k}" in taken:
-            k += 1
-        return f"param_{k}"
 
     def _check_group(self, group: dict) -> None:
         check_number("lr", group["lr"], lo=0.0)
