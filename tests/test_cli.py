@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from torchfluid.cli import main
+from tests import lr_refs
 from torchfluid.cli.report import PNG_MAGIC
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -385,3 +386,110 @@ def test_readme_toml_block_is_a_valid_train_config():
         (block,) = re.findall(r"```toml\n(.*?)```", f.read(), flags=re.S)
     cfg = build_config(flatten(tomllib.loads(block)))
     assert cfg["optimizer.schedule.kind"] == "cosine" and cfg["optimizer.centered"] is True
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("seed", 2**62 + 1), ("seed", 2**53 + 1), ("optimizer.schedule.decay_steps", 2**53), ("epochs", 7)],
+)
+def test_integer_keys_keep_every_digit(key, value):
+    from torchfluid.cli.config import build_config
+
+    got = build_config({key: value})[key]
+    assert type(got) is int and got == value
+
+
+_T = np.arange(12, dtype=np.float64)
+
+
+@pytest.mark.parametrize(
+    "schedule, expected",
+    [
+        ({"kind": "constant"}, np.full(12, 0.1)),
+        ({"kind": "exponential", "decay_steps": 3, "decay_rate": 0.5}, lr_refs.exponential(_T, 0.1, 3, 0.5)),
+        (
+            {"kind": "exponential", "decay_steps": 3, "decay_rate": 0.5, "staircase": True},
+            lr_refs.exponential(_T, 0.1, 3, 0.5, staircase=True),
+        ),
+        ({"kind": "natural_exp", "decay_steps": 4, "decay_rate": 0.3}, lr_refs.natural_exp(_T, 0.1, 4, 0.3)),
+        ({"kind": "inverse_time", "decay_steps": 2, "decay_rate": 0.7}, lr_refs.inverse_time(_T, 0.1, 2, 0.7)),
+        (
+            {"kind": "polynomial", "decay_steps": 8, "end_learning_rate": 0.01, "power": 2.0},
+            lr_refs.polynomial(_T, 0.1, 8, end_lr=0.01, power=2.0),
+        ),
+        (
+            {"kind": "piecewise", "boundaries": [2, 5], "values": [0.3, 0.2, 0.05]},
+            lr_refs.piecewise(_T, [2, 5], [0.3, 0.2, 0.05]),
+        ),
+        ({"kind": "cosine"}, lr_refs.cosine_epochs(_T, 0.1, 4, 6)),
+        (
+            {"kind": "warmup", "warmup_steps": 5, "start_lr": 0.02},
+            lr_refs.warmup(_T + 1, 5, 0.02, 0.1, 0.1),
+        ),  # Paddle: begin=1
+    ],
+    ids=lambda v: v["kind"] if isinstance(v, dict) else "",
+)
+def test_every_schedule_kind_gives_its_formula(schedule, expected):
+    from torchfluid.cli.config import build_config
+    from torchfluid.cli.optim import learning_rate
+    from torchfluid.dygraph import guard
+
+    cfg = build_config(
+        {"epochs": 6, "optimizer.learning_rate": 0.1, **{f"optimizer.schedule.{k}": v for k, v in schedule.items()}}
+    )
+    with guard():
+        lr = learning_rate(cfg, 4)  # 4 steps per epoch
+        rates = [lr] * 12 if isinstance(lr, float) else [lr() for _ in range(12)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("rho", 0.8),
+        ("momentum", 0.5),
+        ("centered", True),
+        ("eps_in_sqrt", False),
+        ("initial_mean_square", 0.25),
+        ("lr_in_momentum", False),
+        ("nesterov", True),
+        ("decoupled_weight_decay", 0.01),
+        ("bias_correction", True),
+        ("epsilon", 1e-3),
+        ("lazy_mode", True),
+    ],
+)
+def test_every_rmsprop_key_reaches_the_optimizer(key, value):
+    import torch
+
+    from torchfluid.cli.config import build_config
+    from torchfluid.cli.optim import make_optimizer
+
+    needs = {"lazy_mode": {"model.kind": "embedding", "model.sparse": True}, "nesterov": {"optimizer.momentum": 0.9}}
+    cfg = build_config({f"optimizer.{key}": value, **needs.get(key, {})})
+    opt = make_optimizer(cfg, 0.1, [torch.nn.Parameter(torch.zeros(2))])
+    got = opt.lazy_mode if key == "lazy_mode" else opt.param_groups[0][key]
+    assert got == value
+
+
+@pytest.mark.parametrize(
+    "value, cell",
+    [
+        (None, "-"),
+        (float("nan"), "nan"),
+        (float("inf"), "inf"),
+        (-float("inf"), "-inf"),
+        (0.5, "0.5"),
+        (1 / 3, "0.3333"),
+        (9999.0, "9999"),
+        (12345.0, "1.234e+04"),
+        (-12345.0, "-1.234e+04"),
+        (7, "7"),
+        ("12.5%", "12.5%"),
+    ],
+)
+def test_table_cells(value, cell):
+    from torchfluid.cli.report import format_table
+
+    header, rule, row = format_table(["h"], [[value]]).splitlines()
+    assert row.strip() == cell and len(row) == len(rule) == max(1, len(cell))

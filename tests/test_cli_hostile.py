@@ -112,6 +112,14 @@ INPUT_CASES = [  # (argv builder, expected message after 'config error: ')
         "optimizer.epsilon=1e-08 is below float16's smallest normal number 6.1e-05",
     ),
     (lambda t: ["--set", "resume_anyway=true"], "resume_anyway = true needs resume = true"),
+    (
+        lambda t: ["--preset", "torch", "--preset-arg", "weight_decay=0.1", "--l2", "1e-4"],
+        "optimizer.regularization and the preset's own weight_decay are both set; keep one",
+    ),
+    (
+        lambda t: ["--preset", "keras", "--preset-arg", "clipnorm=1.0", "--clip", "norm:1.0"],
+        "optimizer.clip and the preset's own clipping are both set; keep one",
+    ),
 ]
 
 
@@ -327,3 +335,22 @@ def test_compare_refuses_a_shared_checkpoint_dir(tmp_path, capsys):
         "checkpoint folder (train each setting with its own --checkpoint-dir instead)"
     )
     assert not (tmp_path / "c").exists() and not (tmp_path / "ck").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["demo", "--epochs", "0"], "--epochs must be >= 1, got 0"),
+        (["demo", "--seed", "-1"], "--seed must be in [0, 2**63), got -1"),
+        (["demo", "--seed", str(2**63)], f"--seed must be in [0, 2**63), got {2**63}"),
+        (["bench", "--reps", "0"], "--reps must be >= 1, got 0"),
+        (["bench", "--reps", "100001"], "--reps must be <= 100000, got 100001"),
+        (["bench", "--loops", "--reps", "0"], "--reps must be >= 1, got 0"),
+        (["bench", "--loops", "--threads", "0"], "--threads must be in [1, 1024], got 0"),
+        (["bench", "--loops", "--cases", "linear,resnet"], "--cases: unknown loop 'resnet'; choose from linear, mlp"),
+    ],
+)
+def test_demo_and_bench_refuse_bad_flags_before_writing(tmp_path, capsys, argv, message):
+    err = _one_line_error(capsys, 2, [*argv, "--out", str(tmp_path / "o")])
+    assert err.startswith("config error: " + message), err
+    assert not (tmp_path / "o").exists()

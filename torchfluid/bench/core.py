@@ -20,7 +20,6 @@ puts eps outside the sqrt); the work per element is the same.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import statistics
 import time
 
@@ -70,13 +69,8 @@ def _params(shapes, seed=0):
     return params
 
 
-def _has_fused_option() -> bool:
-    return "fused" in inspect.signature(RMSProp.__init__).parameters
-
-
 def _torchfluid(shapes, centered, fused):
     params = _params(shapes)
-    extra = {"fused": fused} if _has_fused_option() else {}
     opt = RMSProp(
         LR,
         rho=RHO,
@@ -84,7 +78,7 @@ def _torchfluid(shapes, centered, fused):
         momentum=MOM,
         centered=centered,
         parameters=[(f"p{i}", p) for i, p in enumerate(params)],
-        **extra,
+        fused=fused,
     )
     return opt.step, (params, opt)
 
@@ -97,8 +91,6 @@ def _torch(shapes, centered, foreach):
 
 def fused_unavailable() -> str | None:
     """Why ``torchfluid fused`` cannot run here (None when it can)."""
-    if not _has_fused_option():
-        return "this build of RMSProp has no fused option"
     from ..kernels.flat import missing
 
     package = missing("cpu")

@@ -36,8 +36,10 @@ alike.
 from __future__ import annotations
 
 import copy
-import gc
 import dataclasses
+import functools
+import gc
+import itertools
 import statistics
 import time
 
@@ -73,12 +75,7 @@ class _EmbeddingModel(torch.nn.Module):
         return self.out(self.emb(ids).mean(1))
 
 
-def _mse(out, y):
-    return torch.nn.functional.mse_loss(out, y)
-
-
-def _xent(out, y):
-    return torch.nn.functional.cross_entropy(out, y)
+_mse, _xent = torch.nn.functional.mse_loss, torch.nn.functional.cross_entropy
 
 
 def _linear(gen):
@@ -145,29 +142,19 @@ def _repeat(step, model=None):
 
 
 # ----------------------------------------------------------------- the page's example
-def _page_data(steps=64, batch=4, seed=0):
+def _page_batches(steps=64, batch=4, seed=0):
+    """``next_batch()``: ``steps`` batches of regression data for the page's model (13
+    features), round and round."""
     rng = np.random.default_rng(seed)
     xs = rng.normal(size=(steps, batch, 13)).astype("float32")
     ys = (xs @ rng.normal(size=(13, 1))).astype("float32")
-    return xs, ys
-
-
-def _cycle(xs, ys):
-    """A step counter walking the batches round and round."""
-    state = {"i": 0}
-
-    def next_batch():
-        i = state["i"]
-        state["i"] = (i + 1) % len(xs)
-        return xs[i], ys[i]
-
-    return next_batch
+    return functools.partial(next, itertools.cycle(zip(xs, ys, strict=True)))
 
 
 def _fluid_dygraph_loop():
     import torchfluid as fluid
 
-    next_batch = _cycle(*_page_data())
+    next_batch = _page_batches()
     with fluid.dygraph.guard():
         fc = fluid.dygraph.Linear(13, 1)
         opt = fluid.optimizer.RMSPropOptimizer(learning_rate=0.1, parameter_list=fc.parameters())
@@ -188,7 +175,7 @@ def _fluid_dygraph_loop():
 def _fluid_static_loop():
     import torchfluid as fluid
 
-    next_batch = _cycle(*_page_data())
+    next_batch = _page_batches()
     main, start = fluid.Program(), fluid.Program()
     with fluid.program_guard(main, start), fluid.unique_name.guard():
         x = fluid.layers.data(name="x", shape=[13], dtype="float32")
@@ -207,7 +194,7 @@ def _fluid_static_loop():
 
 
 def _torch_page_loop(fetch: bool):
-    next_batch = _cycle(*_page_data())
+    next_batch = _page_batches()
     torch.manual_seed(0)
     fc = torch.nn.Linear(13, 1)
     opt = torch.optim.RMSprop(fc.parameters(), lr=0.1, alpha=RHO, eps=EPS)
@@ -228,7 +215,7 @@ def _torch_page_loop(fetch: bool):
 def _paddle_dygraph_loop():
     import paddle  # only where installed
 
-    next_batch = _cycle(*_page_data())
+    next_batch = _page_batches()
     paddle.disable_static()
     fc = paddle.nn.Linear(13, 1)
     opt = paddle.optimizer.RMSProp(learning_rate=0.1, parameters=fc.parameters())

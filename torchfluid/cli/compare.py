@@ -116,18 +116,12 @@ def _settings(args, tree: dict) -> list[tuple[str, dict]]:
 
 
 def _config_for(base: dict, label: str, opts: dict):
-    flat = {
-        k: v
-        for k, v in base.items()
-        if not k.startswith("optimizer.") or k.startswith(_SHARED) or k == "optimizer.learning_rate"
-    }
-    nested = {}
+    flat = {k: v for k, v in base.items() if not k.startswith("optimizer.") or k.startswith(_SHARED)}
     for key, value in opts.items():
         if key == "preset_args" or not isinstance(value, dict):
-            nested[f"optimizer.{key}"] = value
+            flat[f"optimizer.{key}"] = value
         else:
-            nested.update({f"optimizer.{key}.{k}": v for k, v in value.items()})
-    flat.update(nested)
+            flat.update({f"optimizer.{key}.{k}": v for k, v in value.items()})
     flat["name"] = label
     try:
         return build_config(flat)
@@ -146,47 +140,40 @@ def run(args) -> int:
             "folder (train each setting with its own --checkpoint-dir instead)"
         )
     prepared = [check_run(cfg) for cfg in configs]
+    first, data = configs[0], prepared[0]
     with claimed_out(
-        configs[0]["out"], given="out" in user_given(args, tree), overwrite=configs[0]["overwrite"], results=RESULTS
+        first["out"], given="out" in user_given(args, tree), overwrite=first["overwrite"], results=RESULTS
     ) as out:
-        return _compare_into(configs, prepared, out)
-
-
-def _compare_into(configs, prepared, out) -> int:
-    runs = []
-    for cfg, data in zip(configs, prepared, strict=True):
-        print(f"\n== {cfg['name']}")
-        runs.append(run_config(cfg, label=cfg["name"], data=data))
-    first = configs[0]
-    from .data import prepare
-
-    data = prepare(first)
-    regression = not data.classification
-    rows = []
-    overlap = same_curves(runs)
-    for run_ in runs:
-        h = run_.history
-        note = f"same curves as {overlap[run_.label]!r}" if run_.label in overlap else ""
-        rows.append(
-            [
-                run_.label,
-                h[-1]["train_loss"],
-                h[-1]["test_loss"],
-                None if regression else f"{100 * max(r['test_accuracy'] for r in h):.1f}%",
-                f"{sum(r['seconds'] for r in h):.2f}s",
-                note,
-            ]
+        runs = []
+        for cfg, cfg_data in zip(configs, prepared, strict=True):
+            print(f"\n== {cfg['name']}")
+            runs.append(run_config(cfg, label=cfg["name"], data=cfg_data))
+        regression = not data.classification
+        rows = []
+        overlap = same_curves(runs)
+        for run_ in runs:
+            h = run_.history
+            note = f"same curves as {overlap[run_.label]!r}" if run_.label in overlap else ""
+            rows.append(
+                [
+                    run_.label,
+                    h[-1]["train_loss"],
+                    h[-1]["test_loss"],
+                    None if regression else f"{100 * max(r['test_accuracy'] for r in h):.1f}%",
+                    f"{sum(r['seconds'] for r in h):.2f}s",
+                    note,
+                ]
+            )
+        print(f"\n{first['model.kind']} model on {data_line(data)}, {first['epochs']} epochs, {first['mode']} mode")
+        print(format_table(["setting", "final train loss", "final test loss", "best test acc", "time", "note"], rows))
+        if overlap:
+            print("(identical curves are drawn on top of each other; their line styles and markers differ)")
+        meta = {"command": "compare", "settings": [{"label": c["name"], "config": c.as_tree()} for c in configs]}
+        csv_path, json_path = write_metrics(out, runs, meta)
+        png = plot_panels(
+            loss_panels(runs, regression=regression),
+            os.path.join(out, "compare.png"),
+            suptitle=f"{first['model.kind']} on {data.name}: optimizers compared",
         )
-    print(f"\n{first['model.kind']} model on {data_line(data)}, {first['epochs']} epochs, {first['mode']} mode")
-    print(format_table(["setting", "final train loss", "final test loss", "best test acc", "time", "note"], rows))
-    if overlap:
-        print("(identical curves are drawn on top of each other; their line styles and markers differ)")
-    meta = {"command": "compare", "settings": [{"label": c["name"], "config": c.as_tree()} for c in configs]}
-    csv_path, json_path = write_metrics(out, runs, meta)
-    png = plot_panels(
-        loss_panels(runs, regression=regression),
-        os.path.join(out, "compare.png"),
-        suptitle=f"{first['model.kind']} on {data.name}: optimizers compared",
-    )
-    print(f"wrote {csv_path}, {json_path}, {png}")
+        print(f"wrote {csv_path}, {json_path}, {png}")
     return 0

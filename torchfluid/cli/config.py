@@ -167,13 +167,13 @@ KEYS: dict[str, Key] = {
         Key("optimizer.schedule.start_lr", "float", 0.0, lo=0.0),
     ]
 }
-_WITH_PRESET = (
+WITH_PRESET = (
     "optimizer.preset",
     "optimizer.preset_args",
     "optimizer.multi_precision",
     "optimizer.state_dtype",
     "optimizer.nonfinite",
-)  # torchfluid extras every preset takes
+)  # the preset itself and the torchfluid extras every preset takes
 _TABLES = {k for k, v in KEYS.items() if v.type == "table"}
 _SECTIONS = {p.rsplit(".", 1)[0] for p in KEYS if "." in p}
 
@@ -276,7 +276,7 @@ def _check(key: Key, value):
                     + (str(value) if digits <= 40 else f"an integer of {digits} digits")
                 )
             v = check_number(name, value, lo=key.lo, hi=key.hi, lo_open=key.lo_open, hi_open=key.hi_open)
-            return int(v) if t == "int" else v
+            return int(value) if t == "int" else v  # (an int through float would lose digits above 2**53)
         if t == "str":
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
@@ -288,8 +288,7 @@ def _check(key: Key, value):
                 raise ConfigError(f"{name} must be a list, got {value!r}")
             if len(value) > 1000:
                 raise ConfigError(f"{name} must have at most 1000 elements, got {len(value)}")
-            sub = Key(f"{name}[i]", t[5:], lo=key.lo, hi=key.hi)
-            return [_check(dataclasses.replace(sub, path=f"{name}[{i}]"), v) for i, v in enumerate(value)]
+            return [_check(Key(f"{name}[{i}]", t[5:], lo=key.lo, hi=key.hi), v) for i, v in enumerate(value)]
         if t == "table":
             if not isinstance(value, dict):
                 raise ConfigError(f"{name} must be a table of key = value, got {value!r}")
@@ -321,12 +320,6 @@ class Config:
             node[leaf] = value
         return tree
 
-    def replace(self, **overrides) -> "Config":
-        """A copy with ``{"optimizer.kind": ...}``-style overrides (dots as ``__``), re-checked."""
-        given = {k: self.values[k] for k in self.given}
-        given.update({k.replace("__", "."): v for k, v in overrides.items()})
-        return build_config(given)
-
 
 def build_config(flat: dict) -> Config:
     """Check every given key, fill defaults, check the combinations."""
@@ -347,7 +340,7 @@ def _check_combinations(cfg: Config) -> None:
         if key.kinds and kind not in key.kinds:
             raise ConfigError(f"{path} applies to optimizer.kind {' or '.join(map(repr, key.kinds))}, not {kind!r}")
     if cfg["optimizer.preset"] is not None:
-        mixed = sorted(p for p in cfg.given if "rmsprop" in KEYS[p].kinds and p not in _WITH_PRESET)
+        mixed = sorted(p for p in cfg.given if "rmsprop" in KEYS[p].kinds and p not in WITH_PRESET)
         if mixed:
             args = ", ".join(PRESETS[cfg["optimizer.preset"]].args)
             raise ConfigError(

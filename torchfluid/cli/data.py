@@ -42,18 +42,15 @@ def to_tokens(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, bins: int) -> np.nd
     return b + np.arange(x.shape[1], dtype=np.int64) * bins
 
 
-def _table(cfg: Config) -> bundled.Table:
+def prepare(cfg: Config) -> Prepared:
     path = cfg["data.path"]
     try:
         if path is None:
-            return bundled.load(cfg["data.name"])
-        return bundled.load_csv(os.path.expanduser(path), cfg["data.target"], cfg["data.task"])
+            table = bundled.load(cfg["data.name"])
+        else:
+            table = bundled.load_csv(os.path.expanduser(path), cfg["data.target"], cfg["data.task"])
     except (ValueError, FileNotFoundError) as e:
         raise ConfigError(f"data.{'name' if path is None else 'path'}: {e}") from None
-
-
-def prepare(cfg: Config) -> Prepared:
-    table = _table(cfg)
     task = table.task if cfg["data.task"] == "auto" else cfg["data.task"]
     if task != table.task:
         raise ConfigError(f"data.task={task!r} does not fit data set {table.name!r}, a {table.task} set")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 
-from .config import build_config
+from .config import ConfigError, build_config
 from .outdir import claim_out
 from .report import format_table, plot_panels, write_metrics
 from .train import run_config
@@ -80,8 +80,21 @@ def _curve(run, key):
     return [h["epoch"] for h in run.history], [h[key] for h in run.history]
 
 
-def _panels(housing, clf) -> list[dict]:
-    return [
+def run(args) -> int:
+    if args.epochs < 1:
+        raise ConfigError(f"--epochs must be >= 1, got {args.epochs}")
+    if not 0 <= args.seed < 2**63:
+        raise ConfigError(f"--seed must be in [0, 2**63), got {args.seed}")
+    out = claim_out(
+        args.out or "torchfluid-demo", given=args.out is not None, overwrite=args.overwrite, results=RESULTS
+    )
+    t0 = time.perf_counter()
+    static, ours, theirs = configs(args.epochs, args.seed, args.progress, out)
+    print("== 1. the RMSPropOptimizer page's static-mode example (fit a line), several passes")
+    housing = run_config(static, label=static["name"])
+    print("\n== 2. a dygraph classifier: torchfluid RMSProp, then torch.optim.RMSprop from the same start")
+    clf = [run_config(cfg, label=cfg["name"]) for cfg in (ours, theirs)]
+    panels = [
         {
             "title": "UCI housing, static fc (the page's example)",
             "ylabel": "MSE",
@@ -100,26 +113,8 @@ def _panels(housing, clf) -> list[dict]:
             "lines": {r.label: _curve(r, "test_accuracy") for r in clf},
         },
     ]
-
-
-def run(args) -> int:
-    from .config import ConfigError
-
-    if args.epochs < 1:
-        raise ConfigError(f"--epochs must be >= 1, got {args.epochs}")
-    if not 0 <= args.seed < 2**63:
-        raise ConfigError(f"--seed must be in [0, 2**63), got {args.seed}")
-    out = claim_out(
-        args.out or "torchfluid-demo", given=args.out is not None, overwrite=args.overwrite, results=RESULTS
-    )
-    t0 = time.perf_counter()
-    static, ours, theirs = configs(args.epochs, args.seed, args.progress, out)
-    print("== 1. the RMSPropOptimizer page's static-mode example (fit a line), several passes")
-    housing = run_config(static, label=static["name"])
-    print("\n== 2. a dygraph classifier: torchfluid RMSProp, then torch.optim.RMSprop from the same start")
-    clf = [run_config(cfg, label=cfg["name"]) for cfg in (ours, theirs)]
     png = plot_panels(
-        _panels(housing, clf),
+        panels,
         os.path.join(out, "demo.png"),
         suptitle="torchfluid demo: Paddle-exact RMSProp on PyTorch",
     )

@@ -36,7 +36,7 @@ from ..unique_name import guard as name_guard
 from .config import Config, ConfigError
 from .data import Prepared
 from .models import ModelSpec, Net, build_static, loss_of
-from .optim import TorchStepper, learning_rate, make_optimizer
+from .optim import TorchStepper, build_optimizer, learning_rate, make_optimizer
 
 __all__ = ["Reporter", "train", "RunResult", "TrainingError", "MAX_PARAMETERS", "RESUME_FREE_KEYS"]
 
@@ -78,16 +78,6 @@ class RunResult:
     label: str
     history: list[dict]
     resumed_from: int = 0
-
-
-def _batches(n: int, batch: int, seed: int, epoch: int):
-    order = np.random.default_rng([seed, epoch]).permutation(n)
-    return [order[i : i + batch] for i in range(0, n, batch)]
-
-
-def _metrics(out: np.ndarray, loss: float, y: np.ndarray, classification: bool) -> dict:
-    acc = float((out.argmax(axis=1) == y.reshape(-1)).mean()) if classification else None
-    return {"test_loss": float(loss), "test_accuracy": acc}
 
 
 class _ModelState:
@@ -274,6 +264,40 @@ def _steps_per_epoch(cfg, data) -> int:
     return -(-len(data.x_train) // cfg["batch_size"])
 
 
+def _loop(cfg, data, spec, reporter, label, state, optimizer, train_step, evaluate, lr_now) -> RunResult:
+    """The epochs of either mode: ``train_step(rows)`` runs one batch and returns its loss,
+    ``evaluate()`` gives ``(test outputs, test loss)``, ``lr_now()`` the rate of the last
+    step; ``state`` and ``optimizer`` are what checkpoints hold (``optimizer`` None in
+    static mode, where the scope's variables hold its state)."""
+    with _checkpointer(cfg) or contextlib.nullcontext() as ckpt:
+        start, history = _resume(cfg, ckpt, state, optimizer)
+        steps = _steps_per_epoch(cfg, data)
+        reporter.start(label, cfg["epochs"] * steps, start * steps)
+        for epoch in range(start, cfg["epochs"]):
+            t0, total = time.perf_counter(), 0.0
+            order = np.random.default_rng([cfg["seed"], epoch]).permutation(len(data.x_train))
+            for i in range(0, len(order), cfg["batch_size"]):
+                idx = order[i : i + cfg["batch_size"]]
+                value = _finite(train_step(idx), "the train loss", epoch + 1, label)
+                total += value * len(idx)
+                reporter.step(value)
+            out, test_loss = evaluate()
+            acc = float((out.argmax(axis=1) == data.y_test.reshape(-1)).mean()) if spec.classification else None
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": total / len(data.x_train),
+                "test_loss": _finite(test_loss, "the test loss", epoch + 1, label),
+                "test_accuracy": acc,
+                "lr": lr_now(),
+                "seconds": time.perf_counter() - t0,
+            }
+            history.append(record)
+            reporter.epoch(record)
+            if ckpt is not None:
+                _save(ckpt, cfg, epoch + 1, state, optimizer, history)
+    return RunResult(label, history, start)
+
+
 def _train_dygraph(cfg, data, spec, reporter, label) -> RunResult:
     dtype = getattr(torch, cfg["precision"])
     with guard():
@@ -281,67 +305,47 @@ def _train_dygraph(cfg, data, spec, reporter, label) -> RunResult:
         model = Net(spec)
         if dtype != torch.float32:
             model.to(dtype)
-        lr = learning_rate(cfg, _steps_per_epoch(cfg, data))
-        if cfg["optimizer.kind"].startswith("torch."):
-            opt = TorchStepper(cfg, model.parameters(), lr)
-        else:
-            opt = make_optimizer(cfg, lr, model.parameters())
-        with _checkpointer(cfg) or contextlib.nullcontext() as ckpt:
-            return _dygraph_loop(cfg, data, spec, reporter, label, dtype, model, opt, ckpt)
+        opt = build_optimizer(cfg, learning_rate(cfg, _steps_per_epoch(cfg, data)), model.parameters())
+        x_tr, y_tr = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+        x_te, y_te = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test)
+        if x_tr.is_floating_point():
+            x_tr, x_te = x_tr.to(dtype), x_te.to(dtype)
 
-
-def _dygraph_loop(cfg, data, spec, reporter, label, dtype, model, opt, ckpt) -> RunResult:
-    start, history = _resume(cfg, ckpt, _ModelState(model), opt)
-    x_tr = torch.from_numpy(data.x_train)
-    y_tr = torch.from_numpy(data.y_train)
-    x_te = torch.from_numpy(data.x_test)
-    if x_tr.is_floating_point():
-        x_tr, x_te = x_tr.to(dtype), x_te.to(dtype)
-    steps = _steps_per_epoch(cfg, data)
-    reporter.start(label, cfg["epochs"] * steps, start * steps)
-    for epoch in range(start, cfg["epochs"]):
-        t0, total = time.perf_counter(), 0.0
-        model.train()
-        for idx in _batches(len(x_tr), cfg["batch_size"], cfg["seed"], epoch):
+        def train_step(idx):
             index = torch.from_numpy(idx)
             loss = loss_of(model(x_tr[index]), y_tr[index], spec.classification)
-            value = _finite(float(loss.detach()), "the train loss", epoch + 1, label)
-            loss.backward()
-            if isinstance(opt, TorchStepper):
-                opt.step()
-                opt.zero_grad()
-            else:
-                opt.minimize(loss)
-                model.clear_gradients()
-            total += value * len(idx)
-            reporter.step(value)
-        model.eval()
-        with torch.no_grad():
-            out = model(x_te)
-            test_loss = _finite(
-                float(loss_of(out, torch.from_numpy(data.y_test), spec.classification)),
-                "the test loss",
-                epoch + 1,
-                label,
-            )
-        lr_now = opt.current_lr() if isinstance(opt, TorchStepper) else float(opt.current_step_lr())
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": total / len(x_tr),
-            **_metrics(out.float().numpy(), test_loss, data.y_test, spec.classification),
-            "lr": lr_now,
-            "seconds": time.perf_counter() - t0,
-        }
-        history.append(record)
-        reporter.epoch(record)
-        if ckpt is not None:
-            _save(ckpt, cfg, epoch + 1, _ModelState(model), opt, history)
-    return RunResult(label, history, start)
+            value = float(loss.detach())
+            if math.isfinite(value):  # a loss that is not finite stops the run before any update
+                loss.backward()
+                if isinstance(opt, TorchStepper):
+                    opt.step()
+                    opt.zero_grad()
+                else:
+                    opt.minimize(loss)
+                    model.clear_gradients()
+            return value
+
+        def evaluate():
+            model.eval()
+            with torch.no_grad():
+                out = model(x_te)
+                test_loss = float(loss_of(out, y_te, spec.classification))
+            model.train()
+            return out.float().numpy(), test_loss
+
+        def lr_now():
+            return opt.current_lr() if isinstance(opt, TorchStepper) else float(opt.current_step_lr())
+
+        return _loop(cfg, data, spec, reporter, label, _ModelState(model), opt, train_step, evaluate, lr_now)
 
 
-def _feed(data, x, y, idx):
+def _feed(x, y, idx):
     xb = x[idx]
     return {"x": xb[..., None] if xb.dtype == np.int64 else xb, "y": y[idx]}
+
+
+def _first(value) -> float:
+    return float(np.asarray(value).reshape(-1)[0])
 
 
 def _train_static(cfg, data, spec, reporter, label) -> RunResult:
@@ -350,50 +354,24 @@ def _train_static(cfg, data, spec, reporter, label) -> RunResult:
         x, y, out, loss = build_static(spec)
         test_program = main.clone(for_test=True)
         lr = learning_rate(cfg, _steps_per_epoch(cfg, data))
-        opt = make_optimizer(cfg, lr)
-        opt.minimize(loss)
+        make_optimizer(cfg, lr).minimize(loss)
     exe = static_executor.Executor(framework.CPUPlace())
     fetch = [loss] + ([lr] if not isinstance(lr, float) else [])
+    test_feed = _feed(data.x_test, data.y_test, np.arange(len(data.x_test)))
+    last_lr = [lr if isinstance(lr, float) else float("nan")]  # the rate the last step fetched
+
+    def train_step(idx):
+        got = exe.run(main, feed=_feed(data.x_train, data.y_train, idx), fetch_list=fetch)
+        if len(got) > 1:
+            last_lr[0] = _first(got[1])
+        return _first(got[0])
+
+    def evaluate():
+        out_v, loss_v = exe.run(test_program, feed=test_feed, fetch_list=[out, loss])
+        return np.asarray(out_v), _first(loss_v)
+
     with scope_guard(scope):
         torch.manual_seed(cfg["seed"])
         exe.run(startup)
-        with _checkpointer(cfg) or contextlib.nullcontext() as ckpt:
-            return _static_loop(
-                cfg, data, reporter, label, spec, main, test_program, exe, fetch, lr, out, loss, scope, ckpt
-            )
-
-
-def _static_loop(
-    cfg, data, reporter, label, spec, main, test_program, exe, fetch, lr, out, loss, scope, ckpt
-) -> RunResult:
-    state = _ScopeState(main, scope)
-    start, history = _resume(cfg, ckpt, state, None)
-    steps = _steps_per_epoch(cfg, data)
-    reporter.start(label, cfg["epochs"] * steps, start * steps)
-    lr_now = lr if isinstance(lr, float) else float("nan")
-    all_rows = np.arange(len(data.x_test))
-    for epoch in range(start, cfg["epochs"]):
-        t0, total = time.perf_counter(), 0.0
-        for idx in _batches(len(data.x_train), cfg["batch_size"], cfg["seed"], epoch):
-            got = exe.run(main, feed=_feed(data, data.x_train, data.y_train, idx), fetch_list=fetch)
-            value = _finite(float(np.asarray(got[0]).reshape(-1)[0]), "the train loss", epoch + 1, label)
-            if len(got) > 1:
-                lr_now = float(np.asarray(got[1]).reshape(-1)[0])
-            total += value * len(idx)
-            reporter.step(value)
-        out_v, loss_v = exe.run(
-            test_program, feed=_feed(data, data.x_test, data.y_test, all_rows), fetch_list=[out, loss]
-        )
-        test_loss = _finite(float(np.asarray(loss_v).reshape(-1)[0]), "the test loss", epoch + 1, label)
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": total / len(data.x_train),
-            **_metrics(np.asarray(out_v), test_loss, data.y_test, spec.classification),
-            "lr": lr_now,
-            "seconds": time.perf_counter() - t0,
-        }
-        history.append(record)
-        reporter.epoch(record)
-        if ckpt is not None:
-            _save(ckpt, cfg, epoch + 1, state, None, history)
-    return RunResult(label, history, start)
+        state = _ScopeState(main, scope)
+        return _loop(cfg, data, spec, reporter, label, state, None, train_step, evaluate, lambda: last_lr[0])

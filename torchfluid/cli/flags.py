@@ -9,7 +9,7 @@ import argparse
 import os
 
 from ..dataset.bundled import DATASETS
-from .config import OPTIMIZERS, SCHEDULES, ConfigError, build_config, flatten, load_toml, parse_value
+from .config import KEYS, OPTIMIZERS, SCHEDULES, ConfigError, build_config, flatten, load_toml, parse_value
 
 __all__ = ["add_config_flags", "config_from_args", "given_from_args", "user_given"]
 
@@ -17,8 +17,8 @@ __all__ = ["add_config_flags", "config_from_args", "given_from_args", "user_give
 _FLAGS = [
     ("--data", "_data", dict(metavar="NAME|CSV", help=f"a bundled set ({', '.join(DATASETS)}) or a CSV path")),
     ("--target", "data.target", dict(metavar="COLUMN", help="the CSV's target column")),
-    ("--task", "data.task", dict(choices=("auto", "regression", "classification"))),
-    ("--model", "model.kind", dict(choices=("linear", "mlp", "embedding"))),
+    ("--task", "data.task", dict(choices=KEYS["data.task"].choices)),
+    ("--model", "model.kind", dict(choices=KEYS["model.kind"].choices)),
     ("--hidden", "_hidden", dict(metavar="W[,W...]", help="hidden widths, e.g. 64,64 ('' for none)")),
     ("--optimizer", "optimizer.kind", dict(choices=OPTIMIZERS)),
     (
@@ -37,11 +37,11 @@ _FLAGS = [
     ("--clip", "_clip", dict(metavar="KIND:VALUE", help="value:1.0, norm:1.0 or global_norm:1.0")),
     ("--schedule", "optimizer.schedule.kind", dict(choices=SCHEDULES)),
     ("--multi-precision", "optimizer.multi_precision", dict(action="store_const", const=True)),
-    ("--precision", "precision", dict(choices=("float32", "bfloat16", "float16"))),
+    ("--precision", "precision", dict(choices=KEYS["precision"].choices)),
     ("--epochs", "epochs", dict(type=int)),
     ("--batch-size", "batch_size", dict(type=int)),
     ("--seed", "seed", dict(type=int)),
-    ("--mode", "mode", dict(choices=("dygraph", "static"))),
+    ("--mode", "mode", dict(choices=KEYS["mode"].choices)),
     ("--out", "out", dict(metavar="DIR")),
     ("--checkpoint-dir", "checkpoint_dir", dict(metavar="DIR")),
     ("--resume", "resume", dict(action="store_const", const=True, help="continue from the newest checkpoint")),

@@ -15,29 +15,25 @@ from .. import clip as C
 from .. import layers, regularizer
 from ..optimizer import SGD, Adam, RMSProp
 from ..optimizer.presets import PRESETS, preset_options
-from .config import Config, ConfigError
+from .config import KEYS, WITH_PRESET, Config, ConfigError
 
-__all__ = ["learning_rate", "make_optimizer", "TorchStepper", "describe"]
+__all__ = ["learning_rate", "make_optimizer", "build_optimizer", "TorchStepper", "describe"]
 
 
 def learning_rate(cfg: Config, steps_per_epoch: int):
     """The float rate, or a fluid decay of it (``fluid.layers.*_decay``; call in the mode's context)."""
     s, lr = cfg.section("optimizer.schedule"), cfg["optimizer.learning_rate"]
-    kind = s["kind"]
-    if kind == "constant":
-        return lr
-    if kind in ("exponential", "natural_exp", "inverse_time"):
-        fn = getattr(layers, f"{kind}_decay")
-        return fn(lr, s["decay_steps"], s["decay_rate"], s["staircase"])
-    if kind == "polynomial":
-        return layers.polynomial_decay(lr, s["decay_steps"], s["end_learning_rate"], s["power"])
-    if kind == "piecewise":
-        return layers.piecewise_decay(s["boundaries"], s["values"])
-    if kind == "cosine":
-        return layers.cosine_decay(lr, steps_per_epoch, cfg["epochs"])
-    if kind == "warmup":
-        return layers.linear_lr_warmup(lr, s["warmup_steps"], s["start_lr"], lr)
-    raise AssertionError(kind)
+    decay = (s["decay_steps"], s["decay_rate"], s["staircase"])
+    return {
+        "constant": lambda: lr,
+        "exponential": lambda: layers.exponential_decay(lr, *decay),
+        "natural_exp": lambda: layers.natural_exp_decay(lr, *decay),
+        "inverse_time": lambda: layers.inverse_time_decay(lr, *decay),
+        "polynomial": lambda: layers.polynomial_decay(lr, s["decay_steps"], s["end_learning_rate"], s["power"]),
+        "piecewise": lambda: layers.piecewise_decay(s["boundaries"], s["values"]),
+        "cosine": lambda: layers.cosine_decay(lr, steps_per_epoch, cfg["epochs"]),
+        "warmup": lambda: layers.linear_lr_warmup(lr, s["warmup_steps"], s["start_lr"], lr),
+    }[s["kind"]]()
 
 
 def _regularization(cfg: Config):
@@ -58,18 +54,12 @@ def _clip(cfg: Config):
 
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-# the RMSProp arguments taken as they are from the [optimizer] keys of the same names
-_RMSPROP_KEYS = (
-    "rho",
-    "momentum",
-    "centered",
-    "eps_in_sqrt",
-    "initial_mean_square",
-    "lr_in_momentum",
-    "nesterov",
-    "decoupled_weight_decay",
-    "bias_correction",
-    "lazy_mode",
+# the RMSProp arguments taken as they are from the [optimizer] keys of the same names: every key of an
+# RMSProp kind but epsilon (its default depends on the kind) and the preset keys and extras
+_RMSPROP_KEYS = tuple(
+    path.removeprefix("optimizer.")
+    for path, key in KEYS.items()
+    if "rmsprop" in key.kinds and path not in (*WITH_PRESET, "optimizer.epsilon")
 )
 
 
@@ -111,17 +101,13 @@ def _rmsprop_options(cfg: Config, lr) -> dict:
                 f"optimizer.learning_rate; set the rate there, not in preset_args.{lr_arg}"
             )
         options["learning_rate"] = lr
-    for key, ours, theirs in (
-        ("regularization", reg, options.get("weight_decay")),
-        ("grad_clip", clip, options.get("grad_clip")),
+    for key, ours, theirs, both in (
+        ("regularization", reg, "weight_decay", "optimizer.regularization and the preset's own weight_decay"),
+        ("grad_clip", clip, "grad_clip", "optimizer.clip and the preset's own clipping"),
     ):
         if ours is not None:
-            if theirs is not None:
-                raise ConfigError(
-                    f"optimizer.{'regularization' if key == 'regularization' else 'clip'} and "
-                    f"the preset's own {'weight_decay' if key == 'regularization' else 'clipping'} "
-                    "are both set; keep one"
-                )
+            if options.get(theirs) is not None:
+                raise ConfigError(f"{both} are both set; keep one")
             options[key] = ours
     return options
 
@@ -129,32 +115,36 @@ def _rmsprop_options(cfg: Config, lr) -> dict:
 def make_optimizer(cfg: Config, lr, parameters=None):
     """torchfluid's optimizer of ``optimizer.kind`` (``parameters`` None in static mode); an
     argument the optimizer refuses is a :class:`ConfigError` with the optimizer's message."""
+    kind, o = cfg["optimizer.kind"], cfg.section("optimizer")
+    kw = {} if parameters is None else {"parameter_list": parameters}
     try:
-        return _make_optimizer(cfg, lr, parameters)
+        if kind == "rmsprop":
+            return RMSProp(**_rmsprop_options(cfg, lr), **kw)
+        if kind == "sgd":
+            return SGD(lr, regularization=_regularization(cfg), grad_clip=_clip(cfg), **kw)
+        if kind == "adam":
+            return Adam(
+                lr,
+                beta1=o["beta1"],
+                beta2=o["beta2"],
+                epsilon=1e-8 if o["epsilon"] is None else o["epsilon"],
+                regularization=_regularization(cfg),
+                grad_clip=_clip(cfg),
+                **kw,
+            )
     except ConfigError:
         raise
     except (ValueError, TypeError) as e:
         raise ConfigError(f"optimizer ({describe(cfg)}): {e}") from None
-
-
-def _make_optimizer(cfg: Config, lr, parameters=None):
-    kind, o = cfg["optimizer.kind"], cfg.section("optimizer")
-    kw = {} if parameters is None else {"parameter_list": parameters}
-    if kind == "rmsprop":
-        return RMSProp(**_rmsprop_options(cfg, lr), **kw)
-    if kind == "sgd":
-        return SGD(lr, regularization=_regularization(cfg), grad_clip=_clip(cfg), **kw)
-    if kind == "adam":
-        return Adam(
-            lr,
-            beta1=o["beta1"],
-            beta2=o["beta2"],
-            epsilon=1e-8 if o["epsilon"] is None else o["epsilon"],
-            regularization=_regularization(cfg),
-            grad_clip=_clip(cfg),
-            **kw,
-        )
     raise AssertionError(kind)
+
+
+def build_optimizer(cfg: Config, lr, parameters):
+    """The dygraph optimizer of ``optimizer.kind``: a :class:`TorchStepper` for the ``torch.*``
+    kinds, else :func:`make_optimizer`'s."""
+    if cfg["optimizer.kind"].startswith("torch."):
+        return TorchStepper(cfg, parameters, lr)
+    return make_optimizer(cfg, lr, parameters)
 
 
 class TorchStepper:
@@ -167,23 +157,16 @@ class TorchStepper:
         self.params = list(parameters)
         self.schedule = None if isinstance(lr, float) else lr
         lr0 = lr if self.schedule is None else self.schedule.current_lr()
-        eps = o["epsilon"]
-        if o["kind"] == "torch.rmsprop":
-            self.opt = torch.optim.RMSprop(
-                self.params,
-                lr=lr0,
-                alpha=o["rho"],
-                eps=1e-8 if eps is None else eps,
-                momentum=o["momentum"],
-                centered=o["centered"],
-                weight_decay=wd,
-            )
-        elif o["kind"] == "torch.adam":
-            self.opt = torch.optim.Adam(
-                self.params, lr=lr0, betas=(o["beta1"], o["beta2"]), eps=1e-8 if eps is None else eps, weight_decay=wd
-            )
-        else:
-            self.opt = torch.optim.SGD(self.params, lr=lr0, momentum=o["momentum"], weight_decay=wd)
+        eps = 1e-8 if o["epsilon"] is None else o["epsilon"]
+        cls, kw = {
+            "torch.rmsprop": (
+                torch.optim.RMSprop,
+                dict(alpha=o["rho"], eps=eps, momentum=o["momentum"], centered=o["centered"]),
+            ),
+            "torch.adam": (torch.optim.Adam, dict(betas=(o["beta1"], o["beta2"]), eps=eps)),
+            "torch.sgd": (torch.optim.SGD, dict(momentum=o["momentum"])),
+        }[o["kind"]]
+        self.opt = cls(self.params, lr=lr0, weight_decay=wd, **kw)
         self.clip = _clip(cfg)
 
     def step(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import sys
 import textwrap
@@ -32,9 +31,7 @@ EPOCH_HEADERS = ("epoch", "train loss", "test loss", "test acc", "lr", "time")  
 def _fmt(value) -> str:
     if value is None:
         return "-"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
+    if isinstance(value, float):  # (nan fails the test and formats as "nan")
         return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.3e}"
     return str(value)
 
@@ -105,13 +102,10 @@ class ProgressReporter(Reporter):
             lines.append("  ".join("-" * w for w in widths))
             self._printed_header = True
         lines.append("  ".join(_fmt(v).rjust(w) for v, w in zip(row, widths, strict=False)))
-        self._write("\n".join(lines))
-
-    def _write(self, text):
         if self.bar is not None and not self.bar.disable:
-            self.bar.write(text, file=self.stream)
+            self.bar.write("\n".join(lines), file=self.stream)
         else:
-            print(text, file=self.stream, flush=True)
+            print("\n".join(lines), file=self.stream, flush=True)
 
     def close(self):
         if self.bar is not None:

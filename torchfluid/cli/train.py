@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 
+import torch
+
+from ..unique_name import guard as name_guard
 from . import engine
 from .data import prepare
 from .flags import add_config_flags, config_from_args
 from .models import ModelSpec
-from .optim import describe
+from .optim import build_optimizer, describe
 from .outdir import claimed_out
 from .report import ProgressReporter, loss_panels, plot_panels, write_metrics
 
@@ -43,28 +46,14 @@ def data_line(data) -> str:
 
 
 def check_run(cfg):
-    """Everything that can be refused before training: data, model size, checkpoint folder;
-    returns the prepared data."""
+    """Everything that can be refused before training: data, model size, the optimizer's
+    arguments (built over one stand-in parameter), checkpoint folder; returns the prepared data."""
     data = prepare(cfg)
     engine.check_model_size(ModelSpec.of(cfg, data))
-    _check_optimizer(cfg)
+    with name_guard():
+        build_optimizer(cfg, cfg["optimizer.learning_rate"], [torch.nn.Parameter(torch.zeros(1))])
     engine.check_checkpoint_dir(cfg)
     return data
-
-
-def _check_optimizer(cfg) -> None:
-    """Build the configured optimizer over one stand-in parameter: its argument checks run now."""
-    import torch
-
-    from ..unique_name import guard as name_guard
-    from .optim import TorchStepper, make_optimizer
-
-    params = [torch.nn.Parameter(torch.zeros(1))]
-    with name_guard():
-        if cfg["optimizer.kind"].startswith("torch."):
-            TorchStepper(cfg, params, cfg["optimizer.learning_rate"])
-        else:
-            make_optimizer(cfg, cfg["optimizer.learning_rate"], params)
 
 
 def run_config(cfg, label: str | None = None, stream=None, data=None) -> engine.RunResult:
@@ -80,20 +69,17 @@ def run(args) -> int:
     cfg = config_from_args(args)
     data = check_run(cfg)
     with claimed_out(cfg["out"], given="out" in cfg.given, overwrite=cfg["overwrite"], results=RESULTS) as out:
-        return _train_into(cfg, data, out)
-
-
-def _train_into(cfg, data, out) -> int:
-    result = run_config(cfg, data=data)
-    if result.resumed_from:
-        print(f"(resumed after epoch {result.resumed_from} from {cfg['checkpoint_dir']})")
-    csv_path, json_path = write_metrics(out, [result], {"command": "train", "config": cfg.as_tree()})
-    regression = result.history[-1]["test_accuracy"] is None
-    png = plot_panels(
-        loss_panels([result], regression=regression), os.path.join(out, "loss.png"), suptitle=result.label
-    )
-    last = result.history[-1]
-    acc = "" if last["test_accuracy"] is None else f", test accuracy {100 * last['test_accuracy']:.1f}%"
-    print(f"final: train loss {last['train_loss']:.4g}, test loss {last['test_loss']:.4g}{acc}")
-    print(f"wrote {csv_path}, {json_path}, {png}")
+        result = run_config(cfg, data=data)
+        if result.resumed_from:
+            print(f"(resumed after epoch {result.resumed_from} from {cfg['checkpoint_dir']})")
+        csv_path, json_path = write_metrics(out, [result], {"command": "train", "config": cfg.as_tree()})
+        last = result.history[-1]
+        png = plot_panels(
+            loss_panels([result], regression=last["test_accuracy"] is None),
+            os.path.join(out, "loss.png"),
+            suptitle=result.label,
+        )
+        acc = "" if last["test_accuracy"] is None else f", test accuracy {100 * last['test_accuracy']:.1f}%"
+        print(f"final: train loss {last['train_loss']:.4g}, test loss {last['test_loss']:.4g}{acc}")
+        print(f"wrote {csv_path}, {json_path}, {png}")
     return 0

@@ -164,12 +164,9 @@ def load_csv(path: str, target: str, task: str = "auto") -> Table:
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
-            rows = []
-            try:
-                for row in reader:
-                    rows.append((reader.line_num, row))
-            except csv.Error as e:
-                raise ValueError(f"{path!r} line {reader.line_num}: {e}") from None
+            rows = [(reader.line_num, row) for row in reader]
+    except csv.Error as e:
+        raise ValueError(f"{path!r} line {reader.line_num}: {e}") from None
     except UnicodeDecodeError as e:
         raise ValueError(f"{path!r}: not UTF-8 text (byte {e.start})") from None
     except IsADirectoryError:

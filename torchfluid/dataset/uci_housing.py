@@ -102,18 +102,15 @@ def load_raw(path: str | None = None) -> np.ndarray:
 
 def load(path: str | None = None, ratio: float = 0.8):
     """``(train rows, test rows)``, features normalized as Paddle does."""
-    if path is None:
-        path, data = source()
-    else:
-        data = _parse(path)
+    path, data = source() if path is None else (path, _parse(path))
     key = f"{os.path.abspath(path)}:{os.path.getmtime(path)}:{ratio}"
     if key in _CACHE:
         return _CACHE[key]
     data = data.astype(np.float64, copy=True)
-    maximums, minimums, avgs = data.max(axis=0), data.min(axis=0), data.sum(axis=0) / data.shape[0]
-    for i in range(FEATURE_NUM - 1):
-        span = maximums[i] - minimums[i]
-        data[:, i] = (data[:, i] - avgs[i]) / (span if span else 1.0)
+    features = data[:, : FEATURE_NUM - 1]
+    span = features.max(axis=0) - features.min(axis=0)
+    features -= features.sum(axis=0) / data.shape[0]
+    features /= np.where(span != 0, span, 1.0)
     offset = int(data.shape[0] * ratio)
     _CACHE[key] = (data[:offset], data[offset:])
     return _CACHE[key]
