@@ -176,11 +176,7 @@ def _build_program(desc, path):
     block = program.global_block()
     try:
         for v in desc["vars"]:
-            kw = {
-                "persistable": bool(v["persistable"]),
-                "stop_gradient": bool(v["stop_gradient"]),
-                "is_data": bool(v["is_data"]),
-            }
+            kw = {k: bool(v[k]) for k in ("persistable", "stop_gradient", "is_data")}
             if v.get("parameter"):
                 p = Parameter(block, v["name"], v["shape"], v["dtype"], trainable=bool(v.get("trainable")), **kw)
                 block.vars[p.name] = p
