@@ -66,37 +66,18 @@ class RawOpSignature:
     inplace: tuple[tuple[str, str], ...]
 
 
+def _raw_signature(registered: str, optional=()) -> RawOpSignature:
+    """The signature of raw op ``registered``: every slot except ``optional`` is required,
+    and each output slot ``<S>Out`` updates input slot ``<S>`` in place."""
+    opdef = get_op(registered)
+    required = tuple(s for s in opdef.inputs + opdef.outputs if s not in optional)
+    return RawOpSignature(registered, required, tuple((out, out[: -len("Out")]) for out in opdef.outputs))
+
+
 RAW_OPS: dict[str, RawOpSignature] = {
-    "rmsprop": RawOpSignature(
-        "raw_rmsprop",
-        ("Param", "Grad", "MeanSquare", "Moment", "LearningRate", "ParamOut", "MeanSquareOut", "MomentOut"),
-        (("ParamOut", "Param"), ("MeanSquareOut", "MeanSquare"), ("MomentOut", "Moment"), ("MeanGradOut", "MeanGrad")),
-    ),
-    "sgd": RawOpSignature("raw_sgd", ("Param", "LearningRate", "Grad", "ParamOut"), (("ParamOut", "Param"),)),
-    "adam": RawOpSignature(
-        "raw_adam",
-        (
-            "Param",
-            "Grad",
-            "LearningRate",
-            "Moment1",
-            "Moment2",
-            "Beta1Pow",
-            "Beta2Pow",
-            "ParamOut",
-            "Moment1Out",
-            "Moment2Out",
-            "Beta1PowOut",
-            "Beta2PowOut",
-        ),
-        (
-            ("ParamOut", "Param"),
-            ("Moment1Out", "Moment1"),
-            ("Moment2Out", "Moment2"),
-            ("Beta1PowOut", "Beta1Pow"),
-            ("Beta2PowOut", "Beta2Pow"),
-        ),
-    ),
+    "rmsprop": _raw_signature("raw_rmsprop", optional=("MeanGrad", "MeanGradOut")),
+    "sgd": _raw_signature("raw_sgd"),
+    "adam": _raw_signature("raw_adam"),
 }
 
 
