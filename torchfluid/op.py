@@ -104,16 +104,11 @@ class Operator:
                 t = scope.value(n)
                 if t is None:
                     raise ValueError(f"Operator {self.type}: input variable {n!r} holds no value in the scope")
-                if block.has_var(n):
-                    continue
-                if isinstance(t, SelectedRows):
-                    block.create_var(n, t.dense_shape, dtype_name(t.dtype) if t.dtype else "float32", persistable=True)
-                else:
-                    block.create_var(n, list(t.shape), dtype_name(t.dtype), persistable=True)
+                shape = t.dense_shape if isinstance(t, SelectedRows) else list(t.shape)
+                block.create_var(n, shape, dtype_name(t.dtype) if t.dtype else "float32", persistable=True)
         for names in self.outputs.values():
             for n in names:
-                if not block.has_var(n):
-                    block.create_var(n, None, "float32", persistable=True)
+                block.create_var(n, None, "float32", persistable=True)  # an input's variable is kept as it is
         block.append_op(self._def.type, self.inputs, self.outputs, self.attrs, infer=False)
         Executor(place).run(program, scope=scope)
 
