@@ -288,13 +288,13 @@ def _append_section(config, params_grads, program):
             f"allowed: {', '.join(OPTIMIZE_OP_TYPES)}"
         )
     startup = default_startup_program()
-    lr_var = _learning_rate_var(config, program, startup, [p for p, _ in params_grads])
+    params = [p for p, _ in params_grads]
+    lr_var = _learning_rate_var(config, program, startup, params)
     accumulators = tuple(config.rule.accumulators(config.hparams))
     state_vars = []
-    for p, _ in params_grads:
+    for p in params:
         accs = _create_accumulators(config, p, startup)
         state_vars.extend(accs[name] for name in accumulators)
-    params = [p for p, _ in params_grads]
     precision = _precision(config)
     masters = [
         (i, _master_var(p, startup))
@@ -313,8 +313,6 @@ def _append_section(config, params_grads, program):
         master_index=tuple(i for i, _ in masters),
         counter_steps=tuple(step for _, step in counters),
     )
-    master_vars = [v for _, v in masters]
-    counter_names = [n for n, _ in counters]
     rounding = []
     if precision.stochastic_rounding:
         rounding = [_optimizer_var(program.global_block(), "stochastic_rounding_step", [1], "int64")]
@@ -324,8 +322,8 @@ def _append_section(config, params_grads, program):
         "Grad": [g for _, g in params_grads],
         "LearningRate": [lr_var],
         "State": state_vars,
-        "MasterParam": master_vars,
-        "Counter": counter_names,
+        "MasterParam": [v for _, v in masters],
+        "Counter": [n for n, _ in counters],
         "RoundingStep": rounding,
     }
     outputs = {slot: inputs[slot[: -len("Out")]] for slot in _OUTPUTS}  # each state slot is updated in place
