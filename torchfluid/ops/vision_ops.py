@@ -187,19 +187,17 @@ def _batch_norm_grad(
     """dX, dScale, dBias of ``batch_norm`` (the moving statistics get no gradient)."""
     _, epsilon, use_moving = _bn_attrs(**attrs)
     dims = _bn_dims(X)
-    if use_moving:
-        inv = torch.rsqrt(Variance + epsilon)
-        xhat = (X - _bn_view(Mean, X)) * _bn_view(inv, X)
-        dX = dY * _bn_view(Scale * inv, X) if need[0] else None
-    else:
-        inv = torch.rsqrt(SavedVariance + epsilon)
-        xhat = (X - _bn_view(SavedMean, X)) * _bn_view(inv, X)
+    mean, var = (Mean, Variance) if use_moving else (SavedMean, SavedVariance)
+    inv = torch.rsqrt(var + epsilon)
+    xhat = (X - _bn_view(mean, X)) * _bn_view(inv, X)
+    dX = None
+    if need[0] and use_moving:
+        dX = dY * _bn_view(Scale * inv, X)
+    elif need[0]:
         dxhat = dY * _bn_view(Scale, X)
-        dX = None
-        if need[0]:
-            dX = _bn_view(inv, X) * (
-                dxhat - dxhat.mean(dim=dims, keepdim=True) - xhat * (dxhat * xhat).mean(dim=dims, keepdim=True)
-            )
+        dX = _bn_view(inv, X) * (
+            dxhat - dxhat.mean(dim=dims, keepdim=True) - xhat * (dxhat * xhat).mean(dim=dims, keepdim=True)
+        )
     dScale = (dY * xhat).sum(dim=dims) if need[1] else None
     dBias = dY.sum(dim=dims) if need[2] else None
     return dX, dScale, dBias, None, None
