@@ -51,31 +51,23 @@ def _elementwise(type_, op, dx, dy):
 
     forward.__doc__ = f"Paddle ``{type_}``: ``Out = X {type_[12:]} Y`` with Paddle's axis broadcast."
     register(type_, ["X", "Y"], ["Out"], grad=_ew_grad(dx, dy))(forward)
-    return forward
 
 
-elementwise_add = _elementwise("elementwise_add", torch.add, lambda x, y, o, g: g, lambda x, y, o, g: g)
-elementwise_sub = _elementwise("elementwise_sub", torch.sub, lambda x, y, o, g: g, lambda x, y, o, g: -g)
-elementwise_mul = _elementwise("elementwise_mul", torch.mul, lambda x, y, o, g: g * y, lambda x, y, o, g: g * x)
-elementwise_div = _elementwise("elementwise_div", torch.div, lambda x, y, o, g: g / y, lambda x, y, o, g: -g * o / y)
-elementwise_max = _elementwise(
-    "elementwise_max",
-    torch.maximum,
-    lambda x, y, o, g: g * (x > y),
-    lambda x, y, o, g: g * (x <= y),
-)
-elementwise_min = _elementwise(
-    "elementwise_min",
-    torch.minimum,
-    lambda x, y, o, g: g * (x < y),
-    lambda x, y, o, g: g * (x >= y),
-)
-elementwise_pow = _elementwise(
-    "elementwise_pow",
-    torch.pow,
-    lambda x, y, o, g: g * y * torch.pow(x, y - 1),
-    lambda x, y, o, g: g * o * torch.log(x),
-)
+for _row in (  # op type, forward, dOut -> dX, dOut -> dY (each a function of x, y, out, dOut)
+    ("elementwise_add", torch.add, lambda x, y, o, g: g, lambda x, y, o, g: g),
+    ("elementwise_sub", torch.sub, lambda x, y, o, g: g, lambda x, y, o, g: -g),
+    ("elementwise_mul", torch.mul, lambda x, y, o, g: g * y, lambda x, y, o, g: g * x),
+    ("elementwise_div", torch.div, lambda x, y, o, g: g / y, lambda x, y, o, g: -g * o / y),
+    ("elementwise_max", torch.maximum, lambda x, y, o, g: g * (x > y), lambda x, y, o, g: g * (x <= y)),
+    ("elementwise_min", torch.minimum, lambda x, y, o, g: g * (x < y), lambda x, y, o, g: g * (x >= y)),
+    (
+        "elementwise_pow",
+        torch.pow,
+        lambda x, y, o, g: g * y * torch.pow(x, y - 1),
+        lambda x, y, o, g: g * o * torch.log(x),
+    ),
+):
+    _elementwise(*_row)
 
 
 # ---------------------------------------------------------------- matrix products
