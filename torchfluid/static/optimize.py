@@ -144,17 +144,15 @@ def append_regularization_ops(params_grads, regularization=None):
     These compute ``g + p * c`` / ``g + sign(p) * c`` with the same roundings as the
     regularizer itself (bit for bit). Other regularizers, and a grad whose dtype differs
     from its param's, get one ``regularization`` op calling ``reg(param, grad)``."""
-    out = []
-    for p, g in params_grads:
+    out = [(p, g) for p, g in params_grads]
+    for p, g in out:
         reg = getattr(p, "regularizer", None) or regularization
         if reg is None or g is None:
-            out.append((p, g))
             continue
         if not callable(reg):
             raise TypeError(f"regularizer of {p.name!r} must be callable reg(param, grad), got {reg!r}")
         with p.block.program._optimized_guard():
             _append_decay_ops(g.block, p, g, reg)
-        out.append((p, g))
     return out
 
 
