@@ -189,16 +189,6 @@ def scale(X, *, scale=1.0, bias=0.0, bias_after_scale=True):
 # ---------------------------------------------------------------- reductions
 
 
-def _mean_grad(X, Out, dOut, need=(True,)):
-    return (dOut.reshape(()).expand(X.shape) / X.numel(),)
-
-
-@register("mean", ["X"], ["Out"], grad=_mean_grad)
-def mean(X):
-    """Mean of all elements, shape ``[1]``."""
-    return X.mean().reshape(1)
-
-
 def _reduce_dims(X, dim, reduce_all):
     if reduce_all or dim is None or (isinstance(dim, (list, tuple)) and len(dim) == 0):
         return None
@@ -234,6 +224,12 @@ def _reduce_grad(is_mean):
 
 reduce_sum = register("reduce_sum", ["X"], ["Out"], grad=_reduce_grad(False))(_reduce(torch.sum))
 reduce_mean = register("reduce_mean", ["X"], ["Out"], grad=_reduce_grad(True))(_reduce(torch.mean))
+
+
+@register("mean", ["X"], ["Out"], grad=_reduce_grad(True))  # the grad of a mean over all elements
+def mean(X):
+    """Mean of all elements, shape ``[1]``."""
+    return X.mean().reshape(1)
 
 
 def _sum_grad(X, Out, dOut, need=None):
