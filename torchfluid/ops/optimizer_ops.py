@@ -212,23 +212,8 @@ def raw_sgd(Param, LearningRate, Grad):
     if not isinstance(Grad, SelectedRows):
         sgd_(Param, Grad, lr=lr)
         return
-    # entries in rounds: round k applies every row's k-th entry (distinct rows per round),
-    # so a repeated row is updated once per entry, in entry order
-    seen: dict[int, int] = {}
-    rounds: list[list[int]] = []
-    for i, r in enumerate(Grad.rows):
-        k = seen.get(r, 0)
-        seen[r] = k + 1
-        if k == len(rounds):
-            rounds.append([])
-        rounds[k].append(i)
-    index = Grad._index()
-    for entries in rounds:
-        sel = torch.tensor(entries, dtype=torch.int64, device=Param.device)
-        rows = index.index_select(0, sel)
-        part = Param.index_select(0, rows)
-        sgd_(part, Grad.value.index_select(0, sel), lr=lr)
-        Param.index_copy_(0, rows, part)
+    for i, r in enumerate(Grad.rows):  # Paddle's loop: one update per entry, in order (on a view of the row)
+        sgd_(Param[r], Grad.value[i], lr=lr)
 
 
 # ---------------------------------------------------------------- adam
