@@ -49,7 +49,7 @@ from ..clip import (
     need_clip,
     register_record_clipper,
 )
-from .framework import Parameter, Variable, default_main_program
+from .framework import OpRole, Parameter, Variable, default_main_program
 
 __all__ = ["clip_static_pairs", "set_gradient_clip", "append_gradient_clip_ops"]
 
@@ -182,7 +182,7 @@ def set_gradient_clip(clip, param_list=None, program=None):
         raise TypeError(f"set_gradient_clip: clip must be a fluid.clip object, got {type(clip).__name__}")
     program = default_main_program() if program is None else program
     block = program.global_block()
-    if any(op.role & 0x0002 for op in block.ops):  # OpRole.Optimize: minimize already ran
+    if any(op.role & OpRole.Optimize for op in block.ops):  # minimize already ran
         warnings.warn(
             "set_gradient_clip after minimize has no effect on that optimizer's ops; call it before", stacklevel=2
         )

@@ -27,10 +27,8 @@ def _split_fetch_list(fetch_list):
     """(fetch names, optimize ops to run) from Variables, names and minimize tuples."""
     names, target_ops = [], []
     for item in fetch_list or ():
-        if isinstance(item, Variable):
-            names.append(item.name)
-        elif isinstance(item, str):
-            names.append(item)
+        if isinstance(item, (Variable, str)):
+            names.append(item if isinstance(item, str) else item.name)
         elif isinstance(item, Operator):
             target_ops.append(item)
         elif (
