@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 
+from .. import unique_name
 from .._checks import check_int
 from ..dtypes import dtype_name
 from ..ops import get_op
@@ -259,8 +260,6 @@ class Block:
 
     def create_var(self, name=None, shape=None, dtype="float32", **kw) -> Variable:
         if name is None:
-            from .. import unique_name
-
             name = unique_name.generate("_generated_var")
         if name in self.vars:
             return self.vars[name]
