@@ -111,15 +111,13 @@ def backward(loss, startup_program=None, parameter_list=None, no_grad_set=None, 
     """Append the grad ops of ``loss``; return ``[(param, grad_var)]``."""
     if not isinstance(loss, Variable):
         raise TypeError(f"backward: loss must be a static Variable, got {type(loss).__name__}")
-    startup = startup_program if startup_program is not None else default_startup_program()
-    with program_guard(loss.block.program, startup):
+    with program_guard(loss.block.program, startup_program):  # None: keep the default startup program
         return append_backward(loss, parameter_list, no_grad_set, callbacks)
 
 
 def apply_optimize(config, loss, startup_program, params_grads):
     """Second half of minimize: the optimize op."""
-    startup = startup_program if startup_program is not None else default_startup_program()
-    with program_guard(loss.block.program, startup):
+    with program_guard(loss.block.program, startup_program):
         return apply_gradients(config, params_grads)
 
 
