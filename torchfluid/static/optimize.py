@@ -335,10 +335,8 @@ def accumulator_vars(program) -> dict[str, dict[str, str]]:
             continue
         state = op.input("State")
         n = len(section.accumulators)
-        for i, name in enumerate(section.names):
-            entry = out.setdefault(name, {})
-            for k, acc in enumerate(section.accumulators):
-                entry[acc] = state[i * n + k]
+        for i, name in enumerate(section.names):  # State is param-major
+            out.setdefault(name, {}).update(zip(section.accumulators, state[i * n : (i + 1) * n], strict=True))
     return out
 
 
