@@ -34,16 +34,15 @@ class WeightDecayRegularizer:
     (fluid's name); giving both is an error."""
 
     def __init__(self, coeff: float = 0.0, *, regularization_coeff=None):
+        argname = "coeff"
         if regularization_coeff is not None:
             if coeff != 0.0:
                 raise TypeError(
                     f"{type(self).__name__}: give coeff ({coeff!r}) or regularization_coeff "
                     f"({regularization_coeff!r}), not both"
                 )
-            coeff = regularization_coeff
-            self._coeff = check_number("regularization_coeff", coeff, lo=0.0)
-        else:
-            self._coeff = check_number("coeff", coeff, lo=0.0)
+            argname, coeff = "regularization_coeff", regularization_coeff
+        self._coeff = check_number(argname, coeff, lo=0.0)
 
     @property
     def coeff(self) -> float:

@@ -33,6 +33,8 @@ families share one formula and one set of checks.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import numpy as np
 
@@ -92,6 +94,7 @@ class LearningRateDecay(StateMixin):
     """
 
     formula = None  # a function of torchfluid.lr.formulas, for the decays that are one formula
+    formula_names: Mapping[str, str] = MappingProxyType({})  # keyword -> attribute, where the names differ
 
     def __init__(self, begin=0, step=1, dtype="float32"):
         check_number("begin", begin, lo=0.0)
@@ -130,10 +133,10 @@ class LearningRateDecay(StateMixin):
 
     def formula_params(self) -> dict:
         """The keyword arguments of ``formula`` (the decay's hyper-parameters): its
-        attributes of the same names."""
+        attributes of the same names (or their ``formula_names`` entries)."""
         if self.formula is None:
             raise NotImplementedError(f"{type(self).__name__} has no formula parameters")
-        return F.params_from(self, self.formula)
+        return F.params_from(self, self.formula, self.formula_names)
 
 
 class PiecewiseDecay(LearningRateDecay):
@@ -336,7 +339,10 @@ class ReduceLROnPlateau(_HeldRateDecay):
 
 
 class _LearningRateEpochDecay(_HeldRateDecay):
-    """Epoch-driven base: ``epoch()`` advances ``epoch_num`` and recomputes ``learning_rate``."""
+    """Epoch-driven base: ``epoch()`` advances ``epoch_num`` and recomputes ``learning_rate``
+    with ``formula`` (the base rate is ``base_lr``, the decay factor ``decay_rate``)."""
+
+    formula_names = MappingProxyType({"learning_rate": "base_lr", "gamma": "decay_rate"})
 
     def __init__(self, learning_rate, dtype=None):
         self.base_lr = _rate("learning_rate", learning_rate)
@@ -361,7 +367,8 @@ class _LearningRateEpochDecay(_HeldRateDecay):
         return self.learning_rate
 
     def get_lr(self):
-        raise NotImplementedError(f"{type(self).__name__} must implement get_lr()")
+        """The rate at ``epoch_num``: ``formula(epoch_num, **formula_params())``."""
+        return self.formula(self.epoch_num, **self.formula_params())
 
 
 class StepDecay(_LearningRateEpochDecay):
@@ -372,8 +379,7 @@ class StepDecay(_LearningRateEpochDecay):
         self.decay_rate = F.check_decay_factor("decay_rate", decay_rate)
         super().__init__(learning_rate)
 
-    def get_lr(self):
-        return F.step_decay(self.epoch_num, learning_rate=self.base_lr, step_size=self.step_size, gamma=self.decay_rate)
+    formula = staticmethod(F.step_decay)
 
 
 class MultiStepDecay(_LearningRateEpochDecay):
@@ -384,10 +390,7 @@ class MultiStepDecay(_LearningRateEpochDecay):
         self.decay_rate = F.check_decay_factor("decay_rate", decay_rate)
         super().__init__(learning_rate)
 
-    def get_lr(self):
-        return F.multistep_decay(
-            self.epoch_num, learning_rate=self.base_lr, milestones=self.milestones, gamma=self.decay_rate
-        )
+    formula = staticmethod(F.multistep_decay)
 
 
 class LambdaDecay(_LearningRateEpochDecay):
@@ -397,5 +400,4 @@ class LambdaDecay(_LearningRateEpochDecay):
         self.lr_lambda = check_callable("lr_lambda", lr_lambda, "LambdaDecay")
         super().__init__(learning_rate)
 
-    def get_lr(self):
-        return F.lambda_decay(self.epoch_num, learning_rate=self.base_lr, lr_lambda=self.lr_lambda)
+    formula = staticmethod(F.lambda_decay)

@@ -480,4 +480,6 @@ _RC_NAMES = {
     + (MultiStepDecay, StepDecay, LambdaDecay, CosineAnnealingDecay)
 }
 _RC_NAMES.update(LinearLrWarmup=LinearWarmup, ReduceLROnPlateau=ReduceOnPlateau)
-globals().update({name: _rc_name(name, cls) for name, cls in _RC_NAMES.items()})
+# Paddle 2.0-rc name -> its thin subclass (``paddle.optimizer.lr_scheduler`` exports these)
+RC_CLASSES = {name: _rc_name(name, cls) for name, cls in _RC_NAMES.items()}
+globals().update(RC_CLASSES)

@@ -50,7 +50,10 @@ def dump(obj, keys, nested: Mapping) -> dict:
     return out
 
 
-def _check(obj, keys, nested: Mapping, state, where: str) -> dict:
+def _check(obj, state, where: str) -> list[tuple[object, dict]]:
+    """``(schedule, its plain values)`` for ``obj`` and each nested schedule, from ``state``;
+    raises before anything is assigned."""
+    keys, nested = obj._state_layout()
     if not isinstance(state, Mapping):
         raise TypeError(f"{where}: state_dict must be a dict, got {type(state).__name__}")
     expected = list(keys) + list(nested)
@@ -61,26 +64,16 @@ def _check(obj, keys, nested: Mapping, state, where: str) -> dict:
             f"{where}: state_dict does not match this {type(obj).__name__}: "
             f"missing keys {missing}, unexpected keys {unexpected} (expected exactly {expected})"
         )
-    plain = {k: to_plain(state[k], f"{where}: state_dict[{k!r}]") for k in keys}
+    out = [(obj, {k: to_plain(state[k], f"{where}: state_dict[{k!r}]") for k in keys})]
     for key, sub in nested.items():
-        sub_keys, sub_nested = sub._state_layout()
-        plain[key] = _check(sub, sub_keys, sub_nested, state[key], f"{where}[{key!r}]")
-    return plain
-
-
-def _apply(obj, keys, nested: Mapping, plain: dict) -> None:
-    for key in keys:
-        obj.__dict__[key] = plain[key]
-    for key, sub in nested.items():
-        sub_keys, sub_nested = sub._state_layout()
-        _apply(sub, sub_keys, sub_nested, plain[key])
+        out += _check(sub, state[key], f"{where}[{key!r}]")
+    return out
 
 
 def load(obj, state) -> None:
     """Validate ``state`` against ``obj``'s layout (nested included), then assign it."""
-    keys, nested = obj._state_layout()
-    plain = _check(obj, keys, nested, state, f"{type(obj).__name__}.set_state_dict")
-    _apply(obj, keys, nested, plain)
+    for target, plain in _check(obj, state, f"{type(obj).__name__}.set_state_dict"):
+        target.__dict__.update(plain)
 
 
 class StateMixin:

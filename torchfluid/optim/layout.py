@@ -9,8 +9,8 @@ Two layouts hold the same RMSProp state:
   'param_groups': [{..., 'params': [index, ...], 'param_names': [...]}]}``, per-parameter
   entries ``square_avg``, ``grad_avg``, ``momentum_buffer`` and ``step``.
 
-The accumulator and group-key tables below are the whole translation; the functions
-only move entries between the two shapes. Parameters are matched by name wherever both
+The accumulator and group-key tables (from :mod:`torchfluid.optimizer.state`) are the
+whole translation; the functions only move entries between the two shapes. Parameters are matched by name wherever both
 sides know names (``param_names`` in torch's layout, the key prefix in Paddle's), by
 position otherwise.
 """
@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
+
+from ..optimizer.state import TORCH_ACCUMULATORS, TORCH_GROUP_KEYS
 
 __all__ = [
     "TORCH_TO_PADDLE_ACC",
@@ -32,11 +34,10 @@ __all__ = [
     "torch_to_paddle",
 ]
 
-# torch.optim.RMSprop's per-parameter entry -> torchfluid's accumulator
-TORCH_TO_PADDLE_ACC = {"square_avg": "mean_square", "grad_avg": "mean_grad", "momentum_buffer": "momentum"}
+# torch.optim.RMSprop's per-parameter entry / group key -> torchfluid's accumulator / group key
+TORCH_TO_PADDLE_ACC = TORCH_ACCUMULATORS
 PADDLE_TO_TORCH_ACC = {v: k for k, v in TORCH_TO_PADDLE_ACC.items()}
-# torch.optim.RMSprop's group key -> torchfluid RMSProp's group key
-TORCH_TO_PADDLE_GROUP = {"alpha": "rho", "eps": "epsilon"}
+TORCH_TO_PADDLE_GROUP = TORCH_GROUP_KEYS
 PADDLE_TO_TORCH_GROUP = {v: k for k, v in TORCH_TO_PADDLE_GROUP.items()}
 
 

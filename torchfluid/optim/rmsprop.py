@@ -59,6 +59,10 @@ _FUSED_DTYPES = {
 }
 
 
+# torch.optim.RMSprop's defaults, in its order (the order of every param group's keys)
+_DEFAULT_KEYS = tuple("lr momentum alpha eps centered weight_decay capturable foreach maximize differentiable".split())
+
+
 def _real(t: torch.Tensor | None) -> torch.Tensor | None:
     return torch.view_as_real(t) if t is not None and t.is_complex() else t
 
@@ -102,19 +106,8 @@ class RMSprop(torch.optim.Optimizer):
         for what, value in (("epsilon", eps), ("momentum", momentum), ("weight_decay", weight_decay), ("alpha", alpha)):
             if not 0.0 <= value:
                 raise ValueError(f"Invalid {what} value: {value}")
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            alpha=alpha,
-            eps=eps,
-            centered=centered,
-            weight_decay=weight_decay,
-            capturable=capturable,
-            foreach=foreach,
-            maximize=maximize,
-            differentiable=differentiable,
-        )
-        super().__init__(params, defaults)
+        args = locals()
+        super().__init__(params, {key: args[key] for key in _DEFAULT_KEYS})
 
     def __setstate__(self, state):
         """torch's: fill keys missing from older pickles; a float ``step`` becomes a tensor."""
@@ -204,15 +197,10 @@ class RMSprop(torch.optim.Optimizer):
         if layout.is_torch_layout(state_dict):
             sd = layout.reorder_by_name(state_dict, names)
             sd = {**sd, "state": {i: _torch_entries(st) for i, st in sd["state"].items()}}
-        else:
-            current = [{k: v for k, v in g.items() if k not in ("params", "param_names")} for g in self.param_groups]
+        else:  # the saved groups' hyper-parameters where they match ours, translated below
             saved = state_dict.get("param_groups")
-            if isinstance(saved, (list, tuple)) and len(saved) == len(current):
-                current = [
-                    {k: v for k, v in _torch_group(g, c).items() if k not in ("params", "param_names")}
-                    for g, c in zip(saved, current, strict=True)
-                ]
-            sd = layout.paddle_to_torch(state_dict, current, names)
+            matches = isinstance(saved, (list, tuple)) and len(saved) == len(self.param_groups)
+            sd = layout.paddle_to_torch(state_dict, saved if matches else self.param_groups, names)
         groups = sd["param_groups"]
         if isinstance(groups, (list, tuple)) and len(groups) == len(self.param_groups):
             sd = {

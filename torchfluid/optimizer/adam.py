@@ -43,10 +43,6 @@ class AdamRule:
         }
 
     @staticmethod
-    def fused_eligible(param, hparams, precision) -> bool:
-        return False
-
-    @staticmethod
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
         adam_(
             param.data,

@@ -88,7 +88,8 @@ class UpdateParts:
     """What a subclass hands :class:`Optimizer`: its update rule (accumulators, state
     init, reference kernel; see ``RMSPropRule``), its groups' hyper-parameter defaults,
     its :class:`~torchfluid.optimizer.precision.Precision` (None: plain, nonfinite
-    gradients propagate) and its fused update path (None: none)."""
+    gradients propagate) and its fused update path (None: none; only a rule with a fused
+    path has ``fused_eligible``)."""
 
     rule: object
     defaults: Mapping = dataclasses.field(default_factory=dict)
@@ -120,11 +121,7 @@ class Optimizer(torch.optim.Optimizer):
             raise TypeError(f"{type(self).__name__}: an Optimizer subclass must pass its UpdateParts (parts=...)")
         rule, defaults = parts.rule, parts.defaults
         self._rule = rule
-        self._precision = (
-            parts.precision
-            if parts.precision is not None
-            else Precision(multi_precision=False, state_dtype=None, nonfinite="propagate")
-        )
+        self._precision = parts.precision or Precision(multi_precision=False, state_dtype=None, nonfinite="propagate")
         self._fused = parts.fused
         self.skipped_steps = 0
         # distributed (ZeRO-1): None unless shard_state=True; see torchfluid.distributed
@@ -209,7 +206,9 @@ class Optimizer(torch.optim.Optimizer):
             group["lr_mult"] = check_number("param_group['learning_rate']", group.pop("learning_rate"), lo=0.0)
         existing = {p for g in self.param_groups for p in g["params"]}
         seen: set[torch.Tensor] = set()
-        for i, (_, p) in enumerate(named):
+        taken = set(self._names.values())
+        names = []
+        for i, (given, p) in enumerate(named):
             if p in seen:
                 raise ValueError(f"parameter {i} (shape {list(p.shape)}) appears twice in the parameter list")
             if p in existing:
@@ -224,10 +223,10 @@ class Optimizer(torch.optim.Optimizer):
             if not (p.is_floating_point() or p.is_complex()):
                 raise ValueError(f"parameter {i} must be a floating-point tensor, got dtype {p.dtype}")
             seen.add(p)
-        taken = set(self._names.values())
-        names = []
-        for i, (given, p) in enumerate(named):
-            name = given or fluid_name(p) or self._generated_name(len(self._names) + i, taken)
+            k = len(self._names) + i  # param_<k>: its position in this optimizer, skipping taken names
+            while f"param_{k}" in taken:
+                k += 1
+            name = given or fluid_name(p) or f"param_{k}"
             if name in taken:
                 raise ValueError(f"two parameters share the name {name!r}; names key the optimizer state")
             taken.add(name)
@@ -241,13 +240,6 @@ class Optimizer(torch.optim.Optimizer):
         group["param_names"] = names
         self.param_groups.append(group)
         self._codec.group_added(group)
-
-    @staticmethod
-    def _generated_name(k: int, taken: set[str]) -> str:
-        """``param_<k>``, k the parameter's position in this optimizer (skipping taken names)."""
-        while f"param_{k}" in taken:
-            k += 1
-        return f"param_{k}"
 
     def _check_group(self, group: dict) -> None:
         check_number("lr", group["lr"], lo=0.0)
@@ -424,16 +416,7 @@ class Optimizer(torch.optim.Optimizer):
                 raise ValueError(f"params_grads[{i}]: the parameter is not managed by this optimizer")
             if not isinstance(g, torch.Tensor):
                 raise TypeError(f"gradient of {name!r} must be a tensor, got {type(g).__name__}")
-            if tuple(g.shape) != tuple(p.shape):
-                raise ValueError(
-                    f"gradient of {name!r} has shape {list(g.shape)}, expected the parameter's shape {list(p.shape)}"
-                )
-            if not g.is_floating_point():
-                raise ValueError(f"gradient of {name!r} must be floating point, got dtype {g.dtype}")
-            if g.device != p.device:
-                raise ValueError(f"gradient of {name!r} is on {g.device}, but the parameter is on {p.device}")
-            if g.layout is not torch.strided:
-                check_sparse_grad(name, p, g)
+            _check_grad(name, p, g, from_attr=False)
             out.append((p, g))
         return out
 
@@ -792,30 +775,32 @@ def _same_group(a: tuple, b: tuple) -> bool:
     return a[0] is b[0] and a[1] is b[1] and a[2] == b[2]
 
 
+def _check_grad(name: str, p: torch.Tensor, g: torch.Tensor, *, from_attr: bool) -> None:
+    """Raise ``ValueError`` unless ``g`` is a gradient for ``p``: a floating-point tensor of
+    its shape on its device (a sparse one as :func:`check_sparse_grad` checks it).
+    ``from_attr``: ``g`` is ``p.grad``, which must also have the parameter's dtype."""
+    done = "; nothing was updated" if from_attr else ""
+    if g.layout is not torch.strided:
+        check_sparse_grad(name, p, g)
+    elif tuple(g.shape) != tuple(p.shape):
+        raise ValueError(
+            f"gradient of {name!r} has shape {list(g.shape)}, expected the parameter's shape {list(p.shape)}{done}"
+        )
+    elif from_attr and g.dtype != p.dtype:
+        raise ValueError(f"gradient of {name!r} has dtype {g.dtype}, expected the parameter's dtype {p.dtype}{done}")
+    elif not g.is_floating_point():
+        raise ValueError(f"gradient of {name!r} must be floating point, got dtype {g.dtype}")
+    if g.device != p.device:
+        raise ValueError(f"gradient of {name!r} is on {g.device}, but the parameter is on {p.device}")
+
+
 def _check_grad_attrs(pairs, names):
     """``.grad`` as torch keeps it can still be replaced behind torch's back
     (``p.grad.data = ...``): check shape, dtype, device and layout of every gradient,
     a few attribute reads each, before anything changes."""
     for p, g in pairs:
-        if g.layout is torch.strided and g.shape == p.shape and g.dtype == p.dtype and g.device == p.device:
-            continue
-        name = names[p]
-        if g.layout is not torch.strided:
-            check_sparse_grad(name, p, g)
-            if g.device != p.device:
-                raise ValueError(f"gradient of {name!r} is on {g.device}, but the parameter is on {p.device}")
-            continue
-        if g.shape != p.shape:
-            raise ValueError(
-                f"gradient of {name!r} has shape {list(g.shape)}, expected the parameter's shape "
-                f"{list(p.shape)}; nothing was updated"
-            )
-        if g.dtype != p.dtype:
-            raise ValueError(
-                f"gradient of {name!r} has dtype {g.dtype}, expected the parameter's dtype {p.dtype}; "
-                "nothing was updated"
-            )
-        raise ValueError(f"gradient of {name!r} is on {g.device}, but the parameter is on {p.device}")
+        if not (g.layout is torch.strided and g.shape == p.shape and g.dtype == p.dtype and g.device == p.device):
+            _check_grad(names[p], p, g, from_attr=True)
     return pairs
 
 

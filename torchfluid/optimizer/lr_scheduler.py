@@ -4,33 +4,8 @@ Each is a thin subclass of the current class in :mod:`torchfluid.lr.scheduler` (
 arguments; ``verbose`` messages print the old name); ``_LRScheduler`` is the base class.
 """
 
+from ..lr.scheduler import RC_CLASSES
 from ..lr.scheduler import LRScheduler as _LRScheduler  # noqa: F401  (Paddle 2.0-rc's base-class name)
-from ..lr.scheduler import (
-    CosineAnnealingLR,
-    ExponentialLR,
-    InverseTimeLR,
-    LambdaLR,
-    LinearLrWarmup,
-    MultiStepLR,
-    NaturalExpLR,
-    NoamLR,
-    PiecewiseLR,
-    PolynomialLR,
-    ReduceLROnPlateau,
-    StepLR,
-)
 
-__all__ = [
-    "NoamLR",
-    "PiecewiseLR",
-    "NaturalExpLR",
-    "InverseTimeLR",
-    "PolynomialLR",
-    "LinearLrWarmup",
-    "ExponentialLR",
-    "MultiStepLR",
-    "StepLR",
-    "LambdaLR",
-    "ReduceLROnPlateau",
-    "CosineAnnealingLR",
-]
+__all__ = list(RC_CLASSES)
+globals().update(RC_CLASSES)

@@ -25,10 +25,6 @@ def fluid_name(param) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def _describe(obj) -> str:
-    return f"{type(obj).__name__}"
-
-
 def split_named(params, argname: str = "parameters") -> list[tuple[str | None, torch.Tensor]]:
     """``params`` (tensors, (name, tensor) pairs or a dict) -> list of (name or None, tensor)."""
     if isinstance(params, torch.Tensor):
@@ -46,7 +42,7 @@ def split_named(params, argname: str = "parameters") -> list[tuple[str | None, t
     elif isinstance(params, Iterable) and not isinstance(params, (str, bytes)):
         items = list(params)
     else:
-        raise TypeError(f"{argname} must be an iterable of tensors, got {_describe(params)}")
+        raise TypeError(f"{argname} must be an iterable of tensors, got {type(params).__name__}")
     out: list[tuple[str | None, torch.Tensor]] = []
     for i, item in enumerate(items):
         if isinstance(item, torch.Tensor):
@@ -59,7 +55,9 @@ def split_named(params, argname: str = "parameters") -> list[tuple[str | None, t
         ):
             out.append((item[0], item[1]))
         else:
-            raise TypeError(f"{argname}[{i}] must be a torch.Tensor or a (name, tensor) pair, got {_describe(item)}")
+            raise TypeError(
+                f"{argname}[{i}] must be a torch.Tensor or a (name, tensor) pair, got {type(item).__name__}"
+            )
     return out
 
 

@@ -54,6 +54,8 @@ from collections.abc import Callable, Mapping
 from .._checks import check_bool, check_number
 from ..clip import ClipGradByGlobalNorm, ClipGradByNorm, ClipGradByValue
 from ..regularizer import L2Decay
+from .params import is_group_list
+from .state import TORCH_GROUP_KEYS, rename_group_keys
 
 __all__ = ["PRESETS", "Preset", "build_preset", "preset_options"]
 
@@ -118,11 +120,9 @@ def _keras_clip(a):
     value = check_number(key, value)
     if value <= 0:  # Keras: `if self.clipnorm and self.clipnorm > 0`, else no clipping
         return None
-    return {
-        "clipnorm": lambda: ClipGradByNorm(value),
-        "global_clipnorm": lambda: ClipGradByGlobalNorm(value),
-        "clipvalue": lambda: ClipGradByValue(value, -value),
-    }[key]()
+    if key == "clipvalue":
+        return ClipGradByValue(value, -value)
+    return (ClipGradByNorm if key == "clipnorm" else ClipGradByGlobalNorm)(value)
 
 
 def _keras(a):
@@ -144,8 +144,7 @@ def _timm(a):
     return dict(weight_decay=None if decoupled else _l2(wd), decoupled_weight_decay=wd if decoupled else 0.0)
 
 
-_TORCH_NAMES = dict(lr="learning_rate", alpha="rho", eps="epsilon")
-_TORCH_GROUP_KEYS = dict(alpha="rho", eps="epsilon")
+_TORCH_NAMES = dict(lr="learning_rate", **TORCH_GROUP_KEYS)
 
 
 PRESETS: dict[str, Preset] = {
@@ -170,7 +169,7 @@ PRESETS: dict[str, Preset] = {
         special=_torch,
         ignored=("foreach",),
         fixed=dict(capturable=False, differentiable=False),
-        group_keys=_TORCH_GROUP_KEYS,
+        group_keys=TORCH_GROUP_KEYS,
     ),
     "tf1": Preset(
         "tf.compat.v1.train.RMSPropOptimizer",
@@ -237,23 +236,18 @@ PRESETS: dict[str, Preset] = {
         special=_timm,
         ignored=("foreach",),
         fixed=dict(caution=False, corrected_weight_decay=False),
-        group_keys=_TORCH_GROUP_KEYS,
+        group_keys=TORCH_GROUP_KEYS,
     ),
 }
 
 
 def _translate_groups(preset: Preset, name: str, parameters):
     """torch/timm-style group dicts: rename the library's per-group keys to ours."""
-    if not (isinstance(parameters, (list, tuple)) and parameters and all(isinstance(g, Mapping) for g in parameters)):
+    if not is_group_list(parameters):
         return parameters
     out = []
     for i, group in enumerate(parameters):
-        group = dict(group)
-        for theirs, ours in preset.group_keys.items():
-            if theirs in group:
-                if ours in group:
-                    raise ValueError(f"parameters[{i}] sets both {theirs!r} and {ours!r}; they mean the same")
-                group[ours] = group.pop(theirs)
+        group = rename_group_keys(group, preset.group_keys, f"parameters[{i}]")
         if name in ("torch", "timm") and group.get("nesterov"):
             raise ValueError(f"parameters[{i}]['nesterov']: {preset.library} has no nesterov option")
         out.append(group)

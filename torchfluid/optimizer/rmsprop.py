@@ -52,6 +52,7 @@ from ..kernels.rmsprop import RMSPropHyper, rmsprop_update_
 from .base import Optimizer, UpdateParts
 from .fused import FusedRMSPropUpdate
 from .precision import Precision
+from .state import TORCH_GROUP_KEYS, rename_group_keys
 
 __all__ = ["RMSPropOptimizer", "RMSProp", "RMSPropRule"]
 
@@ -222,21 +223,7 @@ class RMSPropOptimizer(Optimizer):
         fused: bool | None = None,
         **options,
     ):
-        defaults = self._check_options(
-            dict(
-                rho=rho,
-                epsilon=epsilon,
-                momentum=momentum,
-                centered=centered,
-                eps_in_sqrt=eps_in_sqrt,
-                initial_mean_square=initial_mean_square,
-                lr_in_momentum=lr_in_momentum,
-                nesterov=nesterov,
-                decoupled_weight_decay=decoupled_weight_decay,
-                maximize=maximize,
-                bias_correction=bias_correction,
-            )
-        )
+        defaults = self._check_options(locals())  # reads the group options among the arguments
         self.lazy_mode = check_bool("lazy_mode", lazy_mode)
         if fused is not None:
             check_bool("fused", fused)
@@ -266,8 +253,6 @@ class RMSPropOptimizer(Optimizer):
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
         return out
 
-    _TORCH_GROUP_KEYS = (("alpha", "rho"), ("eps", "epsilon"))  # torch.optim.RMSprop's spelling
-
     def add_param_group(self, param_group: Mapping) -> None:
         """Add a group (see :meth:`Optimizer.add_param_group`); torch's RMSprop keys
         ``alpha`` and ``eps`` are read as ``rho`` and ``epsilon``. A group's
@@ -275,13 +260,7 @@ class RMSPropOptimizer(Optimizer):
         Paddle 2.x and torch: it replaces the optimizer's regularization for that group,
         and a parameter's own ``regularizer`` still comes first."""
         if isinstance(param_group, Mapping):
-            group = dict(param_group)
-            for theirs, ours in self._TORCH_GROUP_KEYS:
-                if theirs in group:
-                    if ours in group:
-                        raise ValueError(f"param_group sets both {theirs!r} and {ours!r}; they mean the same")
-                    group[ours] = group.pop(theirs)
-            param_group = group
+            param_group = rename_group_keys(param_group, TORCH_GROUP_KEYS, "param_group")
         super().add_param_group(param_group)
 
     def _check_group(self, group: dict) -> None:

@@ -31,10 +31,6 @@ class SGDRule:
         return {}
 
     @staticmethod
-    def fused_eligible(param, hparams, precision) -> bool:
-        return False
-
-    @staticmethod
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
         sgd_(param.data, grad.to_dense() if grad.is_sparse else grad, lr=lr)
 

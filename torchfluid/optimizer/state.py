@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from types import MappingProxyType
 
 import numpy as np
 import torch
 
-__all__ = ["LoadReport", "StateCodec", "group_hparams"]
+__all__ = ["LoadReport", "StateCodec", "group_hparams", "TORCH_ACCUMULATORS", "TORCH_GROUP_KEYS", "rename_group_keys"]
 
 # not accumulators: the schedule's state, group hyper-parameters, fp32 master weights, the
 # stochastic-rounding draw counter, and
@@ -32,8 +33,22 @@ _RESERVED = ("LR_Scheduler", "param_groups", "master_weights", "stochastic_round
 
 
 # torch.optim.RMSprop's names -> torchfluid's (its state entries and group keys)
-_TORCH_ACC = {"square_avg": "mean_square", "grad_avg": "mean_grad", "momentum_buffer": "momentum"}
-_TORCH_GROUP = {"alpha": "rho", "eps": "epsilon"}
+TORCH_ACCUMULATORS = MappingProxyType(
+    {"square_avg": "mean_square", "grad_avg": "mean_grad", "momentum_buffer": "momentum"}
+)
+TORCH_GROUP_KEYS = MappingProxyType({"alpha": "rho", "eps": "epsilon"})
+
+
+def rename_group_keys(group: Mapping, renames: Mapping[str, str], where: str) -> dict:
+    """``group`` as a new dict with its keys renamed by ``renames`` (theirs -> ours);
+    ``ValueError`` if it sets a key under both names."""
+    group = dict(group)
+    for theirs, ours in renames.items():
+        if theirs in group:
+            if ours in group:
+                raise ValueError(f"{where} sets both {theirs!r} and {ours!r}; they mean the same")
+            group[ours] = group.pop(theirs)
+    return group
 
 
 @dataclasses.dataclass
@@ -186,7 +201,7 @@ class StateCodec:
             position += len(indices)
             for index, name in zip(indices, names, strict=True):
                 for acc, t in sd["state"].get(index, {}).items():
-                    acc = _TORCH_ACC.get(acc, acc)
+                    acc = TORCH_ACCUMULATORS.get(acc, acc)
                     if acc == "step" and "step" not in self._all_acc_names():
                         continue  # torch.optim.RMSprop's step count: not part of this maths
                     out[self.key(name, acc)] = t
@@ -203,7 +218,7 @@ class StateCodec:
         known = set(self.opt.defaults) | {"param_names"}
         out = {}
         for k, v in group.items():
-            k = _TORCH_GROUP.get(k, k) if _TORCH_GROUP.get(k) in known else k
+            k = TORCH_GROUP_KEYS.get(k, k) if TORCH_GROUP_KEYS.get(k) in known else k
             if k in known:
                 out[k] = v
         return out
@@ -276,14 +291,12 @@ class StateCodec:
         for p in {specs[k][0] for k in bad_keys}:
             if shard is None or shard.owns(p):
                 plan.setdefault(p, {})  # a parameter with a mismatched entry is incomplete
-        for p, accs in plan.items():
-            for key, (q, acc, required, _) in specs.items():
-                if q is p and required and acc not in accs and key not in bad_keys:
-                    report.missing.append(key)
         complete = {}
-        for p, accs in plan.items():
-            needed = [acc for k, (q, acc, req, _) in specs.items() if q is p and req]
-            if all(acc in accs for acc in needed) and not any(specs[k][0] is p for k in bad_keys):
+        for p, accs in plan.items():  # a parameter's records load together or not at all
+            own = [(key, acc) for key, (q, acc, required, _) in specs.items() if q is p and required]
+            missing = [key for key, acc in own if acc not in accs and key not in bad_keys]
+            report.missing.extend(missing)
+            if not missing and not any(key in bad_keys for key, _ in own):
                 complete[p] = {acc: t for acc, (_, t) in accs.items()}
             else:
                 report.dropped.extend(
