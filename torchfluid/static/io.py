@@ -60,10 +60,11 @@ def _is_param(v):
     return isinstance(v, Parameter)
 
 
-def _values(names, scope, action):
+def _values(names, action):
+    """Copies of the global scope's values of ``names`` (on the CPU)."""
     out = {}
     for n in names:
-        t = scope.value(n)
+        t = global_scope().value(n)
         if t is None:
             raise RuntimeError(f"{action}: variable {n!r} holds no value in the scope (run the startup program first)")
         out[n] = t.detach().cpu().clone()
@@ -80,7 +81,7 @@ def save_vars(executor, dirname, main_program=None, vars=None, predicate=None, f
 def write_values(names, dirname, filename, action):
     """The global scope's values of ``names``: all in ``dirname/filename``, or (``filename``
     None) one file per variable, ``dirname/<name>``."""
-    values = _values(names, global_scope(), action)
+    values = _values(names, action)
     os.makedirs(dirname, exist_ok=True)
     if filename is not None:
         ckpt.save(values, os.path.join(dirname, filename))
@@ -155,11 +156,10 @@ def load_params(executor, dirname, main_program=None, filename=None):
 
 def save(program, model_path):
     """``model_path.pdparams`` (parameters) and ``model_path.pdopt`` (other persistables)."""
-    scope = global_scope()
     params = _vars(program, _is_param)
     others = _vars(program, lambda v: v.persistable and not isinstance(v, Parameter))
-    ckpt.save(_values([v.name for v in params], scope, "fluid.save"), model_path + ".pdparams")
-    ckpt.save(_values([v.name for v in others], scope, "fluid.save"), model_path + ".pdopt")
+    ckpt.save(_values([v.name for v in params], "fluid.save"), model_path + ".pdparams")
+    ckpt.save(_values([v.name for v in others], "fluid.save"), model_path + ".pdopt")
 
 
 def load(program, model_path, executor=None, var_list=None):
