@@ -276,3 +276,28 @@ def _fill(sig):
     """Every required slot of ``sig``: inputs by their own (lower-case) name, outputs by their input's."""
     alias = dict(sig.inplace)
     return {s: alias.get(s, s).lower() for s in sig.required}
+
+
+def test_raw_table_is_paddles_signatures():
+    """RAW_OPS holds Paddle's slot lists (rmsprop_op.cc, sgd_op.cc, adam_op.cc) and in-place pairs."""
+    want = {
+        "rmsprop": (
+            "raw_rmsprop",
+            ("Param", "Grad", "MeanSquare", "Moment", "LearningRate", "ParamOut", "MeanSquareOut", "MomentOut"),
+            (("ParamOut", "Param"), ("MeanSquareOut", "MeanSquare"), ("MomentOut", "Moment")),
+            (("MeanGradOut", "MeanGrad"),),
+        ),
+        "sgd": ("raw_sgd", ("Param", "LearningRate", "Grad", "ParamOut"), (("ParamOut", "Param"),), ()),
+        "adam": (
+            "raw_adam",
+            ("Param", "Grad", "LearningRate", "Moment1", "Moment2", "Beta1Pow", "Beta2Pow")
+            + ("ParamOut", "Moment1Out", "Moment2Out", "Beta1PowOut", "Beta2PowOut"),
+            (("ParamOut", "Param"), ("Moment1Out", "Moment1"), ("Moment2Out", "Moment2"))
+            + (("Beta1PowOut", "Beta1Pow"), ("Beta2PowOut", "Beta2Pow")),
+            (),
+        ),
+    }
+    assert set(RAW_OPS) == set(want)
+    for paddle_type, (registered, required, inplace, optional_inplace) in want.items():
+        sig = RAW_OPS[paddle_type]
+        assert (sig.registered, sig.required, sig.inplace) == (registered, required, inplace + optional_inplace)

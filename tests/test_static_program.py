@@ -79,8 +79,13 @@ def test_clone_for_test_keeps_forward_only_and_runs_without_changing_params():
         "mean",
     ]
     assert not any(n.endswith("@GRAD") for n in test_prog.global_block().vars)
+    test_vars = test_prog.global_block().vars
+    accumulators = [n for n, v in main.global_block().vars.items() if v.belong_to_optimizer]
+    assert accumulators and not any(n in test_vars for n in accumulators)  # persistable, yet the optimizer's
+    assert all(p.name in test_vars for p in main.all_parameters())
     full = main.clone()
     assert [o.type for o in full.global_block().ops] == [o.type for o in main.global_block().ops]
+    assert list(full.global_block().vars) == list(main.global_block().vars)
     scope, exe = fluid.Scope(), fluid.Executor()
     exe.run(start, scope=scope)
     before = {n: np.array(scope.find_var(n).get_tensor()) for n in scope.local_var_names()}

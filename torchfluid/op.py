@@ -66,37 +66,18 @@ class RawOpSignature:
     inplace: tuple[tuple[str, str], ...]
 
 
+def _raw_signature(registered: str, optional=()) -> RawOpSignature:
+    """The signature of raw op ``registered``: every slot except ``optional`` is required,
+    and each output slot ``<S>Out`` updates input slot ``<S>`` in place."""
+    opdef = get_op(registered)
+    required = tuple(s for s in opdef.inputs + opdef.outputs if s not in optional)
+    return RawOpSignature(registered, required, tuple((out, out[: -len("Out")]) for out in opdef.outputs))
+
+
 RAW_OPS: dict[str, RawOpSignature] = {
-    "rmsprop": RawOpSignature(
-        "raw_rmsprop",
-        ("Param", "Grad", "MeanSquare", "Moment", "LearningRate", "ParamOut", "MeanSquareOut", "MomentOut"),
-        (("ParamOut", "Param"), ("MeanSquareOut", "MeanSquare"), ("MomentOut", "Moment"), ("MeanGradOut", "MeanGrad")),
-    ),
-    "sgd": RawOpSignature("raw_sgd", ("Param", "LearningRate", "Grad", "ParamOut"), (("ParamOut", "Param"),)),
-    "adam": RawOpSignature(
-        "raw_adam",
-        (
-            "Param",
-            "Grad",
-            "LearningRate",
-            "Moment1",
-            "Moment2",
-            "Beta1Pow",
-            "Beta2Pow",
-            "ParamOut",
-            "Moment1Out",
-            "Moment2Out",
-            "Beta1PowOut",
-            "Beta2PowOut",
-        ),
-        (
-            ("ParamOut", "Param"),
-            ("Moment1Out", "Moment1"),
-            ("Moment2Out", "Moment2"),
-            ("Beta1PowOut", "Beta1Pow"),
-            ("Beta2PowOut", "Beta2Pow"),
-        ),
-    ),
+    "rmsprop": _raw_signature("raw_rmsprop", optional=("MeanGrad", "MeanGradOut")),
+    "sgd": _raw_signature("raw_sgd"),
+    "adam": _raw_signature("raw_adam"),
 }
 
 
@@ -123,16 +104,11 @@ class Operator:
                 t = scope.value(n)
                 if t is None:
                     raise ValueError(f"Operator {self.type}: input variable {n!r} holds no value in the scope")
-                if block.has_var(n):
-                    continue
-                if isinstance(t, SelectedRows):
-                    block.create_var(n, t.dense_shape, dtype_name(t.dtype) if t.dtype else "float32", persistable=True)
-                else:
-                    block.create_var(n, list(t.shape), dtype_name(t.dtype), persistable=True)
+                shape = t.dense_shape if isinstance(t, SelectedRows) else list(t.shape)
+                block.create_var(n, shape, dtype_name(t.dtype) if t.dtype else "float32", persistable=True)
         for names in self.outputs.values():
             for n in names:
-                if not block.has_var(n):
-                    block.create_var(n, None, "float32", persistable=True)
+                block.create_var(n, None, "float32", persistable=True)  # an input's variable is kept as it is
         block.append_op(self._def.type, self.inputs, self.outputs, self.attrs, infer=False)
         Executor(place).run(program, scope=scope)
 

@@ -51,31 +51,23 @@ def _elementwise(type_, op, dx, dy):
 
     forward.__doc__ = f"Paddle ``{type_}``: ``Out = X {type_[12:]} Y`` with Paddle's axis broadcast."
     register(type_, ["X", "Y"], ["Out"], grad=_ew_grad(dx, dy))(forward)
-    return forward
 
 
-elementwise_add = _elementwise("elementwise_add", torch.add, lambda x, y, o, g: g, lambda x, y, o, g: g)
-elementwise_sub = _elementwise("elementwise_sub", torch.sub, lambda x, y, o, g: g, lambda x, y, o, g: -g)
-elementwise_mul = _elementwise("elementwise_mul", torch.mul, lambda x, y, o, g: g * y, lambda x, y, o, g: g * x)
-elementwise_div = _elementwise("elementwise_div", torch.div, lambda x, y, o, g: g / y, lambda x, y, o, g: -g * o / y)
-elementwise_max = _elementwise(
-    "elementwise_max",
-    torch.maximum,
-    lambda x, y, o, g: g * (x > y),
-    lambda x, y, o, g: g * (x <= y),
-)
-elementwise_min = _elementwise(
-    "elementwise_min",
-    torch.minimum,
-    lambda x, y, o, g: g * (x < y),
-    lambda x, y, o, g: g * (x >= y),
-)
-elementwise_pow = _elementwise(
-    "elementwise_pow",
-    torch.pow,
-    lambda x, y, o, g: g * y * torch.pow(x, y - 1),
-    lambda x, y, o, g: g * o * torch.log(x),
-)
+for _row in (  # op type, forward, dOut -> dX, dOut -> dY (each a function of x, y, out, dOut)
+    ("elementwise_add", torch.add, lambda x, y, o, g: g, lambda x, y, o, g: g),
+    ("elementwise_sub", torch.sub, lambda x, y, o, g: g, lambda x, y, o, g: -g),
+    ("elementwise_mul", torch.mul, lambda x, y, o, g: g * y, lambda x, y, o, g: g * x),
+    ("elementwise_div", torch.div, lambda x, y, o, g: g / y, lambda x, y, o, g: -g * o / y),
+    ("elementwise_max", torch.maximum, lambda x, y, o, g: g * (x > y), lambda x, y, o, g: g * (x <= y)),
+    ("elementwise_min", torch.minimum, lambda x, y, o, g: g * (x < y), lambda x, y, o, g: g * (x >= y)),
+    (
+        "elementwise_pow",
+        torch.pow,
+        lambda x, y, o, g: g * y * torch.pow(x, y - 1),
+        lambda x, y, o, g: g * o * torch.log(x),
+    ),
+):
+    _elementwise(*_row)
 
 
 # ---------------------------------------------------------------- matrix products
@@ -197,16 +189,6 @@ def scale(X, *, scale=1.0, bias=0.0, bias_after_scale=True):
 # ---------------------------------------------------------------- reductions
 
 
-def _mean_grad(X, Out, dOut, need=(True,)):
-    return (dOut.reshape(()).expand(X.shape) / X.numel(),)
-
-
-@register("mean", ["X"], ["Out"], grad=_mean_grad)
-def mean(X):
-    """Mean of all elements, shape ``[1]``."""
-    return X.mean().reshape(1)
-
-
 def _reduce_dims(X, dim, reduce_all):
     if reduce_all or dim is None or (isinstance(dim, (list, tuple)) and len(dim) == 0):
         return None
@@ -242,6 +224,12 @@ def _reduce_grad(is_mean):
 
 reduce_sum = register("reduce_sum", ["X"], ["Out"], grad=_reduce_grad(False))(_reduce(torch.sum))
 reduce_mean = register("reduce_mean", ["X"], ["Out"], grad=_reduce_grad(True))(_reduce(torch.mean))
+
+
+@register("mean", ["X"], ["Out"], grad=_reduce_grad(True))  # the grad of a mean over all elements
+def mean(X):
+    """Mean of all elements, shape ``[1]``."""
+    return X.mean().reshape(1)
 
 
 def _sum_grad(X, Out, dOut, need=None):

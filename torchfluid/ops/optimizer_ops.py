@@ -12,17 +12,8 @@ maths is written here. Every input is checked before anything is written, so a b
 input leaves the state untouched.
 
 ``Grad`` is a dense tensor of ``Param``'s shape, or a :class:`SelectedRows` (Paddle's
-sparse gradient: some rows of a ``[height, width]`` matrix, rows may repeat):
-
-* ``raw_rmsprop`` (Paddle ``rmsprop_op.h``): duplicate rows are summed, then EVERY row
-  is updated as if the absent rows had gradient 0 (their mean square and moment decay,
-  the parameter moves by the decayed moment).
-* ``raw_sgd`` (Paddle ``sgd_op.h``): only the listed rows change, ``p[r] -= lr * g_i``
-  for each entry in order (a repeated row is updated once per entry).
-* ``raw_adam`` (Paddle ``adam_op.h``): duplicate rows are summed; with
-  ``lazy_mode=False`` every row is updated with gradient 0 where absent, with
-  ``lazy_mode=True`` only the listed rows (and their moments) change. The beta powers
-  advance once per run either way.
+sparse gradient: some rows of a ``[height, width]`` matrix, rows may repeat); each op's
+docstring gives its rule for it, as Paddle's ``rmsprop_op.h``, ``sgd_op.h``, ``adam_op.h``.
 """
 
 from __future__ import annotations
@@ -154,7 +145,7 @@ def _check_inputs(op, numbers, flags, param, grad, states):
     return floats
 
 
-def _lr(op, t, param, slot="LearningRate"):
+def _lr(op, t, slot="LearningRate"):
     if not isinstance(t, torch.Tensor) or t.numel() != 1 or not t.is_floating_point():
         what = type(t).__name__ if not isinstance(t, torch.Tensor) else f"{t.dtype} {list(t.shape)}"
         raise ValueError(f"{op}: input {slot} must hold a 1-element floating-point tensor, got {what}")
@@ -180,8 +171,9 @@ def raw_rmsprop(
         mom = momentum * mom + lr * g / sqrt(ms [- mg * mg] + epsilon)
         p   = p - mom
 
-    A SelectedRows ``Grad`` is merged (duplicate rows summed) and every row is updated,
-    absent rows with gradient 0. ``MeanGrad`` is needed (and updated) iff ``centered``."""
+    A SelectedRows ``Grad`` is merged (duplicate rows summed) and EVERY row is updated,
+    absent rows with gradient 0 (their mean square and moment decay, the parameter moves
+    by the decayed moment). ``MeanGrad`` is needed (and updated) iff ``centered``."""
     op = "rmsprop"
     numbers, states = dict(epsilon=epsilon, decay=decay, momentum=momentum), dict(MeanSquare=MeanSquare, Moment=Moment)
     epsilon, decay, momentum = _check_inputs(op, numbers, dict(centered=centered), Param, Grad, states)
@@ -189,7 +181,7 @@ def raw_rmsprop(
         if MeanGrad is None:
             raise ValueError(f"{op}: centered=True needs the MeanGrad and MeanGradOut slots (the mean gradient)")
         _check_state(op, "MeanGrad", MeanGrad, Param)
-    lr = _lr(op, LearningRate, Param)
+    lr = _lr(op, LearningRate)
     g = Grad.to_dense() if isinstance(Grad, SelectedRows) else Grad
     rmsprop_(
         Param,
@@ -216,27 +208,12 @@ def raw_sgd(Param, LearningRate, Grad):
     op = "sgd"
     _check_param(op, Param)
     _check_grad(op, Grad, Param)
-    lr = _lr(op, LearningRate, Param)
+    lr = _lr(op, LearningRate)
     if not isinstance(Grad, SelectedRows):
         sgd_(Param, Grad, lr=lr)
         return
-    # entries in rounds: round k applies every row's k-th entry (distinct rows per round),
-    # so a repeated row is updated once per entry, in entry order
-    seen: dict[int, int] = {}
-    rounds: list[list[int]] = []
-    for i, r in enumerate(Grad.rows):
-        k = seen.get(r, 0)
-        seen[r] = k + 1
-        if k == len(rounds):
-            rounds.append([])
-        rounds[k].append(i)
-    index = Grad._index()
-    for entries in rounds:
-        sel = torch.tensor(entries, dtype=torch.int64, device=Param.device)
-        rows = index.index_select(0, sel)
-        part = Param.index_select(0, rows)
-        sgd_(part, Grad.value.index_select(0, sel), lr=lr)
-        Param.index_copy_(0, rows, part)
+    for i, r in enumerate(Grad.rows):  # Paddle's loop: one update per entry, in order (on a view of the row)
+        sgd_(Param[r], Grad.value[i], lr=lr)
 
 
 # ---------------------------------------------------------------- adam
@@ -270,14 +247,15 @@ def raw_adam(
         beta1_pow *= beta1;  beta2_pow *= beta2
 
     A SelectedRows ``Grad`` is merged (duplicate rows summed); ``lazy_mode=False``
-    updates every row (gradient 0 where absent), ``lazy_mode=True`` only the merged rows.
+    updates every row (gradient 0 where absent), ``lazy_mode=True`` only the merged rows
+    (and their moments); the beta powers advance once per run either way.
     ``min_row_size_to_use_multithread`` is accepted and has no effect (a CPU threading hint)."""
     op = "adam"
     numbers, states = dict(beta1=beta1, beta2=beta2, epsilon=epsilon), dict(Moment1=Moment1, Moment2=Moment2)
     beta1, beta2, epsilon = _check_inputs(op, numbers, dict(lazy_mode=lazy_mode), Param, Grad, states)
     for slot, t in (("Beta1Pow", Beta1Pow), ("Beta2Pow", Beta2Pow)):
-        _lr(op, t, Param, slot)
-    lr = _lr(op, LearningRate, Param)
+        _lr(op, t, slot)
+    lr = _lr(op, LearningRate)
     kw = dict(lr=lr, beta1=beta1, beta2=beta2, epsilon=epsilon)
     if not isinstance(Grad, SelectedRows):
         adam_(Param, Grad, Moment1, Moment2, Beta1Pow, Beta2Pow, **kw)

@@ -19,6 +19,7 @@ T's output slots and ``<out slot>@GRAD``; its outputs are ``<in slot>@GRAD``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -90,7 +91,9 @@ def register(
     return deco
 
 
-def _grad_opdef(base: OpDef) -> OpDef:
+@functools.cache
+def _grad_opdef(base_type: str) -> OpDef:
+    base = _REGISTRY[base_type]
     ins = base.inputs + base.outputs + tuple(s + GRAD_SUFFIX for s in base.outputs)
     outs = tuple(s + GRAD_SUFFIX for s in base.inputs)
     ls = base.list_slots | {s + GRAD_SUFFIX for s in base.list_slots}
@@ -110,9 +113,6 @@ def _grad_opdef(base: OpDef) -> OpDef:
     )
 
 
-_GRAD_CACHE: dict[str, OpDef] = {}
-
-
 def has_op(type: str) -> bool:
     try:
         get_op(type)
@@ -126,14 +126,9 @@ def get_op(type: str) -> OpDef:
     op = _REGISTRY.get(type)
     if op is not None:
         return op
-    op = _GRAD_CACHE.get(type)
-    if op is not None:
-        return op
-    if type.endswith("_grad"):
-        base = _REGISTRY.get(type[: -len("_grad")])
-        if base is not None and base.grad is not None:
-            op = _GRAD_CACHE[type] = _grad_opdef(base)
-            return op
+    base = _REGISTRY.get(type[: -len("_grad")]) if type.endswith("_grad") else None
+    if base is not None and base.grad is not None:
+        return _grad_opdef(base.type)  # made once per type
     raise KeyError(f"unknown op type {type!r}; registered: {', '.join(sorted(_REGISTRY))}")
 
 

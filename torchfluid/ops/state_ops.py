@@ -1,9 +1,5 @@
-"""Ops that create or update persistable state: initializers, lr schedules, regularization.
-
-The optimize ops (``rmsprop``, ``sgd``, ``adam``) call the optimizer layer's update
-function, so they are registered by :mod:`torchfluid.static.optimize` (the ops package
-stays below the optimizer layer).
-"""
+"""Ops that create or update persistable state: initializers, lr schedules, regularization
+(the optimize ops are registered by :mod:`torchfluid.static.optimize`, see the package docstring)."""
 
 from __future__ import annotations
 

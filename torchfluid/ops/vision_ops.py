@@ -187,19 +187,17 @@ def _batch_norm_grad(
     """dX, dScale, dBias of ``batch_norm`` (the moving statistics get no gradient)."""
     _, epsilon, use_moving = _bn_attrs(**attrs)
     dims = _bn_dims(X)
-    if use_moving:
-        inv = torch.rsqrt(Variance + epsilon)
-        xhat = (X - _bn_view(Mean, X)) * _bn_view(inv, X)
-        dX = dY * _bn_view(Scale * inv, X) if need[0] else None
-    else:
-        inv = torch.rsqrt(SavedVariance + epsilon)
-        xhat = (X - _bn_view(SavedMean, X)) * _bn_view(inv, X)
+    mean, var = (Mean, Variance) if use_moving else (SavedMean, SavedVariance)
+    inv = torch.rsqrt(var + epsilon)
+    xhat = (X - _bn_view(mean, X)) * _bn_view(inv, X)
+    dX = None
+    if need[0] and use_moving:
+        dX = dY * _bn_view(Scale * inv, X)
+    elif need[0]:
         dxhat = dY * _bn_view(Scale, X)
-        dX = None
-        if need[0]:
-            dX = _bn_view(inv, X) * (
-                dxhat - dxhat.mean(dim=dims, keepdim=True) - xhat * (dxhat * xhat).mean(dim=dims, keepdim=True)
-            )
+        dX = _bn_view(inv, X) * (
+            dxhat - dxhat.mean(dim=dims, keepdim=True) - xhat * (dxhat * xhat).mean(dim=dims, keepdim=True)
+        )
     dScale = (dY * xhat).sum(dim=dims) if need[1] else None
     dBias = dY.sum(dim=dims) if need[2] else None
     return dX, dScale, dBias, None, None
@@ -357,10 +355,7 @@ def dropout(X, *, dropout_prob=0.5, is_test=False, fix_seed=False, seed=0, dropo
         return out, torch.ones_like(X, dtype=torch.uint8)
     if X.device.type == "meta":
         return torch.empty_like(X), torch.empty_like(X, dtype=torch.uint8)
-    gen = None
-    if fix_seed:
-        gen = torch.Generator(device=X.device)
-        gen.manual_seed(int(seed))
+    gen = torch.Generator(device=X.device).manual_seed(int(seed)) if fix_seed else None
     mask = (torch.rand(X.shape, generator=gen, device=X.device) >= p).to(torch.uint8)
     out = X * mask.to(X.dtype)
     if dropout_implementation == "upscale_in_train":
@@ -379,9 +374,6 @@ def uniform_random(*, shape, dtype="float32", min=-1.0, max=1.0, seed=0):  # noq
         raise ValueError(f"uniform_random: shape must be all >= 0 at run time, got {list(shape)}")
     if not float(min) < float(max):
         raise ValueError(f"uniform_random: min must be < max, got min={min}, max={max}")
-    gen = None
-    if seed:
-        gen = torch.Generator()
-        gen.manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(int(seed)) if seed else None
     t = torch.rand(shape, generator=gen, dtype=torch.float64)
     return (t * (float(max) - float(min)) + float(min)).to(torch_dtype(dtype))

@@ -16,7 +16,7 @@ import torch
 from ..dtypes import dtype_name, torch_dtype
 from ..ops import get_op
 
-__all__ = ["callsite", "infer_outputs", "FRAMEWORK_ATTRS", "op_attrs", "OpBuildError"]
+__all__ = ["callsite", "infer_outputs", "FRAMEWORK_ATTRS", "op_attrs", "OpBuildError", "describe_inputs"]
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _BATCH = 1_000_003
@@ -50,12 +50,19 @@ def _meta(var):
     return torch.empty(shape, dtype=torch_dtype(var.dtype), device="meta")
 
 
-def _describe(op):
+def describe_inputs(op, env=None) -> str:
+    """``slot=name: dtype[shape]`` for each input of ``op``: of its value in ``env`` (a run's
+    environment; ``missing`` when absent), or of its program variable when ``env`` is None."""
     parts = []
     for slot, names in op.inputs.items():
         for n in names:
-            v = op.block._find_var_recursive(n)
-            parts.append(f"{slot}={n}: {v.dtype}{list(v.shape) if v.shape is not None else '?'}")
+            if env is None:
+                v = op.block._find_var_recursive(n)
+                desc = f"{v.dtype}{list(v.shape) if v.shape is not None else '?'}"
+            else:
+                t = env.get(n)
+                desc = f"{str(t.dtype).replace('torch.', '')}{list(t.shape)}" if hasattr(t, "shape") else "missing"
+            parts.append(f"{slot}={n}: {desc}")
     return ", ".join(parts)
 
 
@@ -79,7 +86,8 @@ def infer_outputs(op) -> None:
         res = fn(*args, **op_attrs(op))
     except Exception as e:  # noqa: BLE001 - re-raised with the op's context
         raise OpBuildError(
-            f"op {op.type} built at {op.where()} cannot take inputs ({_describe(op)}) with attrs {op_attrs(op)!r}: {e}"
+            f"op {op.type} built at {op.where()} cannot take inputs ({describe_inputs(op)}) "
+            f"with attrs {op_attrs(op)!r}: {e}"
         ) from e
     results = (res,) if len(opdef.outputs) == 1 else tuple(res)
     for slot, value in zip(opdef.outputs, results, strict=True):

@@ -23,10 +23,6 @@ __all__ = ["append_backward", "EMPTY_VAR_NAME"]
 EMPTY_VAR_NAME = "@EMPTY@"
 
 
-def _name_set(items, what):
-    return set(names_of(items or (), what + ": expected Variables or names, got {}"))
-
-
 def _check_loss(loss):
     if not isinstance(loss, Variable):
         raise TypeError(f"append_backward: loss must be a static Variable, got {type(loss).__name__}")
@@ -58,10 +54,7 @@ def _path(ops, loss_name):
 def _requires_grad(block, ops, path, no_grad):
     """Names of variables that get a gradient (forward propagation of requires-grad)."""
     produced = {n for i in path for n in ops[i].output_arg_names}
-    req = set()
-    for v in block.vars.values():
-        if v.name not in produced and v.name not in no_grad and is_float_dtype(v.dtype):
-            req.add(v.name)
+    req = {n for n, v in block.vars.items() if n not in produced and n not in no_grad and is_float_dtype(v.dtype)}
     for i in path:
         op = ops[i]
         opdef = get_op(op.type)
@@ -112,14 +105,14 @@ def append_backward(loss, parameter_list=None, no_grad_set=None, callbacks=None,
     _check_loss(loss)
     block = loss.block
     program = block.program
-    no_grad = _name_set(no_grad_set, "append_backward(no_grad_set)")
+    no_grad = set(names_of(no_grad_set or (), "append_backward(no_grad_set): expected Variables or names, got {}"))
     no_grad |= {v.name for v in block.vars.values() if v.stop_gradient}
     ops = block.ops
     path, loss_idx = _path(ops, loss.name)
     ops[loss_idx].attrs["op_role"] = ops[loss_idx].role | OpRole.Loss
     req = _requires_grad(block, ops, path, no_grad)
 
-    def wanted(op, opdef, slot, name):
+    def wanted(opdef, slot, name):
         return slot not in opdef.no_grad_slots and name in req
 
     expected = defaultdict(int)
@@ -128,7 +121,7 @@ def append_backward(loss, parameter_list=None, no_grad_set=None, callbacks=None,
         if opdef.differentiable:
             for slot, names in ops[i].inputs.items():
                 for n in names:
-                    expected[n] += wanted(ops[i], opdef, slot, n)
+                    expected[n] += wanted(opdef, slot, n)
     expected[loss.name] = 1
     grads = _Grads(block, expected)
     grad_to_var: dict[str, str] = {}
@@ -146,7 +139,7 @@ def append_backward(loss, parameter_list=None, no_grad_set=None, callbacks=None,
             opdef = get_op(op.type)
             if not opdef.differentiable:
                 continue
-            if not any(wanted(op, opdef, s, n) for s, ns in op.inputs.items() for n in ns):
+            if not any(wanted(opdef, s, n) for s, ns in op.inputs.items() for n in ns):
                 continue
             out_grads = {s: [grads.resolve(n) for n in ns] for s, ns in op.outputs.items()}
             if all(g is None for gs in out_grads.values() for g in gs):
@@ -157,7 +150,7 @@ def append_backward(loss, parameter_list=None, no_grad_set=None, callbacks=None,
                     inputs[s + GRAD_SUFFIX] = [g or EMPTY_VAR_NAME for g in gs]
             outputs = {}
             for s, ns in op.inputs.items():
-                gnames = [grads.new_name(n) if wanted(op, opdef, s, n) else EMPTY_VAR_NAME for n in ns]
+                gnames = [grads.new_name(n) if wanted(opdef, s, n) else EMPTY_VAR_NAME for n in ns]
                 if any(g != EMPTY_VAR_NAME for g in gnames):
                     outputs[s + GRAD_SUFFIX] = gnames
                     grad_to_var.update({g: n for g, n in zip(gnames, ns, strict=True) if g != EMPTY_VAR_NAME})
@@ -165,7 +158,8 @@ def append_backward(loss, parameter_list=None, no_grad_set=None, callbacks=None,
             for cb in callbacks or ():
                 cb(block=block, context=grad_to_var)
         if parameter_list is not None:
-            params = [block.var(n) for n in _ordered_names(parameter_list)]
+            error = "append_backward(parameter_list): expected Variables or names, got {}"
+            params = [block.var(n) for n in names_of(parameter_list, error)]
         else:
             params = [p for p in program.global_block().all_parameters() if p.trainable]
         result = []
@@ -176,7 +170,3 @@ def append_backward(loss, parameter_list=None, no_grad_set=None, callbacks=None,
             if g is not None:
                 result.append((p, block.var(g)))
     return result
-
-
-def _ordered_names(items):
-    return names_of(items, "append_backward(parameter_list): expected Variables or names, got {}")

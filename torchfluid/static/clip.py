@@ -49,7 +49,7 @@ from ..clip import (
     need_clip,
     register_record_clipper,
 )
-from .framework import Parameter, Variable, default_main_program
+from .framework import OpRole, Parameter, Variable, default_main_program
 
 __all__ = ["clip_static_pairs", "set_gradient_clip", "append_gradient_clip_ops"]
 
@@ -104,20 +104,16 @@ def _global_norm_scale(block, grads, clip_norm):
     if len(low) > 1:
         raise ValueError("global-norm clipping of float16 and bfloat16 gradients together is not supported")
     wide = [d for d in by_dtype if d not in _LOW]
-    if any(d not in ("float32", "float64") for d in wide):
-        bad = next(d for d in wide if d not in ("float32", "float64"))
+    bad = next((d for d in wide if d not in ("float32", "float64")), None)
+    if bad is not None:
         raise ValueError(f"global-norm clipping: gradient dtype {bad!r}; allowed: float16, bfloat16, float32, float64")
     sum_dtype = "float64" if "float64" in by_dtype else "float32"
     parts = []
-    for d in low:
-        s = _sum(block, by_dtype[d], d)
-        pure = d == "float16" and not wide and _allow_pure_fp16_global_norm_clip()
-        parts.append(s if pure else _cast(block, s, sum_dtype))
-    if "float32" in by_dtype:
-        s = _sum(block, by_dtype["float32"], "float32")
-        parts.append(s if sum_dtype == "float32" else _cast(block, s, sum_dtype))
-    if "float64" in by_dtype:
-        parts.append(_sum(block, by_dtype["float64"], "float64"))
+    for d in (*low, "float32", "float64"):  # each dtype's sum, cast to sum_dtype unless pure float16
+        if d in by_dtype:
+            s = _sum(block, by_dtype[d], d)
+            pure = d == "float16" and not wide and _allow_pure_fp16_global_norm_clip()
+            parts.append(s if d == sum_dtype or pure else _cast(block, s, sum_dtype))
     norm = parts[0] if len(parts) == 1 else _sum(block, parts, sum_dtype)
     dtype = norm.dtype
     root = _tmp(block, "sqrt", [1], dtype)
@@ -131,18 +127,20 @@ def _global_norm_scale(block, grads, clip_norm):
     return scale
 
 
+_PER_GRAD_OPS = {  # clip class -> (the op clipping each grad on its own, its attrs)
+    ClipGradByValue: lambda c: ("clip", {"min": float(c.min), "max": float(c.max)}),
+    ClipGradByNorm: lambda c: ("clip_by_norm", {"max_norm": float(c.clip_norm)}),
+}
+
+
 def _append_clip_graph(clip, block, grads):
     """Append ``clip``'s graph for ``grads`` (all clipped); return the new grad variables."""
     kind = type(clip)
-    if kind is ClipGradByValue:
+    if kind in _PER_GRAD_OPS:
+        op_type, attrs = _PER_GRAD_OPS[kind](clip)
         outs = [_clipped_var(block, g) for g in grads]
         for g, o in zip(grads, outs, strict=True):
-            _op(block, "clip", {"X": [g]}, {"Out": [o]}, {"min": float(clip.min), "max": float(clip.max)})
-        return outs
-    if kind is ClipGradByNorm:
-        outs = [_clipped_var(block, g) for g in grads]
-        for g, o in zip(grads, outs, strict=True):
-            _op(block, "clip_by_norm", {"X": [g]}, {"Out": [o]}, {"max_norm": float(clip.clip_norm)})
+            _op(block, op_type, {"X": [g]}, {"Out": [o]}, attrs)
         return outs
     if kind is ClipGradByGlobalNorm:
         scale = _global_norm_scale(block, grads, clip.clip_norm)
@@ -184,7 +182,7 @@ def set_gradient_clip(clip, param_list=None, program=None):
         raise TypeError(f"set_gradient_clip: clip must be a fluid.clip object, got {type(clip).__name__}")
     program = default_main_program() if program is None else program
     block = program.global_block()
-    if any(op.role & 0x0002 for op in block.ops):  # OpRole.Optimize: minimize already ran
+    if any(op.role & OpRole.Optimize for op in block.ops):  # minimize already ran
         warnings.warn(
             "set_gradient_clip after minimize has no effect on that optimizer's ops; call it before", stacklevel=2
         )

@@ -27,10 +27,8 @@ def _split_fetch_list(fetch_list):
     """(fetch names, optimize ops to run) from Variables, names and minimize tuples."""
     names, target_ops = [], []
     for item in fetch_list or ():
-        if isinstance(item, Variable):
-            names.append(item.name)
-        elif isinstance(item, str):
-            names.append(item)
+        if isinstance(item, (Variable, str)):
+            names.append(item if isinstance(item, str) else item.name)
         elif isinstance(item, Operator):
             target_ops.append(item)
         elif (
@@ -58,7 +56,7 @@ def _feed_array(name, value, var):
             value = np.array(value, dtype=numpy_dtype(var.dtype))
         except (TypeError, ValueError) as e:
             raise FeedError(f"feed {name!r}: cannot convert {type(value).__name__} to {var.dtype}: {e}") from e
-    got = _NP_NAMES.get(value.dtype) or value.dtype.name
+    got = value.dtype.name
     if got != var.dtype:
         raise FeedError(
             f"feed {name!r}: the data type of fed variable {name!r} must be {var.dtype!r}, "
@@ -73,11 +71,6 @@ def _feed_array(name, value, var):
             f"(-1 = any size), but received shape {list(value.shape)}"
         )
     return value
-
-
-_NP_NAMES = {
-    np.dtype(n): n for n in ("bool", "int8", "uint8", "int16", "int32", "int64", "float16", "float32", "float64")
-}
 
 
 class Executor:

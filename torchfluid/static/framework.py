@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 
+from .. import unique_name
 from .._checks import check_int
 from ..dtypes import dtype_name
 from ..ops import get_op
@@ -140,25 +141,17 @@ def names_of(items, error: str) -> list[str]:
     item raises ``TypeError(error.format(<its type name>))``."""
     out = []
     for it in items:
-        if isinstance(it, Variable):
-            out.append(it.name)
-        elif isinstance(it, str):
-            out.append(it)
-        else:
+        if not isinstance(it, (Variable, str)):
             raise TypeError(error.format(type(it).__name__))
+        out.append(it if isinstance(it, str) else it.name)
     return out
 
 
 def _names(value, where) -> list[str]:
-    if value is None:
-        return []
+    """The names in ``value``: None, a Variable, a name or a (nested) list of them."""
     if isinstance(value, (list, tuple)):
         return [n for v in value for n in _names(v, where)]
-    if isinstance(value, Variable):
-        return [value.name]
-    if isinstance(value, str):
-        return [value]
-    raise TypeError(f"{where}: expected a Variable, a name or a list of them, got {type(value).__name__}")
+    return [] if value is None else names_of([value], where + ": expected a Variable, a name or a list of them, got {}")
 
 
 class Operator:
@@ -267,8 +260,6 @@ class Block:
 
     def create_var(self, name=None, shape=None, dtype="float32", **kw) -> Variable:
         if name is None:
-            from .. import unique_name
-
             name = unique_name.generate("_generated_var")
         if name in self.vars:
             return self.vars[name]
@@ -441,19 +432,14 @@ class Program:
         p.blocks = []
         for b in self.blocks:
             nb = Block(p, b.idx, b.parent_idx)
-            ops = b.ops
-            if for_test:
-                ops = [op for op in ops if op.role in (OpRole.Forward, OpRole.Forward | OpRole.Loss)]
-            nb.ops = [op._copy_to(nb) for op in ops]
-            if for_test:
-                for op in nb.ops:
-                    if "is_test" in op.attrs:  # dropout scales, batch_norm uses its moving statistics
-                        op.attrs["is_test"] = True
+            forward = (OpRole.Forward, OpRole.Forward | OpRole.Loss)
+            nb.ops = [op._copy_to(nb) for op in b.ops if not for_test or op.role in forward]
+            for op in nb.ops:
+                if for_test and "is_test" in op.attrs:  # dropout scales, batch_norm uses its moving statistics
+                    op.attrs["is_test"] = True
             used = {n for op in nb.ops for n in op.input_arg_names + op.output_arg_names}
             for name, v in b.vars.items():
-                if not for_test or name in used or v.persistable or v.is_data:
-                    if for_test and v.belong_to_optimizer:
-                        continue
+                if not for_test or ((name in used or v.persistable or v.is_data) and not v.belong_to_optimizer):
                     nb.vars[name] = v._copy_to(nb)
             p.blocks.append(nb)
         return p

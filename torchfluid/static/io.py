@@ -60,10 +60,11 @@ def _is_param(v):
     return isinstance(v, Parameter)
 
 
-def _values(names, scope, action):
+def _values(names, action):
+    """Copies of the global scope's values of ``names`` (on the CPU)."""
     out = {}
     for n in names:
-        t = scope.value(n)
+        t = global_scope().value(n)
         if t is None:
             raise RuntimeError(f"{action}: variable {n!r} holds no value in the scope (run the startup program first)")
         out[n] = t.detach().cpu().clone()
@@ -80,7 +81,7 @@ def save_vars(executor, dirname, main_program=None, vars=None, predicate=None, f
 def write_values(names, dirname, filename, action):
     """The global scope's values of ``names``: all in ``dirname/filename``, or (``filename``
     None) one file per variable, ``dirname/<name>``."""
-    values = _values(names, global_scope(), action)
+    values = _values(names, action)
     os.makedirs(dirname, exist_ok=True)
     if filename is not None:
         ckpt.save(values, os.path.join(dirname, filename))
@@ -108,12 +109,22 @@ def read_values(names, dirname, filename, action, error=ValueError):
     return out
 
 
-def _check(name, t, var, path):
-    if tuple(t.shape) != tuple(var.shape):
-        raise ValueError(f"{path}: variable {name!r} has shape {list(t.shape)}, the program expects {list(var.shape)}")
-    want = getattr(torch, var.dtype)
-    if t.dtype != want:
-        raise ValueError(f"{path}: variable {name!r} has dtype {t.dtype}, the program expects {var.dtype}")
+def _set_checked(vars, loaded, missing):
+    """Set ``vars`` in the global scope to their values in ``loaded`` (``{name: (file, value
+    or None)}``) once every one is checked: present (else ``ValueError(missing(name, file))``),
+    of the variable's shape and dtype."""
+    for v in vars:
+        path, t = loaded.get(v.name, (None, None))
+        if t is None:
+            raise ValueError(missing(v.name, path))
+        if tuple(t.shape) != tuple(v.shape):
+            raise ValueError(
+                f"{path}: variable {v.name!r} has shape {list(t.shape)}, the program expects {list(v.shape)}"
+            )
+        if t.dtype != getattr(torch, v.dtype):
+            raise ValueError(f"{path}: variable {v.name!r} has dtype {t.dtype}, the program expects {v.dtype}")
+    for v in vars:
+        global_scope().set_value(v.name, loaded[v.name][1].clone())
 
 
 def load_vars(executor, dirname, main_program=None, vars=None, predicate=None, filename=None):
@@ -122,14 +133,7 @@ def load_vars(executor, dirname, main_program=None, vars=None, predicate=None, f
         vars = _vars(main_program, predicate or _is_persistable)
     vars = [default_main_program().global_block().var(v) if isinstance(v, str) else v for v in vars]
     loaded = read_values([v.name for v in vars], dirname, filename, "load")
-    for v in vars:
-        path, t = loaded[v.name]
-        if t is None:
-            raise ValueError(f"{path}: variable {v.name!r} is not in the file")
-        _check(v.name, t, v, path)
-    scope = global_scope()
-    for name, (_, t) in loaded.items():
-        scope.set_value(name, t.clone())
+    _set_checked(vars, loaded, lambda name, path: f"{path}: variable {name!r} is not in the file")
 
 
 def save_persistables(executor, dirname, main_program=None, filename=None):
@@ -152,11 +156,10 @@ def load_params(executor, dirname, main_program=None, filename=None):
 
 def save(program, model_path):
     """``model_path.pdparams`` (parameters) and ``model_path.pdopt`` (other persistables)."""
-    scope = global_scope()
     params = _vars(program, _is_param)
     others = _vars(program, lambda v: v.persistable and not isinstance(v, Parameter))
-    ckpt.save(_values([v.name for v in params], scope, "fluid.save"), model_path + ".pdparams")
-    ckpt.save(_values([v.name for v in others], scope, "fluid.save"), model_path + ".pdopt")
+    ckpt.save(_values([v.name for v in params], "fluid.save"), model_path + ".pdparams")
+    ckpt.save(_values([v.name for v in others], "fluid.save"), model_path + ".pdopt")
 
 
 def load(program, model_path, executor=None, var_list=None):
@@ -172,13 +175,9 @@ def load(program, model_path, executor=None, var_list=None):
             values.update({k: (path, t) for k, t in ckpt.load(path).items()})
         elif suffix == ".pdparams":
             raise FileNotFoundError(f"fluid.load: {path!r} does not exist")
-    for v in wanted:
-        if v.name not in values:
-            raise ValueError(f"fluid.load: variable {v.name!r} is not in {model_path}.pdparams / .pdopt")
-        _check(v.name, values[v.name][1], v, values[v.name][0])
-    scope = global_scope()
-    for v in wanted:
-        scope.set_value(v.name, values[v.name][1].clone())
+    _set_checked(
+        wanted, values, lambda name, _: f"fluid.load: variable {name!r} is not in {model_path}.pdparams / .pdopt"
+    )
 
 
 def save_any(obj, path, *args, **kwargs):

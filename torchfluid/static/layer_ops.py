@@ -73,13 +73,10 @@ def static_parameter(param):
 
 
 def _static_inputs(inputs):
-    out = {}
-    for slot, v in inputs.items():
-        if isinstance(v, (list, tuple)):
-            out[slot] = [static_parameter(t) if isinstance(t, torch.nn.Parameter) else t for t in v]
-        else:
-            out[slot] = static_parameter(v) if isinstance(v, torch.nn.Parameter) else v
-    return out
+    def static(t):
+        return static_parameter(t) if isinstance(t, torch.nn.Parameter) else t
+
+    return {slot: [static(t) for t in v] if isinstance(v, (list, tuple)) else static(v) for slot, v in inputs.items()}
 
 
 def tmp_var(layer_name, dtype=None, stop_gradient=False):

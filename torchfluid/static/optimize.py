@@ -77,6 +77,8 @@ __all__ = [
 ]
 
 OPTIMIZE_OP_TYPES = ("rmsprop", "sgd", "adam")
+_INPUTS = ("Param", "Grad", "LearningRate", "State", "MasterParam", "Counter", "RoundingStep")
+_OUTPUTS = tuple(s + "Out" for s in _INPUTS if s not in ("Grad", "LearningRate"))  # the in-place state slots
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -109,15 +111,13 @@ def backward(loss, startup_program=None, parameter_list=None, no_grad_set=None, 
     """Append the grad ops of ``loss``; return ``[(param, grad_var)]``."""
     if not isinstance(loss, Variable):
         raise TypeError(f"backward: loss must be a static Variable, got {type(loss).__name__}")
-    startup = startup_program if startup_program is not None else default_startup_program()
-    with program_guard(loss.block.program, startup):
+    with program_guard(loss.block.program, startup_program):  # None: keep the default startup program
         return append_backward(loss, parameter_list, no_grad_set, callbacks)
 
 
 def apply_optimize(config, loss, startup_program, params_grads):
     """Second half of minimize: the optimize op."""
-    startup = startup_program if startup_program is not None else default_startup_program()
-    with program_guard(loss.block.program, startup):
+    with program_guard(loss.block.program, startup_program):
         return apply_gradients(config, params_grads)
 
 
@@ -142,17 +142,15 @@ def append_regularization_ops(params_grads, regularization=None):
     These compute ``g + p * c`` / ``g + sign(p) * c`` with the same roundings as the
     regularizer itself (bit for bit). Other regularizers, and a grad whose dtype differs
     from its param's, get one ``regularization`` op calling ``reg(param, grad)``."""
-    out = []
-    for p, g in params_grads:
+    out = [(p, g) for p, g in params_grads]
+    for p, g in out:
         reg = getattr(p, "regularizer", None) or regularization
         if reg is None or g is None:
-            out.append((p, g))
             continue
         if not callable(reg):
             raise TypeError(f"regularizer of {p.name!r} must be callable reg(param, grad), got {reg!r}")
         with p.block.program._optimized_guard():
             _append_decay_ops(g.block, p, g, reg)
-        out.append((p, g))
     return out
 
 
@@ -169,12 +167,24 @@ def _append_decay_ops(block, p, g, reg) -> None:
     block.append_op("sum", {"X": [g, decay]}, {"Out": [g]})
 
 
-def _fill_startup(startup, var, value) -> None:
-    """Initialize persistable ``var`` to the constant ``value`` in the startup program."""
+def _optimizer_var(block, key, shape, dtype):
+    """A new persistable variable ``<key>_N`` that belongs to the optimizer."""
+    return block.create_var(
+        unique_name.generate(key), list(shape), dtype, persistable=True, stop_gradient=True, belong_to_optimizer=True
+    )
+
+
+def _startup_op(startup, var, op_type, inputs, attrs) -> None:
+    """Append op ``op_type`` that sets persistable ``var`` to the startup program."""
     sblock = startup.global_block()
     svar = sblock.create_var(var.name, var.shape, var.dtype, persistable=True)
-    sblock.append_op(
-        "fill_constant", {}, {"Out": [svar]}, {"shape": list(var.shape), "dtype": var.dtype, "value": float(value)}
+    sblock.append_op(op_type, inputs, {"Out": [svar]}, attrs)
+
+
+def _fill_startup(startup, var, value) -> None:
+    """Initialize persistable ``var`` to the constant ``value`` in the startup program."""
+    _startup_op(
+        startup, var, "fill_constant", {}, {"shape": list(var.shape), "dtype": var.dtype, "value": float(value)}
     )
 
 
@@ -247,26 +257,13 @@ def _create_accumulators(config, param, startup):
     )
     accs = {}
     for name, t in init.items():
-        var = block.create_var(
-            unique_name.generate(f"{param.name}_{name}"),
-            list(t.shape),
-            dtype_name(t.dtype),
-            persistable=True,
-            stop_gradient=True,
-            belong_to_optimizer=True,
-        )
+        var = accs[name] = _optimizer_var(block, f"{param.name}_{name}", t.shape, dtype_name(t.dtype))
         flat = t.reshape(-1)
         if flat.numel() and bool((flat == flat[0]).all()):
             _fill_startup(startup, var, float(flat[0]))
         else:
-            svar = startup.global_block().create_var(var.name, var.shape, var.dtype, persistable=True)
-            startup.global_block().append_op(
-                "assign_value",
-                {},
-                {"Out": [svar]},
-                {"shape": list(t.shape), "dtype": var.dtype, "values": flat.tolist()},
-            )
-        accs[name] = var
+            attrs = {"shape": list(t.shape), "dtype": var.dtype, "values": flat.tolist()}
+            _startup_op(startup, var, "assign_value", {}, attrs)
     return accs
 
 
@@ -274,17 +271,8 @@ def _master_var(param, startup):
     """The float32 master weight of a multi-precision parameter: a persistable variable
     ``<param>_fp32_master_0`` (Paddle's name), set in ``startup`` from the parameter's
     initial value."""
-    var = param.block.create_var(
-        unique_name.generate(f"{param.name}_fp32_master"),
-        list(param.shape),
-        "float32",
-        persistable=True,
-        stop_gradient=True,
-        belong_to_optimizer=True,
-    )
-    sblock = startup.global_block()
-    svar = sblock.create_var(var.name, var.shape, var.dtype, persistable=True)
-    sblock.append_op("cast", {"X": [param.name]}, {"Out": [svar]}, {"in_dtype": param.dtype, "out_dtype": "float32"})
+    var = _optimizer_var(param.block, f"{param.name}_fp32_master", param.shape, "float32")
+    _startup_op(startup, var, "cast", {"X": [param.name]}, {"in_dtype": param.dtype, "out_dtype": "float32"})
     return var
 
 
@@ -296,13 +284,13 @@ def _append_section(config, params_grads, program):
             f"allowed: {', '.join(OPTIMIZE_OP_TYPES)}"
         )
     startup = default_startup_program()
-    lr_var = _learning_rate_var(config, program, startup, [p for p, _ in params_grads])
+    params = [p for p, _ in params_grads]
+    lr_var = _learning_rate_var(config, program, startup, params)
     accumulators = tuple(config.rule.accumulators(config.hparams))
     state_vars = []
-    for p, _ in params_grads:
+    for p in params:
         accs = _create_accumulators(config, p, startup)
         state_vars.extend(accs[name] for name in accumulators)
-    params = [p for p, _ in params_grads]
     precision = _precision(config)
     masters = [
         (i, _master_var(p, startup))
@@ -321,37 +309,20 @@ def _append_section(config, params_grads, program):
         master_index=tuple(i for i, _ in masters),
         counter_steps=tuple(step for _, step in counters),
     )
-    master_vars = [v for _, v in masters]
-    counter_names = [n for n, _ in counters]
     rounding = []
     if precision.stochastic_rounding:
-        rounding = [
-            program.global_block().create_var(
-                unique_name.generate("stochastic_rounding_step"),
-                [1],
-                "int64",
-                persistable=True,
-                stop_gradient=True,
-                belong_to_optimizer=True,
-            )
-        ]
+        rounding = [_optimizer_var(program.global_block(), "stochastic_rounding_step", [1], "int64")]
         _fill_startup(startup, rounding[0], 0)
     inputs = {
         "Param": params,
         "Grad": [g for _, g in params_grads],
         "LearningRate": [lr_var],
         "State": state_vars,
-        "MasterParam": master_vars,
-        "Counter": counter_names,
+        "MasterParam": [v for _, v in masters],
+        "Counter": [n for n, _ in counters],
         "RoundingStep": rounding,
     }
-    outputs = {
-        "ParamOut": params,
-        "StateOut": state_vars,
-        "MasterParamOut": master_vars,
-        "CounterOut": counter_names,
-        "RoundingStepOut": rounding,
-    }
+    outputs = {slot: inputs[slot[: -len("Out")]] for slot in _OUTPUTS}  # each state slot is updated in place
     return program.global_block().append_op(op_type, inputs, outputs, {"section": section})
 
 
@@ -364,10 +335,8 @@ def accumulator_vars(program) -> dict[str, dict[str, str]]:
             continue
         state = op.input("State")
         n = len(section.accumulators)
-        for i, name in enumerate(section.names):
-            entry = out.setdefault(name, {})
-            for k, acc in enumerate(section.accumulators):
-                entry[acc] = state[i * n + k]
+        for i, name in enumerate(section.names):  # State is param-major
+            out.setdefault(name, {}).update(zip(section.accumulators, state[i * n : (i + 1) * n], strict=True))
     return out
 
 
@@ -383,10 +352,7 @@ def _runtime(section: OptimizeSection) -> tuple[UpdateRuntime, dict]:
     if entry is None:
         config = section.config
         fused = None if config.fused is False else FusedRMSPropUpdate(required=config.fused is True)
-        precision = Precision(
-            multi_precision=config.multi_precision, state_dtype=config.state_dtype, nonfinite=config.nonfinite
-        )
-        entry = _RUNTIMES[section] = (UpdateRuntime(precision, fused), dict(config.hparams))
+        entry = _RUNTIMES[section] = (UpdateRuntime(_precision(config), fused), dict(config.hparams))
     return entry
 
 
@@ -434,25 +400,8 @@ def optimize(Param, Grad, LearningRate, State, MasterParam=None, Counter=None, R
 
 
 for _type in OPTIMIZE_OP_TYPES:
-    register(
-        _type,
-        ["Param", "Grad", "LearningRate", "State", "MasterParam", "Counter", "RoundingStep"],
-        ["ParamOut", "StateOut", "MasterParamOut", "CounterOut", "RoundingStepOut"],
-        list_slots=[
-            "Param",
-            "Grad",
-            "State",
-            "MasterParam",
-            "Counter",
-            "RoundingStep",
-            "ParamOut",
-            "StateOut",
-            "MasterParamOut",
-            "CounterOut",
-            "RoundingStepOut",
-        ],
-        infer=_optimize_infer,
-    )(optimize)
+    _list_slots = [s for s in _INPUTS + _OUTPUTS if s != "LearningRate"]
+    register(_type, _INPUTS, _OUTPUTS, list_slots=_list_slots, infer=_optimize_infer)(optimize)
 
 
 register_front_door(Variable, sys.modules[__name__])

@@ -9,7 +9,7 @@ loop is then only ``for step in steps: step(env)``.
 from __future__ import annotations
 
 from ..ops import get_op
-from ._infer import op_attrs
+from ._infer import describe_inputs, op_attrs
 from .backward import EMPTY_VAR_NAME
 
 __all__ = ["Plan", "build_plan", "prune_ops", "OpRunError"]
@@ -164,18 +164,9 @@ class Plan:
         except Exception as e:  # noqa: BLE001 - re-raised with the op's context
             op = self.ops[i]
             raise OpRunError(
-                f"op {op.type} (built at {op.where()}) failed on inputs ({_describe(op, env)}): {type(e).__name__}: {e}"
+                f"op {op.type} (built at {op.where()}) failed on inputs ({describe_inputs(op, env)}): "
+                f"{type(e).__name__}: {e}"
             ) from e
-
-
-def _describe(op, env):
-    parts = []
-    for slot, names in op.inputs.items():
-        for n in names:
-            t = env.get(n)
-            desc = f"{str(t.dtype).replace('torch.', '')}{list(t.shape)}" if hasattr(t, "shape") else "missing"
-            parts.append(f"{slot}={n}: {desc}")
-    return ", ".join(parts)
 
 
 def build_plan(program, feed_names, fetch_names, target_ops=(), prune=False) -> Plan:

@@ -212,8 +212,6 @@ class Scope:
         """Hold ``value`` (the tensor itself, not a copy) under ``name``."""
         self._vars[name] = value
 
-    _get, _set = value, set_value  # the names earlier releases used
-
 
 _global_scope = Scope()
 
