@@ -219,6 +219,14 @@ def test_cuda_place_bad_id(arg, error, match):
         fluid.CUDAPlace(arg)
 
 
+def test_guard_on_a_gpu_place_that_is_not_there_raises_and_changes_nothing():
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    match = r"CUDAPlace\(\d+\): only \d+ GPU\(s\) are visible" if count else r"CUDAPlace\(0\) needs CUDA"
+    with pytest.raises(RuntimeError, match=match), fluid.dygraph.guard(fluid.CUDAPlace(count if count else 0)):
+        pass
+    assert not fluid.in_dygraph_mode() and framework._current_expected_place() == fluid.CPUPlace()
+
+
 def test_guard_sets_mode_restarts_names_and_restores():
     assert not fluid.in_dygraph_mode()
     unique_name.generate("linear")

@@ -128,14 +128,6 @@ def _to_place(place, argname: str = "place") -> Place:
     )
 
 
-def _check_usable(place: Place, argname: str = "place") -> None:
-    if place.is_gpu_place():
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"{argname}={place!r} needs CUDA, but this torch build has no usable GPU")
-        if place.device.index >= torch.cuda.device_count():
-            raise RuntimeError(f"{argname}={place!r}: only {torch.cuda.device_count()} GPU(s) are visible")
-
-
 # ----------------------------------------------------------------------------- mode flag
 _dygraph_mode = False
 _expected_place: Place = CPUPlace()
@@ -160,7 +152,11 @@ def _dygraph_guard(place=None):
     """Dygraph mode + expected place + a fresh unique_name scope, restored on exit."""
     global _dygraph_mode, _expected_place
     new_place = _current_expected_place() if place is None else _to_place(place)
-    _check_usable(new_place)
+    if new_place.is_gpu_place():
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"place={new_place!r} needs CUDA, but this torch build has no usable GPU")
+        if new_place.device.index >= torch.cuda.device_count():
+            raise RuntimeError(f"place={new_place!r}: only {torch.cuda.device_count()} GPU(s) are visible")
     old = (_dygraph_mode, _expected_place)
     _dygraph_mode, _expected_place = True, new_place
     try:
