@@ -222,7 +222,7 @@ def test_cuda_place_bad_id(arg, error, match):
 def test_guard_on_a_gpu_place_that_is_not_there_raises_and_changes_nothing():
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     match = r"CUDAPlace\(\d+\): only \d+ GPU\(s\) are visible" if count else r"CUDAPlace\(0\) needs CUDA"
-    with pytest.raises(RuntimeError, match=match), fluid.dygraph.guard(fluid.CUDAPlace(count if count else 0)):
+    with pytest.raises(RuntimeError, match=match), fluid.dygraph.guard(fluid.CUDAPlace(count)):
         pass
     assert not fluid.in_dygraph_mode() and framework._current_expected_place() == fluid.CPUPlace()
 
