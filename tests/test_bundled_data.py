@@ -70,6 +70,16 @@ def test_csv_errors(tmp_path, text, target, message):
         bundled.load_csv(str(path), target)
 
 
+@pytest.mark.parametrize(
+    "task, error",
+    [("Auto", ValueError), ("", ValueError), ("class", ValueError), (None, TypeError), (1, TypeError)],
+)
+def test_csv_task_must_be_one_of_three_before_the_file_is_read(task, error):
+    message = f"task must be one of 'auto', 'regression', 'classification', got {task!r}"
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        bundled.load_csv("/nonexistent/d.csv", "y", task)
+
+
 def test_csv_task_detection(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("a,n,label\n" + "\n".join(f"{i},{i * 0.5},{'xy'[i % 2]}" for i in range(10)))

@@ -390,13 +390,47 @@ def test_readme_toml_block_is_a_valid_train_config():
 
 @pytest.mark.parametrize(
     "key, value",
-    [("seed", 2**62 + 1), ("seed", 2**53 + 1), ("optimizer.schedule.decay_steps", 2**53), ("epochs", 7)],
+    [
+        ("seed", 2**62 + 1),
+        ("seed", 2**53 + 1),
+        ("seed", 2**63 - 1),  # the documented maximum
+        ("optimizer.schedule.decay_steps", 2**53),
+        ("optimizer.schedule.warmup_steps", 2**53),
+        ("epochs", 7),
+        ("epochs", 2**64 + 1),  # no upper bound, and every digit kept
+    ],
 )
 def test_integer_keys_keep_every_digit(key, value):
     from torchfluid.cli.config import build_config
 
     got = build_config({key: value})[key]
     assert type(got) is int and got == value
+
+
+@pytest.mark.parametrize(
+    "flat, message",
+    [
+        ({"seed": 2**63}, "seed must be in [0, 9.22337e+18], got 9223372036854775808"),
+        ({"seed": -1}, "seed must be in [0, 9.22337e+18], got -1"),
+        ({"optimizer.schedule.decay_steps": 2**53 + 1}, "optimizer.schedule.decay_steps must be in [1, 9.0072e+15]"),
+        (
+            {"optimizer.schedule.kind": "piecewise", "optimizer.schedule.boundaries": [2, 2**53 + 1]},
+            "optimizer.schedule.boundaries[1] must be in [1, 9.0072e+15], got 9007199254740993",
+        ),
+        ({"epochs": 10**400}, "epochs must be >= 1, got an integer of 401 digits"),
+        ({"optimizer.learning_rate": 10**400}, "optimizer.learning_rate must be > 0, got an integer of 401 digits"),
+        ({"optimizer.momentum": -(10**60)}, "optimizer.momentum must be >= 0, got a negative integer of 61 digits"),
+        ({"mode": "eager"}, "mode must be one of 'dygraph', 'static', got 'eager'"),
+        ({"data.task": "Auto"}, "data.task must be one of 'auto', 'regression', 'classification', got 'Auto'"),
+        ({"optimizer.state_dtype": "float16"}, "optimizer.state_dtype must be one of 'float32', 'bfloat16', got"),
+    ],
+)
+def test_config_values_checked_at_the_bounds(flat, message):
+    from torchfluid.cli.config import ConfigError, build_config
+
+    with pytest.raises(ConfigError) as info:
+        build_config(flat)
+    assert str(info.value).startswith(message), str(info.value)
 
 
 _T = np.arange(12, dtype=np.float64)

@@ -147,3 +147,108 @@ def test_other_checks_reject(call, error, message):
 )
 def test_other_checks_accept(call, expected):
     assert call() == expected
+
+
+BIG = 2**63 - 1  # a seed's documented maximum, not a float64 number (float(BIG) == 2**63)
+
+
+@pytest.mark.parametrize(
+    "kwargs, value",
+    [
+        ({"lo": 0, "hi": BIG}, BIG),
+        ({"lo": 0, "hi": BIG}, np.int64(BIG)),
+        ({"hi": 2**64 - 1}, np.uint64(2**64 - 1)),
+        ({"hi": 2**53}, 2**53),
+        ({"lo": 2**53 + 1}, 2**53 + 1),
+        ({"lo": BIG, "lo_open": True}, 2**63),
+        ({"hi": 2**63, "hi_open": True}, BIG),
+        ({"lo": 0.5}, 1),  # an int against a float bound
+        ({"hi": 2**53}, float(2**53 + 1)),  # a float is compared as the float it is (2**53 + 1 rounds to 2**53)
+        ({"lo": 0}, 10**308),
+    ],
+)
+def test_check_number_compares_integers_exactly_inside(kwargs, value):
+    out = C.check_number("x", value, **kwargs)
+    assert type(out) is float and out == float(int(value))
+
+
+@pytest.mark.parametrize(
+    "kwargs, value, message",
+    [
+        ({"lo": 0, "hi": BIG}, 2**63, "x must be in [0, 9.22337e+18], got 9223372036854775808"),
+        ({"lo": 0, "hi": BIG}, np.int64(-1), "x must be in [0, 9.22337e+18], got np.int64(-1)"),
+        ({"hi": 2**53}, 2**53 + 1, "x must be <= 9.0072e+15, got 9007199254740993"),
+        ({"hi": 2**53}, np.int64(2**53 + 1), "x must be <= 9.0072e+15, got np.int64(9007199254740993)"),
+        ({"hi": 2**64 - 2}, np.uint64(2**64 - 1), "x must be <= 1.84467e+19, got np.uint64(18446744073709551615)"),
+        ({"lo": 2**53 + 1}, 2**53, "x must be >= 9.0072e+15, got 9007199254740992"),
+        ({"lo": BIG, "lo_open": True}, BIG, "x must be > 9.22337e+18, got 9223372036854775807"),
+        ({"hi": BIG, "hi_open": True}, BIG, "x must be < 9.22337e+18, got 9223372036854775807"),
+        ({"hi": BIG}, float(BIG), "x must be <= 9.22337e+18, got 9.223372036854776e+18"),  # a float: 2**63
+        ({}, 10**400, "x must be a finite number, got an integer of 401 digits"),
+        ({"lo": 1}, 10**400, "x must be >= 1, got an integer of 401 digits"),
+        ({"lo": 0}, -(10**50), "x must be >= 0, got a negative integer of 51 digits"),
+        ({"hi": 0}, 10**40 - 1, "x must be <= 0, got " + "9" * 40),  # 40 digits: shown
+        ({"hi": 0}, 10**40, "x must be <= 0, got an integer of 41 digits"),
+        pytest.param({"hi": 0}, 10**5000, "x must be <= 0, got an integer of more than 4300 digits", id="5001-digits"),
+        ({}, torch.tensor(3), "x must be a real number, got tensor(3) of type Tensor"),  # tensors: refused by type
+    ],
+)
+def test_check_number_compares_integers_exactly_at_the_bounds(kwargs, value, message):
+    with pytest.raises(ValueError) as info:
+        C.check_number("x", value, **kwargs)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    "value, choices, expected",
+    [
+        ("skip", ("propagate", "skip", "raise"), "skip"),
+        (np.str_("raise"), ("propagate", "skip", "raise"), "raise"),  # a str subclass gives the choice itself
+        (None, (None, torch.float32, torch.bfloat16), None),
+        (torch.bfloat16, (None, torch.float32, torch.bfloat16), torch.bfloat16),
+    ],
+)
+def test_check_choice_returns_the_choice(value, choices, expected):
+    out = C.check_choice("x", value, choices)
+    assert out is expected or (out == expected and type(out) is type(expected))
+
+
+@pytest.mark.parametrize(
+    "value, choices, error, message",
+    [
+        (
+            "ignore",
+            ("propagate", "skip", "raise"),
+            ValueError,
+            "x must be one of 'propagate', 'skip', 'raise', got 'ignore'",
+        ),
+        (
+            "Skip",
+            ("propagate", "skip", "raise"),
+            ValueError,
+            "x must be one of 'propagate', 'skip', 'raise', got 'Skip'",
+        ),
+        (b"skip", ("skip",), C.ArgumentTypeError, "x must be one of 'skip', got b'skip'"),
+        (1, ("skip", "raise"), C.ArgumentTypeError, "x must be one of 'skip', 'raise', got 1"),
+        (None, ("skip",), C.ArgumentTypeError, "x must be one of 'skip', got None"),
+        ([1], ("skip",), C.ArgumentTypeError, "x must be one of 'skip', got [1]"),
+        (
+            np.array(["skip"]),
+            ("skip",),
+            C.ArgumentTypeError,
+            "x must be one of 'skip', got array(['skip'], dtype='<U4')",
+        ),
+        (
+            torch.float16,
+            (None, torch.float32, torch.bfloat16),
+            ValueError,
+            "x must be one of None, torch.float32, torch.bfloat16, got torch.float16",
+        ),
+        ("float32", (None, torch.float32), C.ArgumentTypeError, "x must be one of None, torch.float32, got 'float32'"),
+        (10**50, (1, 2), ValueError, "x must be one of 1, 2, got an integer of 51 digits"),
+    ],
+)
+def test_check_choice_rejects(value, choices, error, message):
+    with pytest.raises(error) as info:
+        C.check_choice("x", value, choices)
+    assert str(info.value) == message and type(info.value) is error

@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 
-__all__ = ["ArgumentTypeError", "check_number", "check_int", "check_bool", "check_increasing", "check_callable"]
+__all__ = [
+    "ArgumentTypeError",
+    "check_number",
+    "check_choice",
+    "check_int",
+    "check_bool",
+    "check_increasing",
+    "check_callable",
+]
 
 
 class ArgumentTypeError(TypeError, ValueError):
@@ -27,6 +36,18 @@ def _fmt_range(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool)
     return ""
 
 
+def _shown(value) -> str:
+    """``repr(value)``; an integer of more than 40 digits by its number of digits."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value).bit_length() > 128:
+        try:
+            digits = len(str(abs(int(value))))
+        except ValueError:  # more digits than Python converts to text
+            return f"an integer of more than {sys.get_int_max_str_digits()} digits"
+        if digits > 40:
+            return f"{'a negative' if value < 0 else 'an'} integer of {digits} digits"
+    return repr(value)
+
+
 def check_number(
     name: str,
     value,
@@ -37,6 +58,10 @@ def check_number(
     hi_open: bool = False,
 ) -> float:
     """Return ``float(value)`` after checking it is a finite real number (not a bool) within the range.
+
+    An integer (``int``, ``numpy.int64``, ...) is compared with the bounds exactly, before any
+    conversion to float: ``2**63 - 1`` is within ``hi=2**63 - 1`` and ``2**53 + 1`` is above
+    ``hi=2**53``. An integer in range but beyond float64's range (``|v| >= 2**1024``) is refused.
 
     >>> check_number("rho", 1.5, lo=0.0, hi=1.0, hi_open=True)
     Traceback (most recent call last):
@@ -49,14 +74,36 @@ def check_number(
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         what = f"a real number {allowed}" if allowed else "a real number"
         raise ArgumentTypeError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}")
-    v = float(value)
-    if not math.isfinite(v):
+    exact = int(value) if isinstance(value, numbers.Integral) else float(value)  # int <-> float compare exactly
+    if isinstance(exact, float) and not math.isfinite(exact):
         raise ValueError(f"{name} must be {allowed or 'a finite number'}, got {value!r}")
-    if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    if hi is not None and (v > hi or (hi_open and v == hi)):
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return v
+    if lo is not None and (exact < lo or (lo_open and exact == lo)):
+        raise ValueError(f"{name} must be {allowed}, got {_shown(value)}")
+    if hi is not None and (exact > hi or (hi_open and exact == hi)):
+        raise ValueError(f"{name} must be {allowed}, got {_shown(value)}")
+    try:
+        return float(exact)
+    except OverflowError:  # an integer of 309 digits or more
+        raise ValueError(f"{name} must be {allowed or 'a finite number'}, got {_shown(value)}") from None
+
+
+def check_choice(name: str, value, choices):
+    """The one of ``choices`` equal to ``value`` (of its type or a subclass: ``"sum"``, not ``b"sum"``).
+
+    A value of no choice's type raises :class:`ArgumentTypeError`, another value ``ValueError``.
+
+    >>> check_choice("nonfinite", "ignore", ("propagate", "skip", "raise"))
+    Traceback (most recent call last):
+    ...
+    ValueError: nonfinite must be one of 'propagate', 'skip', 'raise', got 'ignore'
+    """
+    for choice in choices:
+        if value is choice or (isinstance(value, type(choice)) and value == choice):
+            return choice
+    message = f"{name} must be one of {', '.join(map(repr, choices))}, got {_shown(value)}"
+    if not any(isinstance(value, type(c)) for c in choices):
+        raise ArgumentTypeError(message)
+    raise ValueError(message)
 
 
 def check_int(name: str, value, *, lo: int | None = None, lo_open: bool = False) -> int:

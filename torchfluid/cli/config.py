@@ -14,7 +14,7 @@ import difflib
 import numbers
 import tomllib
 
-from .._checks import check_number
+from .._checks import check_choice, check_number
 from ..dataset.bundled import DATASETS
 from ..optimizer.presets import PRESETS
 
@@ -262,27 +262,12 @@ def _check(key: Key, value):
         if t in ("int", "float"):
             if t == "int" and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
                 raise ConfigError(f"{name} must be an integer, got {value!r}")
-            if isinstance(value, numbers.Integral) and abs(value) > 2**63:  # out of every numeric key's range
-                bounds = (
-                    f"in [{key.lo:g}, {key.hi:g}]"
-                    if key.lo is not None and key.hi is not None
-                    else f">= {key.lo:g}"
-                    if key.lo is not None
-                    else "a float64 number"
-                )
-                digits = len(str(abs(value)))
-                raise ConfigError(
-                    f"{name} must be {bounds}, got "
-                    + (str(value) if digits <= 40 else f"an integer of {digits} digits")
-                )
             v = check_number(name, value, lo=key.lo, hi=key.hi, lo_open=key.lo_open, hi_open=key.hi_open)
             return int(value) if t == "int" else v  # (an int through float would lose digits above 2**53)
         if t == "str":
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
-            if key.choices and value not in key.choices:
-                raise ConfigError(f"{name} must be one of {', '.join(map(repr, key.choices))}, got {value!r}")
-            return value
+            return check_choice(name, value, key.choices) if key.choices else value
         if t in ("list_int", "list_float"):
             if not isinstance(value, (list, tuple)):
                 raise ConfigError(f"{name} must be a list, got {value!r}")
@@ -293,7 +278,7 @@ def _check(key: Key, value):
             if not isinstance(value, dict):
                 raise ConfigError(f"{name} must be a table of key = value, got {value!r}")
             return dict(value)
-    except ValueError as e:  # check_number's message already names the key
+    except ValueError as e:  # check_number's and check_choice's messages already name the key
         raise ConfigError(str(e)) from None
     raise AssertionError(t)
 

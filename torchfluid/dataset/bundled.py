@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from .._checks import check_choice
 from . import uci_housing
 
 __all__ = ["Table", "DATASETS", "load", "load_csv", "split", "data_dir"]
@@ -157,8 +158,7 @@ def load_csv(path: str, target: str, task: str = "auto") -> Table:
     of magnitude below ``MAX_MAGNITUDE``; column names must be distinct. A bad value
     raises ``ValueError`` naming the line and the column.
     """
-    if task not in ("auto", "regression", "classification"):
-        raise ValueError(f"task must be 'auto', 'regression' or 'classification', got {task!r}")
+    check_choice("task", task, ("auto", "regression", "classification"))
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path!r}: no such file")
     try:

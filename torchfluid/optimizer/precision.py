@@ -64,7 +64,7 @@ from collections.abc import Mapping
 
 import torch
 
-from .._checks import check_bool
+from .._checks import check_bool, check_choice
 
 __all__ = [
     "LOW_PRECISION",
@@ -123,14 +123,9 @@ class Precision:
     """The precision options of one optimizer, its master weights and rounding generators."""
 
     def __init__(self, *, multi_precision: bool, state_dtype, nonfinite: str):
-        check_bool("multi_precision", multi_precision)
-        if state_dtype not in STATE_DTYPES:
-            raise ValueError(f"state_dtype must be one of None, torch.float32, torch.bfloat16, got {state_dtype!r}")
-        if nonfinite not in NONFINITE_POLICIES:
-            raise ValueError(f"nonfinite must be one of {', '.join(map(repr, NONFINITE_POLICIES))}, got {nonfinite!r}")
-        self.multi_precision = multi_precision
-        self.state_dtype = state_dtype
-        self.nonfinite = nonfinite
+        self.multi_precision = check_bool("multi_precision", multi_precision)
+        self.state_dtype = check_choice("state_dtype", state_dtype, STATE_DTYPES)
+        self.nonfinite = check_choice("nonfinite", nonfinite, NONFINITE_POLICIES)
         self.masters: dict[torch.Tensor, torch.Tensor] = {}
         self.pending_masters: dict[str, torch.Tensor] = {}
         self.rounding_step = 0  # applied updates so far (stochastic rounding's generator state)
