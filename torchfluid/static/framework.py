@@ -49,9 +49,6 @@ class OpRole:
 class Variable:
     """A named tensor slot in a block (no value)."""
 
-    # how dygraph layers (which do not import this package) tell program records from tensors
-    _torchfluid_static = True
-
     def __init__(
         self,
         block,
