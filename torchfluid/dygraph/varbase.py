@@ -185,7 +185,7 @@ class VarBase(torch.Tensor):
 
     @property
     def place(self) -> framework.Place:
-        return framework._to_place(self.device)
+        return framework.to_place(self.device)
 
     @property
     def persistable(self) -> bool:

@@ -74,11 +74,15 @@ def _feed_array(name, value, var):
 
 
 class Executor:
-    """Runs programs on ``place`` (``CPUPlace()``; ``CUDAPlace`` maps to a torch device)."""
+    """Runs programs on ``place``: a Place, ``'cpu'``, ``'gpu:N'`` or a ``torch.device`` (None: the CPU).
+
+    The place goes through :func:`torchfluid.framework.to_place`, as ``fluid.dygraph.guard``'s does:
+    junk, an unknown device and a GPU this process cannot use are refused here, before any run.
+    """
 
     def __init__(self, place=None):
-        self.place = place
         self._device = place_device(place)
+        self.place = place
 
     def close(self):
         """Paddle API; nothing to release."""

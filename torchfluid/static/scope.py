@@ -17,6 +17,7 @@ import torch
 
 from .._checks import check_int
 from ..dtypes import dtype_name
+from ..places import to_place
 from ..ops.optimizer_ops import SelectedRows
 
 __all__ = [
@@ -30,17 +31,11 @@ __all__ = [
 ]
 
 
-def place_device(place) -> torch.device:
-    """The torch device of a Paddle place (``CPUPlace``, ``CUDAPlace(i)``) or None."""
-    if place is None:
-        return torch.device("cpu")
-    dev = getattr(place, "device", None)
-    if callable(dev):
-        dev = dev()
-    if dev is None:
-        name = type(place).__name__
-        dev = f"cuda:{getattr(place, 'device_id', lambda: 0)()}" if name.startswith("CUDA") else "cpu"
-    return torch.device(dev)
+def place_device(place, argname: str = "place") -> torch.device:
+    """The torch device of ``place``: None is the CPU, anything else goes through
+    :func:`torchfluid.framework.to_place` (a Place, a ``torch.device``, ``'cpu'``, ``'gpu:N'``; a GPU
+    place this process cannot use raises ``RuntimeError``)."""
+    return torch.device("cpu") if place is None else to_place(place, argname).device
 
 
 class LoDTensor:
