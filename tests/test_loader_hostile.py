@@ -46,6 +46,16 @@ def _deflated_zip(size: int) -> bytes:
     return buf.getvalue()
 
 
+def _zip_needing_version(version: int) -> bytes:
+    """A stored zip whose central directory says extracting needs zip ``version / 10``."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(zipfile.ZipInfo("archive/data.pkl", date_time=(2020, 1, 1, 0, 0, 0)), b"\x00" * 16)
+    data = bytearray(buf.getvalue())
+    data[data.rfind(b"PK\x01\x02") + 6] = version  # "version needed to extract"
+    return bytes(data)
+
+
 def _stored_zip_claiming(size: int) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -65,6 +75,7 @@ def _stored_zip_claiming(size: int) -> bytes:
         (_deflated_zip(8 << 20), "has a compressed record 'archive/data.pkl' .torch.save stores records uncompressed"),
         (_stored_zip_claiming(1 << 30), "truncated or corrupted"),
         (b"PK\x03\x04" + b"\x00" * 40, "truncated or corrupted"),
+        (_zip_needing_version(110), "is not a torch.save archive: zip file version 11.0"),
     ],
 )
 def test_unreadable_checkpoints_raise_checkpoint_error(tmp_path, data, match):

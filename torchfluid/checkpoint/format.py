@@ -103,6 +103,8 @@ def _check_archive(data: bytes, path, what) -> None:
             infos = z.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError, OverflowError) as e:
         raise CheckpointError(f"{path}: {what} is truncated or corrupted: {first_line(e)}") from None
+    except NotImplementedError as e:  # a zip feature torch.save never writes (zipfile: "zip file version 11.0")
+        raise CheckpointError(f"{path}: {what} is not a torch.save archive: {first_line(e)}") from None
     total = 0
     for info in infos:
         if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
