@@ -11,6 +11,7 @@ from ..dtypes import dtype_name as convert_dtype  # fluid's names for the dtype 
 from ..dtypes import is_float_dtype
 from ..dtypes import numpy_dtype as to_numpy_dtype
 from ..dtypes import torch_dtype as to_torch_dtype
+from .math_ops import ACTIVATIONS, check_activation
 from .registry import GRAD_SUFFIX, OpDef, get_op, has_op, register, registered_types
 
 __all__ = [
@@ -24,4 +25,6 @@ __all__ = [
     "to_torch_dtype",
     "to_numpy_dtype",
     "is_float_dtype",
+    "ACTIVATIONS",
+    "check_activation",
 ]
