@@ -4,7 +4,8 @@ For each name of ``torchfluid.ops.ACTIVATIONS``, ``fluid.layers.fc(act=...)`` an
 ``Linear(act=...)`` called on a static Variable build a program whose Executor output equals
 the eager (dygraph) forward bit for bit, and whose ``append_backward`` gradients equal torch
 autograd of an independent definition of the activation (``torch.nn.functional``) and the
-eager layer's own autograd gradients.
+eager layer's own autograd gradients; one ``minimize`` step moves the parameters by the RMSProp step
+of those gradients. Layer functions with attributes, and bad ``act`` names, are checked too.
 """
 
 import numpy as np
@@ -129,6 +130,24 @@ def test_dygraph_linear_act_on_static_variable_equals_eager_and_autograd(act):
     ref = _reference(act, x, w, b)[1]
     np.testing.assert_allclose(lin.weight.grad.numpy(), ref["w"], rtol=1e-10, atol=1e-13)  # eager autograd
     np.testing.assert_allclose(lin.bias.grad.numpy(), ref["b"], rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS)
+def test_fc_act_minimize_takes_the_rmsprop_step_of_the_reference_gradient(act):
+    x, w, b = _data(act)
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start), fluid.unique_name.guard():
+        out = _fc(fluid.data("x", [-1, 3], "float64"), act, w, b)
+        loss = L.mean(L.elementwise_mul(out, fluid.data("c", [-1, 4], "float64")))
+        fluid.optimizer.RMSProp(0.1, rho=0.9, epsilon=1e-6).minimize(loss)
+    scope, exe = fluid.Scope(), fluid.Executor(fluid.CPUPlace())
+    exe.run(start, scope=scope)
+    exe.run(main, feed={"x": x, "c": C}, scope=scope)
+    ref = _reference(act, x, w, b)[1]
+    for name, p0, g in (("fc_0.w_0", w, ref["w"]), ("fc_0.b_0", b, ref["b"])):
+        ms = (1 - 0.9) * g * g  # Paddle's first step from mean_square = 0, momentum 0
+        want = p0 - 0.1 * g / np.sqrt(ms + 1e-6)
+        np.testing.assert_allclose(np.array(scope.find_var(name).get_tensor()), want, rtol=1e-9, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- layer functions with attributes

@@ -211,8 +211,10 @@ def _elu_grad(x, out, dout, *, alpha=1.0):
 
 @register("elu", ["X"], ["Out"], grad=_act_grad(_elu_grad))
 def elu(X, *, alpha=1.0):
-    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)`` (``alpha > 0``); gradient 1 where ``x > 0``,
-    ``out + alpha`` where ``x < 0``, and 0 at ``x = 0`` (Paddle's ``ELUGradFunctor``)."""
+    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)``; gradient 1 where ``x > 0``, ``out + alpha``
+    where ``x < 0``, and 0 at ``x = 0`` (Paddle's ``ELUGradFunctor``). Paddle's forward
+    ``max(x, 0) + min(alpha * (exp(x) - 1), 0)`` is this for ``alpha > 0``; for other alphas its
+    grad functor does not differentiate it, so they are refused."""
     _positive("elu", "alpha", alpha)
     return torch.where(X < 0, alpha * (torch.exp(X) - 1), torch.relu(X))
 
@@ -227,8 +229,8 @@ def _gelu_grad(x, out, dout, *, approximate=False):
 
 @register("gelu", ["X"], ["Out"], grad=_act_grad(_gelu_grad))
 def gelu(X, *, approximate=False):
-    """``0.5 * x * (1 + erf(x / sqrt(2)))``; with ``approximate``
-    ``0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3)))``."""
+    """``0.5 * x * (1 + erf(x / sqrt(2)))`` (gradient ``Phi(x) + x * phi(x)``, the normal cdf and pdf);
+    with ``approximate`` ``0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3)))``."""
     if approximate:
         return X * 0.5 * (1 + torch.tanh(_GELU_TANH_C * (X + _GELU_CUBIC * X * X * X)))
     return X * 0.5 * (1 + torch.erf(X * math.sqrt(0.5)))
