@@ -61,7 +61,11 @@ def test_layer_eager_equals_static(name, call):
 
 
 OP_NAMED_LAYERS = [("elementwise_" + k, 2) for k in ("add", "sub", "mul", "div", "max", "min", "pow")] + [
-    (k, 1) for k in ("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs", "reduce_mean", "reduce_sum")
+    (k, 1)
+    for k in (
+        *("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs", "reduce_mean", "reduce_sum"),
+        *("relu6", "leaky_relu", "elu", "gelu", "softplus", "softsign"),
+    )
 ]
 
 

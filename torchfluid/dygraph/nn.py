@@ -27,30 +27,13 @@ import torch.nn.functional as F
 from .. import unique_name
 from .._checks import check_bool, check_int
 from ..initializer import ConstantInitializer
-from ..ops import get_op, vision_ops
+from ..ops import check_activation, get_op, vision_ops
 from ..static.framework import Variable
 from ..static.layer_ops import append_layer_op, static_parameter
 from .layers import Layer
 from .varbase import VarBase, call_plain
 
 __all__ = ["Linear", "Embedding", "Conv2D", "Pool2D", "BatchNorm"]
-
-ACTIVATIONS = {
-    "relu": torch.relu,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "softmax": lambda x: torch.softmax(x, dim=-1),
-    "relu6": lambda x: torch.clamp(x, 0.0, 6.0),
-    "leaky_relu": lambda x: F.leaky_relu(x, 0.02),  # Paddle's default alpha
-    "elu": F.elu,
-    "gelu": F.gelu,
-    "softplus": F.softplus,
-    "softsign": F.softsign,
-    "exp": torch.exp,
-    "abs": torch.abs,
-    "square": torch.square,
-    "sqrt": torch.sqrt,
-}
 
 
 def _apply_static(op_type, inputs, attrs, layer_type, outputs=None):
@@ -71,14 +54,9 @@ def _static_biased(layer_type, op_type, inputs, attrs, bias, axis, act):
     return _static_act(out, act)
 
 
-def _check_act(act):
-    if act is not None and act not in ACTIVATIONS:
-        raise ValueError(f"act must be None or one of {sorted(ACTIVATIONS)}, got {act!r}")
-    return act
-
-
 def apply_activation(x, act):
-    return x if act is None else ACTIVATIONS[act](x)
+    """``act(x)``: the forward of the registered op ``act`` (the op a static program appends)."""
+    return x if act is None else get_op(act).forward(x)
 
 
 def _positive_int(name, value) -> int:
@@ -99,7 +77,7 @@ class Linear(Layer):
         super().__init__(dtype=dtype)
         input_dim = _positive_int("input_dim", input_dim)
         output_dim = _positive_int("output_dim", output_dim)
-        self._act = _check_act(act)
+        self._act = check_activation(act)
         self.weight = self.create_parameter(shape=[input_dim, output_dim], attr=param_attr, is_bias=False)
         self.register_parameter("bias", self.create_parameter(shape=[output_dim], attr=bias_attr, is_bias=True))
 
@@ -220,7 +198,7 @@ class Conv2D(Layer):
         shape, init, self._attrs = vision_ops.conv2d_layer_args(
             num_channels, num_filters, filter_size, stride, padding, dilation, groups
         )
-        self._act = _check_act(act)
+        self._act = check_activation(act)
         self.weight = self.create_parameter(shape=shape, attr=param_attr, default_initializer=init)
         self.register_parameter("bias", self.create_parameter(shape=shape[:1], attr=bias_attr, is_bias=True))
 
@@ -291,7 +269,7 @@ class BatchNorm(Layer):
         super().__init__(dtype=dtype)
         c = _positive_int("num_channels", num_channels)
         self._attrs = vision_ops.batch_norm_layer_attrs(momentum, epsilon, is_test, use_global_stats, data_layout)
-        self._act = _check_act(act)
+        self._act = check_activation(act)
         self.weight = self.create_parameter(shape=[c], attr=param_attr, default_initializer=ConstantInitializer(1.0))
         self.register_parameter("bias", self.create_parameter(shape=[c], attr=bias_attr, is_bias=True))
         mean_attr, variance_attr = vision_ops.batch_norm_stat_attrs(moving_mean_name, moving_variance_name)

@@ -16,13 +16,14 @@ from ..dygraph.varbase import call_plain, new_parameter
 from ..framework import in_dygraph_mode
 from ..initializer import ConstantInitializer, XavierInitializer, seeded_generator
 from ..dtypes import dtype_name, torch_dtype
-from ..ops import get_op
+from ..ops import check_activation, get_op
 from ..param_attr import ParamAttr
 from ..static.framework import default_main_program, default_startup_program
 from ..static.layer_ops import append_layer_op, is_static_value, shared_parameter, static_parameter, tmp_var
 
 __all__ = [
     "LayerHelper",
+    "activation_name",
     "apply_op",
     "is_static",
     "param_attr_of",
@@ -117,11 +118,18 @@ class LayerHelper:
         sblock.append_op(op_type, {}, {"Out": [svar]}, {"shape": list(var.shape), "dtype": var.dtype, **attrs})
 
     def append_activation(self, out, act):
-        if act is None:
+        """``act(out)``, the op named ``act`` with its default attributes (``out`` when None)."""
+        if activation_name(act) is None:
             return out
-        if not isinstance(act, str):
-            raise TypeError(f"act={act!r}: expected an activation name such as 'relu'")
         return apply_op(act, {"X": out}, layer_type=act)
+
+
+def activation_name(act):
+    """``act`` when it is None or an activation name (:data:`torchfluid.ops.ACTIVATIONS`); layers check
+    it before they build anything, so a bad name leaves the program unchanged."""
+    if act is not None and not isinstance(act, str):
+        raise TypeError(f"act={act!r}: expected an activation name such as 'relu'")
+    return check_activation(act)
 
 
 def apply_op(op_type, inputs, attrs=None, *, layer_type=None, name=None, helper=None, out_dtype=None, outputs=None):

@@ -7,16 +7,20 @@ import numbers
 
 from ..dtypes import dtype_name
 from ..static.framework import Variable
-from .helper import LayerHelper, apply_op, dtype_of
+from .helper import LayerHelper, activation_name, apply_op, dtype_of
 from .tensor import fill_constant
 
 # one layer per op below; each layer's name is its op's type (tests check that __name__ matches)
 _ELEMENTWISE = tuple(f"elementwise_{op}" for op in ("add", "sub", "mul", "div", "max", "min", "pow"))
-_ACTIVATIONS = ("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs")
+_ACTIVATIONS = ("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs", "softplus", "softsign")
 
 __all__ = [
     *_ELEMENTWISE,
     *_ACTIVATIONS,
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "gelu",
     "scale",
     "mean",
     "reduce_mean",
@@ -37,6 +41,7 @@ def _named(layer, op_type, doc):
 
 def _elementwise(op_type):
     def layer(x, y, axis=-1, act=None, name=None):
+        activation_name(act)
         helper = LayerHelper(op_type, name)
         out = apply_op(op_type, {"X": x, "Y": y}, {"axis": int(axis)}, helper=helper)
         return helper.append_activation(out, act)
@@ -60,11 +65,32 @@ def _unary(op_type):
     elementwise_min,
     elementwise_pow,
 ) = map(_elementwise, _ELEMENTWISE)
-relu, sigmoid, tanh, square, sqrt, exp, log, abs = map(_unary, _ACTIVATIONS)  # noqa: A001 - abs is Paddle's name
+relu, sigmoid, tanh, square, sqrt, exp, log, abs, softplus, softsign = map(_unary, _ACTIVATIONS)  # noqa: A001
+
+
+def relu6(x, threshold=6.0, name=None):
+    """``min(max(x, 0), threshold)`` (op ``relu6``)."""
+    return apply_op("relu6", {"X": x}, {"threshold": float(threshold)}, name=name)
+
+
+def leaky_relu(x, alpha=0.02, name=None):
+    """``x`` where ``x >= 0``, else ``alpha * x`` (op ``leaky_relu``)."""
+    return apply_op("leaky_relu", {"X": x}, {"alpha": float(alpha)}, name=name)
+
+
+def elu(x, alpha=1.0, name=None):
+    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)`` (op ``elu``)."""
+    return apply_op("elu", {"X": x}, {"alpha": float(alpha)}, name=name)
+
+
+def gelu(x, approximate=False):
+    """``0.5 * x * (1 + erf(x / sqrt(2)))``, or its tanh approximation when ``approximate`` (op ``gelu``)."""
+    return apply_op("gelu", {"X": x}, {"approximate": bool(approximate)})
 
 
 def scale(x, scale=1.0, bias=0.0, bias_after_scale=True, act=None, name=None):
     """``scale * x + bias`` (or ``scale * (x + bias)``)."""
+    activation_name(act)
     helper = LayerHelper("scale", name)
     out = apply_op(
         "scale",
@@ -112,6 +138,7 @@ def reshape(x, shape, actual_shape=None, act=None, inplace=False, name=None):
     """Reshape; ``0`` copies the input dim, one ``-1`` is inferred."""
     if not isinstance(shape, (list, tuple)):
         raise TypeError(f"reshape: shape must be a list or tuple of ints, got {type(shape).__name__}")
+    activation_name(act)
     helper = LayerHelper("reshape2", name)
     out = apply_op("reshape2", {"X": x}, {"shape": [int(s) for s in shape]}, helper=helper)
     return helper.append_activation(out, act)

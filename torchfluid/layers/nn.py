@@ -7,7 +7,7 @@ import math
 from ..dtypes import dtype_name
 from ..dygraph.nn import padding_index
 from ..static.framework import default_main_program
-from .helper import LayerHelper, apply_op, dtype_of, is_static, param_attr_of
+from .helper import LayerHelper, activation_name, apply_op, dtype_of, is_static, param_attr_of
 
 __all__ = [
     "data",
@@ -45,6 +45,7 @@ def static_data(name, shape, dtype="float32", lod_level=0):
 def fc(input, size, num_flatten_dims=1, param_attr=None, bias_attr=None, act=None, name=None):
     """``act(sum_i mul(input_i, w_i) + b)``; weights ``fc_N.w_K`` of shape
     ``[prod(input.shape[num_flatten_dims:]), size]`` (Xavier), bias ``fc_N.b_0`` (zeros)."""
+    activation_name(act)
     helper = LayerHelper("fc", name)
     inputs = list(input) if isinstance(input, (list, tuple)) else [input]
     attrs = param_attr if isinstance(param_attr, (list, tuple)) else [param_attr] * len(inputs)

@@ -21,7 +21,7 @@ from ..ops.vision_ops import (
     conv2d_layer_args,
     pool2d_layer_attrs,
 )
-from .helper import LayerHelper, apply_op, dtype_of, is_static, param_attr_of
+from .helper import LayerHelper, activation_name, apply_op, dtype_of, is_static, param_attr_of
 
 __all__ = ["conv2d", "pool2d", "batch_norm", "dropout"]
 
@@ -52,6 +52,7 @@ def conv2d(
     if data_format != "NCHW":
         raise ValueError(f"conv2d: data_format must be 'NCHW', got {data_format!r}")
     channels = _check_nchw(input, "conv2d")[1]
+    activation_name(act)
     w_shape, w_init, attrs = conv2d_layer_args(channels, num_filters, filter_size, stride, padding, dilation, groups)
     helper = LayerHelper("conv2d", name)
     dtype = dtype_of(input)
@@ -101,6 +102,7 @@ def batch_norm(
     use_global_stats=False,
 ):
     """Batch normalisation over channel dim 1 (see :mod:`torchfluid.ops.vision_ops`)."""
+    activation_name(act)
     attrs = batch_norm_layer_attrs(momentum, epsilon, is_test, use_global_stats, data_layout)
     shape = list(input.shape)
     if len(shape) < 2 or shape[1] <= 0:

@@ -4,6 +4,9 @@ Importing this package registers every op type of :mod:`.math_ops`, :mod:`.nn_op
 :mod:`.state_ops`, :mod:`.vision_ops` and :mod:`.optimizer_ops` (Paddle's raw per-parameter optimizer
 ops ``raw_rmsprop``, ``raw_sgd``, ``raw_adam``); the optimize section ops (``rmsprop``, ``sgd``, ``adam``),
 which call the optimizer layer, are registered by :mod:`torchfluid.static.optimize`.
+
+``ACTIVATIONS`` names the ops a layer's ``act`` may be (``check_activation`` checks one): the
+dygraph layers run the op's forward and static programs append the op, so the modes agree.
 """
 
 from . import math_ops, nn_ops, optimizer_ops, state_ops, vision_ops  # noqa: F401  (registration side effects)
@@ -11,6 +14,7 @@ from ..dtypes import dtype_name as convert_dtype  # fluid's names for the dtype 
 from ..dtypes import is_float_dtype
 from ..dtypes import numpy_dtype as to_numpy_dtype
 from ..dtypes import torch_dtype as to_torch_dtype
+from .math_ops import ACTIVATIONS, check_activation
 from .registry import GRAD_SUFFIX, OpDef, get_op, has_op, register, registered_types
 
 __all__ = [
@@ -24,4 +28,6 @@ __all__ = [
     "to_torch_dtype",
     "to_numpy_dtype",
     "is_float_dtype",
+    "ACTIVATIONS",
+    "check_activation",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from ..dtypes import torch_dtype
 from .registry import register
@@ -141,15 +142,21 @@ def _autograd_vjp(fn, ins, dout, need, **attrs):
 # ---------------------------------------------------------------- unary
 
 
-def _unary(type_, fwd, dfn, doc):
-    def grad(X, Out, dOut, need=(True,)):
-        return (dfn(X, Out, dOut),)
+def _act_grad(dfn):
+    """The grad rule of a one-input op from ``dfn(x, out, dout, **attrs) -> dx``."""
 
+    def grad(X, Out, dOut, need=(True,), **attrs):
+        return (dfn(X, Out, dOut, **attrs),)
+
+    return grad
+
+
+def _unary(type_, fwd, dfn, doc):
     def forward(X):
         return fwd(X)
 
     forward.__doc__ = doc
-    register(type_, ["X"], ["Out"], grad=grad)(forward)
+    register(type_, ["X"], ["Out"], grad=_act_grad(dfn))(forward)
     return forward
 
 
@@ -164,6 +171,92 @@ sign = _unary("sign", torch.sign, lambda x, o, g: torch.zeros_like(g), "``sign(x
 abs_ = _unary("abs", torch.abs, lambda x, o, g: g * torch.sign(x), "``|x|``")
 
 
+# Activations with attributes: Paddle's forward formulas and grad functors (``activation_op.h``,
+# ``gelu_op.h``). Each forward is written so that torch autograd of it gives Paddle's gradient
+# everywhere, the kinks included: eager (autograd) and static (the grad rule) agree.
+_GELU_TANH_C = math.sqrt(2.0 / math.pi)  # Paddle's M_2_SQRTPI * M_SQRT1_2
+_GELU_CUBIC = 0.044715
+
+
+def _positive(op, name, value):
+    if not value > 0:
+        raise ValueError(f"{op}: {name} must be > 0, got {value!r}")
+
+
+def _relu6_grad(x, out, dout, *, threshold=6.0):
+    return dout * ((out > 0) & (out < threshold))
+
+
+@register("relu6", ["X"], ["Out"], grad=_act_grad(_relu6_grad))
+def relu6(X, *, threshold=6.0):
+    """``min(max(x, 0), threshold)`` (``threshold > 0``); gradient 1 where ``0 < x < threshold``, else 0."""
+    _positive("relu6", "threshold", threshold)
+    return F.hardtanh(X, 0.0, float(threshold))
+
+
+def _leaky_relu_grad(x, out, dout, *, alpha=0.02):
+    return torch.where(x >= 0, dout, dout * alpha)
+
+
+@register("leaky_relu", ["X"], ["Out"], grad=_act_grad(_leaky_relu_grad))
+def leaky_relu(X, *, alpha=0.02):
+    """``x`` where ``x >= 0``, else ``alpha * x`` (Paddle's default ``alpha = 0.02``); gradient 1 where
+    ``x >= 0`` (so 1 at 0), else ``alpha``."""
+    return torch.where(X >= 0, X, X * alpha)
+
+
+def _elu_grad(x, out, dout, *, alpha=1.0):
+    return dout * (x > 0) + dout * (out + alpha) * (x < 0)
+
+
+@register("elu", ["X"], ["Out"], grad=_act_grad(_elu_grad))
+def elu(X, *, alpha=1.0):
+    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)``; gradient 1 where ``x > 0``, ``out + alpha``
+    where ``x < 0``, and 0 at ``x = 0`` (Paddle's ``ELUGradFunctor``). Paddle's forward
+    ``max(x, 0) + min(alpha * (exp(x) - 1), 0)`` is this for ``alpha > 0``; for other alphas its
+    grad functor does not differentiate it, so they are refused."""
+    _positive("elu", "alpha", alpha)
+    return torch.where(X < 0, alpha * (torch.exp(X) - 1), torch.relu(X))
+
+
+def _gelu_grad(x, out, dout, *, approximate=False):
+    if approximate:
+        t = torch.tanh(_GELU_TANH_C * (x + _GELU_CUBIC * x * x * x))
+        return dout * 0.5 * (1 + t + (x - x * t * t) * _GELU_TANH_C * (1 + 3 * _GELU_CUBIC * x * x))
+    pdf = torch.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    return dout * (0.5 * (1 + torch.erf(x * math.sqrt(0.5))) + x * pdf)
+
+
+@register("gelu", ["X"], ["Out"], grad=_act_grad(_gelu_grad))
+def gelu(X, *, approximate=False):
+    """``0.5 * x * (1 + erf(x / sqrt(2)))`` (gradient ``Phi(x) + x * phi(x)``, the normal cdf and pdf);
+    with ``approximate`` ``0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3)))``."""
+    if approximate:
+        return X * 0.5 * (1 + torch.tanh(_GELU_TANH_C * (X + _GELU_CUBIC * X * X * X)))
+    return X * 0.5 * (1 + torch.erf(X * math.sqrt(0.5)))
+
+
+def _softplus_grad(x, out, dout):
+    t = x.clamp(min=0)
+    return dout * (torch.exp(x - t) / (torch.exp(-t) + torch.exp(x - t)))
+
+
+@register("softplus", ["X"], ["Out"], grad=_act_grad(_softplus_grad))
+def softplus(X):
+    """``log(1 + exp(x))``, computed as ``m + log(exp(-m) + exp(x - m))`` with ``m = max(x, 0)``;
+    gradient ``sigmoid(x)``."""
+    t = X.clamp(min=0)
+    return t + torch.log(torch.exp(-t) + torch.exp(X - t))
+
+
+softsign = _unary(
+    "softsign",
+    lambda x: x / (1 + x.abs()),
+    lambda x, o, g: g / torch.square(1 + x.abs()),
+    "``x / (1 + |x|)``; gradient ``1 / (1 + |x|)**2``",
+)
+
+
 def _softmax_grad(X, Out, dOut, *, axis=-1, need=(True,)):
     return (Out * (dOut - (dOut * Out).sum(dim=axis, keepdim=True)),)
 
@@ -172,6 +265,33 @@ def _softmax_grad(X, Out, dOut, *, axis=-1, need=(True,)):
 def softmax(X, *, axis=-1):
     """``exp(x) / sum(exp(x))`` along ``axis``."""
     return torch.softmax(X, dim=axis)
+
+
+# The names a layer's ``act`` argument accepts (fc, elementwise_*, Linear, Conv2D, BatchNorm): each is
+# the one-input op of that type, run with its default attributes, in eager and static mode alike.
+ACTIVATIONS = (
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "softplus",
+    "softsign",
+    "exp",
+    "abs",
+    "square",
+    "sqrt",
+)
+
+
+def check_activation(act):
+    """``act`` when it is None or one of :data:`ACTIVATIONS`; otherwise a ValueError naming them."""
+    if act is not None and (not isinstance(act, str) or act not in ACTIVATIONS):
+        raise ValueError(f"act must be None or one of {sorted(ACTIVATIONS)}, got {act!r}")
+    return act
 
 
 def _scale_grad(X, Out, dOut, *, scale=1.0, bias=0.0, bias_after_scale=True, need=(True,)):
