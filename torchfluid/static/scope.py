@@ -17,8 +17,8 @@ import torch
 
 from .._checks import check_int
 from ..dtypes import dtype_name
-from ..places import to_place
 from ..ops.optimizer_ops import SelectedRows
+from ..places import to_place
 
 __all__ = [
     "Scope",
@@ -31,11 +31,11 @@ __all__ = [
 ]
 
 
-def place_device(place, argname: str = "place") -> torch.device:
+def place_device(place) -> torch.device:
     """The torch device of ``place``: None is the CPU, anything else goes through
     :func:`torchfluid.framework.to_place` (a Place, a ``torch.device``, ``'cpu'``, ``'gpu:N'``; a GPU
     place this process cannot use raises ``RuntimeError``)."""
-    return torch.device("cpu") if place is None else to_place(place, argname).device
+    return torch.device("cpu") if place is None else to_place(place).device
 
 
 class LoDTensor:
