@@ -255,6 +255,25 @@ def test_layer_attributes_are_the_ops_attributes():
 
 
 # ----------------------------------------------------------------------------- bad input
+# attributes the activation ops check (in both modes: the op's forward checks them)
+_BAD_ATTRS = [
+    (lambda x: L.leaky_relu(x, alpha="a"), ValueError, "leaky_relu: alpha must be a real number, got 'a'"),
+    (lambda x: L.leaky_relu(x, alpha=float("nan")), ValueError, "leaky_relu: alpha must be a finite number, got nan"),
+    (lambda x: L.relu6(x, threshold=float("inf")), ValueError, "relu6: threshold must be > 0, got inf"),
+    (lambda x: L.relu6(x, threshold=True), ValueError, "relu6: threshold must be a real number > 0, got True"),
+    (lambda x: L.elu(x, alpha=0), ValueError, "elu: alpha must be > 0, got 0"),
+    (lambda x: L.gelu(x, approximate="yes"), ValueError, "gelu: approximate must be True or False, got 'yes'"),
+]
+
+
+@pytest.mark.parametrize("build,error,match", _BAD_ATTRS)
+def test_bad_activation_attribute_raises_in_dygraph_mode_too(build, error, match):
+    with fluid.dygraph.guard():
+        x = fluid.dygraph.to_variable(np.array([[-1.0, 0.0, 7.0]], "float32"))
+        with pytest.raises(error, match=match):
+            build(x)
+
+
 @pytest.mark.parametrize(
     "build,error,match",
     [
@@ -266,6 +285,7 @@ def test_layer_attributes_are_the_ops_attributes():
         (lambda x: L.reshape(x, [0, 3], act="swish"), ValueError, "got 'swish'"),
         (lambda x: L.relu6(x, threshold=0.0), ValueError, "relu6: threshold must be > 0, got 0.0"),
         (lambda x: L.elu(x, alpha=-1.0), ValueError, "elu: alpha must be > 0, got -1.0"),
+        *_BAD_ATTRS,
     ],
 )
 def test_bad_activation_raises_and_leaves_the_program_unchanged(build, error, match):

@@ -70,22 +70,22 @@ relu, sigmoid, tanh, square, sqrt, exp, log, abs, softplus, softsign = map(_unar
 
 def relu6(x, threshold=6.0, name=None):
     """``min(max(x, 0), threshold)`` (op ``relu6``)."""
-    return apply_op("relu6", {"X": x}, {"threshold": float(threshold)}, name=name)
+    return apply_op("relu6", {"X": x}, {"threshold": threshold}, name=name)
 
 
 def leaky_relu(x, alpha=0.02, name=None):
     """``x`` where ``x >= 0``, else ``alpha * x`` (op ``leaky_relu``)."""
-    return apply_op("leaky_relu", {"X": x}, {"alpha": float(alpha)}, name=name)
+    return apply_op("leaky_relu", {"X": x}, {"alpha": alpha}, name=name)
 
 
 def elu(x, alpha=1.0, name=None):
     """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)`` (op ``elu``)."""
-    return apply_op("elu", {"X": x}, {"alpha": float(alpha)}, name=name)
+    return apply_op("elu", {"X": x}, {"alpha": alpha}, name=name)
 
 
 def gelu(x, approximate=False):
     """``0.5 * x * (1 + erf(x / sqrt(2)))``, or its tanh approximation when ``approximate`` (op ``gelu``)."""
-    return apply_op("gelu", {"X": x}, {"approximate": bool(approximate)})
+    return apply_op("gelu", {"X": x}, {"approximate": approximate})
 
 
 def scale(x, scale=1.0, bias=0.0, bias_after_scale=True, act=None, name=None):

@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .._checks import check_bool, check_number
 from ..dtypes import torch_dtype
 from .registry import register
 
@@ -179,8 +180,7 @@ _GELU_CUBIC = 0.044715
 
 
 def _positive(op, name, value):
-    if not value > 0:
-        raise ValueError(f"{op}: {name} must be > 0, got {value!r}")
+    return check_number(f"{op}: {name}", value, lo=0, lo_open=True)
 
 
 def _relu6_grad(x, out, dout, *, threshold=6.0):
@@ -190,8 +190,7 @@ def _relu6_grad(x, out, dout, *, threshold=6.0):
 @register("relu6", ["X"], ["Out"], grad=_act_grad(_relu6_grad))
 def relu6(X, *, threshold=6.0):
     """``min(max(x, 0), threshold)`` (``threshold > 0``); gradient 1 where ``0 < x < threshold``, else 0."""
-    _positive("relu6", "threshold", threshold)
-    return F.hardtanh(X, 0.0, float(threshold))
+    return F.hardtanh(X, 0.0, _positive("relu6", "threshold", threshold))
 
 
 def _leaky_relu_grad(x, out, dout, *, alpha=0.02):
@@ -201,8 +200,8 @@ def _leaky_relu_grad(x, out, dout, *, alpha=0.02):
 @register("leaky_relu", ["X"], ["Out"], grad=_act_grad(_leaky_relu_grad))
 def leaky_relu(X, *, alpha=0.02):
     """``x`` where ``x >= 0``, else ``alpha * x`` (Paddle's default ``alpha = 0.02``); gradient 1 where
-    ``x >= 0`` (so 1 at 0), else ``alpha``."""
-    return torch.where(X >= 0, X, X * alpha)
+    ``x >= 0`` (so 1 at 0), else ``alpha`` (a finite number)."""
+    return torch.where(X >= 0, X, X * check_number("leaky_relu: alpha", alpha))
 
 
 def _elu_grad(x, out, dout, *, alpha=1.0):
@@ -231,7 +230,7 @@ def _gelu_grad(x, out, dout, *, approximate=False):
 def gelu(X, *, approximate=False):
     """``0.5 * x * (1 + erf(x / sqrt(2)))`` (gradient ``Phi(x) + x * phi(x)``, the normal cdf and pdf);
     with ``approximate`` ``0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3)))``."""
-    if approximate:
+    if check_bool("gelu: approximate", approximate):
         return X * 0.5 * (1 + torch.tanh(_GELU_TANH_C * (X + _GELU_CUBIC * X * X * X)))
     return X * 0.5 * (1 + torch.erf(X * math.sqrt(0.5)))
 
