@@ -21,6 +21,8 @@ the optimize section op. For a raw op:
 * each output slot must name the same variable as its input slot (``ParamOut`` is
   ``Param``, ``MomentOut`` is ``Moment``, ...): the op updates that state in place, as
   Paddle's kernels require;
+* a slot the op updates in place (``Param``, ``Moment``, ...) must name a variable of its
+  own: no other input slot may name it (a ValueError naming both slots);
 * ``Grad`` may name a scope entry made with ``scope.var(name).get_selected_rows()``
   (Paddle's SelectedRows sparse gradient; see the ops module for each op's sparse rule).
 
@@ -140,6 +142,14 @@ def _check_raw(type_, raw, opdef, inputs, outputs, attrs):
             raise ValueError(
                 f"Operator {type_!r}: {out} must name the same variable as {src} (the op updates it in place), "
                 f"got {out}={given[out][0]!r}, {src}={given[src][0]!r}"
+            )
+    updated = {src for _, src in raw.inplace}
+    for slot in inputs:  # in slot order: the first updated slot sharing its variable is named
+        other = next((s for s in inputs if s != slot and inputs[s] == inputs[slot]), None)
+        if slot in updated and other is not None:
+            raise ValueError(
+                f"Operator {type_!r}: slots {slot} and {other} both name variable {inputs[slot][0]!r}; "
+                f"allowed: {slot} (updated in place) names a variable no other input slot names"
             )
 
 

@@ -18,10 +18,11 @@ docstring gives its rule for it, as Paddle's ``rmsprop_op.h``, ``sgd_op.h``, ``a
 
 from __future__ import annotations
 
-import numbers
+import math
 
 import torch
 
+from .._checks import check_int, check_number
 from ..dtypes import dtype_name
 from ..kernels.adam import adam_
 from ..kernels.rmsprop import rmsprop_
@@ -93,12 +94,6 @@ class SelectedRows:
 # ---------------------------------------------------------------- checks (before any write)
 
 
-def _check_number(op, name, v):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{op}: attribute {name} must be a real number, got {v!r}")
-    return float(v)
-
-
 def _check_state(op, slot, t, param):
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{op}: input {slot} must hold a dense tensor, got {type(t).__name__}")
@@ -131,25 +126,33 @@ def _check_grad(op, grad, param):
 
 def _check_inputs(op, numbers, flags, param, grad, states):
     """The checks a stateful op starts with, in order: the attributes ``numbers`` (name ->
-    value) are real numbers, returned as floats in order; the attributes ``flags`` are bools;
-    ``param`` is a floating-point tensor, ``grad`` its gradient, and ``states`` (slot ->
-    value) tensors of ``param``'s shape, dtype and device."""
-    floats = [_check_number(op, name, v) for name, v in numbers.items()]
+    ``(value, check_number bounds)``) are finite real numbers within their bounds, returned as
+    floats in order; the attributes ``flags`` are bools; ``param`` is a floating-point tensor,
+    ``grad`` its gradient, and ``states`` (slot -> value, None for an absent optional slot)
+    tensors of ``param``'s shape, dtype and device."""
+    floats = [check_number(f"{op}: attribute {name}", v, **bounds) for name, (v, bounds) in numbers.items()]
     for name, v in flags.items():
         if not isinstance(v, bool):
             raise TypeError(f"{op}: attribute {name} must be a bool, got {v!r}")
     _check_param(op, param)
     _check_grad(op, grad, param)
     for slot, t in states.items():
-        _check_state(op, slot, t, param)
+        if t is not None:
+            _check_state(op, slot, t, param)
     return floats
 
 
-def _lr(op, t, slot="LearningRate"):
+def _scalar(op, t, slot="LearningRate", below_one=False):
+    """The value of the 1-element floating-point tensor ``t`` of input ``slot``, which must be
+    finite (and in [0, 1) if ``below_one``: a beta power)."""
     if not isinstance(t, torch.Tensor) or t.numel() != 1 or not t.is_floating_point():
         what = type(t).__name__ if not isinstance(t, torch.Tensor) else f"{t.dtype} {list(t.shape)}"
         raise ValueError(f"{op}: input {slot} must hold a 1-element floating-point tensor, got {what}")
-    return float(t.reshape(-1)[0])
+    v = float(t.reshape(-1)[0])
+    if not math.isfinite(v) or (below_one and not 0.0 <= v < 1.0):
+        allowed = "in [0, 1)" if below_one else "finite"
+        raise ValueError(f"{op}: input {slot} holds {v!r}; allowed: a value {allowed}")
+    return v
 
 
 # ---------------------------------------------------------------- rmsprop
@@ -173,15 +176,23 @@ def raw_rmsprop(
 
     A SelectedRows ``Grad`` is merged (duplicate rows summed) and EVERY row is updated,
     absent rows with gradient 0 (their mean square and moment decay, the parameter moves
-    by the decayed moment). ``MeanGrad`` is needed (and updated) iff ``centered``."""
+    by the decayed moment). ``MeanGrad`` is needed (and updated) iff ``centered`` (when given
+    uncentered it is checked and left as it is).
+
+    Allowed attributes: ``epsilon >= 0``, ``0 <= decay < 1``, ``momentum >= 0`` (finite
+    real numbers, not bools), ``centered`` a bool; ``LearningRate`` a finite 1-element
+    floating-point tensor."""
     op = "rmsprop"
-    numbers, states = dict(epsilon=epsilon, decay=decay, momentum=momentum), dict(MeanSquare=MeanSquare, Moment=Moment)
+    numbers = dict(
+        epsilon=(epsilon, dict(lo=0.0)),
+        decay=(decay, dict(lo=0.0, hi=1.0, hi_open=True)),
+        momentum=(momentum, dict(lo=0.0)),
+    )
+    states = dict(MeanSquare=MeanSquare, Moment=Moment, MeanGrad=MeanGrad)
     epsilon, decay, momentum = _check_inputs(op, numbers, dict(centered=centered), Param, Grad, states)
-    if centered:
-        if MeanGrad is None:
-            raise ValueError(f"{op}: centered=True needs the MeanGrad and MeanGradOut slots (the mean gradient)")
-        _check_state(op, "MeanGrad", MeanGrad, Param)
-    lr = _lr(op, LearningRate)
+    if centered and MeanGrad is None:
+        raise ValueError(f"{op}: centered=True needs the MeanGrad and MeanGradOut slots (the mean gradient)")
+    lr = _scalar(op, LearningRate)
     g = Grad.to_dense() if isinstance(Grad, SelectedRows) else Grad
     rmsprop_(
         Param,
@@ -204,11 +215,12 @@ def raw_sgd(Param, LearningRate, Grad):
     """Paddle's ``sgd`` op, in place, by :func:`~torchfluid.kernels.sgd.sgd_`: ``p = p - lr * g``.
 
     A SelectedRows ``Grad`` updates only its rows, ``p[rows[i]] -= lr * value[i]`` for
-    each entry in order (a repeated row once per entry, as Paddle's loop does)."""
+    each entry in order (a repeated row once per entry, as Paddle's loop does).
+    ``LearningRate`` must be a finite 1-element floating-point tensor."""
     op = "sgd"
     _check_param(op, Param)
     _check_grad(op, Grad, Param)
-    lr = _lr(op, LearningRate)
+    lr = _scalar(op, LearningRate)
     if not isinstance(Grad, SelectedRows):
         sgd_(Param, Grad, lr=lr)
         return
@@ -249,16 +261,24 @@ def raw_adam(
     A SelectedRows ``Grad`` is merged (duplicate rows summed); ``lazy_mode=False``
     updates every row (gradient 0 where absent), ``lazy_mode=True`` only the merged rows
     (and their moments); the beta powers advance once per run either way.
-    ``min_row_size_to_use_multithread`` is accepted and has no effect (a CPU threading hint)."""
+    ``min_row_size_to_use_multithread`` (an int >= 0) is accepted and has no effect (a CPU
+    threading hint). Allowed attributes: ``0 <= beta1, beta2 < 1``, ``epsilon > 0`` (finite
+    real numbers, not bools), ``lazy_mode`` a bool; ``LearningRate`` a finite 1-element
+    floating-point tensor, ``Beta1Pow``/``Beta2Pow`` 1-element floating-point tensors in [0, 1)."""
     op = "adam"
-    numbers, states = dict(beta1=beta1, beta2=beta2, epsilon=epsilon), dict(Moment1=Moment1, Moment2=Moment2)
+    unit = dict(lo=0.0, hi=1.0, hi_open=True)
+    numbers = dict(beta1=(beta1, unit), beta2=(beta2, unit), epsilon=(epsilon, dict(lo=0.0, lo_open=True)))
+    states = dict(Moment1=Moment1, Moment2=Moment2)
     beta1, beta2, epsilon = _check_inputs(op, numbers, dict(lazy_mode=lazy_mode), Param, Grad, states)
+    check_int(f"{op}: attribute min_row_size_to_use_multithread", min_row_size_to_use_multithread, lo=0)
     for slot, t in (("Beta1Pow", Beta1Pow), ("Beta2Pow", Beta2Pow)):
-        _lr(op, t, slot)
-    lr = _lr(op, LearningRate)
+        _scalar(op, t, slot, below_one=True)
+    lr = _scalar(op, LearningRate)
     kw = dict(lr=lr, beta1=beta1, beta2=beta2, epsilon=epsilon)
     if not isinstance(Grad, SelectedRows):
-        adam_(Param, Grad, Moment1, Moment2, Beta1Pow, Beta2Pow, **kw)
+        # a 0-d parameter runs as its 1-element view (the kernel's beta powers are [1])
+        p, g, m1, m2 = (t.view(1) if Param.dim() == 0 else t for t in (Param, Grad, Moment1, Moment2))
+        adam_(p, g, m1, m2, Beta1Pow, Beta2Pow, **kw)
         return
     if not lazy_mode:
         adam_(Param, Grad.to_dense(), Moment1, Moment2, Beta1Pow, Beta2Pow, **kw)

@@ -1,0 +1,211 @@
+"""Hostile and careless inputs to the static-mode features: ``fluid.op.Operator`` on scope
+values, static gradient clipping, program descriptions, inference models and the Executor.
+Every bad input must raise a clear error (naming the op, slot or attribute, the value and
+what is allowed) and leave every variable as it was."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import torchfluid as fluid
+from torchfluid.op import Operator
+from torchfluid.static.plan import OpRunError
+
+PLACE = fluid.CPUPlace()
+
+# ---------------------------------------------------------------- fluid.op.Operator (raw ops)
+
+SHAPE = (4, 3)
+_VALUES = {
+    "param": np.linspace(-1, 1, 12, dtype=np.float32).reshape(SHAPE),
+    "grad": np.full(SHAPE, 0.5, np.float32),
+    "ms": np.ones(SHAPE, np.float32),
+    "mom": np.full(SHAPE, 0.25, np.float32),
+    "mg": np.full(SHAPE, 0.1, np.float32),
+    "lr": np.array([0.1], np.float32),
+    "m1": np.full(SHAPE, 0.1, np.float32),
+    "m2": np.full(SHAPE, 0.2, np.float32),
+    "b1": np.array([0.9], np.float32),
+    "b2": np.array([0.999], np.float32),
+}
+SLOTS = {
+    "rmsprop": dict(
+        Param="param", Grad="grad", MeanSquare="ms", Moment="mom", LearningRate="lr",
+        ParamOut="param", MeanSquareOut="ms", MomentOut="mom",
+    ),
+    "sgd": dict(Param="param", Grad="grad", LearningRate="lr", ParamOut="param"),
+    "adam": dict(
+        Param="param", Grad="grad", LearningRate="lr", Moment1="m1", Moment2="m2", Beta1Pow="b1", Beta2Pow="b2",
+        ParamOut="param", Moment1Out="m1", Moment2Out="m2", Beta1PowOut="b1", Beta2PowOut="b2",
+    ),
+}  # fmt: skip
+
+
+def _scope(values=None, sparse=None):
+    """A scope holding ``_VALUES`` updated by ``values``; ``sparse = (height, rows, value)``
+    makes ``grad`` a SelectedRows."""
+    scope = fluid.Scope()
+    for name, v in {**_VALUES, **(values or {})}.items():
+        scope.var(name).get_tensor().set(v, PLACE)
+    if sparse is not None:
+        height, rows, value = sparse
+        scope.erase(["grad"])
+        sr = scope.var("grad").get_selected_rows()
+        sr.set_height(height)
+        sr.set_rows(rows)
+        sr.get_tensor().set(value, PLACE)
+    return scope
+
+
+def _raises(error, match, fn):
+    """``fn()`` raises ``error`` matching ``match``: itself, or as the cause of the executor's
+    OpRunError (which adds the op's line and inputs)."""
+    with pytest.raises((error, OpRunError)) as info:
+        fn()
+    exc = info.value.__cause__ if isinstance(info.value, OpRunError) else info.value
+    assert isinstance(exc, error), repr(exc)
+    assert re.search(match, str(exc)), str(exc)
+
+
+def _snapshot(scope):
+    return {n: scope.value(n).clone() for n in scope.local_var_names() if isinstance(scope.value(n), torch.Tensor)}
+
+
+def _assert_unchanged(scope, before):
+    for n, t in before.items():
+        now = scope.value(n)
+        assert now.dtype == t.dtype and now.shape == t.shape, n
+        assert torch.equal(torch.nan_to_num(now), torch.nan_to_num(t)), f"variable {n!r} changed"
+
+
+_ROWS2 = np.ones((2, 3), np.float32)
+# (op type, keyword overrides, scope value overrides, sparse grad, error, message)
+OPERATOR_BAD = [
+    # attributes of the wrong type or out of range
+    ("rmsprop", dict(epsilon=True), None, None, TypeError, r"rmsprop: attribute epsilon must be a real number .*True"),
+    ("rmsprop", dict(epsilon="1e-6"), None, None, TypeError, r"attribute epsilon must be a real number.*'1e-6'"),
+    (
+        "rmsprop",
+        dict(epsilon=float("nan")),
+        None,
+        None,
+        ValueError,
+        r"rmsprop: attribute epsilon must be >= 0, got nan",
+    ),
+    ("rmsprop", dict(epsilon=float("inf")), None, None, ValueError, r"attribute epsilon must be >= 0, got inf"),
+    ("rmsprop", dict(epsilon=-1e-6), None, None, ValueError, r"attribute epsilon must be >= 0, got -1e-06"),
+    ("rmsprop", dict(decay=float("nan")), None, None, ValueError, r"attribute decay must be in \[0, 1\), got nan"),
+    ("rmsprop", dict(decay=1.5), None, None, ValueError, r"attribute decay must be in \[0, 1\), got 1.5"),
+    ("rmsprop", dict(decay=-0.1), None, None, ValueError, r"attribute decay must be in \[0, 1\), got -0.1"),
+    ("rmsprop", dict(decay=1.0), None, None, ValueError, r"attribute decay must be in \[0, 1\), got 1.0"),
+    ("rmsprop", dict(momentum=float("inf")), None, None, ValueError, r"attribute momentum must be >= 0, got inf"),
+    ("rmsprop", dict(momentum=-0.5), None, None, ValueError, r"attribute momentum must be >= 0, got -0.5"),
+    ("rmsprop", dict(centered=1), None, None, TypeError, r"attribute centered must be a bool, got 1"),
+    ("adam", dict(beta1=float("nan")), None, None, ValueError, r"adam: attribute beta1 must be in \[0, 1\), got nan"),
+    ("adam", dict(beta1=1.0), None, None, ValueError, r"attribute beta1 must be in \[0, 1\), got 1.0"),
+    ("adam", dict(beta2=2.0), None, None, ValueError, r"attribute beta2 must be in \[0, 1\), got 2.0"),
+    ("adam", dict(epsilon=0.0), None, None, ValueError, r"attribute epsilon must be > 0, got 0.0"),
+    ("adam", dict(epsilon=float("inf")), None, None, ValueError, r"attribute epsilon must be > 0, got inf"),
+    ("adam", dict(lazy_mode="no"), None, None, TypeError, r"attribute lazy_mode must be a bool, got 'no'"),
+    ("adam", dict(min_row_size_to_use_multithread="x"), None, None, TypeError, r"min_row_size_to_use_multithread"),
+    ("adam", dict(min_row_size_to_use_multithread=True), None, None, TypeError, r"must be an int >= 0, got True"),
+    ("adam", dict(min_row_size_to_use_multithread=-1), None, None, ValueError, r"must be an int >= 0, got -1"),
+    ("adam", dict(min_row_size_to_use_multithread=1.5), None, None, TypeError, r"must be an int >= 0, got 1.5"),
+    # LearningRate and beta powers
+    ("sgd", {}, dict(lr=np.array([np.nan], np.float32)), None, ValueError, r"sgd: input LearningRate holds nan"),
+    ("rmsprop", {}, dict(lr=np.array([np.inf], np.float32)), None, ValueError, r"LearningRate holds inf; allowed"),
+    ("adam", {}, dict(lr=np.array([0.1, 0.2], np.float32)), None, ValueError, r"LearningRate must hold a 1-element"),
+    ("sgd", {}, dict(lr=np.zeros((0,), np.float32)), None, ValueError, r"LearningRate must hold a 1-element"),
+    ("rmsprop", {}, dict(lr=np.array([1], np.int64)), None, ValueError, r"1-element floating-point tensor, got torch"),
+    ("adam", {}, dict(b1=np.array([np.nan], np.float32)), None, ValueError, r"adam: input Beta1Pow holds nan"),
+    ("adam", {}, dict(b2=np.array([1.0], np.float32)), None, ValueError, r"Beta2Pow holds 1.0; allowed: .*\[0, 1\)"),
+    ("adam", {}, dict(b1=np.array([0.9, 0.9], np.float32)), None, ValueError, r"Beta1Pow must hold a 1-element"),
+    # dense slots of the wrong shape or dtype
+    ("rmsprop", {}, dict(grad=np.ones((3, 4), np.float32)), None, ValueError, r"input Grad is float32 \[3, 4\]"),
+    ("adam", {}, dict(grad=np.ones(SHAPE, np.float64)), None, ValueError, r"input Grad is float64"),
+    ("sgd", {}, dict(param=np.ones(SHAPE, np.int32)), None, TypeError, r"Param must hold a floating-point"),
+    ("rmsprop", {}, dict(mom=np.ones((4, 1), np.float32)), None, ValueError, r"input Moment is float32 \[4, 1\]"),
+    ("adam", {}, dict(m2=np.ones(SHAPE, np.float16)), None, ValueError, r"input Moment2 is float16"),
+    # MeanGrad: checked whenever given, needed when centered
+    ("rmsprop", dict(centered=True), None, None, ValueError, r"centered=True needs the MeanGrad"),
+    (
+        "rmsprop",
+        dict(MeanGrad="mg", MeanGradOut="mg"),
+        dict(mg=np.zeros((2, 3), np.float32)),
+        None,
+        ValueError,
+        r"input MeanGrad is float32 \[2, 3\]",
+    ),
+    # SelectedRows gradients
+    (
+        "rmsprop",
+        {},
+        None,
+        (4, [0, 4], _ROWS2),
+        ValueError,
+        r"row index 4 is out of range; allowed: 0 <= row < height=4",
+    ),
+    ("sgd", {}, None, (4, [0, -1], _ROWS2), ValueError, r"row index -1 is out of range"),
+    ("adam", dict(lazy_mode=True), None, (4, [9, 0], _ROWS2), ValueError, r"row index 9 is out of range"),
+    ("sgd", {}, None, (5, [0, 1], _ROWS2), ValueError, r"stands for shape \[5, 3\] \(height 5\).*\[4, 3\]"),
+    ("adam", {}, None, (4, [0, 1, 2], _ROWS2), ValueError, r"value has shape \[2, 3\] but 3 rows"),
+    ("rmsprop", {}, None, (4, [0, 1], np.ones((2, 5), np.float32)), ValueError, r"stands for shape \[4, 5\]"),
+    ("sgd", {}, None, (4, [0, 1], _ROWS2.astype(np.float64)), ValueError, r"\(SelectedRows\) is float64"),
+    # slots: missing, extra, aliased
+    ("sgd", dict(Grad=None), None, None, ValueError, r"Operator 'sgd' \(Paddle's raw op\): slot Grad is missing"),
+    ("rmsprop", dict(Foo="x"), None, None, TypeError, r"unknown slot or attribute 'Foo'; allowed slots: Param"),
+    ("sgd", dict(epsilon=1.0), None, None, TypeError, r"unknown slot or attribute 'epsilon'.*attributes: none"),
+    ("adam", dict(Grad=["grad", "grad"]), None, None, ValueError, r"slot Grad takes one variable name"),
+    ("rmsprop", dict(ParamOut="other"), None, None, ValueError, r"ParamOut must name the same variable as Param"),
+    ("rmsprop", dict(Grad="param"), None, None, ValueError, r"slots Param and Grad both name variable 'param'"),
+    (
+        "rmsprop",
+        dict(Moment="ms", MomentOut="ms"),
+        None,
+        None,
+        ValueError,
+        r"slots MeanSquare and Moment both name variable 'ms'",
+    ),
+    ("adam", dict(Beta2Pow="b1", Beta2PowOut="b1"), None, None, ValueError, r"Beta1Pow and Beta2Pow both name"),
+    ("sgd", dict(LearningRate="param"), None, None, ValueError, r"slots Param and LearningRate both name"),
+]
+
+
+@pytest.mark.parametrize("op_type,kw,values,sparse,error,match", OPERATOR_BAD)
+def test_operator_bad_input_raises_and_changes_nothing(op_type, kw, values, sparse, error, match):
+    scope = _scope(values, sparse)
+    before = _snapshot(scope)
+    slots = {k: v for k, v in {**SLOTS[op_type], **kw}.items() if v is not None}
+    _raises(error, match, lambda: Operator(op_type, **slots).run(scope, PLACE))
+    _assert_unchanged(scope, before)
+
+
+def test_adam_on_a_0d_parameter_matches_the_1_element_update():
+    """A 0-d Param (and state) runs as its 1-element view, as a [1] parameter does."""
+    vals = {"param": np.float32(0.3), "grad": np.float32(0.5), "m1": np.float32(0.1), "m2": np.float32(0.2)}
+    scalar = _scope(vals)
+    vector = _scope({k: np.reshape(v, (1,)) for k, v in vals.items()})
+    for scope in (scalar, vector):
+        Operator("adam", **SLOTS["adam"]).run(scope, PLACE)
+    for n in ("param", "m1", "m2", "b1", "b2"):
+        got, want = np.array(scalar.find_var(n).get_tensor()), np.array(vector.find_var(n).get_tensor())
+        assert got.shape == (() if n in vals else (1,))
+        np.testing.assert_array_equal(got.reshape(-1), want)
+    # and the update is Adam's: p - lr * sqrt(1 - b2p) / (1 - b1p) * m1 / (sqrt(m2) + eps * sqrt(1 - b2p))
+    m1 = 0.9 * 0.1 + 0.1 * 0.5
+    m2 = 0.999 * 0.2 + 0.001 * 0.25
+    c = np.sqrt(1 - 0.999)
+    want_p = 0.3 - 0.1 * c / (1 - 0.9) * m1 / (np.sqrt(m2) + 1e-8 * c)
+    np.testing.assert_allclose(np.array(scalar.find_var("param").get_tensor()), want_p, rtol=1e-5)
+
+
+@pytest.mark.parametrize("op_type", ["rmsprop", "sgd", "adam"])
+def test_non_finite_sparse_rows_stay_in_their_rows(op_type):
+    """NaN gradient values are data (Paddle propagates them): they reach exactly the rows they are in."""
+    value = np.array([[np.nan, 1.0, 1.0], [1.0, 1.0, 1.0]], np.float32)
+    scope = _scope(sparse=(4, [2, 0], value))
+    Operator(op_type, **SLOTS[op_type]).run(scope, PLACE)
+    p = np.array(scope.find_var("param").get_tensor())
+    assert np.isnan(p[2]).any() and np.isfinite(p[[0, 1, 3]]).all()
