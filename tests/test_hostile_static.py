@@ -209,3 +209,139 @@ def test_non_finite_sparse_rows_stay_in_their_rows(op_type):
     Operator(op_type, **SLOTS[op_type]).run(scope, PLACE)
     p = np.array(scope.find_var("param").get_tensor())
     assert np.isnan(p[2]).any() and np.isfinite(p[[0, 1, 3]]).all()
+
+
+# ---------------------------------------------------------------- program descriptions and inference models
+
+
+def _small_program():
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start):
+        x = fluid.data("x", [None, 3], "float32")
+        y = fluid.layers.fc(x, 2, act="relu")
+    return main, start, y
+
+
+def _set(path, value):
+    """A mutation setting ``path`` (keys and indices) of the description to ``value``."""
+
+    def mutate(d):
+        for k in path[:-1]:
+            d = d[k]
+        d[path[-1]] = value
+
+    return mutate
+
+
+_OP0 = ("blocks", 0, "ops", 0)
+_VAR0 = ("blocks", 0, "vars", 0)
+# (case, mutation of the parsed description or the text itself, message)
+DESC_BAD = [
+    ("deep nesting", "[" * 100000 + "]" * 100000, r"not a torchfluid program description \(JSON expected\)"),
+    ("int of 5000 digits", '{"format": ' + "9" * 5000 + "}", r"JSON expected\).*digits"),
+    ("seed inf", _set(("random_seed",), float("inf")), r"random_seed is inf; allowed: an int in \[0, 2\*\*63 - 1\]"),
+    ("seed 1.5", _set(("random_seed",), 1.5), r"random_seed is 1.5; allowed"),
+    ("seed negative", _set(("random_seed",), -5), r"random_seed is -5; allowed"),
+    ("seed bool", _set(("random_seed",), True), r"random_seed is True; allowed"),
+    ("seed huge", _set(("random_seed",), 10**400), r"random_seed is an integer of 401 digits"),
+    ("block parent itself", _set(("blocks", 0, "parent_idx"), 0), r"block 0 has idx 0 and parent_idx 0; allowed"),
+    ("block parent missing", _set(("blocks", 0, "parent_idx"), 7), r"parent_idx 7; allowed"),
+    ("block idx float", _set(("blocks", 0, "idx"), 0.0), r"block 0 has idx 0.0"),
+    ("unknown op type", _set((*_OP0, "type"), "no_such_op"), r"block 0 op 0: unknown op type 'no_such_op'"),
+    ("op type int", _set((*_OP0, "type"), 3), r"op type must be a str, got 3"),
+    ("op inputs str", _set((*_OP0, "inputs"), "x"), r"op mul inputs must be an object slot -> names, got 'x'"),
+    ("op input names str", _set((*_OP0, "inputs", "X"), "x"), r"op mul input X must be a list of names, got 'x'"),
+    ("op unknown slot", _set((*_OP0, "inputs", "Bogus"), ["x"]), r"op mul has no input slot 'Bogus'; allowed: X, Y"),
+    ("op missing input var", _set((*_OP0, "inputs", "X"), ["ghost"]), r"input X names variable 'ghost', which is not"),
+    ("op missing output var", _set((*_OP0, "outputs", "Out"), ["ghost"]), r"output Out names variable 'ghost'"),
+    ("op attrs list", _set((*_OP0, "attrs"), []), r"op mul attrs must be an object, got \[\]"),
+    (
+        "op attr str for int",
+        _set((*_OP0, "attrs", "x_num_col_dims"), "one"),
+        r"'x_num_col_dims' is 'one'; allowed: an int",
+    ),
+    ("op attr float for int", _set((*_OP0, "attrs", "x_num_col_dims"), 1.5), r"'x_num_col_dims' is 1.5; allowed"),
+    ("op attr bool for int", _set((*_OP0, "attrs", "x_num_col_dims"), True), r"'x_num_col_dims' is True; allowed"),
+    (
+        "var shape negative",
+        _set((*_VAR0, "shape"), {"__tuple__": [-7, 3]}),
+        r"variable 'x' has shape \(-7, 3\); allowed",
+    ),
+    ("var shape huge", _set((*_VAR0, "shape"), {"__tuple__": [2**64]}), r"has shape \(18446744073709551616,\)"),
+    ("var shape str", _set((*_VAR0, "shape"), "abc"), r"variable 'x' has shape 'abc'"),
+    ("var flag str", _set((*_VAR0, "persistable"), "yes"), r"field 'persistable' must be true or false, got 'yes'"),
+    (
+        "var described twice",
+        lambda d: d["blocks"][0]["vars"].append(d["blocks"][0]["vars"][0]),
+        r"'x' is described twice",
+    ),
+    (
+        "array shape negative",
+        _set((*_OP0, "attrs", "extra"), {"__array__": {"dtype": "float32", "shape": [-1], "data": [1]}}),
+        r"array shape \[-1\]; allowed: a list of ints >= 0",
+    ),
+]
+
+
+@pytest.mark.parametrize("case,mutation,match", DESC_BAD, ids=[c[0] for c in DESC_BAD])
+def test_parse_from_string_refuses_a_bad_description(case, mutation, match):
+    import json
+
+    from torchfluid.static.program_desc import ProgramDescError
+
+    main, _, _ = _small_program()
+    text = main.desc.serialize_to_string()
+    if callable(mutation):
+        desc = json.loads(text)
+        assert desc["blocks"][0]["ops"][0]["type"] == "mul" and desc["blocks"][0]["vars"][0]["name"] == "x"
+        mutation(desc)
+        text = json.dumps(desc)
+    else:
+        text = mutation
+    with pytest.raises(ProgramDescError, match=match):
+        fluid.Program.parse_from_string(text)
+    assert isinstance(fluid.Program.parse_from_string(main.desc.serialize_to_string()), fluid.Program)
+
+
+# (case, mutation of the __model__ description or the text itself, message)
+INFERENCE_BAD = [
+    ("deep nesting", "[" * 100000, r"not a torchfluid inference program \(JSON expected\)"),
+    ("int of 5000 digits", '{"a": ' + "9" * 5000 + "}", r"JSON expected\).*digits"),
+    ("op inputs str", _set(("ops", 0, "inputs"), "x"), r"op 0: op mul inputs must be an object slot -> names"),
+    ("op attrs list", _set(("ops", 0, "attrs"), []), r"op 0: op mul attrs must be an object, got \[\]"),
+    ("op attr str for int", _set(("ops", 0, "attrs", "x_num_col_dims"), "one"), r"'x_num_col_dims' is 'one'"),
+    ("op unknown slot", _set(("ops", 0, "outputs", "Zzz"), ["x"]), r"op mul has no output slot 'Zzz'; allowed: Out"),
+    ("op output var missing", _set(("ops", 0, "outputs", "Out"), ["ghost"]), r"output Out names variable 'ghost'"),
+    ("var shape negative", _set(("vars", 0, "shape"), [-5, 3]), r"variable 'x' has shape \[-5, 3\]; allowed"),
+    ("var shape float", _set(("vars", 0, "shape"), [1.5, 3]), r"variable 'x' has shape \[1.5, 3\]"),
+    ("var flag str", _set(("vars", 0, "persistable"), "false"), r"field 'persistable' must be true or false"),
+    ("var described twice", lambda d: d["vars"].append(d["vars"][0]), r"variable 'x' is described twice"),
+    ("feed names nested", _set(("feed",), [["x"]]), r"field 'feed' must be a list of variable names"),
+    ("fetch names int", _set(("fetch",), [3]), r"field 'fetch' must be a list of variable names"),
+]
+
+
+@pytest.mark.parametrize("case,mutation,match", INFERENCE_BAD, ids=[c[0] for c in INFERENCE_BAD])
+def test_load_inference_model_refuses_a_bad_program_file(tmp_path, case, mutation, match):
+    import json
+
+    main, start, y = _small_program()
+    scope = fluid.Scope()
+    exe = fluid.Executor(PLACE)
+    with fluid.scope_guard(scope):
+        exe.run(start)
+        fluid.io.save_inference_model(str(tmp_path), ["x"], [y], exe, main_program=main)
+        model = tmp_path / "__model__"
+        if callable(mutation):
+            desc = json.loads(model.read_text())
+            assert desc["ops"][0]["type"] == "mul" and desc["vars"][0]["name"] == "x"
+            mutation(desc)
+            model.write_text(json.dumps(desc))
+        else:
+            model.write_text(mutation)
+        before = set(scope.local_var_names())
+        before_values = _snapshot(scope)
+        with pytest.raises(fluid.io.InferenceModelError, match=match):
+            fluid.io.load_inference_model(str(tmp_path), exe)
+        assert set(scope.local_var_names()) == before
+        _assert_unchanged(scope, before_values)

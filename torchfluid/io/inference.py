@@ -30,7 +30,7 @@ import torch
 from ..checkpoint.atomic import atomic_write
 from ..ops import get_op
 from ..static.framework import Parameter, Program, Variable, default_main_program, names_of
-from ..static.program_desc import JSON_SCALARS, json_scalar
+from ..static.program_desc import JSON_SCALARS, ProgramDescError, check_op_fields, check_var_fields, json_scalar
 from ..static.io import read_values, write_values
 from ..static.plan import prune_ops
 from ..static.scope import global_scope
@@ -40,6 +40,7 @@ __all__ = ["save_inference_model", "load_inference_model", "InferenceModelError"
 FORMAT = "torchfluid-inference-program"
 VERSION = 1
 MODEL_FILENAME = "__model__"
+_VAR_FLAGS = ("persistable", "stop_gradient", "is_data", "parameter", "trainable")
 # op types that carry Python objects or update state: never part of an inference program
 _NOT_INFERENCE = frozenset(
     {"initializer", "lr_schedule", "grad_clip", "clip_gradients", "regularization", "copy_layer_parameter"}
@@ -159,7 +160,7 @@ def _load_desc(path):
             desc = json.loads(f.read().decode("utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"load_inference_model: no program file at {path!r}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # bad UTF-8 or JSON, huge ints, too deep
         raise InferenceModelError(f"{path}: not a torchfluid inference program (JSON expected): {e}") from None
     if not isinstance(desc, dict) or desc.get("format") != FORMAT:
         raise InferenceModelError(f"{path}: not a torchfluid inference program (format {FORMAT!r} expected)")
@@ -176,20 +177,29 @@ def _build_program(desc, path):
     block = program.global_block()
     try:
         for v in desc["vars"]:
-            kw = {k: bool(v[k]) for k in ("persistable", "stop_gradient", "is_data")}
+            check_var_fields(v["name"], v, _VAR_FLAGS, path)
+            if v["name"] in block.vars:
+                raise InferenceModelError(f"{path}: variable {v['name']!r} is described twice")
+            kw = {k: v[k] for k in ("persistable", "stop_gradient", "is_data")}
             if v.get("parameter"):
-                p = Parameter(block, v["name"], v["shape"], v["dtype"], trainable=bool(v.get("trainable")), **kw)
+                p = Parameter(block, v["name"], v["shape"], v["dtype"], trainable=v.get("trainable", False), **kw)
                 block.vars[p.name] = p
             else:
                 block.create_var(v["name"], v["shape"], v["dtype"], **kw)
-        for op in desc["ops"]:
-            if op["type"] in _NOT_INFERENCE or get_op(op["type"]).inplace:
+        for i, op in enumerate(desc["ops"]):
+            if isinstance(op["type"], str) and op["type"] in _NOT_INFERENCE:
+                raise InferenceModelError(f"op type {op['type']!r} is not allowed in an inference program")
+            check_op_fields(op["type"], op["inputs"], op["outputs"], op["attrs"], block.has_var, f"{path}: op {i}")
+            if get_op(op["type"]).inplace:
                 raise InferenceModelError(f"op type {op['type']!r} is not allowed in an inference program")
             block.append_op(op["type"], op["inputs"], op["outputs"], op["attrs"], infer=False)
-    except (KeyError, TypeError, ValueError) as e:
-        if isinstance(e, InferenceModelError):
-            raise
+    except (InferenceModelError, ProgramDescError) as e:
+        raise InferenceModelError(str(e)) from None
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as e:
         raise InferenceModelError(f"{path}: malformed inference program: {type(e).__name__}: {e}") from None
+    for key in ("feed", "fetch"):
+        if not all(isinstance(n, str) for n in desc[key]):
+            raise InferenceModelError(f"{path}: field {key!r} must be a list of variable names, got {desc[key]!r}")
     for n in desc["feed"] + desc["fetch"]:
         if not block.has_var(n):
             raise InferenceModelError(f"{path}: feed/fetch variable {n!r} is not described in the file")

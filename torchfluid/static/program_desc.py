@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copyreg
 import importlib
+import inspect
 import json
 import numbers
 import types
@@ -34,7 +35,9 @@ import types
 import numpy as np
 import torch
 
+from .._checks import _shown
 from ..dtypes import dtype_name, torch_dtype
+from ..ops import get_op
 from .framework import Block, Parameter, Program, Variable, register_program_codec
 
 __all__ = ["ProgramDesc", "ProgramDescError", "serialize_program", "parse_program", "FORMAT", "VERSION"]
@@ -43,6 +46,7 @@ FORMAT = "torchfluid-program"
 VERSION = 1
 _VAR_FIELDS = ("shape", "dtype", "persistable", "stop_gradient", "is_data", "lod_level", "type", "belong_to_optimizer")
 _PARAM_FIELDS = ("trainable", "optimize_attr", "regularizer", "need_clip", "do_model_average", "initializer")
+_VAR_FLAGS = ("persistable", "stop_gradient", "is_data", "belong_to_optimizer")
 
 
 class ProgramDescError(ValueError):
@@ -208,6 +212,8 @@ def _decode(v, program: Program):
         dt = np.dtype(a["dtype"])
         if dt.kind not in "biuf":
             raise ProgramDescError(f"array dtype {a['dtype']!r} is not numeric")
+        if not isinstance(a["shape"], list) or not all(_is_int(s) and s >= 0 for s in a["shape"]):
+            raise ProgramDescError(f"array shape {a['shape']!r}; allowed: a list of ints >= 0")
         arr = np.asarray(a["data"], dtype=dt).reshape([int(s) for s in a["shape"]])
         return torch.from_numpy(arr.copy()) if a.get("tensor") else arr
     if "__object__" in v:
@@ -224,13 +230,89 @@ def _decode(v, program: Program):
     raise ProgramDescError(f"malformed value {v!r}")
 
 
+_MAX_DIM = 2**63 - 1
+
+
+def check_var_fields(name, fields: dict, flags, where: str) -> None:
+    """Raise ProgramDescError unless a described variable's ``name`` is a str, ``fields["shape"]``
+    is None or a list/tuple of ints (not bools) in [-1, 2**63 - 1] (-1: any size) and each of
+    ``flags`` in ``fields`` is a bool."""
+    if not isinstance(name, str):
+        raise ProgramDescError(f"{where}: variable name must be a str, got {name!r}")
+    shape = fields["shape"]
+    if shape is not None and (
+        not isinstance(shape, (list, tuple))
+        or not all(isinstance(s, int) and not isinstance(s, bool) and -1 <= s <= _MAX_DIM for s in shape)
+    ):
+        raise ProgramDescError(
+            f"{where}: variable {name!r} has shape {shape!r}; allowed: null or a list of ints in [-1, 2**63 - 1]"
+        )
+    for flag in flags:
+        if flag in fields and not isinstance(fields[flag], bool):
+            raise ProgramDescError(
+                f"{where}: variable {name!r} field {flag!r} must be true or false, got {fields[flag]!r}"
+            )
+
+
+_ATTR_KINDS = {bool: "true or false", int: "an int", float: "a number"}
+
+
+def _attr_type_ok(default, value) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return True
+
+
+def check_op_fields(op_type, inputs, outputs, attrs, has_var, where: str) -> None:
+    """Raise ProgramDescError unless a described op is well formed: ``op_type`` a registered op
+    type; ``inputs``/``outputs`` dicts from the op's own slot names to lists of names of
+    variables ``has_var`` knows (``@EMPTY@`` standing for none); ``attrs`` a dict whose
+    attributes with a bool, int or float default in the op's signature have that type (an int
+    for a float)."""
+    if not isinstance(op_type, str):
+        raise ProgramDescError(f"{where}: op type must be a str, got {op_type!r}")
+    try:
+        opdef = get_op(op_type)
+    except KeyError:
+        raise ProgramDescError(f"{where}: unknown op type {op_type!r}") from None
+    for kind, slots, allowed in (("input", inputs, opdef.inputs), ("output", outputs, opdef.outputs)):
+        if not isinstance(slots, dict):
+            raise ProgramDescError(f"{where}: op {op_type} {kind}s must be an object slot -> names, got {slots!r}")
+        for slot, names in slots.items():
+            if slot not in allowed:
+                raise ProgramDescError(
+                    f"{where}: op {op_type} has no {kind} slot {slot!r}; allowed: {', '.join(allowed) or 'none'}"
+                )
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ProgramDescError(f"{where}: op {op_type} {kind} {slot} must be a list of names, got {names!r}")
+            missing = next((n for n in names if n != "@EMPTY@" and not has_var(n)), None)
+            if missing is not None:
+                raise ProgramDescError(
+                    f"{where}: op {op_type} {kind} {slot} names variable {missing!r}, which is not described"
+                )
+    if not isinstance(attrs, dict):
+        raise ProgramDescError(f"{where}: op {op_type} attrs must be an object, got {attrs!r}")
+    for name, p in inspect.signature(opdef.forward).parameters.items():
+        if name in attrs and p.kind is inspect.Parameter.KEYWORD_ONLY and not _attr_type_ok(p.default, attrs[name]):
+            raise ProgramDescError(
+                f"{where}: op {op_type} attribute {name!r} is {attrs[name]!r}; allowed: "
+                f"{_ATTR_KINDS[type(p.default)]} like its default {p.default!r}"
+            )
+
+
 def _build_var(block: Block, d: dict, program: Program) -> None:
     kw = {k: _decode(d[k], program) for k in _VAR_FIELDS}
     name = d["name"]
-    if not isinstance(name, str):
-        raise ProgramDescError(f"variable name must be a str, got {name!r}")
+    check_var_fields(name, kw, _VAR_FLAGS, f"block {block.idx}")
+    if name in block.vars:
+        raise ProgramDescError(f"block {block.idx}: variable {name!r} is described twice")
     if d["kind"] == "param":
         kw.update({k: _decode(d[k], program) for k in _PARAM_FIELDS})
+        check_var_fields(name, kw, ("trainable", "need_clip"), f"block {block.idx}")
         v = Parameter(block, name, **kw)
         if "gradient_clip_attr" in d:
             v.gradient_clip_attr = _decode(d["gradient_clip_attr"], program)
@@ -252,7 +334,7 @@ def parse_program(text) -> Program:
         raise TypeError(f"parse_from_string: expected str or bytes, got {type(text).__name__}")
     try:
         desc = json.loads(text)
-    except json.JSONDecodeError as e:
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, an int of too many digits, too deep
         raise ProgramDescError(f"not a torchfluid program description (JSON expected): {e}") from None
     if not isinstance(desc, dict) or desc.get("format") != FORMAT:
         raise ProgramDescError(f"not a torchfluid program description (format {FORMAT!r} expected)")
@@ -260,22 +342,43 @@ def parse_program(text) -> Program:
         raise ProgramDescError(f"program description version {desc.get('version')!r}; this reads {VERSION}")
     program = Program()
     try:
-        program.random_seed = int(desc["random_seed"])
-        program.blocks = [Block(program, int(b["idx"]), int(b["parent_idx"])) for b in desc["blocks"]]
-        if not program.blocks or [b.idx for b in program.blocks] != list(range(len(program.blocks))):
-            raise ProgramDescError("blocks must be numbered 0, 1, ... in order")
+        seed = desc["random_seed"]
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= _MAX_DIM:
+            raise ProgramDescError(f"random_seed is {_shown(seed)}; allowed: an int in [0, 2**63 - 1]")
+        program.random_seed = seed
+        program.blocks = [Block(program, b["idx"], b["parent_idx"]) for b in desc["blocks"]]
+        for i, b in enumerate(program.blocks):
+            parent_ok = b.parent_idx == -1 if i == 0 else _is_int(b.parent_idx) and 0 <= b.parent_idx < i
+            if not _is_int(b.idx) or b.idx != i or not parent_ok:
+                raise ProgramDescError(
+                    f"block {i} has idx {b.idx!r} and parent_idx {b.parent_idx!r}; allowed: blocks numbered 0, "
+                    "1, ... in order, block 0 with parent -1 and every other block's parent an earlier block"
+                )
+        if not program.blocks:
+            raise ProgramDescError("a program description needs at least block 0")
         for block, b in zip(program.blocks, desc["blocks"], strict=True):
             for d in b["vars"]:
                 _build_var(block, d, program)
         for block, b in zip(program.blocks, desc["blocks"], strict=True):
-            for op in b["ops"]:
-                attrs = {k: _decode(a, program) for k, a in op["attrs"].items()}
+            for i, op in enumerate(b["ops"]):
+                attrs = op["attrs"]
+                if isinstance(attrs, dict):  # anything else is refused by check_op_fields
+                    attrs = {k: _decode(a, program) for k, a in attrs.items()}
+                where = f"block {block.idx} op {i}"
+                has_var = lambda n, block=block: block._find_var_recursive(n) is not None  # noqa: E731
+                check_op_fields(op["type"], op["inputs"], op["outputs"], attrs, has_var, where)
                 block.append_op(op["type"], op["inputs"], op["outputs"], attrs, infer=False)
     except ProgramDescError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except RecursionError:
+        raise ProgramDescError("malformed program description: values nested too deeply") from None
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as e:
         raise ProgramDescError(f"malformed program description: {type(e).__name__}: {e}") from None
     return program
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 class ProgramDesc:
