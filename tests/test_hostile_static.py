@@ -11,6 +11,7 @@ import torch
 
 import torchfluid as fluid
 from torchfluid.op import Operator
+from torchfluid.static.executor import FeedError
 from torchfluid.static.plan import OpRunError
 
 PLACE = fluid.CPUPlace()
@@ -345,3 +346,155 @@ def test_load_inference_model_refuses_a_bad_program_file(tmp_path, case, mutatio
             fluid.io.load_inference_model(str(tmp_path), exe)
         assert set(scope.local_var_names()) == before
         _assert_unchanged(scope, before_values)
+
+
+# ---------------------------------------------------------------- static gradient clipping
+
+
+def _grad_program(dtype="float32", need_clip=True):
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start):
+        x = fluid.data("x", [None, 3], dtype)
+        attr = fluid.ParamAttr(need_clip=need_clip)
+        loss = fluid.layers.mean(fluid.layers.fc(x, 2, param_attr=attr, bias_attr=attr))
+        params_grads = fluid.backward.append_backward(loss)
+    return main, start, params_grads
+
+
+def _set_attr(name, value):
+    return lambda clip: setattr(clip, name, value)
+
+
+# (clip, change made after it was built, error, message)
+CLIP_GRAPH_BAD = [
+    (fluid.clip.ClipGradByGlobalNorm(1.0), _set_attr("clip_norm", float("nan")), ValueError, r"clip_norm must be > 0"),
+    (fluid.clip.ClipGradByGlobalNorm(1.0), _set_attr("clip_norm", -1.0), ValueError, r"Norm.clip_norm must be > 0"),
+    (fluid.clip.ClipGradByGlobalNorm(1.0), _set_attr("clip_norm", True), TypeError, r"real number > 0, got True"),
+    (fluid.clip.ClipGradByNorm(1.0), _set_attr("clip_norm", 0.0), ValueError, r"ClipGradByNorm.clip_norm must be > 0"),
+    (fluid.clip.ClipGradByNorm(1.0), _set_attr("clip_norm", float("inf")), ValueError, r"clip_norm must be > 0"),
+    (fluid.clip.ClipGradByNorm(1.0), _set_attr("clip_norm", "1"), TypeError, r"a real number > 0, got '1'"),
+    (fluid.clip.ClipGradByValue(1.0), _set_attr("max", float("nan")), ValueError, r"ClipGradByValue.max must be a"),
+    (fluid.clip.ClipGradByValue(1.0), _set_attr("min", 2.0), ValueError, r"min must be <= max, got min=2 and max=1"),
+]
+
+
+@pytest.mark.parametrize("clip,change,error,match", CLIP_GRAPH_BAD)
+def test_a_clip_changed_to_a_bad_value_builds_no_graph(clip, change, error, match):
+    import copy
+
+    clip = copy.deepcopy(clip)
+    change(clip)
+    main, _, params_grads = _grad_program()
+    block = main.global_block()
+    n_ops, names = len(block.ops), list(block.vars)
+    with fluid.program_guard(main), pytest.raises(error, match=match):
+        clip(params_grads)
+    assert len(block.ops) == n_ops and list(block.vars) == names
+
+
+@pytest.mark.parametrize(
+    "kw,error,match",
+    [
+        (dict(program=3), TypeError, r"set_gradient_clip: program must be a Program, got int"),
+        (dict(param_list="fc_0.w_0"), TypeError, r"param_list must be a list of Parameters or their names"),
+        (dict(param_list=["nope"]), ValueError, r"var 'nope' is not in block 0"),
+    ],
+)
+def test_set_gradient_clip_refuses_bad_arguments(kw, error, match):
+    main, _, _ = _grad_program()
+    kw = {"program": main, **kw}
+    with pytest.raises(error, match=match):
+        fluid.clip.set_gradient_clip(fluid.clip.ClipGradByNorm(1.0), **kw)
+    assert all(getattr(p, "gradient_clip_attr", None) is None for p in main.global_block().all_parameters())
+
+
+def test_clip_of_need_clip_false_params_only_appends_nothing():
+    main, _, params_grads = _grad_program(need_clip=False)
+    n_ops = len(main.global_block().ops)
+    with fluid.program_guard(main):
+        out = fluid.clip.ClipGradByGlobalNorm(0.1)(params_grads)
+    assert [(p.name, g.name) for p, g in out] == [(p.name, g.name) for p, g in params_grads]
+    assert len(main.global_block().ops) == n_ops
+    fluid.clip.set_gradient_clip(fluid.clip.ClipGradByNorm(1.0), program=fluid.Program())  # no parameters: no-op
+
+
+@pytest.mark.parametrize(
+    "clip,want",
+    [
+        # fc(x, 2) on x = ones([2, 3]): each weight grad 0.5, each bias grad 0.5; 6 + 2 entries
+        (fluid.clip.ClipGradByGlobalNorm(1.0), [0.5 / np.sqrt(8 * 0.25)] * 2),  # global norm sqrt(2): scaled
+        (fluid.clip.ClipGradByNorm(1.0), [0.5 / np.sqrt(6 * 0.25), 0.5]),  # weight norm 1.22 > 1, bias 0.71
+        (fluid.clip.ClipGradByValue(0.25), [0.25, 0.25]),
+    ],
+)
+def test_clip_graph_on_float16_grads(clip, want):
+    main, start, params_grads = _grad_program("float16")
+    with fluid.program_guard(main):
+        out = clip(params_grads)
+    scope, exe = fluid.Scope(), fluid.Executor(PLACE)
+    exe.run(start, scope=scope)
+    got = exe.run(main, feed={"x": np.ones((2, 3), np.float16)}, fetch_list=[g for _, g in out], scope=scope)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == np.float16
+        np.testing.assert_allclose(g, np.full(g.shape, w), rtol=2e-3)
+
+
+# ---------------------------------------------------------------- Executor
+
+
+def _train_program():
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start):
+        x = fluid.data("x", [None, 3], "float32")
+        loss = fluid.layers.mean(fluid.layers.fc(x, 2))
+        fluid.optimizer.RMSPropOptimizer(0.1).minimize(loss)
+    return main, start, loss
+
+
+_OK = np.ones((2, 3), np.float32)
+# (feed, fetch names (None: the loss), error, message)
+EXECUTOR_BAD = [
+    ({"x": None}, None, FeedError, r"feed 'x': the value is None; allowed: an array"),
+    ({"x": _OK.astype(np.float64)}, None, FeedError, r"must be 'float32', but received 'float64'"),
+    ({"x": _OK.astype(np.float16)}, None, FeedError, r"must be 'float32', but received 'float16'"),
+    ({"x": np.ones((2, 4), np.float32)}, None, FeedError, r"should have shape \[-1, 3\].*\[2, 4\]"),
+    ({"x": np.ones(3, np.float32)}, None, FeedError, r"should have shape \[-1, 3\].*received shape \[3\]"),
+    ({"x": [[1, 2, 3], [1, 2]]}, None, FeedError, r"feed 'x': cannot convert list to float32"),
+    ({"x": "abc"}, None, FeedError, r"cannot convert str to float32"),
+    ({"x": _OK, "zzz": _OK}, None, FeedError, r"feed 'zzz': no variable of that name"),
+    ({}, None, FeedError, r"data variable 'x' is needed"),
+    ({"x": _OK}, ["nope"], ValueError, r"variable 'nope' is neither computed by this program nor held in the scope"),
+    ({"x": _OK}, [3], TypeError, r"fetch_list item 3 is not a Variable"),
+]
+
+
+@pytest.mark.parametrize("feed,fetch,error,match", EXECUTOR_BAD)
+def test_executor_bad_feed_or_fetch_changes_nothing(feed, fetch, error, match):
+    main, start, loss = _train_program()
+    scope, exe = fluid.Scope(), fluid.Executor(PLACE)
+    exe.run(start, scope=scope)
+    before = _snapshot(scope)
+    with pytest.raises(error, match=match):
+        exe.run(main, feed=feed, fetch_list=[loss] if fetch is None else fetch, scope=scope)
+    _assert_unchanged(scope, before)
+
+
+def test_executor_run_after_close_raises_and_a_new_executor_runs():
+    main, start, loss = _train_program()
+    scope, exe = fluid.Scope(), fluid.Executor(PLACE)
+    exe.run(start, scope=scope)
+    exe.close()
+    before = _snapshot(scope)
+    with pytest.raises(RuntimeError, match=r"Executor.run: this executor was closed"):
+        exe.run(main, feed={"x": _OK}, fetch_list=[loss], scope=scope)
+    _assert_unchanged(scope, before)
+    exe.close()  # closing twice is allowed
+    (out,) = fluid.Executor(PLACE).run(main, feed={"x": _OK}, fetch_list=[loss], scope=scope)
+    assert np.isfinite(out).all()
+
+
+def test_executor_program_of_another_scope_needs_its_startup():
+    main, start, loss = _train_program()
+    fluid.Executor(PLACE).run(start, scope=fluid.Scope())
+    with pytest.raises(RuntimeError, match=r"variable 'fc_\d+.w_0' is read by this program but holds no value"):
+        fluid.Executor(PLACE).run(main, feed={"x": _OK}, fetch_list=[loss], scope=fluid.Scope())

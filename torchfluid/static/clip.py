@@ -40,6 +40,7 @@ import copy
 import warnings
 
 from .. import unique_name
+from .._checks import check_number
 from ..clip import (
     ClipGradByGlobalNorm,
     ClipGradByNorm,
@@ -49,7 +50,7 @@ from ..clip import (
     need_clip,
     register_record_clipper,
 )
-from .framework import OpRole, Parameter, Variable, default_main_program
+from .framework import OpRole, Parameter, Program, Variable, default_main_program
 
 __all__ = ["clip_static_pairs", "set_gradient_clip", "append_gradient_clip_ops"]
 
@@ -127,9 +128,22 @@ def _global_norm_scale(block, grads, clip_norm):
     return scale
 
 
+def _value_attrs(c):
+    lo, hi = check_number("ClipGradByValue.min", c.min), check_number("ClipGradByValue.max", c.max)
+    if lo > hi:
+        raise ValueError(f"ClipGradByValue: min must be <= max, got min={lo:g} and max={hi:g}")
+    return {"min": lo, "max": hi}
+
+
+def _clip_norm(c):
+    """``c.clip_norm``, checked again (> 0, finite) when its graph is built: it may have been set
+    after the clip was made."""
+    return check_number(f"{type(c).__name__}.clip_norm", c.clip_norm, lo=0.0, lo_open=True)
+
+
 _PER_GRAD_OPS = {  # clip class -> (the op clipping each grad on its own, its attrs)
-    ClipGradByValue: lambda c: ("clip", {"min": float(c.min), "max": float(c.max)}),
-    ClipGradByNorm: lambda c: ("clip_by_norm", {"max_norm": float(c.clip_norm)}),
+    ClipGradByValue: lambda c: ("clip", _value_attrs(c)),
+    ClipGradByNorm: lambda c: ("clip_by_norm", {"max_norm": _clip_norm(c)}),
 }
 
 
@@ -143,7 +157,7 @@ def _append_clip_graph(clip, block, grads):
             _op(block, op_type, {"X": [g]}, {"Out": [o]}, attrs)
         return outs
     if kind is ClipGradByGlobalNorm:
-        scale = _global_norm_scale(block, grads, clip.clip_norm)
+        scale = _global_norm_scale(block, grads, _clip_norm(clip))
         outs = []
         for g in grads:
             s = _cast(block, scale, g.dtype) if scale.dtype != g.dtype else scale
@@ -181,6 +195,12 @@ def set_gradient_clip(clip, param_list=None, program=None):
     if not isinstance(clip, GradientClipBase):
         raise TypeError(f"set_gradient_clip: clip must be a fluid.clip object, got {type(clip).__name__}")
     program = default_main_program() if program is None else program
+    if not isinstance(program, Program):
+        raise TypeError(f"set_gradient_clip: program must be a Program, got {type(program).__name__}")
+    if isinstance(param_list, (str, Variable)):
+        raise TypeError(
+            f"set_gradient_clip: param_list must be a list of Parameters or their names, got {param_list!r}"
+        )
     block = program.global_block()
     if any(op.role & OpRole.Optimize for op in block.ops):  # minimize already ran
         warnings.warn(

@@ -54,6 +54,8 @@ _NP_NAMES = {
 
 
 def _feed_array(name, value, var):
+    if value is None:
+        raise FeedError(f"feed {name!r}: the value is None; allowed: an array, tensor or nested list of {var.dtype}")
     if isinstance(value, LoDTensor):
         value = np.array(value)
     if isinstance(value, torch.Tensor):
@@ -90,9 +92,11 @@ class Executor:
     def __init__(self, place=None):
         self._device = place_device(place)
         self.place = place
+        self._closed = False
 
     def close(self):
-        """Paddle API; nothing to release."""
+        """Close the executor (Paddle's API): a later ``run`` raises RuntimeError."""
+        self._closed = True
 
     def run(
         self,
@@ -107,6 +111,8 @@ class Executor:
         use_prune=False,
     ):
         """Run ``program`` (default main program); return the fetched values as numpy."""
+        if self._closed:
+            raise RuntimeError("Executor.run: this executor was closed (close()); make a new Executor to run programs")
         program = default_main_program() if program is None else program
         if not isinstance(program, Program):
             raise TypeError(f"Executor.run(program=...): expected a Program, got {type(program).__name__}")

@@ -21,6 +21,15 @@ lr schedulers, the optimize op's section, update config and rules); it is create
 ``cls.__new__`` and given its state as ``copy``/``pickle`` do, and its state is plain
 values and such objects again. Anything else is a :class:`ProgramDescError`, on saving
 (naming the op and attribute) or loading.
+
+Loading checks the text as it builds a new Program, which is returned only when all of it
+is valid: ``random_seed`` an int in [0, 2**63 - 1]; blocks numbered 0, 1, ... with block
+0's parent -1 and every other block's parent an earlier block; variable names unique per
+block, shapes null or ints in [-1, 2**63 - 1], flags bools (:func:`check_var_fields`);
+each op of a registered type, with its own slot names, each naming described variables,
+and the attributes its signature gives a bool, int or float default of that type
+(:func:`check_op_fields`; :mod:`torchfluid.io.inference` checks its files the same way).
+JSON nested too deeply or numbers too large are a ProgramDescError too.
 """
 
 from __future__ import annotations
@@ -40,7 +49,16 @@ from ..dtypes import dtype_name, torch_dtype
 from ..ops import get_op
 from .framework import Block, Parameter, Program, Variable, register_program_codec
 
-__all__ = ["ProgramDesc", "ProgramDescError", "serialize_program", "parse_program", "FORMAT", "VERSION"]
+__all__ = [
+    "ProgramDesc",
+    "ProgramDescError",
+    "serialize_program",
+    "parse_program",
+    "check_var_fields",
+    "check_op_fields",
+    "FORMAT",
+    "VERSION",
+]
 
 FORMAT = "torchfluid-program"
 VERSION = 1
