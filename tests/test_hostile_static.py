@@ -498,3 +498,58 @@ def test_executor_program_of_another_scope_needs_its_startup():
     fluid.Executor(PLACE).run(start, scope=fluid.Scope())
     with pytest.raises(RuntimeError, match=r"variable 'fc_\d+.w_0' is read by this program but holds no value"):
         fluid.Executor(PLACE).run(main, feed={"x": _OK}, fetch_list=[loss], scope=fluid.Scope())
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda a: a[::-1].copy()[::-1],  # negative strides
+        lambda a: a.astype(">f4"),  # big-endian float32
+        lambda a: np.asfortranarray(a),
+        lambda a: torch.from_numpy(a.T.copy()).T,  # a non-contiguous tensor
+    ],
+    ids=["negative strides", "big endian", "fortran order", "non-contiguous tensor"],
+)
+def test_executor_takes_any_layout_of_a_valid_feed(make):
+    """Feeds that are valid float32 arrays in an unusual memory layout give the plain array's result."""
+    main, start, loss = _train_program()
+    x = np.arange(6, dtype=np.float32).reshape(2, 3) / 6
+    scope, exe = fluid.Scope(), fluid.Executor(PLACE)
+    exe.run(start, scope=scope)
+    initial = _snapshot(scope)
+    results = []
+    for feed in (x, make(x)):
+        for n, t in initial.items():
+            scope.set_value(n, t.clone())
+        results.append(exe.run(main, feed={"x": feed}, fetch_list=[loss], scope=scope)[0])
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_executor_never_writes_into_a_fed_parameter(as_tensor):
+    """A fed parameter is updated in the scope's own copy: the caller's array/tensor is unchanged."""
+    main, start, loss = _train_program()
+    scope, exe = fluid.Scope(), fluid.Executor(PLACE)
+    exe.run(start, scope=scope)
+    w_name = main.global_block().all_parameters()[0].name
+    w = np.full((3, 2), 0.5, np.float32)
+    fed = torch.from_numpy(w.copy()) if as_tensor else w.copy()
+    for _ in range(2):
+        exe.run(main, feed={"x": _OK, w_name: fed}, fetch_list=[loss], scope=scope)
+    np.testing.assert_array_equal(np.asarray(fed), w)
+    assert not np.array_equal(np.array(scope.find_var(w_name).get_tensor()), w)  # the scope's copy moved
+
+
+def test_executor_feeds_a_bfloat16_tensor_and_refuses_a_meta_tensor():
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start):
+        doubled = fluid.layers.scale(fluid.data("xb", [None, 3], "bfloat16"), 2.0)
+        out = fluid.layers.cast(doubled, "float32")
+    exe = fluid.Executor(PLACE)
+    x = torch.tensor([[1.0, 2.5, -3.0]], dtype=torch.bfloat16)
+    (got,) = exe.run(main, feed={"xb": x}, fetch_list=[out], scope=fluid.Scope())
+    np.testing.assert_array_equal(got, [[2.0, 5.0, -6.0]])
+    with pytest.raises(TypeError, match=r"fetch 'scale_\d+.tmp_0': a bfloat16 value has no numpy dtype"):
+        exe.run(main, feed={"xb": x}, fetch_list=[doubled], scope=fluid.Scope())
+    with pytest.raises(FeedError, match=r"feed 'xb': a meta tensor holds no data"):
+        exe.run(main, feed={"xb": torch.empty(1, 3, device="meta")}, fetch_list=[out], scope=fluid.Scope())

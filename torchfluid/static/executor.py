@@ -4,6 +4,8 @@ One run: check every feed (name, dtype, shape) and that every input the plan rea
 exists -- all before anything is written, so a bad feed leaves the scope unchanged --
 then run the plan's steps over ``env = {scope values, feeds}`` and write the
 persistable outputs back into the scope. Temporaries are dropped after the run.
+A fed persistable variable (a parameter) is copied, so the caller's array or tensor is
+never updated in place. After ``close()`` the executor refuses to run.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..dtypes import numpy_dtype, torch_dtype
+from ..dtypes import dtype_name, numpy_dtype, torch_dtype
 from .framework import Operator, Program, Variable, default_main_program
 from .plan import build_plan
 from .scope import LoDTensor, Scope, global_scope, place_device
@@ -53,19 +55,34 @@ _NP_NAMES = {
 }
 
 
-def _feed_array(name, value, var):
+def _feed_tensor(name, value, var) -> torch.Tensor:
+    """The fed ``value`` as a tensor, after checking its dtype and shape against ``var``.
+
+    A torch tensor is used as it is (any dtype, bfloat16 included; a meta tensor, which has
+    no data, is refused); anything else goes through numpy (a negative-stride or
+    non-native-byte-order array is copied to a plain one)."""
     if value is None:
         raise FeedError(f"feed {name!r}: the value is None; allowed: an array, tensor or nested list of {var.dtype}")
     if isinstance(value, LoDTensor):
         value = np.array(value)
     if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
+        if value.is_meta:
+            raise FeedError(f"feed {name!r}: a meta tensor holds no data; allowed: a tensor with values")
+        _check_fed(name, dtype_name(value.dtype), value.shape, var)
+        return value.detach()
     if not isinstance(value, np.ndarray):
         try:
             value = np.array(value, dtype=numpy_dtype(var.dtype))
         except (TypeError, ValueError) as e:
             raise FeedError(f"feed {name!r}: cannot convert {type(value).__name__} to {var.dtype}: {e}") from e
-    got = _NP_NAMES.get(value.dtype) or value.dtype.name
+    _check_fed(name, _NP_NAMES.get(value.dtype) or value.dtype.name, value.shape, var)
+    try:
+        return torch.from_numpy(value)
+    except ValueError:  # negative strides or a non-native byte order: torch takes neither
+        return torch.from_numpy(np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("=")))
+
+
+def _check_fed(name, got, got_shape, var):
     if got != var.dtype:
         raise FeedError(
             f"feed {name!r}: the data type of fed variable {name!r} must be {var.dtype!r}, "
@@ -73,13 +90,12 @@ def _feed_array(name, value, var):
         )
     shape = var.shape
     if shape is not None and (
-        value.ndim != len(shape) or any(d >= 0 and d != s for d, s in zip(shape, value.shape, strict=True))
+        len(got_shape) != len(shape) or any(d >= 0 and d != s for d, s in zip(shape, got_shape, strict=True))
     ):
         raise FeedError(
             f"feed {name!r}: fed variable {name!r} should have shape {list(shape)} "
-            f"(-1 = any size), but received shape {list(value.shape)}"
+            f"(-1 = any size), but received shape {list(got_shape)}"
         )
-    return value
 
 
 class Executor:
@@ -147,8 +163,11 @@ class Executor:
                     f"feed {name!r}: no variable of that name in the program; "
                     f"data variables are: {', '.join(data) or 'none'}"
                 )
-            t = torch.from_numpy(_feed_array(name, value, var))
-            env[name] = t if self._device.type == "cpu" else t.to(self._device)
+            t = _feed_tensor(name, value, var)
+            t = t if t.device == self._device else t.to(self._device)
+            # a fed persistable (a parameter) is written back to the scope and may be updated in
+            # place: it gets its own copy, never the caller's memory (Paddle's feed op copies too)
+            env[name] = t.clone() if var.persistable else t
         for n in plan.external:
             t = scope.value(n)
             if t is None:
@@ -199,6 +218,11 @@ class Executor:
         for n in plan.fetch_names:
             t = env[n]
             if return_numpy:
+                if t.dtype is torch.bfloat16:
+                    raise TypeError(
+                        f"fetch {n!r}: a bfloat16 value has no numpy dtype; fetch it with return_numpy=False "
+                        "(a LoDTensor) or cast it to float32 in the program"
+                    )
                 out.append(
                     (t.numpy() if t.device.type == "cpu" and not t.requires_grad else t.detach().cpu().numpy()).copy()
                 )
