@@ -553,3 +553,43 @@ def test_executor_feeds_a_bfloat16_tensor_and_refuses_a_meta_tensor():
         exe.run(main, feed={"xb": x}, fetch_list=[doubled], scope=fluid.Scope())
     with pytest.raises(FeedError, match=r"feed 'xb': a meta tensor holds no data"):
         exe.run(main, feed={"xb": torch.empty(1, 3, device="meta")}, fetch_list=[out], scope=fluid.Scope())
+
+
+# ---------------------------------------------------------------- scope values
+
+# (value, message): none of these is a tensor of numbers
+SCOPE_SET_BAD = [
+    (None, r"variable 'a': cannot hold NoneType None \(numpy dtype object\); allowed: a tensor, an ndarray"),
+    ("abc", r"cannot hold str 'abc'"),
+    ([[1, 2], [3]], r"cannot hold list \[\[1, 2\], \[3\]\]"),
+    ({"a": 1}, r"cannot hold dict"),
+    ([10**30], r"cannot hold list \[1000000000000000000000000000000\] \(numpy dtype object\)"),
+    (np.array(["2020-01-01"], dtype="datetime64[D]"), r"numpy dtype datetime64\[D\]"),
+    (torch.empty(2, device="meta"), r"variable 'a': a meta tensor holds no data"),
+]
+
+
+@pytest.mark.parametrize("value,match", SCOPE_SET_BAD)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_scope_set_refuses_what_is_not_numbers_and_keeps_the_old_value(value, match, sparse):
+    scope = fluid.Scope()
+    if sparse:
+        view = scope.var("a").get_selected_rows().get_tensor()
+        match = match.replace("variable 'a'", "SelectedRows 'a'")
+    else:
+        view = scope.var("a").get_tensor()
+    view.set(np.ones((2, 3), np.float32), PLACE)
+    with pytest.raises((TypeError, ValueError), match=match):
+        view.set(value, PLACE)
+    np.testing.assert_array_equal(np.array(view), np.ones((2, 3), np.float32))
+
+
+def test_scope_set_takes_a_big_endian_array_and_names_must_be_strings():
+    scope = fluid.Scope()
+    a = np.arange(6, dtype=">f4").reshape(2, 3)
+    scope.var("a").get_tensor().set(a, PLACE)
+    got = np.array(scope.find_var("a").get_tensor())
+    assert got.dtype == np.float32 and got.dtype.isnative
+    np.testing.assert_array_equal(got, a)
+    with pytest.raises(TypeError, match=r"Scope.var: name must be a str, got 3"):
+        scope.var(3)

@@ -6,6 +6,9 @@
 (:class:`~torchfluid.ops.optimizer_ops.SelectedRows`: some rows of a ``[height, width]``
 matrix) and gives its :class:`SelectedRowsView` with Paddle's ``set_height``,
 ``set_rows``, ``height()``, ``rows()`` and ``get_tensor()`` (the rows' values).
+``set`` stores a copy of a tensor or of numbers (an ndarray or nested lists of bool, int,
+float or complex; a big-endian array in native byte order); anything else is refused
+before the old value is touched.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import contextlib
 import numpy as np
 import torch
 
-from .._checks import check_int
+from .._checks import ArgumentTypeError, check_int
 from ..dtypes import dtype_name
 from ..ops.optimizer_ops import SelectedRows
 from ..places import to_place
@@ -36,6 +39,33 @@ def place_device(place) -> torch.device:
     :func:`torchfluid.framework.to_place` (a Place, a ``torch.device``, ``'cpu'``, ``'gpu:N'``; a GPU
     place this process cannot use raises ``RuntimeError``)."""
     return torch.device("cpu") if place is None else to_place(place).device
+
+
+def _stored(what: str, value, place) -> torch.Tensor:
+    """A copy of ``value`` (a tensor, ndarray, number or nested list of numbers) on ``place``,
+    for ``what`` (the variable): anything else, and a meta tensor (no data), is an
+    ArgumentTypeError (a TypeError and a ValueError) naming it."""
+    if isinstance(value, torch.Tensor):
+        if value.is_meta:
+            raise ArgumentTypeError(f"{what}: a meta tensor holds no data; allowed: a tensor with values")
+        return value.detach().clone().to(place_device(place))
+    try:
+        a = np.array(value, copy=True)
+    except (TypeError, ValueError) as e:  # ragged nested lists
+        raise ArgumentTypeError(f"{what}: cannot hold {type(value).__name__} {_short(value)}: {e}") from None
+    if a.dtype.kind not in "biufc":
+        raise ArgumentTypeError(
+            f"{what}: cannot hold {type(value).__name__} {_short(value)} (numpy dtype {a.dtype}); "
+            "allowed: a tensor, an ndarray or (nested lists of) bool, int, float or complex numbers"
+        )
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    return torch.from_numpy(a).to(place_device(place))
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class LoDTensor:
@@ -60,12 +90,8 @@ class LoDTensor:
         return self._scope.value(self._name) is not None
 
     def set(self, value, place=None) -> None:
-        """Store a copy of ``value`` (ndarray, tensor or nested list) on ``place``."""
-        if isinstance(value, torch.Tensor):
-            t = value.detach().clone()
-        else:
-            t = torch.from_numpy(np.array(value, copy=True))
-        self._scope.set_value(self._name, t.to(place_device(place)))
+        """Store a copy of ``value`` (ndarray, tensor or nested list of numbers) on ``place``."""
+        self._scope.set_value(self._name, _stored(f"variable {self._name!r}", value, place))
 
     def shape(self) -> list[int]:
         return list(self._value().shape)
@@ -115,10 +141,10 @@ class _RowsValue(LoDTensor):
 
     def set(self, value, place=None) -> None:
         """Store a copy of ``value`` (one row per row index, at least 1-D) on ``place``."""
-        t = value.detach().clone() if isinstance(value, torch.Tensor) else torch.from_numpy(np.array(value, copy=True))
+        t = _stored(f"SelectedRows {self._name!r}", value, place)
         if t.dim() < 1:
             raise ValueError(f"SelectedRows {self._name!r}: the value must be at least 1-D (one row per index)")
-        self._rows.value = t.to(place_device(place))
+        self._rows.value = t
 
 
 class SelectedRowsView:
@@ -183,6 +209,8 @@ class Scope:
         self._vars: dict[str, torch.Tensor | None] = {}
 
     def var(self, name: str) -> ScopeVar:
+        if not isinstance(name, str):
+            raise TypeError(f"Scope.var: name must be a str, got {name!r}")
         self._vars.setdefault(name, None)
         return ScopeVar(self, name)
 
