@@ -234,6 +234,11 @@ def _set(path, value):
     return mutate
 
 
+def _clip_state(cls, **state):
+    """A described clip object of class ``torchfluid.clip.<cls>`` with ``state``."""
+    return {"__object__": f"torchfluid.clip:{cls}", "state": {"__dict__": [[k, v] for k, v in state.items()]}}
+
+
 _OP0 = ("blocks", 0, "ops", 0)
 _VAR0 = ("blocks", 0, "vars", 0)
 # (case, mutation of the parsed description or the text itself, message)
@@ -280,6 +285,31 @@ DESC_BAD = [
         "array shape negative",
         _set((*_OP0, "attrs", "extra"), {"__array__": {"dtype": "float32", "shape": [-1], "data": [1]}}),
         r"array shape \[-1\]; allowed: a list of ints >= 0",
+    ),
+    (
+        "clip state clip_norm str",
+        _set((*_OP0, "attrs", "extra"), _clip_state("ClipGradByNorm", clip_norm="x")),
+        r"object 'torchfluid.clip:ClipGradByNorm': ArgumentTypeError: ClipGradByNorm.clip_norm must be a real",
+    ),
+    (
+        "clip state clip_norm nan",
+        _set((*_OP0, "attrs", "extra"), _clip_state("ClipGradByGlobalNorm", clip_norm=float("nan"), group_name="g")),
+        r"ClipGradByGlobalNorm.clip_norm must be > 0, got nan",
+    ),
+    (
+        "clip state group_name int",
+        _set((*_OP0, "attrs", "extra"), _clip_state("ClipGradByGlobalNorm", clip_norm=1.0, group_name=3)),
+        r"group_name must be a str, got 3",
+    ),
+    (
+        "clip state min above max",
+        _set((*_OP0, "attrs", "extra"), _clip_state("ClipGradByValue", min=2.0, max=1.0)),
+        r"ClipGradByValue: min must be <= max, got min=2 and max=1",
+    ),
+    (
+        "clip state missing clip_norm",
+        _set((*_OP0, "attrs", "extra"), _clip_state("ClipGradByNorm")),
+        r"object 'torchfluid.clip:ClipGradByNorm': AttributeError",
     ),
 ]
 

@@ -52,7 +52,7 @@ from ..clip import (
 )
 from .framework import OpRole, Parameter, Program, Variable, default_main_program
 
-__all__ = ["clip_static_pairs", "set_gradient_clip", "append_gradient_clip_ops"]
+__all__ = ["clip_static_pairs", "set_gradient_clip", "append_gradient_clip_ops", "check_clip"]
 
 _LOW = ("float16", "bfloat16")
 
@@ -128,22 +128,28 @@ def _global_norm_scale(block, grads, clip_norm):
     return scale
 
 
-def _value_attrs(c):
-    lo, hi = check_number("ClipGradByValue.min", c.min), check_number("ClipGradByValue.max", c.max)
-    if lo > hi:
-        raise ValueError(f"ClipGradByValue: min must be <= max, got min={lo:g} and max={hi:g}")
-    return {"min": lo, "max": hi}
-
-
-def _clip_norm(c):
-    """``c.clip_norm``, checked again (> 0, finite) when its graph is built: it may have been set
-    after the clip was made."""
-    return check_number(f"{type(c).__name__}.clip_norm", c.clip_norm, lo=0.0, lo_open=True)
+def check_clip(clip) -> dict:
+    """The numbers of one of the three Paddle clips, checked again as their constructors do
+    (they may have been set after the clip was made, or restored from a program description):
+    ``{"min", "max"}`` (finite, ``min <= max``) of a ClipGradByValue, ``{"clip_norm"}`` (> 0,
+    finite) of a ClipGradByNorm or ClipGradByGlobalNorm (whose ``group_name`` must be a str);
+    ``{}`` for any other clip."""
+    kind = type(clip)
+    if kind is ClipGradByValue:
+        lo, hi = check_number("ClipGradByValue.min", clip.min), check_number("ClipGradByValue.max", clip.max)
+        if lo > hi:
+            raise ValueError(f"ClipGradByValue: min must be <= max, got min={lo:g} and max={hi:g}")
+        return {"min": lo, "max": hi}
+    if kind in (ClipGradByNorm, ClipGradByGlobalNorm):
+        if kind is ClipGradByGlobalNorm and not isinstance(clip.group_name, str):
+            raise ValueError(f"ClipGradByGlobalNorm.group_name must be a str, got {clip.group_name!r}")
+        return {"clip_norm": check_number(f"{kind.__name__}.clip_norm", clip.clip_norm, lo=0.0, lo_open=True)}
+    return {}
 
 
 _PER_GRAD_OPS = {  # clip class -> (the op clipping each grad on its own, its attrs)
-    ClipGradByValue: lambda c: ("clip", _value_attrs(c)),
-    ClipGradByNorm: lambda c: ("clip_by_norm", {"max_norm": _clip_norm(c)}),
+    ClipGradByValue: lambda c: ("clip", check_clip(c)),
+    ClipGradByNorm: lambda c: ("clip_by_norm", {"max_norm": check_clip(c)["clip_norm"]}),
 }
 
 
@@ -157,7 +163,7 @@ def _append_clip_graph(clip, block, grads):
             _op(block, op_type, {"X": [g]}, {"Out": [o]}, attrs)
         return outs
     if kind is ClipGradByGlobalNorm:
-        scale = _global_norm_scale(block, grads, _clip_norm(clip))
+        scale = _global_norm_scale(block, grads, check_clip(clip)["clip_norm"])
         outs = []
         for g in grads:
             s = _cast(block, scale, g.dtype) if scale.dtype != g.dtype else scale

@@ -244,6 +244,7 @@ def _decode(v, program: Program):
             obj.__dict__.update(state)
         elif state is not None:
             raise ProgramDescError(f"object {v['__object__']!r}: state must be a dict, got {type(state).__name__}")
+        _check_object(v["__object__"], obj)
         return obj
     raise ProgramDescError(f"malformed value {v!r}")
 
@@ -320,6 +321,18 @@ def check_op_fields(op_type, inputs, outputs, attrs, has_var, where: str) -> Non
                 f"{where}: op {op_type} attribute {name!r} is {attrs[name]!r}; allowed: "
                 f"{_ATTR_KINDS[type(p.default)]} like its default {p.default!r}"
             )
+
+
+def _check_object(path: str, obj) -> None:
+    """A restored gradient clip's numbers are checked as its constructor checks them."""
+    from ..clip import GradientClipBase
+    from .clip import check_clip
+
+    if isinstance(obj, GradientClipBase):
+        try:
+            check_clip(obj)
+        except (AttributeError, TypeError, ValueError) as e:
+            raise ProgramDescError(f"object {path!r}: {type(e).__name__}: {e}") from None
 
 
 def _build_var(block: Block, d: dict, program: Program) -> None:
