@@ -183,6 +183,28 @@ def test_operator_bad_input_raises_and_changes_nothing(op_type, kw, values, spar
     _assert_unchanged(scope, before)
 
 
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda s: Operator(None), r"Operator: type must be an op type name \(a str\), got None"),
+        (lambda s: Operator(["sgd"]), r"type must be an op type name \(a str\), got \['sgd'\]"),
+        (lambda s: Operator("sgd", **SLOTS["sgd"]).run(None, PLACE), r"Operator sgd: run\(scope\) takes a Scope"),
+        (lambda s: Operator("sgd", **SLOTS["sgd"]).run({"param": 1}, PLACE), r"takes a Scope, got dict"),
+        (
+            lambda s: Operator("elementwise_add", X="param", Y="grad", Out="o", foo=1).run(s, PLACE),
+            r"Operator 'elementwise_add': unknown slot or attribute 'foo'; allowed slots: X, Y, Out; attributes: axis",
+        ),
+    ],
+)
+def test_operator_type_scope_and_attributes_are_checked_up_front(make, match):
+    scope = _scope()
+    before = _snapshot(scope)
+    with pytest.raises(TypeError, match=match):
+        make(scope)
+    _assert_unchanged(scope, before)
+    assert scope.find_var("o") is None
+
+
 def test_adam_on_a_0d_parameter_matches_the_1_element_update():
     """A 0-d Param (and state) runs as its 1-element view, as a [1] parameter does."""
     vals = {"param": np.float32(0.3), "grad": np.float32(0.5), "m1": np.float32(0.1), "m2": np.float32(0.2)}

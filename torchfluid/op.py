@@ -3,7 +3,9 @@
 ``Operator('elementwise_add', X='x', Y='y', Out='out', axis=-1).run(scope, place)`` reads
 ``x`` and ``y`` from ``scope``, runs the op's forward and stores ``out`` in ``scope``.
 Keyword arguments named like the op's input or output slots give variable names (a name
-or a list of names); every other keyword is an attribute.
+or a list of names); every other keyword is an attribute, which the op's forward must take
+(otherwise a TypeError listing the slots and attributes allowed). ``type`` must be a str
+and ``run``'s ``scope`` a :class:`~torchfluid.static.scope.Scope`.
 
 Paddle's raw optimizer ops. In a torchfluid program the op types ``rmsprop``, ``sgd`` and
 ``adam`` are the optimizer's whole optimize section (one op per ``minimize``, with a
@@ -50,8 +52,10 @@ import inspect
 from .dtypes import dtype_name
 from .ops import get_op
 from .ops.optimizer_ops import SelectedRows
+from .static._infer import FRAMEWORK_ATTRS
 from .static.executor import Executor
 from .static.framework import Program
+from .static.scope import Scope
 
 __all__ = ["Operator", "RAW_OPS", "RawOpSignature"]
 
@@ -87,6 +91,8 @@ class Operator:
     """One op of type ``type`` with its slots and attributes (see the module docstring)."""
 
     def __init__(self, type, **kwargs):  # noqa: A002 - Paddle's argument name
+        if not isinstance(type, str):
+            raise TypeError(f"Operator: type must be an op type name (a str), got {type!r}")
         raw = RAW_OPS.get(type) if "section" not in kwargs else None
         self._def = get_op(raw.registered if raw is not None else type)
         self.type = type
@@ -94,11 +100,14 @@ class Operator:
         self.inputs = {k: _names(v) for k, v in kwargs.items() if k in self._def.inputs}
         self.outputs = {k: _names(v) for k, v in kwargs.items() if k in self._def.outputs}
         self.attrs = {k: v for k, v in kwargs.items() if k not in slots}
+        _check_attrs(f"Operator {type!r}" + (" (Paddle's raw op)" if raw is not None else ""), self._def, self.attrs)
         if raw is not None:
-            _check_raw(type, raw, self._def, self.inputs, self.outputs, self.attrs)
+            _check_raw(type, raw, self._def, self.inputs, self.outputs)
 
     def run(self, scope, place=None):
         """Run the op on ``scope``'s values; its outputs are written to ``scope``."""
+        if not isinstance(scope, Scope):
+            raise TypeError(f"Operator {self.type}: run(scope) takes a Scope, got {type(scope).__name__}")
         program = Program()
         block = program.global_block()
         for names in self.inputs.values():
@@ -115,15 +124,23 @@ class Operator:
         Executor(place).run(program, scope=scope)
 
 
-def _check_raw(type_, raw, opdef, inputs, outputs, attrs):
+def _check_attrs(label, opdef, attrs):
+    """Every attribute must be a keyword the op's forward takes (any, if it takes ``**kwargs``;
+    the framework's own ``op_role``, ... always)."""
     params = inspect.signature(opdef.forward).parameters
-    allowed_attrs = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
-    unknown = [k for k in attrs if k not in allowed_attrs]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    named = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    allowed_attrs = named[len(opdef.inputs) :]  # the leading parameters take the input slots
+    unknown = [k for k in attrs if k not in allowed_attrs and k not in FRAMEWORK_ATTRS]
     if unknown:
         raise TypeError(
-            f"Operator {type_!r} (Paddle's raw op): unknown slot or attribute {unknown[0]!r}; allowed slots: "
+            f"{label}: unknown slot or attribute {unknown[0]!r}; allowed slots: "
             f"{', '.join(opdef.inputs + opdef.outputs)}; attributes: {', '.join(allowed_attrs) or 'none'}"
         )
+
+
+def _check_raw(type_, raw, opdef, inputs, outputs):
     given = {**inputs, **outputs}
     for slot in raw.required:
         if slot not in given:
