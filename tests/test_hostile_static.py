@@ -645,3 +645,21 @@ def test_scope_set_takes_a_big_endian_array_and_names_must_be_strings():
     np.testing.assert_array_equal(got, a)
     with pytest.raises(TypeError, match=r"Scope.var: name must be a str, got 3"):
         scope.var(3)
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(dirname=3), r"load_inference_model: dirname must be a path \(str\), got 3"),
+        (dict(params_filename=3), r"params_filename must be a file name \(str\) or None, got 3"),
+        (dict(model_filename=b"__model__"), r"model_filename must be a file name \(str\) or None, got b'__model__'"),
+    ],
+)
+def test_load_inference_model_argument_types(tmp_path, kw, match):
+    main, start, y = _small_program()
+    exe = fluid.Executor(PLACE)
+    with fluid.scope_guard(fluid.Scope()):
+        exe.run(start)
+        fluid.io.save_inference_model(str(tmp_path), ["x"], [y], exe, main_program=main)
+        with pytest.raises(TypeError, match=match):
+            fluid.io.load_inference_model(**{"dirname": str(tmp_path), "executor": exe, **kw})

@@ -209,6 +209,11 @@ def _build_program(desc, path):
 def load_inference_model(dirname, executor=None, model_filename=None, params_filename=None, pserver_endpoints=None):
     """``[program, feed_names, fetch_targets]`` from :func:`save_inference_model`'s files;
     the parameters go into the global scope (all checked before any is set)."""
+    if not isinstance(dirname, (str, os.PathLike)):
+        raise TypeError(f"load_inference_model: dirname must be a path (str), got {dirname!r}")
+    for arg, value in (("model_filename", model_filename), ("params_filename", params_filename)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"load_inference_model: {arg} must be a file name (str) or None, got {value!r}")
     path = os.path.join(dirname, model_filename or MODEL_FILENAME)
     desc = _load_desc(path)
     program = _build_program(desc, path)
