@@ -444,6 +444,57 @@ def test_a_clip_changed_to_a_bad_value_builds_no_graph(clip, change, error, matc
     assert len(block.ops) == n_ops and list(block.vars) == names
 
 
+def _int_grad_pair():
+    main = fluid.Program()
+    with fluid.program_guard(main, fluid.Program()):
+        p = fluid.layers.create_parameter([3], "float32", name="ip")
+        g = main.global_block().create_var("ip@GRAD", [3], "int64")
+    return main, [(p, g)]
+
+
+def _fp16_and_bf16_pairs():
+    main = fluid.Program()
+    with fluid.program_guard(main, fluid.Program()):
+        pairs = []
+        for i, dt in enumerate(("float16", "bfloat16")):
+            p = fluid.layers.create_parameter([3], dt, name=f"lp{i}")
+            pairs.append((p, main.global_block().create_var(f"lp{i}@GRAD", [3], dt)))
+    return main, pairs
+
+
+def _two_program_pairs():
+    (m1, _, pg1), (m2, _, pg2) = _grad_program(), _grad_program()
+    return m1, pg1[:1] + pg2[:1], m2
+
+
+@pytest.mark.parametrize(
+    "clip",
+    [fluid.clip.ClipGradByGlobalNorm(1.0), fluid.clip.ClipGradByNorm(1.0), fluid.clip.ClipGradByValue(1.0)],
+    ids=lambda c: type(c).__name__,
+)
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (_int_grad_pair, r"gradient 'ip@GRAD' has dtype 'int64'; allowed: float16, bfloat16, float32, float64"),
+        (_two_program_pairs, r"is not a variable of the program of gradient 'fc_\d+.w_0@GRAD'"),
+        (_fp16_and_bf16_pairs, r"ClipGradByGlobalNorm: clipping float16 and bfloat16 gradients together"),
+    ],
+    ids=["int grad", "two programs", "float16 with bfloat16"],
+)
+def test_clip_of_bad_gradients_appends_nothing(clip, make, match):
+    main, pairs, *others = make()
+    if make is _fp16_and_bf16_pairs and not isinstance(clip, fluid.clip.ClipGradByGlobalNorm):
+        with fluid.program_guard(main):  # per-gradient clips take each dtype on its own
+            out = clip(pairs)
+        assert [g.dtype for _, g in out] == ["float16", "bfloat16"] and len(main.global_block().ops) == 2
+        return
+    programs = [main, *others]
+    before = [(len(p.global_block().ops), list(p.global_block().vars)) for p in programs]
+    with fluid.program_guard(main), pytest.raises(ValueError, match=match):
+        clip(pairs)
+    assert [(len(p.global_block().ops), list(p.global_block().vars)) for p in programs] == before
+
+
 @pytest.mark.parametrize(
     "kw,error,match",
     [

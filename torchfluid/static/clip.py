@@ -102,12 +102,7 @@ def _global_norm_scale(block, grads, clip_norm):
     for g in grads:
         by_dtype.setdefault(g.dtype, []).append(_squared_norm(block, g))
     low = [d for d in _LOW if d in by_dtype]
-    if len(low) > 1:
-        raise ValueError("global-norm clipping of float16 and bfloat16 gradients together is not supported")
     wide = [d for d in by_dtype if d not in _LOW]
-    bad = next((d for d in wide if d not in ("float32", "float64")), None)
-    if bad is not None:
-        raise ValueError(f"global-norm clipping: gradient dtype {bad!r}; allowed: float16, bfloat16, float32, float64")
     sum_dtype = "float64" if "float64" in by_dtype else "float32"
     parts = []
     for d in (*low, "float32", "float64"):  # each dtype's sum, cast to sum_dtype unless pure float16
@@ -176,6 +171,25 @@ def _append_clip_graph(clip, block, grads):
     return outs
 
 
+def _check_grads(clip, grads):
+    """Before any op is appended: the gradients are floating-point variables of one program
+    (and, for a global norm, not float16 and bfloat16 together)."""
+    name = type(clip).__name__
+    program = grads[0].block.program
+    for g in grads:
+        if not isinstance(g, Variable) or g.block.program is not program:
+            raise ValueError(
+                f"{name}: gradient {g!r} is not a variable of the program of gradient {grads[0].name!r}; "
+                "allowed: (param, grad) pairs of one program"
+            )
+        if g.dtype not in (*_LOW, "float32", "float64"):
+            raise ValueError(
+                f"{name}: gradient {g.name!r} has dtype {g.dtype!r}; allowed: float16, bfloat16, float32, float64"
+            )
+    if type(clip) is ClipGradByGlobalNorm and all(any(g.dtype == d for g in grads) for d in _LOW):
+        raise ValueError(f"{name}: clipping float16 and bfloat16 gradients together is not supported")
+
+
 def clip_static_pairs(clip, params_grads):
     """Append ``clip``'s op graph for ``params_grads`` (see the module docstring); None
     grads dropped, a pair whose parameter has ``need_clip=False`` keeps its grad variable."""
@@ -183,9 +197,11 @@ def clip_static_pairs(clip, params_grads):
     clipped = [i for i, (p, _) in enumerate(pairs) if need_clip(p)]
     if not clipped:
         return pairs
-    block = pairs[clipped[0]][1].block
+    grads = [pairs[i][1] for i in clipped]
+    _check_grads(clip, grads)
+    block = grads[0].block
     with block.program._optimized_guard():
-        outs = _append_clip_graph(clip, block, [pairs[i][1] for i in clipped])
+        outs = _append_clip_graph(clip, block, grads)
     out = list(pairs)
     for i, o in zip(clipped, outs, strict=True):
         out[i] = (pairs[i][0], o)
