@@ -714,3 +714,17 @@ def test_load_inference_model_argument_types(tmp_path, kw, match):
         fluid.io.save_inference_model(str(tmp_path), ["x"], [y], exe, main_program=main)
         with pytest.raises(TypeError, match=match):
             fluid.io.load_inference_model(**{"dirname": str(tmp_path), "executor": exe, **kw})
+
+
+def test_append_gradient_clip_ops_checks_every_group_before_appending():
+    """A bad clip in a later group leaves no op of an earlier group behind."""
+    main, _, params_grads = _grad_program()
+    w, b = (p for p, _ in params_grads)
+    fluid.clip.set_gradient_clip(fluid.clip.ClipGradByNorm(1.0), param_list=[w], program=main)
+    fluid.clip.set_gradient_clip(fluid.clip.ClipGradByValue(1.0), param_list=[b], program=main)
+    b.gradient_clip_attr.max = float("nan")
+    block = main.global_block()
+    n_ops, names = len(block.ops), list(block.vars)
+    with fluid.program_guard(main), pytest.raises(ValueError, match=r"ClipGradByValue.max must be a finite number"):
+        fluid.clip.append_gradient_clip_ops(params_grads)
+    assert len(block.ops) == n_ops and list(block.vars) == names

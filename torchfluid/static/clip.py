@@ -265,6 +265,11 @@ def append_gradient_clip_ops(param_grads):
                 f"{first[0].clip_norm:g} and {clip.clip_norm:g}; all parameters of a group must share one clip_norm"
             )
         first[1].append(i)
+    for clip, idx in groups.values():  # every group checked before any group's ops are appended
+        grads = [pairs[i][1] for i in idx if need_clip(pairs[i][0])]
+        if grads:
+            check_clip(clip)
+            _check_grads(clip, grads)
     out = list(pairs)
     for clip, idx in groups.values():
         for i, pair in zip(idx, clip_static_pairs(clip, [pairs[i] for i in idx]), strict=True):
