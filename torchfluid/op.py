@@ -47,12 +47,11 @@ adam       raw_adam        Param, Grad, LearningRate, Moment1, Moment2,         
 from __future__ import annotations
 
 import dataclasses
-import inspect
 
 from .dtypes import dtype_name
 from .ops import get_op
 from .ops.optimizer_ops import SelectedRows
-from .static._infer import FRAMEWORK_ATTRS
+from .static._infer import FRAMEWORK_ATTRS, forward_attrs
 from .static.executor import Executor
 from .static.framework import Program
 from .static.scope import Scope
@@ -127,11 +126,9 @@ class Operator:
 def _check_attrs(label, opdef, attrs):
     """Every attribute must be a keyword the op's forward takes (any, if it takes ``**kwargs``;
     the framework's own ``op_role``, ... always)."""
-    params = inspect.signature(opdef.forward).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+    allowed_attrs = forward_attrs(opdef)
+    if allowed_attrs is None:
         return
-    named = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
-    allowed_attrs = named[len(opdef.inputs) :]  # the leading parameters take the input slots
     unknown = [k for k in attrs if k not in allowed_attrs and k not in FRAMEWORK_ATTRS]
     if unknown:
         raise TypeError(

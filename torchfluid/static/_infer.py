@@ -7,6 +7,7 @@ that is a multiple of it is unknown again (``-1``).
 
 from __future__ import annotations
 
+import inspect
 import linecache
 import os
 import sys
@@ -36,6 +37,16 @@ def callsite():
         return None
     fname, line = f.f_code.co_filename, f.f_lineno
     return fname, line, linecache.getline(fname, line).strip()
+
+
+def forward_attrs(opdef) -> list[str] | None:
+    """The attribute names op ``opdef``'s forward takes: its parameters after the ones taking
+    the input slots; None when it takes any (``**kwargs``)."""
+    params = inspect.signature(opdef.forward).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    named = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    return named[len(opdef.inputs) :]
 
 
 def op_attrs(op) -> dict:

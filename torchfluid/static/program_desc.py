@@ -47,6 +47,7 @@ import torch
 from .._checks import _shown
 from ..dtypes import dtype_name, torch_dtype
 from ..ops import get_op
+from ._infer import FRAMEWORK_ATTRS, forward_attrs
 from .framework import Block, Parameter, Program, Variable, register_program_codec
 
 __all__ = [
@@ -289,9 +290,9 @@ def _attr_type_ok(default, value) -> bool:
 def check_op_fields(op_type, inputs, outputs, attrs, has_var, where: str) -> None:
     """Raise ProgramDescError unless a described op is well formed: ``op_type`` a registered op
     type; ``inputs``/``outputs`` dicts from the op's own slot names to lists of names of
-    variables ``has_var`` knows (``@EMPTY@`` standing for none); ``attrs`` a dict whose
-    attributes with a bool, int or float default in the op's signature have that type (an int
-    for a float)."""
+    variables ``has_var`` knows (``@EMPTY@`` standing for none); ``attrs`` a dict of the
+    attributes the op's forward takes (and the framework's ``op_role``, ...), those with a
+    bool, int or float default in its signature of that type (an int for a float)."""
     if not isinstance(op_type, str):
         raise ProgramDescError(f"{where}: op type must be a str, got {op_type!r}")
     try:
@@ -315,6 +316,12 @@ def check_op_fields(op_type, inputs, outputs, attrs, has_var, where: str) -> Non
                 )
     if not isinstance(attrs, dict):
         raise ProgramDescError(f"{where}: op {op_type} attrs must be an object, got {attrs!r}")
+    allowed = forward_attrs(opdef)
+    unknown = [] if allowed is None else [k for k in attrs if k not in allowed and k not in FRAMEWORK_ATTRS]
+    if unknown:
+        raise ProgramDescError(
+            f"{where}: op {op_type} has no attribute {unknown[0]!r}; allowed: {', '.join(allowed) or 'none'}"
+        )
     for name, p in inspect.signature(opdef.forward).parameters.items():
         if name in attrs and p.kind is inspect.Parameter.KEYWORD_ONLY and not _attr_type_ok(p.default, attrs[name]):
             raise ProgramDescError(
