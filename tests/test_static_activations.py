@@ -183,13 +183,13 @@ ATTR_LAYERS = [
         "elu",
         lambda z: L.elu(z),
         lambda z: np.where(z > 0, z, np.expm1(z)),
-        lambda z: np.where(z > 0, 1, np.exp(z)) * (z != 0),
+        lambda z: np.where(z > 0, 1, np.exp(z)),  # Paddle: alpha * exp(x) for x <= 0
     ),
     (
         "elu",
         lambda z: L.elu(z, alpha=0.5),
         lambda z: np.where(z > 0, z, 0.5 * np.expm1(z)),
-        lambda z: np.where(z > 0, 1, 0.5 * np.exp(z)) * (z != 0),
+        lambda z: np.where(z > 0, 1, 0.5 * np.exp(z)),
     ),
     (
         "gelu",
@@ -261,7 +261,7 @@ _BAD_ATTRS = [
     (lambda x: L.leaky_relu(x, alpha=float("nan")), ValueError, "leaky_relu: alpha must be a finite number, got nan"),
     (lambda x: L.relu6(x, threshold=float("inf")), ValueError, "relu6: threshold must be > 0, got inf"),
     (lambda x: L.relu6(x, threshold=True), ValueError, "relu6: threshold must be a real number > 0, got True"),
-    (lambda x: L.elu(x, alpha=0), ValueError, "elu: alpha must be > 0, got 0"),
+    (lambda x: L.elu(x, alpha=-0.5), ValueError, "elu: alpha must be >= 0, got -0.5"),
     (lambda x: L.gelu(x, approximate="yes"), ValueError, "gelu: approximate must be True or False, got 'yes'"),
 ]
 
@@ -284,7 +284,7 @@ def test_bad_activation_attribute_raises_in_dygraph_mode_too(build, error, match
         (lambda x: L.scale(x, 2.0, act="swish"), ValueError, "got 'swish'"),
         (lambda x: L.reshape(x, [0, 3], act="swish"), ValueError, "got 'swish'"),
         (lambda x: L.relu6(x, threshold=0.0), ValueError, "relu6: threshold must be > 0, got 0.0"),
-        (lambda x: L.elu(x, alpha=-1.0), ValueError, "elu: alpha must be > 0, got -1.0"),
+        (lambda x: L.elu(x, alpha=-1.0), ValueError, "elu: alpha must be >= 0, got -1.0"),
         *_BAD_ATTRS,
     ],
 )
