@@ -288,6 +288,21 @@ def test_float32_input_runs_in_float32_with_paddles_fp32_tolerances(case, dtype)
     assert max_relative_error(dx, numeric_grad_of_mean(case.ref, x)) <= max(case.mre, 0.005)
 
 
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_float16_passes_paddles_fp16_checks(case):
+    """Paddle's fp16 variants (``create_test_act_fp16_class``): the output within ``atol=1e-3`` (float16
+    rounds at 2**-11 relative); Paddle bounds the fp16 gradient's relative error by 0.8, we by 0.01."""
+    x = case.input(seed=5).astype(np.float16)
+    out, dx, _ = run_static(case.call, x)
+    d_out, d_dx = run_dygraph(case.call, x)
+    assert out.dtype == dx.dtype == np.float16
+    np.testing.assert_array_equal(out, d_out)
+    np.testing.assert_allclose(out, case.ref(x.astype(np.float64)), rtol=1e-5, atol=1e-3)
+    numeric = numeric_grad_of_mean(case.ref, x)
+    for grad in (dx, d_dx):
+        assert max_relative_error(grad.astype(np.float64), numeric) <= 0.01
+
+
 # ----------------------------------------------------------------------------- the kinks themselves
 # Points Paddle's tests move away from; there the gradient is the side Paddle's grad functor picks:
 # relu / relu6 from Out (``out > 0``, ``out < threshold``), leaky_relu ``x >= 0``, elu ``x > 0`` else
