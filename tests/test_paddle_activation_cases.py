@@ -159,7 +159,8 @@ CASES = [
         )
         for axis in (0, 1, 2, 3)
     ),
-    # attributes beyond the defaults (Paddle's later tests: leaky_relu alpha 2, -0.01, -2; elu alpha 0.5)
+    # attributes beyond the defaults: Paddle 2.x's TestLeakyReluAlpha1-3 (alpha 2, -0.01, -2); elu and relu6
+    # with other attributes (Paddle's elu test with alpha -0.2 is 2.x only: fluid 1.x's forward is relu there)
     *(
         Case(
             "leaky_relu",
@@ -301,6 +302,26 @@ def test_float16_passes_paddles_fp16_checks(case):
     numeric = numeric_grad_of_mean(case.ref, x)
     for grad in (dx, d_dx):
         assert max_relative_error(grad.astype(np.float64), numeric) <= 0.01
+
+
+@pytest.mark.parametrize(
+    "name,ref",
+    [
+        ("tanh", np.tanh),
+        ("sqrt", np.sqrt),
+        ("exp", np.exp),
+        ("log", np.log),
+        ("abs", np.abs),
+        ("square", np.square),
+        ("sigmoid", np_sigmoid),
+    ],
+)
+def test_dygraph_float64_value_equals_numpy_exactly(name, ref):
+    """Paddle's ``TestParameter.test_dygraph``: ``op([0.1])`` in float64 equals numpy's value exactly."""
+    x = np.array([0.1])
+    with fluid.dygraph.guard():
+        got = getattr(L, name)(to_variable(x)).numpy()
+    assert got.dtype == np.float64 and got[0] == ref(x)[0]
 
 
 # ----------------------------------------------------------------------------- the kinks themselves
