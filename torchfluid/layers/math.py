@@ -13,7 +13,7 @@ from .tensor import fill_constant
 
 # one layer per op below; each layer's name is its op's type (tests check that __name__ matches)
 _ELEMENTWISE = tuple(f"elementwise_{op}" for op in ("add", "sub", "mul", "div", "max", "min", "pow"))
-_ACTIVATIONS = ("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs", "softplus", "softsign")
+_ACTIVATIONS = ("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs", "softplus", "softsign", "sign")
 
 __all__ = [
     *_ELEMENTWISE,
@@ -82,7 +82,7 @@ def _unary(op_type):
     elementwise_min,
     elementwise_pow,
 ) = map(_elementwise, _ELEMENTWISE)
-relu, sigmoid, tanh, square, sqrt, exp, log, abs, softplus, softsign = map(_unary, _ACTIVATIONS)  # noqa: A001
+relu, sigmoid, tanh, square, sqrt, exp, log, abs, softplus, softsign, sign = map(_unary, _ACTIVATIONS)  # noqa: A001
 
 
 def relu6(x, threshold=6.0, name=None):
