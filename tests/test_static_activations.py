@@ -183,13 +183,13 @@ ATTR_LAYERS = [
         "elu",
         lambda z: L.elu(z),
         lambda z: np.where(z > 0, z, np.expm1(z)),
-        lambda z: np.where(z > 0, 1, np.exp(z)) * (z != 0),
+        lambda z: np.where(z > 0, 1, np.exp(z)),  # Paddle: alpha * exp(x) for x <= 0
     ),
     (
         "elu",
         lambda z: L.elu(z, alpha=0.5),
         lambda z: np.where(z > 0, z, 0.5 * np.expm1(z)),
-        lambda z: np.where(z > 0, 1, 0.5 * np.exp(z)) * (z != 0),
+        lambda z: np.where(z > 0, 1, 0.5 * np.exp(z)),
     ),
     (
         "gelu",
@@ -261,7 +261,7 @@ _BAD_ATTRS = [
     (lambda x: L.leaky_relu(x, alpha=float("nan")), ValueError, "leaky_relu: alpha must be a finite number, got nan"),
     (lambda x: L.relu6(x, threshold=float("inf")), ValueError, "relu6: threshold must be > 0, got inf"),
     (lambda x: L.relu6(x, threshold=True), ValueError, "relu6: threshold must be a real number > 0, got True"),
-    (lambda x: L.elu(x, alpha=0), ValueError, "elu: alpha must be > 0, got 0"),
+    (lambda x: L.elu(x, alpha=-0.5), ValueError, "elu: alpha must be >= 0, got -0.5"),
     (lambda x: L.gelu(x, approximate="yes"), ValueError, "gelu: approximate must be True or False, got 'yes'"),
 ]
 
@@ -284,7 +284,7 @@ def test_bad_activation_attribute_raises_in_dygraph_mode_too(build, error, match
         (lambda x: L.scale(x, 2.0, act="swish"), ValueError, "got 'swish'"),
         (lambda x: L.reshape(x, [0, 3], act="swish"), ValueError, "got 'swish'"),
         (lambda x: L.relu6(x, threshold=0.0), ValueError, "relu6: threshold must be > 0, got 0.0"),
-        (lambda x: L.elu(x, alpha=-1.0), ValueError, "elu: alpha must be > 0, got -1.0"),
+        (lambda x: L.elu(x, alpha=-1.0), ValueError, "elu: alpha must be >= 0, got -1.0"),
         *_BAD_ATTRS,
     ],
 )
@@ -302,3 +302,22 @@ def test_bad_activation_raises_and_leaves_the_program_unchanged(build, error, ma
 def test_dygraph_layer_with_an_unknown_act_raises_the_same_error(act):
     with pytest.raises(ValueError, match=f"act must be None or one of .*got {act!r}"):
         Linear(3, 2, act=act)
+
+
+def test_layers_sign_in_both_modes_equals_numpy_and_passes_no_gradient():
+    x_np = np.array([[-2.5, 0.0, 3.0], [1e-30, -0.0, -7.0]], "float32")
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start):
+        x = fluid.data("x", [-1, 3], "float32")
+        x.stop_gradient = False
+        y = L.sign(x)
+        append_backward(L.reduce_sum(L.elementwise_mul(x, y)))
+    exe = fluid.Executor(fluid.CPUPlace())
+    exe.run(start)
+    out, grad = exe.run(main, feed={"x": x_np}, fetch_list=[y, "x@GRAD"])
+    np.testing.assert_array_equal(out, np.sign(x_np))
+    np.testing.assert_array_equal(grad, np.sign(x_np))  # d(x * sign(x))/dx = sign(x): sign itself passes 0
+    with fluid.dygraph.guard():
+        np.testing.assert_array_equal(L.sign(to_variable(x_np)).numpy(), np.sign(x_np))
+    with pytest.raises(TypeError, match="sign: x must have one of the dtypes"):
+        L.sign(np.array([1, -1], "int64"))

@@ -75,6 +75,21 @@ def test_fan_in_is_summed_by_a_sum_op():
     np.testing.assert_allclose(g, wt.grad.numpy(), rtol=1e-6)
 
 
+def test_fan_in_on_a_fed_variable_is_summed_too():
+    # x is no parameter: nothing asks for its gradient after the walk, yet x@GRAD must hold the sum
+    x_np = np.array([[0.5, -1.0, 2.0]], "float32")
+    main = fluid.Program()
+    with fluid.program_guard(main, fluid.Program()):
+        x = fluid.data("x", [-1, 3], "float32")
+        x.stop_gradient = False
+        append_backward(L.reduce_sum(L.elementwise_mul(x, x) + L.tanh(x)))
+    assert [o.output("Out") for o in main.global_block().ops if o.type == "sum"] == [["x@GRAD"]]
+    (g,) = fluid.Executor().run(main, feed={"x": x_np}, fetch_list=["x@GRAD"], scope=fluid.Scope())
+    xt = torch.tensor(x_np, requires_grad=True)
+    (xt * xt + torch.tanh(xt)).sum().backward()
+    np.testing.assert_allclose(g, xt.grad.numpy(), rtol=1e-6)
+
+
 def test_stop_gradient_no_grad_set_and_callbacks():
     main = fluid.Program()
     with fluid.program_guard(main, fluid.Program()), fluid.unique_name.guard():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numbers
 
+from .._checks import ArgumentTypeError
 from ..dtypes import dtype_name
 from ..static.framework import Variable
 from .helper import LayerHelper, activation_name, apply_op, dtype_of
@@ -12,7 +13,7 @@ from .tensor import fill_constant
 
 # one layer per op below; each layer's name is its op's type (tests check that __name__ matches)
 _ELEMENTWISE = tuple(f"elementwise_{op}" for op in ("add", "sub", "mul", "div", "max", "min", "pow"))
-_ACTIVATIONS = ("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs", "softplus", "softsign")
+_ACTIVATIONS = ("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs", "softplus", "softsign", "sign")
 
 __all__ = [
     *_ELEMENTWISE,
@@ -49,8 +50,24 @@ def _elementwise(op_type):
     return _named(layer, op_type, f"Paddle ``{op_type}`` (``axis``: where Y's dims line up with X's; -1 = trailing).")
 
 
+# Paddle's activation layers take floating-point input only (``check_variable_and_dtype``); abs, exp and
+# square take int32 and int64 too. A number or list (run eagerly) is converted as any op input is.
+_FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
+_INT_TOO = ("abs", "exp", "square")
+
+
+def _check_input_dtype(op_type, x):
+    if getattr(x, "dtype", None) is None:
+        return
+    allowed = _FLOAT_NAMES + (("int32", "int64") if op_type in _INT_TOO else ())
+    name = dtype_of(x)
+    if name not in allowed:
+        raise ArgumentTypeError(f"{op_type}: x must have one of the dtypes {', '.join(allowed)}; got {name}")
+
+
 def _unary(op_type):
     def layer(x, name=None):
+        _check_input_dtype(op_type, x)
         return apply_op(op_type, {"X": x}, name=name)
 
     return _named(layer, op_type, f"Paddle ``{op_type}`` activation.")
@@ -65,26 +82,30 @@ def _unary(op_type):
     elementwise_min,
     elementwise_pow,
 ) = map(_elementwise, _ELEMENTWISE)
-relu, sigmoid, tanh, square, sqrt, exp, log, abs, softplus, softsign = map(_unary, _ACTIVATIONS)  # noqa: A001
+relu, sigmoid, tanh, square, sqrt, exp, log, abs, softplus, softsign, sign = map(_unary, _ACTIVATIONS)  # noqa: A001
 
 
 def relu6(x, threshold=6.0, name=None):
     """``min(max(x, 0), threshold)`` (op ``relu6``)."""
+    _check_input_dtype("relu6", x)
     return apply_op("relu6", {"X": x}, {"threshold": threshold}, name=name)
 
 
 def leaky_relu(x, alpha=0.02, name=None):
     """``x`` where ``x >= 0``, else ``alpha * x`` (op ``leaky_relu``)."""
+    _check_input_dtype("leaky_relu", x)
     return apply_op("leaky_relu", {"X": x}, {"alpha": alpha}, name=name)
 
 
 def elu(x, alpha=1.0, name=None):
     """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)`` (op ``elu``)."""
+    _check_input_dtype("elu", x)
     return apply_op("elu", {"X": x}, {"alpha": alpha}, name=name)
 
 
 def gelu(x, approximate=False):
     """``0.5 * x * (1 + erf(x / sqrt(2)))``, or its tanh approximation when ``approximate`` (op ``gelu``)."""
+    _check_input_dtype("gelu", x)
     return apply_op("gelu", {"X": x}, {"approximate": approximate})
 
 

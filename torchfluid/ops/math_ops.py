@@ -205,17 +205,19 @@ def leaky_relu(X, *, alpha=0.02):
 
 
 def _elu_grad(x, out, dout, *, alpha=1.0):
-    return dout * (x > 0) + dout * (out + alpha) * (x < 0)
+    return torch.where(x > 0, dout, dout * alpha * torch.exp(x))
 
 
 @register("elu", ["X"], ["Out"], grad=_act_grad(_elu_grad))
 def elu(X, *, alpha=1.0):
-    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)``; gradient 1 where ``x > 0``, ``out + alpha``
-    where ``x < 0``, and 0 at ``x = 0`` (Paddle's ``ELUGradFunctor``). Paddle's forward
-    ``max(x, 0) + min(alpha * (exp(x) - 1), 0)`` is this for ``alpha > 0``; for other alphas its
-    grad functor does not differentiate it, so they are refused."""
-    _positive("elu", "alpha", alpha)
-    return torch.where(X < 0, alpha * (torch.exp(X) - 1), torch.relu(X))
+    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)`` (``alpha >= 0``); gradient 1 where ``x > 0``,
+    else ``alpha * exp(x)``, so ``alpha`` at ``x = 0`` (Paddle's ``ELUGradFunctor``: the default ELU,
+    ``alpha = 1``, has gradient 1 on both sides of 0). Paddle's fluid forward
+    ``max(x, 0) + min(alpha * (exp(x) - 1), 0)`` is this for ``alpha >= 0``; for a negative alpha it
+    is ``max(x, 0)``, which that gradient does not differentiate, so a negative alpha is refused.
+    ``exp`` sees ``min(x, 0)``: a large ``x`` never overflows it (no ``inf * 0`` in the gradient)."""
+    a = check_number("elu: alpha", alpha, lo=0)
+    return torch.where(X > 0, X, a * (torch.exp(X.clamp(max=0)) - 1))
 
 
 def _gelu_grad(x, out, dout, *, approximate=False):
@@ -248,12 +250,29 @@ def softplus(X):
     return t + torch.log(torch.exp(-t) + torch.exp(X - t))
 
 
-softsign = _unary(
-    "softsign",
-    lambda x: x / (1 + x.abs()),
-    lambda x, o, g: g / torch.square(1 + x.abs()),
-    "``x / (1 + |x|)``; gradient ``1 / (1 + |x|)**2``",
-)
+def _softsign_grad(x, out, dout):
+    return dout / torch.square(1 + x.abs())
+
+
+class _Softsign(torch.autograd.Function):
+    """``x / (1 + |x|)`` differentiated by Paddle's formula ``1 / (1 + |x|)**2``: autograd of the
+    quotient, ``1 / (1 + |x|) - |x| / (1 + |x|)**2``, cancels (a relative error of ``|x| * eps``)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x / (1 + x.abs())
+
+    @staticmethod
+    def backward(ctx, dout):
+        (x,) = ctx.saved_tensors
+        return _softsign_grad(x, None, dout)
+
+
+@register("softsign", ["X"], ["Out"], grad=_act_grad(_softsign_grad))
+def softsign(X):
+    """``x / (1 + |x|)``; gradient ``1 / (1 + |x|)**2`` (1 at 0), in eager mode too."""
+    return _Softsign.apply(X)
 
 
 def _softmax_grad(X, Out, dOut, *, axis=-1, need=(True,)):

@@ -157,6 +157,8 @@ def append_backward(loss, parameter_list=None, no_grad_set=None, callbacks=None,
             block.append_op(op.type + "_grad", inputs, outputs, op_attrs(op), infer=False)
             for cb in callbacks or ():
                 cb(block=block, context=grad_to_var)
+        for fwd in list(grads.parts):  # leaves reached more than once (e.g. a fed x used twice) get their sum too
+            grads.resolve(fwd)
         if parameter_list is not None:
             error = "append_backward(parameter_list): expected Variables or names, got {}"
             params = [block.var(n) for n in names_of(parameter_list, error)]
