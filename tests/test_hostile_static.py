@@ -662,6 +662,9 @@ def test_executor_feeds_a_bfloat16_tensor_and_refuses_a_meta_tensor():
         exe.run(main, feed={"xb": x}, fetch_list=[doubled], scope=fluid.Scope())
     with pytest.raises(FeedError, match=r"feed 'xb': a meta tensor holds no data"):
         exe.run(main, feed={"xb": torch.empty(1, 3, device="meta")}, fetch_list=[out], scope=fluid.Scope())
+    for dtype in (torch.uint16, torch.float8_e4m3fn, torch.complex64):  # dtypes fluid has no name for, too
+        with pytest.raises(FeedError, match=rf"feed 'xb': .*must be 'bfloat16', but received '{str(dtype)[6:]}'"):
+            exe.run(main, feed={"xb": torch.zeros(1, 3, dtype=dtype)}, fetch_list=[out], scope=fluid.Scope())
 
 
 # ---------------------------------------------------------------- scope values

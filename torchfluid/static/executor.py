@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..dtypes import dtype_name, numpy_dtype, torch_dtype
+from ..dtypes import numpy_dtype, torch_dtype
 from .framework import Operator, Program, Variable, default_main_program
 from .plan import build_plan
 from .scope import LoDTensor, Scope, global_scope, place_device
@@ -68,7 +68,7 @@ def _feed_tensor(name, value, var) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         if value.is_meta:
             raise FeedError(f"feed {name!r}: a meta tensor holds no data; allowed: a tensor with values")
-        _check_fed(name, dtype_name(value.dtype), value.shape, var)
+        _check_fed(name, str(value.dtype).removeprefix("torch."), value.shape, var)  # any dtype: a FeedError
         return value.detach()
     if not isinstance(value, np.ndarray):
         try:
