@@ -403,3 +403,30 @@ def test_group_weight_decay_is_the_groups_l2_decay_under_the_params_own_regulari
     plain = run(lambda ps: ps, 0.01)
     assert not torch.equal(grouped[0], plain[0])  # the group's decay replaced the optimizer's
     assert torch.equal(grouped[1], plain[1]) and torch.equal(grouped[2], plain[2])
+
+
+# a clip called directly on malformed pairs: a TypeError that says what was given, for all three clips
+_P = torch.nn.Parameter(torch.ones(2))
+_BAD_PAIRS = [
+    (None, "params_grads must be a list of \\(param, grad\\) pairs, got NoneType"),
+    ("pg", "params_grads must be a list of \\(param, grad\\) pairs, got str"),
+    ([1, 2], "item 0 must be a \\(param, grad\\) pair, got int"),
+    ([(_P, torch.ones(2)), (_P,)], "item 1 must be a \\(param, grad\\) pair, got a tuple of 1"),
+    ([(_P, torch.ones(2), 3)], "item 0 must be a \\(param, grad\\) pair, got a tuple of 3"),
+    ([(_P, "g")], "the gradient of pair 0 must be a tensor, got str"),
+    ([("a", "b")], "the gradient of pair 0 must be a tensor, got str"),
+]
+
+
+@pytest.mark.parametrize("clip", [ClipGradByValue(1.0), ClipGradByNorm(1.0), ClipGradByGlobalNorm(1.0)])
+@pytest.mark.parametrize("pairs,match", _BAD_PAIRS)
+def test_clip_called_on_malformed_pairs_names_what_it_got(clip, pairs, match):
+    with pytest.raises(TypeError, match=match):
+        clip(pairs)
+
+
+def test_clip_called_on_pairs_drops_none_grads_and_takes_lists():
+    g = torch.tensor([3.0, 4.0])
+    out = ClipGradByGlobalNorm(1.0)([[_P, g], (_P, None)])
+    assert len(out) == 1 and out[0][0] is _P
+    torch.testing.assert_close(out[0][1], torch.tensor([0.6, 0.8]))

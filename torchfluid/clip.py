@@ -78,6 +78,21 @@ def _allow_pure_fp16_global_norm_clip(*args) -> bool:
     return old
 
 
+def _pairs(params_grads) -> list:
+    """The ``(param, grad)`` pairs of ``params_grads`` whose grad is not None; a TypeError
+    naming what was given for anything that is not a sequence of pairs."""
+    if isinstance(params_grads, (str, bytes)) or not hasattr(params_grads, "__iter__"):
+        raise TypeError(f"params_grads must be a list of (param, grad) pairs, got {type(params_grads).__name__}")
+    pairs = []
+    for i, pair in enumerate(params_grads):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            what = f"a {type(pair).__name__} of {len(pair)}" if isinstance(pair, (tuple, list)) else type(pair).__name__
+            raise TypeError(f"params_grads: item {i} must be a (param, grad) pair, got {what}")
+        if pair[1] is not None:
+            pairs.append((pair[0], pair[1]))
+    return pairs
+
+
 def need_clip(param) -> bool:
     """A parameter's ``need_clip`` attribute (ParamAttr), True when absent."""
     return bool(getattr(param, "need_clip", True))
@@ -174,10 +189,13 @@ class GradientClipBase:
         """Clip a list of ``(param, grad)`` pairs, reading each param's ``need_clip``;
         pairs whose grad is None are dropped (as Paddle). Pairs of records registered
         with :func:`register_record_clipper` (static program variables) go to it."""
-        params_grads = [(p, g) for p, g in params_grads if g is not None]
+        params_grads = _pairs(params_grads)
         clipper = _record_clipper(params_grads[0][1]) if params_grads else None
         if clipper is not None:
             return clipper(self, params_grads)
+        for i, (_, g) in enumerate(params_grads):
+            if not isinstance(g, torch.Tensor):
+                raise TypeError(f"params_grads: the gradient of pair {i} must be a tensor, got {type(g).__name__}")
         params = [p for p, _ in params_grads]
         grads = self.clip_tensors([g for _, g in params_grads], [need_clip(p) for p in params])
         return list(zip(params, grads, strict=False))
