@@ -12,6 +12,7 @@ import sys
 
 __all__ = [
     "ArgumentTypeError",
+    "shown",
     "check_number",
     "check_choice",
     "check_int",
@@ -36,7 +37,7 @@ def _fmt_range(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool)
     return ""
 
 
-def _shown(value) -> str:
+def shown(value) -> str:
     """``repr(value)``; an integer of more than 40 digits by its number of digits."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value).bit_length() > 128:
         try:
@@ -78,13 +79,13 @@ def check_number(
     if isinstance(exact, float) and not math.isfinite(exact):
         raise ValueError(f"{name} must be {allowed or 'a finite number'}, got {value!r}")
     if lo is not None and (exact < lo or (lo_open and exact == lo)):
-        raise ValueError(f"{name} must be {allowed}, got {_shown(value)}")
+        raise ValueError(f"{name} must be {allowed}, got {shown(value)}")
     if hi is not None and (exact > hi or (hi_open and exact == hi)):
-        raise ValueError(f"{name} must be {allowed}, got {_shown(value)}")
+        raise ValueError(f"{name} must be {allowed}, got {shown(value)}")
     try:
         return float(exact)
     except OverflowError:  # an integer of 309 digits or more
-        raise ValueError(f"{name} must be {allowed or 'a finite number'}, got {_shown(value)}") from None
+        raise ValueError(f"{name} must be {allowed or 'a finite number'}, got {shown(value)}") from None
 
 
 def check_choice(name: str, value, choices):
@@ -100,7 +101,7 @@ def check_choice(name: str, value, choices):
     for choice in choices:
         if value is choice or (isinstance(value, type(choice)) and value == choice):
             return choice
-    message = f"{name} must be one of {', '.join(map(repr, choices))}, got {_shown(value)}"
+    message = f"{name} must be one of {', '.join(map(repr, choices))}, got {shown(value)}"
     if not any(isinstance(value, type(c)) for c in choices):
         raise ArgumentTypeError(message)
     raise ValueError(message)

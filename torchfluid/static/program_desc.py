@@ -44,7 +44,7 @@ import types
 import numpy as np
 import torch
 
-from .._checks import _shown
+from .._checks import shown
 from ..dtypes import dtype_name, torch_dtype
 from ..ops import get_op
 from ._infer import FRAMEWORK_ATTRS, forward_attrs
@@ -382,7 +382,7 @@ def parse_program(text) -> Program:
     try:
         seed = desc["random_seed"]
         if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= _MAX_DIM:
-            raise ProgramDescError(f"random_seed is {_shown(seed)}; allowed: an int in [0, 2**63 - 1]")
+            raise ProgramDescError(f"random_seed is {shown(seed)}; allowed: an int in [0, 2**63 - 1]")
         program.random_seed = seed
         program.blocks = [Block(program, b["idx"], b["parent_idx"]) for b in desc["blocks"]]
         for i, b in enumerate(program.blocks):
