@@ -179,10 +179,6 @@ _GELU_TANH_C = math.sqrt(2.0 / math.pi)  # Paddle's M_2_SQRTPI * M_SQRT1_2
 _GELU_CUBIC = 0.044715
 
 
-def _positive(op, name, value):
-    return check_number(f"{op}: {name}", value, lo=0, lo_open=True)
-
-
 def _relu6_grad(x, out, dout, *, threshold=6.0):
     return dout * ((out > 0) & (out < threshold))
 
@@ -190,7 +186,7 @@ def _relu6_grad(x, out, dout, *, threshold=6.0):
 @register("relu6", ["X"], ["Out"], grad=_act_grad(_relu6_grad))
 def relu6(X, *, threshold=6.0):
     """``min(max(x, 0), threshold)`` (``threshold > 0``); gradient 1 where ``0 < x < threshold``, else 0."""
-    return F.hardtanh(X, 0.0, _positive("relu6", "threshold", threshold))
+    return F.hardtanh(X, 0.0, check_number("relu6: threshold", threshold, lo=0, lo_open=True))
 
 
 def _leaky_relu_grad(x, out, dout, *, alpha=0.02):

@@ -261,8 +261,7 @@ def check_var_fields(name, fields: dict, flags, where: str) -> None:
         raise ProgramDescError(f"{where}: variable name must be a str, got {name!r}")
     shape = fields["shape"]
     if shape is not None and (
-        not isinstance(shape, (list, tuple))
-        or not all(isinstance(s, int) and not isinstance(s, bool) and -1 <= s <= _MAX_DIM for s in shape)
+        not isinstance(shape, (list, tuple)) or not all(_is_int(s) and -1 <= s <= _MAX_DIM for s in shape)
     ):
         raise ProgramDescError(
             f"{where}: variable {name!r} has shape {shape!r}; allowed: null or a list of ints in [-1, 2**63 - 1]"
@@ -281,7 +280,7 @@ def _attr_type_ok(default, value) -> bool:
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, int):
-        return isinstance(value, int) and not isinstance(value, bool)
+        return _is_int(value)
     if isinstance(default, float):
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     return True
