@@ -1,4 +1,9 @@
-"""The optimizer layer: RMSProp, SGD and Adam with Paddle fluid's API, as torch optimizers."""
+"""The optimizer layer: RMSProp, SGD and Adam with Paddle fluid's API, as torch optimizers.
+
+Paddle 2.0-rc also exported its schedulers here under their ``*LR`` names
+(``paddle.optimizer.NoamLR``, ``StepLR``, ``LinearLrWarmup``, ``ReduceLROnPlateau``, ...);
+they are the classes of :mod:`.lr_scheduler` (thin subclasses of :mod:`.lr`'s).
+"""
 
 from . import lr, lr_scheduler
 from .adam import Adam, AdamOptimizer
@@ -7,6 +12,7 @@ from .rmsprop import RMSProp, RMSPropOptimizer
 from .sgd import SGD, SGDOptimizer
 from .state import LoadReport
 from .._unsupported import fluid_module_getattr
+from .lr_scheduler import *  # noqa: F403  (Paddle 2.0-rc's scheduler names: NoamLR, StepLR, ...)
 
 __all__ = [
     "Optimizer",
@@ -19,6 +25,7 @@ __all__ = [
     "LoadReport",
     "lr",
     "lr_scheduler",
+    *lr_scheduler.__all__,
 ]
 
 # a fluid.optimizer name torchfluid does not implement: say so, and what to use instead

@@ -323,6 +323,21 @@ class Optimizer(torch.optim.Optimizer):
             return self._schedule
         return self._lr_record if self._lr_record is not None else float(self.defaults["lr"])
 
+    def _global_learning_rate(self, program=None):
+        """Paddle's method: the learning-rate record (a program variable) of the update this
+        optimizer appended to ``program`` (for a front-door ``minimize``; ``program`` None:
+        the door's default); else, with ``program`` None, a 1-element float32 tensor of
+        :meth:`current_step_lr` (a copy: writing it changes nothing); else None."""
+        config = self.update_config()
+        for door in dict.fromkeys(_FRONT_DOORS.values()):
+            find = getattr(door, "learning_rate_var", None)
+            record = find(config, program) if find is not None else None
+            if record is not None:
+                return record
+        if program is not None:
+            return None
+        return torch.tensor([self.current_step_lr()], dtype=torch.float32)
+
     @property
     def _parameter_list(self) -> list:
         """Paddle's attribute: the parameters being optimized, in order."""

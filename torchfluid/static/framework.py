@@ -423,7 +423,8 @@ class Program:
         """A copy; ``for_test=True`` keeps only forward ops (drops backward, optimize and
         lr-schedule ops and the variables only they use) and sets ``is_test`` on the ops
         that have it (dropout stops dropping, batch_norm normalises with its moving
-        statistics)."""
+        statistics). A 2.x scheduler attached to the program (``lr_sheduler``) goes with
+        the copy when its learning-rate variable does."""
         p = Program()
         p.random_seed = self.random_seed
         p.blocks = []
@@ -439,6 +440,9 @@ class Program:
                 if not for_test or ((name in used or v.persistable or v.is_data) and not v.belong_to_optimizer):
                     nb.vars[name] = v._copy_to(nb)
             p.blocks.append(nb)
+        sched = getattr(self, "lr_sheduler", None)  # Paddle's hook (sic): a 2.x LRScheduler that sets its
+        if sched is not None and getattr(sched, "_var_name", None) in p.global_block().vars:  # variable each run
+            p.lr_sheduler = sched
         return p
 
     def to_string(self, throw_on_error=False, with_details=False) -> str:

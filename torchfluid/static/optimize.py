@@ -62,7 +62,7 @@ from ..optimizer.precision import Precision
 from ..regularizer import L1Decay, L2Decay
 from .backward import append_backward
 from .clip import append_gradient_clip_ops
-from .framework import Variable, default_startup_program, program_guard
+from .framework import Variable, default_main_program, default_startup_program, program_guard
 
 __all__ = [
     "minimize",
@@ -71,6 +71,7 @@ __all__ = [
     "apply_optimize",
     "append_regularization_ops",
     "accumulator_vars",
+    "learning_rate_var",
     "OptimizeSection",
     "OPTIMIZE_OP_TYPES",
     "optimize",
@@ -122,9 +123,12 @@ def apply_optimize(config, loss, startup_program, params_grads):
 
 
 def apply_gradients(config, params_grads):
-    """Append the optimize op for ``params_grads`` (sorted by parameter name); return ``[op]``."""
+    """Append the optimize op for ``params_grads`` (sorted by parameter name); return ``[op]``.
+    With no gradient it appends nothing but, as Paddle, still makes the learning-rate
+    variable in the default main program (a 2.x scheduler's value is set in it each run)."""
     params_grads = sorted(((p, g) for p, g in params_grads if g is not None), key=lambda pg: pg[0].name)
     if not params_grads:
+        _learning_rate_var(config, default_main_program(), default_startup_program(), [])
         return []
     if config.clip is None:  # the optimizer's grad_clip wins over set_gradient_clip, as in Paddle
         params_grads = append_gradient_clip_ops(params_grads)
@@ -188,9 +192,20 @@ def _fill_startup(startup, var, value) -> None:
     )
 
 
+# program -> [(weak reference to a config, the name of its learning-rate variable)], for
+# learning_rate_var (names and weak references: a Variable would keep its program alive)
+_LR_VARS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _learning_rate_var(config, program, startup, params):
     """The program variable holding the learning rate of ``config``: float32 (Paddle's),
     float64 when a parameter is float64 (so its lr is not rounded to float32)."""
+    var = _new_learning_rate_var(config, program, startup, params)
+    _LR_VARS.setdefault(program, []).append((weakref.ref(config), var.name))
+    return var
+
+
+def _new_learning_rate_var(config, program, startup, params):
     lr = config.learning_rate
     if isinstance(lr, Variable):
         return lr
@@ -324,6 +339,16 @@ def _append_section(config, params_grads, program):
     }
     outputs = {slot: inputs[slot[: -len("Out")]] for slot in _OUTPUTS}  # each state slot is updated in place
     return program.global_block().append_op(op_type, inputs, outputs, {"section": section})
+
+
+def learning_rate_var(config, program=None):
+    """The learning-rate variable ``config``'s update uses in ``program`` (default: the
+    default main program), or None when it made none there (Paddle's
+    ``optimizer._global_learning_rate(program)``). ``config`` is matched by identity: an
+    optimizer whose settings changed since ``minimize`` has a new one."""
+    program = default_main_program() if program is None else program
+    names = [name for ref, name in _LR_VARS.get(program, ()) if ref() is config]
+    return program.global_block().var(names[-1]) if names else None
 
 
 def accumulator_vars(program) -> dict[str, dict[str, str]]:
