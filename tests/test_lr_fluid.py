@@ -31,7 +31,15 @@ class ContractOptimizer:
 
 
 def calls(decay, n=12):
-    return np.array([decay() for _ in range(n)])
+    """``n`` calls of ``decay()``, each checked to be Paddle's learning-rate variable (a new
+    ``[1]`` tensor of the decay's dtype), as floats."""
+    out = []
+    for _ in range(n):
+        v = decay()
+        assert isinstance(v, torch.Tensor) and v.shape == (1,), v
+        assert v.dtype == {"float32": torch.float32, "float64": torch.float64}[decay.dtype]
+        out.append(v.item())
+    return np.array(out)
 
 
 def test_page_piecewise_sequence():
@@ -146,6 +154,62 @@ def test_reduce_lr_on_plateau_by_hand(capsys):
     assert d.epoch_num == 10
     with pytest.raises(TypeError, match="loss must be"):
         d.step(np.zeros(3))
+
+
+# the loss as given to step() -> what best_loss holds (Paddle keeps the loss variable itself)
+BEST_LOSS_CASES = [
+    ("tensor", lambda v: torch.tensor([v]), torch.Tensor),
+    ("float64 tensor", lambda v: torch.tensor([v], dtype=torch.float64), torch.Tensor),
+    ("array", lambda v: np.array([v], dtype=np.float32), np.ndarray),
+    ("float", float, float),
+]
+
+
+@pytest.mark.parametrize("kind, wrap, held", BEST_LOSS_CASES, ids=[c[0] for c in BEST_LOSS_CASES])
+def test_reduce_lr_on_plateau_best_loss_is_the_loss_as_given(kind, wrap, held):
+    d = D.ReduceLROnPlateau(1.0, decay_rate=0.5, patience=1)
+    losses = [3.0, 2.0, 2.5, 1.5, 1.75]
+    given = [wrap(v) for v in losses]
+    bests = []
+    for loss in given:
+        d.step(loss)
+        assert isinstance(d.best_loss, held)
+        bests.append(float(np.asarray(d.best_loss).reshape(-1)[0]))
+    assert bests == pytest.approx([3.0, 2.0, 2.0, 1.5, 1.5])  # best-so-far, independent of the type
+    if held is not float:
+        assert d.best_loss is not given[3]  # a copy: changing the caller's value changes nothing
+        given[3][0] = 100.0
+        assert float(np.asarray(d.best_loss).reshape(-1)[0]) == 1.5
+        assert d.best_loss.dtype == given[3].dtype
+        if held is torch.Tensor:
+            assert d.best_loss.numpy()[0] == pytest.approx(1.5)  # Paddle: best_loss.numpy()[0]
+    state = d.state_dict()
+    assert state["best_loss"] == 1.5 and type(state["best_loss"]) is float
+    e = D.ReduceLROnPlateau(1.0, decay_rate=0.5, patience=1)
+    e.set_state_dict(state)
+    assert e.best_loss == 1.5 and type(e.best_loss) is float
+
+
+# the held-rate decays: __call__ is Paddle's learning-rate variable, current_lr() the float
+HELD_CASES = [
+    ("StepDecay", lambda: D.StepDecay(0.5, step_size=2, decay_rate=0.2), lambda t: R.step_decay(t, 0.5, 2, 0.2)),
+    ("MultiStepDecay", lambda: D.MultiStepDecay(0.5, [1, 3], 0.2), lambda t: R.multistep(t, 0.5, [1, 3], 0.2)),
+    ("LambdaDecay", lambda: D.LambdaDecay(0.5, lambda e: 0.9**e), lambda t: 0.5 * 0.9**t),
+]
+
+
+@pytest.mark.parametrize("name, make, ref", HELD_CASES, ids=[c[0] for c in HELD_CASES])
+def test_held_rate_decays_call_returns_a_rate_tensor(name, make, ref):
+    d = make()
+    got = []
+    for _ in range(6):
+        v = d()
+        assert isinstance(v, torch.Tensor) and v.shape == (1,) and v.dtype == torch.float32
+        assert d().data_ptr() != v.data_ptr()  # a new tensor each call
+        assert d.current_lr() == v.item() and isinstance(d.current_lr(), float)
+        got.append(v.numpy()[0])
+        d.epoch()
+    np.testing.assert_allclose(got, ref(R.steps(6)), rtol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,14 @@ Two families, as in Paddle:
   ``LambdaDecay``: ``__call__`` returns the current rate and never advances; the user
   advances with ``step(loss)`` / ``epoch()``.
 
-Differences from Paddle: ``__call__`` returns a Python ``float`` (Paddle returns a
-1-element variable of ``dtype``), rounded to ``dtype`` (float32 by default) as that
-variable would be; ``current_lr()`` (a torchfluid addition) gives the rate the next
-``__call__`` will return with no side effects, for every class; the epoch-driven
+``__call__`` returns Paddle's learning-rate variable: a new 1-element tensor of ``dtype``
+(float32 by default; ``lr().numpy()[0]``, ``float(lr())``); ``ReduceLROnPlateau.best_loss``
+is the best loss as it was given to ``step`` (a copy of the 1-element tensor or array;
+a number stays a number; a plain number after ``set_state_dict``).
+
+Differences from Paddle: ``current_lr()`` (a torchfluid addition) gives the rate the next
+``__call__`` will return, as a Python float, with no side effects, for every class; the
+returned tensor is a plain ``torch.Tensor`` (Paddle's is a dygraph variable); the epoch-driven
 decays' ``step()`` returns their current rate (Paddle raises ``NotImplementedError``);
 ``LinearLrWarmup`` saves the wrapped decay's state under ``'LinearLrWarmup_LR'``
 (Paddle drops it);
@@ -37,6 +41,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 import numpy as np
+import torch
 
 from .._checks import check_callable, check_increasing, check_int, check_number
 from ..dtypes import dtype_name
@@ -77,6 +82,11 @@ def _round(value, dtype) -> float:
     return float(np.float32(value)) if dtype == "float32" else float(value)
 
 
+def _rate_var(value, dtype) -> torch.Tensor:
+    """Paddle's learning-rate variable: a new ``[1]`` tensor of ``dtype`` holding ``value``."""
+    return torch.tensor([float(value)], dtype=torch.float32 if dtype == "float32" else torch.float64)
+
+
 def _rate(name, value) -> float:
     """A learning rate given as a number or a 1-element array/tensor, >= 0."""
     return check_number(name, to_plain(value, name), lo=0.0)
@@ -103,9 +113,10 @@ class LearningRateDecay(StateMixin):
         self.step_size = step
         self.dtype = _check_dtype(dtype)
 
-    def __call__(self) -> float:
-        """The rate at the current ``step_num``, then advance ``step_num`` by ``step_size``."""
-        lr = _round(float(self.step()), self.dtype)
+    def __call__(self) -> torch.Tensor:
+        """The rate at the current ``step_num`` (a ``[1]`` tensor of ``dtype``), then advance
+        ``step_num`` by ``step_size``."""
+        lr = _rate_var(self.step(), self.dtype)
         self.step_num += self.step_size
         return lr
 
@@ -113,9 +124,9 @@ class LearningRateDecay(StateMixin):
         """The rate the next ``__call__()`` returns; changes nothing."""
         return _round(float(self.step()), self.dtype)
 
-    def create_lr_var(self, lr) -> float:
-        """Paddle builds a 1-element variable here; torchfluid returns the rounded float."""
-        return _round(float(lr), self.dtype)
+    def create_lr_var(self, lr) -> torch.Tensor:
+        """Paddle's 1-element learning-rate variable of ``dtype`` holding ``lr`` (a ``[1]`` tensor)."""
+        return _rate_var(lr, self.dtype)
 
     def _state_keys(self):
         """Set ``self.keys``, the attributes saved by ``state_dict()``."""
@@ -264,7 +275,7 @@ class LinearLrWarmup(LearningRateDecay):
     def step(self):
         base = self.learning_rate
         if isinstance(base, LearningRateDecay):
-            base = base()  # Paddle advances the wrapped decay on every step()
+            base = float(base())  # Paddle advances the wrapped decay on every step()
         return self.formula(self.step_num, **self.formula_params(base))
 
     def current_lr(self):
@@ -275,15 +286,15 @@ class LinearLrWarmup(LearningRateDecay):
 
 class _HeldRateDecay(LearningRateDecay):
     """Base of the decays that hold their rate in ``learning_rate`` and change it by an
-    explicit call (``step(loss)``, ``epoch()``): ``__call__`` and ``current_lr`` return it
-    rounded to ``dtype`` and do not advance."""
+    explicit call (``step(loss)``, ``epoch()``): ``__call__`` (a ``[1]`` tensor of ``dtype``)
+    and ``current_lr`` (a float rounded to ``dtype``) return it and do not advance."""
 
-    def __call__(self) -> float:
+    def __call__(self) -> torch.Tensor:
         """The current rate (does not advance)."""
-        return _round(self.learning_rate, self.dtype)
+        return _rate_var(self.learning_rate, self.dtype)
 
     def current_lr(self) -> float:
-        return self()
+        return _round(self.learning_rate, self.dtype)
 
 
 class ReduceLROnPlateau(_HeldRateDecay):
@@ -293,7 +304,8 @@ class ReduceLROnPlateau(_HeldRateDecay):
     advance. In ``'min'`` mode ``loss`` improves when ``loss < best * (1 - threshold)``
     (``'rel'``) or ``loss < best - threshold`` (``'abs'``); ``'max'`` mirrors it. On a
     reduction the rate becomes ``max(lr * decay_rate, min_lr)`` if that lowers it by
-    more than ``eps``, and ``cooldown`` epochs are skipped.
+    more than ``eps``, and ``cooldown`` epochs are skipped. ``best_loss`` is the best loss
+    as given (a copy of a tensor or array; None before the first ``step``).
     """
 
     def __init__(
@@ -328,14 +340,26 @@ class ReduceLROnPlateau(_HeldRateDecay):
 
     def step(self, loss):
         """Record this epoch's ``loss`` (number or 1-element array/tensor) and maybe reduce the rate."""
-        loss = observed_value("loss", loss)
+        value = observed_value("loss", loss)
         self.epoch_num += 1
         old = self.learning_rate
-        self.best_loss, self.num_bad_epochs, self.cooldown_counter, self.learning_rate = F.plateau_update(
-            loss, self.best_loss, self.num_bad_epochs, self.cooldown_counter, old, self._plateau
+        best = None if self.best_loss is None else observed_value("best_loss", self.best_loss)
+        best, self.num_bad_epochs, self.cooldown_counter, self.learning_rate = F.plateau_update(
+            value, best, self.num_bad_epochs, self.cooldown_counter, old, self._plateau
         )
+        if best is value:  # a new best: keep it as given, as Paddle keeps the loss variable
+            self.best_loss = _copy_of(loss)
         if self.verbose and self.learning_rate != old:
             print(f"Epoch {self.epoch_num}: reducing learning rate from {old} to {self.learning_rate}.")
+
+
+def _copy_of(value):
+    """A detached copy of a tensor or array (a plateau's best observation); numbers as they are."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    return float(to_plain(value, "loss"))
 
 
 class _LearningRateEpochDecay(_HeldRateDecay):
