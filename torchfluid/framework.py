@@ -25,6 +25,7 @@ import contextlib
 from . import unique_name
 from .dtypes import dtype_name
 from .dtypes import torch_dtype as convert_dtype
+from .dtypes import torch_dtype as convert_np_dtype_to_dtype_  # Paddle's name; a variable's dtype is a torch.dtype
 from .places import CPUPlace, CUDAPinnedPlace, CUDAPlace, Place, to_place
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "enable_static",
     "disable_static",
     "convert_dtype",
+    "convert_np_dtype_to_dtype_",
     "dtype_name",
 ]
 

@@ -36,6 +36,7 @@ from .._checks import check_number
 from .._grad_mode import closure_loss, no_grad
 from ..clip import GradientClipBase, need_clip
 from ..distributed import sharding as _sharding
+from ..dtypes import torch_dtype
 from ..lr import schedules
 from ..lr.scheduler import LRScheduler
 from ..regularizer import L2Decay, as_regularizer
@@ -337,6 +338,13 @@ class Optimizer(torch.optim.Optimizer):
         if program is not None:
             return None
         return torch.tensor([self.current_step_lr()], dtype=torch.float32)
+
+    @property
+    def _dtype(self):
+        """Paddle's attribute: the dtype the optimizer infers from its parameters, that of the
+        first one (a ``torch.dtype``, as a variable's ``dtype`` is), or None without parameters."""
+        params = self._parameter_list
+        return torch_dtype(params[0].dtype) if params else None
 
     @property
     def _parameter_list(self) -> list:
