@@ -159,7 +159,8 @@ OPERATOR_BAD = [
     ("rmsprop", dict(Foo="x"), None, None, TypeError, r"unknown slot or attribute 'Foo'; allowed slots: Param"),
     ("sgd", dict(epsilon=1.0), None, None, TypeError, r"unknown slot or attribute 'epsilon'.*attributes: none"),
     ("adam", dict(Grad=["grad", "grad"]), None, None, ValueError, r"slot Grad takes one variable name"),
-    ("rmsprop", dict(ParamOut="other"), None, None, ValueError, r"ParamOut must name the same variable as Param"),
+    ("rmsprop", dict(ParamOut="grad"), None, None, ValueError, r"ParamOut names variable 'grad', which input slot"),
+    ("sgd", dict(ParamOut="other"), None, (4, [0, 1], _ROWS2), ValueError, r"SelectedRows Grad, ParamOut must name"),
     ("rmsprop", dict(Grad="param"), None, None, ValueError, r"slots Param and Grad both name variable 'param'"),
     (
         "rmsprop",

@@ -51,3 +51,45 @@ def test_optimizer_dtype_of_static_records_and_none_without_parameters():
     with fluid.program_guard(main, fluid.Program()):
         w = main.global_block().create_parameter(name="w", shape=[2], dtype="float64")
     assert fluid.optimizer.SGD(learning_rate=0.1, parameter_list=[w])._dtype is torch.float64
+
+
+# optimizer -> the accumulators Paddle names for each parameter (<param>_<acc>_0)
+ACCUMULATORS = [
+    (lambda **kw: fluid.optimizer.SGD(learning_rate=0.1, **kw), []),
+    (
+        lambda **kw: fluid.optimizer.Adam(learning_rate=0.1, **kw),
+        ["moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc"],
+    ),
+    (lambda **kw: fluid.optimizer.RMSProp(learning_rate=0.1, momentum=0.9, **kw), ["momentum", "mean_square"]),
+    (
+        lambda **kw: fluid.optimizer.RMSProp(learning_rate=0.1, momentum=0.9, centered=True, **kw),
+        ["momentum", "mean_square", "mean_grad"],
+    ),
+]
+
+
+@pytest.mark.parametrize("make, accs", ACCUMULATORS, ids=["sgd", "adam", "rmsprop", "rmsprop-centered"])
+def test_get_opti_var_name_list_eager(make, accs):
+    lin = torch.nn.Linear(3, 2)
+    opt = make(parameters=lin.named_parameters())
+    assert opt.get_opti_var_name_list() == []  # no state before the first update
+    lin(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    assert sorted(opt.get_opti_var_name_list()) == sorted(f"{p}_{a}_0" for p in ("weight", "bias") for a in accs)
+
+
+@pytest.mark.parametrize("make, accs", ACCUMULATORS, ids=["sgd", "adam", "rmsprop", "rmsprop-centered"])
+def test_get_opti_var_name_list_static(make, accs):
+    main, startup = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, startup), fluid.unique_name.guard():
+        x = fluid.data(name="x", shape=[3, 4], dtype="float32")
+        loss = fluid.layers.mean(fluid.layers.fc(x, 2))
+        opt = make()
+        opt.minimize(loss)
+        names = opt.get_opti_var_name_list()
+        other = make()
+        assert other.get_opti_var_name_list() == []  # appended nothing
+    params = [p.name for p in main.global_block().all_parameters()]
+    assert sorted(names) == sorted(f"{p}_{a}_0" for p in params for a in accs)
+    assert all(main.global_block().var(n).persistable for n in names)
+    assert opt.get_opti_var_name_list() == []  # outside the guard: another default main program

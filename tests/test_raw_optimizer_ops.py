@@ -170,6 +170,94 @@ def test_raw_adam_matches_numpy(rows, lazy):
         np.testing.assert_allclose(_get(scope, name), w, rtol=2e-6, atol=1e-7, err_msg=name)
 
 
+# out-of-place: each ...Out slot names a variable of its own; the outputs get what the in-place
+# run computes (checked against the same numpy references) and the inputs keep their values
+OUT_OF_PLACE = [
+    # (op type, sparse rows of the gradient or None, extra attributes)
+    ("sgd", None, {}),
+    ("adam", None, {}),
+    ("adam", [4, 1, 4], {"lazy_mode": False}),
+    ("rmsprop", None, {"centered": True, "momentum": 0.5}),
+    ("rmsprop", [1, 5, 1], {}),
+]
+
+
+def _out_of_place_values(rng, shape):
+    return {
+        "p": rng.standard_normal(shape).astype(np.float32),
+        "m1": rng.standard_normal(shape).astype(np.float32) * 0.1,
+        "m2": rng.random(shape, dtype=np.float32) * 0.1 + 0.5,
+        "mg": rng.standard_normal(shape).astype(np.float32) * 0.1,
+        "b1p": np.array([0.9**3], np.float32),
+        "b2p": np.array([0.999**3], np.float32),
+        "lr": np.array([0.01], np.float32),
+    }
+
+
+@pytest.mark.parametrize("op_type, rows, attrs", OUT_OF_PLACE)
+def test_raw_op_writes_its_outputs_to_their_own_variables(op_type, rows, attrs):
+    rng = np.random.default_rng(3)
+    shape = (6, 3)
+    v = _out_of_place_values(rng, shape)
+    if rows is None:
+        g = rng.standard_normal(shape).astype(np.float32)
+        scope = _scope({**v, "g": g})
+    else:
+        val = rng.standard_normal((len(rows), 3)).astype(np.float32)
+        g = _dense(6, rows, val)
+        scope = _scope(v, ("g", 6, rows, val))
+    scope.var("p_out").get_tensor().set(np.full(shape, 7.0, np.float32), PLACE)  # an output that held a value
+    if op_type == "sgd":
+        slots = dict(Param="p", Grad="g", LearningRate="lr", ParamOut="p_out")
+        want = {"p_out": v["p"] - v["lr"][0] * g}
+    elif op_type == "adam":
+        slots = dict(
+            Param="p", Grad="g", LearningRate="lr", Moment1="m1", Moment2="m2", Beta1Pow="b1p", Beta2Pow="b2p",
+            ParamOut="p_out", Moment1Out="m1_out", Moment2Out="m2_out", Beta1PowOut="b1p_out", Beta2PowOut="b2p_out",
+        )  # fmt: skip
+        ref = _adam_ref(v["p"], g, v["m1"], v["m2"], v["b1p"], v["b2p"], v["lr"][0], 0.9, 0.999, 1e-8)
+        want = dict(zip(("p_out", "m1_out", "m2_out", "b1p_out", "b2p_out"), ref, strict=True))
+    else:
+        centered = attrs.get("centered", False)
+        slots = dict(
+            Param="p", Grad="g", MeanSquare="m2", Moment="m1", LearningRate="lr",
+            ParamOut="p_out", MeanSquareOut="m2_out", MomentOut="m1_out",
+        )  # fmt: skip
+        if centered:
+            slots.update(MeanGrad="mg", MeanGradOut="mg_out")
+        ref = _rmsprop_ref(v["p"], g, v["m2"], v["m1"], v["mg"], 0.01, 1e-10, 0.9, attrs.get("momentum", 0.0), centered)
+        want = dict(zip(("p_out", "m2_out", "m1_out", "mg_out"), ref, strict=True))
+        if not centered:
+            del want["mg_out"]
+    Operator(op_type, **slots, **attrs).run(scope, PLACE)
+    for name, w in want.items():
+        np.testing.assert_allclose(_get(scope, name), w, rtol=2e-6, atol=1e-7, err_msg=name)
+    for name in ("p", "m1", "m2", "mg", "b1p", "b2p", "lr"):  # the inputs are unchanged
+        np.testing.assert_array_equal(_get(scope, name), v[name], err_msg=name)
+
+
+def test_raw_sgd_with_selected_rows_must_update_in_place():
+    p = np.ones((4, 2), np.float32)
+    scope = _scope({"p": p, "lr": np.array([0.1], np.float32)}, ("g", 4, [1], np.ones((1, 2), np.float32)))
+    op = Operator("sgd", Param="p", Grad="g", LearningRate="lr", ParamOut="p_out")
+    with pytest.raises(ValueError, match="with a SelectedRows Grad, ParamOut must name the same variable as Param"):
+        op.run(scope, PLACE)
+    assert scope.find_var("p_out") is None
+    np.testing.assert_array_equal(_get(scope, "p"), p)
+
+
+def test_raw_op_out_of_place_failure_writes_nothing():
+    scope = _rms_scope()
+    scope.var("ms").get_tensor().set(np.ones((2, 2), np.float32))  # wrong shape: the op refuses it
+    before = {n: _get(scope, n) for n in ("p", "mom", "ms")}
+    slots = {**RMS_SLOTS, "ParamOut": "p_out", "MomentOut": "mom_out"}
+    with pytest.raises(Exception, match=r"MeanSquare is float32 \[2, 2\]"):
+        Operator("rmsprop", **slots).run(scope, PLACE)
+    assert scope.find_var("p_out") is None and scope.find_var("mom_out") is None
+    for n, v in before.items():
+        np.testing.assert_array_equal(_get(scope, n), v)
+
+
 def _rms_scope():
     z = np.zeros((3, 2), np.float32)
     return _scope({"p": z + 1, "g": z + 0.5, "ms": z + 1, "mom": z, "lr": np.array([0.1], np.float32)})
@@ -187,7 +275,8 @@ RMS_SLOTS = dict(
         ({"MeanSquare": None}, ValueError, "slot MeanSquare is missing; required slots: Param, Grad"),
         ({"MeanSquareOut": None}, ValueError, "slot MeanSquareOut is missing"),
         ({"rho": 0.9}, TypeError, "unknown slot or attribute 'rho'; allowed slots: .*attributes: epsilon, decay"),
-        ({"ParamOut": "q"}, ValueError, "ParamOut must name the same variable as Param"),
+        ({"ParamOut": "g"}, ValueError, "ParamOut names variable 'g', which input slot Grad reads"),
+        ({"MomentOut": "p2", "ParamOut": "p2"}, ValueError, "output slots ParamOut and MomentOut both name"),
         ({"MeanGradOut": "mg"}, ValueError, "slot MeanGradOut is given without MeanGrad"),
         ({"Grad": ["g", "g"]}, ValueError, "slot Grad takes one variable name"),
     ],

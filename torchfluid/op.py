@@ -20,9 +20,11 @@ the optimize section op. For a raw op:
 * the keywords must be its slots or its attributes (anything else is a TypeError that
   lists what is allowed), and its required slots must be given (a ValueError naming the
   missing slot);
-* each output slot must name the same variable as its input slot (``ParamOut`` is
-  ``Param``, ``MomentOut`` is ``Moment``, ...): the op updates that state in place, as
-  Paddle's kernels require;
+* each output slot ``<S>Out`` names the variable the new ``<S>`` is written to: the
+  input slot's own (``ParamOut`` is ``Param``: updated in place) or another one, which
+  receives the result while the input variable keeps its value, as in Paddle (no other
+  input slot may read that variable, and two output slots may not share one);
+  ``sgd`` with a SelectedRows ``Grad`` must update in place, as Paddle's kernel requires;
 * a slot the op updates in place (``Param``, ``Moment``, ...) must name a variable of its
   own: no other input slot may name it (a ValueError naming both slots);
 * ``Grad`` may name a scope entry made with ``scope.var(name).get_selected_rows()``
@@ -64,7 +66,8 @@ class RawOpSignature:
     """A Paddle raw op's signature: registered op type, required slots, in-place slot pairs.
 
     ``registered``: the op type that runs it; ``required``: the input and output slots
-    that must be given; ``inplace``: (output slot, the input slot it must alias) pairs."""
+    that must be given; ``inplace``: (output slot, the input slot whose new value it
+    receives) pairs (the registered op updates the input in place)."""
 
     registered: str
     required: tuple[str, ...]
@@ -73,7 +76,7 @@ class RawOpSignature:
 
 def _raw_signature(registered: str, optional=()) -> RawOpSignature:
     """The signature of raw op ``registered``: every slot except ``optional`` is required,
-    and each output slot ``<S>Out`` updates input slot ``<S>`` in place."""
+    and each output slot ``<S>Out`` receives the new value of input slot ``<S>``."""
     opdef = get_op(registered)
     required = tuple(s for s in opdef.inputs + opdef.outputs if s not in optional)
     return RawOpSignature(registered, required, tuple((out, out[: -len("Out")]) for out in opdef.outputs))
@@ -100,8 +103,15 @@ class Operator:
         self.outputs = {k: _names(v) for k, v in kwargs.items() if k in self._def.outputs}
         self.attrs = {k: v for k, v in kwargs.items() if k not in slots}
         _check_attrs(f"Operator {type!r}" + (" (Paddle's raw op)" if raw is not None else ""), self._def, self.attrs)
+        # (input variable, output variable) of each raw-op state written to a variable of its own
+        self._copies: list[tuple[str, str]] = []
         if raw is not None:
             _check_raw(type, raw, self._def, self.inputs, self.outputs)
+            self._copies = [
+                (self.inputs[src][0], self.outputs[out][0])
+                for out, src in raw.inplace
+                if out in self.outputs and self.outputs[out] != self.inputs[src]
+            ]
 
     def run(self, scope, place=None):
         """Run the op on ``scope``'s values; its outputs are written to ``scope``."""
@@ -116,10 +126,22 @@ class Operator:
                     raise ValueError(f"Operator {self.type}: input variable {n!r} holds no value in the scope")
                 shape = t.dense_shape if isinstance(t, SelectedRows) else list(t.shape)
                 block.create_var(n, shape, dtype_name(t.dtype) if t.dtype else "float32", persistable=True)
+        if self._copies and self.type == "sgd" and isinstance(scope.value(self.inputs["Grad"][0]), SelectedRows):
+            raise ValueError(
+                f"Operator 'sgd': with a SelectedRows Grad, ParamOut must name the same variable as Param "
+                f"(Paddle's sparse sgd updates in place), got ParamOut={self.outputs['ParamOut'][0]!r}, "
+                f"Param={self.inputs['Param'][0]!r}"
+            )
+        for src, out in self._copies:  # the op updates a copy of the input, which becomes the output
+            v = block.var(src)
+            block.create_var(out, v.shape, v.dtype, persistable=True)
+            block.append_op("assign", {"X": [src]}, {"Out": [out]}, {}, infer=False)
         for names in self.outputs.values():
             for n in names:
                 block.create_var(n, None, "float32", persistable=True)  # an input's variable is kept as it is
-        block.append_op(self._def.type, self.inputs, self.outputs, self.attrs, infer=False)
+        renamed = dict(self._copies)
+        inputs = {slot: [renamed.get(n, n) for n in names] for slot, names in self.inputs.items()}
+        block.append_op(self._def.type, inputs, self.outputs, self.attrs, infer=False)
         Executor(place).run(program, scope=scope)
 
 
@@ -153,10 +175,12 @@ def _check_raw(type_, raw, opdef, inputs, outputs):
             have, lack = (out, src) if out in given else (src, out)
             raise ValueError(f"Operator {type_!r}: slot {have} is given without {lack}; give both or neither")
         if out in given and given[out] != given[src]:
-            raise ValueError(
-                f"Operator {type_!r}: {out} must name the same variable as {src} (the op updates it in place), "
-                f"got {out}={given[out][0]!r}, {src}={given[src][0]!r}"
-            )
+            reader = next((s for s in inputs if inputs[s] == given[out]), None)
+            if reader is not None:
+                raise ValueError(
+                    f"Operator {type_!r}: {out} names variable {given[out][0]!r}, which input slot {reader} reads; "
+                    f"allowed: the variable of {src} (updated in place) or one no input slot names"
+                )
     updated = {src for _, src in raw.inplace}
     for slot in inputs:  # in slot order: the first updated slot sharing its variable is named
         other = next((s for s in inputs if s != slot and inputs[s] == inputs[slot]), None)
@@ -165,6 +189,11 @@ def _check_raw(type_, raw, opdef, inputs, outputs):
                 f"Operator {type_!r}: slots {slot} and {other} both name variable {inputs[slot][0]!r}; "
                 f"allowed: {slot} (updated in place) names a variable no other input slot names"
             )
+    written = [(out, outputs[out][0]) for out, _ in raw.inplace if out in outputs]
+    for i, (out, name) in enumerate(written):
+        other = next((o for o, n in written[:i] if n == name), None)
+        if other is not None:
+            raise ValueError(f"Operator {type_!r}: output slots {other} and {out} both name variable {name!r}")
 
 
 def _names(v):

@@ -339,6 +339,18 @@ class Optimizer(torch.optim.Optimizer):
             return None
         return torch.tensor([self.current_step_lr()], dtype=torch.float32)
 
+    def get_opti_var_name_list(self) -> list:
+        """Paddle's method: the names of the optimizer's state variables: those of its eager
+        state (``<param>_<acc>_0``, the tensor keys of ``state_dict()``; none before the first
+        update), then those of the updates it appended to the default main program."""
+        names = [k for k, v in self._codec.state_dict().items() if isinstance(v, torch.Tensor)]
+        config = self.update_config()
+        for door in dict.fromkeys(_FRONT_DOORS.values()):
+            find = getattr(door, "state_var_names", None)
+            if find is not None:
+                names += [n for n in find(config, None) if n not in names]
+        return names
+
     @property
     def _dtype(self):
         """Paddle's attribute: the dtype the optimizer infers from its parameters, that of the

@@ -72,6 +72,7 @@ __all__ = [
     "append_regularization_ops",
     "accumulator_vars",
     "learning_rate_var",
+    "state_var_names",
     "OptimizeSection",
     "OPTIMIZE_OP_TYPES",
     "optimize",
@@ -349,6 +350,14 @@ def learning_rate_var(config, program=None):
     program = default_main_program() if program is None else program
     names = [name for ref, name in _LR_VARS.get(program, ()) if ref() is config]
     return program.global_block().var(names[-1]) if names else None
+
+
+def state_var_names(config, program=None) -> list[str]:
+    """The optimizer-state variables (accumulators, then master weights, per op) of the
+    optimize ops ``config`` appended to ``program`` (default: the default main program)."""
+    block = (default_main_program() if program is None else program).global_block()
+    ops = [op for op in block.ops if op.type in OPTIMIZE_OP_TYPES and op.attr("section").config is config]
+    return [n for op in ops for slot in ("State", "MasterParam") for n in op.input(slot)]
 
 
 def accumulator_vars(program) -> dict[str, dict[str, str]]:
