@@ -549,3 +549,74 @@ def test_bad_batches_at_run_time(feed, match):
     exe = fluid.Executor(fluid.CPUPlace())
     with pytest.raises(OpRunError, match=match):
         exe.run(main, feed={k: v.astype("float32") for k, v in feed.items()}, fetch_list=[out])
+
+
+# ---------------------------------------------------------------- with the rest of fluid
+
+
+def _encoder_program(places):
+    """fc outside the block -> ParallelDo(fc, mean) -> mean: the gradient of the outside fc's
+    weight flows back through read_input (the chain rule; Paddle's parallel_do_grad leaves the
+    inputs' gradients unset)."""
+    main, startup = fluid.Program(), fluid.Program()
+    main.random_seed = startup.random_seed = 5
+    with fluid.program_guard(main, startup), fluid.unique_name.guard():
+        x = fluid.layers.data(name="x", shape=[6], dtype="float32")
+        h = fluid.layers.fc(input=x, size=4, act="tanh")
+        if places is None:
+            loss = fluid.layers.mean(fluid.layers.fc(input=h, size=1))
+        else:
+            pd = fluid.layers.ParallelDo(places)
+            with pd.do():
+                pd.write_output(fluid.layers.mean(fluid.layers.fc(input=pd.read_input(h), size=1)))
+            loss = fluid.layers.mean(pd())
+        fluid.optimizer.RMSProp(learning_rate=LR).minimize(loss)
+    return main, startup, loss
+
+
+def test_gradient_flows_back_through_read_input():
+    out = []
+    for places in (None, ["cpu", "cpu", "cpu"]):
+        main, startup, loss = _encoder_program(places)
+        with fluid.scope_guard(fluid.Scope()):
+            exe = fluid.Executor(fluid.CPUPlace())
+            exe.run(startup)
+            runs = [exe.run(main, feed={"x": X}, fetch_list=[loss, "fc_0.w_0@GRAD"]) for _ in range(3)]
+        out.append(runs)
+    for (l0, g0), (l1, g1) in zip(*out, strict=True):
+        np.testing.assert_allclose(l1, l0, rtol=1e-5)
+        np.testing.assert_allclose(g1, g0, rtol=1e-4, atol=1e-7)
+        assert np.abs(g0).max() > 0
+
+
+def test_two_parallel_dos_in_a_row():
+    """The second block reads the first one's merged output (10 rows: 3, 3, 4 on 3 places, 5, 5 on 2)."""
+    main, startup = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, startup), fluid.unique_name.guard():
+        x = fluid.layers.data(name="x", shape=[4], dtype="float32")
+        first = fluid.layers.ParallelDo(["cpu"] * 3)
+        with first.do():
+            first.write_output(fluid.layers.scale(first.read_input(x), scale=2.0))
+        second = fluid.layers.ParallelDo(["cpu"] * 2)
+        with second.do():
+            second.write_output(fluid.layers.reduce_sum(second.read_input(first()), dim=0, keep_dim=True))
+        out = second()
+    x = RNG.standard_normal((10, 4)).astype("float32")
+    with fluid.scope_guard(fluid.Scope()):
+        (got,) = fluid.Executor(fluid.CPUPlace()).run(main, feed={"x": x}, fetch_list=[out])
+    np.testing.assert_allclose(got, [2 * x[:5].sum(0), 2 * x[5:].sum(0)], rtol=1e-5)
+
+
+def test_inference_model_of_a_parallel_program(tmp_path):
+    main, startup, test_program, _, pred = _mlp(["cpu", "cpu", "cpu"])
+    exe = fluid.Executor(fluid.CPUPlace())
+    with fluid.scope_guard(fluid.Scope()):
+        exe.run(startup)
+        exe.run(main, feed={"x": X, "y": Y})
+        (want,) = exe.run(test_program, feed={"x": X[:7], "y": Y[:7]}, fetch_list=[pred])
+        fluid.io.save_inference_model(str(tmp_path), ["x"], [pred], exe, main_program=main)
+    with fluid.scope_guard(fluid.Scope()):
+        program, feed_names, targets = fluid.io.load_inference_model(str(tmp_path), exe)
+        (got,) = exe.run(program, feed={feed_names[0]: X[:7]}, fetch_list=targets)
+    np.testing.assert_array_equal(got, want)
+    assert got.shape == (7, 5)

@@ -27,7 +27,9 @@ What a run computes is Paddle's ``parallel_do`` op:
 * **merge**: each output given to ``write_output`` is the concatenation, along dim 0 and in
   place order, of the ``R`` places' values, on the executor's device.
 * **backward**: each place's ops get their own grad ops, and the gradient of a parameter
-  is the sum of the places' gradients (Paddle's ``parallel_do_grad`` accumulates them).
+  is the sum of the places' gradients (Paddle's ``parallel_do_grad`` accumulates them). An
+  input that needs a gradient (computed from parameters before the block) gets the places'
+  gradients put back together in its rows; Paddle's op leaves the inputs' gradients unset.
 
 How: when the ``with`` block ends, its recorded ops are unrolled into the global block
 once per place, over renamed per-place variables ``<pd name>.place<p>.<name>``, between
