@@ -473,7 +473,7 @@ def test_every_schedule_kind_gives_its_formula(schedule, expected):
     )
     with guard():
         lr = learning_rate(cfg, 4)  # 4 steps per epoch
-        rates = [lr] * 12 if isinstance(lr, float) else [lr() for _ in range(12)]
+        rates = [lr] * 12 if isinstance(lr, float) else [float(lr()) for _ in range(12)]  # a fluid decay: [1] tensors
     np.testing.assert_allclose(rates, expected, rtol=1e-6)
 
 
