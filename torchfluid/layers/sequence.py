@@ -15,11 +15,13 @@ __all__ = ["sequence_pool", "sequence_first_step", "sequence_last_step"]
 
 
 def sequence_pool(input, pool_type, is_test=False, pad_value=0.0):
-    """One row per sequence of ``input``'s LoD, pooled by ``pool_type`` (any case):
-    ``sum`` (``sum_j x_j``), ``average`` (``sum_j x_j / h``), ``sqrt`` (``sum_j x_j / sqrt(h)``),
-    ``max`` (per column), ``last`` (``x_h``) or ``first`` (``x_1``), for a sequence of rows
-    ``x_1..x_h``; an empty sequence gives ``pad_value``. The output ``[n_seq] + input.shape[1:]``
-    has no LoD. Static programs only: an eager (dygraph) tensor carries no LoD."""
+    """One row per sequence of ``input``'s LoD, pooled by ``pool_type``.
+
+    ``pool_type`` (any case), for a sequence of rows ``x_1..x_h``: ``sum`` (``sum_j x_j``),
+    ``average`` (``sum_j x_j / h``), ``sqrt`` (``sum_j x_j / sqrt(h)``), ``max`` (per column),
+    ``last`` (``x_h``) or ``first`` (``x_1``); an empty sequence gives ``pad_value``. The output
+    ``[n_seq] + input.shape[1:]`` has no LoD. Static programs only: an eager (dygraph) tensor
+    carries no LoD."""
     if not is_static(input):
         raise UnsupportedFluidAPIError(
             "fluid.layers.sequence_pool works in static programs only: an eager (dygraph) tensor carries no LoD "

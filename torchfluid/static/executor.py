@@ -6,6 +6,10 @@ then run the plan's steps over ``env = {scope values, feeds}`` and write the
 persistable outputs back into the scope. Temporaries are dropped after the run.
 A fed persistable variable (a parameter) is copied, so the caller's array or tensor is
 never updated in place. After ``close()`` the executor refuses to run.
+
+A fed LoDTensor's LoD (one level of sequence offsets) is checked against its rows and put
+in the environment for the ops that read it (:mod:`torchfluid.static.lod`); a fetch with
+``return_numpy=False`` gives a LoDTensor with the LoD its variable carries.
 """
 
 from __future__ import annotations
