@@ -4,6 +4,8 @@ sequences (LoDTensor, create_lod_tensor, DataFeeder), fetching them, and the err
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import torchfluid as fluid
 from torchfluid import layers as L
@@ -101,6 +103,42 @@ def test_max_index_is_the_first_max_row(lengths, row_shape):
     assert index.dtype == torch.int32
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 5), min_size=1, max_size=6),
+    width=st.integers(1, 4),
+    pool=st.sampled_from(POOLS),
+    pad=st.floats(-3, 3, allow_nan=False),
+    seed=st.integers(0, 2**16),
+)
+def test_sequence_pool_op_matches_numpy_on_any_layout(lengths, width, pool, pad, seed):
+    x = np.random.default_rng(seed).standard_normal((sum(lengths), width))
+    offsets = tuple(np.cumsum([0] + lengths).tolist())
+    out, index = get_op("sequence_pool").forward(
+        torch.from_numpy(x), pooltype=pool.upper(), pad_value=pad, offsets=offsets
+    )
+    ref, ref_index = np_pool(x, lengths, pool, pad=pad)
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(index.numpy(), ref_index)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("pool", POOLS)
+def test_sequence_pool_on_the_gpu_matches_the_cpu(pool):
+    x = torch.from_numpy(rng.standard_normal((9, 3)))
+    offsets, attrs = (0, 2, 2, 7, 9), {"pooltype": pool.upper(), "pad_value": 0.5}
+    fwd, grad = get_op("sequence_pool").forward, get_op("sequence_pool_grad").forward
+    outs = [fwd(x.to(d), offsets=offsets, **attrs) for d in ("cpu", "cuda")]
+    dout = torch.from_numpy(rng.standard_normal((4, 3)))
+    grads = [
+        grad(x.to(d), *o, dout.to(d), None, offsets=offsets, **attrs)
+        for d, o in zip(("cpu", "cuda"), outs, strict=True)
+    ]
+    torch.testing.assert_close(outs[1][0].cpu(), outs[0][0])
+    torch.testing.assert_close(outs[1][1].cpu(), outs[0][1])
+    torch.testing.assert_close(grads[1].cpu(), grads[0])
+
+
 def central_difference(f, x, eps=1e-6):
     g = np.zeros_like(x)
     for i in np.ndindex(x.shape):
@@ -144,6 +182,30 @@ def test_lod_passes_through_row_wise_ops_and_fetches_with_it():
     np.testing.assert_allclose(np.array(fetched[3]), np.stack([h[:3].mean(0), h[3:].mean(0)]), rtol=1e-6)
     (dense,) = exe.run(main, feed={"words": t}, fetch_list=[pooled])  # return_numpy: a plain array
     np.testing.assert_allclose(dense, np.array(fetched[3]))
+
+
+def test_programs_with_sequence_pool_clone_serialize_and_save_for_inference(tmp_path):
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start), fluid.unique_name.guard():
+        words = fluid.data("words", [-1, 1], "int64", lod_level=1)
+        label = fluid.data("label", [-1, 1], "int64")
+        pooled = L.sequence_pool(L.embedding(words, size=[20, 4]), "max")
+        prediction = L.fc(pooled, 2, act="softmax")
+        loss = L.mean(L.cross_entropy(prediction, label))
+        test_program = main.clone(for_test=True)
+        fluid.optimizer.RMSProp(0.01).minimize(loss)
+    exe = fluid.Executor()
+    exe.run(start)
+    feed = fluid.DataFeeder([words, label], program=main).feed([([1, 2, 3], [0]), ([4], [1])])
+    (want,) = exe.run(test_program, feed=feed, fetch_list=[prediction])
+    again = fluid.Program.parse_from_string(test_program.desc.serialize_to_string())
+    np.testing.assert_array_equal(exe.run(again, feed=feed, fetch_list=[prediction.name])[0], want)
+    fluid.io.save_inference_model(str(tmp_path), ["words"], [prediction], exe, main_program=main)
+    with fluid.scope_guard(fluid.Scope()):
+        program, feed_names, fetch_targets = fluid.io.load_inference_model(str(tmp_path), exe)
+        (got,) = exe.run(program, feed={"words": feed["words"]}, fetch_list=fetch_targets)
+    np.testing.assert_array_equal(got, want)
+    assert "lod=[[0, 3, 4]]" in repr(feed["words"])
 
 
 # ---------------------------------------------------------------- making and feeding LoDTensors

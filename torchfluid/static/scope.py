@@ -206,7 +206,9 @@ class LoDTensor:
         return a if dtype is None else a.astype(dtype)
 
     def __repr__(self):
-        return f"LoDTensor({self._name!r}, shape={self.shape() if self._is_initialized() else None})"
+        lod = self.lod()
+        extra = f", lod={lod}" if lod else ""
+        return f"LoDTensor({self._name!r}, shape={self.shape() if self._is_initialized() else None}{extra})"
 
 
 class _RowsValue(LoDTensor):
