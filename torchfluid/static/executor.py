@@ -87,10 +87,13 @@ def _feed_tensor(name, value, var) -> torch.Tensor:
 
 def _fed_lod(name, offsets, value) -> tuple[int, ...]:
     """The LoD offsets of fed LoDTensor ``name``, checked against its value's rows."""
-    rows = value.shape[0] if value.ndim else None
-    problem = ("a LoD needs a value with rows, got a 0-d value" if rows is None else lod_problem(offsets, rows)) or (
-        None if offsets[-1] == rows else f"the offsets {list(offsets)} end at row {offsets[-1]}, not at {rows}"
-    )
+    if value.ndim == 0:
+        problem = "a LoD needs a value with rows, got a 0-d value"
+    else:  # lod_problem skips the row check for 0 rows (Paddle's CheckLoD); a feed has no such case
+        rows = value.shape[0]
+        problem = lod_problem(offsets, rows)
+        if problem is None and offsets[-1] != rows:
+            problem = f"the offsets {list(offsets)} end at row {offsets[-1]} but the tensor has {rows} rows"
     if problem:
         raise FeedError(f"feed {name!r}: the LoD of the fed LoDTensor does not fit its value: {problem}")
     return tuple(offsets)
