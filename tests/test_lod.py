@@ -362,8 +362,14 @@ def test_bad_lod_feeds_are_feed_errors_and_leave_the_scope_unchanged(bow):
     stale = fluid.core.LoDTensor()
     stale.set_recursive_sequence_lengths([[2, 3]])  # no value yet: not checked against rows
     stale.set(np.ones((4, 1), "int64"))
+    raw = fluid.Scope()  # Scope.set_lod stores offsets unchecked: the executor checks them when fed
+    for name, offsets in (("down", (0, 3, 2, 5)), ("late", (1, 3, 5))):
+        raw.var(name).get_tensor().set(np.ones((5, 1), "int64"))
+        raw.set_lod(name, offsets)
     for feed, message in [
         ({"words": np.ones((5, 1), "int64"), "label": label}, r"feed 'words': op sequence_pool .* without any"),
+        ({"words": raw.find_var("down").get_tensor(), "label": label}, r"feed 'words': .*\[0, 3, 2, 5\] decrease"),
+        ({"words": raw.find_var("late").get_tensor(), "label": label}, r"feed 'words': .*must start at 0"),
         (
             {"words": stale, "label": label},
             r"feed 'words': the LoD .* \[0, 2, 5\] end at row 5 but the tensor has 4 rows",
