@@ -70,6 +70,14 @@ def pooled_program(pool, row_shape, pad=0.0, dtype="float32", extra=None):
     return main, start, out, loss
 
 
+def test_lod_tensor_is_exported_where_paddle_has_it():
+    assert fluid.LoDTensor is fluid.core.LoDTensor
+    t = fluid.LoDTensor()
+    t.set(np.zeros((3, 1), "int64"), fluid.CPUPlace())
+    t.set_recursive_sequence_lengths([[1, 2]])
+    assert t.lod() == [[0, 1, 3]]
+
+
 def feed_of(x, lengths):
     t = fluid.core.LoDTensor()
     t.set(x, fluid.CPUPlace())
