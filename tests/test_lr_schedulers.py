@@ -388,3 +388,34 @@ def test_rc_names_are_subclasses(old, new):
     assert issubclass(getattr(lr_scheduler, old), getattr(lr, new))
     assert old in lr_scheduler.__all__
     assert lr_scheduler._LRScheduler is lr.LRScheduler
+
+
+# the metrics as given to step() -> what best holds (Paddle keeps the metrics object itself)
+BEST_CASES = [
+    ("tensor", lambda v: torch.tensor([v]), torch.Tensor),
+    ("float64 tensor", lambda v: torch.tensor([v], dtype=torch.float64), torch.Tensor),
+    ("array", lambda v: np.array([v], dtype=np.float32), np.ndarray),
+    ("float", float, float),
+]
+
+
+@pytest.mark.parametrize("kind, wrap, held", BEST_CASES, ids=[c[0] for c in BEST_CASES])
+def test_reduce_on_plateau_best_is_the_metrics_as_given(kind, wrap, held):
+    s = lr.ReduceOnPlateau(learning_rate=1.0, factor=0.5, patience=1)
+    given = [wrap(v) for v in [3.0, 2.0, 2.5, 1.5, 1.75]]
+    bests, rates = [], []
+    for m in given:
+        s.step(m)
+        assert isinstance(s.best, held)
+        bests.append(float(np.asarray(s.best).reshape(-1)[0]))
+        rates.append(s())
+    assert bests == pytest.approx([3.0, 2.0, 2.0, 1.5, 1.5])
+    assert rates == [1.0, 1.0, 1.0, 1.0, 1.0]  # never more than patience=1 bad steps in a row
+    if held is not float:
+        given[3][0] = 100.0  # a copy: changing the caller's value changes nothing
+        assert float(np.asarray(s.best).reshape(-1)[0]) == 1.5 and s.best.dtype == given[3].dtype
+    state = s.state_dict()
+    assert state["best"] == 1.5 and type(state["best"]) is float
+    t = lr.ReduceOnPlateau(learning_rate=1.0, factor=0.5, patience=1)
+    t.set_state_dict(state)
+    assert t.best == 1.5 and type(t.best) is float

@@ -46,7 +46,7 @@ import torch
 from .._checks import check_callable, check_increasing, check_int, check_number
 from ..dtypes import dtype_name
 from . import formulas as F
-from .state import StateMixin, observed_value, to_plain
+from .state import StateMixin, observed_copy, observed_value, to_plain
 
 __all__ = [
     "LearningRateDecay",
@@ -348,18 +348,9 @@ class ReduceLROnPlateau(_HeldRateDecay):
             value, best, self.num_bad_epochs, self.cooldown_counter, old, self._plateau
         )
         if best is value:  # a new best: keep it as given, as Paddle keeps the loss variable
-            self.best_loss = _copy_of(loss)
+            self.best_loss = observed_copy("loss", loss)
         if self.verbose and self.learning_rate != old:
             print(f"Epoch {self.epoch_num}: reducing learning rate from {old} to {self.learning_rate}.")
-
-
-def _copy_of(value):
-    """A detached copy of a tensor or array (a plateau's best observation); numbers as they are."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    return float(to_plain(value, "loss"))
 
 
 class _LearningRateEpochDecay(_HeldRateDecay):

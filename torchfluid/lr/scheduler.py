@@ -32,7 +32,7 @@ from types import MappingProxyType
 
 from .._checks import check_callable, check_increasing, check_int, check_number
 from . import formulas as F
-from .state import StateMixin, observed_value
+from .state import StateMixin, observed_copy, observed_value
 
 __all__ = [
     "LRScheduler",
@@ -285,6 +285,8 @@ class ReduceOnPlateau(LRScheduler):
     ``'max'`` mirrors it. After ``patience`` + 1 bad steps the rate becomes
     ``max(last_lr * factor, min_lr)`` (only if that lowers it by more than ``epsilon``)
     and ``cooldown`` steps are skipped. The constructor does not step (``last_epoch`` 0).
+    ``best`` is the best observation as given (a copy of a tensor or array; a plain number
+    in ``state_dict()``).
     """
 
     def __init__(
@@ -319,12 +321,15 @@ class ReduceOnPlateau(LRScheduler):
 
     def step(self, metrics, epoch=None):
         """Record ``metrics`` (a number or a 1-element array/tensor) and maybe reduce the rate."""
-        metrics = observed_value("metrics", metrics)
+        value = observed_value("metrics", metrics)
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         old = self.last_lr
-        self.best, self.num_bad_epochs, self.cooldown_counter, self.last_lr = F.plateau_update(
-            metrics, self.best, self.num_bad_epochs, self.cooldown_counter, old, self._plateau
+        best = None if self.best is None else observed_value("best", self.best)
+        best, self.num_bad_epochs, self.cooldown_counter, self.last_lr = F.plateau_update(
+            value, best, self.num_bad_epochs, self.cooldown_counter, old, self._plateau
         )
+        if best is value:  # a new best: kept as given (a copy of a tensor or array), as Paddle keeps it
+            self.best = observed_copy("metrics", metrics)
         if self.last_lr != old:
             self._report()
 

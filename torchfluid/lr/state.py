@@ -12,7 +12,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping
 
-__all__ = ["to_plain", "observed_value", "dump", "load"]
+__all__ = ["to_plain", "observed_value", "observed_copy", "dump", "load"]
 
 
 def to_plain(value, where: str):
@@ -37,6 +37,17 @@ def observed_value(name: str, value) -> float:
     if plain is None or isinstance(plain, bool):
         raise TypeError(f"{name} must be a number or a 1-element array/tensor, got {value!r}")
     return float(plain)
+
+
+def observed_copy(name: str, value):
+    """A plateau scheduler's best observation kept as Paddle keeps it, as given: a detached
+    copy of a tensor or array (so a later change to the caller's value changes nothing), a
+    float for a number."""
+    if callable(getattr(value, "detach", None)):
+        return value.detach().clone()
+    if callable(getattr(value, "copy", None)) and hasattr(value, "shape"):
+        return value.copy()
+    return observed_value(name, value)
 
 
 def dump(obj, keys, nested: Mapping) -> dict:
