@@ -27,9 +27,10 @@ is valid: ``random_seed`` an int in [0, 2**63 - 1]; blocks numbered 0, 1, ... wi
 0's parent -1 and every other block's parent an earlier block; variable names unique per
 block, shapes null or ints in [-1, 2**63 - 1], flags bools (:func:`check_var_fields`);
 each op of a registered type, with its own slot names, each naming described variables,
-and the attributes its signature gives a bool, int or float default of that type
-(:func:`check_op_fields`; :mod:`torchfluid.io.inference` checks its files the same way).
-JSON nested too deeply or numbers too large are a ProgramDescError too.
+every required input slot given (as when a program appends the op), and the attributes
+its signature gives a bool, int or float default of that type (:func:`check_op_fields`;
+:mod:`torchfluid.io.inference` checks its files the same way). JSON nested too deeply or
+numbers too large are a ProgramDescError too.
 """
 
 from __future__ import annotations
@@ -289,9 +290,11 @@ def _attr_type_ok(default, value) -> bool:
 def check_op_fields(op_type, inputs, outputs, attrs, has_var, where: str) -> None:
     """Raise ProgramDescError unless a described op is well formed: ``op_type`` a registered op
     type; ``inputs``/``outputs`` dicts from the op's own slot names to lists of names of
-    variables ``has_var`` knows (``@EMPTY@`` standing for none); ``attrs`` a dict of the
-    attributes the op's forward takes (and the framework's ``op_role``, ...), those with a
-    bool, int or float default in its signature of that type (an int for a float)."""
+    variables ``has_var`` knows (``@EMPTY@`` standing for none), every required input slot
+    given and one name in each single-variable slot (:meth:`~torchfluid.ops.OpDef.check_slots`);
+    ``attrs`` a dict of the attributes the op's forward takes (and the framework's ``op_role``,
+    ...), those with a bool, int or float default in its signature of that type (an int for a
+    float)."""
     if not isinstance(op_type, str):
         raise ProgramDescError(f"{where}: op type must be a str, got {op_type!r}")
     try:
@@ -327,6 +330,10 @@ def check_op_fields(op_type, inputs, outputs, attrs, has_var, where: str) -> Non
                 f"{where}: op {op_type} attribute {name!r} is {attrs[name]!r}; allowed: "
                 f"{_ATTR_KINDS[type(p.default)]} like its default {p.default!r}"
             )
+    try:  # every required input given, one variable in each single-variable slot
+        opdef.check_slots(inputs, outputs, attrs)
+    except ValueError as e:
+        raise ProgramDescError(f"{where}: {e}") from None
 
 
 def _check_object(path: str, obj) -> None:
