@@ -7,14 +7,22 @@ program descriptions re-check what they restore.
   ``Program.parse_from_string`` / ``load_inference_model`` with their own error types),
   before anything is appended. Each op's record is checked against its forward: the forward
   fails without each required input and runs without each dispensable one.
+* Restored objects: every kind of object a description restores loads as it was made, and a
+  description with a bad value in one (a regularizer's coefficient, an initializer's scale,
+  a scheduler's or decay's settings, an optimizer configuration's hyper-parameters, an
+  optimize section's fields, a parameter's attributes) is a ProgramDescError naming the
+  object and the field.
 """
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 import torchfluid as fluid
+from torchfluid import initializer as I
+from torchfluid.lr import scheduler as S
 from torchfluid.ops import get_op, registered_types
 from torchfluid.static._infer import OpBuildError
 from torchfluid.static.optimize import OPTIMIZE_OP_TYPES
@@ -428,3 +436,316 @@ def test_load_inference_model_refuses_a_missing_required_input(tmp_path, case, m
         with pytest.raises(fluid.io.InferenceModelError, match=match.replace("block 0 op", "op")):
             fluid.io.load_inference_model(str(tmp_path), exe)
         assert sorted(scope.local_var_names()) == before
+
+
+# ---------------------------------------------------------------- restored objects
+
+
+def _programs(init=None, reg=None, make_opt=None):
+    """(main, startup) of an fc net with these parameter attributes, minimized by ``make_opt()``."""
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start), fluid.unique_name.guard():
+        x = fluid.data("x", [None, 3], "float32")
+        h = fluid.layers.fc(x, 2, param_attr=fluid.ParamAttr(initializer=init, regularizer=reg))
+        (make_opt or (lambda: fluid.optimizer.RMSProp(0.1)))().minimize(fluid.layers.mean(h))
+    return main, start
+
+
+def _round_trips(program):
+    text = program.desc.serialize_to_string()
+    parsed = fluid.Program.parse_from_string(text)
+    assert parsed.desc.serialize_to_string() == text
+    return parsed
+
+
+_L = fluid.layers
+# every kind of object a program description restores, made validly: each loads and re-describes as it was
+VALID_OBJECTS = [
+    *[
+        (f"init {type(i).__name__}", dict(init=i))
+        for i in (
+            I.Constant(0.5),
+            I.Uniform(-0.5, 0.5, seed=3, diag_num=2, diag_step=1, diag_val=2.0),
+            I.Normal(0.1, 0.2, seed=4),
+            I.TruncatedNormal(0.0, 0.3),
+            I.Xavier(uniform=False, fan_in=3.0),
+            I.MSRA(),
+            I.NumpyArrayInitializer(np.ones((3, 2), np.float32)),
+            I.XavierUniform(),
+            I.XavierNormal(fan_out=4),
+            I.KaimingUniform(),
+            I.KaimingNormal(fan_in=2),
+        )
+    ],
+    ("reg L1Decay", dict(reg=fluid.regularizer.L1Decay(0.1))),
+    ("reg L2Decay fluid name", dict(reg=fluid.regularizer.L2Decay(regularization_coeff=0.2))),
+    (
+        "rmsprop every option",
+        dict(
+            make_opt=lambda: fluid.optimizer.RMSProp(
+                0.1,
+                centered=True,
+                momentum=0.9,
+                nesterov=True,
+                lazy_mode=True,
+                grad_clip=fluid.clip.GradientClipByGlobalNorm(1.0),
+                regularization=fluid.regularizer.L2Decay(0.01),
+            )
+        ),
+    ),
+    (
+        "rmsprop precision",
+        dict(
+            make_opt=lambda: fluid.optimizer.RMSProp(
+                0.1, multi_precision=True, nonfinite="skip", bias_correction=True, eps_in_sqrt=False
+            )
+        ),
+    ),
+    ("rmsprop bfloat16 state", dict(make_opt=lambda: fluid.optimizer.RMSProp(0.1, state_dtype=torch.bfloat16))),
+    ("sgd", dict(make_opt=lambda: fluid.optimizer.SGD(0.1))),
+    ("adam", dict(make_opt=lambda: fluid.optimizer.Adam(0.01, beta1=0.8))),
+    *[
+        (f"scheduler {type(s).__name__}", dict(make_opt=lambda s=s: fluid.optimizer.RMSProp(s)))
+        for s in (
+            S.NoamDecay(10, 5),
+            S.PiecewiseDecay([2], [0.1, 0.01]),
+            S.NaturalExpDecay(0.1, 0.5),
+            S.InverseTimeDecay(0.1, 0.5),
+            S.PolynomialDecay(0.1, 10, cycle=True),
+            S.LinearWarmup(S.ExponentialDecay(0.1, 0.9), 5, 0.0, 0.1),
+            S.ExponentialDecay(0.1, 0.9, verbose=True),
+            S.MultiStepDecay(0.1, [2, 4]),
+            S.StepDecay(0.1, 3),
+            S.CosineAnnealingDecay(0.1, 10),
+            S.ReduceOnPlateau(0.1),
+            S.OneCycleLR(0.1, 100),
+            S.LinearLR(0.1, 10),
+            S.CosineAnnealingWarmRestarts(0.1, 5),
+        )
+    ],
+    *[
+        (f"decay {name}", dict(make_opt=lambda d=d: fluid.optimizer.SGD(d())))
+        for name, d in (
+            ("piecewise", lambda: _L.piecewise_decay([2, 4], [0.1, 0.05, 0.01])),
+            ("exponential", lambda: _L.exponential_decay(0.1, 3, 0.5, True)),
+            ("natural_exp", lambda: _L.natural_exp_decay(0.1, 3, 0.5)),
+            ("inverse_time", lambda: _L.inverse_time_decay(0.1, 3, 0.5)),
+            ("polynomial", lambda: _L.polynomial_decay(0.1, 10, 0.001, 2.0, True)),
+            ("cosine", lambda: _L.cosine_decay(0.1, 5, 3)),
+            ("noam", lambda: _L.noam_decay(16, 4)),
+            ("warmup", lambda: _L.linear_lr_warmup(0.1, 3, 0.0, 0.1)),
+            ("warmup of a decay", lambda: _L.linear_lr_warmup(_L.exponential_decay(0.1, 3, 0.5), 3, 0.0, 0.1)),
+        )
+    ],
+]
+
+
+@pytest.mark.parametrize("label,kw", VALID_OBJECTS, ids=_ids(VALID_OBJECTS))
+def test_valid_objects_load_as_they_were(label, kw, capsys):
+    main, start = _programs(**kw)
+    _round_trips(start)
+    parsed = _round_trips(main)
+    assert capsys.readouterr().out == ""  # a verbose scheduler is rebuilt silently
+    assert [op.type for op in parsed.global_block().ops] == [op.type for op in main.global_block().ops]
+
+
+def _described():
+    """The descriptions the bad-object cases mutate: ``main``/``startup`` of a net with a uniform
+    initializer, an L1Decay parameter regularizer and RMSProp (an ExponentialDecay scheduler,
+    momentum, L2Decay); ``decay`` is a main program whose rate is fluid.layers.exponential_decay."""
+    main, start = _programs(
+        I.Uniform(-0.5, 0.5),
+        fluid.regularizer.L1Decay(0.01),
+        lambda: fluid.optimizer.RMSProp(
+            S.ExponentialDecay(0.1, 0.9), momentum=0.5, regularization=fluid.regularizer.L2Decay(0.1)
+        ),
+    )
+    decay, _ = _programs(make_opt=lambda: fluid.optimizer.SGD(_L.exponential_decay(0.1, 2, 0.5, staircase=True)))
+    return {"main": main, "startup": start, "decay": decay}
+
+
+def _find_object(d, cls):
+    """The first described object of class name ``cls`` in ``d``."""
+    if isinstance(d, dict):
+        if str(d.get("__object__", "")).endswith(":" + cls):
+            return d
+        d = list(d.values())
+    if isinstance(d, list):
+        return next((o for o in (_find_object(v, cls) for v in d) if o is not None), None)
+    return None
+
+
+def _field(cls, field, value, mapping=None):
+    """Set ``field`` of the first described ``cls`` object's state (of its ``mapping`` field) to ``value``."""
+
+    def mutate(d):
+        items = _find_object(d, cls)["state"]["__dict__"]
+        if mapping is not None:
+            items = next(v for k, v in items if k == mapping)["__mapping__"]
+        for item in items:
+            if item[0] == field:
+                item[1] = value
+                return
+        items.append([field, value])
+
+    return mutate
+
+
+def _no_field(cls, field):
+    def mutate(d):
+        state = _find_object(d, cls)["state"]
+        state["__dict__"] = [item for item in state["__dict__"] if item[0] != field]
+
+    return mutate
+
+
+def _both(*mutations):
+    def mutate(d):
+        for m in mutations:
+            m(d)
+
+    return mutate
+
+
+def _op_of(d, op_type):
+    return next(op for op in d["blocks"][0]["ops"] if op["type"] == op_type)
+
+
+def _op_attr(op_type, name, value):
+    def mutate(d):
+        attrs = _op_of(d, op_type)["attrs"]
+        if value is _DROP:
+            del attrs[name]
+        else:
+            attrs[name] = value
+
+    return mutate
+
+
+def _lr_param(name, value):
+    def mutate(d):
+        items = _op_of(d, "lr_schedule")["attrs"]["params"]["__dict__"]
+        if value is _DROP:
+            items[:] = [item for item in items if item[0] != name]
+            return
+        for item in items:
+            if item[0] == name:
+                item[1] = value
+                return
+        items.append([name, value])
+
+    return mutate
+
+
+def _param_field(field, value):
+    def mutate(d):
+        var = next(v for v in d["blocks"][0]["vars"] if v["kind"] == "param")
+        var[field] = value
+
+    return mutate
+
+
+def _tuple(*items):
+    return {"__tuple__": list(items)}
+
+
+_DROP = object()
+NAN = float("nan")
+_REG, _L1, _INIT = "torchfluid.regularizer:L2Decay", "torchfluid.regularizer:L1Decay", "UniformInitializer"
+_CFG, _SEC, _SCHED = "'torchfluid.optimizer.pipeline:UpdateConfig'", "OptimizeSection", "ExponentialDecay"
+# (case, which description, mutation, message): each a ProgramDescError naming the object and field
+BAD_OBJECTS = [
+    ("L2Decay coeff str", "main", _field("L2Decay", "_coeff", "abc"), rf"'{_REG}': ArgumentTypeError: coeff must be a"),
+    ("L2Decay coeff -1", "main", _field("L2Decay", "_coeff", -1), rf"'{_REG}': ValueError: coeff must be >= 0, got -1"),
+    (
+        "L2Decay coeff nan",
+        "main",
+        _field("L2Decay", "_coeff", NAN),
+        r"coeff must be >= 0, got nan.*fields coeff=_coeff",
+    ),
+    (
+        "L1Decay regularization_coeff str",
+        "main",
+        _both(_no_field("L1Decay", "_coeff"), _field("L1Decay", "regularization_coeff", "abc")),
+        rf"'{_L1}': ArgumentTypeError: regularization_coeff must be a real number >= 0, got 'abc'",
+    ),
+    ("L1Decay coeff missing", "main", _no_field("L1Decay", "_coeff"), rf"'{_L1}': field '_coeff' is missing"),
+    ("L1Decay unknown field", "main", _field("L1Decay", "bogus", 1), r"unknown field 'bogus'; allowed: _coeff"),
+    (
+        "Uniform low above high",
+        "startup",
+        _field(_INIT, "_low", 2.0),
+        r"UniformInitializer': ValueError: high must be >= low, got low=2.0, high=0.5",
+    ),
+    ("Uniform seed -3", "startup", _field(_INIT, "_seed_value", -3), r"seed must be an int >= 0, got -3.*seed=_seed"),
+    ("Uniform low str", "startup", _field(_INIT, "_low", "x"), r"ArgumentTypeError: low must be a real number"),
+    (
+        "Uniform diag_num -1",
+        "startup",
+        _field(_INIT, "_diag", _tuple(-1, 0, 1.0)),
+        r"diag_num must be an int >= 0, got -1.*diag_num=_diag\[0\]",
+    ),
+    (
+        "Normal std -1",
+        "startup",
+        lambda d: _find_object(d, _INIT).update(
+            {"__object__": "torchfluid.initializer:NormalInitializer", "state": {"__dict__": [["_std_dev", -1]]}}
+        ),
+        r"NormalInitializer': ValueError: scale must be >= 0, got -1 .*scale=_std_dev",
+    ),
+    (
+        "Constant force_cpu str",
+        "startup",
+        _field("ConstantInitializer", "_force_cpu", "yes"),
+        r"ConstantInitializer': field '_force_cpu' is 'yes'; its constructor makes True",
+    ),
+    ("scheduler gamma 0", "main", _field(_SCHED, "gamma", 0.0), r"ExponentialDecay': ValueError: gamma must be in"),
+    ("scheduler base_lr -1", "main", _field(_SCHED, "base_lr", -1.0), r"learning_rate must be >= 0.*=base_lr"),
+    ("scheduler last_lr str", "main", _field(_SCHED, "last_lr", "abc"), r"state_dict\['last_lr'\] must be a number"),
+    ("scheduler last_epoch -5", "main", _field(_SCHED, "last_epoch", -5), r"last_epoch must be an int >= -1"),
+    ("scheduler _var_name int", "main", _field(_SCHED, "_var_name", 3), r"field '_var_name' must be a str, got 3"),
+    ("rho 1.5", "main", _field("UpdateConfig", "rho", 1.5, "hparams"), rf"{_CFG}: ValueError: rho must be in \[0, 1\)"),
+    ("epsilon -1", "main", _field("UpdateConfig", "epsilon", -1.0, "hparams"), r"epsilon must be >= 0, got -1.0"),
+    ("momentum nan", "main", _field("UpdateConfig", "momentum", NAN, "hparams"), r"momentum must be >= 0, got nan"),
+    ("lr_mult -1", "main", _field("UpdateConfig", "lr_mult", -1.0, "hparams"), r"hparams\['lr_mult'\] is -1.0; RMSP"),
+    ("centered str", "main", _field("UpdateConfig", "centered", "yes", "hparams"), r"centered must be True or False"),
+    ("unknown hparam", "main", _field("UpdateConfig", "bogus", 1.0, "hparams"), r"hparams has unknown key 'bogus'"),
+    ("nonfinite", "main", _field("UpdateConfig", "nonfinite", "bogus"), r"nonfinite must be one of 'propagate'"),
+    ("config rate str", "main", _field("UpdateConfig", "learning_rate", "x"), r"field 'learning_rate' is 'x'; allowed"),
+    ("config name int", "main", _field("UpdateConfig", "name", 5), r"field 'name' must be a str or None, got 5"),
+    ("section lr_mults", "main", _field(_SEC, "lr_mults", _tuple(-1.0, 1.0)), r"field 'lr_mults' is \(-1.0, 1.0\)"),
+    ("section need_clip", "main", _field(_SEC, "need_clip", _tuple(1, 1)), r"field 'need_clip' is \(1, 1\); allowed"),
+    ("section accumulators", "main", _field(_SEC, "accumulators", _tuple("mean_square")), r"'accumulators' is"),
+    ("section master_index", "main", _field(_SEC, "master_index", _tuple(7)), r"field 'master_index' is \(7,\)"),
+    ("section names", "main", _field(_SEC, "names", _tuple("fc_0.w_0", "x")), r"input Param is \['fc_0.b_0', 'fc_0.w"),
+    ("section counter_steps", "main", _field(_SEC, "counter_steps", _tuple(1.0)), r"input Counter names 0 variables"),
+    (
+        "decay decay_steps 0",
+        "decay",
+        _lr_param("decay_steps", 0.0),
+        r"ExponentialDecay\): ValueError: decay_steps must",
+    ),
+    ("decay decay_rate str", "decay", _lr_param("decay_rate", "x"), r"decay_rate must be a real number"),
+    ("decay staircase str", "decay", _lr_param("staircase", "yes"), r"params\['staircase'\] is 'yes'; Exponential"),
+    ("decay param missing", "decay", _lr_param("decay_rate", _DROP), r"attribute 'params' is .*allowed: a dict of"),
+    ("decay unknown param", "decay", _lr_param("bogus", 1.0), r"op lr_schedule attribute 'params' is"),
+    ("decay schedule", "decay", _op_attr("lr_schedule", "schedule", "check_piecewise"), r"'schedule' is 'check_pi"),
+    ("decay dtype", "decay", _op_attr("lr_schedule", "dtype", "int8"), r"dtype must be one of \('float32', 'float"),
+    ("decay no params", "decay", _op_attr("lr_schedule", "params", _DROP), r"op lr_schedule needs attribute 'params'"),
+    ("initializer op attr int", "startup", _op_attr("initializer", "initializer", 5), r"'initializer' is 5; allowed"),
+    ("optimize op section", "main", _op_attr("rmsprop", "section", 1), r"op rmsprop attribute 'section' is 1; allowed"),
+    ("param regularizer int", "main", _param_field("regularizer", 5), r"field 'regularizer' is 5; allowed: a regul"),
+    ("param initializer str", "main", _param_field("initializer", "x"), r"field 'initializer' is 'x'; allowed: an ini"),
+    ("param lr -1", "main", _param_field("optimize_attr", {"__dict__": [["learning_rate", -1.0]]}), r"must be >= 0"),
+    ("param optimize_attr", "main", _param_field("optimize_attr", 3), r"field 'optimize_attr' must be a dict, got 3"),
+]
+
+
+@pytest.mark.parametrize("case,which,mutation,match", BAD_OBJECTS, ids=_ids(BAD_OBJECTS))
+def test_a_restored_object_is_checked_as_its_constructor_checks_it(case, which, mutation, match):
+    program = _described()[which]
+    desc = json.loads(program.desc.serialize_to_string())
+    mutation(desc)
+    with pytest.raises(ProgramDescError, match=match):
+        fluid.Program.parse_from_string(json.dumps(desc))
+    _round_trips(program)  # unchanged, it loads
