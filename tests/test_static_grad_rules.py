@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+import torchfluid.layers.control_flow  # noqa: F401  (registers ParallelDo's ops)
 from torchfluid.ops import get_op, registered_types
 
 g = torch.Generator().manual_seed(0)
@@ -112,6 +113,13 @@ CASES = [
     ("dropout", [r(6, 5)], {"dropout_prob": 0.3, "dropout_implementation": "upscale_in_train"}, (1,)),
     ("dropout", [r(6, 5)], {"dropout_prob": 0.3, "is_test": True}, (1,)),
     ("dropout", [r(6, 5)], {"dropout_prob": 0.3, "is_test": True, "dropout_implementation": "upscale_in_train"}, (1,)),
+    # ParallelDo's ops (registered by fluid.layers.control_flow): 7 rows on 3 places are 2, 2, 3
+    ("parallel_do_slice", [r(7, 3), r(7, 1)], {"index": 1, "devices": ["cpu"] * 3}, (1, 0)),
+    ("parallel_do_slice", [r(7, 3), r(7, 1)], {"index": 2, "devices": ["cpu"] * 3}, (1, 0)),
+    ("parallel_do_copy", [r(3, 2)], {"device": "cpu"}, (1,)),
+    ("parallel_do_merge", [[r(2, 3), r(2, 3), r(3, 3)], r(7, 1)], {}, (1, 0)),
+    ("parallel_do_merge", [[r(1, 3), r(1, 3), r(1, 3)], r(2, 1)], {}, (1, 0)),  # 2 rows: place 2 idle
+    ("parallel_do_merge", [[r(1).reshape(()), r(1).reshape(())], r(4, 1)], {}, (1, 0)),  # 0-d: one row each
 ]
 
 

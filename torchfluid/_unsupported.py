@@ -46,7 +46,7 @@ def _optimizer(use: str) -> str:
 
 
 ALTERNATIVES = {
-    **dict.fromkeys(("ParallelDo", "get_places", "DistributeTranspiler", "DistributeTranspilerConfig"), _DISTRIBUTED),
+    **dict.fromkeys(("DistributeTranspiler", "DistributeTranspilerConfig"), _DISTRIBUTED),
     **dict.fromkeys(("ParallelExecutor", "CompiledProgram", "transpiler", "DataParallel"), _DISTRIBUTED),
     **dict.fromkeys(("lod_reset", "dynamic_lstm", "dynamic_gru", "lod_append", "sequence_conv_pool"), _LOD),
     # fluid.optimizer names beyond SGD, Adam and RMSProp
@@ -81,7 +81,7 @@ class UnsupportedFluidAPIError(AttributeError, NotImplementedError):
 
 class UnsupportedFluidModuleError(ImportError, NotImplementedError):
     """A name of a fluid module torchfluid keeps only to explain what is missing
-    (``from paddle.fluid.layers.device import get_places`` shows this message, not a bare
+    (``from paddle.fluid.layers.device import cuda_places`` shows this message, not a bare
     ``cannot import name``)."""
 
 

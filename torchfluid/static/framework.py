@@ -386,6 +386,21 @@ class Program:
             plan = self._plan_cache[key] = build()
         return plan
 
+    def _create_block(self, parent_idx: int | None = None) -> Block:
+        """Paddle's ``Program._create_block``: append a block whose parent is ``parent_idx``
+        (default: the current block) and make it the current block, where layers then record
+        their ops; :meth:`_rollback` makes the parent current again."""
+        parent = self.current_block_idx if parent_idx is None else parent_idx
+        block = Block(self, len(self.blocks), parent)
+        self.blocks.append(block)
+        self.current_block_idx = block.idx
+        self._bump()
+        return block
+
+    def _rollback(self) -> None:
+        """Paddle's ``Program._rollback``: make the current block's parent current again."""
+        self.current_block_idx = self.current_block().parent_idx
+
     def global_block(self) -> Block:
         return self.blocks[0]
 
