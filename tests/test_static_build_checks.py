@@ -745,6 +745,9 @@ BAD_OBJECTS = [
     ("param initializer str", "main", _param_field("initializer", "x"), r"field 'initializer' is 'x'; allowed: an ini"),
     ("param lr -1", "main", _param_field("optimize_attr", {"__dict__": [["learning_rate", -1.0]]}), r"must be >= 0"),
     ("param optimize_attr", "main", _param_field("optimize_attr", 3), r"field 'optimize_attr' must be a dict, got 3"),
+    ("var lod_level -1", "main", _param_field("lod_level", -1), r"field 'lod_level' is -1; allowed: an int >= 0"),
+    ("var lod_level str", "main", _param_field("lod_level", "1"), r"field 'lod_level' is '1'; allowed: an int"),
+    ("var type int", "main", _param_field("type", 7), r"variable 'fc_0.w_0' field 'type' must be a str, got 7"),
 ]
 
 

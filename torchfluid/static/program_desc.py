@@ -273,8 +273,9 @@ _MAX_DIM = 2**63 - 1
 
 def check_var_fields(name, fields: dict, flags, where: str) -> None:
     """Raise ProgramDescError unless a described variable's ``name`` is a str, ``fields["shape"]``
-    is None or a list/tuple of ints (not bools) in [-1, 2**63 - 1] (-1: any size) and each of
-    ``flags`` in ``fields`` is a bool."""
+    is None or a list/tuple of ints (not bools) in [-1, 2**63 - 1] (-1: any size), each of
+    ``flags`` in ``fields`` is a bool and, where given, ``lod_level`` an int >= 0 and ``type``
+    a str."""
     if not isinstance(name, str):
         raise ProgramDescError(f"{where}: variable name must be a str, got {name!r}")
     shape = fields["shape"]
@@ -289,6 +290,12 @@ def check_var_fields(name, fields: dict, flags, where: str) -> None:
             raise ProgramDescError(
                 f"{where}: variable {name!r} field {flag!r} must be true or false, got {fields[flag]!r}"
             )
+    if "lod_level" in fields and not (_is_int(fields["lod_level"]) and fields["lod_level"] >= 0):
+        raise ProgramDescError(
+            f"{where}: variable {name!r} field 'lod_level' is {shown(fields['lod_level'])}; allowed: an int >= 0"
+        )
+    if "type" in fields and not isinstance(fields["type"], str):
+        raise ProgramDescError(f"{where}: variable {name!r} field 'type' must be a str, got {shown(fields['type'])}")
 
 
 _ATTR_KINDS = {bool: "true or false", int: "an int", float: "a number"}
