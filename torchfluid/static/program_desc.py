@@ -50,6 +50,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import copyreg
+import functools
 import importlib
 import inspect
 import io
@@ -271,6 +272,12 @@ def _decode(v, program: Program):
 _MAX_DIM = 2**63 - 1
 
 
+@functools.cache
+def _parameters(fn) -> types.MappingProxyType:
+    """``inspect.signature(fn).parameters``, worked out once per function."""
+    return inspect.signature(fn).parameters
+
+
 def check_var_fields(name, fields: dict, flags, where: str) -> None:
     """Raise ProgramDescError unless a described variable's ``name`` is a str, ``fields["shape"]``
     is None or a list/tuple of ints (not bools) in [-1, 2**63 - 1] (-1: any size), each of
@@ -348,17 +355,13 @@ def check_op_fields(op_type, inputs, outputs, attrs, has_var, where: str) -> Non
         raise ProgramDescError(
             f"{where}: op {op_type} has no attribute {unknown[0]!r}; allowed: {', '.join(allowed) or 'none'}"
         )
-    for name, p in inspect.signature(opdef.forward).parameters.items():
+    for name, p in _parameters(opdef.forward).items():
         if name in attrs and p.kind is inspect.Parameter.KEYWORD_ONLY and not _attr_type_ok(p.default, attrs[name]):
             raise ProgramDescError(
                 f"{where}: op {op_type} attribute {name!r} is {attrs[name]!r}; allowed: "
                 f"{_ATTR_KINDS[type(p.default)]} like its default {p.default!r}"
             )
-    needed = [
-        n
-        for n, p in inspect.signature(opdef.forward).parameters.items()
-        if p.kind is p.KEYWORD_ONLY and p.default is p.empty
-    ]
+    needed = [n for n, p in _parameters(opdef.forward).items() if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
     missing = [n for n in needed if n not in attrs]
     if missing:
         raise ProgramDescError(
@@ -434,7 +437,7 @@ def _check_made_object(path: str, obj) -> None:
 
     cls, state = type(obj), vars(obj)
     kwargs, renamed = {}, []
-    for arg, p in inspect.signature(cls.__init__).parameters.items():
+    for arg, p in _parameters(cls.__init__).items():
         field, value = _state_arg(state, cls, arg)
         if field is not None and arg != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             kwargs[arg] = value
@@ -490,7 +493,7 @@ def _check_update_config(path: str, config) -> None:
         raise ProgramDescError(f"object {path!r}: field 'hparams' must map 'lr' to a number, got {config.hparams!r}")
     if config.clip is not None and not isinstance(config.clip, GradientClipBase):
         raise ProgramDescError(f"object {path!r}: field 'clip' must be a gradient clip or None, got {config.clip!r}")
-    params = inspect.signature(opt_cls.__init__).parameters
+    params = _parameters(opt_cls.__init__)
     kwargs = {k: v for k, v in config.hparams.items() if k in params and k != "learning_rate"}
     kwargs.update({k: getattr(config, k) for k in ("multi_precision", "state_dtype", "nonfinite") if k in params})
     if "fused" in params:
@@ -635,6 +638,7 @@ def _check_param_fields(name: str, fields: dict, where: str) -> None:
         raise ProgramDescError(f"{where}: {e}") from None
 
 
+@functools.cache
 def _attr_kinds() -> dict:
     """(op type, attribute) -> what the attribute must hold: the objects ops take as attributes."""
     from ..clip import GradientClipBase
@@ -651,6 +655,7 @@ def _attr_kinds() -> dict:
     }
 
 
+@functools.cache
 def _fluid_decays() -> dict:
     """formula name -> the fluid decay class computing it from its constructor's arguments
     (what ``fluid.layers.*_decay`` put in an ``lr_schedule`` op)."""
@@ -660,7 +665,7 @@ def _fluid_decays() -> dict:
     out = {}
     for cls in vars(decays).values():
         if isinstance(cls, type) and issubclass(cls, decays.LearningRateDecay) and cls.formula is not None:
-            if set(keyword_names(cls.formula)) <= set(inspect.signature(cls.__init__).parameters):
+            if set(keyword_names(cls.formula)) <= set(_parameters(cls.__init__)):
                 out[cls.formula.__name__] = cls
     return out
 
@@ -686,7 +691,7 @@ def _check_lr_schedule(inputs: dict, attrs: dict, where: str) -> None:
             f"{', '.join(expected)}"
         )
     kwargs = {**params, **({"learning_rate": 0.0} if fed else {}), "dtype": attrs.get("dtype", "float32")}
-    if "begin" in inspect.signature(cls.__init__).parameters:
+    if "begin" in _parameters(cls.__init__):
         kwargs["begin"] = 0
     try:
         made = cls(**kwargs).formula_params()
