@@ -149,7 +149,8 @@ def test_every_registered_op_type_is_in_the_tables():
 
 
 def _forward(op_type, inputs, attrs, without=None):
-    """Run op_type's forward on copies of ``inputs``, ``without`` given as absent."""
+    """Run op_type's forward on copies of ``inputs``, ``without`` given as absent; its result, or
+    for an in-place op the updated copy of its first input."""
     opdef = get_op(op_type)
     args = []
     for slot in opdef.inputs:
@@ -161,7 +162,8 @@ def _forward(op_type, inputs, attrs, without=None):
         else:
             v = v.clone()
         args.append(v)
-    return opdef.forward(*args, **attrs)
+    out = opdef.forward(*args, **attrs)
+    return args[0] if opdef.inplace else out
 
 
 def _slots_of(op_type, attrs):
@@ -219,14 +221,20 @@ def test_append_op_refuses_each_missing_required_input(label, op_type, inputs, a
         else:
             block.append_op(op_type, given, outputs, attrs, infer=op_type not in NO_META)
             assert [op.type for op in block.ops] == [op_type]
-    main, names = _program(inputs)  # with every slot it builds and runs
-    main.global_block().append_op(op_type, names, _outputs(op_type, names), attrs, infer=op_type not in NO_META)
+    main, names = _program(inputs)  # with every slot it builds and runs, its first output as the forward's
+    outputs = _outputs(op_type, names)
+    main.global_block().append_op(op_type, names, outputs, attrs, infer=op_type not in NO_META)
     scope = fluid.Scope()
     for slot, ns in names.items():
         ts = inputs[slot] if isinstance(inputs[slot], list) else [inputs[slot]]
         for n, t in zip(ns, ts, strict=True):
             scope.var(n).get_tensor().set(t.numpy(), PLACE)
-    fluid.Executor(PLACE).run(main, scope=scope)
+    first = outputs[get_op(op_type).outputs[0]][0]
+    (got,) = fluid.Executor(PLACE).run(main, scope=scope, fetch_list=[first])
+    want = _forward(op_type, inputs, attrs)
+    want = want[0] if isinstance(want, (list, tuple)) else want
+    if op_type != "dropout":  # a random mask
+        np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-6)
 
 
 def _minimized(make_opt):
