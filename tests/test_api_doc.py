@@ -50,9 +50,9 @@ def test_every_listed_name_resolves():
     [
         ("fluid.DistributeTranspiler", "torch.distributed"),
         ("fluid.ParallelExecutor", "torch.distributed"),
-        ("fluid.layers.sequence_pool", "LoD tensors"),
-        ("fluid.layers.dynamic_lstm", "LoD tensors"),
-        ("fluid.layers.lod_reset", "LoD tensors"),
+        ("fluid.layers.sequence_conv", "the sequence_pool layers"),
+        ("fluid.layers.dynamic_lstm", "LoD of two or more levels are not supported"),
+        ("fluid.layers.lod_reset", "pad sequences to one length"),
         ("fluid.layers.not_a_layer", "docs/api.md"),
         ("fluid.io.DataLoader", "docs/api.md"),
         # every fluid module torchfluid implements answers for the names it lacks
@@ -67,7 +67,7 @@ def test_every_listed_name_resolves():
         ("fluid.dygraph.Conv2DTranspose", "torch.nn layer"),
         ("fluid.param_attr.WeightNormParamAttr", "torch.nn.utils.parametrizations.weight_norm"),
         ("fluid.initializer.Bilinear", "NumpyArrayInitializer"),
-        ("fluid.nets.sequence_conv_pool", "LoD tensors"),
+        ("fluid.nets.sequence_conv_pool", "one level of LoD in static programs"),
         ("fluid.nets.glu", "docs/api.md"),
         ("fluid.clip.ErrorClipByValue", "docs/api.md"),
         ("fluid.regularizer.not_a_regularizer", "docs/api.md"),
@@ -123,13 +123,3 @@ def test_core_basics():
     with fluid.scope_guard(scope):
         fluid.global_scope().var("v").get_tensor().set(np.arange(3, dtype="float32"), fluid.core.CPUPlace())
     np.testing.assert_array_equal(np.array(scope.find_var("v").get_tensor()), [0, 1, 2])
-
-
-def test_lod_tensors_of_length_one_sequences_are_plain_batches():
-    t = fluid.create_random_int_lodtensor([[1, 1, 1]], [1], fluid.CPUPlace(), low=2, high=4)
-    a = np.array(t)
-    assert a.shape == (3, 1) and a.dtype == np.int64 and a.min() >= 2 and a.max() <= 4
-    assert t.recursive_sequence_lengths() == []
-    np.testing.assert_array_equal(np.array(fluid.create_lod_tensor(np.ones((2, 3)), [[1, 1]], None)), np.ones((2, 3)))
-    with pytest.raises(UnsupportedFluidAPIError, match=r"recursive_seq_lens=\[\[2, 1\]\] describes variable-length"):
-        fluid.create_lod_tensor(np.ones((3, 1)), [[2, 1]], None)

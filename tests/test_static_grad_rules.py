@@ -109,6 +109,12 @@ CASES = [
     ("batch_norm", [r(4, 3, 2, 2), r(3), r(3), r(3), r(3, pos=True)], {}, (1, 1, 1, 0, 0)),
     ("batch_norm", [r(5, 3), r(3), r(3), r(3), r(3, pos=True)], {"epsilon": 1e-3}, (1, 1, 1, 0, 0)),
     ("batch_norm", [r(4, 3, 2, 2), r(3), r(3), r(3), r(3, pos=True)], {"is_test": True}, (1, 1, 1, 0, 0)),
+    *[
+        ("sequence_pool", [r(7, 3)], {"pooltype": t, "offsets": (0, 2, 2, 6, 7), "pad_value": 0.5}, (1,))
+        for t in ("SUM", "AVERAGE", "SQRT", "MAX", "LAST", "FIRST")
+    ],
+    ("sequence_pool", [r(5, 2, 2)], {"pooltype": "MAX", "offsets": (0, 0, 5)}, (1,)),
+    ("sequence_pool", [r(4, 3)], {"pooltype": "SQRT", "offsets": (0, 1, 2, 3, 4)}, (1,)),
     ("dropout", [r(6, 5)], {"dropout_prob": 0.3}, (1,)),
     ("dropout", [r(6, 5)], {"dropout_prob": 0.3, "dropout_implementation": "upscale_in_train"}, (1,)),
     ("dropout", [r(6, 5)], {"dropout_prob": 0.3, "is_test": True}, (1,)),

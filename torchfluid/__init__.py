@@ -43,6 +43,7 @@ from . import backward  # noqa: E402  (fluid.backward: static.backward's API)
 from .static.data_feeder import DataFeeder  # noqa: E402
 from .static import (  # noqa: E402
     Executor,
+    LoDTensor,
     Parameter,
     Program,
     Scope,

@@ -62,7 +62,8 @@ def render() -> str:
         "Generated from the code by `python -m torchfluid._api_doc > docs/api.md` (checked by",
         "`tests/test_api_doc.py`). `import torchfluid as fluid`; every name below exists and works.",
         "A fluid name that is not listed fails with an error that names it and says what to use",
-        "instead (LoD/sequence ops, `ParallelExecutor`, `DistributeTranspiler`: see the README's Limits).",
+        "instead (LoD ops other than `sequence_pool`, `ParallelExecutor`, `DistributeTranspiler`: see the",
+        "README's Limits).",
         "",
     ]
     for fluid, mod in MODULES:

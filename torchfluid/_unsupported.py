@@ -26,9 +26,11 @@ _DISTRIBUTED = (
     "state (README, 'Distributed training')"
 )
 _LOD = (
-    "LoD tensors (variable-length sequences) are not supported: pad sequences to one length and feed "
-    "dense tensors (with a mask where needed); for parallel or distributed work use torch.distributed "
-    "(README, 'Limits')"
+    "of the LoD tensor API (variable-length sequences) torchfluid has one level of LoD in static programs (LoDTensor "
+    "sequence lengths, create_lod_tensor, DataFeeder for lod_level=1 data) and the sequence_pool layers "
+    "(sequence_pool, sequence_first_step, sequence_last_step); other sequence and LoD ops and LoD of two or "
+    "more levels are not supported: pad sequences to one length and feed dense tensors (with a mask where "
+    "needed) (README, 'Limits')"
 )
 
 _OPTIMIZERS = (

@@ -1,8 +1,8 @@
 """``fluid.core``: the basics every fluid program imports from Paddle's C++ core.
 
 Places are torch devices (:mod:`torchfluid.framework`), a :class:`Scope` holds static-mode
-values, ``LoDTensor`` is a view on one scope entry (no LoD: sequences of varying length
-are not supported).
+values, ``LoDTensor`` is a view on one scope entry (with a one-level LoD, the sequence
+lengths, where one was fed or set: see :mod:`torchfluid.static.lod`).
 """
 
 import torch

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from .._checks import check_int
 from ..dtypes import dtype_name
 from ..dygraph.nn import padding_index
 from ..static.framework import default_main_program
@@ -23,9 +24,18 @@ __all__ = [
 
 def data(name, shape, append_batch_size=True, dtype="float32", lod_level=0, type=None, stop_gradient=True):
     """A data (feed) variable in the default main program; ``[-1] + shape`` when
-    ``append_batch_size`` and no dim of ``shape`` is already ``-1``/``None``."""
+    ``append_batch_size`` and no dim of ``shape`` is already ``-1``/``None``.
+
+    ``lod_level=1``: the variable takes sequences (a LoDTensor with sequence lengths, or a
+    DataFeeder batch); ``lod_level`` 2 and more are not supported (NotImplementedError)."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"data(name={name!r}): name must be a non-empty str")
+    lod_level = check_int(f"data({name!r}): lod_level", lod_level, lo=0)
+    if lod_level > 1:
+        raise NotImplementedError(
+            f"data({name!r}): lod_level={lod_level} is not supported; torchfluid supports lod_level 0 (dense "
+            "batches) and 1 (one level of variable-length sequences)"
+        )
     shape = [-1 if s is None else int(s) for s in shape]
     if any(s < 0 for s in shape):
         append_batch_size = False

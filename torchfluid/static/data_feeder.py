@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import check_int
 from ..dtypes import numpy_dtype
 from .framework import Variable, default_main_program
+from .scope import LoDTensor
 
 __all__ = ["DataFeeder"]
 
 
 class DataFeeder:
     """``feed(minibatch)``: sample ``i`` is a tuple with one field per ``feed_list``
-    variable; field columns become arrays of the variable's dtype and shape."""
+    variable; field columns become arrays of the variable's dtype and shape.
+
+    For a variable of ``lod_level=1`` each field is one sequence (a list or array of items,
+    each an item of the variable's shape without its first dim): the items of all samples
+    become the rows of one array, and the feed is a LoDTensor whose sequence lengths are
+    the fields' lengths (``[[len(field) for each sample]]``). ``lod_level`` 2 and more are
+    not supported (NotImplementedError when the feeder is made)."""
 
     def __init__(self, feed_list, place=None, program=None):
         program = program or default_main_program()
@@ -23,6 +31,12 @@ class DataFeeder:
                 v = program.global_block().var(v)
             if not isinstance(v, Variable):
                 raise TypeError(f"DataFeeder(feed_list=...): expected Variables or names, got {type(v).__name__}")
+            level = check_int(f"DataFeeder: variable {v.name!r} lod_level", v.lod_level, lo=0)
+            if level > 1:
+                raise NotImplementedError(
+                    f"DataFeeder: variable {v.name!r} has lod_level={level}, which is not supported; torchfluid "
+                    "supports lod_level 0 (dense batches) and 1 (one level of variable-length sequences)"
+                )
             self.feed_vars.append(v)
 
     def feed(self, iterable) -> dict:
@@ -38,16 +52,38 @@ class DataFeeder:
                 col.append(field)
         out = {}
         for var, col in zip(self.feed_vars, columns, strict=True):
-            arr = np.array(col, dtype=numpy_dtype(var.dtype))
-            shape = list(var.shape) if var.shape is not None else None
-            if shape is not None and arr.ndim != len(shape):
-                target = [len(col)] + [d for d in shape[1:]]
-                try:
-                    arr = arr.reshape(target)
-                except ValueError as e:
-                    raise ValueError(
-                        f"DataFeeder.feed: variable {var.name!r} is declared with shape {shape} but the "
-                        f"minibatch gives shape {list(arr.shape)}"
-                    ) from e
-            out[var.name] = arr
+            if var.lod_level == 1:
+                out[var.name] = self._sequences(var, col)
+            else:
+                out[var.name] = _shaped(var, np.array(col, dtype=numpy_dtype(var.dtype)), len(col))
         return out
+
+    def _sequences(self, var, col) -> LoDTensor:
+        lengths, items = [], []
+        for i, seq in enumerate(col):
+            if not isinstance(seq, (list, tuple, np.ndarray)) or np.ndim(seq) == 0:
+                raise ValueError(
+                    f"DataFeeder.feed: variable {var.name!r} has lod_level=1, so each sample's field must be a "
+                    f"sequence (a list or array of items), but sample {i} gives {type(seq).__name__} {seq!r}"
+                )
+            lengths.append(len(seq))
+            items.extend(seq)
+        arr = _shaped(var, np.array(items, dtype=numpy_dtype(var.dtype)), len(items))
+        t = LoDTensor(name=var.name)
+        t.set(arr, self.place)
+        t.set_recursive_sequence_lengths([lengths])
+        return t
+
+
+def _shaped(var, arr, rows):
+    """``arr`` reshaped to ``[rows] + var.shape[1:]`` when its rank differs from the variable's."""
+    shape = list(var.shape) if var.shape is not None else None
+    if shape is not None and arr.ndim != len(shape):
+        try:
+            arr = arr.reshape([rows] + shape[1:])
+        except ValueError as e:
+            raise ValueError(
+                f"DataFeeder.feed: variable {var.name!r} is declared with shape {shape} but the "
+                f"minibatch gives shape {list(arr.shape)}"
+            ) from e
+    return arr

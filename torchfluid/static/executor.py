@@ -6,6 +6,10 @@ then run the plan's steps over ``env = {scope values, feeds}`` and write the
 persistable outputs back into the scope. Temporaries are dropped after the run.
 A fed persistable variable (a parameter) is copied, so the caller's array or tensor is
 never updated in place. After ``close()`` the executor refuses to run.
+
+A fed LoDTensor's LoD (one level of sequence offsets) is checked against its rows and put
+in the environment for the ops that read it (:mod:`torchfluid.static.lod`); a fetch with
+``return_numpy=False`` gives a LoDTensor with the LoD its variable carries.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ import torch
 
 from ..dtypes import numpy_dtype, torch_dtype
 from .framework import Operator, Program, Variable, default_main_program
+from .lod import lod_key
 from .plan import build_plan
-from .scope import LoDTensor, Scope, global_scope, place_device
+from .scope import LoDTensor, Scope, global_scope, lod_problem, place_device
 
 __all__ = ["Executor", "FeedError"]
 
@@ -63,8 +68,6 @@ def _feed_tensor(name, value, var) -> torch.Tensor:
     non-native-byte-order array is copied to a plain one)."""
     if value is None:
         raise FeedError(f"feed {name!r}: the value is None; allowed: an array, tensor or nested list of {var.dtype}")
-    if isinstance(value, LoDTensor):
-        value = np.array(value)
     if isinstance(value, torch.Tensor):
         if value.is_meta:
             raise FeedError(f"feed {name!r}: a meta tensor holds no data; allowed: a tensor with values")
@@ -80,6 +83,20 @@ def _feed_tensor(name, value, var) -> torch.Tensor:
         return torch.from_numpy(value)
     except ValueError:  # negative strides or a non-native byte order: torch takes neither
         return torch.from_numpy(np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("=")))
+
+
+def _fed_lod(name, offsets, value) -> tuple[int, ...]:
+    """The LoD offsets of fed LoDTensor ``name``, checked against its value's rows."""
+    if value.ndim == 0:
+        problem = "a LoD needs a value with rows, got a 0-d value"
+    else:  # lod_problem skips the row check for 0 rows (Paddle's CheckLoD); a feed has no such case
+        rows = value.shape[0]
+        problem = lod_problem(offsets, rows)
+        if problem is None and offsets[-1] != rows:
+            problem = f"the offsets {list(offsets)} end at row {offsets[-1]} but the tensor has {rows} rows"
+    if problem:
+        raise FeedError(f"feed {name!r}: the LoD of the fed LoDTensor does not fit its value: {problem}")
+    return tuple(offsets)
 
 
 def _check_fed(name, got, got_shape, var):
@@ -163,11 +180,24 @@ class Executor:
                     f"feed {name!r}: no variable of that name in the program; "
                     f"data variables are: {', '.join(data) or 'none'}"
                 )
+            if isinstance(value, LoDTensor):
+                lod = value.lod()
+                value = np.array(value)
+                if lod:
+                    env[lod_key(name)] = _fed_lod(name, lod[0], value)
             t = _feed_tensor(name, value, var)
             t = t if t.device == self._device else t.to(self._device)
             # a fed persistable (a parameter) is written back to the scope and may be updated in
             # place: it gets its own copy, never the caller's memory (Paddle's feed op copies too)
             env[name] = t.clone() if var.persistable else t
+        for n in plan.lod_feeds:
+            if lod_key(n) not in env:
+                op = plan.lod_users[n]
+                raise FeedError(
+                    f"feed {n!r}: op {op.type} (built at {op.where()}) reads its sequence lengths (LoD), but it "
+                    "was fed without any: feed a LoDTensor with set_recursive_sequence_lengths([[...]]), "
+                    "fluid.create_lod_tensor(data, [[lengths]], place), or a DataFeeder batch of lod_level=1 data"
+                )
         for n in plan.external:
             t = scope.value(n)
             if t is None:
@@ -229,5 +259,8 @@ class Executor:
             else:
                 s = Scope()
                 s.set_value(n, t.detach().clone())
+                src = plan.lod_src.get(n)
+                if src is not None:
+                    s.set_lod(n, env.get(lod_key(src)))
                 out.append(LoDTensor(s, n))
         return out

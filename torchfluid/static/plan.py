@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..ops import get_op
 from ._infer import describe_inputs, op_attrs
 from .backward import EMPTY_VAR_NAME
+from .lod import lod_key, lod_readers, lod_sources
 
 __all__ = ["Plan", "build_plan", "prune_ops", "OpRunError"]
 
@@ -57,7 +58,8 @@ def _slot_spec(slots, names_by_slot, list_slots):
     return spec
 
 
-def _compile(op):
+def _compile(op, lod_from=None):
+    """The step of ``op``; ``lod_from``: the feed whose LoD the op reads (its ``offsets``)."""
     opdef = get_op(op.type)
     attrs = op_attrs(op)
     if op.type.endswith("_grad") and op.type[:-5] and opdef.forward is not None:
@@ -66,6 +68,8 @@ def _compile(op):
     fn = opdef.forward
     ins = _slot_spec(opdef.inputs, op.inputs, opdef.list_slots)
     outs = _slot_spec(opdef.outputs, op.outputs, opdef.list_slots)
+    if lod_from is not None:
+        return _lod_step(fn, ins, outs, attrs, lod_key(lod_from))
     simple_in = all(isinstance(s, str) for s in ins)
     optional_in = all(s is None or isinstance(s, str) for s in ins)
     if opdef.inplace:
@@ -110,6 +114,19 @@ def _compile(op):
     return step
 
 
+def _lod_step(fn, ins, outs, attrs, key):
+    """A step passing the LoD offsets held in ``env[key]`` (the executor checked they are there)."""
+    attrs = {k: v for k, v in attrs.items() if k != "offsets"}
+    single = len(outs) == 1
+
+    def step(env):
+        res = fn(*[_get(env, s) for s in ins], offsets=env[key], **attrs)
+        for spec, val in zip(outs, (res,) if single else res, strict=True):
+            _put(env, spec, val)
+
+    return step
+
+
 def _get(env, spec):
     if spec is None:
         return None
@@ -135,7 +152,14 @@ class Plan:
     def __init__(self, program, ops, feed_names, fetch_names):
         block = program.global_block()
         self.ops = ops
-        self.steps = [_compile(op) for op in ops]
+        # which feed each variable's LoD comes from, and the ops reading one (sequence_pool)
+        self.lod_src = lod_sources(ops, feed_names)
+        readers = dict(lod_readers(ops, self.lod_src))
+        self.lod_feeds = tuple(dict.fromkeys(readers.values()))  # feeds that must come with a LoD
+        self.lod_users = {}  # feed -> the first op reading its LoD (named in errors)
+        for i, s in readers.items():
+            self.lod_users.setdefault(s, ops[i])
+        self.steps = [_compile(op, readers.get(i)) for i, op in enumerate(ops)]
         produced, external = set(), []
         for op in ops:
             for n in op.input_arg_names:

@@ -1,7 +1,8 @@
 """Scopes: where static-mode values live (``name -> torch.Tensor``).
 
 ``scope.find_var(name).get_tensor()`` gives a :class:`LoDTensor` view with Paddle's
-``set(ndarray, place)``, ``shape()`` and ``np.array(tensor)``.
+``set(ndarray, place)``, ``shape()``, ``np.array(tensor)`` and a LoD of one level
+(``set_recursive_sequence_lengths``, ``set_lod``, ``lod()``, ...), held next to the value.
 ``scope.var(name).get_selected_rows()`` makes the entry a sparse value
 (:class:`~torchfluid.ops.optimizer_ops.SelectedRows`: some rows of a ``[height, width]``
 matrix) and gives its :class:`SelectedRowsView` with Paddle's ``set_height``,
@@ -31,6 +32,9 @@ __all__ = [
     "global_scope",
     "scope_guard",
     "place_device",
+    "offsets_of",
+    "lengths_of",
+    "lod_problem",
 ]
 
 
@@ -63,16 +67,70 @@ def _stored(what: str, value, place) -> torch.Tensor:
     return torch.from_numpy(a).to(place_device(place))
 
 
+def offsets_of(lengths) -> tuple[int, ...]:
+    """Sequence lengths ``[2, 3]`` as offsets ``(0, 2, 5)``."""
+    out = [0]
+    for n in lengths:
+        out.append(out[-1] + n)
+    return tuple(out)
+
+
+def lengths_of(offsets) -> list[int]:
+    """Offsets ``(0, 2, 5)`` as sequence lengths ``[2, 3]``."""
+    return [b - a for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+
+
+def lod_problem(offsets, rows: int | None) -> str | None:
+    """What is wrong with level-1 LoD ``offsets`` for a value of ``rows`` rows (None: no value
+    yet, the row count is not checked), as Paddle's ``CheckLoD``; None when it is valid."""
+    if len(offsets) < 2:
+        return f"the offsets {list(offsets)} need at least two entries (0 and the row count)"
+    if offsets[0] != 0:
+        return f"the offsets {list(offsets)} must start at 0"
+    if any(b < a for a, b in zip(offsets[:-1], offsets[1:], strict=True)):
+        return f"the offsets {list(offsets)} decrease"
+    if rows is not None and rows > 0 and offsets[-1] != rows:
+        return f"the offsets {list(offsets)} end at row {offsets[-1]} but the tensor has {rows} rows"
+    return None
+
+
+def _one_level(what: str, lod, kind: str) -> tuple[int, ...] | None:
+    """The one level of ``lod`` (a list of lists of ints) as a tuple; None for ``[]``."""
+    if not isinstance(lod, (list, tuple)) or not all(isinstance(level, (list, tuple)) for level in lod):
+        raise TypeError(f"{what}: expected a list of lists of ints ({kind}), got {lod!r}")
+    if not lod:
+        return None
+    if len(lod) > 1:
+        raise NotImplementedError(
+            f"{what}: a LoD of {len(lod)} levels ({lod!r}) is not supported; torchfluid supports one level "
+            "(sequences of rows, e.g. [[2, 3]]) or none"
+        )
+    level = lod[0]
+    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in level):
+        raise TypeError(f"{what}: the {kind} must be ints, got {level!r}")
+    return tuple(int(n) for n in level)
+
+
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
 class LoDTensor:
-    """A view of one scope entry; ``np.array(t)`` copies the value out."""
+    """A view of one scope entry; ``np.array(t)`` copies the value out.
 
-    def __init__(self, scope: "Scope", name: str):
-        self._scope = scope
+    ``LoDTensor()`` makes a stand-alone tensor (its own scope), as ``fluid.LoDTensor()`` does.
+    Besides its value it may hold a LoD of one level: ``set_recursive_sequence_lengths([[2, 3]])``
+    (sequence lengths) or ``set_lod([[0, 2, 5]])`` (offsets) say rows ``0:2`` and ``2:5`` are two
+    sequences. Both are checked as Paddle's ``CheckLoD`` does (offsets start at 0, never decrease,
+    end at the row count of the value, if set) and raise ValueError otherwise; a LoD of two or
+    more levels raises NotImplementedError. ``set`` keeps the LoD (as Paddle's does): a value of
+    another row count makes it invalid, which ``has_valid_recursive_sequence_lengths`` reports
+    and feeding the tensor refuses.
+    """
+
+    def __init__(self, scope: "Scope | None" = None, name: str = "lod_tensor"):
+        self._scope = Scope() if scope is None else scope
         self._name = name
 
     def _value(self) -> torch.Tensor:
@@ -99,29 +157,58 @@ class LoDTensor:
     def _dtype(self) -> str:
         return dtype_name(self._value().dtype)
 
-    def lod(self):
-        return []
+    def _rows(self) -> int | None:
+        t = self._scope.value(self._name)
+        return t.shape[0] if isinstance(t, torch.Tensor) and t.dim() else None
 
-    def recursive_sequence_lengths(self):
-        """``[]``: torchfluid tensors carry no LoD (sequence lengths)."""
-        return []
+    def lod(self) -> list[list[int]]:
+        """The LoD as offsets (``[[0, 2, 5]]``); ``[]`` when the tensor has none."""
+        offsets = self._scope.lod(self._name)
+        return [list(offsets)] if offsets is not None else []
 
-    def set_recursive_sequence_lengths(self, lens):
-        if lens and not (len(lens) == 1 and all(n == 1 for n in lens[0])):
-            raise NotImplementedError(
-                "LoD (variable-length sequences) is not supported: pad to one length (README, 'Limits')"
-            )
+    def recursive_sequence_lengths(self) -> list[list[int]]:
+        """The LoD as sequence lengths (``[[2, 3]]``); ``[]`` when the tensor has none."""
+        offsets = self._scope.lod(self._name)
+        return [lengths_of(offsets)] if offsets is not None else []
 
-    def set_lod(self, lod):
-        if lod:
-            raise NotImplementedError("LoD (variable-length sequences) is not supported")
+    def set_lod(self, lod) -> None:
+        """Set the LoD from offsets (``[[0, 2, 5]]``; ``[]`` removes it)."""
+        offsets = _one_level(f"LoDTensor {self._name!r}: set_lod", lod, "offsets")
+        if offsets is not None:
+            problem = lod_problem(offsets, self._rows())
+            if problem:
+                raise ValueError(f"LoDTensor {self._name!r}: set_lod({lod!r}): {problem}")
+        self._scope.set_lod(self._name, offsets)
+
+    def set_recursive_sequence_lengths(self, lens) -> None:
+        """Set the LoD from sequence lengths (``[[2, 3]]``; ``[]`` removes it)."""
+        lengths = _one_level(f"LoDTensor {self._name!r}: set_recursive_sequence_lengths", lens, "lengths")
+        offsets = None
+        if lengths is not None:
+            if any(n < 0 for n in lengths):
+                raise ValueError(
+                    f"LoDTensor {self._name!r}: set_recursive_sequence_lengths({lens!r}): a sequence length is negative"
+                )
+            offsets = offsets_of(lengths)
+            problem = lod_problem(offsets, self._rows())
+            if problem:
+                raise ValueError(f"LoDTensor {self._name!r}: set_recursive_sequence_lengths({lens!r}): {problem}")
+        self._scope.set_lod(self._name, offsets)
+
+    def has_valid_recursive_sequence_lengths(self) -> bool:
+        """Whether the LoD (if any) fits the value: offsets from 0, never decreasing, ending at
+        the row count (Paddle's ``CheckLoD``)."""
+        offsets = self._scope.lod(self._name)
+        return offsets is None or lod_problem(offsets, self._rows()) is None
 
     def __array__(self, dtype=None, copy=None):
         a = self._value().detach().cpu().numpy().copy()
         return a if dtype is None else a.astype(dtype)
 
     def __repr__(self):
-        return f"LoDTensor({self._name!r}, shape={self.shape() if self._is_initialized() else None})"
+        lod = self.lod()
+        extra = f", lod={lod}" if lod else ""
+        return f"LoDTensor({self._name!r}, shape={self.shape() if self._is_initialized() else None}{extra})"
 
 
 class _RowsValue(LoDTensor):
@@ -138,6 +225,20 @@ class _RowsValue(LoDTensor):
 
     def _is_initialized(self) -> bool:
         return self._rows.value is not None
+
+    def lod(self) -> list[list[int]]:
+        return []
+
+    def recursive_sequence_lengths(self) -> list[list[int]]:
+        return []
+
+    def has_valid_recursive_sequence_lengths(self) -> bool:
+        return True
+
+    def set_lod(self, lod) -> None:
+        raise TypeError(f"SelectedRows {self._name!r}: the values of a SelectedRows hold no LoD")
+
+    set_recursive_sequence_lengths = set_lod
 
     def set(self, value, place=None) -> None:
         """Store a copy of ``value`` (one row per row index, at least 1-D) on ``place``."""
@@ -207,6 +308,7 @@ class Scope:
 
     def __init__(self):
         self._vars: dict[str, torch.Tensor | None] = {}
+        self._lods: dict[str, tuple[int, ...]] = {}
 
     def var(self, name: str) -> ScopeVar:
         if not isinstance(name, str):
@@ -223,6 +325,7 @@ class Scope:
     def erase(self, names) -> None:
         for n in names:
             self._vars.pop(n, None)
+            self._lods.pop(n, None)
 
     def drop_kids(self) -> None:
         """Paddle API; this scope has no child scopes."""
@@ -234,6 +337,17 @@ class Scope:
     def set_value(self, name: str, value: torch.Tensor | SelectedRows) -> None:
         """Hold ``value`` (the tensor itself, not a copy) under ``name``."""
         self._vars[name] = value
+
+    def lod(self, name: str) -> tuple[int, ...] | None:
+        """The level-1 LoD offsets held with ``name``'s value (None: none)."""
+        return self._lods.get(name)
+
+    def set_lod(self, name: str, offsets: tuple[int, ...] | None) -> None:
+        """Hold LoD ``offsets`` with ``name``'s value (None removes it); the caller checked them."""
+        if offsets is None:
+            self._lods.pop(name, None)
+        else:
+            self._lods[name] = tuple(offsets)
 
 
 _global_scope = Scope()
