@@ -105,6 +105,7 @@ SAMPLES = [
     ("parallel_do_copy", "parallel_do_copy", {"X": f(2, 3)}, {"device": torch.device("cpu")}),
     ("parallel_do_merge", "parallel_do_merge", {"X": [f(2, 3), f(2, 3)], "Ref": f(4, 2)}, {}),
     ("parallel_do_write_back", "parallel_do_write_back", {"X": f(2, 3), "Ref": f(2, 3)}, {}),
+    ("sequence_pool", "sequence_pool", {"X": f(5, 3)}, {"pooltype": "SUM", "offsets": (0, 2, 5)}),
     ("raw_rmsprop", "raw_rmsprop", *_rms(False)),
     ("raw_rmsprop centered", "raw_rmsprop", *_rms(True)),
     ("raw_sgd", "raw_sgd", {"Param": f(2, 3), "LearningRate": torch.tensor([0.1]), "Grad": f(2, 3)}, {}),
@@ -125,6 +126,8 @@ SAMPLES = [
 ]
 # ops whose forward cannot run on meta tensors (their layers append them without shape inference)
 NO_META = {"parallel_do_slice", "parallel_do_copy"}
+# (op type, slot) -> the sequence lengths its sample input is fed with (its LoD, matching the offsets attr)
+FED_LOD = {("sequence_pool", "X"): [[2, 3]]}
 # op types without input slots: nothing to leave out
 NO_INPUTS = {"fill_constant", "assign_value", "initializer", "uniform_random", "copy_layer_parameter"}
 # (op type, slot): required by Paddle's op proto though torchfluid's forward does not read it
@@ -224,13 +227,16 @@ def test_append_op_refuses_each_missing_required_input(label, op_type, inputs, a
     main, names = _program(inputs)  # with every slot it builds and runs, its first output as the forward's
     outputs = _outputs(op_type, names)
     main.global_block().append_op(op_type, names, outputs, attrs, infer=op_type not in NO_META)
-    scope = fluid.Scope()
+    scope, feed = fluid.Scope(), {}
     for slot, ns in names.items():
         ts = inputs[slot] if isinstance(inputs[slot], list) else [inputs[slot]]
         for n, t in zip(ns, ts, strict=True):
-            scope.var(n).get_tensor().set(t.numpy(), PLACE)
+            if (op_type, slot) in FED_LOD:  # sequences come with their feed
+                feed[n] = fluid.create_lod_tensor(t.numpy(), FED_LOD[op_type, slot], PLACE)
+            else:
+                scope.var(n).get_tensor().set(t.numpy(), PLACE)
     first = outputs[get_op(op_type).outputs[0]][0]
-    (got,) = fluid.Executor(PLACE).run(main, scope=scope, fetch_list=[first])
+    (got,) = fluid.Executor(PLACE).run(main, feed=feed, scope=scope, fetch_list=[first])
     want = _forward(op_type, inputs, attrs)
     want = want[0] if isinstance(want, (list, tuple)) else want
     if op_type != "dropout":  # a random mask
