@@ -95,8 +95,29 @@ def test_backward_with_grad_tensor_and_errors():
     np.testing.assert_array_equal(w.gradient(), [2.0, 0.0, 12.0])
     with pytest.raises(ValueError, match=r"grad_tensor has shape \[2\].*shape \[3\]"):
         (w * w).backward(to_variable(np.array([1.0, 0.0])))
-    with pytest.raises(RuntimeError, match="stop_gradient=True"):
-        var([1.0]).backward()
+
+
+def test_backward_of_a_stop_gradient_loss_does_nothing_as_in_paddle():
+    # Paddle's dygraph engine skips a loss with stop_gradient=True (no grad node); torch would raise
+    w = var([1.0, 2.0], stop_gradient=False)
+    (w * w).sum().backward()
+    x = var([0.5])
+    loss = fluid.layers.sin(x)
+    assert loss.stop_gradient is True
+    loss.backward()
+    (x * 2).backward(to_variable(np.array([1.0])))
+    assert x.gradient() is None
+    np.testing.assert_array_equal(w.gradient(), [2.0, 4.0])  # nothing else touched
+    with pytest.raises(RuntimeError, match="does not require grad"):  # a torch-style call keeps torch's rule
+        loss.backward(gradient=torch.ones(1))
+
+
+def test_torch_style_backward_takes_gradient_by_keyword():
+    w = var([1.0, 2.0], stop_gradient=False)
+    (w * w).backward(gradient=torch.tensor([1.0, 3.0], dtype=torch.float64), retain_graph=True, create_graph=False)
+    np.testing.assert_array_equal(w.gradient(), [2.0, 12.0])
+    with pytest.raises(TypeError, match="both grad_tensor and gradient"):
+        (w * w).backward(torch.ones(2), gradient=torch.ones(2), create_graph=False)
 
 
 def test_stop_gradient_on_intermediate_cuts_the_graph():

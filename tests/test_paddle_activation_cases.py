@@ -142,6 +142,8 @@ CASES = [
         "softsign", L.softsign, F64, [11, 17], -1, 1, lambda x: x / (1 + np.abs(x)), lambda x: 1 / (1 + np.abs(x)) ** 2
     ),
     Case("sign", _sign, F64, [10, 10], -10, 10, np.sign, np.zeros_like, kinks=[(0.0, 0.02)]),
+    Case("sin", L.sin, F64, [11, 17], -3, 3, np.sin, np.cos),
+    Case("cos", L.cos, F64, [11, 17], -3, 3, np.cos, lambda x: -np.sin(x)),
     Case("softmax", L.softmax, F32, [10, 10], 0.1, 1, np_softmax(-1), np_softmax_vjp(-1), 0.01, grad_of_mean=True),
     Case("softmax", L.softmax, F32, [2, 3, 4, 5], 0.1, 1, np_softmax(-1), np_softmax_vjp(-1), 0.01, grad_of_mean=True),
     *(
@@ -398,6 +400,8 @@ FLUID_1X_SIGNATURES = {
     "log": "(x, name=None)",
     "softplus": "(x, name=None)",
     "softsign": "(x, name=None)",
+    "sin": "(x, name=None)",
+    "cos": "(x, name=None)",
     "relu6": "(x, threshold=6.0, name=None)",
     "leaky_relu": "(x, alpha=0.02, name=None)",
     "elu": "(x, alpha=1.0, name=None)",
@@ -414,7 +418,10 @@ def test_layer_signature_is_fluid_1x(name, signature):
 # ----------------------------------------------------------------------------- Paddle's error checks
 # Paddle's TestXxxOpError: an integer input is refused (abs, exp and square accept int32/int64);
 # float16 is accepted. Nothing is added to the program.
-REFUSE_INT = ["relu", "sigmoid", "tanh", "sqrt", "log", "softplus", "softsign", "relu6", "leaky_relu", "elu", "gelu"]
+REFUSE_INT = [
+    *("relu", "sigmoid", "tanh", "sqrt", "log", "softplus", "softsign", "sin", "cos"),
+    *("relu6", "leaky_relu", "elu", "gelu"),
+]
 
 
 @pytest.mark.parametrize("dtype", ["int32", "int64"])

@@ -52,6 +52,7 @@ _CPUS = [torch.device("cpu")] * 2
 SAMPLES = [
     *[(t, t, {"X": f(2, 3)}, {}) for t in ("abs", "exp", "elu", "gelu", "leaky_relu", "relu", "relu6")],
     *[(t, t, {"X": f(2, 3)}, {}) for t in ("sigmoid", "sign", "softmax", "softplus", "softsign", "square", "tanh")],
+    *[(t, t, {"X": f(2, 3)}, {}) for t in ("sin", "cos")],
     *[(t, t, {"X": f(2, 3)}, {}) for t in ("assign", "scale", "reduce_sum", "reduce_mean", "mean", "dropout")],
     *[(t, t, {"X": f(2, 3, lo=0.5)}, {}) for t in ("log", "sqrt")],
     ("squared_l2_norm", "squared_l2_norm", {"X": f(2, 3)}, {}),

@@ -210,3 +210,56 @@ def test_static_lr_decays_follow_lr_math_per_run(make, formula, begin):
     np.testing.assert_array_equal(np.array(got, dtype=np.float32), want)
     counter = np.array(scope.find_var("@LR_DECAY_COUNTER@").get_tensor())
     assert counter.dtype == np.int64 and counter[0] == begin + 7
+
+
+# ----------------------------------------------------------------------------- increment
+# (dtype, value, start, expected after two runs): the step is cast to x's dtype first (Paddle's
+# ``x + static_cast<T>(step)``), so an int counter adds the truncated value
+INCREMENT_CASES = [
+    ("float32", 1.0, 0.0, 2.0),
+    ("float32", 0.25, 1.0, 1.5),
+    ("float64", -1.5, 0.0, -3.0),
+    ("int64", 2.7, 0, 4),
+    ("int32", -1.9, 5, 3),
+]
+
+
+@pytest.mark.parametrize("dtype,value,start,expected", INCREMENT_CASES)
+def test_increment_counts_in_place_in_a_program_and_in_dygraph(dtype, value, start, expected):
+    main, startup = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, startup):
+        x = L.create_global_var([1], start, dtype, persistable=True, name="counter")
+        out = L.increment(x, value)
+        copy = L.increment(x, value, in_place=False)
+    assert out is x
+    scope, exe = fluid.Scope(), fluid.Executor()
+    exe.run(startup, scope=scope)
+    for _ in range(2):
+        got, got_copy = exe.run(main, fetch_list=[x, copy], scope=scope)
+    assert got.dtype == np.dtype(dtype) and got_copy.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, [expected])
+    np.testing.assert_array_equal(got_copy, got + np.array(value).astype(dtype))
+    with fluid.dygraph.guard():
+        v = fluid.dygraph.to_variable(np.array([start], dtype))
+        assert L.increment(v, value) is v and L.increment(v, value) is v
+        np.testing.assert_array_equal(v.numpy(), [expected])
+        new = L.increment(v, value, in_place=False)
+        np.testing.assert_array_equal(v.numpy(), [expected])
+        assert new.numpy().dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize(
+    "make,value,error,match",
+    [
+        (lambda: np.zeros(1, "float32"), 1.0, TypeError, r"increment: x must be a Variable or tensor, got ndarray"),
+        (lambda: torch.zeros(3), 1.0, ValueError, r"x must have exactly one element, got shape \[3\]"),
+        (lambda: torch.zeros(1), float("nan"), ValueError, r"value must be a finite number"),
+        (lambda: torch.zeros(1), "1", TypeError, r"value"),
+    ],
+)
+def test_increment_refuses_bad_input(make, value, error, match):
+    x = make()
+    with pytest.raises(error, match=match):
+        L.increment(x, value)
+    if isinstance(x, torch.Tensor):
+        assert not x.any()

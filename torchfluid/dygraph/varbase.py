@@ -203,18 +203,22 @@ class VarBase(torch.Tensor):
         return to_numpy(self)
 
     def backward(self, grad_tensor=None, retain_graph=False, **torch_kwargs):
-        """Accumulate d(self)/d(leaf) into every leaf's gradient; the seed is ones by default."""
+        """Accumulate d(self)/d(leaf) into every leaf's gradient; the seed is ones by default.
+
+        On a Variable with ``stop_gradient=True`` (nothing it depends on needs a gradient) it
+        does nothing, as Paddle's dygraph engine skips such a loss; torch's ``backward`` raises
+        there, and so does a torch-style call (``backward(gradient=...)``)."""
         if torch_kwargs:  # torch-style call: backward(gradient=..., create_graph=...)
-            return torch.Tensor.backward(self, grad_tensor, retain_graph or None, **torch_kwargs)
+            if grad_tensor is not None and "gradient" in torch_kwargs:
+                raise TypeError("backward() got both grad_tensor and gradient; pass one")
+            gradient = torch_kwargs.pop("gradient", grad_tensor)
+            return torch.Tensor.backward(self, gradient, retain_graph or None, **torch_kwargs)
         with _NO_SUBCLASS():  # attribute reads and autograd's checks without the per-op hop
             self._backward(grad_tensor, retain_graph)
 
     def _backward(self, grad_tensor, retain_graph) -> None:
         if not self.requires_grad:
-            raise RuntimeError(
-                f"backward() on Variable {self.name!r}: it has stop_gradient=True, so no "
-                "gradient flows (set stop_gradient=False on the inputs or parameters first)"
-            )
+            return
         if grad_tensor is None:
             if self.numel() == 1:  # a loss: autograd seeds it with one (no seed to check against the shape)
                 torch.autograd.backward([self], retain_graph=bool(retain_graph))

@@ -3,17 +3,34 @@ concat, cast; and the ``+ - * /`` operators of static Variables."""
 
 from __future__ import annotations
 
+import math
 import numbers
 
-from .._checks import ArgumentTypeError
+import torch
+
+from .._checks import ArgumentTypeError, check_number
 from ..dtypes import dtype_name
 from ..static.framework import Variable
-from .helper import LayerHelper, activation_name, apply_op, dtype_of
+from .helper import LayerHelper, activation_name, apply_op, dtype_of, is_static
 from .tensor import fill_constant
 
 # one layer per op below; each layer's name is its op's type (tests check that __name__ matches)
 _ELEMENTWISE = tuple(f"elementwise_{op}" for op in ("add", "sub", "mul", "div", "max", "min", "pow"))
-_ACTIVATIONS = ("relu", "sigmoid", "tanh", "square", "sqrt", "exp", "log", "abs", "softplus", "softsign", "sign")
+_ACTIVATIONS = (
+    "relu",
+    "sigmoid",
+    "tanh",
+    "square",
+    "sqrt",
+    "exp",
+    "log",
+    "abs",
+    "softplus",
+    "softsign",
+    "sign",
+    "sin",
+    "cos",
+)
 
 __all__ = [
     *_ELEMENTWISE,
@@ -23,6 +40,7 @@ __all__ = [
     "elu",
     "gelu",
     "scale",
+    "increment",
     "mean",
     "reduce_mean",
     "reduce_sum",
@@ -82,7 +100,9 @@ def _unary(op_type):
     elementwise_min,
     elementwise_pow,
 ) = map(_elementwise, _ELEMENTWISE)
-relu, sigmoid, tanh, square, sqrt, exp, log, abs, softplus, softsign, sign = map(_unary, _ACTIVATIONS)  # noqa: A001
+relu, sigmoid, tanh, square, sqrt, exp, log, abs, softplus, softsign, sign, sin, cos = map(  # noqa: A001
+    _unary, _ACTIVATIONS
+)
 
 
 def relu6(x, threshold=6.0, name=None):
@@ -120,6 +140,28 @@ def scale(x, scale=1.0, bias=0.0, bias_after_scale=True, act=None, name=None):
         helper=helper,
     )
     return helper.append_activation(out, act)
+
+
+def increment(x, value=1.0, in_place=True):
+    """``x + value`` for a one-element ``x`` (a counter), ``value`` cast to x's dtype (op
+    ``increment``). ``in_place`` (the default) writes the result into ``x`` itself and returns
+    ``x``: in a program the op's output is ``x``, so a persistable counter advances every run;
+    in dygraph ``x``'s value changes (outside autograd, as an optimizer's update does).
+    Otherwise a new variable holds the result."""
+    if not isinstance(x, (Variable, torch.Tensor)):
+        raise ArgumentTypeError(f"increment: x must be a Variable or tensor, got {type(x).__name__}")
+    shape = list(x.shape)
+    if -1 not in shape and math.prod(shape) != 1:
+        raise ValueError(f"increment: x must have exactly one element, got shape {shape}")
+    attrs = {"step": check_number("value", value)}
+    if is_static(x):
+        return apply_op("increment", {"X": x}, attrs, outputs={"Out": [x]} if in_place else None)
+    out = apply_op("increment", {"X": x}, attrs)
+    if not in_place:
+        return out
+    with torch.no_grad():
+        x.copy_(out)
+    return x
 
 
 def mean(x, name=None):

@@ -170,6 +170,8 @@ exp = _unary("exp", torch.exp, lambda x, o, g: g * o, "``exp(x)``")
 log = _unary("log", torch.log, lambda x, o, g: g / x, "``log(x)``")
 sign = _unary("sign", torch.sign, lambda x, o, g: torch.zeros_like(g), "``sign(x)`` (-1, 0 or 1; gradient 0)")
 abs_ = _unary("abs", torch.abs, lambda x, o, g: g * torch.sign(x), "``|x|``")
+sin = _unary("sin", torch.sin, lambda x, o, g: g * torch.cos(x), "``sin(x)``")
+cos = _unary("cos", torch.cos, lambda x, o, g: -g * torch.sin(x), "``cos(x)``")
 
 
 # Activations with attributes: Paddle's forward formulas and grad functors (``activation_op.h``,
@@ -320,6 +322,16 @@ def scale(X, *, scale=1.0, bias=0.0, bias_after_scale=True):
     return (X + bias) * scale
 
 
+@register("increment", ["X"], ["Out"], grad=lambda X, Out, dOut, need=(True,), step=1.0: (dOut,))
+def increment(X, *, step=1.0):
+    """``x + step`` for a one-element ``x`` (a counter: ``fluid.layers.increment``, the global
+    step of the lr decays), ``step`` cast to x's dtype first (Paddle's kernel: ``x +
+    static_cast<T>(step)``, so an int64 counter stays int64 and ``step=1.5`` adds 1)."""
+    if X.numel() != 1:
+        raise ValueError(f"increment: x must have exactly one element, got shape {list(X.shape)}")
+    return X + torch.tensor(step, dtype=torch.float64).to(X.dtype)
+
+
 # ---------------------------------------------------------------- reductions
 
 
@@ -449,12 +461,6 @@ def assign(X):
 def fill_constant(*, shape, dtype, value):
     """A new tensor of ``shape`` filled with ``value``."""
     return torch.full(tuple(shape), value, dtype=torch_dtype(dtype))
-
-
-@register("increment", ["X"], ["Out"])
-def increment(X, *, step=1.0):
-    """``X + step`` in X's dtype (the global step counter's update)."""
-    return X + (step if X.is_floating_point() else int(step))
 
 
 @register("copy_layer_parameter", [], ["Out"])
