@@ -1,6 +1,7 @@
-"""The optimizer layer: RMSProp, SGD and Adam with Paddle fluid's API, as torch optimizers."""
+"""The optimizer layer: RMSProp, SGD, Adam and Adagrad with Paddle fluid's API, as torch optimizers."""
 
 from . import lr, lr_scheduler
+from .adagrad import Adagrad, AdagradOptimizer
 from .adam import Adam, AdamOptimizer
 from .base import Optimizer
 from .rmsprop import RMSProp, RMSPropOptimizer
@@ -16,6 +17,8 @@ __all__ = [
     "SGD",
     "AdamOptimizer",
     "Adam",
+    "AdagradOptimizer",
+    "Adagrad",
     "LoadReport",
     "lr",
     "lr_scheduler",

@@ -76,6 +76,7 @@ def _object_kinds() -> tuple:
     from ..clip import GradientClipBase
     from ..initializer import Initializer
     from ..lr.scheduler import LRScheduler
+    from ..optimizer.adagrad import AdagradRule
     from ..optimizer.adam import AdamRule
     from ..optimizer.pipeline import UpdateConfig
     from ..optimizer.rmsprop import RMSPropRule
@@ -93,6 +94,7 @@ def _object_kinds() -> tuple:
         RMSPropRule,
         SGDRule,
         AdamRule,
+        AdagradRule,
     )
 
 
