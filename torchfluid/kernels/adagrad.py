@@ -9,7 +9,9 @@ epsilon sits OUTSIDE the square root and the moment is the plain running sum of 
 gradients (no decay). Each step is computed in the moment's dtype with Paddle's roundings:
 ``g * g`` rounded, then added; ``lr * g`` rounded, then divided by ``sqrt(moment) +
 epsilon`` (``lr`` and ``epsilon`` rounded to that dtype, as Paddle's float32 learning-rate
-tensor and ``static_cast<T>(epsilon)``).
+tensor and ``static_cast<T>(epsilon)``). The square root is correctly rounded, as Eigen's
+(torch's vectorised CPU ``sqrt`` is not): the denominator is
+:func:`~torchfluid.kernels.rmsprop.rmsprop_denominator` with eps outside the sqrt.
 
 Paddle's sparse rule (``SparseAdagradFunctor``) -- a row-sparse gradient is merged (its
 duplicate rows summed) and ONLY the merged rows of ``moment`` and ``p`` change -- is
@@ -33,6 +35,8 @@ from __future__ import annotations
 
 import torch
 
+from .rmsprop import rmsprop_denominator
+
 __all__ = ["adagrad_", "adagrad_rows_"]
 
 
@@ -52,7 +56,7 @@ def adagrad_(
     rounded once into ``param``)."""
     g = grad.to(moment.dtype)
     moment.add_(g * g)  # g * g rounded first, as Paddle's Eigen expression (never fused)
-    den = moment.sqrt().add_(epsilon)
+    den = rmsprop_denominator(moment, None, epsilon=epsilon, eps_in_sqrt=False)  # sqrt(moment) + epsilon
     update = g.mul(lr).div_(den)
     if param.dtype == update.dtype:
         param.sub_(update)
