@@ -131,7 +131,14 @@ OPERATOR_BAD = [
     ("rmsprop", {}, dict(mom=np.ones((4, 1), np.float32)), None, ValueError, r"input Moment is float32 \[4, 1\]"),
     ("adam", {}, dict(m2=np.ones(SHAPE, np.float16)), None, ValueError, r"input Moment2 is float16"),
     # MeanGrad: checked whenever given, needed when centered
-    ("rmsprop", dict(centered=True), None, None, ValueError, r"centered=True needs the MeanGrad"),
+    (
+        "rmsprop",
+        dict(centered=True),
+        None,
+        None,
+        ValueError,
+        r"op 'raw_rmsprop' needs input slot 'MeanGrad' when centered is True",
+    ),
     (
         "rmsprop",
         dict(MeanGrad="mg", MeanGradOut="mg"),

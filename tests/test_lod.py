@@ -350,17 +350,22 @@ def test_data_feeder_refuses_two_levels_and_non_sequences():
         fluid.DataFeeder([words], program=main).feed([([1, 2],), (7,)])
 
 
-@pytest.fixture()
-def bow():
+def bow_program(dict_dim, optimizer):
+    """A bag-of-words net minimised by ``optimizer``, its startup run in a fresh scope."""
     main, start = fluid.Program(), fluid.Program()
     with fluid.program_guard(main, start), fluid.unique_name.guard():
         words = L.data("words", [1], dtype="int64", lod_level=1)
         label = L.data("label", [1], dtype="int64")
-        cost = bow_net(words, label, dict_dim=20)
-        fluid.optimizer.RMSProp(learning_rate=0.05).minimize(cost)
+        cost = bow_net(words, label, dict_dim=dict_dim)
+        optimizer.minimize(cost)
     scope, exe = fluid.Scope(), fluid.Executor()
     exe.run(start, scope=scope)
-    return main, scope, exe, cost
+    return main, scope, exe, cost, words, label
+
+
+@pytest.fixture()
+def bow():
+    return bow_program(20, fluid.optimizer.RMSProp(learning_rate=0.05))[:4]
 
 
 def test_bad_lod_feeds_are_feed_errors_and_leave_the_scope_unchanged(bow):
@@ -461,14 +466,8 @@ def torch_bow_step(params, state, ids, lengths, label, lr, rho=0.95, eps=1e-6, m
 
 
 def test_bow_net_trains_with_rmsprop_as_a_torch_reimplementation():
-    main, start = fluid.Program(), fluid.Program()
-    with fluid.program_guard(main, start), fluid.unique_name.guard():
-        words = L.data("words", [1], dtype="int64", lod_level=1)
-        label = L.data("label", [1], dtype="int64")
-        cost = bow_net(words, label, dict_dim=30)
-        fluid.optimizer.RMSProp(learning_rate=0.02, rho=0.95, epsilon=1e-6, momentum=0.9).minimize(cost)
-    scope, exe = fluid.Scope(), fluid.Executor()
-    exe.run(start, scope=scope)
+    opt = fluid.optimizer.RMSProp(learning_rate=0.02, rho=0.95, epsilon=1e-6, momentum=0.9)
+    main, scope, exe, cost, words, label = bow_program(30, opt)
     names = [p.name for p in main.global_block().all_parameters()]
     assert sorted(names) == sorted(["embedding_0.w_0"] + [f"fc_{i}.{k}_0" for i in range(3) for k in "wb"])
     params = {n: np.array(scope.find_var(n).get_tensor()).astype("float64") for n in names}

@@ -202,7 +202,7 @@ def test_raw_op_slot_errors(change, error, match):
 @pytest.mark.parametrize(
     "setup,attrs,match",
     [
-        (lambda s: None, {"centered": True}, "centered=True needs the MeanGrad and MeanGradOut slots"),
+        (lambda s: None, {"centered": True}, "op 'raw_rmsprop' needs input slot 'MeanGrad' when centered is True"),
         (lambda s: s.var("ms").get_tensor().set(np.ones((2, 2), np.float32)), {}, r"MeanSquare is float32 \[2, 2\]"),
         (lambda s: s.var("lr").get_tensor().set(np.ones(2, np.float32)), {}, "LearningRate must hold a 1-element"),
         (lambda s: s.var("g").get_tensor().set(np.ones((3, 2), np.float64)), {}, "Grad is float64"),

@@ -73,16 +73,18 @@ class RawOpSignature:
     inplace: tuple[tuple[str, str], ...]
 
 
-def _raw_signature(registered: str, optional=()) -> RawOpSignature:
-    """The signature of raw op ``registered``: every slot except ``optional`` is required,
-    and each output slot ``<S>Out`` updates input slot ``<S>`` in place."""
+def _raw_signature(registered: str) -> RawOpSignature:
+    """The signature of raw op ``registered``: every slot is required except the op's
+    dispensable input slots (the registry's record) and their outputs, and each output slot
+    ``<S>Out`` updates input slot ``<S>`` in place."""
     opdef = get_op(registered)
+    optional = opdef.dispensable | {s + "Out" for s in opdef.dispensable}
     required = tuple(s for s in opdef.inputs + opdef.outputs if s not in optional)
     return RawOpSignature(registered, required, tuple((out, out[: -len("Out")]) for out in opdef.outputs))
 
 
 RAW_OPS: dict[str, RawOpSignature] = {
-    "rmsprop": _raw_signature("raw_rmsprop", optional=("MeanGrad", "MeanGradOut")),
+    "rmsprop": _raw_signature("raw_rmsprop"),
     "sgd": _raw_signature("raw_sgd"),
     "adam": _raw_signature("raw_adam"),
     "adagrad": _raw_signature("raw_adagrad"),

@@ -139,7 +139,7 @@ def _check_inputs(op, numbers, flags, param, grad, states):
     """The checks a stateful op starts with, in order: the attributes ``numbers`` (name ->
     ``(value, check_number bounds)``) are finite real numbers within their bounds, returned as
     floats in order; the attributes ``flags`` are bools; ``param`` is a floating-point tensor,
-    ``grad`` its gradient, and ``states`` (slot -> value, None for an absent optional slot)
+    ``grad`` its gradient, and ``states`` (slot -> value; an absent optional slot is left out)
     tensors of ``param``'s shape, dtype and device."""
     floats = [check_number(f"{op}: attribute {name}", v, **bounds) for name, (v, bounds) in numbers.items()]
     for name, v in flags.items():
@@ -148,8 +148,7 @@ def _check_inputs(op, numbers, flags, param, grad, states):
     _check_param(op, param)
     _check_grad(op, grad, param)
     for slot, t in states.items():
-        if t is not None:
-            _check_state(op, slot, t, param)
+        _check_state(op, slot, t, param)
     return floats
 
 
@@ -174,6 +173,8 @@ def _scalar(op, t, slot="LearningRate", below_one=False):
     ["Param", "Grad", "MeanSquare", "Moment", "MeanGrad", "LearningRate"],
     ["ParamOut", "MeanSquareOut", "MomentOut", "MeanGradOut"],
     inplace=True,
+    dispensable=["MeanGrad"],
+    required_when={"MeanGrad": "centered"},
 )
 def raw_rmsprop(
     Param, Grad, MeanSquare, Moment, MeanGrad, LearningRate, *, epsilon=1e-10, decay=0.9, momentum=0.0, centered=False
@@ -199,7 +200,7 @@ def raw_rmsprop(
         decay=(decay, dict(lo=0.0, hi=1.0, hi_open=True)),
         momentum=(momentum, dict(lo=0.0)),
     )
-    states = dict(MeanSquare=MeanSquare, Moment=Moment, MeanGrad=MeanGrad)
+    states = dict(MeanSquare=MeanSquare, Moment=Moment, **({} if MeanGrad is None else {"MeanGrad": MeanGrad}))
     epsilon, decay, momentum = _check_inputs(op, numbers, dict(centered=centered), Param, Grad, states)
     if centered and MeanGrad is None:
         raise ValueError(f"{op}: centered=True needs the MeanGrad and MeanGradOut slots (the mean gradient)")

@@ -9,9 +9,17 @@ static executor needs no autograd graph). Calling conventions::
                                          -> tuple of input grads (None where not needed)
 
 ``inputs`` are tensors in ``OpDef.inputs`` order (a list of tensors for a slot named in
-``list_slots``; ``None`` for an absent optional slot). In dygraph mode the same forward
-runs eagerly and torch autograd differentiates it; every grad rule is tested equal to
-torch.autograd of its forward.
+``list_slots``; ``None`` for an absent dispensable slot).
+
+Slots, as Paddle's op protos: every input slot is required unless it is dispensable
+(``OpDef.dispensable``: the slots given to ``register(dispensable=...)`` and those whose
+forward parameter defaults to ``None``); ``required_when`` makes a dispensable slot needed
+when a bool attribute is True (``raw_rmsprop``'s ``MeanGrad`` when ``centered``).
+:meth:`OpDef.check_slots` refuses an op missing a required input, naming an unknown slot or
+giving a single-variable slot several variables; programs check it when an op is appended.
+
+In dygraph mode the same forward runs eagerly and torch autograd differentiates it; every
+grad rule is tested equal to torch.autograd of its forward.
 
 The grad of op type ``T`` is itself an op, ``T_grad``: its inputs are T's input slots,
 T's output slots and ``<out slot>@GRAD``; its outputs are ``<in slot>@GRAD``.
@@ -20,6 +28,9 @@ T's output slots and ``<out slot>@GRAD``; its outputs are ``<in slot>@GRAD``.
 from __future__ import annotations
 
 import functools
+import inspect
+import types
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -37,6 +48,9 @@ class OpDef:
     and initializer ops); its outputs name the same variables as its inputs.
     ``infer``: optional ``infer(*input_shapes_dtypes, **attrs)`` for ops whose forward
     cannot run on meta tensors; otherwise shapes come from running forward on meta.
+    ``dispensable``: input slots that may be absent (the forward gets ``None``, or ``[]`` for
+    a list slot); every other input slot is required. ``required_when``: dispensable slot ->
+    the bool attribute under which it is needed after all (when it is ``True``).
     """
 
     type: str
@@ -49,10 +63,42 @@ class OpDef:
     inplace: bool = False
     infer: Callable | None = None
     doc: str = ""
+    dispensable: frozenset = field(default_factory=frozenset)
+    required_when: Mapping = field(default_factory=lambda: types.MappingProxyType({}))
 
     @property
     def differentiable(self) -> bool:
         return self.grad is not None
+
+    def required_inputs(self, attrs: Mapping) -> tuple[str, ...]:
+        """The input slots an op of this type with ``attrs`` must be given, in slot order."""
+        return tuple(
+            s
+            for s in self.inputs
+            if s not in self.dispensable or (s in self.required_when and attrs.get(self.required_when[s]) is True)
+        )
+
+    def check_slots(self, inputs: Mapping, outputs: Mapping, attrs: Mapping, empty: str = "@EMPTY@") -> None:
+        """Raise ``ValueError`` naming the op and the slot unless ``inputs``/``outputs``
+        (slot -> list of variable names) name only this op's slots, give every required input
+        (a single-variable slot one name other than ``empty``; a list slot its key, maybe
+        with no names) and give each single-variable slot at most one name."""
+        for kind, given, allowed in (("input", inputs, self.inputs), ("output", outputs, self.outputs)):
+            for slot, names in given.items():
+                if slot not in allowed:
+                    raise ValueError(
+                        f"op {self.type!r} has no {kind} slot {slot!r}; allowed: {', '.join(allowed) or 'none'}"
+                    )
+                if slot not in self.list_slots and len(names) > 1:
+                    raise ValueError(
+                        f"op {self.type!r} {kind} slot {slot!r} takes one variable, got {len(names)}: {list(names)}"
+                    )
+        for slot in self.required_inputs(attrs):
+            names = inputs.get(slot)
+            present = names is not None if slot in self.list_slots else bool(names) and names[0] != empty
+            if not present:
+                when = f" when {self.required_when[slot]} is True" if slot in self.required_when else ""
+                raise ValueError(f"op {self.type!r} needs input slot {slot!r}{when}, got slots {sorted(inputs)}")
 
 
 _REGISTRY: dict[str, OpDef] = {}
@@ -68,12 +114,23 @@ def register(
     no_grad_slots=(),
     inplace: bool = False,
     infer: Callable | None = None,
+    dispensable=(),
+    required_when: Mapping | None = None,
 ):
-    """Decorator registering ``forward`` as op ``type``; each type is defined once."""
+    """Decorator registering ``forward`` as op ``type``; each type is defined once.
+
+    The op's dispensable input slots are ``dispensable`` and the slots whose forward
+    parameter defaults to ``None``; ``required_when`` (slot -> bool attribute) names those
+    needed when the attribute is True."""
 
     def deco(forward: Callable) -> Callable:
         if type in _REGISTRY:
             raise ValueError(f"op type {type!r} is already registered")
+        params = inspect.signature(forward).parameters
+        optional = set(dispensable) | {s for s in inputs if s in params and params[s].default is None}
+        wrong = sorted(set(dispensable) - set(inputs)) + sorted(set(required_when or {}) - optional)
+        if wrong:
+            raise ValueError(f"op type {type!r}: dispensable / required_when name {wrong}, not dispensable input slots")
         _REGISTRY[type] = OpDef(
             type=type,
             inputs=tuple(inputs),
@@ -85,6 +142,8 @@ def register(
             inplace=inplace,
             infer=infer,
             doc=(forward.__doc__ or "").strip(),
+            dispensable=frozenset(optional),
+            required_when=types.MappingProxyType(dict(required_when or {})),
         )
         return forward
 
@@ -103,13 +162,15 @@ def _grad_opdef(base_type: str) -> OpDef:
         def fwd(*args, **kwargs):
             return base.grad(*args, **kwargs)[0]
 
-    return OpDef(
+    return OpDef(  # it needs its op's required inputs; the op's outputs and their grads are dispensable
         type=base.type + "_grad",
         inputs=ins,
         outputs=outs,
         forward=fwd,
         list_slots=frozenset(ls),
         doc=f"grad rule of {base.type}",
+        dispensable=base.dispensable | frozenset(ins[len(base.inputs) :]),
+        required_when=base.required_when,
     )
 
 

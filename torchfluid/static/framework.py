@@ -18,7 +18,7 @@ from .. import unique_name
 from .._checks import check_int
 from ..dtypes import dtype_name
 from ..ops import get_op
-from ._infer import callsite, infer_outputs
+from ._infer import OpBuildError, callsite, infer_outputs
 
 __all__ = [
     "OpRole",
@@ -292,10 +292,14 @@ class Block:
         return iter(self.all_parameters())
 
     def _make_op(self, type, inputs, outputs, attrs, infer=True) -> Operator:
-        get_op(type)  # unknown types fail here, at the user's line
+        opdef = get_op(type)  # unknown types fail here, at the user's line
         attrs = dict(attrs or {})
         attrs.setdefault("op_role", self.program._op_role)
         op = Operator(self, type, inputs, outputs, attrs, callsite())
+        try:  # its slots as the op type's record gives them (required, known, single or list)
+            opdef.check_slots(op.inputs, op.outputs, attrs)
+        except ValueError as e:
+            raise OpBuildError(f"{e} (op built at {op.where()})") from None
         for n in op.input_arg_names:
             if n != "@EMPTY@" and self._find_var_recursive(n) is None:
                 raise ValueError(f"op {type} built at {op.where()}: input variable {n!r} is not in the program")
