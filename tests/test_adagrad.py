@@ -435,6 +435,29 @@ def test_static_state_loads_into_eager_and_continues_identically():
         torch.testing.assert_close(t.detach(), scope.value(n), rtol=1e-6, atol=1e-7)
 
 
+def test_static_save_and_load_persistables_resume_bit_for_bit(tmp_path):
+    """The moment variables are persistables: a program saved after two runs and loaded
+    into a fresh scope continues exactly as the uninterrupted one."""
+    main, start, loss = _static_program(lambda: F.Adagrad(0.1, initial_accumulator_value=0.2))
+    xs = np.random.default_rng(5).normal(size=(4, 5, 3)).astype(F32)
+    exe = fluid.Executor()
+    first, second = fluid.Scope(), fluid.Scope()
+    with fluid.scope_guard(first):
+        exe.run(start)
+        for i in range(2):
+            exe.run(main, feed={"x": xs[i]}, fetch_list=[loss])
+        fluid.io.save_persistables(exe, str(tmp_path), main)
+        assert (tmp_path / "fc_0.w_0_moment_0").is_file()
+        want = [exe.run(main, feed={"x": xs[i]}, fetch_list=[loss])[0] for i in range(2, 4)]
+    with fluid.scope_guard(second):
+        exe.run(start)
+        fluid.io.load_persistables(exe, str(tmp_path), main)
+        got = [exe.run(main, feed={"x": xs[i]}, fetch_list=[loss])[0] for i in range(2, 4)]
+    np.testing.assert_array_equal(np.array(got), np.array(want))
+    for n in ("fc_0.w_0", "fc_0.w_0_moment_0", "fc_0.b_0_moment_0"):
+        assert torch.equal(first.value(n), second.value(n)), n
+
+
 # ---------------------------------------------------------------- checkpoints and layouts
 
 
