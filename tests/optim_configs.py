@@ -1,6 +1,6 @@
 """One shared table of optimizer configurations (in the style of PyTorch's OptimizerInfo).
 
-Each :class:`OptimConfig` says how to build one optimizer -- RMSProp, SGD or Adam with
+Each :class:`OptimConfig` says how to build one optimizer -- RMSProp, SGD, Adam or Adagrad with
 its options -- the same way in every mode, what the model's two parameters carry
 (ParamAttr: regularizer, need_clip, lr multiplier), whether the data holds an inf at
 some step, and which exception (if any) a step is expected to raise.
@@ -45,7 +45,7 @@ Y = (X @ _RNG.normal(size=(13, 1)) + 0.3).astype("float32")
 X_INF = X.copy()
 X_INF[INF_STEP, 1, 3] = np.inf
 
-KINDS = {"rmsprop": "RMSProp", "sgd": "SGD", "adam": "Adam"}
+KINDS = {"rmsprop": "RMSProp", "sgd": "SGD", "adam": "Adam", "adagrad": "Adagrad"}
 
 # fluid decays: (dygraph LearningRateDecay factory, static fluid.layers factory), the same schedule
 SCHEDULES = {
@@ -232,6 +232,30 @@ CONFIGS: list[OptimConfig] = [
         b_attr=dict(regularizer=fluid.L1Decay(0.1), need_clip=False),
     ),
     _c("adam_schedule", kind="adam", lr="exponential"),
+    # ---- Adagrad
+    _c("adagrad", kind="adagrad", lr=0.1),
+    _c("adagrad_eps_initial", kind="adagrad", lr=0.1, options=dict(epsilon=1e-3, initial_accumulator_value=0.5)),
+    _c(
+        "adagrad_l2_clip_global_norm",
+        kind="adagrad",
+        lr=0.1,
+        options=dict(regularization=fluid.L2Decay(0.1), **_clip("global_norm")),
+    ),
+    _c(
+        "adagrad_param_regularizer_clip_value",
+        kind="adagrad",
+        lr=0.1,
+        options=dict(regularization=fluid.L2Decay(0.1), **_clip("value")),
+        w_attr=dict(regularizer=fluid.L1Decay(0.05)),
+        b_attr=dict(need_clip=False),
+    ),
+    _c("adagrad_weight_decay_float", kind="adagrad", lr=0.1, options=dict(weight_decay=0.05)),
+    _c("adagrad_lr_multiplier", kind="adagrad", lr=0.1, w_attr=dict(learning_rate=0.5), b_attr=dict(learning_rate=2.0)),
+    _c("adagrad_schedule", kind="adagrad", lr="piecewise"),
+    _c("adagrad_schedule_noam", kind="adagrad", lr="noam"),
+    _c("adagrad_inf", kind="adagrad", lr=0.1, inf_data=True),
+    _c("adagrad_float64", kind="adagrad", lr=0.1, dtype="float64", options=dict(initial_accumulator_value=0.1)),
+    _c("adagrad_float16", kind="adagrad", lr=0.1, dtype="float16", options=dict(epsilon=1e-4)),
 ]
 
 CONFIGS_BY_NAME = {c.name: c for c in CONFIGS}

@@ -39,6 +39,7 @@ def test_every_listed_name_resolves():
         assert name in names["fluid.layers"]
     assert {"Conv2D", "Pool2D", "BatchNorm", "Linear", "Embedding", "Layer"} <= set(names["fluid.dygraph"])
     assert names["fluid.nets"] == ["simple_img_conv_pool"]
+    assert {"Adagrad", "AdagradOptimizer", "Adam", "SGD", "RMSProp"} <= set(names["fluid.optimizer"])
     for fluid_mod, mod in _api_doc.MODULES:
         module = __import__(mod, fromlist=["_"])
         for n in names[fluid_mod]:
@@ -58,7 +59,7 @@ def test_every_listed_name_resolves():
         # every fluid module torchfluid implements answers for the names it lacks
         ("fluid.optimizer.Momentum", "torch.optim.SGD(params, lr, momentum=mu"),
         ("fluid.optimizer.MomentumOptimizer", "torch.optim.SGD"),
-        ("fluid.optimizer.Adagrad", "torch.optim.Adagrad"),
+        ("fluid.optimizer.Adadelta", "torch.optim.Adadelta"),
         ("fluid.optimizer.AdamaxOptimizer", "torch.optim.Adamax"),
         ("fluid.optimizer.ModelAverage", "torch.optim.swa_utils.AveragedModel"),
         ("fluid.optimizer.LambOptimizer", "every torch.optim optimizer trains them"),

@@ -41,6 +41,7 @@ SLOTS = {
         Param="param", Grad="grad", LearningRate="lr", Moment1="m1", Moment2="m2", Beta1Pow="b1", Beta2Pow="b2",
         ParamOut="param", Moment1Out="m1", Moment2Out="m2", Beta1PowOut="b1", Beta2PowOut="b2",
     ),
+    "adagrad": dict(Param="param", Grad="grad", Moment="mom", LearningRate="lr", ParamOut="param", MomentOut="mom"),
 }  # fmt: skip
 
 
@@ -179,6 +180,29 @@ OPERATOR_BAD = [
     ),
     ("adam", dict(Beta2Pow="b1", Beta2PowOut="b1"), None, None, ValueError, r"Beta1Pow and Beta2Pow both name"),
     ("sgd", dict(LearningRate="param"), None, None, ValueError, r"slots Param and LearningRate both name"),
+    # adagrad
+    ("adagrad", dict(epsilon=0.0), None, None, ValueError, r"adagrad: attribute epsilon must be > 0, got 0.0"),
+    ("adagrad", dict(epsilon=-1.0), None, None, ValueError, r"attribute epsilon must be > 0, got -1.0"),
+    ("adagrad", dict(epsilon=float("nan")), None, None, ValueError, r"attribute epsilon must be > 0, got nan"),
+    ("adagrad", dict(epsilon=True), None, None, TypeError, r"attribute epsilon must be a real number .*True"),
+    ("adagrad", dict(multi_precision=True), None, None, TypeError, r"unknown slot or attribute 'multi_precision'"),
+    (
+        "adagrad",
+        {},
+        dict(mom=np.ones((3, 4), np.float32)),
+        None,
+        ValueError,
+        r"adagrad: input Moment is float32 \[3, 4\]",
+    ),
+    ("adagrad", {}, dict(mom=np.ones(SHAPE, np.float64)), None, ValueError, r"input Moment is float64"),
+    ("adagrad", {}, dict(lr=np.array([0.1, 0.2], np.float32)), None, ValueError, r"LearningRate must hold a 1-element"),
+    ("adagrad", {}, dict(lr=np.array([np.inf], np.float32)), None, ValueError, r"input LearningRate holds inf"),
+    ("adagrad", {}, dict(grad=np.ones((4, 2), np.float32)), None, ValueError, r"input Grad is float32 \[4, 2\]"),
+    ("adagrad", {}, None, (4, [1, 4], _ROWS2), ValueError, r"adagrad: input Grad: row index 4 is out of range"),
+    ("adagrad", {}, None, (4, [0, 1], _ROWS2.astype(np.float64)), ValueError, r"\(SelectedRows\) is float64"),
+    ("adagrad", dict(MomentOut="other"), None, None, ValueError, r"MomentOut must name the same variable as Moment"),
+    ("adagrad", dict(Moment="param", MomentOut="param"), None, None, ValueError, r"slots Param and Moment both name"),
+    ("adagrad", dict(Moment=None), None, None, ValueError, r"slot Moment is missing"),
 ]
 
 
@@ -232,7 +256,7 @@ def test_adam_on_a_0d_parameter_matches_the_1_element_update():
     np.testing.assert_allclose(np.array(scalar.find_var("param").get_tensor()), want_p, rtol=1e-5)
 
 
-@pytest.mark.parametrize("op_type", ["rmsprop", "sgd", "adam"])
+@pytest.mark.parametrize("op_type", ["rmsprop", "sgd", "adam", "adagrad"])
 def test_non_finite_sparse_rows_stay_in_their_rows(op_type):
     """NaN gradient values are data (Paddle propagates them): they reach exactly the rows they are in."""
     value = np.array([[np.nan, 1.0, 1.0], [1.0, 1.0, 1.0]], np.float32)

@@ -18,6 +18,7 @@ BUILDERS = [  # (paddle-layout class, torch-layout class, kwargs)
     (F.RMSProp, O.RMSProp, dict(learning_rate=0.01, rho=0.9, epsilon=1e-4)),
     (F.SGD, O.SGD, dict(learning_rate=0.1)),
     (F.Adam, O.Adam, dict(learning_rate=0.01)),
+    (F.Adagrad, O.Adagrad, dict(learning_rate=0.1, initial_accumulator_value=0.1)),
 ]
 
 
@@ -173,8 +174,13 @@ def test_complex_parameters_are_updated_as_their_real_views(build):
 
 @pytest.mark.parametrize(
     "cls,kwargs",
-    [(O.RMSProp, dict(lr=0.01, momentum=0.9, centered=True)), (O.SGD, dict(lr=0.1)), (O.Adam, dict(lr=0.01))],
-    ids=["RMSProp", "SGD", "Adam"],
+    [
+        (O.RMSProp, dict(lr=0.01, momentum=0.9, centered=True)),
+        (O.SGD, dict(lr=0.1)),
+        (O.Adam, dict(lr=0.01)),
+        (O.Adagrad, dict(lr=0.1)),
+    ],
+    ids=["RMSProp", "SGD", "Adam", "Adagrad"],
 )
 def test_torch_compile_step_gives_the_same_numbers(cls, kwargs):
     torch._dynamo.reset()

@@ -368,7 +368,7 @@ def _fill(sig):
 
 
 def test_raw_table_is_paddles_signatures():
-    """RAW_OPS holds Paddle's slot lists (rmsprop_op.cc, sgd_op.cc, adam_op.cc) and in-place pairs."""
+    """RAW_OPS holds Paddle's slot lists (rmsprop_op.cc, sgd_op.cc, adam_op.cc, adagrad_op.cc) and in-place pairs."""
     want = {
         "rmsprop": (
             "raw_rmsprop",
@@ -383,6 +383,12 @@ def test_raw_table_is_paddles_signatures():
             + ("ParamOut", "Moment1Out", "Moment2Out", "Beta1PowOut", "Beta2PowOut"),
             (("ParamOut", "Param"), ("Moment1Out", "Moment1"), ("Moment2Out", "Moment2"))
             + (("Beta1PowOut", "Beta1Pow"), ("Beta2PowOut", "Beta2Pow")),
+            (),
+        ),
+        "adagrad": (
+            "raw_adagrad",
+            ("Param", "Grad", "Moment", "LearningRate", "ParamOut", "MomentOut"),
+            (("ParamOut", "Param"), ("MomentOut", "Moment")),
             (),
         ),
     }

@@ -124,6 +124,12 @@ SAMPLES = [
         },
         {},
     ),
+    (
+        "raw_adagrad",
+        "raw_adagrad",
+        {"Param": f(2, 3), "Grad": f(2, 3), "Moment": f(2, 3, lo=0.5), "LearningRate": torch.tensor([0.1])},
+        {"epsilon": 1e-6},
+    ),
 ]
 # ops whose forward cannot run on meta tensors (their layers append them without shape inference)
 NO_META = {"parallel_do_slice", "parallel_do_copy"}

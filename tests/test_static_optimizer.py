@@ -39,6 +39,7 @@ OPTS = {
     # static mode keeps the lr in a float32 variable (as Paddle); the Adam kernel computes
     # in the state's dtype, so any lr gives bit-identical results in both modes
     "adam": lambda params=None: fluid.optimizer.Adam(0.01, parameter_list=params),
+    "adagrad": lambda params=None: fluid.optimizer.Adagrad(0.05, initial_accumulator_value=0.1, parameter_list=params),
     "rmsprop_l2_clip": lambda params=None: fluid.optimizer.RMSProp(
         0.01,
         momentum=0.5,

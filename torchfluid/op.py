@@ -7,11 +7,11 @@ or a list of names); every other keyword is an attribute, which the op's forward
 (otherwise a TypeError listing the slots and attributes allowed). ``type`` must be a str
 and ``run``'s ``scope`` a :class:`~torchfluid.static.scope.Scope`.
 
-Paddle's raw optimizer ops. In a torchfluid program the op types ``rmsprop``, ``sgd`` and
-``adam`` are the optimizer's whole optimize section (one op per ``minimize``, with a
+Paddle's raw optimizer ops. In a torchfluid program the op types ``rmsprop``, ``sgd``,
+``adam`` and ``adagrad`` are the optimizer's whole optimize section (one op per ``minimize``, with a
 ``section`` attribute; :mod:`torchfluid.static.optimize`). Paddle's own ops of those
 names update ONE parameter from Paddle's slots; they are registered as ``raw_rmsprop``,
-``raw_sgd`` and ``raw_adam`` (:mod:`torchfluid.ops.optimizer_ops`, each calling the one
+``raw_sgd``, ``raw_adam`` and ``raw_adagrad`` (:mod:`torchfluid.ops.optimizer_ops`, each calling the one
 reference kernel). The table ``RAW_OPS`` below holds their Paddle signatures, and the
 rule is: ``Operator(type, ...)`` with a ``type`` of the table and no ``section=``
 keyword is Paddle's raw op (``self.type`` stays Paddle's name); with ``section=`` it is
@@ -43,6 +43,8 @@ adam       raw_adam        Param, Grad, LearningRate, Moment1, Moment2,         
                            Beta1Pow, Beta2Pow, ParamOut, Moment1Out,             epsilon (1e-8), lazy_mode
                            Moment2Out, Beta1PowOut, Beta2PowOut                  (False),
                                                                                  min_row_size_to_use_multithread
+adagrad    raw_adagrad     Param, Grad, Moment, LearningRate, ParamOut,          epsilon (1e-6)
+                           MomentOut
 =========  ==============  ====================================================  ==========================
 """
 
@@ -88,6 +90,7 @@ RAW_OPS: dict[str, RawOpSignature] = {
     "rmsprop": _raw_signature("raw_rmsprop"),
     "sgd": _raw_signature("raw_sgd"),
     "adam": _raw_signature("raw_adam"),
+    "adagrad": _raw_signature("raw_adagrad"),
 }
 
 

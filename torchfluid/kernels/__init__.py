@@ -3,8 +3,9 @@
 ``rmsprop_`` is the reference every fast path (fused CPU, GPU) is tested against.
 """
 
+from .adagrad import adagrad_, adagrad_rows_
 from .adam import adam_
 from .rmsprop import rmsprop_, rmsprop_denominator
 from .sgd import sgd_
 
-__all__ = ["rmsprop_", "rmsprop_denominator", "sgd_", "adam_"]
+__all__ = ["rmsprop_", "rmsprop_denominator", "sgd_", "adam_", "adagrad_", "adagrad_rows_"]

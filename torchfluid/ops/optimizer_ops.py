@@ -1,9 +1,9 @@
-"""Paddle's raw optimizer ops (``rmsprop``, ``sgd``, ``adam`` of Paddle's operator library)
+"""Paddle's raw optimizer ops (``rmsprop``, ``sgd``, ``adam``, ``adagrad`` of Paddle's operator library)
 and the gradient-clipping ops of Paddle's static clip graph (``squared_l2_norm``,
 ``clip``, ``clip_by_norm``; :mod:`torchfluid.static.clip` appends them).
 
 These are the per-parameter ops Paddle's own op tests run with ``fluid.op.Operator`` on
-scope values. They are registered as ``raw_rmsprop``, ``raw_sgd`` and ``raw_adam``:
+scope values. They are registered as ``raw_rmsprop``, ``raw_sgd``, ``raw_adam`` and ``raw_adagrad``:
 the plain names belong to the optimizer's whole optimize section
 (:mod:`torchfluid.static.optimize`), and :mod:`torchfluid.op` maps Paddle's names here.
 Each op updates its state in place (``ParamOut`` is ``Param``, ``MomentOut`` is
@@ -13,7 +13,8 @@ input leaves the state untouched.
 
 ``Grad`` is a dense tensor of ``Param``'s shape, or a :class:`SelectedRows` (Paddle's
 sparse gradient: some rows of a ``[height, width]`` matrix, rows may repeat); each op's
-docstring gives its rule for it, as Paddle's ``rmsprop_op.h``, ``sgd_op.h``, ``adam_op.h``.
+docstring gives its rule for it, as Paddle's ``rmsprop_op.h``, ``sgd_op.h``, ``adam_op.h``,
+``adagrad_op.h``.
 """
 
 from __future__ import annotations
@@ -24,12 +25,22 @@ import torch
 
 from .._checks import check_int, check_number
 from ..dtypes import dtype_name
+from ..kernels.adagrad import adagrad_, adagrad_rows_
 from ..kernels.adam import adam_
 from ..kernels.rmsprop import rmsprop_
 from ..kernels.sgd import sgd_
 from .registry import register
 
-__all__ = ["SelectedRows", "raw_rmsprop", "raw_sgd", "raw_adam", "squared_l2_norm", "clip", "clip_by_norm"]
+__all__ = [
+    "SelectedRows",
+    "raw_rmsprop",
+    "raw_sgd",
+    "raw_adam",
+    "raw_adagrad",
+    "squared_l2_norm",
+    "clip",
+    "clip_by_norm",
+]
 
 
 class SelectedRows:
@@ -289,6 +300,32 @@ def raw_adam(
     adam_(p, values, m1, m2, Beta1Pow, Beta2Pow, **kw)
     for t, part in ((Param, p), (Moment1, m1), (Moment2, m2)):
         t.index_copy_(0, rows, part)
+
+
+# ---------------------------------------------------------------- adagrad
+
+
+@register("raw_adagrad", ["Param", "Grad", "Moment", "LearningRate"], ["ParamOut", "MomentOut"], inplace=True)
+def raw_adagrad(Param, Grad, Moment, LearningRate, *, epsilon=1e-6):
+    """Paddle's ``adagrad`` op, in place, by :func:`~torchfluid.kernels.adagrad.adagrad_`::
+
+        moment = moment + g * g
+        p      = p - (lr * g) / (sqrt(moment) + epsilon)
+
+    A SelectedRows ``Grad`` is merged (duplicate rows summed) and ONLY the merged rows of
+    ``Moment`` and ``Param`` are updated (Paddle's ``SparseAdagradFunctor``); the other
+    rows keep their values. Allowed: ``epsilon > 0`` (a finite real number, not a bool);
+    ``LearningRate`` a finite 1-element floating-point tensor. Paddle's optional
+    ``MasterParam`` slot and ``multi_precision`` attribute are not supported."""
+    op = "adagrad"
+    numbers = dict(epsilon=(epsilon, dict(lo=0.0, lo_open=True)))
+    (epsilon,) = _check_inputs(op, numbers, {}, Param, Grad, dict(Moment=Moment))
+    lr = _scalar(op, LearningRate)
+    if not isinstance(Grad, SelectedRows):
+        adagrad_(Param, Grad, Moment, lr=lr, epsilon=epsilon)
+        return
+    rows, values = Grad.merged()
+    adagrad_rows_(Param, rows, values, Moment, lr=lr, epsilon=epsilon)
 
 
 # ---------------------------------------------------------------- gradient-clipping ops

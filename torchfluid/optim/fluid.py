@@ -1,7 +1,7 @@
 """torchfluid's own optimizers (Paddle's maths, every option) with torch.optim's layout.
 
-``torchfluid.optim.RMSProp``, ``SGD`` and ``Adam`` take exactly the constructors of
-``torchfluid.optimizer.RMSProp``, ``SGD`` and ``Adam`` (Paddle's defaults and maths,
+``torchfluid.optim.RMSProp``, ``SGD``, ``Adam`` and ``Adagrad`` take exactly the constructors
+of ``torchfluid.optimizer.RMSProp``, ``SGD``, ``Adam`` and ``Adagrad`` (Paddle's defaults and maths,
 ``RMSProp.preset(...)``, clipping, regularization, precision options) and run the same
 update. Only the edge differs: ``state_dict()`` returns torch's layout (``state`` by
 index, ``param_groups`` with ``param_names``), which ``torch.distributed.checkpoint``,
@@ -21,7 +21,7 @@ import torch
 
 from .. import optimizer as _paddle
 
-__all__ = ["RMSProp", "SGD", "Adam"]
+__all__ = ["RMSProp", "SGD", "Adam", "Adagrad"]
 
 
 def _looks_like_params(obj) -> bool:
@@ -67,3 +67,7 @@ class SGD(_TorchLayout, _paddle.SGD):
 
 class Adam(_TorchLayout, _paddle.Adam):
     __doc__ = _paddle.Adam.__doc__
+
+
+class Adagrad(_TorchLayout, _paddle.Adagrad):
+    __doc__ = _paddle.Adagrad.__doc__

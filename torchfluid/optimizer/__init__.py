@@ -1,4 +1,4 @@
-"""The optimizer layer: RMSProp, SGD and Adam with Paddle fluid's API, as torch optimizers.
+"""The optimizer layer: RMSProp, SGD, Adam and Adagrad with Paddle fluid's API, as torch optimizers.
 
 Paddle 2.0-rc also exported its schedulers here under their ``*LR`` names
 (``paddle.optimizer.NoamLR``, ``StepLR``, ``LinearLrWarmup``, ``ReduceLROnPlateau``, ...);
@@ -6,6 +6,7 @@ they are the classes of :mod:`.lr_scheduler` (thin subclasses of :mod:`.lr`'s).
 """
 
 from . import lr, lr_scheduler
+from .adagrad import Adagrad, AdagradOptimizer
 from .adam import Adam, AdamOptimizer
 from .base import Optimizer
 from .rmsprop import RMSProp, RMSPropOptimizer
@@ -22,6 +23,8 @@ __all__ = [
     "SGD",
     "AdamOptimizer",
     "Adam",
+    "AdagradOptimizer",
+    "Adagrad",
     "LoadReport",
     "lr",
     "lr_scheduler",

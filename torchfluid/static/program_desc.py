@@ -95,6 +95,7 @@ def _object_kinds() -> tuple:
     from ..clip import GradientClipBase
     from ..initializer import Initializer
     from ..lr.scheduler import LRScheduler
+    from ..optimizer.adagrad import AdagradRule
     from ..optimizer.adam import AdamRule
     from ..optimizer.pipeline import UpdateConfig
     from ..optimizer.rmsprop import RMSPropRule
@@ -112,6 +113,7 @@ def _object_kinds() -> tuple:
         RMSPropRule,
         SGDRule,
         AdamRule,
+        AdagradRule,
     )
 
 
@@ -473,11 +475,17 @@ def _check_made_object(path: str, obj) -> None:
 
 
 def _optimizers() -> dict:
+    from ..optimizer.adagrad import AdagradOptimizer, AdagradRule
     from ..optimizer.adam import AdamOptimizer, AdamRule
     from ..optimizer.rmsprop import RMSPropOptimizer, RMSPropRule
     from ..optimizer.sgd import SGDOptimizer, SGDRule
 
-    return {RMSPropRule: RMSPropOptimizer, SGDRule: SGDOptimizer, AdamRule: AdamOptimizer}
+    return {
+        RMSPropRule: RMSPropOptimizer,
+        SGDRule: SGDOptimizer,
+        AdamRule: AdamOptimizer,
+        AdagradRule: AdagradOptimizer,
+    }
 
 
 def _check_update_config(path: str, config) -> None:

@@ -1,0 +1,586 @@
+"""Adagrad (Paddle's ``adagrad`` op and ``AdagradOptimizer``) against numpy re-implementations:
+the optimizer over several steps (dense and row-sparse gradients, regularized, clipped,
+``initial_accumulator_value``, groups), the raw op with test_adagrad_op's semantics (our
+own numbers), checkpoints, torch's layout, and the errors.
+
+The numpy reference computes in float32 as Paddle's float32 kernel does:
+``m = m + g * g``; ``p = p - (lr * g) / (sqrt(m) + eps)``; a sparse gradient is merged
+(duplicate rows summed) and only those rows change.
+"""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import torchfluid as fluid
+import torchfluid.optim as O
+import torchfluid.optimizer as F
+from torchfluid.kernels import adagrad_, adagrad_rows_
+from torchfluid.op import Operator
+
+F32 = np.float32
+PLACE = fluid.CPUPlace()
+STEPS = 4
+SHAPES = {"w": (5, 3), "emb": (6, 3), "b": (3,)}
+
+
+# ---------------------------------------------------------------- the numpy reference
+
+
+def np_adagrad(p, g, m, lr, eps):
+    """One dense update in float32 (new arrays)."""
+    m = m + g * g
+    return p - (F32(lr) * g) / (np.sqrt(m) + F32(eps)), m
+
+
+def np_merge(rows, values, height):
+    """Paddle's MergeAdd: distinct rows in increasing order, each one's summed value."""
+    uniq = sorted(set(rows))
+    merged = np.zeros((len(uniq),) + values.shape[1:], F32)
+    for r, v in zip(rows, values, strict=True):
+        merged[uniq.index(r)] += v
+    return np.array(uniq, np.int64), merged
+
+
+def np_adagrad_rows(p, rows, values, m, lr, eps):
+    """Paddle's SparseAdagradFunctor: only the merged rows change."""
+    rows, merged = np_merge(rows, values, p.shape[0])
+    p, m = p.copy(), m.copy()
+    p[rows], m[rows] = np_adagrad(p[rows], merged, m[rows], lr, eps)
+    return p, m
+
+
+def _dense_of(rows, values, height):
+    out = np.zeros((height,) + values.shape[1:], F32)
+    for r, v in zip(rows, values, strict=True):
+        out[r] += v
+    return out
+
+
+# ---------------------------------------------------------------- gradients of each step
+
+_RNG = np.random.default_rng(7)
+P0 = {n: _RNG.uniform(-1, 1, s).astype(F32) for n, s in SHAPES.items()}
+DENSE_G = [{n: _RNG.uniform(-1, 1, s).astype(F32) for n, s in SHAPES.items()} for _ in range(STEPS)]
+SPARSE_ROWS = [[1, 4, 1], [0, 5], [4, 4, 4, 2], [3]]  # rows may repeat (summed)
+SPARSE_VALUES = [_RNG.uniform(-1, 1, (len(r), 3)).astype(F32) for r in SPARSE_ROWS]
+
+
+def _grad(name, step, sparse):
+    """The gradient of parameter ``name`` at ``step``: a torch tensor (sparse COO for 'emb' if ``sparse``)."""
+    if sparse and name == "emb":
+        rows, values = SPARSE_ROWS[step], SPARSE_VALUES[step]
+        return torch.sparse_coo_tensor(torch.tensor([rows]), torch.tensor(values), SHAPES["emb"], check_invariants=True)
+    return torch.tensor(DENSE_G[step][name])
+
+
+# ---------------------------------------------------------------- the optimizer vs numpy
+
+# (id, optimizer keyword arguments, sparse 'emb' gradients, per-parameter attributes)
+CASES = [
+    ("dense", dict(learning_rate=0.1), False, {}),
+    ("epsilon_initial", dict(learning_rate=0.2, epsilon=1e-2, initial_accumulator_value=0.3), False, {}),
+    ("l2", dict(learning_rate=0.1, regularization=fluid.L2Decay(0.1)), False, {}),
+    ("l1", dict(learning_rate=0.1, regularization=fluid.L1Decay(0.05)), False, {}),
+    ("weight_decay_float", dict(learning_rate=0.1, weight_decay=0.05), False, {}),
+    ("param_regularizer_overrides", dict(learning_rate=0.1, regularization=fluid.L2Decay(0.1)), False,
+     {"w": dict(regularizer=fluid.L1Decay(0.2))}),
+    ("clip_value", dict(learning_rate=0.1, grad_clip=fluid.ClipGradByValue(0.3)), False, {}),
+    ("clip_norm", dict(learning_rate=0.1, grad_clip=fluid.ClipGradByNorm(0.5)), False, {}),
+    ("clip_global_norm_l2", dict(learning_rate=0.1, grad_clip=fluid.ClipGradByGlobalNorm(0.8),
+                                 regularization=fluid.L2Decay(0.1)), False, {}),
+    ("clip_global_norm_need_clip_false", dict(learning_rate=0.1, grad_clip=fluid.ClipGradByGlobalNorm(0.8)), False,
+     {"b": dict(need_clip=False)}),
+    ("lr_multiplier", dict(learning_rate=0.1), False, {"w": dict(learning_rate=0.5), "b": dict(learning_rate=3.0)}),
+    ("sparse", dict(learning_rate=0.1), True, {}),
+    ("sparse_initial", dict(learning_rate=0.3, epsilon=1e-3, initial_accumulator_value=0.5), True, {}),
+    ("sparse_clip_value", dict(learning_rate=0.1, grad_clip=fluid.ClipGradByValue(0.4)), True, {}),
+    ("sparse_clip_global_norm", dict(learning_rate=0.1, grad_clip=fluid.ClipGradByGlobalNorm(0.8)), True, {}),
+    ("sparse_l2_makes_it_dense", dict(learning_rate=0.1, regularization=fluid.L2Decay(0.1)), True, {}),
+]  # fmt: skip
+
+
+def _reference(kwargs, sparse, attrs):
+    """The run of :data:`CASES` entry in numpy: final parameters and moments."""
+    lr, eps = kwargs["learning_rate"], kwargs.get("epsilon", 1e-6)
+    init = kwargs.get("initial_accumulator_value", 0.0)
+    clip = kwargs.get("grad_clip")
+    reg = kwargs.get("regularization")
+    if kwargs.get("weight_decay") is not None:
+        reg = fluid.L2Decay(kwargs["weight_decay"])
+    p = {n: v.copy() for n, v in P0.items()}
+    m = {n: np.full(s, init, F32) for n, s in SHAPES.items()}
+    for step in range(STEPS):
+        # each gradient as (rows, merged values) if sparse, else dense
+        grads = {}
+        for n in SHAPES:
+            if sparse and n == "emb":
+                grads[n] = np_merge(SPARSE_ROWS[step], SPARSE_VALUES[step], SHAPES[n][0])
+            else:
+                grads[n] = DENSE_G[step][n]
+        values = {n: (g[1] if isinstance(g, tuple) else g) for n, g in grads.items()}
+        clipped = [n for n in SHAPES if attrs.get(n, {}).get("need_clip", True)]
+        if isinstance(clip, fluid.ClipGradByValue):
+            values = {n: (np.clip(v, F32(clip.min), F32(clip.max)) if n in clipped else v) for n, v in values.items()}
+        elif isinstance(clip, fluid.ClipGradByNorm):
+            for n in clipped:
+                norm = math.sqrt(float(np.sum(values[n].astype(np.float64) ** 2)))
+                values[n] = values[n] * F32(clip.clip_norm / max(norm, clip.clip_norm))
+        elif isinstance(clip, fluid.ClipGradByGlobalNorm):
+            gn = math.sqrt(sum(float(np.sum(values[n].astype(np.float64) ** 2)) for n in clipped))
+            scale = F32(clip.clip_norm / max(gn, clip.clip_norm))
+            values = {n: (v * scale if n in clipped else v) for n, v in values.items()}
+        for n in SHAPES:
+            own_lr = lr * attrs.get(n, {}).get("learning_rate", 1.0)
+            r = attrs.get(n, {}).get("regularizer", reg)
+            g = values[n]
+            if isinstance(grads[n], tuple):
+                rows = grads[n][0]
+                if r is None:
+                    p[n], m[n] = np_adagrad_rows(p[n], list(rows), g, m[n], own_lr, eps)
+                    continue
+                g = _dense_of(list(rows), g, SHAPES[n][0])  # a dense term makes it dense
+            if isinstance(r, fluid.L2Decay):
+                g = g + F32(r.coeff) * p[n]
+            elif isinstance(r, fluid.L1Decay):
+                g = g + F32(r.coeff) * np.sign(p[n])
+            p[n], m[n] = np_adagrad(p[n], g, m[n], own_lr, eps)
+    return p, m
+
+
+def _mark(t, attr):
+    if "regularizer" in attr:
+        t.regularizer = attr["regularizer"]
+    if "need_clip" in attr:
+        t.need_clip = attr["need_clip"]
+    if "learning_rate" in attr:
+        t.optimize_attr = {"learning_rate": attr["learning_rate"]}
+
+
+def _train(cls, kwargs, sparse, attrs, steps=range(STEPS), params=None, opt=None):
+    if params is None:
+        params = {n: torch.nn.Parameter(torch.tensor(v)) for n, v in P0.items()}
+        for n, t in params.items():
+            _mark(t, attrs.get(n, {}))
+    if opt is None:
+        opt = cls(parameters=list(params.items()), **copy.deepcopy(kwargs))
+    for step in steps:
+        for n, t in params.items():
+            t.grad = _grad(n, step, sparse)
+        opt.step()
+    return params, opt
+
+
+@pytest.mark.parametrize("case_id,kwargs,sparse,attrs", CASES, ids=[c[0] for c in CASES])
+def test_optimizer_matches_numpy(case_id, kwargs, sparse, attrs):
+    params, opt = _train(F.Adagrad, kwargs, sparse, attrs)
+    want_p, want_m = _reference(kwargs, sparse, attrs)
+    sd = opt.state_dict()
+    assert sorted(k for k in sd if k.endswith("_moment_0")) == sorted(f"{n}_moment_0" for n in SHAPES)
+    # plain float32 maths is exact; a norm (float64 here, one pass there) may move the last bit
+    tol = dict(rtol=2e-6, atol=1e-7) if "norm" in case_id else dict(rtol=0, atol=0)
+    for n in SHAPES:
+        np.testing.assert_allclose(params[n].detach().numpy(), want_p[n], **tol, err_msg=n)
+        np.testing.assert_allclose(sd[f"{n}_moment_0"].numpy(), want_m[n], **tol, err_msg=n)
+
+
+def test_sparse_rows_absent_from_the_gradient_are_never_touched():
+    """Rows outside a sparse gradient keep their exact bits, even a NaN moment (a dense
+    zero gradient would turn them into NaN: 0 / (NaN + eps))."""
+    p = torch.nn.Parameter(torch.tensor(P0["emb"]))
+    opt = F.Adagrad(0.1, parameters=[("emb", p)])
+    moment = np.full(SHAPES["emb"], 0.5, F32)
+    moment[2] = np.nan
+    opt.set_state_dict({"emb_moment_0": moment})
+    p.grad = torch.sparse_coo_tensor(torch.tensor([[0, 5, 0]]), torch.ones(3, 3), SHAPES["emb"], check_invariants=True)
+    opt.step()
+    got = p.detach().numpy()
+    np.testing.assert_array_equal(got[[1, 2, 3, 4]], P0["emb"][[1, 2, 3, 4]])
+    assert np.isnan(opt.state_dict()["emb_moment_0"].numpy()[2]).all()
+    want_p, want_m = np_adagrad_rows(P0["emb"], [0, 5, 0], np.ones((3, 3), F32), moment, 0.1, 1e-6)
+    np.testing.assert_array_equal(got, want_p)
+
+
+def test_sparse_embedding_model_equals_its_dense_twin_on_the_rows_it_sees():
+    """``torch.nn.Embedding(sparse=True)`` trains as the dense embedding does wherever rows
+    appear; rows never looked up stay where they started (the dense twin moves none of
+    them either, as Adagrad with a zero gradient does not move)."""
+    torch.manual_seed(0)
+    sparse, dense = torch.nn.Embedding(10, 4, sparse=True), torch.nn.Embedding(10, 4)
+    dense.load_state_dict(sparse.state_dict())
+    opts = [F.Adagrad(0.5, parameters=m.parameters()) for m in (sparse, dense)]
+    ids = [torch.tensor([1, 3, 3, 7]), torch.tensor([0, 1, 1]), torch.tensor([7, 8])]
+    start = sparse.weight.detach().clone()
+    for x in ids:
+        for m, opt in zip((sparse, dense), opts, strict=True):
+            opt.clear_grad(set_to_zero=False)
+            m(x).pow(2).sum().backward()
+            opt.step()
+    torch.testing.assert_close(sparse.weight, dense.weight, rtol=0, atol=0)
+    untouched = [2, 4, 5, 6, 9]
+    assert torch.equal(sparse.weight[untouched], start[untouched])
+
+
+def test_groups_keep_their_own_epsilon_initial_value_and_lr():
+    """Paddle 2.x parameter groups: ``epsilon`` and ``initial_accumulator_value`` are group
+    options, ``learning_rate`` a multiplier; each group follows its own numbers."""
+    a = torch.nn.Parameter(torch.tensor(P0["w"]))
+    b = torch.nn.Parameter(torch.tensor(P0["b"]))
+    groups = [
+        {"params": [("a", a)]},
+        {"params": [("b", b)], "epsilon": 0.1, "initial_accumulator_value": 2.0, "learning_rate": 0.5},
+    ]
+    opt = F.Adagrad(learning_rate=0.2, parameters=groups, initial_accumulator_value=0.25)
+    pa, ma = P0["w"], np.full(SHAPES["w"], 0.25, F32)
+    pb, mb = P0["b"], np.full(SHAPES["b"], 2.0, F32)
+    for step in range(STEPS):
+        a.grad, b.grad = torch.tensor(DENSE_G[step]["w"]), torch.tensor(DENSE_G[step]["b"])
+        opt.step()
+        pa, ma = np_adagrad(pa, DENSE_G[step]["w"], ma, 0.2, 1e-6)
+        pb, mb = np_adagrad(pb, DENSE_G[step]["b"], mb, 0.2 * 0.5, 0.1)
+    np.testing.assert_array_equal(a.detach().numpy(), pa)
+    np.testing.assert_array_equal(b.detach().numpy(), pb)
+    np.testing.assert_array_equal(opt.state_dict()["b_moment_0"].numpy(), mb)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_other_dtypes_follow_the_same_maths(dtype):
+    """float64 state for float64 parameters; float32 state for float16/bfloat16 ones, the
+    parameter rounded once per step."""
+    p = torch.nn.Parameter(torch.tensor(P0["w"]).to(dtype))
+    opt = F.Adagrad(0.1, parameters=[("w", p)])
+    ref_p = torch.tensor(P0["w"]).to(dtype)
+    state_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    ref_m = torch.zeros(SHAPES["w"], dtype=state_dtype)
+    for step in range(STEPS):
+        g = torch.tensor(DENSE_G[step]["w"]).to(dtype)
+        p.grad = g
+        opt.step()
+        g32 = g.to(state_dtype)
+        ref_m = ref_m + g32 * g32
+        root = torch.from_numpy(np.sqrt(ref_m.numpy()))  # numpy's sqrt: correctly rounded, as Paddle's
+        ref_p = (ref_p.to(state_dtype) - (g32 * 0.1) / (root + 1e-6)).to(dtype)
+    assert opt.state_dict()["w_moment_0"].dtype == state_dtype
+    assert torch.equal(p.detach(), ref_p)
+    assert torch.equal(opt.state_dict()["w_moment_0"], ref_m)
+
+
+def test_torch_adagrad_is_the_same_maths_without_lr_decay():
+    """torch.optim.Adagrad (lr_decay=0, the same eps and initial value) computes the same
+    update up to rounding order (lr * (g / std) there, (lr * g) / std here)."""
+    ours = torch.nn.Parameter(torch.tensor(P0["w"]))
+    theirs = torch.nn.Parameter(torch.tensor(P0["w"]))
+    opt = F.Adagrad(0.1, epsilon=1e-6, initial_accumulator_value=0.1, parameters=[ours])
+    ref = torch.optim.Adagrad([theirs], lr=0.1, eps=1e-6, initial_accumulator_value=0.1)
+    for step in range(STEPS):
+        ours.grad = torch.tensor(DENSE_G[step]["w"])
+        theirs.grad = torch.tensor(DENSE_G[step]["w"])
+        opt.step()
+        ref.step()
+    torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7)
+
+
+# ---------------------------------------------------------------- the kernels
+
+
+def test_kernels_are_pure_and_keyword_only():
+    p, g, m = (torch.tensor(P0["w"]) for _ in range(3))
+    with pytest.raises(TypeError):
+        adagrad_(p, g, m, 0.1)  # noqa - lr is keyword-only
+    rows = torch.tensor([0, 3])
+    p2, m2 = p.clone(), torch.zeros_like(p)
+    adagrad_rows_(p2, rows, g[:2].clone(), m2, lr=0.1, epsilon=1e-6)
+    want_p, want_m = np_adagrad(P0["w"][[0, 3]], P0["w"][:2], np.zeros((2, 3), F32), 0.1, 1e-6)
+    np.testing.assert_array_equal(p2.numpy()[[0, 3]], want_p)
+    np.testing.assert_array_equal(m2.numpy()[[0, 3]], want_m)
+    np.testing.assert_array_equal(p2.numpy()[[1, 2, 4]], P0["w"][[1, 2, 4]])
+
+
+# ---------------------------------------------------------------- the raw op (test_adagrad_op semantics)
+
+
+def _op_scope(values, sparse=None):
+    scope = fluid.Scope()
+    for name, v in values.items():
+        scope.var(name).get_tensor().set(v, PLACE)
+    if sparse is not None:
+        height, rows, value = sparse
+        sr = scope.var("Grad").get_selected_rows()
+        sr.set_height(height)
+        sr.set_rows(rows)
+        sr.get_tensor().set(value, PLACE)
+    return scope
+
+
+def _run_op(scope, **attrs):
+    slots = dict(Param="Param", Grad="Grad", Moment="Moment", LearningRate="LearningRate")
+    Operator("adagrad", ParamOut="Param", MomentOut="Moment", **slots, **attrs).run(scope, PLACE)
+    return np.array(scope.find_var("Param").get_tensor()), np.array(scope.find_var("Moment").get_tensor())
+
+
+# (id, shape, lr, epsilon attribute (None: the default 1e-6), moment start)
+RAW_DENSE = [
+    ("explicit_epsilon", (17, 29), 0.01, 1e-8, 0.0),
+    ("default_epsilon", (17, 29), 0.01, None, 0.0),
+    ("running_moment", (8, 5), 0.5, 1e-3, 1.5),
+    ("large_epsilon", (3, 4, 5), 2.0, 2.0, 0.25),
+    ("zero_d", (), 0.1, 1e-6, 0.4),
+]
+
+
+@pytest.mark.parametrize("case_id,shape,lr,eps,m0", RAW_DENSE, ids=[c[0] for c in RAW_DENSE])
+def test_raw_dense_adagrad_op_matches_numpy(case_id, shape, lr, eps, m0):
+    rng = np.random.default_rng(len(shape) + int(lr * 100))
+    param = rng.random(shape).astype(F32)
+    grad = rng.random(shape).astype(F32)
+    moment = np.full(shape, m0, F32)
+    scope = _op_scope({"Param": param, "Grad": grad, "Moment": moment, "LearningRate": np.array([lr], F32)})
+    got_p, got_m = _run_op(scope, **({} if eps is None else {"epsilon": eps}))
+    want_p, want_m = np_adagrad(param, grad, moment, lr, 1e-6 if eps is None else eps)
+    assert got_p.shape == shape
+    np.testing.assert_array_equal(got_m, want_m)
+    np.testing.assert_array_equal(got_p, want_p)
+
+
+def test_raw_sparse_adagrad_op_updates_only_the_merged_rows():
+    """A SelectedRows gradient with a repeated row: the repeat is summed, rows absent keep
+    moment and parameter (test_adagrad_op's sparse case, our numbers)."""
+    height, width, rows = 8, 5, [1, 6, 3, 6]
+    value = np.full((len(rows), width), 0.5, F32)
+    value[0, 2] = 3.0
+    value[3, 4] = -2.0
+    param = np.full((height, width), 4.0, F32)
+    moment = np.full((height, width), 1.0, F32)
+    scope = _op_scope({"Param": param, "Moment": moment, "LearningRate": np.array([1.5], F32)}, (height, rows, value))
+    got_p, got_m = _run_op(scope, epsilon=0.5)
+    # the hand-computed entries: moment 1 + g^2, param 4 - 1.5 * g / (sqrt(m) + 0.5)
+    assert got_m[1, 2] == F32(10.0) and got_m[1, 0] == F32(1.25)
+    assert got_m[6, 0] == F32(2.0)  # row 6 twice: (0.5 + 0.5)^2 added once
+    assert got_m[6, 4] == F32(1.0 + (0.5 - 2.0) ** 2)
+    assert got_m[0, 0] == F32(1.0) and got_m[7, 3] == F32(1.0)
+    np.testing.assert_allclose(got_p[1, 2], 4.0 - 1.5 * 3.0 / (math.sqrt(10.0) + 0.5), rtol=1e-6)
+    np.testing.assert_allclose(got_p[6, 4], 4.0 - 1.5 * -1.5 / (math.sqrt(3.25) + 0.5), rtol=1e-6)
+    np.testing.assert_array_equal(got_p[[0, 2, 4, 5, 7]], param[[0, 2, 4, 5, 7]])
+    want_p, want_m = np_adagrad_rows(param, rows, value, moment, 1.5, 0.5)
+    np.testing.assert_array_equal(got_p, want_p)
+    np.testing.assert_array_equal(got_m, want_m)
+
+
+def test_raw_sparse_op_equals_the_optimizer_on_a_sparse_gradient():
+    """The raw op and the optimizer's sparse path are one kernel: equal bits."""
+    rows, value = [2, 0, 2], SPARSE_VALUES[2][:3]
+    scope = _op_scope(
+        {"Param": P0["emb"], "Moment": np.full(SHAPES["emb"], 0.2, F32), "LearningRate": np.array([0.3], F32)},
+        (SHAPES["emb"][0], rows, value),
+    )
+    got_p, got_m = _run_op(scope)
+    p = torch.nn.Parameter(torch.tensor(P0["emb"]))
+    opt = F.Adagrad(0.3, initial_accumulator_value=0.2, parameters=[("e", p)])
+    p.grad = torch.sparse_coo_tensor(torch.tensor([rows]), torch.tensor(value), SHAPES["emb"], check_invariants=True)
+    opt.step()
+    np.testing.assert_array_equal(got_p, p.detach().numpy())
+    np.testing.assert_array_equal(got_m, opt.state_dict()["e_moment_0"].numpy())
+
+
+# ---------------------------------------------------------------- static programs
+
+
+def _static_program(opt_factory):
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start), fluid.unique_name.guard():
+        x = fluid.layers.data("x", [3], dtype="float32")
+        loss = fluid.layers.mean(fluid.layers.fc(x, 2))
+        opt_factory().minimize(loss)
+    return main, start, loss
+
+
+def test_static_minimize_appends_one_adagrad_op_and_moment_variables():
+    main, start, _ = _static_program(lambda: F.Adagrad(0.1, initial_accumulator_value=0.7))
+    ops = [op.type for op in main.global_block().ops]
+    assert ops[-1] == "adagrad" and ops.count("adagrad") == 1
+    from torchfluid.static.optimize import accumulator_vars
+
+    assert accumulator_vars(main) == {
+        "fc_0.b_0": {"moment": "fc_0.b_0_moment_0"},
+        "fc_0.w_0": {"moment": "fc_0.w_0_moment_0"},
+    }
+    scope = fluid.Scope()
+    fluid.Executor().run(start, scope=scope)
+    np.testing.assert_array_equal(np.array(scope.find_var("fc_0.w_0_moment_0").get_tensor()), np.full((3, 2), 0.7, F32))
+
+
+def test_static_state_loads_into_eager_and_continues_identically():
+    """The static moment variables carry Paddle's names, so the scope's values load into an
+    eager optimizer (set_dict) and both continue with the same bits."""
+    main, start, loss = _static_program(lambda: F.Adagrad(0.1))
+    scope, exe = fluid.Scope(), fluid.Executor()
+    exe.run(start, scope=scope)
+    xs = np.random.default_rng(3).normal(size=(4, 5, 3)).astype(F32)
+    for i in range(2):
+        exe.run(main, feed={"x": xs[i]}, fetch_list=[loss], scope=scope)
+    names = ("fc_0.w_0", "fc_0.b_0")
+    w, b = (torch.nn.Parameter(scope.value(n).detach().clone()) for n in names)
+    opt = F.Adagrad(0.1, parameters=[(names[0], w), (names[1], b)])
+    opt.set_dict({f"{n}_moment_0": scope.value(f"{n}_moment_0").clone() for n in names})
+    for i in range(2, 4):
+        exe.run(main, feed={"x": xs[i]}, fetch_list=[loss], scope=scope)
+        loss_eager = (torch.from_numpy(xs[i]) @ w + b).mean()
+        loss_eager.backward()
+        opt.step()
+        opt.clear_grad()
+    for n, t in zip(names, (w, b), strict=True):
+        torch.testing.assert_close(t.detach(), scope.value(n), rtol=1e-6, atol=1e-7)
+
+
+def test_static_save_and_load_persistables_resume_bit_for_bit(tmp_path):
+    """The moment variables are persistables: a program saved after two runs and loaded
+    into a fresh scope continues exactly as the uninterrupted one."""
+    main, start, loss = _static_program(lambda: F.Adagrad(0.1, initial_accumulator_value=0.2))
+    xs = np.random.default_rng(5).normal(size=(4, 5, 3)).astype(F32)
+    exe = fluid.Executor()
+    first, second = fluid.Scope(), fluid.Scope()
+    with fluid.scope_guard(first):
+        exe.run(start)
+        for i in range(2):
+            exe.run(main, feed={"x": xs[i]}, fetch_list=[loss])
+        fluid.io.save_persistables(exe, str(tmp_path), main)
+        assert (tmp_path / "fc_0.w_0_moment_0").is_file()
+        want = [exe.run(main, feed={"x": xs[i]}, fetch_list=[loss])[0] for i in range(2, 4)]
+    with fluid.scope_guard(second):
+        exe.run(start)
+        fluid.io.load_persistables(exe, str(tmp_path), main)
+        got = [exe.run(main, feed={"x": xs[i]}, fetch_list=[loss])[0] for i in range(2, 4)]
+    np.testing.assert_array_equal(np.array(got), np.array(want))
+    for n in ("fc_0.w_0", "fc_0.w_0_moment_0", "fc_0.b_0_moment_0"):
+        assert torch.equal(first.value(n), second.value(n)), n
+
+
+# ---------------------------------------------------------------- checkpoints and layouts
+
+
+@pytest.mark.parametrize("name", [None, "ada"])
+def test_checkpoint_round_trip_continues_bit_for_bit(name):
+    kwargs = dict(learning_rate=0.1, initial_accumulator_value=0.1, name=name, grad_clip=fluid.ClipGradByNorm(0.5))
+    params, opt = _train(F.Adagrad, kwargs, True, {}, steps=range(2))
+    sd = copy.deepcopy(opt.state_dict())  # (state_dict holds the live tensors)
+    prefix = f"{name}_" if name else ""
+    assert set(sd) == {f"{prefix}{n}_moment_0" for n in SHAPES}
+    saved_params = {n: t.detach().clone() for n, t in params.items()}
+    full, _ = _train(F.Adagrad, kwargs, True, {}, steps=range(2, STEPS), params=params, opt=opt)
+    fresh = {n: torch.nn.Parameter(v) for n, v in saved_params.items()}
+    opt2 = F.Adagrad(parameters=list(fresh.items()), **kwargs)
+    report = opt2.set_dict(sd)
+    assert report.ok
+    resumed, _ = _train(F.Adagrad, kwargs, True, {}, steps=range(2, STEPS), params=fresh, opt=opt2)
+    for n in SHAPES:
+        assert torch.equal(resumed[n], full[n])
+
+
+def test_a_bad_checkpoint_changes_nothing():
+    params, opt = _train(F.Adagrad, dict(learning_rate=0.1), False, {}, steps=range(1))
+    before = copy.deepcopy(opt.state_dict())
+    bad = {**before, "w_moment_0": torch.zeros(2, 2)}
+    with pytest.raises(ValueError, match=r"w_moment_0: expected shape \[5, 3\] float32, got shape \[2, 2\]"):
+        opt.set_dict(bad)
+    for k, v in before.items():
+        assert torch.equal(opt.state_dict()[k], v)
+
+
+def test_torch_layout_optimizer_and_cross_layout_loading():
+    """torchfluid.optim.Adagrad: torch's state_dict layout, torch's call, the same update;
+    each layout loads into the other and the runs continue with the same bits."""
+    params, opt = _train(O.Adagrad, dict(lr=0.1, epsilon=1e-4), False, {}, steps=range(2))
+    sd = opt.state_dict()
+    assert set(sd) >= {"state", "param_groups"}
+    assert sd["param_groups"][0]["param_names"] == list(SHAPES)
+    assert set(sd["state"][0]) == {"moment"}
+    paddle_params, paddle_opt = _train(F.Adagrad, dict(learning_rate=0.1, epsilon=1e-4), False, {}, steps=range(2))
+    for n in SHAPES:
+        assert torch.equal(params[n], paddle_params[n])
+    twin = {n: torch.nn.Parameter(t.detach().clone()) for n, t in params.items()}
+    twin_opt = F.Adagrad(0.1, epsilon=1e-4, parameters=list(twin.items()))
+    twin_opt.load_state_dict(sd)  # torch layout into the Paddle-layout optimizer
+    back = O.Adagrad(list(paddle_params.items()), lr=0.1, epsilon=1e-4)
+    back.load_state_dict(paddle_opt.state_dict())  # and the other way
+    a, _ = _train(None, None, False, {}, steps=range(2, STEPS), params=twin, opt=twin_opt)
+    b, _ = _train(None, None, False, {}, steps=range(2, STEPS), params=paddle_params, opt=back)
+    c, _ = _train(None, None, False, {}, steps=range(2, STEPS), params=params, opt=opt)
+    for n in SHAPES:
+        assert torch.equal(a[n], c[n]) and torch.equal(b[n], c[n])
+
+
+# ---------------------------------------------------------------- names and errors
+
+
+def test_fluid_and_2x_names():
+    assert fluid.optimizer.Adagrad is fluid.optimizer.AdagradOptimizer is F.AdagradOptimizer
+    assert issubclass(O.Adagrad, F.Adagrad) and issubclass(F.Adagrad, torch.optim.Optimizer)
+    p = torch.nn.Parameter(torch.ones(2))
+    fluid_style = F.AdagradOptimizer(0.1, 1e-5, [p], fluid.L2Decay(0.1), None, "n", 0.2)  # Paddle's positions
+    assert fluid_style.defaults["epsilon"] == 1e-5 and fluid_style.defaults["initial_accumulator_value"] == 0.2
+    assert fluid_style.regularization == fluid.L2Decay(0.1) and fluid_style.name == "n"
+    v2 = F.Adagrad(learning_rate=0.1, parameters=[p], weight_decay=0.01, grad_clip=fluid.ClipGradByNorm(1.0))
+    assert v2.regularization == fluid.L2Decay(0.01) and v2.grad_clip.clip_norm == 1.0
+
+
+# (keyword arguments, error type, message)
+BAD_ARGS = [
+    (dict(epsilon=0.0), ValueError, r"^epsilon must be > 0, got 0.0$"),
+    (dict(epsilon=-1e-6), ValueError, r"^epsilon must be > 0, got -1e-06$"),
+    (dict(epsilon=float("nan")), ValueError, r"^epsilon must be > 0, got nan$"),
+    (dict(epsilon=True), TypeError, r"^epsilon must be a real number > 0, got True of type bool$"),
+    (dict(epsilon="1e-6"), TypeError, r"^epsilon must be a real number > 0, got '1e-6' of type str$"),
+    (dict(initial_accumulator_value=-0.1), ValueError, r"^initial_accumulator_value must be >= 0, got -0.1$"),
+    (dict(initial_accumulator_value=float("inf")), ValueError, r"^initial_accumulator_value must be >= 0, got inf$"),
+    (dict(initial_accumulator_value=None), TypeError, r"^initial_accumulator_value must be >= 0, got None$"),
+    (dict(learning_rate=-0.1), ValueError, r"learning_rate must be >= 0, got -0.1"),
+]
+
+
+@pytest.mark.parametrize("kwargs,error,match", BAD_ARGS)
+def test_bad_arguments_raise_in_the_house_style(kwargs, error, match):
+    p = torch.nn.Parameter(torch.ones(2))
+    with pytest.raises(error, match=match):
+        F.Adagrad(**{"learning_rate": 0.1, **kwargs}, parameters=[p])
+
+
+def test_learning_rate_is_required_as_in_paddle():
+    with pytest.raises(TypeError, match="learning_rate"):
+        F.Adagrad(parameters=[torch.nn.Parameter(torch.ones(2))])
+
+
+@pytest.mark.parametrize(
+    "edit,match",
+    [
+        (dict(epsilon=0.0), r"param_groups\[0\]: epsilon must be > 0, got 0.0"),
+        (dict(initial_accumulator_value=-1.0), r"param_groups\[0\]: initial_accumulator_value must be >= 0"),
+    ],
+)
+def test_edited_groups_are_checked_before_anything_changes(edit, match):
+    params, opt = _train(F.Adagrad, dict(learning_rate=0.1), False, {}, steps=range(1))
+    before = {n: t.detach().clone() for n, t in params.items()}
+    state = copy.deepcopy(opt.state_dict())
+    opt.param_groups[0].update(edit)
+    for n, t in params.items():
+        t.grad = _grad(n, 1, False)
+    with pytest.raises(ValueError, match=match):
+        opt.step()
+    for n, t in params.items():
+        assert torch.equal(t.detach(), before[n])
+    for k, v in state.items():
+        assert torch.equal(opt.state_dict()[k], v)
+
+
+def test_add_param_group_checks_the_options():
+    opt = F.Adagrad(0.1, parameters=[torch.nn.Parameter(torch.ones(2))])
+    with pytest.raises(ValueError, match=r"^epsilon must be > 0, got -1.0$"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(2))], "epsilon": -1.0})
+    assert len(opt.param_groups) == 1
+
+
+def test_complex_parameters_are_refused():
+    with pytest.raises(ValueError, match=r"complex dtype torch.complex64: AdagradOptimizer updates real"):
+        F.Adagrad(0.1, parameters=[torch.nn.Parameter(torch.ones(2, dtype=torch.complex64))])

@@ -1,0 +1,115 @@
+"""``AdagradOptimizer`` (alias ``Adagrad``): Paddle's Adagrad (see :mod:`torchfluid.kernels.adagrad`).
+
+Maths (Paddle's ``adagrad`` op)::
+
+    moment = moment + g * g                       moment starts at initial_accumulator_value
+    p      = p - (lr * g) / (sqrt(moment) + epsilon)
+
+One accumulator, ``moment`` (param-shaped; ``state_dict`` key ``<param>_moment_0``), in
+the parameter's dtype (float32 for float16/bfloat16 parameters). ``epsilon`` and
+``initial_accumulator_value`` are group options, as in Paddle 2.x.
+
+A row-sparse gradient (``Embedding(is_sparse=True)``, torch's ``sparse=True``) follows
+Paddle's ``SparseAdagradFunctor``: duplicate rows are summed and only those rows of the
+moment and the parameter change (a regularizer's dense term makes the gradient dense
+first, as everywhere in torchfluid). Differences from ``torch.optim.Adagrad`` are listed
+in :mod:`torchfluid.kernels.adagrad` (``lr_decay``, defaults, the rounding order).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import torch
+
+from .._checks import check_number
+from ..kernels import adagrad_, adagrad_rows_
+from .base import Optimizer, UpdateParts
+
+__all__ = ["AdagradOptimizer", "Adagrad", "AdagradRule", "sparse_rows"]
+
+
+def sparse_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(rows, values)`` of a sparse COO gradient: its distinct first-dimension indices in
+    increasing order and each row's summed value (Paddle's ``MergeAdd``), ``values`` dense
+    of shape ``[len(rows), *grad.shape[1:]]``."""
+    g = grad.coalesce()
+    if g.sparse_dim() == 1:  # coalesced: each row once, sorted, duplicates summed
+        return g.indices()[0], g.values()
+    rows = torch.unique(g.indices()[0], sorted=True)
+    return rows, g.index_select(0, rows).to_dense()
+
+
+@dataclasses.dataclass(frozen=True)
+class AdagradRule:
+    """Adagrad's update rule for :func:`~torchfluid.optimizer.pipeline.run_update`: the
+    ``moment`` accumulator (starting at the group's ``initial_accumulator_value``, in the
+    parameter's dtype; float32 for float16/bfloat16 parameters) and Paddle's kernel,
+    dense or row-sparse."""
+
+    op_type = "adagrad"
+    compatible_accumulators = ()
+
+    @staticmethod
+    def accumulators(hparams: Mapping) -> list[str]:
+        return ["moment"]
+
+    @staticmethod
+    def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
+        state_dtype = p.dtype if p.dtype in (torch.float32, torch.float64) else torch.float32
+        return {"moment": torch.full_like(p, hparams["initial_accumulator_value"], dtype=state_dtype)}
+
+    @staticmethod
+    def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
+        moment = state["moment"]
+        if grad.is_sparse and param.dim() > 0:
+            rows, values = sparse_rows(grad)
+            adagrad_rows_(param.data, rows, values, moment, lr=lr, epsilon=hparams["epsilon"])
+            return
+        adagrad_(param.data, grad.to_dense() if grad.is_sparse else grad, moment, lr=lr, epsilon=hparams["epsilon"])
+
+
+class AdagradOptimizer(Optimizer):
+    """Adagrad with fluid's API: ``AdagradOptimizer(learning_rate, epsilon=1e-6,
+    parameter_list=None, regularization=None, grad_clip=None, name=None,
+    initial_accumulator_value=0.0)`` (Paddle 2.x: ``parameters=``, ``weight_decay=``)::
+
+        moment = moment + g * g;  p = p - (lr * g) / (sqrt(moment) + epsilon)
+
+    Allowed: ``epsilon > 0`` and ``initial_accumulator_value >= 0`` (finite real numbers),
+    per group as well. ``options``: :class:`~torchfluid.optimizer.base.Optimizer`'s keyword
+    arguments (``parameters``, ``weight_decay``, ``shard_state``, ``grad_reduction``,
+    ``process_group``)."""
+
+    def __init__(
+        self,
+        learning_rate,
+        epsilon: float = 1e-6,
+        parameter_list=None,
+        regularization=None,
+        grad_clip=None,
+        name=None,
+        initial_accumulator_value: float = 0.0,
+        **options,
+    ):
+        defaults = self._check_options(dict(epsilon=epsilon, initial_accumulator_value=initial_accumulator_value))
+        parts = UpdateParts(AdagradRule(), defaults=defaults)
+        super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
+
+    @staticmethod
+    def _check_options(group: Mapping) -> dict:
+        """Range-check a group's Adagrad options; return them as floats."""
+        return dict(
+            epsilon=check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True),
+            initial_accumulator_value=check_number(
+                "initial_accumulator_value", group["initial_accumulator_value"], lo=0.0
+            ),
+        )
+
+    def _check_group(self, group: dict) -> None:
+        super()._check_group(group)
+        self._check_options(group)
+
+
+Adagrad = AdagradOptimizer
