@@ -200,7 +200,7 @@ OPERATOR_BAD = [
     ("adagrad", {}, dict(grad=np.ones((4, 2), np.float32)), None, ValueError, r"input Grad is float32 \[4, 2\]"),
     ("adagrad", {}, None, (4, [1, 4], _ROWS2), ValueError, r"adagrad: input Grad: row index 4 is out of range"),
     ("adagrad", {}, None, (4, [0, 1], _ROWS2.astype(np.float64)), ValueError, r"\(SelectedRows\) is float64"),
-    ("adagrad", dict(MomentOut="other"), None, None, ValueError, r"MomentOut must name the same variable as Moment"),
+    ("adagrad", dict(MomentOut="grad"), None, None, ValueError, r"MomentOut names variable 'grad', which input slot"),
     ("adagrad", dict(Moment="param", MomentOut="param"), None, None, ValueError, r"slots Param and Moment both name"),
     ("adagrad", dict(Moment=None), None, None, ValueError, r"slot Moment is missing"),
 ]

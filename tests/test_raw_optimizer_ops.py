@@ -179,6 +179,7 @@ OUT_OF_PLACE = [
     ("adam", [4, 1, 4], {"lazy_mode": False}),
     ("rmsprop", None, {"centered": True, "momentum": 0.5}),
     ("rmsprop", [1, 5, 1], {}),
+    ("adagrad", None, {"epsilon": 1e-6}),
 ]
 
 
@@ -217,6 +218,10 @@ def test_raw_op_writes_its_outputs_to_their_own_variables(op_type, rows, attrs):
         )  # fmt: skip
         ref = _adam_ref(v["p"], g, v["m1"], v["m2"], v["b1p"], v["b2p"], v["lr"][0], 0.9, 0.999, 1e-8)
         want = dict(zip(("p_out", "m1_out", "m2_out", "b1p_out", "b2p_out"), ref, strict=True))
+    elif op_type == "adagrad":  # moment += g*g; p -= lr*g / (sqrt(moment) + eps)
+        slots = dict(Param="p", Grad="g", Moment="m2", LearningRate="lr", ParamOut="p_out", MomentOut="m2_out")
+        moment = v["m2"] + g * g
+        want = {"m2_out": moment, "p_out": v["p"] - v["lr"][0] * g / (np.sqrt(moment) + np.float32(1e-6))}
     else:
         centered = attrs.get("centered", False)
         slots = dict(
