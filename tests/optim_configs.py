@@ -1,6 +1,6 @@
 """One shared table of optimizer configurations (in the style of PyTorch's OptimizerInfo).
 
-Each :class:`OptimConfig` says how to build one optimizer -- RMSProp, SGD, Adam or Adagrad with
+Each :class:`OptimConfig` says how to build one optimizer -- RMSProp, SGD, Momentum, Adam or Adagrad with
 its options -- the same way in every mode, what the model's two parameters carry
 (ParamAttr: regularizer, need_clip, lr multiplier), whether the data holds an inf at
 some step, and which exception (if any) a step is expected to raise.
@@ -45,7 +45,7 @@ Y = (X @ _RNG.normal(size=(13, 1)) + 0.3).astype("float32")
 X_INF = X.copy()
 X_INF[INF_STEP, 1, 3] = np.inf
 
-KINDS = {"rmsprop": "RMSProp", "sgd": "SGD", "adam": "Adam", "adagrad": "Adagrad"}
+KINDS = {"rmsprop": "RMSProp", "sgd": "SGD", "adam": "Adam", "adagrad": "Adagrad", "momentum": "Momentum"}
 
 # fluid decays: (dygraph LearningRateDecay factory, static fluid.layers factory), the same schedule
 SCHEDULES = {
@@ -256,6 +256,29 @@ CONFIGS: list[OptimConfig] = [
     _c("adagrad_inf", kind="adagrad", lr=0.1, inf_data=True),
     _c("adagrad_float64", kind="adagrad", lr=0.1, dtype="float64", options=dict(initial_accumulator_value=0.1)),
     _c("adagrad_float16", kind="adagrad", lr=0.1, dtype="float16", options=dict(epsilon=1e-4)),
+    # ---- Momentum
+    _c("momentum", kind="momentum", lr=0.05, options=dict(momentum=0.9)),
+    _c("momentum_nesterov", kind="momentum", lr=0.05, options=dict(momentum=0.9, use_nesterov=True)),
+    _c(
+        "momentum_l2_clip_global_norm",
+        kind="momentum",
+        options=dict(momentum=0.9, regularization=fluid.L2Decay(0.1), **_clip("global_norm")),
+    ),
+    _c(
+        "momentum_nesterov_param_regularizer_clip_value",
+        kind="momentum",
+        options=dict(momentum=0.5, use_nesterov=True, weight_decay=0.05, **_clip("value")),
+        w_attr=dict(regularizer=fluid.L1Decay(0.05)),
+        b_attr=dict(need_clip=False),
+    ),
+    _c("momentum_clip_norm", kind="momentum", options=dict(momentum=0.9, **_clip("norm"))),
+    _c("momentum_lr_multiplier", kind="momentum", w_attr=dict(learning_rate=0.5), b_attr=dict(learning_rate=2.0)),
+    _c("momentum_schedule", kind="momentum", lr="piecewise", options=dict(momentum=0.9)),
+    _c("momentum_schedule_cosine_nesterov", kind="momentum", lr="cosine", options=dict(use_nesterov=True)),
+    _c("momentum_inf", kind="momentum", inf_data=True),
+    _c("momentum_float64", kind="momentum", dtype="float64", options=dict(momentum=0.8, use_nesterov=True)),
+    _c("momentum_float16", kind="momentum", dtype="float16", options=dict(momentum=0.9)),
+    _c("momentum_float16_multi_precision", kind="momentum", dtype="float16", options=dict(multi_precision=True)),
 ]
 
 CONFIGS_BY_NAME = {c.name: c for c in CONFIGS}

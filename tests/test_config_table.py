@@ -77,7 +77,8 @@ def test_the_table_covers_every_option():
     assert rmsprop <= options
     assert {"beta1", "beta2", "attr:regularizer", "attr:need_clip", "attr:learning_rate"} <= options
     assert {"initial_accumulator_value"} <= options
-    assert {c.kind for c in CONFIGS} == {"rmsprop", "sgd", "adam", "adagrad"}
+    assert {"use_nesterov"} <= options
+    assert {c.kind for c in CONFIGS} == {"rmsprop", "sgd", "adam", "adagrad", "momentum"}
     assert {c.preset[0] for c in CONFIGS if c.preset} == {"paddle", "torch", "tf1", "keras", "optax", "timm"}
     assert {c.options.get("nonfinite") for c in CONFIGS if c.inf_data} >= {None, "skip", "raise"}
     # a step that is skipped or raises must leave every schedule where it was, in every mode

@@ -42,6 +42,9 @@ SLOTS = {
         ParamOut="param", Moment1Out="m1", Moment2Out="m2", Beta1PowOut="b1", Beta2PowOut="b2",
     ),
     "adagrad": dict(Param="param", Grad="grad", Moment="mom", LearningRate="lr", ParamOut="param", MomentOut="mom"),
+    "momentum": dict(
+        Param="param", Grad="grad", Velocity="mom", LearningRate="lr", ParamOut="param", VelocityOut="mom", mu=0.9,
+    ),
 }  # fmt: skip
 
 
@@ -203,6 +206,49 @@ OPERATOR_BAD = [
     ("adagrad", dict(MomentOut="grad"), None, None, ValueError, r"MomentOut names variable 'grad', which input slot"),
     ("adagrad", dict(Moment="param", MomentOut="param"), None, None, ValueError, r"slots Param and Moment both name"),
     ("adagrad", dict(Moment=None), None, None, ValueError, r"slot Moment is missing"),
+    # momentum
+    ("momentum", dict(mu=None), None, None, ValueError, r"momentum: attribute mu is missing; allowed: a finite real"),
+    ("momentum", dict(mu=-0.1), None, None, ValueError, r"momentum: attribute mu must be >= 0, got -0.1"),
+    ("momentum", dict(mu=float("nan")), None, None, ValueError, r"attribute mu must be >= 0, got nan"),
+    ("momentum", dict(mu=True), None, None, TypeError, r"attribute mu must be a real number .*True"),
+    ("momentum", dict(use_nesterov=1), None, None, TypeError, r"attribute use_nesterov must be a bool, got 1"),
+    ("momentum", dict(multi_precision="no"), None, None, TypeError, r"attribute multi_precision must be a bool"),
+    ("momentum", dict(multi_precision=True), None, None, ValueError, r"multi_precision=True needs the MasterParam"),
+    ("momentum", dict(MasterParam="m1"), None, None, TypeError, r"unknown slot or attribute 'MasterParam'"),
+    (
+        "momentum",
+        dict(regularization_method="l1_decay"),
+        None,
+        None,
+        ValueError,
+        r"attribute regularization_method is 'l1_decay'; allowed: '' or 'l2_decay'",
+    ),
+    ("momentum", dict(regularization_coeff=-1.0), None, None, ValueError, r"regularization_coeff must be >= 0, got -1"),
+    (
+        "momentum",
+        dict(rescale_grad=float("inf")),
+        None,
+        None,
+        ValueError,
+        r"attribute rescale_grad must be a finite number, got inf",
+    ),
+    (
+        "momentum",
+        {},
+        dict(mom=np.ones((3, 4), np.float32)),
+        None,
+        ValueError,
+        r"momentum: input Velocity is float32 \[3, 4\]",
+    ),
+    ("momentum", {}, dict(mom=np.ones(SHAPE, np.float64)), None, ValueError, r"input Velocity is float64"),
+    ("momentum", {}, dict(lr=np.array([0.1, 0.2], np.float32)), None, ValueError, r"LearningRate must hold a 1-elem"),
+    ("momentum", {}, dict(lr=np.array([np.nan], np.float32)), None, ValueError, r"input LearningRate holds nan"),
+    ("momentum", {}, dict(grad=np.ones((4, 2), np.float32)), None, ValueError, r"input Grad is float32 \[4, 2\]"),
+    ("momentum", {}, None, (4, [1, 4], _ROWS2), ValueError, r"momentum: input Grad: row index 4 is out of range"),
+    ("momentum", {}, None, (4, [0, 1], _ROWS2.astype(np.float64)), ValueError, r"\(SelectedRows\) is float64"),
+    ("momentum", dict(VelocityOut="grad"), None, None, ValueError, r"VelocityOut names variable 'grad', which input"),
+    ("momentum", dict(Velocity="param", VelocityOut="param"), None, None, ValueError, r"slots Param and Velocity both"),
+    ("momentum", dict(Velocity=None), None, None, ValueError, r"slot Velocity is missing"),
 ]
 
 
@@ -256,7 +302,7 @@ def test_adam_on_a_0d_parameter_matches_the_1_element_update():
     np.testing.assert_allclose(np.array(scalar.find_var("param").get_tensor()), want_p, rtol=1e-5)
 
 
-@pytest.mark.parametrize("op_type", ["rmsprop", "sgd", "adam", "adagrad"])
+@pytest.mark.parametrize("op_type", ["rmsprop", "sgd", "adam", "adagrad", "momentum"])
 def test_non_finite_sparse_rows_stay_in_their_rows(op_type):
     """NaN gradient values are data (Paddle propagates them): they reach exactly the rows they are in."""
     value = np.array([[np.nan, 1.0, 1.0], [1.0, 1.0, 1.0]], np.float32)

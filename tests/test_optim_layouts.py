@@ -19,6 +19,7 @@ BUILDERS = [  # (paddle-layout class, torch-layout class, kwargs)
     (F.SGD, O.SGD, dict(learning_rate=0.1)),
     (F.Adam, O.Adam, dict(learning_rate=0.01)),
     (F.Adagrad, O.Adagrad, dict(learning_rate=0.1, initial_accumulator_value=0.1)),
+    (F.Momentum, O.Momentum, dict(learning_rate=0.05, momentum=0.9, use_nesterov=True)),
 ]
 
 
@@ -157,8 +158,9 @@ def test_add_param_group_reads_torch_keys_and_per_group_weight_decay():
         lambda ps: F.RMSProp(0.01, momentum=0.9, centered=True, parameters=ps),
         lambda ps: F.RMSProp.preset("tf1", parameters=ps, learning_rate=0.01, momentum=0.5),
         lambda ps: O.RMSProp.preset("torch", ps, lr=0.01, momentum=0.9, weight_decay=0.1),
+        lambda ps: F.Momentum(0.05, 0.9, parameters=ps, use_nesterov=True, weight_decay=0.1),
     ],
-    ids=["paddle", "centered-momentum", "tf1", "torch-preset"],
+    ids=["paddle", "centered-momentum", "tf1", "torch-preset", "momentum-nesterov"],
 )
 def test_complex_parameters_are_updated_as_their_real_views(build):
     c = torch.randn(4, 3, dtype=torch.complex64, requires_grad=True)
@@ -179,8 +181,9 @@ def test_complex_parameters_are_updated_as_their_real_views(build):
         (O.SGD, dict(lr=0.1)),
         (O.Adam, dict(lr=0.01)),
         (O.Adagrad, dict(lr=0.1)),
+        (O.Momentum, dict(lr=0.05, momentum=0.9)),
     ],
-    ids=["RMSProp", "SGD", "Adam", "Adagrad"],
+    ids=["RMSProp", "SGD", "Adam", "Adagrad", "Momentum"],
 )
 def test_torch_compile_step_gives_the_same_numbers(cls, kwargs):
     torch._dynamo.reset()

@@ -58,6 +58,10 @@ CONFIGS = [
     ("sgd clip by norm", lambda: fluid.optimizer.SGD(learning_rate=0.3, grad_clip=fluid.clip.GradientClipByNorm(0.2))),
     ("adam", lambda: fluid.optimizer.Adam(learning_rate=0.01)),
     ("adagrad l2", lambda: fluid.optimizer.Adagrad(learning_rate=0.1, regularization=fluid.L2Decay(0.01))),
+    (
+        "momentum nesterov clip by norm",
+        lambda: fluid.optimizer.Momentum(0.05, 0.9, use_nesterov=True, grad_clip=fluid.clip.GradientClipByNorm(0.2)),
+    ),
 ]
 
 

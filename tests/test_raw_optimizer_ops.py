@@ -180,6 +180,8 @@ OUT_OF_PLACE = [
     ("rmsprop", None, {"centered": True, "momentum": 0.5}),
     ("rmsprop", [1, 5, 1], {}),
     ("adagrad", None, {"epsilon": 1e-6}),
+    ("momentum", None, {"mu": 0.9, "use_nesterov": True}),
+    ("momentum", [2, 0, 2], {"mu": 0.5, "regularization_method": "l2_decay", "regularization_coeff": 0.1}),
 ]
 
 
@@ -222,6 +224,14 @@ def test_raw_op_writes_its_outputs_to_their_own_variables(op_type, rows, attrs):
         slots = dict(Param="p", Grad="g", Moment="m2", LearningRate="lr", ParamOut="p_out", MomentOut="m2_out")
         moment = v["m2"] + g * g
         want = {"m2_out": moment, "p_out": v["p"] - v["lr"][0] * g / (np.sqrt(moment) + np.float32(1e-6))}
+    elif op_type == "momentum":  # v = v*mu + g (+ p*coeff in g); p -= lr*v, or (g + v*mu)*lr with Nesterov
+        slots = dict(Param="p", Grad="g", Velocity="m1", LearningRate="lr", ParamOut="p_out", VelocityOut="m1_out")
+        mu, lr = np.float32(attrs["mu"]), v["lr"][0]
+        if attrs.get("regularization_method") == "l2_decay":
+            g = v["p"] * np.float32(attrs["regularization_coeff"]) + g
+        vel = v["m1"] * mu + g
+        step = (g + vel * mu) * lr if attrs.get("use_nesterov") else lr * vel
+        want = {"m1_out": vel, "p_out": v["p"] - step}
     else:
         centered = attrs.get("centered", False)
         slots = dict(
@@ -373,7 +383,8 @@ def _fill(sig):
 
 
 def test_raw_table_is_paddles_signatures():
-    """RAW_OPS holds Paddle's slot lists (rmsprop_op.cc, sgd_op.cc, adam_op.cc, adagrad_op.cc) and in-place pairs."""
+    """RAW_OPS holds Paddle's slot lists (rmsprop_op.cc, sgd_op.cc, adam_op.cc, adagrad_op.cc,
+    momentum_op.cc) and in-place pairs."""
     want = {
         "rmsprop": (
             "raw_rmsprop",
@@ -394,6 +405,12 @@ def test_raw_table_is_paddles_signatures():
             "raw_adagrad",
             ("Param", "Grad", "Moment", "LearningRate", "ParamOut", "MomentOut"),
             (("ParamOut", "Param"), ("MomentOut", "Moment")),
+            (),
+        ),
+        "momentum": (
+            "raw_momentum",
+            ("Param", "Grad", "Velocity", "LearningRate", "ParamOut", "VelocityOut"),
+            (("ParamOut", "Param"), ("VelocityOut", "Velocity")),
             (),
         ),
     }

@@ -130,6 +130,12 @@ SAMPLES = [
         {"Param": f(2, 3), "Grad": f(2, 3), "Moment": f(2, 3, lo=0.5), "LearningRate": torch.tensor([0.1])},
         {"epsilon": 1e-6},
     ),
+    (
+        "raw_momentum",
+        "raw_momentum",
+        {"Param": f(2, 3), "Grad": f(2, 3), "Velocity": f(2, 3), "LearningRate": torch.tensor([0.1])},
+        {"mu": 0.9, "use_nesterov": True},
+    ),
 ]
 # ops whose forward cannot run on meta tensors (their layers append them without shape inference)
 NO_META = {"parallel_do_slice", "parallel_do_copy"}

@@ -40,6 +40,7 @@ OPTS = {
     # in the state's dtype, so any lr gives bit-identical results in both modes
     "adam": lambda params=None: fluid.optimizer.Adam(0.01, parameter_list=params),
     "adagrad": lambda params=None: fluid.optimizer.Adagrad(0.05, initial_accumulator_value=0.1, parameter_list=params),
+    "momentum": lambda params=None: fluid.optimizer.Momentum(0.05, 0.9, parameter_list=params, use_nesterov=True),
     "rmsprop_l2_clip": lambda params=None: fluid.optimizer.RMSProp(
         0.01,
         momentum=0.5,

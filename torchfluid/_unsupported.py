@@ -34,7 +34,7 @@ _LOD = (
 )
 
 _OPTIMIZERS = (
-    "torchfluid implements Paddle's SGD, Adam, Adagrad and RMSProp (fluid and 2.x names); the parameters of "
+    "torchfluid implements Paddle's SGD, Momentum, Adam, Adagrad and RMSProp (fluid and 2.x names); the parameters of "
     "torchfluid layers are torch Parameters, so every torch.optim optimizer trains them"
 )
 _LAYERS = (
@@ -51,11 +51,7 @@ ALTERNATIVES = {
     **dict.fromkeys(("DistributeTranspiler", "DistributeTranspilerConfig"), _DISTRIBUTED),
     **dict.fromkeys(("ParallelExecutor", "CompiledProgram", "transpiler", "DataParallel"), _DISTRIBUTED),
     **dict.fromkeys(("lod_reset", "dynamic_lstm", "dynamic_gru", "lod_append", "sequence_conv_pool"), _LOD),
-    # fluid.optimizer names beyond SGD, Adam, Adagrad and RMSProp
-    "Momentum": _optimizer(
-        "torch.optim.SGD(params, lr, momentum=mu[, nesterov=True]) (Paddle's update: v = mu*v + g; p -= lr*v)"
-    ),
-    "MomentumOptimizer": _optimizer("torch.optim.SGD(params, lr, momentum=mu)"),
+    # fluid.optimizer names beyond SGD, Momentum, Adam, Adagrad and RMSProp
     **{f"{n}{s}": _optimizer(f"torch.optim.{n}") for n in ("Adamax", "Adadelta") for s in ("", "Optimizer")},
     "AdamW": _optimizer("torch.optim.AdamW"),
     "ModelAverage": _optimizer("torch.optim.swa_utils.AveragedModel"),

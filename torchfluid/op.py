@@ -8,11 +8,11 @@ or a list of names); every other keyword is an attribute, which the op's forward
 and ``run``'s ``scope`` a :class:`~torchfluid.static.scope.Scope`.
 
 Paddle's raw optimizer ops. In a torchfluid program the op types ``rmsprop``, ``sgd``,
-``adam`` and ``adagrad`` are the optimizer's whole optimize section (one op per ``minimize``, with a
+``momentum``, ``adam`` and ``adagrad`` are the optimizer's whole optimize section (one op per ``minimize``, with a
 ``section`` attribute; :mod:`torchfluid.static.optimize`). Paddle's own ops of those
 names update ONE parameter from Paddle's slots; they are registered as ``raw_rmsprop``,
-``raw_sgd``, ``raw_adam`` and ``raw_adagrad`` (:mod:`torchfluid.ops.optimizer_ops`, each calling the one
-reference kernel). The table ``RAW_OPS`` below holds their Paddle signatures, and the
+``raw_sgd``, ``raw_momentum``, ``raw_adam`` and ``raw_adagrad`` (:mod:`torchfluid.ops.optimizer_ops`,
+each calling the one reference kernel). The table ``RAW_OPS`` below holds their Paddle signatures, and the
 rule is: ``Operator(type, ...)`` with a ``type`` of the table and no ``section=``
 keyword is Paddle's raw op (``self.type`` stays Paddle's name); with ``section=`` it is
 the optimize section op. For a raw op:
@@ -39,6 +39,11 @@ rmsprop    raw_rmsprop     Param, Grad, MeanSquare, Moment, LearningRate,       
                            ParamOut, MeanSquareOut, MomentOut                    momentum (0.0),
                            (MeanGrad, MeanGradOut: needed iff centered)          centered (False)
 sgd        raw_sgd         Param, LearningRate, Grad, ParamOut                   --
+momentum   raw_momentum    Param, Grad, Velocity, LearningRate, ParamOut,        mu (required), use_nesterov
+                           VelocityOut                                           (False), regularization_method
+                                                                                 (''), regularization_coeff
+                                                                                 (0.0), multi_precision
+                                                                                 (False), rescale_grad (1.0)
 adam       raw_adam        Param, Grad, LearningRate, Moment1, Moment2,          beta1 (0.9), beta2 (0.999),
                            Beta1Pow, Beta2Pow, ParamOut, Moment1Out,             epsilon (1e-8), lazy_mode
                            Moment2Out, Beta1PowOut, Beta2PowOut                  (False),
@@ -89,6 +94,7 @@ def _raw_signature(registered: str) -> RawOpSignature:
 RAW_OPS: dict[str, RawOpSignature] = {
     "rmsprop": _raw_signature("raw_rmsprop"),
     "sgd": _raw_signature("raw_sgd"),
+    "momentum": _raw_signature("raw_momentum"),
     "adam": _raw_signature("raw_adam"),
     "adagrad": _raw_signature("raw_adagrad"),
 }

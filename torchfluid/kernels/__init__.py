@@ -5,7 +5,8 @@
 
 from .adagrad import adagrad_, adagrad_rows_
 from .adam import adam_
+from .momentum import momentum_
 from .rmsprop import rmsprop_, rmsprop_denominator
 from .sgd import sgd_
 
-__all__ = ["rmsprop_", "rmsprop_denominator", "sgd_", "adam_", "adagrad_", "adagrad_rows_"]
+__all__ = ["rmsprop_", "rmsprop_denominator", "sgd_", "adam_", "adagrad_", "adagrad_rows_", "momentum_"]

@@ -1,9 +1,10 @@
-"""Paddle's raw optimizer ops (``rmsprop``, ``sgd``, ``adam``, ``adagrad`` of Paddle's operator library)
+"""Paddle's raw optimizer ops (``rmsprop``, ``sgd``, ``momentum``, ``adam``, ``adagrad`` of Paddle's operator library)
 and the gradient-clipping ops of Paddle's static clip graph (``squared_l2_norm``,
 ``clip``, ``clip_by_norm``; :mod:`torchfluid.static.clip` appends them).
 
 These are the per-parameter ops Paddle's own op tests run with ``fluid.op.Operator`` on
-scope values. They are registered as ``raw_rmsprop``, ``raw_sgd``, ``raw_adam`` and ``raw_adagrad``:
+scope values. They are registered as ``raw_rmsprop``, ``raw_sgd``, ``raw_momentum``, ``raw_adam`` and
+``raw_adagrad``:
 the plain names belong to the optimizer's whole optimize section
 (:mod:`torchfluid.static.optimize`), and :mod:`torchfluid.op` maps Paddle's names here.
 Each op updates its state in place (``ParamOut`` is ``Param``, ``MomentOut`` is
@@ -13,8 +14,8 @@ input leaves the state untouched.
 
 ``Grad`` is a dense tensor of ``Param``'s shape, or a :class:`SelectedRows` (Paddle's
 sparse gradient: some rows of a ``[height, width]`` matrix, rows may repeat); each op's
-docstring gives its rule for it, as Paddle's ``rmsprop_op.h``, ``sgd_op.h``, ``adam_op.h``,
-``adagrad_op.h``.
+docstring gives its rule for it, as Paddle's ``rmsprop_op.h``, ``sgd_op.h``, ``momentum_op.h``,
+``adam_op.h``, ``adagrad_op.h``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .._checks import check_int, check_number
 from ..dtypes import dtype_name
 from ..kernels.adagrad import adagrad_, adagrad_rows_
 from ..kernels.adam import adam_
+from ..kernels.momentum import momentum_
 from ..kernels.rmsprop import rmsprop_
 from ..kernels.sgd import sgd_
 from .registry import register
@@ -35,6 +37,7 @@ __all__ = [
     "SelectedRows",
     "raw_rmsprop",
     "raw_sgd",
+    "raw_momentum",
     "raw_adam",
     "raw_adagrad",
     "squared_l2_norm",
@@ -238,6 +241,76 @@ def raw_sgd(Param, LearningRate, Grad):
         return
     for i, r in enumerate(Grad.rows):  # Paddle's loop: one update per entry, in order (on a view of the row)
         sgd_(Param[r], Grad.value[i], lr=lr)
+
+
+# ---------------------------------------------------------------- momentum
+
+_REGULARIZATION_METHODS = ("", "l2_decay")
+
+
+@register("raw_momentum", ["Param", "Grad", "Velocity", "LearningRate"], ["ParamOut", "VelocityOut"], inplace=True)
+def raw_momentum(
+    Param,
+    Grad,
+    Velocity,
+    LearningRate,
+    *,
+    mu=None,
+    use_nesterov=False,
+    regularization_method="",
+    regularization_coeff=0.0,
+    multi_precision=False,
+    rescale_grad=1.0,
+):
+    """Paddle's ``momentum`` op, in place, by :func:`~torchfluid.kernels.momentum.momentum_`::
+
+        g        = g * rescale_grad
+        g        = p * regularization_coeff + g        (regularization_method='l2_decay' only)
+        velocity = velocity * mu + g
+        p        = p - lr * velocity                   (use_nesterov: p - (g + velocity * mu) * lr)
+
+    A SelectedRows ``Grad`` is merged (duplicate rows summed) and EVERY row is updated,
+    absent rows with gradient 0 (their velocity decays by ``mu`` and still moves the
+    parameter; the L2 term reaches every row), as Paddle's ``SparseMomentumFunctor``.
+    ``rescale_grad`` scales the gradient before the L2 term, as Paddle's GPU kernel and its
+    documentation say (Paddle's CPU kernel skips it for a dense ``Grad``).
+
+    Allowed attributes: ``mu`` (required) and ``regularization_coeff`` finite real numbers
+    >= 0, ``rescale_grad`` a finite real number, ``use_nesterov`` a bool,
+    ``regularization_method`` ``''`` or ``'l2_decay'``, ``multi_precision`` False (Paddle's
+    optional ``MasterParam``/``MasterParamOut`` slots are not supported); ``LearningRate`` a
+    finite 1-element floating-point tensor."""
+    op = "momentum"
+    if mu is None:
+        raise ValueError(f"{op}: attribute mu is missing; allowed: a finite real number >= 0 (the momentum)")
+    numbers = dict(
+        mu=(mu, dict(lo=0.0)),
+        regularization_coeff=(regularization_coeff, dict(lo=0.0)),
+        rescale_grad=(rescale_grad, {}),
+    )
+    flags = dict(use_nesterov=use_nesterov, multi_precision=multi_precision)
+    mu, coeff, rescale = _check_inputs(op, numbers, flags, Param, Grad, dict(Velocity=Velocity))
+    if regularization_method not in _REGULARIZATION_METHODS:
+        raise ValueError(
+            f"{op}: attribute regularization_method is {regularization_method!r}; allowed: '' or 'l2_decay'"
+        )
+    if multi_precision:
+        raise ValueError(
+            f"{op}: attribute multi_precision=True needs the MasterParam slots, which torchfluid's raw op does not "
+            "support; allowed: False (the optimizers' multi_precision=True keeps float32 master weights)"
+        )
+    lr = _scalar(op, LearningRate)
+    g = Grad.to_dense() if isinstance(Grad, SelectedRows) else Grad
+    momentum_(
+        Param,
+        g,
+        Velocity,
+        lr=lr,
+        mu=mu,
+        use_nesterov=use_nesterov,
+        rescale_grad=rescale,
+        l2_coeff=coeff if regularization_method == "l2_decay" else 0.0,
+    )
 
 
 # ---------------------------------------------------------------- adam

@@ -5,7 +5,8 @@
 
 * :class:`RMSprop`: a drop-in replacement for ``torch.optim.RMSprop`` (same signature,
   defaults, maths, ``state_dict()`` layout, hooks and error types) on torchfluid's kernels.
-* :class:`RMSProp`, :class:`SGD`, :class:`Adam`, :class:`Adagrad`: torchfluid's own constructors (Paddle's
+* :class:`RMSProp`, :class:`SGD`, :class:`Adam`, :class:`Adagrad`,
+  :class:`Momentum`: torchfluid's own constructors (Paddle's
   maths by default, ``RMSProp.preset(...)``, every option) with torch's ``state_dict()``
   layout.
 
@@ -14,7 +15,7 @@ and its ``load_state_dict`` reads either layout.
 """
 
 from . import layout
-from .fluid import SGD, Adagrad, Adam, RMSProp
+from .fluid import SGD, Adagrad, Adam, Momentum, RMSProp
 from .rmsprop import RMSprop
 
-__all__ = ["RMSprop", "RMSProp", "SGD", "Adam", "Adagrad", "layout"]
+__all__ = ["RMSprop", "RMSProp", "SGD", "Adam", "Adagrad", "Momentum", "layout"]

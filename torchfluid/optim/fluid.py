@@ -1,8 +1,8 @@
 """torchfluid's own optimizers (Paddle's maths, every option) with torch.optim's layout.
 
-``torchfluid.optim.RMSProp``, ``SGD``, ``Adam`` and ``Adagrad`` take exactly the constructors
-of ``torchfluid.optimizer.RMSProp``, ``SGD``, ``Adam`` and ``Adagrad`` (Paddle's defaults and maths,
-``RMSProp.preset(...)``, clipping, regularization, precision options) and run the same
+``torchfluid.optim.RMSProp``, ``SGD``, ``Adam``, ``Adagrad`` and ``Momentum`` take exactly the
+constructors of ``torchfluid.optimizer.RMSProp``, ``SGD``, ``Adam``, ``Adagrad`` and ``Momentum``
+(Paddle's defaults and maths, ``RMSProp.preset(...)``, clipping, regularization, precision options) and run the same
 update. Only the edge differs: ``state_dict()`` returns torch's layout (``state`` by
 index, ``param_groups`` with ``param_names``), which ``torch.distributed.checkpoint``,
 ``ZeroRedundancyOptimizer`` and trainer frameworks expect; ``paddle_state_dict()`` gives
@@ -21,7 +21,7 @@ import torch
 
 from .. import optimizer as _paddle
 
-__all__ = ["RMSProp", "SGD", "Adam", "Adagrad"]
+__all__ = ["RMSProp", "SGD", "Adam", "Adagrad", "Momentum"]
 
 
 def _looks_like_params(obj) -> bool:
@@ -71,3 +71,7 @@ class Adam(_TorchLayout, _paddle.Adam):
 
 class Adagrad(_TorchLayout, _paddle.Adagrad):
     __doc__ = _paddle.Adagrad.__doc__
+
+
+class Momentum(_TorchLayout, _paddle.Momentum):
+    __doc__ = _paddle.Momentum.__doc__

@@ -1,4 +1,4 @@
-"""The optimizer layer: RMSProp, SGD, Adam and Adagrad with Paddle fluid's API, as torch optimizers.
+"""The optimizer layer: RMSProp, SGD, Adam, Adagrad and Momentum with Paddle fluid's API, as torch optimizers.
 
 Paddle 2.0-rc also exported its schedulers here under their ``*LR`` names
 (``paddle.optimizer.NoamLR``, ``StepLR``, ``LinearLrWarmup``, ``ReduceLROnPlateau``, ...);
@@ -9,6 +9,7 @@ from . import lr, lr_scheduler
 from .adagrad import Adagrad, AdagradOptimizer
 from .adam import Adam, AdamOptimizer
 from .base import Optimizer
+from .momentum import Momentum, MomentumOptimizer
 from .rmsprop import RMSProp, RMSPropOptimizer
 from .sgd import SGD, SGDOptimizer
 from .state import LoadReport
@@ -25,6 +26,8 @@ __all__ = [
     "Adam",
     "AdagradOptimizer",
     "Adagrad",
+    "MomentumOptimizer",
+    "Momentum",
     "LoadReport",
     "lr",
     "lr_scheduler",

@@ -170,16 +170,27 @@ class StateCodec:
     def torch_style(self) -> dict:
         """torch.optim's layout: ``{'state': {index: {acc: tensor}}, 'param_groups': [...]}``
         with ``param_names`` in each group, so it can be matched back by name (plus the
-        optimizer's extra entries, e.g. ``master_weights``)."""
+        optimizer's extra entries, e.g. ``master_weights``). An accumulator the rule names
+        for torch (``torch_accumulators``: Momentum's ``velocity`` is torch.optim.SGD's
+        ``momentum_buffer``) appears under torch's name."""
         out = torch.optim.Optimizer.state_dict(self.opt)
+        renames = self._torch_accumulators()
+        if renames:  # the rule's accumulators under torch's names (Momentum's velocity: momentum_buffer)
+            out["state"] = {i: {renames.get(k, k): v for k, v in entry.items()} for i, entry in out["state"].items()}
         out.update(self.extra_state_dict())
         return out
+
+    def _torch_accumulators(self) -> Mapping[str, str]:
+        """The rule's ``{accumulator: torch.optim's name for it}`` (empty when it keeps its own names)."""
+        return getattr(self.rule, "torch_accumulators", {})
 
     def from_torch_style(self, sd: Mapping) -> dict:
         """Convert torch.optim's positional layout to name keys, using each group's
         ``param_names`` (or this optimizer's names, by position, when absent).
         ``torch.optim.RMSprop``'s entries (``square_avg``, ``grad_avg``,
-        ``momentum_buffer``) and group keys (``alpha``, ``eps``) are read as torchfluid's;
+        ``momentum_buffer``) and group keys (``alpha``, ``eps``) are read as torchfluid's,
+        the rule's own torch names first (``torch_accumulators``, ``torch_group_keys``:
+        torch.optim.SGD's ``momentum_buffer`` and ``nesterov`` for Momentum);
         its ``step`` is dropped unless this optimizer keeps one."""
         opt = self.opt
         out: dict = {}
@@ -187,6 +198,7 @@ class StateCodec:
         if not isinstance(groups, (list, tuple)):
             raise ValueError(f"torch-style state_dict: param_groups must be a list, got {type(groups).__name__}")
         ours = [n for g in opt.param_groups for n in g["param_names"]]
+        from_torch = {theirs: acc for acc, theirs in self._torch_accumulators().items()}
         position = 0
         for i, group in enumerate(groups):
             indices = list(group.get("params", []))
@@ -201,7 +213,7 @@ class StateCodec:
             position += len(indices)
             for index, name in zip(indices, names, strict=True):
                 for acc, t in sd["state"].get(index, {}).items():
-                    acc = TORCH_ACCUMULATORS.get(acc, acc)
+                    acc = from_torch[acc] if acc in from_torch else TORCH_ACCUMULATORS.get(acc, acc)
                     if acc == "step" and "step" not in self._all_acc_names():
                         continue  # torch.optim.RMSprop's step count: not part of this maths
                     out[self.key(name, acc)] = t
@@ -213,12 +225,14 @@ class StateCodec:
 
     def _group_from_torch(self, group: Mapping) -> dict:
         """A torch-layout group's hyper-parameters in this optimizer's spelling: torch's
-        RMSprop keys renamed (``alpha`` -> ``rho``, ``eps`` -> ``epsilon``); keys this
+        RMSprop keys renamed (``alpha`` -> ``rho``, ``eps`` -> ``epsilon``) and the rule's
+        (``torch_group_keys``: ``nesterov`` -> ``use_nesterov`` for Momentum); keys this
         optimizer's groups do not have (``foreach``, ``capturable``, ...) dropped."""
         known = set(self.opt.defaults) | {"param_names"}
+        renames = {**TORCH_GROUP_KEYS, **getattr(self.rule, "torch_group_keys", {})}
         out = {}
         for k, v in group.items():
-            k = TORCH_GROUP_KEYS.get(k, k) if TORCH_GROUP_KEYS.get(k) in known else k
+            k = renames.get(k, k) if renames.get(k) in known else k
             if k in known:
                 out[k] = v
         return out

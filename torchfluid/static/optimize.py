@@ -9,7 +9,7 @@ come here, with the optimizer's frozen :class:`~torchfluid.optimizer.pipeline.Up
 
 What ``minimize`` appends: the grad ops (:func:`append_backward`), then ONE optimize op
 for all the parameters, sorted by name (Paddle's order), of type
-``config.rule.op_type`` (``rmsprop``, ``sgd``, ``adam``, ``adagrad``)::
+``config.rule.op_type`` (``rmsprop``, ``sgd``, ``momentum``, ``adam``, ``adagrad``)::
 
     inputs   Param [p...], Grad [g...], LearningRate, State [accumulators, param-major],
              MasterParam [float32 master weights of the multi-precision parameters],
@@ -38,7 +38,7 @@ fused path's flat buffers are not saved: they are a cache of the state variables
 rebuilt when the scope's tensors change.
 A float learning rate becomes a persistable float32 variable ``learning_rate_N`` (as in
 Paddle; float64 for float64 parameters); a ``fluid.layers.*_decay`` variable is used as
-it is. The op's forward is :func:`optimize`, registered here for the four
+it is. The op's forward is :func:`optimize`, registered here for the five
 op types (the ops package stays below the optimizer layer, so it cannot hold it).
 """
 
@@ -78,7 +78,7 @@ __all__ = [
     "optimize",
 ]
 
-OPTIMIZE_OP_TYPES = ("rmsprop", "sgd", "adam", "adagrad")
+OPTIMIZE_OP_TYPES = ("rmsprop", "sgd", "momentum", "adam", "adagrad")
 _INPUTS = ("Param", "Grad", "LearningRate", "State", "MasterParam", "Counter", "RoundingStep")
 _OUTPUTS = tuple(s + "Out" for s in _INPUTS if s not in ("Grad", "LearningRate"))  # the in-place state slots
 

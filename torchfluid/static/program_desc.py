@@ -97,6 +97,7 @@ def _object_kinds() -> tuple:
     from ..lr.scheduler import LRScheduler
     from ..optimizer.adagrad import AdagradRule
     from ..optimizer.adam import AdamRule
+    from ..optimizer.momentum import MomentumRule
     from ..optimizer.pipeline import UpdateConfig
     from ..optimizer.rmsprop import RMSPropRule
     from ..optimizer.sgd import SGDRule
@@ -114,6 +115,7 @@ def _object_kinds() -> tuple:
         SGDRule,
         AdamRule,
         AdagradRule,
+        MomentumRule,
     )
 
 
@@ -477,6 +479,7 @@ def _check_made_object(path: str, obj) -> None:
 def _optimizers() -> dict:
     from ..optimizer.adagrad import AdagradOptimizer, AdagradRule
     from ..optimizer.adam import AdamOptimizer, AdamRule
+    from ..optimizer.momentum import MomentumOptimizer, MomentumRule
     from ..optimizer.rmsprop import RMSPropOptimizer, RMSPropRule
     from ..optimizer.sgd import SGDOptimizer, SGDRule
 
@@ -485,6 +488,7 @@ def _optimizers() -> dict:
         SGDRule: SGDOptimizer,
         AdamRule: AdamOptimizer,
         AdagradRule: AdagradOptimizer,
+        MomentumRule: MomentumOptimizer,
     }
 
 

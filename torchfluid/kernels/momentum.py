@@ -1,0 +1,77 @@
+"""Paddle's Momentum kernel (``momentum`` op, ``momentum_op.h``), pure and in place.
+
+Per element, with the velocity starting at 0 and ``mu`` the momentum::
+
+    g        = g * rescale_grad                 (1 by default: no change)
+    g        = p * l2_coeff + g                 (only with l2_coeff != 0: the op's in-place L2 decay)
+    velocity = velocity * mu + g
+    p        = p - (g + velocity * mu) * lr     if use_nesterov
+    p        = p - lr * velocity                otherwise
+
+Each product and sum is rounded in the velocity's dtype in that order (Paddle's Eigen
+expressions, never fused into one multiply-add); ``lr``, ``mu``, ``rescale_grad`` and
+``l2_coeff`` are rounded to that dtype first, as Paddle's ``static_cast<T>``. With a
+float16/bfloat16 parameter and a float32 velocity (multi-precision: ``param`` is then the
+float32 master weight, whose dtype matches) the step is computed in float32.
+
+A row-sparse gradient (Paddle's SelectedRows) follows Paddle's ``SparseMomentumFunctor``:
+its duplicate rows are summed and EVERY row is updated, absent rows with gradient 0 (their
+velocity decays by ``mu`` and keeps moving the parameter). That is exactly this dense
+kernel on the merged gradient made dense, so callers pass ``grad.to_dense()``.
+
+Where ``torch.optim.SGD(momentum=mu, nesterov=...)`` differs:
+
+* torch keeps ``buf = mu * buf + (1 - dampening) * g`` with ``buf = g`` on its first step;
+  Paddle's velocity starts at 0, so its first step gives ``0 * mu + g = g`` as well: with
+  ``dampening=0`` (torch's default) the two velocities are the same numbers at every step
+  (torch's ``dampening`` has no Paddle counterpart);
+* the parameter updates are the same maths, ``p -= lr * buf`` and, with Nesterov,
+  ``p -= lr * (g + mu * buf)``; torch's CPU kernels compute ``a + alpha * b`` as one fused
+  multiply-add where the CPU has one, Paddle rounds the product first, so the last bit can
+  differ;
+* torch's ``weight_decay`` is the coupled L2 decay ``g + wd * p`` before the momentum, as
+  Paddle's ``L2Decay`` (and this kernel's ``l2_coeff``, which rounds ``p * l2_coeff`` first);
+* the learning rate multiplies the velocity at each step (not inside it, as Paddle's
+  RMSProp does), so a changed learning rate applies to the whole velocity at once in both.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["momentum_"]
+
+
+@torch.no_grad()
+def momentum_(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    velocity: torch.Tensor,
+    *,
+    lr: float,
+    mu: float,
+    use_nesterov: bool = False,
+    rescale_grad: float = 1.0,
+    l2_coeff: float = 0.0,
+) -> None:
+    """One Momentum update in place (module docstring): ``velocity = velocity * mu + g``;
+    ``param -= lr * velocity`` (``param -= (g + velocity * mu) * lr`` with ``use_nesterov``).
+
+    ``grad`` is dense, of ``param``'s shape; ``g`` is ``grad * rescale_grad``, plus
+    ``param * l2_coeff`` when ``l2_coeff`` is not 0. The step is computed in ``velocity``'s
+    dtype and the result rounded once into ``param``."""
+    dtype = velocity.dtype
+    g = grad.to(dtype)
+    if rescale_grad != 1.0:
+        g = g * rescale_grad
+    if l2_coeff != 0.0:
+        g = param.to(dtype).mul(l2_coeff).add_(g)  # p * coeff rounded, then + g (Paddle's CPU expression)
+    velocity.mul_(mu).add_(g)
+    if use_nesterov:
+        step = velocity.mul(mu).add_(g).mul_(lr)  # (g + velocity * mu) * lr
+    else:
+        step = velocity.mul(lr)
+    if param.dtype == dtype:
+        param.sub_(step)
+    else:
+        param.copy_(param.to(dtype).sub_(step))

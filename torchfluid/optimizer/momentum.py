@@ -1,0 +1,150 @@
+"""``MomentumOptimizer`` (alias ``Momentum``): Paddle's Momentum (see :mod:`torchfluid.kernels.momentum`).
+
+Maths (Paddle's ``momentum`` op), ``mu`` the momentum::
+
+    velocity = velocity * mu + g                  velocity starts at 0
+    p        = p - lr * velocity                  p = p - (g + velocity * mu) * lr with use_nesterov
+
+One accumulator, ``velocity`` (param-shaped; ``state_dict`` key ``<param>_velocity_0``),
+in the parameter's dtype (float32 for float16/bfloat16 parameters with
+``multi_precision=True``, which also keeps float32 master weights, as Paddle 2.x).
+``momentum`` and ``use_nesterov`` are group options (Paddle 2.x parameter groups may set
+``momentum``). ``torchfluid.optim.Momentum`` names the velocity ``momentum_buffer`` in
+torch's layout, so a ``torch.optim.SGD(momentum=mu)`` state dict loads into it: with
+torch's default ``dampening=0`` torch's buffer and Paddle's velocity are the same
+numbers (details in :mod:`torchfluid.kernels.momentum`).
+
+The gradient is clipped and regularized first, as for every torchfluid optimizer; Paddle
+2.x's ``weight_decay`` (a float or ``L2Decay``), which Paddle fuses into the op as
+``p * coeff + g``, is that same coupled L2 decay. A row-sparse gradient
+(``Embedding(is_sparse=True)``, torch's ``sparse=True``) follows Paddle's sparse kernel:
+duplicate rows are summed and every row is updated, absent rows with gradient 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from types import MappingProxyType
+
+import torch
+
+from .._checks import check_bool, check_number
+from ..kernels.momentum import momentum_
+from .base import Optimizer, UpdateParts
+from .precision import Precision
+
+__all__ = ["MomentumOptimizer", "Momentum", "MomentumRule"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MomentumRule:
+    """Momentum's update rule for :func:`~torchfluid.optimizer.pipeline.run_update`: the
+    ``velocity`` accumulator (zeros in the state dtype: the parameter's, float32 for
+    multi-precision float16/bfloat16 parameters) and Paddle's kernel, on the float32 master
+    weight where there is one."""
+
+    op_type = "momentum"
+    supports_complex = True  # the update is linear: a complex parameter moves as its two real coordinates
+    compatible_accumulators = ()
+    torch_accumulators = MappingProxyType({"velocity": "momentum_buffer"})  # torch.optim.SGD's names
+    torch_group_keys = MappingProxyType({"nesterov": "use_nesterov"})
+
+    @staticmethod
+    def accumulators(hparams: Mapping) -> list[str]:
+        return ["velocity"]
+
+    @staticmethod
+    def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
+        return {"velocity": torch.zeros_like(p, dtype=dtype)}
+
+    @staticmethod
+    def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
+        master = precision.master(param, name)
+        target = param.data if master is None else master
+        momentum_(
+            target,
+            grad.to_dense() if grad.is_sparse else grad,  # Paddle: merged rows, every row updated
+            state["velocity"],
+            lr=lr,
+            mu=hparams["momentum"],
+            use_nesterov=hparams["use_nesterov"],
+        )
+        if master is not None:
+            param.data.copy_(master)
+
+
+class MomentumOptimizer(Optimizer):
+    """Momentum with fluid's API: ``MomentumOptimizer(learning_rate, momentum,
+    parameter_list=None, use_nesterov=False, regularization=None, grad_clip=None,
+    name=None)``; Paddle 2.x's ``paddle.optimizer.Momentum(learning_rate=0.001,
+    momentum=0.9, parameters=None, use_nesterov=False, weight_decay=None, grad_clip=None,
+    multi_precision=False, rescale_grad=1.0, use_multi_tensor=False, name=None)`` by
+    keyword (the first six positions mean the same in both)::
+
+        velocity = velocity * mu + g;  p = p - lr * velocity
+        (use_nesterov: p = p - (g + velocity * mu) * lr)
+
+    Allowed: ``momentum >= 0`` (a finite real number), ``use_nesterov`` a bool, both per
+    group as well; ``learning_rate`` and ``momentum`` must be set (None raises ValueError,
+    as Paddle 2.x). ``multi_precision=True``: float32 master weights and velocity for
+    float16/bfloat16 parameters. ``use_multi_tensor`` (a bool) is accepted and changes
+    nothing (Paddle's multi-tensor kernel computes the same numbers). ``rescale_grad`` must
+    be 1.0: Paddle's CPU kernel ignores it for dense gradients while its GPU kernel
+    multiplies the gradient before its fused L2 decay, so no single rule reproduces Paddle
+    (scale the loss or the learning rate instead). ``options``:
+    :class:`~torchfluid.optimizer.base.Optimizer`'s keyword arguments (``parameters``,
+    ``weight_decay``, ``shard_state``, ``grad_reduction``, ``process_group``)."""
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        momentum: float = 0.9,
+        parameter_list=None,
+        use_nesterov: bool = False,
+        regularization=None,
+        grad_clip=None,
+        name=None,
+        *,
+        multi_precision: bool = False,
+        rescale_grad: float = 1.0,
+        use_multi_tensor: bool = False,
+        **options,
+    ):
+        if learning_rate is None:
+            raise ValueError("learning_rate is not set: pass a float >= 0, a learning-rate schedule or a variable")
+        defaults = self._check_options(dict(momentum=momentum, use_nesterov=use_nesterov))
+        check_bool("multi_precision", multi_precision)
+        check_bool("use_multi_tensor", use_multi_tensor)
+        if check_number("rescale_grad", rescale_grad) != 1.0:
+            raise ValueError(
+                f"rescale_grad must be 1.0, got {rescale_grad!r}: Paddle's CPU kernel ignores it for dense "
+                "gradients and its GPU kernel scales the gradient before the fused L2 decay; scale the loss or "
+                "the learning rate instead"
+            )
+        parts = UpdateParts(
+            MomentumRule(),
+            defaults=defaults,
+            precision=Precision(multi_precision=multi_precision, state_dtype=None, nonfinite="propagate"),
+        )
+        super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
+
+    @staticmethod
+    def _check_options(group: Mapping) -> dict:
+        """Range-check a group's Momentum options; return them normalised (a float, a bool)."""
+        return dict(
+            momentum=check_number("momentum", group["momentum"], lo=0.0),
+            use_nesterov=check_bool("use_nesterov", group["use_nesterov"]),
+        )
+
+    def _check_group(self, group: dict) -> None:
+        super()._check_group(group)
+        self._check_options(group)
+
+    @property
+    def multi_precision(self) -> bool:
+        """Whether float16/bfloat16 parameters keep float32 master weights and velocity."""
+        return self._precision.multi_precision
+
+
+Momentum = MomentumOptimizer
