@@ -9,10 +9,12 @@ Per element, with the velocity starting at 0 and ``mu`` the momentum::
     p        = p - lr * velocity                otherwise
 
 Each product and sum is rounded in the velocity's dtype in that order (Paddle's Eigen
-expressions, never fused into one multiply-add); ``lr``, ``mu``, ``rescale_grad`` and
-``l2_coeff`` are rounded to that dtype first, as Paddle's ``static_cast<T>``. With a
-float16/bfloat16 parameter and a float32 velocity (multi-precision: ``param`` is then the
-float32 master weight, whose dtype matches) the step is computed in float32.
+expressions, never fused into one multiply-add). ``mu``, ``rescale_grad`` and ``l2_coeff`` are
+Paddle's float32 op attributes: they are rounded to float32 first (so a float64 update uses
+``float64(float32(mu))``, as Paddle's); with a float16/bfloat16 velocity they and ``lr`` are then
+rounded to that dtype, as Paddle's ``static_cast<T>``. A float16/bfloat16 velocity makes the
+whole step float16/bfloat16 (Paddle without multi-precision); with multi-precision the velocity
+is float32 and ``param`` is the float32 master weight, so the step is computed in float32.
 
 A row-sparse gradient (Paddle's SelectedRows) follows Paddle's ``SparseMomentumFunctor``:
 its duplicate rows are summed and EVERY row is updated, absent rows with gradient 0 (their
@@ -61,6 +63,10 @@ def momentum_(
     ``param * l2_coeff`` when ``l2_coeff`` is not 0. The step is computed in ``velocity``'s
     dtype and the result rounded once into ``param``."""
     dtype = velocity.dtype
+    if dtype in (torch.float16, torch.bfloat16):  # torch would use the float32 values; Paddle rounds them first
+        lr, mu, rescale_grad, l2_coeff = (_rounded(x, dtype) for x in (lr, mu, rescale_grad, l2_coeff))
+    elif dtype == torch.float64:  # Paddle's attributes are float32 (its float64 learning rate is not)
+        mu, rescale_grad, l2_coeff = (_rounded(x, torch.float32) for x in (mu, rescale_grad, l2_coeff))
     g = grad.to(dtype)
     if rescale_grad != 1.0:
         g = g * rescale_grad
@@ -75,3 +81,8 @@ def momentum_(
         param.sub_(step)
     else:
         param.copy_(param.to(dtype).sub_(step))
+
+
+def _rounded(x: float, dtype: torch.dtype) -> float:
+    """``x`` rounded to float32 (Paddle's attribute and learning-rate dtype), then to ``dtype``."""
+    return float(torch.tensor(x, dtype=torch.float32).to(dtype))
