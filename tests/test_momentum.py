@@ -600,6 +600,31 @@ def test_a_torch_sgd_state_dict_loads_and_the_run_continues(cls):
         torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize(
+    "sgd_kwargs,match",
+    [
+        (dict(dampening=0.1), r"a param group has dampening=0.1; allowed: 0 \(Paddle's momentum has no dampening"),
+        (dict(maximize=True), r"a param group has maximize=True; allowed: False"),
+    ],
+)
+def test_a_torch_sgd_state_dict_with_other_maths_is_refused(sgd_kwargs, match):
+    """torch.optim.SGD's dampening and maximize have no Paddle counterpart: such a state
+    dict is refused and nothing changes."""
+    p = torch.nn.Parameter(torch.tensor(P0["w"]))
+    sgd = torch.optim.SGD([p], lr=0.1, momentum=0.9, **sgd_kwargs)
+    p.grad = torch.tensor(DENSE_G[0]["w"])
+    sgd.step()
+    q = torch.nn.Parameter(torch.tensor(P0["w"]))
+    ours = O.Momentum([q], lr=0.1, momentum=0.9)
+    q.grad = torch.tensor(DENSE_G[0]["w"])
+    ours.step()
+    before = copy.deepcopy(ours.paddle_state_dict())
+    with pytest.raises(ValueError, match=match):
+        ours.load_state_dict(sgd.state_dict())
+    for k, v in before.items():
+        assert torch.equal(ours.paddle_state_dict()[k], v)
+
+
 # ---------------------------------------------------------------- names and errors
 
 

@@ -55,6 +55,22 @@ class MomentumRule:
         return ["velocity"]
 
     @staticmethod
+    def check_torch_group(group: Mapping) -> None:
+        """A torch.optim.SGD parameter group this rule would continue with other maths is
+        refused: ``dampening`` other than 0 (torch's ``buf = mu * buf + (1 - dampening) * g``)
+        or ``maximize=True``."""
+        dampening = group.get("dampening", 0)
+        if dampening != 0:
+            raise ValueError(
+                f"torch-style state_dict: a param group has dampening={dampening!r}; allowed: 0 (Paddle's momentum "
+                "has no dampening, so the run would not continue as torch's)"
+            )
+        if group.get("maximize", False):
+            raise ValueError(
+                "torch-style state_dict: a param group has maximize=True; allowed: False (Momentum minimizes)"
+            )
+
+    @staticmethod
     def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
         return {"velocity": torch.zeros_like(p, dtype=dtype)}
 

@@ -227,7 +227,12 @@ class StateCodec:
         """A torch-layout group's hyper-parameters in this optimizer's spelling: torch's
         RMSprop keys renamed (``alpha`` -> ``rho``, ``eps`` -> ``epsilon``) and the rule's
         (``torch_group_keys``: ``nesterov`` -> ``use_nesterov`` for Momentum); keys this
-        optimizer's groups do not have (``foreach``, ``capturable``, ...) dropped."""
+        optimizer's groups do not have (``foreach``, ``capturable``, ...) dropped. A rule's
+        ``check_torch_group(group)`` raises ValueError for a group it cannot continue
+        (Momentum: torch.optim.SGD's ``dampening`` or ``maximize``)."""
+        check = getattr(self.rule, "check_torch_group", None)
+        if check is not None:  # the rule refuses a torch group whose maths it does not run (before any change)
+            check(group)
         known = set(self.opt.defaults) | {"param_names"}
         renames = {**TORCH_GROUP_KEYS, **getattr(self.rule, "torch_group_keys", {})}
         out = {}
