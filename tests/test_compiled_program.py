@@ -423,3 +423,85 @@ def test_strategies_are_checked_records():
 def test_executor_still_refuses_junk_programs():
     with pytest.raises(TypeError, match="expected a Program or CompiledProgram, got str"):
         fluid.Executor().run("main")
+
+
+def _fake_gpu(monkeypatch):
+    """Make torch report one GPU, so that a GPU executor can be made; nothing runs on it."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+
+
+def test_a_compiled_program_keeps_the_place_of_its_first_run(monkeypatch):
+    compiled, exe, scope, params = _compiled(places=fluid.cpu_places(2))
+    x, y = _data(4)
+    exe.run(compiled, feed={"x": x, "y": y}, scope=scope)
+    _fake_gpu(monkeypatch)
+    with pytest.raises(ValueError, match=r"run by an executor on CPUPlace; this executor's place is CUDAPlace\(0\)"):
+        fluid.Executor(fluid.CUDAPlace(0)).run(compiled, feed={"x": x, "y": y}, scope=scope)
+
+
+def test_places_must_be_of_the_executors_kind(monkeypatch):
+    compiled, exe, scope, params = _compiled(places=fluid.cpu_places(2))
+    _fake_gpu(monkeypatch)
+    x, y = _data(4)
+    with pytest.raises(ValueError, match=r"places\[0\] is CPUPlace but the executor runs on CUDAPlace\(0\)"):
+        fluid.Executor(fluid.CUDAPlace(0)).run(compiled, feed={"x": x, "y": y}, scope=scope)
+
+
+def test_a_test_program_shares_the_trained_variables():
+    x, y = _data(8)
+    fluid.unique_name.switch()
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start):
+        xv = fluid.layers.data("x", [4], dtype="float32")
+        yv = fluid.layers.data("y", [1], dtype="float32")
+        pred = fluid.layers.fc(fluid.layers.batch_norm(fluid.layers.fc(xv, 3)), 1)
+        loss = fluid.layers.mean(fluid.layers.square_error_cost(pred, yv))
+        test_prog = main.clone(for_test=True)
+        fluid.optimizer.RMSProp(0.01).minimize(loss)
+    scope, exe = _start(start)
+    train = fluid.CompiledProgram(main).with_data_parallel(loss_name=loss.name, places=fluid.cpu_places(2))
+    test = fluid.CompiledProgram(test_prog).with_data_parallel(share_vars_from=train, places=fluid.cpu_places(2))
+    for _ in range(3):
+        exe.run(train, feed={"x": x, "y": y}, scope=scope)
+    (got,) = exe.run(test, feed={"x": x, "y": y}, fetch_list=[pred.name], scope=fluid.Scope())  # scope: train's
+    (want,) = exe.run(test_prog, feed={"x": x, "y": y}, fetch_list=[pred.name], scope=scope)
+    np.testing.assert_allclose(got, want, rtol=1e-6)  # is_test batch_norm: per-row, so the split changes nothing
+
+
+def test_a_fed_parameter_goes_whole_to_every_place():
+    x, y = _data(8)
+    out = []
+    for n in (1, 2):
+        main, start, loss, params = _build(lr=0.01)
+        scope, exe = _start(start)
+        w = np.full(_value(scope, params[-1]).shape, 0.3, "float32")
+        compiled = fluid.CompiledProgram(main).with_data_parallel(loss_name=loss.name, places=fluid.cpu_places(n))
+        (got,) = exe.run(compiled, feed={"x": x, "y": y, params[-1]: w}, fetch_list=[loss], scope=scope)
+        out.append(got.mean())
+        np.testing.assert_array_equal(w, np.full_like(w, 0.3))  # the caller's array is not updated
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-6)
+
+
+def test_sub_block_ops_and_sparse_gradients_are_refused():
+    fluid.unique_name.switch()
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start):
+        ids = fluid.layers.data("ids", [1], dtype="int64")
+        emb = fluid.layers.embedding(ids, size=[10, 3], is_sparse=True)
+        loss = fluid.layers.mean(emb)
+        fluid.optimizer.SGD(0.1).minimize(loss)
+    scope, exe = _start(start)
+    compiled = fluid.CompiledProgram(main).with_data_parallel(loss_name=loss.name, places=fluid.cpu_places(2))
+    with pytest.raises(NotImplementedError, match="sparse .*is_sparse=False"):
+        exe.run(compiled, feed={"ids": np.arange(4).reshape(4, 1)}, scope=scope)
+    main, start, loss, params = _build()
+    with fluid.program_guard(main, start):
+        main._create_block()
+        fluid.layers.fill_constant([1], "float32", 1.0)
+        main._rollback()
+    scope, exe = _start(start)
+    compiled = fluid.CompiledProgram(main).with_data_parallel(loss_name=loss.name, places=fluid.cpu_places(2))
+    x, y = _data(4)
+    with pytest.raises(NotImplementedError, match="ops in sub-blocks"):
+        exe.run(compiled, feed={"x": x, "y": y}, scope=scope)

@@ -336,11 +336,16 @@ def _loss_grad_ops(block):
     return [op for op in block.ops if op.type == "fill_constant" and op.role == (OpRole.Backward | OpRole.Loss)]
 
 
-def _build_data_parallel(program, devices, exe_device, split_feeds, place_feeds, scale):
+def _build_data_parallel(program, devices, exe_device, split_feeds, place_feeds, scale, loss_name):
     """The data-parallel program of ``program`` (see the module docstring); returns
     ``(program, per-place names, summed names)``."""
     src = program.global_block()
     n = len(devices)
+    if any(b.ops for b in program.blocks[1:]):
+        raise NotImplementedError(
+            "CompiledProgram.with_data_parallel: the program has ops in sub-blocks (control flow); only a program "
+            "whose ops are all in the global block runs data-parallel"
+        )
     for op in src.ops:
         if not _is_once(op) and op.attrs.get("is_sparse"):
             raise NotImplementedError(
@@ -393,7 +398,10 @@ def _build_data_parallel(program, devices, exe_device, split_feeds, place_feeds,
     for p, device in enumerate(devices):
         for m in sorted(set(persist_written) | set(moved)):
             emit("parallel_do_copy", {"X": [m]}, {"Out": [_place_name(p, m)]}, {"device": device})
-    loss_grads = {id(op) for op in _loss_grad_ops(src)}
+    # Paddle's ScaleLossGrad: the gradient of loss_name (only) starts at 1/N on each place
+    loss_grads = {
+        id(op) for op in _loss_grad_ops(src) if loss_name is not None and loss_name + _GRAD in op.output_arg_names
+    }
     last = max((i for i, op in enumerate(src.ops) if not _is_once(op)), default=-1)
     summed: set = set()
     for i, op in enumerate(src.ops):
@@ -605,10 +613,12 @@ class CompiledProgram:
         devices = [str(p.device) for p in places]
         exe_device = str(place.device)
         scale = self._build_strategy.gradient_scale_strategy if self._build_strategy else 0
-        key = ("data_parallel", tuple(devices), exe_device, split_feeds, place_feeds, scale)
+        key = ("data_parallel", tuple(devices), exe_device, split_feeds, place_feeds, scale, self._loss_name)
         dp, local, summed = self._program.cached_plan(
             key,
-            lambda: _build_data_parallel(self._program, devices, exe_device, split_feeds, place_feeds, scale),
+            lambda: _build_data_parallel(
+                self._program, devices, exe_device, split_feeds, place_feeds, scale, self._loss_name
+            ),
         )
         sched = getattr(self._program, "lr_sheduler", None)
         if sched is not None:
