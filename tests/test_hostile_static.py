@@ -277,6 +277,17 @@ def _small_program():
     return main, start, y
 
 
+def _drop(*path):
+    """A mutation deleting ``path`` (keys and indices) from the description."""
+
+    def mutate(d):
+        for k in path[:-1]:
+            d = d[k]
+        del d[path[-1]]
+
+    return mutate
+
+
 def _set(path, value):
     """A mutation setting ``path`` (keys and indices) of the description to ``value``."""
 
@@ -409,6 +420,9 @@ INFERENCE_BAD = [
     ("var described twice", lambda d: d["vars"].append(d["vars"][0]), r"variable 'x' is described twice"),
     ("feed names nested", _set(("feed",), [["x"]]), r"field 'feed' must be a list of variable names"),
     ("fetch names int", _set(("fetch",), [3]), r"field 'fetch' must be a list of variable names"),
+    ("op without a required input", lambda d: d["ops"][0]["inputs"].pop("Y"), r"op 0: op 'mul' needs input slot 'Y'"),
+    ("op required input empty", _set(("ops", 0, "inputs", "Y"), []), r"op 0: op 'mul' needs input slot 'Y'"),
+    ("add without X", lambda d: d["ops"][1]["inputs"].pop("X"), r"op 1: op 'elementwise_add' needs input slot 'X'"),
 ]
 
 

@@ -28,6 +28,8 @@ from torchfluid.static._infer import OpBuildError
 from torchfluid.static.optimize import OPTIMIZE_OP_TYPES
 from torchfluid.static.program_desc import ProgramDescError
 
+from .test_hostile_static import _drop, _set, _small_program
+
 PLACE = fluid.CPUPlace()
 
 
@@ -394,32 +396,6 @@ def test_layers_and_a_grad_op_with_its_dispensable_slots_left_out_build():
 # ---------------------------------------------------------------- descriptions
 
 
-def _small_program():
-    main, start = fluid.Program(), fluid.Program()
-    with fluid.program_guard(main, start):
-        x = fluid.data("x", [None, 3], "float32")
-        y = fluid.layers.fc(x, 2, act="relu")
-    return main, start, y
-
-
-def _drop(*path):
-    def mutate(d):
-        for k in path[:-1]:
-            d = d[k]
-        del d[path[-1]]
-
-    return mutate
-
-
-def _set(path, value):
-    def mutate(d):
-        for k in path[:-1]:
-            d = d[k]
-        d[path[-1]] = value
-
-    return mutate
-
-
 # (case, mutation of the main program's description, message): block 0's ops are mul, elementwise_add, relu
 DESC_SLOTS_BAD = [
     ("mul without Y", _drop("blocks", 0, "ops", 0, "inputs", "Y"), r"block 0 op 0: op 'mul' needs input slot 'Y'"),
@@ -453,24 +429,6 @@ def test_parse_from_string_refuses_an_optimize_op_without_a_required_input(slot)
     i = len(desc["blocks"][0]["ops"]) - 1
     with pytest.raises(ProgramDescError, match=rf"block 0 op {i}: op 'rmsprop' needs input slot '{slot}'"):
         fluid.Program.parse_from_string(json.dumps(desc))
-
-
-@pytest.mark.parametrize("case,mutation,match", DESC_SLOTS_BAD[:3], ids=_ids(DESC_SLOTS_BAD[:3]))
-def test_load_inference_model_refuses_a_missing_required_input(tmp_path, case, mutation, match):
-    main, start, y = _small_program()
-    scope = fluid.Scope()
-    exe = fluid.Executor(PLACE)
-    with fluid.scope_guard(scope):
-        exe.run(start)
-        fluid.io.save_inference_model(str(tmp_path), ["x"], [y], exe, main_program=main)
-        model = tmp_path / "__model__"
-        desc = json.loads(model.read_text())
-        mutation({"blocks": [desc]})
-        model.write_text(json.dumps(desc))
-        before = sorted(scope.local_var_names())
-        with pytest.raises(fluid.io.InferenceModelError, match=match.replace("block 0 op", "op")):
-            fluid.io.load_inference_model(str(tmp_path), exe)
-        assert sorted(scope.local_var_names()) == before
 
 
 # ---------------------------------------------------------------- restored objects
