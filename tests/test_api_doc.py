@@ -39,6 +39,9 @@ def test_every_listed_name_resolves():
         assert name in names["fluid.layers"]
     assert {"Conv2D", "Pool2D", "BatchNorm", "Linear", "Embedding", "Layer"} <= set(names["fluid.dygraph"])
     assert names["fluid.nets"] == ["simple_img_conv_pool"]
+    for name in ("CompiledProgram", "BuildStrategy", "ExecutionStrategy", "cpu_places", "cuda_places"):
+        assert name in names["fluid"] and name in names["fluid.compiler"]
+    assert fluid.compiler.CompiledProgram is fluid.CompiledProgram
     assert {"Adagrad", "AdagradOptimizer", "Adam", "SGD", "RMSProp", "Momentum", "MomentumOptimizer"} <= set(
         names["fluid.optimizer"]
     )

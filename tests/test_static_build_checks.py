@@ -108,6 +108,13 @@ SAMPLES = [
     ("parallel_do_copy", "parallel_do_copy", {"X": f(2, 3)}, {"device": torch.device("cpu")}),
     ("parallel_do_merge", "parallel_do_merge", {"X": [f(2, 3), f(2, 3)], "Ref": f(4, 2)}, {}),
     ("parallel_do_write_back", "parallel_do_write_back", {"X": f(2, 3), "Ref": f(2, 3)}, {}),
+    (
+        "data_parallel_split",
+        "data_parallel_split",
+        {"X": f(4, 3)},
+        {"index": 1, "num_places": 2, "device": torch.device("cpu")},
+    ),
+    ("data_parallel_allreduce", "data_parallel_allreduce", {"X": [f(2, 3), f(2, 3)]}, {"device": torch.device("cpu")}),
     ("sequence_pool", "sequence_pool", {"X": f(5, 3)}, {"pooltype": "SUM", "offsets": (0, 2, 5)}),
     ("raw_rmsprop", "raw_rmsprop", *_rms(False)),
     ("raw_rmsprop centered", "raw_rmsprop", *_rms(True)),
@@ -140,7 +147,7 @@ SAMPLES = [
     ),
 ]
 # ops whose forward cannot run on meta tensors (their layers append them without shape inference)
-NO_META = {"parallel_do_slice", "parallel_do_copy"}
+NO_META = {"parallel_do_slice", "parallel_do_copy", "data_parallel_split", "data_parallel_allreduce"}
 # (op type, slot) -> the sequence lengths its sample input is fed with (its LoD, matching the offsets attr)
 FED_LOD = {("sequence_pool", "X"): [[2, 3]]}
 # op types without input slots: nothing to leave out

@@ -41,7 +41,11 @@ from .static import optimize as _static_optimize  # noqa: E402,F401
 from .layers.nn import static_data as data  # noqa: E402  (fluid.data: shape as given)
 from . import backward  # noqa: E402  (fluid.backward: static.backward's API)
 from .static.data_feeder import DataFeeder  # noqa: E402
+from .static import compiler  # noqa: E402  (fluid.compiler)
 from .static import (  # noqa: E402
+    BuildStrategy,
+    CompiledProgram,
+    ExecutionStrategy,
     Executor,
     LoDTensor,
     Parameter,
@@ -51,6 +55,9 @@ from .static import (  # noqa: E402
     default_main_program,
     default_startup_program,
     global_scope,
+    cpu_places,
+    cuda_pinned_places,
+    cuda_places,
     program_guard,
     scope_guard,
 )

@@ -29,6 +29,7 @@ MODULES = [
     ("fluid.backward", "torchfluid.backward"),
     ("fluid.dataset", "torchfluid.dataset"),
     ("fluid.op", "torchfluid.op"),
+    ("fluid.compiler", "torchfluid.static.compiler"),
 ]
 
 

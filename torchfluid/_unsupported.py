@@ -23,7 +23,8 @@ __all__ = [
 _DISTRIBUTED = (
     "multi-device and multi-process training is done with torch.distributed: wrap the model in "
     "torch.nn.parallel.DistributedDataParallel, or use torchfluid.distributed for sharded optimizer "
-    "state (README, 'Distributed training')"
+    "state (README, 'Distributed training'); a static program runs data-parallel on one process with "
+    "fluid.CompiledProgram(program).with_data_parallel(loss_name=..., places=...)"
 )
 _LOD = (
     "of the LoD tensor API (variable-length sequences) torchfluid has one level of LoD in static programs (LoDTensor "
@@ -49,7 +50,7 @@ def _optimizer(use: str) -> str:
 
 ALTERNATIVES = {
     **dict.fromkeys(("DistributeTranspiler", "DistributeTranspilerConfig"), _DISTRIBUTED),
-    **dict.fromkeys(("ParallelExecutor", "CompiledProgram", "transpiler", "DataParallel"), _DISTRIBUTED),
+    **dict.fromkeys(("ParallelExecutor", "transpiler", "DataParallel"), _DISTRIBUTED),
     **dict.fromkeys(("lod_reset", "dynamic_lstm", "dynamic_gru", "lod_append", "sequence_conv_pool"), _LOD),
     # fluid.optimizer names beyond SGD, Momentum, Adam, Adagrad and RMSProp
     **{f"{n}{s}": _optimizer(f"torch.optim.{n}") for n in ("Adamax", "Adadelta") for s in ("", "Optimizer")},

@@ -34,10 +34,12 @@ What a run computes is Paddle's ``parallel_do`` op:
 How: when the ``with`` block ends, its recorded ops are unrolled into the global block
 once per place, over renamed per-place variables ``<pd name>.place<p>.<name>``, between
 ``parallel_do_slice`` / ``parallel_do_copy`` ops in front and ``parallel_do_merge`` ops
-behind (registered here). ``append_backward``, the optimizers, ``clone(for_test=True)`` and
-the executor then need nothing new. The places run one after another. When fewer rows than
-places come (``R < P``), the idle places' copies still run, on place 0's rows, but their
-outputs are not merged and their gradients are exactly zero, so the numbers are Paddle's.
+behind (the slice and merge ops registered here; the copy and write-back ops, which
+``fluid.CompiledProgram``'s data-parallel programs use too, in :mod:`torchfluid.static.compiler`).
+``append_backward``, the optimizers, ``clone(for_test=True)`` and the executor then need nothing new.
+The places run one after another. When fewer rows than places come (``R < P``), the idle
+places' copies still run, on place 0's rows, but their outputs are not merged and their
+gradients are exactly zero, so the numbers are Paddle's.
 
 Not supported (each a clear error): a ParallelDo inside another one's block, LoD inputs
 (``lod_level > 0``), ``minimize``/``append_backward`` inside the block, dygraph mode.
@@ -54,6 +56,7 @@ from .._unsupported import unsupported_module_getattr
 from ..framework import in_dygraph_mode
 from ..ops.registry import register
 from ..places import Place, to_place
+from ..static import compiler as _compiler  # noqa: F401  (registers parallel_do_copy / parallel_do_write_back)
 from ..static.framework import OpRole, Variable, default_main_program
 from .device import PlaceList
 
@@ -116,16 +119,6 @@ def parallel_do_slice(X, Ref, *, index, devices):
     return X[start:end].to(devices[index])
 
 
-def _copy_grad(X, Out, dOut, *, device, need=(True,)):
-    return (dOut.to(X.device),)
-
-
-@register("parallel_do_copy", ["X"], ["Out"], grad=_copy_grad)
-def parallel_do_copy(X, *, device):
-    """``X`` on ``device`` (itself when it is there already): a place's copy of a variable built outside."""
-    return X.to(device)
-
-
 def _merge_parts(X, Ref):
     used = len(split_sizes(_rows(Ref, "the first input"), len(X)))
     parts = [x.reshape(1) if x.dim() == 0 else x for x in X[:used]]
@@ -153,12 +146,6 @@ def parallel_do_merge(X, Ref):
     """The running places' values ``X[:R]`` concatenated along dim 0 on ``Ref``'s device (``R`` from
     the first input ``Ref``'s rows, ``split_sizes``); a 0-d value counts as one row."""
     return torch.cat([p.to(Ref.device) for p in _merge_parts(X, Ref)])
-
-
-@register("parallel_do_write_back", ["X", "Ref"], ["Out"])
-def parallel_do_write_back(X, Ref):
-    """Place 0's new value ``X`` of a variable ``Ref`` built outside the block, on ``Ref``'s device."""
-    return X.to(Ref.device)
 
 
 # ---------------------------------------------------------------- ParallelDo

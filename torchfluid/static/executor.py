@@ -147,11 +147,21 @@ class Executor:
         if self._closed:
             raise RuntimeError("Executor.run: this executor was closed (close()); make a new Executor to run programs")
         program = default_main_program() if program is None else program
-        if not isinstance(program, Program):
-            raise TypeError(f"Executor.run(program=...): expected a Program, got {type(program).__name__}")
         scope = global_scope() if scope is None else scope
         if not isinstance(scope, Scope):
             raise TypeError(f"Executor.run(scope=...): expected a Scope, got {type(scope).__name__}")
+        if not isinstance(program, Program):
+            from .compiler import CompiledProgram
+
+            if not isinstance(program, CompiledProgram):
+                raise TypeError(
+                    f"Executor.run(program=...): expected a Program or CompiledProgram, got {type(program).__name__}"
+                )
+            items = fetch_list if isinstance(fetch_list, (list, tuple)) else [fetch_list]
+            # the optimize ops of a minimize tuple run in every run of a compiled program anyway
+            fetch_names, _ = _split_fetch_list([i for i in items if i is not None])
+            run_kwargs = {"use_program_cache": use_program_cache, "use_prune": use_prune}
+            return program.run_by_executor(self, feed, fetch_names, scope, return_numpy, run_kwargs)
         feed = {} if feed is None else feed
         if not isinstance(feed, dict):
             raise TypeError(f"Executor.run(feed=...): expected a dict name -> array, got {type(feed).__name__}")
