@@ -26,6 +26,7 @@ import torch
 from .._checks import check_number
 from ..kernels import adagrad_, adagrad_rows_
 from .base import Optimizer, UpdateParts
+from .state import rename_group_keys
 
 __all__ = ["AdagradOptimizer", "Adagrad", "AdagradRule", "sparse_rows"]
 
@@ -107,9 +108,31 @@ class AdagradOptimizer(Optimizer):
             ),
         )
 
+    def add_param_group(self, param_group: Mapping) -> None:
+        """Add a group (see :meth:`Optimizer.add_param_group`); torch.optim.Adagrad's ``eps``
+        is read as ``epsilon``, and its ``lr_decay`` other than 0 and ``maximize=True`` are
+        refused (Paddle's Adagrad has neither)."""
+        if isinstance(param_group, Mapping):
+            param_group = rename_group_keys(param_group, {"eps": "epsilon"}, "param_group")
+        super().add_param_group(param_group)
+
     def _check_group(self, group: dict) -> None:
         super()._check_group(group)
         self._check_options(group)
+        if "eps" in group:  # written into param_groups by hand: Adagrad would ignore it
+            raise ValueError(
+                f"the param group sets torch.optim.Adagrad's eps={group['eps']!r}; Adagrad reads epsilon "
+                "(set that key instead)"
+            )
+        lr_decay = group.get("lr_decay", 0)
+        if lr_decay is not False and lr_decay != 0:
+            raise ValueError(
+                f"the param group has lr_decay={lr_decay!r}; allowed: 0 (Paddle's Adagrad has no lr_decay: "
+                "use a learning-rate schedule)"
+            )
+        maximize = group.get("maximize", False)
+        if maximize is not False and maximize != 0:
+            raise ValueError(f"the param group has maximize={maximize!r}; allowed: False (Adagrad minimizes)")
 
 
 Adagrad = AdagradOptimizer

@@ -33,6 +33,7 @@ from .._checks import check_bool, check_number
 from ..kernels.momentum import momentum_
 from .base import Optimizer, UpdateParts
 from .precision import Precision
+from .state import rename_group_keys
 
 __all__ = ["MomentumOptimizer", "Momentum", "MomentumRule"]
 
@@ -55,20 +56,19 @@ class MomentumRule:
         return ["velocity"]
 
     @staticmethod
-    def check_torch_group(group: Mapping) -> None:
+    def check_torch_group(group: Mapping, where: str = "torch-style state_dict: a param group") -> None:
         """A torch.optim.SGD parameter group this rule would continue with other maths is
         refused: ``dampening`` other than 0 (torch's ``buf = mu * buf + (1 - dampening) * g``)
-        or ``maximize=True``."""
+        or ``maximize`` other than False. ``where`` starts the message."""
         dampening = group.get("dampening", 0)
-        if dampening != 0:
+        if dampening is not False and dampening != 0:
             raise ValueError(
-                f"torch-style state_dict: a param group has dampening={dampening!r}; allowed: 0 (Paddle's momentum "
+                f"{where} has dampening={dampening!r}; allowed: 0 (Paddle's momentum "
                 "has no dampening, so the run would not continue as torch's)"
             )
-        if group.get("maximize", False):
-            raise ValueError(
-                "torch-style state_dict: a param group has maximize=True; allowed: False (Momentum minimizes)"
-            )
+        maximize = group.get("maximize", False)
+        if maximize is not False and maximize != 0:
+            raise ValueError(f"{where} has maximize={maximize!r}; allowed: False (Momentum minimizes)")
 
     @staticmethod
     def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
@@ -153,9 +153,23 @@ class MomentumOptimizer(Optimizer):
             use_nesterov=check_bool("use_nesterov", group["use_nesterov"]),
         )
 
+    def add_param_group(self, param_group: Mapping) -> None:
+        """Add a group (see :meth:`Optimizer.add_param_group`); torch.optim.SGD's ``nesterov``
+        is read as ``use_nesterov``, and its ``dampening`` other than 0 and ``maximize=True``
+        are refused (Paddle's momentum has neither)."""
+        if isinstance(param_group, Mapping):
+            param_group = rename_group_keys(param_group, MomentumRule.torch_group_keys, "param_group")
+        super().add_param_group(param_group)
+
     def _check_group(self, group: dict) -> None:
         super()._check_group(group)
         self._check_options(group)
+        if "nesterov" in group:  # written into param_groups by hand: Momentum would ignore it
+            raise ValueError(
+                f"the param group sets torch.optim.SGD's nesterov={group['nesterov']!r}; Momentum reads "
+                "use_nesterov (set that key instead)"
+            )
+        MomentumRule.check_torch_group(group, where="the param group")
 
     @property
     def multi_precision(self) -> bool:

@@ -10,7 +10,11 @@ that an optimizer that never stepped has an empty state dict, as in Paddle.
 Loading matches by name, never by position, and is all-or-nothing: every key, shape and
 dtype is checked first; with ``strict=True`` any problem raises one ``ValueError``
 listing all of them and nothing changes. After a load the state is exactly what the
-file holds: a parameter without entries starts fresh (zeros) at its next update.
+file holds: a parameter without entries starts fresh (zeros) at its next update; a
+parameter with entries must have every record its optimizer keeps (entries the rule only
+tolerates, as RMSProp with ``momentum=0`` tolerates a ``momentum``, are checked, then
+dropped, and do not stand in for them). In torch's layout a ``state`` entry that no group
+lists is an unexpected key.
 Entries for parameters the optimizer does not know yet (static mode before
 ``minimize``) are kept and applied when those accumulators are created.
 """
@@ -199,9 +203,23 @@ class StateCodec:
             raise ValueError(f"torch-style state_dict: param_groups must be a list, got {type(groups).__name__}")
         ours = [n for g in opt.param_groups for n in g["param_names"]]
         from_torch = {theirs: acc for acc, theirs in self._torch_accumulators().items()}
+        state = sd["state"]
         position = 0
+        placed = set()  # the state indices some group lists
         for i, group in enumerate(groups):
-            indices = list(group.get("params", []))
+            if not isinstance(group, Mapping) or not isinstance(group.get("params"), (list, tuple)):
+                if not isinstance(group, Mapping):
+                    what = f"a {type(group).__name__}"
+                elif "params" in group:
+                    what = f"params of type {type(group['params']).__name__}"
+                else:
+                    what = "no 'params'"
+                raise ValueError(
+                    f"torch-style state_dict: param_groups[{i}] must be a dict with a 'params' list of state "
+                    f"indices, got {what}"
+                )
+            indices = list(group["params"])
+            placed.update(indices)
             names = group.get("param_names")
             if names is None:
                 names = ours[position : position + len(indices)]
@@ -211,12 +229,19 @@ class StateCodec:
                         f"but this optimizer has only {len(ours) - position} left to match by position"
                     )
             position += len(indices)
+            if len(names) != len(indices):
+                raise ValueError(
+                    f"torch-style state_dict: param_groups[{i}] has {len(indices)} params and {len(names)} param_names"
+                )
             for index, name in zip(indices, names, strict=True):
-                for acc, t in sd["state"].get(index, {}).items():
+                for acc, t in state.get(index, {}).items():
                     acc = from_torch[acc] if acc in from_torch else TORCH_ACCUMULATORS.get(acc, acc)
                     if acc == "step" and "step" not in self._all_acc_names():
                         continue  # torch.optim.RMSprop's step count: not part of this maths
                     out[self.key(name, acc)] = t
+        for index in state:
+            if index not in placed:  # an entry no group claims: reported as an unexpected key (strict refuses it)
+                out[f"state[{index!r}] (in no param group)"] = None
         out["param_groups"] = [self._group_from_torch(g) for g in groups]
         for key in ("LR_Scheduler", "master_weights", "stochastic_rounding"):
             if key in sd:
@@ -305,8 +330,10 @@ class StateCodec:
                 )
                 bad_keys.add(new_key)
                 continue
-            if required and (shard is None or shard.owns(p)):
-                plan.setdefault(p, {})[acc] = (key, tensor)
+            if shard is None or shard.owns(p):
+                entries = plan.setdefault(p, {})  # a parameter with any entry must have all its records
+                if required:
+                    entries[acc] = (key, tensor)
         for p in {specs[k][0] for k in bad_keys}:
             if shard is None or shard.owns(p):
                 plan.setdefault(p, {})  # a parameter with a mismatched entry is incomplete

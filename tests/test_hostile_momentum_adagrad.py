@@ -1,0 +1,406 @@
+"""Momentum and Adagrad used as a careless or hostile user would, and in whole training loops.
+
+* state dicts of another optimizer, malformed torch-layout state dicts: a clear ValueError
+  and nothing changes (parameters and state compared bit for bit with a copy);
+* torch's group keys (``nesterov``, ``dampening``, ``maximize``, ``eps``, ``lr_decay``) in
+  ``add_param_group`` or written into ``param_groups``: read as ours or refused, never
+  silently ignored;
+* whole loops against independent references: ``torch.optim.SGD(momentum, nesterov)`` and
+  ``torch.optim.Adagrad(lr_decay=0)`` over 20 steps of a small MLP (with torch LR schedulers
+  and ``torch.amp.GradScaler``), ``torch.compile`` of the step, checkpoint resume.
+"""
+
+import copy
+
+import pytest
+import torch
+
+import torchfluid.checkpoint as C
+import torchfluid.optim as O
+import torchfluid.optimizer as F
+
+X = torch.randn(16, 3, generator=torch.Generator().manual_seed(1))
+Y = torch.randn(16, 1, generator=torch.Generator().manual_seed(2))
+
+
+def _mlp():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+
+
+def _steps(model, opt, steps, sched=None, scaler=None):
+    for i in steps:
+        opt.zero_grad()
+        loss = ((model(X * (1 + i % 3)) - Y) ** 2).mean()
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        if sched is not None:
+            sched.step()
+
+
+def _flat(model):
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+def _snapshot(opt, model):
+    """Parameters and every state tensor, copied."""
+    state = {id(p): {k: v.clone() for k, v in s.items()} for p, s in opt.state.items()}
+    return _flat(model).clone(), state
+
+
+def _same(opt, model, snap):
+    params, state = snap
+    now = {id(p): s for p, s in opt.state.items()}
+    return (
+        torch.equal(_flat(model), params)
+        and now.keys() == state.keys()
+        and all(
+            s.keys() == now[i].keys() and all(torch.equal(v, now[i][k]) for k, v in s.items()) for i, s in state.items()
+        )
+    )
+
+
+# ---------------------------------------------------------------- state dicts of another optimizer
+
+MAKERS = {
+    "F.RMSProp": lambda ps: F.RMSProp(0.01, parameters=ps),
+    "O.RMSProp": lambda ps: O.RMSProp(ps, lr=0.01),
+    "F.Momentum": lambda ps: F.Momentum(0.05, parameters=ps),
+    "O.Momentum": lambda ps: O.Momentum(ps, lr=0.05),
+    "F.Adagrad": lambda ps: F.Adagrad(0.05, parameters=ps),
+    "O.Adagrad": lambda ps: O.Adagrad(ps, lr=0.05),
+    "F.Adam": lambda ps: F.Adam(0.01, parameters=ps),
+    "torch.SGD": lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9),
+    "torch.Adagrad": lambda ps: torch.optim.Adagrad(ps, lr=0.05),
+    "torch.RMSprop": lambda ps: torch.optim.RMSprop(ps, lr=0.01),
+}
+
+# (file's optimizer, loading optimizer, the report's words): Momentum's velocity is torch's momentum_buffer,
+# which an RMSProp with momentum=0 tolerates, but it never stands in for RMSProp's mean_square
+CROSS = [
+    ("O.Momentum", "F.RMSProp", r"missing \(4\): param_0_mean_square_0"),
+    ("O.Momentum", "O.RMSProp", r"missing \(4\): param_0_mean_square_0"),
+    ("torch.SGD", "O.RMSProp", r"missing \(4\): param_0_mean_square_0"),
+    ("F.RMSProp", "F.Momentum", r"unexpected \(4\): 'param_0_mean_square_0'"),
+    ("O.RMSProp", "O.Momentum", r"unexpected \(4\): 'param_0_mean_square_0'"),
+    ("F.Adagrad", "F.Momentum", r"unexpected \(4\): 'param_0_moment_0'"),
+    ("F.Momentum", "F.Adagrad", r"unexpected \(4\): 'param_0_velocity_0'"),
+    ("O.Momentum", "O.Adagrad", r"unexpected \(4\): 'param_0_momentum_0'"),
+    ("F.Adam", "O.Momentum", r"unexpected \(16\): 'param_0_moment1_0'"),
+    ("torch.Adagrad", "O.Momentum", r"unexpected \(4\): 'param_0_sum_0'"),
+    ("torch.RMSprop", "O.Adagrad", r"unexpected \(4\): 'param_0_mean_square_0'"),
+]
+
+
+@pytest.mark.parametrize("source,target,match", CROSS, ids=[f"{a}->{b}" for a, b, _ in CROSS])
+def test_a_state_dict_of_another_optimizer_is_refused_and_nothing_changes(source, target, match):
+    src_model = _mlp()
+    src = MAKERS[source](src_model.parameters())
+    _steps(src_model, src, range(2))
+    sd = src.state_dict()
+    ours_model = _mlp()
+    ours = MAKERS[target](list(ours_model.parameters()))
+    _steps(ours_model, ours, range(1))
+    snap = _snapshot(ours, ours_model)
+    with pytest.raises(ValueError, match=r"state_dict does not match this optimizer; nothing was loaded\. .*" + match):
+        ours.load_state_dict(sd)
+    assert _same(ours, ours_model, snap)
+    report = ours.set_state_dict(sd, strict=False)  # strict=False: the report, nothing half-loaded
+    assert not report.ok and not any(ours.state[p] for p in ours_model.parameters() if p in ours.state)
+
+
+def test_an_rmsprop_file_with_momentum_still_loads_into_momentum_zero():
+    """The tolerated entry is still tolerated when the records it goes with are there."""
+    a_model, b_model = _mlp(), _mlp()
+    a = F.RMSProp(0.01, momentum=0.9, parameters=list(a_model.parameters()))
+    _steps(a_model, a, range(2))
+    b = F.RMSProp(0.01, momentum=0.0, parameters=list(b_model.parameters()))
+    b.set_state_dict(a.state_dict())
+    for p, q in zip(a_model.parameters(), b_model.parameters(), strict=True):
+        assert set(b.state[q]) == {"mean_square"} and torch.equal(b.state[q]["mean_square"], a.state[p]["mean_square"])
+
+
+# ---------------------------------------------------------------- malformed torch-layout state dicts
+
+
+def _no_group_entry(sd):
+    sd["state"][99] = copy.deepcopy(sd["state"][0])
+
+
+def _string_entry(sd):
+    sd["state"]["w"] = copy.deepcopy(sd["state"][0])
+
+
+# (id, mutation, error raised with strict=True, report entry with strict=False or None: strict=False raises too)
+MALFORMED = [
+    ("state index in no group", _no_group_entry, r"unexpected \(1\): 'state\[99\] \(in no param group\)'", True),
+    ("string state key", _string_entry, r"unexpected \(1\): \"state\['w'\] \(in no param group\)\"", True),
+    (
+        "group without params",
+        lambda sd: sd["param_groups"][0].pop("params"),
+        r"^torch-style state_dict: param_groups\[0\] must be a dict with a 'params' list of state indices, got no "
+        r"'params'$",
+        False,
+    ),
+    (
+        "params not a list",
+        lambda sd: sd["param_groups"][0].__setitem__("params", 3),
+        r"param_groups\[0\] must be a dict with a 'params' list of state indices, got params of type int$",
+        False,
+    ),
+    (
+        "group not a dict",
+        lambda sd: sd["param_groups"].__setitem__(0, "g"),
+        r"param_groups\[0\] must be a dict with a 'params' list of state indices, got a str$",
+        False,
+    ),
+    (
+        "fewer names than params",
+        lambda sd: sd["param_groups"][0]["param_names"].pop(),
+        r"^torch-style state_dict: param_groups\[0\] has 4 params and 3 param_names$",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize("cls", [O.Momentum, O.Adagrad], ids=["Momentum", "Adagrad"])
+@pytest.mark.parametrize("case_id,mutate,match,reported", MALFORMED, ids=[c[0] for c in MALFORMED])
+def test_a_malformed_torch_layout_state_dict_is_refused_and_nothing_changes(cls, case_id, mutate, match, reported):
+    src_model = _mlp()
+    src = cls(src_model.parameters(), lr=0.05)
+    _steps(src_model, src, range(2))
+    sd = copy.deepcopy(src.state_dict())
+    mutate(sd)
+    model = _mlp()
+    opt = cls(model.parameters(), lr=0.05)
+    _steps(model, opt, range(1))
+    snap = _snapshot(opt, model)
+    with pytest.raises(ValueError, match=match):
+        opt.load_state_dict(sd)
+    assert _same(opt, model, snap)
+    if reported:
+        report = opt.set_state_dict(sd, strict=False)  # the rest loads: the file's state
+        assert len(report.unexpected) == 1 and not report.missing and not report.mismatched
+        for p, q in zip(src_model.parameters(), model.parameters(), strict=True):
+            assert all(torch.equal(v, opt.state[q][k]) for k, v in src.state[p].items())
+    else:
+        with pytest.raises(ValueError, match=match):
+            opt.set_state_dict(sd, strict=False)
+        assert _same(opt, model, snap)
+
+
+# ---------------------------------------------------------------- torch's group keys
+
+
+def _two_groups(cls, extra: dict):
+    """An optimizer over the MLP's first layer, then ``add_param_group`` of the second with ``extra``."""
+    model = _mlp()
+    first, second = list(model[0].parameters()), list(model[2].parameters())
+    opt = cls(first, lr=0.05)
+    opt.add_param_group({"params": second, **extra})
+    return model, opt
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_add_param_group_reads_torch_sgds_nesterov(nesterov):
+    """torch.optim.SGD's ``nesterov`` in a group is Momentum's ``use_nesterov`` (compared
+    with torch.optim.SGD's own groups)."""
+    model, opt = _two_groups(O.Momentum, dict(nesterov=nesterov, lr=0.02))
+    assert opt.param_groups[1]["use_nesterov"] is nesterov and "nesterov" not in opt.param_groups[1]
+    ref_model = _mlp()
+    ref = torch.optim.SGD(ref_model[0].parameters(), lr=0.05, momentum=0.9)
+    ref.add_param_group({"params": list(ref_model[2].parameters()), "nesterov": nesterov, "lr": 0.02})
+    _steps(model, opt, range(5))
+    _steps(ref_model, ref, range(5))
+    torch.testing.assert_close(_flat(model), _flat(ref_model), rtol=1e-6, atol=1e-7)
+
+
+def test_add_param_group_reads_torch_adagrads_eps():
+    model, opt = _two_groups(O.Adagrad, dict(eps=1e-3))
+    assert opt.param_groups[1]["epsilon"] == 1e-3 and "eps" not in opt.param_groups[1]
+    ref_model = _mlp()
+    ref = torch.optim.Adagrad(ref_model[0].parameters(), lr=0.05, eps=1e-6)
+    ref.add_param_group({"params": list(ref_model[2].parameters()), "eps": 1e-3})
+    _steps(model, opt, range(5))
+    _steps(ref_model, ref, range(5))
+    torch.testing.assert_close(_flat(model), _flat(ref_model), rtol=1e-6, atol=1e-7)
+
+
+# (optimizer, group keys, error text): maths these optimizers do not have, or two names for one key
+BAD_GROUPS = [
+    (O.Momentum, dict(dampening=0.5), r"^the param group has dampening=0\.5; allowed: 0 \(Paddle's momentum"),
+    (O.Momentum, dict(maximize=True), r"^the param group has maximize=True; allowed: False \(Momentum minimizes\)$"),
+    (O.Momentum, dict(nesterov=True, use_nesterov=False), r"^param_group sets both 'nesterov' and 'use_nesterov'"),
+    (O.Momentum, dict(nesterov=1), r"^use_nesterov must be True or False, got 1$"),
+    (O.Adagrad, dict(lr_decay=0.1), r"^the param group has lr_decay=0\.1; allowed: 0 \(Paddle's Adagrad has no"),
+    (O.Adagrad, dict(maximize=True), r"^the param group has maximize=True; allowed: False \(Adagrad minimizes\)$"),
+    (O.Adagrad, dict(eps=0.0), r"^epsilon must be > 0, got 0\.0$"),
+    (O.Adagrad, dict(eps=1e-3, epsilon=1e-4), r"^param_group sets both 'eps' and 'epsilon'"),
+]
+
+
+@pytest.mark.parametrize("cls,extra,match", BAD_GROUPS, ids=[f"{c.__name__}-{sorted(e)}" for c, e, _ in BAD_GROUPS])
+def test_add_param_group_refuses_torch_keys_it_cannot_honour(cls, extra, match):
+    model = _mlp()
+    opt = cls(list(model[0].parameters()), lr=0.05)
+    _steps(model, opt, range(1))
+    snap = _snapshot(opt, model)
+    with pytest.raises(ValueError, match=match):
+        opt.add_param_group({"params": list(model[2].parameters()), **extra})
+    assert len(opt.param_groups) == 1 and len(opt.param_names) == 2 and _same(opt, model, snap)
+    opt.add_param_group({"params": list(model[2].parameters())})  # nothing of the failed call was kept
+    assert len(opt.param_names) == 4
+
+
+# (optimizer, key written into param_groups[0], value, error text)
+EDITS = [
+    (O.Momentum, "nesterov", True, r"sets torch\.optim\.SGD's nesterov=True; Momentum reads use_nesterov"),
+    (O.Momentum, "dampening", 0.1, r"has dampening=0\.1; allowed: 0"),
+    (O.Momentum, "maximize", True, r"has maximize=True; allowed: False"),
+    (O.Adagrad, "eps", 1e-10, r"sets torch\.optim\.Adagrad's eps=1e-10; Adagrad reads epsilon"),
+    (O.Adagrad, "lr_decay", 0.01, r"has lr_decay=0\.01; allowed: 0"),
+    (O.Adagrad, "maximize", True, r"has maximize=True; allowed: False"),
+]
+
+
+@pytest.mark.parametrize("cls,key,value,match", EDITS, ids=[f"{c.__name__}-{k}" for c, k, _, _ in EDITS])
+def test_torch_keys_written_into_param_groups_are_refused_before_anything_changes(cls, key, value, match):
+    model = _mlp()
+    opt = cls(model.parameters(), lr=0.05)
+    _steps(model, opt, range(1))
+    snap = _snapshot(opt, model)
+    opt.param_groups[0][key] = value
+    with pytest.raises(ValueError, match=r"^param_groups\[0\]: the param group " + match):
+        _steps(model, opt, range(1))
+    assert _same(opt, model, snap)
+    del opt.param_groups[0][key]
+    _steps(model, opt, range(1))  # the group as it was steps again
+    assert not torch.equal(_flat(model), snap[0])
+
+
+# ---------------------------------------------------------------- whole loops against torch.optim
+
+
+def _sgd_pair(nesterov, weight_decay):
+    return (
+        lambda ps: O.Momentum(ps, lr=0.05, momentum=0.9, use_nesterov=nesterov, weight_decay=weight_decay),
+        lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=nesterov, weight_decay=weight_decay),
+    )
+
+
+def _adagrad_pair(eps, initial):
+    return (
+        lambda ps: O.Adagrad(ps, lr=0.05, epsilon=eps, initial_accumulator_value=initial),
+        lambda ps: torch.optim.Adagrad(ps, lr=0.05, eps=eps, initial_accumulator_value=initial, lr_decay=0),
+    )
+
+
+SCHEDULERS = {
+    "none": None,
+    "StepLR": lambda o: torch.optim.lr_scheduler.StepLR(o, 5, 0.5),
+    "CosineAnnealingLR": lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 20),
+    "OneCycleLR": lambda o: torch.optim.lr_scheduler.OneCycleLR(o, 0.1, total_steps=20),  # cycles 'momentum' too
+}
+
+# (id, (ours, torch's)): the maths coincide (Momentum: torch's dampening=0; Adagrad: lr_decay=0)
+LOOP_PAIRS = [
+    ("momentum", _sgd_pair(False, 0.0)),
+    ("nesterov", _sgd_pair(True, 0.0)),
+    ("momentum-l2", _sgd_pair(False, 0.01)),
+    ("adagrad", _adagrad_pair(1e-10, 0.0)),
+    ("adagrad-initial", _adagrad_pair(1e-6, 0.1)),
+]
+
+
+@pytest.mark.parametrize("sched", list(SCHEDULERS))
+@pytest.mark.parametrize("case_id,pair", LOOP_PAIRS, ids=[c[0] for c in LOOP_PAIRS])
+def test_twenty_steps_of_an_mlp_match_torch_optim(case_id, pair, sched):
+    """20 steps of a small MLP with a torch LR scheduler: the parameters agree with
+    torch.optim's up to rounding order (torch's fused multiply-add and addcdiv; measured
+    at most 1.2e-7 apart)."""
+    if sched == "OneCycleLR" and case_id.startswith("adagrad"):
+        pytest.skip("OneCycleLR cycles a 'momentum' key Adagrad has not (torch.optim.Adagrad neither)")
+    results = []
+    for make in pair:
+        model = _mlp()
+        opt = make(model.parameters())
+        s = SCHEDULERS[sched](opt) if SCHEDULERS[sched] else None
+        _steps(model, opt, range(20), sched=s)
+        results.append(_flat(model))
+    torch.testing.assert_close(results[0], results[1], rtol=0, atol=1e-6)
+    assert not torch.equal(results[0], _flat(_mlp()))
+
+
+@pytest.mark.parametrize("case_id,pair", LOOP_PAIRS[::2], ids=[c[0] for c in LOOP_PAIRS[::2]])
+def test_a_grad_scaler_loop_matches_torch_and_skips_overflowing_steps(case_id, pair):
+    """torch.amp.GradScaler: our optimizers see the unscaled gradients as torch's do; a
+    step whose gradients overflow changes neither parameters nor state."""
+    results = []
+    for make in pair:
+        model = _mlp()
+        opt = make(model.parameters())
+        scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+        _steps(model, opt, range(5), scaler=scaler)
+        snap = _snapshot(opt, model) if isinstance(opt, F.Optimizer) else None
+        opt.zero_grad()
+        scaler.scale(((model(X) - Y) ** 2).mean()).backward()
+        model[0].weight.grad[0, 0] = float("inf")
+        scaler.step(opt)
+        scaler.update()
+        assert scaler.get_scale() == 2.0**9
+        if snap is not None:
+            assert _same(opt, model, snap)
+        _steps(model, opt, range(5, 8), scaler=scaler)
+        results.append(_flat(model))
+    torch.testing.assert_close(results[0], results[1], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("make", [_sgd_pair(True, 0.0)[0], _adagrad_pair(1e-6, 0.1)[0]], ids=["Momentum", "Adagrad"])
+def test_a_compiled_step_gives_the_eager_bits(make):
+    results = []
+    for compiled in (False, True):
+        model = _mlp()
+        opt = make(model.parameters())
+        step = torch.compile(opt.step) if compiled else opt.step
+        for i in range(3):
+            opt.zero_grad()
+            ((model(X * (i + 1)) - Y) ** 2).mean().backward()
+            step()
+        results.append(_flat(model))
+    assert torch.equal(results[0], results[1])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: F.Momentum(0.05, parameters=ps, use_nesterov=True),
+        lambda ps: O.Momentum(ps, lr=0.05, momentum=0.8),
+        lambda ps: F.Adagrad(0.05, parameters=ps, initial_accumulator_value=0.1),
+        lambda ps: O.Adagrad(ps, lr=0.05),
+    ],
+    ids=["F.Momentum", "O.Momentum", "F.Adagrad", "O.Adagrad"],
+)
+def test_a_checkpoint_with_a_torch_scheduler_resumes_bit_for_bit(make, tmp_path):
+    """torchfluid.checkpoint of model, optimizer and a torch scheduler after 3 steps; a fresh
+    run loaded from it takes 3 more steps to the same bits as the run that went on."""
+    model = _mlp()
+    opt = make(model.parameters())
+    sched = torch.optim.lr_scheduler.StepLR(opt, 2, 0.5)
+    _steps(model, opt, range(3), sched=sched)
+    path = tmp_path / "ckpt.pt"
+    C.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict()}, path)
+    _steps(model, opt, range(3, 6), sched=sched)
+    resumed = _mlp()
+    opt2 = make(resumed.parameters())
+    sched2 = torch.optim.lr_scheduler.StepLR(opt2, 2, 0.5)
+    ck = C.load(path)
+    resumed.load_state_dict(ck["model"])
+    opt2.load_state_dict(ck["opt"])
+    sched2.load_state_dict(ck["sched"])
+    _steps(resumed, opt2, range(3, 6), sched=sched2)
+    assert torch.equal(_flat(resumed), _flat(model))
