@@ -15,6 +15,7 @@ import copy
 import pytest
 import torch
 
+import torchfluid as fluid
 import torchfluid.checkpoint as C
 import torchfluid.optim as O
 import torchfluid.optimizer as F
@@ -404,3 +405,55 @@ def test_a_checkpoint_with_a_torch_scheduler_resumes_bit_for_bit(make, tmp_path)
     sched2.load_state_dict(ck["sched"])
     _steps(resumed, opt2, range(3, 6), sched=sched2)
     assert torch.equal(_flat(resumed), _flat(model))
+
+
+# ---------------------------------------------------------------- complex parameters with a clip or regularizer
+
+COMPLEX_CASES = [
+    ("L1Decay", dict(regularization=fluid.regularizer.L1Decay(0.1)), None),
+    ("own L1Decay", {}, fluid.regularizer.L1Decay(0.1)),
+    ("ClipGradByValue", dict(grad_clip=fluid.clip.ClipGradByValue(0.5)), None),
+    ("ClipGradByNorm", dict(grad_clip=fluid.clip.ClipGradByNorm(0.5)), None),
+    ("ClipGradByGlobalNorm", dict(grad_clip=fluid.clip.ClipGradByGlobalNorm(0.5)), None),
+]
+
+
+@pytest.mark.parametrize("cls", [F.Momentum, F.SGD], ids=["Momentum", "SGD"])
+@pytest.mark.parametrize("case_id,kwargs,own_reg", COMPLEX_CASES, ids=[c[0] for c in COMPLEX_CASES])
+def test_a_clip_or_regularizer_that_fails_on_a_complex_gradient_changes_nothing(cls, case_id, kwargs, own_reg):
+    """The real parameter listed first is not updated, no state is made and the fluid
+    decay does not advance; the error names the complex parameter."""
+    real = torch.nn.Parameter(torch.ones(2))
+    cplx = torch.nn.Parameter(torch.ones(2, dtype=torch.complex64))
+    if own_reg is not None:
+        cplx.regularizer = own_reg
+    decay = fluid.dygraph.PiecewiseDecay([1], [0.1, 0.01], 0)
+    opt = cls(decay, parameters=[("real", real), ("cplx", cplx)], **kwargs)
+    real.grad, cplx.grad = torch.ones(2), torch.full((2,), 1 + 1j, dtype=torch.complex64)
+    with pytest.raises(ValueError, match=r"^complex parameters \['cplx'\]: the gradient clip or a regularizer cannot"):
+        opt.step()
+    assert torch.equal(real.detach(), torch.ones(2)) and torch.equal(
+        cplx.detach(), torch.ones(2, dtype=torch.complex64)
+    )
+    assert not any(opt.state.values()) and decay.step_num == 0
+    cplx.need_clip, cplx.regularizer = False, None  # what the message suggests
+    opt2 = cls(
+        0.1, parameters=[("real", real), ("cplx", cplx)], **{k: v for k, v in kwargs.items() if k != "regularization"}
+    )
+    opt2.step()
+    torch.testing.assert_close(cplx.detach(), torch.full((2,), 0.9 - 0.1j, dtype=torch.complex64))
+
+
+def test_a_complex_momentum_with_l2_decay_equals_torch_sgd():
+    g = torch.Generator().manual_seed(0)
+    p0 = torch.randn(4, 3, dtype=torch.complex64, generator=g)
+    grads = [torch.randn(4, 3, dtype=torch.complex64, generator=g) for _ in range(4)]
+    for nesterov in (False, True):
+        a, b = torch.nn.Parameter(p0.clone()), torch.nn.Parameter(p0.clone())
+        ours = O.Momentum([a], lr=0.1, momentum=0.9, use_nesterov=nesterov, weight_decay=0.1)
+        ref = torch.optim.SGD([b], lr=0.1, momentum=0.9, nesterov=nesterov, weight_decay=0.1)
+        for grad in grads:
+            a.grad, b.grad = grad.clone(), grad.clone()
+            ours.step()
+            ref.step()
+        torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-6, atol=1e-7)

@@ -18,10 +18,14 @@ It runs, in Paddle's order::
                   'raise' -> FloatingPointError); unscale by grad_scale; float32 gradients
                   for multi-precision parameters; maximize: g = -g
     shard         (ZeRO-1 only) this rank's parameters, gradients averaged if asked
+    clip plan     one ClipStep per gradient (need_clip=False: none), planned over all of them
+    regularize    the item's regularizer (the parameter's own, else the optimizer's); for the
+                  reference kernel every gradient is clipped and regularized here, before
+                  anything changes (a clip or regularizer that fails, e.g. on a complex
+                  gradient, leaves parameters, state and schedule as they were); the fused
+                  path folds them into its kernel
     learning rate ``before_update()`` (a fluid decay advances here, never on a skipped step);
                   the stochastic-rounding counter advances too (``Precision.begin_update``)
-    clip plan     one ClipStep per gradient (need_clip=False: none), planned over all of them
-    regularize    the item's regularizer (the parameter's own, else the optimizer's)
     kernel        the fused multi-tensor kernel where eligible, the rule's reference
                   kernel otherwise; lr = hparams['lr'] * hparams['lr_mult'] * item.lr_mult
 
@@ -173,15 +177,31 @@ def run_update(
         prepared = _own(shard, prepared)
     if prepared is None:
         return False
+    try:  # the clip plan and, for the reference kernel, every clipped and regularized gradient: before any change
+        prepared, steps = clip_plan(config.clip, prepared, shard)
+        preps = [
+            NO_PREP if it.reg is None and step.is_noop() else GradPrep(step, it.reg)
+            for it, step in zip(prepared, steps, strict=True)
+        ]
+        if runtime.fused is None:
+            prepared = [
+                it if prep is NO_PREP else it._replace(grad=prep.apply(it.param, it.grad))
+                for it, prep in zip(prepared, preps, strict=True)
+            ]
+            preps = [NO_PREP] * len(prepared)
+    except (RuntimeError, NotImplementedError) as e:
+        complex_names = [it.name for it in prepared if it.param.is_complex()]
+        if not complex_names:
+            raise
+        raise ValueError(
+            f"complex parameters {complex_names}: the gradient clip or a regularizer cannot handle complex "
+            f"gradients ({str(e).splitlines()[0]}); nothing was updated. Give them need_clip=False and no "
+            "L1 regularizer, or optimize torch.view_as_real(p) instead"
+        ) from e
     if before_update is not None:
         before_update()
     runtime.precision.begin_update()
-    prepared, steps = clip_plan(config.clip, prepared, shard)
-    work = []
-    for it, step in zip(prepared, steps, strict=True):
-        prep = NO_PREP if it.reg is None and step.is_noop() else GradPrep(step, it.reg)
-        lr = item_lr(it.hparams, it.lr_mult)
-        work.append((it, lr, prep))
+    work = [(it, item_lr(it.hparams, it.lr_mult), prep) for it, prep in zip(prepared, preps, strict=True)]
     if runtime.fused is not None:
         work = runtime.fused.update(work, runtime, config.rule, None if shard is None else shard.owns)
     rule = config.rule
