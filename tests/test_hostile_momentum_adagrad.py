@@ -457,3 +457,117 @@ def test_a_complex_momentum_with_l2_decay_equals_torch_sgd():
             ours.step()
             ref.step()
         torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-6, atol=1e-7)
+
+
+# ---------------------------------------------------------------- Checkpointer and two gloo ranks
+
+RESUMABLE = {
+    "F.Momentum": lambda ps: F.Momentum(0.05, parameters=list(ps), use_nesterov=True),
+    "O.Momentum": lambda ps: O.Momentum(ps, lr=0.05),
+    "F.Adagrad": lambda ps: F.Adagrad(0.05, parameters=list(ps), initial_accumulator_value=0.1),
+    "O.Adagrad": lambda ps: O.Adagrad(ps, lr=0.05),
+}
+
+
+def _dropout_mlp():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Dropout(0.2), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+
+
+def _checkpointed_run(make, folder, *, stop=None, resume=False):
+    """10 steps of a dropout MLP with a torch scheduler, a Checkpointer save every 2 steps."""
+    model = _dropout_mlp()
+    opt = make(model.parameters())
+    sched = torch.optim.lr_scheduler.StepLR(opt, 3, 0.5)
+    torch.manual_seed(5)
+    with C.Checkpointer(folder, every=2) as ck:
+        start = ck.resume(model=model, optimizer=opt, scheduler=sched)["step"] + 1 if resume else 0
+        for i in range(start, 10):
+            opt.zero_grad()
+            ((model(X) - Y) ** 2).mean().backward()
+            opt.step()
+            sched.step()
+            ck.save(i, model=model, optimizer=opt, scheduler=sched)
+            if i == stop:
+                break
+    return _flat(model)
+
+
+@pytest.mark.parametrize("name", list(RESUMABLE))
+def test_a_checkpointer_run_stopped_and_resumed_is_bit_identical(name, tmp_path):
+    """Model, optimizer, torch scheduler and the dropout RNG restored from the newest save."""
+    full = _checkpointed_run(RESUMABLE[name], tmp_path / "full")
+    _checkpointed_run(RESUMABLE[name], tmp_path / "cut", stop=6)
+    assert torch.equal(_checkpointed_run(RESUMABLE[name], tmp_path / "cut", resume=True), full)
+
+
+def test_resuming_another_optimizers_checkpoint_restores_nothing(tmp_path):
+    _checkpointed_run(lambda ps: F.RMSProp(0.01, parameters=list(ps)), tmp_path, stop=4)
+    model = _dropout_mlp()
+    opt = F.Momentum(0.05, parameters=list(model.parameters()))
+    before = _flat(model).clone()
+    with pytest.raises(ValueError, match=r"unexpected \(4\): 'param_0_mean_square_0'"):
+        C.Checkpointer(tmp_path).resume(model=model, optimizer=opt)
+    assert torch.equal(_flat(model), before) and not opt.state
+
+
+DIST_MAKERS = {
+    "Momentum": lambda ps, **kw: F.Momentum(0.05, parameters=list(ps), use_nesterov=True, **kw),
+    "Adagrad": lambda ps, **kw: F.Adagrad(0.05, parameters=list(ps), **kw),
+}
+DIST_MODES = ("ddp", "ddp+shard_state", "shard_state+reduce")
+
+
+def _dist_rank(rank, world, port, out):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    results = {}
+    for name, make in DIST_MAKERS.items():
+        for mode in DIST_MODES:
+            model = _mlp()
+            net = model if mode == "shard_state+reduce" else torch.nn.parallel.DistributedDataParallel(model)
+            kw = {} if mode == "ddp" else dict(shard_state=True)
+            if mode == "shard_state+reduce":
+                kw["grad_reduction"] = "reduce"
+            opt = make(model.parameters(), **kw)
+            part = slice(rank * 8, rank * 8 + 8)
+            for i in range(5):
+                opt.clear_grad()
+                ((net(X[part] * (1 + i)) - Y[part]) ** 2).mean().backward()
+                opt.step()
+            results[name, mode] = _flat(model)
+    if rank == 0:
+        torch.save(results, out)
+    dist.destroy_process_group()
+
+
+def test_two_gloo_ranks_ddp_and_sharded_state_equal_one_process(tmp_path):
+    """DDP, DDP with ZeRO-1 state sharding and sharding with its own gradient averaging on
+    2 ranks (half the batch each) against one process on the whole batch."""
+    import multiprocessing
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = str(tmp_path / "dist.pt")
+    ctx = multiprocessing.get_context("forkserver")
+    procs = [ctx.Process(target=_dist_rank, args=(r, 2, port, out)) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        if p.is_alive():
+            p.kill()
+    assert [p.exitcode for p in procs] == [0, 0], "a rank failed (its traceback is in the captured stderr)"
+    results = torch.load(out)
+    for name, make in DIST_MAKERS.items():
+        model = _mlp()
+        opt = make(model.parameters())
+        for i in range(5):
+            opt.clear_grad()
+            ((model(X * (1 + i)) - Y) ** 2).mean().backward()
+            opt.step()
+        for mode in DIST_MODES:
+            torch.testing.assert_close(results[name, mode], _flat(model), rtol=0, atol=1e-6, msg=f"{name} {mode}")
