@@ -571,3 +571,58 @@ def test_two_gloo_ranks_ddp_and_sharded_state_equal_one_process(tmp_path):
             opt.step()
         for mode in DIST_MODES:
             torch.testing.assert_close(results[name, mode], _flat(model), rtol=0, atol=1e-6, msg=f"{name} {mode}")
+
+
+# ---------------------------------------------------------------- torch's call
+
+# (class, torch's keyword arguments, the torch.optim twin): the same run
+TORCH_CALLS = [
+    (O.Momentum, dict(lr=0.05, momentum=0.9, nesterov=True), torch.optim.SGD),
+    (
+        O.Momentum,
+        dict(lr=0.05, momentum=0.9, dampening=0, weight_decay=0.01, nesterov=False, maximize=False),
+        torch.optim.SGD,
+    ),
+    (O.Adagrad, dict(lr=0.05, eps=1e-10), torch.optim.Adagrad),
+    (
+        O.Adagrad,
+        dict(lr=0.05, lr_decay=0, weight_decay=0.01, initial_accumulator_value=0.1, eps=1e-8, maximize=False),
+        torch.optim.Adagrad,
+    ),
+]
+
+
+@pytest.mark.parametrize("cls,kwargs,twin", TORCH_CALLS, ids=[f"{c.__name__}-{sorted(k)}" for c, k, _ in TORCH_CALLS])
+def test_torch_call_with_torch_option_names_runs_as_torch(cls, kwargs, twin):
+    """What ZeroRedundancyOptimizer(params, optimizer_class=cls, **kwargs) calls."""
+    runs = []
+    for make in (cls, twin):
+        model = _mlp()
+        opt = make(model.parameters(), **kwargs)
+        _steps(model, opt, range(10))
+        runs.append(_flat(model))
+    torch.testing.assert_close(runs[0], runs[1], rtol=0, atol=1e-6)
+
+
+BAD_TORCH_CALLS = [
+    (
+        O.Momentum,
+        dict(nesterov=True, use_nesterov=False),
+        r"^torchfluid\.optim\.Momentum\(\.\.\.\) sets both 'nesterov' and",
+    ),
+    (O.Momentum, dict(dampening=0.1), r"^torchfluid\.optim\.Momentum\(\.\.\.\) has dampening=0\.1; allowed: 0"),
+    (O.Momentum, dict(maximize=True), r"^torchfluid\.optim\.Momentum\(\.\.\.\) has maximize=True; allowed: False"),
+    (O.Momentum, dict(nesterov="yes"), r"^use_nesterov must be True or False, got 'yes'$"),
+    (O.Adagrad, dict(eps=1e-3, epsilon=1e-4), r"^torchfluid\.optim\.Adagrad\(\.\.\.\) sets both 'eps' and 'epsilon'"),
+    (O.Adagrad, dict(lr_decay=0.01), r"^torchfluid\.optim\.Adagrad\(\.\.\.\) has lr_decay=0\.01; allowed: 0"),
+    (O.Adagrad, dict(maximize=True), r"^torchfluid\.optim\.Adagrad\(\.\.\.\) has maximize=True; allowed: False"),
+    (O.Adagrad, dict(eps=-1.0), r"^epsilon must be > 0, got -1\.0$"),
+]
+
+
+@pytest.mark.parametrize(
+    "cls,kwargs,match", BAD_TORCH_CALLS, ids=[f"{c.__name__}-{sorted(k)}" for c, k, _ in BAD_TORCH_CALLS]
+)
+def test_torch_call_refuses_torch_options_it_cannot_honour(cls, kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        cls(_mlp().parameters(), lr=0.05, **kwargs)

@@ -10,16 +10,23 @@ Paddle's keys. ``load_state_dict``/``set_state_dict`` read both layouts (and
 ``torch.optim.RMSprop``'s) and match parameters by name. They also take torch's call,
 ``RMSProp(model.parameters(), lr=0.01, momentum=0.9)``, so that wrappers which build the
 optimizer themselves (``ZeroRedundancyOptimizer(params, optimizer_class=RMSProp,
-lr=...)``) work.
+lr=...)``) work. ``Momentum`` reads torch.optim.SGD's ``nesterov`` as ``use_nesterov`` and
+``Adagrad`` torch.optim.Adagrad's ``eps`` as ``epsilon`` (in the call and in ``add_param_group``);
+torch's options without Paddle maths (``dampening``, ``lr_decay``, ``maximize``) are accepted only
+at the values that change nothing (0, False) and refused otherwise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 import torch
 
 from .. import optimizer as _paddle
+from ..optimizer.adagrad import AdagradRule
+from ..optimizer.momentum import MomentumRule
+from ..optimizer.state import rename_group_keys
 
 __all__ = ["RMSProp", "SGD", "Adam", "Adagrad", "Momentum"]
 
@@ -46,10 +53,22 @@ def torch_call(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
 
 class _TorchLayout:
     """Mixin: torch's layout for ``state_dict()``; Paddle's under ``paddle_state_dict()``;
-    torch's call ``cls(params, lr=..., **options)`` besides torchfluid's."""
+    torch's call ``cls(params, lr=..., **options)`` besides torchfluid's.
+
+    ``_TORCH_NAMES``: torch's keyword names of options this class has under its own name
+    (read as those); ``_TORCH_ONLY``: torch's options without a counterpart here, accepted
+    only at the values that change nothing (the rule's ``check_torch_group`` refuses others)."""
+
+    _TORCH_NAMES: Mapping = MappingProxyType({})
+    _TORCH_ONLY: tuple = ()
 
     def __init__(self, *args, **kwargs):
         args, kwargs = torch_call(args, kwargs)
+        where = f"torchfluid.optim.{type(self).__name__}(...)"
+        kwargs = rename_group_keys(kwargs, self._TORCH_NAMES, where)
+        torch_only = {k: kwargs.pop(k) for k in self._TORCH_ONLY if k in kwargs}
+        if torch_only:
+            self._RULE.check_torch_group(torch_only, where=where)
         super().__init__(*args, **kwargs)
 
     def state_dict(self) -> dict:
@@ -71,7 +90,15 @@ class Adam(_TorchLayout, _paddle.Adam):
 
 class Adagrad(_TorchLayout, _paddle.Adagrad):
     __doc__ = _paddle.Adagrad.__doc__
+    # torch.optim.Adagrad's eps is epsilon; lr_decay=0 and maximize=False are accepted
+    _TORCH_NAMES = MappingProxyType({"eps": "epsilon"})
+    _TORCH_ONLY = ("lr_decay", "maximize")
+    _RULE = AdagradRule
 
 
 class Momentum(_TorchLayout, _paddle.Momentum):
     __doc__ = _paddle.Momentum.__doc__
+    # torch.optim.SGD's nesterov is use_nesterov; dampening=0 and maximize=False are accepted
+    _TORCH_NAMES = MomentumRule.torch_group_keys
+    _TORCH_ONLY = ("dampening", "maximize")
+    _RULE = MomentumRule

@@ -57,6 +57,20 @@ class AdagradRule:
         return ["moment"]
 
     @staticmethod
+    def check_torch_group(group: Mapping, where: str = "torch-style state_dict: a param group") -> None:
+        """torch.optim.Adagrad's options this rule has no maths for are refused: ``lr_decay``
+        other than 0 and ``maximize`` other than False. ``where`` starts the message."""
+        lr_decay = group.get("lr_decay", 0)
+        if lr_decay is not False and lr_decay != 0:
+            raise ValueError(
+                f"{where} has lr_decay={lr_decay!r}; allowed: 0 (Paddle's Adagrad has no lr_decay: "
+                "use a learning-rate schedule)"
+            )
+        maximize = group.get("maximize", False)
+        if maximize is not False and maximize != 0:
+            raise ValueError(f"{where} has maximize={maximize!r}; allowed: False (Adagrad minimizes)")
+
+    @staticmethod
     def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
         state_dtype = p.dtype if p.dtype in (torch.float32, torch.float64) else torch.float32
         return {"moment": torch.full_like(p, hparams["initial_accumulator_value"], dtype=state_dtype)}
@@ -124,15 +138,7 @@ class AdagradOptimizer(Optimizer):
                 f"the param group sets torch.optim.Adagrad's eps={group['eps']!r}; Adagrad reads epsilon "
                 "(set that key instead)"
             )
-        lr_decay = group.get("lr_decay", 0)
-        if lr_decay is not False and lr_decay != 0:
-            raise ValueError(
-                f"the param group has lr_decay={lr_decay!r}; allowed: 0 (Paddle's Adagrad has no lr_decay: "
-                "use a learning-rate schedule)"
-            )
-        maximize = group.get("maximize", False)
-        if maximize is not False and maximize != 0:
-            raise ValueError(f"the param group has maximize={maximize!r}; allowed: False (Adagrad minimizes)")
+        AdagradRule.check_torch_group(group, where="the param group")
 
 
 Adagrad = AdagradOptimizer
