@@ -19,11 +19,11 @@ It runs, in Paddle's order::
                   for multi-precision parameters; maximize: g = -g
     shard         (ZeRO-1 only) this rank's parameters, gradients averaged if asked
     clip plan     one ClipStep per gradient (need_clip=False: none), planned over all of them
-    regularize    the item's regularizer (the parameter's own, else the optimizer's); for the
-                  reference kernel every gradient is clipped and regularized here, before
-                  anything changes (a clip or regularizer that fails, e.g. on a complex
-                  gradient, leaves parameters, state and schedule as they were); the fused
-                  path folds them into its kernel
+    regularize    the item's regularizer (the parameter's own, else the optimizer's); every
+                  gradient for the reference kernel (complex ones always) is clipped and
+                  regularized here, before anything changes (a clip or regularizer that
+                  fails, e.g. on a complex gradient, leaves parameters, state and schedule
+                  as they were); the fused path folds them into its kernel
     learning rate ``before_update()`` (a fluid decay advances here, never on a skipped step);
                   the stochastic-rounding counter advances too (``Precision.begin_update``)
     kernel        the fused multi-tensor kernel where eligible, the rule's reference
@@ -183,12 +183,12 @@ def run_update(
             NO_PREP if it.reg is None and step.is_noop() else GradPrep(step, it.reg)
             for it, step in zip(prepared, steps, strict=True)
         ]
-        if runtime.fused is None:
-            prepared = [
-                it if prep is NO_PREP else it._replace(grad=prep.apply(it.param, it.grad))
-                for it, prep in zip(prepared, preps, strict=True)
-            ]
-            preps = [NO_PREP] * len(prepared)
+        eager = [runtime.fused is None or it.param.is_complex() for it in prepared]  # never on a fused kernel
+        prepared = [
+            it._replace(grad=prep.apply(it.param, it.grad)) if now and prep is not NO_PREP else it
+            for it, prep, now in zip(prepared, preps, eager, strict=True)
+        ]
+        preps = [NO_PREP if now else prep for prep, now in zip(preps, eager, strict=True)]
     except (RuntimeError, NotImplementedError) as e:
         complex_names = [it.name for it in prepared if it.param.is_complex()]
         if not complex_names:
