@@ -12,6 +12,7 @@
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 
@@ -628,3 +629,40 @@ BAD_TORCH_CALLS = [
 def test_torch_call_refuses_torch_options_it_cannot_honour(cls, kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         cls(_mlp().parameters(), lr=0.05, **kwargs)
+
+
+# (optimizer, key, value of several elements written into param_groups[0], error text)
+ARRAY_EDITS = [
+    (
+        O.Momentum,
+        "lr",
+        np.array([0.05, 0.1]),
+        r"lr must be a real number >= 0, got array\(\[0\.05, 0\.1 \]\) of type ndarray",
+    ),
+    (
+        O.Momentum,
+        "momentum",
+        torch.tensor([0.9, 0.9]),
+        r"momentum must be a real number >= 0, got tensor\(\[0\.9000, 0\.9000\]\)",
+    ),
+    (
+        O.Adagrad,
+        "epsilon",
+        np.array([1e-6, 1e-6]),
+        r"epsilon must be a real number > 0, got array\(\[1\.e-06, 1\.e-06\]\)",
+    ),
+    (O.Adagrad, "initial_accumulator_value", torch.zeros(2), r"initial_accumulator_value must be a real number >= 0"),
+]
+
+
+@pytest.mark.parametrize("cls,key,value,match", ARRAY_EDITS, ids=[f"{c.__name__}-{k}" for c, k, _, _ in ARRAY_EDITS])
+def test_an_array_written_into_param_groups_is_refused_before_anything_changes(cls, key, value, match):
+    """Not the ambiguous-truth-value error of comparing it with the value last checked."""
+    model = _mlp()
+    opt = cls(model.parameters(), lr=0.05)
+    _steps(model, opt, range(1))
+    snap = _snapshot(opt, model)
+    opt.param_groups[0][key] = value
+    with pytest.raises(TypeError, match=r"^param_groups\[0\]: " + match):
+        _steps(model, opt, range(1))
+    assert _same(opt, model, snap)

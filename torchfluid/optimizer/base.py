@@ -255,8 +255,8 @@ class Optimizer(torch.optim.Optimizer):
         checked = self._checked_hparams
         edited = False
         for i, g in enumerate(self.param_groups):
-            if i < len(checked) and len(g) == len(checked[i]) + 2 and checked[i].items() <= g.items():
-                continue  # every value as checked (compared in C: identity, then ==)
+            if i < len(checked) and len(g) == len(checked[i]) + 2 and _unchanged(checked[i], g):
+                continue  # every value as checked
             edited = True
             try:
                 self._check_group(g)
@@ -803,6 +803,16 @@ def check_sparse_grad(name: str, p: torch.Tensor, g: torch.Tensor) -> None:
                     f"sparse gradient of {name!r} has index {bad} in dimension {d}, outside "
                     f"[0, {p.shape[d]}) of the parameter's shape {list(p.shape)}; nothing was updated"
                 )
+
+
+def _unchanged(checked: dict, group: dict) -> bool:
+    """Whether ``group`` holds every value of ``checked`` (compared in C: identity, then ==).
+    A value whose == is no single truth value (an array or tensor of several elements
+    written into the group) counts as changed, so it is checked and refused."""
+    try:
+        return checked.items() <= group.items()
+    except (ValueError, RuntimeError, TypeError):
+        return False
 
 
 def _same_group(a: tuple, b: tuple) -> bool:
