@@ -666,3 +666,36 @@ def test_an_array_written_into_param_groups_is_refused_before_anything_changes(c
     with pytest.raises(TypeError, match=r"^param_groups\[0\]: " + match):
         _steps(model, opt, range(1))
     assert _same(opt, model, snap)
+
+
+@pytest.mark.parametrize("cls", [O.Adagrad, F.Adagrad], ids=["torch-layout", "paddle-layout"])
+def test_a_torch_adagrad_state_dict_loads_and_the_run_continues(cls):
+    """torch.optim.Adagrad's 'sum' is the moment (bit for bit), its eps the epsilon, its
+    initial_accumulator_value and lr the group's; the runs then agree up to rounding order."""
+    theirs = _mlp()
+    ref = torch.optim.Adagrad(theirs.parameters(), lr=0.05, eps=1e-8, initial_accumulator_value=0.1)
+    _steps(theirs, ref, range(3))
+    sd = ref.state_dict()
+    ours = copy.deepcopy(theirs)
+    opt = cls(list(ours.parameters()), lr=0.01) if cls is O.Adagrad else cls(0.01, parameters=list(ours.parameters()))
+    opt.load_state_dict(sd)
+    group = opt.param_groups[0]
+    assert (group["lr"], group["epsilon"], group["initial_accumulator_value"]) == (0.05, 1e-8, 0.1)
+    for i, p in enumerate(ours.parameters()):
+        assert set(opt.state[p]) == {"moment"} and torch.equal(opt.state[p]["moment"], sd["state"][i]["sum"])
+    _steps(theirs, ref, range(3, 8))
+    _steps(ours, opt, range(3, 8))
+    torch.testing.assert_close(_flat(ours), _flat(theirs), rtol=0, atol=1e-6)
+
+
+def test_a_torch_adagrad_state_dict_with_lr_decay_is_refused():
+    theirs = _mlp()
+    ref = torch.optim.Adagrad(theirs.parameters(), lr=0.05, lr_decay=0.1)
+    _steps(theirs, ref, range(2))
+    model = _mlp()
+    opt = O.Adagrad(model.parameters(), lr=0.05)
+    _steps(model, opt, range(1))
+    snap = _snapshot(opt, model)
+    with pytest.raises(ValueError, match=r"^torch-style state_dict: a param group has lr_decay=0\.1; allowed: 0"):
+        opt.load_state_dict(ref.state_dict())
+    assert _same(opt, model, snap)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from types import MappingProxyType
 
 import torch
 
@@ -51,6 +52,9 @@ class AdagradRule:
 
     op_type = "adagrad"
     compatible_accumulators = ()
+    # torch.optim.Adagrad's state dicts load: its 'sum' is the moment (its 'step' is dropped);
+    # torchfluid.optim.Adagrad still writes 'moment' (torch's loader would want a 'step' too)
+    torch_accumulators_read = MappingProxyType({"sum": "moment"})
 
     @staticmethod
     def accumulators(hparams: Mapping) -> list[str]:

@@ -194,7 +194,9 @@ class StateCodec:
         ``torch.optim.RMSprop``'s entries (``square_avg``, ``grad_avg``,
         ``momentum_buffer``) and group keys (``alpha``, ``eps``) are read as torchfluid's,
         the rule's own torch names first (``torch_accumulators``, ``torch_group_keys``:
-        torch.optim.SGD's ``momentum_buffer`` and ``nesterov`` for Momentum);
+        torch.optim.SGD's ``momentum_buffer`` and ``nesterov`` for Momentum;
+        ``torch_accumulators_read``, names read but never written: torch.optim.Adagrad's
+        ``sum`` for Adagrad);
         its ``step`` is dropped unless this optimizer keeps one."""
         opt = self.opt
         out: dict = {}
@@ -203,6 +205,7 @@ class StateCodec:
             raise ValueError(f"torch-style state_dict: param_groups must be a list, got {type(groups).__name__}")
         ours = [n for g in opt.param_groups for n in g["param_names"]]
         from_torch = {theirs: acc for acc, theirs in self._torch_accumulators().items()}
+        from_torch.update(getattr(self.rule, "torch_accumulators_read", {}))  # read-only aliases (Adagrad: 'sum')
         state = sd["state"]
         position = 0
         placed = set()  # the state indices some group lists
