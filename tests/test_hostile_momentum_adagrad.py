@@ -362,16 +362,20 @@ def test_a_grad_scaler_loop_matches_torch_and_skips_overflowing_steps(case_id, p
     torch.testing.assert_close(results[0], results[1], rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse-embedding"])
 @pytest.mark.parametrize("make", [_sgd_pair(True, 0.0)[0], _adagrad_pair(1e-6, 0.1)[0]], ids=["Momentum", "Adagrad"])
-def test_a_compiled_step_gives_the_eager_bits(make):
+def test_a_compiled_step_gives_the_eager_bits(make, sparse):
+    """torch.compile(opt.step), with dense gradients and with an Embedding(sparse=True)'s
+    row-sparse ones (repeated ids), against the eager step."""
     results = []
     for compiled in (False, True):
-        model = _mlp()
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Embedding(6, 3, sparse=sparse), torch.nn.Flatten(), torch.nn.Linear(6, 1))
         opt = make(model.parameters())
         step = torch.compile(opt.step) if compiled else opt.step
-        for i in range(3):
+        for ids in ([[1, 1], [3, 0]], [[5, 2], [2, 2]], [[4, 1], [0, 0]]):
             opt.zero_grad()
-            ((model(X * (i + 1)) - Y) ** 2).mean().backward()
+            ((model(torch.tensor(ids)) - Y[:2]) ** 2).mean().backward()
             step()
         results.append(_flat(model))
     assert torch.equal(results[0], results[1])

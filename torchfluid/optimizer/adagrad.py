@@ -38,7 +38,9 @@ def sparse_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     of shape ``[len(rows), *grad.shape[1:]]``."""
     g = grad.coalesce()
     if g.sparse_dim() == 1:  # coalesced: each row once, sorted, duplicates summed
-        return g.indices()[0], g.values()
+        # values() is a view into the sparse tensor: torch.compile cannot pass such a view on
+        # to the kernel's frame (dynamo fails to fake it), a copy of the merged rows it can
+        return g.indices()[0], g.values().clone()
     rows = torch.unique(g.indices()[0], sorted=True)
     return rows, g.index_select(0, rows).to_dense()
 
