@@ -11,6 +11,7 @@
 """
 
 import copy
+import re
 
 import numpy as np
 import pytest
@@ -703,3 +704,67 @@ def test_a_torch_adagrad_state_dict_with_lr_decay_is_refused():
     with pytest.raises(ValueError, match=r"^torch-style state_dict: a param group has lr_decay=0\.1; allowed: 0"):
         opt.load_state_dict(ref.state_dict())
     assert _same(opt, model, snap)
+
+
+def _first_entry(sd, make):
+    (acc,) = sd["state"][0]
+    sd["state"][0][acc] = make(sd["state"][0][acc])
+
+
+# (id, mutation of param_0's entry, report field, its text): strict=True refuses all; strict=False loads the others
+BAD_ENTRIES = [
+    (
+        "wrong shape",
+        lambda sd: _first_entry(sd, lambda t: torch.zeros(5)),
+        "mismatched",
+        r"expected shape \[8, 3\] float32, got shape \[5\] float32",
+    ),
+    (
+        "wrong dtype",
+        lambda sd: _first_entry(sd, lambda t: t.double()),
+        "mismatched",
+        r"expected shape \[8, 3\] float32, got shape \[8, 3\] float64",
+    ),
+    (
+        "not a tensor",
+        lambda sd: _first_entry(sd, lambda t: t.tolist()),
+        "mismatched",
+        r"expected a tensor or numpy array, got list",
+    ),
+    (
+        "sparse",
+        lambda sd: _first_entry(sd, lambda t: t.to_sparse()),
+        "mismatched",
+        r"expected a dense tensor, got layout sparse_coo",
+    ),
+    (
+        "unknown entry",
+        lambda sd: sd["state"][0].__setitem__("bogus", torch.zeros(1)),
+        "unexpected",
+        r"'param_0_bogus_0'",
+    ),
+]
+
+
+@pytest.mark.parametrize("cls", [O.Momentum, O.Adagrad], ids=["Momentum", "Adagrad"])
+@pytest.mark.parametrize("case_id,mutate,field,text", BAD_ENTRIES, ids=[c[0] for c in BAD_ENTRIES])
+def test_a_bad_torch_layout_entry_strict_and_not(cls, case_id, mutate, field, text):
+    src_model = _mlp()
+    src = cls(src_model.parameters(), lr=0.05)
+    _steps(src_model, src, range(2))
+    sd = copy.deepcopy(src.state_dict())
+    mutate(sd)
+    model = _mlp()
+    opt = cls(model.parameters(), lr=0.05)
+    _steps(model, opt, range(1))
+    snap = _snapshot(opt, model)
+    with pytest.raises(ValueError, match=text):
+        opt.load_state_dict(sd)
+    assert _same(opt, model, snap)
+    report = opt.set_state_dict(sd, strict=False)
+    assert len(getattr(report, field)) == 1 and re.search(text, getattr(report, field)[0])
+    params, src_params = list(model.parameters()), list(src_model.parameters())
+    for p, q in zip(params[1:], src_params[1:], strict=True):  # the others load as the file holds them
+        assert all(torch.equal(v, opt.state[p][k]) for k, v in src.state[q].items())
+    if field == "mismatched":  # param_0's record is unusable: it starts fresh
+        assert not opt.state.get(params[0])
