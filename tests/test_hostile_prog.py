@@ -9,6 +9,7 @@ import torch
 import torchfluid as fluid
 from torchfluid import layers as L
 from torchfluid.ops import get_op
+from torchfluid.static._infer import OpBuildError
 
 nan, inf = float("nan"), float("inf")
 
@@ -77,3 +78,108 @@ def test_max_pool_op_on_nan_rows_matches_the_scan(rows, lengths):
     ref, ref_index = np_max_pool(x.numpy(), lengths)
     np.testing.assert_array_equal(out.numpy(), ref)
     np.testing.assert_array_equal(index.numpy(), ref_index)
+
+
+def _xy_program():
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start), fluid.unique_name.guard():
+        x = L.data("x", [3], dtype="float32")
+        y = L.data("y", [4], dtype="float32")
+    return main, x, y
+
+
+# (inputs, outputs, attrs, error, message): ops that cannot be built
+BAD_APPEND_OPS = [
+    ("elementwise_add", {"X": "x", "Y": "y"}, {"Out": ["new_out"]}, None, OpBuildError, "elementwise_add"),
+    ("scale", {"X": "x"}, {"Out": ["new_out"]}, {"bogus": 1}, OpBuildError, "bogus"),
+    ("sum", {"X": []}, {"Out": ["new_out"]}, None, OpBuildError, "op sum"),
+    ("scale", ["x"], {"Out": ["new_out"]}, None, TypeError, r"op scale: inputs must be a dict slot -> .*got list"),
+    ("scale", {"X": "x"}, ("new_out",), None, TypeError, r"op scale: outputs must be a dict slot -> .*got tuple"),
+    ("scale", {"X": None}, {"Out": ["new_out"]}, None, OpBuildError, "op 'scale' needs input slot 'X'"),
+    ("scale", {"X": ()}, {"Out": ("new_out",)}, None, OpBuildError, "op 'scale' needs input slot 'X'"),
+]
+
+
+@pytest.mark.parametrize("type_,inputs,outputs,attrs,error,message", BAD_APPEND_OPS)
+def test_an_op_that_cannot_be_built_leaves_the_block_as_it_was(type_, inputs, outputs, attrs, error, message):
+    main, x, y = _xy_program()
+    block = main.global_block()
+    names, n_ops = list(block.vars), len(block.ops)
+    with pytest.raises(error, match=message):
+        block.append_op(type=type_, inputs=inputs, outputs=outputs, attrs=attrs)
+    assert list(block.vars) == names and len(block.ops) == n_ops
+    # the output name is free: a correct op may take it, and runs
+    block.append_op(type="scale", inputs={"X": (x,)}, outputs={"Out": ("new_out",)}, attrs={"scale": 2.0})
+    xs = np.arange(6, dtype="float32").reshape(2, 3)
+    (got,) = fluid.Executor().run(main, feed={"x": xs}, fetch_list=["new_out"])
+    np.testing.assert_array_equal(got, 2 * xs)
+
+
+def _regression(seed=3):
+    main, start = fluid.Program(), fluid.Program()
+    main.random_seed = start.random_seed = seed
+    with fluid.program_guard(main, start), fluid.unique_name.guard():
+        x = L.data("x", [4], dtype="float32")
+        y = L.data("y", [1], dtype="float32")
+        pred = L.fc(x, 1)
+        loss = L.mean(L.square_error_cost(pred, y))
+        fluid.optimizer.RMSProp(0.05, momentum=0.5).minimize(loss)
+    return main, start, loss, pred
+
+
+_rng = np.random.default_rng(7)
+XS = _rng.standard_normal((8, 4)).astype("float32")
+YS = XS @ _rng.standard_normal((4, 1)).astype("float32")
+
+
+def _persistables(program, scope):
+    return {
+        v.name: np.array(scope.find_var(v.name).get_tensor())
+        for v in program.list_vars()
+        if v.persistable and not v.is_data and scope.find_var(v.name) is not None
+    }
+
+
+# the io function pairs that take a program, and how each is called
+IO_PAIRS = [
+    (
+        "persistables",
+        lambda exe, d, p: fluid.io.save_persistables(exe, d, main_program=p),
+        lambda exe, d, p: fluid.io.load_persistables(exe, d, main_program=p),
+    ),
+    (
+        "params",
+        lambda exe, d, p: fluid.io.save_params(exe, d, main_program=p),
+        lambda exe, d, p: fluid.io.load_params(exe, d, main_program=p),
+    ),
+    (
+        "vars",
+        lambda exe, d, p: fluid.io.save_vars(exe, d, main_program=p, filename="all"),
+        lambda exe, d, p: fluid.io.load_vars(exe, d, main_program=p, filename="all"),
+    ),
+    ("fluid.save", lambda exe, d, p: fluid.save(p, d + "/model"), lambda exe, d, p: fluid.load(p, d + "/model", exe)),
+]
+
+
+@pytest.mark.parametrize("what,save,load", IO_PAIRS, ids=[p[0] for p in IO_PAIRS])
+def test_io_takes_a_data_parallel_compiled_program_as_paddle(tmp_path, what, save, load):
+    main, start, loss, _ = _regression()
+    scope = fluid.Scope()
+    exe = fluid.Executor(fluid.CPUPlace())
+    with fluid.scope_guard(scope):
+        exe.run(start)
+        train = fluid.CompiledProgram(main).with_data_parallel(loss_name=loss.name, places=fluid.cpu_places(2))
+        for _ in range(3):
+            exe.run(train, feed={"x": XS, "y": YS}, fetch_list=[loss])
+        with pytest.warns(UserWarning, match="CompiledProgram, this is not recommended"):
+            save(exe, str(tmp_path), train)
+        saved = _persistables(main, scope)
+        for _ in range(2):
+            exe.run(train, feed={"x": XS, "y": YS}, fetch_list=[loss])
+        assert any(not np.array_equal(saved[k], v) for k, v in _persistables(main, scope).items())
+        with pytest.warns(UserWarning, match="CompiledProgram, this is not recommended"):
+            load(exe, str(tmp_path), train)
+        restored = _persistables(main, scope)
+    names = {v.name for v in main.all_parameters()} if what == "params" else set(saved)
+    for k in names:
+        np.testing.assert_array_equal(restored[k], saved[k], err_msg=k)

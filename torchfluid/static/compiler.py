@@ -712,6 +712,18 @@ class CompiledProgram:
         return feed, tuple(sorted(split)), ()
 
 
+def program_of(program, what: str):
+    """The Program that ``program`` runs: a Program itself, a CompiledProgram's program (with
+    Paddle's warning that passing a CompiledProgram is not recommended); anything else is a
+    TypeError naming ``what``."""
+    if isinstance(program, CompiledProgram):
+        warnings.warn(f"{what}: the input is a CompiledProgram, this is not recommended", stacklevel=3)
+        program = program._program
+    if not isinstance(program, Program):
+        raise TypeError(f"{what} must be a Program or CompiledProgram, got {type(program).__name__}")
+    return program
+
+
 def _known(block, name):
     if name not in block.vars:
         data = [v.name for v in block.vars.values() if v.is_data]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+from collections.abc import Mapping
 
 from .. import unique_name
 from .._checks import check_int
@@ -293,6 +294,12 @@ class Block:
 
     def _make_op(self, type, inputs, outputs, attrs, infer=True) -> Operator:
         opdef = get_op(type)  # unknown types fail here, at the user's line
+        for what, slots in (("inputs", inputs), ("outputs", outputs)):
+            if slots is not None and not isinstance(slots, Mapping):
+                raise TypeError(
+                    f"op {type}: {what} must be a dict slot -> Variable, name or list of them, "
+                    f"got {slots.__class__.__name__} {slots!r}"
+                )
         attrs = dict(attrs or {})
         attrs.setdefault("op_role", self.program._op_role)
         op = Operator(self, type, inputs, outputs, attrs, callsite())
@@ -303,11 +310,16 @@ class Block:
         for n in op.input_arg_names:
             if n != "@EMPTY@" and self._find_var_recursive(n) is None:
                 raise ValueError(f"op {type} built at {op.where()}: input variable {n!r} is not in the program")
-        for n in op.output_arg_names:
-            if n != "@EMPTY@" and self._find_var_recursive(n) is None:
-                self.create_var(n, None)
+        made = [n for n in dict.fromkeys(op.output_arg_names) if n != "@EMPTY@" and self._find_var_recursive(n) is None]
+        for n in made:
+            self.create_var(n, None)
         if infer:
-            infer_outputs(op)
+            try:
+                infer_outputs(op)
+            except Exception:
+                for n in made:  # an op that cannot be built leaves the block as it was
+                    del self.vars[n]
+                raise
         return op
 
     def append_op(self, type, inputs=None, outputs=None, attrs=None, infer=True) -> Operator:
