@@ -183,3 +183,54 @@ def test_io_takes_a_data_parallel_compiled_program_as_paddle(tmp_path, what, sav
     names = {v.name for v in main.all_parameters()} if what == "params" else set(saved)
     for k in names:
         np.testing.assert_array_equal(restored[k], saved[k], err_msg=k)
+
+
+def _feeder():
+    main = fluid.Program()
+    with fluid.program_guard(main, fluid.Program()), fluid.unique_name.guard():
+        w = L.data("w", [1], dtype="int64", lod_level=1)
+        f = L.data("f", [2], dtype="float32", lod_level=1)
+        y = L.data("y", [1], dtype="int64")
+    return fluid.DataFeeder([w, f, y], fluid.CPUPlace(), program=main)
+
+
+# (minibatch, error, message): each names the variable or the sample at fault
+BAD_MINIBATCHES = [
+    ([([1, 2], [[1, 2], [3]], [0])], ValueError, r"variable 'f' \(float32, shape \[-1, 2\]\): the sequences' items"),
+    ([([1], [[1, 2]], [0, 1]), ([1], [[1, 2]], [0])], ValueError, r"variable 'y' \(int64, shape \[-1, 1\]\)"),
+    ([([1], [[1, "a"]], [0])], ValueError, r"variable 'f' .*not numbers"),
+    ([5], TypeError, r"sample 0 must be a tuple or list with one field per feed_list variable \(w, f, y\), got int 5"),
+    ([([1], [[1, 2]], [0]), None], TypeError, r"sample 1 must be a tuple or list .* got NoneType"),
+    ([], ValueError, r"variable 'w' has lod_level=1 but the minibatch has no samples"),
+    ([("ab", [[1, 2]], [0])], ValueError, r"sample 0 gives str 'ab'"),
+    ([([1], [[1, 2]])], ValueError, r"sample 0 has 2 fields but feed_list has 3 variables"),
+]
+
+
+@pytest.mark.parametrize("batch,error,message", BAD_MINIBATCHES)
+def test_data_feeder_refuses_bad_minibatches_naming_the_variable_or_sample(batch, error, message):
+    with pytest.raises(error, match=message):
+        _feeder().feed(batch)
+
+
+# (minibatch, expected rows of w, of f, lod)
+GOOD_MINIBATCHES = [
+    ([([], [], [0]), ([], [], [1])], np.zeros((0, 1)), np.zeros((0, 2)), [[0, 0, 0]]),
+    ([((1, 2), ((1, 2), (3, 4)), [0])], [[1], [2]], [[1, 2], [3, 4]], [[0, 2]]),
+    ([(np.array([4]), np.ones((1, 2)), [1]), ([], [], [0])], [[4]], [[1, 1]], [[0, 1, 1]]),
+    ([([[1], [2]], [[1, 2], [3, 4]], [0])], [[1], [2]], [[1, 2], [3, 4]], [[0, 2]]),
+]
+
+
+@pytest.mark.parametrize("batch,w,f,lod", GOOD_MINIBATCHES)
+def test_data_feeder_empty_tuple_and_array_sequences(batch, w, f, lod):
+    feed = _feeder().feed(batch)
+    np.testing.assert_array_equal(np.array(feed["w"]), np.array(w, "int64").reshape(-1, 1))
+    np.testing.assert_array_equal(np.array(feed["f"]), np.array(f, "float32").reshape(-1, 2))
+    assert feed["w"].lod() == lod and feed["f"].lod() == lod
+    assert np.array(feed["y"]).shape == (len(batch), 1)
+
+
+def test_create_lod_tensor_of_ragged_items_is_a_value_error():
+    with pytest.raises(ValueError, match=r"create_lod_tensor: the sequences' items do not make one array"):
+        fluid.create_lod_tensor([[1, 2], [3, [4]]], [[2, 2]], fluid.CPUPlace())

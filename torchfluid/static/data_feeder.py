@@ -43,6 +43,11 @@ class DataFeeder:
         n = len(self.feed_vars)
         columns = [[] for _ in range(n)]
         for i, sample in enumerate(iterable):
+            if not isinstance(sample, (list, tuple, np.ndarray)):
+                raise TypeError(
+                    f"DataFeeder.feed: sample {i} must be a tuple or list with one field per feed_list variable "
+                    f"({', '.join(v.name for v in self.feed_vars)}), got {type(sample).__name__} {sample!r}"
+                )
             if len(sample) != n:
                 raise ValueError(
                     f"DataFeeder.feed: sample {i} has {len(sample)} fields but feed_list has {n} variables "
@@ -55,24 +60,40 @@ class DataFeeder:
             if var.lod_level == 1:
                 out[var.name] = self._sequences(var, col)
             else:
-                out[var.name] = _shaped(var, np.array(col, dtype=numpy_dtype(var.dtype)), len(col))
+                out[var.name] = _shaped(var, _array(var, col, "the samples' fields"), len(col))
         return out
 
     def _sequences(self, var, col) -> LoDTensor:
+        if not col:
+            raise ValueError(
+                f"DataFeeder.feed: variable {var.name!r} has lod_level=1 but the minibatch has no samples, and a LoD "
+                "needs at least one sequence (an empty sequence is a sample whose field is [])"
+            )
         lengths, items = [], []
         for i, seq in enumerate(col):
-            if not isinstance(seq, (list, tuple, np.ndarray)) or np.ndim(seq) == 0:
+            if not isinstance(seq, (list, tuple, np.ndarray)) or (isinstance(seq, np.ndarray) and seq.ndim == 0):
                 raise ValueError(
                     f"DataFeeder.feed: variable {var.name!r} has lod_level=1, so each sample's field must be a "
                     f"sequence (a list or array of items), but sample {i} gives {type(seq).__name__} {seq!r}"
                 )
             lengths.append(len(seq))
             items.extend(seq)
-        arr = _shaped(var, np.array(items, dtype=numpy_dtype(var.dtype)), len(items))
+        arr = _shaped(var, _array(var, items, "the sequences' items"), len(items))
         t = LoDTensor(name=var.name)
         t.set(arr, self.place)
         t.set_recursive_sequence_lengths([lengths])
         return t
+
+
+def _array(var, values, what):
+    """``values`` as one array of ``var``'s dtype; ragged values are a ValueError naming ``var``."""
+    try:
+        return np.array(values, dtype=numpy_dtype(var.dtype))
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"DataFeeder.feed: variable {var.name!r} ({var.dtype}, shape {list(var.shape or [])}): {what} do not "
+            f"make one {var.dtype} array (ragged, or not numbers): {e}"
+        ) from e
 
 
 def _shaped(var, arr, rows):

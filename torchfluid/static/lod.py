@@ -119,7 +119,10 @@ def create_lod_tensor(data, recursive_seq_lens, place=None):
                 f"{what}: the data's sequences have lengths {[lens]} but recursive_seq_lens is {recursive_seq_lens!r}"
             )
         items = [item for seq in data for item in seq]
-        arr = np.array(items)
+        try:
+            arr = np.array(items)
+        except ValueError as e:
+            raise ValueError(f"{what}: the sequences' items do not make one array (ragged items): {e}") from e
         return _tensor(arr.reshape(arr.shape + (1,)), recursive_seq_lens, place, what)
     if isinstance(data, np.ndarray):
         if data.ndim == 0:
