@@ -10,6 +10,7 @@ import torchfluid as fluid
 from torchfluid import layers as L
 from torchfluid.ops import get_op
 from torchfluid.static._infer import OpBuildError
+from torchfluid.static.plan import OpRunError
 
 nan, inf = float("nan"), float("inf")
 
@@ -234,3 +235,99 @@ def test_data_feeder_empty_tuple_and_array_sequences(batch, w, f, lod):
 def test_create_lod_tensor_of_ragged_items_is_a_value_error():
     with pytest.raises(ValueError, match=r"create_lod_tensor: the sequences' items do not make one array"):
         fluid.create_lod_tensor([[1, 2], [3, [4]]], [[2, 2]], fluid.CPUPlace())
+
+
+# (step, lr, start): increment of a trainable parameter before a loss reads it, trained by SGD
+INCREMENT_PARAM_CASES = [(1.5, 0.1, 2.0), (-0.5, 0.5, 0.0), (0.0, 1.0, -3.0)]
+
+
+@pytest.mark.parametrize("step,lr,start", INCREMENT_PARAM_CASES)
+def test_increment_of_a_parameter_keeps_its_gradient(step, lr, start):
+    xs = np.array([[1.0], [2.0], [4.0]], "float32")
+    main, startup = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, startup), fluid.unique_name.guard():
+        x = L.data("x", [1], dtype="float32")
+        p = L.create_parameter([1], "float32", default_initializer=fluid.initializer.Constant(start))
+        L.increment(p, step)
+        out = L.elementwise_mul(x, p)
+        loss = L.mean(L.square(out))
+        _, params_grads = fluid.optimizer.SGD(lr).minimize(loss)
+    assert [(a.name, g.name) for a, g in params_grads] == [(p.name, p.name + "@GRAD")]
+    scope, exe = fluid.Scope(), fluid.Executor()
+    exe.run(startup, scope=scope)
+    ref = np.float32(start)
+    for _ in range(3):
+        (got_out,) = exe.run(main, feed={"x": xs}, fetch_list=[out], scope=scope)
+        ref = np.float32(ref + np.float32(step))  # the op's in-place update
+        np.testing.assert_allclose(got_out, xs * ref, rtol=1e-5, atol=1e-5)
+        grad = np.mean(2 * xs * xs * ref)  # d mean((x p)^2) / dp at the incremented p
+        ref = np.float32(ref - np.float32(lr) * np.float32(grad))
+        np.testing.assert_allclose(np.array(scope.find_var(p.name).get_tensor()), [ref], rtol=1e-5, atol=1e-5)
+
+
+def test_increment_of_a_variable_of_unknown_size_is_checked_when_it_runs():
+    main = fluid.Program()
+    with fluid.program_guard(main, fluid.Program()):
+        c = L.data("c", [-1], dtype="float32", append_batch_size=False)
+        e = L.increment(c, 2.0, in_place=False)
+    assert e.shape == (-1,) and e.dtype == "float32"
+    exe = fluid.Executor()
+    (got,) = exe.run(main, feed={"c": np.array([1.5], "float32")}, fetch_list=[e])
+    np.testing.assert_array_equal(got, [3.5])
+    with pytest.raises(OpRunError, match=r"x must have exactly one element, got shape \[3\]"):
+        exe.run(main, feed={"c": np.ones(3, "float32")}, fetch_list=[e])
+
+
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "int16"])
+def test_increment_refuses_dtypes_paddle_has_no_kernel_for(dtype):
+    main = fluid.Program()
+    with fluid.program_guard(main, fluid.Program()):
+        c = L.fill_constant([1], dtype, 1)
+        n_ops = len(main.global_block().ops)
+        with pytest.raises(TypeError, match=rf"increment: x must be of dtype float16, .*int64.*got {dtype}"):
+            L.increment(c)
+    assert len(main.global_block().ops) == n_ops
+    with fluid.dygraph.guard(), pytest.raises(TypeError, match=rf"got {dtype}"):
+        L.increment(fluid.dygraph.to_variable(np.ones(1, dtype)))
+
+
+# (dtype, start, step, runs): float16 counters round as float16 (2048 + 1 stays 2048)
+FLOAT16_COUNTERS = [(2048.0, 1.0, 3), (1.0, 0.1, 4), (65504.0, 1.0, 1), (0.0, 1e-8, 2)]
+
+
+@pytest.mark.parametrize("start,step,runs", FLOAT16_COUNTERS)
+def test_increment_of_a_float16_counter_rounds_as_float16(start, step, runs):
+    main, startup = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, startup):
+        c = L.create_global_var([1], start, "float16", persistable=True, name="c16")
+        L.increment(c, step)
+    scope, exe = fluid.Scope(), fluid.Executor()
+    exe.run(startup, scope=scope)
+    ref = np.float16(start)
+    for _ in range(runs):
+        (got,) = exe.run(main, fetch_list=[c], scope=scope)
+        ref = np.float16(ref + np.float16(step))
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got, [ref])
+
+
+@pytest.mark.parametrize("places", [1, 2, 4])
+def test_increment_in_a_data_parallel_program_advances_once_per_run(places):
+    """A counter incremented in the forward pass of a data-parallel program counts runs, as
+    the same program run plainly (the places share the scope's counter)."""
+    results = []
+    for compiled in (False, True):
+        main, start, loss, _ = _regression()
+        with fluid.program_guard(main, start):
+            counter = L.create_global_var([1], 0, "int64", persistable=True, name="runs")
+            L.increment(counter, 1)
+        scope, exe = fluid.Scope(), fluid.Executor()
+        exe.run(start, scope=scope)
+        prog = main
+        if compiled:
+            prog = fluid.CompiledProgram(main).with_data_parallel(loss_name=loss.name, places=fluid.cpu_places(places))
+        for _ in range(3):
+            exe.run(prog, feed={"x": XS, "y": YS}, fetch_list=[loss], scope=scope)
+        results.append(np.array(scope.find_var("runs").get_tensor()))
+    np.testing.assert_array_equal(results[0], [3])
+    np.testing.assert_array_equal(results[1], results[0])
