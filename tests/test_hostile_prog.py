@@ -331,3 +331,53 @@ def test_increment_in_a_data_parallel_program_advances_once_per_run(places):
         results.append(np.array(scope.find_var("runs").get_tensor()))
     np.testing.assert_array_equal(results[0], [3])
     np.testing.assert_array_equal(results[1], results[0])
+
+
+def _lod_free(a):
+    t = fluid.LoDTensor()
+    t.set(a, fluid.CPUPlace())
+    return t
+
+
+# feed forms that must train exactly as the dict of ndarrays
+FEED_FORMS = [
+    ("LoDTensor without LoD", lambda x, y: {"x": _lod_free(x), "y": _lod_free(y)}),
+    ("torch tensors", lambda x, y: {"x": torch.from_numpy(x), "y": torch.from_numpy(y)}),
+    ("mixed", lambda x, y: {"x": _lod_free(x), "y": torch.from_numpy(y)}),
+    ("list of LoDTensors", lambda x, y: [{"x": _lod_free(x[:4]), "y": _lod_free(y[:4])}, {"x": x[4:], "y": y[4:]}]),
+]
+
+
+def _train(feed, runs=3):
+    main, start, loss, _ = _regression()
+    scope, exe = fluid.Scope(), fluid.Executor()
+    exe.run(start, scope=scope)
+    train = fluid.CompiledProgram(main).with_data_parallel(loss_name=loss.name, places=fluid.cpu_places(2))
+    losses = [exe.run(train, feed=feed, fetch_list=[loss], scope=scope)[0] for _ in range(runs)]
+    return np.stack(losses), _persistables(main, scope)
+
+
+@pytest.mark.parametrize("form,make", FEED_FORMS, ids=[f[0] for f in FEED_FORMS])
+def test_data_parallel_feeds_of_lod_tensors_and_tensors_train_as_arrays(form, make):
+    ref_losses, ref_state = _train({"x": XS, "y": YS})
+    losses, state = _train(make(XS, YS))
+    np.testing.assert_array_equal(losses, ref_losses)
+    assert state.keys() == ref_state.keys()
+    for k, v in ref_state.items():
+        np.testing.assert_array_equal(state[k], v, err_msg=k)
+
+
+@pytest.mark.parametrize("item", [None, 3, 2.5])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_fetch_list_items_are_checked_alike_for_programs_and_compiled_programs(item, compiled):
+    main, start, loss, _ = _regression()
+    scope, exe = fluid.Scope(), fluid.Executor()
+    exe.run(start, scope=scope)
+    before = _persistables(main, scope)
+    prog = main
+    if compiled:
+        prog = fluid.CompiledProgram(main).with_data_parallel(loss_name=loss.name, places=fluid.cpu_places(2))
+    with pytest.raises(TypeError, match=rf"fetch_list item {item!r} is not a Variable, a variable name"):
+        exe.run(prog, feed={"x": XS, "y": YS}, fetch_list=[loss, item], scope=scope)
+    for k, v in _persistables(main, scope).items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)

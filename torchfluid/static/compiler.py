@@ -696,7 +696,10 @@ class CompiledProgram:
             no_lod(name, value)
             if persistable(name):
                 continue
-            shape = np.shape(value) if not isinstance(value, torch.Tensor) else tuple(value.shape)
+            if isinstance(value, LoDTensor):
+                shape = tuple(value.shape())
+            else:
+                shape = tuple(value.shape) if isinstance(value, torch.Tensor) else np.shape(value)
             if not shape:
                 raise ValueError(f"feed {name!r}: a 0-d value has no rows to split across {n} places")
             sizes = split_sizes(shape[0], n)
