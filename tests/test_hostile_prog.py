@@ -381,3 +381,56 @@ def test_fetch_list_items_are_checked_alike_for_programs_and_compiled_programs(i
         exe.run(prog, feed={"x": XS, "y": YS}, fetch_list=[loss, item], scope=scope)
     for k, v in _persistables(main, scope).items():
         np.testing.assert_array_equal(v, before[k], err_msg=k)
+
+
+def _features(kind):
+    """A regression program with one feature of ``kind``: (main, startup, loss)."""
+    main, start = fluid.Program(), fluid.Program()
+    main.random_seed = start.random_seed = 5
+    with fluid.program_guard(main, start), fluid.unique_name.guard():
+        x = L.data("x", [4], dtype="float32")
+        y = L.data("y", [1], dtype="float32")
+        ids = L.data("ids", [1], dtype="int64")
+        h = x
+        if kind == "embedding":
+            h = L.elementwise_add(h, L.reshape(L.embedding(ids, size=[10, 4]), [-1, 4]))
+        attr = fluid.ParamAttr(regularizer=fluid.regularizer.L1Decay(0.05)) if kind == "param L1" else None
+        loss = L.mean(L.square_error_cost(L.fc(h, 1, param_attr=attr), y))
+        lr = L.exponential_decay(0.1, 2, 0.5) if kind == "lr decay" else 0.1
+        opt = fluid.optimizer.Momentum(
+            lr,
+            0.9,
+            grad_clip=fluid.clip.GradientClipByGlobalNorm(0.5) if kind == "global norm clip" else None,
+            regularization=fluid.regularizer.L2Decay(0.1) if kind == "L2" else None,
+        )
+        opt.minimize(loss)
+    return main, start, loss
+
+
+FEATURES = ["plain", "embedding", "param L1", "L2", "lr decay", "global norm clip"]
+IDS = np.random.default_rng(3).integers(0, 10, (8, 1)).astype("int64")
+
+
+@pytest.mark.parametrize("kind", FEATURES)
+def test_data_parallel_on_an_even_split_trains_as_the_plain_program(kind):
+    """A mean loss over 8 rows split 4 + 4: the summed 1/2-scaled gradients are the whole
+    batch's, so every feature (clip, regularization, lr decay, embedding) gives the plain run."""
+    runs = []
+    for compiled in (False, True):
+        main, start, loss = _features(kind)
+        scope, exe = fluid.Scope(), fluid.Executor()
+        exe.run(start, scope=scope)
+        prog = main
+        if compiled:
+            prog = fluid.CompiledProgram(main).with_data_parallel(
+                loss_name=loss.name, places=["cpu", torch.device("cpu")]
+            )
+        losses = [
+            float(np.mean(exe.run(prog, feed={"x": XS, "y": YS, "ids": IDS}, fetch_list=[loss], scope=scope)[0]))
+            for _ in range(4)
+        ]
+        runs.append((losses, _persistables(main, scope)))
+    (ref_losses, ref_state), (losses, state) = runs
+    np.testing.assert_allclose(losses, ref_losses, rtol=2e-6, atol=1e-7)
+    for k, v in ref_state.items():
+        np.testing.assert_allclose(state[k], v, rtol=2e-5, atol=1e-6, err_msg=k)
