@@ -434,3 +434,47 @@ def test_data_parallel_on_an_even_split_trains_as_the_plain_program(kind):
     np.testing.assert_allclose(losses, ref_losses, rtol=2e-6, atol=1e-7)
     for k, v in ref_state.items():
         np.testing.assert_allclose(state[k], v, rtol=2e-5, atol=1e-6, err_msg=k)
+
+
+# LoDs given as numpy arrays (Paddle's binding takes any sequence of ints): (call, lod, lengths)
+ARRAY_LODS = [
+    (lambda t: t.set_recursive_sequence_lengths([np.array([2, 3])]), [[0, 2, 5]], [[2, 3]]),
+    (lambda t: t.set_recursive_sequence_lengths(np.array([[2, 3]])), [[0, 2, 5]], [[2, 3]]),
+    (lambda t: t.set_recursive_sequence_lengths([np.array([5, 0], "int32")]), [[0, 5, 5]], [[5, 0]]),
+    (lambda t: t.set_lod([np.array([0, 1, 5])]), [[0, 1, 5]], [[1, 4]]),
+    (lambda t: t.set_lod(np.array([[0, 5]], "uint64")), [[0, 5]], [[5]]),
+]
+
+
+@pytest.mark.parametrize("call,lod,lengths", ARRAY_LODS)
+def test_lods_given_as_int_arrays(call, lod, lengths):
+    t = fluid.LoDTensor()
+    t.set(np.zeros((5, 1), "float32"), fluid.CPUPlace())
+    call(t)
+    assert t.lod() == lod and t.recursive_sequence_lengths() == lengths
+    assert all(type(n) is int for n in t.lod()[0])
+
+
+@pytest.mark.parametrize("lens", [np.array([[2, 1]]), [np.array([2, 1])], ((2, 1),)])
+def test_create_lod_tensor_of_lists_takes_lengths_as_arrays(lens):
+    t = fluid.create_lod_tensor([[1, 2], [3]], lens, fluid.CPUPlace())
+    assert t.recursive_sequence_lengths() == [[2, 1]]
+    np.testing.assert_array_equal(np.array(t), [[1], [2], [3]])
+
+
+@pytest.mark.parametrize(
+    "lod,error,message",
+    [
+        ([np.array([0.0, 5.0])], TypeError, "list of lists of ints"),
+        (np.array([0, 5]), TypeError, "list of lists of ints"),
+        ([np.array([0, 2, 5]), np.array([0, 5])], NotImplementedError, "2 levels"),
+        ([np.array([0, 3, 2, 5])], ValueError, r"decrease"),
+    ],
+)
+def test_bad_array_lods_are_refused_and_keep_the_old_lod(lod, error, message):
+    t = fluid.LoDTensor()
+    t.set(np.zeros((5, 1), "float32"), fluid.CPUPlace())
+    t.set_lod([[0, 5]])
+    with pytest.raises(error, match=message):
+        t.set_lod(lod)
+    assert t.lod() == [[0, 5]]
