@@ -81,6 +81,17 @@ def test_max_pool_op_on_nan_rows_matches_the_scan(rows, lengths):
     np.testing.assert_array_equal(index.numpy(), ref_index)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("rows,lengths", MAX_NONFINITE)
+def test_max_pool_of_nan_rows_on_the_gpu_matches_the_cpu_scan(rows, lengths):
+    offsets = tuple(np.cumsum([0] + lengths).tolist())
+    x = torch.tensor(rows, dtype=torch.float32)
+    out, index = get_op("sequence_pool").forward(x.cuda(), pooltype="MAX", offsets=offsets)
+    ref, ref_index = np_max_pool(x.numpy(), lengths)
+    np.testing.assert_array_equal(out.cpu().numpy(), ref)
+    np.testing.assert_array_equal(index.cpu().numpy(), ref_index)
+
+
 def _xy_program():
     main, start = fluid.Program(), fluid.Program()
     with fluid.program_guard(main, start), fluid.unique_name.guard():
