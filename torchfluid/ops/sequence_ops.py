@@ -111,7 +111,13 @@ def _max_pool(x2, lengths, seg, offsets):
     return out, index
 
 
+def _check_pooltype(pooltype):
+    if pooltype not in POOL_TYPES:
+        raise ValueError(f"sequence_pool: pooltype must be one of {', '.join(POOL_TYPES)}, got {pooltype!r}")
+
+
 def _sequence_pool_infer(X, *, pooltype="AVERAGE", is_test=False, pad_value=0.0, offsets=None):
+    _check_pooltype(pooltype)
     return X.new_empty(X.shape), X.new_empty(X.shape, dtype=torch.int32)
 
 
@@ -170,8 +176,7 @@ def sequence_pool(X, *, pooltype="AVERAGE", is_test=False, pad_value=0.0, offset
     ``-1`` everywhere for the other pool types. The gradient goes to the rows that made
     each output: all rows of the sequence (scaled by ``1``, ``1/h`` or ``1/sqrt(h)``), the
     max row, the last or the first row."""
-    if pooltype not in POOL_TYPES:
-        raise ValueError(f"sequence_pool: pooltype must be one of {', '.join(POOL_TYPES)}, got {pooltype!r}")
+    _check_pooltype(pooltype)
     x2, lengths, seg = _segments(X, offsets)
     n, width = len(lengths), x2.shape[1]
     empty = lengths == 0
