@@ -497,3 +497,39 @@ def test_bad_array_lods_are_refused_and_keep_the_old_lod(lod, error, message):
     with pytest.raises(error, match=message):
         t.set_lod(lod)
     assert t.lod() == [[0, 5]]
+
+
+# (DataFeeder arguments, then feed's minibatch or None, error, message)
+BAD_FEEDERS = [
+    (
+        lambda w, y: dict(feed_list=w),
+        None,
+        TypeError,
+        r"feed_list=...\): expected a list of Variables or names, got Var",
+    ),
+    (lambda w, y: dict(feed_list=[w, y], place="bogus"), None, ValueError, r"DataFeeder: place must be 'cpu', 'gpu'"),
+    (lambda w, y: dict(feed_list=[w, y], place=3), None, TypeError, r"DataFeeder: place must be a CPUPlace"),
+    (lambda w, y: dict(feed_list=[w, y]), 5, TypeError, r"the minibatch must be an iterable of samples .*got int"),
+    (lambda w, y: dict(feed_list=[w, y]), "ab", TypeError, r"the minibatch must be an iterable of samples .*got str"),
+]
+
+
+@pytest.mark.parametrize("kwargs,batch,error,message", BAD_FEEDERS)
+def test_data_feeder_refuses_bad_arguments_up_front(kwargs, batch, error, message):
+    main = fluid.Program()
+    with fluid.program_guard(main, fluid.Program()), fluid.unique_name.guard():
+        w = L.data("w", [1], dtype="int64", lod_level=1)
+        y = L.data("y", [1], dtype="int64")
+    with pytest.raises(error, match=message):
+        feeder = fluid.DataFeeder(program=main, **kwargs(w, y))
+        feeder.feed(batch)
+
+
+@pytest.mark.parametrize("place", [None, "cpu", fluid.CPUPlace(), torch.device("cpu"), fluid.CUDAPinnedPlace()])
+def test_data_feeder_places(place):
+    main = fluid.Program()
+    with fluid.program_guard(main, fluid.Program()), fluid.unique_name.guard():
+        w = L.data("w", [1], dtype="int64", lod_level=1)
+    feed = fluid.DataFeeder([w], place, program=main).feed([([1, 2],), ([3],)])
+    np.testing.assert_array_equal(np.array(feed["w"]), [[1], [2], [3]])
+    assert feed["w"].lod() == [[0, 2, 3]]

@@ -6,6 +6,7 @@ import numpy as np
 
 from .._checks import check_int
 from ..dtypes import numpy_dtype
+from ..places import to_place
 from .framework import Variable, default_main_program
 from .scope import LoDTensor
 
@@ -24,8 +25,14 @@ class DataFeeder:
 
     def __init__(self, feed_list, place=None, program=None):
         program = program or default_main_program()
+        if place is not None:
+            to_place(place, "DataFeeder: place")  # a junk place fails here, not at the first feed
         self.place = place
         self.feed_vars = []
+        if not isinstance(feed_list, (list, tuple)):
+            raise TypeError(
+                f"DataFeeder(feed_list=...): expected a list of Variables or names, got {type(feed_list).__name__}"
+            )
         for v in feed_list:
             if isinstance(v, str):
                 v = program.global_block().var(v)
@@ -40,6 +47,11 @@ class DataFeeder:
             self.feed_vars.append(v)
 
     def feed(self, iterable) -> dict:
+        if isinstance(iterable, (str, bytes)) or not hasattr(iterable, "__iter__"):
+            raise TypeError(
+                f"DataFeeder.feed: the minibatch must be an iterable of samples (a list of tuples), "
+                f"got {type(iterable).__name__}"
+            )
         n = len(self.feed_vars)
         columns = [[] for _ in range(n)]
         for i, sample in enumerate(iterable):
