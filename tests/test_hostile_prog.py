@@ -104,7 +104,7 @@ def _xy_program():
 BAD_APPEND_OPS = [
     ("elementwise_add", {"X": "x", "Y": "y"}, {"Out": ["new_out"]}, None, OpBuildError, "elementwise_add"),
     ("scale", {"X": "x"}, {"Out": ["new_out"]}, {"bogus": 1}, OpBuildError, "bogus"),
-    ("sum", {"X": []}, {"Out": ["new_out"]}, None, OpBuildError, "op sum"),
+    ("sum", {"X": []}, {"Out": ["new_out"]}, None, OpBuildError, "sum: X must hold at least one tensor, got none"),
     (
         "sequence_pool",
         {"X": "x"},
