@@ -533,3 +533,34 @@ def test_data_feeder_places(place):
     feed = fluid.DataFeeder([w], place, program=main).feed([([1, 2],), ([3],)])
     np.testing.assert_array_equal(np.array(feed["w"]), [[1], [2], [3]])
     assert feed["w"].lod() == [[0, 2, 3]]
+
+
+def test_removing_an_op_after_compiling_changes_what_runs():
+    """Block._remove_op (Paddle's) of an op appended after a first run: the program and its
+    CompiledProgram run without it, as a program built without it."""
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start):
+        x = L.data("x", [2], dtype="float32")
+        y = L.scale(x, 2.0)
+        L.assign(L.scale(y, 10.0), output=y)  # appended, then removed
+    block = main.global_block()
+    exe = fluid.Executor()
+    xs = np.arange(4, dtype="float32").reshape(2, 2)
+    compiled = fluid.CompiledProgram(main).with_data_parallel(places=fluid.cpu_places(2))
+    for prog in (main, compiled):
+        np.testing.assert_array_equal(exe.run(prog, feed={"x": xs}, fetch_list=[y])[0], 20 * xs)
+    n = len(block.ops)
+    for bad in (n, -n - 1, 1.0, True):
+        with pytest.raises(IndexError, match=rf"_remove_op: index must be an int in \[-{n}, {n}\)"):
+            block._remove_op(bad)
+    assert len(block.ops) == n
+    block._remove_op(n - 1)
+    block._remove_op(-1)
+    assert [op.type for op in block.ops] == ["scale"]
+    for prog in (main, compiled):
+        np.testing.assert_array_equal(exe.run(prog, feed={"x": xs}, fetch_list=[y])[0], 2 * xs)
+    temp = [n for n in block.vars if n.startswith("scale_1")]
+    block._remove_var(temp[0])
+    assert temp[0] not in block.vars
+    with pytest.raises(ValueError, match=r"_remove_var: no variable 'nope' in block 0"):
+        block._remove_var("nope")

@@ -334,6 +334,25 @@ class Block:
     def _prepend_op(self, type, inputs=None, outputs=None, attrs=None) -> Operator:
         return self._insert_op(0, type, inputs, outputs, attrs)
 
+    def _remove_op(self, index: int, sync=True) -> None:
+        """Remove the op at ``index`` (Paddle's ``Block._remove_op``); runs after it, of this
+        program or a CompiledProgram of it, no longer run it."""
+        n = len(self.ops)
+        if isinstance(index, bool) or not isinstance(index, int) or not -n <= index < n:
+            raise IndexError(
+                f"_remove_op: index must be an int in [{-n}, {n}) (block {self.idx} has {n} ops), got {index!r}"
+            )
+        del self.ops[index]
+        self.program._bump()
+
+    def _remove_var(self, name: str, sync=True) -> None:
+        """Remove variable ``name`` (Paddle's ``Block._remove_var``: ops that still name it are
+        left as they are, to be removed too)."""
+        if name not in self.vars:
+            raise ValueError(f"_remove_var: no variable {name!r} in block {self.idx}")
+        del self.vars[name]
+        self.program._bump()
+
     def to_string(self, throw_on_error=False, with_details=False) -> str:
         lines = [f"block {self.idx} (parent {self.parent_idx}) {{"]
         lines += ["    " + v.to_string(with_details=with_details) for v in self.vars.values()]
