@@ -142,6 +142,9 @@ def scale(x, scale=1.0, bias=0.0, bias_after_scale=True, act=None, name=None):
     return helper.append_activation(out, act)
 
 
+_INCREMENT_DTYPES = ("float16", "bfloat16", "float32", "float64", "int32", "int64")
+
+
 def increment(x, value=1.0, in_place=True):
     """``x + value`` for a one-element ``x`` (a counter), ``value`` cast to x's dtype (op
     ``increment``). ``in_place`` (the default) writes the result into ``x`` itself and returns
@@ -153,9 +156,19 @@ def increment(x, value=1.0, in_place=True):
     shape = list(x.shape)
     if -1 not in shape and math.prod(shape) != 1:
         raise ValueError(f"increment: x must have exactly one element, got shape {shape}")
+    if dtype_of(x) not in _INCREMENT_DTYPES:
+        raise TypeError(
+            f"increment: x must be of dtype {', '.join(_INCREMENT_DTYPES)} (Paddle's increment kernels), "
+            f"got {dtype_of(x)}"
+        )
     attrs = {"step": check_number("value", value)}
     if is_static(x):
-        return apply_op("increment", {"X": x}, attrs, outputs={"Out": [x]} if in_place else None)
+        if in_place:
+            return apply_op("increment", {"X": x}, attrs, outputs={"Out": [x]})
+        helper = LayerHelper("increment")
+        out = helper.tmp_var(x.dtype, stop_gradient=x.stop_gradient)
+        out.shape = tuple(x.shape)  # x's size is checked when it runs where a dim is unknown (-1)
+        return apply_op("increment", {"X": x}, attrs, helper=helper, outputs={"Out": [out]})
     out = apply_op("increment", {"X": x}, attrs)
     if not in_place:
         return out

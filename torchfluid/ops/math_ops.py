@@ -386,6 +386,8 @@ def _sum_grad(X, Out, dOut, need=None):
 @register("sum", ["X"], ["Out"], grad=_sum_grad, list_slots=["X"])
 def sum_(X):
     """Element-wise sum of a list of same-shaped tensors (gradient fan-in uses it)."""
+    if not X:
+        raise ValueError("sum: X must hold at least one tensor, got none")
     out = X[0]
     for t in X[1:]:
         out = out + t

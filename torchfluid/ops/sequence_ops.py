@@ -91,19 +91,33 @@ def _segments(X: torch.Tensor, offsets):
     return X.reshape(rows, width), lengths, seg
 
 
-def _max_pool(x2, lengths, seg):
-    """Per sequence and column: the max, and the first row holding it (Paddle's MaxIndex)."""
+def _max_pool(x2, lengths, seg, offsets):
+    """Per sequence and column: the max, and the row holding it (Paddle's MaxIndex), as Paddle's
+    CPU kernel scans: start at the sequence's first row, move to a later row only when its value
+    is greater. So ties keep the first row; a NaN first row stays (NaN is greater than nothing)
+    and a later NaN row is never taken."""
     n, rows = len(lengths), x2.shape[0]
     idx_seg = seg.unsqueeze(1).expand_as(x2)
-    out = x2.new_zeros(n, x2.shape[1]).scatter_reduce_(0, idx_seg, x2, "amax", include_self=False)
+    starts = torch.tensor(offsets[:-1], dtype=torch.int64, device=x2.device)
+    first_nan = x2.isnan()[starts.clamp(0, max(rows - 1, 0))] if rows else x2.new_zeros(n, x2.shape[1], dtype=bool)
+    clean = torch.where(x2.isnan(), float("-inf"), x2)
+    out = clean.new_zeros(n, x2.shape[1]).scatter_reduce_(0, idx_seg, clean, "amax", include_self=False)
     row = torch.arange(rows, device=x2.device).unsqueeze(1).expand_as(x2)
-    first = torch.where(x2 == out[seg], row, rows)
+    first = torch.where(clean == out[seg], row, rows)
     index = torch.full((n, x2.shape[1]), rows, dtype=torch.int64, device=x2.device)
     index.scatter_reduce_(0, idx_seg, first, "amin", include_self=True)
+    out = torch.where(first_nan, float("nan"), out)
+    index = torch.where(first_nan, starts.unsqueeze(1), index)
     return out, index
 
 
+def _check_pooltype(pooltype):
+    if pooltype not in POOL_TYPES:
+        raise ValueError(f"sequence_pool: pooltype must be one of {', '.join(POOL_TYPES)}, got {pooltype!r}")
+
+
 def _sequence_pool_infer(X, *, pooltype="AVERAGE", is_test=False, pad_value=0.0, offsets=None):
+    _check_pooltype(pooltype)
     return X.new_empty(X.shape), X.new_empty(X.shape, dtype=torch.int32)
 
 
@@ -154,15 +168,15 @@ def sequence_pool(X, *, pooltype="AVERAGE", is_test=False, pad_value=0.0, offset
 
     * ``SUM``: ``sum_j x_j``; ``AVERAGE``: ``sum_j x_j / h``; ``SQRT``: ``sum_j x_j / sqrt(h)``
     * ``MAX``: ``max_j x_j`` per column, and ``MaxIndex`` the row (an index into X) of its
-      first occurrence; ``LAST``: ``x_h``; ``FIRST``: ``x_1``
+      first occurrence, as Paddle's CPU kernel scans (a NaN in a sequence's first row is
+      kept, a NaN in a later row is skipped); ``LAST``: ``x_h``; ``FIRST``: ``x_1``
 
     An empty sequence (``h = 0``) gives ``pad_value`` (and MaxIndex ``-1``). Returns
     ``(Out, MaxIndex)``: Out is ``[n_seq] + X.shape[1:]``; MaxIndex (int32, same shape) is
     ``-1`` everywhere for the other pool types. The gradient goes to the rows that made
     each output: all rows of the sequence (scaled by ``1``, ``1/h`` or ``1/sqrt(h)``), the
     max row, the last or the first row."""
-    if pooltype not in POOL_TYPES:
-        raise ValueError(f"sequence_pool: pooltype must be one of {', '.join(POOL_TYPES)}, got {pooltype!r}")
+    _check_pooltype(pooltype)
     x2, lengths, seg = _segments(X, offsets)
     n, width = len(lengths), x2.shape[1]
     empty = lengths == 0
@@ -173,7 +187,7 @@ def sequence_pool(X, *, pooltype="AVERAGE", is_test=False, pad_value=0.0, offset
             h = lengths.to(x2.dtype).clamp(min=1)
             out = out / (h if pooltype == "AVERAGE" else h.sqrt()).unsqueeze(1)
     elif pooltype == "MAX":
-        out, index = _max_pool(x2, lengths, seg)
+        out, index = _max_pool(x2, lengths, seg, offsets)
     else:
         starts = torch.tensor(offsets[:-1], device=x2.device)
         pick = starts + lengths - 1 if pooltype == "LAST" else starts

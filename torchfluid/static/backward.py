@@ -52,8 +52,10 @@ def _path(ops, loss_name):
 
 
 def _requires_grad(block, ops, path, no_grad):
-    """Names of variables that get a gradient (forward propagation of requires-grad)."""
-    produced = {n for i in path for n in ops[i].output_arg_names}
+    """Names of variables that get a gradient (forward propagation of requires-grad). A
+    variable an op only updates in place (``increment`` of a parameter: the op reads and
+    writes it) is still a leaf: it gets the gradient its readers give it."""
+    produced = {n for i in path for n in ops[i].output_arg_names if n not in ops[i].input_arg_names}
     req = {n for n, v in block.vars.items() if n not in produced and n not in no_grad and is_float_dtype(v.dtype)}
     for i in path:
         op = ops[i]

@@ -696,7 +696,10 @@ class CompiledProgram:
             no_lod(name, value)
             if persistable(name):
                 continue
-            shape = np.shape(value) if not isinstance(value, torch.Tensor) else tuple(value.shape)
+            if isinstance(value, LoDTensor):
+                shape = tuple(value.shape())
+            else:
+                shape = tuple(value.shape) if isinstance(value, torch.Tensor) else np.shape(value)
             if not shape:
                 raise ValueError(f"feed {name!r}: a 0-d value has no rows to split across {n} places")
             sizes = split_sizes(shape[0], n)
@@ -710,6 +713,18 @@ class CompiledProgram:
                 )
             split.append(name)
         return feed, tuple(sorted(split)), ()
+
+
+def program_of(program, what: str):
+    """The Program that ``program`` runs: a Program itself, a CompiledProgram's program (with
+    Paddle's warning that passing a CompiledProgram is not recommended); anything else is a
+    TypeError naming ``what``."""
+    if isinstance(program, CompiledProgram):
+        warnings.warn(f"{what}: the input is a CompiledProgram, this is not recommended", stacklevel=3)
+        program = program._program
+    if not isinstance(program, Program):
+        raise TypeError(f"{what} must be a Program or CompiledProgram, got {type(program).__name__}")
+    return program
 
 
 def _known(block, name):

@@ -157,9 +157,13 @@ class Executor:
                 raise TypeError(
                     f"Executor.run(program=...): expected a Program or CompiledProgram, got {type(program).__name__}"
                 )
-            items = fetch_list if isinstance(fetch_list, (list, tuple)) else [fetch_list]
+            items = (
+                fetch_list
+                if isinstance(fetch_list, (list, tuple))
+                else ([fetch_list] if fetch_list is not None else [])
+            )
             # the optimize ops of a minimize tuple run in every run of a compiled program anyway
-            fetch_names, _ = _split_fetch_list([i for i in items if i is not None])
+            fetch_names, _ = _split_fetch_list(items)
             run_kwargs = {"use_program_cache": use_program_cache, "use_prune": use_prune}
             return program.run_by_executor(self, feed, fetch_names, scope, return_numpy, run_kwargs)
         feed = {} if feed is None else feed

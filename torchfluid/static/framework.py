@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+from collections.abc import Mapping
 
 from .. import unique_name
 from .._checks import check_int
@@ -293,6 +294,12 @@ class Block:
 
     def _make_op(self, type, inputs, outputs, attrs, infer=True) -> Operator:
         opdef = get_op(type)  # unknown types fail here, at the user's line
+        for what, slots in (("inputs", inputs), ("outputs", outputs)):
+            if slots is not None and not isinstance(slots, Mapping):
+                raise TypeError(
+                    f"op {type}: {what} must be a dict slot -> Variable, name or list of them, "
+                    f"got {slots.__class__.__name__} {slots!r}"
+                )
         attrs = dict(attrs or {})
         attrs.setdefault("op_role", self.program._op_role)
         op = Operator(self, type, inputs, outputs, attrs, callsite())
@@ -303,11 +310,16 @@ class Block:
         for n in op.input_arg_names:
             if n != "@EMPTY@" and self._find_var_recursive(n) is None:
                 raise ValueError(f"op {type} built at {op.where()}: input variable {n!r} is not in the program")
-        for n in op.output_arg_names:
-            if n != "@EMPTY@" and self._find_var_recursive(n) is None:
-                self.create_var(n, None)
+        made = [n for n in dict.fromkeys(op.output_arg_names) if n != "@EMPTY@" and self._find_var_recursive(n) is None]
+        for n in made:
+            self.create_var(n, None)
         if infer:
-            infer_outputs(op)
+            try:
+                infer_outputs(op)
+            except Exception:
+                for n in made:  # an op that cannot be built leaves the block as it was
+                    del self.vars[n]
+                raise
         return op
 
     def append_op(self, type, inputs=None, outputs=None, attrs=None, infer=True) -> Operator:
@@ -321,6 +333,25 @@ class Block:
 
     def _prepend_op(self, type, inputs=None, outputs=None, attrs=None) -> Operator:
         return self._insert_op(0, type, inputs, outputs, attrs)
+
+    def _remove_op(self, index: int, sync=True) -> None:
+        """Remove the op at ``index`` (Paddle's ``Block._remove_op``); runs after it, of this
+        program or a CompiledProgram of it, no longer run it."""
+        n = len(self.ops)
+        if isinstance(index, bool) or not isinstance(index, int) or not -n <= index < n:
+            raise IndexError(
+                f"_remove_op: index must be an int in [{-n}, {n}) (block {self.idx} has {n} ops), got {index!r}"
+            )
+        del self.ops[index]
+        self.program._bump()
+
+    def _remove_var(self, name: str, sync=True) -> None:
+        """Remove variable ``name`` (Paddle's ``Block._remove_var``: ops that still name it are
+        left as they are, to be removed too)."""
+        if name not in self.vars:
+            raise ValueError(f"_remove_var: no variable {name!r} in block {self.idx}")
+        del self.vars[name]
+        self.program._bump()
 
     def to_string(self, throw_on_error=False, with_details=False) -> str:
         lines = [f"block {self.idx} (parent {self.parent_idx}) {{"]

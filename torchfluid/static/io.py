@@ -23,6 +23,7 @@ import os
 import torch
 
 from ..checkpoint import format as ckpt
+from .compiler import CompiledProgram, program_of
 from .framework import Parameter, Program, default_main_program
 from .scope import global_scope
 
@@ -41,9 +42,7 @@ __all__ = [
 
 
 def _vars(program, predicate):
-    program = default_main_program() if program is None else program
-    if not isinstance(program, Program):
-        raise TypeError(f"main_program must be a Program, got {type(program).__name__}")
+    program = default_main_program() if program is None else program_of(program, "main_program")
     seen, out = set(), []
     for v in program.list_vars():
         if v.name not in seen and predicate(v) and not v.is_data:
@@ -183,7 +182,7 @@ def load(program, model_path, executor=None, var_list=None):
 def save_any(obj, path, *args, **kwargs):
     """``fluid.save``: a static Program -> :func:`save`; anything else -> the checkpoint
     format's ``save(obj, path)`` (dygraph state dicts, checkpoints)."""
-    if isinstance(obj, Program):
+    if isinstance(obj, (Program, CompiledProgram)):
         return save(obj, path, *args, **kwargs)
     return ckpt.save(obj, path, *args, **kwargs)
 
@@ -191,7 +190,7 @@ def save_any(obj, path, *args, **kwargs):
 def load_any(obj, path=None, executor=None, var_list=None, **kwargs):
     """``fluid.load``: ``load(program, model_path, executor)`` -> :func:`load`;
     ``load(path[, map_location])`` -> the checkpoint format's ``load``."""
-    if isinstance(obj, Program):
+    if isinstance(obj, (Program, CompiledProgram)):
         return load(obj, path, executor, var_list)
     if path is not None:
         kwargs.setdefault("map_location", path)

@@ -108,7 +108,9 @@ def create_lod_tensor(data, recursive_seq_lens, place=None):
     if isinstance(data, LoDTensor):
         return create_lod_tensor(np.array(data), recursive_seq_lens, place)
     if isinstance(data, list):
-        LoDTensor(name=what).set_recursive_sequence_lengths(recursive_seq_lens)  # the type and level checks
+        check = LoDTensor(name=what)
+        check.set_recursive_sequence_lengths(recursive_seq_lens)  # the type and level checks
+        recursive_seq_lens = check.recursive_sequence_lengths()  # plain lists (arrays given are read once)
         if not recursive_seq_lens:
             raise ValueError(f"{what}: list data needs one level of sequence lengths, got {recursive_seq_lens!r}")
         lens = [len(seq) if isinstance(seq, (list, tuple, np.ndarray)) else None for seq in data]
@@ -119,7 +121,10 @@ def create_lod_tensor(data, recursive_seq_lens, place=None):
                 f"{what}: the data's sequences have lengths {[lens]} but recursive_seq_lens is {recursive_seq_lens!r}"
             )
         items = [item for seq in data for item in seq]
-        arr = np.array(items)
+        try:
+            arr = np.array(items)
+        except ValueError as e:
+            raise ValueError(f"{what}: the sequences' items do not make one array (ragged items): {e}") from e
         return _tensor(arr.reshape(arr.shape + (1,)), recursive_seq_lens, place, what)
     if isinstance(data, np.ndarray):
         if data.ndim == 0:

@@ -95,7 +95,14 @@ def lod_problem(offsets, rows: int | None) -> str | None:
 
 
 def _one_level(what: str, lod, kind: str) -> tuple[int, ...] | None:
-    """The one level of ``lod`` (a list of lists of ints) as a tuple; None for ``[]``."""
+    """The one level of ``lod`` (a list of lists of ints) as a tuple; None for ``[]``. As
+    Paddle's binding takes any sequences, a level may be a 1-d int array and ``lod`` a 2-d one."""
+    if isinstance(lod, np.ndarray) and lod.ndim == 2:
+        lod = list(lod)
+    if isinstance(lod, (list, tuple)):
+        lod = [
+            lv.tolist() if isinstance(lv, np.ndarray) and lv.ndim == 1 and lv.dtype.kind in "iu" else lv for lv in lod
+        ]
     if not isinstance(lod, (list, tuple)) or not all(isinstance(level, (list, tuple)) for level in lod):
         raise TypeError(f"{what}: expected a list of lists of ints ({kind}), got {lod!r}")
     if not lod:
