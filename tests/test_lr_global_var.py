@@ -144,6 +144,9 @@ def test_global_learning_rate_eager_is_the_current_rate():
         sched.step()
     np.testing.assert_allclose(got, R.step_decay(R.steps(4), 0.5, 1, 0.5))
     assert opt._global_learning_rate(fluid.Program()) is None
+    for junk in ("main", 3):
+        with pytest.raises(TypeError, match=r"_global_learning_rate\(program=...\): expected a Program or None"):
+            opt._global_learning_rate(junk)
 
 
 @pytest.mark.parametrize("for_test", [False, True])

@@ -62,7 +62,7 @@ from ..optimizer.precision import Precision
 from ..regularizer import L1Decay, L2Decay
 from .backward import append_backward
 from .clip import append_gradient_clip_ops
-from .framework import Variable, default_main_program, default_startup_program, program_guard
+from .framework import Program, Variable, default_main_program, default_startup_program, program_guard
 
 __all__ = [
     "minimize",
@@ -348,6 +348,8 @@ def learning_rate_var(config, program=None):
     ``optimizer._global_learning_rate(program)``). ``config`` is matched by identity: an
     optimizer whose settings changed since ``minimize`` has a new one."""
     program = default_main_program() if program is None else program
+    if not isinstance(program, Program):
+        raise TypeError(f"_global_learning_rate(program=...): expected a Program or None, got {type(program).__name__}")
     names = [name for ref, name in _LR_VARS.get(program, ()) if ref() is config]
     return program.global_block().var(names[-1]) if names else None
 
