@@ -205,6 +205,25 @@ def test_io_takes_a_data_parallel_compiled_program_as_paddle(tmp_path, what, sav
         np.testing.assert_array_equal(restored[k], saved[k], err_msg=k)
 
 
+def test_save_inference_model_takes_a_data_parallel_compiled_program_as_paddle(tmp_path):
+    main, start, loss, pred = _regression()
+    scope = fluid.Scope()
+    exe = fluid.Executor(fluid.CPUPlace())
+    with fluid.scope_guard(scope):
+        exe.run(start)
+        train = fluid.CompiledProgram(main).with_data_parallel(loss_name=loss.name, places=fluid.cpu_places(2))
+        exe.run(train, feed={"x": XS, "y": YS}, fetch_list=[loss])
+        with pytest.warns(UserWarning, match="CompiledProgram, this is not recommended"):
+            fluid.io.save_inference_model(str(tmp_path), ["x"], [pred], exe, main_program=train)
+        (want,) = exe.run(main, feed={"x": XS, "y": YS}, fetch_list=[pred])  # the forward before this update
+    with fluid.scope_guard(fluid.Scope()):
+        program, feeds, fetches = fluid.io.load_inference_model(str(tmp_path), exe)
+        (got,) = exe.run(program, feed={feeds[0]: XS}, fetch_list=fetches)
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(TypeError, match="save_inference_model: main_program must be a Program or CompiledProgram"):
+        fluid.io.save_inference_model(str(tmp_path), ["x"], [pred], exe, main_program="main")
+
+
 def _feeder():
     main = fluid.Program()
     with fluid.program_guard(main, fluid.Program()), fluid.unique_name.guard():

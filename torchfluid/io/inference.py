@@ -29,6 +29,7 @@ import torch
 
 from ..checkpoint.atomic import atomic_write
 from ..ops import get_op
+from ..static.compiler import program_of
 from ..static.framework import Parameter, Program, Variable, default_main_program, names_of
 from ..static.program_desc import JSON_SCALARS, ProgramDescError, check_op_fields, check_var_fields, json_scalar
 from ..static.io import read_values, write_values
@@ -128,9 +129,11 @@ def save_inference_model(
     """Save the program computing ``target_vars`` from ``feeded_var_names`` (pruned, in test
     mode) and the persistable values it reads (from the global scope); returns the fetch
     target names. See the module docstring for the files."""
-    program = default_main_program() if main_program is None else main_program
-    if not isinstance(program, Program):
-        raise TypeError(f"save_inference_model: main_program must be a Program, got {type(program).__name__}")
+    program = (
+        default_main_program()
+        if main_program is None
+        else program_of(main_program, "save_inference_model: main_program")
+    )
     feeds = _names(feeded_var_names, "feeded_var_names")
     fetches = _names(target_vars, "target_vars")
     test = program.clone(for_test=True)
