@@ -26,7 +26,7 @@ import torch
 from .. import optimizer as _paddle
 from ..optimizer.adagrad import AdagradRule
 from ..optimizer.momentum import MomentumRule
-from ..optimizer.state import rename_group_keys
+from ..optimizer.state import refuse_torch_options, rename_group_keys
 
 __all__ = ["RMSProp", "SGD", "Adam", "Adagrad", "Momentum"]
 
@@ -57,7 +57,7 @@ class _TorchLayout:
 
     ``_TORCH_NAMES``: torch's keyword names of options this class has under its own name
     (read as those); ``_TORCH_ONLY``: torch's options without a counterpart here, accepted
-    only at the values that change nothing (the rule's ``check_torch_group`` refuses others)."""
+    only at the values that change nothing (the rule's ``torch_neutral_options``)."""
 
     _TORCH_NAMES: Mapping = MappingProxyType({})
     _TORCH_ONLY: tuple = ()
@@ -68,7 +68,7 @@ class _TorchLayout:
         kwargs = rename_group_keys(kwargs, self._TORCH_NAMES, where)
         torch_only = {k: kwargs.pop(k) for k in self._TORCH_ONLY if k in kwargs}
         if torch_only:
-            self._RULE.check_torch_group(torch_only, where=where)
+            refuse_torch_options(torch_only, where, self._RULE.torch_neutral_options)
         super().__init__(*args, **kwargs)
 
     def state_dict(self) -> dict:

@@ -27,7 +27,7 @@ import torch
 from .._checks import check_number
 from ..kernels import adagrad_, adagrad_rows_
 from .base import Optimizer, UpdateParts
-from .state import rename_group_keys
+from .state import refuse_torch_options, rename_group_keys
 
 __all__ = ["AdagradOptimizer", "Adagrad", "AdagradRule", "sparse_rows"]
 
@@ -57,24 +57,17 @@ class AdagradRule:
     # torch.optim.Adagrad's state dicts load: its 'sum' is the moment (its 'step' is dropped);
     # torchfluid.optim.Adagrad still writes 'moment' (torch's loader would want a 'step' too)
     torch_accumulators_read = MappingProxyType({"sum": "moment"})
+    # torch.optim.Adagrad's options without maths here: allowed only at their neutral value
+    torch_neutral_options = MappingProxyType(
+        {
+            "lr_decay": (0, "Paddle's Adagrad has no lr_decay: use a learning-rate schedule"),
+            "maximize": (False, "Adagrad minimizes"),
+        }
+    )
 
     @staticmethod
     def accumulators(hparams: Mapping) -> list[str]:
         return ["moment"]
-
-    @staticmethod
-    def check_torch_group(group: Mapping, where: str = "torch-style state_dict: a param group") -> None:
-        """torch.optim.Adagrad's options this rule has no maths for are refused: ``lr_decay``
-        other than 0 and ``maximize`` other than False. ``where`` starts the message."""
-        lr_decay = group.get("lr_decay", 0)
-        if lr_decay is not False and lr_decay != 0:
-            raise ValueError(
-                f"{where} has lr_decay={lr_decay!r}; allowed: 0 (Paddle's Adagrad has no lr_decay: "
-                "use a learning-rate schedule)"
-            )
-        maximize = group.get("maximize", False)
-        if maximize is not False and maximize != 0:
-            raise ValueError(f"{where} has maximize={maximize!r}; allowed: False (Adagrad minimizes)")
 
     @staticmethod
     def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
@@ -144,7 +137,7 @@ class AdagradOptimizer(Optimizer):
                 f"the param group sets torch.optim.Adagrad's eps={group['eps']!r}; Adagrad reads epsilon "
                 "(set that key instead)"
             )
-        AdagradRule.check_torch_group(group, where="the param group")
+        refuse_torch_options(group, "the param group", AdagradRule.torch_neutral_options)
 
 
 Adagrad = AdagradOptimizer

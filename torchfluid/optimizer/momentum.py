@@ -33,7 +33,7 @@ from .._checks import check_bool, check_number
 from ..kernels.momentum import momentum_
 from .base import Optimizer, UpdateParts
 from .precision import Precision
-from .state import rename_group_keys
+from .state import refuse_torch_options, rename_group_keys
 
 __all__ = ["MomentumOptimizer", "Momentum", "MomentumRule"]
 
@@ -50,25 +50,17 @@ class MomentumRule:
     compatible_accumulators = ()
     torch_accumulators = MappingProxyType({"velocity": "momentum_buffer"})  # torch.optim.SGD's names
     torch_group_keys = MappingProxyType({"nesterov": "use_nesterov"})
+    # torch.optim.SGD's options without maths here: allowed only at their neutral value
+    torch_neutral_options = MappingProxyType(
+        {
+            "dampening": (0, "Paddle's momentum has no dampening, so the run would not continue as torch's"),
+            "maximize": (False, "Momentum minimizes"),
+        }
+    )
 
     @staticmethod
     def accumulators(hparams: Mapping) -> list[str]:
         return ["velocity"]
-
-    @staticmethod
-    def check_torch_group(group: Mapping, where: str = "torch-style state_dict: a param group") -> None:
-        """A torch.optim.SGD parameter group this rule would continue with other maths is
-        refused: ``dampening`` other than 0 (torch's ``buf = mu * buf + (1 - dampening) * g``)
-        or ``maximize`` other than False. ``where`` starts the message."""
-        dampening = group.get("dampening", 0)
-        if dampening is not False and dampening != 0:
-            raise ValueError(
-                f"{where} has dampening={dampening!r}; allowed: 0 (Paddle's momentum "
-                "has no dampening, so the run would not continue as torch's)"
-            )
-        maximize = group.get("maximize", False)
-        if maximize is not False and maximize != 0:
-            raise ValueError(f"{where} has maximize={maximize!r}; allowed: False (Momentum minimizes)")
 
     @staticmethod
     def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
@@ -169,7 +161,7 @@ class MomentumOptimizer(Optimizer):
                 f"the param group sets torch.optim.SGD's nesterov={group['nesterov']!r}; Momentum reads "
                 "use_nesterov (set that key instead)"
             )
-        MomentumRule.check_torch_group(group, where="the param group")
+        refuse_torch_options(group, "the param group", MomentumRule.torch_neutral_options)
 
     @property
     def multi_precision(self) -> bool:

@@ -55,6 +55,15 @@ def rename_group_keys(group: Mapping, renames: Mapping[str, str], where: str) ->
     return group
 
 
+def refuse_torch_options(group: Mapping, where: str, neutral: Mapping[str, tuple[object, str]]) -> None:
+    """``ValueError`` if ``group`` sets a torch option of ``neutral`` (name -> (its neutral
+    value, why only that one is allowed)) to anything else: maths the rule does not have."""
+    for key, (allowed, why) in neutral.items():
+        value = group.get(key, allowed)
+        if value is not False and value != allowed:
+            raise ValueError(f"{where} has {key}={value!r}; allowed: {allowed!r} ({why})")
+
+
 @dataclasses.dataclass
 class LoadReport:
     """What a ``set_state_dict`` call found: keys missing, unexpected, mismatched."""
@@ -255,12 +264,11 @@ class StateCodec:
         """A torch-layout group's hyper-parameters in this optimizer's spelling: torch's
         RMSprop keys renamed (``alpha`` -> ``rho``, ``eps`` -> ``epsilon``) and the rule's
         (``torch_group_keys``: ``nesterov`` -> ``use_nesterov`` for Momentum); keys this
-        optimizer's groups do not have (``foreach``, ``capturable``, ...) dropped. A rule's
-        ``check_torch_group(group)`` raises ValueError for a group it cannot continue
-        (Momentum: torch.optim.SGD's ``dampening`` or ``maximize``)."""
-        check = getattr(self.rule, "check_torch_group", None)
-        if check is not None:  # the rule refuses a torch group whose maths it does not run (before any change)
-            check(group)
+        optimizer's groups do not have (``foreach``, ``capturable``, ...) dropped. A group
+        setting one of the rule's ``torch_neutral_options`` to another value than its neutral
+        one is a ValueError (Momentum: torch.optim.SGD's ``dampening`` or ``maximize``)."""
+        where = "torch-style state_dict: a param group"
+        refuse_torch_options(group, where, getattr(self.rule, "torch_neutral_options", {}))
         known = set(self.opt.defaults) | {"param_names"}
         renames = {**TORCH_GROUP_KEYS, **getattr(self.rule, "torch_group_keys", {})}
         out = {}
