@@ -21,10 +21,7 @@ import torchfluid.optimizer as F
 from torchfluid.kernels import adagrad_, adagrad_rows_
 from torchfluid.op import Operator
 
-F32 = np.float32
-PLACE = fluid.CPUPlace()
-STEPS = 4
-SHAPES = {"w": (5, 3), "emb": (6, 3), "b": (3,)}
+from .optimizer_steps import F32, PLACE, SHAPES, STEPS, Steps, dense_of, op_scope, static_program
 
 
 # ---------------------------------------------------------------- the numpy reference
@@ -53,28 +50,16 @@ def np_adagrad_rows(p, rows, values, m, lr, eps):
     return p, m
 
 
-def _dense_of(rows, values, height):
-    out = np.zeros((height,) + values.shape[1:], F32)
-    for r, v in zip(rows, values, strict=True):
-        out[r] += v
-    return out
-
-
 # ---------------------------------------------------------------- gradients of each step
 
-_RNG = np.random.default_rng(7)
-P0 = {n: _RNG.uniform(-1, 1, s).astype(F32) for n, s in SHAPES.items()}
-DENSE_G = [{n: _RNG.uniform(-1, 1, s).astype(F32) for n, s in SHAPES.items()} for _ in range(STEPS)]
-SPARSE_ROWS = [[1, 4, 1], [0, 5], [4, 4, 4, 2], [3]]  # rows may repeat (summed)
-SPARSE_VALUES = [_RNG.uniform(-1, 1, (len(r), 3)).astype(F32) for r in SPARSE_ROWS]
-
-
-def _grad(name, step, sparse):
-    """The gradient of parameter ``name`` at ``step``: a torch tensor (sparse COO for 'emb' if ``sparse``)."""
-    if sparse and name == "emb":
-        rows, values = SPARSE_ROWS[step], SPARSE_VALUES[step]
-        return torch.sparse_coo_tensor(torch.tensor([rows]), torch.tensor(values), SHAPES["emb"], check_invariants=True)
-    return torch.tensor(DENSE_G[step][name])
+STEPS_DATA = Steps(7, [[1, 4, 1], [0, 5], [4, 4, 4, 2], [3]])  # rows may repeat (summed)
+P0, DENSE_G, SPARSE_ROWS, SPARSE_VALUES = (
+    STEPS_DATA.p0,
+    STEPS_DATA.dense_g,
+    STEPS_DATA.sparse_rows,
+    STEPS_DATA.sparse_values,
+)
+_grad, _train = STEPS_DATA.grad, STEPS_DATA.train
 
 
 # ---------------------------------------------------------------- the optimizer vs numpy
@@ -142,36 +127,13 @@ def _reference(kwargs, sparse, attrs):
                 if r is None:
                     p[n], m[n] = np_adagrad_rows(p[n], list(rows), g, m[n], own_lr, eps)
                     continue
-                g = _dense_of(list(rows), g, SHAPES[n][0])  # a dense term makes it dense
+                g = dense_of(list(rows), g, SHAPES[n][0])  # a dense term makes it dense
             if isinstance(r, fluid.L2Decay):
                 g = g + F32(r.coeff) * p[n]
             elif isinstance(r, fluid.L1Decay):
                 g = g + F32(r.coeff) * np.sign(p[n])
             p[n], m[n] = np_adagrad(p[n], g, m[n], own_lr, eps)
     return p, m
-
-
-def _mark(t, attr):
-    if "regularizer" in attr:
-        t.regularizer = attr["regularizer"]
-    if "need_clip" in attr:
-        t.need_clip = attr["need_clip"]
-    if "learning_rate" in attr:
-        t.optimize_attr = {"learning_rate": attr["learning_rate"]}
-
-
-def _train(cls, kwargs, sparse, attrs, steps=range(STEPS), params=None, opt=None):
-    if params is None:
-        params = {n: torch.nn.Parameter(torch.tensor(v)) for n, v in P0.items()}
-        for n, t in params.items():
-            _mark(t, attrs.get(n, {}))
-    if opt is None:
-        opt = cls(parameters=list(params.items()), **copy.deepcopy(kwargs))
-    for step in steps:
-        for n, t in params.items():
-            t.grad = _grad(n, step, sparse)
-        opt.step()
-    return params, opt
 
 
 @pytest.mark.parametrize("case_id,kwargs,sparse,attrs", CASES, ids=[c[0] for c in CASES])
@@ -302,19 +264,6 @@ def test_kernels_are_pure_and_keyword_only():
 # ---------------------------------------------------------------- the raw op (test_adagrad_op semantics)
 
 
-def _op_scope(values, sparse=None):
-    scope = fluid.Scope()
-    for name, v in values.items():
-        scope.var(name).get_tensor().set(v, PLACE)
-    if sparse is not None:
-        height, rows, value = sparse
-        sr = scope.var("Grad").get_selected_rows()
-        sr.set_height(height)
-        sr.set_rows(rows)
-        sr.get_tensor().set(value, PLACE)
-    return scope
-
-
 def _run_op(scope, **attrs):
     slots = dict(Param="Param", Grad="Grad", Moment="Moment", LearningRate="LearningRate")
     Operator("adagrad", ParamOut="Param", MomentOut="Moment", **slots, **attrs).run(scope, PLACE)
@@ -337,7 +286,7 @@ def test_raw_dense_adagrad_op_matches_numpy(case_id, shape, lr, eps, m0):
     param = rng.random(shape).astype(F32)
     grad = rng.random(shape).astype(F32)
     moment = np.full(shape, m0, F32)
-    scope = _op_scope({"Param": param, "Grad": grad, "Moment": moment, "LearningRate": np.array([lr], F32)})
+    scope = op_scope({"Param": param, "Grad": grad, "Moment": moment, "LearningRate": np.array([lr], F32)})
     got_p, got_m = _run_op(scope, **({} if eps is None else {"epsilon": eps}))
     want_p, want_m = np_adagrad(param, grad, moment, lr, 1e-6 if eps is None else eps)
     assert got_p.shape == shape
@@ -354,7 +303,7 @@ def test_raw_sparse_adagrad_op_updates_only_the_merged_rows():
     value[3, 4] = -2.0
     param = np.full((height, width), 4.0, F32)
     moment = np.full((height, width), 1.0, F32)
-    scope = _op_scope({"Param": param, "Moment": moment, "LearningRate": np.array([1.5], F32)}, (height, rows, value))
+    scope = op_scope({"Param": param, "Moment": moment, "LearningRate": np.array([1.5], F32)}, (height, rows, value))
     got_p, got_m = _run_op(scope, epsilon=0.5)
     # the hand-computed entries: moment 1 + g^2, param 4 - 1.5 * g / (sqrt(m) + 0.5)
     assert got_m[1, 2] == F32(10.0) and got_m[1, 0] == F32(1.25)
@@ -372,7 +321,7 @@ def test_raw_sparse_adagrad_op_updates_only_the_merged_rows():
 def test_raw_sparse_op_equals_the_optimizer_on_a_sparse_gradient():
     """The raw op and the optimizer's sparse path are one kernel: equal bits."""
     rows, value = [2, 0, 2], SPARSE_VALUES[2][:3]
-    scope = _op_scope(
+    scope = op_scope(
         {"Param": P0["emb"], "Moment": np.full(SHAPES["emb"], 0.2, F32), "LearningRate": np.array([0.3], F32)},
         (SHAPES["emb"][0], rows, value),
     )
@@ -388,17 +337,8 @@ def test_raw_sparse_op_equals_the_optimizer_on_a_sparse_gradient():
 # ---------------------------------------------------------------- static programs
 
 
-def _static_program(opt_factory):
-    main, start = fluid.Program(), fluid.Program()
-    with fluid.program_guard(main, start), fluid.unique_name.guard():
-        x = fluid.layers.data("x", [3], dtype="float32")
-        loss = fluid.layers.mean(fluid.layers.fc(x, 2))
-        opt_factory().minimize(loss)
-    return main, start, loss
-
-
 def test_static_minimize_appends_one_adagrad_op_and_moment_variables():
-    main, start, _ = _static_program(lambda: F.Adagrad(0.1, initial_accumulator_value=0.7))
+    main, start, _ = static_program(lambda: F.Adagrad(0.1, initial_accumulator_value=0.7))
     ops = [op.type for op in main.global_block().ops]
     assert ops[-1] == "adagrad" and ops.count("adagrad") == 1
     from torchfluid.static.optimize import accumulator_vars
@@ -415,7 +355,7 @@ def test_static_minimize_appends_one_adagrad_op_and_moment_variables():
 def test_static_state_loads_into_eager_and_continues_identically():
     """The static moment variables carry Paddle's names, so the scope's values load into an
     eager optimizer (set_dict) and both continue with the same bits."""
-    main, start, loss = _static_program(lambda: F.Adagrad(0.1))
+    main, start, loss = static_program(lambda: F.Adagrad(0.1))
     scope, exe = fluid.Scope(), fluid.Executor()
     exe.run(start, scope=scope)
     xs = np.random.default_rng(3).normal(size=(4, 5, 3)).astype(F32)
@@ -438,7 +378,7 @@ def test_static_state_loads_into_eager_and_continues_identically():
 def test_static_save_and_load_persistables_resume_bit_for_bit(tmp_path):
     """The moment variables are persistables: a program saved after two runs and loaded
     into a fresh scope continues exactly as the uninterrupted one."""
-    main, start, loss = _static_program(lambda: F.Adagrad(0.1, initial_accumulator_value=0.2))
+    main, start, loss = static_program(lambda: F.Adagrad(0.1, initial_accumulator_value=0.2))
     xs = np.random.default_rng(5).normal(size=(4, 5, 3)).astype(F32)
     exe = fluid.Executor()
     first, second = fluid.Scope(), fluid.Scope()

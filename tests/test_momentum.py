@@ -25,10 +25,7 @@ import torchfluid.optimizer as F
 from torchfluid.kernels import momentum_
 from torchfluid.op import Operator
 
-F32 = np.float32
-PLACE = fluid.CPUPlace()
-STEPS = 4
-SHAPES = {"w": (5, 3), "emb": (6, 3), "b": (3,)}
+from .optimizer_steps import F32, PLACE, SHAPES, STEPS, Steps, dense_of, op_scope, static_program
 
 
 # ---------------------------------------------------------------- the numpy reference
@@ -43,29 +40,16 @@ def np_momentum(p, g, v, lr, mu, nesterov, dtype=F32):
     return p - step, v
 
 
-def np_dense(rows, values, height):
-    """A SelectedRows' matrix: zeros, each value row added into its row (duplicates summed)."""
-    out = np.zeros((height,) + values.shape[1:], values.dtype)
-    for r, v in zip(rows, values, strict=True):
-        out[r] += v
-    return out
-
-
 # ---------------------------------------------------------------- gradients of each step
 
-_RNG = np.random.default_rng(11)
-P0 = {n: _RNG.uniform(-1, 1, s).astype(F32) for n, s in SHAPES.items()}
-DENSE_G = [{n: _RNG.uniform(-1, 1, s).astype(F32) for n, s in SHAPES.items()} for _ in range(STEPS)]
-SPARSE_ROWS = [[1, 4, 1], [0, 5], [4, 4, 2], [3]]  # rows may repeat (summed); rows absent each step
-SPARSE_VALUES = [_RNG.uniform(-1, 1, (len(r), 3)).astype(F32) for r in SPARSE_ROWS]
-
-
-def _grad(name, step, sparse):
-    """The gradient of parameter ``name`` at ``step``: a torch tensor (sparse COO for 'emb' if ``sparse``)."""
-    if sparse and name == "emb":
-        rows, values = SPARSE_ROWS[step], SPARSE_VALUES[step]
-        return torch.sparse_coo_tensor(torch.tensor([rows]), torch.tensor(values), SHAPES["emb"], check_invariants=True)
-    return torch.tensor(DENSE_G[step][name])
+STEPS_DATA = Steps(11, [[1, 4, 1], [0, 5], [4, 4, 2], [3]])  # rows may repeat (summed); rows absent each step
+P0, DENSE_G, SPARSE_ROWS, SPARSE_VALUES = (
+    STEPS_DATA.p0,
+    STEPS_DATA.dense_g,
+    STEPS_DATA.sparse_rows,
+    STEPS_DATA.sparse_values,
+)
+_grad, _train = STEPS_DATA.grad, STEPS_DATA.train
 
 
 # ---------------------------------------------------------------- the optimizer vs numpy
@@ -117,7 +101,7 @@ def _reference(kwargs, sparse, attrs):
             if sparse and n == "emb":
                 # clipping sees the merged rows (a norm over them equals the dense norm)
                 rows[n] = sorted(set(SPARSE_ROWS[step]))
-                dense = np_dense(SPARSE_ROWS[step], SPARSE_VALUES[step], SHAPES[n][0])
+                dense = dense_of(SPARSE_ROWS[step], SPARSE_VALUES[step], SHAPES[n][0])
                 values[n] = dense[rows[n]]
             else:
                 values[n] = DENSE_G[step][n]
@@ -135,7 +119,7 @@ def _reference(kwargs, sparse, attrs):
         for n in SHAPES:
             g = values[n]
             if n in rows:  # Paddle's sparse rule: every row, gradient 0 where absent
-                g = np_dense(rows[n], g, SHAPES[n][0])
+                g = dense_of(rows[n], g, SHAPES[n][0])
             r = attrs.get(n, {}).get("regularizer", reg)
             if isinstance(r, fluid.L2Decay):
                 g = g + F32(r.coeff) * p[n]
@@ -144,29 +128,6 @@ def _reference(kwargs, sparse, attrs):
             own_lr = lr * attrs.get(n, {}).get("learning_rate", 1.0)
             p[n], v[n] = np_momentum(p[n], g, v[n], own_lr, mu, nesterov)
     return p, v
-
-
-def _mark(t, attr):
-    if "regularizer" in attr:
-        t.regularizer = attr["regularizer"]
-    if "need_clip" in attr:
-        t.need_clip = attr["need_clip"]
-    if "learning_rate" in attr:
-        t.optimize_attr = {"learning_rate": attr["learning_rate"]}
-
-
-def _train(cls, kwargs, sparse, attrs, steps=range(STEPS), params=None, opt=None):
-    if params is None:
-        params = {n: torch.nn.Parameter(torch.tensor(v)) for n, v in P0.items()}
-        for n, t in params.items():
-            _mark(t, attrs.get(n, {}))
-    if opt is None:
-        opt = cls(parameters=list(params.items()), **copy.deepcopy(kwargs))
-    for step in steps:
-        for n, t in params.items():
-            t.grad = _grad(n, step, sparse)
-        opt.step()
-    return params, opt
 
 
 @pytest.mark.parametrize("case_id,kwargs,sparse,attrs", CASES, ids=[c[0] for c in CASES])
@@ -343,19 +304,6 @@ def test_kernel_hyper_parameters_are_keyword_only():
 # ---------------------------------------------------------------- the raw op (test_momentum_op semantics)
 
 
-def _op_scope(values, sparse=None):
-    scope = fluid.Scope()
-    for name, v in values.items():
-        scope.var(name).get_tensor().set(v, PLACE)
-    if sparse is not None:
-        height, rows, value = sparse
-        sr = scope.var("Grad").get_selected_rows()
-        sr.set_height(height)
-        sr.set_rows(rows)
-        sr.get_tensor().set(value, PLACE)
-    return scope
-
-
 def _run_op(scope, **attrs):
     slots = dict(Param="Param", Grad="Grad", Velocity="Velocity", LearningRate="LearningRate")
     Operator("momentum", ParamOut="Param", VelocityOut="Velocity", **slots, **attrs).run(scope, PLACE)
@@ -386,7 +334,7 @@ def test_raw_dense_momentum_op_matches_numpy(case_id, shape, dtype, lr, attrs, v
     grad = rng.random(shape).astype(dtype)
     velocity = np.full(shape, v0, dtype)
     lr_dtype = np.float64 if dtype == np.float64 else F32  # Paddle's: the parameter's, float32 for float16
-    scope = _op_scope({"Param": param, "Grad": grad, "Velocity": velocity, "LearningRate": np.array([lr], lr_dtype)})
+    scope = op_scope({"Param": param, "Grad": grad, "Velocity": velocity, "LearningRate": np.array([lr], lr_dtype)})
     got_p, got_v = _run_op(scope, **attrs)
     g = grad * dtype(F32(attrs.get("rescale_grad", 1.0)))
     if attrs.get("regularization_method") == "l2_decay":
@@ -408,14 +356,14 @@ def test_raw_sparse_momentum_op_updates_every_row(nesterov, decay):
     value[0, 0], value[2, 8], value[3, 5] = 2.0, 4.0, -3.0
     param = np.full((height, width), 5.0, F32)
     velocity = np.ones((height, width), F32)
-    scope = _op_scope(
+    scope = op_scope(
         {"Param": param, "Velocity": velocity, "LearningRate": np.array([2.0], F32)}, (height, rows, value)
     )
     attrs = dict(mu=1.0, use_nesterov=nesterov)
     if decay is not None:
         attrs.update(regularization_method="l2_decay", regularization_coeff=decay)
     got_p, got_v = _run_op(scope, **attrs)
-    g = np_dense(rows, value, height)
+    g = dense_of(rows, value, height)
     assert g[4, 5] == -2.0 and g[4, 0] == 2.0  # the repeated row summed
     if decay is not None:
         g = param * F32(decay) + g
@@ -430,7 +378,7 @@ def test_raw_sparse_op_equals_the_optimizer_on_a_sparse_gradient():
     """The raw op and the optimizer's sparse path are one kernel: equal bits."""
     rows, value = [2, 0, 2], SPARSE_VALUES[2]
     velocity = DENSE_G[0]["emb"] * F32(0.1)
-    scope = _op_scope(
+    scope = op_scope(
         {"Param": P0["emb"], "Velocity": velocity, "LearningRate": np.array([0.3], F32)},
         (SHAPES["emb"][0], rows, value),
     )
@@ -447,17 +395,8 @@ def test_raw_sparse_op_equals_the_optimizer_on_a_sparse_gradient():
 # ---------------------------------------------------------------- static programs
 
 
-def _static_program(opt_factory):
-    main, start = fluid.Program(), fluid.Program()
-    with fluid.program_guard(main, start), fluid.unique_name.guard():
-        x = fluid.layers.data("x", [3], dtype="float32")
-        loss = fluid.layers.mean(fluid.layers.fc(x, 2))
-        opt_factory().minimize(loss)
-    return main, start, loss
-
-
 def test_static_minimize_appends_one_momentum_op_and_velocity_variables():
-    main, start, _ = _static_program(lambda: F.Momentum(0.1, 0.9, use_nesterov=True))
+    main, start, _ = static_program(lambda: F.Momentum(0.1, 0.9, use_nesterov=True))
     ops = [op.type for op in main.global_block().ops]
     assert ops[-1] == "momentum" and ops.count("momentum") == 1
     from torchfluid.static.optimize import accumulator_vars
@@ -474,7 +413,7 @@ def test_static_minimize_appends_one_momentum_op_and_velocity_variables():
 def test_static_state_loads_into_eager_and_continues_identically():
     """The static velocity variables carry Paddle's names, so the scope's values load into an
     eager optimizer (set_dict) and both continue with the same bits."""
-    main, start, loss = _static_program(lambda: F.Momentum(0.1, 0.9))
+    main, start, loss = static_program(lambda: F.Momentum(0.1, 0.9))
     scope, exe = fluid.Scope(), fluid.Executor()
     exe.run(start, scope=scope)
     xs = np.random.default_rng(3).normal(size=(4, 5, 3)).astype(F32)
@@ -497,7 +436,7 @@ def test_static_state_loads_into_eager_and_continues_identically():
 def test_static_save_and_load_persistables_resume_bit_for_bit(tmp_path):
     """The velocity variables are persistables: a program saved after two runs and loaded
     into a fresh scope continues exactly as the uninterrupted one."""
-    main, start, loss = _static_program(lambda: F.Momentum(0.1, 0.9, use_nesterov=True))
+    main, start, loss = static_program(lambda: F.Momentum(0.1, 0.9, use_nesterov=True))
     xs = np.random.default_rng(5).normal(size=(4, 5, 3)).astype(F32)
     exe = fluid.Executor()
     first, second = fluid.Scope(), fluid.Scope()
