@@ -148,6 +148,28 @@ TRAIN_CASES = [
     ),
     (["--data", "iris", "--optimizer", "torch.adam", "--l2", "1e-4"], "classification"),
     (["--data", "iris", "--optimizer", "torch.sgd", "--momentum", "0.9", "--lr", "0.05"], "classification"),
+    (["--data", "iris", "--optimizer", "momentum", "--nesterov", "--lr", "0.05", "--l2", "1e-4"], "classification"),
+    (["--data", "uci_housing", "--model", "linear", "--mode", "static", "--optimizer", "momentum"], "regression"),
+    (["--data", "wine", "--optimizer", "adagrad", "--lr", "0.05", "--clip", "global_norm:1.0"], "classification"),
+    (
+        ["--data", "iris", "--mode", "static", "--optimizer", "adagrad", "--lr", "0.05", "--l1", "1e-4"]
+        + ["--set", "optimizer.initial_accumulator_value=0.1", "--schedule", "exponential"],
+        "classification",
+    ),
+    (
+        ["--data", "digits", "--model", "embedding", "--set", "model.sparse=true", "--optimizer", "adagrad"]
+        + ["--lr", "0.05"],
+        "classification",
+    ),
+    (
+        ["--data", "iris", "--optimizer", "torch.momentum", "--nesterov", "--momentum", "0.8", "--lr", "0.05"],
+        "classification",
+    ),
+    (
+        ["--data", "iris", "--optimizer", "torch.adagrad", "--lr", "0.05", "--epsilon", "1e-6"]
+        + ["--set", "optimizer.initial_accumulator_value=0.1", "--l2", "1e-4"],
+        "classification",
+    ),
 ]
 
 
@@ -200,7 +222,14 @@ def test_static_and_dygraph_train_the_same_model_alike(tmp_path):
         ["--mode", "dygraph", "--momentum", "0.9", "--schedule", "exponential"],
         ["--mode", "static", "--momentum", "0.9", "--schedule", "exponential"],
         ["--optimizer", "torch.rmsprop", "--momentum", "0.9", "--schedule", "exponential"],
+        ["--mode", "dygraph", "--optimizer", "momentum", "--nesterov", "--lr", "0.05", "--schedule", "exponential"],
+        ["--mode", "static", "--optimizer", "momentum", "--lr", "0.05", "--schedule", "exponential"],
+        ["--mode", "dygraph", "--optimizer", "adagrad", "--lr", "0.05", "--schedule", "exponential"],
+        ["--mode", "static", "--optimizer", "adagrad", "--lr", "0.05", "--schedule", "exponential"],
+        ["--optimizer", "torch.momentum", "--nesterov", "--lr", "0.05", "--schedule", "exponential"],
+        ["--optimizer", "torch.adagrad", "--lr", "0.05", "--schedule", "exponential"],
     ],
+    ids=lambda f: " ".join(f[:4]),
 )
 def test_resume_continues_exactly(tmp_path, flags):
     common = ["train", "--data", "iris", *flags, "--set", "optimizer.schedule.decay_steps=5", *QUIET]
@@ -283,6 +312,41 @@ CONFIG_ERRORS = [
     (["--set", "model.sparse=true"], "model.sparse applies to model.kind='embedding'"),
     (["--set", "rho"], "--set 'rho': expected KEY=VALUE"),
     (["--config", "/nonexistent.toml"], "--config '/nonexistent.toml': no such file"),
+    (["--optimizer", "momentum", "--momentum", "-0.5"], "optimizer.momentum must be >= 0, got -0.5"),
+    (
+        ["--optimizer", "adam", "--nesterov"],
+        "optimizer.nesterov applies to optimizer.kind 'rmsprop' or 'momentum' or 'torch.momentum', not 'adam'",
+    ),
+    (["--optimizer", "torch.sgd", "--nesterov"], "optimizer.nesterov applies to optimizer.kind"),
+    (["--optimizer", "momentum", "--epsilon", "1e-6"], "optimizer.epsilon applies to optimizer.kind"),
+    (["--optimizer", "adagrad", "--momentum", "0.9"], "optimizer.momentum applies to optimizer.kind"),
+    (["--optimizer", "adagrad", "--epsilon", "0"], "optimizer.epsilon must be > 0, got 0"),
+    (
+        ["--optimizer", "adagrad", "--set", "optimizer.initial_accumulator_value=-1"],
+        "optimizer.initial_accumulator_value must be >= 0, got -1",
+    ),
+    (
+        ["--optimizer", "torch.adagrad", "--set", "optimizer.initial_accumulator_value=true"],
+        "optimizer.initial_accumulator_value must be a real number >= 0, got True of type bool",
+    ),
+    (
+        ["--optimizer", "torch.momentum", "--set", "optimizer.initial_accumulator_value=0.1"],
+        "optimizer.initial_accumulator_value applies to optimizer.kind 'adagrad' or 'torch.adagrad', "
+        "not 'torch.momentum'",
+    ),
+    (["--optimizer", "momentum", "--preset", "torch"], "optimizer.preset applies to optimizer.kind 'rmsprop'"),
+    (["--mode", "static", "--optimizer", "torch.momentum"], "optimizer.kind='torch.momentum' needs mode='dygraph'"),
+    (["--mode", "static", "--optimizer", "torch.adagrad"], "optimizer.kind='torch.adagrad' needs mode='dygraph'"),
+    (["--optimizer", "torch.adagrad", "--l1", "0.1"], "optimizer.regularization.kind='l1' is not available"),
+    (
+        ["--optimizer", "torch.momentum", "--momentum", "0", "--nesterov"],
+        "optimizer (torch.momentum(lr=0.01, momentum=0, nesterov)): Nesterov momentum requires a momentum",
+    ),
+    (
+        ["--optimizer", "torch.adagrad", "--precision", "float16"],
+        "optimizer.epsilon=1e-10 is below float16's smallest normal number 6.1e-05",
+    ),
+    (["--optimizer", "adagrad", "--set", "optimizer.initial_accumulator_value=1e999"], "got inf"),
 ]
 
 
@@ -527,3 +591,102 @@ def test_table_cells(value, cell):
 
     header, rule, row = format_table(["h"], [[value]]).splitlines()
     assert row.strip() == cell and len(row) == len(rule) == max(1, len(cell))
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--optimizer", "momentum", "--lr", "0.05", "--l2", "1e-3", "--schedule", "exponential"],
+        ["--optimizer", "momentum", "--nesterov", "--momentum", "0.5", "--clip", "global_norm:0.5"],
+        ["--optimizer", "adagrad", "--lr", "0.05", "--l1", "1e-3", "--schedule", "exponential"],
+        ["--optimizer", "adagrad", "--set", "optimizer.initial_accumulator_value=0.5", "--clip", "value:0.1"],
+    ],
+    ids=lambda f: " ".join(f[:4]),
+)
+def test_momentum_and_adagrad_train_alike_in_static_and_dygraph_mode(tmp_path, flags):
+    runs = {}
+    for mode in ("dygraph", "static"):
+        out = tmp_path / mode
+        argv = ["train", "--data", "wine", "--mode", mode, *flags, "--epochs", "3", "--out", str(out), *QUIET]
+        assert main(argv) == 0
+        (runs[mode],) = histories(out).values()
+    assert curve(runs["dygraph"])[-1] < curve(runs["dygraph"])[0]
+    for key in ("train_loss", "test_loss", "lr"):
+        np.testing.assert_allclose(curve(runs["static"], key), curve(runs["dygraph"], key), rtol=1e-4)
+
+
+def test_compare_momentum_and_adagrad_next_to_their_torch_twins(tmp_path, capsys):
+    # with the same epsilon, Paddle's momentum / adagrad ops and torch.optim.SGD(momentum) /
+    # torch.optim.Adagrad(lr_decay=0) are the same maths: the same curves from the same start and batches
+    out = tmp_path / "cmp"
+    argv = ["compare", "--data", "iris", "--epochs", "3", "--lr", "0.05", "--out", str(out), *QUIET]
+    assert main([*argv, "--settings", "momentum,torch.momentum,adagrad,torch.adagrad"]) == 0
+    assert "final train loss" in capsys.readouterr().out
+    runs = histories(out)
+    assert list(runs) == [
+        "torchfluid Momentum",
+        "torch.optim.SGD, momentum 0.9",
+        "torchfluid Adagrad",
+        "torch.optim.Adagrad, eps 1e-6",
+    ]
+    for h in runs.values():
+        assert curve(h)[-1] < curve(h)[0]
+    for ours, theirs in (
+        ("torchfluid Momentum", "torch.optim.SGD, momentum 0.9"),
+        ("torchfluid Adagrad", "torch.optim.Adagrad, eps 1e-6"),
+    ):
+        np.testing.assert_allclose(curve(runs[ours]), curve(runs[theirs]), rtol=1e-4)
+    assert not np.allclose(curve(runs["torchfluid Momentum"]), curve(runs["torchfluid Adagrad"]), rtol=1e-2)
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        # (keys set, {param-group option: value}) -- the group reads the kind's own argument names
+        ({"optimizer.kind": "momentum"}, {"momentum": 0.9, "use_nesterov": False}),
+        (
+            {"optimizer.kind": "momentum", "optimizer.momentum": 0.5, "optimizer.nesterov": True},
+            {"momentum": 0.5, "use_nesterov": True},
+        ),
+        ({"optimizer.kind": "adagrad"}, {"epsilon": 1e-6, "initial_accumulator_value": 0.0}),
+        (
+            {"optimizer.kind": "adagrad", "optimizer.epsilon": 1e-3, "optimizer.initial_accumulator_value": 0.25},
+            {"epsilon": 1e-3, "initial_accumulator_value": 0.25},
+        ),
+        ({"optimizer.kind": "torch.momentum"}, {"momentum": 0.9, "nesterov": False, "dampening": 0}),
+        (
+            {"optimizer.kind": "torch.momentum", "optimizer.momentum": 0.7, "optimizer.nesterov": True},
+            {"momentum": 0.7, "nesterov": True},
+        ),
+        ({"optimizer.kind": "torch.sgd"}, {"momentum": 0.0, "nesterov": False}),
+        ({"optimizer.kind": "torch.adagrad"}, {"eps": 1e-10, "initial_accumulator_value": 0.0, "lr_decay": 0.0}),
+        (
+            {"optimizer.kind": "torch.adagrad", "optimizer.epsilon": 1e-6, "optimizer.initial_accumulator_value": 0.1},
+            {"eps": 1e-6, "initial_accumulator_value": 0.1},
+        ),
+        ({"optimizer.kind": "rmsprop"}, {"momentum": 0.0, "epsilon": 1e-6}),
+        ({"optimizer.kind": "torch.rmsprop"}, {"momentum": 0.0, "eps": 1e-8}),
+    ],
+    ids=lambda v: "-".join(f"{k.removeprefix('optimizer.')}={x}" for k, x in v.items()) if isinstance(v, dict) else "",
+)
+def test_momentum_and_adagrad_keys_reach_the_optimizer(given, expected):
+    import torch
+
+    from torchfluid.cli.config import build_config
+    from torchfluid.cli.optim import TorchStepper, build_optimizer
+
+    cfg = build_config(given)
+    opt = build_optimizer(cfg, 0.1, [torch.nn.Parameter(torch.zeros(2))])
+    group = (opt.opt if isinstance(opt, TorchStepper) else opt).param_groups[0]
+    assert {k: group[k] for k in expected} == expected
+
+
+def test_help_lists_the_momentum_and_adagrad_kinds(capsys):
+    from torchfluid.cli import build_parser
+
+    for command in ("train", "compare"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for word in ("momentum", "adagrad", "torch.momentum", "torch.adagrad", "--nesterov"):
+            assert word in text, (command, word)

@@ -41,6 +41,10 @@ MENU = {
     "torch.adam": {"kind": "torch.adam"},
     "sgd": {"kind": "sgd"},
     "torch.sgd": {"kind": "torch.sgd"},
+    "momentum": {"kind": "momentum"},
+    "torch.momentum": {"kind": "torch.momentum"},
+    "adagrad": {"kind": "adagrad"},
+    "torch.adagrad": {"kind": "torch.adagrad", "epsilon": 1e-6},
 }
 LABELS = {
     "paddle": "torchfluid RMSProp (Paddle defaults)",
@@ -51,6 +55,10 @@ LABELS = {
     "torch.adam": "torch.optim.Adam",
     "sgd": "torchfluid SGD",
     "torch.sgd": "torch.optim.SGD",
+    "momentum": "torchfluid Momentum",
+    "torch.momentum": "torch.optim.SGD, momentum 0.9",
+    "adagrad": "torchfluid Adagrad",
+    "torch.adagrad": "torch.optim.Adagrad, eps 1e-6",
 }
 DEFAULT_SETTINGS = "paddle,paddle-centered,torch-preset,torch.rmsprop,adam,torch.adam"
 _SHARED = ("optimizer.learning_rate", "optimizer.schedule.", "optimizer.clip.", "optimizer.regularization.")

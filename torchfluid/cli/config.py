@@ -18,7 +18,18 @@ from .._checks import check_choice, check_number
 from ..dataset.bundled import DATASETS
 from ..optimizer.presets import PRESETS
 
-__all__ = ["ConfigError", "Config", "KEYS", "load_toml", "parse_value", "build_config", "OPTIMIZERS", "SCHEDULES"]
+__all__ = [
+    "ConfigError",
+    "Config",
+    "KEYS",
+    "load_toml",
+    "parse_value",
+    "build_config",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "epsilon_of",
+    "momentum_of",
+]
 
 
 class ConfigError(ValueError):
@@ -28,7 +39,37 @@ class ConfigError(ValueError):
 MAX_WIDTH = 65536  # widths, embedding size and bins: a model must fit in memory
 RMSPROP_KINDS = ("rmsprop", "torch.rmsprop")
 ADAM_KINDS = ("adam", "torch.adam")
-OPTIMIZERS = ("rmsprop", "sgd", "adam", "torch.rmsprop", "torch.sgd", "torch.adam")
+MOMENTUM_KINDS = ("momentum", "torch.momentum")
+ADAGRAD_KINDS = ("adagrad", "torch.adagrad")
+OPTIMIZERS = (
+    "rmsprop",
+    "sgd",
+    "momentum",
+    "adam",
+    "adagrad",
+    "torch.rmsprop",
+    "torch.sgd",
+    "torch.momentum",
+    "torch.adam",
+    "torch.adagrad",
+)
+# optimizer.epsilon and optimizer.momentum when not given: each library's own default
+_EPSILON_DEFAULTS = {"rmsprop": 1e-6, "adagrad": 1e-6, "torch.adagrad": 1e-10}  # others: 1e-8
+_MOMENTUM_DEFAULTS = {"momentum": 0.9, "torch.momentum": 0.9}  # others: 0
+
+
+def epsilon_of(cfg) -> float:
+    """``optimizer.epsilon``, or the default of ``optimizer.kind`` when not set."""
+    eps = cfg["optimizer.epsilon"]
+    return _EPSILON_DEFAULTS.get(cfg["optimizer.kind"], 1e-8) if eps is None else eps
+
+
+def momentum_of(cfg) -> float:
+    """``optimizer.momentum``, or the default of ``optimizer.kind`` when not set."""
+    mu = cfg["optimizer.momentum"]
+    return _MOMENTUM_DEFAULTS.get(cfg["optimizer.kind"], 0.0) if mu is None else mu
+
+
 SCHEDULES = ("constant", "exponential", "natural_exp", "inverse_time", "polynomial", "piecewise", "cosine", "warmup")
 _TF_ONLY = ("rmsprop",)  # torchfluid's RMSProp options torch.optim.RMSprop does not have
 
@@ -134,15 +175,29 @@ KEYS: dict[str, Key] = {
             optional=True,
             lo=0.0,
             lo_open=True,
-            kinds=RMSPROP_KINDS + ADAM_KINDS,
-            help="default: 1e-6 (rmsprop), 1e-8 (adam)",
+            kinds=RMSPROP_KINDS + ADAM_KINDS + ADAGRAD_KINDS,
+            help="default: 1e-6 (rmsprop, adagrad), 1e-10 (torch.adagrad), 1e-8 (the others)",
         ),
-        Key("optimizer.momentum", "float", 0.0, lo=0.0, kinds=RMSPROP_KINDS + ("torch.sgd",)),
+        Key(
+            "optimizer.momentum",
+            "float",
+            None,
+            optional=True,
+            lo=0.0,
+            kinds=RMSPROP_KINDS + ("torch.sgd",) + MOMENTUM_KINDS,
+            help="default: 0.9 (momentum, torch.momentum), 0 (the others)",
+        ),
         Key("optimizer.centered", "bool", False, kinds=RMSPROP_KINDS),
         Key("optimizer.eps_in_sqrt", "bool", True, kinds=_TF_ONLY),
         Key("optimizer.initial_mean_square", "float", 0.0, lo=0.0, kinds=_TF_ONLY),
         Key("optimizer.lr_in_momentum", "bool", True, kinds=_TF_ONLY),
-        Key("optimizer.nesterov", "bool", False, kinds=_TF_ONLY),
+        Key(
+            "optimizer.nesterov",
+            "bool",
+            False,
+            kinds=_TF_ONLY + MOMENTUM_KINDS,
+            help="Nesterov momentum (momentum: use_nesterov; torch.momentum: nesterov)",
+        ),
         Key("optimizer.decoupled_weight_decay", "float", 0.0, lo=0.0, kinds=_TF_ONLY),
         Key("optimizer.bias_correction", "bool", False, kinds=_TF_ONLY),
         Key("optimizer.lazy_mode", "bool", False, kinds=_TF_ONLY),
@@ -151,6 +206,14 @@ KEYS: dict[str, Key] = {
         Key("optimizer.nonfinite", "str", "propagate", choices=("propagate", "skip", "raise"), kinds=_TF_ONLY),
         Key("optimizer.beta1", "float", 0.9, lo=0.0, hi=1.0, hi_open=True, kinds=ADAM_KINDS),
         Key("optimizer.beta2", "float", 0.999, lo=0.0, hi=1.0, hi_open=True, kinds=ADAM_KINDS),
+        Key(
+            "optimizer.initial_accumulator_value",
+            "float",
+            0.0,
+            lo=0.0,
+            kinds=ADAGRAD_KINDS,
+            help="the starting value of Adagrad's sum of squared gradients",
+        ),
         Key("optimizer.regularization.kind", "str", "none", choices=("none", "l1", "l2")),
         Key("optimizer.regularization.coeff", "float", 1e-4, lo=0.0),
         Key("optimizer.clip.kind", "str", "none", choices=("none", "value", "norm", "global_norm")),
@@ -349,8 +412,8 @@ def _check_combinations(cfg: Config) -> None:
             f"optimizer.regularization.kind='l1' is not available with optimizer.kind={kind!r} "
             "(torch.optim has only L2 weight decay)"
         )
-    if cfg["precision"] == "float16" and kind in ("torch.rmsprop", "torch.adam"):
-        eps = 1e-8 if cfg["optimizer.epsilon"] is None else cfg["optimizer.epsilon"]
+    if cfg["precision"] == "float16" and kind in ("torch.rmsprop", "torch.adam", "torch.adagrad"):
+        eps = epsilon_of(cfg)
         if eps < 6.1e-5:
             raise ConfigError(
                 f"optimizer.epsilon={eps:g} is below float16's smallest normal number 6.1e-05: "

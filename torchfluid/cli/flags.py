@@ -32,6 +32,7 @@ _FLAGS = [
     ("--epsilon", "optimizer.epsilon", dict(type=float)),
     ("--momentum", "optimizer.momentum", dict(type=float)),
     ("--centered", "optimizer.centered", dict(action="store_const", const=True)),
+    ("--nesterov", "optimizer.nesterov", dict(action="store_const", const=True)),
     ("--l1", "_l1", dict(type=float, metavar="COEFF", help="L1Decay regularization")),
     ("--l2", "_l2", dict(type=float, metavar="COEFF", help="L2Decay regularization")),
     ("--clip", "_clip", dict(metavar="KIND:VALUE", help="value:1.0, norm:1.0 or global_norm:1.0")),

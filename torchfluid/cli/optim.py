@@ -1,10 +1,11 @@
 """Optimizers of a run from its configuration, the same code in dygraph and static mode.
 
-torchfluid's ``RMSProp`` / ``SGD`` / ``Adam`` take a fluid learning-rate decay from
+torchfluid's ``RMSProp`` / ``SGD`` / ``Momentum`` / ``Adam`` / ``Adagrad`` take a fluid learning-rate decay from
 ``fluid.layers.*_decay`` (a dygraph decay object in dygraph mode, a ``Variable`` of the
 program in static mode), fluid regularizers and gradient clips. The ``torch.*`` kinds
-are ``torch.optim`` baselines; their rate follows the same decay, set into
-``param_groups`` before every step (:class:`TorchStepper`).
+are ``torch.optim`` baselines (``torch.momentum`` is ``torch.optim.SGD`` with ``momentum`` and
+``nesterov``, ``torch.adagrad`` is ``torch.optim.Adagrad`` with ``lr_decay=0``); their rate
+follows the same decay, set into ``param_groups`` before every step (:class:`TorchStepper`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import torch
 
 from .. import clip as C
 from .. import layers, regularizer
-from ..optimizer import SGD, Adam, RMSProp
+from ..optimizer import SGD, Adagrad, Adam, Momentum, RMSProp
 from ..optimizer.presets import PRESETS, preset_options
-from .config import KEYS, WITH_PRESET, Config, ConfigError
+from .config import KEYS, WITH_PRESET, Config, ConfigError, epsilon_of, momentum_of
 
 __all__ = ["learning_rate", "make_optimizer", "build_optimizer", "TorchStepper", "describe"]
 
@@ -55,11 +56,11 @@ def _clip(cfg: Config):
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 # the RMSProp arguments taken as they are from the [optimizer] keys of the same names: every key of an
-# RMSProp kind but epsilon (its default depends on the kind) and the preset keys and extras
+# RMSProp kind but epsilon and momentum (their defaults depend on the kind) and the preset keys and extras
 _RMSPROP_KEYS = tuple(
     path.removeprefix("optimizer.")
     for path, key in KEYS.items()
-    if "rmsprop" in key.kinds and path not in (*WITH_PRESET, "optimizer.epsilon")
+    if "rmsprop" in key.kinds and path not in (*WITH_PRESET, "optimizer.epsilon", "optimizer.momentum")
 )
 
 
@@ -73,7 +74,8 @@ def _rmsprop_options(cfg: Config, lr) -> dict:
     if o["preset"] is None:
         return dict(
             learning_rate=lr,
-            epsilon=1e-6 if o["epsilon"] is None else o["epsilon"],
+            epsilon=epsilon_of(cfg),
+            momentum=momentum_of(cfg),
             regularization=reg,
             grad_clip=clip,
             **{key: o[key] for key in _RMSPROP_KEYS},
@@ -122,12 +124,30 @@ def make_optimizer(cfg: Config, lr, parameters=None):
             return RMSProp(**_rmsprop_options(cfg, lr), **kw)
         if kind == "sgd":
             return SGD(lr, regularization=_regularization(cfg), grad_clip=_clip(cfg), **kw)
+        if kind == "momentum":
+            return Momentum(
+                lr,
+                momentum=momentum_of(cfg),
+                use_nesterov=o["nesterov"],
+                regularization=_regularization(cfg),
+                grad_clip=_clip(cfg),
+                **kw,
+            )
         if kind == "adam":
             return Adam(
                 lr,
                 beta1=o["beta1"],
                 beta2=o["beta2"],
-                epsilon=1e-8 if o["epsilon"] is None else o["epsilon"],
+                epsilon=epsilon_of(cfg),
+                regularization=_regularization(cfg),
+                grad_clip=_clip(cfg),
+                **kw,
+            )
+        if kind == "adagrad":
+            return Adagrad(
+                lr,
+                epsilon=epsilon_of(cfg),
+                initial_accumulator_value=o["initial_accumulator_value"],
                 regularization=_regularization(cfg),
                 grad_clip=_clip(cfg),
                 **kw,
@@ -157,16 +177,21 @@ class TorchStepper:
         self.params = list(parameters)
         self.schedule = None if isinstance(lr, float) else lr
         lr0 = lr if self.schedule is None else self.schedule.current_lr()
-        eps = 1e-8 if o["epsilon"] is None else o["epsilon"]
+        eps, mu = epsilon_of(cfg), momentum_of(cfg)
         cls, kw = {
-            "torch.rmsprop": (
-                torch.optim.RMSprop,
-                dict(alpha=o["rho"], eps=eps, momentum=o["momentum"], centered=o["centered"]),
-            ),
+            "torch.rmsprop": (torch.optim.RMSprop, dict(alpha=o["rho"], eps=eps, momentum=mu, centered=o["centered"])),
             "torch.adam": (torch.optim.Adam, dict(betas=(o["beta1"], o["beta2"]), eps=eps)),
-            "torch.sgd": (torch.optim.SGD, dict(momentum=o["momentum"])),
+            "torch.sgd": (torch.optim.SGD, dict(momentum=mu)),
+            "torch.momentum": (torch.optim.SGD, dict(momentum=mu, nesterov=o["nesterov"])),
+            "torch.adagrad": (
+                torch.optim.Adagrad,
+                dict(lr_decay=0.0, eps=eps, initial_accumulator_value=o["initial_accumulator_value"]),
+            ),
         }[o["kind"]]
-        self.opt = cls(self.params, lr=lr0, weight_decay=wd, **kw)
+        try:
+            self.opt = cls(self.params, lr=lr0, weight_decay=wd, **kw)
+        except ValueError as e:  # e.g. torch.optim.SGD: nesterov needs a momentum
+            raise ConfigError(f"optimizer ({describe(cfg)}): {e}") from None
         self.clip = _clip(cfg)
 
     def step(self) -> None:
