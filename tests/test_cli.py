@@ -690,3 +690,35 @@ def test_help_lists_the_momentum_and_adagrad_kinds(capsys):
         text = " ".join(capsys.readouterr().out.split())
         for word in ("momentum", "adagrad", "torch.momentum", "torch.adagrad", "--nesterov"):
             assert word in text, (command, word)
+
+
+def _readme_lines(*words):
+    import re
+    import shlex
+
+    with open(os.path.join(ROOT, "README.md")) as f:
+        blocks = re.findall(r"```bash\n(.*?)```", f.read(), flags=re.S)
+    lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
+    return [shlex.split(line) for line in lines if line.startswith("torchfluid") and all(w in line for w in words)]
+
+
+README_MOMENTUM_ADAGRAD = [
+    *_readme_lines("--optimizer momentum"),
+    *_readme_lines("--optimizer adagrad"),
+    *_readme_lines("--settings momentum"),
+]
+
+
+def test_readme_shows_momentum_and_adagrad_commands():
+    assert [w[1] for w in README_MOMENTUM_ADAGRAD] == ["train", "train", "compare"]
+
+
+@pytest.mark.parametrize("words", README_MOMENTUM_ADAGRAD, ids=lambda w: " ".join(w[1:6]))
+def test_readme_momentum_and_adagrad_commands_run(tmp_path, capsys, words):
+    out = tmp_path / "out"
+    assert main([*words[1:], "--epochs", "3", "--out", str(out), *QUIET]) == 0
+    capsys.readouterr()
+    runs = histories(out)
+    assert runs
+    for h in runs.values():
+        assert curve(h)[-1] < curve(h)[0]

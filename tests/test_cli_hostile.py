@@ -111,6 +111,15 @@ INPUT_CASES = [  # (argv builder, expected message after 'config error: ')
         lambda t: ["--precision", "float16", "--optimizer", "torch.rmsprop"],
         "optimizer.epsilon=1e-08 is below float16's smallest normal number 6.1e-05",
     ),
+    (
+        lambda t: ["--precision", "float16", "--optimizer", "torch.adagrad"],
+        "optimizer.epsilon=1e-10 is below float16's smallest normal number 6.1e-05",
+    ),
+    (
+        lambda t: ["--optimizer", "torch.momentum", "--momentum", "0", "--nesterov"],
+        "optimizer (torch.momentum(lr=0.01, momentum=0, nesterov)): Nesterov momentum requires a momentum and "
+        "zero dampening",
+    ),
     (lambda t: ["--set", "resume_anyway=true"], "resume_anyway = true needs resume = true"),
     (
         lambda t: ["--preset", "torch", "--preset-arg", "weight_decay=0.1", "--l2", "1e-4"],
@@ -226,6 +235,79 @@ def test_checkpoint_dir_of_another_run_and_resume_with_another_config(tmp_path, 
     assert main([*base, "--epochs", "3", "--resume", "--out", str(tmp_path / "c")]) == 0  # epochs may change
     assert main([*base, "--epochs", "1", "--overwrite", "--out", str(tmp_path / "d")]) == 0
     assert sorted(os.listdir(ck)) == [".ckpt.lock", "ckpt-00000001.tfckpt", "ckpt-index.json"]
+
+
+@pytest.mark.parametrize(
+    "first, then, message",
+    [
+        (
+            ["--optimizer", "momentum"],
+            ["--optimizer", "adagrad"],
+            "ValueError: state_dict does not match this optimizer; nothing was loaded. unexpected (4): "
+            "'linear_0.w_0_velocity_0'",
+        ),
+        (
+            ["--optimizer", "momentum"],
+            ["--optimizer", "torch.momentum"],
+            "ValueError: the optimizer state holds no torch.optim state (keys: linear_0.w_0_velocity_0, ",
+        ),
+        (
+            ["--optimizer", "torch.momentum"],
+            ["--optimizer", "momentum"],
+            "ValueError: state_dict does not match this optimizer; nothing was loaded. unexpected (1): 'optimizer'",
+        ),
+        (
+            ["--optimizer", "torch.momentum"],
+            ["--optimizer", "torch.adagrad"],
+            "ValueError: the optimizer state is another torch.optim optimizer's (param-group options dampening, "
+            "differentiable, foreach, fused, lr, maximize, momentum, nesterov, weight_decay); Adagrad has "
+            "differentiable, eps, foreach, fused, initial_accumulator_value, lr, lr_decay",
+        ),
+        (
+            ["--optimizer", "torch.adagrad"],
+            ["--optimizer", "torch.rmsprop"],
+            "ValueError: the optimizer state is another torch.optim optimizer's (param-group options "
+            "differentiable, eps, foreach, fused, initial_accumulator_value, lr, lr_decay, maximize, weight_decay)",
+        ),
+    ],
+    ids=lambda v: v[1] if isinstance(v, list) else "",
+)
+def test_resume_anyway_refuses_another_optimizers_state(tmp_path, capsys, first, then, message):
+    ck = str(tmp_path / "ck")
+    base = ["train", "--data", "iris", "--checkpoint-dir", ck, *QUIET]
+    assert main([*base, *first, "--epochs", "2", "--out", str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    err = _one_line_error(capsys, 2, [*base, *then, "--epochs", "3", "--resume", "--out", str(tmp_path / "b")])
+    assert f"(optimizer.kind: {first[1]!r} -> {then[1]!r}" in err, err
+    err = _one_line_error(capsys, 2, [*base, *then, "--epochs", "3", "--resume-anyway", "--out", str(tmp_path / "b")])
+    assert err.startswith(
+        f"config error: --resume: the checkpoint in '{ck}' does not fit this model and optimizer: {message}"
+    ), err
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(
+    "kind, flags, diff",
+    [
+        ("momentum", ["--momentum", "0.5"], "optimizer.momentum: 0.9 -> 0.5"),
+        ("torch.momentum", ["--nesterov"], "optimizer.nesterov: False -> True"),
+        (
+            "adagrad",
+            ["--set", "optimizer.initial_accumulator_value=0.1"],
+            "optimizer.initial_accumulator_value: 0.0 -> 0.1",
+        ),
+        ("torch.adagrad", ["--epsilon", "1e-6"], "optimizer.epsilon: None -> 1e-06"),
+        ("rmsprop", ["--momentum", "0.9"], "optimizer.momentum: 0.0 -> 0.9"),
+    ],
+)
+def test_resume_names_the_momentum_and_adagrad_keys_that_differ(tmp_path, capsys, kind, flags, diff):
+    ck = str(tmp_path / "ck")
+    base = ["train", "--data", "iris", "--optimizer", kind, "--checkpoint-dir", ck, *QUIET]
+    assert main([*base, "--epochs", "1", "--out", str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    err = _one_line_error(capsys, 2, [*base, *flags, "--epochs", "2", "--resume", "--out", str(tmp_path / "b")])
+    assert f"was written with another configuration ({diff})" in err, err
+    assert main([*base, "--epochs", "2", "--resume", "--out", str(tmp_path / "c")]) == 0  # the same settings
 
 
 def test_console_errors_have_no_traceback(tmp_path):

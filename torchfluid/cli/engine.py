@@ -33,7 +33,7 @@ from ..static import executor as static_executor
 from ..static.framework import Program, program_guard
 from ..static.scope import Scope, scope_guard
 from ..unique_name import guard as name_guard
-from .config import Config, ConfigError
+from .config import Config, ConfigError, momentum_of
 from .data import Prepared
 from .models import ModelSpec, Net, build_static, loss_of
 from .optim import TorchStepper, build_optimizer, learning_rate, make_optimizer
@@ -149,7 +149,11 @@ def _checkpointer(cfg: Config):
 
 def config_fingerprint(cfg: Config) -> dict:
     """The configuration a checkpoint must match to be resumed (plain values)."""
-    return {k: v for k, v in cfg.values.items() if k not in RESUME_FREE_KEYS}
+    values = {k: v for k, v in cfg.values.items() if k not in RESUME_FREE_KEYS}
+    # the momentum the run uses (its default depends on optimizer.kind), as a number: 0.0 for the
+    # kinds whose default has always been 0, so their earlier checkpoints still match
+    values["optimizer.momentum"] = momentum_of(cfg)
+    return values
 
 
 def config_diff(saved: dict, now: dict) -> list[str]:

@@ -219,6 +219,21 @@ class TorchStepper:
         return sd
 
     def load_state_dict(self, sd: dict) -> None:
+        """Load :meth:`state_dict`'s dict; a dict of a torchfluid optimizer or of another
+        ``torch.optim`` class (other param-group options) is refused with a ValueError."""
+        if not isinstance(sd, dict) or "optimizer" not in sd:
+            raise ValueError(
+                f"the optimizer state holds no torch.optim state (keys: {', '.join(map(str, sd))}); "
+                f"{type(self.opt).__name__} cannot continue a torchfluid optimizer's state"
+            )
+        mine = set(self.opt.param_groups[0]) - {"params"}
+        for group in sd["optimizer"].get("param_groups", []):
+            theirs = set(group) - {"params"}
+            if theirs != mine:
+                raise ValueError(
+                    f"the optimizer state is another torch.optim optimizer's (param-group options "
+                    f"{', '.join(sorted(theirs))}); {type(self.opt).__name__} has {', '.join(sorted(mine))}"
+                )
         self.opt.load_state_dict(sd["optimizer"])
         if self.schedule is not None:
             self.schedule.set_state_dict(sd["schedule"])
