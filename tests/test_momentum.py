@@ -530,28 +530,6 @@ def test_bad_arguments_raise_in_the_house_style(kwargs, error, match):
         F.Momentum(**{"learning_rate": 0.1, **kwargs}, parameters=[p])
 
 
-@pytest.mark.parametrize(
-    "edit,match",
-    [
-        (dict(momentum=-1.0), r"param_groups\[0\]: momentum must be >= 0, got -1.0"),
-        (dict(use_nesterov="yes"), r"param_groups\[0\]: use_nesterov must be True or False, got 'yes'"),
-    ],
-)
-def test_edited_groups_are_checked_before_anything_changes(edit, match):
-    params, opt = _train(F.Momentum, dict(learning_rate=0.1, momentum=0.9), False, {}, steps=range(1))
-    before = {n: t.detach().clone() for n, t in params.items()}
-    state = copy.deepcopy(opt.state_dict())
-    opt.param_groups[0].update(edit)
-    for n, t in params.items():
-        t.grad = _grad(n, 1, False)
-    with pytest.raises(ValueError, match=match):
-        opt.step()
-    for n, t in params.items():
-        assert torch.equal(t.detach(), before[n])
-    for k, v in state.items():
-        assert torch.equal(opt.state_dict()[k], v)
-
-
 def test_add_param_group_checks_the_options():
     opt = F.Momentum(0.1, parameters=[torch.nn.Parameter(torch.ones(2))])
     with pytest.raises(ValueError, match=r"^momentum must be >= 0, got -1.0$"):

@@ -1,5 +1,6 @@
 """Adagrad's and Momentum's state resumes bit for bit: static persistables loaded into a fresh
-scope or into an eager optimizer, and eager state dicts; a bad state dict changes nothing."""
+scope or into an eager optimizer, and eager state dicts; a bad state dict, or a bad value
+written into param_groups, changes nothing."""
 
 import copy
 
@@ -96,4 +97,34 @@ def test_a_bad_state_dict_changes_nothing(case, cls, kwargs, acc):
     with pytest.raises(ValueError, match=rf"w_{acc}_0: expected shape \[5, 3\] float32, got shape \[2, 2\]"):
         opt.set_dict(bad)
     for k, v in before.items():
+        assert torch.equal(opt.state_dict()[k], v)
+
+
+# (optimizer class, its keyword arguments, an edit of param_groups[0], the error it gives at step())
+BAD_EDITS = [
+    (F.Adagrad, {}, dict(epsilon=0.0), r"param_groups\[0\]: epsilon must be > 0, got 0.0"),
+    (F.Adagrad, {}, dict(initial_accumulator_value=-1.0), r"param_groups\[0\]: initial_accumulator_value must be >= 0"),
+    (F.Momentum, dict(momentum=0.9), dict(momentum=-1.0), r"param_groups\[0\]: momentum must be >= 0, got -1.0"),
+    (
+        F.Momentum,
+        dict(momentum=0.9),
+        dict(use_nesterov="yes"),
+        r"param_groups\[0\]: use_nesterov must be True or False, got 'yes'",
+    ),
+]
+
+
+@pytest.mark.parametrize("cls,kwargs,edit,match", BAD_EDITS)
+def test_edited_groups_are_checked_before_anything_changes(cls, kwargs, edit, match):
+    params, opt = DATA.train(cls, dict(learning_rate=0.1, **kwargs), False, {}, steps=range(1))
+    before = {n: t.detach().clone() for n, t in params.items()}
+    state = copy.deepcopy(opt.state_dict())
+    opt.param_groups[0].update(edit)
+    for n, t in params.items():
+        t.grad = DATA.grad(n, 1, False)
+    with pytest.raises(ValueError, match=match):
+        opt.step()
+    for n, t in params.items():
+        assert torch.equal(t.detach(), before[n])
+    for k, v in state.items():
         assert torch.equal(opt.state_dict()[k], v)
