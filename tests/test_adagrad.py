@@ -8,7 +8,6 @@ The numpy reference computes in float32 as Paddle's float32 kernel does:
 (duplicate rows summed) and only those rows change.
 """
 
-import copy
 import math
 
 import numpy as np
@@ -352,81 +351,7 @@ def test_static_minimize_appends_one_adagrad_op_and_moment_variables():
     np.testing.assert_array_equal(np.array(scope.find_var("fc_0.w_0_moment_0").get_tensor()), np.full((3, 2), 0.7, F32))
 
 
-def test_static_state_loads_into_eager_and_continues_identically():
-    """The static moment variables carry Paddle's names, so the scope's values load into an
-    eager optimizer (set_dict) and both continue with the same bits."""
-    main, start, loss = static_program(lambda: F.Adagrad(0.1))
-    scope, exe = fluid.Scope(), fluid.Executor()
-    exe.run(start, scope=scope)
-    xs = np.random.default_rng(3).normal(size=(4, 5, 3)).astype(F32)
-    for i in range(2):
-        exe.run(main, feed={"x": xs[i]}, fetch_list=[loss], scope=scope)
-    names = ("fc_0.w_0", "fc_0.b_0")
-    w, b = (torch.nn.Parameter(scope.value(n).detach().clone()) for n in names)
-    opt = F.Adagrad(0.1, parameters=[(names[0], w), (names[1], b)])
-    opt.set_dict({f"{n}_moment_0": scope.value(f"{n}_moment_0").clone() for n in names})
-    for i in range(2, 4):
-        exe.run(main, feed={"x": xs[i]}, fetch_list=[loss], scope=scope)
-        loss_eager = (torch.from_numpy(xs[i]) @ w + b).mean()
-        loss_eager.backward()
-        opt.step()
-        opt.clear_grad()
-    for n, t in zip(names, (w, b), strict=True):
-        torch.testing.assert_close(t.detach(), scope.value(n), rtol=1e-6, atol=1e-7)
-
-
-def test_static_save_and_load_persistables_resume_bit_for_bit(tmp_path):
-    """The moment variables are persistables: a program saved after two runs and loaded
-    into a fresh scope continues exactly as the uninterrupted one."""
-    main, start, loss = static_program(lambda: F.Adagrad(0.1, initial_accumulator_value=0.2))
-    xs = np.random.default_rng(5).normal(size=(4, 5, 3)).astype(F32)
-    exe = fluid.Executor()
-    first, second = fluid.Scope(), fluid.Scope()
-    with fluid.scope_guard(first):
-        exe.run(start)
-        for i in range(2):
-            exe.run(main, feed={"x": xs[i]}, fetch_list=[loss])
-        fluid.io.save_persistables(exe, str(tmp_path), main)
-        assert (tmp_path / "fc_0.w_0_moment_0").is_file()
-        want = [exe.run(main, feed={"x": xs[i]}, fetch_list=[loss])[0] for i in range(2, 4)]
-    with fluid.scope_guard(second):
-        exe.run(start)
-        fluid.io.load_persistables(exe, str(tmp_path), main)
-        got = [exe.run(main, feed={"x": xs[i]}, fetch_list=[loss])[0] for i in range(2, 4)]
-    np.testing.assert_array_equal(np.array(got), np.array(want))
-    for n in ("fc_0.w_0", "fc_0.w_0_moment_0", "fc_0.b_0_moment_0"):
-        assert torch.equal(first.value(n), second.value(n)), n
-
-
 # ---------------------------------------------------------------- checkpoints and layouts
-
-
-@pytest.mark.parametrize("name", [None, "ada"])
-def test_checkpoint_round_trip_continues_bit_for_bit(name):
-    kwargs = dict(learning_rate=0.1, initial_accumulator_value=0.1, name=name, grad_clip=fluid.ClipGradByNorm(0.5))
-    params, opt = _train(F.Adagrad, kwargs, True, {}, steps=range(2))
-    sd = copy.deepcopy(opt.state_dict())  # (state_dict holds the live tensors)
-    prefix = f"{name}_" if name else ""
-    assert set(sd) == {f"{prefix}{n}_moment_0" for n in SHAPES}
-    saved_params = {n: t.detach().clone() for n, t in params.items()}
-    full, _ = _train(F.Adagrad, kwargs, True, {}, steps=range(2, STEPS), params=params, opt=opt)
-    fresh = {n: torch.nn.Parameter(v) for n, v in saved_params.items()}
-    opt2 = F.Adagrad(parameters=list(fresh.items()), **kwargs)
-    report = opt2.set_dict(sd)
-    assert report.ok
-    resumed, _ = _train(F.Adagrad, kwargs, True, {}, steps=range(2, STEPS), params=fresh, opt=opt2)
-    for n in SHAPES:
-        assert torch.equal(resumed[n], full[n])
-
-
-def test_a_bad_checkpoint_changes_nothing():
-    params, opt = _train(F.Adagrad, dict(learning_rate=0.1), False, {}, steps=range(1))
-    before = copy.deepcopy(opt.state_dict())
-    bad = {**before, "w_moment_0": torch.zeros(2, 2)}
-    with pytest.raises(ValueError, match=r"w_moment_0: expected shape \[5, 3\] float32, got shape \[2, 2\]"):
-        opt.set_dict(bad)
-    for k, v in before.items():
-        assert torch.equal(opt.state_dict()[k], v)
 
 
 def test_torch_layout_optimizer_and_cross_layout_loading():
@@ -490,28 +415,6 @@ def test_bad_arguments_raise_in_the_house_style(kwargs, error, match):
 def test_learning_rate_is_required_as_in_paddle():
     with pytest.raises(TypeError, match="learning_rate"):
         F.Adagrad(parameters=[torch.nn.Parameter(torch.ones(2))])
-
-
-@pytest.mark.parametrize(
-    "edit,match",
-    [
-        (dict(epsilon=0.0), r"param_groups\[0\]: epsilon must be > 0, got 0.0"),
-        (dict(initial_accumulator_value=-1.0), r"param_groups\[0\]: initial_accumulator_value must be >= 0"),
-    ],
-)
-def test_edited_groups_are_checked_before_anything_changes(edit, match):
-    params, opt = _train(F.Adagrad, dict(learning_rate=0.1), False, {}, steps=range(1))
-    before = {n: t.detach().clone() for n, t in params.items()}
-    state = copy.deepcopy(opt.state_dict())
-    opt.param_groups[0].update(edit)
-    for n, t in params.items():
-        t.grad = _grad(n, 1, False)
-    with pytest.raises(ValueError, match=match):
-        opt.step()
-    for n, t in params.items():
-        assert torch.equal(t.detach(), before[n])
-    for k, v in state.items():
-        assert torch.equal(opt.state_dict()[k], v)
 
 
 def test_add_param_group_checks_the_options():

@@ -410,81 +410,7 @@ def test_static_minimize_appends_one_momentum_op_and_velocity_variables():
     np.testing.assert_array_equal(np.array(scope.find_var("fc_0.w_0_velocity_0").get_tensor()), np.zeros((3, 2), F32))
 
 
-def test_static_state_loads_into_eager_and_continues_identically():
-    """The static velocity variables carry Paddle's names, so the scope's values load into an
-    eager optimizer (set_dict) and both continue with the same bits."""
-    main, start, loss = static_program(lambda: F.Momentum(0.1, 0.9))
-    scope, exe = fluid.Scope(), fluid.Executor()
-    exe.run(start, scope=scope)
-    xs = np.random.default_rng(3).normal(size=(4, 5, 3)).astype(F32)
-    for i in range(2):
-        exe.run(main, feed={"x": xs[i]}, fetch_list=[loss], scope=scope)
-    names = ("fc_0.w_0", "fc_0.b_0")
-    w, b = (torch.nn.Parameter(scope.value(n).detach().clone()) for n in names)
-    opt = F.Momentum(0.1, 0.9, parameters=[(names[0], w), (names[1], b)])
-    opt.set_dict({f"{n}_velocity_0": scope.value(f"{n}_velocity_0").clone() for n in names})
-    for i in range(2, 4):
-        exe.run(main, feed={"x": xs[i]}, fetch_list=[loss], scope=scope)
-        loss_eager = (torch.from_numpy(xs[i]) @ w + b).mean()
-        loss_eager.backward()
-        opt.step()
-        opt.clear_grad()
-    for n, t in zip(names, (w, b), strict=True):
-        torch.testing.assert_close(t.detach(), scope.value(n), rtol=1e-6, atol=1e-7)
-
-
-def test_static_save_and_load_persistables_resume_bit_for_bit(tmp_path):
-    """The velocity variables are persistables: a program saved after two runs and loaded
-    into a fresh scope continues exactly as the uninterrupted one."""
-    main, start, loss = static_program(lambda: F.Momentum(0.1, 0.9, use_nesterov=True))
-    xs = np.random.default_rng(5).normal(size=(4, 5, 3)).astype(F32)
-    exe = fluid.Executor()
-    first, second = fluid.Scope(), fluid.Scope()
-    with fluid.scope_guard(first):
-        exe.run(start)
-        for i in range(2):
-            exe.run(main, feed={"x": xs[i]}, fetch_list=[loss])
-        fluid.io.save_persistables(exe, str(tmp_path), main)
-        assert (tmp_path / "fc_0.w_0_velocity_0").is_file()
-        want = [exe.run(main, feed={"x": xs[i]}, fetch_list=[loss])[0] for i in range(2, 4)]
-    with fluid.scope_guard(second):
-        exe.run(start)
-        fluid.io.load_persistables(exe, str(tmp_path), main)
-        got = [exe.run(main, feed={"x": xs[i]}, fetch_list=[loss])[0] for i in range(2, 4)]
-    np.testing.assert_array_equal(np.array(got), np.array(want))
-    for n in ("fc_0.w_0", "fc_0.w_0_velocity_0", "fc_0.b_0_velocity_0"):
-        assert torch.equal(first.value(n), second.value(n)), n
-
-
 # ---------------------------------------------------------------- checkpoints and layouts
-
-
-@pytest.mark.parametrize("name", [None, "mom"])
-def test_checkpoint_round_trip_continues_bit_for_bit(name):
-    kwargs = dict(learning_rate=0.1, momentum=0.9, use_nesterov=True, name=name, grad_clip=fluid.ClipGradByNorm(0.5))
-    params, opt = _train(F.Momentum, kwargs, True, {}, steps=range(2))
-    sd = copy.deepcopy(opt.state_dict())  # (state_dict holds the live tensors)
-    prefix = f"{name}_" if name else ""
-    assert set(sd) == {f"{prefix}{n}_velocity_0" for n in SHAPES}
-    saved_params = {n: t.detach().clone() for n, t in params.items()}
-    full, _ = _train(F.Momentum, kwargs, True, {}, steps=range(2, STEPS), params=params, opt=opt)
-    fresh = {n: torch.nn.Parameter(v) for n, v in saved_params.items()}
-    opt2 = F.Momentum(parameters=list(fresh.items()), **kwargs)
-    report = opt2.set_dict(sd)
-    assert report.ok
-    resumed, _ = _train(F.Momentum, kwargs, True, {}, steps=range(2, STEPS), params=fresh, opt=opt2)
-    for n in SHAPES:
-        assert torch.equal(resumed[n], full[n])
-
-
-def test_a_bad_checkpoint_changes_nothing():
-    params, opt = _train(F.Momentum, dict(learning_rate=0.1, momentum=0.9), False, {}, steps=range(1))
-    before = copy.deepcopy(opt.state_dict())
-    bad = {**before, "w_velocity_0": torch.zeros(2, 2)}
-    with pytest.raises(ValueError, match=r"w_velocity_0: expected shape \[5, 3\] float32, got shape \[2, 2\]"):
-        opt.set_dict(bad)
-    for k, v in before.items():
-        assert torch.equal(opt.state_dict()[k], v)
 
 
 def test_torch_layout_optimizer_and_cross_layout_loading():
@@ -602,28 +528,6 @@ def test_bad_arguments_raise_in_the_house_style(kwargs, error, match):
     p = torch.nn.Parameter(torch.ones(2))
     with pytest.raises(error, match=match):
         F.Momentum(**{"learning_rate": 0.1, **kwargs}, parameters=[p])
-
-
-@pytest.mark.parametrize(
-    "edit,match",
-    [
-        (dict(momentum=-1.0), r"param_groups\[0\]: momentum must be >= 0, got -1.0"),
-        (dict(use_nesterov="yes"), r"param_groups\[0\]: use_nesterov must be True or False, got 'yes'"),
-    ],
-)
-def test_edited_groups_are_checked_before_anything_changes(edit, match):
-    params, opt = _train(F.Momentum, dict(learning_rate=0.1, momentum=0.9), False, {}, steps=range(1))
-    before = {n: t.detach().clone() for n, t in params.items()}
-    state = copy.deepcopy(opt.state_dict())
-    opt.param_groups[0].update(edit)
-    for n, t in params.items():
-        t.grad = _grad(n, 1, False)
-    with pytest.raises(ValueError, match=match):
-        opt.step()
-    for n, t in params.items():
-        assert torch.equal(t.detach(), before[n])
-    for k, v in state.items():
-        assert torch.equal(opt.state_dict()[k], v)
 
 
 def test_add_param_group_checks_the_options():
