@@ -2,7 +2,8 @@
 
 Every setting starts from the same parameters and sees the same batches (same seed).
 A setting replaces the base configuration's optimizer choice (``optimizer.kind``, the
-preset and the RMSProp/Adam options) but keeps what all settings share: the learning
+preset and the kind's own options: rho, epsilon, momentum, nesterov, beta1, beta2,
+initial_accumulator_value, ...) but keeps what all settings share: the learning
 rate, its schedule, clipping and regularization, unless the setting sets them too.
 
 Settings: names from :data:`MENU` (``--settings paddle,torch-preset,torch.rmsprop``),
