@@ -122,35 +122,16 @@ def make_optimizer(cfg: Config, lr, parameters=None):
     try:
         if kind == "rmsprop":
             return RMSProp(**_rmsprop_options(cfg, lr), **kw)
+        common = dict(regularization=_regularization(cfg), grad_clip=_clip(cfg), **kw)
         if kind == "sgd":
-            return SGD(lr, regularization=_regularization(cfg), grad_clip=_clip(cfg), **kw)
+            return SGD(lr, **common)
         if kind == "momentum":
-            return Momentum(
-                lr,
-                momentum=momentum_of(cfg),
-                use_nesterov=o["nesterov"],
-                regularization=_regularization(cfg),
-                grad_clip=_clip(cfg),
-                **kw,
-            )
+            return Momentum(lr, momentum=momentum_of(cfg), use_nesterov=o["nesterov"], **common)
         if kind == "adam":
-            return Adam(
-                lr,
-                beta1=o["beta1"],
-                beta2=o["beta2"],
-                epsilon=epsilon_of(cfg),
-                regularization=_regularization(cfg),
-                grad_clip=_clip(cfg),
-                **kw,
-            )
+            return Adam(lr, beta1=o["beta1"], beta2=o["beta2"], epsilon=epsilon_of(cfg), **common)
         if kind == "adagrad":
             return Adagrad(
-                lr,
-                epsilon=epsilon_of(cfg),
-                initial_accumulator_value=o["initial_accumulator_value"],
-                regularization=_regularization(cfg),
-                grad_clip=_clip(cfg),
-                **kw,
+                lr, epsilon=epsilon_of(cfg), initial_accumulator_value=o["initial_accumulator_value"], **common
             )
     except ConfigError:
         raise
