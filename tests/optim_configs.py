@@ -309,7 +309,7 @@ def _data(cfg: OptimConfig):
     return (X_INF if cfg.inf_data else X).astype(cfg.dtype), Y.astype(cfg.dtype)
 
 
-def _mark(p: torch.Tensor, attr: dict) -> None:
+def mark(p: torch.Tensor, attr: dict) -> None:
     """What ParamAttr gives a parameter, set on a plain torch parameter."""
     if "regularizer" in attr:
         p.regularizer = attr["regularizer"]
@@ -339,8 +339,8 @@ def _eager_state(opt, names: dict) -> dict:
 def run_eager(cfg: OptimConfig) -> Result:
     w = torch.nn.Parameter(torch.tensor(W0.astype(cfg.dtype)))
     b = torch.nn.Parameter(torch.tensor(B0.astype(cfg.dtype)))
-    _mark(w, cfg.w_attr)
-    _mark(b, cfg.b_attr)
+    mark(w, cfg.w_attr)
+    mark(b, cfg.b_attr)
     opt = cfg.build("eager", parameters={"fc_0.b_0": b, "fc_0.w_0": w})
     (data, ys), outcomes = _data(cfg), []
     for i in range(STEPS):

@@ -10,6 +10,8 @@ import torch
 
 import torchfluid as fluid
 
+from .optim_configs import mark
+
 F32 = np.float32
 PLACE = fluid.CPUPlace()
 STEPS = 4
@@ -22,16 +24,6 @@ def dense_of(rows, values, height):
     for r, v in zip(rows, values, strict=True):
         out[r] += v
     return out
-
-
-def mark(t, attr):
-    """Give parameter ``t`` the ParamAttr-style attributes of ``attr``."""
-    if "regularizer" in attr:
-        t.regularizer = attr["regularizer"]
-    if "need_clip" in attr:
-        t.need_clip = attr["need_clip"]
-    if "learning_rate" in attr:
-        t.optimize_attr = {"learning_rate": attr["learning_rate"]}
 
 
 class Steps:

@@ -171,9 +171,11 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize("cls", [O.Momentum, O.Adagrad], ids=["Momentum", "Adagrad"])
-@pytest.mark.parametrize("case_id,mutate,match,reported", MALFORMED, ids=[c[0] for c in MALFORMED])
-def test_a_malformed_torch_layout_state_dict_is_refused_and_nothing_changes(cls, case_id, mutate, match, reported):
+def _strict_load_is_refused(cls, mutate, match):
+    """A trained ``cls``'s torch-layout state dict, ``mutate``d, loaded strictly into another
+    ``cls`` that has stepped once: a ValueError matching ``match``, and nothing changes.
+    Returns (the source's model, its optimizer, the model, its optimizer, the mutated state
+    dict, the model's snapshot)."""
     src_model = _mlp()
     src = cls(src_model.parameters(), lr=0.05)
     _steps(src_model, src, range(2))
@@ -186,6 +188,13 @@ def test_a_malformed_torch_layout_state_dict_is_refused_and_nothing_changes(cls,
     with pytest.raises(ValueError, match=match):
         opt.load_state_dict(sd)
     assert _same(opt, model, snap)
+    return src_model, src, model, opt, sd, snap
+
+
+@pytest.mark.parametrize("cls", [O.Momentum, O.Adagrad], ids=["Momentum", "Adagrad"])
+@pytest.mark.parametrize("case_id,mutate,match,reported", MALFORMED, ids=[c[0] for c in MALFORMED])
+def test_a_malformed_torch_layout_state_dict_is_refused_and_nothing_changes(cls, case_id, mutate, match, reported):
+    src_model, src, model, opt, sd, snap = _strict_load_is_refused(cls, mutate, match)
     if reported:
         report = opt.set_state_dict(sd, strict=False)  # the rest loads: the file's state
         assert len(report.unexpected) == 1 and not report.missing and not report.mismatched
@@ -749,18 +758,7 @@ BAD_ENTRIES = [
 @pytest.mark.parametrize("cls", [O.Momentum, O.Adagrad], ids=["Momentum", "Adagrad"])
 @pytest.mark.parametrize("case_id,mutate,field,text", BAD_ENTRIES, ids=[c[0] for c in BAD_ENTRIES])
 def test_a_bad_torch_layout_entry_strict_and_not(cls, case_id, mutate, field, text):
-    src_model = _mlp()
-    src = cls(src_model.parameters(), lr=0.05)
-    _steps(src_model, src, range(2))
-    sd = copy.deepcopy(src.state_dict())
-    mutate(sd)
-    model = _mlp()
-    opt = cls(model.parameters(), lr=0.05)
-    _steps(model, opt, range(1))
-    snap = _snapshot(opt, model)
-    with pytest.raises(ValueError, match=text):
-        opt.load_state_dict(sd)
-    assert _same(opt, model, snap)
+    src_model, src, model, opt, sd, snap = _strict_load_is_refused(cls, mutate, text)
     report = opt.set_state_dict(sd, strict=False)
     assert len(getattr(report, field)) == 1 and re.search(text, getattr(report, field)[0])
     params, src_params = list(model.parameters()), list(src_model.parameters())
