@@ -1,4 +1,4 @@
-"""Steady-state steps replay the fused kernel calls (Optimizer._replay, FusedRMSPropUpdate.replay).
+"""Steady-state steps replay the fused kernel calls (Optimizer._replay, FusedUpdate.replay).
 
 Each case trains two identical models for six steps on the same gradients: one with
 ``step()`` (which replays the last plain update when nothing changed), one with
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from torchfluid.optimizer import RMSProp
-from torchfluid.optimizer.fused import FusedRMSPropUpdate
+from torchfluid.optimizer.fused import FusedUpdate
 from torchfluid.regularizer import L1Decay, L2Decay
 
 pytest.importorskip("numba")
@@ -126,13 +126,13 @@ def test_replayed_steps_equal_the_whole_pipeline(label, change):
 
 def test_unchanged_steps_are_replayed(monkeypatch):
     outcomes = []
-    original = FusedRMSPropUpdate.replay
+    original = FusedUpdate.replay
 
     def spy(self, *args, **kwargs):
         outcomes.append(original(self, *args, **kwargs))
         return outcomes[-1]
 
-    monkeypatch.setattr(FusedRMSPropUpdate, "replay", spy)
+    monkeypatch.setattr(FusedUpdate, "replay", spy)
     _train(None, replaying=True)
     assert outcomes == [True] * 5  # steps 2..6 (the first step builds the flat groups)
 
@@ -145,14 +145,14 @@ PIPELINE_CASES = [c for c in CASES[1:] if c[0] not in REPLAYED]
 @pytest.mark.parametrize("label,change", PIPELINE_CASES, ids=[c[0] for c in PIPELINE_CASES])
 def test_a_change_runs_the_whole_pipeline_for_that_step(label, change, monkeypatch):
     calls = []
-    original = FusedRMSPropUpdate.replay
+    original = FusedUpdate.replay
 
     def spy(self, *args, **kwargs):
         result = original(self, *args, **kwargs)
         calls.append(result)
         return result
 
-    monkeypatch.setattr(FusedRMSPropUpdate, "replay", spy)
+    monkeypatch.setattr(FusedUpdate, "replay", spy)
     model = _model(0)
     opt = RMSProp(0.01, rho=0.9, epsilon=1e-6, momentum=0.9, parameters=list(model.named_parameters()))
     for step in range(3):

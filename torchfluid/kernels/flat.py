@@ -36,10 +36,18 @@ from .._grad_mode import no_grad
 from . import table
 from .rmsprop import RMSPropHyper, plain_memory
 
-__all__ = ["FastPathWarning", "FlatGroup", "RMSPropHyper", "fused_supported", "missing"]
+__all__ = [
+    "FastPathWarning",
+    "FlatAdagrad",
+    "FlatGroup",
+    "FlatMomentum",
+    "FlatSGD",
+    "RMSPropHyper",
+    "fused_supported",
+    "missing",
+]
 
 _ALIGN = 16  # elements; 64 bytes for float32
-_STATE = ("mean_square", "mean_grad", "momentum")
 
 
 _MISSING: dict[str, str | None] = {}  # device type -> missing package (None: all there)
@@ -73,9 +81,11 @@ class FastPathWarning(RuntimeWarning):
     """The fused kernel would take these tensors, but its package is not installed."""
 
 
-def fused_supported(t: torch.Tensor, *, warn: bool = False) -> bool:
+def fused_supported(t: torch.Tensor, *, warn: bool = False, devices: Sequence[str] = _KERNEL_DEVICES) -> bool:
     """Whether ``t`` can be stepped by a fused kernel here (dtype, layout, and the
-    device's kernel package installed: numba on CPU, triton on CUDA).
+    device's kernel package installed: numba on CPU, triton on CUDA). ``devices``: the
+    device types the rule's kernel exists for (RMSProp: cpu and cuda; Momentum, Adagrad
+    and SGD: cpu, see :data:`FLAT_KINDS`).
 
     ``warn=True``: when only the package is missing, say so once per process and
     device type (a :class:`FastPathWarning` naming the package to install).
@@ -84,7 +94,7 @@ def fused_supported(t: torch.Tensor, *, warn: bool = False) -> bool:
         t.dtype not in table.DTYPES
         or t.layout != torch.strided
         or not t.is_contiguous()
-        or t.device.type not in _KERNEL_DEVICES
+        or t.device.type not in devices
     ):
         return False
     if not plain_memory(t):  # DTensor & co: their memory is not theirs to read by address
@@ -95,8 +105,8 @@ def fused_supported(t: torch.Tensor, *, warn: bool = False) -> bool:
     if warn and t.device.type not in _WARNED:
         _WARNED.add(t.device.type)
         warnings.warn(
-            f"torchfluid: {package} is not installed, so RMSProp updates {t.device.type} parameters with its "
-            f"reference kernel (same results, one pass per operation instead of one fused pass). For the fused "
+            f"torchfluid: {package} is not installed, so its optimizers update {t.device.type} parameters with "
+            f"their reference kernels (same results, one pass per operation instead of one fused pass). For the fused "
             f"kernel: pip install {package}",
             FastPathWarning,
             stacklevel=2,
@@ -125,41 +135,51 @@ def _as_float(name: str, value) -> float:
         raise ValueError(f"{name}: {value!r} is not a real number") from None
 
 
-class FlatGroup:
-    """Parameters of one device and dtype, their flat RMSProp state, and a fused step.
+class _FlatTable:
+    """Parameters of one device and dtype, flat state buffers with per-parameter views,
+    the address / chunk tables of :mod:`torchfluid.kernels.table`, and gradient clearing;
+    a subclass names its buffers (and their address-table columns) and runs its kernel
+    through :meth:`_prepare` / :meth:`_run_cpu`."""
 
-    ``centered`` allocates ``mean_grad``; ``momentum`` allocates the velocity buffer
-    (needed for any momentum != 0; Paddle keeps it always). All state starts at 0.
-    """
+    DEVICES: tuple = ("cpu",)  # device types the subclass's kernel runs on
 
-    def __init__(self, params: Sequence[torch.Tensor], *, centered: bool, momentum: bool):
+    def __init__(self, params: Sequence[torch.Tensor], buffers: dict[str, int | None], init: dict | None = None):
+        """``buffers``: state name -> its address-table column (None: not kept); ``init``:
+        a start value per name (default 0)."""
         self.params = list(params)
         first = self.params[0] if self.params else torch.empty(0)
         self.device, self.dtype = first.device, first.dtype
+        if self.params and self.device.type not in self.DEVICES:
+            raise ValueError(
+                f"params[0]: on {self.device}, where {type(self).__name__} has no kernel; "
+                f"allowed: {', '.join(self.DEVICES)}"
+            )
         for i, p in enumerate(self.params):
             self._check("params", i, p, None)
-        self.centered, self.has_momentum = bool(centered), bool(momentum)
         self.numel = [p.numel() for p in self.params]
         sizes = -(-np.asarray(self.numel, np.int64) // _ALIGN) * _ALIGN
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         total = int(self.offsets[-1])
         kw = dict(dtype=self.dtype, device=self.device)
-        self.mean_square = torch.zeros(total, **kw)
-        self.mean_grad = torch.zeros(total, **kw) if self.centered else None
-        self.momentum = torch.zeros(total, **kw) if self.has_momentum else None
+        init = init or {}
+        self.buffers = {
+            name: None if col is None else torch.full((total,), float(init.get(name, 0.0)), **kw)
+            for name, col in buffers.items()
+        }
         self.grad_buffer: torch.Tensor | None = None
-        self._views = {name: self._slices(getattr(self, name)) for name in _STATE}
+        self._views = {name: self._slices(buf) for name, buf in self.buffers.items()}
         self._grad_views: list[torch.Tensor] | None = None
 
         self._cuda = self.device.type == "cuda"
         n = len(self.params)
         self.addr = np.zeros((n, 5), np.int64)
-        for col, name in ((table.MS, "mean_square"), (table.MG, "mean_grad"), (table.MOM, "momentum")):
-            if self._views[name] is not None:
+        for name, col in buffers.items():
+            if col is not None:
                 self.addr[:, col] = [v.data_ptr() for v in self._views[name]]
         self._addr_version = 0  # bumped whenever the address table changes
         self._hyper_key: tuple | None = None  # the hyper-parameters of the last step
         self._call = None  # the prepared CPU kernel call over addr / chunks / last hyper tables
+        self._call_flags = None
         self._pptr: list[int] = [-1] * n
         self._gptr: list[int] = [-1] * n
         numel = np.asarray(self.numel, np.int64)
@@ -212,7 +232,9 @@ class FlatGroup:
             )
 
     def state(self, i: int) -> dict[str, torch.Tensor]:
-        """``{'mean_square': view, ['mean_grad': view], ['momentum': view]}`` of param i."""
+        """``{name: view}`` of param i, for every state buffer kept (RMSProp:
+        ``mean_square`` [, ``mean_grad``] [, ``momentum``]; Momentum: ``velocity``;
+        Adagrad: ``moment``)."""
         return {k: v[i] for k, v in self._views.items() if v is not None}
 
     # --------------------------------------------------------------- per step
@@ -263,6 +285,98 @@ class FlatGroup:
             self._sent[key] = arr.copy()
         return self._dev[key]
 
+    def _prepare(self, grads, lr, grad_scale, clip_min, clip_max, l2, l1, scalars: tuple):
+        """Bind this step's tensors and return ``(hyper table, scalar row, grad-scale
+        tensor or None)``: the tables of the last step when nothing changed (then the
+        prepared call is kept), else new ones. ``scalars``: the kind's scalar row as
+        floats (rounded to the dtype here). A tensor ``grad_scale`` is read on CPU; on
+        CUDA it is returned to be written into the device's hyper table."""
+        if self.params:
+            with _NO_SUBCLASS():  # tensor subclasses' Python hooks are not needed to read addresses
+                self._bind(grads)
+        dt = self._like.dtype
+        scale_t = grad_scale if isinstance(grad_scale, torch.Tensor) else None
+        if scale_t is not None and not self._cuda:
+            grad_scale, scale_t = scale_t.detach().double().cpu().numpy().reshape(-1), None
+            if grad_scale.size == 1:
+                grad_scale = float(grad_scale[0])
+        extras = (lr, 1.0 if scale_t is not None else grad_scale, clip_min, clip_max, l2, l1)
+        key = tuple(map(_hashable, extras)) + tuple(scalars)
+        if key != self._hyper_key:
+            self._hyper = table.hyper_table(
+                len(self.params),
+                dt,
+                lr=extras[0],
+                grad_scale=extras[1],
+                clip_min=clip_min,
+                clip_max=clip_max,
+                l2=l2,
+                l1=l1,
+            )
+            self._scalars = np.array(scalars, dt)
+            self._hyper_key = key
+            self._call = None
+        return self._hyper, self._scalars, scale_t
+
+    def _run_cpu(self, kind: str, *, variant: tuple = (), flags: tuple = ()) -> None:
+        """Run CPU kernel ``kind`` over the tables :meth:`_prepare` left (the call object
+        is kept while tables, variant and flags stay the same)."""
+        what = (kind, variant, flags)
+        if self._call is None or self._call_flags != what:
+            self._call = self._kernels.TableCall(
+                kind, self.addr, self.chunks, self._hyper, self._scalars, variant=variant, flags=flags
+            )
+            self._call_flags = what
+        self._call()
+
+    # ---------------------------------------------------------------- gradients
+    @torch.no_grad()
+    def zero_grads(self, *, set_to_none: bool = False) -> None:
+        """Clear the gradients: one memset of the flat gradient buffer.
+
+        Gradients that are None stay None (Paddle's ``clear_gradients`` zeroes the
+        existing ones: a parameter without gradient must not start getting updates);
+        any other ``.grad`` not yet a view of the buffer is re-pointed at its view (not
+        copied: it is being cleared). ``set_to_none=True`` drops gradients and buffer.
+        """
+        if set_to_none:
+            for p in self.params:
+                p.grad = None
+            self.grad_buffer = self._grad_views = None
+            return
+        if self.grad_buffer is None:
+            self.grad_buffer = torch.empty(int(self.offsets[-1]), dtype=self.dtype, device=self.device)
+            self._grad_views = self._slices(self.grad_buffer)
+        for p, v in zip(self.params, self._grad_views, strict=True):
+            g = p.grad
+            if g is not None and g is not v:
+                p.grad = v
+        self.grad_buffer.zero_()
+
+
+class FlatGroup(_FlatTable):
+    """Parameters of one device and dtype, their flat RMSProp state, and a fused step.
+
+    ``centered`` allocates ``mean_grad``; ``momentum`` allocates the velocity buffer
+    (needed for any momentum != 0; Paddle keeps it always). All state starts at 0.
+    """
+
+    DEVICES = ("cpu", "cuda")
+
+    def __init__(self, params: Sequence[torch.Tensor], *, centered: bool, momentum: bool):
+        self.centered, self.has_momentum = bool(centered), bool(momentum)
+        super().__init__(
+            params,
+            {
+                "mean_square": table.MS,
+                "mean_grad": table.MG if self.centered else None,
+                "momentum": table.MOM if self.has_momentum else None,
+            },
+        )
+        self.mean_square = self.buffers["mean_square"]
+        self.mean_grad = self.buffers["mean_grad"]
+        self.momentum = self.buffers["momentum"]
+
     @no_grad
     def step(
         self,
@@ -305,39 +419,11 @@ class FlatGroup:
             )
         if not self.params:
             return
-        with _NO_SUBCLASS():  # tensor subclasses' Python hooks are not needed to read addresses
-            self._bind(grads)
-        dt = self._like.dtype
-        scale_t = grad_scale if isinstance(grad_scale, torch.Tensor) else None
-        if scale_t is not None and not self._cuda:
-            grad_scale, scale_t = scale_t.detach().double().cpu().numpy().reshape(-1), None
-            if grad_scale.size == 1:
-                grad_scale = float(grad_scale[0])
-        extras = (lr, 1.0 if scale_t is not None else grad_scale, clip_min, clip_max, l2, l1)
-        key = tuple(map(_hashable, extras)) + (rho, epsilon, momentum, bool(eps_in_sqrt))
         flags = (self.centered, self.has_momentum, bool(lr_in_momentum), bool(nesterov))
-        if key == self._hyper_key:
-            hyper, sc = self._hyper, self._scalars  # the same as last step: no rebuild
-        else:
-            hyper = table.hyper_table(
-                len(self.params),
-                dt,
-                lr=extras[0],
-                grad_scale=extras[1],
-                clip_min=clip_min,
-                clip_max=clip_max,
-                l2=l2,
-                l1=l1,
-            )
-            sc = table.scalar_table(dt, rho=rho, epsilon=epsilon, momentum=momentum, eps_in_sqrt=eps_in_sqrt)
-            self._hyper_key = key
-            self._hyper, self._scalars = hyper, sc
-            self._call = None
+        sc = (rho, 1.0 - rho, *((epsilon, 0.0) if eps_in_sqrt else (0.0, epsilon)), momentum, 0.0, 1.0)
+        hyper, sc, scale_t = self._prepare(grads, lr, grad_scale, clip_min, clip_max, l2, l1, sc)
         if not self._cuda:
-            if self._call is None or self._call_flags != flags:
-                self._call = self._kernels.RMSPropCall(self.addr, self.chunks, hyper, sc, *flags)
-                self._call_flags = flags
-            self._call()
+            self._run_cpu("rmsprop", variant=flags[:2], flags=flags[2:])
             return
         hyper_d = self._send("hyper", hyper)
         if scale_t is not None:
@@ -351,26 +437,103 @@ class FlatGroup:
             *flags,
         )
 
-    # ---------------------------------------------------------------- gradients
-    @torch.no_grad()
-    def zero_grads(self, *, set_to_none: bool = False) -> None:
-        """Clear the gradients: one memset of the flat gradient buffer.
 
-        Gradients that are None stay None (Paddle's ``clear_gradients`` zeroes the
-        existing ones: a parameter without gradient must not start getting updates);
-        any other ``.grad`` not yet a view of the buffer is re-pointed at its view (not
-        copied: it is being cleared). ``set_to_none=True`` drops gradients and buffer.
-        """
-        if set_to_none:
-            for p in self.params:
-                p.grad = None
-            self.grad_buffer = self._grad_views = None
+class FlatMomentum(_FlatTable):
+    """Parameters of one CPU dtype, their flat Momentum ``velocity`` (starting at 0) and
+    a fused step: :func:`~torchfluid.kernels.momentum.momentum_` per element, its
+    roundings in the same order (``velocity * mu`` rounded, then ``+ g``; the update
+    ``velocity * lr`` or, with ``use_nesterov``, ``(velocity * mu + g) * lr``), with
+    the gradient's clip and L2/L1 terms folded in as for RMSProp (module doc of
+    :mod:`torchfluid.kernels.fused_cpu`). ``mu`` is rounded to float32 first (Paddle's
+    attribute), then to the dtype; ``lr`` to the dtype."""
+
+    def __init__(self, params: Sequence[torch.Tensor]):
+        super().__init__(params, {"velocity": table.MS})
+
+    @no_grad
+    def step(
+        self,
+        *,
+        lr,
+        mu: float,
+        use_nesterov: bool = False,
+        grads: Sequence[torch.Tensor | None] | None = None,
+        grad_scale=1.0,
+        clip_min=None,
+        clip_max=None,
+        l2=0.0,
+        l1=0.0,
+    ) -> None:
+        """One fused Momentum step of every parameter with a gradient. ``lr``: a float or
+        one per parameter; the other keywords as :meth:`FlatGroup.step`'s."""
+        mu = _as_float("mu", mu)
+        if not (mu >= 0.0 and np.isfinite(mu)):
+            raise ValueError(f"mu: {mu}; allowed: a finite mu >= 0")
+        if not self.params:
             return
-        if self.grad_buffer is None:
-            self.grad_buffer = torch.empty(int(self.offsets[-1]), dtype=self.dtype, device=self.device)
-            self._grad_views = self._slices(self.grad_buffer)
-        for p, v in zip(self.params, self._grad_views, strict=True):
-            g = p.grad
-            if g is not None and g is not v:
-                p.grad = v
-        self.grad_buffer.zero_()
+        mu = float(np.float32(mu))  # Paddle's float32 attribute (exact for float32 updates too)
+        self._prepare(grads, lr, grad_scale, clip_min, clip_max, l2, l1, (mu, 0.0, 1.0))
+        self._run_cpu("momentum", flags=(bool(use_nesterov),))
+
+
+class FlatAdagrad(_FlatTable):
+    """Parameters of one CPU dtype, their flat Adagrad ``moment`` (starting at
+    ``initial_accumulator_value``) and a fused step:
+    :func:`~torchfluid.kernels.adagrad.adagrad_` per element (``moment + g * g``, the
+    product rounded first; ``(lr * g) / (sqrt(moment) + epsilon)`` with a correctly
+    rounded square root), the gradient's clip and L2/L1 terms folded in."""
+
+    def __init__(self, params: Sequence[torch.Tensor], *, initial_accumulator_value: float = 0.0):
+        super().__init__(params, {"moment": table.MS}, {"moment": initial_accumulator_value})
+
+    @no_grad
+    def step(
+        self,
+        *,
+        lr,
+        epsilon: float,
+        grads: Sequence[torch.Tensor | None] | None = None,
+        grad_scale=1.0,
+        clip_min=None,
+        clip_max=None,
+        l2=0.0,
+        l1=0.0,
+    ) -> None:
+        """One fused Adagrad step of every parameter with a gradient. ``lr``: a float or
+        one per parameter; the other keywords as :meth:`FlatGroup.step`'s."""
+        epsilon = _as_float("epsilon", epsilon)
+        if not epsilon >= 0.0:
+            raise ValueError(f"epsilon: {epsilon}; allowed: epsilon >= 0")
+        if not self.params:
+            return
+        self._prepare(grads, lr, grad_scale, clip_min, clip_max, l2, l1, (epsilon, 0.0, 1.0))
+        self._run_cpu("adagrad")
+
+
+class FlatSGD(_FlatTable):
+    """Parameters of one CPU dtype (no state) and a fused SGD step: ``p = p - lr * g``
+    with one rounding, as :func:`~torchfluid.kernels.sgd.sgd_` (torch's ``sub_(g,
+    alpha=lr)`` is a fused multiply-add on CPU), the gradient's clip and L2/L1 terms
+    folded in."""
+
+    def __init__(self, params: Sequence[torch.Tensor]):
+        super().__init__(params, {})
+
+    @no_grad
+    def step(
+        self,
+        *,
+        lr,
+        grads: Sequence[torch.Tensor | None] | None = None,
+        grad_scale=1.0,
+        clip_min=None,
+        clip_max=None,
+        l2=0.0,
+        l1=0.0,
+    ) -> None:
+        """One fused SGD step of every parameter with a gradient (keywords as
+        :meth:`FlatMomentum.step`'s)."""
+        if not self.params:
+            return
+        self._prepare(grads, lr, grad_scale, clip_min, clip_max, l2, l1, (0.0, 1.0))
+        self._run_cpu("sgd")

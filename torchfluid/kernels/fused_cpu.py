@@ -81,7 +81,7 @@ import torch
 from .kernel_cache import kernel as _kernel  # compiled once, then loaded without numba
 from .table import DTYPES, G, chunk_table
 
-__all__ = ["CHUNK", "RMSPropCall", "available", "rmsprop_table_", "sq_norms_table", "sq_norms"]
+__all__ = ["CHUNK", "RMSPropCall", "TableCall", "available", "rmsprop_table_", "sq_norms_table", "sq_norms"]
 
 CHUNK = 1 << 15  # elements per work item: 128 KiB of fp32 per stream, L2-friendly
 _FLOAT_NAMES = ("float32", "float64")
@@ -234,8 +234,15 @@ def rmsprop_table_(
     RMSPropCall(addr, chunks, hyper, scalars, centered, has_moment, lr_in_momentum, nesterov, threads)()
 
 
-class RMSPropCall:
-    """:func:`rmsprop_table_` with its tables checked and its arguments resolved once.
+class TableCall:
+    """One kernel (``kind``: rmsprop, momentum, adagrad or sgd of
+    :mod:`torchfluid.kernels.fused_cpu_jit`) over address / chunk / hyper / scalar
+    tables, with the tables checked and the arguments resolved once.
+
+    ``variant``: the compile-time switches of the kind (rmsprop: centered, velocity);
+    ``flags``: its runtime switches (rmsprop: lr_in_momentum, nesterov; momentum:
+    nesterov), at most two. ``scalars``: the kind's scalar row (at least ``n_scalars``
+    values, in the hyper table's dtype).
 
     Calling it runs the step over the tables' *current* contents: a caller that keeps
     the same arrays and rewrites them in place (new addresses each step, say) repeats
@@ -244,7 +251,17 @@ class RMSPropCall:
     """
 
     def __init__(
-        self, addr, chunks, hyper, scalars, centered, has_moment, lr_in_momentum, nesterov, threads: int | None = None
+        self,
+        kind: str,
+        addr,
+        chunks,
+        hyper,
+        scalars,
+        *,
+        variant: tuple = (),
+        flags: tuple = (),
+        n_scalars: int = 1,
+        threads: int | None = None,
     ):
         addr, chunks = _rows(addr, 5), _rows(chunks, 3)
         hyper = _rows(hyper, 6, hyper.dtype)
@@ -253,10 +270,13 @@ class RMSPropCall:
                 f"hyper: {hyper.dtype} {hyper.shape}; allowed: float32 or float64 of shape ({addr.shape[0]}, 6)"
             )
         scalars = np.ascontiguousarray(scalars, hyper.dtype)
-        if scalars.size < 7:
-            raise ValueError(f"scalars: {scalars.size} values; allowed: 7")
-        self.kernel = _kernel("rmsprop", hyper.dtype.name, bool(centered), bool(has_moment))
+        if scalars.size < n_scalars:
+            raise ValueError(f"scalars: {scalars.size} values; allowed: {n_scalars}")
+        if len(flags) > 2:
+            raise ValueError(f"flags: {len(flags)} values; allowed: at most 2")
+        self.kernel = _kernel(kind, hyper.dtype.name, *map(bool, variant))
         self.counter = np.zeros(1, np.int64)
+        runtime = [int(bool(f)) for f in flags] + [0] * (2 - len(flags))
         self.block = np.array(
             [
                 addr.ctypes.data,
@@ -265,8 +285,7 @@ class RMSPropCall:
                 self.counter.ctypes.data,
                 hyper.ctypes.data,
                 scalars.ctypes.data,
-                bool(lr_in_momentum),
-                bool(nesterov),
+                *runtime,
             ],
             np.int64,
         )
@@ -279,6 +298,25 @@ class RMSPropCall:
         self.counter[0] = 0
         n = _workers(*self._size) if self.threads is None else self.threads
         run(self.kernel, self._address, n)
+
+
+class RMSPropCall(TableCall):
+    """:func:`rmsprop_table_` as a :class:`TableCall` (the rmsprop kind's arguments)."""
+
+    def __init__(
+        self, addr, chunks, hyper, scalars, centered, has_moment, lr_in_momentum, nesterov, threads: int | None = None
+    ):
+        super().__init__(
+            "rmsprop",
+            addr,
+            chunks,
+            hyper,
+            scalars,
+            variant=(centered, has_moment),
+            flags=(lr_in_momentum, nesterov),
+            n_scalars=7,
+            threads=threads,
+        )
 
 
 def _rows(table: np.ndarray, width: int, dtype=np.int64) -> np.ndarray:

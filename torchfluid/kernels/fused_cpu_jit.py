@@ -150,6 +150,118 @@ def _rmsprop_kernel(dtype: str, centered: bool, velocity: bool):
     return rmsprop, sig, dict(fastmath=False, error_model="numpy")
 
 
+def _momentum_kernel(dtype: str):
+    """Paddle's Momentum (:func:`torchfluid.kernels.momentum.momentum_`) over an address
+    table: column MS is the velocity. The argument block is rmsprop's with ``scalars``
+    ``(mu, 0, 1)`` and one runtime flag, ``nesterov``, in place of lr_in_momentum."""
+    DT, I64 = _NB[dtype], types.int64
+
+    def momentum(block):
+        addr, chunks, k = _at(block[0], 0, I64), _at(block[1], 0, I64), block[2]
+        counter, hyper, sc = _at(block[3], 0, I64), _at(block[4], 0, DT), _at(block[5], 0, DT)
+        nest = block[6] != 0
+        mu, zero, one = sc[0], sc[1], sc[2]
+        while True:
+            c = _take(counter)
+            if c >= k:
+                break
+            t, lo, hi = chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2]
+            a = 5 * t
+            if addr[a + G] == 0:
+                continue
+            p = _at(addr[a + P], lo, DT)
+            g = _at(addr[a + G], lo, DT)
+            vel = _at(addr[a + MS], lo, DT)
+            h = 6 * t
+            lr, scale, cmin, cmax = hyper[h + LR], hyper[h + SCALE], hyper[h + LO], hyper[h + HI]
+            l2, l1 = hyper[h + L2], hyper[h + L1]
+            for j in range(hi - lo):
+                pj = p[j]
+                gj = g[j] * scale
+                gj = cmin if gj < cmin else (cmax if gj > cmax else gj)
+                gj = gj + l2 * pj if l2 != zero else gj
+                sgn = one if pj > zero else (-one if pj < zero else zero)
+                gj = gj + l1 * sgn if l1 != zero else gj
+                v = vel[j] * mu + gj  # two roundings, as velocity.mul_(mu).add_(g)
+                vel[j] = v
+                upd = (v * mu + gj) * lr if nest else v * lr
+                p[j] = pj - upd
+
+    return momentum, types.void(_I64P), dict(fastmath=False, error_model="numpy")
+
+
+def _adagrad_kernel(dtype: str):
+    """Paddle's Adagrad (:func:`torchfluid.kernels.adagrad.adagrad_`) over an address
+    table: column MS is the moment. ``scalars``: ``(epsilon, 0, 1)``; no runtime flag."""
+    DT, I64 = _NB[dtype], types.int64
+
+    def adagrad(block):
+        addr, chunks, k = _at(block[0], 0, I64), _at(block[1], 0, I64), block[2]
+        counter, hyper, sc = _at(block[3], 0, I64), _at(block[4], 0, DT), _at(block[5], 0, DT)
+        eps, zero, one = sc[0], sc[1], sc[2]
+        while True:
+            c = _take(counter)
+            if c >= k:
+                break
+            t, lo, hi = chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2]
+            a = 5 * t
+            if addr[a + G] == 0:
+                continue
+            p = _at(addr[a + P], lo, DT)
+            g = _at(addr[a + G], lo, DT)
+            mom = _at(addr[a + MS], lo, DT)
+            h = 6 * t
+            lr, scale, cmin, cmax = hyper[h + LR], hyper[h + SCALE], hyper[h + LO], hyper[h + HI]
+            l2, l1 = hyper[h + L2], hyper[h + L1]
+            for j in range(hi - lo):
+                pj = p[j]
+                gj = g[j] * scale
+                gj = cmin if gj < cmin else (cmax if gj > cmax else gj)
+                gj = gj + l2 * pj if l2 != zero else gj
+                sgn = one if pj > zero else (-one if pj < zero else zero)
+                gj = gj + l1 * sgn if l1 != zero else gj
+                m = mom[j] + gj * gj  # g * g rounded, then added (never fused)
+                mom[j] = m
+                p[j] = pj - (gj * lr) / (np.sqrt(m) + eps)
+
+    return adagrad, types.void(_I64P), dict(fastmath=False, error_model="numpy")
+
+
+def _sgd_kernel(dtype: str):
+    """Plain SGD (:func:`torchfluid.kernels.sgd.sgd_`): ``p = fma(g, -lr, p)``, one
+    rounding, as torch's ``sub_(g, alpha=lr)`` on CPU. No state column; ``scalars``:
+    ``(0, 1)``; no runtime flag."""
+    DT, I64 = _NB[dtype], types.int64
+
+    def sgd(block):
+        addr, chunks, k = _at(block[0], 0, I64), _at(block[1], 0, I64), block[2]
+        counter, hyper, sc = _at(block[3], 0, I64), _at(block[4], 0, DT), _at(block[5], 0, DT)
+        zero, one = sc[0], sc[1]
+        while True:
+            c = _take(counter)
+            if c >= k:
+                break
+            t, lo, hi = chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2]
+            a = 5 * t
+            if addr[a + G] == 0:
+                continue
+            p = _at(addr[a + P], lo, DT)
+            g = _at(addr[a + G], lo, DT)
+            h = 6 * t
+            lr, scale, cmin, cmax = hyper[h + LR], hyper[h + SCALE], hyper[h + LO], hyper[h + HI]
+            l2, l1 = hyper[h + L2], hyper[h + L1]
+            for j in range(hi - lo):
+                pj = p[j]
+                gj = g[j] * scale
+                gj = cmin if gj < cmin else (cmax if gj > cmax else gj)
+                gj = gj + l2 * pj if l2 != zero else gj
+                sgn = one if pj > zero else (-one if pj < zero else zero)
+                gj = gj + l1 * sgn if l1 != zero else gj
+                p[j] = _fma(gj, -lr, pj)
+
+    return sgd, types.void(_I64P), dict(fastmath=False, error_model="numpy")
+
+
 def _sq_sums_kernel(dtype: str):
     """Per-chunk float64 ``sum(x*x)`` of column ``col`` (re-association allowed); one
     ``int64`` argument block ``(addr, col, chunks, k, counter, out)`` as for rmsprop."""
@@ -175,11 +287,17 @@ def _sq_sums_kernel(dtype: str):
     return sq_sums, sig, dict(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
 
 
-_BUILDERS = {"rmsprop": _rmsprop_kernel, "sq_sums": _sq_sums_kernel}
+_BUILDERS = {
+    "rmsprop": _rmsprop_kernel,
+    "momentum": _momentum_kernel,
+    "adagrad": _adagrad_kernel,
+    "sgd": _sgd_kernel,
+    "sq_sums": _sq_sums_kernel,
+}
 
 
 def compile_kernel(kind: str, dtype: str, *flags: bool):
-    """Compile one variant (``kind`` in rmsprop / sq_sums, ``dtype`` float32 /
+    """Compile one variant (``kind`` in rmsprop / momentum / adagrad / sgd / sq_sums, ``dtype`` float32 /
     float64, the kind's flags) and return its ``numba.cfunc`` (``.address``: the C
     entry point; ``._library``: the compiled code)."""
     pyfunc, sig, options = _BUILDERS[kind](dtype, *flags)

@@ -36,6 +36,9 @@ __all__ = ["kernel", "ORIGIN"]
 _VP = ctypes.c_void_p
 ARGTYPES = {  # the C signature of each kind (see fused_cpu_jit)
     "rmsprop": (_VP,),  # one int64 argument block (see fused_cpu_jit)
+    "momentum": (_VP,),
+    "adagrad": (_VP,),
+    "sgd": (_VP,),
     "sq_sums": (_VP,),
 }
 _HERE = os.path.dirname(os.path.abspath(__file__))

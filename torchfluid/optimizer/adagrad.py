@@ -27,6 +27,7 @@ import torch
 from .._checks import check_number
 from ..kernels import adagrad_, adagrad_rows_
 from .base import Optimizer, UpdateParts
+from .fused import fused_path, plain_float_param
 from .state import refuse_torch_options, rename_group_keys
 
 __all__ = ["AdagradOptimizer", "Adagrad", "AdagradRule", "sparse_rows"]
@@ -74,6 +75,33 @@ class AdagradRule:
         state_dtype = p.dtype if p.dtype in (torch.float32, torch.float64) else torch.float32
         return {"moment": torch.full_like(p, hparams["initial_accumulator_value"], dtype=state_dtype)}
 
+    # the fused path (torchfluid.optimizer.fused): one numba kernel call per group and dtype on CPU
+    fused_devices = ("cpu",)
+
+    @staticmethod
+    def fused_eligible(param: torch.Tensor, hparams: Mapping, precision) -> bool:
+        """A float32/float64 parameter (float16/bfloat16 ones keep a float32 moment and
+        take :meth:`update`)."""
+        return plain_float_param(param, precision)
+
+    @staticmethod
+    def fused_layout(hparams: Mapping) -> tuple:
+        return ()
+
+    @staticmethod
+    def fused_group(params, layout: tuple):
+        from ..kernels.flat import FlatAdagrad
+
+        return FlatAdagrad(params)
+
+    @staticmethod
+    def fused_initial(acc: str, hparams: Mapping) -> float:
+        return float(hparams["initial_accumulator_value"])
+
+    @staticmethod
+    def fused_step(fg, hparams: Mapping, grads, lrs, extras: dict) -> None:
+        fg.step(lr=lrs, epsilon=hparams["epsilon"], grads=grads, **extras)
+
     @staticmethod
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
         moment = state["moment"]
@@ -92,9 +120,13 @@ class AdagradOptimizer(Optimizer):
         moment = moment + g * g;  p = p - (lr * g) / (sqrt(moment) + epsilon)
 
     Allowed: ``epsilon > 0`` and ``initial_accumulator_value >= 0`` (finite real numbers),
-    per group as well. ``options``: :class:`~torchfluid.optimizer.base.Optimizer`'s keyword
-    arguments (``parameters``, ``weight_decay``, ``shard_state``, ``grad_reduction``,
-    ``process_group``)."""
+    per group as well. ``fused``: None (default) updates the dense float32/float64 CPU
+    parameters of each group and dtype with one single-pass numba kernel call (bit for bit
+    the reference kernel's numbers; clip and L2/L1 decay folded in) and everything else
+    (sparse gradients, float16/bfloat16, CUDA) with the reference kernel; False always uses
+    the reference kernel; True requires the fused one. ``options``:
+    :class:`~torchfluid.optimizer.base.Optimizer`'s keyword arguments (``parameters``,
+    ``weight_decay``, ``shard_state``, ``grad_reduction``, ``process_group``)."""
 
     def __init__(
         self,
@@ -105,10 +137,14 @@ class AdagradOptimizer(Optimizer):
         grad_clip=None,
         name=None,
         initial_accumulator_value: float = 0.0,
+        *,
+        fused: bool | None = None,
         **options,
     ):
         defaults = self._check_options(dict(epsilon=epsilon, initial_accumulator_value=initial_accumulator_value))
-        parts = UpdateParts(AdagradRule(), defaults=defaults)
+        fused_update = fused_path(fused)
+        self.fused = fused
+        parts = UpdateParts(AdagradRule(), defaults=defaults, fused=fused_update)
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
 
     @staticmethod

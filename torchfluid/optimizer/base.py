@@ -578,7 +578,7 @@ class Optimizer(torch.optim.Optimizer):
         (no GradScaler input, schedule, clip, regularizer or maximize; every parameter on
         the fused kernel) with the same configuration and unedited groups: the fused
         path repeats its kernel calls with this step's gradients and learning rates
-        (:meth:`FusedRMSPropUpdate.replay`), which are exactly what the pipeline would
+        (:meth:`FusedUpdate.replay`), which are exactly what the pipeline would
         hand it. False, with nothing changed, where anything differs."""
         if (self._sharding is not None and self._sharding.engaged) or not self._plain_step_inputs(self._plain_config):
             return False

@@ -1,4 +1,10 @@
-"""RMSProp's fused update path: the optimizer's items through :class:`FlatGroup` kernels.
+"""The fused update path: the optimizer's items through flat-group kernels.
+
+Every rule with a fused kernel (RMSProp: CPU and CUDA; Momentum, Adagrad, SGD: CPU) says
+through its ``fused_*`` members which parameters qualify (``fused_eligible``), which
+flat layout a group needs (``fused_layout``, ``fused_group``), how a fresh record
+starts (``fused_initial``) and how one kernel call is made (``fused_step``); this module
+keeps the flat groups and the state records in step with them, the same for every rule.
 
 The pipeline (validation, precision, clipping, regularization, learning rates) is the
 optimizer's own; only the final update changes: the ``(param, grad, group, lr, prep)``
@@ -13,24 +19,57 @@ same state tensors.
 State stays where the optimizer keeps it: ``opt.state[p]`` holds *views* of the
 group's flat buffers. Every step checks (by identity) that those records are still the
 views; a record replaced meanwhile (``set_state_dict``, ``opt.to()``, a new parameter,
-a group switching ``centered``/``momentum``) is copied into the flat buffers first, and
+a group switching RMSProp's ``centered``/``momentum``) is copied into the flat buffers first, and
 a group whose parameter set, device or dtype changed gets a rebuilt flat layout.
 """
 
 from __future__ import annotations
 
 import operator
+import sys
 
 import torch
 
+from .._checks import check_bool
 from .fold import NO_PREP, kernel_extras
 
-__all__ = ["FusedRMSPropUpdate"]
+__all__ = ["FusedUpdate", "fused_path", "plain_float_param"]
 
 _EMPTY: dict = {}
 _FLOATS = (torch.float32, torch.float64)
-# the group options FlatGroup.step takes by the same names
-_FLAT_HYPER = ("rho", "epsilon", "momentum", "eps_in_sqrt", "lr_in_momentum", "nesterov")
+
+
+_UNTRACED: dict = {}
+
+
+def _untraced(fn):
+    """``fn``, hidden from ``torch.compile`` once torch's compiler is loaded (a compiled
+    ``step()`` then runs the fused path as it is, outside the graph): the kernels read
+    tensors by address and their tables are numpy arrays updated in place, neither of
+    which a traced (fake) tensor or dynamo's numpy tracing can stand for. Without
+    ``torch._dynamo`` imported nothing can be tracing, and ``fn`` is called directly
+    (importing the compiler only for this would cost seconds)."""
+    if "torch._dynamo" not in sys.modules:
+        return fn
+    hidden = _UNTRACED.get(fn)
+    if hidden is None:
+        hidden = _UNTRACED[fn] = sys.modules["torch._dynamo"].disable(fn)
+    return hidden
+
+
+def fused_path(fused: bool | None) -> FusedUpdate | None:
+    """The update path an optimizer's ``fused`` option asks for: None (the default) a
+    fused path that falls back to the reference kernel where it cannot run, True one
+    that refuses to, False none (the reference kernel always)."""
+    if fused is not None:
+        check_bool("fused", fused)
+    return None if fused is False else FusedUpdate(required=fused is True)
+
+
+def plain_float_param(param: torch.Tensor, precision) -> bool:
+    """The eligibility every rule's fused kernel shares: a float32/float64 parameter
+    without a master weight, its state in its own dtype."""
+    return param.dtype in _FLOATS and not precision.has_master(param) and precision.state_dtype in (None, param.dtype)
 
 
 def _layout_current(fg) -> bool:
@@ -50,12 +89,6 @@ def _flat():
     return flat
 
 
-def _run_flat(fg, hparams, grads, lrs, extras: dict) -> None:
-    """One kernel call of flat group ``fg``: the group's options ``hparams``, one
-    gradient (or None) and learning rate per member, folded clip / regularizer terms."""
-    fg.step(_flat().RMSPropHyper(lrs, **{k: hparams[k] for k in _FLAT_HYPER}), grads=grads, **extras)
-
-
 def _records_current(state, records) -> bool:
     """Whether every ``(param, ((acc, view), ...))`` of ``records`` still has its views
     as ``state[param][acc]`` (nothing replaced them since the last sync)."""
@@ -67,8 +100,8 @@ def _records_current(state, records) -> bool:
     return True
 
 
-class FusedRMSPropUpdate:
-    """The fused update path of one RMSProp optimizer or static optimize op (``required``:
+class FusedUpdate:
+    """The fused update path of one optimizer or static optimize op (``required``:
     fused=True). Holds the flat groups; the state records, the rule and the precision
     options come with each :meth:`update` call."""
 
@@ -86,7 +119,9 @@ class FusedRMSPropUpdate:
         kernel's package is missing, fused=None says so once (a FastPathWarning)."""
         if owns is not None and not owns(p):
             return False  # ZeRO-1: another rank keeps its state; no flat buffer here
-        return rule.fused_eligible(p, hparams, precision) and _flat().fused_supported(p, warn=not self.required)
+        return rule.fused_eligible(p, hparams, precision) and _flat().fused_supported(
+            p, warn=not self.required, devices=rule.fused_devices
+        )
 
     @staticmethod
     def _grad_ok(p, g) -> bool:
@@ -97,10 +132,11 @@ class FusedRMSPropUpdate:
     # ------------------------------------------------------------------ layout
     def _group_for(self, key, members, hparams, rule, precision, owns):
         """The flat group of ``key`` and its ``id(param) -> index`` map, rebuilt when the
-        group's parameter list or its centered/momentum flags changed, or when one of its
-        parameters moved, was cast, resized or made non-contiguous."""
+        group's parameter list or the rule's layout flags (RMSProp: centered, momentum)
+        changed, or when one of its parameters moved, was cast, resized or made
+        non-contiguous."""
         _, device, dtype = key
-        flags = (bool(hparams["centered"]), hparams["momentum"] != 0)
+        flags = rule.fused_layout(hparams)
         cached = self._layout.get(key)
         if (
             cached is not None
@@ -115,7 +151,7 @@ class FusedRMSPropUpdate:
             for q in members
             if q.device == device and q.dtype == dtype and self._param_ok(q, hparams, rule, precision, owns)
         ]
-        fg = self.flat[key] = _flat().FlatGroup(params, centered=flags[0], momentum=flags[1])
+        fg = self.flat[key] = rule.fused_group(params, flags)
         index = {id(p): i for i, p in enumerate(params)}
         self._layout[key] = (list(members), flags, index)
         self._synced.pop(key, None)
@@ -156,10 +192,8 @@ class FusedRMSPropUpdate:
                                 "a resized parameter needs fresh state (del optimizer.state[param])"
                             )
                         view.copy_(old.detach().to(device=view.device, dtype=view.dtype))
-                    elif acc == "mean_square":
-                        view.fill_(hparams["initial_mean_square"])
                     else:
-                        view.zero_()
+                        view.fill_(rule.fused_initial(acc, hparams))
                 record = {acc: views[acc] for acc in accs}
                 if not st and runtime.on_new_state is not None:
                     runtime.on_new_state(names[id(p)], record)
@@ -174,6 +208,9 @@ class FusedRMSPropUpdate:
         triples, :mod:`torchfluid.optimizer.pipeline`); return the triples left over.
 
         ``owns(param)``: whether this process keeps the parameter's state (ZeRO-1)."""
+        return _untraced(FusedUpdate._update)(self, work, runtime, rule, owns)
+
+    def _update(self, work, runtime, rule, owns) -> list:
         self._last = None
         rest, buckets = [], {}
         precision = runtime.precision
@@ -203,6 +240,12 @@ class FusedRMSPropUpdate:
                 planned.append((key, fg, index, hparams, taken))
         if rest and self.required:  # before any kernel runs: nothing has changed
             it = rest[0][0]
+            if it.param.device.type not in rule.fused_devices:
+                raise ValueError(
+                    f"fused=True: parameter {it.name!r} is on {it.param.device.type}, where this optimizer has no "
+                    f"fused kernel; allowed: parameters on {' or '.join(rule.fused_devices)}, or fused=None to "
+                    "fall back to the reference kernel"
+                )
             package = _flat().missing(it.param.device.type)
             if package is not None:
                 raise ValueError(
@@ -222,6 +265,7 @@ class FusedRMSPropUpdate:
         if not rest and owns is None and all(e[2] is NO_PREP for e in work):
             position = {id(e[0].param): i for i, e in enumerate(work)}
             self._last = (
+                rule,
                 tuple(e[0].param for e in work),
                 tuple(
                     (key, fg, index, hparams, [position[id(e[0].param)] for e in taken])
@@ -242,13 +286,17 @@ class FusedRMSPropUpdate:
         state records are still the flat buffers' views. Otherwise it calls
         ``before_kernel()`` and runs the same kernel calls :meth:`update` would make.
         """
+        return _untraced(FusedUpdate._replay)(self, params, grads, lrs, runtime, before_kernel)
+
+    def _replay(self, params, grads, lrs, runtime, before_kernel) -> bool:
         last = self._last
-        if last is None or len(params) != len(last[0]) or not all(map(operator.is_, params, last[0])):
+        if last is None or len(params) != len(last[1]) or not all(map(operator.is_, params, last[1])):
             return False
         if not all(map(self._grad_ok, params, grads)):
             return False
         state = runtime.state
-        for key, fg, _index, hparams, positions in last[1]:
+        rule = last[0]
+        for key, fg, _index, hparams, positions in last[2]:
             members, layout = hparams.get("params"), self._layout.get(key)
             if (
                 self.flat.get(key) is not fg
@@ -265,12 +313,12 @@ class FusedRMSPropUpdate:
             if not _records_current(state, synced[0]):
                 return False
         before_kernel()
-        for _key, fg, index, hparams, positions in last[1]:
+        for _key, fg, index, hparams, positions in last[2]:
             grads_in, lrs_in = [None] * len(fg.params), [0.0] * len(fg.params)
             for i in positions:
                 j = index[id(params[i])]
                 grads_in[j], lrs_in[j] = grads[i], lrs[i]
-            _run_flat(fg, hparams, grads_in, lrs_in, {})
+            rule.fused_step(fg, hparams, grads_in, lrs_in, {})
         return True
 
     def _step(self, key, fg, index, hparams, rule, runtime, taken) -> None:
@@ -281,7 +329,7 @@ class FusedRMSPropUpdate:
         for it, lr, prep in taken:
             i = index[id(it.param)]
             grads[i], lrs[i], preps[i] = it.grad, lr, prep
-        _run_flat(fg, hparams, grads, lrs, kernel_extras(preps, fg.device))
+        rule.fused_step(fg, hparams, grads, lrs, kernel_extras(preps, fg.device))
 
     # --------------------------------------------------------------- gradients
     def zero_grads(self) -> set:

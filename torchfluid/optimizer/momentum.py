@@ -32,6 +32,7 @@ import torch
 from .._checks import check_bool, check_number
 from ..kernels.momentum import momentum_
 from .base import Optimizer, UpdateParts
+from .fused import fused_path, plain_float_param
 from .precision import Precision
 from .state import refuse_torch_options, rename_group_keys
 
@@ -65,6 +66,33 @@ class MomentumRule:
     @staticmethod
     def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
         return {"velocity": torch.zeros_like(p, dtype=dtype)}
+
+    # the fused path (torchfluid.optimizer.fused): one numba kernel call per group and dtype on CPU
+    fused_devices = ("cpu",)
+
+    @staticmethod
+    def fused_eligible(param: torch.Tensor, hparams: Mapping, precision) -> bool:
+        """A float32/float64 parameter without a master weight (float16/bfloat16 and
+        multi-precision parameters take :meth:`update`)."""
+        return plain_float_param(param, precision)
+
+    @staticmethod
+    def fused_layout(hparams: Mapping) -> tuple:
+        return ()
+
+    @staticmethod
+    def fused_group(params, layout: tuple):
+        from ..kernels.flat import FlatMomentum
+
+        return FlatMomentum(params)
+
+    @staticmethod
+    def fused_initial(acc: str, hparams: Mapping) -> float:
+        return 0.0
+
+    @staticmethod
+    def fused_step(fg, hparams: Mapping, grads, lrs, extras: dict) -> None:
+        fg.step(lr=lrs, mu=hparams["momentum"], use_nesterov=hparams["use_nesterov"], grads=grads, **extras)
 
     @staticmethod
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
@@ -100,7 +128,11 @@ class MomentumOptimizer(Optimizer):
     nothing (Paddle's multi-tensor kernel computes the same numbers). ``rescale_grad`` must
     be 1.0: Paddle's CPU kernel ignores it for dense gradients while its GPU kernel
     multiplies the gradient before its fused L2 decay, so no single rule reproduces Paddle
-    (scale the loss or the learning rate instead). ``options``:
+    (scale the loss or the learning rate instead). ``fused``: None (default) updates the
+    float32/float64 CPU parameters of each group and dtype with one single-pass numba kernel
+    call (the same numbers as the reference kernel, bit for bit; clip and L2/L1 decay folded
+    in) and everything else with the reference kernel; False always uses the reference
+    kernel; True requires the fused one. ``options``:
     :class:`~torchfluid.optimizer.base.Optimizer`'s keyword arguments (``parameters``,
     ``weight_decay``, ``shard_state``, ``grad_reduction``, ``process_group``)."""
 
@@ -117,6 +149,7 @@ class MomentumOptimizer(Optimizer):
         multi_precision: bool = False,
         rescale_grad: float = 1.0,
         use_multi_tensor: bool = False,
+        fused: bool | None = None,
         **options,
     ):
         if learning_rate is None:
@@ -130,10 +163,13 @@ class MomentumOptimizer(Optimizer):
                 "gradients and its GPU kernel scales the gradient before the fused L2 decay; scale the loss or "
                 "the learning rate instead"
             )
+        fused_update = fused_path(fused)
+        self.fused = fused
         parts = UpdateParts(
             MomentumRule(),
             defaults=defaults,
             precision=Precision(multi_precision=multi_precision, state_dtype=None, nonfinite="propagate"),
+            fused=fused_update,
         )
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
 

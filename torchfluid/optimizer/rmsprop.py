@@ -50,11 +50,15 @@ import torch
 from .._checks import check_bool, check_number
 from ..kernels.rmsprop import RMSPropHyper, rmsprop_update_
 from .base import Optimizer, UpdateParts
-from .fused import FusedRMSPropUpdate
+from .fused import fused_path, plain_float_param
 from .precision import Precision
 from .state import TORCH_GROUP_KEYS, rename_group_keys
 
 __all__ = ["RMSPropOptimizer", "RMSProp", "RMSPropRule"]
+
+
+# the group options FlatGroup.step takes by the same names
+_FLAT_HYPER = ("rho", "epsilon", "momentum", "eps_in_sqrt", "lr_in_momentum", "nesterov")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,12 +111,35 @@ class RMSPropRule:
         (float32/float64 param and state, no master weight, no decoupled decay, no bias
         correction); anything else takes the reference kernel (:meth:`update`)."""
         return (
-            param.dtype in (torch.float32, torch.float64)
-            and not precision.has_master(param)
-            and precision.state_dtype in (None, param.dtype)
+            plain_float_param(param, precision)
             and not hparams["decoupled_weight_decay"]
             and not hparams["bias_correction"]
         )
+
+    fused_devices = ("cpu", "cuda")  # numba on CPU, Triton on CUDA
+
+    @staticmethod
+    def fused_layout(hparams: Mapping) -> tuple:
+        """The flat buffers a group needs: ``(centered, momentum != 0)``."""
+        return (bool(hparams["centered"]), hparams["momentum"] != 0)
+
+    @staticmethod
+    def fused_group(params, layout: tuple):
+        """A :class:`~torchfluid.kernels.flat.FlatGroup` of ``params`` for ``layout``."""
+        from ..kernels.flat import FlatGroup
+
+        return FlatGroup(params, centered=layout[0], momentum=layout[1])
+
+    @staticmethod
+    def fused_initial(acc: str, hparams: Mapping) -> float:
+        """Where a fresh record of accumulator ``acc`` starts (as :meth:`new_state`)."""
+        return float(hparams["initial_mean_square"]) if acc == "mean_square" else 0.0
+
+    @staticmethod
+    def fused_step(fg, hparams: Mapping, grads, lrs, extras: dict) -> None:
+        """One kernel call of flat group ``fg``: one gradient (or None) and learning rate
+        per member, the folded clip / regularizer terms ``extras``."""
+        fg.step(RMSPropHyper(lrs, **{k: hparams[k] for k in _FLAT_HYPER}), grads=grads, **extras)
 
     def update(self, param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
         """The reference kernel on one parameter, in place (its master weight if it has one)."""
@@ -225,14 +252,13 @@ class RMSPropOptimizer(Optimizer):
     ):
         defaults = self._check_options(locals())  # reads the group options among the arguments
         self.lazy_mode = check_bool("lazy_mode", lazy_mode)
-        if fused is not None:
-            check_bool("fused", fused)
+        fused_update = fused_path(fused)
         self.fused = fused
         parts = UpdateParts(
             RMSPropRule(lazy_mode=self.lazy_mode),
             defaults=defaults,
             precision=Precision(multi_precision=multi_precision, state_dtype=state_dtype, nonfinite=nonfinite),
-            fused=None if fused is False else FusedRMSPropUpdate(required=fused is True),
+            fused=fused_update,
         )
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
 

@@ -9,6 +9,7 @@ import torch
 
 from ..kernels import sgd_
 from .base import Optimizer, UpdateParts
+from .fused import fused_path, plain_float_param
 
 __all__ = ["SGDOptimizer", "SGD", "SGDRule"]
 
@@ -30,6 +31,31 @@ class SGDRule:
     def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
         return {}
 
+    # the fused path (torchfluid.optimizer.fused): one numba kernel call per group and dtype on CPU
+    fused_devices = ("cpu",)
+
+    @staticmethod
+    def fused_eligible(param: torch.Tensor, hparams: Mapping, precision) -> bool:
+        return plain_float_param(param, precision)
+
+    @staticmethod
+    def fused_layout(hparams: Mapping) -> tuple:
+        return ()
+
+    @staticmethod
+    def fused_group(params, layout: tuple):
+        from ..kernels.flat import FlatSGD
+
+        return FlatSGD(params)
+
+    @staticmethod
+    def fused_initial(acc: str, hparams: Mapping) -> float:
+        return 0.0
+
+    @staticmethod
+    def fused_step(fg, hparams: Mapping, grads, lrs, extras: dict) -> None:
+        fg.step(lr=lrs, grads=grads, **extras)
+
     @staticmethod
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
         sgd_(param.data, grad.to_dense() if grad.is_sparse else grad, lr=lr)
@@ -39,12 +65,27 @@ class SGDOptimizer(Optimizer):
     """SGD with fluid's API: ``SGDOptimizer(learning_rate, parameter_list=None,
     regularization=None, grad_clip=None, name=None)``. Keeps no accumulators."""
 
-    def __init__(self, learning_rate, parameter_list=None, regularization=None, grad_clip=None, name=None, **options):
-        """``options``: :class:`~torchfluid.optimizer.base.Optimizer`'s keyword arguments
+    def __init__(
+        self,
+        learning_rate,
+        parameter_list=None,
+        regularization=None,
+        grad_clip=None,
+        name=None,
+        *,
+        fused: bool | None = None,
+        **options,
+    ):
+        """``fused``: None (default) updates the dense float32/float64 CPU parameters of
+        each group and dtype with one numba kernel call (bit for bit the reference kernel's
+        ``p - lr * g``, one rounding; clip and L2/L1 decay folded in), the rest with the
+        reference kernel; False always uses the reference kernel; True requires the fused
+        one. ``options``: :class:`~torchfluid.optimizer.base.Optimizer`'s keyword arguments
         (``parameters``, ``weight_decay``, ``shard_state``, ``grad_reduction``, ``process_group``)."""
-        super().__init__(
-            learning_rate, parameter_list, regularization, grad_clip, name, parts=UpdateParts(SGDRule()), **options
-        )
+        fused_update = fused_path(fused)
+        self.fused = fused
+        parts = UpdateParts(SGDRule(), fused=fused_update)
+        super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
 
 
 SGD = SGDOptimizer

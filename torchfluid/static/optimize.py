@@ -56,7 +56,7 @@ from ..dtypes import dtype_name, torch_dtype
 from ..lr.scheduler import LRScheduler
 from ..ops.registry import register
 from ..optimizer.base import register_front_door
-from ..optimizer.fused import FusedRMSPropUpdate
+from ..optimizer.fused import FusedUpdate
 from ..optimizer.pipeline import Item, UpdateConfig, UpdateRuntime, run_update
 from ..optimizer.precision import Precision
 from ..regularizer import L1Decay, L2Decay
@@ -387,7 +387,7 @@ def _runtime(section: OptimizeSection) -> tuple[UpdateRuntime, dict]:
     entry = _RUNTIMES.get(section)
     if entry is None:
         config = section.config
-        fused = None if config.fused is False else FusedRMSPropUpdate(required=config.fused is True)
+        fused = None if config.fused is False else FusedUpdate(required=config.fused is True)
         entry = _RUNTIMES[section] = (UpdateRuntime(_precision(config), fused), dict(config.hparams))
     return entry
 
