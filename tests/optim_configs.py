@@ -220,6 +220,8 @@ CONFIGS: list[OptimConfig] = [
     _c("sgd_schedule", kind="sgd", lr="piecewise"),
     _c("sgd_clip_value_need_clip_false", kind="sgd", options=_clip("value"), b_attr=dict(need_clip=False)),
     _c("sgd_inf", kind="sgd", inf_data=True),
+    _c("sgd_fused_false", kind="sgd", options=dict(fused=False, regularization=fluid.L1Decay(0.1))),
+    _c("sgd_fused_true", kind="sgd", options=dict(fused=True, regularization=fluid.L2Decay(0.1), **_clip("value"))),
     # ---- Adam
     _c("adam", kind="adam", lr=0.01),
     _c("adam_betas", kind="adam", lr=0.01, options=dict(beta1=0.5, beta2=0.9, epsilon=1e-6)),
@@ -256,6 +258,21 @@ CONFIGS: list[OptimConfig] = [
     _c("adagrad_inf", kind="adagrad", lr=0.1, inf_data=True),
     _c("adagrad_float64", kind="adagrad", lr=0.1, dtype="float64", options=dict(initial_accumulator_value=0.1)),
     _c("adagrad_float16", kind="adagrad", lr=0.1, dtype="float16", options=dict(epsilon=1e-4)),
+    _c("adagrad_fused_false", kind="adagrad", lr=0.1, options=dict(fused=False, **_clip("global_norm"))),
+    _c(
+        "adagrad_fused_true",
+        kind="adagrad",
+        lr="exponential",
+        options=dict(fused=True, initial_accumulator_value=0.1, regularization=fluid.L2Decay(0.1), **_clip("norm")),
+    ),
+    _c(
+        "adagrad_fused_true_refused",
+        kind="adagrad",
+        lr=0.1,
+        dtype="float16",
+        options=dict(fused=True, epsilon=1e-4),
+        raises=dict.fromkeys(range(STEPS), ValueError),
+    ),
     # ---- Momentum
     _c("momentum", kind="momentum", lr=0.05, options=dict(momentum=0.9)),
     _c("momentum_nesterov", kind="momentum", lr=0.05, options=dict(momentum=0.9, use_nesterov=True)),
@@ -279,6 +296,21 @@ CONFIGS: list[OptimConfig] = [
     _c("momentum_float64", kind="momentum", dtype="float64", options=dict(momentum=0.8, use_nesterov=True)),
     _c("momentum_float16", kind="momentum", dtype="float16", options=dict(momentum=0.9)),
     _c("momentum_float16_multi_precision", kind="momentum", dtype="float16", options=dict(multi_precision=True)),
+    _c("momentum_fused_false", kind="momentum", options=dict(fused=False, use_nesterov=True, **_clip("global_norm"))),
+    _c(
+        "momentum_fused_true",
+        kind="momentum",
+        lr="piecewise",
+        options=dict(fused=True, momentum=0.9, use_nesterov=True, regularization=fluid.L1Decay(0.01), **_clip("value")),
+        b_attr=dict(regularizer=fluid.L2Decay(0.1)),
+    ),
+    _c(
+        "momentum_fused_true_refused",
+        kind="momentum",
+        dtype="float16",
+        options=dict(fused=True, multi_precision=True),
+        raises=dict.fromkeys(range(STEPS), ValueError),
+    ),
 ]
 
 CONFIGS_BY_NAME = {c.name: c for c in CONFIGS}

@@ -3,10 +3,13 @@ through eager ``step()``, fluid dygraph ``minimize()`` and a static ``Executor.r
 the three end with bit-identical parameters and accumulators, and raise at the same
 steps with the same exception types."""
 
+import dataclasses
+
 import pytest
 import torch
 
-from tests.optim_configs import CONFIGS, INF_STEP, RUNNERS, SCHEDULES, STEPS, bits, run_eager
+from tests.optim_configs import CONFIGS, CONFIGS_BY_NAME, INF_STEP, RUNNERS, SCHEDULES, STEPS, bits, run_eager
+from torchfluid.optimizer.fused import FusedUpdate
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +49,47 @@ def test_eager_training_moves_the_parameters(cfg):
         pytest.skip("every step raises")
     assert not torch.equal(res["w"], torch.tensor(W0))
     assert not torch.equal(res["b"], torch.tensor(B0))
+
+
+FUSED_KINDS = ("momentum", "adagrad", "sgd")  # besides RMSProp, whose fused tables are tests/test_fused_*.py
+
+
+@pytest.mark.parametrize(
+    "cfg", [c for c in CONFIGS if c.kind in FUSED_KINDS and "fused" not in c.options], ids=lambda c: c.name
+)
+def test_the_default_fused_path_gives_the_reference_kernels_bits(cfg, eager_results):
+    """fused=None (the fused kernel where it applies) against fused=False (the reference
+    kernel always): the same parameters and accumulators, bit for bit."""
+    got = _eager(eager_results, cfg)
+    ref = run_eager(dataclasses.replace(cfg, options={**cfg.options, "fused": False}))
+    assert got.outcomes == ref.outcomes
+    for role in ("w", "b"):
+        assert torch.equal(bits(got[role]), bits(ref[role])), f"{cfg.name}: {role} differs from the reference kernel's"
+    assert sorted(got.state) == sorted(ref.state)
+    for key, value in ref.state.items():
+        assert torch.equal(bits(got.state[key]), bits(value)), f"{cfg.name}: {key}"
+
+
+@pytest.mark.parametrize("mode", list(RUNNERS))
+@pytest.mark.parametrize(
+    "name", ["rmsprop_momentum", "momentum_nesterov", "momentum_fused_true", "adagrad_fused_true", "sgd_fused_true"]
+)
+def test_every_mode_takes_the_fused_kernel(name, mode, monkeypatch):
+    """Eager step(), dygraph minimize() and the static optimize op all update through
+    the fused path (the table's bit-for-bit comparison then covers it in every mode)."""
+    calls = []
+    original = FusedUpdate._step
+
+    def spy(self, key, fg, *args):
+        calls.append(type(fg).__name__)
+        return original(self, key, fg, *args)
+
+    monkeypatch.setattr(FusedUpdate, "_step", spy)
+    res = RUNNERS[mode](CONFIGS_BY_NAME[name])
+    assert res.outcomes == [None] * STEPS
+    kind = CONFIGS_BY_NAME[name].kind
+    want = {"rmsprop": "FlatGroup", "momentum": "FlatMomentum", "adagrad": "FlatAdagrad", "sgd": "FlatSGD"}[kind]
+    assert calls and set(calls) == {want}
 
 
 def test_the_table_covers_every_option():
