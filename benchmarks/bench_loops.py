@@ -2,8 +2,14 @@
 
     python3 benchmarks/bench_loops.py [--rounds 15] [--threads 2] [--models linear,mlp,...]
                                       [--page "fluid dygraph,fluid static"] [--record FILE]
+                                      [--optimizer rmsprop|momentum|adagrad|sgd|adam] [--step-only]
+                                      [--reference]
 
-Each step is zero_grad + forward + backward + step (RMSProp, momentum 0.9). Models:
+Each step is zero_grad + forward + backward + step (RMSProp, momentum 0.9; --optimizer
+momentum: torchfluid Momentum against torch.optim.SGD(momentum=0.9), adagrad: Adagrad
+against torch.optim.Adagrad, sgd: SGD against SGD, adam: Adam against Adam; --step-only
+times opt.step() alone, on fixed gradients; --reference runs torchfluid's reference
+kernel, fused=False, as before the fused kernels or without numba). Models:
 the page's Linear 13->1 (batch 4), MLP 784-256-256-10 (64), LeNet-5 (32), a 4-layer
 transformer encoder d=256 (seq 64, batch 8), Embedding 200K x 64 + Linear (32); each
 under torch.optim.RMSprop and under torchfluid.optimizer.RMSProp (the default
@@ -28,7 +34,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from torchfluid.bench.loops import MODELS, PAGE_LOOPS, run_loops  # noqa: E402
+from torchfluid.bench.loops import MODELS, OPTIMIZERS, PAGE_LOOPS, run_loops  # noqa: E402
 from torchfluid.kernels import fused_cpu  # noqa: E402
 from torchfluid.kernels.flat import missing  # noqa: E402
 
@@ -50,8 +56,10 @@ def main() -> int:
     ap.add_argument(
         "--reference",
         action="store_true",
-        help="models' torchfluid RMSProp with fused=False (the reference kernel, as without numba)",
+        help="models' torchfluid optimizer with fused=False (the reference kernel, as without numba)",
     )
+    ap.add_argument("--optimizer", default="rmsprop", choices=OPTIMIZERS, help="the models' optimizer pair")
+    ap.add_argument("--step-only", action="store_true", help="time opt.step() alone (models only)")
     ap.add_argument("--record", default=None, help="also write the output to this file")
     args = ap.parse_args()
     out = io.StringIO()
@@ -74,7 +82,11 @@ def main() -> int:
         f"{args.threads} threads; CPU fused kernel: {'on' if fused is None else 'off (' + fused + ')'}, "
         f"threads {'torch OpenMP team' if fused_cpu.torch_openmp() and fused_cpu._RUNNER == 'openmp' else 'pool'}"
     )
-    say(f"load average before: {_load()}; medians of {args.rounds} interleaved rounds")
+    say(
+        f"models: torchfluid {args.optimizer} against its torch.optim counterpart, "
+        f"{'opt.step() alone' if args.step_only else 'whole steps'}; "
+        f"load average before: {_load()}; medians of {args.rounds} interleaved rounds"
+    )
     t0 = time.time()
     results = run_loops(
         models,
@@ -83,13 +95,19 @@ def main() -> int:
         block_ms=args.block_ms,
         threads=args.threads,
         fused=False if args.reference else None,
+        optimizer=args.optimizer,
+        step_only=args.step_only,
         on_result=lambda r: print(f"  {r.case}: {r.ratio:.2f}x", flush=True),
     )
     say(f"load average after: {_load()}; {time.time() - t0:.0f} s")
     say()
-    say(f"{'loop':<16}{'measured':>16}{'ms/step':>11}{'baseline':>16}{'ms/step':>11}{'ratio':>8}")
+    say(f"{'loop':<16}{'measured':>16}{'ms/step':>11}{'baseline':>16}{'ms/step':>11}{'ratio':>8}  per-round IQR")
     for r in results:
-        say(f"{r.case:<16}{r.loop:>16}{r.ms[r.loop]:>11.4f}{r.baseline:>16}{r.ms[r.baseline]:>11.4f}{r.ratio:>7.2f}x")
+        lo, hi = r.ratio_spread or (float("nan"), float("nan"))
+        say(
+            f"{r.case:<16}{r.loop:>16}{r.ms[r.loop]:>11.4f}{r.baseline:>16}{r.ms[r.baseline]:>11.4f}"
+            f"{r.ratio:>7.2f}x  {lo:.2f}-{hi:.2f}"
+        )
     if args.record:
         with open(args.record, "w") as f:
             f.write(out.getvalue())

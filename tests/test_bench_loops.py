@@ -28,6 +28,27 @@ def test_model_loops_train_both_sides_from_the_same_weights(name):
         assert any(not torch.equal(a.detach(), b) for a, b in zip(after, before, strict=True)), side
 
 
+@pytest.mark.parametrize("optimizer", loops.OPTIMIZERS)
+@pytest.mark.parametrize("step_only", [False, True], ids=["whole step", "step only"])
+def test_every_optimizer_pair_trains_both_sides(optimizer, step_only):
+    steps = loops._model_loops("mlp", optimizer=optimizer, step_only=step_only)
+    names = {"rmsprop": "RMSprop", "momentum": "SGD", "adagrad": "Adagrad", "sgd": "SGD", "adam": "Adam"}
+    for side in ("torch", "torchfluid"):
+        before = [p.detach().clone() for p in steps[side].model.parameters()]
+        steps[side](2)
+        after = list(steps[side].model.parameters())
+        assert any(not torch.equal(a.detach(), b) for a, b in zip(after, before, strict=True)), side
+    # the torch side is torch.optim's counterpart of the torchfluid optimizer
+    assert type(steps["torch"].optimizer).__module__.startswith("torch.optim")
+    assert type(steps["torch"].optimizer).__name__ == names[optimizer]
+    assert type(steps["torchfluid"].optimizer).__module__.startswith("torchfluid.optimizer")
+
+
+def test_an_unknown_optimizer_is_refused():
+    with pytest.raises(ValueError, match="unknown optimizer 'lion'; allowed: rmsprop, momentum, adagrad, sgd, adam"):
+        loops._model_loops("linear", optimizer="lion")
+
+
 def test_run_loops_reports_ratios_side_by_side():
     seen = []
     results = loops.run_loops(
@@ -37,6 +58,8 @@ def test_run_loops_reports_ratios_side_by_side():
     for r in results:
         assert r.ms[r.loop] > 0 and r.ms[r.baseline] > 0
         assert r.ratio == pytest.approx(r.ms[r.loop] / r.ms[r.baseline])
+        lo, hi = r.ratio_spread  # one round: its own ratio
+        assert lo == hi == pytest.approx(r.per_round[r.loop][0] / r.per_round[r.baseline][0])
     assert (results[0].loop, results[0].baseline) == ("torchfluid", "torch")
     assert (results[2].loop, results[2].baseline) == ("fluid static", "torch + fetch")
 

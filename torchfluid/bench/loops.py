@@ -6,7 +6,10 @@ Two tables:
 * **models** (:data:`MODELS`), each trained by ``torch.optim.RMSprop`` and by
   ``torchfluid.optimizer.RMSProp`` (momentum 0.9, the default install's update path),
   from the same initial weights and batches; the ratio is torchfluid time / torch time
-  (below 1: torchfluid faster).
+  (below 1: torchfluid faster). ``optimizer=`` trains them with another pair instead
+  (:data:`OPTIMIZERS`: torchfluid Momentum / Adagrad / SGD / Adam against
+  ``torch.optim.SGD(momentum=0.9)`` / ``Adagrad`` / ``SGD`` / ``Adam``), and
+  ``step_only=True`` times ``opt.step()`` alone.
 
   ========== =====================================================================
   linear     the page's model: Linear 13->1, batch 4, square error
@@ -46,7 +49,7 @@ import time
 import numpy as np
 import torch
 
-__all__ = ["MODELS", "PAGE_LOOPS", "LoopResult", "run_loops"]
+__all__ = ["MODELS", "OPTIMIZERS", "PAGE_LOOPS", "LoopResult", "run_loops"]
 
 LR, RHO, EPS, MOM = 1e-3, 0.95, 1e-6, 0.9
 
@@ -107,19 +110,61 @@ def _embedding(gen):
 MODELS = {"linear": _linear, "mlp": _mlp, "lenet": _lenet, "transformer": _transformer, "embedding": _embedding}
 
 
-def _model_loops(name: str, fused: bool | None = None) -> dict:
-    """``{"torch": steps, "torchfluid": steps}`` for model ``name``, same weights and batch
-    (``fused``: torchfluid RMSProp's option; False times the reference kernel, as an
-    install without numba runs it)."""
-    from ..optimizer import RMSProp
+def _optimizer_pairs() -> dict:
+    """optimizer name -> (torch.optim factory, torchfluid.optimizer factory), the same
+    maths with each library's defaults where they agree (torch's single-tensor CPU path
+    is what ``torch.optim`` runs on CPU by default)."""
+    from .. import optimizer as fo
 
+    return {
+        "rmsprop": (
+            lambda ps: torch.optim.RMSprop(ps, lr=LR, alpha=RHO, eps=EPS, momentum=MOM),
+            lambda nps, fused: fo.RMSProp(LR, rho=RHO, epsilon=EPS, momentum=MOM, parameters=nps, fused=fused),
+        ),
+        "momentum": (
+            lambda ps: torch.optim.SGD(ps, lr=LR, momentum=MOM),
+            lambda nps, fused: fo.Momentum(LR, momentum=MOM, parameters=nps, fused=fused),
+        ),
+        "adagrad": (
+            lambda ps: torch.optim.Adagrad(ps, lr=LR, eps=EPS),
+            lambda nps, fused: fo.Adagrad(LR, epsilon=EPS, parameters=nps, fused=fused),
+        ),
+        "sgd": (
+            lambda ps: torch.optim.SGD(ps, lr=LR),
+            lambda nps, fused: fo.SGD(LR, parameters=nps, fused=fused),
+        ),
+        "adam": (  # no fused kernel: fused is not an option of Adam
+            lambda ps: torch.optim.Adam(ps, lr=LR),
+            lambda nps, fused: fo.Adam(LR, parameters=nps),
+        ),
+    }
+
+
+OPTIMIZERS = ("rmsprop", "momentum", "adagrad", "sgd", "adam")
+
+
+def _model_loops(name: str, fused: bool | None = None, optimizer: str = "rmsprop", step_only: bool = False) -> dict:
+    """``{"torch": steps, "torchfluid": steps}`` for model ``name``, same weights and batch
+    (``fused``: the torchfluid optimizer's option; False times the reference kernel, as an
+    install without numba runs it). ``optimizer``: one of :data:`OPTIMIZERS` (torch's
+    counterpart: RMSprop, SGD with momentum, Adagrad, SGD, Adam). ``step_only``: each
+    step is ``opt.step()`` alone, on the gradients of one backward pass made first."""
+    pairs = _optimizer_pairs()
+    if optimizer not in pairs:
+        raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+    make_torch, make_fluid = pairs[optimizer]
     torch.manual_seed(0)
     model, (x, y), loss_fn = MODELS[name](torch.Generator().manual_seed(0))
     twin = copy.deepcopy(model)
-    t_opt = torch.optim.RMSprop(model.parameters(), lr=LR, alpha=RHO, eps=EPS, momentum=MOM)
-    f_opt = RMSProp(LR, rho=RHO, epsilon=EPS, momentum=MOM, parameters=list(twin.named_parameters()), fused=fused)
+    t_opt = make_torch(model.parameters())
+    f_opt = make_fluid(list(twin.named_parameters()), fused)
 
     def loop(m, opt):
+        if step_only:
+            opt.zero_grad()
+            loss_fn(m(x), y).backward()
+            return opt.step
+
         def step():
             opt.zero_grad()
             loss_fn(m(x), y).backward()
@@ -127,17 +172,21 @@ def _model_loops(name: str, fused: bool | None = None) -> dict:
 
         return step
 
-    return {"torch": _repeat(loop(model, t_opt), model), "torchfluid": _repeat(loop(twin, f_opt), twin)}
+    return {
+        "torch": _repeat(loop(model, t_opt), model, t_opt),
+        "torchfluid": _repeat(loop(twin, f_opt), twin, f_opt),
+    }
 
 
-def _repeat(step, model=None):
-    """``steps(k)``: ``k`` calls of ``step`` (``steps.model``: the model it trains, if any)."""
+def _repeat(step, model=None, optimizer=None):
+    """``steps(k)``: ``k`` calls of ``step`` (``steps.model`` / ``steps.optimizer``: the
+    model it trains and its optimizer, if any)."""
 
     def steps(k):
         for _ in range(k):
             step()
 
-    steps.model = model
+    steps.model, steps.optimizer = model, optimizer
     return steps
 
 
@@ -258,15 +307,30 @@ class LoopResult:
     ms: dict  # loop -> median ms per step
     baseline: str  # the loop the ratio divides by
     loop: str  # the loop measured against it
+    per_round: dict = dataclasses.field(default_factory=dict)  # loop -> ms per step in each round
 
     @property
     def ratio(self) -> float:
         return self.ms[self.loop] / self.ms[self.baseline]
 
+    @property
+    def ratio_spread(self) -> tuple[float, float] | None:
+        """The lower and upper quartiles of the per-round ratios (a round times both loops
+        one after the other, so the load of the moment hits both), None without rounds."""
+        a, b = self.per_round.get(self.loop), self.per_round.get(self.baseline)
+        if not a or not b:
+            return None
+        ratios = sorted(x / y for x, y in zip(a, b, strict=True))
+        if len(ratios) < 2:
+            return ratios[0], ratios[0]
+        q = statistics.quantiles(ratios, n=4, method="inclusive")
+        return q[0], q[2]
 
-def _time(loops: dict, rounds: int, block_ms: float) -> dict:
+
+def _time(loops: dict, rounds: int, block_ms: float, per_round: dict | None = None) -> dict:
     """Median per-step milliseconds of each loop (``steps(k)`` runs ``k`` steps),
-    interleaved round-robin."""
+    interleaved round-robin; ``per_round`` (a dict) receives each loop's per-step
+    milliseconds of every round."""
     gc.collect()  # the garbage of earlier loops is not collected (a long pause) inside these
     blocks = {}
     for name, steps in loops.items():  # warm up (kernel loading, plans, allocator), then size a block
@@ -287,6 +351,8 @@ def _time(loops: dict, rounds: int, block_ms: float) -> dict:
             t0 = time.perf_counter()
             steps(k)
             per_step[name].append((time.perf_counter() - t0) / k)
+    if per_round is not None:
+        per_round.update({name: [1e3 * t for t in v] for name, v in per_step.items()})
     return {name: 1e3 * statistics.median(v) for name, v in per_step.items()}
 
 
@@ -298,12 +364,16 @@ def run_loops(
     block_ms: float = 30.0,
     threads: int | None = 2,
     fused: bool | None = None,
+    optimizer: str = "rmsprop",
+    step_only: bool = False,
     on_result=None,
 ) -> list[LoopResult]:
     """Time the model loops (``models``: names from :data:`MODELS`, default all) and the
     page's loops (``page``: names from :data:`PAGE_LOOPS`, default all that can run
     here; Paddle's only where installed). ``threads``: torch's intra-op thread count for
-    the run (None: leave it); ``fused``: the models' torchfluid RMSProp option."""
+    the run (None: leave it); ``fused``: the models' torchfluid optimizer option;
+    ``optimizer``: which pair the models train with (:data:`OPTIMIZERS`); ``step_only``:
+    time ``opt.step()`` alone instead of the whole step (models only)."""
     if threads is not None:
         torch.set_num_threads(threads)
     models = list(MODELS) if models is None else list(models)
@@ -314,16 +384,19 @@ def run_loops(
         raise ValueError(f"unknown loop {bad[0]!r}; allowed: {', '.join([*MODELS, *PAGE_LOOPS])}")
     results = []
     for name in models:
-        r = LoopResult("models", name, _time(_model_loops(name, fused), rounds, block_ms), "torch", "torchfluid")
+        loops, per_round = _model_loops(name, fused, optimizer, step_only), {}
+        ms = _time(loops, rounds, block_ms, per_round)
+        r = LoopResult("models", name, ms, "torch", "torchfluid", per_round)
         results.append(r)
         if on_result is not None:
             on_result(r)
     if page:
         needed = sorted({n for p in page for n in PAGE_LOOPS[p]})
-        ms = _time({n: _PAGE_BUILDERS[n]() for n in needed}, rounds, block_ms)
+        per_round = {}
+        ms = _time({n: _PAGE_BUILDERS[n]() for n in needed}, rounds, block_ms, per_round)
         for p in page:
             loop, base = PAGE_LOOPS[p]
-            r = LoopResult("page", p, ms, base, loop)
+            r = LoopResult("page", p, ms, base, loop, per_round)
             results.append(r)
             if on_result is not None:
                 on_result(r)
