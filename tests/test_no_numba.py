@@ -123,3 +123,35 @@ def test_devices_without_a_fused_kernel_name_no_package():
     assert flat.missing("meta") is None
     assert not flat.fused_supported(torch.empty(3, device="meta"), warn=True)
     assert flat.missing("cpu") in (None, "numba") and flat.missing("cuda") in (None, "triton")
+
+
+def _train_rule(make, fused, steps=3):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(13, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    opt = make(list(model.named_parameters()), fused)
+    x, y = torch.randn(16, 13), torch.randn(16, 1)
+    for _ in range(steps):
+        opt.clear_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+    return [p.detach().clone() for p in model.parameters()]
+
+
+RULES = {
+    "Momentum": lambda ps, fused: fluid.optimizer.Momentum(0.05, momentum=0.9, parameters=ps, fused=fused),
+    "Adagrad": lambda ps, fused: fluid.optimizer.Adagrad(0.05, parameters=ps, fused=fused),
+    "SGD": lambda ps, fused: fluid.optimizer.SGD(0.05, parameters=ps, fused=fused),
+}
+
+
+@pytest.mark.parametrize("name", list(RULES))
+def test_momentum_adagrad_and_sgd_fall_back_with_the_same_parameters(no_numba, name):
+    want = _train_rule(RULES[name], False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = _train_rule(RULES[name], None)
+    fast = [w for w in caught if issubclass(w.category, flat.FastPathWarning)]
+    assert len(fast) == 1 and "pip install numba" in str(fast[0].message)
+    assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+    with pytest.raises(ValueError, match="whose fused kernel needs numba, which is not installed"):
+        _train_rule(RULES[name], True, steps=1)

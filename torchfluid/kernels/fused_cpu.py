@@ -1,4 +1,5 @@
-"""Single-pass multi-tensor RMSProp on CPU (numba): every tensor of a group in one call.
+"""Single-pass multi-tensor RMSProp (and Momentum, Adagrad, SGD) on CPU (numba): every
+tensor of a group in one call.
 
 The maths is the reference kernel's (:func:`torchfluid.kernels.rmsprop.rmsprop_`), op
 for op and rounding for rounding, with Paddle's gradient pre-processing folded into the
@@ -22,6 +23,18 @@ same pass. Per element of tensor ``i`` (all arithmetic in the tensors' dtype):
                       upd = lr[i] * (mom   or (nesterov)  fma(mom, momentum, u))
     no velocity:      upd = lr[i] * u
     p   = p - upd
+
+The same tables drive three more kernels (:class:`TableCall` kinds ``momentum``,
+``adagrad``, ``sgd``; column MS holds their one state tensor), each after the same
+gradient pre-processing and with its reference kernel's roundings in order
+(:mod:`~torchfluid.kernels.momentum`, :mod:`~torchfluid.kernels.adagrad`,
+:mod:`~torchfluid.kernels.sgd`):
+
+.. code-block:: text
+
+    momentum:  v = v * mu + g;  p = p - v * lr   (nesterov: p = p - (v * mu + g) * lr)
+    adagrad:   m = m + g * g;   p = p - (g * lr) / (sqrt(m) + eps)
+    sgd:       p = fma(g, -lr, p)                 (= torch's p.sub_(g, alpha=lr))
 
 The fused multiply-adds are where torch's CPU kernels use them (``addcmul_`` and
 ``add_(x, alpha=a)`` compute ``fma``), so on CPU the fused path reproduces the
