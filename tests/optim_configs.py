@@ -234,6 +234,15 @@ CONFIGS: list[OptimConfig] = [
         b_attr=dict(regularizer=fluid.L1Decay(0.1), need_clip=False),
     ),
     _c("adam_schedule", kind="adam", lr="exponential"),
+    _c("adam_fused_false", kind="adam", lr=0.01, options=dict(fused=False, **_clip("global_norm"))),
+    _c(
+        "adam_fused_true",
+        kind="adam",
+        lr="piecewise",
+        options=dict(fused=True, beta1=0.8, regularization=fluid.L1Decay(0.01), **_clip("value")),
+        b_attr=dict(regularizer=fluid.L2Decay(0.1)),
+    ),
+    _c("adam_float64", kind="adam", lr=0.01, dtype="float64", options=dict(epsilon=1e-6)),
     # ---- Adagrad
     _c("adagrad", kind="adagrad", lr=0.1),
     _c("adagrad_eps_initial", kind="adagrad", lr=0.1, options=dict(epsilon=1e-3, initial_accumulator_value=0.5)),

@@ -51,7 +51,7 @@ def test_eager_training_moves_the_parameters(cfg):
     assert not torch.equal(res["b"], torch.tensor(B0))
 
 
-FUSED_KINDS = ("momentum", "adagrad", "sgd")  # besides RMSProp, whose fused tables are tests/test_fused_*.py
+FUSED_KINDS = ("momentum", "adagrad", "sgd", "adam")  # besides RMSProp, whose fused tables are tests/test_fused_*.py
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,15 @@ def test_the_default_fused_path_gives_the_reference_kernels_bits(cfg, eager_resu
 
 @pytest.mark.parametrize("mode", list(RUNNERS))
 @pytest.mark.parametrize(
-    "name", ["rmsprop_momentum", "momentum_nesterov", "momentum_fused_true", "adagrad_fused_true", "sgd_fused_true"]
+    "name",
+    [
+        "rmsprop_momentum",
+        "momentum_nesterov",
+        "momentum_fused_true",
+        "adagrad_fused_true",
+        "sgd_fused_true",
+        "adam_fused_true",
+    ],
 )
 def test_every_mode_takes_the_fused_kernel(name, mode, monkeypatch):
     """Eager step(), dygraph minimize() and the static optimize op all update through
@@ -88,7 +96,13 @@ def test_every_mode_takes_the_fused_kernel(name, mode, monkeypatch):
     res = RUNNERS[mode](CONFIGS_BY_NAME[name])
     assert res.outcomes == [None] * STEPS
     kind = CONFIGS_BY_NAME[name].kind
-    want = {"rmsprop": "FlatGroup", "momentum": "FlatMomentum", "adagrad": "FlatAdagrad", "sgd": "FlatSGD"}[kind]
+    want = {
+        "rmsprop": "FlatGroup",
+        "momentum": "FlatMomentum",
+        "adagrad": "FlatAdagrad",
+        "sgd": "FlatSGD",
+        "adam": "FlatAdam",
+    }[kind]
     assert calls and set(calls) == {want}
 
 

@@ -1,5 +1,5 @@
-"""The fused CPU kernels of Momentum, Adagrad and SGD equal their reference kernels bit
-for bit: the flat groups against ``momentum_`` / ``adagrad_`` / ``sgd_`` (with the folded
+"""The fused CPU kernels of Momentum, Adagrad, SGD and Adam equal their reference kernels
+bit for bit: the flat groups against ``momentum_`` / ``adagrad_`` / ``sgd_`` / ``adam_`` (with the folded
 clip and L2/L1 terms), and whole optimizers (``fused=None`` against ``fused=False``) over
 random shapes, dtypes, hyper-parameters, parameter groups, regularizers, clips, learning
 rate schedules and missing gradients; plus what the fused path refuses or leaves to the
@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 import torchfluid as fluid
 from torchfluid.dygraph import learning_rate_scheduler as dy_lr
 from torchfluid.kernels.adagrad import adagrad_
-from torchfluid.kernels.flat import FlatAdagrad, FlatMomentum, FlatSGD
+from torchfluid.kernels.adam import adam_
+from torchfluid.kernels.flat import FlatAdagrad, FlatAdam, FlatMomentum, FlatSGD
 from torchfluid.kernels.momentum import momentum_
 from torchfluid.kernels.sgd import sgd_
 
@@ -23,8 +24,13 @@ from .fused_cases import shapes
 
 pytest.importorskip("numba")  # CPU groups step with the numba kernel
 
-KINDS = ("momentum", "adagrad", "sgd")
-STATE = {"momentum": "velocity", "adagrad": "moment", "sgd": None}
+KINDS = ("momentum", "adagrad", "sgd", "adam")
+STATE = {
+    "momentum": ("velocity",),
+    "adagrad": ("moment",),
+    "sgd": (),
+    "adam": ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc"),
+}
 
 
 def bits(t: torch.Tensor) -> torch.Tensor:
@@ -58,6 +64,7 @@ def flat_cases(draw):
         nesterov=draw(st.booleans()),
         epsilon=draw(st.sampled_from([1e-10, 1e-6, 1e-3, 0.1])),
         initial=draw(st.sampled_from([0.0, 0.1, 1.0])),
+        betas=draw(st.sampled_from([(0.9, 0.999), (0.5, 0.9), (0.0, 0.0)])),
         lr=each(st.floats(1e-4, 1.0)),
         scale=each(st.one_of(st.just(1.0), st.floats(0.01, 1.0))),
         clip=each(st.one_of(st.none(), st.floats(0.1, 2.0).map(lambda c: (-c, c)))),
@@ -82,9 +89,12 @@ def _prepared(p, g, scale, clip, l2, l1):
 
 def _reference(kind, p, g, state, case, lr):
     if kind == "momentum":
-        momentum_(p, g, state, lr=lr, mu=case["mu"], use_nesterov=case["nesterov"])
+        momentum_(p, g, state["velocity"], lr=lr, mu=case["mu"], use_nesterov=case["nesterov"])
     elif kind == "adagrad":
-        adagrad_(p, g, state, lr=lr, epsilon=case["epsilon"])
+        adagrad_(p, g, state["moment"], lr=lr, epsilon=case["epsilon"])
+    elif kind == "adam":
+        beta1, beta2 = case["betas"]
+        adam_(p, g, *(state[k] for k in STATE["adam"]), lr=lr, beta1=beta1, beta2=beta2, epsilon=case["epsilon"])
     else:
         sgd_(p, g, lr=lr)
 
@@ -103,6 +113,8 @@ def _flat_step(kind, group, case, grads):
         group.step(mu=case["mu"], use_nesterov=case["nesterov"], **extras)
     elif kind == "adagrad":
         group.step(epsilon=case["epsilon"], **extras)
+    elif kind == "adam":
+        group.step(beta1=case["betas"][0], beta2=case["betas"][1], epsilon=case["epsilon"], **extras)
     else:
         group.step(**extras)
 
@@ -122,14 +134,19 @@ def test_flat_group_step_equals_the_reference_kernel_bit_for_bit(case):
         group = FlatMomentum(params)
     elif kind == "adagrad":
         group = FlatAdagrad(params, initial_accumulator_value=case["initial"])
+    elif kind == "adam":
+        group = FlatAdam(params, beta1=case["betas"][0], beta2=case["betas"][1])
     else:
         group = FlatSGD(params)
-    acc = STATE[kind]
-    ref_state = [None if acc is None else group.state(i)[acc].clone() for i in range(len(params))]
-    if acc == "velocity":  # start from a velocity that is not 0
-        for i, s in enumerate(ref_state):
-            s.copy_(rnd(s.shape) * 0.1)
-            group.state(i)[acc].copy_(s)
+    accs = STATE[kind]
+    for i in range(len(params)):  # start from state that is not the initial one
+        for acc in accs:
+            view = group.state(i)[acc]
+            if acc in ("velocity", "moment1"):
+                view.copy_(rnd(view.shape) * 0.1)
+            elif acc == "moment2":
+                view.copy_(rnd(view.shape).abs() * 0.1)
+    ref_state = [{acc: group.state(i)[acc].clone() for acc in accs} for i in range(len(params))]
     for step in range(case["steps"]):
         grads = [None if miss else rnd(s) for s, miss in zip(case["shapes"], case["missing"], strict=True)]
         _flat_step(kind, group, case, grads)
@@ -140,8 +157,8 @@ def test_flat_group_step_equals_the_reference_kernel_bit_for_bit(case):
             _reference(kind, p, g, ref_state[i], case, case["lr"][i])
         for i in range(len(params)):
             assert same_bits(params[i], ref_params[i]), f"step {step}: param {i} differs"
-            if acc is not None:
-                assert same_bits(group.state(i)[acc], ref_state[i]), f"step {step}: {acc} {i} differs"
+            for acc in accs:
+                assert same_bits(group.state(i)[acc], ref_state[i][acc]), f"step {step}: {acc} {i} differs"
 
 
 @pytest.mark.parametrize(
@@ -151,9 +168,11 @@ def test_flat_group_step_equals_the_reference_kernel_bit_for_bit(case):
         (FlatMomentum, dict(lr=0.1, mu=float("inf")), "mu: inf; allowed: a finite mu >= 0"),
         (FlatMomentum, dict(lr=0.1, mu="x"), "mu: 'x' is not a real number"),
         (FlatAdagrad, dict(lr=0.1, epsilon=-1.0), "epsilon: -1.0; allowed: epsilon >= 0"),
+        (FlatAdam, dict(lr=0.1, beta1=1.0, beta2=0.9, epsilon=1e-8), "beta1: 1.0; allowed: 0 <= beta1 < 1"),
+        (FlatAdam, dict(lr=0.1, beta1=0.9, beta2=-0.1, epsilon=1e-8), "beta2: -0.1; allowed: 0 <= beta2 < 1"),
         (FlatSGD, dict(lr=[0.1, 0.2]), r"lr: shape \(2,\); allowed: a float or 1 floats"),
     ],
-    ids=["negative mu", "infinite mu", "mu not a number", "negative epsilon", "lr list too long"],
+    ids=["negative mu", "infinite mu", "mu not a number", "negative epsilon", "beta1 1", "beta2 < 0", "lr too long"],
 )
 def test_flat_group_refuses_bad_hyper_parameters_before_any_change(make, call, error):
     p = torch.randn(5)
@@ -201,6 +220,9 @@ def optimizer_cases(draw):
         elif kind == "adagrad":
             group["epsilon"] = draw(st.sampled_from([1e-6, 1e-3]))
             group["initial_accumulator_value"] = draw(st.sampled_from([0.0, 0.1]))
+        elif kind == "adam":
+            group["beta1"], group["beta2"] = draw(st.sampled_from([(0.9, 0.999), (0.5, 0.9)]))
+            group["epsilon"] = draw(st.sampled_from([1e-8, 1e-3]))
         groups.append(group)
     return dict(
         kind=kind,
@@ -214,7 +236,12 @@ def optimizer_cases(draw):
     )
 
 
-OPTIMIZERS = {"momentum": fluid.optimizer.Momentum, "adagrad": fluid.optimizer.Adagrad, "sgd": fluid.optimizer.SGD}
+OPTIMIZERS = {
+    "momentum": fluid.optimizer.Momentum,
+    "adagrad": fluid.optimizer.Adagrad,
+    "sgd": fluid.optimizer.SGD,
+    "adam": fluid.optimizer.Adam,
+}
 
 
 def _build(case, fused):
@@ -283,8 +310,9 @@ def test_the_fused_state_records_are_views_of_the_flat_buffers():
         lambda ps, **kw: fluid.optimizer.Momentum(0.1, momentum=0.9, parameters=ps, **kw),
         lambda ps, **kw: fluid.optimizer.Adagrad(0.1, parameters=ps, **kw),
         lambda ps, **kw: fluid.optimizer.SGD(0.1, parameters=ps, **kw),
+        lambda ps, **kw: fluid.optimizer.Adam(0.1, parameters=ps, **kw),
     ],
-    ids=["Momentum", "Adagrad", "SGD"],
+    ids=["Momentum", "Adagrad", "SGD", "Adam"],
 )
 def test_fused_true_refuses_what_the_kernel_cannot_take_and_none_falls_back(make):
     p = torch.nn.Parameter(torch.randn(10, 4))

@@ -141,11 +141,12 @@ RULES = {
     "Momentum": lambda ps, fused: fluid.optimizer.Momentum(0.05, momentum=0.9, parameters=ps, fused=fused),
     "Adagrad": lambda ps, fused: fluid.optimizer.Adagrad(0.05, parameters=ps, fused=fused),
     "SGD": lambda ps, fused: fluid.optimizer.SGD(0.05, parameters=ps, fused=fused),
+    "Adam": lambda ps, fused: fluid.optimizer.Adam(0.05, parameters=ps, fused=fused),
 }
 
 
 @pytest.mark.parametrize("name", list(RULES))
-def test_momentum_adagrad_and_sgd_fall_back_with_the_same_parameters(no_numba, name):
+def test_momentum_adagrad_sgd_and_adam_fall_back_with_the_same_parameters(no_numba, name):
     want = _train_rule(RULES[name], False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

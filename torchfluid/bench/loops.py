@@ -133,9 +133,9 @@ def _optimizer_pairs() -> dict:
             lambda ps: torch.optim.SGD(ps, lr=LR),
             lambda nps, fused: fo.SGD(LR, parameters=nps, fused=fused),
         ),
-        "adam": (  # no fused kernel: fused is not an option of Adam
+        "adam": (
             lambda ps: torch.optim.Adam(ps, lr=LR),
-            lambda nps, fused: fo.Adam(LR, parameters=nps),
+            lambda nps, fused: fo.Adam(LR, parameters=nps, fused=fused),
         ),
     }
 

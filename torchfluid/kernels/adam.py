@@ -12,11 +12,21 @@ Paddle keeps the bias-correction powers as per-parameter state tensors that star
 Checked against Paddle's ``phi/kernels/funcs/adam_functors.h``. This equals PyTorch's
 Adam up to where eps sits: torch uses
 ``m1_hat / (sqrt(m2_hat) + eps)``, i.e. eps is scaled by ``sqrt(1 - beta2^t)`` here.
+
+Roundings, in the moments' dtype and in this order (the fused CPU kernel repeats them):
+``m1 * beta1`` rounded, then ``fma(g, 1 - beta1, .)`` (torch's ``add_(g, alpha=...)``);
+``m2 * beta2`` rounded, then ``fma((1 - beta2) * g, g, .)`` (``addcmul_``);
+``correction = sqrt(1 - beta2_pow)``, ``lr_t = (correction * lr) / (1 - beta1_pow)``,
+``eps_t = correction * epsilon``; ``p - (m1 / (sqrt(m2) + eps_t)) * lr_t``. Square roots
+are correctly rounded, as Eigen's (torch's vectorised CPU ``sqrt`` is not; see
+:func:`torchfluid.kernels.rmsprop.rmsprop_denominator`).
 """
 
 from __future__ import annotations
 
 import torch
+
+from .rmsprop import sqrt_rounded
 
 __all__ = ["adam_"]
 
@@ -41,11 +51,12 @@ def adam_(
     moment2.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
     # in the state's dtype, as Paddle's AdamFunctor computes in T (float32 for float32
     # params), and without a device sync
-    b1p = beta1_pow.reshape(-1)[:1].to(moment1.dtype)
-    b2p = beta2_pow.reshape(-1)[:1].to(moment1.dtype)
-    correction = torch.sqrt(1.0 - b2p)
+    # (0-d, so that a 0-d parameter's update keeps its shape)
+    b1p = beta1_pow.reshape(-1)[0].to(moment1.dtype)
+    b2p = beta2_pow.reshape(-1)[0].to(moment1.dtype)
+    correction = sqrt_rounded(1.0 - b2p)
     lr_t = correction.mul(lr).div_(1.0 - b1p)
-    den = moment2.sqrt().add_(correction * epsilon)
+    den = sqrt_rounded(moment2).add_(correction * epsilon)
     update = moment1.div(den).mul_(lr_t)
     if param.dtype == update.dtype:
         param.sub_(update)

@@ -39,6 +39,7 @@ from .rmsprop import RMSPropHyper, plain_memory
 __all__ = [
     "FastPathWarning",
     "FlatAdagrad",
+    "FlatAdam",
     "FlatGroup",
     "FlatMomentum",
     "FlatSGD",
@@ -318,13 +319,14 @@ class _FlatTable:
             self._call = None
         return self._hyper, self._scalars, scale_t
 
-    def _run_cpu(self, kind: str, *, variant: tuple = (), flags: tuple = ()) -> None:
+    def _run_cpu(self, kind: str, *, variant: tuple = (), flags: tuple = (), aux: np.ndarray | None = None) -> None:
         """Run CPU kernel ``kind`` over the tables :meth:`_prepare` left (the call object
-        is kept while tables, variant and flags stay the same)."""
+        is kept while tables, variant and flags stay the same; ``aux``, a per-tensor
+        array the caller keeps and rewrites in place, is read at each call)."""
         what = (kind, variant, flags)
         if self._call is None or self._call_flags != what:
             self._call = self._kernels.TableCall(
-                kind, self.addr, self.chunks, self._hyper, self._scalars, variant=variant, flags=flags
+                kind, self.addr, self.chunks, self._hyper, self._scalars, variant=variant, flags=flags, aux=aux
             )
             self._call_flags = what
         self._call()
@@ -537,3 +539,67 @@ class FlatSGD(_FlatTable):
             return
         self._prepare(grads, lr, grad_scale, clip_min, clip_max, l2, l1, (0.0, 1.0))
         self._run_cpu("sgd")
+
+
+class FlatAdam(_FlatTable):
+    """Parameters of one CPU dtype, their flat Adam state and a fused step:
+    :func:`~torchfluid.kernels.adam.adam_` per element, its roundings in the same order.
+
+    ``moment1`` / ``moment2`` (param-shaped views, starting at 0) live in two flat
+    buffers; ``beta1_pow_acc`` / ``beta2_pow_acc`` (Paddle's per-parameter powers, shape
+    ``[1]``, starting at ``beta1`` / ``beta2``) are views of two buffers of one value per
+    parameter. Each step computes every parameter's ``lr_t`` and ``eps_t`` from its powers
+    (as the reference kernel does, in the dtype, with a correctly rounded square root),
+    runs the kernel, then multiplies the powers of the parameters that had a gradient by
+    ``beta1`` / ``beta2``."""
+
+    def __init__(self, params: Sequence[torch.Tensor], *, beta1: float = 0.9, beta2: float = 0.999):
+        super().__init__(params, {"moment1": table.MS, "moment2": table.MG})
+        n, kw = len(self.params), dict(dtype=self.dtype, device=self.device)
+        self.beta1_pow = torch.full((n,), float(beta1), **kw)
+        self.beta2_pow = torch.full((n,), float(beta2), **kw)
+        self._views["beta1_pow_acc"] = [self.beta1_pow[i : i + 1] for i in range(n)]
+        self._views["beta2_pow_acc"] = [self.beta2_pow[i : i + 1] for i in range(n)]
+        self._eps_t = np.zeros(n, self._like.dtype)
+
+    @no_grad
+    def step(
+        self,
+        *,
+        lr,
+        beta1: float,
+        beta2: float,
+        epsilon: float,
+        grads: Sequence[torch.Tensor | None] | None = None,
+        grad_scale=1.0,
+        clip_min=None,
+        clip_max=None,
+        l2=0.0,
+        l1=0.0,
+    ) -> None:
+        """One fused Adam step of every parameter with a gradient. ``lr``: a float or one
+        per parameter (the base rate; ``lr_t`` is derived per parameter); the other
+        keywords as :meth:`FlatGroup.step`'s."""
+        beta1, beta2, epsilon = (_as_float(k, v) for k, v in (("beta1", beta1), ("beta2", beta2), ("epsilon", epsilon)))
+        for name, value in (("beta1", beta1), ("beta2", beta2)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name}: {value}; allowed: 0 <= {name} < 1")
+        if not epsilon >= 0.0:
+            raise ValueError(f"epsilon: {epsilon}; allowed: epsilon >= 0")
+        if not self.params:
+            return
+        hyper, _, _ = self._prepare(
+            grads, lr, grad_scale, clip_min, clip_max, l2, l1, (beta1, 1.0 - beta1, beta2, 1.0 - beta2, 0.0, 1.0)
+        )
+        dt = self._like.dtype
+        one = dt.type(1.0)
+        b1p, b2p = self.beta1_pow.numpy(), self.beta2_pow.numpy()
+        correction = np.sqrt(one - b2p)  # numpy's sqrt is correctly rounded
+        base = np.broadcast_to(np.asarray(lr, np.float64).astype(dt), (len(self.params),))
+        hyper[:, table.LR] = (correction * base) / (one - b1p)  # lr_t, rounded as correction.mul(lr).div_(...)
+        self._eps_t[:] = correction * dt.type(epsilon)
+        self._run_cpu("adam", aux=self._eps_t)
+        given = [p.grad for p in self.params] if grads is None else grads
+        stepped = np.fromiter((g is not None for g in given), bool, len(self.params))  # empty tensors too
+        b1p[stepped] *= dt.type(beta1)
+        b2p[stepped] *= dt.type(beta2)

@@ -1,4 +1,4 @@
-"""Single-pass multi-tensor RMSProp (and Momentum, Adagrad, SGD) on CPU (numba): every
+"""Single-pass multi-tensor RMSProp (and Momentum, Adagrad, SGD, Adam) on CPU (numba): every
 tensor of a group in one call.
 
 The maths is the reference kernel's (:func:`torchfluid.kernels.rmsprop.rmsprop_`), op
@@ -24,17 +24,19 @@ same pass. Per element of tensor ``i`` (all arithmetic in the tensors' dtype):
     no velocity:      upd = lr[i] * u
     p   = p - upd
 
-The same tables drive three more kernels (:class:`TableCall` kinds ``momentum``,
-``adagrad``, ``sgd``; column MS holds their one state tensor), each after the same
+The same tables drive four more kernels (:class:`TableCall` kinds ``momentum``,
+``adagrad``, ``sgd``, ``adam``; columns MS and MG hold their state), each after the same
 gradient pre-processing and with its reference kernel's roundings in order
 (:mod:`~torchfluid.kernels.momentum`, :mod:`~torchfluid.kernels.adagrad`,
-:mod:`~torchfluid.kernels.sgd`):
+:mod:`~torchfluid.kernels.sgd`, :mod:`~torchfluid.kernels.adam`):
 
 .. code-block:: text
 
     momentum:  v = v * mu + g;  p = p - v * lr   (nesterov: p = p - (v * mu + g) * lr)
     adagrad:   m = m + g * g;   p = p - (g * lr) / (sqrt(m) + eps)
     sgd:       p = fma(g, -lr, p)                 (= torch's p.sub_(g, alpha=lr))
+    adam:      m1 = fma(g, 1 - b1, m1 * b1);  m2 = fma((1 - b2) * g, g, m2 * b2)
+               p = p - (m1 / (sqrt(m2) + eps_t)) * lr_t     (lr_t, eps_t: per tensor)
 
 The fused multiply-adds are where torch's CPU kernels use them (``addcmul_`` and
 ``add_(x, alpha=a)`` compute ``fma``), so on CPU the fused path reproduces the
@@ -255,7 +257,8 @@ class TableCall:
     ``variant``: the compile-time switches of the kind (rmsprop: centered, velocity);
     ``flags``: its runtime switches (rmsprop: lr_in_momentum, nesterov; momentum:
     nesterov), at most two. ``scalars``: the kind's scalar row (at least ``n_scalars``
-    values, in the hyper table's dtype).
+    values, in the hyper table's dtype). ``aux``: one more value per tensor, in that dtype
+    (adam: ``eps_t``), read in place like the tables.
 
     Calling it runs the step over the tables' *current* contents: a caller that keeps
     the same arrays and rewrites them in place (new addresses each step, say) repeats
@@ -274,6 +277,7 @@ class TableCall:
         variant: tuple = (),
         flags: tuple = (),
         n_scalars: int = 1,
+        aux: np.ndarray | None = None,
         threads: int | None = None,
     ):
         addr, chunks = _rows(addr, 5), _rows(chunks, 3)
@@ -287,6 +291,10 @@ class TableCall:
             raise ValueError(f"scalars: {scalars.size} values; allowed: {n_scalars}")
         if len(flags) > 2:
             raise ValueError(f"flags: {len(flags)} values; allowed: at most 2")
+        if aux is not None:
+            aux = np.ascontiguousarray(aux, hyper.dtype)
+            if aux.shape != (addr.shape[0],):
+                raise ValueError(f"aux: shape {aux.shape}; allowed: ({addr.shape[0]},), one value per tensor")
         self.kernel = _kernel(kind, hyper.dtype.name, *map(bool, variant))
         self.counter = np.zeros(1, np.int64)
         runtime = [int(bool(f)) for f in flags] + [0] * (2 - len(flags))
@@ -299,11 +307,12 @@ class TableCall:
                 hyper.ctypes.data,
                 scalars.ctypes.data,
                 *runtime,
+                0 if aux is None else aux.ctypes.data,
             ],
             np.int64,
         )
         self._address = self.block.ctypes.data  # the block's address, read once
-        self.tables = (addr, chunks, hyper, scalars)  # kept alive: the kernel reads them
+        self.tables = (addr, chunks, hyper, scalars, aux)  # kept alive: the kernel reads them
         self.threads = threads  # None: by size and torch's thread count at each call
         self._size = (chunks.shape[0], int((chunks[:, 2] - chunks[:, 1]).sum()))
 

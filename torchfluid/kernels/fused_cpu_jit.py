@@ -262,6 +262,51 @@ def _sgd_kernel(dtype: str):
     return sgd, types.void(_I64P), dict(fastmath=False, error_model="numpy")
 
 
+def _adam_kernel(dtype: str):
+    """Paddle's Adam (:func:`torchfluid.kernels.adam.adam_`) over an address table:
+    column MS is moment1, MG moment2; the hyper table's lr column holds each tensor's
+    ``lr_t`` and the argument block's ninth entry the address of a per-tensor ``eps_t``
+    array (both computed from the beta powers by the caller). ``scalars``: ``(beta1,
+    1 - beta1, beta2, 1 - beta2, 0, 1)``; no runtime flag."""
+    DT, I64 = _NB[dtype], types.int64
+
+    def adam(block):
+        addr, chunks, k = _at(block[0], 0, I64), _at(block[1], 0, I64), block[2]
+        counter, hyper, sc = _at(block[3], 0, I64), _at(block[4], 0, DT), _at(block[5], 0, DT)
+        eps_t = _at(block[8], 0, DT)
+        b1, b1c, b2, b2c, zero, one = sc[0], sc[1], sc[2], sc[3], sc[4], sc[5]
+        while True:
+            c = _take(counter)
+            if c >= k:
+                break
+            t, lo, hi = chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2]
+            a = 5 * t
+            if addr[a + G] == 0:
+                continue
+            p = _at(addr[a + P], lo, DT)
+            g = _at(addr[a + G], lo, DT)
+            m1 = _at(addr[a + MS], lo, DT)
+            m2 = _at(addr[a + MG], lo, DT)
+            h = 6 * t
+            lr, scale, cmin, cmax = hyper[h + LR], hyper[h + SCALE], hyper[h + LO], hyper[h + HI]
+            l2, l1 = hyper[h + L2], hyper[h + L1]
+            eps = eps_t[t]
+            for j in range(hi - lo):
+                pj = p[j]
+                gj = g[j] * scale
+                gj = cmin if gj < cmin else (cmax if gj > cmax else gj)
+                gj = gj + l2 * pj if l2 != zero else gj
+                sgn = one if pj > zero else (-one if pj < zero else zero)
+                gj = gj + l1 * sgn if l1 != zero else gj
+                u = _fma(gj, b1c, m1[j] * b1)  # m1.mul_(beta1).add_(g, alpha=1 - beta1)
+                m1[j] = u
+                v = _fma(b2c * gj, gj, m2[j] * b2)  # m2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                m2[j] = v
+                p[j] = pj - (u / (np.sqrt(v) + eps)) * lr
+
+    return adam, types.void(_I64P), dict(fastmath=False, error_model="numpy")
+
+
 def _sq_sums_kernel(dtype: str):
     """Per-chunk float64 ``sum(x*x)`` of column ``col`` (re-association allowed); one
     ``int64`` argument block ``(addr, col, chunks, k, counter, out)`` as for rmsprop."""
@@ -292,12 +337,13 @@ _BUILDERS = {
     "momentum": _momentum_kernel,
     "adagrad": _adagrad_kernel,
     "sgd": _sgd_kernel,
+    "adam": _adam_kernel,
     "sq_sums": _sq_sums_kernel,
 }
 
 
 def compile_kernel(kind: str, dtype: str, *flags: bool):
-    """Compile one variant (``kind`` in rmsprop / momentum / adagrad / sgd / sq_sums, ``dtype`` float32 /
+    """Compile one variant (``kind`` in rmsprop / momentum / adagrad / sgd / adam / sq_sums, ``dtype`` float32 /
     float64, the kind's flags) and return its ``numba.cfunc`` (``.address``: the C
     entry point; ``._library``: the compiled code)."""
     pyfunc, sig, options = _BUILDERS[kind](dtype, *flags)

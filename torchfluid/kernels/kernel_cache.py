@@ -39,6 +39,7 @@ ARGTYPES = {  # the C signature of each kind (see fused_cpu_jit)
     "momentum": (_VP,),
     "adagrad": (_VP,),
     "sgd": (_VP,),
+    "adam": (_VP,),
     "sq_sums": (_VP,),
 }
 _HERE = os.path.dirname(os.path.abspath(__file__))

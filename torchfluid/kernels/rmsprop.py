@@ -46,7 +46,15 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-__all__ = ["RMSPropHyper", "plain_memory", "rmsprop_", "rmsprop_denominator", "rmsprop_graph_", "rmsprop_update_"]
+__all__ = [
+    "RMSPropHyper",
+    "plain_memory",
+    "rmsprop_",
+    "rmsprop_denominator",
+    "rmsprop_graph_",
+    "rmsprop_update_",
+    "sqrt_rounded",
+]
 
 
 def plain_memory(t: torch.Tensor) -> bool:
@@ -97,6 +105,9 @@ def _sqrt(x: torch.Tensor) -> torch.Tensor:
         a = x.detach().numpy()
         return torch.from_numpy(np.sqrt(a, out=np.empty_like(a)))
     return torch.sqrt(x.double()).to(x.dtype)
+
+
+sqrt_rounded = _sqrt  # the correctly rounded square root, for the other reference kernels
 
 
 def _sqrt_(x: torch.Tensor) -> None:

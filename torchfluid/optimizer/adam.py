@@ -15,6 +15,7 @@ import torch
 from .._checks import check_number
 from ..kernels import adam_
 from .base import Optimizer, UpdateParts
+from .fused import fused_path, plain_float_param
 
 __all__ = ["AdamOptimizer", "Adam", "AdamRule"]
 
@@ -42,6 +43,41 @@ class AdamRule:
             "beta2_pow_acc": torch.full([1], hparams["beta2"], dtype=state_dtype, device=p.device),
         }
 
+    # the fused path (torchfluid.optimizer.fused): one numba kernel call per group and dtype on CPU
+    fused_devices = ("cpu",)
+
+    @staticmethod
+    def fused_eligible(param: torch.Tensor, hparams: Mapping, precision) -> bool:
+        """A float32/float64 parameter (float16/bfloat16 ones keep float32 moments and
+        take :meth:`update`)."""
+        return plain_float_param(param, precision)
+
+    @staticmethod
+    def fused_layout(hparams: Mapping) -> tuple:
+        return ()
+
+    @staticmethod
+    def fused_group(params, layout: tuple):
+        from ..kernels.flat import FlatAdam
+
+        return FlatAdam(params)
+
+    @staticmethod
+    def fused_initial(acc: str, hparams: Mapping) -> float:
+        """Where a fresh record starts (as :meth:`new_state`): the powers at beta, the moments at 0."""
+        return {"beta1_pow_acc": float(hparams["beta1"]), "beta2_pow_acc": float(hparams["beta2"])}.get(acc, 0.0)
+
+    @staticmethod
+    def fused_step(fg, hparams: Mapping, grads, lrs, extras: dict) -> None:
+        fg.step(
+            lr=lrs,
+            beta1=hparams["beta1"],
+            beta2=hparams["beta2"],
+            epsilon=hparams["epsilon"],
+            grads=grads,
+            **extras,
+        )
+
     @staticmethod
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
         adam_(
@@ -60,7 +96,13 @@ class AdamRule:
 
 class AdamOptimizer(Optimizer):
     """Adam with fluid's API: ``AdamOptimizer(learning_rate=0.001, beta1=0.9, beta2=0.999,
-    epsilon=1e-8, parameter_list=None, regularization=None, grad_clip=None, name=None)``."""
+    epsilon=1e-8, parameter_list=None, regularization=None, grad_clip=None, name=None)``.
+
+    ``fused``: None (default) updates the dense float32/float64 CPU parameters of each
+    group and dtype with one single-pass numba kernel call (bit for bit the reference
+    kernel's numbers; clip and L2/L1 decay folded in) and everything else (sparse
+    gradients, float16/bfloat16, CUDA) with the reference kernel; False always uses the
+    reference kernel; True requires the fused one."""
 
     def __init__(
         self,
@@ -72,9 +114,17 @@ class AdamOptimizer(Optimizer):
         regularization=None,
         grad_clip=None,
         name=None,
+        *,
+        fused: bool | None = None,
         **options,
     ):
-        parts = UpdateParts(AdamRule(), defaults=self._check_options(dict(beta1=beta1, beta2=beta2, epsilon=epsilon)))
+        fused_update = fused_path(fused)
+        self.fused = fused
+        parts = UpdateParts(
+            AdamRule(),
+            defaults=self._check_options(dict(beta1=beta1, beta2=beta2, epsilon=epsilon)),
+            fused=fused_update,
+        )
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
 
     @staticmethod
