@@ -1,4 +1,8 @@
-"""Flat RMSProp state for a group of parameters, stepped by one fused kernel call.
+"""Flat optimizer state for a group of parameters, stepped by one fused kernel call.
+
+:class:`FlatGroup` holds RMSProp's state (CPU and CUDA); :class:`FlatMomentum`,
+:class:`FlatAdagrad`, :class:`FlatSGD` and :class:`FlatAdam` those of the other rules
+(CPU). They share the layout, address binding and gradient clearing described here.
 
 How the tensors reach the kernel:
 
@@ -85,8 +89,8 @@ class FastPathWarning(RuntimeWarning):
 def fused_supported(t: torch.Tensor, *, warn: bool = False, devices: Sequence[str] = _KERNEL_DEVICES) -> bool:
     """Whether ``t`` can be stepped by a fused kernel here (dtype, layout, and the
     device's kernel package installed: numba on CPU, triton on CUDA). ``devices``: the
-    device types the rule's kernel exists for (RMSProp: cpu and cuda; Momentum, Adagrad
-    and SGD: cpu, see :data:`FLAT_KINDS`).
+    device types the rule's kernel exists for (RMSProp: cpu and cuda; Momentum, Adagrad,
+    SGD and Adam: cpu).
 
     ``warn=True``: when only the package is missing, say so once per process and
     device type (a :class:`FastPathWarning` naming the package to install).

@@ -1,6 +1,6 @@
 """The fused update path: the optimizer's items through flat-group kernels.
 
-Every rule with a fused kernel (RMSProp: CPU and CUDA; Momentum, Adagrad, SGD: CPU) says
+Every rule with a fused kernel (RMSProp: CPU and CUDA; Momentum, Adagrad, SGD, Adam: CPU) says
 through its ``fused_*`` members which parameters qualify (``fused_eligible``), which
 flat layout a group needs (``fused_layout``, ``fused_group``), how a fresh record
 starts (``fused_initial``) and how one kernel call is made (``fused_step``); this module
