@@ -119,7 +119,7 @@ def _flat_step(kind, group, case, grads):
         group.step(**extras)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=flat_cases())
 def test_flat_group_step_equals_the_reference_kernel_bit_for_bit(case):
     kind, dt = case["kind"], case["dtype"]
