@@ -39,6 +39,7 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
 from .._grad_mode import no_grad
@@ -113,8 +114,15 @@ class UpdateRuntime:
 
 def item_lr(hparams: Mapping, lr_mult: float) -> float:
     """A parameter's learning rate this step: its group's ``lr`` times the group's and its
-    own multipliers (every path computes it here, so they round alike)."""
-    return float(hparams["lr"]) * float(hparams["lr_mult"]) * float(lr_mult)
+    own multipliers (every path computes it here, so they round alike). A multiplier
+    other than 1 is rounded to float32 first: Paddle applies it with its ``scale`` op,
+    whose attribute is a float32 (``lr * float32(m)``, exact for a float64 lr)."""
+    return float(hparams["lr"]) * _float32_attr(hparams["lr_mult"]) * _float32_attr(lr_mult)
+
+
+def _float32_attr(m) -> float:
+    m = float(m)
+    return m if m == 1.0 else float(np.float32(m))
 
 
 def prepare(items: list[Item], precision, *, found_inf=None, grad_scale=None) -> list[Item] | None:

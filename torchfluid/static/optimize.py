@@ -168,7 +168,7 @@ def _append_decay_ops(block, p, g, reg) -> None:
         x = block.create_var(unique_name.generate(f"{p.name}@sign"), p.shape, p.dtype)
         block.append_op("sign", {"X": [p]}, {"Out": [x]})
     decay = block.create_var(unique_name.generate(f"{p.name}@decay"), p.shape, p.dtype)
-    block.append_op("scale", {"X": [x]}, {"Out": [decay]}, {"scale": float(reg.coeff)})
+    block.append_op("scale", {"X": [x]}, {"Out": [decay]}, {"scale": reg.coeff_for(torch_dtype(p.dtype))})
     block.append_op("sum", {"X": [g, decay]}, {"Out": [g]})
 
 
