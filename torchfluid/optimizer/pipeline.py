@@ -147,9 +147,9 @@ def prepare(items: list[Item], precision, *, found_inf=None, grad_scale=None) ->
 
 
 def read_tensor_hparams(rule, items: list[Item]) -> dict[int, dict]:
-    """``{id(item.hparams): the same entries with every one of ``rule.tensor_hparams``
-    that holds a tensor replaced by its value now}``, for the items' hyper-parameter
-    mappings that hold such a tensor, each value checked by ``rule.check_hparams``.
+    """For each of the items' hyper-parameter mappings in which one of ``rule.tensor_hparams``
+    holds a tensor: ``id(mapping)`` -> a copy of its entries with each such tensor replaced
+    by its value now, checked by ``rule.check_hparams``.
 
     Raises (before anything changes) for a tensor of more than one element or not floating
     point, a value ``check_hparams`` refuses, or an entry that is neither a number nor a
