@@ -55,6 +55,8 @@ def test_static_view_is_the_programs_variables(kind, options, accs):
         other = getattr(fluid.optimizer, kind)(0.1, **options)
         assert len(other._accumulators) == 0  # another optimizer's ops are not its own
     assert sorted(view) == sorted(accs)
+    outside = opt._accumulators  # another default main program now: the view still finds main's
+    assert {a: dict(v) for a, v in outside.items()} == {a: dict(v) for a, v in view.items()}
     names = accumulator_vars(main)
     for acc in accs:
         for pname, var in view[acc].items():

@@ -362,8 +362,8 @@ class Optimizer(torch.optim.Optimizer):
         """Paddle's attribute, read-only: ``{accumulator: {parameter name: state}}`` (the
         accumulator prefixed ``<name>_`` when the optimizer has a ``name``, as Paddle keys
         it): the eager state tensors (none before the first update), then the accumulator
-        records of the updates this optimizer appended to the default main program (a
-        front door's ``accumulator_records``: a program's variables)."""
+        records of the updates this optimizer appended to programs (a front door's
+        ``accumulator_records``: the programs' variables)."""
         prefix = f"{self._name}_" if self._name else ""
         out: dict[str, dict] = {}
         for g in self.param_groups:

@@ -202,6 +202,9 @@ def _fill_startup(startup, var, value) -> None:
     )
 
 
+# the programs an optimize op was appended to (for accumulator_records), held weakly
+_OPTIMIZED: weakref.WeakSet = weakref.WeakSet()
+
 # program -> [(weak reference to a config, the name of its learning-rate variable)], for
 # learning_rate_var (names and weak references: a Variable would keep its program alive)
 _LR_VARS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -351,7 +354,9 @@ def _append_section(config, params_grads, program):
         "HyperParam": list(hyper.values()),
     }
     outputs = {slot: inputs[slot[: -len("Out")]] for slot in _OUTPUTS}  # each state slot is updated in place
-    return program.global_block().append_op(op_type, inputs, outputs, {"section": section})
+    op = program.global_block().append_op(op_type, inputs, outputs, {"section": section})
+    _OPTIMIZED.add(program)
+    return op
 
 
 def _hyper_param_vars(config) -> dict[str, Variable]:
@@ -393,18 +398,22 @@ def state_var_names(config, program=None) -> list[str]:
 
 def accumulator_records(config, program=None) -> dict[str, dict[str, Variable]]:
     """``{accumulator: {parameter name: variable}}`` of the optimize ops ``config`` appended
-    to ``program`` (default: the default main program): Paddle's ``optimizer._accumulators``
-    layout."""
-    block = (default_main_program() if program is None else program).global_block()
+    to ``program`` (None: to every program it was minimized into that is still alive):
+    Paddle's ``optimizer._accumulators`` layout."""
+    programs = list(_OPTIMIZED) if program is None else [program]
     out: dict[str, dict[str, Variable]] = {}
-    for op in block.ops:
-        section = op.attrs.get("section")
-        if op.type not in OPTIMIZE_OP_TYPES or not isinstance(section, OptimizeSection) or section.config is not config:
-            continue
-        state, n = op.input("State"), len(section.accumulators)
-        for i, name in enumerate(section.names):  # State is param-major
-            for acc, var_name in zip(section.accumulators, state[i * n : (i + 1) * n], strict=True):
-                out.setdefault(acc, {})[name] = block.var(var_name)
+    for prog in programs:
+        block = prog.global_block()
+        for op in block.ops:
+            section = op.attrs.get("section")
+            if op.type not in OPTIMIZE_OP_TYPES or not isinstance(section, OptimizeSection):
+                continue
+            if section.config is not config:
+                continue
+            state, n = op.input("State"), len(section.accumulators)
+            for i, name in enumerate(section.names):  # State is param-major
+                for acc, var_name in zip(section.accumulators, state[i * n : (i + 1) * n], strict=True):
+                    out.setdefault(acc, {})[name] = block.var(var_name)
     return out
 
 
