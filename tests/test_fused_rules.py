@@ -348,3 +348,25 @@ def test_a_compiled_step_runs_the_fused_path_and_gives_its_bits():
         assert opt._fused.flat  # the fused path ran, outside the compiled graph
         results.append(a.detach().clone())
     assert torch.equal(*results)
+
+
+def test_adam_with_tensor_betas_takes_the_reference_kernel_without_flat_groups():
+    """Hyper-parameters read from tensors at each update are a new mapping every step:
+    those groups take the reference kernel (with the values read), the others the fused one,
+    and no flat buffers pile up."""
+    beta1 = torch.tensor([0.9])
+    ps = [torch.nn.Parameter(torch.linspace(-1, 1, 6)), torch.nn.Parameter(torch.linspace(1, 2, 4))]
+    qs = [torch.nn.Parameter(p.detach().clone()) for p in ps]
+    groups = lambda xs: [{"params": [("a", xs[0])], "beta1": beta1}, {"params": [("b", xs[1])]}]  # noqa: E731
+    fused = fluid.optimizer.Adam(0.05, parameters=groups(ps))
+    ref = fluid.optimizer.Adam(0.05, parameters=groups(qs), fused=False)
+    for step in range(4):
+        beta1.fill_(0.9 - 0.1 * step)
+        for p, q in zip(ps, qs, strict=True):
+            p.grad = torch.cos(torch.arange(float(p.numel())) + step)
+            q.grad = p.grad.clone()
+        fused.step()
+        ref.step()
+        for p, q in zip(ps, qs, strict=True):
+            assert same_bits(p, q), f"step {step}"
+    assert [fg.params for fg in fused._fused.flat.values()] == [[ps[1]]]  # only the float group's

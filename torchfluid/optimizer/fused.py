@@ -329,7 +329,7 @@ class FusedUpdate:
         for it, lr, prep in taken:
             i = index[id(it.param)]
             grads[i], lrs[i], preps[i] = it.grad, lr, prep
-        rule.fused_step(fg, hparams, grads, lrs, kernel_extras(preps, fg.device))
+        rule.fused_step(fg, hparams, grads, lrs, kernel_extras(preps, fg.device, fg.dtype))
 
     # --------------------------------------------------------------- gradients
     def zero_grads(self) -> set:
