@@ -1,13 +1,15 @@
 """``fluid.core``: the basics every fluid program imports from Paddle's C++ core.
 
 Places are torch devices (:mod:`torchfluid.framework`), a :class:`Scope` holds static-mode
-values, ``LoDTensor`` is a view on one scope entry (with a one-level LoD, the sequence
+values, ``VarBase`` is the dygraph Variable class (``isinstance(v, core.VarBase)``),
+``LoDTensor`` is a view on one scope entry (with a one-level LoD, the sequence
 lengths, where one was fed or set: see :mod:`torchfluid.static.lod`).
 """
 
 import torch
 
 from ..framework import CPUPlace, CUDAPinnedPlace, CUDAPlace, Place
+from ..dygraph.varbase import VarBase
 from ..static.scope import LoDTensor, Scope
 from .._unsupported import fluid_module_getattr
 
@@ -18,6 +20,7 @@ __all__ = [
     "Place",
     "Scope",
     "LoDTensor",
+    "VarBase",
     "is_compiled_with_cuda",
     "is_compiled_with_rocm",
     "is_compiled_with_xpu",

@@ -288,6 +288,12 @@ class VarBase(torch.Tensor):
         with torch.no_grad():
             _plain(self).copy_(src)
 
+    def value(self) -> "VariableHandle":
+        """Paddle's ``VarBase.value()``: a handle whose ``get_tensor()`` is a view of this
+        Variable's storage (``.set(array, place)`` overwrites it in place; ``np.array(t)``
+        copies it out)."""
+        return VariableHandle(self)
+
     def astype(self, dtype):
         """A copy converted to ``dtype`` ('float32', numpy or torch dtype)."""
         return self.to(torch_dtype(dtype))
@@ -321,6 +327,42 @@ class VarBase(torch.Tensor):
             f"Tensor(shape={list(self.shape)}, dtype={dtype_name(self.dtype)}, place={self.place!r}, "
             f"stop_gradient={self.stop_gradient},\n{indent}{body})"
         )
+
+
+class DygraphTensorView:
+    """``VarBase.value().get_tensor()``: Paddle's LoDTensor of a dygraph Variable. ``set``
+    writes a numpy array (or tensor) of the Variable's shape and dtype into it in place, so
+    every holder of the Variable (an optimizer's state, a layer) sees the new value; another
+    shape or dtype is refused (torchfluid does not resize a live Variable)."""
+
+    def __init__(self, var: "VarBase"):
+        self._var = var
+
+    def set(self, value, place=None) -> None:
+        self._var.set_value(value)
+
+    def shape(self) -> list[int]:
+        return list(self._var.shape)
+
+    def _is_initialized(self) -> bool:
+        return True
+
+    def __array__(self, dtype=None, copy=None):
+        a = self._var.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+
+class VariableHandle:
+    """``VarBase.value()``: Paddle's ``core.Variable`` of a dygraph Variable."""
+
+    def __init__(self, var: "VarBase"):
+        self._var = var
+
+    def get_tensor(self) -> DygraphTensorView:
+        return DygraphTensorView(self._var)
+
+    def is_initialized(self) -> bool:
+        return True
 
 
 def _rebuild_param(data, requires_grad, state):

@@ -439,6 +439,124 @@ def concat(X, *, axis=0):
     return torch.cat(list(X), dim=axis)
 
 
+def _axis(ndim: int, axis: int, what: str) -> int:
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"{what}: axis {axis} is out of range for a tensor of rank {ndim}; allowed: {-ndim}..{ndim - 1}"
+        )
+    return axis + ndim if axis < 0 else axis
+
+
+def slice_bounds(shape, axes, starts, ends) -> list[tuple[int, int, int]]:
+    """``(axis, start, end)`` per sliced axis, as Paddle's slice op computes them: a negative
+    start or end counts from the end of the dim, both are clamped to ``[0, dim]``, and the
+    slice must not be empty (``end > start``)."""
+    if not len(axes) == len(starts) == len(ends):
+        raise ValueError(
+            f"slice: axes, starts and ends must have the same length, got {len(axes)}, {len(starts)} and {len(ends)}"
+        )
+    out = []
+    for a, s, e in zip(axes, starts, ends, strict=True):
+        ax = _axis(len(shape), int(a), "slice")
+        if ax in (o[0] for o in out):
+            raise ValueError(f"slice: axis {a} appears twice in axes {list(axes)}")
+        dim = int(shape[ax])
+        start = min(max(s + dim if s < 0 else s, 0), dim)
+        end = min(max(e + dim if e < 0 else e, 0), dim)
+        if end <= start:
+            raise ValueError(
+                f"slice: the slice of axis {a} (dim {dim}) from start {s} to end {e} is empty "
+                f"(resolved start {start}, end {end}); end must be greater than start"
+            )
+        out.append((ax, start, end))
+    return out
+
+
+def _slice_grad(Input, Out, dOut, *, axes, starts, ends, decrease_axis=(), need=(True,)):
+    dX = dOut.new_zeros(Input.shape)
+    index = [slice(None)] * Input.dim()
+    for ax, start, end in slice_bounds(Input.shape, axes, starts, ends):
+        index[ax] = slice(start, end)
+    dX[tuple(index)] = dOut.reshape(dX[tuple(index)].shape)
+    return (dX,)
+
+
+@register("slice", ["Input"], ["Out"], grad=_slice_grad)
+def slice_(Input, *, axes, starts, ends, decrease_axis=()):
+    """Paddle ``slice``: ``Out = Input[..., starts[i]:ends[i], ...]`` on each axis ``axes[i]``
+    (negative bounds count from the end, bounds are clamped to ``[0, dim]``, an empty slice is
+    refused); the axes in ``decrease_axis`` (each of size 1 after slicing) are then dropped
+    (a result with no dims left has shape ``[1]``)."""
+    index = [slice(None)] * Input.dim()
+    for ax, start, end in slice_bounds(Input.shape, axes, starts, ends):
+        index[ax] = slice(start, end)
+    out = Input[tuple(index)]
+    if decrease_axis:
+        drop = {_axis(Input.dim(), int(a), "slice: decrease_axis") for a in decrease_axis}
+        for a in drop:
+            if out.shape[a] != 1:
+                raise ValueError(f"slice: decrease_axis {a} has size {out.shape[a]} after slicing; it must be 1")
+        keep = [d for i, d in enumerate(out.shape) if i not in drop]
+        out = out.reshape(keep or [1])
+    return out
+
+
+def split_sizes(dim: int, num: int, sections) -> list[int]:
+    """The sizes Paddle's split op cuts a dim of size ``dim`` into: ``num`` equal parts
+    (``num`` must divide ``dim``), or ``sections`` (one of them may be ``-1``: the rest)."""
+    if num:
+        if dim % num:
+            raise ValueError(f"split: the dim of size {dim} cannot be split into {num} equal parts")
+        return [dim // num] * num
+    sizes = [int(s) for s in sections]
+    if sizes.count(-1) > 1:
+        raise ValueError(f"split: at most one section may be -1 (inferred), got {sizes}")
+    if any(s < 0 and s != -1 for s in sizes) or 0 in sizes:
+        raise ValueError(f"split: sections must be positive ints or one -1, got {sizes}")
+    known = sum(s for s in sizes if s != -1)
+    if -1 in sizes:
+        if known >= dim:
+            raise ValueError(f"split: sections {sizes} leave nothing for the -1 section of a dim of size {dim}")
+        sizes[sizes.index(-1)] = dim - known
+    elif known != dim:
+        raise ValueError(f"split: sections {sizes} sum to {known}, but the dim being split has size {dim}")
+    return sizes
+
+
+def _split_grad(X, Out, dOut, *, axis=0, num=0, sections=(), need=(True,)):
+    parts = [g if g is not None else o.new_zeros(o.shape) for o, g in zip(Out, dOut, strict=True)]
+    return (torch.cat(parts, dim=_axis(X.dim(), axis, "split")),)
+
+
+@register("split", ["X"], ["Out"], grad=_split_grad, list_slots=["Out"])
+def split(X, *, axis=0, num=0, sections=()):
+    """Paddle ``split``: cut ``X`` along ``axis`` into ``num`` equal parts, or into parts of
+    the sizes ``sections`` (one may be ``-1``: the rest); a list of tensors. The gradient of an
+    output nothing used is zeros."""
+    ax = _axis(X.dim(), axis, "split")
+    return list(torch.split(X, split_sizes(X.shape[ax], num, sections), dim=ax))
+
+
+def check_perm(ndim: int, axis) -> list[int]:
+    """``axis`` when it is a permutation of ``0..ndim-1`` (negative entries count from the end)."""
+    perm = [int(a) + ndim if int(a) < 0 else int(a) for a in axis]
+    if sorted(perm) != list(range(ndim)):
+        raise ValueError(f"transpose: perm {list(axis)} is not a permutation of the {ndim} dims of the input")
+    return perm
+
+
+def _transpose_grad(X, Out, dOut, *, axis, need=(True,)):
+    perm = check_perm(X.dim(), axis)
+    inverse = [perm.index(i) for i in range(len(perm))]
+    return (dOut.permute(inverse),)
+
+
+@register("transpose2", ["X"], ["Out"], grad=_transpose_grad)
+def transpose2(X, *, axis):
+    """Paddle ``transpose``: ``Out``'s dim ``i`` is ``X``'s dim ``axis[i]`` (a permutation)."""
+    return X.permute(check_perm(X.dim(), axis))
+
+
 def _cast_grad(X, Out, dOut, *, in_dtype, out_dtype, need=(True,)):
     return (dOut.to(X.dtype),)
 
