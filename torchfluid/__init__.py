@@ -18,7 +18,7 @@ from .regularizer import L1Decay, L1DecayRegularizer, L2Decay, L2DecayRegularize
 from . import dygraph, framework, initializer, io, nn, param_attr, unique_name
 from .dygraph import load_dygraph, save_dygraph
 from .dygraph.layers import Layer
-from .dygraph.nn import Linear
+from .dygraph.nn import BatchNorm, Conv2D, Embedding, Linear, Pool2D
 from .framework import (
     CPUPlace,
     CUDAPinnedPlace,

@@ -10,6 +10,7 @@ import torch
 
 from ..framework import CPUPlace, CUDAPinnedPlace, CUDAPlace, Place
 from ..dygraph.varbase import VarBase
+from ..ops import GRAD_SUFFIX
 from ..static.scope import LoDTensor, Scope
 from .._unsupported import fluid_module_getattr
 
@@ -21,11 +22,17 @@ __all__ = [
     "Scope",
     "LoDTensor",
     "VarBase",
+    "grad_var_suffix",
     "is_compiled_with_cuda",
     "is_compiled_with_rocm",
     "is_compiled_with_xpu",
     "get_cuda_device_count",
 ]
+
+
+def grad_var_suffix() -> str:
+    """``'@GRAD'``: the suffix of a variable's gradient in a program (``w`` -> ``w@GRAD``)."""
+    return GRAD_SUFFIX
 
 
 def is_compiled_with_cuda() -> bool:

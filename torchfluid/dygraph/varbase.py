@@ -234,14 +234,26 @@ class VarBase(torch.Tensor):
                 )
         torch.autograd.backward([self], [_plain(grad_tensor)], retain_graph=bool(retain_graph))
 
-    def _grad_ivar(self):
+    def _grad_tensor(self):
         if not self.is_leaf and not self.retains_grad:
             return None
         return self.grad
 
+    def _grad_ivar(self):
+        """Paddle's gradient Variable: the gradient as a VarBase named ``<name>@GRAD`` sharing its
+        storage (``value().get_tensor()`` reads it; a write changes the gradient itself); None
+        when there is none. A sparse gradient is returned as it is."""
+        grad = self._grad_tensor()
+        if grad is None or grad.is_sparse or isinstance(grad, VarBase):
+            return grad
+        with _NO_SUBCLASS():
+            view = grad.detach().as_subclass(VarBase)
+        view.name = f"{self.name}@GRAD"
+        return view
+
     def gradient(self):
         """The gradient as numpy; ``(values, rows)`` when it is row-sparse; None if there is none."""
-        grad = self._grad_ivar()
+        grad = self._grad_tensor()
         if grad is None:
             return None
         if grad.is_sparse:
@@ -255,7 +267,7 @@ class VarBase(torch.Tensor):
             self._clear_gradient(set_to_zero)
 
     def _clear_gradient(self, set_to_zero: bool) -> None:
-        grad = self._grad_ivar()
+        grad = self._grad_tensor()
         if grad is None:
             return
         if not set_to_zero:
