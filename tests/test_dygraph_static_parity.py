@@ -203,3 +203,95 @@ def test_fluid_exports_and_grad_ivar():
         g.value().get_tensor().set(np.zeros((4, 2), "float32"))  # writes the gradient itself
         np.testing.assert_array_equal(lin.weight.gradient(), np.zeros((4, 2), "float32"))
         assert isinstance(lin.weight.grad, torch.Tensor)
+
+
+class TinyLSTM(fluid.dygraph.Layer):
+    """Paddle's PtbModel in small: embedding, an LSTM step unrolled with slice / concat / matmul /
+    split / sigmoid / tanh, the steps stacked and transposed (a non-contiguous batch) into a
+    matmul projection, softmax_with_cross_entropy, reduce_mean over the batch, reduce_sum."""
+
+    def __init__(self, vocab=20, hidden=4, steps=3, sparse=False):
+        super().__init__()
+        self.h, self.steps = hidden, steps
+        uni = fluid.initializer.UniformInitializer(low=-0.5, high=0.5)
+        self.emb = fluid.Embedding([vocab, hidden], is_sparse=sparse, param_attr=fluid.ParamAttr(initializer=uni))
+        self.w = self.create_parameter([2 * hidden, 4 * hidden], default_initializer=uni)
+        self.b = self.create_parameter([4 * hidden], default_initializer=uni)
+        self.out_w = self.create_parameter([hidden, vocab], default_initializer=uni)
+        self.out_b = self.create_parameter([vocab], default_initializer=uni)
+
+    def forward(self, ids, label, h0):
+        L = fluid.layers
+        x = L.reshape(self.emb(ids), [-1, self.steps, self.h])
+        h = c = L.reshape(h0, [-1, self.h])
+        outs = []
+        for t in range(self.steps):
+            xt = L.reshape(L.slice(x, axes=[1], starts=[t], ends=[t + 1]), [-1, self.h])
+            gates = L.elementwise_add(L.matmul(L.concat([xt, h], 1), self.w), self.b)
+            i, j, f, o = L.split(gates, 4, dim=-1)
+            c = c * L.sigmoid(f) + L.sigmoid(i) * L.tanh(j)
+            h = L.tanh(c) * L.sigmoid(o)
+            outs.append(L.reshape(h, [1, -1, self.h]))
+        seq = L.transpose(L.concat(outs, 0), perm=[1, 0, 2])  # [batch, steps, hidden], not contiguous
+        logits = L.reshape(L.elementwise_add(L.matmul(seq, self.out_w), self.out_b), [-1, self.out_w.shape[1]])
+        loss = L.reshape(L.softmax_with_cross_entropy(logits=logits, label=label), [-1, self.steps])
+        return L.reduce_sum(L.reduce_mean(loss, dim=[0]))
+
+
+IDS = np.random.RandomState(5).randint(0, 20, (4, 3)).astype("int64")
+NEXT = np.random.RandomState(6).randint(0, 20, (12, 1)).astype("int64")
+H0 = np.zeros((4, 4), "float32")
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_lstm_language_model_trains_bit_for_bit_alike(sparse):
+    steps = 4
+    with fluid.dygraph.guard():
+        fluid.default_main_program().random_seed = SEED
+        net = TinyLSTM(sparse=sparse)
+        opt = fluid.optimizer.SGD(0.5, parameter_list=net.parameters())
+        d_losses = []
+        for _ in range(steps):
+            loss = net(*(fluid.dygraph.to_variable(a) for a in (IDS, NEXT, H0)))
+            loss.backward()
+            opt.minimize(loss)
+            net.clear_gradients()
+            d_losses.append(loss.numpy())
+        d_params = {p.name: p.numpy() for p in net.parameters()}
+    main, startup = fluid.Program(), fluid.Program()
+    main.random_seed = SEED
+    with fluid.program_guard(main, startup), fluid.unique_name.guard():
+        net = TinyLSTM(sparse=sparse)
+        ids, nxt = fluid.data("ids", [None, 3], "int64"), fluid.data("next", [None, 1], "int64")
+        loss = net(ids, nxt, fluid.data("h0", [None, 4], "float32"))
+        fluid.optimizer.SGD(0.5).minimize(loss)
+    exe, scope = fluid.Executor(), fluid.Scope()
+    exe.run(startup, scope=scope)
+    names = [p.name for p in net.parameters()]
+    for step in range(steps):
+        out = exe.run(main, feed={"ids": IDS, "next": NEXT, "h0": H0}, fetch_list=[loss, *names], scope=scope)
+        np.testing.assert_array_equal(out[0], d_losses[step], err_msg=f"loss of step {step}")
+    for name, value in zip(names, out[1:], strict=True):
+        np.testing.assert_array_equal(value, d_params[name], err_msg=name)
+
+
+# (x shape, x permutation applied before the product (a non-contiguous operand), y shape)
+MATMUL_LAYOUTS = [
+    ((3, 4, 5), (1, 0, 2), (5, 6)),
+    ((2, 3, 4, 5), (0, 2, 1, 3), (5, 2)),
+    ((3, 4, 5), (1, 0, 2), (5,)),
+    ((4, 5), (1, 0), (3, 4, 2)),
+]
+
+
+@pytest.mark.parametrize("xshape,perm,yshape", MATMUL_LAYOUTS)
+def test_matmul_computes_the_same_bits_with_and_without_autograd(xshape, perm, yshape):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(xshape, generator=g).permute(*perm)
+    y = torch.randn(yshape, generator=g)
+    matmul = fluid.ops.get_op("matmul").forward
+    plain = matmul(x, y)  # a program runs ops without autograd
+    with torch.enable_grad():
+        tracked = matmul(x.clone().requires_grad_(True), y.clone().requires_grad_(True))
+    assert torch.equal(plain, tracked.detach())
+    torch.testing.assert_close(plain, torch.matmul(x.double(), y.double()).float(), rtol=1e-5, atol=1e-5)

@@ -148,3 +148,32 @@ def test_varbase_value_get_tensor_set_writes_in_place():
             t.set(np.zeros((3, 2)))
         np.testing.assert_array_equal(w.numpy(), new)  # refused writes changed nothing
     assert not isinstance(torch.zeros(1), fluid.core.VarBase)
+
+
+# (label, data shape, layer call, the build-time shape(s) of the result (-1 = unknown until fed), fed batch)
+BUILD_SHAPES = [
+    ("reshape-unknown-stays-unknown", [-1, 1], lambda x: L.reshape(x, [1, -1, 10]), [[1, -1, 10]], 20),
+    ("reshape-copied-batch", [-1, 6], lambda x: L.reshape(x, [0, -1]), [[-1, 6]], 4),
+    ("reshape-divides", [-1, 10], lambda x: L.reshape(x, [-1, 5, 2]), [[-1, 5, 2]], 4),
+    ("reshape-known", [-1, 6], lambda x: L.reshape(x, [3, 2]), [[3, 2]], 1),
+    ("slice-unknown-axis", [-1, 5], lambda x: L.slice(x, axes=[0], starts=[0], ends=[2]), [[-1, 5]], 4),
+    ("slice-known-axis", [-1, 5], lambda x: L.slice(x, axes=[1], starts=[1], ends=[-1]), [[-1, 3]], 4),
+    ("split-unknown-axis", [-1, 4], lambda x: L.split(x, 2, dim=0), [[-1, 4], [-1, 4]], 4),
+    ("split-unknown-sections", [-1, 4], lambda x: L.split(x, [2, -1], dim=0), [[2, 4], [-1, 4]], 4),
+    ("split-known-axis", [-1, 4], lambda x: L.split(x, [1, 3], dim=1), [[-1, 1], [-1, 3]], 4),
+    ("transpose-unknown", [-1, 4, 3], lambda x: L.transpose(x, [2, 0, 1]), [[3, -1, 4]], 4),
+]
+
+
+@pytest.mark.parametrize("label,shape,call,want,batch", BUILD_SHAPES, ids=[b[0] for b in BUILD_SHAPES])
+def test_build_time_shapes_keep_unknown_dims_unknown(label, shape, call, want, batch):
+    main = fluid.Program()
+    with fluid.program_guard(main, fluid.Program()), fluid.unique_name.guard():
+        x = fluid.data("x", shape, "float32")
+        outs = _as_list(call(x))
+    assert [list(o.shape) for o in outs] == want
+    fed = np.arange(batch * int(np.prod([d for d in shape if d > 0])), dtype="float32")
+    fed = fed.reshape([batch if d < 0 else d for d in shape])
+    got = fluid.Executor().run(main, feed={"x": fed}, fetch_list=outs, scope=fluid.Scope())
+    for g, w in zip(got, want, strict=True):  # the run fills in the unknown dims
+        assert len(g.shape) == len(w) and all(d == k for d, k in zip(g.shape, w, strict=True) if k >= 0)

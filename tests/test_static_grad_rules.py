@@ -151,9 +151,10 @@ def _flat(xs):
     return out
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_grad_rule_matches_autograd(case):
+def _rule_and_autograd(case, dtype):
+    """(the grad rule's input gradients, torch.autograd's) for ``case`` with float inputs in ``dtype``."""
     op_type, ins, attrs, diff = case
+    ins = [[_as(t, dtype) for t in x] if isinstance(x, list) else _as(x, dtype) for x in ins]
     opdef = get_op(op_type)
     # autograd reference
     leaves = [
@@ -184,10 +185,28 @@ def test_grad_rule_matches_autograd(case):
     got = got if len(opdef.inputs) > 1 else (got,)
     got = [t for x, d, gr in zip(ins, diff, got, strict=False) if d for t in (gr if isinstance(x, list) else [gr])]
     assert len(got) == len(ref)
-    for a, b in zip(got, ref, strict=False):
-        b = torch.zeros_like(a) if b is None else b
+    return got, [torch.zeros_like(a) if b is None else b for a, b in zip(got, ref, strict=True)]
+
+
+def _as(t, dtype):
+    return t.to(dtype) if t.is_floating_point() else t
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_grad_rule_matches_autograd(case):
+    for a, b in zip(*_rule_and_autograd(case, torch.float64), strict=True):
         assert a.shape == b.shape
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_grad_rule_is_bit_identical_to_autograd_in_float32(case):
+    """A program's gradients equal those dygraph mode's autograd computes, to the last bit (Paddle's
+    own dygraph-vs-static model tests compare them with assert_array_equal): each grad rule
+    computes what autograd computes, in the same order."""
+    for a, b in zip(*_rule_and_autograd(case, torch.float32), strict=True):
+        assert a.dtype == b.dtype == torch.float32
+        assert torch.equal(a, b), f"max difference {(a - b).abs().max().item()}"
 
 
 def test_every_differentiable_op_has_a_case():

@@ -192,23 +192,15 @@ def _batch_norm_grad(
     vector-Jacobian product of the forward itself (torch.autograd over ``batch_norm``'s own
     operations), so a program's gradients are bit-identical to those of the same layer in
     dygraph mode (a closed form summed in another order differs in the last float32 bits).
-    With the moving statistics (``is_test`` / ``use_global_stats``): ``dX = dY * Scale * inv``."""
-    _, epsilon, use_moving = _bn_attrs(**attrs)
-    if not use_moving:
-        ins = (X, Scale, Bias)
-        with torch.enable_grad():
-            xs = [t.detach().requires_grad_(bool(n)) for t, n in zip(ins, need[:3], strict=True)]
-            y = batch_norm(*xs, Mean, Variance, **attrs)[0]
-            wanted = [t for t in xs if t.requires_grad]
-            grads = iter(torch.autograd.grad(y, wanted, dY)) if wanted else iter(())
-        return (*(next(grads) if n else None for n in need[:3]), None, None)
-    dims = _bn_dims(X)
-    inv = torch.rsqrt(Variance + epsilon)
-    xhat = (X - _bn_view(Mean, X)) * _bn_view(inv, X)
-    dX = dY * _bn_view(Scale * inv, X) if need[0] else None
-    dScale = (dY * xhat).sum(dim=dims) if need[1] else None
-    dBias = dY.sum(dim=dims) if need[2] else None
-    return dX, dScale, dBias, None, None
+    With the moving statistics (``is_test`` / ``use_global_stats``) ``dX = dY * Scale * inv``,
+    ``xhat`` from the moving mean and variance; computed the same way."""
+    ins = (X, Scale, Bias)
+    with torch.enable_grad():
+        xs = [t.detach().requires_grad_(bool(n)) for t, n in zip(ins, need[:3], strict=True)]
+        y = batch_norm(*xs, Mean, Variance, **attrs)[0]
+        wanted = [t for t in xs if t.requires_grad]
+        grads = iter(torch.autograd.grad(y, wanted, dY)) if wanted else iter(())
+    return (*(next(grads) if n else None for n in need[:3]), None, None)
 
 
 @register(
