@@ -160,8 +160,9 @@ PROTO_ONLY = {("accuracy", "Out")}
 # every dispensable slot of the registry, as Paddle's op makers have them (the optimize section ops' own)
 DISPENSABLE = {
     "raw_rmsprop": {"MeanGrad"},  # AsDispensable in Paddle's RMSPropOpMaker; needed when centered
+    "raw_adam": {"Beta1Tensor", "Beta2Tensor", "EpsilonTensor"},  # AsDispensable in Paddle's AdamOpMaker
     "lr_schedule": {"LearningRate"},
-    **{t: {"MasterParam", "Counter", "RoundingStep"} for t in OPTIMIZE_OP_TYPES},
+    **{t: {"MasterParam", "Counter", "RoundingStep", "HyperParam"} for t in OPTIMIZE_OP_TYPES},
 }
 
 
