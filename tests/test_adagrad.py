@@ -223,7 +223,8 @@ def test_other_dtypes_follow_the_same_maths(dtype):
         g32 = g.to(state_dtype)
         ref_m = ref_m + g32 * g32
         root = torch.from_numpy(np.sqrt(ref_m.numpy()))  # numpy's sqrt: correctly rounded, as Paddle's
-        ref_p = (ref_p.to(state_dtype) - (g32 * 0.1) / (root + 1e-6)).to(dtype)
+        eps = float(np.float32(1e-6))  # Paddle's float32 attribute (float32 state rounds it alike)
+        ref_p = (ref_p.to(state_dtype) - (g32 * 0.1) / (root + eps)).to(dtype)
     assert opt.state_dict()["w_moment_0"].dtype == state_dtype
     assert torch.equal(p.detach(), ref_p)
     assert torch.equal(opt.state_dict()["w_moment_0"], ref_m)

@@ -87,6 +87,7 @@ def test_adam_one_step_paddle_formula():
     m2 = rng.random(SHAPE)
     b1, b2, eps, lr = 0.9, 0.999, 1e-8, 0.004
     b1p, b2p = b1**10, b2**10
+    b1, b2, eps = (float(np.float32(v)) for v in (b1, b2, eps))  # Paddle's float32 attributes (float64 params)
     param = torch.nn.Parameter(torch.tensor(p0))
     opt = fluid.optimizer.Adam(learning_rate=lr, parameters=[("x", param)])
     opt.set_state_dict(
@@ -110,12 +111,14 @@ def test_adam_one_step_paddle_formula():
 
 
 def test_adam_matches_torch_adam_up_to_eps_placement():
-    """With eps -> 0 in both, Paddle's Adam and torch's Adam coincide."""
+    """With eps -> 0 in both, Paddle's Adam and torch's Adam coincide (betas that are
+    float32 numbers, which Paddle's float32 attributes keep as they are)."""
     torch.manual_seed(0)
     a = torch.nn.Parameter(torch.randn(7, 5, dtype=torch.float64))
     b = torch.nn.Parameter(a.detach().clone())
-    ours = fluid.optimizer.Adam(learning_rate=0.01, epsilon=1e-300, parameters=[a])
-    ref = torch.optim.Adam([b], lr=0.01, eps=1e-300)
+    b1, b2 = float(np.float32(0.9)), float(np.float32(0.999))
+    ours = fluid.optimizer.Adam(learning_rate=0.01, beta1=b1, beta2=b2, epsilon=1e-300, parameters=[a])
+    ref = torch.optim.Adam([b], lr=0.01, betas=(b1, b2), eps=1e-300)
     for _ in range(5):
         g = torch.randn(7, 5, dtype=torch.float64)
         a.grad, b.grad = g.clone(), g.clone()

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import torch
 
+from .attrs import paddle_attrs
 from .rmsprop import rmsprop_denominator
 
 __all__ = ["adagrad_", "adagrad_rows_"]
@@ -53,7 +54,9 @@ def adagrad_(
 
     ``grad`` is dense, of ``param``'s shape; ``moment`` holds the running sum (float32 for a
     float16/bfloat16 ``param``: the step is computed in the moment's dtype and the result
-    rounded once into ``param``)."""
+    rounded once into ``param``). ``epsilon`` is Paddle's float32 attribute: a float64 update
+    uses it rounded to float32 (:func:`~torchfluid.kernels.attrs.paddle_attrs`)."""
+    (epsilon,) = paddle_attrs(moment.dtype, epsilon)
     g = grad.to(moment.dtype)
     moment.add_(g * g)  # g * g rounded first, as Paddle's Eigen expression (never fused)
     den = rmsprop_denominator(moment, None, epsilon=epsilon, eps_in_sqrt=False)  # sqrt(moment) + epsilon

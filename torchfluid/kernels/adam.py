@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import torch
 
+from .attrs import paddle_attrs
 from .rmsprop import sqrt_rounded
 
 __all__ = ["adam_"]
@@ -45,7 +46,11 @@ def adam_(
     beta2: float = 0.999,
     epsilon: float = 1e-8,
 ) -> None:
-    """One Adam update in place; ``beta*_pow`` are 1-element tensors (Paddle's accumulators)."""
+    """One Adam update in place; ``beta*_pow`` are 1-element tensors (Paddle's accumulators).
+    ``beta1``, ``beta2`` and ``epsilon`` are Paddle's float32 attributes: a float64 update
+    uses them rounded to float32 (:func:`~torchfluid.kernels.attrs.paddle_attrs`), in the
+    moments and in the powers' update alike; the powers' start values are the caller's."""
+    beta1, beta2, epsilon = paddle_attrs(moment1.dtype, beta1, beta2, epsilon)
     g = grad.to(moment1.dtype)
     moment1.mul_(beta1).add_(g, alpha=1.0 - beta1)
     moment2.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)

@@ -38,6 +38,7 @@ import torch
 
 from .._grad_mode import no_grad
 from . import table
+from .attrs import paddle_attrs
 from .rmsprop import RMSPropHyper, plain_memory
 
 __all__ = [
@@ -508,7 +509,7 @@ class FlatAdagrad(_FlatTable):
     ) -> None:
         """One fused Adagrad step of every parameter with a gradient. ``lr``: a float or
         one per parameter; the other keywords as :meth:`FlatGroup.step`'s."""
-        epsilon = _as_float("epsilon", epsilon)
+        (epsilon,) = paddle_attrs(self.dtype, _as_float("epsilon", epsilon))  # as adagrad_
         if not epsilon >= 0.0:
             raise ValueError(f"epsilon: {epsilon}; allowed: epsilon >= 0")
         if not self.params:
@@ -586,6 +587,7 @@ class FlatAdam(_FlatTable):
         per parameter (the base rate; ``lr_t`` is derived per parameter); the other
         keywords as :meth:`FlatGroup.step`'s."""
         beta1, beta2, epsilon = (_as_float(k, v) for k, v in (("beta1", beta1), ("beta2", beta2), ("epsilon", epsilon)))
+        beta1, beta2, epsilon = paddle_attrs(self.dtype, beta1, beta2, epsilon)  # as adam_
         for name, value in (("beta1", beta1), ("beta2", beta2)):
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name}: {value}; allowed: 0 <= {name} < 1")

@@ -46,6 +46,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .attrs import paddle_attrs
+
 __all__ = [
     "RMSPropHyper",
     "plain_memory",
@@ -168,7 +170,7 @@ class RMSPropHyper(NamedTuple):
         are used as given."""
         if not self.float32_attrs or dtype != torch.float64:
             return self
-        rho, epsilon, momentum = (float(np.float32(v)) for v in (self.rho, self.epsilon, self.momentum))
+        rho, epsilon, momentum = paddle_attrs(dtype, self.rho, self.epsilon, self.momentum)
         return self._replace(rho=rho, epsilon=epsilon, momentum=momentum)
 
     @classmethod

@@ -1,0 +1,24 @@
+"""Paddle's float hyper-parameters are float32 op attributes.
+
+Paddle's optimizer ops take ``beta1``, ``beta2``, ``epsilon``, ``decay``, ``momentum``,
+``mu`` and the ``scale`` of its scale op as ``float`` attributes and cast them to the
+parameter's type: a float64 update uses ``float64(float32(x))``. A float32 (or narrower)
+update computes in float32, where torch rounds a Python float the same way, so only
+float64 needs the explicit rounding. Learning rates are tensors in Paddle and are not
+attributes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["paddle_attrs"]
+
+
+def paddle_attrs(dtype: torch.dtype, *values: float) -> tuple[float, ...]:
+    """``values`` as a Paddle op of ``dtype`` uses them: rounded to float32 for float64,
+    as given otherwise."""
+    if dtype != torch.float64:
+        return tuple(float(v) for v in values)
+    return tuple(float(np.float32(v)) for v in values)
