@@ -1,0 +1,112 @@
+"""torchfluid's optimizers inside torch's ecosystem of "any optimizer" tools: LR schedulers
+resumed from a checkpoint, ``torch.optim.swa_utils``, ``GradScaler``, ``torch.compile``.
+
+Each table runs the same case on ``torch.optim.RMSprop`` (the reference behaviour) and on
+torchfluid's optimizers, and checks they agree."""
+
+import io
+
+import pytest
+import torch
+from torch.optim import lr_scheduler as sched
+
+import torchfluid.optim
+import torchfluid.optimizer
+
+
+def _params(seed=0):
+    torch.manual_seed(seed)
+    return [torch.nn.Parameter(torch.randn(3, 2)), torch.nn.Parameter(torch.randn(2))]
+
+
+# optimizer factories: torch's RMSprop is the reference, the others must behave as it does
+OPTIMIZERS = {
+    "torch.optim.RMSprop": lambda ps, **kw: torch.optim.RMSprop(ps, **kw),
+    "torchfluid.optim.RMSprop": lambda ps, **kw: torchfluid.optim.RMSprop(ps, **kw),
+    "torchfluid.optim.RMSProp": lambda ps, **kw: torchfluid.optim.RMSProp(ps, **kw),
+    "torchfluid.optim.RMSProp.preset": lambda ps, **kw: torchfluid.optim.RMSProp.preset("torch", ps, **kw),
+    "torchfluid.optimizer.RMSProp.preset": lambda ps, **kw: torchfluid.optimizer.RMSProp.preset("torch", ps, **kw),
+}
+
+# schedulers and the group keys each one writes into param_groups
+SCHEDULERS = {
+    "StepLR": (lambda o, **kw: sched.StepLR(o, step_size=2, gamma=0.5, **kw), {"initial_lr"}),
+    "OneCycleLR": (
+        lambda o, **kw: sched.OneCycleLR(o, max_lr=0.1, total_steps=10, **kw),
+        {"initial_lr", "max_lr", "min_lr", "base_momentum", "max_momentum"},
+    ),
+    "CyclicLR": (
+        lambda o, **kw: sched.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=2, **kw),
+        {"initial_lr", "base_momentum", "max_momentum"},
+    ),
+    "SWALR": (lambda o, **kw: torch.optim.swa_utils.SWALR(o, swa_lr=0.05, anneal_epochs=2, **kw), {"swa_lr"}),
+}
+
+
+def _through_a_file(obj):
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=False)
+
+
+def _train_steps(opt, params, scheduler, n):
+    for _ in range(n):
+        opt.zero_grad()
+        sum((p**2).sum() for p in params).backward()
+        opt.step()
+        scheduler.step()
+
+
+@pytest.mark.parametrize("sched_name", SCHEDULERS)
+@pytest.mark.parametrize("opt_name", OPTIMIZERS)
+def test_scheduler_group_keys_survive_a_checkpoint_and_the_scheduler_resumes(opt_name, sched_name):
+    """torch keeps every key of a saved param group on load (a scheduler's ``initial_lr``,
+    ``max_lr``, ``swa_lr``, ...), so a scheduler rebuilt with ``last_epoch`` resumes."""
+    make_opt = OPTIMIZERS[opt_name]
+    make_sched, keys = SCHEDULERS[sched_name]
+    params = _params()
+    opt = make_opt(params, lr=0.05, momentum=0.5)
+    scheduler = make_sched(opt)
+    _train_steps(opt, params, scheduler, 3)
+    saved_opt, saved_sched = _through_a_file(opt.state_dict()), _through_a_file(scheduler.state_dict())
+
+    params2 = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    opt2 = make_opt(params2, lr=0.05, momentum=0.5)
+    opt2.load_state_dict(saved_opt)
+    for g, g2 in zip(opt.param_groups, opt2.param_groups, strict=True):
+        for key in keys | {"lr", "momentum"}:
+            assert key in g2, f"{key} lost on load"
+            assert float(g2[key]) == float(g[key]), key
+    make_sched(opt2, last_epoch=scheduler.last_epoch)  # resuming needs initial_lr in the groups
+
+    # the usual resume (scheduler built, then both loaded) continues the same trajectory
+    params3 = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    opt3 = make_opt(params3, lr=0.05, momentum=0.5)
+    scheduler3 = make_sched(opt3)
+    opt3.load_state_dict(saved_opt)
+    scheduler3.load_state_dict(saved_sched)
+    _train_steps(opt, params, scheduler, 2)
+    _train_steps(opt3, params3, scheduler3, 2)
+    assert [g["lr"] for g in opt3.param_groups] == [g["lr"] for g in opt.param_groups]
+    for p, p3 in zip(params, params3, strict=True):
+        torch.testing.assert_close(p3, p, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "opt_name", [n for n in OPTIMIZERS if n != "torch.optim.RMSprop" and not n.startswith("torchfluid.optim.RMSprop")]
+)
+def test_torch_options_a_paddle_optimizer_lacks_are_still_dropped_on_load(opt_name):
+    """A torch.optim.RMSprop checkpoint carries ``weight_decay``, ``foreach``, ... : options the
+    Paddle-convention optimizer's groups do not have (a group ``weight_decay`` would replace its
+    regularization); they are dropped, while a scheduler's keys are kept."""
+    params = _params()
+    ref = torch.optim.RMSprop(params, lr=0.05, alpha=0.9, momentum=0.5)
+    sched.StepLR(ref, step_size=2)
+    sd = ref.state_dict()
+    opt = OPTIMIZERS[opt_name]([torch.nn.Parameter(p.detach().clone()) for p in params], lr=0.1, momentum=0.5)
+    opt.load_state_dict(sd)
+    group = opt.param_groups[0]
+    for key in ("weight_decay", "foreach", "capturable", "differentiable", "alpha", "eps"):
+        assert key not in group
+    assert group["rho"] == 0.9 and group["initial_lr"] == 0.05 and group["lr"] == 0.05
