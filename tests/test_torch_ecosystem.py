@@ -110,3 +110,64 @@ def test_torch_options_a_paddle_optimizer_lacks_are_still_dropped_on_load(opt_na
     for key in ("weight_decay", "foreach", "capturable", "differentiable", "alpha", "eps"):
         assert key not in group
     assert group["rho"] == 0.9 and group["initial_lr"] == 0.05 and group["lr"] == 0.05
+
+
+# torch's ways of passing parameters and lr, each with what the optimizer must end up holding
+TORCH_CALLS = {
+    "params keyword": (lambda cls, ps: cls(params=ps, lr=0.1), 0.1),
+    "tensor lr": (lambda cls, ps: cls(ps, lr=torch.tensor(0.1)), 0.1),
+    "tensor lr in a group": (lambda cls, ps: cls([{"params": ps, "lr": torch.tensor(0.2)}], lr=0.1), 0.2),
+}
+TORCH_CALL_CLASSES = {
+    "torch.optim.RMSprop": torch.optim.RMSprop,
+    "torchfluid.optim.RMSprop": torchfluid.optim.RMSprop,
+    "torchfluid.optim.RMSProp": torchfluid.optim.RMSProp,
+    "torchfluid.optim.Momentum": torchfluid.optim.Momentum,
+}
+
+
+@pytest.mark.parametrize("call", TORCH_CALLS)
+@pytest.mark.parametrize("cls_name", TORCH_CALL_CLASSES)
+def test_torch_calls_and_tensor_lr_followed_in_place(cls_name, call):
+    """torch.optim takes ``params=`` and a 1-element tensor ``lr`` (in the call or a group);
+    torch's LR schedulers then change that tensor in place, and the next step uses the new
+    value: the step with lr set to 0 in place leaves the parameters as they are."""
+    make, lr = TORCH_CALLS[call]
+    params = _params()
+    opt = make(TORCH_CALL_CLASSES[cls_name], params)
+    group_lr = opt.param_groups[0]["lr"]
+    assert float(group_lr) == pytest.approx(lr)
+    sum((p**2).sum() for p in params).backward()
+    opt.step()
+    moved = [p.detach().clone() for p in params]
+    assert not torch.equal(moved[0], _params()[0])
+    if isinstance(group_lr, torch.Tensor):
+        group_lr.fill_(0.0)  # what torch's schedulers do to a tensor lr
+    else:
+        opt.param_groups[0]["lr"] = 0.0
+    opt.step()
+    for p, m in zip(params, moved, strict=True):
+        torch.testing.assert_close(p.detach(), m, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (torch.tensor([0.1, 0.2]), "lr as a tensor must have 1 element"),
+        (torch.tensor(1), "lr as a tensor must have 1 element of a floating-point dtype"),
+        (torch.tensor(-0.1), r"lr must be >= 0, got -0.1"),
+        (torch.tensor(float("nan")), "lr must be"),
+    ],
+)
+def test_bad_tensor_lr_in_a_group_is_refused_before_anything_changes(bad, message):
+    params = _params()
+    opt = torchfluid.optim.RMSProp(params, lr=0.1)
+    with pytest.raises(ValueError, match=message):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(2))], "lr": bad})
+    sum((p**2).sum() for p in params).backward()
+    before = [p.detach().clone() for p in params]
+    opt.param_groups[0]["lr"] = bad
+    with pytest.raises(ValueError, match=message):
+        opt.step()
+    for p, b in zip(params, before, strict=True):
+        assert torch.equal(p.detach(), b)

@@ -134,7 +134,7 @@ class Optimizer(torch.optim.Optimizer):
         reg = _one_of("regularization", regularization, "weight_decay", weight_decay)
         self._schedule = schedules.as_schedule(learning_rate)
         if self._schedule is None:
-            base_lr = check_number("learning_rate", learning_rate, lo=0.0)
+            base_lr = check_lr("learning_rate", learning_rate)
         else:
             base_lr = schedules.peek(self._schedule)
         self.regularization = as_regularizer(reg, "weight_decay" if weight_decay is not None else "regularization")
@@ -243,7 +243,7 @@ class Optimizer(torch.optim.Optimizer):
         self._codec.group_added(group)
 
     def _check_group(self, group: dict) -> None:
-        check_number("lr", group["lr"], lo=0.0)
+        check_lr("lr", group["lr"])
         check_number("lr_mult", group["lr_mult"], lo=0.0)
         if group.get("weight_decay") is not None:
             check_number("weight_decay", group["weight_decay"], lo=0.0)
@@ -776,6 +776,22 @@ class Optimizer(torch.optim.Optimizer):
     def __repr__(self) -> str:
         hp = {k: v for k, v in self.defaults.items() if k != "lr_mult"}
         return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in hp.items())})"
+
+
+def check_lr(name: str, value) -> float | torch.Tensor:
+    """A learning rate: a real number >= 0 (returned as a float) or, as ``torch.optim`` takes
+    it, a 1-element floating-point tensor holding one, returned as it is: each update reads
+    its value then, so a tensor changed in place (torch's LR schedulers ``fill_`` it) is
+    followed."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1 or not value.is_floating_point():
+            raise ValueError(
+                f"{name} as a tensor must have 1 element of a floating-point dtype, got shape "
+                f"{list(value.shape)} and dtype {value.dtype}"
+            )
+        check_number(name, float(value), lo=0.0)
+        return value
+    return check_number(name, value, lo=0.0)
 
 
 def check_sparse_grad(name: str, p: torch.Tensor, g: torch.Tensor) -> None:

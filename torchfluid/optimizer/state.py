@@ -447,8 +447,14 @@ class StateCodec:
 
 
 def group_hparams(group: Mapping) -> dict:
-    """A param group's hyper-parameters: every entry but ``params`` and ``param_names``."""
-    return {k: v for k, v in group.items() if k not in ("params", "param_names")}
+    """A param group's hyper-parameters: every entry but ``params`` and ``param_names``; a
+    tensor (torch's tensor ``lr``) as a copy of its value now, so that a later in-place
+    change to it counts as a change."""
+    return {
+        k: (v.detach().clone() if isinstance(v, torch.Tensor) else v)
+        for k, v in group.items()
+        if k not in ("params", "param_names")
+    }
 
 
 def _renamer(key_map):
