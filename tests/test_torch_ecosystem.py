@@ -171,3 +171,50 @@ def test_bad_tensor_lr_in_a_group_is_refused_before_anything_changes(bad, messag
         opt.step()
     for p, b in zip(params, before, strict=True):
         assert torch.equal(p.detach(), b)
+
+
+def _scaled_steps(make_opt, how, *, scaled, seed=0):
+    """Three steps on a small model, through a GradScaler (``scaled``) or plainly (the
+    control); with ``how == 'overflow'`` the second step overflows (the control skips it).
+    Returns the model, each step's gradients as ``.grad`` holds them after the step, and
+    the final loss scale."""
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    x, y = torch.randn(8, 4), torch.randn(8, 1)
+    opt = make_opt(list(model.parameters()), lr=0.01, momentum=0.5)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=1, enabled=scaled)
+    seen = []
+    for i in range(3):
+        opt.zero_grad()
+        scaler.scale(torch.nn.functional.mse_loss(model(x), y)).backward()
+        overflow = how == "overflow" and i == 1
+        if overflow and scaled:
+            model[2].weight.grad[0, 0] = float("inf")
+        if how == "unscale_ and clip":
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.05)
+        if scaled or not overflow:
+            scaler.step(opt)
+            scaler.update()
+        seen.append([p.grad.clone() for p in model.parameters()])
+    return model, seen, scaler.get_scale()
+
+
+@pytest.mark.parametrize("how", ["step", "unscale_ and clip", "overflow"])
+@pytest.mark.parametrize("opt_name", OPTIMIZERS)
+def test_grad_scaler_steps_and_leaves_unscaled_gradients_as_without_it(opt_name, how):
+    """torch's GradScaler contract (its ``_run_scaling_case``): training through the scaler
+    gives the parameters and, after ``scaler.step(opt)``, the ``.grad`` of training without
+    it: the scaler or the optimizer (torchfluid.optimizer's unscale inside the step,
+    ``_step_supports_amp_scaling``) divides ``.grad`` in place; an overflowed step is skipped
+    and the scale backs off. The scale is a power of two, so unscaling is exact."""
+    control, control_seen, _ = _scaled_steps(OPTIMIZERS[opt_name], how, scaled=False)
+    model, seen, scale = _scaled_steps(OPTIMIZERS[opt_name], how, scaled=True)
+    assert scale == 2.0**10 * (2.0**2 * 0.5 if how == "overflow" else 2.0**3)
+    for i, (grads, ref_grads) in enumerate(zip(seen, control_seen, strict=True)):
+        if how == "overflow" and i == 1:
+            continue  # skipped: torch's plain path unscaled them, its fused path leaves them scaled
+        for g, r in zip(grads, ref_grads, strict=True):
+            torch.testing.assert_close(g, r, rtol=1e-6, atol=1e-9)
+    for p, r in zip(model.parameters(), control.parameters(), strict=True):
+        torch.testing.assert_close(p, r, rtol=1e-6, atol=1e-7)

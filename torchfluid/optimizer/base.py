@@ -548,15 +548,18 @@ class Optimizer(torch.optim.Optimizer):
                 items.append(Item(name, p, g, group, _param_lr_mult(p), reg, need_clip(p)))
             shard = self._sharding if self._sharding is not None and self._sharding.engaged else None
             plain = self._fused is not None and shard is None and self._plain_step_inputs(config)
+            grad_scale = getattr(self, "grad_scale", None)
             done = run_update(
                 config,
                 items,
                 self._runtime,
                 found_inf=getattr(self, "found_inf", None),
-                grad_scale=getattr(self, "grad_scale", None),
+                grad_scale=grad_scale,
                 shard=shard,
                 before_update=self._lr_value_for_update,
             )
+            if done and from_grad_attrs and grad_scale is not None:
+                _unscale_in_place([g for _, g in pairs], grad_scale)
             plain = plain and done and all(it.reg is None and not it.hparams.get("maximize", False) for it in items)
             self._plain_config = config if plain else None
         if not done:
@@ -776,6 +779,24 @@ class Optimizer(torch.optim.Optimizer):
     def __repr__(self) -> str:
         hp = {k: v for k, v in self.defaults.items() if k != "lr_mult"}
         return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in hp.items())})"
+
+
+def _unscale_in_place(grads, grad_scale) -> None:
+    """``.grad`` divided by the loss scale a ``torch.amp.GradScaler`` handed the step, once
+    the step used it: torch leaves unscaled gradients after ``scaler.step(opt)`` (its
+    fused optimizers write them back; the others were unscaled by ``scaler.unscale_``), so
+    gradient norms logged after the step read the same. The factor is the one the update
+    applied (the scale's float32 reciprocal); a skipped step (overflow) leaves them as
+    they are, as torch's fused optimizers do."""
+    inv = float(torch.as_tensor(grad_scale).double().reciprocal().float())
+    dense: dict[tuple, list] = {}
+    for g in grads:
+        if g.layout is torch.strided:
+            dense.setdefault((g.device, g.dtype), []).append(g)
+        else:
+            g.mul_(inv)
+    for group in dense.values():
+        torch._foreach_mul_(group, inv)
 
 
 def check_lr(name: str, value) -> float | torch.Tensor:
