@@ -218,3 +218,59 @@ def test_grad_scaler_steps_and_leaves_unscaled_gradients_as_without_it(opt_name,
             torch.testing.assert_close(g, r, rtol=1e-6, atol=1e-9)
     for p, r in zip(model.parameters(), control.parameters(), strict=True):
         torch.testing.assert_close(p, r, rtol=1e-6, atol=1e-7)
+
+
+_COMPILED_STEP = """
+import sys, warnings
+import torch
+import torchfluid.optim, torchfluid.optimizer
+
+warnings.simplefilter("ignore")
+make = {
+    "torchfluid.optim.RMSprop": lambda ps: torchfluid.optim.RMSprop(ps, lr=0.01, momentum=0.5),
+    "torchfluid.optim.RMSProp": lambda ps: torchfluid.optim.RMSProp(ps, lr=0.01, momentum=0.5),
+    "torchfluid.optimizer.RMSProp": lambda ps: torchfluid.optimizer.RMSProp(0.01, momentum=0.5, parameters=ps),
+}[sys.argv[1]]
+
+def run(compiled):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    opt = make(list(model.parameters()))
+
+    def train_step(x, y):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    step = torch.compile(train_step, backend="aot_eager") if compiled else train_step
+    torch.manual_seed(1)
+    for _ in range(3):
+        step(torch.randn(4, 6), torch.randn(4, 1))
+    return [p.detach() for p in model.parameters()]
+
+same = all(torch.equal(a, b) for a, b in zip(run(False), run(True), strict=True))
+print("same" if same else "different")
+"""
+
+
+@pytest.mark.parametrize(
+    "opt_name", ["torchfluid.optim.RMSprop", "torchfluid.optim.RMSProp", "torchfluid.optimizer.RMSProp"]
+)
+def test_torch_compile_of_a_training_step_with_the_update_gives_eager_numbers(opt_name):
+    """``torch.compile`` (fullgraph=False) of zero_grad + forward + backward + ``opt.step()``:
+    the update is a graph break and runs eagerly (the fused kernel reads raw memory, which
+    traced tensors do not have), so the parameters equal eager training bit for bit. Run in
+    a subprocess: a traced fused update would crash the interpreter."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, "-c", _COMPILED_STEP, opt_name], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("same")

@@ -521,12 +521,18 @@ class Optimizer(torch.optim.Optimizer):
         """``{param: float32 master}`` of the multi-precision parameters updated so far."""
         return dict(self._precision.masters)
 
+    @torch.compiler.disable
     @no_grad
     def _run_pipeline(self, params_grads, *, from_grad_attrs: bool = False) -> None:
         """The update: the pairs as pipeline items through :func:`run_update`.
         ``from_grad_attrs``: the pairs are managed parameters and their ``.grad``, which
         torch keeps in the parameter's shape, dtype and device (it refuses any other
-        assignment), so :meth:`_validate` has nothing left to check."""
+        assignment), so :meth:`_validate` has nothing left to check.
+
+        Never traced by ``torch.compile``: a compiled training step breaks the graph here
+        and runs the update eagerly on real tensors (the fused kernels read raw memory,
+        and the pipeline keeps Python-side state), so compiled and eager training agree
+        bit for bit."""
         if self._lr_record is not None:
             raise TypeError(
                 f"learning_rate is a {type(self._lr_record).__name__} (a program's learning-rate variable): it "
