@@ -274,3 +274,32 @@ def test_torch_compile_of_a_training_step_with_the_update_gives_eager_numbers(op
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().endswith("same")
+
+
+GROUP_LIST_CLASSES = {
+    "torch.optim.RMSprop": lambda groups: torch.optim.RMSprop(groups, lr=0.01),
+    "torchfluid.optim.RMSprop": lambda groups: torchfluid.optim.RMSprop(groups, lr=0.01),
+    "torchfluid.optim.RMSProp": lambda groups: torchfluid.optim.RMSProp(groups, lr=0.01),
+    "torchfluid.optimizer.RMSProp": lambda groups: torchfluid.optimizer.RMSProp(0.01, parameters=groups),
+}
+
+
+@pytest.mark.parametrize("cls_name", GROUP_LIST_CLASSES)
+def test_empty_param_groups_are_kept_in_place_as_torch_keeps_them(cls_name):
+    """Param-group dicts may have no parameters (ZeroRedundancyOptimizer builds each rank's
+    optimizer from its shard's groups, and a rank may get none): they keep their position,
+    so group i's hyper-parameters still apply to group i. An empty flat list is refused."""
+    make = GROUP_LIST_CLASSES[cls_name]
+    assert len(make([{"params": []}]).param_groups) == 1  # nothing to optimize on this rank: accepted
+    make([{"params": []}]).step()
+    params, ref_params = _params(), _params()
+    opt = make([{"params": [], "lr": 0.5}, {"params": params, "lr": 0.2}])
+    ref = make([{"params": ref_params, "lr": 0.2}])
+    assert len(opt.param_groups) == 2 and opt.param_groups[0]["params"] == []
+    for ps, o in ((params, opt), (ref_params, ref)):
+        sum((p**2).sum() for p in ps).backward()
+        o.step()
+    for p, r in zip(params, ref_params, strict=True):
+        assert torch.equal(p, r)
+    with pytest.raises(ValueError, match="empty parameter list"):
+        make([])

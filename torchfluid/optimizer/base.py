@@ -164,7 +164,10 @@ class Optimizer(torch.optim.Optimizer):
                     self.add_param_group(group)
             elif not self._keep_record_list(params):
                 self.add_param_group({"params": params})
-            if self._record_params is None and not any(g["params"] for g in self.param_groups):
+            # an empty flat list is refused (as torch does); param-group dicts may all be empty (torch keeps
+            # them: ZeroRedundancyOptimizer gives a rank whose shard has no parameters its empty groups)
+            flat = not is_group_list(params)
+            if flat and self._record_params is None and not any(g["params"] for g in self.param_groups):
                 raise ValueError(
                     f"{type(self).__name__} got an empty parameter list: there is nothing to optimize "
                     "(pass parameters=None in static mode, where minimize() finds them)"
