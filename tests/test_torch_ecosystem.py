@@ -303,3 +303,32 @@ def test_empty_param_groups_are_kept_in_place_as_torch_keeps_them(cls_name):
         assert torch.equal(p, r)
     with pytest.raises(ValueError, match="empty parameter list"):
         make([])
+
+
+@pytest.mark.parametrize("cls_name", GROUP_LIST_CLASSES)
+def test_an_optimizer_is_freed_without_the_garbage_collector(cls_name):
+    """torch's optimizers hold no reference cycle: dropping the last reference (even with a
+    scheduler attached and after steps) frees the optimizer at once, with gc disabled."""
+    import gc
+    import weakref
+
+    def run():
+        params = _params()
+        opt = GROUP_LIST_CLASSES[cls_name]([{"params": params}])
+        scheduler = sched.LambdaLR(opt, lambda epoch: 1.0)
+        for _ in range(2):
+            sum((p**2).sum() for p in params).backward()
+            opt.step()
+            scheduler.step()
+        others = [
+            r for r in gc.get_referrers(opt) if r is not scheduler and r is not getattr(scheduler, "__dict__", None)
+        ]
+        assert others == [], "nothing but the caller and its scheduler may refer to the optimizer"
+        return weakref.ref(opt), weakref.ref(scheduler)
+
+    gc.disable()
+    try:
+        refs = run()
+        assert all(ref() is None for ref in refs)
+    finally:
+        gc.enable()

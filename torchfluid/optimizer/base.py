@@ -667,6 +667,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)  # torch: restores the attributes, new hook dicts, step patching
+        self._codec.bind(self, self._check_group)  # the codec refers to its optimizer weakly
 
     def set_state_dict(self, state_dict: Mapping, strict: bool = True, key_map=None) -> LoadReport:
         """Load a state dict; checks every key, shape and dtype before changing anything.

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import weakref
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -140,12 +141,36 @@ class StateCodec:
     Call :meth:`group_added` for each param group as it is added."""
 
     def __init__(self, opt, *, rule, precision, check_group):
-        self.opt = opt
         self.rule = rule
         self.precision = precision
-        self.check_group = check_group
         self.pending: dict[str, torch.Tensor] = {}
         self.initial_hparams: list[dict] = []  # each group's hyper-parameters when added
+        self.bind(opt, check_group)
+
+    # The optimizer holds this codec; the codec holds the optimizer (and its bound
+    # check_group) weakly, so that an optimizer is freed as soon as it is unreferenced, with
+    # no reference cycle left for the garbage collector (as torch's optimizers are).
+    def bind(self, opt, check_group) -> None:
+        """Attach to ``opt`` (again after a copy or unpickling: the optimizer rebinds)."""
+        self._opt = weakref.ref(opt)
+        self._check_group = weakref.WeakMethod(check_group) if inspect.ismethod(check_group) else check_group
+
+    @property
+    def opt(self):
+        opt = self._opt() if self._opt is not None else None
+        if opt is None:
+            raise RuntimeError("this state codec's optimizer no longer exists")
+        return opt
+
+    def check_group(self, group) -> None:
+        check = self._check_group() if isinstance(self._check_group, weakref.WeakMethod) else self._check_group
+        check(group)
+
+    def __getstate__(self) -> dict:
+        """Everything but the weak references (a copy is rebound by its optimizer)."""
+        state = dict(self.__dict__)
+        state["_opt"] = state["_check_group"] = None
+        return state
 
     # ---------------------------------------------------------------- groups
     def group_added(self, group: Mapping) -> None:
