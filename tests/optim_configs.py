@@ -93,9 +93,34 @@ class OptimConfig:
     inf_data: bool = False
     dtype: str = "float32"  # the model's (parameters' and data's) dtype
     raises: dict = dataclasses.field(default_factory=dict)  # step -> expected exception type
+    # option -> its value at each step: the option is a float32 [1] tensor (static: a persistable
+    # program variable) that the runner sets to values[i] before step i (made by make_tensors)
+    tensor_options: dict = dataclasses.field(default_factory=dict)
 
-    def build(self, mode: str, parameters=None):
-        """The optimizer for ``mode`` ('eager', 'dygraph' or 'static')."""
+    def make_tensors(self, mode: str) -> dict:
+        """The tensor options' tensors for ``mode``, holding their step-0 values (static:
+        variables of the program being built, initialized in its startup program)."""
+        if mode == "static":
+            return {
+                k: L.create_global_var([1], float(v[0]), "float32", persistable=True, name=f"opt_{k}")
+                for k, v in self.tensor_options.items()
+            }
+        make = to_variable if mode == "dygraph" else torch.from_numpy
+        return {k: make(np.array([v[0]], np.float32)) for k, v in self.tensor_options.items()}
+
+    def set_tensors(self, tensors: dict, step: int, scope=None) -> None:
+        """Give each tensor option its value of ``step`` (static: in ``scope``)."""
+        for k, values in self.tensor_options.items():
+            value = np.array([values[step]], np.float32)
+            if scope is not None:
+                scope.var(tensors[k].name).get_tensor().set(value)
+            else:
+                with torch.no_grad():
+                    tensors[k].copy_(torch.from_numpy(value))
+
+    def build(self, mode: str, parameters=None, tensors=None):
+        """The optimizer for ``mode`` ('eager', 'dygraph' or 'static'); ``tensors``: the
+        tensor options' tensors (:meth:`make_tensors`)."""
         if self.preset is not None:
             library, kwargs = self.preset
             return fluid.optimizer.RMSProp.preset(library, parameters=parameters, **kwargs, **self.options)
@@ -104,7 +129,7 @@ class OptimConfig:
             lr = SCHEDULES[self.lr][1 if mode == "static" else 0]()
         else:
             lr = self.lr
-        return cls(learning_rate=lr, parameters=parameters, **self.options)
+        return cls(learning_rate=lr, parameters=parameters, **self.options, **(tensors or {}))
 
     def expected_outcomes(self) -> list:
         return [self.raises.get(i) for i in range(STEPS)]
@@ -232,6 +257,34 @@ CONFIGS: list[OptimConfig] = [
         b_attr=dict(regularizer=fluid.L1Decay(0.1), need_clip=False),
     ),
     _c("adam_schedule", kind="adam", lr="exponential"),
+    # ... with tensor hyper-parameters (static: program variables) changed between steps
+    _c(
+        "adam_tensor_betas",
+        kind="adam",
+        lr=0.01,
+        tensor_options=dict(beta1=[0.85, 0.85, 0.5, 0.9, 0.0, 0.7], beta2=[0.95, 0.99, 0.95, 0.5, 0.999, 0.9]),
+    ),
+    _c(
+        "adam_tensor_epsilon_l2_clip_schedule",
+        kind="adam",
+        lr="piecewise",
+        options=dict(beta2=0.9, regularization=fluid.L2Decay(0.1), **_clip("global_norm")),
+        tensor_options=dict(epsilon=[1e-8, 1e-3, 1e-3, 0.5, 1e-6, 1e-2], beta1=[0.9] * STEPS),
+    ),
+    _c(
+        "adam_tensor_beta_inf",
+        kind="adam",
+        lr=0.01,
+        inf_data=True,
+        tensor_options=dict(beta1=[0.8, 0.7, 0.6, 0.5, 0.4, 0.3]),
+    ),
+    _c(
+        "adam_tensor_beta_out_of_range",
+        kind="adam",
+        lr=0.01,
+        tensor_options=dict(beta1=[0.9, 0.9, 1.0, 0.9, -0.1, 0.9]),
+        raises={2: ValueError, 4: ValueError},
+    ),
     # ---- Adagrad
     _c("adagrad", kind="adagrad", lr=0.1),
     _c("adagrad_eps_initial", kind="adagrad", lr=0.1, options=dict(epsilon=1e-3, initial_accumulator_value=0.5)),
@@ -341,9 +394,11 @@ def run_eager(cfg: OptimConfig) -> Result:
     b = torch.nn.Parameter(torch.tensor(B0.astype(cfg.dtype)))
     mark(w, cfg.w_attr)
     mark(b, cfg.b_attr)
-    opt = cfg.build("eager", parameters={"fc_0.b_0": b, "fc_0.w_0": w})
+    tensors = cfg.make_tensors("eager")
+    opt = cfg.build("eager", parameters={"fc_0.b_0": b, "fc_0.w_0": w}, tensors=tensors)
     (data, ys), outcomes = _data(cfg), []
     for i in range(STEPS):
+        cfg.set_tensors(tensors, i)
         pred = torch.matmul(torch.from_numpy(data[i]), w) + b
         loss = L.mean(L.square_error_cost(pred, torch.from_numpy(ys[i])))
         loss.backward()
@@ -365,9 +420,11 @@ def run_dygraph(cfg: OptimConfig) -> Result:
             bias_attr=_attr(B0, cfg.b_attr, cfg.dtype),
             dtype=cfg.dtype,
         )
-        opt = cfg.build("dygraph", parameters=fc.parameters())
+        tensors = cfg.make_tensors("dygraph")
+        opt = cfg.build("dygraph", parameters=fc.parameters(), tensors=tensors)
         (data, ys), outcomes = _data(cfg), []
         for i in range(STEPS):
+            cfg.set_tensors(tensors, i)
             loss = L.mean(L.square_error_cost(fc(to_variable(data[i])), to_variable(ys[i])))
             loss.backward()
             outcomes.append(_outcome(lambda loss=loss: opt.minimize(loss)))
@@ -383,12 +440,14 @@ def run_static(cfg: OptimConfig) -> Result:
         y = L.data("y", [1], dtype=cfg.dtype)
         pred = L.fc(x, 1, param_attr=_attr(W0, cfg.w_attr, cfg.dtype), bias_attr=_attr(B0, cfg.b_attr, cfg.dtype))
         loss = L.mean(L.square_error_cost(pred, y))
-        cfg.build("static").minimize(loss)
+        tensors = cfg.make_tensors("static")
+        cfg.build("static", tensors=tensors).minimize(loss)
     scope = fluid.Scope()
     exe = fluid.Executor()
     exe.run(start, scope=scope)
     (data, ys), outcomes = _data(cfg), []
     for i in range(STEPS):
+        cfg.set_tensors(tensors, i, scope)
         feed = {"x": data[i], "y": ys[i]}
         outcomes.append(_outcome(lambda feed=feed: exe.run(main, feed=feed, fetch_list=[loss], scope=scope)))
 

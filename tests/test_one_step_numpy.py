@@ -52,9 +52,9 @@ def test_rmsprop_one_step(centered, momentum, dtype):
         mg0.astype(np.float64),
         mom0.astype(np.float64),
         lr=0.01,
-        rho=0.9,
-        eps=1e-6,
-        momentum=momentum,
+        rho=float(np.float32(0.9)),  # Paddle's float32 attributes (the same for float32 parameters)
+        eps=float(np.float32(1e-6)),
+        momentum=float(np.float32(momentum)),
         centered=centered,
     )
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-14)

@@ -274,12 +274,12 @@ def test_keras_clip_arguments_map_to_clip_classes():
 def test_preset_translations():
     p = [torch.nn.Parameter(torch.zeros(2))]
     t = RMSProp.preset("torch", parameters=p, weight_decay=0.1)
-    assert t.regularization == L2Decay(0.1)
+    assert t.regularization == L2Decay(0.1, float32_attrs=False)  # torch's decay: float64 as given
     assert (t.defaults["eps_in_sqrt"], t.defaults["lr_in_momentum"], t.defaults["rho"]) == (False, False, 0.99)
     timm = RMSProp.preset("timm", parameters=p, weight_decay=0.1, decoupled_decay=True)
     assert timm.regularization is None and timm.defaults["decoupled_weight_decay"] == 0.1
     assert timm.defaults["initial_mean_square"] == 1.0
-    assert RMSProp.preset("timm", parameters=p, weight_decay=0.1).regularization == L2Decay(0.1)
+    assert RMSProp.preset("timm", parameters=p, weight_decay=0.1).regularization == L2Decay(0.1, float32_attrs=False)
     k = RMSProp.preset("keras", parameters=p, weight_decay=0.004)
     assert k.defaults["decoupled_weight_decay"] == 0.004 and k.get_lr() == 0.001
     o = RMSProp.preset("optax", parameters=p, learning_rate=0.1, nesterov=True)  # no momentum: optax ignores it
@@ -437,8 +437,9 @@ def test_decoupled_weight_decay_and_bias_correction_one_step_numpy():
     )
     p.grad = torch.tensor(g)
     opt.step()
-    ms = 0.9 * 0.2 + 0.1 * g * g
-    want = p0 * (1 - 0.1 * 0.5) - 0.1 * g / np.sqrt(ms / (1 - 0.9) + 1e-3)
+    rho, eps = float(np.float32(0.9)), float(np.float32(1e-3))  # Paddle's float32 attributes (float64 params)
+    ms = rho * 0.2 + (1 - rho) * g * g
+    want = p0 * (1 - 0.1 * 0.5) - 0.1 * g / np.sqrt(ms / (1 - rho) + eps)
     np.testing.assert_allclose(p.detach().numpy(), want, rtol=1e-13)
     np.testing.assert_allclose(opt.state_dict()["param_0_mean_square_0"].numpy(), ms, rtol=1e-13)
 

@@ -34,8 +34,12 @@ def plain_ops(
     nesterov=False,
     decoupled_weight_decay=0.0,
     bias_correction_step=0,
+    float32_attrs=True,
 ):
-    """The docstring's maths, one new tensor per intermediate."""
+    """The docstring's maths, one new tensor per intermediate (float64 state with
+    ``float32_attrs``: rho, epsilon and momentum rounded to float32, Paddle's attributes)."""
+    if float32_attrs and ms.dtype == torch.float64:
+        rho, epsilon, momentum = (float(np.float32(v)) for v in (rho, epsilon, momentum))
     if decoupled_weight_decay:
         p.mul_(1.0 - lr * decoupled_weight_decay)
     ms.mul_(rho).addcmul_(g, g, value=1.0 - rho)
@@ -64,6 +68,7 @@ FLAGS = list(
         [False, True], [False, True], ["none", "plain", "lr-out", "nesterov", "nesterov lr-out"], [0, 3], [0.0, 0.1]
     )
 )
+# the float64 cases run with Paddle's float32 attributes (the default) and without
 
 
 def _tensors(shape, dtype, centered, velocity, seed=0):
@@ -90,10 +95,10 @@ def _hyper(velocity, eps_in_sqrt, bc, wd):
     )
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype,float32_attrs", [(torch.float32, True), (torch.float64, True), (torch.float64, False)])
 @pytest.mark.parametrize("centered,eps_in_sqrt,velocity,bc,wd", FLAGS)
-def test_in_place_kernel_equals_plain_ops_bit_for_bit(dtype, centered, eps_in_sqrt, velocity, bc, wd):
-    hyper = _hyper(velocity, eps_in_sqrt, bc, wd)
+def test_in_place_kernel_equals_plain_ops_bit_for_bit(dtype, float32_attrs, centered, eps_in_sqrt, velocity, bc, wd):
+    hyper = {**_hyper(velocity, eps_in_sqrt, bc, wd), "float32_attrs": float32_attrs}
     for shape in [(37, 11), (), (0,)]:
         want = _tensors(shape, dtype, centered, velocity)
         with_scratch = [None if t is None else t.clone() for t in want]

@@ -145,8 +145,9 @@ def test_fc_act_minimize_takes_the_rmsprop_step_of_the_reference_gradient(act):
     exe.run(main, feed={"x": x, "c": C}, scope=scope)
     ref = _reference(act, x, w, b)[1]
     for name, p0, g in (("fc_0.w_0", w, ref["w"]), ("fc_0.b_0", b, ref["b"])):
-        ms = (1 - 0.9) * g * g  # Paddle's first step from mean_square = 0, momentum 0
-        want = p0 - 0.1 * g / np.sqrt(ms + 1e-6)
+        rho, eps = float(np.float32(0.9)), float(np.float32(1e-6))  # Paddle's float32 attributes
+        ms = (1 - rho) * g * g  # Paddle's first step from mean_square = 0, momentum 0
+        want = p0 - 0.1 * g / np.sqrt(ms + eps)
         np.testing.assert_allclose(np.array(scope.find_var(name).get_tensor()), want, rtol=1e-9, atol=1e-12)
 
 

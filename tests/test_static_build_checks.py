@@ -66,6 +66,9 @@ SAMPLES = [
     ("reshape2", "reshape2", {"X": f(2, 3)}, {"shape": [3, 2]}),
     ("sum", "sum", {"X": [f(2, 3), f(2, 3)]}, {}),
     ("concat", "concat", {"X": [f(2, 3), f(1, 3)]}, {"axis": 0}),
+    ("slice", "slice", {"Input": f(2, 3)}, {"axes": [1], "starts": [1], "ends": [3]}),
+    ("split", "split", {"X": f(2, 4)}, {"axis": 1, "num": 2}),
+    ("transpose2", "transpose2", {"X": f(2, 3)}, {"axis": [1, 0]}),
     (
         "clip_gradients",
         "clip_gradients",
@@ -157,8 +160,9 @@ PROTO_ONLY = {("accuracy", "Out")}
 # every dispensable slot of the registry, as Paddle's op makers have them (the optimize section ops' own)
 DISPENSABLE = {
     "raw_rmsprop": {"MeanGrad"},  # AsDispensable in Paddle's RMSPropOpMaker; needed when centered
+    "raw_adam": {"Beta1Tensor", "Beta2Tensor", "EpsilonTensor"},  # AsDispensable in Paddle's AdamOpMaker
     "lr_schedule": {"LearningRate"},
-    **{t: {"MasterParam", "Counter", "RoundingStep"} for t in OPTIMIZE_OP_TYPES},
+    **{t: {"MasterParam", "Counter", "RoundingStep", "HyperParam"} for t in OPTIMIZE_OP_TYPES},
 }
 
 
@@ -220,13 +224,17 @@ def _program(inputs):
     return main, names
 
 
-def _outputs(op_type, names):
-    """Output names: an in-place op's ``<S>Out`` names its input ``<S>``'s variable."""
+def _outputs(op_type, names, inputs, attrs):
+    """Output names: an in-place op's ``<S>Out`` names its input ``<S>``'s variable; a list
+    output slot gets one variable per tensor the forward gives it."""
     opdef = get_op(op_type)
     if opdef.inplace:
         return {s: names[s[: -len("Out")]] for s in opdef.outputs if s[: -len("Out")] in names}
+    res = _forward(op_type, inputs, attrs)
+    res = (res,) if len(opdef.outputs) == 1 else res
     return {
-        s: [f"out_{s.lower()}"] * (1 if s not in opdef.list_slots else len(names.get("X", [0]))) for s in opdef.outputs
+        s: [f"out_{s.lower()}"] if s not in opdef.list_slots else [f"out_{s.lower()}_{i}" for i in range(len(r))]
+        for s, r in zip(opdef.outputs, res, strict=True)
     }
 
 
@@ -236,7 +244,7 @@ def test_append_op_refuses_each_missing_required_input(label, op_type, inputs, a
         main, names = _program(inputs)
         block = main.global_block()
         given = {s: n for s, n in names.items() if s != slot}
-        outputs = {s: n for s, n in _outputs(op_type, names).items() if s != slot + "Out"}
+        outputs = {s: n for s, n in _outputs(op_type, names, inputs, attrs).items() if s != slot + "Out"}
         before = set(block.vars)
         if required:
             msg = rf"op '{op_type}' needs input slot '{slot}'.*, got slots {sorted(given)!r}".replace("[", r"\[")
@@ -247,7 +255,7 @@ def test_append_op_refuses_each_missing_required_input(label, op_type, inputs, a
             block.append_op(op_type, given, outputs, attrs, infer=op_type not in NO_META)
             assert [op.type for op in block.ops] == [op_type]
     main, names = _program(inputs)  # with every slot it builds and runs, its first output as the forward's
-    outputs = _outputs(op_type, names)
+    outputs = _outputs(op_type, names, inputs, attrs)
     main.global_block().append_op(op_type, names, outputs, attrs, infer=op_type not in NO_META)
     scope, feed = fluid.Scope(), {}
     for slot, ns in names.items():

@@ -38,11 +38,12 @@ def train(model, opt, x, y, steps, sched=None, scaler=None):
 
 
 def test_trains_a_torch_model_and_matches_torch_rmsprop_where_conventions_coincide():
-    """momentum 0, rho=alpha, and eps tiny relative to sqrt(ms): Paddle and torch agree closely."""
+    """momentum 0, rho=alpha, eps tiny relative to sqrt(ms) and the float64 hyper-parameters
+    as given (``float32_attrs=False``; Paddle's are float32): Paddle and torch agree closely."""
     m1, x, y = model_and_data()
     m2, _, _ = model_and_data()
     m1, m2, x, y = m1.double(), m2.double(), x.double(), y.double()
-    ours = RMSProp(0.01, rho=0.99, epsilon=1e-40, parameters=m1.parameters())
+    ours = RMSProp(0.01, rho=0.99, epsilon=1e-40, parameters=m1.parameters(), float32_attrs=False)
     ref = torch.optim.RMSprop(m2.parameters(), lr=0.01, alpha=0.99, eps=1e-20)
     l1 = train(m1, ours, x, y, 30)
     train(m2, ref, x, y, 30)

@@ -18,7 +18,7 @@ from .regularizer import L1Decay, L1DecayRegularizer, L2Decay, L2DecayRegularize
 from . import dygraph, framework, initializer, io, nn, param_attr, unique_name
 from .dygraph import load_dygraph, save_dygraph
 from .dygraph.layers import Layer
-from .dygraph.nn import Linear
+from .dygraph.nn import BatchNorm, Conv2D, Embedding, Linear, Pool2D
 from .framework import (
     CPUPlace,
     CUDAPinnedPlace,
@@ -36,7 +36,7 @@ __version__ = "0.1.0"
 
 # static mode: programs, layers, the executor; static.optimize registers program records
 # as the optimizers' front door (minimize on a program loss appends the optimize op)
-from . import core, dataset, layers, nets, op, static  # noqa: E402
+from . import core, dataset, layer_helper, layers, nets, op, static  # noqa: E402
 from .static import optimize as _static_optimize  # noqa: E402,F401
 from .layers.nn import static_data as data  # noqa: E402  (fluid.data: shape as given)
 from . import backward  # noqa: E402  (fluid.backward: static.backward's API)

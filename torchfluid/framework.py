@@ -43,7 +43,35 @@ __all__ = [
     "convert_dtype",
     "convert_np_dtype_to_dtype_",
     "dtype_name",
+    "set_default_dtype",
+    "get_default_dtype",
 ]
+
+
+# ----------------------------------------------------------------------------- default dtype
+_DEFAULT_DTYPES = ("float16", "float32", "float64")
+_default_dtype = "float32"
+
+
+def set_default_dtype(d) -> None:
+    """Paddle 2.x ``paddle.set_default_dtype``: the dtype the 2.x layers
+    (:class:`torchfluid.nn.Linear`, :class:`torchfluid.nn.Embedding`) create their parameters
+    in from now on. ``d``: ``'float16'``, ``'float32'`` or ``'float64'``, as a name, a numpy
+    dtype or type, or a ``torch.dtype``. The fluid layers keep their own ``dtype`` argument
+    (default float32), as in Paddle. torch's own default dtype is left alone."""
+    global _default_dtype
+    try:
+        name = None if d is None or isinstance(d, bool) else dtype_name(convert_dtype(d))
+    except (TypeError, ValueError):
+        name = None
+    if name not in _DEFAULT_DTYPES:
+        raise TypeError(f"set_default_dtype: d must be one of {', '.join(_DEFAULT_DTYPES)}, got {d!r}")
+    _default_dtype = name
+
+
+def get_default_dtype() -> str:
+    """The dtype name :func:`set_default_dtype` set (``'float32'`` until then)."""
+    return _default_dtype
 
 
 # ----------------------------------------------------------------------------- mode flag

@@ -25,6 +25,8 @@ the optimize section op. For a raw op:
   receives the result while the input variable keeps its value, as in Paddle (no other
   input slot may read that variable, and two output slots may not share one);
   ``sgd`` with a SelectedRows ``Grad`` must update in place, as Paddle's kernel requires;
+* ``Param`` of ``sgd`` may name a SelectedRows too (a table of some rows; its ``Grad`` must then
+  be a SelectedRows);
 * a slot the op updates in place (``Param``, ``Moment``, ...) must name a variable of its
   own: no other input slot may name it (a ValueError naming both slots);
 * ``Grad`` may name a scope entry made with ``scope.var(name).get_selected_rows()``
@@ -47,7 +49,8 @@ momentum   raw_momentum    Param, Grad, Velocity, LearningRate, ParamOut,       
 adam       raw_adam        Param, Grad, LearningRate, Moment1, Moment2,          beta1 (0.9), beta2 (0.999),
                            Beta1Pow, Beta2Pow, ParamOut, Moment1Out,             epsilon (1e-8), lazy_mode
                            Moment2Out, Beta1PowOut, Beta2PowOut                  (False),
-                                                                                 min_row_size_to_use_multithread
+                           (Beta1Tensor, Beta2Tensor, EpsilonTensor: [1]         min_row_size_to_use_multithread
+                           tensors replacing the attributes)
 adagrad    raw_adagrad     Param, Grad, Moment, LearningRate, ParamOut,          epsilon (1e-6)
                            MomentOut
 =========  ==============  ====================================================  ==========================

@@ -8,13 +8,18 @@ the term then goes through the RMSProp normalisation, unlike AdamW-style decoupl
 A parameter's own ``regularizer`` attribute (set from ``ParamAttr(regularizer=...)``)
 replaces the optimizer's regularizer for that parameter only. A row-sparse gradient
 plus a dense term becomes a dense gradient (as in Paddle's dygraph ``add_n``).
+
+Paddle multiplies by ``coeff`` with its ``scale`` op, whose attribute is a float32: a
+float64 parameter's term uses ``float64(float32(coeff))``. ``float32_attrs=False`` uses
+``coeff`` as given (torch's and Keras's coupled weight decay, for their presets).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from ._checks import check_number
+from ._checks import check_bool, check_number
 from ._unsupported import fluid_module_getattr
 
 __all__ = [
@@ -33,7 +38,7 @@ class WeightDecayRegularizer:
     The coefficient is ``coeff`` (Paddle 2.x) or, by keyword, ``regularization_coeff``
     (fluid's name); giving both is an error."""
 
-    def __init__(self, coeff: float = 0.0, *, regularization_coeff=None):
+    def __init__(self, coeff: float = 0.0, *, regularization_coeff=None, float32_attrs: bool = True):
         argname = "coeff"
         if regularization_coeff is not None:
             if coeff != 0.0:
@@ -43,9 +48,22 @@ class WeightDecayRegularizer:
                 )
             argname, coeff = "regularization_coeff", regularization_coeff
         self._coeff = check_number(argname, coeff, lo=0.0)
+        self._float32_attrs = check_bool("float32_attrs", float32_attrs)
 
     @property
     def coeff(self) -> float:
+        return self._coeff
+
+    @property
+    def float32_attrs(self) -> bool:
+        return self._float32_attrs
+
+    def coeff_for(self, dtype: torch.dtype) -> float:
+        """The coefficient a ``dtype`` parameter's term uses: rounded to float32 for float64
+        with ``float32_attrs`` (Paddle's float32 attribute), else ``coeff``. (Narrower
+        parameters multiply in their own precision, where torch rounds it the same way.)"""
+        if self._float32_attrs and dtype == torch.float64:
+            return float(np.float32(self._coeff))
         return self._coeff
 
     def term(self, param: torch.Tensor) -> torch.Tensor:
@@ -59,27 +77,28 @@ class WeightDecayRegularizer:
         return grad + term
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(coeff={self._coeff:g})"
+        flag = "" if self._float32_attrs else ", float32_attrs=False"
+        return f"{type(self).__name__}(coeff={self._coeff:g}{flag})"
 
     def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self._coeff == other._coeff
+        return type(self) is type(other) and self._coeff == other._coeff and self._float32_attrs == other._float32_attrs
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, self._coeff))
+        return hash((type(self).__name__, self._coeff, self._float32_attrs))
 
 
 class L2Decay(WeightDecayRegularizer):
     """L2 weight decay: adds ``coeff * p`` to the gradient (loss term ``coeff/2 * ||p||^2``)."""
 
     def term(self, param: torch.Tensor) -> torch.Tensor:
-        return param * self._coeff
+        return param * self.coeff_for(param.dtype)
 
 
 class L1Decay(WeightDecayRegularizer):
     """L1 weight decay: adds ``coeff * sign(p)`` to the gradient (loss term ``coeff * |p|``)."""
 
     def term(self, param: torch.Tensor) -> torch.Tensor:
-        return torch.sign(param) * self._coeff
+        return torch.sign(param) * self.coeff_for(param.dtype)
 
 
 L1DecayRegularizer = L1Decay

@@ -1,13 +1,16 @@
 """``fluid.core``: the basics every fluid program imports from Paddle's C++ core.
 
 Places are torch devices (:mod:`torchfluid.framework`), a :class:`Scope` holds static-mode
-values, ``LoDTensor`` is a view on one scope entry (with a one-level LoD, the sequence
+values, ``VarBase`` is the dygraph Variable class (``isinstance(v, core.VarBase)``),
+``LoDTensor`` is a view on one scope entry (with a one-level LoD, the sequence
 lengths, where one was fed or set: see :mod:`torchfluid.static.lod`).
 """
 
 import torch
 
 from ..framework import CPUPlace, CUDAPinnedPlace, CUDAPlace, Place
+from ..dygraph.varbase import VarBase
+from ..ops import GRAD_SUFFIX
 from ..static.scope import LoDTensor, Scope
 from .._unsupported import fluid_module_getattr
 
@@ -18,11 +21,18 @@ __all__ = [
     "Place",
     "Scope",
     "LoDTensor",
+    "VarBase",
+    "grad_var_suffix",
     "is_compiled_with_cuda",
     "is_compiled_with_rocm",
     "is_compiled_with_xpu",
     "get_cuda_device_count",
 ]
+
+
+def grad_var_suffix() -> str:
+    """``'@GRAD'``: the suffix of a variable's gradient in a program (``w`` -> ``w@GRAD``)."""
+    return GRAD_SUFFIX
 
 
 def is_compiled_with_cuda() -> bool:

@@ -234,14 +234,26 @@ class VarBase(torch.Tensor):
                 )
         torch.autograd.backward([self], [_plain(grad_tensor)], retain_graph=bool(retain_graph))
 
-    def _grad_ivar(self):
+    def _grad_tensor(self):
         if not self.is_leaf and not self.retains_grad:
             return None
         return self.grad
 
+    def _grad_ivar(self):
+        """Paddle's gradient Variable: the gradient as a VarBase named ``<name>@GRAD`` sharing its
+        storage (``value().get_tensor()`` reads it; a write changes the gradient itself); None
+        when there is none. A sparse gradient is returned as it is."""
+        grad = self._grad_tensor()
+        if grad is None or grad.is_sparse or isinstance(grad, VarBase):
+            return grad
+        with _NO_SUBCLASS():
+            view = grad.detach().as_subclass(VarBase)
+        view.name = f"{self.name}@GRAD"
+        return view
+
     def gradient(self):
         """The gradient as numpy; ``(values, rows)`` when it is row-sparse; None if there is none."""
-        grad = self._grad_ivar()
+        grad = self._grad_tensor()
         if grad is None:
             return None
         if grad.is_sparse:
@@ -255,7 +267,7 @@ class VarBase(torch.Tensor):
             self._clear_gradient(set_to_zero)
 
     def _clear_gradient(self, set_to_zero: bool) -> None:
-        grad = self._grad_ivar()
+        grad = self._grad_tensor()
         if grad is None:
             return
         if not set_to_zero:
@@ -287,6 +299,12 @@ class VarBase(torch.Tensor):
             )
         with torch.no_grad():
             _plain(self).copy_(src)
+
+    def value(self) -> "VariableHandle":
+        """Paddle's ``VarBase.value()``: a handle whose ``get_tensor()`` is a view of this
+        Variable's storage (``.set(array, place)`` overwrites it in place; ``np.array(t)``
+        copies it out)."""
+        return VariableHandle(self)
 
     def astype(self, dtype):
         """A copy converted to ``dtype`` ('float32', numpy or torch dtype)."""
@@ -321,6 +339,42 @@ class VarBase(torch.Tensor):
             f"Tensor(shape={list(self.shape)}, dtype={dtype_name(self.dtype)}, place={self.place!r}, "
             f"stop_gradient={self.stop_gradient},\n{indent}{body})"
         )
+
+
+class DygraphTensorView:
+    """``VarBase.value().get_tensor()``: Paddle's LoDTensor of a dygraph Variable. ``set``
+    writes a numpy array (or tensor) of the Variable's shape and dtype into it in place, so
+    every holder of the Variable (an optimizer's state, a layer) sees the new value; another
+    shape or dtype is refused (torchfluid does not resize a live Variable)."""
+
+    def __init__(self, var: "VarBase"):
+        self._var = var
+
+    def set(self, value, place=None) -> None:
+        self._var.set_value(value)
+
+    def shape(self) -> list[int]:
+        return list(self._var.shape)
+
+    def _is_initialized(self) -> bool:
+        return True
+
+    def __array__(self, dtype=None, copy=None):
+        a = self._var.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+
+class VariableHandle:
+    """``VarBase.value()``: Paddle's ``core.Variable`` of a dygraph Variable."""
+
+    def __init__(self, var: "VarBase"):
+        self._var = var
+
+    def get_tensor(self) -> DygraphTensorView:
+        return DygraphTensorView(self._var)
+
+    def is_initialized(self) -> bool:
+        return True
 
 
 def _rebuild_param(data, requires_grad, state):

@@ -284,6 +284,7 @@ class FlatGroup:
         ``l2``, ``l1``: a float or one per parameter; ``grad_scale`` may also be a tensor
         (0-d or one per parameter) on the group's device, read without a host sync on CUDA.
         """
+        hyper = hyper.for_dtype(self.dtype)  # Paddle's float32 attributes, for a float64 group
         lr, eps_in_sqrt, lr_in_momentum, nesterov = hyper.lr, hyper.eps_in_sqrt, hyper.lr_in_momentum, hyper.nesterov
         rho, epsilon, momentum = (_as_float(k, getattr(hyper, k)) for k in ("rho", "epsilon", "momentum"))
         if not 0.0 <= rho <= 1.0:

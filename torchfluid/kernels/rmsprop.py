@@ -145,6 +145,20 @@ class RMSPropHyper(NamedTuple):
     nesterov: bool = False
     decoupled_weight_decay: float = 0.0
     bias_correction_step: int = 0
+    float32_attrs: bool = True
+
+    def for_dtype(self, dtype: torch.dtype) -> RMSPropHyper:
+        """The record a ``dtype`` update uses: with ``float32_attrs`` (Paddle's op attributes
+        ``decay``, ``epsilon`` and ``momentum`` are float32) a float64 update takes ``rho``,
+        ``epsilon`` and ``momentum`` rounded to float32 first, as Paddle's kernel casts its
+        float attributes to the parameter's type; the learning rate, a tensor in Paddle, is
+        not rounded. Narrower updates compute in float32, where the rounding is the
+        arithmetic's own; without ``float32_attrs`` (torch, TF, Keras, optax) the values
+        are used as given."""
+        if not self.float32_attrs or dtype != torch.float64:
+            return self
+        rho, epsilon, momentum = (float(np.float32(v)) for v in (self.rho, self.epsilon, self.momentum))
+        return self._replace(rho=rho, epsilon=epsilon, momentum=momentum)
 
     @classmethod
     def from_mapping(cls, values: Mapping, **given) -> RMSPropHyper:
@@ -171,6 +185,7 @@ def rmsprop_(
     nesterov: bool = False,
     decoupled_weight_decay: float = 0.0,
     bias_correction_step: int = 0,
+    float32_attrs: bool = True,
     scratch: torch.Tensor | None = None,
 ) -> None:
     """One RMSProp update of ``param`` and its state, in place.
@@ -182,6 +197,10 @@ def rmsprop_(
     fp32, and fp16/bf16 state is widened for the update and rounded back), and the
     result is cast back into ``param``.
 
+    ``float32_attrs`` (Paddle's, the default): Paddle's ``rho``, ``epsilon`` and
+    ``momentum`` are float32 op attributes, so float64 state uses them rounded to float32
+    (:meth:`RMSPropHyper.for_dtype`); False uses them as given (torch, TF, Keras, optax).
+
     ``scratch``: a contiguous 1-D tensor of the state's dtype and device with at least
     ``param.numel()`` elements, sharing memory with none of the others; the update's
     intermediates (denominator, ``g / den``, the update) are written into it, so with
@@ -191,7 +210,16 @@ def rmsprop_(
     results are the same bit for bit either way.
     """
     hyper = RMSPropHyper(
-        lr, rho, epsilon, momentum, eps_in_sqrt, lr_in_momentum, nesterov, decoupled_weight_decay, bias_correction_step
+        lr,
+        rho,
+        epsilon,
+        momentum,
+        eps_in_sqrt,
+        lr_in_momentum,
+        nesterov,
+        decoupled_weight_decay,
+        bias_correction_step,
+        float32_attrs,
     )
     rmsprop_update_(param, grad, (mean_square, mean_grad, moment), hyper, scratch=scratch)
 
@@ -207,6 +235,7 @@ def rmsprop_update_(
 ) -> None:
     """:func:`rmsprop_` with its state as ``(mean_square, mean_grad, moment)`` and its
     hyper-parameters as one record (float16/bfloat16 state ignores ``scratch``)."""
+    hyper = hyper.for_dtype(state[0].dtype)
     if not all(plain_memory(t) for t in (param, grad, *state) if t is not None):
         rmsprop_graph_(param, grad, state, hyper)
     elif state[0].dtype in _LOW:
@@ -319,6 +348,7 @@ def rmsprop_graph_(
     if mean_square.dtype in _LOW:
         _in_float32(rmsprop_graph_, param, grad, state, hyper)
         return
+    hyper = hyper.for_dtype(mean_square.dtype)
     lr, rho, momentum, nesterov = hyper.lr, hyper.rho, hyper.momentum, hyper.nesterov
     g, target = _decay_and_average_(param, grad, mean_square, mean_grad, hyper)
     ms_hat, mg_hat = mean_square, mean_grad

@@ -52,12 +52,19 @@ def param_attr_of(arg, what="param_attr"):
         raise TypeError(f"{what}={arg!r}: {e}") from None
 
 
-class LayerHelper:
-    """Names and creates a layer's variables and parameters (static mode)."""
+_FROM_KWARGS = object()
 
-    def __init__(self, layer_type: str, name: str | None = None):
+
+class LayerHelper:
+    """Names and creates a layer's variables and parameters (static mode).
+
+    As Paddle's ``LayerHelper(layer_type, **kwargs)`` it keeps the layer's keyword arguments in
+    ``kwargs``; ``append_activation(out)`` without an ``act`` applies ``kwargs['act']``."""
+
+    def __init__(self, layer_type: str, name: str | None = None, **kwargs):
         self.layer_type = layer_type
         self.name = name if name is not None else unique_name.generate(layer_type)
+        self.kwargs = {"name": name, **kwargs}
 
     @property
     def main_program(self):
@@ -117,11 +124,21 @@ class LayerHelper:
         svar = sblock.create_var(var.name, var.shape, var.dtype, persistable=True)
         sblock.append_op(op_type, {}, {"Out": [svar]}, {"shape": list(var.shape), "dtype": var.dtype, **attrs})
 
-    def append_activation(self, out, act):
-        """``act(out)``, the op named ``act`` with its default attributes (``out`` when None)."""
+    def append_activation(self, out, act=_FROM_KWARGS):
+        """``act(out)``: the op named ``act`` with its default attributes (``out`` when None).
+        ``act`` defaults to the helper's ``kwargs['act']``; as in Paddle it may also be a dict
+        ``{'type': name, attr: value, ...}`` (the other entries are the op's attributes)."""
+        if act is _FROM_KWARGS:
+            act = self.kwargs.get("act")
+        attrs = {}
+        if isinstance(act, dict):
+            if "type" not in act:
+                raise ValueError(f"act={act!r}: an activation given as a dict needs its op name under 'type'")
+            attrs = {k: v for k, v in act.items() if k not in ("type", "use_cudnn", "use_mkldnn")}
+            act = act["type"]
         if activation_name(act) is None:
             return out
-        return apply_op(act, {"X": out}, layer_type=act)
+        return apply_op(act, {"X": out}, attrs, layer_type=act)
 
 
 def activation_name(act):

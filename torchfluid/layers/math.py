@@ -49,6 +49,9 @@ __all__ = [
     "reshape",
     "concat",
     "cast",
+    "slice",
+    "split",
+    "transpose",
 ]
 
 
@@ -223,6 +226,68 @@ def reshape(x, shape, actual_shape=None, act=None, inplace=False, name=None):
 def concat(input, axis=0, name=None):
     """Join a list of tensors along ``axis``."""
     return apply_op("concat", {"X": list(input)}, {"axis": int(axis)}, name=name)
+
+
+def _int_list(layer, what, value) -> list[int]:
+    if isinstance(value, (Variable, torch.Tensor)) or not isinstance(value, (list, tuple)):
+        raise ArgumentTypeError(
+            f"{layer}: {what} must be a list or tuple of ints, got {type(value).__name__} "
+            "(Variables as bounds are not supported)"
+        )
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value):
+        raise ArgumentTypeError(f"{layer}: {what} must hold ints only, got {list(value)!r}")
+    return [int(v) for v in value]
+
+
+def slice(input, axes, starts, ends):  # noqa: A001 - Paddle's name
+    """``input[..., starts[i]:ends[i], ...]`` on each axis ``axes[i]`` (op ``slice``).
+
+    A negative bound counts from the end of its dim, bounds are clamped to ``[0, dim]``, and an empty slice
+    is refused (Paddle's ``end > start`` check). ``starts`` / ``ends`` are ints (Paddle also
+    takes Variables there; torchfluid refuses them)."""
+    attrs = {
+        "axes": _int_list("slice", "axes", axes),
+        "starts": _int_list("slice", "starts", starts),
+        "ends": _int_list("slice", "ends", ends),
+    }
+    if not len(attrs["axes"]) == len(attrs["starts"]) == len(attrs["ends"]):
+        raise ValueError(
+            f"slice: axes, starts and ends must have the same length, got {len(attrs['axes'])}, "
+            f"{len(attrs['starts'])} and {len(attrs['ends'])}"
+        )
+    return apply_op("slice", {"Input": input}, attrs)
+
+
+def split(input, num_or_sections, dim=-1, name=None):
+    """Cut ``input`` along ``dim`` into a list of tensors (op ``split``).
+
+    ``num_or_sections`` an int ``n`` gives ``n`` equal parts (``n`` must divide the dim); a list gives parts of those
+    sizes, one of which may be ``-1`` (the rest)."""
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+        raise ArgumentTypeError(f"split: dim must be an int, got {type(dim).__name__}")
+    if isinstance(num_or_sections, numbers.Integral) and not isinstance(num_or_sections, bool):
+        if num_or_sections < 1:
+            raise ValueError(f"split: num_or_sections must be >= 1 when it is an int, got {num_or_sections}")
+        attrs, n = {"axis": int(dim), "num": int(num_or_sections), "sections": []}, int(num_or_sections)
+    else:
+        sections = _int_list("split", "num_or_sections", num_or_sections)
+        if not sections:
+            raise ValueError("split: num_or_sections must not be an empty list")
+        attrs, n = {"axis": int(dim), "num": 0, "sections": sections}, len(sections)
+    if not is_static(input):
+        return list(apply_op("split", {"X": input}, attrs))
+    helper = LayerHelper("split", name)
+    outs = [helper.tmp_var(input.dtype) for _ in range(n)]
+    apply_op("split", {"X": input}, attrs, helper=helper, outputs={"Out": outs})
+    return outs
+
+
+def transpose(x, perm, name=None):
+    """Permute the dims of ``x``: the output's dim ``i`` is ``x``'s dim ``perm[i]`` (op ``transpose2``)."""
+    perm = _int_list("transpose", "perm", perm)
+    if len(perm) != len(x.shape):
+        raise ValueError(f"transpose: perm {perm} has {len(perm)} entries, but x has {len(x.shape)} dims")
+    return apply_op("transpose2", {"X": x}, {"axis": perm}, name=name)
 
 
 def cast(x, dtype):

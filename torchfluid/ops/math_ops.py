@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .._checks import check_bool, check_number
 from ..dtypes import torch_dtype
-from .registry import register
+from .registry import UNKNOWN_DIM, is_unknown_dim, register
 
 # ---------------------------------------------------------------- helpers
 
@@ -59,14 +59,15 @@ for _row in (  # op type, forward, dOut -> dX, dOut -> dY (each a function of x,
     ("elementwise_add", torch.add, lambda x, y, o, g: g, lambda x, y, o, g: g),
     ("elementwise_sub", torch.sub, lambda x, y, o, g: g, lambda x, y, o, g: -g),
     ("elementwise_mul", torch.mul, lambda x, y, o, g: g * y, lambda x, y, o, g: g * x),
-    ("elementwise_div", torch.div, lambda x, y, o, g: g / y, lambda x, y, o, g: -g * o / y),
+    ("elementwise_div", torch.div, lambda x, y, o, g: g / y, lambda x, y, o, g: -g * (o / y)),
     ("elementwise_max", torch.maximum, lambda x, y, o, g: g * (x > y), lambda x, y, o, g: g * (x <= y)),
     ("elementwise_min", torch.minimum, lambda x, y, o, g: g * (x < y), lambda x, y, o, g: g * (x >= y)),
     (
         "elementwise_pow",
         torch.pow,
-        lambda x, y, o, g: g * y * torch.pow(x, y - 1),
-        lambda x, y, o, g: g * o * torch.log(x),
+        # torch's pow backward formulas, grouped as autograd groups them (bit-identical to dygraph)
+        lambda x, y, o, g: torch.where(y == 0, torch.zeros_like(g), g * (y * torch.pow(x, y - 1))),
+        lambda x, y, o, g: g * torch.where((x == 0) & (y >= 0), torch.zeros_like(o), o * torch.log(x)),
     ),
 ):
     _elementwise(*_row)
@@ -107,19 +108,11 @@ def _t(t):
 
 
 def _matmul_grad(X, Y, Out, dOut, *, transpose_X=False, transpose_Y=False, alpha=1.0, need=(True, True)):
-    if X.dim() < 2 or Y.dim() < 2:  # vector cases: differentiate the forward itself
-        return _autograd_vjp(matmul, (X, Y), dOut, need, transpose_X=transpose_X, transpose_Y=transpose_Y, alpha=alpha)
-    a = _t(X) if transpose_X else X
-    b = _t(Y) if transpose_Y else Y
-    g = dOut * alpha if alpha != 1.0 else dOut
-    dX = dY = None
-    if need[0]:
-        da = sum_to(g @ _t(b), a.shape)
-        dX = _t(da) if transpose_X else da
-    if need[1]:
-        db = sum_to(_t(a) @ g, b.shape)
-        dY = _t(db) if transpose_Y else db
-    return dX, dY
+    """``dX = alpha * dOut @ op(Y)^T`` and ``dY = alpha * op(X)^T @ dOut`` (transposed back where
+    op transposed; a broadcast batch summed), computed as the vector-Jacobian product of the
+    forward: torch.matmul folds and broadcasts batches its own way, and differentiating it as
+    autograd does makes a program's gradients equal dygraph's bit for bit."""
+    return _autograd_vjp(matmul, (X, Y), dOut, need, transpose_X=transpose_X, transpose_Y=transpose_Y, alpha=alpha)
 
 
 @register("matmul", ["X", "Y"], ["Out"], grad=_matmul_grad)
@@ -127,8 +120,24 @@ def matmul(X, Y, *, transpose_X=False, transpose_Y=False, alpha=1.0):
     """Paddle ``matmul`` (v1): ``alpha * op(X) @ op(Y)``, batched, op = optional transpose."""
     a = _t(X) if transpose_X and X.dim() > 1 else X
     b = _t(Y) if transpose_Y and Y.dim() > 1 else Y
-    out = torch.matmul(a, b)
+    out = _batched_matmul(a, b)
     return out * alpha if alpha != 1.0 else out
+
+
+def _batched_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``torch.matmul(a, b)`` with one way of computing a batched product against an unbatched
+    matrix, whatever the inputs' ``requires_grad``: torch.matmul folds the batch into one
+    matrix product when a gradient is needed but may run a batched product otherwise, and the
+    two round differently (a program, which runs without autograd, would then differ from
+    dygraph in the last bits). Here a batched ``a`` times a matrix or vector ``b`` is always
+    folded (``a.reshape(-1, k) @ b``), and a matrix ``a`` times a batched ``b`` is always a
+    batched product (``a`` broadcast over ``b``'s batch)."""
+    if a.dim() >= 3 and b.dim() <= 2:
+        out = a.reshape(-1, a.shape[-1]) @ b
+        return out.reshape(*a.shape[:-1], *b.shape[1:])
+    if a.dim() == 2 and b.dim() >= 3:
+        return torch.matmul(a.expand(*b.shape[:-2], *a.shape), b)
+    return torch.matmul(a, b)
 
 
 def _autograd_vjp(fn, ins, dout, need, **attrs):
@@ -162,8 +171,12 @@ def _unary(type_, fwd, dfn, doc):
 
 
 relu = _unary("relu", torch.relu, lambda x, o, g: g * (o > 0), "``max(x, 0)``")
-sigmoid = _unary("sigmoid", torch.sigmoid, lambda x, o, g: g * o * (1 - o), "``1 / (1 + exp(-x))``")
-tanh = _unary("tanh", torch.tanh, lambda x, o, g: g * (1 - o * o), "``tanh(x)``")
+# sigmoid's and tanh's grads (``g * o * (1 - o)``, ``g * (1 - o * o)``) are torch's own backward
+# kernels, the ones autograd runs in dygraph mode: static and eager gradients agree bit for bit.
+sigmoid = _unary(
+    "sigmoid", torch.sigmoid, lambda x, o, g: torch.ops.aten.sigmoid_backward(g, o), "``1 / (1 + exp(-x))``"
+)
+tanh = _unary("tanh", torch.tanh, lambda x, o, g: torch.ops.aten.tanh_backward(g, o), "``tanh(x)``")
 square = _unary("square", torch.square, lambda x, o, g: g * 2 * x, "``x * x``")
 sqrt = _unary("sqrt", torch.sqrt, lambda x, o, g: g / (2 * o), "``sqrt(x)``")
 exp = _unary("exp", torch.exp, lambda x, o, g: g * o, "``exp(x)``")
@@ -218,15 +231,18 @@ def elu(X, *, alpha=1.0):
     return torch.where(X > 0, X, a * (torch.exp(X.clamp(max=0)) - 1))
 
 
-def _gelu_grad(x, out, dout, *, approximate=False):
-    if approximate:
-        t = torch.tanh(_GELU_TANH_C * (x + _GELU_CUBIC * x * x * x))
-        return dout * 0.5 * (1 + t + (x - x * t * t) * _GELU_TANH_C * (1 + 3 * _GELU_CUBIC * x * x))
-    pdf = torch.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-    return dout * (0.5 * (1 + torch.erf(x * math.sqrt(0.5))) + x * pdf)
+def _vjp_grad(forward):
+    """The grad rule of a one-input op as the vector-Jacobian product of ``forward`` itself (for
+    forwards composed of several torch operations: autograd differentiates the same ones in
+    dygraph mode, so both modes agree bit for bit)."""
+
+    def grad(X, Out, dOut, need=(True,), **attrs):
+        return _autograd_vjp(forward, (X,), dOut, need, **attrs)
+
+    return grad
 
 
-@register("gelu", ["X"], ["Out"], grad=_act_grad(_gelu_grad))
+@register("gelu", ["X"], ["Out"], grad=_vjp_grad(lambda X, **a: gelu(X, **a)))
 def gelu(X, *, approximate=False):
     """``0.5 * x * (1 + erf(x / sqrt(2)))`` (gradient ``Phi(x) + x * phi(x)``, the normal cdf and pdf);
     with ``approximate`` ``0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3)))``."""
@@ -235,12 +251,7 @@ def gelu(X, *, approximate=False):
     return X * 0.5 * (1 + torch.erf(X * math.sqrt(0.5)))
 
 
-def _softplus_grad(x, out, dout):
-    t = x.clamp(min=0)
-    return dout * (torch.exp(x - t) / (torch.exp(-t) + torch.exp(x - t)))
-
-
-@register("softplus", ["X"], ["Out"], grad=_act_grad(_softplus_grad))
+@register("softplus", ["X"], ["Out"], grad=_vjp_grad(lambda X: softplus(X)))
 def softplus(X):
     """``log(1 + exp(x))``, computed as ``m + log(exp(-m) + exp(x - m))`` with ``m = max(x, 0)``;
     gradient ``sigmoid(x)``."""
@@ -274,7 +285,9 @@ def softsign(X):
 
 
 def _softmax_grad(X, Out, dOut, *, axis=-1, need=(True,)):
-    return (Out * (dOut - (dOut * Out).sum(dim=axis, keepdim=True)),)
+    """``Out * (dOut - sum(dOut * Out, axis))``, by torch's softmax backward kernel (the one
+    autograd runs in dygraph mode, so both modes agree bit for bit)."""
+    return (torch.ops.aten._softmax_backward_data(dOut, Out, axis % max(X.dim(), 1), X.dtype),)
 
 
 @register("softmax", ["X"], ["Out"], grad=_softmax_grad)
@@ -410,13 +423,16 @@ def _reshape_grad(X, Out, dOut, *, shape, need=(True,)):
 
 
 def _reshape_infer(X, *, shape):
-    """Build-time shape: as the forward, except that a target without ``-1`` is taken as
-    given when the input still has an unknown (batch) dim; the run checks the sizes."""
+    """Build-time shape: as the forward, except where the input still has an unknown (batch)
+    dim and the sizes do not divide: a target without ``-1`` is taken as given, and a ``-1`` in
+    the target stays unknown (Paddle's compile-time ``-1``); the run checks the sizes."""
     out = _resolve_shape(X, shape)
     try:
         return X.reshape(out)
     except RuntimeError:
-        if -1 in out:
+        if -1 in out and any(is_unknown_dim(d) for d in X.shape):  # the inferred dim is unknown too
+            out[out.index(-1)] = UNKNOWN_DIM
+        elif -1 in out:
             raise
         return X.new_empty(out)
 
@@ -437,6 +453,153 @@ def _concat_grad(X, Out, dOut, *, axis=0, need=None):
 def concat(X, *, axis=0):
     """Join tensors along ``axis``."""
     return torch.cat(list(X), dim=axis)
+
+
+def _axis(ndim: int, axis: int, what: str) -> int:
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"{what}: axis {axis} is out of range for a tensor of rank {ndim}; allowed: {-ndim}..{ndim - 1}"
+        )
+    return axis + ndim if axis < 0 else axis
+
+
+def slice_bounds(shape, axes, starts, ends) -> list[tuple[int, int, int]]:
+    """``(axis, start, end)`` per sliced axis, as Paddle's slice op computes them: a negative
+    start or end counts from the end of the dim, both are clamped to ``[0, dim]``, and the
+    slice must not be empty (``end > start``)."""
+    if not len(axes) == len(starts) == len(ends):
+        raise ValueError(
+            f"slice: axes, starts and ends must have the same length, got {len(axes)}, {len(starts)} and {len(ends)}"
+        )
+    out = []
+    for a, s, e in zip(axes, starts, ends, strict=True):
+        ax = _axis(len(shape), int(a), "slice")
+        if ax in (o[0] for o in out):
+            raise ValueError(f"slice: axis {a} appears twice in axes {list(axes)}")
+        dim = int(shape[ax])
+        start = min(max(s + dim if s < 0 else s, 0), dim)
+        end = min(max(e + dim if e < 0 else e, 0), dim)
+        if end <= start:
+            raise ValueError(
+                f"slice: the slice of axis {a} (dim {dim}) from start {s} to end {e} is empty "
+                f"(resolved start {start}, end {end}); end must be greater than start"
+            )
+        out.append((ax, start, end))
+    return out
+
+
+def _slice_grad(Input, Out, dOut, *, axes, starts, ends, decrease_axis=(), need=(True,)):
+    dX = dOut.new_zeros(Input.shape)
+    index = [slice(None)] * Input.dim()
+    for ax, start, end in slice_bounds(Input.shape, axes, starts, ends):
+        index[ax] = slice(start, end)
+    dX[tuple(index)] = dOut.reshape(dX[tuple(index)].shape)
+    return (dX,)
+
+
+def _slice_infer(Input, *, axes, starts, ends, decrease_axis=()):
+    """Build-time shape: as the forward, except that a sliced dim of unknown size stays unknown
+    (Paddle's compile-time ``-1``: the slice's size depends on the fed size)."""
+    unknown = {ax for ax in (_axis(Input.dim(), int(a), "slice") for a in axes) if is_unknown_dim(Input.shape[ax])}
+    if not unknown:
+        return slice_(Input, axes=axes, starts=starts, ends=ends, decrease_axis=decrease_axis)
+    shape = list(Input.shape)
+    for ax, start, end in slice_bounds(Input.shape, axes, starts, ends):
+        shape[ax] = UNKNOWN_DIM if ax in unknown else end - start
+    drop = {_axis(Input.dim(), int(a), "slice: decrease_axis") for a in decrease_axis}
+    return Input.new_empty([d for i, d in enumerate(shape) if i not in drop] or [1])
+
+
+@register("slice", ["Input"], ["Out"], grad=_slice_grad, infer=_slice_infer)
+def slice_(Input, *, axes, starts, ends, decrease_axis=()):
+    """Paddle ``slice``: ``Out = Input[..., starts[i]:ends[i], ...]`` on each axis ``axes[i]``
+    (negative bounds count from the end, bounds are clamped to ``[0, dim]``, an empty slice is
+    refused); the axes in ``decrease_axis`` (each of size 1 after slicing) are then dropped
+    (a result with no dims left has shape ``[1]``)."""
+    index = [slice(None)] * Input.dim()
+    for ax, start, end in slice_bounds(Input.shape, axes, starts, ends):
+        index[ax] = slice(start, end)
+    out = Input[tuple(index)]
+    if decrease_axis:
+        drop = {_axis(Input.dim(), int(a), "slice: decrease_axis") for a in decrease_axis}
+        for a in drop:
+            if out.shape[a] != 1:
+                raise ValueError(f"slice: decrease_axis {a} has size {out.shape[a]} after slicing; it must be 1")
+        keep = [d for i, d in enumerate(out.shape) if i not in drop]
+        out = out.reshape(keep or [1])
+    return out
+
+
+def split_sizes(dim: int, num: int, sections) -> list[int]:
+    """The sizes Paddle's split op cuts a dim of size ``dim`` into: ``num`` equal parts
+    (``num`` must divide ``dim``), or ``sections`` (one of them may be ``-1``: the rest)."""
+    if num:
+        if dim % num:
+            raise ValueError(f"split: the dim of size {dim} cannot be split into {num} equal parts")
+        return [dim // num] * num
+    sizes = [int(s) for s in sections]
+    if sizes.count(-1) > 1:
+        raise ValueError(f"split: at most one section may be -1 (inferred), got {sizes}")
+    if any(s < 0 and s != -1 for s in sizes) or 0 in sizes:
+        raise ValueError(f"split: sections must be positive ints or one -1, got {sizes}")
+    known = sum(s for s in sizes if s != -1)
+    if -1 in sizes:
+        if known >= dim:
+            raise ValueError(f"split: sections {sizes} leave nothing for the -1 section of a dim of size {dim}")
+        sizes[sizes.index(-1)] = dim - known
+    elif known != dim:
+        raise ValueError(f"split: sections {sizes} sum to {known}, but the dim being split has size {dim}")
+    return sizes
+
+
+def _split_grad(X, Out, dOut, *, axis=0, num=0, sections=(), need=(True,)):
+    parts = [g if g is not None else o.new_zeros(o.shape) for o, g in zip(Out, dOut, strict=True)]
+    return (torch.cat(parts, dim=_axis(X.dim(), axis, "split")),)
+
+
+def _split_infer(X, *, axis=0, num=0, sections=()):
+    """Build-time shapes: as the forward, except along an axis of unknown size: ``num`` equal
+    parts of unknown size, or the given sections with the ``-1`` one unknown."""
+    ax = _axis(X.dim(), axis, "split")
+    if not is_unknown_dim(X.shape[ax]):
+        return split(X, axis=axis, num=num, sections=sections)
+    if num:
+        sizes = [UNKNOWN_DIM] * int(num)
+    else:
+        sizes = [UNKNOWN_DIM if int(s) == -1 else int(s) for s in sections]
+        if sum(1 for s in sections if int(s) == -1) > 1:
+            raise ValueError(f"split: at most one section may be -1 (inferred), got {list(sections)}")
+    shape = list(X.shape)
+    return [X.new_empty(shape[:ax] + [n] + shape[ax + 1 :]) for n in sizes]
+
+
+@register("split", ["X"], ["Out"], grad=_split_grad, list_slots=["Out"], infer=_split_infer)
+def split(X, *, axis=0, num=0, sections=()):
+    """Paddle ``split``: cut ``X`` along ``axis`` into ``num`` equal parts, or into parts of
+    the sizes ``sections`` (one may be ``-1``: the rest); a list of tensors. The gradient of an
+    output nothing used is zeros."""
+    ax = _axis(X.dim(), axis, "split")
+    return list(torch.split(X, split_sizes(X.shape[ax], num, sections), dim=ax))
+
+
+def check_perm(ndim: int, axis) -> list[int]:
+    """``axis`` when it is a permutation of ``0..ndim-1`` (negative entries count from the end)."""
+    perm = [int(a) + ndim if int(a) < 0 else int(a) for a in axis]
+    if sorted(perm) != list(range(ndim)):
+        raise ValueError(f"transpose: perm {list(axis)} is not a permutation of the {ndim} dims of the input")
+    return perm
+
+
+def _transpose_grad(X, Out, dOut, *, axis, need=(True,)):
+    perm = check_perm(X.dim(), axis)
+    inverse = [perm.index(i) for i in range(len(perm))]
+    return (dOut.permute(inverse),)
+
+
+@register("transpose2", ["X"], ["Out"], grad=_transpose_grad)
+def transpose2(X, *, axis):
+    """Paddle ``transpose``: ``Out``'s dim ``i`` is ``X``'s dim ``axis[i]`` (a permutation)."""
+    return X.permute(check_perm(X.dim(), axis))
 
 
 def _cast_grad(X, Out, dOut, *, in_dtype, out_dtype, need=(True,)):

@@ -50,17 +50,20 @@ def _swce_grad(
     numeric_stable_mode=True,
     need=(True, False),
 ):
-    sm = Softmax.movedim(axis, -1)
-    dl = dLoss.movedim(axis, -1)
-    if soft_label:
-        g = (sm - Label.movedim(axis, -1)) * dl
-    else:
-        lbl, ignored = _hard_label(Label.movedim(axis, -1), ignore_index)
-        g = sm.scatter_add(-1, lbl, -torch.ones_like(lbl, dtype=sm.dtype)) * dl
-        g = g.masked_fill(ignored, 0.0)
-    if dSoftmax is not None:  # rarely used: softmax output also consumed
-        g = g + (sm * (dSoftmax.movedim(axis, -1) - (dSoftmax.movedim(axis, -1) * sm).sum(-1, keepdim=True)))
-    return (g.movedim(-1, axis), None)
+    """``dLogits = (Softmax - onehot(Label)) * dLoss`` (soft labels: ``Softmax - Label``; ignored
+    rows 0), plus ``Softmax * (dSoftmax - sum(dSoftmax * Softmax))`` when the softmax output is
+    used too. Computed as the vector-Jacobian product of the forward (its log-softmax, gather and
+    exp, as autograd differentiates them in dygraph mode), so both modes agree bit for bit."""
+    attrs = {"soft_label": soft_label, "ignore_index": ignore_index, "axis": axis}
+    with torch.enable_grad():
+        logits = Logits.detach().requires_grad_(True)
+        sm, loss = softmax_with_cross_entropy(logits, Label, **attrs)
+        outs, grads = [loss], [dLoss]
+        if dSoftmax is not None:
+            outs.append(sm)
+            grads.append(dSoftmax)
+        (g,) = torch.autograd.grad(outs, [logits], grads)
+    return (g, None)
 
 
 @register(

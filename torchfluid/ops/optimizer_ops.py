@@ -86,6 +86,11 @@ class SelectedRows:
         if bad:
             raise ValueError(f"{what}: row index {bad[0]} is out of range; allowed: 0 <= row < height={self.height}")
 
+    def row_index(self) -> dict[int, int]:
+        """``{row: position in value}``, the last position of a repeated row (the map Paddle's
+        ``SelectedRows::SyncIndex`` builds and ``AutoGrownIndex`` reads)."""
+        return {r: i for i, r in enumerate(self.rows)}
+
     def _index(self) -> torch.Tensor:
         return torch.tensor(self.rows, dtype=torch.int64, device=self.value.device)
 
@@ -155,16 +160,16 @@ def _check_inputs(op, numbers, flags, param, grad, states):
     return floats
 
 
-def _scalar(op, t, slot="LearningRate", below_one=False):
+def _scalar(op, t, slot="LearningRate", below_one=False, positive=False):
     """The value of the 1-element floating-point tensor ``t`` of input ``slot``, which must be
-    finite (and in [0, 1) if ``below_one``: a beta power)."""
+    finite (and in [0, 1) if ``below_one``: a beta or a beta power; > 0 if ``positive``)."""
     if not isinstance(t, torch.Tensor) or t.numel() != 1 or not t.is_floating_point():
         what = type(t).__name__ if not isinstance(t, torch.Tensor) else f"{t.dtype} {list(t.shape)}"
         raise ValueError(f"{op}: input {slot} must hold a 1-element floating-point tensor, got {what}")
     v = float(t.reshape(-1)[0])
-    if not math.isfinite(v) or (below_one and not 0.0 <= v < 1.0):
-        allowed = "in [0, 1)" if below_one else "finite"
-        raise ValueError(f"{op}: input {slot} holds {v!r}; allowed: a value {allowed}")
+    if not math.isfinite(v) or (below_one and not 0.0 <= v < 1.0) or (positive and not v > 0.0):
+        allowed = "in [0, 1)" if below_one else "> 0" if positive else "finite"
+        raise ValueError(f"{op}: input {slot} holds {v!r}; allowed: a finite value {allowed}")
     return v
 
 
@@ -231,8 +236,25 @@ def raw_sgd(Param, LearningRate, Grad):
 
     A SelectedRows ``Grad`` updates only its rows, ``p[rows[i]] -= lr * value[i]`` for
     each entry in order (a repeated row once per entry, as Paddle's loop does).
-    ``LearningRate`` must be a finite 1-element floating-point tensor."""
+
+    A SelectedRows ``Param`` (a table holding some rows of a larger matrix, Paddle's
+    distributed lookup table) takes a SelectedRows ``Grad`` only, whose value rows have the
+    shape of ``Param``'s value rows: for each entry ``i`` in order, the value row of
+    ``Param`` that holds row ``Grad.rows[i]`` moves, ``value[k] -= lr * g.value[i]`` with
+    ``k`` the last position of that row in ``Param.rows`` (the index Paddle's ``sync_index``
+    builds). Every row of ``Grad`` must be one of ``Param``'s rows ("id should be in the
+    table"); ``Grad``'s height is not compared with ``Param``'s (as in Paddle). A ``Grad``
+    with no rows changes nothing.
+
+    ``LearningRate`` must be a finite 1-element floating-point tensor. Everything is
+    checked before anything is written."""
     op = "sgd"
+    if isinstance(Param, SelectedRows):
+        positions = _check_table_grad(op, Param, Grad)
+        lr = _scalar(op, LearningRate)
+        for i, k in enumerate(positions):  # Paddle's loop: one update per entry, in order
+            sgd_(Param.value[k], Grad.value[i], lr=lr)
+        return
     _check_param(op, Param)
     _check_grad(op, Grad, Param)
     lr = _scalar(op, LearningRate)
@@ -241,6 +263,34 @@ def raw_sgd(Param, LearningRate, Grad):
         return
     for i, r in enumerate(Grad.rows):  # Paddle's loop: one update per entry, in order (on a view of the row)
         sgd_(Param[r], Grad.value[i], lr=lr)
+
+
+def _check_table_grad(op, table: SelectedRows, grad) -> list[int]:
+    """For a SelectedRows ``Param`` (``table``) and its gradient: the position in
+    ``table.value`` of each of ``grad``'s rows, in entry order, after checking both."""
+    if table.value is None or not table.value.is_floating_point() or table.value.dim() < 1:
+        what = "no value" if table.value is None else f"a {dtype_name(table.value.dtype)} value"
+        raise TypeError(f"{op}: input Param (SelectedRows) holds {what}; allowed: a floating-point value tensor")
+    table.check(f"{op}: input Param", table.dense_shape)  # one value row per row index, indices in range
+    if not isinstance(grad, SelectedRows):
+        raise TypeError(
+            f"{op}: input Param is a SelectedRows, so Grad must be a SelectedRows too, got {type(grad).__name__}"
+        )
+    row_shape = list(table.value.shape[1:])
+    grad.check(f"{op}: input Grad", [grad.height, *row_shape])
+    if grad.value.dtype != table.value.dtype or grad.value.device != table.value.device:
+        raise ValueError(
+            f"{op}: input Grad (SelectedRows) is {dtype_name(grad.value.dtype)} on {grad.value.device}; "
+            f"allowed: Param's {dtype_name(table.value.dtype)} on {table.value.device}"
+        )
+    index = table.row_index()
+    missing = [r for r in grad.rows if r not in index]
+    if missing:
+        raise ValueError(
+            f"{op}: row {missing[0]} of Grad is not one of Param's rows {table.rows}; allowed: rows the "
+            "SelectedRows Param holds (Paddle: id should be in the table)"
+        )
+    return [index[r] for r in grad.rows]
 
 
 # ---------------------------------------------------------------- momentum
@@ -318,7 +368,18 @@ def raw_momentum(
 
 @register(
     "raw_adam",
-    ["Param", "Grad", "LearningRate", "Moment1", "Moment2", "Beta1Pow", "Beta2Pow"],
+    [
+        "Param",
+        "Grad",
+        "LearningRate",
+        "Moment1",
+        "Moment2",
+        "Beta1Pow",
+        "Beta2Pow",
+        "Beta1Tensor",
+        "Beta2Tensor",
+        "EpsilonTensor",
+    ],
     ["ParamOut", "Moment1Out", "Moment2Out", "Beta1PowOut", "Beta2PowOut"],
     inplace=True,
 )
@@ -330,6 +391,9 @@ def raw_adam(
     Moment2,
     Beta1Pow,
     Beta2Pow,
+    Beta1Tensor=None,
+    Beta2Tensor=None,
+    EpsilonTensor=None,
     *,
     beta1=0.9,
     beta2=0.999,
@@ -343,13 +407,21 @@ def raw_adam(
         p  = p - lr * sqrt(1 - beta2_pow) / (1 - beta1_pow) * m1 / (sqrt(m2) + epsilon * sqrt(1 - beta2_pow))
         beta1_pow *= beta1;  beta2_pow *= beta2
 
+    ``Beta1Tensor`` / ``Beta2Tensor`` (Paddle 2.0's ``adam_op``) and ``EpsilonTensor``
+    (Paddle 2.1's), when given, are 1-element floating-point tensors whose value replaces
+    the attribute of that name for this run (the attribute is then not used): that is how a
+    program feeds a beta that changes between runs.
+
     A SelectedRows ``Grad`` is merged (duplicate rows summed); ``lazy_mode=False``
-    updates every row (gradient 0 where absent), ``lazy_mode=True`` only the merged rows
-    (and their moments); the beta powers advance once per run either way.
+    updates every row (gradient 0 where absent: ``m1 = beta1 * m1``, ``m2 = beta2 * m2``
+    and the parameter still moves), ``lazy_mode=True`` only the merged rows (and their
+    moments), as Paddle's ``SparseAdamFunctor``; the beta powers advance once per run either way.
+    A SelectedRows ``Grad`` with no rows changes nothing (Paddle's kernel returns at once).
     ``min_row_size_to_use_multithread`` (an int >= 0) is accepted and has no effect (a CPU
-    threading hint). Allowed attributes: ``0 <= beta1, beta2 < 1``, ``epsilon > 0`` (finite
-    real numbers, not bools), ``lazy_mode`` a bool; ``LearningRate`` a finite 1-element
-    floating-point tensor, ``Beta1Pow``/``Beta2Pow`` 1-element floating-point tensors in [0, 1)."""
+    threading hint). Allowed: ``0 <= beta1, beta2 < 1``, ``epsilon > 0`` (finite real
+    numbers, not bools; the same for the tensors' values), ``lazy_mode`` a bool;
+    ``LearningRate`` a finite 1-element floating-point tensor, ``Beta1Pow``/``Beta2Pow``
+    1-element floating-point tensors in [0, 1)."""
     op = "adam"
     unit = dict(lo=0.0, hi=1.0, hi_open=True)
     numbers = dict(beta1=(beta1, unit), beta2=(beta2, unit), epsilon=(epsilon, dict(lo=0.0, lo_open=True)))
@@ -358,12 +430,20 @@ def raw_adam(
     check_int(f"{op}: attribute min_row_size_to_use_multithread", min_row_size_to_use_multithread, lo=0)
     for slot, t in (("Beta1Pow", Beta1Pow), ("Beta2Pow", Beta2Pow)):
         _scalar(op, t, slot, below_one=True)
+    if Beta1Tensor is not None:
+        beta1 = _scalar(op, Beta1Tensor, "Beta1Tensor", below_one=True)
+    if Beta2Tensor is not None:
+        beta2 = _scalar(op, Beta2Tensor, "Beta2Tensor", below_one=True)
+    if EpsilonTensor is not None:
+        epsilon = _scalar(op, EpsilonTensor, "EpsilonTensor", positive=True)
     lr = _scalar(op, LearningRate)
     kw = dict(lr=lr, beta1=beta1, beta2=beta2, epsilon=epsilon)
     if not isinstance(Grad, SelectedRows):
         # a 0-d parameter runs as its 1-element view (the kernel's beta powers are [1])
         p, g, m1, m2 = (t.view(1) if Param.dim() == 0 else t for t in (Param, Grad, Moment1, Moment2))
         adam_(p, g, m1, m2, Beta1Pow, Beta2Pow, **kw)
+        return
+    if not Grad.rows:  # Paddle's kernel returns at once: nothing moves, not even the beta powers
         return
     if not lazy_mode:
         adam_(Param, Grad.to_dense(), Moment1, Moment2, Beta1Pow, Beta2Pow, **kw)

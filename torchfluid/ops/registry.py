@@ -1,8 +1,12 @@
 """The op registry shared by static and dygraph mode.
 
 An op type maps to one :class:`OpDef`: a forward function over torch tensors and, for
-differentiable ops, a grad rule (a vector-Jacobian product written out by hand, so the
-static executor needs no autograd graph). Calling conventions::
+differentiable ops, a grad rule: a vector-Jacobian product, written out with torch's own
+backward kernels or, for a forward composed of several torch operations (matmul, batch_norm,
+softmax_with_cross_entropy, gelu, softplus), torch.autograd over that forward alone; the
+static executor keeps no autograd graph across ops. Either way a rule computes what autograd
+computes in dygraph mode, in the same order: a program's gradients equal dygraph's bit for bit
+(tests/test_static_grad_rules.py checks every rule in float32). Calling conventions::
 
     forward(*inputs, **attrs)            -> output | tuple of outputs (OpDef.outputs order)
     grad(*inputs, *outputs, *out_grads, need=(bool per input), **attrs)
@@ -34,9 +38,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["OpDef", "register", "get_op", "has_op", "registered_types", "GRAD_SUFFIX"]
+__all__ = ["OpDef", "register", "get_op", "has_op", "registered_types", "GRAD_SUFFIX", "UNKNOWN_DIM", "is_unknown_dim"]
 
 GRAD_SUFFIX = "@GRAD"
+
+# Build-time shape inference runs forwards (or ``infer`` functions) on meta tensors in which an
+# unknown dim (``-1``, the batch) has this size, a large prime; an output dim that is a multiple of
+# it is unknown again. An ``infer`` function keeps a dim unknown by giving it this size.
+UNKNOWN_DIM = 1_000_003
+
+
+def is_unknown_dim(d) -> bool:
+    """True for a dim that stands for an unknown (``-1``) size during shape inference."""
+    return int(d) > 0 and int(d) % UNKNOWN_DIM == 0
 
 
 @dataclass(frozen=True)

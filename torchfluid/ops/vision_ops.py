@@ -184,23 +184,23 @@ def _batch_norm_grad(
     need=(True, True, True, False, False),
     **attrs,
 ):
-    """dX, dScale, dBias of ``batch_norm`` (the moving statistics get no gradient)."""
-    _, epsilon, use_moving = _bn_attrs(**attrs)
-    dims = _bn_dims(X)
-    mean, var = (Mean, Variance) if use_moving else (SavedMean, SavedVariance)
-    inv = torch.rsqrt(var + epsilon)
-    xhat = (X - _bn_view(mean, X)) * _bn_view(inv, X)
-    dX = None
-    if need[0] and use_moving:
-        dX = dY * _bn_view(Scale * inv, X)
-    elif need[0]:
-        dxhat = dY * _bn_view(Scale, X)
-        dX = _bn_view(inv, X) * (
-            dxhat - dxhat.mean(dim=dims, keepdim=True) - xhat * (dxhat * xhat).mean(dim=dims, keepdim=True)
-        )
-    dScale = (dY * xhat).sum(dim=dims) if need[1] else None
-    dBias = dY.sum(dim=dims) if need[2] else None
-    return dX, dScale, dBias, None, None
+    """dX, dScale, dBias of ``batch_norm`` (the moving statistics get no gradient).
+
+    With batch statistics, ``xhat = (x - mean) / sqrt(var + eps)`` over the N, H, W of each
+    channel: ``dScale = sum(dY * xhat)``, ``dBias = sum(dY)``, ``dX = inv * (dxhat - mean(dxhat)
+    - xhat * mean(dxhat * xhat))`` with ``dxhat = dY * Scale``. They are computed as the
+    vector-Jacobian product of the forward itself (torch.autograd over ``batch_norm``'s own
+    operations), so a program's gradients are bit-identical to those of the same layer in
+    dygraph mode (a closed form summed in another order differs in the last float32 bits).
+    With the moving statistics (``is_test`` / ``use_global_stats``) ``dX = dY * Scale * inv``,
+    ``xhat`` from the moving mean and variance; computed the same way."""
+    ins = (X, Scale, Bias)
+    with torch.enable_grad():
+        xs = [t.detach().requires_grad_(bool(n)) for t, n in zip(ins, need[:3], strict=True)]
+        y = batch_norm(*xs, Mean, Variance, **attrs)[0]
+        wanted = [t for t in xs if t.requires_grad]
+        grads = iter(torch.autograd.grad(y, wanted, dY)) if wanted else iter(())
+    return (*(next(grads) if n else None for n in need[:3]), None, None)
 
 
 @register(

@@ -290,7 +290,7 @@ def _update_group(items, group: Mapping) -> None:
         lr = lr.item()
     for _, _, state in items:
         state["step"] += 1
-    hyper = RMSPropHyper(lr, alpha, eps, momentum, eps_in_sqrt=False, lr_in_momentum=False)
+    hyper = RMSPropHyper(lr, alpha, eps, momentum, eps_in_sqrt=False, lr_in_momentum=False, float32_attrs=False)
     fused: dict[torch.dtype, list] = {}
     use_fused = not differentiable and not isinstance(lr, torch.Tensor) and fused_cpu.available()
     for p, g, state in items:

@@ -3,30 +3,71 @@
 Accumulators: ``moment1``, ``moment2`` (param-shaped) and ``beta1_pow_acc``,
 ``beta2_pow_acc`` (shape [1], starting at beta1 / beta2). Differs from ``torch.optim.Adam``
 only in where eps sits (Paddle scales it by ``sqrt(1 - beta2^t)``).
+
+Tensor hyper-parameters. As Paddle's ``fluid.optimizer.AdamOptimizer`` (2.0: ``beta1``,
+``beta2``) and ``paddle.optimizer.Adam`` (2.1 and later: also ``epsilon``), ``beta1``,
+``beta2`` and ``epsilon`` may each be a 1-element floating-point tensor (eager / dygraph) or
+a program's ``Variable`` of one element (static) instead of a float. Its value is read at
+every update -- by :func:`~torchfluid.optimizer.pipeline.run_update` for a tensor, by the
+program's optimize op for a Variable (Paddle's ``Beta1Tensor`` / ``Beta2Tensor`` /
+``EpsilonTensor`` inputs) -- so it may change between steps, and it is range-checked then
+(``0 <= beta < 1``, ``epsilon > 0``) before anything changes. As in Paddle, the
+``beta1_pow_acc`` / ``beta2_pow_acc`` of a tensor beta start at Paddle's defaults 0.9 /
+0.999 (the tensor's value is unknown when the accumulator is made), then are multiplied by
+the beta's value at each update.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Mapping
 
 import torch
 
-from .._checks import check_number
+from .._checks import ArgumentTypeError, check_number
 from ..kernels import adam_
-from .base import Optimizer, UpdateParts
+from .base import Optimizer, UpdateParts, is_front_door_record
 
 __all__ = ["AdamOptimizer", "Adam", "AdamRule"]
+
+
+# Paddle's beta-power starting values when the beta is a tensor (adam.py's _add_moments_pows)
+_PADDLE_POW_START = {"beta1": 0.9, "beta2": 0.999}
+_BOUNDS = {
+    "beta1": dict(lo=0.0, hi=1.0, hi_open=True),
+    "beta2": dict(lo=0.0, hi=1.0, hi_open=True),
+    "epsilon": dict(lo=0.0, lo_open=True),
+}
+
+
+def _pow_start(hparams: Mapping, name: str) -> float:
+    """The starting value of ``name``'s power accumulator: the beta itself when it is a
+    number, Paddle's default when it is a tensor or a program variable."""
+    value = hparams[name]
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return _PADDLE_POW_START[name]
 
 
 @dataclasses.dataclass(frozen=True)
 class AdamRule:
     """Adam's update rule for :func:`~torchfluid.optimizer.pipeline.run_update`: the
     moments and the ``beta_pow`` accumulators, state in the parameter's dtype (float32
-    for float16/bfloat16 parameters), Paddle's kernel."""
+    for float16/bfloat16 parameters), Paddle's kernel.
+
+    ``tensor_hparams``: the hyper-parameters that may hold a 1-element tensor, read at each
+    update and checked by :meth:`check_hparams` (the module docstring)."""
 
     op_type = "adam"
     compatible_accumulators = ()
+    tensor_hparams = ("beta1", "beta2", "epsilon")
+
+    @staticmethod
+    def check_hparams(values: Mapping) -> dict:
+        """``{name: float}`` of ``values`` (some of ``tensor_hparams`` as numbers), each
+        checked: ``0 <= beta1, beta2 < 1``, ``epsilon > 0``, finite."""
+        return {name: check_number(name, v, **_BOUNDS[name]) for name, v in values.items()}
 
     @staticmethod
     def accumulators(hparams: Mapping) -> list[str]:
@@ -38,8 +79,8 @@ class AdamRule:
         return {
             "moment1": torch.zeros_like(p, dtype=state_dtype),
             "moment2": torch.zeros_like(p, dtype=state_dtype),
-            "beta1_pow_acc": torch.full([1], hparams["beta1"], dtype=state_dtype, device=p.device),
-            "beta2_pow_acc": torch.full([1], hparams["beta2"], dtype=state_dtype, device=p.device),
+            "beta1_pow_acc": torch.full([1], _pow_start(hparams, "beta1"), dtype=state_dtype, device=p.device),
+            "beta2_pow_acc": torch.full([1], _pow_start(hparams, "beta2"), dtype=state_dtype, device=p.device),
         }
 
     @staticmethod
@@ -60,7 +101,10 @@ class AdamRule:
 
 class AdamOptimizer(Optimizer):
     """Adam with fluid's API: ``AdamOptimizer(learning_rate=0.001, beta1=0.9, beta2=0.999,
-    epsilon=1e-8, parameter_list=None, regularization=None, grad_clip=None, name=None)``."""
+    epsilon=1e-8, parameter_list=None, regularization=None, grad_clip=None, name=None)``.
+
+    ``beta1``, ``beta2`` and ``epsilon``: a float, or a 1-element floating-point tensor
+    (static mode: a program ``Variable``) read at every update (the module docstring)."""
 
     def __init__(
         self,
@@ -79,16 +123,37 @@ class AdamOptimizer(Optimizer):
 
     @staticmethod
     def _check_options(group: Mapping) -> dict:
-        """Range-check a group's Adam options; return them as floats."""
-        return dict(
-            beta1=check_number("beta1", group["beta1"], lo=0.0, hi=1.0, hi_open=True),
-            beta2=check_number("beta2", group["beta2"], lo=0.0, hi=1.0, hi_open=True),
-            epsilon=check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True),
-        )
+        """A group's Adam options: a number range-checked and returned as a float; a tensor
+        (1 element, floating point) or a program variable returned as it is (its value is
+        read, and checked, at each update)."""
+        out = {}
+        for name in AdamRule.tensor_hparams:
+            value = group[name]
+            if isinstance(value, torch.Tensor):
+                if value.numel() != 1 or not value.is_floating_point():
+                    raise ValueError(
+                        f"{name} must be a real number or a 1-element floating-point tensor, got a "
+                        f"{value.dtype} tensor of shape {list(value.shape)}"
+                    )
+                out[name] = value
+            elif is_front_door_record(value):
+                out[name] = value  # a program's variable: its optimize op reads it
+            elif isinstance(value, numbers.Real) or value is None:
+                out.update(AdamRule.check_hparams({name: value}))
+            else:
+                raise ArgumentTypeError(
+                    f"{name} must be a real number {_allowed(name)} or a 1-element floating-point tensor, "
+                    f"got {value!r} of type {type(value).__name__}"
+                )
+        return out
 
     def _check_group(self, group: dict) -> None:
         super()._check_group(group)
         self._check_options(group)
+
+
+def _allowed(name: str) -> str:
+    return "> 0" if name == "epsilon" else "in [0, 1)"
 
 
 Adam = AdamOptimizer

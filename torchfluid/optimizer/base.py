@@ -50,7 +50,7 @@ from .state import LoadReport, StateCodec, group_hparams
 # runs without it.
 _PLAIN_DISPATCH = torch._C.DisableTorchFunctionSubclass
 
-__all__ = ["Optimizer", "UpdateParts", "register_front_door"]
+__all__ = ["Optimizer", "UpdateParts", "register_front_door", "is_front_door_record"]
 
 _FRONT_DOORS: dict[type, object] = {}
 
@@ -76,6 +76,12 @@ def _front_door(obj):
         if door is not None:
             return door
     return None
+
+
+def is_front_door_record(obj) -> bool:
+    """Whether ``obj`` is a record of a registered front door (a program's ``Variable``):
+    a value that package reads when it runs, never the optimizer."""
+    return _front_door(obj) is not None
 
 
 def _one_of(name_a: str, a, name_b: str, b):
@@ -355,6 +361,27 @@ class Optimizer(torch.optim.Optimizer):
         return names
 
     @property
+    def _accumulators(self) -> Mapping:
+        """Paddle's attribute, read-only: ``{accumulator: {parameter name: state}}`` (the
+        accumulator prefixed ``<name>_`` when the optimizer has a ``name``, as Paddle keys
+        it): the eager state tensors (none before the first update), then the accumulator
+        records of the updates this optimizer appended to programs (a front door's
+        ``accumulator_records``: the programs' variables)."""
+        prefix = f"{self._name}_" if self._name else ""
+        out: dict[str, dict] = {}
+        for g in self.param_groups:
+            for p in g["params"]:
+                for acc, t in (self.state.get(p) or {}).items():
+                    if isinstance(t, torch.Tensor):
+                        out.setdefault(prefix + acc, {})[self._names[p]] = t
+        config = self.update_config()
+        for door in dict.fromkeys(_FRONT_DOORS.values()):
+            find = getattr(door, "accumulator_records", None)
+            for acc, records in (find(config, None) if find is not None else {}).items():
+                out.setdefault(prefix + acc, {}).update(records)
+        return types.MappingProxyType({acc: types.MappingProxyType(v) for acc, v in out.items()})
+
+    @property
     def _dtype(self):
         """Paddle's attribute: the dtype the optimizer infers from its parameters, that of the
         first one (a ``torch.dtype``, as a variable's ``dtype`` is), or None without parameters."""
@@ -382,7 +409,9 @@ class Optimizer(torch.optim.Optimizer):
     def set_lr(self, value) -> None:
         """Set the learning rate of every group by hand (a float or, with fluid's
         ``parameter_list=`` spelling, a 1-element tensor; Paddle 2.x, ``parameters=``,
-        takes numbers only and raises TypeError for a tensor).
+        takes numbers only and raises TypeError for a tensor: Paddle 2.0 final's contract,
+        which reversed 2.0-rc's, where ``paddle.optimizer``'s ``set_lr`` took a [1] tensor
+        and refused an int).
 
         Raises RuntimeError when a learning-rate schedule is attached (as Paddle does).
         """

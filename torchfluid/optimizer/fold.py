@@ -41,9 +41,10 @@ class GradPrep(NamedTuple):
 NO_PREP = GradPrep()
 
 
-def kernel_extras(preps: Sequence[GradPrep | None], device: torch.device) -> dict:
+def kernel_extras(preps: Sequence[GradPrep | None], device: torch.device, dtype: torch.dtype) -> dict:
     """``FlatGroup.step`` keyword arguments folding ``preps`` (one per flat-group slot,
-    None for a slot without a gradient this step): plain floats when nothing is set."""
+    None for a slot without a gradient this step) for a group of ``dtype`` tensors: plain
+    floats when nothing is set."""
     if all(q is None or q is NO_PREP for q in preps):
         return {}  # no clip, no regularizer: the kernel's defaults
     present = [q for q in preps if q is not None]
@@ -68,5 +69,5 @@ def kernel_extras(preps: Sequence[GradPrep | None], device: torch.device) -> dic
         out["clip_max"] = [float("inf") if q is None or q.clip.max is None else q.clip.max for q in preps]
     for key, kind in (("l2", L2Decay), ("l1", L1Decay)):
         if any(type(q.reg) is kind for q in present):
-            out[key] = [q.reg.coeff if q is not None and type(q.reg) is kind else 0.0 for q in preps]
+            out[key] = [q.reg.coeff_for(dtype) if q is not None and type(q.reg) is kind else 0.0 for q in preps]
     return out

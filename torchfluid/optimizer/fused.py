@@ -30,7 +30,7 @@ __all__ = ["FusedRMSPropUpdate"]
 _EMPTY: dict = {}
 _FLOATS = (torch.float32, torch.float64)
 # the group options FlatGroup.step takes by the same names
-_FLAT_HYPER = ("rho", "epsilon", "momentum", "eps_in_sqrt", "lr_in_momentum", "nesterov")
+_FLAT_HYPER = ("rho", "epsilon", "momentum", "eps_in_sqrt", "lr_in_momentum", "nesterov", "float32_attrs")
 
 
 def _layout_current(fg) -> bool:
@@ -281,7 +281,7 @@ class FusedRMSPropUpdate:
         for it, lr, prep in taken:
             i = index[id(it.param)]
             grads[i], lrs[i], preps[i] = it.grad, lr, prep
-        _run_flat(fg, hparams, grads, lrs, kernel_extras(preps, fg.device))
+        _run_flat(fg, hparams, grads, lrs, kernel_extras(preps, fg.device, fg.dtype))
 
     # --------------------------------------------------------------- gradients
     def zero_grads(self) -> set:

@@ -18,6 +18,10 @@ It runs, in Paddle's order::
                   'raise' -> FloatingPointError); unscale by grad_scale; float32 gradients
                   for multi-precision parameters; maximize: g = -g
     shard         (ZeRO-1 only) this rank's parameters, gradients averaged if asked
+    tensor hparams  each hyper-parameter the rule lets be a tensor (``rule.tensor_hparams``,
+                  Adam's ``beta1``, ``beta2``, ``epsilon``) that holds a 1-element tensor is
+                  read now and checked by ``rule.check_hparams``: its value at this update
+                  (a program's optimize op puts the scope's tensor there at each run)
     clip plan     one ClipStep per gradient (need_clip=False: none), planned over all of them
     regularize    the item's regularizer (the parameter's own, else the optimizer's); every
                   gradient for the reference kernel (complex ones always) is clipped and
@@ -27,7 +31,10 @@ It runs, in Paddle's order::
     learning rate ``before_update()`` (a fluid decay advances here, never on a skipped step);
                   the stochastic-rounding counter advances too (``Precision.begin_update``)
     kernel        the fused multi-tensor kernel where eligible, the rule's reference
-                  kernel otherwise; lr = hparams['lr'] * hparams['lr_mult'] * item.lr_mult
+                  kernel otherwise; lr = hparams['lr'] * hparams['lr_mult'] * item.lr_mult;
+                  the kernels get the tensor hyper-parameters' values as floats, a new state
+                  record is made from the group's own entries (the rule may start it
+                  differently for a tensor, as Adam's beta powers)
 
 A skipped step changes nothing (state, parameters, schedule) and returns False.
 """
@@ -35,17 +42,19 @@ A skipped step changes nothing (state, parameters, schedule) and returns False.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import types
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
 from .._grad_mode import no_grad
 from ..clip import ClipStep, GradientClipBase
 from .fold import NO_PREP, GradPrep
 
-__all__ = ["Item", "UpdateConfig", "UpdateRuntime", "item_lr", "run_update", "prepare"]
+__all__ = ["Item", "UpdateConfig", "UpdateRuntime", "item_lr", "run_update", "prepare", "read_tensor_hparams"]
 
 
 class Item(NamedTuple):
@@ -113,8 +122,15 @@ class UpdateRuntime:
 
 def item_lr(hparams: Mapping, lr_mult: float) -> float:
     """A parameter's learning rate this step: its group's ``lr`` times the group's and its
-    own multipliers (every path computes it here, so they round alike)."""
-    return float(hparams["lr"]) * float(hparams["lr_mult"]) * float(lr_mult)
+    own multipliers (every path computes it here, so they round alike). A multiplier
+    other than 1 is rounded to float32 first: Paddle applies it with its ``scale`` op,
+    whose attribute is a float32 (``lr * float32(m)``, exact for a float64 lr)."""
+    return float(hparams["lr"]) * _float32_attr(hparams["lr_mult"]) * _float32_attr(lr_mult)
+
+
+def _float32_attr(m) -> float:
+    m = float(m)
+    return m if m == 1.0 else float(np.float32(m))
 
 
 def prepare(items: list[Item], precision, *, found_inf=None, grad_scale=None) -> list[Item] | None:
@@ -135,6 +151,46 @@ def prepare(items: list[Item], precision, *, found_inf=None, grad_scale=None) ->
         if it.hparams.get("maximize", False):
             g = torch.neg(g)
         out.append(it if g is it.grad else it._replace(grad=g))
+    return out
+
+
+def read_tensor_hparams(rule, items: list[Item]) -> dict[int, dict]:
+    """For each of the items' hyper-parameter mappings in which one of ``rule.tensor_hparams``
+    holds a tensor: ``id(mapping)`` -> a copy of its entries with each such tensor replaced
+    by its value now, checked by ``rule.check_hparams``.
+
+    Raises (before anything changes) for a tensor of more than one element or not floating
+    point, a value ``check_hparams`` refuses, or an entry that is neither a number nor a
+    tensor (a program's Variable, which only that program's optimize op reads)."""
+    names = getattr(rule, "tensor_hparams", ())
+    out: dict[int, dict] = {}
+    if not names:
+        return out
+    for it in items:
+        hp = it.hparams
+        if id(hp) in out:
+            continue
+        live = {n: hp[n] for n in names if not isinstance(hp[n], numbers.Real)}
+        if not live:
+            continue
+        values = {}
+        for n, v in live.items():
+            if not isinstance(v, torch.Tensor):
+                raise TypeError(
+                    f"{n} is a {type(v).__name__}, which this update cannot read: a program's variable is read by "
+                    "its optimize op when an Executor runs the program; eager updates need a real number or a "
+                    "1-element floating-point tensor"
+                )
+            if v.numel() != 1 or not v.is_floating_point():
+                raise ValueError(
+                    f"{n} must be a 1-element floating-point tensor, got a {v.dtype} tensor of shape {list(v.shape)}"
+                )
+            values[n] = float(v.detach().reshape(-1)[0])
+        try:
+            checked = rule.check_hparams(values)
+        except ValueError as e:
+            raise ValueError(f"{e} (the value its tensor holds at this update); nothing was updated") from None
+        out[id(hp)] = {**hp, **checked}
     return out
 
 
@@ -177,6 +233,8 @@ def run_update(
         prepared = _own(shard, prepared)
     if prepared is None:
         return False
+    rule = config.rule
+    read = read_tensor_hparams(rule, prepared)
     try:  # the clip plan and, for the reference kernel, every clipped and regularized gradient: before any change
         prepared, steps = clip_plan(config.clip, prepared, shard)
         preps = [
@@ -202,9 +260,12 @@ def run_update(
         before_update()
     runtime.precision.begin_update()
     work = [(it, item_lr(it.hparams, it.lr_mult), prep) for it, prep in zip(prepared, preps, strict=True)]
+    if read:  # state records from the group's own entries, then the kernels get the values read
+        for it, _, _ in work:
+            runtime.state_for(rule, it)
+        work = [(it._replace(hparams=read.get(id(it.hparams), it.hparams)), lr, prep) for it, lr, prep in work]
     if runtime.fused is not None:
-        work = runtime.fused.update(work, runtime, config.rule, None if shard is None else shard.owns)
-    rule = config.rule
+        work = runtime.fused.update(work, runtime, rule, None if shard is None else shard.owns)
     for it, lr, prep in work:
         rule.update(
             it.param,

@@ -100,7 +100,8 @@ class Preset:
 
 
 def _l2(coeff):
-    return L2Decay(coeff) if coeff else None
+    """The other libraries' coupled weight decay: their float64 parameters use ``coeff`` as given."""
+    return L2Decay(coeff, float32_attrs=False) if coeff else None
 
 
 def _torch(a):
@@ -165,7 +166,7 @@ PRESETS: dict[str, Preset] = {
         dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False),
         rename=_TORCH_NAMES,
         checks=dict(lr=_NONNEG, eps=_POSITIVE, alpha=_DECAY, weight_decay=_NONNEG),
-        const=dict(eps_in_sqrt=False, lr_in_momentum=False),
+        const=dict(eps_in_sqrt=False, lr_in_momentum=False, float32_attrs=False),
         special=_torch,
         ignored=("foreach",),
         fixed=dict(capturable=False, differentiable=False),
@@ -176,7 +177,7 @@ PRESETS: dict[str, Preset] = {
         dict(learning_rate=REQUIRED, decay=0.9, momentum=0.0, epsilon=1e-10, centered=False),
         rename=dict(decay="rho"),
         checks=dict(decay=_DECAY),
-        const=dict(initial_mean_square=1.0),
+        const=dict(initial_mean_square=1.0, float32_attrs=False),
         ignored=("use_locking",),
     ),
     "keras": Preset(
@@ -193,6 +194,7 @@ PRESETS: dict[str, Preset] = {
             global_clipnorm=None,
         ),
         special=_keras,
+        const=dict(float32_attrs=False),
         fixed=dict(
             use_ema=False,
             ema_momentum=0.99,
@@ -217,6 +219,7 @@ PRESETS: dict[str, Preset] = {
         rename=dict(decay="rho", eps="epsilon", initial_scale="initial_mean_square"),
         checks=dict(decay=_DECAY, eps=_POSITIVE, initial_scale=_NONNEG),
         special=_optax,
+        const=dict(float32_attrs=False),
     ),
     "timm": Preset(
         "timm.optim.RMSpropTF",
@@ -232,7 +235,7 @@ PRESETS: dict[str, Preset] = {
         ),
         rename=_TORCH_NAMES,
         checks=dict(lr=_NONNEG, alpha=_DECAY, eps=_POSITIVE),
-        const=dict(initial_mean_square=1.0),
+        const=dict(initial_mean_square=1.0, float32_attrs=False),
         special=_timm,
         ignored=("foreach",),
         fixed=dict(caution=False, corrected_weight_decay=False),

@@ -28,6 +28,8 @@ Conventions (group options; Paddle's values are the defaults, see docs/conventio
     decoupled_weight_decay=0  --                    wd: p *= 1 - lr*wd before the update (Keras 3)
     maximize=False            --                    True: g = -g before clipping/regularization (torch)
     bias_correction=False     --                    True: ms/(1-rho^t) in the denominator (optax)
+    float32_attrs=True        float64 parameters: rho, epsilon, momentum rounded to float32 first
+                              (Paddle's float32 op attributes)      False: as given (the others)
 
 ``RMSProp.preset(name, parameters=..., **kwargs)`` builds the exact configuration of
 'paddle', 'torch', 'tf1', 'keras', 'optax' or 'timm' from that library's own argument
@@ -177,8 +179,8 @@ class RMSPropOptimizer(Optimizer):
         name: prefix for accumulator names.
         lazy_mode: for sparse gradients, update only the rows present.
         eps_in_sqrt, initial_mean_square, lr_in_momentum, nesterov,
-        decoupled_weight_decay, maximize, bias_correction: the conventions of the other
-            libraries (module docstring); per-group options like ``rho``.
+        decoupled_weight_decay, maximize, bias_correction, float32_attrs: the conventions of
+            the other libraries (module docstring); per-group options like ``rho``.
         multi_precision: float32 master weights and state for float16/bfloat16 params.
         state_dtype: None, ``torch.float32`` or ``torch.bfloat16`` (stochastic rounding).
         nonfinite: 'propagate' (default, as Paddle), 'skip' or 'raise' on NaN/inf gradients.
@@ -217,6 +219,7 @@ class RMSPropOptimizer(Optimizer):
         decoupled_weight_decay: float = 0.0,
         maximize: bool = False,
         bias_correction: bool = False,
+        float32_attrs: bool = True,
         multi_precision: bool = False,
         state_dtype: torch.dtype | None = None,
         nonfinite: str = "propagate",
@@ -236,7 +239,15 @@ class RMSPropOptimizer(Optimizer):
         )
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
 
-    _FLAGS = ("centered", "eps_in_sqrt", "lr_in_momentum", "nesterov", "maximize", "bias_correction")
+    _FLAGS = (
+        "centered",
+        "eps_in_sqrt",
+        "lr_in_momentum",
+        "nesterov",
+        "maximize",
+        "bias_correction",
+        "float32_attrs",
+    )
 
     @classmethod
     def _check_options(cls, group: Mapping) -> dict:

@@ -9,6 +9,7 @@ from .. import unique_name
 from . import clip as _clip  # noqa: F401  (registers the clipping of static (param, grad) pairs)
 from . import program_desc as _program_desc  # noqa: F401  (registers Program.desc / parse_from_string)
 from .backward import append_backward
+from . import compiler
 from .compiler import BuildStrategy, CompiledProgram, ExecutionStrategy, cpu_places, cuda_pinned_places, cuda_places
 from .executor import Executor, FeedError
 from .framework import (
@@ -38,12 +39,7 @@ __all__ = [
     "unique_name",
     "append_backward",
     "Executor",
-    "CompiledProgram",
-    "BuildStrategy",
-    "ExecutionStrategy",
-    "cpu_places",
-    "cuda_places",
-    "cuda_pinned_places",
+    *compiler.__all__,
     "FeedError",
     "OpRunError",
     "Scope",

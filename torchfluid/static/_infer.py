@@ -16,11 +16,12 @@ import torch
 
 from ..dtypes import dtype_name, torch_dtype
 from ..ops import get_op
+from ..ops.registry import UNKNOWN_DIM, is_unknown_dim
 
 __all__ = ["callsite", "infer_outputs", "FRAMEWORK_ATTRS", "op_attrs", "OpBuildError", "describe_inputs"]
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_BATCH = 1_000_003
+_BATCH = UNKNOWN_DIM
 FRAMEWORK_ATTRS = frozenset({"op_role", "op_role_var", "op_namescope", "op_device"})
 
 
@@ -107,5 +108,5 @@ def infer_outputs(op) -> None:
         for n, t in zip(names, values, strict=True):
             v = out_vars[n]
             if v.shape is None and isinstance(t, torch.Tensor):
-                v.shape = tuple(-1 if d > 0 and d % _BATCH == 0 else int(d) for d in t.shape)
+                v.shape = tuple(-1 if is_unknown_dim(d) else int(d) for d in t.shape)
                 v.dtype = dtype_name(t.dtype)

@@ -57,7 +57,6 @@ __all__ = [
     "cpu_places",
     "cuda_places",
     "cuda_pinned_places",
-    "split_sizes",
 ]
 
 _EMPTY = "@EMPTY@"

@@ -14,16 +14,22 @@ for all the parameters, sorted by name (Paddle's order), of type
     inputs   Param [p...], Grad [g...], LearningRate, State [accumulators, param-major],
              MasterParam [float32 master weights of the multi-precision parameters],
              Counter [the schedule step counters LearningRate is computed from],
-             RoundingStep [with bfloat16 state: the stochastic-rounding counter]
+             RoundingStep [with bfloat16 state: the stochastic-rounding counter],
+             HyperParam [the 1-element variables given as hyper-parameters, e.g. Adam's
+             beta1 / beta2 / epsilon: Paddle's Beta1Tensor / Beta2Tensor / EpsilonTensor]
     outputs  ParamOut, StateOut, MasterParamOut, CounterOut, RoundingStepOut (the same variables)
     attrs    section: an OptimizeSection (frozen: the config, the parameter names, their
-             lr multipliers, regularizers, need_clip flags and the accumulator names)
+             lr multipliers, regularizers, need_clip flags, the accumulator names and the
+             names of the hyper-parameters HyperParam feeds)
 
 At run time the op calls :func:`~torchfluid.optimizer.pipeline.run_update` once with the
 scope's tensors as the (param, grad, state) values: prepare (non-finite policy,
 maximize, precision), clip plan, regularization and the kernel -- the fused kernel when
 eligible -- all in that one call, exactly as eager ``step()`` runs them. The lr of a
-parameter is ``LearningRate * lr_mult * ParamAttr learning_rate``.
+parameter is ``LearningRate * lr_mult * ParamAttr learning_rate``. A hyper-parameter fed
+by ``HyperParam`` is the scope's tensor of that run, read (and checked) by ``run_update``
+as an eager tensor hyper-parameter is, so a program may change it between runs; the
+configuration holds the variable, never a value.
 
 Accumulators are persistable variables ``<param>_<acc>_0`` initialized in the startup
 program to the rule's initial values; with ``multi_precision`` each float16/bfloat16
@@ -71,6 +77,7 @@ __all__ = [
     "apply_optimize",
     "append_regularization_ops",
     "accumulator_vars",
+    "accumulator_records",
     "learning_rate_var",
     "state_var_names",
     "OptimizeSection",
@@ -79,8 +86,9 @@ __all__ = [
 ]
 
 OPTIMIZE_OP_TYPES = ("rmsprop", "sgd", "momentum", "adam", "adagrad")
-_INPUTS = ("Param", "Grad", "LearningRate", "State", "MasterParam", "Counter", "RoundingStep")
-_OUTPUTS = tuple(s + "Out" for s in _INPUTS if s not in ("Grad", "LearningRate"))  # the in-place state slots
+_INPUTS = ("Param", "Grad", "LearningRate", "State", "MasterParam", "Counter", "RoundingStep", "HyperParam")
+_READ_ONLY = ("Grad", "LearningRate", "HyperParam")
+_OUTPUTS = tuple(s + "Out" for s in _INPUTS if s not in _READ_ONLY)  # the in-place state slots
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -97,6 +105,7 @@ class OptimizeSection:
     accumulators: tuple[str, ...]
     master_index: tuple[int, ...] = ()  # the parameters with a float32 master weight (MasterParam)
     counter_steps: tuple[float, ...] = ()  # per Counter input: what its increment op adds each run
+    hyper_names: tuple[str, ...] = ()  # per HyperParam input: the hyper-parameter it holds
 
     def __repr__(self) -> str:
         return f"OptimizeSection({type(self.config.rule).__name__}, {len(self.names)} params)"
@@ -168,7 +177,7 @@ def _append_decay_ops(block, p, g, reg) -> None:
         x = block.create_var(unique_name.generate(f"{p.name}@sign"), p.shape, p.dtype)
         block.append_op("sign", {"X": [p]}, {"Out": [x]})
     decay = block.create_var(unique_name.generate(f"{p.name}@decay"), p.shape, p.dtype)
-    block.append_op("scale", {"X": [x]}, {"Out": [decay]}, {"scale": float(reg.coeff)})
+    block.append_op("scale", {"X": [x]}, {"Out": [decay]}, {"scale": reg.coeff_for(torch_dtype(p.dtype))})
     block.append_op("sum", {"X": [g, decay]}, {"Out": [g]})
 
 
@@ -192,6 +201,9 @@ def _fill_startup(startup, var, value) -> None:
         startup, var, "fill_constant", {}, {"shape": list(var.shape), "dtype": var.dtype, "value": float(value)}
     )
 
+
+# the programs an optimize op was appended to (for accumulator_records), held weakly
+_OPTIMIZED: weakref.WeakSet = weakref.WeakSet()
 
 # program -> [(weak reference to a config, the name of its learning-rate variable)], for
 # learning_rate_var (names and weak references: a Variable would keep its program alive)
@@ -313,6 +325,7 @@ def _append_section(config, params_grads, program):
         for i, p in enumerate(params)
         if precision.has_master(torch.empty(0, dtype=torch_dtype(p.dtype)))
     ]
+    hyper = _hyper_param_vars(config)
     taken = {n for op in program.global_block().ops if op.type in OPTIMIZE_OP_TYPES for n in op.input("Counter")}
     counters = _schedule_counters(program, lr_var, taken)
     section = OptimizeSection(
@@ -324,6 +337,7 @@ def _append_section(config, params_grads, program):
         accumulators=accumulators,
         master_index=tuple(i for i, _ in masters),
         counter_steps=tuple(step for _, step in counters),
+        hyper_names=tuple(hyper),
     )
     rounding = []
     if precision.stochastic_rounding:
@@ -337,9 +351,29 @@ def _append_section(config, params_grads, program):
         "MasterParam": [v for _, v in masters],
         "Counter": [n for n, _ in counters],
         "RoundingStep": rounding,
+        "HyperParam": list(hyper.values()),
     }
     outputs = {slot: inputs[slot[: -len("Out")]] for slot in _OUTPUTS}  # each state slot is updated in place
-    return program.global_block().append_op(op_type, inputs, outputs, {"section": section})
+    op = program.global_block().append_op(op_type, inputs, outputs, {"section": section})
+    _OPTIMIZED.add(program)
+    return op
+
+
+def _hyper_param_vars(config) -> dict[str, Variable]:
+    """``{name: variable}``: the hyper-parameters of ``config`` its rule lets be tensors
+    (``rule.tensor_hparams``) that are program variables, each of one floating-point element."""
+    out = {}
+    for name in getattr(config.rule, "tensor_hparams", ()):
+        var = config.hparams.get(name)
+        if not isinstance(var, Variable):
+            continue
+        if any(d != 1 for d in var.shape) or not torch_dtype(var.dtype).is_floating_point:
+            raise ValueError(
+                f"{name} is variable {var.name!r} of shape {list(var.shape)} and dtype {var.dtype}; allowed: a "
+                "variable of one floating-point element (shape [1]), read at each run"
+            )
+        out[name] = var
+    return out
 
 
 def learning_rate_var(config, program=None):
@@ -360,6 +394,27 @@ def state_var_names(config, program=None) -> list[str]:
     block = (default_main_program() if program is None else program).global_block()
     ops = [op for op in block.ops if op.type in OPTIMIZE_OP_TYPES and op.attr("section").config is config]
     return [n for op in ops for slot in ("State", "MasterParam") for n in op.input(slot)]
+
+
+def accumulator_records(config, program=None) -> dict[str, dict[str, Variable]]:
+    """``{accumulator: {parameter name: variable}}`` of the optimize ops ``config`` appended
+    to ``program`` (None: to every program it was minimized into that is still alive):
+    Paddle's ``optimizer._accumulators`` layout."""
+    programs = list(_OPTIMIZED) if program is None else [program]
+    out: dict[str, dict[str, Variable]] = {}
+    for prog in programs:
+        block = prog.global_block()
+        for op in block.ops:
+            section = op.attrs.get("section")
+            if op.type not in OPTIMIZE_OP_TYPES or not isinstance(section, OptimizeSection):
+                continue
+            if section.config is not config:
+                continue
+            state, n = op.input("State"), len(section.accumulators)
+            for i, name in enumerate(section.names):  # State is param-major
+                for acc, var_name in zip(section.accumulators, state[i * n : (i + 1) * n], strict=True):
+                    out.setdefault(acc, {})[name] = block.var(var_name)
+    return out
 
 
 def accumulator_vars(program) -> dict[str, dict[str, str]]:
@@ -392,13 +447,17 @@ def _runtime(section: OptimizeSection) -> tuple[UpdateRuntime, dict]:
     return entry
 
 
-def _optimize_infer(params, grads, lr, state, masters=None, counters=None, rounding=None, *, section):
+def _optimize_infer(params, grads, lr, state, masters=None, counters=None, rounding=None, hyper=None, *, section):
     return list(params), list(state), list(masters or ()), list(counters or ()), list(rounding or ())
 
 
-def optimize(Param, Grad, LearningRate, State, MasterParam=None, Counter=None, RoundingStep=None, *, section):
+def optimize(
+    Param, Grad, LearningRate, State, MasterParam=None, Counter=None, RoundingStep=None, HyperParam=None, *, section
+):
     """One update of every parameter of ``section`` by ``run_update``, the scope's tensors
-    as (param, grad, state, master weight), lr = ``LearningRate`` x multipliers; returns
+    as (param, grad, state, master weight), lr = ``LearningRate`` x multipliers, the
+    ``HyperParam`` tensors as the hyper-parameters ``section.hyper_names`` (read by
+    ``run_update``); returns
     the parameters, the state tensors as the update left them (after a fused step, views
     of the fused path's flat buffers, which then stay in the scope), the masters and the
     schedule counters and the stochastic-rounding counter (``RoundingStep``, bfloat16
@@ -413,6 +472,7 @@ def optimize(Param, Grad, LearningRate, State, MasterParam=None, Counter=None, R
     masters = list(MasterParam or ())
     runtime.precision.masters = {Param[i]: m for i, m in zip(section.master_index, masters, strict=True)}
     hparams["lr"] = float(LearningRate.reshape(-1)[0])
+    hparams.update(zip(section.hyper_names, HyperParam or (), strict=True))  # this run's tensors
     n = len(section.accumulators)
     state, items = {}, []
     for i, (p, g) in enumerate(zip(Param, Grad, strict=True)):

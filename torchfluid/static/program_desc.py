@@ -413,7 +413,10 @@ def _state_arg(state: dict, cls, arg: str):
 
 def _same(a, b) -> bool:
     """Whether restored value ``a`` is the value ``b`` a constructor made (equal numbers,
-    sequences and arrays; objects of one class with the same fields; a bool only a bool)."""
+    sequences and arrays; objects of one class with the same fields; a bool only a bool;
+    a variable only itself: both name a record of the program being restored)."""
+    if isinstance(a, Variable) or isinstance(b, Variable):
+        return a is b
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
     if isinstance(a, bool) != isinstance(b, bool):
@@ -590,6 +593,9 @@ def _check_section(path: str, section) -> None:
         isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in steps
     ):
         raise fail("counter_steps", steps, "a tuple of finite numbers")
+    hyper, allowed = section.hyper_names, getattr(config.rule, "tensor_hparams", ())
+    if not isinstance(hyper, tuple) or len(set(hyper)) != len(hyper) or not all(h in allowed for h in hyper):
+        raise fail("hyper_names", hyper, f"a tuple of distinct names among {allowed!r}")
 
 
 def _check_object(path: str, obj) -> None:
@@ -732,7 +738,8 @@ def _check_op_objects(op_type: str, inputs: dict, attrs: dict, where: str) -> No
 def _check_section_slots(op_type: str, inputs: dict, section, where: str) -> None:
     """An optimize op's slots hold what its section describes: ``Param`` its parameters by
     name, one ``Grad`` each, ``State`` their accumulators, ``MasterParam`` one per master
-    index and ``Counter`` one per counter step."""
+    index, ``Counter`` one per counter step and ``HyperParam`` the variables its
+    configuration holds as the hyper-parameters ``hyper_names``, in that order."""
     n = len(section.names)
     sizes = {
         "Grad": n,
@@ -744,6 +751,13 @@ def _check_section_slots(op_type: str, inputs: dict, section, where: str) -> Non
         raise ProgramDescError(
             f"{where}: op {op_type} input Param is {inputs.get('Param')!r}; allowed: its section's parameters "
             f"{list(section.names)!r}"
+        )
+    hparams = section.config.hparams
+    held = [hparams[k].name if isinstance(hparams.get(k), Variable) else None for k in section.hyper_names]
+    if list(inputs.get("HyperParam", [])) != held:
+        raise ProgramDescError(
+            f"{where}: op {op_type} input HyperParam is {inputs.get('HyperParam', [])!r}; allowed: the variables "
+            f"its section's configuration holds as {list(section.hyper_names)!r}, {held!r}"
         )
     for slot, size in sizes.items():
         if len(inputs.get(slot, [])) != size:

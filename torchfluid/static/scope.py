@@ -6,7 +6,7 @@
 ``scope.var(name).get_selected_rows()`` makes the entry a sparse value
 (:class:`~torchfluid.ops.optimizer_ops.SelectedRows`: some rows of a ``[height, width]``
 matrix) and gives its :class:`SelectedRowsView` with Paddle's ``set_height``,
-``set_rows``, ``height()``, ``rows()`` and ``get_tensor()`` (the rows' values).
+``set_rows``, ``height()``, ``rows()``, ``sync_index()`` and ``get_tensor()`` (the rows' values).
 ``set`` stores a copy of a tensor or of numbers (an ndarray or nested lists of bool, int,
 float or complex; a big-endian array in native byte order); anything else is refused
 before the old value is touched.
@@ -277,6 +277,13 @@ class SelectedRowsView:
 
     def rows(self) -> list[int]:
         return list(self._rows.rows)
+
+    def sync_index(self) -> None:
+        """Paddle rebuilds its row -> value-position map here (what ``sgd`` on a SelectedRows
+        ``Param`` looks rows up in). torchfluid's SelectedRows computes that map from
+        ``rows()`` at each use (:meth:`~torchfluid.ops.optimizer_ops.SelectedRows.row_index`:
+        the last position of a repeated row, as Paddle's), so it is always in sync and this
+        call has nothing left to do."""
 
     def get_tensor(self) -> LoDTensor:
         return _RowsValue(self._rows, self._name)
