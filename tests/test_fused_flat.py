@@ -16,7 +16,9 @@ HYPER = dict(lr=0.01, rho=0.9, epsilon=1e-6, momentum=0.9)
 
 
 def step(group, **kw):
-    """``group.step`` with the RMSPropHyper fields among ``kw`` passed as the record."""
+    """``group.step`` with the RMSPropHyper fields among ``kw`` passed as the record (the
+    hyper-parameters as given, as the cases' references take them, unless ``kw`` says)."""
+    kw.setdefault("float32_attrs", False)
     hyper = RMSPropHyper(**{k: kw.pop(k) for k in RMSPropHyper._fields if k in kw})
     group.step(hyper, **kw)
 
