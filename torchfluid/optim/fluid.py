@@ -38,10 +38,14 @@ def _looks_like_params(obj) -> bool:
 
 
 def torch_call(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-    """Accept torch's calling convention besides torchfluid's: ``cls(params, lr=...)``
-    (what ``ZeroRedundancyOptimizer`` and trainer frameworks do) means
-    ``cls(parameters=params, learning_rate=...)``."""
+    """Accept torch's calling convention besides torchfluid's: ``cls(params, lr=...)`` or
+    ``cls(params=params, lr=...)`` (what ``ZeroRedundancyOptimizer`` and trainer frameworks
+    do) means ``cls(parameters=params, learning_rate=...)``."""
     kwargs = dict(kwargs)
+    if "params" in kwargs:  # torch's keyword for the parameters
+        if "parameters" in kwargs or "parameter_list" in kwargs or (args and _looks_like_params(args[0])):
+            raise TypeError("pass the parameters once: params (torch's name), parameters or parameter_list")
+        kwargs["parameters"] = kwargs.pop("params")
     if args and _looks_like_params(args[0]) and "parameters" not in kwargs and "parameter_list" not in kwargs:
         kwargs["parameters"], args = args[0], args[1:]
     if "lr" in kwargs:

@@ -45,6 +45,7 @@ import torch
 from torch.optim.optimizer import _get_capturable_supported_devices, _get_scalar_dtype, _use_grad_for_differentiable
 
 from .._grad_mode import closure_loss
+from ..optimizer.state import optimizer_option_keys
 from ..kernels import fused_cpu
 from ..kernels.rmsprop import RMSPropHyper, plain_memory, rmsprop_graph_, rmsprop_update_
 from . import layout
@@ -233,12 +234,15 @@ def _torch_entries(entry):
 
 
 def _torch_group(saved, ours: Mapping):
-    """A saved group with torchfluid's spellings translated and only this class's keys."""
+    """A saved group with torchfluid's spellings translated; of the optimizer options it sets
+    only this class's are kept, and every key that is no optimizer's option (a scheduler's
+    ``initial_lr``, ``max_lr``, ``swa_lr``, ...) is kept, as torch keeps it."""
     if not isinstance(saved, Mapping):
         return saved
     saved = {layout.PADDLE_TO_TORCH_GROUP.get(k, k): v for k, v in saved.items()}
     keys = set(ours) | {"params", "param_names"}
-    out = {k: v for k, v in saved.items() if k in keys}
+    options = optimizer_option_keys()
+    out = {k: v for k, v in saved.items() if k in keys or (k not in options and isinstance(k, str))}
     for k, v in ours.items():
         if k not in ("params", "param_names"):
             out.setdefault(k, v)

@@ -140,7 +140,7 @@ class Optimizer(torch.optim.Optimizer):
         reg = _one_of("regularization", regularization, "weight_decay", weight_decay)
         self._schedule = schedules.as_schedule(learning_rate)
         if self._schedule is None:
-            base_lr = check_number("learning_rate", learning_rate, lo=0.0)
+            base_lr = check_lr("learning_rate", learning_rate)
         else:
             base_lr = schedules.peek(self._schedule)
         self.regularization = as_regularizer(reg, "weight_decay" if weight_decay is not None else "regularization")
@@ -170,7 +170,10 @@ class Optimizer(torch.optim.Optimizer):
                     self.add_param_group(group)
             elif not self._keep_record_list(params):
                 self.add_param_group({"params": params})
-            if self._record_params is None and not any(g["params"] for g in self.param_groups):
+            # an empty flat list is refused (as torch does); param-group dicts may all be empty (torch keeps
+            # them: ZeroRedundancyOptimizer gives a rank whose shard has no parameters its empty groups)
+            flat = not is_group_list(params)
+            if flat and self._record_params is None and not any(g["params"] for g in self.param_groups):
                 raise ValueError(
                     f"{type(self).__name__} got an empty parameter list: there is nothing to optimize "
                     "(pass parameters=None in static mode, where minimize() finds them)"
@@ -249,7 +252,7 @@ class Optimizer(torch.optim.Optimizer):
         self._codec.group_added(group)
 
     def _check_group(self, group: dict) -> None:
-        check_number("lr", group["lr"], lo=0.0)
+        check_lr("lr", group["lr"])
         check_number("lr_mult", group["lr_mult"], lo=0.0)
         if group.get("weight_decay") is not None:
             check_number("weight_decay", group["weight_decay"], lo=0.0)
@@ -550,12 +553,18 @@ class Optimizer(torch.optim.Optimizer):
         """``{param: float32 master}`` of the multi-precision parameters updated so far."""
         return dict(self._precision.masters)
 
+    @torch.compiler.disable
     @no_grad
     def _run_pipeline(self, params_grads, *, from_grad_attrs: bool = False) -> None:
         """The update: the pairs as pipeline items through :func:`run_update`.
         ``from_grad_attrs``: the pairs are managed parameters and their ``.grad``, which
         torch keeps in the parameter's shape, dtype and device (it refuses any other
-        assignment), so :meth:`_validate` has nothing left to check."""
+        assignment), so :meth:`_validate` has nothing left to check.
+
+        Never traced by ``torch.compile``: a compiled training step breaks the graph here
+        and runs the update eagerly on real tensors (the fused kernels read raw memory,
+        and the pipeline keeps Python-side state), so compiled and eager training agree
+        bit for bit."""
         if self._lr_record is not None:
             raise TypeError(
                 f"learning_rate is a {type(self._lr_record).__name__} (a program's learning-rate variable): it "
@@ -577,15 +586,18 @@ class Optimizer(torch.optim.Optimizer):
                 items.append(Item(name, p, g, group, _param_lr_mult(p), reg, need_clip(p)))
             shard = self._sharding if self._sharding is not None and self._sharding.engaged else None
             plain = self._fused is not None and shard is None and self._plain_step_inputs(config)
+            grad_scale = getattr(self, "grad_scale", None)
             done = run_update(
                 config,
                 items,
                 self._runtime,
                 found_inf=getattr(self, "found_inf", None),
-                grad_scale=getattr(self, "grad_scale", None),
+                grad_scale=grad_scale,
                 shard=shard,
                 before_update=self._lr_value_for_update,
             )
+            if done and from_grad_attrs and grad_scale is not None:
+                _unscale_in_place([g for _, g in pairs], grad_scale)
             plain = plain and done and all(it.reg is None and not it.hparams.get("maximize", False) for it in items)
             self._plain_config = config if plain else None
         if not done:
@@ -684,6 +696,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)  # torch: restores the attributes, new hook dicts, step patching
+        self._codec.bind(self, self._check_group)  # the codec refers to its optimizer weakly
 
     def set_state_dict(self, state_dict: Mapping, strict: bool = True, key_map=None) -> LoadReport:
         """Load a state dict; checks every key, shape and dtype before changing anything.
@@ -805,6 +818,40 @@ class Optimizer(torch.optim.Optimizer):
     def __repr__(self) -> str:
         hp = {k: v for k, v in self.defaults.items() if k != "lr_mult"}
         return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in hp.items())})"
+
+
+def _unscale_in_place(grads, grad_scale) -> None:
+    """``.grad`` divided by the loss scale a ``torch.amp.GradScaler`` handed the step, once
+    the step used it: torch leaves unscaled gradients after ``scaler.step(opt)`` (its
+    fused optimizers write them back; the others were unscaled by ``scaler.unscale_``), so
+    gradient norms logged after the step read the same. The factor is the one the update
+    applied (the scale's float32 reciprocal); a skipped step (overflow) leaves them as
+    they are, as torch's fused optimizers do."""
+    inv = float(torch.as_tensor(grad_scale).double().reciprocal().float())
+    dense: dict[tuple, list] = {}
+    for g in grads:
+        if g.layout is torch.strided:
+            dense.setdefault((g.device, g.dtype), []).append(g)
+        else:
+            g.mul_(inv)
+    for group in dense.values():
+        torch._foreach_mul_(group, inv)
+
+
+def check_lr(name: str, value) -> float | torch.Tensor:
+    """A learning rate: a real number >= 0 (returned as a float) or, as ``torch.optim`` takes
+    it, a 1-element floating-point tensor holding one, returned as it is: each update reads
+    its value then, so a tensor changed in place (torch's LR schedulers ``fill_`` it) is
+    followed."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1 or not value.is_floating_point():
+            raise ValueError(
+                f"{name} as a tensor must have 1 element of a floating-point dtype, got shape "
+                f"{list(value.shape)} and dtype {value.dtype}"
+            )
+        check_number(name, float(value), lo=0.0)
+        return value
+    return check_number(name, value, lo=0.0)
 
 
 def check_sparse_grad(name: str, p: torch.Tensor, g: torch.Tensor) -> None:

@@ -22,13 +22,24 @@ Entries for parameters the optimizer does not know yet (static mode before
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
+import weakref
 from collections.abc import Mapping
 from types import MappingProxyType
 
 import numpy as np
 import torch
 
-__all__ = ["LoadReport", "StateCodec", "group_hparams", "TORCH_ACCUMULATORS", "TORCH_GROUP_KEYS", "rename_group_keys"]
+__all__ = [
+    "LoadReport",
+    "StateCodec",
+    "group_hparams",
+    "TORCH_ACCUMULATORS",
+    "TORCH_GROUP_KEYS",
+    "rename_group_keys",
+    "optimizer_option_keys",
+]
 
 # not accumulators: the schedule's state, group hyper-parameters, fp32 master weights, the
 # stochastic-rounding draw counter, and
@@ -41,6 +52,29 @@ TORCH_ACCUMULATORS = MappingProxyType(
     {"square_avg": "mean_square", "grad_avg": "mean_grad", "momentum_buffer": "momentum"}
 )
 TORCH_GROUP_KEYS = MappingProxyType({"alpha": "rho", "eps": "epsilon"})
+
+
+@functools.cache
+def optimizer_option_keys() -> frozenset[str]:
+    """The group keys that configure an optimizer: every keyword option of the optimizers of
+    ``torch.optim`` and of ``torchfluid.optimizer``, and ``lr_mult``.
+
+    A saved param group's key outside this set is no optimizer's option: a learning-rate
+    scheduler's (``initial_lr``, ``max_lr``, ``min_lr``, ``base_momentum``, ``max_momentum``,
+    ``swa_lr``) or the user's own. torch keeps such keys on load, and so do torchfluid's
+    optimizers (a scheduler rebuilt with ``last_epoch`` needs its ``initial_lr``); an option
+    the loading optimizer does not have is dropped."""
+    from .. import optimizer as fluid_optimizer  # the package that imports this module
+
+    keys = {"lr", "lr_mult", "params", "param_names"}
+    for module in (torch.optim, fluid_optimizer):
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, torch.optim.Optimizer):
+                for name, arg in inspect.signature(obj.__init__).parameters.items():
+                    if arg.kind in (arg.POSITIONAL_OR_KEYWORD, arg.KEYWORD_ONLY):
+                        keys.add(name)
+    keys -= {"self"}
+    return frozenset(keys)
 
 
 def rename_group_keys(group: Mapping, renames: Mapping[str, str], where: str) -> dict:
@@ -107,12 +141,36 @@ class StateCodec:
     Call :meth:`group_added` for each param group as it is added."""
 
     def __init__(self, opt, *, rule, precision, check_group):
-        self.opt = opt
         self.rule = rule
         self.precision = precision
-        self.check_group = check_group
         self.pending: dict[str, torch.Tensor] = {}
         self.initial_hparams: list[dict] = []  # each group's hyper-parameters when added
+        self.bind(opt, check_group)
+
+    # The optimizer holds this codec; the codec holds the optimizer (and its bound
+    # check_group) weakly, so that an optimizer is freed as soon as it is unreferenced, with
+    # no reference cycle left for the garbage collector (as torch's optimizers are).
+    def bind(self, opt, check_group) -> None:
+        """Attach to ``opt`` (again after a copy or unpickling: the optimizer rebinds)."""
+        self._opt = weakref.ref(opt)
+        self._check_group = weakref.WeakMethod(check_group) if inspect.ismethod(check_group) else check_group
+
+    @property
+    def opt(self):
+        opt = self._opt() if self._opt is not None else None
+        if opt is None:
+            raise RuntimeError("this state codec's optimizer no longer exists")
+        return opt
+
+    def check_group(self, group) -> None:
+        check = self._check_group() if isinstance(self._check_group, weakref.WeakMethod) else self._check_group
+        check(group)
+
+    def __getstate__(self) -> dict:
+        """Everything but the weak references (a copy is rebound by its optimizer)."""
+        state = dict(self.__dict__)
+        state["_opt"] = state["_check_group"] = None
+        return state
 
     # ---------------------------------------------------------------- groups
     def group_added(self, group: Mapping) -> None:
@@ -263,8 +321,9 @@ class StateCodec:
     def _group_from_torch(self, group: Mapping) -> dict:
         """A torch-layout group's hyper-parameters in this optimizer's spelling: torch's
         RMSprop keys renamed (``alpha`` -> ``rho``, ``eps`` -> ``epsilon``) and the rule's
-        (``torch_group_keys``: ``nesterov`` -> ``use_nesterov`` for Momentum); keys this
-        optimizer's groups do not have (``foreach``, ``capturable``, ...) dropped. A group
+        (``torch_group_keys``: ``nesterov`` -> ``use_nesterov`` for Momentum); options this
+        optimizer's groups do not have (``foreach``, ``capturable``, ...) dropped, keys that are
+        no optimizer's option (a scheduler's ``initial_lr``, ...) kept as torch keeps them. A group
         setting one of the rule's ``torch_neutral_options`` to another value than its neutral
         one is a ValueError (Momentum: torch.optim.SGD's ``dampening`` or ``maximize``)."""
         where = "torch-style state_dict: a param group"
@@ -272,9 +331,10 @@ class StateCodec:
         known = set(self.opt.defaults) | {"param_names"}
         renames = {**TORCH_GROUP_KEYS, **getattr(self.rule, "torch_group_keys", {})}
         out = {}
+        options = optimizer_option_keys()
         for k, v in group.items():
             k = renames.get(k, k) if renames.get(k) in known else k
-            if k in known:
+            if k in known or (k not in options and isinstance(k, str)):
                 out[k] = v
         return out
 
@@ -412,8 +472,14 @@ class StateCodec:
 
 
 def group_hparams(group: Mapping) -> dict:
-    """A param group's hyper-parameters: every entry but ``params`` and ``param_names``."""
-    return {k: v for k, v in group.items() if k not in ("params", "param_names")}
+    """A param group's hyper-parameters: every entry but ``params`` and ``param_names``; a
+    tensor (torch's tensor ``lr``) as a copy of its value now, so that a later in-place
+    change to it counts as a change."""
+    return {
+        k: (v.detach().clone() if isinstance(v, torch.Tensor) else v)
+        for k, v in group.items()
+        if k not in ("params", "param_names")
+    }
 
 
 def _renamer(key_map):
