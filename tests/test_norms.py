@@ -51,6 +51,20 @@ def test_squared_norms_equal_numpy_float64_sums(name):
     assert got.tolist() == pytest.approx([_numpy_sq(t) for t in ts], rel=1e-12, abs=0)
 
 
+@pytest.mark.parametrize(
+    "tensors",
+    [
+        [torch.zeros(0)],
+        [torch.zeros(0), torch.zeros(0, dtype=torch.float64)],  # two routes, no element in either
+        [torch.zeros(0, 3), torch.ones(2, dtype=torch.float64)],
+    ],
+)
+def test_empty_tensors_give_float64_zeros(tensors):
+    got = norms.squared_norms(tensors)
+    assert got.dtype == torch.float64
+    assert got.tolist() == [_numpy_sq(t) for t in tensors]
+
+
 def test_non_contiguous_tensors_take_the_torch_route():
     base = _tensor((64, 48), torch.float32, 0)
     ts = [base.t(), base[:, ::3], base]

@@ -364,8 +364,9 @@ def sq_norms_table(addr: np.ndarray, col: int, chunks: np.ndarray, like: np.ndar
         np.int64,
     )
     run(kernel, block, workers(chunks))
-    # chunk sums added per tensor in chunk order (bincount adds in input order)
-    return np.bincount(chunks[:, 0], weights=part, minlength=addr.shape[0])
+    # chunk sums added per tensor in chunk order (bincount adds in input order); float64
+    # even without chunks (every tensor empty), where numpy's bincount gives integers
+    return np.bincount(chunks[:, 0], weights=part, minlength=addr.shape[0]).astype(np.float64, copy=False)
 
 
 def _dtype_name(like: np.ndarray) -> str:

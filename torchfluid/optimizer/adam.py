@@ -25,7 +25,7 @@ from collections.abc import Mapping
 
 import torch
 
-from .._checks import ArgumentTypeError, check_number
+from .._checks import ArgumentTypeError, check_bool, check_number
 from ..kernels import adam_
 from .base import Optimizer, UpdateParts, is_front_door_record
 from .fused import fused_path, plain_float_param
@@ -60,6 +60,7 @@ class AdamRule:
     ``tensor_hparams``: the hyper-parameters that may hold a 1-element tensor, read at each
     update and checked by :meth:`check_hparams` (the module docstring)."""
 
+    lazy_mode: bool = False  # row-sparse gradients: update only the rows present
     op_type = "adam"
     compatible_accumulators = ()
     tensor_hparams = ("beta1", "beta2", "epsilon")
@@ -120,25 +121,37 @@ class AdamRule:
             **extras,
         )
 
-    @staticmethod
-    def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
-        adam_(
-            param.data,
-            grad.to_dense() if grad.is_sparse else grad,
-            state["moment1"],
-            state["moment2"],
-            state["beta1_pow_acc"],
-            state["beta2_pow_acc"],
-            lr=lr,
-            beta1=hparams["beta1"],
-            beta2=hparams["beta2"],
-            epsilon=hparams["epsilon"],
-        )
+    def update(self, param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
+        """Paddle's kernel on one parameter. A row-sparse gradient: with no rows nothing
+        changes (Paddle's kernel returns at once); otherwise ``lazy_mode`` updates only the
+        rows present (their moments and values; the powers advance), else every row as if
+        absent rows had gradient 0 (Paddle's exact mode)."""
+        kwargs = dict(lr=lr, beta1=hparams["beta1"], beta2=hparams["beta2"], epsilon=hparams["epsilon"])
+        powers = (state["beta1_pow_acc"], state["beta2_pow_acc"])
+        tensors = (param.data, state["moment1"], state["moment2"])
+        if grad.is_sparse:
+            grad = grad.coalesce()
+            if grad._nnz() == 0:
+                return
+            if self.lazy_mode and param.dim() > 0:
+                rows = grad.indices()[0]
+                part = [t[rows] for t in tensors]
+                adam_(part[0], grad.values(), part[1], part[2], *powers, **kwargs)
+                for t, rows_part in zip(tensors, part, strict=True):
+                    t[rows] = rows_part
+                return
+            grad = grad.to_dense()
+        adam_(tensors[0], grad, tensors[1], tensors[2], *powers, **kwargs)
 
 
 class AdamOptimizer(Optimizer):
     """Adam with fluid's API: ``AdamOptimizer(learning_rate=0.001, beta1=0.9, beta2=0.999,
-    epsilon=1e-8, parameter_list=None, regularization=None, grad_clip=None, name=None)``.
+    epsilon=1e-8, parameter_list=None, regularization=None, grad_clip=None, name=None,
+    lazy_mode=False)``.
+
+    ``lazy_mode``: for row-sparse gradients (``Embedding(is_sparse=True)``), update only
+    the rows present, as Paddle's lazy mode (faster; absent rows' moments do not decay);
+    False (default) is Paddle's exact mode. Dense gradients are not affected.
 
     ``beta1``, ``beta2`` and ``epsilon``: a float, or a 1-element floating-point tensor
     (static mode: a program ``Variable``) read at every update (the module docstring).
@@ -160,14 +173,16 @@ class AdamOptimizer(Optimizer):
         regularization=None,
         grad_clip=None,
         name=None,
+        lazy_mode: bool = False,
         *,
         fused: bool | None = None,
         **options,
     ):
         fused_update = fused_path(fused)
         self.fused = fused
+        self.lazy_mode = check_bool("lazy_mode", lazy_mode)
         parts = UpdateParts(
-            AdamRule(),
+            AdamRule(lazy_mode=self.lazy_mode),
             defaults=self._check_options(dict(beta1=beta1, beta2=beta2, epsilon=epsilon)),
             fused=fused_update,
         )
