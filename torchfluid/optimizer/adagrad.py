@@ -27,7 +27,7 @@ import torch
 from .._checks import check_number
 from ..kernels import adagrad_, adagrad_rows_
 from .base import Optimizer, UpdateParts
-from .fused import fused_path, plain_float_param
+from .fused import FlatRule, fused_path
 from .state import refuse_torch_options, rename_group_keys
 
 __all__ = ["AdagradOptimizer", "Adagrad", "AdagradRule", "sparse_rows"]
@@ -47,13 +47,14 @@ def sparse_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @dataclasses.dataclass(frozen=True)
-class AdagradRule:
+class AdagradRule(FlatRule):
     """Adagrad's update rule for :func:`~torchfluid.optimizer.pipeline.run_update`: the
     ``moment`` accumulator (starting at the group's ``initial_accumulator_value``, in the
     parameter's dtype; float32 for float16/bfloat16 parameters) and Paddle's kernel,
     dense or row-sparse."""
 
     op_type = "adagrad"
+    flat_class = "FlatAdagrad"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     compatible_accumulators = ()
     # torch.optim.Adagrad's state dicts load: its 'sum' is the moment (its 'step' is dropped);
     # torchfluid.optim.Adagrad still writes 'moment' (torch's loader would want a 'step' too)
@@ -74,25 +75,6 @@ class AdagradRule:
     def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
         state_dtype = p.dtype if p.dtype in (torch.float32, torch.float64) else torch.float32
         return {"moment": torch.full_like(p, hparams["initial_accumulator_value"], dtype=state_dtype)}
-
-    # the fused path (torchfluid.optimizer.fused): one numba kernel call per group and dtype on CPU
-    fused_devices = ("cpu",)
-
-    @staticmethod
-    def fused_eligible(param: torch.Tensor, hparams: Mapping, precision) -> bool:
-        """A float32/float64 parameter (float16/bfloat16 ones keep a float32 moment and
-        take :meth:`update`)."""
-        return plain_float_param(param, precision)
-
-    @staticmethod
-    def fused_layout(hparams: Mapping) -> tuple:
-        return ()
-
-    @staticmethod
-    def fused_group(params, layout: tuple):
-        from ..kernels.flat import FlatAdagrad
-
-        return FlatAdagrad(params)
 
     @staticmethod
     def fused_initial(acc: str, hparams: Mapping) -> float:

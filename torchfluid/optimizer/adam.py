@@ -28,7 +28,7 @@ import torch
 from .._checks import ArgumentTypeError, check_bool, check_number
 from ..kernels import adam_
 from .base import Optimizer, UpdateParts, is_front_door_record
-from .fused import fused_path, plain_float_param
+from .fused import FlatRule, fused_path
 
 __all__ = ["AdamOptimizer", "Adam", "AdamRule"]
 
@@ -52,7 +52,7 @@ def _pow_start(hparams: Mapping, name: str) -> float:
 
 
 @dataclasses.dataclass(frozen=True)
-class AdamRule:
+class AdamRule(FlatRule):
     """Adam's update rule for :func:`~torchfluid.optimizer.pipeline.run_update`: the
     moments and the ``beta_pow`` accumulators, state in the parameter's dtype (float32
     for float16/bfloat16 parameters), Paddle's kernel.
@@ -62,6 +62,7 @@ class AdamRule:
 
     lazy_mode: bool = False  # row-sparse gradients: update only the rows present
     op_type = "adam"
+    flat_class = "FlatAdam"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     compatible_accumulators = ()
     tensor_hparams = ("beta1", "beta2", "epsilon")
 
@@ -84,25 +85,6 @@ class AdamRule:
             "beta1_pow_acc": torch.full([1], _pow_start(hparams, "beta1"), dtype=state_dtype, device=p.device),
             "beta2_pow_acc": torch.full([1], _pow_start(hparams, "beta2"), dtype=state_dtype, device=p.device),
         }
-
-    # the fused path (torchfluid.optimizer.fused): one numba kernel call per group and dtype on CPU
-    fused_devices = ("cpu",)
-
-    @staticmethod
-    def fused_eligible(param: torch.Tensor, hparams: Mapping, precision) -> bool:
-        """A float32/float64 parameter (float16/bfloat16 ones keep float32 moments and
-        take :meth:`update`)."""
-        return plain_float_param(param, precision)
-
-    @staticmethod
-    def fused_layout(hparams: Mapping) -> tuple:
-        return ()
-
-    @staticmethod
-    def fused_group(params, layout: tuple):
-        from ..kernels.flat import FlatAdam
-
-        return FlatAdam(params)
 
     @staticmethod
     def fused_initial(acc: str, hparams: Mapping) -> float:

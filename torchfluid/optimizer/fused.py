@@ -72,6 +72,31 @@ def plain_float_param(param: torch.Tensor, precision) -> bool:
     return param.dtype in _FLOATS and not precision.has_master(param) and precision.state_dtype in (None, param.dtype)
 
 
+class FlatRule:
+    """The fused members a rule whose kernel is one flat-group class of
+    :mod:`torchfluid.kernels.flat` (named by ``flat_class``) shares: CPU only, plain
+    float32/float64 parameters (:func:`plain_float_param`), one layout, fresh records at 0.
+    A rule overrides what differs and adds its ``fused_step``."""
+
+    fused_devices = ("cpu",)
+    flat_class = ""
+
+    @staticmethod
+    def fused_eligible(param: torch.Tensor, hparams, precision) -> bool:
+        return plain_float_param(param, precision)
+
+    @staticmethod
+    def fused_layout(hparams) -> tuple:
+        return ()
+
+    def fused_group(self, params, layout: tuple):
+        return getattr(_flat(), self.flat_class)(params)
+
+    @staticmethod
+    def fused_initial(acc: str, hparams) -> float:
+        return 0.0
+
+
 def _layout_current(fg) -> bool:
     """Whether every parameter of flat group ``fg`` still has the device, dtype, size and
     layout the group was built for (else its next step rebuilds it)."""

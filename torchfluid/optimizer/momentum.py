@@ -32,7 +32,7 @@ import torch
 from .._checks import check_bool, check_number
 from ..kernels.momentum import momentum_
 from .base import Optimizer, UpdateParts
-from .fused import fused_path, plain_float_param
+from .fused import FlatRule, fused_path
 from .precision import Precision
 from .state import refuse_torch_options, rename_group_keys
 
@@ -40,13 +40,14 @@ __all__ = ["MomentumOptimizer", "Momentum", "MomentumRule"]
 
 
 @dataclasses.dataclass(frozen=True)
-class MomentumRule:
+class MomentumRule(FlatRule):
     """Momentum's update rule for :func:`~torchfluid.optimizer.pipeline.run_update`: the
     ``velocity`` accumulator (zeros in the state dtype: the parameter's, float32 for
     multi-precision float16/bfloat16 parameters) and Paddle's kernel, on the float32 master
     weight where there is one."""
 
     op_type = "momentum"
+    flat_class = "FlatMomentum"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     supports_complex = True  # the update is linear: a complex parameter moves as its two real coordinates
     compatible_accumulators = ()
     torch_accumulators = MappingProxyType({"velocity": "momentum_buffer"})  # torch.optim.SGD's names
@@ -66,29 +67,6 @@ class MomentumRule:
     @staticmethod
     def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
         return {"velocity": torch.zeros_like(p, dtype=dtype)}
-
-    # the fused path (torchfluid.optimizer.fused): one numba kernel call per group and dtype on CPU
-    fused_devices = ("cpu",)
-
-    @staticmethod
-    def fused_eligible(param: torch.Tensor, hparams: Mapping, precision) -> bool:
-        """A float32/float64 parameter without a master weight (float16/bfloat16 and
-        multi-precision parameters take :meth:`update`)."""
-        return plain_float_param(param, precision)
-
-    @staticmethod
-    def fused_layout(hparams: Mapping) -> tuple:
-        return ()
-
-    @staticmethod
-    def fused_group(params, layout: tuple):
-        from ..kernels.flat import FlatMomentum
-
-        return FlatMomentum(params)
-
-    @staticmethod
-    def fused_initial(acc: str, hparams: Mapping) -> float:
-        return 0.0
 
     @staticmethod
     def fused_step(fg, hparams: Mapping, grads, lrs, extras: dict) -> None:

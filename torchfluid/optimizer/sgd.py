@@ -9,17 +9,18 @@ import torch
 
 from ..kernels import sgd_
 from .base import Optimizer, UpdateParts
-from .fused import fused_path, plain_float_param
+from .fused import FlatRule, fused_path
 
 __all__ = ["SGDOptimizer", "SGD", "SGDRule"]
 
 
 @dataclasses.dataclass(frozen=True)
-class SGDRule:
+class SGDRule(FlatRule):
     """SGD's update rule for :func:`~torchfluid.optimizer.pipeline.run_update`:
     ``p -= lr * g`` (a sparse gradient made dense first), no accumulators."""
 
     op_type = "sgd"
+    flat_class = "FlatSGD"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     supports_complex = True  # p -= lr * g is the same update for complex parameters
     compatible_accumulators = ()
 
@@ -30,27 +31,6 @@ class SGDRule:
     @staticmethod
     def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
         return {}
-
-    # the fused path (torchfluid.optimizer.fused): one numba kernel call per group and dtype on CPU
-    fused_devices = ("cpu",)
-
-    @staticmethod
-    def fused_eligible(param: torch.Tensor, hparams: Mapping, precision) -> bool:
-        return plain_float_param(param, precision)
-
-    @staticmethod
-    def fused_layout(hparams: Mapping) -> tuple:
-        return ()
-
-    @staticmethod
-    def fused_group(params, layout: tuple):
-        from ..kernels.flat import FlatSGD
-
-        return FlatSGD(params)
-
-    @staticmethod
-    def fused_initial(acc: str, hparams: Mapping) -> float:
-        return 0.0
 
     @staticmethod
     def fused_step(fg, hparams: Mapping, grads, lrs, extras: dict) -> None:
