@@ -71,6 +71,24 @@ def _next(typingctx, counter):
     return types.int64(counter), codegen
 
 
+@numba.njit(inline="always")
+def _hyper_row(hyper, h):
+    """Row ``h // 6`` of the hyper table: ``(lr, scale, clip_min, clip_max, l2, l1)``."""
+    return hyper[h + LR], hyper[h + SCALE], hyper[h + LO], hyper[h + HI], hyper[h + L2], hyper[h + L1]
+
+
+@numba.njit(inline="always")
+def _prepared_grad(gj, pj, scale, cmin, cmax, l2, l1, zero, one):
+    """One gradient element after the steps folded into every kernel, in Paddle's order:
+    the loss scale, the value clip, then L2 (``+ l2 * p``) and L1 (``+ l1 * sign(p)``),
+    each rounded as the reference path's separate tensor ops round it."""
+    gj = gj * scale
+    gj = cmin if gj < cmin else (cmax if gj > cmax else gj)
+    gj = gj + l2 * pj if l2 != zero else gj
+    sgn = one if pj > zero else (-one if pj < zero else zero)
+    return gj + l1 * sgn if l1 != zero else gj
+
+
 _I64P = types.CPointer(types.int64)
 _NB = {"float32": types.float32, "float64": types.float64}
 
@@ -112,16 +130,10 @@ def _rmsprop_kernel(dtype: str, centered: bool, velocity: bool):
                 mg = _at(addr[a + MG], lo, DT)
             if VELOCITY:
                 mom = _at(addr[a + MOM], lo, DT)
-            h = 6 * t
-            lr, scale, cmin, cmax = hyper[h + LR], hyper[h + SCALE], hyper[h + LO], hyper[h + HI]
-            l2, l1 = hyper[h + L2], hyper[h + L1]
+            lr, scale, cmin, cmax, l2, l1 = _hyper_row(hyper, 6 * t)
             for j in range(hi - lo):
                 pj = p[j]
-                gj = g[j] * scale
-                gj = cmin if gj < cmin else (cmax if gj > cmax else gj)
-                gj = gj + l2 * pj if l2 != zero else gj
-                sgn = one if pj > zero else (-one if pj < zero else zero)
-                gj = gj + l1 * sgn if l1 != zero else gj
+                gj = _prepared_grad(g[j], pj, scale, cmin, cmax, l2, l1, zero, one)
                 msj = _fma(rho1 * gj, gj, ms[j] * rho)
                 ms[j] = msj
                 if CENTERED:
@@ -172,16 +184,10 @@ def _momentum_kernel(dtype: str):
             p = _at(addr[a + P], lo, DT)
             g = _at(addr[a + G], lo, DT)
             vel = _at(addr[a + MS], lo, DT)
-            h = 6 * t
-            lr, scale, cmin, cmax = hyper[h + LR], hyper[h + SCALE], hyper[h + LO], hyper[h + HI]
-            l2, l1 = hyper[h + L2], hyper[h + L1]
+            lr, scale, cmin, cmax, l2, l1 = _hyper_row(hyper, 6 * t)
             for j in range(hi - lo):
                 pj = p[j]
-                gj = g[j] * scale
-                gj = cmin if gj < cmin else (cmax if gj > cmax else gj)
-                gj = gj + l2 * pj if l2 != zero else gj
-                sgn = one if pj > zero else (-one if pj < zero else zero)
-                gj = gj + l1 * sgn if l1 != zero else gj
+                gj = _prepared_grad(g[j], pj, scale, cmin, cmax, l2, l1, zero, one)
                 v = vel[j] * mu + gj  # two roundings, as velocity.mul_(mu).add_(g)
                 vel[j] = v
                 upd = (v * mu + gj) * lr if nest else v * lr
@@ -210,16 +216,10 @@ def _adagrad_kernel(dtype: str):
             p = _at(addr[a + P], lo, DT)
             g = _at(addr[a + G], lo, DT)
             mom = _at(addr[a + MS], lo, DT)
-            h = 6 * t
-            lr, scale, cmin, cmax = hyper[h + LR], hyper[h + SCALE], hyper[h + LO], hyper[h + HI]
-            l2, l1 = hyper[h + L2], hyper[h + L1]
+            lr, scale, cmin, cmax, l2, l1 = _hyper_row(hyper, 6 * t)
             for j in range(hi - lo):
                 pj = p[j]
-                gj = g[j] * scale
-                gj = cmin if gj < cmin else (cmax if gj > cmax else gj)
-                gj = gj + l2 * pj if l2 != zero else gj
-                sgn = one if pj > zero else (-one if pj < zero else zero)
-                gj = gj + l1 * sgn if l1 != zero else gj
+                gj = _prepared_grad(g[j], pj, scale, cmin, cmax, l2, l1, zero, one)
                 m = mom[j] + gj * gj  # g * g rounded, then added (never fused)
                 mom[j] = m
                 p[j] = pj - (gj * lr) / (np.sqrt(m) + eps)
@@ -247,16 +247,10 @@ def _sgd_kernel(dtype: str):
                 continue
             p = _at(addr[a + P], lo, DT)
             g = _at(addr[a + G], lo, DT)
-            h = 6 * t
-            lr, scale, cmin, cmax = hyper[h + LR], hyper[h + SCALE], hyper[h + LO], hyper[h + HI]
-            l2, l1 = hyper[h + L2], hyper[h + L1]
+            lr, scale, cmin, cmax, l2, l1 = _hyper_row(hyper, 6 * t)
             for j in range(hi - lo):
                 pj = p[j]
-                gj = g[j] * scale
-                gj = cmin if gj < cmin else (cmax if gj > cmax else gj)
-                gj = gj + l2 * pj if l2 != zero else gj
-                sgn = one if pj > zero else (-one if pj < zero else zero)
-                gj = gj + l1 * sgn if l1 != zero else gj
+                gj = _prepared_grad(g[j], pj, scale, cmin, cmax, l2, l1, zero, one)
                 p[j] = _fma(gj, -lr, pj)
 
     return sgd, types.void(_I64P), dict(fastmath=False, error_model="numpy")
@@ -287,17 +281,11 @@ def _adam_kernel(dtype: str):
             g = _at(addr[a + G], lo, DT)
             m1 = _at(addr[a + MS], lo, DT)
             m2 = _at(addr[a + MG], lo, DT)
-            h = 6 * t
-            lr, scale, cmin, cmax = hyper[h + LR], hyper[h + SCALE], hyper[h + LO], hyper[h + HI]
-            l2, l1 = hyper[h + L2], hyper[h + L1]
+            lr, scale, cmin, cmax, l2, l1 = _hyper_row(hyper, 6 * t)
             eps = eps_t[t]
             for j in range(hi - lo):
                 pj = p[j]
-                gj = g[j] * scale
-                gj = cmin if gj < cmin else (cmax if gj > cmax else gj)
-                gj = gj + l2 * pj if l2 != zero else gj
-                sgn = one if pj > zero else (-one if pj < zero else zero)
-                gj = gj + l1 * sgn if l1 != zero else gj
+                gj = _prepared_grad(g[j], pj, scale, cmin, cmax, l2, l1, zero, one)
                 u = _fma(gj, b1c, m1[j] * b1)  # m1.mul_(beta1).add_(g, alpha=1 - beta1)
                 m1[j] = u
                 v = _fma(b2c * gj, gj, m2[j] * b2)  # m2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
