@@ -16,11 +16,11 @@ float64 parameter's term uses ``float64(float32(coeff))``. ``float32_attrs=False
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ._checks import check_bool, check_number
 from ._unsupported import fluid_module_getattr
+from .kernels.attrs import paddle_attrs
 
 __all__ = [
     "WeightDecayRegularizer",
@@ -62,9 +62,7 @@ class WeightDecayRegularizer:
         """The coefficient a ``dtype`` parameter's term uses: rounded to float32 for float64
         with ``float32_attrs`` (Paddle's float32 attribute), else ``coeff``. (Narrower
         parameters multiply in their own precision, where torch rounds it the same way.)"""
-        if self._float32_attrs and dtype == torch.float64:
-            return float(np.float32(self._coeff))
-        return self._coeff
+        return paddle_attrs(dtype, self._coeff)[0] if self._float32_attrs else self._coeff
 
     def term(self, param: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

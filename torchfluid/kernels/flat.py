@@ -479,7 +479,7 @@ class FlatMomentum(_FlatTable):
             raise ValueError(f"mu: {mu}; allowed: a finite mu >= 0")
         if not self.params:
             return
-        mu = float(np.float32(mu))  # Paddle's float32 attribute (exact for float32 updates too)
+        (mu,) = paddle_attrs(self.dtype, mu)  # as momentum_
         self._prepare(grads, lr, grad_scale, clip_min, clip_max, l2, l1, (mu, 0.0, 1.0))
         self._run_cpu("momentum", flags=(bool(use_nesterov),))
 

@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import torch
 
+from .attrs import paddle_attrs
+
 __all__ = ["momentum_"]
 
 
@@ -65,8 +67,8 @@ def momentum_(
     dtype = velocity.dtype
     if dtype in (torch.float16, torch.bfloat16):  # torch would use the float32 values; Paddle rounds them first
         lr, mu, rescale_grad, l2_coeff = (_rounded(x, dtype) for x in (lr, mu, rescale_grad, l2_coeff))
-    elif dtype == torch.float64:  # Paddle's attributes are float32 (its float64 learning rate is not)
-        mu, rescale_grad, l2_coeff = (_rounded(x, torch.float32) for x in (mu, rescale_grad, l2_coeff))
+    else:  # Paddle's attributes are float32 (its float64 learning rate is not)
+        mu, rescale_grad, l2_coeff = paddle_attrs(dtype, mu, rescale_grad, l2_coeff)
     g = grad.to(dtype)
     if rescale_grad != 1.0:
         g = g * rescale_grad
