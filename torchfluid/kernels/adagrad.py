@@ -37,6 +37,7 @@ import torch
 
 from .attrs import paddle_attrs
 from .rmsprop import rmsprop_denominator
+from .rows import update_rows_
 
 __all__ = ["adagrad_", "adagrad_rows_"]
 
@@ -80,8 +81,4 @@ def adagrad_rows_(
     """Paddle's sparse Adagrad: ``rows`` (int64, distinct) of ``param`` and ``moment`` get
     :func:`adagrad_` with gradient rows ``values`` (``values[i]`` is row ``rows[i]``, the
     merged gradient); every other row is left exactly as it is."""
-    p = param.index_select(0, rows)
-    m = moment.index_select(0, rows)
-    adagrad_(p, values, m, lr=lr, epsilon=epsilon)
-    moment.index_copy_(0, rows, m)
-    param.index_copy_(0, rows, p)
+    update_rows_(rows, (param, moment), lambda p, m: adagrad_(p, values, m, lr=lr, epsilon=epsilon))

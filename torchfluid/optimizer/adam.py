@@ -27,6 +27,7 @@ import torch
 
 from .._checks import ArgumentTypeError, check_bool, check_number
 from ..kernels import adam_
+from ..kernels.rows import update_rows_
 from .base import Optimizer, UpdateParts, is_front_door_record
 from .fused import FlatRule, fused_path
 
@@ -116,11 +117,8 @@ class AdamRule(FlatRule):
             if grad._nnz() == 0:
                 return
             if self.lazy_mode and param.dim() > 0:
-                rows = grad.indices()[0]
-                part = [t[rows] for t in tensors]
-                adam_(part[0], grad.values(), part[1], part[2], *powers, **kwargs)
-                for t, rows_part in zip(tensors, part, strict=True):
-                    t[rows] = rows_part
+                values = grad.values()
+                update_rows_(grad.indices()[0], tensors, lambda p, m1, m2: adam_(p, values, m1, m2, *powers, **kwargs))
                 return
             grad = grad.to_dense()
         adam_(tensors[0], grad, tensors[1], tensors[2], *powers, **kwargs)

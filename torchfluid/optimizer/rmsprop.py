@@ -51,6 +51,7 @@ import torch
 
 from .._checks import check_bool, check_number
 from ..kernels.rmsprop import RMSPropHyper, rmsprop_update_
+from ..kernels.rows import update_rows_
 from .base import Optimizer, UpdateParts
 from .fused import fused_path, plain_float_param
 from .precision import Precision
@@ -330,13 +331,11 @@ class RMSPropOptimizer(Optimizer):
 def _lazy_sparse_update(param, grad, mean_square, mean_grad, moment, hyper) -> None:
     """Update only the rows present in a row-sparse gradient (duplicates summed first)."""
     g = grad.coalesce()
-    rows = g.indices()[0]
-    tensors = [param, mean_square, mean_grad, moment]
-    gathered = [None if t is None else t[rows] for t in tensors]
-    rmsprop_update_(gathered[0], g.values(), gathered[1:], hyper)
-    for t, part in zip(tensors, gathered, strict=True):
-        if t is not None:
-            t[rows] = part
+    update_rows_(
+        g.indices()[0],
+        (param, mean_square, mean_grad, moment),
+        lambda p, *state: rmsprop_update_(p, g.values(), state, hyper),
+    )
 
 
 RMSProp = RMSPropOptimizer
