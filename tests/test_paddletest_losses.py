@@ -24,6 +24,8 @@ from torchfluid import framework
 from torchfluid import nn as nn2
 from torchfluid.initializer import Constant
 
+from .test_one_step_numpy import rmsprop_numpy
+
 RTOL, ATOL = 1e-12, 1e-14
 
 # name -> (model, optimizer class name, optimizer arguments, Paddle's 10 losses)
@@ -191,12 +193,11 @@ def _f32(v: float) -> float:
 
 def _numpy_rmsprop(p, grads, *, lr, rho, eps, momentum, l2):
     """Paddle's RMSProp in float64 numpy, with L2 decay, the hyper-parameters as given."""
-    ms, mom = np.zeros_like(p), np.zeros_like(p)
+    ms = mg = mom = np.zeros_like(p)
     for g in grads:
-        g = g + l2 * p
-        ms = rho * ms + (1 - rho) * g * g
-        mom = momentum * mom + lr * g / np.sqrt(ms + eps)
-        p = p - mom
+        p, ms, mg, mom = rmsprop_numpy(
+            p, g + l2 * p, ms, mg, mom, lr=lr, rho=rho, eps=eps, momentum=momentum, centered=False
+        )
     return p
 
 
