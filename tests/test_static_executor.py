@@ -13,8 +13,8 @@ from torchfluid.static import FeedError, OpRunError
 def trained():
     main, start = fluid.Program(), fluid.Program()
     with fluid.program_guard(main, start), fluid.unique_name.guard():
-        x = L.data("x", [13])
-        y = L.data("y", [1])
+        x = fluid.data("x", [None, 13])  # fluid.data: the executor checks the feeds
+        y = fluid.data("y", [None, 1])
         pred = L.fc(x, 1)
         loss = L.mean(L.square_error_cost(pred, y))
         ops_pg = fluid.optimizer.RMSProp(0.1).minimize(loss)
@@ -155,3 +155,59 @@ def test_data_feeder_batch_and_errors():
         feeder.feed([(np.arange(3),)])
     with pytest.raises(ValueError, match="batch_size should be a positive integer, but got batch_size=0"):
         fluid.batch(lambda: iter(()), 0)
+
+
+def _ptb_style_program(declare):
+    """ids -> embedding -> fc -> softmax_with_cross_entropy, one RMSProp step; ``declare``
+    makes the two data variables."""
+    main, start = fluid.Program(), fluid.Program()
+    main.random_seed = start.random_seed = 7
+    with fluid.program_guard(main, start), fluid.unique_name.guard():
+        ids, label = declare()
+        emb = L.embedding(ids, size=[10, 4])
+        logits = L.fc(L.reshape(emb, [-1, 4]), 5)
+        loss = L.mean(L.softmax_with_cross_entropy(logits, label))
+        fluid.optimizer.RMSProp(0.1).minimize(loss)
+    scope, exe = fluid.Scope(), fluid.Executor(fluid.static.scope.place_device(None))
+    exe.run(start, scope=scope)
+    return main, scope, exe, loss
+
+
+def test_layers_data_takes_the_fed_value_as_it_is_as_paddle():
+    """Paddle's classic programs declare ``[-1, T]`` ids and feed ``[N, T, 1]``, and declare
+    float32 labels and feed int64: a ``fluid.layers.data`` variable runs on what is fed, with
+    the numbers of a program whose declarations match the feed."""
+    ids = (np.arange(12) % 10).reshape(4, 3, 1).astype("int64")
+    label = (np.arange(12) % 5).reshape(12, 1).astype("int64")
+    lax = _ptb_style_program(lambda: (L.data("ids", [-1, 3], dtype="int64"), L.data("label", [-1, 1])))
+    exact = _ptb_style_program(
+        lambda: (fluid.data("ids", [None, 3, 1], "int64"), fluid.data("label", [None, 1], "int64"))
+    )
+    results = []
+    for main, scope, exe, loss in (lax, exact):
+        losses = [exe.run(main, feed={"ids": ids, "label": label}, fetch_list=[loss], scope=scope)[0] for _ in range(3)]
+        results.append((losses, snapshot(scope)))
+    (lax_losses, lax_state), (exact_losses, exact_state) = results
+    np.testing.assert_array_equal(lax_losses, exact_losses)
+    assert lax_state.keys() == exact_state.keys()
+    for n in lax_state:
+        np.testing.assert_array_equal(lax_state[n], exact_state[n])
+    main, scope, exe, loss = exact  # fluid.data checks the same feed against its declaration
+    with pytest.raises(FeedError, match=r"fed variable 'ids' should have shape \[-1, 3, 1\]"):
+        exe.run(main, feed={"ids": ids[:, :, 0], "label": label}, fetch_list=[loss], scope=scope)
+
+
+def test_layers_data_value_an_op_cannot_take_raises_naming_the_op():
+    main, start = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, start), fluid.unique_name.guard():
+        x = L.data("x", [13])
+        loss = L.mean(L.fc(x, 1))
+        fluid.optimizer.RMSProp(0.1).minimize(loss)
+    scope, exe = fluid.Scope(), fluid.Executor(fluid.static.scope.place_device(None))
+    exe.run(start, scope=scope)
+    before = snapshot(scope)
+    for bad in (np.ones((4, 12), "float32"), np.ones((4, 13), "float64")):
+        with pytest.raises(OpRunError, match=r"op mul"):
+            exe.run(main, feed={"x": bad}, fetch_list=[loss], scope=scope)
+    after = snapshot(scope)
+    assert before.keys() == after.keys() and all(np.array_equal(before[n], after[n]) for n in before)

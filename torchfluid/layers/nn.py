@@ -26,8 +26,18 @@ def data(name, shape, append_batch_size=True, dtype="float32", lod_level=0, type
     """A data (feed) variable in the default main program; ``[-1] + shape`` when
     ``append_batch_size`` and no dim of ``shape`` is already ``-1``/``None``.
 
+    As in Paddle, the executor takes a fed array or tensor as it is, whatever its shape
+    and dtype (Paddle's classic programs feed ``[N, T, 1]`` ids to a ``[-1, T]`` variable,
+    or int64 labels to a float32 one); a nested list is converted to ``dtype``. An op that
+    cannot take the value raises, naming the op. :func:`static_data` (``fluid.data``)
+    checks both.
+
     ``lod_level=1``: the variable takes sequences (a LoDTensor with sequence lengths, or a
     DataFeeder batch); ``lod_level`` 2 and more are not supported (NotImplementedError)."""
+    return _data_var(name, shape, append_batch_size, dtype, lod_level, stop_gradient, need_check_feed=False)
+
+
+def _data_var(name, shape, append_batch_size, dtype, lod_level, stop_gradient, *, need_check_feed):
     if not isinstance(name, str) or not name:
         raise TypeError(f"data(name={name!r}): name must be a non-empty str")
     lod_level = check_int(f"data({name!r}): lod_level", lod_level, lo=0)
@@ -43,13 +53,20 @@ def data(name, shape, append_batch_size=True, dtype="float32", lod_level=0, type
         shape = [-1] + shape
     block = default_main_program().global_block()
     return block.create_var(
-        name, shape, dtype_name(dtype), is_data=True, stop_gradient=stop_gradient, lod_level=lod_level
+        name,
+        shape,
+        dtype_name(dtype),
+        is_data=True,
+        stop_gradient=stop_gradient,
+        lod_level=lod_level,
+        need_check_feed=need_check_feed,
     )
 
 
 def static_data(name, shape, dtype="float32", lod_level=0):
-    """``fluid.data``: like :func:`data` but the shape is used as given (None -> -1)."""
-    return data(name, shape, append_batch_size=False, dtype=dtype, lod_level=lod_level)
+    """``fluid.data``: like :func:`data` but the shape is used as given (None -> -1), and
+    the executor checks each fed value's shape and dtype against it (a ``FeedError``)."""
+    return _data_var(name, shape, False, dtype, lod_level, True, need_check_feed=True)
 
 
 def fc(input, size, num_flatten_dims=1, param_attr=None, bias_attr=None, act=None, name=None):

@@ -73,6 +73,9 @@ class Variable:
         self.lod_level = lod_level
         self.type = type
         self.belong_to_optimizer = bool(kw.pop("belong_to_optimizer", False))
+        # Paddle's VarDesc flag: the executor checks a fed value's shape and dtype against this
+        # variable (fluid.data); fluid.layers.data variables take their feeds as given
+        self.need_check_feed = bool(kw.pop("need_check_feed", False))
         if kw:
             raise TypeError(f"Variable {name!r}: unexpected arguments {sorted(kw)}")
 

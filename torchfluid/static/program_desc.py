@@ -84,7 +84,7 @@ FORMAT = "torchfluid-program"
 VERSION = 1
 _VAR_FIELDS = ("shape", "dtype", "persistable", "stop_gradient", "is_data", "lod_level", "type", "belong_to_optimizer")
 _PARAM_FIELDS = ("trainable", "optimize_attr", "regularizer", "need_clip", "do_model_average", "initializer")
-_VAR_FLAGS = ("persistable", "stop_gradient", "is_data", "belong_to_optimizer")
+_VAR_FLAGS = ("persistable", "stop_gradient", "is_data", "belong_to_optimizer", "need_check_feed")
 
 
 class ProgramDescError(ValueError):
@@ -180,7 +180,7 @@ def _encode(v, where: str):
 
 
 def _describe_var(v: Variable) -> dict:
-    fields = {"name": v.name, **{k: getattr(v, k) for k in _VAR_FIELDS}}
+    fields = {"name": v.name, **{k: getattr(v, k) for k in _VAR_FIELDS}, "need_check_feed": v.need_check_feed}
     kind = "var"
     if isinstance(v, Parameter):
         kind = "param"
@@ -769,6 +769,7 @@ def _check_section_slots(op_type: str, inputs: dict, section, where: str) -> Non
 
 def _build_var(block: Block, d: dict, program: Program) -> None:
     kw = {k: _decode(d[k], program) for k in _VAR_FIELDS}
+    kw["need_check_feed"] = _decode(d.get("need_check_feed", False), program)  # absent from older texts
     name = d["name"]
     check_var_fields(name, kw, _VAR_FLAGS, f"block {block.idx}")
     if name in block.vars:
