@@ -272,3 +272,39 @@ def test_float32_attrs_is_checked():
         fluid.optimizer.RMSProp(learning_rate=0.1, parameters=[p], float32_attrs="yes")
     with pytest.raises(TypeError, match="float32_attrs"):
         fluid.regularizer.L2Decay(0.1, float32_attrs=1)
+
+
+# ------------------------------------------------------------ the conv2d model
+# PaddleTest's Conv2DNet: Conv2D(3, 10, 3) -> BatchNorm2D(10) -> Conv2D(10, 2, 3) -> BatchNorm2D(2)
+# (2.x paddle.nn, float64, filters 0.5, biases 0.33), fed the image draw that follows the
+# [1, 1, 10] one, trained by Adagrad; the losses real Paddle printed
+CONV2D_ADAGRAD = [
+    1.2335811384723961e-17, -0.000999998000003974, -0.0017071037811919815, -0.0022844533837157333,
+    -0.0027844528837161855, -0.0032316660792165194, -0.0036399140363473667, -0.004017878223642499,
+    -0.004371431364235956, -0.0047047644753471785,
+]  # fmt: skip
+
+
+def test_conv2d_batch_norm_model_matches_paddle(float64_default):
+    rng = np.random.RandomState(33)
+    rng.random_sample((1, 1, 10))
+    image = rng.random_sample((1, 3, 16, 16))
+    with fluid.dygraph.guard():
+        attrs = dict(weight_attr=Constant(value=0.5), bias_attr=Constant(value=0.33))
+        layers = [
+            nn2.Conv2D(3, 10, 3, **attrs),
+            nn2.BatchNorm2D(10, momentum=0.9, epsilon=1e-05),
+            nn2.Conv2D(10, 2, 3, **attrs),
+            nn2.BatchNorm2D(2, momentum=0.9, epsilon=1e-05),
+        ]
+        params = [p for layer in layers for p in layer.parameters()]  # the moving statistics too, as PaddleTest
+        opt = fluid.optimizer.Adagrad(learning_rate=0.001, epsilon=1.0e-6, parameters=params)
+        x = fluid.dygraph.to_variable(image)
+        losses = []
+        for _ in range(10):
+            loss = fluid.layers.mean(_forward(layers, x))
+            loss.backward()
+            opt.step()
+            opt.clear_grad()
+            losses.append(float(loss.numpy().item()))
+    np.testing.assert_allclose(losses, CONV2D_ADAGRAD, rtol=RTOL, atol=ATOL)

@@ -245,7 +245,9 @@ class BatchNorm(Layer):
     (zeros, ``<name>.w_1``) and ``_variance`` (ones, ``<name>.w_2``), non-trainable
     parameters as in Paddle. Training (``layer.train()``, the default, and ``is_test`` False):
     batch statistics, and ``_mean``/``_variance`` move by ``momentum``; ``layer.eval()``,
-    ``is_test`` or ``use_global_stats``: the moving statistics normalise.
+    ``is_test`` or ``use_global_stats``: the moving statistics normalise, except that
+    ``trainable_statistics=True`` keeps the batch statistics (and their moving update) in
+    eval mode too, as Paddle's kernel (``use_global_stats`` still wins).
     """
 
     def __init__(
@@ -268,7 +270,9 @@ class BatchNorm(Layer):
     ):
         super().__init__(dtype=dtype)
         c = _positive_int("num_channels", num_channels)
-        self._attrs = vision_ops.batch_norm_layer_attrs(momentum, epsilon, is_test, use_global_stats, data_layout)
+        self._attrs = vision_ops.batch_norm_layer_attrs(
+            momentum, epsilon, is_test, use_global_stats, data_layout, trainable_statistics
+        )
         self._act = check_activation(act)
         self.weight = self.create_parameter(shape=[c], attr=param_attr, default_initializer=ConstantInitializer(1.0))
         self.register_parameter("bias", self.create_parameter(shape=[c], attr=bias_attr, is_bias=True))
@@ -287,11 +291,11 @@ class BatchNorm(Layer):
                 outputs={"MeanOut": [mean], "VarianceOut": [var]},
             )[0]
             return _static_act(y, self._act)
-        is_test = self._attrs["is_test"] or not self.training
+        attrs = {**self._attrs, "is_test": self._attrs["is_test"] or not self.training}
         y, mean_out, var_out, _, _ = get_op("batch_norm").forward(
-            input, self.weight, self.bias, self._mean, self._variance, **{**self._attrs, "is_test": is_test}
+            input, self.weight, self.bias, self._mean, self._variance, **attrs
         )
-        if not is_test and not self._attrs["use_global_stats"]:
+        if not vision_ops.batch_norm_uses_moving(attrs):
             with torch.no_grad():
                 self._mean.copy_(mean_out)
                 self._variance.copy_(var_out)

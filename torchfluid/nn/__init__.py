@@ -1,6 +1,10 @@
-"""Paddle 2.x layer spellings (``paddle.nn``): ``Layer``, ``Linear``, ``Embedding``."""
+"""Paddle 2.x layer spellings (``paddle.nn``): ``Layer``, ``Linear``, ``Embedding``,
+``Conv2D``, ``BatchNorm2D`` and the ``initializer`` module."""
 
 from ..dygraph.layers import Layer
+from . import initializer
 from .common import Embedding, Linear
+from .conv import Conv2D
+from .norm import BatchNorm2D
 
-__all__ = ["Layer", "Linear", "Embedding"]
+__all__ = ["Layer", "Linear", "Embedding", "Conv2D", "BatchNorm2D", "initializer"]

@@ -40,6 +40,7 @@ __all__ = [
     "conv2d_layer_args",
     "pool2d_layer_attrs",
     "batch_norm_layer_attrs",
+    "batch_norm_uses_moving",
     "batch_norm_stat_attrs",
     "check_dropout",
 ]
@@ -158,10 +159,12 @@ def _bn_attrs(
     trainable_statistics=False,
 ):
     """batch_norm's attributes, with their defaults, as ``(momentum, epsilon, use_moving)``;
-    ``use_moving`` (``is_test`` or ``use_global_stats``): normalise with the moving statistics."""
+    ``use_moving`` (``use_global_stats``, or ``is_test`` without ``trainable_statistics``, as
+    Paddle's kernel): normalise with the moving statistics, else with the batch's (and move
+    them)."""
     if data_layout not in ("NCHW", "AnyLayout"):
         raise ValueError(f"batch_norm: data_layout must be 'NCHW', got {data_layout!r}")
-    return momentum, epsilon, bool(is_test) or bool(use_global_stats)
+    return momentum, epsilon, (bool(is_test) and not trainable_statistics) or bool(use_global_stats)
 
 
 def _batch_norm_grad(
@@ -285,7 +288,7 @@ def pool2d_layer_attrs(
     }
 
 
-def batch_norm_layer_attrs(momentum, epsilon, is_test, use_global_stats, data_layout):
+def batch_norm_layer_attrs(momentum, epsilon, is_test, use_global_stats, data_layout, trainable_statistics=False):
     """The batch_norm attrs of a batch-normalisation layer (``momentum`` in [0, 1], ``epsilon`` >= 0)."""
     if data_layout != "NCHW":
         raise ValueError(f"batch_norm: data_layout must be 'NCHW', got {data_layout!r}")
@@ -295,7 +298,14 @@ def batch_norm_layer_attrs(momentum, epsilon, is_test, use_global_stats, data_la
         "is_test": bool(is_test),
         "use_global_stats": bool(use_global_stats),
         "data_layout": "NCHW",
+        "trainable_statistics": bool(trainable_statistics),
     }
+
+
+def batch_norm_uses_moving(attrs) -> bool:
+    """Whether ``batch_norm`` with ``attrs`` normalises with the moving statistics (and
+    leaves them as they are) rather than with the batch's."""
+    return _bn_attrs(**attrs)[2]
 
 
 def batch_norm_stat_attrs(moving_mean_name, moving_variance_name):
