@@ -34,6 +34,7 @@ import torch
 
 from .. import framework
 from ..dtypes import dtype_name, torch_dtype
+from ..optimizer.state import register_state_view
 
 __all__ = ["VarBase", "ParamBase", "Shape", "to_numpy", "call_plain", "plain_dispatch"]
 
@@ -450,3 +451,15 @@ def new_parameter(
         do_model_average=do_model_average,
     )
     return param
+
+
+def _named_state_view(key: str, t: torch.Tensor) -> VarBase:
+    """An optimizer accumulator as Paddle's dygraph ``state_dict()`` gives it: a VarBase
+    named ``key`` over the same storage (``value().get_tensor().set(...)`` writes the state)."""
+    with _NO_SUBCLASS():
+        view = t.detach().as_subclass(VarBase)
+    view.name = key
+    return view
+
+
+register_state_view(ParamBase, _named_state_view)

@@ -55,6 +55,7 @@ class AdagradRule(FlatRule):
     dense or row-sparse."""
 
     op_type = "adagrad"
+    fluid_attributes = ("epsilon", "initial_accumulator_value")  # read as Paddle's optimizer._<key> attributes
     flat_class = "FlatAdagrad"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     compatible_accumulators = ()
     # torch.optim.Adagrad's state dicts load: its 'sum' is the moment (its 'step' is dropped);

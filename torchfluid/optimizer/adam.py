@@ -64,6 +64,7 @@ class AdamRule(FlatRule):
 
     lazy_mode: bool = False  # row-sparse gradients: update only the rows present
     op_type = "adam"
+    fluid_attributes = ("beta1", "beta2", "epsilon")  # read as Paddle's optimizer._<key> attributes
     flat_class = "FlatAdam"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     compatible_accumulators = ()
     tensor_hparams = ("beta1", "beta2", "epsilon")

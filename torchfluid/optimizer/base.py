@@ -524,6 +524,15 @@ class Optimizer(torch.optim.Optimizer):
         self._config_cache = (inputs, config)
         return config
 
+    def __getattr__(self, name: str):
+        """Paddle's private hyper-parameter attributes (``adam._beta1``, ``rmsprop._rho``,
+        ...), which Paddle's own tests and user code read: ``_<key>`` for each key the update
+        rule lists in ``fluid_attributes``, the value given at construction."""
+        rule = self.__dict__.get("_rule")
+        if name.startswith("_") and name[1:] in getattr(rule, "fluid_attributes", ()):
+            return self.defaults[name[1:]]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     @property
     def grad_clip(self) -> GradientClipBase | None:
         """The gradient clip given at construction (None: no clipping)."""

@@ -48,6 +48,7 @@ class MomentumRule(FlatRule):
     weight where there is one."""
 
     op_type = "momentum"
+    fluid_attributes = ("momentum", "use_nesterov")  # read as Paddle's optimizer._<key> attributes
     flat_class = "FlatMomentum"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     supports_complex = True  # the update is linear: a complex parameter moves as its two real coordinates
     compatible_accumulators = ()

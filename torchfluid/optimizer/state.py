@@ -39,7 +39,28 @@ __all__ = [
     "TORCH_GROUP_KEYS",
     "rename_group_keys",
     "optimizer_option_keys",
+    "register_state_view",
 ]
+
+_STATE_VIEWS: dict[type, object] = {}
+
+
+def register_state_view(param_type: type, view) -> None:
+    """Have ``state_dict()`` return the accumulators of ``param_type`` parameters (or of
+    a subclass) as ``view(key, tensor)``: an object over the same storage (a write through
+    it changes the optimizer's state), e.g. the dygraph facade's named Variable."""
+    if not isinstance(param_type, type):
+        raise TypeError(f"param_type must be a class, got {type(param_type).__name__}")
+    _STATE_VIEWS[param_type] = view
+
+
+def _state_view(p):
+    for klass in type(p).__mro__:
+        view = _STATE_VIEWS.get(klass)
+        if view is not None:
+            return view
+    return None
+
 
 # not accumulators: the schedule's state, group hyper-parameters, fp32 master weights, the
 # stochastic-rounding draw counter, and
@@ -108,9 +129,12 @@ class LoadReport:
     # entries that matched but were not loaded because their parameter's state is incomplete
     # (with strict=False a parameter's records load together or not at all)
     dropped: list[str] = dataclasses.field(default_factory=list)
+    # entries read and left unused, as Paddle leaves them (not a mismatch): an ``LR_Scheduler``
+    # given to an optimizer with a constant learning rate
+    ignored: list[str] = dataclasses.field(default_factory=list)
 
     def _lists(self) -> list[tuple[str, list[str]]]:
-        return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)]
+        return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "ignored"]
 
     @property
     def ok(self) -> bool:
@@ -225,8 +249,10 @@ class StateCodec:
         out: dict = {}
         for group in opt.param_groups:
             for p in group["params"]:
+                view = _state_view(p)
                 for acc, t in (opt.state.get(p) or {}).items():
-                    out[self.key(opt.param_names[p], acc)] = t
+                    key = self.key(opt.param_names[p], acc)
+                    out[key] = t if view is None else view(key, t)
         out.update(self.pending)
         if opt.lr_schedule is not None:
             out["LR_Scheduler"] = opt.lr_schedule.state_dict()
@@ -421,8 +447,10 @@ class StateCodec:
                 )
         sched_state = state_dict.get("LR_Scheduler")
         if sched_state is not None and opt.lr_schedule is None:
-            report.unexpected.append("LR_Scheduler (this optimizer has no learning-rate schedule)")
+            report.ignored.append("LR_Scheduler (this optimizer has a constant learning rate)")
         group_updates = self._check_groups(state_dict.get("param_groups"), rename, report)
+        if report.ignored:  # the saved groups' lr is the ignored schedule's value: keep this optimizer's
+            group_updates = [(group, {k: v for k, v in values.items() if k != "lr"}) for group, values in group_updates]
         extra = state_dict if shard is None else shard.own_masters(state_dict, rename)  # ZeRO-1: own masters
         apply_masters = self.precision.check_master_load(opt.param_names, extra, rename, report, list(complete))
         apply_rounding = self.precision.check_rounding_load(state_dict.get("stochastic_rounding"), report)
