@@ -153,16 +153,19 @@ def make_tensors(case, device="cpu"):
 
 
 def extras(case):
-    """The per-tensor extras as keyword arguments of the fused calls."""
+    """The per-tensor extras as keyword arguments of the fused calls: ``lr`` and the
+    folded gradient terms as one ``fold`` record."""
+    from torchfluid.kernels.table import GradFold
+
     clip = case["clip"]
-    return dict(
-        lr=case["lr"],
+    fold = GradFold(
         grad_scale=case["grad_scale"],
         l2=case["l2"],
         l1=case["l1"],
         clip_min=[-float("inf") if c is None else c[0] for c in clip],
         clip_max=[float("inf") if c is None else c[1] for c in clip],
     )
+    return dict(lr=case["lr"], fold=fold)
 
 
 def reference_kwargs(case):

@@ -8,7 +8,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 
 from .fused_cases import cases, check_against_reference, extras, make_tensors
-from torchfluid.kernels.flat import FlatGroup, RMSPropHyper
+from torchfluid.kernels.flat import FlatGroup, GradFold, RMSPropHyper
 
 pytest.importorskip("numba")  # CPU groups step with the numba kernel
 
@@ -87,7 +87,7 @@ def test_flat_group_on_cuda_tensor_grad_scale_and_memset():
     group = FlatGroup(ps, centered=False, momentum=False)
     scale = torch.tensor(0.5, device="cuda")
     before = [p.detach().clone() for p in ps]
-    step(group, lr=0.1, rho=0.0, epsilon=0.0, grad_scale=scale)  # u = g/|g| = 1
+    step(group, lr=0.1, rho=0.0, epsilon=0.0, fold=GradFold(grad_scale=scale))  # u = g/|g| = 1
     for p, b in zip(ps, before, strict=True):
         torch.testing.assert_close(p.detach(), b - 0.1)
     torch.testing.assert_close(group.state(0)["mean_square"], torch.full((3000,), 0.25, device="cuda"))
@@ -179,6 +179,7 @@ BAD_HYPER = [
     (dict(rho="x"), "rho: 'x' is not a real number"),
     (dict(decoupled_weight_decay=0.1), "decoupled_weight_decay: 0.1; allowed: 0"),
     (dict(bias_correction_step=3), "bias_correction_step: 3; allowed: 0"),
+    (dict(fold=GradFold(clip_min=[0.0, 0.0])), "clip_min: shape (2,); allowed: a float or 1 floats"),
 ]
 
 
@@ -188,6 +189,17 @@ def test_bad_hyper_parameters_name_argument_value_and_range(bad, message):
     with pytest.raises(ValueError) as err:
         step(group, **dict(HYPER, **bad))
     assert message in str(err.value)
+
+
+def test_folded_terms_come_as_one_record_and_bad_ones_change_nothing():
+    (p,) = ps = _params((2,))
+    p.grad = torch.ones_like(p)
+    group, before = FlatGroup(ps, centered=False, momentum=True), p.detach().clone()
+    with pytest.raises(TypeError, match="fold: dict; allowed: a GradFold"):
+        step(group, **HYPER, fold=dict(l2=0.1))
+    with pytest.raises(ValueError, match=r"l1: shape \(3,\); allowed: a float or 1 floats"):
+        step(group, **HYPER, fold=GradFold(l1=[0.1, 0.2, 0.3]))
+    assert torch.equal(p.detach(), before) and not group.state(0)["mean_square"].any()
 
 
 def test_momentum_without_velocity_buffer_is_refused():
@@ -233,7 +245,15 @@ def test_changed_per_tensor_hyper_parameters_and_flags_take_effect_next_step():
         grads = [torch.full_like(p, 0.5 + k) for p in ps]
         for p, g in zip(ps, grads, strict=True):
             p.grad = g
-        step(group, rho=0.9, epsilon=1e-6, momentum=0.9, **hyper)
+        step(
+            group,
+            rho=0.9,
+            epsilon=1e-6,
+            momentum=0.9,
+            lr=hyper["lr"],
+            nesterov=hyper["nesterov"],
+            fold=GradFold(l2=hyper["l2"]),
+        )
         lrs = hyper["lr"] if isinstance(hyper["lr"], list) else [hyper["lr"]] * 2
         l2s = hyper["l2"] if isinstance(hyper["l2"], list) else [hyper["l2"]] * 2
         for i, (r, g) in enumerate(zip(ref, grads, strict=True)):

@@ -16,7 +16,7 @@ import torchfluid as fluid
 from torchfluid.dygraph import learning_rate_scheduler as dy_lr
 from torchfluid.kernels.adagrad import adagrad_
 from torchfluid.kernels.adam import adam_
-from torchfluid.kernels.flat import FlatAdagrad, FlatAdam, FlatMomentum, FlatSGD
+from torchfluid.kernels.flat import FlatAdagrad, FlatAdam, FlatMomentum, FlatSGD, GradFold
 from torchfluid.kernels.momentum import momentum_
 from torchfluid.kernels.sgd import sgd_
 
@@ -103,11 +103,13 @@ def _flat_step(kind, group, case, grads):
     extras = dict(
         lr=case["lr"],
         grads=grads,
-        grad_scale=case["scale"],
-        clip_min=[-float("inf") if c is None else c[0] for c in case["clip"]],
-        clip_max=[float("inf") if c is None else c[1] for c in case["clip"]],
-        l2=case["l2"],
-        l1=case["l1"],
+        fold=GradFold(
+            grad_scale=case["scale"],
+            clip_min=[-float("inf") if c is None else c[0] for c in case["clip"]],
+            clip_max=[float("inf") if c is None else c[1] for c in case["clip"]],
+            l2=case["l2"],
+            l1=case["l1"],
+        ),
     )
     if kind == "momentum":
         group.step(mu=case["mu"], use_nesterov=case["nesterov"], **extras)
@@ -171,8 +173,22 @@ def test_flat_group_step_equals_the_reference_kernel_bit_for_bit(case):
         (FlatAdam, dict(lr=0.1, beta1=1.0, beta2=0.9, epsilon=1e-8), "beta1: 1.0; allowed: 0 <= beta1 < 1"),
         (FlatAdam, dict(lr=0.1, beta1=0.9, beta2=-0.1, epsilon=1e-8), "beta2: -0.1; allowed: 0 <= beta2 < 1"),
         (FlatSGD, dict(lr=[0.1, 0.2]), r"lr: shape \(2,\); allowed: a float or 1 floats"),
+        (FlatSGD, dict(lr=0.1, fold=GradFold(l2=[0.1, 0.2])), r"l2: shape \(2,\); allowed: a float or 1 floats"),
+        (FlatAdagrad, dict(lr=0.1, epsilon=1e-6, fold=GradFold(clip_max=[[1.0]])), r"clip_max: shape \(1, 1\)"),
+        (FlatMomentum, dict(lr=0.1, mu=0.9, fold=GradFold(grad_scale=[])), r"grad_scale: shape \(0,\)"),
     ],
-    ids=["negative mu", "infinite mu", "mu not a number", "negative epsilon", "beta1 1", "beta2 < 0", "lr too long"],
+    ids=[
+        "negative mu",
+        "infinite mu",
+        "mu not a number",
+        "negative epsilon",
+        "beta1 1",
+        "beta2 < 0",
+        "lr too long",
+        "l2 too long",
+        "clip_max 2-d",
+        "grad_scale empty",
+    ],
 )
 def test_flat_group_refuses_bad_hyper_parameters_before_any_change(make, call, error):
     p = torch.randn(5)
@@ -181,6 +197,26 @@ def test_flat_group_refuses_bad_hyper_parameters_before_any_change(make, call, e
     p.grad = torch.randn(5)
     with pytest.raises(ValueError, match=error):
         group.step(**call)
+    assert torch.equal(p, before)
+
+
+@pytest.mark.parametrize(
+    "make,call",
+    [
+        (FlatMomentum, dict(lr=0.1, mu=0.9)),
+        (FlatAdagrad, dict(lr=0.1, epsilon=1e-6)),
+        (FlatAdam, dict(lr=0.1, beta1=0.9, beta2=0.999, epsilon=1e-8)),
+        (FlatSGD, dict(lr=0.1)),
+    ],
+)
+@pytest.mark.parametrize("fold", [dict(l2=0.1), (1.0, None, None, 0.0, 0.0), None], ids=["dict", "tuple", "None"])
+def test_flat_group_takes_the_folded_terms_only_as_one_record(make, call, fold):
+    p = torch.randn(5)
+    group = make([p])
+    before = p.clone()
+    p.grad = torch.randn(5)
+    with pytest.raises(TypeError, match=f"fold: {type(fold).__name__}; allowed: a GradFold"):
+        group.step(**call, fold=fold)
     assert torch.equal(p, before)
 
 

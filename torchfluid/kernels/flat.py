@@ -30,6 +30,7 @@ The tables are those of :mod:`torchfluid.kernels.table`; CPU groups step with
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 
@@ -39,6 +40,7 @@ import torch
 from .._grad_mode import no_grad
 from . import table
 from .attrs import paddle_attrs
+from .table import NO_FOLD, GradFold
 from .rmsprop import RMSPropHyper, plain_memory
 
 __all__ = [
@@ -48,6 +50,8 @@ __all__ = [
     "FlatGroup",
     "FlatMomentum",
     "FlatSGD",
+    "GradFold",
+    "NO_FOLD",
     "RMSPropHyper",
     "fused_supported",
     "missing",
@@ -291,34 +295,33 @@ class _FlatTable:
             self._sent[key] = arr.copy()
         return self._dev[key]
 
-    def _prepare(self, grads, lr, grad_scale, clip_min, clip_max, l2, l1, scalars: tuple):
+    def _prepare(self, grads, lr, fold: GradFold, scalars: tuple):
         """Bind this step's tensors and return ``(hyper table, scalar row, grad-scale
         tensor or None)``: the tables of the last step when nothing changed (then the
-        prepared call is kept), else new ones. ``scalars``: the kind's scalar row as
-        floats (rounded to the dtype here). A tensor ``grad_scale`` is read on CPU; on
-        CUDA it is returned to be written into the device's hyper table."""
+        prepared call is kept), else new ones. ``fold``: the gradient terms of the hyper
+        table; ``scalars``: the kind's scalar row as floats (rounded to the dtype here). A
+        tensor ``fold.grad_scale`` is read on CPU; on CUDA it is returned to be written
+        into the device's hyper table."""
+        if not isinstance(fold, GradFold):
+            raise TypeError(f"fold: {type(fold).__name__}; allowed: a GradFold (default: nothing folded)")
         if self.params:
             with _NO_SUBCLASS():  # tensor subclasses' Python hooks are not needed to read addresses
                 self._bind(grads)
         dt = self._like.dtype
+        grad_scale = fold.grad_scale
         scale_t = grad_scale if isinstance(grad_scale, torch.Tensor) else None
         if scale_t is not None and not self._cuda:
             grad_scale, scale_t = scale_t.detach().double().cpu().numpy().reshape(-1), None
             if grad_scale.size == 1:
                 grad_scale = float(grad_scale[0])
-        extras = (lr, 1.0 if scale_t is not None else grad_scale, clip_min, clip_max, l2, l1)
+        if scale_t is not None:
+            grad_scale = 1.0  # written into the device's hyper table by the caller
+        extras = (lr, grad_scale, fold.clip_min, fold.clip_max, fold.l2, fold.l1)
         key = tuple(map(_hashable, extras)) + tuple(scalars)
         if key != self._hyper_key:
-            self._hyper = table.hyper_table(
-                len(self.params),
-                dt,
-                lr=extras[0],
-                grad_scale=extras[1],
-                clip_min=clip_min,
-                clip_max=clip_max,
-                l2=l2,
-                l1=l1,
-            )
+            if grad_scale is not fold.grad_scale:
+                fold = dataclasses.replace(fold, grad_scale=grad_scale)
+            self._hyper = table.hyper_table(len(self.params), dt, lr=lr, fold=fold)
             self._scalars = np.array(scalars, dt)
             self._hyper_key = key
             self._call = None
@@ -390,20 +393,17 @@ class FlatGroup(_FlatTable):
         hyper: RMSPropHyper,
         *,
         grads: Sequence[torch.Tensor | None] | None = None,
-        grad_scale=1.0,
-        clip_min=None,
-        clip_max=None,
-        l2=0.0,
-        l1=0.0,
+        fold: GradFold = NO_FOLD,
     ) -> None:
         """One fused RMSProp step of every parameter with a gradient (module maths).
 
         ``hyper``: :func:`~torchfluid.kernels.rmsprop.rmsprop_`'s hyper-parameters as one
         record; its ``lr`` may also be one per parameter, and decoupled weight decay and
         bias correction are not fused (both must be 0). ``grads`` defaults to each
-        parameter's ``.grad`` (None skips it). ``grad_scale``, ``clip_min``/``clip_max``,
-        ``l2``, ``l1``: a float or one per parameter; ``grad_scale`` may also be a tensor
-        (0-d or one per parameter) on the group's device, read without a host sync on CUDA.
+        parameter's ``.grad`` (None skips it). ``fold``: the gradient's scale, value clip
+        and L2/L1 terms (:class:`~torchfluid.kernels.table.GradFold`: each a float or one
+        per parameter; its ``grad_scale`` may also be a tensor, 0-d or one per parameter, on
+        the group's device, read without a host sync on CUDA).
         """
         hyper = hyper.for_dtype(self.dtype)  # Paddle's float32 attributes, for a float64 group
         lr, eps_in_sqrt, lr_in_momentum, nesterov = hyper.lr, hyper.eps_in_sqrt, hyper.lr_in_momentum, hyper.nesterov
@@ -429,7 +429,7 @@ class FlatGroup(_FlatTable):
             return
         flags = (self.centered, self.has_momentum, bool(lr_in_momentum), bool(nesterov))
         sc = (rho, 1.0 - rho, *((epsilon, 0.0) if eps_in_sqrt else (0.0, epsilon)), momentum, 0.0, 1.0)
-        hyper, sc, scale_t = self._prepare(grads, lr, grad_scale, clip_min, clip_max, l2, l1, sc)
+        hyper, sc, scale_t = self._prepare(grads, lr, fold, sc)
         if not self._cuda:
             self._run_cpu("rmsprop", variant=flags[:2], flags=flags[2:])
             return
@@ -466,11 +466,7 @@ class FlatMomentum(_FlatTable):
         mu: float,
         use_nesterov: bool = False,
         grads: Sequence[torch.Tensor | None] | None = None,
-        grad_scale=1.0,
-        clip_min=None,
-        clip_max=None,
-        l2=0.0,
-        l1=0.0,
+        fold: GradFold = NO_FOLD,
     ) -> None:
         """One fused Momentum step of every parameter with a gradient. ``lr``: a float or
         one per parameter; the other keywords as :meth:`FlatGroup.step`'s."""
@@ -480,7 +476,7 @@ class FlatMomentum(_FlatTable):
         if not self.params:
             return
         (mu,) = paddle_attrs(self.dtype, mu)  # as momentum_
-        self._prepare(grads, lr, grad_scale, clip_min, clip_max, l2, l1, (mu, 0.0, 1.0))
+        self._prepare(grads, lr, fold, (mu, 0.0, 1.0))
         self._run_cpu("momentum", flags=(bool(use_nesterov),))
 
 
@@ -501,11 +497,7 @@ class FlatAdagrad(_FlatTable):
         lr,
         epsilon: float,
         grads: Sequence[torch.Tensor | None] | None = None,
-        grad_scale=1.0,
-        clip_min=None,
-        clip_max=None,
-        l2=0.0,
-        l1=0.0,
+        fold: GradFold = NO_FOLD,
     ) -> None:
         """One fused Adagrad step of every parameter with a gradient. ``lr``: a float or
         one per parameter; the other keywords as :meth:`FlatGroup.step`'s."""
@@ -514,7 +506,7 @@ class FlatAdagrad(_FlatTable):
             raise ValueError(f"epsilon: {epsilon}; allowed: epsilon >= 0")
         if not self.params:
             return
-        self._prepare(grads, lr, grad_scale, clip_min, clip_max, l2, l1, (epsilon, 0.0, 1.0))
+        self._prepare(grads, lr, fold, (epsilon, 0.0, 1.0))
         self._run_cpu("adagrad")
 
 
@@ -533,17 +525,13 @@ class FlatSGD(_FlatTable):
         *,
         lr,
         grads: Sequence[torch.Tensor | None] | None = None,
-        grad_scale=1.0,
-        clip_min=None,
-        clip_max=None,
-        l2=0.0,
-        l1=0.0,
+        fold: GradFold = NO_FOLD,
     ) -> None:
         """One fused SGD step of every parameter with a gradient (keywords as
         :meth:`FlatMomentum.step`'s)."""
         if not self.params:
             return
-        self._prepare(grads, lr, grad_scale, clip_min, clip_max, l2, l1, (0.0, 1.0))
+        self._prepare(grads, lr, fold, (0.0, 1.0))
         self._run_cpu("sgd")
 
 
@@ -577,11 +565,7 @@ class FlatAdam(_FlatTable):
         beta2: float,
         epsilon: float,
         grads: Sequence[torch.Tensor | None] | None = None,
-        grad_scale=1.0,
-        clip_min=None,
-        clip_max=None,
-        l2=0.0,
-        l1=0.0,
+        fold: GradFold = NO_FOLD,
     ) -> None:
         """One fused Adam step of every parameter with a gradient. ``lr``: a float or one
         per parameter (the base rate; ``lr_t`` is derived per parameter); the other
@@ -595,9 +579,7 @@ class FlatAdam(_FlatTable):
             raise ValueError(f"epsilon: {epsilon}; allowed: epsilon >= 0")
         if not self.params:
             return
-        hyper, _, _ = self._prepare(
-            grads, lr, grad_scale, clip_min, clip_max, l2, l1, (beta1, 1.0 - beta1, beta2, 1.0 - beta2, 0.0, 1.0)
-        )
+        hyper, _, _ = self._prepare(grads, lr, fold, (beta1, 1.0 - beta1, beta2, 1.0 - beta2, 0.0, 1.0))
         dt = self._like.dtype
         one = dt.type(1.0)
         b1p, b2p = self.beta1_pow.numpy(), self.beta2_pow.numpy()

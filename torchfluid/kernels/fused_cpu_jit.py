@@ -4,8 +4,12 @@ Each kernel is a C callback (``numba.cfunc``) over raw pointers: tables are row-
 int64 / dtype buffers, each variant's switches are closure constants (numba prunes
 their dead branches before typing, so one small straight function is compiled per
 variant), and the chunk loop of every thread takes chunks from a shared atomic counter
-until none is left. :mod:`torchfluid.kernels.kernel_cache` compiles them on a cache
-miss (:func:`compile_kernel`) and otherwise loads their object code without numba.
+until none is left. The update kernels share one chunk loop (:func:`_update_kernel`)
+and supply only their per-element maths and state columns, as inlined helpers.
+:mod:`torchfluid.kernels.kernel_cache` compiles them on a cache miss
+(:func:`compile_kernel`) and otherwise loads their object code without numba (its
+identity hashes this file's source, so a change to the loop or to any kernel makes
+old entries stale).
 The maths is documented in :mod:`torchfluid.kernels.fused_cpu`.
 """
 
@@ -91,30 +95,48 @@ def _prepared_grad(gj, pj, scale, cmin, cmax, l2, l1, zero, one):
 
 _I64P = types.CPointer(types.int64)
 _NB = {"float32": types.float32, "float64": types.float64}
+_OPTIONS = dict(fastmath=False, error_model="numpy")  # IEEE roundings, as the reference kernels
 
 
-def _rmsprop_kernel(dtype: str, centered: bool, velocity: bool):
-    """Python source, signature and options of one (dtype, centered, velocity) variant.
+@numba.njit(inline="always")
+def _no_row(consts, t):
+    """No per-tensor constant (the ``row`` of every kernel but Adam's)."""
+    return ()
 
-    lim / nest (lr_in_momentum / nesterov) stay runtime booleans: loop-invariant, LLVM
-    turns them into selects in the one vectorized loop.
+
+def _update_kernel(dtype: str, state: tuple, setup, element, row=_no_row):
+    """The chunk loop that every update kernel runs: Python source, signature and options.
 
     The one argument is an ``int64`` block ``(addr, chunks, k, counter, hyper, scalars,
-    lr_in_momentum, nesterov)`` (addresses of the tables, the chunk count, the flags):
-    the C type ``void (*)(void *)`` of an OpenMP outlined function, so the same entry
-    point runs on the calling thread, on pool threads, or as the body of
-    ``GOMP_parallel`` on torch's own OpenMP team.
-    """
-    DT, CENTERED, VELOCITY = _NB[dtype], bool(centered), bool(velocity)
-    I64 = types.int64
+    flag, flag, aux)``: the addresses of the tables of :mod:`torchfluid.kernels.table`,
+    the chunk count, the kind's runtime flags and the address of an optional per-tensor
+    array. That is the C type ``void (*)(void *)`` of an OpenMP outlined function, so the
+    same entry point runs on the calling thread, on pool threads, or as the body of
+    ``GOMP_parallel`` on torch's own OpenMP team. Each thread takes chunks ``(tensor,
+    lo, hi)`` from the shared atomic counter until none is left, skips a tensor whose
+    gradient address is 0, reads the tensor's hyper-table row and, per element, the
+    gradient after the folded steps (:func:`_prepared_grad`); the kernel supplies:
 
-    def rmsprop(block):
+    * ``state``: the address-table columns of its state (up to three, e.g. ``(MS, MG)``),
+      handed to ``element`` as pointers ``s0, s1, s2`` at the chunk's start (absent ones:
+      the gradient's, never read);
+    * ``setup(block, sc)``: the call's constants (from the scalar row ``sc`` and the
+      block's flags), a tuple whose last two entries are the dtype's 0 and 1;
+    * ``row(consts, t)``: constants of tensor ``t`` (a tuple, read once per chunk);
+    * ``element(j, pj, gj, lr, consts, trow, s0, s1, s2)``: the new ``p[j]``, after
+      writing the element's state.
+
+    All three are ``njit(inline="always")`` functions: closure constants, inlined before
+    typing, so numba compiles one straight loop per variant, as if written out.
+    """
+    DT, I64 = _NB[dtype], types.int64
+    C0, C1, C2 = (*state, -1, -1, -1)[:3]
+
+    def update(block):
         addr, chunks, k = _at(block[0], 0, I64), _at(block[1], 0, I64), block[2]
         counter, hyper, sc = _at(block[3], 0, I64), _at(block[4], 0, DT), _at(block[5], 0, DT)
-        lim, nest = block[6] != 0, block[7] != 0
-        rho, rho1, e_in, e_out, beta = sc[0], sc[1], sc[2], sc[3], sc[4]
-        zero = sc[5]
-        one = sc[6]
+        consts = setup(block, sc)
+        zero, one = consts[-2], consts[-1]
         while True:
             c = _take(counter)
             if c >= k:
@@ -125,135 +147,116 @@ def _rmsprop_kernel(dtype: str, centered: bool, velocity: bool):
                 continue
             p = _at(addr[a + P], lo, DT)
             g = _at(addr[a + G], lo, DT)
-            ms = _at(addr[a + MS], lo, DT)
-            if CENTERED:
-                mg = _at(addr[a + MG], lo, DT)
-            if VELOCITY:
-                mom = _at(addr[a + MOM], lo, DT)
+            s0 = _at(addr[a + C0], lo, DT) if C0 >= 0 else g
+            s1 = _at(addr[a + C1], lo, DT) if C1 >= 0 else g
+            s2 = _at(addr[a + C2], lo, DT) if C2 >= 0 else g
             lr, scale, cmin, cmax, l2, l1 = _hyper_row(hyper, 6 * t)
+            trow = row(consts, t)
             for j in range(hi - lo):
                 pj = p[j]
                 gj = _prepared_grad(g[j], pj, scale, cmin, cmax, l2, l1, zero, one)
-                msj = _fma(rho1 * gj, gj, ms[j] * rho)
-                ms[j] = msj
-                if CENTERED:
-                    mgj = _fma(gj, rho1, mg[j] * rho)
-                    mg[j] = mgj
-                    var = msj - mgj * mgj
-                    var = zero if var < zero else var
-                else:
-                    var = msj
-                u = gj / (np.sqrt(var + e_in) + e_out)
-                if VELOCITY:
-                    if lim:  # lr inside the velocity (Paddle)
-                        ul = u * lr
-                        m = mom[j] * beta + ul
-                        mom[j] = m
-                        upd = _fma(m, beta, ul) if nest else m
-                    else:
-                        m = mom[j] * beta + u
-                        mom[j] = m
-                        upd = (_fma(m, beta, u) if nest else m) * lr
-                else:
-                    upd = u * lr
-                p[j] = pj - upd
+                p[j] = element(j, pj, gj, lr, consts, trow, s0, s1, s2)
 
-    sig = types.void(_I64P)
-    return rmsprop, sig, dict(fastmath=False, error_model="numpy")
+    return update, types.void(_I64P), _OPTIONS
+
+
+def _rmsprop_kernel(dtype: str, centered: bool, velocity: bool):
+    """RMSProp (module maths of :mod:`torchfluid.kernels.fused_cpu`), one (dtype, centered,
+    velocity) variant: columns MS, MG (centered) and MOM (velocity); ``scalars``: ``(rho,
+    1 - rho, eps inside sqrt, eps outside sqrt, momentum, 0, 1)``; runtime flags
+    ``(lr_in_momentum, nesterov)``.
+
+    lim / nest (lr_in_momentum / nesterov) stay runtime booleans: loop-invariant, LLVM
+    turns them into selects in the one vectorized loop.
+    """
+    CENTERED, VELOCITY = bool(centered), bool(velocity)
+
+    @numba.njit(inline="always")
+    def setup(block, sc):
+        return sc[0], sc[1], sc[2], sc[3], sc[4], block[6] != 0, block[7] != 0, sc[5], sc[6]
+
+    @numba.njit(inline="always")
+    def element(j, pj, gj, lr, consts, trow, ms, mg, mom):
+        rho, rho1, e_in, e_out, beta, lim, nest, zero, one = consts
+        msj = _fma(rho1 * gj, gj, ms[j] * rho)
+        ms[j] = msj
+        if CENTERED:
+            mgj = _fma(gj, rho1, mg[j] * rho)
+            mg[j] = mgj
+            var = msj - mgj * mgj
+            var = zero if var < zero else var
+        else:
+            var = msj
+        u = gj / (np.sqrt(var + e_in) + e_out)
+        if VELOCITY:
+            if lim:  # lr inside the velocity (Paddle)
+                ul = u * lr
+                m = mom[j] * beta + ul
+                mom[j] = m
+                upd = _fma(m, beta, ul) if nest else m
+            else:
+                m = mom[j] * beta + u
+                mom[j] = m
+                upd = (_fma(m, beta, u) if nest else m) * lr
+        else:
+            upd = u * lr
+        return pj - upd
+
+    return _update_kernel(dtype, (MS, MG, MOM), setup, element)
 
 
 def _momentum_kernel(dtype: str):
     """Paddle's Momentum (:func:`torchfluid.kernels.momentum.momentum_`) over an address
-    table: column MS is the velocity. The argument block is rmsprop's with ``scalars``
-    ``(mu, 0, 1)`` and one runtime flag, ``nesterov``, in place of lr_in_momentum."""
-    DT, I64 = _NB[dtype], types.int64
+    table: column MS is the velocity. ``scalars``: ``(mu, 0, 1)``; one runtime flag,
+    ``nesterov``."""
 
-    def momentum(block):
-        addr, chunks, k = _at(block[0], 0, I64), _at(block[1], 0, I64), block[2]
-        counter, hyper, sc = _at(block[3], 0, I64), _at(block[4], 0, DT), _at(block[5], 0, DT)
-        nest = block[6] != 0
-        mu, zero, one = sc[0], sc[1], sc[2]
-        while True:
-            c = _take(counter)
-            if c >= k:
-                break
-            t, lo, hi = chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2]
-            a = 5 * t
-            if addr[a + G] == 0:
-                continue
-            p = _at(addr[a + P], lo, DT)
-            g = _at(addr[a + G], lo, DT)
-            vel = _at(addr[a + MS], lo, DT)
-            lr, scale, cmin, cmax, l2, l1 = _hyper_row(hyper, 6 * t)
-            for j in range(hi - lo):
-                pj = p[j]
-                gj = _prepared_grad(g[j], pj, scale, cmin, cmax, l2, l1, zero, one)
-                v = vel[j] * mu + gj  # two roundings, as velocity.mul_(mu).add_(g)
-                vel[j] = v
-                upd = (v * mu + gj) * lr if nest else v * lr
-                p[j] = pj - upd
+    @numba.njit(inline="always")
+    def setup(block, sc):
+        return sc[0], block[6] != 0, sc[1], sc[2]
 
-    return momentum, types.void(_I64P), dict(fastmath=False, error_model="numpy")
+    @numba.njit(inline="always")
+    def element(j, pj, gj, lr, consts, trow, vel, s1, s2):
+        mu, nest = consts[0], consts[1]
+        v = vel[j] * mu + gj  # two roundings, as velocity.mul_(mu).add_(g)
+        vel[j] = v
+        upd = (v * mu + gj) * lr if nest else v * lr
+        return pj - upd
+
+    return _update_kernel(dtype, (MS,), setup, element)
 
 
 def _adagrad_kernel(dtype: str):
     """Paddle's Adagrad (:func:`torchfluid.kernels.adagrad.adagrad_`) over an address
     table: column MS is the moment. ``scalars``: ``(epsilon, 0, 1)``; no runtime flag."""
-    DT, I64 = _NB[dtype], types.int64
 
-    def adagrad(block):
-        addr, chunks, k = _at(block[0], 0, I64), _at(block[1], 0, I64), block[2]
-        counter, hyper, sc = _at(block[3], 0, I64), _at(block[4], 0, DT), _at(block[5], 0, DT)
-        eps, zero, one = sc[0], sc[1], sc[2]
-        while True:
-            c = _take(counter)
-            if c >= k:
-                break
-            t, lo, hi = chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2]
-            a = 5 * t
-            if addr[a + G] == 0:
-                continue
-            p = _at(addr[a + P], lo, DT)
-            g = _at(addr[a + G], lo, DT)
-            mom = _at(addr[a + MS], lo, DT)
-            lr, scale, cmin, cmax, l2, l1 = _hyper_row(hyper, 6 * t)
-            for j in range(hi - lo):
-                pj = p[j]
-                gj = _prepared_grad(g[j], pj, scale, cmin, cmax, l2, l1, zero, one)
-                m = mom[j] + gj * gj  # g * g rounded, then added (never fused)
-                mom[j] = m
-                p[j] = pj - (gj * lr) / (np.sqrt(m) + eps)
+    @numba.njit(inline="always")
+    def setup(block, sc):
+        return sc[0], sc[1], sc[2]
 
-    return adagrad, types.void(_I64P), dict(fastmath=False, error_model="numpy")
+    @numba.njit(inline="always")
+    def element(j, pj, gj, lr, consts, trow, mom, s1, s2):
+        eps = consts[0]
+        m = mom[j] + gj * gj  # g * g rounded, then added (never fused)
+        mom[j] = m
+        return pj - (gj * lr) / (np.sqrt(m) + eps)
+
+    return _update_kernel(dtype, (MS,), setup, element)
 
 
 def _sgd_kernel(dtype: str):
     """Plain SGD (:func:`torchfluid.kernels.sgd.sgd_`): ``p = fma(g, -lr, p)``, one
     rounding, as torch's ``sub_(g, alpha=lr)`` on CPU. No state column; ``scalars``:
     ``(0, 1)``; no runtime flag."""
-    DT, I64 = _NB[dtype], types.int64
 
-    def sgd(block):
-        addr, chunks, k = _at(block[0], 0, I64), _at(block[1], 0, I64), block[2]
-        counter, hyper, sc = _at(block[3], 0, I64), _at(block[4], 0, DT), _at(block[5], 0, DT)
-        zero, one = sc[0], sc[1]
-        while True:
-            c = _take(counter)
-            if c >= k:
-                break
-            t, lo, hi = chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2]
-            a = 5 * t
-            if addr[a + G] == 0:
-                continue
-            p = _at(addr[a + P], lo, DT)
-            g = _at(addr[a + G], lo, DT)
-            lr, scale, cmin, cmax, l2, l1 = _hyper_row(hyper, 6 * t)
-            for j in range(hi - lo):
-                pj = p[j]
-                gj = _prepared_grad(g[j], pj, scale, cmin, cmax, l2, l1, zero, one)
-                p[j] = _fma(gj, -lr, pj)
+    @numba.njit(inline="always")
+    def setup(block, sc):
+        return sc[0], sc[1]
 
-    return sgd, types.void(_I64P), dict(fastmath=False, error_model="numpy")
+    @numba.njit(inline="always")
+    def element(j, pj, gj, lr, consts, trow, s0, s1, s2):
+        return _fma(gj, -lr, pj)
+
+    return _update_kernel(dtype, (), setup, element)
 
 
 def _adam_kernel(dtype: str):
@@ -262,37 +265,26 @@ def _adam_kernel(dtype: str):
     ``lr_t`` and the argument block's ninth entry the address of a per-tensor ``eps_t``
     array (both computed from the beta powers by the caller). ``scalars``: ``(beta1,
     1 - beta1, beta2, 1 - beta2, 0, 1)``; no runtime flag."""
-    DT, I64 = _NB[dtype], types.int64
+    DT = _NB[dtype]
 
-    def adam(block):
-        addr, chunks, k = _at(block[0], 0, I64), _at(block[1], 0, I64), block[2]
-        counter, hyper, sc = _at(block[3], 0, I64), _at(block[4], 0, DT), _at(block[5], 0, DT)
-        eps_t = _at(block[8], 0, DT)
-        b1, b1c, b2, b2c, zero, one = sc[0], sc[1], sc[2], sc[3], sc[4], sc[5]
-        while True:
-            c = _take(counter)
-            if c >= k:
-                break
-            t, lo, hi = chunks[3 * c], chunks[3 * c + 1], chunks[3 * c + 2]
-            a = 5 * t
-            if addr[a + G] == 0:
-                continue
-            p = _at(addr[a + P], lo, DT)
-            g = _at(addr[a + G], lo, DT)
-            m1 = _at(addr[a + MS], lo, DT)
-            m2 = _at(addr[a + MG], lo, DT)
-            lr, scale, cmin, cmax, l2, l1 = _hyper_row(hyper, 6 * t)
-            eps = eps_t[t]
-            for j in range(hi - lo):
-                pj = p[j]
-                gj = _prepared_grad(g[j], pj, scale, cmin, cmax, l2, l1, zero, one)
-                u = _fma(gj, b1c, m1[j] * b1)  # m1.mul_(beta1).add_(g, alpha=1 - beta1)
-                m1[j] = u
-                v = _fma(b2c * gj, gj, m2[j] * b2)  # m2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                m2[j] = v
-                p[j] = pj - (u / (np.sqrt(v) + eps)) * lr
+    @numba.njit(inline="always")
+    def setup(block, sc):
+        return _at(block[8], 0, DT), sc[0], sc[1], sc[2], sc[3], sc[4], sc[5]
 
-    return adam, types.void(_I64P), dict(fastmath=False, error_model="numpy")
+    @numba.njit(inline="always")
+    def row(consts, t):
+        return consts[0][t]  # eps_t of tensor t
+
+    @numba.njit(inline="always")
+    def element(j, pj, gj, lr, consts, eps, m1, m2, s2):
+        b1, b1c, b2, b2c = consts[1], consts[2], consts[3], consts[4]
+        u = _fma(gj, b1c, m1[j] * b1)  # m1.mul_(beta1).add_(g, alpha=1 - beta1)
+        m1[j] = u
+        v = _fma(b2c * gj, gj, m2[j] * b2)  # m2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        m2[j] = v
+        return pj - (u / (np.sqrt(v) + eps)) * lr
+
+    return _update_kernel(dtype, (MS, MG), setup, element, row)
 
 
 def _sq_sums_kernel(dtype: str):

@@ -26,6 +26,7 @@ import torch
 
 from .._checks import check_number
 from ..kernels import adagrad_, adagrad_rows_
+from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts
 from .fused import FlatRule, fused_path
 from .state import refuse_torch_options, rename_group_keys
@@ -82,8 +83,8 @@ class AdagradRule(FlatRule):
         return float(hparams["initial_accumulator_value"])
 
     @staticmethod
-    def fused_step(fg, hparams: Mapping, grads, lrs, extras: dict) -> None:
-        fg.step(lr=lrs, epsilon=hparams["epsilon"], grads=grads, **extras)
+    def fused_step(fg, hparams: Mapping, grads, lrs, fold: GradFold) -> None:
+        fg.step(lr=lrs, epsilon=hparams["epsilon"], grads=grads, fold=fold)
 
     @staticmethod
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:

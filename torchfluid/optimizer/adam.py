@@ -28,6 +28,7 @@ import torch
 from .._checks import ArgumentTypeError, check_bool, check_number
 from ..kernels import adam_
 from ..kernels.rows import update_rows_
+from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts, is_front_door_record
 from .fused import FlatRule, fused_path
 
@@ -95,14 +96,14 @@ class AdamRule(FlatRule):
         return starts.get(acc, 0.0)
 
     @staticmethod
-    def fused_step(fg, hparams: Mapping, grads, lrs, extras: dict) -> None:
+    def fused_step(fg, hparams: Mapping, grads, lrs, fold: GradFold) -> None:
         fg.step(
             lr=lrs,
             beta1=hparams["beta1"],
             beta2=hparams["beta2"],
             epsilon=hparams["epsilon"],
             grads=grads,
-            **extras,
+            fold=fold,
         )
 
     def update(self, param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:

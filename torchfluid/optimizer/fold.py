@@ -4,7 +4,8 @@ The pipeline (:meth:`Optimizer._run_pipeline`) plans the clip over all gradients
 once (a global norm needs them all) and picks each parameter's regularizer; the update
 then either *materialises* them (:meth:`GradPrep.apply`: new gradient tensors, exactly
 ``clip`` then ``append_regularization_ops``, for the reference kernel) or *folds* them
-into a fused kernel's single pass (:func:`kernel_extras`: per-tensor ``grad_scale``,
+into a fused kernel's single pass (:func:`kernel_extras`: a
+:class:`~torchfluid.kernels.table.GradFold` of per-tensor ``grad_scale``,
 ``clip_min``/``clip_max``, ``l2``, ``l1``), which computes the same values.
 """
 
@@ -15,6 +16,7 @@ from typing import NamedTuple, Sequence
 import torch
 
 from ..clip import ClipStep
+from ..kernels.table import NO_FOLD, GradFold
 from ..regularizer import L1Decay, L2Decay, WeightDecayRegularizer
 
 __all__ = ["GradPrep", "NO_PREP", "kernel_extras"]
@@ -41,12 +43,13 @@ class GradPrep(NamedTuple):
 NO_PREP = GradPrep()
 
 
-def kernel_extras(preps: Sequence[GradPrep | None], device: torch.device, dtype: torch.dtype) -> dict:
-    """``FlatGroup.step`` keyword arguments folding ``preps`` (one per flat-group slot,
-    None for a slot without a gradient this step) for a group of ``dtype`` tensors: plain
-    floats when nothing is set."""
+def kernel_extras(preps: Sequence[GradPrep | None], device: torch.device, dtype: torch.dtype) -> GradFold:
+    """The :class:`~torchfluid.kernels.table.GradFold` that folds ``preps`` (one per
+    flat-group slot, None for a slot without a gradient this step) into a fused step of a
+    group of ``dtype`` tensors: only the terms some slot sets, plain floats per slot
+    (:data:`~torchfluid.kernels.table.NO_FOLD` when nothing is set)."""
     if all(q is None or q is NO_PREP for q in preps):
-        return {}  # no clip, no regularizer: the kernel's defaults
+        return NO_FOLD  # no clip, no regularizer: the kernel's defaults
     present = [q for q in preps if q is not None]
     out: dict = {}
     scales = [q.clip.scale for q in present]
@@ -70,4 +73,4 @@ def kernel_extras(preps: Sequence[GradPrep | None], device: torch.device, dtype:
     for key, kind in (("l2", L2Decay), ("l1", L1Decay)):
         if any(type(q.reg) is kind for q in present):
             out[key] = [q.reg.coeff_for(dtype) if q is not None and type(q.reg) is kind else 0.0 for q in preps]
-    return out
+    return GradFold(**out)

@@ -31,6 +31,7 @@ import sys
 import torch
 
 from .._checks import check_bool
+from ..kernels.table import NO_FOLD
 from .fold import NO_PREP, kernel_extras
 
 __all__ = ["FusedUpdate", "fused_path", "plain_float_param"]
@@ -343,7 +344,7 @@ class FusedUpdate:
             for i in positions:
                 j = index[id(params[i])]
                 grads_in[j], lrs_in[j] = grads[i], lrs[i]
-            rule.fused_step(fg, hparams, grads_in, lrs_in, {})
+            rule.fused_step(fg, hparams, grads_in, lrs_in, NO_FOLD)
         return True
 
     def _step(self, key, fg, index, hparams, rule, runtime, taken) -> None:

@@ -31,6 +31,7 @@ import torch
 
 from .._checks import check_bool, check_number
 from ..kernels.momentum import momentum_
+from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts
 from .fused import FlatRule, fused_path
 from .precision import Precision
@@ -70,8 +71,8 @@ class MomentumRule(FlatRule):
         return {"velocity": torch.zeros_like(p, dtype=dtype)}
 
     @staticmethod
-    def fused_step(fg, hparams: Mapping, grads, lrs, extras: dict) -> None:
-        fg.step(lr=lrs, mu=hparams["momentum"], use_nesterov=hparams["use_nesterov"], grads=grads, **extras)
+    def fused_step(fg, hparams: Mapping, grads, lrs, fold: GradFold) -> None:
+        fg.step(lr=lrs, mu=hparams["momentum"], use_nesterov=hparams["use_nesterov"], grads=grads, fold=fold)
 
     @staticmethod
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:

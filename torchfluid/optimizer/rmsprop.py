@@ -52,6 +52,7 @@ import torch
 from .._checks import check_bool, check_number
 from ..kernels.rmsprop import RMSPropHyper, rmsprop_update_
 from ..kernels.rows import update_rows_
+from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts
 from .fused import fused_path, plain_float_param
 from .precision import Precision
@@ -140,10 +141,10 @@ class RMSPropRule:
         return float(hparams["initial_mean_square"]) if acc == "mean_square" else 0.0
 
     @staticmethod
-    def fused_step(fg, hparams: Mapping, grads, lrs, extras: dict) -> None:
+    def fused_step(fg, hparams: Mapping, grads, lrs, fold: GradFold) -> None:
         """One kernel call of flat group ``fg``: one gradient (or None) and learning rate
-        per member, the folded clip / regularizer terms ``extras``."""
-        fg.step(RMSPropHyper(lrs, **{k: hparams[k] for k in _FLAT_HYPER}), grads=grads, **extras)
+        per member, the folded clip / regularizer terms ``fold``."""
+        fg.step(RMSPropHyper(lrs, **{k: hparams[k] for k in _FLAT_HYPER}), grads=grads, fold=fold)
 
     def update(self, param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
         """The reference kernel on one parameter, in place (its master weight if it has one)."""

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import torch
 
 from ..kernels import sgd_
+from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts
 from .fused import FlatRule, fused_path
 
@@ -33,8 +34,8 @@ class SGDRule(FlatRule):
         return {}
 
     @staticmethod
-    def fused_step(fg, hparams: Mapping, grads, lrs, extras: dict) -> None:
-        fg.step(lr=lrs, grads=grads, **extras)
+    def fused_step(fg, hparams: Mapping, grads, lrs, fold: GradFold) -> None:
+        fg.step(lr=lrs, grads=grads, fold=fold)
 
     @staticmethod
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
