@@ -344,3 +344,59 @@ def test_paddle_momentum_with_lr_inside_is_refused_not_misread():
     with pytest.raises(ValueError, match="lr inside the momentum"):  # the same state in torch's layout
         other.load_state_dict(opt.torch_state_dict())
     assert len(other.state) == 0  # nothing loaded
+
+
+FUSABLE_DTYPES = [torch.float32, torch.float64, torch.complex64]
+
+
+@pytest.mark.parametrize("kwargs", CONFIGS)
+@pytest.mark.parametrize("dtype", FUSABLE_DTYPES)
+def test_fused_kernel_path_equals_the_reference_kernel_path(kwargs, dtype, monkeypatch):
+    """Dense contiguous CPU parameters take the single-pass kernel; the same run with the
+    kernel unavailable takes the torch-ops reference kernel: the two agree bit for bit
+    (parameters and every state tensor), so the fused path keeps torch's maths."""
+    from torchfluid.kernels import fused_cpu
+
+    if not fused_cpu.available():
+        pytest.skip("numba is not installed")
+    runs = []
+    for fused in (True, False):
+        if not fused:
+            monkeypatch.setattr(fused_cpu, "available", lambda: False)
+        g = torch.Generator().manual_seed(3)
+        params = [torch.nn.Parameter(torch.randn(shape, generator=g, dtype=dtype)) for shape in ((40, 33), (7,), ())]
+        opt = O.RMSprop(params, **{"lr": 0.01, **kwargs})
+        for _ in range(3):
+            for p in params:
+                p.grad = torch.randn(p.shape, generator=g, dtype=dtype)
+            opt.step()
+        runs.append((params, opt))
+    (pa, oa), (pb, ob) = runs
+    for p, q in zip(pa, pb, strict=True):
+        assert torch.equal(p, q)
+        assert oa.state[p].keys() == ob.state[q].keys()
+        assert all(torch.equal(oa.state[p][k], ob.state[q][k]) for k in oa.state[p])
+
+
+def test_plain_tensors_without_grad_tracking_step_as_torch():
+    a = [torch.ones(5), torch.arange(6.0).reshape(2, 3)]
+    b = [t.clone() for t in a]
+    ours, theirs = O.RMSprop(a, lr=0.1, momentum=0.5), torch.optim.RMSprop(b, lr=0.1, momentum=0.5)
+    for _ in range(2):
+        for x, y in zip(a, b, strict=True):
+            x.grad = torch.full_like(x, 0.5)
+            y.grad = torch.full_like(y, 0.5)
+        ours.step()
+        theirs.step()
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(x, y, **TOL)
+
+
+def test_a_graph_that_saved_a_parameter_refuses_backward_after_a_step():
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = O.RMSprop([w], lr=0.1)
+    w.grad = torch.ones(3)
+    y = (w * w).sum()  # saves w for backward
+    opt.step()  # writes w in place, as torch's step does
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()

@@ -97,9 +97,18 @@ import numpy as np
 import torch
 
 from .kernel_cache import kernel as _kernel  # compiled once, then loaded without numba
-from .table import DTYPES, G, chunk_table
+from .table import DTYPES, MG, MOM, MS, P, G, GradFold, chunk_table, hyper_table, scalar_table
 
-__all__ = ["CHUNK", "RMSPropCall", "TableCall", "available", "rmsprop_table_", "sq_norms_table", "sq_norms"]
+__all__ = [
+    "CHUNK",
+    "RMSPropCall",
+    "TableCall",
+    "available",
+    "rmsprop_table_",
+    "rmsprop_tensors_",
+    "sq_norms_table",
+    "sq_norms",
+]
 
 CHUNK = 1 << 15  # elements per work item: 128 KiB of fp32 per stream, L2-friendly
 _FLOAT_NAMES = ("float32", "float64")
@@ -250,6 +259,51 @@ def rmsprop_table_(
     ``centered``, moment unless ``has_moment``) are never read.
     """
     RMSPropCall(addr, chunks, hyper, scalars, centered, has_moment, lr_in_momentum, nesterov, threads)()
+
+
+def rmsprop_tensors_(
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    mean_squares: Sequence[torch.Tensor],
+    mean_grads: Sequence[torch.Tensor] | None,
+    moments: Sequence[torch.Tensor] | None,
+    *,
+    lr: float,
+    rho: float,
+    epsilon: float,
+    momentum: float,
+    eps_in_sqrt: bool,
+    lr_in_momentum: bool,
+    fold: GradFold,
+) -> None:
+    """:func:`rmsprop_table_` over separate tensors (each its own memory, not a flat
+    group): the address table is built from their current addresses, once per call.
+
+    The caller guarantees contiguous CPU tensors of one float32/float64 dtype, matching
+    shapes, and state tensors that alias nothing else; ``mean_grads`` only when centered,
+    ``moments`` only when ``momentum > 0``.
+    """
+    n = len(params)
+    if n == 0:
+        return
+    dtype = DTYPES[params[0].dtype]
+    addr = np.zeros((n, 5), np.int64)
+    for col, tensors in ((P, params), (G, grads), (MS, mean_squares), (MG, mean_grads), (MOM, moments)):
+        if tensors is not None:
+            addr[:, col] = [t.data_ptr() for t in tensors]
+    numel = np.fromiter((p.numel() for p in params), np.int64, n)
+    hyper = hyper_table(n, dtype, lr=lr, fold=fold)
+    scalars = scalar_table(dtype, rho=rho, epsilon=epsilon, momentum=momentum, eps_in_sqrt=eps_in_sqrt)
+    rmsprop_table_(
+        addr,
+        chunk_table(numel, CHUNK),
+        hyper,
+        scalars,
+        mean_grads is not None,
+        moments is not None,
+        lr_in_momentum,
+        False,
+    )
 
 
 class TableCall:

@@ -19,7 +19,7 @@ Paddle's RMSProp differs: eps inside the sqrt and lr inside the velocity; use
 
 Which kernel runs: dense contiguous float32/float64 parameters (complex ones as their
 real view, as torch does) on CPU take the single-pass fused kernel
-(:func:`torchfluid.kernels.fused_cpu.rmsprop_multi_`), one call per group and dtype;
+(:func:`torchfluid.kernels.fused_cpu.rmsprop_tensors_`), one call per group and dtype;
 everything else (non-contiguous, other dtypes and devices, tensor subclasses such as
 FSDP2's DTensor parameters, ``differentiable=True``) takes the reference kernel
 (:func:`torchfluid.kernels.rmsprop.rmsprop_`), which uses torch ops only. Both compute a
@@ -47,6 +47,7 @@ from torch.optim.optimizer import _get_capturable_supported_devices, _get_scalar
 from .._grad_mode import closure_loss
 from ..optimizer.state import optimizer_option_keys
 from ..kernels import fused_cpu
+from ..kernels.table import GradFold
 from ..kernels.rmsprop import RMSPropHyper, plain_memory, rmsprop_graph_, rmsprop_update_
 from . import layout
 
@@ -265,13 +266,9 @@ def _fusable(p: torch.Tensor, g: torch.Tensor, state: Mapping, group: Mapping) -
     if group["differentiable"] or p.device.type != "cpu" or p.dtype not in _FUSED_DTYPES:
         return False
     tensors = [p, g] + [state[k] for k in ("square_avg", "grad_avg", "momentum_buffer") if k in state]
-    return all(
-        plain_memory(t)
-        and t.layout == torch.strided
-        and t.dtype == p.dtype
-        and t.is_contiguous()
-        and not t.requires_grad
-        for t in tensors
+    return (
+        all(plain_memory(t) and t.layout == torch.strided and t.dtype == p.dtype and t.is_contiguous() for t in tensors)
+        and not g.requires_grad
     )
 
 
@@ -308,9 +305,10 @@ def _update_group(items, group: Mapping) -> None:
         )
         kernel(_real(p), _real(g), state_avgs, hyper)
     for part in fused.values():
-        fused_cpu.rmsprop_multi_(
-            [_real(p) for p, _, _ in part],
-            [_real(g) for _, g, _ in part],
+        params = [_real(p) for p, _, _ in part]
+        fused_cpu.rmsprop_tensors_(
+            params,
+            [_real(g if wd == 0 else (-g if maximize else g).add(p, alpha=wd)) for p, g, _ in part],
             [_real(s["square_avg"]) for _, _, s in part],
             [_real(s["grad_avg"]) for _, _, s in part] if centered else None,
             [_real(s["momentum_buffer"]) for _, _, s in part] if momentum > 0 else None,
@@ -320,6 +318,9 @@ def _update_group(items, group: Mapping) -> None:
             momentum=float(momentum),
             eps_in_sqrt=False,
             lr_in_momentum=False,
-            grad_scale=-1.0 if maximize else 1.0,
-            l2=float(wd),
+            # coupled decay as torch's add(p, alpha=wd), one rounding (the kernel's l2 rounds twice)
+            fold=GradFold(grad_scale=-1.0 if maximize and wd == 0 else 1.0),
         )
+        # the kernel writes the memory directly: bump the version counters as torch's in-place
+        # ops do, so a graph that saved a parameter before the step refuses to backward
+        torch.autograd.graph.increment_version([p for p, _, _ in part])
