@@ -96,3 +96,18 @@ def test_paddle_private_hyper_parameter_attributes(make, attrs):
     assert {k: getattr(opt, k) for k in attrs} == attrs
     with pytest.raises(AttributeError, match="_beta3"):
         _ = opt._beta3
+
+
+def test_registries_find_a_subclass_and_refuse_a_non_class():
+    from torchfluid._registry import ByType
+    from torchfluid.optimizer.state import STATE_VIEWS
+
+    reg = ByType("param_type")
+    reg.register(torch.Tensor, "tensor")
+    reg.register(torch.nn.Parameter, "param")
+    reg.register(np.ndarray, "tensor")
+    assert reg.lookup(torch.nn.Parameter(torch.ones(1))) == "param"
+    assert reg.lookup(torch.ones(1)) == "tensor" and reg.lookup(3) is None
+    assert reg.values() == ["tensor", "param"]
+    with pytest.raises(TypeError, match="param_type must be a class, got str"):
+        STATE_VIEWS.register("ParamBase", lambda key, t: t)

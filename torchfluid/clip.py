@@ -28,6 +28,7 @@ from typing import NamedTuple, Sequence
 import torch
 
 from ._checks import check_number
+from ._registry import ByType
 from .kernels.norms import squared_norms
 from ._unsupported import fluid_module_getattr
 
@@ -46,20 +47,13 @@ __all__ = [
 ]
 
 
-_RECORD_CLIPPERS: dict[type, object] = {}
+_RECORD_CLIPPERS = ByType("record_type")
 
 
 def register_record_clipper(record_type: type, clipper) -> None:
     """``clipper(clip, params_grads) -> params_grads`` clips pairs whose grads are
     ``record_type`` instances (the static program registers its variables)."""
-    _RECORD_CLIPPERS[record_type] = clipper
-
-
-def _record_clipper(grad):
-    for cls in type(grad).__mro__:
-        if cls in _RECORD_CLIPPERS:
-            return _RECORD_CLIPPERS[cls]
-    return None
+    _RECORD_CLIPPERS.register(record_type, clipper)
 
 
 _PURE_FP16_GLOBAL_NORM = [False]
@@ -190,7 +184,7 @@ class GradientClipBase:
         pairs whose grad is None are dropped (as Paddle). Pairs of records registered
         with :func:`register_record_clipper` (static program variables) go to it."""
         params_grads = _pairs(params_grads)
-        clipper = _record_clipper(params_grads[0][1]) if params_grads else None
+        clipper = _RECORD_CLIPPERS.lookup(params_grads[0][1]) if params_grads else None
         if clipper is not None:
             return clipper(self, params_grads)
         for i, (_, g) in enumerate(params_grads):

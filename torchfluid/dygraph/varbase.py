@@ -34,7 +34,7 @@ import torch
 
 from .. import framework
 from ..dtypes import dtype_name, torch_dtype
-from ..optimizer.state import register_state_view
+from ..optimizer.state import STATE_VIEWS
 
 __all__ = ["VarBase", "ParamBase", "Shape", "to_numpy", "call_plain", "plain_dispatch"]
 
@@ -462,4 +462,4 @@ def _named_state_view(key: str, t: torch.Tensor) -> VarBase:
     return view
 
 
-register_state_view(ParamBase, _named_state_view)
+STATE_VIEWS.register(ParamBase, _named_state_view)

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from .._checks import check_number
+from .._registry import ByType
 from .._grad_mode import closure_loss, no_grad
 from ..clip import GradientClipBase, need_clip
 from ..distributed import sharding as _sharding
@@ -52,7 +53,7 @@ _PLAIN_DISPATCH = torch._C.DisableTorchFunctionSubclass
 
 __all__ = ["Optimizer", "UpdateParts", "register_front_door", "is_front_door_record"]
 
-_FRONT_DOORS: dict[type, object] = {}
+_FRONT_DOORS = ByType("record_type")
 
 
 def register_front_door(record_type: type, door) -> None:
@@ -64,18 +65,10 @@ def register_front_door(record_type: type, door) -> None:
     loss, startup_program, params_grads)`` and ``append_regularization_ops(params_grads,
     regularization)``; ``config`` is the optimizer's :meth:`Optimizer.update_config`.
     """
-    if not isinstance(record_type, type):
-        raise TypeError(f"record_type must be a class, got {type(record_type).__name__}")
-    _FRONT_DOORS[record_type] = door
+    _FRONT_DOORS.register(record_type, door)
 
 
-def _front_door(obj):
-    """The door registered for ``obj``'s class (or a base class), else None."""
-    for klass in type(obj).__mro__:
-        door = _FRONT_DOORS.get(klass)
-        if door is not None:
-            return door
-    return None
+_front_door = _FRONT_DOORS.lookup  # the door registered for an object's class (or a base class), else None
 
 
 def is_front_door_record(obj) -> bool:
@@ -339,7 +332,7 @@ class Optimizer(torch.optim.Optimizer):
         the door's default); else, with ``program`` None, a 1-element float32 tensor of
         :meth:`current_step_lr` (a copy: writing it changes nothing); else None."""
         config = self.update_config()
-        for door in dict.fromkeys(_FRONT_DOORS.values()):
+        for door in _FRONT_DOORS.values():
             find = getattr(door, "learning_rate_var", None)
             record = find(config, program) if find is not None else None
             if record is not None:
@@ -354,7 +347,7 @@ class Optimizer(torch.optim.Optimizer):
         update), then those of the updates it appended to the default main program."""
         names = [k for k, v in self._codec.state_dict().items() if isinstance(v, torch.Tensor)]
         config = self.update_config()
-        for door in dict.fromkeys(_FRONT_DOORS.values()):
+        for door in _FRONT_DOORS.values():
             find = getattr(door, "state_var_names", None)
             if find is not None:
                 names += [n for n in find(config, None) if n not in names]
@@ -375,7 +368,7 @@ class Optimizer(torch.optim.Optimizer):
                     if isinstance(t, torch.Tensor):
                         out.setdefault(prefix + acc, {})[self._names[p]] = t
         config = self.update_config()
-        for door in dict.fromkeys(_FRONT_DOORS.values()):
+        for door in _FRONT_DOORS.values():
             find = getattr(door, "accumulator_records", None)
             for acc, records in (find(config, None) if find is not None else {}).items():
                 out.setdefault(prefix + acc, {}).update(records)

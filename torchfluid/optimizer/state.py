@@ -31,6 +31,8 @@ from types import MappingProxyType
 import numpy as np
 import torch
 
+from .._registry import ByType
+
 __all__ = [
     "LoadReport",
     "StateCodec",
@@ -39,28 +41,13 @@ __all__ = [
     "TORCH_GROUP_KEYS",
     "rename_group_keys",
     "optimizer_option_keys",
-    "register_state_view",
+    "STATE_VIEWS",
 ]
 
-_STATE_VIEWS: dict[type, object] = {}
-
-
-def register_state_view(param_type: type, view) -> None:
-    """Have ``state_dict()`` return the accumulators of ``param_type`` parameters (or of
-    a subclass) as ``view(key, tensor)``: an object over the same storage (a write through
-    it changes the optimizer's state), e.g. the dygraph facade's named Variable."""
-    if not isinstance(param_type, type):
-        raise TypeError(f"param_type must be a class, got {type(param_type).__name__}")
-    _STATE_VIEWS[param_type] = view
-
-
-def _state_view(p):
-    for klass in type(p).__mro__:
-        view = _STATE_VIEWS.get(klass)
-        if view is not None:
-            return view
-    return None
-
+# How ``state_dict()`` hands out the accumulators of a parameter class (or of a subclass):
+# ``view(key, tensor)``, an object over the same storage (a write through it changes the
+# optimizer's state), e.g. the dygraph facade's named Variable; others get the tensor itself.
+STATE_VIEWS = ByType("param_type")
 
 # not accumulators: the schedule's state, group hyper-parameters, fp32 master weights, the
 # stochastic-rounding draw counter, and
@@ -249,7 +236,7 @@ class StateCodec:
         out: dict = {}
         for group in opt.param_groups:
             for p in group["params"]:
-                view = _state_view(p)
+                view = STATE_VIEWS.lookup(p)
                 for acc, t in (opt.state.get(p) or {}).items():
                     key = self.key(opt.param_names[p], acc)
                     out[key] = t if view is None else view(key, t)
