@@ -126,19 +126,22 @@ def _optimizer(kind: str, args: dict, layers, static: bool):
     return getattr(fluid.optimizer, kind)(parameters=params, **args)
 
 
+def _train(layers, opt, x) -> list:
+    """PaddleTest's Runner: 10 steps of ``mean(model(x))``, backward, step, clear_grad."""
+    losses = []
+    for _ in range(10):
+        loss = fluid.layers.mean(_forward(layers, x))
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+        losses.append(float(loss.numpy().item()))
+    return losses
+
+
 def _dygraph_losses(model, kind, args):
     with fluid.dygraph.guard():
         layers = _layers(model)
-        opt = _optimizer(kind, args, layers, static=False)
-        x = fluid.dygraph.to_variable(_input())
-        losses = []
-        for _ in range(10):
-            loss = fluid.layers.mean(_forward(layers, x))
-            loss.backward()
-            opt.step()
-            opt.clear_grad()
-            losses.append(float(loss.numpy().item()))
-    return losses
+        return _train(layers, _optimizer(kind, args, layers, static=False), fluid.dygraph.to_variable(_input()))
 
 
 def _static_losses(model, kind, args):
@@ -299,12 +302,5 @@ def test_conv2d_batch_norm_model_matches_paddle(float64_default):
         ]
         params = [p for layer in layers for p in layer.parameters()]  # the moving statistics too, as PaddleTest
         opt = fluid.optimizer.Adagrad(learning_rate=0.001, epsilon=1.0e-6, parameters=params)
-        x = fluid.dygraph.to_variable(image)
-        losses = []
-        for _ in range(10):
-            loss = fluid.layers.mean(_forward(layers, x))
-            loss.backward()
-            opt.step()
-            opt.clear_grad()
-            losses.append(float(loss.numpy().item()))
+        losses = _train(layers, opt, fluid.dygraph.to_variable(image))
     np.testing.assert_allclose(losses, CONV2D_ADAGRAD, rtol=RTOL, atol=ATOL)

@@ -1,5 +1,7 @@
-"""Paddle 2.x layer spellings (``paddle.nn``): ``Layer``, ``Linear``, ``Embedding``,
-``Conv2D``, ``BatchNorm2D`` and the ``initializer`` module."""
+"""Paddle 2.x layer spellings (``paddle.nn``) over the dygraph layers.
+
+``Layer``, ``Linear``, ``Embedding``, ``Conv2D``, ``BatchNorm2D`` and the ``initializer``
+module (2.x names and signatures)."""
 
 from ..dygraph.layers import Layer
 from . import initializer
