@@ -89,6 +89,28 @@ def test_backward_of_a_one_element_loss_seeds_one(shape):
     np.testing.assert_allclose(w.gradient(), 4 * xn.T @ (xn @ wn), rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_loss_backward_equals_torch_autograd_and_keeps_its_graph_rules(dtype):
+    """A one-element loss runs autograd's engine directly: the gradients are torch's
+    ``backward()``'s bit for bit, a second backward needs ``retain_graph`` as in torch, and
+    a complex loss takes torch's own path (and its error)."""
+    w = ParamBase(torch.linspace(-1, 2, 6, dtype=dtype).reshape(2, 3))
+    loss = (w * w).sin().mean()
+    loss.backward(retain_graph=True)
+    ours = w.grad.clone()
+    w.clear_gradient(set_to_zero=False)
+    torch.Tensor.backward(loss)
+    assert torch.equal(ours, w.grad)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
+    w.clear_gradient(set_to_zero=False)
+    w.sum().reshape(1).backward()  # a one-element view
+    assert torch.equal(w.grad, torch.ones_like(w.grad))
+    z = ParamBase(torch.ones(1, dtype=torch.complex64))
+    with pytest.raises(RuntimeError, match="real scalar outputs"):
+        (z * 2).backward()
+
+
 def test_backward_with_grad_tensor_and_errors():
     w = var([1.0, 2.0, 3.0], stop_gradient=False)
     (w * w).backward(to_variable(np.array([1.0, 0.0, 2.0])))

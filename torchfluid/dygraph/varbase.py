@@ -39,6 +39,8 @@ from ..optimizer.state import STATE_VIEWS
 __all__ = ["VarBase", "ParamBase", "Shape", "to_numpy", "call_plain", "plain_dispatch"]
 
 _NOWRAP = torch.overrides.get_default_nowrap_functions()
+# the engine call behind torch.autograd.backward (torch >= 2.3); None: use torch.autograd.backward
+_run_backward = getattr(torch.autograd.graph, "_engine_run_backward", None)
 _NO_SUBCLASS = torch._C.DisableTorchFunctionSubclass
 _tmp_ids = itertools.count()
 
@@ -222,6 +224,14 @@ class VarBase(torch.Tensor):
             return
         if grad_tensor is None:
             if self.numel() == 1:  # a loss: autograd seeds it with one (no seed to check against the shape)
+                if _run_backward is not None and self.grad_fn is not None and self.is_floating_point():
+                    # what torch.autograd.backward runs for a real one-element output, without its
+                    # per-call argument handling (a third of a small model's backward time)
+                    seed = torch.ones_like(self, memory_format=torch.preserve_format)
+                    _run_backward(
+                        (self,), (seed,), bool(retain_graph), False, (), allow_unreachable=True, accumulate_grad=True
+                    )
+                    return
                 torch.autograd.backward([self], retain_graph=bool(retain_graph))
                 return
             grad_tensor = torch.ones_like(_plain(self))
