@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import torchfluid as fluid
+from torchfluid import nn
 from torchfluid.layer_helper import LayerHelper
 
 SEED = 7
@@ -70,6 +71,11 @@ def _nets():
             Stem(ConvBN(2, 4, 3, stride=2), Residual(4)), fluid.Pool2D(global_pooling=True), 4
         ),
         "bn-no-act": lambda: Net(ConvBN(2, 2, 1, act=None), fluid.Pool2D(2, "avg", 2), 2 * 4 * 4),
+        "2x-conv2d-batchnorm2d": lambda: Net(
+            Stem(nn.Conv2D(2, 3, 3, padding=1), nn.BatchNorm2D(3, momentum=0.8)),
+            fluid.Pool2D(3, "max", 2, 1),
+            3 * 5 * 5,
+        ),
     }
 
 
