@@ -400,3 +400,45 @@ def test_a_graph_that_saved_a_parameter_refuses_backward_after_a_step():
     opt.step()  # writes w in place, as torch's step does
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.backward()
+
+
+def test_fused_tables_follow_lr_changes_new_gradients_and_groups(monkeypatch):
+    """The fused kernel's tables are kept between steps: a scheduler's new lr, edited
+    hyper-parameters, gradients in new memory and a parameter without a gradient on some
+    steps give the reference path's numbers bit for bit."""
+    from torchfluid.kernels import fused_cpu
+
+    if not fused_cpu.available():
+        pytest.skip("numba is not installed")
+    runs = []
+    for fused in (True, False):
+        if not fused:
+            monkeypatch.setattr(fused_cpu, "available", lambda: False)
+        g = torch.Generator().manual_seed(5)
+        a = [torch.nn.Parameter(torch.randn(9, 4, generator=g)), torch.nn.Parameter(torch.randn(3, generator=g))]
+        b = [torch.nn.Parameter(torch.randn(5, dtype=torch.float64, generator=g))]
+        opt = O.RMSprop([{"params": a}, {"params": b, "momentum": 0.5, "centered": True}], lr=0.05)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+        for step in range(5):
+            for k, p in enumerate(a + b):
+                p.grad = None if (step % 2 and k == 1) else torch.randn(p.shape, generator=g, dtype=p.dtype)
+            if step == 3:
+                opt.param_groups[0]["alpha"] = 0.9
+                opt.param_groups[1]["momentum"] = 0.0  # the velocity stays, unused
+            opt.step()
+            sched.step()
+        runs.append(a + b)
+    for p, q in zip(*runs, strict=True):
+        assert torch.equal(p, q)
+
+
+def test_rmsprop_tensors_refuses_a_call_of_another_variant():
+    from torchfluid.kernels import fused_cpu
+
+    if not fused_cpu.available():
+        pytest.skip("numba is not installed")
+    call = fused_cpu.RMSPropTensors([3], torch.float32, centered=False, has_moment=False, lr_in_momentum=False)
+    p, g, ms = torch.ones(3), torch.ones(3), torch.zeros(3)
+    with pytest.raises(ValueError, match="mean_grads/moments: given True/False; allowed: False/False"):
+        call([p], [g], [ms], [torch.zeros(3)], None, lr=0.1, rho=0.9, epsilon=1e-8, momentum=0.0, eps_in_sqrt=False)
+    assert torch.equal(p, torch.ones(3)) and torch.equal(ms, torch.zeros(3))

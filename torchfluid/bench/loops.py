@@ -8,7 +8,9 @@ Two tables:
   from the same initial weights and batches; the ratio is torchfluid time / torch time
   (below 1: torchfluid faster). ``optimizer=`` trains them with another pair instead
   (:data:`OPTIMIZERS`: torchfluid Momentum / Adagrad / SGD / Adam against
-  ``torch.optim.SGD(momentum=0.9)`` / ``Adagrad`` / ``SGD`` / ``Adam``), and
+  ``torch.optim.SGD(momentum=0.9)`` / ``Adagrad`` / ``SGD`` / ``Adam``;
+  ``torch-rmsprop``: the drop-in ``torchfluid.optim.RMSprop`` against
+  ``torch.optim.RMSprop``, the same maths), and
   ``step_only=True`` times ``opt.step()`` alone.
 
   ========== =====================================================================
@@ -114,6 +116,7 @@ def _optimizer_pairs() -> dict:
     """optimizer name -> (torch.optim factory, torchfluid.optimizer factory), the same
     maths with each library's defaults where they agree (torch's single-tensor CPU path
     is what ``torch.optim`` runs on CPU by default)."""
+    from .. import optim
     from .. import optimizer as fo
 
     return {
@@ -137,10 +140,16 @@ def _optimizer_pairs() -> dict:
             lambda ps: torch.optim.Adam(ps, lr=LR),
             lambda nps, fused: fo.Adam(LR, parameters=nps, fused=fused),
         ),
+        # the drop-in: torch's RMSprop maths and layout (eps outside the sqrt), on torchfluid's
+        # kernels; it has no fused option (its fused kernel runs wherever it applies)
+        "torch-rmsprop": (
+            lambda ps: torch.optim.RMSprop(ps, lr=LR, alpha=RHO, eps=EPS, momentum=MOM),
+            lambda nps, fused: optim.RMSprop(nps, lr=LR, alpha=RHO, eps=EPS, momentum=MOM),
+        ),
     }
 
 
-OPTIMIZERS = ("rmsprop", "momentum", "adagrad", "sgd", "adam")
+OPTIMIZERS = ("rmsprop", "momentum", "adagrad", "sgd", "adam", "torch-rmsprop")
 
 
 def _model_loops(name: str, fused: bool | None = None, optimizer: str = "rmsprop", step_only: bool = False) -> dict:

@@ -97,7 +97,7 @@ import numpy as np
 import torch
 
 from .kernel_cache import kernel as _kernel  # compiled once, then loaded without numba
-from .table import DTYPES, MG, MOM, MS, P, G, GradFold, chunk_table, hyper_table, scalar_table
+from .table import DTYPES, LR, MG, MOM, MS, P, SCALE, G, chunk_table, hyper_table, scalar_table
 
 __all__ = [
     "CHUNK",
@@ -105,7 +105,7 @@ __all__ = [
     "TableCall",
     "available",
     "rmsprop_table_",
-    "rmsprop_tensors_",
+    "RMSPropTensors",
     "sq_norms_table",
     "sq_norms",
 ]
@@ -261,49 +261,67 @@ def rmsprop_table_(
     RMSPropCall(addr, chunks, hyper, scalars, centered, has_moment, lr_in_momentum, nesterov, threads)()
 
 
-def rmsprop_tensors_(
-    params: Sequence[torch.Tensor],
-    grads: Sequence[torch.Tensor],
-    mean_squares: Sequence[torch.Tensor],
-    mean_grads: Sequence[torch.Tensor] | None,
-    moments: Sequence[torch.Tensor] | None,
-    *,
-    lr: float,
-    rho: float,
-    epsilon: float,
-    momentum: float,
-    eps_in_sqrt: bool,
-    lr_in_momentum: bool,
-    fold: GradFold,
-) -> None:
-    """:func:`rmsprop_table_` over separate tensors (each its own memory, not a flat
-    group): the address table is built from their current addresses, once per call.
+class RMSPropTensors:
+    """:func:`rmsprop_table_` over separate tensors (each its own memory, not a flat group)
+    of fixed sizes ``numels`` and one float32/float64 ``dtype``: the tables are built once;
+    each call writes the tensors' current addresses and the hyper-parameters into them and
+    runs the kernel (a step costs the kernel plus O(#tensors) writes).
 
-    The caller guarantees contiguous CPU tensors of one float32/float64 dtype, matching
-    shapes, and state tensors that alias nothing else; ``mean_grads`` only when centered,
-    ``moments`` only when ``momentum > 0``.
+    ``centered`` / ``has_moment``: whether calls pass ``mean_grads`` / ``moments``;
+    ``lr_in_momentum``: Paddle's velocity (lr inside) or torch's (lr outside). The caller
+    guarantees contiguous CPU tensors of ``dtype`` with the given sizes, and state tensors
+    that alias nothing else.
     """
-    n = len(params)
-    if n == 0:
-        return
-    dtype = DTYPES[params[0].dtype]
-    addr = np.zeros((n, 5), np.int64)
-    for col, tensors in ((P, params), (G, grads), (MS, mean_squares), (MG, mean_grads), (MOM, moments)):
-        if tensors is not None:
-            addr[:, col] = [t.data_ptr() for t in tensors]
-    numel = np.fromiter((p.numel() for p in params), np.int64, n)
-    hyper = hyper_table(n, dtype, lr=lr, fold=fold)
-    scalars = scalar_table(dtype, rho=rho, epsilon=epsilon, momentum=momentum, eps_in_sqrt=eps_in_sqrt)
-    rmsprop_table_(
-        addr,
-        chunk_table(numel, CHUNK),
-        hyper,
-        scalars,
-        mean_grads is not None,
-        moments is not None,
-        lr_in_momentum,
-        False,
-    )
+
+    def __init__(
+        self, numels: Sequence[int], dtype: torch.dtype, *, centered: bool, has_moment: bool, lr_in_momentum: bool
+    ):
+        self.numels = tuple(int(n) for n in numels)
+        self.dtype = dtype
+        self.centered, self.has_moment = bool(centered), bool(has_moment)
+        n, np_dtype = len(self.numels), DTYPES[dtype]
+        self._addr = np.zeros((n, 5), np.int64)
+        self._hyper = hyper_table(n, np_dtype, lr=0.0)
+        self._scalars = scalar_table(np_dtype, rho=0.0, epsilon=0.0, momentum=0.0, eps_in_sqrt=True)
+        chunks = chunk_table(np.array(self.numels, np.int64), CHUNK)
+        self._call = RMSPropCall(
+            self._addr, chunks, self._hyper, self._scalars, self.centered, self.has_moment, lr_in_momentum, False
+        )
+
+    def __call__(
+        self,
+        params: Sequence[torch.Tensor],
+        grads: Sequence[torch.Tensor],
+        mean_squares: Sequence[torch.Tensor],
+        mean_grads: Sequence[torch.Tensor] | None,
+        moments: Sequence[torch.Tensor] | None,
+        *,
+        lr: float,
+        rho: float,
+        epsilon: float,
+        momentum: float,
+        eps_in_sqrt: bool,
+        grad_scale: float = 1.0,
+    ) -> None:
+        """One step: ``p``, ``mean_square`` (and ``mean_grad``, ``moment``) updated in place
+        from ``grad * grad_scale``, as :func:`~torchfluid.kernels.rmsprop.rmsprop_`."""
+        if (mean_grads is not None) != self.centered or (moments is not None) != self.has_moment:
+            raise ValueError(
+                f"mean_grads/moments: given {mean_grads is not None}/{moments is not None}; allowed: "
+                f"{self.centered}/{self.has_moment}, as this call's tables were built"
+            )
+        if not self.numels:
+            return
+        addr = self._addr
+        for col, tensors in ((P, params), (G, grads), (MS, mean_squares), (MG, mean_grads), (MOM, moments)):
+            if tensors is not None:
+                addr[:, col] = [t.data_ptr() for t in tensors]
+        self._hyper[:, LR] = lr
+        self._hyper[:, SCALE] = grad_scale
+        self._scalars[:] = scalar_table(
+            self._scalars.dtype, rho=rho, epsilon=epsilon, momentum=momentum, eps_in_sqrt=eps_in_sqrt
+        )
+        self._call()
 
 
 class TableCall:

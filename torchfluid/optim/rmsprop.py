@@ -19,7 +19,7 @@ Paddle's RMSProp differs: eps inside the sqrt and lr inside the velocity; use
 
 Which kernel runs: dense contiguous float32/float64 parameters (complex ones as their
 real view, as torch does) on CPU take the single-pass fused kernel
-(:func:`torchfluid.kernels.fused_cpu.rmsprop_tensors_`), one call per group and dtype;
+(:class:`torchfluid.kernels.fused_cpu.RMSPropTensors`), one call per group and dtype;
 everything else (non-contiguous, other dtypes and devices, tensor subclasses such as
 FSDP2's DTensor parameters, ``differentiable=True``) takes the reference kernel
 (:func:`torchfluid.kernels.rmsprop.rmsprop_`), which uses torch ops only. Both compute a
@@ -47,7 +47,6 @@ from torch.optim.optimizer import _get_capturable_supported_devices, _get_scalar
 from .._grad_mode import closure_loss
 from ..optimizer.state import optimizer_option_keys
 from ..kernels import fused_cpu
-from ..kernels.table import GradFold
 from ..kernels.rmsprop import RMSPropHyper, plain_memory, rmsprop_graph_, rmsprop_update_
 from . import layout
 
@@ -151,7 +150,9 @@ class RMSprop(torch.optim.Optimizer):
                 items.append((p, p.grad, self._state_of(p, group)))
             if items:
                 _check_capturable(group, items)
-                _update_group(items, group)
+                # the fused kernel's tables per (group, dtype), reused while the sizes stay (not
+                # part of the optimizer's pickled or copied state: rebuilt on first use)
+                _update_group(items, group, self.__dict__.setdefault("_kernel_tables", {}))
         return loss
 
     # ----------------------------------------------------------- state dicts
@@ -272,9 +273,22 @@ def _fusable(p: torch.Tensor, g: torch.Tensor, state: Mapping, group: Mapping) -
     )
 
 
+def _tables(cache: dict, key, params, centered: bool, has_moment: bool) -> fused_cpu.RMSPropTensors:
+    """The kernel tables of one group's fused part, built again when its sizes or variant
+    change (addresses and hyper-parameters are written at every call)."""
+    numels = tuple(p.numel() for p in params)
+    call = cache.get(key)
+    if call is None or call.numels != numels or (call.centered, call.has_moment) != (centered, has_moment):
+        call = cache[key] = fused_cpu.RMSPropTensors(
+            numels, params[0].dtype, centered=centered, has_moment=has_moment, lr_in_momentum=False
+        )
+    return call
+
+
 @torch.compiler.disable
-def _update_group(items, group: Mapping) -> None:
-    """The update of one group's ``(param, grad, state)`` items (module docstring).
+def _update_group(items, group: Mapping, tables: dict) -> None:
+    """The update of one group's ``(param, grad, state)`` items (module docstring);
+    ``tables``: the fused kernel's tables, by (group, dtype), kept between steps.
 
     ``torch.compile(opt.step)`` breaks the graph here and runs the kernels eagerly: the
     fused kernel is opaque to the compiler, and traced elementwise ops may round
@@ -304,9 +318,10 @@ def _update_group(items, group: Mapping) -> None:
             _real(state.get("momentum_buffer")) if momentum > 0 else None,
         )
         kernel(_real(p), _real(g), state_avgs, hyper)
-    for part in fused.values():
+    for dtype, part in fused.items():
         params = [_real(p) for p, _, _ in part]
-        fused_cpu.rmsprop_tensors_(
+        call = _tables(tables, (id(group), dtype), params, centered, momentum > 0)
+        call(
             params,
             [_real(g if wd == 0 else (-g if maximize else g).add(p, alpha=wd)) for p, g, _ in part],
             [_real(s["square_avg"]) for _, _, s in part],
@@ -317,9 +332,8 @@ def _update_group(items, group: Mapping) -> None:
             epsilon=float(eps),
             momentum=float(momentum),
             eps_in_sqrt=False,
-            lr_in_momentum=False,
             # coupled decay as torch's add(p, alpha=wd), one rounding (the kernel's l2 rounds twice)
-            fold=GradFold(grad_scale=-1.0 if maximize and wd == 0 else 1.0),
+            grad_scale=-1.0 if maximize and wd == 0 else 1.0,
         )
         # the kernel writes the memory directly: bump the version counters as torch's in-place
         # ops do, so a graph that saved a parameter before the step refuses to backward
