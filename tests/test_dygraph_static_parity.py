@@ -301,3 +301,36 @@ def test_matmul_computes_the_same_bits_with_and_without_autograd(xshape, perm, y
         tracked = matmul(x.clone().requires_grad_(True), y.clone().requires_grad_(True))
     assert torch.equal(plain, tracked.detach())
     torch.testing.assert_close(plain, torch.matmul(x.double(), y.double()).float(), rtol=1e-5, atol=1e-5)
+
+
+def test_square_error_cost_and_mean_equal_their_static_ops_bit_for_bit():
+    """The page's loss, ``mean(square_error_cost(fc(x), y))``, and its gradients: dygraph
+    (the layers' eager path) equals the program's ops."""
+    rng = np.random.RandomState(11)
+    x, y = rng.rand(4, 13).astype("float32"), rng.rand(4, 1).astype("float32")
+    with fluid.dygraph.guard():
+        fc = fluid.dygraph.Linear(13, 1)
+        loss = fluid.layers.mean(
+            fluid.layers.square_error_cost(fc(fluid.dygraph.to_variable(x)), fluid.dygraph.to_variable(y))
+        )
+        loss.backward()
+        weights = {p.name: p.numpy() for p in fc.parameters()}
+        d_grads = {p.name: p.gradient() for p in fc.parameters()}
+        d_loss = loss.numpy()
+    main, startup = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, startup), fluid.unique_name.guard():
+        xs, ys = fluid.data("x", [None, 13], "float32"), fluid.data("y", [None, 1], "float32")
+        pred = fluid.layers.fc(xs, 1)
+        s_loss = fluid.layers.mean(fluid.layers.square_error_cost(pred, ys))
+        params = [p.name for p in main.global_block().all_parameters()]
+        grads = fluid.backward.append_backward(s_loss)
+    scope, exe = fluid.Scope(), fluid.Executor(fluid.CPUPlace())
+    exe.run(startup, scope=scope)
+    w_name, b_name = sorted(params, key=lambda n: n.endswith("b_0"))
+    scope.var(w_name).get_tensor().set(weights["linear_0.w_0"], fluid.CPUPlace())
+    scope.var(b_name).get_tensor().set(weights["linear_0.b_0"], fluid.CPUPlace())
+    out = exe.run(main, feed={"x": x, "y": y}, fetch_list=[s_loss] + [g for _, g in grads], scope=scope)
+    np.testing.assert_array_equal(out[0], d_loss)
+    got = {p.name: g for (p, _), g in zip(grads, out[1:], strict=True)}
+    np.testing.assert_array_equal(got[w_name], d_grads["linear_0.w_0"])
+    np.testing.assert_array_equal(got[b_name], d_grads["linear_0.b_0"])

@@ -118,7 +118,10 @@ def call_plain(func, *args, **kwargs):
     with _NO_SUBCLASS():
         ret = func(*args, **kwargs)
     if _any_variable(args) or (kwargs and _any_variable(kwargs.values())):
-        if type(ret) is torch.Tensor and not kwargs and all(ret is not a and not isinstance(a, _SEQS) for a in args):
+        if type(ret) is torch.Tensor and not kwargs:
+            for a in args:
+                if a is ret or isinstance(a, _SEQS):
+                    return _convert(ret, _inputs(args, kwargs))
             ret.__class__ = VarBase  # the common case: a fresh tensor from positional, non-list arguments
             return ret
         return _convert(ret, _inputs(args, kwargs))
@@ -128,7 +131,9 @@ def call_plain(func, *args, **kwargs):
 def _any_variable(values) -> bool:
     """Whether a VarBase is among ``values`` (top level or inside lists/tuples)."""
     for a in values:
-        if isinstance(a, VarBase) or (isinstance(a, (list, tuple)) and any(isinstance(b, VarBase) for b in a)):
+        if isinstance(a, VarBase):
+            return True
+        if isinstance(a, _SEQS) and any(isinstance(b, VarBase) for b in a):
             return True
     return False
 

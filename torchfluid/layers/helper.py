@@ -12,7 +12,7 @@ import torch
 
 from .. import unique_name
 from ..dygraph.base import to_variable
-from ..dygraph.varbase import call_plain, new_parameter
+from ..dygraph.varbase import VarBase, call_plain, new_parameter
 from ..framework import in_dygraph_mode
 from ..initializer import ConstantInitializer, XavierInitializer, seeded_generator
 from ..dtypes import dtype_name, torch_dtype
@@ -156,19 +156,20 @@ def apply_op(op_type, inputs, attrs=None, *, layer_type=None, name=None, helper=
     variables for some slots); tensors run eagerly.
     """
     opdef = get_op(op_type)
-    attrs = dict(attrs or {})
-    if is_static(*inputs.values()):
+    if any(is_static_value(v) for v in inputs.values()):
         layer_name = helper.name if helper is not None else LayerHelper(layer_type or op_type, name).name
+        attrs = dict(attrs or {})
         return append_layer_op(op_type, inputs, attrs, layer_name=layer_name, outputs=outputs, out_dtype=out_dtype)
     args = []
     for slot in opdef.inputs:
         v = inputs.get(slot)
-        if slot in opdef.list_slots:
-            v = [_as_tensor(t, slot, op_type) for t in v]
-        elif v is not None:
-            v = _as_tensor(v, slot, op_type)
-        args.append(v)
-    return call_plain(opdef.forward, *args, **attrs)
+        if type(v) is VarBase:  # the per-step case
+            args.append(v)
+        elif slot in opdef.list_slots:
+            args.append([_as_tensor(t, slot, op_type) for t in v])
+        else:
+            args.append(None if v is None else _as_tensor(v, slot, op_type))
+    return call_plain(opdef.forward, *args, **attrs) if attrs else call_plain(opdef.forward, *args)
 
 
 def eager_variable(t, name=None):

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 from .._checks import check_int
 from ..dtypes import dtype_name
 from ..dygraph.nn import padding_index
 from ..static.framework import default_main_program
+from ..dygraph.varbase import call_plain
+from ..ops import get_op
 from .helper import LayerHelper, activation_name, apply_op, dtype_of, is_static, param_attr_of
 
 __all__ = [
@@ -108,8 +112,14 @@ def embedding(input, size, is_sparse=False, is_distributed=False, padding_idx=No
     return apply_op("lookup_table", {"W": w, "Ids": input}, attrs, helper=helper)
 
 
+def _square_error(input, label):
+    return get_op("square").forward(get_op("elementwise_sub").forward(input, label))
+
+
 def square_error_cost(input, label):
     """``(input - label) ** 2`` element-wise (ops ``elementwise_sub`` then ``square``)."""
+    if isinstance(input, torch.Tensor) and isinstance(label, torch.Tensor):  # dygraph: one dispatch hop
+        return call_plain(_square_error, input, label)
     helper = LayerHelper("square_error_cost")
     minus = apply_op("elementwise_sub", {"X": input, "Y": label}, helper=helper)
     return apply_op("square", {"X": minus}, helper=helper)
