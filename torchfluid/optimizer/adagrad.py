@@ -55,7 +55,6 @@ class AdagradRule(FlatRule):
     dense or row-sparse."""
 
     op_type = "adagrad"
-    fluid_attributes = ("epsilon", "initial_accumulator_value")  # read as Paddle's optimizer._<key> attributes
     flat_class = "FlatAdagrad"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     compatible_accumulators = ()
     # torch.optim.Adagrad's state dicts load: its 'sum' is the moment (its 'step' is dropped);
@@ -96,7 +95,7 @@ class AdagradRule(FlatRule):
         adagrad_(param.data, grad.to_dense() if grad.is_sparse else grad, moment, lr=lr, epsilon=hparams["epsilon"])
 
 
-class AdagradOptimizer(Optimizer):
+class AdagradOptimizer(Optimizer, fluid_attributes=("epsilon", "initial_accumulator_value")):
     """Adagrad with fluid's API: ``AdagradOptimizer(learning_rate, epsilon=1e-6,
     parameter_list=None, regularization=None, grad_clip=None, name=None,
     initial_accumulator_value=0.0)`` (Paddle 2.x: ``parameters=``, ``weight_decay=``)::

@@ -64,7 +64,6 @@ class AdamRule(FlatRule):
 
     lazy_mode: bool = False  # row-sparse gradients: update only the rows present
     op_type = "adam"
-    fluid_attributes = ("beta1", "beta2", "epsilon")  # read as Paddle's optimizer._<key> attributes
     flat_class = "FlatAdam"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     compatible_accumulators = ()
     tensor_hparams = ("beta1", "beta2", "epsilon")
@@ -126,7 +125,7 @@ class AdamRule(FlatRule):
         adam_(tensors[0], grad, tensors[1], tensors[2], *powers, **kwargs)
 
 
-class AdamOptimizer(Optimizer):
+class AdamOptimizer(Optimizer, fluid_attributes=("beta1", "beta2", "epsilon")):
     """Adam with fluid's API: ``AdamOptimizer(learning_rate=0.001, beta1=0.9, beta2=0.999,
     epsilon=1e-8, parameter_list=None, regularization=None, grad_clip=None, name=None,
     lazy_mode=False)``.

@@ -100,6 +100,14 @@ class UpdateParts:
 class Optimizer(torch.optim.Optimizer):
     """Base of torchfluid's optimizers: Paddle fluid's Optimizer API on a torch.optim.Optimizer."""
 
+    def __init_subclass__(cls, fluid_attributes: tuple = (), **kwargs):
+        """``fluid_attributes``: the hyper-parameters Paddle's optimizer keeps as private
+        attributes, which Paddle's own tests and user code read (``adam._beta1``,
+        ``rmsprop._rho``): ``_<key>`` reads the value given at construction."""
+        super().__init_subclass__(**kwargs)
+        for key in fluid_attributes:
+            setattr(cls, f"_{key}", property(lambda self, key=key: self.defaults[key], doc=f"Paddle's ``_{key}``."))
+
     def __init__(
         self,
         learning_rate,
@@ -516,15 +524,6 @@ class Optimizer(torch.optim.Optimizer):
         )
         self._config_cache = (inputs, config)
         return config
-
-    def __getattr__(self, name: str):
-        """Paddle's private hyper-parameter attributes (``adam._beta1``, ``rmsprop._rho``,
-        ...), which Paddle's own tests and user code read: ``_<key>`` for each key the update
-        rule lists in ``fluid_attributes``, the value given at construction."""
-        rule = self.__dict__.get("_rule")
-        if name.startswith("_") and name[1:] in getattr(rule, "fluid_attributes", ()):
-            return self.defaults[name[1:]]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def grad_clip(self) -> GradientClipBase | None:

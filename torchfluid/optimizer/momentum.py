@@ -48,7 +48,6 @@ class MomentumRule(FlatRule):
     weight where there is one."""
 
     op_type = "momentum"
-    fluid_attributes = ("momentum", "use_nesterov")  # read as Paddle's optimizer._<key> attributes
     flat_class = "FlatMomentum"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     supports_complex = True  # the update is linear: a complex parameter moves as its two real coordinates
     compatible_accumulators = ()
@@ -90,7 +89,7 @@ class MomentumRule(FlatRule):
             param.data.copy_(master)
 
 
-class MomentumOptimizer(Optimizer):
+class MomentumOptimizer(Optimizer, fluid_attributes=("momentum", "use_nesterov")):
     """Momentum with fluid's API: ``MomentumOptimizer(learning_rate, momentum,
     parameter_list=None, use_nesterov=False, regularization=None, grad_clip=None,
     name=None)``; Paddle 2.x's ``paddle.optimizer.Momentum(learning_rate=0.001,

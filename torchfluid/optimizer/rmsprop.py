@@ -79,7 +79,6 @@ class RMSPropRule:
     # the largest parameter: a workspace, not state (never saved, not compared)
     scratch: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
     op_type = "rmsprop"
-    fluid_attributes = ("rho", "epsilon", "momentum", "centered")  # read as Paddle's optimizer._<key> attributes
     supports_complex = True  # a complex parameter is updated as its real view (two real coordinates)
     compatible_accumulators = ("mean_square", "mean_grad", "momentum")
 
@@ -192,7 +191,7 @@ class RMSPropRule:
         return buf
 
 
-class RMSPropOptimizer(Optimizer):
+class RMSPropOptimizer(Optimizer, fluid_attributes=("rho", "epsilon", "momentum", "centered")):
     """RMSProp with Paddle's maths and fluid's API; also a ``torch.optim.Optimizer``.
 
     Args:
