@@ -192,3 +192,29 @@ def test_save_errors(tmp_path):
             fluid.io.save_inference_model(str(tmp_path / "c"), ["x", "z"], [y], exe)
         with pytest.raises(ValueError, match="target_vars must not be empty"):
             fluid.io.save_inference_model(str(tmp_path / "d"), ["x", "z"], [], exe)
+
+
+@pytest.mark.parametrize("checked", [True, False])
+def test_a_loaded_program_checks_feeds_as_its_data_variables_did(tmp_path, checked):
+    """``fluid.data`` feeds are checked, ``fluid.layers.data`` feeds are taken as they are,
+    before saving and after loading alike (the flag is in the file)."""
+    main, startup, scope = fluid.Program(), fluid.Program(), fluid.Scope()
+    with fluid.scope_guard(scope), fluid.program_guard(main, startup), fluid.unique_name.guard():
+        x = fluid.data("x", [None, 4], "float32") if checked else fluid.layers.data("x", [4], dtype="float32")
+        pred = fluid.layers.fc(x, 2)
+        exe = fluid.Executor()
+        exe.run(startup)
+        fluid.io.save_inference_model(str(tmp_path), ["x"], [pred], exe)
+    desc = json.loads((tmp_path / "__model__").read_text())
+    assert [v["need_check_feed"] for v in desc["vars"] if v["name"] == "x"] == [checked]
+    exe = fluid.Executor()
+    with fluid.scope_guard(fluid.Scope()):
+        prog, _, fetch = fluid.io.load_inference_model(str(tmp_path), exe)
+        wide = np.ones((3, 1, 4), "float32")  # not [-1, 4]: mul flattens it to [3, 4]
+        if checked:
+            with pytest.raises(fluid.static.FeedError, match=r"should have shape \[-1, 4\]"):
+                exe.run(prog, feed={"x": wide}, fetch_list=fetch)
+        else:
+            (got,) = exe.run(prog, feed={"x": wide}, fetch_list=fetch)
+            (want,) = exe.run(prog, feed={"x": wide.reshape(3, 4)}, fetch_list=fetch)
+            np.testing.assert_array_equal(got, want)

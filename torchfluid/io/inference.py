@@ -41,7 +41,7 @@ __all__ = ["save_inference_model", "load_inference_model", "InferenceModelError"
 FORMAT = "torchfluid-inference-program"
 VERSION = 1
 MODEL_FILENAME = "__model__"
-_VAR_FLAGS = ("persistable", "stop_gradient", "is_data", "parameter", "trainable")
+_VAR_FLAGS = ("persistable", "stop_gradient", "is_data", "parameter", "trainable", "need_check_feed")
 # op types that carry Python objects or update state: never part of an inference program
 _NOT_INFERENCE = frozenset(
     {"initializer", "lr_schedule", "grad_clip", "clip_gradients", "regularization", "copy_layer_parameter"}
@@ -92,6 +92,7 @@ def _describe_program(block, ops, feeds, fetches):
                 "persistable": v.persistable,
                 "stop_gradient": v.stop_gradient,
                 "is_data": n in feeds,
+                "need_check_feed": n in feeds and v.need_check_feed,  # fluid.data: feeds are checked
                 "parameter": isinstance(v, Parameter),
                 "trainable": bool(getattr(v, "trainable", False)),
             }
@@ -187,8 +188,10 @@ def _build_program(desc, path):
             if v.get("parameter"):
                 p = Parameter(block, v["name"], v["shape"], v["dtype"], trainable=v.get("trainable", False), **kw)
                 block.vars[p.name] = p
-            else:
-                block.create_var(v["name"], v["shape"], v["dtype"], **kw)
+            else:  # a file without need_check_feed takes feeds as they are, as fluid.layers.data
+                block.create_var(
+                    v["name"], v["shape"], v["dtype"], need_check_feed=v.get("need_check_feed", False), **kw
+                )
         for i, op in enumerate(desc["ops"]):
             if isinstance(op["type"], str) and op["type"] in _NOT_INFERENCE:
                 raise InferenceModelError(f"op type {op['type']!r} is not allowed in an inference program")
