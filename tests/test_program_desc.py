@@ -9,7 +9,7 @@ import torch
 
 import torchfluid as fluid
 from torchfluid import initializer as I
-from torchfluid.static.program_desc import ProgramDescError
+from torchfluid.static.program_desc import ProgramDescError, parse_program, serialize_program
 
 
 def _net(make_opt, seed_init=False):
@@ -182,3 +182,18 @@ def test_serializing_a_foreign_attribute_names_the_op():
     )
     with pytest.raises(ProgramDescError, match="op initializer .* attribute 'initializer' is a builtins.function"):
         main.desc.serialize_to_string()
+
+
+def test_data_variables_keep_whether_their_feeds_are_checked():
+    main = fluid.Program()
+    with fluid.program_guard(main, fluid.Program()), fluid.unique_name.guard():
+        fluid.data("checked", [None, 3], "float32")
+        fluid.layers.data("lax", [3], dtype="float32")
+    text = serialize_program(main)
+    parsed = parse_program(text).global_block().vars
+    assert parsed["checked"].need_check_feed is True and parsed["lax"].need_check_feed is False
+    older = json.loads(text)  # a text written before the flag existed: lax, as fluid.layers.data
+    for block in older["blocks"]:
+        for var in block["vars"]:
+            var.pop("need_check_feed", None)
+    assert parse_program(json.dumps(older)).global_block().vars["checked"].need_check_feed is False
