@@ -55,7 +55,7 @@ def main(ckdir: str, total: int, out: str, kill_step: int, kill_at: str) -> None
 
             setattr(os, kill_at, fault)
         ck.save(step + 1, model=model, optimizer=opt)
-    torch.save({k: v for k, v in model.state_dict().items()}, out)
+    torch.save(dict(model.state_dict().items()), out)
 
 
 if __name__ == "__main__":

@@ -106,27 +106,29 @@ def cases(draw, max_tensors: int = 5):
     n = len(shp)
     velocity = draw(st.sampled_from(["none", "zero", "some"]))
     has_mom = velocity != "none"
-    case = dict(
-        shapes=shp,
-        dtype=draw(st.sampled_from([torch.float32, torch.float64])),
-        centered=draw(st.booleans()),
-        has_moment=has_mom,
-        seed=draw(st.integers(0, 2**31 - 1)),
-        missing_grad=draw(st.lists(st.booleans(), min_size=n, max_size=n)),
-        hyper=dict(
-            rho=draw(st.one_of(st.sampled_from([0.0, 0.5, 0.9, 0.95, 0.99, 1.0]), st.floats(0.0, 1.0))),
-            epsilon=draw(st.sampled_from([0.0, 1e-10, 1e-8, 1e-6, 1e-3, 0.1])),
-            momentum={"none": 0.0, "zero": 0.0, "some": draw(st.floats(0.01, 0.99))}[velocity],
-            eps_in_sqrt=draw(st.booleans()),
-            lr_in_momentum=draw(st.booleans()),
-            nesterov=has_mom and draw(st.booleans()),
+    case = {
+        "shapes": shp,
+        "dtype": draw(st.sampled_from([torch.float32, torch.float64])),
+        "centered": draw(st.booleans()),
+        "has_moment": has_mom,
+        "seed": draw(st.integers(0, 2**31 - 1)),
+        "missing_grad": draw(st.lists(st.booleans(), min_size=n, max_size=n)),
+        "hyper": {
+            "rho": draw(st.one_of(st.sampled_from([0.0, 0.5, 0.9, 0.95, 0.99, 1.0]), st.floats(0.0, 1.0))),
+            "epsilon": draw(st.sampled_from([0.0, 1e-10, 1e-8, 1e-6, 1e-3, 0.1])),
+            "momentum": {"none": 0.0, "zero": 0.0, "some": draw(st.floats(0.01, 0.99))}[velocity],
+            "eps_in_sqrt": draw(st.booleans()),
+            "lr_in_momentum": draw(st.booleans()),
+            "nesterov": has_mom and draw(st.booleans()),
+        },
+        "lr": draw(st.lists(st.floats(1e-4, 1.0), min_size=n, max_size=n)),
+        "grad_scale": draw(st.lists(st.one_of(st.just(1.0), st.floats(0.01, 1.0)), min_size=n, max_size=n)),
+        "clip": draw(
+            st.lists(st.one_of(st.none(), st.floats(0.1, 2.0).map(lambda c: (-c, c))), min_size=n, max_size=n)
         ),
-        lr=draw(st.lists(st.floats(1e-4, 1.0), min_size=n, max_size=n)),
-        grad_scale=draw(st.lists(st.one_of(st.just(1.0), st.floats(0.01, 1.0)), min_size=n, max_size=n)),
-        clip=draw(st.lists(st.one_of(st.none(), st.floats(0.1, 2.0).map(lambda c: (-c, c))), min_size=n, max_size=n)),
-        l2=draw(st.lists(per_tensor, min_size=n, max_size=n)),
-        l1=draw(st.lists(per_tensor, min_size=n, max_size=n)),
-    )
+        "l2": draw(st.lists(per_tensor, min_size=n, max_size=n)),
+        "l1": draw(st.lists(per_tensor, min_size=n, max_size=n)),
+    }
     return case
 
 
@@ -165,7 +167,7 @@ def extras(case):
         clip_min=[-float("inf") if c is None else c[0] for c in clip],
         clip_max=[float("inf") if c is None else c[1] for c in clip],
     )
-    return dict(lr=case["lr"], fold=fold)
+    return {"lr": case["lr"], "fold": fold}
 
 
 def reference_kwargs(case):

@@ -26,8 +26,8 @@ import torchfluid.optim as O  # noqa: E402
 
 STEPS, MORE = 4, 3
 OPTIMIZERS = {  # name -> (class, kwargs): torchfluid's maths and torch's drop-in
-    "RMSProp": (O.RMSProp, dict(lr=0.01, momentum=0.9, centered=True)),
-    "RMSprop": (O.RMSprop, dict(lr=0.01, momentum=0.9, weight_decay=0.01)),
+    "RMSProp": (O.RMSProp, {"lr": 0.01, "momentum": 0.9, "centered": True}),
+    "RMSprop": (O.RMSprop, {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.01}),
 }
 
 

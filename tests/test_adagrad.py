@@ -65,25 +65,25 @@ _grad, _train = STEPS_DATA.grad, STEPS_DATA.train
 
 # (id, optimizer keyword arguments, sparse 'emb' gradients, per-parameter attributes)
 CASES = [
-    ("dense", dict(learning_rate=0.1), False, {}),
-    ("epsilon_initial", dict(learning_rate=0.2, epsilon=1e-2, initial_accumulator_value=0.3), False, {}),
-    ("l2", dict(learning_rate=0.1, regularization=fluid.L2Decay(0.1)), False, {}),
-    ("l1", dict(learning_rate=0.1, regularization=fluid.L1Decay(0.05)), False, {}),
-    ("weight_decay_float", dict(learning_rate=0.1, weight_decay=0.05), False, {}),
-    ("param_regularizer_overrides", dict(learning_rate=0.1, regularization=fluid.L2Decay(0.1)), False,
-     {"w": dict(regularizer=fluid.L1Decay(0.2))}),
-    ("clip_value", dict(learning_rate=0.1, grad_clip=fluid.ClipGradByValue(0.3)), False, {}),
-    ("clip_norm", dict(learning_rate=0.1, grad_clip=fluid.ClipGradByNorm(0.5)), False, {}),
-    ("clip_global_norm_l2", dict(learning_rate=0.1, grad_clip=fluid.ClipGradByGlobalNorm(0.8),
-                                 regularization=fluid.L2Decay(0.1)), False, {}),
-    ("clip_global_norm_need_clip_false", dict(learning_rate=0.1, grad_clip=fluid.ClipGradByGlobalNorm(0.8)), False,
-     {"b": dict(need_clip=False)}),
-    ("lr_multiplier", dict(learning_rate=0.1), False, {"w": dict(learning_rate=0.5), "b": dict(learning_rate=3.0)}),
-    ("sparse", dict(learning_rate=0.1), True, {}),
-    ("sparse_initial", dict(learning_rate=0.3, epsilon=1e-3, initial_accumulator_value=0.5), True, {}),
-    ("sparse_clip_value", dict(learning_rate=0.1, grad_clip=fluid.ClipGradByValue(0.4)), True, {}),
-    ("sparse_clip_global_norm", dict(learning_rate=0.1, grad_clip=fluid.ClipGradByGlobalNorm(0.8)), True, {}),
-    ("sparse_l2_makes_it_dense", dict(learning_rate=0.1, regularization=fluid.L2Decay(0.1)), True, {}),
+    ("dense", {"learning_rate": 0.1}, False, {}),
+    ("epsilon_initial", {"learning_rate": 0.2, "epsilon": 1e-2, "initial_accumulator_value": 0.3}, False, {}),
+    ("l2", {"learning_rate": 0.1, "regularization": fluid.L2Decay(0.1)}, False, {}),
+    ("l1", {"learning_rate": 0.1, "regularization": fluid.L1Decay(0.05)}, False, {}),
+    ("weight_decay_float", {"learning_rate": 0.1, "weight_decay": 0.05}, False, {}),
+    ("param_regularizer_overrides", {"learning_rate": 0.1, "regularization": fluid.L2Decay(0.1)}, False,
+     {"w": {"regularizer": fluid.L1Decay(0.2)}}),
+    ("clip_value", {"learning_rate": 0.1, "grad_clip": fluid.ClipGradByValue(0.3)}, False, {}),
+    ("clip_norm", {"learning_rate": 0.1, "grad_clip": fluid.ClipGradByNorm(0.5)}, False, {}),
+    ("clip_global_norm_l2", {"learning_rate": 0.1, "grad_clip": fluid.ClipGradByGlobalNorm(0.8),
+                                 "regularization": fluid.L2Decay(0.1)}, False, {}),
+    ("clip_global_norm_need_clip_false", {"learning_rate": 0.1, "grad_clip": fluid.ClipGradByGlobalNorm(0.8)}, False,
+     {"b": {"need_clip": False}}),
+    ("lr_multiplier", {"learning_rate": 0.1}, False, {"w": {"learning_rate": 0.5}, "b": {"learning_rate": 3.0}}),
+    ("sparse", {"learning_rate": 0.1}, True, {}),
+    ("sparse_initial", {"learning_rate": 0.3, "epsilon": 1e-3, "initial_accumulator_value": 0.5}, True, {}),
+    ("sparse_clip_value", {"learning_rate": 0.1, "grad_clip": fluid.ClipGradByValue(0.4)}, True, {}),
+    ("sparse_clip_global_norm", {"learning_rate": 0.1, "grad_clip": fluid.ClipGradByGlobalNorm(0.8)}, True, {}),
+    ("sparse_l2_makes_it_dense", {"learning_rate": 0.1, "regularization": fluid.L2Decay(0.1)}, True, {}),
 ]  # fmt: skip
 
 
@@ -142,7 +142,7 @@ def test_optimizer_matches_numpy(case_id, kwargs, sparse, attrs):
     sd = opt.state_dict()
     assert sorted(k for k in sd if k.endswith("_moment_0")) == sorted(f"{n}_moment_0" for n in SHAPES)
     # plain float32 maths is exact; a norm (float64 here, one pass there) may move the last bit
-    tol = dict(rtol=2e-6, atol=1e-7) if "norm" in case_id else dict(rtol=0, atol=0)
+    tol = {"rtol": 2e-6, "atol": 1e-7} if "norm" in case_id else {"rtol": 0, "atol": 0}
     for n in SHAPES:
         np.testing.assert_allclose(params[n].detach().numpy(), want_p[n], **tol, err_msg=n)
         np.testing.assert_allclose(sd[f"{n}_moment_0"].numpy(), want_m[n], **tol, err_msg=n)
@@ -265,7 +265,7 @@ def test_kernels_are_pure_and_keyword_only():
 
 
 def _run_op(scope, **attrs):
-    slots = dict(Param="Param", Grad="Grad", Moment="Moment", LearningRate="LearningRate")
+    slots = {"Param": "Param", "Grad": "Grad", "Moment": "Moment", "LearningRate": "LearningRate"}
     Operator("adagrad", ParamOut="Param", MomentOut="Moment", **slots, **attrs).run(scope, PLACE)
     return np.array(scope.find_var("Param").get_tensor()), np.array(scope.find_var("Moment").get_tensor())
 
@@ -358,12 +358,12 @@ def test_static_minimize_appends_one_adagrad_op_and_moment_variables():
 def test_torch_layout_optimizer_and_cross_layout_loading():
     """torchfluid.optim.Adagrad: torch's state_dict layout, torch's call, the same update;
     each layout loads into the other and the runs continue with the same bits."""
-    params, opt = _train(O.Adagrad, dict(lr=0.1, epsilon=1e-4), False, {}, steps=range(2))
+    params, opt = _train(O.Adagrad, {"lr": 0.1, "epsilon": 1e-4}, False, {}, steps=range(2))
     sd = opt.state_dict()
     assert set(sd) >= {"state", "param_groups"}
     assert sd["param_groups"][0]["param_names"] == list(SHAPES)
     assert set(sd["state"][0]) == {"moment"}
-    paddle_params, paddle_opt = _train(F.Adagrad, dict(learning_rate=0.1, epsilon=1e-4), False, {}, steps=range(2))
+    paddle_params, paddle_opt = _train(F.Adagrad, {"learning_rate": 0.1, "epsilon": 1e-4}, False, {}, steps=range(2))
     for n in SHAPES:
         assert torch.equal(params[n], paddle_params[n])
     twin = {n: torch.nn.Parameter(t.detach().clone()) for n, t in params.items()}
@@ -394,15 +394,15 @@ def test_fluid_and_2x_names():
 
 # (keyword arguments, error type, message)
 BAD_ARGS = [
-    (dict(epsilon=0.0), ValueError, r"^epsilon must be > 0, got 0.0$"),
-    (dict(epsilon=-1e-6), ValueError, r"^epsilon must be > 0, got -1e-06$"),
-    (dict(epsilon=float("nan")), ValueError, r"^epsilon must be > 0, got nan$"),
-    (dict(epsilon=True), TypeError, r"^epsilon must be a real number > 0, got True of type bool$"),
-    (dict(epsilon="1e-6"), TypeError, r"^epsilon must be a real number > 0, got '1e-6' of type str$"),
-    (dict(initial_accumulator_value=-0.1), ValueError, r"^initial_accumulator_value must be >= 0, got -0.1$"),
-    (dict(initial_accumulator_value=float("inf")), ValueError, r"^initial_accumulator_value must be >= 0, got inf$"),
-    (dict(initial_accumulator_value=None), TypeError, r"^initial_accumulator_value must be >= 0, got None$"),
-    (dict(learning_rate=-0.1), ValueError, r"learning_rate must be >= 0, got -0.1"),
+    ({"epsilon": 0.0}, ValueError, r"^epsilon must be > 0, got 0.0$"),
+    ({"epsilon": -1e-6}, ValueError, r"^epsilon must be > 0, got -1e-06$"),
+    ({"epsilon": float("nan")}, ValueError, r"^epsilon must be > 0, got nan$"),
+    ({"epsilon": True}, TypeError, r"^epsilon must be a real number > 0, got True of type bool$"),
+    ({"epsilon": "1e-6"}, TypeError, r"^epsilon must be a real number > 0, got '1e-6' of type str$"),
+    ({"initial_accumulator_value": -0.1}, ValueError, r"^initial_accumulator_value must be >= 0, got -0.1$"),
+    ({"initial_accumulator_value": float("inf")}, ValueError, r"^initial_accumulator_value must be >= 0, got inf$"),
+    ({"initial_accumulator_value": None}, TypeError, r"^initial_accumulator_value must be >= 0, got None$"),
+    ({"learning_rate": -0.1}, ValueError, r"learning_rate must be >= 0, got -0.1"),
 ]
 
 

@@ -17,8 +17,8 @@ DATA = Steps(7, [[1, 4, 1], [0, 5], [4, 4, 4, 2], [3]])
 
 # (id, optimizer class, keyword arguments, its accumulator)
 RESUMABLE = [
-    ("adagrad", F.Adagrad, dict(learning_rate=0.1, initial_accumulator_value=0.2), "moment"),
-    ("momentum", F.Momentum, dict(learning_rate=0.1, momentum=0.9, use_nesterov=True), "velocity"),
+    ("adagrad", F.Adagrad, {"learning_rate": 0.1, "initial_accumulator_value": 0.2}, "moment"),
+    ("momentum", F.Momentum, {"learning_rate": 0.1, "momentum": 0.9, "use_nesterov": True}, "velocity"),
 ]
 IDS = [r[0] for r in RESUMABLE]
 
@@ -102,13 +102,13 @@ def test_a_bad_state_dict_changes_nothing(case, cls, kwargs, acc):
 
 # (optimizer class, its keyword arguments, an edit of param_groups[0], the error it gives at step())
 BAD_EDITS = [
-    (F.Adagrad, {}, dict(epsilon=0.0), r"param_groups\[0\]: epsilon must be > 0, got 0.0"),
-    (F.Adagrad, {}, dict(initial_accumulator_value=-1.0), r"param_groups\[0\]: initial_accumulator_value must be >= 0"),
-    (F.Momentum, dict(momentum=0.9), dict(momentum=-1.0), r"param_groups\[0\]: momentum must be >= 0, got -1.0"),
+    (F.Adagrad, {}, {"epsilon": 0.0}, r"param_groups\[0\]: epsilon must be > 0, got 0.0"),
+    (F.Adagrad, {}, {"initial_accumulator_value": -1.0}, r"param_groups\[0\]: initial_accumulator_value must be >= 0"),
+    (F.Momentum, {"momentum": 0.9}, {"momentum": -1.0}, r"param_groups\[0\]: momentum must be >= 0, got -1.0"),
     (
         F.Momentum,
-        dict(momentum=0.9),
-        dict(use_nesterov="yes"),
+        {"momentum": 0.9},
+        {"use_nesterov": "yes"},
         r"param_groups\[0\]: use_nesterov must be True or False, got 'yes'",
     ),
 ]

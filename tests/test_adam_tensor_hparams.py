@@ -46,10 +46,10 @@ def _numpy_adam(values: dict, lr=0.01):
 
 CASES = [
     # name -> a float, or the tensor's value at each step
-    dict(beta1=[0.85] * STEPS, beta2=0.999, epsilon=1e-8),
-    dict(beta1=[0.85, 0.5, 0.9, 0.0], beta2=[0.95, 0.99, 0.5, 0.999], epsilon=1e-8),
-    dict(beta1=0.9, beta2=0.999, epsilon=[1e-8, 1e-3, 0.5, 1e-6]),
-    dict(beta1=[0.7, 0.6, 0.5, 0.4], beta2=[0.9] * STEPS, epsilon=[1e-4] * STEPS),
+    {"beta1": [0.85] * STEPS, "beta2": 0.999, "epsilon": 1e-8},
+    {"beta1": [0.85, 0.5, 0.9, 0.0], "beta2": [0.95, 0.99, 0.5, 0.999], "epsilon": 1e-8},
+    {"beta1": 0.9, "beta2": 0.999, "epsilon": [1e-8, 1e-3, 0.5, 1e-6]},
+    {"beta1": [0.7, 0.6, 0.5, 0.4], "beta2": [0.9] * STEPS, "epsilon": [1e-4] * STEPS},
 ]
 
 
@@ -142,12 +142,12 @@ def test_dygraph_paddle_adam_takes_tensors():
 @pytest.mark.parametrize(
     "kwargs,error,match",
     [
-        (dict(beta1=torch.tensor([0.9, 0.9])), ValueError, r"beta1 must be a real number or a 1-element floating"),
-        (dict(beta2=torch.tensor([1])), ValueError, r"beta2 must be .* got a torch.int64 tensor of shape \[1\]"),
-        (dict(epsilon="1e-8"), TypeError, r"epsilon must be a real number > 0 or a 1-element floating-point tensor"),
-        (dict(beta1=np.array([0.9])), TypeError, r"beta1 must be a real number in \[0, 1\) or a 1-element"),
-        (dict(beta1=1.0), ValueError, r"beta1 must be in \[0, 1\), got 1.0"),
-        (dict(epsilon=0.0), ValueError, r"epsilon must be > 0, got 0.0"),
+        ({"beta1": torch.tensor([0.9, 0.9])}, ValueError, r"beta1 must be a real number or a 1-element floating"),
+        ({"beta2": torch.tensor([1])}, ValueError, r"beta2 must be .* got a torch.int64 tensor of shape \[1\]"),
+        ({"epsilon": "1e-8"}, TypeError, r"epsilon must be a real number > 0 or a 1-element floating-point tensor"),
+        ({"beta1": np.array([0.9])}, TypeError, r"beta1 must be a real number in \[0, 1\) or a 1-element"),
+        ({"beta1": 1.0}, ValueError, r"beta1 must be in \[0, 1\), got 1.0"),
+        ({"epsilon": 0.0}, ValueError, r"epsilon must be > 0, got 0.0"),
     ],
 )
 def test_construction_errors(kwargs, error, match):

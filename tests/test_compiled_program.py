@@ -288,17 +288,17 @@ def _compiled(**kw):
 
 
 BUILD_ERRORS = [
-    ("loss not in program", dict(loss_name="nope"), ValueError, "loss_name 'nope' is not a variable of the program"),
-    ("no loss name", dict(loss_name=None), ValueError, "loss_name\nmust be given|so loss_name must be given"),
-    ("not the backward's loss", dict(loss_name="x"), ValueError, "is not the loss the program's backward pass starts"),
-    ("empty places", dict(places=[]), ValueError, "places is empty"),
-    ("junk place", dict(places=[5]), TypeError, r"places\[0\] must be a CPUPlace"),
-    ("junk places", dict(places=5), TypeError, "places must be a list of places"),
-    ("unknown device", dict(places=["tpu"]), ValueError, r"places\[0\] must be 'cpu'"),
-    ("loss name type", dict(loss_name=3), TypeError, "loss_name must be a str"),
-    ("build strategy type", dict(build_strategy={}), TypeError, "build_strategy must be a fluid.BuildStrategy"),
-    ("exec strategy type", dict(exec_strategy=1), TypeError, "exec_strategy must be a fluid.ExecutionStrategy"),
-    ("share_vars_from type", dict(share_vars_from=1), TypeError, "share_vars_from must be a CompiledProgram"),
+    ("loss not in program", {"loss_name": "nope"}, ValueError, "loss_name 'nope' is not a variable of the program"),
+    ("no loss name", {"loss_name": None}, ValueError, "loss_name\nmust be given|so loss_name must be given"),
+    ("not the backward's loss", {"loss_name": "x"}, ValueError, "is not the loss the program's backward pass starts"),
+    ("empty places", {"places": []}, ValueError, "places is empty"),
+    ("junk place", {"places": [5]}, TypeError, r"places\[0\] must be a CPUPlace"),
+    ("junk places", {"places": 5}, TypeError, "places must be a list of places"),
+    ("unknown device", {"places": ["tpu"]}, ValueError, r"places\[0\] must be 'cpu'"),
+    ("loss name type", {"loss_name": 3}, TypeError, "loss_name must be a str"),
+    ("build strategy type", {"build_strategy": {}}, TypeError, "build_strategy must be a fluid.BuildStrategy"),
+    ("exec strategy type", {"exec_strategy": 1}, TypeError, "exec_strategy must be a fluid.ExecutionStrategy"),
+    ("share_vars_from type", {"share_vars_from": 1}, TypeError, "share_vars_from must be a CompiledProgram"),
 ]
 
 

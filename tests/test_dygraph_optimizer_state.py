@@ -73,21 +73,21 @@ def test_saved_schedule_entry_is_unused_by_a_constant_lr_optimizer(tmp_path):
     [
         (
             lambda ps: fluid.optimizer.Adam(0.1, beta1=0.8, beta2=0.99, epsilon=1e-7, parameter_list=ps),
-            dict(_beta1=0.8, _beta2=0.99, _epsilon=1e-7),
+            {"_beta1": 0.8, "_beta2": 0.99, "_epsilon": 1e-7},
         ),
         (
             lambda ps: fluid.optimizer.RMSProp(
                 0.1, rho=0.9, epsilon=1e-5, momentum=0.3, centered=True, parameter_list=ps
             ),
-            dict(_rho=0.9, _epsilon=1e-5, _momentum=0.3, _centered=True),
+            {"_rho": 0.9, "_epsilon": 1e-5, "_momentum": 0.3, "_centered": True},
         ),
         (
             lambda ps: fluid.optimizer.Momentum(0.1, 0.7, use_nesterov=True, parameter_list=ps),
-            dict(_momentum=0.7, _use_nesterov=True),
+            {"_momentum": 0.7, "_use_nesterov": True},
         ),
         (
             lambda ps: fluid.optimizer.Adagrad(0.1, epsilon=1e-4, initial_accumulator_value=0.2, parameter_list=ps),
-            dict(_epsilon=1e-4, _initial_accumulator_value=0.2),
+            {"_epsilon": 1e-4, "_initial_accumulator_value": 0.2},
         ),
     ],
 )

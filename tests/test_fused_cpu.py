@@ -38,20 +38,27 @@ def test_many_chunks_and_threads_equal_reference():
     # > 2 chunks per tensor and enough elements for every thread (the thread split).
     shapes = [(70_001,), (3, 40_000), (0,), (1,), (300, 257)]
     for dtype in (torch.float32, torch.float64):
-        case = dict(
-            shapes=shapes,
-            dtype=dtype,
-            centered=True,
-            has_moment=True,
-            seed=3,
-            missing_grad=[False, False, False, True, False],
-            hyper=dict(rho=0.9, epsilon=1e-8, momentum=0.9, eps_in_sqrt=False, lr_in_momentum=True, nesterov=True),
-            lr=[0.01] * 5,
-            grad_scale=[0.5] * 5,
-            clip=[None, (-1.0, 1.0)] + [None] * 3,
-            l2=[0.0, 0.01, 0.0, 0.0, 0.1],
-            l1=[0.001, 0.0, 0.0, 0.0, 0.0],
-        )
+        case = {
+            "shapes": shapes,
+            "dtype": dtype,
+            "centered": True,
+            "has_moment": True,
+            "seed": 3,
+            "missing_grad": [False, False, False, True, False],
+            "hyper": {
+                "rho": 0.9,
+                "epsilon": 1e-8,
+                "momentum": 0.9,
+                "eps_in_sqrt": False,
+                "lr_in_momentum": True,
+                "nesterov": True,
+            },
+            "lr": [0.01] * 5,
+            "grad_scale": [0.5] * 5,
+            "clip": [None, (-1.0, 1.0)] + [None] * 3,
+            "l2": [0.0, 0.01, 0.0, 0.0, 0.1],
+            "l1": [0.001, 0.0, 0.0, 0.0, 0.0],
+        }
 
         for threads in (None, 1, 2, 3):
             check_against_reference(case, _table_step(case, threads))
@@ -97,20 +104,27 @@ def test_kernels_run_on_torchs_openmp_team():
 
 @pytest.mark.parametrize("threads", [2, 3])
 def test_openmp_team_pool_and_one_thread_give_identical_results(monkeypatch, threads):
-    case = dict(
-        shapes=[(200_001,), (3, 40_000), (1,)],
-        dtype=torch.float32,
-        centered=True,
-        has_moment=True,
-        seed=5,
-        missing_grad=[False, False, False],
-        hyper=dict(rho=0.9, epsilon=1e-8, momentum=0.9, eps_in_sqrt=True, lr_in_momentum=True, nesterov=False),
-        lr=[0.01] * 3,
-        grad_scale=[0.7] * 3,
-        clip=[None, (-1.0, 1.0), None],
-        l2=[0.0] * 3,
-        l1=[0.0] * 3,
-    )
+    case = {
+        "shapes": [(200_001,), (3, 40_000), (1,)],
+        "dtype": torch.float32,
+        "centered": True,
+        "has_moment": True,
+        "seed": 5,
+        "missing_grad": [False, False, False],
+        "hyper": {
+            "rho": 0.9,
+            "epsilon": 1e-8,
+            "momentum": 0.9,
+            "eps_in_sqrt": True,
+            "lr_in_momentum": True,
+            "nesterov": False,
+        },
+        "lr": [0.01] * 3,
+        "grad_scale": [0.7] * 3,
+        "clip": [None, (-1.0, 1.0), None],
+        "l2": [0.0] * 3,
+        "l1": [0.0] * 3,
+    }
     results = []
     for runner, n in (("openmp", threads), ("pool", threads), ("openmp", 1)):
         monkeypatch.setattr(fused_cpu, "_RUNNER", runner)

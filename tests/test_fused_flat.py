@@ -12,7 +12,7 @@ from torchfluid.kernels.flat import FlatGroup, GradFold, RMSPropHyper
 
 pytest.importorskip("numba")  # CPU groups step with the numba kernel
 
-HYPER = dict(lr=0.01, rho=0.9, epsilon=1e-6, momentum=0.9)
+HYPER = {"lr": 0.01, "rho": 0.9, "epsilon": 1e-6, "momentum": 0.9}
 
 
 def step(group, **kw):
@@ -173,13 +173,13 @@ def test_step_rebinds_swapped_storage_and_rejects_what_would_be_unsafe():
 
 
 BAD_HYPER = [
-    (dict(rho=1.5), "rho: 1.5; allowed: 0 <= rho <= 1"),
-    (dict(epsilon=-1.0), "epsilon: -1.0; allowed: epsilon >= 0"),
-    (dict(momentum=-0.1), "momentum: -0.1; allowed: momentum >= 0"),
-    (dict(rho="x"), "rho: 'x' is not a real number"),
-    (dict(decoupled_weight_decay=0.1), "decoupled_weight_decay: 0.1; allowed: 0"),
-    (dict(bias_correction_step=3), "bias_correction_step: 3; allowed: 0"),
-    (dict(fold=GradFold(clip_min=[0.0, 0.0])), "clip_min: shape (2,); allowed: a float or 1 floats"),
+    ({"rho": 1.5}, "rho: 1.5; allowed: 0 <= rho <= 1"),
+    ({"epsilon": -1.0}, "epsilon: -1.0; allowed: epsilon >= 0"),
+    ({"momentum": -0.1}, "momentum: -0.1; allowed: momentum >= 0"),
+    ({"rho": "x"}, "rho: 'x' is not a real number"),
+    ({"decoupled_weight_decay": 0.1}, "decoupled_weight_decay: 0.1; allowed: 0"),
+    ({"bias_correction_step": 3}, "bias_correction_step: 3; allowed: 0"),
+    ({"fold": GradFold(clip_min=[0.0, 0.0])}, "clip_min: shape (2,); allowed: a float or 1 floats"),
 ]
 
 
@@ -196,7 +196,7 @@ def test_folded_terms_come_as_one_record_and_bad_ones_change_nothing():
     p.grad = torch.ones_like(p)
     group, before = FlatGroup(ps, centered=False, momentum=True), p.detach().clone()
     with pytest.raises(TypeError, match="fold: dict; allowed: a GradFold"):
-        step(group, **HYPER, fold=dict(l2=0.1))
+        step(group, **HYPER, fold={"l2": 0.1})
     with pytest.raises(ValueError, match=r"l1: shape \(3,\); allowed: a float or 1 floats"):
         step(group, **HYPER, fold=GradFold(l1=[0.1, 0.2, 0.3]))
     assert torch.equal(p.detach(), before) and not group.state(0)["mean_square"].any()
@@ -234,12 +234,12 @@ def test_changed_per_tensor_hyper_parameters_and_flags_take_effect_next_step():
     ref_state = [{"ms": torch.zeros_like(p), "mom": torch.zeros_like(p)} for p in ps]
     group = FlatGroup(ps, centered=False, momentum=True)
     steps = [
-        dict(lr=[0.1, 0.2], l2=0.0, nesterov=False),
-        dict(lr=[0.1, 0.2], l2=0.0, nesterov=False),
-        dict(lr=[0.3, 0.2], l2=0.0, nesterov=False),
-        dict(lr=[0.3, 0.2], l2=[0.0, 0.5], nesterov=False),
-        dict(lr=[0.3, 0.2], l2=[0.0, 0.5], nesterov=True),
-        dict(lr=0.05, l2=0.0, nesterov=True),
+        {"lr": [0.1, 0.2], "l2": 0.0, "nesterov": False},
+        {"lr": [0.1, 0.2], "l2": 0.0, "nesterov": False},
+        {"lr": [0.3, 0.2], "l2": 0.0, "nesterov": False},
+        {"lr": [0.3, 0.2], "l2": [0.0, 0.5], "nesterov": False},
+        {"lr": [0.3, 0.2], "l2": [0.0, 0.5], "nesterov": True},
+        {"lr": 0.05, "l2": 0.0, "nesterov": True},
     ]
     for k, hyper in enumerate(steps):
         grads = [torch.full_like(p, 0.5 + k) for p in ps]

@@ -112,7 +112,7 @@ def test_items_the_fused_kernel_cannot_take_get_the_materialised_gradient():
         return ps
 
     ps, qs = build(), build()
-    kw = dict(grad_clip=ClipGradByGlobalNorm(1.0), weight_decay=L1Decay(0.002))
+    kw = {"grad_clip": ClipGradByGlobalNorm(1.0), "weight_decay": L1Decay(0.002)}
     fused = RMSProp(0.01, parameters=ps, **kw)
     ref = RMSProp(0.01, parameters=qs, fused=False, **kw)
     for step in range(3):

@@ -11,7 +11,7 @@ from torchfluid.clip import ClipGradByGlobalNorm
 from torchfluid.optimizer import RMSProp
 from torchfluid.regularizer import L1Decay, L2Decay
 
-TOL = {torch.float32: dict(rtol=2e-5, atol=1e-6), torch.float64: dict(rtol=1e-12, atol=1e-13)}
+TOL = {torch.float32: {"rtol": 2e-5, "atol": 1e-6}, torch.float64: {"rtol": 1e-12, "atol": 1e-13}}
 
 
 def _model(seed=0):
@@ -61,8 +61,8 @@ def _pair(**kw):
     "kw",
     [
         {},
-        dict(weight_decay=L2Decay(0.01), grad_clip=ClipGradByGlobalNorm(0.5)),
-        dict(weight_decay=L1Decay(0.001), eps_in_sqrt=False, lr_in_momentum=False),
+        {"weight_decay": L2Decay(0.01), "grad_clip": ClipGradByGlobalNorm(0.5)},
+        {"weight_decay": L1Decay(0.001), "eps_in_sqrt": False, "lr_in_momentum": False},
     ],
     ids=["plain", "l2_global_clip", "l1_torch_conventions"],
 )

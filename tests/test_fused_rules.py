@@ -54,24 +54,24 @@ def flat_cases(draw):
     def each(strategy):
         return draw(st.lists(strategy, min_size=n, max_size=n))
 
-    return dict(
-        kind=draw(st.sampled_from(KINDS)),
-        shapes=shp,
-        dtype=draw(st.sampled_from([torch.float32, torch.float64])),
-        seed=draw(st.integers(0, 2**31 - 1)),
-        missing=each(st.booleans()),
-        mu=draw(st.one_of(st.just(0.0), st.sampled_from([0.5, 0.9, 0.99]), st.floats(0.0, 1.5))),
-        nesterov=draw(st.booleans()),
-        epsilon=draw(st.sampled_from([1e-10, 1e-6, 1e-3, 0.1])),
-        initial=draw(st.sampled_from([0.0, 0.1, 1.0])),
-        betas=draw(st.sampled_from([(0.9, 0.999), (0.5, 0.9), (0.0, 0.0)])),
-        lr=each(st.floats(1e-4, 1.0)),
-        scale=each(st.one_of(st.just(1.0), st.floats(0.01, 1.0))),
-        clip=each(st.one_of(st.none(), st.floats(0.1, 2.0).map(lambda c: (-c, c)))),
-        l2=each(per_tensor),
-        l1=each(per_tensor),
-        steps=draw(st.integers(1, 3)),
-    )
+    return {
+        "kind": draw(st.sampled_from(KINDS)),
+        "shapes": shp,
+        "dtype": draw(st.sampled_from([torch.float32, torch.float64])),
+        "seed": draw(st.integers(0, 2**31 - 1)),
+        "missing": each(st.booleans()),
+        "mu": draw(st.one_of(st.just(0.0), st.sampled_from([0.5, 0.9, 0.99]), st.floats(0.0, 1.5))),
+        "nesterov": draw(st.booleans()),
+        "epsilon": draw(st.sampled_from([1e-10, 1e-6, 1e-3, 0.1])),
+        "initial": draw(st.sampled_from([0.0, 0.1, 1.0])),
+        "betas": draw(st.sampled_from([(0.9, 0.999), (0.5, 0.9), (0.0, 0.0)])),
+        "lr": each(st.floats(1e-4, 1.0)),
+        "scale": each(st.one_of(st.just(1.0), st.floats(0.01, 1.0))),
+        "clip": each(st.one_of(st.none(), st.floats(0.1, 2.0).map(lambda c: (-c, c)))),
+        "l2": each(per_tensor),
+        "l1": each(per_tensor),
+        "steps": draw(st.integers(1, 3)),
+    }
 
 
 def _prepared(p, g, scale, clip, l2, l1):
@@ -100,17 +100,17 @@ def _reference(kind, p, g, state, case, lr):
 
 
 def _flat_step(kind, group, case, grads):
-    extras = dict(
-        lr=case["lr"],
-        grads=grads,
-        fold=GradFold(
+    extras = {
+        "lr": case["lr"],
+        "grads": grads,
+        "fold": GradFold(
             grad_scale=case["scale"],
             clip_min=[-float("inf") if c is None else c[0] for c in case["clip"]],
             clip_max=[float("inf") if c is None else c[1] for c in case["clip"]],
             l2=case["l2"],
             l1=case["l1"],
         ),
-    )
+    }
     if kind == "momentum":
         group.step(mu=case["mu"], use_nesterov=case["nesterov"], **extras)
     elif kind == "adagrad":
@@ -166,16 +166,16 @@ def test_flat_group_step_equals_the_reference_kernel_bit_for_bit(case):
 @pytest.mark.parametrize(
     "make,call,error",
     [
-        (FlatMomentum, dict(lr=0.1, mu=-0.5), "mu: -0.5; allowed: a finite mu >= 0"),
-        (FlatMomentum, dict(lr=0.1, mu=float("inf")), "mu: inf; allowed: a finite mu >= 0"),
-        (FlatMomentum, dict(lr=0.1, mu="x"), "mu: 'x' is not a real number"),
-        (FlatAdagrad, dict(lr=0.1, epsilon=-1.0), "epsilon: -1.0; allowed: epsilon >= 0"),
-        (FlatAdam, dict(lr=0.1, beta1=1.0, beta2=0.9, epsilon=1e-8), "beta1: 1.0; allowed: 0 <= beta1 < 1"),
-        (FlatAdam, dict(lr=0.1, beta1=0.9, beta2=-0.1, epsilon=1e-8), "beta2: -0.1; allowed: 0 <= beta2 < 1"),
-        (FlatSGD, dict(lr=[0.1, 0.2]), r"lr: shape \(2,\); allowed: a float or 1 floats"),
-        (FlatSGD, dict(lr=0.1, fold=GradFold(l2=[0.1, 0.2])), r"l2: shape \(2,\); allowed: a float or 1 floats"),
-        (FlatAdagrad, dict(lr=0.1, epsilon=1e-6, fold=GradFold(clip_max=[[1.0]])), r"clip_max: shape \(1, 1\)"),
-        (FlatMomentum, dict(lr=0.1, mu=0.9, fold=GradFold(grad_scale=[])), r"grad_scale: shape \(0,\)"),
+        (FlatMomentum, {"lr": 0.1, "mu": -0.5}, "mu: -0.5; allowed: a finite mu >= 0"),
+        (FlatMomentum, {"lr": 0.1, "mu": float("inf")}, "mu: inf; allowed: a finite mu >= 0"),
+        (FlatMomentum, {"lr": 0.1, "mu": "x"}, "mu: 'x' is not a real number"),
+        (FlatAdagrad, {"lr": 0.1, "epsilon": -1.0}, "epsilon: -1.0; allowed: epsilon >= 0"),
+        (FlatAdam, {"lr": 0.1, "beta1": 1.0, "beta2": 0.9, "epsilon": 1e-8}, "beta1: 1.0; allowed: 0 <= beta1 < 1"),
+        (FlatAdam, {"lr": 0.1, "beta1": 0.9, "beta2": -0.1, "epsilon": 1e-8}, "beta2: -0.1; allowed: 0 <= beta2 < 1"),
+        (FlatSGD, {"lr": [0.1, 0.2]}, r"lr: shape \(2,\); allowed: a float or 1 floats"),
+        (FlatSGD, {"lr": 0.1, "fold": GradFold(l2=[0.1, 0.2])}, r"l2: shape \(2,\); allowed: a float or 1 floats"),
+        (FlatAdagrad, {"lr": 0.1, "epsilon": 1e-6, "fold": GradFold(clip_max=[[1.0]])}, r"clip_max: shape \(1, 1\)"),
+        (FlatMomentum, {"lr": 0.1, "mu": 0.9, "fold": GradFold(grad_scale=[])}, r"grad_scale: shape \(0,\)"),
     ],
     ids=[
         "negative mu",
@@ -203,13 +203,13 @@ def test_flat_group_refuses_bad_hyper_parameters_before_any_change(make, call, e
 @pytest.mark.parametrize(
     "make,call",
     [
-        (FlatMomentum, dict(lr=0.1, mu=0.9)),
-        (FlatAdagrad, dict(lr=0.1, epsilon=1e-6)),
-        (FlatAdam, dict(lr=0.1, beta1=0.9, beta2=0.999, epsilon=1e-8)),
-        (FlatSGD, dict(lr=0.1)),
+        (FlatMomentum, {"lr": 0.1, "mu": 0.9}),
+        (FlatAdagrad, {"lr": 0.1, "epsilon": 1e-6}),
+        (FlatAdam, {"lr": 0.1, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}),
+        (FlatSGD, {"lr": 0.1}),
     ],
 )
-@pytest.mark.parametrize("fold", [dict(l2=0.1), (1.0, None, None, 0.0, 0.0), None], ids=["dict", "tuple", "None"])
+@pytest.mark.parametrize("fold", [{"l2": 0.1}, (1.0, None, None, 0.0, 0.0), None], ids=["dict", "tuple", "None"])
 def test_flat_group_takes_the_folded_terms_only_as_one_record(make, call, fold):
     p = torch.randn(5)
     group = make([p])
@@ -245,11 +245,11 @@ def optimizer_cases(draw):
     kind = draw(st.sampled_from(KINDS))
     groups = []
     for _ in range(draw(st.integers(1, 2))):
-        group = dict(
-            shapes=draw(shapes)[:3],
-            dtype=draw(st.sampled_from([torch.float32, torch.float64])),
-            param_reg=draw(st.sampled_from(list(REGS))),
-        )
+        group = {
+            "shapes": draw(shapes)[:3],
+            "dtype": draw(st.sampled_from([torch.float32, torch.float64])),
+            "param_reg": draw(st.sampled_from(list(REGS))),
+        }
         if kind == "momentum":
             group["momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9]))
             group["use_nesterov"] = draw(st.booleans())
@@ -260,16 +260,16 @@ def optimizer_cases(draw):
             group["beta1"], group["beta2"] = draw(st.sampled_from([(0.9, 0.999), (0.5, 0.9)]))
             group["epsilon"] = draw(st.sampled_from([1e-8, 1e-3]))
         groups.append(group)
-    return dict(
-        kind=kind,
-        groups=groups,
-        lr=draw(st.sampled_from(list(SCHEDULES))),
-        clip=draw(st.sampled_from(list(CLIPS))),
-        reg=draw(st.sampled_from(list(REGS))),
-        seed=draw(st.integers(0, 2**31 - 1)),
-        missing=draw(st.lists(st.integers(0, 5), max_size=2)),
-        steps=draw(st.integers(1, 4)),
-    )
+    return {
+        "kind": kind,
+        "groups": groups,
+        "lr": draw(st.sampled_from(list(SCHEDULES))),
+        "clip": draw(st.sampled_from(list(CLIPS))),
+        "reg": draw(st.sampled_from(list(REGS))),
+        "seed": draw(st.integers(0, 2**31 - 1)),
+        "missing": draw(st.lists(st.integers(0, 5), max_size=2)),
+        "steps": draw(st.integers(1, 4)),
+    }
 
 
 OPTIMIZERS = {

@@ -222,7 +222,7 @@ def _two_groups(cls, extra: dict):
 def test_add_param_group_reads_torch_sgds_nesterov(nesterov):
     """torch.optim.SGD's ``nesterov`` in a group is Momentum's ``use_nesterov`` (compared
     with torch.optim.SGD's own groups)."""
-    model, opt = _two_groups(O.Momentum, dict(nesterov=nesterov, lr=0.02))
+    model, opt = _two_groups(O.Momentum, {"nesterov": nesterov, "lr": 0.02})
     assert opt.param_groups[1]["use_nesterov"] is nesterov and "nesterov" not in opt.param_groups[1]
     ref_model = _mlp()
     ref = torch.optim.SGD(ref_model[0].parameters(), lr=0.05, momentum=0.9)
@@ -233,7 +233,7 @@ def test_add_param_group_reads_torch_sgds_nesterov(nesterov):
 
 
 def test_add_param_group_reads_torch_adagrads_eps():
-    model, opt = _two_groups(O.Adagrad, dict(eps=1e-3))
+    model, opt = _two_groups(O.Adagrad, {"eps": 1e-3})
     assert opt.param_groups[1]["epsilon"] == 1e-3 and "eps" not in opt.param_groups[1]
     ref_model = _mlp()
     ref = torch.optim.Adagrad(ref_model[0].parameters(), lr=0.05, eps=1e-6)
@@ -245,14 +245,14 @@ def test_add_param_group_reads_torch_adagrads_eps():
 
 # (optimizer, group keys, error text): maths these optimizers do not have, or two names for one key
 BAD_GROUPS = [
-    (O.Momentum, dict(dampening=0.5), r"^the param group has dampening=0\.5; allowed: 0 \(Paddle's momentum"),
-    (O.Momentum, dict(maximize=True), r"^the param group has maximize=True; allowed: False \(Momentum minimizes\)$"),
-    (O.Momentum, dict(nesterov=True, use_nesterov=False), r"^param_group sets both 'nesterov' and 'use_nesterov'"),
-    (O.Momentum, dict(nesterov=1), r"^use_nesterov must be True or False, got 1$"),
-    (O.Adagrad, dict(lr_decay=0.1), r"^the param group has lr_decay=0\.1; allowed: 0 \(Paddle's Adagrad has no"),
-    (O.Adagrad, dict(maximize=True), r"^the param group has maximize=True; allowed: False \(Adagrad minimizes\)$"),
-    (O.Adagrad, dict(eps=0.0), r"^epsilon must be > 0, got 0\.0$"),
-    (O.Adagrad, dict(eps=1e-3, epsilon=1e-4), r"^param_group sets both 'eps' and 'epsilon'"),
+    (O.Momentum, {"dampening": 0.5}, r"^the param group has dampening=0\.5; allowed: 0 \(Paddle's momentum"),
+    (O.Momentum, {"maximize": True}, r"^the param group has maximize=True; allowed: False \(Momentum minimizes\)$"),
+    (O.Momentum, {"nesterov": True, "use_nesterov": False}, r"^param_group sets both 'nesterov' and 'use_nesterov'"),
+    (O.Momentum, {"nesterov": 1}, r"^use_nesterov must be True or False, got 1$"),
+    (O.Adagrad, {"lr_decay": 0.1}, r"^the param group has lr_decay=0\.1; allowed: 0 \(Paddle's Adagrad has no"),
+    (O.Adagrad, {"maximize": True}, r"^the param group has maximize=True; allowed: False \(Adagrad minimizes\)$"),
+    (O.Adagrad, {"eps": 0.0}, r"^epsilon must be > 0, got 0\.0$"),
+    (O.Adagrad, {"eps": 1e-3, "epsilon": 1e-4}, r"^param_group sets both 'eps' and 'epsilon'"),
 ]
 
 
@@ -425,11 +425,11 @@ def test_a_checkpoint_with_a_torch_scheduler_resumes_bit_for_bit(make, tmp_path)
 # ---------------------------------------------------------------- complex parameters with a clip or regularizer
 
 COMPLEX_CASES = [
-    ("L1Decay", dict(regularization=fluid.regularizer.L1Decay(0.1)), None),
+    ("L1Decay", {"regularization": fluid.regularizer.L1Decay(0.1)}, None),
     ("own L1Decay", {}, fluid.regularizer.L1Decay(0.1)),
-    ("ClipGradByValue", dict(grad_clip=fluid.clip.ClipGradByValue(0.5)), None),
-    ("ClipGradByNorm", dict(grad_clip=fluid.clip.ClipGradByNorm(0.5)), None),
-    ("ClipGradByGlobalNorm", dict(grad_clip=fluid.clip.ClipGradByGlobalNorm(0.5)), None),
+    ("ClipGradByValue", {"grad_clip": fluid.clip.ClipGradByValue(0.5)}, None),
+    ("ClipGradByNorm", {"grad_clip": fluid.clip.ClipGradByNorm(0.5)}, None),
+    ("ClipGradByGlobalNorm", {"grad_clip": fluid.clip.ClipGradByGlobalNorm(0.5)}, None),
 ]
 
 
@@ -544,7 +544,7 @@ def _dist_rank(rank, world, port, out):
         for mode in DIST_MODES:
             model = _mlp()
             net = model if mode == "shard_state+reduce" else torch.nn.parallel.DistributedDataParallel(model)
-            kw = {} if mode == "ddp" else dict(shard_state=True)
+            kw = {} if mode == "ddp" else {"shard_state": True}
             if mode == "shard_state+reduce":
                 kw["grad_reduction"] = "reduce"
             opt = make(model.parameters(), **kw)
@@ -594,16 +594,23 @@ def test_two_gloo_ranks_ddp_and_sharded_state_equal_one_process(tmp_path):
 
 # (class, torch's keyword arguments, the torch.optim twin): the same run
 TORCH_CALLS = [
-    (O.Momentum, dict(lr=0.05, momentum=0.9, nesterov=True), torch.optim.SGD),
+    (O.Momentum, {"lr": 0.05, "momentum": 0.9, "nesterov": True}, torch.optim.SGD),
     (
         O.Momentum,
-        dict(lr=0.05, momentum=0.9, dampening=0, weight_decay=0.01, nesterov=False, maximize=False),
+        {"lr": 0.05, "momentum": 0.9, "dampening": 0, "weight_decay": 0.01, "nesterov": False, "maximize": False},
         torch.optim.SGD,
     ),
-    (O.Adagrad, dict(lr=0.05, eps=1e-10), torch.optim.Adagrad),
+    (O.Adagrad, {"lr": 0.05, "eps": 1e-10}, torch.optim.Adagrad),
     (
         O.Adagrad,
-        dict(lr=0.05, lr_decay=0, weight_decay=0.01, initial_accumulator_value=0.1, eps=1e-8, maximize=False),
+        {
+            "lr": 0.05,
+            "lr_decay": 0,
+            "weight_decay": 0.01,
+            "initial_accumulator_value": 0.1,
+            "eps": 1e-8,
+            "maximize": False,
+        },
         torch.optim.Adagrad,
     ),
 ]
@@ -624,16 +631,16 @@ def test_torch_call_with_torch_option_names_runs_as_torch(cls, kwargs, twin):
 BAD_TORCH_CALLS = [
     (
         O.Momentum,
-        dict(nesterov=True, use_nesterov=False),
+        {"nesterov": True, "use_nesterov": False},
         r"^torchfluid\.optim\.Momentum\(\.\.\.\) sets both 'nesterov' and",
     ),
-    (O.Momentum, dict(dampening=0.1), r"^torchfluid\.optim\.Momentum\(\.\.\.\) has dampening=0\.1; allowed: 0"),
-    (O.Momentum, dict(maximize=True), r"^torchfluid\.optim\.Momentum\(\.\.\.\) has maximize=True; allowed: False"),
-    (O.Momentum, dict(nesterov="yes"), r"^use_nesterov must be True or False, got 'yes'$"),
-    (O.Adagrad, dict(eps=1e-3, epsilon=1e-4), r"^torchfluid\.optim\.Adagrad\(\.\.\.\) sets both 'eps' and 'epsilon'"),
-    (O.Adagrad, dict(lr_decay=0.01), r"^torchfluid\.optim\.Adagrad\(\.\.\.\) has lr_decay=0\.01; allowed: 0"),
-    (O.Adagrad, dict(maximize=True), r"^torchfluid\.optim\.Adagrad\(\.\.\.\) has maximize=True; allowed: False"),
-    (O.Adagrad, dict(eps=-1.0), r"^epsilon must be > 0, got -1\.0$"),
+    (O.Momentum, {"dampening": 0.1}, r"^torchfluid\.optim\.Momentum\(\.\.\.\) has dampening=0\.1; allowed: 0"),
+    (O.Momentum, {"maximize": True}, r"^torchfluid\.optim\.Momentum\(\.\.\.\) has maximize=True; allowed: False"),
+    (O.Momentum, {"nesterov": "yes"}, r"^use_nesterov must be True or False, got 'yes'$"),
+    (O.Adagrad, {"eps": 1e-3, "epsilon": 1e-4}, r"^torchfluid\.optim\.Adagrad\(\.\.\.\) sets both 'eps' and 'epsilon'"),
+    (O.Adagrad, {"lr_decay": 0.01}, r"^torchfluid\.optim\.Adagrad\(\.\.\.\) has lr_decay=0\.01; allowed: 0"),
+    (O.Adagrad, {"maximize": True}, r"^torchfluid\.optim\.Adagrad\(\.\.\.\) has maximize=True; allowed: False"),
+    (O.Adagrad, {"eps": -1.0}, r"^epsilon must be > 0, got -1\.0$"),
 ]
 
 

@@ -521,15 +521,15 @@ def test_bad_array_lods_are_refused_and_keep_the_old_lod(lod, error, message):
 # (DataFeeder arguments, then feed's minibatch or None, error, message)
 BAD_FEEDERS = [
     (
-        lambda w, y: dict(feed_list=w),
+        lambda w, y: {"feed_list": w},
         None,
         TypeError,
         r"feed_list=...\): expected a list of Variables or names, got Var",
     ),
-    (lambda w, y: dict(feed_list=[w, y], place="bogus"), None, ValueError, r"DataFeeder: place must be 'cpu', 'gpu'"),
-    (lambda w, y: dict(feed_list=[w, y], place=3), None, TypeError, r"DataFeeder: place must be a CPUPlace"),
-    (lambda w, y: dict(feed_list=[w, y]), 5, TypeError, r"the minibatch must be an iterable of samples .*got int"),
-    (lambda w, y: dict(feed_list=[w, y]), "ab", TypeError, r"the minibatch must be an iterable of samples .*got str"),
+    (lambda w, y: {"feed_list": [w, y], "place": "bogus"}, None, ValueError, r"DataFeeder: place must be 'cpu', 'gpu'"),
+    (lambda w, y: {"feed_list": [w, y], "place": 3}, None, TypeError, r"DataFeeder: place must be a CPUPlace"),
+    (lambda w, y: {"feed_list": [w, y]}, 5, TypeError, r"the minibatch must be an iterable of samples .*got int"),
+    (lambda w, y: {"feed_list": [w, y]}, "ab", TypeError, r"the minibatch must be an iterable of samples .*got str"),
 ]
 
 

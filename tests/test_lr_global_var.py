@@ -17,21 +17,29 @@ from . import lr_refs as R
 
 # (2.0-rc name on fluid.optimizer, arguments, numpy reference of the rate at epochs 0..n-1)
 RC_NAMES = [
-    ("NoamLR", dict(d_model=0.01, warmup_steps=100), lambda t: R.noam(t, 0.01, 100)),
-    ("PiecewiseLR", dict(boundaries=[3, 6], values=[0.1, 0.2, 0.3]), lambda t: R.piecewise(t, [3, 6], [0.1, 0.2, 0.3])),
-    ("NaturalExpLR", dict(learning_rate=0.5, gamma=0.1), lambda t: R.natural_exp(t, 0.5, 1, 0.1)),
-    ("InverseTimeLR", dict(learning_rate=0.5, gamma=0.1), lambda t: R.inverse_time(t, 0.5, 1, 0.1)),
-    ("PolynomialLR", dict(learning_rate=0.5, decay_steps=5, end_lr=0.0), lambda t: R.polynomial(t, 0.5, 5, 0.0)),
+    ("NoamLR", {"d_model": 0.01, "warmup_steps": 100}, lambda t: R.noam(t, 0.01, 100)),
+    (
+        "PiecewiseLR",
+        {"boundaries": [3, 6], "values": [0.1, 0.2, 0.3]},
+        lambda t: R.piecewise(t, [3, 6], [0.1, 0.2, 0.3]),
+    ),
+    ("NaturalExpLR", {"learning_rate": 0.5, "gamma": 0.1}, lambda t: R.natural_exp(t, 0.5, 1, 0.1)),
+    ("InverseTimeLR", {"learning_rate": 0.5, "gamma": 0.1}, lambda t: R.inverse_time(t, 0.5, 1, 0.1)),
+    ("PolynomialLR", {"learning_rate": 0.5, "decay_steps": 5, "end_lr": 0.0}, lambda t: R.polynomial(t, 0.5, 5, 0.0)),
     (
         "LinearLrWarmup",
-        dict(learning_rate=0.5, warmup_steps=4, start_lr=0.0, end_lr=0.5),
+        {"learning_rate": 0.5, "warmup_steps": 4, "start_lr": 0.0, "end_lr": 0.5},
         lambda t: R.warmup(t, 4, 0.0, 0.5, 0.5),
     ),
-    ("ExponentialLR", dict(learning_rate=0.5, gamma=0.9), lambda t: R.exponential(t, 0.5, 1, 0.9)),
-    ("MultiStepLR", dict(learning_rate=0.5, milestones=[2, 5], gamma=0.8), lambda t: R.multistep(t, 0.5, [2, 5], 0.8)),
-    ("StepLR", dict(learning_rate=0.5, step_size=2, gamma=0.8), lambda t: R.step_decay(t, 0.5, 2, 0.8)),
-    ("LambdaLR", dict(learning_rate=0.5, lr_lambda=lambda e: 0.95**e), lambda t: 0.5 * 0.95**t),
-    ("CosineAnnealingLR", dict(learning_rate=0.5, T_max=10), lambda t: R.cosine_annealing(t, 0.5, 10)),
+    ("ExponentialLR", {"learning_rate": 0.5, "gamma": 0.9}, lambda t: R.exponential(t, 0.5, 1, 0.9)),
+    (
+        "MultiStepLR",
+        {"learning_rate": 0.5, "milestones": [2, 5], "gamma": 0.8},
+        lambda t: R.multistep(t, 0.5, [2, 5], 0.8),
+    ),
+    ("StepLR", {"learning_rate": 0.5, "step_size": 2, "gamma": 0.8}, lambda t: R.step_decay(t, 0.5, 2, 0.8)),
+    ("LambdaLR", {"learning_rate": 0.5, "lr_lambda": lambda e: 0.95**e}, lambda t: 0.5 * 0.95**t),
+    ("CosineAnnealingLR", {"learning_rate": 0.5, "T_max": 10}, lambda t: R.cosine_annealing(t, 0.5, 10)),
 ]
 
 

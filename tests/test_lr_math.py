@@ -17,87 +17,92 @@ CASES = [
     (
         "piecewise",
         M.piecewise_decay,
-        dict(boundaries=[2, 4, 6, 8], values=[0.2, 0.4, 0.6, 0.8, 1.0]),
+        {"boundaries": [2, 4, 6, 8], "values": [0.2, 0.4, 0.6, 0.8, 1.0]},
         lambda t: R.piecewise(t, [2, 4, 6, 8], [0.2, 0.4, 0.6, 0.8, 1.0]),
     ),
-    ("noam", M.noam_decay, dict(d_model=512, warmup_steps=4, learning_rate=2.0), lambda t: R.noam(t, 512, 4, 2.0)),
+    ("noam", M.noam_decay, {"d_model": 512, "warmup_steps": 4, "learning_rate": 2.0}, lambda t: R.noam(t, 512, 4, 2.0)),
     (
         "exponential",
         M.exponential_decay,
-        dict(learning_rate=0.1, decay_steps=5, decay_rate=0.5),
+        {"learning_rate": 0.1, "decay_steps": 5, "decay_rate": 0.5},
         lambda t: R.exponential(t, 0.1, 5, 0.5),
     ),
     (
         "exponential_stair",
         M.exponential_decay,
-        dict(learning_rate=0.1, decay_steps=5, decay_rate=0.5, staircase=True),
+        {"learning_rate": 0.1, "decay_steps": 5, "decay_rate": 0.5, "staircase": True},
         lambda t: R.exponential(t, 0.1, 5, 0.5, True),
     ),
     (
         "natural_exp",
         M.natural_exp_decay,
-        dict(learning_rate=0.3, decay_steps=3, decay_rate=0.7),
+        {"learning_rate": 0.3, "decay_steps": 3, "decay_rate": 0.7},
         lambda t: R.natural_exp(t, 0.3, 3, 0.7),
     ),
     (
         "natural_exp_stair",
         M.natural_exp_decay,
-        dict(learning_rate=0.3, decay_steps=3, decay_rate=0.7, staircase=True),
+        {"learning_rate": 0.3, "decay_steps": 3, "decay_rate": 0.7, "staircase": True},
         lambda t: R.natural_exp(t, 0.3, 3, 0.7, True),
     ),
     (
         "inverse_time",
         M.inverse_time_decay,
-        dict(learning_rate=0.5, decay_steps=4, decay_rate=0.25),
+        {"learning_rate": 0.5, "decay_steps": 4, "decay_rate": 0.25},
         lambda t: R.inverse_time(t, 0.5, 4, 0.25),
     ),
     (
         "inverse_time_stair",
         M.inverse_time_decay,
-        dict(learning_rate=0.5, decay_steps=4, decay_rate=0.25, staircase=True),
+        {"learning_rate": 0.5, "decay_steps": 4, "decay_rate": 0.25, "staircase": True},
         lambda t: R.inverse_time(t, 0.5, 4, 0.25, True),
     ),
     (
         "polynomial",
         M.polynomial_decay,
-        dict(learning_rate=0.1, decay_steps=7, end_learning_rate=0.01, power=2.0),
+        {"learning_rate": 0.1, "decay_steps": 7, "end_learning_rate": 0.01, "power": 2.0},
         lambda t: R.polynomial(t, 0.1, 7, 0.01, 2.0),
     ),
     (
         "polynomial_cycle",
         M.polynomial_decay,
-        dict(learning_rate=0.1, decay_steps=7, end_learning_rate=0.01, power=1.5, cycle=True),
+        {"learning_rate": 0.1, "decay_steps": 7, "end_learning_rate": 0.01, "power": 1.5, "cycle": True},
         lambda t: R.polynomial(t, 0.1, 7, 0.01, 1.5, True),
     ),
     (
         "cosine_epochs",
         M.cosine_decay,
-        dict(learning_rate=0.2, step_each_epoch=3, epochs=5),
+        {"learning_rate": 0.2, "step_each_epoch": 3, "epochs": 5},
         lambda t: R.cosine_epochs(t, 0.2, 3, 5),
     ),
     (
         "linear_warmup",
         M.linear_warmup,
-        dict(warmup_steps=6, start_lr=0.01, end_lr=0.1, learning_rate=0.05),
+        {"warmup_steps": 6, "start_lr": 0.01, "end_lr": 0.1, "learning_rate": 0.05},
         lambda t: R.warmup(t, 6, 0.01, 0.1, 0.05),
     ),
-    ("step", M.step_decay, dict(learning_rate=0.5, step_size=4, gamma=0.3), lambda t: R.step_decay(t, 0.5, 4, 0.3)),
+    (
+        "step",
+        M.step_decay,
+        {"learning_rate": 0.5, "step_size": 4, "gamma": 0.3},
+        lambda t: R.step_decay(t, 0.5, 4, 0.3),
+    ),
     (
         "multistep",
         M.multistep_decay,
-        dict(learning_rate=0.5, milestones=[3, 5, 11], gamma=0.2),
+        {"learning_rate": 0.5, "milestones": [3, 5, 11], "gamma": 0.2},
         lambda t: R.multistep(t, 0.5, [3, 5, 11], 0.2),
     ),
     (
         "cosine_annealing",
         M.cosine_annealing,
-        dict(learning_rate=0.5, T_max=10, eta_min=0.05),
+        {"learning_rate": 0.5, "T_max": 10, "eta_min": 0.05},
         lambda t: R.cosine_annealing(t, 0.5, 10, 0.05),
     ),
     (
         "warm_restart_phase",
         lambda s, **k: M.cosine_annealing_warm_restarts(s, **k),
-        dict(T_i=30, learning_rate=0.5, eta_min=0.05),
+        {"T_i": 30, "learning_rate": 0.5, "eta_min": 0.05},
         lambda t: R.cosine_annealing(t, 0.5, 30, 0.05),
     ),
 ]
@@ -154,15 +159,15 @@ def test_linear_lr_step_reaches_end_factor():
 @pytest.mark.parametrize("three_phase", [False, True])
 @pytest.mark.parametrize("strategy", ["cos", "linear"])
 def test_one_cycle_key_points(three_phase, strategy):
-    kw = dict(
-        max_learning_rate=1.0,
-        total_steps=100,
-        divide_factor=25.0,
-        end_learning_rate=1e-4,
-        phase_pct=0.3,
-        anneal_strategy=strategy,
-        three_phase=three_phase,
-    )
+    kw = {
+        "max_learning_rate": 1.0,
+        "total_steps": 100,
+        "divide_factor": 25.0,
+        "end_learning_rate": 1e-4,
+        "phase_pct": 0.3,
+        "anneal_strategy": strategy,
+        "three_phase": three_phase,
+    }
     assert M.one_cycle(0, **kw) == pytest.approx(0.04)
     assert M.one_cycle(29, **kw) == pytest.approx(1.0)  # end of phase 1 = pct*T - 1
     if three_phase:
@@ -218,7 +223,7 @@ def test_decays_are_monotone_non_increasing(a, b, rate):
     lo, hi = min(a, b), max(a, b)
     for fn in (M.exponential_decay, M.natural_exp_decay, M.inverse_time_decay):
         for stair in (False, True):
-            kw = dict(learning_rate=1.0, decay_steps=7, decay_rate=rate, staircase=stair)
+            kw = {"learning_rate": 1.0, "decay_steps": 7, "decay_rate": rate, "staircase": stair}
             assert fn(hi, **kw) <= fn(lo, **kw) + 1e-15
 
 

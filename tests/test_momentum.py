@@ -56,32 +56,33 @@ _grad, _train = STEPS_DATA.grad, STEPS_DATA.train
 
 # (id, optimizer keyword arguments, sparse 'emb' gradients, per-parameter attributes)
 CASES = [
-    ("dense", dict(learning_rate=0.1, momentum=0.9), False, {}),
-    ("nesterov", dict(learning_rate=0.1, momentum=0.9, use_nesterov=True), False, {}),
-    ("mu_zero_is_sgd", dict(learning_rate=0.2, momentum=0.0), False, {}),
-    ("mu_above_one", dict(learning_rate=0.01, momentum=1.5), False, {}),
-    ("defaults_2x", dict(), False, {}),
-    ("l2", dict(learning_rate=0.1, momentum=0.9, regularization=fluid.L2Decay(0.1)), False, {}),
-    ("l1_nesterov", dict(learning_rate=0.1, momentum=0.5, use_nesterov=True, regularization=fluid.L1Decay(0.05)),
-     False, {}),
-    ("weight_decay_float", dict(learning_rate=0.1, momentum=0.9, weight_decay=0.05), False, {}),
-    ("param_regularizer_overrides", dict(learning_rate=0.1, momentum=0.9, regularization=fluid.L2Decay(0.1)), False,
-     {"w": dict(regularizer=fluid.L1Decay(0.2))}),
-    ("clip_value", dict(learning_rate=0.1, momentum=0.9, grad_clip=fluid.ClipGradByValue(0.3)), False, {}),
-    ("clip_norm", dict(learning_rate=0.1, momentum=0.9, grad_clip=fluid.ClipGradByNorm(0.5)), False, {}),
-    ("clip_global_norm_l2", dict(learning_rate=0.1, momentum=0.9, grad_clip=fluid.ClipGradByGlobalNorm(0.8),
-                                 regularization=fluid.L2Decay(0.1)), False, {}),
-    ("clip_global_norm_need_clip_false", dict(learning_rate=0.1, momentum=0.9,
-                                              grad_clip=fluid.ClipGradByGlobalNorm(0.8)), False,
-     {"b": dict(need_clip=False)}),
-    ("lr_multiplier", dict(learning_rate=0.1, momentum=0.9), False,
-     {"w": dict(learning_rate=0.5), "b": dict(learning_rate=3.0)}),
-    ("sparse", dict(learning_rate=0.1, momentum=0.9), True, {}),
-    ("sparse_nesterov", dict(learning_rate=0.3, momentum=0.8, use_nesterov=True), True, {}),
-    ("sparse_clip_value", dict(learning_rate=0.1, momentum=0.9, grad_clip=fluid.ClipGradByValue(0.4)), True, {}),
-    ("sparse_clip_global_norm", dict(learning_rate=0.1, momentum=0.9, grad_clip=fluid.ClipGradByGlobalNorm(0.8)),
+    ("dense", {"learning_rate": 0.1, "momentum": 0.9}, False, {}),
+    ("nesterov", {"learning_rate": 0.1, "momentum": 0.9, "use_nesterov": True}, False, {}),
+    ("mu_zero_is_sgd", {"learning_rate": 0.2, "momentum": 0.0}, False, {}),
+    ("mu_above_one", {"learning_rate": 0.01, "momentum": 1.5}, False, {}),
+    ("defaults_2x", {}, False, {}),
+    ("l2", {"learning_rate": 0.1, "momentum": 0.9, "regularization": fluid.L2Decay(0.1)}, False, {}),
+    ("l1_nesterov",
+     {"learning_rate": 0.1, "momentum": 0.5, "use_nesterov": True, "regularization": fluid.L1Decay(0.05)}, False, {}),
+    ("weight_decay_float", {"learning_rate": 0.1, "momentum": 0.9, "weight_decay": 0.05}, False, {}),
+    ("param_regularizer_overrides",
+     {"learning_rate": 0.1, "momentum": 0.9, "regularization": fluid.L2Decay(0.1)}, False,
+     {"w": {"regularizer": fluid.L1Decay(0.2)}}),
+    ("clip_value", {"learning_rate": 0.1, "momentum": 0.9, "grad_clip": fluid.ClipGradByValue(0.3)}, False, {}),
+    ("clip_norm", {"learning_rate": 0.1, "momentum": 0.9, "grad_clip": fluid.ClipGradByNorm(0.5)}, False, {}),
+    ("clip_global_norm_l2", {"learning_rate": 0.1, "momentum": 0.9, "grad_clip": fluid.ClipGradByGlobalNorm(0.8),
+                                 "regularization": fluid.L2Decay(0.1)}, False, {}),
+    ("clip_global_norm_need_clip_false", {"learning_rate": 0.1, "momentum": 0.9,
+                                              "grad_clip": fluid.ClipGradByGlobalNorm(0.8)}, False,
+     {"b": {"need_clip": False}}),
+    ("lr_multiplier", {"learning_rate": 0.1, "momentum": 0.9}, False,
+     {"w": {"learning_rate": 0.5}, "b": {"learning_rate": 3.0}}),
+    ("sparse", {"learning_rate": 0.1, "momentum": 0.9}, True, {}),
+    ("sparse_nesterov", {"learning_rate": 0.3, "momentum": 0.8, "use_nesterov": True}, True, {}),
+    ("sparse_clip_value", {"learning_rate": 0.1, "momentum": 0.9, "grad_clip": fluid.ClipGradByValue(0.4)}, True, {}),
+    ("sparse_clip_global_norm", {"learning_rate": 0.1, "momentum": 0.9, "grad_clip": fluid.ClipGradByGlobalNorm(0.8)},
      True, {}),
-    ("sparse_l2", dict(learning_rate=0.1, momentum=0.9, regularization=fluid.L2Decay(0.1)), True, {}),
+    ("sparse_l2", {"learning_rate": 0.1, "momentum": 0.9, "regularization": fluid.L2Decay(0.1)}, True, {}),
 ]  # fmt: skip
 
 
@@ -137,7 +138,7 @@ def test_optimizer_matches_numpy(case_id, kwargs, sparse, attrs):
     sd = opt.state_dict()
     assert sorted(k for k in sd if k.endswith("_velocity_0")) == sorted(f"{n}_velocity_0" for n in SHAPES)
     # plain float32 maths is exact; a norm (float64 here, one pass there) may move the last bit
-    tol = dict(rtol=2e-6, atol=1e-7) if "norm" in case_id else dict(rtol=0, atol=0)
+    tol = {"rtol": 2e-6, "atol": 1e-7} if "norm" in case_id else {"rtol": 0, "atol": 0}
     for n in SHAPES:
         np.testing.assert_allclose(params[n].detach().numpy(), want_p[n], **tol, err_msg=n)
         np.testing.assert_allclose(sd[f"{n}_velocity_0"].numpy(), want_v[n], **tol, err_msg=n)
@@ -305,25 +306,26 @@ def test_kernel_hyper_parameters_are_keyword_only():
 
 
 def _run_op(scope, **attrs):
-    slots = dict(Param="Param", Grad="Grad", Velocity="Velocity", LearningRate="LearningRate")
+    slots = {"Param": "Param", "Grad": "Grad", "Velocity": "Velocity", "LearningRate": "LearningRate"}
     Operator("momentum", ParamOut="Param", VelocityOut="Velocity", **slots, **attrs).run(scope, PLACE)
     return np.array(scope.find_var("Param").get_tensor()), np.array(scope.find_var("Velocity").get_tensor())
 
 
 # (id, shape, dtype, lr, attributes, velocity start)
 RAW_DENSE = [
-    ("small_mu", (23, 31), F32, 0.001, dict(mu=0.0001), 0.0),
-    ("nesterov", (23, 31), F32, 0.001, dict(mu=0.0001, use_nesterov=True), 0.0),
-    ("running_velocity", (8, 5), F32, 0.5, dict(mu=0.9), 0.75),
-    ("l2_decay_nesterov", (8, 5), F32, 0.01, dict(mu=0.5, use_nesterov=True, regularization_method="l2_decay",
-                                                 regularization_coeff=0.9), 0.1),
-    ("l2_decay", (3, 4, 5), F32, 0.01, dict(mu=0.5, regularization_method="l2_decay", regularization_coeff=0.9), 0.1),
-    ("coeff_without_method_is_ignored", (8, 5), F32, 0.01, dict(mu=0.5, regularization_coeff=0.9), 0.1),
-    ("rescale_grad", (8, 5), F32, 0.1, dict(mu=0.9, rescale_grad=0.125, regularization_method="l2_decay",
-                                            regularization_coeff=0.5), 0.2),
-    ("float16", (23, 31), np.float16, 0.001, dict(mu=0.0001), 0.0),
-    ("float64_nesterov", (8, 5), np.float64, 0.3, dict(mu=0.9, use_nesterov=True), 0.5),
-    ("zero_d", (), F32, 0.1, dict(mu=0.9), 0.4),
+    ("small_mu", (23, 31), F32, 0.001, {"mu": 0.0001}, 0.0),
+    ("nesterov", (23, 31), F32, 0.001, {"mu": 0.0001, "use_nesterov": True}, 0.0),
+    ("running_velocity", (8, 5), F32, 0.5, {"mu": 0.9}, 0.75),
+    ("l2_decay_nesterov", (8, 5), F32, 0.01, {"mu": 0.5, "use_nesterov": True, "regularization_method": "l2_decay",
+                                                 "regularization_coeff": 0.9}, 0.1),
+    ("l2_decay", (3, 4, 5), F32, 0.01, {"mu": 0.5, "regularization_method": "l2_decay", "regularization_coeff": 0.9},
+     0.1),
+    ("coeff_without_method_is_ignored", (8, 5), F32, 0.01, {"mu": 0.5, "regularization_coeff": 0.9}, 0.1),
+    ("rescale_grad", (8, 5), F32, 0.1, {"mu": 0.9, "rescale_grad": 0.125, "regularization_method": "l2_decay",
+                                            "regularization_coeff": 0.5}, 0.2),
+    ("float16", (23, 31), np.float16, 0.001, {"mu": 0.0001}, 0.0),
+    ("float64_nesterov", (8, 5), np.float64, 0.3, {"mu": 0.9, "use_nesterov": True}, 0.5),
+    ("zero_d", (), F32, 0.1, {"mu": 0.9}, 0.4),
 ]  # fmt: skip
 
 
@@ -359,7 +361,7 @@ def test_raw_sparse_momentum_op_updates_every_row(nesterov, decay):
     scope = op_scope(
         {"Param": param, "Velocity": velocity, "LearningRate": np.array([2.0], F32)}, (height, rows, value)
     )
-    attrs = dict(mu=1.0, use_nesterov=nesterov)
+    attrs = {"mu": 1.0, "use_nesterov": nesterov}
     if decay is not None:
         attrs.update(regularization_method="l2_decay", regularization_coeff=decay)
     got_p, got_v = _run_op(scope, **attrs)
@@ -417,7 +419,7 @@ def test_torch_layout_optimizer_and_cross_layout_loading():
     """torchfluid.optim.Momentum: torch's layout (the velocity is torch.optim.SGD's
     ``momentum_buffer``), torch's call, the same update; each layout loads into the other
     and the runs continue with the same bits."""
-    kw = dict(momentum=0.9, use_nesterov=True)
+    kw = {"momentum": 0.9, "use_nesterov": True}
     params, opt = _train(O.Momentum, dict(lr=0.1, **kw), False, {}, steps=range(2))
     sd = opt.state_dict()
     assert set(sd) >= {"state", "param_groups"}
@@ -468,8 +470,8 @@ def test_a_torch_sgd_state_dict_loads_and_the_run_continues(cls):
 @pytest.mark.parametrize(
     "sgd_kwargs,match",
     [
-        (dict(dampening=0.1), r"a param group has dampening=0.1; allowed: 0 \(Paddle's momentum has no dampening"),
-        (dict(maximize=True), r"a param group has maximize=True; allowed: False"),
+        ({"dampening": 0.1}, r"a param group has dampening=0.1; allowed: 0 \(Paddle's momentum has no dampening"),
+        ({"maximize": True}, r"a param group has maximize=True; allowed: False"),
     ],
 )
 def test_a_torch_sgd_state_dict_with_other_maths_is_refused(sgd_kwargs, match):
@@ -509,17 +511,17 @@ def test_fluid_and_2x_names():
 
 # (keyword arguments, error type, message)
 BAD_ARGS = [
-    (dict(momentum=-0.1), ValueError, r"^momentum must be >= 0, got -0.1$"),
-    (dict(momentum=float("inf")), ValueError, r"^momentum must be >= 0, got inf$"),
-    (dict(momentum=True), TypeError, r"^momentum must be a real number >= 0, got True of type bool$"),
-    (dict(momentum=None), ValueError, r"^momentum must be >= 0, got None$"),  # Paddle 2.x: ValueError
-    (dict(learning_rate=None), ValueError, r"^learning_rate is not set: pass a float >= 0"),
-    (dict(learning_rate=-0.1), ValueError, r"learning_rate must be >= 0, got -0.1"),
-    (dict(use_nesterov=1), TypeError, r"^use_nesterov must be True or False, got 1$"),
-    (dict(multi_precision="yes"), TypeError, r"^multi_precision must be True or False, got 'yes'$"),
-    (dict(use_multi_tensor=None), TypeError, r"^use_multi_tensor must be True or False, got None$"),
-    (dict(rescale_grad=0.5), ValueError, r"^rescale_grad must be 1.0, got 0.5: Paddle's CPU kernel ignores it"),
-    (dict(rescale_grad="1"), TypeError, r"^rescale_grad must be a real number, got '1' of type str$"),
+    ({"momentum": -0.1}, ValueError, r"^momentum must be >= 0, got -0.1$"),
+    ({"momentum": float("inf")}, ValueError, r"^momentum must be >= 0, got inf$"),
+    ({"momentum": True}, TypeError, r"^momentum must be a real number >= 0, got True of type bool$"),
+    ({"momentum": None}, ValueError, r"^momentum must be >= 0, got None$"),  # Paddle 2.x: ValueError
+    ({"learning_rate": None}, ValueError, r"^learning_rate is not set: pass a float >= 0"),
+    ({"learning_rate": -0.1}, ValueError, r"learning_rate must be >= 0, got -0.1"),
+    ({"use_nesterov": 1}, TypeError, r"^use_nesterov must be True or False, got 1$"),
+    ({"multi_precision": "yes"}, TypeError, r"^multi_precision must be True or False, got 'yes'$"),
+    ({"use_multi_tensor": None}, TypeError, r"^use_multi_tensor must be True or False, got None$"),
+    ({"rescale_grad": 0.5}, ValueError, r"^rescale_grad must be 1.0, got 0.5: Paddle's CPU kernel ignores it"),
+    ({"rescale_grad": "1"}, TypeError, r"^rescale_grad must be a real number, got '1' of type str$"),
 ]
 
 

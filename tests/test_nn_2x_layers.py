@@ -17,10 +17,10 @@ X = np.random.RandomState(0).standard_normal((2, 4, 6, 5)).astype("float32")
 @pytest.mark.parametrize(
     "kw",
     [
-        dict(in_channels=4, out_channels=6, kernel_size=3),
-        dict(in_channels=4, out_channels=2, kernel_size=[3, 2], stride=2, padding=1),
-        dict(in_channels=4, out_channels=4, kernel_size=3, groups=2, dilation=2, padding=[2, 1]),
-        dict(in_channels=4, out_channels=3, kernel_size=1, bias_attr=False),
+        {"in_channels": 4, "out_channels": 6, "kernel_size": 3},
+        {"in_channels": 4, "out_channels": 2, "kernel_size": [3, 2], "stride": 2, "padding": 1},
+        {"in_channels": 4, "out_channels": 4, "kernel_size": 3, "groups": 2, "dilation": 2, "padding": [2, 1]},
+        {"in_channels": 4, "out_channels": 3, "kernel_size": 1, "bias_attr": False},
     ],
 )
 def test_conv2d_is_torch_conv2d_with_paddle_shapes_and_init(kw):
@@ -56,11 +56,11 @@ def test_conv2d_default_filter_is_normal_with_paddle_std():
 @pytest.mark.parametrize(
     "kw, error, match",
     [
-        (dict(padding_mode="reflect"), NotImplementedError, r"padding_mode='reflect' is not supported"),
-        (dict(padding_mode="mirror"), ValueError, r"padding_mode must be one of .*got 'mirror'"),
-        (dict(padding="SAME"), NotImplementedError, r"padding='SAME' is not supported"),
-        (dict(data_format="NHWC"), ValueError, r"data_format must be 'NCHW', got 'NHWC'"),
-        (dict(groups=3), ValueError, r"groups=3 must divide"),
+        ({"padding_mode": "reflect"}, NotImplementedError, r"padding_mode='reflect' is not supported"),
+        ({"padding_mode": "mirror"}, ValueError, r"padding_mode must be one of .*got 'mirror'"),
+        ({"padding": "SAME"}, NotImplementedError, r"padding='SAME' is not supported"),
+        ({"data_format": "NHWC"}, ValueError, r"data_format must be 'NCHW', got 'NHWC'"),
+        ({"groups": 3}, ValueError, r"groups=3 must divide"),
     ],
 )
 def test_conv2d_refuses_what_it_does_not_do(kw, error, match):

@@ -57,7 +57,7 @@ def test_rmsprop_one_step(centered, momentum, dtype):
         momentum=float(np.float32(momentum)),
         centered=centered,
     )
-    tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-14)
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-14}
     np.testing.assert_allclose(param.detach().numpy(), want[0], **tol)
     sd = opt.state_dict()
     np.testing.assert_allclose(sd["w_mean_square_0"].numpy(), want[1], **tol)

@@ -11,15 +11,15 @@ import torch
 import torchfluid.optim as O
 import torchfluid.optimizer as F
 
-TOL = dict(rtol=2e-6, atol=2e-6)
+TOL = {"rtol": 2e-6, "atol": 2e-6}
 
 BUILDERS = [  # (paddle-layout class, torch-layout class, kwargs)
-    (F.RMSProp, O.RMSProp, dict(learning_rate=0.01, momentum=0.9, centered=True)),
-    (F.RMSProp, O.RMSProp, dict(learning_rate=0.01, rho=0.9, epsilon=1e-4)),
-    (F.SGD, O.SGD, dict(learning_rate=0.1)),
-    (F.Adam, O.Adam, dict(learning_rate=0.01)),
-    (F.Adagrad, O.Adagrad, dict(learning_rate=0.1, initial_accumulator_value=0.1)),
-    (F.Momentum, O.Momentum, dict(learning_rate=0.05, momentum=0.9, use_nesterov=True)),
+    (F.RMSProp, O.RMSProp, {"learning_rate": 0.01, "momentum": 0.9, "centered": True}),
+    (F.RMSProp, O.RMSProp, {"learning_rate": 0.01, "rho": 0.9, "epsilon": 1e-4}),
+    (F.SGD, O.SGD, {"learning_rate": 0.1}),
+    (F.Adam, O.Adam, {"learning_rate": 0.01}),
+    (F.Adagrad, O.Adagrad, {"learning_rate": 0.1, "initial_accumulator_value": 0.1}),
+    (F.Momentum, O.Momentum, {"learning_rate": 0.05, "momentum": 0.9, "use_nesterov": True}),
 ]
 
 
@@ -59,7 +59,7 @@ def test_each_layout_loads_into_the_other_and_the_run_continues_identically(padd
 
 
 def test_torch_rmsprop_state_dict_loads_into_the_torch_preset():
-    kwargs = dict(lr=0.01, momentum=0.9, centered=True, alpha=0.9)
+    kwargs = {"lr": 0.01, "momentum": 0.9, "centered": True, "alpha": 0.9}
     model = _model()
     theirs = torch.optim.RMSprop(model.named_parameters(), **kwargs)
     _steps(model, theirs, 4)
@@ -177,11 +177,11 @@ def test_complex_parameters_are_updated_as_their_real_views(build):
 @pytest.mark.parametrize(
     "cls,kwargs",
     [
-        (O.RMSProp, dict(lr=0.01, momentum=0.9, centered=True)),
-        (O.SGD, dict(lr=0.1)),
-        (O.Adam, dict(lr=0.01)),
-        (O.Adagrad, dict(lr=0.1)),
-        (O.Momentum, dict(lr=0.05, momentum=0.9)),
+        (O.RMSProp, {"lr": 0.01, "momentum": 0.9, "centered": True}),
+        (O.SGD, {"lr": 0.1}),
+        (O.Adam, {"lr": 0.01}),
+        (O.Adagrad, {"lr": 0.1}),
+        (O.Momentum, {"lr": 0.05, "momentum": 0.9}),
     ],
     ids=["RMSProp", "SGD", "Adam", "Adagrad", "Momentum"],
 )

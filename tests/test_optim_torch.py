@@ -17,19 +17,19 @@ import torchfluid.optim as O
 from torchfluid.kernels import rmsprop as kref
 
 CONFIGS = [
-    dict(),
-    dict(lr=1e-3),
-    dict(weight_decay=0.1),
-    dict(maximize=True),
-    dict(weight_decay=0.1, centered=True),
-    dict(maximize=True, weight_decay=0.1),
-    dict(weight_decay=0.1, centered=True, momentum=0.1),
-    dict(weight_decay=0.1, centered=True, momentum=0.1, maximize=True),
-    dict(momentum=0.9, alpha=0.9, eps=1e-3),
-    dict(foreach=True, momentum=0.5),
-    dict(foreach=False, centered=True),
+    {},
+    {"lr": 1e-3},
+    {"weight_decay": 0.1},
+    {"maximize": True},
+    {"weight_decay": 0.1, "centered": True},
+    {"maximize": True, "weight_decay": 0.1},
+    {"weight_decay": 0.1, "centered": True, "momentum": 0.1},
+    {"weight_decay": 0.1, "centered": True, "momentum": 0.1, "maximize": True},
+    {"momentum": 0.9, "alpha": 0.9, "eps": 1e-3},
+    {"foreach": True, "momentum": 0.5},
+    {"foreach": False, "centered": True},
 ]
-TOL = dict(rtol=2e-6, atol=2e-6)  # torch's CPU sqrt is sometimes one ulp off; ours is correctly rounded
+TOL = {"rtol": 2e-6, "atol": 2e-6}  # torch's CPU sqrt is sometimes one ulp off; ours is correctly rounded
 
 
 def _pair(shape=(10, 5), dtype=torch.float32, seed=0, contiguous=True):
@@ -70,7 +70,7 @@ def test_trajectory_and_state_equal_torch(kwargs, dtype, contiguous):
         torch.testing.assert_close(sa["state"][0][k], sb["state"][0][k], **TOL)
 
 
-@pytest.mark.parametrize("kwargs", [dict(), dict(momentum=0.9, centered=True), dict(weight_decay=0.1, maximize=True)])
+@pytest.mark.parametrize("kwargs", [{}, {"momentum": 0.9, "centered": True}, {"weight_decay": 0.1, "maximize": True}])
 def test_tensor_lr_complex_and_schedulers_equal_torch(kwargs):
     # a Tensor lr with StepLR, complex parameters (updated as real views), closure returns the loss
     c1 = torch.randn(4, 3, dtype=torch.complex64, requires_grad=True)
@@ -92,17 +92,17 @@ def test_add_param_group_honours_torch_keys_and_per_group_weight_decay():
     p2, q2 = _pair((4,), seed=4)
     a = O.RMSprop([p1], lr=0.01)
     b = torch.optim.RMSprop([q1], lr=0.01)
-    extra = dict(
-        alpha=0.9,
-        eps=1e-4,
-        weight_decay=0.2,
-        momentum=0.3,
-        centered=True,
-        foreach=True,
-        capturable=False,
-        differentiable=False,
-        maximize=True,
-    )
+    extra = {
+        "alpha": 0.9,
+        "eps": 1e-4,
+        "weight_decay": 0.2,
+        "momentum": 0.3,
+        "centered": True,
+        "foreach": True,
+        "capturable": False,
+        "differentiable": False,
+        "maximize": True,
+    }
     a.add_param_group({"params": [p2], **extra})
     b.add_param_group({"params": [q2], **extra})
     assert a.param_groups[1].keys() == b.param_groups[1].keys()
@@ -123,7 +123,7 @@ ERRORS = [  # (params, kwargs, error type, message) as torch.optim.RMSprop raise
     (lambda p: p[0], {}, TypeError, "params argument given to the optimizer should be an iterable"),
     (lambda p: [p[0], p[0]], {}, UserWarning, "a parameter group with duplicate parameters"),
     (lambda p: [{"params": p[0]}, {"params": p[0]}], {}, ValueError, "some parameters appear in more than one"),
-    (lambda p: p, dict(lr=torch.tensor([0.1, 0.1])), ValueError, "Tensor lr must be 1-element"),
+    (lambda p: p, {"lr": torch.tensor([0.1, 0.1])}, ValueError, "Tensor lr must be 1-element"),
     (lambda p: [("w", p[0]), p[1]], {}, ValueError, "all optimizer params should be with/without names"),
     (
         lambda p: [{"params": [p[0]]}, {"params": [("w", p[1])]}],
@@ -131,11 +131,11 @@ ERRORS = [  # (params, kwargs, error type, message) as torch.optim.RMSprop raise
         ValueError,
         "all optimizer param groups should be with/without names",
     ),
-    (lambda p: p, dict(momentum=-1.0), ValueError, "Invalid momentum value: -1.0"),
-    (lambda p: p, dict(lr=-1.0), ValueError, "Invalid learning rate: -1.0"),
-    (lambda p: p, dict(eps=-1.0), ValueError, "Invalid epsilon value: -1.0"),
-    (lambda p: p, dict(alpha=-1.0), ValueError, "Invalid alpha value: -1.0"),
-    (lambda p: p, dict(weight_decay=-1.0), ValueError, "Invalid weight_decay value: -1.0"),
+    (lambda p: p, {"momentum": -1.0}, ValueError, "Invalid momentum value: -1.0"),
+    (lambda p: p, {"lr": -1.0}, ValueError, "Invalid learning rate: -1.0"),
+    (lambda p: p, {"eps": -1.0}, ValueError, "Invalid epsilon value: -1.0"),
+    (lambda p: p, {"alpha": -1.0}, ValueError, "Invalid alpha value: -1.0"),
+    (lambda p: p, {"weight_decay": -1.0}, ValueError, "Invalid weight_decay value: -1.0"),
     (lambda p: [{"params": p[0]}], {}, None, None),  # a bare Tensor in a group dict is accepted
 ]
 
@@ -207,7 +207,7 @@ def _continue(model, opt, x, steps=5):
     return [p.detach().clone() for p in model.parameters()]
 
 
-@pytest.mark.parametrize("kwargs", [dict(), dict(momentum=0.9, centered=True, weight_decay=0.01)])
+@pytest.mark.parametrize("kwargs", [{}, {"momentum": 0.9, "centered": True, "weight_decay": 0.01}])
 @pytest.mark.parametrize("src,dst", [(torch.optim.RMSprop, O.RMSprop), (O.RMSprop, torch.optim.RMSprop)])
 def test_state_dict_moves_between_torch_and_torchfluid(src, dst, kwargs):
     model, opt, x = _trained(src, named=True, **kwargs)

@@ -25,7 +25,7 @@ def snapshot(opt, params):
     return (
         [p.detach().clone() for p in params],
         state,
-        [dict((k, v) for k, v in g.items() if k != "params") for g in opt.param_groups],
+        [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups],
     )
 
 

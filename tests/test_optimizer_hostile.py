@@ -47,9 +47,7 @@ def _sparse(rows, n=10):
 
 
 @pytest.mark.parametrize("rows,bad,dim", [([1, 10], 10, 0), ([-1, 2], -1, 0), ([3, 99999], 99999, 0)])
-@pytest.mark.parametrize(
-    "options", [dict(), dict(lazy_mode=True), dict(fused=False), dict(fused=False, nonfinite="raise")]
-)
+@pytest.mark.parametrize("options", [{}, {"lazy_mode": True}, {"fused": False}, {"fused": False, "nonfinite": "raise"}])
 def test_sparse_indices_out_of_range_raise_before_any_update(rows, bad, dim, options):
     opt, w, emb = _model(**options)
     w.grad, emb.grad = torch.ones(3, 4), _sparse(rows)

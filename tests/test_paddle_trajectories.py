@@ -17,14 +17,14 @@ RTOL, ATOL = 1e-5, 1e-6
 
 
 def make_optimizer(config, named_params, fused=None):
-    kwargs = dict(
-        learning_rate=config["lr"],
-        rho=config["rho"],
-        epsilon=config["epsilon"],
-        momentum=config["momentum"],
-        centered=config["centered"],
-        fused=fused,
-    )
+    kwargs = {
+        "learning_rate": config["lr"],
+        "rho": config["rho"],
+        "epsilon": config["epsilon"],
+        "momentum": config["momentum"],
+        "centered": config["centered"],
+        "fused": fused,
+    }
     wd = config.get("weight_decay")
     if wd is not None:
         kind, coeff = wd

@@ -33,7 +33,7 @@ CASES = {
     "rmsprop": (
         "linear",
         "RMSProp",
-        dict(learning_rate=0.001, rho=0.95, epsilon=1e-06, momentum=0.0, centered=False),
+        {"learning_rate": 0.001, "rho": 0.95, "epsilon": 1e-06, "momentum": 0.0, "centered": False},
         [
             2.6125570230480717, 2.587681377682089, 2.569863466410184, 2.5551302890912857, 2.542210734049388,
             2.530511471542003, 2.519700051053436, 2.509568526409088, 2.4999768246556466, 2.4908254116504214,
@@ -42,7 +42,7 @@ CASES = {
     "sgd": (
         "linear",
         "SGD",
-        dict(learning_rate=0.001),
+        {"learning_rate": 0.001},
         [
             2.6125570230480717, 2.6106062484608996, 2.608655473873728, 2.6067046992865555, 2.604753924699384,
             2.6028031501122113, 2.6008523755250392, 2.598901600937867, 2.596950826350695, 2.595000051763523,
@@ -51,7 +51,7 @@ CASES = {
     "momentum": (
         "linear",
         "Momentum",
-        dict(learning_rate=0.001, momentum=0.9, use_nesterov=False),
+        {"learning_rate": 0.001, "momentum": 0.9, "use_nesterov": False},
         [
             2.6125570230480717, 2.6106062484608996, 2.6068997767917828, 2.6016131777907745, 2.5949044642287373,
             2.58691584759568, 2.57777531822922, 2.5675980674301604, 2.55648776736648, 2.5445377229868855,
@@ -60,7 +60,7 @@ CASES = {
     "adagrad": (
         "linear",
         "Adagrad",
-        dict(learning_rate=0.001, epsilon=1.0e-6, initial_accumulator_value=0.0),
+        {"learning_rate": 0.001, "epsilon": 1.0e-6, "initial_accumulator_value": 0.0},
         [
             2.6125570230480717, 2.6069919310016734, 2.6030568121214954, 2.5998437993621866, 2.5970612478391,
             2.5945724575771516, 2.592300512948242, 2.5901971006934144, 2.5882295385033647, 2.5863745029324328,
@@ -69,7 +69,7 @@ CASES = {
     "adam": (
         "linear",
         "Adam",
-        dict(learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-08),
+        {"learning_rate": 0.001, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-08},
         [
             2.6125570230480717, 2.6069918720704797, 2.601426739712486, 2.5958616135601766, 2.590296490510068,
             2.5847313693207723, 2.579166249371597, 2.573601130307867, 2.5680360119079126, 2.5624708940239613,
@@ -79,7 +79,7 @@ CASES = {
     "sgd_param_groups": (
         "mlp",
         "SGD",
-        dict(learning_rate=0.01, weight_decay=0.01, groups=[{}, {"weight_decay": 0.001, "learning_rate": 0.1}]),
+        {"learning_rate": 0.01, "weight_decay": 0.01, "groups": [{}, {"weight_decay": 0.001, "learning_rate": 0.1}]},
         [
             26.45557023048071, 26.189615890352265, 25.925730483606507, 25.66389296221932, 25.404082443027733,
             25.14627820606084, 24.89045969288372, 24.636606504954457, 24.384698401993962, 24.134715300368555,
@@ -209,7 +209,7 @@ def _numpy_rmsprop(p, grads, *, lr, rho, eps, momentum, l2):
 def test_float64_update_rounds_paddle_attributes_to_float32(fused, float32_attrs):
     rng = np.random.default_rng(0)
     p0, grads = rng.normal(size=(4, 3)), [rng.normal(size=(4, 3)) for _ in range(4)]
-    hp = dict(rho=0.9, eps=1e-6, momentum=0.7, l2=0.01)
+    hp = {"rho": 0.9, "eps": 1e-6, "momentum": 0.7, "l2": 0.01}
     used = {k: _f32(v) for k, v in hp.items()} if float32_attrs else hp
     expected = _numpy_rmsprop(p0, grads, lr=0.01, **used)
     p = torch.nn.Parameter(torch.tensor(p0))
@@ -293,7 +293,7 @@ def test_conv2d_batch_norm_model_matches_paddle(float64_default):
     rng.random_sample((1, 1, 10))
     image = rng.random_sample((1, 3, 16, 16))
     with fluid.dygraph.guard():
-        attrs = dict(weight_attr=Constant(value=0.5), bias_attr=Constant(value=0.33))
+        attrs = {"weight_attr": Constant(value=0.5), "bias_attr": Constant(value=0.33)}
         layers = [
             nn2.Conv2D(3, 10, 3, **attrs),
             nn2.BatchNorm2D(10, momentum=0.9, epsilon=1e-05),

@@ -53,7 +53,7 @@ def test_master_weights_follow_the_float32_trajectory_exactly(dtype, centered, m
     p0 = torch.randn(5, 4, generator=gen).to(dtype)
     low = torch.nn.Parameter(p0.clone())
     ref = torch.nn.Parameter(p0.float())
-    kw = dict(learning_rate=0.01, centered=centered, momentum=momentum)
+    kw = {"learning_rate": 0.01, "centered": centered, "momentum": momentum}
     opt = RMSProp(parameters=[("w", low)], multi_precision=True, **kw)
     opt32 = RMSProp(parameters=[("w", ref)], **kw)  # fused; the master path runs the reference kernel
     for _ in range(6):
@@ -217,11 +217,19 @@ def _distance(params, ref):
 
 
 LOW_RUNS = [
-    ("fp16 multi_precision", dict(dtype=torch.float16, multi_precision=True), (0.03, 0.005)),
-    ("fp16 multi_precision GradScaler", dict(dtype=torch.float16, multi_precision=True, scaler=True), (0.03, 0.005)),
-    ("bf16 multi_precision", dict(dtype=torch.bfloat16, multi_precision=True), (0.08, 0.02)),
-    ("fp32 bf16 state", dict(dtype=torch.float32, state_dtype=torch.bfloat16), (0.08, 0.02)),
-    ("fp32 autocast(bf16) GradScaler", dict(dtype=torch.float32, autocast=torch.bfloat16, scaler=True), (0.08, 0.02)),
+    ("fp16 multi_precision", {"dtype": torch.float16, "multi_precision": True}, (0.03, 0.005)),
+    (
+        "fp16 multi_precision GradScaler",
+        {"dtype": torch.float16, "multi_precision": True, "scaler": True},
+        (0.03, 0.005),
+    ),
+    ("bf16 multi_precision", {"dtype": torch.bfloat16, "multi_precision": True}, (0.08, 0.02)),
+    ("fp32 bf16 state", {"dtype": torch.float32, "state_dtype": torch.bfloat16}, (0.08, 0.02)),
+    (
+        "fp32 autocast(bf16) GradScaler",
+        {"dtype": torch.float32, "autocast": torch.bfloat16, "scaler": True},
+        (0.08, 0.02),
+    ),
 ]
 
 
@@ -251,7 +259,7 @@ def _scaled_pair(init_scale):
     w0 = torch.randn(4, 3, generator=gen)
     x = torch.randn(8, 4, generator=gen)
     a, b = torch.nn.Parameter(w0.clone()), torch.nn.Parameter(w0.clone())
-    kw = dict(learning_rate=0.01, momentum=0.9, grad_clip=ClipGradByGlobalNorm(0.1))
+    kw = {"learning_rate": 0.01, "momentum": 0.9, "grad_clip": ClipGradByGlobalNorm(0.1)}
     return a, b, x, RMSProp(parameters=[("w", a)], **kw), RMSProp(parameters=[("w", b)], **kw)
 
 
@@ -375,9 +383,9 @@ def test_propagate_is_the_default_and_matches_paddle():
 # -------------------------------------------------- centered, near-constant gradients
 CENTERED_CONFIGS = [
     (torch.float32, {}),
-    (torch.float16, dict(multi_precision=True)),
-    (torch.bfloat16, dict(multi_precision=True)),
-    (torch.float32, dict(state_dtype=torch.bfloat16)),
+    (torch.float16, {"multi_precision": True}),
+    (torch.bfloat16, {"multi_precision": True}),
+    (torch.float32, {"state_dtype": torch.bfloat16}),
 ]
 
 
@@ -451,19 +459,19 @@ def test_bf16_state_halves_state_memory_centered_included():
 # ---------------------------------------------------------------- epsilon checks
 BAD_PRECISION = [
     (
-        dict(dtype=torch.float16, epsilon=1e-8),
+        {"dtype": torch.float16, "epsilon": 1e-8},
         ValueError,
         "epsilon=1e-08 is not representable in the float16 optimizer state (float16 parameters without "
         "multi_precision): its smallest normal number is 6.1e-05",
     ),
-    (dict(dtype=torch.float16, epsilon=1e-6), ValueError, "Use multi_precision=True (float32 state)"),
+    ({"dtype": torch.float16, "epsilon": 1e-6}, ValueError, "Use multi_precision=True (float32 state)"),
     (
-        dict(state_dtype=torch.float16),
+        {"state_dtype": torch.float16},
         ValueError,
         "state_dtype must be one of None, torch.float32, torch.bfloat16, got torch.float16",
     ),
-    (dict(multi_precision=1), ValueError, "multi_precision must be True or False, got 1"),
-    (dict(nonfinite="ignore"), ValueError, "nonfinite must be one of 'propagate', 'skip', 'raise', got 'ignore'"),
+    ({"multi_precision": 1}, ValueError, "multi_precision must be True or False, got 1"),
+    ({"nonfinite": "ignore"}, ValueError, "nonfinite must be one of 'propagate', 'skip', 'raise', got 'ignore'"),
 ]
 
 
@@ -477,10 +485,10 @@ def test_bad_precision_arguments(kw, exc, message):
 
 def test_epsilon_fine_where_the_state_is_wide_enough():
     for dtype, kw in [
-        (torch.float16, dict(multi_precision=True)),
-        (torch.float16, dict(state_dtype=torch.float32)),
+        (torch.float16, {"multi_precision": True}),
+        (torch.float16, {"state_dtype": torch.float32}),
         (torch.bfloat16, {}),
-        (torch.float32, dict(state_dtype=torch.bfloat16)),
+        (torch.float32, {"state_dtype": torch.bfloat16}),
     ]:
         p = torch.nn.Parameter(torch.zeros(2, dtype=dtype))
         RMSProp(learning_rate=0.1, epsilon=1e-8, parameters=[p], **kw)

@@ -148,16 +148,16 @@ def test_paddle_preset_is_the_native_optimizer():
 
 # ------------------------------------------------------------- live vs torch.optim
 TORCH_GRID = [
-    dict(),
-    dict(lr=0.05, alpha=0.9, eps=1e-6),
-    dict(momentum=0.9),
-    dict(centered=True),
-    dict(centered=True, momentum=0.5, alpha=0.95),
-    dict(weight_decay=0.1),
-    dict(weight_decay=0.05, momentum=0.9, centered=True),
-    dict(maximize=True, weight_decay=0.1, momentum=0.9),
-    dict(maximize=True, centered=True),
-    dict(eps=0.5, momentum=0.3),
+    {},
+    {"lr": 0.05, "alpha": 0.9, "eps": 1e-6},
+    {"momentum": 0.9},
+    {"centered": True},
+    {"centered": True, "momentum": 0.5, "alpha": 0.95},
+    {"weight_decay": 0.1},
+    {"weight_decay": 0.05, "momentum": 0.9, "centered": True},
+    {"maximize": True, "weight_decay": 0.1, "momentum": 0.9},
+    {"maximize": True, "centered": True},
+    {"eps": 0.5, "momentum": 0.3},
 ]
 
 
@@ -291,33 +291,33 @@ def test_preset_translations():
 
 
 BAD = [
-    (dict(name="adam"), ValueError, "unknown RMSProp preset 'adam'; choose one of 'paddle', 'torch'"),
+    ({"name": "adam"}, ValueError, "unknown RMSProp preset 'adam'; choose one of 'paddle', 'torch'"),
     (
-        dict(name="torch", betas=(0.9, 0.99)),
+        {"name": "torch", "betas": (0.9, 0.99)},
         TypeError,
         "got unexpected argument(s) 'betas'; torch.optim.RMSprop takes: lr, alpha, eps, weight_decay, momentum, "
         "centered, maximize (accepted and ignored: foreach); torchfluid adds: name, multi_precision",
     ),
-    (dict(name="keras", rho=0.9, decay=0.1), TypeError, "keras.optimizers.RMSprop takes: learning_rate, rho"),
-    (dict(name="optax", decay=0.9), TypeError, "RMSProp.preset('optax') needs learning_rate"),
-    (dict(name="tf1"), TypeError, "needs learning_rate (tf.compat.v1.train.RMSPropOptimizer has no default)"),
+    ({"name": "keras", "rho": 0.9, "decay": 0.1}, TypeError, "keras.optimizers.RMSprop takes: learning_rate, rho"),
+    ({"name": "optax", "decay": 0.9}, TypeError, "RMSProp.preset('optax') needs learning_rate"),
+    ({"name": "tf1"}, TypeError, "needs learning_rate (tf.compat.v1.train.RMSPropOptimizer has no default)"),
     (
-        dict(name="keras", clipnorm=1.0, clipvalue=0.5),
+        {"name": "keras", "clipnorm": 1.0, "clipvalue": 0.5},
         ValueError,
         "only one of clipnorm, clipvalue and global_clipnorm can be set (as in Keras), got clipnorm=1.0, clipvalue=0.5",
     ),
-    (dict(name="keras", use_ema=True), ValueError, "use_ema=True is not supported (only the default use_ema=False"),
-    (dict(name="timm", caution=True), ValueError, "caution=True is not supported"),
-    (dict(name="torch", capturable=True), ValueError, "capturable=True is not supported"),
-    (dict(name="torch", eps=0.0), ValueError, "eps must be > 0, got 0.0"),
-    (dict(name="torch", alpha=1.0), ValueError, "alpha must be in [0, 1), got 1.0"),
-    (dict(name="timm", weight_decay=-1.0), ValueError, "weight_decay must be >= 0, got -1.0"),
-    (dict(name="optax", learning_rate=0.1, decay=1.5), ValueError, "decay must be in [0, 1), got 1.5"),
-    (dict(name="optax", learning_rate=0.1, momentum=-0.5), ValueError, "momentum must be >= 0, got -0.5"),
-    (dict(name="keras", weight_decay=-0.1), ValueError, "weight_decay must be >= 0, got -0.1"),
-    (dict(name="tf1", learning_rate=0.1, decay=1.0), ValueError, "decay must be in [0, 1), got 1.0"),
-    (dict(name="paddle", learning_rate=0.1, rho=1.0), ValueError, "rho must be in [0, 1), got 1.0"),
-    (dict(name="torch", nonfinite="ignore"), ValueError, "nonfinite must be one of 'propagate', 'skip', 'raise'"),
+    ({"name": "keras", "use_ema": True}, ValueError, "use_ema=True is not supported (only the default use_ema=False"),
+    ({"name": "timm", "caution": True}, ValueError, "caution=True is not supported"),
+    ({"name": "torch", "capturable": True}, ValueError, "capturable=True is not supported"),
+    ({"name": "torch", "eps": 0.0}, ValueError, "eps must be > 0, got 0.0"),
+    ({"name": "torch", "alpha": 1.0}, ValueError, "alpha must be in [0, 1), got 1.0"),
+    ({"name": "timm", "weight_decay": -1.0}, ValueError, "weight_decay must be >= 0, got -1.0"),
+    ({"name": "optax", "learning_rate": 0.1, "decay": 1.5}, ValueError, "decay must be in [0, 1), got 1.5"),
+    ({"name": "optax", "learning_rate": 0.1, "momentum": -0.5}, ValueError, "momentum must be >= 0, got -0.5"),
+    ({"name": "keras", "weight_decay": -0.1}, ValueError, "weight_decay must be >= 0, got -0.1"),
+    ({"name": "tf1", "learning_rate": 0.1, "decay": 1.0}, ValueError, "decay must be in [0, 1), got 1.0"),
+    ({"name": "paddle", "learning_rate": 0.1, "rho": 1.0}, ValueError, "rho must be in [0, 1), got 1.0"),
+    ({"name": "torch", "nonfinite": "ignore"}, ValueError, "nonfinite must be one of 'propagate', 'skip', 'raise'"),
 ]
 
 
@@ -342,9 +342,15 @@ def test_preset_group_errors():
 
 
 def test_every_preset_lists_its_library_defaults():
-    assert PRESETS["torch"].args == dict(
-        lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False
-    )
+    assert PRESETS["torch"].args == {
+        "lr": 0.01,
+        "alpha": 0.99,
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "momentum": 0.0,
+        "centered": False,
+        "maximize": False,
+    }
     assert PRESETS["keras"].args["epsilon"] == 1e-7 and PRESETS["keras"].args["learning_rate"] == 0.001
     assert PRESETS["timm"].args["eps"] == 1e-10 and PRESETS["tf1"].args["epsilon"] == 1e-10
     assert PRESETS["optax"].args["eps"] == 1e-8 and PRESETS["paddle"].args["epsilon"] == 1e-6
@@ -352,13 +358,13 @@ def test_every_preset_lists_its_library_defaults():
 
 # ---------------------------------------------------------------- options directly
 BAD_OPTIONS = [
-    (dict(nesterov=True), "nesterov=True needs momentum > 0, got momentum=0"),
-    (dict(initial_mean_square=-1.0), "initial_mean_square must be >= 0, got -1.0"),
-    (dict(decoupled_weight_decay=-0.1), "decoupled_weight_decay must be >= 0, got -0.1"),
-    (dict(eps_in_sqrt=1), "eps_in_sqrt must be True or False, got 1"),
-    (dict(maximize="yes"), "maximize must be True or False, got 'yes'"),
-    (dict(bias_correction=None), "bias_correction must be True or False, got None"),
-    (dict(lr_in_momentum=0), "lr_in_momentum must be True or False, got 0"),
+    ({"nesterov": True}, "nesterov=True needs momentum > 0, got momentum=0"),
+    ({"initial_mean_square": -1.0}, "initial_mean_square must be >= 0, got -1.0"),
+    ({"decoupled_weight_decay": -0.1}, "decoupled_weight_decay must be >= 0, got -0.1"),
+    ({"eps_in_sqrt": 1}, "eps_in_sqrt must be True or False, got 1"),
+    ({"maximize": "yes"}, "maximize must be True or False, got 'yes'"),
+    ({"bias_correction": None}, "bias_correction must be True or False, got None"),
+    ({"lr_in_momentum": 0}, "lr_in_momentum must be True or False, got 0"),
 ]
 
 

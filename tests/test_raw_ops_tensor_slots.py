@@ -10,10 +10,11 @@ import torchfluid as fluid
 from torchfluid.op import Operator
 
 PLACE = fluid.CPUPlace()
-ADAM_SLOTS = dict(
-    Param="p", Grad="g", LearningRate="lr", Moment1="m1", Moment2="m2", Beta1Pow="b1p", Beta2Pow="b2p",
-    ParamOut="p", Moment1Out="m1", Moment2Out="m2", Beta1PowOut="b1p", Beta2PowOut="b2p",
-)  # fmt: skip
+ADAM_SLOTS = {
+    "Param": "p", "Grad": "g", "LearningRate": "lr", "Moment1": "m1", "Moment2": "m2", "Beta1Pow": "b1p",
+    "Beta2Pow": "b2p",
+    "ParamOut": "p", "Moment1Out": "m1", "Moment2Out": "m2", "Beta1PowOut": "b1p", "Beta2PowOut": "b2p",
+}  # fmt: skip
 STATE = ("p", "m1", "m2", "b1p", "b2p")
 
 

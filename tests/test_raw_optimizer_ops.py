@@ -77,7 +77,7 @@ def test_raw_rmsprop_matches_numpy(shape, rows, centered, eps, decay, momentum):
         val = rng.random((len(rows),) + shape[1:], dtype=np.float32)
         g = _dense(shape[0], rows, val)
         scope = _scope(values, ("grad", shape[0], rows, val))
-    kw = dict(Param="param", Grad="grad", MeanSquare="ms", Moment="mom", LearningRate="lr")
+    kw = {"Param": "param", "Grad": "grad", "MeanSquare": "ms", "Moment": "mom", "LearningRate": "lr"}
     kw.update(ParamOut="param", MeanSquareOut="ms", MomentOut="mom")
     if centered:
         kw.update(MeanGrad="mg", MeanGradOut="mg")
@@ -211,21 +211,37 @@ def test_raw_op_writes_its_outputs_to_their_own_variables(op_type, rows, attrs):
         scope = _scope(v, ("g", 6, rows, val))
     scope.var("p_out").get_tensor().set(np.full(shape, 7.0, np.float32), PLACE)  # an output that held a value
     if op_type == "sgd":
-        slots = dict(Param="p", Grad="g", LearningRate="lr", ParamOut="p_out")
+        slots = {"Param": "p", "Grad": "g", "LearningRate": "lr", "ParamOut": "p_out"}
         want = {"p_out": v["p"] - v["lr"][0] * g}
     elif op_type == "adam":
-        slots = dict(
-            Param="p", Grad="g", LearningRate="lr", Moment1="m1", Moment2="m2", Beta1Pow="b1p", Beta2Pow="b2p",
-            ParamOut="p_out", Moment1Out="m1_out", Moment2Out="m2_out", Beta1PowOut="b1p_out", Beta2PowOut="b2p_out",
-        )  # fmt: skip
+        slots = {
+            "Param": "p", "Grad": "g", "LearningRate": "lr", "Moment1": "m1", "Moment2": "m2", "Beta1Pow": "b1p",
+            "Beta2Pow": "b2p",
+            "ParamOut": "p_out", "Moment1Out": "m1_out", "Moment2Out": "m2_out", "Beta1PowOut": "b1p_out",
+            "Beta2PowOut": "b2p_out",
+        }  # fmt: skip
         ref = _adam_ref(v["p"], g, v["m1"], v["m2"], v["b1p"], v["b2p"], v["lr"][0], 0.9, 0.999, 1e-8)
         want = dict(zip(("p_out", "m1_out", "m2_out", "b1p_out", "b2p_out"), ref, strict=True))
     elif op_type == "adagrad":  # moment += g*g; p -= lr*g / (sqrt(moment) + eps)
-        slots = dict(Param="p", Grad="g", Moment="m2", LearningRate="lr", ParamOut="p_out", MomentOut="m2_out")
+        slots = {
+            "Param": "p",
+            "Grad": "g",
+            "Moment": "m2",
+            "LearningRate": "lr",
+            "ParamOut": "p_out",
+            "MomentOut": "m2_out",
+        }
         moment = v["m2"] + g * g
         want = {"m2_out": moment, "p_out": v["p"] - v["lr"][0] * g / (np.sqrt(moment) + np.float32(1e-6))}
     elif op_type == "momentum":  # v = v*mu + g (+ p*coeff in g); p -= lr*v, or (g + v*mu)*lr with Nesterov
-        slots = dict(Param="p", Grad="g", Velocity="m1", LearningRate="lr", ParamOut="p_out", VelocityOut="m1_out")
+        slots = {
+            "Param": "p",
+            "Grad": "g",
+            "Velocity": "m1",
+            "LearningRate": "lr",
+            "ParamOut": "p_out",
+            "VelocityOut": "m1_out",
+        }
         mu, lr = np.float32(attrs["mu"]), v["lr"][0]
         if attrs.get("regularization_method") == "l2_decay":
             g = v["p"] * np.float32(attrs["regularization_coeff"]) + g
@@ -234,10 +250,10 @@ def test_raw_op_writes_its_outputs_to_their_own_variables(op_type, rows, attrs):
         want = {"m1_out": vel, "p_out": v["p"] - step}
     else:
         centered = attrs.get("centered", False)
-        slots = dict(
-            Param="p", Grad="g", MeanSquare="m2", Moment="m1", LearningRate="lr",
-            ParamOut="p_out", MeanSquareOut="m2_out", MomentOut="m1_out",
-        )  # fmt: skip
+        slots = {
+            "Param": "p", "Grad": "g", "MeanSquare": "m2", "Moment": "m1", "LearningRate": "lr",
+            "ParamOut": "p_out", "MeanSquareOut": "m2_out", "MomentOut": "m1_out",
+        }  # fmt: skip
         if centered:
             slots.update(MeanGrad="mg", MeanGradOut="mg_out")
         ref = _rmsprop_ref(v["p"], g, v["m2"], v["m1"], v["mg"], 0.01, 1e-10, 0.9, attrs.get("momentum", 0.0), centered)
@@ -278,10 +294,10 @@ def _rms_scope():
     return _scope({"p": z + 1, "g": z + 0.5, "ms": z + 1, "mom": z, "lr": np.array([0.1], np.float32)})
 
 
-RMS_SLOTS = dict(
-    Param="p", Grad="g", MeanSquare="ms", Moment="mom", LearningRate="lr", ParamOut="p", MeanSquareOut="ms",
-    MomentOut="mom",
-)  # fmt: skip
+RMS_SLOTS = {
+    "Param": "p", "Grad": "g", "MeanSquare": "ms", "Moment": "mom", "LearningRate": "lr",
+    "ParamOut": "p", "MeanSquareOut": "ms", "MomentOut": "mom",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(

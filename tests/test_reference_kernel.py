@@ -82,17 +82,17 @@ def _tensors(shape, dtype, centered, velocity, seed=0):
 
 
 def _hyper(velocity, eps_in_sqrt, bc, wd):
-    return dict(
-        lr=0.01,
-        rho=0.9,
-        epsilon=1e-6,
-        momentum=0.0 if velocity == "none" else 0.9,
-        eps_in_sqrt=eps_in_sqrt,
-        lr_in_momentum="lr-out" not in velocity,
-        nesterov="nesterov" in velocity,
-        bias_correction_step=bc,
-        decoupled_weight_decay=wd,
-    )
+    return {
+        "lr": 0.01,
+        "rho": 0.9,
+        "epsilon": 1e-6,
+        "momentum": 0.0 if velocity == "none" else 0.9,
+        "eps_in_sqrt": eps_in_sqrt,
+        "lr_in_momentum": "lr-out" not in velocity,
+        "nesterov": "nesterov" in velocity,
+        "bias_correction_step": bc,
+        "decoupled_weight_decay": wd,
+    }
 
 
 @pytest.mark.parametrize("dtype,float32_attrs", [(torch.float32, True), (torch.float64, True), (torch.float64, False)])

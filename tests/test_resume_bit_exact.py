@@ -16,9 +16,9 @@ from tests.optim_configs import B0, STEPS, W0, X, Y, _attr, bits
 SPLIT = 3  # steps before the checkpoint
 
 CASES = {
-    "bf16_state": dict(state_dtype=torch.bfloat16, momentum=0.9, centered=True),
-    "bf16_state_schedule": dict(state_dtype=torch.bfloat16, momentum=0.9, lr="piecewise"),
-    "bf16_state_skip": dict(state_dtype=torch.bfloat16, nonfinite="skip"),
+    "bf16_state": {"state_dtype": torch.bfloat16, "momentum": 0.9, "centered": True},
+    "bf16_state_schedule": {"state_dtype": torch.bfloat16, "momentum": 0.9, "lr": "piecewise"},
+    "bf16_state_skip": {"state_dtype": torch.bfloat16, "nonfinite": "skip"},
 }
 
 

@@ -44,7 +44,7 @@ def ints(*rows, hi=3):
 
 
 def _rms(centered):
-    ins = dict(Param=f(2, 3), Grad=f(2, 3), MeanSquare=f(2, 3, lo=0.5), Moment=f(2, 3), MeanGrad=f(2, 3))
+    ins = {"Param": f(2, 3), "Grad": f(2, 3), "MeanSquare": f(2, 3, lo=0.5), "Moment": f(2, 3), "MeanGrad": f(2, 3)}
     return {**ins, "LearningRate": torch.tensor([0.1])}, {"centered": centered}
 
 
@@ -469,7 +469,7 @@ _L = fluid.layers
 # every kind of object a program description restores, made validly: each loads and re-describes as it was
 VALID_OBJECTS = [
     *[
-        (f"init {type(i).__name__}", dict(init=i))
+        (f"init {type(i).__name__}", {"init": i})
         for i in (
             I.Constant(0.5),
             I.Uniform(-0.5, 0.5, seed=3, diag_num=2, diag_step=1, diag_val=2.0),
@@ -484,12 +484,12 @@ VALID_OBJECTS = [
             I.KaimingNormal(fan_in=2),
         )
     ],
-    ("reg L1Decay", dict(reg=fluid.regularizer.L1Decay(0.1))),
-    ("reg L2Decay fluid name", dict(reg=fluid.regularizer.L2Decay(regularization_coeff=0.2))),
+    ("reg L1Decay", {"reg": fluid.regularizer.L1Decay(0.1)}),
+    ("reg L2Decay fluid name", {"reg": fluid.regularizer.L2Decay(regularization_coeff=0.2)}),
     (
         "rmsprop every option",
-        dict(
-            make_opt=lambda: fluid.optimizer.RMSProp(
+        {
+            "make_opt": lambda: fluid.optimizer.RMSProp(
                 0.1,
                 centered=True,
                 momentum=0.9,
@@ -498,21 +498,21 @@ VALID_OBJECTS = [
                 grad_clip=fluid.clip.GradientClipByGlobalNorm(1.0),
                 regularization=fluid.regularizer.L2Decay(0.01),
             )
-        ),
+        },
     ),
     (
         "rmsprop precision",
-        dict(
-            make_opt=lambda: fluid.optimizer.RMSProp(
+        {
+            "make_opt": lambda: fluid.optimizer.RMSProp(
                 0.1, multi_precision=True, nonfinite="skip", bias_correction=True, eps_in_sqrt=False
             )
-        ),
+        },
     ),
-    ("rmsprop bfloat16 state", dict(make_opt=lambda: fluid.optimizer.RMSProp(0.1, state_dtype=torch.bfloat16))),
-    ("sgd", dict(make_opt=lambda: fluid.optimizer.SGD(0.1))),
-    ("adam", dict(make_opt=lambda: fluid.optimizer.Adam(0.01, beta1=0.8))),
+    ("rmsprop bfloat16 state", {"make_opt": lambda: fluid.optimizer.RMSProp(0.1, state_dtype=torch.bfloat16)}),
+    ("sgd", {"make_opt": lambda: fluid.optimizer.SGD(0.1)}),
+    ("adam", {"make_opt": lambda: fluid.optimizer.Adam(0.01, beta1=0.8)}),
     *[
-        (f"scheduler {type(s).__name__}", dict(make_opt=lambda s=s: fluid.optimizer.RMSProp(s)))
+        (f"scheduler {type(s).__name__}", {"make_opt": lambda s=s: fluid.optimizer.RMSProp(s)})
         for s in (
             S.NoamDecay(10, 5),
             S.PiecewiseDecay([2], [0.1, 0.01]),
@@ -531,7 +531,7 @@ VALID_OBJECTS = [
         )
     ],
     *[
-        (f"decay {name}", dict(make_opt=lambda d=d: fluid.optimizer.SGD(d())))
+        (f"decay {name}", {"make_opt": lambda d=d: fluid.optimizer.SGD(d())})
         for name, d in (
             ("piecewise", lambda: _L.piecewise_decay([2, 4], [0.1, 0.05, 0.01])),
             ("exponential", lambda: _L.exponential_decay(0.1, 3, 0.5, True)),

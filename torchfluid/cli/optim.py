@@ -69,7 +69,7 @@ def _rmsprop_options(cfg: Config, lr) -> dict:
     multi = o["multi_precision"]
     if cfg["precision"] == "float16" and not {"optimizer.multi_precision", "optimizer.state_dtype"} & cfg.given:
         multi = True  # float16 state cannot hold epsilon or small squares: float32 master weights and state
-    extras = dict(multi_precision=multi, state_dtype=_DTYPES.get(o["state_dtype"]), nonfinite=o["nonfinite"])
+    extras = {"multi_precision": multi, "state_dtype": _DTYPES.get(o["state_dtype"]), "nonfinite": o["nonfinite"]}
     reg, clip = _regularization(cfg), _clip(cfg)
     if o["preset"] is None:
         return dict(
@@ -160,13 +160,16 @@ class TorchStepper:
         lr0 = lr if self.schedule is None else self.schedule.current_lr()
         eps, mu = epsilon_of(cfg), momentum_of(cfg)
         cls, kw = {
-            "torch.rmsprop": (torch.optim.RMSprop, dict(alpha=o["rho"], eps=eps, momentum=mu, centered=o["centered"])),
-            "torch.adam": (torch.optim.Adam, dict(betas=(o["beta1"], o["beta2"]), eps=eps)),
-            "torch.sgd": (torch.optim.SGD, dict(momentum=mu)),
-            "torch.momentum": (torch.optim.SGD, dict(momentum=mu, nesterov=o["nesterov"])),
+            "torch.rmsprop": (
+                torch.optim.RMSprop,
+                {"alpha": o["rho"], "eps": eps, "momentum": mu, "centered": o["centered"]},
+            ),
+            "torch.adam": (torch.optim.Adam, {"betas": (o["beta1"], o["beta2"]), "eps": eps}),
+            "torch.sgd": (torch.optim.SGD, {"momentum": mu}),
+            "torch.momentum": (torch.optim.SGD, {"momentum": mu, "nesterov": o["nesterov"]}),
             "torch.adagrad": (
                 torch.optim.Adagrad,
-                dict(lr_decay=0.0, eps=eps, initial_accumulator_value=o["initial_accumulator_value"]),
+                {"lr_decay": 0.0, "eps": eps, "initial_accumulator_value": o["initial_accumulator_value"]},
             ),
         }[o["kind"]]
         try:

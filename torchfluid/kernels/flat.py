@@ -170,7 +170,7 @@ class _FlatTable:
         sizes = -(-np.asarray(self.numel, np.int64) // _ALIGN) * _ALIGN
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         total = int(self.offsets[-1])
-        kw = dict(dtype=self.dtype, device=self.device)
+        kw = {"dtype": self.dtype, "device": self.device}
         init = init or {}
         self.buffers = {
             name: None if col is None else torch.full((total,), float(init.get(name, 0.0)), **kw)
@@ -549,7 +549,7 @@ class FlatAdam(_FlatTable):
 
     def __init__(self, params: Sequence[torch.Tensor], *, beta1: float = 0.9, beta2: float = 0.999):
         super().__init__(params, {"moment1": table.MS, "moment2": table.MG})
-        n, kw = len(self.params), dict(dtype=self.dtype, device=self.device)
+        n, kw = len(self.params), {"dtype": self.dtype, "device": self.device}
         self.beta1_pow = torch.full((n,), float(beta1), **kw)
         self.beta2_pow = torch.full((n,), float(beta2), **kw)
         self._views["beta1_pow_acc"] = [self.beta1_pow[i : i + 1] for i in range(n)]

@@ -95,7 +95,7 @@ def _prepared_grad(gj, pj, scale, cmin, cmax, l2, l1, zero, one):
 
 _I64P = types.CPointer(types.int64)
 _NB = {"float32": types.float32, "float64": types.float64}
-_OPTIONS = dict(fastmath=False, error_model="numpy")  # IEEE roundings, as the reference kernels
+_OPTIONS = {"fastmath": False, "error_model": "numpy"}  # IEEE roundings, as the reference kernels
 
 
 @numba.njit(inline="always")
@@ -309,7 +309,7 @@ def _sq_sums_kernel(dtype: str):
             out[c] = acc
 
     sig = types.void(_I64P)
-    return sq_sums, sig, dict(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
+    return sq_sums, sig, {"fastmath": {"reassoc", "nsz", "contract"}, "error_model": "numpy"}
 
 
 _BUILDERS = {

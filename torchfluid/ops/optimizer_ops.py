@@ -203,13 +203,13 @@ def raw_rmsprop(
     real numbers, not bools), ``centered`` a bool; ``LearningRate`` a finite 1-element
     floating-point tensor."""
     op = "rmsprop"
-    numbers = dict(
-        epsilon=(epsilon, dict(lo=0.0)),
-        decay=(decay, dict(lo=0.0, hi=1.0, hi_open=True)),
-        momentum=(momentum, dict(lo=0.0)),
-    )
+    numbers = {
+        "epsilon": (epsilon, {"lo": 0.0}),
+        "decay": (decay, {"lo": 0.0, "hi": 1.0, "hi_open": True}),
+        "momentum": (momentum, {"lo": 0.0}),
+    }
     states = dict(MeanSquare=MeanSquare, Moment=Moment, **({} if MeanGrad is None else {"MeanGrad": MeanGrad}))
-    epsilon, decay, momentum = _check_inputs(op, numbers, dict(centered=centered), Param, Grad, states)
+    epsilon, decay, momentum = _check_inputs(op, numbers, {"centered": centered}, Param, Grad, states)
     if centered and MeanGrad is None:
         raise ValueError(f"{op}: centered=True needs the MeanGrad and MeanGradOut slots (the mean gradient)")
     lr = _scalar(op, LearningRate)
@@ -333,13 +333,13 @@ def raw_momentum(
     op = "momentum"
     if mu is None:
         raise ValueError(f"{op}: attribute mu is missing; allowed: a finite real number >= 0 (the momentum)")
-    numbers = dict(
-        mu=(mu, dict(lo=0.0)),
-        regularization_coeff=(regularization_coeff, dict(lo=0.0)),
-        rescale_grad=(rescale_grad, {}),
-    )
-    flags = dict(use_nesterov=use_nesterov, multi_precision=multi_precision)
-    mu, coeff, rescale = _check_inputs(op, numbers, flags, Param, Grad, dict(Velocity=Velocity))
+    numbers = {
+        "mu": (mu, {"lo": 0.0}),
+        "regularization_coeff": (regularization_coeff, {"lo": 0.0}),
+        "rescale_grad": (rescale_grad, {}),
+    }
+    flags = {"use_nesterov": use_nesterov, "multi_precision": multi_precision}
+    mu, coeff, rescale = _check_inputs(op, numbers, flags, Param, Grad, {"Velocity": Velocity})
     if regularization_method not in _REGULARIZATION_METHODS:
         raise ValueError(
             f"{op}: attribute regularization_method is {regularization_method!r}; allowed: '' or 'l2_decay'"
@@ -423,10 +423,10 @@ def raw_adam(
     ``LearningRate`` a finite 1-element floating-point tensor, ``Beta1Pow``/``Beta2Pow``
     1-element floating-point tensors in [0, 1)."""
     op = "adam"
-    unit = dict(lo=0.0, hi=1.0, hi_open=True)
-    numbers = dict(beta1=(beta1, unit), beta2=(beta2, unit), epsilon=(epsilon, dict(lo=0.0, lo_open=True)))
-    states = dict(Moment1=Moment1, Moment2=Moment2)
-    beta1, beta2, epsilon = _check_inputs(op, numbers, dict(lazy_mode=lazy_mode), Param, Grad, states)
+    unit = {"lo": 0.0, "hi": 1.0, "hi_open": True}
+    numbers = {"beta1": (beta1, unit), "beta2": (beta2, unit), "epsilon": (epsilon, {"lo": 0.0, "lo_open": True})}
+    states = {"Moment1": Moment1, "Moment2": Moment2}
+    beta1, beta2, epsilon = _check_inputs(op, numbers, {"lazy_mode": lazy_mode}, Param, Grad, states)
     check_int(f"{op}: attribute min_row_size_to_use_multithread", min_row_size_to_use_multithread, lo=0)
     for slot, t in (("Beta1Pow", Beta1Pow), ("Beta2Pow", Beta2Pow)):
         _scalar(op, t, slot, below_one=True)
@@ -437,7 +437,7 @@ def raw_adam(
     if EpsilonTensor is not None:
         epsilon = _scalar(op, EpsilonTensor, "EpsilonTensor", positive=True)
     lr = _scalar(op, LearningRate)
-    kw = dict(lr=lr, beta1=beta1, beta2=beta2, epsilon=epsilon)
+    kw = {"lr": lr, "beta1": beta1, "beta2": beta2, "epsilon": epsilon}
     if not isinstance(Grad, SelectedRows):
         # a 0-d parameter runs as its 1-element view (the kernel's beta powers are [1])
         p, g, m1, m2 = (t.view(1) if Param.dim() == 0 else t for t in (Param, Grad, Moment1, Moment2))
@@ -471,8 +471,8 @@ def raw_adagrad(Param, Grad, Moment, LearningRate, *, epsilon=1e-6):
     ``LearningRate`` a finite 1-element floating-point tensor. Paddle's optional
     ``MasterParam`` slot and ``multi_precision`` attribute are not supported."""
     op = "adagrad"
-    numbers = dict(epsilon=(epsilon, dict(lo=0.0, lo_open=True)))
-    (epsilon,) = _check_inputs(op, numbers, {}, Param, Grad, dict(Moment=Moment))
+    numbers = {"epsilon": (epsilon, {"lo": 0.0, "lo_open": True})}
+    (epsilon,) = _check_inputs(op, numbers, {}, Param, Grad, {"Moment": Moment})
     lr = _scalar(op, LearningRate)
     if not isinstance(Grad, SelectedRows):
         adagrad_(Param, Grad, Moment, lr=lr, epsilon=epsilon)

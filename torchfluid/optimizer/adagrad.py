@@ -124,7 +124,7 @@ class AdagradOptimizer(Optimizer, fluid_attributes=("epsilon", "initial_accumula
         fused: bool | None = None,
         **options,
     ):
-        defaults = self._check_options(dict(epsilon=epsilon, initial_accumulator_value=initial_accumulator_value))
+        defaults = self._check_options({"epsilon": epsilon, "initial_accumulator_value": initial_accumulator_value})
         fused_update = fused_path(fused)
         self.fused = fused
         parts = UpdateParts(AdagradRule(), defaults=defaults, fused=fused_update)
@@ -133,12 +133,12 @@ class AdagradOptimizer(Optimizer, fluid_attributes=("epsilon", "initial_accumula
     @staticmethod
     def _check_options(group: Mapping) -> dict:
         """Range-check a group's Adagrad options; return them as floats."""
-        return dict(
-            epsilon=check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True),
-            initial_accumulator_value=check_number(
+        return {
+            "epsilon": check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True),
+            "initial_accumulator_value": check_number(
                 "initial_accumulator_value", group["initial_accumulator_value"], lo=0.0
             ),
-        )
+        }
 
     def add_param_group(self, param_group: Mapping) -> None:
         """Add a group (see :meth:`Optimizer.add_param_group`); torch.optim.Adagrad's ``eps``

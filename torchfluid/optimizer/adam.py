@@ -38,9 +38,9 @@ __all__ = ["AdamOptimizer", "Adam", "AdamRule"]
 # Paddle's beta-power starting values when the beta is a tensor (adam.py's _add_moments_pows)
 _PADDLE_POW_START = {"beta1": 0.9, "beta2": 0.999}
 _BOUNDS = {
-    "beta1": dict(lo=0.0, hi=1.0, hi_open=True),
-    "beta2": dict(lo=0.0, hi=1.0, hi_open=True),
-    "epsilon": dict(lo=0.0, lo_open=True),
+    "beta1": {"lo": 0.0, "hi": 1.0, "hi_open": True},
+    "beta2": {"lo": 0.0, "hi": 1.0, "hi_open": True},
+    "epsilon": {"lo": 0.0, "lo_open": True},
 }
 
 
@@ -110,7 +110,7 @@ class AdamRule(FlatRule):
         changes (Paddle's kernel returns at once); otherwise ``lazy_mode`` updates only the
         rows present (their moments and values; the powers advance), else every row as if
         absent rows had gradient 0 (Paddle's exact mode)."""
-        kwargs = dict(lr=lr, beta1=hparams["beta1"], beta2=hparams["beta2"], epsilon=hparams["epsilon"])
+        kwargs = {"lr": lr, "beta1": hparams["beta1"], "beta2": hparams["beta2"], "epsilon": hparams["epsilon"]}
         powers = (state["beta1_pow_acc"], state["beta2_pow_acc"])
         tensors = (param.data, state["moment1"], state["moment2"])
         if grad.is_sparse:
@@ -164,7 +164,7 @@ class AdamOptimizer(Optimizer, fluid_attributes=("beta1", "beta2", "epsilon")):
         self.lazy_mode = check_bool("lazy_mode", lazy_mode)
         parts = UpdateParts(
             AdamRule(lazy_mode=self.lazy_mode),
-            defaults=self._check_options(dict(beta1=beta1, beta2=beta2, epsilon=epsilon)),
+            defaults=self._check_options({"beta1": beta1, "beta2": beta2, "epsilon": epsilon}),
             fused=fused_update,
         )
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)

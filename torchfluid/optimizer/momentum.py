@@ -133,7 +133,7 @@ class MomentumOptimizer(Optimizer, fluid_attributes=("momentum", "use_nesterov")
     ):
         if learning_rate is None:
             raise ValueError("learning_rate is not set: pass a float >= 0, a learning-rate schedule or a variable")
-        defaults = self._check_options(dict(momentum=momentum, use_nesterov=use_nesterov))
+        defaults = self._check_options({"momentum": momentum, "use_nesterov": use_nesterov})
         check_bool("multi_precision", multi_precision)
         check_bool("use_multi_tensor", use_multi_tensor)
         if check_number("rescale_grad", rescale_grad) != 1.0:
@@ -155,10 +155,10 @@ class MomentumOptimizer(Optimizer, fluid_attributes=("momentum", "use_nesterov")
     @staticmethod
     def _check_options(group: Mapping) -> dict:
         """Range-check a group's Momentum options; return them normalised (a float, a bool)."""
-        return dict(
-            momentum=check_number("momentum", group["momentum"], lo=0.0),
-            use_nesterov=check_bool("use_nesterov", group["use_nesterov"]),
-        )
+        return {
+            "momentum": check_number("momentum", group["momentum"], lo=0.0),
+            "use_nesterov": check_bool("use_nesterov", group["use_nesterov"]),
+        }
 
     def add_param_group(self, param_group: Mapping) -> None:
         """Add a group (see :meth:`Optimizer.add_param_group`); torch.optim.SGD's ``nesterov``

@@ -62,9 +62,9 @@ __all__ = ["PRESETS", "Preset", "build_preset", "preset_options"]
 REQUIRED = object()
 _EXTRAS = {"name": None, "multi_precision": False, "state_dtype": None, "nonfinite": "propagate"}
 # check_number bounds, checked under the library's argument name
-_NONNEG = dict(lo=0.0)
-_POSITIVE = dict(lo=0.0, lo_open=True)
-_DECAY = dict(lo=0.0, hi=1.0, hi_open=True)
+_NONNEG = {"lo": 0.0}
+_POSITIVE = {"lo": 0.0, "lo_open": True}
+_DECAY = {"lo": 0.0, "hi": 1.0, "hi_open": True}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +105,7 @@ def _l2(coeff):
 
 
 def _torch(a):
-    return dict(weight_decay=_l2(a.pop("weight_decay")))
+    return {"weight_decay": _l2(a.pop("weight_decay"))}
 
 
 def _keras_clip(a):
@@ -129,20 +129,20 @@ def _keras_clip(a):
 def _keras(a):
     wd = a.pop("weight_decay")
     decoupled = 0.0 if wd is None else check_number("weight_decay", wd, lo=0.0)
-    return dict(decoupled_weight_decay=decoupled, grad_clip=_keras_clip(a))
+    return {"decoupled_weight_decay": decoupled, "grad_clip": _keras_clip(a)}
 
 
 def _optax(a):
     momentum = a.pop("momentum")
     momentum = 0.0 if momentum is None else check_number("momentum", momentum, lo=0.0)
     nesterov = check_bool("nesterov", a.pop("nesterov")) and momentum != 0  # optax: no trace, no nesterov
-    return dict(momentum=momentum, nesterov=nesterov)
+    return {"momentum": momentum, "nesterov": nesterov}
 
 
 def _timm(a):
     wd = check_number("weight_decay", a.pop("weight_decay"), lo=0.0)
     decoupled = check_bool("decoupled_decay", a.pop("decoupled_decay"))
-    return dict(weight_decay=None if decoupled else _l2(wd), decoupled_weight_decay=wd if decoupled else 0.0)
+    return {"weight_decay": None if decoupled else _l2(wd), "decoupled_weight_decay": wd if decoupled else 0.0}
 
 
 _TORCH_NAMES = dict(lr="learning_rate", **TORCH_GROUP_KEYS)
@@ -151,94 +151,102 @@ _TORCH_NAMES = dict(lr="learning_rate", **TORCH_GROUP_KEYS)
 PRESETS: dict[str, Preset] = {
     "paddle": Preset(
         "paddle.optimizer.RMSProp",
-        dict(
-            learning_rate=REQUIRED,
-            rho=0.95,
-            epsilon=1e-6,
-            momentum=0.0,
-            centered=False,
-            weight_decay=None,
-            grad_clip=None,
-        ),
+        {
+            "learning_rate": REQUIRED,
+            "rho": 0.95,
+            "epsilon": 1e-6,
+            "momentum": 0.0,
+            "centered": False,
+            "weight_decay": None,
+            "grad_clip": None,
+        },
     ),
     "torch": Preset(
         "torch.optim.RMSprop",
-        dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False),
+        {
+            "lr": 0.01,
+            "alpha": 0.99,
+            "eps": 1e-8,
+            "weight_decay": 0.0,
+            "momentum": 0.0,
+            "centered": False,
+            "maximize": False,
+        },
         rename=_TORCH_NAMES,
-        checks=dict(lr=_NONNEG, eps=_POSITIVE, alpha=_DECAY, weight_decay=_NONNEG),
-        const=dict(eps_in_sqrt=False, lr_in_momentum=False, float32_attrs=False),
+        checks={"lr": _NONNEG, "eps": _POSITIVE, "alpha": _DECAY, "weight_decay": _NONNEG},
+        const={"eps_in_sqrt": False, "lr_in_momentum": False, "float32_attrs": False},
         special=_torch,
         ignored=("foreach",),
-        fixed=dict(capturable=False, differentiable=False),
+        fixed={"capturable": False, "differentiable": False},
         group_keys=TORCH_GROUP_KEYS,
     ),
     "tf1": Preset(
         "tf.compat.v1.train.RMSPropOptimizer",
-        dict(learning_rate=REQUIRED, decay=0.9, momentum=0.0, epsilon=1e-10, centered=False),
-        rename=dict(decay="rho"),
-        checks=dict(decay=_DECAY),
-        const=dict(initial_mean_square=1.0, float32_attrs=False),
+        {"learning_rate": REQUIRED, "decay": 0.9, "momentum": 0.0, "epsilon": 1e-10, "centered": False},
+        rename={"decay": "rho"},
+        checks={"decay": _DECAY},
+        const={"initial_mean_square": 1.0, "float32_attrs": False},
         ignored=("use_locking",),
     ),
     "keras": Preset(
         "keras.optimizers.RMSprop",
-        dict(
-            learning_rate=0.001,
-            rho=0.9,
-            momentum=0.0,
-            epsilon=1e-7,
-            centered=False,
-            weight_decay=None,
-            clipnorm=None,
-            clipvalue=None,
-            global_clipnorm=None,
-        ),
+        {
+            "learning_rate": 0.001,
+            "rho": 0.9,
+            "momentum": 0.0,
+            "epsilon": 1e-7,
+            "centered": False,
+            "weight_decay": None,
+            "clipnorm": None,
+            "clipvalue": None,
+            "global_clipnorm": None,
+        },
         special=_keras,
-        const=dict(float32_attrs=False),
-        fixed=dict(
-            use_ema=False,
-            ema_momentum=0.99,
-            ema_overwrite_frequency=None,
-            loss_scale_factor=None,
-            gradient_accumulation_steps=None,
-        ),
+        const={"float32_attrs": False},
+        fixed={
+            "use_ema": False,
+            "ema_momentum": 0.99,
+            "ema_overwrite_frequency": None,
+            "loss_scale_factor": None,
+            "gradient_accumulation_steps": None,
+        },
     ),
     "optax": Preset(
         "optax.rmsprop",
-        dict(
-            learning_rate=REQUIRED,
-            decay=0.9,
-            eps=1e-8,
-            initial_scale=0.0,
-            eps_in_sqrt=True,
-            centered=False,
-            momentum=None,
-            nesterov=False,
-            bias_correction=False,
-        ),
-        rename=dict(decay="rho", eps="epsilon", initial_scale="initial_mean_square"),
-        checks=dict(decay=_DECAY, eps=_POSITIVE, initial_scale=_NONNEG),
+        {
+            "learning_rate": REQUIRED,
+            "decay": 0.9,
+            "eps": 1e-8,
+            "initial_scale": 0.0,
+            "eps_in_sqrt": True,
+            "centered": False,
+            "momentum": None,
+            "nesterov": False,
+            "bias_correction": False,
+        },
+        rename={"decay": "rho", "eps": "epsilon", "initial_scale": "initial_mean_square"},
+        checks={"decay": _DECAY, "eps": _POSITIVE, "initial_scale": _NONNEG},
         special=_optax,
-        const=dict(float32_attrs=False),
+        const={"float32_attrs": False},
     ),
     "timm": Preset(
         "timm.optim.RMSpropTF",
-        dict(
-            lr=0.01,
-            alpha=0.9,
-            eps=1e-10,
-            weight_decay=0.0,
-            momentum=0.0,
-            centered=False,
-            decoupled_decay=False,
-            lr_in_momentum=True,
-        ),
+        {
+            "lr": 0.01,
+            "alpha": 0.9,
+            "eps": 1e-10,
+            "weight_decay": 0.0,
+            "momentum": 0.0,
+            "centered": False,
+            "decoupled_decay": False,
+            "lr_in_momentum": True,
+        },
         rename=_TORCH_NAMES,
-        checks=dict(lr=_NONNEG, alpha=_DECAY, eps=_POSITIVE),
-        const=dict(initial_mean_square=1.0, float32_attrs=False),
+        checks={"lr": _NONNEG, "alpha": _DECAY, "eps": _POSITIVE},
+        const={"initial_mean_square": 1.0, "float32_attrs": False},
         special=_timm,
         ignored=("foreach",),
-        fixed=dict(caution=False, corrected_weight_decay=False),
+        fixed={"caution": False, "corrected_weight_decay": False},
         group_keys=TORCH_GROUP_KEYS,
     ),
 }
