@@ -55,8 +55,8 @@ class AdagradRule(FlatRule):
     dense or row-sparse."""
 
     op_type = "adagrad"
+    accumulator_names = ("moment",)
     flat_class = "FlatAdagrad"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
-    compatible_accumulators = ()
     # torch.optim.Adagrad's state dicts load: its 'sum' is the moment (its 'step' is dropped);
     # torchfluid.optim.Adagrad still writes 'moment' (torch's loader would want a 'step' too)
     torch_accumulators_read = MappingProxyType({"sum": "moment"})
@@ -67,10 +67,6 @@ class AdagradRule(FlatRule):
             "maximize": (False, "Adagrad minimizes"),
         }
     )
-
-    @staticmethod
-    def accumulators(hparams: Mapping) -> list[str]:
-        return ["moment"]
 
     @staticmethod
     def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:

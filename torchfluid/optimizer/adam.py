@@ -64,8 +64,8 @@ class AdamRule(FlatRule):
 
     lazy_mode: bool = False  # row-sparse gradients: update only the rows present
     op_type = "adam"
+    accumulator_names = ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc")
     flat_class = "FlatAdam"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
-    compatible_accumulators = ()
     tensor_hparams = ("beta1", "beta2", "epsilon")
 
     @staticmethod
@@ -73,10 +73,6 @@ class AdamRule(FlatRule):
         """``{name: float}`` of ``values`` (some of ``tensor_hparams`` as numbers), each
         checked: ``0 <= beta1, beta2 < 1``, ``epsilon > 0``, finite."""
         return {name: check_number(name, v, **_BOUNDS[name]) for name, v in values.items()}
-
-    @staticmethod
-    def accumulators(hparams: Mapping) -> list[str]:
-        return ["moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc"]
 
     @staticmethod
     def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:

@@ -81,6 +81,11 @@ class FlatRule:
 
     fused_devices = ("cpu",)
     flat_class = ""
+    accumulator_names: tuple = ()  # the records each parameter keeps, whatever its hyper-parameters
+    compatible_accumulators: tuple = ()  # records a state dict may carry that this rule drops
+
+    def accumulators(self, hparams) -> list[str]:
+        return list(self.accumulator_names)
 
     @staticmethod
     def fused_eligible(param: torch.Tensor, hparams, precision) -> bool:

@@ -48,9 +48,9 @@ class MomentumRule(FlatRule):
     weight where there is one."""
 
     op_type = "momentum"
+    accumulator_names = ("velocity",)
     flat_class = "FlatMomentum"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     supports_complex = True  # the update is linear: a complex parameter moves as its two real coordinates
-    compatible_accumulators = ()
     torch_accumulators = MappingProxyType({"velocity": "momentum_buffer"})  # torch.optim.SGD's names
     torch_group_keys = MappingProxyType({"nesterov": "use_nesterov"})
     # torch.optim.SGD's options without maths here: allowed only at their neutral value
@@ -60,10 +60,6 @@ class MomentumRule(FlatRule):
             "maximize": (False, "Momentum minimizes"),
         }
     )
-
-    @staticmethod
-    def accumulators(hparams: Mapping) -> list[str]:
-        return ["velocity"]
 
     @staticmethod
     def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:

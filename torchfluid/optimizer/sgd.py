@@ -23,11 +23,6 @@ class SGDRule(FlatRule):
     op_type = "sgd"
     flat_class = "FlatSGD"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     supports_complex = True  # p -= lr * g is the same update for complex parameters
-    compatible_accumulators = ()
-
-    @staticmethod
-    def accumulators(hparams: Mapping) -> list[str]:
-        return []
 
     @staticmethod
     def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
