@@ -349,20 +349,26 @@ def test_paddle_momentum_with_lr_inside_is_refused_not_misread():
 FUSABLE_DTYPES = [torch.float32, torch.float64, torch.complex64]
 
 
+def _fused_then_reference(train, monkeypatch):
+    """``train()`` with the fused kernel, then again with it unavailable (the torch-ops
+    reference kernel): the two results."""
+    from torchfluid.kernels import fused_cpu
+
+    if not fused_cpu.available():
+        pytest.skip("numba is not installed")
+    fused = train()
+    monkeypatch.setattr(fused_cpu, "available", lambda: False)
+    return fused, train()
+
+
 @pytest.mark.parametrize("kwargs", CONFIGS)
 @pytest.mark.parametrize("dtype", FUSABLE_DTYPES)
 def test_fused_kernel_path_equals_the_reference_kernel_path(kwargs, dtype, monkeypatch):
     """Dense contiguous CPU parameters take the single-pass kernel; the same run with the
     kernel unavailable takes the torch-ops reference kernel: the two agree bit for bit
     (parameters and every state tensor), so the fused path keeps torch's maths."""
-    from torchfluid.kernels import fused_cpu
 
-    if not fused_cpu.available():
-        pytest.skip("numba is not installed")
-    runs = []
-    for fused in (True, False):
-        if not fused:
-            monkeypatch.setattr(fused_cpu, "available", lambda: False)
+    def train():
         g = torch.Generator().manual_seed(3)
         params = [torch.nn.Parameter(torch.randn(shape, generator=g, dtype=dtype)) for shape in ((40, 33), (7,), ())]
         opt = O.RMSprop(params, **{"lr": 0.01, **kwargs})
@@ -370,8 +376,9 @@ def test_fused_kernel_path_equals_the_reference_kernel_path(kwargs, dtype, monke
             for p in params:
                 p.grad = torch.randn(p.shape, generator=g, dtype=dtype)
             opt.step()
-        runs.append((params, opt))
-    (pa, oa), (pb, ob) = runs
+        return params, opt
+
+    (pa, oa), (pb, ob) = _fused_then_reference(train, monkeypatch)
     for p, q in zip(pa, pb, strict=True):
         assert torch.equal(p, q)
         assert oa.state[p].keys() == ob.state[q].keys()
@@ -406,14 +413,8 @@ def test_fused_tables_follow_lr_changes_new_gradients_and_groups(monkeypatch):
     """The fused kernel's tables are kept between steps: a scheduler's new lr, edited
     hyper-parameters, gradients in new memory and a parameter without a gradient on some
     steps give the reference path's numbers bit for bit."""
-    from torchfluid.kernels import fused_cpu
 
-    if not fused_cpu.available():
-        pytest.skip("numba is not installed")
-    runs = []
-    for fused in (True, False):
-        if not fused:
-            monkeypatch.setattr(fused_cpu, "available", lambda: False)
+    def train():
         g = torch.Generator().manual_seed(5)
         a = [torch.nn.Parameter(torch.randn(9, 4, generator=g)), torch.nn.Parameter(torch.randn(3, generator=g))]
         b = [torch.nn.Parameter(torch.randn(5, dtype=torch.float64, generator=g))]
@@ -427,8 +428,9 @@ def test_fused_tables_follow_lr_changes_new_gradients_and_groups(monkeypatch):
                 opt.param_groups[1]["momentum"] = 0.0  # the velocity stays, unused
             opt.step()
             sched.step()
-        runs.append(a + b)
-    for p, q in zip(*runs, strict=True):
+        return a + b
+
+    for p, q in zip(*_fused_then_reference(train, monkeypatch), strict=True):
         assert torch.equal(p, q)
 
 
