@@ -269,6 +269,38 @@ def test_only_the_paddle_preset_rounds_attributes():
         assert opt.param_groups[0]["float32_attrs"] is (name == "paddle"), name
 
 
+# a bound whose float32 value differs from it (0.1 rounds up), so the clamp moves gradients
+_CLIP = 0.1
+_GRAD64 = np.array([0.1, 0.10000000149011612, 0.1000000014, 0.2, -0.1000000014, -0.3])
+
+
+@pytest.mark.parametrize("fused", [None, False])
+@pytest.mark.parametrize("float32_attrs", [True, False])
+def test_clip_by_value_bounds_are_float32_attributes_for_float64_gradients(fused, float32_attrs):
+    """Paddle's ``clip`` op reads ``min``/``max`` as float32 attributes: a float64 gradient
+    is clamped to ``float64(float32(0.1))``; ``float32_attrs=False`` clamps to 0.1 itself.
+    The clipped gradient is checked through an SGD step (lr 1, from zero)."""
+    bound = _f32(_CLIP) if float32_attrs else _CLIP
+    p = torch.nn.Parameter(torch.zeros(6, dtype=torch.float64))
+    clip = fluid.clip.ClipGradByValue(_CLIP, float32_attrs=float32_attrs)
+    opt = fluid.optimizer.SGD(learning_rate=1.0, parameters=[("w", p)], grad_clip=clip, fused=fused)
+    p.grad = torch.tensor(_GRAD64)
+    opt.step()
+    np.testing.assert_array_equal(-p.detach().numpy(), np.clip(_GRAD64, -bound, bound))
+    assert _f32(_CLIP) != _CLIP and np.abs(p.detach().numpy()).max() == bound
+
+
+def test_clip_op_and_float32_gradients_use_the_attribute_as_paddle():
+    from torchfluid.ops import get_op
+
+    clip = get_op("clip").forward
+    x64 = torch.tensor(_GRAD64)
+    assert torch.equal(clip(x64, min=-_CLIP, max=_CLIP), torch.clamp(x64, -_f32(_CLIP), _f32(_CLIP)))
+    x32 = x64.float()  # float32 gradients: torch rounds the bound the same way
+    assert torch.equal(clip(x32, min=-_CLIP, max=_CLIP), torch.clamp(x32, -_CLIP, _CLIP))
+    assert repr(fluid.clip.ClipGradByValue(0.5, float32_attrs=False)).endswith("float32_attrs=False)")
+
+
 def test_float32_attrs_is_checked():
     p = torch.nn.Parameter(torch.zeros(2))
     with pytest.raises(TypeError, match="float32_attrs"):

@@ -4,6 +4,7 @@ the clipped values match numpy."""
 
 import numpy as np
 import pytest
+import torch
 
 import torchfluid as fluid
 from torchfluid.clip import _allow_pure_fp16_global_norm_clip
@@ -264,3 +265,21 @@ def test_clip_graph_survives_program_text_and_clipping_twice():
     feed = {"g0": rng.standard_normal(3).astype(np.float32), "g1": rng.standard_normal((2, 2)).astype(np.float32)}
     for a, b in zip(_run(main, startup, feed, names), _run(loaded, startup, feed, names), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("float32_attrs", [True, False])
+def test_clip_by_value_graph_bounds_for_float64_gradients(float32_attrs):
+    """Paddle's graph clips each gradient with a ``clip`` op, whose bounds are float32
+    attributes (a float64 gradient meets ``float64(float32(0.1))``); a clip with
+    ``float32_attrs=False`` runs as one ``clip_gradients`` op with the bounds as given: the
+    values of the eager clip either way."""
+    main, startup, pairs = _program(["float64"], shapes=[[6]])
+    clip = fluid.clip.ClipGradByValue(0.1, float32_attrs=float32_attrs)
+    out = _clip(clip, main, startup, pairs)
+    assert _ops(main) == (["clip"] if float32_attrs else ["clip_gradients"])
+    g = np.array([0.1, 0.10000000149011612, 0.1000000014, 0.2, -0.1000000014, -0.3])
+    (got,) = _run(main, startup, {pairs[0][1].name: g}, [out[0][1]])
+    bound = float(np.float32(0.1)) if float32_attrs else 0.1
+    np.testing.assert_array_equal(got, np.clip(g, -bound, bound))
+    (eager,) = clip.clip_tensors([torch.tensor(g)], [True])
+    np.testing.assert_array_equal(got, eager.numpy())

@@ -27,7 +27,8 @@ from typing import NamedTuple, Sequence
 
 import torch
 
-from ._checks import check_number
+from ._checks import check_bool, check_number
+from .kernels.attrs import paddle_attrs
 from ._registry import ByType
 from .kernels.norms import squared_norms
 from ._unsupported import fluid_module_getattr
@@ -196,9 +197,15 @@ class GradientClipBase:
 
 
 class ClipGradByValue(GradientClipBase):
-    """Clamp each gradient element into ``[min, max]`` (``min`` defaults to ``-max``)."""
+    """Clamp each gradient element into ``[min, max]`` (``min`` defaults to ``-max``).
 
-    def __init__(self, max: float, min: float | None = None):
+    As Paddle's ``clip`` op, whose ``min``/``max`` are float32 attributes, a float64
+    gradient is clamped into ``[float64(float32(min)), float64(float32(max))]``;
+    ``float32_attrs=False`` uses the bounds as given (narrower gradients are not affected)."""
+
+    float32_attrs = True  # (the class default also serves clips described before the option existed)
+
+    def __init__(self, max: float, min: float | None = None, *, float32_attrs: bool = True):
         if min is None:
             max = check_number("max", max, lo=0.0, lo_open=True)
             min = -max
@@ -208,13 +215,25 @@ class ClipGradByValue(GradientClipBase):
             if min > max:
                 raise ValueError(f"min must be <= max, got min={min:g} and max={max:g}")
         self.max, self.min = max, min
+        self.float32_attrs = check_bool("float32_attrs", float32_attrs)
 
     def plan(self, grads, need_clip):
-        step = ClipStep(min=self.min, max=self.max)
-        return [step if nc else _NO_CLIP for nc in need_clip]
+        steps: dict = {}
+        out = []
+        for g, nc in zip(grads, need_clip, strict=False):
+            if not nc:
+                out.append(_NO_CLIP)
+                continue
+            step = steps.get(g.dtype)
+            if step is None:
+                lo, hi = paddle_attrs(g.dtype, self.min, self.max) if self.float32_attrs else (self.min, self.max)
+                step = steps[g.dtype] = ClipStep(min=lo, max=hi)
+            out.append(step)
+        return out
 
     def __repr__(self) -> str:
-        return f"ClipGradByValue(max={self.max:g}, min={self.min:g})"
+        flag = "" if self.float32_attrs else ", float32_attrs=False"
+        return f"ClipGradByValue(max={self.max:g}, min={self.min:g}{flag})"
 
 
 class ClipGradByNorm(GradientClipBase):

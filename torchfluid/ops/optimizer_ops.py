@@ -28,6 +28,7 @@ from .._checks import check_int, check_number
 from ..dtypes import dtype_name
 from ..kernels.adagrad import adagrad_, adagrad_rows_
 from ..kernels.adam import adam_
+from ..kernels.attrs import paddle_attrs
 from ..kernels.momentum import momentum_
 from ..kernels.rmsprop import rmsprop_
 from ..kernels.sgd import sgd_
@@ -497,14 +498,17 @@ def squared_l2_norm(X):
 
 
 def _clip_grad(X, Out, dOut, *, min, max, need=(True,)):  # noqa: A002 - Paddle's attribute names
-    return (dOut * ((X > min) & (X < max)).to(dOut.dtype),)
+    lo, hi = paddle_attrs(X.dtype, min, max)
+    return (dOut * ((X > lo) & (X < hi)).to(dOut.dtype),)
 
 
 @register("clip", ["X"], ["Out"], grad=_clip_grad)
 def clip(X, *, min, max):  # noqa: A002 - Paddle's attribute names
     """Paddle's ``clip``: ``min`` where ``x < min``, ``max`` where ``x > max``, else ``x``
-    (NaN stays NaN); its gradient passes where ``min < x < max``."""
-    return torch.clamp(X, min, max)
+    (NaN stays NaN); its gradient passes where ``min < x < max``. ``min``/``max`` are
+    float32 attributes: a float64 ``X`` is clamped to their float32 values, as Paddle's kernel."""
+    lo, hi = paddle_attrs(X.dtype, min, max)
+    return torch.clamp(X, lo, hi)
 
 
 @register("clip_by_norm", ["X"], ["Out"])

@@ -122,7 +122,7 @@ def _keras_clip(a):
     if value <= 0:  # Keras: `if self.clipnorm and self.clipnorm > 0`, else no clipping
         return None
     if key == "clipvalue":
-        return ClipGradByValue(value, -value)
+        return ClipGradByValue(value, -value, float32_attrs=False)
     return (ClipGradByNorm if key == "clipnorm" else ClipGradByGlobalNorm)(value)
 
 

@@ -151,7 +151,7 @@ _PER_GRAD_OPS = {  # clip class -> (the op clipping each grad on its own, its at
 def _append_clip_graph(clip, block, grads):
     """Append ``clip``'s graph for ``grads`` (all clipped); return the new grad variables."""
     kind = type(clip)
-    if kind in _PER_GRAD_OPS:
+    if kind in _PER_GRAD_OPS and getattr(clip, "float32_attrs", True):  # else: the bounds as given, below
         op_type, attrs = _PER_GRAD_OPS[kind](clip)
         outs = [_clipped_var(block, g) for g in grads]
         for g, o in zip(grads, outs, strict=True):
