@@ -1,4 +1,4 @@
-"""The optimizer layer: RMSProp, SGD, Adam, Adagrad and Momentum with Paddle fluid's API, as torch optimizers.
+"""The optimizer layer: RMSProp, SGD, Adam, AdamW, Adagrad and Momentum with Paddle's API, as torch optimizers.
 
 Paddle 2.0-rc also exported its schedulers here under their ``*LR`` names
 (``paddle.optimizer.NoamLR``, ``StepLR``, ``LinearLrWarmup``, ``ReduceLROnPlateau``, ...);
@@ -7,7 +7,7 @@ they are the classes of :mod:`.lr_scheduler` (thin subclasses of :mod:`.lr`'s).
 
 from . import lr, lr_scheduler
 from .adagrad import Adagrad, AdagradOptimizer
-from .adam import Adam, AdamOptimizer
+from .adam import Adam, AdamOptimizer, AdamW
 from .base import Optimizer
 from .momentum import Momentum, MomentumOptimizer
 from .rmsprop import RMSProp, RMSPropOptimizer
@@ -24,6 +24,7 @@ __all__ = [
     "SGD",
     "AdamOptimizer",
     "Adam",
+    "AdamW",
     "AdagradOptimizer",
     "Adagrad",
     "MomentumOptimizer",

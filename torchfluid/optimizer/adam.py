@@ -27,12 +27,13 @@ import torch
 
 from .._checks import ArgumentTypeError, check_bool, check_number
 from ..kernels import adam_
+from ..kernels.attrs import paddle_attrs
 from ..kernels.rows import update_rows_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts, is_front_door_record
 from .fused import FlatRule, fused_path
 
-__all__ = ["AdamOptimizer", "Adam", "AdamRule"]
+__all__ = ["AdamOptimizer", "Adam", "AdamRule", "AdamW", "AdamWRule"]
 
 
 # Paddle's beta-power starting values when the beta is a tensor (adam.py's _add_moments_pows)
@@ -201,3 +202,101 @@ def _allowed(name: str) -> str:
 
 
 Adam = AdamOptimizer
+
+
+@dataclasses.dataclass(frozen=True)
+class AdamWRule(AdamRule):
+    """AdamW's rule: Paddle's ``adamw`` op, Adam with decoupled weight decay. Before the
+    Adam update, a decayed parameter (``apply_decay_param_fun(name)`` true, or no such
+    function) is scaled ``p = p * (1 - lr * coeff)`` in its dtype (``coeff`` a float32
+    attribute, as Paddle's op), and both steps use ``lr * lr_ratio(param)`` where
+    ``lr_ratio`` is given. Runs on the reference kernel (the fused Adam kernel has no
+    decay), except where ``coeff`` is 0 (plain Adam)."""
+
+    lr_ratio: object = None  # callable(param) -> float, or None
+    apply_decay_param_fun: object = None  # callable(name) -> bool, or None
+    op_type = "adamw"
+
+    @staticmethod
+    def fused_eligible(param: torch.Tensor, hparams, precision) -> bool:
+        return hparams["coeff"] == 0 and FlatRule.fused_eligible(param, hparams, precision)
+
+    def adjust_items(self, items: list) -> list:
+        """Each item's learning-rate multiplier times ``lr_ratio(param)`` (called once per
+        parameter and step, before anything changes; a real number >= 0)."""
+        if self.lr_ratio is None:
+            return items
+        return [
+            it._replace(lr_mult=it.lr_mult * check_number(f"lr_ratio({it.name})", self.lr_ratio(it.param), lo=0.0))
+            for it in items
+        ]
+
+    def update(self, param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
+        decays = self.apply_decay_param_fun is None or bool(self.apply_decay_param_fun(name))
+        if decays and hparams["coeff"] != 0 and not (grad.is_sparse and grad._nnz() == 0):
+            (coeff,) = paddle_attrs(param.dtype, hparams["coeff"])
+            one, lr_t, coeff_t = (torch.tensor(v, dtype=param.dtype) for v in (1.0, lr, coeff))
+            param.data.mul_((one - lr_t * coeff_t).to(param.device))  # 1 - lr * coeff, in the dtype
+        super().update(param, grad, state, lr=lr, hparams=hparams, precision=precision, name=name)
+
+
+class AdamW(AdamOptimizer, fluid_attributes=("coeff",)):
+    """Paddle 2.x ``paddle.optimizer.AdamW``: ``AdamW(learning_rate=0.001, beta1=0.9,
+    beta2=0.999, epsilon=1e-8, parameters=None, weight_decay=0.01, lr_ratio=None,
+    apply_decay_param_fun=None, grad_clip=None, lazy_mode=False, multi_precision=False,
+    name=None)``.
+
+    Adam with decoupled weight decay (:class:`AdamWRule`): ``weight_decay`` is the decay
+    coefficient (a float >= 0, also a param group's ``weight_decay``), not an L2
+    regularizer; ``lr_ratio(param)`` scales a parameter's learning rate;
+    ``apply_decay_param_fun(name)`` chooses the decayed parameters by name. The decay is
+    ``torch.optim.AdamW``'s (``p *= 1 - lr * weight_decay``); the Adam step differs from
+    torch's where Adam does (Paddle's eps placement). ``multi_precision=True`` is not
+    supported (NotImplementedError)."""
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+        parameters=None,
+        weight_decay: float = 0.01,
+        lr_ratio=None,
+        apply_decay_param_fun=None,
+        grad_clip=None,
+        lazy_mode: bool = False,
+        multi_precision: bool = False,
+        name=None,
+    ):
+        for arg, fn in (("lr_ratio", lr_ratio), ("apply_decay_param_fun", apply_decay_param_fun)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{arg} must be a callable or None, got {type(fn).__name__}")
+        if check_bool("multi_precision", multi_precision):
+            raise NotImplementedError("AdamW(multi_precision=True) is not supported; allowed: False")
+        self.fused = None
+        self.lazy_mode = check_bool("lazy_mode", lazy_mode)
+        defaults = self._check_options({"beta1": beta1, "beta2": beta2, "epsilon": epsilon})
+        defaults["coeff"] = _check_coeff(weight_decay)
+        rule = AdamWRule(lazy_mode=self.lazy_mode, lr_ratio=lr_ratio, apply_decay_param_fun=apply_decay_param_fun)
+        parts = UpdateParts(rule, defaults=defaults, fused=fused_path(None))
+        Optimizer.__init__(self, learning_rate, None, None, grad_clip, name, parameters=parameters, parts=parts)
+
+    def add_param_group(self, param_group: Mapping) -> None:
+        """A group's ``weight_decay`` is its decay coefficient (``coeff``), as in Paddle's AdamW."""
+        if isinstance(param_group, Mapping) and "weight_decay" in param_group:
+            param_group = dict(param_group)
+            param_group["coeff"] = _check_coeff(param_group.pop("weight_decay"))
+        super().add_param_group(param_group)
+
+    def _check_group(self, group: dict) -> None:
+        super()._check_group(group)
+        _check_coeff(group["coeff"])
+
+
+def _check_coeff(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ArgumentTypeError(
+            f"weight_decay must be a real number >= 0, got {value!r} of type {type(value).__name__}"
+        )
+    return check_number("weight_decay", value, lo=0.0)

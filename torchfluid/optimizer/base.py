@@ -624,6 +624,8 @@ class Optimizer(torch.optim.Optimizer):
         hand it. False, with nothing changed, where anything differs."""
         if (self._sharding is not None and self._sharding.engaged) or not self._plain_step_inputs(self._plain_config):
             return False
+        if getattr(self._rule, "adjust_items", None) is not None:  # per-parameter inputs of the rule's own
+            return False
         params, grads, lrs = [], [], []
         for p, g in pairs:
             if getattr(p, "regularizer", None) is not None:

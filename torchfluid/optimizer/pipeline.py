@@ -237,6 +237,9 @@ def run_update(
         return False
     rule = config.rule
     read = read_tensor_hparams(rule, prepared)
+    adjust = getattr(rule, "adjust_items", None)  # a rule's own per-parameter inputs, checked before any change
+    if adjust is not None:
+        prepared = adjust(prepared)
     try:  # the clip plan and, for the reference kernel, every clipped and regularized gradient: before any change
         prepared, steps = clip_plan(config.clip, prepared, shard)
         preps = [
