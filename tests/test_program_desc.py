@@ -62,6 +62,7 @@ CONFIGS = [
         "momentum nesterov clip by norm",
         lambda: fluid.optimizer.Momentum(0.05, 0.9, use_nesterov=True, grad_clip=fluid.clip.GradientClipByNorm(0.2)),
     ),
+    ("adamw", lambda: fluid.optimizer.AdamW(learning_rate=0.05, weight_decay=0.2, lazy_mode=True)),
 ]
 
 
@@ -197,3 +198,9 @@ def test_data_variables_keep_whether_their_feeds_are_checked():
         for var in block["vars"]:
             var.pop("need_check_feed", None)
     assert parse_program(json.dumps(older)).global_block().vars["checked"].need_check_feed is False
+
+
+def test_adamw_with_a_function_argument_cannot_be_described():
+    main, startup, _ = _net(lambda: fluid.optimizer.AdamW(0.05, apply_decay_param_fun=lambda name: True))
+    with pytest.raises(ProgramDescError, match=r"op adamw .* is a builtins.function"):
+        main.desc.serialize_to_string()

@@ -481,7 +481,7 @@ def _check_made_object(path: str, obj) -> None:
 
 def _optimizers() -> dict:
     from ..optimizer.adagrad import AdagradOptimizer, AdagradRule
-    from ..optimizer.adam import AdamOptimizer, AdamRule
+    from ..optimizer.adam import AdamOptimizer, AdamRule, AdamW, AdamWRule
     from ..optimizer.momentum import MomentumOptimizer, MomentumRule
     from ..optimizer.rmsprop import RMSPropOptimizer, RMSPropRule
     from ..optimizer.sgd import SGDOptimizer, SGDRule
@@ -490,6 +490,7 @@ def _optimizers() -> dict:
         RMSPropRule: RMSPropOptimizer,
         SGDRule: SGDOptimizer,
         AdamRule: AdamOptimizer,
+        AdamWRule: AdamW,
         AdagradRule: AdagradOptimizer,
         MomentumRule: MomentumOptimizer,
     }
@@ -513,12 +514,15 @@ def _check_update_config(path: str, config) -> None:
     kwargs.update({k: getattr(config, k) for k in ("multi_precision", "state_dtype", "nonfinite") if k in params})
     if "fused" in params:
         kwargs["fused"] = config.fused
-    if "lazy_mode" in params:
-        kwargs["lazy_mode"] = getattr(config.rule, "lazy_mode", None)
+    for key in ("lazy_mode", "lr_ratio", "apply_decay_param_fun"):  # the rule's own options
+        if key in params:
+            kwargs[key] = getattr(config.rule, key, None)
+    if "regularization" in params:
+        kwargs["regularization"] = config.regularization
+    if "coeff" in config.hparams and "weight_decay" in params:  # AdamW: its decay coefficient
+        kwargs["weight_decay"] = config.hparams["coeff"]
     try:
-        made = opt_cls(
-            config.hparams["lr"], regularization=config.regularization, grad_clip=config.clip, **kwargs
-        ).update_config()
+        made = opt_cls(config.hparams["lr"], grad_clip=config.clip, **kwargs).update_config()
     except (TypeError, ValueError, RuntimeError) as e:
         raise _fail(path, e) from None
     for key in sorted(set(made.hparams) | set(config.hparams)):
