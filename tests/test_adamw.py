@@ -77,7 +77,7 @@ def test_lr_ratio_decay_selection_and_group_weight_decay():
         learning_rate=0.1,
         parameters=[{"params": [("w", w), ("b", b)]}, {"params": [("c", c)], "weight_decay": 0.5}],
         weight_decay=0.2,
-        lr_ratio=lambda p: 0.5 if p is c else 1.0,
+        lr_ratio=lambda p: 0.5 if p.name == "c" else 1.0,  # Paddle's lr_ratio reads the name
         apply_decay_param_fun=lambda name: seen.append(name) or name != "b",
     )
     grads = {"w": np.full(3, 0.3, np.float32), "b": np.full(3, -0.2, np.float32), "c": np.full(3, 0.1, np.float32)}
@@ -149,3 +149,24 @@ def test_a_bad_lr_ratio_value_changes_nothing():
     with pytest.raises(ValueError, match=r"lr_ratio\(w\) must be >= 0, got -1"):
         opt.step()
     assert torch.equal(p.detach(), torch.ones(3)) and not opt.state_dict()
+
+
+def test_lr_ratio_reads_program_parameter_names_in_static_mode():
+    """In a program, ``lr_ratio`` gets each parameter's value under its program name (a
+    ratio of 0 freezes ``fc_0``: no decay, no step)."""
+    main, startup = fluid.Program(), fluid.Program()
+    with fluid.program_guard(main, startup), fluid.unique_name.guard():
+        x = fluid.data("x", [None, 4], "float32")
+        loss = fluid.layers.mean(fluid.layers.fc(fluid.layers.fc(x, 3), 1))
+        names = []
+        opt = AdamW(0.1, weight_decay=0.5, lr_ratio=lambda p: names.append(p.name) or float(p.name.startswith("fc_1")))
+        opt.minimize(loss)
+    scope, exe = fluid.Scope(), fluid.Executor(fluid.CPUPlace())
+    exe.run(startup, scope=scope)
+    params = [p.name for p in main.global_block().all_parameters()]
+    before = {n: np.array(scope.find_var(n).get_tensor()) for n in params}
+    exe.run(main, feed={"x": np.ones((2, 4), "float32")}, fetch_list=[loss], scope=scope)
+    after = {n: np.array(scope.find_var(n).get_tensor()) for n in params}
+    assert sorted(set(names)) == sorted(params)
+    for n in params:
+        assert np.array_equal(before[n], after[n]) == n.startswith("fc_0"), n

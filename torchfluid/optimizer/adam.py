@@ -204,6 +204,23 @@ def _allowed(name: str) -> str:
 Adam = AdamOptimizer
 
 
+class NamedParameter:
+    """A parameter tensor under its optimizer name (``name``); every other attribute is the
+    tensor's: what AdamW's ``lr_ratio`` receives for a parameter whose own ``name`` is not
+    that name (a torch Parameter, a program parameter's value)."""
+
+    __slots__ = ("tensor", "name")
+
+    def __init__(self, tensor: torch.Tensor, name: str):
+        self.tensor, self.name = tensor, name
+
+    def __getattr__(self, attr):
+        return getattr(self.tensor, attr)
+
+    def __repr__(self) -> str:
+        return f"NamedParameter({self.name!r}, shape={list(self.tensor.shape)})"
+
+
 @dataclasses.dataclass(frozen=True)
 class AdamWRule(AdamRule):
     """AdamW's rule: Paddle's ``adamw`` op, Adam with decoupled weight decay. Before the
@@ -223,13 +240,18 @@ class AdamWRule(AdamRule):
 
     def adjust_items(self, items: list) -> list:
         """Each item's learning-rate multiplier times ``lr_ratio(param)`` (called once per
-        parameter and step, before anything changes; a real number >= 0)."""
+        parameter and step, before anything changes; a real number >= 0). ``param`` is the
+        parameter itself where its ``name`` is its name here (a fluid parameter), else the
+        tensor seen under that name (:class:`NamedParameter`), as Paddle's ``lr_ratio``
+        reads ``param.name``."""
         if self.lr_ratio is None:
             return items
-        return [
-            it._replace(lr_mult=it.lr_mult * check_number(f"lr_ratio({it.name})", self.lr_ratio(it.param), lo=0.0))
-            for it in items
-        ]
+        out = []
+        for it in items:
+            seen = it.param if getattr(it.param, "name", None) == it.name else NamedParameter(it.param, it.name)
+            ratio = check_number(f"lr_ratio({it.name})", self.lr_ratio(seen), lo=0.0)
+            out.append(it._replace(lr_mult=it.lr_mult * ratio))
+        return out
 
     def update(self, param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
         decays = self.apply_decay_param_fun is None or bool(self.apply_decay_param_fun(name))
