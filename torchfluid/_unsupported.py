@@ -52,8 +52,7 @@ ALTERNATIVES = {
     **dict.fromkeys(("DistributeTranspiler", "DistributeTranspilerConfig"), _DISTRIBUTED),
     **dict.fromkeys(("ParallelExecutor", "transpiler", "DataParallel"), _DISTRIBUTED),
     **dict.fromkeys(("lod_reset", "dynamic_lstm", "dynamic_gru", "lod_append", "sequence_conv_pool"), _LOD),
-    # fluid.optimizer names beyond SGD, Momentum, Adam, AdamW, Adagrad and RMSProp
-    **{f"{n}{s}": _optimizer(f"torch.optim.{n}") for n in ("Adamax", "Adadelta") for s in ("", "Optimizer")},
+    # fluid.optimizer names beyond SGD, Momentum, Adam, AdamW, Adamax, Adadelta, Adagrad and RMSProp
     "ModelAverage": _optimizer("torch.optim.swa_utils.AveragedModel"),
     "ExponentialMovingAverage": _optimizer("torch.optim.swa_utils.AveragedModel with an EMA avg_fn"),
     # fluid.param_attr / fluid.initializer

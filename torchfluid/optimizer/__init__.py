@@ -1,4 +1,4 @@
-"""The optimizer layer: RMSProp, SGD, Adam, AdamW, Adagrad and Momentum with Paddle's API, as torch optimizers.
+"""The optimizer layer: Paddle's optimizers (RMSProp, SGD, Momentum, Adam, AdamW, Adamax, Adadelta, Adagrad) on torch.
 
 Paddle 2.0-rc also exported its schedulers here under their ``*LR`` names
 (``paddle.optimizer.NoamLR``, ``StepLR``, ``LinearLrWarmup``, ``ReduceLROnPlateau``, ...);
@@ -6,8 +6,10 @@ they are the classes of :mod:`.lr_scheduler` (thin subclasses of :mod:`.lr`'s).
 """
 
 from . import lr, lr_scheduler
+from .adadelta import Adadelta, AdadeltaOptimizer
 from .adagrad import Adagrad, AdagradOptimizer
 from .adam import Adam, AdamOptimizer, AdamW
+from .adamax import Adamax, AdamaxOptimizer
 from .base import Optimizer
 from .momentum import Momentum, MomentumOptimizer
 from .rmsprop import RMSProp, RMSPropOptimizer
@@ -25,6 +27,10 @@ __all__ = [
     "AdamOptimizer",
     "Adam",
     "AdamW",
+    "AdamaxOptimizer",
+    "Adamax",
+    "AdadeltaOptimizer",
+    "Adadelta",
     "AdagradOptimizer",
     "Adagrad",
     "MomentumOptimizer",

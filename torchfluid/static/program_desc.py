@@ -95,8 +95,10 @@ def _object_kinds() -> tuple:
     from ..clip import GradientClipBase
     from ..initializer import Initializer
     from ..lr.scheduler import LRScheduler
+    from ..optimizer.adadelta import AdadeltaRule
     from ..optimizer.adagrad import AdagradRule
     from ..optimizer.adam import AdamRule
+    from ..optimizer.adamax import AdamaxRule
     from ..optimizer.momentum import MomentumRule
     from ..optimizer.pipeline import UpdateConfig
     from ..optimizer.rmsprop import RMSPropRule
@@ -116,6 +118,8 @@ def _object_kinds() -> tuple:
         AdamRule,
         AdagradRule,
         MomentumRule,
+        AdamaxRule,
+        AdadeltaRule,
     )
 
 
@@ -480,8 +484,10 @@ def _check_made_object(path: str, obj) -> None:
 
 
 def _optimizers() -> dict:
+    from ..optimizer.adadelta import AdadeltaOptimizer, AdadeltaRule
     from ..optimizer.adagrad import AdagradOptimizer, AdagradRule
     from ..optimizer.adam import AdamOptimizer, AdamRule, AdamW, AdamWRule
+    from ..optimizer.adamax import AdamaxOptimizer, AdamaxRule
     from ..optimizer.momentum import MomentumOptimizer, MomentumRule
     from ..optimizer.rmsprop import RMSPropOptimizer, RMSPropRule
     from ..optimizer.sgd import SGDOptimizer, SGDRule
@@ -491,6 +497,8 @@ def _optimizers() -> dict:
         SGDRule: SGDOptimizer,
         AdamRule: AdamOptimizer,
         AdamWRule: AdamW,
+        AdamaxRule: AdamaxOptimizer,
+        AdadeltaRule: AdadeltaOptimizer,
         AdagradRule: AdagradOptimizer,
         MomentumRule: MomentumOptimizer,
     }

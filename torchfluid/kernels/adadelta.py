@@ -1,0 +1,49 @@
+"""Paddle's Adadelta kernel (``adadelta`` op, Paddle 2.4 and later), pure and in place.
+
+Per element, with both averages starting at 0::
+
+    avg_sq_grad   = rho * avg_sq_grad + (1 - rho) * g * g
+    update        = -sqrt((avg_sq_update + epsilon) / (avg_sq_grad + epsilon)) * g
+    p             = p + lr * update
+    avg_sq_update = rho * avg_sq_update + (1 - rho) * update * update
+
+Computed in the state's dtype (float32 for float16/bfloat16 parameters), with a correctly
+rounded square root; ``rho`` and ``epsilon`` are Paddle's float32 attributes. Paddle before
+2.4 ignored the learning rate (``p = p + update``); ``torch.optim.Adadelta`` is the same
+maths as 2.4's (its ``lr`` multiplies the update the same way; defaults ``rho=0.9``,
+``eps=1e-6``, ``lr=1.0``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .attrs import paddle_attrs
+from .rmsprop import rmsprop_denominator
+
+__all__ = ["adadelta_"]
+
+
+@torch.no_grad()
+def adadelta_(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    avg_squared_grad: torch.Tensor,
+    avg_squared_update: torch.Tensor,
+    *,
+    lr: float,
+    rho: float = 0.95,
+    epsilon: float = 1e-6,
+) -> None:
+    """One Adadelta update in place (module maths)."""
+    rho, epsilon = paddle_attrs(avg_squared_grad.dtype, rho, epsilon)
+    g = grad.to(avg_squared_grad.dtype)
+    avg_squared_grad.mul_(rho).add_(g * g, alpha=1.0 - rho)
+    ratio = (avg_squared_update + epsilon).div_(avg_squared_grad + epsilon)
+    update = rmsprop_denominator(ratio, None, epsilon=0.0).mul_(g).neg_()  # -sqrt(ratio) * g
+    step = update.mul(lr)
+    if param.dtype == step.dtype:
+        param.add_(step)
+    else:
+        param.copy_(param.to(step.dtype).add_(step))
+    avg_squared_update.mul_(rho).add_(update * update, alpha=1.0 - rho)

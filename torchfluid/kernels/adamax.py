@@ -1,0 +1,50 @@
+"""Paddle's Adamax kernel (``adamax`` op, ``adamax_op.h``), pure and in place.
+
+Per element, with ``moment`` and ``inf_norm`` starting at 0 and ``beta1_pow`` at ``beta1``::
+
+    moment    = beta1 * moment + (1 - beta1) * g
+    inf_norm  = max(|g|, beta2 * inf_norm + epsilon)
+    p         = p - lr / (1 - beta1_pow) * (moment / inf_norm)
+    beta1_pow = beta1_pow * beta1                     (Paddle's scale op after the update)
+
+epsilon sits INSIDE the max (it keeps ``inf_norm`` above 0). Computed in the state's dtype
+(float32 for float16/bfloat16 parameters); ``beta1``, ``beta2`` and ``epsilon`` are Paddle's
+float32 attributes (a float64 update uses their float32 values). ``torch.optim.Adamax``
+differs: it adds ``eps`` to ``|g|`` inside the max instead (``max(beta2 * u, |g| + eps)``)
+and keeps a step count for the bias correction.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .attrs import paddle_attrs
+
+__all__ = ["adamax_"]
+
+
+@torch.no_grad()
+def adamax_(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    moment: torch.Tensor,
+    inf_norm: torch.Tensor,
+    beta1_pow: torch.Tensor,
+    *,
+    lr: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    epsilon: float = 1e-8,
+) -> None:
+    """One Adamax update in place (module maths); ``beta1_pow`` is a ``[1]`` tensor."""
+    beta1, beta2, epsilon = paddle_attrs(moment.dtype, beta1, beta2, epsilon)
+    g = grad.to(moment.dtype)
+    moment.mul_(beta1).add_(g, alpha=1.0 - beta1)
+    torch.maximum(g.abs(), inf_norm.mul_(beta2).add_(epsilon), out=inf_norm)
+    lr_t = torch.tensor(lr, dtype=moment.dtype, device=moment.device) / (1.0 - beta1_pow.to(moment.device))
+    update = moment.div(inf_norm).mul_(lr_t)
+    if param.dtype == update.dtype:
+        param.sub_(update)
+    else:
+        param.copy_(param.to(update.dtype).sub_(update))
+    beta1_pow.mul_(beta1)

@@ -1,0 +1,89 @@
+"""``AdadeltaOptimizer`` (alias ``Adadelta``): Paddle's Adadelta (see :mod:`torchfluid.kernels.adadelta`).
+
+Accumulators (Paddle's names, so the state keys are Paddle's ``<param>__avg_squared_grad_0``
+and ``<param>__avg_squared_update_0``): ``_avg_squared_grad`` and ``_avg_squared_update``
+(param-shaped, from 0), in the parameter's dtype (float32 for float16/bfloat16 parameters).
+Runs on the reference kernel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import torch
+
+from .._checks import check_number
+from ..kernels import adadelta_
+from .base import Optimizer, UpdateParts
+from .fused import FlatRule
+
+__all__ = ["AdadeltaOptimizer", "Adadelta", "AdadeltaRule"]
+
+
+@dataclasses.dataclass(frozen=True)
+class AdadeltaRule(FlatRule):
+    """Adadelta's update rule for :func:`~torchfluid.optimizer.pipeline.run_update` (a
+    row-sparse gradient is made dense: every row moves)."""
+
+    op_type = "adadelta"
+    accumulator_names = ("_avg_squared_grad", "_avg_squared_update")
+
+    @staticmethod
+    def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
+        dt = p.dtype if p.dtype in (torch.float32, torch.float64) else torch.float32
+        return {acc: torch.zeros_like(p, dtype=dt) for acc in AdadeltaRule.accumulator_names}
+
+    @staticmethod
+    def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
+        adadelta_(
+            param.data,
+            grad.to_dense() if grad.is_sparse else grad,
+            state["_avg_squared_grad"],
+            state["_avg_squared_update"],
+            lr=lr,
+            rho=hparams["rho"],
+            epsilon=hparams["epsilon"],
+        )
+
+
+class AdadeltaOptimizer(Optimizer, fluid_attributes=("rho", "epsilon")):
+    """Adadelta with fluid's API: ``AdadeltaOptimizer(learning_rate=0.001, epsilon=1e-6,
+    rho=0.95, parameter_list=None, regularization=None, grad_clip=None, name=None)``
+    (Paddle 2.x: ``parameters=``, ``weight_decay=``)::
+
+        E[g^2] = rho * E[g^2] + (1 - rho) * g^2
+        u      = -sqrt((E[u^2] + epsilon) / (E[g^2] + epsilon)) * g;  p = p + lr * u
+        E[u^2] = rho * E[u^2] + (1 - rho) * u^2
+
+    The learning rate scales the update, as in Paddle 2.4 and later (earlier Paddle ignored
+    it). Allowed: ``0 <= rho <= 1``, ``epsilon > 0`` (finite real numbers), per group too."""
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        epsilon: float = 1e-6,
+        rho: float = 0.95,
+        parameter_list=None,
+        regularization=None,
+        grad_clip=None,
+        name=None,
+        **options,
+    ):
+        defaults = self._check_options({"epsilon": epsilon, "rho": rho})
+        parts = UpdateParts(AdadeltaRule(), defaults=defaults)
+        super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
+
+    @staticmethod
+    def _check_options(group: Mapping) -> dict:
+        return {
+            "epsilon": check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True),
+            "rho": check_number("rho", group["rho"], lo=0.0, hi=1.0),
+        }
+
+    def _check_group(self, group: dict) -> None:
+        super()._check_group(group)
+        self._check_options(group)
+
+
+Adadelta = AdadeltaOptimizer

@@ -1,0 +1,100 @@
+"""``AdamaxOptimizer`` (alias ``Adamax``): Paddle's Adamax (see :mod:`torchfluid.kernels.adamax`).
+
+Accumulators (Paddle's names): ``moment``, ``inf_norm`` (param-shaped, from 0) and
+``beta1_pow_acc`` (shape [1], from ``beta1``), in the parameter's dtype (float32 for
+float16/bfloat16 parameters). Runs on the reference kernel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import torch
+
+from .._checks import check_number
+from ..kernels import adamax_
+from .base import Optimizer, UpdateParts
+from .fused import FlatRule
+
+__all__ = ["AdamaxOptimizer", "Adamax", "AdamaxRule"]
+
+_UNIT = {"lo": 0.0, "hi": 1.0, "hi_open": True}
+
+
+def _state_dtype(p: torch.Tensor) -> torch.dtype:
+    return p.dtype if p.dtype in (torch.float32, torch.float64) else torch.float32
+
+
+@dataclasses.dataclass(frozen=True)
+class AdamaxRule(FlatRule):
+    """Adamax's update rule for :func:`~torchfluid.optimizer.pipeline.run_update` (a
+    row-sparse gradient is made dense: every row moves, as Paddle's dense kernel)."""
+
+    op_type = "adamax"
+    accumulator_names = ("moment", "inf_norm", "beta1_pow_acc")
+
+    @staticmethod
+    def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
+        dt = _state_dtype(p)
+        return {
+            "moment": torch.zeros_like(p, dtype=dt),
+            "inf_norm": torch.zeros_like(p, dtype=dt),
+            "beta1_pow_acc": torch.full([1], float(hparams["beta1"]), dtype=dt, device=p.device),
+        }
+
+    @staticmethod
+    def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
+        adamax_(
+            param.data,
+            grad.to_dense() if grad.is_sparse else grad,
+            state["moment"],
+            state["inf_norm"],
+            state["beta1_pow_acc"],
+            lr=lr,
+            beta1=hparams["beta1"],
+            beta2=hparams["beta2"],
+            epsilon=hparams["epsilon"],
+        )
+
+
+class AdamaxOptimizer(Optimizer, fluid_attributes=("beta1", "beta2", "epsilon")):
+    """Adamax with fluid's API: ``AdamaxOptimizer(learning_rate=0.001, beta1=0.9,
+    beta2=0.999, epsilon=1e-8, parameter_list=None, regularization=None, grad_clip=None,
+    name=None)`` (Paddle 2.x: ``parameters=``, ``weight_decay=``)::
+
+        moment = beta1 * moment + (1 - beta1) * g;  inf_norm = max(|g|, beta2 * inf_norm + epsilon)
+        p = p - lr / (1 - beta1_pow) * moment / inf_norm;  beta1_pow *= beta1
+
+    Allowed: ``0 <= beta1, beta2 < 1``, ``epsilon > 0`` (finite real numbers), per group too."""
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+        parameter_list=None,
+        regularization=None,
+        grad_clip=None,
+        name=None,
+        **options,
+    ):
+        defaults = self._check_options({"beta1": beta1, "beta2": beta2, "epsilon": epsilon})
+        parts = UpdateParts(AdamaxRule(), defaults=defaults)
+        super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
+
+    @staticmethod
+    def _check_options(group: Mapping) -> dict:
+        return {
+            "beta1": check_number("beta1", group["beta1"], **_UNIT),
+            "beta2": check_number("beta2", group["beta2"], **_UNIT),
+            "epsilon": check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True),
+        }
+
+    def _check_group(self, group: dict) -> None:
+        super()._check_group(group)
+        self._check_options(group)
+
+
+Adamax = AdamaxOptimizer
