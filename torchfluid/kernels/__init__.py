@@ -7,6 +7,7 @@ from .adadelta import adadelta_
 from .adagrad import adagrad_, adagrad_rows_
 from .adam import adam_
 from .adamax import adamax_
+from .lamb import lamb_
 from .momentum import momentum_
 from .rmsprop import rmsprop_, rmsprop_denominator
 from .sgd import sgd_
@@ -18,6 +19,7 @@ __all__ = [
     "adam_",
     "adamax_",
     "adadelta_",
+    "lamb_",
     "adagrad_",
     "adagrad_rows_",
     "momentum_",

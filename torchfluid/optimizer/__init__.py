@@ -1,4 +1,4 @@
-"""The optimizer layer: Paddle's optimizers (RMSProp, SGD, Momentum, Adam, AdamW, Adamax, Adadelta, Adagrad) on torch.
+"""The optimizer layer: Paddle's optimizers (RMSProp, SGD, Momentum, Adam, AdamW, Adamax, Adadelta, Adagrad, Lamb).
 
 Paddle 2.0-rc also exported its schedulers here under their ``*LR`` names
 (``paddle.optimizer.NoamLR``, ``StepLR``, ``LinearLrWarmup``, ``ReduceLROnPlateau``, ...);
@@ -11,6 +11,7 @@ from .adagrad import Adagrad, AdagradOptimizer
 from .adam import Adam, AdamOptimizer, AdamW
 from .adamax import Adamax, AdamaxOptimizer
 from .base import Optimizer
+from .lamb import Lamb, LambOptimizer
 from .momentum import Momentum, MomentumOptimizer
 from .rmsprop import RMSProp, RMSPropOptimizer
 from .sgd import SGD, SGDOptimizer
@@ -31,6 +32,8 @@ __all__ = [
     "Adamax",
     "AdadeltaOptimizer",
     "Adadelta",
+    "LambOptimizer",
+    "Lamb",
     "AdagradOptimizer",
     "Adagrad",
     "MomentumOptimizer",

@@ -85,7 +85,7 @@ __all__ = [
     "optimize",
 ]
 
-OPTIMIZE_OP_TYPES = ("rmsprop", "sgd", "momentum", "adam", "adagrad", "adamw", "adamax", "adadelta")
+OPTIMIZE_OP_TYPES = ("rmsprop", "sgd", "momentum", "adam", "adagrad", "adamw", "adamax", "adadelta", "lamb")
 _INPUTS = ("Param", "Grad", "LearningRate", "State", "MasterParam", "Counter", "RoundingStep", "HyperParam")
 _READ_ONLY = ("Grad", "LearningRate", "HyperParam")
 _OUTPUTS = tuple(s + "Out" for s in _INPUTS if s not in _READ_ONLY)  # the in-place state slots

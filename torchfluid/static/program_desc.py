@@ -99,6 +99,7 @@ def _object_kinds() -> tuple:
     from ..optimizer.adagrad import AdagradRule
     from ..optimizer.adam import AdamRule
     from ..optimizer.adamax import AdamaxRule
+    from ..optimizer.lamb import LambRule
     from ..optimizer.momentum import MomentumRule
     from ..optimizer.pipeline import UpdateConfig
     from ..optimizer.rmsprop import RMSPropRule
@@ -120,6 +121,7 @@ def _object_kinds() -> tuple:
         MomentumRule,
         AdamaxRule,
         AdadeltaRule,
+        LambRule,
     )
 
 
@@ -488,6 +490,7 @@ def _optimizers() -> dict:
     from ..optimizer.adagrad import AdagradOptimizer, AdagradRule
     from ..optimizer.adam import AdamOptimizer, AdamRule, AdamW, AdamWRule
     from ..optimizer.adamax import AdamaxOptimizer, AdamaxRule
+    from ..optimizer.lamb import LambOptimizer, LambRule
     from ..optimizer.momentum import MomentumOptimizer, MomentumRule
     from ..optimizer.rmsprop import RMSPropOptimizer, RMSPropRule
     from ..optimizer.sgd import SGDOptimizer, SGDRule
@@ -499,6 +502,7 @@ def _optimizers() -> dict:
         AdamWRule: AdamW,
         AdamaxRule: AdamaxOptimizer,
         AdadeltaRule: AdadeltaOptimizer,
+        LambRule: LambOptimizer,
         AdagradRule: AdagradOptimizer,
         MomentumRule: MomentumOptimizer,
     }
@@ -522,7 +526,7 @@ def _check_update_config(path: str, config) -> None:
     kwargs.update({k: getattr(config, k) for k in ("multi_precision", "state_dtype", "nonfinite") if k in params})
     if "fused" in params:
         kwargs["fused"] = config.fused
-    for key in ("lazy_mode", "lr_ratio", "apply_decay_param_fun"):  # the rule's own options
+    for key in ("lazy_mode", "lr_ratio", "apply_decay_param_fun", "exclude_from_weight_decay_fn"):  # rule options
         if key in params:
             kwargs[key] = getattr(config.rule, key, None)
     if "regularization" in params:

@@ -1,0 +1,60 @@
+"""Paddle's LAMB kernel (``lamb`` op, ``lamb_op.h``), pure and in place.
+
+Per parameter, with the moments starting at 0 and the powers at ``beta1`` / ``beta2``::
+
+    m1 = beta1 * m1 + (1 - beta1) * g;   m2 = beta2 * m2 + (1 - beta2) * g * g
+    r  = (m1 / (1 - beta1_pow)) / (sqrt(m2 / (1 - beta2_pow)) + epsilon) + weight_decay * p
+    p  = p - lr * ratio * r,   ratio = ||p|| / ||r|| if both norms are > 0, else 1
+    beta1_pow *= beta1;  beta2_pow *= beta2
+
+(the norms over the whole parameter, before the update). Computed in the state's dtype with
+a correctly rounded square root; ``beta1``, ``beta2``, ``epsilon`` and ``weight_decay`` are
+Paddle's float32 attributes. torch has no LAMB.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .attrs import paddle_attrs
+from .rmsprop import rmsprop_denominator
+
+__all__ = ["lamb_"]
+
+
+@torch.no_grad()
+def lamb_(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    moment1: torch.Tensor,
+    moment2: torch.Tensor,
+    beta1_pow: torch.Tensor,
+    beta2_pow: torch.Tensor,
+    *,
+    lr: float,
+    weight_decay: float = 0.01,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    epsilon: float = 1e-6,
+) -> None:
+    """One LAMB update in place (module maths); the powers are ``[1]`` tensors."""
+    dt = moment1.dtype
+    beta1, beta2, epsilon, weight_decay = paddle_attrs(dt, beta1, beta2, epsilon, weight_decay)
+    g = grad.to(dt)
+    p = param.to(dt)
+    moment1.mul_(beta1).add_(g, alpha=1.0 - beta1)
+    moment2.mul_(beta2).add_(g * g, alpha=1.0 - beta2)
+    m1_hat = moment1 / (1.0 - beta1_pow.to(moment1.device))
+    m2_hat = moment2 / (1.0 - beta2_pow.to(moment1.device))
+    r = m1_hat.div_(rmsprop_denominator(m2_hat, None, epsilon=epsilon, eps_in_sqrt=False))
+    if weight_decay != 0.0:
+        r.add_(p, alpha=weight_decay)
+    p_norm, r_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(r)
+    ratio = torch.where((p_norm > 0) & (r_norm > 0), p_norm / r_norm, torch.ones_like(p_norm))
+    step = r.mul_(ratio * torch.tensor(lr, dtype=dt, device=r.device))
+    if param.dtype == dt:
+        param.sub_(step)
+    else:
+        param.copy_(p.sub_(step))
+    beta1_pow.mul_(beta1)
+    beta2_pow.mul_(beta2)

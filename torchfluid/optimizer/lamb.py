@@ -1,0 +1,124 @@
+"""``LambOptimizer`` (alias ``Lamb``): Paddle's LAMB (see :mod:`torchfluid.kernels.lamb`).
+
+Accumulators (Paddle's names): ``moment1``, ``moment2`` (param-shaped, from 0) and
+``beta1_pow_acc``, ``beta2_pow_acc`` (shape [1], from ``beta1`` / ``beta2``), in the
+parameter's dtype (float32 for float16/bfloat16 parameters). Runs on the reference kernel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import torch
+
+from .._checks import check_number
+from ..kernels.lamb import lamb_
+from .adam import NamedParameter
+from .base import Optimizer, UpdateParts
+from .fused import FlatRule
+
+__all__ = ["LambOptimizer", "Lamb", "LambRule"]
+
+_UNIT = {"lo": 0.0, "hi": 1.0, "hi_open": True}
+
+
+@dataclasses.dataclass(frozen=True)
+class LambRule(FlatRule):
+    """LAMB's update rule for :func:`~torchfluid.optimizer.pipeline.run_update` (a row-sparse
+    gradient is made dense). ``exclude_from_weight_decay_fn(param)`` true: that parameter's
+    ``lamb_weight_decay`` is 0 (``param``: the parameter, or :class:`NamedParameter` where its
+    own ``name`` is not its name here)."""
+
+    exclude_from_weight_decay_fn: object = None
+    op_type = "lamb"
+    accumulator_names = ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc")
+
+    def adjust_items(self, items: list) -> list:
+        """The excluded parameters' items with ``lamb_weight_decay`` 0 (the function is called
+        once per parameter and step, before anything changes)."""
+        fn = self.exclude_from_weight_decay_fn
+        if fn is None:
+            return items
+        out = []
+        for it in items:
+            seen = it.param if getattr(it.param, "name", None) == it.name else NamedParameter(it.param, it.name)
+            out.append(it._replace(hparams={**it.hparams, "lamb_weight_decay": 0.0}) if fn(seen) else it)
+        return out
+
+    @staticmethod
+    def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
+        dt = p.dtype if p.dtype in (torch.float32, torch.float64) else torch.float32
+        return {
+            "moment1": torch.zeros_like(p, dtype=dt),
+            "moment2": torch.zeros_like(p, dtype=dt),
+            "beta1_pow_acc": torch.full([1], float(hparams["beta1"]), dtype=dt, device=p.device),
+            "beta2_pow_acc": torch.full([1], float(hparams["beta2"]), dtype=dt, device=p.device),
+        }
+
+    @staticmethod
+    def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
+        lamb_(
+            param.data,
+            grad.to_dense() if grad.is_sparse else grad,
+            state["moment1"],
+            state["moment2"],
+            state["beta1_pow_acc"],
+            state["beta2_pow_acc"],
+            lr=lr,
+            weight_decay=hparams["lamb_weight_decay"],
+            beta1=hparams["beta1"],
+            beta2=hparams["beta2"],
+            epsilon=hparams["epsilon"],
+        )
+
+
+class LambOptimizer(Optimizer, fluid_attributes=("lamb_weight_decay", "beta1", "beta2", "epsilon")):
+    """LAMB with fluid's API: ``LambOptimizer(learning_rate=0.001, lamb_weight_decay=0.01,
+    beta1=0.9, beta2=0.999, epsilon=1e-6, parameter_list=None, regularization=None,
+    grad_clip=None, exclude_from_weight_decay_fn=None, name=None)`` (Paddle 2.x:
+    ``parameters=``). The maths: :mod:`torchfluid.kernels.lamb`.
+
+    Allowed: ``0 <= beta1, beta2 < 1``, ``epsilon > 0``, ``lamb_weight_decay >= 0`` (finite
+    real numbers), per group too; ``exclude_from_weight_decay_fn`` a callable or None."""
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        lamb_weight_decay: float = 0.01,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-6,
+        parameter_list=None,
+        regularization=None,
+        grad_clip=None,
+        exclude_from_weight_decay_fn=None,
+        name=None,
+        **options,
+    ):
+        if exclude_from_weight_decay_fn is not None and not callable(exclude_from_weight_decay_fn):
+            raise TypeError(
+                "exclude_from_weight_decay_fn must be a callable or None, "
+                f"got {type(exclude_from_weight_decay_fn).__name__}"
+            )
+        defaults = self._check_options(
+            {"lamb_weight_decay": lamb_weight_decay, "beta1": beta1, "beta2": beta2, "epsilon": epsilon}
+        )
+        parts = UpdateParts(LambRule(exclude_from_weight_decay_fn=exclude_from_weight_decay_fn), defaults=defaults)
+        super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
+
+    @staticmethod
+    def _check_options(group: Mapping) -> dict:
+        return {
+            "lamb_weight_decay": check_number("lamb_weight_decay", group["lamb_weight_decay"], lo=0.0),
+            "beta1": check_number("beta1", group["beta1"], **_UNIT),
+            "beta2": check_number("beta2", group["beta2"], **_UNIT),
+            "epsilon": check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True),
+        }
+
+    def _check_group(self, group: dict) -> None:
+        super()._check_group(group)
+        self._check_options(group)
+
+
+Lamb = LambOptimizer
