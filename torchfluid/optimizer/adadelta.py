@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-import torch
 
 from .._checks import check_number
 from ..kernels import adadelta_
@@ -28,11 +27,6 @@ class AdadeltaRule(FlatRule):
 
     op_type = "adadelta"
     accumulator_names = ("_avg_squared_grad", "_avg_squared_update")
-
-    @staticmethod
-    def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
-        dt = p.dtype if p.dtype in (torch.float32, torch.float64) else torch.float32
-        return {acc: torch.zeros_like(p, dtype=dt) for acc in AdadeltaRule.accumulator_names}
 
     @staticmethod
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:

@@ -69,11 +69,6 @@ class AdagradRule(FlatRule):
     )
 
     @staticmethod
-    def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
-        state_dtype = p.dtype if p.dtype in (torch.float32, torch.float64) else torch.float32
-        return {"moment": torch.full_like(p, hparams["initial_accumulator_value"], dtype=state_dtype)}
-
-    @staticmethod
     def fused_initial(acc: str, hparams: Mapping) -> float:
         return float(hparams["initial_accumulator_value"])
 

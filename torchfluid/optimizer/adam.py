@@ -54,6 +54,14 @@ def _pow_start(hparams: Mapping, name: str) -> float:
     return _PADDLE_POW_START[name]
 
 
+def beta_pow_initial(acc: str, hparams: Mapping) -> float:
+    """Where a fresh record of Adam's family starts: ``beta1_pow_acc`` / ``beta2_pow_acc`` at
+    their beta (:func:`_pow_start`), the moments at 0."""
+    if acc in ("beta1_pow_acc", "beta2_pow_acc"):
+        return _pow_start(hparams, acc[:5])
+    return 0.0
+
+
 @dataclasses.dataclass(frozen=True)
 class AdamRule(FlatRule):
     """Adam's update rule for :func:`~torchfluid.optimizer.pipeline.run_update`: the
@@ -66,6 +74,7 @@ class AdamRule(FlatRule):
     lazy_mode: bool = False  # row-sparse gradients: update only the rows present
     op_type = "adam"
     accumulator_names = ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc")
+    scalar_records = ("beta1_pow_acc", "beta2_pow_acc")
     flat_class = "FlatAdam"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     tensor_hparams = ("beta1", "beta2", "epsilon")
 
@@ -76,20 +85,8 @@ class AdamRule(FlatRule):
         return {name: check_number(name, v, **_BOUNDS[name]) for name, v in values.items()}
 
     @staticmethod
-    def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
-        state_dtype = p.dtype if p.dtype in (torch.float32, torch.float64) else torch.float32
-        return {
-            "moment1": torch.zeros_like(p, dtype=state_dtype),
-            "moment2": torch.zeros_like(p, dtype=state_dtype),
-            "beta1_pow_acc": torch.full([1], _pow_start(hparams, "beta1"), dtype=state_dtype, device=p.device),
-            "beta2_pow_acc": torch.full([1], _pow_start(hparams, "beta2"), dtype=state_dtype, device=p.device),
-        }
-
-    @staticmethod
     def fused_initial(acc: str, hparams: Mapping) -> float:
-        """Where a fresh record starts (as :meth:`new_state`): the powers at beta, the moments at 0."""
-        starts = {"beta1_pow_acc": _pow_start(hparams, "beta1"), "beta2_pow_acc": _pow_start(hparams, "beta2")}
-        return starts.get(acc, 0.0)
+        return beta_pow_initial(acc, hparams)
 
     @staticmethod
     def fused_step(fg, hparams: Mapping, grads, lrs, fold: GradFold) -> None:

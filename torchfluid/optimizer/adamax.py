@@ -10,20 +10,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-import torch
 
 from .._checks import check_number
 from ..kernels import adamax_
+from .adam import beta_pow_initial
 from .base import Optimizer, UpdateParts
 from .fused import FlatRule
 
 __all__ = ["AdamaxOptimizer", "Adamax", "AdamaxRule"]
 
 _UNIT = {"lo": 0.0, "hi": 1.0, "hi_open": True}
-
-
-def _state_dtype(p: torch.Tensor) -> torch.dtype:
-    return p.dtype if p.dtype in (torch.float32, torch.float64) else torch.float32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,15 +29,8 @@ class AdamaxRule(FlatRule):
 
     op_type = "adamax"
     accumulator_names = ("moment", "inf_norm", "beta1_pow_acc")
-
-    @staticmethod
-    def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
-        dt = _state_dtype(p)
-        return {
-            "moment": torch.zeros_like(p, dtype=dt),
-            "inf_norm": torch.zeros_like(p, dtype=dt),
-            "beta1_pow_acc": torch.full([1], float(hparams["beta1"]), dtype=dt, device=p.device),
-        }
+    scalar_records = ("beta1_pow_acc",)
+    fused_initial = staticmethod(beta_pow_initial)  # the powers start at their beta
 
     @staticmethod
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:

@@ -98,9 +98,25 @@ class FlatRule:
     def fused_group(self, params, layout: tuple):
         return getattr(_flat(), self.flat_class)(params)
 
+    scalar_records: tuple = ()  # accumulators of shape [1] (Adam's beta powers); the others are param-shaped
+
     @staticmethod
     def fused_initial(acc: str, hparams) -> float:
+        """Where a fresh record ``acc`` starts (in :meth:`new_state` and in a flat buffer)."""
         return 0.0
+
+    def new_state(self, p: torch.Tensor, hparams, dtype: torch.dtype) -> dict:
+        """Fresh records of ``p``, each at :meth:`fused_initial`, in ``p``'s dtype (float32 for
+        float16/bfloat16 parameters)."""
+        dt = p.dtype if p.dtype in _FLOATS else torch.float32
+        out = {}
+        for acc in self.accumulators(hparams):
+            start = self.fused_initial(acc, hparams)
+            if acc in self.scalar_records:
+                out[acc] = torch.full([1], start, dtype=dt, device=p.device)
+            else:
+                out[acc] = torch.full_like(p, start, dtype=dt)
+        return out
 
 
 def _layout_current(fg) -> bool:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-import torch
 
 from .._checks import check_number
 from ..kernels.lamb import lamb_
-from .adam import NamedParameter
+from .adam import NamedParameter, beta_pow_initial
 from .base import Optimizer, UpdateParts
 from .fused import FlatRule
 
@@ -33,6 +32,8 @@ class LambRule(FlatRule):
     exclude_from_weight_decay_fn: object = None
     op_type = "lamb"
     accumulator_names = ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc")
+    scalar_records = ("beta1_pow_acc", "beta2_pow_acc")
+    fused_initial = staticmethod(beta_pow_initial)  # the powers start at their beta
 
     def adjust_items(self, items: list) -> list:
         """The excluded parameters' items with ``lamb_weight_decay`` 0 (the function is called
@@ -45,16 +46,6 @@ class LambRule(FlatRule):
             seen = it.param if getattr(it.param, "name", None) == it.name else NamedParameter(it.param, it.name)
             out.append(it._replace(hparams={**it.hparams, "lamb_weight_decay": 0.0}) if fn(seen) else it)
         return out
-
-    @staticmethod
-    def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
-        dt = p.dtype if p.dtype in (torch.float32, torch.float64) else torch.float32
-        return {
-            "moment1": torch.zeros_like(p, dtype=dt),
-            "moment2": torch.zeros_like(p, dtype=dt),
-            "beta1_pow_acc": torch.full([1], float(hparams["beta1"]), dtype=dt, device=p.device),
-            "beta2_pow_acc": torch.full([1], float(hparams["beta2"]), dtype=dt, device=p.device),
-        }
 
     @staticmethod
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:

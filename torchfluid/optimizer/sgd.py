@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-import torch
 
 from ..kernels import sgd_
 from ..kernels.table import GradFold
@@ -23,10 +22,6 @@ class SGDRule(FlatRule):
     op_type = "sgd"
     flat_class = "FlatSGD"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     supports_complex = True  # p -= lr * g is the same update for complex parameters
-
-    @staticmethod
-    def new_state(p: torch.Tensor, hparams: Mapping, dtype: torch.dtype) -> dict:
-        return {}
 
     @staticmethod
     def fused_step(fg, hparams: Mapping, grads, lrs, fold: GradFold) -> None:
