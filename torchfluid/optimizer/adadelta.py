@@ -9,10 +9,9 @@ Runs on the reference kernel.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from types import MappingProxyType
 
 
-from .._checks import check_number
 from ..kernels import adadelta_
 from .base import Optimizer, UpdateParts
 from .fused import FlatRule
@@ -26,19 +25,9 @@ class AdadeltaRule(FlatRule):
     row-sparse gradient is made dense: every row moves)."""
 
     op_type = "adadelta"
+    kernel = staticmethod(adadelta_)
+    kernel_hparams = MappingProxyType({"rho": "rho", "epsilon": "epsilon"})
     accumulator_names = ("_avg_squared_grad", "_avg_squared_update")
-
-    @staticmethod
-    def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
-        adadelta_(
-            param.data,
-            grad.to_dense() if grad.is_sparse else grad,
-            state["_avg_squared_grad"],
-            state["_avg_squared_update"],
-            lr=lr,
-            rho=hparams["rho"],
-            epsilon=hparams["epsilon"],
-        )
 
 
 class AdadeltaOptimizer(Optimizer, fluid_attributes=("rho", "epsilon")):
@@ -53,6 +42,8 @@ class AdadeltaOptimizer(Optimizer, fluid_attributes=("rho", "epsilon")):
     The learning rate scales the update, as in Paddle 2.4 and later (earlier Paddle ignored
     it). Allowed: ``0 <= rho <= 1``, ``epsilon > 0`` (finite real numbers), per group too."""
 
+    option_bounds = MappingProxyType({"epsilon": {"lo": 0.0, "lo_open": True}, "rho": {"lo": 0.0, "hi": 1.0}})
+
     def __init__(
         self,
         learning_rate=0.001,
@@ -64,20 +55,9 @@ class AdadeltaOptimizer(Optimizer, fluid_attributes=("rho", "epsilon")):
         name=None,
         **options,
     ):
-        defaults = self._check_options({"epsilon": epsilon, "rho": rho})
+        defaults = self.checked_options({"epsilon": epsilon, "rho": rho})
         parts = UpdateParts(AdadeltaRule(), defaults=defaults)
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
-
-    @staticmethod
-    def _check_options(group: Mapping) -> dict:
-        return {
-            "epsilon": check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True),
-            "rho": check_number("rho", group["rho"], lo=0.0, hi=1.0),
-        }
-
-    def _check_group(self, group: dict) -> None:
-        super()._check_group(group)
-        self._check_options(group)
 
 
 Adadelta = AdadeltaOptimizer

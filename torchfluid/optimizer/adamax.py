@@ -8,10 +8,9 @@ float16/bfloat16 parameters). Runs on the reference kernel.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from types import MappingProxyType
 
 
-from .._checks import check_number
 from ..kernels import adamax_
 from .adam import beta_pow_initial
 from .base import Optimizer, UpdateParts
@@ -28,23 +27,11 @@ class AdamaxRule(FlatRule):
     row-sparse gradient is made dense: every row moves, as Paddle's dense kernel)."""
 
     op_type = "adamax"
+    kernel = staticmethod(adamax_)
+    kernel_hparams = MappingProxyType({"beta1": "beta1", "beta2": "beta2", "epsilon": "epsilon"})
     accumulator_names = ("moment", "inf_norm", "beta1_pow_acc")
     scalar_records = ("beta1_pow_acc",)
     fused_initial = staticmethod(beta_pow_initial)  # the powers start at their beta
-
-    @staticmethod
-    def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
-        adamax_(
-            param.data,
-            grad.to_dense() if grad.is_sparse else grad,
-            state["moment"],
-            state["inf_norm"],
-            state["beta1_pow_acc"],
-            lr=lr,
-            beta1=hparams["beta1"],
-            beta2=hparams["beta2"],
-            epsilon=hparams["epsilon"],
-        )
 
 
 class AdamaxOptimizer(Optimizer, fluid_attributes=("beta1", "beta2", "epsilon")):
@@ -56,6 +43,8 @@ class AdamaxOptimizer(Optimizer, fluid_attributes=("beta1", "beta2", "epsilon"))
         p = p - lr / (1 - beta1_pow) * moment / inf_norm;  beta1_pow *= beta1
 
     Allowed: ``0 <= beta1, beta2 < 1``, ``epsilon > 0`` (finite real numbers), per group too."""
+
+    option_bounds = MappingProxyType({"beta1": _UNIT, "beta2": _UNIT, "epsilon": {"lo": 0.0, "lo_open": True}})
 
     def __init__(
         self,
@@ -69,21 +58,9 @@ class AdamaxOptimizer(Optimizer, fluid_attributes=("beta1", "beta2", "epsilon"))
         name=None,
         **options,
     ):
-        defaults = self._check_options({"beta1": beta1, "beta2": beta2, "epsilon": epsilon})
+        defaults = self.checked_options({"beta1": beta1, "beta2": beta2, "epsilon": epsilon})
         parts = UpdateParts(AdamaxRule(), defaults=defaults)
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
-
-    @staticmethod
-    def _check_options(group: Mapping) -> dict:
-        return {
-            "beta1": check_number("beta1", group["beta1"], **_UNIT),
-            "beta2": check_number("beta2", group["beta2"], **_UNIT),
-            "epsilon": check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True),
-        }
-
-    def _check_group(self, group: dict) -> None:
-        super()._check_group(group)
-        self._check_options(group)
 
 
 Adamax = AdamaxOptimizer

@@ -252,11 +252,21 @@ class Optimizer(torch.optim.Optimizer):
         self.param_groups.append(group)
         self._codec.group_added(group)
 
+    # a subclass's numeric group options and their check_number bounds, checked at construction
+    # and in every group (see checked_options)
+    option_bounds: Mapping = types.MappingProxyType({})
+
+    @classmethod
+    def checked_options(cls, values: Mapping) -> dict:
+        """``values`` of :attr:`option_bounds`' options, each range-checked, as floats."""
+        return {key: check_number(key, values[key], **bounds) for key, bounds in cls.option_bounds.items()}
+
     def _check_group(self, group: dict) -> None:
         check_lr("lr", group["lr"])
         check_number("lr_mult", group["lr_mult"], lo=0.0)
         if group.get("weight_decay") is not None:
             check_number("weight_decay", group["weight_decay"], lo=0.0)
+        self.checked_options(group)
 
     def _check_edited_groups(self) -> bool:
         """Hyper-parameters written into ``param_groups`` since the last check are checked

@@ -28,6 +28,9 @@ from __future__ import annotations
 import operator
 import sys
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import torch
 
 from .._checks import check_bool
@@ -99,6 +102,16 @@ class FlatRule:
         return getattr(_flat(), self.flat_class)(params)
 
     scalar_records: tuple = ()  # accumulators of shape [1] (Adam's beta powers); the others are param-shaped
+    # the reference kernel of a rule that keeps this class's update: kernel(p, g, *records, lr=, **hyper),
+    # the records in accumulator order, the hyper-parameters as {kernel keyword: group key}
+    kernel = None
+    kernel_hparams: Mapping = MappingProxyType({})
+
+    def update(self, param, grad, state, *, lr: float, hparams, precision, name: str) -> None:
+        """:attr:`kernel` on one parameter (a row-sparse gradient made dense: every row moves)."""
+        records = (state[acc] for acc in self.accumulators(hparams))
+        hyper = {key: hparams[group_key] for key, group_key in self.kernel_hparams.items()}
+        type(self).kernel(param.data, grad.to_dense() if grad.is_sparse else grad, *records, lr=lr, **hyper)
 
     @staticmethod
     def fused_initial(acc: str, hparams) -> float:

@@ -8,10 +8,9 @@ parameter's dtype (float32 for float16/bfloat16 parameters). Runs on the referen
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from types import MappingProxyType
 
 
-from .._checks import check_number
 from ..kernels.lamb import lamb_
 from .adam import NamedParameter, beta_pow_initial
 from .base import Optimizer, UpdateParts
@@ -31,6 +30,10 @@ class LambRule(FlatRule):
 
     exclude_from_weight_decay_fn: object = None
     op_type = "lamb"
+    kernel = staticmethod(lamb_)
+    kernel_hparams = MappingProxyType(
+        {"weight_decay": "lamb_weight_decay", "beta1": "beta1", "beta2": "beta2", "epsilon": "epsilon"}
+    )
     accumulator_names = ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc")
     scalar_records = ("beta1_pow_acc", "beta2_pow_acc")
     fused_initial = staticmethod(beta_pow_initial)  # the powers start at their beta
@@ -47,22 +50,6 @@ class LambRule(FlatRule):
             out.append(it._replace(hparams={**it.hparams, "lamb_weight_decay": 0.0}) if fn(seen) else it)
         return out
 
-    @staticmethod
-    def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
-        lamb_(
-            param.data,
-            grad.to_dense() if grad.is_sparse else grad,
-            state["moment1"],
-            state["moment2"],
-            state["beta1_pow_acc"],
-            state["beta2_pow_acc"],
-            lr=lr,
-            weight_decay=hparams["lamb_weight_decay"],
-            beta1=hparams["beta1"],
-            beta2=hparams["beta2"],
-            epsilon=hparams["epsilon"],
-        )
-
 
 class LambOptimizer(Optimizer, fluid_attributes=("lamb_weight_decay", "beta1", "beta2", "epsilon")):
     """LAMB with fluid's API: ``LambOptimizer(learning_rate=0.001, lamb_weight_decay=0.01,
@@ -72,6 +59,10 @@ class LambOptimizer(Optimizer, fluid_attributes=("lamb_weight_decay", "beta1", "
 
     Allowed: ``0 <= beta1, beta2 < 1``, ``epsilon > 0``, ``lamb_weight_decay >= 0`` (finite
     real numbers), per group too; ``exclude_from_weight_decay_fn`` a callable or None."""
+
+    option_bounds = MappingProxyType(
+        {"lamb_weight_decay": {"lo": 0.0}, "beta1": _UNIT, "beta2": _UNIT, "epsilon": {"lo": 0.0, "lo_open": True}}
+    )
 
     def __init__(
         self,
@@ -92,24 +83,11 @@ class LambOptimizer(Optimizer, fluid_attributes=("lamb_weight_decay", "beta1", "
                 "exclude_from_weight_decay_fn must be a callable or None, "
                 f"got {type(exclude_from_weight_decay_fn).__name__}"
             )
-        defaults = self._check_options(
+        defaults = self.checked_options(
             {"lamb_weight_decay": lamb_weight_decay, "beta1": beta1, "beta2": beta2, "epsilon": epsilon}
         )
         parts = UpdateParts(LambRule(exclude_from_weight_decay_fn=exclude_from_weight_decay_fn), defaults=defaults)
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
-
-    @staticmethod
-    def _check_options(group: Mapping) -> dict:
-        return {
-            "lamb_weight_decay": check_number("lamb_weight_decay", group["lamb_weight_decay"], lo=0.0),
-            "beta1": check_number("beta1", group["beta1"], **_UNIT),
-            "beta2": check_number("beta2", group["beta2"], **_UNIT),
-            "epsilon": check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True),
-        }
-
-    def _check_group(self, group: dict) -> None:
-        super()._check_group(group)
-        self._check_options(group)
 
 
 Lamb = LambOptimizer
