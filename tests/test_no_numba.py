@@ -28,17 +28,10 @@ def no_numba(monkeypatch):
 
 
 def _train(fused, steps=4, clip=None):
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(13, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
-    opt = fluid.optimizer.RMSProp(
-        0.01, momentum=0.9, centered=True, fused=fused, grad_clip=clip, parameters=list(model.named_parameters())
-    )
-    x, y = torch.randn(16, 13), torch.randn(16, 1)
-    for _ in range(steps):
-        opt.clear_grad()
-        torch.nn.functional.mse_loss(model(x), y).backward()
-        opt.step()
-    return [p.detach().clone() for p in model.parameters()]
+    def make(named, fused):
+        return fluid.optimizer.RMSProp(0.01, momentum=0.9, centered=True, fused=fused, grad_clip=clip, parameters=named)
+
+    return _train_rule(make, fused, steps)
 
 
 CLIPS = [None, fluid.clip.GradientClipByGlobalNorm(0.5), fluid.clip.GradientClipByValue(0.01)]

@@ -217,6 +217,13 @@ class NamedParameter:
     def __repr__(self) -> str:
         return f"NamedParameter({self.name!r}, shape={list(self.tensor.shape)})"
 
+    @staticmethod
+    def of(item) -> object:
+        """A pipeline item's parameter as a user function sees it: the parameter itself
+        where its ``name`` is its name here (a fluid parameter), else a NamedParameter."""
+        param = item.param
+        return param if getattr(param, "name", None) == item.name else NamedParameter(param, item.name)
+
 
 @dataclasses.dataclass(frozen=True)
 class AdamWRule(AdamRule):
@@ -245,8 +252,7 @@ class AdamWRule(AdamRule):
             return items
         out = []
         for it in items:
-            seen = it.param if getattr(it.param, "name", None) == it.name else NamedParameter(it.param, it.name)
-            ratio = check_number(f"lr_ratio({it.name})", self.lr_ratio(seen), lo=0.0)
+            ratio = check_number(f"lr_ratio({it.name})", self.lr_ratio(NamedParameter.of(it)), lo=0.0)
             out.append(it._replace(lr_mult=it.lr_mult * ratio))
         return out
 

@@ -46,8 +46,9 @@ class LambRule(FlatRule):
             return items
         out = []
         for it in items:
-            seen = it.param if getattr(it.param, "name", None) == it.name else NamedParameter(it.param, it.name)
-            out.append(it._replace(hparams={**it.hparams, "lamb_weight_decay": 0.0}) if fn(seen) else it)
+            out.append(
+                it._replace(hparams={**it.hparams, "lamb_weight_decay": 0.0}) if fn(NamedParameter.of(it)) else it
+            )
         return out
 
 
