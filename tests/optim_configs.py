@@ -45,7 +45,17 @@ Y = (X @ _RNG.normal(size=(13, 1)) + 0.3).astype("float32")
 X_INF = X.copy()
 X_INF[INF_STEP, 1, 3] = np.inf
 
-KINDS = {"rmsprop": "RMSProp", "sgd": "SGD", "adam": "Adam", "adagrad": "Adagrad", "momentum": "Momentum"}
+KINDS = {
+    "rmsprop": "RMSProp",
+    "sgd": "SGD",
+    "adam": "Adam",
+    "adagrad": "Adagrad",
+    "momentum": "Momentum",
+    "adamw": "AdamW",
+    "adamax": "Adamax",
+    "adadelta": "Adadelta",
+    "lamb": "Lamb",
+}
 
 # fluid decays: (dygraph LearningRateDecay factory, static fluid.layers factory), the same schedule
 SCHEDULES = {
@@ -373,6 +383,70 @@ CONFIGS: list[OptimConfig] = [
         options={"fused": True, "multi_precision": True},
         raises=dict.fromkeys(range(STEPS), ValueError),
     ),
+    # ---- every optimizer: float32 master weights for float16 parameters, each non-finite policy
+    _c("sgd_float16_multi_precision", kind="sgd", dtype="float16", options={"multi_precision": True}),
+    _c("sgd_nonfinite_skip_schedule", kind="sgd", lr="piecewise", options={"nonfinite": "skip"}, inf_data=True),
+    _c(
+        "sgd_nonfinite_raise",
+        kind="sgd",
+        options={"nonfinite": "raise"},
+        inf_data=True,
+        raises={INF_STEP: FloatingPointError},
+    ),
+    _c(
+        "adam_float16_multi_precision_l2_clip",
+        kind="adam",
+        lr=0.01,
+        dtype="float16",
+        options=dict(multi_precision=True, regularization=fluid.L2Decay(0.1), **_clip("global_norm")),
+    ),
+    _c("adam_nonfinite_skip_schedule", kind="adam", lr="exponential", options={"nonfinite": "skip"}, inf_data=True),
+    _c(
+        "adam_nonfinite_raise",
+        kind="adam",
+        lr=0.01,
+        options={"nonfinite": "raise"},
+        inf_data=True,
+        raises={INF_STEP: FloatingPointError},
+    ),
+    _c("adagrad_float16_multi_precision", kind="adagrad", lr=0.1, dtype="float16", options={"multi_precision": True}),
+    _c("adagrad_nonfinite_skip", kind="adagrad", lr=0.1, options={"nonfinite": "skip"}, inf_data=True),
+    _c("momentum_nonfinite_skip_schedule", kind="momentum", lr="noam", options={"nonfinite": "skip"}, inf_data=True),
+    _c(
+        "momentum_nonfinite_raise",
+        kind="momentum",
+        options={"nonfinite": "raise"},
+        inf_data=True,
+        raises={INF_STEP: FloatingPointError},
+    ),
+    # ---- AdamW, Adamax, Adadelta and Lamb (reference kernels only)
+    _c("adamw", kind="adamw", lr=0.01, options={"weight_decay": 0.1}),
+    _c("adamw_float16_multi_precision", kind="adamw", lr=0.01, dtype="float16", options={"multi_precision": True}),
+    _c("adamw_clip_schedule", kind="adamw", lr="cosine", options=dict(beta1=0.5, **_clip("norm"))),
+    _c("adamw_nonfinite_skip", kind="adamw", lr=0.01, options={"nonfinite": "skip"}, inf_data=True),
+    _c("adamax", kind="adamax", lr=0.01, options={"beta2": 0.9}),
+    _c("adamax_float16_multi_precision", kind="adamax", lr=0.01, dtype="float16", options={"multi_precision": True}),
+    _c(
+        "adamax_l1_clip_value",
+        kind="adamax",
+        lr=0.01,
+        options=dict(regularization=fluid.L1Decay(0.05), **_clip("value")),
+    ),
+    _c("adamax_nonfinite_skip_schedule", kind="adamax", lr="warmup", options={"nonfinite": "skip"}, inf_data=True),
+    _c("adadelta", kind="adadelta", lr=1.0, options={"rho": 0.9}),
+    _c("adadelta_float16_multi_precision", kind="adadelta", lr=1.0, dtype="float16", options={"multi_precision": True}),
+    _c(
+        "adadelta_nonfinite_raise",
+        kind="adadelta",
+        lr=1.0,
+        options={"nonfinite": "raise"},
+        inf_data=True,
+        raises={INF_STEP: FloatingPointError},
+    ),
+    _c("lamb", kind="lamb", lr=0.01, options={"lamb_weight_decay": 0.1}),
+    _c("lamb_float16_multi_precision", kind="lamb", lr=0.01, dtype="float16", options={"multi_precision": True}),
+    _c("lamb_clip_global_norm_schedule", kind="lamb", lr="piecewise", options=_clip("global_norm")),
+    _c("lamb_nonfinite_skip", kind="lamb", lr=0.01, options={"nonfinite": "skip"}, inf_data=True),
 ]
 
 CONFIGS_BY_NAME = {c.name: c for c in CONFIGS}

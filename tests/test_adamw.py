@@ -133,7 +133,7 @@ def test_static_program_equals_dygraph():
         ({"weight_decay": "0.1"}, TypeError, r"weight_decay must be a real number >= 0, got '0.1'"),
         ({"lr_ratio": 0.5}, TypeError, r"lr_ratio must be a callable or None, got float"),
         ({"apply_decay_param_fun": "w"}, TypeError, r"apply_decay_param_fun must be a callable or None, got str"),
-        ({"multi_precision": True}, NotImplementedError, r"AdamW\(multi_precision=True\) is not supported"),
+        ({"multi_precision": "yes"}, TypeError, r"multi_precision must be True or False, got .yes."),
         ({"beta1": 1.0}, ValueError, r"beta1"),
     ],
 )

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 import torch
 
-from tests.optim_configs import CONFIGS, CONFIGS_BY_NAME, INF_STEP, RUNNERS, SCHEDULES, STEPS, bits, run_eager
+from tests.optim_configs import CONFIGS, CONFIGS_BY_NAME, INF_STEP, KINDS, RUNNERS, SCHEDULES, STEPS, bits, run_eager
 from torchfluid.optimizer.fused import FusedUpdate
 
 
@@ -136,7 +136,10 @@ def test_the_table_covers_every_option():
     assert {"beta1", "beta2", "attr:regularizer", "attr:need_clip", "attr:learning_rate"} <= options
     assert {"initial_accumulator_value"} <= options
     assert {"use_nesterov"} <= options
-    assert {c.kind for c in CONFIGS} == {"rmsprop", "sgd", "adam", "adagrad", "momentum"}
+    assert {c.kind for c in CONFIGS} == set(KINDS)
+    for kind in KINDS:  # every optimizer: master weights for float16 parameters, a non-finite policy
+        assert any(c.kind == kind and c.options.get("multi_precision") and c.dtype == "float16" for c in CONFIGS)
+        assert any(c.kind == kind and c.inf_data and c.options.get("nonfinite") for c in CONFIGS), kind
     assert {c.preset[0] for c in CONFIGS if c.preset} == {"paddle", "torch", "tf1", "keras", "optax", "timm"}
     assert {c.options.get("nonfinite") for c in CONFIGS if c.inf_data} >= {None, "skip", "raise"}
     # a step that is skipped or raises must leave every schedule where it was, in every mode

@@ -63,6 +63,12 @@ CONFIGS = [
         lambda: fluid.optimizer.Momentum(0.05, 0.9, use_nesterov=True, grad_clip=fluid.clip.GradientClipByNorm(0.2)),
     ),
     ("adamw", lambda: fluid.optimizer.AdamW(learning_rate=0.05, weight_decay=0.2, lazy_mode=True)),
+    (
+        "adam multi_precision nonfinite skip",
+        lambda: fluid.optimizer.Adam(learning_rate=0.01, multi_precision=True, nonfinite="skip"),
+    ),
+    ("adamw multi_precision", lambda: fluid.optimizer.AdamW(learning_rate=0.05, multi_precision=True)),
+    ("lamb nonfinite raise", lambda: fluid.optimizer.Lamb(learning_rate=0.01, nonfinite="raise")),
 ]
 
 

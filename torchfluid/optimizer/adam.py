@@ -276,8 +276,10 @@ class AdamW(AdamOptimizer, fluid_attributes=("coeff",)):
     regularizer; ``lr_ratio(param)`` scales a parameter's learning rate;
     ``apply_decay_param_fun(name)`` chooses the decayed parameters by name. The decay is
     ``torch.optim.AdamW``'s (``p *= 1 - lr * weight_decay``); the Adam step differs from
-    torch's where Adam does (Paddle's eps placement). ``multi_precision=True`` is not
-    supported (NotImplementedError)."""
+    torch's where Adam does (Paddle's eps placement). ``multi_precision=True``: float32
+    master weights (decayed and updated in float32) and state for float16/bfloat16
+    parameters. ``options``: :class:`~torchfluid.optimizer.base.Optimizer`'s keyword
+    arguments (``nonfinite``, ``shard_state``, ...)."""
 
     def __init__(
         self,
@@ -293,19 +295,29 @@ class AdamW(AdamOptimizer, fluid_attributes=("coeff",)):
         lazy_mode: bool = False,
         multi_precision: bool = False,
         name=None,
+        **options,
     ):
         for arg, fn in (("lr_ratio", lr_ratio), ("apply_decay_param_fun", apply_decay_param_fun)):
             if fn is not None and not callable(fn):
                 raise TypeError(f"{arg} must be a callable or None, got {type(fn).__name__}")
-        if check_bool("multi_precision", multi_precision):
-            raise NotImplementedError("AdamW(multi_precision=True) is not supported; allowed: False")
         self.fused = None
         self.lazy_mode = check_bool("lazy_mode", lazy_mode)
         defaults = self._check_options({"beta1": beta1, "beta2": beta2, "epsilon": epsilon})
         defaults["coeff"] = _check_coeff(weight_decay)
         rule = AdamWRule(lazy_mode=self.lazy_mode, lr_ratio=lr_ratio, apply_decay_param_fun=apply_decay_param_fun)
         parts = UpdateParts(rule, defaults=defaults, fused=fused_path(None))
-        Optimizer.__init__(self, learning_rate, None, None, grad_clip, name, parameters=parameters, parts=parts)
+        Optimizer.__init__(
+            self,
+            learning_rate,
+            None,
+            None,
+            grad_clip,
+            name,
+            parameters=parameters,
+            parts=parts,
+            multi_precision=multi_precision,
+            **options,
+        )
 
     def add_param_group(self, param_group: Mapping) -> None:
         """A group's ``weight_decay`` is its decay coefficient (``coeff``), as in Paddle's AdamW."""

@@ -121,15 +121,27 @@ class Optimizer(torch.optim.Optimizer):
         shard_state: bool = False,
         grad_reduction: str = "none",
         process_group=None,
+        multi_precision: bool = False,
+        nonfinite: str = "propagate",
         parts: UpdateParts,
     ):
+        """The shared arguments (fluid's five, then Paddle 2.x's ``parameters`` and
+        ``weight_decay``, then torchfluid's keywords): ``multi_precision`` keeps float32
+        master weights and state for float16/bfloat16 parameters and ``nonfinite`` picks
+        what a step does with a NaN/inf gradient (:mod:`torchfluid.optimizer.precision`);
+        a subclass with more precision options passes its own ``parts.precision``."""
         params = _one_of("parameter_list", parameter_list, "parameters", parameters)
         self._paddle2_api = parameters is not None  # 2.x spelling: set_lr takes numbers only
         if not isinstance(parts, UpdateParts):
             raise TypeError(f"{type(self).__name__}: an Optimizer subclass must pass its UpdateParts (parts=...)")
         rule, defaults = parts.rule, parts.defaults
         self._rule = rule
-        self._precision = parts.precision or Precision(multi_precision=False, state_dtype=None, nonfinite="propagate")
+        if parts.precision is None:
+            self._precision = Precision(multi_precision=multi_precision, state_dtype=None, nonfinite=nonfinite)
+        elif multi_precision or nonfinite != "propagate":
+            raise TypeError(f"{type(self).__name__}: pass multi_precision/nonfinite in parts.precision, not both")
+        else:
+            self._precision = parts.precision
         self._fused = parts.fused
         self.skipped_steps = 0
         # distributed (ZeRO-1): None unless shard_state=True; see torchfluid.distributed
@@ -559,6 +571,21 @@ class Optimizer(torch.optim.Optimizer):
     def parse_state_key(self, key: str) -> tuple[str, str] | None:
         """A state-dict key -> ``(parameter name, accumulator)``, None if it is not an accumulator key."""
         return self._codec.parse(key)
+
+    @property
+    def multi_precision(self) -> bool:
+        """Whether float16/bfloat16 parameters keep float32 master weights and state."""
+        return self._precision.multi_precision
+
+    @property
+    def state_dtype(self) -> torch.dtype | None:
+        """The accumulators' dtype (None: Paddle's, from each parameter's dtype)."""
+        return self._precision.state_dtype
+
+    @property
+    def nonfinite(self) -> str:
+        """What a step does with a NaN/inf gradient: 'propagate', 'skip' or 'raise'."""
+        return self._precision.nonfinite
 
     def master_weights(self) -> dict:
         """``{param: float32 master}`` of the multi-precision parameters updated so far."""

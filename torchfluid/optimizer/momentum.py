@@ -34,7 +34,6 @@ from ..kernels.momentum import momentum_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts
 from .fused import FlatRule, fused_path
-from .precision import Precision
 from .state import refuse_torch_options, rename_group_keys
 
 __all__ = ["MomentumOptimizer", "Momentum", "MomentumRule"]
@@ -71,18 +70,14 @@ class MomentumRule(FlatRule):
 
     @staticmethod
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
-        master = precision.master(param, name)
-        target = param.data if master is None else master
         momentum_(
-            target,
+            param.data,
             grad.to_dense() if grad.is_sparse else grad,  # Paddle: merged rows, every row updated
             state["velocity"],
             lr=lr,
             mu=hparams["momentum"],
             use_nesterov=hparams["use_nesterov"],
         )
-        if master is not None:
-            param.data.copy_(master)
 
 
 class MomentumOptimizer(Optimizer, fluid_attributes=("momentum", "use_nesterov")):
@@ -130,7 +125,6 @@ class MomentumOptimizer(Optimizer, fluid_attributes=("momentum", "use_nesterov")
         if learning_rate is None:
             raise ValueError("learning_rate is not set: pass a float >= 0, a learning-rate schedule or a variable")
         defaults = self._check_options({"momentum": momentum, "use_nesterov": use_nesterov})
-        check_bool("multi_precision", multi_precision)
         check_bool("use_multi_tensor", use_multi_tensor)
         if check_number("rescale_grad", rescale_grad) != 1.0:
             raise ValueError(
@@ -143,10 +137,18 @@ class MomentumOptimizer(Optimizer, fluid_attributes=("momentum", "use_nesterov")
         parts = UpdateParts(
             MomentumRule(),
             defaults=defaults,
-            precision=Precision(multi_precision=multi_precision, state_dtype=None, nonfinite="propagate"),
             fused=fused_update,
         )
-        super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
+        super().__init__(
+            learning_rate,
+            parameter_list,
+            regularization,
+            grad_clip,
+            name,
+            parts=parts,
+            multi_precision=multi_precision,
+            **options,
+        )
 
     @staticmethod
     def _check_options(group: Mapping) -> dict:
@@ -173,11 +175,6 @@ class MomentumOptimizer(Optimizer, fluid_attributes=("momentum", "use_nesterov")
                 "use_nesterov (set that key instead)"
             )
         refuse_torch_options(group, "the param group", MomentumRule.torch_neutral_options)
-
-    @property
-    def multi_precision(self) -> bool:
-        """Whether float16/bfloat16 parameters keep float32 master weights and velocity."""
-        return self._precision.multi_precision
 
 
 Momentum = MomentumOptimizer

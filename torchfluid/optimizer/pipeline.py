@@ -31,7 +31,9 @@ It runs, in Paddle's order::
     learning rate ``before_update()`` (a fluid decay advances here, never on a skipped step);
                   the stochastic-rounding counter advances too (``Precision.begin_update``)
     kernel        the fused multi-tensor kernel where eligible, the rule's reference
-                  kernel otherwise; lr = hparams['lr'] * hparams['lr_mult'] * item.lr_mult;
+                  kernel otherwise (on a multi-precision parameter's float32 master weight,
+                  which the parameter then copies, rounded to its dtype);
+                  lr = hparams['lr'] * hparams['lr_mult'] * item.lr_mult;
                   the kernels get the tensor hyper-parameters' values as floats, a new state
                   record is made from the group's own entries (the rule may start it
                   differently for a tensor, as Adam's beta powers); the items of a group
@@ -274,8 +276,9 @@ def run_update(
     if runtime.fused is not None:
         work = runtime.fused.update(work, runtime, rule, None if shard is None else shard.owns)
     for it, lr, prep in (*work, *live):
+        master = runtime.precision.master(it.param, it.name)  # the kernel updates it, then the parameter copies it
         rule.update(
-            it.param,
+            it.param if master is None else master,
             prep.apply(it.param, it.grad),
             runtime.state_for(rule, it),
             lr=lr,
@@ -283,6 +286,8 @@ def run_update(
             precision=runtime.precision,
             name=it.name,
         )
+        if master is not None:
+            it.param.data.copy_(master)
     if shard is not None:
         shard.sync_params()
     return True

@@ -165,8 +165,7 @@ class RMSPropRule:
             stored = [None if t is None else torch.view_as_real(t) for t in stored]
             grad = torch.view_as_real(grad.to_dense() if grad.is_sparse else grad)
         mean_square, mean_grad, moment = work = precision.widen(stored)
-        master = precision.master(param, name)
-        target = param.data if master is None else master
+        target = param.data
         if target.is_complex():
             target = torch.view_as_real(target)
         if grad.is_sparse and self.lazy_mode:
@@ -176,8 +175,6 @@ class RMSPropRule:
                 grad = grad.to_dense()  # Paddle exact: duplicates summed, absent rows get g = 0
             rmsprop_update_(target, grad, work, hyper, scratch=self._scratch_like(mean_square))
         precision.store(stored, work)
-        if master is not None:
-            param.data.copy_(master)
 
     def _scratch_like(self, t: torch.Tensor) -> torch.Tensor | None:
         """The work buffer for state ``t`` (float32/float64; None for float16/bfloat16
@@ -306,18 +303,6 @@ class RMSPropOptimizer(Optimizer, fluid_attributes=("rho", "epsilon", "momentum"
         super()._check_group(group)
         self._check_options(group)
         self._precision.check_epsilon(group["epsilon"], group["params"])
-
-    @property
-    def multi_precision(self) -> bool:
-        return self._precision.multi_precision
-
-    @property
-    def state_dtype(self) -> torch.dtype | None:
-        return self._precision.state_dtype
-
-    @property
-    def nonfinite(self) -> str:
-        return self._precision.nonfinite
 
     @classmethod
     def preset(cls, name: str, /, parameters=None, **kwargs) -> "RMSPropOptimizer":

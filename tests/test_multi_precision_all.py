@@ -1,0 +1,151 @@
+"""``multi_precision`` and ``nonfinite`` on every optimizer (Paddle 2.x's AMP-O2 option).
+
+With ``multi_precision=True`` a float16/bfloat16 parameter's update runs on its float32
+master weight with float32 state and the float32-widened gradient, then the parameter is
+rewritten from the master (round to nearest). The independent reference: the same
+optimizer on float32 parameters holding the master's start values, fed the same
+gradients widened to float32, must end with the master's values bit for bit.
+"""
+
+import copy
+
+import pytest
+import torch
+
+from torchfluid import optimizer as O
+
+LOW = [torch.float16, torch.bfloat16]
+
+# (class, constructor keyword arguments): every optimizer torchfluid has
+OPTIMIZERS = {
+    "sgd": (O.SGD, {"learning_rate": 0.1}),
+    "momentum": (O.Momentum, {"learning_rate": 0.05, "momentum": 0.9, "use_nesterov": True}),
+    "adam": (O.Adam, {"learning_rate": 0.01, "beta1": 0.8}),
+    "adamw": (O.AdamW, {"learning_rate": 0.01, "weight_decay": 0.1}),
+    "adamax": (O.Adamax, {"learning_rate": 0.01}),
+    "adagrad": (O.Adagrad, {"learning_rate": 0.1, "initial_accumulator_value": 0.1}),
+    "adadelta": (O.Adadelta, {"learning_rate": 1.0, "rho": 0.9}),
+    "lamb": (O.Lamb, {"learning_rate": 0.01, "lamb_weight_decay": 0.05}),
+    "rmsprop": (O.RMSProp, {"learning_rate": 0.01, "momentum": 0.5, "centered": True}),
+}
+STEPS = 5
+
+
+def _grads(dtype, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return [
+        [(torch.randn(4, 3, generator=gen) * 0.5).to(dtype), torch.randn(3, generator=gen).to(dtype)]
+        for _ in range(STEPS)
+    ]
+
+
+def _params(dtype):
+    gen = torch.Generator().manual_seed(7)
+    return [
+        torch.nn.Parameter(torch.randn(4, 3, generator=gen).to(dtype)),
+        torch.nn.Parameter(torch.zeros(3, dtype=dtype)),
+    ]
+
+
+def _train(opt, params, grads):
+    for step in grads:
+        for p, g in zip(params, step, strict=True):
+            p.grad = g.clone()
+        opt.step()
+
+
+@pytest.mark.parametrize("dtype", LOW, ids=str)
+@pytest.mark.parametrize("kind", list(OPTIMIZERS))
+def test_the_master_follows_the_float32_update_bit_for_bit(kind, dtype):
+    cls, kwargs = OPTIMIZERS[kind]
+    low = _params(dtype)
+    ref = [torch.nn.Parameter(p.detach().float()) for p in low]
+    grads = _grads(dtype)
+    opt = cls(parameters=[("w", low[0]), ("b", low[1])], multi_precision=True, **kwargs)
+    ref_opt = cls(parameters=[("w", ref[0]), ("b", ref[1])], **kwargs)
+    _train(opt, low, grads)
+    _train(ref_opt, ref, [[g.float() for g in step] for step in grads])
+    masters = opt.master_weights()
+    for p, r in zip(low, ref, strict=True):
+        assert p.dtype == dtype
+        assert torch.equal(masters[p], r.detach()), kind
+        assert torch.equal(p.detach(), r.detach().to(dtype))  # the parameter: its master, rounded
+    assert not torch.equal(masters[low[0]], low[0].detach().float())  # the master keeps what the dtype loses
+    sd, ref_sd = opt.state_dict(), ref_opt.state_dict()
+    assert set(sd["master_weights"]) == {"w", "b"}
+    for key, value in ref_sd.items():
+        if isinstance(value, torch.Tensor) and key != "master_weights":
+            assert sd[key].dtype == torch.float32 and torch.equal(sd[key], value), key
+
+
+@pytest.mark.parametrize("kind", list(OPTIMIZERS))
+def test_a_checkpoint_resumes_the_masters_bit_for_bit(kind):
+    cls, kwargs = OPTIMIZERS[kind]
+    grads = _grads(torch.bfloat16, seed=3)
+    whole = _params(torch.bfloat16)
+    opt = cls(parameters=[("w", whole[0]), ("b", whole[1])], multi_precision=True, **kwargs)
+    _train(opt, whole, grads)
+
+    first = _params(torch.bfloat16)
+    opt = cls(parameters=[("w", first[0]), ("b", first[1])], multi_precision=True, **kwargs)
+    _train(opt, first, grads[:2])
+    saved = copy.deepcopy(opt.state_dict())
+    resumed = [torch.nn.Parameter(p.detach().clone()) for p in first]
+    opt = cls(parameters=[("w", resumed[0]), ("b", resumed[1])], multi_precision=True, **kwargs)
+    report = opt.set_state_dict(saved)
+    assert not (report.missing or report.unexpected or report.mismatched)
+    _train(opt, resumed, grads[2:])
+    for p, q in zip(resumed, whole, strict=True):
+        assert torch.equal(p, q), kind
+
+
+@pytest.mark.parametrize("kind", list(OPTIMIZERS))
+def test_multi_precision_leaves_float32_parameters_alone(kind):
+    cls, kwargs = OPTIMIZERS[kind]
+    a, b = _params(torch.float32), _params(torch.float32)
+    grads = _grads(torch.float32)
+    opt_a = cls(parameters=a, multi_precision=True, **kwargs)
+    _train(opt_a, a, grads)
+    _train(cls(parameters=b, **kwargs), b, grads)
+    assert opt_a.master_weights() == {}
+    assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("kind", list(OPTIMIZERS))
+def test_nonfinite_skip_changes_nothing_and_raise_names_the_parameter(kind):
+    cls, kwargs = OPTIMIZERS[kind]
+    grads = _grads(torch.float16)
+    params = _params(torch.float16)
+    opt = cls(parameters=[("w", params[0]), ("b", params[1])], multi_precision=True, nonfinite="skip", **kwargs)
+    _train(opt, params, grads[:2])
+    before = copy.deepcopy(opt.state_dict()), [p.detach().clone() for p in params]
+    bad = [grads[2][0].clone(), grads[2][1]]
+    bad[0][1, 2] = float("inf")
+    _train(opt, params, [bad])
+    assert opt.skipped_steps == 1
+    assert all(torch.equal(p, q) for p, q in zip(params, before[1], strict=True))
+    after = opt.state_dict()
+    for key, value in before[0].items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(after[key], value), key
+    assert all(torch.equal(after["master_weights"][n], before[0]["master_weights"][n]) for n in ("w", "b"))
+
+    opt = cls(parameters=[("w", params[0]), ("b", params[1])], multi_precision=True, nonfinite="raise", **kwargs)
+    kept = [p.detach().clone() for p in params]
+    with pytest.raises(FloatingPointError, match=r"'w' \(1 of 12 elements\)"):
+        _train(opt, params, [bad])
+    assert all(torch.equal(p, q) for p, q in zip(params, kept, strict=True))
+
+
+@pytest.mark.parametrize("kind", list(OPTIMIZERS))
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"multi_precision": 1}, TypeError, r"multi_precision must be True or False, got 1"),
+        ({"nonfinite": "ignore"}, ValueError, r"nonfinite must be one of .*'propagate'.*got 'ignore'"),
+    ],
+)
+def test_bad_precision_options_name_the_argument(kind, kwargs, error, match):
+    cls, base = OPTIMIZERS[kind]
+    with pytest.raises(error, match=match):
+        cls(parameters=[torch.nn.Parameter(torch.zeros(2))], **base, **kwargs)
