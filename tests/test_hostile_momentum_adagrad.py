@@ -277,6 +277,8 @@ EDITS = [
     (O.Adagrad, "eps", 1e-10, r"sets torch\.optim\.Adagrad's eps=1e-10; Adagrad reads epsilon"),
     (O.Adagrad, "lr_decay", 0.01, r"has lr_decay=0\.01; allowed: 0"),
     (O.Adagrad, "maximize", True, r"has maximize=True; allowed: False"),
+    (O.RMSProp, "alpha", 0.9, r"sets torch\.optim\.RMSprop's alpha=0\.9; RMSProp reads rho"),
+    (O.RMSProp, "eps", 1e-8, r"sets torch\.optim\.RMSprop's eps=1e-08; RMSProp reads epsilon"),
 ]
 
 

@@ -149,3 +149,41 @@ def test_bad_precision_options_name_the_argument(kind, kwargs, error, match):
     cls, base = OPTIMIZERS[kind]
     with pytest.raises(error, match=match):
         cls(parameters=[torch.nn.Parameter(torch.zeros(2))], **base, **kwargs)
+
+
+def _scaler_run(kind, scaled, overflow_step):
+    """Five steps of float16 parameters with master weights, the loss ``sum(p * c)`` (so each
+    gradient is ``c``, a float16 value), through ``torch.amp.GradScaler`` or without it; the
+    loss of ``overflow_step`` is inf (without the scaler that step is left out)."""
+    cls, kwargs = OPTIMIZERS[kind]
+    params = _params(torch.float16)
+    opt = cls(parameters=[("w", params[0]), ("b", params[1])], multi_precision=True, **kwargs)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8) if scaled else None
+    for i, step in enumerate(_grads(torch.float16, seed=5)):
+        opt.clear_grad()
+        loss = sum((p.float() * c.float()).sum() for p, c in zip(params, step, strict=True))
+        if i == overflow_step:
+            loss = loss * float("inf")
+        if scaler is None:
+            loss.backward()
+            if i != overflow_step:
+                opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+    return params, opt, scaler
+
+
+@pytest.mark.parametrize("kind", list(OPTIMIZERS))
+def test_grad_scaler_with_master_weights_equals_the_unscaled_run(kind):
+    """The optimizer takes the scale from ``scaler.step`` (``_step_supports_amp_scaling``) and
+    unscales the float16 gradients into float32 (exact: the scale is a power of two); the
+    overflowed step is skipped and counted."""
+    ref, ref_opt, _ = _scaler_run(kind, scaled=False, overflow_step=2)
+    got, opt, scaler = _scaler_run(kind, scaled=True, overflow_step=2)
+    assert opt.skipped_steps == 1 and scaler.get_scale() == 2.0**8 * 0.5
+    masters, ref_masters = opt.master_weights(), ref_opt.master_weights()
+    for p, r in zip(got, ref, strict=True):
+        assert torch.equal(p, r), kind
+        assert torch.equal(masters[p], ref_masters[r]), kind

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from .attrs import paddle_attrs
+from .attrs import paddle_attrs, subtract_
 from .rmsprop import rmsprop_denominator
 
 __all__ = ["adadelta_"]
@@ -40,10 +40,6 @@ def adadelta_(
     g = grad.to(avg_squared_grad.dtype)
     avg_squared_grad.mul_(rho).add_(g * g, alpha=1.0 - rho)
     ratio = (avg_squared_update + epsilon).div_(avg_squared_grad + epsilon)
-    update = rmsprop_denominator(ratio, None, epsilon=0.0).mul_(g).neg_()  # -sqrt(ratio) * g
-    step = update.mul(lr)
-    if param.dtype == step.dtype:
-        param.add_(step)
-    else:
-        param.copy_(param.to(step.dtype).add_(step))
+    update = rmsprop_denominator(ratio, None, epsilon=0.0).mul_(g)  # sqrt(ratio) * g, Paddle's -update
+    subtract_(param, update.mul(lr))
     avg_squared_update.mul_(rho).add_(update * update, alpha=1.0 - rho)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import torch
 
-from .attrs import paddle_attrs
+from .attrs import paddle_attrs, subtract_
 from .rmsprop import rmsprop_denominator
 from .rows import update_rows_
 
@@ -62,10 +62,7 @@ def adagrad_(
     moment.add_(g * g)  # g * g rounded first, as Paddle's Eigen expression (never fused)
     den = rmsprop_denominator(moment, None, epsilon=epsilon, eps_in_sqrt=False)  # sqrt(moment) + epsilon
     update = g.mul(lr).div_(den)
-    if param.dtype == update.dtype:
-        param.sub_(update)
-    else:
-        param.copy_(param.to(update.dtype).sub_(update))
+    subtract_(param, update)
 
 
 @torch.no_grad()

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import torch
 
-from .attrs import paddle_attrs
+from .attrs import paddle_attrs, subtract_
 from .rmsprop import sqrt_rounded
 
 __all__ = ["adam_"]
@@ -63,9 +63,6 @@ def adam_(
     lr_t = correction.mul(lr).div_(1.0 - b1p)
     den = sqrt_rounded(moment2).add_(correction * epsilon)
     update = moment1.div(den).mul_(lr_t)
-    if param.dtype == update.dtype:
-        param.sub_(update)
-    else:
-        param.copy_(param.to(update.dtype).sub_(update))
+    subtract_(param, update)
     beta1_pow.mul_(beta1)
     beta2_pow.mul_(beta2)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from .attrs import paddle_attrs
+from .attrs import paddle_attrs, subtract_
 
 __all__ = ["adamax_"]
 
@@ -43,8 +43,5 @@ def adamax_(
     torch.maximum(g.abs(), inf_norm.mul_(beta2).add_(epsilon), out=inf_norm)
     lr_t = torch.tensor(lr, dtype=moment.dtype, device=moment.device) / (1.0 - beta1_pow.to(moment.device))
     update = moment.div(inf_norm).mul_(lr_t)
-    if param.dtype == update.dtype:
-        param.sub_(update)
-    else:
-        param.copy_(param.to(update.dtype).sub_(update))
+    subtract_(param, update)
     beta1_pow.mul_(beta1)

@@ -1,4 +1,4 @@
-"""Paddle's float hyper-parameters are float32 op attributes.
+"""Paddle's float hyper-parameters are float32 op attributes; a step written back to a parameter.
 
 Paddle's optimizer ops take ``beta1``, ``beta2``, ``epsilon``, ``decay``, ``momentum``,
 ``mu`` and the ``scale`` of its scale op as ``float`` attributes and cast them to the
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["paddle_attrs"]
+__all__ = ["paddle_attrs", "subtract_"]
 
 
 def paddle_attrs(dtype: torch.dtype, *values: float) -> tuple[float, ...]:
@@ -22,3 +22,13 @@ def paddle_attrs(dtype: torch.dtype, *values: float) -> tuple[float, ...]:
     if dtype != torch.float64:
         return tuple(float(v) for v in values)
     return tuple(float(np.float32(v)) for v in values)
+
+
+def subtract_(param: torch.Tensor, step: torch.Tensor) -> None:
+    """``param -= step`` computed in ``step``'s dtype (the state's: float32 for a float16 /
+    bfloat16 parameter), rounded once into ``param``'s dtype, as Paddle's kernels write
+    ``ParamOut`` from their compute type."""
+    if param.dtype == step.dtype:
+        param.sub_(step)
+    else:
+        param.copy_(param.to(step.dtype).sub_(step))

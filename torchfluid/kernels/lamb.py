@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .attrs import paddle_attrs
+from .attrs import paddle_attrs, subtract_
 from .rmsprop import rmsprop_denominator
 
 __all__ = ["lamb_"]
@@ -52,9 +52,6 @@ def lamb_(
     p_norm, r_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(r)
     ratio = torch.where((p_norm > 0) & (r_norm > 0), p_norm / r_norm, torch.ones_like(p_norm))
     step = r.mul_(ratio * torch.tensor(lr, dtype=dt, device=r.device))
-    if param.dtype == dt:
-        param.sub_(step)
-    else:
-        param.copy_(p.sub_(step))
+    subtract_(param, step)
     beta1_pow.mul_(beta1)
     beta2_pow.mul_(beta2)

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import torch
 
-from .attrs import paddle_attrs
+from .attrs import paddle_attrs, subtract_
 
 __all__ = ["momentum_"]
 
@@ -79,10 +79,7 @@ def momentum_(
         step = velocity.mul(mu).add_(g).mul_(lr)  # (g + velocity * mu) * lr
     else:
         step = velocity.mul(lr)
-    if param.dtype == dtype:
-        param.sub_(step)
-    else:
-        param.copy_(param.to(dtype).sub_(step))
+    subtract_(param, step)
 
 
 def _rounded(x: float, dtype: torch.dtype) -> float:

@@ -95,7 +95,7 @@ class Adam(_TorchLayout, _paddle.Adam):
 class Adagrad(_TorchLayout, _paddle.Adagrad):
     __doc__ = _paddle.Adagrad.__doc__
     # torch.optim.Adagrad's eps is epsilon; lr_decay=0 and maximize=False are accepted
-    _TORCH_NAMES = MappingProxyType({"eps": "epsilon"})
+    _TORCH_NAMES = AdagradRule.torch_group_keys
     _TORCH_ONLY = ("lr_decay", "maximize")
     _RULE = AdagradRule
 

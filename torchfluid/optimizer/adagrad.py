@@ -24,12 +24,10 @@ from types import MappingProxyType
 
 import torch
 
-from .._checks import check_number
 from ..kernels import adagrad_, adagrad_rows_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts
 from .fused import FlatRule, fused_path
-from .state import refuse_torch_options, rename_group_keys
 
 __all__ = ["AdagradOptimizer", "Adagrad", "AdagradRule", "sparse_rows"]
 
@@ -60,6 +58,8 @@ class AdagradRule(FlatRule):
     # torch.optim.Adagrad's state dicts load: its 'sum' is the moment (its 'step' is dropped);
     # torchfluid.optim.Adagrad still writes 'moment' (torch's loader would want a 'step' too)
     torch_accumulators_read = MappingProxyType({"sum": "moment"})
+    torch_class = "torch.optim.Adagrad"
+    torch_group_keys = MappingProxyType({"eps": "epsilon"})  # read as Adagrad's own name
     # torch.optim.Adagrad's options without maths here: allowed only at their neutral value
     torch_neutral_options = MappingProxyType(
         {
@@ -102,6 +102,10 @@ class AdagradOptimizer(Optimizer, fluid_attributes=("epsilon", "initial_accumula
     :class:`~torchfluid.optimizer.base.Optimizer`'s keyword arguments (``parameters``,
     ``weight_decay``, ``shard_state``, ``grad_reduction``, ``process_group``)."""
 
+    option_bounds = MappingProxyType(
+        {"epsilon": {"lo": 0.0, "lo_open": True}, "initial_accumulator_value": {"lo": 0.0}}
+    )
+
     def __init__(
         self,
         learning_rate,
@@ -115,39 +119,11 @@ class AdagradOptimizer(Optimizer, fluid_attributes=("epsilon", "initial_accumula
         fused: bool | None = None,
         **options,
     ):
-        defaults = self._check_options({"epsilon": epsilon, "initial_accumulator_value": initial_accumulator_value})
+        defaults = self.checked_options({"epsilon": epsilon, "initial_accumulator_value": initial_accumulator_value})
         fused_update = fused_path(fused)
         self.fused = fused
         parts = UpdateParts(AdagradRule(), defaults=defaults, fused=fused_update)
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
-
-    @staticmethod
-    def _check_options(group: Mapping) -> dict:
-        """Range-check a group's Adagrad options; return them as floats."""
-        return {
-            "epsilon": check_number("epsilon", group["epsilon"], lo=0.0, lo_open=True),
-            "initial_accumulator_value": check_number(
-                "initial_accumulator_value", group["initial_accumulator_value"], lo=0.0
-            ),
-        }
-
-    def add_param_group(self, param_group: Mapping) -> None:
-        """Add a group (see :meth:`Optimizer.add_param_group`); torch.optim.Adagrad's ``eps``
-        is read as ``epsilon``, and its ``lr_decay`` other than 0 and ``maximize=True`` are
-        refused (Paddle's Adagrad has neither)."""
-        if isinstance(param_group, Mapping):
-            param_group = rename_group_keys(param_group, {"eps": "epsilon"}, "param_group")
-        super().add_param_group(param_group)
-
-    def _check_group(self, group: dict) -> None:
-        super()._check_group(group)
-        self._check_options(group)
-        if "eps" in group:  # written into param_groups by hand: Adagrad would ignore it
-            raise ValueError(
-                f"the param group sets torch.optim.Adagrad's eps={group['eps']!r}; Adagrad reads epsilon "
-                "(set that key instead)"
-            )
-        refuse_torch_options(group, "the param group", AdagradRule.torch_neutral_options)
 
 
 Adagrad = AdagradOptimizer

@@ -44,7 +44,7 @@ from ..regularizer import L2Decay, as_regularizer
 from .pipeline import Item, UpdateConfig, UpdateRuntime, item_lr, run_update
 from .precision import Precision
 from .params import fluid_name, is_group_list, split_named
-from .state import LoadReport, StateCodec, group_hparams
+from .state import LoadReport, StateCodec, group_hparams, refuse_torch_options, rename_group_keys
 
 # Tensor subclasses (fluid's Variables) route every attribute read and op through a
 # Python hook; the optimizer reads and writes plain tensor data, so its per-step work
@@ -99,6 +99,10 @@ class UpdateParts:
 
 class Optimizer(torch.optim.Optimizer):
     """Base of torchfluid's optimizers: Paddle fluid's Optimizer API on a torch.optim.Optimizer."""
+
+    # torch.amp.GradScaler hands step() its scale and inf flag (grad_scale / found_inf) instead
+    # of unscaling .grad itself: the pipeline's prepare stage skips or unscales, for any rule
+    _step_supports_amp_scaling = True
 
     def __init_subclass__(cls, fluid_attributes: tuple = (), **kwargs):
         """``fluid_attributes``: the hyper-parameters Paddle's optimizer keeps as private
@@ -210,11 +214,16 @@ class Optimizer(torch.optim.Optimizer):
         """Add a group: ``{'params': ..., 'lr': absolute lr, 'learning_rate': Paddle multiplier, ...}``.
 
         ``params`` takes every form the constructor takes. Hyper-parameters not given
-        fall back to the optimizer's defaults and are range-checked.
+        fall back to the optimizer's defaults and are range-checked. torch's names of the
+        rule's options (its ``torch_group_keys``: RMSprop's ``alpha``/``eps``, Adagrad's
+        ``eps``, SGD's ``nesterov``) are read as the rule's own. A group's ``weight_decay``
+        (a float >= 0) is a coupled ``L2Decay`` of its parameters, as in Paddle 2.x and torch:
+        it replaces the optimizer's regularization for that group, and a parameter's own
+        ``regularizer`` still comes first (AdamW: the group's decay coefficient).
         """
         if not isinstance(param_group, Mapping):
             raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
-        group = dict(param_group)
+        group = rename_group_keys(param_group, getattr(self._rule, "torch_group_keys", {}), "param_group")
         if "params" not in group:
             raise ValueError("param_group must have a 'params' entry")
         named = split_named(group["params"], "param_group['params']")
@@ -274,11 +283,22 @@ class Optimizer(torch.optim.Optimizer):
         return {key: check_number(key, values[key], **bounds) for key, bounds in cls.option_bounds.items()}
 
     def _check_group(self, group: dict) -> None:
+        """Range-check a group; a torch option the rule lacks (``torch_neutral_options``) must
+        be at its neutral value, and one it has under its own name must not be written into
+        ``param_groups`` under torch's (the update would not read it)."""
         check_lr("lr", group["lr"])
         check_number("lr_mult", group["lr_mult"], lo=0.0)
         if group.get("weight_decay") is not None:
             check_number("weight_decay", group["weight_decay"], lo=0.0)
         self.checked_options(group)
+        rule = self._rule
+        for theirs, ours in getattr(rule, "torch_group_keys", {}).items():
+            if theirs in group:
+                raise ValueError(
+                    f"the param group sets {rule.torch_class}'s {theirs}={group[theirs]!r}; "
+                    f"{type(self).__name__.removesuffix('Optimizer')} reads {ours} (set that key instead)"
+                )
+        refuse_torch_options(group, "the param group", getattr(rule, "torch_neutral_options", {}))
 
     def _check_edited_groups(self) -> bool:
         """Hyper-parameters written into ``param_groups`` since the last check are checked

@@ -34,7 +34,6 @@ from ..kernels.momentum import momentum_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts
 from .fused import FlatRule, fused_path
-from .state import refuse_torch_options, rename_group_keys
 
 __all__ = ["MomentumOptimizer", "Momentum", "MomentumRule"]
 
@@ -51,6 +50,7 @@ class MomentumRule(FlatRule):
     flat_class = "FlatMomentum"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     supports_complex = True  # the update is linear: a complex parameter moves as its two real coordinates
     torch_accumulators = MappingProxyType({"velocity": "momentum_buffer"})  # torch.optim.SGD's names
+    torch_class = "torch.optim.SGD"
     torch_group_keys = MappingProxyType({"nesterov": "use_nesterov"})
     # torch.optim.SGD's options without maths here: allowed only at their neutral value
     torch_neutral_options = MappingProxyType(
@@ -158,23 +158,9 @@ class MomentumOptimizer(Optimizer, fluid_attributes=("momentum", "use_nesterov")
             "use_nesterov": check_bool("use_nesterov", group["use_nesterov"]),
         }
 
-    def add_param_group(self, param_group: Mapping) -> None:
-        """Add a group (see :meth:`Optimizer.add_param_group`); torch.optim.SGD's ``nesterov``
-        is read as ``use_nesterov``, and its ``dampening`` other than 0 and ``maximize=True``
-        are refused (Paddle's momentum has neither)."""
-        if isinstance(param_group, Mapping):
-            param_group = rename_group_keys(param_group, MomentumRule.torch_group_keys, "param_group")
-        super().add_param_group(param_group)
-
     def _check_group(self, group: dict) -> None:
         super()._check_group(group)
         self._check_options(group)
-        if "nesterov" in group:  # written into param_groups by hand: Momentum would ignore it
-            raise ValueError(
-                f"the param group sets torch.optim.SGD's nesterov={group['nesterov']!r}; Momentum reads "
-                "use_nesterov (set that key instead)"
-            )
-        refuse_torch_options(group, "the param group", MomentumRule.torch_neutral_options)
 
 
 Momentum = MomentumOptimizer

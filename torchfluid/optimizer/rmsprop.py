@@ -56,7 +56,7 @@ from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts
 from .fused import fused_path, plain_float_param
 from .precision import Precision
-from .state import TORCH_GROUP_KEYS, rename_group_keys
+from .state import TORCH_GROUP_KEYS
 
 __all__ = ["RMSPropOptimizer", "RMSProp", "RMSPropRule"]
 
@@ -81,6 +81,8 @@ class RMSPropRule:
     op_type = "rmsprop"
     supports_complex = True  # a complex parameter is updated as its real view (two real coordinates)
     compatible_accumulators = ("mean_square", "mean_grad", "momentum")
+    torch_class = "torch.optim.RMSprop"
+    torch_group_keys = TORCH_GROUP_KEYS  # alpha -> rho, eps -> epsilon
 
     @staticmethod
     def accumulators(hparams: Mapping) -> list[str]:
@@ -223,8 +225,6 @@ class RMSPropOptimizer(Optimizer, fluid_attributes=("rho", "epsilon", "momentum"
     or a ``torch.amp.GradScaler`` overflow).
     """
 
-    _step_supports_amp_scaling = True  # GradScaler hands us grad_scale / found_inf
-
     def __init__(
         self,
         learning_rate,
@@ -288,16 +288,6 @@ class RMSPropOptimizer(Optimizer, fluid_attributes=("rho", "epsilon", "momentum"
         if out["nesterov"] and out["momentum"] == 0:
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
         return out
-
-    def add_param_group(self, param_group: Mapping) -> None:
-        """Add a group (see :meth:`Optimizer.add_param_group`); torch's RMSprop keys
-        ``alpha`` and ``eps`` are read as ``rho`` and ``epsilon``. A group's
-        ``weight_decay`` (a float >= 0) is a coupled ``L2Decay`` of its parameters, as in
-        Paddle 2.x and torch: it replaces the optimizer's regularization for that group,
-        and a parameter's own ``regularizer`` still comes first."""
-        if isinstance(param_group, Mapping):
-            param_group = rename_group_keys(param_group, TORCH_GROUP_KEYS, "param_group")
-        super().add_param_group(param_group)
 
     def _check_group(self, group: dict) -> None:
         super()._check_group(group)
