@@ -424,6 +424,14 @@ CONFIGS: list[OptimConfig] = [
     _c("adamw_float16_multi_precision", kind="adamw", lr=0.01, dtype="float16", options={"multi_precision": True}),
     _c("adamw_clip_schedule", kind="adamw", lr="cosine", options=dict(beta1=0.5, **_clip("norm"))),
     _c("adamw_nonfinite_skip", kind="adamw", lr=0.01, options={"nonfinite": "skip"}, inf_data=True),
+    _c(
+        "adamw_fused_true",
+        kind="adamw",
+        lr="piecewise",
+        options=dict(fused=True, weight_decay=0.2, apply_decay_param_fun=lambda n: n.endswith("w_0"), **_clip("value")),
+        b_attr={"regularizer": fluid.L2Decay(0.1)},
+    ),
+    _c("adamw_fused_false", kind="adamw", lr=0.01, options=dict(fused=False, **_clip("global_norm"))),
     _c("adamax", kind="adamax", lr=0.01, options={"beta2": 0.9}),
     _c("adamax_float16_multi_precision", kind="adamax", lr=0.01, dtype="float16", options={"multi_precision": True}),
     _c(

@@ -38,6 +38,7 @@ def test_every_optimizer_pair_trains_both_sides(optimizer, step_only):
         "adagrad": "Adagrad",
         "sgd": "SGD",
         "adam": "Adam",
+        "adamw": "AdamW",
         "torch-rmsprop": "RMSprop",
     }
     for side in ("torch", "torchfluid"):
@@ -53,7 +54,8 @@ def test_every_optimizer_pair_trains_both_sides(optimizer, step_only):
 
 def test_an_unknown_optimizer_is_refused():
     with pytest.raises(
-        ValueError, match="unknown optimizer 'lion'; allowed: rmsprop, momentum, adagrad, sgd, adam, torch-rmsprop"
+        ValueError,
+        match="unknown optimizer 'lion'; allowed: rmsprop, momentum, adagrad, sgd, adam, adamw, torch-rmsprop",
     ):
         loops._model_loops("linear", optimizer="lion")
 

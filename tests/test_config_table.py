@@ -51,7 +51,8 @@ def test_eager_training_moves_the_parameters(cfg):
     assert not torch.equal(res["b"], torch.tensor(B0))
 
 
-FUSED_KINDS = ("momentum", "adagrad", "sgd", "adam")  # besides RMSProp, whose fused tables are tests/test_fused_*.py
+# besides RMSProp, whose fused tables are tests/test_fused_*.py
+FUSED_KINDS = ("momentum", "adagrad", "sgd", "adam", "adamw")
 
 
 @pytest.mark.parametrize(
@@ -80,6 +81,7 @@ def test_the_default_fused_path_gives_the_reference_kernels_bits(cfg, eager_resu
         "adagrad_fused_true",
         "sgd_fused_true",
         "adam_fused_true",
+        "adamw_fused_true",
     ],
 )
 def test_every_mode_takes_the_fused_kernel(name, mode, monkeypatch):
@@ -102,6 +104,7 @@ def test_every_mode_takes_the_fused_kernel(name, mode, monkeypatch):
         "adagrad": "FlatAdagrad",
         "sgd": "FlatSGD",
         "adam": "FlatAdam",
+        "adamw": "FlatAdam",
     }[kind]
     assert calls and set(calls) == {want}
 

@@ -16,6 +16,7 @@ import torchfluid as fluid
 from torchfluid.dygraph import learning_rate_scheduler as dy_lr
 from torchfluid.kernels.adagrad import adagrad_
 from torchfluid.kernels.adam import adam_
+from torchfluid.kernels.attrs import paddle_attrs
 from torchfluid.kernels.flat import FlatAdagrad, FlatAdam, FlatMomentum, FlatSGD, GradFold
 from torchfluid.kernels.momentum import momentum_
 from torchfluid.kernels.sgd import sgd_
@@ -24,12 +25,13 @@ from .fused_cases import shapes
 
 pytest.importorskip("numba")  # CPU groups step with the numba kernel
 
-KINDS = ("momentum", "adagrad", "sgd", "adam")
+KINDS = ("momentum", "adagrad", "sgd", "adam", "adamw")
 STATE = {
     "momentum": ("velocity",),
     "adagrad": ("moment",),
     "sgd": (),
     "adam": ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc"),
+    "adamw": ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc"),
 }
 
 
@@ -70,6 +72,7 @@ def flat_cases(draw):
         "clip": each(st.one_of(st.none(), st.floats(0.1, 2.0).map(lambda c: (-c, c)))),
         "l2": each(per_tensor),
         "l1": each(per_tensor),
+        "decay": each(st.one_of(st.just(0.0), st.sampled_from([0.01, 0.1]), st.floats(0.0, 2.0))),
         "steps": draw(st.integers(1, 3)),
     }
 
@@ -87,13 +90,16 @@ def _prepared(p, g, scale, clip, l2, l1):
     return g
 
 
-def _reference(kind, p, g, state, case, lr):
+def _reference(kind, p, g, state, case, lr, coeff=0.0):
     if kind == "momentum":
         momentum_(p, g, state["velocity"], lr=lr, mu=case["mu"], use_nesterov=case["nesterov"])
     elif kind == "adagrad":
         adagrad_(p, g, state["moment"], lr=lr, epsilon=case["epsilon"])
-    elif kind == "adam":
+    elif kind in ("adam", "adamw"):
         beta1, beta2 = case["betas"]
+        if kind == "adamw" and coeff != 0.0:  # AdamWRule.update's decay: 1 - lr * coeff in the dtype
+            one, lr_t, coeff_t = (torch.tensor(v, dtype=p.dtype) for v in (1.0, lr, *paddle_attrs(p.dtype, coeff)))
+            p.mul_(one - lr_t * coeff_t)
         adam_(p, g, *(state[k] for k in STATE["adam"]), lr=lr, beta1=beta1, beta2=beta2, epsilon=case["epsilon"])
     else:
         sgd_(p, g, lr=lr)
@@ -115,8 +121,9 @@ def _flat_step(kind, group, case, grads):
         group.step(mu=case["mu"], use_nesterov=case["nesterov"], **extras)
     elif kind == "adagrad":
         group.step(epsilon=case["epsilon"], **extras)
-    elif kind == "adam":
-        group.step(beta1=case["betas"][0], beta2=case["betas"][1], epsilon=case["epsilon"], **extras)
+    elif kind in ("adam", "adamw"):
+        decay = {"decay": case["decay"]} if kind == "adamw" else {}
+        group.step(beta1=case["betas"][0], beta2=case["betas"][1], epsilon=case["epsilon"], **extras, **decay)
     else:
         group.step(**extras)
 
@@ -136,7 +143,7 @@ def test_flat_group_step_equals_the_reference_kernel_bit_for_bit(case):
         group = FlatMomentum(params)
     elif kind == "adagrad":
         group = FlatAdagrad(params, initial_accumulator_value=case["initial"])
-    elif kind == "adam":
+    elif kind in ("adam", "adamw"):
         group = FlatAdam(params, beta1=case["betas"][0], beta2=case["betas"][1])
     else:
         group = FlatSGD(params)
@@ -156,7 +163,7 @@ def test_flat_group_step_equals_the_reference_kernel_bit_for_bit(case):
             if g is None:
                 continue
             g = _prepared(p, g, case["scale"][i], case["clip"][i], case["l2"][i], case["l1"][i])
-            _reference(kind, p, g, ref_state[i], case, case["lr"][i])
+            _reference(kind, p, g, ref_state[i], case, case["lr"][i], case["decay"][i])
         for i in range(len(params)):
             assert same_bits(params[i], ref_params[i]), f"step {step}: param {i} differs"
             for acc in accs:
@@ -172,6 +179,16 @@ def test_flat_group_step_equals_the_reference_kernel_bit_for_bit(case):
         (FlatAdagrad, {"lr": 0.1, "epsilon": -1.0}, "epsilon: -1.0; allowed: epsilon >= 0"),
         (FlatAdam, {"lr": 0.1, "beta1": 1.0, "beta2": 0.9, "epsilon": 1e-8}, "beta1: 1.0; allowed: 0 <= beta1 < 1"),
         (FlatAdam, {"lr": 0.1, "beta1": 0.9, "beta2": -0.1, "epsilon": 1e-8}, "beta2: -0.1; allowed: 0 <= beta2 < 1"),
+        (
+            FlatAdam,
+            {"lr": 0.1, "beta1": 0.9, "beta2": 0.9, "epsilon": 1e-8, "decay": [-1.0]},
+            r"decay\[0\]: -1.0; allowed",
+        ),
+        (
+            FlatAdam,
+            {"lr": 0.1, "beta1": 0.9, "beta2": 0.9, "epsilon": 1e-8, "decay": [0.1, 0.1]},
+            "decay: 2 values for 1",
+        ),
         (FlatSGD, {"lr": [0.1, 0.2]}, r"lr: shape \(2,\); allowed: a float or 1 floats"),
         (FlatSGD, {"lr": 0.1, "fold": GradFold(l2=[0.1, 0.2])}, r"l2: shape \(2,\); allowed: a float or 1 floats"),
         (FlatAdagrad, {"lr": 0.1, "epsilon": 1e-6, "fold": GradFold(clip_max=[[1.0]])}, r"clip_max: shape \(1, 1\)"),
@@ -184,6 +201,8 @@ def test_flat_group_step_equals_the_reference_kernel_bit_for_bit(case):
         "negative epsilon",
         "beta1 1",
         "beta2 < 0",
+        "negative decay",
+        "decay too long",
         "lr too long",
         "l2 too long",
         "clip_max 2-d",
@@ -256,9 +275,11 @@ def optimizer_cases(draw):
         elif kind == "adagrad":
             group["epsilon"] = draw(st.sampled_from([1e-6, 1e-3]))
             group["initial_accumulator_value"] = draw(st.sampled_from([0.0, 0.1]))
-        elif kind == "adam":
+        elif kind in ("adam", "adamw"):
             group["beta1"], group["beta2"] = draw(st.sampled_from([(0.9, 0.999), (0.5, 0.9)]))
             group["epsilon"] = draw(st.sampled_from([1e-8, 1e-3]))
+        if kind == "adamw":
+            group["weight_decay"] = draw(st.sampled_from([0.0, 0.01, 0.3]))
         groups.append(group)
     return {
         "kind": kind,
@@ -277,7 +298,22 @@ OPTIMIZERS = {
     "adagrad": fluid.optimizer.Adagrad,
     "sgd": fluid.optimizer.SGD,
     "adam": fluid.optimizer.Adam,
+    "adamw": fluid.optimizer.AdamW,
 }
+
+
+def _adamw(lr, *, parameters, grad_clip, regularization, fused):
+    """AdamW (no optimizer-wide regularizer: its decay is the groups' weight_decay) with
+    the first parameter of each group left undecayed and the second at half the lr."""
+    del regularization
+    return fluid.optimizer.AdamW(
+        lr,
+        parameters=parameters,
+        grad_clip=grad_clip,
+        fused=fused,
+        apply_decay_param_fun=lambda name: not name.endswith("_p0"),
+        lr_ratio=lambda p: 0.5 if p.name.endswith("_p1") else 1.0,
+    )
 
 
 def _build(case, fused):
@@ -296,7 +332,8 @@ def _build(case, fused):
     lr = 0.05 if SCHEDULES[case["lr"]] is None else SCHEDULES[case["lr"]]()
     clip = None if CLIPS[case["clip"]] is None else CLIPS[case["clip"]]()
     reg = None if REGS[case["reg"]] is None else REGS[case["reg"]]()
-    opt = OPTIMIZERS[case["kind"]](lr, parameters=groups, grad_clip=clip, regularization=reg, fused=fused)
+    make = _adamw if case["kind"] == "adamw" else OPTIMIZERS[case["kind"]]
+    opt = make(lr, parameters=groups, grad_clip=clip, regularization=reg, fused=fused)
     return params, opt
 
 

@@ -145,6 +145,17 @@ def _as_float(name: str, value) -> float:
         raise ValueError(f"{name}: {value!r} is not a real number") from None
 
 
+def _decay_coefficients(decay, n: int) -> list[float]:
+    """``decay`` as ``n`` finite floats >= 0 (one per parameter); ValueError otherwise."""
+    values = [_as_float(f"decay[{i}]", v) for i, v in enumerate(decay)]
+    if len(values) != n:
+        raise ValueError(f"decay: {len(values)} values for {n} params; allowed: {n}")
+    for i, v in enumerate(values):
+        if not 0.0 <= v < float("inf"):
+            raise ValueError(f"decay[{i}]: {v}; allowed: a finite coefficient >= 0")
+    return values
+
+
 class _FlatTable:
     """Parameters of one device and dtype, flat state buffers with per-parameter views,
     the address / chunk tables of :mod:`torchfluid.kernels.table`, and gradient clearing;
@@ -327,14 +338,24 @@ class _FlatTable:
             self._call = None
         return self._hyper, self._scalars, scale_t
 
-    def _run_cpu(self, kind: str, *, variant: tuple = (), flags: tuple = (), aux: np.ndarray | None = None) -> None:
+    def _run_cpu(
+        self, kind: str, *, variant: tuple = (), flags: tuple = (), aux: np.ndarray | None = None, aux_width: int = 1
+    ) -> None:
         """Run CPU kernel ``kind`` over the tables :meth:`_prepare` left (the call object
-        is kept while tables, variant and flags stay the same; ``aux``, a per-tensor
-        array the caller keeps and rewrites in place, is read at each call)."""
+        is kept while tables, variant and flags stay the same; ``aux``, ``aux_width``
+        values per tensor that the caller keeps and rewrites in place, is read at each call)."""
         what = (kind, variant, flags)
         if self._call is None or self._call_flags != what:
             self._call = self._kernels.TableCall(
-                kind, self.addr, self.chunks, self._hyper, self._scalars, variant=variant, flags=flags, aux=aux
+                kind,
+                self.addr,
+                self.chunks,
+                self._hyper,
+                self._scalars,
+                variant=variant,
+                flags=flags,
+                aux=aux,
+                aux_width=aux_width,
             )
             self._call_flags = what
         self._call()
@@ -555,6 +576,7 @@ class FlatAdam(_FlatTable):
         self._views["beta1_pow_acc"] = [self.beta1_pow[i : i + 1] for i in range(n)]
         self._views["beta2_pow_acc"] = [self.beta2_pow[i : i + 1] for i in range(n)]
         self._eps_t = np.zeros(n, self._like.dtype)
+        self._eps_decay = np.zeros(2 * n, self._like.dtype)  # (eps_t, decay) pairs of the decoupled kernel
 
     @no_grad
     def step(
@@ -566,10 +588,14 @@ class FlatAdam(_FlatTable):
         epsilon: float,
         grads: Sequence[torch.Tensor | None] | None = None,
         fold: GradFold = NO_FOLD,
+        decay: Sequence[float] | None = None,
     ) -> None:
         """One fused Adam step of every parameter with a gradient. ``lr``: a float or one
-        per parameter (the base rate; ``lr_t`` is derived per parameter); the other
-        keywords as :meth:`FlatGroup.step`'s."""
+        per parameter (the base rate; ``lr_t`` is derived per parameter); ``decay``: None,
+        or AdamW's decoupled weight-decay coefficient of each parameter (0: none), which
+        first scales it by ``1 - lr * coeff`` in the dtype (``coeff`` a float32 attribute,
+        as :class:`~torchfluid.optimizer.adam.AdamWRule`); the other keywords as
+        :meth:`FlatGroup.step`'s."""
         beta1, beta2, epsilon = (_as_float(k, v) for k, v in (("beta1", beta1), ("beta2", beta2), ("epsilon", epsilon)))
         beta1, beta2, epsilon = paddle_attrs(self.dtype, beta1, beta2, epsilon)  # as adam_
         for name, value in (("beta1", beta1), ("beta2", beta2)):
@@ -577,6 +603,7 @@ class FlatAdam(_FlatTable):
                 raise ValueError(f"{name}: {value}; allowed: 0 <= {name} < 1")
         if not epsilon >= 0.0:
             raise ValueError(f"epsilon: {epsilon}; allowed: epsilon >= 0")
+        coeffs = None if decay is None else _decay_coefficients(decay, len(self.params))
         if not self.params:
             return
         hyper, _, _ = self._prepare(grads, lr, fold, (beta1, 1.0 - beta1, beta2, 1.0 - beta2, 0.0, 1.0))
@@ -587,7 +614,13 @@ class FlatAdam(_FlatTable):
         base = np.broadcast_to(np.asarray(lr, np.float64).astype(dt), (len(self.params),))
         hyper[:, table.LR] = (correction * base) / (one - b1p)  # lr_t, rounded as correction.mul(lr).div_(...)
         self._eps_t[:] = correction * dt.type(epsilon)
-        self._run_cpu("adam", aux=self._eps_t)
+        if coeffs is None:
+            self._run_cpu("adam", aux=self._eps_t)
+        else:  # (eps_t, 1 - lr * coeff) per tensor, rounded as the reference's tensor ops
+            coeffs = np.array(paddle_attrs(self.dtype, *coeffs), np.float64).astype(dt)
+            self._eps_decay[0::2] = self._eps_t
+            self._eps_decay[1::2] = one - base * coeffs
+            self._run_cpu("adam", variant=(True,), aux=self._eps_decay, aux_width=2)
         given = [p.grad for p in self.params] if grads is None else grads
         stepped = np.fromiter((g is not None for g in given), bool, len(self.params))  # empty tensors too
         b1p[stepped] *= dt.type(beta1)

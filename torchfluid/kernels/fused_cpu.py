@@ -329,11 +329,13 @@ class TableCall:
     :mod:`torchfluid.kernels.fused_cpu_jit`) over address / chunk / hyper / scalar
     tables, with the tables checked and the arguments resolved once.
 
-    ``variant``: the compile-time switches of the kind (rmsprop: centered, velocity);
+    ``variant``: the compile-time switches of the kind (rmsprop: centered, velocity; adam:
+    decoupled);
     ``flags``: its runtime switches (rmsprop: lr_in_momentum, nesterov; momentum:
     nesterov), at most two. ``scalars``: the kind's scalar row (at least ``n_scalars``
-    values, in the hyper table's dtype). ``aux``: one more value per tensor, in that dtype
-    (adam: ``eps_t``), read in place like the tables.
+    values, in the hyper table's dtype). ``aux``: ``aux_width`` more values per tensor, in
+    that dtype (adam: ``eps_t``; decoupled adam: ``eps_t, decay``), read in place like the
+    tables.
 
     Calling it runs the step over the tables' *current* contents: a caller that keeps
     the same arrays and rewrites them in place (new addresses each step, say) repeats
@@ -353,6 +355,7 @@ class TableCall:
         flags: tuple = (),
         n_scalars: int = 1,
         aux: np.ndarray | None = None,
+        aux_width: int = 1,
         threads: int | None = None,
     ):
         addr, chunks = _rows(addr, 5), _rows(chunks, 3)
@@ -368,8 +371,10 @@ class TableCall:
             raise ValueError(f"flags: {len(flags)} values; allowed: at most 2")
         if aux is not None:
             aux = np.ascontiguousarray(aux, hyper.dtype)
-            if aux.shape != (addr.shape[0],):
-                raise ValueError(f"aux: shape {aux.shape}; allowed: ({addr.shape[0]},), one value per tensor")
+            if aux.shape != (addr.shape[0] * aux_width,):
+                raise ValueError(
+                    f"aux: shape {aux.shape}; allowed: ({addr.shape[0] * aux_width},), {aux_width} value(s) per tensor"
+                )
         self.kernel = _kernel(kind, hyper.dtype.name, *map(bool, variant))
         self.counter = np.zeros(1, np.int64)
         runtime = [int(bool(f)) for f in flags] + [0] * (2 - len(flags))

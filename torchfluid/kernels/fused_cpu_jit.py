@@ -259,12 +259,15 @@ def _sgd_kernel(dtype: str):
     return _update_kernel(dtype, (), setup, element)
 
 
-def _adam_kernel(dtype: str):
+def _adam_kernel(dtype: str, decoupled: bool = False):
     """Paddle's Adam (:func:`torchfluid.kernels.adam.adam_`) over an address table:
     column MS is moment1, MG moment2; the hyper table's lr column holds each tensor's
     ``lr_t`` and the argument block's ninth entry the address of a per-tensor ``eps_t``
     array (both computed from the beta powers by the caller). ``scalars``: ``(beta1,
-    1 - beta1, beta2, 1 - beta2, 0, 1)``; no runtime flag."""
+    1 - beta1, beta2, 1 - beta2, 0, 1)``; no runtime flag. ``decoupled`` (AdamW, Paddle's
+    ``adamw`` op): the per-tensor array holds ``(eps_t, decay)`` pairs and the parameter is
+    first scaled by its ``decay = 1 - lr * coeff`` (left as it is where that is 1), after
+    the folded gradient terms read it, as the reference path orders them."""
     DT = _NB[dtype]
 
     @numba.njit(inline="always")
@@ -273,15 +276,20 @@ def _adam_kernel(dtype: str):
 
     @numba.njit(inline="always")
     def row(consts, t):
-        return consts[0][t]  # eps_t of tensor t
+        if decoupled:
+            return consts[0][2 * t], consts[0][2 * t + 1]  # eps_t, decay of tensor t
+        return consts[0][t], consts[6]  # eps_t of tensor t (the decay slot: never read)
 
     @numba.njit(inline="always")
-    def element(j, pj, gj, lr, consts, eps, m1, m2, s2):
+    def element(j, pj, gj, lr, consts, trow, m1, m2, s2):
         b1, b1c, b2, b2c = consts[1], consts[2], consts[3], consts[4]
+        eps = trow[0]
         u = _fma(gj, b1c, m1[j] * b1)  # m1.mul_(beta1).add_(g, alpha=1 - beta1)
         m1[j] = u
         v = _fma(b2c * gj, gj, m2[j] * b2)  # m2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
         m2[j] = v
+        if decoupled and trow[1] != consts[6]:
+            pj = pj * trow[1]  # p.mul_(1 - lr * coeff), skipped where that is 1
         return pj - (u / (np.sqrt(v) + eps)) * lr
 
     return _update_kernel(dtype, (MS, MG), setup, element, row)

@@ -231,16 +231,32 @@ class AdamWRule(AdamRule):
     Adam update, a decayed parameter (``apply_decay_param_fun(name)`` true, or no such
     function) is scaled ``p = p * (1 - lr * coeff)`` in its dtype (``coeff`` a float32
     attribute, as Paddle's op), and both steps use ``lr * lr_ratio(param)`` where
-    ``lr_ratio`` is given. Runs on the reference kernel (the fused Adam kernel has no
-    decay), except where ``coeff`` is 0 (plain Adam)."""
+    ``lr_ratio`` is given. The fused Adam kernel's decoupled variant runs both steps in its
+    one pass, bit for bit as the reference kernel."""
 
     lr_ratio: object = None  # callable(param) -> float, or None
     apply_decay_param_fun: object = None  # callable(name) -> bool, or None
     op_type = "adamw"
+    fused_step_names = True  # apply_decay_param_fun reads each member's name
 
-    @staticmethod
-    def fused_eligible(param: torch.Tensor, hparams, precision) -> bool:
-        return hparams["coeff"] == 0 and FlatRule.fused_eligible(param, hparams, precision)
+    def decays(self, name: str) -> bool:
+        """Whether parameter ``name`` is decayed (``apply_decay_param_fun``, all without one)."""
+        return self.apply_decay_param_fun is None or bool(self.apply_decay_param_fun(name))
+
+    def fused_step(self, fg, hparams: Mapping, grads, lrs, fold: GradFold, names) -> None:
+        coeff = hparams["coeff"]
+        decay = [
+            coeff if g is not None and coeff != 0 and self.decays(n) else 0.0 for g, n in zip(grads, names, strict=True)
+        ]
+        fg.step(
+            lr=lrs,
+            beta1=hparams["beta1"],
+            beta2=hparams["beta2"],
+            epsilon=hparams["epsilon"],
+            grads=grads,
+            fold=fold,
+            decay=decay,
+        )
 
     def adjust_items(self, items: list) -> list:
         """Each item's learning-rate multiplier times ``lr_ratio(param)`` (called once per
@@ -257,8 +273,7 @@ class AdamWRule(AdamRule):
         return out
 
     def update(self, param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
-        decays = self.apply_decay_param_fun is None or bool(self.apply_decay_param_fun(name))
-        if decays and hparams["coeff"] != 0 and not (grad.is_sparse and grad._nnz() == 0):
+        if hparams["coeff"] != 0 and not (grad.is_sparse and grad._nnz() == 0) and self.decays(name):
             (coeff,) = paddle_attrs(param.dtype, hparams["coeff"])
             one, lr_t, coeff_t = (torch.tensor(v, dtype=param.dtype) for v in (1.0, lr, coeff))
             param.data.mul_((one - lr_t * coeff_t).to(param.device))  # 1 - lr * coeff, in the dtype
@@ -278,8 +293,10 @@ class AdamW(AdamOptimizer, fluid_attributes=("coeff",)):
     ``torch.optim.AdamW``'s (``p *= 1 - lr * weight_decay``); the Adam step differs from
     torch's where Adam does (Paddle's eps placement). ``multi_precision=True``: float32
     master weights (decayed and updated in float32) and state for float16/bfloat16
-    parameters. ``options``: :class:`~torchfluid.optimizer.base.Optimizer`'s keyword
-    arguments (``nonfinite``, ``shard_state``, ...)."""
+    parameters. ``fused``: as Adam's (None: the fused CPU kernel, decay included, wherever
+    it applies; False: the reference kernel always; True: required). ``options``:
+    :class:`~torchfluid.optimizer.base.Optimizer`'s keyword arguments (``nonfinite``,
+    ``shard_state``, ...)."""
 
     def __init__(
         self,
@@ -295,17 +312,20 @@ class AdamW(AdamOptimizer, fluid_attributes=("coeff",)):
         lazy_mode: bool = False,
         multi_precision: bool = False,
         name=None,
+        *,
+        fused: bool | None = None,
         **options,
     ):
         for arg, fn in (("lr_ratio", lr_ratio), ("apply_decay_param_fun", apply_decay_param_fun)):
             if fn is not None and not callable(fn):
                 raise TypeError(f"{arg} must be a callable or None, got {type(fn).__name__}")
-        self.fused = None
+        fused_update = fused_path(fused)
+        self.fused = fused
         self.lazy_mode = check_bool("lazy_mode", lazy_mode)
         defaults = self._check_options({"beta1": beta1, "beta2": beta2, "epsilon": epsilon})
         defaults["coeff"] = _check_coeff(weight_decay)
         rule = AdamWRule(lazy_mode=self.lazy_mode, lr_ratio=lr_ratio, apply_decay_param_fun=apply_decay_param_fun)
-        parts = UpdateParts(rule, defaults=defaults, fused=fused_path(None))
+        parts = UpdateParts(rule, defaults=defaults, fused=fused_update)
         Optimizer.__init__(
             self,
             learning_rate,

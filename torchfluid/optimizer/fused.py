@@ -102,6 +102,7 @@ class FlatRule:
         return getattr(_flat(), self.flat_class)(params)
 
     scalar_records: tuple = ()  # accumulators of shape [1] (Adam's beta powers); the others are param-shaped
+    fused_step_names = False  # True: fused_step also gets names=, each member's name (None: no gradient)
     # the reference kernel of a rule that keeps this class's update: kernel(p, g, *records, lr=, **hyper),
     # the records in accumulator order, the hyper-parameters as {kernel keyword: group key}
     kernel = None
@@ -389,7 +390,12 @@ class FusedUpdate:
         for it, lr, prep in taken:
             i = index[id(it.param)]
             grads[i], lrs[i], preps[i] = it.grad, lr, prep
-        rule.fused_step(fg, hparams, grads, lrs, kernel_extras(preps, fg.device, fg.dtype))
+        extra = {}
+        if getattr(rule, "fused_step_names", False):  # the rule reads its members' names (AdamW)
+            extra["names"] = [None] * len(fg.params)
+            for it, _, _ in taken:
+                extra["names"][index[id(it.param)]] = it.name
+        rule.fused_step(fg, hparams, grads, lrs, kernel_extras(preps, fg.device, fg.dtype), **extra)
 
     # --------------------------------------------------------------- gradients
     def zero_grads(self) -> set:
