@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from torchfluid.clip import ClipGradByGlobalNorm  # noqa: E402
-from torchfluid.optimizer import Adam, RMSProp  # noqa: E402
+from torchfluid.optimizer import Adam, AdamW, RMSProp  # noqa: E402
 from torchfluid.optimizer.lr import StepDecay  # noqa: E402
 from torchfluid.regularizer import L1Decay, L2Decay  # noqa: E402
 
@@ -61,12 +61,23 @@ def make_optimizer(config: str, model: torch.nn.Module, **dist_kwargs):
     global-norm clipping (with a need_clip=False parameter), L2 + a per-parameter L1,
     and a parameter group with an lr multiplier. ``adam``: Adam with clipping and L2.
     ``skip``: ``plain`` with ``nonfinite='skip'``. ``mp``: ``plain`` with float32 master
-    weights (for a bfloat16 model). Returns (optimizer, scheduler or None)."""
+    weights (for a bfloat16 model); ``mp_adamw``: AdamW with them, global-norm clipping and
+    one undecayed parameter. Returns (optimizer, scheduler or None)."""
     named = list(model.named_parameters())
     if config == "skip":
         return RMSProp(0.01, momentum=0.9, centered=True, parameters=named, nonfinite="skip", **dist_kwargs), None
     if config == "mp":
         return RMSProp(0.01, momentum=0.9, centered=True, parameters=named, multi_precision=True, **dist_kwargs), None
+    if config == "mp_adamw":
+        return AdamW(
+            0.01,
+            parameters=named,
+            weight_decay=0.05,
+            apply_decay_param_fun=lambda name: name != "0.bias",
+            grad_clip=ClipGradByGlobalNorm(0.5),
+            multi_precision=True,
+            **dist_kwargs,
+        ), None
     if config == "plain":
         return RMSProp(0.01, momentum=0.9, centered=True, parameters=named, **dist_kwargs), None
     if config == "full":
@@ -110,7 +121,7 @@ def global_norm_of(opt):
 
 def run(config: str, *, ddp: bool, world: int = 1, rank: int = 0, steps: int = STEPS, **dist_kwargs):
     """Train ``steps`` steps; returns (final parameters, optimizer, global norms per step)."""
-    model = make_model(torch.bfloat16 if config == "mp" else torch.float32)
+    model = make_model(torch.bfloat16 if config.startswith("mp") else torch.float32)
     net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
     opt, sched = make_optimizer(config, model, **dist_kwargs)
     norms = []
@@ -162,6 +173,8 @@ SCENARIOS = {  # name: (config, DDP?, optimizer kwargs)
     "skip_sharded_reduce": ("skip", False, {"shard_state": True, "grad_reduction": "reduce"}),
     "mp_ddp": ("mp", True, {}),
     "mp_sharded_reduce": ("mp", False, {"shard_state": True, "grad_reduction": "reduce"}),
+    "mp_adamw_ddp": ("mp_adamw", True, {}),
+    "mp_adamw_sharded_reduce": ("mp_adamw", False, {"shard_state": True, "grad_reduction": "reduce"}),
 }
 
 

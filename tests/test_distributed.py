@@ -110,7 +110,7 @@ def two_rank_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def references():
     """Single-process training on the concatenated batch, per optimizer configuration."""
-    return {config: W.run(config, ddp=False) for config in ("plain", "full", "adam", "skip", "mp")}
+    return {config: W.run(config, ddp=False) for config in ("plain", "full", "adam", "skip", "mp", "mp_adamw")}
 
 
 # ------------------------------------------------------------------ 2-rank equivalences
@@ -178,10 +178,11 @@ def test_a_nonfinite_gradient_on_one_rank_skips_the_update_on_every_rank(two_ran
         _close(res["params"], params, f"skip rank {rank}")
 
 
-def test_multi_precision_master_weights_are_sharded_too(two_rank_run, references):
-    params, opt, _ = references["mp"]
-    r0, r1 = (two_rank_run["ranks"][r]["mp_sharded_reduce"] for r in range(2))
-    ddp = two_rank_run["ranks"][0]["mp_ddp"]["params"]
+@pytest.mark.parametrize("config", ["mp", "mp_adamw"])
+def test_multi_precision_master_weights_are_sharded_too(two_rank_run, references, config):
+    params, opt, _ = references[config]
+    r0, r1 = (two_rank_run["ranks"][r][f"{config}_sharded_reduce"] for r in range(2))
+    ddp = two_rank_run["ranks"][0][f"{config}_ddp"]["params"]
     for rank, res in enumerate((r0, r1)):
         assert res["params"]["0.weight"].dtype == torch.bfloat16
         for k, v in ddp.items():  # bfloat16 gradients averaged in bfloat16, exactly as DDP does

@@ -187,3 +187,33 @@ def test_grad_scaler_with_master_weights_equals_the_unscaled_run(kind):
     for p, r in zip(got, ref, strict=True):
         assert torch.equal(p, r), kind
         assert torch.equal(masters[p], ref_masters[r]), kind
+
+
+SPARSE = {
+    **{kind: OPTIMIZERS[kind] for kind in OPTIMIZERS},
+    "adam_lazy": (O.Adam, {"learning_rate": 0.01, "lazy_mode": True}),
+    "adamw_lazy": (O.AdamW, {"learning_rate": 0.01, "weight_decay": 0.1, "lazy_mode": True}),
+    "rmsprop_lazy": (O.RMSProp, {"learning_rate": 0.01, "lazy_mode": True}),
+}
+
+
+@pytest.mark.parametrize("kind", list(SPARSE))
+def test_row_sparse_gradients_update_the_master_as_the_float32_run(kind):
+    """An Embedding(is_sparse=True)-style gradient (COO rows, a duplicate row) of a
+    bfloat16 parameter: widened to float32 and applied to the master (every row, or the
+    rows present in lazy mode) exactly as the float32 run applies it."""
+    cls, kwargs = SPARSE[kind]
+    gen = torch.Generator().manual_seed(11)
+    low = torch.nn.Parameter(torch.randn(10, 4, generator=gen).to(torch.bfloat16))
+    ref = torch.nn.Parameter(low.detach().float())
+    opt = cls(parameters=[("emb", low)], multi_precision=True, **kwargs)
+    ref_opt = cls(parameters=[("emb", ref)], **kwargs)
+    for _ in range(3):
+        rows = torch.tensor([[1, 3, 3, 7]])
+        values = torch.randn(4, 4, generator=gen).to(torch.bfloat16)
+        low.grad = torch.sparse_coo_tensor(rows, values, (10, 4))
+        ref.grad = torch.sparse_coo_tensor(rows, values.float(), (10, 4))
+        opt.step()
+        ref_opt.step()
+    assert torch.equal(opt.master_weights()[low], ref.detach())
+    assert torch.equal(low.detach(), ref.detach().to(torch.bfloat16))
