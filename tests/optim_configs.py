@@ -149,6 +149,18 @@ def _c(name, **kw) -> OptimConfig:
     return OptimConfig(name, **kw)
 
 
+def _nonfinite_raise(kind: str, **kw) -> OptimConfig:
+    """``kind`` with ``nonfinite='raise'`` on the data whose step INF_STEP holds an inf."""
+    return _c(
+        f"{kind}_nonfinite_raise",
+        kind=kind,
+        options={"nonfinite": "raise"},
+        inf_data=True,
+        raises={INF_STEP: FloatingPointError},
+        **kw,
+    )
+
+
 CLIPS = {
     "value": lambda: fluid.ClipGradByValue(0.05),
     "value_min_max": lambda: fluid.ClipGradByValue(0.1, min=-0.02),
@@ -386,13 +398,7 @@ CONFIGS: list[OptimConfig] = [
     # ---- every optimizer: float32 master weights for float16 parameters, each non-finite policy
     _c("sgd_float16_multi_precision", kind="sgd", dtype="float16", options={"multi_precision": True}),
     _c("sgd_nonfinite_skip_schedule", kind="sgd", lr="piecewise", options={"nonfinite": "skip"}, inf_data=True),
-    _c(
-        "sgd_nonfinite_raise",
-        kind="sgd",
-        options={"nonfinite": "raise"},
-        inf_data=True,
-        raises={INF_STEP: FloatingPointError},
-    ),
+    _nonfinite_raise("sgd"),
     _c(
         "adam_float16_multi_precision_l2_clip",
         kind="adam",
@@ -401,24 +407,11 @@ CONFIGS: list[OptimConfig] = [
         options=dict(multi_precision=True, regularization=fluid.L2Decay(0.1), **_clip("global_norm")),
     ),
     _c("adam_nonfinite_skip_schedule", kind="adam", lr="exponential", options={"nonfinite": "skip"}, inf_data=True),
-    _c(
-        "adam_nonfinite_raise",
-        kind="adam",
-        lr=0.01,
-        options={"nonfinite": "raise"},
-        inf_data=True,
-        raises={INF_STEP: FloatingPointError},
-    ),
+    _nonfinite_raise("adam", lr=0.01),
     _c("adagrad_float16_multi_precision", kind="adagrad", lr=0.1, dtype="float16", options={"multi_precision": True}),
     _c("adagrad_nonfinite_skip", kind="adagrad", lr=0.1, options={"nonfinite": "skip"}, inf_data=True),
     _c("momentum_nonfinite_skip_schedule", kind="momentum", lr="noam", options={"nonfinite": "skip"}, inf_data=True),
-    _c(
-        "momentum_nonfinite_raise",
-        kind="momentum",
-        options={"nonfinite": "raise"},
-        inf_data=True,
-        raises={INF_STEP: FloatingPointError},
-    ),
+    _nonfinite_raise("momentum"),
     # ---- AdamW, Adamax, Adadelta and Lamb (reference kernels only)
     _c("adamw", kind="adamw", lr=0.01, options={"weight_decay": 0.1}),
     _c("adamw_float16_multi_precision", kind="adamw", lr=0.01, dtype="float16", options={"multi_precision": True}),
@@ -443,14 +436,7 @@ CONFIGS: list[OptimConfig] = [
     _c("adamax_nonfinite_skip_schedule", kind="adamax", lr="warmup", options={"nonfinite": "skip"}, inf_data=True),
     _c("adadelta", kind="adadelta", lr=1.0, options={"rho": 0.9}),
     _c("adadelta_float16_multi_precision", kind="adadelta", lr=1.0, dtype="float16", options={"multi_precision": True}),
-    _c(
-        "adadelta_nonfinite_raise",
-        kind="adadelta",
-        lr=1.0,
-        options={"nonfinite": "raise"},
-        inf_data=True,
-        raises={INF_STEP: FloatingPointError},
-    ),
+    _nonfinite_raise("adadelta", lr=1.0),
     _c("lamb", kind="lamb", lr=0.01, options={"lamb_weight_decay": 0.1}),
     _c("lamb_float16_multi_precision", kind="lamb", lr=0.01, dtype="float16", options={"multi_precision": True}),
     _c("lamb_clip_global_norm_schedule", kind="lamb", lr="piecewise", options=_clip("global_norm")),

@@ -89,7 +89,8 @@ class AdamRule(FlatRule):
         return beta_pow_initial(acc, hparams)
 
     @staticmethod
-    def fused_step(fg, hparams: Mapping, grads, lrs, fold: GradFold) -> None:
+    def fused_step(fg, hparams: Mapping, grads, lrs, fold: GradFold, decay=None) -> None:
+        """One :class:`~torchfluid.kernels.flat.FlatAdam` step (``decay``: AdamW's per-member coefficients)."""
         fg.step(
             lr=lrs,
             beta1=hparams["beta1"],
@@ -97,6 +98,7 @@ class AdamRule(FlatRule):
             epsilon=hparams["epsilon"],
             grads=grads,
             fold=fold,
+            decay=decay,
         )
 
     def update(self, param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
@@ -248,15 +250,7 @@ class AdamWRule(AdamRule):
         decay = [
             coeff if g is not None and coeff != 0 and self.decays(n) else 0.0 for g, n in zip(grads, names, strict=True)
         ]
-        fg.step(
-            lr=lrs,
-            beta1=hparams["beta1"],
-            beta2=hparams["beta2"],
-            epsilon=hparams["epsilon"],
-            grads=grads,
-            fold=fold,
-            decay=decay,
-        )
+        AdamRule.fused_step(fg, hparams, grads, lrs, fold, decay)
 
     def adjust_items(self, items: list) -> list:
         """Each item's learning-rate multiplier times ``lr_ratio(param)`` (called once per
