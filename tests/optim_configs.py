@@ -406,6 +406,14 @@ CONFIGS: list[OptimConfig] = [
         dtype="float16",
         options=dict(multi_precision=True, regularization=fluid.L2Decay(0.1), **_clip("global_norm")),
     ),
+    _c("adam_amsgrad", kind="adam", lr=0.05, options=dict(amsgrad=True, beta2=0.9, **_clip("norm"))),
+    _c(
+        "adam_amsgrad_float16_multi_precision",
+        kind="adam",
+        lr=0.05,
+        dtype="float16",
+        options={"amsgrad": True, "multi_precision": True},
+    ),
     _c("adam_nonfinite_skip_schedule", kind="adam", lr="exponential", options={"nonfinite": "skip"}, inf_data=True),
     _nonfinite_raise("adam", lr=0.01),
     _c("adagrad_float16_multi_precision", kind="adagrad", lr=0.1, dtype="float16", options={"multi_precision": True}),
@@ -416,6 +424,7 @@ CONFIGS: list[OptimConfig] = [
     _c("adamw", kind="adamw", lr=0.01, options={"weight_decay": 0.1}),
     _c("adamw_float16_multi_precision", kind="adamw", lr=0.01, dtype="float16", options={"multi_precision": True}),
     _c("adamw_clip_schedule", kind="adamw", lr="cosine", options=dict(beta1=0.5, **_clip("norm"))),
+    _c("adamw_amsgrad_schedule", kind="adamw", lr="noam", options={"amsgrad": True, "weight_decay": 0.05}),
     _c("adamw_nonfinite_skip", kind="adamw", lr=0.01, options={"nonfinite": "skip"}, inf_data=True),
     _c(
         "adamw_fused_true",

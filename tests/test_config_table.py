@@ -138,7 +138,7 @@ def test_the_table_covers_every_option():
     assert rmsprop <= options
     assert {"beta1", "beta2", "attr:regularizer", "attr:need_clip", "attr:learning_rate"} <= options
     assert {"initial_accumulator_value"} <= options
-    assert {"use_nesterov"} <= options
+    assert {"use_nesterov", "amsgrad", "weight_decay"} <= options
     assert {c.kind for c in CONFIGS} == set(KINDS)
     for kind in KINDS:  # every optimizer: master weights for float16 parameters, a non-finite policy
         assert any(c.kind == kind and c.options.get("multi_precision") and c.dtype == "float16" for c in CONFIGS)

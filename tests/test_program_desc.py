@@ -67,7 +67,10 @@ CONFIGS = [
         "adam multi_precision nonfinite skip",
         lambda: fluid.optimizer.Adam(learning_rate=0.01, multi_precision=True, nonfinite="skip"),
     ),
-    ("adamw multi_precision", lambda: fluid.optimizer.AdamW(learning_rate=0.05, multi_precision=True)),
+    (
+        "adamw multi_precision amsgrad",
+        lambda: fluid.optimizer.AdamW(learning_rate=0.05, multi_precision=True, amsgrad=True),
+    ),
     ("lamb nonfinite raise", lambda: fluid.optimizer.Lamb(learning_rate=0.01, nonfinite="raise")),
 ]
 

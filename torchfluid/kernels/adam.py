@@ -9,7 +9,8 @@ Paddle keeps the bias-correction powers as per-parameter state tensors that star
     p   = p - lr_t * m1 / (sqrt(m2) + eps * sqrt(1 - beta2_pow))
     beta1_pow *= beta1; beta2_pow *= beta2
 
-Checked against Paddle's ``phi/kernels/funcs/adam_functors.h``. This equals PyTorch's
+With ``amsgrad`` (Paddle 3), ``m2_max = max(m2_max, m2)`` (starting at 0) replaces ``m2`` in
+the denominator. Checked against Paddle's ``phi/kernels/funcs/adam_functors.h``. This equals PyTorch's
 Adam up to where eps sits: torch uses
 ``m1_hat / (sqrt(m2_hat) + eps)``, i.e. eps is scaled by ``sqrt(1 - beta2^t)`` here.
 
@@ -45,15 +46,21 @@ def adam_(
     beta1: float = 0.9,
     beta2: float = 0.999,
     epsilon: float = 1e-8,
+    moment2_max: torch.Tensor | None = None,
 ) -> None:
     """One Adam update in place; ``beta*_pow`` are 1-element tensors (Paddle's accumulators).
     ``beta1``, ``beta2`` and ``epsilon`` are Paddle's float32 attributes: a float64 update
     uses them rounded to float32 (:func:`~torchfluid.kernels.attrs.paddle_attrs`), in the
-    moments and in the powers' update alike; the powers' start values are the caller's."""
+    moments and in the powers' update alike; the powers' start values are the caller's.
+    ``moment2_max`` (AMSGrad, Paddle 3's ``amsgrad=True``): ``moment2_max = max(moment2_max,
+    moment2)`` after the moments' update, and the denominator takes it instead of ``moment2``."""
     beta1, beta2, epsilon = paddle_attrs(moment1.dtype, beta1, beta2, epsilon)
     g = grad.to(moment1.dtype)
     moment1.mul_(beta1).add_(g, alpha=1.0 - beta1)
     moment2.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
+    if moment2_max is not None:
+        torch.maximum(moment2_max, moment2, out=moment2_max)
+        moment2 = moment2_max
     # in the state's dtype, as Paddle's AdamFunctor computes in T (float32 for float32
     # params), and without a device sync
     # (0-d, so that a 0-d parameter's update keeps its shape)

@@ -72,8 +72,19 @@ class AdamRule(FlatRule):
     update and checked by :meth:`check_hparams` (the module docstring)."""
 
     lazy_mode: bool = False  # row-sparse gradients: update only the rows present
+    amsgrad: bool = False  # AMSGrad: the denominator takes the running maximum of moment2
     op_type = "adam"
     accumulator_names = ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc")
+    compatible_accumulators = ("moment2_max",)  # AMSGrad's record: a state dict may carry it
+
+    def accumulators(self, hparams) -> list[str]:
+        """``moment1``, ``moment2`` [, ``moment2_max`` with AMSGrad], the two beta powers (Paddle's order)."""
+        return ["moment1", "moment2", *(("moment2_max",) if self.amsgrad else ()), "beta1_pow_acc", "beta2_pow_acc"]
+
+    def fused_eligible(self, param: torch.Tensor, hparams, precision) -> bool:
+        """The fused kernel's parameters, without AMSGrad (the reference kernel keeps its maximum)."""
+        return not self.amsgrad and FlatRule.fused_eligible(param, hparams, precision)
+
     scalar_records = ("beta1_pow_acc", "beta2_pow_acc")
     flat_class = "FlatAdam"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     tensor_hparams = ("beta1", "beta2", "epsilon")
@@ -108,17 +119,21 @@ class AdamRule(FlatRule):
         absent rows had gradient 0 (Paddle's exact mode)."""
         kwargs = {"lr": lr, "beta1": hparams["beta1"], "beta2": hparams["beta2"], "epsilon": hparams["epsilon"]}
         powers = (state["beta1_pow_acc"], state["beta2_pow_acc"])
-        tensors = (param.data, state["moment1"], state["moment2"])
+        tensors = (param.data, state["moment1"], state["moment2"], *((state["moment2_max"],) if self.amsgrad else ()))
+
+        def kernel(p, g, m1, m2, m2_max=None):
+            adam_(p, g, m1, m2, *powers, **kwargs, moment2_max=m2_max)
+
         if grad.is_sparse:
             grad = grad.coalesce()
             if grad._nnz() == 0:
                 return
             if self.lazy_mode and param.dim() > 0:
                 values = grad.values()
-                update_rows_(grad.indices()[0], tensors, lambda p, m1, m2: adam_(p, values, m1, m2, *powers, **kwargs))
+                update_rows_(grad.indices()[0], tensors, lambda p, *moments: kernel(p, values, *moments))
                 return
             grad = grad.to_dense()
-        adam_(tensors[0], grad, tensors[1], tensors[2], *powers, **kwargs)
+        kernel(tensors[0], grad, *tensors[1:])
 
 
 class AdamOptimizer(Optimizer, fluid_attributes=("beta1", "beta2", "epsilon")):
@@ -132,6 +147,11 @@ class AdamOptimizer(Optimizer, fluid_attributes=("beta1", "beta2", "epsilon")):
 
     ``beta1``, ``beta2`` and ``epsilon``: a float, or a 1-element floating-point tensor
     (static mode: a program ``Variable``) read at every update (the module docstring).
+
+    Paddle 3's keywords: ``amsgrad=True`` keeps ``moment2_max`` (state key
+    ``<param>_moment2_max_0``, starting at 0), the running maximum of ``moment2``, and
+    divides by its square root instead (the reference kernel runs it);
+    ``use_multi_tensor`` (a bool) is accepted and changes nothing.
 
     ``fused``: None (default) updates the dense float32/float64 CPU parameters of each
     group and dtype with one single-pass numba kernel call (bit for bit the reference
@@ -152,14 +172,17 @@ class AdamOptimizer(Optimizer, fluid_attributes=("beta1", "beta2", "epsilon")):
         name=None,
         lazy_mode: bool = False,
         *,
+        amsgrad: bool = False,
+        use_multi_tensor: bool = False,
         fused: bool | None = None,
         **options,
     ):
         fused_update = fused_path(fused)
         self.fused = fused
         self.lazy_mode = check_bool("lazy_mode", lazy_mode)
+        check_bool("use_multi_tensor", use_multi_tensor)
         parts = UpdateParts(
-            AdamRule(lazy_mode=self.lazy_mode),
+            AdamRule(lazy_mode=self.lazy_mode, amsgrad=check_bool("amsgrad", amsgrad)),
             defaults=self._check_options({"beta1": beta1, "beta2": beta2, "epsilon": epsilon}),
             fused=fused_update,
         )
@@ -287,7 +310,7 @@ class AdamW(AdamOptimizer, fluid_attributes=("coeff",)):
     ``torch.optim.AdamW``'s (``p *= 1 - lr * weight_decay``); the Adam step differs from
     torch's where Adam does (Paddle's eps placement). ``multi_precision=True``: float32
     master weights (decayed and updated in float32) and state for float16/bfloat16
-    parameters. ``fused``: as Adam's (None: the fused CPU kernel, decay included, wherever
+    parameters. ``amsgrad``: as Adam's. ``fused``: as Adam's (None: the fused CPU kernel, decay included, wherever
     it applies; False: the reference kernel always; True: required). ``options``:
     :class:`~torchfluid.optimizer.base.Optimizer`'s keyword arguments (``nonfinite``,
     ``shard_state``, ...)."""
@@ -307,6 +330,7 @@ class AdamW(AdamOptimizer, fluid_attributes=("coeff",)):
         multi_precision: bool = False,
         name=None,
         *,
+        amsgrad: bool = False,
         fused: bool | None = None,
         **options,
     ):
@@ -318,7 +342,12 @@ class AdamW(AdamOptimizer, fluid_attributes=("coeff",)):
         self.lazy_mode = check_bool("lazy_mode", lazy_mode)
         defaults = self._check_options({"beta1": beta1, "beta2": beta2, "epsilon": epsilon})
         defaults["coeff"] = _check_coeff(weight_decay)
-        rule = AdamWRule(lazy_mode=self.lazy_mode, lr_ratio=lr_ratio, apply_decay_param_fun=apply_decay_param_fun)
+        rule = AdamWRule(
+            lazy_mode=self.lazy_mode,
+            amsgrad=check_bool("amsgrad", amsgrad),
+            lr_ratio=lr_ratio,
+            apply_decay_param_fun=apply_decay_param_fun,
+        )
         parts = UpdateParts(rule, defaults=defaults, fused=fused_update)
         Optimizer.__init__(
             self,

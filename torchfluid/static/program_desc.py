@@ -529,7 +529,7 @@ def _check_update_config(path: str, config) -> None:
         kwargs["state_dtype"] = config.state_dtype
     if "fused" in params:
         kwargs["fused"] = config.fused
-    for key in ("lazy_mode", "lr_ratio", "apply_decay_param_fun", "exclude_from_weight_decay_fn"):  # rule options
+    for key in ("lazy_mode", "amsgrad", "lr_ratio", "apply_decay_param_fun", "exclude_from_weight_decay_fn"):
         if key in params:
             kwargs[key] = getattr(config.rule, key, None)
     if "regularization" in params:
