@@ -217,3 +217,33 @@ def test_row_sparse_gradients_update_the_master_as_the_float32_run(kind):
         ref_opt.step()
     assert torch.equal(opt.master_weights()[low], ref.detach())
     assert torch.equal(low.detach(), ref.detach().to(torch.bfloat16))
+
+
+@pytest.mark.parametrize("kind", ["adam", "adamw", "sgd", "momentum", "adagrad", "rmsprop"])
+def test_grad_scaler_on_the_fused_kernels_equals_the_unscaled_run(kind):
+    """float32 parameters on the fused CPU kernels: the scale folded into the kernel."""
+    cls, kwargs = OPTIMIZERS[kind]
+
+    def run(scaled):
+        params = _params(torch.float32)
+        opt = cls(parameters=[("w", params[0]), ("b", params[1])], **kwargs)
+        scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8) if scaled else None
+        for i, step in enumerate(_grads(torch.float32, seed=6)):
+            opt.clear_grad()
+            loss = sum((p * c).sum() for p, c in zip(params, step, strict=True))
+            if i == 3:
+                loss = loss * float("inf")
+            if scaler is None:
+                loss.backward()
+                if i != 3:
+                    opt.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+        return params, opt
+
+    (ref, _), (got, opt) = run(False), run(True)
+    assert opt.skipped_steps == 1 and opt._fused.flat  # the fused kernel ran
+    for p, r in zip(got, ref, strict=True):
+        assert torch.equal(p, r), kind
