@@ -170,3 +170,33 @@ def test_lr_ratio_reads_program_parameter_names_in_static_mode():
     assert sorted(set(names)) == sorted(params)
     for n in params:
         assert np.array_equal(before[n], after[n]) == n.startswith("fc_0"), n
+
+
+@pytest.mark.parametrize("fused", [None, False])
+def test_apply_decay_param_fun_is_asked_once_per_step_before_anything_changes(fused):
+    """Each parameter's answer is asked once per update, before any change: a function
+    that raises for the second parameter leaves parameters and state as they were, on the
+    fused kernel and on the reference kernel alike."""
+    w, b = torch.nn.Parameter(torch.ones(4, 3)), torch.nn.Parameter(torch.ones(3))
+    asked, fail = [], []
+
+    def decays(name):
+        asked.append(name)
+        if name in fail:
+            raise KeyError(name)
+        return name == "w"
+
+    opt = AdamW(learning_rate=0.1, parameters=[("w", w), ("b", b)], apply_decay_param_fun=decays, fused=fused)
+    w.grad, b.grad = torch.full((4, 3), 0.5), torch.full((3,), 0.5)
+    opt.step()
+    assert sorted(asked) == ["b", "w"]
+    before = (
+        [w.detach().clone(), b.detach().clone()],
+        {k: v.clone() for k, v in opt.state_dict().items() if torch.is_tensor(v)},
+    )
+    fail.append("b")
+    with pytest.raises(KeyError):
+        opt.step()
+    assert torch.equal(w, before[0][0]) and torch.equal(b, before[0][1])
+    for key, value in before[1].items():
+        assert torch.equal(opt.state_dict()[key], value), key

@@ -263,10 +263,17 @@ class AdamWRule(AdamRule):
     apply_decay_param_fun: object = None  # callable(name) -> bool, or None
     op_type = "adamw"
     fused_step_names = True  # apply_decay_param_fun reads each member's name
+    # this update's apply_decay_param_fun answers by parameter name, asked by adjust_items before
+    # anything changes (a per-step cache, never saved or compared)
+    decay_answers: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def decays(self, name: str) -> bool:
-        """Whether parameter ``name`` is decayed (``apply_decay_param_fun``, all without one)."""
-        return self.apply_decay_param_fun is None or bool(self.apply_decay_param_fun(name))
+        """Whether parameter ``name`` is decayed this update (``apply_decay_param_fun``'s
+        answer, asked once by :meth:`adjust_items`; every parameter without the function)."""
+        if self.apply_decay_param_fun is None:
+            return True
+        answer = self.decay_answers.get(name)
+        return bool(self.apply_decay_param_fun(name)) if answer is None else answer
 
     def fused_step(self, fg, hparams: Mapping, grads, lrs, fold: GradFold, names) -> None:
         coeff = hparams["coeff"]
@@ -276,11 +283,17 @@ class AdamWRule(AdamRule):
         AdamRule.fused_step(fg, hparams, grads, lrs, fold, decay)
 
     def adjust_items(self, items: list) -> list:
-        """Each item's learning-rate multiplier times ``lr_ratio(param)`` (called once per
-        parameter and step, before anything changes; a real number >= 0). ``param`` is the
-        parameter itself where its ``name`` is its name here (a fluid parameter), else the
-        tensor seen under that name (:class:`NamedParameter`), as Paddle's ``lr_ratio``
-        reads ``param.name``."""
+        """Ask the user functions about every item once per update, before anything
+        changes (one that raises leaves everything as it was): ``apply_decay_param_fun(name)``
+        (kept for :meth:`decays`) and ``lr_ratio(param)`` (a real number >= 0), which
+        multiplies the item's learning-rate multiplier. ``param`` is the parameter itself
+        where its ``name`` is its name here (a fluid parameter), else the tensor seen under
+        that name (:class:`NamedParameter`), as Paddle's ``lr_ratio`` reads ``param.name``."""
+        answers = {}
+        if self.apply_decay_param_fun is not None:
+            answers = {it.name: bool(self.apply_decay_param_fun(it.name)) for it in items}
+        self.decay_answers.clear()
+        self.decay_answers.update(answers)
         if self.lr_ratio is None:
             return items
         out = []
