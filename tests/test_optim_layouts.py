@@ -20,6 +20,10 @@ BUILDERS = [  # (paddle-layout class, torch-layout class, kwargs)
     (F.Adam, O.Adam, {"learning_rate": 0.01}),
     (F.Adagrad, O.Adagrad, {"learning_rate": 0.1, "initial_accumulator_value": 0.1}),
     (F.Momentum, O.Momentum, {"learning_rate": 0.05, "momentum": 0.9, "use_nesterov": True}),
+    (F.AdamW, O.AdamW, {"learning_rate": 0.01, "weight_decay": 0.1, "amsgrad": True}),
+    (F.Adamax, O.Adamax, {"learning_rate": 0.01}),
+    (F.Adadelta, O.Adadelta, {"learning_rate": 1.0, "rho": 0.9}),
+    (F.Lamb, O.Lamb, {"learning_rate": 0.01}),
 ]
 
 

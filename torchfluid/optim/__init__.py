@@ -5,8 +5,9 @@
 
 * :class:`RMSprop`: a drop-in replacement for ``torch.optim.RMSprop`` (same signature,
   defaults, maths, ``state_dict()`` layout, hooks and error types) on torchfluid's kernels.
-* :class:`RMSProp`, :class:`SGD`, :class:`Adam`, :class:`Adagrad`,
-  :class:`Momentum`: torchfluid's own constructors (Paddle's
+* :class:`RMSProp`, :class:`SGD`, :class:`Adam`, :class:`AdamW`, :class:`Adamax`,
+  :class:`Adadelta`, :class:`Lamb`, :class:`Adagrad`, :class:`Momentum`: torchfluid's own
+  constructors (Paddle's
   maths by default, ``RMSProp.preset(...)``, every option) with torch's ``state_dict()``
   layout.
 
@@ -15,7 +16,7 @@ and its ``load_state_dict`` reads either layout.
 """
 
 from . import layout
-from .fluid import SGD, Adagrad, Adam, Momentum, RMSProp
+from .fluid import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lamb, Momentum, RMSProp
 from .rmsprop import RMSprop
 
-__all__ = ["RMSprop", "RMSProp", "SGD", "Adam", "Adagrad", "Momentum", "layout"]
+__all__ = ["RMSprop", "RMSProp", "SGD", "Adam", "AdamW", "Adamax", "Adadelta", "Lamb", "Adagrad", "Momentum", "layout"]

@@ -1,7 +1,8 @@
 """torchfluid's own optimizers (Paddle's maths, every option) with torch.optim's layout.
 
-``torchfluid.optim.RMSProp``, ``SGD``, ``Adam``, ``Adagrad`` and ``Momentum`` take exactly the
-constructors of ``torchfluid.optimizer.RMSProp``, ``SGD``, ``Adam``, ``Adagrad`` and ``Momentum``
+``torchfluid.optim.RMSProp``, ``SGD``, ``Adam``, ``AdamW``, ``Adamax``, ``Adadelta``, ``Lamb``,
+``Adagrad`` and ``Momentum`` take exactly the constructors of their ``torchfluid.optimizer``
+namesakes
 (Paddle's defaults and maths, ``RMSProp.preset(...)``, clipping, regularization, precision options) and run the same
 update. Only the edge differs: ``state_dict()`` returns torch's layout (``state`` by
 index, ``param_groups`` with ``param_names``), which ``torch.distributed.checkpoint``,
@@ -11,24 +12,29 @@ Paddle's keys. ``load_state_dict``/``set_state_dict`` read both layouts (and
 ``RMSProp(model.parameters(), lr=0.01, momentum=0.9)``, so that wrappers which build the
 optimizer themselves (``ZeroRedundancyOptimizer(params, optimizer_class=RMSProp,
 lr=...)``) work. ``Momentum`` reads torch.optim.SGD's ``nesterov`` as ``use_nesterov`` and
-``Adagrad`` torch.optim.Adagrad's ``eps`` as ``epsilon`` (in the call and in ``add_param_group``);
-torch's options without Paddle maths (``dampening``, ``lr_decay``, ``maximize``) are accepted only
-at the values that change nothing (0, False) and refused otherwise.
+``Adagrad``, ``Adam``, ``AdamW``, ``Adamax`` and ``Adadelta`` torch's ``eps`` as ``epsilon`` (in the
+call and in ``add_param_group``), and the Adam family torch's ``betas`` pair as ``beta1``,
+``beta2``; torch's options without Paddle maths (``dampening``, ``lr_decay``, ``maximize``,
+``capturable``, ``differentiable``) are accepted only at the values that change nothing (0,
+False) and refused otherwise, and ``foreach`` is accepted and changes nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from types import MappingProxyType
 
 import torch
 
 from .. import optimizer as _paddle
+from ..optimizer.adadelta import AdadeltaRule
 from ..optimizer.adagrad import AdagradRule
+from ..optimizer.adam import AdamRule, AdamWRule
+from ..optimizer.adamax import AdamaxRule
+from ..optimizer.lamb import LambRule
 from ..optimizer.momentum import MomentumRule
 from ..optimizer.state import refuse_torch_options, rename_group_keys
 
-__all__ = ["RMSProp", "SGD", "Adam", "Adagrad", "Momentum"]
+__all__ = ["RMSProp", "SGD", "Adam", "AdamW", "Adamax", "Adadelta", "Lamb", "Adagrad", "Momentum"]
 
 
 def _looks_like_params(obj) -> bool:
@@ -55,24 +61,40 @@ def torch_call(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     return args, kwargs
 
 
+def split_betas(kwargs: dict, where: str) -> dict:
+    """torch's ``betas=(beta1, beta2)`` as torchfluid's ``beta1`` and ``beta2``."""
+    kwargs = dict(kwargs)
+    betas = kwargs.pop("betas")
+    if "beta1" in kwargs or "beta2" in kwargs:
+        raise TypeError(f"{where} sets betas and beta1/beta2; pass the betas once")
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    kwargs["beta1"], kwargs["beta2"] = betas
+    return kwargs
+
+
 class _TorchLayout:
     """Mixin: torch's layout for ``state_dict()``; Paddle's under ``paddle_state_dict()``;
     torch's call ``cls(params, lr=..., **options)`` besides torchfluid's.
 
-    ``_TORCH_NAMES``: torch's keyword names of options this class has under its own name
-    (read as those); ``_TORCH_ONLY``: torch's options without a counterpart here, accepted
-    only at the values that change nothing (the rule's ``torch_neutral_options``)."""
+    ``_RULE``: the update rule whose torch names the call reads: ``torch_group_keys``
+    (torch's name of an option this class has under its own, e.g. ``eps`` -> ``epsilon``)
+    and ``torch_neutral_options`` (torch's options without maths here, accepted only at the
+    values that change nothing). torch's ``betas`` pair is ``beta1``/``beta2``; its
+    ``foreach`` is accepted and changes nothing (the fused kernel runs wherever it applies)."""
 
-    _TORCH_NAMES: Mapping = MappingProxyType({})
-    _TORCH_ONLY: tuple = ()
+    _RULE = None
 
     def __init__(self, *args, **kwargs):
         args, kwargs = torch_call(args, kwargs)
         where = f"torchfluid.optim.{type(self).__name__}(...)"
-        kwargs = rename_group_keys(kwargs, self._TORCH_NAMES, where)
-        torch_only = {k: kwargs.pop(k) for k in self._TORCH_ONLY if k in kwargs}
-        if torch_only:
-            refuse_torch_options(torch_only, where, self._RULE.torch_neutral_options)
+        kwargs.pop("foreach", None)
+        if "betas" in kwargs:
+            kwargs = split_betas(kwargs, where)
+        if self._RULE is not None:
+            kwargs = rename_group_keys(kwargs, getattr(self._RULE, "torch_group_keys", {}), where)
+            neutral = getattr(self._RULE, "torch_neutral_options", {})
+            refuse_torch_options({k: kwargs.pop(k) for k in list(neutral) if k in kwargs}, where, neutral)
         super().__init__(*args, **kwargs)
 
     def state_dict(self) -> dict:
@@ -90,19 +112,34 @@ class SGD(_TorchLayout, _paddle.SGD):
 
 class Adam(_TorchLayout, _paddle.Adam):
     __doc__ = _paddle.Adam.__doc__
+    _RULE = AdamRule  # torch.optim.Adam's betas and eps; maximize, capturable, differentiable at False
+
+
+class AdamW(_TorchLayout, _paddle.AdamW):
+    __doc__ = _paddle.AdamW.__doc__
+    _RULE = AdamWRule  # as Adam; torch.optim.AdamW's weight_decay is the decay coefficient here too
+
+
+class Adamax(_TorchLayout, _paddle.Adamax):
+    __doc__ = _paddle.Adamax.__doc__
+    _RULE = AdamaxRule
+
+
+class Adadelta(_TorchLayout, _paddle.Adadelta):
+    __doc__ = _paddle.Adadelta.__doc__
+    _RULE = AdadeltaRule  # torch.optim.Adadelta's eps is epsilon (the same maths)
+
+
+class Lamb(_TorchLayout, _paddle.Lamb):
+    __doc__ = _paddle.Lamb.__doc__
+    _RULE = LambRule
 
 
 class Adagrad(_TorchLayout, _paddle.Adagrad):
     __doc__ = _paddle.Adagrad.__doc__
-    # torch.optim.Adagrad's eps is epsilon; lr_decay=0 and maximize=False are accepted
-    _TORCH_NAMES = AdagradRule.torch_group_keys
-    _TORCH_ONLY = ("lr_decay", "maximize")
-    _RULE = AdagradRule
+    _RULE = AdagradRule  # torch.optim.Adagrad's eps is epsilon; lr_decay=0 and maximize=False are accepted
 
 
 class Momentum(_TorchLayout, _paddle.Momentum):
     __doc__ = _paddle.Momentum.__doc__
-    # torch.optim.SGD's nesterov is use_nesterov; dampening=0 and maximize=False are accepted
-    _TORCH_NAMES = MomentumRule.torch_group_keys
-    _TORCH_ONLY = ("dampening", "maximize")
-    _RULE = MomentumRule
+    _RULE = MomentumRule  # torch.optim.SGD's nesterov is use_nesterov; dampening=0 and maximize=False are accepted

@@ -24,6 +24,16 @@ class AdadeltaRule(FlatRule):
     """Adadelta's update rule for :func:`~torchfluid.optimizer.pipeline.run_update` (a
     row-sparse gradient is made dense: every row moves)."""
 
+    torch_class = "torch.optim.Adadelta"
+    torch_group_keys = MappingProxyType({"eps": "epsilon"})  # torch's name, read as this rule's
+    torch_neutral_options = MappingProxyType(
+        {
+            "maximize": (False, "Adadelta minimizes"),
+            "capturable": (False, "torchfluid's step runs eagerly, never inside a CUDA graph"),
+            "differentiable": (False, "torchfluid's step is not differentiable"),
+        }
+    )
+
     op_type = "adadelta"
     kernel = staticmethod(adadelta_)
     kernel_hparams = MappingProxyType({"rho": "rho", "epsilon": "epsilon"})

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from collections.abc import Mapping
+from types import MappingProxyType
 
 import torch
 
@@ -70,6 +71,16 @@ class AdamRule(FlatRule):
 
     ``tensor_hparams``: the hyper-parameters that may hold a 1-element tensor, read at each
     update and checked by :meth:`check_hparams` (the module docstring)."""
+
+    torch_class = "torch.optim.Adam"
+    torch_group_keys = MappingProxyType({"eps": "epsilon"})  # torch's name, read as this rule's
+    torch_neutral_options = MappingProxyType(
+        {
+            "maximize": (False, "Adam minimizes"),
+            "capturable": (False, "torchfluid's step runs eagerly, never inside a CUDA graph"),
+            "differentiable": (False, "torchfluid's step is not differentiable"),
+        }
+    )
 
     lazy_mode: bool = False  # row-sparse gradients: update only the rows present
     amsgrad: bool = False  # AMSGrad: the denominator takes the running maximum of moment2
@@ -262,6 +273,7 @@ class AdamWRule(AdamRule):
     lr_ratio: object = None  # callable(param) -> float, or None
     apply_decay_param_fun: object = None  # callable(name) -> bool, or None
     op_type = "adamw"
+    torch_class = "torch.optim.AdamW"
     fused_step_names = True  # apply_decay_param_fun reads each member's name
     # this update's apply_decay_param_fun answers by parameter name, asked by adjust_items before
     # anything changes (a per-step cache, never saved or compared)

@@ -26,6 +26,16 @@ class AdamaxRule(FlatRule):
     """Adamax's update rule for :func:`~torchfluid.optimizer.pipeline.run_update` (a
     row-sparse gradient is made dense: every row moves, as Paddle's dense kernel)."""
 
+    torch_class = "torch.optim.Adamax"
+    torch_group_keys = MappingProxyType({"eps": "epsilon"})  # torch's name, read as this rule's
+    torch_neutral_options = MappingProxyType(
+        {
+            "maximize": (False, "Adamax minimizes"),
+            "capturable": (False, "torchfluid's step runs eagerly, never inside a CUDA graph"),
+            "differentiable": (False, "torchfluid's step is not differentiable"),
+        }
+    )
+
     op_type = "adamax"
     kernel = staticmethod(adamax_)
     kernel_hparams = MappingProxyType({"beta1": "beta1", "beta2": "beta2", "epsilon": "epsilon"})

@@ -28,6 +28,9 @@ class LambRule(FlatRule):
     ``lamb_weight_decay`` is 0 (``param``: the parameter, or :class:`NamedParameter` where its
     own ``name`` is not its name here)."""
 
+    torch_class = "timm.optim.Lamb"  # torch has no LAMB; timm's is the torch ecosystem's
+    torch_group_keys = MappingProxyType({"eps": "epsilon"})  # its name, read as this rule's
+
     exclude_from_weight_decay_fn: object = None
     op_type = "lamb"
     kernel = staticmethod(lamb_)
