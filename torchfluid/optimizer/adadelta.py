@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from ..kernels import adadelta_
 from .base import Optimizer, UpdateParts
+from .state import TORCH_STEP_OPTIONS
 from .fused import FlatRule
 
 __all__ = ["AdadeltaOptimizer", "Adadelta", "AdadeltaRule"]
@@ -26,13 +27,7 @@ class AdadeltaRule(FlatRule):
 
     torch_class = "torch.optim.Adadelta"
     torch_group_keys = MappingProxyType({"eps": "epsilon"})  # torch's name, read as this rule's
-    torch_neutral_options = MappingProxyType(
-        {
-            "maximize": (False, "Adadelta minimizes"),
-            "capturable": (False, "torchfluid's step runs eagerly, never inside a CUDA graph"),
-            "differentiable": (False, "torchfluid's step is not differentiable"),
-        }
-    )
+    torch_neutral_options = TORCH_STEP_OPTIONS
 
     op_type = "adadelta"
     kernel = staticmethod(adadelta_)

@@ -32,6 +32,7 @@ from ..kernels.attrs import paddle_attrs
 from ..kernels.rows import update_rows_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts, is_front_door_record
+from .state import TORCH_STEP_OPTIONS
 from .fused import FlatRule, fused_path
 
 __all__ = ["AdamOptimizer", "Adam", "AdamRule", "AdamW", "AdamWRule"]
@@ -74,13 +75,7 @@ class AdamRule(FlatRule):
 
     torch_class = "torch.optim.Adam"
     torch_group_keys = MappingProxyType({"eps": "epsilon"})  # torch's name, read as this rule's
-    torch_neutral_options = MappingProxyType(
-        {
-            "maximize": (False, "Adam minimizes"),
-            "capturable": (False, "torchfluid's step runs eagerly, never inside a CUDA graph"),
-            "differentiable": (False, "torchfluid's step is not differentiable"),
-        }
-    )
+    torch_neutral_options = TORCH_STEP_OPTIONS
 
     lazy_mode: bool = False  # row-sparse gradients: update only the rows present
     amsgrad: bool = False  # AMSGrad: the denominator takes the running maximum of moment2

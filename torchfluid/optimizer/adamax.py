@@ -14,6 +14,7 @@ from types import MappingProxyType
 from ..kernels import adamax_
 from .adam import beta_pow_initial
 from .base import Optimizer, UpdateParts
+from .state import TORCH_STEP_OPTIONS
 from .fused import FlatRule
 
 __all__ = ["AdamaxOptimizer", "Adamax", "AdamaxRule"]
@@ -28,13 +29,7 @@ class AdamaxRule(FlatRule):
 
     torch_class = "torch.optim.Adamax"
     torch_group_keys = MappingProxyType({"eps": "epsilon"})  # torch's name, read as this rule's
-    torch_neutral_options = MappingProxyType(
-        {
-            "maximize": (False, "Adamax minimizes"),
-            "capturable": (False, "torchfluid's step runs eagerly, never inside a CUDA graph"),
-            "differentiable": (False, "torchfluid's step is not differentiable"),
-        }
-    )
+    torch_neutral_options = TORCH_STEP_OPTIONS
 
     op_type = "adamax"
     kernel = staticmethod(adamax_)

@@ -97,6 +97,17 @@ def rename_group_keys(group: Mapping, renames: Mapping[str, str], where: str) ->
     return group
 
 
+# torch's step options an update rule has no maths for, accepted only at their neutral value
+# (the torch_neutral_options of the Adam family)
+TORCH_STEP_OPTIONS = MappingProxyType(
+    {
+        "maximize": (False, "Paddle's optimizers minimize"),
+        "capturable": (False, "torchfluid's step runs eagerly, never inside a CUDA graph"),
+        "differentiable": (False, "torchfluid's step is not differentiable"),
+    }
+)
+
+
 def refuse_torch_options(group: Mapping, where: str, neutral: Mapping[str, tuple[object, str]]) -> None:
     """``ValueError`` if ``group`` sets a torch option of ``neutral`` (name -> (its neutral
     value, why only that one is allowed)) to anything else: maths the rule does not have."""
