@@ -8,8 +8,8 @@ Scenarios, in one job:
 * ``dcp``: after STEPS steps, ``get_optimizer_state_dict`` + ``dcp.save``; MORE steps; then a
   fresh sharded model and optimizer ``dcp.load`` + ``set_optimizer_state_dict`` and MORE
   steps: both continuations must be bit-identical;
-* ``zero``: ``ZeroRedundancyOptimizer(optimizer_class=torchfluid.optim.RMSProp)`` with
-  gradients all-reduced by hand, STEPS steps.
+* ``zero``: ``ZeroRedundancyOptimizer(optimizer_class=torchfluid.optim.RMSProp)`` and
+  ``AdamW`` (called with torch's keywords) with gradients all-reduced by hand, STEPS steps.
 
 Rank 0 writes the full parameters of each scenario to ``OUT/result.pt``.
 """
@@ -28,6 +28,7 @@ STEPS, MORE = 4, 3
 OPTIMIZERS = {  # name -> (class, kwargs): torchfluid's maths and torch's drop-in
     "RMSProp": (O.RMSProp, {"lr": 0.01, "momentum": 0.9, "centered": True}),
     "RMSprop": (O.RMSprop, {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.01}),
+    "AdamW": (O.AdamW, {"lr": 0.01, "betas": (0.9, 0.95), "weight_decay": 0.1, "amsgrad": True}),
 }
 
 
@@ -112,13 +113,16 @@ def main(out: str) -> None:
             dist.all_reduce(p.grad)
             p.grad /= dist.get_world_size()
 
-    model = make_model()
-    zero = ZeroRedundancyOptimizer(model.parameters(), optimizer_class=O.RMSProp, lr=0.01, momentum=0.9, centered=True)
-    train(model, zero, 0, STEPS, reduce=all_reduce)
-    result["zero/RMSProp"] = full(model)
-    zero.consolidate_state_dict(to=0)
+    for name in ("RMSProp", "AdamW"):
+        cls, kwargs = OPTIMIZERS[name]
+        model = make_model()
+        zero = ZeroRedundancyOptimizer(model.parameters(), optimizer_class=cls, **kwargs)
+        train(model, zero, 0, STEPS, reduce=all_reduce)
+        result[f"zero/{name}"] = full(model)
+        zero.consolidate_state_dict(to=0)
+        if rank == 0:
+            result[f"zero-state-keys/{name}"] = sorted(zero.state_dict()["state"][0])
     if rank == 0:
-        result["zero-state-keys"] = sorted(zero.state_dict()["state"][0])
         torch.save(result, os.path.join(out, "result.pt"))
     dist.barrier()
     dist.destroy_process_group()

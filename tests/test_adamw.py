@@ -200,3 +200,24 @@ def test_apply_decay_param_fun_is_asked_once_per_step_before_anything_changes(fu
     assert torch.equal(w, before[0][0]) and torch.equal(b, before[0][1])
     for key, value in before[1].items():
         assert torch.equal(opt.state_dict()[key], value), key
+
+
+def test_a_groups_weight_decay_written_by_hand_is_the_decay_coefficient():
+    """torch's key, as ZeroRedundancyOptimizer and schedulers write it into param_groups:
+    read as the coefficient (the same run as writing ``coeff``), never as a coupled L2."""
+    runs = []
+    for key in ("weight_decay", "coeff"):
+        p = torch.nn.Parameter(torch.ones(4))
+        opt = AdamW(learning_rate=0.1, parameters=[p], weight_decay=0.01)
+        for step in range(3):
+            if step:
+                opt.param_groups[0][key] = 0.5
+            p.grad = torch.full((4,), 0.25 * (step + 1))
+            opt.step()
+        runs.append(p.detach().clone())
+        assert opt.param_groups[0]["coeff"] == 0.5 and "weight_decay" not in opt.param_groups[0]
+    assert torch.equal(runs[0], runs[1])
+    with pytest.raises(ValueError, match=r"weight_decay must be >= 0, got -1"):
+        opt.param_groups[0]["weight_decay"] = -1.0
+        p.grad = torch.ones(4)
+        opt.step()

@@ -52,7 +52,14 @@ def test_dcp_save_and_resume_is_bit_exact(result, name):
         torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
 
 
-def test_zero_redundancy_optimizer_with_torchfluid_rmsprop(result):
-    for got, want in zip(result["zero/RMSProp"], W.reference("RMSProp", W.STEPS), strict=True):
+@pytest.mark.parametrize(
+    "name, keys",
+    [
+        ("RMSProp", ["mean_grad", "mean_square", "momentum"]),
+        ("AdamW", ["beta1_pow_acc", "beta2_pow_acc", "moment1", "moment2", "moment2_max"]),
+    ],
+)
+def test_zero_redundancy_optimizer_with_torchfluid_optimizers(result, name, keys):
+    for got, want in zip(result[f"zero/{name}"], W.reference(name, W.STEPS), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
-    assert result["zero-state-keys"] == ["mean_grad", "mean_square", "momentum"]
+    assert result[f"zero-state-keys/{name}"] == keys

@@ -390,6 +390,11 @@ class AdamW(AdamOptimizer, fluid_attributes=("coeff",)):
         super().add_param_group(param_group)
 
     def _check_group(self, group: dict) -> None:
+        """A group's ``weight_decay`` written into ``param_groups`` (torch's name, which
+        ``ZeroRedundancyOptimizer`` copies into its local optimizer's groups at every step)
+        is its decay coefficient too, never a coupled L2 decay: it becomes ``coeff``."""
+        if "weight_decay" in group:
+            group["coeff"] = _check_coeff(group.pop("weight_decay"))
         super()._check_group(group)
         _check_coeff(group["coeff"])
 
