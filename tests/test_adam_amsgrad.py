@@ -110,12 +110,23 @@ def test_amsgrad_state_keys_are_paddles_and_a_checkpoint_resumes_bit_for_bit():
     assert torch.equal(resumed, whole)
 
 
-def test_amsgrad_takes_the_reference_kernel_and_fused_true_is_refused():
-    w = torch.nn.Parameter(torch.randn(3))
-    w.grad = torch.randn(3)
-    O.Adam(0.01, parameters=[w], amsgrad=True).step()  # the default falls back
-    with pytest.raises(ValueError, match="fused"):
-        O.Adam(0.01, parameters=[w], amsgrad=True, fused=True).step()
+@pytest.mark.parametrize("cls", [O.Adam, O.AdamW])
+def test_amsgrad_on_the_fused_kernel_keeps_its_maximum_in_a_flat_buffer(cls):
+    """The fused kernel's AMSGrad variant: the same bits as the reference kernel, and the
+    state record ``moment2_max`` is a view of the flat group's buffer."""
+    runs = []
+    for fused in (True, False):
+        torch.manual_seed(5)
+        w = torch.nn.Parameter(torch.randn(4, 3))
+        opt = cls(0.01, parameters=[("w", w)], amsgrad=True, fused=fused)
+        for g in _grads((4, 3), seed=6):
+            w.grad = torch.tensor(g, dtype=torch.float32)
+            opt.step()
+        runs.append((w.detach().clone(), opt.state_dict()["w_moment2_max_0"].clone()))
+        if fused:
+            (fg,) = opt._fused.flat.values()
+            assert opt.state[w]["moment2_max"].data_ptr() == fg.state(0)["moment2_max"].data_ptr()
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
 
 
 @pytest.mark.parametrize("lazy", [False, True])

@@ -73,6 +73,7 @@ def flat_cases(draw):
         "l2": each(per_tensor),
         "l1": each(per_tensor),
         "decay": each(st.one_of(st.just(0.0), st.sampled_from([0.01, 0.1]), st.floats(0.0, 2.0))),
+        "amsgrad": draw(st.booleans()),
         "steps": draw(st.integers(1, 3)),
     }
 
@@ -100,7 +101,16 @@ def _reference(kind, p, g, state, case, lr, coeff=0.0):
         if kind == "adamw" and coeff != 0.0:  # AdamWRule.update's decay: 1 - lr * coeff in the dtype
             one, lr_t, coeff_t = (torch.tensor(v, dtype=p.dtype) for v in (1.0, lr, *paddle_attrs(p.dtype, coeff)))
             p.mul_(one - lr_t * coeff_t)
-        adam_(p, g, *(state[k] for k in STATE["adam"]), lr=lr, beta1=beta1, beta2=beta2, epsilon=case["epsilon"])
+        adam_(
+            p,
+            g,
+            *(state[k] for k in STATE["adam"]),
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            epsilon=case["epsilon"],
+            moment2_max=state.get("moment2_max"),
+        )
     else:
         sgd_(p, g, lr=lr)
 
@@ -144,16 +154,16 @@ def test_flat_group_step_equals_the_reference_kernel_bit_for_bit(case):
     elif kind == "adagrad":
         group = FlatAdagrad(params, initial_accumulator_value=case["initial"])
     elif kind in ("adam", "adamw"):
-        group = FlatAdam(params, beta1=case["betas"][0], beta2=case["betas"][1])
+        group = FlatAdam(params, beta1=case["betas"][0], beta2=case["betas"][1], amsgrad=case["amsgrad"])
     else:
         group = FlatSGD(params)
-    accs = STATE[kind]
+    accs = STATE[kind] + (("moment2_max",) if kind in ("adam", "adamw") and case["amsgrad"] else ())
     for i in range(len(params)):  # start from state that is not the initial one
         for acc in accs:
             view = group.state(i)[acc]
             if acc in ("velocity", "moment1"):
                 view.copy_(rnd(view.shape) * 0.1)
-            elif acc == "moment2":
+            elif acc in ("moment2", "moment2_max"):
                 view.copy_(rnd(view.shape).abs() * 0.1)
     ref_state = [{acc: group.state(i)[acc].clone() for acc in accs} for i in range(len(params))]
     for step in range(case["steps"]):
@@ -283,6 +293,7 @@ def optimizer_cases(draw):
         groups.append(group)
     return {
         "kind": kind,
+        "amsgrad": kind in ("adam", "adamw") and draw(st.booleans()),
         "groups": groups,
         "lr": draw(st.sampled_from(list(SCHEDULES))),
         "clip": draw(st.sampled_from(list(CLIPS))),
@@ -302,7 +313,7 @@ OPTIMIZERS = {
 }
 
 
-def _adamw(lr, *, parameters, grad_clip, regularization, fused):
+def _adamw(lr, *, parameters, grad_clip, regularization, fused, amsgrad):
     """AdamW (no optimizer-wide regularizer: its decay is the groups' weight_decay) with
     the first parameter of each group left undecayed and the second at half the lr."""
     del regularization
@@ -311,6 +322,7 @@ def _adamw(lr, *, parameters, grad_clip, regularization, fused):
         parameters=parameters,
         grad_clip=grad_clip,
         fused=fused,
+        amsgrad=amsgrad,
         apply_decay_param_fun=lambda name: not name.endswith("_p0"),
         lr_ratio=lambda p: 0.5 if p.name.endswith("_p1") else 1.0,
     )
@@ -333,7 +345,8 @@ def _build(case, fused):
     clip = None if CLIPS[case["clip"]] is None else CLIPS[case["clip"]]()
     reg = None if REGS[case["reg"]] is None else REGS[case["reg"]]()
     make = _adamw if case["kind"] == "adamw" else OPTIMIZERS[case["kind"]]
-    opt = make(lr, parameters=groups, grad_clip=clip, regularization=reg, fused=fused)
+    extra = {"amsgrad": case["amsgrad"]} if case["kind"] in ("adam", "adamw") else {}
+    opt = make(lr, parameters=groups, grad_clip=clip, regularization=reg, fused=fused, **extra)
     return params, opt
 
 

@@ -419,3 +419,29 @@ def test_reduce_on_plateau_best_is_the_metrics_as_given(kind, wrap, held):
     t = lr.ReduceOnPlateau(learning_rate=1.0, factor=0.5, patience=1)
     t.set_state_dict(state)
     assert t.best == 1.5 and type(t.best) is float
+
+
+@pytest.mark.parametrize(
+    "make, text",
+    [
+        (
+            lambda: lr.LinearWarmup(0.1, warmup_steps=0, start_lr=0.0, end_lr=0.1),
+            "'warmup_steps' must be a positive integer",
+        ),
+        (
+            lambda: lr.LinearWarmup(0.1, warmup_steps=2.5, start_lr=0.0, end_lr=0.1),
+            "'warmup_steps' must be a positive integer",
+        ),
+        (
+            lambda: lr.LinearWarmup(0.1, warmup_steps=3, start_lr=0.2, end_lr=0.1),
+            "end_lr must be greater than start_lr",
+        ),
+        (lambda: lr.NaturalExpDecay(0.1, gamma=0.0), "'gamma' must be a positive number"),
+    ],
+)
+def test_arguments_paddle_asserts_raise_an_error_that_is_both_value_and_assertion_error(make, text):
+    """Paddle checks these with ``assert`` (its tests catch AssertionError): the error is a
+    ValueError naming the argument and the value, and an AssertionError with Paddle's text."""
+    with pytest.raises(AssertionError, match=text) as caught:
+        make()
+    assert isinstance(caught.value, ValueError)

@@ -6,12 +6,15 @@ and a ``ValueError``; a value of the right type outside its range raises ``Value
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import sys
 
 __all__ = [
     "ArgumentTypeError",
+    "ArgumentAssertionError",
+    "asserted_by_paddle",
     "shown",
     "check_number",
     "check_choice",
@@ -25,6 +28,22 @@ __all__ = [
 class ArgumentTypeError(TypeError, ValueError):
     """An argument of the wrong type (a ``TypeError``; also a ``ValueError``, so code that
     treats every bad argument as a ``ValueError`` catches it too)."""
+
+
+class ArgumentAssertionError(ValueError, AssertionError):
+    """A bad argument that Paddle refuses with an ``assert``: a ``ValueError``, as every bad
+    argument here, and also an ``AssertionError``, so Paddle code that catches that (and
+    Paddle's own tests) catches it too."""
+
+
+@contextlib.contextmanager
+def asserted_by_paddle(rule: str):
+    """Re-raise a bad argument's ``TypeError`` / ``ValueError`` from the block as an
+    :class:`ArgumentAssertionError` led by Paddle's assertion text ``rule``."""
+    try:
+        yield
+    except (TypeError, ValueError) as e:
+        raise ArgumentAssertionError(f"{rule} ({e})") from None
 
 
 def _fmt_range(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:

@@ -566,10 +566,18 @@ class FlatAdam(_FlatTable):
     parameter. Each step computes every parameter's ``lr_t`` and ``eps_t`` from its powers
     (as the reference kernel does, in the dtype, with a correctly rounded square root),
     runs the kernel, then multiplies the powers of the parameters that had a gradient by
-    ``beta1`` / ``beta2``."""
+    ``beta1`` / ``beta2``. ``amsgrad``: a third flat buffer, ``moment2_max`` (AMSGrad's
+    running maximum of ``moment2``, starting at 0), takes ``moment2``'s place in the
+    denominator."""
 
-    def __init__(self, params: Sequence[torch.Tensor], *, beta1: float = 0.9, beta2: float = 0.999):
-        super().__init__(params, {"moment1": table.MS, "moment2": table.MG})
+    def __init__(
+        self, params: Sequence[torch.Tensor], *, beta1: float = 0.9, beta2: float = 0.999, amsgrad: bool = False
+    ):
+        self.amsgrad = bool(amsgrad)
+        buffers = {"moment1": table.MS, "moment2": table.MG}
+        if self.amsgrad:
+            buffers["moment2_max"] = table.MOM
+        super().__init__(params, buffers)
         n, kw = len(self.params), {"dtype": self.dtype, "device": self.device}
         self.beta1_pow = torch.full((n,), float(beta1), **kw)
         self.beta2_pow = torch.full((n,), float(beta2), **kw)
@@ -615,12 +623,12 @@ class FlatAdam(_FlatTable):
         hyper[:, table.LR] = (correction * base) / (one - b1p)  # lr_t, rounded as correction.mul(lr).div_(...)
         self._eps_t[:] = correction * dt.type(epsilon)
         if coeffs is None:
-            self._run_cpu("adam", aux=self._eps_t)
+            self._run_cpu("adam", variant=(False, self.amsgrad), aux=self._eps_t)
         else:  # (eps_t, 1 - lr * coeff) per tensor, rounded as the reference's tensor ops
             coeffs = np.array(paddle_attrs(self.dtype, *coeffs), np.float64).astype(dt)
             self._eps_decay[0::2] = self._eps_t
             self._eps_decay[1::2] = one - base * coeffs
-            self._run_cpu("adam", variant=(True,), aux=self._eps_decay, aux_width=2)
+            self._run_cpu("adam", variant=(True, self.amsgrad), aux=self._eps_decay, aux_width=2)
         given = [p.grad for p in self.params] if grads is None else grads
         stepped = np.fromiter((g is not None for g in given), bool, len(self.params))  # empty tensors too
         b1p[stepped] *= dt.type(beta1)

@@ -259,7 +259,7 @@ def _sgd_kernel(dtype: str):
     return _update_kernel(dtype, (), setup, element)
 
 
-def _adam_kernel(dtype: str, decoupled: bool = False):
+def _adam_kernel(dtype: str, decoupled: bool = False, amsgrad: bool = False):
     """Paddle's Adam (:func:`torchfluid.kernels.adam.adam_`) over an address table:
     column MS is moment1, MG moment2; the hyper table's lr column holds each tensor's
     ``lr_t`` and the argument block's ninth entry the address of a per-tensor ``eps_t``
@@ -267,7 +267,9 @@ def _adam_kernel(dtype: str, decoupled: bool = False):
     1 - beta1, beta2, 1 - beta2, 0, 1)``; no runtime flag. ``decoupled`` (AdamW, Paddle's
     ``adamw`` op): the per-tensor array holds ``(eps_t, decay)`` pairs and the parameter is
     first scaled by its ``decay = 1 - lr * coeff`` (left as it is where that is 1), after
-    the folded gradient terms read it, as the reference path orders them."""
+    the folded gradient terms read it, as the reference path orders them. ``amsgrad``:
+    column MOM holds ``moment2_max``, ``max(moment2_max, moment2)`` after the moments'
+    update (NaN propagating, as ``torch.maximum``), and the denominator takes it."""
     DT = _NB[dtype]
 
     @numba.njit(inline="always")
@@ -288,11 +290,17 @@ def _adam_kernel(dtype: str, decoupled: bool = False):
         m1[j] = u
         v = _fma(b2c * gj, gj, m2[j] * b2)  # m2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
         m2[j] = v
+        if amsgrad:
+            top = s2[j]
+            if v > top or v != v:  # torch.maximum(moment2_max, moment2): NaN wins
+                top = v
+            s2[j] = top
+            v = top
         if decoupled and trow[1] != consts[6]:
             pj = pj * trow[1]  # p.mul_(1 - lr * coeff), skipped where that is 1
         return pj - (u / (np.sqrt(v) + eps)) * lr
 
-    return _update_kernel(dtype, (MS, MG), setup, element, row)
+    return _update_kernel(dtype, (MS, MG, MOM) if amsgrad else (MS, MG), setup, element, row)
 
 
 def _sq_sums_kernel(dtype: str):

@@ -30,7 +30,7 @@ import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from .._checks import check_callable, check_increasing, check_int, check_number
+from .._checks import asserted_by_paddle, check_callable, check_increasing, check_int, check_number
 from . import formulas as F
 from .state import StateMixin, observed_copy, observed_value
 
@@ -135,10 +135,12 @@ class PiecewiseDecay(LRScheduler):
 
 
 class NaturalExpDecay(LRScheduler):
-    """``learning_rate * exp(-gamma * epoch)``; ``gamma > 0``."""
+    """``learning_rate * exp(-gamma * epoch)``; ``gamma > 0`` (else ArgumentAssertionError, a
+    ValueError and an AssertionError, as Paddle asserts it)."""
 
     def __init__(self, learning_rate, gamma, last_epoch=-1, verbose=False):
-        self.gamma = check_number("gamma", gamma, lo=0.0, lo_open=True)
+        with asserted_by_paddle("'gamma' must be a positive number so that the learning rate will decay"):
+            self.gamma = check_number("gamma", gamma, lo=0.0, lo_open=True)
         super().__init__(learning_rate, last_epoch, verbose)
 
     def get_lr(self):
@@ -175,15 +177,19 @@ class LinearWarmup(LRScheduler):
 
     ``learning_rate`` is a float or an ``LRScheduler``; a scheduler is stepped to
     ``epoch - warmup_steps`` after the warm-up and its state is saved under
-    ``'LinearWarmup_LR'``.
+    ``'LinearWarmup_LR'``. A ``warmup_steps`` that is not an integer > 0, or ``end_lr <=
+    start_lr``, raises ArgumentAssertionError (a ValueError and an AssertionError: Paddle
+    asserts both).
     """
 
     def __init__(self, learning_rate, warmup_steps, start_lr, end_lr, last_epoch=-1, verbose=False):
         if not isinstance(learning_rate, LRScheduler):
             check_number("learning_rate", learning_rate, lo=0.0)
         self.learning_rate = learning_rate
-        self.warmup_steps = check_int("warmup_steps", warmup_steps, lo=0, lo_open=True)
-        self.start_lr, self.end_lr = F.check_warmup(start_lr, end_lr)
+        with asserted_by_paddle("'warmup_steps' must be a positive integer"):
+            self.warmup_steps = check_int("warmup_steps", warmup_steps, lo=0, lo_open=True)
+        with asserted_by_paddle("end_lr must be greater than start_lr"):
+            self.start_lr, self.end_lr = F.check_warmup(start_lr, end_lr)
         super().__init__(start_lr, last_epoch, verbose)
 
     def _nested_schedulers(self):

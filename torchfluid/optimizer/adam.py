@@ -87,9 +87,11 @@ class AdamRule(FlatRule):
         """``moment1``, ``moment2`` [, ``moment2_max`` with AMSGrad], the two beta powers (Paddle's order)."""
         return ["moment1", "moment2", *(("moment2_max",) if self.amsgrad else ()), "beta1_pow_acc", "beta2_pow_acc"]
 
-    def fused_eligible(self, param: torch.Tensor, hparams, precision) -> bool:
-        """The fused kernel's parameters, without AMSGrad (the reference kernel keeps its maximum)."""
-        return not self.amsgrad and FlatRule.fused_eligible(param, hparams, precision)
+    def fused_group(self, params, layout: tuple):
+        """A :class:`~torchfluid.kernels.flat.FlatAdam` of ``params`` (with AMSGrad's buffer if asked)."""
+        from ..kernels.flat import FlatAdam
+
+        return FlatAdam(params, amsgrad=self.amsgrad)
 
     scalar_records = ("beta1_pow_acc", "beta2_pow_acc")
     flat_class = "FlatAdam"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
@@ -156,7 +158,7 @@ class AdamOptimizer(Optimizer, fluid_attributes=("beta1", "beta2", "epsilon")):
 
     Paddle 3's keywords: ``amsgrad=True`` keeps ``moment2_max`` (state key
     ``<param>_moment2_max_0``, starting at 0), the running maximum of ``moment2``, and
-    divides by its square root instead (the reference kernel runs it);
+    divides by its square root instead (the fused kernel's AMSGrad variant too);
     ``use_multi_tensor`` (a bool) is accepted and changes nothing.
 
     ``fused``: None (default) updates the dense float32/float64 CPU parameters of each
