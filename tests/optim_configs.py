@@ -420,7 +420,7 @@ CONFIGS: list[OptimConfig] = [
     _c("adagrad_nonfinite_skip", kind="adagrad", lr=0.1, options={"nonfinite": "skip"}, inf_data=True),
     _c("momentum_nonfinite_skip_schedule", kind="momentum", lr="noam", options={"nonfinite": "skip"}, inf_data=True),
     _nonfinite_raise("momentum"),
-    # ---- AdamW, Adamax, Adadelta and Lamb (reference kernels only)
+    # ---- AdamW, Adamax, Adadelta and Lamb
     _c("adamw", kind="adamw", lr=0.01, options={"weight_decay": 0.1}),
     _c("adamw_float16_multi_precision", kind="adamw", lr=0.01, dtype="float16", options={"multi_precision": True}),
     _c("adamw_clip_schedule", kind="adamw", lr="cosine", options=dict(beta1=0.5, **_clip("norm"))),
@@ -441,6 +441,13 @@ CONFIGS: list[OptimConfig] = [
         kind="adamax",
         lr=0.01,
         options=dict(regularization=fluid.L1Decay(0.05), **_clip("value")),
+    ),
+    _c(
+        "adamax_fused_true",
+        kind="adamax",
+        lr="exponential",
+        options=dict(fused=True, beta1=0.5, regularization=fluid.L2Decay(0.1), **_clip("global_norm")),
+        w_attr={"regularizer": fluid.L1Decay(0.05)},
     ),
     _c("adamax_nonfinite_skip_schedule", kind="adamax", lr="warmup", options={"nonfinite": "skip"}, inf_data=True),
     _c("adadelta", kind="adadelta", lr=1.0, options={"rho": 0.9}),

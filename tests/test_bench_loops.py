@@ -39,6 +39,7 @@ def test_every_optimizer_pair_trains_both_sides(optimizer, step_only):
         "sgd": "SGD",
         "adam": "Adam",
         "adamw": "AdamW",
+        "adamax": "Adamax",
         "torch-rmsprop": "RMSprop",
     }
     for side in ("torch", "torchfluid"):
@@ -55,7 +56,7 @@ def test_every_optimizer_pair_trains_both_sides(optimizer, step_only):
 def test_an_unknown_optimizer_is_refused():
     with pytest.raises(
         ValueError,
-        match="unknown optimizer 'lion'; allowed: rmsprop, momentum, adagrad, sgd, adam, adamw, torch-rmsprop",
+        match="unknown optimizer 'lion'; allowed: rmsprop, momentum, adagrad, sgd, adam, adamw, adamax, torch-rmsprop",
     ):
         loops._model_loops("linear", optimizer="lion")
 

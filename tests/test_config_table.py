@@ -52,7 +52,7 @@ def test_eager_training_moves_the_parameters(cfg):
 
 
 # besides RMSProp, whose fused tables are tests/test_fused_*.py
-FUSED_KINDS = ("momentum", "adagrad", "sgd", "adam", "adamw")
+FUSED_KINDS = ("momentum", "adagrad", "sgd", "adam", "adamw", "adamax")
 
 
 @pytest.mark.parametrize(
@@ -82,6 +82,7 @@ def test_the_default_fused_path_gives_the_reference_kernels_bits(cfg, eager_resu
         "sgd_fused_true",
         "adam_fused_true",
         "adamw_fused_true",
+        "adamax_fused_true",
     ],
 )
 def test_every_mode_takes_the_fused_kernel(name, mode, monkeypatch):
@@ -105,6 +106,7 @@ def test_every_mode_takes_the_fused_kernel(name, mode, monkeypatch):
         "sgd": "FlatSGD",
         "adam": "FlatAdam",
         "adamw": "FlatAdam",
+        "adamax": "FlatAdamax",
     }[kind]
     assert calls and set(calls) == {want}
 

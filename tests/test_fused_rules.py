@@ -17,7 +17,8 @@ from torchfluid.dygraph import learning_rate_scheduler as dy_lr
 from torchfluid.kernels.adagrad import adagrad_
 from torchfluid.kernels.adam import adam_
 from torchfluid.kernels.attrs import paddle_attrs
-from torchfluid.kernels.flat import FlatAdagrad, FlatAdam, FlatMomentum, FlatSGD, GradFold
+from torchfluid.kernels.adamax import adamax_
+from torchfluid.kernels.flat import FlatAdagrad, FlatAdam, FlatAdamax, FlatMomentum, FlatSGD, GradFold
 from torchfluid.kernels.momentum import momentum_
 from torchfluid.kernels.sgd import sgd_
 
@@ -25,13 +26,14 @@ from .fused_cases import shapes
 
 pytest.importorskip("numba")  # CPU groups step with the numba kernel
 
-KINDS = ("momentum", "adagrad", "sgd", "adam", "adamw")
+KINDS = ("momentum", "adagrad", "sgd", "adam", "adamw", "adamax")
 STATE = {
     "momentum": ("velocity",),
     "adagrad": ("moment",),
     "sgd": (),
     "adam": ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc"),
     "adamw": ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc"),
+    "adamax": ("moment", "inf_norm", "beta1_pow_acc"),
 }
 
 
@@ -111,6 +113,9 @@ def _reference(kind, p, g, state, case, lr, coeff=0.0):
             epsilon=case["epsilon"],
             moment2_max=state.get("moment2_max"),
         )
+    elif kind == "adamax":
+        beta1, beta2 = case["betas"]
+        adamax_(p, g, *(state[k] for k in STATE["adamax"]), lr=lr, beta1=beta1, beta2=beta2, epsilon=case["epsilon"])
     else:
         sgd_(p, g, lr=lr)
 
@@ -131,6 +136,8 @@ def _flat_step(kind, group, case, grads):
         group.step(mu=case["mu"], use_nesterov=case["nesterov"], **extras)
     elif kind == "adagrad":
         group.step(epsilon=case["epsilon"], **extras)
+    elif kind == "adamax":
+        group.step(beta1=case["betas"][0], beta2=case["betas"][1], epsilon=case["epsilon"], **extras)
     elif kind in ("adam", "adamw"):
         decay = {"decay": case["decay"]} if kind == "adamw" else {}
         group.step(beta1=case["betas"][0], beta2=case["betas"][1], epsilon=case["epsilon"], **extras, **decay)
@@ -155,15 +162,17 @@ def test_flat_group_step_equals_the_reference_kernel_bit_for_bit(case):
         group = FlatAdagrad(params, initial_accumulator_value=case["initial"])
     elif kind in ("adam", "adamw"):
         group = FlatAdam(params, beta1=case["betas"][0], beta2=case["betas"][1], amsgrad=case["amsgrad"])
+    elif kind == "adamax":
+        group = FlatAdamax(params, beta1=case["betas"][0])
     else:
         group = FlatSGD(params)
     accs = STATE[kind] + (("moment2_max",) if kind in ("adam", "adamw") and case["amsgrad"] else ())
     for i in range(len(params)):  # start from state that is not the initial one
         for acc in accs:
             view = group.state(i)[acc]
-            if acc in ("velocity", "moment1"):
+            if acc in ("velocity", "moment1") or (kind == "adamax" and acc == "moment"):
                 view.copy_(rnd(view.shape) * 0.1)
-            elif acc in ("moment2", "moment2_max"):
+            elif acc in ("moment2", "moment2_max", "inf_norm"):
                 view.copy_(rnd(view.shape).abs() * 0.1)
     ref_state = [{acc: group.state(i)[acc].clone() for acc in accs} for i in range(len(params))]
     for step in range(case["steps"]):
@@ -285,7 +294,7 @@ def optimizer_cases(draw):
         elif kind == "adagrad":
             group["epsilon"] = draw(st.sampled_from([1e-6, 1e-3]))
             group["initial_accumulator_value"] = draw(st.sampled_from([0.0, 0.1]))
-        elif kind in ("adam", "adamw"):
+        elif kind in ("adam", "adamw", "adamax"):
             group["beta1"], group["beta2"] = draw(st.sampled_from([(0.9, 0.999), (0.5, 0.9)]))
             group["epsilon"] = draw(st.sampled_from([1e-8, 1e-3]))
         if kind == "adamw":
@@ -310,6 +319,7 @@ OPTIMIZERS = {
     "sgd": fluid.optimizer.SGD,
     "adam": fluid.optimizer.Adam,
     "adamw": fluid.optimizer.AdamW,
+    "adamax": fluid.optimizer.Adamax,
 }
 
 

@@ -247,3 +247,18 @@ def test_grad_scaler_on_the_fused_kernels_equals_the_unscaled_run(kind):
     assert opt.skipped_steps == 1 and opt._fused.flat  # the fused kernel ran
     for p, r in zip(got, ref, strict=True):
         assert torch.equal(p, r), kind
+
+
+@pytest.mark.parametrize("kind", list(OPTIMIZERS))
+def test_a_0d_parameter_keeps_its_shape_and_moves_as_a_1_element_one(kind):
+    """A scalar parameter (a learnable temperature, say) of every optimizer: the update of
+    a ``[1]`` parameter with the same values, in its own shape."""
+    cls, kwargs = OPTIMIZERS[kind]
+    scalar, vector = torch.nn.Parameter(torch.tensor(0.75)), torch.nn.Parameter(torch.tensor([0.75]))
+    opts = [cls(parameters=[("t", q)], **kwargs) for q in (scalar, vector)]
+    for step in range(3):
+        scalar.grad, vector.grad = torch.tensor(0.5 - step), torch.tensor([0.5 - step])
+        for opt in opts:
+            opt.step()
+    assert scalar.shape == () and torch.equal(scalar.detach().reshape(1), vector.detach()), kind
+    assert scalar.item() != 0.75

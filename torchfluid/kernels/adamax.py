@@ -41,7 +41,8 @@ def adamax_(
     g = grad.to(moment.dtype)
     moment.mul_(beta1).add_(g, alpha=1.0 - beta1)
     torch.maximum(g.abs(), inf_norm.mul_(beta2).add_(epsilon), out=inf_norm)
-    lr_t = torch.tensor(lr, dtype=moment.dtype, device=moment.device) / (1.0 - beta1_pow.to(moment.device))
+    b1p = beta1_pow.reshape(-1)[0].to(moment.device)  # 0-d: a 0-d parameter's update keeps its shape
+    lr_t = torch.tensor(lr, dtype=moment.dtype, device=moment.device) / (1.0 - b1p)
     update = moment.div(inf_norm).mul_(lr_t)
     subtract_(param, update)
     beta1_pow.mul_(beta1)

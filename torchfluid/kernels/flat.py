@@ -47,6 +47,7 @@ __all__ = [
     "FastPathWarning",
     "FlatAdagrad",
     "FlatAdam",
+    "FlatAdamax",
     "FlatGroup",
     "FlatMomentum",
     "FlatSGD",
@@ -633,3 +634,50 @@ class FlatAdam(_FlatTable):
         stepped = np.fromiter((g is not None for g in given), bool, len(self.params))  # empty tensors too
         b1p[stepped] *= dt.type(beta1)
         b2p[stepped] *= dt.type(beta2)
+
+
+class FlatAdamax(_FlatTable):
+    """Parameters of one CPU dtype, their flat Adamax state and a fused step:
+    :func:`~torchfluid.kernels.adamax.adamax_` per element, its roundings in the same
+    order. ``moment`` / ``inf_norm`` (param-shaped views, from 0) live in two flat buffers,
+    ``beta1_pow_acc`` (shape ``[1]``, from ``beta1``) is a view of one buffer of a value per
+    parameter. Each step computes every parameter's ``lr / (1 - beta1_pow)`` in the dtype,
+    runs the kernel, then multiplies the powers of the parameters that had a gradient by
+    ``beta1``."""
+
+    def __init__(self, params: Sequence[torch.Tensor], *, beta1: float = 0.9):
+        super().__init__(params, {"moment": table.MS, "inf_norm": table.MG})
+        self.beta1_pow = torch.full((len(self.params),), float(beta1), dtype=self.dtype, device=self.device)
+        self._views["beta1_pow_acc"] = [self.beta1_pow[i : i + 1] for i in range(len(self.params))]
+
+    @no_grad
+    def step(
+        self,
+        *,
+        lr,
+        beta1: float,
+        beta2: float,
+        epsilon: float,
+        grads: Sequence[torch.Tensor | None] | None = None,
+        fold: GradFold = NO_FOLD,
+    ) -> None:
+        """One fused Adamax step of every parameter with a gradient; keywords as
+        :meth:`FlatAdam.step`'s (``epsilon`` > 0)."""
+        beta1, beta2, epsilon = (_as_float(k, v) for k, v in (("beta1", beta1), ("beta2", beta2), ("epsilon", epsilon)))
+        beta1, beta2, epsilon = paddle_attrs(self.dtype, beta1, beta2, epsilon)  # as adamax_
+        for name, value in (("beta1", beta1), ("beta2", beta2)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name}: {value}; allowed: 0 <= {name} < 1")
+        if not epsilon > 0.0:
+            raise ValueError(f"epsilon: {epsilon}; allowed: epsilon > 0")
+        if not self.params:
+            return
+        hyper, _, _ = self._prepare(grads, lr, fold, (beta1, 1.0 - beta1, beta2, epsilon, 0.0, 1.0))
+        dt = self._like.dtype
+        b1p = self.beta1_pow.numpy()
+        base = np.broadcast_to(np.asarray(lr, np.float64).astype(dt), (len(self.params),))
+        hyper[:, table.LR] = base / (dt.type(1.0) - b1p)  # lr_t, rounded as the reference's tensor ops
+        self._run_cpu("adamax")
+        given = [p.grad for p in self.params] if grads is None else grads
+        stepped = np.fromiter((g is not None for g in given), bool, len(self.params))
+        b1p[stepped] *= dt.type(beta1)

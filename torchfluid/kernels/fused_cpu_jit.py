@@ -303,6 +303,30 @@ def _adam_kernel(dtype: str, decoupled: bool = False, amsgrad: bool = False):
     return _update_kernel(dtype, (MS, MG, MOM) if amsgrad else (MS, MG), setup, element, row)
 
 
+def _adamax_kernel(dtype: str):
+    """Paddle's Adamax (:func:`torchfluid.kernels.adamax.adamax_`) over an address table:
+    column MS is the moment, MG ``inf_norm``; the hyper table's lr column holds each
+    tensor's ``lr / (1 - beta1_pow)`` (computed by the caller). ``scalars``: ``(beta1,
+    1 - beta1, beta2, epsilon, 0, 1)``; no runtime flag."""
+
+    @numba.njit(inline="always")
+    def setup(block, sc):
+        return sc[0], sc[1], sc[2], sc[3], sc[4], sc[5]
+
+    @numba.njit(inline="always")
+    def element(j, pj, gj, lr, consts, trow, mom, inf, s2):
+        b1, b1c, b2, eps = consts[0], consts[1], consts[2], consts[3]
+        u = _fma(gj, b1c, mom[j] * b1)  # moment.mul_(beta1).add_(g, alpha=1 - beta1)
+        mom[j] = u
+        a = abs(gj)
+        b = inf[j] * b2 + eps  # inf_norm.mul_(beta2).add_(epsilon): two roundings
+        top = a if (a > b or a != a) else b  # torch.maximum(|g|, .): NaN wins
+        inf[j] = top
+        return pj - (u / top) * lr
+
+    return _update_kernel(dtype, (MS, MG), setup, element)
+
+
 def _sq_sums_kernel(dtype: str):
     """Per-chunk float64 ``sum(x*x)`` of column ``col`` (re-association allowed); one
     ``int64`` argument block ``(addr, col, chunks, k, counter, out)`` as for rmsprop."""
@@ -334,13 +358,14 @@ _BUILDERS = {
     "adagrad": _adagrad_kernel,
     "sgd": _sgd_kernel,
     "adam": _adam_kernel,
+    "adamax": _adamax_kernel,
     "sq_sums": _sq_sums_kernel,
 }
 
 
 def compile_kernel(kind: str, dtype: str, *flags: bool):
-    """Compile one variant (``kind`` in rmsprop / momentum / adagrad / sgd / adam / sq_sums, ``dtype`` float32 /
-    float64, the kind's flags) and return its ``numba.cfunc`` (``.address``: the C
+    """Compile one variant (``kind`` in rmsprop / momentum / adagrad / sgd / adam / adamax / sq_sums,
+    ``dtype`` float32 / float64, the kind's flags) and return its ``numba.cfunc`` (``.address``: the C
     entry point; ``._library``: the compiled code)."""
     pyfunc, sig, options = _BUILDERS[kind](dtype, *flags)
     return numba.cfunc(sig, nopython=True, **options)(pyfunc)

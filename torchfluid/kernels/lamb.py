@@ -44,8 +44,9 @@ def lamb_(
     p = param.to(dt)
     moment1.mul_(beta1).add_(g, alpha=1.0 - beta1)
     moment2.mul_(beta2).add_(g * g, alpha=1.0 - beta2)
-    m1_hat = moment1 / (1.0 - beta1_pow.to(moment1.device))
-    m2_hat = moment2 / (1.0 - beta2_pow.to(moment1.device))
+    # the powers as 0-d tensors, so that a 0-d parameter's update keeps its shape
+    m1_hat = moment1 / (1.0 - beta1_pow.reshape(-1)[0].to(moment1.device))
+    m2_hat = moment2 / (1.0 - beta2_pow.reshape(-1)[0].to(moment1.device))
     r = m1_hat.div_(rmsprop_denominator(m2_hat, None, epsilon=epsilon, eps_in_sqrt=False))
     if weight_decay != 0.0:
         r.add_(p, alpha=weight_decay)

@@ -2,20 +2,22 @@
 
 Accumulators (Paddle's names): ``moment``, ``inf_norm`` (param-shaped, from 0) and
 ``beta1_pow_acc`` (shape [1], from ``beta1``), in the parameter's dtype (float32 for
-float16/bfloat16 parameters). Runs on the reference kernel.
+float16/bfloat16 parameters). The fused CPU kernel (``fused``, as Adam's) runs the dense
+float32/float64 parameters, bit for bit as the reference kernel.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from types import MappingProxyType
 
-
 from ..kernels import adamax_
+from ..kernels.table import GradFold
 from .adam import beta_pow_initial
 from .base import Optimizer, UpdateParts
+from .fused import FlatRule, fused_path
 from .state import TORCH_STEP_OPTIONS
-from .fused import FlatRule
 
 __all__ = ["AdamaxOptimizer", "Adamax", "AdamaxRule"]
 
@@ -37,6 +39,13 @@ class AdamaxRule(FlatRule):
     accumulator_names = ("moment", "inf_norm", "beta1_pow_acc")
     scalar_records = ("beta1_pow_acc",)
     fused_initial = staticmethod(beta_pow_initial)  # the powers start at their beta
+    flat_class = "FlatAdamax"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
+
+    @staticmethod
+    def fused_step(fg, hparams: Mapping, grads, lrs, fold: GradFold) -> None:
+        fg.step(
+            lr=lrs, beta1=hparams["beta1"], beta2=hparams["beta2"], epsilon=hparams["epsilon"], grads=grads, fold=fold
+        )
 
 
 class AdamaxOptimizer(Optimizer, fluid_attributes=("beta1", "beta2", "epsilon")):
@@ -47,7 +56,9 @@ class AdamaxOptimizer(Optimizer, fluid_attributes=("beta1", "beta2", "epsilon"))
         moment = beta1 * moment + (1 - beta1) * g;  inf_norm = max(|g|, beta2 * inf_norm + epsilon)
         p = p - lr / (1 - beta1_pow) * moment / inf_norm;  beta1_pow *= beta1
 
-    Allowed: ``0 <= beta1, beta2 < 1``, ``epsilon > 0`` (finite real numbers), per group too."""
+    Allowed: ``0 <= beta1, beta2 < 1``, ``epsilon > 0`` (finite real numbers), per group too.
+    ``fused``: None (default) the fused CPU kernel wherever it applies, False the reference
+    kernel always, True required."""
 
     option_bounds = MappingProxyType({"beta1": _UNIT, "beta2": _UNIT, "epsilon": {"lo": 0.0, "lo_open": True}})
 
@@ -61,10 +72,13 @@ class AdamaxOptimizer(Optimizer, fluid_attributes=("beta1", "beta2", "epsilon"))
         regularization=None,
         grad_clip=None,
         name=None,
+        *,
+        fused: bool | None = None,
         **options,
     ):
         defaults = self.checked_options({"beta1": beta1, "beta2": beta2, "epsilon": epsilon})
-        parts = UpdateParts(AdamaxRule(), defaults=defaults)
+        self.fused = fused
+        parts = UpdateParts(AdamaxRule(), defaults=defaults, fused=fused_path(fused))
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
 
 
