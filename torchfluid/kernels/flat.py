@@ -557,35 +557,21 @@ class FlatSGD(_FlatTable):
         self._run_cpu("sgd")
 
 
-class FlatAdam(_FlatTable):
-    """Parameters of one CPU dtype, their flat Adam state and a fused step:
-    :func:`~torchfluid.kernels.adam.adam_` per element, its roundings in the same order.
+class _FlatPowers(_FlatTable):
+    """A flat table whose parameters also keep Paddle's beta powers (``beta1_pow_acc`` [,
+    ``beta2_pow_acc``]: shape ``[1]``, starting at their beta, views of one buffer of a
+    value per parameter), stepped with ``beta1``, ``beta2`` and ``epsilon`` (Paddle's float32
+    attributes, checked before anything changes). A step runs :meth:`_kernel_step`, then
+    multiplies the powers of the parameters that had a gradient by their beta."""
 
-    ``moment1`` / ``moment2`` (param-shaped views, starting at 0) live in two flat
-    buffers; ``beta1_pow_acc`` / ``beta2_pow_acc`` (Paddle's per-parameter powers, shape
-    ``[1]``, starting at ``beta1`` / ``beta2``) are views of two buffers of one value per
-    parameter. Each step computes every parameter's ``lr_t`` and ``eps_t`` from its powers
-    (as the reference kernel does, in the dtype, with a correctly rounded square root),
-    runs the kernel, then multiplies the powers of the parameters that had a gradient by
-    ``beta1`` / ``beta2``. ``amsgrad``: a third flat buffer, ``moment2_max`` (AMSGrad's
-    running maximum of ``moment2``, starting at 0), takes ``moment2``'s place in the
-    denominator."""
+    EPS_OPEN = False  # epsilon must be > 0 (else >= 0)
 
-    def __init__(
-        self, params: Sequence[torch.Tensor], *, beta1: float = 0.9, beta2: float = 0.999, amsgrad: bool = False
-    ):
-        self.amsgrad = bool(amsgrad)
-        buffers = {"moment1": table.MS, "moment2": table.MG}
-        if self.amsgrad:
-            buffers["moment2_max"] = table.MOM
+    def __init__(self, params: Sequence[torch.Tensor], buffers: dict, powers: dict[str, float]):
         super().__init__(params, buffers)
         n, kw = len(self.params), {"dtype": self.dtype, "device": self.device}
-        self.beta1_pow = torch.full((n,), float(beta1), **kw)
-        self.beta2_pow = torch.full((n,), float(beta2), **kw)
-        self._views["beta1_pow_acc"] = [self.beta1_pow[i : i + 1] for i in range(n)]
-        self._views["beta2_pow_acc"] = [self.beta2_pow[i : i + 1] for i in range(n)]
-        self._eps_t = np.zeros(n, self._like.dtype)
-        self._eps_decay = np.zeros(2 * n, self._like.dtype)  # (eps_t, decay) pairs of the decoupled kernel
+        self.powers = {name: torch.full((n,), float(start), **kw) for name, start in powers.items()}
+        for name, buf in self.powers.items():
+            self._views[f"{name}_pow_acc"] = [buf[i : i + 1] for i in range(n)]
 
     @no_grad
     def step(
@@ -597,30 +583,71 @@ class FlatAdam(_FlatTable):
         epsilon: float,
         grads: Sequence[torch.Tensor | None] | None = None,
         fold: GradFold = NO_FOLD,
-        decay: Sequence[float] | None = None,
+        **variant,
     ) -> None:
-        """One fused Adam step of every parameter with a gradient. ``lr``: a float or one
-        per parameter (the base rate; ``lr_t`` is derived per parameter); ``decay``: None,
-        or AdamW's decoupled weight-decay coefficient of each parameter (0: none), which
-        first scales it by ``1 - lr * coeff`` in the dtype (``coeff`` a float32 attribute,
-        as :class:`~torchfluid.optimizer.adam.AdamWRule`); the other keywords as
+        """One fused step of every parameter with a gradient. ``lr``: a float or one per
+        parameter (the base rate; the kernel's rate is derived per parameter from the
+        powers); ``variant``: the subclass's own keywords; the others as
         :meth:`FlatGroup.step`'s."""
         beta1, beta2, epsilon = (_as_float(k, v) for k, v in (("beta1", beta1), ("beta2", beta2), ("epsilon", epsilon)))
-        beta1, beta2, epsilon = paddle_attrs(self.dtype, beta1, beta2, epsilon)  # as adam_
+        beta1, beta2, epsilon = paddle_attrs(self.dtype, beta1, beta2, epsilon)  # as the reference kernels
         for name, value in (("beta1", beta1), ("beta2", beta2)):
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name}: {value}; allowed: 0 <= {name} < 1")
-        if not epsilon >= 0.0:
-            raise ValueError(f"epsilon: {epsilon}; allowed: epsilon >= 0")
-        coeffs = None if decay is None else _decay_coefficients(decay, len(self.params))
+        if not (epsilon > 0.0 if self.EPS_OPEN else epsilon >= 0.0):
+            raise ValueError(f"epsilon: {epsilon}; allowed: epsilon {'>' if self.EPS_OPEN else '>='} 0")
+        variant = self._checked_variant(**variant)
         if not self.params:
             return
+        dt = self._like.dtype
+        base = np.broadcast_to(np.asarray(lr, np.float64).astype(dt), (len(self.params),))
+        self._kernel_step(grads, lr, fold, base, beta1, beta2, epsilon, **variant)
+        given = [p.grad for p in self.params] if grads is None else grads
+        stepped = np.fromiter((g is not None for g in given), bool, len(self.params))  # empty tensors too
+        for name, buf in self.powers.items():
+            buf.numpy()[stepped] *= dt.type(beta1 if name == "beta1" else beta2)
+
+    def _checked_variant(self, **variant) -> dict:
+        if variant:
+            raise TypeError(f"{type(self).__name__}.step got unexpected keywords {sorted(variant)}")
+        return {}
+
+
+class FlatAdam(_FlatPowers):
+    """Parameters of one CPU dtype, their flat Adam state and a fused step:
+    :func:`~torchfluid.kernels.adam.adam_` per element, its roundings in the same order.
+
+    ``moment1`` / ``moment2`` (param-shaped views, starting at 0) live in two flat
+    buffers, the powers as :class:`_FlatPowers` keeps them. Each step computes every
+    parameter's ``lr_t`` and ``eps_t`` from its powers (as the reference kernel does, in the
+    dtype, with a correctly rounded square root) and runs the kernel. ``amsgrad``: a third
+    flat buffer, ``moment2_max`` (AMSGrad's running maximum of ``moment2``, starting at 0),
+    takes ``moment2``'s place in the denominator. ``step(..., decay=)``: None, or AdamW's
+    decoupled weight-decay coefficient of each parameter (0: none), which first scales it
+    by ``1 - lr * coeff`` in the dtype (``coeff`` a float32 attribute, as
+    :class:`~torchfluid.optimizer.adam.AdamWRule`)."""
+
+    def __init__(
+        self, params: Sequence[torch.Tensor], *, beta1: float = 0.9, beta2: float = 0.999, amsgrad: bool = False
+    ):
+        self.amsgrad = bool(amsgrad)
+        buffers = {"moment1": table.MS, "moment2": table.MG}
+        if self.amsgrad:
+            buffers["moment2_max"] = table.MOM
+        super().__init__(params, buffers, {"beta1": beta1, "beta2": beta2})
+        n = len(self.params)
+        self._eps_t = np.zeros(n, self._like.dtype)
+        self._eps_decay = np.zeros(2 * n, self._like.dtype)  # (eps_t, decay) pairs of the decoupled kernel
+
+    def _checked_variant(self, decay: Sequence[float] | None = None) -> dict:
+        return {"coeffs": None if decay is None else _decay_coefficients(decay, len(self.params))}
+
+    def _kernel_step(self, grads, lr, fold, base, beta1, beta2, epsilon, coeffs) -> None:
         hyper, _, _ = self._prepare(grads, lr, fold, (beta1, 1.0 - beta1, beta2, 1.0 - beta2, 0.0, 1.0))
         dt = self._like.dtype
         one = dt.type(1.0)
-        b1p, b2p = self.beta1_pow.numpy(), self.beta2_pow.numpy()
+        b1p, b2p = self.powers["beta1"].numpy(), self.powers["beta2"].numpy()
         correction = np.sqrt(one - b2p)  # numpy's sqrt is correctly rounded
-        base = np.broadcast_to(np.asarray(lr, np.float64).astype(dt), (len(self.params),))
         hyper[:, table.LR] = (correction * base) / (one - b1p)  # lr_t, rounded as correction.mul(lr).div_(...)
         self._eps_t[:] = correction * dt.type(epsilon)
         if coeffs is None:
@@ -630,54 +657,22 @@ class FlatAdam(_FlatTable):
             self._eps_decay[0::2] = self._eps_t
             self._eps_decay[1::2] = one - base * coeffs
             self._run_cpu("adam", variant=(True, self.amsgrad), aux=self._eps_decay, aux_width=2)
-        given = [p.grad for p in self.params] if grads is None else grads
-        stepped = np.fromiter((g is not None for g in given), bool, len(self.params))  # empty tensors too
-        b1p[stepped] *= dt.type(beta1)
-        b2p[stepped] *= dt.type(beta2)
 
 
-class FlatAdamax(_FlatTable):
+class FlatAdamax(_FlatPowers):
     """Parameters of one CPU dtype, their flat Adamax state and a fused step:
     :func:`~torchfluid.kernels.adamax.adamax_` per element, its roundings in the same
     order. ``moment`` / ``inf_norm`` (param-shaped views, from 0) live in two flat buffers,
-    ``beta1_pow_acc`` (shape ``[1]``, from ``beta1``) is a view of one buffer of a value per
-    parameter. Each step computes every parameter's ``lr / (1 - beta1_pow)`` in the dtype,
-    runs the kernel, then multiplies the powers of the parameters that had a gradient by
-    ``beta1``."""
+    ``beta1_pow_acc`` as :class:`_FlatPowers` keeps it; each step computes every
+    parameter's ``lr / (1 - beta1_pow)`` in the dtype and runs the kernel (``epsilon`` > 0)."""
+
+    EPS_OPEN = True
 
     def __init__(self, params: Sequence[torch.Tensor], *, beta1: float = 0.9):
-        super().__init__(params, {"moment": table.MS, "inf_norm": table.MG})
-        self.beta1_pow = torch.full((len(self.params),), float(beta1), dtype=self.dtype, device=self.device)
-        self._views["beta1_pow_acc"] = [self.beta1_pow[i : i + 1] for i in range(len(self.params))]
+        super().__init__(params, {"moment": table.MS, "inf_norm": table.MG}, {"beta1": beta1})
 
-    @no_grad
-    def step(
-        self,
-        *,
-        lr,
-        beta1: float,
-        beta2: float,
-        epsilon: float,
-        grads: Sequence[torch.Tensor | None] | None = None,
-        fold: GradFold = NO_FOLD,
-    ) -> None:
-        """One fused Adamax step of every parameter with a gradient; keywords as
-        :meth:`FlatAdam.step`'s (``epsilon`` > 0)."""
-        beta1, beta2, epsilon = (_as_float(k, v) for k, v in (("beta1", beta1), ("beta2", beta2), ("epsilon", epsilon)))
-        beta1, beta2, epsilon = paddle_attrs(self.dtype, beta1, beta2, epsilon)  # as adamax_
-        for name, value in (("beta1", beta1), ("beta2", beta2)):
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name}: {value}; allowed: 0 <= {name} < 1")
-        if not epsilon > 0.0:
-            raise ValueError(f"epsilon: {epsilon}; allowed: epsilon > 0")
-        if not self.params:
-            return
+    def _kernel_step(self, grads, lr, fold, base, beta1, beta2, epsilon) -> None:
         hyper, _, _ = self._prepare(grads, lr, fold, (beta1, 1.0 - beta1, beta2, epsilon, 0.0, 1.0))
         dt = self._like.dtype
-        b1p = self.beta1_pow.numpy()
-        base = np.broadcast_to(np.asarray(lr, np.float64).astype(dt), (len(self.params),))
-        hyper[:, table.LR] = base / (dt.type(1.0) - b1p)  # lr_t, rounded as the reference's tensor ops
+        hyper[:, table.LR] = base / (dt.type(1.0) - self.powers["beta1"].numpy())  # lr_t, as the reference rounds
         self._run_cpu("adamax")
-        given = [p.grad for p in self.params] if grads is None else grads
-        stepped = np.fromiter((g is not None for g in given), bool, len(self.params))
-        b1p[stepped] *= dt.type(beta1)
