@@ -453,6 +453,13 @@ CONFIGS: list[OptimConfig] = [
     _c("adadelta", kind="adadelta", lr=1.0, options={"rho": 0.9}),
     _c("adadelta_float16_multi_precision", kind="adadelta", lr=1.0, dtype="float16", options={"multi_precision": True}),
     _nonfinite_raise("adadelta", lr=1.0),
+    _c(
+        "adadelta_fused_true",
+        kind="adadelta",
+        lr="piecewise",
+        options=dict(fused=True, rho=0.9, regularization=fluid.L1Decay(0.01), **_clip("value")),
+        b_attr={"regularizer": fluid.L2Decay(0.1)},
+    ),
     _c("lamb", kind="lamb", lr=0.01, options={"lamb_weight_decay": 0.1}),
     _c("lamb_float16_multi_precision", kind="lamb", lr=0.01, dtype="float16", options={"multi_precision": True}),
     _c("lamb_clip_global_norm_schedule", kind="lamb", lr="piecewise", options=_clip("global_norm")),

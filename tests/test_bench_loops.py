@@ -40,6 +40,7 @@ def test_every_optimizer_pair_trains_both_sides(optimizer, step_only):
         "adam": "Adam",
         "adamw": "AdamW",
         "adamax": "Adamax",
+        "adadelta": "Adadelta",
         "torch-rmsprop": "RMSprop",
     }
     for side in ("torch", "torchfluid"):
@@ -56,7 +57,8 @@ def test_every_optimizer_pair_trains_both_sides(optimizer, step_only):
 def test_an_unknown_optimizer_is_refused():
     with pytest.raises(
         ValueError,
-        match="unknown optimizer 'lion'; allowed: rmsprop, momentum, adagrad, sgd, adam, adamw, adamax, torch-rmsprop",
+        match="unknown optimizer 'lion'; allowed: rmsprop, momentum, adagrad, sgd, adam, adamw, adamax, adadelta, "
+        "torch-rmsprop",
     ):
         loops._model_loops("linear", optimizer="lion")
 

@@ -52,7 +52,7 @@ def test_eager_training_moves_the_parameters(cfg):
 
 
 # besides RMSProp, whose fused tables are tests/test_fused_*.py
-FUSED_KINDS = ("momentum", "adagrad", "sgd", "adam", "adamw", "adamax")
+FUSED_KINDS = ("momentum", "adagrad", "sgd", "adam", "adamw", "adamax", "adadelta")
 
 
 @pytest.mark.parametrize(
@@ -83,6 +83,7 @@ def test_the_default_fused_path_gives_the_reference_kernels_bits(cfg, eager_resu
         "adam_fused_true",
         "adamw_fused_true",
         "adamax_fused_true",
+        "adadelta_fused_true",
     ],
 )
 def test_every_mode_takes_the_fused_kernel(name, mode, monkeypatch):
@@ -107,6 +108,7 @@ def test_every_mode_takes_the_fused_kernel(name, mode, monkeypatch):
         "adam": "FlatAdam",
         "adamw": "FlatAdam",
         "adamax": "FlatAdamax",
+        "adadelta": "FlatAdadelta",
     }[kind]
     assert calls and set(calls) == {want}
 

@@ -17,8 +17,9 @@ from torchfluid.dygraph import learning_rate_scheduler as dy_lr
 from torchfluid.kernels.adagrad import adagrad_
 from torchfluid.kernels.adam import adam_
 from torchfluid.kernels.attrs import paddle_attrs
+from torchfluid.kernels.adadelta import adadelta_
 from torchfluid.kernels.adamax import adamax_
-from torchfluid.kernels.flat import FlatAdagrad, FlatAdam, FlatAdamax, FlatMomentum, FlatSGD, GradFold
+from torchfluid.kernels.flat import FlatAdadelta, FlatAdagrad, FlatAdam, FlatAdamax, FlatMomentum, FlatSGD, GradFold
 from torchfluid.kernels.momentum import momentum_
 from torchfluid.kernels.sgd import sgd_
 
@@ -26,7 +27,7 @@ from .fused_cases import shapes
 
 pytest.importorskip("numba")  # CPU groups step with the numba kernel
 
-KINDS = ("momentum", "adagrad", "sgd", "adam", "adamw", "adamax")
+KINDS = ("momentum", "adagrad", "sgd", "adam", "adamw", "adamax", "adadelta")
 STATE = {
     "momentum": ("velocity",),
     "adagrad": ("moment",),
@@ -34,6 +35,7 @@ STATE = {
     "adam": ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc"),
     "adamw": ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc"),
     "adamax": ("moment", "inf_norm", "beta1_pow_acc"),
+    "adadelta": ("_avg_squared_grad", "_avg_squared_update"),
 }
 
 
@@ -113,6 +115,8 @@ def _reference(kind, p, g, state, case, lr, coeff=0.0):
             epsilon=case["epsilon"],
             moment2_max=state.get("moment2_max"),
         )
+    elif kind == "adadelta":
+        adadelta_(p, g, *(state[k] for k in STATE["adadelta"]), lr=lr, rho=case["betas"][1], epsilon=case["epsilon"])
     elif kind == "adamax":
         beta1, beta2 = case["betas"]
         adamax_(p, g, *(state[k] for k in STATE["adamax"]), lr=lr, beta1=beta1, beta2=beta2, epsilon=case["epsilon"])
@@ -138,6 +142,8 @@ def _flat_step(kind, group, case, grads):
         group.step(epsilon=case["epsilon"], **extras)
     elif kind == "adamax":
         group.step(beta1=case["betas"][0], beta2=case["betas"][1], epsilon=case["epsilon"], **extras)
+    elif kind == "adadelta":
+        group.step(rho=case["betas"][1], epsilon=case["epsilon"], **extras)
     elif kind in ("adam", "adamw"):
         decay = {"decay": case["decay"]} if kind == "adamw" else {}
         group.step(beta1=case["betas"][0], beta2=case["betas"][1], epsilon=case["epsilon"], **extras, **decay)
@@ -164,6 +170,8 @@ def test_flat_group_step_equals_the_reference_kernel_bit_for_bit(case):
         group = FlatAdam(params, beta1=case["betas"][0], beta2=case["betas"][1], amsgrad=case["amsgrad"])
     elif kind == "adamax":
         group = FlatAdamax(params, beta1=case["betas"][0])
+    elif kind == "adadelta":
+        group = FlatAdadelta(params)
     else:
         group = FlatSGD(params)
     accs = STATE[kind] + (("moment2_max",) if kind in ("adam", "adamw") and case["amsgrad"] else ())
@@ -172,7 +180,7 @@ def test_flat_group_step_equals_the_reference_kernel_bit_for_bit(case):
             view = group.state(i)[acc]
             if acc in ("velocity", "moment1") or (kind == "adamax" and acc == "moment"):
                 view.copy_(rnd(view.shape) * 0.1)
-            elif acc in ("moment2", "moment2_max", "inf_norm"):
+            elif acc in ("moment2", "moment2_max", "inf_norm", "_avg_squared_grad", "_avg_squared_update"):
                 view.copy_(rnd(view.shape).abs() * 0.1)
     ref_state = [{acc: group.state(i)[acc].clone() for acc in accs} for i in range(len(params))]
     for step in range(case["steps"]):
@@ -297,6 +305,9 @@ def optimizer_cases(draw):
         elif kind in ("adam", "adamw", "adamax"):
             group["beta1"], group["beta2"] = draw(st.sampled_from([(0.9, 0.999), (0.5, 0.9)]))
             group["epsilon"] = draw(st.sampled_from([1e-8, 1e-3]))
+        elif kind == "adadelta":
+            group["rho"] = draw(st.sampled_from([0.9, 0.95, 1.0]))
+            group["epsilon"] = draw(st.sampled_from([1e-6, 1e-3]))
         if kind == "adamw":
             group["weight_decay"] = draw(st.sampled_from([0.0, 0.01, 0.3]))
         groups.append(group)
@@ -320,6 +331,7 @@ OPTIMIZERS = {
     "adam": fluid.optimizer.Adam,
     "adamw": fluid.optimizer.AdamW,
     "adamax": fluid.optimizer.Adamax,
+    "adadelta": fluid.optimizer.Adadelta,
 }
 
 

@@ -148,6 +148,10 @@ def _optimizer_pairs() -> dict:
             lambda ps: torch.optim.Adamax(ps, lr=LR),
             lambda nps, fused: fo.Adamax(LR, parameters=nps, fused=fused),
         ),
+        "adadelta": (
+            lambda ps: torch.optim.Adadelta(ps, lr=LR, rho=RHO, eps=EPS),
+            lambda nps, fused: fo.Adadelta(LR, rho=RHO, epsilon=EPS, parameters=nps, fused=fused),
+        ),
         # the drop-in: torch's RMSprop maths and layout (eps outside the sqrt), on torchfluid's
         # kernels; it has no fused option (its fused kernel runs wherever it applies)
         "torch-rmsprop": (
@@ -157,14 +161,15 @@ def _optimizer_pairs() -> dict:
     }
 
 
-OPTIMIZERS = ("rmsprop", "momentum", "adagrad", "sgd", "adam", "adamw", "adamax", "torch-rmsprop")
+OPTIMIZERS = ("rmsprop", "momentum", "adagrad", "sgd", "adam", "adamw", "adamax", "adadelta", "torch-rmsprop")
 
 
 def _model_loops(name: str, fused: bool | None = None, optimizer: str = "rmsprop", step_only: bool = False) -> dict:
     """``{"torch": steps, "torchfluid": steps}`` for model ``name``, same weights and batch
     (``fused``: the torchfluid optimizer's option; False times the reference kernel, as an
     install without numba runs it). ``optimizer``: one of :data:`OPTIMIZERS` (torch's
-    counterpart: RMSprop, SGD with momentum, Adagrad, SGD, Adam, AdamW, Adamax). ``step_only``: each
+    counterpart: RMSprop, SGD with momentum, Adagrad, SGD, Adam, AdamW, Adamax, Adadelta). ``step_only``:
+    each
     step is ``opt.step()`` alone, on the gradients of one backward pass made first."""
     pairs = _optimizer_pairs()
     if optimizer not in pairs:

@@ -48,6 +48,7 @@ __all__ = [
     "FlatAdagrad",
     "FlatAdam",
     "FlatAdamax",
+    "FlatAdadelta",
     "FlatGroup",
     "FlatMomentum",
     "FlatSGD",
@@ -676,3 +677,35 @@ class FlatAdamax(_FlatPowers):
         dt = self._like.dtype
         hyper[:, table.LR] = base / (dt.type(1.0) - self.powers["beta1"].numpy())  # lr_t, as the reference rounds
         self._run_cpu("adamax")
+
+
+class FlatAdadelta(_FlatTable):
+    """Parameters of one CPU dtype, their flat Adadelta state (``_avg_squared_grad`` /
+    ``_avg_squared_update``, param-shaped views from 0, Paddle's names) and a fused step:
+    :func:`~torchfluid.kernels.adadelta.adadelta_` per element, its roundings in the same
+    order (a correctly rounded square root)."""
+
+    def __init__(self, params: Sequence[torch.Tensor]):
+        super().__init__(params, {"_avg_squared_grad": table.MS, "_avg_squared_update": table.MG})
+
+    @no_grad
+    def step(
+        self,
+        *,
+        lr,
+        rho: float,
+        epsilon: float,
+        grads: Sequence[torch.Tensor | None] | None = None,
+        fold: GradFold = NO_FOLD,
+    ) -> None:
+        """One fused Adadelta step of every parameter with a gradient (``0 <= rho <= 1``,
+        ``epsilon >= 0``, Paddle's float32 attributes); the other keywords as
+        :meth:`FlatGroup.step`'s."""
+        rho, epsilon = paddle_attrs(self.dtype, _as_float("rho", rho), _as_float("epsilon", epsilon))
+        if not 0.0 <= rho <= 1.0:
+            raise ValueError(f"rho: {rho}; allowed: 0 <= rho <= 1")
+        if not epsilon >= 0.0:
+            raise ValueError(f"epsilon: {epsilon}; allowed: epsilon >= 0")
+        if self.params:
+            self._prepare(grads, lr, fold, (rho, 1.0 - rho, epsilon, 0.0, 1.0))
+            self._run_cpu("adadelta")

@@ -327,6 +327,27 @@ def _adamax_kernel(dtype: str):
     return _update_kernel(dtype, (MS, MG), setup, element)
 
 
+def _adadelta_kernel(dtype: str):
+    """Paddle 2.4's Adadelta (:func:`torchfluid.kernels.adadelta.adadelta_`) over an
+    address table: column MS is ``avg_squared_grad``, MG ``avg_squared_update``.
+    ``scalars``: ``(rho, 1 - rho, epsilon, 0, 1)``; no runtime flag."""
+
+    @numba.njit(inline="always")
+    def setup(block, sc):
+        return sc[0], sc[1], sc[2], sc[3], sc[4]
+
+    @numba.njit(inline="always")
+    def element(j, pj, gj, lr, consts, trow, asg, asu, s2):
+        rho, rhoc, eps, zero = consts[0], consts[1], consts[2], consts[3]
+        sg = _fma(gj * gj, rhoc, asg[j] * rho)  # avg_squared_grad.mul_(rho).add_(g * g, alpha=1 - rho)
+        asg[j] = sg
+        up = np.sqrt((asu[j] + eps) / (sg + eps) + zero) * gj  # sqrt(ratio) * g (Paddle's -update)
+        asu[j] = _fma(up * up, rhoc, asu[j] * rho)  # avg_squared_update.mul_(rho).add_(u * u, alpha=1 - rho)
+        return pj - up * lr
+
+    return _update_kernel(dtype, (MS, MG), setup, element)
+
+
 def _sq_sums_kernel(dtype: str):
     """Per-chunk float64 ``sum(x*x)`` of column ``col`` (re-association allowed); one
     ``int64`` argument block ``(addr, col, chunks, k, counter, out)`` as for rmsprop."""
@@ -359,12 +380,14 @@ _BUILDERS = {
     "sgd": _sgd_kernel,
     "adam": _adam_kernel,
     "adamax": _adamax_kernel,
+    "adadelta": _adadelta_kernel,
     "sq_sums": _sq_sums_kernel,
 }
 
 
 def compile_kernel(kind: str, dtype: str, *flags: bool):
-    """Compile one variant (``kind`` in rmsprop / momentum / adagrad / sgd / adam / adamax / sq_sums,
+    """Compile one variant (``kind`` in rmsprop / momentum / adagrad / sgd / adam / adamax / adadelta /
+    sq_sums,
     ``dtype`` float32 / float64, the kind's flags) and return its ``numba.cfunc`` (``.address``: the C
     entry point; ``._library``: the compiled code)."""
     pyfunc, sig, options = _BUILDERS[kind](dtype, *flags)

@@ -41,6 +41,7 @@ ARGTYPES = {  # the C signature of each kind (see fused_cpu_jit)
     "sgd": (_VP,),
     "adam": (_VP,),
     "adamax": (_VP,),
+    "adadelta": (_VP,),
     "sq_sums": (_VP,),
 }
 _HERE = os.path.dirname(os.path.abspath(__file__))

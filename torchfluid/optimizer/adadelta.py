@@ -3,19 +3,21 @@
 Accumulators (Paddle's names, so the state keys are Paddle's ``<param>__avg_squared_grad_0``
 and ``<param>__avg_squared_update_0``): ``_avg_squared_grad`` and ``_avg_squared_update``
 (param-shaped, from 0), in the parameter's dtype (float32 for float16/bfloat16 parameters).
-Runs on the reference kernel.
+The fused CPU kernel (``fused``, as Adam's) runs the dense float32/float64 parameters, bit
+for bit as the reference kernel.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from types import MappingProxyType
 
-
 from ..kernels import adadelta_
+from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts
+from .fused import FlatRule, fused_path
 from .state import TORCH_STEP_OPTIONS
-from .fused import FlatRule
 
 __all__ = ["AdadeltaOptimizer", "Adadelta", "AdadeltaRule"]
 
@@ -33,6 +35,11 @@ class AdadeltaRule(FlatRule):
     kernel = staticmethod(adadelta_)
     kernel_hparams = MappingProxyType({"rho": "rho", "epsilon": "epsilon"})
     accumulator_names = ("_avg_squared_grad", "_avg_squared_update")
+    flat_class = "FlatAdadelta"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
+
+    @staticmethod
+    def fused_step(fg, hparams: Mapping, grads, lrs, fold: GradFold) -> None:
+        fg.step(lr=lrs, rho=hparams["rho"], epsilon=hparams["epsilon"], grads=grads, fold=fold)
 
 
 class AdadeltaOptimizer(Optimizer, fluid_attributes=("rho", "epsilon")):
@@ -58,10 +65,13 @@ class AdadeltaOptimizer(Optimizer, fluid_attributes=("rho", "epsilon")):
         regularization=None,
         grad_clip=None,
         name=None,
+        *,
+        fused: bool | None = None,
         **options,
     ):
         defaults = self.checked_options({"epsilon": epsilon, "rho": rho})
-        parts = UpdateParts(AdadeltaRule(), defaults=defaults)
+        self.fused = fused
+        parts = UpdateParts(AdadeltaRule(), defaults=defaults, fused=fused_path(fused))
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
 
 
