@@ -420,6 +420,13 @@ CONFIGS: list[OptimConfig] = [
     _c("adagrad_nonfinite_skip", kind="adagrad", lr=0.1, options={"nonfinite": "skip"}, inf_data=True),
     _c("momentum_nonfinite_skip_schedule", kind="momentum", lr="noam", options={"nonfinite": "skip"}, inf_data=True),
     _nonfinite_raise("momentum"),
+    # ---- maximize (torch's option) on every optimizer: g = -g before clipping and regularization
+    _c("sgd_maximize_l2", kind="sgd", options={"maximize": True, "regularization": fluid.L2Decay(0.1)}),
+    _c("adam_maximize_clip_norm", kind="adam", lr=0.01, options=dict(maximize=True, **_clip("norm"))),
+    _c("adagrad_maximize_fused_false", kind="adagrad", lr=0.1, options={"maximize": True, "fused": False}),
+    _c("momentum_maximize_fused_true", kind="momentum", options={"maximize": True, "fused": True, "momentum": 0.9}),
+    _c("adamw_maximize_schedule", kind="adamw", lr="cosine", options={"maximize": True, "weight_decay": 0.1}),
+    _c("lamb_maximize", kind="lamb", lr=0.01, options={"maximize": True}),
     # ---- AdamW, Adamax, Adadelta and Lamb
     _c("adamw", kind="adamw", lr=0.01, options={"weight_decay": 0.1}),
     _c("adamw_float16_multi_precision", kind="adamw", lr=0.01, dtype="float16", options={"multi_precision": True}),

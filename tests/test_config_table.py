@@ -144,6 +144,7 @@ def test_the_table_covers_every_option():
     assert {"initial_accumulator_value"} <= options
     assert {"use_nesterov", "amsgrad", "weight_decay"} <= options
     assert {c.kind for c in CONFIGS} == set(KINDS)
+    assert {c.kind for c in CONFIGS if c.options.get("maximize")} >= {"rmsprop", "sgd", "adam", "momentum", "adagrad"}
     for kind in KINDS:  # every optimizer: master weights for float16 parameters, a non-finite policy
         assert any(c.kind == kind and c.options.get("multi_precision") and c.dtype == "float16" for c in CONFIGS)
         assert any(c.kind == kind and c.inf_data and c.options.get("nonfinite") for c in CONFIGS), kind

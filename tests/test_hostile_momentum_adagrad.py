@@ -2,7 +2,7 @@
 
 * state dicts of another optimizer, malformed torch-layout state dicts: a clear ValueError
   and nothing changes (parameters and state compared bit for bit with a copy);
-* torch's group keys (``nesterov``, ``dampening``, ``maximize``, ``eps``, ``lr_decay``) in
+* torch's group keys (``nesterov``, ``dampening``, ``eps``, ``lr_decay``) in
   ``add_param_group`` or written into ``param_groups``: read as ours or refused, never
   silently ignored;
 * whole loops against independent references: ``torch.optim.SGD(momentum, nesterov)`` and
@@ -246,11 +246,9 @@ def test_add_param_group_reads_torch_adagrads_eps():
 # (optimizer, group keys, error text): maths these optimizers do not have, or two names for one key
 BAD_GROUPS = [
     (O.Momentum, {"dampening": 0.5}, r"^the param group has dampening=0\.5; allowed: 0 \(Paddle's momentum"),
-    (O.Momentum, {"maximize": True}, r"^the param group has maximize=True; allowed: False \(Momentum minimizes\)$"),
     (O.Momentum, {"nesterov": True, "use_nesterov": False}, r"^param_group sets both 'nesterov' and 'use_nesterov'"),
     (O.Momentum, {"nesterov": 1}, r"^use_nesterov must be True or False, got 1$"),
     (O.Adagrad, {"lr_decay": 0.1}, r"^the param group has lr_decay=0\.1; allowed: 0 \(Paddle's Adagrad has no"),
-    (O.Adagrad, {"maximize": True}, r"^the param group has maximize=True; allowed: False \(Adagrad minimizes\)$"),
     (O.Adagrad, {"eps": 0.0}, r"^epsilon must be > 0, got 0\.0$"),
     (O.Adagrad, {"eps": 1e-3, "epsilon": 1e-4}, r"^param_group sets both 'eps' and 'epsilon'"),
 ]
@@ -273,10 +271,8 @@ def test_add_param_group_refuses_torch_keys_it_cannot_honour(cls, extra, match):
 EDITS = [
     (O.Momentum, "nesterov", True, r"sets torch\.optim\.SGD's nesterov=True; Momentum reads use_nesterov"),
     (O.Momentum, "dampening", 0.1, r"has dampening=0\.1; allowed: 0"),
-    (O.Momentum, "maximize", True, r"has maximize=True; allowed: False"),
     (O.Adagrad, "eps", 1e-10, r"sets torch\.optim\.Adagrad's eps=1e-10; Adagrad reads epsilon"),
     (O.Adagrad, "lr_decay", 0.01, r"has lr_decay=0\.01; allowed: 0"),
-    (O.Adagrad, "maximize", True, r"has maximize=True; allowed: False"),
     (O.RMSProp, "alpha", 0.9, r"sets torch\.optim\.RMSprop's alpha=0\.9; RMSProp reads rho"),
     (O.RMSProp, "eps", 1e-8, r"sets torch\.optim\.RMSprop's eps=1e-08; RMSProp reads epsilon"),
 ]
@@ -602,7 +598,9 @@ TORCH_CALLS = [
         {"lr": 0.05, "momentum": 0.9, "dampening": 0, "weight_decay": 0.01, "nesterov": False, "maximize": False},
         torch.optim.SGD,
     ),
+    (O.Momentum, {"lr": 0.05, "momentum": 0.9, "maximize": True, "weight_decay": 0.01}, torch.optim.SGD),
     (O.Adagrad, {"lr": 0.05, "eps": 1e-10}, torch.optim.Adagrad),
+    (O.Adagrad, {"lr": 0.05, "eps": 1e-10, "maximize": True}, torch.optim.Adagrad),
     (
         O.Adagrad,
         {
@@ -637,11 +635,9 @@ BAD_TORCH_CALLS = [
         r"^torchfluid\.optim\.Momentum\(\.\.\.\) sets both 'nesterov' and",
     ),
     (O.Momentum, {"dampening": 0.1}, r"^torchfluid\.optim\.Momentum\(\.\.\.\) has dampening=0\.1; allowed: 0"),
-    (O.Momentum, {"maximize": True}, r"^torchfluid\.optim\.Momentum\(\.\.\.\) has maximize=True; allowed: False"),
     (O.Momentum, {"nesterov": "yes"}, r"^use_nesterov must be True or False, got 'yes'$"),
     (O.Adagrad, {"eps": 1e-3, "epsilon": 1e-4}, r"^torchfluid\.optim\.Adagrad\(\.\.\.\) sets both 'eps' and 'epsilon'"),
     (O.Adagrad, {"lr_decay": 0.01}, r"^torchfluid\.optim\.Adagrad\(\.\.\.\) has lr_decay=0\.01; allowed: 0"),
-    (O.Adagrad, {"maximize": True}, r"^torchfluid\.optim\.Adagrad\(\.\.\.\) has maximize=True; allowed: False"),
     (O.Adagrad, {"eps": -1.0}, r"^epsilon must be > 0, got -1\.0$"),
 ]
 

@@ -471,12 +471,11 @@ def test_a_torch_sgd_state_dict_loads_and_the_run_continues(cls):
     "sgd_kwargs,match",
     [
         ({"dampening": 0.1}, r"a param group has dampening=0.1; allowed: 0 \(Paddle's momentum has no dampening"),
-        ({"maximize": True}, r"a param group has maximize=True; allowed: False"),
     ],
 )
 def test_a_torch_sgd_state_dict_with_other_maths_is_refused(sgd_kwargs, match):
-    """torch.optim.SGD's dampening and maximize have no Paddle counterpart: such a state
-    dict is refused and nothing changes."""
+    """torch.optim.SGD's dampening has no Paddle counterpart: such a state dict is refused
+    and nothing changes."""
     p = torch.nn.Parameter(torch.tensor(P0["w"]))
     sgd = torch.optim.SGD([p], lr=0.1, momentum=0.9, **sgd_kwargs)
     p.grad = torch.tensor(DENSE_G[0]["w"])
@@ -537,3 +536,20 @@ def test_add_param_group_checks_the_options():
     with pytest.raises(ValueError, match=r"^momentum must be >= 0, got -1.0$"):
         opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(2))], "momentum": -1.0})
     assert len(opt.param_groups) == 1
+
+
+def test_a_torch_sgd_state_dict_with_maximize_loads_and_the_run_continues_as_torchs():
+    """maximize is every optimizer's option: the group's flag loads with the velocity."""
+    p, q = (torch.nn.Parameter(torch.tensor(P0["w"])) for _ in range(2))
+    sgd = torch.optim.SGD([p], lr=0.1, momentum=0.9, maximize=True)
+    p.grad = torch.tensor(DENSE_G[0]["w"])
+    sgd.step()
+    ours = O.Momentum([q], lr=0.1, momentum=0.9)
+    ours.load_state_dict(sgd.state_dict())
+    q.data.copy_(p.detach())
+    assert ours.param_groups[0]["maximize"] is True
+    for step in (1, 2):
+        p.grad, q.grad = torch.tensor(DENSE_G[step]["w"]), torch.tensor(DENSE_G[step]["w"])
+        sgd.step()
+        ours.step()
+    torch.testing.assert_close(q, p, rtol=1e-6, atol=1e-7)

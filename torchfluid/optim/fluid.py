@@ -14,9 +14,9 @@ optimizer themselves (``ZeroRedundancyOptimizer(params, optimizer_class=RMSProp,
 lr=...)``) work. ``Momentum`` reads torch.optim.SGD's ``nesterov`` as ``use_nesterov`` and
 ``Adagrad``, ``Adam``, ``AdamW``, ``Adamax`` and ``Adadelta`` torch's ``eps`` as ``epsilon`` (in the
 call and in ``add_param_group``), and the Adam family torch's ``betas`` pair as ``beta1``,
-``beta2``; torch's options without Paddle maths (``dampening``, ``lr_decay``, ``maximize``,
-``capturable``, ``differentiable``) are accepted only at the values that change nothing (0,
-False) and refused otherwise, and ``foreach`` is accepted and changes nothing.
+``beta2``; torch's ``maximize`` works on every optimizer; torch's options without Paddle maths
+(``dampening``, ``lr_decay``, ``capturable``, ``differentiable``) are accepted only at the values
+that change nothing (0, False) and refused otherwise, and ``foreach`` is accepted and changes nothing.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ class SGD(_TorchLayout, _paddle.SGD):
 
 class Adam(_TorchLayout, _paddle.Adam):
     __doc__ = _paddle.Adam.__doc__
-    _RULE = AdamRule  # torch.optim.Adam's betas and eps; maximize, capturable, differentiable at False
+    _RULE = AdamRule  # torch.optim.Adam's betas and eps; capturable and differentiable at False
 
 
 class AdamW(_TorchLayout, _paddle.AdamW):
@@ -137,9 +137,9 @@ class Lamb(_TorchLayout, _paddle.Lamb):
 
 class Adagrad(_TorchLayout, _paddle.Adagrad):
     __doc__ = _paddle.Adagrad.__doc__
-    _RULE = AdagradRule  # torch.optim.Adagrad's eps is epsilon; lr_decay=0 and maximize=False are accepted
+    _RULE = AdagradRule  # torch.optim.Adagrad's eps is epsilon; lr_decay=0 is accepted
 
 
 class Momentum(_TorchLayout, _paddle.Momentum):
     __doc__ = _paddle.Momentum.__doc__
-    _RULE = MomentumRule  # torch.optim.SGD's nesterov is use_nesterov; dampening=0 and maximize=False are accepted
+    _RULE = MomentumRule  # torch.optim.SGD's nesterov is use_nesterov; dampening=0 is accepted

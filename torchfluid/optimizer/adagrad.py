@@ -64,7 +64,6 @@ class AdagradRule(FlatRule):
     torch_neutral_options = MappingProxyType(
         {
             "lr_decay": (0, "Paddle's Adagrad has no lr_decay: use a learning-rate schedule"),
-            "maximize": (False, "Adagrad minimizes"),
         }
     )
 

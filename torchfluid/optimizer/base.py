@@ -32,7 +32,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from .._checks import check_number
+from .._checks import check_bool, check_number
 from .._registry import ByType
 from .._grad_mode import closure_loss, no_grad
 from ..clip import GradientClipBase, need_clip
@@ -127,13 +127,16 @@ class Optimizer(torch.optim.Optimizer):
         process_group=None,
         multi_precision: bool = False,
         nonfinite: str = "propagate",
+        maximize: bool = False,
         parts: UpdateParts,
     ):
         """The shared arguments (fluid's five, then Paddle 2.x's ``parameters`` and
         ``weight_decay``, then torchfluid's keywords): ``multi_precision`` keeps float32
         master weights and state for float16/bfloat16 parameters and ``nonfinite`` picks
         what a step does with a NaN/inf gradient (:mod:`torchfluid.optimizer.precision`);
-        a subclass with more precision options passes its own ``parts.precision``."""
+        a subclass with more precision options passes its own ``parts.precision``.
+        ``maximize`` (torch's option, also per param group): ``g = -g`` before clipping and
+        regularization, for every rule (a subclass may keep it among its own defaults)."""
         params = _one_of("parameter_list", parameter_list, "parameters", parameters)
         self._paddle2_api = parameters is not None  # 2.x spelling: set_lr takes numbers only
         if not isinstance(parts, UpdateParts):
@@ -179,7 +182,8 @@ class Optimizer(torch.optim.Optimizer):
         self._last_lr: float | None = None
         self._record_params = None
         self._constructing = True
-        super().__init__([{"params": []}], {"lr": base_lr, "lr_mult": 1.0, **dict(defaults or {})})
+        group_defaults = {"lr": base_lr, "lr_mult": 1.0, "maximize": check_bool("maximize", maximize)}
+        super().__init__([{"params": []}], {**group_defaults, **dict(defaults or {})})
         self._constructing = False
         if params is not None:
             if is_group_list(params):
@@ -288,6 +292,7 @@ class Optimizer(torch.optim.Optimizer):
         ``param_groups`` under torch's (the update would not read it)."""
         check_lr("lr", group["lr"])
         check_number("lr_mult", group["lr_mult"], lo=0.0)
+        check_bool("maximize", group["maximize"])
         if group.get("weight_decay") is not None:
             check_number("weight_decay", group["weight_decay"], lo=0.0)
         self.checked_options(group)

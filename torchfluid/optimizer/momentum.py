@@ -56,7 +56,6 @@ class MomentumRule(FlatRule):
     torch_neutral_options = MappingProxyType(
         {
             "dampening": (0, "Paddle's momentum has no dampening, so the run would not continue as torch's"),
-            "maximize": (False, "Momentum minimizes"),
         }
     )
 

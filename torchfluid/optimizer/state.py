@@ -101,7 +101,6 @@ def rename_group_keys(group: Mapping, renames: Mapping[str, str], where: str) ->
 # (the torch_neutral_options of the Adam family)
 TORCH_STEP_OPTIONS = MappingProxyType(
     {
-        "maximize": (False, "Paddle's optimizers minimize"),
         "capturable": (False, "torchfluid's step runs eagerly, never inside a CUDA graph"),
         "differentiable": (False, "torchfluid's step is not differentiable"),
     }
@@ -349,7 +348,7 @@ class StateCodec:
         optimizer's groups do not have (``foreach``, ``capturable``, ...) dropped, keys that are
         no optimizer's option (a scheduler's ``initial_lr``, ...) kept as torch keeps them. A group
         setting one of the rule's ``torch_neutral_options`` to another value than its neutral
-        one is a ValueError (Momentum: torch.optim.SGD's ``dampening`` or ``maximize``)."""
+        one is a ValueError (Momentum: torch.optim.SGD's ``dampening``)."""
         where = "torch-style state_dict: a param group"
         refuse_torch_options(group, where, getattr(self.rule, "torch_neutral_options", {}))
         known = set(self.opt.defaults) | {"param_names"}

@@ -522,8 +522,12 @@ def _check_update_config(path: str, config) -> None:
     if config.clip is not None and not isinstance(config.clip, GradientClipBase):
         raise ProgramDescError(f"object {path!r}: field 'clip' must be a gradient clip or None, got {config.clip!r}")
     params = _parameters(opt_cls.__init__)
-    kwargs = {k: v for k, v in config.hparams.items() if k in params and k != "learning_rate"}
     takes_options = any(q.kind is inspect.Parameter.VAR_KEYWORD for q in params.values())  # Optimizer's keywords
+    kwargs = {
+        k: v
+        for k, v in config.hparams.items()
+        if (k in params or (takes_options and k == "maximize")) and k != "learning_rate"
+    }
     kwargs.update({k: getattr(config, k) for k in ("multi_precision", "nonfinite") if k in params or takes_options})
     if "state_dtype" in params:
         kwargs["state_dtype"] = config.state_dtype
