@@ -10,7 +10,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from torchfluid.optimizer import SGD, Adam, RMSProp
+from torchfluid.optimizer import SGD, Adagrad, Adam, AdamW, RMSProp
 
 
 def _model(fused=None, **kw):
@@ -193,10 +193,10 @@ def test_an_empty_parameter_list_raises(params):
 def test_complex_parameters_are_refused_clearly_where_the_rule_has_no_complex_update():
     with pytest.raises(
         ValueError,
-        match=r"parameter 0 has complex dtype torch.complex64: AdamOptimizer updates "
+        match=r"parameter 0 has complex dtype torch.complex64: AdagradOptimizer updates "
         r"real floating-point parameters only",
     ):
-        Adam(0.1, parameters=[torch.nn.Parameter(torch.ones(2, dtype=torch.complex64))])
+        Adagrad(0.1, parameters=[torch.nn.Parameter(torch.ones(2, dtype=torch.complex64))])
 
 
 @pytest.mark.parametrize(
@@ -209,8 +209,13 @@ def test_complex_parameters_are_refused_clearly_where_the_rule_has_no_complex_up
             ),
             lambda ps: torch.optim.RMSprop(ps, lr=0.01, alpha=0.99, eps=1e-8, momentum=0.9, centered=True),
         ),
+        (lambda ps: Adam(0.01, parameters=ps), lambda ps: torch.optim.Adam(ps, lr=0.01)),
+        (
+            lambda ps: AdamW(0.01, parameters=ps, weight_decay=0.125, amsgrad=True),
+            lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.125, amsgrad=True),
+        ),
     ],
-    ids=["SGD", "RMSProp-torch-conventions"],
+    ids=["SGD", "RMSProp-torch-conventions", "Adam", "AdamW-amsgrad"],
 )
 def test_complex_parameters_are_updated_correctly_and_never_nan(ours, theirs):
     torch.manual_seed(0)
@@ -261,3 +266,21 @@ def test_fuzzed_state_dicts_load_cleanly_or_change_nothing(sd, strict, with_grou
             assert t.layout is torch.strided and t.dtype == torch.float32 and t.shape == p.shape
     w.grad, emb.grad = torch.ones(3, 4), torch.ones(10, 4)
     opt.step()
+
+
+@pytest.mark.parametrize("make", [lambda ps: Adam(0.01, parameters=ps), lambda ps: AdamW(0.01, parameters=ps)])
+def test_a_complex_adam_parameter_moves_as_its_real_view(make):
+    """torch's convention, bit for bit: the complex run equals the run on the real view's
+    two coordinates (the state keys hold complex moments and real beta powers)."""
+    torch.manual_seed(1)
+    c = torch.nn.Parameter(torch.randn(5, 2, dtype=torch.complex64))
+    r = torch.nn.Parameter(torch.view_as_real(c.detach()).clone())
+    opt_c, opt_r = make([c]), make([r])
+    for _ in range(4):
+        g = torch.randn(5, 2, dtype=torch.complex64)
+        c.grad, r.grad = g.clone(), torch.view_as_real(g).clone()
+        opt_c.step()
+        opt_r.step()
+    assert torch.equal(torch.view_as_real(c.detach()), r.detach())
+    sd = opt_c.state_dict()
+    assert sd["param_0_moment1_0"].dtype == torch.complex64 and sd["param_0_beta1_pow_acc_0"].dtype == torch.float32

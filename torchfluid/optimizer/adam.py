@@ -80,6 +80,7 @@ class AdamRule(FlatRule):
     lazy_mode: bool = False  # row-sparse gradients: update only the rows present
     amsgrad: bool = False  # AMSGrad: the denominator takes the running maximum of moment2
     op_type = "adam"
+    supports_complex = True  # as torch: a complex parameter is updated as its real view (two real coordinates)
     accumulator_names = ("moment1", "moment2", "beta1_pow_acc", "beta2_pow_acc")
     compatible_accumulators = ("moment2_max",)  # AMSGrad's record: a state dict may carry it
 
@@ -128,6 +129,9 @@ class AdamRule(FlatRule):
         kwargs = {"lr": lr, "beta1": hparams["beta1"], "beta2": hparams["beta2"], "epsilon": hparams["epsilon"]}
         powers = (state["beta1_pow_acc"], state["beta2_pow_acc"])
         tensors = (param.data, state["moment1"], state["moment2"], *((state["moment2_max"],) if self.amsgrad else ()))
+        if param.is_complex():  # as torch: the real and imaginary parts are two real coordinates
+            tensors = tuple(torch.view_as_real(t) for t in tensors)
+            grad = torch.view_as_real(grad.to_dense() if grad.is_sparse else grad)
 
         def kernel(p, g, m1, m2, m2_max=None):
             adam_(p, g, m1, m2, *powers, **kwargs, moment2_max=m2_max)
@@ -313,9 +317,10 @@ class AdamWRule(AdamRule):
 
     def update(self, param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
         if hparams["coeff"] != 0 and not (grad.is_sparse and grad._nnz() == 0) and self.decays(name):
-            (coeff,) = paddle_attrs(param.dtype, hparams["coeff"])
-            one, lr_t, coeff_t = (torch.tensor(v, dtype=param.dtype) for v in (1.0, lr, coeff))
-            param.data.mul_((one - lr_t * coeff_t).to(param.device))  # 1 - lr * coeff, in the dtype
+            target = torch.view_as_real(param.data) if param.is_complex() else param.data
+            (coeff,) = paddle_attrs(target.dtype, hparams["coeff"])
+            one, lr_t, coeff_t = (torch.tensor(v, dtype=target.dtype) for v in (1.0, lr, coeff))
+            target.mul_((one - lr_t * coeff_t).to(param.device))  # 1 - lr * coeff, in the dtype
         super().update(param, grad, state, lr=lr, hparams=hparams, precision=precision, name=name)
 
 

@@ -121,13 +121,16 @@ class FlatRule:
 
     def new_state(self, p: torch.Tensor, hparams, dtype: torch.dtype) -> dict:
         """Fresh records of ``p``, each at :meth:`fused_initial`, in ``p``'s dtype (float32 for
-        float16/bfloat16 parameters)."""
-        dt = p.dtype if p.dtype in _FLOATS else torch.float32
+        float16/bfloat16 parameters; a complex parameter's scalar records are real)."""
+        if p.is_complex():
+            dt, scalar_dt = p.dtype, p.real.dtype
+        else:
+            dt = scalar_dt = p.dtype if p.dtype in _FLOATS else torch.float32
         out = {}
         for acc in self.accumulators(hparams):
             start = self.fused_initial(acc, hparams)
             if acc in self.scalar_records:
-                out[acc] = torch.full([1], start, dtype=dt, device=p.device)
+                out[acc] = torch.full([1], start, dtype=scalar_dt, device=p.device)
             else:
                 out[acc] = torch.full_like(p, start, dtype=dt)
         return out
