@@ -325,12 +325,12 @@ class RMSPropTensors:
 
 
 class TableCall:
-    """One kernel (``kind``: rmsprop, momentum, adagrad or sgd of
+    """One kernel (``kind``: rmsprop, momentum, adagrad, sgd, adam, adamax or adadelta of
     :mod:`torchfluid.kernels.fused_cpu_jit`) over address / chunk / hyper / scalar
     tables, with the tables checked and the arguments resolved once.
 
     ``variant``: the compile-time switches of the kind (rmsprop: centered, velocity; adam:
-    decoupled);
+    decoupled, amsgrad);
     ``flags``: its runtime switches (rmsprop: lr_in_momentum, nesterov; momentum:
     nesterov), at most two. ``scalars``: the kind's scalar row (at least ``n_scalars``
     values, in the hyper table's dtype). ``aux``: ``aux_width`` more values per tensor, in

@@ -337,10 +337,10 @@ class AdamW(AdamOptimizer, fluid_attributes=("coeff",)):
     ``torch.optim.AdamW``'s (``p *= 1 - lr * weight_decay``); the Adam step differs from
     torch's where Adam does (Paddle's eps placement). ``multi_precision=True``: float32
     master weights (decayed and updated in float32) and state for float16/bfloat16
-    parameters. ``amsgrad``: as Adam's. ``fused``: as Adam's (None: the fused CPU kernel, decay included, wherever
-    it applies; False: the reference kernel always; True: required). ``options``:
-    :class:`~torchfluid.optimizer.base.Optimizer`'s keyword arguments (``nonfinite``,
-    ``shard_state``, ...)."""
+    parameters. ``amsgrad``: as Adam's. ``fused``: as Adam's (None: the fused CPU kernel,
+    decay included, wherever it applies; False: the reference kernel always; True:
+    required). ``options``: :class:`~torchfluid.optimizer.base.Optimizer`'s keyword
+    arguments (``nonfinite``, ``maximize``, ``shard_state``, ...)."""
 
     def __init__(
         self,
