@@ -269,6 +269,17 @@ CONFIGS: list[OptimConfig] = [
     _c("sgd_inf", kind="sgd", inf_data=True),
     _c("sgd_fused_false", kind="sgd", options={"fused": False, "regularization": fluid.L1Decay(0.1)}),
     _c("sgd_fused_true", kind="sgd", options=dict(fused=True, regularization=fluid.L2Decay(0.1), **_clip("value"))),
+    # torch.optim.SGD's momentum options on SGD
+    _c("sgd_momentum", kind="sgd", options={"momentum": 0.9, "weight_decay": 0.05}),
+    _c("sgd_momentum_nesterov_clip", kind="sgd", options=dict(momentum=0.5, nesterov=True, **_clip("global_norm"))),
+    _c("sgd_momentum_dampening", kind="sgd", lr="piecewise", options={"momentum": 0.9, "dampening": 0.25}),
+    _c("sgd_momentum_fused_false", kind="sgd", options={"momentum": 0.9, "fused": False, "maximize": True}),
+    _c(
+        "sgd_momentum_dampening_fused_true_refused",
+        kind="sgd",
+        options={"momentum": 0.9, "dampening": 0.25, "fused": True},
+        raises=dict.fromkeys(range(STEPS), ValueError),
+    ),
     # ---- Adam
     _c("adam", kind="adam", lr=0.01),
     _c("adam_betas", kind="adam", lr=0.01, options={"beta1": 0.5, "beta2": 0.9, "epsilon": 1e-6}),
@@ -340,6 +351,8 @@ CONFIGS: list[OptimConfig] = [
     _c("adagrad_schedule", kind="adagrad", lr="piecewise"),
     _c("adagrad_schedule_noam", kind="adagrad", lr="noam"),
     _c("adagrad_inf", kind="adagrad", lr=0.1, inf_data=True),
+    _c("adagrad_lr_decay", kind="adagrad", lr=0.1, options={"lr_decay": 0.5, "initial_accumulator_value": 0.1}),
+    _c("adagrad_lr_decay_schedule_l2", kind="adagrad", lr="piecewise", options={"lr_decay": 0.1, "weight_decay": 0.05}),
     _c("adagrad_float64", kind="adagrad", lr=0.1, dtype="float64", options={"initial_accumulator_value": 0.1}),
     _c("adagrad_float16", kind="adagrad", lr=0.1, dtype="float16", options={"epsilon": 1e-4}),
     _c("adagrad_fused_false", kind="adagrad", lr=0.1, options=dict(fused=False, **_clip("global_norm"))),

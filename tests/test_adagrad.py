@@ -423,8 +423,3 @@ def test_add_param_group_checks_the_options():
     with pytest.raises(ValueError, match=r"^epsilon must be > 0, got -1.0$"):
         opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(2))], "epsilon": -1.0})
     assert len(opt.param_groups) == 1
-
-
-def test_complex_parameters_are_refused():
-    with pytest.raises(ValueError, match=r"complex dtype torch.complex64: AdagradOptimizer updates real"):
-        F.Adagrad(0.1, parameters=[torch.nn.Parameter(torch.ones(2, dtype=torch.complex64))])

@@ -302,6 +302,9 @@ def optimizer_cases(draw):
         elif kind == "adagrad":
             group["epsilon"] = draw(st.sampled_from([1e-6, 1e-3]))
             group["initial_accumulator_value"] = draw(st.sampled_from([0.0, 0.1]))
+        elif kind == "sgd":  # torch.optim.SGD's momentum (dampening takes the reference kernel)
+            group["momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9]))
+            group["nesterov"] = group["momentum"] > 0 and draw(st.booleans())
         elif kind in ("adam", "adamw", "adamax"):
             group["beta1"], group["beta2"] = draw(st.sampled_from([(0.9, 0.999), (0.5, 0.9)]))
             group["epsilon"] = draw(st.sampled_from([1e-8, 1e-3]))

@@ -248,7 +248,7 @@ BAD_GROUPS = [
     (O.Momentum, {"dampening": 0.5}, r"^the param group has dampening=0\.5; allowed: 0 \(Paddle's momentum"),
     (O.Momentum, {"nesterov": True, "use_nesterov": False}, r"^param_group sets both 'nesterov' and 'use_nesterov'"),
     (O.Momentum, {"nesterov": 1}, r"^use_nesterov must be True or False, got 1$"),
-    (O.Adagrad, {"lr_decay": 0.1}, r"^the param group has lr_decay=0\.1; allowed: 0 \(Paddle's Adagrad has no"),
+    (O.Adagrad, {"lr_decay": -0.1}, r"^lr_decay must be >= 0, got -0\.1$"),
     (O.Adagrad, {"eps": 0.0}, r"^epsilon must be > 0, got 0\.0$"),
     (O.Adagrad, {"eps": 1e-3, "epsilon": 1e-4}, r"^param_group sets both 'eps' and 'epsilon'"),
 ]
@@ -272,7 +272,6 @@ EDITS = [
     (O.Momentum, "nesterov", True, r"sets torch\.optim\.SGD's nesterov=True; Momentum reads use_nesterov"),
     (O.Momentum, "dampening", 0.1, r"has dampening=0\.1; allowed: 0"),
     (O.Adagrad, "eps", 1e-10, r"sets torch\.optim\.Adagrad's eps=1e-10; Adagrad reads epsilon"),
-    (O.Adagrad, "lr_decay", 0.01, r"has lr_decay=0\.01; allowed: 0"),
     (O.RMSProp, "alpha", 0.9, r"sets torch\.optim\.RMSprop's alpha=0\.9; RMSProp reads rho"),
     (O.RMSProp, "eps", 1e-8, r"sets torch\.optim\.RMSprop's eps=1e-08; RMSProp reads epsilon"),
 ]
@@ -637,8 +636,15 @@ BAD_TORCH_CALLS = [
     (O.Momentum, {"dampening": 0.1}, r"^torchfluid\.optim\.Momentum\(\.\.\.\) has dampening=0\.1; allowed: 0"),
     (O.Momentum, {"nesterov": "yes"}, r"^use_nesterov must be True or False, got 'yes'$"),
     (O.Adagrad, {"eps": 1e-3, "epsilon": 1e-4}, r"^torchfluid\.optim\.Adagrad\(\.\.\.\) sets both 'eps' and 'epsilon'"),
-    (O.Adagrad, {"lr_decay": 0.01}, r"^torchfluid\.optim\.Adagrad\(\.\.\.\) has lr_decay=0\.01; allowed: 0"),
-    (O.Adagrad, {"eps": -1.0}, r"^epsilon must be > 0, got -1\.0$"),
+    (O.Adagrad, {"lr_decay": -0.01}, r"^Invalid lr_decay value: -0\.01 \(lr_decay must be >= 0, got -0\.01\)$"),
+    (O.Adagrad, {"eps": -1.0}, r"^Invalid epsilon value: -1\.0 \(epsilon must be > 0, got -1\.0\)$"),
+    (O.SGD, {"momentum": -0.5}, r"^Invalid momentum value: -0\.5 \(momentum must be >= 0, got -0\.5\)$"),
+    (
+        O.SGD,
+        {"momentum": 0.9, "nesterov": True, "dampening": 0.1},
+        r"^nesterov=True needs momentum > 0 and dampening=0",
+    ),
+    (O.SGD, {"nesterov": True}, r"^nesterov=True needs momentum > 0 and dampening=0"),
 ]
 
 
@@ -707,17 +713,21 @@ def test_a_torch_adagrad_state_dict_loads_and_the_run_continues(cls):
     torch.testing.assert_close(_flat(ours), _flat(theirs), rtol=0, atol=1e-6)
 
 
-def test_a_torch_adagrad_state_dict_with_lr_decay_is_refused():
+def test_a_torch_adagrad_state_dict_with_lr_decay_resumes_as_torch():
+    """torch's lr_decay (lr / (1 + (step - 1) * lr_decay)) with its per-parameter step count:
+    a torch.optim.Adagrad checkpoint loads (its 'sum' and 'step') and the run goes on as torch's."""
     theirs = _mlp()
-    ref = torch.optim.Adagrad(theirs.parameters(), lr=0.05, lr_decay=0.1)
-    _steps(theirs, ref, range(2))
+    ref = torch.optim.Adagrad(theirs.parameters(), lr=0.05, lr_decay=0.1, eps=1e-10)
+    _steps(theirs, ref, range(3))
     model = _mlp()
-    opt = O.Adagrad(model.parameters(), lr=0.05)
-    _steps(model, opt, range(1))
-    snap = _snapshot(opt, model)
-    with pytest.raises(ValueError, match=r"^torch-style state_dict: a param group has lr_decay=0\.1; allowed: 0"):
-        opt.load_state_dict(ref.state_dict())
-    assert _same(opt, model, snap)
+    model.load_state_dict(theirs.state_dict())
+    opt = O.Adagrad(model.parameters(), lr=0.05, lr_decay=0.1, eps=1e-10)
+    opt.load_state_dict(ref.state_dict())
+    for p in model.parameters():
+        assert set(opt.state[p]) == {"moment", "step"} and float(opt.state[p]["step"]) == 3.0
+    _steps(theirs, ref, range(3, 9))
+    _steps(model, opt, range(3, 9))
+    torch.testing.assert_close(_flat(model), _flat(theirs), rtol=0, atol=1e-6)
 
 
 def _first_entry(sd, make):

@@ -10,7 +10,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from torchfluid.optimizer import SGD, Adagrad, Adam, AdamW, RMSProp
+from torchfluid.optimizer import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lamb, RMSProp
 
 
 def _model(fused=None, **kw):
@@ -193,10 +193,10 @@ def test_an_empty_parameter_list_raises(params):
 def test_complex_parameters_are_refused_clearly_where_the_rule_has_no_complex_update():
     with pytest.raises(
         ValueError,
-        match=r"parameter 0 has complex dtype torch.complex64: AdagradOptimizer updates "
+        match=r"parameter 0 has complex dtype torch.complex64: LambOptimizer updates "
         r"real floating-point parameters only",
     ):
-        Adagrad(0.1, parameters=[torch.nn.Parameter(torch.ones(2, dtype=torch.complex64))])
+        Lamb(0.1, parameters=[torch.nn.Parameter(torch.ones(2, dtype=torch.complex64))])
 
 
 @pytest.mark.parametrize(
@@ -214,8 +214,30 @@ def test_complex_parameters_are_refused_clearly_where_the_rule_has_no_complex_up
             lambda ps: AdamW(0.01, parameters=ps, weight_decay=0.125, amsgrad=True),
             lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.125, amsgrad=True),
         ),
+        (
+            lambda ps: SGD(0.1, parameters=ps, momentum=0.75, dampening=0.25),
+            lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.75, dampening=0.25),
+        ),
+        (
+            lambda ps: SGD(0.1, parameters=ps, momentum=0.75, nesterov=True, weight_decay=0.125),
+            lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.75, nesterov=True, weight_decay=0.125),
+        ),
+        (
+            lambda ps: Adagrad(0.1, parameters=ps, epsilon=1e-10, initial_accumulator_value=0.5, lr_decay=0.25),
+            lambda ps: torch.optim.Adagrad(ps, lr=0.1, eps=1e-10, initial_accumulator_value=0.5, lr_decay=0.25),
+        ),
+        (lambda ps: Adamax(0.01, parameters=ps), lambda ps: torch.optim.Adamax(ps, lr=0.01)),
     ],
-    ids=["SGD", "RMSProp-torch-conventions", "Adam", "AdamW-amsgrad"],
+    ids=[
+        "SGD",
+        "RMSProp-torch-conventions",
+        "Adam",
+        "AdamW-amsgrad",
+        "SGD-dampening",
+        "SGD-nesterov",
+        "Adagrad",
+        "Adamax",
+    ],
 )
 def test_complex_parameters_are_updated_correctly_and_never_nan(ours, theirs):
     torch.manual_seed(0)
@@ -268,8 +290,19 @@ def test_fuzzed_state_dicts_load_cleanly_or_change_nothing(sd, strict, with_grou
     opt.step()
 
 
-@pytest.mark.parametrize("make", [lambda ps: Adam(0.01, parameters=ps), lambda ps: AdamW(0.01, parameters=ps)])
-def test_a_complex_adam_parameter_moves_as_its_real_view(make):
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: Adam(0.01, parameters=ps),
+        lambda ps: AdamW(0.01, parameters=ps),
+        lambda ps: Adamax(0.01, parameters=ps),
+        lambda ps: Adadelta(0.5, parameters=ps),
+        lambda ps: Adagrad(0.1, parameters=ps, initial_accumulator_value=0.5, lr_decay=0.25),
+        lambda ps: SGD(0.1, parameters=ps, momentum=0.5, dampening=0.5),
+    ],
+    ids=["Adam", "AdamW", "Adamax", "Adadelta", "Adagrad", "SGD-momentum"],
+)
+def test_a_complex_parameter_moves_as_its_real_view(make):
     """torch's convention, bit for bit: the complex run equals the run on the real view's
     two coordinates (the state keys hold complex moments and real beta powers)."""
     torch.manual_seed(1)
@@ -282,5 +315,9 @@ def test_a_complex_adam_parameter_moves_as_its_real_view(make):
         opt_c.step()
         opt_r.step()
     assert torch.equal(torch.view_as_real(c.detach()), r.detach())
-    sd = opt_c.state_dict()
-    assert sd["param_0_moment1_0"].dtype == torch.complex64 and sd["param_0_beta1_pow_acc_0"].dtype == torch.float32
+    for (key, t_c), (key_r, t_r) in zip(opt_c.state_dict().items(), opt_r.state_dict().items(), strict=True):
+        assert key == key_r
+        if t_c.is_complex():  # param-shaped records are complex, scalar ones (beta powers, step) real
+            assert t_c.dtype == torch.complex64 and torch.equal(torch.view_as_real(t_c), t_r)
+        else:
+            assert t_c.dtype == t_r.dtype == torch.float32 and torch.equal(t_c, t_r)

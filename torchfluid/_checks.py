@@ -1,7 +1,8 @@
 """Argument checks shared by every layer. Errors name the argument, the value and what is allowed.
 
 A value of the wrong type raises :class:`ArgumentTypeError`, which is both a ``TypeError``
-and a ``ValueError``; a value of the right type outside its range raises ``ValueError``.
+and a ``ValueError``; a number of the right type outside its range raises a ``ValueError`` that also carries
+the argument's name and value (:func:`range_error`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 
 __all__ = [
     "ArgumentTypeError",
+    "range_error",
     "ArgumentAssertionError",
     "asserted_by_paddle",
     "shown",
@@ -28,6 +30,15 @@ __all__ = [
 class ArgumentTypeError(TypeError, ValueError):
     """An argument of the wrong type (a ``TypeError``; also a ``ValueError``, so code that
     treats every bad argument as a ``ValueError`` catches it too)."""
+
+
+def range_error(message: str, argument: str, value) -> ValueError:
+    """The ``ValueError`` for a number of the right type outside its allowed range, carrying
+    ``argument`` and ``value`` (the argument's name and the value given) as attributes of
+    those names: a front end may reword it (``torchfluid.optim`` does, in torch's words)."""
+    error = ValueError(message)
+    error.argument, error.value = argument, value
+    return error
 
 
 class ArgumentAssertionError(ValueError, AssertionError):
@@ -96,15 +107,16 @@ def check_number(
         raise ArgumentTypeError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}")
     exact = int(value) if isinstance(value, numbers.Integral) else float(value)  # int <-> float compare exactly
     if isinstance(exact, float) and not math.isfinite(exact):
-        raise ValueError(f"{name} must be {allowed or 'a finite number'}, got {value!r}")
+        raise range_error(f"{name} must be {allowed or 'a finite number'}, got {value!r}", name, value)
     if lo is not None and (exact < lo or (lo_open and exact == lo)):
-        raise ValueError(f"{name} must be {allowed}, got {shown(value)}")
+        raise range_error(f"{name} must be {allowed}, got {shown(value)}", name, value)
     if hi is not None and (exact > hi or (hi_open and exact == hi)):
-        raise ValueError(f"{name} must be {allowed}, got {shown(value)}")
+        raise range_error(f"{name} must be {allowed}, got {shown(value)}", name, value)
     try:
         return float(exact)
     except OverflowError:  # an integer of 309 digits or more
-        raise ValueError(f"{name} must be {allowed or 'a finite number'}, got {shown(value)}") from None
+        message = f"{name} must be {allowed or 'a finite number'}, got {shown(value)}"
+        raise range_error(message, name, value) from None
 
 
 def check_choice(name: str, value, choices):

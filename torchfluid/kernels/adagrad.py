@@ -20,8 +20,10 @@ duplicate rows summed) and ONLY the merged rows of ``moment`` and ``p`` change -
 Where ``torch.optim.Adagrad`` differs:
 
 * ``lr_decay``: torch divides the learning rate by ``1 + (t - 1) * lr_decay`` at step
-  ``t`` (a per-parameter step count it keeps); Paddle has no such option (use a learning
-  rate schedule) and keeps no step count;
+  ``t`` (a per-parameter step count it keeps); Paddle has no such option and keeps no step
+  count. torchfluid's ``Adagrad(lr_decay=...)`` passes this kernel the decayed rate, with
+  a ``step`` record kept only while ``lr_decay`` is not 0
+  (:class:`~torchfluid.optimizer.adagrad.AdagradRule`);
 * torch's defaults are ``eps=1e-10`` and ``lr=0.01`` (Paddle: ``epsilon=1e-6`` and no
   default learning rate); eps is outside the sqrt in both and the accumulator starts at
   ``initial_accumulator_value`` in both (TensorFlow/Keras start it at 0.1, and TF1 has

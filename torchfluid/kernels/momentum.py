@@ -57,13 +57,17 @@ def momentum_(
     use_nesterov: bool = False,
     rescale_grad: float = 1.0,
     l2_coeff: float = 0.0,
+    dampening: float = 0.0,
 ) -> None:
     """One Momentum update in place (module docstring): ``velocity = velocity * mu + g``;
     ``param -= lr * velocity`` (``param -= (g + velocity * mu) * lr`` with ``use_nesterov``).
 
     ``grad`` is dense, of ``param``'s shape; ``g`` is ``grad * rescale_grad``, plus
     ``param * l2_coeff`` when ``l2_coeff`` is not 0. The step is computed in ``velocity``'s
-    dtype and the result rounded once into ``param``."""
+    dtype and the result rounded once into ``param``. ``dampening`` (torch.optim.SGD's; 0 in
+    Paddle): ``velocity = velocity * mu + (1 - dampening) * g``, as torch's ``add_(g,
+    alpha=1 - dampening)``; torch's first step, where its buffer starts as ``g`` undamped, is
+    the caller's (a zero velocity with ``dampening=0``)."""
     dtype = velocity.dtype
     if dtype in (torch.float16, torch.bfloat16):  # torch would use the float32 values; Paddle rounds them first
         lr, mu, rescale_grad, l2_coeff = (_rounded(x, dtype) for x in (lr, mu, rescale_grad, l2_coeff))
@@ -74,7 +78,10 @@ def momentum_(
         g = g * rescale_grad
     if l2_coeff != 0.0:
         g = param.to(dtype).mul(l2_coeff).add_(g)  # p * coeff rounded, then + g (Paddle's CPU expression)
-    velocity.mul_(mu).add_(g)
+    if dampening != 0.0:
+        velocity.mul_(mu).add_(g, alpha=1.0 - dampening)
+    else:
+        velocity.mul_(mu).add_(g)
     if use_nesterov:
         step = velocity.mul(mu).add_(g).mul_(lr)  # (g + velocity * mu) * lr
     else:

@@ -14,9 +14,13 @@ optimizer themselves (``ZeroRedundancyOptimizer(params, optimizer_class=RMSProp,
 lr=...)``) work. ``Momentum`` reads torch.optim.SGD's ``nesterov`` as ``use_nesterov`` and
 ``Adagrad``, ``Adam``, ``AdamW``, ``Adamax`` and ``Adadelta`` torch's ``eps`` as ``epsilon`` (in the
 call and in ``add_param_group``), and the Adam family torch's ``betas`` pair as ``beta1``,
-``beta2``; torch's ``maximize`` works on every optimizer; torch's options without Paddle maths
-(``dampening``, ``lr_decay``, ``capturable``, ``differentiable``) are accepted only at the values
-that change nothing (0, False) and refused otherwise, and ``foreach`` is accepted and changes nothing.
+``beta2``. torch's ``maximize`` works on every optimizer, and so do ``SGD``'s ``momentum``,
+``dampening`` and ``nesterov`` (torch.optim.SGD's maths) and ``Adagrad``'s ``lr_decay``; torch's
+options without maths here (``capturable``, ``differentiable``; ``Momentum``'s ``dampening``) are
+accepted only at the values that change nothing (0, False) and refused otherwise, and ``foreach``
+is accepted and changes nothing. Where the Paddle namesake has no default learning rate
+(``Adagrad``, ``RMSProp``), torch's call without ``lr`` takes torch's default (0.01); the other
+defaults are Paddle's (``SGD``'s 0.001 is torch's too).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from ..optimizer.adam import AdamRule, AdamWRule
 from ..optimizer.adamax import AdamaxRule
 from ..optimizer.lamb import LambRule
 from ..optimizer.momentum import MomentumRule
+from ..optimizer.rmsprop import RMSPropRule
+from ..optimizer.sgd import SGDRule
 from ..optimizer.state import refuse_torch_options, rename_group_keys
 
 __all__ = ["RMSProp", "SGD", "Adam", "AdamW", "Adamax", "Adadelta", "Lamb", "Adagrad", "Momentum"]
@@ -73,6 +79,18 @@ def split_betas(kwargs: dict, where: str) -> dict:
     return kwargs
 
 
+def torch_invalid(argument: str, value, rule=None) -> str:
+    """torch.optim's words for an argument out of range: ``Invalid learning rate: -1``,
+    ``Invalid beta parameter at index 0: 1.0``, ``Invalid momentum value: -0.5`` (torch's
+    name of the argument where ``rule`` renames it: RMSprop's ``alpha`` for ``rho``)."""
+    if argument in ("learning_rate", "lr"):
+        return f"Invalid learning rate: {value}"
+    if argument in ("beta1", "beta2"):
+        return f"Invalid beta parameter at index {int(argument[-1]) - 1}: {value}"
+    theirs = {ours: t for t, ours in getattr(rule, "torch_group_keys", {}).items() if t != "eps"}
+    return f"Invalid {theirs.get(argument, argument)} value: {value}"
+
+
 class _TorchLayout:
     """Mixin: torch's layout for ``state_dict()``; Paddle's under ``paddle_state_dict()``;
     torch's call ``cls(params, lr=..., **options)`` besides torchfluid's.
@@ -84,10 +102,15 @@ class _TorchLayout:
     ``foreach`` is accepted and changes nothing (the fused kernel runs wherever it applies)."""
 
     _RULE = None
+    # torch's default learning rate, for a class whose Paddle namesake has none (Paddle's
+    # default, where there is one, is torch's too, or stays Paddle's: Adamax, Adadelta)
+    _TORCH_LR: float | None = None
 
     def __init__(self, *args, **kwargs):
         args, kwargs = torch_call(args, kwargs)
         where = f"torchfluid.optim.{type(self).__name__}(...)"
+        if self._TORCH_LR is not None and not args and "learning_rate" not in kwargs:
+            kwargs["learning_rate"] = self._TORCH_LR
         kwargs.pop("foreach", None)
         if "betas" in kwargs:
             kwargs = split_betas(kwargs, where)
@@ -95,7 +118,12 @@ class _TorchLayout:
             kwargs = rename_group_keys(kwargs, getattr(self._RULE, "torch_group_keys", {}), where)
             neutral = getattr(self._RULE, "torch_neutral_options", {})
             refuse_torch_options({k: kwargs.pop(k) for k in list(neutral) if k in kwargs}, where, neutral)
-        super().__init__(*args, **kwargs)
+        try:
+            super().__init__(*args, **kwargs)
+        except ValueError as e:
+            if getattr(e, "argument", None) is None:  # not a number out of range (range_error)
+                raise
+            raise ValueError(f"{torch_invalid(e.argument, e.value, self._RULE)} ({e})") from None
 
     def state_dict(self) -> dict:
         """torch.optim's layout (see :meth:`torch_state_dict`)."""
@@ -104,10 +132,13 @@ class _TorchLayout:
 
 class RMSProp(_TorchLayout, _paddle.RMSProp):
     __doc__ = _paddle.RMSProp.__doc__
+    _RULE = RMSPropRule  # torch.optim.RMSprop's alpha and eps are rho and epsilon
+    _TORCH_LR = 1e-2
 
 
 class SGD(_TorchLayout, _paddle.SGD):
     __doc__ = _paddle.SGD.__doc__
+    _RULE = SGDRule  # torch.optim.SGD's momentum, dampening and nesterov are SGD's own options here
 
 
 class Adam(_TorchLayout, _paddle.Adam):
@@ -137,7 +168,8 @@ class Lamb(_TorchLayout, _paddle.Lamb):
 
 class Adagrad(_TorchLayout, _paddle.Adagrad):
     __doc__ = _paddle.Adagrad.__doc__
-    _RULE = AdagradRule  # torch.optim.Adagrad's eps is epsilon; lr_decay=0 is accepted
+    _RULE = AdagradRule  # torch.optim.Adagrad's eps is epsilon; lr_decay is Adagrad's own option here
+    _TORCH_LR = 1e-2
 
 
 class Momentum(_TorchLayout, _paddle.Momentum):

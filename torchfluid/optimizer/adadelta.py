@@ -31,6 +31,7 @@ class AdadeltaRule(FlatRule):
     torch_group_keys = MappingProxyType({"eps": "epsilon"})  # torch's name, read as this rule's
     torch_neutral_options = TORCH_STEP_OPTIONS
 
+    supports_complex = True  # as torch: a complex parameter is updated as its real view
     op_type = "adadelta"
     kernel = staticmethod(adadelta_)
     kernel_hparams = MappingProxyType({"rho": "rho", "epsilon": "epsilon"})

@@ -13,7 +13,8 @@ A row-sparse gradient (``Embedding(is_sparse=True)``, torch's ``sparse=True``) f
 Paddle's ``SparseAdagradFunctor``: duplicate rows are summed and only those rows of the
 moment and the parameter change (a regularizer's dense term makes the gradient dense
 first, as everywhere in torchfluid). Differences from ``torch.optim.Adagrad`` are listed
-in :mod:`torchfluid.kernels.adagrad` (``lr_decay``, defaults, the rounding order).
+in :mod:`torchfluid.kernels.adagrad` (defaults, the rounding order); torch's ``lr_decay`` is
+an option here too.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import torch
 from ..kernels import adagrad_, adagrad_rows_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts
-from .fused import FlatRule, fused_path
+from .fused import FlatRule, fused_path, plain_float_param
+from .state import TORCH_STEP_OPTIONS
 
 __all__ = ["AdagradOptimizer", "Adagrad", "AdagradRule", "sparse_rows"]
 
@@ -52,20 +54,30 @@ class AdagradRule(FlatRule):
     parameter's dtype; float32 for float16/bfloat16 parameters) and Paddle's kernel,
     dense or row-sparse."""
 
+    supports_complex = True  # as torch: a complex parameter is updated as its real view
     op_type = "adagrad"
     accumulator_names = ("moment",)
     flat_class = "FlatAdagrad"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
-    # torch.optim.Adagrad's state dicts load: its 'sum' is the moment (its 'step' is dropped);
-    # torchfluid.optim.Adagrad still writes 'moment' (torch's loader would want a 'step' too)
+    # torch.optim.Adagrad's state dicts load: its 'sum' is the moment (its 'step' is read only with
+    # lr_decay); torchfluid.optim.Adagrad still writes 'moment' (torch's loader would want a 'step' too)
     torch_accumulators_read = MappingProxyType({"sum": "moment"})
     torch_class = "torch.optim.Adagrad"
     torch_group_keys = MappingProxyType({"eps": "epsilon"})  # read as Adagrad's own name
-    # torch.optim.Adagrad's options without maths here: allowed only at their neutral value
-    torch_neutral_options = MappingProxyType(
-        {
-            "lr_decay": (0, "Paddle's Adagrad has no lr_decay: use a learning-rate schedule"),
-        }
-    )
+    torch_neutral_options = TORCH_STEP_OPTIONS
+
+    def accumulators(self, hparams) -> list[str]:
+        """``moment``, and with torch's ``lr_decay`` a 0-d float32 ``step`` count (torch's)."""
+        return ["moment", "step"] if hparams["lr_decay"] != 0 else ["moment"]
+
+    def new_state(self, p: torch.Tensor, hparams, dtype: torch.dtype) -> dict:
+        state = super().new_state(p, {**hparams, "lr_decay": 0}, dtype)
+        if hparams["lr_decay"] != 0:
+            state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+        return state
+
+    @staticmethod
+    def fused_eligible(param: torch.Tensor, hparams, precision) -> bool:
+        return plain_float_param(param, precision) and hparams["lr_decay"] == 0
 
     @staticmethod
     def fused_initial(acc: str, hparams: Mapping) -> float:
@@ -78,6 +90,18 @@ class AdagradRule(FlatRule):
     @staticmethod
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
         moment = state["moment"]
+        if hparams["lr_decay"] != 0:  # torch's decayed rate: lr / (1 + (step - 1) * lr_decay), step from 1
+            step = state.get("step")
+            if step is None:  # lr_decay switched on in this group: counted from here
+                step = state["step"] = torch.zeros((), dtype=torch.float32, device=param.device)
+            step += 1
+            lr = lr / (1 + (float(step) - 1) * hparams["lr_decay"])
+        if param.is_complex():  # as torch: the real and imaginary parts are two real coordinates
+            grad = torch.view_as_real(grad.to_dense() if grad.is_sparse else grad)
+            adagrad_(
+                torch.view_as_real(param.data), grad, torch.view_as_real(moment), lr=lr, epsilon=hparams["epsilon"]
+            )
+            return
         if grad.is_sparse and param.dim() > 0:
             rows, values = sparse_rows(grad)
             adagrad_rows_(param.data, rows, values, moment, lr=lr, epsilon=hparams["epsilon"])
@@ -93,16 +117,20 @@ class AdagradOptimizer(Optimizer, fluid_attributes=("epsilon", "initial_accumula
         moment = moment + g * g;  p = p - (lr * g) / (sqrt(moment) + epsilon)
 
     Allowed: ``epsilon > 0`` and ``initial_accumulator_value >= 0`` (finite real numbers),
-    per group as well. ``fused``: None (default) updates the dense float32/float64 CPU
+    per group as well. ``lr_decay`` (torch.optim.Adagrad's, >= 0, also per group; Paddle has
+    none) divides the rate by ``1 + (step - 1) * lr_decay`` at a parameter's ``step``-th update
+    (counted from 1 in a 0-d float32 ``step`` record, ``<param>_step_0``, as torch's; kept
+    only while ``lr_decay`` is not 0, so a group that switches it on counts from there, where
+    torch counts every update). ``fused``: None (default) updates the dense float32/float64 CPU
     parameters of each group and dtype with one single-pass numba kernel call (bit for bit
     the reference kernel's numbers; clip and L2/L1 decay folded in) and everything else
-    (sparse gradients, float16/bfloat16, CUDA) with the reference kernel; False always uses
+    (sparse gradients, float16/bfloat16, CUDA, ``lr_decay``) with the reference kernel; False always uses
     the reference kernel; True requires the fused one. ``options``:
     :class:`~torchfluid.optimizer.base.Optimizer`'s keyword arguments (``parameters``,
     ``weight_decay``, ``shard_state``, ``grad_reduction``, ``process_group``)."""
 
     option_bounds = MappingProxyType(
-        {"epsilon": {"lo": 0.0, "lo_open": True}, "initial_accumulator_value": {"lo": 0.0}}
+        {"epsilon": {"lo": 0.0, "lo_open": True}, "initial_accumulator_value": {"lo": 0.0}, "lr_decay": {"lo": 0.0}}
     )
 
     def __init__(
@@ -115,10 +143,13 @@ class AdagradOptimizer(Optimizer, fluid_attributes=("epsilon", "initial_accumula
         name=None,
         initial_accumulator_value: float = 0.0,
         *,
+        lr_decay: float = 0.0,
         fused: bool | None = None,
         **options,
     ):
-        defaults = self.checked_options({"epsilon": epsilon, "initial_accumulator_value": initial_accumulator_value})
+        defaults = self.checked_options(
+            {"epsilon": epsilon, "initial_accumulator_value": initial_accumulator_value, "lr_decay": lr_decay}
+        )
         fused_update = fused_path(fused)
         self.fused = fused
         parts = UpdateParts(AdagradRule(), defaults=defaults, fused=fused_update)

@@ -33,6 +33,7 @@ class AdamaxRule(FlatRule):
     torch_group_keys = MappingProxyType({"eps": "epsilon"})  # torch's name, read as this rule's
     torch_neutral_options = TORCH_STEP_OPTIONS
 
+    supports_complex = True  # as torch: a complex parameter is updated as its real view
     op_type = "adamax"
     kernel = staticmethod(adamax_)
     kernel_hparams = MappingProxyType({"beta1": "beta1", "beta2": "beta2", "epsilon": "epsilon"})

@@ -911,8 +911,8 @@ def check_lr(name: str, value) -> float | torch.Tensor:
     if isinstance(value, torch.Tensor):
         if value.numel() != 1 or not value.is_floating_point():
             raise ValueError(
-                f"{name} as a tensor must have 1 element of a floating-point dtype, got shape "
-                f"{list(value.shape)} and dtype {value.dtype}"
+                f"{name} as a tensor must have 1 element of a floating-point dtype (Tensor lr must be 1-element), "
+                f"got shape {list(value.shape)} and dtype {value.dtype}"
             )
         check_number(name, float(value), lo=0.0)
         return value

@@ -109,10 +109,16 @@ class FlatRule:
     kernel_hparams: Mapping = MappingProxyType({})
 
     def update(self, param, grad, state, *, lr: float, hparams, precision, name: str) -> None:
-        """:attr:`kernel` on one parameter (a row-sparse gradient made dense: every row moves)."""
-        records = (state[acc] for acc in self.accumulators(hparams))
+        """:attr:`kernel` on one parameter (a row-sparse gradient made dense: every row moves;
+        a complex parameter as its real view, as torch: two real coordinates, its scalar
+        records real)."""
+        records = [state[acc] for acc in self.accumulators(hparams)]
         hyper = {key: hparams[group_key] for key, group_key in self.kernel_hparams.items()}
-        type(self).kernel(param.data, grad.to_dense() if grad.is_sparse else grad, *records, lr=lr, **hyper)
+        target, grad = param.data, grad.to_dense() if grad.is_sparse else grad
+        if target.is_complex():
+            target, grad = torch.view_as_real(target), torch.view_as_real(grad)
+            records = [torch.view_as_real(t) if t.is_complex() else t for t in records]
+        type(self).kernel(target, grad, *records, lr=lr, **hyper)
 
     @staticmethod
     def fused_initial(acc: str, hparams) -> float:
@@ -133,6 +139,8 @@ class FlatRule:
                 out[acc] = torch.full([1], start, dtype=scalar_dt, device=p.device)
             else:
                 out[acc] = torch.full_like(p, start, dtype=dt)
+                if out[acc].is_complex():  # both parts start there (a real view's coordinates), as torch
+                    torch.view_as_real(out[acc]).fill_(start)
         return out
 
 
@@ -259,9 +267,10 @@ class FusedUpdate:
                     else:
                         view.fill_(rule.fused_initial(acc, hparams))
                 record = {acc: views[acc] for acc in accs}
-                if not st and runtime.on_new_state is not None:
-                    runtime.on_new_state(names[id(p)], record)
-                state[p] = record
+                if record:  # a layout without records (SGD) makes no entry, as torch keeps none
+                    if not st and runtime.on_new_state is not None:
+                        runtime.on_new_state(names[id(p)], record)
+                    state[p] = record
                 records.append((p, tuple((acc, views[acc]) for acc in accs)))
                 have.add(id(p))
         self._synced[key] = (records, have)

@@ -34,6 +34,7 @@ from ..kernels.momentum import momentum_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts
 from .fused import FlatRule, fused_path
+from .state import TORCH_STEP_OPTIONS
 
 __all__ = ["MomentumOptimizer", "Momentum", "MomentumRule"]
 
@@ -55,7 +56,8 @@ class MomentumRule(FlatRule):
     # torch.optim.SGD's options without maths here: allowed only at their neutral value
     torch_neutral_options = MappingProxyType(
         {
-            "dampening": (0, "Paddle's momentum has no dampening, so the run would not continue as torch's"),
+            "dampening": (0, "Paddle's momentum has no dampening (torchfluid.optim.SGD has torch's)"),
+            **TORCH_STEP_OPTIONS,
         }
     )
 

@@ -29,8 +29,9 @@ def split_named(params, argname: str = "parameters") -> list[tuple[str | None, t
     """``params`` (tensors, (name, tensor) pairs or a dict) -> list of (name or None, tensor)."""
     if isinstance(params, torch.Tensor):
         raise TypeError(
-            f"{argname} must be an iterable of tensors, (name, tensor) pairs or a dict, "
-            f"got a single Tensor; wrap it in a list"
+            f"{argname} must be an iterable of tensors, (name, tensor) pairs or a dict, got a single "
+            "Tensor; wrap it in a list (torch.optim's words: params argument given to the optimizer should be "
+            "an iterable of Tensors or dicts)"
         )
     if isinstance(params, (set, frozenset)):
         raise TypeError(

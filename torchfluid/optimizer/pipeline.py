@@ -277,15 +277,18 @@ def run_update(
         work = runtime.fused.update(work, runtime, rule, None if shard is None else shard.owns)
     for it, lr, prep in (*work, *live):
         master = runtime.precision.master(it.param, it.name)  # the kernel updates it, then the parameter copies it
+        state = runtime.state_for(rule, it)
         rule.update(
             it.param if master is None else master,
             prep.apply(it.param, it.grad),
-            runtime.state_for(rule, it),
+            state,
             lr=lr,
             hparams=it.hparams,
             precision=runtime.precision,
             name=it.name,
         )
+        if not state:  # a rule without records here (SGD): no entry, as torch keeps none
+            runtime.state.pop(it.param, None)
         if master is not None:
             it.param.data.copy_(master)
     if shard is not None:

@@ -1,15 +1,38 @@
-"""``SGDOptimizer`` (alias ``SGD``): Paddle's plain SGD, ``p -= lr * g`` (no momentum, no state)."""
+"""``SGDOptimizer`` (alias ``SGD``): Paddle's plain SGD, ``p -= lr * g``, with torch.optim.SGD's
+momentum options.
+
+Paddle's SGD keeps no state. torch's ``momentum``, ``dampening`` and ``nesterov`` (keyword
+arguments, group options as in torch) add a velocity, ``velocity`` (Paddle key
+``<param>_velocity_0``, torch's ``momentum_buffer``), kept only while ``momentum`` is not 0::
+
+    velocity = g                                         first step (torch's buffer starts as g)
+    velocity = velocity * mu + (1 - dampening) * g       later steps
+    p        = p - lr * velocity                         p = p - lr * (g + mu * velocity) with nesterov
+
+With ``dampening=0`` this is Paddle's Momentum (:mod:`torchfluid.kernels.momentum`: a
+velocity that starts at 0 gives ``g`` on the first step too). With ``dampening`` a 0-d
+float32 ``step`` count (``<param>_step_0``) tells the first update, which is undamped as
+torch's; a checkpoint without one (torch's) has started. ``weight_decay`` is the coupled L2
+decay ``g + wd * p`` before the momentum, as torch's. Where torch rounds differently: the
+kernel rounds ``mu`` to float32 first (Paddle's attribute), so float64 runs differ from
+torch's in the last bits.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from types import MappingProxyType
 
+import torch
 
+from .._checks import check_bool, check_number
 from ..kernels import sgd_
+from ..kernels.momentum import momentum_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts
-from .fused import FlatRule, fused_path
+from .fused import FlatRule, fused_path, plain_float_param
+from .state import TORCH_STEP_OPTIONS
 
 __all__ = ["SGDOptimizer", "SGD", "SGDRule"]
 
@@ -17,46 +40,134 @@ __all__ = ["SGDOptimizer", "SGD", "SGDRule"]
 @dataclasses.dataclass(frozen=True)
 class SGDRule(FlatRule):
     """SGD's update rule for :func:`~torchfluid.optimizer.pipeline.run_update`:
-    ``p -= lr * g`` (a sparse gradient made dense first), no accumulators."""
+    ``p -= lr * g`` (a sparse gradient made dense first), no accumulators; with torch's
+    ``momentum`` (module docstring) a ``velocity``."""
 
     op_type = "sgd"
-    flat_class = "FlatSGD"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
-    supports_complex = True  # p -= lr * g is the same update for complex parameters
+    supports_complex = True  # linear updates: a complex parameter moves as its two real coordinates
+    torch_accumulators = MappingProxyType({"velocity": "momentum_buffer"})  # torch.optim.SGD's names
+    torch_class = "torch.optim.SGD"
+    torch_neutral_options = TORCH_STEP_OPTIONS
+
+    # a checkpoint without the dampened velocity's step count (torch.optim.SGD keeps none): started
+    optional_records = MappingProxyType({"step": 1.0})
+
+    def accumulators(self, hparams) -> list[str]:
+        """``velocity`` while ``momentum`` is not 0, and with ``dampening`` a 0-d float32 ``step``
+        count (0 until the first update, which starts the velocity at ``g`` undamped)."""
+        if hparams["momentum"] == 0:
+            return []
+        return ["velocity", "step"] if hparams["dampening"] != 0 else ["velocity"]
+
+    def new_state(self, p: torch.Tensor, hparams, dtype: torch.dtype) -> dict:
+        out = {}
+        if hparams["momentum"] != 0:
+            out["velocity"] = torch.zeros_like(p, dtype=dtype)
+            if hparams["dampening"] != 0:
+                out["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+        return out
+
+    @staticmethod
+    def fused_eligible(param: torch.Tensor, hparams, precision) -> bool:
+        return plain_float_param(param, precision) and hparams["dampening"] == 0
+
+    @staticmethod
+    def fused_layout(hparams) -> tuple:
+        return (hparams["momentum"] != 0,)
+
+    def fused_group(self, params, layout: tuple):
+        from ..kernels import flat
+
+        return flat.FlatMomentum(params) if layout[0] else flat.FlatSGD(params)
 
     @staticmethod
     def fused_step(fg, hparams: Mapping, grads, lrs, fold: GradFold) -> None:
-        fg.step(lr=lrs, grads=grads, fold=fold)
+        if hparams["momentum"] != 0:
+            fg.step(lr=lrs, mu=hparams["momentum"], use_nesterov=hparams["nesterov"], grads=grads, fold=fold)
+        else:
+            fg.step(lr=lrs, grads=grads, fold=fold)
 
-    @staticmethod
-    def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
-        sgd_(param.data, grad.to_dense() if grad.is_sparse else grad, lr=lr)
+    def update(self, param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
+        g = grad.to_dense() if grad.is_sparse else grad  # every row moves
+        target = param.data
+        if target.is_complex():
+            target, g = torch.view_as_real(target), torch.view_as_real(g)
+        mu = hparams["momentum"]
+        if mu == 0:
+            sgd_(target, g, lr=lr)
+            return
+        dampening = hparams["dampening"]
+        velocity = state.get("velocity")
+        first = velocity is None  # momentum switched on in this group: the velocity starts here
+        if first:
+            velocity = state["velocity"] = torch.zeros_like(param, dtype=precision.state_dtype_for(param.dtype))
+        if dampening != 0:
+            step = state.get("step")
+            if step is None:  # dampening switched on in this group: an existing velocity has started
+                step = state["step"] = torch.full((), 0.0 if first else 1.0, device=param.device)
+            first = first or float(step) == 0
+            step += 1
+        if velocity.is_complex():
+            velocity = torch.view_as_real(velocity)
+        # torch's first step: the velocity becomes g, undamped (from 0: 0 * mu + g)
+        momentum_(
+            target, g, velocity, lr=lr, mu=mu, use_nesterov=hparams["nesterov"], dampening=0.0 if first else dampening
+        )
 
 
 class SGDOptimizer(Optimizer):
-    """SGD with fluid's API: ``SGDOptimizer(learning_rate, parameter_list=None,
-    regularization=None, grad_clip=None, name=None)``. Keeps no accumulators."""
+    """SGD with fluid's API: ``SGDOptimizer(learning_rate=0.001, parameter_list=None,
+    regularization=None, grad_clip=None, name=None)`` (Paddle 2.x: ``parameters=``,
+    ``weight_decay=``); ``p -= lr * g``, no state.
+
+    torch.optim.SGD's ``momentum`` (>= 0), ``dampening`` and ``nesterov`` (keywords, and
+    group options) add its velocity (module docstring); ``nesterov`` needs ``momentum > 0``
+    and ``dampening=0``, as torch's."""
 
     def __init__(
         self,
-        learning_rate,
+        learning_rate=0.001,
         parameter_list=None,
         regularization=None,
         grad_clip=None,
         name=None,
         *,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
         fused: bool | None = None,
         **options,
     ):
         """``fused``: None (default) updates the dense float32/float64 CPU parameters of
         each group and dtype with one numba kernel call (bit for bit the reference kernel's
-        ``p - lr * g``, one rounding; clip and L2/L1 decay folded in), the rest with the
+        numbers; clip and L2/L1 decay folded in; not with ``dampening``), the rest with the
         reference kernel; False always uses the reference kernel; True requires the fused
         one. ``options``: :class:`~torchfluid.optimizer.base.Optimizer`'s keyword arguments
         (``parameters``, ``weight_decay``, ``shard_state``, ``grad_reduction``, ``process_group``)."""
+        defaults = self._check_options({"momentum": momentum, "dampening": dampening, "nesterov": nesterov})
         fused_update = fused_path(fused)
         self.fused = fused
-        parts = UpdateParts(SGDRule(), fused=fused_update)
+        parts = UpdateParts(SGDRule(), defaults=defaults, fused=fused_update)
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
+
+    @staticmethod
+    def _check_options(group: Mapping) -> dict:
+        """torch.optim.SGD's momentum options of a group, checked and normalised."""
+        out = {
+            "momentum": check_number("momentum", group["momentum"], lo=0.0),
+            "dampening": check_number("dampening", group["dampening"]),
+            "nesterov": check_bool("nesterov", group["nesterov"]),
+        }
+        if out["nesterov"] and (out["momentum"] <= 0 or out["dampening"] != 0):
+            raise ValueError(
+                f"nesterov=True needs momentum > 0 and dampening=0 (as torch.optim.SGD), got "
+                f"momentum={out['momentum']!r}, dampening={out['dampening']!r}"
+            )
+        return out
+
+    def _check_group(self, group: dict) -> None:
+        super()._check_group(group)
+        self._check_options(group)
 
 
 SGD = SGDOptimizer

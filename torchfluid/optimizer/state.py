@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import numbers
 import weakref
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -140,6 +141,10 @@ class LoadReport:
     def message(self) -> str:
         parts = [f"{label} ({len(items)}): " + "; ".join(items) for label, items in self._lists() if items]
         return "state_dict does not match this optimizer; nothing was loaded. " + " | ".join(parts)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _as_tensor(value):
@@ -270,7 +275,10 @@ class StateCodec:
         out = torch.optim.Optimizer.state_dict(self.opt)
         renames = self._torch_accumulators()
         if renames:  # the rule's accumulators under torch's names (Momentum's velocity: momentum_buffer)
-            out["state"] = {i: {renames.get(k, k): v for k, v in entry.items()} for i, entry in out["state"].items()}
+            out["state"] = {
+                i: {renames.get(k, k): v for k, v in entry.items()} if isinstance(entry, Mapping) else entry
+                for i, entry in out["state"].items()
+            }
         out.update(self.extra_state_dict())
         return out
 
@@ -362,10 +370,22 @@ class StateCodec:
         return out
 
     def apply_pending(self, param_name: str, state: dict) -> None:
+        loaded = set()
         for acc, t in state.items():
             value = self.pending.pop(self.key(param_name, acc), None)
             if value is not None:
                 t.copy_(value.to(device=t.device, dtype=t.dtype))
+                loaded.add(acc)
+        if loaded:  # a record a checkpoint may lack takes the rule's value for that case
+            for acc, value in self.optional_records.items():
+                if acc in state and acc not in loaded:
+                    state[acc].fill_(value)
+
+    @property
+    def optional_records(self) -> Mapping:
+        """``{accumulator: value}``: records a checkpoint may lack (torch.optim.SGD keeps no
+        step count) and the value one takes then (the rule's ``optional_records``)."""
+        return getattr(self.rule, "optional_records", {})
 
     # ------------------------------------------------------------------ read
     def load(self, state_dict: Mapping, *, strict: bool, key_map) -> "LoadReport":
@@ -378,14 +398,16 @@ class StateCodec:
         report = LoadReport()
         groups = {p: g for g in opt.param_groups for p in g["params"]}
         specs = {}  # key -> (param, acc, required, meta tensor)
+        optional = self.optional_records
+        metas = {}
         for p, name in opt.param_names.items():
             group = groups[p]
-            meta = self.new_state(torch.empty_like(p, device="meta"), group)
+            meta = metas[p] = self.new_state(torch.empty_like(p, device="meta"), group)
             for acc in self.rule.compatible_accumulators:
                 if acc not in meta:
                     specs[self.key(name, acc)] = (p, acc, False, torch.empty_like(p, device="meta"))
             for acc, t in meta.items():
-                specs[self.key(name, acc)] = (p, acc, True, t)
+                specs[self.key(name, acc)] = (p, acc, acc not in optional, t)
         plan: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
         pending: dict[str, torch.Tensor] = {}
         bad_keys: set[str] = set()  # spec keys whose entry is unusable: their parameter's state is incomplete
@@ -399,6 +421,8 @@ class StateCodec:
                 continue
             new_key = self.key(rename(parsed[0]), parsed[1])
             tensor = _as_tensor(value)
+            if tensor is None and _is_number(value) and new_key in specs and specs[new_key][3].dim() == 0:
+                tensor = torch.tensor(value, dtype=specs[new_key][3].dtype)  # torch's step saved as a number
             if tensor is None:
                 report.mismatched.append(f"{key}: expected a tensor or numpy array, got {type(value).__name__}")
                 if new_key in specs:
@@ -426,7 +450,7 @@ class StateCodec:
                 continue
             if shard is None or shard.owns(p):
                 entries = plan.setdefault(p, {})  # a parameter with any entry must have all its records
-                if required:
+                if required or acc in optional:
                     entries[acc] = (key, tensor)
         for p in {specs[k][0] for k in bad_keys}:
             if shard is None or shard.owns(p):
@@ -456,6 +480,10 @@ class StateCodec:
         # ---- everything checked: copy first (a failing copy changes nothing), then apply
         # (the schedule first: it validates its own keys)
         new_state = {p: {acc: t.to(device=p.device).clone() for acc, t in accs.items()} for p, accs in complete.items()}
+        for p, record in new_state.items():  # an optional record the checkpoint lacks: the rule's value for that
+            for acc, value in optional.items():
+                if acc in metas[p] and acc not in record:
+                    record[acc] = torch.full_like(metas[p][acc], value, device=p.device)
         if sched_state is not None and opt.lr_schedule is not None:
             opt.lr_schedule.set_state_dict(sched_state)
         for group, values in group_updates:
