@@ -3,14 +3,15 @@
     python3 benchmarks/bench_loops.py [--rounds 15] [--threads 2] [--models linear,mlp,...]
                                       [--page "fluid dygraph,fluid static"] [--record FILE]
                                       [--optimizer rmsprop|momentum|adagrad|sgd|adam|adamw|adamax|adadelta|
-                                                   torch-rmsprop]
+                                                   torch-sgd|torch-rmsprop]
                                       [--step-only] [--reference]
 
 Each step is zero_grad + forward + backward + step (RMSProp, momentum 0.9; --optimizer
 momentum: torchfluid Momentum against torch.optim.SGD(momentum=0.9), adagrad: Adagrad
 against torch.optim.Adagrad, sgd: SGD against SGD, adam: Adam against Adam, adamw: AdamW
 against AdamW (weight_decay 0.01), adamax: Adamax against Adamax,
-adadelta: Adadelta against Adadelta, torch-rmsprop:
+adadelta: Adadelta against Adadelta, torch-sgd: torchfluid.optim.SGD against torch.optim.SGD,
+both called as SGD(params, lr, momentum=0.9, nesterov=True, weight_decay=5e-4), torch-rmsprop:
 the drop-in torchfluid.optim.RMSprop against torch.optim.RMSprop; --step-only
 times opt.step() alone, on fixed gradients; --reference runs torchfluid's reference
 kernel, fused=False, as before the fused kernels or without numba). Models:

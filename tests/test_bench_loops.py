@@ -41,6 +41,7 @@ def test_every_optimizer_pair_trains_both_sides(optimizer, step_only):
         "adamw": "AdamW",
         "adamax": "Adamax",
         "adadelta": "Adadelta",
+        "torch-sgd": "SGD",
         "torch-rmsprop": "RMSprop",
     }
     for side in ("torch", "torchfluid"):
@@ -58,7 +59,7 @@ def test_an_unknown_optimizer_is_refused():
     with pytest.raises(
         ValueError,
         match="unknown optimizer 'lion'; allowed: rmsprop, momentum, adagrad, sgd, adam, adamw, adamax, adadelta, "
-        "torch-rmsprop",
+        "torch-sgd, torch-rmsprop",
     ):
         loops._model_loops("linear", optimizer="lion")
 

@@ -74,6 +74,13 @@ def _replace_param_storage(model, opt):
     model[2].bias.data = model[2].bias.data.clone()
 
 
+class _ScaledL2(L2Decay):
+    """A regularizer subclass: no fused kernel folds it in (it may compute anything)."""
+
+    def __call__(self, param, grad):
+        return super().__call__(param, grad * 0.5)
+
+
 def _replace_state_record(model, opt):
     p = model[0].bias
     opt.state[p] = {k: v.clone() for k, v in opt.state[p].items()}
@@ -88,6 +95,8 @@ CASES = [
     ("parameter regularizer set", _param_attr("regularizer", L2Decay(0.1))),
     ("parameter lr multiplier set", _param_attr("optimize_attr", {"learning_rate": 0.5})),
     ("optimizer regularization set", _set_attr("regularization", lambda: L1Decay(0.01))),
+    ("group weight_decay set", _group("weight_decay", 0.05)),
+    ("parameter regularizer subclass set", _param_attr("regularizer", _ScaledL2(0.1))),
     ("GradScaler found_inf set", _set_attr("found_inf", lambda: torch.tensor(0.0))),
     ("state dict reloaded", _reload_state),
     ("state record replaced", _replace_state_record),
@@ -137,8 +146,45 @@ def test_unchanged_steps_are_replayed(monkeypatch):
     assert outcomes == [True] * 5  # steps 2..6 (the first step builds the flat groups)
 
 
-# changes the replay itself takes in (it reads the multipliers and re-binds addresses each step)
-REPLAYED = {"parameter lr multiplier set", "parameter storage replaced"}
+@pytest.mark.parametrize(
+    "options",
+    [{"regularization": L2Decay(0.05)}, {"weight_decay": 0.01}, {"regularization": L1Decay(0.01)}],
+    ids=["L2Decay", "weight_decay", "L1Decay"],
+)
+def test_steps_with_a_folded_regularizer_are_replayed_and_equal_the_pipeline(options, monkeypatch):
+    """torch's weight_decay (an L2Decay) and Paddle's L1Decay fold into the kernel's pass:
+    their steady steps replay too, with the same bits as the whole pipeline."""
+    outcomes = []
+    original = FusedUpdate.replay
+
+    def spy(self, *args, **kwargs):
+        outcomes.append(original(self, *args, **kwargs))
+        return outcomes[-1]
+
+    monkeypatch.setattr(FusedUpdate, "replay", spy)
+    runs = []
+    for replaying in (True, False):
+        model = _model(0)
+        opt = RMSProp(0.01, momentum=0.9, parameters=list(model.named_parameters()), **options)
+        for step in range(5):
+            _set_grads(model, step)
+            if replaying:
+                opt.step()
+            else:
+                opt.apply_gradients([(p, p.grad) for g in opt.param_groups for p in g["params"]])
+        runs.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
+    assert outcomes == [True] * 4
+    assert torch.equal(runs[0], runs[1])
+
+
+# changes the replay itself takes in (it reads the multipliers and the L2Decay/L1Decay
+# regularizers, which the kernel folds in, and re-binds addresses each step)
+REPLAYED = {
+    "parameter lr multiplier set",
+    "parameter storage replaced",
+    "parameter regularizer set",
+    "optimizer regularization set",
+}
 PIPELINE_CASES = [c for c in CASES[1:] if c[0] not in REPLAYED]
 
 

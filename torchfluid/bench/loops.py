@@ -152,6 +152,11 @@ def _optimizer_pairs() -> dict:
             lambda ps: torch.optim.Adadelta(ps, lr=LR, rho=RHO, eps=EPS),
             lambda nps, fused: fo.Adadelta(LR, rho=RHO, epsilon=EPS, parameters=nps, fused=fused),
         ),
+        # torch's most common call, on torchfluid.optim.SGD (torch's momentum options and layout)
+        "torch-sgd": (
+            lambda ps: torch.optim.SGD(ps, lr=LR, momentum=MOM, nesterov=True, weight_decay=5e-4),
+            lambda nps, fused: optim.SGD(nps, lr=LR, momentum=MOM, nesterov=True, weight_decay=5e-4, fused=fused),
+        ),
         # the drop-in: torch's RMSprop maths and layout (eps outside the sqrt), on torchfluid's
         # kernels; it has no fused option (its fused kernel runs wherever it applies)
         "torch-rmsprop": (
@@ -161,14 +166,26 @@ def _optimizer_pairs() -> dict:
     }
 
 
-OPTIMIZERS = ("rmsprop", "momentum", "adagrad", "sgd", "adam", "adamw", "adamax", "adadelta", "torch-rmsprop")
+OPTIMIZERS = (
+    "rmsprop",
+    "momentum",
+    "adagrad",
+    "sgd",
+    "adam",
+    "adamw",
+    "adamax",
+    "adadelta",
+    "torch-sgd",
+    "torch-rmsprop",
+)
 
 
 def _model_loops(name: str, fused: bool | None = None, optimizer: str = "rmsprop", step_only: bool = False) -> dict:
     """``{"torch": steps, "torchfluid": steps}`` for model ``name``, same weights and batch
     (``fused``: the torchfluid optimizer's option; False times the reference kernel, as an
     install without numba runs it). ``optimizer``: one of :data:`OPTIMIZERS` (torch's
-    counterpart: RMSprop, SGD with momentum, Adagrad, SGD, Adam, AdamW, Adamax, Adadelta). ``step_only``:
+    counterpart: RMSprop, SGD with momentum, Adagrad, SGD, Adam, AdamW, Adamax, Adadelta; torch-sgd:
+    ``torchfluid.optim.SGD`` and torch's SGD with momentum 0.9, Nesterov and weight decay). ``step_only``:
     each
     step is ``opt.step()`` alone, on the gradients of one backward pass made first."""
     pairs = _optimizer_pairs()

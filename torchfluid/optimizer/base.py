@@ -41,6 +41,7 @@ from ..dtypes import torch_dtype
 from ..lr import schedules
 from ..lr.scheduler import LRScheduler
 from ..regularizer import L2Decay, as_regularizer
+from .fold import foldable_regularizer
 from .pipeline import Item, UpdateConfig, UpdateRuntime, item_lr, run_update
 from .precision import Precision
 from .params import fluid_name, is_group_list, split_named
@@ -661,7 +662,11 @@ class Optimizer(torch.optim.Optimizer):
             )
             if done and from_grad_attrs and grad_scale is not None:
                 _unscale_in_place([g for _, g in pairs], grad_scale)
-            plain = plain and done and all(it.reg is None and not it.hparams.get("maximize", False) for it in items)
+            plain = (
+                plain
+                and done
+                and all(foldable_regularizer(it.reg) and not it.hparams.get("maximize", False) for it in items)
+            )
             self._plain_config = config if plain else None
         if not done:
             self.skipped_steps += 1
@@ -679,24 +684,32 @@ class Optimizer(torch.optim.Optimizer):
 
     def _replay(self, pairs, index) -> bool:
         """The update of a step like the last one, which :func:`run_update` found plain
-        (no GradScaler input, schedule, clip, regularizer or maximize; every parameter on
-        the fused kernel) with the same configuration and unedited groups: the fused
-        path repeats its kernel calls with this step's gradients and learning rates
-        (:meth:`FusedUpdate.replay`), which are exactly what the pipeline would
-        hand it. False, with nothing changed, where anything differs."""
+        (no GradScaler input, schedule, clip or maximize; no regularizer but an exact
+        ``L2Decay``/``L1Decay``, which the kernel folds in; every parameter on the fused
+        kernel) with the same configuration and unedited groups: the fused path repeats its
+        kernel calls with this step's gradients, learning rates and regularizers
+        (:meth:`FusedUpdate.replay`), which are exactly what the pipeline would hand it.
+        False, with nothing changed, where anything differs."""
         if (self._sharding is not None and self._sharding.engaged) or not self._plain_step_inputs(self._plain_config):
             return False
         if getattr(self._rule, "adjust_items", None) is not None:  # per-parameter inputs of the rule's own
             return False
-        params, grads, lrs = [], [], []
+        params, grads, lrs, regs = [], [], [], []
+        group_reg = {}
         for p, g in pairs:
-            if getattr(p, "regularizer", None) is not None:
-                return False
             group = index[id(p)][1]
+            reg = getattr(p, "regularizer", None)
+            if reg is None:
+                reg = group_reg.get(id(group), _UNSET)
+                if reg is _UNSET:
+                    reg = group_reg[id(group)] = _group_regularizer(group, self.regularization)
+            if not foldable_regularizer(reg):
+                return False
             params.append(p)
             grads.append(g)
             lrs.append(item_lr(group, _param_lr_mult(p)))
-        return self._fused.replay(params, grads, lrs, self._runtime, self._precision.begin_update)
+            regs.append(reg)
+        return self._fused.replay(params, grads, lrs, regs, self._runtime, self._precision.begin_update)
 
     # ------------------------------------------------------- torch API
     @no_grad
@@ -988,6 +1001,9 @@ def _check_grad_attrs(pairs, names):
         if not (g.layout is torch.strided and g.shape == p.shape and g.dtype == p.dtype and g.device == p.device):
             _check_grad(names[p], p, g, from_attr=True)
     return pairs
+
+
+_UNSET = object()
 
 
 def _group_regularizer(group: Mapping, regularization):

@@ -19,7 +19,7 @@ from ..clip import ClipStep
 from ..kernels.table import NO_FOLD, GradFold
 from ..regularizer import L1Decay, L2Decay, WeightDecayRegularizer
 
-__all__ = ["GradPrep", "NO_PREP", "kernel_extras"]
+__all__ = ["GradPrep", "NO_PREP", "foldable_regularizer", "kernel_extras"]
 
 _NO_CLIP = ClipStep()
 
@@ -37,7 +37,13 @@ class GradPrep(NamedTuple):
 
     def foldable(self) -> bool:
         """Whether a fused kernel's extras express this (L2Decay/L1Decay, not subclasses)."""
-        return self.reg is None or type(self.reg) in (L2Decay, L1Decay)
+        return foldable_regularizer(self.reg)
+
+
+def foldable_regularizer(reg) -> bool:
+    """No regularizer, or one a fused kernel folds in: exactly ``L2Decay``/``L1Decay`` (a
+    subclass may compute something else)."""
+    return reg is None or type(reg) in (L2Decay, L1Decay)
 
 
 NO_PREP = GradPrep()

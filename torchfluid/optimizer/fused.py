@@ -34,8 +34,7 @@ from types import MappingProxyType
 import torch
 
 from .._checks import check_bool
-from ..kernels.table import NO_FOLD
-from .fold import NO_PREP, kernel_extras
+from .fold import NO_PREP, GradPrep, kernel_extras
 
 __all__ = ["FusedUpdate", "fused_path", "plain_float_param"]
 
@@ -335,7 +334,7 @@ class FusedUpdate:
             )
         for key, fg, index, hparams, taken in planned:
             self._step(key, fg, index, hparams, rule, runtime, taken)
-        if not rest and owns is None and all(e[2] is NO_PREP for e in work):
+        if not rest and owns is None and all(e[2] is NO_PREP or e[2].clip.is_noop() for e in work):
             position = {id(e[0].param): i for i, e in enumerate(work)}
             self._last = (
                 rule,
@@ -347,11 +346,12 @@ class FusedUpdate:
             )
         return rest
 
-    def replay(self, params, grads, lrs, runtime, before_kernel) -> bool:
-        """Update ``params`` (with ``grads`` and learning rates ``lrs``) as the last
-        :meth:`update` did, when it took every parameter into its flat groups with
-        nothing to fold (no clip, no regularizer) and the caller has found nothing else
-        changed since (the same configuration, unedited groups, plain gradients).
+    def replay(self, params, grads, lrs, regs, runtime, before_kernel) -> bool:
+        """Update ``params`` (with ``grads``, learning rates ``lrs`` and regularizers
+        ``regs``, each None or an ``L2Decay``/``L1Decay`` to fold in) as the last
+        :meth:`update` did, when it took every parameter into its flat groups with no clip
+        to fold and the caller has found nothing else changed since (the same
+        configuration, unedited groups, plain gradients).
 
         Returns False, having changed nothing, unless ``params`` are that update's
         parameters in the same order, every gradient is dense, contiguous and of its
@@ -359,9 +359,9 @@ class FusedUpdate:
         state records are still the flat buffers' views. Otherwise it calls
         ``before_kernel()`` and runs the same kernel calls :meth:`update` would make.
         """
-        return _untraced(FusedUpdate._replay)(self, params, grads, lrs, runtime, before_kernel)
+        return _untraced(FusedUpdate._replay)(self, params, grads, lrs, regs, runtime, before_kernel)
 
-    def _replay(self, params, grads, lrs, runtime, before_kernel) -> bool:
+    def _replay(self, params, grads, lrs, regs, runtime, before_kernel) -> bool:
         last = self._last
         if last is None or len(params) != len(last[1]) or not all(map(operator.is_, params, last[1])):
             return False
@@ -387,11 +387,13 @@ class FusedUpdate:
                 return False
         before_kernel()
         for _key, fg, index, hparams, positions in last[2]:
-            grads_in, lrs_in = [None] * len(fg.params), [0.0] * len(fg.params)
+            n = len(fg.params)
+            grads_in, lrs_in, preps = [None] * n, [0.0] * n, [None] * n
             for i in positions:
                 j = index[id(params[i])]
                 grads_in[j], lrs_in[j] = grads[i], lrs[i]
-            rule.fused_step(fg, hparams, grads_in, lrs_in, NO_FOLD)
+                preps[j] = NO_PREP if regs[i] is None else GradPrep(reg=regs[i])
+            rule.fused_step(fg, hparams, grads_in, lrs_in, kernel_extras(preps, fg.device, fg.dtype))
         return True
 
     def _step(self, key, fg, index, hparams, rule, runtime, taken) -> None:
