@@ -16,22 +16,17 @@ from types import MappingProxyType
 from ..kernels import adadelta_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts
-from .fused import FlatRule, fused_path
-from .state import TORCH_STEP_OPTIONS
+from .fused import TorchEpsilonRule, fused_path
 
 __all__ = ["AdadeltaOptimizer", "Adadelta", "AdadeltaRule"]
 
 
 @dataclasses.dataclass(frozen=True)
-class AdadeltaRule(FlatRule):
+class AdadeltaRule(TorchEpsilonRule):
     """Adadelta's update rule for :func:`~torchfluid.optimizer.pipeline.run_update` (a
     row-sparse gradient is made dense: every row moves)."""
 
     torch_class = "torch.optim.Adadelta"
-    torch_group_keys = MappingProxyType({"eps": "epsilon"})  # torch's name, read as this rule's
-    torch_neutral_options = TORCH_STEP_OPTIONS
-
-    supports_complex = True  # as torch: a complex parameter is updated as its real view
     op_type = "adadelta"
     kernel = staticmethod(adadelta_)
     kernel_hparams = MappingProxyType({"rho": "rho", "epsilon": "epsilon"})

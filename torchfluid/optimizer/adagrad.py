@@ -28,8 +28,7 @@ import torch
 from ..kernels import adagrad_, adagrad_rows_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts
-from .fused import FlatRule, fused_path, plain_float_param
-from .state import TORCH_STEP_OPTIONS
+from .fused import TorchEpsilonRule, fused_path
 
 __all__ = ["AdagradOptimizer", "Adagrad", "AdagradRule", "sparse_rows"]
 
@@ -48,36 +47,20 @@ def sparse_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @dataclasses.dataclass(frozen=True)
-class AdagradRule(FlatRule):
+class AdagradRule(TorchEpsilonRule):
     """Adagrad's update rule for :func:`~torchfluid.optimizer.pipeline.run_update`: the
     ``moment`` accumulator (starting at the group's ``initial_accumulator_value``, in the
     parameter's dtype; float32 for float16/bfloat16 parameters) and Paddle's kernel,
-    dense or row-sparse."""
+    dense or row-sparse; with torch's ``lr_decay`` a ``step`` count too."""
 
-    supports_complex = True  # as torch: a complex parameter is updated as its real view
     op_type = "adagrad"
     accumulator_names = ("moment",)
+    step_count_option = "lr_decay"  # torch's decayed rate needs each parameter's update count
     flat_class = "FlatAdagrad"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     # torch.optim.Adagrad's state dicts load: its 'sum' is the moment (its 'step' is read only with
     # lr_decay); torchfluid.optim.Adagrad still writes 'moment' (torch's loader would want a 'step' too)
     torch_accumulators_read = MappingProxyType({"sum": "moment"})
     torch_class = "torch.optim.Adagrad"
-    torch_group_keys = MappingProxyType({"eps": "epsilon"})  # read as Adagrad's own name
-    torch_neutral_options = TORCH_STEP_OPTIONS
-
-    def accumulators(self, hparams) -> list[str]:
-        """``moment``, and with torch's ``lr_decay`` a 0-d float32 ``step`` count (torch's)."""
-        return ["moment", "step"] if hparams["lr_decay"] != 0 else ["moment"]
-
-    def new_state(self, p: torch.Tensor, hparams, dtype: torch.dtype) -> dict:
-        state = super().new_state(p, {**hparams, "lr_decay": 0}, dtype)
-        if hparams["lr_decay"] != 0:
-            state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
-        return state
-
-    @staticmethod
-    def fused_eligible(param: torch.Tensor, hparams, precision) -> bool:
-        return plain_float_param(param, precision) and hparams["lr_decay"] == 0
 
     @staticmethod
     def fused_initial(acc: str, hparams: Mapping) -> float:

@@ -195,13 +195,13 @@ class AdamOptimizer(Optimizer, fluid_attributes=("beta1", "beta2", "epsilon")):
         check_bool("use_multi_tensor", use_multi_tensor)
         parts = UpdateParts(
             AdamRule(lazy_mode=self.lazy_mode, amsgrad=check_bool("amsgrad", amsgrad)),
-            defaults=self._check_options({"beta1": beta1, "beta2": beta2, "epsilon": epsilon}),
+            defaults=self.checked_options({"beta1": beta1, "beta2": beta2, "epsilon": epsilon}),
             fused=fused_update,
         )
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
 
-    @staticmethod
-    def _check_options(group: Mapping) -> dict:
+    @classmethod
+    def checked_options(cls, group: Mapping) -> dict:
         """A group's Adam options: a number range-checked and returned as a float; a tensor
         (1 element, floating point) or a program variable returned as it is (its value is
         read, and checked, at each update)."""
@@ -225,10 +225,6 @@ class AdamOptimizer(Optimizer, fluid_attributes=("beta1", "beta2", "epsilon")):
                     f"got {value!r} of type {type(value).__name__}"
                 )
         return out
-
-    def _check_group(self, group: dict) -> None:
-        super()._check_group(group)
-        self._check_options(group)
 
 
 def _allowed(name: str) -> str:
@@ -367,7 +363,7 @@ class AdamW(AdamOptimizer, fluid_attributes=("coeff",)):
         fused_update = fused_path(fused)
         self.fused = fused
         self.lazy_mode = check_bool("lazy_mode", lazy_mode)
-        defaults = self._check_options({"beta1": beta1, "beta2": beta2, "epsilon": epsilon})
+        defaults = self.checked_options({"beta1": beta1, "beta2": beta2, "epsilon": epsilon})
         defaults["coeff"] = _check_coeff(weight_decay)
         rule = AdamWRule(
             lazy_mode=self.lazy_mode,

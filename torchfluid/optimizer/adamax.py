@@ -16,8 +16,7 @@ from ..kernels import adamax_
 from ..kernels.table import GradFold
 from .adam import beta_pow_initial
 from .base import Optimizer, UpdateParts
-from .fused import FlatRule, fused_path
-from .state import TORCH_STEP_OPTIONS
+from .fused import TorchEpsilonRule, fused_path
 
 __all__ = ["AdamaxOptimizer", "Adamax", "AdamaxRule"]
 
@@ -25,15 +24,11 @@ _UNIT = {"lo": 0.0, "hi": 1.0, "hi_open": True}
 
 
 @dataclasses.dataclass(frozen=True)
-class AdamaxRule(FlatRule):
+class AdamaxRule(TorchEpsilonRule):
     """Adamax's update rule for :func:`~torchfluid.optimizer.pipeline.run_update` (a
     row-sparse gradient is made dense: every row moves, as Paddle's dense kernel)."""
 
     torch_class = "torch.optim.Adamax"
-    torch_group_keys = MappingProxyType({"eps": "epsilon"})  # torch's name, read as this rule's
-    torch_neutral_options = TORCH_STEP_OPTIONS
-
-    supports_complex = True  # as torch: a complex parameter is updated as its real view
     op_type = "adamax"
     kernel = staticmethod(adamax_)
     kernel_hparams = MappingProxyType({"beta1": "beta1", "beta2": "beta2", "epsilon": "epsilon"})

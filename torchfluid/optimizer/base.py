@@ -284,7 +284,9 @@ class Optimizer(torch.optim.Optimizer):
 
     @classmethod
     def checked_options(cls, values: Mapping) -> dict:
-        """``values`` of :attr:`option_bounds`' options, each range-checked, as floats."""
+        """``values`` of :attr:`option_bounds`' options, each range-checked, as floats: the
+        constructor's defaults and every group are checked here (a subclass whose options
+        are not all numbers in ranges overrides it, returning them normalised)."""
         return {key: check_number(key, values[key], **bounds) for key, bounds in cls.option_bounds.items()}
 
     def _check_group(self, group: dict) -> None:

@@ -35,8 +35,9 @@ import torch
 
 from .._checks import check_bool
 from .fold import NO_PREP, GradPrep, kernel_extras
+from .state import TORCH_STEP_OPTIONS
 
-__all__ = ["FusedUpdate", "fused_path", "plain_float_param"]
+__all__ = ["FlatRule", "FusedUpdate", "TorchEpsilonRule", "fused_path", "plain_float_param"]
 
 _EMPTY: dict = {}
 _FLOATS = (torch.float32, torch.float64)
@@ -85,13 +86,19 @@ class FlatRule:
     flat_class = ""
     accumulator_names: tuple = ()  # the records each parameter keeps, whatever its hyper-parameters
     compatible_accumulators: tuple = ()  # records a state dict may carry that this rule drops
+    # a group option (torch's Adagrad lr_decay, SGD dampening) that, while not 0, keeps a 0-d
+    # float32 ``step`` count per parameter (torch's) and takes the reference kernel (the flat
+    # groups keep no counts)
+    step_count_option = ""
 
     def accumulators(self, hparams) -> list[str]:
+        if self.step_count_option and hparams[self.step_count_option] != 0:
+            return [*self.accumulator_names, "step"]
         return list(self.accumulator_names)
 
-    @staticmethod
-    def fused_eligible(param: torch.Tensor, hparams, precision) -> bool:
-        return plain_float_param(param, precision)
+    def fused_eligible(self, param: torch.Tensor, hparams, precision) -> bool:
+        counted = self.step_count_option and hparams[self.step_count_option] != 0
+        return plain_float_param(param, precision) and not counted
 
     @staticmethod
     def fused_layout(hparams) -> tuple:
@@ -133,6 +140,9 @@ class FlatRule:
             dt = scalar_dt = p.dtype if p.dtype in _FLOATS else torch.float32
         out = {}
         for acc in self.accumulators(hparams):
+            if acc == "step" and self.step_count_option:  # updates counted from 0, as torch's
+                out[acc] = torch.zeros((), dtype=torch.float32, device=p.device)
+                continue
             start = self.fused_initial(acc, hparams)
             if acc in self.scalar_records:
                 out[acc] = torch.full([1], start, dtype=scalar_dt, device=p.device)
@@ -141,6 +151,16 @@ class FlatRule:
                 if out[acc].is_complex():  # both parts start there (a real view's coordinates), as torch
                     torch.view_as_real(out[acc]).fill_(start)
         return out
+
+
+class TorchEpsilonRule(FlatRule):
+    """A :class:`FlatRule` with torch's conventions that Adagrad, Adamax and Adadelta share:
+    torch's ``eps`` read as ``epsilon``, torch's ``capturable``/``differentiable`` refused
+    unless False, complex parameters updated as their real views (as torch)."""
+
+    torch_group_keys = MappingProxyType({"eps": "epsilon"})  # torch's name, read as this rule's
+    torch_neutral_options = TORCH_STEP_OPTIONS
+    supports_complex = True
 
 
 def _layout_current(fg) -> bool:

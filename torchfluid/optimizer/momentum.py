@@ -125,7 +125,7 @@ class MomentumOptimizer(Optimizer, fluid_attributes=("momentum", "use_nesterov")
     ):
         if learning_rate is None:
             raise ValueError("learning_rate is not set: pass a float >= 0, a learning-rate schedule or a variable")
-        defaults = self._check_options({"momentum": momentum, "use_nesterov": use_nesterov})
+        defaults = self.checked_options({"momentum": momentum, "use_nesterov": use_nesterov})
         check_bool("use_multi_tensor", use_multi_tensor)
         if check_number("rescale_grad", rescale_grad) != 1.0:
             raise ValueError(
@@ -151,17 +151,13 @@ class MomentumOptimizer(Optimizer, fluid_attributes=("momentum", "use_nesterov")
             **options,
         )
 
-    @staticmethod
-    def _check_options(group: Mapping) -> dict:
+    @classmethod
+    def checked_options(cls, group: Mapping) -> dict:
         """Range-check a group's Momentum options; return them normalised (a float, a bool)."""
         return {
             "momentum": check_number("momentum", group["momentum"], lo=0.0),
             "use_nesterov": check_bool("use_nesterov", group["use_nesterov"]),
         }
-
-    def _check_group(self, group: dict) -> None:
-        super()._check_group(group)
-        self._check_options(group)
 
 
 Momentum = MomentumOptimizer

@@ -252,7 +252,7 @@ class RMSPropOptimizer(Optimizer, fluid_attributes=("rho", "epsilon", "momentum"
         fused: bool | None = None,
         **options,
     ):
-        defaults = self._check_options(locals())  # reads the group options among the arguments
+        defaults = self.checked_options(locals())  # reads the group options among the arguments
         self.lazy_mode = check_bool("lazy_mode", lazy_mode)
         fused_update = fused_path(fused)
         self.fused = fused
@@ -275,7 +275,7 @@ class RMSPropOptimizer(Optimizer, fluid_attributes=("rho", "epsilon", "momentum"
     )
 
     @classmethod
-    def _check_options(cls, group: Mapping) -> dict:
+    def checked_options(cls, group: Mapping) -> dict:
         """Range-check a group's RMSProp options; return them normalised (floats, bools)."""
         out = dict(
             rho=check_number("rho", group["rho"], lo=0.0, hi=1.0, hi_open=True),
@@ -291,7 +291,6 @@ class RMSPropOptimizer(Optimizer, fluid_attributes=("rho", "epsilon", "momentum"
 
     def _check_group(self, group: dict) -> None:
         super()._check_group(group)
-        self._check_options(group)
         self._precision.check_epsilon(group["epsilon"], group["params"])
 
     @classmethod

@@ -31,7 +31,7 @@ from ..kernels import sgd_
 from ..kernels.momentum import momentum_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts
-from .fused import FlatRule, fused_path, plain_float_param
+from .fused import FlatRule, fused_path
 from .state import TORCH_STEP_OPTIONS
 
 __all__ = ["SGDOptimizer", "SGD", "SGDRule"]
@@ -41,7 +41,7 @@ __all__ = ["SGDOptimizer", "SGD", "SGDRule"]
 class SGDRule(FlatRule):
     """SGD's update rule for :func:`~torchfluid.optimizer.pipeline.run_update`:
     ``p -= lr * g`` (a sparse gradient made dense first), no accumulators; with torch's
-    ``momentum`` (module docstring) a ``velocity``."""
+    ``momentum`` (module docstring) a ``velocity``, and with its ``dampening`` a ``step`` count."""
 
     op_type = "sgd"
     supports_complex = True  # linear updates: a complex parameter moves as its two real coordinates
@@ -49,27 +49,23 @@ class SGDRule(FlatRule):
     torch_class = "torch.optim.SGD"
     torch_neutral_options = TORCH_STEP_OPTIONS
 
-    # a checkpoint without the dampened velocity's step count (torch.optim.SGD keeps none): started
+    accumulator_names = ("velocity",)
+    step_count_option = "dampening"  # tells the first update (undamped) from the later ones
+    # a checkpoint without that count (torch.optim.SGD keeps none): its velocity has started
     optional_records = MappingProxyType({"step": 1.0})
 
     def accumulators(self, hparams) -> list[str]:
         """``velocity`` while ``momentum`` is not 0, and with ``dampening`` a 0-d float32 ``step``
         count (0 until the first update, which starts the velocity at ``g`` undamped)."""
-        if hparams["momentum"] == 0:
-            return []
-        return ["velocity", "step"] if hparams["dampening"] != 0 else ["velocity"]
+        return super().accumulators(hparams) if hparams["momentum"] != 0 else []
 
     def new_state(self, p: torch.Tensor, hparams, dtype: torch.dtype) -> dict:
-        out = {}
-        if hparams["momentum"] != 0:
-            out["velocity"] = torch.zeros_like(p, dtype=dtype)
-            if hparams["dampening"] != 0:
-                out["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
-        return out
-
-    @staticmethod
-    def fused_eligible(param: torch.Tensor, hparams, precision) -> bool:
-        return plain_float_param(param, precision) and hparams["dampening"] == 0
+        """The velocity at 0 in the state dtype (the parameter's, as torch's buffer and Paddle's
+        Momentum; float32 with ``multi_precision``), the count at 0."""
+        state = super().new_state(p, hparams, dtype)
+        if "velocity" in state:
+            state["velocity"] = torch.zeros_like(p, dtype=dtype)
+        return state
 
     @staticmethod
     def fused_layout(hparams) -> tuple:
@@ -144,14 +140,14 @@ class SGDOptimizer(Optimizer):
         reference kernel; False always uses the reference kernel; True requires the fused
         one. ``options``: :class:`~torchfluid.optimizer.base.Optimizer`'s keyword arguments
         (``parameters``, ``weight_decay``, ``shard_state``, ``grad_reduction``, ``process_group``)."""
-        defaults = self._check_options({"momentum": momentum, "dampening": dampening, "nesterov": nesterov})
+        defaults = self.checked_options({"momentum": momentum, "dampening": dampening, "nesterov": nesterov})
         fused_update = fused_path(fused)
         self.fused = fused
         parts = UpdateParts(SGDRule(), defaults=defaults, fused=fused_update)
         super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, parts=parts, **options)
 
-    @staticmethod
-    def _check_options(group: Mapping) -> dict:
+    @classmethod
+    def checked_options(cls, group: Mapping) -> dict:
         """torch.optim.SGD's momentum options of a group, checked and normalised."""
         out = {
             "momentum": check_number("momentum", group["momentum"], lo=0.0),
@@ -164,10 +160,6 @@ class SGDOptimizer(Optimizer):
                 f"momentum={out['momentum']!r}, dampening={out['dampening']!r}"
             )
         return out
-
-    def _check_group(self, group: dict) -> None:
-        super()._check_group(group)
-        self._check_options(group)
 
 
 SGD = SGDOptimizer
