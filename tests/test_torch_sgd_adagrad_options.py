@@ -215,3 +215,48 @@ def test_adagrad_lr_decay_takes_the_reference_kernel_and_fused_true_refuses_it()
     assert torch.equal(p[0].detach(), torch.ones(3)) and len(opt.state) == 0
     with pytest.raises(ValueError, match=r"^lr_decay must be >= 0, got -1\.0$"):
         Adagrad(0.1, parameters=p, lr_decay=-1.0)
+
+
+@pytest.mark.parametrize("tensor", [False, True], ids=["float", "tensor"])
+@pytest.mark.parametrize(
+    "make_scheduler",
+    [
+        lambda opt, t: torch.optim.lr_scheduler.CyclicLR(
+            opt, base_lr=t(0.01), max_lr=t(0.1), step_size_up=3, base_momentum=t(0.8), max_momentum=t(0.9)
+        ),
+        lambda opt, t: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t(0.1), total_steps=12),
+    ],
+    ids=["CyclicLR", "OneCycleLR"],
+)
+def test_schedulers_that_cycle_the_momentum_drive_sgd_as_torchs(make_scheduler, tensor):
+    """torch's CyclicLR and OneCycleLR write ``momentum`` into the groups at every step (a
+    tensor when they were given tensors): the velocity follows it as torch's does."""
+
+    def t(x):
+        return torch.tensor(x) if tensor else x
+
+    runs = []
+    for cls in (O.SGD, torch.optim.SGD):
+        model = _mlp()
+        opt = cls(model.parameters(), lr=t(0.01), momentum=t(0.9), weight_decay=0.01)
+        sched = make_scheduler(opt, t)
+        for i in range(12):
+            _steps(model, opt, [i])
+            sched.step()
+        runs.append(_flat(model))
+    torch.testing.assert_close(runs[0], runs[1], rtol=1e-5, atol=1e-6)
+
+
+def test_a_tensor_momentum_is_checked_when_it_is_read():
+    p = torch.nn.Parameter(torch.ones(3))
+    momentum = torch.tensor(0.5)
+    opt = O.SGD([p], lr=0.1, momentum=momentum)
+    p.grad = torch.ones(3)
+    opt.step()
+    momentum.fill_(-1.0)  # changed in place after the check: refused at the update, before any change
+    before = p.detach().clone()
+    with pytest.raises(ValueError, match=r"momentum must be >= 0, got -1\.0 \(the value its tensor holds"):
+        opt.step()
+    assert torch.equal(p.detach(), before)
+    with pytest.raises(ValueError, match=r"momentum must be a real number or a 1-element floating-point tensor"):
+        O.SGD([p], lr=0.1, momentum=torch.tensor([0.5, 0.5]))

@@ -31,7 +31,7 @@ from ..kernels import adam_
 from ..kernels.attrs import paddle_attrs
 from ..kernels.rows import update_rows_
 from ..kernels.table import GradFold
-from .base import Optimizer, UpdateParts, is_front_door_record
+from .base import Optimizer, UpdateParts, checked_tensor_hparams
 from .state import TORCH_STEP_OPTIONS
 from .fused import FlatRule, fused_path
 
@@ -205,30 +205,7 @@ class AdamOptimizer(Optimizer, fluid_attributes=("beta1", "beta2", "epsilon")):
         """A group's Adam options: a number range-checked and returned as a float; a tensor
         (1 element, floating point) or a program variable returned as it is (its value is
         read, and checked, at each update)."""
-        out = {}
-        for name in AdamRule.tensor_hparams:
-            value = group[name]
-            if isinstance(value, torch.Tensor):
-                if value.numel() != 1 or not value.is_floating_point():
-                    raise ValueError(
-                        f"{name} must be a real number or a 1-element floating-point tensor, got a "
-                        f"{value.dtype} tensor of shape {list(value.shape)}"
-                    )
-                out[name] = value
-            elif is_front_door_record(value):
-                out[name] = value  # a program's variable: its optimize op reads it
-            elif isinstance(value, numbers.Real) or value is None:
-                out.update(AdamRule.check_hparams({name: value}))
-            else:
-                raise ArgumentTypeError(
-                    f"{name} must be a real number {_allowed(name)} or a 1-element floating-point tensor, "
-                    f"got {value!r} of type {type(value).__name__}"
-                )
-        return out
-
-
-def _allowed(name: str) -> str:
-    return "> 0" if name == "epsilon" else "in [0, 1)"
+        return checked_tensor_hparams(AdamRule, group, {"beta1": "in [0, 1)", "beta2": "in [0, 1)", "epsilon": "> 0"})
 
 
 Adam = AdamOptimizer

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from .._checks import check_bool, check_number
+from .._checks import ArgumentTypeError, check_bool, check_number
 from .._registry import ByType
 from .._grad_mode import closure_loss, no_grad
 from ..clip import GradientClipBase, need_clip
@@ -1006,6 +1006,34 @@ def _check_grad_attrs(pairs, names):
 
 
 _UNSET = object()
+
+
+def checked_tensor_hparams(rule, group: Mapping, allowed: Mapping[str, str], *, variables: bool = True) -> dict:
+    """A group's ``rule.tensor_hparams`` (the options torch lets be tensors, which its LR
+    schedulers write): a number checked by ``rule.check_hparams`` and returned as a float; a
+    1-element floating-point tensor (or, with ``variables``, a program's variable) returned
+    as it is, its value read and checked at each update. ``allowed[name]``: the range, for
+    the error text."""
+    out = {}
+    for name in rule.tensor_hparams:
+        value = group[name]
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1 or not value.is_floating_point():
+                raise ValueError(
+                    f"{name} must be a real number or a 1-element floating-point tensor, got a "
+                    f"{value.dtype} tensor of shape {list(value.shape)}"
+                )
+            out[name] = value
+        elif variables and is_front_door_record(value):
+            out[name] = value  # a program's variable: its optimize op reads it
+        elif isinstance(value, numbers.Real) or value is None:
+            out.update(rule.check_hparams({name: value}))
+        else:
+            raise ArgumentTypeError(
+                f"{name} must be a real number {allowed[name]} or a 1-element floating-point tensor, "
+                f"got {value!r} of type {type(value).__name__}"
+            )
+    return out
 
 
 def _group_regularizer(group: Mapping, regularization):

@@ -30,7 +30,7 @@ from .._checks import check_bool, check_number
 from ..kernels import sgd_
 from ..kernels.momentum import momentum_
 from ..kernels.table import GradFold
-from .base import Optimizer, UpdateParts
+from .base import Optimizer, UpdateParts, checked_tensor_hparams
 from .fused import FlatRule, fused_path
 from .state import TORCH_STEP_OPTIONS
 
@@ -50,9 +50,16 @@ class SGDRule(FlatRule):
     torch_neutral_options = TORCH_STEP_OPTIONS
 
     accumulator_names = ("velocity",)
+    # torch's CyclicLR / OneCycleLR write the momentum into the groups, as a tensor if they were given one
+    tensor_hparams = ("momentum",)
     step_count_option = "dampening"  # tells the first update (undamped) from the later ones
     # a checkpoint without that count (torch.optim.SGD keeps none): its velocity has started
     optional_records = MappingProxyType({"step": 1.0})
+
+    @staticmethod
+    def check_hparams(values: Mapping) -> dict:
+        """``{'momentum': float}``, checked: a finite number >= 0."""
+        return {name: check_number(name, v, lo=0.0) for name, v in values.items()}
 
     def accumulators(self, hparams) -> list[str]:
         """``velocity`` while ``momentum`` is not 0, and with ``dampening`` a 0-d float32 ``step``
@@ -148,13 +155,14 @@ class SGDOptimizer(Optimizer):
 
     @classmethod
     def checked_options(cls, group: Mapping) -> dict:
-        """torch.optim.SGD's momentum options of a group, checked and normalised."""
+        """torch.optim.SGD's momentum options of a group, checked and normalised (a tensor
+        momentum, 1 element, as it is: read and checked at each update)."""
         out = {
-            "momentum": check_number("momentum", group["momentum"], lo=0.0),
+            **checked_tensor_hparams(SGDRule, group, {"momentum": ">= 0"}, variables=False),
             "dampening": check_number("dampening", group["dampening"]),
             "nesterov": check_bool("nesterov", group["nesterov"]),
         }
-        if out["nesterov"] and (out["momentum"] <= 0 or out["dampening"] != 0):
+        if out["nesterov"] and (float(out["momentum"]) <= 0 or out["dampening"] != 0):
             raise ValueError(
                 f"nesterov=True needs momentum > 0 and dampening=0 (as torch.optim.SGD), got "
                 f"momentum={out['momentum']!r}, dampening={out['dampening']!r}"
