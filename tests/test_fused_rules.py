@@ -302,6 +302,7 @@ def optimizer_cases(draw):
         elif kind == "adagrad":
             group["epsilon"] = draw(st.sampled_from([1e-6, 1e-3]))
             group["initial_accumulator_value"] = draw(st.sampled_from([0.0, 0.1]))
+            group["lr_decay"] = draw(st.sampled_from([0.0, 0.0, 0.5]))  # torch's, with a step count per member
         elif kind == "sgd":  # torch.optim.SGD's momentum (dampening takes the reference kernel)
             group["momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9]))
             group["nesterov"] = group["momentum"] > 0 and draw(st.booleans())

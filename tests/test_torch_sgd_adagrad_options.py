@@ -206,15 +206,32 @@ def test_adagrad_lr_decay_per_group_and_switched_on_mid_run():
         assert float(ours.state[p]["step"]) == 6.0
 
 
-def test_adagrad_lr_decay_takes_the_reference_kernel_and_fused_true_refuses_it():
-    p = [torch.nn.Parameter(torch.ones(3))]
-    opt = Adagrad(0.1, parameters=p, lr_decay=0.5, fused=True)
-    p[0].grad = torch.ones(3)
-    with pytest.raises(ValueError, match=r"^fused=True: parameter 'param_0'"):
-        opt.step()
-    assert torch.equal(p[0].detach(), torch.ones(3)) and len(opt.state) == 0
+def test_adagrad_lr_decay_runs_on_the_fused_kernel_bit_for_bit():
+    """The flat group keeps each member's count (views of one buffer, as the state records)
+    and hands the kernel each member's decayed rate: the reference path's numbers, bit for
+    bit, with a member that skips a step (no gradient: its count stays)."""
+    runs = []
+    for fused in (True, False):
+        model = _mlp()
+        opt = O.Adagrad(model.parameters(), lr=0.1, lr_decay=0.5, weight_decay=0.01, fused=fused)
+        for i in range(6):
+            x, y = _batch(i)
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            if i == 2:
+                model[2].bias.grad = None
+            opt.step()
+        runs.append((_flat(model), opt.paddle_state_dict()))
+        if fused:
+            (fg,) = opt._fused.flat.values()
+            views = zip(fg.params, fg.steps, strict=True)
+            assert all(opt.state[p]["step"].data_ptr() == v.data_ptr() for p, v in views)
+    assert torch.equal(runs[0][0], runs[1][0])
+    assert runs[0][1].keys() == runs[1][1].keys()
+    assert all(torch.equal(runs[0][1][k], v) for k, v in runs[1][1].items() if isinstance(v, torch.Tensor))
+    assert float(runs[0][1]["param_3_step_0"]) == 5.0 and float(runs[0][1]["param_2_step_0"]) == 6.0
     with pytest.raises(ValueError, match=r"^lr_decay must be >= 0, got -1\.0$"):
-        Adagrad(0.1, parameters=p, lr_decay=-1.0)
+        Adagrad(0.1, parameters=[torch.nn.Parameter(torch.ones(3))], lr_decay=-1.0)
 
 
 @pytest.mark.parametrize("tensor", [False, True], ids=["float", "tensor"])

@@ -510,8 +510,14 @@ class FlatAdagrad(_FlatTable):
     product rounded first; ``(lr * g) / (sqrt(moment) + epsilon)`` with a correctly
     rounded square root), the gradient's clip and L2/L1 terms folded in."""
 
-    def __init__(self, params: Sequence[torch.Tensor], *, initial_accumulator_value: float = 0.0):
+    def __init__(
+        self, params: Sequence[torch.Tensor], *, initial_accumulator_value: float = 0.0, step_count: bool = False
+    ):
         super().__init__(params, {"moment": table.MS}, {"moment": initial_accumulator_value})
+        self.steps = None
+        if step_count:  # torch's lr_decay: each parameter's update count, 0-d float32 views
+            self.steps = torch.zeros(len(self.params), dtype=torch.float32, device=self.device)
+            self._views["step"] = [self.steps[i] for i in range(len(self.params))]
 
     @no_grad
     def step(
@@ -519,16 +525,32 @@ class FlatAdagrad(_FlatTable):
         *,
         lr,
         epsilon: float,
+        lr_decay: float = 0.0,
         grads: Sequence[torch.Tensor | None] | None = None,
         fold: GradFold = NO_FOLD,
     ) -> None:
         """One fused Adagrad step of every parameter with a gradient. ``lr``: a float or
-        one per parameter; the other keywords as :meth:`FlatGroup.step`'s."""
+        one per parameter; ``lr_decay`` (torch's; a group built with ``step_count``): each
+        stepped parameter's count goes up by one and its rate is ``lr / (1 + (step - 1) *
+        lr_decay)``, as :class:`~torchfluid.optimizer.adagrad.AdagradRule`'s reference
+        path computes it; the other keywords as :meth:`FlatGroup.step`'s."""
         (epsilon,) = paddle_attrs(self.dtype, _as_float("epsilon", epsilon))  # as adagrad_
         if not epsilon >= 0.0:
             raise ValueError(f"epsilon: {epsilon}; allowed: epsilon >= 0")
+        lr_decay = _as_float("lr_decay", lr_decay)
+        if not (lr_decay >= 0.0 and np.isfinite(lr_decay)) or (lr_decay and self.steps is None):
+            raise ValueError(f"lr_decay: {lr_decay}; allowed: a finite lr_decay >= 0 (> 0 needs step_count=True)")
         if not self.params:
             return
+        if lr_decay:
+            given = [p.grad for p in self.params] if grads is None else grads
+            stepped = np.fromiter((g is not None for g in given), bool, len(self.params))
+            counts = self.steps.numpy()
+            counts[stepped] += 1
+            lr = np.broadcast_to(np.asarray(lr, np.float64), counts.shape) / (
+                1 + (counts.astype(np.float64) - 1) * lr_decay
+            )
+            lr = lr.tolist()
         self._prepare(grads, lr, fold, (epsilon, 0.0, 1.0))
         self._run_cpu("adagrad")
 

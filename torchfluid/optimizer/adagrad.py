@@ -28,7 +28,7 @@ import torch
 from ..kernels import adagrad_, adagrad_rows_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts
-from .fused import TorchEpsilonRule, fused_path
+from .fused import TorchEpsilonRule, fused_path, plain_float_param
 
 __all__ = ["AdagradOptimizer", "Adagrad", "AdagradRule", "sparse_rows"]
 
@@ -55,20 +55,33 @@ class AdagradRule(TorchEpsilonRule):
 
     op_type = "adagrad"
     accumulator_names = ("moment",)
-    step_count_option = "lr_decay"  # torch's decayed rate needs each parameter's update count
+    step_count_option = "lr_decay"  # torch's decayed rate needs each parameter's update count (FlatAdagrad keeps it)
     flat_class = "FlatAdagrad"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     # torch.optim.Adagrad's state dicts load: its 'sum' is the moment (its 'step' is read only with
     # lr_decay); torchfluid.optim.Adagrad still writes 'moment' (torch's loader would want a 'step' too)
     torch_accumulators_read = MappingProxyType({"sum": "moment"})
     torch_class = "torch.optim.Adagrad"
 
+    def fused_eligible(self, param: torch.Tensor, hparams, precision) -> bool:
+        return plain_float_param(param, precision)  # the flat group keeps lr_decay's counts too
+
+    @staticmethod
+    def fused_layout(hparams) -> tuple:
+        return (hparams["lr_decay"] != 0,)
+
+    @staticmethod
+    def fused_group(params, layout: tuple):
+        from ..kernels.flat import FlatAdagrad
+
+        return FlatAdagrad(params, step_count=layout[0])
+
     @staticmethod
     def fused_initial(acc: str, hparams: Mapping) -> float:
-        return float(hparams["initial_accumulator_value"])
+        return 0.0 if acc == "step" else float(hparams["initial_accumulator_value"])
 
     @staticmethod
     def fused_step(fg, hparams: Mapping, grads, lrs, fold: GradFold) -> None:
-        fg.step(lr=lrs, epsilon=hparams["epsilon"], grads=grads, fold=fold)
+        fg.step(lr=lrs, epsilon=hparams["epsilon"], lr_decay=hparams["lr_decay"], grads=grads, fold=fold)
 
     @staticmethod
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
@@ -107,7 +120,7 @@ class AdagradOptimizer(Optimizer, fluid_attributes=("epsilon", "initial_accumula
     torch counts every update). ``fused``: None (default) updates the dense float32/float64 CPU
     parameters of each group and dtype with one single-pass numba kernel call (bit for bit
     the reference kernel's numbers; clip and L2/L1 decay folded in) and everything else
-    (sparse gradients, float16/bfloat16, CUDA, ``lr_decay``) with the reference kernel; False always uses
+    (sparse gradients, float16/bfloat16, CUDA) with the reference kernel; False always uses
     the reference kernel; True requires the fused one. ``options``:
     :class:`~torchfluid.optimizer.base.Optimizer`'s keyword arguments (``parameters``,
     ``weight_decay``, ``shard_state``, ``grad_reduction``, ``process_group``)."""

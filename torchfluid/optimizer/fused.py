@@ -87,8 +87,8 @@ class FlatRule:
     accumulator_names: tuple = ()  # the records each parameter keeps, whatever its hyper-parameters
     compatible_accumulators: tuple = ()  # records a state dict may carry that this rule drops
     # a group option (torch's Adagrad lr_decay, SGD dampening) that, while not 0, keeps a 0-d
-    # float32 ``step`` count per parameter (torch's) and takes the reference kernel (the flat
-    # groups keep no counts)
+    # float32 ``step`` count per parameter (torch's) and takes the reference kernel, unless the
+    # rule's flat group keeps the counts too (Adagrad's overrides fused_eligible)
     step_count_option = ""
 
     def accumulators(self, hparams) -> list[str]:
