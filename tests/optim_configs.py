@@ -275,10 +275,9 @@ CONFIGS: list[OptimConfig] = [
     _c("sgd_momentum_dampening", kind="sgd", lr="piecewise", options={"momentum": 0.9, "dampening": 0.25}),
     _c("sgd_momentum_fused_false", kind="sgd", options={"momentum": 0.9, "fused": False, "maximize": True}),
     _c(
-        "sgd_momentum_dampening_fused_true_refused",
+        "sgd_momentum_dampening_fused_true",
         kind="sgd",
-        options={"momentum": 0.9, "dampening": 0.25, "fused": True},
-        raises=dict.fromkeys(range(STEPS), ValueError),
+        options=dict(momentum=0.9, dampening=0.25, fused=True, regularization=fluid.L2Decay(0.1), **_clip("value")),
     ),
     # ---- Adam
     _c("adam", kind="adam", lr=0.01),

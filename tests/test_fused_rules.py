@@ -303,9 +303,10 @@ def optimizer_cases(draw):
             group["epsilon"] = draw(st.sampled_from([1e-6, 1e-3]))
             group["initial_accumulator_value"] = draw(st.sampled_from([0.0, 0.1]))
             group["lr_decay"] = draw(st.sampled_from([0.0, 0.0, 0.5]))  # torch's, with a step count per member
-        elif kind == "sgd":  # torch.optim.SGD's momentum (dampening takes the reference kernel)
+        elif kind == "sgd":  # torch.optim.SGD's momentum options
             group["momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9]))
-            group["nesterov"] = group["momentum"] > 0 and draw(st.booleans())
+            group["dampening"] = draw(st.sampled_from([0.0, 0.0, 0.25])) if group["momentum"] else 0.0
+            group["nesterov"] = group["momentum"] > 0 and not group["dampening"] and draw(st.booleans())
         elif kind in ("adam", "adamw", "adamax"):
             group["beta1"], group["beta2"] = draw(st.sampled_from([(0.9, 0.999), (0.5, 0.9)]))
             group["epsilon"] = draw(st.sampled_from([1e-8, 1e-3]))

@@ -146,11 +146,35 @@ def test_sgd_momentum_errors_name_the_argument_and_torch_calls_use_torchs_words(
         SGD(0.1, parameters=p, momentum=0.9, nesterov=1)
     with pytest.raises(ValueError, match=r"has differentiable=True; allowed: False"):
         O.SGD(p, lr=0.1, differentiable=True)
-    opt = SGD(0.1, parameters=p, momentum=0.9, dampening=0.5, fused=True)
-    p[0].grad = torch.ones(2)
-    with pytest.raises(ValueError, match=r"^fused=True: parameter 'param_0'"):
-        opt.step()  # the fused kernel has no dampening
-    assert torch.equal(p[0].detach(), torch.ones(2)) and len(opt.state) == 0
+
+
+@pytest.mark.parametrize("resume_at", [None, 2], ids=["straight", "resumed from torch"])
+def test_dampening_runs_on_the_fused_kernel_bit_for_bit(resume_at):
+    """The flat group keeps each member's count: first updates (undamped) and later ones go
+    to the kernel as two calls, the reference path's numbers bit for bit, also for a member
+    that skips a step and after a torch checkpoint (no counts: started)."""
+    runs = []
+    for fused in (True, False):
+        model = _mlp()
+        opt = O.SGD(model.parameters(), lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.01, fused=fused)
+        for i in range(6):
+            x, y = _batch(i)
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            if i == 0:
+                model[2].bias.grad = None  # its first update comes at step 1
+            opt.step()
+            if i == resume_at:
+                torch_layout = opt.torch_state_dict()
+                for entry in torch_layout["state"].values():
+                    del entry["step"]  # as torch.optim.SGD saves it
+                opt = O.SGD(model.parameters(), lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.01, fused=fused)
+                opt.load_state_dict(torch_layout)
+        if fused:
+            assert len(opt._fused.flat) == 1
+        runs.append((_flat(model), opt.paddle_state_dict()))
+    assert torch.equal(runs[0][0], runs[1][0])
+    assert all(torch.equal(runs[0][1][k], v) for k, v in runs[1][1].items() if isinstance(v, torch.Tensor))
 
 
 def test_torch_calls_without_lr_take_torchs_default_where_paddle_has_none():

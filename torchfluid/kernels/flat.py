@@ -478,8 +478,12 @@ class FlatMomentum(_FlatTable):
     :mod:`torchfluid.kernels.fused_cpu`). ``mu`` is rounded to float32 first (Paddle's
     attribute), then to the dtype; ``lr`` to the dtype."""
 
-    def __init__(self, params: Sequence[torch.Tensor]):
+    def __init__(self, params: Sequence[torch.Tensor], *, step_count: bool = False):
         super().__init__(params, {"velocity": table.MS})
+        self.steps = None
+        if step_count:  # torch SGD's dampening: each parameter's update count, 0-d float32 views
+            self.steps = torch.zeros(len(self.params), dtype=torch.float32, device=self.device)
+            self._views["step"] = [self.steps[i] for i in range(len(self.params))]
 
     @no_grad
     def step(
@@ -488,19 +492,42 @@ class FlatMomentum(_FlatTable):
         lr,
         mu: float,
         use_nesterov: bool = False,
+        dampening: float = 0.0,
         grads: Sequence[torch.Tensor | None] | None = None,
         fold: GradFold = NO_FOLD,
     ) -> None:
         """One fused Momentum step of every parameter with a gradient. ``lr``: a float or
-        one per parameter; the other keywords as :meth:`FlatGroup.step`'s."""
-        mu = _as_float("mu", mu)
+        one per parameter; ``dampening`` (torch.optim.SGD's; a group built with
+        ``step_count``): ``velocity * mu + (1 - dampening) * g``, except at a member's first
+        update (count 0), which is undamped, as
+        :class:`~torchfluid.optimizer.sgd.SGDRule`'s reference path; the other keywords as
+        :meth:`FlatGroup.step`'s."""
+        mu, dampening = _as_float("mu", mu), _as_float("dampening", dampening)
         if not (mu >= 0.0 and np.isfinite(mu)):
             raise ValueError(f"mu: {mu}; allowed: a finite mu >= 0")
+        if not np.isfinite(dampening) or (dampening and (self.steps is None or use_nesterov)):
+            raise ValueError(
+                f"dampening: {dampening}; allowed: a finite number (not 0 needs step_count=True and no Nesterov)"
+            )
         if not self.params:
             return
         (mu,) = paddle_attrs(self.dtype, mu)  # as momentum_
-        self._prepare(grads, lr, fold, (mu, 0.0, 1.0))
-        self._run_cpu("momentum", flags=(bool(use_nesterov),))
+        flags = (bool(use_nesterov),)
+        if not dampening:
+            self._prepare(grads, lr, fold, (mu, 1.0, 0.0, 1.0))
+            self._run_cpu("momentum", flags=flags)
+            return
+        given = [p.grad for p in self.params] if grads is None else list(grads)
+        counts = self.steps.numpy()
+        first = [g is not None and counts[i] == 0 for i, g in enumerate(given)]
+        for i, g in enumerate(given):
+            if g is not None:
+                counts[i] += 1
+        for undamped in (True, False):  # first updates (the velocity becomes g), then the others
+            part = [g if (g is not None and first[i] == undamped) else None for i, g in enumerate(given)]
+            if any(g is not None for g in part):
+                self._prepare(part, lr, fold, (mu, 1.0 if undamped else 1.0 - dampening, 0.0, 1.0))
+                self._run_cpu("momentum", flags=flags)
 
 
 class FlatAdagrad(_FlatTable):

@@ -207,17 +207,19 @@ def _rmsprop_kernel(dtype: str, centered: bool, velocity: bool):
 
 def _momentum_kernel(dtype: str):
     """Paddle's Momentum (:func:`torchfluid.kernels.momentum.momentum_`) over an address
-    table: column MS is the velocity. ``scalars``: ``(mu, 0, 1)``; one runtime flag,
-    ``nesterov``."""
+    table: column MS is the velocity. ``scalars``: ``(mu, 1 - dampening, 0, 1)``; one
+    runtime flag, ``nesterov``."""
 
     @numba.njit(inline="always")
     def setup(block, sc):
-        return sc[0], block[6] != 0, sc[1], sc[2]
+        return sc[0], block[6] != 0, sc[1], sc[2], sc[3]
 
     @numba.njit(inline="always")
     def element(j, pj, gj, lr, consts, trow, vel, s1, s2):
-        mu, nest = consts[0], consts[1]
-        v = vel[j] * mu + gj  # two roundings, as velocity.mul_(mu).add_(g)
+        mu, nest, undamped = consts[0], consts[1], consts[2]
+        # velocity.mul_(mu) rounded, then .add_(g, alpha=1 - dampening) as one fused
+        # multiply-add (torch's CPU add with alpha); with alpha 1 exactly velocity * mu + g
+        v = _fma(gj, undamped, vel[j] * mu)
         vel[j] = v
         upd = (v * mu + gj) * lr if nest else v * lr
         return pj - upd

@@ -263,6 +263,7 @@ class FusedUpdate:
                 return
         names = {id(e[0].param): e[0].name for e in taken}
         accs = rule.accumulators(hparams)
+        optional = getattr(rule, "optional_records", {})
         stepped_ids = set(names)
         records, have = [], set()
         with torch.no_grad():
@@ -283,6 +284,8 @@ class FusedUpdate:
                                 "a resized parameter needs fresh state (del optimizer.state[param])"
                             )
                         view.copy_(old.detach().to(device=view.device, dtype=view.dtype))
+                    elif st and acc in optional:  # a record without it (a count switched on later)
+                        view.fill_(optional[acc])
                     else:
                         view.fill_(rule.fused_initial(acc, hparams))
                 record = {acc: views[acc] for acc in accs}

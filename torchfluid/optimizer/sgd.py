@@ -31,7 +31,7 @@ from ..kernels import sgd_
 from ..kernels.momentum import momentum_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts, checked_tensor_hparams
-from .fused import FlatRule, fused_path
+from .fused import FlatRule, fused_path, plain_float_param
 from .state import TORCH_STEP_OPTIONS
 
 __all__ = ["SGDOptimizer", "SGD", "SGDRule"]
@@ -52,7 +52,7 @@ class SGDRule(FlatRule):
     accumulator_names = ("velocity",)
     # torch's CyclicLR / OneCycleLR write the momentum into the groups, as a tensor if they were given one
     tensor_hparams = ("momentum",)
-    step_count_option = "dampening"  # tells the first update (undamped) from the later ones
+    step_count_option = "dampening"  # tells the first update (undamped) from the later ones (FlatMomentum keeps it)
     # a checkpoint without that count (torch.optim.SGD keeps none): its velocity has started
     optional_records = MappingProxyType({"step": 1.0})
 
@@ -74,19 +74,23 @@ class SGDRule(FlatRule):
             state["velocity"] = torch.zeros_like(p, dtype=dtype)
         return state
 
+    def fused_eligible(self, param: torch.Tensor, hparams, precision) -> bool:
+        return plain_float_param(param, precision)  # the flat group keeps dampening's counts too
+
     @staticmethod
     def fused_layout(hparams) -> tuple:
-        return (hparams["momentum"] != 0,)
+        return (hparams["momentum"] != 0, hparams["dampening"] != 0)
 
     def fused_group(self, params, layout: tuple):
         from ..kernels import flat
 
-        return flat.FlatMomentum(params) if layout[0] else flat.FlatSGD(params)
+        return flat.FlatMomentum(params, step_count=layout[1]) if layout[0] else flat.FlatSGD(params)
 
     @staticmethod
     def fused_step(fg, hparams: Mapping, grads, lrs, fold: GradFold) -> None:
         if hparams["momentum"] != 0:
-            fg.step(lr=lrs, mu=hparams["momentum"], use_nesterov=hparams["nesterov"], grads=grads, fold=fold)
+            mu, nesterov, dampening = hparams["momentum"], hparams["nesterov"], hparams["dampening"]
+            fg.step(lr=lrs, mu=mu, use_nesterov=nesterov, dampening=dampening, grads=grads, fold=fold)
         else:
             fg.step(lr=lrs, grads=grads, fold=fold)
 
