@@ -696,21 +696,23 @@ class Optimizer(torch.optim.Optimizer):
             return False
         if getattr(self._rule, "adjust_items", None) is not None:  # per-parameter inputs of the rule's own
             return False
-        params, grads, lrs, regs = [], [], [], []
-        group_reg = {}
-        for p, g in pairs:
+        per_group = {}  # id(group) -> (its regularizer, its parameters' lr without their own multiplier)
+        lrs, regs = [], []
+        for p, _ in pairs:
             group = index[id(p)][1]
+            shared = per_group.get(id(group))
+            if shared is None:
+                group_reg = _group_regularizer(group, self.regularization)
+                if not foldable_regularizer(group_reg):
+                    return False
+                shared = per_group[id(group)] = (group_reg, item_lr(group, 1.0))
             reg = getattr(p, "regularizer", None)
-            if reg is None:
-                reg = group_reg.get(id(group), _UNSET)
-                if reg is _UNSET:
-                    reg = group_reg[id(group)] = _group_regularizer(group, self.regularization)
-            if not foldable_regularizer(reg):
+            if reg is not None and not foldable_regularizer(reg):
                 return False
-            params.append(p)
-            grads.append(g)
-            lrs.append(item_lr(group, _param_lr_mult(p)))
-            regs.append(reg)
+            regs.append(shared[0] if reg is None else reg)
+            mult = _param_lr_mult(p)
+            lrs.append(shared[1] if mult == 1.0 else item_lr(group, mult))
+        params, grads = [p for p, _ in pairs], [g for _, g in pairs]
         return self._fused.replay(params, grads, lrs, regs, self._runtime, self._precision.begin_update)
 
     # ------------------------------------------------------- torch API
@@ -1003,9 +1005,6 @@ def _check_grad_attrs(pairs, names):
         if not (g.layout is torch.strided and g.shape == p.shape and g.dtype == p.dtype and g.device == p.device):
             _check_grad(names[p], p, g, from_attr=True)
     return pairs
-
-
-_UNSET = object()
 
 
 def checked_tensor_hparams(rule, group: Mapping, allowed: Mapping[str, str], *, variables: bool = True) -> dict:

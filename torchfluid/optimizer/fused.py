@@ -34,6 +34,7 @@ from types import MappingProxyType
 import torch
 
 from .._checks import check_bool
+from ..kernels.table import NO_FOLD
 from .fold import NO_PREP, GradPrep, kernel_extras
 from .state import TORCH_STEP_OPTIONS
 
@@ -409,6 +410,7 @@ class FusedUpdate:
             if not _records_current(state, synced[0]):
                 return False
         before_kernel()
+        folded = any(r is not None for r in regs)
         for _key, fg, index, hparams, positions in last[2]:
             n = len(fg.params)
             grads_in, lrs_in, preps = [None] * n, [0.0] * n, [None] * n
@@ -416,7 +418,8 @@ class FusedUpdate:
                 j = index[id(params[i])]
                 grads_in[j], lrs_in[j] = grads[i], lrs[i]
                 preps[j] = NO_PREP if regs[i] is None else GradPrep(reg=regs[i])
-            rule.fused_step(fg, hparams, grads_in, lrs_in, kernel_extras(preps, fg.device, fg.dtype))
+            fold = kernel_extras(preps, fg.device, fg.dtype) if folded else NO_FOLD
+            rule.fused_step(fg, hparams, grads_in, lrs_in, fold)
         return True
 
     def _step(self, key, fg, index, hparams, rule, runtime, taken) -> None:
