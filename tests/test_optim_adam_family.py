@@ -74,7 +74,7 @@ BAD = [
     (O.AdamW, {"betas": (0.9, 0.99), "beta1": 0.9}, TypeError, r"AdamW\(\.\.\.\) sets betas and beta1/beta2"),
     (O.Adam, {"eps": 1e-8, "epsilon": 1e-8}, ValueError, r"Adam\(\.\.\.\) sets both 'eps' and 'epsilon'"),
     (O.AdamW, {"capturable": True}, ValueError, r"AdamW\(\.\.\.\) has capturable=True; allowed: False"),
-    (O.Adadelta, {"differentiable": True}, ValueError, r"has differentiable=True; allowed: False"),
+    (O.Adadelta, {"differentiable": True, "fused": True}, ValueError, r"`fused` does not support `differentiable`"),
     (O.Adamax, {"betas": (0.9, 1.5)}, ValueError, r"beta2 must be in \[0, 1\), got 1\.5"),
 ]
 

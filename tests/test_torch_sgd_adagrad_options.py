@@ -144,8 +144,8 @@ def test_sgd_momentum_errors_name_the_argument_and_torch_calls_use_torchs_words(
         SGD(0.1, parameters=p, nesterov=True)
     with pytest.raises(ValueError, match=r"^nesterov must be True or False, got 1$"):
         SGD(0.1, parameters=p, momentum=0.9, nesterov=1)
-    with pytest.raises(ValueError, match=r"has differentiable=True; allowed: False"):
-        O.SGD(p, lr=0.1, differentiable=True)
+    with pytest.raises(ValueError, match=r"has capturable=True; allowed: False"):
+        O.SGD(p, lr=0.1, capturable=True)
 
 
 @pytest.mark.parametrize("resume_at", [None, 2], ids=["straight", "resumed from torch"])

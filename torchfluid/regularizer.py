@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import torch
 
+from ._grad_mode import update_kernel
+
 from ._checks import check_bool, check_number
 from ._unsupported import fluid_module_getattr
 from .kernels.attrs import paddle_attrs
@@ -67,9 +69,9 @@ class WeightDecayRegularizer:
     def term(self, param: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    @torch.no_grad()
+    @update_kernel  # autograd off, except in a recorded (differentiable) update
     def __call__(self, param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-        term = self.term(param.detach()).to(grad.dtype)
+        term = self.term(param).to(grad.dtype)
         if grad.is_sparse:
             grad = grad.to_dense()
         return grad + term

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import torch
 
+from .._grad_mode import update_kernel
 from .attrs import paddle_attrs, subtract_
 from .rmsprop import rmsprop_denominator
 
 __all__ = ["adadelta_"]
 
 
-@torch.no_grad()
+@update_kernel
 def adadelta_(
     param: torch.Tensor,
     grad: torch.Tensor,

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import torch
 
+from .._grad_mode import update_kernel
 from .attrs import paddle_attrs, subtract_
 from .rmsprop import rmsprop_denominator
 from .rows import update_rows_
@@ -44,7 +45,7 @@ from .rows import update_rows_
 __all__ = ["adagrad_", "adagrad_rows_"]
 
 
-@torch.no_grad()
+@update_kernel
 def adagrad_(
     param: torch.Tensor,
     grad: torch.Tensor,
@@ -67,7 +68,7 @@ def adagrad_(
     subtract_(param, update)
 
 
-@torch.no_grad()
+@update_kernel
 def adagrad_rows_(
     param: torch.Tensor,
     rows: torch.Tensor,

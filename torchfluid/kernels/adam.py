@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import torch
 
-from .attrs import paddle_attrs, subtract_
+from .._grad_mode import update_kernel
+from .attrs import as_saved, paddle_attrs, subtract_
 from .rmsprop import sqrt_rounded
 
 __all__ = ["adam_"]
 
 
-@torch.no_grad()
+@update_kernel
 def adam_(
     param: torch.Tensor,
     grad: torch.Tensor,
@@ -59,7 +60,7 @@ def adam_(
     moment1.mul_(beta1).add_(g, alpha=1.0 - beta1)
     moment2.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
     if moment2_max is not None:
-        torch.maximum(moment2_max, moment2, out=moment2_max)
+        moment2_max.copy_(torch.maximum(as_saved(moment2_max), as_saved(moment2)))  # no out=: autograd can record it
         moment2 = moment2_max
     # in the state's dtype, as Paddle's AdamFunctor computes in T (float32 for float32
     # params), and without a device sync
@@ -69,7 +70,7 @@ def adam_(
     correction = sqrt_rounded(1.0 - b2p)
     lr_t = correction.mul(lr).div_(1.0 - b1p)
     den = sqrt_rounded(moment2).add_(correction * epsilon)
-    update = moment1.div(den).mul_(lr_t)
+    update = as_saved(moment1).div(den).mul_(lr_t)
     subtract_(param, update)
     beta1_pow.mul_(beta1)
     beta2_pow.mul_(beta2)

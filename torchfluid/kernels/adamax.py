@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import torch
 
-from .attrs import paddle_attrs, subtract_
+from .._grad_mode import update_kernel
+from .attrs import as_saved, paddle_attrs, subtract_
 
 __all__ = ["adamax_"]
 
 
-@torch.no_grad()
+@update_kernel
 def adamax_(
     param: torch.Tensor,
     grad: torch.Tensor,
@@ -40,9 +41,9 @@ def adamax_(
     beta1, beta2, epsilon = paddle_attrs(moment.dtype, beta1, beta2, epsilon)
     g = grad.to(moment.dtype)
     moment.mul_(beta1).add_(g, alpha=1.0 - beta1)
-    torch.maximum(g.abs(), inf_norm.mul_(beta2).add_(epsilon), out=inf_norm)
+    inf_norm.copy_(torch.maximum(g.abs(), inf_norm.mul(beta2).add_(epsilon)))  # no out=: autograd can record it
     b1p = beta1_pow.reshape(-1)[0].to(moment.device)  # 0-d: a 0-d parameter's update keeps its shape
     lr_t = torch.tensor(lr, dtype=moment.dtype, device=moment.device) / (1.0 - b1p)
-    update = moment.div(inf_norm).mul_(lr_t)
+    update = as_saved(moment).div(as_saved(inf_norm)).mul_(lr_t)
     subtract_(param, update)
     beta1_pow.mul_(beta1)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["paddle_attrs", "subtract_"]
+from .._grad_mode import recording
+
+__all__ = ["paddle_attrs", "subtract_", "as_saved"]
 
 
 def paddle_attrs(dtype: torch.dtype, *values: float) -> tuple[float, ...]:
@@ -32,3 +34,10 @@ def subtract_(param: torch.Tensor, step: torch.Tensor) -> None:
         param.sub_(step)
     else:
         param.copy_(param.to(step.dtype).sub_(step))
+
+
+def as_saved(t: torch.Tensor) -> torch.Tensor:
+    """``t`` as an operation that autograd may save reads it: ``t`` itself, or, in a recorded
+    (``differentiable``) update, a copy, since the state changes in place at the next
+    update and autograd refuses a saved tensor changed since."""
+    return t.clone() if recording() else t

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import torch
 
-from .attrs import paddle_attrs, subtract_
+from .._grad_mode import update_kernel
+from .attrs import as_saved, paddle_attrs, subtract_
 from .rmsprop import rmsprop_denominator
 
 __all__ = ["lamb_"]
 
 
-@torch.no_grad()
+@update_kernel
 def lamb_(
     param: torch.Tensor,
     grad: torch.Tensor,
@@ -41,18 +42,18 @@ def lamb_(
     dt = moment1.dtype
     beta1, beta2, epsilon, weight_decay = paddle_attrs(dt, beta1, beta2, epsilon, weight_decay)
     g = grad.to(dt)
-    p = param.to(dt)
+    p = as_saved(param.to(dt))  # read before the update writes param
     moment1.mul_(beta1).add_(g, alpha=1.0 - beta1)
     moment2.mul_(beta2).add_(g * g, alpha=1.0 - beta2)
     # the powers as 0-d tensors, so that a 0-d parameter's update keeps its shape
     m1_hat = moment1 / (1.0 - beta1_pow.reshape(-1)[0].to(moment1.device))
     m2_hat = moment2 / (1.0 - beta2_pow.reshape(-1)[0].to(moment1.device))
-    r = m1_hat.div_(rmsprop_denominator(m2_hat, None, epsilon=epsilon, eps_in_sqrt=False))
+    r = m1_hat / rmsprop_denominator(m2_hat, None, epsilon=epsilon, eps_in_sqrt=False)
     if weight_decay != 0.0:
-        r.add_(p, alpha=weight_decay)
+        r = torch.add(r, p, alpha=weight_decay)
     p_norm, r_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(r)
     ratio = torch.where((p_norm > 0) & (r_norm > 0), p_norm / r_norm, torch.ones_like(p_norm))
-    step = r.mul_(ratio * torch.tensor(lr, dtype=dt, device=r.device))
+    step = r * (ratio * torch.tensor(lr, dtype=dt, device=r.device))  # new tensors: autograd may save r
     subtract_(param, step)
     beta1_pow.mul_(beta1)
     beta2_pow.mul_(beta2)

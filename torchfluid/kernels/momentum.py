@@ -41,12 +41,13 @@ from __future__ import annotations
 
 import torch
 
+from .._grad_mode import update_kernel
 from .attrs import paddle_attrs, subtract_
 
 __all__ = ["momentum_"]
 
 
-@torch.no_grad()
+@update_kernel
 def momentum_(
     param: torch.Tensor,
     grad: torch.Tensor,

@@ -46,7 +46,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .attrs import paddle_attrs
+from .._grad_mode import recording, update_kernel
+from .attrs import as_saved, paddle_attrs
 
 __all__ = [
     "RMSPropHyper",
@@ -181,7 +182,7 @@ class RMSPropHyper(NamedTuple):
         return cls(**{**picked, **given})
 
 
-@torch.no_grad()
+@update_kernel
 def rmsprop_(
     param: torch.Tensor,
     grad: torch.Tensor,
@@ -237,7 +238,7 @@ def rmsprop_(
     rmsprop_update_(param, grad, (mean_square, mean_grad, moment), hyper, scratch=scratch)
 
 
-@torch.no_grad()
+@update_kernel
 def rmsprop_update_(
     param: torch.Tensor,
     grad: torch.Tensor,
@@ -249,8 +250,8 @@ def rmsprop_update_(
     """:func:`rmsprop_` with its state as ``(mean_square, mean_grad, moment)`` and its
     hyper-parameters as one record (float16/bfloat16 state ignores ``scratch``)."""
     hyper = hyper.for_dtype(state[0].dtype)
-    if not all(plain_memory(t) for t in (param, grad, *state) if t is not None):
-        rmsprop_graph_(param, grad, state, hyper)
+    if recording() or not all(plain_memory(t) for t in (param, grad, *state) if t is not None):
+        rmsprop_graph_(param, grad, state, hyper)  # torch ops only: autograd records them, subclasses dispatch them
     elif state[0].dtype in _LOW:
         _in_float32(_rmsprop_scratch_, param, grad, state, hyper)
     else:
@@ -364,7 +365,7 @@ def rmsprop_graph_(
     hyper = hyper.for_dtype(mean_square.dtype)
     lr, rho, momentum, nesterov = hyper.lr, hyper.rho, hyper.momentum, hyper.nesterov
     g, target = _decay_and_average_(param, grad, mean_square, mean_grad, hyper)
-    ms_hat, mg_hat = mean_square, mean_grad
+    ms_hat, mg_hat = as_saved(mean_square), None if mean_grad is None else as_saved(mean_grad)
     if hyper.bias_correction_step > 0:
         correction = 1.0 - rho**hyper.bias_correction_step
         ms_hat = mean_square / correction

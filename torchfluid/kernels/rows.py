@@ -6,10 +6,12 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from .._grad_mode import update_kernel
+
 __all__ = ["update_rows_"]
 
 
-@torch.no_grad()
+@update_kernel
 def update_rows_(rows: torch.Tensor, tensors: Sequence[torch.Tensor | None], update: Callable[..., None]) -> None:
     """``update(*parts)`` on rows ``rows`` (int64, distinct) of each tensor (None passes as
     None), then those rows written back; every other row is left exactly as it is."""

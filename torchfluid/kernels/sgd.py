@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from .._grad_mode import update_kernel
+
 __all__ = ["sgd_"]
 
 
-@torch.no_grad()
+@update_kernel
 def sgd_(param: torch.Tensor, grad: torch.Tensor, *, lr: float) -> None:
     """``param -= lr * grad`` (Paddle's ``sgd`` op; identical to torch SGD without momentum)."""
     param.sub_(grad.to(param.dtype), alpha=lr)

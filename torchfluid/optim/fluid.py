@@ -14,9 +14,9 @@ optimizer themselves (``ZeroRedundancyOptimizer(params, optimizer_class=RMSProp,
 lr=...)``) work. ``Momentum`` reads torch.optim.SGD's ``nesterov`` as ``use_nesterov`` and
 ``Adagrad``, ``Adam``, ``AdamW``, ``Adamax`` and ``Adadelta`` torch's ``eps`` as ``epsilon`` (in the
 call and in ``add_param_group``), and the Adam family torch's ``betas`` pair as ``beta1``,
-``beta2``. torch's ``maximize`` works on every optimizer, and so do ``SGD``'s ``momentum``,
+``beta2``. torch's ``maximize`` and ``differentiable`` work on every optimizer, and so do ``SGD``'s ``momentum``,
 ``dampening`` and ``nesterov`` (torch.optim.SGD's maths) and ``Adagrad``'s ``lr_decay``; torch's
-options without maths here (``capturable``, ``differentiable``; ``Momentum``'s ``dampening``) are
+options without maths here (``capturable``; ``Momentum``'s ``dampening``) are
 accepted only at the values that change nothing (0, False) and refused otherwise, and ``foreach``
 is accepted and changes nothing. Where the Paddle namesake has no default learning rate
 (``Adagrad``, ``RMSProp``), torch's call without ``lr`` takes torch's default (0.01); the other
@@ -143,7 +143,7 @@ class SGD(_TorchLayout, _paddle.SGD):
 
 class Adam(_TorchLayout, _paddle.Adam):
     __doc__ = _paddle.Adam.__doc__
-    _RULE = AdamRule  # torch.optim.Adam's betas and eps; capturable and differentiable at False
+    _RULE = AdamRule  # torch.optim.Adam's betas and eps; capturable at False
 
 
 class AdamW(_TorchLayout, _paddle.AdamW):

@@ -94,15 +94,13 @@ class AdagradRule(TorchEpsilonRule):
             lr = lr / (1 + (float(step) - 1) * hparams["lr_decay"])
         if param.is_complex():  # as torch: the real and imaginary parts are two real coordinates
             grad = torch.view_as_real(grad.to_dense() if grad.is_sparse else grad)
-            adagrad_(
-                torch.view_as_real(param.data), grad, torch.view_as_real(moment), lr=lr, epsilon=hparams["epsilon"]
-            )
+            adagrad_(torch.view_as_real(param), grad, torch.view_as_real(moment), lr=lr, epsilon=hparams["epsilon"])
             return
         if grad.is_sparse and param.dim() > 0:
             rows, values = sparse_rows(grad)
-            adagrad_rows_(param.data, rows, values, moment, lr=lr, epsilon=hparams["epsilon"])
+            adagrad_rows_(param, rows, values, moment, lr=lr, epsilon=hparams["epsilon"])
             return
-        adagrad_(param.data, grad.to_dense() if grad.is_sparse else grad, moment, lr=lr, epsilon=hparams["epsilon"])
+        adagrad_(param, grad.to_dense() if grad.is_sparse else grad, moment, lr=lr, epsilon=hparams["epsilon"])
 
 
 class AdagradOptimizer(Optimizer, fluid_attributes=("epsilon", "initial_accumulator_value")):

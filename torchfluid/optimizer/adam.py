@@ -128,7 +128,7 @@ class AdamRule(FlatRule):
         absent rows had gradient 0 (Paddle's exact mode)."""
         kwargs = {"lr": lr, "beta1": hparams["beta1"], "beta2": hparams["beta2"], "epsilon": hparams["epsilon"]}
         powers = (state["beta1_pow_acc"], state["beta2_pow_acc"])
-        tensors = (param.data, state["moment1"], state["moment2"], *((state["moment2_max"],) if self.amsgrad else ()))
+        tensors = (param, state["moment1"], state["moment2"], *((state["moment2_max"],) if self.amsgrad else ()))
         if param.is_complex():  # as torch: the real and imaginary parts are two real coordinates
             tensors = tuple(torch.view_as_real(t) for t in tensors)
             grad = torch.view_as_real(grad.to_dense() if grad.is_sparse else grad)
@@ -290,7 +290,7 @@ class AdamWRule(AdamRule):
 
     def update(self, param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
         if hparams["coeff"] != 0 and not (grad.is_sparse and grad._nnz() == 0) and self.decays(name):
-            target = torch.view_as_real(param.data) if param.is_complex() else param.data
+            target = torch.view_as_real(param) if param.is_complex() else param
             (coeff,) = paddle_attrs(target.dtype, hparams["coeff"])
             one, lr_t, coeff_t = (torch.tensor(v, dtype=target.dtype) for v in (1.0, lr, coeff))
             target.mul_((one - lr_t * coeff_t).to(param.device))  # 1 - lr * coeff, in the dtype

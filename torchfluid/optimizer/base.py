@@ -129,6 +129,7 @@ class Optimizer(torch.optim.Optimizer):
         multi_precision: bool = False,
         nonfinite: str = "propagate",
         maximize: bool = False,
+        differentiable: bool = False,
         parts: UpdateParts,
     ):
         """The shared arguments (fluid's five, then Paddle 2.x's ``parameters`` and
@@ -137,7 +138,13 @@ class Optimizer(torch.optim.Optimizer):
         what a step does with a NaN/inf gradient (:mod:`torchfluid.optimizer.precision`);
         a subclass with more precision options passes its own ``parts.precision``.
         ``maximize`` (torch's option, also per param group): ``g = -g`` before clipping and
-        regularization, for every rule (a subclass may keep it among its own defaults)."""
+        regularization, for every rule (a subclass may keep it among its own defaults).
+        ``differentiable`` (torch's): ``step()`` is recorded by autograd, on the reference
+        kernels (the same numbers, bit for bit), so the new parameters and state are
+        differentiable functions of the old ones and of the gradients; the parameters are
+        then non-leaf tensors, as torch requires for in-place updates under autograd
+        (hyper-parameter tensors and a gradient clip's scale are read as constants).
+        Refused with ``fused=True``, ``multi_precision``, ``shard_state`` and in static mode."""
         params = _one_of("parameter_list", parameter_list, "parameters", parameters)
         self._paddle2_api = parameters is not None  # 2.x spelling: set_lr takes numbers only
         if not isinstance(parts, UpdateParts):
@@ -150,7 +157,11 @@ class Optimizer(torch.optim.Optimizer):
             raise TypeError(f"{type(self).__name__}: pass multi_precision/nonfinite in parts.precision, not both")
         else:
             self._precision = parts.precision
+        self._differentiable = check_bool("differentiable", differentiable)
         self._fused = parts.fused
+        if differentiable:
+            _check_differentiable(self, multi_precision=self._precision.multi_precision, shard_state=shard_state)
+            self._fused = None  # a fused kernel writes raw memory, which autograd cannot record
         self.skipped_steps = 0
         # distributed (ZeRO-1): None unless shard_state=True; see torchfluid.distributed
         self._sharding = _sharding.make(self, shard_state, grad_reduction, process_group)
@@ -250,8 +261,11 @@ class Optimizer(torch.optim.Optimizer):
                 raise ValueError(f"parameter {i} (shape {list(p.shape)}) appears twice in the parameter list")
             if p in existing:
                 raise ValueError(f"parameter {i} (shape {list(p.shape)}) is already in another parameter group")
-            if not p.is_leaf:
-                raise ValueError(f"parameter {i} is not a leaf tensor; only leaves can be optimized")
+            if not p.is_leaf and not self._differentiable:
+                raise ValueError(
+                    f"parameter {i} is not a leaf tensor; only leaves can be optimized (or any tensor, "
+                    "with differentiable=True)"
+                )
             if p.is_complex() and not getattr(self._rule, "supports_complex", False):
                 raise ValueError(
                     f"parameter {i} has complex dtype {p.dtype}: {type(self).__name__} updates real "
@@ -571,6 +585,7 @@ class Optimizer(torch.optim.Optimizer):
             fused=fused,
             name=self._name,
             parameter_list=record_params,
+            differentiable=self._differentiable,
         )
         self._config_cache = (inputs, config)
         return config
@@ -1033,6 +1048,17 @@ def checked_tensor_hparams(rule, group: Mapping, allowed: Mapping[str, str], *, 
                 f"got {value!r} of type {type(value).__name__}"
             )
     return out
+
+
+def _check_differentiable(opt, *, multi_precision: bool, shard_state: bool) -> None:
+    """``differentiable=True`` works on the reference kernels of one process's own parameters."""
+    name = type(opt).__name__
+    if getattr(opt, "fused", None) is True:
+        raise ValueError(f"{name}: `fused` does not support `differentiable`; allowed: fused=None or False")
+    if multi_precision:
+        raise ValueError(f"{name}: differentiable=True with multi_precision=True; allowed: one of them")
+    if shard_state:
+        raise ValueError(f"{name}: differentiable=True with shard_state=True; allowed: one of them")
 
 
 def _group_regularizer(group: Mapping, regularization):

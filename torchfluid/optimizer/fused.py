@@ -121,7 +121,7 @@ class FlatRule:
         records real)."""
         records = [state[acc] for acc in self.accumulators(hparams)]
         hyper = {key: hparams[group_key] for key, group_key in self.kernel_hparams.items()}
-        target, grad = param.data, grad.to_dense() if grad.is_sparse else grad
+        target, grad = param, grad.to_dense() if grad.is_sparse else grad
         if target.is_complex():
             target, grad = torch.view_as_real(target), torch.view_as_real(grad)
             records = [torch.view_as_real(t) if t.is_complex() else t for t in records]

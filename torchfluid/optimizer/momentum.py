@@ -72,7 +72,7 @@ class MomentumRule(FlatRule):
     @staticmethod
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
         momentum_(
-            param.data,
+            param,
             grad.to_dense() if grad.is_sparse else grad,  # Paddle: merged rows, every row updated
             state["velocity"],
             lr=lr,

@@ -54,7 +54,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from .._grad_mode import no_grad
+from .._grad_mode import no_grad, recorded_update
 from ..clip import ClipStep, GradientClipBase
 from .fold import NO_PREP, GradPrep
 
@@ -94,6 +94,7 @@ class UpdateConfig:
     fused: bool | None = False
     name: str | None = None
     parameter_list: tuple | None = None
+    differentiable: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "hparams", types.MappingProxyType(dict(self.hparams)))
@@ -231,7 +232,15 @@ def run_update(
     shard=None,
     before_update: Callable[[], None] | None = None,
 ) -> bool:
-    """One update of ``items`` (module docstring); False when the step was skipped."""
+    """One update of ``items`` (module docstring); False when the step was skipped. With
+    ``config.differentiable`` (torch's ``differentiable=True``) autograd records it, from the
+    prepare stage to the kernels' writes, which update the parameters themselves (not their
+    ``.data``), on the reference kernels."""
+    with recorded_update(config.differentiable):
+        return _run_update(config, items, runtime, found_inf, grad_scale, shard, before_update)
+
+
+def _run_update(config, items, runtime, found_inf, grad_scale, shard, before_update) -> bool:
     prepared = prepare(items, runtime.precision, found_inf=found_inf, grad_scale=grad_scale)
     if shard is not None:
         prepared = _own(shard, prepared)
@@ -248,7 +257,8 @@ def run_update(
             NO_PREP if it.reg is None and step.is_noop() else GradPrep(step, it.reg)
             for it, step in zip(prepared, steps, strict=True)
         ]
-        eager = [runtime.fused is None or it.param.is_complex() for it in prepared]  # never on a fused kernel
+        fused = None if config.differentiable else runtime.fused  # a fused kernel is not recorded
+        eager = [fused is None or it.param.is_complex() for it in prepared]  # never on a fused kernel
         prepared = [
             it._replace(grad=prep.apply(it.param, it.grad)) if now and prep is not NO_PREP else it
             for it, prep, now in zip(prepared, preps, eager, strict=True)
@@ -273,13 +283,14 @@ def run_update(
             runtime.state_for(rule, it)
         live = [(it._replace(hparams=read[id(it.hparams)]), lr, p) for it, lr, p in work if id(it.hparams) in read]
         work = [entry for entry in work if id(entry[0].hparams) not in read]
-    if runtime.fused is not None:
-        work = runtime.fused.update(work, runtime, rule, None if shard is None else shard.owns)
+    if fused is not None:
+        work = fused.update(work, runtime, rule, None if shard is None else shard.owns)
     for it, lr, prep in (*work, *live):
         master = runtime.precision.master(it.param, it.name)  # the kernel updates it, then the parameter copies it
         state = runtime.state_for(rule, it)
+        target = it.param if config.differentiable else it.param.data  # recorded, or outside autograd
         rule.update(
-            it.param if master is None else master,
+            target if master is None else master,
             prep.apply(it.param, it.grad),
             state,
             lr=lr,

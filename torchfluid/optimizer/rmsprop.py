@@ -167,7 +167,7 @@ class RMSPropRule:
             stored = [None if t is None else torch.view_as_real(t) for t in stored]
             grad = torch.view_as_real(grad.to_dense() if grad.is_sparse else grad)
         mean_square, mean_grad, moment = work = precision.widen(stored)
-        target = param.data
+        target = param
         if target.is_complex():
             target = torch.view_as_real(target)
         if grad.is_sparse and self.lazy_mode:

@@ -96,7 +96,7 @@ class SGDRule(FlatRule):
 
     def update(self, param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
         g = grad.to_dense() if grad.is_sparse else grad  # every row moves
-        target = param.data
+        target = param
         if target.is_complex():
             target, g = torch.view_as_real(target), torch.view_as_real(g)
         mu = hparams["momentum"]

@@ -103,7 +103,6 @@ def rename_group_keys(group: Mapping, renames: Mapping[str, str], where: str) ->
 TORCH_STEP_OPTIONS = MappingProxyType(
     {
         "capturable": (False, "torchfluid's step runs eagerly, never inside a CUDA graph"),
-        "differentiable": (False, "torchfluid's step is not differentiable"),
     }
 )
 

@@ -305,6 +305,11 @@ def _master_var(param, startup):
 
 
 def _append_section(config, params_grads, program):
+    if config.differentiable:
+        raise ValueError(
+            "differentiable=True records eager updates for autograd; a program's optimize op runs "
+            "outside autograd (build the optimizer with differentiable=False for static mode)"
+        )
     op_type = config.rule.op_type
     if op_type not in OPTIMIZE_OP_TYPES:
         raise ValueError(
