@@ -133,7 +133,8 @@ def test_replayed_steps_equal_the_whole_pipeline(label, change):
         np.testing.assert_array_equal(got_state[key].numpy(), want_state[key].numpy(), err_msg=key)
 
 
-def test_unchanged_steps_are_replayed(monkeypatch):
+def _replay_outcomes(monkeypatch) -> list:
+    """The list each FusedUpdate.replay call's outcome is appended to."""
     outcomes = []
     original = FusedUpdate.replay
 
@@ -142,6 +143,11 @@ def test_unchanged_steps_are_replayed(monkeypatch):
         return outcomes[-1]
 
     monkeypatch.setattr(FusedUpdate, "replay", spy)
+    return outcomes
+
+
+def test_unchanged_steps_are_replayed(monkeypatch):
+    outcomes = _replay_outcomes(monkeypatch)
     _train(None, replaying=True)
     assert outcomes == [True] * 5  # steps 2..6 (the first step builds the flat groups)
 
@@ -154,14 +160,7 @@ def test_unchanged_steps_are_replayed(monkeypatch):
 def test_steps_with_a_folded_regularizer_are_replayed_and_equal_the_pipeline(options, monkeypatch):
     """torch's weight_decay (an L2Decay) and Paddle's L1Decay fold into the kernel's pass:
     their steady steps replay too, with the same bits as the whole pipeline."""
-    outcomes = []
-    original = FusedUpdate.replay
-
-    def spy(self, *args, **kwargs):
-        outcomes.append(original(self, *args, **kwargs))
-        return outcomes[-1]
-
-    monkeypatch.setattr(FusedUpdate, "replay", spy)
+    outcomes = _replay_outcomes(monkeypatch)
     runs = []
     for replaying in (True, False):
         model = _model(0)

@@ -254,6 +254,23 @@ class _FlatTable:
                 f"for {numel}; allowed: {numel} (rebuild the group)"
             )
 
+    def _keep_counts(self, keep: bool) -> None:
+        """``steps``: with ``keep``, each member's update count (torch's ``step``: 0-d float32
+        views of one buffer, state ``step``); None otherwise."""
+        self.steps = None
+        if keep:
+            self.steps = torch.zeros(len(self.params), dtype=torch.float32, device=self.device)
+            self._views["step"] = [self.steps[i] for i in range(len(self.params))]
+
+    def _count(self, grads) -> tuple[list, np.ndarray]:
+        """Count one update for each member with a gradient; return the gradients and the
+        counts before."""
+        given = [p.grad for p in self.params] if grads is None else list(grads)
+        counts = self.steps.numpy()
+        before = counts.copy()
+        counts[[i for i, g in enumerate(given) if g is not None]] += 1
+        return given, before
+
     def state(self, i: int) -> dict[str, torch.Tensor]:
         """``{name: view}`` of param i, for every state buffer kept (RMSProp:
         ``mean_square`` [, ``mean_grad``] [, ``momentum``]; Momentum: ``velocity``;
@@ -480,10 +497,7 @@ class FlatMomentum(_FlatTable):
 
     def __init__(self, params: Sequence[torch.Tensor], *, step_count: bool = False):
         super().__init__(params, {"velocity": table.MS})
-        self.steps = None
-        if step_count:  # torch SGD's dampening: each parameter's update count, 0-d float32 views
-            self.steps = torch.zeros(len(self.params), dtype=torch.float32, device=self.device)
-            self._views["step"] = [self.steps[i] for i in range(len(self.params))]
+        self._keep_counts(step_count)  # torch SGD's dampening
 
     @no_grad
     def step(
@@ -517,12 +531,8 @@ class FlatMomentum(_FlatTable):
             self._prepare(grads, lr, fold, (mu, 1.0, 0.0, 1.0))
             self._run_cpu("momentum", flags=flags)
             return
-        given = [p.grad for p in self.params] if grads is None else list(grads)
-        counts = self.steps.numpy()
-        first = [g is not None and counts[i] == 0 for i, g in enumerate(given)]
-        for i, g in enumerate(given):
-            if g is not None:
-                counts[i] += 1
+        given, before = self._count(grads)
+        first = [g is not None and before[i] == 0 for i, g in enumerate(given)]
         for undamped in (True, False):  # first updates (the velocity becomes g), then the others
             part = [g if (g is not None and first[i] == undamped) else None for i, g in enumerate(given)]
             if any(g is not None for g in part):
@@ -541,10 +551,7 @@ class FlatAdagrad(_FlatTable):
         self, params: Sequence[torch.Tensor], *, initial_accumulator_value: float = 0.0, step_count: bool = False
     ):
         super().__init__(params, {"moment": table.MS}, {"moment": initial_accumulator_value})
-        self.steps = None
-        if step_count:  # torch's lr_decay: each parameter's update count, 0-d float32 views
-            self.steps = torch.zeros(len(self.params), dtype=torch.float32, device=self.device)
-            self._views["step"] = [self.steps[i] for i in range(len(self.params))]
+        self._keep_counts(step_count)  # torch's lr_decay
 
     @no_grad
     def step(
@@ -570,10 +577,8 @@ class FlatAdagrad(_FlatTable):
         if not self.params:
             return
         if lr_decay:
-            given = [p.grad for p in self.params] if grads is None else grads
-            stepped = np.fromiter((g is not None for g in given), bool, len(self.params))
+            self._count(grads)
             counts = self.steps.numpy()
-            counts[stepped] += 1
             lr = np.broadcast_to(np.asarray(lr, np.float64), counts.shape) / (
                 1 + (counts.astype(np.float64) - 1) * lr_decay
             )
