@@ -301,3 +301,36 @@ def test_a_tensor_momentum_is_checked_when_it_is_read():
     assert torch.equal(p.detach(), before)
     with pytest.raises(ValueError, match=r"momentum must be a real number or a 1-element floating-point tensor"):
         O.SGD([p], lr=0.1, momentum=torch.tensor([0.5, 0.5]))
+
+
+@pytest.mark.parametrize("named_from,named_to", [(False, True), (True, False), (False, False), (True, True)])
+def test_torch_layout_names_only_given_names_and_loads_by_position_otherwise(named_from, named_to):
+    """As torch: an optimizer built from unnamed parameters writes no ``param_names``, and a
+    state dict loads by position into one whose names were made up (``param_<k>``); given
+    names still match by name. The resumed run equals the uninterrupted one, bit for bit."""
+
+    def params(model, named):
+        return model.named_parameters() if named else model.parameters()
+
+    model, twin = _mlp(), _mlp()
+    opt = O.Adam(params(model, named_from), lr=0.01, fused=False)
+    _steps(model, opt, range(3))
+    twin.load_state_dict(model.state_dict())
+    saved = copy.deepcopy(opt.state_dict())
+    assert ("param_names" in saved["param_groups"][0]) == named_from
+    resumed = O.Adam(params(twin, named_to), lr=0.01, fused=False)
+    resumed.load_state_dict(saved)
+    _steps(model, opt, range(3, 6))
+    _steps(twin, resumed, range(3, 6))
+    assert torch.equal(_flat(model), _flat(twin))
+
+
+def test_given_names_that_do_not_match_are_still_refused():
+    model = _mlp()
+    opt = O.Adam(model.named_parameters(), lr=0.01)
+    _steps(model, opt, range(1))
+    saved = opt.state_dict()
+    saved["param_groups"][0]["param_names"] = [f"other.{n}" for n in saved["param_groups"][0]["param_names"]]
+    fresh = O.Adam(model.named_parameters(), lr=0.01)
+    with pytest.raises(ValueError, match=r"parameter names .* do not match"):
+        fresh.load_state_dict(saved)

@@ -186,6 +186,7 @@ class Optimizer(torch.optim.Optimizer):
             raise ValueError(f"name must be None or a str, got {name!r}")
         self._name = name
         self._names: dict[torch.Tensor, str] = {}
+        self._generated_names: set[str] = set()  # param_<k>: no name was given, nor a layer's
         self._index_cache = None  # see _param_index
         self._config_cache = None  # see update_config
         self._plain_config = None  # the configuration of the last step that _replay may repeat
@@ -255,6 +256,7 @@ class Optimizer(torch.optim.Optimizer):
         existing = {p for g in self.param_groups for p in g["params"]}
         seen: set[torch.Tensor] = set()
         taken = set(self._names.values())
+        generated = set()
         names = []
         for i, (given, p) in enumerate(named):
             if p in seen:
@@ -282,12 +284,15 @@ class Optimizer(torch.optim.Optimizer):
                 raise ValueError(f"two parameters share the name {name!r}; names key the optimizer state")
             taken.add(name)
             names.append(name)
+            if not (given or fluid_name(p)):
+                generated.add(name)
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         group["params"] = [p for _, p in named]
         self._check_group(group)
         for name, (_, p) in zip(names, named, strict=True):
             self._names[p] = name
+        self._generated_names |= generated
         group["param_names"] = names
         self.param_groups.append(group)
         self._codec.group_added(group)
@@ -347,6 +352,13 @@ class Optimizer(torch.optim.Optimizer):
     def param_names(self) -> Mapping:
         """``{param: name}`` of every managed parameter, in the optimizer's order (read-only)."""
         return types.MappingProxyType(self._names)
+
+    @property
+    def generated_names(self) -> frozenset:
+        """The names this optimizer made up (``param_<k>``: the parameter came without a name
+        and from no fluid layer); torch's layout leaves them out, as torch leaves out the
+        names of an optimizer built from unnamed parameters."""
+        return frozenset(self._generated_names)
 
     def _param_index(self) -> dict:
         """``{id(param): (name, group)}`` of the managed parameters in ``param_groups``,

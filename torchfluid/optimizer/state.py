@@ -272,6 +272,10 @@ class StateCodec:
         for torch (``torch_accumulators``: Momentum's ``velocity`` is torch.optim.SGD's
         ``momentum_buffer``) appears under torch's name."""
         out = torch.optim.Optimizer.state_dict(self.opt)
+        generated = self.opt.generated_names
+        for group in out["param_groups"]:  # made-up names are left out, as torch has none for such params
+            if generated and group.get("param_names") and generated.issuperset(group["param_names"]):
+                del group["param_names"]
         renames = self._torch_accumulators()
         if renames:  # the rule's accumulators under torch's names (Momentum's velocity: momentum_buffer)
             out["state"] = {
@@ -328,6 +332,11 @@ class StateCodec:
                         f"torch-style state_dict: group {i} has {len(indices)} params without names, "
                         f"but this optimizer has only {len(ours) - position} left to match by position"
                     )
+            mine = ours[position : position + len(indices)]
+            made_up = len(names) == len(mine) == len(indices) and self.opt.generated_names.issuperset(mine)
+            if names != mine and made_up:
+                names = mine  # this optimizer's parameters have no names to match: by position, as torch
+                groups = [*groups[:i], {**group, "param_names": mine}, *groups[i + 1 :]]
             position += len(indices)
             if len(names) != len(indices):
                 raise ValueError(
