@@ -334,3 +334,26 @@ def test_given_names_that_do_not_match_are_still_refused():
     fresh = O.Adam(model.named_parameters(), lr=0.01)
     with pytest.raises(ValueError, match=r"parameter names .* do not match"):
         fresh.load_state_dict(saved)
+
+
+@pytest.mark.parametrize("cls", [O.SGD, O.RMSProp], ids=["SGD", "RMSProp"])
+def test_a_cycled_tensor_momentum_gives_the_bits_of_the_same_floats(cls):
+    """CyclicLR given tensors writes tensor momenta into the groups: read at each update,
+    they give the same numbers as the float momenta of the same schedule."""
+    runs = []
+    for tensor in (True, False):
+
+        def t(x, tensor=tensor):
+            return torch.tensor(x, dtype=torch.float64) if tensor else x
+
+        model = _mlp()
+        opt = cls(model.parameters(), lr=0.01, momentum=t(0.9))
+        sched = torch.optim.lr_scheduler.CyclicLR(
+            opt, base_lr=0.01, max_lr=0.1, step_size_up=3, base_momentum=t(0.8), max_momentum=t(0.9)
+        )
+        for i in range(8):
+            _steps(model, opt, [i])
+            sched.step()
+        assert isinstance(opt.param_groups[0]["momentum"], torch.Tensor) == tensor
+        runs.append(_flat(model))
+    assert torch.equal(runs[0], runs[1])

@@ -53,7 +53,7 @@ from .._checks import check_bool, check_number
 from ..kernels.rmsprop import RMSPropHyper, rmsprop_update_
 from ..kernels.rows import update_rows_
 from ..kernels.table import GradFold
-from .base import Optimizer, UpdateParts
+from .base import Optimizer, UpdateParts, checked_tensor_hparams
 from .fused import fused_path, plain_float_param
 from .precision import Precision
 from .state import TORCH_GROUP_KEYS
@@ -83,6 +83,13 @@ class RMSPropRule:
     compatible_accumulators = ("mean_square", "mean_grad", "momentum")
     torch_class = "torch.optim.RMSprop"
     torch_group_keys = TORCH_GROUP_KEYS  # alpha -> rho, eps -> epsilon
+    # torch's CyclicLR / OneCycleLR write the momentum into the groups, as a tensor if they were given one
+    tensor_hparams = ("momentum",)
+
+    @staticmethod
+    def check_hparams(values: Mapping) -> dict:
+        """``{'momentum': float}``, checked: a finite number >= 0."""
+        return {name: check_number(name, v, lo=0.0) for name, v in values.items()}
 
     @staticmethod
     def accumulators(hparams: Mapping) -> list[str]:
@@ -276,16 +283,17 @@ class RMSPropOptimizer(Optimizer, fluid_attributes=("rho", "epsilon", "momentum"
 
     @classmethod
     def checked_options(cls, group: Mapping) -> dict:
-        """Range-check a group's RMSProp options; return them normalised (floats, bools)."""
+        """Range-check a group's RMSProp options; return them normalised (floats, bools; a
+        tensor momentum, 1 element, as it is: read and checked at each update)."""
         out = dict(
             rho=check_number("rho", group["rho"], lo=0.0, hi=1.0, hi_open=True),
             epsilon=check_number("epsilon", group["epsilon"], lo=0.0),  # Paddle accepts 0
-            momentum=check_number("momentum", group["momentum"], lo=0.0),
+            **checked_tensor_hparams(RMSPropRule, group, {"momentum": ">= 0"}, variables=False),
             initial_mean_square=check_number("initial_mean_square", group["initial_mean_square"], lo=0.0),
             decoupled_weight_decay=check_number("decoupled_weight_decay", group["decoupled_weight_decay"], lo=0.0),
             **{flag: check_bool(flag, group[flag]) for flag in cls._FLAGS},
         )
-        if out["nesterov"] and out["momentum"] == 0:
+        if out["nesterov"] and float(out["momentum"]) == 0:
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
         return out
 
