@@ -147,7 +147,7 @@ class SGDOptimizer(Optimizer):
     ):
         """``fused``: None (default) updates the dense float32/float64 CPU parameters of
         each group and dtype with one numba kernel call (bit for bit the reference kernel's
-        numbers; clip and L2/L1 decay folded in; not with ``dampening``), the rest with the
+        numbers; clip and L2/L1 decay folded in; dampening too), the rest with the
         reference kernel; False always uses the reference kernel; True requires the fused
         one. ``options``: :class:`~torchfluid.optimizer.base.Optimizer`'s keyword arguments
         (``parameters``, ``weight_decay``, ``shard_state``, ``grad_reduction``, ``process_group``)."""
