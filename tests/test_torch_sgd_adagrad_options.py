@@ -320,9 +320,28 @@ def test_torch_layout_names_only_given_names_and_loads_by_position_otherwise(nam
     assert ("param_names" in saved["param_groups"][0]) == named_from
     resumed = O.Adam(params(twin, named_to), lr=0.01, fused=False)
     resumed.load_state_dict(saved)
+    # an optimizer with made-up names takes the state dict's, as torch's does
+    names = resumed.state_dict()["param_groups"][0].get("param_names")
+    assert names == (["0.weight", "0.bias", "2.weight", "2.bias"] if named_from or named_to else None)
     _steps(model, opt, range(3, 6))
     _steps(twin, resumed, range(3, 6))
     assert torch.equal(_flat(model), _flat(twin))
+
+
+def test_rename_params_renames_the_state_keys_and_refuses_clashes():
+    model = _mlp()
+    opt = SGD(0.1, parameters=model.parameters(), momentum=0.9)
+    _steps(model, opt, range(2))
+    before = opt.state_dict()
+    with pytest.raises(ValueError, match=r"new name 'param_1' is not a unique non-empty str"):
+        opt.rename_params({"param_0": "param_1"})
+    with pytest.raises(ValueError, match=r"no parameter is named 'w'"):
+        opt.rename_params({"w": "v"})
+    assert opt.state_dict().keys() == before.keys()
+    opt.rename_params({"param_0": "w", "param_1": "b"})
+    assert set(opt.state_dict()) == {"w_velocity_0", "b_velocity_0", "param_2_velocity_0", "param_3_velocity_0"}
+    assert opt.generated_names == {"param_2", "param_3"}
+    _steps(model, opt, range(2, 3))  # the renamed state is used
 
 
 def test_given_names_that_do_not_match_are_still_refused():

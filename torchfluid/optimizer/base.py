@@ -353,6 +353,28 @@ class Optimizer(torch.optim.Optimizer):
         """``{param: name}`` of every managed parameter, in the optimizer's order (read-only)."""
         return types.MappingProxyType(self._names)
 
+    def rename_params(self, names: Mapping[str, str]) -> None:
+        """Give parameters new names (the names their state is keyed by): ``{old: new}``.
+        The new names must be strings, unique, and not another parameter's; nothing changes
+        otherwise. ZeRO-1 (``shard_state``) assigns parameters to ranks by name: refused there."""
+        if self._sharding is not None:
+            raise ValueError("rename_params: shard_state=True assigns parameters to ranks by name; allowed: none")
+        by_name = {name: p for p, name in self._names.items()}
+        unknown = [old for old in names if old not in by_name]
+        if unknown:
+            raise ValueError(f"rename_params: no parameter is named {unknown[0]!r}; allowed: {sorted(by_name)}")
+        kept = set(by_name) - set(names)
+        new = list(names.values())
+        bad = [n for n in new if not isinstance(n, str) or not n or n in kept or new.count(n) > 1]
+        if bad:
+            raise ValueError(f"rename_params: new name {bad[0]!r} is not a unique non-empty str; names key the state")
+        for old, name in names.items():
+            self._names[by_name[old]] = name
+        self._generated_names -= set(names)
+        for group in self.param_groups:
+            group["param_names"] = [names.get(n, n) for n in group["param_names"]]
+        self._index_cache = self._plain_config = None  # both hold the names
+
     @property
     def generated_names(self) -> frozenset:
         """The names this optimizer made up (``param_<k>``: the parameter came without a name

@@ -169,6 +169,7 @@ class StateCodec:
         self.rule = rule
         self.precision = precision
         self.pending: dict[str, torch.Tensor] = {}
+        self.adopted: dict[str, str] = {}
         self.initial_hparams: list[dict] = []  # each group's hyper-parameters when added
         self.bind(opt, check_group)
 
@@ -334,8 +335,9 @@ class StateCodec:
                     )
             mine = ours[position : position + len(indices)]
             made_up = len(names) == len(mine) == len(indices) and self.opt.generated_names.issuperset(mine)
-            if names != mine and made_up:
-                names = mine  # this optimizer's parameters have no names to match: by position, as torch
+            if names != mine and made_up:  # this optimizer's parameters have no names: by position, as torch
+                self.adopted.update(zip(mine, names, strict=True))  # and theirs become these, once loaded
+                names = mine
                 groups = [*groups[:i], {**group, "param_names": mine}, *groups[i + 1 :]]
             position += len(indices)
             if len(names) != len(indices):
@@ -400,6 +402,7 @@ class StateCodec:
         opt = self.opt
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
+        self.adopted = {}  # {made-up name: the state dict's name} of a load by position
         if isinstance(state_dict.get("state"), Mapping) and "param_groups" in state_dict:
             state_dict = self.from_torch_style(state_dict)
         rename = _renamer(key_map)
@@ -501,6 +504,8 @@ class StateCodec:
         self.pending = pending
         apply_masters()
         apply_rounding()
+        if self.adopted and opt.sharding is None:  # loaded by position: the names of the state dict, as torch
+            opt.rename_params(self.adopted)
         return report
 
     def _check_groups(self, saved, rename, report: LoadReport) -> list:
