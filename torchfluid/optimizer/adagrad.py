@@ -28,7 +28,7 @@ import torch
 from ..kernels import adagrad_, adagrad_rows_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts
-from .fused import TorchEpsilonRule, fused_path, plain_float_param
+from .fused import TorchEpsilonRule, count_update, fused_path, plain_float_param
 
 __all__ = ["AdagradOptimizer", "Adagrad", "AdagradRule", "sparse_rows"]
 
@@ -87,11 +87,7 @@ class AdagradRule(TorchEpsilonRule):
     def update(param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
         moment = state["moment"]
         if hparams["lr_decay"] != 0:  # torch's decayed rate: lr / (1 + (step - 1) * lr_decay), step from 1
-            step = state.get("step")
-            if step is None:  # lr_decay switched on in this group: counted from here
-                step = state["step"] = torch.zeros((), dtype=torch.float32, device=param.device)
-            step += 1
-            lr = lr / (1 + (float(step) - 1) * hparams["lr_decay"])
+            lr = lr / (1 + count_update(state, param.device) * hparams["lr_decay"])  # counted from lr_decay's start
         if param.is_complex():  # as torch: the real and imaginary parts are two real coordinates
             grad = torch.view_as_real(grad.to_dense() if grad.is_sparse else grad)
             adagrad_(torch.view_as_real(param), grad, torch.view_as_real(moment), lr=lr, epsilon=hparams["epsilon"])

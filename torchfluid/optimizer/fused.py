@@ -38,7 +38,7 @@ from ..kernels.table import NO_FOLD
 from .fold import NO_PREP, GradPrep, kernel_extras
 from .state import TORCH_STEP_OPTIONS
 
-__all__ = ["FlatRule", "FusedUpdate", "TorchEpsilonRule", "fused_path", "plain_float_param"]
+__all__ = ["FlatRule", "FusedUpdate", "TorchEpsilonRule", "count_update", "fused_path", "plain_float_param"]
 
 _EMPTY: dict = {}
 _FLOATS = (torch.float32, torch.float64)
@@ -152,6 +152,19 @@ class FlatRule:
                 if out[acc].is_complex():  # both parts start there (a real view's coordinates), as torch
                     torch.view_as_real(out[acc]).fill_(start)
         return out
+
+
+def count_update(state: dict, device: torch.device, *, started: bool = False) -> float:
+    """One more update in ``state['step']``, the 0-d float32 count of a rule's
+    ``step_count_option``; returns the count before it. A record without one (the option was
+    switched on in its group) starts at 1 if ``started`` (the parameter has updated before
+    in a way the count should know), else at 0."""
+    step = state.get("step")
+    if step is None:
+        step = state["step"] = torch.full((), 1.0 if started else 0.0, dtype=torch.float32, device=device)
+    before = float(step)
+    step += 1
+    return before
 
 
 class TorchEpsilonRule(FlatRule):

@@ -31,7 +31,7 @@ from ..kernels import sgd_
 from ..kernels.momentum import momentum_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts, checked_tensor_hparams
-from .fused import FlatRule, fused_path, plain_float_param
+from .fused import FlatRule, count_update, fused_path, plain_float_param
 from .state import TORCH_STEP_OPTIONS
 
 __all__ = ["SGDOptimizer", "SGD", "SGDRule"]
@@ -108,12 +108,8 @@ class SGDRule(FlatRule):
         first = velocity is None  # momentum switched on in this group: the velocity starts here
         if first:
             velocity = state["velocity"] = torch.zeros_like(param, dtype=precision.state_dtype_for(param.dtype))
-        if dampening != 0:
-            step = state.get("step")
-            if step is None:  # dampening switched on in this group: an existing velocity has started
-                step = state["step"] = torch.full((), 0.0 if first else 1.0, device=param.device)
-            first = first or float(step) == 0
-            step += 1
+        if dampening != 0:  # dampening switched on in this group: an existing velocity has started
+            first = count_update(state, param.device, started=not first) == 0 or first
         if velocity.is_complex():
             velocity = torch.view_as_real(velocity)
         # torch's first step: the velocity becomes g, undamped (from 0: 0 * mu + g)
