@@ -201,3 +201,27 @@ def test_torch_compile_step_gives_the_same_numbers(cls, kwargs):
         compiled()
         b.step()
     assert torch.equal(a0, b0)
+
+
+TORCH_LAYOUT_CLASSES = [O.SGD, O.Adam, O.AdamW, O.Adagrad, O.Adamax, O.Adadelta, O.RMSProp, O.Momentum, O.Lamb]
+
+
+@pytest.mark.parametrize("cls", TORCH_LAYOUT_CLASSES, ids=lambda c: c.__name__)
+def test_a_single_tensor_in_a_param_group_is_a_list_of_one_as_in_torch(cls):
+    """torch's add_param_group takes ``{'params': tensor}`` as ``[tensor]`` (torch's own tests
+    build groups so); a single tensor as the optimizer's parameters is still refused, as torch does."""
+    torch.manual_seed(0)
+    w0, b0, x = torch.randn(10, 5), torch.randn(10), torch.randn(5)
+    runs = []
+    for wrap in (lambda t: t, lambda t: [t]):
+        w, b = w0.clone().requires_grad_(), b0.clone().requires_grad_()
+        opt = cls([{"params": [w]}, {"params": wrap(b), "lr": 1e-2}], lr=1e-3)
+        assert [len(g["params"]) for g in opt.param_groups] == [1, 1] and opt.param_groups[1]["params"][0] is b
+        for _ in range(5):
+            opt.zero_grad()
+            (w.mv(x) + b).pow(2).sum().backward()
+            opt.step()
+        runs.append(torch.cat([w.detach().reshape(-1), b.detach()]))
+    assert torch.equal(runs[0], runs[1])
+    with pytest.raises(TypeError, match=r"^parameters must be an iterable of tensors.*got a single Tensor"):
+        cls(w0.clone().requires_grad_(), lr=1e-3)

@@ -44,7 +44,7 @@ from ..regularizer import L2Decay, as_regularizer
 from .fold import foldable_regularizer
 from .pipeline import Item, UpdateConfig, UpdateRuntime, item_lr, run_update
 from .precision import Precision
-from .params import fluid_name, is_group_list, split_named
+from .params import fluid_name, is_group_list, refuse_single_tensor, split_named
 from .state import LoadReport, StateCodec, group_hparams, refuse_torch_options, rename_group_keys
 
 # Tensor subclasses (fluid's Variables) route every attribute read and op through a
@@ -199,6 +199,7 @@ class Optimizer(torch.optim.Optimizer):
         super().__init__([{"params": []}], {**group_defaults, **dict(defaults or {})})
         self._constructing = False
         if params is not None:
+            refuse_single_tensor(params)
             if is_group_list(params):
                 for group in params:
                     self.add_param_group(group)
@@ -230,7 +231,8 @@ class Optimizer(torch.optim.Optimizer):
     def add_param_group(self, param_group: Mapping) -> None:
         """Add a group: ``{'params': ..., 'lr': absolute lr, 'learning_rate': Paddle multiplier, ...}``.
 
-        ``params`` takes every form the constructor takes. Hyper-parameters not given
+        ``params`` takes every form the constructor takes, and a single tensor (as torch's).
+        Hyper-parameters not given
         fall back to the optimizer's defaults and are range-checked. torch's names of the
         rule's options (its ``torch_group_keys``: RMSprop's ``alpha``/``eps``, Adagrad's
         ``eps``, SGD's ``nesterov``) are read as the rule's own. A group's ``weight_decay``
@@ -243,7 +245,8 @@ class Optimizer(torch.optim.Optimizer):
         group = rename_group_keys(param_group, getattr(self._rule, "torch_group_keys", {}), "param_group")
         if "params" not in group:
             raise ValueError("param_group must have a 'params' entry")
-        named = split_named(group["params"], "param_group['params']")
+        params = group["params"]  # a single tensor in a group is a list of one, as in torch
+        named = split_named([params] if isinstance(params, torch.Tensor) else params, "param_group['params']")
         if not named and self._constructing:
             return
         given_names = group.pop("param_names", None)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 
 import torch
 
-__all__ = ["fluid_name", "split_named", "is_group_list"]
+__all__ = ["fluid_name", "split_named", "is_group_list", "refuse_single_tensor"]
 
 
 def fluid_name(param) -> str | None:
@@ -26,13 +26,10 @@ def fluid_name(param) -> str | None:
 
 
 def split_named(params, argname: str = "parameters") -> list[tuple[str | None, torch.Tensor]]:
-    """``params`` (tensors, (name, tensor) pairs or a dict) -> list of (name or None, tensor)."""
-    if isinstance(params, torch.Tensor):
-        raise TypeError(
-            f"{argname} must be an iterable of tensors, (name, tensor) pairs or a dict, got a single "
-            "Tensor; wrap it in a list (torch.optim's words: params argument given to the optimizer should be "
-            "an iterable of Tensors or dicts)"
-        )
+    """``params`` (tensors, (name, tensor) pairs or a dict) -> list of (name or None, tensor).
+    A single tensor is refused (:func:`refuse_single_tensor`); a param group's is a list of one
+    (the caller's, as torch's ``add_param_group``)."""
+    refuse_single_tensor(params, argname)
     if isinstance(params, (set, frozenset)):
         raise TypeError(
             f"{argname} must be an ordered iterable (list, tuple, generator, dict), got a set: "
@@ -60,6 +57,17 @@ def split_named(params, argname: str = "parameters") -> list[tuple[str | None, t
                 f"{argname}[{i}] must be a torch.Tensor or a (name, tensor) pair, got {type(item).__name__}"
             )
     return out
+
+
+def refuse_single_tensor(params, argname: str = "parameters") -> None:
+    """TypeError for a single tensor as the optimizer's parameters, as torch.optim refuses it
+    (iterating it would give its rows, not the tensor)."""
+    if isinstance(params, torch.Tensor):
+        raise TypeError(
+            f"{argname} must be an iterable of tensors, (name, tensor) pairs or a dict, got a single "
+            "Tensor; wrap it in a list (torch.optim's words: params argument given to the optimizer should be "
+            "an iterable of Tensors or dicts)"
+        )
 
 
 def is_group_list(params) -> bool:
