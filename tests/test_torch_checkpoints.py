@@ -133,13 +133,26 @@ def test_a_checkpoint_without_a_step_count_keeps_the_fresh_powers():
     assert "param_0_beta1_pow_acc_0" in report.missing
 
 
-@pytest.mark.parametrize("step", [-1.0, 2.5, float("nan")], ids=["negative", "fraction", "nan"])
+@pytest.mark.parametrize(
+    "step",
+    [
+        torch.tensor(-1.0),
+        torch.tensor(2.5),
+        torch.tensor(float("nan")),
+        float("inf"),
+        "3",
+        True,
+        torch.tensor([1.0, 2.0]),
+        torch.tensor(2.0, device="meta"),
+    ],
+    ids=["negative", "fraction", "nan", "inf", "string", "bool", "two-elements", "meta"],
+)
 def test_a_step_that_is_no_count_is_refused_and_nothing_loads(step):
     theirs = _mlp()
     ref = torch.optim.Adam(theirs.parameters(), lr=0.01)
     _steps(theirs, ref, range(2))
     sd = copy.deepcopy(ref.state_dict())
-    sd["state"][1]["step"] = torch.tensor(step)
+    sd["state"][1]["step"] = step
     model = copy.deepcopy(theirs)
     opt = O.Adam(list(model.parameters()), lr=0.01)
     _steps(model, opt, range(1))
@@ -160,3 +173,21 @@ def test_a_malformed_betas_pair_is_refused():
     opt = O.Adam(list(copy.deepcopy(theirs).parameters()), lr=0.01)
     with pytest.raises(ValueError, match=r"has betas \(0.9,\); allowed: a pair \(beta1, beta2\)"):
         opt.load_state_dict(sd)
+
+
+def test_an_older_checkpoints_step_as_a_number_gives_the_same_powers():
+    """torch checkpoints before 1.12 kept ``step`` as a Python int (torch's own tests load such)."""
+    theirs = _mlp()
+    ref = torch.optim.Adam(theirs.parameters(), lr=0.01)
+    _steps(theirs, ref, range(3))
+    sd = copy.deepcopy(ref.state_dict())
+    old = copy.deepcopy(sd)
+    for entry in old["state"].values():
+        entry["step"] = int(entry["step"].item())
+    got = []
+    for checkpoint in (sd, old):
+        opt = O.Adam(list(copy.deepcopy(theirs).parameters()), lr=0.01)
+        opt.load_state_dict(checkpoint)
+        got.append(opt.paddle_state_dict())
+    assert got[0].keys() == got[1].keys()
+    assert all(torch.equal(v, got[1][k]) for k, v in got[0].items() if isinstance(v, torch.Tensor))

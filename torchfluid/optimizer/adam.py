@@ -20,6 +20,7 @@ the beta's value at each update.
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -77,14 +78,28 @@ def powers_from_torch(entry: Mapping, hparams: Mapping, betas: tuple[str, ...]) 
     if step is None or not moments or any(f"{b}_pow_acc" in entry for b in betas):
         return {}
     dtype = moments[0].real.dtype
-    step = float(step)
-    if not (step >= 0 and step == int(step)):
-        raise ValueError(f"a torch checkpoint's step must be a count >= 0, got {step}")
+    count = _step_count(step)
+    if count is None:
+        raise ValueError(f"a torch checkpoint's step must be a count >= 0, got {step!r}")
+    step = count
     out = {}
     for b in betas:
         value = float(np.float32(float(hparams[b])))
         out[f"{b}_pow_acc"] = torch.tensor([_pow_start(hparams, b) * value**step], dtype=torch.float64).to(dtype)
     return out
+
+
+def _step_count(step) -> float | None:
+    """torch's ``step`` (a number or a one-element real tensor) as a float, None unless it is
+    a whole number >= 0."""
+    if isinstance(step, torch.Tensor):
+        if step.numel() != 1 or step.is_complex() or step.dtype == torch.bool or step.is_meta:
+            return None
+        step = step.item()
+    if isinstance(step, bool) or not isinstance(step, numbers.Real):
+        return None
+    step = float(step)
+    return step if math.isfinite(step) and step >= 0 and step == int(step) else None
 
 
 @dataclasses.dataclass(frozen=True)
