@@ -116,7 +116,7 @@ ADADELTA_SLOTS = {
 }  # fmt: skip
 
 ADADELTA_CASES = [
-    # (shape, rho, epsilon, learning rate or None (Paddle before 2.5: no slot, lr = 1), steps)
+    # (shape, rho, epsilon, learning rate or None (no slot, as in Paddle's 2.0-2.4 op tests: lr = 1), steps)
     ((9, 4), 0.95, 1e-6, None, 1),
     ((9, 4), 0.95, 1e-6, 1.0, 1),
     ((5, 2, 3), 0.9, 1e-4, 0.01, 4),

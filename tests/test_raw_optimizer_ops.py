@@ -435,7 +435,7 @@ def test_raw_table_is_paddles_signatures():
             (("ParamOut", "Param"), ("MomentOut", "Moment"), ("InfNormOut", "InfNorm")),
             (),
         ),
-        "adadelta": (  # LearningRate: Paddle 2.5's optional slot
+        "adadelta": (  # LearningRate: the optional slot of Paddle's later op
             "raw_adadelta",
             ("Param", "Grad", "AvgSquaredGrad", "AvgSquaredUpdate")
             + ("ParamOut", "AvgSquaredGradOut", "AvgSquaredUpdateOut"),

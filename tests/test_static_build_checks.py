@@ -194,7 +194,7 @@ PROTO_ONLY = {("accuracy", "Out")}
 DISPENSABLE = {
     "raw_rmsprop": {"MeanGrad"},  # AsDispensable in Paddle's RMSPropOpMaker; needed when centered
     "raw_adam": {"Beta1Tensor", "Beta2Tensor", "EpsilonTensor"},  # AsDispensable in Paddle's AdamOpMaker
-    "raw_adadelta": {"LearningRate"},  # Paddle 2.5's slot; the 2.0-2.4 op has none
+    "raw_adadelta": {"LearningRate"},  # later Paddle's slot; the op of the 2.0-2.4 op tests has none
     "raw_lamb": {"SkipUpdate"},  # AsDispensable in Paddle's LambOpMaker (2.3)
     "lr_schedule": {"LearningRate"},
     **{t: {"MasterParam", "Counter", "RoundingStep", "HyperParam"} for t in OPTIMIZE_OP_TYPES},

@@ -58,7 +58,7 @@ adamax     raw_adamax      Param, Grad, LearningRate, Moment, InfNorm,          
                            (Beta1Pow is read, not advanced, as Paddle's op)
 adadelta   raw_adadelta    Param, Grad, AvgSquaredGrad, AvgSquaredUpdate,        rho (0.95), epsilon (1e-6)
                            ParamOut, AvgSquaredGradOut, AvgSquaredUpdateOut
-                           (LearningRate: Paddle 2.5's slot; absent, lr = 1)
+                           (LearningRate: later Paddle's slot; absent: lr 1)
 lamb       raw_lamb        Param, Grad, LearningRate, Moment1, Moment2,          weight_decay (required),
                            Beta1Pow, Beta2Pow, ParamOut, Moment1Out,             beta1 (0.9), beta2 (0.999),
                            Moment2Out, Beta1PowOut, Beta2PowOut                  epsilon (1e-6),

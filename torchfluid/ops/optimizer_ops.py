@@ -551,9 +551,9 @@ def raw_adadelta(Param, Grad, AvgSquaredGrad, AvgSquaredUpdate, LearningRate=Non
         p             = p + lr * update
         avg_sq_update = rho * avg_sq_update + (1 - rho) * update * update
 
-    ``LearningRate`` is optional: Paddle's op before 2.5 has no such input and moves the
-    parameter by ``update`` itself (``lr = 1``); given (Paddle 2.5's slot), it is a finite
-    1-element floating-point tensor. ``Grad`` must be dense (Paddle's kernel takes no
+    ``LearningRate`` is optional: the op of Paddle's 2.0-2.4 op tests has no such input and
+    moves the parameter by ``update`` itself (``lr = 1``); given (the slot of Paddle's later
+    op), it is a finite 1-element floating-point tensor. ``Grad`` must be dense (Paddle's kernel takes no
     SelectedRows). Allowed: ``0 <= rho <= 1``, ``epsilon > 0`` (finite real numbers, not bools)."""
     op = "adadelta"
     numbers = {"rho": (rho, {"lo": 0.0, "hi": 1.0}), "epsilon": (epsilon, {"lo": 0.0, "lo_open": True})}
