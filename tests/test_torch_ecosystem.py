@@ -98,8 +98,8 @@ def test_scheduler_group_keys_survive_a_checkpoint_and_the_scheduler_resumes(opt
 )
 def test_torch_options_a_paddle_optimizer_lacks_are_still_dropped_on_load(opt_name):
     """A torch.optim.RMSprop checkpoint carries ``weight_decay``, ``foreach``, ... : options the
-    Paddle-convention optimizer's groups do not have (a group ``weight_decay`` would replace its
-    regularization); they are dropped, while a scheduler's keys are kept."""
+    Paddle-convention optimizer's groups do not have (a group ``weight_decay`` of 0, torch's
+    default, would replace its regularization); they are dropped, while a scheduler's keys are kept."""
     params = _params()
     ref = torch.optim.RMSprop(params, lr=0.05, alpha=0.9, momentum=0.5)
     sched.StepLR(ref, step_size=2)

@@ -7,8 +7,10 @@ namesakes
 update. Only the edge differs: ``state_dict()`` returns torch's layout (``state`` by
 index, ``param_groups`` with ``param_names``), which ``torch.distributed.checkpoint``,
 ``ZeroRedundancyOptimizer`` and trainer frameworks expect; ``paddle_state_dict()`` gives
-Paddle's keys. ``load_state_dict``/``set_state_dict`` read both layouts (and
-``torch.optim.RMSprop``'s) and match parameters by name. They also take torch's call,
+Paddle's keys. ``load_state_dict``/``set_state_dict`` read both layouts (and the
+checkpoints of ``torch.optim.RMSprop``, ``SGD``, ``Adagrad``, ``Adam``, ``AdamW``, ``Adamax`` and
+``Adadelta``: torch's entry names, ``betas`` and ``step`` read as Paddle's records) and match
+parameters by name. They also take torch's call,
 ``RMSProp(model.parameters(), lr=0.01, momentum=0.9)``, so that wrappers which build the
 optimizer themselves (``ZeroRedundancyOptimizer(params, optimizer_class=RMSProp,
 lr=...)``) work. ``Momentum`` reads torch.optim.SGD's ``nesterov`` as ``use_nesterov`` and

@@ -24,6 +24,7 @@ import numbers
 from collections.abc import Mapping
 from types import MappingProxyType
 
+import numpy as np
 import torch
 
 from .._checks import ArgumentTypeError, check_bool, check_number
@@ -64,6 +65,28 @@ def beta_pow_initial(acc: str, hparams: Mapping) -> float:
     return 0.0
 
 
+def powers_from_torch(entry: Mapping, hparams: Mapping, betas: tuple[str, ...]) -> dict:
+    """The beta powers (``<beta>_pow_acc``) of a torch.optim checkpoint entry, which counts
+    its updates in ``step`` and keeps no powers: after ``step`` updates Paddle's power is its
+    start value (:func:`_pow_start`) times ``beta ** step``, what its next update takes
+    (computed in float64, the beta a float32 attribute, as Paddle's kernel multiplies by it;
+    stored in the real dtype of the entry's moments). Nothing when the entry has its powers,
+    no ``step`` or no moments."""
+    step = entry.get("step")
+    moments = [t for t in entry.values() if isinstance(t, torch.Tensor) and t.dim() > 0]
+    if step is None or not moments or any(f"{b}_pow_acc" in entry for b in betas):
+        return {}
+    dtype = moments[0].real.dtype
+    step = float(step)
+    if not (step >= 0 and step == int(step)):
+        raise ValueError(f"a torch checkpoint's step must be a count >= 0, got {step}")
+    out = {}
+    for b in betas:
+        value = float(np.float32(float(hparams[b])))
+        out[f"{b}_pow_acc"] = torch.tensor([_pow_start(hparams, b) * value**step], dtype=torch.float64).to(dtype)
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class AdamRule(FlatRule):
     """Adam's update rule for :func:`~torchfluid.optimizer.pipeline.run_update`: the
@@ -76,6 +99,15 @@ class AdamRule(FlatRule):
     torch_class = "torch.optim.Adam"
     torch_group_keys = MappingProxyType({"eps": "epsilon"})  # torch's name, read as this rule's
     torch_neutral_options = TORCH_STEP_OPTIONS
+    # torch.optim.Adam's entries, read as this rule's records (its checkpoints load here)
+    torch_accumulators_read = MappingProxyType(
+        {"exp_avg": "moment1", "exp_avg_sq": "moment2", "max_exp_avg_sq": "moment2_max"}
+    )
+
+    @staticmethod
+    def records_from_torch(entry: Mapping, hparams: Mapping) -> dict:
+        """The beta powers of a torch.optim.Adam entry, from its ``step`` (:func:`powers_from_torch`)."""
+        return powers_from_torch(entry, hparams, ("beta1", "beta2"))
 
     lazy_mode: bool = False  # row-sparse gradients: update only the rows present
     amsgrad: bool = False  # AMSGrad: the denominator takes the running maximum of moment2
@@ -248,6 +280,9 @@ class AdamWRule(AdamRule):
     apply_decay_param_fun: object = None  # callable(name) -> bool, or None
     op_type = "adamw"
     torch_class = "torch.optim.AdamW"
+    # torch.optim.AdamW's group key read from its checkpoints as this rule's (the call takes
+    # weight_decay under its own name)
+    torch_group_keys_read = MappingProxyType({"weight_decay": "coeff"})
     fused_step_names = True  # apply_decay_param_fun reads each member's name
     # this update's apply_decay_param_fun answers by parameter name, asked by adjust_items before
     # anything changes (a per-step cache, never saved or compared)

@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from ..kernels import adamax_
 from ..kernels.table import GradFold
-from .adam import beta_pow_initial
+from .adam import beta_pow_initial, powers_from_torch
 from .base import Optimizer, UpdateParts
 from .fused import TorchEpsilonRule, fused_path
 
@@ -29,6 +29,8 @@ class AdamaxRule(TorchEpsilonRule):
     row-sparse gradient is made dense: every row moves, as Paddle's dense kernel)."""
 
     torch_class = "torch.optim.Adamax"
+    # torch.optim.Adamax's entries, read as this rule's records (its checkpoints load here)
+    torch_accumulators_read = MappingProxyType({"exp_avg": "moment", "exp_inf": "inf_norm"})
     op_type = "adamax"
     kernel = staticmethod(adamax_)
     kernel_hparams = MappingProxyType({"beta1": "beta1", "beta2": "beta2", "epsilon": "epsilon"})
@@ -36,6 +38,11 @@ class AdamaxRule(TorchEpsilonRule):
     scalar_records = ("beta1_pow_acc",)
     fused_initial = staticmethod(beta_pow_initial)  # the powers start at their beta
     flat_class = "FlatAdamax"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
+
+    @staticmethod
+    def records_from_torch(entry: Mapping, hparams: Mapping) -> dict:
+        """``beta1_pow_acc`` of a torch.optim.Adamax entry, from its ``step`` (:func:`powers_from_torch`)."""
+        return powers_from_torch(entry, hparams, ("beta1",))
 
     @staticmethod
     def fused_step(fg, hparams: Mapping, grads, lrs, fold: GradFold) -> None:

@@ -298,8 +298,9 @@ class StateCodec:
         the rule's own torch names first (``torch_accumulators``, ``torch_group_keys``:
         torch.optim.SGD's ``momentum_buffer`` and ``nesterov`` for Momentum;
         ``torch_accumulators_read``, names read but never written: torch.optim.Adagrad's
-        ``sum`` for Adagrad);
-        its ``step`` is dropped unless this optimizer keeps one."""
+        ``sum`` for Adagrad, torch.optim.Adam's ``exp_avg`` for Adam); records torch keeps
+        none of come from the rule's ``records_from_torch(entry, hparams)`` (Adam's beta
+        powers from torch's ``step``); the ``step`` itself is dropped unless this optimizer keeps one."""
         opt = self.opt
         out: dict = {}
         groups = sd["param_groups"]
@@ -308,6 +309,7 @@ class StateCodec:
         ours = [n for g in opt.param_groups for n in g["param_names"]]
         from_torch = {theirs: acc for acc, theirs in self._torch_accumulators().items()}
         from_torch.update(getattr(self.rule, "torch_accumulators_read", {}))  # read-only aliases (Adagrad: 'sum')
+        derive = getattr(self.rule, "records_from_torch", None)  # records torch keeps none of (Adam's powers)
         state = sd["state"]
         position = 0
         placed = set()  # the state indices some group lists
@@ -344,9 +346,15 @@ class StateCodec:
                 raise ValueError(
                     f"torch-style state_dict: param_groups[{i}] has {len(indices)} params and {len(names)} param_names"
                 )
+            hparams = {**(opt.param_groups[i] if i < len(opt.param_groups) else opt.defaults)}
+            hparams.update(self._group_from_torch(group))
             for index, name in zip(indices, names, strict=True):
-                for acc, t in state.get(index, {}).items():
-                    acc = from_torch[acc] if acc in from_torch else TORCH_ACCUMULATORS.get(acc, acc)
+                entry = {
+                    from_torch[acc] if acc in from_torch else TORCH_ACCUMULATORS.get(acc, acc): t
+                    for acc, t in state.get(index, {}).items()
+                }
+                entry.update(derive(entry, hparams) if derive is not None else {})
+                for acc, t in entry.items():
                     if acc == "step" and "step" not in self._all_acc_names():
                         continue  # torch.optim.RMSprop's step count: not part of this maths
                     out[self.key(name, acc)] = t
@@ -366,13 +374,29 @@ class StateCodec:
         optimizer's groups do not have (``foreach``, ``capturable``, ...) dropped, keys that are
         no optimizer's option (a scheduler's ``initial_lr``, ...) kept as torch keeps them. A group
         setting one of the rule's ``torch_neutral_options`` to another value than its neutral
-        one is a ValueError (Momentum: torch.optim.SGD's ``dampening``)."""
+        one is a ValueError (Momentum: torch.optim.SGD's ``dampening``). The Adam family
+        reads torch's ``betas`` pair as ``beta1`` and ``beta2``; a ``weight_decay`` other than 0
+        is kept as the group's coupled L2 (0, torch's default, is dropped: the optimizer's
+        regularization stays), except where the rule reads it as its own option (AdamW's ``coeff``)."""
         where = "torch-style state_dict: a param group"
         refuse_torch_options(group, where, getattr(self.rule, "torch_neutral_options", {}))
         known = set(self.opt.defaults) | {"param_names"}
-        renames = {**TORCH_GROUP_KEYS, **getattr(self.rule, "torch_group_keys", {})}
+        if group.get("weight_decay"):  # torch's coupled L2 of the group: the group's own here too
+            known.add("weight_decay")  # (torch's 0, no decay, leaves this optimizer's regularization)
+        renames = {
+            **TORCH_GROUP_KEYS,
+            **getattr(self.rule, "torch_group_keys", {}),
+            **getattr(self.rule, "torch_group_keys_read", {}),  # AdamW: torch's weight_decay is its coeff
+        }
         out = {}
         options = optimizer_option_keys()
+        if "betas" in group and {"beta1", "beta2"} <= known:  # the Adam family's pair, as beta1 and beta2
+            betas = group["betas"]
+            if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+                raise ValueError(f"{where} has betas {betas!r}; allowed: a pair (beta1, beta2)")
+            group = {k: v for k, v in group.items() if k != "betas"}
+            group.setdefault("beta1", betas[0])
+            group.setdefault("beta2", betas[1])
         for k, v in group.items():
             k = renames.get(k, k) if renames.get(k) in known else k
             if k in known or (k not in options and isinstance(k, str)):
