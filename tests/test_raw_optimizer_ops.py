@@ -400,7 +400,7 @@ def _fill(sig):
 
 def test_raw_table_is_paddles_signatures():
     """RAW_OPS holds Paddle's slot lists (rmsprop_op.cc, sgd_op.cc, adam_op.cc, adagrad_op.cc,
-    momentum_op.cc) and in-place pairs."""
+    momentum_op.cc, adamax_op.cc, adadelta_op.cc, lamb_op.cc) and in-place pairs."""
     want = {
         "rmsprop": (
             "raw_rmsprop",
@@ -427,6 +427,28 @@ def test_raw_table_is_paddles_signatures():
             "raw_momentum",
             ("Param", "Grad", "Velocity", "LearningRate", "ParamOut", "VelocityOut"),
             (("ParamOut", "Param"), ("VelocityOut", "Velocity")),
+            (),
+        ),
+        "adamax": (  # Beta1Pow has no output: Paddle's optimizer advances it with a scale op
+            "raw_adamax",
+            ("Param", "Grad", "LearningRate", "Moment", "InfNorm", "Beta1Pow", "ParamOut", "MomentOut", "InfNormOut"),
+            (("ParamOut", "Param"), ("MomentOut", "Moment"), ("InfNormOut", "InfNorm")),
+            (),
+        ),
+        "adadelta": (  # LearningRate: the optional slot of Paddle's later op
+            "raw_adadelta",
+            ("Param", "Grad", "AvgSquaredGrad", "AvgSquaredUpdate")
+            + ("ParamOut", "AvgSquaredGradOut", "AvgSquaredUpdateOut"),
+            (("ParamOut", "Param"), ("AvgSquaredGradOut", "AvgSquaredGrad"))
+            + (("AvgSquaredUpdateOut", "AvgSquaredUpdate"),),
+            (),
+        ),
+        "lamb": (  # SkipUpdate: Paddle 2.3's optional slot
+            "raw_lamb",
+            ("Param", "Grad", "LearningRate", "Moment1", "Moment2", "Beta1Pow", "Beta2Pow")
+            + ("ParamOut", "Moment1Out", "Moment2Out", "Beta1PowOut", "Beta2PowOut"),
+            (("ParamOut", "Param"), ("Moment1Out", "Moment1"), ("Moment2Out", "Moment2"))
+            + (("Beta1PowOut", "Beta1Pow"), ("Beta2PowOut", "Beta2Pow")),
             (),
         ),
     }

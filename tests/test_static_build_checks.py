@@ -148,6 +148,39 @@ SAMPLES = [
         {"Param": f(2, 3), "Grad": f(2, 3), "Velocity": f(2, 3), "LearningRate": torch.tensor([0.1])},
         {"mu": 0.9, "use_nesterov": True},
     ),
+    (
+        "raw_adamax",
+        "raw_adamax",
+        {
+            "Param": f(2, 3),
+            "Grad": f(2, 3),
+            "LearningRate": torch.tensor([0.1]),
+            "Moment": f(2, 3),
+            "InfNorm": f(2, 3, lo=0.5),
+            "Beta1Pow": torch.tensor([0.9]),
+        },
+        {},
+    ),
+    (
+        "raw_adadelta",
+        "raw_adadelta",
+        {"Param": f(2, 3), "Grad": f(2, 3), "AvgSquaredGrad": f(2, 3, lo=0.5), "AvgSquaredUpdate": f(2, 3, lo=0.5)},
+        {"rho": 0.9},
+    ),
+    (
+        "raw_lamb",
+        "raw_lamb",
+        {
+            "Param": f(2, 3),
+            "Grad": f(2, 3),
+            "LearningRate": torch.tensor([0.1]),
+            "Moment1": f(2, 3),
+            "Moment2": f(2, 3, lo=0.5),
+            "Beta1Pow": torch.tensor([0.9]),
+            "Beta2Pow": torch.tensor([0.999]),
+        },
+        {"weight_decay": 0.01},
+    ),
 ]
 # ops whose forward cannot run on meta tensors (their layers append them without shape inference)
 NO_META = {"parallel_do_slice", "parallel_do_copy", "data_parallel_split", "data_parallel_allreduce"}
@@ -161,6 +194,8 @@ PROTO_ONLY = {("accuracy", "Out")}
 DISPENSABLE = {
     "raw_rmsprop": {"MeanGrad"},  # AsDispensable in Paddle's RMSPropOpMaker; needed when centered
     "raw_adam": {"Beta1Tensor", "Beta2Tensor", "EpsilonTensor"},  # AsDispensable in Paddle's AdamOpMaker
+    "raw_adadelta": {"LearningRate"},  # later Paddle's slot; the op of the 2.0-2.4 op tests has none
+    "raw_lamb": {"SkipUpdate"},  # AsDispensable in Paddle's LambOpMaker (2.3)
     "lr_schedule": {"LearningRate"},
     **{t: {"MasterParam", "Counter", "RoundingStep", "HyperParam"} for t in OPTIMIZE_OP_TYPES},
 }

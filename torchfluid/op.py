@@ -8,12 +8,12 @@ or a list of names); every other keyword is an attribute, which the op's forward
 and ``run``'s ``scope`` a :class:`~torchfluid.static.scope.Scope`.
 
 Paddle's raw optimizer ops. In a torchfluid program the op types ``rmsprop``, ``sgd``,
-``momentum``, ``adam`` and ``adagrad`` are the optimizer's whole optimize section (one op per ``minimize``, with a
-``section`` attribute; :mod:`torchfluid.static.optimize`). Paddle's own ops of those
-names update ONE parameter from Paddle's slots; they are registered as ``raw_rmsprop``,
-``raw_sgd``, ``raw_momentum``, ``raw_adam`` and ``raw_adagrad`` (:mod:`torchfluid.ops.optimizer_ops`,
-each calling the one reference kernel). The table ``RAW_OPS`` below holds their Paddle signatures, and the
-rule is: ``Operator(type, ...)`` with a ``type`` of the table and no ``section=``
+``momentum``, ``adam``, ``adagrad``, ``adamax``, ``adadelta`` and ``lamb`` are the optimizer's whole optimize
+section (one op per ``minimize``, with a ``section`` attribute; :mod:`torchfluid.static.optimize`). Paddle's own
+ops of those names update ONE parameter from Paddle's slots; they are registered as ``raw_rmsprop``,
+``raw_sgd``, ``raw_momentum``, ``raw_adam``, ``raw_adagrad``, ``raw_adamax``, ``raw_adadelta`` and ``raw_lamb``
+(:mod:`torchfluid.ops.optimizer_ops`, each calling the one reference kernel). The table ``RAW_OPS`` below holds
+their Paddle signatures, and the rule is: ``Operator(type, ...)`` with a ``type`` of the table and no ``section=``
 keyword is Paddle's raw op (``self.type`` stays Paddle's name); with ``section=`` it is
 the optimize section op. For a raw op:
 
@@ -53,6 +53,16 @@ adam       raw_adam        Param, Grad, LearningRate, Moment1, Moment2,         
                            tensors replacing the attributes)
 adagrad    raw_adagrad     Param, Grad, Moment, LearningRate, ParamOut,          epsilon (1e-6)
                            MomentOut
+adamax     raw_adamax      Param, Grad, LearningRate, Moment, InfNorm,           beta1 (0.9), beta2 (0.999),
+                           Beta1Pow, ParamOut, MomentOut, InfNormOut             epsilon (1e-8)
+                           (Beta1Pow is read, not advanced, as Paddle's op)
+adadelta   raw_adadelta    Param, Grad, AvgSquaredGrad, AvgSquaredUpdate,        rho (0.95), epsilon (1e-6)
+                           ParamOut, AvgSquaredGradOut, AvgSquaredUpdateOut
+                           (LearningRate: later Paddle's slot; absent: lr 1)
+lamb       raw_lamb        Param, Grad, LearningRate, Moment1, Moment2,          weight_decay (required),
+                           Beta1Pow, Beta2Pow, ParamOut, Moment1Out,             beta1 (0.9), beta2 (0.999),
+                           Moment2Out, Beta1PowOut, Beta2PowOut                  epsilon (1e-6),
+                           (SkipUpdate: a [1] bool tensor, true: no change)      multi_precision (False)
 =========  ==============  ====================================================  ==========================
 """
 
@@ -100,6 +110,9 @@ RAW_OPS: dict[str, RawOpSignature] = {
     "momentum": _raw_signature("raw_momentum"),
     "adam": _raw_signature("raw_adam"),
     "adagrad": _raw_signature("raw_adagrad"),
+    "adamax": _raw_signature("raw_adamax"),
+    "adadelta": _raw_signature("raw_adadelta"),
+    "lamb": _raw_signature("raw_lamb"),
 }
 
 

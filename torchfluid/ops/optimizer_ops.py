@@ -1,10 +1,10 @@
-"""Paddle's raw optimizer ops (``rmsprop``, ``sgd``, ``momentum``, ``adam``, ``adagrad`` of Paddle's operator library)
-and the gradient-clipping ops of Paddle's static clip graph (``squared_l2_norm``,
+"""Paddle's raw optimizer ops (``rmsprop``, ``sgd``, ``momentum``, ``adam``, ``adagrad``, ``adamax``, ``adadelta``,
+``lamb`` of Paddle's operator library) and the gradient-clipping ops of Paddle's static clip graph (``squared_l2_norm``,
 ``clip``, ``clip_by_norm``; :mod:`torchfluid.static.clip` appends them).
 
 These are the per-parameter ops Paddle's own op tests run with ``fluid.op.Operator`` on
-scope values. They are registered as ``raw_rmsprop``, ``raw_sgd``, ``raw_momentum``, ``raw_adam`` and
-``raw_adagrad``:
+scope values. They are registered as ``raw_rmsprop``, ``raw_sgd``, ``raw_momentum``, ``raw_adam``,
+``raw_adagrad``, ``raw_adamax``, ``raw_adadelta`` and ``raw_lamb``:
 the plain names belong to the optimizer's whole optimize section
 (:mod:`torchfluid.static.optimize`), and :mod:`torchfluid.op` maps Paddle's names here.
 Each op updates its state in place (``ParamOut`` is ``Param``, ``MomentOut`` is
@@ -15,7 +15,8 @@ input leaves the state untouched.
 ``Grad`` is a dense tensor of ``Param``'s shape, or a :class:`SelectedRows` (Paddle's
 sparse gradient: some rows of a ``[height, width]`` matrix, rows may repeat); each op's
 docstring gives its rule for it, as Paddle's ``rmsprop_op.h``, ``sgd_op.h``, ``momentum_op.h``,
-``adam_op.h``, ``adagrad_op.h``.
+``adam_op.h``, ``adagrad_op.h``, ``lamb_op.h`` (``adamax`` and ``adadelta`` take a dense ``Grad`` only, as
+Paddle's kernels).
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ import torch
 
 from .._checks import check_int, check_number
 from ..dtypes import dtype_name
+from ..kernels.adadelta import adadelta_
 from ..kernels.adagrad import adagrad_, adagrad_rows_
 from ..kernels.adam import adam_
+from ..kernels.adamax import adamax_
 from ..kernels.attrs import paddle_attrs
+from ..kernels.lamb import lamb_
 from ..kernels.momentum import momentum_
 from ..kernels.rmsprop import rmsprop_
 from ..kernels.sgd import sgd_
@@ -41,6 +45,9 @@ __all__ = [
     "raw_momentum",
     "raw_adam",
     "raw_adagrad",
+    "raw_adamax",
+    "raw_adadelta",
+    "raw_lamb",
     "squared_l2_norm",
     "clip",
     "clip_by_norm",
@@ -169,8 +176,8 @@ def _scalar(op, t, slot="LearningRate", below_one=False, positive=False):
         raise ValueError(f"{op}: input {slot} must hold a 1-element floating-point tensor, got {what}")
     v = float(t.reshape(-1)[0])
     if not math.isfinite(v) or (below_one and not 0.0 <= v < 1.0) or (positive and not v > 0.0):
-        allowed = "in [0, 1)" if below_one else "> 0" if positive else "finite"
-        raise ValueError(f"{op}: input {slot} holds {v!r}; allowed: a finite value {allowed}")
+        allowed = " in [0, 1)" if below_one else " > 0" if positive else ""
+        raise ValueError(f"{op}: input {slot} holds {v!r}; allowed: a finite value{allowed}")
     return v
 
 
@@ -480,6 +487,168 @@ def raw_adagrad(Param, Grad, Moment, LearningRate, *, epsilon=1e-6):
         return
     rows, values = Grad.merged()
     adagrad_rows_(Param, rows, values, Moment, lr=lr, epsilon=epsilon)
+
+
+# ---------------------------------------------------------------- adamax
+
+
+def _dense_grad_only(op, grad):
+    if isinstance(grad, SelectedRows):
+        raise ValueError(
+            f"{op}: input Grad is a SelectedRows; allowed: a dense tensor (Paddle's {op} kernel takes a dense "
+            "gradient only)"
+        )
+
+
+@register(
+    "raw_adamax",
+    ["Param", "Grad", "LearningRate", "Moment", "InfNorm", "Beta1Pow"],
+    ["ParamOut", "MomentOut", "InfNormOut"],
+    inplace=True,
+)
+def raw_adamax(Param, Grad, LearningRate, Moment, InfNorm, Beta1Pow, *, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    """Paddle's ``adamax`` op, in place, by :func:`~torchfluid.kernels.adamax.adamax_`::
+
+        moment   = beta1 * moment + (1 - beta1) * g
+        inf_norm = max(|g|, beta2 * inf_norm + epsilon)
+        p        = p - lr / (1 - beta1_pow) * moment / inf_norm
+
+    ``Beta1Pow`` is read, not advanced: Paddle's op has no ``Beta1PowOut`` (its optimizer
+    appends a ``scale`` op for that). ``Grad`` must be dense (Paddle's kernel takes no
+    SelectedRows). Allowed: ``0 <= beta1, beta2 < 1``, ``epsilon > 0`` (finite real numbers,
+    not bools); ``LearningRate`` a finite 1-element floating-point tensor, ``Beta1Pow`` a
+    1-element floating-point tensor in [0, 1] (1, the power before any step, makes the step
+    infinite, ``lr / 0``, as in Paddle's kernel, whose op test starts from it)."""
+    op = "adamax"
+    unit = {"lo": 0.0, "hi": 1.0, "hi_open": True}
+    numbers = {"beta1": (beta1, unit), "beta2": (beta2, unit), "epsilon": (epsilon, {"lo": 0.0, "lo_open": True})}
+    states = {"Moment": Moment, "InfNorm": InfNorm}
+    beta1, beta2, epsilon = _check_inputs(op, numbers, {}, Param, Grad, states)
+    _dense_grad_only(op, Grad)
+    b1p = _scalar(op, Beta1Pow, "Beta1Pow")
+    if not 0.0 <= b1p <= 1.0:
+        raise ValueError(f"{op}: input Beta1Pow holds {b1p!r}; allowed: a finite value in [0, 1]")
+    lr = _scalar(op, LearningRate)
+    beta1_pow = Beta1Pow.detach().clone().reshape(1)  # the kernel advances its power: Paddle's op does not
+    adamax_(Param, Grad, Moment, InfNorm, beta1_pow, lr=lr, beta1=beta1, beta2=beta2, epsilon=epsilon)
+
+
+# ---------------------------------------------------------------- adadelta
+
+
+@register(
+    "raw_adadelta",
+    ["Param", "Grad", "AvgSquaredGrad", "AvgSquaredUpdate", "LearningRate"],
+    ["ParamOut", "AvgSquaredGradOut", "AvgSquaredUpdateOut"],
+    inplace=True,
+    dispensable=["LearningRate"],
+)
+def raw_adadelta(Param, Grad, AvgSquaredGrad, AvgSquaredUpdate, LearningRate=None, *, rho=0.95, epsilon=1e-6):
+    """Paddle's ``adadelta`` op, in place, by :func:`~torchfluid.kernels.adadelta.adadelta_`::
+
+        avg_sq_grad   = rho * avg_sq_grad + (1 - rho) * g * g
+        update        = -sqrt((avg_sq_update + epsilon) / (avg_sq_grad + epsilon)) * g
+        p             = p + lr * update
+        avg_sq_update = rho * avg_sq_update + (1 - rho) * update * update
+
+    ``LearningRate`` is optional: the op of Paddle's 2.0-2.4 op tests has no such input and
+    moves the parameter by ``update`` itself (``lr = 1``); given (the slot of Paddle's later
+    op), it is a finite 1-element floating-point tensor. ``Grad`` must be dense (Paddle's kernel takes no
+    SelectedRows). Allowed: ``0 <= rho <= 1``, ``epsilon > 0`` (finite real numbers, not bools)."""
+    op = "adadelta"
+    numbers = {"rho": (rho, {"lo": 0.0, "hi": 1.0}), "epsilon": (epsilon, {"lo": 0.0, "lo_open": True})}
+    states = {"AvgSquaredGrad": AvgSquaredGrad, "AvgSquaredUpdate": AvgSquaredUpdate}
+    rho, epsilon = _check_inputs(op, numbers, {}, Param, Grad, states)
+    _dense_grad_only(op, Grad)
+    lr = 1.0 if LearningRate is None else _scalar(op, LearningRate)
+    adadelta_(Param, Grad, AvgSquaredGrad, AvgSquaredUpdate, lr=lr, rho=rho, epsilon=epsilon)
+
+
+# ---------------------------------------------------------------- lamb
+
+
+@register(
+    "raw_lamb",
+    ["Param", "Grad", "LearningRate", "Moment1", "Moment2", "Beta1Pow", "Beta2Pow", "SkipUpdate"],
+    ["ParamOut", "Moment1Out", "Moment2Out", "Beta1PowOut", "Beta2PowOut"],
+    inplace=True,
+    dispensable=["SkipUpdate"],
+)
+def raw_lamb(
+    Param,
+    Grad,
+    LearningRate,
+    Moment1,
+    Moment2,
+    Beta1Pow,
+    Beta2Pow,
+    SkipUpdate=None,
+    *,
+    weight_decay=None,
+    beta1=0.9,
+    beta2=0.999,
+    epsilon=1e-6,
+    multi_precision=False,
+):
+    """Paddle's ``lamb`` op, in place, by :func:`~torchfluid.kernels.lamb.lamb_`::
+
+        m1 = beta1 * m1 + (1 - beta1) * g;  m2 = beta2 * m2 + (1 - beta2) * g * g
+        r  = (m1 / (1 - beta1_pow)) / (sqrt(m2 / (1 - beta2_pow)) + epsilon) + weight_decay * p
+        p  = p - lr * (||p|| / ||r|| if both norms are > 0 else 1) * r
+        beta1_pow *= beta1;  beta2_pow *= beta2
+
+    (the norms over the whole parameter, before the update). A SelectedRows ``Grad`` is
+    merged (duplicate rows summed) and EVERY row is updated, absent rows with gradient 0,
+    as Paddle's ``SparseLambMomentREGUpdateFunctor``. ``SkipUpdate`` (Paddle 2.3's optional
+    slot), when given and true, leaves everything as it is (Paddle's kernel copies its
+    inputs to its outputs): a 1-element bool tensor.
+
+    Allowed attributes: ``weight_decay`` (required, as Paddle's attribute has no default) a
+    finite real number >= 0, ``0 <= beta1, beta2 < 1``, ``epsilon > 0`` (finite real
+    numbers, not bools), ``multi_precision`` False (Paddle's optional ``MasterParam`` /
+    ``MasterParamOut`` slots are not supported); ``LearningRate`` a finite 1-element
+    floating-point tensor, ``Beta1Pow``/``Beta2Pow`` 1-element floating-point tensors in [0, 1)."""
+    op = "lamb"
+    if weight_decay is None:
+        raise ValueError(f"{op}: attribute weight_decay is missing; allowed: a finite real number >= 0")
+    unit = {"lo": 0.0, "hi": 1.0, "hi_open": True}
+    numbers = {
+        "weight_decay": (weight_decay, {"lo": 0.0}),
+        "beta1": (beta1, unit),
+        "beta2": (beta2, unit),
+        "epsilon": (epsilon, {"lo": 0.0, "lo_open": True}),
+    }
+    states = {"Moment1": Moment1, "Moment2": Moment2}
+    flags = {"multi_precision": multi_precision}
+    weight_decay, beta1, beta2, epsilon = _check_inputs(op, numbers, flags, Param, Grad, states)
+    if multi_precision:
+        raise ValueError(
+            f"{op}: attribute multi_precision=True needs the MasterParam slots, which torchfluid's raw op does not "
+            "support; allowed: False (the optimizers' multi_precision=True keeps float32 master weights)"
+        )
+    for slot, t in (("Beta1Pow", Beta1Pow), ("Beta2Pow", Beta2Pow)):
+        _scalar(op, t, slot, below_one=True)
+    lr = _scalar(op, LearningRate)
+    if SkipUpdate is not None:
+        if not isinstance(SkipUpdate, torch.Tensor) or SkipUpdate.numel() != 1 or SkipUpdate.dtype != torch.bool:
+            what = type(SkipUpdate).__name__ if not isinstance(SkipUpdate, torch.Tensor) else str(SkipUpdate.dtype)
+            raise ValueError(f"{op}: input SkipUpdate must hold a 1-element bool tensor, got {what}")
+        if bool(SkipUpdate.reshape(-1)[0]):
+            return
+    g = Grad.to_dense() if isinstance(Grad, SelectedRows) else Grad
+    lamb_(
+        Param,
+        g,
+        Moment1,
+        Moment2,
+        Beta1Pow,
+        Beta2Pow,
+        lr=lr,
+        weight_decay=weight_decay,
+        beta1=beta1,
+        beta2=beta2,
+        epsilon=epsilon,
+    )
 
 
 # ---------------------------------------------------------------- gradient-clipping ops
