@@ -1,4 +1,4 @@
-"""Paddle's Adadelta kernel (``adadelta`` op, Paddle 2.4 and later), pure and in place.
+"""Paddle's Adadelta kernel (``adadelta`` op, Paddle 2.5 and later), pure and in place.
 
 Per element, with both averages starting at 0::
 
@@ -9,8 +9,8 @@ Per element, with both averages starting at 0::
 
 Computed in the state's dtype (float32 for float16/bfloat16 parameters), with a correctly
 rounded square root; ``rho`` and ``epsilon`` are Paddle's float32 attributes. Paddle before
-2.4 ignored the learning rate (``p = p + update``); ``torch.optim.Adadelta`` is the same
-maths as 2.4's (its ``lr`` multiplies the update the same way; defaults ``rho=0.9``,
+2.5 ignored the learning rate (``p = p + update``; its op took it from 2023 on); ``torch.optim.Adadelta`` is the same
+maths as 2.5's (its ``lr`` multiplies the update the same way; defaults ``rho=0.9``,
 ``eps=1e-6``, ``lr=1.0``).
 """
 

@@ -330,7 +330,7 @@ def _adamax_kernel(dtype: str):
 
 
 def _adadelta_kernel(dtype: str):
-    """Paddle 2.4's Adadelta (:func:`torchfluid.kernels.adadelta.adadelta_`) over an
+    """Paddle 2.5's Adadelta (:func:`torchfluid.kernels.adadelta.adadelta_`) over an
     address table: column MS is ``avg_squared_grad``, MG ``avg_squared_update``.
     ``scalars``: ``(rho, 1 - rho, epsilon, 0, 1)``; no runtime flag."""
 

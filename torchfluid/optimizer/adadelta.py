@@ -49,7 +49,7 @@ class AdadeltaOptimizer(Optimizer, fluid_attributes=("rho", "epsilon")):
         u      = -sqrt((E[u^2] + epsilon) / (E[g^2] + epsilon)) * g;  p = p + lr * u
         E[u^2] = rho * E[u^2] + (1 - rho) * u^2
 
-    The learning rate scales the update, as in Paddle 2.4 and later (earlier Paddle ignored
+    The learning rate scales the update, as in Paddle 2.5 and later (earlier Paddle ignored
     it). Allowed: ``0 <= rho <= 1``, ``epsilon > 0`` (finite real numbers), per group too."""
 
     option_bounds = MappingProxyType({"epsilon": {"lo": 0.0, "lo_open": True}, "rho": {"lo": 0.0, "hi": 1.0}})
