@@ -61,6 +61,31 @@ def test_adadelta_equals_torch_adadelta(rho, eps, lr):
     assert sorted(ours.state_dict()) == ["w__avg_squared_grad_0", "w__avg_squared_update_0"]  # Paddle's keys
 
 
+@pytest.mark.parametrize("fused", [False, None], ids=["reference", "fused"])
+def test_adadelta_update_takes_two_square_roots_as_paddles_kernel(fused):
+    """Paddle's kernel (``adadelta_kernel_impl.h``) and torch divide two square roots,
+    ``sqrt(E[u^2] + eps) / sqrt(E[g^2] + eps) * g``, not the root of their ratio; with
+    ``rho = 1`` and ``lr = 1`` nothing else rounds, so float32 bits show which was taken."""
+    rng = np.random.default_rng(11)
+    p0 = rng.uniform(-1, 1, 4096).astype(np.float32)
+    g = rng.uniform(-1, 1, 4096).astype(np.float32)
+    asg = rng.random(4096, dtype=np.float32)
+    asu = rng.random(4096, dtype=np.float32)
+    eps = np.float32(1e-6)
+    p = torch.nn.Parameter(torch.from_numpy(p0.copy()))
+    opt = Adadelta(learning_rate=1.0, rho=1.0, epsilon=1e-6, parameters=[("w", p)], fused=fused)
+    sd = opt.state_dict()
+    sd["w__avg_squared_grad_0"] = torch.from_numpy(asg.copy())
+    sd["w__avg_squared_update_0"] = torch.from_numpy(asu.copy())
+    opt.set_state_dict(sd)
+    p.grad = torch.from_numpy(g.copy())
+    opt.step()
+    two_roots = p0 - (np.sqrt(asu + eps) / np.sqrt(asg + eps)) * g
+    one_root = p0 - np.sqrt((asu + eps) / (asg + eps)) * g
+    assert not np.array_equal(two_roots, one_root)  # the case tells them apart
+    np.testing.assert_array_equal(p.detach().numpy(), two_roots)
+
+
 def test_fluid_spellings_and_state_round_trip():
     p = torch.nn.Parameter(torch.ones(3))
     for cls, kwargs in ((fluid.optimizer.AdamaxOptimizer, {}), (fluid.optimizer.AdadeltaOptimizer, {"rho": 0.9})):

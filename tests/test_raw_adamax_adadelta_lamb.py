@@ -105,7 +105,7 @@ def test_raw_adamax_beta1_pow_one_is_an_infinite_step():
 def _adadelta_ref(p, asg, asu, g, lr, rho, eps):
     p, g, asg, asu = (np.asarray(x, np.float64) for x in (p, g, asg, asu))
     asg = rho * asg + (1 - rho) * g * g
-    update = -np.sqrt((asu + eps) / (asg + eps)) * g
+    update = -(np.sqrt(asu + eps) / np.sqrt(asg + eps)) * g  # Paddle kernel: two square roots
     asu = rho * asu + (1 - rho) * update * update
     return p + lr * update, asg, asu
 

@@ -3,7 +3,7 @@
 Per element, with both averages starting at 0::
 
     avg_sq_grad   = rho * avg_sq_grad + (1 - rho) * g * g
-    update        = -sqrt((avg_sq_update + epsilon) / (avg_sq_grad + epsilon)) * g
+    update        = -(sqrt(avg_sq_update + epsilon) / sqrt(avg_sq_grad + epsilon)) * g
     p             = p + lr * update
     avg_sq_update = rho * avg_sq_update + (1 - rho) * update * update
 
@@ -20,7 +20,7 @@ import torch
 
 from .._grad_mode import update_kernel
 from .attrs import paddle_attrs, subtract_
-from .rmsprop import rmsprop_denominator
+from .rmsprop import sqrt_rounded
 
 __all__ = ["adadelta_"]
 
@@ -40,7 +40,8 @@ def adadelta_(
     rho, epsilon = paddle_attrs(avg_squared_grad.dtype, rho, epsilon)
     g = grad.to(avg_squared_grad.dtype)
     avg_squared_grad.mul_(rho).add_(g * g, alpha=1.0 - rho)
-    ratio = (avg_squared_update + epsilon).div_(avg_squared_grad + epsilon)
-    update = rmsprop_denominator(ratio, None, epsilon=0.0).mul_(g)  # sqrt(ratio) * g, Paddle's -update
+    # sqrt(E[u^2] + eps) / sqrt(E[g^2] + eps) * g (Paddle's -update): two square roots, as Paddle's
+    # kernel and torch's compute it
+    update = torch.div(sqrt_rounded(avg_squared_update + epsilon), sqrt_rounded(avg_squared_grad + epsilon)).mul_(g)
     subtract_(param, update.mul(lr))
     avg_squared_update.mul_(rho).add_(update * update, alpha=1.0 - rho)

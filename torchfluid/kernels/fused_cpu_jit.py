@@ -340,10 +340,10 @@ def _adadelta_kernel(dtype: str):
 
     @numba.njit(inline="always")
     def element(j, pj, gj, lr, consts, trow, asg, asu, s2):
-        rho, rhoc, eps, zero = consts[0], consts[1], consts[2], consts[3]
+        rho, rhoc, eps = consts[0], consts[1], consts[2]
         sg = _fma(gj * gj, rhoc, asg[j] * rho)  # avg_squared_grad.mul_(rho).add_(g * g, alpha=1 - rho)
         asg[j] = sg
-        up = np.sqrt((asu[j] + eps) / (sg + eps) + zero) * gj  # sqrt(ratio) * g (Paddle's -update)
+        up = (np.sqrt(asu[j] + eps) / np.sqrt(sg + eps)) * gj  # Paddle's -update: two square roots
         asu[j] = _fma(up * up, rhoc, asu[j] * rho)  # avg_squared_update.mul_(rho).add_(u * u, alpha=1 - rho)
         return pj - up * lr
 

@@ -547,7 +547,7 @@ def raw_adadelta(Param, Grad, AvgSquaredGrad, AvgSquaredUpdate, LearningRate=Non
     """Paddle's ``adadelta`` op, in place, by :func:`~torchfluid.kernels.adadelta.adadelta_`::
 
         avg_sq_grad   = rho * avg_sq_grad + (1 - rho) * g * g
-        update        = -sqrt((avg_sq_update + epsilon) / (avg_sq_grad + epsilon)) * g
+        update        = -(sqrt(avg_sq_update + epsilon) / sqrt(avg_sq_grad + epsilon)) * g
         p             = p + lr * update
         avg_sq_update = rho * avg_sq_update + (1 - rho) * update * update
 

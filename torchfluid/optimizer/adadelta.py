@@ -46,7 +46,7 @@ class AdadeltaOptimizer(Optimizer, fluid_attributes=("rho", "epsilon")):
     (Paddle 2.x: ``parameters=``, ``weight_decay=``)::
 
         E[g^2] = rho * E[g^2] + (1 - rho) * g^2
-        u      = -sqrt((E[u^2] + epsilon) / (E[g^2] + epsilon)) * g;  p = p + lr * u
+        u      = -(sqrt(E[u^2] + epsilon) / sqrt(E[g^2] + epsilon)) * g;  p = p + lr * u
         E[u^2] = rho * E[u^2] + (1 - rho) * u^2
 
     The learning rate scales the update, as in Paddle 2.5 and later (earlier Paddle ignored
