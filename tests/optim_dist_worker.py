@@ -9,7 +9,8 @@ Scenarios, in one job:
   fresh sharded model and optimizer ``dcp.load`` + ``set_optimizer_state_dict`` and MORE
   steps: both continuations must be bit-identical;
 * ``zero``: ``ZeroRedundancyOptimizer(optimizer_class=torchfluid.optim.RMSProp)`` and
-  ``AdamW`` (called with torch's keywords) with gradients all-reduced by hand, STEPS steps.
+  ``AdamW`` (called with torch's keywords) with gradients all-reduced by hand, STEPS steps;
+  AdamW again with its groups' ``betas`` changed halfway (ZeRO syncs them into its local optimizer).
 
 Rank 0 writes the full parameters of each scenario to ``OUT/result.pt``.
 """
@@ -28,8 +29,9 @@ STEPS, MORE = 4, 3
 OPTIMIZERS = {  # name -> (class, kwargs): torchfluid's maths and torch's drop-in
     "RMSProp": (O.RMSProp, {"lr": 0.01, "momentum": 0.9, "centered": True}),
     "RMSprop": (O.RMSprop, {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.01}),
-    "AdamW": (O.AdamW, {"lr": 0.01, "betas": (0.9, 0.95), "weight_decay": 0.1, "amsgrad": True}),
+    "AdamW": (O.AdamW, {"lr": 0.01, "betas": (0.9, 0.95), "eps": 1e-6, "weight_decay": 0.1, "amsgrad": True}),
 }
+NEW_BETAS = (0.8, 0.9)  # written into param_groups halfway (as OneCycleLR writes them)
 
 
 def make_model() -> torch.nn.Module:
@@ -56,10 +58,22 @@ def full(model) -> list[torch.Tensor]:
     return [(p.full_tensor() if hasattr(p, "full_tensor") else p).detach().clone() for p in model.parameters()]
 
 
-def reference(name: str, n: int) -> list[torch.Tensor]:
+def train_new_betas(model, opt, reduce=None) -> None:
+    """STEPS steps, ``betas`` set to NEW_BETAS in every param group halfway."""
+    train(model, opt, 0, STEPS // 2, reduce)
+    for group in opt.param_groups:
+        group["betas"] = NEW_BETAS
+    train(model, opt, STEPS // 2, STEPS - STEPS // 2, reduce)
+
+
+def reference(name: str, n: int, new_betas: bool = False) -> list[torch.Tensor]:
     cls, kwargs = OPTIMIZERS[name]
     model = make_model()
-    train(model, cls(model.parameters(), **kwargs), 0, n)
+    opt = cls(model.parameters(), **kwargs)
+    if new_betas:
+        train_new_betas(model, opt)
+    else:
+        train(model, opt, 0, n)
     return full(model)
 
 
@@ -122,6 +136,11 @@ def main(out: str) -> None:
         zero.consolidate_state_dict(to=0)
         if rank == 0:
             result[f"zero-state-keys/{name}"] = sorted(zero.state_dict()["state"][0])
+    # ZeRO copies its groups' keys (torch's betas and eps too) into the local optimizer's every step
+    model = make_model()
+    cls, kwargs = OPTIMIZERS["AdamW"]
+    train_new_betas(model, ZeroRedundancyOptimizer(model.parameters(), optimizer_class=cls, **kwargs), all_reduce)
+    result["zero-new-betas/AdamW"] = full(model)
     if rank == 0:
         torch.save(result, os.path.join(out, "result.pt"))
     dist.barrier()

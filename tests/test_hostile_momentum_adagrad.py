@@ -267,27 +267,47 @@ def test_add_param_group_refuses_torch_keys_it_cannot_honour(cls, extra, match):
     assert len(opt.param_names) == 4
 
 
-# (optimizer, key written into param_groups[0], value, error text)
+# (optimizer, torch's key written into param_groups[0], value, the option it stands for)
 EDITS = [
-    (O.Momentum, "nesterov", True, r"sets torch\.optim\.SGD's nesterov=True; Momentum reads use_nesterov"),
-    (O.Momentum, "dampening", 0.1, r"has dampening=0\.1; allowed: 0"),
-    (O.Adagrad, "eps", 1e-10, r"sets torch\.optim\.Adagrad's eps=1e-10; Adagrad reads epsilon"),
-    (O.RMSProp, "alpha", 0.9, r"sets torch\.optim\.RMSprop's alpha=0\.9; RMSProp reads rho"),
-    (O.RMSProp, "eps", 1e-8, r"sets torch\.optim\.RMSprop's eps=1e-08; RMSProp reads epsilon"),
+    (O.Momentum, "nesterov", True, "use_nesterov"),
+    (O.Adagrad, "eps", 1e-10, "epsilon"),
+    (O.RMSProp, "alpha", 0.9, "rho"),
+    (O.RMSProp, "eps", 1e-8, "epsilon"),
 ]
 
 
-@pytest.mark.parametrize("cls,key,value,match", EDITS, ids=[f"{c.__name__}-{k}" for c, k, _, _ in EDITS])
-def test_torch_keys_written_into_param_groups_are_refused_before_anything_changes(cls, key, value, match):
+@pytest.mark.parametrize("cls,key,value,ours", EDITS, ids=[f"{c.__name__}-{k}" for c, k, _, _ in EDITS])
+def test_torch_keys_written_into_param_groups_set_the_options_they_stand_for(cls, key, value, ours):
+    """What ZeroRedundancyOptimizer's group sync and torch's tools write: read as the option,
+    bit for bit as writing the option itself; both written with other values is refused."""
+    model, twin_model = _mlp(), _mlp()
+    opt, twin = cls(model.parameters(), lr=0.05), cls(twin_model.parameters(), lr=0.05)
+    _steps(model, opt, range(1))
+    _steps(twin_model, twin, range(1))
+    opt.param_groups[0][key] = value
+    twin.param_groups[0][ours] = value
+    _steps(model, opt, range(1, 3))
+    _steps(twin_model, twin, range(1, 3))
+    assert opt.param_groups[0][ours] == value and torch.equal(_flat(model), _flat(twin_model))
+    if isinstance(value, bool):
+        return  # a flag has no third value: written both ways, one of them agrees
+    snap = _snapshot(opt, model)
+    opt.param_groups[0][key], opt.param_groups[0][ours] = value / 2, value * 2
+    with pytest.raises(ValueError, match=rf"^param_groups\[0\]: the param group sets {key}=.* and {ours}=.*set one"):
+        _steps(model, opt, range(3, 4))
+    assert _same(opt, model, snap)
+
+
+def test_torchs_dampening_written_into_a_momentum_group_is_refused_before_anything_changes():
     model = _mlp()
-    opt = cls(model.parameters(), lr=0.05)
+    opt = O.Momentum(model.parameters(), lr=0.05)
     _steps(model, opt, range(1))
     snap = _snapshot(opt, model)
-    opt.param_groups[0][key] = value
-    with pytest.raises(ValueError, match=r"^param_groups\[0\]: the param group " + match):
+    opt.param_groups[0]["dampening"] = 0.1
+    with pytest.raises(ValueError, match=r"^param_groups\[0\]: the param group has dampening=0\.1; allowed: 0"):
         _steps(model, opt, range(1))
     assert _same(opt, model, snap)
-    del opt.param_groups[0][key]
+    del opt.param_groups[0]["dampening"]
     _steps(model, opt, range(1))  # the group as it was steps again
     assert not torch.equal(_flat(model), snap[0])
 

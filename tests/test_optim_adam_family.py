@@ -86,12 +86,21 @@ def test_torch_calls_that_cannot_be_honoured_are_refused(cls, kwargs, error, mat
 
 
 @pytest.mark.parametrize("cls", [O.Adam, O.AdamW, O.Adamax, O.Adadelta])
-def test_torchs_eps_in_a_param_group_is_read_as_epsilon_and_refused_when_written_by_hand(cls):
+def test_torchs_eps_in_a_param_group_is_read_as_epsilon_also_when_written_later(cls):
+    """Given in a group, torch's eps is renamed; written into ``param_groups`` later (as
+    ZeroRedundancyOptimizer's group sync does), it sets epsilon at the next step, and epsilon
+    written then makes it follow; both written with other values is refused."""
     model = _model()
     opt = cls([{"params": model[0].parameters(), "eps": 1e-3}], lr=0.01)
     assert opt.param_groups[0]["epsilon"] == 1e-3 and "eps" not in opt.param_groups[0]
     opt.add_param_group({"params": model[2].parameters(), "eps": 1e-4})
     assert opt.param_groups[1]["epsilon"] == 1e-4
     opt.param_groups[1]["eps"] = 1e-5
-    with pytest.raises(ValueError, match=f"sets torch.optim.{cls.__name__}'s eps=1e-05; {cls.__name__} reads epsilon"):
+    _train(model, opt, steps=1)
+    assert opt.param_groups[1]["epsilon"] == 1e-5
+    opt.param_groups[1]["epsilon"] = 1e-6
+    _train(model, opt, steps=1)
+    assert opt.param_groups[1]["eps"] == 1e-6
+    opt.param_groups[1]["eps"], opt.param_groups[1]["epsilon"] = 1e-7, 1e-8
+    with pytest.raises(ValueError, match=r"param_groups\[1\]: the param group sets eps=1e-07 and epsilon=1e-08"):
         _train(model, opt, steps=1)

@@ -63,3 +63,13 @@ def test_zero_redundancy_optimizer_with_torchfluid_optimizers(result, name, keys
     for got, want in zip(result[f"zero/{name}"], W.reference(name, W.STEPS), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
     assert result[f"zero-state-keys/{name}"] == keys
+
+
+def test_zero_redundancy_optimizer_carries_betas_written_into_its_groups(result):
+    """ZeRO copies its groups' keys, torch's ``betas`` and ``eps`` included, into the local
+    optimizer's groups every step: they drive the update as in the unsharded optimizer."""
+    want = W.reference("AdamW", W.STEPS, new_betas=True)
+    for got, ref in zip(result["zero-new-betas/AdamW"], want, strict=True):
+        torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-7)
+    unchanged = W.reference("AdamW", W.STEPS)
+    assert not all(torch.equal(a, b) for a, b in zip(want, unchanged, strict=True))  # the betas did matter

@@ -104,6 +104,7 @@ class _TorchLayout:
     ``foreach`` is accepted and changes nothing (the fused kernel runs wherever it applies)."""
 
     _RULE = None
+    keeps_torch_pairs = True  # every group holds torch's betas (the Adam family), as torch's
     # torch's default learning rate, for a class whose Paddle namesake has none (Paddle's
     # default, where there is one, is torch's too, or stays Paddle's: Adamax, Adadelta)
     _TORCH_LR: float | None = None
@@ -126,6 +127,8 @@ class _TorchLayout:
             if getattr(e, "argument", None) is None:  # not a number out of range (range_error)
                 raise
             raise ValueError(f"{torch_invalid(e.argument, e.value, self._RULE)} ({e})") from None
+        for pair, parts in getattr(self._RULE, "torch_group_pairs", {}).items():  # torch's defaults key too:
+            self.defaults[pair] = tuple(self.defaults[p] for p in parts)  # OneCycleLR looks for betas there
 
     def state_dict(self) -> dict:
         """torch.optim's layout (see :meth:`torch_state_dict`)."""

@@ -34,7 +34,7 @@ from ..kernels.attrs import paddle_attrs
 from ..kernels.rows import update_rows_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts, checked_tensor_hparams
-from .state import TORCH_STEP_OPTIONS
+from .state import TORCH_BETAS, TORCH_STEP_OPTIONS
 from .fused import FlatRule, fused_path
 
 __all__ = ["AdamOptimizer", "Adam", "AdamRule", "AdamW", "AdamWRule"]
@@ -126,6 +126,7 @@ class AdamRule(FlatRule):
     torch_class = "torch.optim.Adam"
     torch_group_keys = MappingProxyType({"eps": "epsilon"})  # torch's name, read as this rule's
     torch_neutral_options = TORCH_STEP_OPTIONS
+    torch_group_pairs = TORCH_BETAS  # torch's betas: beta1 and beta2
     # torch.optim.Adam's entries, read as this rule's records (its checkpoints load here)
     torch_accumulators_read = MappingProxyType(
         {"exp_avg": "moment1", "exp_avg_sq": "moment2", "max_exp_avg_sq": "moment2_max"}

@@ -17,6 +17,7 @@ from ..kernels.table import GradFold
 from .adam import beta_pow_initial, powers_from_torch
 from .base import Optimizer, UpdateParts
 from .fused import TorchEpsilonRule, fused_path
+from .state import TORCH_BETAS
 
 __all__ = ["AdamaxOptimizer", "Adamax", "AdamaxRule"]
 
@@ -29,6 +30,7 @@ class AdamaxRule(TorchEpsilonRule):
     row-sparse gradient is made dense: every row moves, as Paddle's dense kernel)."""
 
     torch_class = "torch.optim.Adamax"
+    torch_group_pairs = TORCH_BETAS  # torch's betas: beta1 and beta2
     # torch.optim.Adamax's entries, read as this rule's records (its checkpoints load here)
     torch_accumulators_read = MappingProxyType({"exp_avg": "moment", "exp_inf": "inf_norm"})
     op_type = "adamax"

@@ -45,7 +45,7 @@ from .fold import foldable_regularizer
 from .pipeline import Item, UpdateConfig, UpdateRuntime, item_lr, run_update
 from .precision import Precision
 from .params import fluid_name, is_group_list, refuse_single_tensor, split_named
-from .state import LoadReport, StateCodec, group_hparams, refuse_torch_options, rename_group_keys
+from .state import LoadReport, StateCodec, group_hparams, refuse_torch_options, rename_group_keys, sync_group_pairs
 
 # Tensor subclasses (fluid's Variables) route every attribute read and op through a
 # Python hook; the optimizer reads and writes plain tensor data, so its per-step work
@@ -292,6 +292,8 @@ class Optimizer(torch.optim.Optimizer):
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         group["params"] = [p for _, p in named]
+        aliases, add = self.torch_group_aliases()  # torch's betas: what the group gives wins
+        sync_group_pairs(group, aliases, self.defaults, add=add, where="param_group")
         self._check_group(group)
         for name, (_, p) in zip(names, named, strict=True):
             self._names[p] = name
@@ -299,6 +301,22 @@ class Optimizer(torch.optim.Optimizer):
         group["param_names"] = names
         self.param_groups.append(group)
         self._codec.group_added(group)
+
+    # whether every param group holds torch's pair keys of the rule (the Adam family's betas, kept
+    # equal to beta1/beta2: torch.optim's classes), or only where written (see sync_group_pairs)
+    keeps_torch_pairs = False
+
+    def torch_group_aliases(self) -> tuple[dict, tuple]:
+        """torch's keys for this optimizer's group options, ``{torch's key: (options)}`` (the
+        rule's ``torch_group_keys``, one option each, and ``torch_group_pairs``: the Adam
+        family's ``betas``), and those every group holds (the pairs, where
+        :attr:`keeps_torch_pairs`); :func:`~torchfluid.optimizer.state.sync_group_pairs`
+        keeps them equal."""
+        rule = self._rule
+        pairs = dict(getattr(rule, "torch_group_pairs", {}))
+        aliases = {theirs: (ours,) for theirs, ours in getattr(rule, "torch_group_keys", {}).items()}
+        aliases.update(pairs)
+        return aliases, tuple(pairs) if self.keeps_torch_pairs else ()
 
     # a subclass's numeric group options and their check_number bounds, checked at construction
     # and in every group (see checked_options)
@@ -313,22 +331,15 @@ class Optimizer(torch.optim.Optimizer):
 
     def _check_group(self, group: dict) -> None:
         """Range-check a group; a torch option the rule lacks (``torch_neutral_options``) must
-        be at its neutral value, and one it has under its own name must not be written into
-        ``param_groups`` under torch's (the update would not read it)."""
+        be at its neutral value (torch's names of the rule's own options are kept equal to them
+        before this check: :meth:`torch_group_aliases`)."""
         check_lr("lr", group["lr"])
         check_number("lr_mult", group["lr_mult"], lo=0.0)
         check_bool("maximize", group["maximize"])
         if group.get("weight_decay") is not None:
             check_number("weight_decay", group["weight_decay"], lo=0.0)
         self.checked_options(group)
-        rule = self._rule
-        for theirs, ours in getattr(rule, "torch_group_keys", {}).items():
-            if theirs in group:
-                raise ValueError(
-                    f"the param group sets {rule.torch_class}'s {theirs}={group[theirs]!r}; "
-                    f"{type(self).__name__.removesuffix('Optimizer')} reads {ours} (set that key instead)"
-                )
-        refuse_torch_options(group, "the param group", getattr(rule, "torch_neutral_options", {}))
+        refuse_torch_options(group, "the param group", getattr(self._rule, "torch_neutral_options", {}))
 
     def _check_edited_groups(self) -> bool:
         """Hyper-parameters written into ``param_groups`` since the last check are checked
@@ -341,6 +352,9 @@ class Optimizer(torch.optim.Optimizer):
                 continue  # every value as checked
             edited = True
             try:
+                previous = checked[i] if i < len(checked) else None
+                aliases, add = self.torch_group_aliases()  # a scheduler's betas, ZeRO's eps, or ours written
+                sync_group_pairs(g, aliases, previous, add=add, where="the param group")
                 self._check_group(g)
             except (TypeError, ValueError) as e:
                 raise type(e)(f"param_groups[{i}]: {e}") from None

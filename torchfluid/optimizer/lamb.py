@@ -15,6 +15,7 @@ from ..kernels.lamb import lamb_
 from .adam import NamedParameter, beta_pow_initial
 from .base import Optimizer, UpdateParts
 from .fused import FlatRule
+from .state import TORCH_BETAS
 
 __all__ = ["LambOptimizer", "Lamb", "LambRule"]
 
@@ -30,6 +31,7 @@ class LambRule(FlatRule):
 
     torch_class = "timm.optim.Lamb"  # torch has no LAMB; timm's is the torch ecosystem's
     torch_group_keys = MappingProxyType({"eps": "epsilon"})  # its name, read as this rule's
+    torch_group_pairs = TORCH_BETAS  # torch's betas: beta1 and beta2
 
     exclude_from_weight_decay_fn: object = None
     op_type = "lamb"

@@ -39,6 +39,7 @@ __all__ = [
     "StateCodec",
     "group_hparams",
     "TORCH_ACCUMULATORS",
+    "TORCH_BETAS",
     "TORCH_GROUP_KEYS",
     "rename_group_keys",
     "optimizer_option_keys",
@@ -96,6 +97,63 @@ def rename_group_keys(group: Mapping, renames: Mapping[str, str], where: str) ->
                 raise ValueError(f"{where} sets both {theirs!r} and {ours!r}; they mean the same")
             group[ours] = group.pop(theirs)
     return group
+
+
+# torch's pair key of the Adam family's two group options (a rule's ``torch_group_pairs``)
+TORCH_BETAS = MappingProxyType({"betas": ("beta1", "beta2")})
+
+
+def sync_group_pairs(group: dict, aliases: Mapping, previous: Mapping | None, *, add=(), where: str) -> None:
+    """Keep torch's keys for a rule's group options (``aliases``: torch's key -> the options it
+    stands for: the Adam family's ``betas`` -> ``("beta1", "beta2")``, a pair; ``eps`` ->
+    ``("epsilon",)``, one option, its value the option's) equal to those options, in place.
+    Against ``previous`` (the group as last checked; None: nothing known): torch's key written
+    since then sets the options (what torch's schedulers, ``OneCycleLR`` and ``CyclicLR`` with
+    ``cycle_momentum``, and ``ZeroRedundancyOptimizer``'s group sync write), options written
+    make torch's key follow, and both written with other values is a ValueError. A group
+    without torch's key gets it for the keys in ``add`` (torchfluid.optim's classes hold
+    torch's ``betas``, as torch's groups do)."""
+    for alias, parts in aliases.items():
+        if not all(p in group for p in parts):
+            continue
+        single = len(parts) == 1
+        now = group[parts[0]] if single else tuple(group[p] for p in parts)
+        if alias not in group:
+            if alias in add:
+                group[alias] = now
+            continue
+        value = group[alias]
+        if not single:
+            if not isinstance(value, (tuple, list)) or len(value) != len(parts):
+                raise ValueError(f"{where} has {alias}={value!r}; allowed: a pair ({', '.join(parts)})")
+            value = tuple(value)
+        if _same_values(value, now):
+            continue
+        before = previous or {}
+        if _same_values(before.get(alias), value):  # the options were written: torch's key follows
+            group[alias] = now
+            continue
+        values = (value,) if single else value
+        clash = [  # an option written too, to another value than torch's key gives it
+            f"{p}={group[p]!r}"
+            for p, theirs in zip(parts, values, strict=True)
+            if previous is not None
+            and p in before
+            and not _same_values(before[p], group[p])
+            and not _same_values(group[p], theirs)
+        ]
+        if clash:
+            raise ValueError(f"{where} sets {alias}={value!r} and {', '.join(clash)}; they mean the same: set one")
+        group.update(zip(parts, values, strict=True))
+
+
+def _same_values(a, b) -> bool:
+    """Whether two hyper-parameter values (numbers, tensors by identity, tuples of those) are the same."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same_values(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return a is b
+    return isinstance(a, tuple) == isinstance(b, tuple) and a == b
 
 
 # torch's step options an update rule has no maths for, accepted only at their neutral value
@@ -394,7 +452,7 @@ class StateCodec:
             betas = group["betas"]
             if not isinstance(betas, (tuple, list)) or len(betas) != 2:
                 raise ValueError(f"{where} has betas {betas!r}; allowed: a pair (beta1, beta2)")
-            group = {k: v for k, v in group.items() if k != "betas"}
+            group = dict(group)  # kept where this optimizer's groups hold it (torchfluid.optim's)
             group.setdefault("beta1", betas[0])
             group.setdefault("beta2", betas[1])
         for k, v in group.items():
@@ -521,8 +579,11 @@ class StateCodec:
                     record[acc] = torch.full_like(metas[p][acc], value, device=p.device)
         if sched_state is not None and opt.lr_schedule is not None:
             opt.lr_schedule.set_state_dict(sched_state)
+        aliases, add = opt.torch_group_aliases()
         for group, values in group_updates:
+            before = dict(group)
             group.update(values)
+            sync_group_pairs(group, aliases, before, add=add, where="a group")
         opt.state.clear()
         opt.state.update(new_state)
         self.pending = pending
