@@ -7,34 +7,8 @@ import re
 import numpy as np
 import pytest
 
-import torchfluid as fluid
 from torchfluid.op import Operator
-
-PLACE = fluid.CPUPlace()
-
-
-def _scope(values, sparse=None):
-    scope = fluid.Scope()
-    for name, v in values.items():
-        scope.var(name).get_tensor().set(np.asarray(v), PLACE)
-    if sparse is not None:
-        name, height, rows, value = sparse
-        sr = scope.var(name).get_selected_rows()
-        sr.set_height(height)
-        sr.set_rows(rows)
-        sr.get_tensor().set(value, PLACE)
-    return scope
-
-
-def _get(scope, name):
-    return np.array(scope.find_var(name).get_tensor())
-
-
-def _dense(height, rows, value):
-    out = np.zeros((height,) + value.shape[1:], value.dtype)
-    for r, v in zip(rows, value, strict=True):
-        out[r] += v
-    return out
+from tests.test_raw_optimizer_ops import PLACE, _dense, _get, _scope
 
 
 # ---------------------------------------------------------------- adamax

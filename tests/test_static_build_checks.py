@@ -43,6 +43,19 @@ def ints(*rows, hi=3):
     return torch.tensor([[r % hi] for r in range(rows[0])], dtype=torch.int64)
 
 
+def _adam_slots():
+    """The inputs of Paddle's adam op (lamb's too)."""
+    return {
+        "Param": f(2, 3),
+        "Grad": f(2, 3),
+        "LearningRate": torch.tensor([0.1]),
+        "Moment1": f(2, 3),
+        "Moment2": f(2, 3, lo=0.5),
+        "Beta1Pow": torch.tensor([0.9]),
+        "Beta2Pow": torch.tensor([0.999]),
+    }
+
+
 def _rms(centered):
     ins = {"Param": f(2, 3), "Grad": f(2, 3), "MeanSquare": f(2, 3, lo=0.5), "Moment": f(2, 3), "MeanGrad": f(2, 3)}
     return {**ins, "LearningRate": torch.tensor([0.1])}, {"centered": centered}
@@ -122,20 +135,7 @@ SAMPLES = [
     ("raw_rmsprop", "raw_rmsprop", *_rms(False)),
     ("raw_rmsprop centered", "raw_rmsprop", *_rms(True)),
     ("raw_sgd", "raw_sgd", {"Param": f(2, 3), "LearningRate": torch.tensor([0.1]), "Grad": f(2, 3)}, {}),
-    (
-        "raw_adam",
-        "raw_adam",
-        {
-            "Param": f(2, 3),
-            "Grad": f(2, 3),
-            "LearningRate": torch.tensor([0.1]),
-            "Moment1": f(2, 3),
-            "Moment2": f(2, 3, lo=0.5),
-            "Beta1Pow": torch.tensor([0.9]),
-            "Beta2Pow": torch.tensor([0.999]),
-        },
-        {},
-    ),
+    ("raw_adam", "raw_adam", _adam_slots(), {}),
     (
         "raw_adagrad",
         "raw_adagrad",
@@ -167,20 +167,7 @@ SAMPLES = [
         {"Param": f(2, 3), "Grad": f(2, 3), "AvgSquaredGrad": f(2, 3, lo=0.5), "AvgSquaredUpdate": f(2, 3, lo=0.5)},
         {"rho": 0.9},
     ),
-    (
-        "raw_lamb",
-        "raw_lamb",
-        {
-            "Param": f(2, 3),
-            "Grad": f(2, 3),
-            "LearningRate": torch.tensor([0.1]),
-            "Moment1": f(2, 3),
-            "Moment2": f(2, 3, lo=0.5),
-            "Beta1Pow": torch.tensor([0.9]),
-            "Beta2Pow": torch.tensor([0.999]),
-        },
-        {"weight_decay": 0.01},
-    ),
+    ("raw_lamb", "raw_lamb", _adam_slots(), {"weight_decay": 0.01}),
 ]
 # ops whose forward cannot run on meta tensors (their layers append them without shape inference)
 NO_META = {"parallel_do_slice", "parallel_do_copy", "data_parallel_split", "data_parallel_allreduce"}

@@ -164,6 +164,23 @@ def test_a_step_that_is_no_count_is_refused_and_nothing_loads(step):
     assert opt.param_groups[0]["lr"] == 0.01
 
 
+@pytest.mark.parametrize(
+    "betas,match",
+    [((1.5, 0.9), r"beta1 must be in \[0, 1\), got 1.5"), (("a", 0.9), r"beta1 must be a real number")],
+    ids=["out-of-range", "not-a-number"],
+)
+def test_a_checkpoints_bad_beta_is_refused_by_name_and_nothing_loads(betas, match):
+    theirs = _mlp()
+    ref = torch.optim.Adam(theirs.parameters(), lr=0.01)
+    _steps(theirs, ref, range(1))
+    sd = copy.deepcopy(ref.state_dict())
+    sd["param_groups"][0]["betas"] = betas
+    opt = O.Adam(list(copy.deepcopy(theirs).parameters()), lr=0.01)
+    with pytest.raises(ValueError, match=match):
+        opt.load_state_dict(sd)
+    assert opt.param_groups[0]["beta1"] == 0.9 and not opt.state
+
+
 def test_a_malformed_betas_pair_is_refused():
     theirs = _mlp()
     ref = torch.optim.Adam(theirs.parameters(), lr=0.01)

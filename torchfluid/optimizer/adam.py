@@ -82,11 +82,23 @@ def powers_from_torch(entry: Mapping, hparams: Mapping, betas: tuple[str, ...]) 
     if count is None:
         raise ValueError(f"a torch checkpoint's step must be a count >= 0, got {step!r}")
     step = count
+    values = [hparams[b] for b in betas]
+    if not all(_is_unit(v) for v in values):
+        return {}  # a beta out of range: the loader's check of the group refuses it, naming it
     out = {}
-    for b in betas:
-        value = float(np.float32(float(hparams[b])))
+    for b, v in zip(betas, values, strict=True):
+        value = float(np.float32(float(v)))
         out[f"{b}_pow_acc"] = torch.tensor([_pow_start(hparams, b) * value**step], dtype=torch.float64).to(dtype)
     return out
+
+
+def _is_unit(v) -> bool:
+    """Whether ``v`` is a beta: a real number or one-element real tensor in [0, 1)."""
+    if isinstance(v, torch.Tensor):
+        if v.numel() != 1 or v.is_complex() or v.dtype == torch.bool or v.is_meta:
+            return False
+        v = v.item()
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and 0.0 <= v < 1.0
 
 
 def _step_count(step) -> float | None:
