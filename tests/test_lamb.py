@@ -1,6 +1,7 @@
 """Paddle's LAMB (fluid ``LambOptimizer``, 2.x ``Lamb``) against a numpy re-implementation of
-Paddle's ``lamb`` op: the trust ratio (and its 1 where a norm is 0), weight decay and its
-exclusion by name, Paddle's state keys, argument errors. Real Paddle's losses are checked in
+Paddle's ``lamb`` op: the trust ratio (and its 1 where a norm is 0, or where the weight decay
+is 0, as Paddle's kernel without ``always_adapt``), weight decay and its exclusion by name,
+Paddle's state keys, argument errors. Real Paddle's losses are checked in
 ``test_paddletest_losses.py``."""
 
 import numpy as np
@@ -21,7 +22,7 @@ def _numpy_lamb(p, grads, *, lr, wd, b1=0.9, b2=0.999, eps=1e-6):
         m1 = b1 * m1 + (1 - b1) * g
         m2 = b2 * m2 + (1 - b2) * g * g
         r = (m1 / (1 - b1p)) / (np.sqrt(m2 / (1 - b2p)) + eps) + wd * p
-        pn, rn = np.linalg.norm(p), np.linalg.norm(r)
+        pn, rn = (np.linalg.norm(p), np.linalg.norm(r)) if wd > 0 else (0.0, 0.0)  # wd 0: Paddle skips the norms
         p = p - lr * (pn / rn if pn > 0 and rn > 0 else 1.0) * r
         b1p, b2p = b1p * b1, b2p * b2
     return p

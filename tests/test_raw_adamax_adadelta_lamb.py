@@ -126,12 +126,13 @@ def test_raw_adadelta_matches_numpy(shape, rho, eps, lr, steps):
 
 def _lamb_ref(p, m1, m2, g, b1p, b2p, lr, wd, beta1, beta2, eps):
     """lamb_op.h in float64: moments, bias-corrected ratio + weight decay, trust ratio
-    ||p|| / ||r|| (1 if either norm is 0), powers advanced."""
+    ||p|| / ||r|| (1 if either norm is 0, or if the weight decay is 0: Paddle's kernel then
+    takes no norm, its ``always_adapt`` being False), powers advanced."""
     p, g, m1, m2 = (np.asarray(x, np.float64) for x in (p, g, m1, m2))
     m1 = beta1 * m1 + (1 - beta1) * g
     m2 = beta2 * m2 + (1 - beta2) * g * g
     r = (m1 / (1 - b1p)) / (np.sqrt(m2 / (1 - b2p)) + eps) + wd * p
-    pn, rn = np.linalg.norm(p), np.linalg.norm(r)
+    pn, rn = (np.linalg.norm(p), np.linalg.norm(r)) if wd > 0 else (0.0, 0.0)
     ratio = pn / rn if pn > 0 and rn > 0 else 1.0
     return p - lr * ratio * r, m1, m2, b1p * beta1, b2p * beta2
 

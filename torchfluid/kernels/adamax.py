@@ -8,7 +8,9 @@ Per element, with ``moment`` and ``inf_norm`` starting at 0 and ``beta1_pow`` at
     beta1_pow = beta1_pow * beta1                     (Paddle's scale op after the update)
 
 epsilon sits INSIDE the max (it keeps ``inf_norm`` above 0). Computed in the state's dtype
-(float32 for float16/bfloat16 parameters); ``beta1``, ``beta2`` and ``epsilon`` are Paddle's
+(float32 for float16/bfloat16 parameters), as Paddle's ``adamax_kernel_impl.h``: ``1 - beta1``
+in that dtype (:func:`~torchfluid.kernels.attrs.one_minus`), ``lr / (1 - beta1_pow)`` rounded
+before it multiplies ``moment / inf_norm``; ``beta1``, ``beta2`` and ``epsilon`` are Paddle's
 float32 attributes (a float64 update uses their float32 values). ``torch.optim.Adamax``
 differs: it adds ``eps`` to ``|g|`` inside the max instead (``max(beta2 * u, |g| + eps)``)
 and keeps a step count for the bias correction.
@@ -19,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from .._grad_mode import update_kernel
-from .attrs import as_saved, paddle_attrs, subtract_
+from .attrs import as_saved, one_minus, paddle_attrs, subtract_
 
 __all__ = ["adamax_"]
 
@@ -39,8 +41,9 @@ def adamax_(
 ) -> None:
     """One Adamax update in place (module maths); ``beta1_pow`` is a ``[1]`` tensor."""
     beta1, beta2, epsilon = paddle_attrs(moment.dtype, beta1, beta2, epsilon)
+    (one_minus_beta1,) = one_minus(moment.dtype, beta1)  # 1 - beta1 in the compute type, as Paddle's
     g = grad.to(moment.dtype)
-    moment.mul_(beta1).add_(g, alpha=1.0 - beta1)
+    moment.mul_(beta1).add_(g, alpha=one_minus_beta1)
     inf_norm.copy_(torch.maximum(g.abs(), inf_norm.mul(beta2).add_(epsilon)))  # no out=: autograd can record it
     b1p = beta1_pow.reshape(-1)[0].to(moment.device)  # 0-d: a 0-d parameter's update keeps its shape
     lr_t = torch.tensor(lr, dtype=moment.dtype, device=moment.device) / (1.0 - b1p)

@@ -5,7 +5,8 @@ Paddle's optimizer ops take ``beta1``, ``beta2``, ``epsilon``, ``decay``, ``mome
 parameter's type: a float64 update uses ``float64(float32(x))``. A float32 (or narrower)
 update computes in float32, where torch rounds a Python float the same way, so only
 float64 needs the explicit rounding. Learning rates are tensors in Paddle and are not
-attributes.
+attributes. ``1 - beta`` is computed by Paddle's kernels in their compute type from the
+float32 attribute (:func:`one_minus`), which for float32 is not ``1 - beta`` rounded once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 
 from .._grad_mode import recording
 
-__all__ = ["paddle_attrs", "subtract_", "as_saved"]
+__all__ = ["paddle_attrs", "one_minus", "subtract_", "as_saved"]
 
 
 def paddle_attrs(dtype: torch.dtype, *values: float) -> tuple[float, ...]:
@@ -24,6 +25,19 @@ def paddle_attrs(dtype: torch.dtype, *values: float) -> tuple[float, ...]:
     if dtype != torch.float64:
         return tuple(float(v) for v in values)
     return tuple(float(np.float32(v)) for v in values)
+
+
+def one_minus(dtype: torch.dtype, *values: float) -> tuple[float, ...]:
+    """``1 - x`` for each of ``values`` (attributes as :func:`paddle_attrs` gives them) as
+    Paddle's kernels compute it: ``static_cast<T>(1) - beta`` in the compute type ``T``,
+    float64 for a float64 update and float32 otherwise (a float16/bfloat16 update computes
+    in float32). So for float32 ``1 - 0.9`` is ``1 - float32(0.9) = 0.100000024`` (exact:
+    the difference of two floats this close is representable), not ``float32(0.1) =
+    0.1000000015``, which ``1.0 - 0.9`` in Python rounded to float32 would give."""
+    if dtype == torch.float64:
+        return tuple(1.0 - float(v) for v in values)
+    one = np.float32(1.0)
+    return tuple(float(one - np.float32(v)) for v in values)
 
 
 def subtract_(param: torch.Tensor, step: torch.Tensor) -> None:

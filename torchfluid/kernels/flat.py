@@ -39,7 +39,7 @@ import torch
 
 from .._grad_mode import no_grad
 from . import table
-from .attrs import paddle_attrs
+from .attrs import one_minus, paddle_attrs
 from .table import NO_FOLD, GradFold
 from .rmsprop import RMSPropHyper, plain_memory
 
@@ -698,12 +698,13 @@ class FlatAdam(_FlatPowers):
         return {"coeffs": None if decay is None else _decay_coefficients(decay, len(self.params))}
 
     def _kernel_step(self, grads, lr, fold, base, beta1, beta2, epsilon, coeffs) -> None:
-        hyper, _, _ = self._prepare(grads, lr, fold, (beta1, 1.0 - beta1, beta2, 1.0 - beta2, 0.0, 1.0))
+        b1c, b2c = one_minus(self.dtype, beta1, beta2)  # as adam_
+        hyper, _, _ = self._prepare(grads, lr, fold, (beta1, b1c, beta2, b2c, 0.0, 1.0))
         dt = self._like.dtype
         one = dt.type(1.0)
         b1p, b2p = self.powers["beta1"].numpy(), self.powers["beta2"].numpy()
         correction = np.sqrt(one - b2p)  # numpy's sqrt is correctly rounded
-        hyper[:, table.LR] = (correction * base) / (one - b1p)  # lr_t, rounded as correction.mul(lr).div_(...)
+        hyper[:, table.LR] = base * (correction / (one - b1p))  # lr_t, rounded as correction.div(...).mul_(lr)
         self._eps_t[:] = correction * dt.type(epsilon)
         if coeffs is None:
             self._run_cpu("adam", variant=(False, self.amsgrad), aux=self._eps_t)
@@ -727,7 +728,8 @@ class FlatAdamax(_FlatPowers):
         super().__init__(params, {"moment": table.MS, "inf_norm": table.MG}, {"beta1": beta1})
 
     def _kernel_step(self, grads, lr, fold, base, beta1, beta2, epsilon) -> None:
-        hyper, _, _ = self._prepare(grads, lr, fold, (beta1, 1.0 - beta1, beta2, epsilon, 0.0, 1.0))
+        (b1c,) = one_minus(self.dtype, beta1)  # as adamax_
+        hyper, _, _ = self._prepare(grads, lr, fold, (beta1, b1c, beta2, epsilon, 0.0, 1.0))
         dt = self._like.dtype
         hyper[:, table.LR] = base / (dt.type(1.0) - self.powers["beta1"].numpy())  # lr_t, as the reference rounds
         self._run_cpu("adamax")
@@ -761,5 +763,5 @@ class FlatAdadelta(_FlatTable):
         if not epsilon >= 0.0:
             raise ValueError(f"epsilon: {epsilon}; allowed: epsilon >= 0")
         if self.params:
-            self._prepare(grads, lr, fold, (rho, 1.0 - rho, epsilon, 0.0, 1.0))
+            self._prepare(grads, lr, fold, (rho, *one_minus(self.dtype, rho), epsilon, 0.0, 1.0))  # as adadelta_
             self._run_cpu("adadelta")

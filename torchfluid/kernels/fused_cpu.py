@@ -37,6 +37,8 @@ gradient pre-processing and with its reference kernel's roundings in order
     sgd:       p = fma(g, -lr, p)                 (= torch's p.sub_(g, alpha=lr))
     adam:      m1 = fma(g, 1 - b1, m1 * b1);  m2 = fma((1 - b2) * g, g, m2 * b2)
                p = p - (m1 / (sqrt(m2) + eps_t)) * lr_t     (lr_t, eps_t: per tensor)
+    (1 - b1, 1 - b2 and Adamax's, Adadelta's 1 - beta / 1 - rho are computed in the dtype,
+    lr_t = lr * (sqrt(1 - b2_pow) / (1 - b1_pow)), eps_t = sqrt(1 - b2_pow) * eps)
 
 The fused multiply-adds are where torch's CPU kernels use them (``addcmul_`` and
 ``add_(x, alpha=a)`` compute ``fma``), so on CPU the fused path reproduces the

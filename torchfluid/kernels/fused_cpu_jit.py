@@ -266,7 +266,8 @@ def _adam_kernel(dtype: str, decoupled: bool = False, amsgrad: bool = False):
     column MS is moment1, MG moment2; the hyper table's lr column holds each tensor's
     ``lr_t`` and the argument block's ninth entry the address of a per-tensor ``eps_t``
     array (both computed from the beta powers by the caller). ``scalars``: ``(beta1,
-    1 - beta1, beta2, 1 - beta2, 0, 1)``; no runtime flag. ``decoupled`` (AdamW, Paddle's
+    1 - beta1, beta2, 1 - beta2, 0, 1)`` (``1 - beta`` computed in the dtype, as Paddle's
+    kernel); no runtime flag. ``decoupled`` (AdamW, Paddle's
     ``adamw`` op): the per-tensor array holds ``(eps_t, decay)`` pairs and the parameter is
     first scaled by its ``decay = 1 - lr * coeff`` (left as it is where that is 1), after
     the folded gradient terms read it, as the reference path orders them. ``amsgrad``:

@@ -412,7 +412,7 @@ def raw_adam(
     """Paddle's ``adam`` op, in place, by :func:`~torchfluid.kernels.adam.adam_`::
 
         m1 = beta1 * m1 + (1 - beta1) * g;  m2 = beta2 * m2 + (1 - beta2) * g * g
-        p  = p - lr * sqrt(1 - beta2_pow) / (1 - beta1_pow) * m1 / (sqrt(m2) + epsilon * sqrt(1 - beta2_pow))
+        p  = p - lr * (sqrt(1 - beta2_pow) / (1 - beta1_pow)) * (m1 / (sqrt(m2) + epsilon * sqrt(1 - beta2_pow)))
         beta1_pow *= beta1;  beta2_pow *= beta2
 
     ``Beta1Tensor`` / ``Beta2Tensor`` (Paddle 2.0's ``adam_op``) and ``EpsilonTensor``
@@ -597,7 +597,8 @@ def raw_lamb(
         p  = p - lr * (||p|| / ||r|| if both norms are > 0 else 1) * r
         beta1_pow *= beta1;  beta2_pow *= beta2
 
-    (the norms over the whole parameter, before the update). A SelectedRows ``Grad`` is
+    (the norms over the whole parameter, before the update; with ``weight_decay`` 0 none is
+    taken and the ratio is 1, as Paddle's kernel with its ``always_adapt`` attribute False). A SelectedRows ``Grad`` is
     merged (duplicate rows summed) and EVERY row is updated, absent rows with gradient 0,
     as Paddle's ``SparseLambMomentREGUpdateFunctor``. ``SkipUpdate`` (Paddle 2.3's optional
     slot), when given and true, leaves everything as it is (Paddle's kernel copies its

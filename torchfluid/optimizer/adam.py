@@ -302,7 +302,10 @@ class AdamWRule(AdamRule):
     function) is scaled ``p = p * (1 - lr * coeff)`` in its dtype (``coeff`` a float32
     attribute, as Paddle's op), and both steps use ``lr * lr_ratio(param)`` where
     ``lr_ratio`` is given. The fused Adam kernel's decoupled variant runs both steps in its
-    one pass, bit for bit as the reference kernel."""
+    one pass, bit for bit as the reference kernel. The decay is written as Paddle's GPU
+    kernel writes it; Paddle's CPU kernel (jit ``adamw``, which has no ``lr_ratio`` for the
+    Adam step) subtracts ``p - ((lr * lr_ratio) * coeff) * p`` instead, which can round
+    differently in the last bit."""
 
     lr_ratio: object = None  # callable(param) -> float, or None
     apply_decay_param_fun: object = None  # callable(name) -> bool, or None

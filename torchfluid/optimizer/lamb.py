@@ -27,7 +27,8 @@ class LambRule(FlatRule):
     """LAMB's update rule for :func:`~torchfluid.optimizer.pipeline.run_update` (a row-sparse
     gradient is made dense). ``exclude_from_weight_decay_fn(param)`` true: that parameter's
     ``lamb_weight_decay`` is 0 (``param``: the parameter, or :class:`NamedParameter` where its
-    own ``name`` is not its name here)."""
+    own ``name`` is not its name here), so, as in Paddle's kernel (no ``always_adapt``), it
+    takes no trust ratio: it moves by ``lr * r``."""
 
     torch_class = "timm.optim.Lamb"  # torch has no LAMB; timm's is the torch ecosystem's
     torch_group_keys = MappingProxyType({"eps": "epsilon"})  # its name, read as this rule's
@@ -61,7 +62,8 @@ class LambOptimizer(Optimizer, fluid_attributes=("lamb_weight_decay", "beta1", "
     """LAMB with fluid's API: ``LambOptimizer(learning_rate=0.001, lamb_weight_decay=0.01,
     beta1=0.9, beta2=0.999, epsilon=1e-6, parameter_list=None, regularization=None,
     grad_clip=None, exclude_from_weight_decay_fn=None, name=None)`` (Paddle 2.x:
-    ``parameters=``). The maths: :mod:`torchfluid.kernels.lamb`.
+    ``parameters=``). The maths: :mod:`torchfluid.kernels.lamb` (a parameter whose weight
+    decay is 0 takes no trust ratio, as Paddle's kernel without ``always_adapt``).
 
     Allowed: ``0 <= beta1, beta2 < 1``, ``epsilon > 0``, ``lamb_weight_decay >= 0`` (finite
     real numbers), per group too; ``exclude_from_weight_decay_fn`` a callable or None."""
