@@ -44,7 +44,7 @@ def test_cached_kernel_matches_compiled_and_damage_recompiles(tmp_path):
     numba_imported, origin, compiled = _run(tmp_path)
     assert origin == "['compiled']" and numba_imported
     files = sorted(os.listdir(tmp_path / "torchfluid"))
-    assert files == ["fused_cpu-rmsprop-float32-True-True.kernel", "fused_cpu-sq_sums-float32.kernel"]
+    assert files == ["fused_cpu-rmsprop-float32-True-True-True.kernel", "fused_cpu-sq_sums-float32.kernel"]
     numba_imported, origin, loaded = _run(tmp_path)
     assert origin == "['cache']"
     assert not numba_imported  # a cache hit loads through llvmlite alone

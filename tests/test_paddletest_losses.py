@@ -265,18 +265,35 @@ def test_float64_update_rounds_paddle_attributes_to_float32(fused, float32_attrs
     np.testing.assert_allclose(p.detach().numpy(), expected, rtol=1e-14, atol=1e-15)
 
 
-def test_float32_parameters_are_not_changed_by_the_attribute_rounding():
+@pytest.mark.parametrize("centered", [False, True])
+@pytest.mark.parametrize("fused", [None, False])
+def test_float32_updates_round_as_paddles_cpu_kernel(fused, centered):
+    """float32 with Paddle's attributes takes Paddle's kernel expressions as written
+    (``rmsprop_kernel_impl.h``): ``1 - rho`` in float32, ``rho * ms + ((1 - rho) * g) * g``
+    and ``rho * mg + (1 - rho) * g`` (products rounded, then the sums),
+    ``momentum * mom + (lr * g) / sqrt(var + eps)``; numpy float32 here, bit for bit
+    (square roots correctly rounded; Paddle's own vectorised CPU square root is Eigen's
+    approximation and differs from it in the last bit for a few elements)."""
+    f = np.float32
     rng = np.random.default_rng(1)
-    p0, grads = rng.normal(size=(5,)).astype("float32"), [rng.normal(size=(5,)).astype("float32") for _ in range(3)]
-    out = []
-    for flag in (True, False):
-        p = torch.nn.Parameter(torch.tensor(p0))
-        opt = fluid.optimizer.RMSProp(learning_rate=0.01, momentum=0.9, parameters=[("w", p)], float32_attrs=flag)
-        for g in grads:
-            p.grad = torch.tensor(g)
-            opt.step()
-        out.append(p.detach().clone())
-    assert torch.equal(out[0], out[1])
+    p0, grads = rng.normal(size=(7, 5)).astype(f), [rng.normal(size=(7, 5)).astype(f) for _ in range(4)]
+    rho, eps, mu, lr = f(0.95), f(1e-6), f(0.9), f(0.01)
+    p, ms, mg, mom = p0.copy(), np.zeros_like(p0), np.zeros_like(p0), np.zeros_like(p0)
+    for g in grads:
+        ms = rho * ms + ((f(1) - rho) * g) * g
+        mg = rho * mg + (f(1) - rho) * g
+        var = (ms - mg * mg) + eps if centered else ms + eps
+        mom = mu * mom + (lr * g) / np.sqrt(var)
+        p = p - mom
+    t = torch.nn.Parameter(torch.tensor(p0))
+    opt = fluid.optimizer.RMSProp(
+        learning_rate=0.01, rho=0.95, momentum=0.9, centered=centered, parameters=[("w", t)], fused=fused
+    )
+    for g in grads:
+        t.grad = torch.tensor(g)
+        opt.step()
+    np.testing.assert_array_equal(t.detach().numpy(), p)
+    np.testing.assert_array_equal(opt.state_dict()["w_mean_square_0"].numpy(), ms)
 
 
 @pytest.mark.parametrize(

@@ -467,11 +467,13 @@ class FlatGroup(_FlatTable):
             )
         if not self.params:
             return
+        paddle = bool(hyper.float32_attrs)  # Paddle's roundings of the averages (see the kernels)
         flags = (self.centered, self.has_momentum, bool(lr_in_momentum), bool(nesterov))
-        sc = (rho, 1.0 - rho, *((epsilon, 0.0) if eps_in_sqrt else (0.0, epsilon)), momentum, 0.0, 1.0)
+        (rho1,) = one_minus(self.dtype, rho) if paddle else (1.0 - rho,)
+        sc = (rho, rho1, *((epsilon, 0.0) if eps_in_sqrt else (0.0, epsilon)), momentum, 0.0, 1.0)
         hyper, sc, scale_t = self._prepare(grads, lr, fold, sc)
         if not self._cuda:
-            self._run_cpu("rmsprop", variant=flags[:2], flags=flags[2:])
+            self._run_cpu("rmsprop", variant=(*flags[:2], paddle), flags=flags[2:])
             return
         hyper_d = self._send("hyper", hyper)
         if scale_t is not None:
@@ -483,6 +485,7 @@ class FlatGroup(_FlatTable):
             hyper_d,
             self._send("scalars", sc),
             *flags,
+            paddle=paddle,
         )
 
 

@@ -250,6 +250,7 @@ def rmsprop_table_(
     lr_in_momentum: bool,
     nesterov: bool,
     threads: int | None = None,
+    paddle: bool = False,
 ) -> None:
     """One RMSProp step over every chunk of an address table (see the module doc).
 
@@ -257,10 +258,11 @@ def rmsprop_table_(
     ``chunks``: int64 (k, 3) rows (tensor, start, stop); ``hyper``: (n, 6) per-tensor
     (lr, scale, clip_min, clip_max, l2, l1) in the tensors' dtype; ``scalars``: (rho,
     1 - rho, eps inside, eps outside, momentum, 0, 1) in the tensors' dtype; ``threads``:
-    how many (default :func:`workers`). Columns not used (mean_grad unless
-    ``centered``, moment unless ``has_moment``) are never read.
+    how many (default :func:`workers`); ``paddle``: Paddle's roundings of the averages
+    (products then sums; ``scalars`` then hold Paddle's ``1 - rho``), else torch's. Columns
+    not used (mean_grad unless ``centered``, moment unless ``has_moment``) are never read.
     """
-    RMSPropCall(addr, chunks, hyper, scalars, centered, has_moment, lr_in_momentum, nesterov, threads)()
+    RMSPropCall(addr, chunks, hyper, scalars, centered, has_moment, lr_in_momentum, nesterov, threads, paddle)()
 
 
 class RMSPropTensors:
@@ -405,10 +407,21 @@ class TableCall:
 
 
 class RMSPropCall(TableCall):
-    """:func:`rmsprop_table_` as a :class:`TableCall` (the rmsprop kind's arguments)."""
+    """:func:`rmsprop_table_` as a :class:`TableCall` (the rmsprop kind's arguments;
+    ``paddle``: Paddle's roundings of the averages, see the kernel)."""
 
     def __init__(
-        self, addr, chunks, hyper, scalars, centered, has_moment, lr_in_momentum, nesterov, threads: int | None = None
+        self,
+        addr,
+        chunks,
+        hyper,
+        scalars,
+        centered,
+        has_moment,
+        lr_in_momentum,
+        nesterov,
+        threads: int | None = None,
+        paddle: bool = False,
     ):
         super().__init__(
             "rmsprop",
@@ -416,7 +429,7 @@ class RMSPropCall(TableCall):
             chunks,
             hyper,
             scalars,
-            variant=(centered, has_moment),
+            variant=(centered, has_moment, paddle),
             flags=(lr_in_momentum, nesterov),
             n_scalars=7,
             threads=threads,

@@ -160,16 +160,19 @@ def _update_kernel(dtype: str, state: tuple, setup, element, row=_no_row):
     return update, types.void(_I64P), _OPTIONS
 
 
-def _rmsprop_kernel(dtype: str, centered: bool, velocity: bool):
+def _rmsprop_kernel(dtype: str, centered: bool, velocity: bool, paddle: bool = False):
     """RMSProp (module maths of :mod:`torchfluid.kernels.fused_cpu`), one (dtype, centered,
-    velocity) variant: columns MS, MG (centered) and MOM (velocity); ``scalars``: ``(rho,
-    1 - rho, eps inside sqrt, eps outside sqrt, momentum, 0, 1)``; runtime flags
-    ``(lr_in_momentum, nesterov)``.
+    velocity, paddle) variant: columns MS, MG (centered) and MOM (velocity); ``scalars``:
+    ``(rho, 1 - rho, eps inside sqrt, eps outside sqrt, momentum, 0, 1)``; runtime flags
+    ``(lr_in_momentum, nesterov)``. ``paddle``: the averages as Paddle's CPU kernel rounds
+    them (``rho * ms + ((1 - rho) * g) * g``, products then sums), else as torch's
+    ``addcmul_``/``add_(alpha=)`` (fused multiply-adds); with ``lr_in_momentum`` the step is
+    Paddle's ``(lr * g) / den``, else ``(g / den) * lr``, as torch's.
 
     lim / nest (lr_in_momentum / nesterov) stay runtime booleans: loop-invariant, LLVM
     turns them into selects in the one vectorized loop.
     """
-    CENTERED, VELOCITY = bool(centered), bool(velocity)
+    CENTERED, VELOCITY, PADDLE = bool(centered), bool(velocity), bool(paddle)
 
     @numba.njit(inline="always")
     def setup(block, sc):
@@ -178,28 +181,35 @@ def _rmsprop_kernel(dtype: str, centered: bool, velocity: bool):
     @numba.njit(inline="always")
     def element(j, pj, gj, lr, consts, trow, ms, mg, mom):
         rho, rho1, e_in, e_out, beta, lim, nest, zero, one = consts
-        msj = _fma(rho1 * gj, gj, ms[j] * rho)
+        if PADDLE:  # Paddle's CPU kernel: products rounded, then the sums
+            msj = (rho1 * gj) * gj + ms[j] * rho
+        else:  # torch's addcmul_
+            msj = _fma(rho1 * gj, gj, ms[j] * rho)
         ms[j] = msj
         if CENTERED:
-            mgj = _fma(gj, rho1, mg[j] * rho)
+            mgj = gj * rho1 + mg[j] * rho if PADDLE else _fma(gj, rho1, mg[j] * rho)
             mg[j] = mgj
             var = msj - mgj * mgj
             var = zero if var < zero else var
         else:
             var = msj
-        u = gj / (np.sqrt(var + e_in) + e_out)
-        if VELOCITY:
-            if lim:  # lr inside the velocity (Paddle)
-                ul = u * lr
+        den = np.sqrt(var + e_in) + e_out
+        if lim:  # lr inside the velocity (Paddle): (lr * g) / den
+            ul = (gj * lr) / den
+            if VELOCITY:
                 m = mom[j] * beta + ul
                 mom[j] = m
                 upd = _fma(m, beta, ul) if nest else m
             else:
+                upd = ul
+        else:
+            u = gj / den
+            if VELOCITY:
                 m = mom[j] * beta + u
                 mom[j] = m
                 upd = (_fma(m, beta, u) if nest else m) * lr
-        else:
-            upd = u * lr
+            else:
+                upd = u * lr
         return pj - upd
 
     return _update_kernel(dtype, (MS, MG, MOM), setup, element)

@@ -9,9 +9,12 @@ chunks of :data:`CHUNK` elements (one Triton program per chunk, ``ITERS`` blocks
 hyper-parameter table (lr, scale, clip_min, clip_max, l2, l1) and the scalars
 (rho, 1 - rho, eps inside, eps outside, momentum, 0, 1), all device tensors.
 
-Rounding follows torch's CUDA kernels: explicit ``fma`` where torch's ``addcmul_`` and
-``add_(alpha=)`` contract, IEEE ``sqrt_rn``/``div_rn`` (torch builds without fast math)
-and ``enable_fp_fusion=False`` so that no other multiply-add is contracted.
+Rounding follows the reference kernel's torch ops: with ``paddle`` (Paddle's convention)
+the averages' products rounded, then the sums, as Paddle's CPU kernel; otherwise an explicit
+``fma`` where torch's ``addcmul_`` and ``add_(alpha=)`` contract; with ``lr_in_momentum``
+the step is ``(lr * g) / den``, else ``(g / den) * lr``; IEEE ``sqrt_rn``/``div_rn`` (torch
+builds without fast math) and ``enable_fp_fusion=False`` so that no other multiply-add is
+contracted.
 
 On CPU tensors the kernels run under ``TRITON_INTERPRET=1`` (set before importing
 triton), which is how the test-suite checks them without a GPU.
@@ -57,6 +60,7 @@ def _rmsprop_kernel(
     HAS_MOM: tl.constexpr,
     LR_IN_MOM: tl.constexpr,
     NESTEROV: tl.constexpr,
+    PADDLE: tl.constexpr,
     FP64: tl.constexpr,
     BLOCK: tl.constexpr,
     ITERS: tl.constexpr,
@@ -100,23 +104,30 @@ def _rmsprop_kernel(
                 g = g + l2 * p
             if l1 != zero:
                 g = g + l1 * tl.where(p > zero, one, tl.where(p < zero, -one, zero))
-            ms = tl.fma(rho1 * g, g, tl.load(ms_ptr + offs, mask=mask, other=0) * rho)
+            if PADDLE:  # Paddle's CPU kernel: products rounded, then the sums
+                ms = (rho1 * g) * g + tl.load(ms_ptr + offs, mask=mask, other=0) * rho
+            else:
+                ms = tl.fma(rho1 * g, g, tl.load(ms_ptr + offs, mask=mask, other=0) * rho)
             tl.store(ms_ptr + offs, ms, mask=mask)
             if CENTERED:
-                mg = tl.fma(g, rho1, tl.load(mg_ptr + offs, mask=mask, other=0) * rho)
+                if PADDLE:
+                    mg = g * rho1 + tl.load(mg_ptr + offs, mask=mask, other=0) * rho
+                else:
+                    mg = tl.fma(g, rho1, tl.load(mg_ptr + offs, mask=mask, other=0) * rho)
                 tl.store(mg_ptr + offs, mg, mask=mask)
                 var = ms - mg * mg
                 var = tl.where(var < zero, zero, var)
             else:
                 var = ms
+            num = g * lr if LR_IN_MOM else g  # Paddle's (lr * g) / den; torch's (g / den) * lr
             if FP64:  # float64 sqrt and division are IEEE round-to-nearest already
-                u = g / (tl.sqrt(var + e_in) + e_out)
+                u = num / (tl.sqrt(var + e_in) + e_out)
             else:
-                u = tl.div_rn(g, tl.sqrt_rn(var + e_in) + e_out)
+                u = tl.div_rn(num, tl.sqrt_rn(var + e_in) + e_out)
             if HAS_MOM:
                 m = tl.load(mom_ptr + offs, mask=mask, other=0) * beta
                 if LR_IN_MOM:
-                    ul = u * lr
+                    ul = u
                     m = m + ul
                     if NESTEROV:
                         upd = tl.fma(m, beta, ul)
@@ -129,6 +140,8 @@ def _rmsprop_kernel(
                     else:
                         upd = m * lr
                 tl.store(mom_ptr + offs, m, mask=mask)
+            elif LR_IN_MOM:
+                upd = u
             else:
                 upd = u * lr
             tl.store(p_ptr + offs, p - upd, mask=mask)
@@ -143,11 +156,14 @@ def rmsprop_table_(
     has_moment: bool,
     lr_in_momentum: bool,
     nesterov: bool,
+    *,
+    paddle: bool = False,
 ) -> None:
     """One RMSProp step over every chunk (tables of :mod:`torchfluid.kernels.table`).
 
     ``chunks`` must be cut with :data:`CHUNK`-element chunks; ``hyper`` and ``scalars``
-    are in the tensors' dtype and on their device, as are ``addr`` and ``chunks``.
+    are in the tensors' dtype and on their device, as are ``addr`` and ``chunks``;
+    ``paddle``: Paddle's roundings of the averages (the module doc).
     """
     if chunks.shape[0] == 0:
         return
@@ -160,6 +176,7 @@ def rmsprop_table_(
         HAS_MOM=bool(has_moment),
         LR_IN_MOM=bool(lr_in_momentum),
         NESTEROV=bool(nesterov),
+        PADDLE=bool(paddle),
         FP64=hyper.dtype == torch.float64,
         BLOCK=BLOCK,
         ITERS=ITERS,

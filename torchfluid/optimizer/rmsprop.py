@@ -186,14 +186,14 @@ class RMSPropRule:
         precision.store(stored, work)
 
     def _scratch_like(self, t: torch.Tensor) -> torch.Tensor | None:
-        """The work buffer for state ``t`` (float32/float64; None for float16/bfloat16
-        state, which the kernel widens itself)."""
+        """The work buffer for state ``t``, twice its size (the kernel's scratch; float32/
+        float64; None for float16/bfloat16 state, which the kernel widens itself)."""
         if t.dtype not in (torch.float32, torch.float64):
             return None
         key = (t.device, t.dtype)
         buf = self.scratch.get(key)
-        if buf is None or buf.numel() < t.numel():
-            buf = self.scratch[key] = torch.empty(t.numel(), dtype=t.dtype, device=t.device)
+        if buf is None or buf.numel() < 2 * t.numel():
+            buf = self.scratch[key] = torch.empty(2 * t.numel(), dtype=t.dtype, device=t.device)
         return buf
 
 
