@@ -102,9 +102,9 @@ def _reference(kind, p, g, state, case, lr, coeff=0.0):
         adagrad_(p, g, state["moment"], lr=lr, epsilon=case["epsilon"])
     elif kind in ("adam", "adamw"):
         beta1, beta2 = case["betas"]
-        if kind == "adamw" and coeff != 0.0:  # AdamWRule.update's decay: 1 - lr * coeff in the dtype
-            one, lr_t, coeff_t = (torch.tensor(v, dtype=p.dtype) for v in (1.0, lr, *paddle_attrs(p.dtype, coeff)))
-            p.mul_(one - lr_t * coeff_t)
+        if kind == "adamw" and coeff != 0.0:  # AdamWRule.update's decay: p - (lr * coeff) * p in the dtype
+            lr_t, coeff_t = (torch.tensor(v, dtype=p.dtype) for v in (lr, *paddle_attrs(p.dtype, coeff)))
+            p.sub_(p * (lr_t * coeff_t))
         adam_(
             p,
             g,

@@ -165,3 +165,21 @@ def test_lamb_optimizer_with_no_weight_decay_moves_by_lr_times_r():
     opt.step()
     want = _lamb_numpy(p0, g, 0.1, 0.0, adapt=False, powers=(0.9, 0.999))  # a float64 parameter's powers start there
     np.testing.assert_allclose(p.detach().numpy(), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("fused", [False, None], ids=["reference", "fused"])
+def test_adamw_decays_as_paddles_cpu_kernel(fused):
+    """Paddle's CPU ``adamw`` (jit ``AdamW``) decays ``p - ((lr * lr_ratio) * coeff) * p``, each
+    product rounded; its GPU kernel's ``p * (1 - lr * coeff)`` gives other bits. With beta1 = 0
+    and a zero gradient the Adam step moves nothing (its moments stay 0), so the parameter
+    after one step is the decay alone."""
+    p0 = np.random.default_rng(7).uniform(-4, 4, N).astype(f32)
+    lr, coeff = f32(0.3), f32(0.7)
+    paddle_cpu = p0 - (lr * coeff) * p0
+    gpu_form = p0 * (f32(1) - lr * coeff)
+    assert not np.array_equal(paddle_cpu, gpu_form)  # the case tells them apart
+    p = torch.nn.Parameter(torch.from_numpy(p0.copy()))
+    opt = AdamW(learning_rate=0.3, beta1=0.0, weight_decay=0.7, parameters=[("w", p)], fused=fused)
+    p.grad = torch.zeros(N)
+    opt.step()
+    np.testing.assert_array_equal(p.detach().numpy(), paddle_cpu)

@@ -681,8 +681,8 @@ class FlatAdam(_FlatPowers):
     dtype, with a correctly rounded square root) and runs the kernel. ``amsgrad``: a third
     flat buffer, ``moment2_max`` (AMSGrad's running maximum of ``moment2``, starting at 0),
     takes ``moment2``'s place in the denominator. ``step(..., decay=)``: None, or AdamW's
-    decoupled weight-decay coefficient of each parameter (0: none), which first scales it
-    by ``1 - lr * coeff`` in the dtype (``coeff`` a float32 attribute, as
+    decoupled weight-decay coefficient of each parameter (0: none), which first makes it
+    ``p - (lr * coeff) * p`` in the dtype (``coeff`` a float32 attribute, as
     :class:`~torchfluid.optimizer.adam.AdamWRule`)."""
 
     def __init__(
@@ -711,10 +711,10 @@ class FlatAdam(_FlatPowers):
         self._eps_t[:] = correction * dt.type(epsilon)
         if coeffs is None:
             self._run_cpu("adam", variant=(False, self.amsgrad), aux=self._eps_t)
-        else:  # (eps_t, 1 - lr * coeff) per tensor, rounded as the reference's tensor ops
+        else:  # (eps_t, lr * coeff) per tensor, rounded as the reference's tensor ops
             coeffs = np.array(paddle_attrs(self.dtype, *coeffs), np.float64).astype(dt)
             self._eps_decay[0::2] = self._eps_t
-            self._eps_decay[1::2] = one - base * coeffs
+            self._eps_decay[1::2] = base * coeffs
             self._run_cpu("adam", variant=(True, self.amsgrad), aux=self._eps_decay, aux_width=2)
 
 

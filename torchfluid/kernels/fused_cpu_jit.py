@@ -278,8 +278,8 @@ def _adam_kernel(dtype: str, decoupled: bool = False, amsgrad: bool = False):
     array (both computed from the beta powers by the caller). ``scalars``: ``(beta1,
     1 - beta1, beta2, 1 - beta2, 0, 1)`` (``1 - beta`` computed in the dtype, as Paddle's
     kernel); no runtime flag. ``decoupled`` (AdamW, Paddle's
-    ``adamw`` op): the per-tensor array holds ``(eps_t, decay)`` pairs and the parameter is
-    first scaled by its ``decay = 1 - lr * coeff`` (left as it is where that is 1), after
+    ``adamw`` op): the per-tensor array holds ``(eps_t, decay)`` pairs and the parameter
+    first becomes ``p - decay * p`` with its ``decay = lr * coeff`` (left as it is where that is 0), after
     the folded gradient terms read it, as the reference path orders them. ``amsgrad``:
     column MOM holds ``moment2_max``, ``max(moment2_max, moment2)`` after the moments'
     update (NaN propagating, as ``torch.maximum``), and the denominator takes it."""
@@ -309,8 +309,8 @@ def _adam_kernel(dtype: str, decoupled: bool = False, amsgrad: bool = False):
                 top = v
             s2[j] = top
             v = top
-        if decoupled and trow[1] != consts[6]:
-            pj = pj * trow[1]  # p.mul_(1 - lr * coeff), skipped where that is 1
+        if decoupled and trow[1] != consts[5]:
+            pj = pj - trow[1] * pj  # p - (lr * coeff) * p, Paddle's CPU adamw; skipped where lr * coeff is 0
         return pj - (u / (np.sqrt(v) + eps)) * lr
 
     return _update_kernel(dtype, (MS, MG, MOM) if amsgrad else (MS, MG), setup, element, row)

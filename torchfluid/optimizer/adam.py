@@ -299,13 +299,12 @@ class NamedParameter:
 class AdamWRule(AdamRule):
     """AdamW's rule: Paddle's ``adamw`` op, Adam with decoupled weight decay. Before the
     Adam update, a decayed parameter (``apply_decay_param_fun(name)`` true, or no such
-    function) is scaled ``p = p * (1 - lr * coeff)`` in its dtype (``coeff`` a float32
-    attribute, as Paddle's op), and both steps use ``lr * lr_ratio(param)`` where
-    ``lr_ratio`` is given. The fused Adam kernel's decoupled variant runs both steps in its
-    one pass, bit for bit as the reference kernel. The decay is written as Paddle's GPU
-    kernel writes it; Paddle's CPU kernel (jit ``adamw``, which has no ``lr_ratio`` for the
-    Adam step) subtracts ``p - ((lr * lr_ratio) * coeff) * p`` instead, which can round
-    differently in the last bit."""
+    function) becomes ``p - (lr * coeff) * p`` in its dtype, each product rounded, as
+    Paddle's CPU kernel (jit ``adamw``) writes it (``coeff`` a float32 attribute, as Paddle's
+    op; its GPU kernel scales ``p * (1 - lr * coeff)``, which can round differently in the
+    last bit), and both steps use ``lr * lr_ratio(param)`` where ``lr_ratio`` is given
+    (Paddle refuses ``lr_ratio`` on CPU). The fused Adam kernel's decoupled variant runs
+    both steps in its one pass, bit for bit as the reference kernel."""
 
     lr_ratio: object = None  # callable(param) -> float, or None
     apply_decay_param_fun: object = None  # callable(name) -> bool, or None
@@ -358,8 +357,8 @@ class AdamWRule(AdamRule):
         if hparams["coeff"] != 0 and not (grad.is_sparse and grad._nnz() == 0) and self.decays(name):
             target = torch.view_as_real(param) if param.is_complex() else param
             (coeff,) = paddle_attrs(target.dtype, hparams["coeff"])
-            one, lr_t, coeff_t = (torch.tensor(v, dtype=target.dtype) for v in (1.0, lr, coeff))
-            target.mul_((one - lr_t * coeff_t).to(param.device))  # 1 - lr * coeff, in the dtype
+            lr_t, coeff_t = (torch.tensor(v, dtype=target.dtype) for v in (lr, coeff))
+            target.sub_(target * (lr_t * coeff_t).to(param.device))  # p - (lr * coeff) * p, in the dtype
         super().update(param, grad, state, lr=lr, hparams=hparams, precision=precision, name=name)
 
 
