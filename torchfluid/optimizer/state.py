@@ -368,6 +368,7 @@ class StateCodec:
         from_torch = {theirs: acc for acc, theirs in self._torch_accumulators().items()}
         from_torch.update(getattr(self.rule, "torch_accumulators_read", {}))  # read-only aliases (Adagrad: 'sum')
         derive = getattr(self.rule, "records_from_torch", None)  # records torch keeps none of (Adam's powers)
+        converted = []  # each group's hyper-parameters in this optimizer's spelling
         state = sd["state"]
         position = 0
         placed = set()  # the state indices some group lists
@@ -404,8 +405,8 @@ class StateCodec:
                 raise ValueError(
                     f"torch-style state_dict: param_groups[{i}] has {len(indices)} params and {len(names)} param_names"
                 )
-            hparams = {**(opt.param_groups[i] if i < len(opt.param_groups) else opt.defaults)}
-            hparams.update(self._group_from_torch(group))
+            converted.append(self._group_from_torch(groups[i]))
+            hparams = {**(opt.param_groups[i] if i < len(opt.param_groups) else opt.defaults), **converted[i]}
             for index, name in zip(indices, names, strict=True):
                 entry = {
                     from_torch[acc] if acc in from_torch else TORCH_ACCUMULATORS.get(acc, acc): t
@@ -419,7 +420,7 @@ class StateCodec:
         for index in state:
             if index not in placed:  # an entry no group claims: reported as an unexpected key (strict refuses it)
                 out[f"state[{index!r}] (in no param group)"] = None
-        out["param_groups"] = [self._group_from_torch(g) for g in groups]
+        out["param_groups"] = converted
         for key in ("LR_Scheduler", "master_weights", "stochastic_rounding"):
             if key in sd:
                 out[key] = sd[key]
