@@ -480,6 +480,8 @@ CONFIGS: list[OptimConfig] = [
         b_attr={"regularizer": fluid.L2Decay(0.1)},
     ),
     _c("lamb", kind="lamb", lr=0.01, options={"lamb_weight_decay": 0.1}),
+    _c("lamb_no_decay", kind="lamb", lr=0.01, options={"lamb_weight_decay": 0.0}),
+    _c("lamb_no_decay_always_adapt", kind="lamb", lr=0.01, options={"lamb_weight_decay": 0.0, "always_adapt": True}),
     _c("lamb_float16_multi_precision", kind="lamb", lr=0.01, dtype="float16", options={"multi_precision": True}),
     _c("lamb_clip_global_norm_schedule", kind="lamb", lr="piecewise", options=_clip("global_norm")),
     _c("lamb_nonfinite_skip", kind="lamb", lr=0.01, options={"nonfinite": "skip"}, inf_data=True),

@@ -154,3 +154,9 @@ def test_the_table_covers_every_option():
     assert {c.lr for c in CONFIGS if c.inf_data and c.options.get("nonfinite") == "skip"} >= set(SCHEDULES)
     assert any(isinstance(c.lr, str) for c in CONFIGS if c.inf_data and c.options.get("nonfinite") == "raise")
     assert 0 <= INF_STEP < STEPS
+
+
+def test_lambs_always_adapt_changes_the_run_where_the_weight_decay_is_0(eager_results):
+    """The two table rows differ only in ``always_adapt``: the trust ratio it takes shows."""
+    plain, adapt = (_eager(eager_results, CONFIGS_BY_NAME[n]) for n in ("lamb_no_decay", "lamb_no_decay_always_adapt"))
+    assert not torch.equal(bits(plain["w"]), bits(adapt["w"]))

@@ -183,3 +183,19 @@ def test_adamw_decays_as_paddles_cpu_kernel(fused):
     p.grad = torch.zeros(N)
     opt.step()
     np.testing.assert_array_equal(p.detach().numpy(), paddle_cpu)
+
+
+def test_lamb_optimizers_always_adapt_takes_the_trust_ratio_with_no_weight_decay():
+    """Paddle 2.6's ``Lamb(always_adapt=True)``: the trust ratio also where the weight decay
+    is 0, in dygraph and in a static program alike; a non-bool is refused by name."""
+    rng = np.random.default_rng(4)
+    p0, g = rng.uniform(-1, 1, 32), rng.uniform(-1, 1, 32)
+    p = torch.nn.Parameter(torch.tensor(p0))
+    opt = Lamb(learning_rate=0.1, lamb_weight_decay=0.0, parameters=[("w", p)], always_adapt=True)
+    p.grad = torch.tensor(g)
+    opt.step()
+    want = _lamb_numpy(p0, g, 0.1, 0.0, adapt=True, powers=(0.9, 0.999))
+    assert not np.allclose(want, _lamb_numpy(p0, g, 0.1, 0.0, adapt=False, powers=(0.9, 0.999)))
+    np.testing.assert_allclose(p.detach().numpy(), want, rtol=1e-12)
+    with pytest.raises(TypeError, match="always_adapt must be True or False, got 1"):
+        Lamb(learning_rate=0.1, parameters=[("w", p)], always_adapt=1)

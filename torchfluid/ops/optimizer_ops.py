@@ -589,6 +589,7 @@ def raw_lamb(
     beta2=0.999,
     epsilon=1e-6,
     multi_precision=False,
+    always_adapt=False,
 ):
     """Paddle's ``lamb`` op, in place, by :func:`~torchfluid.kernels.lamb.lamb_`::
 
@@ -598,7 +599,8 @@ def raw_lamb(
         beta1_pow *= beta1;  beta2_pow *= beta2
 
     (the norms over the whole parameter, before the update; with ``weight_decay`` 0 none is
-    taken and the ratio is 1, as Paddle's kernel with its ``always_adapt`` attribute False). A SelectedRows ``Grad`` is
+    taken and the ratio is 1 unless the ``always_adapt`` attribute is true, as Paddle's
+    kernel). A SelectedRows ``Grad`` is
     merged (duplicate rows summed) and EVERY row is updated, absent rows with gradient 0,
     as Paddle's ``SparseLambMomentREGUpdateFunctor``. ``SkipUpdate`` (Paddle 2.3's optional
     slot), when given and true, leaves everything as it is (Paddle's kernel copies its
@@ -607,7 +609,7 @@ def raw_lamb(
     Allowed attributes: ``weight_decay`` (required, as Paddle's attribute has no default) a
     finite real number >= 0, ``0 <= beta1, beta2 < 1``, ``epsilon > 0`` (finite real
     numbers, not bools), ``multi_precision`` False (Paddle's optional ``MasterParam`` /
-    ``MasterParamOut`` slots are not supported); ``LearningRate`` a finite 1-element
+    ``MasterParamOut`` slots are not supported), ``always_adapt`` a bool; ``LearningRate`` a finite 1-element
     floating-point tensor, ``Beta1Pow``/``Beta2Pow`` 1-element floating-point tensors in [0, 1)."""
     op = "lamb"
     if weight_decay is None:
@@ -620,7 +622,7 @@ def raw_lamb(
         "epsilon": (epsilon, {"lo": 0.0, "lo_open": True}),
     }
     states = {"Moment1": Moment1, "Moment2": Moment2}
-    flags = {"multi_precision": multi_precision}
+    flags = {"multi_precision": multi_precision, "always_adapt": always_adapt}
     weight_decay, beta1, beta2, epsilon = _check_inputs(op, numbers, flags, Param, Grad, states)
     if multi_precision:
         raise ValueError(
@@ -649,6 +651,7 @@ def raw_lamb(
         beta1=beta1,
         beta2=beta2,
         epsilon=epsilon,
+        always_adapt=bool(always_adapt),
     )
 
 

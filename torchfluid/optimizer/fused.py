@@ -114,6 +114,7 @@ class FlatRule:
     # the records in accumulator order, the hyper-parameters as {kernel keyword: group key}
     kernel = None
     kernel_hparams: Mapping = MappingProxyType({})
+    kernel_options: Mapping = MappingProxyType({})  # the rule's own keywords for its kernel (LAMB's always_adapt)
 
     def update(self, param, grad, state, *, lr: float, hparams, precision, name: str) -> None:
         """:attr:`kernel` on one parameter (a row-sparse gradient made dense: every row moves;
@@ -121,6 +122,7 @@ class FlatRule:
         records real)."""
         records = [state[acc] for acc in self.accumulators(hparams)]
         hyper = {key: hparams[group_key] for key, group_key in self.kernel_hparams.items()}
+        hyper.update(self.kernel_options)
         target, grad = param, grad.to_dense() if grad.is_sparse else grad
         if target.is_complex():
             target, grad = torch.view_as_real(target), torch.view_as_real(grad)
