@@ -119,3 +119,20 @@ def test_a_torch_checkpoints_betas_stay_in_the_group_and_a_paddle_ones_are_follo
     assert "betas" not in sd["param_groups"][0]  # Paddle's layout: beta1/beta2 only
     opt.load_state_dict(sd)
     assert group["betas"] == (0.7, 0.95)
+
+
+def test_a_step_with_no_gradients_checks_nothing_and_the_next_update_refuses_bad_values():
+    """As torch's: ``step()`` with no gradient changes nothing, so it checks nothing (torch's
+    scheduler tests step a momentum-less loop with a ``beta1`` of 22); the first step that
+    updates checks what was written, by name, before anything changes."""
+    model = _model()
+    opt = O.Adam(model.parameters(), lr=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=25, total_steps=10, base_momentum=1, max_momentum=22)
+    for _ in range(3):
+        opt.step()  # no gradients
+        sched.step()
+    before = [p.detach().clone() for p in model.parameters()]
+    _loss(model, 0).backward()
+    with pytest.raises(ValueError, match=r"param_groups\[0\]: beta1 must be in \[0, 1\), got"):
+        opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), before, strict=True)) and not opt.state

@@ -704,7 +704,9 @@ class Optimizer(torch.optim.Optimizer):
             )
         with _PLAIN_DISPATCH():  # the update reads and writes tensors; subclass hooks add nothing
             pairs = _check_grad_attrs(params_grads, self._names) if from_grad_attrs else self._validate(params_grads)
-            edited = self._check_edited_groups()
+            # a step with no gradient changes nothing and checks nothing, as torch's (a scheduler may
+            # write values no update takes): the next step that updates checks what was written
+            edited = self._check_edited_groups() if pairs else False
             config = self.update_config()
             index = self._param_index()
             self._runtime.state = self.state
