@@ -35,16 +35,13 @@ def one_minus(dtype: torch.dtype, *values: float) -> tuple[float, ...]:
     float64 for a float64 update and float32 otherwise (a float16/bfloat16 update computes
     in float32). So for float32 ``1 - 0.9`` is ``1 - float32(0.9) = 0.100000024`` (exact:
     the difference of two floats this close is representable), not ``float32(0.1) =
-    0.1000000015``, which ``1.0 - 0.9`` in Python rounded to float32 would give."""
-    try:
-        return _one_minus(dtype, values)
-    except TypeError:  # an unhashable value (a tensor's): computed without the cache
-        return _one_minus.__wrapped__(dtype, values)
+    0.1000000015``, which ``1.0 - 0.9`` in Python rounded to float32 would give. The values
+    are numbers (hashable): the results are cached, every step asks for the same few."""
+    return _one_minus(dtype, values)
 
 
 @functools.lru_cache(maxsize=256)
 def _one_minus(dtype: torch.dtype, values: tuple) -> tuple[float, ...]:
-    """:func:`one_minus`, cached: every step asks for the same few values."""
     if dtype == torch.float64:
         return tuple(1.0 - float(v) for v in values)
     one = np.float32(1.0)

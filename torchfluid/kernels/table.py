@@ -121,13 +121,7 @@ def hyper_table(n: int, dtype, *, lr, fold: GradFold = NO_FOLD) -> np.ndarray:
     return out.astype(dtype)
 
 
-def scalar_table(
-    dtype, *, rho: float, epsilon: float, momentum: float, eps_in_sqrt: bool, paddle: bool = False
-) -> np.ndarray:
-    """(rho, 1 - rho, eps inside sqrt, eps outside sqrt, momentum, 0, 1) in ``dtype``;
-    ``paddle``: ``1 - rho`` computed in ``dtype`` from ``rho`` in ``dtype``, as Paddle's kernel
-    (``1 - float32(0.95)``, not ``float32(0.05)``), else ``1.0 - rho`` rounded once."""
+def scalar_table(dtype, *, rho: float, epsilon: float, momentum: float, eps_in_sqrt: bool) -> np.ndarray:
+    """(rho, 1 - rho, eps inside sqrt, eps outside sqrt, momentum, 0, 1) in ``dtype``."""
     e_in, e_out = (epsilon, 0.0) if eps_in_sqrt else (0.0, epsilon)
-    dt = np.dtype(dtype).type
-    rho1 = dt(1) - dt(rho) if paddle else 1.0 - rho
-    return np.array([rho, rho1, e_in, e_out, momentum, 0.0, 1.0], dtype)
+    return np.array([rho, 1.0 - rho, e_in, e_out, momentum, 0.0, 1.0], dtype)

@@ -78,40 +78,28 @@ def powers_from_torch(entry: Mapping, hparams: Mapping, betas: tuple[str, ...]) 
     if step is None or not moments or any(f"{b}_pow_acc" in entry for b in betas):
         return {}
     dtype = moments[0].real.dtype
-    count = _step_count(step)
-    if count is None:
+    count = _real_value(step)
+    if count is None or not (math.isfinite(count) and count >= 0 and count == int(count)):
         raise ValueError(f"a torch checkpoint's step must be a count >= 0, got {step!r}")
-    step = count
-    values = [hparams[b] for b in betas]
-    if not all(_is_unit(v) for v in values):
+    values = [_real_value(hparams[b]) for b in betas]
+    if any(v is None or not 0.0 <= v < 1.0 for v in values):
         return {}  # a beta out of range: the loader's check of the group refuses it, naming it
     out = {}
     for b, v in zip(betas, values, strict=True):
-        value = float(np.float32(float(v)))
-        out[f"{b}_pow_acc"] = torch.tensor([_pow_start(hparams, b) * value**step], dtype=torch.float64).to(dtype)
+        value = float(np.float32(v))
+        out[f"{b}_pow_acc"] = torch.tensor([_pow_start(hparams, b) * value**count], dtype=torch.float64).to(dtype)
     return out
 
 
-def _is_unit(v) -> bool:
-    """Whether ``v`` is a beta: a real number or one-element real tensor in [0, 1)."""
+def _real_value(v) -> float | None:
+    """``v`` as a float where it is a real number or a one-element real tensor, else None."""
     if isinstance(v, torch.Tensor):
         if v.numel() != 1 or v.is_complex() or v.dtype == torch.bool or v.is_meta:
-            return False
-        v = v.item()
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and 0.0 <= v < 1.0
-
-
-def _step_count(step) -> float | None:
-    """torch's ``step`` (a number or a one-element real tensor) as a float, None unless it is
-    a whole number >= 0."""
-    if isinstance(step, torch.Tensor):
-        if step.numel() != 1 or step.is_complex() or step.dtype == torch.bool or step.is_meta:
             return None
-        step = step.item()
-    if isinstance(step, bool) or not isinstance(step, numbers.Real):
+        v = v.item()
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
         return None
-    step = float(step)
-    return step if math.isfinite(step) and step >= 0 and step == int(step) else None
+    return float(v)
 
 
 @dataclasses.dataclass(frozen=True)
