@@ -111,7 +111,7 @@ def _slice_grad(X, Ref, Out, dOut, *, index, devices, need=(True, False)):
     return dX, None
 
 
-@register("parallel_do_slice", ["X", "Ref"], ["Out"], grad=_slice_grad, no_grad_slots=["Ref"])
+@register("parallel_do_slice", ["Out"], grad=_slice_grad, no_grad_slots=["Ref"])
 def parallel_do_slice(X, Ref, *, index, devices):
     """Place ``index``'s rows of ``X`` (``split_sizes``; ``Ref``, the first input, must split into as
     many places), on ``devices[index]``; an idle place (``index >= R``) gets place 0's rows."""
@@ -141,7 +141,7 @@ def _merge_grad(X, Ref, Out, dOut, need=None):
     return [g if f else None for g, f in zip(grads, flags, strict=True)], None
 
 
-@register("parallel_do_merge", ["X", "Ref"], ["Out"], grad=_merge_grad, list_slots=["X"], no_grad_slots=["Ref"])
+@register("parallel_do_merge", ["Out"], grad=_merge_grad, list_slots=["X"], no_grad_slots=["Ref"])
 def parallel_do_merge(X, Ref):
     """The running places' values ``X[:R]`` concatenated along dim 0 on ``Ref``'s device (``R`` from
     the first input ``Ref``'s rows, ``split_sizes``); a 0-d value counts as one row."""

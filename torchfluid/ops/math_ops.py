@@ -52,7 +52,7 @@ def _elementwise(type_, op, dx, dy):
         return op(X, _align_y(X, Y, axis))
 
     forward.__doc__ = f"Paddle ``{type_}``: ``Out = X {type_[12:]} Y`` with Paddle's axis broadcast."
-    register(type_, ["X", "Y"], ["Out"], grad=_ew_grad(dx, dy))(forward)
+    register(type_, ["Out"], grad=_ew_grad(dx, dy))(forward)
 
 
 for _row in (  # op type, forward, dOut -> dX, dOut -> dY (each a function of x, y, out, dOut)
@@ -94,7 +94,7 @@ def _like(t, ref):
     return t if t.dim() == ref.dim() and t.shape == ref.shape else t.reshape(ref.shape)
 
 
-@register("mul", ["X", "Y"], ["Out"], grad=_mul_grad)
+@register("mul", ["Out"], grad=_mul_grad)
 def mul(X, Y, *, x_num_col_dims=1, y_num_col_dims=1):
     """Paddle ``mul``: flatten X to 2-D at ``x_num_col_dims``, Y at ``y_num_col_dims``, matmul."""
     out = _flat2d(X, x_num_col_dims) @ _flat2d(Y, y_num_col_dims)
@@ -115,7 +115,7 @@ def _matmul_grad(X, Y, Out, dOut, *, transpose_X=False, transpose_Y=False, alpha
     return _autograd_vjp(matmul, (X, Y), dOut, need, transpose_X=transpose_X, transpose_Y=transpose_Y, alpha=alpha)
 
 
-@register("matmul", ["X", "Y"], ["Out"], grad=_matmul_grad)
+@register("matmul", ["Out"], grad=_matmul_grad)
 def matmul(X, Y, *, transpose_X=False, transpose_Y=False, alpha=1.0):
     """Paddle ``matmul`` (v1): ``alpha * op(X) @ op(Y)``, batched, op = optional transpose."""
     a = _t(X) if transpose_X and X.dim() > 1 else X
@@ -166,7 +166,7 @@ def _unary(type_, fwd, dfn, doc):
         return fwd(X)
 
     forward.__doc__ = doc
-    register(type_, ["X"], ["Out"], grad=_act_grad(dfn))(forward)
+    register(type_, ["Out"], grad=_act_grad(dfn))(forward)
     return forward
 
 
@@ -198,7 +198,7 @@ def _relu6_grad(x, out, dout, *, threshold=6.0):
     return dout * ((out > 0) & (out < threshold))
 
 
-@register("relu6", ["X"], ["Out"], grad=_act_grad(_relu6_grad))
+@register("relu6", ["Out"], grad=_act_grad(_relu6_grad))
 def relu6(X, *, threshold=6.0):
     """``min(max(x, 0), threshold)`` (``threshold > 0``); gradient 1 where ``0 < x < threshold``, else 0."""
     return F.hardtanh(X, 0.0, check_number("relu6: threshold", threshold, lo=0, lo_open=True))
@@ -208,7 +208,7 @@ def _leaky_relu_grad(x, out, dout, *, alpha=0.02):
     return torch.where(x >= 0, dout, dout * alpha)
 
 
-@register("leaky_relu", ["X"], ["Out"], grad=_act_grad(_leaky_relu_grad))
+@register("leaky_relu", ["Out"], grad=_act_grad(_leaky_relu_grad))
 def leaky_relu(X, *, alpha=0.02):
     """``x`` where ``x >= 0``, else ``alpha * x`` (Paddle's default ``alpha = 0.02``); gradient 1 where
     ``x >= 0`` (so 1 at 0), else ``alpha`` (a finite number)."""
@@ -219,7 +219,7 @@ def _elu_grad(x, out, dout, *, alpha=1.0):
     return torch.where(x > 0, dout, dout * alpha * torch.exp(x))
 
 
-@register("elu", ["X"], ["Out"], grad=_act_grad(_elu_grad))
+@register("elu", ["Out"], grad=_act_grad(_elu_grad))
 def elu(X, *, alpha=1.0):
     """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)`` (``alpha >= 0``); gradient 1 where ``x > 0``,
     else ``alpha * exp(x)``, so ``alpha`` at ``x = 0`` (Paddle's ``ELUGradFunctor``: the default ELU,
@@ -242,7 +242,7 @@ def _vjp_grad(forward):
     return grad
 
 
-@register("gelu", ["X"], ["Out"], grad=_vjp_grad(lambda X, **a: gelu(X, **a)))
+@register("gelu", ["Out"], grad=_vjp_grad(lambda X, **a: gelu(X, **a)))
 def gelu(X, *, approximate=False):
     """``0.5 * x * (1 + erf(x / sqrt(2)))`` (gradient ``Phi(x) + x * phi(x)``, the normal cdf and pdf);
     with ``approximate`` ``0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3)))``."""
@@ -251,7 +251,7 @@ def gelu(X, *, approximate=False):
     return X * 0.5 * (1 + torch.erf(X * math.sqrt(0.5)))
 
 
-@register("softplus", ["X"], ["Out"], grad=_vjp_grad(lambda X: softplus(X)))
+@register("softplus", ["Out"], grad=_vjp_grad(lambda X: softplus(X)))
 def softplus(X):
     """``log(1 + exp(x))``, computed as ``m + log(exp(-m) + exp(x - m))`` with ``m = max(x, 0)``;
     gradient ``sigmoid(x)``."""
@@ -278,7 +278,7 @@ class _Softsign(torch.autograd.Function):
         return _softsign_grad(x, None, dout)
 
 
-@register("softsign", ["X"], ["Out"], grad=_act_grad(_softsign_grad))
+@register("softsign", ["Out"], grad=_act_grad(_softsign_grad))
 def softsign(X):
     """``x / (1 + |x|)``; gradient ``1 / (1 + |x|)**2`` (1 at 0), in eager mode too."""
     return _Softsign.apply(X)
@@ -290,7 +290,7 @@ def _softmax_grad(X, Out, dOut, *, axis=-1, need=(True,)):
     return (torch.ops.aten._softmax_backward_data(dOut, Out, axis % max(X.dim(), 1), X.dtype),)
 
 
-@register("softmax", ["X"], ["Out"], grad=_softmax_grad)
+@register("softmax", ["Out"], grad=_softmax_grad)
 def softmax(X, *, axis=-1):
     """``exp(x) / sum(exp(x))`` along ``axis``."""
     return torch.softmax(X, dim=axis)
@@ -327,7 +327,7 @@ def _scale_grad(X, Out, dOut, *, scale=1.0, bias=0.0, bias_after_scale=True, nee
     return (dOut * scale,)
 
 
-@register("scale", ["X"], ["Out"], grad=_scale_grad)
+@register("scale", ["Out"], grad=_scale_grad)
 def scale(X, *, scale=1.0, bias=0.0, bias_after_scale=True):
     """``scale * x + bias`` (or ``scale * (x + bias)`` when ``bias_after_scale`` is False)."""
     if bias_after_scale:
@@ -335,7 +335,7 @@ def scale(X, *, scale=1.0, bias=0.0, bias_after_scale=True):
     return (X + bias) * scale
 
 
-@register("increment", ["X"], ["Out"], grad=lambda X, Out, dOut, need=(True,), step=1.0: (dOut,))
+@register("increment", ["Out"], grad=lambda X, Out, dOut, need=(True,), step=1.0: (dOut,))
 def increment(X, *, step=1.0):
     """``x + step`` for a one-element ``x`` (a counter: ``fluid.layers.increment``, the global
     step of the lr decays), ``step`` cast to x's dtype first (Paddle's kernel: ``x +
@@ -381,11 +381,11 @@ def _reduce_grad(is_mean):
     return grad
 
 
-reduce_sum = register("reduce_sum", ["X"], ["Out"], grad=_reduce_grad(False))(_reduce(torch.sum))
-reduce_mean = register("reduce_mean", ["X"], ["Out"], grad=_reduce_grad(True))(_reduce(torch.mean))
+reduce_sum = register("reduce_sum", ["Out"], grad=_reduce_grad(False))(_reduce(torch.sum))
+reduce_mean = register("reduce_mean", ["Out"], grad=_reduce_grad(True))(_reduce(torch.mean))
 
 
-@register("mean", ["X"], ["Out"], grad=_reduce_grad(True))  # the grad of a mean over all elements
+@register("mean", ["Out"], grad=_reduce_grad(True))  # the grad of a mean over all elements
 def mean(X):
     """Mean of all elements, shape ``[1]``."""
     return X.mean().reshape(1)
@@ -396,7 +396,7 @@ def _sum_grad(X, Out, dOut, need=None):
     return ([dOut if n else None for n in flags],)
 
 
-@register("sum", ["X"], ["Out"], grad=_sum_grad, list_slots=["X"])
+@register("sum", ["Out"], grad=_sum_grad, list_slots=["X"])
 def sum_(X):
     """Element-wise sum of a list of same-shaped tensors (gradient fan-in uses it)."""
     if not X:
@@ -437,7 +437,7 @@ def _reshape_infer(X, *, shape):
         return X.new_empty(out)
 
 
-@register("reshape2", ["X"], ["Out"], grad=_reshape_grad, infer=_reshape_infer)
+@register("reshape2", ["Out"], grad=_reshape_grad, infer=_reshape_infer)
 def reshape2(X, *, shape):
     """Paddle reshape: ``0`` copies the input dim, one ``-1`` is inferred (at run time, from
     the fed batch)."""
@@ -449,7 +449,7 @@ def _concat_grad(X, Out, dOut, *, axis=0, need=None):
     return (list(torch.split(dOut, sizes, dim=axis)),)
 
 
-@register("concat", ["X"], ["Out"], grad=_concat_grad, list_slots=["X"])
+@register("concat", ["Out"], grad=_concat_grad, list_slots=["X"])
 def concat(X, *, axis=0):
     """Join tensors along ``axis``."""
     return torch.cat(list(X), dim=axis)
@@ -510,7 +510,7 @@ def _slice_infer(Input, *, axes, starts, ends, decrease_axis=()):
     return Input.new_empty([d for i, d in enumerate(shape) if i not in drop] or [1])
 
 
-@register("slice", ["Input"], ["Out"], grad=_slice_grad, infer=_slice_infer)
+@register("slice", ["Out"], grad=_slice_grad, infer=_slice_infer)
 def slice_(Input, *, axes, starts, ends, decrease_axis=()):
     """Paddle ``slice``: ``Out = Input[..., starts[i]:ends[i], ...]`` on each axis ``axes[i]``
     (negative bounds count from the end, bounds are clamped to ``[0, dim]``, an empty slice is
@@ -573,7 +573,7 @@ def _split_infer(X, *, axis=0, num=0, sections=()):
     return [X.new_empty(shape[:ax] + [n] + shape[ax + 1 :]) for n in sizes]
 
 
-@register("split", ["X"], ["Out"], grad=_split_grad, list_slots=["Out"], infer=_split_infer)
+@register("split", ["Out"], grad=_split_grad, list_slots=["Out"], infer=_split_infer)
 def split(X, *, axis=0, num=0, sections=()):
     """Paddle ``split``: cut ``X`` along ``axis`` into ``num`` equal parts, or into parts of
     the sizes ``sections`` (one may be ``-1``: the rest); a list of tensors. The gradient of an
@@ -596,7 +596,7 @@ def _transpose_grad(X, Out, dOut, *, axis, need=(True,)):
     return (dOut.permute(inverse),)
 
 
-@register("transpose2", ["X"], ["Out"], grad=_transpose_grad)
+@register("transpose2", ["Out"], grad=_transpose_grad)
 def transpose2(X, *, axis):
     """Paddle ``transpose``: ``Out``'s dim ``i`` is ``X``'s dim ``axis[i]`` (a permutation)."""
     return X.permute(check_perm(X.dim(), axis))
@@ -606,7 +606,7 @@ def _cast_grad(X, Out, dOut, *, in_dtype, out_dtype, need=(True,)):
     return (dOut.to(X.dtype),)
 
 
-@register("cast", ["X"], ["Out"], grad=_cast_grad)
+@register("cast", ["Out"], grad=_cast_grad)
 def cast(X, *, in_dtype=None, out_dtype):
     """Convert to ``out_dtype`` (a Paddle dtype name)."""
     return X.to(torch_dtype(out_dtype))
@@ -616,19 +616,19 @@ def _assign_grad(X, Out, dOut, need=(True,)):
     return (dOut,)
 
 
-@register("assign", ["X"], ["Out"], grad=_assign_grad)
+@register("assign", ["Out"], grad=_assign_grad)
 def assign(X):
     """A copy of ``X``."""
     return X.clone()
 
 
-@register("fill_constant", [], ["Out"])
+@register("fill_constant", ["Out"])
 def fill_constant(*, shape, dtype, value):
     """A new tensor of ``shape`` filled with ``value``."""
     return torch.full(tuple(shape), value, dtype=torch_dtype(dtype))
 
 
-@register("copy_layer_parameter", [], ["Out"])
+@register("copy_layer_parameter", ["Out"])
 def copy_layer_parameter(*, source):
     """A copy of a dygraph layer's parameter ``source`` (the startup op of a layer called in
     a static program)."""

@@ -25,7 +25,7 @@ def _ce_grad(X, Label, Y, dY, *, soft_label=False, ignore_index=-100, need=(True
     return (torch.zeros_like(X).scatter_(-1, lbl, g), None)
 
 
-@register("cross_entropy", ["X", "Label"], ["Y"], grad=_ce_grad, no_grad_slots=["Label"])
+@register("cross_entropy", ["Y"], grad=_ce_grad, no_grad_slots=["Label"])
 def cross_entropy(X, Label, *, soft_label=False, ignore_index=-100):
     """``Y = -log(X[label])`` (hard, Label ``[..., 1]`` int) or ``-sum(Label * log(X))``
     (soft); X holds probabilities; rows whose label is ``ignore_index`` give 0."""
@@ -68,7 +68,6 @@ def _swce_grad(
 
 @register(
     "softmax_with_cross_entropy",
-    ["Logits", "Label"],
     ["Softmax", "Loss"],
     grad=_swce_grad,
     no_grad_slots=["Label"],
@@ -90,14 +89,14 @@ def softmax_with_cross_entropy(
 # ---------------------------------------------------------------- metrics
 
 
-@register("top_k", ["X"], ["Out", "Indices"])
+@register("top_k", ["Out", "Indices"])
 def top_k(X, *, k=1):
     """The ``k`` largest values along the last dim and their int64 indices."""
     vals, idx = torch.topk(X, k, dim=-1)
     return vals, idx
 
 
-@register("accuracy", ["Out", "Indices", "Label"], ["Accuracy", "Correct", "Total"])
+@register("accuracy", ["Accuracy", "Correct", "Total"])
 def accuracy(Out, Indices, Label):
     """Top-k accuracy: a row is correct when its label is among its ``Indices``."""
     n = Indices.shape[0]
@@ -121,7 +120,7 @@ def _lookup_grad(W, Ids, Out, dOut, *, padding_idx=-1, is_sparse=False, need=(Tr
     return (torch.zeros_like(W).index_add_(0, ids, g), None)
 
 
-@register("lookup_table", ["W", "Ids"], ["Out"], grad=_lookup_grad, no_grad_slots=["Ids"])
+@register("lookup_table", ["Out"], grad=_lookup_grad, no_grad_slots=["Ids"])
 def lookup_table(W, Ids, *, padding_idx=-1, is_sparse=False):
     """Rows of ``W`` picked by ``Ids`` (a trailing dim of 1 is dropped); rows whose id
     equals ``padding_idx`` (``-1``: none) are zeros and get no gradient.
@@ -140,7 +139,7 @@ def _clip_infer(X, *, clip, need_clip):
     return [torch.empty_like(x) for x in X]
 
 
-@register("clip_gradients", ["X"], ["Out"], list_slots=["X", "Out"], infer=_clip_infer)
+@register("clip_gradients", ["Out"], list_slots=["X", "Out"], infer=_clip_infer)
 def clip_gradients(X, *, clip, need_clip):
     """The gradients ``X`` clipped together by ``clip`` (a ``fluid.clip`` object:
     ``clip.clip_tensors(X, need_clip)``; a global norm spans all of them)."""

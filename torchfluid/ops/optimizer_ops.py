@@ -186,7 +186,6 @@ def _scalar(op, t, slot="LearningRate", below_one=False, positive=False):
 
 @register(
     "raw_rmsprop",
-    ["Param", "Grad", "MeanSquare", "Moment", "MeanGrad", "LearningRate"],
     ["ParamOut", "MeanSquareOut", "MomentOut", "MeanGradOut"],
     inplace=True,
     dispensable=["MeanGrad"],
@@ -238,7 +237,7 @@ def raw_rmsprop(
 # ---------------------------------------------------------------- sgd
 
 
-@register("raw_sgd", ["Param", "LearningRate", "Grad"], ["ParamOut"], inplace=True)
+@register("raw_sgd", ["ParamOut"], inplace=True)
 def raw_sgd(Param, LearningRate, Grad):
     """Paddle's ``sgd`` op, in place, by :func:`~torchfluid.kernels.sgd.sgd_`: ``p = p - lr * g``.
 
@@ -306,7 +305,7 @@ def _check_table_grad(op, table: SelectedRows, grad) -> list[int]:
 _REGULARIZATION_METHODS = ("", "l2_decay")
 
 
-@register("raw_momentum", ["Param", "Grad", "Velocity", "LearningRate"], ["ParamOut", "VelocityOut"], inplace=True)
+@register("raw_momentum", ["ParamOut", "VelocityOut"], inplace=True)
 def raw_momentum(
     Param,
     Grad,
@@ -376,18 +375,6 @@ def raw_momentum(
 
 @register(
     "raw_adam",
-    [
-        "Param",
-        "Grad",
-        "LearningRate",
-        "Moment1",
-        "Moment2",
-        "Beta1Pow",
-        "Beta2Pow",
-        "Beta1Tensor",
-        "Beta2Tensor",
-        "EpsilonTensor",
-    ],
     ["ParamOut", "Moment1Out", "Moment2Out", "Beta1PowOut", "Beta2PowOut"],
     inplace=True,
 )
@@ -466,7 +453,7 @@ def raw_adam(
 # ---------------------------------------------------------------- adagrad
 
 
-@register("raw_adagrad", ["Param", "Grad", "Moment", "LearningRate"], ["ParamOut", "MomentOut"], inplace=True)
+@register("raw_adagrad", ["ParamOut", "MomentOut"], inplace=True)
 def raw_adagrad(Param, Grad, Moment, LearningRate, *, epsilon=1e-6):
     """Paddle's ``adagrad`` op, in place, by :func:`~torchfluid.kernels.adagrad.adagrad_`::
 
@@ -502,7 +489,6 @@ def _dense_grad_only(op, grad):
 
 @register(
     "raw_adamax",
-    ["Param", "Grad", "LearningRate", "Moment", "InfNorm", "Beta1Pow"],
     ["ParamOut", "MomentOut", "InfNormOut"],
     inplace=True,
 )
@@ -538,7 +524,6 @@ def raw_adamax(Param, Grad, LearningRate, Moment, InfNorm, Beta1Pow, *, beta1=0.
 
 @register(
     "raw_adadelta",
-    ["Param", "Grad", "AvgSquaredGrad", "AvgSquaredUpdate", "LearningRate"],
     ["ParamOut", "AvgSquaredGradOut", "AvgSquaredUpdateOut"],
     inplace=True,
     dispensable=["LearningRate"],
@@ -569,7 +554,6 @@ def raw_adadelta(Param, Grad, AvgSquaredGrad, AvgSquaredUpdate, LearningRate=Non
 
 @register(
     "raw_lamb",
-    ["Param", "Grad", "LearningRate", "Moment1", "Moment2", "Beta1Pow", "Beta2Pow", "SkipUpdate"],
     ["ParamOut", "Moment1Out", "Moment2Out", "Beta1PowOut", "Beta2PowOut"],
     inplace=True,
     dispensable=["SkipUpdate"],
@@ -662,7 +646,7 @@ def _squared_l2_norm_grad(X, Out, dOut, need=(True,)):
     return (2.0 * X * dOut.reshape(()),)
 
 
-@register("squared_l2_norm", ["X"], ["Out"], grad=_squared_l2_norm_grad)
+@register("squared_l2_norm", ["Out"], grad=_squared_l2_norm_grad)
 def squared_l2_norm(X):
     """Paddle's ``squared_l2_norm``: ``sum(x * x)`` as a ``[1]`` tensor, computed in X's
     dtype (each square rounded, then summed: float32 sums for float32 X, as Paddle's
@@ -675,7 +659,7 @@ def _clip_grad(X, Out, dOut, *, min, max, need=(True,)):  # noqa: A002 - Paddle'
     return (dOut * ((X > lo) & (X < hi)).to(dOut.dtype),)
 
 
-@register("clip", ["X"], ["Out"], grad=_clip_grad)
+@register("clip", ["Out"], grad=_clip_grad)
 def clip(X, *, min, max):  # noqa: A002 - Paddle's attribute names
     """Paddle's ``clip``: ``min`` where ``x < min``, ``max`` where ``x > max``, else ``x``
     (NaN stays NaN); its gradient passes where ``min < x < max``. ``min``/``max`` are
@@ -684,7 +668,7 @@ def clip(X, *, min, max):  # noqa: A002 - Paddle's attribute names
     return torch.clamp(X, lo, hi)
 
 
-@register("clip_by_norm", ["X"], ["Out"])
+@register("clip_by_norm", ["Out"])
 def clip_by_norm(X, *, max_norm):
     """Paddle's ``clip_by_norm``: ``n = sqrt(sum(x * x))`` (in X's dtype; float32 for
     float16/bfloat16 X, as Paddle's GPU kernel), ``scale = 1`` if ``n <= max_norm`` else

@@ -120,7 +120,6 @@ _REGISTRY: dict[str, OpDef] = {}
 
 def register(
     type: str,
-    inputs,
     outputs,
     *,
     grad: Callable | None = None,
@@ -133,15 +132,17 @@ def register(
 ):
     """Decorator registering ``forward`` as op ``type``; each type is defined once.
 
-    The op's dispensable input slots are ``dispensable`` and the slots whose forward
-    parameter defaults to ``None``; ``required_when`` (slot -> bool attribute) names those
-    needed when the attribute is True."""
+    The op's input slots are ``forward``'s positional parameters, in order (its keyword-only
+    parameters are attributes); its dispensable input slots are ``dispensable`` and the slots
+    whose parameter defaults to ``None``; ``required_when`` (slot -> bool attribute) names
+    those needed when the attribute is True."""
 
     def deco(forward: Callable) -> Callable:
         if type in _REGISTRY:
             raise ValueError(f"op type {type!r} is already registered")
-        params = inspect.signature(forward).parameters
-        optional = set(dispensable) | {s for s in inputs if s in params and params[s].default is None}
+        params = inspect.signature(forward).parameters.values()
+        inputs = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        optional = set(dispensable) | {p.name for p in params if p.name in inputs and p.default is None}
         wrong = sorted(set(dispensable) - set(inputs)) + sorted(set(required_when or {}) - optional)
         if wrong:
             raise ValueError(f"op type {type!r}: dispensable / required_when name {wrong}, not dispensable input slots")

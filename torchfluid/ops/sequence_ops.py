@@ -158,7 +158,6 @@ def _sequence_pool_grad(
 
 @register(
     "sequence_pool",
-    ["X"],
     ["Out", "MaxIndex"],
     grad=_sequence_pool_grad,
     infer=_sequence_pool_infer,

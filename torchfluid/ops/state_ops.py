@@ -13,7 +13,7 @@ from .registry import register
 # ---------------------------------------------------------------- initializers
 
 
-@register("initializer", [], ["Out"])
+@register("initializer", ["Out"])
 def initializer(*, shape, dtype, initializer, seed=0):
     """A new ``shape``/``dtype`` tensor filled in place by ``initializer(tensor)``.
 
@@ -29,7 +29,7 @@ def initializer(*, shape, dtype, initializer, seed=0):
     return t
 
 
-@register("assign_value", [], ["Out"])
+@register("assign_value", ["Out"])
 def assign_value(*, shape, dtype, values):
     """A tensor of ``shape`` holding ``values`` (a flat list)."""
     return torch.tensor(np.asarray(values), dtype=torch_dtype(dtype)).reshape(tuple(shape))
@@ -42,7 +42,7 @@ def _lr_infer(step_meta, lr_meta=None, **attrs):
     return torch.empty((1,), dtype=torch_dtype(attrs.get("dtype", "float32")), device="meta")
 
 
-@register("lr_schedule", ["Step", "LearningRate"], ["Out"], infer=_lr_infer)
+@register("lr_schedule", ["Out"], infer=_lr_infer)
 def lr_schedule(Step, LearningRate=None, *, schedule, params, dtype="float32"):
     """``Out = formulas.<schedule>(step, **params)`` as a 1-element ``dtype`` tensor.
 
@@ -59,7 +59,7 @@ def lr_schedule(Step, LearningRate=None, *, schedule, params, dtype="float32"):
 # ---------------------------------------------------------------- gradient pipeline
 
 
-@register("regularization", ["Param", "Grad"], ["Out"])
+@register("regularization", ["Out"])
 def regularization(Param, Grad, *, regularizer):
     """``regularizer(param, grad)``: the gradient plus the regularization term."""
     with torch.no_grad():

@@ -77,7 +77,7 @@ def _conv2d_grad(Input, Filter, Output, dOutput, *, need=(True, True), **attrs):
     return dx, dw
 
 
-@register("conv2d", ["Input", "Filter"], ["Output"], grad=_conv2d_grad)
+@register("conv2d", ["Output"], grad=_conv2d_grad)
 def conv2d(Input, Filter, **attrs):
     """2-D convolution (cross-correlation), NCHW; Filter ``[O, C / groups, kh, kw]``;
     attributes ``strides``, ``paddings``, ``dilations``, ``groups`` (see ``_conv_attrs``)."""
@@ -122,7 +122,7 @@ def _pool2d_grad(X, Out, dOut, *, need=(True,), **attrs):
     return (torch.ops.aten.avg_pool2d_backward(dOut, X, k, s, p, ceil_mode, count_pad, None),)
 
 
-@register("pool2d", ["X"], ["Out"], grad=_pool2d_grad)
+@register("pool2d", ["Out"], grad=_pool2d_grad)
 def pool2d(X, **attrs):
     """Max or average pooling over windows (NCHW); attributes ``pooling_type``, ``ksize``,
     ``strides``, ``paddings``, ``global_pooling`` (pools all of H x W), ``ceil_mode``,
@@ -208,7 +208,6 @@ def _batch_norm_grad(
 
 @register(
     "batch_norm",
-    ["X", "Scale", "Bias", "Mean", "Variance"],
     ["Y", "MeanOut", "VarianceOut", "SavedMean", "SavedVariance"],
     no_grad_slots=["Mean", "Variance"],
     grad=_batch_norm_grad,
@@ -354,7 +353,7 @@ def _dropout_grad(
     return (g,)
 
 
-@register("dropout", ["X"], ["Out", "Mask"], grad=_dropout_grad)
+@register("dropout", ["Out", "Mask"], grad=_dropout_grad)
 def dropout(X, *, dropout_prob=0.5, is_test=False, fix_seed=False, seed=0, dropout_implementation="downgrade_in_infer"):
     """Zero each element with probability ``dropout_prob`` (see the module docstring);
     returns ``(Out, Mask)`` with Mask uint8 (1 = kept)."""
@@ -376,7 +375,7 @@ def dropout(X, *, dropout_prob=0.5, is_test=False, fix_seed=False, seed=0, dropo
 # ---------------------------------------------------------------- random
 
 
-@register("uniform_random", [], ["Out"])
+@register("uniform_random", ["Out"])
 def uniform_random(*, shape, dtype="float32", min=-1.0, max=1.0, seed=0):  # noqa: A002 - Paddle's names
     """A new ``shape`` tensor, uniform on ``[min, max)``; ``seed != 0`` fixes the draw."""
     shape = tuple(int(s) for s in shape)

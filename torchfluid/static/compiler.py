@@ -275,7 +275,7 @@ def split_sizes(batch: int, num_places: int) -> list[int]:
     return [min(step, batch - start) for start in range(0, batch, step)]
 
 
-@register("data_parallel_split", ["X"], ["Out"])
+@register("data_parallel_split", ["Out"])
 def data_parallel_split(X, *, index, num_places, device):
     """Place ``index``'s rows of ``X`` (:func:`split_sizes`) on ``device``."""
     if X.dim() == 0:
@@ -291,19 +291,19 @@ def _copy_grad(X, Out, dOut, *, device, need=(True,)):
     return (dOut.to(X.device),)
 
 
-@register("parallel_do_copy", ["X"], ["Out"], grad=_copy_grad)
+@register("parallel_do_copy", ["Out"], grad=_copy_grad)
 def parallel_do_copy(X, *, device):
     """``X`` on ``device`` (itself when it is there already): a place's copy of a variable built outside."""
     return X.to(device)
 
 
-@register("parallel_do_write_back", ["X", "Ref"], ["Out"])
+@register("parallel_do_write_back", ["Out"])
 def parallel_do_write_back(X, Ref):
     """Place 0's new value ``X`` of a variable ``Ref`` shared by the places, on ``Ref``'s device."""
     return X.to(Ref.device)
 
 
-@register("data_parallel_allreduce", ["X"], ["Out"], list_slots=["X"])
+@register("data_parallel_allreduce", ["Out"], list_slots=["X"])
 def data_parallel_allreduce(X, *, device):
     """The sum of the places' values ``X`` (in place order) on ``device``: AllReduce's result."""
     out = X[0].to(device)

@@ -502,7 +502,7 @@ def optimize(
 
 for _type in OPTIMIZE_OP_TYPES:
     _list_slots = [s for s in _INPUTS + _OUTPUTS if s != "LearningRate"]
-    register(_type, _INPUTS, _OUTPUTS, list_slots=_list_slots, infer=_optimize_infer)(optimize)
+    register(_type, _OUTPUTS, list_slots=_list_slots, infer=_optimize_infer)(optimize)
 
 
 register_front_door(Variable, sys.modules[__name__])
