@@ -503,7 +503,7 @@ def test_epsilon_checked_for_groups_and_loaded_hyper_parameters():
         opt.add_param_group({"params": [("h", h)]})
     opt.add_param_group({"params": [("h", h)], "epsilon": 1e-4})
     sd = opt.torch_state_dict()
-    sd["param_groups"][1]["epsilon"] = 1e-7
+    sd["param_groups"][1].update(epsilon=1e-7, eps=1e-7)  # ours and torch's key of it
     with pytest.raises(ValueError, match=re.escape("param_groups[1]: epsilon=1e-07 is not representable")):
         opt.set_state_dict(sd)
     assert opt.param_groups[1]["epsilon"] == 1e-4

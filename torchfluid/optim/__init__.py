@@ -12,8 +12,8 @@
   layout.
 
 Every optimizer in both namespaces has ``paddle_state_dict()`` and ``torch_state_dict()``,
-and its ``load_state_dict`` reads either layout.
-"""
+and its ``load_state_dict`` reads either layout. A torch-layout dict uses torch.optim's
+entry names, ``step`` and group keys, so the torch.optim namesake loads it too."""
 
 from . import layout
 from .fluid import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lamb, Momentum, RMSProp

@@ -6,7 +6,9 @@ namesakes
 (Paddle's defaults and maths, ``RMSProp.preset(...)``, clipping, regularization, precision options) and run the same
 update. Only the edge differs: ``state_dict()`` returns torch's layout (``state`` by
 index, ``param_groups`` with ``param_names``), which ``torch.distributed.checkpoint``,
-``ZeroRedundancyOptimizer`` and trainer frameworks expect; ``paddle_state_dict()`` gives
+``ZeroRedundancyOptimizer`` and trainer frameworks expect, with torch's entry names,
+``step`` and group keys, so that the torch.optim namesake loads it
+(:meth:`~torchfluid.optimizer.state.StateCodec.torch_style`); ``paddle_state_dict()`` gives
 Paddle's keys. ``load_state_dict``/``set_state_dict`` read both layouts (and the
 checkpoints of ``torch.optim.RMSprop``, ``SGD``, ``Adagrad``, ``Adam``, ``AdamW``, ``Adamax`` and
 ``Adadelta``: torch's entry names, ``betas`` and ``step`` read as Paddle's records) and match

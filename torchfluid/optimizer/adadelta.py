@@ -27,8 +27,8 @@ class AdadeltaRule(TorchEpsilonRule):
     row-sparse gradient is made dense: every row moves)."""
 
     torch_class = "torch.optim.Adadelta"
-    # torch.optim.Adadelta's entries, read as this rule's records (its checkpoints load here)
-    torch_accumulators_read = MappingProxyType({"square_avg": "_avg_squared_grad", "acc_delta": "_avg_squared_update"})
+    # torch.optim.Adadelta's names of this rule's records, in torch's layout
+    torch_accumulators = MappingProxyType({"_avg_squared_grad": "square_avg", "_avg_squared_update": "acc_delta"})
     op_type = "adadelta"
     kernel = staticmethod(adadelta_)
     kernel_hparams = MappingProxyType({"rho": "rho", "epsilon": "epsilon"})

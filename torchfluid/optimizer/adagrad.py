@@ -57,9 +57,8 @@ class AdagradRule(TorchEpsilonRule):
     accumulator_names = ("moment",)
     step_count_option = "lr_decay"  # torch's decayed rate needs each parameter's update count (FlatAdagrad keeps it)
     flat_class = "FlatAdagrad"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
-    # torch.optim.Adagrad's state dicts load: its 'sum' is the moment (its 'step' is read only with
-    # lr_decay); torchfluid.optim.Adagrad still writes 'moment' (torch's loader would want a 'step' too)
-    torch_accumulators_read = MappingProxyType({"sum": "moment"})
+    # torch.optim.Adagrad's name of the moment, in torch's layout (its 'step' is read only with lr_decay)
+    torch_accumulators = MappingProxyType({"moment": "sum"})
     torch_class = "torch.optim.Adagrad"
 
     def fused_eligible(self, param: torch.Tensor, hparams, precision) -> bool:

@@ -71,24 +71,50 @@ def powers_from_torch(entry: Mapping, hparams: Mapping, betas: tuple[str, ...]) 
     its updates in ``step`` and keeps no powers: after ``step`` updates Paddle's power is its
     start value (:func:`_pow_start`) times ``beta ** step``, what its next update takes
     (computed in float64, the beta a float32 attribute, as Paddle's kernel multiplies by it;
-    stored in the real dtype of the entry's moments). Nothing when the entry has its powers,
-    no ``step`` or no moments."""
+    stored in the real dtype of the entry's moments). Nothing when the entry has no ``step``
+    or no moments, or has powers that ``step`` counts (:func:`step_from_powers`: torchfluid's
+    own torch-layout dict, whose powers keep their bits); powers that it does not count were
+    left behind by a torch.optim run that went on from such a dict, and are replaced."""
     step = entry.get("step")
     moments = [t for t in entry.values() if isinstance(t, torch.Tensor) and t.dim() > 0]
-    if step is None or not moments or any(f"{b}_pow_acc" in entry for b in betas):
+    if step is None or not moments:
         return {}
-    dtype = moments[0].real.dtype
     count = _real_value(step)
     if count is None or not (math.isfinite(count) and count >= 0 and count == int(count)):
         raise ValueError(f"a torch checkpoint's step must be a count >= 0, got {step!r}")
+    if any(f"{b}_pow_acc" in entry for b in betas) and step_from_powers(entry, hparams, betas) == count:
+        return {}
     values = [_real_value(hparams[b]) for b in betas]
     if any(v is None or not 0.0 <= v < 1.0 for v in values):
         return {}  # a beta out of range: the loader's check of the group refuses it, naming it
+    dtype = moments[0].real.dtype
     out = {}
     for b, v in zip(betas, values, strict=True):
         value = float(np.float32(v))
         out[f"{b}_pow_acc"] = torch.tensor([_pow_start(hparams, b) * value**count], dtype=torch.float64).to(dtype)
     return out
+
+
+_TINY = float(np.finfo(np.float32).tiny)  # below it a float32 power has lost bits (or is 0)
+
+
+def step_from_powers(entry: Mapping, hparams: Mapping, betas: tuple[str, ...]) -> int:
+    """torch.optim's ``step`` for an entry of Paddle's records: the update count ``k`` whose
+    power ``start * beta ** k`` (:func:`powers_from_torch`) is nearest the entry's, read from
+    the first beta whose power is still a normal float32 (so exact while that beta has not
+    changed between updates). Where every power has underflowed (or no beta is in (0, 1)),
+    the count after which every power is below float32's range: torch's bias corrections
+    ``1 - beta ** step`` are then 1 there as here. 0 for an entry without powers."""
+    floor = 0
+    for b in betas:
+        power, beta, start = _real_value(entry.get(f"{b}_pow_acc")), _real_value(hparams[b]), _pow_start(hparams, b)
+        if power is None or beta is None or not 0.0 < beta < 1.0 or not start > 0.0:
+            continue
+        beta = float(np.float32(beta))
+        if power >= _TINY:
+            return max(0, round(math.log(power / start) / math.log(beta)))
+        floor = max(floor, math.ceil(math.log(2.0**-149 / start) / math.log(beta)))
+    return floor
 
 
 def _real_value(v) -> float | None:
@@ -115,15 +141,20 @@ class AdamRule(FlatRule):
     torch_group_keys = MappingProxyType({"eps": "epsilon"})  # torch's name, read as this rule's
     torch_neutral_options = TORCH_STEP_OPTIONS
     torch_group_pairs = TORCH_BETAS  # torch's betas: beta1 and beta2
-    # torch.optim.Adam's entries, read as this rule's records (its checkpoints load here)
-    torch_accumulators_read = MappingProxyType(
-        {"exp_avg": "moment1", "exp_avg_sq": "moment2", "max_exp_avg_sq": "moment2_max"}
+    # torch.optim.Adam's names of this rule's records, in torch's layout
+    torch_accumulators = MappingProxyType(
+        {"moment1": "exp_avg", "moment2": "exp_avg_sq", "moment2_max": "max_exp_avg_sq"}
     )
 
     @staticmethod
     def records_from_torch(entry: Mapping, hparams: Mapping) -> dict:
         """The beta powers of a torch.optim.Adam entry, from its ``step`` (:func:`powers_from_torch`)."""
         return powers_from_torch(entry, hparams, ("beta1", "beta2"))
+
+    @staticmethod
+    def torch_step(entry: Mapping, hparams: Mapping) -> int:
+        """torch.optim.Adam's ``step`` for an entry of this rule's records (:func:`step_from_powers`)."""
+        return step_from_powers(entry, hparams, ("beta1", "beta2"))
 
     lazy_mode: bool = False  # row-sparse gradients: update only the rows present
     amsgrad: bool = False  # AMSGrad: the denominator takes the running maximum of moment2

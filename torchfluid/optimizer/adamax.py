@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from ..kernels import adamax_
 from ..kernels.table import GradFold
-from .adam import beta_pow_initial, powers_from_torch
+from .adam import beta_pow_initial, powers_from_torch, step_from_powers
 from .base import Optimizer, UpdateParts
 from .fused import TorchEpsilonRule, fused_path
 from .state import TORCH_BETAS
@@ -31,8 +31,8 @@ class AdamaxRule(TorchEpsilonRule):
 
     torch_class = "torch.optim.Adamax"
     torch_group_pairs = TORCH_BETAS  # torch's betas: beta1 and beta2
-    # torch.optim.Adamax's entries, read as this rule's records (its checkpoints load here)
-    torch_accumulators_read = MappingProxyType({"exp_avg": "moment", "exp_inf": "inf_norm"})
+    # torch.optim.Adamax's names of this rule's records, in torch's layout
+    torch_accumulators = MappingProxyType({"moment": "exp_avg", "inf_norm": "exp_inf"})
     op_type = "adamax"
     kernel = staticmethod(adamax_)
     kernel_hparams = MappingProxyType({"beta1": "beta1", "beta2": "beta2", "epsilon": "epsilon"})
@@ -45,6 +45,11 @@ class AdamaxRule(TorchEpsilonRule):
     def records_from_torch(entry: Mapping, hparams: Mapping) -> dict:
         """``beta1_pow_acc`` of a torch.optim.Adamax entry, from its ``step`` (:func:`powers_from_torch`)."""
         return powers_from_torch(entry, hparams, ("beta1",))
+
+    @staticmethod
+    def torch_step(entry: Mapping, hparams: Mapping) -> int:
+        """torch.optim.Adamax's ``step`` for an entry of this rule's records (:func:`step_from_powers`)."""
+        return step_from_powers(entry, hparams, ("beta1",))
 
     @staticmethod
     def fused_step(fg, hparams: Mapping, grads, lrs, fold: GradFold) -> None:

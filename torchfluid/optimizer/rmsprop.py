@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from types import MappingProxyType
 
 import torch
 
@@ -56,7 +57,7 @@ from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts, checked_tensor_hparams
 from .fused import fused_path, plain_float_param
 from .precision import Precision
-from .state import TORCH_GROUP_KEYS
+from .state import TORCH_ACCUMULATORS, TORCH_GROUP_KEYS
 
 __all__ = ["RMSPropOptimizer", "RMSProp", "RMSPropRule"]
 
@@ -83,6 +84,7 @@ class RMSPropRule:
     compatible_accumulators = ("mean_square", "mean_grad", "momentum")
     torch_class = "torch.optim.RMSprop"
     torch_group_keys = TORCH_GROUP_KEYS  # alpha -> rho, eps -> epsilon
+    torch_accumulators = MappingProxyType({ours: theirs for theirs, ours in TORCH_ACCUMULATORS.items()})
     # torch's CyclicLR / OneCycleLR write the momentum into the groups, as a tensor if they were given one
     tensor_hparams = ("momentum",)
 

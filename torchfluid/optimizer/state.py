@@ -62,6 +62,20 @@ TORCH_ACCUMULATORS = MappingProxyType(
     {"square_avg": "mean_square", "grad_avg": "mean_grad", "momentum_buffer": "momentum"}
 )
 TORCH_GROUP_KEYS = MappingProxyType({"alpha": "rho", "eps": "epsilon"})
+# per-parameter entries a torch.optim class keeps none of (torch.optim.SGD counts no steps)
+_TORCH_UNCOUNTED = {"torch.optim.SGD": ("step",)}
+
+
+@functools.cache
+def torch_class_defaults(path: str) -> Mapping | None:
+    """The group keys of torch.optim class ``path`` (``"torch.optim.Adam"``) with their
+    defaults, in its order; None for a class outside torch.optim (Lamb's is timm's)."""
+    module, _, name = path.rpartition(".")
+    cls = getattr(torch.optim, name, None) if module == "torch.optim" else None
+    if cls is None:
+        return None
+    params = inspect.signature(cls.__init__).parameters.values()
+    return MappingProxyType({a.name: a.default for a in params if a.name not in ("self", "params")})
 
 
 @functools.cache
@@ -325,24 +339,71 @@ class StateCodec:
         return out
 
     def torch_style(self) -> dict:
-        """torch.optim's layout: ``{'state': {index: {acc: tensor}}, 'param_groups': [...]}``
+        """torch.optim's layout: ``{'state': {index: {entry: tensor}}, 'param_groups': [...]}``
         with ``param_names`` in each group, so it can be matched back by name (plus the
-        optimizer's extra entries, e.g. ``master_weights``). An accumulator the rule names
-        for torch (``torch_accumulators``: Momentum's ``velocity`` is torch.optim.SGD's
-        ``momentum_buffer``) appears under torch's name."""
+        optimizer's extra entries, e.g. ``master_weights``). Where the rule has a torch.optim
+        namesake (``torch_class``), the dict is also one that class loads and steps on from:
+        the records torch keeps stand under torch's names (``torch_accumulators``: Adam's
+        ``moment1`` is ``exp_avg``, RMSProp's ``mean_square`` ``square_avg``), each entry has
+        torch's ``step`` where torch counts (the rule's ``torch_step``, Adam's from its beta
+        powers; else a count the rule keeps, or 0) and each group torch's keys
+        (:meth:`_torch_group_keys`). Records torch has none of (Adam's beta powers) keep
+        their own names; torch ignores them, and a load here keeps their bits."""
         out = torch.optim.Optimizer.state_dict(self.opt)
         generated = self.opt.generated_names
         for group in out["param_groups"]:  # made-up names are left out, as torch has none for such params
             if generated and group.get("param_names") and generated.issuperset(group["param_names"]):
                 del group["param_names"]
         renames = self._torch_accumulators()
-        if renames:  # the rule's accumulators under torch's names (Momentum's velocity: momentum_buffer)
-            out["state"] = {
-                i: {renames.get(k, k): v for k, v in entry.items()} if isinstance(entry, Mapping) else entry
-                for i, entry in out["state"].items()
-            }
+        defaults = torch_class_defaults(getattr(self.rule, "torch_class", ""))
+        counts = defaults is not None and "step" not in _TORCH_UNCOUNTED.get(self.rule.torch_class, ())
+        to_step = getattr(self.rule, "torch_step", None)
+        state = dict(out["state"])
+        for group, hparams in zip(out["param_groups"], self.opt.param_groups, strict=True):
+            for index in group["params"]:
+                entry = state.get(index)
+                if not isinstance(entry, Mapping):
+                    continue
+                renamed = {renames.get(k, k): v for k, v in entry.items()}
+                if counts and "step" not in renamed:
+                    count = to_step(entry, hparams) if to_step is not None else 0
+                    renamed = {"step": torch.tensor(float(count), dtype=torch.get_default_dtype()), **renamed}
+                state[index] = renamed
+            if defaults is not None:
+                group.update(self._torch_group_keys(group, defaults))
+        out["state"] = state
         out.update(self.extra_state_dict())
         return out
+
+    def _torch_group_keys(self, group: Mapping, defaults: Mapping) -> dict:
+        """The keys of the rule's torch.optim namesake that ``group`` lacks: its options under
+        torch's names (``eps``, RMSprop's ``alpha``, SGD's ``nesterov``, the ``betas`` pair,
+        AdamW's ``weight_decay``), Adam's ``amsgrad`` as the rule's, the coupled L2 coefficient
+        as ``weight_decay`` (the group's own, else the optimizer's ``L2Decay``; 0 for none or
+        an ``L1Decay``, which torch has no key for), and the rest at torch's defaults."""
+        rule = self.rule
+        aliases = {**getattr(rule, "torch_group_keys", {}), **getattr(rule, "torch_group_keys_read", {})}
+        pairs = getattr(rule, "torch_group_pairs", {})
+        out = {}
+        for key, default in defaults.items():
+            if key in group:
+                continue
+            if key in pairs and all(p in group for p in pairs[key]):
+                out[key] = tuple(group[p] for p in pairs[key])
+            elif key in aliases and aliases[key] in group:
+                out[key] = group[aliases[key]]
+            elif key == "weight_decay":
+                out[key] = self._optimizer_l2()
+            else:
+                out[key] = getattr(rule, key, default) if key == "amsgrad" else default
+        return out
+
+    def _optimizer_l2(self) -> float:
+        """The coefficient of the optimizer's coupled L2 regularization (0 for none or another kind)."""
+        from ..regularizer import L2Decay
+
+        reg = self.opt.regularization
+        return reg.coeff if isinstance(reg, L2Decay) else 0.0
 
     def _torch_accumulators(self) -> Mapping[str, str]:
         """The rule's ``{accumulator: torch.optim's name for it}`` (empty when it keeps its own names)."""
@@ -366,7 +427,6 @@ class StateCodec:
             raise ValueError(f"torch-style state_dict: param_groups must be a list, got {type(groups).__name__}")
         ours = [n for g in opt.param_groups for n in g["param_names"]]
         from_torch = {theirs: acc for acc, theirs in self._torch_accumulators().items()}
-        from_torch.update(getattr(self.rule, "torch_accumulators_read", {}))  # read-only aliases (Adagrad: 'sum')
         derive = getattr(self.rule, "records_from_torch", None)  # records torch keeps none of (Adam's powers)
         converted = []  # each group's hyper-parameters in this optimizer's spelling
         state = sd["state"]
@@ -440,26 +500,26 @@ class StateCodec:
         where = "torch-style state_dict: a param group"
         refuse_torch_options(group, where, getattr(self.rule, "torch_neutral_options", {}))
         known = set(self.opt.defaults) | {"param_names"}
-        if group.get("weight_decay"):  # torch's coupled L2 of the group: the group's own here too
-            known.add("weight_decay")  # (torch's 0, no decay, leaves this optimizer's regularization)
         renames = {
             **TORCH_GROUP_KEYS,
             **getattr(self.rule, "torch_group_keys", {}),
             **getattr(self.rule, "torch_group_keys_read", {}),  # AdamW: torch's weight_decay is its coeff
         }
+        wd = group.get("weight_decay")  # torch's coupled L2 of the group: the group's own here too,
+        if wd and renames.get("weight_decay") not in known and not _same_values(wd, self._optimizer_l2()):
+            known.add("weight_decay")  # unless it is 0 (none) or the optimizer's own L2 (as written)
         out = {}
         options = optimizer_option_keys()
         if "betas" in group and {"beta1", "beta2"} <= known:  # the Adam family's pair, as beta1 and beta2
             betas = group["betas"]
             if not isinstance(betas, (tuple, list)) or len(betas) != 2:
                 raise ValueError(f"{where} has betas {betas!r}; allowed: a pair (beta1, beta2)")
-            group = dict(group)  # kept where this optimizer's groups hold it (torchfluid.optim's)
-            group.setdefault("beta1", betas[0])
-            group.setdefault("beta2", betas[1])
-        for k, v in group.items():
-            k = renames.get(k, k) if renames.get(k) in known else k
-            if k in known or (k not in options and isinstance(k, str)):
-                out[k] = v
+            group = {**group, "beta1": betas[0], "beta2": betas[1]}  # torch's pair, as torch last wrote it
+        theirs = [k for k in group if renames.get(k) in known]  # read last: torch's key wins over ours
+        for k in [*(k for k in group if k not in theirs), *theirs]:
+            name = renames[k] if k in theirs else k
+            if name in known or (name not in options and isinstance(name, str)):
+                out[name] = group[k]
         return out
 
     def apply_pending(self, param_name: str, state: dict) -> None:
