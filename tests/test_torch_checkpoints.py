@@ -157,7 +157,9 @@ def test_a_step_that_is_no_count_is_refused_and_nothing_loads(step):
     opt = O.Adam(list(model.parameters()), lr=0.01)
     _steps(model, opt, range(1))
     before = {k: v.clone() for k, v in opt.paddle_state_dict().items() if isinstance(v, torch.Tensor)}
-    with pytest.raises(ValueError, match=r"a torch checkpoint's step must be a count >= 0, got"):
+    with pytest.raises(
+        ValueError, match=r"torch's step \(of a checkpoint or written into optimizer.state\) must be a count >= 0, got"
+    ):
         opt.load_state_dict(sd)
     after = opt.paddle_state_dict()
     assert all(torch.equal(after[k], v) for k, v in before.items())

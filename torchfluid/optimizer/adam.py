@@ -81,7 +81,9 @@ def powers_from_torch(entry: Mapping, hparams: Mapping, betas: tuple[str, ...]) 
         return {}
     count = _real_value(step)
     if count is None or not (math.isfinite(count) and count >= 0 and count == int(count)):
-        raise ValueError(f"a torch checkpoint's step must be a count >= 0, got {step!r}")
+        raise ValueError(
+            f"torch's step (of a checkpoint or written into optimizer.state) must be a count >= 0, got {step!r}"
+        )
     if any(f"{b}_pow_acc" in entry for b in betas) and step_from_powers(entry, hparams, betas) == count:
         return {}
     values = [_real_value(hparams[b]) for b in betas]

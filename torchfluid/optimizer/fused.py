@@ -198,9 +198,12 @@ def _flat():
 
 def _records_current(state, records) -> bool:
     """Whether every ``(param, ((acc, view), ...))`` of ``records`` still has its views
-    as ``state[param][acc]`` (nothing replaced them since the last sync)."""
+    as ``state[param][acc]``, and nothing else (nothing replaced them or was added since the
+    last sync)."""
     for p, views in records:
         st = state.get(p, _EMPTY)
+        if len(st) != len(views):
+            return False
         for acc, view in views:
             if st.get(acc) is not view:
                 return False

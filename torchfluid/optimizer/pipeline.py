@@ -57,6 +57,7 @@ import torch
 from .._grad_mode import no_grad, recorded_update
 from ..clip import ClipStep, GradientClipBase
 from .fold import NO_PREP, GradPrep
+from .state import adopt_torch_entries, torch_entry_names
 
 __all__ = ["Item", "UpdateConfig", "UpdateRuntime", "item_lr", "run_update", "prepare", "read_tensor_hparams"]
 
@@ -123,6 +124,16 @@ class UpdateRuntime:
                 self.on_new_state(item.name, state)
             self.state[p] = state
         return state
+
+    def adopt_torch_entries(self, rule, items) -> None:
+        """Read the entries of ``items``' records written under torch.optim's names as the
+        rule's (:func:`~torchfluid.optimizer.state.adopt_torch_entries`), all before any
+        update: a bad one (a ``step`` that is no count) raises with nothing changed."""
+        names = torch_entry_names(rule)
+        for item in items:
+            state = self.state.get(item.param)
+            if state and not names.isdisjoint(state):
+                adopt_torch_entries(state, rule, item.hparams)
 
 
 def item_lr(hparams: Mapping, lr_mult: float) -> float:
@@ -273,6 +284,7 @@ def _run_update(config, items, runtime, found_inf, grad_scale, shard, before_upd
             f"gradients ({str(e).splitlines()[0]}); nothing was updated. Give them need_clip=False and no "
             "L1 regularizer, or optimize torch.view_as_real(p) instead"
         ) from e
+    runtime.adopt_torch_entries(rule, prepared)  # records written under torch.optim's names
     if before_update is not None:
         before_update()
     runtime.precision.begin_update()

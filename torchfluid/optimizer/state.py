@@ -113,6 +113,43 @@ def rename_group_keys(group: Mapping, renames: Mapping[str, str], where: str) ->
     return group
 
 
+def torch_counts(rule) -> bool:
+    """Whether the rule's torch.optim namesake keeps a per-parameter ``step`` count."""
+    return torch_class_defaults(getattr(rule, "torch_class", "")) is not None and "step" not in _TORCH_UNCOUNTED.get(
+        rule.torch_class, ()
+    )
+
+
+def torch_entry_names(rule) -> frozenset[str]:
+    """The entries of a state record that the rule's torch.optim namesake writes and the
+    rule reads otherwise: torch's names of its records, and torch's ``step`` (the source of
+    Adam's powers; kept only where the rule counts too). :func:`adopt_torch_entries` reads them."""
+    return _torch_entry_names(type(rule))
+
+
+@functools.cache
+def _torch_entry_names(rule_type: type) -> frozenset[str]:
+    names = set(getattr(rule_type, "torch_accumulators", {}).values())
+    return frozenset(names | {"step"}) if torch_counts(rule_type) else frozenset(names)
+
+
+def adopt_torch_entries(record: dict, rule, hparams: Mapping) -> None:
+    """Read, in place, the entries of a state record written under torch.optim's names
+    (``optimizer.state[p]["exp_avg"] = t``, as torch's own code and tests write them) as
+    the rule's records: each renamed to the rule's name, the same tensor (torch's name wins
+    where both are there: it is the one written last); the records torch keeps none of
+    derived from its ``step`` (the rule's ``records_from_torch``: Adam's beta powers), and
+    the ``step`` dropped where the rule keeps no count for ``hparams``."""
+    for ours, theirs in getattr(rule, "torch_accumulators", {}).items():
+        if theirs in record:
+            record[ours] = record.pop(theirs)
+    derive = getattr(rule, "records_from_torch", None)
+    if derive is not None and "step" in record:
+        record.update(derive(record, hparams))
+    if "step" in record and torch_counts(rule) and "step" not in rule.accumulators(hparams):
+        del record["step"]
+
+
 # torch's pair key of the Adam family's two group options (a rule's ``torch_group_pairs``)
 TORCH_BETAS = MappingProxyType({"betas": ("beta1", "beta2")})
 
@@ -356,7 +393,7 @@ class StateCodec:
                 del group["param_names"]
         renames = self._torch_accumulators()
         defaults = torch_class_defaults(getattr(self.rule, "torch_class", ""))
-        counts = defaults is not None and "step" not in _TORCH_UNCOUNTED.get(self.rule.torch_class, ())
+        counts = torch_counts(self.rule)
         to_step = getattr(self.rule, "torch_step", None)
         state = dict(out["state"])
         for group, hparams in zip(out["param_groups"], self.opt.param_groups, strict=True):
