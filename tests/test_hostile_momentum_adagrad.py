@@ -90,13 +90,13 @@ CROSS = [
     ("O.Momentum", "O.RMSProp", r"missing \(4\): param_0_mean_square_0"),
     ("torch.SGD", "O.RMSProp", r"missing \(4\): param_0_mean_square_0"),
     ("F.RMSProp", "F.Momentum", r"unexpected \(4\): 'param_0_mean_square_0'"),
-    ("O.RMSProp", "O.Momentum", r"unexpected \(4\): 'param_0_mean_square_0'"),
+    ("O.RMSProp", "O.Momentum", r"unexpected \(4\): 'param_0_square_avg_0'"),  # the file's (torch's) names
     ("F.Adagrad", "F.Momentum", r"unexpected \(4\): 'param_0_moment_0'"),
     ("F.Momentum", "F.Adagrad", r"unexpected \(4\): 'param_0_velocity_0'"),
-    ("O.Momentum", "O.Adagrad", r"unexpected \(4\): 'param_0_momentum_0'"),
+    ("O.Momentum", "O.Adagrad", r"unexpected \(4\): 'param_0_momentum_buffer_0'"),
     ("F.Adam", "O.Momentum", r"unexpected \(16\): 'param_0_moment1_0'"),
     ("torch.Adagrad", "O.Momentum", r"unexpected \(4\): 'param_0_sum_0'"),
-    ("torch.RMSprop", "O.Adagrad", r"unexpected \(4\): 'param_0_mean_square_0'"),
+    ("torch.RMSprop", "O.Adagrad", r"unexpected \(4\): 'param_0_square_avg_0'"),
 ]
 
 

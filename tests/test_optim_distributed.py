@@ -55,8 +55,9 @@ def test_dcp_save_and_resume_is_bit_exact(result, name):
 @pytest.mark.parametrize(
     "name, keys",
     [
-        # torch.optim's names and step; Paddle's beta powers, which torch has none of, under their own
-        ("RMSProp", ["grad_avg", "momentum_buffer", "square_avg", "step"]),
+        # torch.optim's names and step; Paddle's records that torch has none of (beta powers) or keeps
+        # otherwise (RMSProp's velocity, lr inside: torch's buffer is it over lr) under their own
+        ("RMSProp", ["grad_avg", "momentum", "momentum_buffer", "square_avg", "step"]),
         ("AdamW", ["beta1_pow_acc", "beta2_pow_acc", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "step"]),
     ],
 )

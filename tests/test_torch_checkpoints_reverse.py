@@ -178,3 +178,61 @@ def test_a_groups_own_weight_decay_is_written_as_it_is():
     _feed(params, opt, 1)
     groups = opt.state_dict()["param_groups"]
     assert [g["weight_decay"] for g in groups] == [0.2, 0.0]
+
+
+# Paddle's RMSProp keeps lr inside its velocity (mom = momentum * mom + lr * g / den; p -= mom),
+# torch's outside (buf = momentum * buf + g / den; p -= lr * buf): the velocity is lr * buf.
+PADDLE_RMSPROP = {"lr": 0.01, "momentum": 0.9, "epsilon": 1e-10}  # eps: small, its placement aside
+TORCH_RMSPROP = {"lr": 0.01, "momentum": 0.9, "eps": 1e-10, "alpha": 0.95}
+
+
+def test_paddles_rmsprop_velocity_is_lr_times_torchs_buffer_in_both_directions():
+    ours = _params()
+    opt = O.RMSProp(ours, **PADDLE_RMSPROP)
+    _feed(ours, opt, 4)
+    sd = copy.deepcopy(opt.state_dict())
+    for p, entry in zip(ours, sd["state"].values(), strict=True):
+        torch.testing.assert_close(entry["momentum_buffer"] * 0.01, opt.state[p]["momentum"], rtol=1e-6, atol=0)
+
+    # torch goes on from our dict as we go on ourselves (to where eps sits)
+    theirs_params = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    theirs = torch.optim.RMSprop(theirs_params, lr=0.5, momentum=0.9)
+    theirs.load_state_dict(sd)
+    assert theirs.param_groups[0]["alpha"] == 0.95 and theirs.param_groups[0]["eps"] == 1e-10
+    _feed(theirs_params, theirs, 3, seed=2)
+    _feed(ours, opt, 3, seed=2)
+    for a, b in zip(theirs_params, ours, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+    # and ours goes on from torch's dict (its buffer moved: the velocity comes from it)
+    back_params = [torch.nn.Parameter(p.detach().clone()) for p in theirs_params]
+    back = O.RMSProp(back_params, **PADDLE_RMSPROP)
+    back.load_state_dict(copy.deepcopy(theirs.state_dict()))
+    for p, q in zip(back_params, theirs_params, strict=True):
+        torch.testing.assert_close(back.state[p]["momentum"], 0.01 * theirs.state[q]["momentum_buffer"])
+    _feed(back_params, back, 3, seed=3)
+    _feed(theirs_params, theirs, 3, seed=3)
+    for a, b in zip(back_params, theirs_params, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_torch_rmsprop_checkpoint_gives_paddles_velocity():
+    theirs_params = _params()
+    theirs = torch.optim.RMSprop(theirs_params, **TORCH_RMSPROP)
+    _feed(theirs_params, theirs, 4)
+    for cls in (O.RMSProp, F.RMSProp):
+        ours = [torch.nn.Parameter(p.detach().clone()) for p in theirs_params]
+        opt = cls(0.01, parameters=ours, momentum=0.9, epsilon=1e-10, rho=0.95)
+        opt.load_state_dict(copy.deepcopy(theirs.state_dict()))
+        for p, q in zip(ours, theirs_params, strict=True):
+            assert torch.equal(opt.state[p]["momentum"], theirs.state[q]["momentum_buffer"] * 0.01)
+
+
+def test_a_buffer_written_under_torchs_name_is_lr_times_it_in_paddles_velocity():
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = O.RMSProp([p], **PADDLE_RMSPROP)
+    opt.state[p].update(square_avg=torch.full((3,), 4.0), momentum_buffer=torch.full((3,), 2.0))
+    p.grad = torch.zeros(3)
+    opt.step()  # a zero gradient: the velocity decays by the momentum only
+    torch.testing.assert_close(opt.state[p]["momentum"], torch.full((3,), 0.9 * 0.01 * 2.0))
+    torch.testing.assert_close(p.detach(), torch.full((3,), 1 - 0.9 * 0.01 * 2.0))

@@ -34,7 +34,7 @@ from ..kernels.attrs import paddle_attrs
 from ..kernels.rows import update_rows_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts, checked_tensor_hparams
-from .state import TORCH_BETAS, TORCH_STEP_OPTIONS
+from .state import TORCH_BETAS, TORCH_STEP_OPTIONS, real_value
 from .fused import FlatRule, fused_path
 
 __all__ = ["AdamOptimizer", "Adam", "AdamRule", "AdamW", "AdamWRule"]
@@ -79,14 +79,14 @@ def powers_from_torch(entry: Mapping, hparams: Mapping, betas: tuple[str, ...]) 
     moments = [t for t in entry.values() if isinstance(t, torch.Tensor) and t.dim() > 0]
     if step is None or not moments:
         return {}
-    count = _real_value(step)
+    count = real_value(step)
     if count is None or not (math.isfinite(count) and count >= 0 and count == int(count)):
         raise ValueError(
             f"torch's step (of a checkpoint or written into optimizer.state) must be a count >= 0, got {step!r}"
         )
     if any(f"{b}_pow_acc" in entry for b in betas) and step_from_powers(entry, hparams, betas) == count:
         return {}
-    values = [_real_value(hparams[b]) for b in betas]
+    values = [real_value(hparams[b]) for b in betas]
     if any(v is None or not 0.0 <= v < 1.0 for v in values):
         return {}  # a beta out of range: the loader's check of the group refuses it, naming it
     dtype = moments[0].real.dtype
@@ -109,7 +109,7 @@ def step_from_powers(entry: Mapping, hparams: Mapping, betas: tuple[str, ...]) -
     ``1 - beta ** step`` are then 1 there as here. 0 for an entry without powers."""
     floor = 0
     for b in betas:
-        power, beta, start = _real_value(entry.get(f"{b}_pow_acc")), _real_value(hparams[b]), _pow_start(hparams, b)
+        power, beta, start = real_value(entry.get(f"{b}_pow_acc")), real_value(hparams[b]), _pow_start(hparams, b)
         if power is None or beta is None or not 0.0 < beta < 1.0 or not start > 0.0:
             continue
         beta = float(np.float32(beta))
@@ -117,17 +117,6 @@ def step_from_powers(entry: Mapping, hparams: Mapping, betas: tuple[str, ...]) -
             return max(0, round(math.log(power / start) / math.log(beta)))
         floor = max(floor, math.ceil(math.log(2.0**-149 / start) / math.log(beta)))
     return floor
-
-
-def _real_value(v) -> float | None:
-    """``v`` as a float where it is a real number or a one-element real tensor, else None."""
-    if isinstance(v, torch.Tensor):
-        if v.numel() != 1 or v.is_complex() or v.dtype == torch.bool or v.is_meta:
-            return None
-        v = v.item()
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        return None
-    return float(v)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -45,6 +45,7 @@ only the rows present (faster; differs from Paddle for momentum/decay of absent 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -57,7 +58,7 @@ from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts, checked_tensor_hparams
 from .fused import fused_path, plain_float_param
 from .precision import Precision
-from .state import TORCH_ACCUMULATORS, TORCH_GROUP_KEYS
+from .state import TORCH_GROUP_KEYS, real_value
 
 __all__ = ["RMSPropOptimizer", "RMSProp", "RMSPropRule"]
 
@@ -84,7 +85,45 @@ class RMSPropRule:
     compatible_accumulators = ("mean_square", "mean_grad", "momentum")
     torch_class = "torch.optim.RMSprop"
     torch_group_keys = TORCH_GROUP_KEYS  # alpha -> rho, eps -> epsilon
-    torch_accumulators = MappingProxyType({ours: theirs for theirs, ours in TORCH_ACCUMULATORS.items()})
+    # torch.optim.RMSprop's names of the averages; its momentum_buffer is torch_records' (lr inside or not)
+    torch_accumulators = MappingProxyType({"mean_square": "square_avg", "mean_grad": "grad_avg"})
+    torch_entries_read = ("momentum_buffer",)
+
+    @staticmethod
+    def torch_records(entry: Mapping, hparams: Mapping) -> dict:
+        """torch.optim.RMSprop's ``momentum_buffer`` for an entry of this rule's records
+        (None: an entry dropped). Where lr sits outside the velocity (torch's convention) it is
+        the velocity; where it sits inside (Paddle's), the velocity over the group's lr: the
+        buffer with which torch's next update, ``lr * (momentum * buf + g / den)``, moves the
+        parameter by Paddle's ``momentum * mom + lr * g / den`` (0 at lr 0, where torch's
+        moves nothing). Paddle's ``momentum`` then stays too, under its own name, so that a
+        load here keeps its bits."""
+        mom = entry.get("momentum")
+        if mom is None:
+            return {}
+        if not hparams["lr_in_momentum"]:
+            return {"momentum_buffer": mom, "momentum": None}
+        return {"momentum_buffer": _velocity_over_lr(mom, hparams["lr"])}
+
+    @staticmethod
+    def records_from_torch(entry: Mapping, hparams: Mapping) -> dict:
+        """Paddle's ``momentum`` from torch.optim.RMSprop's ``momentum_buffer`` (None: an entry
+        dropped), the inverse of :meth:`torch_records`: the buffer itself where lr sits outside
+        the velocity, else the group's lr times it. A ``momentum`` the entry has as well is
+        kept while the buffer is still the one written from it (its bits), and replaced where
+        a torch run has moved the buffer (or the lr) since."""
+        buf = entry.get("momentum_buffer")
+        if buf is None:
+            return {}
+        if not hparams["lr_in_momentum"] or not isinstance(buf, torch.Tensor):
+            return {"momentum": buf, "momentum_buffer": None}  # a bad buffer: the loader's checks name it
+        mom = entry.get("momentum")
+        if isinstance(mom, torch.Tensor) and mom.shape == buf.shape and mom.dtype == buf.dtype:
+            if torch.equal(_velocity_over_lr(mom, hparams["lr"]), buf):
+                return {"momentum_buffer": None}
+        lr = real_value(hparams["lr"])
+        return {"momentum": buf * (lr if lr is not None and math.isfinite(lr) else 0.0), "momentum_buffer": None}
+
     # torch's CyclicLR / OneCycleLR write the momentum into the groups, as a tensor if they were given one
     tensor_hparams = ("momentum",)
 
@@ -197,6 +236,14 @@ class RMSPropRule:
         if buf is None or buf.numel() < 2 * t.numel():
             buf = self.scratch[key] = torch.empty(2 * t.numel(), dtype=t.dtype, device=t.device)
         return buf
+
+
+def _velocity_over_lr(mom: torch.Tensor, lr) -> torch.Tensor:
+    """``mom / lr`` (zeros where the lr is 0 or no finite number)."""
+    value = real_value(lr)
+    if value is None or value == 0.0 or not math.isfinite(value):
+        return torch.zeros_like(mom)
+    return mom / value
 
 
 class RMSPropOptimizer(Optimizer, fluid_attributes=("rho", "epsilon", "momentum", "centered")):

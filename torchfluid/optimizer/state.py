@@ -113,6 +113,17 @@ def rename_group_keys(group: Mapping, renames: Mapping[str, str], where: str) ->
     return group
 
 
+def real_value(v) -> float | None:
+    """``v`` as a float where it is a real number or a one-element real tensor, else None."""
+    if isinstance(v, torch.Tensor):
+        if v.numel() != 1 or v.is_complex() or v.dtype == torch.bool or v.is_meta:
+            return None
+        v = v.item()
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        return None
+    return float(v)
+
+
 def torch_counts(rule) -> bool:
     """Whether the rule's torch.optim namesake keeps a per-parameter ``step`` count."""
     return torch_class_defaults(getattr(rule, "torch_class", "")) is not None and "step" not in _TORCH_UNCOUNTED.get(
@@ -129,23 +140,35 @@ def torch_entry_names(rule) -> frozenset[str]:
 
 @functools.cache
 def _torch_entry_names(rule_type: type) -> frozenset[str]:
-    names = set(getattr(rule_type, "torch_accumulators", {}).values())
+    names = set(getattr(rule_type, "torch_accumulators", {}).values()) | set(
+        getattr(rule_type, "torch_entries_read", ())
+    )
     return frozenset(names | {"step"}) if torch_counts(rule_type) else frozenset(names)
+
+
+def _merge(entry: dict, changes: Mapping) -> None:
+    """``entry`` updated in place by a rule hook's ``changes`` (a value None drops that entry)."""
+    for k, v in changes.items():
+        if v is None:
+            entry.pop(k, None)
+        else:
+            entry[k] = v
 
 
 def adopt_torch_entries(record: dict, rule, hparams: Mapping) -> None:
     """Read, in place, the entries of a state record written under torch.optim's names
     (``optimizer.state[p]["exp_avg"] = t``, as torch's own code and tests write them) as
     the rule's records: each renamed to the rule's name, the same tensor (torch's name wins
-    where both are there: it is the one written last); the records torch keeps none of
-    derived from its ``step`` (the rule's ``records_from_torch``: Adam's beta powers), and
-    the ``step`` dropped where the rule keeps no count for ``hparams``."""
+    where both are there: it is the one written last); records derived from torch's (the
+    rule's ``records_from_torch``: Adam's beta powers from ``step``, RMSProp's velocity
+    from ``momentum_buffer``), and the ``step`` dropped where the rule keeps no count for
+    ``hparams``."""
     for ours, theirs in getattr(rule, "torch_accumulators", {}).items():
         if theirs in record:
             record[ours] = record.pop(theirs)
     derive = getattr(rule, "records_from_torch", None)
-    if derive is not None and "step" in record:
-        record.update(derive(record, hparams))
+    if derive is not None:
+        _merge(record, derive(record, hparams))
     if "step" in record and torch_counts(rule) and "step" not in rule.accumulators(hparams):
         del record["step"]
 
@@ -395,6 +418,7 @@ class StateCodec:
         defaults = torch_class_defaults(getattr(self.rule, "torch_class", ""))
         counts = torch_counts(self.rule)
         to_step = getattr(self.rule, "torch_step", None)
+        to_torch = getattr(self.rule, "torch_records", None)  # torch's entries the rule computes (RMSProp's buffer)
         state = dict(out["state"])
         for group, hparams in zip(out["param_groups"], self.opt.param_groups, strict=True):
             for index in group["params"]:
@@ -402,6 +426,8 @@ class StateCodec:
                 if not isinstance(entry, Mapping):
                     continue
                 renamed = {renames.get(k, k): v for k, v in entry.items()}
+                if to_torch is not None:
+                    _merge(renamed, to_torch(entry, hparams))
                 if counts and "step" not in renamed:
                     count = to_step(entry, hparams) if to_step is not None else 0
                     renamed = {"step": torch.tensor(float(count), dtype=torch.get_default_dtype()), **renamed}
@@ -449,14 +475,13 @@ class StateCodec:
     def from_torch_style(self, sd: Mapping) -> dict:
         """Convert torch.optim's positional layout to name keys, using each group's
         ``param_names`` (or this optimizer's names, by position, when absent).
-        ``torch.optim.RMSprop``'s entries (``square_avg``, ``grad_avg``,
-        ``momentum_buffer``) and group keys (``alpha``, ``eps``) are read as torchfluid's,
-        the rule's own torch names first (``torch_accumulators``, ``torch_group_keys``:
-        torch.optim.SGD's ``momentum_buffer`` and ``nesterov`` for Momentum;
-        ``torch_accumulators_read``, names read but never written: torch.optim.Adagrad's
-        ``sum`` for Adagrad, torch.optim.Adam's ``exp_avg`` for Adam); records torch keeps
-        none of come from the rule's ``records_from_torch(entry, hparams)`` (Adam's beta
-        powers from torch's ``step``); the ``step`` itself is dropped unless this optimizer keeps one."""
+        The rule's torch.optim namesake's entries and group keys are read as the rule's
+        (``torch_accumulators``: Adagrad's ``sum``, Adam's ``exp_avg``, Momentum's
+        ``momentum_buffer``; ``torch_group_keys``: ``eps``, RMSprop's ``alpha``, SGD's
+        ``nesterov``); records torch keeps none of, or keeps otherwise, come from the
+        rule's ``records_from_torch(entry, hparams)`` (Adam's beta powers from torch's
+        ``step``, RMSProp's velocity from ``momentum_buffer``); the ``step`` itself is
+        dropped unless this optimizer keeps one."""
         opt = self.opt
         out: dict = {}
         groups = sd["param_groups"]
@@ -505,11 +530,9 @@ class StateCodec:
             converted.append(self._group_from_torch(groups[i]))
             hparams = {**(opt.param_groups[i] if i < len(opt.param_groups) else opt.defaults), **converted[i]}
             for index, name in zip(indices, names, strict=True):
-                entry = {
-                    from_torch[acc] if acc in from_torch else TORCH_ACCUMULATORS.get(acc, acc): t
-                    for acc, t in state.get(index, {}).items()
-                }
-                entry.update(derive(entry, hparams) if derive is not None else {})
+                entry = {from_torch.get(acc, acc): t for acc, t in state.get(index, {}).items()}
+                if derive is not None:
+                    _merge(entry, derive(entry, hparams))
                 for acc, t in entry.items():
                     if acc == "step" and "step" not in self._all_acc_names():
                         continue  # torch.optim.RMSprop's step count: not part of this maths
