@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from .._grad_mode import update_kernel
-from .attrs import as_saved, one_minus, paddle_attrs, subtract_
+from .attrs import as_factor, as_saved, one_minus, paddle_attrs, subtract_
 
 __all__ = ["adamax_"]
 
@@ -46,7 +46,7 @@ def adamax_(
     moment.mul_(beta1).add_(g, alpha=one_minus_beta1)
     inf_norm.copy_(torch.maximum(g.abs(), inf_norm.mul(beta2).add_(epsilon)))  # no out=: autograd can record it
     b1p = beta1_pow.reshape(-1)[0].to(moment.device)  # 0-d: a 0-d parameter's update keeps its shape
-    lr_t = torch.tensor(lr, dtype=moment.dtype, device=moment.device) / (1.0 - b1p)
+    lr_t = as_factor(lr, moment) / (1.0 - b1p)
     update = as_saved(moment).div(as_saved(inf_norm)).mul_(lr_t)
     subtract_(param, update)
     beta1_pow.mul_(beta1)

@@ -18,7 +18,7 @@ import torch
 
 from .._grad_mode import recording
 
-__all__ = ["paddle_attrs", "one_minus", "subtract_", "as_saved"]
+__all__ = ["paddle_attrs", "one_minus", "subtract_", "as_saved", "as_factor"]
 
 
 def paddle_attrs(dtype: torch.dtype, *values: float) -> tuple[float, ...]:
@@ -56,6 +56,14 @@ def subtract_(param: torch.Tensor, step: torch.Tensor) -> None:
         param.sub_(step)
     else:
         param.copy_(param.to(step.dtype).sub_(step))
+
+
+def as_factor(x, like: torch.Tensor) -> torch.Tensor:
+    """``x`` as a tensor of ``like``'s dtype and device: a number, or a tensor that autograd
+    may differentiate (a ``differentiable`` step's learning rate)."""
+    if isinstance(x, torch.Tensor):
+        return x.to(dtype=like.dtype, device=like.device)
+    return torch.tensor(x, dtype=like.dtype, device=like.device)
 
 
 def as_saved(t: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from .._grad_mode import update_kernel
-from .attrs import as_saved, one_minus, paddle_attrs, subtract_
+from .attrs import as_factor, as_saved, one_minus, paddle_attrs, subtract_
 from .rmsprop import rmsprop_denominator
 
 __all__ = ["lamb_"]
@@ -61,7 +61,7 @@ def lamb_(
     r = m1_hat / rmsprop_denominator(m2_hat, None, epsilon=epsilon, eps_in_sqrt=False)
     if weight_decay != 0.0:
         r = torch.add(r, p, alpha=weight_decay)
-    lr_t = torch.tensor(lr, dtype=dt, device=r.device)
+    lr_t = as_factor(lr, r)
     if weight_decay > 0.0 or always_adapt:  # else Paddle's kernel leaves both norms 0: the ratio is 1
         p_norm, r_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(r)
         ratio = torch.where((p_norm > 0) & (r_norm > 0), p_norm / r_norm, torch.ones_like(p_norm))

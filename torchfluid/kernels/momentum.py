@@ -42,7 +42,7 @@ from __future__ import annotations
 import torch
 
 from .._grad_mode import update_kernel
-from .attrs import paddle_attrs, subtract_
+from .attrs import as_saved, paddle_attrs, subtract_
 
 __all__ = ["momentum_"]
 
@@ -86,7 +86,7 @@ def momentum_(
     if use_nesterov:
         step = velocity.mul(mu).add_(g).mul_(lr)  # (g + velocity * mu) * lr
     else:
-        step = velocity.mul(lr)
+        step = as_saved(velocity).mul(lr)  # the velocity changes in place at the next update
     subtract_(param, step)
 
 

@@ -416,5 +416,5 @@ def rmsprop_graph_(
         update = g.div(den).mul_(lr)
     else:
         moment.mul_(momentum).add_(g.div(den))
-        update = (moment if not nesterov else g.div(den).add_(moment, alpha=momentum)) * lr
+        update = (as_saved(moment) if not nesterov else g.div(den).add_(moment, alpha=momentum)) * lr
     _apply_(param, target, update)

@@ -30,7 +30,7 @@ import torch
 
 from .._checks import ArgumentTypeError, check_bool, check_number
 from ..kernels import adam_
-from ..kernels.attrs import paddle_attrs
+from ..kernels.attrs import as_factor, as_saved, paddle_attrs
 from ..kernels.rows import update_rows_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts, checked_tensor_hparams
@@ -367,8 +367,8 @@ class AdamWRule(AdamRule):
         if hparams["coeff"] != 0 and not (grad.is_sparse and grad._nnz() == 0) and self.decays(name):
             target = torch.view_as_real(param) if param.is_complex() else param
             (coeff,) = paddle_attrs(target.dtype, hparams["coeff"])
-            lr_t, coeff_t = (torch.tensor(v, dtype=target.dtype) for v in (lr, coeff))
-            target.sub_(target * (lr_t * coeff_t).to(param.device))  # p - (lr * coeff) * p, in the dtype
+            lr_t, coeff_t = (as_factor(v, target) for v in (lr, coeff))
+            target.sub_(as_saved(target) * (lr_t * coeff_t))  # p - (lr * coeff) * p, in the dtype
         super().update(param, grad, state, lr=lr, hparams=hparams, precision=precision, name=name)
 
 

@@ -992,14 +992,14 @@ def check_lr(name: str, value) -> float | torch.Tensor:
     """A learning rate: a real number >= 0 (returned as a float) or, as ``torch.optim`` takes
     it, a 1-element floating-point tensor holding one, returned as it is: each update reads
     its value then, so a tensor changed in place (torch's LR schedulers ``fill_`` it) is
-    followed."""
+    followed; one that requires grad is differentiated in a ``differentiable`` update."""
     if isinstance(value, torch.Tensor):
         if value.numel() != 1 or not value.is_floating_point():
             raise ValueError(
                 f"{name} as a tensor must have 1 element of a floating-point dtype (Tensor lr must be 1-element), "
                 f"got shape {list(value.shape)} and dtype {value.dtype}"
             )
-        check_number(name, float(value), lo=0.0)
+        check_number(name, float(value.detach()), lo=0.0)
         return value
     return check_number(name, value, lo=0.0)
 

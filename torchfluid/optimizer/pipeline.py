@@ -54,7 +54,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from .._grad_mode import no_grad, recorded_update
+from .._grad_mode import no_grad, recorded_update, recording
 from ..clip import ClipStep, GradientClipBase
 from .fold import NO_PREP, GradPrep
 from .state import adopt_torch_entries, torch_entry_names
@@ -136,12 +136,17 @@ class UpdateRuntime:
                 adopt_torch_entries(state, rule, item.hparams)
 
 
-def item_lr(hparams: Mapping, lr_mult: float) -> float:
+def item_lr(hparams: Mapping, lr_mult: float) -> float | torch.Tensor:
     """A parameter's learning rate this step: its group's ``lr`` times the group's and its
     own multipliers (every path computes it here, so they round alike). A multiplier
     other than 1 is rounded to float32 first: Paddle applies it with its ``scale`` op,
-    whose attribute is a float32 (``lr * float32(m)``, exact for a float64 lr)."""
-    return float(hparams["lr"]) * _float32_attr(hparams["lr_mult"]) * _float32_attr(lr_mult)
+    whose attribute is a float32 (``lr * float32(m)``, exact for a float64 lr). A tensor
+    ``lr`` that requires grad stays a tensor in a recorded (``differentiable``) update, so
+    that autograd differentiates the update with respect to it, as torch's."""
+    lr = hparams["lr"]
+    if isinstance(lr, torch.Tensor) and lr.requires_grad and recording():  # 0-d: a [1] lr moves a 0-d param too
+        return lr.reshape(()) * _float32_attr(hparams["lr_mult"]) * _float32_attr(lr_mult)
+    return float(lr) * _float32_attr(hparams["lr_mult"]) * _float32_attr(lr_mult)
 
 
 def _float32_attr(m) -> float:
