@@ -129,8 +129,16 @@ def test_static_program_equals_dygraph():
     "kwargs, error, match",
     [
         ({"weight_decay": -0.1}, ValueError, r"weight_decay must be >= 0, got -0.1"),
-        ({"weight_decay": True}, TypeError, r"weight_decay must be a real number >= 0, got True"),
-        ({"weight_decay": "0.1"}, TypeError, r"weight_decay must be a real number >= 0, got '0.1'"),
+        (
+            {"weight_decay": True},
+            TypeError,
+            r"weight_decay must be a real number >= 0 or a 1-element floating-point tensor, got True",
+        ),
+        (
+            {"weight_decay": "0.1"},
+            TypeError,
+            r"weight_decay must be a real number >= 0 or a 1-element floating-point tensor, got '0.1'",
+        ),
         ({"lr_ratio": 0.5}, TypeError, r"lr_ratio must be a callable or None, got float"),
         ({"apply_decay_param_fun": "w"}, TypeError, r"apply_decay_param_fun must be a callable or None, got str"),
         ({"multi_precision": "yes"}, TypeError, r"multi_precision must be True or False, got .yes."),

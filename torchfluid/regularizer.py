@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import torch
 
-from ._grad_mode import update_kernel
+from ._grad_mode import recording, update_kernel
 
 from ._checks import check_bool, check_number
 from ._unsupported import fluid_module_getattr
-from .kernels.attrs import paddle_attrs
+from .kernels.attrs import as_saved, paddle_attrs
 
 __all__ = [
     "WeightDecayRegularizer",
@@ -49,11 +49,11 @@ class WeightDecayRegularizer:
                     f"({regularization_coeff!r}), not both"
                 )
             argname, coeff = "regularization_coeff", regularization_coeff
-        self._coeff = check_number(argname, coeff, lo=0.0)
+        self._coeff = check_coefficient(argname, coeff)
         self._float32_attrs = check_bool("float32_attrs", float32_attrs)
 
     @property
-    def coeff(self) -> float:
+    def coeff(self) -> float | torch.Tensor:
         return self._coeff
 
     @property
@@ -63,8 +63,15 @@ class WeightDecayRegularizer:
     def coeff_for(self, dtype: torch.dtype) -> float:
         """The coefficient a ``dtype`` parameter's term uses: rounded to float32 for float64
         with ``float32_attrs`` (Paddle's float32 attribute), else ``coeff``. (Narrower
-        parameters multiply in their own precision, where torch rounds it the same way.)"""
-        return paddle_attrs(dtype, self._coeff)[0] if self._float32_attrs else self._coeff
+        parameters multiply in their own precision, where torch rounds it the same way.)
+        A tensor coefficient gives its value now; in a recorded (``differentiable``) update,
+        one that requires grad gives itself (0-d, unrounded), so autograd differentiates by it."""
+        coeff = self._coeff
+        if isinstance(coeff, torch.Tensor):
+            if coeff.requires_grad and recording():
+                return coeff.reshape(())
+            coeff = check_number("coeff", float(coeff.detach()), lo=0.0)
+        return paddle_attrs(dtype, coeff)[0] if self._float32_attrs else coeff
 
     def term(self, param: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -78,20 +85,26 @@ class WeightDecayRegularizer:
 
     def __repr__(self) -> str:
         flag = "" if self._float32_attrs else ", float32_attrs=False"
-        return f"{type(self).__name__}(coeff={self._coeff:g}{flag})"
+        coeff = self._coeff
+        shown = f"tensor({float(coeff.detach()):g})" if isinstance(coeff, torch.Tensor) else f"{coeff:g}"
+        return f"{type(self).__name__}(coeff={shown}{flag})"
+
+    def _key(self) -> tuple:
+        coeff = self._coeff if not isinstance(self._coeff, torch.Tensor) else id(self._coeff)  # a tensor: itself
+        return (type(self).__name__, coeff, self._float32_attrs)
 
     def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self._coeff == other._coeff and self._float32_attrs == other._float32_attrs
+        return type(self) is type(other) and self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, self._coeff, self._float32_attrs))
+        return hash(self._key())
 
 
 class L2Decay(WeightDecayRegularizer):
     """L2 weight decay: adds ``coeff * p`` to the gradient (loss term ``coeff/2 * ||p||^2``)."""
 
     def term(self, param: torch.Tensor) -> torch.Tensor:
-        return param * self.coeff_for(param.dtype)
+        return as_saved(param) * self.coeff_for(param.dtype)  # a copy while recording: the update changes param
 
 
 class L1Decay(WeightDecayRegularizer):
@@ -109,16 +122,33 @@ def as_regularizer(value, argname: str = "regularization") -> WeightDecayRegular
     """Normalise the ``regularization=``/``weight_decay=`` argument.
 
     ``None`` -> no regularization; a float ``c`` -> ``L2Decay(c)`` (Paddle 2.x meaning of
-    ``weight_decay=c``); a regularizer -> itself. Anything else is rejected.
+    ``weight_decay=c``), also a 1-element floating-point tensor holding it (torch's tensor
+    ``weight_decay``: its value read at each update, differentiated by in a ``differentiable``
+    one); a regularizer -> itself. Anything else is rejected.
     """
     if value is None or isinstance(value, WeightDecayRegularizer):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return L2Decay(check_number(argname, value, lo=0.0))
+    if _is_coefficient_tensor(value):
+        return L2Decay(check_coefficient(argname, value))
     raise ValueError(
-        f"{argname} must be None, a float (L2 coefficient), L1Decay or L2Decay, "
-        f"got {value!r} of type {type(value).__name__} (unknown regularizer type)"
+        f"{argname} must be None, a float (L2 coefficient) or a 1-element floating-point tensor holding one, "
+        f"L1Decay or L2Decay, got {value!r} of type {type(value).__name__} (unknown regularizer type)"
     )
+
+
+def _is_coefficient_tensor(value) -> bool:
+    return isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point()
+
+
+def check_coefficient(argname: str, value) -> float | torch.Tensor:
+    """A decay coefficient: a real number >= 0 (returned as a float), or a 1-element
+    floating-point tensor holding one (returned as it is: its value is read at each update)."""
+    if _is_coefficient_tensor(value):
+        check_number(argname, float(value.detach()), lo=0.0)
+        return value
+    return check_number(argname, value, lo=0.0)
 
 
 # a fluid.regularizer name torchfluid does not implement: say so, and what to use instead

@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 
 from .._grad_mode import update_kernel
-from .attrs import as_saved, one_minus, paddle_attrs, subtract_
+from .attrs import add_scaled_, addcmul_scaled_, as_saved, one_minus, paddle_attrs, subtract_
 from .rmsprop import sqrt_rounded
 
 __all__ = ["adam_"]
@@ -66,8 +66,8 @@ def adam_(
     beta1, beta2, epsilon = paddle_attrs(moment1.dtype, beta1, beta2, epsilon)
     one_minus_beta1, one_minus_beta2 = one_minus(moment1.dtype, beta1, beta2)  # 1 - beta in the compute type
     g = grad.to(moment1.dtype)
-    moment1.mul_(beta1).add_(g, alpha=one_minus_beta1)
-    moment2.mul_(beta2).addcmul_(g, g, value=one_minus_beta2)
+    add_scaled_(moment1.mul_(beta1), g, one_minus_beta1)
+    addcmul_scaled_(moment2.mul_(beta2), g, g, one_minus_beta2)
     if moment2_max is not None:
         moment2_max.copy_(torch.maximum(as_saved(moment2_max), as_saved(moment2)))  # no out=: autograd can record it
         moment2 = moment2_max

@@ -18,12 +18,15 @@ import torch
 
 from .._grad_mode import recording
 
-__all__ = ["paddle_attrs", "one_minus", "subtract_", "as_saved", "as_factor"]
+__all__ = ["paddle_attrs", "one_minus", "subtract_", "as_saved", "as_factor", "add_scaled_", "addcmul_scaled_"]
 
 
 def paddle_attrs(dtype: torch.dtype, *values: float) -> tuple[float, ...]:
     """``values`` as a Paddle op of ``dtype`` uses them: rounded to float32 for float64,
-    as given otherwise."""
+    as given otherwise. A tensor (a hyper-parameter that a ``differentiable`` update
+    differentiates) stays the tensor, unrounded: rounding would leave it no gradient."""
+    if any(isinstance(v, torch.Tensor) for v in values):
+        return tuple(v if isinstance(v, torch.Tensor) else paddle_attrs(dtype, v)[0] for v in values)
     if dtype != torch.float64:
         return tuple(float(v) for v in values)
     return tuple(float(np.float32(v)) for v in values)
@@ -36,7 +39,10 @@ def one_minus(dtype: torch.dtype, *values: float) -> tuple[float, ...]:
     in float32). So for float32 ``1 - 0.9`` is ``1 - float32(0.9) = 0.100000024`` (exact:
     the difference of two floats this close is representable), not ``float32(0.1) =
     0.1000000015``, which ``1.0 - 0.9`` in Python rounded to float32 would give. The values
-    are numbers (hashable): the results are cached, every step asks for the same few."""
+    are numbers (hashable): the results are cached, every step asks for the same few. A
+    tensor (a ``differentiable`` update's hyper-parameter) gives the tensor ``1 - x``."""
+    if any(isinstance(v, torch.Tensor) for v in values):
+        return tuple(1.0 - v if isinstance(v, torch.Tensor) else _one_minus(dtype, (v,))[0] for v in values)
     return _one_minus(dtype, values)
 
 
@@ -56,6 +62,22 @@ def subtract_(param: torch.Tensor, step: torch.Tensor) -> None:
         param.sub_(step)
     else:
         param.copy_(param.to(step.dtype).sub_(step))
+
+
+def add_scaled_(t: torch.Tensor, x: torch.Tensor, alpha) -> torch.Tensor:
+    """``t += alpha * x`` in place: torch's ``add_(x, alpha=alpha)`` for a number, ``x * alpha``
+    added for a tensor (a ``differentiable`` update's hyper-parameter)."""
+    if isinstance(alpha, torch.Tensor):
+        return t.add_(x * alpha)
+    return t.add_(x, alpha=alpha)
+
+
+def addcmul_scaled_(t: torch.Tensor, a: torch.Tensor, b: torch.Tensor, value) -> torch.Tensor:
+    """``t += (value * a) * b`` in place: torch's ``addcmul_(a, b, value=value)`` for a number,
+    ``(a * value) * b`` added for a tensor (a ``differentiable`` update's hyper-parameter)."""
+    if isinstance(value, torch.Tensor):
+        return t.addcmul_(a * value, b)
+    return t.addcmul_(a, b, value=value)
 
 
 def as_factor(x, like: torch.Tensor) -> torch.Tensor:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .._checks import ArgumentTypeError, check_bool, check_number
+from .._grad_mode import recording
 from ..kernels import adam_
 from ..kernels.attrs import as_factor, as_saved, paddle_attrs
 from ..kernels.rows import update_rows_
@@ -92,6 +93,11 @@ def powers_from_torch(entry: Mapping, hparams: Mapping, betas: tuple[str, ...]) 
     dtype = moments[0].real.dtype
     out = {}
     for b, v in zip(betas, values, strict=True):
+        beta = hparams[b]
+        if isinstance(beta, torch.Tensor) and beta.requires_grad and recording():  # a differentiable beta:
+            power = _pow_start(hparams, b) * beta.reshape(1) ** count  # the power is a function of it, unrounded
+            out[f"{b}_pow_acc"] = power.to(dtype)
+            continue
         value = float(np.float32(v))
         out[f"{b}_pow_acc"] = torch.tensor([_pow_start(hparams, b) * value**count], dtype=torch.float64).to(dtype)
     return out
@@ -167,6 +173,7 @@ class AdamRule(FlatRule):
     scalar_records = ("beta1_pow_acc", "beta2_pow_acc")
     flat_class = "FlatAdam"  # the fused path's kernel (torchfluid.optimizer.fused.FlatRule)
     tensor_hparams = ("beta1", "beta2", "epsilon")
+    differentiable_hparams = ("beta1", "beta2", "epsilon")  # the kernel takes tensors that require grad
 
     @staticmethod
     def check_hparams(values: Mapping) -> dict:
@@ -337,7 +344,7 @@ class AdamWRule(AdamRule):
         return bool(self.apply_decay_param_fun(name)) if answer is None else answer
 
     def fused_step(self, fg, hparams: Mapping, grads, lrs, fold: GradFold, names) -> None:
-        coeff = hparams["coeff"]
+        coeff = _coeff_now(hparams["coeff"])
         decay = [
             coeff if g is not None and coeff != 0 and self.decays(n) else 0.0 for g, n in zip(grads, names, strict=True)
         ]
@@ -364,9 +371,11 @@ class AdamWRule(AdamRule):
         return out
 
     def update(self, param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
-        if hparams["coeff"] != 0 and not (grad.is_sparse and grad._nnz() == 0) and self.decays(name):
+        coeff = _coeff_now(hparams["coeff"])
+        decayed = isinstance(coeff, torch.Tensor) or coeff != 0  # a differentiable coefficient: even at 0
+        if decayed and not (grad.is_sparse and grad._nnz() == 0) and self.decays(name):
             target = torch.view_as_real(param) if param.is_complex() else param
-            (coeff,) = paddle_attrs(target.dtype, hparams["coeff"])
+            (coeff,) = paddle_attrs(target.dtype, coeff)
             lr_t, coeff_t = (as_factor(v, target) for v in (lr, coeff))
             target.sub_(as_saved(target) * (lr_t * coeff_t))  # p - (lr * coeff) * p, in the dtype
         super().update(param, grad, state, lr=lr, hparams=hparams, precision=precision, name=name)
@@ -454,9 +463,26 @@ class AdamW(AdamOptimizer, fluid_attributes=("coeff",)):
         _check_coeff(group["coeff"])
 
 
-def _check_coeff(value) -> float:
+def _check_coeff(value) -> float | torch.Tensor:
+    """AdamW's decay coefficient: a real number >= 0, or (as torch takes it) a 1-element
+    floating-point tensor holding one, returned as it is: its value is read at each update,
+    and a ``differentiable`` update differentiates by it when it requires grad."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
+        check_number("weight_decay", float(value.detach()), lo=0.0)
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ArgumentTypeError(
-            f"weight_decay must be a real number >= 0, got {value!r} of type {type(value).__name__}"
+            f"weight_decay must be a real number >= 0 or a 1-element floating-point tensor, got {value!r} of type "
+            f"{type(value).__name__}"
         )
     return check_number("weight_decay", value, lo=0.0)
+
+
+def _coeff_now(coeff) -> float | torch.Tensor:
+    """The decay coefficient this update uses: a number, a tensor's value now, or, in a recorded
+    (``differentiable``) update, a tensor that requires grad itself (0-d)."""
+    if not isinstance(coeff, torch.Tensor):
+        return coeff
+    if coeff.requires_grad and recording():
+        return coeff.reshape(())
+    return check_number("weight_decay", float(coeff.detach()), lo=0.0)

@@ -40,7 +40,7 @@ from ..distributed import sharding as _sharding
 from ..dtypes import torch_dtype
 from ..lr import schedules
 from ..lr.scheduler import LRScheduler
-from ..regularizer import L2Decay, as_regularizer
+from ..regularizer import L2Decay, as_regularizer, check_coefficient
 from .fold import foldable_regularizer
 from .pipeline import Item, UpdateConfig, UpdateRuntime, item_lr, run_update
 from .precision import Precision
@@ -337,7 +337,7 @@ class Optimizer(torch.optim.Optimizer):
         check_number("lr_mult", group["lr_mult"], lo=0.0)
         check_bool("maximize", group["maximize"])
         if group.get("weight_decay") is not None:
-            check_number("weight_decay", group["weight_decay"], lo=0.0)
+            check_coefficient("weight_decay", group["weight_decay"])
         self.checked_options(group)
         refuse_torch_options(group, "the param group", getattr(self._rule, "torch_neutral_options", {}))
 
@@ -1121,6 +1121,8 @@ def _group_regularizer(group: Mapping, regularization):
     wd = group.get("weight_decay")
     if wd is None:
         return regularization
+    if isinstance(wd, torch.Tensor):  # torch's tensor weight_decay: its value read at each update
+        return L2Decay(wd)
     return _l2_decay(float(wd)) if wd else None
 
 

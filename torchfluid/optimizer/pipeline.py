@@ -178,7 +178,9 @@ def prepare(items: list[Item], precision, *, found_inf=None, grad_scale=None) ->
 def read_tensor_hparams(rule, items: list[Item]) -> dict[int, dict]:
     """For each of the items' hyper-parameter mappings in which one of ``rule.tensor_hparams``
     holds a tensor: ``id(mapping)`` -> a copy of its entries with each such tensor replaced
-    by its value now, checked by ``rule.check_hparams``.
+    by its value now, checked by ``rule.check_hparams``. In a recorded (``differentiable``)
+    update a tensor that requires grad and that the rule's kernel differentiates
+    (``rule.differentiable_hparams``) is kept instead, as a 0-d tensor, once its value is checked.
 
     Raises (before anything changes) for a tensor of more than one element or not floating
     point, a value ``check_hparams`` refuses, or an entry that is neither a number nor a
@@ -211,6 +213,9 @@ def read_tensor_hparams(rule, items: list[Item]) -> dict[int, dict]:
             checked = rule.check_hparams(values)
         except ValueError as e:
             raise ValueError(f"{e} (the value its tensor holds at this update); nothing was updated") from None
+        if recording():  # torch's differentiable hyper-parameters: autograd differentiates the update by them
+            differentiable = getattr(rule, "differentiable_hparams", ())
+            checked.update({n: v.reshape(()) for n, v in live.items() if n in differentiable and v.requires_grad})
         out[id(hp)] = {**hp, **checked}
     return out
 
