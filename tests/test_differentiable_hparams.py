@@ -27,23 +27,22 @@ CASES = [
 IDS = [f"{c.__name__}{sorted(k)}" for c, k in CASES]
 
 
-def _build(cls, params, lr, kwargs):
-    return cls(params, lr=lr, differentiable=True, **kwargs)
+def _loss_after_two_steps(p0, cls, **kwargs):
+    """Two recorded steps of ``cls(..., differentiable=True, **kwargs)`` from ``p0`` on a
+    quadratic loss, then the loss: a function autograd differentiates end to end."""
+    p = p0.clone()
+    opt = cls([p], differentiable=True, **kwargs)
+    x = torch.linspace(0.5, 1.5, p.numel(), dtype=p.dtype)  # no zero gradient: sqrt(0) has none
+    for _ in range(2):
+        loss = ((p * x).sum() - 2.0) ** 2
+        (g,) = torch.autograd.grad(loss, p, create_graph=True)
+        p.grad = g
+        opt.step()
+    return ((p * x).sum() - 2.0) ** 2
 
 
 def _unrolled(cls, kwargs):
-    def loss_after_two_steps(p0, lr):
-        p = p0.clone()
-        opt = _build(cls, [p], lr, kwargs)
-        x = torch.linspace(0.5, 1.5, p.numel(), dtype=p.dtype)  # no zero gradient: sqrt(0) has none
-        for _ in range(2):
-            loss = ((p * x).sum() - 2.0) ** 2
-            (g,) = torch.autograd.grad(loss, p, create_graph=True)
-            p.grad = g
-            opt.step()
-        return ((p * x).sum() - 2.0) ** 2
-
-    return loss_after_two_steps
+    return lambda p0, lr: _loss_after_two_steps(p0, cls, lr=lr, **kwargs)
 
 
 @pytest.mark.parametrize("cls,kwargs", CASES, ids=IDS)
@@ -108,15 +107,7 @@ def _unrolled_by(cls, names, options):
         kwargs, it = dict(options), iter(values)
         for k, n in names:
             kwargs[k] = tuple(next(it) for _ in range(n)) if n > 1 else next(it)
-        p = p0.clone()
-        opt = cls([p], lr=0.05, differentiable=True, **kwargs)
-        x = torch.linspace(0.5, 1.5, p.numel(), dtype=p.dtype)
-        for _ in range(2):
-            loss = ((p * x).sum() - 2.0) ** 2
-            (g,) = torch.autograd.grad(loss, p, create_graph=True)
-            p.grad = g
-            opt.step()
-        return ((p * x).sum() - 2.0) ** 2
+        return _loss_after_two_steps(p0, cls, lr=0.05, **kwargs)
 
     return fn
 
@@ -134,10 +125,9 @@ def test_the_loss_after_two_steps_is_differentiated_with_respect_to_tensor_hyper
     assert gradcheck(fn, (p0, *leaves))
     grads = torch.autograd.grad(fn(p0, *leaves), leaves)
     assert all(g != 0 for g in grads)
-    if (
-        same_maths
-    ):  # the float call: Paddle's float32 attributes (1 - float32(0.999) is 1.3e-5 off), the tensors unrounded
-        torch.testing.assert_close(fn(p0, *leaves), fn(p0, *[float(v) for v in leaves]), rtol=1e-4, atol=0)
+    if same_maths:  # the float call: Paddle's float32 attributes (1 - float32(0.999) is 1.3e-5 off); tensors unrounded
+        floats = [float(v.detach()) for v in leaves]
+        torch.testing.assert_close(fn(p0, *leaves), fn(p0, *floats), rtol=1e-4, atol=0)
 
 
 @pytest.mark.parametrize("fused", [None, False], ids=["fused", "reference"])
