@@ -116,3 +116,70 @@ def test_a_written_step_that_is_no_count_is_refused_before_anything_changes(fuse
     with pytest.raises(ValueError, match=r"optimizer.state\) must be a count >= 0, got tensor\(2.5000\)"):
         opt.step()
     assert torch.equal(a, before[0]) and torch.equal(b, before[1])
+
+
+# (class, call, {torch's name: the rule's record}): reads under torch's names
+READS = [
+    (
+        O.Adam,
+        {"lr": 0.01, "amsgrad": True},
+        {"exp_avg": "moment1", "exp_avg_sq": "moment2", "max_exp_avg_sq": "moment2_max"},
+    ),
+    (O.Adamax, {"lr": 0.01}, {"exp_avg": "moment", "exp_inf": "inf_norm"}),
+    (O.Adadelta, {"lr": 1.0}, {"square_avg": "_avg_squared_grad", "acc_delta": "_avg_squared_update"}),
+    (O.Adagrad, {"lr": 0.1}, {"sum": "moment"}),
+    (O.SGD, {"lr": 0.1, "momentum": 0.9}, {"momentum_buffer": "velocity"}),
+    (O.RMSProp, {"lr": 0.01, "centered": True}, {"square_avg": "mean_square", "grad_avg": "mean_grad"}),
+]
+
+
+@pytest.mark.parametrize("how", ["fused", "reference", "loaded"])
+@pytest.mark.parametrize("cls,kwargs,names", READS, ids=[c[0].__name__ for c in READS])
+def test_a_record_reads_under_torchs_names(cls, kwargs, names, how):
+    p = torch.nn.Parameter(torch.linspace(-1, 1, 6))
+    opt = cls([p], fused=None if how == "fused" else False, **kwargs)
+    p.grad = torch.ones(6)
+    opt.step()
+    if how == "loaded":
+        again = cls([p], **kwargs)
+        again.load_state_dict(copy.deepcopy(opt.state_dict()))
+        opt = again
+    record = opt.state[p]
+    for theirs, ours in names.items():
+        assert record[theirs] is record[ours]  # the same tensor: reading only
+        assert theirs not in record and theirs not in list(record)  # its keys stay the rule's
+    with pytest.raises(KeyError, match="no_such_entry"):
+        record["no_such_entry"]
+
+
+def test_sgds_momentum_buffer_reads_as_torchs():
+    ours, theirs = torch.nn.Parameter(torch.ones(4)), torch.nn.Parameter(torch.ones(4))
+    opt, ref = O.SGD([ours], lr=0.1, momentum=0.9), torch.optim.SGD([theirs], lr=0.1, momentum=0.9)
+    for k in range(3):
+        ours.grad = theirs.grad = torch.full((4,), float(k + 1))
+        opt.step()
+        ref.step()
+    assert torch.equal(opt.state[ours]["momentum_buffer"], ref.state[theirs]["momentum_buffer"])
+
+
+@pytest.mark.parametrize("fused", [None, False], ids=["fused", "reference"])
+@pytest.mark.parametrize(
+    "name,value,match",
+    [
+        ("exp_avg", torch.zeros(5, dtype=torch.float64), r"'moment1' of parameter 'param_1' has shape \[5\], but"),
+        ("moment2", torch.zeros(2, 2, dtype=torch.float64), r"'moment2' of parameter 'param_1' has shape \[2, 2\]"),
+        ("exp_avg", [0.0] * 4, r"'moment1' of parameter 'param_1' is a list; allowed: a tensor"),
+    ],
+    ids=["torch's name, wrong shape", "the rule's name, wrong shape", "no tensor"],
+)
+def test_a_record_written_wrong_is_refused_before_anything_changes(fused, name, value, match):
+    """Two parameters of two dtypes (two flat groups): the first one's update would run first."""
+    a, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(4, dtype=torch.float64))
+    opt = O.Adam([a, b], lr=0.1, fused=fused)
+    a.grad, b.grad = torch.ones(3), torch.ones(4, dtype=torch.float64)
+    opt.step()
+    before = [a.detach().clone(), b.detach().clone(), opt.state[a]["moment1"].clone()]
+    opt.state[b][name] = value
+    with pytest.raises(ValueError, match=match):
+        opt.step()
+    assert torch.equal(a, before[0]) and torch.equal(b, before[1]) and torch.equal(opt.state[a]["moment1"], before[2])

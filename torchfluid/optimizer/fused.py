@@ -36,7 +36,7 @@ import torch
 from .._checks import check_bool
 from ..kernels.table import NO_FOLD
 from .fold import NO_PREP, GradPrep, kernel_extras
-from .state import TORCH_STEP_OPTIONS
+from .state import TORCH_STEP_OPTIONS, state_record
 
 __all__ = ["FlatRule", "FusedUpdate", "TorchEpsilonRule", "count_update", "fused_path", "plain_float_param"]
 
@@ -296,6 +296,11 @@ class FusedUpdate:
                     if old is view:
                         pass
                     elif old is not None:
+                        if not isinstance(old, torch.Tensor):
+                            raise ValueError(
+                                f"optimizer state {acc!r} of parameter {names.get(id(p), '?')!r} is a "
+                                f"{type(old).__name__}; allowed: a tensor"
+                            )
                         if old.shape != view.shape:
                             raise ValueError(
                                 f"optimizer state {acc!r} of parameter {names.get(id(p), '?')!r} has "
@@ -307,7 +312,7 @@ class FusedUpdate:
                         view.fill_(optional[acc])
                     else:
                         view.fill_(rule.fused_initial(acc, hparams))
-                record = {acc: views[acc] for acc in accs}
+                record = state_record(rule, {acc: views[acc] for acc in accs})
                 if record:  # a layout without records (SGD) makes no entry, as torch keeps none
                     if not st and runtime.on_new_state is not None:
                         runtime.on_new_state(names[id(p)], record)
@@ -317,14 +322,15 @@ class FusedUpdate:
         self._synced[key] = (records, have)
 
     # ------------------------------------------------------------------ update
-    def update(self, work, runtime, rule, owns=None) -> list:
+    def update(self, work, runtime, rule, owns=None, before_kernels=None) -> list:
         """Run the fused kernel on what it can take of ``work`` (``(item, lr, prep)``
         triples, :mod:`torchfluid.optimizer.pipeline`); return the triples left over.
 
-        ``owns(param)``: whether this process keeps the parameter's state (ZeRO-1)."""
-        return _untraced(FusedUpdate._update)(self, work, runtime, rule, owns)
+        ``owns(param)``: whether this process keeps the parameter's state (ZeRO-1).
+        ``before_kernels(left_over)``: called before any kernel runs (it may raise)."""
+        return _untraced(FusedUpdate._update)(self, work, runtime, rule, owns, before_kernels)
 
-    def _update(self, work, runtime, rule, owns) -> list:
+    def _update(self, work, runtime, rule, owns, before_kernels=None) -> list:
         self._last = None
         rest, buckets = [], {}
         precision = runtime.precision
@@ -374,8 +380,12 @@ class FusedUpdate:
                 "gradients of the same dtype, without master weights, decoupled decay or "
                 "bias correction (or use fused=None to fall back automatically)"
             )
-        for key, fg, index, hparams, taken in planned:
-            self._step(key, fg, index, hparams, rule, runtime, taken)
+        if before_kernels is not None:
+            before_kernels(rest)
+        for key, fg, _, hparams, taken in planned:  # every group's records first: a bad one raises, nothing changed
+            self._sync_state(key, fg, hparams, rule, runtime, taken)
+        for _, fg, index, hparams, taken in planned:
+            self._step(fg, index, hparams, rule, taken)
         if not rest and owns is None and all(e[2] is NO_PREP or e[2].clip.is_noop() for e in work):
             position = {id(e[0].param): i for i, e in enumerate(work)}
             self._last = (
@@ -440,8 +450,7 @@ class FusedUpdate:
             rule.fused_step(fg, hparams, grads_in, lrs_in, fold)
         return True
 
-    def _step(self, key, fg, index, hparams, rule, runtime, taken) -> None:
-        self._sync_state(key, fg, hparams, rule, runtime, taken)
+    def _step(self, fg, index, hparams, rule, taken) -> None:
         grads = [None] * len(fg.params)
         lrs = [0.0] * len(fg.params)
         preps = [None] * len(fg.params)

@@ -57,7 +57,7 @@ import torch
 from .._grad_mode import no_grad, recorded_update, recording
 from ..clip import ClipStep, GradientClipBase
 from .fold import NO_PREP, GradPrep
-from .state import adopt_torch_entries, torch_entry_names
+from .state import adopt_torch_entries, state_record, torch_entry_names
 
 __all__ = ["Item", "UpdateConfig", "UpdateRuntime", "item_lr", "run_update", "prepare", "read_tensor_hparams"]
 
@@ -119,11 +119,32 @@ class UpdateRuntime:
         p = item.param
         state = self.state.get(p)
         if not state:
-            state = rule.new_state(p, item.hparams, self.precision.state_dtype_for(p.dtype))
+            state = state_record(rule, rule.new_state(p, item.hparams, self.precision.state_dtype_for(p.dtype)))
             if self.on_new_state is not None:
                 self.on_new_state(item.name, state)
             self.state[p] = state
         return state
+
+    def check_records(self, rule, items) -> None:
+        """Refuse a record the reference kernel cannot take (written into ``optimizer.state``
+        by hand): an entry that is no tensor, or a parameter-shaped one (all but the rule's
+        ``scalar_records`` and ``step``) of another shape. Called before any kernel runs, so
+        that such a record raises with nothing changed (the fused path checks its own)."""
+        scalars = {"step", *getattr(rule, "scalar_records", ())}
+        for item in items:
+            state = self.state.get(item.param)
+            for acc, t in (state or {}).items():
+                if not isinstance(t, torch.Tensor):
+                    raise ValueError(
+                        f"optimizer state {acc!r} of parameter {item.name!r} is a {type(t).__name__}; allowed: "
+                        "a tensor; nothing was updated"
+                    )
+                if acc not in scalars and t.shape != item.param.shape:
+                    raise ValueError(
+                        f"optimizer state {acc!r} of parameter {item.name!r} has shape {list(t.shape)}, but the "
+                        f"parameter has shape {list(item.param.shape)}; nothing was updated (a resized parameter "
+                        "needs fresh state: del optimizer.state[param])"
+                    )
 
     def adopt_torch_entries(self, rule, items) -> None:
         """Read the entries of ``items``' records written under torch.optim's names as the
@@ -305,8 +326,11 @@ def _run_update(config, items, runtime, found_inf, grad_scale, shard, before_upd
             runtime.state_for(rule, it)
         live = [(it._replace(hparams=read[id(it.hparams)]), lr, p) for it, lr, p in work if id(it.hparams) in read]
         work = [entry for entry in work if id(entry[0].hparams) not in read]
-    if fused is not None:
-        work = fused.update(work, runtime, rule, None if shard is None else shard.owns)
+    if fused is not None:  # the records of what it leaves to the reference kernel are checked before its kernels
+        check = lambda rest: runtime.check_records(rule, [e[0] for e in (*rest, *live)])  # noqa: E731
+        work = fused.update(work, runtime, rule, None if shard is None else shard.owns, before_kernels=check)
+    else:
+        runtime.check_records(rule, [e[0] for e in (*work, *live)])
     for it, lr, prep in (*work, *live):
         master = runtime.precision.master(it.param, it.name)  # the kernel updates it, then the parameter copies it
         state = runtime.state_for(rule, it)

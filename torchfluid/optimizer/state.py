@@ -146,6 +146,39 @@ def _torch_entry_names(rule_type: type) -> frozenset[str]:
     return frozenset(names | {"step"}) if torch_counts(rule_type) else frozenset(names)
 
 
+class TorchNamedRecord(dict):
+    """A parameter's state record (the rule's names) that also answers to torch.optim's
+    name of an entry the rule keeps under another (``record["exp_avg"]`` is Adam's
+    ``moment1``, ``record["momentum_buffer"]`` SGD's ``velocity``): reading only, as
+    ``record[name]``; its keys, ``in``, ``get`` and iteration are the rule's. An entry
+    written under torch's name is read as the rule's at the next update
+    (:func:`adopt_torch_entries`)."""
+
+    torch_names: dict[str, str] = {}  # torch's name -> the rule's (a plain dict: records are pickled and copied)
+
+    def __missing__(self, key):
+        ours = self.torch_names.get(key)
+        if ours is not None and dict.__contains__(self, ours):
+            return dict.__getitem__(self, ours)
+        raise KeyError(key)
+
+
+def state_record(rule, entries: Mapping) -> dict:
+    """A state record of ``rule`` holding ``entries``: a :class:`TorchNamedRecord` where the
+    rule keeps entries under other names than torch.optim's, else a dict."""
+    names = _torch_names_read(type(rule))
+    if not names:
+        return dict(entries)
+    record = TorchNamedRecord(entries)
+    record.torch_names = names
+    return record
+
+
+@functools.cache
+def _torch_names_read(rule_type: type) -> dict[str, str]:
+    return {theirs: ours for ours, theirs in getattr(rule_type, "torch_accumulators", {}).items()}
+
+
 def _merge(entry: dict, changes: Mapping) -> None:
     """``entry`` updated in place by a rule hook's ``changes`` (a value None drops that entry)."""
     for k, v in changes.items():
@@ -693,7 +726,10 @@ class StateCodec:
             raise ValueError(report.message())
         # ---- everything checked: copy first (a failing copy changes nothing), then apply
         # (the schedule first: it validates its own keys)
-        new_state = {p: {acc: t.to(device=p.device).clone() for acc, t in accs.items()} for p, accs in complete.items()}
+        new_state = {
+            p: state_record(self.rule, {acc: t.to(device=p.device).clone() for acc, t in accs.items()})
+            for p, accs in complete.items()
+        }
         for p, record in new_state.items():  # an optional record the checkpoint lacks: the rule's value for that
             for acc, value in optional.items():
                 if acc in metas[p] and acc not in record:
