@@ -35,7 +35,7 @@ from ..kernels.attrs import as_factor, as_saved, paddle_attrs
 from ..kernels.rows import update_rows_
 from ..kernels.table import GradFold
 from .base import Optimizer, UpdateParts, checked_tensor_hparams
-from .state import TORCH_BETAS, TORCH_STEP_OPTIONS, real_value
+from .state import TORCH_BETAS, TORCH_STEP_OPTIONS, real_value, torch_step_tensor
 from .fused import FlatRule, fused_path
 
 __all__ = ["AdamOptimizer", "Adam", "AdamRule", "AdamW", "AdamWRule"]
@@ -149,9 +149,9 @@ class AdamRule(FlatRule):
         return powers_from_torch(entry, hparams, ("beta1", "beta2"))
 
     @staticmethod
-    def torch_step(entry: Mapping, hparams: Mapping) -> int:
+    def torch_records(entry: Mapping, hparams: Mapping) -> dict:
         """torch.optim.Adam's ``step`` for an entry of this rule's records (:func:`step_from_powers`)."""
-        return step_from_powers(entry, hparams, ("beta1", "beta2"))
+        return {"step": torch_step_tensor(step_from_powers(entry, hparams, ("beta1", "beta2")))}
 
     lazy_mode: bool = False  # row-sparse gradients: update only the rows present
     amsgrad: bool = False  # AMSGrad: the denominator takes the running maximum of moment2

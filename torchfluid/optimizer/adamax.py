@@ -15,6 +15,7 @@ from types import MappingProxyType
 from ..kernels import adamax_
 from ..kernels.table import GradFold
 from .adam import beta_pow_initial, powers_from_torch, step_from_powers
+from .state import torch_step_tensor
 from .base import Optimizer, UpdateParts
 from .fused import TorchEpsilonRule, fused_path
 from .state import TORCH_BETAS
@@ -47,9 +48,9 @@ class AdamaxRule(TorchEpsilonRule):
         return powers_from_torch(entry, hparams, ("beta1",))
 
     @staticmethod
-    def torch_step(entry: Mapping, hparams: Mapping) -> int:
+    def torch_records(entry: Mapping, hparams: Mapping) -> dict:
         """torch.optim.Adamax's ``step`` for an entry of this rule's records (:func:`step_from_powers`)."""
-        return step_from_powers(entry, hparams, ("beta1",))
+        return {"step": torch_step_tensor(step_from_powers(entry, hparams, ("beta1",)))}
 
     @staticmethod
     def fused_step(fg, hparams: Mapping, grads, lrs, fold: GradFold) -> None:

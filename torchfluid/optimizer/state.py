@@ -124,6 +124,11 @@ def real_value(v) -> float | None:
     return float(v)
 
 
+def torch_step_tensor(count: float) -> torch.Tensor:
+    """A torch.optim ``step`` record: the count as a 0-d tensor of torch's scalar dtype."""
+    return torch.tensor(float(count), dtype=torch.get_default_dtype())
+
+
 def torch_counts(rule) -> bool:
     """Whether the rule's torch.optim namesake keeps a per-parameter ``step`` count."""
     return torch_class_defaults(getattr(rule, "torch_class", "")) is not None and "step" not in _TORCH_UNCOUNTED.get(
@@ -438,10 +443,11 @@ class StateCodec:
         namesake (``torch_class``), the dict is also one that class loads and steps on from:
         the records torch keeps stand under torch's names (``torch_accumulators``: Adam's
         ``moment1`` is ``exp_avg``, RMSProp's ``mean_square`` ``square_avg``), each entry has
-        torch's ``step`` where torch counts (the rule's ``torch_step``, Adam's from its beta
-        powers; else a count the rule keeps, or 0) and each group torch's keys
-        (:meth:`_torch_group_keys`). Records torch has none of (Adam's beta powers) keep
-        their own names; torch ignores them, and a load here keeps their bits."""
+        torch's ``step`` where torch counts (a count the rule keeps, or the one its
+        ``torch_records`` gives: Adam's from its beta powers; else 0), the entries torch keeps
+        otherwise computed by ``torch_records`` (RMSProp's ``momentum_buffer``), and each group
+        torch's keys (:meth:`_torch_group_keys`). Records torch has none of (Adam's beta
+        powers) keep their own names; torch ignores them, and a load here keeps their bits."""
         out = torch.optim.Optimizer.state_dict(self.opt)
         generated = self.opt.generated_names
         for group in out["param_groups"]:  # made-up names are left out, as torch has none for such params
@@ -450,8 +456,7 @@ class StateCodec:
         renames = self._torch_accumulators()
         defaults = torch_class_defaults(getattr(self.rule, "torch_class", ""))
         counts = torch_counts(self.rule)
-        to_step = getattr(self.rule, "torch_step", None)
-        to_torch = getattr(self.rule, "torch_records", None)  # torch's entries the rule computes (RMSProp's buffer)
+        to_torch = getattr(self.rule, "torch_records", None)  # torch's entries the rule computes (Adam's step)
         state = dict(out["state"])
         for group, hparams in zip(out["param_groups"], self.opt.param_groups, strict=True):
             for index in group["params"]:
@@ -461,9 +466,8 @@ class StateCodec:
                 renamed = {renames.get(k, k): v for k, v in entry.items()}
                 if to_torch is not None:
                     _merge(renamed, to_torch(entry, hparams))
-                if counts and "step" not in renamed:
-                    count = to_step(entry, hparams) if to_step is not None else 0
-                    renamed = {"step": torch.tensor(float(count), dtype=torch.get_default_dtype()), **renamed}
+                if counts and "step" not in renamed:  # a rule whose maths keeps no count
+                    renamed = {"step": torch_step_tensor(0), **renamed}
                 state[index] = renamed
             if defaults is not None:
                 group.update(self._torch_group_keys(group, defaults))
