@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import torchfluid as fluid
+import torchfluid.optim as O
 from torchfluid.dygraph import learning_rate_scheduler as dy_lr
 from torchfluid.kernels.adagrad import adagrad_
 from torchfluid.kernels.adam import adam_
@@ -483,3 +484,20 @@ def test_adam_with_tensor_betas_takes_the_reference_kernel_without_flat_groups()
         for p, q in zip(ps, qs, strict=True):
             assert same_bits(p, q), f"step {step}"
     assert [fg.params for fg in fused._fused.flat.values()] == [[ps[1]]]  # only the float group's
+
+
+@pytest.mark.parametrize("name", ["Adam", "Adamax"])
+def test_a_power_advances_only_for_parameters_with_a_gradient_as_on_the_reference_kernel(name):
+    """The fused kernel's powers (one flat buffer) move only where a parameter had a gradient
+    this step, bit for bit as the reference kernel's, every step and every other step alike."""
+    runs = []
+    for fused in (None, False):
+        gen = torch.Generator().manual_seed(0)
+        ps = [torch.nn.Parameter(torch.randn(3, generator=gen)) for _ in range(3)]
+        opt = getattr(O, name)(ps, lr=0.1, fused=fused)
+        for k in range(5):
+            for i, p in enumerate(ps):
+                p.grad = None if (i == 1 and k % 2) else torch.randn(3, generator=gen)
+            opt.step()
+        runs.append([t.detach().clone() for p in ps for t in (p, opt.state[p]["beta1_pow_acc"])])
+    assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))

@@ -661,7 +661,8 @@ class _FlatPowers(_FlatTable):
         base = np.broadcast_to(np.asarray(lr, np.float64).astype(dt), (len(self.params),))
         self._kernel_step(grads, lr, fold, base, beta1, beta2, epsilon, **variant)
         given = [p.grad for p in self.params] if grads is None else grads
-        stepped = np.fromiter((g is not None for g in given), bool, len(self.params))  # empty tensors too
+        every = all(g is not None for g in given)  # empty tensors too
+        stepped = slice(None) if every else np.fromiter((g is not None for g in given), bool, len(self.params))
         for name, buf in self.powers.items():
             buf.numpy()[stepped] *= dt.type(beta1 if name == "beta1" else beta2)
 
