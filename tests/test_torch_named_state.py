@@ -183,3 +183,31 @@ def test_a_record_written_wrong_is_refused_before_anything_changes(fused, name, 
     with pytest.raises(ValueError, match=match):
         opt.step()
     assert torch.equal(a, before[0]) and torch.equal(b, before[1]) and torch.equal(opt.state[a]["moment1"], before[2])
+
+
+@pytest.mark.parametrize(
+    "cls,kwargs,deleted",
+    [
+        (O.Adam, {}, "moment2"),
+        (O.Adam, {}, "beta1_pow_acc"),
+        (O.Adagrad, {}, "moment"),
+        (O.Momentum, {"momentum": 0.9}, "velocity"),
+        (O.Adadelta, {}, "_avg_squared_update"),
+        (O.RMSProp, {"momentum": 0.9}, "momentum"),
+    ],
+)
+def test_a_deleted_record_starts_fresh_alike_on_the_fused_and_reference_kernels(cls, kwargs, deleted):
+    """As a record the group's options add later (RMSProp's ``centered``), at the rule's start value."""
+    runs = []
+    for fused in (None, False):
+        gen = torch.Generator().manual_seed(0)
+        ps = [torch.nn.Parameter(torch.randn(3, generator=gen)), torch.nn.Parameter(torch.randn(4, generator=gen))]
+        opt = cls(ps, lr=0.1, fused=fused, **kwargs)
+        for k in range(4):
+            if k == 2:
+                del opt.state[ps[1]][deleted]
+            for p in ps:
+                p.grad = torch.randn(p.shape, generator=gen)
+            opt.step()
+        runs.append([t.detach().clone() for p in ps for t in (p, *(opt.state[p][k] for k in sorted(opt.state[p])))])
+    assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))

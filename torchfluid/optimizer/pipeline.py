@@ -125,15 +125,27 @@ class UpdateRuntime:
             self.state[p] = state
         return state
 
-    def check_records(self, rule, items) -> None:
-        """Refuse a record the reference kernel cannot take (written into ``optimizer.state``
-        by hand): an entry that is no tensor, or a parameter-shaped one (all but the rule's
-        ``scalar_records`` and ``step``) of another shape. Called before any kernel runs, so
-        that such a record raises with nothing changed (the fused path checks its own)."""
+    def complete_records(self, rule, items) -> None:
+        """Make the items' records ready for the reference kernel, before any kernel runs.
+        A record the kernel cannot take (written into ``optimizer.state`` by hand) raises,
+        with nothing changed: an entry that is no tensor, or a parameter-shaped one (all but
+        the rule's ``scalar_records`` and ``step``) of another shape. A record the rule keeps
+        for the group's options but the entry lacks (the group switched RMSProp's
+        ``centered`` on, or the entry was deleted) starts fresh, at the rule's start value
+        (an ``optional_records`` one at its value there), as on the fused path."""
         scalars = {"step", *getattr(rule, "scalar_records", ())}
+        optional = getattr(rule, "optional_records", {})
         for item in items:
             state = self.state.get(item.param)
-            for acc, t in (state or {}).items():
+            if not state:
+                continue  # a parameter's first update: state_for makes its record
+            missing = [acc for acc in rule.accumulators(item.hparams) if acc not in state]
+            if missing:
+                dtype = self.precision.state_dtype_for(item.param.dtype)
+                fresh = rule.new_state(item.param, item.hparams, dtype)
+                for acc in missing:
+                    state[acc] = torch.full_like(fresh[acc], optional[acc]) if acc in optional else fresh[acc]
+            for acc, t in state.items():
                 if not isinstance(t, torch.Tensor):
                     raise ValueError(
                         f"optimizer state {acc!r} of parameter {item.name!r} is a {type(t).__name__}; allowed: "
@@ -327,10 +339,10 @@ def _run_update(config, items, runtime, found_inf, grad_scale, shard, before_upd
         live = [(it._replace(hparams=read[id(it.hparams)]), lr, p) for it, lr, p in work if id(it.hparams) in read]
         work = [entry for entry in work if id(entry[0].hparams) not in read]
     if fused is not None:  # the records of what it leaves to the reference kernel are checked before its kernels
-        check = lambda rest: runtime.check_records(rule, [e[0] for e in (*rest, *live)])  # noqa: E731
+        check = lambda rest: runtime.complete_records(rule, [e[0] for e in (*rest, *live)])  # noqa: E731
         work = fused.update(work, runtime, rule, None if shard is None else shard.owns, before_kernels=check)
     else:
-        runtime.check_records(rule, [e[0] for e in (*work, *live)])
+        runtime.complete_records(rule, [e[0] for e in (*work, *live)])
     for it, lr, prep in (*work, *live):
         master = runtime.precision.master(it.param, it.name)  # the kernel updates it, then the parameter copies it
         state = runtime.state_for(rule, it)

@@ -196,11 +196,9 @@ class RMSPropRule:
         fg.step(RMSPropHyper(lrs, **{k: hparams[k] for k in _FLAT_HYPER}), grads=grads, fold=fold)
 
     def update(self, param, grad, state, *, lr: float, hparams: Mapping, precision, name: str) -> None:
-        """The reference kernel on one parameter, in place (its master weight if it has one)."""
-        missing = [acc for acc in self.accumulators(hparams) if acc not in state]
-        if missing:  # a group switched centered / momentum / bias_correction on
-            fresh = self.new_state(param, hparams, precision.state_dtype_for(param.dtype))
-            state.update({acc: fresh[acc] for acc in missing})
+        """The reference kernel on one parameter, in place (its master weight if it has one;
+        a record the group's options added since starts fresh first: the pipeline's
+        ``complete_records``)."""
         step = 0
         if hparams["bias_correction"]:
             state["step"] += 1
