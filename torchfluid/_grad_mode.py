@@ -17,7 +17,7 @@ import threading
 
 import torch
 
-__all__ = ["closure_loss", "no_grad", "recorded_update", "recording", "update_kernel"]
+__all__ = ["closure_loss", "hyper_parameter_now", "no_grad", "recorded_update", "recording", "update_kernel"]
 
 _RECORD = threading.local()
 
@@ -39,6 +39,17 @@ def no_grad(fn):
 def recording() -> bool:
     """Whether the update running on this thread is recorded by autograd (:func:`recorded_update`)."""
     return getattr(_RECORD, "on", False)
+
+
+def hyper_parameter_now(value):
+    """A hyper-parameter as this update uses it: a number as it is; a tensor's value now,
+    as a float; in a recorded update (:func:`recorded_update`), a tensor that requires grad
+    itself (0-d: a ``[1]`` one too), so that autograd differentiates the update by it."""
+    if not isinstance(value, torch.Tensor):
+        return value
+    if value.requires_grad and recording():
+        return value.reshape(())
+    return float(value.detach())
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from ._grad_mode import recording, update_kernel
+from ._grad_mode import hyper_parameter_now, update_kernel
 
 from ._checks import check_bool, check_number
 from ._unsupported import fluid_module_getattr
@@ -66,11 +66,11 @@ class WeightDecayRegularizer:
         parameters multiply in their own precision, where torch rounds it the same way.)
         A tensor coefficient gives its value now; in a recorded (``differentiable``) update,
         one that requires grad gives itself (0-d, unrounded), so autograd differentiates by it."""
-        coeff = self._coeff
+        coeff = hyper_parameter_now(self._coeff)
         if isinstance(coeff, torch.Tensor):
-            if coeff.requires_grad and recording():
-                return coeff.reshape(())
-            coeff = check_number("coeff", float(coeff.detach()), lo=0.0)
+            return coeff
+        if isinstance(self._coeff, torch.Tensor):  # its value now, checked as the number given would be
+            coeff = check_number("coeff", coeff, lo=0.0)
         return paddle_attrs(dtype, coeff)[0] if self._float32_attrs else coeff
 
     def term(self, param: torch.Tensor) -> torch.Tensor:

@@ -526,7 +526,6 @@ def raw_adamax(Param, Grad, LearningRate, Moment, InfNorm, Beta1Pow, *, beta1=0.
     "raw_adadelta",
     ["ParamOut", "AvgSquaredGradOut", "AvgSquaredUpdateOut"],
     inplace=True,
-    dispensable=["LearningRate"],
 )
 def raw_adadelta(Param, Grad, AvgSquaredGrad, AvgSquaredUpdate, LearningRate=None, *, rho=0.95, epsilon=1e-6):
     """Paddle's ``adadelta`` op, in place, by :func:`~torchfluid.kernels.adadelta.adadelta_`::
@@ -556,7 +555,6 @@ def raw_adadelta(Param, Grad, AvgSquaredGrad, AvgSquaredUpdate, LearningRate=Non
     "raw_lamb",
     ["ParamOut", "Moment1Out", "Moment2Out", "Beta1PowOut", "Beta2PowOut"],
     inplace=True,
-    dispensable=["SkipUpdate"],
 )
 def raw_lamb(
     Param,

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .._checks import ArgumentTypeError, check_bool, check_number
-from .._grad_mode import recording
+from .._grad_mode import hyper_parameter_now, recording
 from ..kernels import adam_
 from ..kernels.attrs import as_factor, as_saved, paddle_attrs
 from ..kernels.rows import update_rows_
@@ -481,8 +481,7 @@ def _check_coeff(value) -> float | torch.Tensor:
 def _coeff_now(coeff) -> float | torch.Tensor:
     """The decay coefficient this update uses: a number, a tensor's value now, or, in a recorded
     (``differentiable``) update, a tensor that requires grad itself (0-d)."""
-    if not isinstance(coeff, torch.Tensor):
-        return coeff
-    if coeff.requires_grad and recording():
-        return coeff.reshape(())
-    return check_number("weight_decay", float(coeff.detach()), lo=0.0)
+    value = hyper_parameter_now(coeff)
+    if isinstance(coeff, torch.Tensor) and not isinstance(value, torch.Tensor):  # its value now, checked
+        return check_number("weight_decay", value, lo=0.0)
+    return value

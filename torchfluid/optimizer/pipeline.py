@@ -54,7 +54,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from .._grad_mode import no_grad, recorded_update, recording
+from .._grad_mode import hyper_parameter_now, no_grad, recorded_update, recording
 from ..clip import ClipStep, GradientClipBase
 from .fold import NO_PREP, GradPrep
 from .state import adopt_torch_entries, state_record, torch_entry_names
@@ -176,10 +176,9 @@ def item_lr(hparams: Mapping, lr_mult: float) -> float | torch.Tensor:
     whose attribute is a float32 (``lr * float32(m)``, exact for a float64 lr). A tensor
     ``lr`` that requires grad stays a tensor in a recorded (``differentiable``) update, so
     that autograd differentiates the update with respect to it, as torch's."""
-    lr = hparams["lr"]
-    if isinstance(lr, torch.Tensor) and lr.requires_grad and recording():  # 0-d: a [1] lr moves a 0-d param too
-        return lr.reshape(()) * _float32_attr(hparams["lr_mult"]) * _float32_attr(lr_mult)
-    return float(lr) * _float32_attr(hparams["lr_mult"]) * _float32_attr(lr_mult)
+    lr = hyper_parameter_now(hparams["lr"])
+    lr = lr if isinstance(lr, torch.Tensor) else float(lr)
+    return lr * _float32_attr(hparams["lr_mult"]) * _float32_attr(lr_mult)
 
 
 def _float32_attr(m) -> float:
