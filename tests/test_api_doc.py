@@ -1,6 +1,8 @@
 """docs/api.md matches the code; unsupported fluid names fail clearly; fluid.core basics."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -104,14 +106,28 @@ def test_probes_stay_plain_attribute_errors():
             module.__wrapped__  # noqa: B018
         assert not isinstance(err.value, UnsupportedFluidAPIError)
     module_getattr = fluid_module_getattr("fluid.optimizer", "torchfluid.optimizer")
-    with pytest.raises(AttributeError) as err:  # a submodule not imported yet: Python's own error
-        module_getattr("presets")
-    assert not isinstance(err.value, UnsupportedFluidAPIError)
     with pytest.raises(UnsupportedFluidAPIError):
         module_getattr("Ftrl")
     with pytest.raises(AttributeError) as err:
         fluid.__wrapped__  # noqa: B018
     assert not isinstance(err.value, UnsupportedFluidAPIError)
+
+
+def test_submodules_not_imported_yet_import_on_first_use():
+    # `import torchfluid` then `torchfluid.optim.RMSprop`, as `torch.optim` after `import torch`;
+    # a fresh interpreter, so that no other test has imported them already
+    code = (
+        "import sys, torchfluid\n"
+        "assert 'torchfluid.optim' not in sys.modules and 'torchfluid.cli' not in sys.modules\n"
+        "assert torchfluid.optim.RMSprop.__module__.startswith('torchfluid.optim')\n"
+        "assert torchfluid.cli is sys.modules['torchfluid.cli']\n"
+        "assert torchfluid.optimizer.presets is sys.modules['torchfluid.optimizer.presets']\n"
+        "try:\n    torchfluid.not_a_fluid_name\n"
+        "except torchfluid._unsupported.UnsupportedFluidAPIError as e:\n    print(e)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert "fluid.not_a_fluid_name is not implemented by torchfluid" in out
 
 
 def test_core_basics():

@@ -74,5 +74,6 @@ from ._unsupported import fluid_module_getattr as _fluid_module_getattr  # noqa:
 io.PyReader = PyReader
 clip.set_gradient_clip, clip.append_gradient_clip_ops = _set_clip, _append_clip_ops
 
-# a fluid name torchfluid does not implement: say so, and what to use instead
-__getattr__ = _fluid_module_getattr("fluid")
+# a subpackage not imported yet (torchfluid.optim, ...) is imported on first use; a fluid
+# name torchfluid does not implement says so, and what to use instead
+__getattr__ = _fluid_module_getattr("fluid", __name__)

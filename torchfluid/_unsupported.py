@@ -110,11 +110,12 @@ def unsupported_callable(module: str, name: str):
 def fluid_module_getattr(module: str, package: str | None = None):
     """The module ``__getattr__`` of a fluid module torchfluid implements: a name it lacks
     raises :func:`missing`'s error. ``package``: the import name of a package, whose
-    submodules not imported yet stay a plain ``AttributeError``, as Python has them."""
+    submodules not imported yet are imported on first use (``import torchfluid`` then
+    ``torchfluid.optim.RMSprop``, as ``torch.optim`` after ``import torch``)."""
 
     def module_getattr(name):
         if package is not None and not name.startswith("_") and importlib.util.find_spec(f"{package}.{name}"):
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            return importlib.import_module(f"{package}.{name}")
         raise missing(module, name)
 
     return module_getattr
