@@ -236,3 +236,41 @@ def test_a_single_tensor_in_a_param_group_is_a_list_of_one_as_in_torch(cls):
     assert torch.equal(runs[0], runs[1])
     with pytest.raises(TypeError, match=r"^parameters must be an iterable of tensors.*got a single Tensor"):
         cls(w0.clone().requires_grad_(), lr=1e-3)
+
+
+# (class, keyword arguments with 1-element tensors, refused option or None); a tensor beta's power
+# starts at Paddle's 0.9 / 0.999, so the betas here are those, for the same numbers as floats
+TENSOR_OPTIONS = [
+    (O.RMSProp, {"lr": torch.tensor(0.01), "momentum": torch.tensor(0.9), "weight_decay": torch.tensor(0.1)}, None),
+    (O.SGD, {"lr": torch.tensor(0.1), "momentum": torch.tensor(0.9)}, None),
+    (O.Adam, {"betas": (torch.tensor(0.9), torch.tensor(0.999)), "eps": torch.tensor(1e-8)}, None),
+    (O.AdamW, {"betas": (torch.tensor(0.9), torch.tensor(0.999)), "weight_decay": torch.tensor(0.1)}, None),
+    (O.RMSProp, {"eps": torch.tensor(1e-6)}, "epsilon"),
+    (O.RMSProp, {"alpha": torch.tensor(0.9)}, "rho"),
+    (O.Momentum, {"momentum": torch.tensor(0.9)}, "momentum"),
+    (O.Adagrad, {"eps": torch.tensor(1e-6)}, "epsilon"),
+    (O.Adamax, {"betas": (torch.tensor(0.9), torch.tensor(0.99))}, "beta1"),
+    (O.Adadelta, {"rho": torch.tensor(0.9)}, "rho"),
+]
+
+
+@pytest.mark.parametrize("cls,kwargs,refused", TENSOR_OPTIONS, ids=[f"{c.__name__}-{r}" for c, _, r in TENSOR_OPTIONS])
+def test_tensor_group_options_the_readme_lists_step_as_their_numbers(cls, kwargs, refused):
+    as_numbers = {k: tuple(float(b) for b in v) if isinstance(v, tuple) else float(v) for k, v in kwargs.items()}
+    if refused is not None:
+        with pytest.raises(ValueError, match=rf"^{refused} must be a real number .* of type Tensor"):
+            cls(_model().parameters(), **kwargs)
+        return
+    runs = []
+    for options in (kwargs, as_numbers):
+        model = _model()
+        runs.append(_steps(model, cls(model.parameters(), **options), 3))
+    for got, want in zip(*runs, strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_the_learning_rate_default_is_torchs_in_optim_and_required_in_optimizer():
+    assert O.RMSProp(_model().parameters()).param_groups[0]["lr"] == 0.01
+    assert O.Adagrad(_model().parameters()).param_groups[0]["lr"] == 0.01
+    with pytest.raises(TypeError, match="learning_rate"):
+        F.RMSProp(parameters=_model().parameters())
