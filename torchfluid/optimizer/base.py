@@ -433,6 +433,12 @@ class Optimizer(torch.optim.Optimizer):
             if self._last_lr is not None and schedules.is_fluid_decay(self._schedule):
                 return self._last_lr
             return schedules.peek(self._schedule)
+        if self._lr_record is not None:
+            raise TypeError(
+                f"learning_rate is a {type(self._lr_record).__name__} (a program's learning-rate variable "
+                f"{getattr(self._lr_record, 'name', '')!r}): its value at each step lives in the scope the program "
+                "runs in; fetch it (exe.run(program, fetch_list=[lr_var])) or read the scope's variable"
+            )
         if self.param_groups:
             return float(self.param_groups[0]["lr"])
         return float(self.defaults["lr"])
@@ -529,7 +535,11 @@ class Optimizer(torch.optim.Optimizer):
         which reversed 2.0-rc's, where ``paddle.optimizer``'s ``set_lr`` took a [1] tensor
         and refused an int).
 
-        Raises RuntimeError when a learning-rate schedule is attached (as Paddle does).
+        Raises RuntimeError when a learning-rate schedule is attached (as Paddle does), and
+        when updates this optimizer appended elsewhere read the rate from a variable of
+        their own (a front door's ``learning_rate_holders``: a static program's
+        learning-rate variable, which the new rate would not reach; Paddle's ``set_lr`` is
+        dygraph-only).
         """
         if self._paddle2_api and not (isinstance(value, numbers.Real) and not isinstance(value, bool)):
             raise TypeError(f"set_lr needs a float (Paddle 2.x optimizers take no tensor), got {type(value).__name__}")
@@ -537,6 +547,17 @@ class Optimizer(torch.optim.Optimizer):
             raise RuntimeError(
                 f"set_lr cannot be used while a learning-rate schedule "
                 f"({type(self._schedule).__name__}) is attached: the two would conflict"
+            )
+        config = self.update_config()
+        holders = [
+            h for door in _FRONT_DOORS.values() for h in getattr(door, "learning_rate_holders", lambda _: [])(config)
+        ]
+        if holders:
+            raise RuntimeError(
+                f"set_lr cannot change the learning rate of the updates this optimizer appended: they read it from "
+                f"{'; '.join(holders)}, which the new value would not reach (Paddle's set_lr is dygraph-only); give "
+                "learning_rate a fluid.layers decay, or a variable (fluid.layers.create_global_var) whose value you "
+                "set in the scope"
             )
         if isinstance(value, (torch.Tensor, np.ndarray)):
             t = torch.as_tensor(value)
