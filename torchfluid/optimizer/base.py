@@ -57,6 +57,11 @@ __all__ = ["Optimizer", "UpdateParts", "register_front_door", "is_front_door_rec
 _FRONT_DOORS = ByType("record_type")
 
 
+def _shape(obj) -> list | str:
+    shape = getattr(obj, "shape", None)
+    return list(shape) if shape is not None else "(none)"
+
+
 def register_front_door(record_type: type, door) -> None:
     """Route the fluid API calls made with ``record_type`` instances to ``door``.
 
@@ -581,8 +586,16 @@ class Optimizer(torch.optim.Optimizer):
         wanted = None
         if parameter_list is not None:
             wanted = set()
-            for item in parameter_list:
-                wanted.add(item if isinstance(item, str) else self._names.get(item, id(item)))
+            known = set(self._names.values())
+            for i, item in enumerate(parameter_list):
+                name = item if isinstance(item, str) else self._names.get(item)
+                if name not in known:
+                    what = repr(item) if isinstance(item, str) else f"a {type(item).__name__} of shape {_shape(item)}"
+                    raise ValueError(
+                        f"parameter_list[{i}] is {what}, which this optimizer does not manage: an eager update "
+                        "changes the parameters the optimizer was built with (parameter_list= / parameters=) only"
+                    )
+                wanted.add(name)
         excluded = set()
         for item in no_grad_set or ():
             excluded.add(item if isinstance(item, str) else self._names.get(item, id(item)))
@@ -915,7 +928,17 @@ class Optimizer(torch.optim.Optimizer):
         door = _front_door(loss)
         if door is not None:
             return door.backward(loss, startup_program, self._records(parameter_list), no_grad_set, callbacks)
+        self._check_manages_parameters("backward")
         return self._collect(parameter_list, no_grad_set)
+
+    def _check_manages_parameters(self, method: str) -> None:
+        """An eager loss updates the managed parameters: refuse one for an optimizer that has none."""
+        if not self.param_groups:
+            raise ValueError(
+                f"{method}(loss) of an eager loss: this optimizer manages no parameters (built without "
+                "parameter_list= / parameters=, which dygraph mode requires, as in Paddle); a static program's "
+                "loss is a Variable built under fluid.program_guard"
+            )
 
     def apply_gradients(self, params_grads):
         """Clip, regularize and update the given pairs (sorted by parameter name, as Paddle)."""
@@ -942,6 +965,7 @@ class Optimizer(torch.optim.Optimizer):
             return door.minimize(
                 self.update_config(), loss, startup_program, self._records(parameter_list), no_grad_set
             )
+        self._check_manages_parameters("minimize")
         params_grads = self._collect(parameter_list, no_grad_set)  # what backward() returns
         index = self._param_index()  # managed parameters only: _collect took them from param_groups
         pairs = sorted(params_grads, key=lambda pg: index[id(pg[0])][0])  # by name, as apply_gradients
