@@ -316,6 +316,19 @@ def test_set_lr_after_minimize_is_refused_and_changes_nothing(decay):
     assert float(lr_v[0]) == pytest.approx(0.1 * 0.5 ** (1 / 2) if decay else 0.1, rel=1e-6)
 
 
+def test_state_dict_of_an_optimizer_whose_state_lives_in_a_program_is_refused():
+    main, start, loss, opt, _, _ = build(lambda: fluid.optimizer.RMSProp(0.1, momentum=0.9))
+    exe = fluid.Executor()
+    scope = fluid.Scope()
+    exe.run(start, scope=scope)
+    exe.run(main, feed={"x": X[0], "y": Y[0]}, scope=scope)
+    for call in (opt.state_dict, opt.torch_state_dict, lambda: opt.set_state_dict({}), lambda: opt.set_dict({})):
+        with pytest.raises(RuntimeError, match=r"persistable variables in the scope hold its state.*save_persistables"):
+            call()
+    assert not opt.state
+    assert fluid.optimizer.RMSProp(0.1).state_dict() == {}  # appended nowhere: empty, as Paddle's before minimize
+
+
 def test_set_lr_on_an_optimizer_no_program_holds_still_works():
     w = torch.nn.Parameter(torch.ones(3))
     opt = fluid.optimizer.SGD(0.1, parameter_list=[w])

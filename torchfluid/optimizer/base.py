@@ -553,10 +553,7 @@ class Optimizer(torch.optim.Optimizer):
                 f"set_lr cannot be used while a learning-rate schedule "
                 f"({type(self._schedule).__name__}) is attached: the two would conflict"
             )
-        config = self.update_config()
-        holders = [
-            h for door in _FRONT_DOORS.values() for h in getattr(door, "learning_rate_holders", lambda _: [])(config)
-        ]
+        holders = self._learning_rate_holders()
         if holders:
             raise RuntimeError(
                 f"set_lr cannot change the learning rate of the updates this optimizer appended: they read it from "
@@ -834,6 +831,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def paddle_state_dict(self) -> dict:
         """Paddle's layout (see :meth:`state_dict`), whatever ``state_dict()`` returns."""
+        self._refuse_program_state("state_dict")
         for pre_hook in self._optimizer_state_dict_pre_hooks.values():
             pre_hook(self)
         out = self._codec.state_dict()
@@ -846,6 +844,7 @@ class Optimizer(torch.optim.Optimizer):
     def _load_with_hooks(self, state_dict, *, strict: bool, key_map) -> LoadReport:
         """torch's load hooks around :meth:`StateCodec.load`: pre-hooks may return a new
         state dict (the caller's is never modified); post-hooks run after a load."""
+        self._refuse_program_state("set_state_dict")
         for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():
             result = pre_hook(self, state_dict)
             if result is not None:
@@ -896,7 +895,31 @@ class Optimizer(torch.optim.Optimizer):
     def torch_state_dict(self) -> dict:
         """The same state in torch.optim's positional layout (``state`` by index, with
         ``param_names`` in each group); ``set_state_dict``/``load_state_dict`` read both."""
+        self._refuse_program_state("state_dict")
         return self._codec.torch_style()
+
+    def _learning_rate_holders(self) -> list[str]:
+        """Where the updates front doors appended read this optimizer's learning rate (a
+        front door's ``learning_rate_holders``: a static program's variable), one line each."""
+        config = self.update_config()
+        return [
+            h for door in _FRONT_DOORS.values() for h in getattr(door, "learning_rate_holders", lambda _: [])(config)
+        ]
+
+    def _refuse_program_state(self, method: str) -> None:
+        """An optimizer without parameters of its own whose updates a front door appended
+        elsewhere (a static program: ``learning_rate_holders``) keeps its state there, not
+        here: its state dict would be empty and a loaded one would reach nothing."""
+        if self.param_groups:
+            return
+        holders = self._learning_rate_holders()
+        if holders:
+            raise RuntimeError(
+                f"{method}: this optimizer's updates run in a program (they read {'; '.join(holders)}), whose "
+                "persistable variables in the scope hold its state (<param>_<accumulator>_0): save and load them "
+                "with fluid.io.save_persistables / load_persistables or fluid.save / fluid.load (Paddle's "
+                f"optimizer {method} is dygraph-only)"
+            )
 
     @torch.no_grad()
     def to(self, device=None, dtype=None) -> "Optimizer":
