@@ -361,13 +361,22 @@ class Optimizer(torch.optim.Optimizer):
             if i < len(checked) and len(g) == len(checked[i]) + 2 and _unchanged(checked[i], g):
                 continue  # every value as checked
             edited = True
+            # synced and checked on a copy, written back whole only once it passes: a refused
+            # value (torch's key included) leaves the options as they were, so writing a good
+            # value over the bad one afterwards is all it takes
+            trial = dict(g)
+            written = {}
             try:
                 previous = checked[i] if i < len(checked) else None
                 aliases, add = self.torch_group_aliases()  # a scheduler's betas, ZeRO's eps, or ours written
-                sync_group_pairs(g, aliases, previous, add=add, where="the param group")
-                self._check_group(g)
+                written = sync_group_pairs(trial, aliases, previous, add=add, where="the param group")
+                self._check_group(trial)
             except (TypeError, ValueError) as e:
-                raise type(e)(f"param_groups[{i}]: {e}") from None
+                note = "".join(f" (set by {alias}={value!r})" for alias, value in written.items())
+                raise type(e)(f"param_groups[{i}]: {e}{note}") from None
+            for key in [key for key in g if key not in trial]:
+                del g[key]
+            g.update(trial)
             hp = group_hparams(g)
             if i < len(checked):
                 checked[i] = hp
