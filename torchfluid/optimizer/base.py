@@ -57,6 +57,11 @@ __all__ = ["Optimizer", "UpdateParts", "register_front_door", "is_front_door_rec
 _FRONT_DOORS = ByType("record_type")
 
 
+def _shape(obj) -> list | str:
+    shape = getattr(obj, "shape", None)
+    return list(shape) if shape is not None else "(none)"
+
+
 def register_front_door(record_type: type, door) -> None:
     """Route the fluid API calls made with ``record_type`` instances to ``door``.
 
@@ -452,6 +457,12 @@ class Optimizer(torch.optim.Optimizer):
             if self._last_lr is not None and schedules.is_fluid_decay(self._schedule):
                 return self._last_lr
             return schedules.peek(self._schedule)
+        if self._lr_record is not None:
+            raise TypeError(
+                f"learning_rate is a {type(self._lr_record).__name__} (a program's learning-rate variable "
+                f"{getattr(self._lr_record, 'name', '')!r}): its value at each step lives in the scope the program "
+                "runs in; fetch it (exe.run(program, fetch_list=[lr_var])) or read the scope's variable"
+            )
         if self.param_groups:
             return float(self.param_groups[0]["lr"])
         return float(self.defaults["lr"])
@@ -548,7 +559,11 @@ class Optimizer(torch.optim.Optimizer):
         which reversed 2.0-rc's, where ``paddle.optimizer``'s ``set_lr`` took a [1] tensor
         and refused an int).
 
-        Raises RuntimeError when a learning-rate schedule is attached (as Paddle does).
+        Raises RuntimeError when a learning-rate schedule is attached (as Paddle does), and
+        when updates this optimizer appended elsewhere read the rate from a variable of
+        their own (a front door's ``learning_rate_holders``: a static program's
+        learning-rate variable, which the new rate would not reach; Paddle's ``set_lr`` is
+        dygraph-only).
         """
         if self._paddle2_api and not (isinstance(value, numbers.Real) and not isinstance(value, bool)):
             raise TypeError(f"set_lr needs a float (Paddle 2.x optimizers take no tensor), got {type(value).__name__}")
@@ -556,6 +571,17 @@ class Optimizer(torch.optim.Optimizer):
             raise RuntimeError(
                 f"set_lr cannot be used while a learning-rate schedule "
                 f"({type(self._schedule).__name__}) is attached: the two would conflict"
+            )
+        config = self.update_config()
+        holders = [
+            h for door in _FRONT_DOORS.values() for h in getattr(door, "learning_rate_holders", lambda _: [])(config)
+        ]
+        if holders:
+            raise RuntimeError(
+                f"set_lr cannot change the learning rate of the updates this optimizer appended: they read it from "
+                f"{'; '.join(holders)}, which the new value would not reach (Paddle's set_lr is dygraph-only); give "
+                "learning_rate a fluid.layers decay, or a variable (fluid.layers.create_global_var) whose value you "
+                "set in the scope"
             )
         if isinstance(value, (torch.Tensor, np.ndarray)):
             t = torch.as_tensor(value)
@@ -579,8 +605,16 @@ class Optimizer(torch.optim.Optimizer):
         wanted = None
         if parameter_list is not None:
             wanted = set()
-            for item in parameter_list:
-                wanted.add(item if isinstance(item, str) else self._names.get(item, id(item)))
+            known = set(self._names.values())
+            for i, item in enumerate(parameter_list):
+                name = item if isinstance(item, str) else self._names.get(item)
+                if name not in known:
+                    what = repr(item) if isinstance(item, str) else f"a {type(item).__name__} of shape {_shape(item)}"
+                    raise ValueError(
+                        f"parameter_list[{i}] is {what}, which this optimizer does not manage: an eager update "
+                        "changes the parameters the optimizer was built with (parameter_list= / parameters=) only"
+                    )
+                wanted.add(name)
         excluded = set()
         for item in no_grad_set or ():
             excluded.add(item if isinstance(item, str) else self._names.get(item, id(item)))
@@ -913,7 +947,17 @@ class Optimizer(torch.optim.Optimizer):
         door = _front_door(loss)
         if door is not None:
             return door.backward(loss, startup_program, self._records(parameter_list), no_grad_set, callbacks)
+        self._check_manages_parameters("backward")
         return self._collect(parameter_list, no_grad_set)
+
+    def _check_manages_parameters(self, method: str) -> None:
+        """An eager loss updates the managed parameters: refuse one for an optimizer that has none."""
+        if not self.param_groups:
+            raise ValueError(
+                f"{method}(loss) of an eager loss: this optimizer manages no parameters (built without "
+                "parameter_list= / parameters=, which dygraph mode requires, as in Paddle); a static program's "
+                "loss is a Variable built under fluid.program_guard"
+            )
 
     def apply_gradients(self, params_grads):
         """Clip, regularize and update the given pairs (sorted by parameter name, as Paddle)."""
@@ -940,6 +984,7 @@ class Optimizer(torch.optim.Optimizer):
             return door.minimize(
                 self.update_config(), loss, startup_program, self._records(parameter_list), no_grad_set
             )
+        self._check_manages_parameters("minimize")
         params_grads = self._collect(parameter_list, no_grad_set)  # what backward() returns
         index = self._param_index()  # managed parameters only: _collect took them from param_groups
         pairs = sorted(params_grads, key=lambda pg: index[id(pg[0])][0])  # by name, as apply_gradients
