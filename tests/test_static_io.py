@@ -28,8 +28,9 @@ def state(scope, program):
     return {v.name: np.array(scope.find_var(v.name).get_tensor()) for v in program.list_vars() if v.persistable}
 
 
-@pytest.mark.parametrize("kind", ["dir", "single_file", "fluid_save"])
-def test_round_trip_restores_params_and_accumulators(tmp_path, kind):
+def train_and_save(tmp_path, kind):
+    """Three runs of the trained program, its persistables then saved in the ``kind`` layout;
+    returns (program, startup, loss, executor, the saved values, the next run's loss)."""
     main, start, loss = trained_program()
     scope, exe = fluid.Scope(), fluid.Executor()
     with fluid.scope_guard(scope):
@@ -46,6 +47,12 @@ def test_round_trip_restores_params_and_accumulators(tmp_path, kind):
             fluid.save(main, str(tmp_path / "model"))
             assert os.path.isfile(tmp_path / "model.pdparams") and os.path.isfile(tmp_path / "model.pdopt")
         next_loss = exe.run(main, feed=FEED, fetch_list=[loss])[0]
+    return main, start, loss, exe, saved, next_loss
+
+
+@pytest.mark.parametrize("kind", ["dir", "single_file", "fluid_save"])
+def test_round_trip_restores_params_and_accumulators(tmp_path, kind):
+    main, start, loss, exe, saved, next_loss = train_and_save(tmp_path, kind)
     scope2 = fluid.Scope()
     with fluid.scope_guard(scope2):
         exe.run(start)
@@ -102,23 +109,9 @@ def test_fluid_save_load_still_take_plain_objects(tmp_path):
 
 @pytest.mark.parametrize("kind", ["dir", "single_file", "fluid_save", "fluid_save_suffix"])
 def test_load_program_state_then_set_program_state_resumes_the_run(tmp_path, kind):
-    main, start, loss = trained_program()
-    scope, exe = fluid.Scope(), fluid.Executor()
-    with fluid.scope_guard(scope):
-        exe.run(start)
-        for _ in range(3):
-            exe.run(main, feed=FEED, fetch_list=[loss])
-        saved = state(scope, main)
-        if kind == "dir":
-            fluid.io.save_persistables(exe, str(tmp_path), main)
-            path = str(tmp_path)
-        elif kind == "single_file":
-            fluid.io.save_persistables(exe, str(tmp_path), main, filename="all")
-            path = str(tmp_path)
-        else:
-            fluid.save(main, str(tmp_path / "model"))
-            path = str(tmp_path / ("model.pdparams" if kind == "fluid_save_suffix" else "model"))
-        next_loss = exe.run(main, feed=FEED, fetch_list=[loss])[0]
+    main, start, loss, exe, saved, next_loss = train_and_save(tmp_path, kind.replace("_suffix", ""))
+    path = str(tmp_path / "model") if kind.startswith("fluid_save") else str(tmp_path)
+    path += ".pdparams" if kind == "fluid_save_suffix" else ""
     loaded = fluid.io.load_program_state(path)
     assert loaded.keys() == saved.keys()
     for n, v in saved.items():
