@@ -99,7 +99,8 @@ def test_scheduler_group_keys_survive_a_checkpoint_and_the_scheduler_resumes(opt
 def test_torch_options_a_paddle_optimizer_lacks_are_still_dropped_on_load(opt_name):
     """A torch.optim.RMSprop checkpoint carries ``weight_decay``, ``foreach``, ... : options the
     Paddle-convention optimizer's groups do not have (a group ``weight_decay`` of 0, torch's
-    default, would replace its regularization); they are dropped, while a scheduler's keys are kept."""
+    default, would replace its regularization); they are dropped, while a scheduler's keys are kept.
+    torchfluid.optim's groups hold torch's ``weight_decay`` (here 0.0: no regularization)."""
     params = _params()
     ref = torch.optim.RMSprop(params, lr=0.05, alpha=0.9, momentum=0.5)
     sched.StepLR(ref, step_size=2)
@@ -107,8 +108,9 @@ def test_torch_options_a_paddle_optimizer_lacks_are_still_dropped_on_load(opt_na
     opt = OPTIMIZERS[opt_name]([torch.nn.Parameter(p.detach().clone()) for p in params], lr=0.1, momentum=0.5)
     opt.load_state_dict(sd)
     group = opt.param_groups[0]
-    for key in ("weight_decay", "foreach", "capturable", "differentiable", "alpha", "eps"):
+    for key in ("foreach", "capturable", "differentiable", "alpha", "eps"):
         assert key not in group
+    assert group.get("weight_decay") == (0.0 if opt_name.startswith("torchfluid.optim.") else None)
     assert group["rho"] == 0.9 and group["initial_lr"] == 0.05 and group["lr"] == 0.05
 
 

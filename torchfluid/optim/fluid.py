@@ -18,7 +18,10 @@ optimizer themselves (``ZeroRedundancyOptimizer(params, optimizer_class=RMSProp,
 lr=...)``) work. ``Momentum`` reads torch.optim.SGD's ``nesterov`` as ``use_nesterov`` and
 ``Adagrad``, ``Adam``, ``AdamW``, ``Adamax`` and ``Adadelta`` torch's ``eps`` as ``epsilon`` (in the
 call and in ``add_param_group``), and the Adam family torch's ``betas`` pair as ``beta1``,
-``beta2``. torch's ``maximize`` and ``differentiable`` work on every optimizer, and so do ``SGD``'s ``momentum``,
+``beta2``. Every group holds torch's ``weight_decay`` (the group's coupled L2 coefficient; AdamW's
+``coeff``, kept equal to it; absent where the optimizer's regularization is no coupled L2:
+:class:`NoWeightDecayGroup`). torch's ``maximize`` and ``differentiable`` work on every optimizer,
+and so do ``SGD``'s ``momentum``,
 ``dampening`` and ``nesterov`` (torch.optim.SGD's maths) and ``Adagrad``'s ``lr_decay``; torch's
 options without maths here (``capturable``; ``Momentum``'s ``dampening``) are
 accepted only at the values that change nothing (0, False) and refused otherwise, and ``foreach``
@@ -95,6 +98,26 @@ def torch_invalid(argument: str, value, rule=None) -> str:
     return f"Invalid {theirs.get(argument, argument)} value: {value}"
 
 
+class NoWeightDecayGroup(dict):
+    """A param group of a ``torchfluid.optim`` optimizer whose regularization no torch
+    ``weight_decay`` stands for (an ``L1Decay``, a custom regularizer): it holds no
+    ``weight_decay`` until one is written (a coupled L2 of that group then, replacing the
+    regularization), and reading the absent key raises a ``KeyError`` that says why."""
+
+    def __init__(self, group, regularization=None):
+        super().__init__(group)
+        self.regularization = repr(regularization)  # a string: the group refers to no optimizer's object
+
+    def __missing__(self, key):
+        if key == "weight_decay":
+            raise KeyError(
+                f"weight_decay: this param group's regularization is the optimizer's {self.regularization}, "
+                "not a coupled L2 decay, so no torch weight_decay stands for it; write group['weight_decay'] = c "
+                "to give the group a coupled L2 decay of c instead"
+            )
+        raise KeyError(key)
+
+
 class _TorchLayout:
     """Mixin: torch's layout for ``state_dict()``; Paddle's under ``paddle_state_dict()``;
     torch's call ``cls(params, lr=..., **options)`` besides torchfluid's.
@@ -107,6 +130,7 @@ class _TorchLayout:
 
     _RULE = None
     keeps_torch_pairs = True  # every group holds torch's betas (the Adam family), as torch's
+    keeps_torch_weight_decay = True  # and torch's weight_decay (see add_param_group)
     # torch's default learning rate, for a class whose Paddle namesake has none (Paddle's
     # default, where there is one, is torch's too, or stays Paddle's: Adamax, Adadelta)
     _TORCH_LR: float | None = None
@@ -131,6 +155,19 @@ class _TorchLayout:
             raise ValueError(f"{torch_invalid(e.argument, e.value, self._RULE)} ({e})") from None
         for pair, parts in getattr(self._RULE, "torch_group_pairs", {}).items():  # torch's defaults key too:
             self.defaults[pair] = tuple(self.defaults[p] for p in parts)  # OneCycleLR looks for betas there
+
+    def add_param_group(self, param_group: Mapping) -> None:
+        """As the Paddle namesake's, and the group holds torch's ``weight_decay``, as torch's
+        groups do, always the value the update uses: the group's coupled L2 coefficient (the
+        optimizer's ``L2Decay`` coefficient where the group sets none, 0.0 without
+        regularization) or, in ``AdamW``, its decoupled coefficient ``coeff`` (the two kept
+        equal: either written sets the other). Where the optimizer's regularization is no
+        coupled L2 (an ``L1Decay``, a custom regularizer) a group that sets none holds no
+        ``weight_decay`` (:class:`NoWeightDecayGroup`: reading it says why)."""
+        before = len(self.param_groups)
+        super().add_param_group(param_group)
+        if len(self.param_groups) > before and self.weight_decay_is_l2() and self.torch_weight_decay() is None:
+            self.param_groups[-1] = NoWeightDecayGroup(self.param_groups[-1], self.regularization)
 
     def state_dict(self) -> dict:
         """torch.optim's layout (see :meth:`torch_state_dict`)."""

@@ -456,8 +456,10 @@ class AdamW(AdamOptimizer, fluid_attributes=("coeff",)):
     def _check_group(self, group: dict) -> None:
         """A group's ``weight_decay`` written into ``param_groups`` (torch's name, which
         ``ZeroRedundancyOptimizer`` copies into its local optimizer's groups at every step)
-        is its decay coefficient too, never a coupled L2 decay: it becomes ``coeff``."""
-        if "weight_decay" in group:
+        is its decay coefficient too, never a coupled L2 decay: it becomes ``coeff`` (where
+        every group holds torch's ``weight_decay``, ``keeps_torch_weight_decay``, the two are
+        kept equal instead, as torch's ``betas`` and ``beta1``/``beta2``)."""
+        if "weight_decay" in group and not self.keeps_torch_weight_decay:
             group["coeff"] = _check_coeff(group.pop("weight_decay"))
         super()._check_group(group)
         _check_coeff(group["coeff"])

@@ -309,6 +309,7 @@ class Optimizer(torch.optim.Optimizer):
         group["params"] = [p for _, p in named]
         aliases, add = self.torch_group_aliases()  # torch's betas: what the group gives wins
         sync_group_pairs(group, aliases, self.defaults, add=add, where="param_group")
+        self.hold_torch_weight_decay(group)
         self._check_group(group)
         for name, (_, p) in zip(names, named, strict=True):
             self._names[p] = name
@@ -320,18 +321,66 @@ class Optimizer(torch.optim.Optimizer):
     # whether every param group holds torch's pair keys of the rule (the Adam family's betas, kept
     # equal to beta1/beta2: torch.optim's classes), or only where written (see sync_group_pairs)
     keeps_torch_pairs = False
+    # whether every param group holds torch's weight_decay (torch.optim's classes): see
+    # hold_torch_weight_decay; else a group holds it only where it was given or written
+    keeps_torch_weight_decay = False
 
     def torch_group_aliases(self) -> tuple[dict, tuple]:
         """torch's keys for this optimizer's group options, ``{torch's key: (options)}`` (the
         rule's ``torch_group_keys``, one option each, and ``torch_group_pairs``: the Adam
-        family's ``betas``), and those every group holds (the pairs, where
-        :attr:`keeps_torch_pairs`); :func:`~torchfluid.optimizer.state.sync_group_pairs`
+        family's ``betas``; where :attr:`keeps_torch_weight_decay`, also the rule's
+        ``torch_group_keys_read``: AdamW's ``weight_decay``, its ``coeff``), and those every group
+        holds (the pairs, where :attr:`keeps_torch_pairs`; the keys read, where
+        :attr:`keeps_torch_weight_decay`); :func:`~torchfluid.optimizer.state.sync_group_pairs`
         keeps them equal."""
         rule = self._rule
         pairs = dict(getattr(rule, "torch_group_pairs", {}))
         aliases = {theirs: (ours,) for theirs, ours in getattr(rule, "torch_group_keys", {}).items()}
         aliases.update(pairs)
-        return aliases, tuple(pairs) if self.keeps_torch_pairs else ()
+        held = tuple(pairs) if self.keeps_torch_pairs else ()
+        if self.keeps_torch_weight_decay:
+            read = {theirs: (ours,) for theirs, ours in getattr(rule, "torch_group_keys_read", {}).items()}
+            aliases.update(read)
+            held += tuple(read)
+        return aliases, held
+
+    def weight_decay_is_l2(self) -> bool:
+        """Whether a group's ``weight_decay`` is a coupled L2 decay (every rule but one that reads
+        torch's ``weight_decay`` as an option of its own, ``torch_group_keys_read``: AdamW's
+        decoupled ``coeff``)."""
+        return "weight_decay" not in getattr(self._rule, "torch_group_keys_read", {})
+
+    def torch_weight_decay(self) -> float | torch.Tensor | None:
+        """torch's ``weight_decay`` of a group that sets none, where it is a coupled L2 decay
+        (:meth:`weight_decay_is_l2`): the coefficient of the optimizer's ``L2Decay`` (the same
+        object where it is a tensor), 0.0 without regularization; None where the optimizer's
+        regularization is another kind (an ``L1Decay``, a custom regularizer), which no torch
+        ``weight_decay`` stands for."""
+        reg = self.regularization
+        if reg is None:
+            return 0.0
+        return reg.coeff if type(reg) is L2Decay else None
+
+    def hold_torch_weight_decay(self, group: dict) -> None:
+        """Where :attr:`keeps_torch_weight_decay` and the group's ``weight_decay`` is a coupled L2
+        decay: a group without it gets :meth:`torch_weight_decay` (nothing where that is None), the
+        regularization it has (a group's ``weight_decay`` is its coupled L2, replacing the
+        optimizer's regularization; its value equal to the optimizer's ``L2Decay`` coefficient is
+        that ``L2Decay`` itself, see :meth:`group_regularization`). In place."""
+        if not self.keeps_torch_weight_decay or "weight_decay" in group or not self.weight_decay_is_l2():
+            return
+        wd = self.torch_weight_decay()
+        if wd is not None:
+            group["weight_decay"] = wd
+
+    def group_regularization(self, group: Mapping):
+        """The regularizer of a param group's parameters (before each parameter's own): the
+        group's ``weight_decay`` where it is a coupled L2 (:meth:`weight_decay_is_l2`) and set
+        (0: none; the optimizer's ``L2Decay`` coefficient: that ``L2Decay``, its
+        ``float32_attrs`` included), else the optimizer's ``regularization``."""
+        if not self.weight_decay_is_l2():
+            return self.regularization  # AdamW: a group's weight_decay is its decay coefficient
+        return _group_regularizer(group, self.regularization)
 
     # a subclass's numeric group options and their check_number bounds, checked at construction
     # and in every group (see checked_options)
@@ -375,6 +424,7 @@ class Optimizer(torch.optim.Optimizer):
                 previous = checked[i] if i < len(checked) else None
                 aliases, add = self.torch_group_aliases()  # a scheduler's betas, ZeRO's eps, or ours written
                 written = sync_group_pairs(trial, aliases, previous, add=add, where="the param group")
+                self.hold_torch_weight_decay(trial)  # a deleted weight_decay: the optimizer's regularization
                 self._check_group(trial)
             except (TypeError, ValueError) as e:
                 note = "".join(f" (set by {alias}={value!r})" for alias, value in written.items())
@@ -762,7 +812,7 @@ class Optimizer(torch.optim.Optimizer):
             self._runtime.state = self.state
             if from_grad_attrs and not edited and config is self._plain_config and self._replay(pairs, index):
                 return
-            group_reg = {id(g): _group_regularizer(g, self.regularization) for g in self.param_groups}
+            group_reg = {id(g): self.group_regularization(g) for g in self.param_groups}
             items = []
             for p, g in pairs:
                 name, group = index[id(p)]
@@ -820,7 +870,7 @@ class Optimizer(torch.optim.Optimizer):
             group = index[id(p)][1]
             shared = per_group.get(id(group))
             if shared is None:
-                group_reg = _group_regularizer(group, self.regularization)
+                group_reg = self.group_regularization(group)
                 if not foldable_regularizer(group_reg):
                     return False
                 shared = per_group[id(group)] = (group_reg, item_lr(group, 1.0))
@@ -1204,13 +1254,24 @@ def _check_differentiable(opt, *, multi_precision: bool, shard_state: bool) -> N
 def _group_regularizer(group: Mapping, regularization):
     """The regularizer of a param group's parameters (before each parameter's own): the
     group's ``weight_decay`` (Paddle 2.x: a float is a coupled ``L2Decay``, 0 none) where
-    the group sets one, else the optimizer's ``regularization``."""
+    the group sets one, else the optimizer's ``regularization``. A ``weight_decay`` that is
+    the coefficient of the optimizer's ``L2Decay`` (the same number, or the same tensor) is
+    that ``L2Decay`` (torch.optim's classes hold it in every group: the same update as without)."""
     wd = group.get("weight_decay")
     if wd is None:
+        return regularization
+    if type(regularization) is L2Decay and _same_coefficient(wd, regularization.coeff):
         return regularization
     if isinstance(wd, torch.Tensor):  # torch's tensor weight_decay: its value read at each update
         return L2Decay(wd)
     return _l2_decay(float(wd)) if wd else None
+
+
+def _same_coefficient(a, b) -> bool:
+    """Two decay coefficients are the same: one tensor, or equal numbers."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return a is b
+    return a == b
 
 
 @functools.lru_cache(maxsize=64)

@@ -501,8 +501,8 @@ class StateCodec:
         """The keys of the rule's torch.optim namesake that ``group`` lacks: its options under
         torch's names (``eps``, RMSprop's ``alpha``, SGD's ``nesterov``, the ``betas`` pair,
         AdamW's ``weight_decay``), Adam's ``amsgrad`` as the rule's, the coupled L2 coefficient
-        as ``weight_decay`` (the group's own, else the optimizer's ``L2Decay``; 0 for none or
-        an ``L1Decay``, which torch has no key for), and the rest at torch's defaults."""
+        as ``weight_decay`` (the group's own, else the optimizer's ``L2Decay``; 0 for none, an
+        ``L1Decay`` or a custom regularizer, which torch has no key for), and the rest at torch's defaults."""
         rule = self.rule
         aliases = {**getattr(rule, "torch_group_keys", {}), **getattr(rule, "torch_group_keys_read", {})}
         pairs = getattr(rule, "torch_group_pairs", {})
@@ -520,12 +520,24 @@ class StateCodec:
                 out[key] = getattr(rule, key, default) if key == "amsgrad" else default
         return out
 
-    def _optimizer_l2(self) -> float:
-        """The coefficient of the optimizer's coupled L2 regularization (0 for none or another kind)."""
-        from ..regularizer import L2Decay
+    def _keeps_group_l2(self, wd) -> bool:
+        """Whether a torch-layout group's coupled ``weight_decay`` ``wd`` becomes the loaded
+        group's. 0, torch's default, leaves the group as it is (the optimizer's own regularization,
+        or what the group set: a no-decay group keeps its 0), except in an optimizer without
+        regularization, where it is the same. Another value is kept where every group holds torch's
+        ``weight_decay`` (``keeps_torch_weight_decay``: torchfluid.optim's classes), and elsewhere
+        unless it is the optimizer's own ``L2Decay`` coefficient (the group then keeps
+        the optimizer's regularization and no key of its own, as it was built)."""
+        opt = self.opt
+        if not wd:
+            return getattr(opt, "keeps_torch_weight_decay", False) and _same_values(opt.torch_weight_decay(), 0.0)
+        return getattr(opt, "keeps_torch_weight_decay", False) or not _same_values(wd, self._optimizer_l2())
 
-        reg = self.opt.regularization
-        return reg.coeff if isinstance(reg, L2Decay) else 0.0
+    def _optimizer_l2(self) -> float:
+        """The coefficient of the optimizer's coupled L2 regularization, its ``torch_weight_decay``
+        (0 for none or another kind: an ``L1Decay``, a custom regularizer)."""
+        wd = self.opt.torch_weight_decay()
+        return 0.0 if wd is None else wd
 
     def _torch_accumulators(self) -> Mapping[str, str]:
         """The rule's ``{accumulator: torch.optim's name for it}`` (empty when it keeps its own names)."""
@@ -613,9 +625,9 @@ class StateCodec:
         no optimizer's option (a scheduler's ``initial_lr``, ...) kept as torch keeps them. A group
         setting one of the rule's ``torch_neutral_options`` to another value than its neutral
         one is a ValueError (Momentum: torch.optim.SGD's ``dampening``). The Adam family
-        reads torch's ``betas`` pair as ``beta1`` and ``beta2``; a ``weight_decay`` other than 0
-        is kept as the group's coupled L2 (0, torch's default, is dropped: the optimizer's
-        regularization stays), except where the rule reads it as its own option (AdamW's ``coeff``)."""
+        reads torch's ``betas`` pair as ``beta1`` and ``beta2``; a ``weight_decay`` is the group's
+        coupled L2 where :meth:`_keeps_group_l2` keeps it (0, torch's default, leaves the group's
+        regularization as it is), except where the rule reads it as its own option (AdamW's ``coeff``)."""
         where = "torch-style state_dict: a param group"
         refuse_torch_options(group, where, getattr(self.rule, "torch_neutral_options", {}))
         known = set(self.opt.defaults) | {"param_names"}
@@ -625,8 +637,8 @@ class StateCodec:
             **getattr(self.rule, "torch_group_keys_read", {}),  # AdamW: torch's weight_decay is its coeff
         }
         wd = group.get("weight_decay")  # torch's coupled L2 of the group: the group's own here too,
-        if wd and renames.get("weight_decay") not in known and not _same_values(wd, self._optimizer_l2()):
-            known.add("weight_decay")  # unless it is 0 (none) or the optimizer's own L2 (as written)
+        if wd is not None and renames.get("weight_decay") not in known and self._keeps_group_l2(wd):
+            known.add("weight_decay")
         out = {}
         options = optimizer_option_keys()
         if "betas" in group and {"beta1", "beta2"} <= known:  # the Adam family's pair, as beta1 and beta2
@@ -812,12 +824,18 @@ class StateCodec:
 def group_hparams(group: Mapping) -> dict:
     """A param group's hyper-parameters: every entry but ``params`` and ``param_names``; a
     tensor (torch's tensor ``lr``) as a copy of its value now, so that a later in-place
-    change to it counts as a change."""
-    return {
-        k: (v.detach().clone() if isinstance(v, torch.Tensor) else v)
-        for k, v in group.items()
-        if k not in ("params", "param_names")
-    }
+    change to it counts as a change (one copy of a tensor that two keys hold, as AdamW's
+    ``weight_decay`` and ``coeff``: they stay one tensor)."""
+    copies: dict[int, torch.Tensor] = {}
+
+    def value(v):
+        if not isinstance(v, torch.Tensor):
+            return v
+        if id(v) not in copies:
+            copies[id(v)] = v.detach().clone()
+        return copies[id(v)]
+
+    return {k: value(v) for k, v in group.items() if k not in ("params", "param_names")}
 
 
 def _renamer(key_map):
