@@ -445,3 +445,38 @@ def test_a_torch_layout_reload_keeps_the_groups_weight_decay():
     paddle = F.SGD(parameters=list(model.parameters()), learning_rate=0.1, weight_decay=1e-3)
     paddle.load_state_dict(torch.optim.SGD(list(model.parameters()), lr=0.1, weight_decay=1e-3).state_dict())
     assert "weight_decay" not in paddle.param_groups[0]  # Paddle's layout: the optimizer's L2, no key
+
+
+FLOAT64_CASES = {
+    "L2Decay without float32 rounding": lambda ns, ps: ns.SGD(
+        parameters=ps, learning_rate=0.1, regularization=L2Decay(1 / 30, float32_attrs=False)
+    ),
+    "RMSProp.preset('torch')": lambda ns, ps: ns.RMSProp.preset(
+        "torch", ps, lr=0.01, momentum=0.5, weight_decay=1 / 30
+    ),
+    "L2Decay with float32 rounding": lambda ns, ps: ns.Momentum(
+        parameters=ps, learning_rate=0.05, momentum=0.9, weight_decay=1 / 30
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(FLOAT64_CASES))
+def test_float64_updates_keep_the_optimizers_l2_rounding(case):
+    """The held weight_decay is the optimizer's L2Decay itself, its float32_attrs included (1/30 is
+    no float32: a coefficient rounded to float32 or not changes float64 updates): bit for bit the
+    Paddle-layout namesake in float64."""
+    runs = []
+    for ns in (F, O):
+        model = _model().double()
+        opt = FLOAT64_CASES[case](ns, list(model.parameters()))
+        for seed in range(4):
+            for p in model.parameters():
+                p.grad = None
+            x = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+            model(x).pow(2).mean().backward()
+            opt.step()
+        runs.append([p.detach().clone() for p in model.parameters()])
+        if ns is O:
+            assert opt.param_groups[0]["weight_decay"] == 1 / 30
+    for a, b in zip(*runs, strict=True):
+        assert torch.equal(a, b)

@@ -376,11 +376,11 @@ class Optimizer(torch.optim.Optimizer):
     def group_regularization(self, group: Mapping):
         """The regularizer of a param group's parameters (before each parameter's own): the
         group's ``weight_decay`` where it is a coupled L2 (:meth:`weight_decay_is_l2`) and set
-        (0: none; the optimizer's ``L2Decay`` coefficient: that ``L2Decay``, its
-        ``float32_attrs`` included), else the optimizer's ``regularization``."""
+        (0: none; where :attr:`keeps_torch_weight_decay`, the optimizer's ``L2Decay`` coefficient:
+        that ``L2Decay``, its ``float32_attrs`` included), else the optimizer's ``regularization``."""
         if not self.weight_decay_is_l2():
             return self.regularization  # AdamW: a group's weight_decay is its decay coefficient
-        return _group_regularizer(group, self.regularization)
+        return _group_regularizer(group, self.regularization, held=self.keeps_torch_weight_decay)
 
     # a subclass's numeric group options and their check_number bounds, checked at construction
     # and in every group (see checked_options)
@@ -1251,16 +1251,17 @@ def _check_differentiable(opt, *, multi_precision: bool, shard_state: bool) -> N
         raise ValueError(f"{name}: differentiable=True with shard_state=True; allowed: one of them")
 
 
-def _group_regularizer(group: Mapping, regularization):
+def _group_regularizer(group: Mapping, regularization, *, held: bool = False):
     """The regularizer of a param group's parameters (before each parameter's own): the
     group's ``weight_decay`` (Paddle 2.x: a float is a coupled ``L2Decay``, 0 none) where
-    the group sets one, else the optimizer's ``regularization``. A ``weight_decay`` that is
-    the coefficient of the optimizer's ``L2Decay`` (the same number, or the same tensor) is
-    that ``L2Decay`` (torch.optim's classes hold it in every group: the same update as without)."""
+    the group sets one, else the optimizer's ``regularization``. ``held``: every group holds
+    a ``weight_decay`` (torch.optim's classes), the optimizer's ``L2Decay`` coefficient where
+    the group sets none; that coefficient (the same number, or the same tensor) is that
+    ``L2Decay`` itself (its ``float32_attrs`` included: the same update as without the key)."""
     wd = group.get("weight_decay")
     if wd is None:
         return regularization
-    if type(regularization) is L2Decay and _same_coefficient(wd, regularization.coeff):
+    if held and type(regularization) is L2Decay and _same_coefficient(wd, regularization.coeff):
         return regularization
     if isinstance(wd, torch.Tensor):  # torch's tensor weight_decay: its value read at each update
         return L2Decay(wd)
