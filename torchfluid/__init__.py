@@ -27,8 +27,10 @@ from .framework import (
     disable_static,
     enable_dygraph,
     enable_static,
+    get_flags,
     in_dygraph_mode,
     in_dynamic_mode,
+    set_flags,
 )
 from .param_attr import ParamAttr
 
