@@ -161,9 +161,15 @@ def save_inference_model(
 def _load_desc(path):
     try:
         with open(path, "rb") as f:
-            desc = json.loads(f.read().decode("utf-8"))
+            data = f.read()
     except FileNotFoundError:
         raise FileNotFoundError(f"load_inference_model: no program file at {path!r}") from None
+    return _parse_desc(data, path)
+
+
+def _parse_desc(data, path):
+    try:
+        desc = json.loads(bytes(data).decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:  # bad UTF-8 or JSON, huge ints, too deep
         raise InferenceModelError(f"{path}: not a torchfluid inference program (JSON expected): {e}") from None
     if not isinstance(desc, dict) or desc.get("format") != FORMAT:
@@ -214,15 +220,40 @@ def _build_program(desc, path):
 
 def load_inference_model(dirname, executor=None, model_filename=None, params_filename=None, pserver_endpoints=None):
     """``[program, feed_names, fetch_targets]`` from :func:`save_inference_model`'s files;
-    the parameters go into the global scope (all checked before any is set)."""
+    the parameters go into the global scope (all checked before any is set).
+
+    ``dirname`` None (Paddle's load from memory): ``model_filename`` is the program file's bytes
+    and ``params_filename`` the parameters' bytes, as ``save_persistables(exe, None, program)``
+    returns them (for instance of ``program._prune_with_input(feeds, targets)``)."""
+    if dirname is None:
+        for arg, value in (("model_filename", model_filename), ("params_filename", params_filename)):
+            if value is None:
+                raise ValueError(f"load_inference_model: with dirname None, {arg} must be the saved bytes, got None")
+            if not isinstance(value, (bytes, bytearray)):
+                raise TypeError(
+                    f"load_inference_model: with dirname None, {arg} must be the saved bytes, "
+                    f"got {type(value).__name__}"
+                )
+        path = "load_inference_model: the program's bytes"
+        desc = _parse_desc(model_filename, path)
+        program = _build_program(desc, path)
+        return _load_params(program, desc, None, params_filename, path)
     if not isinstance(dirname, (str, os.PathLike)):
-        raise TypeError(f"load_inference_model: dirname must be a path (str), got {dirname!r}")
+        raise TypeError(f"load_inference_model: dirname must be a path (str) or None, got {dirname!r}")
     for arg, value in (("model_filename", model_filename), ("params_filename", params_filename)):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"load_inference_model: {arg} must be a file name (str) or None, got {value!r}")
+    if not os.path.isdir(dirname):
+        raise InferenceModelError(f"load_inference_model: there is no directory {os.fspath(dirname)!r}")
     path = os.path.join(dirname, model_filename or MODEL_FILENAME)
     desc = _load_desc(path)
     program = _build_program(desc, path)
+    return _load_params(program, desc, dirname, params_filename, path)
+
+
+def _load_params(program, desc, dirname, params_filename, path):
+    """Check the persistables ``program`` reads in the files (or bytes), set them in the global
+    scope, and return ``[program, feed names, fetch Variables]``."""
     if params_filename is None:
         params_filename = desc.get("params_filename")
         if params_filename is not None and (
