@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -23,6 +24,7 @@ __all__ = [
     "softmax_with_cross_entropy",
     "softmax",
     "accuracy",
+    "one_hot",
 ]
 
 
@@ -156,6 +158,23 @@ def softmax_with_cross_entropy(
 def softmax(input, use_cudnn=False, name=None, axis=-1):
     """``exp(x) / sum(exp(x))`` along ``axis``."""
     return apply_op("softmax", {"X": input}, {"axis": int(axis)}, name=name)
+
+
+def one_hot(input, depth, allow_out_of_range=False):
+    """Paddle's ``one_hot``: int ids ``[..., 1]`` -> float32 ``[..., depth]`` with a 1 at each id.
+    An id outside ``[0, depth)`` raises, or with ``allow_out_of_range=True`` gives a zero row.
+    The result carries no gradient (the ids are integers)."""
+    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 1:
+        raise ValueError(f"one_hot: depth must be an int >= 1, got {depth!r}")
+    if not isinstance(allow_out_of_range, bool):
+        raise TypeError(f"one_hot: allow_out_of_range must be a bool, got {allow_out_of_range!r}")
+    helper = LayerHelper("one_hot") if is_static(input) else None
+    out = apply_op(
+        "one_hot", {"X": input}, {"depth": int(depth), "allow_out_of_range": allow_out_of_range}, helper=helper
+    )
+    if helper is not None:
+        out.stop_gradient = True
+    return out
 
 
 def accuracy(input, label, k=1, correct=None, total=None):

@@ -105,6 +105,36 @@ def accuracy(Out, Indices, Label):
     return acc, correct.to(torch.int32).reshape(1), torch.full((1,), n, dtype=torch.int32)
 
 
+def _one_hot_ids(X, depth):
+    if X.dim() < 1 or X.shape[-1] != 1:
+        raise ValueError(f"one_hot: the input's last dim must be 1, got shape {list(X.shape)}")
+    if X.dtype not in (torch.int32, torch.int64):
+        raise TypeError(f"one_hot: the input must be int32 or int64 ids, got {str(X.dtype).replace('torch.', '')}")
+    return X.reshape(X.shape[:-1])
+
+
+def _one_hot_infer(X, *, depth, allow_out_of_range=False):
+    ids = _one_hot_ids(X, depth)
+    return torch.empty((*ids.shape, depth), dtype=torch.float32, device="meta")
+
+
+@register("one_hot", ["Out"], infer=_one_hot_infer)
+def one_hot(X, *, depth, allow_out_of_range=False):
+    """Paddle ``one_hot`` (v1): ids ``X`` of shape ``[..., 1]`` become float32 rows of length
+    ``depth`` with a 1 at each id: shape ``[..., depth]``. An id outside ``[0, depth)`` is an
+    error, or (``allow_out_of_range=True``) gives a row of zeros. No gradient flows to the ids."""
+    ids = _one_hot_ids(X, depth).long()
+    bad = (ids < 0) | (ids >= depth)
+    if not allow_out_of_range and bool(bad.any()):
+        raise ValueError(
+            f"one_hot: ids must be in [0, {depth}), got {int(ids[bad][0])} "
+            "(allow_out_of_range=True makes such rows all zeros)"
+        )
+    out = torch.zeros((*ids.shape, depth), dtype=torch.float32, device=X.device)
+    out.scatter_(-1, ids.clamp(0, depth - 1).unsqueeze(-1), (~bad).to(torch.float32).unsqueeze(-1))
+    return out
+
+
 # ---------------------------------------------------------------- embedding
 
 
