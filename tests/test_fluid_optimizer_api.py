@@ -247,3 +247,60 @@ def test_dygraph_clip_drops_pairs_without_grad():
             assert clip([(x, None)]) == []
             out = clip([(x, x), (x, y), (x, None)])
             assert len(out) == 2 and all(p is x for p, _ in out)
+
+
+def _dygraph_step(model, opt, seed=0):
+    x = fluid.dygraph.to_variable(torch.randn(4, 3, generator=torch.Generator().manual_seed(seed)).numpy())
+    loss = fluid.layers.mean(model(x))
+    loss.backward()
+    opt.minimize(loss)
+    model.clear_gradients()
+    return loss
+
+
+def test_an_eager_loss_needs_the_optimizers_parameters():
+    with fluid.dygraph.guard():
+        model = fluid.dygraph.Linear(3, 2)
+        w0 = model.weight.numpy().copy()
+        opt = fluid.optimizer.RMSProp(0.1)  # no parameter_list: static mode's spelling
+        loss = fluid.layers.mean(model(fluid.dygraph.to_variable(torch.ones(4, 3).numpy())))
+        loss.backward()
+        for call in (lambda: opt.minimize(loss), lambda: opt.backward(loss)):
+            with pytest.raises(ValueError, match=r"manages no parameters .*parameter_list="):
+                call()
+        assert (model.weight.numpy() == w0).all() and not opt.state
+
+
+@pytest.mark.parametrize("which", ["tensor", "name"])
+def test_minimize_refuses_a_parameter_list_entry_it_does_not_manage(which):
+    with fluid.dygraph.guard():
+        model, other = fluid.dygraph.Linear(3, 2), fluid.dygraph.Linear(3, 2)
+        opt = fluid.optimizer.RMSProp(0.1, parameter_list=model.parameters())
+        loss = fluid.layers.mean(model(fluid.dygraph.to_variable(torch.ones(4, 3).numpy())))
+        loss.backward()
+        w0 = model.weight.numpy().copy()
+        stranger = other.weight if which == "tensor" else other.weight.name
+        expected = r"shape \[3, 2\]" if which == "tensor" else repr(other.weight.name)
+        with pytest.raises(ValueError, match=rf"parameter_list\[1\] is .*{expected}.* does not manage"):
+            opt.minimize(loss, parameter_list=[model.weight, stranger])
+        assert (model.weight.numpy() == w0).all() and not opt.state
+        opt.minimize(loss, parameter_list=[model.weight.name])  # a managed name updates that parameter only
+        assert not (model.weight.numpy() == w0).all() and list(opt.state) == [model.weight]
+
+
+def test_a_state_dict_of_differently_named_parameters_says_how_to_load_it():
+    with fluid.dygraph.guard():
+        saved_model = fluid.dygraph.Linear(3, 2)
+        saved = fluid.optimizer.RMSProp(0.1, momentum=0.9, parameter_list=saved_model.parameters())
+        _dygraph_step(saved_model, saved)
+        state = saved.state_dict()
+        model = fluid.dygraph.Linear(3, 2)  # built second in the process: linear_1.*
+        opt = fluid.optimizer.RMSProp(0.1, momentum=0.9, parameter_list=model.parameters())
+        old, new = [p.name for p in saved_model.parameters()], [p.name for p in model.parameters()]
+        with pytest.raises(ValueError, match=r"fluid.unique_name.guard\(\).*key_map=\{") as err:
+            opt.set_dict(state)
+        assert all(repr(n) in str(err.value) for n in old + new) and not opt.state
+        opt.set_state_dict(state, key_map=dict(zip(old, new, strict=True)))  # what the hint suggests
+        for p, q in zip(saved_model.parameters(), model.parameters(), strict=True):
+            for acc, t in saved.state[p].items():
+                assert torch.equal(opt.state[q][acc], t)

@@ -286,6 +286,59 @@ def test_a_program_learning_rate_refuses_eager_updates():
     assert torch.equal(w.detach(), torch.ones(3)) and not opt.state
 
 
+@pytest.mark.parametrize("decay", [False, True], ids=["float lr", "decay variable"])
+def test_set_lr_after_minimize_is_refused_and_changes_nothing(decay):
+    # the program's update reads its own learning-rate variable, which set_lr cannot reach
+    # (Paddle's set_lr and current_step_lr are dygraph-only)
+    def make():
+        return L.exponential_decay(0.1, decay_steps=2, decay_rate=0.5) if decay else 0.1
+
+    main, start, loss, opt, _, _ = build(lambda: fluid.optimizer.SGD(make()))
+    scope = fluid.Scope()
+    exe = fluid.Executor()
+    exe.run(start, scope=scope)
+    exe.run(main, feed={"x": X[0], "y": Y[0]}, scope=scope)
+    with pytest.raises(RuntimeError, match=r"set_lr cannot change .* the variable '(learning_rate|exponential_decay)"):
+        opt.set_lr(0.5)
+    if decay:
+        with pytest.raises(TypeError, match="program's learning-rate variable 'exponential_decay"):
+            opt.current_step_lr()
+    else:
+        assert opt.current_step_lr() == 0.1 and opt.defaults["lr"] == 0.1
+    # the refused call changed nothing: the next run is the run without it
+    w0 = np.array(scope.find_var("fc_0.w_0").get_tensor())
+    lr_v, g = exe.run(
+        main, feed={"x": X[1], "y": Y[1]}, fetch_list=[opt._global_learning_rate(main), "fc_0.w_0@GRAD"], scope=scope
+    )
+    ref = torch.from_numpy(w0)
+    sgd_(ref, torch.from_numpy(g), lr=float(lr_v[0]))
+    np.testing.assert_array_equal(np.array(scope.find_var("fc_0.w_0").get_tensor()), ref.numpy())
+    assert float(lr_v[0]) == pytest.approx(0.1 * 0.5 ** (1 / 2) if decay else 0.1, rel=1e-6)
+
+
+def test_state_dict_of_an_optimizer_whose_state_lives_in_a_program_is_refused():
+    main, start, loss, opt, _, _ = build(lambda: fluid.optimizer.RMSProp(0.1, momentum=0.9))
+    exe = fluid.Executor()
+    scope = fluid.Scope()
+    exe.run(start, scope=scope)
+    exe.run(main, feed={"x": X[0], "y": Y[0]}, scope=scope)
+    for call in (opt.state_dict, opt.torch_state_dict, lambda: opt.set_state_dict({}), lambda: opt.set_dict({})):
+        with pytest.raises(RuntimeError, match=r"persistable variables in the scope hold its state.*save_persistables"):
+            call()
+    assert not opt.state
+    assert fluid.optimizer.RMSProp(0.1).state_dict() == {}  # appended nowhere: empty, as Paddle's before minimize
+
+
+def test_set_lr_on_an_optimizer_no_program_holds_still_works():
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = fluid.optimizer.SGD(0.1, parameter_list=[w])
+    main, start, *_ = build(lambda: fluid.optimizer.SGD(0.1))  # another optimizer's program
+    opt.set_lr(0.5)
+    w.grad = torch.ones(3)
+    opt.step()
+    assert opt.current_step_lr() == 0.5 and torch.equal(w.detach(), torch.full((3,), 0.5))
+
+
 def test_register_front_door_takes_a_class():
     from torchfluid.optimizer.base import register_front_door
 

@@ -57,6 +57,11 @@ __all__ = ["Optimizer", "UpdateParts", "register_front_door", "is_front_door_rec
 _FRONT_DOORS = ByType("record_type")
 
 
+def _shape(obj) -> list | str:
+    shape = getattr(obj, "shape", None)
+    return list(shape) if shape is not None else "(none)"
+
+
 def register_front_door(record_type: type, door) -> None:
     """Route the fluid API calls made with ``record_type`` instances to ``door``.
 
@@ -433,6 +438,12 @@ class Optimizer(torch.optim.Optimizer):
             if self._last_lr is not None and schedules.is_fluid_decay(self._schedule):
                 return self._last_lr
             return schedules.peek(self._schedule)
+        if self._lr_record is not None:
+            raise TypeError(
+                f"learning_rate is a {type(self._lr_record).__name__} (a program's learning-rate variable "
+                f"{getattr(self._lr_record, 'name', '')!r}): its value at each step lives in the scope the program "
+                "runs in; fetch it (exe.run(program, fetch_list=[lr_var])) or read the scope's variable"
+            )
         if self.param_groups:
             return float(self.param_groups[0]["lr"])
         return float(self.defaults["lr"])
@@ -529,7 +540,11 @@ class Optimizer(torch.optim.Optimizer):
         which reversed 2.0-rc's, where ``paddle.optimizer``'s ``set_lr`` took a [1] tensor
         and refused an int).
 
-        Raises RuntimeError when a learning-rate schedule is attached (as Paddle does).
+        Raises RuntimeError when a learning-rate schedule is attached (as Paddle does), and
+        when updates this optimizer appended elsewhere read the rate from a variable of
+        their own (a front door's ``learning_rate_holders``: a static program's
+        learning-rate variable, which the new rate would not reach; Paddle's ``set_lr`` is
+        dygraph-only).
         """
         if self._paddle2_api and not (isinstance(value, numbers.Real) and not isinstance(value, bool)):
             raise TypeError(f"set_lr needs a float (Paddle 2.x optimizers take no tensor), got {type(value).__name__}")
@@ -537,6 +552,14 @@ class Optimizer(torch.optim.Optimizer):
             raise RuntimeError(
                 f"set_lr cannot be used while a learning-rate schedule "
                 f"({type(self._schedule).__name__}) is attached: the two would conflict"
+            )
+        holders = self._learning_rate_holders()
+        if holders:
+            raise RuntimeError(
+                f"set_lr cannot change the learning rate of the updates this optimizer appended: they read it from "
+                f"{'; '.join(holders)}, which the new value would not reach (Paddle's set_lr is dygraph-only); give "
+                "learning_rate a fluid.layers decay, or a variable (fluid.layers.create_global_var) whose value you "
+                "set in the scope"
             )
         if isinstance(value, (torch.Tensor, np.ndarray)):
             t = torch.as_tensor(value)
@@ -560,8 +583,16 @@ class Optimizer(torch.optim.Optimizer):
         wanted = None
         if parameter_list is not None:
             wanted = set()
-            for item in parameter_list:
-                wanted.add(item if isinstance(item, str) else self._names.get(item, id(item)))
+            known = set(self._names.values())
+            for i, item in enumerate(parameter_list):
+                name = item if isinstance(item, str) else self._names.get(item)
+                if name not in known:
+                    what = repr(item) if isinstance(item, str) else f"a {type(item).__name__} of shape {_shape(item)}"
+                    raise ValueError(
+                        f"parameter_list[{i}] is {what}, which this optimizer does not manage: an eager update "
+                        "changes the parameters the optimizer was built with (parameter_list= / parameters=) only"
+                    )
+                wanted.add(name)
         excluded = set()
         for item in no_grad_set or ():
             excluded.add(item if isinstance(item, str) else self._names.get(item, id(item)))
@@ -800,6 +831,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def paddle_state_dict(self) -> dict:
         """Paddle's layout (see :meth:`state_dict`), whatever ``state_dict()`` returns."""
+        self._refuse_program_state("state_dict")
         for pre_hook in self._optimizer_state_dict_pre_hooks.values():
             pre_hook(self)
         out = self._codec.state_dict()
@@ -812,6 +844,7 @@ class Optimizer(torch.optim.Optimizer):
     def _load_with_hooks(self, state_dict, *, strict: bool, key_map) -> LoadReport:
         """torch's load hooks around :meth:`StateCodec.load`: pre-hooks may return a new
         state dict (the caller's is never modified); post-hooks run after a load."""
+        self._refuse_program_state("set_state_dict")
         for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():
             result = pre_hook(self, state_dict)
             if result is not None:
@@ -862,7 +895,31 @@ class Optimizer(torch.optim.Optimizer):
     def torch_state_dict(self) -> dict:
         """The same state in torch.optim's positional layout (``state`` by index, with
         ``param_names`` in each group); ``set_state_dict``/``load_state_dict`` read both."""
+        self._refuse_program_state("state_dict")
         return self._codec.torch_style()
+
+    def _learning_rate_holders(self) -> list[str]:
+        """Where the updates front doors appended read this optimizer's learning rate (a
+        front door's ``learning_rate_holders``: a static program's variable), one line each."""
+        config = self.update_config()
+        return [
+            h for door in _FRONT_DOORS.values() for h in getattr(door, "learning_rate_holders", lambda _: [])(config)
+        ]
+
+    def _refuse_program_state(self, method: str) -> None:
+        """An optimizer without parameters of its own whose updates a front door appended
+        elsewhere (a static program: ``learning_rate_holders``) keeps its state there, not
+        here: its state dict would be empty and a loaded one would reach nothing."""
+        if self.param_groups:
+            return
+        holders = self._learning_rate_holders()
+        if holders:
+            raise RuntimeError(
+                f"{method}: this optimizer's updates run in a program (they read {'; '.join(holders)}), whose "
+                "persistable variables in the scope hold its state (<param>_<accumulator>_0): save and load them "
+                "with fluid.io.save_persistables / load_persistables or fluid.save / fluid.load (Paddle's "
+                f"optimizer {method} is dygraph-only)"
+            )
 
     @torch.no_grad()
     def to(self, device=None, dtype=None) -> "Optimizer":
@@ -894,7 +951,17 @@ class Optimizer(torch.optim.Optimizer):
         door = _front_door(loss)
         if door is not None:
             return door.backward(loss, startup_program, self._records(parameter_list), no_grad_set, callbacks)
+        self._check_manages_parameters("backward")
         return self._collect(parameter_list, no_grad_set)
+
+    def _check_manages_parameters(self, method: str) -> None:
+        """An eager loss updates the managed parameters: refuse one for an optimizer that has none."""
+        if not self.param_groups:
+            raise ValueError(
+                f"{method}(loss) of an eager loss: this optimizer manages no parameters (built without "
+                "parameter_list= / parameters=, which dygraph mode requires, as in Paddle); a static program's "
+                "loss is a Variable built under fluid.program_guard"
+            )
 
     def apply_gradients(self, params_grads):
         """Clip, regularize and update the given pairs (sorted by parameter name, as Paddle)."""
@@ -921,6 +988,7 @@ class Optimizer(torch.optim.Optimizer):
             return door.minimize(
                 self.update_config(), loss, startup_program, self._records(parameter_list), no_grad_set
             )
+        self._check_manages_parameters("minimize")
         params_grads = self._collect(parameter_list, no_grad_set)  # what backward() returns
         index = self._param_index()  # managed parameters only: _collect took them from param_groups
         pairs = sorted(params_grads, key=lambda pg: index[id(pg[0])][0])  # by name, as apply_gradients

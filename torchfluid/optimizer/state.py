@@ -299,9 +299,11 @@ class LoadReport:
     # entries read and left unused, as Paddle leaves them (not a mismatch): an ``LR_Scheduler``
     # given to an optimizer with a constant learning rate
     ignored: list[str] = dataclasses.field(default_factory=list)
+    # what would make the state dict load, where the report can tell (not a mismatch itself)
+    hint: str = ""
 
     def _lists(self) -> list[tuple[str, list[str]]]:
-        return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "ignored"]
+        return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self) if f.name not in ("ignored", "hint")]
 
     @property
     def ok(self) -> bool:
@@ -309,7 +311,23 @@ class LoadReport:
 
     def message(self) -> str:
         parts = [f"{label} ({len(items)}): " + "; ".join(items) for label, items in self._lists() if items]
-        return "state_dict does not match this optimizer; nothing was loaded. " + " | ".join(parts)
+        message = "state_dict does not match this optimizer; nothing was loaded. " + " | ".join(parts)
+        return f"{message}. {self.hint}" if self.hint else message
+
+
+def renamed_parameters_hint(saved: list[str], ours: list[str]) -> str:
+    """The hint for a state dict whose parameter names are none of this optimizer's
+    (``saved``: the names its records carry, in order; ``ours``: the optimizer's)."""
+    hint = (
+        f"Its records belong to parameters named {saved}, this optimizer's are named {ours}: layers take "
+        "their parameters' names from the order they are built in the process (linear_0, linear_1, ...), so a "
+        "model built after another gets other names; build it under fluid.unique_name.guard(), as the saving "
+        "run did, or give the names' map"
+    )
+    if len(saved) == len(ours):
+        pairs = ", ".join(f"{a!r}: {b!r}" for a, b in zip(saved, ours, strict=True))
+        hint += f", e.g. set_state_dict(state_dict, key_map={{{pairs}}}) if they correspond in this order"
+    return hint
 
 
 def _is_number(value) -> bool:
@@ -726,6 +744,10 @@ class StateCodec:
         extra = state_dict if shard is None else shard.own_masters(state_dict, rename)  # ZeRO-1: own masters
         apply_masters = self.precision.check_master_load(opt.param_names, extra, rename, report, list(complete))
         apply_rounding = self.precision.check_rounding_load(state_dict.get("stochastic_rounding"), report)
+        if report.unexpected and not plan and opt.param_names:
+            saved = list(dict.fromkeys(p[0] for k in state_dict if isinstance(k, str) and (p := self.parse(k))))
+            if saved and not {rename(n) for n in saved} & set(opt.param_names.values()):
+                report.hint = renamed_parameters_hint(saved, list(opt.param_names.values()))
         if strict and not report.ok:
             raise ValueError(report.message())
         # ---- everything checked: copy first (a failing copy changes nothing), then apply

@@ -393,6 +393,18 @@ def learning_rate_var(config, program=None):
     return program.global_block().var(names[-1]) if names else None
 
 
+def learning_rate_holders(config) -> list[str]:
+    """Where the learning rate of ``config``'s updates lives outside the optimizer: one line
+    per learning-rate variable those updates read in a program still alive (``set_lr``
+    cannot change it: the startup program or the program's own ops write it)."""
+    return [
+        f"the variable {name!r} of a Program it was minimized into"
+        for program in list(_LR_VARS)
+        for ref, name in _LR_VARS.get(program, ())
+        if ref() is config
+    ]
+
+
 def state_var_names(config, program=None) -> list[str]:
     """The optimizer-state variables (accumulators, then master weights, per op) of the
     optimize ops ``config`` appended to ``program`` (default: the default main program)."""
