@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import torch
 
@@ -129,7 +130,9 @@ def save_inference_model(
 ):
     """Save the program computing ``target_vars`` from ``feeded_var_names`` (pruned, in test
     mode) and the persistable values it reads (from the global scope); returns the fetch
-    target names. See the module docstring for the files."""
+    target names. See the module docstring for the files. A program with an ``auc`` op warns,
+    as Paddle: "please ensure that you have set the auc states to zeros before saving
+    inference model"."""
     program = (
         default_main_program()
         if main_program is None
@@ -137,6 +140,10 @@ def save_inference_model(
     )
     feeds = _names(feeded_var_names, "feeded_var_names")
     fetches = _names(target_vars, "target_vars")
+    if any(op.type == "auc" for op in program.global_block().ops):  # Paddle's warning, word for word
+        warnings.warn(
+            "please ensure that you have set the auc states to zeros before saving inference model", stacklevel=2
+        )
     test = program.clone(for_test=True)
     block = test.global_block()
     for n in feeds + fetches:
