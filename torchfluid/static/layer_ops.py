@@ -40,20 +40,19 @@ def program_parameters_only(values) -> bool:
     name (its layer was called on static Variables in this program): ``fluid.layers.transpose(
     layer.weight)`` after ``layer(static_x)`` then appends an op on that Parameter, as in Paddle,
     where a layer built in static mode has program parameters. Anything else stays eager."""
-    if in_dygraph_mode():
-        return False
-    tensors = []
+    params = []
     for v in values:
-        if isinstance(v, (list, tuple)):
-            tensors.extend(t for t in v if isinstance(t, torch.Tensor))
-        elif isinstance(v, torch.Tensor):
-            tensors.append(v)
-    if not tensors:
+        for t in v if isinstance(v, (list, tuple)) else (v,):
+            if isinstance(t, torch.nn.Parameter):
+                params.append(t)
+            elif isinstance(t, torch.Tensor):
+                return False  # a plain tensor among the inputs: eager (the common case leaves here)
+    if not params or in_dygraph_mode():
         return False
     block = default_main_program().global_block()
-    for t in tensors:
-        name = getattr(t, "name", None) if isinstance(t, torch.nn.Parameter) else None
-        if not isinstance(name, str) or not block.has_var(name) or not isinstance(block.var(name), Parameter):
+    for t in params:
+        name = getattr(t, "name", None)
+        if not isinstance(name, str) or not isinstance(block.vars.get(name), Parameter):
             return False
     return True
 
