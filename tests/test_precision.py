@@ -280,12 +280,31 @@ def test_grad_scaler_unscales_before_clipping_bit_exactly():
     assert opt_a.skipped_steps == 0 and not hasattr(opt_a, "grad_scale")
 
 
+def _step_calls(opt):
+    """Wrap ``opt.step`` on the instance, as accelerate's ``AcceleratedOptimizer`` does to tell
+    a skipped step (a scaler step that never called step() was skipped)."""
+    calls = []
+    original = opt.step
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    opt.step = counted
+    return calls
+
+
 def test_grad_scaler_overflow_skips_the_step_and_changes_nothing():
+    """float32 gradients: GradScaler unscales them and, on overflow, does not call step(), as
+    for torch.optim's optimizers (skipped_steps counts the optimizer's own skips only)."""
     a, _, x, opt, _ = _scaled_pair(1024.0)
+    calls = _step_calls(opt)
     scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
     scaler.scale((x @ a).pow(2).sum()).backward()
+    assert not opt._step_supports_amp_scaling
     scaler.step(opt)
     scaler.update()
+    assert len(calls) == 1
     before = snapshot(opt, [a])
     opt.clear_grad(set_to_zero=False)
     scaler.scale((x @ a).pow(2).sum()).backward()
@@ -293,7 +312,41 @@ def test_grad_scaler_overflow_skips_the_step_and_changes_nothing():
     scaler.step(opt)
     scaler.update()
     assert_bit_identical(before, snapshot(opt, [a]))
-    assert opt.skipped_steps == 1 and scaler.get_scale() == 512.0
+    assert len(calls) == 1 and opt.skipped_steps == 0 and scaler.get_scale() == 512.0
+
+
+@pytest.mark.parametrize(
+    "dtype, multi_precision, handles",
+    [
+        (torch.float32, False, False),
+        (torch.float64, False, False),
+        (torch.float16, True, True),
+        (torch.bfloat16, True, True),
+        (torch.bfloat16, False, True),
+    ],
+)
+def test_grad_scaler_step_is_called_only_where_the_optimizer_unscales(dtype, multi_precision, handles):
+    """``_step_supports_amp_scaling`` holds while a gradient is float16/bfloat16: GradScaler
+    then calls step() with its inf flag, and an overflowed step is skipped inside (counted);
+    otherwise GradScaler skips it without calling step(). Either way nothing changes."""
+    w = torch.nn.Parameter(torch.tensor([[0.5, -1.0], [2.0, 0.25]], dtype=dtype))
+    opt = RMSProp(learning_rate=0.01, momentum=0.9, parameters=[("w", w)], multi_precision=multi_precision)
+    calls = _step_calls(opt)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
+    scaler.scale(torch.ones(()))  # the scale exists from the first scale() on
+    assert not opt._step_supports_amp_scaling  # no gradient yet
+    w.grad = torch.full_like(w, 2.0**8)
+    assert opt._step_supports_amp_scaling is handles
+    scaler.step(opt)
+    scaler.update()
+    assert len(calls) == 1 and opt.skipped_steps == 0
+    before = snapshot(opt, [w])
+    w.grad = torch.tensor([[1.0, float("inf")], [0.0, 1.0]], dtype=dtype)
+    scaler.step(opt)
+    scaler.update()
+    assert_bit_identical(before, snapshot(opt, [w]))
+    assert (len(calls), opt.skipped_steps) == ((2, 1) if handles else (1, 0))
+    assert scaler.get_scale() == 2.0**7
 
 
 def test_explicit_unscale_then_step_works_for_float32():

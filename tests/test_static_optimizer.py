@@ -329,6 +329,24 @@ def test_state_dict_of_an_optimizer_whose_state_lives_in_a_program_is_refused():
     assert fluid.optimizer.RMSProp(0.1).state_dict() == {}  # appended nowhere: empty, as Paddle's before minimize
 
 
+@pytest.mark.parametrize("second", ["minimize", "apply_gradients", "minimize of one parameter"])
+def test_a_second_update_of_the_same_parameters_by_one_optimizer_is_refused_before_any_op(second):
+    main, start, loss, opt, _, _ = build(lambda: fluid.optimizer.RMSProp(0.1))
+    with fluid.program_guard(main, start):
+        pg = opt.backward(loss) if second == "apply_gradients" else None
+        ops, nvars = [op.type for op in main.global_block().ops], len(main.global_block().vars)
+        with pytest.raises(
+            ValueError, match=r"update of \[('fc_0.b_0', )?'fc_0.w_0'\] is already in this program .*rmsprop"
+        ):
+            if second == "apply_gradients":
+                opt.apply_gradients(pg)
+            else:
+                opt.minimize(loss, parameter_list=["fc_0.w_0"] if second != "minimize" else None)
+        assert [op.type for op in main.global_block().ops] == ops and len(main.global_block().vars) == nvars
+        # another optimizer may add its own update (Paddle allows it)
+        assert [op.type for op in fluid.optimizer.SGD(0.1).minimize(loss)[0]] == ["sgd"]
+
+
 def test_set_lr_on_an_optimizer_no_program_holds_still_works():
     w = torch.nn.Parameter(torch.ones(3))
     opt = fluid.optimizer.SGD(0.1, parameter_list=[w])

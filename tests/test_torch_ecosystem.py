@@ -205,9 +205,9 @@ def _scaled_steps(make_opt, how, *, scaled, seed=0):
 def test_grad_scaler_steps_and_leaves_unscaled_gradients_as_without_it(opt_name, how):
     """torch's GradScaler contract (its ``_run_scaling_case``): training through the scaler
     gives the parameters and, after ``scaler.step(opt)``, the ``.grad`` of training without
-    it: the scaler or the optimizer (torchfluid.optimizer's unscale inside the step,
-    ``_step_supports_amp_scaling``) divides ``.grad`` in place; an overflowed step is skipped
-    and the scale backs off. The scale is a power of two, so unscaling is exact."""
+    it: the scaler divides float32 ``.grad`` in place (the optimizer does it inside the step
+    only for float16/bfloat16 gradients, ``_step_supports_amp_scaling``); an overflowed step
+    is skipped and the scale backs off. The scale is a power of two, so unscaling is exact."""
     control, control_seen, _ = _scaled_steps(OPTIMIZERS[opt_name], how, scaled=False)
     model, seen, scale = _scaled_steps(OPTIMIZERS[opt_name], how, scaled=True)
     assert scale == 2.0**10 * (2.0**2 * 0.5 if how == "overflow" else 2.0**3)

@@ -68,6 +68,7 @@ from .static.clip import append_gradient_clip_ops as _append_clip_ops  # noqa: E
 from .static.clip import set_gradient_clip as _set_clip  # noqa: E402
 from .static.lod import create_lod_tensor, create_random_int_lodtensor  # noqa: E402
 from .static.io import load_any as load, save_any as save  # noqa: E402  (Program -> static, else checkpoint)
+from .static.io import load_program_state, set_program_state  # noqa: E402
 from ._unsupported import fluid_module_getattr as _fluid_module_getattr  # noqa: E402
 
 # Names of fluid.io and fluid.clip that need static mode or dygraph Variables live in the

@@ -28,7 +28,16 @@ def __getattr__(name):  # fluid.io's static-mode names, from torchfluid.static.i
     raise missing("fluid.io", name)
 
 
-_STATIC_NAMES = ("save_persistables", "load_persistables", "save_params", "load_params", "save_vars", "load_vars")
+_STATIC_NAMES = (
+    "save_persistables",
+    "load_persistables",
+    "save_params",
+    "load_params",
+    "save_vars",
+    "load_vars",
+    "load_program_state",
+    "set_program_state",
+)
 _INFERENCE_NAMES = ("save_inference_model", "load_inference_model", "InferenceModelError")
 
 # PyReader: set by the torchfluid package (it builds dygraph Variables, a layer above this package)

@@ -43,7 +43,7 @@ from ..lr.scheduler import LRScheduler
 from ..regularizer import L2Decay, as_regularizer, check_coefficient
 from .fold import foldable_regularizer
 from .pipeline import Item, UpdateConfig, UpdateRuntime, item_lr, run_update
-from .precision import Precision
+from .precision import LOW_PRECISION, Precision
 from .params import fluid_name, is_group_list, refuse_single_tensor, split_named
 from .state import LoadReport, StateCodec, group_hparams, refuse_torch_options, rename_group_keys, sync_group_pairs
 
@@ -106,9 +106,19 @@ class UpdateParts:
 class Optimizer(torch.optim.Optimizer):
     """Base of torchfluid's optimizers: Paddle fluid's Optimizer API on a torch.optim.Optimizer."""
 
-    # torch.amp.GradScaler hands step() its scale and inf flag (grad_scale / found_inf) instead
-    # of unscaling .grad itself: the pipeline's prepare stage skips or unscales, for any rule
-    _step_supports_amp_scaling = True
+    @property
+    def _step_supports_amp_scaling(self) -> bool:
+        """What ``torch.amp.GradScaler.step`` asks: True while a gradient is float16 or bfloat16
+        (which GradScaler's own ``unscale_`` refuses, or would leave rounded to that precision):
+        GradScaler then hands step() its scale and inf flag (``grad_scale`` / ``found_inf``) and
+        the pipeline's prepare stage skips the step (counted in ``skipped_steps``) or unscales,
+        into float32 for master weights. With float32/float64 gradients GradScaler unscales
+        ``.grad`` and, after an overflow, does not call step() at all, as for torch.optim's own
+        optimizers: frameworks that tell a skipped step by step() not being called
+        (accelerate's ``step_was_skipped``) see it."""
+        return any(
+            p.grad is not None and p.grad.dtype in LOW_PRECISION for group in self.param_groups for p in group["params"]
+        )
 
     def __init_subclass__(cls, fluid_attributes: tuple = (), **kwargs):
         """``fluid_attributes``: the hyper-parameters Paddle's optimizer keeps as private
@@ -356,13 +366,22 @@ class Optimizer(torch.optim.Optimizer):
             if i < len(checked) and len(g) == len(checked[i]) + 2 and _unchanged(checked[i], g):
                 continue  # every value as checked
             edited = True
+            # synced and checked on a copy, written back whole only once it passes: a refused
+            # value (torch's key included) leaves the options as they were, so writing a good
+            # value over the bad one afterwards is all it takes
+            trial = dict(g)
+            written = {}
             try:
                 previous = checked[i] if i < len(checked) else None
                 aliases, add = self.torch_group_aliases()  # a scheduler's betas, ZeRO's eps, or ours written
-                sync_group_pairs(g, aliases, previous, add=add, where="the param group")
-                self._check_group(g)
+                written = sync_group_pairs(trial, aliases, previous, add=add, where="the param group")
+                self._check_group(trial)
             except (TypeError, ValueError) as e:
-                raise type(e)(f"param_groups[{i}]: {e}") from None
+                note = "".join(f" (set by {alias}={value!r})" for alias, value in written.items())
+                raise type(e)(f"param_groups[{i}]: {e}{note}") from None
+            for key in [key for key in g if key not in trial]:
+                del g[key]
+            g.update(trial)
             hp = group_hparams(g)
             if i < len(checked):
                 checked[i] = hp

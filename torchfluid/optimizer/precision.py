@@ -48,10 +48,13 @@ guards flushes to 0 at the same scale (optax#1784's NaNs).
       and ``opt.skipped_steps`` counts it.
     * ``'raise'``: ``FloatingPointError`` naming the parameters, nothing changed.
 
-``torch.amp.GradScaler``: the optimizer declares ``_step_supports_amp_scaling``, so
-``scaler.step(opt)`` hands it the loss scale and the inf flag instead of unscaling
-``.grad`` itself (which GradScaler refuses for float16 gradients). A step whose scaled
-gradients overflowed is skipped (counted in ``skipped_steps``, nothing changed);
+``torch.amp.GradScaler``: while a gradient is float16 or bfloat16 the optimizer declares
+``_step_supports_amp_scaling``, so ``scaler.step(opt)`` hands it the loss scale and the inf
+flag instead of unscaling ``.grad`` itself (which GradScaler refuses for float16 gradients).
+With float32/float64 gradients it does not: GradScaler unscales ``.grad`` and skips an
+overflowed step without calling step(), as for torch.optim's optimizers (frameworks such as
+accelerate tell a skipped step by that). A step handed a scaled overflow is skipped (counted
+in ``skipped_steps``, nothing changed);
 otherwise the gradients are divided by the scale (into float32 for multi-precision
 parameters) BEFORE clipping, exactly as ``scaler.unscale_`` would. Calling
 ``scaler.unscale_(opt)`` first also works (float32 gradients only, a GradScaler rule).

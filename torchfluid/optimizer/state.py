@@ -215,7 +215,7 @@ def adopt_torch_entries(record: dict, rule, hparams: Mapping) -> None:
 TORCH_BETAS = MappingProxyType({"betas": ("beta1", "beta2")})
 
 
-def sync_group_pairs(group: dict, aliases: Mapping, previous: Mapping | None, *, add=(), where: str) -> None:
+def sync_group_pairs(group: dict, aliases: Mapping, previous: Mapping | None, *, add=(), where: str) -> dict:
     """Keep torch's keys for a rule's group options (``aliases``: torch's key -> the options it
     stands for: the Adam family's ``betas`` -> ``("beta1", "beta2")``, a pair; ``eps`` ->
     ``("epsilon",)``, one option, its value the option's) equal to those options, in place.
@@ -224,7 +224,9 @@ def sync_group_pairs(group: dict, aliases: Mapping, previous: Mapping | None, *,
     ``cycle_momentum``, and ``ZeroRedundancyOptimizer``'s group sync write), options written
     make torch's key follow, and both written with other values is a ValueError. A group
     without torch's key gets it for the keys in ``add`` (torchfluid.optim's classes hold
-    torch's ``betas``, as torch's groups do)."""
+    torch's ``betas``, as torch's groups do). Returns ``{torch's key: its value}`` of those
+    that set the options (so a check of the options can name what was written)."""
+    written = {}
     for alias, parts in aliases.items():
         if not all(p in group for p in parts):
             continue
@@ -257,6 +259,8 @@ def sync_group_pairs(group: dict, aliases: Mapping, previous: Mapping | None, *,
         if clash:
             raise ValueError(f"{where} sets {alias}={value!r} and {', '.join(clash)}; they mean the same: set one")
         group.update(zip(parts, values, strict=True))
+        written[alias] = group[alias]
+    return written
 
 
 def _same_values(a, b) -> bool:

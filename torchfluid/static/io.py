@@ -12,6 +12,10 @@ rename). Layouts, as Paddle's:
   (other persistables: optimizer accumulators, learning rate, step counters).
   Paddle's ``path.pdmodel`` (the serialized program) is not written.
 
+``fluid.io.load_program_state(path)`` reads either layout into ``{name: numpy array}``
+and ``fluid.io.set_program_state(program, state)`` sets a program's persistables from
+such a dict (pretrained weights, a state edited in numpy).
+
 Loading checks every variable (present, shape, dtype) before changing the scope, so a
 bad file leaves the scope as it was.
 """
@@ -19,7 +23,9 @@ bad file leaves the scope as it was.
 from __future__ import annotations
 
 import os
+import warnings
 
+import numpy as np
 import torch
 
 from ..checkpoint import format as ckpt
@@ -38,6 +44,8 @@ __all__ = [
     "load_vars",
     "write_values",
     "read_values",
+    "load_program_state",
+    "set_program_state",
 ]
 
 
@@ -196,6 +204,82 @@ def load(program, model_path, executor=None, var_list=None):
     _set_checked(
         wanted, values, lambda name, _: f"fluid.load: variable {name!r} is not in {model_path}.pdparams / .pdopt"
     )
+
+
+def _as_array(t: torch.Tensor):
+    """A numpy array of ``t`` (a dtype numpy lacks, bfloat16, stays a tensor)."""
+    try:
+        return t.numpy()
+    except TypeError:
+        return t
+
+
+def load_program_state(model_path, var_list=None) -> dict:
+    """Paddle's ``fluid.io.load_program_state``: ``{variable name: numpy array}`` of what
+    :func:`save` wrote at ``model_path`` (``model_path.pdparams``, and ``.pdopt`` where it
+    exists; a path ending in ``.pdparams``, ``.pdopt`` or ``.pdmodel`` names the same
+    prefix), or of a directory :func:`save_vars` / :func:`save_persistables` /
+    :func:`save_params` wrote (one file per variable, or one ``filename`` holding them all).
+    ``var_list`` (variables or names): only those, each of which must be there."""
+    prefix = str(model_path)
+    for suffix in (".pdparams", ".pdopt", ".pdmodel"):
+        if prefix.endswith(suffix):
+            prefix = prefix[: -len(suffix)]
+            break
+    values: dict = {}
+    if os.path.isfile(prefix + ".pdparams"):
+        for path in (prefix + ".pdparams", prefix + ".pdopt"):
+            if os.path.isfile(path):
+                values.update(ckpt.load(path))
+    elif os.path.isdir(model_path):
+        for root, _, files in os.walk(model_path):
+            for f in sorted(files):
+                path = os.path.join(root, f)
+                loaded = ckpt.load(path)
+                if not isinstance(loaded, dict):
+                    raise ValueError(f"load_program_state: {path} holds no variables (a {type(loaded).__name__})")
+                values.update(loaded)
+    else:
+        raise FileNotFoundError(
+            f"load_program_state: neither {prefix + '.pdparams'!r} (fluid.save) nor a directory {model_path!r} "
+            "(save_persistables / save_params / save_vars) exists"
+        )
+    if var_list is not None:
+        names = [v if isinstance(v, str) else v.name for v in var_list]
+        absent = [n for n in names if n not in values]
+        if absent:
+            raise ValueError(f"load_program_state: {model_path} holds no variable {absent} (var_list)")
+        values = {n: values[n] for n in names}
+    return {name: _as_array(t) for name, t in values.items()}
+
+
+def set_program_state(program, state_dict) -> None:
+    """Paddle's ``fluid.io.set_program_state``: set each persistable variable of ``program``
+    that ``state_dict`` (``{name: numpy array or tensor}``, e.g. from
+    :func:`load_program_state`) holds, in the global scope (after the startup program
+    ran). Every value is checked (shape, dtype) before any is set; names the program lacks
+    are left out with a warning, as in Paddle."""
+    if not isinstance(state_dict, dict):
+        raise TypeError(f"set_program_state: state_dict must be a dict, got {type(state_dict).__name__}")
+    wanted = [v for v in _vars(program, _is_persistable) if v.name in state_dict]
+    loaded = {}
+    for v in wanted:
+        if global_scope().value(v.name) is None:
+            raise RuntimeError(
+                f"set_program_state: variable {v.name!r} holds no value in the scope (run the startup program first)"
+            )
+        value = state_dict[v.name]
+        loaded[v.name] = (
+            "set_program_state",
+            value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value)),
+        )
+    _set_checked(wanted, loaded, lambda name, _: f"set_program_state: no value for {name!r}")
+    unused = [k for k in state_dict if k not in loaded]
+    if unused:
+        warnings.warn(
+            f"set_program_state: not set, the program has no persistable variable of these names: {unused}",
+            stacklevel=2,
+        )
 
 
 def save_any(obj, path, *args, **kwargs):

@@ -111,8 +111,27 @@ class OptimizeSection:
         return f"OptimizeSection({type(self.config.rule).__name__}, {len(self.names)} params)"
 
 
+def _refuse_a_second_update(config, program, names=None) -> None:
+    """``ValueError`` if ``config``'s update of any of ``names`` (None: of any parameter)
+    is in ``program`` already (Paddle: "Accumulator ... already exists for parameter ...")."""
+    for op in program.global_block().ops:
+        section = op.attrs.get("section") if op.type in OPTIMIZE_OP_TYPES else None
+        if section is None or section.config is not config:
+            continue
+        twice = sorted(set(section.names) if names is None else set(section.names) & set(names))
+        if twice:
+            raise ValueError(
+                f"this optimizer's update of {twice} is already in this program (its {op.type} op, appended by an "
+                "earlier minimize / apply_gradients): a second one would update them twice per run; build another "
+                "optimizer for a second update"
+            )
+
+
 def minimize(config, loss, startup_program=None, parameter_list=None, no_grad_set=None):
     """``backward`` then ``apply_optimize``; returns ``(optimize_ops, params_grads)``."""
+    if isinstance(loss, Variable):  # refused before the grad ops are appended
+        names = None if parameter_list is None else [p if isinstance(p, str) else p.name for p in parameter_list]
+        _refuse_a_second_update(config, loss.block.program, names)
     params_grads = backward(loss, startup_program, parameter_list, no_grad_set)
     optimize_ops = apply_optimize(config, loss, startup_program, params_grads)
     return optimize_ops, params_grads
@@ -140,9 +159,10 @@ def apply_gradients(config, params_grads):
     if not params_grads:
         _learning_rate_var(config, default_main_program(), default_startup_program(), [])
         return []
+    program = params_grads[0][0].block.program
+    _refuse_a_second_update(config, program, [p.name for p, _ in params_grads])
     if config.clip is None:  # the optimizer's grad_clip wins over set_gradient_clip, as in Paddle
         params_grads = append_gradient_clip_ops(params_grads)
-    program = params_grads[0][0].block.program
     with program._optimized_guard():
         return [_append_section(config, params_grads, program)]
 
@@ -316,8 +336,8 @@ def _append_section(config, params_grads, program):
             f"no optimize op for rule {type(config.rule).__name__} (op type {op_type!r}); "
             f"allowed: {', '.join(OPTIMIZE_OP_TYPES)}"
         )
-    startup = default_startup_program()
     params = [p for p, _ in params_grads]
+    startup = default_startup_program()
     lr_var = _learning_rate_var(config, program, startup, params)
     accumulators = tuple(config.rule.accumulators(config.hparams))
     state_vars = []
