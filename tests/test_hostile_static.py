@@ -814,7 +814,7 @@ def test_scope_set_takes_a_big_endian_array_and_names_must_be_strings():
 @pytest.mark.parametrize(
     "kw,match",
     [
-        ({"dirname": 3}, r"load_inference_model: dirname must be a path \(str\), got 3"),
+        ({"dirname": 3}, r"load_inference_model: dirname must be a path \(str\) or None, got 3"),
         ({"params_filename": 3}, r"params_filename must be a file name \(str\) or None, got 3"),
         ({"model_filename": b"__model__"}, r"model_filename must be a file name \(str\) or None, got b'__model__'"),
     ],

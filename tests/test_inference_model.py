@@ -218,3 +218,109 @@ def test_a_loaded_program_checks_feeds_as_its_data_variables_did(tmp_path, check
             (got,) = exe.run(prog, feed={"x": wide}, fetch_list=fetch)
             (want,) = exe.run(prog, feed={"x": wide.reshape(3, 4)}, fetch_list=fetch)
             np.testing.assert_array_equal(got, want)
+
+
+def _trained_line(steps=5):
+    """A linear regression trained a few SGD steps in its own programs and scope:
+    (main, x, y, cost, exe, scope, feed)."""
+    main, startup, scope = fluid.Program(), fluid.Program(), fluid.Scope()
+    with fluid.scope_guard(scope), fluid.program_guard(main, startup), fluid.unique_name.guard():
+        x = fluid.layers.data(name="x", shape=[2], dtype="float32")
+        y = fluid.layers.data(name="y", shape=[1], dtype="float32")
+        cost = fluid.layers.mean(fluid.layers.square_error_cost(fluid.layers.fc(x, size=1), y))
+        fluid.optimizer.SGD(learning_rate=0.01).minimize(cost)
+        exe = fluid.Executor()
+        exe.run(startup)
+        feed = {"x": np.array([[1, 1], [1, 2], [3, 4]], "float32"), "y": np.array([[-2], [-3], [-7]], "float32")}
+        for _ in range(steps):
+            exe.run(main, feed=feed, fetch_list=[cost])
+    return main, x, y, cost, exe, scope, feed
+
+
+def test_prune_with_input_keeps_the_ops_from_the_feeds_to_the_targets():
+    main, x, y, cost, exe, scope, feed = _trained_line()
+    pruned = main.clone()._prune_with_input(feeded_var_names=["x", "y"], targets=[cost])
+    block = pruned.global_block()
+    assert [op.type for op in block.ops] == ["mul", "elementwise_add", "elementwise_sub", "square", "mean"]
+    assert not any(v.endswith("@GRAD") for v in block.vars) and "learning_rate_0" not in block.vars
+    assert sorted(v.name for v in block.vars.values() if v.persistable) == ["fc_0.b_0", "fc_0.w_0"]
+    assert len(main.global_block().ops) > len(block.ops)  # the source program is untouched
+    with fluid.scope_guard(scope):
+        (want,) = exe.run(main.clone(for_test=True), feed=feed, fetch_list=[cost])
+        (got,) = exe.run(pruned, feed=feed, fetch_list=[cost.name])
+    np.testing.assert_array_equal(got, want)
+    # a fed intermediate cuts the ops that compute it
+    mul_out = block.ops[0].output_arg_names[0]
+    cut = main._prune_with_input([mul_out, "y"], cost.name)
+    assert cut.global_block().ops[0].type != "mul" and "x" not in cut.global_block().vars
+
+
+@pytest.mark.parametrize(
+    "feeds,targets,msg",
+    [
+        ([3], "cost", "feeded_var_names must be names"),
+        (["x"], [1.5], "targets must be Variables or names, got float"),
+        (["nope"], None, "'nope' is not a variable of the program's global block"),
+    ],
+)
+def test_prune_with_input_refuses_bad_names(feeds, targets, msg):
+    main, x, y, cost, exe, scope, feed = _trained_line(steps=0)
+    with pytest.raises(ValueError, match=msg):
+        main._prune_with_input(feeds, cost if targets is None or targets == "cost" else targets)
+
+
+def test_save_to_memory_and_load_inference_model_from_bytes(tmp_path):
+    main, x, y, cost, exe, scope, feed = _trained_line()
+    with fluid.scope_guard(scope):
+        fluid.io.save_inference_model(str(tmp_path), ["x", "y"], [cost], exe, main, "model", "params")
+        params = fluid.io.save_persistables(exe, None, main._prune_with_input(["x", "y"], [cost]), None)
+        (want,) = exe.run(main.clone(for_test=True), feed=feed, fetch_list=[cost])
+    assert isinstance(params, bytes)
+    model = (tmp_path / "model").read_bytes()
+    with fluid.scope_guard(fluid.Scope()):
+        prog, feeds, fetch = fluid.io.load_inference_model(None, exe, model, params)
+        (got,) = exe.run(prog, feed=feed, fetch_list=fetch)
+        assert feeds == ["x", "y"] and len(fetch) == 1
+    np.testing.assert_array_equal(got, want)
+    # the same bytes load into a program's variables with load_vars / load_persistables
+    target = main._prune_with_input(["x", "y"], [cost])
+    with fluid.scope_guard(fluid.Scope()):
+        fluid.io.load_persistables(exe, None, target, filename=params)
+        w = fluid.global_scope().find_var("fc_0.w_0").get_tensor()
+    with fluid.scope_guard(scope):
+        np.testing.assert_array_equal(np.array(w), np.array(fluid.global_scope().find_var("fc_0.w_0").get_tensor()))
+
+
+def test_memory_load_and_missing_directory_errors(tmp_path):
+    main, x, y, cost, exe, scope, feed = _trained_line(steps=1)
+    with fluid.scope_guard(scope):
+        fluid.io.save_inference_model(str(tmp_path), ["x", "y"], [cost], exe, main, "model", "params")
+        with pytest.raises(ValueError, match="dirname is None, so filename must be None too"):
+            fluid.io.save_persistables(exe, None, main, "params")
+    model = (tmp_path / "model").read_bytes()
+    cases = [
+        ((None, exe, model, None), ValueError, "with dirname None, params_filename must be the saved bytes, got None"),
+        ((None, exe, None, b"x"), ValueError, "with dirname None, model_filename must be the saved bytes, got None"),
+        ((None, exe, "model", b"x"), TypeError, "model_filename must be the saved bytes, got str"),
+        ((None, exe, b"not json", b"x"), InferenceModelError, "not a torchfluid inference program"),
+        ((None, exe, model, b"junk"), ValueError, "not a torchfluid checkpoint"),
+        ((str(tmp_path / "absent"), exe), InferenceModelError, "there is no directory"),
+    ]
+    for args, exc, msg in cases:
+        with fluid.scope_guard(fluid.Scope()):
+            with pytest.raises(exc, match=msg):
+                fluid.io.load_inference_model(*args)
+            assert fluid.global_scope().find_var("fc_0.w_0") is None  # nothing half-loaded
+
+
+def test_fluid_executor_and_compiler_are_importable_modules():
+    import importlib
+
+    import torchfluid.compiler as compiler
+    import torchfluid.executor as executor
+
+    assert importlib.reload(executor).Executor is fluid.Executor
+    assert executor.global_scope is fluid.global_scope and executor.scope_guard is fluid.scope_guard
+    assert compiler.CompiledProgram is fluid.CompiledProgram and fluid.compiler is compiler
+    with pytest.raises(AttributeError, match="fluid.executor.ParallelExecutor is not implemented"):
+        executor.ParallelExecutor  # noqa: B018

@@ -97,6 +97,18 @@ SAMPLES = [
     ("softmax_with_cross_entropy", "softmax_with_cross_entropy", {"Logits": f(4, 3), "Label": ints(4)}, {}),
     ("accuracy", "accuracy", {"Out": f(4, 2), "Indices": ints(4).repeat(1, 2), "Label": ints(4)}, {}),
     ("lookup_table", "lookup_table", {"W": f(5, 3), "Ids": ints(4, hi=5)}, {}),
+    ("one_hot", "one_hot", {"X": ints(4, hi=3)}, {"depth": 3}),
+    (
+        "auc",
+        "auc",
+        {
+            "Predict": f(4, 2, lo=0.0) / 2.0,
+            "Label": ints(4, hi=2),
+            "StatPos": torch.zeros(2 * 11 + 1, dtype=torch.int64),
+            "StatNeg": torch.zeros(2 * 11 + 1, dtype=torch.int64),
+        },
+        {"num_thresholds": 10, "slide_steps": 1},
+    ),
     ("conv2d", "conv2d", {"Input": f(1, 2, 5, 5), "Filter": f(3, 2, 3, 3)}, {}),
     ("pool2d", "pool2d", {"X": f(1, 2, 4, 4)}, {"ksize": [2, 2]}),
     (
@@ -174,7 +186,14 @@ NO_META = {"parallel_do_slice", "parallel_do_copy", "data_parallel_split", "data
 # (op type, slot) -> the sequence lengths its sample input is fed with (its LoD, matching the offsets attr)
 FED_LOD = {("sequence_pool", "X"): [[2, 3]]}
 # op types without input slots: nothing to leave out
-NO_INPUTS = {"fill_constant", "assign_value", "initializer", "uniform_random", "copy_layer_parameter"}
+NO_INPUTS = {
+    "fill_constant",
+    "assign_value",
+    "initializer",
+    "uniform_random",
+    "gaussian_random",
+    "copy_layer_parameter",
+}
 # (op type, slot): required by Paddle's op proto though torchfluid's forward does not read it
 PROTO_ONLY = {("accuracy", "Out")}
 # every dispensable slot of the registry, as Paddle's op makers have them (the optimize section ops' own)

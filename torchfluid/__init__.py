@@ -27,8 +27,10 @@ from .framework import (
     disable_static,
     enable_dygraph,
     enable_static,
+    get_flags,
     in_dygraph_mode,
     in_dynamic_mode,
+    set_flags,
 )
 from .param_attr import ParamAttr
 
@@ -41,7 +43,7 @@ from .static import optimize as _static_optimize  # noqa: E402,F401
 from .layers.nn import static_data as data  # noqa: E402  (fluid.data: shape as given)
 from . import backward  # noqa: E402  (fluid.backward: static.backward's API)
 from .static.data_feeder import DataFeeder  # noqa: E402
-from .static import compiler  # noqa: E402  (fluid.compiler)
+from . import compiler, executor  # noqa: E402  (fluid.compiler, fluid.executor: importable modules)
 from .static import (  # noqa: E402
     BuildStrategy,
     CompiledProgram,

@@ -29,7 +29,8 @@ MODULES = [
     ("fluid.backward", "torchfluid.backward"),
     ("fluid.dataset", "torchfluid.dataset"),
     ("fluid.op", "torchfluid.op"),
-    ("fluid.compiler", "torchfluid.static.compiler"),
+    ("fluid.compiler", "torchfluid.compiler"),
+    ("fluid.executor", "torchfluid.executor"),
 ]
 
 

@@ -131,7 +131,8 @@ def _map_values(g: torch.Tensor, fn) -> torch.Tensor:
     if not g.is_sparse:
         return fn(g)
     c = g.coalesce()
-    return torch.sparse_coo_tensor(c.indices(), fn(c.values()), c.shape).coalesce()
+    # the indices are a coalesced tensor's (valid by construction): no invariant check, and no warning about it
+    return torch.sparse_coo_tensor(c.indices(), fn(c.values()), c.shape, check_invariants=False).coalesce()
 
 
 class ClipStep(NamedTuple):

@@ -45,6 +45,8 @@ __all__ = [
     "dtype_name",
     "set_default_dtype",
     "get_default_dtype",
+    "set_flags",
+    "get_flags",
 ]
 
 
@@ -72,6 +74,49 @@ def set_default_dtype(d) -> None:
 def get_default_dtype() -> str:
     """The dtype name :func:`set_default_dtype` set (``'float32'`` until then)."""
     return _default_dtype
+
+
+# ----------------------------------------------------------------------------- global flags
+# Paddle's FLAGS_* settable from Python (fluid.set_flags / get_flags); the ones torchfluid has, with their defaults
+_FLAG_DEFAULTS = {"FLAGS_retain_grad_for_all_tensor": False, "FLAGS_sort_sum_gradient": False}
+_flags = dict(_FLAG_DEFAULTS)
+retain_grad_for_all_tensor = False  # FLAGS_retain_grad_for_all_tensor, read by every dygraph op (a plain bool)
+
+
+def set_flags(flags) -> None:
+    """Paddle's ``fluid.set_flags({'FLAGS_name': value, ...})``: set global flags. Each is checked before
+    any is set (a bad entry changes none). The flags torchfluid has:
+
+    * ``FLAGS_retain_grad_for_all_tensor`` (bool, default False): when True, every dygraph Variable an op
+      makes from now on keeps its gradient after ``backward()`` (``gradient()`` of an intermediate result,
+      as Paddle's legacy dygraph did); when False only leaves (parameters, ``to_variable`` inputs) and
+      Variables given ``retain_grad()`` keep one (torch's rule, torchfluid's default).
+    * ``FLAGS_sort_sum_gradient`` (bool, default False): accepted and recorded. Paddle sums the gradients
+      that fan into one Variable in a fixed order when it is set; torch's autograd always sums them in one
+      fixed order on a given graph, so runs repeat bit for bit either way.
+    """
+    if not isinstance(flags, dict):
+        raise TypeError(f"set_flags: flags must be a dict of flag name -> value, got {type(flags).__name__}")
+    for name, value in flags.items():
+        if name not in _FLAG_DEFAULTS:
+            raise ValueError(f"set_flags: unknown flag {name!r}; torchfluid has {', '.join(sorted(_FLAG_DEFAULTS))}")
+        if not isinstance(value, bool):
+            raise TypeError(f"set_flags: {name} must be a bool, got {value!r}")
+    global retain_grad_for_all_tensor
+    _flags.update(flags)
+    retain_grad_for_all_tensor = _flags["FLAGS_retain_grad_for_all_tensor"]
+
+
+def get_flags(flags) -> dict:
+    """Paddle's ``fluid.get_flags``: ``{name: value}`` for a flag name or a list/tuple of them
+    (see :func:`set_flags` for the flags torchfluid has)."""
+    names = [flags] if isinstance(flags, str) else flags
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"get_flags: flags must be a flag name or a list/tuple of them, got {flags!r}")
+    unknown = [n for n in names if n not in _FLAG_DEFAULTS]
+    if unknown:
+        raise ValueError(f"get_flags: unknown flag {unknown[0]!r}; torchfluid has {', '.join(sorted(_FLAG_DEFAULTS))}")
+    return {n: _flags[n] for n in names}
 
 
 # ----------------------------------------------------------------------------- mode flag

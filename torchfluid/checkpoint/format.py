@@ -32,7 +32,7 @@ import torch
 
 from .atomic import atomic_write
 
-__all__ = ["save", "load", "CheckpointError", "FORMAT", "VERSION"]
+__all__ = ["save", "load", "to_bytes", "from_bytes", "CheckpointError", "FORMAT", "VERSION"]
 
 FORMAT = "torchfluid-checkpoint"
 VERSION = 1
@@ -163,7 +163,15 @@ def load(path: str | os.PathLike, map_location=None):
     wrong-version one.
     """
     path = os.fspath(path)
-    data = read_bytes(path, CheckpointError, f"{path}: cannot be read")
+    return from_bytes(read_bytes(path, CheckpointError, f"{path}: cannot be read"), path, map_location)
+
+
+def from_bytes(data: bytes, path="<bytes>", map_location=None):
+    """Read the bytes of a file written by :func:`save` (:func:`to_bytes`' output), never executing
+    code from them; ``path`` names them in errors (:class:`CheckpointError`, as :func:`load`)."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError(f"{path}: a torchfluid checkpoint's bytes expected, got {type(data).__name__}")
+    data = bytes(data)
     if not data:
         raise CheckpointError(f"{path}: empty file (a torchfluid checkpoint was expected)")
     if not data.startswith(b"PK\x03\x04"):

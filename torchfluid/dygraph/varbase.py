@@ -13,7 +13,8 @@ other library in the process. The cost is one Python hop per op on Variables.
 
 Paddle methods and attributes: ``numpy()`` (a copy), ``backward(grad_tensor=None,
 retain_graph=False)`` (any shape: the seed gradient is ones, as in Paddle),
-``gradient()`` (numpy, ``(values, rows)`` for a row-sparse gradient, or None),
+``gradient()`` (numpy, ``(values, rows)`` for a row-sparse gradient, or None; None too for a
+cleared row-sparse one, as in Paddle),
 ``clear_gradient(set_to_zero=True)`` / ``clear_grad``, ``stop_gradient`` (= not
 ``requires_grad``; True for data, False for parameters), ``name``, ``shape`` (a list),
 ``place``, ``persistable``, ``set_value``, ``astype``, ``detach()``.
@@ -21,7 +22,9 @@ retain_graph=False)`` (any shape: the seed gradient is ones, as in Paddle),
 Where torch and Paddle disagree torch wins, so torch code keeps working: ``dtype`` is a
 ``torch.dtype`` (``framework.dtype_name`` gives 'float32'); ``.grad`` is the gradient
 tensor (Paddle 2.x returns numpy: use ``gradient()``); ``size()`` is torch's; non-leaf
-Variables keep no gradient unless ``retain_grad()`` is called (old Paddle kept them).
+Variables keep no gradient unless ``retain_grad()`` is called or
+``fluid.set_flags({'FLAGS_retain_grad_for_all_tensor': True})`` was set when they were made
+(Paddle's legacy dygraph kept them all).
 """
 
 from __future__ import annotations
@@ -101,11 +104,20 @@ def _convert(ret, inputs: set):
     if type(ret) is torch.Tensor:
         if id(ret) not in inputs:
             ret.__class__ = VarBase
+            if framework.retain_grad_for_all_tensor:
+                _keep_grad(ret)
         return ret
     if isinstance(ret, (tuple, list)) and any(type(r) is torch.Tensor for r in ret):
         for r in ret:
             _convert(r, inputs)
     return ret
+
+
+def _keep_grad(t: torch.Tensor) -> None:
+    """``FLAGS_retain_grad_for_all_tensor``: a fresh intermediate result keeps its gradient."""
+    with _NO_SUBCLASS():
+        if t.grad_fn is not None:
+            torch.Tensor.retain_grad(t)
 
 
 plain_dispatch = _NO_SUBCLASS  # ``with plain_dispatch():`` torch ops skip VarBase's Python hop
@@ -123,6 +135,8 @@ def call_plain(func, *args, **kwargs):
                 if a is ret or isinstance(a, _SEQS):
                     return _convert(ret, _inputs(args, kwargs))
             ret.__class__ = VarBase  # the common case: a fresh tensor from positional, non-list arguments
+            if framework.retain_grad_for_all_tensor:
+                _keep_grad(ret)
             return ret
         return _convert(ret, _inputs(args, kwargs))
     return ret
@@ -153,6 +167,8 @@ class VarBase(torch.Tensor):
             if kwargs or any(isinstance(a, (list, tuple)) for a in args):
                 return _convert(ret, _inputs(args, kwargs or {}))
             ret.__class__ = VarBase
+            if framework.retain_grad_for_all_tensor:
+                _keep_grad(ret)
             return ret
         if isinstance(ret, (tuple, list)) and func not in _NOWRAP:
             return _convert(ret, _inputs(args, kwargs or {}))
@@ -258,8 +274,11 @@ class VarBase(torch.Tensor):
     def _grad_ivar(self):
         """Paddle's gradient Variable: the gradient as a VarBase named ``<name>@GRAD`` sharing its
         storage (``value().get_tensor()`` reads it; a write changes the gradient itself); None
-        when there is none. A sparse gradient is returned as it is."""
+        when there is none, or when it is a cleared row-sparse one (no rows, as Paddle's cleared
+        SelectedRows holds no value). A sparse gradient is returned as it is."""
         grad = self._grad_tensor()
+        if grad is not None and grad.is_sparse and grad._nnz() == 0:
+            return None
         if grad is None or grad.is_sparse or isinstance(grad, VarBase):
             return grad
         with _NO_SUBCLASS():
@@ -268,11 +287,15 @@ class VarBase(torch.Tensor):
         return view
 
     def gradient(self):
-        """The gradient as numpy; ``(values, rows)`` when it is row-sparse; None if there is none."""
+        """The gradient as numpy; ``(values, rows)`` when it is row-sparse; None if there is none,
+        or if it is a row-sparse one with no rows (cleared by ``clear_gradient()``: Paddle's cleared
+        SelectedRows gradient holds no value and reads as None)."""
         grad = self._grad_tensor()
         if grad is None:
             return None
         if grad.is_sparse:
+            if grad._nnz() == 0:
+                return None
             grad = _plain(grad)
             return to_numpy(grad._values()), grad._indices()[0].cpu().numpy().copy()
         return to_numpy(grad)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import torch
 
@@ -129,7 +130,9 @@ def save_inference_model(
 ):
     """Save the program computing ``target_vars`` from ``feeded_var_names`` (pruned, in test
     mode) and the persistable values it reads (from the global scope); returns the fetch
-    target names. See the module docstring for the files."""
+    target names. See the module docstring for the files. A program with an ``auc`` op warns,
+    as Paddle: "please ensure that you have set the auc states to zeros before saving
+    inference model"."""
     program = (
         default_main_program()
         if main_program is None
@@ -137,6 +140,10 @@ def save_inference_model(
     )
     feeds = _names(feeded_var_names, "feeded_var_names")
     fetches = _names(target_vars, "target_vars")
+    if any(op.type == "auc" for op in program.global_block().ops):  # Paddle's warning, word for word
+        warnings.warn(
+            "please ensure that you have set the auc states to zeros before saving inference model", stacklevel=2
+        )
     test = program.clone(for_test=True)
     block = test.global_block()
     for n in feeds + fetches:
@@ -161,9 +168,15 @@ def save_inference_model(
 def _load_desc(path):
     try:
         with open(path, "rb") as f:
-            desc = json.loads(f.read().decode("utf-8"))
+            data = f.read()
     except FileNotFoundError:
         raise FileNotFoundError(f"load_inference_model: no program file at {path!r}") from None
+    return _parse_desc(data, path)
+
+
+def _parse_desc(data, path):
+    try:
+        desc = json.loads(bytes(data).decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:  # bad UTF-8 or JSON, huge ints, too deep
         raise InferenceModelError(f"{path}: not a torchfluid inference program (JSON expected): {e}") from None
     if not isinstance(desc, dict) or desc.get("format") != FORMAT:
@@ -214,15 +227,40 @@ def _build_program(desc, path):
 
 def load_inference_model(dirname, executor=None, model_filename=None, params_filename=None, pserver_endpoints=None):
     """``[program, feed_names, fetch_targets]`` from :func:`save_inference_model`'s files;
-    the parameters go into the global scope (all checked before any is set)."""
+    the parameters go into the global scope (all checked before any is set).
+
+    ``dirname`` None (Paddle's load from memory): ``model_filename`` is the program file's bytes
+    and ``params_filename`` the parameters' bytes, as ``save_persistables(exe, None, program)``
+    returns them (for instance of ``program._prune_with_input(feeds, targets)``)."""
+    if dirname is None:
+        for arg, value in (("model_filename", model_filename), ("params_filename", params_filename)):
+            if value is None:
+                raise ValueError(f"load_inference_model: with dirname None, {arg} must be the saved bytes, got None")
+            if not isinstance(value, (bytes, bytearray)):
+                raise TypeError(
+                    f"load_inference_model: with dirname None, {arg} must be the saved bytes, "
+                    f"got {type(value).__name__}"
+                )
+        path = "load_inference_model: the program's bytes"
+        desc = _parse_desc(model_filename, path)
+        program = _build_program(desc, path)
+        return _load_params(program, desc, None, params_filename, path)
     if not isinstance(dirname, (str, os.PathLike)):
-        raise TypeError(f"load_inference_model: dirname must be a path (str), got {dirname!r}")
+        raise TypeError(f"load_inference_model: dirname must be a path (str) or None, got {dirname!r}")
     for arg, value in (("model_filename", model_filename), ("params_filename", params_filename)):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"load_inference_model: {arg} must be a file name (str) or None, got {value!r}")
+    if not os.path.isdir(dirname):
+        raise InferenceModelError(f"load_inference_model: there is no directory {os.fspath(dirname)!r}")
     path = os.path.join(dirname, model_filename or MODEL_FILENAME)
     desc = _load_desc(path)
     program = _build_program(desc, path)
+    return _load_params(program, desc, dirname, params_filename, path)
+
+
+def _load_params(program, desc, dirname, params_filename, path):
+    """Check the persistables ``program`` reads in the files (or bytes), set them in the global
+    scope, and return ``[program, feed names, fetch Variables]``."""
     if params_filename is None:
         params_filename = desc.get("params_filename")
         if params_filename is not None and (

@@ -1,9 +1,10 @@
 """Dispatch for ``fluid.layers``: append an op (static) or run its forward (eager).
 
 Each layer function calls :func:`apply_op` once. If any input is a static
-:class:`~torchfluid.static.Variable` the op is appended to the current block of the
-default main program (outputs named like Paddle's ``<layer>_N.tmp_K``); otherwise the
-inputs are torch tensors and the op's forward runs at once, under torch autograd.
+:class:`~torchfluid.static.Variable` (or, in static mode, every input is a layer parameter the
+program already holds, see :func:`~torchfluid.static.layer_ops.program_parameters_only`) the op
+is appended to the current block of the default main program (outputs named like Paddle's
+``<layer>_N.tmp_K``); otherwise the inputs are torch tensors and the op's forward runs at once, under torch autograd.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from ..dtypes import dtype_name, torch_dtype
 from ..ops import check_activation, get_op
 from ..param_attr import ParamAttr
 from ..static.framework import default_main_program, default_startup_program
-from ..static.layer_ops import append_layer_op, is_static_value, shared_parameter, static_parameter, tmp_var
+from ..static.layer_ops import (
+    append_layer_op,
+    is_static_value,
+    program_parameters_only,
+    shared_parameter,
+    static_parameter,
+    tmp_var,
+)
 
 __all__ = [
     "LayerHelper",
@@ -156,7 +164,7 @@ def apply_op(op_type, inputs, attrs=None, *, layer_type=None, name=None, helper=
     variables for some slots); tensors run eagerly.
     """
     opdef = get_op(op_type)
-    if any(is_static_value(v) for v in inputs.values()):
+    if any(is_static_value(v) for v in inputs.values()) or program_parameters_only(inputs.values()):
         layer_name = helper.name if helper is not None else LayerHelper(layer_type or op_type, name).name
         attrs = dict(attrs or {})
         return append_layer_op(op_type, inputs, attrs, layer_name=layer_name, outputs=outputs, out_dtype=out_dtype)

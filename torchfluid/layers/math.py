@@ -46,6 +46,7 @@ __all__ = [
     "reduce_sum",
     "sums",
     "matmul",
+    "mul",
     "reshape",
     "concat",
     "cast",
@@ -209,6 +210,23 @@ def matmul(x, y, transpose_x=False, transpose_y=False, alpha=1.0, name=None):
         "matmul",
         {"X": x, "Y": y},
         {"transpose_X": bool(transpose_x), "transpose_Y": bool(transpose_y), "alpha": float(alpha)},
+        name=name,
+    )
+
+
+def mul(x, y, x_num_col_dims=1, y_num_col_dims=1, name=None):
+    """Paddle ``mul``: ``x`` flattened to a matrix at ``x_num_col_dims`` (its first ``x_num_col_dims``
+    dims make the rows) times ``y`` flattened at ``y_num_col_dims``; the result has shape
+    ``x.shape[:x_num_col_dims] + y.shape[y_num_col_dims:]``."""
+    for arg, value, t in (("x_num_col_dims", x_num_col_dims, x), ("y_num_col_dims", y_num_col_dims, y)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ArgumentTypeError(f"mul: {arg} must be an int, got {type(value).__name__}")
+        if not 1 <= value < len(t.shape):
+            raise ValueError(f"mul: {arg} must be in [1, {len(t.shape)}) for a {len(t.shape)}-D input, got {value}")
+    return apply_op(
+        "mul",
+        {"X": x, "Y": y},
+        {"x_num_col_dims": int(x_num_col_dims), "y_num_col_dims": int(y_num_col_dims)},
         name=name,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -13,6 +14,7 @@ from ..static.framework import default_main_program
 from ..dygraph.varbase import call_plain
 from ..ops import get_op
 from .helper import LayerHelper, activation_name, apply_op, dtype_of, is_static, param_attr_of
+from .tensor import create_global_var
 
 __all__ = [
     "data",
@@ -23,6 +25,8 @@ __all__ = [
     "softmax_with_cross_entropy",
     "softmax",
     "accuracy",
+    "auc",
+    "one_hot",
 ]
 
 
@@ -156,6 +160,69 @@ def softmax_with_cross_entropy(
 def softmax(input, use_cudnn=False, name=None, axis=-1):
     """``exp(x) / sum(exp(x))`` along ``axis``."""
     return apply_op("softmax", {"X": input}, {"axis": int(axis)}, name=name)
+
+
+def auc(input, label, curve="ROC", num_thresholds=2**12 - 1, topk=1, slide_steps=1):
+    """Paddle's ``auc``: the ROC AUC of probabilities ``input`` ``[N, C]`` (its last column is the
+    positive class's probability, in ``[0, 1]``) against int ``label`` ``[N, 1]`` (> 0 positive,
+    0 negative), scores binned into ``num_thresholds + 1`` buckets (op ``auc``).
+
+    Returns ``(auc_out, batch_auc_out, [batch_stat_pos, batch_stat_neg, stat_pos, stat_neg])``:
+    ``auc_out`` over every batch run so far (``stat_pos`` / ``stat_neg``: persistable int64
+    counts ``[1, num_thresholds + 1]``), ``batch_auc_out`` over the last ``slide_steps``
+    batches (0: every batch; their counts ``[(1 + slide_steps) * (num_thresholds + 1) + 1]``),
+    both float64 ``[1]``; all counts start at 0 (the startup program). In dygraph mode the
+    counts are fresh tensors, so both values are this batch's. ``topk`` is accepted and unused,
+    as in Paddle; ``curve`` must be ``'ROC'`` (Paddle's kernel computes the ROC area whatever
+    it says)."""
+    if curve != "ROC":
+        raise ValueError(f"auc: curve must be 'ROC' (the area computed is always the ROC one), got {curve!r}")
+    for arg, value, lo in (("num_thresholds", num_thresholds, 1), ("slide_steps", slide_steps, 0), ("topk", topk, 1)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
+            raise ValueError(f"auc: {arg} must be an int >= {lo}, got {value!r}")
+    if dtype_of(input) not in ("float32", "float64"):
+        raise TypeError(f"auc: input must be float32 or float64 probabilities, got {dtype_of(input)}")
+    if dtype_of(label) not in ("int32", "int64"):
+        raise TypeError(f"auc: label must be int32 or int64, got {dtype_of(label)}")
+    n = int(num_thresholds) + 1
+    batch_size = (1 + int(slide_steps)) * n + 1
+    batch_pos, batch_neg = (create_global_var([batch_size], 0, "int64", persistable=True) for _ in range(2))
+    stat_pos, stat_neg = (create_global_var([1, n], 0, "int64", persistable=True) for _ in range(2))
+    outs = []
+    for pos, neg, steps in ((batch_pos, batch_neg, int(slide_steps)), (stat_pos, stat_neg, 0)):
+        attrs = {"curve": curve, "num_thresholds": int(num_thresholds), "slide_steps": steps}
+        inputs = {"Predict": input, "Label": label, "StatPos": pos, "StatNeg": neg}
+        if is_static(input, label):
+            helper = LayerHelper("auc")
+            area = helper.tmp_var("float64", stop_gradient=True)
+            apply_op(
+                "auc", inputs, attrs, helper=helper, outputs={"AUC": [area], "StatPosOut": [pos], "StatNegOut": [neg]}
+            )
+        else:
+            area, new_pos, new_neg = apply_op("auc", inputs, attrs)
+            with torch.no_grad():
+                pos.copy_(new_pos)
+                neg.copy_(new_neg)
+        outs.append(area)
+    batch_auc_out, auc_out = outs
+    return auc_out, batch_auc_out, [batch_pos, batch_neg, stat_pos, stat_neg]
+
+
+def one_hot(input, depth, allow_out_of_range=False):
+    """Paddle's ``one_hot``: int ids ``[..., 1]`` -> float32 ``[..., depth]`` with a 1 at each id.
+    An id outside ``[0, depth)`` raises, or with ``allow_out_of_range=True`` gives a zero row.
+    The result carries no gradient (the ids are integers)."""
+    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 1:
+        raise ValueError(f"one_hot: depth must be an int >= 1, got {depth!r}")
+    if not isinstance(allow_out_of_range, bool):
+        raise TypeError(f"one_hot: allow_out_of_range must be a bool, got {allow_out_of_range!r}")
+    helper = LayerHelper("one_hot") if is_static(input) else None
+    out = apply_op(
+        "one_hot", {"X": input}, {"depth": int(depth), "allow_out_of_range": allow_out_of_range}, helper=helper
+    )
+    if helper is not None:
+        out.stop_gradient = True
+    return out
 
 
 def accuracy(input, label, k=1, correct=None, total=None):

@@ -11,7 +11,7 @@ from .. import unique_name
 from ..static.framework import default_main_program
 from .helper import LayerHelper, apply_op, eager_variable, in_dygraph_mode, is_static
 
-__all__ = ["fill_constant", "create_global_var", "create_parameter", "assign", "uniform_random"]
+__all__ = ["fill_constant", "create_global_var", "create_parameter", "assign", "uniform_random", "gaussian_random"]
 
 
 def _shape(shape, what):
@@ -111,4 +111,22 @@ def uniform_random(shape, dtype="float32", min=-1.0, max=1.0, seed=0, name=None)
     helper = LayerHelper("uniform_random", name)
     out = helper.tmp_var(attrs["dtype"], stop_gradient=True)
     helper.append_op("uniform_random", {}, {"Out": [out]}, attrs)
+    return out
+
+
+def gaussian_random(shape, mean=0.0, std=1.0, seed=0, dtype="float32", name=None):
+    """A ``shape`` tensor drawn from ``N(mean, std^2)``: a new draw on every run of the program
+    (static mode) or a tensor now (dygraph mode), with no gradient. ``seed != 0`` fixes the draw."""
+    shape = _shape(shape, "gaussian_random")
+    for arg, value in (("mean", mean), ("std", std)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"gaussian_random: {arg} must be a number, got {type(value).__name__}")
+    if not float(std) >= 0.0:
+        raise ValueError(f"gaussian_random: std must be >= 0, got {std}")
+    attrs = {"shape": shape, "mean": float(mean), "std": float(std), "seed": int(seed), "dtype": dtype_name(dtype)}
+    if in_dygraph_mode():
+        return eager_variable(get_op("gaussian_random").forward(**attrs), name=name)
+    helper = LayerHelper("gaussian_random", name)
+    out = helper.tmp_var(attrs["dtype"], stop_gradient=True)
+    helper.append_op("gaussian_random", {}, {"Out": [out]}, attrs)
     return out

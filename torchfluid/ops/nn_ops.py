@@ -105,6 +105,96 @@ def accuracy(Out, Indices, Label):
     return acc, correct.to(torch.int32).reshape(1), torch.full((1,), n, dtype=torch.int32)
 
 
+def _auc_area(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """ROC area from per-bucket positive / negative counts (bucket ``i``: scores in
+    ``[i, i+1) / num_thresholds``): thresholds swept from the top bucket down, the trapezoids
+    under (false positives, true positives) summed, divided by ``#pos * #neg`` (0 when either
+    is 0), in float64 as Paddle's kernel."""
+    tp = torch.cumsum(pos.flip(0).to(torch.float64), 0)
+    fp = torch.cumsum(neg.flip(0).to(torch.float64), 0)
+    tp_prev = torch.cat([tp.new_zeros(1), tp[:-1]])
+    fp_prev = torch.cat([fp.new_zeros(1), fp[:-1]])
+    area = ((fp - fp_prev).abs() * (tp + tp_prev) / 2.0).sum()
+    if tp[-1] > 0 and fp[-1] > 0:
+        area = area / tp[-1] / fp[-1]
+    return area.reshape(1)
+
+
+def _auc_infer(Predict, Label, StatPos, StatNeg, *, curve="ROC", num_thresholds=4095, slide_steps=1):
+    return torch.empty(1, dtype=torch.float64, device="meta"), torch.empty_like(StatPos), torch.empty_like(StatNeg)
+
+
+@register("auc", ["AUC", "StatPosOut", "StatNegOut"], infer=_auc_infer, no_grad_slots=["Label", "StatPos", "StatNeg"])
+def auc(Predict, Label, StatPos, StatNeg, *, curve="ROC", num_thresholds=4095, slide_steps=1):
+    """Paddle's ``auc`` op: each row's last column of ``Predict`` (a probability in ``[0, 1]``)
+    falls in bucket ``int(p * num_thresholds)``; the row counts as positive when its label is
+    > 0, negative when it is 0. ``slide_steps=0``: ``StatPos`` / ``StatNeg``
+    (``num_thresholds + 1`` counts each) accumulate every batch. ``slide_steps=k``: they hold
+    ``k`` windows, their sum, and a batch counter (the last entry): this batch replaces the
+    oldest window. Returns the ROC AUC of the accumulated counts (float64 ``[1]``, see
+    :func:`_auc_area`) and the new counts."""
+    if Predict.dim() != 2:
+        raise ValueError(f"auc: Predict must be [N, C] probabilities, got shape {list(Predict.shape)}")
+    p = Predict[:, -1].to(torch.float64)
+    if p.numel() and (bool((p < 0).any()) or bool((p > 1).any())):
+        raise ValueError(f"auc: Predict values must be in [0, 1], got {float(p.min())} .. {float(p.max())}")
+    labels = Label.reshape(-1).to(torch.int64)
+    if labels.numel() != p.numel():
+        raise ValueError(f"auc: Label has {labels.numel()} values for {p.numel()} Predict rows")
+    n = num_thresholds + 1
+    bins = (p.to(Predict.dtype) * num_thresholds).to(torch.int64)  # truncation, in Predict's precision
+    batch_pos = torch.bincount(bins[labels > 0], minlength=n)[:n]
+    batch_neg = torch.bincount(bins[labels == 0], minlength=n)[:n]
+    pos, neg = StatPos.reshape(-1).to(torch.int64).clone(), StatNeg.reshape(-1).to(torch.int64).clone()
+    if slide_steps == 0:
+        pos[:n] += batch_pos
+        neg[:n] += batch_neg
+        total_pos, total_neg = pos[:n], neg[:n]
+    else:
+        cur = int(pos[(slide_steps + 1) * n]) % slide_steps
+        window, total = slice(cur * n, (cur + 1) * n), slice(slide_steps * n, (slide_steps + 1) * n)
+        for stat, batch in ((pos, batch_pos), (neg, batch_neg)):
+            stat[total] -= stat[window]
+            stat[window] = batch
+            stat[total] += batch
+        total_pos, total_neg = pos[total], neg[total]
+    area = _auc_area(total_pos, total_neg)
+    if slide_steps:
+        pos[(slide_steps + 1) * n] += 1
+        neg[(slide_steps + 1) * n] += 1
+    return area, pos.reshape(StatPos.shape), neg.reshape(StatNeg.shape)
+
+
+def _one_hot_ids(X, depth):
+    if X.dim() < 1 or X.shape[-1] != 1:
+        raise ValueError(f"one_hot: the input's last dim must be 1, got shape {list(X.shape)}")
+    if X.dtype not in (torch.int32, torch.int64):
+        raise TypeError(f"one_hot: the input must be int32 or int64 ids, got {str(X.dtype).replace('torch.', '')}")
+    return X.reshape(X.shape[:-1])
+
+
+def _one_hot_infer(X, *, depth, allow_out_of_range=False):
+    ids = _one_hot_ids(X, depth)
+    return torch.empty((*ids.shape, depth), dtype=torch.float32, device="meta")
+
+
+@register("one_hot", ["Out"], infer=_one_hot_infer)
+def one_hot(X, *, depth, allow_out_of_range=False):
+    """Paddle ``one_hot`` (v1): ids ``X`` of shape ``[..., 1]`` become float32 rows of length
+    ``depth`` with a 1 at each id: shape ``[..., depth]``. An id outside ``[0, depth)`` is an
+    error, or (``allow_out_of_range=True``) gives a row of zeros. No gradient flows to the ids."""
+    ids = _one_hot_ids(X, depth).long()
+    bad = (ids < 0) | (ids >= depth)
+    if not allow_out_of_range and bool(bad.any()):
+        raise ValueError(
+            f"one_hot: ids must be in [0, {depth}), got {int(ids[bad][0])} "
+            "(allow_out_of_range=True makes such rows all zeros)"
+        )
+    out = torch.zeros((*ids.shape, depth), dtype=torch.float32, device=X.device)
+    out.scatter_(-1, ids.clamp(0, depth - 1).unsqueeze(-1), (~bad).to(torch.float32).unsqueeze(-1))
+    return out
+
+
 # ---------------------------------------------------------------- embedding
 
 

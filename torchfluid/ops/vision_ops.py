@@ -37,6 +37,7 @@ __all__ = [
     "batch_norm",
     "dropout",
     "uniform_random",
+    "gaussian_random",
     "conv2d_layer_args",
     "pool2d_layer_attrs",
     "batch_norm_layer_attrs",
@@ -386,3 +387,17 @@ def uniform_random(*, shape, dtype="float32", min=-1.0, max=1.0, seed=0):  # noq
     gen = torch.Generator().manual_seed(int(seed)) if seed else None
     t = torch.rand(shape, generator=gen, dtype=torch.float64)
     return (t * (float(max) - float(min)) + float(min)).to(torch_dtype(dtype))
+
+
+@register("gaussian_random", ["Out"])
+def gaussian_random(*, shape, mean=0.0, std=1.0, seed=0, dtype="float32"):
+    """A new ``shape`` tensor drawn from the normal distribution ``N(mean, std^2)``;
+    ``seed != 0`` fixes the draw."""
+    shape = tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"gaussian_random: shape must be all >= 0 at run time, got {list(shape)}")
+    if not float(std) >= 0.0:
+        raise ValueError(f"gaussian_random: std must be >= 0, got {std}")
+    gen = torch.Generator().manual_seed(int(seed)) if seed else None
+    t = torch.randn(shape, generator=gen, dtype=torch.float64)
+    return (t * float(std) + float(mean)).to(torch_dtype(dtype))

@@ -368,6 +368,19 @@ class Block:
 _program_ids = itertools.count()
 
 
+def prune_ops(ops, target_names, target_ops=(), given=()):
+    """The ops (in order) needed to compute ``target_names`` and run ``target_ops`` from
+    the variables ``given`` (fed: no op is kept to compute them)."""
+    needed = set(target_names)
+    keep_ids = {id(o) for o in target_ops}
+    kept = []
+    for op in reversed(ops):
+        if id(op) in keep_ids or any(n in needed and n not in given for n in op.output_arg_names):
+            kept.append(op)
+            needed.update(op.input_arg_names)
+    return kept[::-1]
+
+
 class Program:
     """A list of blocks; block 0 is the global block.
 
@@ -496,6 +509,32 @@ class Program:
         sched = getattr(self, "lr_sheduler", None)  # Paddle's hook (sic): a 2.x LRScheduler that sets its
         if sched is not None and getattr(sched, "_var_name", None) in p.global_block().vars:  # variable each run
             p.lr_sheduler = sched
+        return p
+
+    def _prune_with_input(self, feeded_var_names, targets) -> "Program":
+        """Paddle's ``Program._prune_with_input``: a copy whose global block keeps only the ops
+        that compute ``targets`` (Variables or names) from ``feeded_var_names`` (names; no op
+        computing them is kept) and the variables those ops, the feeds and the targets use.
+        Every name must be a variable of the global block."""
+        feeds = [feeded_var_names] if isinstance(feeded_var_names, str) else feeded_var_names
+        if not isinstance(feeds, (list, tuple)) or not all(isinstance(n, str) for n in feeds):
+            raise ValueError(f"_prune_with_input: feeded_var_names must be names (str), got {feeded_var_names!r}")
+        items = targets if isinstance(targets, (list, tuple)) else [targets]
+        names = []
+        for t in items:
+            if not isinstance(t, (Variable, str)):
+                raise ValueError(f"_prune_with_input: targets must be Variables or names, got {type(t).__name__}")
+            names.append(t if isinstance(t, str) else t.name)
+        block = self.global_block()
+        unknown = [n for n in [*feeds, *names] if not block.has_var(n)]
+        if unknown:
+            raise ValueError(f"_prune_with_input: {unknown[0]!r} is not a variable of the program's global block")
+        p = self.clone()
+        nb = p.global_block()
+        nb.ops = prune_ops(nb.ops, names, given=set(feeds))
+        used = {n for op in nb.ops for n in op.input_arg_names + op.output_arg_names} | set(feeds) | set(names)
+        nb.vars = {n: v for n, v in nb.vars.items() if n in used}
+        p._bump()
         return p
 
     def to_string(self, throw_on_error=False, with_details=False) -> str:

@@ -79,15 +79,24 @@ def _values(names, action):
 
 
 def save_vars(executor, dirname, main_program=None, vars=None, predicate=None, filename=None):
-    """Save ``vars`` (or those of ``main_program`` passing ``predicate``) from the global scope."""
+    """Save ``vars`` (or those of ``main_program`` passing ``predicate``) from the global scope.
+    With ``dirname`` and ``filename`` both None nothing is written: the values are returned as
+    the bytes of one combined file (Paddle's save to memory), which ``load_vars(exe, None, ...,
+    filename=those_bytes)`` and ``load_inference_model(None, exe, model_bytes, those_bytes)`` read."""
     if vars is None:
         vars = _vars(main_program, predicate or _is_persistable)
-    write_values([v if isinstance(v, str) else v.name for v in vars], dirname, filename, "save")
+    return write_values([v if isinstance(v, str) else v.name for v in vars], dirname, filename, "save")
 
 
 def write_values(names, dirname, filename, action):
     """The global scope's values of ``names``: all in ``dirname/filename``, or (``filename``
-    None) one file per variable, ``dirname/<name>``."""
+    None) one file per variable, ``dirname/<name>``; both None: the combined file's bytes, returned."""
+    if dirname is None:
+        if filename is not None:
+            raise ValueError(
+                f"{action}: dirname is None, so filename must be None too (save to memory), got {filename!r}"
+            )
+        return ckpt.to_bytes(_values(names, action))
     values = _values(names, action)
     os.makedirs(dirname, exist_ok=True)
     if filename is not None:
@@ -99,7 +108,17 @@ def write_values(names, dirname, filename, action):
 
 def read_values(names, dirname, filename, action, error=ValueError):
     """``{name: (file, value or None)}`` for files written by :func:`write_values`; a
-    combined file that holds no dict raises ``error``."""
+    combined file that holds no dict raises ``error``. ``dirname`` None: ``filename`` is the
+    combined file's bytes (what :func:`write_values` returned)."""
+    if dirname is None:
+        if not isinstance(filename, (bytes, bytearray)):
+            raise ValueError(
+                f"{action}: with dirname None, filename must be the saved values' bytes, got {type(filename).__name__}"
+            )
+        values = ckpt.from_bytes(filename, f"{action}: the values' bytes")
+        if not isinstance(values, dict):
+            raise error(f"{action}: the values' bytes hold a {type(values).__name__}, not a dict of variables")
+        return {n: ("<bytes>", values.get(n)) for n in names}
     if filename is not None:
         path = os.path.join(dirname, filename)
         values = ckpt.load(path)
@@ -145,7 +164,7 @@ def load_vars(executor, dirname, main_program=None, vars=None, predicate=None, f
 
 def save_persistables(executor, dirname, main_program=None, filename=None):
     """Every persistable variable of ``main_program`` (parameters, accumulators, lr)."""
-    save_vars(executor, dirname, main_program, predicate=_is_persistable, filename=filename)
+    return save_vars(executor, dirname, main_program, predicate=_is_persistable, filename=filename)
 
 
 def load_persistables(executor, dirname, main_program=None, filename=None):
@@ -154,7 +173,7 @@ def load_persistables(executor, dirname, main_program=None, filename=None):
 
 def save_params(executor, dirname, main_program=None, filename=None):
     """The parameters of ``main_program`` only."""
-    save_vars(executor, dirname, main_program, predicate=_is_param, filename=filename)
+    return save_vars(executor, dirname, main_program, predicate=_is_param, filename=filename)
 
 
 def load_params(executor, dirname, main_program=None, filename=None):

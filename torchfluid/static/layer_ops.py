@@ -13,10 +13,18 @@ import torch
 
 from .. import unique_name
 from ..dtypes import dtype_name
+from ..framework import in_dygraph_mode
 from ..ops import get_op
 from .framework import Parameter, Variable, default_main_program, default_startup_program
 
-__all__ = ["is_static_value", "static_parameter", "shared_parameter", "append_layer_op", "tmp_var"]
+__all__ = [
+    "is_static_value",
+    "program_parameters_only",
+    "static_parameter",
+    "shared_parameter",
+    "append_layer_op",
+    "tmp_var",
+]
 
 
 def is_static_value(v) -> bool:
@@ -24,6 +32,29 @@ def is_static_value(v) -> bool:
     if isinstance(v, Variable):
         return True
     return isinstance(v, (list, tuple)) and any(is_static_value(x) for x in v)
+
+
+def program_parameters_only(values) -> bool:
+    """True in static mode when every tensor among ``values`` (top level or in lists/tuples) is a
+    dygraph layer parameter that the default main program already holds as a Parameter of the same
+    name (its layer was called on static Variables in this program): ``fluid.layers.transpose(
+    layer.weight)`` after ``layer(static_x)`` then appends an op on that Parameter, as in Paddle,
+    where a layer built in static mode has program parameters. Anything else stays eager."""
+    params = []
+    for v in values:
+        for t in v if isinstance(v, (list, tuple)) else (v,):
+            if isinstance(t, torch.nn.Parameter):
+                params.append(t)
+            elif isinstance(t, torch.Tensor):
+                return False  # a plain tensor among the inputs: eager (the common case leaves here)
+    if not params or in_dygraph_mode():
+        return False
+    block = default_main_program().global_block()
+    for t in params:
+        name = getattr(t, "name", None)
+        if not isinstance(name, str) or not isinstance(block.vars.get(name), Parameter):
+            return False
+    return True
 
 
 def shared_parameter(existing, shape, dtype):

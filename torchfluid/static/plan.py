@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..ops import get_op
 from ._infer import describe_inputs, op_attrs
 from .backward import EMPTY_VAR_NAME
+from .framework import prune_ops
 from .lod import lod_key, lod_readers, lod_sources
 
 __all__ = ["Plan", "build_plan", "prune_ops", "OpRunError"]
@@ -18,19 +19,6 @@ __all__ = ["Plan", "build_plan", "prune_ops", "OpRunError"]
 
 class OpRunError(RuntimeError):
     """An op failed while the executor ran it; says which op, its inputs and its line."""
-
-
-def prune_ops(ops, target_names, target_ops=(), given=()):
-    """The ops (in order) needed to compute ``target_names`` and run ``target_ops`` from
-    the variables ``given`` (fed: no op is kept to compute them)."""
-    needed = set(target_names)
-    keep_ids = {id(o) for o in target_ops}
-    kept = []
-    for op in reversed(ops):
-        if id(op) in keep_ids or any(n in needed and n not in given for n in op.output_arg_names):
-            kept.append(op)
-            needed.update(op.input_arg_names)
-    return kept[::-1]
 
 
 def _need_flags(base, op):
