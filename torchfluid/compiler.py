@@ -2,22 +2,7 @@
 :mod:`torchfluid.static.compiler`, where they are implemented."""
 
 from ._unsupported import fluid_module_getattr
-from .static.compiler import (
-    BuildStrategy,
-    CompiledProgram,
-    ExecutionStrategy,
-    cpu_places,
-    cuda_pinned_places,
-    cuda_places,
-)
-
-__all__ = [
-    "CompiledProgram",
-    "BuildStrategy",
-    "ExecutionStrategy",
-    "cpu_places",
-    "cuda_places",
-    "cuda_pinned_places",
-]
+from .static.compiler import *  # noqa: F403  (its __all__: CompiledProgram, BuildStrategy, ...)
+from .static.compiler import __all__  # noqa: F401
 
 __getattr__ = fluid_module_getattr("fluid.compiler")

@@ -106,12 +106,7 @@ def uniform_random(shape, dtype="float32", min=-1.0, max=1.0, seed=0, name=None)
     (static mode) or a tensor now (dygraph mode). ``seed != 0`` fixes the draw."""
     shape = _shape(shape, "uniform_random")
     attrs = {"shape": shape, "dtype": dtype_name(dtype), "min": float(min), "max": float(max), "seed": int(seed)}
-    if in_dygraph_mode():
-        return eager_variable(get_op("uniform_random").forward(**attrs), name=name)
-    helper = LayerHelper("uniform_random", name)
-    out = helper.tmp_var(attrs["dtype"], stop_gradient=True)
-    helper.append_op("uniform_random", {}, {"Out": [out]}, attrs)
-    return out
+    return _random_draw("uniform_random", attrs, name)
 
 
 def gaussian_random(shape, mean=0.0, std=1.0, seed=0, dtype="float32", name=None):
@@ -124,9 +119,15 @@ def gaussian_random(shape, mean=0.0, std=1.0, seed=0, dtype="float32", name=None
     if not float(std) >= 0.0:
         raise ValueError(f"gaussian_random: std must be >= 0, got {std}")
     attrs = {"shape": shape, "mean": float(mean), "std": float(std), "seed": int(seed), "dtype": dtype_name(dtype)}
+    return _random_draw("gaussian_random", attrs, name)
+
+
+def _random_draw(op_type, attrs, name):
+    """The draw of ``op_type`` (an op without inputs or gradient): a tensor now in dygraph
+    mode, else the op appended to the program (a new draw on every run)."""
     if in_dygraph_mode():
-        return eager_variable(get_op("gaussian_random").forward(**attrs), name=name)
-    helper = LayerHelper("gaussian_random", name)
+        return eager_variable(get_op(op_type).forward(**attrs), name=name)
+    helper = LayerHelper(op_type, name)
     out = helper.tmp_var(attrs["dtype"], stop_gradient=True)
-    helper.append_op("gaussian_random", {}, {"Out": [out]}, attrs)
+    helper.append_op(op_type, {}, {"Out": [out]}, attrs)
     return out
