@@ -165,7 +165,7 @@ def auc(Predict, Label, StatPos, StatNeg, *, curve="ROC", num_thresholds=4095, s
     return area, pos.reshape(StatPos.shape), neg.reshape(StatNeg.shape)
 
 
-def _one_hot_ids(X, depth):
+def _one_hot_ids(X):
     if X.dim() < 1 or X.shape[-1] != 1:
         raise ValueError(f"one_hot: the input's last dim must be 1, got shape {list(X.shape)}")
     if X.dtype not in (torch.int32, torch.int64):
@@ -174,7 +174,7 @@ def _one_hot_ids(X, depth):
 
 
 def _one_hot_infer(X, *, depth, allow_out_of_range=False):
-    ids = _one_hot_ids(X, depth)
+    ids = _one_hot_ids(X)
     return torch.empty((*ids.shape, depth), dtype=torch.float32, device="meta")
 
 
@@ -183,7 +183,7 @@ def one_hot(X, *, depth, allow_out_of_range=False):
     """Paddle ``one_hot`` (v1): ids ``X`` of shape ``[..., 1]`` become float32 rows of length
     ``depth`` with a 1 at each id: shape ``[..., depth]``. An id outside ``[0, depth)`` is an
     error, or (``allow_out_of_range=True``) gives a row of zeros. No gradient flows to the ids."""
-    ids = _one_hot_ids(X, depth).long()
+    ids = _one_hot_ids(X).long()
     bad = (ids < 0) | (ids >= depth)
     if not allow_out_of_range and bool(bad.any()):
         raise ValueError(
